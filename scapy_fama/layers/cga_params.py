@@ -33,6 +33,7 @@ from scapy.fields import (
     XStrFixedLenField,
 )
 from scapy.packet import Packet
+from scapy.volatile import RandBin, RandIP6, VolatileValue
 
 from scapy_fama.crypto.keys import spki_info, spki_length
 
@@ -59,6 +60,8 @@ class SubnetPrefixField(Field[str, bytes]):
         return x
 
     def i2m(self, pkt: Packet | None, x: str | bytes | None) -> bytes:
+        if isinstance(x, VolatileValue):
+            x = x._fix()
         if x is None:
             return bytes(8)
         if isinstance(x, bytes):
@@ -72,8 +75,6 @@ class SubnetPrefixField(Field[str, bytes]):
         return f"{x}/64"
 
     def randval(self) -> Any:
-        from scapy.volatile import RandIP6
-
         return RandIP6()
 
 
@@ -107,8 +108,6 @@ class SPKIField(Field[bytes, bytes]):
         return f"<{algorithm} {bits} bits, SPKI {len(x)} bytes>"
 
     def randval(self) -> Any:
-        from scapy.volatile import RandBin
-
         return RandBin(162)
 
 

@@ -37,8 +37,8 @@ def mh_checksum(mh_bytes: bytes, src: str, dst: str) -> int:
     """RFC 6275 §6.1.1 checksum of ``mh_bytes`` (its checksum field is taken as zero)."""
     body = mh_bytes[:4] + b"\0\0" + mh_bytes[6:]
     pseudo = (
-        socket.inet_pton(socket.AF_INET6, src)
-        + socket.inet_pton(socket.AF_INET6, dst)
+        socket.inet_pton(socket.AF_INET6, str(src))  # str(): fuzz() gives RandIP6 values
+        + socket.inet_pton(socket.AF_INET6, str(dst))
         + struct.pack("!I3xB", len(body), MH_PROTO)
     )
     return checksum(pseudo + body)

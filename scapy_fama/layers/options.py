@@ -106,7 +106,7 @@ class BindingAuthData(MIP6OptBindingAuthData):
     fields_desc = [
         ByteEnumField("otype", 5, OPTION_NAMES),
         FieldLenField("olen", None, length_of="authenticator", fmt="B"),
-        XStrLenField("authenticator", bytes(12), length_from=lambda pkt: pkt.olen),
+        XStrLenField("authenticator", bytes(12), length_from=lambda pkt: pkt.olen, max_length=255),
     ]
 
 
@@ -115,7 +115,7 @@ def _tlv_fields(otype: int, field: str, default: bytes) -> list[Field[Any, Any]]
     return [
         ByteEnumField("otype", otype, OPTION_NAMES),
         FieldLenField("olen", None, length_of=field, fmt="B"),
-        XStrLenField(field, default, length_from=lambda pkt: pkt.olen),
+        XStrLenField(field, default, length_from=lambda pkt: pkt.olen, max_length=255),
     ]
 
 
@@ -271,7 +271,7 @@ class MobilityOption(MIP6OptUnknown):
     fields_desc = [
         ByteEnumField("otype", 255, OPTION_NAMES),
         FieldLenField("olen", None, length_of="odata", fmt="B"),
-        StrLenField("odata", b"", length_from=lambda pkt: pkt.olen),
+        StrLenField("odata", b"", length_from=lambda pkt: pkt.olen, max_length=255),
     ]
 
     @classmethod

@@ -13,7 +13,7 @@ for this pair:
   and gives up.
 
 :class:`RH2` (registered for every dissected routing header of type 2) passes
-``answers`` down to the BA, and :func:`install_rh2_hashret` makes
+``answers`` down to the BA once the home addresses agree, and :func:`install_rh2_hashret` makes
 ``IPv6.hashret`` use the RH2 home address as the final destination (RFC 6275 §6.4),
 leaving every other packet to Scapy's own method.
 """
@@ -28,6 +28,8 @@ from scapy.fields import ByteField
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrRouting, in6_ismaddr
 from scapy.packet import Packet
 from scapy.utils import strxor
+
+from scapy_fama.layers.headers import mh_context
 
 
 class RH2(IPv6ExtHdrRouting):
@@ -47,6 +49,11 @@ class RH2(IPv6ExtHdrRouting):
         return cls
 
     def answers(self, other: Packet) -> int:
+        # RFC 6275 §9.5.4: the RH2 of a reply holds the home address of the request's HAO
+        ctx = mh_context(other)
+        if ctx is not None and ctx.hao is not None and self.addresses:
+            if socket.inet_pton(socket.AF_INET6, ctx.hao) != socket.inet_pton(socket.AF_INET6, self.addresses[-1]):
+                return 0
         return self.payload.answers(other)
 
 

@@ -1,0 +1,35 @@
+"""Shared fixtures: RSA keys are slow to make, so each test session makes a few once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import scapy_fama  # noqa: F401  (registers the layers)
+from scapy_fama.crypto import KeyPair
+
+# ../shared beside the clone, as laid out for developers and CI
+SHARED_PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps"
+
+
+@pytest.fixture(scope="session")
+def mn_key() -> KeyPair:
+    return KeyPair.generate(1024)
+
+
+@pytest.fixture(scope="session")
+def dar_key() -> KeyPair:
+    return KeyPair.generate(1024)
+
+
+@pytest.fixture(scope="session")
+def big_key() -> KeyPair:
+    return KeyPair.generate(1536)
+
+
+@pytest.fixture(scope="session")
+def shared_pcaps() -> Path:
+    if not SHARED_PCAPS.is_dir():
+        pytest.skip(f"../shared/pcaps not found next to the clone ({SHARED_PCAPS})")
+    return SHARED_PCAPS

@@ -1,0 +1,125 @@
+"""craft.py against the profile (§4, §5) with independent crypto from `cryptography`/hmac."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import socket
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from scapy_fama.craft import binding_ack, coti, cot, first_bu, lifetime_units, phkt_bu
+from scapy_fama.crypto import Cga, KeyPair, cga_generate, cga_with_prefix
+
+DAR1, DAR2 = "2001:db8:1::1", "2001:db8:2::1"
+TAG = bytes.fromhex("5F2705868D6C4C56A2469EBB9B2A2E13")
+PHKT = bytes.fromhex("1122334455667788")
+
+
+def n(a: str) -> bytes:
+    return socket.inet_pton(socket.AF_INET6, a)
+
+
+@pytest.fixture(scope="module")
+def cgas(mn_key: KeyPair) -> tuple[Cga, Cga]:
+    hoa = cga_generate("2001:db8:1::/64", mn_key, sec=0)
+    return hoa, cga_with_prefix(hoa, "2001:db8:2::/64")
+
+
+def test_first_bu_layout_and_signature(mn_key: KeyPair, cgas: tuple[Cga, Cga]) -> None:
+    hoa, coa = cgas
+    raw = bytes(first_bu(coa.address, hoa.address, DAR1, seq=9, lifetime=400, keypair=mn_key, params=hoa.params))
+    assert raw[6] == 60 and raw[8:24] == n(coa.address) and raw[24:40] == n(DAR1)
+    assert raw[40] == 135 and raw[46:48] == b"\xc9\x10" and raw[48:64] == n(hoa.address)  # HAO at 8n+6
+    mh = raw[64:]
+    assert mh[2] == 5 and mh[6:8] == b"\x00\x09" and mh[8:10] == b"\xc0\x00" and mh[10:12] == b"\x00\x64"
+    assert mh[12] == 12 and mh[13] == 187 and mh[14:201] == hoa.params  # CGA Parameters
+    assert mh[201] == 13 and mh[202] == 128  # Signature right after
+    assert len(mh) == (mh[1] + 1) * 8 == 336
+    signed = TAG + n(coa.address) + n(DAR1) + mh[:4] + b"\0\0" + mh[6:201]
+    pub = serialization.load_der_public_key(hoa.params[25:])
+    pub.verify(mh[203:331], signed, padding.PKCS1v15(), hashes.SHA1())  # raises if wrong
+
+
+def test_first_bu_with_cga_request_and_secure_mode(mn_key: KeyPair, cgas: tuple[Cga, Cga]) -> None:
+    hoa, coa = cgas
+    token = bytes.fromhex("0a0b0c0d0e0f1011")
+    mh = bytes(first_bu(coa.address, hoa.address, DAR1, 1, 100, mn_key, hoa.params,
+                        cga_request=True, care_of_token=token, coni=7))[64:]
+    assert mh[331:333] == b"\x0b\x00"  # CGA Parameters Request after the Signature
+    assert mh[333] == 0 and mh[334:340] == b"\x04\x04\x00\x00\x00\x07"  # Pad1, Nonce Indices (0, 7) at 2n
+    assert mh[340:346] == b"\x01\x04" + bytes(4)  # PadN so that the BAD starts at 8n+2
+    bad = 346
+    assert mh[bad : bad + 2] == b"\x05\x0c" and len(mh) == bad + 14
+    kbm = hashlib.sha1(bytes(8) + token).digest()
+    covered = mh[:4] + b"\0\0" + mh[6 : bad + 2]
+    expect = hmac.new(kbm, n(coa.address) + n(DAR1) + covered, hashlib.sha1).digest()[:12]
+    assert mh[bad + 2 :] == expect
+
+
+def test_ba_with_encrypted_phkt(mn_key: KeyPair, cgas: tuple[Cga, Cga], tmp_path: Path) -> None:
+    hoa, coa = cgas
+    bu = first_bu(coa.address, hoa.address, DAR1, seq=9, lifetime=400, keypair=mn_key, params=hoa.params)
+    raw = bytes(binding_ack(bu, status=0, lifetime=400, phkt=PHKT, mn_public_key=mn_key.public_der))
+    assert raw[8:24] == n(DAR1) and raw[24:40] == n(coa.address) and raw[6] == 43
+    assert raw[40:48] == bytes.fromhex("8702020100000000") and raw[48:64] == n(hoa.address)
+    mh = raw[64:]
+    assert mh[2] == 6 and mh[6] == 0 and mh[8:10] == b"\x00\x09" and mh[10:12] == b"\x00\x64"
+    assert mh[12] == 14 and mh[13] == 128
+    mn_key.save(tmp_path / "mn.pem")
+    priv = serialization.load_pem_private_key((tmp_path / "mn.pem").read_bytes(), None)
+    assert priv.decrypt(mh[14:142], padding.PKCS1v15()) == PHKT
+    assert mh[142:146] == b"\x01\x02\x00\x00" and mh[146:148] == b"\x05\x0c" and len(mh) == 160
+    kbm = hashlib.sha1(PHKT + bytes(8)).digest()
+    covered = mh[:4] + b"\0\0" + mh[6:148]
+    assert mh[148:] == hmac.new(kbm, n(coa.address) + n(DAR1) + covered, hashlib.sha1).digest()[:12]
+
+
+def test_ba_error_status_and_seq_override(mn_key: KeyPair, cgas: tuple[Cga, Cga]) -> None:
+    hoa, coa = cgas
+    bu = phkt_bu(coa.address, hoa.address, DAR1, seq=5, lifetime=100, phkt=PHKT)
+    mh = bytes(binding_ack(bu, status=135, lifetime=100, seq=40))[64:]
+    assert mh[6] == 135 and mh[8:10] == b"\x00\x28" and mh[10:12] == b"\x00\x00"
+    assert len(mh) == 16  # no PHKT known: no BAD (profile §6 step 7)
+
+
+def test_deregistration_from_home_has_no_hao(cgas: tuple[Cga, Cga]) -> None:
+    hoa, _ = cgas
+    raw = bytes(phkt_bu(hoa.address, hoa.address, DAR1, seq=6, lifetime=0, phkt=PHKT))
+    assert raw[6] == 135 and raw[8:24] == n(hoa.address)
+    mh = raw[40:]
+    assert mh[10:12] == b"\x00\x00"
+    kbm = hashlib.sha1(PHKT).digest()  # RFC 6275 §5.2.6: delete uses the home token alone
+    covered = mh[:4] + b"\0\0" + mh[6:20]
+    assert mh[20:] == hmac.new(kbm, n(hoa.address) + n(DAR1) + covered, hashlib.sha1).digest()[:12]
+
+
+def test_deregistration_from_away_uses_hoa_in_authenticator(cgas: tuple[Cga, Cga]) -> None:
+    hoa, coa = cgas
+    raw = bytes(phkt_bu(coa.address, hoa.address, DAR1, seq=6, lifetime=0, phkt=PHKT))
+    mh = raw[64:]
+    kbm = hashlib.sha1(PHKT).digest()
+    covered = mh[:4] + b"\0\0" + mh[6:20]
+    assert mh[20:] == hmac.new(kbm, n(hoa.address) + n(DAR1) + covered, hashlib.sha1).digest()[:12]
+
+
+def test_coti_and_cot_token() -> None:
+    req = coti("2001:db8:2::7", DAR1, cookie=b"C" * 8)
+    kcn, nonce = bytes(range(20)), b"N" * 8
+    rep = bytes(cot(req, index=3, kcn=kcn, nonce=nonce))
+    assert rep[8:24] == n(DAR1) and rep[24:40] == n("2001:db8:2::7")
+    mh = rep[40:]
+    assert mh[2] == 4 and mh[6:8] == b"\x00\x03" and mh[8:16] == b"C" * 8
+    assert mh[16:24] == hmac.new(kcn, n("2001:db8:2::7") + nonce + b"\x01", hashlib.sha1).digest()[:8]
+
+
+def test_bad_arguments_are_clear_errors(cgas: tuple[Cga, Cga]) -> None:
+    with pytest.raises(ValueError, match="lifetime"):
+        lifetime_units(-4)
+    with pytest.raises(ValueError, match="Binding Update"):
+        binding_ack(coti("2001:db8:2::7", DAR1), 0, 10)
+    with pytest.raises(ValueError, match="kcn"):
+        cot(coti("2001:db8:2::7", DAR1), 1)
