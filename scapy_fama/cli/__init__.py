@@ -1,0 +1,1 @@
+"""Command-line front ends of scapy-fama (argparse entry points)."""

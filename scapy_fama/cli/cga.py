@@ -1,0 +1,161 @@
+"""fama-cga: generate, verify and show CGAs (RFC 3972), like SEND's cgatool.
+
+    fama-cga gen --prefix 2001:db8:1::/64 --sec 1 --key mn.pem --out mn.params
+    fama-cga verify 2001:db8:1::2c3f:... mn.params
+    fama-cga show mn.params
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run
+from scapy_fama.crypto import (
+    CgaCancelled,
+    CgaParams,
+    KeyPair,
+    cga_check,
+    cga_generate,
+    ext_fields,
+    hash1,
+    hash2,
+    spki_info,
+)
+from scapy_fama.crypto.addr import addr_text
+
+PROG = "fama-cga"
+EXPECTED_TRIALS = {0: 1, 1: 1 << 16, 2: 1 << 32}  # RFC 3972 §4: 2^(16*Sec) modifiers on average
+
+
+def _key(path: Path | None, bits: int, console: Console) -> KeyPair:
+    if path is not None and path.exists():
+        return KeyPair.load(path)
+    key = KeyPair.generate(bits)
+    if path is not None:
+        key.save(path)
+        console.print(f"new RSA-{bits} key written to {path}")
+    return key
+
+
+def _generate(args: argparse.Namespace, console: Console) -> int:
+    key = _key(args.key, args.bits, console)
+    cancel = threading.Event()
+    columns = (TextColumn("Hash2 search"), BarColumn(), TextColumn("{task.completed:,.0f} hashes"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=args.json or args.sec == 0) as bar:
+        task = bar.add_task("search", total=EXPECTED_TRIALS[args.sec] if args.sec in EXPECTED_TRIALS else None)
+        try:
+            cga = cga_generate(
+                args.prefix, key, sec=args.sec, progress=lambda n: bar.update(task, completed=n), cancel=cancel
+            )
+        except KeyboardInterrupt:
+            cancel.set()
+            raise
+        except CgaCancelled as exc:
+            raise KeyboardInterrupt from exc
+    if args.out is not None:
+        args.out.write_bytes(cga.params)
+    if args.json:
+        print(json.dumps({"address": cga.address, "sec": cga.sec, "params": cga.params.hex(),
+                          "params_file": str(args.out) if args.out else None}))
+    else:
+        console.print(f"{cga.address}")
+        if args.out is not None:
+            console.print(f"parameters ({len(cga.params)} bytes) written to {args.out}")
+    return EXIT_OK
+
+
+def _params_file(path: Path) -> bytes:
+    data = path.read_bytes()
+    CgaParams.decode(data)  # a clear error for a file that is not CGA Parameters
+    return data
+
+
+def _verify(args: argparse.Namespace, console: Console) -> int:
+    result = cga_check(args.address, _params_file(args.params))
+    if args.json:
+        print(json.dumps({"address": args.address, "valid": bool(result), "step": result.step.name,
+                          "reason": result.reason}))
+    else:
+        console.print(result.reason if result else f"NOT a CGA of these parameters: {result.reason}")
+    return EXIT_OK if result else EXIT_NEGATIVE
+
+
+def describe(data: bytes) -> dict[str, Any]:
+    """The fields of a CGA Parameters block, for ``show``."""
+    p = CgaParams.decode(data)
+    algorithm, bits = spki_info(p.public_key)
+    h2 = hash2(p.modifier, p.public_key, p.extensions)
+    zero_bits = next((i for i in range(112) if h2[i // 8] >> (7 - i % 8) & 1), 112)
+    return {
+        "length": len(data),
+        "modifier": p.modifier.hex(),
+        "subnet_prefix": addr_text(p.prefix + bytes(8)) + "/64",
+        "collision_count": p.collision_count,
+        "public_key": {"algorithm": algorithm, "bits": bits, "der_length": len(p.public_key)},
+        "extensions": [{"type": t, "length": len(d), "data": d.hex()} for t, d in ext_fields(p.extensions)],
+        "hash1": hash1(data).hex(),
+        "hash2": h2.hex(),
+        "max_sec": min(zero_bits // 16, 7),
+    }
+
+
+def _show(args: argparse.Namespace, console: Console) -> int:
+    info = describe(_params_file(args.params))
+    if args.json:
+        print(json.dumps(info))
+        return EXIT_OK
+    table = Table(title=f"CGA Parameters: {args.params} ({info['length']} bytes)", show_header=False)
+    key = info["public_key"]
+    rows = [
+        ("modifier", info["modifier"]),
+        ("subnet prefix", info["subnet_prefix"]),
+        ("collision count", str(info["collision_count"])),
+        ("public key", f"{key['algorithm']} {key['bits']} bits (SPKI {key['der_length']} bytes)"),
+        ("extensions", ", ".join(f"type 0x{e['type']:04x} ({e['length']} bytes)" for e in info["extensions"]) or "none"),
+        ("Hash1", info["hash1"]),
+        ("Hash2", f"{info['hash2']} (good for Sec <= {info['max_sec']})"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description="Generate, verify and show Cryptographically Generated Addresses (RFC 3972).")
+    sub = ap.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("gen", help="generate a CGA for a /64 prefix")
+    gen.add_argument("--prefix", required=True, help="the /64 subnet prefix, e.g. 2001:db8:1::/64")
+    gen.add_argument("--sec", type=int, default=1, choices=(0, 1, 2), help="Sec value (default 1)")
+    gen.add_argument("--key", type=Path, help="RSA key (PEM): loaded if it exists, else created there")
+    gen.add_argument("--bits", type=int, default=1024, help="size of a new key: 1024 (default) or 1536")
+    gen.add_argument("--out", type=Path, help="write the CGA Parameters (binary) to this file")
+    gen.add_argument("--json", action="store_true", help="print the result as JSON")
+    ver = sub.add_parser("verify", help="verify that ADDRESS is a CGA of PARAMS_FILE (RFC 3972 §5)")
+    ver.add_argument("address")
+    ver.add_argument("params", type=Path, metavar="PARAMS_FILE")
+    ver.add_argument("--json", action="store_true")
+    show = sub.add_parser("show", help="show the fields of a CGA Parameters file")
+    show.add_argument("params", type=Path, metavar="PARAMS_FILE")
+    show.add_argument("--json", action="store_true")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console(stderr=args.json)  # with --json, stdout carries only the JSON
+    handler = {"gen": _generate, "verify": _verify, "show": _show}[args.command]
+    return run(PROG, lambda: handler(args, console))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

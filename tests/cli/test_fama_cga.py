@@ -1,0 +1,73 @@
+"""fama-cga as a user runs it: exit codes, one-line errors, the sendd test vectors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# SOURCES.md: the addresses sendd's parameter files verify to
+VECTORS = {
+    "sendd_rfc3972_example.params": "fe80::3c4a:5bf6:ffb4:ca6c",
+    "sendd_mn1.cga.params": "2003::3049:deeb:fd31:70b0",
+    "sendd_mn2.cga.params": "2003::206d:250:e986:4ab4",
+}
+
+
+def fama_cga(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scapy_fama.cli.cga", *map(str, args)], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("name", sorted(VECTORS))
+def test_verify_sendd_vectors(shared_pcaps: Path, name: str) -> None:
+    out = fama_cga("verify", VECTORS[name], shared_pcaps / "cga" / name, "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["valid"] is True
+
+
+def test_verify_wrong_address_is_negative(shared_pcaps: Path) -> None:
+    out = fama_cga("verify", "2003::3049:deeb:fd31:70b1", shared_pcaps / "cga" / "sendd_mn1.cga.params")
+    assert out.returncode == 1 and "NOT a CGA" in out.stdout
+
+
+def test_show_rfc_example(shared_pcaps: Path) -> None:
+    out = fama_cga("show", shared_pcaps / "cga" / "sendd_rfc3972_example.params", "--json")
+    info = json.loads(out.stdout)
+    # RFC 3972 Appendix A: RSA-512 key, Hash1 fd4a5bf6ffb4ca6c, Hash2 000001ca680b83888d0912dffcce
+    assert info["public_key"] == {"algorithm": "rsaEncryption", "bits": 512, "der_length": 94}
+    assert info["hash1"] == "fd4a5bf6ffb4ca6c" and info["hash2"] == "000001ca680b83888d0912dffcce"
+    assert info["subnet_prefix"] == "fe80::/64" and info["max_sec"] == 1
+
+
+def test_gen_then_verify(tmp_path: Path) -> None:
+    gen = fama_cga("gen", "--prefix", "2001:db8:7::/64", "--sec", "1", "--key", tmp_path / "k.pem",
+                   "--out", tmp_path / "k.params", "--json")
+    assert gen.returncode == 0, gen.stderr
+    address = json.loads(gen.stdout)["address"]
+    assert address.startswith("2001:db8:7:0:") and (tmp_path / "k.pem").exists()
+    assert fama_cga("verify", address, tmp_path / "k.params").returncode == 0
+    again = fama_cga("gen", "--prefix", "2001:db8:8::/64", "--sec", "0", "--key", tmp_path / "k.pem", "--json")
+    assert "new RSA" not in again.stdout  # the existing key was reused
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("show", "/etc/hostname"), "CGA Parameters"),
+        (("show", "/nonexistent/file"), "No such file"),
+        (("gen", "--prefix", "2001:db8::/48"), "/64"),
+        (("gen", "--prefix", "nonsense"), "nonsense"),
+        (("gen", "--prefix", "2001:db8::/64", "--bits", "2048"), "255"),
+    ],
+)
+def test_bad_input_is_one_clear_line(args: tuple[str, ...], message: str) -> None:
+    out = fama_cga(*args)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fama-cga: error:") and message in lines[0]
+    assert "Traceback" not in out.stderr
