@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import secrets
 
-from scapy.layers.inet6 import HAO, IPv6, IPv6ExtHdrDestOpt, MIP6MH_BU
+from scapy.layers.inet6 import HAO, IPv6, IPv6ExtHdrDestOpt, MIP6MH_BU, _MobilityHeader
 from scapy.packet import Packet
 
 from scapy_fama.crypto import (
@@ -54,7 +54,6 @@ from scapy_fama.layers import (
     wire_mh,
 )
 from scapy_fama.layers.headers import mh_context
-from scapy_fama.layers.mh import MH_CLASSES
 from scapy_fama.layers.spans import option_spans
 
 MAX_LIFETIME_UNITS = 0xFFFF  # RFC 6275 §6.1.7: 16 bits of 4-second units
@@ -76,7 +75,7 @@ def find_mh(pkt: Packet) -> Packet | None:
     """The (first) Mobility Header layer of ``pkt``."""
     layer: Packet | None = pkt
     while layer is not None and layer.__class__.__name__ != "NoPayload":
-        if isinstance(layer, tuple(MH_CLASSES.values())):
+        if isinstance(layer, _MobilityHeader):
             return layer
         layer = layer.payload
     return None
@@ -89,7 +88,7 @@ def _bu_headers(coa: str, hoa: str, dar: str) -> Packet:
     return IPv6(src=coa, dst=dar) / IPv6ExtHdrDestOpt(options=[HAO(hoa=hoa)])
 
 
-def _finish(
+def sign_and_authenticate(
     pkt: Packet,
     *,
     coa: str,
@@ -97,7 +96,12 @@ def _finish(
     keypair: KeyPair | None = None,
     auth_key: bytes | None = None,
 ) -> Packet:
-    """Sign (RFC 4866 §4.5), authenticate (RFC 6275 §6.2.7), then checksum."""
+    """Fill a laid-out packet: Signature (RFC 4866 §4.5), BAD (RFC 6275 §6.2.7), checksum.
+
+    ``pkt`` already holds a Signature placeholder of the key's size (with
+    ``keypair``) and a BindingAuthData last (with ``auth_key``); the result is
+    the finished packet, dissected from its bytes.
+    """
     out = IPv6(bytes(pkt))
     mh = find_mh(out)
     assert mh is not None
@@ -150,7 +154,7 @@ def first_bu(
         options += [NonceIndices(hni=0, coni=coni), BindingAuthData()]
         auth_key = kbm(ZERO_TOKEN, care_of_token)
     bu = BU(seq=seq & 0xFFFF, flags="HA", mhtime=lifetime_units(lifetime), options=options)
-    return _finish(_bu_headers(coa, hoa, dar) / bu, coa=coa, correspondent=dar, keypair=keypair, auth_key=auth_key)
+    return sign_and_authenticate(_bu_headers(coa, hoa, dar) / bu, coa=coa, correspondent=dar, keypair=keypair, auth_key=auth_key)
 
 
 def phkt_bu(
@@ -173,7 +177,7 @@ def phkt_bu(
     key = kbm(phkt, care_of_token, deregistration=dereg)
     options = [NonceIndices(hni=0, coni=0 if dereg else coni), BindingAuthData()]
     bu = BU(seq=seq & 0xFFFF, flags="HA", mhtime=0 if dereg else lifetime_units(lifetime), options=options)
-    return _finish(_bu_headers(coa, hoa, dar) / bu, coa=hoa if dereg else coa, correspondent=dar, auth_key=key)
+    return sign_and_authenticate(_bu_headers(coa, hoa, dar) / bu, coa=hoa if dereg else coa, correspondent=dar, auth_key=key)
 
 
 def binding_ack(
@@ -220,7 +224,7 @@ def binding_ack(
     headers = IPv6(src=dar, dst=coa)
     if ctx.hao is not None:
         headers = headers / RH2(addresses=[hoa])  # RFC 6275 §9.5.4
-    return _finish(
+    return sign_and_authenticate(
         headers / ba,
         coa=hoa if dereg else coa,
         correspondent=dar,

@@ -42,8 +42,7 @@ from scapy_fama.layers import (
     wire_mh,
 )
 from scapy_fama.layers.headers import MHContext, mh_context
-from scapy_fama.layers.options import CGA_PIECE_MAX, option_padding
-from scapy_fama.layers.spans import OptionSpan, option_spans
+from scapy_fama.layers.spans import OptionSpan, framing_problems, option_spans
 
 
 @dataclass(frozen=True)
@@ -97,30 +96,6 @@ class Verdict:
         return "\n".join([head] + [f"  {c.name:<10} {c.result:<12} {c.detail}" for c in self.checks])
 
 
-def _option_framing(spans: list[OptionSpan]) -> list[str]:
-    """RFC 4866 §5.1/§5.2 and RFC 6275 §6.2.7 placement rules; a list of problems."""
-    problems = []
-    cga = [i for i, s in enumerate(spans) if isinstance(s.option, CGAParamsOpt)]
-    if len(cga) > 1:
-        problems.append("CGA Parameters options are not back to back")
-    for i in cga:
-        lengths = spans[i].option.wire_lengths()
-        if any(n != CGA_PIECE_MAX for n in lengths[:-1]):
-            problems.append(f"CGA Parameters pieces {lengths}: every piece but the last must be 255 bytes")
-    sigs = [i for i, s in enumerate(spans) if isinstance(s.option, SignatureOpt)]
-    if cga and (not sigs or sigs[0] != cga[-1] + 1):
-        problems.append("the Signature option does not directly follow the last CGA Parameters option")
-    if sigs and not cga:
-        problems.append("a Signature option without CGA Parameters")
-    bads = [i for i, s in enumerate(spans) if isinstance(s.option, BindingAuthData)]
-    if bads and bads[-1] != len(spans) - 1:
-        after = "padding" if all(option_padding(s.option) for s in spans[bads[-1] + 1 :]) else "options"
-        problems.append(f"the BAD option is not last ({after} after it)")
-    if bads and spans[bads[-1]].start % 8 != 2:
-        problems.append(f"the BAD option starts at MH offset {spans[bads[-1]].start}, not 8n+2")
-    return problems
-
-
 def _framing(verdict: Verdict, mh: Packet, spans: list[OptionSpan], extra: list[str]) -> None:
     problems = list(extra)
     if mh.nh != 59:
@@ -131,7 +106,7 @@ def _framing(verdict: Verdict, mh: Packet, spans: list[OptionSpan], extra: list[
         problems.append(f"Header Len says {declared} bytes but {carried} were carried")
     if declared < 16:
         problems.append(f"Header Len {mh.len} below the minimum of 1 for this message")
-    problems += _option_framing(spans)
+    problems += framing_problems(spans)
     verdict.add("framing", not problems, "; ".join(problems) or "headers and options in place")
 
 
