@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import scapy_fama  # noqa: F401  (registers the layers)
-from scapy_fama.crypto import KeyPair
+from scapy_fama.crypto import Cga, KeyPair, cga_generate, cga_with_prefix
 
 # ../shared beside the clone, as laid out for developers and CI
 SHARED_PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps"
@@ -33,3 +33,10 @@ def shared_pcaps() -> Path:
     if not SHARED_PCAPS.is_dir():
         pytest.skip(f"../shared/pcaps not found next to the clone ({SHARED_PCAPS})")
     return SHARED_PCAPS
+
+
+@pytest.fixture(scope="session")
+def cgas(mn_key: KeyPair) -> tuple[Cga, Cga]:
+    """The MN's CGA at DAR1 (2001:db8:1::/64, Sec 0) and, modifier reused, at DAR2."""
+    hoa = cga_generate("2001:db8:1::/64", mn_key, sec=0)
+    return hoa, cga_with_prefix(hoa, "2001:db8:2::/64")

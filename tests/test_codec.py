@@ -13,8 +13,6 @@ from scapy_fama.codec import decode, encode
 from scapy_fama.crypto import (
     Cga,
     KeyPair,
-    cga_generate,
-    cga_with_prefix,
     check_authenticator,
     encrypt_phkt,
     kbm,
@@ -37,12 +35,6 @@ from scapy_fama.verify import verify_ba, verify_bu
 
 DAR = "2001:db8:1::1"
 PHKT = bytes.fromhex("0011223344556677")
-
-
-@pytest.fixture(scope="module")
-def cgas(mn_key: KeyPair) -> tuple[Cga, Cga]:
-    hoa = cga_generate("2001:db8:1::/64", mn_key, sec=0)
-    return hoa, cga_with_prefix(hoa, "2001:db8:2::/64")
 
 
 @pytest.mark.parametrize(

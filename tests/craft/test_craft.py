@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from scapy_fama.craft import binding_ack, coti, cot, first_bu, lifetime_units, phkt_bu
-from scapy_fama.crypto import Cga, KeyPair, cga_generate, cga_with_prefix
+from scapy_fama.crypto import Cga, KeyPair
 
 DAR1, DAR2 = "2001:db8:1::1", "2001:db8:2::1"
 TAG = bytes.fromhex("5F2705868D6C4C56A2469EBB9B2A2E13")
@@ -21,12 +21,6 @@ PHKT = bytes.fromhex("1122334455667788")
 
 def n(a: str) -> bytes:
     return socket.inet_pton(socket.AF_INET6, a)
-
-
-@pytest.fixture(scope="module")
-def cgas(mn_key: KeyPair) -> tuple[Cga, Cga]:
-    hoa = cga_generate("2001:db8:1::/64", mn_key, sec=0)
-    return hoa, cga_with_prefix(hoa, "2001:db8:2::/64")
 
 
 def test_first_bu_layout_and_signature(mn_key: KeyPair, cgas: tuple[Cga, Cga]) -> None:

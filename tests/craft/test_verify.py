@@ -10,18 +10,12 @@ from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap, wrpcap
 
 from scapy_fama.craft import binding_ack, first_bu, phkt_bu
-from scapy_fama.crypto import Cga, KeyPair, cga_generate, cga_with_prefix
+from scapy_fama.crypto import Cga, KeyPair, cga_generate
 from scapy_fama.layers import BU, BindingAuthData, SignatureOpt
 from scapy_fama.verify import verify_ba, verify_bu
 
 DAR1 = "2001:db8:1::1"
 PHKT = bytes.fromhex("0102030405060708")
-
-
-@pytest.fixture(scope="module")
-def cgas(mn_key: KeyPair) -> tuple[Cga, Cga]:
-    hoa = cga_generate("2001:db8:1::/64", mn_key, sec=0)
-    return hoa, cga_with_prefix(hoa, "2001:db8:2::/64")
 
 
 @pytest.fixture(scope="module")
