@@ -100,6 +100,8 @@ class BindingAck:
     # outgoing: answers a de-registration, so the BAD covers the HoA instead of the CoA
     # (RFC 6275 §6.2.7 with profile §4; the codec needs it to lay out the authenticator)
     for_deregistration: bool = False
+    # Binding Refresh Advice (RFC 6275 §6.2.4) in seconds: the MN refreshes by then (profile §7)
+    refresh_interval: int | None = None
     sign_with: KeyPair | None = field(default=None, compare=False, repr=False)
     auth_key: bytes | None = field(default=None, compare=False, repr=False)
 

@@ -1,0 +1,65 @@
+"""The MN's addresses: one CGA per visited DAR, with what it needs to keep it (profile §2).
+
+Theory of operation
+-------------------
+On each RA with a new prefix the MN configures a CGA (RFC 3972) from it::
+
+    RA(prefix_i, R=1, DAR_i) --> CGA_i = cga_with_prefix(base, prefix_i)   (microseconds)
+                                 tentative for dad_delay ... collision? -> count + 1 (max 2)
+                             --> AddressRecord(CGA_i, prefix_i, DAR_i, BUL entry)
+
+The expensive Sec > 0 modifier search runs once per key: later prefixes reuse
+the modifier and only recompute Hash1 (RFC 3972 §4 allows it; profile §2
+step 2), unless the policy asks for a fresh modifier per prefix, which makes
+the addresses unlinkable. The search runs in this process (``workers=1``): a
+core starts no processes, and the modifier's starting point comes from the
+injected ``rand``, so one seed gives one address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from scapy_fama.crypto import Cga, KeyPair, cga_generate, cga_with_prefix
+from scapy_fama.proto.bul import BulEntry
+
+MODIFIER_LEN = 16
+
+
+@dataclass
+class AddressRecord:
+    """Per address (profile §2 step 4): prefix, DAR global address, CGA parameters, BUL entry."""
+
+    cga: Cga
+    prefix: str
+    dar: str
+    valid_lifetime: int  # from the RA's PIO; caps the lifetime the MN requests
+    bul: BulEntry
+    tentative_until: float | None = None  # DAD still running
+    released: bool = False  # the keep policy let it go; dropped once de-registered
+
+    @property
+    def address(self) -> str:
+        return self.cga.address
+
+
+class CgaSource:
+    """Builds the MN's CGA for each prefix, reusing the modifier unless told otherwise."""
+
+    def __init__(
+        self, keypair: KeyPair, sec: int, fresh_modifier: bool, rand: Callable[[int], bytes]
+    ) -> None:
+        self._keypair = keypair
+        self._sec = sec
+        self._fresh = fresh_modifier
+        self._rand = rand
+        self._base: Cga | None = None
+
+    def for_prefix(self, prefix: str) -> Cga:
+        if self._base is None or self._fresh:
+            self._base = cga_generate(
+                prefix, self._keypair, self._sec, modifier=self._rand(MODIFIER_LEN), workers=1
+            )
+            return self._base
+        return cga_with_prefix(self._base, prefix)  # RFC 3972 §4 from step 4

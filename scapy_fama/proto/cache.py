@@ -1,0 +1,154 @@
+"""The DAR's binding cache and the security records that outlive bindings.
+
+Theory of operation
+-------------------
+Two tables, keyed by home address:
+
+* a **security record** (HoA -> PHKT, last accepted sequence number, hash of
+  the CGA public key) is created when a CGA-signed BU verifies and a PHKT is
+  issued (profile §6 step 4). It survives de-registration and lives until the
+  address would expire: ``prefix valid lifetime`` after the last BU the DAR
+  accepted for it (the DAR cannot know when the MN last heard an RA, so it
+  counts from the last sign of life). While it lives, a returning MN needs no
+  new CGA check, and a late or replayed BU still meets the sequence check
+  (RFC 6275 §10.3.2 keeps a deleted entry for the same reason).
+* a **binding** (HoA -> CoA, granted lifetime, expiry) exists while the MN is
+  away and registered; the DAR tunnels the HoA's traffic to the CoA. It is
+  removed at once on de-registration (profile §6 step 5) or at expiry.
+  ``capacity`` bounds the bindings; one more is refused (BA 130, step 6)::
+
+      CGA BU ok ---> record(PHKT, seq) + binding(CoA, 400 s)
+      BU lt=0   ---> record(PHKT, seq')            (binding and tunnel gone)
+      ...valid lifetime later: record gone; the next BU must be CGA-signed again
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from dataclasses import dataclass
+
+from scapy_fama.proto.config import MAX_CGA_BINDING_LIFETIME, wire_lifetime
+
+_BINDING, _RECORD = 0, 1
+
+
+def key_hash(public_key: bytes) -> bytes:
+    """SHA-1 of the DER public key: what a record remembers of the CGA owner."""
+    return hashlib.sha1(public_key).digest()
+
+
+def grant_lifetime(requested: int, prefix_valid: int, policy: int) -> int:
+    """Profile §6 step 5: min(requested, 86 400 s, prefix valid lifetime, policy), in 4 s units."""
+    return wire_lifetime(min(requested, MAX_CGA_BINDING_LIFETIME, prefix_valid, policy))
+
+
+@dataclass
+class SecurityRecord:
+    hoa: str
+    phkt: bytes
+    key_hash: bytes
+    last_seq: int | None  # None until a BU is accepted
+    expires: float
+
+
+@dataclass
+class Binding:
+    hoa: str
+    coa: str
+    lifetime: int  # granted, seconds
+    expires: float
+
+
+class BindingCache:
+    """Bindings (bounded by ``capacity``) and security records, both with expiry.
+
+    Expiry times sit in one heap with lazy deletion (an entry is live while the
+    table still holds that expiry), so that neither the next deadline nor an
+    expiry sweep walks the tables on the DAR's per-message path.
+    """
+
+    def __init__(self, capacity: int, record_lifetime: float) -> None:
+        self.capacity = capacity
+        self.record_lifetime = record_lifetime
+        self._records: dict[str, SecurityRecord] = {}
+        self._bindings: dict[str, Binding] = {}
+        self._heap: list[tuple[float, int, str]] = []  # (expires, 0 binding / 1 record, hoa)
+
+    def __len__(self) -> int:
+        return len(self._bindings)
+
+    def record(self, hoa: str) -> SecurityRecord | None:
+        return self._records.get(hoa)
+
+    def binding(self, hoa: str) -> Binding | None:
+        return self._bindings.get(hoa)
+
+    def bindings(self) -> list[Binding]:
+        return list(self._bindings.values())
+
+    def records(self) -> list[SecurityRecord]:
+        return list(self._records.values())
+
+    def full_for(self, hoa: str) -> bool:
+        """True when a binding for ``hoa`` would be one too many (profile §6 step 6)."""
+        return hoa not in self._bindings and len(self._bindings) >= self.capacity
+
+    def new_phkt(self, hoa: str, phkt: bytes, public_key: bytes, now: float) -> SecurityRecord:
+        """A CGA-signed BU verified: the new PHKT replaces any old one (RFC 4866 §4.9)."""
+        old = self._records.get(hoa)
+        record = SecurityRecord(
+            hoa,
+            phkt,
+            key_hash(public_key),
+            old.last_seq if old else None,
+            now + self.record_lifetime,
+        )
+        self._records[hoa] = record
+        self._schedule(record.expires, _RECORD, hoa)
+        return record
+
+    def accepted(self, record: SecurityRecord, seq: int, now: float) -> None:
+        """A BU was accepted: remember its sequence number; the address lives on."""
+        record.last_seq = seq
+        record.expires = now + self.record_lifetime
+        self._schedule(record.expires, _RECORD, record.hoa)
+
+    def bind(self, hoa: str, coa: str, lifetime: int, now: float) -> Binding | None:
+        """Create or update; returns the binding it replaces (None if new)."""
+        old = self._bindings.get(hoa)
+        self._bindings[hoa] = Binding(hoa, coa, lifetime, now + lifetime)
+        self._schedule(now + lifetime, _BINDING, hoa)
+        return old
+
+    def unbind(self, hoa: str) -> Binding | None:
+        return self._bindings.pop(hoa, None)
+
+    def expire(self, now: float) -> tuple[list[Binding], list[SecurityRecord]]:
+        """Remove and return what has expired at ``now``."""
+        bindings: list[Binding] = []
+        records: list[SecurityRecord] = []
+        while self._heap and self._heap[0][0] <= now:
+            expires, kind, hoa = heapq.heappop(self._heap)
+            if not self._live(expires, kind, hoa):
+                continue
+            if kind == _BINDING:
+                bindings.append(self._bindings.pop(hoa))
+            else:
+                records.append(self._records.pop(hoa))
+        return bindings, records
+
+    def next_expiry(self) -> float | None:
+        while self._heap and not self._live(*self._heap[0]):
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def _live(self, expires: float, kind: int, hoa: str) -> bool:
+        entry = (self._bindings if kind == _BINDING else self._records).get(hoa)
+        return entry is not None and entry.expires == expires
+
+    def _schedule(self, expires: float, kind: int, hoa: str) -> None:
+        heapq.heappush(self._heap, (expires, kind, hoa))
+        if len(self._heap) > 2 * (len(self._bindings) + len(self._records)) + 64:
+            self._heap = [e for e in self._heap if self._live(*e)]
+            heapq.heapify(self._heap)

@@ -1,0 +1,502 @@
+"""DarCore: the Distributed Anchor Router as a sans-I/O state machine (profile §1, §2, §5, §6, §8).
+
+Theory of operation
+-------------------
+A DAR advertises one /64 (RA with a PIO, R=1) and is the home agent of every
+address configured from it. The MN registers a kept address from wherever it
+is now; the DAR then tunnels that address's traffic to the CoA::
+
+    MN (CoA, HoA_i)                                        DAR_i
+      |-- RS ------------------------------------------------>|  (while on DAR_i's link)
+      |<- RA(prefix_i, R=1, DAR_i) ---------------------------|
+      ... moves to another DAR, keeps HoA_i ...
+      |-- BU(seq, HAO=HoA_i, CGA Params, Signature) --------->|  §6 steps 1-7
+      |<- BA(0, RH2=HoA_i, PHKT enc. to the MN key, BAD) -----|  binding + tunnel up
+      |-- BU(seq+1, HAO=HoA_i, NI(0, CNI), BAD) ------------->|  PHKT-authorised refresh
+      |<=== IPv6-in-IPv6: DAR_i -> CoA, inner for HoA_i ======|  §8
+      |==== IPv6-in-IPv6: CoA -> DAR_i, inner from HoA_i ====>|  decapsulated only if CoA matches
+      |-- BU(lifetime 0) ------------------------------------>|  binding + tunnel gone, record kept
+
+Secure mode (``require_coa_test``) puts a CoTI/CoT exchange before the BU
+(:mod:`scapy_fama.proto.nonces`).
+
+Routing. A message for this DAR (its global or link-local address, or the
+all-routers / all-nodes groups for ND) is processed here. Anything else is
+routed, as a router does: to the CoA inside a tunnel when its destination is a
+bound HoA (RFC 6275 §10.4.1), otherwise as ``Forward`` (onto the access link
+when the destination is in the prefix and on-link, else upstream; the driver
+picks the interface). Data and tunnelled packets lose one hop on the way.
+
+Keys of the BAs (both sides must agree without a byte more on the wire):
+BAs that accept a BU use the same Kbm as the BU (PHKT and the validated
+care-of token, or SHA1(PHKT) for a de-registration, profile §4); BAs that
+refuse one (status >= REFUSED) use the zero care-of token, since the DAR may not
+hold a valid care-of token when it refuses. A BA carries a BAD whenever the
+DAR holds a PHKT for the HoA (profile §6 step 7).
+
+Departures from the letter of profile §6, on purpose:
+* step 4 tests the care-of token (137) before any CGA work, and a CGA BU's own
+  BAD before spending the CGA budget, so that neither costs an RSA check;
+* the DAR signs a BA for a CGA Parameters Request only when that BA issues a
+  PHKT (so after a budgeted CGA verification): signing is the expensive RSA
+  direction and must not be available to unauthenticated senders;
+* a PHKT issued to a BU then refused for a full cache (130) is kept in the
+  security record and sent in the BA, so the MN's retry is a cheap PHKT BU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from ipaddress import IPv6Address, IPv6Network
+
+from scapy_fama.crypto import (
+    ZERO_TOKEN,
+    CgaParams,
+    KeyPair,
+    addr_bytes,
+    addr_text,
+    cga_check,
+    check_authenticator,
+    encrypt_phkt,
+    kbm,
+    new_phkt,
+    prefix64,
+    verify_mh_signature,
+)
+from scapy_fama.proto.cache import Binding, BindingCache, SecurityRecord, grant_lifetime, key_hash
+from scapy_fama.proto.config import DarConfig
+from scapy_fama.proto.dosguard import CgaGuard, TokenBucket
+from scapy_fama.proto.effects import (
+    Deliver,
+    Drop,
+    Effects,
+    Forward,
+    Notify,
+    Send,
+    TunnelDown,
+    TunnelUp,
+)
+from scapy_fama.proto.messages import (
+    BindingAck,
+    BindingError,
+    BindingUpdate,
+    CareOfTest,
+    CareOfTestInit,
+    Datagram,
+    Message,
+    RouterAdvertisement,
+    RouterSolicitation,
+    Tunnelled,
+    Undecodable,
+    UnknownMobility,
+)
+from scapy_fama.proto.nonces import CareOfNonces
+from scapy_fama.proto.seqno import seq_newer
+from scapy_fama.proto.status import REFUSED, BaStatus, BeStatus
+
+ALL_NODES = "ff02::1"
+ALL_ROUTERS = "ff02::2"
+LINK_LOCAL_PREFIX = bytes.fromhex("fe80000000000000")
+
+
+def routable(address: str) -> bool:
+    """Unicast and routable beyond the link (RFC 6275 §9.5.1: HoA and CoA must be)."""
+    a = IPv6Address(address)
+    return not (a.is_multicast or a.is_link_local or a.is_unspecified or a.is_loopback)
+
+
+def bu_coa(bu: BindingUpdate) -> str:
+    """The CoA the signature and BAD cover: the HoA for a de-registration (profile §4)."""
+    return bu.home_address if bu.deregistration else bu.src
+
+
+@dataclass(frozen=True)
+class _Authorised:
+    """Profile §6 step 4 passed: the record that keys the BA, and what was proven."""
+
+    record: SecurityRecord
+    care_of: bytes | None  # the validated care-of token
+    mn_key: bytes | None = None  # set when a PHKT was issued: encrypt it to this key
+
+
+class DarCore:
+    """One DAR: RAs, BU processing, CoT, Binding Errors, tunnelling. No I/O, no clock."""
+
+    def __init__(
+        self,
+        address: str,
+        prefix: str,
+        *,
+        config: DarConfig = DarConfig(),
+        rand: Callable[[int], bytes],
+        keypair: KeyPair | None = None,
+        cga_params: bytes | None = None,
+    ) -> None:
+        self.address = addr_text(address)
+        network = IPv6Network(prefix)
+        self.prefix = str(network)
+        if network.prefixlen != 64 or IPv6Address(self.address) not in network:
+            raise ValueError(f"{self.address} must lie in {self.prefix}, a /64 (profile §1)")
+        if (keypair is None) != (cga_params is None):
+            raise ValueError("keypair and cga_params come together (the DAR's own CGA)")
+        if cga_params is not None and keypair is not None:
+            if not cga_check(self.address, cga_params):
+                raise ValueError(f"{self.address} is not a CGA of the given parameters")
+            if CgaParams.decode(cga_params).public_key != keypair.public_der:
+                raise ValueError("cga_params hold another public key than keypair")
+        self.link_local = addr_text(LINK_LOCAL_PREFIX + addr_bytes(self.address)[8:])  # same IID
+        self.config = config
+        self._rand = rand
+        self._keypair = keypair
+        self._cga_params = cga_params
+        self._prefix = prefix64(self.prefix)
+        self._cache = BindingCache(config.cache_capacity, config.valid_lifetime)
+        self._guard = CgaGuard(
+            config.cga_checks_per_second,
+            config.cga_burst,
+            config.cga_checks_per_prefix_per_second,
+            config.cga_prefix_burst,
+        )
+        self._errors = TokenBucket(config.binding_errors_per_second, config.binding_error_burst)
+        self._nonces = CareOfNonces(rand)
+        self._next_ra = 0.0  # the first unsolicited RA is due at once
+
+    # ---------------------------------------------------------------- views
+
+    def binding(self, hoa: str) -> Binding | None:
+        return self._cache.binding(hoa)
+
+    def bindings(self) -> list[Binding]:
+        return self._cache.bindings()
+
+    def record(self, hoa: str) -> SecurityRecord | None:
+        return self._cache.record(hoa)
+
+    # ---------------------------------------------------------------- entry points
+
+    def next_deadline(self) -> float | None:
+        expiry = self._cache.next_expiry()
+        return self._next_ra if expiry is None else min(self._next_ra, expiry)
+
+    def on_timer(self, now: float) -> Effects:
+        effects = self._expire(now)
+        if now >= self._next_ra:
+            effects.append(Send(self._ra(ALL_NODES)))  # RFC 4861 §6.2.4 unsolicited RA
+            self._next_ra = now + self.config.ra_interval
+        return effects
+
+    def on_message(self, msg: Message, now: float) -> Effects:
+        return self._expire(now) + self._dispatch(msg, now)
+
+    # ---------------------------------------------------------------- dispatch
+
+    def _for_me(self, dst: str) -> bool:
+        return dst in (self.address, self.link_local, ALL_NODES, ALL_ROUTERS)
+
+    def _own(self, address: str) -> bool:
+        return prefix64(address) == self._prefix
+
+    def _dispatch(self, msg: Message, now: float) -> Effects:
+        if not self._for_me(msg.dst):
+            return self._route(msg)
+        if isinstance(msg, RouterSolicitation):  # profile §2 step 1; RFC 4861 §6.2.6
+            return [Send(self._ra(msg.src if msg.src != "::" else ALL_NODES))]
+        if isinstance(msg, BindingUpdate):
+            return self._on_bu(msg, now)
+        if isinstance(msg, CareOfTestInit):
+            return self._on_coti(msg, now)
+        if isinstance(msg, Tunnelled):
+            return self._decapsulate(msg, now)
+        if isinstance(msg, Datagram):
+            return self._local_datagram(msg, now)
+        if isinstance(msg, UnknownMobility):  # profile §6 step 1; RFC 6275 §9.2
+            return self._binding_error(
+                msg, BeStatus.UNKNOWN_MH_TYPE, "::", now, f"unknown-mh-type: {msg.mhtype}"
+            )
+        if isinstance(msg, Undecodable):  # profile §6 step 1: silent drop
+            return [Drop(msg, f"undecodable: {msg.reason}")]
+        return [Drop(msg, f"unexpected: a DAR does not handle {type(msg).__name__}")]
+
+    def _ra(self, dst: str) -> RouterAdvertisement:
+        c = self.config
+        return RouterAdvertisement(
+            self.link_local,
+            dst,
+            self.address,
+            self.prefix,
+            c.valid_lifetime,
+            c.preferred_lifetime,
+            c.router_lifetime,
+        )
+
+    def _expire(self, now: float) -> Effects:
+        bindings, records = self._cache.expire(now)
+        effects: Effects = []
+        for b in bindings:
+            effects += [
+                TunnelDown(self.address, b.coa, b.hoa),
+                Notify("binding-expired", {"hoa": b.hoa, "coa": b.coa}),
+            ]
+        effects += [Notify("record-expired", {"hoa": r.hoa}) for r in records]
+        return effects
+
+    # ---------------------------------------------------------------- data plane (profile §8)
+
+    def _route(self, msg: Message) -> Effects:
+        """Route a message that is not for this DAR: into a HoA's tunnel, or natively."""
+        if isinstance(msg, (Datagram, Tunnelled)):
+            if msg.hlim <= 1:  # RFC 8200 §3 (the ICMPv6 Time Exceeded is not modelled)
+                return [Drop(msg, "hop-limit: exceeded in transit")]
+            msg = replace(msg, hlim=msg.hlim - 1)
+        binding = self._cache.binding(msg.dst)
+        if binding is not None:  # RFC 6275 §10.4.1; RFC 2473: outer hop limit 64
+            return [Send(Tunnelled(self.address, binding.coa, msg))]
+        return [Forward(msg)]
+
+    def _decapsulate(self, tunnelled: Tunnelled, now: float) -> Effects:
+        inner = tunnelled.inner
+        if not isinstance(inner, Datagram):
+            return [
+                Drop(
+                    tunnelled,
+                    f"tunnel-inner: only data is reverse-tunnelled, not {type(inner).__name__}",
+                )
+            ]
+        binding = self._cache.binding(inner.src)
+        if binding is None or binding.coa != tunnelled.src:  # profile §8; RFC 6275 §10.4.5
+            return [
+                Drop(
+                    tunnelled,
+                    f"spoofed-tunnel: {tunnelled.src} is not the registered CoA of {inner.src}",
+                )
+            ]
+        return self._dispatch(inner, now)
+
+    def _local_datagram(self, datagram: Datagram, now: float) -> Effects:
+        if datagram.hoa is None:
+            return [Deliver(datagram)]
+        binding = self._cache.binding(datagram.hoa)
+        if binding is None or binding.coa != datagram.src:  # RFC 6275 §9.3.1
+            return self._binding_error(
+                datagram,
+                BeStatus.UNKNOWN_BINDING,
+                datagram.hoa,
+                now,
+                f"hao-without-binding: no binding of {datagram.hoa} to {datagram.src}",
+            )
+        return [Deliver(replace(datagram, src=datagram.hoa, hoa=None))]  # the HoA stands in for src
+
+    def _binding_error(
+        self, msg: Message, status: int, hoa: str, now: float, reason: str
+    ) -> Effects:
+        """Drop ``msg``; a Binding Error goes back if the rate limit allows (RFC 6275 §9.3.3)."""
+        if not routable(msg.src):
+            return [Drop(msg, f"{reason} (no Binding Error to a non-unicast source)")]
+        if not self._errors.take(now):
+            return [Drop(msg, f"{reason} (Binding Error rate-limited)")]
+        return [Send(BindingError(self.address, msg.src, status, hoa)), Drop(msg, reason)]
+
+    # ---------------------------------------------------------------- secure mode (profile §5)
+
+    def _on_coti(self, coti: CareOfTestInit, now: float) -> Effects:
+        if not routable(coti.src):
+            return [Drop(coti, f"not-unicast: CoTI from {coti.src}")]
+        index, token = self._nonces.issue(coti.src, now)  # RFC 6275 §9.4.2
+        return [Send(CareOfTest(self.address, coti.src, index, coti.cookie, token))]
+
+    # ---------------------------------------------------------------- BU processing (profile §6)
+
+    def _on_bu(self, bu: BindingUpdate, now: float) -> Effects:
+        has_cga = bu.cga_params is not None or bu.signature is not None
+        # step 1: what the codec left to the core (option placement, RFC 6275 §6.2.7)
+        if bu.framing and not has_cga:
+            return [Drop(bu, "framing: " + "; ".join(bu.framing))]
+        if not (routable(bu.src) and routable(bu.home_address)):  # RFC 6275 §9.5.1
+            return [Drop(bu, f"not-unicast: BU from {bu.src} for {bu.home_address}")]
+        # step 2
+        hoa = bu.home_address
+        if bu.hoa is None and not self._own(bu.src):
+            return [Drop(bu, f"no-hao: {bu.src} is not an address of {self.prefix}")]
+        if not self._own(hoa):
+            return self._reply(bu, BaStatus.NOT_HOME_SUBNET)
+        record = self._cache.record(hoa)
+        # step 3 (RFC 6275 §9.5.1)
+        if (
+            record is not None
+            and record.last_seq is not None
+            and not seq_newer(bu.seq, record.last_seq)
+        ):
+            return self._reply(bu, BaStatus.SEQ_OUT_OF_WINDOW, record=record, seq=record.last_seq)
+        # step 4
+        auth = self._authorise(bu, record, now)
+        if not isinstance(auth, _Authorised):
+            return auth
+        # step 5
+        if bu.deregistration:
+            effects = self._unbind(hoa, "binding-deleted")
+            self._cache.accepted(auth.record, bu.seq, now)
+            return effects + self._reply(bu, BaStatus.ACCEPTED, auth=auth)
+        c = self.config
+        granted = grant_lifetime(bu.lifetime, c.valid_lifetime, c.max_binding_lifetime)
+        # step 6
+        if self._cache.full_for(hoa):
+            return self._reply(bu, BaStatus.INSUFFICIENT_RESOURCES, auth=auth)
+        old = self._cache.bind(hoa, bu.src, granted, now)
+        self._cache.accepted(auth.record, bu.seq, now)
+        return self._tunnel_change(old, hoa, bu.src, granted) + self._reply(
+            bu, BaStatus.ACCEPTED, auth=auth, lifetime=granted
+        )
+
+    def _authorise(
+        self, bu: BindingUpdate, record: SecurityRecord | None, now: float
+    ) -> _Authorised | Effects:
+        """Profile §6 step 4; an _Authorised, or the effects of a refusal."""
+        if bu.cga_params is not None or bu.signature is not None:
+            if bu.framing or bu.cga_params is None or bu.signature is None:  # RFC 4866 §5.1, §5.2
+                problems = (
+                    "; ".join(bu.framing) or "CGA Parameters and Signature must come together"
+                )
+                return self._reply(
+                    bu, BaStatus.CGA_VERIFICATION_FAILED, record=record, why=problems
+                )
+        elif bu.bad is not None:
+            if record is None:
+                return self._reply(bu, BaStatus.PHKT_UNAVAILABLE)
+        else:
+            return self._reply(
+                bu,
+                BaStatus.PHKT_EXISTS if record else BaStatus.CGA_VERIFICATION_FAILED,
+                record=record,
+            )
+        care_of = None
+        index = bu.nonce_indices[1] if bu.nonce_indices else 0
+        if not bu.deregistration:  # RFC 6275 §6.2.6: the care-of index is ignored on delete
+            if index:
+                care_of = self._nonces.token(index, bu.src, now)
+                if care_of is None:
+                    return self._reply(
+                        bu,
+                        BaStatus.EXPIRED_CARE_OF_NONCE,
+                        record=record,
+                        why=f"care-of nonce index {index}",
+                    )
+            if self.config.require_coa_test and (care_of is None or bu.bad is None):
+                return self._reply(
+                    bu,
+                    BaStatus.EXPIRED_CARE_OF_NONCE,
+                    record=record,
+                    why="secure mode needs a care-of token",
+                )
+        if bu.cga_params is not None:
+            return self._authorise_cga(bu, record, care_of, now)
+        assert record is not None and bu.bad is not None
+        key = kbm(record.phkt, care_of, deregistration=bu.deregistration)
+        if not check_authenticator(bu.bad, key, bu_coa(bu), self.address, bu.auth_data):
+            return [Drop(bu, "bad-authenticator: the BAD does not verify with the PHKT")]
+        return _Authorised(record, care_of)
+
+    def _authorise_cga(
+        self, bu: BindingUpdate, record: SecurityRecord | None, care_of: bytes | None, now: float
+    ) -> _Authorised | Effects:
+        assert bu.cga_params is not None and bu.signature is not None
+        coa, hoa = bu_coa(bu), bu.home_address
+        try:
+            public_key = CgaParams.decode(bu.cga_params).public_key
+        except ValueError as exc:
+            return self._reply(bu, BaStatus.CGA_VERIFICATION_FAILED, record=record, why=str(exc))
+        if record is not None and record.key_hash != key_hash(public_key):
+            return self._reply(
+                bu,
+                BaStatus.CGA_VERIFICATION_FAILED,
+                record=record,
+                why="not the key of the security record",
+            )
+        if bu.bad is not None:
+            key = kbm(ZERO_TOKEN, care_of, deregistration=bu.deregistration)
+            if not check_authenticator(bu.bad, key, coa, self.address, bu.auth_data):
+                return [Drop(bu, "bad-authenticator: the BAD of a CGA BU does not verify")]
+        spent = self._guard.admit(bu.src, now)
+        if spent is not None:
+            return self._reply(
+                bu, BaStatus.INSUFFICIENT_RESOURCES, record=record, why=f"{spent} CGA budget spent"
+            )
+        check = cga_check(hoa, bu.cga_params)
+        if not check:
+            return self._reply(
+                bu, BaStatus.CGA_VERIFICATION_FAILED, record=record, why=check.reason
+            )
+        if not verify_mh_signature(public_key, coa, self.address, bu.signed_data, bu.signature):
+            return self._reply(
+                bu,
+                BaStatus.CGA_VERIFICATION_FAILED,
+                record=record,
+                why="RSA signature does not verify",
+            )
+        record = self._cache.new_phkt(hoa, new_phkt(self._rand), public_key, now)
+        return _Authorised(record, care_of, mn_key=public_key)
+
+    def _unbind(self, hoa: str, event: str) -> Effects:
+        binding = self._cache.unbind(hoa)
+        if binding is None:
+            return []
+        return [
+            TunnelDown(self.address, binding.coa, hoa),
+            Notify(event, {"hoa": hoa, "coa": binding.coa}),
+        ]
+
+    def _tunnel_change(self, old: Binding | None, hoa: str, coa: str, lifetime: int) -> Effects:
+        data = {"hoa": hoa, "coa": coa, "lifetime": lifetime}
+        if old is None:
+            return [TunnelUp(self.address, coa, hoa), Notify("binding-created", data)]
+        if old.coa == coa:
+            return [Notify("binding-updated", data)]
+        return [
+            TunnelDown(self.address, old.coa, hoa),
+            TunnelUp(self.address, coa, hoa),
+            Notify("binding-updated", data),
+        ]
+
+    def _reply(
+        self,
+        bu: BindingUpdate,
+        status: int,
+        *,
+        record: SecurityRecord | None = None,
+        auth: _Authorised | None = None,
+        seq: int | None = None,
+        lifetime: int = 0,
+        why: str = "",
+    ) -> Effects:
+        """Profile §6 step 7: a BA if A=1, a PHKT was issued, or the status is an error."""
+        effects: Effects = []
+        if status >= REFUSED:
+            effects.append(
+                Notify("bu-refused", {"hoa": bu.home_address, "status": status, "why": why})
+            )
+        phkt_ciphertext = None
+        if auth is not None:
+            record = auth.record
+            if auth.mn_key is not None:
+                phkt_ciphertext = encrypt_phkt(auth.mn_key, record.phkt)  # RFC 4866 §4.7
+                effects.append(Notify("phkt-issued", {"hoa": bu.home_address}))
+        if not (bu.ack or phkt_ciphertext or status >= REFUSED):
+            return effects
+        care_of = auth.care_of if auth is not None and status < REFUSED else None
+        signs = phkt_ciphertext is not None and bu.cga_request and self._keypair is not None
+        ba = BindingAck(
+            src=self.address,
+            dst=bu.src,
+            hoa=bu.hoa,  # RFC 6275 §9.5.4: RH2 = HoA when the BU had a HAO
+            status=status,
+            seq=bu.seq if seq is None else seq,
+            lifetime=lifetime,
+            phkt_ciphertext=phkt_ciphertext,
+            cga_params=self._cga_params if signs else None,
+            for_deregistration=bu.deregistration,
+            sign_with=self._keypair if signs else None,
+            auth_key=kbm(record.phkt, care_of, deregistration=bu.deregistration)
+            if record
+            else None,
+        )
+        return [Send(ba)] + effects

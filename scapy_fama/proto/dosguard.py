@@ -1,0 +1,84 @@
+"""Token buckets: the DAR's budget of CGA verifications, and rate limits in general.
+
+Theory of operation
+-------------------
+A CGA check plus an RSA verification is the one expensive thing a DAR does for
+an unauthenticated sender (profile §6 "DoS guard"; RFC 4866 §6.6). The guard
+holds a token bucket for all sources and one per /64 of the BU's source
+address; a CGA-signed BU is verified only if both buckets hold a token, and is
+otherwise answered at once with BA 130::
+
+    CGA BU from 2001:db8:9::5 --> global bucket  [o o o .]  and
+                                  2001:db8:9::/64 [o .]      --> both have one: take, verify
+                                                               otherwise: BA 130, no RSA work
+
+Nothing is queued, so a PHKT-authorised BU (an HMAC) never waits behind CGA
+work: it does not touch the buckets at all. A bucket refills at ``rate`` tokens
+per second up to ``burst``; per-prefix buckets that have refilled completely
+are forgotten, since a new one would be identical, which bounds the memory a
+flood of sources can claim. The same :class:`TokenBucket` rate-limits the
+DAR's Binding Errors (RFC 6275 §9.3.3).
+"""
+
+from __future__ import annotations
+
+from scapy_fama.crypto import prefix64
+
+_SWEEP_AT = 1024  # per-prefix buckets held before the full ones are swept
+
+
+class TokenBucket:
+    """``burst`` tokens, refilled at ``rate`` per second of the caller's clock."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._tokens = float(burst)
+        self._stamp: float | None = None
+
+    def _refill(self, now: float) -> None:
+        if self._stamp is not None and now > self._stamp:
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now if self._stamp is None else max(self._stamp, now)
+
+    def available(self, now: float) -> bool:
+        self._refill(now)
+        return self._tokens >= 1.0
+
+    def take(self, now: float) -> bool:
+        """Spend one token if there is one."""
+        if not self.available(now):
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def full(self, now: float) -> bool:
+        self._refill(now)
+        return self._tokens >= self.burst
+
+
+class CgaGuard:
+    """The DAR's CGA verification budget, global and per source /64 (profile §6)."""
+
+    def __init__(self, rate: float, burst: int, prefix_rate: float, prefix_burst: int) -> None:
+        self._global = TokenBucket(rate, burst)
+        self._prefix_rate = prefix_rate
+        self._prefix_burst = prefix_burst
+        self._per_prefix: dict[bytes, TokenBucket] = {}
+        self._sweep_at = _SWEEP_AT
+
+    def admit(self, source: str, now: float) -> str | None:
+        """Spend a verification on ``source``; None if admitted, else which budget is spent."""
+        key = prefix64(source)
+        bucket = self._per_prefix.get(key)
+        if bucket is not None and not bucket.available(now):
+            return "per-prefix"
+        if not self._global.take(now):
+            return "global"
+        if bucket is None:  # created only for admitted work: the global rate bounds their number
+            bucket = self._per_prefix[key] = TokenBucket(self._prefix_rate, self._prefix_burst)
+        bucket.take(now)
+        if len(self._per_prefix) > self._sweep_at:
+            self._per_prefix = {k: b for k, b in self._per_prefix.items() if not b.full(now)}
+            self._sweep_at = max(_SWEEP_AT, 2 * len(self._per_prefix))
+        return None

@@ -1,0 +1,605 @@
+"""MnCore: the mobile node as a sans-I/O state machine (profile §2, §3, §5, §7, §8).
+
+Theory of operation
+-------------------
+The MN configures a CGA on every link and keeps earlier addresses anchored at
+their DARs as the keep policy says. The address of the current link is the CoA
+of every kept binding and is used natively::
+
+    MN                         DAR_1 (prefix 1)              DAR_2 (prefix 2)
+     |-- RS, <- RA(prefix 1) ----|                              |
+     |   HoA_1 = CGA(prefix 1), native                          |
+     ~~~ link change ~~~                                        |
+     |-- RS, <- RA(prefix 2) ---------------------------------->|
+     |   CoA = CGA(prefix 2) (same modifier), DAD               |
+     |-- BU(CoA->DAR_1, HAO=HoA_1, CGA Params, Signature) ->|   |  first BU: sign_with
+     |<- BA(0, PHKT encrypted to the MN key, BAD) ----------|   |  PHKT stored
+     |== tunnel CoA <-> DAR_1 carries HoA_1 ================|   |
+     |-- BU(NI(0,0), BAD) at 80 % of the lifetime --------->|   |  refresh: auth_key = Kbm
+     ~~~ back on DAR_1's link ~~~
+     |-- BU(src=HoA_1, no HAO, lifetime 0, BAD) ----------->|      de-registration from home
+
+Each kept address has a BUL entry (:mod:`scapy_fama.proto.bul`): BUs are
+retransmitted with back-off and new sequence numbers, at most 3 a second per
+DAR (held back, not dropped), and the address is reported lost when the back-off
+gives up. Released addresses are de-registered if a registration may stand, then
+forgotten.
+
+Secure mode (profile §5): before a BU the MN sends a CoTI to the DAR and puts
+the CoT's care-of token into Kbm. It does so for every DAR when
+``MnConfig.coa_test`` is set, and otherwise for a DAR once that DAR has
+answered BA 137 (learnt per DAR, kept for the MN's life): the MN cannot know a
+DAR's policy before it speaks, and one wasted round trip per DAR is the price.
+One back-off covers the whole exchange (CoTI and BU), so it always ends.
+
+A BA counts only if it matches a BU of the current exchange (135: the newest
+one) and, when a PHKT is involved, carries a valid BAD. Two exceptions follow
+from the DAR's keys (:mod:`scapy_fama.proto.dar`): refusals are keyed with the
+zero care-of token, and a 147 comes without BAD (the DAR has lost the PHKT, so
+it cannot authenticate; the cost of a forged one is one CGA-signed BU).
+
+DAD is modelled: a new address stays tentative for ``dad_delay`` and the driver
+reports a duplicate with :meth:`MnCore.on_dad_collision`; the collision count
+goes up (at most 2, RFC 3972 §4 step 8). A returning MN runs no DAD on its old
+address (RFC 6275 §11.5.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from scapy_fama.crypto import (
+    ZERO_TOKEN,
+    CgaParams,
+    KeyPair,
+    PhktError,
+    cga_check,
+    check_authenticator,
+    decrypt_phkt,
+    kbm,
+    next_collision,
+    verify_mh_signature,
+)
+from scapy_fama.proto.addresses import AddressRecord, CgaSource
+from scapy_fama.proto.bul import BulEntry, BulState, CareOfToken, Due, SentBu
+from scapy_fama.proto.config import MnConfig, wire_lifetime
+from scapy_fama.proto.effects import Deliver, Drop, Effects, Notify, Send, TunnelDown, TunnelUp
+from scapy_fama.proto.keep import KeepRules
+from scapy_fama.proto.messages import (
+    BindingAck,
+    BindingError,
+    BindingUpdate,
+    CareOfTest,
+    CareOfTestInit,
+    Datagram,
+    Message,
+    RouterAdvertisement,
+    RouterSolicitation,
+    Tunnelled,
+)
+from scapy_fama.proto.retransmit import RateWindow
+from scapy_fama.proto.seqno import HALF, seq_distance
+from scapy_fama.proto.status import REFUSED, BaStatus, BeStatus
+
+COOKIE_LEN = 8  # RFC 6275 §6.1.4
+_IN_USE = (BulState.TESTING, BulState.REGISTERING, BulState.BOUND)
+
+
+class MnCore:
+    """One mobile node: addresses, keep policy, BUL, data. No I/O, no clock."""
+
+    def __init__(
+        self, keypair: KeyPair, *, config: MnConfig = MnConfig(), rand: Callable[[int], bytes]
+    ) -> None:
+        self.keypair = keypair
+        self.config = config
+        self._rand = rand
+        self._cgas = CgaSource(keypair, config.sec, config.fresh_modifier, rand)
+        self._keep = KeepRules(config.keep)
+        self._rate = RateWindow()
+        self._records: dict[str, AddressRecord] = {}
+        self._current: str | None = None  # the address of the current link (maybe tentative)
+        self._attached = False  # an RA has been taken since the last link change
+        self._rs_left = 0
+        self._rs_at: float | None = None
+        self._secure_dars: set[str] = set()
+
+    # ---------------------------------------------------------------- views
+
+    @property
+    def current_address(self) -> str | None:
+        return self._current
+
+    def addresses(self) -> list[str]:
+        return list(self._records)
+
+    def record(self, address: str) -> AddressRecord | None:
+        return self._records.get(address)
+
+    def _coa(self) -> str | None:
+        """The current address once DAD is over: the CoA of every kept binding."""
+        rec = self._records.get(self._current) if self._current else None
+        return rec.address if rec is not None and rec.tentative_until is None else None
+
+    # ---------------------------------------------------------------- timers
+
+    def next_deadline(self) -> float | None:
+        times = [self._rs_at]
+        for rec in self._records.values():
+            times += [
+                rec.tentative_until,
+                rec.bul.timer,
+                rec.bul.bound_until if rec.bul.tunnel else None,
+            ]
+        return min((t for t in times if t is not None), default=None)
+
+    def on_timer(self, now: float) -> Effects:
+        effects: Effects = []
+        if self._rs_at is not None and now >= self._rs_at:
+            effects += self._solicit(now)
+        for rec in list(self._records.values()):
+            if rec.address not in self._records:  # dropped by an earlier effect of this tick
+                continue
+            if rec.tentative_until is not None and now >= rec.tentative_until:
+                effects += self._configured(rec, now)
+            e = rec.bul
+            if e.tunnel and e.bound_until is not None and now >= e.bound_until:
+                effects += self._tunnel_down(rec) + [Notify("binding-expired", self._about(rec))]
+            if e.timer is not None and now >= e.timer:
+                effects += self._fire(rec, now)
+        return effects
+
+    def _fire(self, rec: AddressRecord, now: float) -> Effects:
+        e = rec.bul
+        due = e.due
+        e.set_timer(None, None)
+        if due is Due.REFRESH:  # profile §7: 80 % of the granted lifetime
+            assert e.coa is not None
+            e.start(BulState.REGISTERING, e.coa)
+        elif due is Due.TIMEOUT:
+            assert e.backoff is not None
+            if not e.backoff.expired():  # profile §7: give up after the 32 s step
+                return self._give_up(rec, "no answer after the 32 s back-off step")
+        return self._signal(rec, now)
+
+    # ---------------------------------------------------------------- attachment (profile §2)
+
+    def on_link_up(self, now: float) -> Effects:
+        effects = self._detach()
+        self._rs_left = self.config.rs_count
+        return effects + self._solicit(now)
+
+    def on_link_down(self, now: float) -> Effects:
+        return self._detach()
+
+    def _solicit(self, now: float) -> Effects:
+        self._rs_left -= 1
+        self._rs_at = now + self.config.rs_interval if self._rs_left > 0 else None
+        return [Send(RouterSolicitation("::"))]  # RFC 4861 §6.3.7
+
+    def _detach(self) -> Effects:
+        """The link is gone: exchanges stop, tunnels from the old CoA go down."""
+        effects: Effects = []
+        self._attached = False
+        self._current = None
+        self._rs_at = None
+        for rec in list(self._records.values()):
+            if rec.tentative_until is not None:  # never used: nothing to undo
+                del self._records[rec.address]
+                continue
+            effects += self._tunnel_down(rec)
+            rec.bul.settle(BulState.IDLE)
+            rec.bul.bound_until = None
+        return effects
+
+    def _on_ra(self, ra: RouterAdvertisement, now: float) -> Effects:
+        if self._attached:
+            rec = self._records.get(self._current) if self._current else None
+            if rec is not None and rec.prefix == ra.prefix:
+                rec.valid_lifetime = ra.valid_lifetime
+                return []
+            return [
+                Drop(
+                    ra,
+                    f"ra-other-prefix: {ra.prefix}, attached to {rec.prefix if rec else 'nothing'}",
+                )
+            ]
+        self._attached = True
+        self._rs_at = None
+        rec = next((r for r in self._records.values() if r.prefix == ra.prefix), None)
+        if rec is not None:  # back on an earlier DAR's link: the address is native again
+            rec.valid_lifetime = ra.valid_lifetime
+            rec.released = False
+            self._current = rec.address
+            return self._home(rec, now) + self._apply_keep(now)
+        cga = self._cgas.for_prefix(ra.prefix)
+        seq = int.from_bytes(self._rand(2), "big")  # RFC 6275 §9.5.1: start at a random value
+        bul = BulEntry(cga.address, ra.dar_address, seq)
+        return self._tentative(
+            AddressRecord(cga, ra.prefix, ra.dar_address, ra.valid_lifetime, bul), now
+        )
+
+    def _tentative(self, rec: AddressRecord, now: float) -> Effects:
+        self._records[rec.address] = rec
+        self._current = rec.address
+        effects: Effects = [Notify("address-tentative", self._about(rec))]
+        if self.config.dad_delay > 0:  # profile §2 step 3
+            rec.tentative_until = now + self.config.dad_delay
+            return effects
+        return effects + self._configured(rec, now)
+
+    def _configured(self, rec: AddressRecord, now: float) -> Effects:
+        rec.tentative_until = None
+        self._keep.configured(rec.address)
+        return [Notify("address-configured", self._about(rec))] + self._apply_keep(now)
+
+    def on_dad_collision(self, address: str, now: float) -> Effects:
+        """The driver saw ``address`` in use: the next collision count (RFC 3972 §4 step 8)."""
+        rec = self._records.get(address)
+        if rec is None or rec.tentative_until is None:
+            return [Notify("dad-collision-ignored", {"address": address})]
+        del self._records[address]
+        try:
+            cga = next_collision(rec.cga)
+        except ValueError as exc:
+            self._current = None
+            return [
+                Notify("dad-failed", {"address": address, "prefix": rec.prefix, "why": str(exc)})
+            ]
+        bul = BulEntry(cga.address, rec.dar, rec.bul.seq)
+        return self._tentative(
+            AddressRecord(cga, rec.prefix, rec.dar, rec.valid_lifetime, bul), now
+        )
+
+    def _home(self, rec: AddressRecord, now: float) -> Effects:
+        """Profile §4: de-register from home (src = HoA, no HAO) if a registration may stand."""
+        if not rec.bul.registered:
+            return []
+        rec.bul.start(BulState.DEREGISTERING, rec.address)
+        return self._signal(rec, now)
+
+    # ---------------------------------------------------------------- keep policy (profile §3)
+
+    def open_flow(self, address: str) -> None:
+        self._known(address)
+        self._keep.open_flow(address)
+
+    def close_flow(self, address: str, now: float) -> Effects:
+        """The last flow of a non-current address ends: under ``flows`` it is released now."""
+        self._keep.close_flow(address)
+        return self._apply_keep(now)
+
+    def pin(self, address: str, now: float) -> Effects:
+        self._known(address)
+        self._keep.pin(address, True)
+        return self._apply_keep(now)
+
+    def unpin(self, address: str, now: float) -> Effects:
+        self._known(address)
+        self._keep.pin(address, False)
+        return self._apply_keep(now)
+
+    def _known(self, address: str) -> None:
+        if address not in self._records:
+            raise ValueError(f"{address} is not an address of this MN")
+
+    def _apply_keep(self, now: float) -> Effects:
+        """Register every kept address from the CoA, release the others (profile §3).
+
+        Idempotent; runs at each handover and when flows or pins change. A
+        release is final. Without a usable CoA it waits for the next attachment.
+        """
+        coa = self._coa()
+        if coa is None:
+            return []
+        effects: Effects = []
+        for rec in list(self._records.values()):
+            if rec.address == coa:
+                continue
+            if rec.released or not self._keep.keep(rec.address):
+                effects += self._release(rec, coa, now)
+            elif not (rec.bul.coa == coa and rec.bul.state in _IN_USE):
+                rec.bul.start(BulState.REGISTERING, coa)
+                effects += self._signal(rec, now)
+        return effects
+
+    def _release(self, rec: AddressRecord, coa: str, now: float) -> Effects:
+        rec.released = True
+        e = rec.bul
+        if e.state is BulState.DEREGISTERING and e.coa == coa:
+            return []
+        if not e.registered:
+            return self._forget(rec, "address-released", deregistered=False)
+        e.start(BulState.DEREGISTERING, coa)
+        return self._tunnel_down(rec) + self._signal(rec, now)
+
+    def _forget(self, rec: AddressRecord, event: str, **data: object) -> Effects:
+        effects = self._tunnel_down(rec)
+        del self._records[rec.address]
+        self._keep.forget(rec.address)
+        return effects + [Notify(event, {**self._about(rec), **data})]
+
+    def _give_up(self, rec: AddressRecord, why: str) -> Effects:
+        if rec.address == self._current:  # a de-registration from home went unanswered
+            rec.bul.settle(BulState.IDLE)
+            return [Notify("deregistration-failed", {**self._about(rec), "why": why})]
+        if rec.released:
+            return self._forget(rec, "address-released", deregistered=False, why=why)
+        return self._forget(rec, "address-lost", why=why)  # profile §7
+
+    # ------------------------------------------------------------ signalling (profile §4, §5, §7)
+
+    def _signal(self, rec: AddressRecord, now: float) -> Effects:
+        """Send the exchange's next message (CoTI or BU), or hold it for the rate limit."""
+        e = rec.bul
+        assert e.coa is not None and e.backoff is not None
+        coti = e.state is not BulState.DEREGISTERING and self._needs_coa_test(e, now)
+        key = (e.dar, "coti" if coti else "bu")
+        allowed = self._rate.allowed_at(key, now)  # RFC 6275 §13 MAX_UPDATE_RATE
+        if allowed > now:
+            e.set_timer(allowed, Due.SEND)
+            return []
+        self._rate.note(key, now)
+        msg = self._coti(e) if coti else self._bu(rec, now)
+        e.set_timer(now + e.backoff.wait, Due.TIMEOUT)
+        return [Send(msg)]
+
+    def _needs_coa_test(self, e: BulEntry, now: float) -> bool:
+        secure = self.config.coa_test or e.dar in self._secure_dars
+        return secure and not (
+            e.care_of is not None and e.coa is not None and e.care_of.usable(e.coa, now)
+        )
+
+    def _coti(self, e: BulEntry) -> CareOfTestInit:
+        assert e.coa is not None
+        e.state = BulState.TESTING
+        e.cookie = self._rand(COOKIE_LEN)  # a fresh cookie every time (RFC 6275 §11.8)
+        return CareOfTestInit(e.coa, e.dar, e.cookie)
+
+    def _bu(self, rec: AddressRecord, now: float) -> BindingUpdate:
+        e = rec.bul
+        coa = e.coa
+        assert coa is not None
+        dereg = e.state is BulState.DEREGISTERING
+        seq = e.next_seq()
+        care_of = (
+            e.care_of
+            if not dereg and e.care_of is not None and e.care_of.usable(coa, now)
+            else None
+        )
+        token = care_of.token if care_of else None
+        # RFC 4866 §4.9: renew the PHKT (a CGA-signed BU) well before the seq space wraps under it
+        signed = e.phkt is None or seq_distance(seq, e.phkt_seq) >= HALF
+        hoa = None if coa == rec.address else rec.address  # from home: no HAO (profile §4)
+        lifetime = (
+            0 if dereg else wire_lifetime(min(self.config.binding_lifetime, rec.valid_lifetime))
+        )
+        if not dereg:
+            e.registered = True
+        e.sent[seq] = SentBu(seq, coa, rec.address if dereg else coa, now, dereg, e.phkt, token)
+        if signed:  # profile §4 first BU; §5 adds NI + BAD with the care-of token
+            return BindingUpdate(
+                coa,
+                e.dar,
+                hoa,
+                seq,
+                lifetime,
+                cga_params=rec.cga.params,
+                cga_request=self.config.request_dar_signature,
+                nonce_indices=(0, care_of.index) if care_of else None,
+                sign_with=self.keypair,
+                auth_key=kbm(ZERO_TOKEN, token, deregistration=dereg) if care_of else None,
+            )
+        assert e.phkt is not None
+        return BindingUpdate(  # profile §4 later BUs: NI(HNI=0, CNI) + BAD
+            coa,
+            e.dar,
+            hoa,
+            seq,
+            lifetime,
+            nonce_indices=(0, care_of.index if care_of else 0),
+            auth_key=kbm(e.phkt, token, deregistration=dereg),
+        )
+
+    def _on_cot(self, cot: CareOfTest, now: float) -> Effects:
+        rec = next(
+            (
+                r
+                for r in self._records.values()
+                if r.bul.state is BulState.TESTING
+                and r.bul.dar == cot.src
+                and r.bul.cookie == cot.cookie
+            ),
+            None,
+        )
+        if rec is None or cot.dst != rec.bul.coa:
+            return [Drop(cot, "unexpected-cot: no CoTI with this cookie from this CoA to this DAR")]
+        e = rec.bul
+        e.care_of = CareOfToken(cot.dst, cot.index, cot.token, now)
+        e.state = BulState.REGISTERING
+        e.cookie = None
+        return self._signal(rec, now)
+
+    def _on_ba(self, ba: BindingAck, now: float) -> Effects:
+        rec = self._records.get(ba.hoa or ba.dst)
+        if rec is None or rec.dar != ba.src:
+            return [
+                Drop(ba, f"unknown-binding: no address {ba.hoa or ba.dst} anchored at {ba.src}")
+            ]
+        e = rec.bul
+        sent = e.latest() if ba.status == BaStatus.SEQ_OUT_OF_WINDOW else e.sent.get(ba.seq)
+        if sent is None or sent.src != ba.dst:  # RFC 6275 §11.7.3
+            return [Drop(ba, f"no-outstanding-bu: seq {ba.seq}")]
+        problem, phkt = self._check_ba(ba, sent)
+        if problem is not None:
+            return [Drop(ba, problem)]
+        effects: Effects = []
+        if phkt is not None:  # RFC 4866 §4.8: a new PHKT replaces the old one
+            e.phkt = phkt
+            e.phkt_seq = sent.seq
+            effects.append(Notify("phkt-stored", self._about(rec)))
+        return effects + self._on_status(rec, sent, ba, now)
+
+    def _check_ba(self, ba: BindingAck, sent: SentBu) -> tuple[str | None, bytes | None]:
+        """Profile §7: decrypt a PHKT, check the DAR's signature if asked for, then the BAD."""
+        phkt = None
+        if ba.phkt_ciphertext is not None:
+            try:
+                phkt = decrypt_phkt(self.keypair, ba.phkt_ciphertext)
+            except PhktError as exc:
+                return f"phkt: {exc}", None
+            if self.config.request_dar_signature and not self._dar_signature_ok(ba, sent):
+                return (
+                    "dar-signature: missing, or not valid for the DAR's CGA (RFC 4866 §4.4)",
+                    None,
+                )
+        home = phkt or sent.phkt
+        if home is None:
+            return None, None  # no PHKT on either side yet: nothing keys a BAD
+        if ba.bad is None:
+            if ba.status == BaStatus.PHKT_UNAVAILABLE and phkt is None:
+                return None, None  # the DAR has no PHKT left to authenticate with
+            return "bad-missing: a PHKT exists, so the BA must carry a BAD", None
+        care_of = sent.care_of if ba.status < REFUSED else None
+        key = kbm(home, care_of, deregistration=sent.deregistration)
+        if not check_authenticator(ba.bad, key, sent.auth_coa, ba.src, ba.auth_data):
+            return "bad-authenticator: the BA's BAD does not verify", None
+        return None, phkt
+
+    def _dar_signature_ok(self, ba: BindingAck, sent: SentBu) -> bool:
+        if ba.cga_params is None or ba.signature is None or ba.framing:
+            return False
+        if not cga_check(ba.src, ba.cga_params):  # the DAR's address is a CGA of its parameters
+            return False
+        public_key = CgaParams.decode(ba.cga_params).public_key
+        return verify_mh_signature(public_key, sent.auth_coa, ba.src, ba.signed_data, ba.signature)
+
+    def _on_status(self, rec: AddressRecord, sent: SentBu, ba: BindingAck, now: float) -> Effects:
+        e = rec.bul
+        if ba.status < REFUSED:
+            return self._accepted(rec, sent, ba)
+        if ba.status == BaStatus.SEQ_OUT_OF_WINDOW:  # resync and resend (RFC 6275 §11.7.3)
+            e.seq = ba.seq
+            return self._signal(rec, now)
+        if (
+            ba.status == BaStatus.PHKT_UNAVAILABLE
+        ):  # the DAR lost the PHKT: CGA-sign again (RFC 4866 §4.3)
+            e.phkt = None
+            return self._signal(rec, now)
+        if ba.status == BaStatus.EXPIRED_CARE_OF_NONCE and not sent.deregistration:  # profile §5
+            self._secure_dars.add(e.dar)
+            e.care_of = None
+            return [Notify("coa-test-required", self._about(rec))] + self._signal(rec, now)
+        refused = Notify("bu-refused", {**self._about(rec), "status": ba.status})
+        if ba.status == BaStatus.INSUFFICIENT_RESOURCES:  # the retransmission timer tries again
+            return [refused]
+        return [refused] + self._give_up(
+            rec, f"BA status {ba.status}"
+        )  # 148 and others: no retry loop
+
+    def _accepted(self, rec: AddressRecord, sent: SentBu, ba: BindingAck) -> Effects:
+        e = rec.bul
+        if sent.deregistration:
+            e.registered = False
+            e.settle(BulState.IDLE)
+            e.bound_until = None
+            effects: Effects = [Notify("binding-deregistered", self._about(rec))]
+            if rec.released:
+                effects += self._forget(rec, "address-released", deregistered=True)
+            return effects
+        e.ever_bound = True
+        e.settle(BulState.BOUND)
+        # RFC 6275 §11.7.3: the lifetime runs from when the BU was sent
+        e.bound_until = sent.at + ba.lifetime
+        refresh = sent.at + self.config.refresh_fraction * ba.lifetime
+        if ba.refresh_interval is not None:  # Binding Refresh Advice
+            refresh = min(refresh, sent.at + ba.refresh_interval)
+        e.set_timer(refresh, Due.REFRESH)
+        effects = []
+        if e.tunnel != e.coa:
+            assert e.coa is not None
+            effects = self._tunnel_down(rec) + [TunnelUp(e.coa, e.dar, rec.address)]
+            e.tunnel = e.coa
+        return effects + [
+            Notify(
+                "binding-registered", {**self._about(rec), "coa": e.coa, "lifetime": ba.lifetime}
+            )
+        ]
+
+    def _tunnel_down(self, rec: AddressRecord) -> Effects:
+        e = rec.bul
+        if e.tunnel is None:
+            return []
+        down = TunnelDown(e.tunnel, e.dar, rec.address)
+        e.tunnel = None
+        return [down]
+
+    def _on_be(self, be: BindingError, now: float) -> Effects:
+        rec = self._records.get(be.hoa)
+        if rec is None or rec.dar != be.src:  # RFC 6275 §11.3.6: no BUL entry, ignore
+            return [Drop(be, f"unknown-binding: Binding Error for {be.hoa} from {be.src}")]
+        effects: Effects = [Notify("binding-error", {**self._about(rec), "status": be.status})]
+        coa = self._coa()
+        if (
+            be.status == BeStatus.UNKNOWN_BINDING
+            and rec.bul.state is BulState.BOUND
+            and coa is not None
+        ):
+            rec.bul.start(BulState.REGISTERING, coa)  # the DAR lost the binding: register again
+            effects += self._signal(rec, now)
+        return effects
+
+    # ---------------------------------------------------------------- data (profile §8)
+
+    def send(
+        self, src: str, dst: str, sport: int, dport: int, payload: bytes, now: float
+    ) -> Effects:
+        """Data from ``src``: native from the CoA, reverse-tunnelled from a kept address."""
+        datagram = Datagram(src, dst, sport, dport, payload)
+        coa = self._coa()
+        if coa is None:
+            return [Drop(datagram, "no-address: not attached, or DAD still running")]
+        if src == coa:
+            return [Send(datagram)]
+        rec = self._records.get(src)
+        if rec is None or rec.bul.tunnel != coa:
+            return [Drop(datagram, f"not-anchored: {src} has no binding from {coa}")]
+        return [Send(Tunnelled(coa, rec.dar, datagram))]  # RFC 6275 §11.3.1 reverse tunnel
+
+    def on_message(self, msg: Message, now: float) -> Effects:
+        if isinstance(msg, RouterAdvertisement):
+            return self._on_ra(msg, now)
+        if isinstance(msg, BindingAck):
+            return self._on_ba(msg, now)
+        if isinstance(msg, CareOfTest):
+            return self._on_cot(msg, now)
+        if isinstance(msg, BindingError):
+            return self._on_be(msg, now)
+        if isinstance(msg, Tunnelled):
+            return self._on_tunnelled(msg)
+        if isinstance(msg, Datagram):
+            if msg.dst == self._coa():
+                return [Deliver(msg)]
+            return [Drop(msg, f"not-for-me: {msg.dst} is not the current address")]
+        return [Drop(msg, f"unexpected: an MN does not handle {type(msg).__name__}")]
+
+    def _on_tunnelled(self, tunnelled: Tunnelled) -> Effects:
+        inner = tunnelled.inner
+        coa = self._coa()
+        rec = self._records.get(inner.dst)
+        if (
+            not isinstance(inner, Datagram)
+            or tunnelled.dst != coa
+            or rec is None
+            or rec.address == coa
+        ):
+            return [Drop(tunnelled, f"unexpected-tunnel: to {tunnelled.dst} for {inner.dst}")]
+        if rec.dar != tunnelled.src:  # RFC 6275 §10.4.5: the outer source must be the HoA's DAR
+            return [
+                Drop(tunnelled, f"spoofed-tunnel: {tunnelled.src} is not the DAR of {inner.dst}")
+            ]
+        return [Deliver(inner)]
+
+    @staticmethod
+    def _about(rec: AddressRecord) -> dict[str, object]:
+        return {"address": rec.address, "dar": rec.dar}

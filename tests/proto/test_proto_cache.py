@@ -1,0 +1,78 @@
+"""cache: bindings with expiry and capacity; security records outlive them (profile §6)."""
+
+from __future__ import annotations
+
+from scapy_fama.proto.cache import BindingCache, grant_lifetime, key_hash
+
+HOA, HOA2, COA, COA2 = "2001:db8:1::a", "2001:db8:1::b", "2001:db8:2::a", "2001:db8:3::a"
+PHKT = bytes(range(8))
+KEY = b"public key"
+
+
+def test_grant_is_the_minimum_in_4_second_units() -> None:
+    # profile §6 step 5: min(requested, 86 400, prefix valid lifetime, policy)
+    assert grant_lifetime(400, 2_592_000, 86_400) == 400
+    assert grant_lifetime(262_140, 2_592_000, 86_400) == 86_400
+    assert grant_lifetime(4000, 1000, 86_400) == 1000
+    assert grant_lifetime(4000, 5000, 302) == 300  # rounded down to 4 s units
+    assert grant_lifetime(4000, 2, 86_400) == 0
+
+
+def test_binding_expires_and_the_record_outlives_it() -> None:
+    cache = BindingCache(capacity=10, record_lifetime=1000)
+    record = cache.new_phkt(HOA, PHKT, KEY, now=0)
+    cache.accepted(record, 7, now=0)
+    assert cache.bind(HOA, COA, 100, now=0) is None
+    assert cache.next_expiry() == 100
+    assert cache.expire(99.9) == ([], [])
+    bindings, records = cache.expire(100)
+    assert [b.coa for b in bindings] == [COA] and records == [] and len(cache) == 0
+    assert cache.record(HOA) is record and record.last_seq == 7 and record.key_hash == key_hash(KEY)
+    assert cache.next_expiry() == 1000
+    assert (
+        cache.expire(1000)[1] == [record]
+        and cache.record(HOA) is None
+        and cache.next_expiry() is None
+    )
+
+
+def test_an_update_moves_the_expiry_and_the_old_one_is_stale() -> None:
+    cache = BindingCache(capacity=10, record_lifetime=1000)
+    cache.bind(HOA, COA, 100, now=0)
+    old = cache.bind(HOA, COA2, 100, now=50)
+    assert old is not None and old.coa == COA
+    assert cache.expire(100) == ([], []) and cache.binding(HOA).coa == COA2
+    assert cache.next_expiry() == 150
+
+
+def test_accepting_a_bu_extends_the_record() -> None:
+    cache = BindingCache(capacity=10, record_lifetime=1000)
+    record = cache.new_phkt(HOA, PHKT, KEY, now=0)
+    cache.accepted(record, 1, now=600)
+    assert cache.expire(1000) == ([], []) and cache.next_expiry() == 1600
+
+
+def test_a_new_phkt_replaces_the_old_and_keeps_the_last_seq() -> None:
+    cache = BindingCache(capacity=10, record_lifetime=1000)
+    cache.accepted(cache.new_phkt(HOA, PHKT, KEY, now=0), 41, now=0)
+    renewed = cache.new_phkt(HOA, bytes(8), KEY, now=5)
+    assert renewed.phkt == bytes(8) and renewed.last_seq == 41
+
+
+def test_capacity_counts_bindings_only() -> None:
+    cache = BindingCache(capacity=1, record_lifetime=1000)
+    cache.new_phkt(HOA2, PHKT, KEY, now=0)
+    assert not cache.full_for(HOA)
+    cache.bind(HOA, COA, 100, now=0)
+    assert cache.full_for(HOA2) and not cache.full_for(HOA)  # an update is always room
+    cache.unbind(HOA)
+    assert not cache.full_for(HOA2) and cache.bindings() == [] and len(cache.records()) == 1
+
+
+def test_stale_heap_entries_do_not_pile_up() -> None:
+    cache = BindingCache(capacity=10, record_lifetime=10**6)
+    record = cache.new_phkt(HOA, PHKT, KEY, now=0)
+    for t in range(10_000):
+        cache.accepted(record, t % 65536, now=t)
+        cache.bind(HOA, COA, 100, now=t)
+    assert len(cache._heap) <= 2 * 2 + 64 + 1

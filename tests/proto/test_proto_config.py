@@ -1,0 +1,35 @@
+"""config: the profile's defaults, and the lifetime units of the wire."""
+
+from __future__ import annotations
+
+import pytest
+
+from scapy_fama.proto.config import DarConfig, MnConfig, wire_lifetime
+from scapy_fama.proto.keep import KeepPolicy
+
+
+def test_profile_defaults() -> None:
+    mn = MnConfig()
+    assert (mn.sec, mn.keep, mn.refresh_fraction, mn.coa_test) == (1, KeepPolicy.FLOWS, 0.8, False)
+    dar = DarConfig()
+    assert dar.max_binding_lifetime == 86_400 and dar.require_coa_test is False
+
+
+def test_lifetimes_round_down_to_4_second_units_in_16_bits() -> None:
+    assert [wire_lifetime(s) for s in (0, 3, 4, 7, 401.9)] == [0, 0, 4, 4, 400]
+    assert wire_lifetime(10**7) == 0xFFFF * 4 and wire_lifetime(-5) == 0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MnConfig(refresh_fraction=1.0),
+        lambda: MnConfig(dad_delay=-1),
+        lambda: MnConfig(binding_lifetime=0),
+        lambda: DarConfig(cache_capacity=0),
+        lambda: DarConfig(cga_checks_per_second=0),
+    ],
+)
+def test_nonsense_is_refused(make) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError):
+        make()
