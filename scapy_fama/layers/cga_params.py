@@ -134,5 +134,7 @@ class CGAParams(Packet):
         SubnetPrefixField("prefix", "::"),
         ByteField("cc", 0),  # RFC 3972 §3: collision count, 0..2
         SPKIField("pubkey", b""),
-        PacketListField("ext", [], CGAExtension),
+        # RFC 4581 fields are 4 bytes or more, in a block carried by one MH (<= 2048 bytes);
+        # Scapy's default limit of 100 would turn a block with more into Raw
+        PacketListField("ext", [], CGAExtension, max_count=512),
     ]

@@ -32,6 +32,7 @@ from scapy.fields import (
     Field,
     FlagsField,
     IP6Field,
+    StrLenField,
 )
 from scapy.layers.inet6 import (
     LifetimeField,
@@ -181,7 +182,12 @@ class GenericMH(_FamaMH, MIP6MH_Generic):
     """A Mobility Header of a type without its own class."""
 
     name = "Mobility Header"
-    fields_desc = _fields(MIP6MH_Generic)
+    # RFC 6275 §6.1.1: the message data runs to 8 * (Header Len + 1); Scapy's
+    # length (8 * len - 6) leaves the last 8 bytes to the payload.
+    fields_desc = _fields(
+        MIP6MH_Generic,
+        msg=StrLenField("msg", b"\x00" * 2, length_from=lambda pkt: 8 * pkt.len + 2),
+    )
 
 
 class BRR(_FamaMH, MIP6MH_BRR):

@@ -62,6 +62,7 @@ from scapy.packet import Packet, Raw
 from scapy_fama.layers.cga_params import CGAParams
 
 CGA_PIECE_MAX = 255  # RFC 4866 §5.1: Option Length is 8 bits
+MH_MAX_LEN = 2048  # RFC 6275 §6.1.1: Header Len is 8 bits of 8-octet units
 
 # IANA "Mobility Options" names for the types this toolkit builds or meets.
 OPTION_NAMES = {
@@ -264,6 +265,22 @@ OPTION_CLASSES: dict[int, type[Packet]] = {
 }
 
 
+# Option Lengths that a class's layout reads exactly: Scapy's fixed-layout classes
+# ignore the length byte, MNID and MsgAuth subtract a fixed part from it.
+_DATA_LENGTHS: dict[type[Packet], tuple[int, int]] = {
+    MIP6OptBRAdvice: (2, 2),
+    MIP6OptAltCoA: (16, 16),
+    NonceIndices: (4, 4),
+    MIP6OptMobNetPrefix: (18, 18),
+    MIP6OptLLAddr: (8, 8),
+    MIP6OptMNID: (1, 255),
+    MIP6OptMsgAuth: (5, 255),
+    MIP6OptReplayProtection: (8, 8),
+    CGAParamsRequest: (0, 0),
+    CareOfTestInitOpt: (0, 0),
+}
+
+
 class MobilityOption(MIP6OptUnknown):
     """Any mobility option: dispatches on the type byte through OPTION_CLASSES."""
 
@@ -280,14 +297,31 @@ class MobilityOption(MIP6OptUnknown):
             return cls
         if len(_pkt) < 2 and _pkt[0] != 0:  # a type byte with no length after it
             return cls
-        return OPTION_CLASSES.get(_pkt[0], cls)
+        chosen = OPTION_CLASSES.get(_pkt[0], cls)
+        low, high = _DATA_LENGTHS.get(chosen, (0, 255))
+        if _pkt[0] != 0 and not low <= _pkt[1] <= high:
+            # RFC 6275 §6.2: the Option Length frames the option. A class whose
+            # layout cannot hold this length would read past or short of it
+            # (e.g. the old PMIPv6-draft options 7-10 of the OAI captures).
+            return cls
+        return chosen
 
 
 class MobilityOptionsField(_OptionsField):
     """The option list of a Mobility Header, dissected through :class:`MobilityOption`."""
 
     def __init__(self, name: str, curpos: int, length_from: Any) -> None:
-        super().__init__(name, [], MobilityOption, curpos, length_from=length_from)
+        # RFC 6275 §6.1.1: the options end where Header Len says. A Header Len below
+        # the fixed part leaves no room (Scapy's formula goes negative), and a
+        # 2048-byte MH can hold some 2040 one-byte Pad1 options (Scapy stops at 100).
+        super().__init__(
+            name,
+            [],
+            MobilityOption,
+            curpos,
+            length_from=lambda pkt: max(0, length_from(pkt)),
+            max_count=MH_MAX_LEN,
+        )
 
     def m2i(self, pkt: Packet | None, m: bytes) -> Packet:
         return MobilityOption(m, _underlayer=pkt)
