@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet6 import HAO, IPv6, IPv6ExtHdrRouting
@@ -15,6 +14,7 @@ from scapy_fama.craft import find_mh
 from scapy_fama.layers import BA, BE, BU, CGAParamsOpt
 from scapy_fama.layers.spans import OptionSpan, option_spans
 from scapy_fama.wire import parse
+from tests.corpus import build_corpus
 
 
 def _tlvs(span: OptionSpan) -> list[tuple[int, int]]:
@@ -81,8 +81,7 @@ def test_shared_captures(shared_pcaps: Path) -> None:
 
 
 def test_corpus() -> None:
-    corpus = pytest.importorskip("tests.corpus", reason="tests/corpus.py not present")
-    for entry in corpus.build_corpus():
+    for entry in build_corpus():
         _compare(IPv6(entry.raw))
 
 
