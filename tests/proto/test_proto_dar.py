@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from standin_codec import auth_layout, carry, signed_layout
-from topology import CN, DAR1, P1, P2, seeded
+from standin_codec import carry, signed_layout
+from topology import CN, DAR1, P1, seeded
 
 from scapy_fama.crypto import (
     ZERO_TOKEN,
@@ -340,7 +340,7 @@ def register_phkt(dar: DarCore, hoa: Cga) -> bytes:
     return record.phkt
 
 
-# ---------------------------------------------------------------- de-registration (profile §6 step 5)
+# ------------------------------------------------------------ de-registration (profile §6 step 5)
 
 
 @pytest.mark.parametrize("where", ["from-elsewhere", "from-home", "coa-equals-hoa"])
@@ -393,7 +393,7 @@ def test_bindings_expire_on_the_timer(
     assert Notify("binding-expired", {"hoa": hoa, "coa": coa}) in effects
 
 
-# ---------------------------------------------------------------- DAR signature on request (RFC 4866 §4.3)
+# ------------------------------------------------------------ DAR signature (RFC 4866 §4.3)
 
 
 def test_a_cga_parameters_request_is_answered_with_the_dars_signature(

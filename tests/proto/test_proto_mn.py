@@ -1,0 +1,512 @@
+"""MnCore: attachment and CGAs (profile §2), keep policies (§3), BUs (§4), secure mode (§5),
+the BUL with back-off, rate limit, refresh and BA handling (§7), and data (§8).
+
+The MN talks to real DarCores on the virtual network; BAs that a DAR would never send (forged,
+garbled, out of order) are built by hand and carried through the stand-in codec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from standin_codec import carry
+from topology import CN, DAR1, DAR2, DAR3, P1, P2, P3, seeded
+from virtual_net import Net
+
+from scapy_fama.crypto import (
+    ZERO_TOKEN,
+    KeyPair,
+    cga_verify,
+    encrypt_phkt,
+    kbm,
+)
+from scapy_fama.proto import DarConfig, DarCore, KeepPolicy, MnConfig, MnCore
+from scapy_fama.proto.bul import BulState
+from scapy_fama.proto.effects import Deliver, Drop, Notify, Send, TunnelDown, TunnelUp
+from scapy_fama.proto.messages import (
+    BindingAck,
+    BindingError,
+    BindingUpdate,
+    CareOfTestInit,
+    Datagram,
+    RouterAdvertisement,
+    RouterSolicitation,
+    Tunnelled,
+)
+
+PHKT = bytes.fromhex("0102030405060708")
+
+
+def ra(dar: str = DAR1, prefix: str = P1, valid: int = 2_592_000) -> RouterAdvertisement:
+    return RouterAdvertisement("fe80::1", "ff02::1", dar, prefix, valid, valid)
+
+
+class World:
+    """Three DARs and one MN on a virtual network."""
+
+    def __init__(self, key: KeyPair, dar_config: DarConfig = DarConfig(), **mn_config: Any) -> None:
+        self.net = Net()
+        self.dars = [
+            self.net.add_dar(DarCore(a, p, config=dar_config, rand=seeded(i)))
+            for i, (a, p) in enumerate([(DAR1, P1), (DAR2, P2), (DAR3, P3)])
+        ]
+        mn_config = {"sec": 0, "keep": KeepPolicy.ALL, "dad_delay": 0.0, **mn_config}
+        self.mn = self.net.add_mn("mn", MnCore(key, config=MnConfig(**mn_config), rand=seeded(9)))
+
+    def visit(self, i: int, settle: float = 2.0) -> str:
+        self.net.attach("mn", self.dars[i])
+        self.net.run(settle)
+        address = self.mn.current_address
+        assert address is not None
+        return address
+
+    def bus(self, hoa: str | None = None) -> list[tuple[float, BindingUpdate]]:
+        """The BUs the MN sent (for ``hoa`` only, if given), with their times."""
+        return [
+            (e.at, e.effect.msg)
+            for e in self.net.log
+            if e.node == "mn"
+            and isinstance(e.effect, Send)
+            and isinstance(e.effect.msg, BindingUpdate)
+            and hoa in (None, e.effect.msg.home_address)
+        ]
+
+    def events(self) -> list[str]:
+        return self.net.events("mn")
+
+    def feed(self, msg: Any) -> list:
+        """Hand the MN a message (carried like on the wire) and carry out what it does."""
+        return self.net.call(self.mn, self.mn.on_message(carry(msg), self.net.now))
+
+
+@pytest.fixture
+def world(mn_key: KeyPair) -> World:
+    return World(mn_key)
+
+
+def lose_bus(world: World) -> None:
+    world.net.lose = lambda msg: isinstance(msg, BindingUpdate)
+
+
+def answer(bu: BindingUpdate, status: int, **fields: Any) -> BindingAck:
+    """A BA as a DAR would address it to ``bu``."""
+    fields = {"seq": bu.seq, "lifetime": 0 if status >= 128 else bu.lifetime, **fields}
+    return BindingAck(
+        bu.dst, bu.src, bu.hoa, status, for_deregistration=bu.deregistration, **fields
+    )
+
+
+# ---------------------------------------------------------------- attachment (profile §2)
+
+
+def test_link_up_solicits_until_an_ra_comes(mn_key: KeyPair) -> None:
+    mn = MnCore(mn_key, config=MnConfig(sec=0), rand=seeded())
+    assert mn.on_link_up(0.0) == [Send(RouterSolicitation("::"))]
+    assert mn.next_deadline() == 4.0
+    assert mn.on_timer(4.0) == [Send(RouterSolicitation("::"))]
+    assert mn.on_timer(8.0) == [Send(RouterSolicitation("::"))]
+    assert mn.next_deadline() is None  # MAX_RTR_SOLICITATIONS
+    mn.on_link_up(10.0)
+    mn.on_message(ra(), 10.5)
+    assert mn.next_deadline() == 11.5  # DAD, not another RS
+
+
+def test_the_address_is_a_cga_of_the_prefix_and_tentative_during_dad(mn_key: KeyPair) -> None:
+    mn = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=1.0), rand=seeded())
+    effects = mn.on_message(ra(), 0.0)
+    address = mn.current_address
+    assert effects == [Notify("address-tentative", {"address": address, "dar": DAR1})]
+    record = mn.record(address)
+    assert address.startswith("2001:db8:1:") and cga_verify(address, record.cga.params)
+    assert (record.prefix, record.dar) == (P1, DAR1)
+    assert [d.code for d in mn.send(address, CN, 1, 2, b"x", 0.5)] == ["no-address"]
+    assert mn.on_timer(1.0) == [Notify("address-configured", {"address": address, "dar": DAR1})]
+    assert mn.send(address, CN, 1, 2, b"x", 1.5) == [Send(Datagram(address, CN, 1, 2, b"x"))]
+
+
+def test_later_prefixes_reuse_the_modifier_unless_told_otherwise(mn_key: KeyPair) -> None:
+    for fresh in (False, True):
+        world = World(mn_key, fresh_modifier=fresh)
+        first, second = world.visit(0), world.visit(1)
+        same = world.mn.record(first).cga.modifier == world.mn.record(second).cga.modifier
+        assert same is not fresh
+
+
+def test_dad_collisions_bump_the_count_up_to_2(mn_key: KeyPair) -> None:
+    mn = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=1.0), rand=seeded())
+    mn.on_message(ra(), 0.0)
+    counts = []
+    for t in (0.5, 1.0):
+        counts.append(mn.record(mn.current_address).cga.collision_count)
+        mn.on_dad_collision(mn.current_address, t)
+    assert counts == [0, 1] and mn.record(mn.current_address).cga.collision_count == 2
+    (failed,) = mn.on_dad_collision(mn.current_address, 1.5)
+    assert failed.event == "dad-failed" and mn.current_address is None and mn.addresses() == []
+
+
+def test_a_collision_after_dad_is_ignored(mn_key: KeyPair) -> None:
+    mn = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=0.0), rand=seeded())
+    mn.on_message(ra(), 0.0)
+    address = mn.current_address
+    assert [e.event for e in mn.on_dad_collision(address, 1.0)] == ["dad-collision-ignored"]
+    assert mn.current_address == address
+
+
+def test_same_seed_same_effects(mn_key: KeyPair) -> None:
+    runs = []
+    for _ in range(2):
+        world = World(mn_key)
+        world.visit(0)
+        world.visit(1)
+        runs.append([(e.at, e.node, e.effect) for e in world.net.log if e.node == "mn"])
+    assert runs[0] == runs[1]
+
+
+# ---------------------------------------------------------------- BUs (profile §4)
+
+
+def test_the_first_bu_is_cga_signed_and_later_ones_carry_the_phkt(
+    world: World, mn_key: KeyPair
+) -> None:
+    hoa = world.visit(0)
+    coa = world.visit(1)
+    ((_, first),) = world.bus()
+    assert (first.src, first.dst, first.hoa, first.ack, first.home) == (coa, DAR1, hoa, True, True)
+    assert first.cga_params == world.mn.record(hoa).cga.params and first.sign_with is mn_key
+    assert (first.nonce_indices, first.auth_key, first.cga_request) == (None, None, False)
+    assert first.lifetime == 86_400
+    entry = world.mn.record(hoa).bul
+    assert entry.state is BulState.BOUND and entry.phkt == world.dars[0].record(hoa).phkt
+    assert "phkt-stored" in world.events() and TunnelUp(coa, DAR1, hoa) in world.net.effects("mn")
+    world.visit(2)
+    second = world.bus(hoa)[-1][1]
+    assert second.src == world.mn.current_address and second.seq == first.seq + 1
+    assert second.cga_params is None and second.sign_with is None and second.nonce_indices == (0, 0)
+    assert second.auth_key == kbm(entry.phkt)
+
+
+def test_the_requested_lifetime_respects_the_ra(mn_key: KeyPair) -> None:
+    world = World(mn_key, dar_config=DarConfig(valid_lifetime=1001))
+    world.visit(0)
+    world.visit(1)
+    assert world.bus()[0][1].lifetime == 1000  # the PIO valid lifetime, in 4 s units
+
+
+def test_the_phkt_is_renewed_before_the_sequence_space_wraps_under_it(world: World) -> None:
+    hoa = world.visit(0)
+    world.visit(1)
+    entry = world.mn.record(hoa).bul
+    entry.phkt_seq = (entry.seq - 32767) % 65536
+    world.visit(2)
+    assert world.bus()[-1][1].sign_with is not None  # distance 32768: CGA-signed again
+    assert "phkt-stored" in world.events()[-3:]
+
+
+# ---------------------------------------------------------------- retransmission (profile §7)
+
+
+def test_back_off_1_5_3_6_12_24_32_with_new_seqs_then_the_address_is_lost(world: World) -> None:
+    hoa = world.visit(0)
+    lose_bus(world)
+    world.visit(1, settle=100.0)
+    bus = world.bus()
+    start = bus[0][0]
+    assert [round(t - start, 3) for t, _ in bus] == [0, 1.5, 4.5, 10.5, 22.5, 46.5]
+    seqs = [bu.seq for _, bu in bus]
+    assert seqs == [(seqs[0] + i) % 65536 for i in range(6)]
+    lost = [
+        e
+        for e in world.net.log
+        if isinstance(e.effect, Notify) and e.effect.event == "address-lost"
+    ]
+    assert len(lost) == 1 and round(lost[0].at - start, 3) == 78.5
+    assert lost[0].effect.data["address"] == hoa and hoa not in world.mn.addresses()
+
+
+def test_a_refresh_starts_at_1_s_and_comes_at_80_percent(mn_key: KeyPair) -> None:
+    world = World(mn_key, binding_lifetime=200)
+    hoa = world.visit(0)
+    coa = world.visit(1)
+    ((sent_at, _),) = world.bus()
+    phkt = world.mn.record(hoa).bul.phkt
+    lose_bus(world)
+    world.net.run(300.0)
+    times = [round(t - sent_at, 3) for t, _ in world.bus()[1:]]
+    assert times == [160.0, 161.0, 163.0, 167.0, 175.0, 191.0]  # 80 % of 200 s, then 1 s, 2 s ...
+    refresh = world.bus()[1][1]
+    assert refresh.sign_with is None and refresh.auth_key == kbm(phkt)
+
+    def when(event: str) -> list[float]:
+        notes = [e for e in world.net.log if e.node == "mn" and isinstance(e.effect, Notify)]
+        return [round(e.at - sent_at, 3) for e in notes if e.effect.event == event]
+
+    assert when("binding-expired") == [200.0]  # the lifetime counts from the BU
+    assert when("address-lost") == [223.0]  # 191 + 32
+    assert TunnelDown(coa, DAR1, hoa) in world.net.effects("mn")
+
+
+def test_a_binding_refresh_advice_brings_the_refresh_forward(world: World) -> None:
+    world.visit(0)
+    lose_bus(world)
+    world.visit(1)
+    bu = world.bus()[-1][1]
+    world.feed(replace(answer(bu, 0), refresh_interval=100))
+    assert world.mn.record(bu.hoa).bul.timer == pytest.approx(world.bus()[-1][0] + 100)
+
+
+def test_at_most_three_bus_a_second_to_one_dar(pending: tuple[World, BindingUpdate]) -> None:
+    world, bu = pending
+    for _ in range(3):  # each 135 asks for an immediate resend
+        world.feed(answer(world.bus()[-1][1], 135))
+    times = [t for t, _ in world.bus()]
+    assert len(times) == 3 and times[2] - times[0] < 1.0
+    held = world.mn.record(bu.hoa).bul.timer
+    assert held == pytest.approx(times[0] + 1.0)  # the fourth waits for the window
+    world.net.run(1.0)
+    assert len(world.bus()) == 4 and world.bus()[3][0] == pytest.approx(held)
+
+
+# ---------------------------------------------------------------- BA handling (profile §7)
+
+
+@pytest.fixture
+def pending(world: World) -> tuple[World, BindingUpdate]:
+    """The MN moved to DAR2; its first BU to DAR1 is outstanding (lost in flight)."""
+    world.visit(0)
+    lose_bus(world)
+    world.visit(1, settle=0.5)
+    return world, world.bus()[-1][1]
+
+
+def test_only_a_ba_for_an_outstanding_seq_counts(pending: tuple[World, BindingUpdate]) -> None:
+    world, bu = pending
+    assert [d.code for d in world.feed(answer(bu, 0, seq=bu.seq + 1))] == ["no-outstanding-bu"]
+    assert [d.code for d in world.feed(replace(answer(bu, 0), src=DAR2))] == ["unknown-binding"]
+    assert [d.code for d in world.feed(replace(answer(bu, 0), dst=DAR3))] == ["no-outstanding-bu"]
+    stranger = replace(answer(bu, 0), hoa="2001:db8:1::dead")
+    assert [d.code for d in world.feed(stranger)] == ["unknown-binding"]
+
+
+def test_a_phkt_ba_must_carry_a_valid_bad(
+    pending: tuple[World, BindingUpdate], mn_key: KeyPair
+) -> None:
+    world, bu = pending
+    ciphertext = encrypt_phkt(mn_key.public_der, PHKT)
+    assert [d.code for d in world.feed(answer(bu, 0, phkt_ciphertext=ciphertext))] == [
+        "bad-missing"
+    ]
+    wrong = answer(bu, 0, phkt_ciphertext=ciphertext, auth_key=kbm(bytes(8)))
+    assert [d.code for d in world.feed(wrong)] == ["bad-authenticator"]
+    garbage = answer(bu, 0, phkt_ciphertext=bytes(128), auth_key=kbm(PHKT))
+    assert [d.code for d in world.feed(garbage)] == ["phkt"]
+    assert world.mn.record(bu.hoa).bul.phkt is None
+    good = answer(bu, 0, phkt_ciphertext=ciphertext, auth_key=kbm(PHKT))
+    assert "binding-registered" in [e.event for e in world.feed(good) if isinstance(e, Notify)]
+    assert world.mn.record(bu.hoa).bul.phkt == PHKT
+
+
+def test_135_resyncs_and_resends(pending: tuple[World, BindingUpdate]) -> None:
+    world, bu = pending
+    world.feed(answer(bu, 135, seq=40_000))
+    assert world.bus()[-1][1].seq == 40_001
+
+
+def test_147_resends_with_cga_and_148_ends_without_a_retry_loop(world: World) -> None:
+    hoa = world.visit(0)
+    world.visit(1)
+    lose_bus(world)
+    world.visit(2, settle=0.5)
+    bu = world.bus(hoa)[-1][1]
+    assert bu.sign_with is None
+    world.feed(answer(bu, 147))  # the DAR lost its PHKT: it cannot authenticate this one
+    again = world.bus(hoa)[-1][1]
+    assert again.sign_with is not None and again.seq == bu.seq + 1
+    assert world.mn.record(hoa).bul.phkt is None
+    effects = world.feed(answer(again, 148))
+    assert [e.event for e in effects if isinstance(e, Notify)] == ["bu-refused", "address-lost"]
+    world.net.run(100.0)
+    assert world.bus(hoa)[-1][1] is again and hoa not in world.mn.addresses()
+
+
+def test_a_forged_refusal_is_ignored_once_a_phkt_exists(world: World) -> None:
+    hoa = world.visit(0)
+    world.visit(1)
+    lose_bus(world)
+    world.visit(2, settle=0.5)
+    bu = world.bus(hoa)[-1][1]
+    assert [d.code for d in world.feed(answer(bu, 148))] == ["bad-missing"]
+    assert [d.code for d in world.feed(answer(bu, 135, seq=1, auth_key=kbm(bytes(8))))] == [
+        "bad-authenticator"
+    ]
+    assert [
+        d.code for d in world.feed(answer(bu, 147, auth_key=kbm(PHKT), phkt_ciphertext=b"x"))
+    ] == ["phkt"]
+
+
+def test_130_waits_for_the_retransmission_timer(pending: tuple[World, BindingUpdate]) -> None:
+    world, bu = pending
+    effects = world.feed(answer(bu, 130))
+    assert [e.event for e in effects if isinstance(e, Notify)] == ["bu-refused"] and len(
+        world.bus()
+    ) == 1
+    world.net.run(1.5)
+    assert len(world.bus()) == 2
+
+
+# ---------------------------------------------------------------- secure mode (profile §5)
+
+
+def test_a_137_teaches_the_mn_to_test_the_coa_first(mn_key: KeyPair) -> None:
+    world = World(mn_key, dar_config=DarConfig(require_coa_test=True))
+    hoa = world.visit(0)
+    coa = world.visit(1)
+    sent = [type(m).__name__ for m in world.net.sent("mn") if not isinstance(m, RouterSolicitation)]
+    assert sent == ["BindingUpdate", "CareOfTestInit", "BindingUpdate"]
+    assert (
+        "coa-test-required" in world.events() and world.mn.record(hoa).bul.state is BulState.BOUND
+    )
+    complete = world.bus(hoa)[-1][1]
+    token = world.mn.record(hoa).bul.care_of
+    assert complete.nonce_indices == (0, token.index) and token.coa == coa
+    assert complete.auth_key == kbm(ZERO_TOKEN, token.token) and complete.sign_with is not None
+    since = len(world.net.sent("mn"))
+    world.visit(2)  # DAR1 is now known to want a CoA test: the CoTI goes first
+    to_dar1 = [m for m in world.net.sent("mn")[since:] if m.dst == DAR1]
+    assert [type(m).__name__ for m in to_dar1] == ["CareOfTestInit", "BindingUpdate"]
+    assert to_dar1[1].sign_with is None and world.mn.record(hoa).bul.state is BulState.BOUND
+
+
+def test_coa_test_always_by_configuration(mn_key: KeyPair) -> None:
+    world = World(mn_key, coa_test=True)
+    hoa = world.visit(0)
+    world.visit(1)
+    sent = [m for m in world.net.sent("mn") if isinstance(m, (CareOfTestInit, BindingUpdate))]
+    assert [type(m).__name__ for m in sent] == ["CareOfTestInit", "BindingUpdate"]
+    assert world.mn.record(hoa).bul.state is BulState.BOUND
+    since = len(world.net.sent("mn"))
+    world.net.lose = lambda msg: isinstance(msg, CareOfTestInit)
+    world.visit(2, settle=3.5)
+    cotis = [m for m in world.net.sent("mn")[since:] if m.dst == DAR1]
+    assert all(isinstance(m, CareOfTestInit) for m in cotis) and len(cotis) == 3  # at +0, +1, +3 s
+    assert len({c.cookie for c in [*cotis, sent[0]]}) == 4  # a fresh cookie every time
+
+
+# ---------------------------------------------------------------- keep policies (profile §3)
+
+
+def test_flows_keep_an_address_and_the_last_flow_releases_it(mn_key: KeyPair) -> None:
+    world = World(mn_key, keep=KeepPolicy.FLOWS)
+    hoa = world.visit(0)
+    idle = world.visit(1)
+    assert world.bus() == [] and idle in world.mn.addresses() and hoa not in world.mn.addresses()
+    world.mn.open_flow(idle)
+    coa = world.visit(2)
+    assert [bu.hoa for _, bu in world.bus()] == [idle] and world.mn.record(
+        idle
+    ).bul.state is BulState.BOUND
+    world.net.call(world.mn, world.mn.close_flow(idle, world.net.now))
+    world.net.run(1.0)
+    dereg = world.bus()[-1][1]
+    assert (dereg.src, dereg.hoa, dereg.lifetime) == (coa, idle, 0)
+    assert dereg.auth_key == kbm(world.dars[1].record(idle).phkt, deregistration=True)
+    assert idle not in world.mn.addresses() and world.dars[1].binding(idle) is None
+    assert TunnelDown(coa, DAR2, idle) in world.net.effects("mn")
+
+
+def test_none_releases_everything_and_single_anchor_keeps_only_the_first(mn_key: KeyPair) -> None:
+    world = World(mn_key, keep=KeepPolicy.NONE)
+    world.visit(0)
+    world.visit(1)
+    world.visit(2)
+    assert world.bus() == [] and len(world.mn.addresses()) == 1
+    world = World(mn_key, keep=KeepPolicy.SINGLE_ANCHOR)
+    home = world.visit(0)
+    middle = world.visit(1)
+    world.mn.pin(middle, world.net.now)  # ignored: never anchor at a later DAR
+    world.visit(2)
+    assert {bu.hoa for _, bu in world.bus()} == {home} and middle not in world.mn.addresses()
+    assert world.dars[0].binding(home).coa == world.mn.current_address
+
+
+def test_pin_and_unpin(mn_key: KeyPair) -> None:
+    world = World(mn_key, keep=KeepPolicy.NONE)
+    first = world.visit(0)
+    world.net.call(world.mn, world.mn.pin(first, world.net.now))
+    coa = world.visit(1)
+    assert world.dars[0].binding(first).coa == coa
+    world.net.call(world.mn, world.mn.unpin(first, world.net.now))
+    world.net.run(1.0)
+    assert world.dars[0].binding(first) is None and first not in world.mn.addresses()
+    with pytest.raises(ValueError, match="not an address"):
+        world.mn.pin("2001:db8:9::9", world.net.now)
+
+
+def test_several_anchors_at_once(world: World) -> None:
+    first, second = world.visit(0), world.visit(1)
+    third = world.visit(2)
+    assert world.dars[0].binding(first).coa == third and world.dars[1].binding(second).coa == third
+    for address, dar in ((first, DAR1), (second, DAR2)):
+        (effect,) = world.mn.send(address, CN, 1, 2, b"x", world.net.now)
+        assert effect == Send(Tunnelled(third, dar, Datagram(address, CN, 1, 2, b"x")))
+
+
+# ---------------------------------------------------------------- returning home (profile §4)
+
+
+def test_back_on_an_earlier_link_the_mn_deregisters_from_home(world: World) -> None:
+    hoa = world.visit(0)
+    coa = world.visit(1)
+    phkt = world.mn.record(hoa).bul.phkt
+    world.net.attach("mn", world.dars[0])
+    world.net.run(2.0)
+    assert world.mn.current_address == hoa
+    dereg = next(bu for _, bu in world.bus() if bu.lifetime == 0)
+    assert (dereg.src, dereg.dst, dereg.hoa) == (hoa, DAR1, None)  # from home: no HAO
+    assert dereg.auth_key == kbm(phkt, deregistration=True) and dereg.nonce_indices == (0, 0)
+    assert "binding-deregistered" in world.events() and world.dars[0].binding(hoa) is None
+    assert world.mn.send(hoa, CN, 1, 2, b"x", world.net.now) == [
+        Send(Datagram(hoa, CN, 1, 2, b"x"))
+    ]
+    assert world.dars[1].binding(coa).coa == hoa  # under "all", the other address is kept from here
+
+
+# ---------------------------------------------------------------- data (profile §8)
+
+
+def test_data_natively_from_the_coa_and_through_the_tunnel_for_kept_addresses(world: World) -> None:
+    hoa = world.visit(0)
+    coa = world.visit(1)
+    mn = world.mn
+    assert mn.send(coa, CN, 1, 2, b"n", 0) == [Send(Datagram(coa, CN, 1, 2, b"n"))]
+    inner = Datagram(CN, hoa, 2, 1, b"in", hlim=63)
+    assert mn.on_message(Tunnelled(DAR1, coa, inner), 0) == [Deliver(inner)]
+    assert [d.code for d in mn.on_message(Tunnelled(DAR2, coa, inner), 0)] == ["spoofed-tunnel"]
+    assert mn.on_message(Datagram(CN, coa, 2, 1, b"n"), 0) == [
+        Deliver(Datagram(CN, coa, 2, 1, b"n"))
+    ]
+    assert [d.code for d in mn.on_message(Datagram(CN, hoa, 2, 1, b"n"), 0)] == ["not-for-me"]
+    assert [d.code for d in mn.send("2001:db8:9::9", CN, 1, 2, b"x", 0)] == ["not-anchored"]
+    world.net.detach("mn")
+    assert TunnelDown(coa, DAR1, hoa) in world.net.effects("mn")
+    assert [d.code for d in mn.send(hoa, CN, 1, 2, b"x", 0)] == ["no-address"]
+
+
+def test_a_binding_error_for_a_bound_address_makes_the_mn_register_again(world: World) -> None:
+    hoa = world.visit(0)
+    coa = world.visit(1)
+    count = len(world.bus())
+    world.feed(BindingError(DAR1, coa, 1, hoa))
+    assert len(world.bus()) == count + 1 and "binding-error" in world.events()
+    assert [d.code for d in world.feed(BindingError(DAR2, coa, 1, hoa))] == ["unknown-binding"]
+
+
+def test_a_link_change_stops_every_exchange(pending: tuple[World, BindingUpdate]) -> None:
+    world, bu = pending
+    world.net.detach("mn")
+    assert world.mn.next_deadline() is None
+    assert [d.code for d in world.feed(answer(bu, 0))] == ["no-outstanding-bu"]
+    assert [
+        e.code for e in world.mn.on_message(ra(DAR2, P2), world.net.now) if isinstance(e, Drop)
+    ] == []
