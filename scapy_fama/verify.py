@@ -24,6 +24,7 @@ from scapy.packet import Packet
 
 from scapy_fama.craft import find_mh, is_deregistration
 from scapy_fama.crypto import (
+    CgaParams,
     KeyPair,
     PhktError,
     ZERO_TOKEN,
@@ -130,7 +131,11 @@ def _cga_and_signature(
         verdict.add("signature", False, "no Signature option")
         return
     covered = _zeroed_mh(mh)[: cga_spans[-1].end]
-    pubkey = bytes(cga_spans[0].option.params.pubkey) if hasattr(cga_spans[0].option.params, "pubkey") else b""
+    try:
+        pubkey = CgaParams.decode(params).public_key
+    except ValueError as exc:
+        verdict.add("signature", False, f"no public key to check it with: {exc}")
+        return
     good = verify_mh_signature(pubkey, coa, correspondent, covered, bytes(sig.sig))
     verdict.add("signature", good, f"RSA PKCS#1 v1.5 over tag|{coa}|{correspondent}|MH[0:{cga_spans[-1].end}]")
 
