@@ -75,9 +75,6 @@ class BindingCache:
         self._bindings: dict[str, Binding] = {}
         self._heap: list[tuple[float, int, str]] = []  # (expires, 0 binding / 1 record, hoa)
 
-    def __len__(self) -> int:
-        return len(self._bindings)
-
     def record(self, hoa: str) -> SecurityRecord | None:
         return self._records.get(hoa)
 

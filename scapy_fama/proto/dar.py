@@ -173,6 +173,9 @@ class DarCore:
     def record(self, hoa: str) -> SecurityRecord | None:
         return self._cache.record(hoa)
 
+    def records(self) -> list[SecurityRecord]:
+        return self._cache.records()
+
     # ---------------------------------------------------------------- entry points
 
     def next_deadline(self) -> float | None:
@@ -369,25 +372,9 @@ class DarCore:
                 BaStatus.PHKT_EXISTS if record else BaStatus.CGA_VERIFICATION_FAILED,
                 record=record,
             )
-        care_of = None
-        index = bu.nonce_indices[1] if bu.nonce_indices else 0
-        if not bu.deregistration:  # RFC 6275 §6.2.6: the care-of index is ignored on delete
-            if index:
-                care_of = self._nonces.token(index, bu.src, now)
-                if care_of is None:
-                    return self._reply(
-                        bu,
-                        BaStatus.EXPIRED_CARE_OF_NONCE,
-                        record=record,
-                        why=f"care-of nonce index {index}",
-                    )
-            if self.config.require_coa_test and (care_of is None or bu.bad is None):
-                return self._reply(
-                    bu,
-                    BaStatus.EXPIRED_CARE_OF_NONCE,
-                    record=record,
-                    why="secure mode needs a care-of token",
-                )
+        care_of, problem = self._care_of_token(bu, now)
+        if problem is not None:
+            return self._reply(bu, BaStatus.EXPIRED_CARE_OF_NONCE, record=record, why=problem)
         if bu.cga_params is not None:
             return self._authorise_cga(bu, record, care_of, now)
         assert record is not None and bu.bad is not None
@@ -395,6 +382,18 @@ class DarCore:
         if not check_authenticator(bu.bad, key, bu_coa(bu), self.address, bu.auth_data):
             return [Drop(bu, "bad-authenticator: the BAD does not verify with the PHKT")]
         return _Authorised(record, care_of)
+
+    def _care_of_token(self, bu: BindingUpdate, now: float) -> tuple[bytes | None, str | None]:
+        """The care-of token a BU proves (profile §5), or why it falls short (BA 137)."""
+        if bu.deregistration:  # RFC 6275 §6.2.6: the care-of index is ignored on delete
+            return None, None
+        index = bu.nonce_indices[1] if bu.nonce_indices else 0
+        care_of = self._nonces.token(index, bu.src, now) if index else None
+        if index and care_of is None:
+            return None, f"care-of nonce index {index} unknown or expired"
+        if self.config.require_coa_test and (care_of is None or bu.bad is None):
+            return None, "secure mode needs a care-of token"
+        return care_of, None
 
     def _authorise_cga(
         self, bu: BindingUpdate, record: SecurityRecord | None, care_of: bytes | None, now: float

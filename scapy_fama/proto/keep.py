@@ -57,9 +57,6 @@ class KeepRules:
             raise ValueError(f"no open flow on {address}")
         self._flows[address] -= 1
 
-    def flows(self, address: str) -> int:
-        return self._flows[address]
-
     def pin(self, address: str, keep: bool) -> None:
         """An explicit per-address decision (profile §3 "pin/unpin")."""
         self._pins[address] = keep
