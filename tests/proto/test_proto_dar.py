@@ -641,3 +641,24 @@ def test_same_inputs_same_outputs(hoa_cga: Cga, coa_cga: Cga, mn_key: KeyPair) -
             )
         )
     assert runs[0] == runs[1]
+
+
+def test_malformed_input_is_refused_not_crashed_on(
+    dar: DarCore, hoa_cga: Cga, coa_cga: Cga, mn_key: KeyPair, dar_key: KeyPair
+) -> None:
+    link_local = make_bu("fe80::5", hoa_cga.address, 1)
+    assert [d.code for d in dar.on_message(link_local, 0.0)] == ["not-unicast"]
+    garbled = replace(make_bu(coa_cga.address, hoa_cga, 1, key=mn_key), cga_params=b"\x00" * 30)
+    effects = dar.on_message(garbled, 0.0)
+    assert ba_of(effects).status == 148 and "DER" in refusal(effects)
+    dar_cga = cga_generate(P1, dar_key, sec=0)
+    with pytest.raises(ValueError, match="another public key"):
+        DarCore(dar_cga.address, P1, rand=seeded(), keypair=mn_key, cga_params=dar_cga.params)
+
+
+def test_the_records_view_lists_every_security_record(
+    dar: DarCore, hoa_cga: Cga, other_hoa: Cga, coa_cga: Cga, mn_key: KeyPair
+) -> None:
+    register(dar, hoa_cga, mn_key, coa_cga.address)
+    register(dar, other_hoa, mn_key, coa_cga.address)
+    assert {r.hoa for r in dar.records()} == {hoa_cga.address, other_hoa.address}

@@ -18,6 +18,7 @@ from virtual_net import Net
 from scapy_fama.crypto import (
     ZERO_TOKEN,
     KeyPair,
+    cga_generate,
     cga_verify,
     encrypt_phkt,
     kbm,
@@ -29,6 +30,7 @@ from scapy_fama.proto.messages import (
     BindingAck,
     BindingError,
     BindingUpdate,
+    CareOfTest,
     CareOfTestInit,
     Datagram,
     RouterAdvertisement,
@@ -510,3 +512,83 @@ def test_a_link_change_stops_every_exchange(pending: tuple[World, BindingUpdate]
     assert [
         e.code for e in world.mn.on_message(ra(DAR2, P2), world.net.now) if isinstance(e, Drop)
     ] == []
+
+
+# ---------------------------------------------------------------- endings and oddities
+
+
+def test_an_unanswered_deregistration_from_home_is_reported(world: World) -> None:
+    hoa = world.visit(0)
+    world.visit(1)
+    lose_bus(world)
+    world.net.attach("mn", world.dars[0])
+    world.net.run(100.0)
+    dereg = [bu for _, bu in world.bus(hoa) if bu.lifetime == 0]
+    assert len(dereg) == 6 and dereg[0].hoa is None  # back-off from 1 s: a binding exists
+    assert "deregistration-failed" in world.events() and world.mn.current_address == hoa
+    assert world.mn.record(hoa).bul.state is BulState.IDLE
+
+
+def test_an_unanswered_release_still_forgets_the_address(mn_key: KeyPair) -> None:
+    world = World(mn_key, keep=KeepPolicy.FLOWS)
+    hoa = world.visit(0)
+    world.mn.open_flow(hoa)
+    world.visit(1)
+    lose_bus(world)
+    world.net.call(world.mn, world.mn.close_flow(hoa, world.net.now))
+    assert world.mn.pin(hoa, world.net.now) == []  # a release is final
+    world.net.run(100.0)
+    released = [e for e in world.net.effects("mn", Notify) if e.event == "address-released"]
+    assert released[-1].data["deregistered"] is False and hoa not in world.mn.addresses()
+    assert [bu.lifetime for _, bu in world.bus(hoa)][-6:] == [0] * 6
+
+
+def test_a_link_change_during_dad_abandons_the_tentative_address(mn_key: KeyPair) -> None:
+    mn = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=1.0), rand=seeded())
+    mn.on_message(ra(), 0.0)
+    mn.on_link_down(0.5)
+    assert mn.addresses() == [] and mn.current_address is None and mn.next_deadline() is None
+
+
+def test_messages_an_mn_does_not_expect_are_dropped_visibly(world: World) -> None:
+    hoa = world.visit(0)
+    coa = world.visit(1)
+    assert [d.code for d in world.feed(ra(DAR3, P3))] == ["ra-other-prefix"]
+    cot = CareOfTest(DAR1, coa, 1, b"cookie!!", bytes(8))
+    assert [d.code for d in world.feed(cot)] == ["unexpected-cot"]
+    assert [d.code for d in world.feed(BindingUpdate(DAR1, coa, None, 1, 0))] == ["unexpected"]
+    nested = Tunnelled(DAR1, coa, RouterSolicitation(hoa))
+    assert [d.code for d in world.feed(nested)] == ["unexpected-tunnel"]
+
+
+def test_a_dar_signature_that_does_not_verify_is_refused(mn_key: KeyPair, dar_key: KeyPair) -> None:
+    world = World(mn_key, request_dar_signature=True)
+    world.visit(0)
+    lose_bus(world)
+    world.visit(1, settle=0.5)
+    bu = world.bus()[-1][1]
+    assert bu.cga_request
+    ciphertext = encrypt_phkt(mn_key.public_der, PHKT)
+    not_a_cga = answer(
+        bu,
+        0,
+        phkt_ciphertext=ciphertext,
+        auth_key=kbm(PHKT),
+        cga_params=cga_generate(P3, dar_key, sec=0).params,
+        sign_with=dar_key,
+    )
+    assert [d.code for d in world.feed(not_a_cga)] == ["dar-signature"]
+
+
+def test_a_flow_that_ends_while_detached_is_released_at_the_next_attachment(
+    mn_key: KeyPair,
+) -> None:
+    world = World(mn_key, keep=KeepPolicy.FLOWS)
+    hoa = world.visit(0)
+    world.mn.open_flow(hoa)
+    world.visit(1)
+    world.net.detach("mn")
+    assert world.mn.close_flow(hoa, world.net.now) == []  # no CoA to de-register from
+    coa = world.visit(2)
+    dereg = world.bus(hoa)[-1][1]
+    assert (dereg.src, dereg.lifetime) == (coa, 0) and hoa not in world.mn.addresses()
