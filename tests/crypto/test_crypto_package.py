@@ -10,6 +10,7 @@ ALLOWED_ROOTS = {
     "cryptography", "hashlib", "hmac", "secrets", "multiprocessing", "concurrent", "scapy_fama",
     "atexit", "collections", "ctypes", "dataclasses", "enum", "functools", "ipaddress", "itertools",
     "os", "pathlib", "signal", "threading",
+    "socket",  # inet_pton/inet_ntop only: address text <-> bytes, no I/O
 }
 
 
