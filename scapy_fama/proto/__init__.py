@@ -7,7 +7,9 @@ and aioquic. Every entry point takes ``now`` and returns a list of effects
 (:mod:`scapy_fama.proto.effects`); ``next_deadline()`` says when to call
 ``on_timer(now)``; randomness (``rand(n) -> n bytes``) and keys are injected.
 Same inputs, same outputs (RSA padding of the PHKT ciphertext aside), so a test
-replays a whole handover in milliseconds of virtual time::
+replays a whole handover in milliseconds of virtual time. A driver calls
+``on_timer(now)`` as soon as ``now >= next_deadline()``, before it hands the
+core anything else::
 
     driver --(messages from proto.messages, now)--> core --(effects)--> driver
            <------------- next_deadline() / on_timer(now) ------------>

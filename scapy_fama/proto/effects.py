@@ -13,9 +13,9 @@ effects, in the order the driver must carry them out::
 
 * ``Send(msg)``: transmit a message this node originates (signalling, RAs,
   tunnelled packets, the MN's own data).
-* ``Forward(msg)``: a DAR routes a packet on natively (its hop limit already
-  decremented): onto the access link when the destination is on-link, else
-  upstream; the driver picks the interface from the destination.
+* ``Forward(msg)``: a DAR routes a packet on natively (data and tunnelled
+  packets with their hop limit already decremented): onto the access link when
+  the destination is on-link, else upstream; the driver picks the interface.
 * ``Deliver(datagram)``: hand data to a local application.
 * ``TunnelUp`` / ``TunnelDown``: an IPv6-in-IPv6 tunnel (RFC 2473) between
   ``local`` and ``remote`` carrying the traffic of ``hoa`` starts or stops. A DAR

@@ -426,6 +426,8 @@ class MnCore:
             return [
                 Drop(ba, f"unknown-binding: no address {ba.hoa or ba.dst} anchored at {ba.src}")
             ]
+        if ba.framing:  # RFC 4866 §4.4 / RFC 6275 §11.7.3: misplaced options, silent discard
+            return [Drop(ba, "framing: " + "; ".join(ba.framing))]
         e = rec.bul
         sent = e.latest() if ba.status == BaStatus.SEQ_OUT_OF_WINDOW else e.sent.get(ba.seq)
         if sent is None or sent.src != ba.dst:  # RFC 6275 §11.7.3
@@ -467,7 +469,7 @@ class MnCore:
         return None, phkt
 
     def _dar_signature_ok(self, ba: BindingAck, sent: SentBu) -> bool:
-        if ba.cga_params is None or ba.signature is None or ba.framing:
+        if ba.cga_params is None or ba.signature is None:
             return False
         if not cga_check(ba.src, ba.cga_params):  # the DAR's address is a CGA of its parameters
             return False

@@ -289,6 +289,8 @@ def test_only_a_ba_for_an_outstanding_seq_counts(pending: tuple[World, BindingUp
     assert [d.code for d in world.feed(replace(answer(bu, 0), dst=DAR3))] == ["no-outstanding-bu"]
     stranger = replace(answer(bu, 0), hoa="2001:db8:1::dead")
     assert [d.code for d in world.feed(stranger)] == ["unknown-binding"]
+    misplaced = replace(carry(answer(bu, 0)), framing=("BAD not last",))
+    assert [d.code for d in world.mn.on_message(misplaced, world.net.now)] == ["framing"]
 
 
 def test_a_phkt_ba_must_carry_a_valid_bad(
