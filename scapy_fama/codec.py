@@ -56,7 +56,9 @@ from scapy_fama.layers import (
     wire_mh,
 )
 from scapy_fama.layers.headers import mh_context
-from scapy_fama.layers.spans import OptionSpan, framing_problems, option_spans
+from scapy_fama.layers.checksum import mh_checksum
+from scapy_fama.layers.spans import OptionFrame, OptionSpan, framing_problems, option_spans
+from scapy_fama.wire import WireInfo, parse
 from scapy_fama.proto.messages import (
     BindingAck,
     BindingError,
@@ -189,7 +191,7 @@ def _signed_parts(mh: Packet, spans: list[OptionSpan]) -> dict[str, object]:
         "signed_data": zeroed[: cga[-1].end] if cga else b"",
         "bad": bytes(bad.option.authenticator) if bad is not None else None,
         "auth_data": zeroed[: bad.start + 2] if bad is not None else b"",
-        "framing": tuple(framing_problems(spans)),
+        "framing": tuple(framing_problems([s.frame for s in spans])),
     }
 
 
@@ -249,8 +251,63 @@ def _ipv6(pkt: Packet | bytes) -> IPv6 | None:
     return pkt.getlayer(IPv6)
 
 
+def _frames(tlvs: list[tuple[int, int, int]]) -> list[OptionFrame]:
+    """Option TLVs as frames: back-to-back type-12 options form one CGA Parameters frame."""
+    frames: list[OptionFrame] = []
+    for otype, start, size in tlvs:
+        if otype == 12 and frames and frames[-1].otype == 12:
+            frames[-1] = OptionFrame(12, frames[-1].start, frames[-1].lengths + (size,))
+        else:
+            frames.append(OptionFrame(otype, start, (size,)))
+    return frames
+
+
+def _decode_bu_bytes(buf: bytes, info: WireInfo) -> BindingUpdate | None:
+    """The BU in ``buf`` read with :mod:`scapy_fama.wire`, without Scapy (the DAR's hot path).
+
+    Only plain layouts take this path (no routing header, options that tile the
+    MH exactly); anything else returns None and goes through the layers, which
+    give the same answer (``tests/test_codec.py`` checks both on every corpus).
+    """
+    mh = info.mh
+    if mh is None or mh.mhtype != 5 or info.problem or 43 in info.ext or mh.seq is None:
+        return None
+    off, end = mh.offset, mh.offset + mh.length
+    tlvs = mh.options
+    last = tlvs[-1] if tlvs else None
+    tiled = (end == 12 + off) if last is None else off + last[1] + (1 if last[0] == 0 else 2 + last[2]) == end
+    if not tiled or mh.payload_proto != 59 or mh.length < 16:
+        return None
+    src, dst = info.src, info.dst
+    if mh.checksum != mh_checksum(buf[off:end], info.hoa or src, dst):
+        return None  # the layers say why (Undecodable)
+    zeroed = buf[off : off + 4] + b"\0\0" + buf[off + 6 : end]
+    data = {t: zeroed[s + 2 : s + 2 + n] for t, s, n in reversed(tlvs) if t != 0}  # first of each type
+    frames = _frames(tlvs)
+    cga = [f for f in frames if f.otype == 12]
+    bad = next((f for f in frames if f.otype == 5), None)
+    ni = data.get(4) if any(t == 4 and n == 4 for t, _, n in tlvs) else None
+    return BindingUpdate(
+        src=src, dst=dst, hoa=info.hoa, seq=mh.seq, lifetime=mh.lifetime or 0,
+        ack=bool(mh.flags and mh.flags & 0x8000), home=bool(mh.flags and mh.flags & 0x4000),
+        cga_params=b"".join(zeroed[s + 2 : s + 2 + n] for t, s, n in tlvs if t == 12) if cga else None,
+        signature=data.get(13),
+        cga_request=any(t == 11 and n == 0 for t, _, n in tlvs),
+        nonce_indices=(int.from_bytes(ni[:2], "big"), int.from_bytes(ni[2:], "big")) if ni else None,
+        bad=data.get(5) if bad is not None else None,
+        signed_data=zeroed[: cga[-1].start + sum(2 + n for n in cga[-1].lengths)] if cga else b"",
+        auth_data=zeroed[: bad.start + 2] if bad is not None else b"",
+        framing=tuple(framing_problems(frames)),
+    )
+
+
 def decode(pkt: Packet | bytes) -> Message:
     """The message ``pkt`` carries (bytes start with the IPv6 header)."""
+    if isinstance(pkt, (bytes, bytearray)):
+        info = parse(bytes(pkt))
+        fast = _decode_bu_bytes(bytes(pkt), info) if info is not None else None
+        if fast is not None:
+            return fast
     ip = _ipv6(pkt)
     if ip is None:
         return Undecodable("::", "::", "not an IPv6 packet (or shorter than its 40-byte header)")

@@ -107,7 +107,7 @@ def _framing(verdict: Verdict, mh: Packet, spans: list[OptionSpan], extra: list[
         problems.append(f"Header Len says {declared} bytes but {carried} were carried")
     if declared < 16:
         problems.append(f"Header Len {mh.len} below the minimum of 1 for this message")
-    problems += framing_problems(spans)
+    problems += framing_problems([s.frame for s in spans])
     verdict.add("framing", not problems, "; ".join(problems) or "headers and options in place")
 
 

@@ -58,6 +58,7 @@ class WireInfo:
     payload_length: int
     hoa: str | None = None
     rh2: str | None = None
+    ext: list[int] = field(default_factory=list)  # extension headers walked, in order
     proto: int | None = None  # upper-layer protocol number where the chain ended
     upper: int | None = None  # offset of that upper layer
     mh: MHInfo | None = None
@@ -138,6 +139,7 @@ def parse(buf: bytes) -> WireInfo | None:
         if off + 8 > len(buf):
             info.problem = f"extension header {nh} cut short"
             return info
+        info.ext.append(nh)
         next_nh = buf[off]
         size = 8 if nh == 44 else 8 * (buf[off + 1] + 1)
         if off + size > len(buf):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scapy.layers.inet6 import IPv6
 from scapy.utils import rdpcap
 
 from scapy_fama.codec import decode, encode
@@ -32,6 +33,7 @@ from scapy_fama.proto.messages import (
     UnknownMobility,
 )
 from scapy_fama.verify import verify_ba, verify_bu
+from tests.corpus import build_corpus
 
 DAR = "2001:db8:1::1"
 PHKT = bytes.fromhex("0011223344556677")
@@ -120,3 +122,25 @@ def test_third_party_captures_decode(shared_pcaps: Path) -> None:
 def test_random_bytes_never_raise(data: bytes) -> None:
     decode(bytes.fromhex("60000000") + len(data).to_bytes(2, "big") + b"\x87\x40" + bytes(32) + data)
     decode(data)
+
+
+def _both_paths_agree(raw: bytes) -> bool:
+    """decode(bytes) may take the wire.py fast path; decode(packet) always uses the layers."""
+    fast, layers = decode(raw), decode(IPv6(raw))
+    assert fast == layers, (fast, layers)
+    return isinstance(fast, BindingUpdate)
+
+
+def test_fast_path_equals_layers_on_corpus() -> None:
+    bus = sum(_both_paths_agree(entry.raw) for entry in build_corpus())
+    assert bus >= 60
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_fast_path_equals_layers_on_mutations(data: st.DataObject) -> None:
+    entries = [e for e in build_corpus() if e.mhtype == 5]
+    raw = bytearray(data.draw(st.sampled_from(entries)).raw)
+    for _ in range(data.draw(st.integers(1, 3))):
+        raw[data.draw(st.integers(40, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    _both_paths_agree(bytes(raw))

@@ -327,11 +327,6 @@ class MobilityOptionsField(_OptionsField):
         return MobilityOption(m, _underlayer=pkt)
 
 
-def option_padding(opt: Packet) -> bool:
-    """True for Pad1 and PadN."""
-    return isinstance(opt, (Pad1, PadN))
-
-
 __all__ = [
     "BindingAuthData",
     "CGAParamsOpt",
@@ -345,6 +340,5 @@ __all__ = [
     "OPTION_NAMES",
     "PHKTOpt",
     "SignatureOpt",
-    "option_padding",
     "split_lengths",
 ]
