@@ -17,7 +17,7 @@ Error status 2). For signed messages it hands the core the exact byte spans
 that were signed (RFC 4866 §4.5) and authenticated (RFC 6275 §6.2.7), so the
 core verifies without knowing the layout. ``encode`` lays the message out and
 then applies the core's instructions (``sign_with``, ``auth_key``) through
-:func:`scapy_fama.craft.sign_and_authenticate`.
+:func:`scapy_fama.craft.finish_bytes`.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ from scapy.layers.inet6 import (
     ICMPv6NDOptPrefixInfo,
     IPv6,
     IPv6ExtHdrDestOpt,
+    MIP6OptBRAdvice,
 )
 from scapy.packet import Packet, Raw
 
 from scapy_fama.crypto import KeyPair
-from scapy_fama.craft import find_mh, lifetime_units, sign_and_authenticate
+from scapy_fama.craft import finish_bytes, find_mh, lifetime_units
 from scapy_fama.layers import (
     BA,
     BE,
@@ -88,7 +89,7 @@ def _cga_options(cga_params: bytes, signature: bytes | None, sign_with: KeyPair 
     return [CGAParamsOpt(params=CGAParams(cga_params)), SignatureOpt(sig=signature or bytes(size))]
 
 
-def _encode_bu(msg: BindingUpdate) -> Packet:
+def _encode_bu(msg: BindingUpdate) -> bytes:
     options: list[Packet] = []
     if msg.cga_params is not None:
         options += _cga_options(msg.cga_params, msg.signature, msg.sign_with)
@@ -104,8 +105,8 @@ def _encode_bu(msg: BindingUpdate) -> Packet:
     if msg.hoa is not None and msg.hoa != msg.src:
         headers = headers / IPv6ExtHdrDestOpt(options=[HAO(hoa=msg.hoa)])
     sign = msg.sign_with if msg.cga_params is not None and msg.signature is None else None
-    return sign_and_authenticate(
-        headers / bu,
+    return finish_bytes(
+        bytes(headers / bu),
         coa=msg.home_address if msg.deregistration else msg.src,
         correspondent=msg.dst,
         keypair=sign,
@@ -113,12 +114,14 @@ def _encode_bu(msg: BindingUpdate) -> Packet:
     )
 
 
-def _encode_ba(msg: BindingAck) -> Packet:
+def _encode_ba(msg: BindingAck) -> bytes:
     options: list[Packet] = []
     if msg.phkt_ciphertext is not None:
         options.append(PHKTOpt(phkt=msg.phkt_ciphertext))
     if msg.cga_params is not None:
         options += _cga_options(msg.cga_params, msg.signature, msg.sign_with)
+    if msg.refresh_interval is not None:  # RFC 6275 §6.2.4, 4-second units
+        options.append(MIP6OptBRAdvice(rinter=lifetime_units(msg.refresh_interval)))
     if msg.bad is not None or msg.auth_key is not None:
         options.append(BindingAuthData(authenticator=msg.bad or bytes(12)))
     ba = BA(status=msg.status, seq=msg.seq & 0xFFFF, mhtime=lifetime_units(msg.lifetime), options=options)
@@ -126,8 +129,8 @@ def _encode_ba(msg: BindingAck) -> Packet:
     if msg.hoa is not None and msg.hoa != msg.dst:
         headers = headers / RH2(addresses=[msg.hoa])  # RFC 6275 §9.5.4
     sign = msg.sign_with if msg.cga_params is not None and msg.signature is None else None
-    return sign_and_authenticate(
-        headers / ba,
+    return finish_bytes(
+        bytes(headers / ba),
         coa=(msg.hoa or msg.dst) if msg.for_deregistration else msg.dst,
         correspondent=msg.src,
         keypair=sign,
@@ -137,10 +140,8 @@ def _encode_ba(msg: BindingAck) -> Packet:
 
 def encode(msg: Message) -> Packet:
     """The IPv6 packet for ``msg``, finished (signature, BAD and checksums in place)."""
-    if isinstance(msg, BindingUpdate):
-        return _encode_bu(msg)
-    if isinstance(msg, BindingAck):
-        return _encode_ba(msg)
+    if isinstance(msg, (BindingUpdate, BindingAck)):
+        return IPv6(encode_bytes(msg))
     if isinstance(msg, Tunnelled):
         return IPv6(src=msg.src, dst=msg.dst, hlim=msg.hlim, nh=41) / encode(msg.inner)
     if isinstance(msg, Datagram):
@@ -168,6 +169,11 @@ def encode(msg: Message) -> Packet:
 
 
 def encode_bytes(msg: Message) -> bytes:
+    """The bytes of ``msg`` (for BUs and BAs without dissecting the result again)."""
+    if isinstance(msg, BindingUpdate):
+        return _encode_bu(msg)
+    if isinstance(msg, BindingAck):
+        return _encode_ba(msg)
     return bytes(encode(msg))
 
 
@@ -229,10 +235,12 @@ def _decode_mh(mh: Packet) -> Message:
     if isinstance(mh, BA):
         spans = option_spans(mh)
         token = next((s.option for s in spans if isinstance(s.option, PHKTOpt)), None)
+        bra = next((s.option for s in spans if isinstance(s.option, MIP6OptBRAdvice)), None)
         return BindingAck(
             src=src, dst=dst, hoa=ctx.rh_final if ctx.rh_type == 2 else None, status=int(mh.status),
             seq=int(mh.seq), lifetime=int(mh.mhtime) * 4,
             phkt_ciphertext=bytes(token.phkt) if token is not None else None,
+            refresh_interval=int(bra.rinter) * 4 if bra is not None else None,
             **_signed_parts(mh, spans),  # type: ignore[arg-type]
         )
     if isinstance(mh, BE):

@@ -51,10 +51,10 @@ from scapy_fama.layers import (
     NonceIndices,
     PHKTOpt,
     SignatureOpt,
-    wire_mh,
 )
+from scapy_fama.layers.checksum import mh_checksum
 from scapy_fama.layers.headers import mh_context
-from scapy_fama.layers.spans import option_spans
+from scapy_fama.wire import parse
 
 MAX_LIFETIME_UNITS = 0xFFFF  # RFC 6275 §6.1.7: 16 bits of 4-second units
 
@@ -88,6 +88,42 @@ def _bu_headers(coa: str, hoa: str, dar: str) -> Packet:
     return IPv6(src=coa, dst=dar) / IPv6ExtHdrDestOpt(options=[HAO(hoa=hoa)])
 
 
+def finish_bytes(
+    raw: bytes,
+    *,
+    coa: str,
+    correspondent: str,
+    keypair: KeyPair | None = None,
+    auth_key: bytes | None = None,
+) -> bytes:
+    """Fill a laid-out packet's bytes: Signature (RFC 4866 §4.5), BAD (RFC 6275 §6.2.7), checksum.
+
+    ``raw`` is an IPv6 packet whose MH already holds a Signature placeholder of
+    the key's size (with ``keypair``) and a BAD last (with ``auth_key``), so
+    the layout (and Header Len) is final; the fields are written in place.
+    """
+    info = parse(raw)
+    if info is None or info.mh is None:
+        raise ValueError("finish_bytes() needs an IPv6 packet carrying a Mobility Header")
+    mh, out = info.mh, bytearray(raw)
+    off, end = mh.offset, mh.offset + mh.length
+    out[off + 4 : off + 6] = b"\0\0"
+    if keypair is not None:
+        cga_end = max(o + 2 + n for t, o, n in mh.options if t == 12)
+        sig = next(o for t, o, n in mh.options if t == 13)
+        signature = sign_mh(keypair, coa, correspondent, bytes(out[off : off + cga_end]))
+        out[off + sig + 2 : off + sig + 2 + len(signature)] = signature
+    if auth_key is not None:
+        otype, bad, _ = mh.options[-1]
+        assert otype == 5, "the BAD must be the last option"
+        covered = bytes(out[off : off + bad + 2])
+        out[off + bad + 2 : off + bad + 14] = bad_authenticator(auth_key, coa, correspondent, covered)
+    src = info.hoa or info.src  # RFC 6275 §6.1.1 pseudo-header, as the receiver sees it
+    dst = info.rh2 or info.dst
+    out[off + 4 : off + 6] = mh_checksum(bytes(out[off:end]), src, dst).to_bytes(2, "big")
+    return bytes(out)
+
+
 def sign_and_authenticate(
     pkt: Packet,
     *,
@@ -96,28 +132,8 @@ def sign_and_authenticate(
     keypair: KeyPair | None = None,
     auth_key: bytes | None = None,
 ) -> Packet:
-    """Fill a laid-out packet: Signature (RFC 4866 §4.5), BAD (RFC 6275 §6.2.7), checksum.
-
-    ``pkt`` already holds a Signature placeholder of the key's size (with
-    ``keypair``) and a BindingAuthData last (with ``auth_key``); the result is
-    the finished packet, dissected from its bytes.
-    """
-    out = IPv6(bytes(pkt))
-    mh = find_mh(out)
-    assert mh is not None
-    mh.cksum = 0
-    if keypair is not None:
-        spans = option_spans(mh)
-        cga_end = max(s.end for s in spans if isinstance(s.option, CGAParamsOpt))
-        sig_opt = next(s.option for s in spans if isinstance(s.option, SignatureOpt))
-        sig_opt.sig = sign_mh(keypair, coa, correspondent, wire_mh(mh)[:cga_end])
-    if auth_key is not None:
-        bad_span = option_spans(mh)[-1]
-        assert isinstance(bad_span.option, BindingAuthData)
-        covered = wire_mh(mh)[: bad_span.start + 2]
-        bad_span.option.authenticator = bad_authenticator(auth_key, coa, correspondent, covered)
-    del mh.cksum
-    return IPv6(bytes(out))
+    """:func:`finish_bytes` on a Scapy packet; the result is dissected from the finished bytes."""
+    return IPv6(finish_bytes(bytes(pkt), coa=coa, correspondent=correspondent, keypair=keypair, auth_key=auth_key))
 
 
 def _cga_options(params: bytes, keypair: KeyPair) -> list[Packet]:
