@@ -1,0 +1,522 @@
+"""FamaAutomaton: the Scapy Automaton both roles share, a driver of one sans-I/O core.
+
+Theory of operation
+-------------------
+The automaton owns the sockets, the thread and the clock; the core (DarCore,
+MnCore) owns every protocol decision. Three things can happen in any state,
+and each calls the core with ``now = time.monotonic()`` and carries out the
+effects it returns::
+
+    frame in --MAC filter--> NS / NA: neighbour discovery (nd.py)
+                        +--> codec.decode --> core.on_message(msg, now) ---------+
+    tick (ATMT.timer, 50 ms) --> core.on_timer(now) once next_deadline() is due,  |
+                                 NS retries; the MN also polls its link           |
+    command (ioevent "cmd") --> a call from another thread: flows, data, held     |
+                                                                                  v
+    effects: Send(msg)     -> codec.encode -> intercepted kind? held : out
+             Forward(msg)  -> the bytes it came in with, one hop less -> out
+             out           -> multicast MAC | next hop's MAC (ND, queued meanwhile) | upstream
+             TunnelUp/Down -> self.tunnels        Deliver -> self.received
+             Notify / Drop -> one log line each (log.py)
+    then:    the life-cycle state is derived from the core; only a change is a transition
+
+Tunnelled and forwarded packets keep the bytes they arrived with (the core
+names them as messages, and re-encoding would lose what the codec does not
+model: other ICMPv6, TCP, unknown options).
+
+Scapy 2.8 pitfalls, and what this class does about them:
+
+* ATMT timers are created once per class and shared by all its instances:
+  each instance gets its own copies (``self.timeout``), of :class:`_Tick`,
+  which also mends a second trap: an autoreloading timer late by more than
+  its period (the thread was busy, e.g. generating a CGA) stays at <= 0,
+  which ``until_next`` ignores, so the automaton would ``select`` without a
+  timeout and stop ticking until a packet came;
+* entering a state, even the same one, restarts its timers: a packet, tick or
+  command that leaves the life-cycle state unchanged makes no transition;
+* timeouts are wall-clock: the protocol timers stay in the core, ticked here;
+* the same three conditions exist in every state, so they are generated per
+  state (``__init_subclass__``); ``graph()`` draws the edges each state names
+  in its ``_enter(...)`` call, which are the life cycle the derivation may
+  follow (a transition outside it is logged as an error).
+
+Interception: ``intercept("BU")`` (or the MH type, 5) holds every BU about
+to leave as a :class:`Held`, whose ``packet`` is the Scapy packet, while the
+automaton keeps running: ``next_held()`` waits for one, ``release(held,
+packet)`` sends it (edited or not), ``drop(held)`` discards it. Scapy's own
+interception points and breakpoints (``mn.BOUND.breaks()``) work as well,
+since every frame leaves through ``Automaton.send``, but they stop the
+automaton's thread while they wait.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from scapy.automaton import ATMT, Automaton, Timer, _TimerList
+from scapy.layers.inet6 import (
+    ICMPv6DestUnreach,
+    ICMPv6ND_NA,
+    ICMPv6ND_NS,
+    ICMPv6NDOptDstLLAddr,
+    ICMPv6NDOptSrcLLAddr,
+    ICMPv6PacketTooBig,
+    ICMPv6ParamProblem,
+    ICMPv6TimeExceeded,
+    IPv6,
+)
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet
+from scapy.utils6 import in6_islladdr
+
+from scapy_fama.automata import nd
+from scapy_fama.automata.log import KINDS, LogSink, kind
+from scapy_fama.automata.ports import AccessPort, NodeSocket
+from scapy_fama.codec import decode, encode
+from scapy_fama.layers import MH_TYPES
+from scapy_fama.net.iface import IfacePort
+from scapy_fama.proto.effects import (
+    Deliver,
+    Drop,
+    Effects,
+    Forward,
+    Notify,
+    Send,
+    TunnelDown,
+    TunnelUp,
+)
+from scapy_fama.proto.messages import Datagram, Message, Tunnelled, Undecodable
+
+ICMPV6_ERRORS = (ICMPv6DestUnreach, ICMPv6PacketTooBig, ICMPv6TimeExceeded, ICMPv6ParamProblem)
+TICK = 0.05  # seconds between two looks at the core's deadline
+COMMAND_TIMEOUT = 5.0
+
+
+class Core(Protocol):
+    """What a driver calls on DarCore and MnCore alike."""
+
+    def next_deadline(self) -> float | None: ...
+    def on_timer(self, now: float) -> Effects: ...
+    def on_message(self, msg: Message, now: float) -> Effects: ...
+
+
+class _Tick(Timer):
+    """A periodic ATMT timer that, however late, fires once and then waits a full period."""
+
+    def _decrement(self, time: float) -> None:
+        super()._decrement(time)
+        if self._time <= 0:
+            self._time = self._timeout
+
+
+def _own_timers(shared: dict[str, _TimerList]) -> dict[str, _TimerList]:
+    """Per-instance copies of the class's timers (Scapy 2.8 shares them)."""
+    own = {}
+    for state, timers in shared.items():
+        own[state] = _TimerList()
+        for timer in timers:
+            tick = _Tick(timer.get(), autoreload=True)
+            tick._func = timer._func
+            own[state].add_timer(tick)
+    return own
+
+
+def _conditions(state: Any) -> list[Any]:
+    """The receive condition, tick and command ioevent of one state."""
+
+    def receive(self: FamaAutomaton, pkt: Packet) -> None:
+        self._handle(self._receive, pkt)
+
+    def tick(self: FamaAutomaton) -> None:
+        self._handle(self._tick)
+
+    def command(self: FamaAutomaton, fd: Any) -> None:
+        self._handle(self._command, fd.recv())
+
+    for function in (receive, tick, command):
+        function.__name__ = function.__qualname__ = f"{state.atmt_state.lower()}_{function.__name__}"
+    return [
+        ATMT.receive_condition(state)(receive),
+        ATMT.timer(state, TICK)(tick),
+        ATMT.ioevent(state, name="cmd")(command),
+    ]
+
+
+def _kind_name(what: str | int) -> str:
+    """A message kind from its name ("BU") or its Mobility Header type (5)."""
+    name = MH_TYPES.get(what, str(what)) if isinstance(what, int) else what
+    if name not in KINDS.values():
+        raise ValueError(f"no message kind {what!r}: one of {', '.join(KINDS.values())}")
+    return name
+
+
+@dataclass
+class Held:
+    """A message stopped on its way out: edit ``packet`` (its IPv6 packet), then release or drop it."""
+
+    number: int
+    kind: str
+    msg: Message
+    packet: Packet
+
+
+@dataclass
+class _Command:
+    call: Callable[[float], Any]
+    done: Future[Any]
+
+
+class FamaAutomaton(Automaton):
+    """A Scapy Automaton that drives a FAMA core; see the module's docstring."""
+
+    ROUTER = False  # the R flag of this node's Neighbour Advertisements
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for member in list(vars(cls).values()):
+            if getattr(member, "atmt_type", None) == ATMT.STATE and not member.atmt_final:
+                for condition in _conditions(member):
+                    setattr(cls, condition.__name__, condition)
+
+    def __init__(
+        self,
+        core: Core,
+        link: AccessPort | None,
+        iface: str | None,
+        upstream: Any = None,
+        *,
+        name: str,
+        log: LogSink | None = None,
+        debug: int = 0,
+    ) -> None:
+        if (link is None) == (iface is None):
+            raise ValueError("give either link= (e.g. a memlink port) or iface=")
+        self.core = core
+        self.name = name
+        self.log = log or LogSink(sys.stdout)
+        self.access: AccessPort = link if link is not None else IfacePort(iface or "")
+        self.upstream = upstream
+        self.mac = self.access.mac
+        self.neighbors = nd.Neighbors()
+        self.tunnels: dict[str, TunnelUp] = {}  # HoA -> the tunnel carrying its traffic
+        self.received: queue.Queue[Datagram] = queue.Queue()  # Deliver effects
+        self.history: list[tuple[float, str]] = []  # (monotonic time, state entered)
+        self.held: dict[int, Held] = {}
+        self._held_queue: queue.Queue[Held] = queue.Queue()
+        self._numbers = itertools.count(1)
+        self._intercepts: frozenset[str] = frozenset()
+        self._successors: frozenset[str] = frozenset()
+        self._changed = threading.Condition()
+        self._rx: Packet | None = None  # the IPv6 packet being handled
+        self.timeout = _own_timers(type(self).timeout)
+        super().__init__(sock=NodeSocket(self.access, upstream), debug=debug)  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- states
+
+    @ATMT.state(stop=1, final=1)
+    def STOPPED(self) -> None:
+        """stop() was called: the thread ends and closes the sockets."""
+        self._enter()
+
+    def _enter(self, *successors: Any) -> None:
+        """Called by each state on entry, naming the states it may lead to (graph() draws them)."""
+        with self._changed:
+            self._successors = frozenset(s.atmt_state for s in successors)
+            self.history.append((time.monotonic(), self.state.state))
+            self._changed.notify_all()
+        self.log.write(self.name, "state", self.state.state)
+
+    def wait_for(self, state: str, timeout: float) -> bool:
+        """Wait until the automaton is in ``state``; False after ``timeout`` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.state.state == state, timeout)
+
+    def _phase(self) -> str:
+        """The life-cycle state the core is in now."""
+        raise NotImplementedError
+
+    def _settle(self) -> None:
+        phase = self._phase()
+        if phase == self.state.state:
+            return
+        if phase not in self._successors:
+            self.log.write(
+                self.name, "error", "transition", why=f"{self.state.state} -> {phase} is not drawn"
+            )
+        raise getattr(self, phase)()
+
+    def _handle(self, step: Callable[..., None], *args: Any) -> None:
+        try:
+            step(time.monotonic(), *args)
+        except Exception as exc:  # noqa: BLE001 -- one bad packet must not stop a router: log it
+            self.log.write(self.name, "error", type(exc).__name__, why=str(exc))
+        self._settle()
+
+    # ---------------------------------------------------------------- the three events
+
+    def _receive(self, now: float, pkt: Packet) -> None:
+        if isinstance(pkt, Ether):
+            ip = pkt.getlayer(IPv6)
+            if ip is None or not (pkt.dst == self.mac or int(pkt.dst[:2], 16) & 1):
+                return  # another node's unicast frame
+            if in6_islladdr(ip.src):  # link-local sources are never routed: the sender is here
+                self._learn(ip.src, pkt.src)
+            if self._neighbor_discovery(pkt, ip, now) or not self._accepts(pkt, ip):
+                return
+        else:
+            ip = pkt  # from upstream: routed to this node
+        msg = self._decode(ip)
+        self.log.message(self.name, "in", msg)
+        self._rx = ip
+        try:
+            self._apply(self._on_message(msg, now), now)
+        finally:
+            self._rx = None
+
+    @staticmethod
+    def _decode(ip: Packet) -> Message:
+        """codec.decode, but an ICMPv6 error is not the message it quotes (decode finds that one)."""
+        if isinstance(ip.payload, ICMPV6_ERRORS):
+            return Undecodable(ip.src, ip.dst, f"ICMPv6 error: {ip.payload.summary()}")
+        return decode(ip)
+
+    def _on_message(self, msg: Message, now: float) -> Effects:
+        return self.core.on_message(msg, now)
+
+    def _tick(self, now: float) -> None:
+        self._poll(now)
+        deadline = self.core.next_deadline()
+        if deadline is not None and now >= deadline:
+            self._apply(self.core.on_timer(now), now)
+        again, lost = self.neighbors.due(now)
+        for address in again:
+            self._solicit(address)
+        for packet in lost:
+            self.log.write(
+                self.name, "drop", "unresolved", src=packet.src, dst=packet.dst, why="no NA"
+            )
+
+    def _poll(self, now: float) -> None:
+        """Look at the link (the MN does, to see handovers)."""
+
+    def _command(self, now: float, command: _Command) -> None:
+        try:
+            result = command.call(now)
+        except Exception as exc:  # noqa: BLE001 -- handed to the caller's thread
+            command.done.set_exception(exc)
+        else:
+            command.done.set_result(result)
+
+    def _call(self, call: Callable[[float], Any]) -> Any:
+        """Run ``call(now)`` in the automaton's thread (the core is not thread-safe)."""
+        done: Future[Any] = Future()
+        self.io.cmd.send(_Command(call, done))
+        return done.result(COMMAND_TIMEOUT)
+
+    def _core_call(self, call: Callable[[float], Effects]) -> None:
+        self._call(lambda now: self._apply(call(now), now))
+
+    # ---------------------------------------------------------------- effects
+
+    def _apply(self, effects: Effects, now: float) -> None:
+        for effect in effects:
+            match effect:
+                case Send(msg=msg):
+                    self._emit(msg, self._encode(msg), "out", now)
+                case Forward(msg=msg):
+                    self._emit(msg, self._as_received(msg) or encode(msg), "fwd", now)
+                case TunnelUp(local=local, remote=remote, hoa=hoa):
+                    self.tunnels[hoa] = effect
+                    self.log.write(self.name, "event", "tunnel-up", src=local, dst=remote, hoa=hoa)
+                case TunnelDown(local=local, remote=remote, hoa=hoa):
+                    self.tunnels.pop(hoa, None)
+                    self.log.write(self.name, "event", "tunnel-down", src=local, dst=remote, hoa=hoa)
+                case Deliver(datagram=datagram):
+                    self.received.put(datagram)
+                    self.log.write(
+                        self.name,
+                        "event",
+                        "delivered",
+                        src=datagram.src,
+                        dst=datagram.dst,
+                        bytes=len(datagram.payload),
+                    )
+                case Notify(event=event, data=data):
+                    self.log.write(self.name, "event", event, **data)
+                    self._notified(effect, now)
+                case Drop(msg=msg, reason=reason):
+                    self.log.message(self.name, "drop", msg, why=reason)
+
+    def _notified(self, notify: Notify, now: float) -> None:
+        """A core event the driver acts on (the MN probes a tentative address)."""
+
+    def _encode(self, msg: Message) -> Packet:
+        if isinstance(msg, Tunnelled):  # RFC 2473: the inner packet as it came, when it came
+            inner = self._as_received(msg.inner) or encode(msg.inner)
+            return IPv6(src=msg.src, dst=msg.dst, nh=41, hlim=msg.hlim) / inner
+        return encode(msg)
+
+    def _as_received(self, msg: Message) -> Packet | None:
+        """The received packet (or its tunnelled inner one) that ``msg`` stands for, one hop on."""
+        rx = self._rx
+        if rx is None:
+            return None
+        layers = [rx, rx.payload] if rx.nh == 41 and isinstance(rx.payload, IPv6) else [rx]
+        for layer in layers:
+            if (layer.src, layer.dst) == (msg.src, msg.dst):
+                copy = layer.copy()
+                copy.hlim = getattr(msg, "hlim", layer.hlim - 1)
+                return copy
+        return None
+
+    # ---------------------------------------------------------------- out: interception, routing
+
+    def _emit(self, msg: Message, packet: Packet, direction: str, now: float) -> None:
+        name = kind(msg)
+        if name in self._intercepts:
+            held = Held(next(self._numbers), name, msg, packet)
+            self.held[held.number] = held
+            self._held_queue.put(held)
+            self.log.message(self.name, "held", msg, number=held.number)
+            return
+        self.log.message(self.name, direction, msg)
+        self._route(packet, now)
+
+    def _route(self, packet: Packet, now: float) -> None:
+        dst = packet.dst
+        if nd.is_multicast(dst):
+            self._frame(packet, nd.group_mac(dst))
+            return
+        hop = self._next_hop(dst)
+        if hop is None:
+            try:
+                self.send(packet)
+            except OSError as exc:  # e.g. no route in the kernel
+                self.log.write(self.name, "drop", "upstream", src=packet.src, dst=dst, why=str(exc))
+            return
+        mac = self.neighbors.macs.get(hop)
+        if mac is not None:
+            self._frame(packet, mac)
+        elif self.neighbors.wait(hop, packet, now):
+            self._solicit(hop)
+
+    def _next_hop(self, dst: str) -> str | None:
+        """The on-link address to resolve for ``dst``; None: hand it upstream."""
+        raise NotImplementedError
+
+    def _frame(self, packet: Packet, mac: str) -> None:
+        self.send(Ether(src=self.mac, dst=mac) / packet)
+
+    # ---------------------------------------------------------------- neighbour discovery
+
+    def _solicit(self, target: str) -> None:
+        frame = nd.solicitation(self._nd_source(), target, self.mac)
+        self.log.write(self.name, "out", "NS", src=frame[IPv6].src, dst=frame[IPv6].dst, target=target)
+        self.send(frame)
+
+    def _learn(self, address: str, mac: str) -> int:
+        """Note where ``address`` is; send what waited for it (how many packets)."""
+        waiting = self.neighbors.learn(address, mac)
+        for packet in waiting:
+            self._frame(packet, mac)
+        return len(waiting)
+
+    def _neighbor_discovery(self, frame: Packet, ip: Packet, now: float) -> bool:
+        """Handle an NS or NA (True), or say it is neither (False).
+
+        Only ND that concerns this node is logged (an NS it answers, an NA it
+        waited for): the kernels on the link have ND traffic of their own.
+        """
+        if ICMPv6ND_NS in ip:
+            target = ip[ICMPv6ND_NS].tgt
+            if ip.src == "::":  # a DAD probe (RFC 4862 §5.4.3)
+                self._in_use(target, now)
+                dst, mac = nd.ALL_NODES, nd.group_mac(nd.ALL_NODES)
+            else:
+                has_slla = ICMPv6NDOptSrcLLAddr in ip
+                dst, mac = ip.src, ip[ICMPv6NDOptSrcLLAddr].lladdr if has_slla else frame.src
+                self._learn(dst, mac)
+            if self._answers(target):
+                self.log.write(self.name, "in", "NS", src=ip.src, dst=ip.dst, target=target)
+                self.log.write(self.name, "out", "NA", src=target, dst=dst, target=target)
+                self.send(nd.advertisement(target, dst, mac, self.mac, self.ROUTER))
+            return True
+        if ICMPv6ND_NA in ip:
+            target = ip[ICMPv6ND_NA].tgt
+            self._in_use(target, now)
+            has_tlla = ICMPv6NDOptDstLLAddr in ip
+            if self._learn(target, ip[ICMPv6NDOptDstLLAddr].lladdr if has_tlla else frame.src):
+                self.log.write(self.name, "in", "NA", src=ip.src, dst=ip.dst, target=target)
+            return True
+        return False
+
+    def _in_use(self, address: str, now: float) -> None:
+        """Another node uses or probes ``address`` (a DAD collision if it is tentative here)."""
+
+    def _accepts(self, frame: Packet, ip: Packet) -> bool:
+        """Whether a packet from the access link is for this node's core."""
+        raise NotImplementedError
+
+    def _answers(self, target: str) -> bool:
+        """Whether this node advertises ``target`` (its own address, or one it defends)."""
+        raise NotImplementedError
+
+    def _nd_source(self) -> str:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- interception (any thread)
+
+    def intercept(self, *kinds: str | int) -> None:
+        """Hold messages of these kinds ("BU", "BA", "CoTI", ..., or MH types) on their way out."""
+        self._intercepts = self._intercepts | {_kind_name(k) for k in kinds}
+
+    def unintercept(self, *kinds: str | int) -> None:
+        self._intercepts = self._intercepts - {_kind_name(k) for k in kinds}
+
+    def next_held(self, timeout: float | None = None) -> Held | None:
+        """The next message held since the last call, waiting up to ``timeout`` for one."""
+        try:
+            return self._held_queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def release(self, held: Held, packet: Packet | None = None) -> None:
+        """Send a held message: its packet as held (and maybe edited), or ``packet`` instead."""
+        self._call(lambda now: self._release(held, held.packet if packet is None else packet, now))
+
+    def drop(self, held: Held) -> None:
+        """Discard a held message: it never leaves."""
+        self._call(lambda now: self._take(held, "drop", held.msg))
+
+    def _take(self, held: Held, direction: str, msg: Message) -> None:
+        if self.held.pop(held.number, None) is None:
+            raise ValueError(f"message {held.number} is not held (released or dropped already)")
+        self.log.message(self.name, direction, msg, number=held.number)
+
+    def _release(self, held: Held, packet: Packet, now: float) -> None:
+        self._take(held, "released", decode(packet))
+        self._route(packet, now)
+
+    # ---------------------------------------------------------------- running as a daemon
+
+    def serve(self) -> None:
+        """Run until SIGINT or SIGTERM, then stop cleanly (call from the main thread)."""
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        self.runbg()
+        while not stop.wait(4 * TICK) and self.isrunning():
+            pass
+        if not self.isrunning():  # the thread ended by itself: the sockets failed
+            failure = None if self.cmdout.empty() else self.cmdout.recv()
+            raise OSError(f"{self.name} stopped: {getattr(failure, 'exception', 'unknown reason')}")
+        self.stop()

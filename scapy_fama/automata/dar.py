@@ -1,0 +1,99 @@
+"""DarAutomaton: a Distributed Anchor Router as a Scapy Automaton over a DarCore.
+
+Theory of operation
+-------------------
+The DAR advertises its prefix on its access link, answers RSs, BUs and CoTIs,
+tunnels the traffic of bound HoAs and routes the rest; the core decides all
+of it, the automaton moves the packets (:mod:`scapy_fama.automata.base`).
+Its life cycle, derived from the core's binding cache after every event::
+
+                 first binding created
+    +-------------+ ------------------> +---------+
+    | ADVERTISING |                     | SERVING |   (STOPPED: after stop())
+    +-------------+ <------------------ +---------+
+       RAs, RS/RA,  last binding deleted   tunnels to CoAs, proxy ND for the HoAs
+       CGA BUs      or expired
+
+Where packets go: to multicast groups, link-local addresses and its own
+prefix on the access link (resolved with ND, nd.py); anything else upstream
+(a :class:`~scapy_fama.net.memlink.RouterPort`, or on a real interface the
+kernel's routing table, :class:`~scapy_fama.net.iface.KernelRoute`), or, with
+no upstream at all, onto the access link too. The DAR
+answers Neighbour Solicitations for its global and link-local addresses and,
+while they are bound, for the HoAs it is the home agent of (RFC 6275 §10.4.1),
+so that a router on the home link delivers their traffic to it. It takes from
+the access link what is sent to its MAC (it is the link's router) and the
+all-nodes and all-routers groups.
+
+    dar = DarAutomaton(DarCore("2001:db8:1::1", "2001:db8:1::/64", rand=os.urandom),
+                       link1.port("dar1"), upstream=core.port("2001:db8:1::/64"), name="dar1")
+    dar = DarAutomaton(core, iface="eth1")      # real interface, upstream = the kernel
+    dar.runbg(); ...; dar.stop()
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv6Address, IPv6Network
+from typing import Any
+
+from scapy.automaton import ATMT
+from scapy.packet import Packet
+from scapy.utils6 import in6_islladdr
+
+from scapy_fama.automata.base import FamaAutomaton
+from scapy_fama.automata.log import LogSink
+from scapy_fama.automata.nd import ALL_NODES
+from scapy_fama.automata.ports import AccessPort
+from scapy_fama.net.iface import KernelRoute
+from scapy_fama.proto import DarCore
+
+ALL_ROUTERS = "ff02::2"
+
+
+class DarAutomaton(FamaAutomaton):
+    """A DAR on a memlink port (``link``) or a real interface (``iface``)."""
+
+    ROUTER = True
+    core: DarCore
+
+    def __init__(
+        self,
+        core: DarCore,
+        link: AccessPort | None = None,
+        *,
+        iface: str | None = None,
+        upstream: Any = None,
+        name: str = "dar",
+        log: LogSink | None = None,
+        debug: int = 0,
+    ) -> None:
+        if iface is not None and upstream is None:
+            upstream = KernelRoute()
+        self._prefix = IPv6Network(core.prefix)
+        super().__init__(core, link, iface, upstream, name=name, log=log, debug=debug)
+
+    @ATMT.state(initial=1)
+    def ADVERTISING(self) -> None:
+        """No binding: RAs, RS answers, CGA-authorised first BUs."""
+        self._enter(self.SERVING)
+
+    @ATMT.state()
+    def SERVING(self) -> None:
+        """At least one binding: its HoA's traffic is tunnelled to the CoA."""
+        self._enter(self.ADVERTISING)
+
+    def _phase(self) -> str:
+        return "SERVING" if self.core.bindings() else "ADVERTISING"
+
+    def _accepts(self, frame: Packet, ip: Packet) -> bool:
+        return frame.dst == self.mac or ip.dst in (ALL_NODES, ALL_ROUTERS)
+
+    def _answers(self, target: str) -> bool:
+        return target in (self.core.address, self.core.link_local) or target in self.tunnels
+
+    def _nd_source(self) -> str:
+        return self.core.link_local
+
+    def _next_hop(self, dst: str) -> str | None:
+        on_link = in6_islladdr(dst) or IPv6Address(dst) in self._prefix
+        return dst if on_link or self.upstream is None else None

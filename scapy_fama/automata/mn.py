@@ -1,0 +1,203 @@
+"""MnAutomaton: a mobile node as a Scapy Automaton over an MnCore.
+
+Theory of operation
+-------------------
+The automaton watches its link, runs DAD and ND for the core's addresses and
+carries out its effects (:mod:`scapy_fama.automata.base`); the core decides
+addresses, keep policy, BUs and tunnels. The life cycle, derived from the
+link and the core after every event::
+
+              link up             RA, new prefix          DAD over
+    +----------+ ------> +------------+ ------> +-----------+ ------> +----------+
+    | DETACHED |         | SOLICITING |         | TENTATIVE |         | ATTACHED |
+    +----------+         +------------+         +-----------+         +----------+
+                            | RA of an earlier       | DAD over,           | a kept address
+                            | prefix: de-register    | BUs go out          | needs a BU
+                            v                        v                     v
+                         +------------+   BA 0, tunnel up    +-------+
+                         | SIGNALLING | -------------------> | BOUND |
+                         +------------+ <------------------- +-------+
+                            | de-registered or   refresh, a flow ends, pin
+                            | lost: ATTACHED
+    BOUND -> ATTACHED when the last binding expires; from any state: link down -> DETACHED,
+    a new link (a move) -> SOLICITING
+
+* DETACHED: no carrier. SOLICITING: RSs, no address on this link yet.
+  TENTATIVE: the new CGA is under DAD. ATTACHED: the CGA is usable, nothing is
+  signalled and no binding stands. SIGNALLING: a CoTI/BU exchange (or a
+  de-registration) is running for some address. BOUND: no exchange running and
+  at least one kept address is tunnelled to its DAR.
+* Link changes are polled every tick: ``carrier`` and ``epoch`` of the port (a
+  memlink move, or a real interface's ``carrier_up_count``), so a move is seen
+  even when the carrier never dropped: a new epoch is ``on_link_up`` again.
+* DAD (RFC 4862 §5.4): on ``address-tentative`` an NS from ``::`` goes out; an
+  NA for the address, or another node's probe, is ``on_dad_collision``; the
+  core's ``dad_delay`` decides when the address is usable.
+* Unicast goes to the router that advertised the current prefix (its MAC
+  comes with its RA, whose source is link-local); the MN answers NS for its
+  usable current address. Other IPv6 packets reach the core only when they are
+  for one of its addresses or for all nodes.
+
+    mn = MnAutomaton(MnCore(key, rand=os.urandom), link1.port("mn"), name="mn")
+    mn.runbg(); mn.wait_for("ATTACHED", 5); mn.open_flow(hoa); link2.attach(mn.access)
+"""
+
+from __future__ import annotations
+
+from scapy.automaton import ATMT
+from scapy.layers.inet6 import IPv6
+from scapy.packet import Packet
+
+from scapy_fama.automata.base import FamaAutomaton
+from scapy_fama.automata.log import LogSink
+from scapy_fama.automata.nd import ALL_NODES, solicitation
+from scapy_fama.automata.ports import AccessPort
+from scapy_fama.proto import MnCore
+from scapy_fama.proto.addresses import AddressRecord
+from scapy_fama.proto.bul import BulState
+from scapy_fama.proto.effects import Effects, Notify
+from scapy_fama.proto.messages import Message, RouterAdvertisement
+
+_EXCHANGES = (BulState.TESTING, BulState.REGISTERING, BulState.DEREGISTERING)
+
+
+class MnAutomaton(FamaAutomaton):
+    """A mobile node on a memlink port (``link``, moved between links) or a real interface."""
+
+    core: MnCore
+
+    def __init__(
+        self,
+        core: MnCore,
+        link: AccessPort | None = None,
+        *,
+        iface: str | None = None,
+        name: str = "mn",
+        log: LogSink | None = None,
+        debug: int = 0,
+    ) -> None:
+        self._carrier = False
+        self._epoch: int | None = None
+        self._routers: dict[str, str] = {}  # prefix -> link-local address of its router
+        super().__init__(core, link, iface, name=name, log=log, debug=debug)
+
+    # ---------------------------------------------------------------- life cycle
+
+    @ATMT.state(initial=1)
+    def DETACHED(self) -> None:
+        """No link."""
+        self._enter(self.SOLICITING)
+
+    @ATMT.state()
+    def SOLICITING(self) -> None:
+        """On a link, soliciting an RA."""
+        self._enter(self.DETACHED, self.TENTATIVE, self.ATTACHED, self.SIGNALLING)
+
+    @ATMT.state()
+    def TENTATIVE(self) -> None:
+        """The CGA of this link is under DAD."""
+        self._enter(self.DETACHED, self.SOLICITING, self.ATTACHED, self.SIGNALLING)
+
+    @ATMT.state()
+    def ATTACHED(self) -> None:
+        """The CGA of this link is usable; no binding, nothing signalled."""
+        self._enter(self.DETACHED, self.SOLICITING, self.SIGNALLING)
+
+    @ATMT.state()
+    def SIGNALLING(self) -> None:
+        """A CoTI/BU exchange or a de-registration is running."""
+        self._enter(self.DETACHED, self.SOLICITING, self.ATTACHED, self.BOUND)
+
+    @ATMT.state()
+    def BOUND(self) -> None:
+        """Kept addresses are tunnelled to their DARs; nothing signalled."""
+        self._enter(self.DETACHED, self.SOLICITING, self.ATTACHED, self.SIGNALLING)
+
+    def _records(self) -> list[AddressRecord]:
+        return [r for a in self.core.addresses() if (r := self.core.record(a)) is not None]
+
+    def _current(self) -> AddressRecord | None:
+        current = self.core.current_address
+        return None if current is None else self.core.record(current)
+
+    def _phase(self) -> str:
+        current = self._current()
+        if not self._carrier:
+            return "DETACHED"
+        if current is None:
+            return "SOLICITING"
+        if current.tentative_until is not None:
+            return "TENTATIVE"
+        if any(r.bul.state in _EXCHANGES for r in self._records()):
+            return "SIGNALLING"
+        if any(r.bul.tunnel is not None for r in self._records()):
+            return "BOUND"
+        return "ATTACHED"
+
+    # ---------------------------------------------------------------- link, DAD, routers
+
+    def _poll(self, now: float) -> None:
+        carrier, epoch = self.access.carrier, self.access.epoch
+        if carrier and (not self._carrier or epoch != self._epoch):
+            self._new_link("link-up", carrier, epoch)
+            self._apply(self.core.on_link_up(now), now)
+        elif not carrier and self._carrier:
+            self._new_link("link-down", carrier, epoch)
+            self._apply(self.core.on_link_down(now), now)
+
+    def _new_link(self, event: str, carrier: bool, epoch: int) -> None:
+        self._carrier, self._epoch = carrier, epoch
+        self.neighbors.clear()
+        self._routers.clear()
+        self.log.write(self.name, "event", event, epoch=epoch)
+
+    def _on_message(self, msg: Message, now: float) -> Effects:
+        if isinstance(msg, RouterAdvertisement):
+            self._routers[msg.prefix] = msg.src
+        return self.core.on_message(msg, now)
+
+    def _notified(self, notify: Notify, now: float) -> None:
+        if notify.event == "address-tentative":  # RFC 4862 §5.4.2: probe from ::
+            target = str(notify.data["address"])
+            probe = solicitation("::", target, self.mac)
+            self.log.write(self.name, "out", "NS", src="::", dst=probe[IPv6].dst, target=target)
+            self.send(probe)
+
+    def _in_use(self, address: str, now: float) -> None:
+        record = self.core.record(address)
+        if record is not None and record.tentative_until is not None:
+            self._apply(self.core.on_dad_collision(address, now), now)
+
+    def _accepts(self, frame: Packet, ip: Packet) -> bool:
+        return ip.dst == ALL_NODES or ip.dst in self.core.addresses()
+
+    def _answers(self, target: str) -> bool:
+        current = self._current()
+        return current is not None and current.tentative_until is None and target == current.address
+
+    def _nd_source(self) -> str:
+        return self.core.current_address or "::"
+
+    def _next_hop(self, dst: str) -> str | None:
+        current = self._current()
+        return self._routers.get(current.prefix, dst) if current is not None else dst
+
+    # ---------------------------------------------------------------- applications (any thread)
+
+    def open_flow(self, address: str) -> None:
+        """A flow starts on ``address``: under the ``flows`` policy it is kept while flows run."""
+        self._call(lambda now: self.core.open_flow(address))
+
+    def close_flow(self, address: str) -> None:
+        self._core_call(lambda now: self.core.close_flow(address, now))
+
+    def pin(self, address: str) -> None:
+        """Keep ``address`` whatever the policy says (profile §3)."""
+        self._core_call(lambda now: self.core.pin(address, now))
+
+    def unpin(self, address: str) -> None:
+        self._core_call(lambda now: self.core.unpin(address, now))
+
+    def send_data(self, src: str, dst: str, payload: bytes, sport: int = 7000, dport: int = 7000) -> None:
+        """UDP from ``src``: native from the CoA, reverse-tunnelled from a kept address."""
+        self._core_call(lambda now: self.core.send(src, dst, sport, dport, payload, now))

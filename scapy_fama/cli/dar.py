@@ -1,0 +1,94 @@
+"""fama-dar: run a Distributed Anchor Router on a real interface (root).
+
+    fama-dar --iface eth1 --prefix 2001:db8:1::/64 --address 2001:db8:1::1 [--require-coa-test]
+             [--log FILE] [--json-log FILE] [--name dar1]
+
+The DAR sends RAs, answers RSs, BUs and CoTIs, tunnels the traffic of bound
+HoAs and hands what is not for its link to the kernel's routing table. It
+logs one line per message (stdout, or ``--log FILE``; ``--json-log FILE``
+adds JSON lines) and stops cleanly, exit 0, on SIGINT or SIGTERM. Bad input
+(an unknown interface, not root, a bad prefix or address) is one line on
+stderr and exit 2. The kernel must not own the DAR's address and must not
+forward (see :mod:`scapy_fama.net.iface`).
+
+``node_arguments`` and ``serve_node`` are shared with fama-mn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from ipaddress import IPv6Address, IPv6Network
+from pathlib import Path
+
+from scapy_fama.automata import DarAutomaton, FamaAutomaton, LogSink
+from scapy_fama.cli.common import EXIT_OK, run
+from scapy_fama.net.iface import require_interface, require_root
+from scapy_fama.proto import DarConfig, DarCore
+
+PROG = "fama-dar"
+
+
+def node_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options every role run on a real interface has."""
+    ap.add_argument("--iface", required=True, help="the interface of the access link")
+    ap.add_argument("--name", help="the node's name in log lines (default: the interface)")
+    ap.add_argument("--log", type=Path, metavar="FILE", help="write the log lines here, not to stdout")
+    ap.add_argument("--json-log", type=Path, metavar="FILE", help="also write each record as a JSON line")
+
+
+def serve_node(args: argparse.Namespace, build: Callable[[LogSink], FamaAutomaton]) -> int:
+    """Check the interface and privileges, then run ``build(log)`` until SIGINT/SIGTERM."""
+    require_interface(args.iface)
+    require_root()
+    log = LogSink.open(args.log, args.json_log)
+    try:
+        build(log).serve()
+    finally:
+        log.close()
+    return EXIT_OK
+
+
+def _parsed(kind: Callable[[str], object], what: str, text: str) -> str:
+    try:
+        return str(kind(text))
+    except ValueError as exc:
+        raise ValueError(f"bad {what} {text!r}: {exc}") from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    core = DarCore(
+        _parsed(IPv6Address, "address", args.address),
+        _parsed(IPv6Network, "prefix", args.prefix),
+        config=DarConfig(require_coa_test=args.require_coa_test),
+        rand=os.urandom,
+    )
+    name = args.name or args.iface
+    return serve_node(args, lambda log: DarAutomaton(core, iface=args.iface, name=name, log=log))
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog=PROG,
+        description="Run a FAMA Distributed Anchor Router on a real interface (needs root).",
+    )
+    node_arguments(ap)
+    ap.add_argument("--prefix", required=True, help="the /64 to advertise, e.g. 2001:db8:1::/64")
+    ap.add_argument("--address", required=True, help="the DAR's address in it, e.g. 2001:db8:1::1")
+    ap.add_argument(
+        "--require-coa-test",
+        action="store_true",
+        help="secure mode: a BU needs a care-of token from CoTI/CoT first (profile §5)",
+    )
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return run(PROG, lambda: _serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""fama-mn: run a FAMA mobile node on a real interface (root).
+
+    fama-mn --iface eth0 [--key mn.pem] [--keep flows|all|none|single-anchor] [--sec 0|1]
+            [--log FILE] [--json-log FILE] [--name mn]
+
+The MN solicits an RA whenever its interface comes up (or is moved to another
+link), builds a CGA from the advertised prefix, runs DAD, and registers the
+addresses it keeps at their DARs. With ``--key`` the RSA key is loaded from
+FILE, or created there; without, a fresh one is used. Logging, stopping and
+errors as fama-dar. The interface should not autoconfigure from the DAR's RAs
+(``sysctl net.ipv6.conf.IF.accept_ra=0``): the kernel must not own the MN's
+addresses (see :mod:`scapy_fama.net.iface`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from scapy_fama.automata import MnAutomaton
+from scapy_fama.cli.cga import _key
+from scapy_fama.cli.common import run
+from scapy_fama.cli.dar import node_arguments, serve_node
+from scapy_fama.proto import KeepPolicy, MnConfig, MnCore
+
+PROG = "fama-mn"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    key = _key(args.key, 1024, Console(stderr=True))
+    core = MnCore(key, config=MnConfig(keep=KeepPolicy(args.keep), sec=args.sec), rand=os.urandom)
+    name = args.name or args.iface
+    return serve_node(args, lambda log: MnAutomaton(core, iface=args.iface, name=name, log=log))
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog=PROG, description="Run a FAMA mobile node on a real interface (needs root)."
+    )
+    node_arguments(ap)
+    ap.add_argument("--key", type=Path, help="RSA key (PEM): loaded if it exists, else created there")
+    ap.add_argument(
+        "--keep",
+        choices=[p.value for p in KeepPolicy],
+        default=KeepPolicy.FLOWS.value,
+        help="which earlier addresses stay anchored after a handover (profile §3; default flows)",
+    )
+    ap.add_argument("--sec", type=int, choices=(0, 1), default=1, help="CGA Sec value (default 1)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return run(PROG, lambda: _serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

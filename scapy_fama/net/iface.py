@@ -1,0 +1,88 @@
+"""Real-interface plumbing for the automata: an Ethernet port on a Linux interface, and the kernel's
+routing table as a DAR's way upstream.
+
+Theory of operation
+-------------------
+::
+
+    automaton --Ether frames--> IfacePort (AF_PACKET, IPv6 frames only, not promiscuous) --> IF
+              <-----------------------------------------------------------------------------
+    DAR       --IPv6 packets--> KernelRoute (raw IPv6, IPPROTO_RAW) --> kernel routing --> next hop
+
+The FAMA addresses (a DAR's address, the MN's CGAs, the HoAs a DAR defends)
+live only in the automata: the kernel never owns them, and the automata answer
+Neighbour Solicitations for them themselves (:mod:`scapy_fama.automata.nd`).
+That is how the ICMPv6 Parameter Problem of a kernel without the mip6 module
+is avoided: a Linux host only parses the Mobility Header, the Home Address
+option and the type 2 Routing header of packets for its *own* addresses, and
+answers them with Parameter Problem (code 1 for Next Header 135, code 2 for
+the HAO, code 0 for RH2); a packet for an address it does not own is dropped
+silently when forwarding is off (the state of a new network namespace). So
+nothing answers on the kernel's behalf and no nftables rule is needed; the
+namespace running a role must keep IPv6 forwarding off and should not
+autoconfigure from the DAR's RAs (``accept_ra=0`` on the MN's interface), or
+its kernel would own an address of the prefix. Should a Parameter Problem
+arrive anyway (from a host whose kernel owns the destination), the MN core
+drops it as a message it does not handle.
+
+Link state comes from sysfs: ``carrier``, and ``carrier_up_count`` as the
+attachment epoch (Linux >= 4.16), so that a driver polling them sees a link
+that went down and up between two polls.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from scapy.arch.linux import L2Socket
+from scapy.data import ETH_P_IPV6
+from scapy.packet import Packet
+from scapy.supersocket import SuperSocket
+
+SYS_NET = Path("/sys/class/net")
+
+
+def require_interface(name: str) -> None:
+    if not name or "/" in name or not (SYS_NET / name).is_dir():
+        raise ValueError(f"unknown interface {name!r}")
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise PermissionError("must run as root (raw sockets on the interface need CAP_NET_RAW)")
+
+
+class IfacePort(L2Socket):
+    """IPv6 Ethernet frames on one interface, plus its MAC, carrier and attachment epoch."""
+
+    def __init__(self, iface: str) -> None:
+        require_interface(iface)
+        super().__init__(iface=iface, type=ETH_P_IPV6, promisc=False)
+        self.name = iface
+        self.mac = (SYS_NET / iface / "address").read_text().strip()
+
+    def _sys(self, name: str) -> str:
+        try:
+            return (SYS_NET / self.name / name).read_text().strip()
+        except OSError:  # the kernel refuses to read carrier while the interface is down
+            return "0"
+
+    @property
+    def carrier(self) -> bool:
+        return self._sys("carrier") == "1"
+
+    @property
+    def epoch(self) -> int:
+        return int(self._sys("carrier_up_count"))
+
+
+class KernelRoute(SuperSocket):
+    """Send whole IPv6 packets through the kernel's routing table (and its neighbour cache)."""
+
+    def __init__(self) -> None:  # send-only: an IPPROTO_RAW socket receives nothing
+        self.ins = self.outs = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+
+    def send(self, x: Packet) -> int:
+        return self.outs.sendto(bytes(x), (x.dst, 0))
