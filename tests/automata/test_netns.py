@@ -33,6 +33,7 @@ import pytest
 
 pytestmark = pytest.mark.netns
 WAIT = 20.0  # seconds; a process needs about one to import Scapy
+POLL = 0.1
 
 
 def _unusable() -> str | None:
@@ -107,13 +108,12 @@ class Lab:
         return [json.loads(line) for line in lines if line.endswith("}")]
 
     def wait(self, name: str, **match: Any) -> dict[str, Any]:
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
+        for _ in range(int(WAIT / POLL)):
             found = [r for r in self.records(name) if all(r.get(k) == v for k, v in match.items())]
             if found:
                 return found[0]
             assert self.processes[name].poll() is None, self.diagnosis(name)
-            time.sleep(0.1)
+            time.sleep(POLL)
         raise AssertionError(f"{name}: no record {match}\n{self.diagnosis(name)}")
 
     def diagnosis(self, name: str) -> str:
