@@ -1,0 +1,1 @@
+"""Drivers that run the protocol cores: SimNet (``sim``), the in-memory link (``memlink``)."""

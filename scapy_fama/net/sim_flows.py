@@ -1,0 +1,137 @@
+"""Application flows on a SimNet: periodic numbered datagrams both ways, and what arrived.
+
+Theory of operation
+-------------------
+A flow joins a plain host (the CN) and one address of an MN. Every
+``interval`` it sends one datagram each way, ``size`` bytes whose first four
+carry a sequence number, from and to one UDP port (unique in the net, so the
+net finds the flow of a delivered datagram by its destination port)::
+
+    CN  --- down #0, #1, #2 ... ---> MN address (native, or through the DAR's tunnel)
+    CN  <--- up #0, #1, #2 ... ----- MN address (native, or reverse-tunnelled)
+
+    Direction: sent {seq: time} received {seq: time} -> missing(), bytes_sent, bytes_received
+
+Opening a flow counts as a flow on that address for the MN's keep policy
+(``MnCore.open_flow``); :meth:`Flow.stop` stops sending and closes it
+(``MnCore.close_flow``), so under the ``flows`` policy the address is released
+when its last flow stops. Datagrams still in flight arrive after the stop and
+are counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from scapy_fama.net.sim_topology import HostNode, MnNode, Node
+
+SEQ_BYTES = 4
+
+
+class FlowDriver(Protocol):
+    """What a flow needs from the net."""
+
+    @property
+    def now(self) -> float: ...
+
+    def at(self, when: float, action: Callable[[], None]) -> None: ...
+
+    def send_data(self, node: Node, src: str, dst: str, port: int, payload: bytes) -> None: ...
+
+    def close_flow(self, mn: MnNode, address: str) -> None: ...
+
+
+@dataclass
+class Direction:
+    """One direction of a flow: the sequence numbers sent and received, with their times."""
+
+    src: str  # node names
+    dst: str
+    size: int
+    sent: dict[int, float] = field(default_factory=dict)
+    received: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def bytes_sent(self) -> int:
+        return len(self.sent) * self.size
+
+    @property
+    def bytes_received(self) -> int:
+        return len(self.received) * self.size
+
+    def missing(self) -> list[int]:
+        """Sequence numbers sent and not (yet) received."""
+        return [seq for seq in self.sent if seq not in self.received]
+
+    def next_payload(self, now: float) -> bytes:
+        seq = len(self.sent)
+        self.sent[seq] = now
+        return seq.to_bytes(SEQ_BYTES, "big") + bytes(self.size - SEQ_BYTES)
+
+    def arrived(self, payload: bytes, now: float) -> None:
+        self.received.setdefault(int.from_bytes(payload[:SEQ_BYTES], "big"), now)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.src} -> {self.dst}: {len(self.received)}/{len(self.sent)} datagrams, "
+            f"{self.bytes_received}/{self.bytes_sent} B"
+        )
+
+
+class Flow:
+    """Datagrams both ways between ``cn`` and ``address`` of ``mn``, every ``interval`` s."""
+
+    def __init__(
+        self,
+        cn: HostNode,
+        mn: MnNode,
+        address: str,
+        port: int,
+        *,
+        interval: float,
+        size: int,
+        driver: FlowDriver,
+    ) -> None:
+        if size < SEQ_BYTES or interval <= 0:
+            raise ValueError(f"a flow needs size >= {SEQ_BYTES} and interval > 0")
+        self.cn = cn
+        self.mn = mn
+        self.address = address
+        self.port = port
+        self.interval = interval
+        self.down = Direction(cn.name, mn.name, size)
+        self.up = Direction(mn.name, cn.name, size)
+        self.stopped: float | None = None
+        self._driver = driver
+        self._start = driver.now
+        driver.at(self._start, self._tick)
+
+    def _tick(self) -> None:
+        if self.stopped is not None:
+            return
+        now = self._driver.now
+        self._driver.send_data(
+            self.cn, self.cn.address, self.address, self.port, self.down.next_payload(now)
+        )
+        self._driver.send_data(
+            self.mn, self.address, self.cn.address, self.port, self.up.next_payload(now)
+        )
+        # from the start time, so that the ticks do not drift by repeated float addition
+        self._driver.at(self._start + len(self.up.sent) * self.interval, self._tick)
+
+    def direction_to(self, node: Node) -> Direction:
+        """The direction whose datagrams ``node`` receives."""
+        return self.down if node is self.mn else self.up
+
+    def stop(self) -> None:
+        """Stop sending; the MN closes the flow on its address (keep policy ``flows``)."""
+        if self.stopped is None:
+            self.stopped = self._driver.now
+            self._driver.close_flow(self.mn, self.address)
+
+    def __str__(self) -> str:
+        state = "running" if self.stopped is None else f"stopped at {self.stopped:g} s"
+        head = f"flow {self.cn.name} <-> {self.mn.name} [{self.address}] port {self.port}"
+        return f"{head} ({state})\n  down {self.down}\n  up   {self.up}"
