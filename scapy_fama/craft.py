@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import secrets
 
-from scapy.layers.inet6 import HAO, IPv6, IPv6ExtHdrDestOpt, MIP6MH_BU, _MobilityHeader
+from scapy.layers.inet6 import HAO, IPerror6, IPv6, IPv6ExtHdrDestOpt, MIP6MH_BU, _MobilityHeader
 from scapy.packet import Packet
 
 from scapy_fama.crypto import (
@@ -75,6 +75,8 @@ def find_mh(pkt: Packet) -> Packet | None:
     """The (first) Mobility Header layer of ``pkt``."""
     layer: Packet | None = pkt
     while layer is not None and layer.__class__.__name__ != "NoPayload":
+        if isinstance(layer, IPerror6):
+            return None  # the MH quoted by an ICMPv6 error is not a message (RFC 4443 §2.4)
         if isinstance(layer, _MobilityHeader):
             return layer
         layer = layer.payload

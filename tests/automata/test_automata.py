@@ -196,8 +196,6 @@ def test_ticks_survive_a_busy_thread_and_timers_are_per_instance(net: Net) -> No
     assert not {id(t) for t in mine} & {id(t) for timers in net.dar1.timeout.values() for t in timers}
 
 
-@pytest.mark.xfail(strict=True, reason="codec.decode returns the BU an ICMPv6 error quotes "
-                   "(find_mh descends into the error's payload); the automata guard against it")
 def test_codec_does_not_take_an_icmpv6_error_for_the_bu_it_quotes(net: Net) -> None:
     quoted = IPv6(src="2001:db8:2::5", dst=DAR1) / BU(seq=1)
     error = IPv6(src=DAR1, dst="2001:db8:2::5") / ICMPv6ParamProblem(code=1, ptr=6) / quoted
