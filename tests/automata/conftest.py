@@ -37,7 +37,9 @@ def net(mn_key: KeyPair) -> Iterator[Net]:
         )
         for n, (address, prefix, link) in enumerate(((DAR1, P1, link1), (DAR2, P2, link2)), 1)
     ]
-    mn_core = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=0.2), rand=random.Random(3).randbytes)
+    # DAD runs on the wall clock here: 1 s (RFC 4862 default) leaves a loaded CI machine time
+    # to answer the probe in the DAD test
+    mn_core = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=1.0), rand=random.Random(3).randbytes)
     mn = MnAutomaton(mn_core, link1.port("mn"), name="mn", log=log)
     automata = [*dars, mn]
     for automaton in automata:
