@@ -493,7 +493,12 @@ class MnCore:
             e.care_of = None
             return [Notify("coa-test-required", self._about(rec))] + self._signal(rec, now)
         refused = Notify("bu-refused", {**self._about(rec), "status": ba.status})
-        if ba.status == BaStatus.INSUFFICIENT_RESOURCES:  # the retransmission timer tries again
+        if ba.status == BaStatus.INSUFFICIENT_RESOURCES:
+            # the retransmission timer tries again, at a random point of 0.5-1.5x the wait: MNs
+            # refused together (a DAR's CGA budget, profile §6 DoS guard) must not retry together
+            assert e.backoff is not None
+            jitter = 0.5 + int.from_bytes(self._rand(2), "big") / 65536
+            e.set_timer(now + e.backoff.wait * jitter, Due.TIMEOUT)
             return [refused]
         return [refused] + self._give_up(
             rec, f"BA status {ba.status}"

@@ -355,7 +355,9 @@ def test_130_waits_for_the_retransmission_timer(pending: tuple[World, BindingUpd
     assert [e.event for e in effects if isinstance(e, Notify)] == ["bu-refused"] and len(
         world.bus()
     ) == 1
-    world.net.run(1.5)
+    world.net.run(0.7)  # the retry waits 0.5-1.5x the 1.5 s wait (jitter after a 130)
+    assert len(world.bus()) == 1
+    world.net.run(1.6)
     assert len(world.bus()) == 2
 
 

@@ -1,19 +1,18 @@
-"""Limits of the cores that SimNet makes visible (reported to the proto owners).
+"""A crowd moving together, a limit of the cores that SimNet made visible.
 
-A crowd moving together: 50 MNs (a bus) leave DAR1's link for DAR2's at the same instant,
-each with a flow on its DAR1 address. Their 50 CGA-signed BUs reach DAR1 from one source /64
-at once; the DoS guard's per-prefix budget (burst 5, then 10/s) verifies 5 and answers BA 130
-to the rest (profile §6), and every refused MN retries on the same back-off schedule
-(1.5 s, 3 s, 6 s ... no jitter, profile §7), so the retries arrive together again and meet an
-empty bucket again. Spread over one second the crowd gets through, slowly (the last after
-about 25 s); arriving at one instant, 20 of the 50 give up and lose their address.
+50 MNs (a bus) leave DAR1's link for DAR2's, each with a flow on its DAR1 address. Their 50
+CGA-signed BUs reach DAR1 from one source /64 at once; the DoS guard's per-prefix budget
+(burst 5, then 10/s) verifies 5 and answers BA 130 to the rest (profile §6). Without jitter
+every refused MN retried on the same back-off schedule (1.5 s, 3 s, 6 s ..., profile §7), met
+an empty bucket again, and 20 of 50 gave up; the MN now retries after a 130 at a random point
+of 0.5-1.5x its wait, so the crowd gets through whether it arrives spread over a second or at
+one instant.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
-import pytest
 from sim_world import CN
 
 from scapy_fama.crypto import KeyPair
@@ -42,16 +41,10 @@ def crowd_moves(key: KeyPair, spread: float) -> SimNet:
 def test_a_crowd_spread_over_one_second_gets_through_slowly(mn_key: KeyPair) -> None:
     net = crowd_moves(mn_key, spread=1.0)
     statuses = [h.msg.status for h in net.hops(BindingAck, src="dar1")]
-    assert statuses.count(0) == CROWD and statuses.count(130) > CROWD  # many refusals first
+    assert statuses.count(0) == CROWD and statuses.count(130) > CROWD // 2  # many refusals first
     assert len(net.notices(event="binding-registered")) == CROWD
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core limit: BA 130 from the per-prefix CGA budget (burst 5, 10/s) and a back-off "
-    "without jitter keep a crowd that arrives at one instant synchronised; 20 of 50 MNs give "
-    "up (address-lost). Needs jitter on retransmission after 130 (or a larger default budget).",
-)
 def test_a_crowd_arriving_at_one_instant_keeps_every_address(mn_key: KeyPair) -> None:
     net = crowd_moves(mn_key, spread=0.0)
     assert net.notices(event="address-lost") == []
