@@ -30,6 +30,13 @@ CN. A handover moves the MN's interface to another access link
 (``on_link_down``, then ``on_link_up`` there); a message in flight to a node
 that has left the link is lost (:class:`~scapy_fama.net.sim_events.Undelivered`).
 
+A driver above the net (the shell's breakpoints) may set ``outbox``, a
+function ``(node, message) -> bool`` called with every message a core asks to
+send (a ``Send`` effect; not forwarded packets, not :meth:`SimNet.inject`):
+returning True takes the message off the net, as if the node's interface had
+swallowed it, so that the driver can hold it and later :meth:`SimNet.inject`
+it, edited or not, or never. The core is not told: it behaves as after a loss.
+
 With ``wire=True`` every transmission goes through real bytes
 (:mod:`scapy_fama.codec`), kept per link for :meth:`SimNet.pcaps`; the event
 sequence is the same as without (signatures and authenticators aside, see
@@ -120,6 +127,8 @@ class SimNet:
         self._faults: list[_Fault] = []
         self._spins: dict[str, tuple[float, int]] = {}  # node -> (instant, on_timer calls)
         self._restarts: dict[str, int] = {}
+        # takes a message a core sends off the net when it returns True (see the module's docstring)
+        self.outbox: Callable[[Node, Message], bool] | None = None
 
     # ---------------------------------------------------------------- building
 
@@ -420,7 +429,9 @@ class SimNet:
     def _apply(self, node: Node, effects: Effects) -> None:
         for effect in effects:
             if isinstance(effect, (Send, Forward)):
-                self._transmit(node, effect.msg, forwarded=isinstance(effect, Forward))
+                taken = isinstance(effect, Send) and self.outbox and self.outbox(node, effect.msg)
+                if not taken:
+                    self._transmit(node, effect.msg, forwarded=isinstance(effect, Forward))
                 continue
             self.events.append(NodeEffect(self.now, node.name, effect))
             if isinstance(effect, Deliver):
