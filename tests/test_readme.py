@@ -1,4 +1,4 @@
-"""The README's first example runs as written (a new user's first steps)."""
+"""The README's runnable examples run as written (a new user's first steps)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,43 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def _run(code: str, cwd: Path) -> str:
+    script = cwd / "example.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def _block(marker: str) -> str:
+    found = [b for b in BLOCKS if marker in b]
+    assert found, f"no README python block with {marker!r}"
+    return found[0]
 
 
 def test_first_signed_bu_example_runs(tmp_path: Path) -> None:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    first = blocks[0]
-    assert "first_bu" in first and "verify_bu" in first
-    script = tmp_path / "first.py"
-    script.write_text(first + "\nassert verify_bu(p_bu) and verify_ba(p_ba, mn_keypair=key, bu=p_bu)"
-                      "\nassert verify_bu(p_bu2, phkt=phkt)\n")
-    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "VERIFIED" in out.stdout and (tmp_path / "fama.pcap").stat().st_size > 400
+    code = _block("first_bu(") + (
+        "\nassert verify_bu(p_bu) and verify_ba(p_ba, mn_keypair=key, bu=p_bu)\nassert verify_bu(p_bu2, phkt=phkt)\n"
+    )
+    assert "VERIFIED" in _run(code, tmp_path)
+    assert (tmp_path / "fama.pcap").stat().st_size > 400
+
+
+@pytest.mark.slow
+def test_simnet_example_runs(tmp_path: Path) -> None:
+    # what is missing lies in the two handover gaps and the datagrams still in flight at the end
+    check = (
+        "\nlost = flow1.down.missing()"
+        "\nruns = sum(1 for i, s in enumerate(lost) if i == 0 or lost[i - 1] != s - 1)"
+        "\nassert 0 < len(flow1.down.received) and runs <= 3, lost\n"
+    )
+    code = _block("SimNet(") + check
+    out = _run(code, tmp_path)
+    assert "dar1" in out and "binding cache" in out
+    assert {p.name for p in (tmp_path / "out").iterdir()} >= {"backbone.pcap", "dar1.pcap", "dar2.pcap", "dar3.pcap"}
