@@ -59,7 +59,7 @@ from scapy_fama.layers import (
 from scapy_fama.layers.headers import mh_context
 from scapy_fama.layers.checksum import mh_checksum
 from scapy_fama.layers.spans import OptionFrame, OptionSpan, framing_problems, option_spans
-from scapy_fama.wire import WireInfo, parse
+from scapy_fama.wire import WireInfo, ba_bytes, parse
 from scapy_fama.proto.messages import (
     BindingAck,
     BindingError,
@@ -114,7 +114,8 @@ def _encode_bu(msg: BindingUpdate) -> bytes:
     )
 
 
-def _encode_ba(msg: BindingAck) -> bytes:
+def ba_layout_scapy(msg: BindingAck) -> bytes:
+    """The BA laid out by the Scapy layers (placeholders for signature and BAD, any options)."""
     options: list[Packet] = []
     if msg.phkt_ciphertext is not None:
         options.append(PHKTOpt(phkt=msg.phkt_ciphertext))
@@ -128,9 +129,29 @@ def _encode_ba(msg: BindingAck) -> bytes:
     headers = IPv6(src=msg.src, dst=msg.dst)
     if msg.hoa is not None and msg.hoa != msg.dst:
         headers = headers / RH2(addresses=[msg.hoa])  # RFC 6275 §9.5.4
+    return bytes(headers / ba)
+
+
+def ba_layout(msg: BindingAck) -> bytes:
+    """The BA laid out for :func:`finish_bytes`; without the DAR's own CGA options (every
+    BA but an answer to a CGA Parameters Request) by :func:`scapy_fama.wire.ba_bytes`."""
+    if msg.cga_params is not None:
+        return ba_layout_scapy(msg)
+    options: list[tuple[int, bytes]] = []
+    if msg.phkt_ciphertext is not None:
+        options.append((14, msg.phkt_ciphertext))
+    if msg.refresh_interval is not None:
+        options.append((2, lifetime_units(msg.refresh_interval).to_bytes(2, "big")))
+    if msg.bad is not None or msg.auth_key is not None:
+        options.append((5, msg.bad or bytes(12)))
+    hoa = msg.hoa if msg.hoa is not None and msg.hoa != msg.dst else None
+    return ba_bytes(msg.src, msg.dst, hoa, msg.status, msg.seq & 0xFFFF, lifetime_units(msg.lifetime), options)
+
+
+def _encode_ba(msg: BindingAck) -> bytes:
     sign = msg.sign_with if msg.cga_params is not None and msg.signature is None else None
     return finish_bytes(
-        bytes(headers / ba),
+        ba_layout(msg),
         coa=(msg.hoa or msg.dst) if msg.for_deregistration else msg.dst,
         correspondent=msg.src,
         keypair=sign,
