@@ -1,0 +1,201 @@
+"""The IPython layer: a session's commands as plain functions, rich display, one-line errors.
+
+Theory of operation
+-------------------
+:func:`namespace` fills the user namespace: everything of ``scapy.all``, the
+FAMA layers, craft/verify helpers and crypto, the session (``session``,
+``net``), every node bound by its name (``dar1``, ``mn``, ``cn``: Jedi
+completes them and their attributes), and the commands, which are the
+session's bound methods (so ``handover?`` shows the method's docstring)::
+
+    In [1]: handover(mn, dar2)        session.handover(mn, dar2) -> Msc, drawn with rich
+    In [2]: bc("dar9")                ValueError -> "error: unknown node 'dar9': the nodes are ..."
+    In [3]: handover(mn, "da<TAB>     node names complete inside quotes too
+
+:func:`install` adapts an IPython shell (interactive or not): a display
+formatter that draws any :class:`~fama_shell.views.View` with rich (colour on a
+terminal, plain text in a pipe), a custom exception handler that prints one
+line for every ``Exception`` (the topology lives in the session, untouched;
+``%tb`` still shows the traceback), a matcher that completes node names in
+strings, and a prompt that shows the virtual time. :func:`interact` runs the
+terminal shell; :func:`run_code` runs code or a script non-interactively.
+"""
+
+from __future__ import annotations
+
+import keyword
+import sys
+from pathlib import Path
+from typing import Any
+
+import IPython
+import scapy
+from fama_shell.session import Session
+from fama_shell.views import View, table
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.terminal.interactiveshell import TerminalInteractiveShell
+from IPython.terminal.prompts import Prompts
+from pygments.token import Token
+from rich.console import Console
+from rich.text import Text
+from traitlets.config import Config
+
+import scapy_fama
+from scapy_fama import craft, crypto, layers, verify
+from scapy_fama.net.sim_flows import Flow
+
+COMMANDS = (
+    "topo", "attach", "handover", "detach", "flow", "flows", "stop", "run", "step",
+    "bc", "bul", "addrs", "msc", "save", "verify", "show", "send_to", "packets",
+    "brk", "brks", "unbrk", "held", "release", "drop", "replay", "restart",
+)  # fmt: skip
+EXAMPLE = "attach(mn, dar1); flow(cn, mn); handover(mn, dar2); bc(dar1); msc()"
+
+
+def commands_table(session: Session) -> View:
+    """``cmds()``: every command with the first line of its docstring."""
+
+    class Commands(View):
+        def __rich__(self) -> Any:
+            out = table("fama-shell commands (cmd? shows the whole docstring)", "command", "does")
+            for name in COMMANDS:
+                doc = (getattr(session, name).__doc__ or "").strip().splitlines()
+                out.add_row(name, doc[0] if doc else "")
+            return out
+
+    return Commands()
+
+
+def namespace(session: Session) -> dict[str, Any]:
+    """Scapy, scapy_fama and the session's nodes and commands, for the user namespace."""
+    ns: dict[str, Any] = {}
+    exec("from scapy.all import *", ns)  # noqa: S102 -- Scapy's own interactive namespace
+    for module in (layers, crypto):
+        ns.update({name: getattr(module, name) for name in module.__all__})
+    ns.update(
+        {
+            name: getattr(craft, name)
+            for name in ("first_bu", "phkt_bu", "binding_ack", "coti", "cot", "find_mh")
+        }
+    )
+    ns.update(verify_bu=verify.verify_bu, verify_ba=verify.verify_ba, scapy_fama=scapy_fama)
+    ns.update(
+        {
+            n: node
+            for n, node in session.net.nodes.items()
+            if n.isidentifier() and not keyword.iskeyword(n)
+        }
+    )
+    ns.update({name: getattr(session, name) for name in COMMANDS})
+    ns.update(
+        session=session,
+        net=session.net,
+        cmds=lambda: commands_table(session),
+        rprint=Console().print,
+    )
+    return ns
+
+
+def banner(session: Session) -> Text:
+    """What is ready, in a few lines."""
+    dars = ", ".join(
+        f"{n.name} {n.prefix}" for n in session.net.nodes.values() if hasattr(n, "prefix")
+    )
+    others = ", ".join(n for n, node in session.net.nodes.items() if not hasattr(node, "prefix"))
+    out = Text()
+    out.append(f"fama-shell {scapy_fama.__version__}", "bold")
+    out.append(f" -- IPython {IPython.__version__}, Scapy {scapy.VERSION}, FAMA layers loaded\n")
+    out.append(f"topology: {session.origin}: {dars}; {others}\n")
+    if session.key_origin:
+        out.append(f"MN key: RSA-1024, {session.key_origin}\n", "dim")
+    out.append(f"try: {EXAMPLE}\n", "green")
+    out.append(
+        "cmds() lists the commands; Scapy and scapy_fama.craft helpers are at hand; t = virtual time\n",
+        "dim",
+    )
+    return out
+
+
+def _printer(console: Console) -> Any:
+    def draw(obj: Any, p: Any, cycle: bool) -> None:
+        with console.capture() as capture:
+            console.print(obj)
+        p.text(capture.get().rstrip("\n"))
+
+    return draw
+
+
+def _one_line(
+    shell: InteractiveShell, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
+) -> list[str]:
+    """The custom exception handler: one line, the session lives on."""
+    what = "error" if isinstance(value, (ValueError, KeyError, TypeError)) else etype.__name__
+    text = str(value).strip("'\"") if isinstance(value, KeyError) else str(value)
+    print(f"{what}: {text or etype.__name__}  (%tb shows the traceback)", file=sys.stderr)
+    shell.fama_errors = getattr(shell, "fama_errors", 0) + 1
+    return []
+
+
+def install(shell: InteractiveShell, session: Session, console: Console) -> None:
+    """Make ``shell`` a fama-shell: namespace, rich display, one-line errors, node completion."""
+    shell.user_ns.update(namespace(session))
+    plain = shell.display_formatter.formatters["text/plain"]
+    plain.for_type(View, _printer(console))
+    plain.for_type(Flow, lambda flow, p, cycle: p.text(str(flow)))
+    shell.set_custom_exc((Exception,), _one_line)
+
+    def node_names(text: str) -> list[str]:
+        line = shell.Completer.text_until_cursor
+        if line.count('"') % 2 == 0 and line.count("'") % 2 == 0:
+            return []
+        return [name for name in session.names() if name.startswith(text)]
+
+    shell.Completer.custom_matchers.append(node_names)
+
+
+def _prompts(session: Session) -> type[Prompts]:
+    class FamaPrompts(Prompts):
+        """``fama t=3.000s [1]: ``: the virtual time of the topology at each prompt."""
+
+        def in_prompt_tokens(self) -> list[tuple[Any, str]]:
+            return [
+                (Token.Prompt, f"fama t={session.net.now:.3f}s ["),
+                (Token.PromptNum, str(self.shell.execution_count)),
+                (Token.Prompt, "]: "),
+            ]
+
+    return FamaPrompts
+
+
+def interact(session: Session, show_banner: bool = True) -> int:
+    """The terminal shell, until exit."""
+    config = Config()
+    config.TerminalInteractiveShell.banner1 = ""
+    config.TerminalInteractiveShell.confirm_exit = False
+    config.TerminalInteractiveShell.term_title = False
+    shell = TerminalInteractiveShell.instance(config=config)
+    shell.prompts = _prompts(session)(shell)
+    console = Console()
+    install(shell, session, console)
+    if show_banner:
+        console.print(banner(session))
+    shell.mainloop()
+    return 0
+
+
+def run_code(session: Session, code: str, filename: str = "<fama-shell -c>") -> int:
+    """Run ``code`` (a ``-c`` string or a script) in a non-interactive shell: 0, or 1 on an error."""
+    shell = InteractiveShell.instance()
+    install(shell, session, Console())
+    shell.user_ns.update(__name__="__main__", __file__=filename)
+    result = shell.run_cell(code, store_history=False)
+    sys.stdout.flush()
+    return 0 if result.success and not getattr(shell, "fama_errors", 0) else 1
+
+
+def run_script(session: Session, path: Path) -> int:
+    try:
+        code = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    return run_code(session, code, str(path))

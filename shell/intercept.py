@@ -1,0 +1,231 @@
+"""Breakpoints on SimNet: stop before a node sends a message type, edit it, release or drop it.
+
+Theory of operation
+-------------------
+The interceptor sits in :attr:`SimNet.outbox`, which sees every message a
+core asks to send. A message that matches a breakpoint (its kind, and the node
+when the breakpoint names one) is taken off the net, encoded to the bytes it
+would have had (signed, authenticated, checksummed) and kept as a
+:class:`Held` whose ``pkt`` is the Scapy packet; ``stopped`` tells the
+session to stop the clock there::
+
+    brk("BU", node=mn)     MnCore --Send(BU)--> SimNet.outbox --> Interceptor: held #1, stopped
+    h = held()             h.pkt is IPv6 / DestOpt(HAO) / BU(...)     (the clock stands still)
+    h.pkt[BU].seq = 99     edit any Scapy field
+    release(h)             finish_bytes: Signature / BAD / checksum again, with the keys the core
+                           meant (sign_with, auth_key), then SimNet.inject: decoded by the codec, sent
+    release(h, raw=True)   the bytes exactly as edited (a stale checksum stays stale)
+    drop(h)                never sent: the core sees a loss and retransmits
+
+The core is not told about any of it: a released BU whose sequence number was
+changed is answered with that number, which the MN does not recognise, so it
+retransmits and meets a 135, as it would on a real network. A breakpoint fires
+once unless made with ``once=False``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from fama_shell.msc import Aliases, MscRow, label
+from fama_shell.packets import packet_view
+from fama_shell.views import View, table
+from rich.console import Group, RenderableType
+from rich.text import Text
+from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, IPv6
+from scapy.packet import Packet
+
+from scapy_fama.automata.log import KINDS, kind
+from scapy_fama.codec import encode_bytes
+from scapy_fama.craft import find_mh, finish_bytes, is_deregistration
+from scapy_fama.layers import MH_TYPES
+from scapy_fama.layers.headers import mh_context
+from scapy_fama.net.sim import SimNet
+from scapy_fama.net.sim_topology import Node
+from scapy_fama.proto.messages import BindingAck, Message
+
+
+def kind_name(what: str | int) -> str:
+    """A message kind from its name ("BU", case-insensitive) or its Mobility Header type (5)."""
+    names = {k.lower(): k for k in KINDS.values()}
+    name = MH_TYPES.get(what, str(what)) if isinstance(what, int) else names.get(what.lower(), what)
+    if name not in KINDS.values():
+        raise ValueError(f"no message kind {what!r}: one of {', '.join(KINDS.values())}")
+    return name
+
+
+@dataclass
+class Breakpoint:
+    number: int
+    kind: str
+    node: str | None  # None: any node
+    once: bool = True
+    hits: int = 0
+
+    def matches(self, node: Node, msg: Message) -> bool:
+        return kind(msg) == self.kind and self.node in (None, node.name)
+
+    def __str__(self) -> str:
+        where = self.node or "any node"
+        return f"#{self.number} {self.kind} from {where}{'' if self.once else ' (every time)'}, hit {self.hits}x"
+
+
+@dataclass
+class BreakpointTable(View):
+    rows: list[Breakpoint] = field(default_factory=list)
+
+    def __rich__(self) -> RenderableType:
+        out = table("breakpoints", "#", "kind", "node", "once", "hits")
+        for b in self.rows:
+            out.add_row(
+                str(b.number), b.kind, b.node or "any", "yes" if b.once else "no", str(b.hits)
+            )
+        return out
+
+
+@dataclass
+class Held(View):
+    """A message stopped before it left ``node``: edit ``pkt``, then release or drop it."""
+
+    number: int
+    node: str
+    kind: str
+    time: float
+    msg: Message  # as the core sent it (with its signing instructions)
+    pkt: Packet  # the packet it would have been; edit its fields
+
+    def __rich__(self) -> RenderableType:
+        head = Text(
+            f"held #{self.number}: {self.kind} from {self.node} at t={self.time:.3f} s",
+            "bold magenta",
+        )
+        hint = Text(
+            "edit h.pkt (e.g. h.pkt[BU].seq = 99), then release(h) (re-signed) "
+            "or release(h, raw=True), or drop(h)",
+            "dim",
+        )
+        return Group(head, packet_view(self.pkt), hint)
+
+
+def _endpoints(pkt: Packet, msg: Message) -> tuple[str, str]:
+    """(CoA, correspondent) the signature and BAD of ``pkt`` cover (profile §4)."""
+    mh = find_mh(pkt)
+    ctx = mh_context(mh) if mh is not None else None
+    if ctx is None:
+        raise ValueError("the packet has no Mobility Header behind an IPv6 header any more")
+    if isinstance(mh, MIP6MH_BU):
+        dereg = is_deregistration(ctx.ip.src, ctx.src, int(mh.mhtime))
+        return (ctx.src if dereg else ctx.ip.src), ctx.ip.dst
+    if isinstance(mh, MIP6MH_BA) and isinstance(msg, BindingAck) and msg.for_deregistration:
+        return ctx.dst, ctx.ip.src
+    return ctx.ip.dst, ctx.ip.src
+
+
+class Interceptor:
+    """Breakpoints and held messages of one SimNet (it takes the net's ``outbox``)."""
+
+    def __init__(self, net: SimNet, alias: Aliases) -> None:
+        self.net = net
+        self.breakpoints: list[Breakpoint] = []
+        self.held: dict[int, Held] = {}
+        self.notes: list[MscRow] = []  # for the chart: held, released, dropped
+        self.stopped = False  # a message was held since the session last reset this
+        self._alias = alias
+        self._numbers = itertools.count(1)
+        self._held_numbers = itertools.count(1)
+        net.outbox = self._outbox
+
+    def add(self, what: str | int, node: Node | None = None, once: bool = True) -> Breakpoint:
+        bp = Breakpoint(next(self._numbers), kind_name(what), node.name if node else None, once)
+        self.breakpoints.append(bp)
+        return bp
+
+    def remove(self, number: int | None = None) -> None:
+        """Remove breakpoint ``number``, or all of them."""
+        if number is None:
+            self.breakpoints = []
+        elif all(b.number != number for b in self.breakpoints):
+            known = ", ".join(str(b) for b in self.breakpoints) or "none set"
+            raise ValueError(f"no breakpoint #{number}: {known}")
+        else:
+            self.breakpoints = [b for b in self.breakpoints if b.number != number]
+
+    def _outbox(self, node: Node, msg: Message) -> bool:
+        bp = next((b for b in self.breakpoints if b.matches(node, msg)), None)
+        if bp is None:
+            return False
+        bp.hits += 1
+        if bp.once:
+            self.breakpoints.remove(bp)
+        held = Held(
+            next(self._held_numbers),
+            node.name,
+            kind(msg),
+            self.net.now,
+            msg,
+            IPv6(encode_bytes(msg)),
+        )
+        self.held[held.number] = held
+        self.stopped = True
+        self.notes.append(
+            MscRow(
+                held.time,
+                node.name,
+                None,
+                f"HELD #{held.number}: {label(msg, self._alias)} (breakpoint #{bp.number})",
+            )
+        )
+        return True
+
+    def pick(self, which: Held | int | None) -> Held:
+        """A held message: the one given, by number, or the oldest."""
+        if not self.held:
+            raise ValueError("nothing is held: set a breakpoint with brk('BU', node=mn) and run")
+        number = which.number if isinstance(which, Held) else which
+        if number is None:
+            return self.held[min(self.held)]
+        if number not in self.held:
+            raise ValueError(
+                f"#{number} is not held (released or dropped?); held: {sorted(self.held)}"
+            )
+        return self.held[number]
+
+    def release(self, which: Held | int | None = None, *, raw: bool = False) -> Packet:
+        """Send a held message, re-finished (signature, BAD, checksum) unless ``raw``."""
+        held = self.pick(which)
+        data = bytes(held.pkt)
+        if not raw and find_mh(held.pkt) is not None:
+            coa, correspondent = _endpoints(held.pkt, held.msg)
+            data = finish_bytes(
+                data,
+                coa=coa,
+                correspondent=correspondent,
+                keypair=getattr(held.msg, "sign_with", None)
+                if getattr(held.msg, "cga_params", None)
+                else None,
+                auth_key=getattr(held.msg, "auth_key", None),
+            )
+        sent = IPv6(data)
+        del self.held[held.number]
+        self.net.inject(self.net.node(held.node), data)
+        how = "as edited" if raw else "re-finished"
+        self.notes.append(
+            MscRow(
+                self.net.now, held.node, None, f"RELEASED #{held.number} ({how}): {sent.summary()}"
+            )
+        )
+        return sent
+
+    def drop(self, which: Held | int | None = None) -> Held:
+        held = self.pick(which)
+        del self.held[held.number]
+        self.notes.append(
+            MscRow(
+                self.net.now,
+                held.node,
+                None,
+                f"DROPPED #{held.number}: {label(held.msg, self._alias)}",
+            )
+        )
+        return held

@@ -1,0 +1,700 @@
+"""Session: one SimNet with named nodes, and every shell command as a method that returns data.
+
+Theory of operation
+-------------------
+A session owns a :class:`~scapy_fama.net.sim.SimNet` (``wire=True``), its
+interceptor (breakpoints, held messages) and the names of its nodes. Commands
+take nodes or their names, change or advance the net, and return a view
+(:mod:`fama_shell.views`, :mod:`fama_shell.msc`, ...) that a script reads as
+data and the shell draws with rich::
+
+    s = Session.default()                 dar1 dar2 dar3 (2001:db8:{1,2,3}::/64), cn, mn
+    s.attach("mn", "dar1")                -> Msc of the next 3 s: RS, RA, address configured
+    s.flow("cn", "mn")                    -> Flow on the MN's current address (keeps it, §3)
+    s.handover("mn", "dar2")              -> Msc: RS/RA at dar2, BU to dar1 via dar2, BA 0
+    s.bc("dar1").rows                     -> [BcRow(hoa=<address at dar1>, coa=<address at dar2>)]
+    s.brk("BU", node="mn"); s.handover("mn", "dar3")      stops at the first BU: s.held()
+    s.release(); s.run(2)                 -> the rest of the exchange
+
+Virtual time moves only in commands: ``run(seconds)``, ``step()``, and the
+``settle`` seconds ``attach``/``handover`` run for (3 s: RS/RA, 1 s of DAD, the
+BUs and BAs). A breakpoint that holds a message stops the clock at once.
+Errors are ValueError/TypeError with one clear line (unknown node, wrong kind
+of node, malformed packet); the net is never left half-changed by them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv6Network
+from pathlib import Path
+from typing import Any
+
+from fama_shell import topology
+from fama_shell.intercept import Breakpoint, BreakpointTable, Held, Interceptor
+from fama_shell.msc import SIGNALLING, Aliases, Msc, MscRow, from_events, label
+from fama_shell.packets import PacketView, packet_view
+from fama_shell.replay import ReplayResult, replay
+from fama_shell.views import (
+    AddressTable,
+    AddrRow,
+    BcRow,
+    BindingTable,
+    BulRow,
+    BulTable,
+    FlowRow,
+    FlowTable,
+    VerdictView,
+    View,
+    table,
+)
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, IPv6
+from scapy.packet import Packet
+from scapy.plist import PacketList
+
+from scapy_fama.codec import decode
+from scapy_fama.craft import find_mh
+from scapy_fama.layers.headers import mh_context
+from scapy_fama.net.sim import SimNet
+from scapy_fama.net.sim_events import Change, Hop, NodeEffect
+from scapy_fama.net.sim_flows import Flow
+from scapy_fama.net.sim_topology import DarNode, HostNode, MnNode, Node
+from scapy_fama.proto.bul import BulState
+from scapy_fama.proto.effects import Drop, Notify
+from scapy_fama.verify import verify_ba, verify_bu
+
+SETTLE = 3.0  # seconds attach/handover run: RS/RA, DAD (1 s), BUs and BAs with room to spare
+STEP_LIMIT = 60.0  # virtual seconds step() looks ahead for something to show
+PROBE_IID = 0xEE  # interface id of the helper host send_to() and replay() put on a DAR's link
+_EXCHANGES = (BulState.TESTING, BulState.REGISTERING, BulState.DEREGISTERING)
+
+
+@dataclass(frozen=True)
+class DarInfo:
+    name: str
+    address: str
+    prefix: str
+    bindings: int
+    on_link: list[str]
+
+
+@dataclass
+class TopologyView(View):
+    """The DARs with their prefixes and links, the backbone hosts, and where each MN is."""
+
+    now: float
+    dars: list[DarInfo] = field(default_factory=list)
+    hosts: list[tuple[str, str]] = field(default_factory=list)  # backbone hosts (name, address)
+    mns: list[tuple[str, str | None, str | None]] = field(
+        default_factory=list
+    )  # name, DAR, address
+    kept: list[tuple[str, str, str]] = field(default_factory=list)  # MN, address, anchoring DAR
+
+    def where(self, mn: str) -> str | None:
+        return next((dar for name, dar, _ in self.mns if name == mn), None)
+
+    def __rich__(self) -> RenderableType:
+        hosts = "   ".join(f"{n} {a}" for n, a in self.hosts)
+        head = Text(f"backbone ═══ {hosts}", "bold")
+        grid = Table(box=None, show_header=False, padding=(0, 3))
+        for _ in self.dars:
+            grid.add_column(justify="center")
+        grid.add_row(*[Text("╦", "bold") for _ in self.dars])
+        grid.add_row(*[Text(d.name, "bold cyan") for d in self.dars])
+        grid.add_row(*[d.address for d in self.dars])
+        grid.add_row(*[d.prefix for d in self.dars])
+        grid.add_row(*[f"{d.bindings} binding(s)" for d in self.dars])
+        grid.add_row(*["│" for _ in self.dars])
+        grid.add_row(*[Text("  ".join(d.on_link) or "·", "bold magenta") for d in self.dars])
+        lines: list[RenderableType] = [Text(f"topology at t={self.now:.3f} s", "bold"), head, grid]
+        for name, dar, address in self.mns:
+            lines.append(
+                Text(f"{name}: on {dar or 'no link (detached)'}, current address {address or '-'}")
+            )
+        for mn, address, anchor in self.kept:
+            lines.append(Text(f"  {mn} keeps {address}, anchored at {anchor} (tunnelled)", "dim"))
+        return Group(*lines)
+
+
+@dataclass
+class SendResult(View):
+    """What ``send_to`` put on the net and what the DAR did with it."""
+
+    dar: str
+    sent: str
+    outcome: list[str]
+    replies: list[Packet] = field(default_factory=list)
+    chart: Msc | None = None
+
+    def __rich__(self) -> RenderableType:
+        parts: list[RenderableType] = [Text(f"sent to {self.dar}: {self.sent}", "bold")]
+        parts += [Text(f"  {line}") for line in self.outcome or ["no reply and no reaction"]]
+        parts += [Text(f"  reply: {p.summary()}", "green") for p in self.replies]
+        if self.chart is not None:
+            parts.append(self.chart)
+        return Group(*parts)
+
+
+@dataclass
+class Saved(View):
+    """The pcaps ``save()`` wrote, one per link."""
+
+    paths: dict[str, str]
+
+    def __rich__(self) -> RenderableType:
+        out = table("pcaps written (tshark -r FILE -V, or Wireshark)", "link", "file")
+        for link, path in self.paths.items():
+            out.add_row(link, path)
+        return out
+
+
+class Session:
+    """A SimNet with named nodes; each shell command is a method (see the module's docstring)."""
+
+    def __init__(self, net: SimNet, *, origin: str = "SimNet", key_origin: str = "") -> None:
+        if not net.wire:
+            raise ValueError(
+                "the shell needs a SimNet with wire=True (packets, pcaps, breakpoints)"
+            )
+        self.net = net
+        self.origin = origin
+        self.key_origin = key_origin
+        self.settle = SETTLE
+        self.alias = Aliases(net)
+        self.intercept = Interceptor(net, self.alias)
+        self.notes: list[MscRow] = []  # the session's own marks on the chart (replays)
+        self.helpers: set[str] = set()  # nodes the session added (probes, replay hosts)
+
+    # ---------------------------------------------------------------- making one
+
+    @classmethod
+    def default(cls, seed: int = 1, cached_key: bool = True) -> Session:
+        """The default topology: dar1..dar3, cn on the backbone, mn detached."""
+        key = topology.KeySource(cached_key)
+        net = SimNet(seed=seed, wire=True)
+        topology.default_topology(net, key)
+        return cls(net, origin="default topology (SimNet)", key_origin=key.origin)
+
+    @classmethod
+    def from_file(cls, path: str | Path, seed: int = 1, cached_key: bool = True) -> Session:
+        key = topology.KeySource(cached_key)
+        net = topology.load_topology(path, key, seed)
+        return cls(net, origin=f"{path} (SimNet)", key_origin=key.origin)
+
+    @classmethod
+    def from_lab(cls) -> Session:
+        return cls(topology.lab_topology(), origin="the real lab")
+
+    # ---------------------------------------------------------------- names
+
+    def names(self) -> list[str]:
+        """The node names, in the order they were added."""
+        return list(self.net.nodes)
+
+    def node(self, which: Node | str) -> Node:
+        if isinstance(which, Node):
+            if self.net.nodes.get(which.name) is not which:
+                raise ValueError(f"{which.name} is not a node of this topology")
+            return which
+        if not isinstance(which, str):
+            raise TypeError(f"a node or a node name, not {type(which).__name__} {which!r}")
+        node = self.net.nodes.get(which)
+        if node is None:
+            raise ValueError(f"unknown node {which!r}: the nodes are {', '.join(self.names())}")
+        return node
+
+    def _typed(self, which: Node | str, kind: type, what: str) -> Any:
+        node = self.node(which)
+        if not isinstance(node, kind):
+            ofkind = [n.name for n in self.net.nodes.values() if isinstance(n, kind)]
+            raise TypeError(
+                f"{node.name} is not {what}: the {what}s are {', '.join(ofkind) or 'none'}"
+            )
+        return node
+
+    def dar(self, which: DarNode | str) -> DarNode:
+        return self._typed(which, DarNode, "a DAR")  # type: ignore[no-any-return]
+
+    def mn(self, which: MnNode | str | None = None) -> MnNode:
+        """``which``, or the only MN of the topology."""
+        if which is None:
+            mns = [n for n in self.net.nodes.values() if isinstance(n, MnNode)]
+            if len(mns) != 1:
+                raise ValueError(
+                    f"name the MN: there are {len(mns)} ({', '.join(n.name for n in mns)})"
+                )
+            return mns[0]
+        return self._typed(which, MnNode, "an MN")  # type: ignore[no-any-return]
+
+    def host(self, which: HostNode | str) -> HostNode:
+        return self._typed(which, HostNode, "a host")  # type: ignore[no-any-return]
+
+    # ---------------------------------------------------------------- time
+
+    def advance(self, seconds: float) -> None:
+        """Run ``seconds`` of virtual time, stopping at once when a breakpoint holds a message."""
+        if seconds < 0:
+            raise ValueError(f"time only goes forward: {seconds} s")
+        self.intercept.stopped = False
+        self.net.run_until(lambda: self.intercept.stopped, timeout=seconds)
+
+    def _window(self, since: float, title: str) -> Msc:
+        chart = self.msc(since=since, title=title)
+        if self.intercept.stopped:
+            held = self.intercept.held[max(self.intercept.held)]
+            chart.title += (
+                f"  -- STOPPED: held #{held.number} {held.kind} from {held.node}; see held()"
+            )
+        return chart
+
+    def run(self, seconds: float = 1.0) -> Msc:
+        """Advance virtual time by ``seconds``; the chart of what happened meanwhile."""
+        start = self.net.now
+        self.advance(seconds)
+        return self._window(start, f"run {start:.3f} -> {self.net.now:.3f} s")
+
+    def step(self) -> Msc:
+        """Run until the next signalling message, node event or move (data alone does not count)."""
+        start, seen = self.net.now, len(self.net.events)
+        self.intercept.stopped = False
+
+        def shown() -> bool:
+            return self.intercept.stopped or any(self._notable(e) for e in self.net.events[seen:])
+
+        if not self.net.run_until(shown, timeout=STEP_LIMIT):
+            return self._window(start, f"step: nothing to show within {STEP_LIMIT:g} s")
+        return self._window(self.net.now, f"step to t={self.net.now:.3f} s")
+
+    @staticmethod
+    def _notable(event: object) -> bool:
+        if isinstance(event, Hop):
+            return isinstance(event.msg, SIGNALLING) and not event.forwarded
+        return isinstance(event, Change) or (
+            isinstance(event, NodeEffect) and isinstance(event.effect, Notify)
+        )
+
+    # ---------------------------------------------------------------- mobility
+
+    def attach(self, mn: MnNode | str, dar: DarNode | str, settle: float | None = None) -> Msc:
+        """Bring a detached MN up on ``dar``'s link and run ``settle`` seconds (default 3)."""
+        node, target = self.mn(mn), self.dar(dar)
+        if node.link is not None:
+            raise ValueError(
+                f"{node.name} is on {node.link.name} already: use handover({node.name}, {target.name})"
+            )
+        start = self.net.now
+        self.net.attach(node, target)
+        self.advance(self.settle if settle is None else settle)
+        return self._window(start, f"{node.name} attaches to {target.name}")
+
+    def handover(
+        self, mn: MnNode | str, dar: DarNode | str, settle: float | None = None, gap: float = 0.0
+    ) -> Msc:
+        """Move the MN to ``dar``'s link (attach it if detached) and run ``settle`` seconds."""
+        node, target = self.mn(mn), self.dar(dar)
+        if node.link is None:
+            return self.attach(node, target, settle)
+        if node.link is target.access:
+            raise ValueError(f"{node.name} is on {target.name} already")
+        start, old = self.net.now, node.link.name
+        self.net.handover(node, target, gap=gap)
+        self.advance(self.settle if settle is None else settle)
+        return self._window(start, f"{node.name} hands over {old} -> {target.name}")
+
+    def detach(self, mn: MnNode | str) -> Msc:
+        node = self.mn(mn)
+        start = self.net.now
+        self.net.detach(node)
+        return self._window(start, f"{node.name} detaches")
+
+    def restart(self, dar: DarNode | str) -> BindingTable:
+        """The DAR reboots: empty binding cache and security records."""
+        node = self.dar(dar)
+        self.net.restart(node)
+        return self.bc(node)
+
+    # ---------------------------------------------------------------- flows
+
+    def flow(
+        self,
+        src: Node | str,
+        dst: Node | str,
+        interval: float = 0.2,
+        size: int = 100,
+        address: str | None = None,
+    ) -> Flow:
+        """Datagrams both ways between a host and an MN (either order), every ``interval`` s.
+
+        On the MN's current address unless ``address`` names another it holds;
+        under the ``flows`` keep policy the address is kept while the flow runs.
+        """
+        a, b = self.node(src), self.node(dst)
+        pair = (a, b) if isinstance(a, HostNode) else (b, a)
+        host, mn = pair
+        if not isinstance(host, HostNode) or not isinstance(mn, MnNode):
+            raise TypeError(f"a flow joins a host and an MN, not {a.name} and {b.name}")
+        if (address or mn.current_address) is None:
+            raise ValueError(f"{mn.name} has no address yet: attach it first")
+        return self.net.flow(host, mn, address=address, interval=interval, size=size)
+
+    def _flow(self, which: Flow | int) -> Flow:
+        if isinstance(which, Flow):
+            return which
+        if not 0 <= which < len(self.net.flows):
+            raise ValueError(f"no flow #{which}: flows are numbered 0..{len(self.net.flows) - 1}")
+        return self.net.flows[which]
+
+    def stop(self, flow: Flow | int) -> FlowTable:
+        """Stop a flow (by object or number): under ``flows`` its address may be released."""
+        self._flow(flow).stop()
+        return self.flows()
+
+    def flows(self) -> FlowTable:
+        rows = [
+            FlowRow(
+                i,
+                f.cn.name,
+                f.mn.name,
+                f.address,
+                "running" if f.stopped is None else f"stopped at {f.stopped:.3f} s",
+                f"{len(f.down.received)}/{len(f.down.sent)}",
+                f"{len(f.up.received)}/{len(f.up.sent)}",
+            )
+            for i, f in enumerate(self.net.flows)
+        ]
+        return FlowTable(rows)
+
+    # ---------------------------------------------------------------- tables
+
+    def _dar_name(self, address: str) -> str:
+        return next(
+            (
+                n.name
+                for n in self.net.nodes.values()
+                if isinstance(n, DarNode) and n.address == address
+            ),
+            address,
+        )
+
+    def bc(self, dar: DarNode | str) -> BindingTable:
+        """A DAR's binding cache (and its security records without a binding)."""
+        node = self.dar(dar)
+        rows = [
+            BcRow(
+                b.hoa,
+                b.coa,
+                b.lifetime,
+                b.expires,
+                r.last_seq if (r := node.record(b.hoa)) else None,
+                r is not None,
+            )
+            for b in node.bindings()
+        ]
+        bound = {b.hoa for b in node.bindings()}
+        rows += [
+            BcRow(r.hoa, None, None, None, r.last_seq, True)
+            for r in node.core.records()
+            if r.hoa not in bound
+        ]
+        return BindingTable(node.name, node.address, node.prefix, self.net.now, rows)
+
+    def bul(self, mn: MnNode | str | None = None) -> BulTable:
+        """An MN's binding update list."""
+        node = self.mn(mn)
+        rows = [
+            BulRow(
+                a,
+                self._dar_name(e.dar),
+                e.state.value,
+                e.seq,
+                e.coa,
+                e.tunnel is not None,
+                e.bound_until if e.tunnel else None,
+                e.phkt is not None,
+            )
+            for a, e in node.bul().items()
+        ]
+        return BulTable(node.name, node.current_address, self.net.now, rows)
+
+    def addrs(self, mn: MnNode | str | None = None) -> AddressTable:
+        """An MN's addresses with their anchor DAR, running flows and keep decision (profile §3)."""
+        node = self.mn(mn)
+        policy = str(node.core.config.keep)
+        rows = []
+        for address in node.addresses():
+            rec = node.core.record(address)
+            assert rec is not None
+            flows = sum(
+                1
+                for f in self.net.flows
+                if f.mn is node and f.address == address and f.stopped is None
+            )
+            if address == node.current_address:
+                role = "tentative (DAD)" if rec.tentative_until is not None else "current (native)"
+                keep = "native: nothing to keep"
+            elif rec.released:
+                role, keep = "released", "release: de-registering"
+            else:
+                role = (
+                    "kept"
+                    if rec.bul.state in (*_EXCHANGES, BulState.BOUND)
+                    else rec.bul.state.value
+                )
+                why = f"{flows} flow(s)" if policy == "flows" else f"policy {policy}"
+                keep = f"keep ({why})"
+            rows.append(AddrRow(address, rec.prefix, self._dar_name(rec.dar), role, flows, keep))
+        return AddressTable(node.name, policy, self.net.now, rows)
+
+    def topo(self) -> TopologyView:
+        """The topology: DARs, prefixes, who is on which link, where each MN is."""
+        dars = [
+            DarInfo(
+                n.name,
+                n.address,
+                n.prefix,
+                len(n.bindings()),
+                [m for m in n.access.members if m != n.name],
+            )
+            for n in self.net.nodes.values()
+            if isinstance(n, DarNode)
+        ]
+        hosts = [
+            (n.name, n.address)
+            for n in self.net.nodes.values()
+            if isinstance(n, HostNode) and n.link is self.net.backbone
+        ]
+        mns, kept = [], []
+        for n in self.net.nodes.values():
+            if isinstance(n, MnNode):
+                mns.append((n.name, n.link.name if n.link else None, n.current_address))
+                kept += [(n.name, a, self._dar_name(e.dar)) for a, e in n.bul().items() if e.tunnel]
+        return TopologyView(self.net.now, dars, hosts, mns, kept)
+
+    def msc(
+        self,
+        since: float = 0.0,
+        until: float | None = None,
+        data: bool = False,
+        title: str | None = None,
+    ) -> Msc:
+        """The message-sequence chart of [since, until] (``data=True``: data and tunnels too)."""
+        extra = self.intercept.notes + self.notes
+        return from_events(
+            self.net,
+            since=since,
+            until=until,
+            data=data,
+            extra=extra,
+            title=title,
+            helpers=self.helpers,
+            alias=self.alias,
+        )
+
+    # ---------------------------------------------------------------- packets
+
+    def packets(self, kind: str | None = None) -> PacketList:
+        """Every packet that crossed a link (once, however many links it crossed), in time order;
+        ``kind="BU"``/``"BA"`` keeps those only."""
+        seen: dict[bytes, float] = {}
+        for link in self.net.links():
+            for when, raw in link.captures:
+                seen.setdefault(raw, when)
+        wanted = {"BU": MIP6MH_BU, "BA": MIP6MH_BA}.get(kind or "")
+        if kind is not None and wanted is None:
+            raise ValueError(f"packets(kind=...) takes 'BU' or 'BA', not {kind!r}")
+        out = []
+        for raw, when in sorted(seen.items(), key=lambda item: item[1]):
+            pkt = IPv6(raw)
+            pkt.time = when
+            if wanted is None or isinstance(find_mh(pkt), wanted):
+                out.append(pkt)
+        return PacketList(out, name="fama")
+
+    def _packet_of(self, hop: Hop) -> Packet:
+        """The bytes ``hop`` carried, as a packet."""
+        link = next(l for l in self.net.links() if l.name == hop.link)
+        raw = next(r for when, r in link.captures if when == hop.time and decode(r) == hop.msg)
+        return IPv6(raw)
+
+    def _owner(self, address: str) -> MnNode | None:
+        """The MN that holds or held ``address``."""
+        for node in self.net.nodes.values():
+            if isinstance(node, MnNode) and (
+                address in node.addresses() or self.alias(address).startswith(f"{node.name}@")
+            ):
+                return node
+        return None
+
+    def _ipv6(self, pkt: Packet | bytes) -> Packet:
+        if isinstance(pkt, bytes):
+            pkt = IPv6(pkt)
+        if not isinstance(pkt, Packet) or IPv6 not in pkt:
+            raise TypeError(f"an IPv6 packet (Scapy) or its bytes, not {type(pkt).__name__}")
+        return pkt[IPv6]
+
+    def verify(self, pkt: Packet | bytes) -> VerdictView:
+        """Check a BU or BA; the PHKT and the MN key come from the topology when it knows them."""
+        ip = self._ipv6(pkt)
+        mh = find_mh(ip)
+        ctx_hoa = self._home_of(ip)
+        mn = self._owner(ctx_hoa) if ctx_hoa else None
+        entry = mn.bul().get(ctx_hoa) if mn and ctx_hoa else None
+        phkt = entry.phkt if entry else None
+        if phkt is None and ctx_hoa:
+            record = next(
+                (
+                    r
+                    for n in self.net.nodes.values()
+                    if isinstance(n, DarNode) and (r := n.record(ctx_hoa))
+                ),
+                None,
+            )
+            phkt = record.phkt if record else None
+        token = entry.care_of.token if entry and entry.care_of else None
+        keys = [
+            f"PHKT of {self.alias(ctx_hoa)}" if phkt else "",
+            f"{mn.name}'s key" if mn and isinstance(mh, MIP6MH_BA) else "",
+        ]
+        if isinstance(mh, MIP6MH_BA):
+            verdict = verify_ba(
+                ip, phkt=phkt, care_of_token=token, mn_keypair=mn.core.keypair if mn else None
+            )
+        else:
+            verdict = verify_bu(ip, phkt=phkt, care_of_token=token)
+        given = " and ".join(k for k in keys if k)
+        return VerdictView.of(
+            verdict, ip.summary(), f"(keys from the topology: {given})" if given else ""
+        )
+
+    @staticmethod
+    def _home_of(ip: Packet) -> str | None:
+        """The home address a BU's HAO or a BA's RH2 names (the BU's source from home)."""
+        mh = find_mh(ip)
+        ctx = mh_context(mh) if mh is not None else None
+        if ctx is None:
+            return None
+        return ctx.src if isinstance(mh, MIP6MH_BU) else ctx.dst
+
+    def show(self, pkt: Packet | bytes) -> PacketView:
+        """A packet as a tree: layers, options, CGA structure, and the verdict of each check."""
+        ip = self._ipv6(pkt)
+        mh = find_mh(ip)
+        verdict = self.verify(ip) if isinstance(mh, (MIP6MH_BU, MIP6MH_BA)) else None
+        owner = self._home_of(ip) if isinstance(mh, MIP6MH_BU) else ip.src
+        return packet_view(ip, verdict, owner)
+
+    def save(self, directory: str | Path = "out/fama-shell") -> Saved:
+        """Write one pcap per link (backbone.pcap, dar1.pcap, ...)."""
+        return Saved({name: str(path) for name, path in self.net.pcaps(directory).items()})
+
+    # ---------------------------------------------------------------- crafting
+
+    def probe(self, dar: DarNode | str) -> HostNode:
+        """The helper host on ``dar``'s access link that send_to() and replay() send from."""
+        node = self.dar(dar)
+        name = f"probe-{node.name}"
+        if name not in self.net.nodes:
+            address = str(IPv6Network(node.prefix).network_address + PROBE_IID)
+            self.net.add_cn(name, address, on=node)
+            self.helpers.add(name)
+        return self.host(name)
+
+    def send_to(self, dar: DarNode | str, pkt: Packet | bytes, wait: float = 1.0) -> SendResult:
+        """Deliver a crafted packet to ``dar`` (from a host on its link), run ``wait`` s, show the reply."""
+        node = self.dar(dar)
+        ip = self._ipv6(pkt)
+        start, seen = self.net.now, len(self.net.events)
+        self.net.inject(self.probe(node), bytes(ip))
+        self.advance(wait)
+        outcome, replies = self.reaction(node, seen)
+        chart = self._window(start, f"send_to {node.name}")
+        return SendResult(node.name, ip.summary(), outcome, replies, chart)
+
+    def reaction(self, dar: DarNode, seen: int) -> tuple[list[str], list[Packet]]:
+        """What ``dar`` did since event number ``seen``: lines to show, and the packets it sent."""
+        lines: list[str] = []
+        replies: list[Packet] = []
+        for e in self.net.events[seen:]:
+            if (
+                isinstance(e, Hop)
+                and e.src == dar.name
+                and not e.forwarded
+                and isinstance(e.msg, SIGNALLING)
+            ):
+                replies.append(self._packet_of(e))
+                lines.append(
+                    f"{dar.name} answers {label(e.msg, self.alias)} to {self.alias(e.msg.dst)}"
+                )
+            elif (
+                isinstance(e, Hop)
+                and e.src == dar.name
+                and e.forwarded
+                and isinstance(e.msg, SIGNALLING)
+            ):
+                lines.append(
+                    f"{dar.name} forwards it towards {e.msg.dst} (not addressed to {dar.name})"
+                )
+            elif isinstance(e, NodeEffect) and e.node == dar.name and isinstance(e.effect, Drop):
+                lines.append(f"{dar.name} drops it: {e.effect.reason}")
+            elif isinstance(e, NodeEffect) and e.node == dar.name and isinstance(e.effect, Notify):
+                data = ", ".join(
+                    f"{k}={self.alias(v) if isinstance(v, str) and ':' in v else v}"
+                    for k, v in e.effect.data.items()
+                )
+                lines.append(f"{dar.name}: {e.effect.event} ({data})")
+        return lines, replies
+
+    # ---------------------------------------------------------------- breakpoints
+
+    def brk(
+        self, kind: str | int = "BU", node: Node | str | None = None, once: bool = True
+    ) -> Breakpoint:
+        """Stop before ``node`` (any node: None) sends a message of ``kind`` ("BU", "BA", 5, ...)."""
+        return self.intercept.add(kind, self.node(node) if node is not None else None, once)
+
+    def brks(self) -> BreakpointTable:
+        return BreakpointTable(list(self.intercept.breakpoints))
+
+    def unbrk(self, number: int | None = None) -> BreakpointTable:
+        """Remove breakpoint ``number`` (all: None)."""
+        self.intercept.remove(number)
+        return self.brks()
+
+    def held(self, number: int | None = None) -> Held:
+        """A held message (the oldest unless ``number``): edit ``.pkt``, then release() or drop()."""
+        return self.intercept.pick(number)
+
+    def release(
+        self, held: Held | int | None = None, raw: bool = False, wait: float = 0.0
+    ) -> PacketView:
+        """Send a held message (re-signed and checksummed unless ``raw``); ``wait`` runs the net."""
+        sent = self.intercept.release(held, raw=raw)
+        if wait:
+            self.advance(wait)
+        return self.show(sent)
+
+    def drop(self, held: Held | int | None = None) -> Held:
+        """Discard a held message: it never leaves (the sender will retransmit)."""
+        return self.intercept.drop(held)
+
+    # ---------------------------------------------------------------- replay
+
+    def replay(
+        self,
+        pcap: str | Path,
+        target: DarNode | str,
+        mode: str = "as-is",
+        dar: str | None = None,
+        iface: str | None = None,
+        wait: float = 1.0,
+    ) -> ReplayResult:
+        """Play a capture's BUs (to one DAR) against ``target``: ``"as-is"`` or ``"re-sign"``.
+
+        ``pcap`` is a file or a folder of them (``save()``'s); ``dar`` picks the capture's
+        DAR by address; ``iface`` replays on a real interface (``target``: an address).
+        The result shows the original and the replay as charts, side by side.
+        """
+        return replay(self, pcap, target, mode, dar=dar, iface=iface, wait=wait)
