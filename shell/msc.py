@@ -46,6 +46,8 @@ from scapy_fama.proto.messages import (
     RouterAdvertisement,
     RouterSolicitation,
     Tunnelled,
+    Undecodable,
+    UnknownMobility,
 )
 
 SIGNALLING = (
@@ -56,6 +58,8 @@ SIGNALLING = (
     BindingError,
     CareOfTestInit,
     CareOfTest,
+    UnknownMobility,
+    Undecodable,  # what the codec could not read: a crafted or edited packet, drawn too
 )
 MOBILITY = SIGNALLING[2:]  # the Mobility Header messages (not RS/RA): their drops are drawn
 TYPE_NAMES = {
@@ -68,6 +72,8 @@ TYPE_NAMES = {
     CareOfTest: "CoT",
     Datagram: "data",
     Tunnelled: "tunnel",
+    UnknownMobility: "MH",
+    Undecodable: "??",
 }
 DAR_EVENTS = {"binding-created", "binding-updated", "binding-deleted", "binding-expired"}
 MN_EVENTS = {"address-configured", "address-released", "address-lost", "bu-refused"}
@@ -241,30 +247,27 @@ class Aliases:
         )
 
 
+def _parts(*present: tuple[str, object]) -> str:
+    """``cga+sig``: the names whose value is present (an option, or the instruction to make it)."""
+    return "+".join(name for name, value in present if value is not None and value is not False)
+
+
 def label(msg: Message, alias: Callable[[str | None], str]) -> str:
     """A short label of a message for a chart row."""
     if isinstance(msg, BindingUpdate):
-        auth = "+".join(
-            name
-            for name, present in (
-                ("cga", msg.cga_params),
-                ("sig", msg.signature),
-                ("ni", msg.nonce_indices),
-                ("bad", msg.bad),
-            )
-            if present
+        auth = _parts(
+            ("cga", msg.cga_params),
+            ("sig", msg.signature or msg.sign_with),
+            ("ni", msg.nonce_indices),
+            ("bad", msg.bad or msg.auth_key),
         )
         dereg = " de-reg" if msg.deregistration else ""
         return f"BU {msg.seq} {alias(msg.home_address)}{dereg} {auth}".rstrip()
     if isinstance(msg, BindingAck):
-        extras = "+".join(
-            name
-            for name, present in (
-                ("phkt", msg.phkt_ciphertext),
-                ("sig", msg.signature),
-                ("bad", msg.bad),
-            )
-            if present
+        extras = _parts(
+            ("phkt", msg.phkt_ciphertext),
+            ("sig", msg.signature or msg.sign_with),
+            ("bad", msg.bad or msg.auth_key),
         )
         return f"BA {msg.status} seq {msg.seq} {extras}".rstrip()
     if isinstance(msg, RouterAdvertisement):

@@ -32,7 +32,7 @@ from typing import Any
 
 from fama_shell import topology
 from fama_shell.intercept import Breakpoint, BreakpointTable, Held, Interceptor
-from fama_shell.msc import SIGNALLING, Aliases, Msc, MscRow, from_events, label
+from fama_shell.msc import MOBILITY, SIGNALLING, Aliases, Msc, MscRow, from_events, label
 from fama_shell.packets import PacketView, packet_view
 from fama_shell.replay import ReplayResult, replay
 from fama_shell.views import (
@@ -622,7 +622,7 @@ class Session:
                 isinstance(e, Hop)
                 and e.src == dar.name
                 and not e.forwarded
-                and isinstance(e.msg, SIGNALLING)
+                and isinstance(e.msg, MOBILITY)
             ):
                 replies.append(self._packet_of(e))
                 lines.append(
@@ -632,7 +632,7 @@ class Session:
                 isinstance(e, Hop)
                 and e.src == dar.name
                 and e.forwarded
-                and isinstance(e.msg, SIGNALLING)
+                and isinstance(e.msg, MOBILITY)
             ):
                 lines.append(
                     f"{dar.name} forwards it towards {e.msg.dst} (not addressed to {dar.name})"

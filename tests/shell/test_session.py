@@ -1,0 +1,208 @@
+"""The shell's commands through their Python API: tables, charts and errors, asserted by content."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import Story, figures
+
+from fama_shell.session import Session
+from scapy_fama.craft import first_bu
+from scapy_fama.crypto import KeyPair, cga_generate, cga_with_prefix
+from scapy_fama.layers import BU
+
+
+def test_default_topology_is_ready(session: Session) -> None:
+    assert session.names() == ["dar1", "dar2", "dar3", "cn", "mn"]
+    topo = session.topo()
+    assert [(d.name, d.prefix, d.address) for d in topo.dars] == [
+        (f"dar{i}", f"2001:db8:{i}::/64", f"2001:db8:{i}::1") for i in (1, 2, 3)
+    ]
+    assert topo.hosts == [("cn", "2001:db8:ff::1")] and topo.where("mn") is None
+    assert "2001:db8:2::/64" in str(topo) and "detached" in str(topo)
+
+
+def test_figure1_handover_shows_bu_via_dar2_and_the_binding(session: Session) -> None:
+    session.attach("mn", "dar1")
+    hoa1 = session.mn().current_address
+    session.flow("cn", "mn")
+    chart = session.handover("mn", "dar2")
+    coa2 = session.mn().current_address
+    assert session.topo().where("mn") == "dar2"
+    bu, ba = chart.messages("BU"), chart.messages("BA")
+    assert [(r.src, r.dst, r.via) for r in bu] == [("mn", "dar1", ("dar2",))]
+    assert bu[0].label.endswith("mn@dar1 cga+sig")
+    assert [(r.src, r.dst, r.status) for r in ba] == [("dar1", "mn", 0)]
+    assert "mn moves dar1 -> dar2" in str(chart) and "created: mn@dar1 -> mn@dar2" in str(chart)
+    table = session.bc("dar1")
+    row = table.binding(hoa1)
+    assert row is not None and row.coa == coa2 and row.phkt and row.lifetime == 86_400
+    assert hoa1 in str(table) and coa2 in str(table)
+    assert session.bc("dar2").rows == []
+
+
+def test_figure3_second_handover_and_tables(story: Story) -> None:
+    s = story.session
+    chart = s.msc(since=6.0)
+    bus = {r.dst: r.label for r in chart.messages("BU")}
+    assert bus["dar1"].endswith("ni+bad") and bus["dar2"].endswith("cga+sig")  # figure 4 at dar1
+    assert [r.status for r in chart.messages("BA")] == [0, 0]
+    assert s.bc("dar1").binding(story.hoa1).coa == story.coa3  # type: ignore[union-attr]
+    assert s.bc("dar2").binding(story.coa2).coa == story.coa3  # type: ignore[union-attr]
+    bul = s.bul()
+    assert bul.current == story.coa3
+    assert {(r.address, r.dar, r.state, r.tunnel) for r in bul.rows if r.address != story.coa3} == {
+        (story.hoa1, "dar1", "bound", True),
+        (story.coa2, "dar2", "bound", True),
+    }
+    addrs = s.addrs()
+    assert [(r.anchor, r.role, r.flows) for r in addrs.rows] == [
+        ("dar1", "kept", 1),
+        ("dar2", "kept", 1),
+        ("dar3", "current (native)", 0),
+    ]
+    assert addrs.row(story.hoa1).keep == "keep (1 flow(s))"  # type: ignore[union-attr]
+    flows = s.flows()
+    assert [(r.number, r.address, r.state) for r in flows.rows] == [
+        (0, story.hoa1, "running"),
+        (1, story.coa2, "running"),
+    ]
+    assert s.addrs().as_dict()["rows"][0]["address"] == story.hoa1
+
+
+def test_stopping_a_flow_releases_its_address(story: Story) -> None:
+    s = story.session
+    s.stop(1)
+    chart = s.run(2)
+    assert any("de-reg" in r.label and r.dst == "dar2" for r in chart.messages("BU"))
+    assert s.bc("dar2").binding(story.coa2) is None
+    assert story.coa2 not in [r.address for r in s.addrs().rows]
+
+
+def test_step_stops_at_the_next_signalling(session: Session) -> None:
+    session.attach("mn", "dar1", settle=0)
+    chart = session.step()
+    assert chart.rows and session.net.now < 1.0
+
+
+def test_breakpoint_edit_and_release(session: Session) -> None:
+    session.attach("mn", "dar1")
+    hoa1 = session.mn().current_address
+    session.flow("cn", "mn")
+    session.brk("BU", node="mn")
+    chart = session.handover("mn", "dar2")
+    assert "STOPPED" in chart.title and session.net.now < 3.0 + 3.0
+    held = session.held()
+    assert (held.kind, held.node) == ("BU", "mn") and held.pkt[BU].seq != 99
+    assert session.net.hops(type(held.msg)) == []  # nothing left the MN
+    held.pkt[BU].seq = 99
+    sent = session.release(held)
+    assert sent.verdict is not None and sent.verdict.ok  # re-signed: the edit is authentic
+    later = session.run(3)
+    assert [r.status for r in later.messages("BA")][0] == 0
+    assert "BA 0 seq 99" in later.messages("BA")[0].label
+    assert session.bc("dar1").binding(hoa1) is not None
+    with pytest.raises(ValueError, match="nothing is held"):
+        session.release()
+
+
+def test_drop_makes_the_mn_retransmit(session: Session) -> None:
+    session.attach("mn", "dar1")
+    session.flow("cn", "mn")
+    session.brk("BU")
+    session.handover("mn", "dar2")
+    session.drop()
+    chart = session.run(3)
+    assert len(chart.messages("BU")) == 1 and chart.messages("BA")[0].status == 0
+    assert any("DROPPED #1" in r.label for r in session.msc().rows)
+
+
+def test_raw_release_with_a_stale_checksum_is_dropped(session: Session) -> None:
+    session.attach("mn", "dar1")
+    session.flow("cn", "mn")
+    session.brk("BU")
+    session.handover("mn", "dar2")
+    session.held().pkt[BU].seq = 7
+    session.release(raw=True)
+    session.run(1)
+    (row,) = session.msc().messages("??")
+    assert row.fate == "dar1 drops it: undecodable"  # the MH checksum no longer matches
+
+
+def test_send_to_shows_the_reply(session: Session) -> None:
+    key = KeyPair.generate(1024)
+    hoa = cga_generate("2001:db8:3::/64", key, sec=0)
+    coa = cga_with_prefix(hoa, "2001:db8:2::/64")
+    ok = session.send_to("dar3", first_bu(coa.address, hoa.address, "2001:db8:3::1", 1, 60, key, hoa.params))
+    assert len(ok.replies) == 1 and ok.replies[0].status == 0
+    assert "answers BA 0 seq 1" in str(ok) and session.bc("dar3").binding(hoa.address) is not None
+    wrong = session.send_to("dar1", first_bu(coa.address, hoa.address, "2001:db8:1::1", 1, 60, key, hoa.params))
+    assert "answers BA 132" in str(wrong)
+
+
+def test_verify_and_show_use_the_topology_keys(story: Story) -> None:
+    s = story.session
+    first, later = s.packets("BU")[0], s.packets("BU")[1]
+    v = s.verify(first)
+    assert v.ok and [r.name for r in v.rows] == ["framing", "checksum", "cga", "signature"]
+    assert s.verify(later).check("bad").result == "pass"  # the PHKT comes from the topology
+    ba = s.verify(s.packets("BA")[0])
+    assert ba.ok and ba.check("phkt").result == "pass"
+    tree = s.show(first)
+    cga = tree.find("CGA Parameters (RFC 3972)")
+    assert cga is not None and ("collision count", "0") in cga.fields
+    assert any(c[0] == "signature" and c[1] == "pass" for c in tree.find("Signature").checks)  # type: ignore[union-attr]
+    assert "rsaEncryption 1024 bits" in str(tree)
+
+
+def test_errors_are_one_clear_line(session: Session) -> None:
+    with pytest.raises(ValueError, match="unknown node 'dar9': the nodes are dar1, dar2, dar3, cn, mn"):
+        session.bc("dar9")
+    with pytest.raises(TypeError, match="cn is not a DAR"):
+        session.handover("mn", "cn")
+    with pytest.raises(TypeError, match="a flow joins a host and an MN"):
+        session.flow("dar1", "dar2")
+    with pytest.raises(ValueError, match="has no address yet"):
+        session.flow("cn", "mn")
+    with pytest.raises(TypeError, match="an IPv6 packet"):
+        session.verify("not a packet")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="no message kind 'XX'"):
+        session.brk("XX")
+    session.attach("mn", "dar1")
+    with pytest.raises(ValueError, match="mn is on dar1 already"):
+        session.handover("mn", "dar1")
+
+
+def test_save_writes_one_pcap_per_link(story: Story, tmp_path: Path) -> None:
+    saved = story.session.save(tmp_path)
+    assert set(saved.paths) == {"backbone", "dar1", "dar2", "dar3"}
+    assert all(Path(p).stat().st_size > 24 for p in saved.paths.values())
+
+
+def test_topology_from_toml_and_python(tmp_path: Path) -> None:
+    toml = tmp_path / "two.toml"
+    toml.write_text(
+        'seed = 7\n[[dar]]\nname = "a"\nprefix = "2001:db8:a::/64"\n'
+        '[[dar]]\nname = "b"\nprefix = "2001:db8:b::/64"\n'
+        '[[mn]]\nname = "m"\nsec = 0\nkeep = "all"\n[[cn]]\nname = "c"\naddress = "2001:db8:ff::9"\n'
+    )
+    s = Session.from_file(toml)
+    assert s.names() == ["a", "b", "c", "m"]
+    s.attach("m", "a")
+    s.handover("m", "b")
+    assert len(s.bc("a").rows) == 1  # keep policy "all": no flow needed
+    script = tmp_path / "one.py"
+    script.write_text('net.add_dar("d", "2001:db8:d::/64")\nnet.add_mn("m", keypair=mn_key())\n')
+    assert Session.from_file(script).names() == ["d", "m"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[dar]]\nname = "a"\nprefx = "2001:db8:a::/64"\n')
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['prefx'\] in \[dar\]"):
+        Session.from_file(bad)
+
+
+def test_a_second_story_on_a_loaded_session_keeps_working(session: Session) -> None:
+    story = figures(session)
+    with pytest.raises(ValueError):
+        session.attach("mn", "dar1")
+    assert session.bc("dar1").binding(story.hoa1) is not None  # the error changed nothing
