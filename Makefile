@@ -20,7 +20,7 @@ $(TSTAMP): pyproject.toml | $(PY)
 	touch $@
 
 demo: $(STAMP)
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py out/demo
 
 # tshark is the independent dissector of the test suite; install it when apt can.
 tshark:

@@ -52,18 +52,24 @@ COMMANDS = (
 EXAMPLE = "attach(mn, dar1); flow(cn, mn); handover(mn, dar2); bc(dar1); msc()"
 
 
-def commands_table(session: Session) -> View:
+class Commands(View):
     """``cmds()``: every command with the first line of its docstring."""
 
-    class Commands(View):
-        def __rich__(self) -> Any:
-            out = table("fama-shell commands (cmd? shows the whole docstring)", "command", "does")
-            for name in COMMANDS:
-                doc = (getattr(session, name).__doc__ or "").strip().splitlines()
-                out.add_row(name, doc[0] if doc else "")
-            return out
+    def __init__(self, session: Session) -> None:
+        self.session = session
 
-    return Commands()
+    def __rich__(self) -> Any:
+        out = table("fama-shell commands (cmd? shows the whole docstring)", "command", "does")
+        for name in COMMANDS:
+            doc = (getattr(self.session, name).__doc__ or "").strip().splitlines()
+            out.add_row(name, Text(doc[0] if doc else ""))
+        return out
+
+
+def _views(cls: type = View) -> list[type]:
+    """``View`` and all its subclasses (each needs its own printer: dataclasses define __repr__,
+    which IPython's pretty printer would take before looking further up the MRO)."""
+    return [cls] + [sub for child in cls.__subclasses__() for sub in _views(child)]
 
 
 def namespace(session: Session) -> dict[str, Any]:
@@ -90,7 +96,7 @@ def namespace(session: Session) -> dict[str, Any]:
     ns.update(
         session=session,
         net=session.net,
-        cmds=lambda: commands_table(session),
+        cmds=lambda: Commands(session),
         rprint=Console().print,
     )
     return ns
@@ -140,7 +146,8 @@ def install(shell: InteractiveShell, session: Session, console: Console) -> None
     """Make ``shell`` a fama-shell: namespace, rich display, one-line errors, node completion."""
     shell.user_ns.update(namespace(session))
     plain = shell.display_formatter.formatters["text/plain"]
-    plain.for_type(View, _printer(console))
+    for view in _views():
+        plain.for_type(view, _printer(console))
     plain.for_type(Flow, lambda flow, p, cycle: p.text(str(flow)))
     shell.set_custom_exc((Exception,), _one_line)
 

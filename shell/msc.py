@@ -336,6 +336,8 @@ def _fate(chain: _Chain, at: dict[float, list[Event]]) -> str | None:
         if isinstance(e, Undelivered) and e.node == last.dst and _same(msg, e.msg):
             return e.reason.split(":")[0]
         dropped = isinstance(e, NodeEffect) and e.node == last.dst and isinstance(e.effect, Drop)
+        if dropped and e.effect.code == "not-for-me":  # type: ignore[union-attr]
+            continue  # a plain host got it and has no use for it: it did arrive
         if dropped and _same(msg, _unwrap(e.effect.msg)):  # type: ignore[union-attr]
             return f"{last.dst} drops it: {e.effect.code}"  # type: ignore[union-attr]
     return None

@@ -34,19 +34,20 @@ is refused there with a clear message.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fama_shell.msc import TYPE_NAMES, Msc, MscRow, label, status_of
 from fama_shell.views import View
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
-from scapy.layers.inet6 import IPv6
+from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, IPv6
 from scapy.packet import Packet
 from scapy.sendrecv import sr1
-from scapy.utils import rdpcap
+from scapy.utils import RawPcapReader, rdpcap
 
 from scapy_fama.codec import decode
 from scapy_fama.craft import find_mh, first_bu, phkt_bu
@@ -59,8 +60,10 @@ from scapy_fama.crypto import (
     prefix64,
 )
 from scapy_fama.layers import PHKTOpt
-from scapy_fama.net.sim_topology import DarNode, HostNode
+from scapy_fama.layers.headers import mh_context
+from scapy_fama.net.sim_topology import LINKTYPE_RAW, DarNode, HostNode
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
+from scapy_fama.wire import parse
 
 if TYPE_CHECKING:  # the session imports this module to offer replay() as a method
     from fama_shell.session import Session
@@ -68,6 +71,8 @@ if TYPE_CHECKING:  # the session imports this module to offer replay() as a meth
 MODES = ("as-is", "re-sign")
 WAIT = 1.0  # virtual (SimNet) or wall-clock (interface) seconds to wait for each BU's answer
 SEQ_SPACE = 1 << 16
+BU_TYPE, BA_TYPE = 5, 6  # Mobility Header types (RFC 6275 §6.1)
+SIDE_BY_SIDE = 150  # columns from which the two charts stand side by side
 
 
 @dataclass(frozen=True)
@@ -105,23 +110,61 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
+def _packets(file: Path) -> Iterator[tuple[float, bytes]]:
+    """(time, IPv6 bytes) of every IPv6 packet of a pcap: raw-IPv6 pcaps (ours) read without
+    dissection, anything else (Ethernet, pcapng) through Scapy."""
+    try:
+        with RawPcapReader(str(file)) as reader:
+            if type(reader) is RawPcapReader and reader.linktype == LINKTYPE_RAW:
+                for raw, meta in reader:
+                    yield meta.sec + meta.usec / 1e6, raw
+                return
+        packets = rdpcap(str(file))
+    except (OSError, EOFError, ValueError) as exc:  # Scapy says "Not a supported capture file"
+        raise ValueError(f"{file}: not a readable pcap ({exc})") from None
+    for pkt in packets:
+        if IPv6 in pkt:
+            yield float(pkt.time), bytes(pkt[IPv6])
+
+
+def mh_type(raw: bytes) -> int | None:
+    """The Mobility Header type of an IPv6 packet (None: it carries none), without Scapy."""
+    info = parse(raw)
+    return info.mh.mhtype if info is not None and info.mh is not None else None
+
+
 def read_capture(path: str | Path) -> list[Captured]:
     """The BUs and BAs of a pcap (or of every pcap in a folder), once each, in time order."""
     seen: dict[bytes, float] = {}
     for file in _files(Path(path)):
-        try:
-            packets = rdpcap(str(file))
-        except (OSError, EOFError, ValueError) as exc:  # Scapy says "Not a supported capture file"
-            raise ValueError(f"{file}: not a readable pcap ({exc})") from None
-        for pkt in packets:
-            if IPv6 in pkt:
-                seen.setdefault(bytes(pkt[IPv6]), float(pkt.time))
+        for when, raw in _packets(file):
+            if mh_type(raw) in (BU_TYPE, BA_TYPE):
+                seen.setdefault(raw, when)
     out = []
     for raw, when in sorted(seen.items(), key=lambda item: item[1]):
         msg = decode(raw)
-        if isinstance(msg, (BindingUpdate, BindingAck)):
+        if not isinstance(msg, (BindingUpdate, BindingAck)):
+            msg = _lenient(raw)
+        if msg is not None:
             out.append(Captured(when, raw, msg))
     return out
+
+
+def _lenient(raw: bytes) -> BindingUpdate | BindingAck | None:
+    """A BU or BA the codec refused (another tool's: checksum 0, odd Header Len), read by the
+    Scapy layers for its logical content only, so that a re-signed replay can reproduce it."""
+    mh = find_mh(IPv6(raw))
+    ctx = mh_context(mh) if isinstance(mh, (MIP6MH_BU, MIP6MH_BA)) else None
+    if ctx is None:
+        return None
+    why = ("read leniently: the codec refused it (profile §6 step 1)",)
+    if isinstance(mh, MIP6MH_BU):
+        return BindingUpdate(
+            ctx.ip.src, ctx.ip.dst, ctx.hao, int(mh.seq), int(mh.mhtime), framing=why
+        )
+    return BindingAck(
+        ctx.ip.src, ctx.ip.dst, ctx.dst, int(mh.status), int(mh.seq), int(mh.mhtime), framing=why
+    )
 
 
 def conversation(captured: list[Captured], dar: str | None = None) -> tuple[str, list[Captured]]:
@@ -197,18 +240,24 @@ class ReplayResult(View):
             else "NOT reproduced: the sequences differ"
         )
 
-    def __rich__(self) -> RenderableType:
+    def __rich__(self) -> ReplayResult:
+        return self
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         good = (not self.accepted) if self.mode == "as-is" else self.same
-        side = Table(box=None, show_header=False, padding=(0, 2), expand=True)
-        side.add_column(ratio=2)
-        side.add_column(ratio=3)
-        side.add_row(self.original, self.replayed)
-        return Group(
-            Text(f"replay of {self.pcap} against {self.target}, {self.mode}", "bold"),
-            side,
-            *[Text(f"  {line}") for line in self.outcome],
-            Text(self.verdict, "bold green" if good else "bold red"),
-        )
+        yield Text(f"replay of {self.pcap} against {self.target}, {self.mode}", "bold")
+        if options.max_width >= SIDE_BY_SIDE:
+            side = Table(box=None, show_header=False, padding=(0, 2), expand=True)
+            side.add_column(ratio=2)
+            side.add_column(ratio=3)
+            side.add_row(self.original, self.replayed)
+            yield side
+        else:  # too narrow for two charts side by side: one above the other
+            yield self.original
+            yield self.replayed
+        for line in self.outcome:
+            yield Text(f"  {line}")
+        yield Text(self.verdict, "bold green" if good else "bold red")
 
 
 def _replay_rows(session: Session, since: float, target: DarNode, hosts: set[str]) -> list[MscRow]:

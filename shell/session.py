@@ -32,9 +32,17 @@ from typing import Any
 
 from fama_shell import topology
 from fama_shell.intercept import Breakpoint, BreakpointTable, Held, Interceptor
-from fama_shell.msc import MOBILITY, SIGNALLING, Aliases, Msc, MscRow, from_events, label
+from fama_shell.msc import (
+    MOBILITY,
+    SIGNALLING,
+    Aliases,
+    Msc,
+    MscRow,
+    from_events,
+    label,
+)
 from fama_shell.packets import PacketView, packet_view
-from fama_shell.replay import ReplayResult, replay
+from fama_shell.replay import BA_TYPE, BU_TYPE, ReplayResult, mh_type, replay
 from fama_shell.views import (
     AddressTable,
     AddrRow,
@@ -59,7 +67,7 @@ from scapy_fama.codec import decode
 from scapy_fama.craft import find_mh
 from scapy_fama.layers.headers import mh_context
 from scapy_fama.net.sim import SimNet
-from scapy_fama.net.sim_events import Change, Hop, NodeEffect
+from scapy_fama.net.sim_events import Change, Hop, NodeEffect, Undelivered
 from scapy_fama.net.sim_flows import Flow
 from scapy_fama.net.sim_topology import DarNode, HostNode, MnNode, Node
 from scapy_fama.proto.bul import BulState
@@ -67,7 +75,7 @@ from scapy_fama.proto.effects import Drop, Notify
 from scapy_fama.verify import verify_ba, verify_bu
 
 SETTLE = 3.0  # seconds attach/handover run: RS/RA, DAD (1 s), BUs and BAs with room to spare
-STEP_LIMIT = 60.0  # virtual seconds step() looks ahead for something to show
+STEP_LIMIT = 30.0  # virtual seconds step() looks ahead for something to show
 PROBE_IID = 0xEE  # interface id of the helper host send_to() and replay() put on a DAR's link
 _EXCHANGES = (BulState.TESTING, BulState.REGISTERING, BulState.DEREGISTERING)
 
@@ -258,11 +266,14 @@ class Session:
 
     def step(self) -> Msc:
         """Run until the next signalling message, node event or move (data alone does not count)."""
-        start, seen = self.net.now, len(self.net.events)
+        start, seen = self.net.now, [len(self.net.events)]  # events looked at so far
         self.intercept.stopped = False
 
         def shown() -> bool:
-            return self.intercept.stopped or any(self._notable(e) for e in self.net.events[seen:])
+            events = self.net.events
+            found = any(self._notable(events[i]) for i in range(seen[0], len(events)))
+            seen[0] = len(events)
+            return self.intercept.stopped or found
 
         if not self.net.run_until(shown, timeout=STEP_LIMIT):
             return self._window(start, f"step: nothing to show within {STEP_LIMIT:g} s")
@@ -305,6 +316,7 @@ class Session:
         return self._window(start, f"{node.name} hands over {old} -> {target.name}")
 
     def detach(self, mn: MnNode | str) -> Msc:
+        """Take the MN off its link (no link until attach or handover)."""
         node = self.mn(mn)
         start = self.net.now
         self.net.detach(node)
@@ -322,7 +334,7 @@ class Session:
         self,
         src: Node | str,
         dst: Node | str,
-        interval: float = 0.2,
+        interval: float = 0.5,
         size: int = 100,
         address: str | None = None,
     ) -> Flow:
@@ -353,6 +365,7 @@ class Session:
         return self.flows()
 
     def flows(self) -> FlowTable:
+        """The flows by number, with the datagrams that got through each way."""
         rows = [
             FlowRow(
                 i,
@@ -502,14 +515,14 @@ class Session:
         for link in self.net.links():
             for when, raw in link.captures:
                 seen.setdefault(raw, when)
-        wanted = {"BU": MIP6MH_BU, "BA": MIP6MH_BA}.get(kind or "")
+        wanted = {"BU": BU_TYPE, "BA": BA_TYPE}.get(kind or "")
         if kind is not None and wanted is None:
             raise ValueError(f"packets(kind=...) takes 'BU' or 'BA', not {kind!r}")
         out = []
         for raw, when in sorted(seen.items(), key=lambda item: item[1]):
-            pkt = IPv6(raw)
-            pkt.time = when
-            if wanted is None or isinstance(find_mh(pkt), wanted):
+            if wanted is None or mh_type(raw) == wanted:
+                pkt = IPv6(raw)
+                pkt.time = when
                 out.append(pkt)
         return PacketList(out, name="fama")
 
@@ -637,6 +650,8 @@ class Session:
                 lines.append(
                     f"{dar.name} forwards it towards {e.msg.dst} (not addressed to {dar.name})"
                 )
+            elif isinstance(e, Undelivered) and e.node == dar.name and isinstance(e.msg, MOBILITY):
+                lines.append(f"{dar.name} cannot carry it on: {e.reason}")
             elif isinstance(e, NodeEffect) and e.node == dar.name and isinstance(e.effect, Drop):
                 lines.append(f"{dar.name} drops it: {e.effect.reason}")
             elif isinstance(e, NodeEffect) and e.node == dar.name and isinstance(e.effect, Notify):
@@ -656,6 +671,7 @@ class Session:
         return self.intercept.add(kind, self.node(node) if node is not None else None, once)
 
     def brks(self) -> BreakpointTable:
+        """The breakpoints set."""
         return BreakpointTable(list(self.intercept.breakpoints))
 
     def unbrk(self, number: int | None = None) -> BreakpointTable:

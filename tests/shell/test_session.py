@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Story, figures
-
 from fama_shell.session import Session
+from shell_story import Story, figures
+
 from scapy_fama.craft import first_bu
 from scapy_fama.crypto import KeyPair, cga_generate, cga_with_prefix
 from scapy_fama.layers import BU
@@ -100,8 +100,8 @@ def test_breakpoint_edit_and_release(session: Session) -> None:
     sent = session.release(held)
     assert sent.verdict is not None and sent.verdict.ok  # re-signed: the edit is authentic
     later = session.run(3)
-    assert [r.status for r in later.messages("BA")][0] == 0
-    assert "BA 0 seq 99" in later.messages("BA")[0].label
+    first_ba = later.messages("BA")[0]
+    assert first_ba.status == 0 and "BA 0 seq 99" in first_ba.label
     assert session.bc("dar1").binding(hoa1) is not None
     with pytest.raises(ValueError, match="nothing is held"):
         session.release()
@@ -134,10 +134,14 @@ def test_send_to_shows_the_reply(session: Session) -> None:
     key = KeyPair.generate(1024)
     hoa = cga_generate("2001:db8:3::/64", key, sec=0)
     coa = cga_with_prefix(hoa, "2001:db8:2::/64")
-    ok = session.send_to("dar3", first_bu(coa.address, hoa.address, "2001:db8:3::1", 1, 60, key, hoa.params))
+    ok = session.send_to(
+        "dar3", first_bu(coa.address, hoa.address, "2001:db8:3::1", 1, 60, key, hoa.params)
+    )
     assert len(ok.replies) == 1 and ok.replies[0].status == 0
     assert "answers BA 0 seq 1" in str(ok) and session.bc("dar3").binding(hoa.address) is not None
-    wrong = session.send_to("dar1", first_bu(coa.address, hoa.address, "2001:db8:1::1", 1, 60, key, hoa.params))
+    wrong = session.send_to(
+        "dar1", first_bu(coa.address, hoa.address, "2001:db8:1::1", 1, 60, key, hoa.params)
+    )
     assert "answers BA 132" in str(wrong)
 
 
@@ -157,7 +161,9 @@ def test_verify_and_show_use_the_topology_keys(story: Story) -> None:
 
 
 def test_errors_are_one_clear_line(session: Session) -> None:
-    with pytest.raises(ValueError, match="unknown node 'dar9': the nodes are dar1, dar2, dar3, cn, mn"):
+    with pytest.raises(
+        ValueError, match="unknown node 'dar9': the nodes are dar1, dar2, dar3, cn, mn"
+    ):
         session.bc("dar9")
     with pytest.raises(TypeError, match="cn is not a DAR"):
         session.handover("mn", "cn")

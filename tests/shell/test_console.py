@@ -1,0 +1,93 @@
+"""fama-shell without a terminal: ``-c CODE``, ``SCRIPT.py``, bad input, and the README's examples.
+
+Each test runs the installed command in a subprocess (a real start, the real exit code); the
+MN key cache is a folder of the test run's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+TIMEOUT = 120  # seconds for one fama-shell run (it starts in a few)
+
+
+def fama_shell(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    command = shutil.which("fama-shell")
+    if command is None:
+        pytest.skip("fama-shell is not installed (pip install -e .)")
+    env = dict(os.environ, COLUMNS="160")
+    return subprocess.run(
+        [command, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def test_c_runs_code_and_prints_the_tables() -> None:
+    code = (
+        "attach(mn, dar1); f = flow(cn, mn); handover(mn, dar2); print(bc(dar1)); print(addrs(mn))"
+    )
+    out = fama_shell("-c", code)
+    assert out.returncode == 0, out.stderr
+    assert "dar1 binding cache (2001:db8:1::1, prefix 2001:db8:1::/64)" in out.stdout
+    assert re.search(r"2001:db8:1:\S+\s+│\s+2001:db8:2:\S+\s+│\s+86400 s", out.stdout)
+    assert "keep (1 flow(s))" in out.stdout
+
+
+def test_errors_are_one_line_and_the_exit_code_says_so() -> None:
+    out = fama_shell("-c", "handover(mn, 'dar9')")
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        "error: unknown node 'dar9': the nodes are dar1, dar2, dar3, cn, mn  (%tb shows the traceback)"
+    ]
+    assert "Traceback" not in out.stdout + out.stderr
+    malformed = fama_shell("-c", "verify(IPv6(b'\\x60garbage'))")
+    assert malformed.returncode == 1 and len(malformed.stderr.strip().splitlines()) == 1
+
+
+def test_script_mode_runs_in_the_namespace(tmp_path: Path) -> None:
+    script = tmp_path / "story.py"
+    script.write_text(
+        "attach(mn, dar1)\nf = flow(cn, mn)\nhandover(mn, dar3)\n"
+        "row = bc(dar1).rows[0]\nprint('bound', row.coa == mn.current_address)\n"
+        "print(replay(save('pcaps').paths['backbone'], dar1).verdict)\n"
+    )
+    out = fama_shell(str(script), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "bound True" in out.stdout and out.stdout.strip().endswith(
+        "refused: the target answered every replayed BU with an error or dropped it"
+    )
+
+
+def test_bad_topology_and_missing_lab_are_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[dar]]\nname = 'a'\n")
+    out = fama_shell("--topo", str(bad), "-c", "1")
+    assert out.returncode == 2
+    assert out.stderr.startswith("fama-shell: error: a [[dar]] entry needs 'prefix'")
+    lab = fama_shell("--lab", "-c", "1")
+    assert lab.returncode == 2 and "the real lab (scapy_fama.net.lab) is not part" in lab.stderr
+
+
+def test_the_readme_examples_run_in_order(tmp_path: Path) -> None:
+    section = README.read_text().split("## fama-shell", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```ipython\n(.*?)```", section, flags=re.DOTALL)
+    assert len(blocks) >= 4  # story, stepping, crafting, replay
+    script = tmp_path / "readme.py"
+    script.write_text(
+        "\n".join(blocks).replace("../shared/pcaps", str(README.parents[1] / "shared" / "pcaps"))
+    )
+    out = fama_shell(str(script), cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "error" not in out.stderr
