@@ -30,6 +30,7 @@ from fama_shell.views import View
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
+from scapy_fama.automata.log import KINDS
 from scapy_fama.crypto import prefix64
 from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_events import Change, Event, Hop, NodeEffect, Undelivered
@@ -40,41 +41,16 @@ from scapy_fama.proto.messages import (
     BindingError,
     BindingUpdate,
     CareOfTest,
-    CareOfTestInit,
     Datagram,
     Message,
     RouterAdvertisement,
     RouterSolicitation,
     Tunnelled,
-    Undecodable,
-    UnknownMobility,
 )
 
-SIGNALLING = (
-    RouterSolicitation,
-    RouterAdvertisement,
-    BindingUpdate,
-    BindingAck,
-    BindingError,
-    CareOfTestInit,
-    CareOfTest,
-    UnknownMobility,
-    Undecodable,  # what the codec could not read: a crafted or edited packet, drawn too
-)
-MOBILITY = SIGNALLING[2:]  # the Mobility Header messages (not RS/RA): their drops are drawn
-TYPE_NAMES = {
-    RouterSolicitation: "RS",
-    RouterAdvertisement: "RA",
-    BindingUpdate: "BU",
-    BindingAck: "BA",
-    BindingError: "BE",
-    CareOfTestInit: "CoTI",
-    CareOfTest: "CoT",
-    Datagram: "data",
-    Tunnelled: "tunnel",
-    UnknownMobility: "MH",
-    Undecodable: "??",
-}
+TYPE_NAMES = KINDS  # message class -> "BU", "BA", ..., as the automata's logs name them
+SIGNALLING = tuple(c for c in KINDS if c not in (Datagram, Tunnelled))  # undecodable ones too
+MOBILITY = tuple(c for c in SIGNALLING if c not in (RouterSolicitation, RouterAdvertisement))
 DAR_EVENTS = {"binding-created", "binding-updated", "binding-deleted", "binding-expired"}
 MN_EVENTS = {"address-configured", "address-released", "address-lost", "bu-refused"}
 STYLES = {

@@ -13,6 +13,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fama_shell.console import install
+from fama_shell.session import Session
+from IPython.core.completer import provisionalcompleter
+from IPython.core.interactiveshell import InteractiveShell
+from rich.console import Console
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 TIMEOUT = 120  # seconds for one fama-shell run (it starts in a few)
@@ -91,3 +96,19 @@ def test_the_readme_examples_run_in_order(tmp_path: Path) -> None:
     out = fama_shell(str(script), cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "error" not in out.stderr
+
+
+def test_completion_of_commands_and_node_names_in_process() -> None:
+    """The installed completer: command names, node names bound as variables, and node names
+    inside quotes (the custom matcher)."""
+
+    shell = InteractiveShell.instance()
+    install(shell, Session.default(), Console())
+
+    def complete(line: str) -> set[str]:
+        with provisionalcompleter():
+            return {c.text for c in shell.Completer.completions(line, len(line))}
+
+    assert "handover" in complete("hando")
+    assert {"dar1", "dar2", "dar3"} <= complete("handover(mn, dar")
+    assert {"dar1", "dar2", "dar3"} <= complete('handover(mn, "da')

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fama_shell.replay as replay_module
 import pytest
 from fama_shell.session import Session
 from shell_story import Story, figures
 
-from scapy_fama.craft import first_bu
+from scapy_fama.craft import binding_ack, first_bu
 from scapy_fama.crypto import KeyPair, cga_generate, cga_with_prefix
 from scapy_fama.layers import BU
 
@@ -212,3 +213,30 @@ def test_a_second_story_on_a_loaded_session_keeps_working(session: Session) -> N
     with pytest.raises(ValueError):
         session.attach("mn", "dar1")
     assert session.bc("dar1").binding(story.hoa1) is not None  # the error changed nothing
+
+
+def test_replay_on_an_interface_sends_the_captured_bytes(
+    story: Story, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interface path with Scapy's sr1 stood in for (no DAR on a real link here): the
+    captured BUs go out unchanged, the answers are charted; re-signing is refused there."""
+
+    sent: list[bytes] = []
+
+    def sr1(pkt, iface: str, timeout: float, verbose: int):  # type: ignore[no-untyped-def]
+        sent.append(bytes(pkt))
+        return binding_ack(pkt, status=135, lifetime=0, seq=pkt[BU].seq)
+
+    monkeypatch.setattr(replay_module, "sr1", sr1)
+    saved = story.session.save(tmp_path)
+    result = story.session.replay(saved.paths["backbone"], "2001:db8:1::1", iface="eth9")
+    bus = [
+        c.raw
+        for c in replay_module.read_capture(saved.paths["backbone"])
+        if c.msg.dst == "2001:db8:1::1" and type(c.msg).__name__ == "BindingUpdate"
+    ]
+    assert sent == bus and len(sent) == 2
+    assert result.replayed.sequence() == [("BU", None), ("BA", 135), ("BU", None), ("BA", 135)]
+    assert not result.accepted
+    with pytest.raises(ValueError, match="re-signed replay on a real interface"):
+        story.session.replay(saved.paths["backbone"], "2001:db8:1::1", mode="re-sign", iface="eth9")
