@@ -1,0 +1,154 @@
+"""The analysis of one or more captures: reader -> fast path -> signalling -> reconstruction.
+
+Theory of operation
+-------------------
+::
+
+    files --CaptureReader (one each; several merged by time)--> frames
+          --FastPath--> data counted per tunnel and per address
+                    \\--> signalling --read_signal--> Signal --Reconstruction.add--> bindings
+    end of input --Reconstruction.finish--> MNs, handovers, findings --> Analysis
+
+A file that is not a capture raises :class:`~scapy_fama.analysis.reader.CaptureError`
+before anything is analysed. A file cut short is analysed up to the break and
+gives a warning and a ``capture-truncated`` finding. A packet whose signalling
+cannot be read (the layers raised on a fuzzed packet) becomes a
+``malformed-packet`` finding: one bad packet never stops the analysis.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scapy_fama.analysis.classify import FastPath, NativeCount, PacketRef, Totals, TunnelCount
+from scapy_fama.analysis.findings import Findings
+from scapy_fama.analysis.reader import CaptureReader, Frame, Interface
+from scapy_fama.analysis.reconstruct import MobileNode, Reconstruction
+from scapy_fama.analysis.signalling import read_signal
+from scapy_fama.crypto import KeyPair
+from scapy_fama.wire import WireInfo
+
+
+@dataclass
+class CaptureFile:
+    """One input file: name, size, capture points, frames read, where it was cut short."""
+
+    path: Path
+    size: int
+    interfaces: list[Interface]
+    truncated: str | None = None
+
+
+@dataclass
+class Analysis:
+    """Everything ``fama-analyze`` reports."""
+
+    files: list[CaptureFile]
+    totals: Totals
+    first_time: float | None
+    last_time: float | None
+    mns: list[MobileNode]
+    findings: Findings
+    signalling: dict[str, int]  # distinct packets per kind
+    sightings: dict[str, int]  # with the copies seen at other capture points
+    dars: dict[str, str]  # prefix -> DAR address (RAs with the R bit)
+    native: dict[str, NativeCount]  # for the MNs' addresses
+    other_tunnels: list[tuple[tuple[str, str, str, str], TunnelCount]]
+    warnings: list[str] = field(default_factory=list)
+    keys: int = 0
+
+
+def load_keys(directory: Path) -> list[KeyPair]:
+    """Every PEM private key in ``directory`` (``--keys``)."""
+    if not directory.is_dir():
+        raise ValueError(f"--keys {directory}: not a directory")
+    keys = [KeyPair.load(p) for p in sorted(directory.glob("*.pem"))]
+    if not keys:
+        raise ValueError(f"--keys {directory}: no *.pem private key in it")
+    return keys
+
+
+def _merged(readers: list[CaptureReader]) -> Iterable[Frame]:
+    if len(readers) == 1:
+        return readers[0]
+    return heapq.merge(*readers, key=lambda frame: frame[1])
+
+
+def analyze(
+    paths: list[Path],
+    *,
+    keys: list[KeyPair] | None = None,
+    mn: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Analysis:
+    """Analyse ``paths`` (pcap or pcapng); ``mn`` keeps the MN holding that address only.
+
+    ``progress(done, total)`` is called now and then with bytes read and the total size.
+    """
+    readers: list[CaptureReader] = []
+    try:
+        for i, path in enumerate(paths):
+            readers.append(CaptureReader(path, file_index=i))
+        return _run(readers, keys or [], mn, progress)
+    finally:
+        for r in readers:
+            r.close()
+
+
+def _run(
+    readers: list[CaptureReader], keys: list[KeyPair], mn: str | None, progress: Callable[[int, int], None] | None
+) -> Analysis:
+    findings = Findings()
+    recon = Reconstruction(findings, keys)
+
+    def on_signal(ref: PacketRef, now: float, ip: bytes, info: WireInfo, vantage: int, again: bool) -> bool:
+        key = ip[:7] + ip[8:]  # as the fast path's duplicate key: the hop limit aside
+        if again:
+            recon.sighting(key, now)
+            return True
+        try:
+            sig = read_signal(ip, info)
+        except Exception as exc:  # a fuzzed packet the layers choke on: a finding, not a crash
+            findings.add("malformed-packet", f"unreadable signalling: {type(exc).__name__}: {exc}", ref, info.src)
+            return True
+        if sig is None:
+            return False
+        recon.add(sig, ref, now, vantage, ip, key)
+        return True
+
+    multi = len(readers) > 1 or any(r.pcapng for r in readers)
+    fast = FastPath(on_signal, vantages=2 if multi else 1)
+    total = sum(r.size for r in readers)
+    tick = (lambda: progress(sum(r.position for r in readers), total)) if progress else None
+    fast.consume(_merged(readers), tick)
+    if progress is not None:
+        progress(total, total)
+    warnings = []
+    for r in readers:
+        if r.truncated:
+            warnings.append(f"{r.truncated}: results up to the break")
+            findings.add("capture-truncated", r.truncated, None, None)
+    mns = recon.finish(fast.tunnels, fast.native)
+    if mn is not None:
+        mns = [m for m in mns if mn in m.addresses]
+        if not mns:
+            warnings.append(f"no MN holds {mn} in this capture")
+    addresses = {a for m in mns for a in m.addresses}
+    return Analysis(
+        files=[CaptureFile(r.path, r.size, r.interfaces, r.truncated) for r in readers],
+        totals=fast.totals,
+        first_time=fast.first_time,
+        last_time=fast.last_time,
+        mns=mns,
+        findings=findings,
+        signalling=dict(recon.counts),
+        sightings=dict(recon.sightings),
+        dars=dict(recon.dars),
+        native={a: c for a, c in fast.native.items() if a in addresses},
+        other_tunnels=recon.unmatched_tunnels(fast.tunnels),
+        warnings=warnings,
+        keys=len(keys),
+    )

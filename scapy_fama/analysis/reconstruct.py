@@ -1,0 +1,568 @@
+"""Reconstruction: signalling records in capture order -> bindings, exchanges, MNs, handovers.
+
+Theory of operation
+-------------------
+Online, packet by packet (time order), one state machine per binding, keyed by
+(home address, DAR); a BU without a Home Address option binds its own source::
+
+    BU (hoa, dar, seq)  --seq newer?--> new Exchange, pending      (else: replay / regression)
+       same binding, earlier BU still pending from the same CoA    -> it was retransmitted
+    BA (rh2 or dst, src, seq)  --> the pending Exchange with that seq (135: the newest pending;
+                                   no RH2: by CoA and seq) -> status, latency, PHKT issued,
+                                   binding state (registered / refused / de-registered)
+    CoTI / CoT (cookie)        --> a secure-mode exchange; the BU whose care-of nonce index
+                                   is the CoT's uses its keygen token
+    RS -> RA (same capture point) --> an attachment to the RA's prefix and DAR
+
+Verification runs online because keys come in order: every BU with CGA
+Parameters is checked (CGA, signature: no key needed, ``verify_bu``); a BA with
+a PHKT is checked and its PHKT decrypted when ``--keys`` holds the key whose
+public half is in the MN's CGA Parameters; from then on, every BAD of that
+binding (BUs and BAs) is checked with the PHKT (and the CoT's care-of token).
+
+When the capture ends (:meth:`Reconstruction.finish`) addresses are grouped into
+MNs: a BU joins its CoA and its HoA, CGA Parameters with the same public key join
+their addresses. Per MN, the CoA timeline of its BUs gives the handovers: a new
+CoA starts one; the bindings answered with success from that CoA are the kept
+addresses, de-registrations the released ones; it lasts from the attachment
+(RS) on the new link, or the first signalling, to the last BA that completed it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address, IPv6Network
+
+from scapy.layers.inet6 import IPv6
+
+from scapy_fama.analysis.classify import NativeCount, PacketRef, TunnelCount
+from scapy_fama.analysis.findings import Findings
+from scapy_fama.analysis.signalling import Signal
+from scapy_fama.codec import decode
+from scapy_fama.crypto import CgaParams, KeyPair, PhktError, decrypt_phkt
+from scapy_fama.layers import PHKTOpt
+from scapy_fama.layers.mh import BA_STATUS
+from scapy_fama.proto.messages import BindingUpdate
+from scapy_fama.verify import Verdict, verify_ba, verify_bu
+
+EXCHANGES_KEPT = 1000  # per binding; later exchanges are counted, not kept
+ATTACH_WINDOW = 5.0  # s: an RA this soon after an RS on the same capture point answers it
+HANDOVER_WINDOW = 30.0  # s: an attachment this soon before a new CoA's first BU started that handover
+HALF = 1 << 15
+MEMO_KEPT = 4096  # signalling packets remembered for copies seen at other capture points
+SEQ_REMEMBERED = 64  # per binding: the sequence numbers whose BU bytes are remembered
+
+
+def newer(seq: int, than: int) -> bool:
+    """``seq`` comes after ``than`` in 16-bit serial-number order (RFC 6275 §9.5.1)."""
+    return 0 < (seq - than) % (1 << 16) < HALF
+
+
+def verdict_summary(verdict: Verdict | None) -> dict[str, object] | None:
+    return None if verdict is None else verdict.as_dict()
+
+
+def _result(verdict: Verdict | None) -> bool | None:
+    """True: all checks passed; False: one failed; None: not verified (a key or PHKT missing)."""
+    if verdict is None:
+        return None
+    if any(c.ok is False for c in verdict.checks):
+        return False
+    return True if verdict else None
+
+
+@dataclass
+class Exchange:
+    """One BU and the BA that answered it."""
+
+    bu: PacketRef
+    time: float
+    coa: str
+    hoa: str
+    dar: str
+    seq: int
+    lifetime: int
+    ack: bool
+    auth: str  # "cga", "phkt" (a BAD without CGA options), "none"
+    deregistration: bool
+    last_seen: float = 0.0
+    retransmissions: int = 0  # earlier BUs of the same attempt that got no answer
+    secure: bool = False  # a care-of test came first (Nonce Indices with a care-of index)
+    care_of_token: bytes | None = None
+    verified: bool | None = None
+    verdict: dict[str, object] | None = None
+    ba: PacketRef | None = None
+    ba_time: float | None = None
+    ba_last_seen: float | None = None
+    status: int | None = None
+    granted: int | None = None
+    phkt_issued: bool = False
+    ba_verified: bool | None = None
+    ba_verdict: dict[str, object] | None = None
+
+    @property
+    def latency(self) -> float | None:
+        """From the BU's first sighting to the BA's last (the MN's view in a multi-point capture)."""
+        return None if self.ba_last_seen is None else self.ba_last_seen - self.time
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is not None and self.status < 128
+
+
+@dataclass
+class Binding:
+    """Everything about one (home address, DAR) pair."""
+
+    hoa: str
+    dar: str
+    exchanges: list[Exchange] = field(default_factory=list)
+    exchange_count: int = 0
+    pending: list[Exchange] = field(default_factory=list)
+    last_seq: int | None = None
+    seen_bytes: dict[int, tuple[int, PacketRef]] = field(default_factory=dict)  # seq -> (hash, first BU)
+    state: str = "unknown"  # registered, refused, de-registered, pending, unknown
+    coa: str | None = None  # of the standing registration
+    phkt: bytes | None = None
+    phkt_issued: list[tuple[float, PacketRef]] = field(default_factory=list)
+    key_id: str | None = None  # SHA-1 of the public key in the CGA Parameters, first 8 bytes
+    statuses: Counter[int] = field(default_factory=Counter)
+    auth: Counter[str] = field(default_factory=Counter)
+    retransmissions: int = 0
+    tunnel_down: TunnelCount = field(default_factory=TunnelCount)
+    tunnel_up: TunnelCount = field(default_factory=TunnelCount)
+
+    def keep(self, exchange: Exchange) -> None:
+        self.exchange_count += 1
+        if len(self.exchanges) < EXCHANGES_KEPT:
+            self.exchanges.append(exchange)
+
+
+@dataclass
+class SecureExchange:
+    """A CoTI and the CoT that answered it (profile §5)."""
+
+    coti: PacketRef
+    time: float
+    coa: str
+    dar: str
+    cookie: bytes
+    cot: PacketRef | None = None
+    cot_time: float | None = None
+    index: int | None = None
+    token: bytes | None = None
+
+
+@dataclass
+class Attachment:
+    """An RS and the RA that answered it on the same capture point: the MN joined a DAR's link."""
+
+    rs: PacketRef
+    time: float
+    vantage: int
+    ra: PacketRef | None = None
+    ra_time: float | None = None
+    prefix: str | None = None
+    dar: str | None = None
+
+
+@dataclass
+class Handover:
+    """A new CoA (or the return home) of one MN and what became of its addresses."""
+
+    time: float  # first signalling from the new CoA
+    coa: str
+    previous: str | None
+    home: bool  # back on the link of the address itself (de-registration from home)
+    start: float  # the attachment (RS) when seen, else ``time``
+    end: float | None = None  # the last BA that completed it
+    kept: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # BUs refused or never answered
+    attachment: Attachment | None = None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.end is None else self.end - self.start
+
+    @property
+    def signalling(self) -> float | None:
+        return None if self.end is None else self.end - self.time
+
+
+@dataclass
+class MobileNode:
+    """One MN: addresses, bindings, handovers, secure-mode exchanges, attachments, releases."""
+
+    id: str
+    addresses: list[str]
+    key_id: str | None
+    bindings: list[Binding]
+    handovers: list[Handover]
+    secure: list[SecureExchange]
+    attachments: list[Attachment]
+    deregistrations: list[Exchange]
+
+
+class _Groups:
+    """Union-find over addresses (and key ids): who belongs to one MN."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def join(self, a: str, b: str) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+class Reconstruction:
+    """Feed :class:`Signal` records in capture order with :meth:`add`, then :meth:`finish`."""
+
+    def __init__(self, findings: Findings, keys: list[KeyPair] | None = None) -> None:
+        self.findings = findings
+        self.keys = {k.public_der: k for k in keys or []}
+        self.bindings: dict[tuple[str, str], Binding] = {}
+        self.secure: list[SecureExchange] = []
+        self.attachments: list[Attachment] = []
+        self.dars: dict[str, str] = {}  # prefix -> DAR address, from RAs with the R bit
+        self.counts: Counter[str] = Counter()  # distinct packets per kind
+        self.sightings: Counter[str] = Counter()  # every capture point's copy counted
+        self._kinds: dict[bytes, str] = {}  # dedupe key -> kind, for sightings
+        self._by_bytes: dict[bytes, tuple[Exchange, bool]] = {}  # dedupe key -> (exchange, is BA)
+        self._key_of: dict[str, KeyPair] = {}  # key id -> the MN's key pair from --keys
+
+    # ---------------------------------------------------------------- input
+
+    def sighting(self, key: bytes, now: float) -> None:
+        """The same packet seen again at another capture point."""
+        kind = self._kinds.get(key)
+        if kind is not None:
+            self.sightings[kind] += 1
+        known = self._by_bytes.get(key)
+        if known is not None:
+            exchange, is_ba = known
+            if is_ba:
+                exchange.ba_last_seen = now
+            else:
+                exchange.last_seen = now
+
+    def add(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+        self.counts[sig.kind] += 1
+        self.sightings[sig.kind] += 1
+        self._kinds[key] = sig.kind
+        self._trim()
+        address = sig.hoa or (sig.dst if sig.kind in ("BA", "CoT") else sig.src)
+        for problem in sig.problems:
+            self.findings.add(problem.kind, problem.detail, ref, address)
+        handler = {
+            "BU": self._bu, "BA": self._ba, "CoTI": self._coti, "CoT": self._cot,
+            "RS": self._rs, "RA": self._ra, "BE": self._be,
+        }.get(sig.kind)  # fmt: skip
+        if handler is not None:
+            handler(sig, ref, now, vantage, ip, key)
+
+    def binding(self, hoa: str, dar: str) -> Binding:
+        found = self.bindings.get((hoa, dar))
+        if found is None:
+            found = self.bindings[(hoa, dar)] = Binding(hoa, dar)
+        return found
+
+    # ---------------------------------------------------------------- BU
+
+    def _bu(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+        if sig.seq is None:
+            return
+        hoa = sig.hoa or sig.src
+        b = self.binding(hoa, sig.dst)
+        digest = hash(key)
+        if b.last_seq is not None and not newer(sig.seq, b.last_seq):
+            earlier = b.seen_bytes.get(sig.seq)
+            if earlier is not None and earlier[0] == digest:
+                self.findings.add("replay", f"BU seq {sig.seq} for {hoa} at {sig.dst} repeats the bytes of "
+                                            f"frame {earlier[1][1]}", ref, hoa)
+            else:
+                self.findings.add("sequence-regression", f"BU seq {sig.seq} for {hoa} at {sig.dst} is not newer "
+                                                         f"than {b.last_seq}", ref, hoa)
+        else:
+            b.last_seq = sig.seq
+        b.seen_bytes[sig.seq] = (digest, ref)
+        if len(b.seen_bytes) > SEQ_REMEMBERED:
+            b.seen_bytes.pop(next(iter(b.seen_bytes)))
+        auth = "cga" if 12 in sig.options else "phkt" if 5 in sig.options else "none"
+        ex = Exchange(ref, now, sig.src, hoa, sig.dst, sig.seq, sig.lifetime or 0, sig.ack, auth,
+                      sig.deregistration, last_seen=now)
+        earlier_pending = [p for p in b.pending if p.coa == sig.src and p.deregistration == ex.deregistration]
+        if earlier_pending:
+            ex.retransmissions = earlier_pending[-1].retransmissions + 1
+            b.retransmissions += 1
+        b.pending = [p for p in b.pending if p not in earlier_pending] + earlier_pending[-4:] + [ex]
+        b.auth[auth] += 1
+        b.keep(ex)
+        if b.state in ("unknown", "refused"):
+            b.state = "pending"
+        self._by_bytes[key] = (ex, False)
+        self._verify_bu(b, ex, sig, ip, ref)
+
+    def _verify_bu(self, b: Binding, ex: Exchange, sig: Signal, ip: bytes, ref: PacketRef) -> None:
+        if ex.auth == "none" or (ex.auth == "phkt" and b.phkt is None):
+            return
+        msg = decode(ip) if (4 in sig.options or ex.auth == "cga") else None
+        if isinstance(msg, BindingUpdate):
+            if msg.nonce_indices and msg.nonce_indices[1]:
+                ex.secure = True
+                ex.care_of_token = self._care_of_token(ex.coa, ex.dar, msg.nonce_indices[1])
+            if msg.cga_params:
+                self._learn_key(b, msg.cga_params)
+        phkt = b.phkt if ex.auth == "phkt" or 5 in sig.options else None
+        verdict = verify_bu(IPv6(ip), phkt=phkt, care_of_token=ex.care_of_token)
+        ex.verified, ex.verdict = _result(verdict), verdict.as_dict()
+        self._report(verdict, ref, ex.hoa, "BU")
+
+    def _learn_key(self, b: Binding, params: bytes) -> None:
+        try:
+            public = CgaParams.decode(params).public_key
+        except ValueError:
+            return
+        b.key_id = hashlib.sha1(public).hexdigest()[:16]
+        if public in self.keys:
+            self._key_of[b.key_id] = self.keys[public]
+
+    def _report(self, verdict: Verdict, ref: PacketRef, address: str, what: str) -> None:
+        failed = [c for c in verdict.checks if c.ok is False]
+        if failed:
+            names = ", ".join(f"{c.name} ({c.detail})" for c in failed)
+            self.findings.add("verification-failed", f"{what} from {address}: {names}", ref, address)
+
+    def _care_of_token(self, coa: str, dar: str, index: int) -> bytes | None:
+        for s in reversed(self.secure):
+            if s.coa == coa and s.dar == dar and s.index == index:
+                return s.token
+        return None
+
+    # ---------------------------------------------------------------- BA
+
+    def _match(self, sig: Signal) -> tuple[Binding, Exchange] | None:
+        """The pending exchange a BA answers: by (HoA, DAR, seq); 135 the newest; else by CoA."""
+        candidates = []
+        b = self.bindings.get((sig.hoa or sig.dst, sig.src))
+        if b is not None:
+            candidates.append(b)
+        candidates += [x for x in self.bindings.values() if x.dar == sig.src and x is not b
+                       and any(p.coa == sig.dst for p in x.pending)]
+        for c in candidates:
+            for p in reversed(c.pending):
+                if p.seq == sig.seq and (c is b or p.coa == sig.dst):
+                    return c, p
+        if sig.status == 135 and b is not None and b.pending:
+            return b, b.pending[-1]
+        return None
+
+    def _ba(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+        if sig.status is None:
+            return
+        if sig.status >= 128:
+            self.findings.add("error-status", f"BA status {sig.status} ({BA_STATUS.get(sig.status, 'unassigned')}) "
+                                              f"from {sig.src}", ref, sig.hoa or sig.dst)
+        found = self._match(sig)
+        if found is None:
+            self.findings.add("ba-without-bu", f"BA seq {sig.seq} status {sig.status} from {sig.src} to "
+                                               f"{sig.dst} answers no BU seen", ref, sig.hoa or sig.dst)
+            return
+        b, ex = found
+        b.pending = [p for p in b.pending if p is not ex and p.time > ex.time]
+        ex.ba, ex.ba_time, ex.ba_last_seen = ref, now, now
+        ex.status, ex.granted = sig.status, sig.lifetime
+        ex.phkt_issued = 14 in sig.options and sig.status < 128
+        b.statuses[sig.status] += 1
+        if ex.phkt_issued:
+            b.phkt_issued.append((now, ref))
+        if sig.status < 128:
+            b.state = "de-registered" if ex.deregistration else "registered"
+            b.coa = None if ex.deregistration else ex.coa
+        elif b.state == "pending":
+            b.state = "refused"
+        self._by_bytes[key] = (ex, True)
+        self._verify_ba(b, ex, sig, ip, ref)
+
+    def _verify_ba(self, b: Binding, ex: Exchange, sig: Signal, ip: bytes, ref: PacketRef) -> None:
+        keypair = self._key_of.get(b.key_id or "")
+        token = ex.care_of_token if ex.accepted else None
+        if 14 in sig.options and keypair is not None:
+            pkt = IPv6(ip)
+            verdict = verify_ba(pkt, care_of_token=token, mn_keypair=keypair)
+            if PHKTOpt in pkt and ex.accepted:
+                try:
+                    b.phkt = decrypt_phkt(keypair, bytes(pkt[PHKTOpt].phkt))
+                except PhktError:
+                    pass
+        elif 5 in sig.options and b.phkt is not None:
+            verdict = verify_ba(IPv6(ip), phkt=b.phkt, care_of_token=token)
+        else:
+            return
+        ex.ba_verified, ex.ba_verdict = _result(verdict), verdict.as_dict()
+        self._report(verdict, ref, ex.hoa, "BA")
+
+    # ---------------------------------------------------------------- the rest
+
+    def _coti(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+        self.secure.append(SecureExchange(ref, now, sig.src, sig.dst, sig.cookie or b""))
+
+    def _cot(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+        for s in reversed(self.secure):
+            if s.cot is None and s.coa == sig.dst and s.dar == sig.src and s.cookie == sig.cookie:
+                s.cot, s.cot_time, s.index, s.token = ref, now, sig.index, sig.token
+                return
+
+    def _be(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+        self.findings.add("error-status", f"Binding Error status {sig.status} from {sig.src}", ref, sig.dst)
+
+    def _rs(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+        self.attachments.append(Attachment(ref, now, vantage))
+
+    def _ra(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+        if sig.prefix is not None and sig.dar is not None:
+            self.dars[str(IPv6Network(sig.prefix, strict=False))] = sig.dar
+        for a in reversed(self.attachments):
+            if a.vantage == vantage and a.ra is None and now - a.time <= ATTACH_WINDOW:
+                a.ra, a.ra_time, a.prefix, a.dar = ref, now, sig.prefix, sig.dar or sig.src
+                return
+
+    def _trim(self) -> None:
+        """Forget the oldest half of the remembered packets (a copy arrives within a second)."""
+        for memo in (self._kinds, self._by_bytes):
+            if len(memo) > MEMO_KEPT:
+                for old in list(memo)[: MEMO_KEPT // 2]:
+                    del memo[old]
+
+    # ---------------------------------------------------------------- end of capture
+
+    def finish(
+        self, tunnels: dict[tuple[str, str, str, str], TunnelCount], native: dict[str, NativeCount]
+    ) -> list[MobileNode]:
+        """Unanswered BUs become findings; addresses are grouped into MNs; tunnels join bindings."""
+        for b in self.bindings.values():
+            for p in b.pending:
+                if p.ack and p.ba is None and p is b.pending[-1]:
+                    self.findings.add("bu-unanswered", f"BU seq {p.seq} for {p.hoa} to {p.dar} from {p.coa} "
+                                                       f"never answered", p.bu, p.hoa)
+        self._join_tunnels(tunnels)
+        first_use: dict[str, float] = {a: c.first for a, c in native.items()}
+        for b in self.bindings.values():
+            for ex in b.exchanges:
+                for address in (ex.coa, ex.hoa):
+                    first_use[address] = min(first_use.get(address, ex.time), ex.time)
+        return self._group(first_use)
+
+    def _join_tunnels(self, tunnels: dict[tuple[str, str, str, str], TunnelCount]) -> None:
+        for (osrc, odst, isrc, idst), count in tunnels.items():
+            down = self.bindings.get((idst, osrc))
+            up = self.bindings.get((isrc, odst))
+            target = down.tunnel_down if down is not None else up.tunnel_up if up is not None else None
+            if target is None:
+                continue
+            target.packets += count.packets
+            target.bytes += count.bytes
+            target.overhead += count.overhead
+            target.first = min(target.first, count.first) if target.packets != count.packets else count.first
+            target.last = max(target.last, count.last)
+            for second, n in count.per_second.items():
+                target.per_second[second] = target.per_second.get(second, 0) + n
+
+    def unmatched_tunnels(self, tunnels: dict[tuple[str, str, str, str], TunnelCount]) -> list[tuple[tuple[str, str, str, str], TunnelCount]]:
+        return [(k, c) for k, c in tunnels.items() if (k[3], k[0]) not in self.bindings and (k[2], k[1]) not in self.bindings]
+
+    def _group(self, first_use: dict[str, float]) -> list[MobileNode]:
+        """MNs: a BU joins its CoA and HoA unless it was refused or failed verification (an
+        attacker's BU must not join the victim's addresses); one CGA key joins its HoAs."""
+        groups = _Groups()
+        for b in self.bindings.values():
+            groups.find(b.hoa)
+            if b.key_id:
+                groups.join("key:" + b.key_id, b.hoa)
+            for ex in b.exchanges:
+                if ex.accepted or (ex.status is None and ex.verified is not False):
+                    groups.join(ex.coa, b.hoa)
+        members: dict[str, list[Binding]] = {}
+        for b in self.bindings.values():
+            members.setdefault(groups.find(b.hoa), []).append(b)
+        nodes = []
+        for root, bindings in sorted(members.items(), key=lambda kv: min(_first_time(b) for b in kv[1])):
+            addresses = sorted((a for a in groups.parent if groups.find(a) == root and not a.startswith("key:")),
+                               key=lambda a: first_use.get(a, float("inf")))
+            key_id = next((b.key_id for b in bindings if b.key_id), None)
+            secure = [s for s in self.secure if s.coa in addresses]
+            nodes.append(MobileNode(f"mn{len(nodes) + 1}", addresses, key_id, bindings,
+                                    self._handovers(bindings, addresses), secure, [], []))
+        self._attach(nodes, first_use)
+        for node in nodes:
+            node.deregistrations = [ex for b in node.bindings for ex in b.exchanges if ex.deregistration]
+            for f in self.findings:
+                if f.address in node.addresses:
+                    f.mn = node.id
+        return nodes
+
+    def _handovers(self, bindings: list[Binding], addresses: list[str]) -> list[Handover]:
+        """A new CoA starts a handover; per HoA, its first attempt from that CoA (the BUs up to
+        the first answer) says kept (accepted registration), released (de-registration) or failed."""
+        timeline = sorted((ex for b in bindings for ex in b.exchanges if ex.coa in addresses), key=lambda ex: ex.time)
+        out: list[Handover] = []
+        attempts: dict[str, list[Exchange]] = {}
+        for ex in timeline:
+            if not out or ex.coa != out[-1].coa:
+                home = ex.coa == ex.hoa
+                out.append(Handover(ex.time, ex.coa, out[-1].coa if out else (None if home else ex.hoa), home, ex.time))
+                attempts = {}
+            tries = attempts.setdefault(ex.hoa, [])
+            if tries and tries[-1].ba is not None:
+                continue  # the first attempt is over: a refresh or a later release, not this handover
+            tries.append(ex)
+            h = out[-1]
+            answered = ex.ba_last_seen is not None
+            for lst in (h.kept, h.released, h.failed):
+                if ex.hoa in lst:
+                    lst.remove(ex.hoa)
+            target = h.failed if not ex.accepted else h.released if ex.deregistration else h.kept
+            target.append(ex.hoa)
+            if answered and ex.accepted:
+                h.end = max(h.end or 0.0, ex.ba_last_seen or 0.0)
+        for h in out:
+            for s in self.secure:
+                if s.coa == h.coa and 0 <= h.time - s.time < ATTACH_WINDOW:
+                    h.time = h.start = min(h.time, s.time)
+        return out
+
+    def _attach(self, nodes: list[MobileNode], first_use: dict[str, float]) -> None:
+        """Each attachment goes to the MN that next uses an address of its prefix: a first use
+        (native traffic, a BU) or a handover to it soon after the RS."""
+        for a in self.attachments:
+            if a.prefix is None:
+                continue
+            net = IPv6Network(a.prefix, strict=False)
+            best: tuple[float, MobileNode] | None = None
+            for node in nodes:
+                times = [first_use[x] for x in node.addresses if IPv6Address(x) in net and first_use.get(x, -1) >= a.time]
+                times += [h.time for h in node.handovers
+                          if IPv6Address(h.coa) in net and 0 <= h.time - a.time <= HANDOVER_WINDOW]
+                if times and (best is None or min(times) < best[0]):
+                    best = (min(times), node)
+            if best is None:
+                continue
+            node = best[1]
+            node.attachments.append(a)
+            for h in node.handovers:
+                if IPv6Address(h.coa) in net and 0 <= h.time - a.time <= HANDOVER_WINDOW and (
+                        h.attachment is None or h.attachment.time < a.time):
+                    h.attachment = a
+                    h.start = a.time
+
+
+def _first_time(b: Binding) -> float:
+    return b.exchanges[0].time if b.exchanges else 0.0

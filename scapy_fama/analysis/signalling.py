@@ -1,0 +1,247 @@
+"""One signalling packet -> a :class:`Signal` record and the problems its own bytes show.
+
+Theory of operation
+-------------------
+The fast path hands over Mobility Headers (next header 135, or 62, the number of
+the drafts before RFC 3775) and ICMPv6. The fields the analysis needs come from
+``wire.parse`` where it has them, and from a Scapy dissection only where it has
+not::
+
+    MH, well formed          wire.MHInfo: type, seq, status, flags, lifetime, options
+    MH, Header Len too small  + Scapy: the fixed fields it reads anyway, and what follows
+                                the MH (a Destination Options header with a HAO, an RH2:
+                                ns-3 puts them after the MH)
+    MH behind next header 62  Scapy re-labels it 135 and rebuilds; wire.parse reads the result
+    CoTI, CoT                 Scapy (cookie, care-of nonce index, keygen token)
+    ICMPv6                    Scapy: RS, RA (PIO with the R bit: the DAR's address),
+                              DAD probes (NS from ::); any other ICMPv6 is data
+
+Checks on the packet's own bytes become :class:`Problem` entries: the MH
+checksum (RFC 6275 §6.1.1, with the HAO/RH2 pseudo-header), Header Len against
+the type's minimum, Payload Proto, bytes after the MH, option lengths that run
+past the MH or differ from their definition, a capture cut short (snap length).
+Verification (CGA, signature, BAD) is not done here: it needs the protocol
+state, see :mod:`scapy_fama.analysis.reconstruct`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv6Network
+
+from scapy.layers.inet6 import (
+    HAO,
+    ICMPv6ND_NS,
+    ICMPv6ND_RA,
+    ICMPv6ND_RS,
+    ICMPv6NDOptPrefixInfo,
+    IPv6,
+    IPv6ExtHdrDestOpt,
+    IPv6ExtHdrRouting,
+)
+from scapy.packet import Packet
+
+from scapy_fama.layers import BA as BALayer
+from scapy_fama.layers import BE as BELayer
+from scapy_fama.layers import BRR, BU as BULayer, CoT, CoTI, GenericMH, HoT, HoTI
+from scapy_fama.layers.checksum import mh_checksum
+from scapy_fama.layers.mh import MH_TYPES
+from scapy_fama.wire import MHInfo, WireInfo, parse
+
+BU, BA, BE, COTI, COT = 5, 6, 7, 2, 4
+# RFC 6275 §6.1: the smallest Header Len of each message type
+MIN_HEADER_LEN = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2, 5: 1, 6: 1, 7: 2}
+# option type -> the only data length its definition allows (RFC 6275 §6.2, RFC 3963 §4.3,
+# RFC 4285 §6, RFC 4866 §5)
+OPTION_LENGTHS = {2: 2, 3: 16, 4: 4, 5: 12, 6: 18, 10: 8, 11: 0, 15: 0, 16: 8}
+OPTION_NAMES = {
+    0: "Pad1", 1: "PadN", 2: "Binding Refresh Advice", 3: "Alternate CoA", 4: "Nonce Indices",
+    5: "Binding Authorization Data", 6: "Mobile Network Prefix", 10: "Mobility Message Replay Protection",
+    11: "CGA Parameters Request", 12: "CGA Parameters", 13: "Signature", 14: "PHKT",
+    15: "Care-of Test Init", 16: "Care-of Test",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with one packet: a finding kind (see findings.py) and what."""
+
+    kind: str
+    detail: str
+
+
+@dataclass
+class Signal:
+    """One signalling packet as the reconstruction needs it."""
+
+    kind: str  # "BU", "BA", "BE", "CoTI", "CoT", "RS", "RA", "DAD", or an MH type name
+    src: str
+    dst: str
+    hoa: str | None = None  # BU: the Home Address option; BA: the RH2 address
+    seq: int | None = None
+    status: int | None = None
+    lifetime: int | None = None
+    ack: bool = False
+    options: tuple[int, ...] = ()
+    cookie: bytes | None = None  # CoTI, CoT
+    index: int | None = None  # CoT: care-of nonce index
+    token: bytes | None = None  # CoT: care-of keygen token
+    prefix: str | None = None  # RA: the prefix; DAD: the address probed
+    dar: str | None = None  # RA: the DAR's global address (PIO with the R bit, profile §1)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def deregistration(self) -> bool:
+        """BU: lifetime 0 or CoA == HoA (RFC 6275 §9.5.1); a BU without HAO registers its source
+        (a proxy BU, RFC 5213) unless its lifetime is 0."""
+        return self.lifetime == 0 or self.hoa == self.src
+
+
+def _tail_headers(mh: Packet) -> tuple[str | None, list[Problem]]:
+    """An address and the problems in the bytes after the MH (ns-3: HAO or RH2 after it)."""
+    load = bytes(mh.payload)  # Raw, or a header the layers guessed from Payload Proto
+    if not load:
+        return None, []
+    options = IPv6ExtHdrDestOpt(load).options
+    hoa = next((o.hoa for o in options if isinstance(o, HAO)), None)
+    if hoa is not None:
+        return hoa, [Problem("framing", f"Home Address option placed after the Mobility Header "
+                                        f"(RFC 6275 §6.3: before it), HoA {hoa}")]
+    routing = IPv6ExtHdrRouting(load)
+    if routing.type == 2:
+        address = routing.addresses[0] if routing.addresses else None
+        return address, [Problem("framing", f"type 2 Routing header (Hdr Ext Len {routing.len}) placed after "
+                                            f"the Mobility Header (RFC 6275 §6.4: before it)")]
+    return None, [Problem("framing", f"{len(load)} bytes follow the Mobility Header (Payload Proto says none)")]
+
+
+def _option_problems(mh: MHInfo) -> list[Problem]:
+    out = []
+    for otype, start, size in mh.options:
+        name = OPTION_NAMES.get(otype, f"type {otype}")
+        if otype and start + 2 + size > mh.length:
+            out.append(Problem("malformed-option", f"{name} option at MH offset {start}: length {size} "
+                                                   f"runs past the {mh.length}-byte Mobility Header"))
+        elif otype in OPTION_LENGTHS and size != OPTION_LENGTHS[otype]:
+            out.append(Problem("malformed-option", f"{name} option at MH offset {start}: length {size}, "
+                                                   f"defined as {OPTION_LENGTHS[otype]}"))
+    return out
+
+
+def _old_draft(ip: bytes) -> bytes | None:
+    """``ip`` with next header 62 (pre-RFC 3775 MH) relabelled 135, through the Scapy layers."""
+    pkt = IPv6(ip)
+    layer: Packet | None = pkt
+    while layer is not None and layer.__class__.__name__ != "NoPayload":
+        if getattr(layer, "nh", None) == 62:
+            layer.nh = 135
+            return bytes(pkt)
+        layer = layer.payload
+    return None
+
+
+def _mh_signal(ip: bytes, info: WireInfo) -> Signal:
+    mh = info.mh
+    assert mh is not None
+    kind = {BU: "BU", BA: "BA", BE: "BE", COTI: "CoTI", COT: "CoT"}.get(mh.mhtype, MH_TYPES.get(mh.mhtype, f"MH{mh.mhtype}"))
+    sig = Signal(kind, info.src, info.dst, hoa=info.hoa if mh.mhtype != BA else info.rh2,
+                 seq=mh.seq, status=mh.status, lifetime=mh.lifetime,
+                 ack=bool(mh.flags and mh.flags & 0x8000), options=tuple(t for t, _, _ in mh.options))
+    problems = sig.problems
+    carried = len(ip) - mh.offset
+    cut = carried < mh.length
+    if cut:
+        problems.append(Problem("truncated-packet", f"captured {carried} of the Mobility Header's {mh.length} bytes"))
+    if mh.payload_proto != 59:
+        problems.append(Problem("framing", f"MH Payload Proto {mh.payload_proto}, not 59 (RFC 6275 §6.1.1)"))
+    short = (mh.length // 8 - 1) < MIN_HEADER_LEN.get(mh.mhtype, 0)
+    if short:
+        problems.append(Problem("framing", f"MH Header Len {mh.length // 8 - 1} below the minimum "
+                                           f"{MIN_HEADER_LEN[mh.mhtype]} of {kind} (RFC 6275 §6.1)"))
+    problems += _option_problems(mh)
+    trailing = 40 + info.payload_length - (mh.offset + mh.length)
+    if short or trailing > 0 or mh.mhtype in (COTI, COT):
+        _from_scapy(sig, ip, short)
+    if not cut:
+        pseudo_src = sig.hoa if mh.mhtype != BA and sig.hoa else info.src
+        pseudo_dst = sig.hoa if mh.mhtype == BA and sig.hoa else info.dst
+        right = mh_checksum(ip[mh.offset : mh.offset + mh.length], pseudo_src, pseudo_dst)
+        if mh.checksum == 0 and right != 0:
+            problems.append(Problem("checksum-zero", "MH checksum 0x0000: never computed"))
+        elif mh.checksum != right:
+            problems.append(Problem("checksum-wrong", f"MH checksum 0x{mh.checksum:04x}, should be 0x{right:04x}"))
+    return sig
+
+
+MH_LAYERS = (BULayer, BALayer, BELayer, BRR, CoT, CoTI, GenericMH, HoT, HoTI)
+
+
+def _mh_layer(pkt: Packet) -> Packet | None:
+    """The first Mobility Header layer of ``pkt``."""
+    layer: Packet | None = pkt
+    while layer is not None and layer.__class__.__name__ != "NoPayload":
+        if isinstance(layer, MH_LAYERS):
+            return layer
+        layer = layer.payload
+    return None
+
+
+def _from_scapy(sig: Signal, ip: bytes, short: bool) -> None:
+    """Fill what wire.parse could not read: fixed fields of a too-short MH, the tail, CoTI/CoT."""
+    layer = _mh_layer(IPv6(ip))
+    if layer is None:
+        return
+    if isinstance(layer, CoTI):
+        sig.cookie = bytes(layer.cookie)
+    elif isinstance(layer, CoT):
+        sig.cookie, sig.index, sig.token = bytes(layer.cookie), int(layer.index), bytes(layer.token)
+    if short:
+        for name in ("seq", "status"):
+            if hasattr(layer, name) and getattr(sig, name) is None:
+                setattr(sig, name, int(getattr(layer, name)))
+        if hasattr(layer, "mhtime") and sig.lifetime is None:
+            sig.lifetime = int(layer.mhtime) * 4
+        if hasattr(layer, "flags") and sig.kind == "BU":
+            sig.ack = bool(layer.flags.A)
+    address, problems = _tail_headers(layer)
+    sig.problems += problems
+    if address is not None and sig.hoa is None:
+        sig.hoa = address
+
+
+def _icmpv6_signal(ip: bytes, info: WireInfo) -> Signal | None:
+    pkt = IPv6(ip)
+    if ICMPv6ND_RS in pkt:
+        return Signal("RS", info.src, info.dst)
+    if ICMPv6ND_RA in pkt:
+        sig = Signal("RA", info.src, info.dst, lifetime=int(pkt[ICMPv6ND_RA].routerlifetime))
+        pio = pkt.getlayer(ICMPv6NDOptPrefixInfo)
+        if pio is not None:
+            sig.prefix = str(IPv6Network(f"{pio.prefix}/{pio.prefixlen}", strict=False))
+            sig.dar = pio.prefix if pio.R else None
+        return sig
+    if ICMPv6ND_NS in pkt and info.src == "::":
+        return Signal("DAD", info.src, info.dst, prefix=pkt[ICMPv6ND_NS].tgt)
+    return None
+
+
+def read_signal(ip: bytes, info: WireInfo) -> Signal | None:
+    """The signalling ``ip`` carries, or None when it is data (ICMPv6 other than ND)."""
+    if info.proto is None:
+        return Signal("malformed", info.src, info.dst, problems=[Problem("malformed-packet", info.problem or "cut short")])
+    if info.proto == 58:
+        return _icmpv6_signal(ip, info)
+    old = info.proto == 62
+    if old:
+        relabelled = _old_draft(ip)
+        parsed = parse(relabelled) if relabelled is not None else None
+        if parsed is None or parsed.mh is None:
+            return Signal("malformed", info.src, info.dst, problems=[Problem("framing", "next header 62 without a Mobility Header")])
+        ip, info = relabelled, parsed  # type: ignore[assignment]
+    if info.mh is None:
+        return Signal("malformed", info.src, info.dst, problems=[Problem("malformed-packet", info.problem or "Mobility Header cut short")])
+    sig = _mh_signal(ip, info)
+    if old:
+        sig.problems.insert(0, Problem("framing", "Mobility Header behind next header 62, the pre-RFC 3775 "
+                                                  "draft number (IANA: CFTP), instead of 135"))
+    return sig

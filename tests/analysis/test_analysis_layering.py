@@ -1,0 +1,25 @@
+"""DESIGN.md's layering for the analyser: a tool layer over the bridge, imported by the CLI only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.test_architecture import _imports as imports
+
+PACKAGE = Path(__file__).resolve().parents[2] / "scapy_fama"
+ALLOWED = ("scapy_fama.analysis", "scapy_fama.codec", "scapy_fama.wire", "scapy_fama.verify",
+           "scapy_fama.layers", "scapy_fama.crypto", "scapy_fama.proto.messages")
+
+
+def test_analysis_imports_only_the_layers_below_it() -> None:
+    for path in sorted((PACKAGE / "analysis").glob("*.py")):
+        own = {m for m in imports(path) if m.startswith("scapy_fama")}
+        assert all(m.startswith(ALLOWED) for m in own), (path.name, own - {m for m in own if m.startswith(ALLOWED)})
+
+
+def test_only_the_cli_imports_the_analysis() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).parts
+        if parts[0] in ("analysis", "cli"):
+            continue
+        assert not {m for m in imports(path) if m.startswith("scapy_fama.analysis")}, path

@@ -1,0 +1,124 @@
+"""The streamed capture reader: pcap and pcapng framing, link layers, broken files.
+
+The test writes its own captures with struct (the formats' field layouts, from the pcap and
+pcapng specifications), so the reader is checked against an independent writer.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from scapy_fama.analysis.reader import BLOCK, CaptureError, CaptureReader, ipv6_of
+
+IP = bytes([0x60]) + bytes(39) + b"payload"  # the reader does not look inside: any bytes do
+
+
+def pcap(records: list[tuple[float, bytes]], *, linktype: int = 101, order: str = "<", nano: bool = False) -> bytes:
+    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
+    out = struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, 65535, linktype)
+    for when, data in records:
+        frac = round((when % 1) * (1e9 if nano else 1e6))
+        out += struct.pack(order + "IIII", int(when), frac, len(data), len(data)) + data
+    return out
+
+
+def block(btype: int, body: bytes) -> bytes:
+    body += bytes(-len(body) % 4)
+    return struct.pack("<II", btype, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+
+def pcapng(interfaces: list[tuple[int, str, int]], packets: list[tuple[int, int, bytes]]) -> bytes:
+    """``interfaces``: (linktype, name, tsresol exponent); ``packets``: (interface, ticks, data)."""
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    for linktype, name, resolution in interfaces:
+        raw = name.encode()
+        options = struct.pack("<HH", 2, len(raw)) + raw + bytes(-len(raw) % 4)
+        options += struct.pack("<HHB3x", 9, 1, resolution) + struct.pack("<HH", 0, 0)
+        out += block(1, struct.pack("<HHI", linktype, 0, 0) + options)
+    out += block(5, b"statistics, skipped")
+    for iface, ticks, data in packets:
+        out += block(6, struct.pack("<IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data)) + data)
+    return out
+
+
+def frames(path: Path) -> tuple[list[tuple], CaptureReader]:
+    with CaptureReader(path) as reader:
+        return list(reader), reader
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("nano", [False, True])
+def test_pcap_both_byte_orders_and_resolutions(tmp_path: Path, order: str, nano: bool) -> None:
+    path = tmp_path / "a.pcap"
+    path.write_bytes(pcap([(1.5, IP), (2.25, IP + b"x")], order=order, nano=nano))
+    got, reader = frames(path)
+    assert [(n, t, ip) for n, t, ip, _, _ in got] == [(1, 1.5, IP), (2, 2.25, IP + b"x")]
+    assert reader.truncated is None and reader.interfaces[0].linktype == 101
+
+
+def test_pcap_larger_than_a_block_streams(tmp_path: Path) -> None:
+    big = IP + bytes(3000)
+    count = 3 * BLOCK // len(big)
+    path = tmp_path / "big.pcap"
+    path.write_bytes(pcap([(i, big) for i in range(count)]))
+    got, reader = frames(path)
+    assert len(got) == count and all(ip == big for _, _, ip, _, _ in got)
+    assert reader.position == reader.size
+
+
+def test_link_layers() -> None:
+    eth = bytes(12) + b"\x86\xdd" + IP
+    vlan = bytes(12) + b"\x81\x00\x00\x05\x86\xdd" + IP
+    sll = bytes(14) + b"\x86\xdd" + IP
+    sll2 = b"\x86\xdd" + bytes(18) + IP
+    loop = struct.pack(">I", 28) + IP
+    null = struct.pack("<I", 30) + IP
+    assert [ipv6_of(1, eth), ipv6_of(1, vlan), ipv6_of(113, sll), ipv6_of(276, sll2)] == [IP] * 4
+    assert [ipv6_of(108, loop), ipv6_of(0, null), ipv6_of(229, IP), ipv6_of(101, IP)] == [IP] * 4
+    assert ipv6_of(1, bytes(12) + b"\x08\x00" + bytes(20)) is None  # IPv4
+    assert ipv6_of(147, IP) is None  # a link type the reader does not know
+
+
+def test_pcap_link_type_fcs_bits_are_masked(tmp_path: Path) -> None:
+    path = tmp_path / "fcs.pcap"
+    path.write_bytes(pcap([(0, IP)], linktype=0x300000E5))  # LINKTYPE_IPV6 with FCS bits, as in a tcpdump test
+    got, reader = frames(path)
+    assert reader.interfaces[0].linktype == 229 and got[0][2] == IP
+
+
+def test_pcapng_interfaces_are_capture_points(tmp_path: Path) -> None:
+    path = tmp_path / "a.pcapng"
+    eth = bytes(12) + b"\x86\xdd" + IP
+    path.write_bytes(pcapng([(101, "backbone", 6), (1, "dar1", 9)], [(0, 1_500_000, IP), (1, 2_000_000_000, eth)]))
+    got, reader = frames(path)
+    assert [i.name for i in reader.interfaces] == ["backbone", "dar1"]
+    assert [(n, t, ip, vantage) for n, t, ip, vantage, _ in got] == [(1, 1.5, IP, 0), (2, 2.0, IP, 1)]
+
+
+@pytest.mark.parametrize("cut", [10, 30, 60])
+def test_truncated_pcap_gives_the_frames_before_the_break(tmp_path: Path, cut: int) -> None:
+    whole = pcap([(1, IP), (2, IP)])
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(whole[: len(whole) - cut])
+    got, reader = frames(path)
+    assert len(got) == 1 and reader.truncated is not None and "frame 2" in reader.truncated
+
+
+def test_truncated_pcapng(tmp_path: Path) -> None:
+    whole = pcapng([(101, "x", 6)], [(0, 1, IP), (0, 2, IP)])
+    path = tmp_path / "cut.pcapng"
+    path.write_bytes(whole[:-10])
+    got, reader = frames(path)
+    assert len(got) == 1 and reader.truncated is not None
+
+
+@pytest.mark.parametrize("content", [b"", b"\xd4\xc3", b"hello, this is not a capture", pcap([])[:20]])
+def test_not_a_capture(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "x.pcap"
+    path.write_bytes(content)
+    with pytest.raises(CaptureError):
+        with CaptureReader(path) as reader:
+            list(reader)
