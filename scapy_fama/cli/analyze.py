@@ -1,0 +1,77 @@
+"""fama-analyze: handovers, bindings, verification, tunnels and findings of pcap/pcapng captures.
+
+    fama-analyze capture.pcap
+    fama-analyze a.pcapng b.pcap --json > report.json
+    fama-analyze capture.pcap --keys pcaps/keys --plot timeline.png --mn 2001:db8:1::1234
+
+Exit codes: 0 analysed; 1 analysed, but a file was cut short (results up to the
+break); 2 bad input (not a capture, a missing file, a key that does not load);
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from scapy_fama.analysis.analyze import Analysis, analyze, load_keys
+from scapy_fama.analysis.report import render, to_json
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run
+
+PROG = "fama-analyze"
+PROGRESS_FROM = 8 << 20  # bytes: smaller inputs are done before a bar would be seen
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog=PROG,
+        description="Reconstruct the FAMA handovers, bindings, verification and tunnel traffic of captures.",
+    )
+    ap.add_argument("files", nargs="+", type=Path, metavar="FILE", help="pcap or pcapng (several: merged by time)")
+    ap.add_argument("--json", action="store_true", help="print the fama-analyze/1 JSON document on stdout")
+    ap.add_argument("--plot", type=Path, metavar="OUT.png", help="write a timeline plot per MN (matplotlib)")
+    ap.add_argument("--keys", type=Path, metavar="DIR", help="MN private keys (*.pem): decrypt PHKTs, check BADs")
+    ap.add_argument("--mn", metavar="ADDRESS", help="report only the MN holding this address")
+    return ap
+
+
+def _analyze(args: argparse.Namespace, console: Console) -> Analysis:
+    keys = load_keys(args.keys) if args.keys is not None else None
+    for path in args.files:
+        if not path.is_file():
+            raise ValueError(f"{path}: no such file")
+    size = sum(p.stat().st_size for p in args.files)
+    columns = (TextColumn("reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True, disable=size < PROGRESS_FROM) as bar:
+        task = bar.add_task("read", total=size)
+        return analyze(args.files, keys=keys, mn=args.mn,
+                       progress=lambda done, total: bar.update(task, completed=done))
+
+
+def _main(args: argparse.Namespace, console: Console) -> int:
+    analysis = _analyze(args, console)
+    if args.json:
+        print(json.dumps(to_json(analysis), indent=1))
+    else:
+        render(analysis, console)
+    if args.plot is not None:
+        from scapy_fama.analysis.plot import plot_timelines  # matplotlib only when asked for
+
+        for path in plot_timelines(analysis, args.plot):
+            console.print(f"plot written to {path}")
+    return EXIT_NEGATIVE if any(f.truncated for f in analysis.files) else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console(stderr=args.json)  # with --json, stdout carries only the JSON
+    return run(PROG, lambda: _main(args, console))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

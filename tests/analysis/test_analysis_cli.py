@@ -1,0 +1,109 @@
+"""fama-analyze as a user meets it: the report, --json (schema fama-analyze/1), --plot, --mn,
+--keys, and one-line errors with exit codes for files that are not captures or are cut short."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scapy_fama.cli.analyze import main
+
+ROOT = Path(__file__).resolve().parents[2]
+PCAPS = ROOT / "pcaps"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_report_names_the_handovers_bindings_and_findings(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, PCAPS / "fail148.pcapng", "--keys", PCAPS / "keys")
+    assert code == 0
+    assert "handover" in out and "binding" in out and "kept" in out
+    assert "verification-failed" in out and "status 148" in out
+
+
+def test_json_document(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, PCAPS / "secure.pcapng", "--json", "--keys", PCAPS / "keys")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["schema"] == "fama-analyze/1"
+    assert set(doc) == {"schema", "files", "capture", "totals", "signalling", "sightings", "dars", "keys", "mns",
+                        "other_tunnels", "findings", "warnings"}
+    (mn,) = doc["mns"]
+    assert set(mn) == {"id", "addresses", "key_id", "attachments", "handovers", "bindings", "secure",
+                       "deregistrations", "native"}
+    (binding,) = mn["bindings"]
+    assert set(binding) >= {"hoa", "dar", "state", "exchanges", "tunnel", "latency", "verified", "statuses"}
+    (exchange,) = binding["exchanges"]
+    assert exchange["secure"] and exchange["verified"] is True and exchange["ba_verified"] is True
+    assert exchange["status"] == 0 and exchange["status_name"] == "Binding Update accepted"
+    assert exchange["verdict"]["ok"] and {c["name"] for c in exchange["verdict"]["checks"]} >= {"cga", "signature", "bad"}
+    (sec,) = mn["secure"]
+    assert sec["rtt"] > 0 and sec["index"] is not None
+    assert doc["dars"] == [{"prefix": f"2001:db8:{i}::/64", "address": f"2001:db8:{i}::1"} for i in (1, 2, 3)]
+    assert binding["tunnel"]["down"]["per_second"]
+
+
+def test_plot_one_png_per_mn(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, _ = run(capsys, PCAPS / "multianchor.pcapng", "--plot", tmp_path / "one.png")
+    assert code == 0 and (tmp_path / "one.png").read_bytes().startswith(PNG)
+    code, _, _ = run(capsys, PCAPS / "fail132.pcapng", "--plot", tmp_path / "two.png")  # the MN and the attacker
+    assert code == 0 and all((tmp_path / f"two-mn{i}.png").read_bytes().startswith(PNG) for i in (1, 2))
+
+
+def test_mn_filter(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = json.loads(run(capsys, PCAPS / "fail132.pcapng", "--json")[1])
+    attacker = doc["mns"][1]["addresses"][0]
+    code, out, _ = run(capsys, PCAPS / "fail132.pcapng", "--json", "--mn", attacker)
+    assert code == 0 and [m["addresses"] for m in json.loads(out)["mns"]] == [[attacker]]
+    code, out, _ = run(capsys, PCAPS / "fig1.pcapng", "--json", "--mn", "2001:db8:9::9")
+    assert json.loads(out)["warnings"] == ["no MN holds 2001:db8:9::9 in this capture"]
+
+
+def test_several_files_are_merged(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, PCAPS / "fig1.pcapng", PCAPS / "fig1.pcapng", "--json")
+    doc = json.loads(out)
+    assert code == 0 and len(doc["files"]) == 2
+    assert doc["totals"]["frames"] == 2 * json.loads((PCAPS / "fig1.truth.json").read_text())["frames"]
+    assert doc["signalling"]["BU"] == 1  # the second file's copies are the same packets
+
+
+@pytest.mark.parametrize("content", [b"", b"not a capture at all", b"\xd4\xc3\xb2\xa1\x02\x00"])
+def test_not_a_capture_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "x.pcap"
+    path.write_bytes(content)
+    code, out, err = run(capsys, path)
+    assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("fama-analyze: error: ")
+
+
+def test_missing_file_and_bad_keys(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert run(capsys, tmp_path / "nothing.pcap")[0] == 2
+    code, _, err = run(capsys, PCAPS / "fig1.pcapng", "--keys", tmp_path)
+    assert code == 2 and "no *.pem" in err
+
+
+def test_truncated_file_gives_results_up_to_the_break(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    whole = (PCAPS / "fig3.pcapng").read_bytes()
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    code, out, err = run(capsys, cut, "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["warnings"] and "cut short" in doc["warnings"][0]
+    assert doc["mns"] and doc["mns"][0]["handovers"]  # the first handover is before the break
+    assert any(f["kind"] == "capture-truncated" for f in doc["findings"])
+
+
+def test_as_a_command_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pcapng"
+    bad.write_bytes((PCAPS / "fig1.pcapng").read_bytes()[:300])
+    for args, code in (([str(PCAPS / "fig2.pcapng")], 0), ([str(bad)], 1), ([str(ROOT / "README.md")], 2)):
+        done = subprocess.run([sys.executable, "-m", "scapy_fama.cli.analyze", *args], capture_output=True, text=True)
+        assert done.returncode == code and "Traceback" not in done.stderr, done.stderr
