@@ -10,8 +10,10 @@ from shell_story import Story, figures
 
 @pytest.fixture(autouse=True)
 def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The MN key cache of these tests: one folder for the run, never the user's."""
-    monkeypatch.setenv("FAMA_SHELL_CACHE", str(tmp_path_factory.getbasetemp() / "fama-shell-cache"))
+    """The MN key cache and IPython's folder of these tests: one each for the run, never the user's."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("FAMA_SHELL_CACHE", str(base / "fama-shell-cache"))
+    monkeypatch.setenv("IPYTHONDIR", str(base / "ipython"))
 
 
 @pytest.fixture

@@ -8,28 +8,24 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from fama_shell.console import install
 from fama_shell.session import Session
 from IPython.core.completer import provisionalcompleter
 from IPython.core.interactiveshell import InteractiveShell
 from rich.console import Console
+from shell_story import fama_shell_command
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 TIMEOUT = 120  # seconds for one fama-shell run (it starts in a few)
 
 
 def fama_shell(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    command = shutil.which("fama-shell")
-    if command is None:
-        pytest.skip("fama-shell is not installed (pip install -e .)")
     env = dict(os.environ, COLUMNS="160")
     return subprocess.run(
-        [command, *args],
+        [fama_shell_command(), *args],
         check=False,
         capture_output=True,
         text=True,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
 import pytest
+from shell_story import fama_shell_command
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -57,9 +57,7 @@ class Screen:
 
 @pytest.fixture
 def shell(tmp_path: Path) -> pexpect.spawn:
-    command = shutil.which("fama-shell")
-    if command is None:
-        pytest.skip("fama-shell is not installed (pip install -e .)")
+    command = fama_shell_command()
     env = dict(
         os.environ,
         TERM="xterm-256color",
