@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 from fama_shell.msc import Aliases, MscRow, label
 from fama_shell.packets import packet_view
@@ -94,6 +95,17 @@ class Held(View):
     time: float
     msg: Message  # as the core sent it (with its signing instructions)
     pkt: Packet  # the packet it would have been; edit its fields
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (the core's message holds keys, which do not copy)."""
+        return {
+            "number": self.number,
+            "node": self.node,
+            "kind": self.kind,
+            "time": self.time,
+            "packet": self.pkt.summary(),
+            "bytes": bytes(self.pkt).hex(),
+        }
 
     def __rich__(self) -> RenderableType:
         head = Text(

@@ -97,6 +97,9 @@ def test_breakpoint_edit_and_release(session: Session) -> None:
     held = session.held()
     assert (held.kind, held.node) == ("BU", "mn") and held.pkt[BU].seq != 99
     assert session.net.hops(type(held.msg)) == []  # nothing left the MN
+    assert held.as_dict()["kind"] == "BU" and bytes.fromhex(held.as_dict()["bytes"]) == bytes(
+        held.pkt
+    )
     held.pkt[BU].seq = 99
     sent = session.release(held)
     assert sent.verdict is not None and sent.verdict.ok  # re-signed: the edit is authentic
