@@ -23,7 +23,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scapy_fama.analysis.classify import FastPath, NativeCount, PacketRef, Totals, TunnelCount
+from scapy_fama.analysis.classify import (
+    FastPath,
+    NativeCount,
+    PacketRef,
+    Totals,
+    TunnelCount,
+)
 from scapy_fama.analysis.findings import Findings
 from scapy_fama.analysis.reader import CaptureReader, Frame, Interface
 from scapy_fama.analysis.reconstruct import MobileNode, Reconstruction
@@ -111,7 +117,7 @@ def _run(
             return True
         try:
             sig = read_signal(ip, info)
-        except Exception as exc:  # a fuzzed packet the layers choke on: a finding, not a crash
+        except Exception as exc:  # noqa: BLE001  (a fuzzed packet the layers choke on: a finding, not a crash)
             findings.add("malformed-packet", f"unreadable signalling: {type(exc).__name__}: {exc}", ref, info.src)
             return True
         if sig is None:

@@ -17,6 +17,7 @@ tshark and Wireshark.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from scapy_fama.analysis.classify import PacketRef
@@ -77,7 +78,8 @@ class Findings:
         if ref is not None and len(found.packets) < PACKETS_KEPT:
             found.packets.append(ref)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Finding]:
+        """Errors first, then warnings, then information; each by its first packet."""
         order = {ERROR: 0, WARNING: 1, INFO: 2}
         return iter(sorted(self._by_key.values(), key=lambda f: (order[f.severity], f.packets[:1], f.kind)))
 

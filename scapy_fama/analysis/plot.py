@@ -20,10 +20,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first)
+import matplotlib.pyplot as plt
 
-from scapy_fama.analysis.analyze import Analysis  # noqa: E402
-from scapy_fama.analysis.reconstruct import MobileNode  # noqa: E402
+from scapy_fama.analysis.analyze import Analysis
+from scapy_fama.analysis.reconstruct import MobileNode
 
 
 def _short(address: str) -> str:

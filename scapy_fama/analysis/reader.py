@@ -37,7 +37,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 BLOCK = 1 << 20
 PCAP_MAGICS = {
@@ -117,7 +117,7 @@ class CaptureReader:
             raise CaptureError(f"{self.path}: not a pcap or pcapng file (magic {head.hex()})")
         self._head = head
 
-    def __enter__(self) -> CaptureReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

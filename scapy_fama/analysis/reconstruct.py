@@ -31,6 +31,7 @@ addresses, de-registrations the released ones; it lasts from the attachment
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
@@ -47,7 +48,7 @@ from scapy_fama.layers.mh import BA_STATUS
 from scapy_fama.proto.messages import BindingUpdate
 from scapy_fama.verify import Verdict, verify_ba, verify_bu
 
-EXCHANGES_KEPT = 1000  # per binding; later exchanges are counted, not kept
+EXCHANGES_KEPT = 256  # per binding; past it, routine refreshes are counted, not kept
 ATTACH_WINDOW = 5.0  # s: an RA this soon after an RS on the same capture point answers it
 HANDOVER_WINDOW = 30.0  # s: an attachment this soon before a new CoA's first BU started that handover
 HALF = 1 << 15
@@ -73,7 +74,7 @@ def _result(verdict: Verdict | None) -> bool | None:
     return True if verdict else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Exchange:
     """One BU and the BA that answered it."""
 
@@ -120,6 +121,7 @@ class Binding:
     dar: str
     exchanges: list[Exchange] = field(default_factory=list)
     exchange_count: int = 0
+    dropped_latencies: array[float] = field(default_factory=lambda: array("d"))  # of exchanges not kept
     pending: list[Exchange] = field(default_factory=list)
     last_seq: int | None = None
     seen_bytes: dict[int, tuple[int, PacketRef]] = field(default_factory=dict)  # seq -> (hash, first BU)
@@ -135,9 +137,19 @@ class Binding:
     tunnel_up: TunnelCount = field(default_factory=TunnelCount)
 
     def keep(self, exchange: Exchange) -> None:
+        """Append ``exchange``; past EXCHANGES_KEPT, the one before it is dropped when it was a
+        routine refresh (answered, accepted, same CoA as its predecessor): it is counted and its
+        latency kept, so memory stays flat. New CoAs, refusals, releases and failures stay."""
         self.exchange_count += 1
-        if len(self.exchanges) < EXCHANGES_KEPT:
-            self.exchanges.append(exchange)
+        if len(self.exchanges) > EXCHANGES_KEPT:
+            last, before = self.exchanges[-1], self.exchanges[-2]
+            routine = (last.accepted and not last.deregistration and last.verified is not False
+                       and last.ba_verified is not False and not last.retransmissions
+                       and before.coa == last.coa and before.accepted)
+            if routine and last.latency is not None:
+                self.exchanges.pop()
+                self.dropped_latencies.append(last.latency)
+        self.exchanges.append(exchange)
 
 
 @dataclass
@@ -351,18 +363,18 @@ class Reconstruction:
 
     def _match(self, sig: Signal) -> tuple[Binding, Exchange] | None:
         """The pending exchange a BA answers: by (HoA, DAR, seq); 135 the newest; else by CoA."""
-        candidates = []
         b = self.bindings.get((sig.hoa or sig.dst, sig.src))
         if b is not None:
-            candidates.append(b)
-        candidates += [x for x in self.bindings.values() if x.dar == sig.src and x is not b
-                       and any(p.coa == sig.dst for p in x.pending)]
-        for c in candidates:
-            for p in reversed(c.pending):
-                if p.seq == sig.seq and (c is b or p.coa == sig.dst):
-                    return c, p
-        if sig.status == 135 and b is not None and b.pending:
-            return b, b.pending[-1]
+            found = next((p for p in reversed(b.pending) if p.seq == sig.seq), None)
+            if found is not None:
+                return b, found
+            if sig.status == 135 and b.pending:
+                return b, b.pending[-1]
+        for other in self.bindings.values():  # a BA without RH2 (ns-3 put it after the MH): by CoA
+            if other.dar == sig.src and other is not b:
+                found = next((p for p in reversed(other.pending) if p.seq == sig.seq and p.coa == sig.dst), None)
+                if found is not None:
+                    return other, found
         return None
 
     def _ba(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:

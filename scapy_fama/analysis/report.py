@@ -46,7 +46,7 @@ null (not verified: no CGA options, or the PHKT / key was not known).
 from __future__ import annotations
 
 import statistics
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -83,7 +83,8 @@ def _exchange(ex: Exchange) -> dict[str, Any]:
 
 
 def latencies(b: Binding) -> list[float]:
-    return [ex.latency for ex in b.exchanges if ex.latency is not None]
+    """BU to BA latencies of every answered exchange, kept in full or not."""
+    return [ex.latency for ex in b.exchanges if ex.latency is not None] + list(b.dropped_latencies)
 
 
 def verification(b: Binding) -> dict[str, int]:
@@ -185,7 +186,7 @@ def render(analysis: Analysis, console: Console) -> None:
     files = len(analysis.files)
     clock = _Clock(analysis.first_time)
     t = analysis.totals
-    start = datetime.fromtimestamp(analysis.first_time or 0, tz=timezone.utc).isoformat(timespec="seconds")
+    start = datetime.fromtimestamp(analysis.first_time or 0, tz=UTC).isoformat(timespec="seconds")
     console.rule("[bold]fama-analyze")
     for f in analysis.files:
         points = ", ".join(i.name for i in f.interfaces)
@@ -254,12 +255,12 @@ def _render_mn(m: MobileNode, analysis: Analysis, console: Console, clock: _Cloc
                            f"{kind} seq {ex.seq} {ex.coa} -> {ex.dar} for {ex.hoa}: {answer}, {_ms(ex.latency)}{extra}",
                            f"{_mark(ex.verified)} / {_mark(ex.ba_verified)}"))
         if b.exchange_count > EXCHANGES_SHOWN:
-            events.append((b.exchanges[EXCHANGES_SHOWN].time, "", f"... {b.exchange_count - EXCHANGES_SHOWN} more "
-                                                                  f"exchanges for {b.hoa} (see --json)", ""))
+            more = f"... {b.exchange_count - EXCHANGES_SHOWN} more exchanges for {b.hoa} (see --json)"
+            events.append((b.exchanges[EXCHANGES_SHOWN].time, "", more, ""))
     for s in m.secure:
+        rtt = _ms(s.cot_time - s.time if s.cot_time is not None else None)
         events.append((s.time, f"{_ref(s.coti, files)} -> {_ref(s.cot, files)}",
-                       f"CoTI/CoT {s.coa} <-> {s.dar} index {s.index}, "
-                       f"{_ms(s.cot_time - s.time if s.cot_time is not None else None)}", ""))
+                       f"CoTI/CoT {s.coa} <-> {s.dar} index {s.index}, {rtt}", ""))
     for time, packets, what, ok in sorted(events, key=lambda e: e[0]):
         timeline.add_row(clock(time), packets, what, ok)
     console.print(timeline)

@@ -43,7 +43,8 @@ from scapy.packet import Packet
 
 from scapy_fama.layers import BA as BALayer
 from scapy_fama.layers import BE as BELayer
-from scapy_fama.layers import BRR, BU as BULayer, CoT, CoTI, GenericMH, HoT, HoTI
+from scapy_fama.layers import BRR, CoT, CoTI, GenericMH, HoT, HoTI
+from scapy_fama.layers import BU as BULayer
 from scapy_fama.layers.checksum import mh_checksum
 from scapy_fama.layers.mh import MH_TYPES
 from scapy_fama.wire import MHInfo, WireInfo, parse

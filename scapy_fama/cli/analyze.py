@@ -17,7 +17,13 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from scapy_fama.analysis.analyze import Analysis, analyze, load_keys
 from scapy_fama.analysis.report import render, to_json
@@ -60,7 +66,9 @@ def _main(args: argparse.Namespace, console: Console) -> int:
     else:
         render(analysis, console)
     if args.plot is not None:
-        from scapy_fama.analysis.plot import plot_timelines  # matplotlib only when asked for
+        from scapy_fama.analysis.plot import (
+            plot_timelines,  # matplotlib only when asked for
+        )
 
         for path in plot_timelines(analysis, args.plot):
             console.print(f"plot written to {path}")

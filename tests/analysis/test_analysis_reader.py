@@ -119,6 +119,5 @@ def test_truncated_pcapng(tmp_path: Path) -> None:
 def test_not_a_capture(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "x.pcap"
     path.write_bytes(content)
-    with pytest.raises(CaptureError):
-        with CaptureReader(path) as reader:
-            list(reader)
+    with pytest.raises(CaptureError), CaptureReader(path) as reader:
+        list(reader)
