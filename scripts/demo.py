@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 
 from fama_shell.session import Session
+
+PIPE_WIDTH = 140  # columns when the output is not a terminal (a CI log): full IPv6 addresses
 from rich.console import Console
 from rich.rule import Rule
 
@@ -31,7 +33,7 @@ def check(what: str, ok: bool, console: Console) -> bool:
 
 
 def main() -> int:
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "out/demo")
     s = Session.default()
     console.print(Rule("fama-shell demo: figures 1-3 of draft-bernardos-dmm-cmip on SimNet"))
