@@ -147,5 +147,7 @@ class BindingCache:
     def _schedule(self, expires: float, kind: int, hoa: str) -> None:
         heapq.heappush(self._heap, (expires, kind, hoa))
         if len(self._heap) > 2 * (len(self._bindings) + len(self._records)) + 64:
-            self._heap = [e for e in self._heap if self._live(*e)]
+            # a set: an entry refreshed at the same instant is pushed again with the same
+            # expiry, and both copies look live; keeping one bounds the heap for good
+            self._heap = list({e for e in self._heap if self._live(*e)})
             heapq.heapify(self._heap)

@@ -76,3 +76,13 @@ def test_stale_heap_entries_do_not_pile_up() -> None:
         cache.accepted(record, t % 65536, now=t)
         cache.bind(HOA, COA, 100, now=t)
     assert len(cache._heap) <= 2 * 2 + 64 + 1
+
+
+def test_refreshes_at_one_instant_keep_the_expiry_heap_bounded() -> None:
+    cache = BindingCache(capacity=1000, record_lifetime=3600)
+    for i in range(200):
+        cache.bind(f"2001:db8:1::{i:x}", "2001:db8:2::1", 60, now=0.0)
+    for _ in range(20):  # the same BU refreshed again and again at the same time
+        for i in range(200):
+            cache.bind(f"2001:db8:1::{i:x}", "2001:db8:2::1", 60, now=0.0)
+    assert len(cache._heap) <= 2 * 200 + 64
