@@ -51,8 +51,9 @@ def plot_mn(m: MobileNode, first: float, out: Path) -> Path:
                     top.annotate(str(ex.status), (t1, y), textcoords="offset points", xytext=(3, 6), fontsize=7)
         for way, count, style in (("down", b.tunnel_down, "-"), ("up", b.tunnel_up, "--")):
             if count.packets:
-                seconds = range(min(count.per_second) - 1, max(count.per_second) + 2)  # idle seconds are 0
-                bottom.step([s - first for s in seconds], [count.per_second.get(s, 0) for s in seconds], where="post",
+                seconds = range(count.base - 1, count.base + len(count.counts) + 1)  # idle seconds are 0
+                values = [0, *count.counts, 0]
+                bottom.step([s - first for s in seconds], values, where="post",
                             linestyle=style, label=f"{_short(b.hoa)} @ {b.dar} {way}")
     for a in m.attachments:
         top.axvline(a.time - first, color="grey", linestyle=":", linewidth=1)

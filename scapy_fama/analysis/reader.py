@@ -145,7 +145,7 @@ class CaptureReader:
         record = struct.Struct(order + "IIII").unpack_from
         buf, at, number, done = b"", 0, 0, 24  # done: file offset of buf[0]
         linktype &= 0xFFFF
-        raw = linktype in IPV6_RAW
+        raw, ethernet = linktype in IPV6_RAW, linktype == ETHERNET
         vantage, tag = self._vantage, self.file_index
         while True:
             if len(buf) - at < 16:
@@ -169,10 +169,15 @@ class CaptureReader:
                     self.position += len(buf)
                     self._cut("the packet data", number + 1)
                     return
-            data = buf[at + 16 : end]
             number += 1
+            if raw:
+                ip = buf[at + 16 : end]
+            elif ethernet and buf[at + 28 : at + 30] == ETH_IPV6:  # the common case, without a call
+                ip = buf[at + 30 : end]
+            else:
+                ip = ipv6_of(linktype, buf[at + 16 : end])
             at = end
-            yield number, sec + frac * unit, data if raw else ipv6_of(linktype, data), vantage, tag
+            yield number, sec + frac * unit, ip, vantage, tag
 
     # ---------------------------------------------------------------- pcapng
 

@@ -48,7 +48,7 @@ from scapy_fama.layers.mh import BA_STATUS
 from scapy_fama.proto.messages import BindingUpdate
 from scapy_fama.verify import Verdict, verify_ba, verify_bu
 
-EXCHANGES_KEPT = 256  # per binding; past it, routine refreshes are counted, not kept
+EXCHANGES_KEPT = 64  # per binding; past it, routine refreshes are counted (and timed), not kept
 ATTACH_WINDOW = 5.0  # s: an RA this soon after an RS on the same capture point answers it
 HANDOVER_WINDOW = 30.0  # s: an attachment this soon before a new CoA's first BU started that handover
 HALF = 1 << 15
@@ -59,10 +59,6 @@ SEQ_REMEMBERED = 64  # per binding: the sequence numbers whose BU bytes are reme
 def newer(seq: int, than: int) -> bool:
     """``seq`` comes after ``than`` in 16-bit serial-number order (RFC 6275 §9.5.1)."""
     return 0 < (seq - than) % (1 << 16) < HALF
-
-
-def verdict_summary(verdict: Verdict | None) -> dict[str, object] | None:
-    return None if verdict is None else verdict.as_dict()
 
 
 def _result(verdict: Verdict | None) -> bool | None:
@@ -478,15 +474,8 @@ class Reconstruction:
             down = self.bindings.get((idst, osrc))
             up = self.bindings.get((isrc, odst))
             target = down.tunnel_down if down is not None else up.tunnel_up if up is not None else None
-            if target is None:
-                continue
-            target.packets += count.packets
-            target.bytes += count.bytes
-            target.overhead += count.overhead
-            target.first = min(target.first, count.first) if target.packets != count.packets else count.first
-            target.last = max(target.last, count.last)
-            for second, n in count.per_second.items():
-                target.per_second[second] = target.per_second.get(second, 0) + n
+            if target is not None:
+                target.add(count)
 
     def unmatched_tunnels(self, tunnels: dict[tuple[str, str, str, str], TunnelCount]) -> list[tuple[tuple[str, str, str, str], TunnelCount]]:
         return [(k, c) for k, c in tunnels.items() if (k[3], k[0]) not in self.bindings and (k[2], k[1]) not in self.bindings]

@@ -26,9 +26,11 @@ version; new keys may be added)::
       bindings[]        hoa, dar, state (registered|refused|de-registered|pending|unknown), coa,
                         exchanges_total, retransmissions, statuses {status: count},
                         auth {cga|phkt|none: count}, phkt_issued[] {time, packet},
-                        latency {count, min, median, max}, verified {passed, failed, unchecked},
+                        latency {count, min, median, max}, latencies[] (every answered BU, seconds; a distribution, not in time order),
+                        verified {passed, failed, unchecked},
                         tunnel {down, up: {packets, bytes, overhead, first, last, per_second[[s, n]]}},
-        exchanges[]     bu, time, coa, seq, lifetime, ack, auth, deregistration, secure,
+        exchanges[]     (past 64 per binding, routine refreshes are left out: exchanges_total counts them)
+                        bu, time, coa, seq, lifetime, ack, auth, deregistration, secure,
                         retransmissions, verified, verdict, ba, ba_time, status, status_name,
                         granted, latency, phkt_issued, ba_verified, ba_verdict
                         (verdict: {message, ok, checks[] {name, result, detail}} or null)
@@ -66,7 +68,7 @@ def _tunnel(count: TunnelCount) -> dict[str, Any]:
     return {
         "packets": count.packets, "bytes": count.bytes, "overhead": count.overhead,
         "first": count.first if count.packets else None, "last": count.last if count.packets else None,
-        "per_second": sorted([s, n] for s, n in count.per_second.items()),
+        "per_second": [[s, n] for s, n in count.per_second()],
     }  # fmt: skip
 
 
@@ -102,6 +104,7 @@ def _binding(b: Binding) -> dict[str, Any]:
         "phkt_issued": [{"time": t, "packet": list(ref)} for t, ref in b.phkt_issued],
         "latency": {"count": len(lat), "min": min(lat, default=None),
                     "median": statistics.median(lat) if lat else None, "max": max(lat, default=None)},
+        "latencies": lat,
         "verified": verification(b),
         "tunnel": {"down": _tunnel(b.tunnel_down), "up": _tunnel(b.tunnel_up)},
         "exchanges": [_exchange(ex) for ex in b.exchanges],

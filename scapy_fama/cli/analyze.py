@@ -62,7 +62,8 @@ def _analyze(args: argparse.Namespace, console: Console) -> Analysis:
 def _main(args: argparse.Namespace, console: Console) -> int:
     analysis = _analyze(args, console)
     if args.json:
-        print(json.dumps(to_json(analysis), indent=1))
+        json.dump(to_json(analysis), sys.stdout, indent=1)  # streamed: no second copy as one string
+        print()
     else:
         render(analysis, console)
     if args.plot is not None:
