@@ -70,7 +70,7 @@ def _result(verdict: Verdict | None) -> bool | None:
     return True if verdict else None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # exchanges are compared by identity
 class Exchange:
     """One BU and the BA that answered it."""
 
@@ -481,15 +481,15 @@ class Reconstruction:
         return [(k, c) for k, c in tunnels.items() if (k[3], k[0]) not in self.bindings and (k[2], k[1]) not in self.bindings]
 
     def _group(self, first_use: dict[str, float]) -> list[MobileNode]:
-        """MNs: a BU joins its CoA and HoA unless it was refused or failed verification (an
-        attacker's BU must not join the victim's addresses); one CGA key joins its HoAs."""
+        """MNs: a BU joins its CoA and HoA unless it failed verification (a forged BU must not
+        join the attacker's address to the victim's); one CGA key joins its HoAs."""
         groups = _Groups()
         for b in self.bindings.values():
             groups.find(b.hoa)
             if b.key_id:
                 groups.join("key:" + b.key_id, b.hoa)
             for ex in b.exchanges:
-                if ex.accepted or (ex.status is None and ex.verified is not False):
+                if ex.verified is not False and ex.ba_verified is not False:
                     groups.join(ex.coa, b.hoa)
         members: dict[str, list[Binding]] = {}
         for b in self.bindings.values():
@@ -511,8 +511,9 @@ class Reconstruction:
         return nodes
 
     def _handovers(self, bindings: list[Binding], addresses: list[str]) -> list[Handover]:
-        """A new CoA starts a handover; per HoA, its first attempt from that CoA (the BUs up to
-        the first answer) says kept (accepted registration), released (de-registration) or failed."""
+        """A new CoA starts a handover; per HoA, its first attempt from that CoA (the BUs up to the
+        first acceptance: retransmissions, and retries after 135, 137 or 147) says kept (accepted
+        registration), released (de-registration) or failed (refused, or never answered)."""
         timeline = sorted((ex for b in bindings for ex in b.exchanges if ex.coa in addresses), key=lambda ex: ex.time)
         out: list[Handover] = []
         attempts: dict[str, list[Exchange]] = {}
@@ -522,7 +523,7 @@ class Reconstruction:
                 out.append(Handover(ex.time, ex.coa, out[-1].coa if out else (None if home else ex.hoa), home, ex.time))
                 attempts = {}
             tries = attempts.setdefault(ex.hoa, [])
-            if tries and tries[-1].ba is not None:
+            if tries and tries[-1].accepted:
                 continue  # the first attempt is over: a refresh or a later release, not this handover
             tries.append(ex)
             h = out[-1]

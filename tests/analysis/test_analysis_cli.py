@@ -61,9 +61,9 @@ def test_plot_one_png_per_mn(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 
 def test_mn_filter(capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(run(capsys, PCAPS / "fail132.pcapng", "--json")[1])
-    attacker = doc["mns"][1]["addresses"][0]
-    code, out, _ = run(capsys, PCAPS / "fail132.pcapng", "--json", "--mn", attacker)
-    assert code == 0 and [m["addresses"] for m in json.loads(out)["mns"]] == [[attacker]]
+    attacker = doc["mns"][1]["addresses"]
+    code, out, _ = run(capsys, PCAPS / "fail132.pcapng", "--json", "--mn", attacker[0])
+    assert code == 0 and [m["addresses"] for m in json.loads(out)["mns"]] == [attacker]
     code, out, _ = run(capsys, PCAPS / "fig1.pcapng", "--json", "--mn", "2001:db8:9::9")
     assert json.loads(out)["warnings"] == ["no MN holds 2001:db8:9::9 in this capture"]
 

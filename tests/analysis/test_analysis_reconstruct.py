@@ -99,3 +99,16 @@ def test_routine_refreshes_past_the_limit_are_counted_not_kept() -> None:
     assert b.exchange_count == total + 1 and len(b.exchanges) <= EXCHANGES_KEPT + 2
     assert len(b.exchanges) + len(b.dropped_latencies) == total + 1
     assert [h.coa for h in mn.handovers] == [COA, COA3]
+
+
+def test_a_retry_after_a_refusal_belongs_to_the_handover() -> None:
+    f = Feed()
+    f.bu(1.0, 1)
+    f.ba(1.01, 1, status=137)  # secure mode learnt from the DAR: CoTI/CoT, then the BU again
+    f.bu(1.05, 2)
+    f.ba(1.06, 2)
+    f.bu(9.0, 3, coa=COA3)
+    f.ba(9.01, 3, status=148, coa=COA3)  # refused for good: the address is lost at this handover
+    (mn,) = f.recon.finish({}, {})
+    assert [(h.kept, h.failed) for h in mn.handovers] == [([HOA], []), ([], [HOA])]
+    assert round(mn.handovers[0].signalling or 0, 3) == 0.06

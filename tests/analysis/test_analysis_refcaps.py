@@ -122,8 +122,11 @@ def test_failure_findings() -> None:
     assert [f.kind for f in analysed("fail148").findings if f.severity == "error"] == ["verification-failed"]
     for name, status in (("fail132", 132), ("fail135", 135), ("fail147", 147), ("fail148", 148)):
         assert any(f"status {status}" in f.message for f in analysed(name).findings if f.kind == "error-status")
-    attacker = analysed("fail132").mns[1]  # the attacker's own CGA: a binding refused, no handover
-    assert [b.state for b in attacker.bindings] == ["refused"] and attacker.handovers == []
+    attacker = analysed("fail132").mns[1]  # the attacker's own CGA and address: a binding refused
+    assert [b.state for b in attacker.bindings] == ["refused"]
+    assert [(h.kept, h.failed) for h in attacker.handovers] == [([], [attacker.bindings[0].hoa])]
+    victim = analysed("fail148").mns  # the forged BU's source does not join the MN
+    assert len(victim) == 1 and "2001:db8:ee::1" not in victim[0].addresses
 
 
 @tshark_needed
