@@ -140,6 +140,7 @@ def _run(
     mns = recon.finish(fast.tunnels, fast.native)
     if mn is not None:
         mns = [m for m in mns if mn in m.addresses]
+        findings.restrict({m.id for m in mns})
         if not mns:
             warnings.append(f"no MN holds {mn} in this capture")
     addresses = {a for m in mns for a in m.addresses}

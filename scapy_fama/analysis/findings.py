@@ -86,5 +86,9 @@ class Findings:
     def __len__(self) -> int:
         return len(self._by_key)
 
+    def restrict(self, mns: set[str]) -> None:
+        """Keep the findings of these MNs and those of no MN at all (the file's own)."""
+        self._by_key = {k: f for k, f in self._by_key.items() if f.mn in mns or f.address is None}
+
     def of_kind(self, kind: str) -> list[Finding]:
         return [f for f in self if f.kind == kind]

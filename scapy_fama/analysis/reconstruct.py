@@ -314,7 +314,9 @@ class Reconstruction:
         b.pending = [p for p in b.pending if p not in earlier_pending] + earlier_pending[-4:] + [ex]
         b.auth[auth] += 1
         b.keep(ex)
-        if b.state in ("unknown", "refused"):
+        if ex.deregistration and not ex.ack:  # no BA will come: the binding is gone when it arrives
+            b.state, b.coa = "de-registered", None
+        elif b.state in ("unknown", "refused"):
             b.state = "pending"
         self._by_bytes[key] = (ex, False)
         self._verify_bu(b, ex, sig, ip, ref)
@@ -519,8 +521,9 @@ class Reconstruction:
         attempts: dict[str, list[Exchange]] = {}
         for ex in timeline:
             if not out or ex.coa != out[-1].coa:
-                home = ex.coa == ex.hoa
-                out.append(Handover(ex.time, ex.coa, out[-1].coa if out else (None if home else ex.hoa), home, ex.time))
+                home = ex.coa == ex.hoa and ex.deregistration  # back on the address's own link
+                previous = out[-1].coa if out else (None if ex.hoa == ex.coa else ex.hoa)
+                out.append(Handover(ex.time, ex.coa, previous, home, ex.time))
                 attempts = {}
             tries = attempts.setdefault(ex.hoa, [])
             if tries and tries[-1].accepted:

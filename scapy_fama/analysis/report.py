@@ -194,8 +194,11 @@ def render(analysis: Analysis, console: Console) -> None:
     for f in analysis.files:
         points = ", ".join(i.name for i in f.interfaces)
         console.print(f"{f.path} ({_size(f.size)}; capture points: {points})")
-    duration = (analysis.last_time or 0) - (analysis.first_time or 0)
-    console.print(f"first frame {start}, {duration:.3f} s; times below are seconds since the first frame")
+    if analysis.first_time is None:
+        console.print("no frames")
+    else:
+        duration = (analysis.last_time or 0) - analysis.first_time
+        console.print(f"first frame {start}, {duration:.3f} s; times below are seconds since the first frame")
     summary = Table(title="Summary", title_justify="left")
     for column in ("frames", "IPv6", "signalling", "tunnelled", "native", "not IPv6", "seen twice"):
         summary.add_column(column, justify="right")

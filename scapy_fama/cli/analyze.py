@@ -78,7 +78,8 @@ def _main(args: argparse.Namespace, console: Console) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    console = Console(stderr=args.json)  # with --json, stdout carries only the JSON
+    # with --json, stdout carries only the JSON; no emoji: "2001:100::1" holds the code ":100:"
+    console = Console(stderr=args.json, emoji=False)
     return run(PROG, lambda: _main(args, console))
 
 

@@ -64,8 +64,25 @@ def test_mn_filter(capsys: pytest.CaptureFixture[str]) -> None:
     attacker = doc["mns"][1]["addresses"]
     code, out, _ = run(capsys, PCAPS / "fail132.pcapng", "--json", "--mn", attacker[0])
     assert code == 0 and [m["addresses"] for m in json.loads(out)["mns"]] == [attacker]
+    assert {f["mn"] for f in json.loads(out)["findings"]} == {"mn2"}  # the attacker's 132 only
     code, out, _ = run(capsys, PCAPS / "fig1.pcapng", "--json", "--mn", "2001:db8:9::9")
     assert json.loads(out)["warnings"] == ["no MN holds 2001:db8:9::9 in this capture"]
+
+
+def test_addresses_are_printed_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:
+    shared = ROOT.parent / "shared" / "pcaps" / "oai-pmip6_mag22lma.pcap"
+    if not shared.is_file():
+        pytest.skip("../shared/pcaps not found")
+    code, out, _ = run(capsys, shared)
+    assert code == 0 and "2001:100::3" in out and "💯" not in out  # rich would read ":100:" as an emoji
+    assert "back home" not in out  # a proxy BU registers its own source: no return home
+
+
+def test_empty_capture(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "empty.pcap"
+    path.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    code, out, _ = run(capsys, path)
+    assert code == 0 and "no frames" in out and "no findings" in out
 
 
 def test_several_files_are_merged(capsys: pytest.CaptureFixture[str]) -> None:

@@ -86,6 +86,7 @@ def test_ns3_hao_after_the_mh_and_one_handover(name: str) -> None:
 
 @pytest.mark.parametrize("name", [p.name for p in PCAPS if p.name.startswith("oai-")])
 def test_oai_malformed_option_and_tunnels(name: str) -> None:
+    """PMIPv6 proxy BUs (no HAO: they register their own source) and LMA-MAG tunnels."""
     a = analysed(PCAP_DIR / name)
     malformed = [f for f in a.findings if f.kind == "malformed-option"]
     assert malformed and all("length 16, defined as 8" in f.message for f in malformed)
