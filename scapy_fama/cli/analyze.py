@@ -1,5 +1,13 @@
 """fama-analyze: handovers, bindings, verification, tunnels and findings of pcap/pcapng captures.
 
+Theory of operation
+-------------------
+A thin front end over :mod:`scapy_fama.analysis`: arguments -> ``analyze()`` (with a
+rich progress bar on stderr or the terminal for inputs of 8 MB and more) -> the rich
+report, or the fama-analyze/1 JSON document streamed to stdout, and the PNGs of
+``--plot`` (matplotlib is imported only then). Errors go through
+:func:`scapy_fama.cli.common.run`: one line, an exit code.
+
     fama-analyze capture.pcap
     fama-analyze a.pcapng b.pcap --json > report.json
     fama-analyze capture.pcap --keys pcaps/keys --plot timeline.png --mn 2001:db8:1::1234

@@ -139,6 +139,7 @@ def test_tshark_reads_cleanly_and_counts_alike(name: str) -> None:
     lines = done.stdout.splitlines()
     assert len(lines) == truth(name)["frames"]
     assert not [line for line in lines if line.split("\t")[1]], "malformed packets"
+    assert not [line for line in lines if line.split("\t")[2]], "expert warnings or notes"
     types = Counter(line.split("\t")[0] for line in lines)
     a = analysed(name)
     assert (a.sightings.get("BU", 0), a.sightings.get("BA", 0)) == (types["5"], types["6"])
