@@ -37,7 +37,7 @@ from rich.text import Text
 from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, IPv6
 from scapy.packet import Packet
 
-from scapy_fama.automata.log import KINDS, kind
+from scapy_fama.proto.messages import KINDS, kind
 from scapy_fama.codec import encode_bytes
 from scapy_fama.craft import find_mh, finish_bytes, is_deregistration
 from scapy_fama.layers import MH_TYPES

@@ -30,7 +30,7 @@ from fama_shell.views import View
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from scapy_fama.automata.log import KINDS
+from scapy_fama.proto.messages import KINDS
 from scapy_fama.crypto import prefix64
 from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_events import Change, Event, Hop, NodeEffect, Undelivered

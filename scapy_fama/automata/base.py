@@ -79,7 +79,8 @@ from scapy.packet import Packet
 from scapy.utils6 import in6_islladdr
 
 from scapy_fama.automata import nd
-from scapy_fama.automata.log import KINDS, LogSink, kind
+from scapy_fama.automata.log import LogSink
+from scapy_fama.proto.messages import KINDS, kind
 from scapy_fama.automata.ports import AccessPort, NodeSocket
 from scapy_fama.codec import decode, encode
 from scapy_fama.layers import MH_TYPES

@@ -34,14 +34,13 @@ from scapy_fama.proto.messages import (
     BindingError,
     BindingUpdate,
     CareOfTest,
-    CareOfTestInit,
     Datagram,
     Message,
     RouterAdvertisement,
-    RouterSolicitation,
     Tunnelled,
     Undecodable,
     UnknownMobility,
+    kind,
 )
 
 Record = dict[str, Any]
@@ -57,26 +56,6 @@ SYMBOLS = {
     "state": "@",
     "error": "!!",
 }
-KINDS: dict[type, str] = {
-    RouterSolicitation: "RS",
-    RouterAdvertisement: "RA",
-    BindingUpdate: "BU",
-    BindingAck: "BA",
-    BindingError: "BE",
-    CareOfTestInit: "CoTI",
-    CareOfTest: "CoT",
-    Datagram: "DATA",
-    Tunnelled: "TUN",
-    UnknownMobility: "MH",
-    Undecodable: "??",
-}
-
-
-def kind(msg: Message) -> str:
-    """The short name of a message: its MH type name (BU, BA, CoTI, ...), RS, RA, DATA, TUN."""
-    return KINDS[type(msg)]
-
-
 def _fields(msg: Message) -> dict[str, Any]:
     """The fields worth a log line; flags are booleans (shown by name when set)."""
     match msg:

@@ -190,3 +190,24 @@ Message = Union[
     UnknownMobility,
     Undecodable,
 ]
+
+
+# The short name of each message, as logs, charts and breakpoints call it.
+KINDS: dict[type, str] = {
+    RouterSolicitation: "RS",
+    RouterAdvertisement: "RA",
+    BindingUpdate: "BU",
+    BindingAck: "BA",
+    BindingError: "BE",
+    CareOfTestInit: "CoTI",
+    CareOfTest: "CoT",
+    Datagram: "DATA",
+    Tunnelled: "TUN",
+    UnknownMobility: "MH",
+    Undecodable: "??",
+}
+
+
+def kind(msg: Message) -> str:
+    """The short name of a message: its MH type name (BU, BA, CoTI, ...), RS, RA, DATA, TUN."""
+    return KINDS[type(msg)]
