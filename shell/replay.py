@@ -25,16 +25,20 @@ one by one against the target and charts what comes back::
     mn ◀── BA 0 phkt ─── dar      replay1-dar2 ◀── BA 0 phkt ─── dar1
     ...                           same (type, status) sequence: reproduced
 
-On a real interface (``iface=``) the as-is mode sends the captured packets with
-Scapy's ``sr1`` and shows the answers; the re-signed mode needs a care-of
-address that routes back to this host, which only the lab can provide, so it
-is refused there with a clear message.
+On a real interface (``iface=``, ``target`` the DAR's address) the DAR's MAC is
+resolved with a Neighbour Solicitation, each BU goes out with Scapy's ``srp``
+and the answer is charted. As-is sends the captured bytes.
+Re-signed makes the HoA a CGA of the target address's /64 and sends from
+``coa=``: addresses of this host (one per CoA prefix of the capture, or one for
+all) that the target's network routes back to the interface, since that is
+where the DAR sends its BA. A BU the capture sent from home cannot be re-signed
+there (this host would have to answer ND for the new HoA on the DAR's link).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,9 +48,12 @@ from fama_shell.views import View
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
-from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, IPv6
+from scapy.arch import in6_getifaddr
+from scapy.data import IPV6_ADDR_LINKLOCAL
+from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, IPv6, neighsol
+from scapy.layers.l2 import Ether
 from scapy.packet import Packet
-from scapy.sendrecv import sr1
+from scapy.sendrecv import srp
 from scapy.utils import RawPcapReader, rdpcap
 
 from scapy_fama.codec import decode
@@ -54,6 +61,7 @@ from scapy_fama.craft import find_mh, first_bu, phkt_bu
 from scapy_fama.crypto import (
     KeyPair,
     address_sec,
+    addr_text,
     cga_generate,
     cga_with_prefix,
     decrypt_phkt,
@@ -61,6 +69,7 @@ from scapy_fama.crypto import (
 )
 from scapy_fama.layers import PHKTOpt
 from scapy_fama.layers.headers import mh_context
+from scapy_fama.net.iface import require_interface
 from scapy_fama.net.sim_topology import LINKTYPE_RAW, DarNode, HostNode
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.wire import parse
@@ -288,55 +297,30 @@ def _as_is(
 
 
 class _Resigner:
-    """Maps a capture's conversation onto the topology with a fresh key (see the module doc)."""
+    """A capture's conversation with a fresh key, mapped onto a target prefix (see the module
+    doc): the HoA, the sequence numbers and the PHKT; where the CoAs come from is the caller's."""
 
-    def __init__(self, session: Session, target: DarNode, talk: list[Captured]) -> None:
-        self.session = session
-        self.target = target
+    def __init__(self, prefix: str | bytes, talk: list[Captured]) -> None:
         bus = [c.msg for c in talk if isinstance(c.msg, BindingUpdate)]
         self.key = KeyPair.generate(1024)
         sec = min(address_sec(bus[0].home_address), 1)  # Sec > 1 would take minutes
-        self.hoa = cga_generate(target.prefix, self.key, sec, modifier=os.urandom(16), workers=1)
-        session.alias.extra[self.hoa.address] = f"replay@{target.name}"
-        self.others = [
-            n for n in session.net.nodes.values() if isinstance(n, DarNode) and n is not target
-        ]
-        self.coas: dict[bytes, HostNode] = {}  # capture's CoA prefix -> host holding the new CoA
+        self.hoa = cga_generate(prefix, self.key, sec, modifier=os.urandom(16), workers=1)
         self.base = int.from_bytes(os.urandom(2), "big")
         self.first_seq = bus[0].seq
         self.phkt: bytes | None = None
 
-    def host(self, bu: BindingUpdate) -> HostNode:
-        """The host that sends the replayed BU: the new CoA on the DAR its prefix maps to."""
-        from_home = bu.hoa is None
-        key = prefix64(bu.home_address) if from_home else prefix64(bu.src)
-        if key not in self.coas:
-            if from_home:
-                dar, address = self.target, self.hoa.address
-            else:
-                taken = len([h for k, h in self.coas.items() if h.link is not self.target.access])
-                if not self.others:
-                    raise ValueError(
-                        "a re-signed replay needs a second DAR to hold the care-of address"
-                    )
-                dar = self.others[taken % len(self.others)]
-                address = cga_with_prefix(self.hoa, dar.prefix).address
-            name = f"replay{len(self.session.helpers) + 1}-{dar.name}"
-            self.session.net.add_cn(name, address, on=dar)
-            self.session.helpers.add(name)
-            self.coas[key] = self.session.host(name)
-        return self.coas[key]
+    def intro(self, where: str) -> str:
+        return f"fresh RSA-1024 key; HoA {self.hoa.address} (Sec {self.hoa.sec}) at {where}"
 
-    def bu(self, captured: BindingUpdate, host: HostNode) -> tuple[Packet, str]:
+    def bu(self, captured: BindingUpdate, coa: str, dar: str) -> tuple[Packet, str]:
+        """The replayed BU of ``captured``: from ``coa`` to ``dar``, and what it is."""
         seq = (self.base + captured.seq - self.first_seq) % SEQ_SPACE
-        coa, dar, lifetime = host.address, self.target.address, captured.lifetime
+        hoa, lifetime = self.hoa.address, captured.lifetime
         if captured.cga_params is not None or self.phkt is None:
             why = "" if captured.cga_params is not None else " (no PHKT yet: CGA-signed instead)"
-            pkt = first_bu(coa, self.hoa.address, dar, seq, lifetime, self.key, self.hoa.params)
+            pkt = first_bu(coa, hoa, dar, seq, lifetime, self.key, self.hoa.params)
             return pkt, f"BU seq {seq} CGA-signed with a fresh key{why}"
-        return phkt_bu(
-            coa, self.hoa.address, dar, seq, lifetime, self.phkt
-        ), f"BU seq {seq} with the PHKT"
+        return phkt_bu(coa, hoa, dar, seq, lifetime, self.phkt), f"BU seq {seq} with the PHKT"
 
     def learn(self, replies: list[Packet]) -> None:
         """Keep the PHKT of a BA that carries one."""
@@ -347,52 +331,175 @@ class _Resigner:
                 self.phkt = decrypt_phkt(self.key, bytes(opt.phkt))
 
 
+def _coa_key(bu: BindingUpdate) -> bytes:
+    """Which of the capture's links a BU came from: its CoA's prefix (the HoA's when from home)."""
+    return prefix64(bu.src if bu.hoa is not None else bu.home_address)
+
+
+class _SimHosts:
+    """SimNet hosts that hold the re-signed CoAs: one per CoA prefix of the capture, each on
+    another DAR than the target (in turn); a BU from home is sent from the HoA on the target."""
+
+    def __init__(self, session: Session, target: DarNode, resign: _Resigner) -> None:
+        self.session, self.target, self.resign = session, target, resign
+        session.alias.extra[resign.hoa.address] = f"replay@{target.name}"
+        self.others = [
+            n for n in session.net.nodes.values() if isinstance(n, DarNode) and n is not target
+        ]
+        self.hosts: dict[bytes, HostNode] = {}
+
+    def __call__(self, bu: BindingUpdate) -> HostNode:
+        key = _coa_key(bu)
+        if key not in self.hosts:
+            if bu.hoa is None:
+                dar, address = self.target, self.resign.hoa.address
+            else:
+                if not self.others:
+                    raise ValueError(
+                        "a re-signed replay needs a second DAR to hold the care-of address"
+                    )
+                away = sum(1 for h in self.hosts.values() if h.link is not self.target.access)
+                dar = self.others[away % len(self.others)]
+                address = cga_with_prefix(self.resign.hoa, dar.prefix).address
+            name = f"replay{len(self.session.helpers) + 1}-{dar.name}"
+            self.session.net.add_cn(name, address, on=dar)
+            self.session.helpers.add(name)
+            self.hosts[key] = self.session.host(name)
+        return self.hosts[key]
+
+
 def _resigned(
     session: Session, target: DarNode, talk: list[Captured], wait: float
 ) -> tuple[list[MscRow], list[str]]:
-    resign = _Resigner(session, target, talk)
+    resign = _Resigner(target.prefix, talk)
+    hosts = _SimHosts(session, target, resign)
     start = session.net.now
-    lines = [
-        f"fresh RSA-1024 key; HoA {resign.hoa.address} (Sec {resign.hoa.sec}) at {target.name}"
-    ]
+    lines = [resign.intro(target.name)]
     for c in talk:
         if not isinstance(c.msg, BindingUpdate):
             continue
-        host = resign.host(c.msg)
-        pkt, what = resign.bu(c.msg, host)
+        host = hosts(c.msg)
+        pkt, what = resign.bu(c.msg, host.address, target.address)
         seen = len(session.net.events)
         session.net.inject(host, bytes(pkt))
         session.advance(wait)
         reaction, replies = session.reaction(target, seen)
         resign.learn(replies)
         lines.append(f"{what} from {host.name}: " + ("; ".join(reaction) or "no answer"))
-    return _replay_rows(session, start, target, {h.name for h in resign.coas.values()}), lines
+    return _replay_rows(session, start, target, {h.name for h in hosts.hosts.values()}), lines
 
 
-def _on_iface(
-    path: str, target: str, iface: str, mode: str, talk: list[Captured], wait: float
-) -> tuple[list[MscRow], list[str]]:
-    if mode != "as-is":
+def _address(text: str, what: str) -> str:
+    try:
+        return addr_text(text)
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+
+
+def iface_coas(talk: list[Captured], coas: Sequence[str]) -> dict[bytes, str]:
+    """The given care-of addresses for the capture's CoA prefixes, in order of first use
+    (the last one given also serves any further prefixes)."""
+    if not coas:
         raise ValueError(
-            "a re-signed replay on a real interface needs a care-of address that routes back here "
-            "(the lab's job, not in this release): replay re-signed on SimNet, or as-is here"
+            "a re-signed replay on a real interface needs coa=: an address of this host that "
+            "the target's network routes back to this interface (the target answers BUs there)"
         )
-    rows, lines = [], []
+    coas = [_address(coa, "coa") for coa in coas]
+    out: dict[bytes, str] = {}
     for c in talk:
         if not isinstance(c.msg, BindingUpdate):
             continue
-        pkt = IPv6(c.raw)
-        rows.append(MscRow(c.time, "here", target, f"BU {c.msg.seq} (as captured)", "BU"))
-        answer = sr1(pkt, iface=iface, timeout=wait, verbose=0)
+        if c.msg.hoa is None:
+            raise ValueError(
+                f"BU seq {c.msg.seq} of the capture was sent from home (no HAO): on a real "
+                "interface it would need this host to answer for the new HoA; replay it on SimNet"
+            )
+        out.setdefault(_coa_key(c.msg), coas[min(len(out), len(coas) - 1)])
+    return out
+
+
+def _link_local(iface: str) -> str:
+    """The IPv6 link-local address of ``iface`` (the source of our Neighbour Solicitation)."""
+    for address, scope, name in in6_getifaddr():
+        if name == iface and scope == IPV6_ADDR_LINKLOCAL:
+            return str(address)
+    raise ValueError(f"interface {iface} has no IPv6 link-local address (is it up?)")
+
+
+class _Link:
+    """The target's access link as seen from ``iface``: the DAR's MAC address, resolved once with
+    a Neighbour Solicitation from our link-local address (RFC 4861 §7.2; Scapy's routing table
+    would not do: it has no route to a prefix of which this host holds no address), then one BU
+    at a time with ``srp``."""
+
+    def __init__(self, iface: str, target: str, wait: float) -> None:
+        require_interface(iface)
+        self.iface, self.wait = iface, wait
+        answer = neighsol(target, _link_local(iface), iface, timeout=wait)
         if answer is None:
-            lines.append(f"BU seq {c.msg.seq}: no answer within {wait:g} s (dropped, or lost)")
-            continue
+            raise ValueError(f"{target} does not answer Neighbour Solicitations on {iface}")
+        self.mac = str(answer.src)
+
+    def exchange(self, pkt: Packet) -> Packet | None:
+        """Send one IPv6 packet to the target; its answer within ``wait`` seconds, or None.
+
+        A Mobility Header answer ends the wait; an ICMPv6 error quoting the BU (from a kernel
+        on the way, or an IUT without Mobile IPv6) is the answer only when no MH follows."""
+        answered, _ = srp(
+            Ether(dst=self.mac) / pkt,
+            iface=self.iface,
+            timeout=self.wait,
+            multi=True,
+            stop_filter=_is_mobility,
+            verbose=0,
+        )
+        replies = [reply[IPv6] for _, reply in answered if IPv6 in reply]
+        return next((r for r in replies if _is_mobility(r)), replies[0] if replies else None)
+
+
+def _is_mobility(pkt: Packet) -> bool:
+    return IPv6 in pkt and mh_type(bytes(pkt[IPv6])) is not None
+
+
+def _exchange(
+    link: _Link, pkt: Packet, target: str, when: float, what: str
+) -> tuple[list[MscRow], str, Packet | None]:
+    """One BU on the link: its chart rows, the line that says what came back, and the answer."""
+    rows = [MscRow(when, "here", target, what, "BU")]
+    answer = link.exchange(pkt)
+    if answer is None:
+        return rows, f"{what}: no answer within {link.wait:g} s (dropped, or lost)", None
+    if _is_mobility(answer):
         msg = decode(answer)
         kind = TYPE_NAMES.get(type(msg), type(msg).__name__)
-        rows.append(
-            MscRow(c.time, target, "here", label(msg, lambda a: a or "-"), kind, status_of(msg))
-        )
-        lines.append(f"BU seq {c.msg.seq}: {answer.summary()}")
+        text, status = label(msg, lambda a: a or "-"), status_of(msg)
+    else:  # an ICMPv6 error quoting the BU, from the target or a kernel on the way
+        kind, text, status = "ICMP", f"{answer.payload.name} from {answer.src}", None
+    rows.append(MscRow(when, target, "here", text, kind, status))
+    return rows, f"{what}: {answer.summary()}", answer
+
+
+def _on_iface(
+    target: str, iface: str, mode: str, talk: list[Captured], wait: float, coas: Sequence[str]
+) -> tuple[list[MscRow], list[str]]:
+    target = _address(target, "the target (on an interface: the DAR's address)")
+    resign = _Resigner(target, talk) if mode == "re-sign" else None
+    coa_of = iface_coas(talk, coas) if resign is not None else {}
+    link = _Link(iface, target, wait)
+    rows: list[MscRow] = []
+    lines = [] if resign is None else [resign.intro(f"{target}'s prefix")]
+    for c in talk:
+        if not isinstance(c.msg, BindingUpdate):
+            continue
+        if resign is None:
+            pkt, what = IPv6(c.raw), f"BU seq {c.msg.seq} (as captured)"
+        else:
+            pkt, what = resign.bu(c.msg, coa_of[_coa_key(c.msg)], target)
+        sent, line, answer = _exchange(link, pkt, target, c.time, what)
+        rows += sent
+        lines.append(line)
+        if resign is not None and answer is not None:
+            resign.learn([answer])
     return rows, lines
 
 
@@ -404,12 +511,15 @@ def replay(
     *,
     dar: str | None = None,
     iface: str | None = None,
+    coa: str | Sequence[str] = (),
     wait: float = WAIT,
 ) -> ReplayResult:
     """Play the BUs of ``pcap``'s conversation with one DAR against ``target`` (see the module doc).
 
     ``target`` is a DAR of the session, or with ``iface`` the address of a real one;
-    ``dar`` picks the capture's DAR (its address) when the capture talks to several.
+    ``dar`` picks the capture's DAR (its address) when the capture talks to several;
+    ``coa`` (re-signed on an interface) is this host's care-of address, or one per CoA prefix
+    of the capture: addresses that the target's network routes back to ``iface``.
     """
     if mode not in MODES:
         raise ValueError(f"mode is one of {', '.join(MODES)}, not {mode!r}")
@@ -417,7 +527,8 @@ def replay(
     original = original_chart(pcap, dar_address, talk)
     if iface is not None:
         name = target if isinstance(target, str) else target.address
-        rows, lines = _on_iface(str(pcap), name, iface, mode, talk, wait)
+        coas = [coa] if isinstance(coa, str) else list(coa)
+        rows, lines = _on_iface(name, iface, mode, talk, wait, coas)
         chart = Msc(f"replay on {iface} against {name}, {mode}", ["here", name], rows)
         return ReplayResult(str(pcap), name, mode, original, chart, lines)
     node = session.dar(target)

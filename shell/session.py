@@ -25,6 +25,7 @@ of node, malformed packet); the net is never left half-changed by them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv6Network
 from pathlib import Path
@@ -705,12 +706,14 @@ class Session:
         mode: str = "as-is",
         dar: str | None = None,
         iface: str | None = None,
+        coa: str | Sequence[str] = (),
         wait: float = 1.0,
     ) -> ReplayResult:
         """Play a capture's BUs (to one DAR) against ``target``: ``"as-is"`` or ``"re-sign"``.
 
         ``pcap`` is a file or a folder of them (``save()``'s); ``dar`` picks the capture's
-        DAR by address; ``iface`` replays on a real interface (``target``: an address).
+        DAR by address; ``iface`` replays on a real interface (``target``: an address;
+        re-signed there needs ``coa``, this host's care-of address(es) that route back).
         The result shows the original and the replay as charts, side by side.
         """
-        return replay(self, pcap, target, mode, dar=dar, iface=iface, wait=wait)
+        return replay(self, pcap, target, mode, dar=dar, iface=iface, coa=coa, wait=wait)

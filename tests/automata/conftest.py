@@ -19,10 +19,6 @@ from scapy_fama.net.memlink import MemLink, MemRouter
 from scapy_fama.proto import DarCore, MnConfig, MnCore
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "netns: needs root and ip netns (real interfaces)")
-
-
 @pytest.fixture
 def net(mn_key: KeyPair) -> Iterator[Net]:
     log = LogSink(sys.stdout, keep=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import fama_shell.replay as replay_module
@@ -9,9 +10,16 @@ import pytest
 from fama_shell.session import Session
 from shell_story import Story, figures
 
+from scapy.layers.inet6 import IPv6
+from scapy.packet import Packet
+
+from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.craft import binding_ack, first_bu
-from scapy_fama.crypto import KeyPair, cga_generate, cga_with_prefix
+from scapy_fama.crypto import KeyPair, cga_check, cga_generate, cga_with_prefix
 from scapy_fama.layers import BU
+from scapy_fama.proto.dar import DarCore
+from scapy_fama.proto.effects import Send
+from scapy_fama.proto.messages import BindingUpdate
 
 
 def test_default_topology_is_ready(session: Session) -> None:
@@ -221,16 +229,21 @@ def test_a_second_story_on_a_loaded_session_keeps_working(session: Session) -> N
 def test_replay_on_an_interface_sends_the_captured_bytes(
     story: Story, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The interface path with Scapy's sr1 stood in for (no DAR on a real link here): the
-    captured BUs go out unchanged, the answers are charted; re-signing is refused there."""
+    """The interface path with the link stood in for (the real one is in test_replay_netns.py):
+    the captured BUs go out unchanged, the answers are charted; re-signing needs coa=."""
 
     sent: list[bytes] = []
 
-    def sr1(pkt, iface: str, timeout: float, verbose: int):  # type: ignore[no-untyped-def]
-        sent.append(bytes(pkt))
-        return binding_ack(pkt, status=135, lifetime=0, seq=pkt[BU].seq)
+    class Link:
+        def __init__(self, iface: str, target: str, wait: float) -> None:
+            assert (iface, target) == ("eth9", "2001:db8:1::1")
+            self.wait = wait
 
-    monkeypatch.setattr(replay_module, "sr1", sr1)
+        def exchange(self, pkt: Packet) -> Packet | None:
+            sent.append(bytes(pkt))
+            return binding_ack(pkt, status=135, lifetime=0, seq=pkt[BU].seq)
+
+    monkeypatch.setattr(replay_module, "_Link", Link)
     saved = story.session.save(tmp_path)
     result = story.session.replay(saved.paths["backbone"], "2001:db8:1::1", iface="eth9")
     bus = [
@@ -241,5 +254,43 @@ def test_replay_on_an_interface_sends_the_captured_bytes(
     assert sent == bus and len(sent) == 2
     assert result.replayed.sequence() == [("BU", None), ("BA", 135), ("BU", None), ("BA", 135)]
     assert not result.accepted
-    with pytest.raises(ValueError, match="re-signed replay on a real interface"):
+    with pytest.raises(ValueError, match="re-signed replay on a real interface needs coa="):
         story.session.replay(saved.paths["backbone"], "2001:db8:1::1", mode="re-sign", iface="eth9")
+    with pytest.raises(ValueError, match="coa: not an IPv6 address: 'here'"):
+        story.session.replay(
+            saved.paths["backbone"], "2001:db8:1::1", mode="re-sign", iface="eth9", coa="here"
+        )
+
+
+def test_replay_re_signed_on_an_interface_reproduces_the_handover_at_a_fresh_dar(
+    story: Story, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The link stood in for by a DarCore of another prefix behind the codec (the real link is
+    in test_replay_netns.py): the BUs come from the given CoA, the first CGA-signed with a HoA
+    in the target's /64, the second authorised by the PHKT the first BA carried."""
+    core = DarCore("2001:db8:a::1", "2001:db8:a::/64", rand=os.urandom)
+    sent: list[BindingUpdate] = []
+
+    class Link:
+        def __init__(self, iface: str, target: str, wait: float) -> None:
+            self.wait = wait
+
+        def exchange(self, pkt: Packet) -> Packet | None:
+            msg = decode(bytes(pkt))
+            assert isinstance(msg, BindingUpdate), msg
+            sent.append(msg)
+            out = [e.msg for e in core.on_message(msg, float(len(sent))) if isinstance(e, Send)]
+            return IPv6(encode_bytes(out[0])) if out else None
+
+    monkeypatch.setattr(replay_module, "_Link", Link)
+    saved = story.session.save(tmp_path)
+    result = story.session.replay(
+        saved.paths["backbone"], "2001:db8:a::1", mode="re-sign", iface="eth9", coa="2001:db8:b::7"
+    )
+    assert result.same and result.replayed.sequence() == [("BU", None), ("BA", 0)] * 2
+    hoa = sent[0].home_address
+    assert hoa.startswith("2001:db8:a:") and cga_check(hoa, sent[0].cga_params)
+    assert [(m.src, m.home_address) for m in sent] == [("2001:db8:b::7", hoa)] * 2
+    assert sent[1].cga_params is None and sent[1].seq == (sent[0].seq + 1) % 65536
+    binding = core.binding(hoa)
+    assert binding is not None and binding.coa == "2001:db8:b::7"
