@@ -41,7 +41,7 @@ from scapy_fama.layers.options import (
     SignatureOpt,
     split_lengths,
 )
-from scapy_fama.layers.routing import RH2, install_rh2_hashret
+from scapy_fama.layers.routing import RH2, install_rh2_hashret, install_short_routing_guard
 
 
 def register() -> None:
@@ -51,6 +51,7 @@ def register() -> None:
     inet6.ipv6nhcls[43] = RH2
     inet6.ipv6nh.setdefault(135, "Mobility Header")
     install_rh2_hashret()
+    install_short_routing_guard()
 
 
 register()
