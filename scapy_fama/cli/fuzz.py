@@ -1,0 +1,186 @@
+"""fama-fuzz: structure-aware fuzzing of FAMA signalling, in process or against any implementation.
+
+Theory of operation
+-------------------
+A thin front end over :mod:`scapy_fama.fuzz`: arguments -> a
+:class:`~scapy_fama.fuzz.campaign.Campaign` (rich progress with execs/s and
+findings on stderr) -> the coverage table, the findings (``--out DIR``: one
+pcap + JSON each) and the fama-fuzz/1 summary (``DIR/summary.json``, or on
+stdout with ``--json``). ``--replay FINDING.json`` runs one finding again.
+
+    fama-fuzz --target inproc --cases 100000 --seed 7 --keep-valid
+    fama-fuzz --target dissect --seconds 60 --family structure,crypto
+    fama-fuzz --target iface --iface eth1 --iut-address 2001:db8:1::1 --prefix 2001:db8:1::/64 \\
+              --coa 2001:db8:2::100 --seconds 3600
+    fama-fuzz --replay fama-fuzz-findings/inproc-exception-1a2b3c4d.json
+
+Exit codes: 0 no findings (or: the finding did not reproduce), 1 findings (or: it
+reproduced), 2 bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from ipaddress import IPv6Address, IPv6Network
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run
+from scapy_fama.fuzz.campaign import Campaign, CampaignConfig, Summary, replay
+from scapy_fama.fuzz.mutators import FAMILIES
+
+PROG = "fama-fuzz"
+DEFAULT_CASES = 10_000
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")  # one line, no usage block
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog=PROG, description="Fuzz FAMA signalling: our dissector, our cores, or any implementation.")
+    ap.add_argument("--target", default="inproc", help="dissect, inproc, iface, or module:Class (default inproc)")
+    ap.add_argument("--cases", type=_positive_int, help=f"cases to run (default {DEFAULT_CASES} unless --seconds)")
+    ap.add_argument("--seconds", type=_positive_float, help="stop after this many seconds")
+    ap.add_argument("--seed", type=int, default=1, help="campaign seed: case i depends on (seed, i) only")
+    ap.add_argument("--family", default=",".join(FAMILIES), help=f"mutator families, of {','.join(FAMILIES)}")
+    ap.add_argument("--keep-valid", action="store_true",
+                    help="re-sign, recompute the BAD and the checksum after mutating (reach deep logic)")
+    ap.add_argument("--time-limit", type=_positive_float, default=2.0, help="seconds one case may take")
+    ap.add_argument("--liveness-every", type=_positive_int, help="cases between liveness probes")
+    ap.add_argument("--out", type=Path, default=Path("fama-fuzz-findings"), help="directory for findings")
+    ap.add_argument("--no-minimise", action="store_true", help="save findings as generated")
+    ap.add_argument("--json", action="store_true", help="print the fama-fuzz/1 summary on stdout")
+    ap.add_argument("--replay", type=Path, metavar="FINDING", help="run a saved finding (its .json) again")
+    iface = ap.add_argument_group("--target iface")
+    iface.add_argument("--iface", help="interface the implementation under test is reachable on")
+    iface.add_argument("--iut-address", help="the implementation's (DAR's) address")
+    iface.add_argument("--prefix", help="the /64 it anchors (fresh MNs' CGAs are made in it)")
+    iface.add_argument("--coa", help="care-of address outside --prefix whose traffic comes back on --iface")
+    iface.add_argument("--wait", type=_positive_float, default=0.05, help="seconds to collect answers per case")
+    return ap
+
+
+def _iface_options(args: argparse.Namespace) -> dict[str, object]:
+    missing = [f"--{n.replace('_', '-')}" for n in ("iface", "iut_address", "prefix", "coa") if not getattr(args, n)]
+    if missing:
+        raise ValueError(
+            f"--target iface needs {', '.join(missing)} (the DAR's interface, its address, the prefix it "
+            "anchors, and a care-of address in another prefix whose answers come back on the interface)"
+        )
+    try:
+        prefix, dar, coa = IPv6Network(args.prefix), IPv6Address(args.iut_address), IPv6Address(args.coa)
+    except ValueError as exc:
+        raise ValueError(f"bad address or prefix: {exc}") from None
+    if prefix.prefixlen != 64 or dar not in prefix or coa in prefix:
+        raise ValueError(f"--prefix must be a /64 holding --iut-address and not --coa, got {prefix}")
+    return {"iface": args.iface, "dar": str(dar), "prefix": str(prefix), "coa": str(coa), "wait": args.wait}
+
+
+def _config(args: argparse.Namespace) -> CampaignConfig:
+    options = _iface_options(args) if args.target == "iface" else {}
+    cases = args.cases if args.cases is not None else (None if args.seconds else DEFAULT_CASES)
+    return CampaignConfig(
+        target=args.target, seed=args.seed, cases=cases, seconds=args.seconds,
+        families=tuple(f.strip() for f in args.family.split(",") if f.strip()), keep_valid=args.keep_valid,
+        time_limit=args.time_limit, liveness_every=args.liveness_every, out=args.out,
+        minimise=not args.no_minimise, target_options=options,
+    )
+
+
+def render_summary(summary: Summary, console: Console) -> None:
+    table = Table(title=f"fama-fuzz {summary.config.target}: {summary.cases} cases in {summary.seconds:.1f} s "
+                        f"({summary.execs_per_second:.0f} execs/s), seed {summary.config.seed}")
+    for column in ("family", "cases", "distinct outcomes", "(mutator, outcome) pairs", "findings"):
+        table.add_column(column, justify="right" if column != "family" else "left")
+    for fam in summary.config.families:
+        found = sum(1 for f in summary.findings if f.family == fam)
+        table.add_row(fam, str(summary.family_cases[fam]), str(len(summary.outcomes[fam])),
+                      str(summary.pair_count(fam)), str(found))
+    console.print(table)
+    for f in summary.findings:
+        alone = "replays alone" if f.reproduced_alone else "needs the cases before it"
+        console.print(f"[red]finding[/] {f.id}: {f.failure.signature} (case {f.case}, {len(f.minimal_chain)} "
+                      f"mutation(s) after minimising, {f.duplicates} duplicate(s), {alone})")
+    if not summary.findings:
+        console.print(f"no findings in {summary.cases} cases; coverage reached: {summary.pair_count()} distinct "
+                      f"(mutator, outcome) pairs, stopped on {summary.stopped}")
+
+
+def _campaign(args: argparse.Namespace, console: Console) -> int:
+    campaign = Campaign(_config(args))
+    total = campaign.config.cases
+    columns = (TextColumn("fuzzing {task.fields[target]}"), BarColumn(), TextColumn("{task.completed} cases"),
+               TextColumn("{task.fields[rate]} execs/s"), TextColumn("{task.fields[found]} findings"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("fuzz", total=total, target=args.target, rate=0, found=0)
+
+        def progress(s: Summary) -> None:
+            bar.update(task, completed=s.cases, rate=f"{s.execs_per_second:.0f}", found=len(s.findings))
+
+        summary = campaign.run(progress)
+    data = summary.as_dict()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "summary.json").write_text(json.dumps(data, indent=1) + "\n")
+    render_summary(summary, console)
+    if args.json:
+        print(json.dumps(data, indent=1))
+    return EXIT_NEGATIVE if summary.findings else EXIT_OK
+
+
+def _replay(args: argparse.Namespace, console: Console) -> int:
+    result = replay(args.replay)
+    expected = result.finding.failure.signature
+    if result.reproduced:
+        console.print(f"reproduced: {expected}")
+    else:
+        got = result.failure.signature if result.failure else "the case passed every oracle"
+        console.print(f"did not reproduce {expected}: {got}")
+    if not result.regenerated:
+        console.print("note: the minimal chain no longer regenerates the pcap's bytes (other seed messages?)")
+    if result.failure is not None:
+        console.print(result.failure.detail, markup=False, highlight=False)
+    if args.json:
+        print(json.dumps({"reproduced": result.reproduced, "expected": expected,
+                          "failure": result.failure.as_dict() if result.failure else None,
+                          "regenerated": result.regenerated}, indent=1))
+    return EXIT_NEGATIVE if result.reproduced else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console(stderr=True, emoji=False)
+    if args.replay is not None:
+        return run(PROG, lambda: _replay(args, console))
+    return run(PROG, lambda: _campaign(args, console))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

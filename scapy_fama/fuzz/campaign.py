@@ -1,0 +1,294 @@
+"""The campaign loop: seeded, reproducible, case by case.
+
+Theory of operation
+-------------------
+Case ``i`` of campaign ``seed`` draws everything from ``Random(f"{seed}:{i}")``:
+its mutator family (round robin over the families asked for), its seed message,
+one to four mutations, and the probe's fresh MN. So any case replays alone, on
+any machine, from ``(seed, i)``::
+
+    for i in 0, 1, ...:                      until --cases or --seconds
+        case    = make_case(world, seed, i)  seed message -> mutations -> render (re-signed
+                                             with --keep-valid)
+        outcome = target.run(case)           oracles: exception, hang ...
+        every N cases: target.alive()        ... liveness, bounds
+        a failure: minimise -> save <id>.pcap + <id>.json (once per signature)
+        coverage[(family, mutator)] += outcome
+
+The summary (:meth:`Summary.as_dict`, fama-fuzz/1) holds the numbers a tester
+needs to judge an empty result honestly: cases, execs/s, and the distinct
+(mutator, outcome) pairs reached per family.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scapy_fama.fuzz import findings
+from scapy_fama.fuzz.findings import Chain, Finding
+from scapy_fama.fuzz.frame import Frame, parse_frame, render
+from scapy_fama.fuzz.mutators import FAMILIES, apply_chain, mutators_of
+from scapy_fama.fuzz.oracles import Failure, guarded
+from scapy_fama.fuzz.seeds import Seed, World, build_world
+from scapy_fama.fuzz.targets import CASE_START, DissectTarget, InprocTarget, Target
+
+SUMMARY_FORMAT = "fama-fuzz/1"
+STEPS = (1, 1, 1, 2, 2, 3, 4)  # how many mutations a case stacks
+BUILTIN_TARGETS: dict[str, Callable[[], Target]] = {"dissect": DissectTarget, "inproc": InprocTarget}
+
+
+def resolve_target(spec: str, options: dict[str, Any] | None = None) -> Target:
+    """A target by name ("dissect", "inproc", "iface") or as ``module:Class`` (your own)."""
+    if spec == "iface":
+        from scapy_fama.fuzz.iface import IfaceTarget  # Scapy sockets only when asked for
+
+        return IfaceTarget(**(options or {}))
+    if spec in BUILTIN_TARGETS:
+        return BUILTIN_TARGETS[spec]()
+    module, _, name = spec.partition(":")
+    if not name:
+        raise ValueError(f"unknown target {spec!r}: use dissect, inproc, iface or module:Class")
+    try:
+        made = getattr(importlib.import_module(module), name)()
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"target {spec!r} cannot be loaded: {exc}") from None
+    if not isinstance(made, Target):
+        raise ValueError(f"target {spec!r} is not a scapy_fama.fuzz.targets.Target")
+    return made
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    target: str = "inproc"
+    seed: int = 1
+    cases: int | None = 1000
+    seconds: float | None = None
+    families: tuple[str, ...] = FAMILIES
+    keep_valid: bool = False
+    time_limit: float = 2.0  # seconds a case may take
+    liveness_every: int | None = None  # None: the target's own default
+    out: Path | None = None  # where findings go (None: kept in memory only)
+    minimise: bool = True
+    target_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.families) - set(FAMILIES)
+        if unknown or not self.families:
+            raise ValueError(f"unknown mutator families {sorted(unknown)}: choose from {', '.join(FAMILIES)}")
+        if self.cases is not None and self.cases < 0:
+            raise ValueError("--cases must not be negative")
+        if self.seconds is not None and self.seconds <= 0:
+            raise ValueError("--seconds must be positive")
+        if self.time_limit <= 0 or (self.liveness_every is not None and self.liveness_every < 1):
+            raise ValueError("the per-case time limit and --liveness-every must be positive")
+
+
+@dataclass(frozen=True)
+class Case:
+    index: int
+    family: str
+    seed: Seed
+    chain: Chain
+    raw: bytes
+
+
+@dataclass
+class Summary:
+    config: CampaignConfig
+    cases: int = 0
+    seconds: float = 0.0
+    findings: list[Finding] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)
+    outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    pairs: dict[str, dict[str, set[str]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(set)))
+    family_cases: Counter[str] = field(default_factory=Counter)
+    stopped: str = "cases"
+
+    @property
+    def execs_per_second(self) -> float:
+        return self.cases / self.seconds if self.seconds > 0 else 0.0
+
+    def pair_count(self, family: str | None = None) -> int:
+        fams = [family] if family else list(self.pairs)
+        return sum(len(outs) for f in fams for outs in self.pairs[f].values())
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "format": SUMMARY_FORMAT,
+            "target": c.target, "seed": c.seed, "keep_valid": c.keep_valid, "families": list(c.families),
+            "cases": self.cases, "seconds": round(self.seconds, 3),
+            "execs_per_second": round(self.execs_per_second, 1), "stopped": self.stopped,
+            "findings": [
+                {"id": f.id, "signature": f.failure.signature, "oracle": f.failure.oracle, "kind": f.failure.kind,
+                 "case": f.case, "family": f.family, "duplicates": f.duplicates,
+                 "reproduced_alone": f.reproduced_alone, "json": str(p) if p else None}
+                for f, p in zip(self.findings, self.paths + [None] * len(self.findings))
+            ],
+            "coverage": {
+                "pairs": self.pair_count(),
+                "by_family": {
+                    fam: {
+                        "cases": self.family_cases[fam],
+                        "pairs": self.pair_count(fam),
+                        "outcomes": dict(self.outcomes[fam].most_common()),
+                        "mutators": {m: sorted(o) for m, o in sorted(self.pairs[fam].items())},
+                    }
+                    for fam in c.families
+                },
+            },
+        }
+
+
+class Campaign:
+    """One campaign against one target (see the module docstring)."""
+
+    def __init__(self, config: CampaignConfig, target: Target | None = None, world: World | None = None) -> None:
+        self.config = config
+        self.target = target or resolve_target(config.target, config.target_options)
+        self.world = world or build_world(config.seed)
+        self.target.setup(self.world)
+        self.every = config.liveness_every or self.target.liveness_every
+        self._frames: dict[str, Frame] = {}
+        self._seeds = [s for s in self.world.seeds.values() if s.role in self.target.roles]
+        if not self._seeds:
+            raise ValueError(f"target {config.target!r} takes none of the seed messages")
+
+    def frame(self, seed: Seed) -> Frame:
+        if seed.name not in self._frames:
+            self._frames[seed.name] = parse_frame(seed.raw)
+        return self._frames[seed.name].copy()
+
+    def render(self, seed: Seed, frame: Frame) -> bytes:
+        return render(frame, self.world.seed_signer(seed) if self.config.keep_valid else None)
+
+    def make_case(self, i: int) -> Case:
+        rng = random.Random(f"{self.config.seed}:{i}")
+        family = self.config.families[i % len(self.config.families)]
+        seed = self._seeds[rng.randrange(len(self._seeds))]
+        frame = self.frame(seed)
+        pool = mutators_of(family, self.config.keep_valid)
+        chain: Chain = []
+        for _ in range(STEPS[rng.randrange(len(STEPS))]):
+            for _attempt in range(4):
+                m = pool[rng.randrange(len(pool))]
+                args = m.draw(rng, frame)
+                if args is not None:
+                    m.apply(frame, args)
+                    chain.append((m.name, args))
+                    break
+        return Case(i, family, seed, chain, self.render(seed, frame))
+
+    def check(self, raw: bytes, seed: Seed, i: int, live: bool) -> str | Failure:
+        """One case through the target and the oracles: its outcome, or its Failure."""
+        target, limit = self.target, self.config.time_limit
+        if not target.keeps_state:
+            target.reset()
+        outcome = guarded(lambda: target.run(raw, seed, CASE_START), limit)
+        if isinstance(outcome, Failure):
+            return outcome
+        if live:
+            rng = random.Random(f"{self.config.seed}:{i}:probe")
+            problem = guarded(lambda: target.alive(rng, CASE_START + 0.5), limit)
+            if isinstance(problem, Failure):
+                return Failure("liveness", problem.kind, problem.detail, problem.where)
+            if problem is not None:
+                return Failure("liveness", "probe", problem)
+        bounds = target.bounded()
+        return Failure("bounds", "growth", bounds) if bounds is not None else outcome
+
+    def _triggers(self, case: Case, failure: Failure) -> Callable[[Chain], bool]:
+        def triggers(chain: Chain) -> bool:
+            raw = self.render(case.seed, apply_chain(self.frame(case.seed), chain))
+            result = self.check(raw, case.seed, case.index, True)
+            return isinstance(result, Failure) and result.signature == failure.signature
+
+        return triggers
+
+    def finding(self, case: Case, failure: Failure) -> Finding:
+        """Minimise ``case`` (when it replays alone) into a Finding."""
+        alone = not self.target.keeps_state and self._triggers(case, failure)(case.chain)
+        chain = case.chain
+        if alone and self.config.minimise:
+            chain = findings.minimise(case.chain, self._triggers(case, failure))
+        raw = self.render(case.seed, apply_chain(self.frame(case.seed), chain))
+        return Finding(
+            self.config.target, self.config.seed, case.index, case.family, self.config.keep_valid,
+            case.seed.name, case.chain, chain, failure, case.raw, raw, alone, dict(self.config.target_options),
+        )
+
+    def run(self, progress: Callable[[Summary], None] | None = None) -> Summary:
+        c, summary = self.config, Summary(self.config)
+        seen: dict[str, Finding] = {}
+        start = last = time.perf_counter()
+        i = 0
+        try:
+            while c.cases is None or i < c.cases:
+                if c.seconds is not None and time.perf_counter() - start >= c.seconds:
+                    summary.stopped = "seconds"
+                    break
+                case = self.make_case(i)
+                result = self.check(case.raw, case.seed, i, (i + 1) % self.every == 0)
+                outcome = f"FAILED:{result.oracle}" if isinstance(result, Failure) else result
+                summary.outcomes[case.family][outcome] += 1
+                summary.family_cases[case.family] += 1
+                for name, _ in case.chain:
+                    summary.pairs[case.family][name].add(outcome)
+                if isinstance(result, Failure):
+                    self._record(case, result, seen, summary)
+                i += 1
+                summary.cases, summary.seconds = i, time.perf_counter() - start
+                if progress is not None and summary.seconds - last >= 0.25:
+                    last = summary.seconds
+                    progress(summary)
+        finally:
+            summary.cases, summary.seconds = i, time.perf_counter() - start
+            self.target.close()
+        return summary
+
+    def _record(self, case: Case, failure: Failure, seen: dict[str, Finding], summary: Summary) -> None:
+        if failure.signature in seen:
+            seen[failure.signature].duplicates += 1
+            if self.config.out is not None:
+                findings.save(seen[failure.signature], self.config.out)
+            return
+        found = self.finding(case, failure)
+        seen[failure.signature] = found
+        summary.findings.append(found)
+        if self.config.out is not None:
+            summary.paths.append(findings.save(found, self.config.out))
+
+
+@dataclass(frozen=True)
+class Replay:
+    finding: Finding
+    failure: Failure | None  # what the replay produced (None: the case passed)
+    regenerated: bool  # the minimal chain applied to the seed gives the pcap's bytes
+
+    @property
+    def reproduced(self) -> bool:
+        return self.failure is not None and self.failure.signature == self.finding.failure.signature
+
+
+def replay(path: Path, target: Target | None = None) -> Replay:
+    """Run a saved finding's minimised packet again against a fresh target."""
+    found = findings.load(path)
+    config = CampaignConfig(target=found.target, seed=found.seed, keep_valid=found.keep_valid,
+                            minimise=False, target_options=found.target_options)
+    campaign = Campaign(config, target)
+    seed = campaign.world.seeds.get(found.seed_message)
+    if seed is None:
+        raise ValueError(f"{path}: unknown seed message {found.seed_message!r}")
+    regenerated = campaign.render(seed, apply_chain(campaign.frame(seed), found.minimal_chain)) == found.minimal_raw
+    try:
+        result = campaign.check(found.minimal_raw, seed, found.case, True)
+    finally:
+        campaign.target.close()
+    return Replay(found, result if isinstance(result, Failure) else None, regenerated)

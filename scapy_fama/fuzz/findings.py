@@ -1,0 +1,144 @@
+"""Findings: a pcap and a JSON document each, minimised, replayable.
+
+Theory of operation
+-------------------
+A finding is saved as two files named after its id (target, oracle and a hash
+of the failure's signature)::
+
+    <id>.pcap   packet 1: the minimised mutant, packet 2: the case as generated
+                (raw IPv6, linktype 101: the exact bytes, also when truncated)
+    <id>.json   fama-fuzz-finding/1: target, seed, case, family, --keep-valid,
+                seed message, mutation chain and minimal chain, the failure
+
+``fama-fuzz --replay <id>.json`` rebuilds the world from the seed, gives the
+target a fresh state, runs packet 1 and applies the oracles again: the finding
+reproduces when the same failure signature comes back. Minimisation is greedy
+and deterministic: drop each mutation step that is not needed, then try simpler
+arguments (numbers toward 0, byte strings and lists shorter) while the same
+signature still comes out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scapy.utils import RawPcapReader, RawPcapWriter
+
+from scapy_fama.fuzz.mutators import Args
+from scapy_fama.fuzz.oracles import Failure
+
+FORMAT = "fama-fuzz-finding/1"
+LINKTYPE_RAW = 101  # packets start with the IPv6 header
+Chain = list[tuple[str, Args]]
+
+
+@dataclass
+class Finding:
+    target: str
+    seed: int
+    case: int
+    family: str
+    keep_valid: bool
+    seed_message: str
+    chain: Chain
+    minimal_chain: Chain
+    failure: Failure
+    raw: bytes
+    minimal_raw: bytes
+    reproduced_alone: bool
+    target_options: dict[str, Any] = field(default_factory=dict)
+    duplicates: int = 0
+
+    @property
+    def id(self) -> str:
+        digest = hashlib.sha1(self.failure.signature.encode()).hexdigest()[:8]
+        return f"{self.target.replace(':', '-').replace('.', '-')}-{self.failure.oracle}-{digest}"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            format=FORMAT, id=self.id, failure=self.failure.as_dict(), pcap=f"{self.id}.pcap",
+            raw=self.raw.hex(), minimal_raw=self.minimal_raw.hex(),
+            chain=[[n, a] for n, a in self.chain], minimal_chain=[[n, a] for n, a in self.minimal_chain],
+        )
+        return data
+
+
+def save(finding: Finding, out: Path) -> Path:
+    """Write ``<id>.pcap`` and ``<id>.json`` into ``out``; the JSON's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    with RawPcapWriter(str(out / f"{finding.id}.pcap"), linktype=LINKTYPE_RAW, sync=True) as writer:
+        for raw in (finding.minimal_raw, finding.raw):
+            writer.write(raw)
+    path = out / f"{finding.id}.json"
+    path.write_text(json.dumps(finding.as_dict(), indent=1) + "\n")
+    return path
+
+
+def load(path: Path) -> Finding:
+    """A saved finding; the reproducer bytes come from its pcap (ValueError when unusable)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a fama-fuzz finding ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a {FORMAT} document")
+    pcap = Path(path).with_name(data["pcap"])
+    try:
+        packets = [bytes(p) for p, _ in RawPcapReader(str(pcap))]
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"{pcap}: cannot read the finding's pcap ({exc})") from None
+    if len(packets) != 2:
+        raise ValueError(f"{pcap}: expected 2 packets (minimised, original), found {len(packets)}")
+    return Finding(
+        data["target"], int(data["seed"]), int(data["case"]), data["family"], bool(data["keep_valid"]),
+        data["seed_message"], [(n, a) for n, a in data["chain"]], [(n, a) for n, a in data["minimal_chain"]],
+        Failure.from_dict(data["failure"]), packets[1], packets[0], bool(data["reproduced_alone"]),
+        data.get("target_options", {}), int(data.get("duplicates", 0)),
+    )
+
+
+def _simpler(args: Args) -> Iterator[Args]:
+    """Simpler variants of one step's arguments."""
+    for key, value in args.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and value:
+            yield {**args, key: 0}
+            if abs(value) > 1:
+                yield {**args, key: value // 2}
+        elif isinstance(value, str) and len(value) > 2 and all(c in "0123456789abcdef" for c in value):
+            yield {**args, key: value[: len(value) // 2 // 2 * 2]}
+        elif isinstance(value, list) and value:
+            yield {**args, key: value[:-1]}
+
+
+def minimise(chain: Chain, triggers: Callable[[Chain], bool], budget: int = 80) -> Chain:
+    """The smallest chain (fewest steps, then simpler arguments) that still ``triggers``."""
+    tries = 0
+
+    def attempt(candidate: Chain) -> bool:
+        nonlocal tries
+        tries += 1
+        return tries <= budget and triggers(candidate)
+
+    for k in reversed(range(len(chain))):
+        candidate = chain[:k] + chain[k + 1 :]
+        if candidate and attempt(candidate):
+            chain = candidate
+    for k in range(len(chain)):
+        improved = True
+        while improved and tries < budget:
+            improved = False
+            name, args = chain[k]
+            for simpler in _simpler(args):
+                candidate = chain[:k] + [(name, simpler)] + chain[k + 1 :]
+                if attempt(candidate):
+                    chain, improved = candidate, True
+                    break
+    return chain

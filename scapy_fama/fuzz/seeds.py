@@ -1,0 +1,171 @@
+"""The seed messages of a campaign: legitimate FAMA signalling from one fixed identity.
+
+Theory of operation
+-------------------
+Every case mutates one *seed*: a legitimate message a target must handle. The
+seeds come from a :class:`World` built the same way on every run, so that a
+finding's ``(seed, case)`` replays on any machine::
+
+    MnCore (fixed RSA-1024 key, rand seeded)     DarCore template (2001:db8:1::1, rand seeded)
+      |-- RA(prefix 1), DAD -> HoA = CGA Sec 0 -----|
+      ~~~ moves to prefix 2 ~~~
+      |-- first BU (CGA Params, Signature) -------->|  "first-bu"      (MN template: before the BA)
+      |<- BA(0, PHKT, BAD) -------------------------|  "ba"            (DAR template: after the BU)
+      |-- BU(seq+1, CGA, CGA Params Request) ------>|  "first-bu-req"
+      |-- BU(seq+1, NI, BAD with the PHKT) -------->|  "phkt-bu"
+      |-- BU(seq+1, lifetime 0, BAD) -------------->|  "dereg-bu"
+      |-- CoTI ------------------------------------>|  "coti"
+
+The key is fixed (below): it is a fuzzing identity, not a secret, and a fixed
+key is what lets seeds and probes be rebuilt bit for bit. Seeds are built with
+the :mod:`scapy_fama.craft` helpers; the DAR and MN templates are the cores in
+the states those seeds expect (the DAR holds the PHKT, the MN waits for its BA),
+and a target copies them before each case. The PHKT ciphertext of "ba" is the
+one value that differs between runs (RSAES-PKCS1-v1_5 padding is random); it
+decrypts to the same PHKT.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from scapy.layers.inet6 import IPv6
+
+from scapy_fama.codec import decode, encode_bytes
+from scapy_fama.craft import coti, first_bu, phkt_bu
+from scapy_fama.crypto import ZERO_TOKEN, KeyPair, decrypt_phkt
+from scapy_fama.fuzz.frame import Signer
+from scapy_fama.proto import DarConfig, DarCore, KeepPolicy, MnConfig, MnCore
+from scapy_fama.proto.effects import Effects, Send
+from scapy_fama.proto.messages import BindingAck, BindingUpdate, RouterAdvertisement
+
+DAR1, PREFIX1 = "2001:db8:1::1", "2001:db8:1::/64"
+DAR2, PREFIX2 = "2001:db8:2::1", "2001:db8:2::/64"
+LIFETIME = 3600  # seconds asked for in the seeds
+DAR_ROLE, MN_ROLE = "dar", "mn"  # who receives a seed
+
+FUZZ_KEY_PEM = b"""\
+-----BEGIN PRIVATE KEY-----
+MIICdwIBADANBgkqhkiG9w0BAQEFAASCAmEwggJdAgEAAoGBALPcp3aCU/2a2SbH
+DBka6g3vrJbB0BC5iSjU4xIi8vb9dGp+Cx7Db5Tdv/3aO+F5K5xAAJ7KAG5TlJbz
+YCKID8aiynFk5GIDoePqCVEJLl0+qnMyUnMP/FAXNgvb0fI95UTzFqlUl5C2wV7c
+DAJXksZW1VkTLSkTUn5SKexgzpM5AgMBAAECgYEApnBcL1hvLNFsfWvYkCrNyFOw
+HFoBllh6ymQmNJROzazBXAKDe9ZSnSmPDvQyUXX1m0PGzyoSuAV0DTPuFEZggVqW
+OGZbLq0UCMcRprFQvonn2+//v4c+SpxhdqDSrprgrgI7C1SUedLgOmySFCEPu9i5
+62SC08NIw17sfPxV2FkCQQDu+VlNwbzbs3Bv5nuLeFW/pRSUktt/NHX8FjaevGPT
+ul+TpaSdVfc5r0jFgB+gpHQOy0om+DOyO5vD42gfbHgjAkEAwK0or46NUD23vOwg
+wn50DgJDcMsz0GDYr05A8AQgBfV38ChDa141kzcGX5JGCPd4HCo5NYL5Ukd1wmh4
+9Lju8wJAbkRgEKD0o+uIVhnjp9c+uc9ST7vzzB5I0qjtSxFifq/gqiAkdPTVvqhC
+y97yuQ0pACqNbK3aLMOUfC7SPK2wQQJBALGe7+Lnh15xhvCivZCPAm3nqERTD3EJ
+1rfFbBfXta3InMjIVV6ler47+6QfNHEPsapFQngSRcWUGvsdVGRGGAECQB9dDBYs
+GgNA3wyd7SV0JG5QsW98luEgcCu245I5rvXDaUdNpqhYo8fWSkND9e+OMjdo2wkq
++8qXLY9A/iWv3Qw=
+-----END PRIVATE KEY-----
+"""
+
+
+def fuzz_key() -> KeyPair:
+    """The campaign's fixed RSA-1024 identity (MN, probes)."""
+    return KeyPair(load_pem_private_key(FUZZ_KEY_PEM, password=None))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Seed:
+    """One legitimate message: its bytes, who receives it, and how it is authorised.
+
+    ``auth`` says which home token keys its BAD when a mutant is re-signed:
+    ``"phkt"`` (the PHKT of the HoA), ``"zero"`` (no BAD, or the zero token) .
+    """
+
+    name: str
+    raw: bytes
+    role: str
+    auth: str = "zero"
+
+
+@dataclass
+class World:
+    """The identity, the seeds and the core templates of one campaign."""
+
+    seed: int
+    key: KeyPair
+    hoa: str
+    coa: str
+    params: bytes  # the HoA's CGA Parameters
+    phkt: bytes
+    seeds: dict[str, Seed] = field(default_factory=dict)
+    dar_template: DarCore | None = None
+    mn_template: MnCore | None = None
+    dar_config: DarConfig = DarConfig()
+    signers: dict[tuple[bytes, bool], Signer] = field(default_factory=dict)
+    # the templates' random generators and their states once the world is built: a target
+    # shares the generators with its copies and rewinds them before each case (cheaper than copying)
+    rngs: dict[random.Random, tuple[object, ...]] = field(default_factory=dict)
+
+    def rewind(self) -> dict[int, object]:
+        """Rewind the templates' generators; the deepcopy memo that shares them (and the key)."""
+        for rng, state in self.rngs.items():
+            rng.setstate(state)
+        return {id(self.key): self.key, **{id(rng): rng for rng in self.rngs}}
+
+    def signer(self, home_token: bytes, to_dar: bool) -> Signer:
+        """The (caching) signer of messages keyed with ``home_token``."""
+        return self.signers.setdefault((home_token, to_dar), Signer(self.key, home_token, to_dar))
+
+    def seed_signer(self, seed: Seed) -> Signer:
+        """How --keep-valid re-signs a mutant of ``seed``."""
+        return self.signer(self.phkt if seed.auth == "phkt" else ZERO_TOKEN, seed.role == DAR_ROLE)
+
+
+def _sent(effects: Effects, kind: type) -> list:
+    return [e.msg for e in effects if isinstance(e, Send) and isinstance(e.msg, kind)]
+
+
+def _moved_mn(key: KeyPair, rand: Callable[[int], bytes]) -> tuple[MnCore, BindingUpdate]:
+    """An MN that configured a HoA at DAR1, moved to DAR2 and sent its first BU."""
+    mn = MnCore(key, config=MnConfig(sec=0, dad_delay=0.0, keep=KeepPolicy.ALL), rand=rand)
+    for n, (dar, prefix) in enumerate([(DAR1, PREFIX1), (DAR2, PREFIX2)]):
+        now = float(n)
+        mn.on_link_up(now)
+        ra = RouterAdvertisement("fe80::1", "ff02::1", dar, prefix, 2_592_000, 604_800)
+        effects = mn.on_message(ra, now)
+    bus = _sent(effects, BindingUpdate)
+    if len(bus) != 1:
+        raise RuntimeError(f"the MN template sent {len(bus)} BUs after its move, not 1")
+    return mn, bus[0]
+
+
+def build_world(seed: int, dar_config: DarConfig = DarConfig()) -> World:
+    """The seeds and templates of campaign ``seed`` (the same on every run)."""
+    key = fuzz_key()
+    probe = random.Random(f"{seed}:world")
+    mn, bu_msg = _moved_mn(key, probe.randbytes)
+    dar_rng = random.Random(f"{seed}:dar")
+    dar = DarCore(DAR1, PREFIX1, config=dar_config, rand=dar_rng.randbytes)
+    bu_raw = encode_bytes(bu_msg)
+    acks = _sent(dar.on_message(decode(bu_raw), 2.0), BindingAck)
+    if len(acks) != 1 or acks[0].status != 0 or acks[0].phkt_ciphertext is None:
+        raise RuntimeError(f"the DAR template did not accept the MN's first BU: {acks}")
+    ba_raw = encode_bytes(acks[0])
+    phkt = decrypt_phkt(key, acks[0].phkt_ciphertext)
+    hoa, coa, seq = bu_msg.home_address, bu_msg.src, bu_msg.seq + 1
+    params = bu_msg.cga_params
+    assert params is not None
+    world = World(seed, key, hoa, coa, params, phkt, dar_template=dar, mn_template=mn, dar_config=dar_config)
+    crafted = [
+        Seed("first-bu", bu_raw, DAR_ROLE),
+        Seed("first-bu-req", bytes(first_bu(coa, hoa, DAR1, seq, LIFETIME, key, params, cga_request=True)), DAR_ROLE),
+        Seed("phkt-bu", bytes(phkt_bu(coa, hoa, DAR1, seq, LIFETIME, phkt)), DAR_ROLE, "phkt"),
+        Seed("dereg-bu", bytes(phkt_bu(coa, hoa, DAR1, seq, 0, phkt)), DAR_ROLE, "phkt"),
+        Seed("coti", bytes(coti(coa, DAR1, cookie=probe.randbytes(8))), DAR_ROLE),
+        Seed("ba", ba_raw, MN_ROLE, "phkt"),
+    ]
+    world.seeds = {s.name: s for s in crafted}
+    world.rngs = {dar_rng: dar_rng.getstate(), probe: probe.getstate()}
+    for s in crafted:  # the seeds are what the layers build: a dissected seed rebuilds unchanged
+        if bytes(IPv6(s.raw)) != s.raw:
+            raise RuntimeError(f"seed {s.name} does not rebuild byte for byte")
+    return world

@@ -1,0 +1,263 @@
+"""What the mutants go to: our dissector and verifier, our cores, or (``iface``) any implementation.
+
+Theory of operation
+-------------------
+A target takes the bytes of one case and answers with an *outcome*, a short
+label of what it did ("BA 148", "drop:framing", "rejected:signature"); the
+campaign counts (mutator, outcome) pairs as the coverage reached. ::
+
+    dissect   bytes -> IPv6(raw) (our layers) -> rebuild == raw -> verify_bu / verify_ba,
+              and wire.parse + codec.decode on the same bytes
+    inproc    bytes -> codec.decode -> DarCore / MnCore (a copy of the world's template)
+              -> every message it sends through codec.encode_bytes; the DAR's
+              messages also go to one long-lived "soak" DAR (bounds oracle)
+    iface     bytes -> the wire -> whatever answers (scapy_fama.fuzz.iface)
+
+``alive`` is the liveness oracle: a probe, a first BU from a fresh MN (a Sec 0
+CGA from a modifier the case's RNG picks, re-signed), must get BA 0 with the
+right sequence number, RH2 and a PHKT whose BAD verifies. ``reset`` gives each
+case a fresh copy of the templates, so that any case replays alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import dataclass
+
+from scapy.layers.inet6 import MIP6MH_BA, IPv6
+
+from scapy_fama.codec import decode, encode_bytes
+from scapy_fama.craft import find_mh
+from scapy_fama.crypto import ZERO_TOKEN, PhktError, addr_bytes, cga_generate, check_authenticator, decrypt_phkt, kbm
+from scapy_fama.fuzz.frame import BAD, parse_frame, render
+from scapy_fama.fuzz.mutators import BA_TYPE, DEST_OPTS, set_cga_params
+from scapy_fama.fuzz.oracles import peak_memory
+from scapy_fama.fuzz.seeds import DAR1, DAR_ROLE, MN_ROLE, PREFIX1, Seed, World
+from scapy_fama.proto import DarCore, MnCore
+from scapy_fama.proto.effects import Drop, Effects, Notify, Send
+from scapy_fama.proto.messages import BindingAck, Message
+from scapy_fama.verify import verify_ba, verify_bu
+from scapy_fama.wire import MHInfo, WireInfo, parse
+
+IPV6_HEADER = 40
+PHKT = 14  # RFC 4866 §5.3
+PROBE_POOL = 16  # fresh MNs an in-process probe picks from
+SOAK_STEP = 0.05  # virtual seconds between two messages to the soak DAR
+CASE_START = 3.0  # virtual seconds: one second after the templates' last message
+MEMORY_LIMIT = 1 << 30  # bytes of peak RSS growth that count as unbounded memory
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A legitimate first BU from a fresh MN, and what its BA must say."""
+
+    raw: bytes
+    coa: str
+    hoa: str
+    dar: str
+    seq: int
+
+
+def make_probe(world: World, rng: random.Random, *, coa: str, dar: str, prefix: str) -> Probe:
+    """A fresh MN's first BU (profile §4) from ``coa`` to ``dar`` for a new CGA in ``prefix``."""
+    cga = cga_generate(prefix, world.key, sec=0, modifier=rng.randbytes(16))
+    frame = parse_frame(world.seeds["first-bu"].raw)
+    set_cga_params(frame, cga.params)
+    hao = next(e for e in frame.ext if e.nh == DEST_OPTS)
+    hao.body = hao.body[:6] + addr_bytes(cga.address) + hao.body[22:]
+    seq = rng.randrange(0x10000)
+    frame.mh[6:8] = seq.to_bytes(2, "big")
+    frame.src, frame.dst = addr_bytes(coa), addr_bytes(dar)
+    return Probe(render(frame, world.signer(ZERO_TOKEN, to_dar=True)), coa, cga.address, dar, seq)
+
+
+def probe_problem(answers: list[bytes], probe: Probe, world: World) -> str | None:
+    """Why none of ``answers`` is the correct BA to ``probe`` (profile §4, §6 step 7), or None.
+
+    Read with :mod:`scapy_fama.wire` (the fast reader the DAR's own path uses), so
+    that a probe costs no Scapy dissection.
+    """
+    seen = []
+    for raw in answers:
+        info = parse(raw)
+        mh = info.mh if info is not None else None
+        if info is None or mh is None or mh.mhtype != BA_TYPE or info.problem:
+            seen.append("not a BA")
+            continue
+        problem = _ba_problem(raw, info, mh, probe, world)
+        if problem is None:
+            return None
+        seen.append(problem)
+    return "; ".join(seen) if seen else "no answer to a fresh MN's first BU"
+
+
+def _ba_problem(raw: bytes, info: WireInfo, mh: MHInfo, probe: Probe, world: World) -> str | None:
+    if mh.status != 0 or mh.seq != probe.seq or info.rh2 != probe.hoa or info.dst != probe.coa:
+        return f"BA {mh.status} seq {mh.seq} for {info.rh2} to {info.dst}, not BA 0 to the probe"
+    data = {t: raw[mh.offset + o + 2 : mh.offset + o + 2 + n] for t, o, n in reversed(mh.options)}
+    bad = next((o for t, o, _ in mh.options if t == BAD), None)
+    if PHKT not in data or bad is None:
+        return "BA 0 without PHKT or BAD"
+    try:
+        phkt = decrypt_phkt(world.key, data[PHKT])
+    except PhktError as exc:
+        return f"the PHKT does not decrypt: {exc}"
+    zeroed = raw[mh.offset : mh.offset + 4] + b"\0\0" + raw[mh.offset + 6 : mh.offset + bad + 2]
+    if not check_authenticator(data[BAD], kbm(phkt, None), probe.coa, probe.dar, zeroed):
+        return "the BA's BAD does not verify with the PHKT it carries"
+    return None
+
+
+def outcome_of(effects: Effects) -> str:
+    """A short label of what a core did."""
+    parts = set()
+    for e in effects:
+        if isinstance(e, Send):
+            name = type(e.msg).__name__
+            parts.add(f"BA {e.msg.status}" if isinstance(e.msg, BindingAck) else name)
+        elif isinstance(e, Drop):
+            parts.add(f"drop:{e.code}")
+        elif isinstance(e, Notify):
+            parts.add(e.event)
+    return ", ".join(sorted(parts)) or "silent"
+
+
+class Target:
+    """The interface of a target; ``liveness_every`` cases between probes."""
+
+    name = "target"
+    roles: tuple[str, ...] = (DAR_ROLE, MN_ROLE)
+    liveness_every = 1
+    keeps_state = False  # True: a case's effect depends on the cases before it (iface)
+
+    def setup(self, world: World) -> None:
+        self.world = world
+
+    def reset(self) -> None:
+        """Fresh state before a case."""
+
+    def run(self, raw: bytes, seed: Seed, now: float) -> str:
+        raise NotImplementedError
+
+    def alive(self, rng: random.Random, now: float) -> str | None:
+        return None
+
+    def bounded(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        """Release what setup took."""
+
+
+class DissectTarget(Target):
+    """Our layers, the wire reader, the codec and verification, on the mutated bytes."""
+
+    name = "dissect"
+    liveness_every = 100
+
+    def run(self, raw: bytes, seed: Seed, now: float) -> str:
+        parse(raw)
+        msg = decode(raw)
+        if len(raw) < IPV6_HEADER:  # what our tools do with such bytes (codec, analysis reader)
+            return f"short ({type(msg).__name__})"
+        pkt = IPv6(raw)
+        pkt.summary()
+        if bytes(pkt) != raw:  # our layers rebuild what they dissected (layers/options.py)
+            raise AssertionError(f"dissected packet rebuilds to other bytes: {bytes(pkt).hex()} != {raw.hex()}")
+        mh = find_mh(pkt)
+        if mh is None:
+            return f"no-mh ({type(msg).__name__})"
+        if isinstance(mh, MIP6MH_BA):
+            verdict = verify_ba(pkt, mn_keypair=self.world.key)
+        else:
+            verdict = verify_bu(pkt, phkt=self.world.phkt)
+        failed = [c.name for c in verdict.failed]
+        return f"rejected:{failed[0]}" if failed else "verified"
+
+    def setup(self, world: World) -> None:
+        super().setup(world)
+        self.expected = {s.name: self.run(s.raw, s, 0.0) for s in world.seeds.values()}
+
+    def alive(self, rng: random.Random, now: float) -> str | None:
+        """The untouched seeds still come out as at the start (no global state was broken)."""
+        for seed in self.world.seeds.values():
+            got = self.run(seed.raw, seed, now)
+            if got != self.expected[seed.name]:
+                return f"seed {seed.name}: {got}, was {self.expected[seed.name]}"
+        return None
+
+
+class InprocTarget(Target):
+    """DarCore / MnCore through the codec, as the drivers run them."""
+
+    name = "inproc"
+
+    def setup(self, world: World) -> None:
+        super().setup(world)
+        assert world.dar_template is not None and world.mn_template is not None
+        self.soak: DarCore = copy.deepcopy(world.dar_template)  # its own generator, never rewound
+        self.soak_now = CASE_START
+        self.baseline = peak_memory()
+        self.probes: dict[int, Probe] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self._fresh: dict[str, DarCore | MnCore] = {}
+
+    def core(self, role: str) -> DarCore | MnCore:
+        """This case's copy of the role's template, made on first use."""
+        if role not in self._fresh:
+            template = self.world.dar_template if role == DAR_ROLE else self.world.mn_template
+            memo = self.world.rewind()
+            memo[id(template.config)] = template.config  # frozen: shared, not copied
+            self._fresh[role] = copy.deepcopy(template, memo)
+        return self._fresh[role]
+
+    def deliver(self, core: DarCore | MnCore, msg: Message, now: float) -> Effects:
+        effects = core.on_message(msg, now)
+        for e in effects:
+            if isinstance(e, Send):
+                encode_bytes(e.msg)  # what the core sends must encode
+        return effects
+
+    def run(self, raw: bytes, seed: Seed, now: float) -> str:
+        msg = decode(raw)
+        self.last_role = seed.role
+        self.last_outcome = outcome_of(self.deliver(self.core(seed.role), msg, now))
+        if seed.role == DAR_ROLE:
+            self.soak_now += SOAK_STEP
+            self.deliver(self.soak, msg, self.soak_now)
+        return self.last_outcome
+
+    def alive(self, rng: random.Random, now: float) -> str | None:
+        if self.last_role == MN_ROLE:
+            return self._mn_alive(now)
+        index = rng.randrange(PROBE_POOL)
+        if index not in self.probes:  # fresh to this case's DAR, whichever case used it before
+            self.probes[index] = make_probe(self.world, rng, coa=self.world.coa, dar=DAR1, prefix=PREFIX1)
+        probe = self.probes[index]
+        sent = [encode_bytes(e.msg) for e in self.core(DAR_ROLE).on_message(decode(probe.raw), now) if isinstance(e, Send)]
+        return probe_problem(sent, probe, self.world)
+
+    def _mn_alive(self, now: float) -> str | None:
+        """A mutant the MN refused leaves it as it was: the legitimate BA still registers.
+
+        A mutant the MN took (an authentic refusal, a re-signed BA) may change its
+        plans, as the DAR's word should; only a core that raises counts then.
+        """
+        effects = self.deliver(self.core(MN_ROLE), decode(self.world.seeds["ba"].raw), now)
+        refused = all(p == "silent" or p.startswith("drop:") for p in self.last_outcome.split(", "))
+        registered = any(isinstance(e, Notify) and e.event == "binding-registered" for e in effects)
+        if refused and not registered:
+            return f"after refusing a forged BA ({self.last_outcome}) the MN no longer takes the real one"
+        return None
+
+    def bounded(self) -> str | None:
+        capacity = self.world.dar_config.cache_capacity
+        if len(self.soak.bindings()) > capacity or len(self.soak.records()) > capacity:
+            return f"soak DAR holds {len(self.soak.bindings())} bindings, {len(self.soak.records())} records"
+        grown = peak_memory() - self.baseline
+        if grown > MEMORY_LIMIT:
+            return f"peak memory grew by {grown >> 20} MiB"
+        return None

@@ -1,0 +1,54 @@
+"""Targets with a planted defect: the fuzzer must find each, with a finding that replays.
+
+Loaded by name (``--target tests.fuzz.planted:OddLengthDissect``), as a user's own
+target would be, so that the CLI's ``--replay`` is tested on them too.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from scapy_fama.fuzz.seeds import Seed, World
+from scapy_fama.fuzz.targets import DissectTarget, InprocTarget
+from scapy_fama.proto import DarCore
+from scapy_fama.proto.effects import Effects
+from scapy_fama.proto.messages import BindingUpdate, Message
+from scapy_fama.wire import parse
+
+EVEN_OPTIONS = {4, 5, 13, 14}  # Nonce Indices, BAD, Signature, PHKT: even data lengths on the wire
+
+
+class OddLengthDissect(DissectTarget):
+    """A dissector that reads even-length options as 16-bit words, and crashes on an odd one."""
+
+    def run(self, raw: bytes, seed: Seed, now: float) -> str:
+        info = parse(raw)
+        if info is not None and info.mh is not None:
+            off = info.mh.offset
+            for otype, start, n in info.mh.options:
+                if otype in EVEN_OPTIONS:
+                    memoryview(raw[off + start + 2 : off + start + 2 + n]).cast("H")  # TypeError when odd
+        return super().run(raw, seed, now)
+
+
+class StallingDar(DarCore):
+    """A DAR that stops answering for good after a BU whose CGA Parameters are one 255-byte option."""
+
+    stalled = False
+
+    def on_message(self, msg: Message, now: float) -> Effects:
+        if self.stalled:
+            return []
+        if isinstance(msg, BindingUpdate) and msg.cga_params is not None and len(msg.cga_params) == 255:
+            self.stalled = True
+        return super().on_message(msg, now)
+
+
+class StallingInproc(InprocTarget):
+    """The in-process target around :class:`StallingDar`."""
+
+    def setup(self, world: World) -> None:
+        stalling = copy.copy(world.dar_template)
+        stalling.__class__ = StallingDar
+        world.dar_template = stalling
+        super().setup(world)
