@@ -48,9 +48,7 @@ from fama_shell.views import View
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
-from scapy.arch import in6_getifaddr
-from scapy.data import IPV6_ADDR_LINKLOCAL
-from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, IPv6, neighsol
+from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.sendrecv import srp
@@ -69,7 +67,7 @@ from scapy_fama.crypto import (
 )
 from scapy_fama.layers import PHKTOpt
 from scapy_fama.layers.headers import mh_context
-from scapy_fama.net.iface import require_interface
+from scapy_fama.net.iface import resolve_mac
 from scapy_fama.net.sim_topology import LINKTYPE_RAW, DarNode, HostNode
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.wire import parse
@@ -418,27 +416,13 @@ def iface_coas(talk: list[Captured], coas: Sequence[str]) -> dict[bytes, str]:
     return out
 
 
-def _link_local(iface: str) -> str:
-    """The IPv6 link-local address of ``iface`` (the source of our Neighbour Solicitation)."""
-    for address, scope, name in in6_getifaddr():
-        if name == iface and scope == IPV6_ADDR_LINKLOCAL:
-            return str(address)
-    raise ValueError(f"interface {iface} has no IPv6 link-local address (is it up?)")
-
-
 class _Link:
-    """The target's access link as seen from ``iface``: the DAR's MAC address, resolved once with
-    a Neighbour Solicitation from our link-local address (RFC 4861 §7.2; Scapy's routing table
-    would not do: it has no route to a prefix of which this host holds no address), then one BU
-    at a time with ``srp``."""
+    """The target's access link as seen from ``iface``: the DAR's MAC address, resolved once
+    (:func:`scapy_fama.net.iface.resolve_mac`), then one BU at a time with ``srp``."""
 
     def __init__(self, iface: str, target: str, wait: float) -> None:
-        require_interface(iface)
         self.iface, self.wait = iface, wait
-        answer = neighsol(target, _link_local(iface), iface, timeout=wait)
-        if answer is None:
-            raise ValueError(f"{target} does not answer Neighbour Solicitations on {iface}")
-        self.mac = str(answer.src)
+        self.mac = resolve_mac(iface, target, wait)
 
     def exchange(self, pkt: Packet) -> Packet | None:
         """Send one IPv6 packet to the target; its answer within ``wait`` seconds, or None.

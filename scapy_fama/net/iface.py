@@ -36,8 +36,10 @@ import os
 import socket
 from pathlib import Path
 
+from scapy.arch import in6_getifaddr
 from scapy.arch.linux import L2Socket
-from scapy.data import ETH_P_IPV6
+from scapy.data import ETH_P_IPV6, IPV6_ADDR_LINKLOCAL
+from scapy.layers.inet6 import neighsol
 from scapy.packet import Packet
 from scapy.supersocket import SuperSocket
 
@@ -47,6 +49,25 @@ SYS_NET = Path("/sys/class/net")
 def require_interface(name: str) -> None:
     if not name or "/" in name or not (SYS_NET / name).is_dir():
         raise ValueError(f"unknown interface {name!r}")
+
+
+def link_local(iface: str) -> str:
+    """The IPv6 link-local address the kernel holds on ``iface``."""
+    for address, scope, name in in6_getifaddr():
+        if name == iface and scope == IPV6_ADDR_LINKLOCAL:
+            return str(address)
+    raise ValueError(f"interface {iface} has no IPv6 link-local address (is it up?)")
+
+
+def resolve_mac(iface: str, address: str, timeout: float) -> str:
+    """The MAC address of ``address`` on ``iface``, by a Neighbour Solicitation from our
+    link-local address (RFC 4861 §7.2). Scapy's own resolution would not do: its routing
+    table has no route to a prefix of which this host holds no address."""
+    require_interface(iface)
+    answer = neighsol(address, link_local(iface), iface, timeout=timeout)
+    if answer is None:
+        raise ValueError(f"{address} does not answer Neighbour Solicitations on {iface}")
+    return str(answer.src)
 
 
 def require_root() -> None:

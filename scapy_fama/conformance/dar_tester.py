@@ -1,0 +1,353 @@
+"""The tester's side of a DAR case: mobile nodes it plays, the packets they send, what it expects.
+
+Theory of operation
+-------------------
+The tester plays any number of mobile nodes towards the DAR under test. Each
+:class:`PlayedMn` has a HoA that is a fresh CGA of the IUT's prefix (the run's
+RSA key, a random modifier: Sec 0 by default, so a case costs no search) and a
+CoA in the tester's own prefix, which the IUT's network must route back to the
+tester. A case builds packets with the :mod:`scapy_fama.craft` helpers through
+the played MN (which keeps its sequence numbers and the PHKT the IUT issued),
+sends them, and states what must come back::
+
+    mn = t.new_mn()
+    t.register(mn)                       # set-up: first BU -> BA 0 with a PHKT (else INCONCLUSIVE)
+    t.send(mn.phkt_bu(seq=mn.last_seq))  # the step under test
+    ba = t.expect_ba(mn, 135)            # FAIL with what came instead
+
+Set-up steps that the IUT refuses make the case inconclusive (another case
+checks that step itself); an expectation that is not met fails it, saying what
+arrived instead. Messages are read with :func:`scapy_fama.codec.decode`, so a
+case compares fields, not bytes; :func:`scapy_fama.wire.parse` gives the
+header layout where a case checks addressing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv6Network
+
+from scapy.layers.inet import UDP
+from scapy.layers.inet6 import HAO, IPv6, IPv6ExtHdrDestOpt
+from scapy.packet import Packet, Raw
+
+from scapy_fama.codec import decode
+from scapy_fama.conformance.case import Case, Fail, Inconclusive
+from scapy_fama.conformance.executor import IUT, Executor, Frame, Setup
+from scapy_fama.craft import coti, finish_bytes, first_bu, phkt_bu
+from scapy_fama.crypto import (
+    ZERO_TOKEN,
+    Cga,
+    KeyPair,
+    PhktError,
+    addr_text,
+    cga_generate,
+    check_authenticator,
+    decrypt_phkt,
+    kbm,
+)
+from scapy_fama.proto.messages import (
+    BindingAck,
+    BindingError,
+    CareOfTest,
+    Message,
+    Tunnelled,
+    kind,
+)
+from scapy_fama.wire import parse
+
+SEQ_SPACE = 1 << 16
+BAD_OPTION = 5  # Binding Authorization Data (RFC 6275 §6.2.7)
+LIFETIME = 600  # seconds a case asks for unless it tests lifetimes
+DATA_PORT = 5001
+IPV6_IN_IPV6 = 41
+
+
+def _describe(msg: Message) -> str:
+    what = kind(msg)
+    if isinstance(msg, BindingAck):
+        return f"BA {msg.status} seq {msg.seq} to {msg.dst}"
+    if isinstance(msg, BindingError):
+        return f"BE {msg.status} to {msg.dst}"
+    return f"{what} {msg.src} -> {msg.dst}"
+
+
+@dataclass
+class PlayedMn:
+    """A mobile node the tester plays: its HoA at the IUT, its CoA, sequence numbers, PHKT."""
+
+    tester: DarTester
+    hoa: Cga
+    coa: str
+    seq: int
+    phkt: bytes | None = None
+    care_of: bytes | None = None  # the care-of token of the last CoT (secure mode)
+    coni: int = 0
+    accepted: list[int] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return self.hoa.address
+
+    @property
+    def last_seq(self) -> int:
+        """The last sequence number the IUT accepted (the set-up's)."""
+        if not self.accepted:
+            raise Inconclusive("set-up: no BU of this MN was accepted yet")
+        return self.accepted[-1]
+
+    def next_seq(self) -> int:
+        self.seq = (self.seq + 1) % SEQ_SPACE
+        return self.seq
+
+    def first_bu(
+        self,
+        *,
+        seq: int | None = None,
+        lifetime: int = LIFETIME,
+        coa: str | None = None,
+        params: bytes | None = None,
+        key: KeyPair | None = None,
+        cga_request: bool = False,
+    ) -> Packet:
+        t = self.tester
+        return first_bu(
+            coa or self.coa,
+            self.address,
+            t.iut,
+            self.next_seq() if seq is None else seq,
+            lifetime,
+            key or t.key,
+            self.hoa.params if params is None else params,
+            cga_request=cga_request,
+            care_of_token=self.care_of,
+            coni=self.coni,
+        )
+
+    def phkt_bu(
+        self,
+        *,
+        seq: int | None = None,
+        lifetime: int = LIFETIME,
+        coa: str | None = None,
+        phkt: bytes | None = None,
+    ) -> Packet:
+        token = phkt or self.phkt
+        if token is None:
+            raise Inconclusive("set-up: this MN holds no PHKT")
+        src = coa or self.coa
+        care_of = None if src == self.address else self.care_of
+        return phkt_bu(
+            src,
+            self.address,
+            self.tester.iut,
+            self.next_seq() if seq is None else seq,
+            lifetime,
+            token,
+            care_of,
+            coni=self.coni if care_of else 0,
+        )
+
+    def rewrite(self, pkt: Packet, edit: Callable[[bytearray, int], None], *, sign: bool) -> bytes:
+        """``pkt`` with ``edit(raw, mh_offset)`` applied, then made consistent again: re-signed
+        with the run's key (``sign``: a CGA BU) and the BAD recomputed (a PHKT BU, by the PHKT),
+        and the checksum always, so that the edit is the only fault of the packet."""
+        raw = bytearray(bytes(pkt))
+        info = parse(bytes(raw))
+        assert info is not None and info.mh is not None
+        edit(raw, info.mh.offset)
+        auth_key = None
+        if info.mh.options and info.mh.options[-1][0] == BAD_OPTION:  # a CGA BU's: secure mode
+            home = ZERO_TOKEN if sign or self.phkt is None else self.phkt
+            auth_key = kbm(home, self.care_of)
+        return finish_bytes(
+            bytes(raw),
+            coa=info.src if info.hoa is not None else self.address,
+            correspondent=self.tester.iut,
+            keypair=self.tester.key if sign else None,
+            auth_key=auth_key,
+        )
+
+    def ba_key(self, deregistration: bool = False) -> bytes:
+        assert self.phkt is not None
+        return kbm(self.phkt, self.care_of, deregistration=deregistration)
+
+
+class DarTester:
+    """Plays mobile nodes and correspondents towards a DAR under test (see the module doc)."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        key: KeyPair,
+        iut: str,
+        prefix: str,
+        *,
+        coa_prefix: str = "2001:db8:ca::/64",
+        cn: str = "2001:db8:cc::1",
+        wait: float = 1.0,
+        secure: bool = False,
+        sec: int = 0,
+    ) -> None:
+        self.x, self.key, self.iut, self.prefix = executor, key, addr_text(iut), prefix
+        self.coa_net = IPv6Network(coa_prefix)
+        self.cn, self.wait, self.secure, self.sec = addr_text(cn), wait, secure, sec
+
+    # ---------------------------------------------------------------- set-up
+
+    def applicable(self, case: Case) -> str | None:
+        """Why ``case`` cannot run against this IUT (None: it can). In-process the DAR is built
+        as the case needs; a real one is as it was started."""
+        if self.x.kind != "inproc" and case.setup.secure and not self.secure:
+            return "needs a DAR in secure mode (require_coa_test): run again with --secure"
+        return None
+
+    def begin(self, setup: Setup) -> None:
+        if self.x.kind == "inproc":
+            self.secure = setup.secure
+        self.x.begin(setup)
+
+    def new_coa(self) -> str:
+        iid = int.from_bytes(os.urandom(8), "big") | 1
+        return addr_text(str(self.coa_net.network_address + iid))
+
+    def new_mn(self) -> PlayedMn:
+        """A fresh MN: a new CGA HoA in the IUT's prefix (same key, new modifier), a new CoA."""
+        hoa = cga_generate(self.prefix, self.key, self.sec, modifier=os.urandom(16), workers=1)
+        seq = int.from_bytes(os.urandom(2), "big") % 30000  # far from the wrap unless asked
+        return PlayedMn(self, hoa, self.new_coa(), seq)
+
+    def care_of_test(self, mn: PlayedMn, coa: str | None = None) -> CareOfTest:
+        """CoTI from the MN's CoA; the CoT's index and token are kept for the next BUs."""
+        self.send(coti(coa or mn.coa, self.iut))
+        cot = self.expect(lambda m: isinstance(m, CareOfTest) and m.dst == (coa or mn.coa), "a CoT")
+        assert isinstance(cot, CareOfTest)
+        mn.care_of, mn.coni = cot.token, cot.index
+        return cot
+
+    def register(self, mn: PlayedMn, **first: object) -> BindingAck:
+        """Set-up: the MN's first BU is accepted (BA 0 with a PHKT); else the case is
+        inconclusive. In secure mode the care-of test comes first."""
+        try:
+            if self.secure:
+                self.care_of_test(mn)
+            self.send(mn.first_bu(**first))  # type: ignore[arg-type]
+            ba = self.expect_ba(mn, 0)
+            self.take_phkt(mn, ba)
+        except Fail as exc:
+            raise Inconclusive(f"set-up: a valid CGA-signed BU was not accepted ({exc})") from None
+        return ba
+
+    def take_phkt(self, mn: PlayedMn, ba: BindingAck) -> bytes:
+        """The PHKT of an accepting BA, decrypted with the run's key (8 bytes, RFC 4866 §4.8)."""
+        if ba.phkt_ciphertext is None:
+            raise Fail("the BA accepting a CGA-signed BU carries no PHKT option (profile §6 step 4)")
+        try:
+            mn.phkt = decrypt_phkt(self.key, ba.phkt_ciphertext)
+        except PhktError as exc:
+            raise Fail(f"the PHKT does not decrypt to a token: {exc}") from None
+        mn.accepted.append(ba.seq)
+        return mn.phkt
+
+    # ---------------------------------------------------------------- traffic
+
+    def send(self, pkt: Packet | bytes) -> None:
+        self.x.send(bytes(pkt))
+
+    def watch(self, seconds: float | None = None, until: Callable[[Message], bool] | None = None) -> list[Message]:
+        """The IUT's messages within ``seconds`` (default: the run's wait), up to ``until``."""
+        frames = self.x.wait(
+            self.wait if seconds is None else seconds,
+            None if until is None else (lambda f: f.direction == IUT and until(decode(f.raw))),
+        )
+        return [decode(f.raw) for f in frames]
+
+    def expect(self, match: Callable[[Message], bool], what: str, seconds: float | None = None) -> Message:
+        """The first IUT message ``match`` accepts within the wait; FAIL naming what came."""
+        seen = self.watch(seconds, match)
+        if seen and match(seen[-1]):
+            return seen[-1]
+        others = [_describe(m) for m in seen if not _noise(m)]
+        instead = "; ".join(others) if others else "nothing"
+        raise Fail(f"expected {what} within {self._window(seconds)}, got {instead}")
+
+    def expect_ba(self, mn: PlayedMn, status: int | None, *, to: str | None = None) -> BindingAck:
+        """A BA to the MN's CoA (or ``to``): with ``status`` (any with None)."""
+        dst = to or mn.coa
+        ba = self.expect(
+            lambda m: isinstance(m, BindingAck) and m.dst == dst,
+            f"a BA{'' if status is None else f' {status}'} to {dst}",
+        )
+        assert isinstance(ba, BindingAck)
+        if status is not None and ba.status != status:
+            raise Fail(f"expected BA {status}, got BA {ba.status} (seq {ba.seq})")
+        if status is not None and status < 128:
+            mn.accepted.append(ba.seq)
+        return ba
+
+    def expect_no_answer(self, mn: PlayedMn, why: str, *, to: str | None = None) -> None:
+        """Silence towards the MN for the wait: no BA and no BE (a silent drop)."""
+        dst = {to or mn.coa, mn.address}
+        seen = self.watch(None, lambda m: isinstance(m, (BindingAck, BindingError)) and m.dst in dst)
+        answers = [m for m in seen if isinstance(m, (BindingAck, BindingError)) and m.dst in dst]
+        if answers:
+            raise Fail(f"{why} must be dropped silently, got {_describe(answers[0])}")
+
+    def check_ba_bad(self, mn: PlayedMn, ba: BindingAck, deregistration: bool = False) -> None:
+        """The BA's BAD verifies with the MN's Kbm (profile §6 step 7: BAD whenever a PHKT exists)."""
+        if ba.bad is None:
+            raise Fail("the BA carries no Binding Authorization Data though a PHKT exists")
+        coa = mn.address if deregistration else ba.dst
+        if not check_authenticator(ba.bad, mn.ba_key(deregistration), coa, self.iut, ba.auth_data):
+            raise Fail("the BA's authenticator does not verify with the PHKT's Kbm")
+
+    # ---------------------------------------------------------------- data plane (profile §8)
+
+    def datagram(self, src: str, dst: str, *, hoa: str | None = None, payload: bytes = b"") -> bytes:
+        """A UDP packet ``src`` -> ``dst`` (with a Home Address option: ``hoa``)."""
+        body = UDP(sport=DATA_PORT, dport=DATA_PORT) / Raw(payload or os.urandom(16))
+        if hoa is None:
+            return bytes(IPv6(src=src, dst=dst) / body)
+        return bytes(IPv6(src=src, dst=dst) / IPv6ExtHdrDestOpt(options=[HAO(hoa=hoa)]) / body)
+
+    def tunnel(self, outer_src: str, inner: bytes) -> bytes:
+        """IPv6-in-IPv6 (RFC 2473) from ``outer_src`` to the IUT around ``inner``."""
+        return bytes(IPv6(src=outer_src, dst=self.iut, nh=IPV6_IN_IPV6) / IPv6(inner))
+
+    def expect_tunnelled(self, hoa: str, coa: str) -> Tunnelled:
+        """Traffic for ``hoa`` arrives at ``coa`` inside IPv6-in-IPv6 from the IUT (profile §8)."""
+        got = self.expect(
+            lambda m: isinstance(m, Tunnelled) and _inner_dst(m) == hoa,
+            f"a packet for {hoa} tunnelled to {coa}",
+        )
+        assert isinstance(got, Tunnelled)
+        if (got.src, got.dst) != (self.iut, coa):
+            raise Fail(f"the tunnel runs {got.src} -> {got.dst}, not {self.iut} -> {coa}")
+        return got
+
+    def expect_not_tunnelled(self, hoa: str, coa: str, when: str) -> None:
+        seen = self.watch(None, lambda m: isinstance(m, Tunnelled) and _inner_dst(m) == hoa)
+        if any(isinstance(m, Tunnelled) and _inner_dst(m) == hoa for m in seen):
+            raise Fail(f"traffic for {hoa} is still tunnelled to {coa} {when}")
+
+    def _window(self, seconds: float | None) -> str:
+        return f"{self.wait if seconds is None else seconds:g} s"
+
+
+def mh_offset(raw: bytes | bytearray) -> int:
+    """Where the Mobility Header of an IPv6 packet starts."""
+    info = parse(bytes(raw))
+    if info is None or info.mh is None:
+        raise ValueError("not an IPv6 packet with a Mobility Header")
+    return info.mh.offset
+
+
+def _inner_dst(msg: Tunnelled) -> str:
+    return msg.inner.dst
+
+
+def _noise(msg: Message) -> bool:
+    """What a DAR sends unasked (RAs) or a kernel's chatter: not an answer to anything."""
+    return kind(msg) in ("RA", "RS", "??")

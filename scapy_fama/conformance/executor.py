@@ -1,0 +1,208 @@
+"""Executors: the link to the implementation under test (IUT) and the clock of a case.
+
+Theory of operation
+-------------------
+Cases speak IPv6 packets (bytes) and seconds; an executor carries them to an IUT
+and keeps every packet of the case, both ways, with its time::
+
+    case --send(raw)--> executor --> IUT            in-process: DarCore / MnCore via the codec,
+    case <--wait(s, until)-- frames <-- IUT                     virtual time, a fresh core per case
+                                                    iface:      a real interface, wall-clock time
+                                                                (:mod:`scapy_fama.conformance.iface`)
+
+``wait(seconds, until)`` returns the IUT's packets that arrive within
+``seconds``, stopping early at the first one ``until`` accepts. In-process,
+the core answers at once and its timers run in virtual time, so a 30-second
+retransmission back-off costs nothing; on an interface the same case waits
+for real. An MN executor also moves the MN's link (``link_down``/``link_up``),
+which in-process is the core's link event and on an interface the carrier.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from scapy_fama.codec import decode, encode_bytes
+from scapy_fama.crypto import KeyPair
+from scapy_fama.proto import DarConfig, DarCore, MnConfig, MnCore
+from scapy_fama.proto.effects import Effects, Forward, Send
+
+TESTER, IUT = "tester", "iut"  # the directions of a frame
+
+
+@dataclass(frozen=True)
+class Frame:
+    time: float  # seconds since the case began
+    direction: str  # TESTER (to the IUT) or IUT (from it)
+    raw: bytes  # the IPv6 packet
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a case asks of the IUT before it starts (in-process: how the core is built)."""
+
+    secure: bool = False  # the DAR requires the care-of test (profile §5)
+    dar: DarConfig = field(default_factory=DarConfig)
+    mn: MnConfig = field(default_factory=MnConfig)
+
+
+class Executor(ABC):
+    """One IUT behind a link, the clock, and the frames of the current case."""
+
+    kind: str  # "inproc" or "iface"
+    role: str  # "dar" or "mn"
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self._unread: list[Frame] = []
+        self._start = 0.0
+
+    def begin(self, setup: Setup) -> None:
+        """A new case: a fresh frame log (and, where the executor can, a fresh IUT)."""
+        self.frames, self._unread = [], []
+        self._start = self.clock()
+
+    def end(self) -> None:
+        """The case is over (an executor with threads or timers tidies up here)."""
+
+    def now(self) -> float:
+        """Seconds since the case began."""
+        return self.clock() - self._start
+
+    def send(self, raw: bytes) -> None:
+        self.frames.append(Frame(self.now(), TESTER, raw))
+        self._deliver(raw)
+
+    def _received(self, raw: bytes, at: float | None = None) -> None:
+        frame = Frame(self.now() if at is None else at, IUT, raw)
+        self.frames.append(frame)
+        self._unread.append(frame)
+
+    def wait(self, seconds: float, until: Callable[[Frame], bool] | None = None) -> list[Frame]:
+        """The IUT's packets within ``seconds``, up to the first that ``until`` accepts."""
+        got: list[Frame] = []
+        deadline = self.now() + seconds
+        while True:
+            while self._unread:
+                frame = self._unread.pop(0)
+                got.append(frame)
+                if until is not None and until(frame):
+                    return got
+            if self.now() >= deadline or not self._advance(deadline):
+                return got
+
+    def hold(self, address: str) -> None:
+        """The tester plays ``address`` on the IUT's link (an iface executor answers its NS)."""
+
+    def link_down(self) -> None:
+        raise NotImplementedError(f"{self.kind} {self.role} executor has no link to move")
+
+    def link_up(self) -> None:
+        raise NotImplementedError(f"{self.kind} {self.role} executor has no link to move")
+
+    @abstractmethod
+    def clock(self) -> float: ...
+
+    @abstractmethod
+    def _deliver(self, raw: bytes) -> None:
+        """Hand one packet to the IUT (its answers land in ``_received``)."""
+
+    @abstractmethod
+    def _advance(self, deadline: float) -> bool:
+        """Let time pass towards ``deadline`` (case time) until a frame arrives or it is reached;
+        False when nothing can happen any more before it (the wait may end)."""
+
+
+class InprocExecutor(Executor):
+    """A sans-I/O core behind the codec, in virtual time; a fresh core for every case."""
+
+    kind = "inproc"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.virtual = 0.0
+        self.core: DarCore | MnCore | None = None
+
+    def clock(self) -> float:
+        return self.virtual
+
+    def begin(self, setup: Setup) -> None:
+        self.virtual = 0.0
+        super().begin(setup)
+        self.core = self.build(setup)
+        self._apply(self.start())
+
+    @abstractmethod
+    def build(self, setup: Setup) -> DarCore | MnCore: ...
+
+    def start(self) -> Effects:
+        """What the fresh core does first (an MN comes up on its link)."""
+        return []
+
+    def _apply(self, effects: Effects) -> None:
+        for e in effects:  # Send: onto the link; Forward: routed on by the IUT, also seen here
+            if isinstance(e, (Send, Forward)):
+                self._received(encode_bytes(e.msg))
+
+    def _deliver(self, raw: bytes) -> None:
+        assert self.core is not None
+        self._apply(self.core.on_message(decode(raw), self.virtual))
+
+    def _advance(self, deadline: float) -> bool:
+        assert self.core is not None
+        due = self.core.next_deadline()
+        if due is None or due > deadline:
+            self.virtual = max(self.virtual, deadline)
+            return False
+        self.virtual = max(self.virtual, due)
+        self._apply(self.core.on_timer(self.virtual))
+        return True
+
+
+class InprocDar(InprocExecutor):
+    """Our DarCore as the IUT; ``factory`` builds another (a deliberately broken one, in tests)."""
+
+    role = "dar"
+
+    def __init__(
+        self,
+        address: str = "2001:db8:1::1",
+        prefix: str = "2001:db8:1::/64",
+        factory: Callable[..., DarCore] = DarCore,
+    ) -> None:
+        super().__init__()
+        self.address, self.prefix, self.factory = address, prefix, factory
+
+    def build(self, setup: Setup) -> DarCore:
+        config = replace(setup.dar, require_coa_test=setup.secure)
+        return self.factory(self.address, self.prefix, config=config, rand=os.urandom)
+
+
+class InprocMn(InprocExecutor):
+    """Our MnCore as the IUT, with a key made once per run; ``factory`` as for InprocDar."""
+
+    role = "mn"
+
+    def __init__(self, keypair: KeyPair, factory: Callable[..., MnCore] = MnCore) -> None:
+        super().__init__()
+        self.keypair, self.factory = keypair, factory
+
+    @property
+    def mn(self) -> MnCore:
+        assert isinstance(self.core, MnCore)
+        return self.core
+
+    def build(self, setup: Setup) -> MnCore:
+        return self.factory(self.keypair, config=setup.mn, rand=os.urandom)
+
+    def start(self) -> Effects:
+        return self.mn.on_link_up(self.virtual)
+
+    def link_down(self) -> None:
+        self._apply(self.mn.on_link_down(self.virtual))
+
+    def link_up(self) -> None:
+        self._apply(self.mn.on_link_up(self.virtual))

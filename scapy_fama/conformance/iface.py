@@ -1,0 +1,139 @@
+"""The interface executor: an IUT reachable on a real Ethernet interface, in wall-clock time.
+
+Theory of operation
+-------------------
+One reader thread owns the receive side of an AF_PACKET socket on the
+interface (:class:`scapy_fama.net.iface.IfacePort`) from the first case to the
+last::
+
+    IUT --frame--> reader thread --+-- NS for an address the tester holds -> NA at once
+                                   +-- from the IUT (``from_iut``) -> queue (time, IPv6 bytes)
+    case.wait() <-- queue.get(timeout)      case.send(raw) --> Ether(dst = the IUT's MAC) / raw
+
+Packets go out byte for byte (Ether + the case's raw IPv6, never re-built by
+Scapy, so a malformed packet stays malformed). Which MAC the IUT has and which
+frames are its own is the role's business: a DAR's MAC is resolved once with a
+Neighbour Solicitation, an MN's is learnt from its first frame (``IfaceMn``).
+Frames still arriving from an earlier case are discarded when a case begins.
+The IUT's network must bring back to this interface what the IUT sends to the
+tester's CoAs and correspondents (e.g. a default route via the tester's
+link-local address); the README says how.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet, Raw
+
+from scapy_fama.automata.nd import advertisement
+from scapy_fama.conformance.executor import Executor, Setup
+from scapy_fama.net.iface import IfacePort, link_local, require_root, resolve_mac
+
+POLL = 0.05  # seconds between the reader thread's looks at its stop flag
+ETH_IPV6 = 0x86DD
+
+
+class IfaceExecutor(Executor):
+    """The shared part of the DAR and MN interface executors (see the module doc)."""
+
+    kind = "iface"
+
+    def __init__(self, iface: str) -> None:
+        super().__init__()
+        require_root()
+        self.port = IfacePort(iface)
+        self.iface, self.mac = iface, self.port.mac
+        self.link_local = link_local(iface)
+        self.held: set[str] = set()
+        self._queue: queue.Queue[tuple[float, bytes]] = queue.Queue()
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read, name=f"conformance-{iface}", daemon=True)
+        self._reader.start()
+
+    def clock(self) -> float:
+        return time.monotonic()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._reader.join()
+        self.port.close()
+
+    def begin(self, setup: Setup) -> None:
+        super().begin(setup)
+        self.held = set()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    def hold(self, address: str) -> None:
+        self.held.add(address)
+
+    # ---------------------------------------------------------------- the roles' business
+
+    def from_iut(self, frame: Packet) -> bool:
+        """Whether a received frame is the IUT's (not ours, nor another host's)."""
+        return bool(frame.src != self.mac)
+
+    def iut_mac(self, raw: bytes) -> str:
+        """The destination MAC of a packet for the IUT."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- the link
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ready = IfacePort.select([self.port], POLL)
+                frame = self.port.recv() if ready else None
+            except OSError:  # the interface went away under us: the cases will see silence
+                return
+            if frame is None or IPv6 not in frame or not self.from_iut(frame):
+                continue
+            if ICMPv6ND_NS in frame and str(frame[ICMPv6ND_NS].tgt) in self.held:
+                self._answer_ns(frame)
+                continue
+            self._queue.put((self.clock(), bytes(frame[IPv6])))
+
+    def _answer_ns(self, frame: Packet) -> None:
+        ns = frame[ICMPv6ND_NS]
+        src = str(frame[IPv6].src)
+        dst, dst_mac = (src, str(frame.src)) if src != "::" else ("ff02::1", "33:33:00:00:00:01")
+        self.port.send(advertisement(str(ns.tgt), dst, dst_mac, self.mac, router=False))
+
+    def _deliver(self, raw: bytes) -> None:
+        self.port.send(Ether(src=self.mac, dst=self.iut_mac(raw), type=ETH_IPV6) / Raw(raw))
+
+    def _advance(self, deadline: float) -> bool:
+        remaining = deadline - self.now()
+        if remaining <= 0:
+            return False
+        try:
+            at, raw = self._queue.get(timeout=remaining)
+        except queue.Empty:
+            return False
+        self._received(raw, at - self._start)
+        return True
+
+
+class IfaceDar(IfaceExecutor):
+    """A DAR on the link: its MAC resolved once from ``address`` (its global address)."""
+
+    role = "dar"
+
+    def __init__(self, iface: str, address: str, wait: float = 1.0) -> None:
+        super().__init__(iface)
+        try:
+            self.dar_mac = resolve_mac(iface, address, wait)
+        except ValueError:
+            self.close()
+            raise
+
+    def from_iut(self, frame: Packet) -> bool:
+        return bool(frame.src == self.dar_mac)
+
+    def iut_mac(self, raw: bytes) -> str:
+        return self.dar_mac
