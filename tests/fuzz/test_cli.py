@@ -1,0 +1,50 @@
+"""fama-fuzz on the command line: a summary, and one clear line for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scapy_fama.cli.fuzz import main
+
+
+def test_a_short_campaign_writes_its_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--target", "dissect", "--cases", "30", "--seed", "4", "--out", str(tmp_path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((tmp_path / "summary.json").read_text())
+    assert printed["format"] == "fama-fuzz/1" and printed["cases"] == 30 and printed["findings"] == []
+    assert sum(f["cases"] for f in printed["coverage"]["by_family"].values()) == 30
+    assert printed["coverage"]["pairs"] > 0 and printed["execs_per_second"] > 0
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--target", "nonsense"], "unknown target 'nonsense'"),
+        (["--target", "iface"], "--target iface needs --iface, --iut-address, --prefix, --coa"),
+        (["--target", "iface", "--iface", "lo", "--iut-address", "2001:db8:1::1", "--prefix", "2001:db8:1::/64",
+          "--coa", "2001:db8:1::5"], "must be a /64 holding --iut-address and not --coa"),
+        (["--cases", "many"], "not a whole number: 'many'"),
+        (["--seconds", "-3"], "must be positive"),
+        (["--family", "fields"], "unknown mutator families ['fields']"),
+        (["--replay", "/nonexistent/finding.json"], "not a fama-fuzz finding"),
+        (["--target", "json:nothing"], "cannot be loaded"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv: list[str], says: str, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "scapy_fama.cli.fuzz", *argv, "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fama-fuzz: error:") and says in lines[0], done.stderr
+
+
+def test_a_finding_file_that_is_not_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bogus = tmp_path / "x.json"
+    bogus.write_text(json.dumps({"format": "something/else"}))
+    assert main(["--replay", str(bogus)]) == 2
+    assert "not a fama-fuzz-finding/1 document" in capsys.readouterr().err
