@@ -41,6 +41,7 @@ from scapy_fama.fuzz.targets import CASE_START, DissectTarget, InprocTarget, Tar
 
 SUMMARY_FORMAT = "fama-fuzz/1"
 STEPS = (1, 1, 1, 2, 2, 3, 4)  # how many mutations a case stacks
+LOST_AFTER = 3  # failed probes in a row after which a stateful target counts as lost
 BUILTIN_TARGETS: dict[str, Callable[[], Target]] = {"dissect": DissectTarget, "inproc": InprocTarget}
 
 
@@ -228,7 +229,7 @@ class Campaign:
         c, summary = self.config, Summary(self.config)
         seen: dict[str, Finding] = {}
         start = last = time.perf_counter()
-        i = 0
+        i = lost = 0
         try:
             while c.cases is None or i < c.cases:
                 if c.seconds is not None and time.perf_counter() - start >= c.seconds:
@@ -243,7 +244,11 @@ class Campaign:
                     summary.pairs[case.family][name].add(outcome)
                 if isinstance(result, Failure):
                     self._record(case, result, seen, summary)
+                lost = lost + 1 if isinstance(result, Failure) and result.oracle == "liveness" else 0
                 i += 1
+                if lost >= LOST_AFTER and self.target.keeps_state:
+                    summary.stopped = "target-lost"
+                    break
                 summary.cases, summary.seconds = i, time.perf_counter() - start
                 if progress is not None and summary.seconds - last >= 0.25:
                     last = summary.seconds
