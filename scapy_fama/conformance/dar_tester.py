@@ -194,6 +194,7 @@ class DarTester:
         self.x, self.key, self.iut, self.prefix = executor, key, addr_text(iut), prefix
         self.coa_net = IPv6Network(coa_prefix)
         self.cn, self.wait, self.secure, self.sec = addr_text(cn), wait, secure, sec
+        self._other: KeyPair | None = None
 
     # ---------------------------------------------------------------- set-up
 
@@ -213,11 +214,23 @@ class DarTester:
         iid = int.from_bytes(os.urandom(8), "big") | 1
         return addr_text(str(self.coa_net.network_address + iid))
 
-    def new_mn(self) -> PlayedMn:
-        """A fresh MN: a new CGA HoA in the IUT's prefix (same key, new modifier), a new CoA."""
-        hoa = cga_generate(self.prefix, self.key, self.sec, modifier=os.urandom(16), workers=1)
+    def new_mn(self, *, extensions: bytes = b"", care_of_test: bool = True) -> PlayedMn:
+        """A fresh MN: a new CGA HoA in the IUT's prefix (same key, new modifier), a new CoA;
+        in secure mode it has passed the care-of test unless told not to."""
+        hoa = cga_generate(
+            self.prefix, self.key, self.sec, modifier=os.urandom(16), extensions=extensions, workers=1
+        )
         seq = int.from_bytes(os.urandom(2), "big") % 30000  # far from the wrap unless asked
-        return PlayedMn(self, hoa, self.new_coa(), seq)
+        mn = PlayedMn(self, hoa, self.new_coa(), seq)
+        if self.secure and care_of_test:
+            self.care_of_test(mn)
+        return mn
+
+    def other_key(self) -> KeyPair:
+        """A second RSA key of the run, for cases about a key that is not the MN's."""
+        if self._other is None:
+            self._other = KeyPair.generate(self.key.bits)
+        return self._other
 
     def care_of_test(self, mn: PlayedMn, coa: str | None = None) -> CareOfTest:
         """CoTI from the MN's CoA; the CoT's index and token are kept for the next BUs."""
@@ -229,10 +242,8 @@ class DarTester:
 
     def register(self, mn: PlayedMn, **first: object) -> BindingAck:
         """Set-up: the MN's first BU is accepted (BA 0 with a PHKT); else the case is
-        inconclusive. In secure mode the care-of test comes first."""
+        inconclusive."""
         try:
-            if self.secure:
-                self.care_of_test(mn)
             self.send(mn.first_bu(**first))  # type: ignore[arg-type]
             ba = self.expect_ba(mn, 0)
             self.take_phkt(mn, ba)
