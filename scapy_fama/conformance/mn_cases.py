@@ -1,0 +1,471 @@
+"""The MN-as-IUT cases: what a mobile node must do after a handover, as the DARs see it.
+
+Theory of operation
+-------------------
+Each case plays the DARs through :class:`scapy_fama.conformance.mn_tester.MnTester`
+and judges the BUs and data the MN sends. Most start from the same handover::
+
+    attach DAR 1 ---> HoA_1      move to DAR 2 ---> CoA      BU(CoA -> DAR 1, HAO HoA_1)
+                                                             |  answered (register) or withheld
+
+Times are judged against the profile's numbers written out here (§7: 1.5 s
+first, 1 s later, doubling to 32 s; 3 BUs/s; refresh at 80 %), never against
+an implementation's constants; ``SLACK`` allows for an MN that ticks on a real
+interface. The MN's configuration comes with the case's ``Setup`` (keep
+policy; Sec 0 so that a fresh in-process MN costs no CGA search). Groups:
+``bu`` (format), ``retx`` (back-off), ``status`` (135, 147, 148, stray BAs),
+``phkt``, ``refresh``, ``home``, ``data``, ``keep``.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from scapy_fama.conformance.case import Fail, case
+from scapy_fama.conformance.executor import Setup
+from scapy_fama.conformance.mn_tester import (
+    CN,
+    DAD_TIME,
+    SLACK,
+    MnTester,
+    Sighting,
+    describe,
+    newer,
+)
+from scapy_fama.proto import KeepPolicy, MnConfig
+from scapy_fama.proto.messages import BindingUpdate, Datagram, Tunnelled
+
+KEEP_ALL = Setup(mn=MnConfig(keep=KeepPolicy.ALL, sec=0))
+FIRST_WAIT, LATER_WAIT, MAX_WAIT = 1.5, 1.0, 32.0  # profile §7, RFC 6275 §12
+MAX_RATE = 3  # BUs to one DAR in any second (profile §7, RFC 6275 §13 MAX_UPDATE_RATE)
+REFRESH_AT = 0.8  # profile §7: 80 % of the granted lifetime
+SHORT = 8  # seconds a refresh case grants (two 4-second units, RFC 6275 §6.1.7)
+
+
+def backoff(first: float, count: int) -> list[float]:
+    """The first ``count`` waits of profile §7: ``first``, doubling, capped at 32 s."""
+    waits = [first]
+    while len(waits) < count:
+        waits.append(min(2 * waits[-1], MAX_WAIT))
+    return waits
+
+
+def retransmissions(t: MnTester, first: Sighting, i: int, waits: list[float]) -> list[Sighting]:
+    """The BUs to DAR ``i`` that follow ``first`` when nothing answers, each expected after
+    its wait (FAIL if one is missing or early)."""
+    seen = [first]
+    for n, wait in enumerate(waits, 1):
+        due = seen[-1].at + wait
+        nxt = t.expect_bu(
+            i, due + SLACK - t.x.now(), f"retransmission {n} of the BU {wait:g} s after the last"
+        )
+        if nxt.at < due - SLACK:
+            raise Fail(
+                f"retransmission {n} came {nxt.at - seen[-1].at:.2f} s after the last BU, "
+                f"{wait:g} s expected (profile §7): {describe(nxt.bu, nxt.at)}"
+            )
+        seen.append(nxt)
+    return seen
+
+
+def judge(bu: BindingUpdate, problems: list[str]) -> None:
+    """FAIL naming the BU and every problem found with it, if any."""
+    if problems:
+        raise Fail(f"{describe(bu)}: " + "; ".join(problems))
+
+
+def later_bu(t: MnTester) -> Sighting:
+    """Set-up: registered at DAR 1 from DAR 2 (a PHKT issued), moved on to DAR 3: the BU
+    to DAR 1 from the new CoA, which the PHKT authorises."""
+    t.register()
+    t.move(3)
+    return t.expect_bu(1, DAD_TIME + t.wait, "a BU to DAR 1 after the second handover")
+
+
+# ---------------------------------------------------------------- BU format
+
+
+@case(
+    "MN-BU-001",
+    "After a handover the MN sends a BU for its kept address from the new CoA",
+    "RFC 6275 §11.7.1; profile §3, §4",
+    group="bu",
+    setup=KEEP_ALL,
+)
+def bu_after_handover(t: MnTester) -> None:
+    bu = t.moved_bu().bu
+    problems = []
+    if not t.dar(2).owns(bu.src):
+        problems.append(f"source {bu.src} is not a CoA of DAR 2's prefix {t.dar(2).prefix}")
+    if not t.dar(1).owns(bu.hoa):
+        problems.append(f"HAO {bu.hoa} is not an address of DAR 1's prefix {t.dar(1).prefix}")
+    if not (bu.ack and bu.home):
+        problems.append(f"flags A={int(bu.ack)} H={int(bu.home)}, A=1 H=1 expected")
+    if bu.lifetime <= 0:
+        problems.append("lifetime 0: a de-registration, not a registration")
+    judge(bu, problems)
+
+
+@case(
+    "MN-BU-002",
+    "The first BU to a DAR carries CGA Parameters and a Signature that verify, and no BAD",
+    "RFC 4866 §5.1, §5.2; RFC 3972 §5; profile §4",
+    group="bu",
+    setup=KEEP_ALL,
+)
+def bu_cga_signed(t: MnTester) -> None:
+    bu = t.handover().bu
+    problem = t.signature_problem(bu)
+    if problem is None and (bu.bad is not None or bu.nonce_indices is not None):
+        problem = "it carries Nonce Indices or a BAD though no PHKT exists yet"
+    if problem is not None:
+        raise Fail(f"the first BU is not properly CGA-signed, {problem}: {describe(bu)}")
+
+
+@case(
+    "MN-BU-003",
+    "No BU leaves from a tentative CoA: the first BU waits for DAD",
+    "RFC 4862 §5.4; profile §2 step 3",
+    group="bu",
+    setup=KEEP_ALL,
+)
+def bu_after_dad(t: MnTester) -> None:
+    seen = t.moved_bu()
+    if seen.at - t.ra_at < DAD_TIME - SLACK:
+        raise Fail(
+            f"the BU left {seen.at - t.ra_at:.2f} s after the RA, before DAD "
+            f"({DAD_TIME:g} s) could end: {describe(seen.bu)}"
+        )
+
+
+@case(
+    "MN-BU-004",
+    "The requested lifetime does not exceed the home address's remaining valid lifetime",
+    "RFC 6275 §11.7.1; profile §6 step 5",
+    group="bu",
+    setup=KEEP_ALL,
+)
+def bu_lifetime_capped(t: MnTester) -> None:
+    valid = 40
+    bu = t.moved_bu(valid=valid).bu
+    if not 0 < bu.lifetime <= valid:
+        raise Fail(f"lifetime {bu.lifetime} s for a HoA valid for {valid} s: {describe(bu)}")
+
+
+# ---------------------------------------------------------------- retransmission
+
+
+@case(
+    "MN-RETX-001",
+    "An unanswered first BU is retransmitted after 1.5 s, then 3 s, then 6 s",
+    "RFC 6275 §11.8; profile §7",
+    group="retx",
+    setup=KEEP_ALL,
+)
+def retx_backoff(t: MnTester) -> None:
+    retransmissions(t, t.handover(), 1, backoff(FIRST_WAIT, 3))
+
+
+@case(
+    "MN-RETX-002",
+    "Every retransmission carries a new, higher sequence number",
+    "RFC 6275 §11.8, §9.5.1; profile §7",
+    group="retx",
+    setup=KEEP_ALL,
+)
+def retx_new_seq(t: MnTester) -> None:
+    seen = retransmissions(t, t.handover(), 1, backoff(FIRST_WAIT, 2))
+    for before, after in pairwise(seen):
+        if not newer(after.bu.seq, before.bu.seq):
+            raise Fail(
+                f"retransmission with seq {after.bu.seq} after seq {before.bu.seq}: "
+                f"a new, higher one is required ({describe(after.bu, after.at)})"
+            )
+
+
+@case(
+    "MN-RETX-003",
+    "A later registration at a DAR starts its back-off at 1 s",
+    "RFC 6275 §11.8, §12 INITIAL_BINDACK_TIMEOUT; profile §7",
+    group="retx",
+    setup=KEEP_ALL,
+)
+def retx_later_registration(t: MnTester) -> None:
+    retransmissions(t, later_bu(t), 1, backoff(LATER_WAIT, 2))
+
+
+@case(
+    "MN-RETX-004",
+    "The MN gives up after the 32 s step: six BUs, then silence",
+    "profile §7; RFC 6275 §11.8 MAX_BINDACK_TIMEOUT",
+    group="retx",
+    setup=KEEP_ALL,
+)
+def retx_gives_up(t: MnTester) -> None:
+    waits = backoff(FIRST_WAIT, 5)  # 1.5 3 6 12 24: the sixth BU's wait is the 32 s step
+    t.needs(sum(waits) + 2 * MAX_WAIT)
+    last = retransmissions(t, t.handover(), 1, waits)[-1]
+    t.expect_no_bu(
+        1, last.at + MAX_WAIT + MAX_WAIT / 2 - t.x.now(), "the 32 s step passed unanswered"
+    )
+
+
+@case(
+    "MN-RETX-005",
+    "At most 3 BUs a second to one DAR, even when every BU is refused at once",
+    "RFC 6275 §11.8, §13 MAX_UPDATE_RATE; profile §7",
+    group="retx",
+    setup=KEEP_ALL,
+)
+def retx_rate_limit(t: MnTester) -> None:
+    seen = [t.handover()]
+    while len(seen) < 3 * MAX_RATE:  # 135 with the BU's own seq: "resync and resend", at once
+        t.answer(seen[-1].bu, 135, seq=seen[-1].bu.seq)
+        seen.append(t.expect_bu(1, 2 * t.wait, "a BU resent after BA 135"))
+    for n in range(len(seen) - MAX_RATE):
+        span = seen[n + MAX_RATE].at - seen[n].at
+        if span < 1.0 - SLACK / 3:
+            burst = ", ".join(f"seq {s.bu.seq} at {s.at:.2f} s" for s in seen[n : n + MAX_RATE + 1])
+            raise Fail(f"{MAX_RATE + 1} BUs to DAR 1 within {span:.2f} s: {burst}")
+
+
+# ---------------------------------------------------------------- status codes and stray BAs
+
+
+@case(
+    "MN-STATUS-001",
+    "BA 135: the MN resyncs to the DAR's sequence number and resends at once with a newer one",
+    "RFC 6275 §11.7.3; profile §7",
+    group="status",
+    setup=KEEP_ALL,
+)
+def status_135(t: MnTester) -> None:
+    first = t.handover()
+    last_accepted = (first.bu.seq + 1000) % 65536
+    t.answer(first.bu, 135, seq=last_accepted)
+    again = t.expect_bu(1, t.wait, "a BU resent at once after BA 135")
+    if not newer(again.bu.seq, last_accepted):
+        raise Fail(
+            f"after BA 135 carrying seq {last_accepted} the MN sent seq {again.bu.seq}, "
+            f"not newer than it: {describe(again.bu, again.at)}"
+        )
+
+
+@case(
+    "MN-STATUS-002",
+    "BA 147: the MN resends the BU signed with its CGA",
+    "RFC 4866 §4.3; profile §7",
+    group="status",
+    setup=KEEP_ALL,
+)
+def status_147(t: MnTester) -> None:
+    t.answer(later_bu(t).bu, 147)
+    again = t.expect_bu(1, t.wait, "a BU resent at once after BA 147")
+    problem = t.signature_problem(again.bu)
+    if problem is not None:
+        raise Fail(
+            f"the BU after BA 147 is not CGA-signed: {problem} ({describe(again.bu, again.at)})"
+        )
+
+
+@case(
+    "MN-STATUS-003",
+    "BA 148: the MN reports the failure and does not retry",
+    "profile §7; RFC 4866 §4.4",
+    group="status",
+    setup=KEEP_ALL,
+)
+def status_148(t: MnTester) -> None:
+    t.answer(t.handover().bu, 148)
+    t.expect_no_bu(1, FIRST_WAIT + 2 * FIRST_WAIT + SLACK, "BA 148 refused the CGA authorisation")
+
+
+@case(
+    "MN-STATUS-004",
+    "A BA whose sequence number matches no BU sent is ignored: the BU is retransmitted",
+    "RFC 6275 §11.7.3; profile §7",
+    group="status",
+    setup=KEEP_ALL,
+)
+def status_stray_seq(t: MnTester) -> None:
+    first = t.handover()
+    t.answer(first.bu, 0, seq=first.bu.seq - 7)
+    try:
+        retransmissions(t, first, 1, [FIRST_WAIT])
+    except Fail as exc:
+        raise Fail(
+            f"the MN took BA 0 with seq {first.bu.seq - 7} for its BU seq {first.bu.seq}: {exc}"
+        ) from None
+
+
+# ---------------------------------------------------------------- PHKT
+
+
+@case(
+    "MN-PHKT-001",
+    "Later BUs to the DAR carry Nonce Indices and a BAD keyed by the PHKT, no CGA options",
+    "RFC 4866 §4.3, §5.3; RFC 6275 §6.2.7; profile §4",
+    group="phkt",
+    setup=KEEP_ALL,
+)
+def phkt_later_bu(t: MnTester) -> None:
+    bu = later_bu(t).bu
+    problem = t.bad_problem(bu, 1)
+    if problem is None and bu.cga_params is not None:
+        problem = "it is CGA-signed again though the DAR issued a PHKT"
+    if problem is None and bu.nonce_indices != (0, 0):
+        problem = f"Nonce Indices {bu.nonce_indices}, (0, 0) expected"
+    if problem is not None:
+        raise Fail(f"the later BU is not PHKT-authorised, {problem}: {describe(bu)}")
+
+
+@case(
+    "MN-PHKT-002",
+    "A BA whose BAD does not verify with the PHKT is ignored: the BU is retransmitted",
+    "RFC 6275 §11.7.3; profile §7",
+    group="phkt",
+    setup=KEEP_ALL,
+)
+def phkt_forged_ba(t: MnTester) -> None:
+    later = later_bu(t)
+    t.answer(later.bu, 0, forged=True)
+    try:
+        retransmissions(t, later, 1, [LATER_WAIT])
+    except Fail as exc:
+        raise Fail(f"the MN took BA 0 with a BAD of another PHKT: {exc}") from None
+
+
+# ---------------------------------------------------------------- refresh
+
+
+def _refreshed(t: MnTester, registered: Sighting, due: float, what: str) -> None:
+    """The next BU to DAR 1 comes ``due`` s after the registered one (no earlier than 3/4
+    of it, no later than it), is newer and carries the PHKT's BAD."""
+    deadline = registered.at + due + SLACK
+    seen = t.expect_bu(1, deadline - t.x.now(), f"a refresh BU {what}")
+    elapsed = seen.at - registered.at
+    if elapsed < 0.75 * due:
+        raise Fail(f"refreshed {elapsed:.2f} s after the BU, {due:g} s expected ({what})")
+    problem = t.bad_problem(seen.bu, 1)
+    if problem is None and not newer(seen.bu.seq, registered.bu.seq):
+        problem = f"seq {seen.bu.seq} is not newer than {registered.bu.seq}"
+    if problem is not None:
+        raise Fail(f"refresh {describe(seen.bu, seen.at)}: {problem}")
+
+
+@case(
+    "MN-REFRESH-001",
+    "A binding is refreshed when 80 % of the granted lifetime has passed",
+    "RFC 6275 §11.7.1; profile §7",
+    group="refresh",
+    setup=KEEP_ALL,
+)
+def refresh_at_80(t: MnTester) -> None:
+    registered = t.register(lifetime=SHORT)
+    _refreshed(t, registered, REFRESH_AT * SHORT, f"at 80 % of the {SHORT} s granted")
+
+
+@case(
+    "MN-REFRESH-002",
+    "A Binding Refresh Advice shorter than 80 % of the lifetime sets the refresh time",
+    "RFC 6275 §6.2.4, §11.7.3; profile §7",
+    group="refresh",
+    setup=KEEP_ALL,
+)
+def refresh_advice(t: MnTester) -> None:
+    seen = t.handover()
+    t.answer(seen.bu, 0, 10 * SHORT, refresh=SHORT)
+    _refreshed(t, seen, SHORT, f"by the advised {SHORT} s (lifetime {10 * SHORT} s)")
+
+
+# ---------------------------------------------------------------- home
+
+
+@case(
+    "MN-HOME-001",
+    "Back on the DAR's link the MN de-registers from home: src HoA, no HAO, lifetime 0, BAD",
+    "RFC 6275 §11.5.4; profile §4",
+    group="home",
+    setup=KEEP_ALL,
+)
+def home_deregistration(t: MnTester) -> None:
+    hoa = t.register().bu.hoa
+    t.move(1)
+    bu = t.expect_bu(1, t.wait + SLACK, "a de-registration from home").bu
+    problems = []
+    if (bu.src, bu.hoa, bu.lifetime) != (hoa, None, 0):
+        problems.append(f"src HoA {hoa}, no HAO and lifetime 0 expected")
+    problems += filter(None, [t.bad_problem(bu, 1)])
+    judge(bu, problems)
+
+
+# ---------------------------------------------------------------- data plane
+
+
+@case(
+    "MN-DATA-001",
+    "Data from a kept address is reverse-tunnelled from the CoA to its DAR",
+    "RFC 6275 §11.3.1; RFC 2473; profile §8",
+    group="data",
+    setup=KEEP_ALL,
+)
+def data_reverse_tunnel(t: MnTester) -> None:
+    bu = t.register().bu
+    assert bu.hoa is not None
+    t.app_send(bu.hoa)
+    _, msg = t.expect(lambda m: isinstance(m, (Tunnelled, Datagram)), f"data from {bu.hoa}")
+    ok = (
+        isinstance(msg, Tunnelled)
+        and (msg.src, msg.dst) == (bu.src, t.dar(1).address)
+        and isinstance(msg.inner, Datagram)
+        and (msg.inner.src, msg.inner.dst) == (bu.hoa, CN)
+    )
+    if not ok:
+        raise Fail(
+            f"expected TUN {bu.src} -> {t.dar(1).address} around {bu.hoa} -> {CN}, got {describe(msg)}"
+        )
+
+
+@case(
+    "MN-DATA-002",
+    "The address of the current DAR is used natively, not tunnelled",
+    "profile §8, §1",
+    group="data",
+    setup=KEEP_ALL,
+)
+def data_native(t: MnTester) -> None:
+    coa = t.register().bu.src
+    t.app_send(coa)
+    _, msg = t.expect(lambda m: isinstance(m, (Tunnelled, Datagram)), f"data from {coa}")
+    if not (isinstance(msg, Datagram) and (msg.src, msg.dst) == (coa, CN)):
+        raise Fail(f"expected DATA {coa} -> {CN} sent natively, got {describe(msg)}")
+
+
+# ---------------------------------------------------------------- keep policy
+
+
+@case(
+    "MN-KEEP-001",
+    "An address the keep policy releases gets no BU (policy none)",
+    "profile §3",
+    group="keep",
+    setup=Setup(mn=MnConfig(keep=KeepPolicy.NONE, sec=0)),
+)
+def keep_none(t: MnTester) -> None:
+    t.attach(1)
+    t.move(2)
+    t.expect_no_bu(1, DAD_TIME + 2 * FIRST_WAIT, "the address of DAR 1 is released under keep none")
+
+
+@case(
+    "MN-KEEP-002",
+    "Single anchor: after a second move the MN anchors at the first DAR only",
+    "profile §3; draft-bernardos-dmm-cmip A.5",
+    group="keep",
+    setup=Setup(mn=MnConfig(keep=KeepPolicy.SINGLE_ANCHOR, sec=0)),
+)
+def keep_single_anchor(t: MnTester) -> None:
+    t.register()
+    t.move(3)
+    t.expect_bu(1, DAD_TIME + t.wait, "a BU to the first DAR after the second move")
+    t.expect_no_bu(2, 2 * FIRST_WAIT, "single-anchor never anchors at a later DAR")

@@ -1,0 +1,351 @@
+"""The tester's side of an MN case: the DARs it plays, the moves it makes, what it expects.
+
+Theory of operation
+-------------------
+The tester plays every DAR the mobile node under test meets. DAR ``i`` of a
+case has a fresh /64 (a run-wide counter, so that a long-running MN on an
+interface never meets a prefix of an earlier case), a global address ``::1``
+in it and a link-local address; it advertises the prefix with L=1 A=1 R=1
+(profile §1, §2). The MN moves when its link goes down and up and the new
+DAR's RA follows::
+
+    tester (DAR 1, DAR 2, ...)                        MN under test
+      <-- RS ---------------------------------------- link up (begin, move)
+      --- RA(prefix 1, R: 2001:db8:n::1) ----------->  HoA_1 = CGA(prefix 1), DAD
+      ~~ link down / up ~~ <-- RS ---------------------
+      --- RA(prefix 2) ----------------------------->  CoA = CGA(prefix 2), DAD
+      <-- BU(CoA -> DAR 1, HAO HoA_1, CGA, Sig) ------   expect_bu(dar 1)
+      --- BA(status, PHKT to the BU's key, BAD) ---->   answer(bu, status)   (or withhold it)
+
+Every frame from the MN goes through one stream: what a case does not ask for
+yet stays in a backlog for its next expectation, and a link change clears the
+backlog (what came before it belongs to the old link). The tester learns the
+MN's addresses from its BUs, the MN's public key from the CGA Parameters of
+its first BU, and keeps the PHKT each DAR issued, so that its BAs carry a BAD
+the MN can check and the MN's later BUs can be checked (profile §4).
+
+Set-up steps that the MN does not complete (no RS, no BU to register with)
+make a case inconclusive; an expectation that is not met fails it, naming what
+arrived instead. ``applicable`` says beforehand why a case cannot run against
+this executor: an MN on an interface runs with the configuration it was
+started with (only its keep policy is known, ``RunConfig.mn_keep``), and data
+cases need an executor that can make the MN send (``app_send``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from ipaddress import IPv6Address, IPv6Network
+
+from scapy_fama.codec import decode, encode_bytes
+from scapy_fama.conformance.case import Case, Fail, Inconclusive
+from scapy_fama.conformance.config import RunConfig
+from scapy_fama.conformance.executor import Executor, Frame, InprocExecutor, Setup
+from scapy_fama.crypto import (
+    CgaParams,
+    cga_check,
+    check_authenticator,
+    encrypt_phkt,
+    kbm,
+    new_phkt,
+    verify_mh_signature,
+)
+from scapy_fama.proto import KeepPolicy, MnConfig
+from scapy_fama.proto.messages import (
+    BindingAck,
+    BindingUpdate,
+    Message,
+    RouterAdvertisement,
+    RouterSolicitation,
+    Tunnelled,
+    kind,
+)
+
+SEQ_SPACE = 1 << 16
+RS_WAIT = 10.0  # seconds for the MN's RS after a (re)start or link-up (a real MN must start first)
+DAD_TIME = 1.0  # RFC 4862 §5.1: RetransTimer x DupAddrDetectTransmits, before the CoA is usable
+VALID, PREFERRED = 2_592_000, 604_800  # RFC 4861 §6.2.1 defaults of the PIO lifetimes
+LIFETIME = 600  # seconds a BA grants unless the case says
+SLACK = 0.3  # seconds of timing tolerance: an MN on an interface ticks, the reader thread queues
+CN = "2001:db8:cc::1"  # the correspondent a data case talks to
+
+
+def newer(a: int, b: int) -> bool:
+    """``a`` is a newer sequence number than ``b`` (RFC 6275 §9.5.1, modulo 2^16)."""
+    return 0 < (a - b) % SEQ_SPACE < SEQ_SPACE // 2
+
+
+def describe(msg: Message, at: float | None = None) -> str:
+    when = "" if at is None else f" at {at:.2f} s"
+    if isinstance(msg, BindingUpdate):
+        how = "CGA" if msg.cga_params is not None else "BAD" if msg.bad is not None else "no auth"
+        return (
+            f"BU seq {msg.seq} lifetime {msg.lifetime} {msg.src} -> {msg.dst}"
+            f" HAO {msg.hoa} ({how}){when}"
+        )
+    if isinstance(msg, Tunnelled):
+        return f"TUN {msg.src} -> {msg.dst} [{describe(msg.inner)}]{when}"
+    return f"{kind(msg)} {msg.src} -> {msg.dst}{when}"
+
+
+def _noise(msg: Message) -> bool:
+    """What a host sends unasked (MLD, other ICMPv6, its own RSs): never an answer."""
+    return kind(msg) in ("RS", "??")
+
+
+@dataclass
+class PlayedDar:
+    """A DAR the tester plays: its prefix, addresses, and the PHKT it issued per HoA."""
+
+    prefix: str
+    address: str
+    link_local: str
+    phkt: dict[str, bytes] = field(default_factory=dict)
+
+    def owns(self, address: str | None) -> bool:
+        return address is not None and IPv6Address(address) in IPv6Network(self.prefix)
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A BU from the MN and when it arrived (seconds since the case began)."""
+
+    at: float
+    bu: BindingUpdate
+
+
+class MnTester:
+    """Plays the DARs towards a mobile node under test (see the module doc)."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        *,
+        wait: float = 1.0,
+        keep: str = KeepPolicy.FLOWS.value,
+        patience: float | None = None,
+    ) -> None:
+        self.x, self.wait, self.keep, self.patience = executor, wait, KeepPolicy(keep), patience
+        self.dars: dict[int, PlayedDar] = {}
+        self.backlog: list[tuple[Frame, Message]] = []
+        self.public_key: bytes | None = None
+        self.ra_at = 0.0  # when the last RA went out (case time)
+        self._prefixes = 0x100  # run-wide: every played DAR gets a prefix of its own
+
+    # ---------------------------------------------------------------- what can run here
+
+    def applicable(self, case: Case) -> str | None:
+        """None if ``case`` can run against this executor, else why it is inconclusive."""
+        if case.role != "mn":
+            return f"{case.id} is a {case.role.upper()} case; this tester plays DARs to an MN"
+        if case.group == "data" and not hasattr(self.x, "app_send"):
+            return (
+                f"the {self.x.kind} executor cannot make the MN send data (an MN on an interface "
+                "takes no commands and answers no echo), so its data plane is not observable"
+            )
+        if isinstance(self.x, InprocExecutor):
+            return None  # the executor builds the MN the case asks for
+        running = MnConfig(keep=self.keep)
+        differs = [
+            f"{f.name}={getattr(case.setup.mn, f.name)}"
+            for f in fields(MnConfig)
+            if f.name != "sec" and getattr(case.setup.mn, f.name) != getattr(running, f.name)
+        ]
+        if differs:
+            return (
+                f"needs an MN with {', '.join(differs)}; the MN on the interface runs with "
+                f"keep={self.keep} and otherwise the defaults (start it with --keep to match)"
+            )
+        return None
+
+    def needs(self, seconds: float) -> None:
+        """The case takes ``seconds`` of the executor's time: inconclusive beyond the patience."""
+        if self.patience is not None and seconds > self.patience:
+            raise Inconclusive(
+                f"the case needs {seconds:g} s of real time; this run allows {self.patience:g} s"
+            )
+
+    # ---------------------------------------------------------------- set-up
+
+    def begin(self, setup: Setup) -> None:
+        self.x.begin(setup)
+        self.dars, self.backlog, self.public_key = {}, [], None
+
+    def dar(self, i: int) -> PlayedDar:
+        """DAR ``i`` of this case, made on first use with a prefix never used before in the run."""
+        if i not in self.dars:
+            self._prefixes += 1
+            n = f"{self._prefixes:x}"
+            self.dars[i] = PlayedDar(f"2001:db8:{n}::/64", f"2001:db8:{n}::1", f"fe80::d:{n}")
+        return self.dars[i]
+
+    def attach(self, i: int, *, valid: int = VALID, preferred: int = PREFERRED) -> PlayedDar:
+        """The MN solicits (RFC 4861 §6.3.7), DAR ``i`` advertises its prefix with R=1 and the
+        MN's DAD for its new address runs out (what it sends meanwhile goes to the backlog)."""
+        dar = self.dar(i)
+        self.x.hold(dar.link_local)
+        self.x.hold(dar.address)
+        frames = self.x.wait(RS_WAIT, lambda f: isinstance(decode(f.raw), RouterSolicitation))
+        if not frames or not isinstance(decode(frames[-1].raw), RouterSolicitation):
+            raise Inconclusive(f"set-up: the MN sent no Router Solicitation within {RS_WAIT:g} s")
+        ra = RouterAdvertisement(
+            dar.link_local, "ff02::1", dar.address, dar.prefix, valid, min(valid, preferred)
+        )
+        self.x.send(encode_bytes(ra))
+        self.ra_at = self.x.now()
+        self.backlog += [(f, decode(f.raw)) for f in self.x.wait(DAD_TIME + SLACK)]
+        return dar
+
+    def move(self, i: int, **ra: int) -> PlayedDar:
+        """A handover: the MN's link goes down and up, then DAR ``i`` advertises."""
+        self.x.link_down()
+        self.x.link_up()
+        self.backlog = []
+        return self.attach(i, **ra)
+
+    def moved_bu(self, home: int = 1, to: int = 2, *, valid: int = VALID) -> Sighting:
+        """Attach at ``home`` (its PIO valid for ``valid`` s), move to ``to``: the first BU to
+        the home DAR (FAIL without one: the case under test is this BU)."""
+        self.attach(home, valid=valid)
+        self.move(to)
+        return self.expect_bu(home, DAD_TIME + self.wait, f"a BU to DAR {home} after the handover")
+
+    def handover(self, home: int = 1, to: int = 2) -> Sighting:
+        """Set-up: :meth:`moved_bu`, INCONCLUSIVE without a BU (another case judges that)."""
+        try:
+            return self.moved_bu(home, to)
+        except Fail as exc:
+            raise Inconclusive(f"set-up: {exc}") from None
+
+    def register(self, home: int = 1, to: int = 2, lifetime: int = LIFETIME) -> Sighting:
+        """Set-up: the handover, and BA 0 with a PHKT to its first BU."""
+        seen = self.handover(home, to)
+        self.answer(seen.bu, 0, lifetime)
+        return seen
+
+    # ---------------------------------------------------------------- what the MN sends
+
+    def _take(
+        self, match: Callable[[Message], bool], seconds: float
+    ) -> tuple[list[str], tuple[Frame, Message] | None]:
+        """The first message ``match`` accepts (the backlog first, then new ones within
+        ``seconds``); unmatched ones stay in the backlog. Also what was seen meanwhile."""
+        for item in self.backlog:
+            if match(item[1]):
+                self.backlog.remove(item)
+                return [], item
+        fresh = [(f, decode(f.raw)) for f in self.x.wait(seconds, lambda f: match(decode(f.raw)))]
+        hit = fresh.pop() if fresh and match(fresh[-1][1]) else None
+        self.backlog += fresh
+        seen = [describe(m, f.time) for f, m in self.backlog if not _noise(m)]
+        return seen, hit
+
+    def expect(
+        self, match: Callable[[Message], bool], what: str, seconds: float | None = None
+    ) -> tuple[Frame, Message]:
+        """The first message ``match`` accepts within ``seconds`` (default: the run's wait)."""
+        window = self.wait if seconds is None else seconds
+        seen, hit = self._take(match, window)
+        if hit is None:
+            raise Fail(f"expected {what} within {window:g} s, got {'; '.join(seen) or 'nothing'}")
+        return hit
+
+    def is_bu_to(self, i: int) -> Callable[[Message], bool]:
+        address = self.dar(i).address
+        return lambda m: isinstance(m, BindingUpdate) and m.dst == address
+
+    def expect_bu(self, i: int, seconds: float | None = None, what: str | None = None) -> Sighting:
+        """The next BU to DAR ``i``."""
+        frame, bu = self.expect(self.is_bu_to(i), what or f"a BU to DAR {i}", seconds)
+        assert isinstance(bu, BindingUpdate)
+        if bu.cga_params is not None and self.public_key is None:
+            self.public_key = CgaParams.decode(bu.cga_params).public_key
+        return Sighting(frame.time, bu)
+
+    def expect_no_bu(self, i: int, seconds: float, why: str) -> None:
+        """No BU to DAR ``i`` for ``seconds``."""
+        _, hit = self._take(self.is_bu_to(i), seconds)
+        if hit is not None:
+            raise Fail(f"{why}, yet the MN sent {describe(hit[1], hit[0].time)}")
+
+    def app_send(self, src: str, dst: str = CN, payload: bytes = b"conformance") -> None:
+        """The MN's application sends a datagram from ``src`` (an executor that can do it)."""
+        send = getattr(self.x, "app_send", None)
+        if send is None:
+            raise Inconclusive(f"the {self.x.kind} executor cannot make the MN send data")
+        send(src, dst, payload)
+
+    # ---------------------------------------------------------------- answers
+
+    def answer(
+        self,
+        bu: BindingUpdate,
+        status: int,
+        lifetime: int = LIFETIME,
+        *,
+        seq: int | None = None,
+        refresh: int | None = None,
+        forged: bool = False,
+    ) -> None:
+        """DAR's BA to ``bu`` (profile §6 step 7): a new PHKT when it accepts a CGA-signed BU
+        (encrypted to the BU's key), a BAD whenever a PHKT exists (``forged``: with the wrong
+        one), none on a 147 (the DAR lost it). ``seq`` as the BU's unless given (135)."""
+        dar = next((d for d in self.dars.values() if d.address == bu.dst), None)
+        if dar is None:
+            raise Inconclusive(f"set-up: {bu.dst} is not a DAR of this case")
+        hoa = bu.home_address
+        ciphertext = None
+        if bu.cga_params is not None and status < 128:
+            dar.phkt[hoa] = new_phkt()
+            ciphertext = encrypt_phkt(CgaParams.decode(bu.cga_params).public_key, dar.phkt[hoa])
+        if status == 147:
+            dar.phkt.pop(hoa, None)
+        phkt = new_phkt() if forged else dar.phkt.get(hoa)
+        ba = BindingAck(
+            dar.address,
+            bu.src,
+            bu.hoa,
+            status,
+            bu.seq if seq is None else seq % SEQ_SPACE,
+            0 if status >= 128 else min(lifetime, bu.lifetime),
+            phkt_ciphertext=ciphertext,
+            for_deregistration=bu.deregistration,
+            refresh_interval=refresh,
+            auth_key=None if phkt is None else kbm(phkt, deregistration=bu.deregistration),
+        )
+        self.x.send(encode_bytes(ba))
+
+    # ---------------------------------------------------------------- checks of a BU
+
+    def signature_problem(self, bu: BindingUpdate) -> str | None:
+        """Why a CGA-signed BU does not verify (RFC 3972 §5, RFC 4866 §4.5), or None."""
+        if bu.cga_params is None or bu.signature is None:
+            return "it carries no CGA Parameters and Signature options"
+        if bu.framing:
+            return "its options are misplaced: " + "; ".join(bu.framing)
+        checked = cga_check(bu.home_address, bu.cga_params)
+        if not checked:
+            return f"the HoA {bu.home_address} is no CGA of its parameters: {checked.reason}"
+        key = CgaParams.decode(bu.cga_params).public_key
+        if not verify_mh_signature(key, bu.src, bu.dst, bu.signed_data, bu.signature):
+            return "the Signature does not verify with the CGA Parameters' public key"
+        return None
+
+    def bad_problem(self, bu: BindingUpdate, i: int) -> str | None:
+        """Why a BU does not carry a BAD keyed by DAR ``i``'s PHKT (profile §4), or None."""
+        phkt = self.dar(i).phkt.get(bu.home_address)
+        if phkt is None:
+            raise Inconclusive(f"set-up: DAR {i} issued no PHKT for {bu.home_address}")
+        if bu.bad is None:
+            return "it carries no Binding Authorization Data"
+        coa = bu.home_address if bu.deregistration else bu.src
+        key = kbm(phkt, deregistration=bu.deregistration)
+        if not check_authenticator(bu.bad, key, coa, bu.dst, bu.auth_data):
+            return "its BAD does not verify with the Kbm of the PHKT the DAR issued"
+        return None
+
+
+def make_tester(executor: Executor, run: RunConfig) -> MnTester:
+    """The MN tester of one run (``run.wait``: the answer wait; ``run.mn_keep``: a real MN's)."""
+    return MnTester(executor, wait=run.wait, keep=run.mn_keep)

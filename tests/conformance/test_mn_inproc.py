@@ -1,0 +1,213 @@
+"""The MN cases against our MnCore in-process, and against deliberately broken ones.
+
+Every MN case must pass against MnCore; each broken MN below breaks one rule of
+profile §3/§7 or RFC 4866, and the cases judging that rule must fail with a
+reason that names the problem, while unrelated cases still pass. Independent
+checks: the signature the suite accepted verifies with the crypto primitives,
+and the retransmission times are the profile's numbers written out here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import cache
+from itertools import pairwise
+
+import pytest
+
+from scapy_fama.codec import decode
+from scapy_fama.conformance import mn_cases  # noqa: F401  (registers the cases)
+from scapy_fama.conformance.case import CATALOGUE, Verdict, select
+from scapy_fama.conformance.config import RunConfig
+from scapy_fama.conformance.executor import IUT, Executor, InprocMn
+from scapy_fama.conformance.inproc_mn import DrivenMn
+from scapy_fama.conformance.mn_tester import MnTester, make_tester
+from scapy_fama.conformance.runner import Outcome, run_case
+from scapy_fama.crypto import CgaParams, KeyPair, cga_check, verify_mh_signature
+from scapy_fama.proto import KeepPolicy, MnCore
+from scapy_fama.proto.addresses import AddressRecord
+from scapy_fama.proto.bul import Due, SentBu
+from scapy_fama.proto.effects import Effects
+from scapy_fama.proto.keep import KeepRules
+from scapy_fama.proto.messages import BindingAck, BindingUpdate
+from scapy_fama.proto.retransmit import RateWindow
+
+MN_CASES = select("mn")
+
+
+def run(case_id: str, key: KeyPair, factory: type[MnCore] = MnCore) -> Outcome:
+    tester = make_tester(DrivenMn(key, factory=factory), RunConfig("mn"))
+    return run_case(CATALOGUE[case_id], tester)
+
+
+def bus(outcome: Outcome) -> list[tuple[float, BindingUpdate]]:
+    out = [(f.time, decode(f.raw)) for f in outcome.frames if f.direction == IUT]
+    return [(t, m) for t, m in out if isinstance(m, BindingUpdate)]
+
+
+# ---------------------------------------------------------------- deliberately broken MNs
+
+
+class ReusesSeq(MnCore):
+    """Retransmits with the sequence number of the BU it repeats."""
+
+    def _fire(self, rec: AddressRecord, now: float) -> Effects:
+        if rec.bul.due is Due.TIMEOUT:
+            rec.bul.seq = (rec.bul.seq - 1) % 65536
+        return super()._fire(rec, now)
+
+
+class NeverRetransmits(MnCore):
+    def _fire(self, rec: AddressRecord, now: float) -> Effects:
+        if rec.bul.due is Due.TIMEOUT:
+            rec.bul.set_timer(None, None)
+            return []
+        return super()._fire(rec, now)
+
+
+class Ignores135(MnCore):
+    def _on_status(self, rec: AddressRecord, sent: SentBu, ba: BindingAck, now: float) -> Effects:
+        return [] if ba.status == 135 else super()._on_status(rec, sent, ba, now)
+
+
+class KeepsEverything(MnCore):
+    """Registers every earlier address whatever its keep policy says."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._keep = KeepRules(KeepPolicy.ALL)
+
+
+class NoRateLimit(MnCore):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._rate = RateWindow(limit=1_000_000)
+
+
+@cache
+def stranger() -> KeyPair:
+    return KeyPair.generate(1024)
+
+
+class SignsWithAnotherKey(MnCore):
+    """Puts its own CGA Parameters in the BU but signs with a key that is not theirs."""
+
+    def _bu(self, rec: AddressRecord, now: float) -> BindingUpdate:
+        bu = super()._bu(rec, now)
+        return bu if bu.sign_with is None else replace(bu, sign_with=stranger())
+
+
+BROKEN: list[tuple[type[MnCore], dict[str, str], list[str]]] = [
+    # (the MN, {case that must fail: a word its reason must contain}, cases that must still pass)
+    (ReusesSeq, {"MN-RETX-002": "seq"}, ["MN-RETX-001", "MN-BU-002", "MN-HOME-001"]),
+    (
+        NeverRetransmits,
+        {
+            "MN-RETX-001": "retransmission 1",
+            "MN-RETX-002": "retransmission 1",
+            "MN-RETX-003": "retransmission 1",
+            "MN-RETX-004": "retransmission 1",
+            "MN-STATUS-004": "took ba 0",
+            "MN-PHKT-002": "bad of another phkt",
+        },
+        ["MN-BU-001", "MN-STATUS-001", "MN-REFRESH-001"],
+    ),
+    (Ignores135, {"MN-STATUS-001": "135"}, ["MN-RETX-001", "MN-STATUS-002"]),
+    (
+        KeepsEverything,
+        {"MN-KEEP-001": "released", "MN-KEEP-002": "later dar"},
+        ["MN-BU-001", "MN-RETX-001"],
+    ),
+    (NoRateLimit, {"MN-RETX-005": "4 bus to dar 1 within"}, ["MN-STATUS-001", "MN-RETX-001"]),
+    (
+        SignsWithAnotherKey,
+        {"MN-BU-002": "signature does not verify", "MN-STATUS-002": "not cga-signed"},
+        ["MN-BU-001", "MN-RETX-002"],
+    ),
+]
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_every_mn_case_passes_against_our_mn(mn_key: KeyPair) -> None:
+    assert len(MN_CASES) >= 15
+    outcomes = [run(c.id, mn_key) for c in MN_CASES]
+    bad = [
+        (o.case.id, o.verdict.value, o.reason) for o in outcomes if o.verdict is not Verdict.PASS
+    ]
+    assert not bad, bad
+    assert all(c.requirement and c.title for c in MN_CASES)
+
+
+@pytest.mark.parametrize("broken, fails, passes", BROKEN, ids=[b[0].__name__ for b in BROKEN])
+def test_a_broken_mn_fails_the_matching_cases(
+    mn_key: KeyPair, broken: type[MnCore], fails: dict[str, str], passes: list[str]
+) -> None:
+    for case_id, word in fails.items():
+        outcome = run(case_id, mn_key, broken)
+        assert outcome.verdict is Verdict.FAIL, (case_id, outcome.verdict, outcome.reason)
+        assert word in outcome.reason.lower(), (case_id, outcome.reason)
+        assert outcome.frames, "a failing case keeps the packets it saw"
+    for case_id in passes:
+        outcome = run(case_id, mn_key, broken)
+        assert outcome.verdict is Verdict.PASS, (case_id, outcome.reason)
+
+
+def test_the_first_bu_the_suite_accepts_verifies_independently(mn_key: KeyPair) -> None:
+    outcome = run("MN-BU-002", mn_key)
+    assert outcome.verdict is Verdict.PASS
+    (_, bu), *_ = bus(outcome)
+    assert bu.cga_params is not None and bu.signature is not None and bu.hoa is not None
+    assert cga_check(bu.hoa, bu.cga_params)
+    public = CgaParams.decode(bu.cga_params).public_key
+    assert public == mn_key.public_der
+    assert verify_mh_signature(public, bu.src, bu.dst, bu.signed_data, bu.signature)
+
+
+def test_retransmission_times_are_the_profiles(mn_key: KeyPair) -> None:
+    outcome = run("MN-RETX-004", mn_key)  # virtual time: the whole back-off, then silence
+    assert outcome.verdict is Verdict.PASS
+    times = [t for t, _ in bus(outcome)]
+    gaps = [round(b - a, 6) for a, b in pairwise(times)]
+    assert gaps == [1.5, 3.0, 6.0, 12.0, 24.0]  # profile §7; the 32 s step ends in silence
+    seqs = [bu.seq for _, bu in bus(outcome)]
+    assert all((b - a) % 65536 == 1 for a, b in pairwise(seqs))
+
+
+def test_refresh_comes_at_80_percent_of_the_granted_lifetime(mn_key: KeyPair) -> None:
+    outcome = run("MN-REFRESH-001", mn_key)
+    (registered, _), (refresh, _) = bus(outcome)[:2]
+    assert refresh - registered == pytest.approx(0.8 * 8)
+
+
+class Elsewhere(Executor):
+    """An MN executor that is neither in-process nor able to send data (like an interface)."""
+
+    kind, role = "iface", "mn"
+
+    def clock(self) -> float:
+        return 0.0
+
+    def _deliver(self, raw: bytes) -> None: ...
+
+    def _advance(self, deadline: float) -> bool:
+        return False
+
+
+def test_what_cannot_run_on_an_interface_is_inconclusive_with_a_reason() -> None:
+    tester = make_tester(Elsewhere(), RunConfig("mn", "iface", mn_keep="all"))
+    reasons = {c.id: tester.applicable(c) for c in MN_CASES}
+    assert "cannot make the MN send data" in str(reasons["MN-DATA-001"])
+    assert "keep=none" in str(reasons["MN-KEEP-001"]) and "keep=all" in str(reasons["MN-KEEP-001"])
+    assert reasons["MN-BU-001"] is None and reasons["MN-REFRESH-001"] is None
+    patient = MnTester(Elsewhere(), keep="all", patience=30)
+    outcome = run_case(CATALOGUE["MN-RETX-004"], patient)
+    assert outcome.verdict is Verdict.INCONCLUSIVE and "real time" in outcome.reason
+    assert tester.applicable(replace(MN_CASES[0], id="DAR-X", role="dar")) is not None
+
+
+def test_a_plain_in_process_mn_leaves_only_the_data_cases_inconclusive(mn_key: KeyPair) -> None:
+    tester = make_tester(InprocMn(mn_key), RunConfig("mn"))
+    inconclusive = {c.id for c in MN_CASES if tester.applicable(c) is not None}
+    assert inconclusive == {c.id for c in MN_CASES if c.group == "data"}
