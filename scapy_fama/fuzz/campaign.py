@@ -106,7 +106,7 @@ class Summary:
     cases: int = 0
     seconds: float = 0.0
     findings: list[Finding] = field(default_factory=list)
-    paths: list[Path] = field(default_factory=list)
+    paths: dict[str, Path] = field(default_factory=dict)  # finding id -> its JSON
     outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     pairs: dict[str, dict[str, set[str]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(set)))
     family_cases: Counter[str] = field(default_factory=Counter)
@@ -130,8 +130,8 @@ class Summary:
             "findings": [
                 {"id": f.id, "signature": f.failure.signature, "oracle": f.failure.oracle, "kind": f.failure.kind,
                  "case": f.case, "family": f.family, "duplicates": f.duplicates,
-                 "reproduced_alone": f.reproduced_alone, "json": str(p) if p else None}
-                for f, p in zip(self.findings, self.paths + [None] * len(self.findings))
+                 "reproduced_alone": f.reproduced_alone, "json": str(self.paths[f.id]) if f.id in self.paths else None}
+                for f in self.findings
             ],
             "coverage": {
                 "pairs": self.pair_count(),
@@ -268,7 +268,7 @@ class Campaign:
         seen[failure.signature] = found
         summary.findings.append(found)
         if self.config.out is not None:
-            summary.paths.append(findings.save(found, self.config.out))
+            summary.paths[found.id] = findings.save(found, self.config.out)
 
 
 @dataclass(frozen=True)
