@@ -27,9 +27,12 @@ decrypts to the same PHKT.
 
 from __future__ import annotations
 
+import io
+import pickle
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from scapy.layers.inet6 import IPv6
@@ -101,15 +104,26 @@ class World:
     mn_template: MnCore | None = None
     dar_config: DarConfig = DarConfig()
     signers: dict[tuple[bytes, bool], Signer] = field(default_factory=dict)
-    # the templates' random generators and their states once the world is built: a target
-    # shares the generators with its copies and rewinds them before each case (cheaper than copying)
+    # the templates' random generators and their states once the world is built: copies share
+    # the generators (and the key), which are rewound before each case instead of copied
     rngs: dict[random.Random, tuple[object, ...]] = field(default_factory=dict)
+    _blobs: dict[int, bytes] = field(default_factory=dict)
 
-    def rewind(self) -> dict[int, object]:
-        """Rewind the templates' generators; the deepcopy memo that shares them (and the key)."""
+    def clone(self, template: object) -> Any:
+        """A fresh copy of a core template, its generators rewound (pickled once, then loaded:
+        three times faster than ``copy.deepcopy``)."""
         for rng, state in self.rngs.items():
             rng.setstate(state)
-        return {id(self.key): self.key, **{id(rng): rng for rng in self.rngs}}
+        shared = {id(self.key): self.key, **{id(rng): rng for rng in self.rngs}}
+        if id(template) not in self._blobs:
+            out = io.BytesIO()
+            pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickler.persistent_id = lambda obj: id(obj) if id(obj) in shared else None  # type: ignore[method-assign]
+            pickler.dump(template)
+            self._blobs[id(template)] = out.getvalue()
+        unpickler = pickle.Unpickler(io.BytesIO(self._blobs[id(template)]))
+        unpickler.persistent_load = shared.__getitem__  # type: ignore[method-assign]
+        return unpickler.load()
 
     def signer(self, home_token: bytes, to_dar: bool) -> Signer:
         """The (caching) signer of messages keyed with ``home_token``."""

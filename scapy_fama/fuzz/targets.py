@@ -209,9 +209,7 @@ class InprocTarget(Target):
         """This case's copy of the role's template, made on first use."""
         if role not in self._fresh:
             template = self.world.dar_template if role == DAR_ROLE else self.world.mn_template
-            memo = self.world.rewind()
-            memo[id(template.config)] = template.config  # frozen: shared, not copied
-            self._fresh[role] = copy.deepcopy(template, memo)
+            self._fresh[role] = self.world.clone(template)
         return self._fresh[role]
 
     def deliver(self, core: DarCore | MnCore, msg: Message, now: float) -> Effects:
