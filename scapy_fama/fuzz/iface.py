@@ -37,8 +37,8 @@ from scapy.layers.l2 import Ether
 from scapy_fama.automata.nd import solicitation
 from scapy_fama.craft import coti, first_bu, phkt_bu
 from scapy_fama.crypto import cga_with_prefix, decrypt_phkt
-from scapy_fama.fuzz.seeds import DAR_ROLE, LIFETIME, Seed, World
 from scapy_fama.fuzz.mutators import BA_TYPE
+from scapy_fama.fuzz.seeds import DAR_ROLE, LIFETIME, Seed, World
 from scapy_fama.fuzz.targets import PHKT, Probe, Target, make_probe, probe_problem
 from scapy_fama.net.iface import IfacePort, require_interface, require_root
 from scapy_fama.wire import parse

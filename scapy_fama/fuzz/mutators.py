@@ -366,11 +366,11 @@ def _padding(f: Frame, a: Args) -> None:
     f.options.insert(at, Opt(0) if size == 1 else Opt(1, bytes(size - 2)))
 
 
-def _draw_flag(rng: random.Random, f: Frame) -> Args | None:
+def _draw_nothing(rng: random.Random, f: Frame) -> Args | None:
     return {}
 
 
-@mutator("no-tail-pad", STRUCTURE, _draw_flag)
+@mutator("no-tail-pad", STRUCTURE, _draw_nothing)
 def _no_tail_pad(f: Frame, a: Args) -> None:
     f.pad_tail = False
     while f.options and f.options[-1].otype in (0, 1):

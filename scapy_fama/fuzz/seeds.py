@@ -41,7 +41,7 @@ from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.craft import coti, first_bu, phkt_bu
 from scapy_fama.crypto import ZERO_TOKEN, KeyPair, decrypt_phkt
 from scapy_fama.fuzz.frame import Signer
-from scapy_fama.proto import DarConfig, DarCore, KeepPolicy, MnConfig, MnCore
+from scapy_fama.proto import DarCore, KeepPolicy, MnConfig, MnCore
 from scapy_fama.proto.effects import Effects, Send
 from scapy_fama.proto.messages import BindingAck, BindingUpdate, RouterAdvertisement
 
@@ -102,7 +102,6 @@ class World:
     seeds: dict[str, Seed] = field(default_factory=dict)
     dar_template: DarCore | None = None
     mn_template: MnCore | None = None
-    dar_config: DarConfig = DarConfig()
     signers: dict[tuple[bytes, bool], Signer] = field(default_factory=dict)
     # the templates' random generators and their states once the world is built: copies share
     # the generators (and the key), which are rewound before each case instead of copied
@@ -152,13 +151,13 @@ def _moved_mn(key: KeyPair, rand: Callable[[int], bytes]) -> tuple[MnCore, Bindi
     return mn, bus[0]
 
 
-def build_world(seed: int, dar_config: DarConfig = DarConfig()) -> World:
+def build_world(seed: int) -> World:
     """The seeds and templates of campaign ``seed`` (the same on every run)."""
     key = fuzz_key()
     probe = random.Random(f"{seed}:world")
     mn, bu_msg = _moved_mn(key, probe.randbytes)
     dar_rng = random.Random(f"{seed}:dar")
-    dar = DarCore(DAR1, PREFIX1, config=dar_config, rand=dar_rng.randbytes)
+    dar = DarCore(DAR1, PREFIX1, rand=dar_rng.randbytes)
     bu_raw = encode_bytes(bu_msg)
     acks = _sent(dar.on_message(decode(bu_raw), 2.0), BindingAck)
     if len(acks) != 1 or acks[0].status != 0 or acks[0].phkt_ciphertext is None:
@@ -168,7 +167,7 @@ def build_world(seed: int, dar_config: DarConfig = DarConfig()) -> World:
     hoa, coa, seq = bu_msg.home_address, bu_msg.src, bu_msg.seq + 1
     params = bu_msg.cga_params
     assert params is not None
-    world = World(seed, key, hoa, coa, params, phkt, dar_template=dar, mn_template=mn, dar_config=dar_config)
+    world = World(seed, key, hoa, coa, params, phkt, dar_template=dar, mn_template=mn)
     crafted = [
         Seed("first-bu", bu_raw, DAR_ROLE),
         Seed("first-bu-req", bytes(first_bu(coa, hoa, DAR1, seq, LIFETIME, key, params, cga_request=True)), DAR_ROLE),

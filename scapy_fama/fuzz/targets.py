@@ -252,7 +252,7 @@ class InprocTarget(Target):
         return None
 
     def bounded(self) -> str | None:
-        capacity = self.world.dar_config.cache_capacity
+        capacity = self.soak.config.cache_capacity
         if len(self.soak.bindings()) > capacity or len(self.soak.records()) > capacity:
             return f"soak DAR holds {len(self.soak.bindings())} bindings, {len(self.soak.records())} records"
         grown = peak_memory() - self.baseline
