@@ -236,7 +236,8 @@ class Campaign:
                     summary.stopped = "seconds"
                     break
                 case = self.make_case(i)
-                result = self.check(case.raw, case.seed, i, (i + 1) % self.every == 0)
+                live = (i + 1) % self.every == 0
+                result = self.check(case.raw, case.seed, i, live)
                 outcome = f"FAILED:{result.oracle}" if isinstance(result, Failure) else result
                 summary.outcomes[case.family][outcome] += 1
                 summary.family_cases[case.family] += 1
@@ -244,15 +245,18 @@ class Campaign:
                     summary.pairs[case.family][name].add(outcome)
                 if isinstance(result, Failure):
                     self._record(case, result, seen, summary)
-                lost = lost + 1 if isinstance(result, Failure) and result.oracle == "liveness" else 0
+                if live:  # probes failed in a row
+                    lost = lost + 1 if isinstance(result, Failure) and result.oracle == "liveness" else 0
                 i += 1
+                summary.cases, summary.seconds = i, time.perf_counter() - start
                 if lost >= LOST_AFTER and self.target.keeps_state:
                     summary.stopped = "target-lost"
                     break
-                summary.cases, summary.seconds = i, time.perf_counter() - start
                 if progress is not None and summary.seconds - last >= 0.25:
                     last = summary.seconds
                     progress(summary)
+        except KeyboardInterrupt:  # a tester's Ctrl-C ends the campaign, not its report
+            summary.stopped = "interrupted"
         finally:
             summary.cases, summary.seconds = i, time.perf_counter() - start
             self.target.close()

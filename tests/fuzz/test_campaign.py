@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from scapy_fama.cli.fuzz import main
 from scapy_fama.fuzz import findings
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig, replay
 from scapy_fama.fuzz.mutators import FAMILIES
+from scapy_fama.fuzz.seeds import Seed
+from scapy_fama.fuzz.targets import Target
 
 
 def test_case_i_depends_on_seed_and_i_alone() -> None:
@@ -71,3 +74,25 @@ def test_a_dar_that_stops_answering_after_a_255_byte_cga_option_is_found(tmp_pat
     result = replay(tmp_path / f"{found.id}.json")
     assert result.reproduced and result.regenerated
     assert json.loads((tmp_path / f"{found.id}.json").read_text())["case"] == found.case
+
+
+class _Unplugged(Target):
+    """A stateful target (like an implementation on a wire) that stops answering after case 7."""
+
+    keeps_state = True
+    liveness_every = 5
+
+    def run(self, raw: bytes, seed: Seed, now: float) -> str:
+        self.seen = getattr(self, "seen", 0) + 1
+        return "silent"
+
+    def alive(self, rng: random.Random, now: float) -> str | None:
+        return "no BA to the probe" if self.seen > 7 else None
+
+
+def test_a_stateful_target_that_stays_dead_ends_the_campaign() -> None:
+    summary = Campaign(CampaignConfig(cases=1000), target=_Unplugged()).run()
+    assert summary.stopped == "target-lost" and summary.cases == 20  # probes after cases 10, 15, 20 failed
+    (found,) = summary.findings
+    assert found.failure.oracle == "liveness" and found.duplicates == 2 and not found.reproduced_alone
+    assert found.minimal_chain == found.chain  # nothing minimised: the failure needs the cases before it
