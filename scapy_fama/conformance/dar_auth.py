@@ -118,11 +118,13 @@ def cga_corrupt_params(t: DarTester) -> None:
 @case("DAR-CGA-004", "A Signature that does not verify gets BA 148", "RFC 4866 §5.2; profile §6 step 4", group="cga")
 def cga_bad_signature(t: DarTester) -> None:
     mn = t.new_mn()
-    raw = bytearray(bytes(mn.first_bu()))
-    off = mh_offset(raw)
-    sig = next(at for otype, at, _ in _options(raw) if otype == SIGNATURE)
-    raw[off + sig + 10] ^= 0x80
-    _refused_148(t, mn, finish_bytes(bytes(raw), coa=mn.coa, correspondent=t.iut))  # checksum
+    bu = mn.first_bu()
+    sig = next(at for otype, at, _ in _options(bytes(bu)) if otype == SIGNATURE)
+
+    def flip(raw: bytearray, off: int) -> None:
+        raw[off + sig + 10] ^= 0x80
+
+    _refused_148(t, mn, mn.rewrite(bu, flip, sign=False))  # BAD (secure mode) and checksum redone
 
 
 @case("DAR-CGA-005", "CGA Parameters split with another option between the pieces get BA 148", "RFC 4866 §5.1 (pieces back to back); profile §6 step 4", group="cga")

@@ -25,6 +25,7 @@ header layout where a case checks addressing.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv6Network
@@ -62,6 +63,10 @@ SEQ_SPACE = 1 << 16
 BAD_OPTION = 5  # Binding Authorization Data (RFC 6275 §6.2.7)
 LIFETIME = 600  # seconds a case asks for unless it tests lifetimes
 DATA_PORT = 5001
+# A DAR's DoS guard budgets CGA checks per source /64 (profile §6), and all the tester's CoAs
+# share one: on a real link the tester sends CGA-signed BUs at most 4 a second, so that a case
+# meets the rule it tests and not the guard (DAR-DOS-001 floods on purpose, unpaced).
+CGA_PACE = 0.25
 IPV6_IN_IPV6 = 41
 
 
@@ -195,6 +200,7 @@ class DarTester:
         self.coa_net = IPv6Network(coa_prefix)
         self.cn, self.wait, self.secure, self.sec = addr_text(cn), wait, secure, sec
         self._other: KeyPair | None = None
+        self._cga_sent = 0.0
 
     # ---------------------------------------------------------------- set-up
 
@@ -265,7 +271,12 @@ class DarTester:
     # ---------------------------------------------------------------- traffic
 
     def send(self, pkt: Packet | bytes) -> None:
-        self.x.send(bytes(pkt))
+        """Send a packet; on an interface, CGA-signed BUs are paced (see CGA_PACE)."""
+        raw = bytes(pkt)
+        if self.x.kind == "iface" and _carries_cga(raw):
+            time.sleep(max(0.0, self._cga_sent + CGA_PACE - time.monotonic()))
+            self._cga_sent = time.monotonic()
+        self.x.send(raw)
 
     def watch(self, seconds: float | None = None, until: Callable[[Message], bool] | None = None) -> list[Message]:
         """The IUT's messages within ``seconds`` (default: the run's wait), up to ``until``."""
@@ -353,6 +364,11 @@ def mh_offset(raw: bytes | bytearray) -> int:
     if info is None or info.mh is None:
         raise ValueError("not an IPv6 packet with a Mobility Header")
     return info.mh.offset
+
+
+def _carries_cga(raw: bytes) -> bool:
+    info = parse(raw)
+    return info is not None and info.mh is not None and any(t == 12 for t, _, _ in info.mh.options)
 
 
 def _inner_dst(msg: Tunnelled) -> str:

@@ -125,12 +125,9 @@ class IfaceDar(IfaceExecutor):
     role = "dar"
 
     def __init__(self, iface: str, address: str, wait: float = 1.0) -> None:
+        require_root()
+        self.dar_mac = resolve_mac(iface, address, wait)  # before the reader thread asks for it
         super().__init__(iface)
-        try:
-            self.dar_mac = resolve_mac(iface, address, wait)
-        except ValueError:
-            self.close()
-            raise
 
     def from_iut(self, frame: Packet) -> bool:
         return bool(frame.src == self.dar_mac)

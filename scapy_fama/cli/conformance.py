@@ -1,0 +1,141 @@
+"""fama-conformance: judge a DAR or an MN implementation, in-process or over an interface.
+
+Theory of operation
+-------------------
+::
+
+    fama-conformance --list                                   the cases, with their requirements
+    fama-conformance                                          every DAR case against our DarCore
+    fama-conformance --role mn cga 'MN-RETX-*'                MN cases by group or ID pattern
+    fama-conformance --target iface --iface eth1 --iut-address 2001:db8:1::1 \\
+        --prefix 2001:db8:1::/64 --junit report.xml --json report.json --pcap cases/
+
+The command builds a :class:`~scapy_fama.conformance.config.RunConfig`, an
+executor for the target and a tester for the role, runs the selection
+(:mod:`scapy_fama.conformance.runner`) with a live table, then writes the
+reports (:mod:`scapy_fama.conformance.report`). The tester's RSA key is new
+for every run; its CGAs are Sec 0 unless ``--sec`` says otherwise.
+
+Exit codes: 0 no case failed (inconclusive ones allowed), 1 a case failed or
+the tester erred, 2 bad input (unknown interface, bad address, no such case),
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run
+from scapy_fama.conformance import catalogue
+from scapy_fama.conformance.case import Verdict, select
+from scapy_fama.conformance.config import RunConfig
+from scapy_fama.conformance.dar_tester import DarTester
+from scapy_fama.conformance.executor import Executor, InprocDar, InprocMn
+from scapy_fama.conformance.report import LiveTable, junit, pcaps, write_json
+from scapy_fama.conformance.runner import run_all
+from scapy_fama.crypto import KeyPair, addr_text
+
+PROG = "fama-conformance"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Conformance tests for FAMA DARs and MNs.")
+    p.add_argument("cases", nargs="*", metavar="CASE", help="ID glob (DAR-CGA-*), group (cga) or all")
+    p.add_argument("--role", choices=("dar", "mn"), help="the IUT's role (dar; --list: both)")
+    p.add_argument("--target", choices=("inproc", "iface"), default="inproc")
+    p.add_argument("--iface", help="the interface on the IUT's link (--target iface)")
+    p.add_argument("--iut-address", default="2001:db8:1::1", help="a DAR IUT's global address")
+    p.add_argument("--prefix", default="2001:db8:1::/64", help="the /64 a DAR IUT serves")
+    p.add_argument("--coa-prefix", default="2001:db8:ca::/64", help="the tester's CoAs (routed back here)")
+    p.add_argument("--cn", default="2001:db8:cc::1", help="the tester's correspondent address")
+    p.add_argument("--wait", type=float, default=1.0, help="seconds to wait for an answer (1)")
+    p.add_argument("--secure", action="store_true", help="the DAR IUT requires the care-of test")
+    p.add_argument("--sec", type=int, choices=(0, 1), default=0, help="Sec of the tester's CGAs")
+    p.add_argument("--mn-keep", default="all", help="the keep policy the MN IUT runs with (all)")
+    p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.add_argument("--junit", type=Path, help="write a JUnit XML report")
+    p.add_argument("--json", type=Path, help="write a JSON report (schema fama-conformance/1)")
+    p.add_argument("--pcap", type=Path, metavar="DIR", help="write DIR/<ID>.pcap for every case")
+    return p
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    if args.target == "iface" and not args.iface:
+        raise ValueError("--target iface needs --iface IF")
+    if args.wait <= 0:
+        raise ValueError(f"--wait must be positive, got {args.wait}")
+    addr_text(args.iut_address)
+    addr_text(args.cn)
+    for prefix in (args.prefix, args.coa_prefix):
+        if not prefix.endswith("/64"):
+            raise ValueError(f"{prefix}: a /64 prefix, e.g. 2001:db8:1::/64")
+        addr_text(prefix.split("/")[0])
+    return RunConfig(
+        args.role or "dar", args.target, args.iface, addr_text(args.iut_address), args.prefix,
+        args.coa_prefix, addr_text(args.cn), args.wait, args.secure, args.sec, args.mn_keep,
+    )  # fmt: skip
+
+
+def _listing(console: Console, role: str | None, patterns: list[str]) -> None:
+    table = Table("ID", "title", "requirement", "group")
+    for r in ("dar", "mn") if role is None else (role,):
+        for c in select(r, patterns or None):
+            table.add_row(c.id, c.title, c.requirement, c.group)
+    console.print(table)
+
+
+def _tester(config: RunConfig, key: KeyPair) -> Any:
+    if config.role == "dar":
+        executor: Executor = (
+            InprocDar(config.iut, config.prefix)
+            if config.target == "inproc"
+            else catalogue.iface_dar(config)
+        )
+        return DarTester(
+            executor, key, config.iut, config.prefix, coa_prefix=config.coa_prefix,
+            cn=config.cn, wait=config.wait, secure=config.secure, sec=config.sec,
+        )  # fmt: skip
+    mn_executor = InprocMn(key) if config.target == "inproc" else catalogue.iface_mn(config)
+    return catalogue.mn_tester(mn_executor, config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console(highlight=False)
+
+    def body() -> int:
+        catalogue.load()
+        if args.list:
+            _listing(console, args.role, args.cases)
+            return EXIT_OK
+        config = _config(args)
+        cases = select(config.role, args.cases or None)
+        tester = _tester(config, KeyPair.generate(1024))
+        live = LiveTable(console)
+        try:
+            outcomes = run_all(cases, tester, live)
+        finally:
+            close = getattr(tester.x, "close", None)
+            if close is not None:
+                close()
+        live.summary(outcomes)
+        if args.pcap:
+            pcaps(outcomes, args.pcap)
+        if args.junit:
+            junit(outcomes, config, args.junit, args.pcap)
+        if args.json:
+            write_json(outcomes, config, args.json, args.pcap)
+        bad = any(o.verdict in (Verdict.FAIL, Verdict.ERROR) for o in outcomes)
+        return EXIT_NEGATIVE if bad else EXIT_OK
+
+    return run(PROG, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

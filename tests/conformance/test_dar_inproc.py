@@ -1,0 +1,135 @@
+"""fama-conformance's DAR cases against our DarCore in-process, and against broken DARs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from scapy.utils import rdpcap
+
+from scapy_fama.conformance import catalogue
+from scapy_fama.conformance.case import Verdict, select
+from scapy_fama.conformance.dar_tester import DarTester
+from scapy_fama.conformance.executor import InprocDar
+from scapy_fama.conformance.runner import Outcome, run_all
+from scapy_fama.crypto import KeyPair
+from scapy_fama.proto import DarCore
+from scapy_fama.proto.effects import Effects, Forward
+from scapy_fama.proto.messages import Message
+
+catalogue.load()
+
+
+def _run(
+    key: KeyPair, factory: Callable[..., DarCore] = DarCore, patch: AbstractContextManager[object] | None = None
+) -> dict[str, Outcome]:
+    tester = DarTester(InprocDar(factory=factory), key, "2001:db8:1::1", "2001:db8:1::/64", wait=2.0)
+    with patch or nullcontext():
+        return {o.case.id: o for o in run_all(select("dar"), tester)}
+
+
+@pytest.fixture(scope="module")
+def ours(mn_key: KeyPair) -> dict[str, Outcome]:
+    return _run(mn_key)
+
+
+def test_the_catalogue_has_at_least_40_dar_cases_with_requirements() -> None:
+    cases = select("dar")
+    assert len(cases) >= 40
+    assert all(c.requirement and ("RFC" in c.requirement or "profile" in c.requirement) for c in cases)
+    groups = {c.group for c in cases}
+    assert {"mh", "bu", "cga", "phkt", "life", "ba", "data", "secure", "dos", "be"} <= groups
+
+
+def test_every_dar_case_passes_against_our_dar(ours: dict[str, Outcome]) -> None:
+    bad = {i: (o.verdict.value, o.reason) for i, o in ours.items() if o.verdict is not Verdict.PASS}
+    assert not bad
+    assert all(o.frames for o in ours.values())  # every case sent something
+
+
+class NeverTunnels(DarCore):
+    """Forwards traffic for a bound HoA natively instead of into the tunnel."""
+
+    def _route(self, msg: Message) -> Effects:
+        return [Forward(msg)]
+
+
+def _failed(outcomes: dict[str, Outcome]) -> dict[str, str]:
+    return {i: o.reason for i, o in outcomes.items() if o.verdict is Verdict.FAIL}
+
+
+def test_a_dar_that_accepts_any_signature_fails_the_signature_cases(mn_key: KeyPair) -> None:
+    broken = _run(mn_key, patch=mock.patch("scapy_fama.proto.dar.verify_mh_signature", return_value=True))
+    failed = _failed(broken)
+    assert "expected BA 148" in failed["DAR-CGA-004"] and "got BA 0" in failed["DAR-CGA-004"]
+    assert broken["DAR-CGA-001"].verdict is Verdict.PASS and broken["DAR-PHKT-001"].verdict is Verdict.PASS
+    assert set(failed) <= {"DAR-CGA-004", "DAR-CGA-002", "DAR-CGA-012"}, failed
+
+
+def test_a_dar_that_ignores_sequence_numbers_fails_the_window_cases(mn_key: KeyPair) -> None:
+    broken = _run(mn_key, patch=mock.patch("scapy_fama.proto.dar.seq_newer", return_value=True))
+    failed = _failed(broken)
+    for case_id in ("DAR-BU-001", "DAR-BU-002", "DAR-BU-005", "DAR-PHKT-005"):
+        assert "expected BA 135" in failed[case_id], (case_id, failed.get(case_id))
+    assert broken["DAR-BU-003"].verdict is Verdict.PASS  # the wrap is accepted either way
+
+
+def test_a_dar_that_never_tunnels_fails_the_data_plane_cases(mn_key: KeyPair) -> None:
+    failed = _failed(_run(mn_key, factory=NeverTunnels))
+    assert "tunnelled to" in failed["DAR-DATA-001"] and "got" in failed["DAR-DATA-001"]
+    assert "DAR-BU-013" in failed and "DAR-BU-009" in failed
+    assert not any(i.startswith(("DAR-CGA", "DAR-PHKT", "DAR-MH")) for i in failed), failed
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scapy_fama.cli.conformance", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_cli_writes_junit_json_and_a_pcap_per_case(tmp_path: Path) -> None:
+    done = _cli("cga", "DAR-BU-00[12]", "--junit", "r.xml", "--json", "r.json", "--pcap", "cases", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    ids = [c["id"] for c in report["cases"]]
+    assert report["schema"] == "fama-conformance/1" and ids[:2] == ["DAR-BU-001", "DAR-BU-002"]
+    assert all(i.startswith("DAR-CGA-") for i in ids[2:]) and report["counts"]["pass"] == len(ids)
+    suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == str(len(ids)) and suite.get("failures") == "0"
+    names = [tc.get("name", "") for tc in suite.iter("testcase")]
+    assert names[0].startswith("DAR-BU-001 ")
+    first = report["cases"][0]
+    packets = rdpcap(str(tmp_path / first["pcap"]))
+    assert len(packets) == first["packets"] == 4  # BU, BA 0, the repeated BU, BA 135
+
+
+def test_cli_lists_the_cases_of_both_roles(tmp_path: Path) -> None:
+    done = _cli("--list", cwd=tmp_path)
+    assert done.returncode == 0
+    assert "DAR-CGA-004" in done.stdout and "MN-" in done.stdout and "RFC 4866" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--target", "iface"), "--target iface needs --iface IF"),
+        (("NO-SUCH-*",), "no DAR case matches NO-SUCH-*"),
+        (("--iut-address", "nope"), "not an IPv6 address"),
+        (("--prefix", "2001:db8:1::/48"), "a /64 prefix"),
+        (("--wait", "0"), "--wait must be positive"),
+    ],
+)
+def test_cli_bad_input_is_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    done = _cli(*args, cwd=tmp_path)
+    assert done.returncode == 2 and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
