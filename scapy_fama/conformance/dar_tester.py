@@ -309,6 +309,13 @@ class DarTester:
             mn.accepted.append(ba.seq)
         return ba
 
+    def expect_135(self, mn: PlayedMn) -> None:
+        """BA 135 carrying the last accepted sequence number (RFC 6275 §9.5.1, profile §6 step 3)."""
+        last = mn.last_seq
+        ba = self.expect_ba(mn, 135)
+        if ba.seq != last:
+            raise Fail(f"BA 135 carries seq {ba.seq}, not the last accepted {last}")
+
     def expect_no_answer(self, mn: PlayedMn, why: str, *, to: str | None = None) -> None:
         """Silence towards the MN for the wait: no BA and no BE (a silent drop)."""
         dst = {to or mn.coa, mn.address}
