@@ -39,7 +39,7 @@ KEEP_ALL = Setup(mn=MnConfig(keep=KeepPolicy.ALL, sec=0))
 FIRST_WAIT, LATER_WAIT, MAX_WAIT = 1.5, 1.0, 32.0  # profile §7, RFC 6275 §12
 MAX_RATE = 3  # BUs to one DAR in any second (profile §7, RFC 6275 §13 MAX_UPDATE_RATE)
 REFRESH_AT = 0.8  # profile §7: 80 % of the granted lifetime
-SHORT = 8  # seconds a refresh case grants (two 4-second units, RFC 6275 §6.1.7)
+SHORT = 4  # seconds a refresh case grants (one 4-second unit, RFC 6275 §6.1.7)
 
 
 def backoff(first: float, count: int) -> list[float]:
@@ -174,7 +174,7 @@ def retx_backoff(t: MnTester) -> None:
     setup=KEEP_ALL,
 )
 def retx_new_seq(t: MnTester) -> None:
-    seen = retransmissions(t, t.handover(), 1, backoff(FIRST_WAIT, 2))
+    seen = retransmissions(t, t.handover(), 1, [FIRST_WAIT])
     for before, after in pairwise(seen):
         if not newer(after.bu.seq, before.bu.seq):
             raise Fail(
@@ -224,7 +224,7 @@ def retx_rate_limit(t: MnTester) -> None:
         seen.append(t.expect_bu(1, 2 * t.wait, "a BU resent after BA 135"))
     for n in range(len(seen) - MAX_RATE):
         span = seen[n + MAX_RATE].at - seen[n].at
-        if span < 1.0 - SLACK / 3:
+        if span < 1.0 - SLACK:  # the wire may delay a BU (the MN resolves its router first)
             burst = ", ".join(f"seq {s.bu.seq} at {s.at:.2f} s" for s in seen[n : n + MAX_RATE + 1])
             raise Fail(f"{MAX_RATE + 1} BUs to DAR 1 within {span:.2f} s: {burst}")
 
@@ -277,7 +277,7 @@ def status_147(t: MnTester) -> None:
 )
 def status_148(t: MnTester) -> None:
     t.answer(t.handover().bu, 148)
-    t.expect_no_bu(1, FIRST_WAIT + 2 * FIRST_WAIT + SLACK, "BA 148 refused the CGA authorisation")
+    t.expect_no_bu(1, 2 * FIRST_WAIT, "BA 148 refused the CGA authorisation")
 
 
 @case(

@@ -181,8 +181,14 @@ class MnTester:
         return self.dars[i]
 
     def attach(self, i: int, *, valid: int = VALID, preferred: int = PREFERRED) -> PlayedDar:
-        """The MN solicits (RFC 4861 §6.3.7), DAR ``i`` advertises its prefix with R=1 and the
-        MN's DAD for its new address runs out (what it sends meanwhile goes to the backlog)."""
+        """:meth:`advertise`, then the MN's DAD for its new address runs out (what it sends
+        meanwhile goes to the backlog), so that the address survives the next move."""
+        dar = self.advertise(i, valid=valid, preferred=preferred)
+        self.backlog += [(f, decode(f.raw)) for f in self.x.wait(DAD_TIME + SLACK)]
+        return dar
+
+    def advertise(self, i: int, *, valid: int = VALID, preferred: int = PREFERRED) -> PlayedDar:
+        """The MN solicits (RFC 4861 §6.3.7) and DAR ``i`` advertises its prefix with R=1."""
         dar = self.dar(i)
         self.x.hold(dar.link_local)
         self.x.hold(dar.address)
@@ -194,15 +200,15 @@ class MnTester:
         )
         self.x.send(encode_bytes(ra))
         self.ra_at = self.x.now()
-        self.backlog += [(f, decode(f.raw)) for f in self.x.wait(DAD_TIME + SLACK)]
         return dar
 
-    def move(self, i: int, **ra: int) -> PlayedDar:
-        """A handover: the MN's link goes down and up, then DAR ``i`` advertises."""
+    def move(self, i: int) -> PlayedDar:
+        """A handover: the MN's link goes down and up, then DAR ``i`` advertises (the case
+        then waits for what the MN sends from its new address)."""
         self.x.link_down()
         self.x.link_up()
         self.backlog = []
-        return self.attach(i, **ra)
+        return self.advertise(i)
 
     def moved_bu(self, home: int = 1, to: int = 2, *, valid: int = VALID) -> Sighting:
         """Attach at ``home`` (its PIO valid for ``valid`` s), move to ``to``: the first BU to

@@ -178,7 +178,7 @@ def test_retransmission_times_are_the_profiles(mn_key: KeyPair) -> None:
 def test_refresh_comes_at_80_percent_of_the_granted_lifetime(mn_key: KeyPair) -> None:
     outcome = run("MN-REFRESH-001", mn_key)
     (registered, _), (refresh, _) = bus(outcome)[:2]
-    assert refresh - registered == pytest.approx(0.8 * 8)
+    assert refresh - registered == pytest.approx(0.8 * 4)
 
 
 class Elsewhere(Executor):
