@@ -233,7 +233,8 @@ class InprocTarget(Target):
             return self._mn_alive(now)
         index = rng.randrange(PROBE_POOL)
         if index not in self.probes:  # fresh to this case's DAR, whichever case used it before
-            self.probes[index] = make_probe(self.world, rng, coa=self.world.coa, dar=DAR1, prefix=PREFIX1)
+            own = random.Random(f"{self.world.seed}:probe:{index}")  # the same probe in a replay
+            self.probes[index] = make_probe(self.world, own, coa=self.world.coa, dar=DAR1, prefix=PREFIX1)
         probe = self.probes[index]
         sent = [encode_bytes(e.msg) for e in self.core(DAR_ROLE).on_message(decode(probe.raw), now) if isinstance(e, Send)]
         return probe_problem(sent, probe, self.world)
