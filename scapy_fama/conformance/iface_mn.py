@@ -10,14 +10,14 @@ DAR's link-local and global address, so the reader thread answers the MN's NS
 for them (the MN resolves its router before it sends a BU)::
 
     tester (IfaceMn) --- veth / cable --- MN under test
-       link_down: ip link set dev CARRIER down   -> the MN loses its carrier
-       link_up:   ip link set dev CARRIER up     -> carrier back: it solicits (RS)
+       link_down: ip link set dev IFACE down   -> the MN loses its carrier
+       link_up:   ip link set dev IFACE up     -> carrier back: it solicits (RS)
 
-``CARRIER`` is the tester's own interface unless another is named (a veth
-peer or a bridge port, maybe in a network namespace), since a veth end has
-carrier only while both ends are up. An MN that runs for the whole run cannot
-be rebuilt per case: ``begin`` moves it (down, up) so that every case starts
-with a fresh attachment, and the tester gives every case prefixes of its own.
+The tester's end going down takes the MN's carrier with it (a veth end has
+carrier only while both ends are up; a cable, while both ports are). An MN
+that runs for the whole run cannot be rebuilt per case: ``begin`` moves it
+(down, up) so that every case starts with a fresh attachment, and the tester
+gives every case prefixes of its own.
 Taking our own interface down makes the AF_PACKET socket report ENETDOWN once;
 the reader resumes after it, while the interface exists.
 """
@@ -40,15 +40,12 @@ def multicast_mac(ipv6_dst: bytes) -> str:
 
 
 class IfaceMn(IfaceExecutor):
-    """An MN on ``iface``; its carrier follows ``carrier`` (default: ``iface``), which lives in
-    network namespace ``netns`` when given."""
+    """The MN on the other end of ``iface``'s link."""
 
     role = "mn"
 
-    def __init__(self, iface: str, *, carrier: str | None = None, netns: str | None = None) -> None:
+    def __init__(self, iface: str) -> None:
         self.mn_mac: str | None = None  # before the reader thread starts asking
-        self.carrier = carrier or iface
-        self.netns = netns
         super().__init__(iface)
 
     def begin(self, setup: Setup) -> None:
@@ -82,15 +79,10 @@ class IfaceMn(IfaceExecutor):
         self._carrier("up")
 
     def _carrier(self, state: str) -> None:
-        where = ["-n", self.netns] if self.netns else []
-        done = subprocess.run(
-            ["ip", *where, "link", "set", "dev", self.carrier, state],
-            check=False,
-            capture_output=True,
-            text=True,
-        )
+        command = ["ip", "link", "set", "dev", self.iface, state]
+        done = subprocess.run(command, check=False, capture_output=True, text=True)
         if done.returncode != 0:
-            raise RuntimeError(f"ip link set dev {self.carrier} {state}: {done.stderr.strip()}")
+            raise RuntimeError(f"ip link set dev {self.iface} {state}: {done.stderr.strip()}")
 
     def _read(self) -> None:
         while True:

@@ -14,7 +14,8 @@ an implementation's constants; ``SLACK`` allows for an MN that ticks on a real
 interface. The MN's configuration comes with the case's ``Setup`` (keep
 policy; Sec 0 so that a fresh in-process MN costs no CGA search). Groups:
 ``bu`` (format), ``retx`` (back-off), ``status`` (135, 147, 148, stray BAs),
-``phkt``, ``refresh``, ``home``, ``data``, ``keep``.
+``secure`` (137 and the care-of test), ``phkt``, ``refresh``, ``home``,
+``data``, ``keep``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from scapy_fama.conformance.mn_tester import (
     describe,
     newer,
 )
+from scapy_fama.crypto import ZERO_TOKEN
 from scapy_fama.proto import KeepPolicy, MnConfig
 from scapy_fama.proto.messages import BindingUpdate, Datagram, Tunnelled
 
@@ -191,7 +193,7 @@ def retx_new_seq(t: MnTester) -> None:
     setup=KEEP_ALL,
 )
 def retx_later_registration(t: MnTester) -> None:
-    retransmissions(t, later_bu(t), 1, backoff(LATER_WAIT, 2))
+    retransmissions(t, later_bu(t), 1, [LATER_WAIT])
 
 
 @case(
@@ -296,6 +298,41 @@ def status_stray_seq(t: MnTester) -> None:
         raise Fail(
             f"the MN took BA 0 with seq {first.bu.seq - 7} for its BU seq {first.bu.seq}: {exc}"
         ) from None
+
+
+# ---------------------------------------------------------------- secure mode
+
+
+@case(
+    "MN-SEC-001",
+    "BA 137: the MN runs the care-of test, a CoTI from its CoA to the DAR",
+    "profile §5, §7; RFC 6275 §11.7.3, §11.6.1",
+    group="secure",
+    setup=KEEP_ALL,
+)
+def secure_137(t: MnTester) -> None:
+    first = t.handover()
+    t.answer(first.bu, 137)
+    t.answer_coti(1, first.bu.src)
+
+
+@case(
+    "MN-SEC-002",
+    "After the CoT the BU is CGA-signed and carries the care-of index and a BAD keyed by the token",
+    "profile §5, §4; RFC 6275 §5.2.5, §6.2.7",
+    group="secure",
+    setup=KEEP_ALL,
+)
+def secure_bu(t: MnTester) -> None:
+    first = t.handover()
+    t.answer(first.bu, 137)
+    cot = t.answer_coti(1, first.bu.src)
+    bu = t.expect_bu(1, t.wait, "a BU after the CoT").bu
+    problem = t.signature_problem(bu) or t.bad_problem(bu, 1, phkt=ZERO_TOKEN)
+    if problem is None and bu.nonce_indices != (0, cot.index):
+        problem = f"Nonce Indices {bu.nonce_indices}, (0, {cot.index}) expected"
+    if problem is not None:
+        raise Fail(f"the BU after the care-of test {problem}: {describe(bu)}")
 
 
 # ---------------------------------------------------------------- PHKT

@@ -34,6 +34,7 @@ cases need an executor that can make the MN send (``app_send``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from ipaddress import IPv6Address, IPv6Network
@@ -55,6 +56,8 @@ from scapy_fama.proto import KeepPolicy, MnConfig
 from scapy_fama.proto.messages import (
     BindingAck,
     BindingUpdate,
+    CareOfTest,
+    CareOfTestInit,
     Message,
     RouterAdvertisement,
     RouterSolicitation,
@@ -96,12 +99,14 @@ def _noise(msg: Message) -> bool:
 
 @dataclass
 class PlayedDar:
-    """A DAR the tester plays: its prefix, addresses, and the PHKT it issued per HoA."""
+    """A DAR the tester plays: its prefix, addresses, the PHKT it issued per HoA and the
+    care-of token it sent per CoA (secure mode, profile §5)."""
 
     prefix: str
     address: str
     link_local: str
     phkt: dict[str, bytes] = field(default_factory=dict)
+    care_of: dict[str, bytes] = field(default_factory=dict)  # CoA -> the care-of token sent
 
     def owns(self, address: str | None) -> bool:
         return address is not None and IPv6Address(address) in IPv6Network(self.prefix)
@@ -296,7 +301,8 @@ class MnTester:
     ) -> None:
         """DAR's BA to ``bu`` (profile §6 step 7): a new PHKT when it accepts a CGA-signed BU
         (encrypted to the BU's key), a BAD whenever a PHKT exists (``forged``: with the wrong
-        one), none on a 147 (the DAR lost it). ``seq`` as the BU's unless given (135)."""
+        one), none on a 147 (the DAR lost it); an acceptance after a care-of test keys it with
+        the care-of token too. ``seq`` as the BU's unless given (135)."""
         dar = next((d for d in self.dars.values() if d.address == bu.dst), None)
         if dar is None:
             raise Inconclusive(f"set-up: {bu.dst} is not a DAR of this case")
@@ -308,6 +314,7 @@ class MnTester:
         if status == 147:
             dar.phkt.pop(hoa, None)
         phkt = new_phkt() if forged else dar.phkt.get(hoa)
+        care_of = dar.care_of.get(bu.src) if status < 128 else None  # refusals: zero token
         ba = BindingAck(
             dar.address,
             bu.src,
@@ -318,9 +325,25 @@ class MnTester:
             phkt_ciphertext=ciphertext,
             for_deregistration=bu.deregistration,
             refresh_interval=refresh,
-            auth_key=None if phkt is None else kbm(phkt, deregistration=bu.deregistration),
+            auth_key=None if phkt is None else kbm(phkt, care_of, deregistration=bu.deregistration),
         )
         self.x.send(encode_bytes(ba))
+
+    def answer_coti(self, i: int, coa: str) -> CareOfTest:
+        """DAR ``i`` answers the MN's CoTI from ``coa`` with a CoT: a fresh index and care-of
+        keygen token (profile §5; the token's derivation is the DAR's business)."""
+        _, coti = self.expect(
+            lambda m: isinstance(m, CareOfTestInit) and m.dst == self.dar(i).address,
+            f"a CoTI to DAR {i}",
+        )
+        assert isinstance(coti, CareOfTestInit)
+        if coti.src != coa:
+            raise Fail(f"the CoTI comes from {coti.src}, not from the CoA {coa}")
+        token = os.urandom(8)
+        self.dar(i).care_of[coa] = token
+        cot = CareOfTest(coti.dst, coa, int.from_bytes(os.urandom(2), "big"), coti.cookie, token)
+        self.x.send(encode_bytes(cot))
+        return cot
 
     # ---------------------------------------------------------------- checks of a BU
 
@@ -338,17 +361,19 @@ class MnTester:
             return "the Signature does not verify with the CGA Parameters' public key"
         return None
 
-    def bad_problem(self, bu: BindingUpdate, i: int) -> str | None:
-        """Why a BU does not carry a BAD keyed by DAR ``i``'s PHKT (profile §4), or None."""
-        phkt = self.dar(i).phkt.get(bu.home_address)
-        if phkt is None:
+    def bad_problem(self, bu: BindingUpdate, i: int, *, phkt: bytes | None = None) -> str | None:
+        """Why a BU does not carry a BAD keyed by the PHKT DAR ``i`` issued (or ``phkt``) and
+        the care-of token it sent to the BU's CoA, if any (profile §4, §5), or None."""
+        dar = self.dar(i)
+        home = phkt or dar.phkt.get(bu.home_address)
+        if home is None:
             raise Inconclusive(f"set-up: DAR {i} issued no PHKT for {bu.home_address}")
         if bu.bad is None:
             return "it carries no Binding Authorization Data"
         coa = bu.home_address if bu.deregistration else bu.src
-        key = kbm(phkt, deregistration=bu.deregistration)
+        key = kbm(home, dar.care_of.get(bu.src), deregistration=bu.deregistration)
         if not check_authenticator(bu.bad, key, coa, bu.dst, bu.auth_data):
-            return "its BAD does not verify with the Kbm of the PHKT the DAR issued"
+            return "its BAD does not verify with the Kbm of the tokens the DAR gave"
         return None
 
 

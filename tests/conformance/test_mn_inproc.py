@@ -26,7 +26,7 @@ from scapy_fama.conformance.runner import Outcome, run_case
 from scapy_fama.crypto import CgaParams, KeyPair, cga_check, verify_mh_signature
 from scapy_fama.proto import KeepPolicy, MnCore
 from scapy_fama.proto.addresses import AddressRecord
-from scapy_fama.proto.bul import Due, SentBu
+from scapy_fama.proto.bul import BulEntry, Due, SentBu
 from scapy_fama.proto.effects import Effects
 from scapy_fama.proto.keep import KeepRules
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
@@ -84,6 +84,13 @@ class NoRateLimit(MnCore):
         self._rate = RateWindow(limit=1_000_000)
 
 
+class NoCareOfTest(MnCore):
+    """Never runs the care-of test, whatever a DAR answers (BA 137, profile §5)."""
+
+    def _needs_coa_test(self, e: BulEntry, now: float) -> bool:
+        return False
+
+
 @cache
 def stranger() -> KeyPair:
     return KeyPair.generate(1024)
@@ -119,6 +126,7 @@ BROKEN: list[tuple[type[MnCore], dict[str, str], list[str]]] = [
         ["MN-BU-001", "MN-RETX-001"],
     ),
     (NoRateLimit, {"MN-RETX-005": "4 bus to dar 1 within"}, ["MN-STATUS-001", "MN-RETX-001"]),
+    (NoCareOfTest, {"MN-SEC-001": "coti", "MN-SEC-002": "coti"}, ["MN-BU-002", "MN-STATUS-001"]),
     (
         SignsWithAnotherKey,
         {"MN-BU-002": "signature does not verify", "MN-STATUS-002": "not cga-signed"},
