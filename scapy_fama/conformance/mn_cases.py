@@ -35,7 +35,7 @@ from scapy_fama.conformance.mn_tester import (
 )
 from scapy_fama.crypto import ZERO_TOKEN
 from scapy_fama.proto import KeepPolicy, MnConfig
-from scapy_fama.proto.messages import BindingUpdate, Datagram, Tunnelled
+from scapy_fama.proto.messages import BindingUpdate, CareOfTest, Datagram, Tunnelled
 
 KEEP_ALL = Setup(mn=MnConfig(keep=KeepPolicy.ALL, sec=0))
 FIRST_WAIT, LATER_WAIT, MAX_WAIT = 1.5, 1.0, 32.0  # profile §7, RFC 6275 §12
@@ -303,6 +303,13 @@ def status_stray_seq(t: MnTester) -> None:
 # ---------------------------------------------------------------- secure mode
 
 
+def care_of_test(t: MnTester) -> CareOfTest:
+    """The handover's BU gets BA 137; DAR 1 answers the CoTI that must follow: the CoT."""
+    first = t.handover()
+    t.answer(first.bu, 137)
+    return t.answer_coti(1, first.bu.src)
+
+
 @case(
     "MN-SEC-001",
     "BA 137: the MN runs the care-of test, a CoTI from its CoA to the DAR",
@@ -311,9 +318,7 @@ def status_stray_seq(t: MnTester) -> None:
     setup=KEEP_ALL,
 )
 def secure_137(t: MnTester) -> None:
-    first = t.handover()
-    t.answer(first.bu, 137)
-    t.answer_coti(1, first.bu.src)
+    care_of_test(t)
 
 
 @case(
@@ -324,9 +329,7 @@ def secure_137(t: MnTester) -> None:
     setup=KEEP_ALL,
 )
 def secure_bu(t: MnTester) -> None:
-    first = t.handover()
-    t.answer(first.bu, 137)
-    cot = t.answer_coti(1, first.bu.src)
+    cot = care_of_test(t)
     bu = t.expect_bu(1, t.wait, "a BU after the CoT").bu
     problem = t.signature_problem(bu) or t.bad_problem(bu, 1, phkt=ZERO_TOKEN)
     if problem is None and bu.nonce_indices != (0, cot.index):
