@@ -21,15 +21,18 @@ Every frame from the MN goes through one stream: what a case does not ask for
 yet stays in a backlog for its next expectation, and a link change clears the
 backlog (what came before it belongs to the old link). The tester learns the
 MN's addresses from its BUs, the MN's public key from the CGA Parameters of
-its first BU, and keeps the PHKT each DAR issued, so that its BAs carry a BAD
-the MN can check and the MN's later BUs can be checked (profile §4).
+its first BU, and keeps the PHKT each DAR issued and the care-of token each
+CoT carried (secure mode, ``answer_coti``), so that its BAs carry a BAD the MN
+can check and the MN's later BUs can be checked (profile §4, §5).
 
 Set-up steps that the MN does not complete (no RS, no BU to register with)
 make a case inconclusive; an expectation that is not met fails it, naming what
 arrived instead. ``applicable`` says beforehand why a case cannot run against
 this executor: an MN on an interface runs with the configuration it was
 started with (only its keep policy is known, ``RunConfig.mn_keep``), and data
-cases need an executor that can make the MN send (``app_send``).
+cases need an executor that can make the MN send (``app_send``). A case that
+needs more of the executor's time than the run's ``patience`` (real seconds on
+an interface) says so with ``needs`` and is inconclusive.
 """
 
 from __future__ import annotations
@@ -146,8 +149,9 @@ class MnTester:
             return f"{case.id} is a {case.role.upper()} case; this tester plays DARs to an MN"
         if case.group == "data" and not hasattr(self.x, "app_send"):
             return (
-                f"the {self.x.kind} executor cannot make the MN send data (an MN on an interface "
-                "takes no commands and answers no echo), so its data plane is not observable"
+                f"the {self.x.kind} executor cannot make the MN send data, so its data plane is "
+                "not observable (fama-mn takes no commands and answers no echo; in-process the "
+                "DrivenMn executor can)"
             )
         if isinstance(self.x, InprocExecutor):
             return None  # the executor builds the MN the case asks for
@@ -160,7 +164,7 @@ class MnTester:
         if differs:
             return (
                 f"needs an MN with {', '.join(differs)}; the MN on the interface runs with "
-                f"keep={self.keep} and otherwise the defaults (start it with --keep to match)"
+                f"keep={self.keep} and otherwise the defaults (start it with --keep and run with --mn-keep to match)"
             )
         return None
 
