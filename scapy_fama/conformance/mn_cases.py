@@ -111,7 +111,7 @@ def bu_after_handover(t: MnTester) -> None:
 @case(
     "MN-BU-002",
     "The first BU to a DAR carries CGA Parameters and a Signature that verify, and no BAD",
-    "RFC 4866 §5.1, §5.2; RFC 3972 §5; profile §4",
+    "RFC 4866 §4.5, §5; RFC 3972 §5; profile §4",
     group="bu",
     setup=KEEP_ALL,
 )
@@ -256,7 +256,7 @@ def status_135(t: MnTester) -> None:
 @case(
     "MN-STATUS-002",
     "BA 147: the MN resends the BU signed with its CGA",
-    "RFC 4866 §4.3; profile §7",
+    "RFC 4866 §4.4; profile §7",
     group="status",
     setup=KEEP_ALL,
 )
@@ -344,7 +344,7 @@ def secure_bu(t: MnTester) -> None:
 @case(
     "MN-PHKT-001",
     "Later BUs to the DAR carry Nonce Indices and a BAD keyed by the PHKT, no CGA options",
-    "RFC 4866 §4.3, §5.3; RFC 6275 §6.2.7; profile §4",
+    "RFC 4866 §4.1, §4.8; RFC 6275 §6.2.7; profile §4",
     group="phkt",
     setup=KEEP_ALL,
 )
@@ -424,7 +424,7 @@ def refresh_advice(t: MnTester) -> None:
 @case(
     "MN-HOME-001",
     "Back on the DAR's link the MN de-registers from home: src HoA, no HAO, lifetime 0, BAD",
-    "RFC 6275 §11.5.4; profile §4",
+    "RFC 6275 §11.5.5; profile §4",
     group="home",
     setup=KEEP_ALL,
 )
