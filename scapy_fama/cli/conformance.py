@@ -36,7 +36,8 @@ from scapy_fama.conformance import catalogue
 from scapy_fama.conformance.case import Verdict, select
 from scapy_fama.conformance.config import RunConfig
 from scapy_fama.conformance.dar_tester import DarTester
-from scapy_fama.conformance.executor import Executor, InprocDar, InprocMn
+from scapy_fama.conformance.executor import Executor, InprocDar
+from scapy_fama.conformance.inproc_mn import DrivenMn
 from scapy_fama.conformance.report import LiveTable, junit, pcaps, write_json
 from scapy_fama.conformance.runner import run_all
 from scapy_fama.crypto import KeyPair, addr_text
@@ -58,6 +59,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--secure", action="store_true", help="the DAR IUT requires the care-of test")
     p.add_argument("--sec", type=int, choices=(0, 1), default=0, help="Sec of the tester's CGAs")
     p.add_argument("--mn-keep", default="all", help="the keep policy the MN IUT runs with (all)")
+    p.add_argument(
+        "--max-case-time", type=float, metavar="S",
+        help="a case that needs more than S seconds of waiting is inconclusive (MN give-up: ~110 s)",
+    )  # fmt: skip
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--junit", type=Path, help="write a JUnit XML report")
     p.add_argument("--json", type=Path, help="write a JSON report (schema fama-conformance/1)")
@@ -70,6 +75,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
         raise ValueError("--target iface needs --iface IF")
     if args.wait <= 0:
         raise ValueError(f"--wait must be positive, got {args.wait}")
+    if args.max_case_time is not None and args.max_case_time <= 0:
+        raise ValueError(f"--max-case-time must be positive, got {args.max_case_time}")
     addr_text(args.iut_address)
     addr_text(args.cn)
     for prefix in (args.prefix, args.coa_prefix):
@@ -79,6 +86,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         args.role or "dar", args.target, args.iface, addr_text(args.iut_address), args.prefix,
         args.coa_prefix, addr_text(args.cn), args.wait, args.secure, args.sec, args.mn_keep,
+        args.max_case_time,
     )  # fmt: skip
 
 
@@ -101,7 +109,7 @@ def _tester(config: RunConfig, key: KeyPair) -> Any:
             executor, key, config.iut, config.prefix, coa_prefix=config.coa_prefix,
             cn=config.cn, wait=config.wait, secure=config.secure, sec=config.sec,
         )  # fmt: skip
-    mn_executor = InprocMn(key) if config.target == "inproc" else catalogue.iface_mn(config)
+    mn_executor = DrivenMn(key) if config.target == "inproc" else catalogue.iface_mn(config)
     return catalogue.mn_tester(mn_executor, config)
 
 

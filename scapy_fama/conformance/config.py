@@ -18,3 +18,4 @@ class RunConfig:
     secure: bool = False  # a DAR IUT requires the care-of test (profile §5)
     sec: int = 0  # Sec of the tester's CGAs
     mn_keep: str = "all"  # the keep policy an MN IUT on an interface runs with
+    max_case_time: float | None = None  # a case needing more executor time is inconclusive

@@ -383,4 +383,4 @@ class MnTester:
 
 def make_tester(executor: Executor, run: RunConfig) -> MnTester:
     """The MN tester of one run (``run.wait``: the answer wait; ``run.mn_keep``: a real MN's)."""
-    return MnTester(executor, wait=run.wait, keep=run.mn_keep)
+    return MnTester(executor, wait=run.wait, keep=run.mn_keep, patience=run.max_case_time)
