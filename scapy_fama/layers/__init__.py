@@ -41,7 +41,8 @@ from scapy_fama.layers.options import (
     SignatureOpt,
     split_lengths,
 )
-from scapy_fama.layers.routing import RH2, install_rh2_hashret, install_short_routing_guard
+from scapy_fama.layers.guards import install_guards
+from scapy_fama.layers.routing import RH2, install_rh2_hashret
 
 
 def register() -> None:
@@ -51,7 +52,7 @@ def register() -> None:
     inet6.ipv6nhcls[43] = RH2
     inet6.ipv6nh.setdefault(135, "Mobility Header")
     install_rh2_hashret()
-    install_short_routing_guard()
+    install_guards()
 
 
 register()

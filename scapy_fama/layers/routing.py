@@ -16,12 +16,6 @@ for this pair:
 ``answers`` down to the BA once the home addresses agree, and :func:`install_rh2_hashret` makes
 ``IPv6.hashret`` use the RH2 home address as the final destination (RFC 6275 §6.4),
 leaving every other packet to Scapy's own method.
-
-:func:`install_short_routing_guard` fixes a crash found by fama-fuzz: Scapy 2.8
-guesses the class of a header after Next Header 43 by reading its third byte
-(the Segment Routing type) without checking that there is one, so ``IPv6`` of a
-packet that ends one or two bytes into a routing header raised IndexError. Such
-a stub is Raw (a routing header has at least 8 bytes, RFC 8200 §4.4).
 """
 
 from __future__ import annotations
@@ -31,9 +25,8 @@ from typing import Any, Callable
 
 from scapy.config import conf
 from scapy.fields import ByteField
-from scapy.layers import inet6
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrRouting, in6_ismaddr
-from scapy.packet import Packet, Raw
+from scapy.packet import Packet
 from scapy.utils import strxor
 
 from scapy_fama.layers.headers import mh_context
@@ -85,19 +78,3 @@ def install_rh2_hashret() -> None:
     if not hasattr(IPv6.hashret, "stock"):
         IPv6.hashret = _rh2_hashret(IPv6.hashret)  # type: ignore[method-assign]
 
-
-def _short_routing_guard(stock: Callable[[Packet, bytes], type[Packet]]) -> Callable[[Packet, bytes], type[Packet]]:
-    def default_payload_class(self: Packet, p: bytes) -> type[Packet]:
-        if self.nh == 43 and len(p) < 3:  # stock reads p[2] unchecked
-            return Raw
-        return stock(self, p)
-
-    default_payload_class.stock = stock  # type: ignore[attr-defined]
-    return default_payload_class
-
-
-def install_short_routing_guard() -> None:
-    """Dissect a routing-header stub of 1-2 bytes as Raw instead of raising (idempotent)."""
-    guess = inet6._IPv6GuessPayload  # the base of IPv6 and of every extension header class
-    if not hasattr(guess.default_payload_class, "stock"):
-        guess.default_payload_class = _short_routing_guard(guess.default_payload_class)  # type: ignore[method-assign]

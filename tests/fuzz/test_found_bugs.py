@@ -24,3 +24,13 @@ def test_a_routing_header_stub_is_raw_not_a_crash() -> None:
 def test_the_same_stub_behind_a_destination_options_header() -> None:
     raw = bytes(IPv6(src="2001:db8:2::100", dst="2001:db8:1::1") / IPv6ExtHdrDestOpt(nh=43) / Raw(b"\x87"))
     assert bytes(IPv6(raw)) == raw
+
+
+def test_a_hop_by_hop_header_claiming_a_jumbogram_without_one() -> None:
+    # found by the 1,000,000-case inproc campaign (case 268,783 of seed 1): Payload Length 0 with a
+    # Hop-by-Hop header made Scapy 2.8 scan for a Jumbo option (RFC 2675) past the end of the data
+    hbh = bytes((59, 2)) + bytes((1, 20)) + bytes(20)  # Next Header none, 24 bytes of PadN
+    for tail in (b"\x87\x02", bytes(6)):  # the scan reads data[4n + 2]: out of range at len 4n + 2
+        raw = bytes.fromhex("60000000") + bytes((0, 0, 0, 64)) + COA + DAR + hbh + tail
+        pkt = IPv6(raw)
+        assert bytes(pkt) == raw and isinstance(decode(raw), Undecodable)
