@@ -30,13 +30,13 @@ from fama_shell.views import View
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from scapy_fama.proto.messages import KINDS
 from scapy_fama.crypto import prefix64
 from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_events import Change, Event, Hop, NodeEffect, Undelivered
 from scapy_fama.net.sim_topology import DarNode, HostNode, MnNode
 from scapy_fama.proto.effects import Drop, Notify
 from scapy_fama.proto.messages import (
+    KINDS,
     BindingAck,
     BindingError,
     BindingUpdate,
@@ -46,6 +46,7 @@ from scapy_fama.proto.messages import (
     RouterAdvertisement,
     RouterSolicitation,
     Tunnelled,
+    auth_parts,
 )
 
 TYPE_NAMES = KINDS  # message class -> "BU", "BA", ..., as the automata's logs name them
@@ -223,29 +224,14 @@ class Aliases:
         )
 
 
-def _parts(*present: tuple[str, object]) -> str:
-    """``cga+sig``: the names whose value is present (an option, or the instruction to make it)."""
-    return "+".join(name for name, value in present if value is not None and value is not False)
-
-
 def label(msg: Message, alias: Callable[[str | None], str]) -> str:
     """A short label of a message for a chart row."""
     if isinstance(msg, BindingUpdate):
-        auth = _parts(
-            ("cga", msg.cga_params),
-            ("sig", msg.signature or msg.sign_with),
-            ("ni", msg.nonce_indices),
-            ("bad", msg.bad or msg.auth_key),
-        )
+        auth = "+".join(auth_parts(msg))
         dereg = " de-reg" if msg.deregistration else ""
         return f"BU {msg.seq} {alias(msg.home_address)}{dereg} {auth}".rstrip()
     if isinstance(msg, BindingAck):
-        extras = _parts(
-            ("phkt", msg.phkt_ciphertext),
-            ("sig", msg.signature or msg.sign_with),
-            ("bad", msg.bad or msg.auth_key),
-        )
-        return f"BA {msg.status} seq {msg.seq} {extras}".rstrip()
+        return f"BA {msg.status} seq {msg.seq} {'+'.join(auth_parts(msg))}".rstrip()
     if isinstance(msg, RouterAdvertisement):
         return f"RA {msg.prefix}"
     if isinstance(msg, BindingError):

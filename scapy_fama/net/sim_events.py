@@ -48,6 +48,7 @@ from scapy_fama.proto.messages import (
     RouterAdvertisement,
     RouterSolicitation,
     Tunnelled,
+    auth_parts,
 )
 
 # fields whose bytes differ between equivalent runs; a fingerprint keeps only their presence
@@ -102,16 +103,7 @@ Event = Hop | Undelivered | NodeEffect | Change
 
 
 def _flags(msg: BindingUpdate | BindingAck) -> str:
-    names = [
-        ("cga", msg.cga_params is not None),
-        ("sig", msg.signature is not None or msg.sign_with is not None),
-        ("bad", msg.bad is not None or msg.auth_key is not None),
-    ]
-    if isinstance(msg, BindingAck):
-        names.insert(0, ("phkt", msg.phkt_ciphertext is not None))
-    else:
-        names.append(("ni", msg.nonce_indices is not None))
-    shown = [name for name, present in names if present]
+    shown = auth_parts(msg)
     return f" [{' '.join(shown)}]" if shown else ""
 
 

@@ -211,3 +211,16 @@ KINDS: dict[type, str] = {
 def kind(msg: Message) -> str:
     """The short name of a message: its MH type name (BU, BA, CoTI, ...), RS, RA, DATA, TUN."""
     return KINDS[type(msg)]
+
+
+def auth_parts(msg: BindingUpdate | BindingAck) -> list[str]:
+    """The authorisation a BU or BA carries, by option name in wire order: present, or (on the
+    way out) to be made by the codec. A BU: cga, sig, ni, bad; a BA: phkt, cga, sig, bad."""
+    first: list[tuple[str, object]] = (
+        [("phkt", msg.phkt_ciphertext)] if isinstance(msg, BindingAck) else []
+    )
+    parts = first + [("cga", msg.cga_params), ("sig", msg.signature or msg.sign_with)]
+    if isinstance(msg, BindingUpdate):
+        parts.append(("ni", msg.nonce_indices))
+    parts.append(("bad", msg.bad or msg.auth_key))
+    return [name for name, value in parts if value is not None]
