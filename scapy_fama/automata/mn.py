@@ -37,6 +37,10 @@ link and the core after every event::
   comes with its RA, whose source is link-local); the MN answers NS for its
   usable current address. Other IPv6 packets reach the core only when they are
   for one of its addresses or for all nodes.
+* With ``udp_echo`` (``fama-mn --udp-echo``) the host runs the UDP Echo
+  service (RFC 862) on that port: every datagram the core delivers to it is
+  answered through :meth:`MnCore.echo`, from the address it was sent to
+  (reverse-tunnelled from a kept address, native from the CoA: profile §8).
 
     mn = MnAutomaton(MnCore(key, rand=os.urandom), link1.port("mn"), name="mn")
     mn.runbg(); mn.wait_for("ATTACHED", 5); mn.open_flow(hoa); link2.attach(mn.access)
@@ -55,7 +59,7 @@ from scapy_fama.automata.ports import AccessPort
 from scapy_fama.proto import MnCore
 from scapy_fama.proto.addresses import AddressRecord
 from scapy_fama.proto.bul import BulState
-from scapy_fama.proto.effects import Effects, Notify
+from scapy_fama.proto.effects import Deliver, Effects, Notify
 from scapy_fama.proto.messages import Message, RouterAdvertisement
 
 _EXCHANGES = (BulState.TESTING, BulState.REGISTERING, BulState.DEREGISTERING)
@@ -75,7 +79,9 @@ class MnAutomaton(FamaAutomaton):
         name: str = "mn",
         log: LogSink | None = None,
         debug: int = 0,
+        udp_echo: int | None = None,
     ) -> None:
+        self.udp_echo = udp_echo  # the UDP port of the echo service (RFC 862), or None
         self._carrier = False
         self._epoch: int | None = None
         self._routers: dict[str, str] = {}  # prefix -> link-local address of its router
@@ -154,7 +160,16 @@ class MnAutomaton(FamaAutomaton):
     def _on_message(self, msg: Message, now: float) -> Effects:
         if isinstance(msg, RouterAdvertisement):
             self._routers[msg.prefix] = msg.src
-        return self.core.on_message(msg, now)
+        effects = self.core.on_message(msg, now)
+        if self.udp_echo is None:
+            return effects
+        port = self.udp_echo
+        return effects + [
+            answer
+            for effect in effects
+            if isinstance(effect, Deliver)
+            for answer in self.core.echo(effect.datagram, port, now)
+        ]
 
     def _notified(self, notify: Notify, now: float) -> None:
         if notify.event == "address-tentative":  # RFC 4862 §5.4.2: probe from ::

@@ -6,6 +6,7 @@ usage, 130 interrupted.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Callable
 
@@ -22,3 +23,14 @@ def run(prog: str, body: Callable[[], int]) -> int:
     except (ValueError, OSError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def udp_port(text: str) -> int:
+    """An argparse type: a UDP port number, 1 to 65535 (RFC 768; 0 means none)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a UDP port (1-65535)")
+    return port

@@ -1,7 +1,7 @@
 """fama-mn: run a FAMA mobile node on a real interface (root).
 
     fama-mn --iface eth0 [--key mn.pem] [--keep flows|all|none|single-anchor] [--sec 0|1]
-            [--log FILE] [--json-log FILE] [--name mn]
+            [--udp-echo [PORT]] [--log FILE] [--json-log FILE] [--name mn]
 
 The MN solicits an RA whenever its interface comes up (or is moved to another
 link), builds a CGA from the advertised prefix, runs DAD, and registers the
@@ -10,6 +10,12 @@ FILE, or created there; without, a fresh one is used. Logging, stopping and
 errors as fama-dar. The interface should not autoconfigure from the DAR's RAs
 (``sysctl net.ipv6.conf.IF.accept_ra=0``): the kernel must not own the MN's
 addresses (see :mod:`scapy_fama.net.iface`).
+
+``--udp-echo [PORT]`` runs the UDP Echo service (RFC 862) on PORT (7 when no
+PORT is given) on every address of the MN: a datagram to it comes back with
+the same payload from the address it was sent to, reverse-tunnelled for a kept
+address and natively for the current one (profile §8). This is how a tester
+(``fama-conformance --role mn --mn-echo PORT``) makes the MN send data.
 """
 
 from __future__ import annotations
@@ -23,18 +29,22 @@ from rich.console import Console
 
 from scapy_fama.automata import MnAutomaton
 from scapy_fama.cli.cga import _key
-from scapy_fama.cli.common import run
+from scapy_fama.cli.common import run, udp_port
 from scapy_fama.cli.dar import node_arguments, serve_node
 from scapy_fama.proto import KeepPolicy, MnConfig, MnCore
 
 PROG = "fama-mn"
+ECHO_PORT = 7  # RFC 862: the UDP Echo service's port
 
 
 def _serve(args: argparse.Namespace) -> int:
     key = _key(args.key, 1024, Console(stderr=True))
     core = MnCore(key, config=MnConfig(keep=KeepPolicy(args.keep), sec=args.sec), rand=os.urandom)
     name = args.name or args.iface
-    return serve_node(args, lambda log: MnAutomaton(core, iface=args.iface, name=name, log=log))
+    return serve_node(
+        args,
+        lambda log: MnAutomaton(core, iface=args.iface, name=name, log=log, udp_echo=args.udp_echo),
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,6 +60,14 @@ def parser() -> argparse.ArgumentParser:
         help="which earlier addresses stay anchored after a handover (profile §3; default flows)",
     )
     ap.add_argument("--sec", type=int, choices=(0, 1), default=1, help="CGA Sec value (default 1)")
+    ap.add_argument(
+        "--udp-echo",
+        type=udp_port,
+        nargs="?",
+        const=ECHO_PORT,
+        metavar="PORT",
+        help=f"answer UDP Echo (RFC 862) on PORT ({ECHO_PORT} if none given; default off)",
+    )
     return ap
 
 

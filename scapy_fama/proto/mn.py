@@ -42,6 +42,13 @@ DAD is modelled: a new address stays tentative for ``dad_delay`` and the driver
 reports a duplicate with :meth:`MnCore.on_dad_collision`; the collision count
 goes up (at most 2, RFC 3972 §4 step 8). A returning MN runs no DAD on its old
 address (RFC 6275 §11.5.5).
+
+Data (profile §8): :meth:`MnCore.send` sends natively from the CoA and through
+the reverse tunnel from a kept address; what arrives for the MN (natively to
+the CoA, or through a kept address's tunnel from its DAR) is a ``Deliver``.
+:meth:`MnCore.echo` is the UDP Echo service (RFC 862) a driver may run on a
+port: it answers a delivered datagram through :meth:`MnCore.send`, so it is
+how a tester on the link makes an MN send data from a given address.
 """
 
 from __future__ import annotations
@@ -572,6 +579,21 @@ class MnCore:
         if rec is None or rec.bul.tunnel != coa:
             return [Drop(datagram, f"not-anchored: {src} has no binding from {coa}")]
         return [Send(Tunnelled(coa, rec.dar, datagram))]  # RFC 6275 §11.3.1 reverse tunnel
+
+    def echo(self, datagram: Datagram, port: int, now: float) -> Effects:
+        """The UDP Echo service (RFC 862) on ``port``, for a datagram the core delivered.
+
+        A datagram to ``port`` goes back to its source with the same payload, from the
+        address and port it was sent to: :meth:`send` takes the way, so an answer from a
+        kept address is reverse-tunnelled and one from the CoA goes natively (profile §8).
+        Other ports: no effect. Not answered: source port 0 (RFC 768: no port to answer
+        to) and the echo port itself (two echo services would bounce it for ever).
+        """
+        if datagram.dport != port:
+            return []
+        if datagram.sport in (0, port):
+            return [Drop(datagram, f"echo-refused: source port {datagram.sport}")]
+        return self.send(datagram.dst, datagram.src, port, datagram.sport, datagram.payload, now)
 
     def on_message(self, msg: Message, now: float) -> Effects:
         if isinstance(msg, RouterAdvertisement):

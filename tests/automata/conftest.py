@@ -20,7 +20,8 @@ from scapy_fama.proto import DarCore, MnConfig, MnCore
 
 
 @pytest.fixture
-def net(mn_key: KeyPair) -> Iterator[Net]:
+def net(mn_key: KeyPair, request: pytest.FixtureRequest) -> Iterator[Net]:
+    """The running network; ``indirect`` parametrisation gives the MN's UDP echo port."""
     log = LogSink(sys.stdout, keep=True)
     link1, link2, core = MemLink("link1"), MemLink("link2"), MemRouter()
     dars = [
@@ -36,7 +37,8 @@ def net(mn_key: KeyPair) -> Iterator[Net]:
     # DAD runs on the wall clock here: 1 s (RFC 4862 default) leaves a loaded CI machine time
     # to answer the probe in the DAD test
     mn_core = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=1.0), rand=random.Random(3).randbytes)
-    mn = MnAutomaton(mn_core, link1.port("mn"), name="mn", log=log)
+    udp_echo = getattr(request, "param", None)
+    mn = MnAutomaton(mn_core, link1.port("mn"), name="mn", log=log, udp_echo=udp_echo)
     automata = [*dars, mn]
     for automaton in automata:
         automaton.runbg()

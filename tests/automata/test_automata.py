@@ -69,6 +69,21 @@ def test_handover_registers_with_a_phkt_and_tunnels_data_both_ways(net: Net) -> 
     assert net.mn.core.current_address == hoa and not net.mn.tunnels and not net.dar1.tunnels
 
 
+@pytest.mark.parametrize("net", [7], indirect=True)
+def test_the_udp_echo_service_answers_through_the_reverse_tunnel_and_natively(net: Net) -> None:
+    hoa, coa = handover(net)
+    for dst, sport, payload in ((hoa, 5000, b"via dar1"), (coa, 5001, b"native")):
+        net.cn.send(IPv6(src=CN, dst=dst) / UDP(sport=sport, dport=7) / Raw(payload))
+        back = receive(net.cn)
+        assert back is not None
+        assert (back.src, back.dst, back[UDP].sport, back[UDP].dport, back[Raw].load) == (
+            dst, CN, 7, sport, payload
+        )
+    tunnelled = net.log.find(node="mn", dir="out", kind="TUN")
+    assert [(t["src"], t["dst"]) for t in tunnelled] == [(coa, DAR1)]  # RFC 6275 §11.3.1
+    assert net.log.find(node="dar1", dir="fwd", src=hoa, dst=CN)
+
+
 def edges(automaton: type[FamaAutomaton]) -> set[tuple[str, str]]:
     return set(re.findall(r'"(\w+)" -> "(\w+)"', automaton.build_graph()))
 

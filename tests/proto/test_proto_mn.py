@@ -499,6 +499,26 @@ def test_data_natively_from_the_coa_and_through_the_tunnel_for_kept_addresses(wo
     assert [d.code for d in mn.send(hoa, CN, 1, 2, b"x", 0)] == ["no-address"]
 
 
+def test_udp_echo_answers_from_the_address_it_was_sent_to(world: World) -> None:
+    """RFC 862 on port 7: a kept address answers through the reverse tunnel, the CoA natively."""
+    hoa = world.visit(0)
+    coa = world.visit(1)
+    mn = world.mn
+    (tunnelled,) = mn.on_message(Tunnelled(DAR1, coa, Datagram(CN, hoa, 5000, 7, b"e")), 0)
+    assert isinstance(tunnelled, Deliver)
+    assert mn.echo(tunnelled.datagram, 7, 0) == [
+        Send(Tunnelled(coa, DAR1, Datagram(hoa, CN, 7, 5000, b"e")))
+    ]
+    (native,) = mn.on_message(Datagram(CN, coa, 5001, 7, b"n"), 0)
+    assert isinstance(native, Deliver)
+    assert mn.echo(native.datagram, 7, 0) == [Send(Datagram(coa, CN, 7, 5001, b"n"))]
+    assert mn.echo(Datagram(CN, coa, 5001, 9, b"n"), 7, 0) == []  # not the echo port
+    for sport in (0, 7):  # no port to answer to; another echo service (a loop)
+        assert [d.code for d in mn.echo(Datagram(CN, coa, sport, 7, b"n"), 7, 0)] == [
+            "echo-refused"
+        ]
+
+
 def test_a_binding_error_for_a_bound_address_makes_the_mn_register_again(world: World) -> None:
     hoa = world.visit(0)
     coa = world.visit(1)
