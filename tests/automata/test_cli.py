@@ -56,3 +56,17 @@ def test_not_root_is_one_line_and_exit_2(
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert command.main(["--iface", "lo", *argv]) == 2  # type: ignore[attr-defined]
     assert "error: must run as root" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "port"), [([], None), (["--udp-echo"], 7), (["--udp-echo", "9007"], 9007)]
+)
+def test_mn_udp_echo_is_off_unless_asked_and_port_7_by_default(argv: list[str], port: int | None) -> None:
+    assert mn.parser().parse_args(["--iface", "lo", *argv]).udp_echo == port
+
+
+@pytest.mark.parametrize("bad", ["0", "65536", "echo"])
+def test_mn_udp_echo_refuses_what_is_no_udp_port(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        mn.main(["--iface", "lo", "--udp-echo", bad])
+    assert exit_.value.code == 2 and "is not a UDP port" in capsys.readouterr().err
