@@ -9,6 +9,8 @@ Theory of operation
     fama-conformance --role mn cga 'MN-RETX-*'                MN cases by group or ID pattern
     fama-conformance --target iface --iface eth1 --iut-address 2001:db8:1::1 \\
         --prefix 2001:db8:1::/64 --junit report.xml --json report.json --pcap cases/
+    fama-conformance --role mn --target iface --iface eth1 --mn-keep all --mn-echo 7
+                                                              an MN that answers UDP Echo on port 7
 
 The command builds a :class:`~scapy_fama.conformance.config.RunConfig`, an
 executor for the target and a tester for the role, runs the selection
@@ -31,7 +33,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run, udp_port
 from scapy_fama.conformance import catalogue
 from scapy_fama.conformance.case import Verdict, select
 from scapy_fama.conformance.config import RunConfig
@@ -60,6 +62,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sec", type=int, choices=(0, 1), default=0, help="Sec of the tester's CGAs")
     p.add_argument("--mn-keep", default="all", help="the keep policy the MN IUT runs with (all)")
     p.add_argument(
+        "--mn-echo", type=udp_port, metavar="PORT",
+        help="the MN IUT answers UDP Echo (RFC 862) on PORT: the data cases use it (fama-mn --udp-echo)",
+    )  # fmt: skip
+    p.add_argument(
         "--max-case-time", type=float, metavar="S",
         help="a case that needs more than S seconds of waiting is inconclusive (MN give-up: ~110 s)",
     )  # fmt: skip
@@ -86,7 +92,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         args.role or "dar", args.target, args.iface, addr_text(args.iut_address), args.prefix,
         args.coa_prefix, addr_text(args.cn), args.wait, args.secure, args.sec, args.mn_keep,
-        args.max_case_time,
+        args.max_case_time, args.mn_echo,
     )  # fmt: skip
 
 

@@ -19,3 +19,4 @@ class RunConfig:
     sec: int = 0  # Sec of the tester's CGAs
     mn_keep: str = "all"  # the keep policy an MN IUT on an interface runs with
     max_case_time: float | None = None  # a case needing more executor time is inconclusive
+    mn_echo_port: int | None = None  # the UDP port of an MN IUT's echo service (RFC 862)

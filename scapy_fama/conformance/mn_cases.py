@@ -442,6 +442,20 @@ def home_deregistration(t: MnTester) -> None:
 # ---------------------------------------------------------------- data plane
 
 
+def expect_data(t: MnTester, src: str, payload: bytes) -> Tunnelled | Datagram:
+    """The first data packet the MN sends after :meth:`MnTester.data_from`; FAIL if none
+    comes, or if it is not the datagram from ``src`` to CN with ``payload``."""
+    _, msg = t.expect(lambda m: isinstance(m, (Tunnelled, Datagram)), f"data from {src}")
+    assert isinstance(msg, (Tunnelled, Datagram))
+    datagram = msg.inner if isinstance(msg, Tunnelled) else msg
+    if not (
+        isinstance(datagram, Datagram)
+        and (datagram.src, datagram.dst, datagram.payload) == (src, CN, payload)
+    ):
+        raise Fail(f"expected the datagram {src} -> {CN} with {payload!r}, got {describe(msg)}")
+    return msg
+
+
 @case(
     "MN-DATA-001",
     "Data from a kept address is reverse-tunnelled from the CoA to its DAR",
@@ -452,15 +466,8 @@ def home_deregistration(t: MnTester) -> None:
 def data_reverse_tunnel(t: MnTester) -> None:
     bu = t.register().bu
     assert bu.hoa is not None
-    t.app_send(bu.hoa)
-    _, msg = t.expect(lambda m: isinstance(m, (Tunnelled, Datagram)), f"data from {bu.hoa}")
-    ok = (
-        isinstance(msg, Tunnelled)
-        and (msg.src, msg.dst) == (bu.src, t.dar(1).address)
-        and isinstance(msg.inner, Datagram)
-        and (msg.inner.src, msg.inner.dst) == (bu.hoa, CN)
-    )
-    if not ok:
+    msg = expect_data(t, bu.hoa, t.data_from(bu.hoa, tunnel=(1, bu.src)))
+    if not (isinstance(msg, Tunnelled) and (msg.src, msg.dst) == (bu.src, t.dar(1).address)):
         raise Fail(
             f"expected TUN {bu.src} -> {t.dar(1).address} around {bu.hoa} -> {CN}, got {describe(msg)}"
         )
@@ -475,9 +482,8 @@ def data_reverse_tunnel(t: MnTester) -> None:
 )
 def data_native(t: MnTester) -> None:
     coa = t.register().bu.src
-    t.app_send(coa)
-    _, msg = t.expect(lambda m: isinstance(m, (Tunnelled, Datagram)), f"data from {coa}")
-    if not (isinstance(msg, Datagram) and (msg.src, msg.dst) == (coa, CN)):
+    msg = expect_data(t, coa, t.data_from(coa))
+    if not isinstance(msg, Datagram):
         raise Fail(f"expected DATA {coa} -> {CN} sent natively, got {describe(msg)}")
 
 

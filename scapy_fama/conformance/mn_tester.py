@@ -29,10 +29,23 @@ Set-up steps that the MN does not complete (no RS, no BU to register with)
 make a case inconclusive; an expectation that is not met fails it, naming what
 arrived instead. ``applicable`` says beforehand why a case cannot run against
 this executor: an MN on an interface runs with the configuration it was
-started with (only its keep policy is known, ``RunConfig.mn_keep``), and data
-cases need an executor that can make the MN send (``app_send``). A case that
+started with (only its keep policy is known, ``RunConfig.mn_keep``). A case that
 needs more of the executor's time than the run's ``patience`` (real seconds on
 an interface) says so with ``needs`` and is inconclusive.
+
+Data cases need the MN to send from a given address (:meth:`MnTester.data_from`).
+In-process the executor is the MN's host and its application sends
+(``app_send``); an MN on an interface answers UDP Echo (RFC 862) on the port
+the run names (``RunConfig.mn_echo_port``, ``fama-mn --udp-echo``), so the
+tester sends it a request from the correspondent CN to that address, as the
+network would bring it::
+
+    kept HoA: DAR i == TUN(DAR i -> CoA)[CN -> HoA, echo] ==> MN == TUN(CoA -> DAR i)[HoA -> CN] ==>
+    the CoA:  DAR j -- CN -> CoA, echo ---------------------> MN -- CoA -> CN (native) ------------->
+
+The answer (or the application's datagram) carries a payload new to the case,
+so that nothing else the MN sends is taken for it. Without either, data cases
+are inconclusive.
 """
 
 from __future__ import annotations
@@ -61,6 +74,7 @@ from scapy_fama.proto.messages import (
     BindingUpdate,
     CareOfTest,
     CareOfTestInit,
+    Datagram,
     Message,
     RouterAdvertisement,
     RouterSolicitation,
@@ -75,6 +89,7 @@ VALID, PREFERRED = 2_592_000, 604_800  # RFC 4861 §6.2.1 defaults of the PIO li
 LIFETIME = 600  # seconds a BA grants unless the case says
 SLACK = 0.3  # seconds of timing tolerance: an MN on an interface ticks, the reader thread queues
 CN = "2001:db8:cc::1"  # the correspondent a data case talks to
+CN_PORT = 50_862  # the CN's UDP port for echo requests: a dynamic one (RFC 6335 §6)
 
 
 def newer(a: int, b: int) -> bool:
@@ -133,8 +148,10 @@ class MnTester:
         wait: float = 1.0,
         keep: str = KeepPolicy.FLOWS.value,
         patience: float | None = None,
+        echo: int | None = None,
     ) -> None:
         self.x, self.wait, self.keep, self.patience = executor, wait, KeepPolicy(keep), patience
+        self.echo = echo  # the UDP port the MN answers echo requests on (RFC 862), if it does
         self.dars: dict[int, PlayedDar] = {}
         self.backlog: list[tuple[Frame, Message]] = []
         self.public_key: bytes | None = None
@@ -147,11 +164,11 @@ class MnTester:
         """None if ``case`` can run against this executor, else why it is inconclusive."""
         if case.role != "mn":
             return f"{case.id} is a {case.role.upper()} case; this tester plays DARs to an MN"
-        if case.group == "data" and not hasattr(self.x, "app_send"):
+        if case.group == "data" and not hasattr(self.x, "app_send") and self.echo is None:
             return (
                 f"the {self.x.kind} executor cannot make the MN send data, so its data plane is "
-                "not observable (fama-mn takes no commands and answers no echo; in-process the "
-                "DrivenMn executor can)"
+                "not observable: give the MN a UDP Echo service (RFC 862; fama-mn --udp-echo) "
+                "and run with --mn-echo PORT"
             )
         if isinstance(self.x, InprocExecutor):
             return None  # the executor builds the MN the case asks for
@@ -284,12 +301,23 @@ class MnTester:
         if hit is not None:
             raise Fail(f"{why}, yet the MN sent {describe(hit[1], hit[0].time)}")
 
-    def app_send(self, src: str, dst: str = CN, payload: bytes = b"conformance") -> None:
-        """The MN's application sends a datagram from ``src`` (an executor that can do it)."""
+    def data_from(self, src: str, *, tunnel: tuple[int, str] | None = None) -> bytes:
+        """Make the MN send a datagram from ``src`` to CN; returns its payload (see the module
+        doc). ``tunnel`` = (DAR i, CoA): ``src`` is a kept address anchored at DAR i, so the
+        echo request comes through DAR i's tunnel to the CoA (profile §8); None: ``src`` is
+        the current address, the request comes natively."""
+        payload = b"conformance " + os.urandom(8).hex().encode()
         send = getattr(self.x, "app_send", None)
-        if send is None:
-            raise Inconclusive(f"the {self.x.kind} executor cannot make the MN send data")
-        send(src, dst, payload)
+        if send is not None:
+            send(src, CN, payload)
+            return payload
+        assert self.echo is not None, "applicable() runs no data case without a way to send"
+        request: Message = Datagram(CN, src, CN_PORT, self.echo, payload)
+        if tunnel is not None:
+            dar, coa = tunnel
+            request = Tunnelled(self.dar(dar).address, coa, request)
+        self.x.send(encode_bytes(request))
+        return payload
 
     # ---------------------------------------------------------------- answers
 
@@ -383,4 +411,6 @@ class MnTester:
 
 def make_tester(executor: Executor, run: RunConfig) -> MnTester:
     """The MN tester of one run (``run.wait``: the answer wait; ``run.mn_keep``: a real MN's)."""
-    return MnTester(executor, wait=run.wait, keep=run.mn_keep, patience=run.max_case_time)
+    return MnTester(
+        executor, wait=run.wait, keep=run.mn_keep, patience=run.max_case_time, echo=run.mn_echo_port
+    )

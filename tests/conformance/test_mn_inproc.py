@@ -27,16 +27,33 @@ from scapy_fama.crypto import CgaParams, KeyPair, cga_check, verify_mh_signature
 from scapy_fama.proto import KeepPolicy, MnCore
 from scapy_fama.proto.addresses import AddressRecord
 from scapy_fama.proto.bul import BulEntry, Due, SentBu
-from scapy_fama.proto.effects import Effects
+from scapy_fama.proto.effects import Deliver, Effects, Send
 from scapy_fama.proto.keep import KeepRules
-from scapy_fama.proto.messages import BindingAck, BindingUpdate
+from scapy_fama.proto.messages import BindingAck, BindingUpdate, Datagram
 from scapy_fama.proto.retransmit import RateWindow
 
 MN_CASES = select("mn")
 
 
-def run(case_id: str, key: KeyPair, factory: type[MnCore] = MnCore) -> Outcome:
-    tester = make_tester(DrivenMn(key, factory=factory), RunConfig("mn"))
+ECHO = 7  # RFC 862
+
+
+class EchoingMn(InprocMn):
+    """An in-process MN whose host answers UDP Echo on ``ECHO`` as fama-mn --udp-echo does
+    (through MnCore.echo), and offers no ``app_send``: the data cases go the interface way."""
+
+    def _apply(self, effects: Effects) -> None:
+        super()._apply(effects)
+        for effect in effects:
+            if isinstance(effect, Deliver):
+                self._apply(self.mn.echo(effect.datagram, ECHO, self.virtual))
+
+
+def run(
+    case_id: str, key: KeyPair, factory: type[MnCore] = MnCore, *, echo: bool = False
+) -> Outcome:
+    executor = EchoingMn(key, factory=factory) if echo else DrivenMn(key, factory=factory)
+    tester = make_tester(executor, RunConfig("mn", mn_echo_port=ECHO if echo else None))
     return run_case(CATALOGUE[case_id], tester)
 
 
@@ -82,6 +99,15 @@ class NoRateLimit(MnCore):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._rate = RateWindow(limit=1_000_000)
+
+
+class NoReverseTunnel(MnCore):
+    """Sends data from every address natively, kept ones too (profile §8 broken)."""
+
+    def send(
+        self, src: str, dst: str, sport: int, dport: int, payload: bytes, now: float
+    ) -> Effects:
+        return [Send(Datagram(src, dst, sport, dport, payload))]
 
 
 class NoCareOfTest(MnCore):
@@ -207,6 +233,9 @@ def test_what_cannot_run_on_an_interface_is_inconclusive_with_a_reason() -> None
     tester = make_tester(Elsewhere(), RunConfig("mn", "iface", mn_keep="all"))
     reasons = {c.id: tester.applicable(c) for c in MN_CASES}
     assert "cannot make the MN send data" in str(reasons["MN-DATA-001"])
+    assert "--udp-echo" in str(reasons["MN-DATA-001"]) and "--mn-echo" in str(reasons["MN-DATA-002"])
+    echoing = make_tester(Elsewhere(), RunConfig("mn", "iface", mn_echo_port=ECHO))
+    assert echoing.applicable(CATALOGUE["MN-DATA-001"]) is None
     assert "keep=none" in str(reasons["MN-KEEP-001"]) and "keep=all" in str(reasons["MN-KEEP-001"])
     assert reasons["MN-BU-001"] is None and reasons["MN-REFRESH-001"] is None
     patient = MnTester(Elsewhere(), keep="all", patience=30)
@@ -219,3 +248,15 @@ def test_a_plain_in_process_mn_leaves_only_the_data_cases_inconclusive(mn_key: K
     tester = make_tester(InprocMn(mn_key), RunConfig("mn"))
     inconclusive = {c.id for c in MN_CASES if tester.applicable(c) is not None}
     assert inconclusive == {c.id for c in MN_CASES if c.group == "data"}
+
+
+@pytest.mark.parametrize("echo", [False, True], ids=["app_send", "udp-echo"])
+def test_the_data_cases_judge_the_application_and_the_echo_path_alike(
+    mn_key: KeyPair, echo: bool
+) -> None:
+    for case_id in ("MN-DATA-001", "MN-DATA-002"):
+        outcome = run(case_id, mn_key, echo=echo)
+        assert outcome.verdict is Verdict.PASS, (case_id, outcome.reason)
+    broken = run("MN-DATA-001", mn_key, NoReverseTunnel, echo=echo)
+    assert broken.verdict is Verdict.FAIL and "expected TUN" in broken.reason, broken.reason
+    assert run("MN-DATA-002", mn_key, NoReverseTunnel, echo=echo).verdict is Verdict.PASS
