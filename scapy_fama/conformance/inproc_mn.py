@@ -8,8 +8,9 @@ what the core sends on the link like any other frame::
 
     MnTester.app_send(src, dst) --> DrivenMn.app_send --> MnCore.send(...) --> Send(...) --> frames
 
-An executor without ``app_send`` (an MN on an interface) makes the data cases
-inconclusive (:meth:`scapy_fama.conformance.mn_tester.MnTester.applicable`).
+An executor without ``app_send`` (an MN on an interface) reaches the MN's data
+plane only through a UDP echo service the run names (``--mn-echo``), else the
+data cases are inconclusive (:meth:`scapy_fama.conformance.mn_tester.MnTester.data_from`).
 """
 
 from __future__ import annotations

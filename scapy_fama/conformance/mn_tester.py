@@ -40,8 +40,11 @@ the run names (``RunConfig.mn_echo_port``, ``fama-mn --udp-echo``), so the
 tester sends it a request from the correspondent CN to that address, as the
 network would bring it::
 
-    kept HoA: DAR i == TUN(DAR i -> CoA)[CN -> HoA, echo] ==> MN == TUN(CoA -> DAR i)[HoA -> CN] ==>
-    the CoA:  DAR j -- CN -> CoA, echo ---------------------> MN -- CoA -> CN (native) ------------->
+    tester                                                       MN under test
+    kept HoA: DAR i == TUN(DAR i -> CoA)[CN -> HoA, to the port] ==> answers from HoA:
+              <======= TUN(CoA -> DAR i)[HoA -> CN] =============== reverse tunnel (§8)
+    the CoA:  DAR j -- CN -> CoA, to the port ---------------------> answers from the CoA:
+              <------- CoA -> CN ---------------------------------- natively (§8)
 
 The answer (or the application's datagram) carries a payload new to the case,
 so that nothing else the MN sends is taken for it. Without either, data cases
