@@ -1,0 +1,210 @@
+"""The demo's applications, run inside a lab namespace: a TCP sink and source with SHA-256, a pinger.
+
+    python -m scapy_fama.lab.apps sink   --bind ADDRESS --port P
+    python -m scapy_fama.lab.apps source --to ADDRESS --port P [--rate BYTES/S] [--bytes N]
+    python -m scapy_fama.lab.apps ping   --to ADDRESS [--interval S]
+
+Theory of operation
+-------------------
+Plain kernel sockets, nothing of FAMA: what they show is what any application
+sees across a handover. Each app prints ``ready`` on stdout when it is set up,
+runs until its work is done or it gets SIGTERM/SIGINT, and then prints one
+JSON object on stdout (times are wall-clock ``time.time()``, which all
+namespaces share, so the demo can set them against its handover times)::
+
+    sink    accepts one connection, reads to EOF:
+            {"bytes", "sha256", "stalls": [[t_last_before, t_first_after], ...] (gaps > 0.1 s), "error"}
+    source  connects, sends random bytes at --rate until --bytes or SIGTERM, closes its side
+            and waits for the sink's close: {"bytes", "sha256", "error"}
+    ping    ICMPv6 Echo Requests (raw socket) every --interval s:
+            {"interval", "echoes": [[seq, sent, rtt or null], ...]}
+
+:func:`start` runs one in a namespace from the demo and waits for its
+``ready``; :func:`finish` stops it (or lets it end) and returns its JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from scapy_fama.lab.links import LabError, in_namespace
+
+CHUNK = 1024
+STALL = 0.1  # seconds without data that the sink reports as a stall
+SOCKET_TIMEOUT = 60.0
+ECHO_REQUEST, ECHO_REPLY = 128, 129
+LATE = 1.0  # seconds to wait for the last echo replies
+
+
+class _Stop:
+    """Set by SIGTERM or SIGINT: the app ends its work and reports."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.event.set())
+
+    def __bool__(self) -> bool:
+        return self.event.is_set()
+
+
+def _ready() -> None:
+    print("ready", flush=True)
+
+
+def sink(address: str, port: int) -> dict[str, Any]:
+    digest, total, stalls = hashlib.sha256(), 0, []
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.IPPROTO_IPV6, socket.IP_FREEBIND, 1)  # the MN may add it late
+        listener.bind((address, port))
+        listener.listen(1)
+        listener.settimeout(SOCKET_TIMEOUT)
+        _ready()
+        try:
+            conn, _ = listener.accept()
+        except OSError as exc:
+            return {"bytes": 0, "sha256": digest.hexdigest(), "stalls": [], "error": str(exc)}
+    error = None
+    with conn:
+        conn.settimeout(SOCKET_TIMEOUT)
+        last = time.time()
+        try:
+            while data := conn.recv(65536):
+                now = time.time()
+                if now - last > STALL:
+                    stalls.append([last, now])
+                last = now
+                digest.update(data)
+                total += len(data)
+        except OSError as exc:
+            error = str(exc)
+    return {"bytes": total, "sha256": digest.hexdigest(), "stalls": stalls, "error": error}
+
+
+def source(address: str, port: int, rate: float, limit: int | None, stop: _Stop) -> dict[str, Any]:
+    digest, total, error = hashlib.sha256(), 0, None
+    with socket.create_connection((address, port), timeout=SOCKET_TIMEOUT) as conn:
+        _ready()
+        started = time.monotonic()
+        try:
+            while not stop and (limit is None or total < limit):
+                data = os.urandom(CHUNK if limit is None else min(CHUNK, limit - total))
+                conn.sendall(data)
+                digest.update(data)
+                total += len(data)
+                stop.event.wait(max(0.0, started + total / rate - time.monotonic()))
+            conn.shutdown(socket.SHUT_WR)
+            while conn.recv(65536):
+                pass
+        except OSError as exc:
+            error = str(exc)
+    return {"bytes": total, "sha256": digest.hexdigest(), "error": error}
+
+
+def _echo(ident: int, seq: int) -> bytes:
+    return struct.pack("!BBHHH", ECHO_REQUEST, 0, 0, ident, seq) + b"fama-lab"  # the kernel sums it
+
+
+def ping(address: str, interval: float, stop: _Stop) -> dict[str, Any]:
+    ident, sent, rtts = os.getpid() & 0xFFFF, {}, {}
+    with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as sock:
+        sock.settimeout(0.2)
+
+        def receive() -> None:
+            while not (stop and time.time() > finished[0]):
+                try:
+                    packet = sock.recv(2048)
+                except TimeoutError:
+                    continue
+                kind, _, _, who, seq = struct.unpack("!BBHHH", packet[:8])
+                if kind == ECHO_REPLY and who == ident and seq in sent and seq not in rtts:
+                    rtts[seq] = time.time() - sent[seq]
+
+        finished = [float("inf")]
+        reader = threading.Thread(target=receive, daemon=True)
+        reader.start()
+        _ready()
+        seq = 0
+        while not stop:
+            seq = (seq + 1) & 0xFFFF
+            sent[seq] = time.time()
+            try:
+                sock.sendto(_echo(ident, seq), (address, 0))
+            except OSError:
+                pass  # no route while the MN is away: a lost echo
+            stop.event.wait(interval)
+        finished[0] = time.time() + LATE
+        reader.join()
+    return {"interval": interval, "echoes": [[s, t, rtts.get(s)] for s, t in sent.items()]}
+
+
+def start(ns: str, app: str, *options: str, timeout: float = 30.0) -> subprocess.Popen[str]:
+    """Run an app in namespace ``ns`` and wait for its ``ready``."""
+    command = in_namespace(ns, [sys.executable, "-m", "scapy_fama.lab.apps", app, *options])
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    ready = threading.Thread(target=process.stdout.readline, daemon=True)
+    ready.start()
+    ready.join(timeout)
+    if ready.is_alive() or process.poll() is not None:
+        process.kill()
+        _, err = process.communicate()
+        raise LabError(f"{app} in {ns} did not start: {(err.strip().splitlines() or ['no message'])[-1]}")
+    return process
+
+
+def finish(process: subprocess.Popen[str], *, stop: bool, timeout: float = 60.0) -> dict[str, Any]:
+    """The app's JSON result, after SIGTERM when ``stop`` (else it ends by itself)."""
+    if stop:
+        process.terminate()
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+    try:
+        return json.loads(out.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise LabError(f"an app gave no result: {(err.strip().splitlines() or ['no message'])[-1]}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m scapy_fama.lab.apps")
+    sub = ap.add_subparsers(dest="app", required=True)
+    s = sub.add_parser("sink")
+    s.add_argument("--bind", required=True)
+    s.add_argument("--port", type=int, required=True)
+    c = sub.add_parser("source")
+    c.add_argument("--to", required=True)
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--rate", type=float, default=100_000.0, help="bytes per second")
+    c.add_argument("--bytes", type=int, help="stop after this many bytes (default: at SIGTERM)")
+    p = sub.add_parser("ping")
+    p.add_argument("--to", required=True)
+    p.add_argument("--interval", type=float, default=0.02)
+    args = ap.parse_args(argv)
+    stop = _Stop()
+    if args.app == "sink":
+        result = sink(args.bind, args.port)
+    elif args.app == "source":
+        result = source(args.to, args.port, args.rate, args.bytes, stop)
+    else:
+        result = ping(args.to, args.interval, stop)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Captures inside a lab namespace: tcpdump when installed, else a Scapy sniffer; pcap files.
+
+    python -m scapy_fama.lab.capture IFACE FILE     (the sniffer, run inside a namespace)
+
+Theory of operation
+-------------------
+::
+
+    start(ns, iface, file) --ip netns exec--> tcpdump -i IF -w FILE -U        (if on PATH)
+                                              python -m scapy_fama.lab.capture IF FILE   (else)
+        waits for "listening on" on the capturer's stderr, so no packet is missed after it returns
+    stop(capture)          --SIGTERM--> the file is complete (tcpdump -U and the sniffer write
+                                        every packet at once)
+
+The sniffer writes Ethernet pcap with Scapy's ``PcapWriter`` (``sync=True``),
+the same link type tcpdump writes on a veth, so ``fama-analyze`` reads either.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from scapy_fama.lab.links import LabError, in_namespace
+
+READY_WAIT = 30.0
+LINKTYPE_ETHERNET = 1
+
+
+def _command(iface: str, file: Path) -> list[str]:
+    if shutil.which("tcpdump"):
+        return ["tcpdump", "-i", iface, "-w", str(file), "-U", "-q"]
+    return [sys.executable, "-m", "scapy_fama.lab.capture", iface, str(file)]
+
+
+def tool() -> str:
+    """What captures: ``tcpdump`` or ``scapy``."""
+    return "tcpdump" if shutil.which("tcpdump") else "scapy"
+
+
+def start(ns: str, iface: str, file: Path) -> subprocess.Popen[str]:
+    """Start capturing ``iface`` of namespace ``ns`` into ``file``; returns once it listens."""
+    process = subprocess.Popen(
+        in_namespace(ns, _command(iface, file)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+
+    def listen() -> None:
+        while (line := process.stderr.readline()) and "listening on" not in line:  # type: ignore[union-attr]
+            lines.append(line.strip())
+
+    waiter = threading.Thread(target=listen, daemon=True)
+    waiter.start()
+    waiter.join(READY_WAIT)
+    if waiter.is_alive() or process.poll() is not None:
+        process.kill()
+        process.wait()
+        raise LabError(f"capture on {iface} in {ns} did not start: {(lines or ['no message'])[-1]}")
+    return process
+
+
+def stop(process: subprocess.Popen[str], timeout: float = 10.0) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The Scapy sniffer: every frame of IFACE into FILE until SIGTERM or SIGINT."""
+    iface, file = argv or sys.argv[1:]
+    from scapy.sendrecv import sniff  # Scapy only in the sniffer's own process
+    from scapy.utils import PcapWriter
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    writer = PcapWriter(file, sync=True, linktype=LINKTYPE_ETHERNET)
+    writer.write_header(None)  # a valid, empty capture even if nothing is seen
+    try:
+        sniff(iface=iface, prn=writer.write, store=False,
+              started_callback=lambda: print(f"listening on {iface}", file=sys.stderr, flush=True))  # fmt: skip
+    except KeyboardInterrupt:
+        pass
+    finally:
+        writer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""The lab's commands as functions: up, status, handover, and the checks they share.
+
+Theory of operation
+-------------------
+::
+
+    up:        root? tools? no lab up? nft (apt-get install nftables if missing)
+               -> links.build -> nftables table fama in the DAR and MN namespaces
+               -> link emulation -> roles started -> state.json -> wait until the roles are ready
+               (any failure: everything built so far is torn down by name, the error is one line)
+    status:    the record, each role running or exited (with its last stderr line),
+               the MN's addresses from its JSON log, the bridge its port is on
+    handover:  the MN's port moves to DAR I's bridge; the record follows
+
+Every refusal is a :class:`~scapy_fama.lab.links.LabError` or a ``ValueError``
+with one sentence, which the command line prints on one line (exit 2).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from scapy_fama.lab import emulation, links, roles, state
+from scapy_fama.lab.links import LabError
+from scapy_fama.lab.state import LabState
+from scapy_fama.lab.topology import Topology, bridge, namespace
+
+TOOLS = {"ip": "iproute2", "sysctl": "procps"}
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise PermissionError("must run as root (network namespaces, veth pairs, bridges)")
+
+
+def require_tools() -> None:
+    for tool, package in TOOLS.items():
+        if shutil.which(tool) is None:
+            raise LabError(f"{tool} not found: install the {package} package")
+
+
+def ensure_nft(say: Callable[[str], None]) -> None:
+    """nft on PATH, installing the nftables package with apt-get if it is missing."""
+    if shutil.which("nft") is not None:
+        return
+    if shutil.which("apt-get") is None:
+        raise LabError("nft not found and no apt-get to install it: install the nftables package")
+    say("installing nftables (apt-get install -y nftables) ...")
+    done = subprocess.run(["apt-get", "install", "-y", "nftables"], capture_output=True, text=True, check=False)
+    if done.returncode != 0 or shutil.which("nft") is None:
+        why = (done.stderr.strip().splitlines() or ["nft still missing"])[-1]
+        raise LabError(f"nft not found and apt-get install nftables failed: {why}")
+
+
+def _ruleset() -> str:
+    """The nftables table ``fama`` that drops the kernel's ICMPv6 Parameter Problems.
+
+    Interim: scapy_fama.net.kernel (the roles' kernel mode) will own this rule set."""
+    return (
+        "table ip6 fama {\n chain output {\n  type filter hook output priority 0; policy accept;\n"
+        "  icmpv6 type parameter-problem drop\n }\n}\n"
+    )
+
+
+def _silence(ns: str) -> None:
+    """Load the nftables rule set that silences the kernel's Parameter Problems into ``ns``."""
+    links.run(*links.in_namespace(ns, ["nft", "-f", "-"]), stdin=_ruleset())
+
+
+def require_up() -> LabState:
+    """The recorded lab; a one-line error when none is up or only its debris is left."""
+    found = state.LabState.load()
+    if found is not None and links.lab_namespaces():
+        return found
+    if links.lab_namespaces():
+        raise LabError("fama-lab-* namespaces exist but the lab's record is gone: run fama-lab down")
+    raise LabError("no lab is up: run fama-lab up")
+
+
+def up(dars: int, delay_ms: float, loss: float, secure: bool, say: Callable[[str], None]) -> LabState:
+    """Build the lab and start its roles; torn down again if anything fails."""
+    require_root()
+    require_tools()
+    topology = Topology(dars)
+    existing = links.lab_namespaces()
+    if existing:
+        raise LabError(f"a lab is already up ({', '.join(existing)}): run fama-lab down first")
+    ensure_nft(say)
+    state.fresh_dirs()
+    try:
+        links.build(topology)
+        for node in [*(f"dar{i}" for i in topology.dar_numbers), "mn"]:
+            _silence(namespace(node))
+        lab = LabState(dars, emulation.choose(delay_ms, loss), secure)
+        say(f"link emulation: {lab.emulation.describe()}")
+        for role in roles.roles(topology, lab.emulation, secure):
+            lab.roles[role.node] = role
+            lab.pids[role.node] = roles.start(role, state.log_dir())
+        lab.save()
+        say(f"waiting for {', '.join(lab.pids)} (logs in {state.log_dir()}) ...")
+        roles.wait_ready(state.log_dir(), lab.pids)
+    except BaseException:
+        state.down()
+        raise
+    return lab
+
+
+@dataclass(frozen=True)
+class RoleStatus:
+    node: str
+    pid: int
+    running: bool
+    last_error: str
+
+
+def role_status(lab: LabState) -> list[RoleStatus]:
+    logdir = state.log_dir()
+    return [
+        RoleStatus(node, pid, roles.alive(pid), "" if roles.alive(pid) else roles.last_error(logdir, node))
+        for node, pid in lab.pids.items()
+    ]
+
+
+def restart_dead(lab: LabState) -> list[str]:
+    """Start again every role that is not running; their names."""
+    dead = [s.node for s in role_status(lab) if not s.running]
+    for node in dead:
+        lab.pids[node] = roles.start(lab.roles[node], state.log_dir())
+    lab.save()
+    return dead
+
+
+def mn_addresses() -> list[str]:
+    """The addresses the MN configured, in order (from its JSON log)."""
+    return [r["address"] for r in roles.records(state.log_dir(), "mn") if r["kind"] == "address-configured"]
+
+
+def status(lab: LabState) -> dict[str, Any]:
+    return {
+        "dars": lab.dars,
+        "attached": lab.attached,
+        "bridge": links.attached_bridge(),
+        "emulation": lab.emulation.describe(),
+        "secure": lab.secure,
+        "roles": [s.__dict__ for s in role_status(lab)],
+        "mn_addresses": mn_addresses(),
+        "logs": str(state.log_dir()),
+    }
+
+
+def dar_number(text: str) -> int:
+    """``2`` or ``dar2`` -> 2."""
+    digits = text.removeprefix("dar")
+    if not digits.isdigit():
+        raise ValueError(f"bad DAR {text!r}: give its number (2) or name (dar2)")
+    return int(digits)
+
+
+def handover(lab: LabState, i: int) -> int:
+    """Move the MN to DAR ``i``; the DAR it left."""
+    lab.topology.check_dar(i)
+    if i == lab.attached:
+        raise ValueError(f"the MN is already attached to DAR {i}")
+    left = lab.attached
+    links.move_mn(bridge(i))
+    lab.attached = i
+    lab.save()
+    return left

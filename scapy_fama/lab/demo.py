@@ -1,0 +1,257 @@
+"""``fama-lab demo``: a TCP stream and a ping outlive handovers; a second address is used natively.
+
+Theory of operation
+-------------------
+::
+
+    CN                                   MN (on DAR 1, first address A1)
+    source -- TCP :5001, 50 kB/s ------> sink on A1          (SHA-256 at both ends)
+    ping   -- Echo every 20 ms --------> A1
+           handover to DAR 2: BU/BA for A1 at DAR 1; the MN configures A2 from DAR 2
+    source -- TCP :5002, 200 kB -------> sink on A2          (capture on DAR 2's core side)
+           handover to DAR 3: BUs for A1 at DAR 1, A2 at DAR 2
+           handover to DAR 1: A1 is home again (de-registered), A2 still bound at DAR 2
+    stop ping and source; the sink reads to EOF; compare the SHA-256
+
+After each handover the demo waits for a BA from every DAR anchoring an
+address of another prefix (``--keep all``), then :data:`SETTLE` seconds. The
+numbers come from the applications' own records and the MN's JSON log:
+
+- interruption of a handover: the longest run of unanswered echoes starting
+  near it, from the last answered echo sent before the run to the first sent
+  after it (send times); lost echoes outside those runs are counted apart;
+- TCP stall: the sink's longest pause in receiving during the handover;
+- BU->BA of each binding: from the BU whose sequence number the BA carries to
+  the BA (the MN's clock), and from the first signalling message to that DAR
+  after the handover (a CoTI in secure mode) to the BA;
+- native: the capture on the core side of the DAR of the second address holds
+  that connection's packets and no IPv6-in-IPv6 packet carrying it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from ipaddress import IPv6Address, IPv6Network
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from scapy_fama.lab import apps, capture, control, roles, state
+from scapy_fama.lab.links import LabError
+from scapy_fama.lab.state import LabState
+from scapy_fama.lab.topology import dar_address, dar_prefix, namespace, upstream_iface
+
+STREAM_PORT, SECOND_PORT = 5001, 5002
+STREAM_RATE = 50_000.0  # bytes per second
+SECOND_BYTES = 200_000
+PING_INTERVAL = 0.02
+SETTLE = 3.0  # seconds of steady traffic before and after each handover
+BIND_WAIT = 40.0  # seconds for the BAs of a handover (the MN's back-off reaches 1 + 2 + 4 + 8 s)
+NEAR = 1.0  # seconds before a handover in which its echo-loss run may start
+Record = dict[str, Any]
+
+
+def _in_prefix(address: str, i: int) -> bool:
+    return IPv6Address(address) in IPv6Network(dar_prefix(i))
+
+
+def _mn_records(since: int) -> list[Record]:
+    return roles.records(state.log_dir(), "mn")[since:]
+
+
+def _wait_address(since: int, i: int) -> str:
+    """The address the MN configures from DAR ``i``'s prefix after record ``since``."""
+    deadline = time.monotonic() + BIND_WAIT
+    while time.monotonic() < deadline:
+        for r in _mn_records(since):
+            if r["kind"] == "address-configured" and _in_prefix(r["address"], i):
+                return str(r["address"])
+        time.sleep(0.1)
+    raise LabError(f"the MN configured no address from DAR {i}'s prefix within {BIND_WAIT:g} s")
+
+
+def _wait_bindings(since: int, hoas: list[str]) -> list[Record]:
+    """The BAs with status 0 for every address in ``hoas`` after record ``since``."""
+    deadline = time.monotonic() + BIND_WAIT
+    while True:
+        bas = [r for r in _mn_records(since) if r["dir"] == "in" and r["kind"] == "BA" and r["status"] == 0]
+        missing = set(hoas) - {r["hoa"] for r in bas}
+        if not missing:
+            return bas
+        if time.monotonic() > deadline:
+            raise LabError(f"no BA 0 for {', '.join(sorted(missing))} within {BIND_WAIT:g} s (see mn.log)")
+        time.sleep(0.1)
+
+
+def _bindings(since: int) -> list[Record]:
+    """BU->BA of every BA the MN received after record ``since``."""
+    found = []
+    records = _mn_records(since)
+    for ba in (r for r in records if r["dir"] == "in" and r["kind"] == "BA"):
+        sent = [r for r in records if r["dir"] == "out" and r["dst"] == ba["src"] and r["t"] <= ba["t"]]
+        bu = [r for r in sent if r["kind"] == "BU" and r["seq"] == ba["seq"] and r["hoa"] == ba["hoa"]]
+        found.append({
+            "hoa": ba["hoa"], "dar": ba["src"], "status": ba["status"], "seq": ba["seq"],
+            "bu_ba_ms": round((ba["t"] - bu[-1]["t"]) * 1e3, 2) if bu else None,
+            "signalling_ms": round((ba["t"] - sent[0]["t"]) * 1e3, 2) if sent else None,
+            "coti": any(r["kind"] == "CoTI" for r in sent),
+            "bus": sum(r["kind"] == "BU" for r in sent),
+        })  # fmt: skip
+    return found
+
+
+def _loss_runs(echoes: list[list[Any]]) -> list[tuple[float, float, int]]:
+    """Runs of unanswered echoes: (last answered send time before, first answered after, lost)."""
+    runs, before, lost = [], None, 0
+    for _, sent, rtt in echoes:
+        if rtt is None:
+            lost += 1
+        elif lost:
+            runs.append((before if before is not None else sent, sent, lost))
+            before, lost = sent, 0
+        else:
+            before = sent
+    return runs
+
+
+def _interruptions(echoes: list[list[Any]], at: list[float]) -> tuple[list[float], int]:
+    """Per handover, the longest loss run starting near it (ms); the echoes lost elsewhere."""
+    runs = _loss_runs(echoes)
+    gaps, used = [], set()
+    for k, start in enumerate(at):
+        end = at[k + 1] if k + 1 < len(at) else float("inf")
+        near = [run for run in runs if start - NEAR <= run[0] < end]
+        longest = max(near, key=lambda run: run[1] - run[0], default=None)
+        gaps.append(round((longest[1] - longest[0]) * 1e3, 1) if longest else 0.0)
+        used |= {longest} if longest else set()
+    return gaps, sum(run[2] for run in runs if run not in used)
+
+
+def _stall(stalls: list[list[float]], start: float, end: float) -> float:
+    """The sink's longest pause (ms) overlapping [start, end)."""
+    inside = [b - a for a, b in stalls if a < end and b > start]
+    return round(max(inside, default=0.0) * 1e3, 1)
+
+
+def _native(pcap: Path, address: str) -> dict[str, int]:
+    """Packets of ``address`` in ``pcap``: native, and inside IPv6-in-IPv6."""
+    from scapy.layers.inet6 import IPv6  # Scapy only when the demo reads its capture
+    from scapy.utils import PcapReader
+
+    counts = {"native_packets": 0, "tunnelled_packets": 0}
+    with PcapReader(str(pcap)) as reader:
+        for frame in reader:
+            ip = frame.getlayer(IPv6)
+            if ip is None:
+                continue
+            inner = ip.payload if ip.nh == 41 else None
+            if isinstance(inner, IPv6) and address in (inner.src, inner.dst):
+                counts["tunnelled_packets"] += 1
+            elif address in (ip.src, ip.dst):
+                counts["native_packets"] += 1
+    return counts
+
+
+def _stream(sent: Record, received: Record) -> Record:
+    return {"sent": sent, "received": received,
+            "intact": sent["bytes"] == received["bytes"] > 0 and sent["sha256"] == received["sha256"]}  # fmt: skip
+
+
+def _second_connection(address: str) -> Record:
+    mn, cn = namespace("mn"), namespace("cn")
+    sink = apps.start(mn, "sink", "--bind", address, "--port", str(SECOND_PORT))
+    source = apps.start(cn, "source", "--to", address, "--port", str(SECOND_PORT),
+                        "--bytes", str(SECOND_BYTES), "--rate", str(SECOND_BYTES))  # fmt: skip
+    return {"address": address, **_stream(apps.finish(source, stop=False), apps.finish(sink, stop=False))}
+
+
+def _check(lab: LabState, path: list[int]) -> None:
+    for i in path:
+        lab.topology.check_dar(i)
+    if lab.attached != 1 or path[0] == 1 or any(a == b for a, b in zip(path, path[1:])):
+        raise ValueError("the demo starts on DAR 1 (fama-lab handover 1) and moves to another DAR each step")
+    dead = [s.node for s in control.role_status(lab) if not s.running]
+    if dead:
+        raise LabError(f"{', '.join(dead)} not running: see fama-lab status")
+
+
+def run(lab: LabState, path: list[int], say: Callable[[str], None]) -> Record:
+    """Run the scenario on a lab that is up; the results (see the module's docstring)."""
+    _check(lab, path)
+    first = [a for a in control.mn_addresses() if _in_prefix(a, 1)][-1]
+    pcap = state.log_dir() / f"demo-dar{path[0]}-core.pcap"
+    mn, cn = namespace("mn"), namespace("cn")
+    handovers: list[Record] = []
+    with ExitStack() as cleanup:
+        watcher = capture.start(namespace(f"dar{path[0]}"), upstream_iface(path[0]), pcap)
+        cleanup.callback(capture.stop, watcher)
+        sink = apps.start(mn, "sink", "--bind", first, "--port", str(STREAM_PORT))
+        cleanup.callback(sink.kill)
+        source = apps.start(cn, "source", "--to", first, "--port", str(STREAM_PORT), "--rate", str(STREAM_RATE))
+        cleanup.callback(source.kill)
+        pinger = apps.start(cn, "ping", "--to", first, "--interval", str(PING_INTERVAL))
+        cleanup.callback(pinger.kill)
+        say(f"stream and ping from the CN to {first}; handovers to DAR {', '.join(map(str, path))}")
+        second = None
+        for to in path:
+            time.sleep(SETTLE)
+            mark = len(_mn_records(0))
+            anchored = [a for a in control.mn_addresses() if not _in_prefix(a, to)]
+            at = time.time()
+            left = control.handover(lab, to)
+            _wait_bindings(mark, anchored)
+            bindings = _bindings(mark)
+            handovers.append({"from": left, "to": to, "at": at, "bindings": bindings})
+            say(f"DAR {left} -> DAR {to}: " + ", ".join(
+                f"{b['hoa']} at {b['dar']} BA {b['status']} in {b['bu_ba_ms']} ms" for b in bindings))  # fmt: skip
+            if second is None:
+                time.sleep(SETTLE)
+                say(f"second connection to {_wait_address(mark, to)}")
+                second = _second_connection(_wait_address(mark, to))
+        time.sleep(SETTLE)
+        ping = apps.finish(pinger, stop=True)
+        stream = _stream(apps.finish(source, stop=True), apps.finish(sink, stop=False))
+        capture.stop(watcher)
+    assert second is not None  # path is never empty
+    gaps, lost_elsewhere = _interruptions(ping["echoes"], [h["at"] for h in handovers])
+    ends = [h["at"] for h in handovers[1:]] + [float("inf")]
+    for handover, gap, end in zip(handovers, gaps, ends):
+        handover["interruption_ms"] = gap
+        handover["tcp_stall_ms"] = _stall(stream["received"]["stalls"], handover["at"], end)
+    counts = _native(pcap, second["address"])
+    second.update(counts, native=counts["native_packets"] > 0 and counts["tunnelled_packets"] == 0)
+    answered = sum(rtt is not None for _, _, rtt in ping["echoes"])
+    return {
+        "lab": {"dars": lab.dars, "emulation": lab.emulation.describe(), "secure": lab.secure},
+        "first_address": first,
+        "handovers": handovers,
+        "stream": stream,
+        "ping": {"sent": len(ping["echoes"]), "answered": answered, "lost_outside_handovers": lost_elsewhere,
+                 "interval_ms": PING_INTERVAL * 1e3},  # fmt: skip
+        "second": second,
+        "capture": str(pcap),
+        "dar_addresses": {i: dar_address(i) for i in lab.topology.dar_numbers},
+    }
+
+
+def render(result: Record, console: Console) -> None:
+    table = Table("handover", "interruption (ping)", "TCP stall", "bindings: HoA at DAR, status, BU->BA")
+    for h in result["handovers"]:
+        bindings = "\n".join(f"{b['hoa']} at {b['dar']}: {b['status']}, {b['bu_ba_ms']} ms" for b in h["bindings"])
+        table.add_row(f"DAR {h['from']} -> DAR {h['to']}", f"{h['interruption_ms']} ms", f"{h['tcp_stall_ms']} ms",
+                      bindings)  # fmt: skip
+    console.print(table)
+    for name, stream in (("stream", result["stream"]), ("second connection", result["second"])):
+        sent, received = stream["sent"], stream["received"]
+        console.print(f"{name}: sent {sent['bytes']} B sha256 {sent['sha256']}, received {received['bytes']} B "
+                      f"sha256 {received['sha256']} -> {'identical' if stream['intact'] else 'DIFFERENT'}")  # fmt: skip
+    ping, second = result["ping"], result["second"]
+    console.print(f"ping: {ping['answered']}/{ping['sent']} answered, "
+                  f"{ping['lost_outside_handovers']} lost outside the handovers")  # fmt: skip
+    console.print(f"second connection on {second['address']}: {second['native_packets']} native packets, "
+                  f"{second['tunnelled_packets']} tunnelled -> {'native' if second['native'] else 'NOT native'}"
+                  f" (capture {result['capture']})")  # fmt: skip

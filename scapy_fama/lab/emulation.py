@@ -1,0 +1,66 @@
+"""Delay and loss on the MN's access link: tc netem where the kernel has it, else the roles.
+
+Theory of operation
+-------------------
+``--delay MS --loss P`` is meant for the access link, each way. With netem,
+one qdisc on each end of the MN's veth (``fama-mn`` towards the DAR,
+``fama-sw-mn`` towards the MN) delays and drops frames in the kernel, whatever
+carries them. Where ``tc qdisc add ... netem`` fails (a kernel built without
+sch_netem: "Specified qdisc kind is unknown"), fama-mn applies them itself
+(``--link-delay MS --link-loss P``) to what it sends and receives on its
+access interface, which is every frame of that link that matters::
+
+    choose(delay, loss):  nothing asked -> "none"
+                          tc netem on fama-mn works -> "netem" (and on fama-sw-mn)
+                          else -> "roles" (fama-mn --link-delay/--link-loss), with netem's refusal
+
+The choice is made once by ``up``, kept in the lab's state and shown by
+``status``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scapy_fama.lab.links import LabError, run
+from scapy_fama.lab.topology import MN_IFACE, MN_PORT, namespace
+
+
+@dataclass(frozen=True)
+class Emulation:
+    method: str  # "none", "netem" or "roles"
+    delay_ms: float
+    loss: float  # percent
+    why: str = ""  # why netem is not used, when it was wanted
+
+    def describe(self) -> str:
+        if self.method == "none":
+            return "none (no --delay or --loss)"
+        what = f"{self.delay_ms:g} ms, {self.loss:g} % loss each way on the MN's access link"
+        if self.method == "netem":
+            return f"tc netem: {what}"
+        return f"applied by fama-mn (--link-delay/--link-loss): {what}; netem: {self.why}"
+
+    def mn_arguments(self) -> list[str]:
+        if self.method != "roles":
+            return []
+        return ["--link-delay", f"{self.delay_ms:g}", "--link-loss", f"{self.loss:g}"]
+
+
+def _netem(ns: str, iface: str, delay_ms: float, loss: float) -> None:
+    run("tc", "-n", ns, "qdisc", "add", "dev", iface, "root", "netem",
+        "delay", f"{delay_ms:g}ms", "loss", f"{loss:g}%")  # fmt: skip
+
+
+def choose(delay_ms: float, loss: float) -> Emulation:
+    """Apply netem to the MN's access link if the kernel has it; else leave it to fama-mn."""
+    if delay_ms < 0 or not 0 <= loss <= 100:
+        raise ValueError(f"--delay must be >= 0 ms and --loss 0 to 100 %, not {delay_ms:g} and {loss:g}")
+    if delay_ms == 0 and loss == 0:
+        return Emulation("none", 0.0, 0.0)
+    try:
+        _netem(namespace("mn"), MN_IFACE, delay_ms, loss)
+    except LabError as exc:
+        return Emulation("roles", delay_ms, loss, why=str(exc).rsplit(": ", 1)[-1])
+    _netem(namespace("sw"), MN_PORT, delay_ms, loss)
+    return Emulation("netem", delay_ms, loss)

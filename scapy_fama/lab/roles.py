@@ -1,0 +1,144 @@
+"""The lab's processes: one fama-dar per DAR namespace and fama-mn in the MN's, started, watched, stopped.
+
+Theory of operation
+-------------------
+A role is started as ``ip netns exec fama-lab-<node> python -m scapy_fama.cli.<dar|mn> ...``
+in a session of its own (``ip netns exec`` replaces itself, so the recorded pid
+is the role's), detached from the terminal that ran ``fama-lab up``: it
+outlives that command. Its files live in the lab's log directory::
+
+    <node>.log    the role's text log (--log)      <node>.json   its JSON lines (--json-log)
+    <node>.err    its stderr (a crash's traceback or one-line error)
+
+A role is *ready* when its JSON log shows it serving (a DAR's first record, the
+MN's first ``address-configured``). A role that died is reported by ``status``
+with the last line of its stderr, and ``status --restart`` starts it again with
+the same command (and fresh log files). Stopping is SIGTERM (the roles stop
+cleanly on it), then SIGKILL after :data:`STOP_WAIT` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scapy_fama.lab.emulation import Emulation
+from scapy_fama.lab.links import LabError, in_namespace
+from scapy_fama.lab.topology import MN_IFACE, Topology, access_iface, dar_address, dar_prefix, namespace
+
+STOP_WAIT = 5.0
+READY_WAIT = 60.0  # seconds: a role imports Scapy in about a second, slower on a loaded machine
+POLL = 0.1
+
+
+@dataclass(frozen=True)
+class Role:
+    """One process of the lab: its node (log name) and its command inside the node's namespace."""
+
+    node: str
+    argv: tuple[str, ...]
+
+    def files(self, logdir: Path) -> dict[str, Path]:
+        return {suffix: logdir / f"{self.node}.{suffix}" for suffix in ("log", "json", "err")}
+
+
+def roles(topology: Topology, emulation: Emulation, secure: bool) -> list[Role]:
+    """The role-contract commands: fama-dar --kernel per DAR, fama-mn --kernel --keep all."""
+    found = []
+    for i in topology.dar_numbers:
+        argv = ["dar", "--iface", access_iface(i), "--prefix", dar_prefix(i), "--address", dar_address(i),
+                "--kernel"] + (["--require-coa-test"] if secure else [])  # fmt: skip
+        found.append(Role(f"dar{i}", tuple(argv)))
+    mn = ["mn", "--iface", MN_IFACE, "--kernel", "--keep", "all", *emulation.mn_arguments()]
+    return found + [Role("mn", tuple(mn))]
+
+
+def start(role: Role, logdir: Path) -> int:
+    """Start ``role`` in its namespace; its pid."""
+    files = role.files(logdir)
+    module, *options = role.argv
+    command = in_namespace(
+        namespace(role.node),
+        [sys.executable, "-m", f"scapy_fama.cli.{module}", *options, "--name", role.node,
+         "--log", str(files["log"]), "--json-log", str(files["json"])],
+    )  # fmt: skip
+    for path in files.values():
+        path.unlink(missing_ok=True)
+    with files["err"].open("wb") as err:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+        )
+    return process.pid
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def records(logdir: Path, node: str) -> list[dict[str, Any]]:
+    """The JSON-log records of a role so far (a half-written last line is left out)."""
+    path = logdir / f"{node}.json"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.endswith("}")]
+
+
+def last_error(logdir: Path, node: str) -> str:
+    """The last line a role wrote to stderr, or a placeholder."""
+    try:
+        lines = (logdir / f"{node}.err").read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        lines = []
+    return lines[-1] if lines else "no message on stderr"
+
+
+def _ready(logdir: Path, node: str) -> bool:
+    found = records(logdir, node)
+    if node == "mn":
+        return any(r["kind"] == "address-configured" for r in found)
+    return bool(found)
+
+
+def wait_ready(logdir: Path, pids: dict[str, int], timeout: float = READY_WAIT) -> None:
+    """Wait until every role is ready; :class:`LabError` naming the first that died or stalled."""
+    deadline = time.monotonic() + timeout
+    waiting = set(pids)
+    while waiting:
+        for node in sorted(waiting):
+            if not alive(pids[node]):
+                raise LabError(f"{node} exited: {last_error(logdir, node)} (see {logdir / node}.err)")
+            if _ready(logdir, node):
+                waiting.discard(node)
+        if waiting and time.monotonic() > deadline:
+            raise LabError(f"{', '.join(sorted(waiting))} not ready after {timeout:g} s (logs in {logdir})")
+        time.sleep(POLL)
+
+
+def stop(pids: list[int], timeout: float = STOP_WAIT) -> None:
+    """SIGTERM, then SIGKILL what still runs after ``timeout`` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(POLL)
+        pids = [pid for pid in pids if alive(pid)]
+        if not pids:
+            return

@@ -1,0 +1,92 @@
+"""What is up: the lab's record in its state directory, and tearing it all down by name.
+
+Theory of operation
+-------------------
+``up`` writes ``<dir>/state.json`` (the number of DARs, the link emulation, the
+secure mode, each role's pid and command, the DAR the MN is attached to);
+``<dir>/logs/`` holds the roles' logs and the demo's files and stays after
+``down`` for a post-mortem, until the next ``up`` clears it. The directory is
+``$FAMA_LAB_DIR`` or ``/run/fama-lab``.
+
+The record is a convenience, never the truth about what exists: a lab is *up*
+when any ``fama-lab-*`` namespace exists, and :func:`down` works from names
+alone (after a crash, with no record or a stale one)::
+
+    for each namespace fama-lab-*:  SIGTERM its processes (ip netns pids), SIGKILL after 5 s
+    then:                            ip netns del each one (its links go with it)
+    last:                            remove state.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from scapy_fama.lab.emulation import Emulation
+from scapy_fama.lab.links import delete_namespace, lab_namespaces, namespace_pids
+from scapy_fama.lab.roles import Role, stop
+from scapy_fama.lab.topology import Topology
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("FAMA_LAB_DIR", "/run/fama-lab"))
+
+
+def log_dir() -> Path:
+    return state_dir() / "logs"
+
+
+def _state_file() -> Path:
+    return state_dir() / "state.json"
+
+
+@dataclass
+class LabState:
+    dars: int
+    emulation: Emulation
+    secure: bool
+    attached: int = 1
+    pids: dict[str, int] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
+
+    @property
+    def topology(self) -> Topology:
+        return Topology(self.dars)
+
+    def save(self) -> None:
+        _state_file().write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls) -> LabState | None:
+        """The recorded lab, or None when there is no record or it does not parse."""
+        try:
+            data = json.loads(_state_file().read_text(encoding="utf-8"))
+            return cls(
+                dars=data["dars"],
+                emulation=Emulation(**data["emulation"]),
+                secure=data["secure"],
+                attached=data["attached"],
+                pids=data["pids"],
+                roles={node: Role(r["node"], tuple(r["argv"])) for node, r in data["roles"].items()},
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def fresh_dirs() -> None:
+    """An empty log directory for a new lab."""
+    shutil.rmtree(log_dir(), ignore_errors=True)
+    log_dir().mkdir(parents=True)
+
+
+def down() -> list[str]:
+    """Stop every process in a ``fama-lab-*`` namespace and delete the namespaces; their names."""
+    namespaces = lab_namespaces()
+    stop([pid for ns in namespaces for pid in namespace_pids(ns)])
+    for ns in namespaces:
+        delete_namespace(ns)
+    _state_file().unlink(missing_ok=True)
+    return namespaces

@@ -1,0 +1,94 @@
+"""The lab's plumbing for real (root): the topology routes, a handover moves the MN's bridge,
+a capture is read by fama-analyze, a second ``up`` is refused, and ``down`` leaves nothing behind,
+also after a crash (namespaces and processes, no record)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scapy_fama.lab import apps, capture, links, roles, state
+from scapy_fama.lab.topology import Topology, bridge, namespace, upstream_address, upstream_iface
+
+pytestmark = pytest.mark.netns
+TOPOLOGY = Topology(3)
+Lab = Callable[..., subprocess.CompletedProcess[str]]  # the fama_lab fixture
+
+
+def _root_links() -> set[str]:
+    shown = links.run("ip", "-o", "link", "show")
+    return {line.split(": ")[1].split("@")[0] for line in shown.splitlines()}
+
+
+def _ping(node: str, address: str, seconds: float = 0.5) -> list[list[object]]:
+    pinger = apps.start(namespace(node), "ping", "--to", address, "--interval", "0.05")
+    time.sleep(seconds)
+    return apps.finish(pinger, stop=True)["echoes"]
+
+
+def test_the_core_routes_between_the_cn_and_every_dar(lab_dir: Path) -> None:
+    links.build(TOPOLOGY)
+    assert sorted(links.lab_namespaces()) == sorted(TOPOLOGY.namespaces)
+    for i in TOPOLOGY.dar_numbers:
+        echoes = _ping("cn", upstream_address(i, dar_side=True))
+        assert echoes and all(rtt is not None for _, _, rtt in echoes), (i, echoes)
+    forwarding = links.run(*links.in_namespace(namespace("mn"), ["sysctl", "-n", "net.ipv6.conf.all.forwarding"]))
+    assert forwarding.strip() == "0"
+
+
+def test_a_handover_moves_the_mn_port_to_the_dar_bridge(lab_dir: Path) -> None:
+    links.build(TOPOLOGY)
+    assert links.attached_bridge() == bridge(1)
+    links.move_mn(bridge(3))
+    assert links.attached_bridge() == bridge(3)
+    brief = links.ip(namespace("sw"), "-o", "link", "show", "master", bridge(1))
+    assert "fama-sw-mn" not in brief and "fama-sw-d1" in brief
+
+
+def test_down_after_a_crash_leaves_no_namespace_link_or_process(lab_dir: Path, fama_lab: Lab) -> None:
+    before = _root_links()
+    links.build(TOPOLOGY)  # no record: as if up had crashed half way
+    sleeper = subprocess.Popen(links.in_namespace(namespace("mn"), ["sleep", "600"]), start_new_session=True)
+    assert roles.alive(sleeper.pid)
+    done = fama_lab("down")
+    assert done.returncode == 0, done.stderr
+    assert "removed" in done.stdout
+    assert links.lab_namespaces() == []
+    sleeper.wait(5)  # it was killed (a zombie of this test until reaped)
+    assert _root_links() == before
+    assert not set(TOPOLOGY.interfaces()) & _root_links()
+    again = fama_lab("down")
+    assert (again.returncode, again.stdout.strip()) == (0, "no lab namespaces: nothing to remove")
+
+
+def test_a_second_up_is_one_line(lab_dir: Path, fama_lab: Lab) -> None:
+    links.build(TOPOLOGY)
+    done = fama_lab("up")
+    assert done.returncode == 2
+    assert done.stderr.startswith("fama-lab: error: a lab is already up (") and done.stderr.count("\n") == 1
+    assert sorted(links.lab_namespaces()) == sorted(TOPOLOGY.namespaces)  # nothing was touched
+
+
+def test_commands_without_a_lab_are_one_line(lab_dir: Path, fama_lab: Lab) -> None:
+    for command in (["status"], ["handover", "2"], ["exec", "mn", "--", "true"], ["demo"]):
+        done = fama_lab(*command)
+        assert (done.returncode, done.stderr) == (2, "fama-lab: error: no lab is up: run fama-lab up\n"), command
+
+
+def test_a_capture_on_a_dar_core_side_is_read_by_fama_analyze(lab_dir: Path) -> None:
+    links.build(TOPOLOGY)
+    pcap = lab_dir / "dar2.pcap"
+    watcher = capture.start(namespace("dar2"), upstream_iface(2), pcap)
+    echoes = _ping("cn", upstream_address(2, dar_side=True), seconds=0.3)
+    capture.stop(watcher)
+    analysed = subprocess.run([sys.executable, "-m", "scapy_fama.cli.analyze", str(pcap), "--json"],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+    assert analysed.returncode == 0, analysed.stderr
+    totals = json.loads(analysed.stdout)["totals"]
+    assert totals["frames"] >= 2 * len(echoes), totals  # each echo and its reply

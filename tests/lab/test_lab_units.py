@@ -1,0 +1,70 @@
+"""The lab's pieces that need no root: names, the addressing plan, parsing, the demo's arithmetic,
+and the one-line refusal of a user who is not root."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from scapy_fama.lab import control, demo
+from scapy_fama.lab.emulation import Emulation
+from scapy_fama.lab.topology import IFNAMSIZ, MAX_DARS, NAMESPACE_PREFIX, Topology, default_iface
+
+
+def test_every_name_is_fama_and_fits_an_interface_name() -> None:
+    topology = Topology(MAX_DARS)
+    assert all(len(name) < IFNAMSIZ and name.startswith("fama-") for name in topology.interfaces())
+    assert len(set(topology.interfaces())) == len(topology.interfaces())
+    assert all(ns.startswith(NAMESPACE_PREFIX) for ns in topology.namespaces)
+    assert all(default_iface(node) in topology.interfaces() for node in topology.nodes)
+
+
+@pytest.mark.parametrize("dars", [0, MAX_DARS + 1])
+def test_the_number_of_dars_is_bounded(dars: int) -> None:
+    with pytest.raises(ValueError, match="--dars must be 1 to"):
+        Topology(dars)
+
+
+def test_a_dar_is_named_by_number_or_name() -> None:
+    assert control.dar_number("2") == control.dar_number("dar2") == 2
+    with pytest.raises(ValueError, match="bad DAR 'x'"):
+        control.dar_number("x")
+    with pytest.raises(ValueError, match="no DAR 4"):
+        Topology(3).check_dar(4)
+
+
+def test_only_role_emulation_passes_options_to_the_mn() -> None:
+    assert Emulation("roles", 20, 1, why="unknown").mn_arguments() == ["--link-delay", "20", "--link-loss", "1"]
+    assert Emulation("netem", 20, 1).mn_arguments() == Emulation("none", 0, 0).mn_arguments() == []
+    assert "fama-mn" in Emulation("roles", 20, 0, why="unknown").describe()
+
+
+def test_interruption_is_the_loss_run_of_each_handover() -> None:
+    answered = lambda seq: [seq, seq * 0.1, 0.001]  # noqa: E731
+    lost = lambda seq: [seq, seq * 0.1, None]  # noqa: E731
+    echoes = [answered(s) if s not in (3, 4, 5, 12, 20, 21) else lost(s) for s in range(1, 30)]
+    gaps, elsewhere = demo._interruptions(echoes, [0.35, 1.95])  # runs 3-5 and 20-21; 12 is elsewhere
+    assert gaps == [pytest.approx(400.0), pytest.approx(300.0)]
+    assert elsewhere == 1
+
+
+def _as_nobody() -> list[str] | None:
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    return None if setpriv is None else [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+@pytest.mark.parametrize("command", [["up"], ["down"], ["status"], ["handover", "2"]])
+def test_not_root_is_one_line(command: list[str]) -> None:
+    prefix = _as_nobody()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: cannot drop to an unprivileged user")
+    done = subprocess.run([*prefix, sys.executable, "-m", "scapy_fama.cli.lab", *command],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == "fama-lab: error: must run as root (network namespaces, veth pairs, bridges)\n"
