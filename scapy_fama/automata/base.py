@@ -20,6 +20,18 @@ effects it returns::
              Notify / Drop -> one log line each (log.py)
     then:    the life-cycle state is derived from the core; only a change is a transition
 
+Kernel mode (``kernel=`` a :class:`~scapy_fama.automata.kernel_path.KernelPath`):
+the kernel owns the addresses and carries the data; the automaton keeps the
+signalling and the tunnels' bytes, and forwards nothing::
+
+    frame in / upstream --IPv6-in-IPv6--> KernelPath.out_of (checked) --> TUN --> kernel
+                        --MH, RS, RA----> the core, as above     anything else: the kernel's
+    TUN (ioevent "tun") --> KernelPath.into (the tunnel of its HoA) --> out (routed as above)
+    after every event   --> _sync_kernel: the kernel's addresses and routes follow the core
+
+A :class:`~scapy_fama.net.linkemu.LinkEmulation` (``emulation=``) puts the
+access port behind two delay lines (role-applied delay and loss).
+
 Tunnelled and forwarded packets keep the bytes they arrived with (the core
 names them as messages, and re-encoding would lose what the codec does not
 model: other ICMPv6, TCP, unknown options).
@@ -79,12 +91,14 @@ from scapy.packet import Packet
 from scapy.utils6 import in6_islladdr
 
 from scapy_fama.automata import nd
+from scapy_fama.automata.kernel_path import KernelPath, signalling
 from scapy_fama.automata.log import LogSink
 from scapy_fama.proto.messages import KINDS, kind
 from scapy_fama.automata.ports import AccessPort, NodeSocket
 from scapy_fama.codec import decode, encode
 from scapy_fama.layers import MH_TYPES
 from scapy_fama.net.iface import IfacePort
+from scapy_fama.net.linkemu import EmulatedPort, LinkEmulation
 from scapy_fama.proto.effects import (
     Deliver,
     Drop,
@@ -132,7 +146,7 @@ def _own_timers(shared: dict[str, _TimerList]) -> dict[str, _TimerList]:
 
 
 def _conditions(state: Any) -> list[Any]:
-    """The receive condition, tick and command ioevent of one state."""
+    """The receive condition, tick, command and TUN ioevents of one state."""
 
     def receive(self: FamaAutomaton, pkt: Packet) -> None:
         self._handle(self._receive, pkt)
@@ -143,12 +157,16 @@ def _conditions(state: Any) -> list[Any]:
     def command(self: FamaAutomaton, fd: Any) -> None:
         self._handle(self._command, fd.recv())
 
-    for function in (receive, tick, command):
+    def tunnel(self: FamaAutomaton, fd: Any) -> None:
+        self._handle(self._from_tun, fd.recv())
+
+    for function in (receive, tick, command, tunnel):
         function.__name__ = function.__qualname__ = f"{state.atmt_state.lower()}_{function.__name__}"
     return [
         ATMT.receive_condition(state)(receive),
         ATMT.timer(state, TICK)(tick),
         ATMT.ioevent(state, name="cmd")(command),
+        ATMT.ioevent(state, name="tun")(tunnel),
     ]
 
 
@@ -198,13 +216,22 @@ class FamaAutomaton(Automaton):
         name: str,
         log: LogSink | None = None,
         debug: int = 0,
+        kernel: KernelPath | None = None,
+        emulation: LinkEmulation | None = None,
     ) -> None:
         if (link is None) == (iface is None):
             raise ValueError("give either link= (e.g. a memlink port) or iface=")
         self.core = core
         self.name = name
         self.log = log or LogSink(sys.stdout)
+        self.kernel = kernel
         self.access: AccessPort = link if link is not None else IfacePort(iface or "")
+        if emulation is not None:
+            self.access = EmulatedPort(self.access, emulation)
+            self.log.write(
+                name, "event", "link-emulation", method="role-applied",
+                delay_ms=emulation.delay_ms, loss=emulation.loss, seed=emulation.seed,
+            )  # fmt: skip
         self.upstream = upstream
         self.mac = self.access.mac
         self.neighbors = nd.Neighbors()
@@ -219,13 +246,15 @@ class FamaAutomaton(Automaton):
         self._changed = threading.Condition()
         self._rx: Packet | None = None  # the IPv6 packet being handled
         self.timeout = _own_timers(type(self).timeout)
-        super().__init__(sock=NodeSocket(self.access, upstream), debug=debug)  # type: ignore[arg-type]
+        tun = {} if kernel is None else {"external_fd": {"tun": kernel.tun.fd}}
+        super().__init__(sock=NodeSocket(self.access, upstream), debug=debug, **tun)  # type: ignore[arg-type]
 
     # ---------------------------------------------------------------- states
 
     @ATMT.state(stop=1, final=1)
     def STOPPED(self) -> None:
-        """stop() was called: the thread ends and closes the sockets."""
+        """stop() was called: the thread ends and closes the sockets (and the kernel state)."""
+        self._close_kernel()
         self._enter()
 
     def _enter(self, *successors: Any) -> None:
@@ -258,6 +287,8 @@ class FamaAutomaton(Automaton):
     def _handle(self, step: Callable[..., None], *args: Any) -> None:
         try:
             step(time.monotonic(), *args)
+            if self.kernel is not None:
+                self._sync_kernel()
         except Exception as exc:  # noqa: BLE001 -- one bad packet must not stop a router: log it
             self.log.write(self.name, "error", type(exc).__name__, why=str(exc))
         self._settle()
@@ -275,6 +306,8 @@ class FamaAutomaton(Automaton):
                 return
         else:
             ip = pkt  # from upstream: routed to this node
+        if self.kernel is not None and self._kernels(ip):
+            return
         msg = self._decode(ip)
         self.log.message(self.name, "in", msg)
         self._rx = ip
@@ -282,6 +315,40 @@ class FamaAutomaton(Automaton):
             self._apply(self._on_message(msg, now), now)
         finally:
             self._rx = None
+
+    def _kernels(self, ip: Packet) -> bool:
+        """Kernel mode: take a tunnelled packet out of its tunnel to the kernel, and leave the
+        kernel its own traffic (True), or say ``ip`` is signalling for the core (False)."""
+        assert self.kernel is not None
+        if ip.nh == 41:
+            why = self.kernel.out_of(ip, self.tunnels)
+            if why:
+                self.log.write(self.name, "drop", "TUN", src=ip.src, dst=ip.dst, why=why)
+            return True
+        return not signalling(ip)
+
+    def _from_tun(self, now: float, data: bytes) -> None:
+        """Kernel mode: a packet the kernel routed into the TUN goes out through its HoA's tunnel."""
+        assert self.kernel is not None
+        packet = self.kernel.into(data, self.tunnels)
+        if packet is None:
+            inner = IPv6(data)
+            self.log.write(self.name, "drop", "DATA", src=inner.src, dst=inner.dst, why="no-tunnel")
+            return
+        self._route(packet, now)
+
+    def _sync_kernel(self) -> None:
+        """Kernel mode: make the kernel's addresses and routes follow the core's state."""
+        raise NotImplementedError
+
+    def _close_kernel(self) -> None:
+        if self.kernel is None or self.kernel.closed:
+            return
+        try:
+            self.kernel.close()
+        except OSError as exc:  # a state already gone: say so, the rest is removed anyway
+            self.log.write(self.name, "error", "kernel-path", why=str(exc))
+        self.log.write(self.name, "event", "kernel-path-closed", **self.kernel.counts)
 
     @staticmethod
     def _decode(ip: Packet) -> Message:
@@ -515,9 +582,12 @@ class FamaAutomaton(Automaton):
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         self.runbg()
-        while not stop.wait(4 * TICK) and self.isrunning():
-            pass
-        if not self.isrunning():  # the thread ended by itself: the sockets failed
-            failure = None if self.cmdout.empty() else self.cmdout.recv()
-            raise OSError(f"{self.name} stopped: {getattr(failure, 'exception', 'unknown reason')}")
-        self.stop()
+        try:
+            while not stop.wait(4 * TICK) and self.isrunning():
+                pass
+            if not self.isrunning():  # the thread ended by itself: the sockets failed
+                failure = None if self.cmdout.empty() else self.cmdout.recv()
+                raise OSError(f"{self.name} stopped: {getattr(failure, 'exception', 'unknown reason')}")
+            self.stop()
+        finally:
+            self._close_kernel()

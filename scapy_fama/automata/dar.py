@@ -28,6 +28,13 @@ all-nodes and all-routers groups.
     dar = DarAutomaton(DarCore("2001:db8:1::1", "2001:db8:1::/64", rand=os.urandom),
                        link1.port("dar1"), upstream=core.port("2001:db8:1::/64"), name="dar1")
     dar = DarAutomaton(core, iface="eth1")      # real interface, upstream = the kernel
+    dar = DarAutomaton(core, iface="eth1", kernel=True)   # kernel mode (kernel_path.py)
+
+Kernel mode: the kernel owns the DAR's address and forwards; the automaton
+takes from the access link only what is for itself (its addresses, all-nodes,
+all-routers) and reads what reaches its address from upstream with a
+:class:`~scapy_fama.net.iface.KernelUpstream`; each tunnel is a kernel route
+into the TUN (:class:`~scapy_fama.automata.kernel_path.DarKernel`).
     dar.runbg(); ...; dar.stop()
 """
 
@@ -41,10 +48,13 @@ from scapy.packet import Packet
 from scapy.utils6 import in6_islladdr
 
 from scapy_fama.automata.base import FamaAutomaton
+from scapy_fama.automata.kernel_path import DarKernel
 from scapy_fama.automata.log import LogSink
 from scapy_fama.automata.nd import ALL_NODES
 from scapy_fama.automata.ports import AccessPort
-from scapy_fama.net.iface import KernelRoute
+from scapy_fama.net.iface import KernelRoute, KernelUpstream
+from scapy_fama.net.kernel import TUN_NAME
+from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import DarCore
 
 ALL_ROUTERS = "ff02::2"
@@ -66,11 +76,21 @@ class DarAutomaton(FamaAutomaton):
         name: str = "dar",
         log: LogSink | None = None,
         debug: int = 0,
+        kernel: bool = False,
+        emulation: LinkEmulation | None = None,
     ) -> None:
-        if iface is not None and upstream is None:
+        path = None
+        if kernel:
+            if iface is None:
+                raise ValueError("kernel mode needs a real interface (iface=)")
+            path = DarKernel(iface, core.address)
+            upstream = KernelUpstream(core.address, skip={iface, TUN_NAME})
+        elif iface is not None and upstream is None:
             upstream = KernelRoute()
         self._prefix = IPv6Network(core.prefix)
-        super().__init__(core, link, iface, upstream, name=name, log=log, debug=debug)
+        super().__init__(
+            core, link, iface, upstream, name=name, log=log, debug=debug, kernel=path, emulation=emulation
+        )
 
     @ATMT.state(initial=1)
     def ADVERTISING(self) -> None:
@@ -86,7 +106,13 @@ class DarAutomaton(FamaAutomaton):
         return "SERVING" if self.core.bindings() else "ADVERTISING"
 
     def _accepts(self, frame: Packet, ip: Packet) -> bool:
+        if self.kernel is not None:  # the kernel forwards: only what is for the DAR itself
+            return ip.dst in (ALL_NODES, ALL_ROUTERS, self.core.address, self.core.link_local)
         return frame.dst == self.mac or ip.dst in (ALL_NODES, ALL_ROUTERS)
+
+    def _sync_kernel(self) -> None:
+        assert isinstance(self.kernel, DarKernel)
+        self.kernel.sync(set(self.tunnels))
 
     def _answers(self, target: str) -> bool:
         return target in (self.core.address, self.core.link_local) or target in self.tunnels

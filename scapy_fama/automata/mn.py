@@ -42,6 +42,12 @@ link and the core after every event::
   answered through :meth:`MnCore.echo`, from the address it was sent to
   (reverse-tunnelled from a kept address, native from the CoA: profile §8).
 
+* Kernel mode (``kernel=True``): the kernel holds the usable current address
+  on the link (default route via the router of its RA) and each kept address
+  on the TUN, where a rule sends what it sends into the tunnel
+  (:class:`~scapy_fama.automata.kernel_path.MnKernel`); sockets bound to a kept
+  address live on across the handover.
+
     mn = MnAutomaton(MnCore(key, rand=os.urandom), link1.port("mn"), name="mn")
     mn.runbg(); mn.wait_for("ATTACHED", 5); mn.open_flow(hoa); link2.attach(mn.access)
 """
@@ -53,9 +59,11 @@ from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet
 
 from scapy_fama.automata.base import FamaAutomaton
+from scapy_fama.automata.kernel_path import MnKernel
 from scapy_fama.automata.log import LogSink
 from scapy_fama.automata.nd import ALL_NODES, solicitation
 from scapy_fama.automata.ports import AccessPort
+from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import MnCore
 from scapy_fama.proto.addresses import AddressRecord
 from scapy_fama.proto.bul import BulState
@@ -80,12 +88,19 @@ class MnAutomaton(FamaAutomaton):
         log: LogSink | None = None,
         debug: int = 0,
         udp_echo: int | None = None,
+        kernel: bool = False,
+        emulation: LinkEmulation | None = None,
     ) -> None:
+        if kernel and (iface is None or udp_echo is not None):
+            raise ValueError("kernel mode needs a real interface (iface=) and no UDP echo of its own")
         self.udp_echo = udp_echo  # the UDP port of the echo service (RFC 862), or None
         self._carrier = False
         self._epoch: int | None = None
         self._routers: dict[str, str] = {}  # prefix -> link-local address of its router
-        super().__init__(core, link, iface, name=name, log=log, debug=debug)
+        path = MnKernel(iface) if kernel and iface is not None else None
+        super().__init__(
+            core, link, iface, name=name, log=log, debug=debug, kernel=path, emulation=emulation
+        )
 
     # ---------------------------------------------------------------- life cycle
 
@@ -177,6 +192,19 @@ class MnAutomaton(FamaAutomaton):
             probe = solicitation("::", target, self.mac)
             self.log.write(self.name, "out", "NS", src="::", dst=probe[IPv6].dst, target=target)
             self.send(probe)
+
+    def _sync_kernel(self) -> None:
+        assert isinstance(self.kernel, MnKernel)
+        current = self._current()
+        usable = current if current is not None and current.tentative_until is None else None
+        native = None if usable is None else usable.address
+        gateway = None if usable is None else self._routers.get(usable.prefix)
+        kept = {
+            r.address
+            for r in self._records()
+            if r.address != native and r is not current and not r.released
+        }
+        self.kernel.sync(native, gateway, kept)
 
     def _in_use(self, address: str, now: float) -> None:
         record = self.core.record(address)

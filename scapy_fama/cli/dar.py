@@ -1,6 +1,7 @@
 """fama-dar: run a Distributed Anchor Router on a real interface (root).
 
     fama-dar --iface eth1 --prefix 2001:db8:1::/64 --address 2001:db8:1::1 [--require-coa-test]
+             [--kernel] [--link-delay MS] [--link-loss P] [--link-seed N]
              [--log FILE] [--json-log FILE] [--name dar1]
 
 The DAR sends RAs, answers RSs, BUs and CoTIs, tunnels the traffic of bound
@@ -9,7 +10,20 @@ logs one line per message (stdout, or ``--log FILE``; ``--json-log FILE``
 adds JSON lines) and stops cleanly, exit 0, on SIGINT or SIGTERM. Bad input
 (an unknown interface, not root, a bad prefix or address) is one line on
 stderr and exit 2. The kernel must not own the DAR's address and must not
-forward (see :mod:`scapy_fama.net.iface`).
+forward (see :mod:`scapy_fama.net.iface`) -- unless ``--kernel``: then the
+namespace forwards, has an upstream interface with a default route and the
+route ``PREFIX dev IFACE``; fama-dar puts its address on IFACE (/128, nodad),
+creates the TUN ``fama-tun`` and routes each bound HoA into it, so the
+kernel's packets for a HoA go through the tunnel to its CoA, and the
+reverse-tunnelled packets of its MNs come out of it
+(:mod:`scapy_fama.automata.kernel_path`). The namespace needs the nftables
+table of :func:`scapy_fama.net.kernel.nft_install` (Parameter Problems off).
+
+``--link-delay MS`` and ``--link-loss P`` emulate the access link in the role
+(where tc netem is missing): every frame sent or received on IFACE waits MS/2
+and is lost with probability P (a random generator seeded with
+``--link-seed``, default 0); see :mod:`scapy_fama.net.linkemu`. The log's
+first record says so (``link-emulation method=role-applied delay_ms=.. loss=..``).
 
 ``node_arguments`` and ``serve_node`` are shared with fama-mn.
 """
@@ -24,6 +38,7 @@ from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 
 from scapy_fama.automata import DarAutomaton, FamaAutomaton, LogSink
+from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.cli.common import EXIT_OK, run
 from scapy_fama.net.iface import require_interface, require_root
 from scapy_fama.proto import DarConfig, DarCore
@@ -37,6 +52,21 @@ def node_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--name", help="the node's name in log lines (default: the interface)")
     ap.add_argument("--log", type=Path, metavar="FILE", help="write the log lines here, not to stdout")
     ap.add_argument("--json-log", type=Path, metavar="FILE", help="also write each record as a JSON line")
+    ap.add_argument(
+        "--kernel",
+        action="store_true",
+        help="kernel mode: the kernel owns the addresses and carries the data, tunnels through a TUN",
+    )
+    ap.add_argument("--link-delay", type=float, default=0.0, metavar="MS", help="emulated link delay, MS/2 each way")
+    ap.add_argument("--link-loss", type=float, default=0.0, metavar="P", help="emulated loss of each frame (0..1)")
+    ap.add_argument("--link-seed", type=int, default=0, metavar="N", help="seed of the emulated loss (default 0)")
+
+
+def emulation(args: argparse.Namespace) -> LinkEmulation | None:
+    """The link emulation the options ask for, or None (a bad value is a ValueError)."""
+    if args.link_delay == 0 and args.link_loss == 0:
+        return None
+    return LinkEmulation(args.link_delay, args.link_loss, args.link_seed)
 
 
 def serve_node(args: argparse.Namespace, build: Callable[[LogSink], FamaAutomaton]) -> int:
@@ -66,7 +96,13 @@ def _serve(args: argparse.Namespace) -> int:
         rand=os.urandom,
     )
     name = args.name or args.iface
-    return serve_node(args, lambda log: DarAutomaton(core, iface=args.iface, name=name, log=log))
+    link = emulation(args)
+    return serve_node(
+        args,
+        lambda log: DarAutomaton(
+            core, iface=args.iface, name=name, log=log, kernel=args.kernel, emulation=link
+        ),
+    )
 
 
 def parser() -> argparse.ArgumentParser:

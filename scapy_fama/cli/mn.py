@@ -1,7 +1,8 @@
 """fama-mn: run a FAMA mobile node on a real interface (root).
 
     fama-mn --iface eth0 [--key mn.pem] [--keep flows|all|none|single-anchor] [--sec 0|1]
-            [--udp-echo [PORT]] [--log FILE] [--json-log FILE] [--name mn]
+            [--udp-echo [PORT]] [--kernel] [--link-delay MS] [--link-loss P] [--link-seed N]
+            [--log FILE] [--json-log FILE] [--name mn]
 
 The MN solicits an RA whenever its interface comes up (or is moved to another
 link), builds a CGA from the advertised prefix, runs DAD, and registers the
@@ -9,7 +10,15 @@ addresses it keeps at their DARs. With ``--key`` the RSA key is loaded from
 FILE, or created there; without, a fresh one is used. Logging, stopping and
 errors as fama-dar. The interface should not autoconfigure from the DAR's RAs
 (``sysctl net.ipv6.conf.IF.accept_ra=0``): the kernel must not own the MN's
-addresses (see :mod:`scapy_fama.net.iface`).
+addresses (see :mod:`scapy_fama.net.iface`) -- unless ``--kernel``: then fama-mn puts
+its current address (after DAD) on the interface as a /64 with a default
+route via the DAR's link-local address from the RA, and after a move keeps
+each earlier address in the kernel, on the TUN ``fama-tun`` with a rule that
+sends its packets into the tunnel to its DAR, so sockets bound to it live on
+(:mod:`scapy_fama.automata.kernel_path`); it all goes on exit. The namespace
+needs ``accept_ra=0``, forwarding off and the nftables table of
+:func:`scapy_fama.net.kernel.nft_install`. ``--link-delay``, ``--link-loss``
+and ``--link-seed`` as fama-dar.
 
 ``--udp-echo [PORT]`` runs the UDP Echo service (RFC 862) on PORT (7 when no
 PORT is given) on every address of the MN: a datagram to it comes back with
@@ -30,7 +39,7 @@ from rich.console import Console
 from scapy_fama.automata import MnAutomaton
 from scapy_fama.cli.cga import _key
 from scapy_fama.cli.common import run, udp_port
-from scapy_fama.cli.dar import node_arguments, serve_node
+from scapy_fama.cli.dar import emulation, node_arguments, serve_node
 from scapy_fama.proto import KeepPolicy, MnConfig, MnCore
 
 PROG = "fama-mn"
@@ -41,9 +50,18 @@ def _serve(args: argparse.Namespace) -> int:
     key = _key(args.key, 1024, Console(stderr=True))
     core = MnCore(key, config=MnConfig(keep=KeepPolicy(args.keep), sec=args.sec), rand=os.urandom)
     name = args.name or args.iface
+    link = emulation(args)
     return serve_node(
         args,
-        lambda log: MnAutomaton(core, iface=args.iface, name=name, log=log, udp_echo=args.udp_echo),
+        lambda log: MnAutomaton(
+            core,
+            iface=args.iface,
+            name=name,
+            log=log,
+            udp_echo=args.udp_echo,
+            kernel=args.kernel,
+            emulation=link,
+        ),
     )
 
 

@@ -8,6 +8,8 @@ Theory of operation
     automaton --Ether frames--> IfacePort (AF_PACKET, IPv6 frames only, not promiscuous) --> IF
               <-----------------------------------------------------------------------------
     DAR       --IPv6 packets--> KernelRoute (raw IPv6, IPPROTO_RAW) --> kernel routing --> next hop
+    DAR (kernel mode) <--IPv6 packets for its address, on any other interface-- KernelUpstream
+              (AF_PACKET, cooked, a BPF filter on the destination address)
 
 The FAMA addresses (a DAR's address, the MN's CGAs, the HoAs a DAR defends)
 live only in the automata: the kernel never owns them, and the automata answer
@@ -25,6 +27,13 @@ its kernel would own an address of the prefix. Should a Parameter Problem
 arrive anyway (from a host whose kernel owns the destination), the MN core
 drops it as a message it does not handle.
 
+Kernel mode (``--kernel``) is the deliberate exception: there the kernel owns
+the FAMA addresses so that real sockets can use them, and the namespace
+forwards; an nftables rule (:func:`scapy_fama.net.kernel.nft_install`)
+silences the Parameter Problems. A DAR then also reads what reaches its
+address from upstream (BUs and reverse-tunnelled packets of MNs on other
+links) with a :class:`KernelUpstream`.
+
 Link state comes from sysfs: ``carrier``, and ``carrier_up_count`` as the
 attachment epoch (Linux >= 4.16), so that a driver polling them sees a link
 that went down and up between two polls.
@@ -32,14 +41,16 @@ that went down and up between two polls.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
+import struct
 from pathlib import Path
 
 from scapy.arch import in6_getifaddr
 from scapy.arch.linux import L2Socket
 from scapy.data import ETH_P_IPV6, IPV6_ADDR_LINKLOCAL
-from scapy.layers.inet6 import neighsol
+from scapy.layers.inet6 import IPv6, neighsol
 from scapy.packet import Packet
 from scapy.supersocket import SuperSocket
 
@@ -107,3 +118,51 @@ class KernelRoute(SuperSocket):
 
     def send(self, x: Packet) -> int:
         return self.outs.sendto(bytes(x), (x.dst, 0))
+
+
+_PACKET_HOST = 0  # sockaddr_ll.sll_pkttype of a packet addressed to this host
+_SO_ATTACH_FILTER = 26
+
+
+def _dst_filter(address: str) -> tuple[bytes, ctypes.Array[ctypes.c_char]]:
+    """A classic BPF program for a cooked AF_PACKET socket: keep IPv6 packets to ``address``.
+
+    It compares the four 32-bit words of the destination (bytes 24-39 of the
+    IPv6 header) and returns the sock_fprog to attach and the program it points to."""
+    words = struct.unpack("!4I", socket.inet_pton(socket.AF_INET6, address))
+    ld_abs, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
+    program = []
+    for n, word in enumerate(words):  # a mismatch jumps to the last instruction (drop)
+        program += [(ld_abs, 0, 0, 24 + 4 * n), (jeq, 0, 2 * (3 - n) + 1, word)]
+    program += [(ret, 0, 0, 0x40000), (ret, 0, 0, 0)]
+    code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *i) for i in program))
+    return struct.pack("HL", len(program), ctypes.addressof(code)), code
+
+
+class KernelUpstream(KernelRoute):
+    """KernelRoute that also receives: IPv6 packets to ``address`` arriving on any interface
+    but ``skip`` (the access link, read by the access port; the TUN; loopback)."""
+
+    def __init__(self, address: str, skip: set[str]) -> None:
+        super().__init__()
+        self.address = address
+        self.skip = skip | {"lo"}
+        self.ins = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
+        fprog, self._program = _dst_filter(address)
+        self.ins.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+        self._drain()  # what came before the filter
+
+    def _drain(self) -> None:
+        self.ins.setblocking(False)
+        try:
+            while True:
+                self.ins.recv(65535)
+        except BlockingIOError:
+            pass
+        self.ins.setblocking(True)
+
+    def recv(self, x: int = 65535, **kwargs: object) -> Packet | None:
+        data, (iface, _, pkttype, *_) = self.ins.recvfrom(x)
+        if pkttype != _PACKET_HOST or iface in self.skip:
+            return None
+        return IPv6(data)

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -133,17 +133,23 @@ class Lab:
             subprocess.run(["ip", "netns", "del", namespace], check=False, capture_output=True)
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    reason = _unusable()
+L = TypeVar("L", bound=Lab)
+
+
+def built(lab: L, reason: str | None) -> Iterator[L]:
+    """Build ``lab`` and yield it, deleting all of it afterwards, also on failure; skip for ``reason``."""
     if reason is not None:
         pytest.skip(reason)
-    lab = Lab(tmp_path)
     try:
         lab.build()
         yield lab
     finally:
         lab.teardown()
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    yield from built(Lab(tmp_path), _unusable())
 
 
 def test_handover_between_real_dars_gets_ba_0_and_a_phkt(lab: Lab) -> None:

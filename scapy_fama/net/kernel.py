@@ -1,0 +1,118 @@
+"""Kernel plumbing for the roles' kernel mode: a TUN device, iproute2 state, the nftables rule set.
+
+Theory of operation
+-------------------
+In kernel mode (``fama-dar --kernel``, ``fama-mn --kernel``) the Linux kernel
+carries the data, real sockets use the FAMA addresses, and a role's automaton
+carries only the signalling and the tunnel's bytes. There is no kernel ip6tnl
+here, so the tunnel end point is a TUN device that the automaton reads and
+writes (:mod:`scapy_fama.automata.kernel_path`)::
+
+    kernel routing --HoA/128 dev fama-tun, or "from HoA lookup 100"--> fama-tun --read--> automaton
+    automaton --write inner packet--> fama-tun --> kernel: forwards it (DAR), delivers it (MN)
+
+This module only manages state: :class:`Tun` opens the device (``/dev/net/tun``,
+``TUNSETIFF`` with ``IFF_TUN | IFF_NO_PI``: bare IPv6 packets, no packet
+information header), sets it up and gives it the tunnel MTU (the access link's
+minus the 40-byte outer header, RFC 2473 §6.7); :func:`ip` runs one iproute2
+command and turns a failure into one :class:`OSError` line; the TUN disappears
+with its file descriptor.
+
+Owning a FAMA address makes the kernel parse what is sent to it, and without
+the mip6 and ip6_tunnel modules it answers a Mobility Header (Next Header 135),
+a Home Address option, a type 2 Routing header and IPv6-in-IPv6 (Next Header
+41) with ICMPv6 Parameter Problem. The automaton handles those packets from its
+own AF_PACKET socket, so :func:`nft_install` silences the kernel's answers: the
+table ``ip6 fama`` drops every Parameter Problem the namespace itself sends
+(hook ``output``: forwarded errors of other nodes pass). Its rule set::
+
+    table ip6 fama {
+        chain out { type filter hook output priority 0; icmpv6 type parameter-problem drop }
+    }
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+TUN_NAME = "fama-tun"
+TUNNEL_HEADER = 40  # the outer IPv6 header of RFC 2473
+NFT_TABLE = "fama"
+NFT_RULES = f"""table ip6 {NFT_TABLE} {{
+    chain out {{
+        type filter hook output priority 0;
+        icmpv6 type parameter-problem drop
+    }}
+}}
+"""
+_TUN_DEVICE = Path("/dev/net/tun")
+_TUNSETIFF = 0x400454CA
+_IFF_TUN, _IFF_NO_PI = 0x0001, 0x1000
+
+
+def _run(argv: list[str], stdin: str | None = None) -> str:
+    if shutil.which(argv[0]) is None:
+        raise OSError(f"{argv[0]} not found (install {'nftables' if argv[0] == 'nft' else 'iproute2'})")
+    done = subprocess.run(argv, input=stdin, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise OSError(f"{' '.join(argv)}: {done.stderr.strip() or f'exit {done.returncode}'}")
+    return done.stdout
+
+
+def ip(*argv: str) -> str:
+    """Run ``ip -6 ARGV...`` in this namespace; a failure is one OSError line."""
+    return _run(["ip", "-6", *argv])
+
+
+def _in_namespace(namespace: str | None, argv: list[str]) -> list[str]:
+    return argv if namespace is None else ["ip", "netns", "exec", namespace, *argv]
+
+
+def nft_install(namespace: str | None = None) -> None:
+    """Install the table ``ip6 fama`` (see the module's docstring) in ``namespace`` (None: here)."""
+    nft_remove(namespace)
+    _run(_in_namespace(namespace, ["nft", "-f", "-"]), NFT_RULES)
+
+
+def nft_remove(namespace: str | None = None) -> None:
+    """Remove the table ``ip6 fama`` from ``namespace`` if it is there."""
+    tables = _run(_in_namespace(namespace, ["nft", "list", "tables", "ip6"]))
+    if f"table ip6 {NFT_TABLE}" in tables.splitlines():
+        _run(_in_namespace(namespace, ["nft", "delete", "table", "ip6", NFT_TABLE]))
+
+
+def require_tun() -> None:
+    if not _TUN_DEVICE.exists():
+        raise OSError(f"{_TUN_DEVICE} does not exist: no TUN devices on this machine (modprobe tun)")
+
+
+def mtu(iface: str) -> int:
+    return int(Path("/sys/class/net", iface, "mtu").read_text())
+
+
+class Tun:
+    """A TUN device carrying bare IPv6 packets, up, with the tunnel MTU of ``access``."""
+
+    def __init__(self, access: str, name: str = TUN_NAME) -> None:
+        require_tun()
+        self.name = name
+        self.fd = os.open(_TUN_DEVICE, os.O_RDWR)
+        try:
+            request = struct.pack("16sH", name.encode(), _IFF_TUN | _IFF_NO_PI)
+            fcntl.ioctl(self.fd, _TUNSETIFF, request)
+            ip("link", "set", name, "mtu", str(mtu(access) - TUNNEL_HEADER), "up")
+        except OSError as exc:
+            os.close(self.fd)
+            raise OSError(f"cannot create the TUN device {name}: {exc.strerror or exc}") from None
+
+    def write(self, packet: bytes) -> None:
+        os.write(self.fd, packet)
+
+    def close(self) -> None:
+        """Close the device (the kernel deletes it, and every route and address on it)."""
+        os.close(self.fd)

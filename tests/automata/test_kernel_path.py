@@ -1,0 +1,196 @@
+"""Kernel mode's pure parts: encapsulation, the decapsulation checks (anti-spoofing), what is
+signalling; role-applied link emulation on a fake clock and a seeded RNG; the nftables table."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+
+import pytest
+from memnet import WAIT, receive
+from scapy.layers.inet import TCP
+from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6ND_RS, IPv6
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+
+from scapy_fama.automata.kernel_path import DAR, MN, decapsulate, encapsulate, signalling
+from scapy_fama.cli import dar, mn
+from scapy_fama.craft import coti
+from scapy_fama.net.kernel import NFT_TABLE, nft_install, nft_remove
+from scapy_fama.net.linkemu import DelayLine, EmulatedPort, LinkEmulation
+from scapy_fama.net.memlink import MemLink
+from scapy_fama.proto.effects import TunnelUp
+
+HOA, COA, DAR1, CN, OTHER = "2001:db8:1::5", "2001:db8:2::7", "2001:db8:1::1", "2001:db8:ff::1", "2001:db8:3::9"
+AT_DAR = {HOA: TunnelUp(DAR1, COA, HOA)}
+AT_MN = {HOA: TunnelUp(COA, DAR1, HOA)}
+
+
+def _tcp(src: str, dst: str, hlim: int = 63) -> IPv6:
+    return IPv6(bytes(IPv6(src=src, dst=dst, hlim=hlim) / TCP(sport=5001, dport=40000) / Raw(b"data")))
+
+
+def _tunnelled(src: str, dst: str, inner: IPv6) -> IPv6:
+    return IPv6(bytes(IPv6(src=src, dst=dst, nh=41) / inner))
+
+
+# ---------------------------------------------------------------- encapsulation (RFC 2473, profile §8)
+
+
+def test_a_dar_tunnels_what_is_for_a_hoa_from_itself_to_the_coa_with_the_inner_bytes_unchanged() -> None:
+    inner = _tcp(CN, HOA)
+    outer = IPv6(bytes(encapsulate(inner, AT_DAR, DAR)))
+    assert (outer.src, outer.dst, outer.nh, outer.hlim) == (DAR1, COA, 41, 64)
+    assert bytes(outer.payload) == bytes(inner)  # hop limit 63: the kernel took its hop already
+
+
+def test_an_mn_tunnels_what_is_from_a_kept_address_from_its_coa_to_the_dar() -> None:
+    outer = encapsulate(_tcp(HOA, CN, 64), AT_MN, MN)
+    assert outer is not None and (outer.src, outer.dst, outer.nh) == (COA, DAR1, 41)
+
+
+@pytest.mark.parametrize(("inner", "tunnels", "side"), [(_tcp(CN, OTHER), AT_DAR, DAR), (_tcp(COA, CN), AT_MN, MN)])
+def test_nothing_is_tunnelled_without_a_tunnel_so_the_current_address_stays_native(
+    inner: IPv6, tunnels: dict[str, TunnelUp], side: object
+) -> None:
+    assert encapsulate(inner, tunnels, side) is None  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- decapsulation (RFC 6275 §10.4.5)
+
+
+def test_a_dar_takes_back_what_its_registered_coa_sends_from_the_hoa() -> None:
+    inner = _tcp(HOA, CN, 64)
+    out, why = decapsulate(_tunnelled(COA, DAR1, inner), AT_DAR, DAR)
+    assert why == "" and out is not None and bytes(out) == bytes(inner)
+
+
+@pytest.mark.parametrize(
+    ("outer", "reason"),
+    [
+        (_tunnelled(OTHER, DAR1, _tcp(HOA, CN)), "spoofed-tunnel"),  # not the registered CoA
+        (_tunnelled(COA, "2001:db8:1::2", _tcp(HOA, CN)), "spoofed-tunnel"),  # not to this DAR
+        (_tunnelled(COA, DAR1, _tcp(OTHER, CN)), "no-tunnel"),  # a source without a binding
+        (_tcp(COA, DAR1), "not-ipv6-in-ipv6"),
+    ],
+)
+def test_a_dar_refuses_every_other_tunnelled_packet(outer: IPv6, reason: str) -> None:
+    out, why = decapsulate(outer, AT_DAR, DAR)
+    assert out is None and why.split(":")[0] == reason
+
+
+def test_an_mn_takes_what_the_dar_of_a_kept_address_sends_to_its_coa_and_nothing_else() -> None:
+    assert decapsulate(_tunnelled(DAR1, COA, _tcp(CN, HOA)), AT_MN, MN)[1] == ""
+    assert decapsulate(_tunnelled(OTHER, COA, _tcp(CN, HOA)), AT_MN, MN)[1].startswith("spoofed-tunnel")
+    assert decapsulate(_tunnelled(DAR1, COA, _tcp(CN, COA)), AT_MN, MN)[1].startswith("no-tunnel")
+
+
+def test_the_automaton_takes_the_signalling_and_leaves_the_kernel_the_rest() -> None:
+    assert signalling(coti(COA, DAR1))
+    assert signalling(IPv6(bytes(IPv6() / ICMPv6ND_RS()))) and signalling(IPv6(bytes(IPv6() / ICMPv6ND_RA())))
+    assert not signalling(_tcp(CN, HOA))
+    assert not signalling(_tunnelled(COA, DAR1, _tcp(HOA, CN)))
+
+
+# ---------------------------------------------------------------- role-applied link emulation
+
+
+def test_a_delay_line_holds_each_item_for_its_delay_in_order() -> None:
+    line = DelayLine(0.010, 0.0, random.Random(0))
+    for n, now in enumerate((0.0, 0.001, 0.001)):
+        assert line.push(n, now)
+    assert line.next_at() == pytest.approx(0.010)
+    assert line.due(0.0099) == []
+    assert line.due(0.010) == [0]
+    assert line.due(0.5) == [1, 2] and line.next_at() is None
+
+
+def test_a_delay_line_loses_the_same_items_for_the_same_seed() -> None:
+    def lost(seed: int, loss: float) -> list[int]:
+        line = DelayLine(0.0, loss, random.Random(seed))
+        return [n for n in range(1000) if not line.push(n, 0.0)]
+
+    assert lost(1, 0.3) == lost(1, 0.3) != lost(2, 0.3)
+    assert 250 < len(lost(1, 0.3)) < 350
+    assert lost(1, 0.0) == [] and len(lost(1, 1.0)) == 1000
+
+
+@pytest.mark.parametrize(("delay", "loss"), [(-1.0, 0.0), (0.0, 1.5), (0.0, -0.1)])
+def test_link_emulation_refuses_a_negative_delay_or_a_loss_outside_0_1(delay: float, loss: float) -> None:
+    with pytest.raises(ValueError):
+        LinkEmulation(delay, loss)
+
+
+def _frame(port_mac: str, n: int) -> Ether:
+    return Ether(dst=port_mac) / IPv6(src=CN, dst=HOA) / Raw(bytes([n]))
+
+
+def test_an_emulated_port_carries_frames_both_ways_in_order_and_keeps_the_port_s_state() -> None:
+    link = MemLink("emulated")
+    near, far = link.port("near"), link.port("far")
+    port = EmulatedPort(near, LinkEmulation(delay_ms=20))
+    try:
+        assert (port.mac, port.carrier, port.epoch) == (near.mac, near.carrier, near.epoch)
+        for n in range(3):
+            port.send(_frame(far.mac, n))
+            far.send(_frame(near.mac, n))
+        assert [bytes(receive(far)[Raw]) for _ in range(3)] == [b"\0", b"\1", b"\2"]  # type: ignore[index]
+        assert [bytes(receive(port)[Raw]) for _ in range(3)] == [b"\0", b"\1", b"\2"]  # type: ignore[index]
+    finally:
+        port.close()
+
+
+def test_an_emulated_port_with_loss_1_carries_nothing() -> None:
+    link = MemLink("lossy")
+    near, far = link.port("near"), link.port("far")
+    port = EmulatedPort(near, LinkEmulation(loss=1.0))
+    try:
+        port.send(_frame(far.mac, 0))
+        far.send(_frame(near.mac, 0))
+        assert receive(far, 0.2) is None and receive(port, 0.2) is None
+    finally:
+        port.close()
+
+
+@pytest.mark.parametrize(
+    ("command", "argv"), [(dar, ["--prefix", "2001:db8:1::/64", "--address", DAR1]), (mn, ["--sec", "0"])]
+)
+def test_bad_link_emulation_is_one_line_and_exit_2(
+    command: object, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert command.main(["--iface", "lo", "--link-loss", "2", *argv]) == 2  # type: ignore[attr-defined]
+    err = capsys.readouterr().err
+    assert "error: link loss 2.0 is not a fraction between 0 and 1" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (the MN checks its privileges first)")
+def test_mn_kernel_mode_has_no_udp_echo_of_its_own(capsys: pytest.CaptureFixture[str]) -> None:
+    assert mn.main(["--iface", "lo", "--sec", "0", "--kernel", "--udp-echo"]) == 2
+    err = capsys.readouterr().err
+    assert "error: kernel mode needs a real interface (iface=) and no UDP echo" in err and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------- the nftables table
+
+
+def test_nft_table_installs_once_and_goes() -> None:
+    if os.geteuid() != 0 or shutil.which("nft") is None or shutil.which("ip") is None:
+        pytest.skip("needs root, nft (apt-get install nftables) and ip")
+    namespace = f"fama-k-{os.getpid() % 100000}-nft"
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    try:
+        nft_install(namespace)
+        nft_install(namespace)  # again: replaced, not doubled
+
+        def tables() -> str:
+            listed = ["ip", "netns", "exec", namespace, "nft", "list", "ruleset"]
+            return subprocess.run(listed, check=True, capture_output=True, text=True).stdout
+
+        assert tables().count(f"table ip6 {NFT_TABLE}") == 1
+        assert "icmpv6 type parameter-problem drop" in tables()
+        nft_remove(namespace)
+        assert NFT_TABLE not in tables()
+    finally:
+        subprocess.run(["ip", "netns", "del", namespace], check=False)
