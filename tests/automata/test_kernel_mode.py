@@ -183,10 +183,15 @@ def _until(check: Any, what: str, timeout: float = 20.0) -> None:
     raise AssertionError(f"not within {timeout} s: {what}")
 
 
-def test_a_tcp_connection_survives_the_handover_through_the_tunnel(klab: KernelLab) -> None:
+@pytest.mark.parametrize(
+    "emulated", [[], ["--link-delay", "40", "--link-loss", "0.02"]], ids=["plain", "delay-40ms-loss-2%"]
+)
+def test_a_tcp_connection_survives_the_handover_through_the_tunnel(klab: KernelLab, emulated: list[str]) -> None:
     klab.start("dar1", "d1", "dar", "--prefix", "2001:db8:1::/64", "--address", DAR1, "--kernel")
     klab.start("dar2", "d2", "dar", "--prefix", "2001:db8:2::/64", "--address", DAR2, "--kernel")
-    klab.start("mn", "mn", "mn", "--kernel", "--keep", "all", "--key", str(klab.tmp / "mn.pem"))
+    klab.start("mn", "mn", "mn", "--kernel", "--keep", "all", "--key", str(klab.tmp / "mn.pem"), *emulated)
+    if emulated:  # the MN's access port delays (20 ms each way) and loses what the MN carries
+        assert klab.wait("mn", kind="link-emulation")["method"] == "role-applied"
     home = klab.wait("mn", dir="event", kind="address-configured")["address"]
     _until(lambda: home in klab.shows("mn", "-6", "addr", "show", "dev", "fama-mn"), "the MN's kernel has its address")
     klab.helper("capture", "d2", SNIFF, "fama-u2", str(klab.tmp / "d2-upstream.pcap"))
@@ -227,7 +232,7 @@ def test_a_tcp_connection_survives_the_handover_through_the_tunnel(klab: KernelL
 
     bu = klab.wait("mn", dir="out", kind="BU")
     print(
-        f"stall {received['max_gap']:.3f} s, BU->BA {ba['t'] - bu['t']:.3f} s, "
+        f"{emulated}: stall {received['max_gap']:.3f} s, BU->BA {ba['t'] - bu['t']:.3f} s, "
         f"{len(tunnelled)} tunnelled packets from the MN seen on DAR2's upstream"
     )
     for name in ("mn", "dar1", "dar2"):
