@@ -35,6 +35,7 @@ from scapy_fama.lab import capture, control, demo, links, state
 from scapy_fama.lab.topology import MAX_DARS, default_iface, node_namespace
 
 PROG = "fama-lab"
+WIDTH = 140  # columns of tables written to a file or pipe
 
 
 def _up(args: argparse.Namespace, console: Console) -> int:
@@ -164,7 +165,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else WIDTH)
     return run(PROG, lambda: args.body(args, console))
 
 

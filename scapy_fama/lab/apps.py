@@ -67,7 +67,6 @@ def sink(address: str, port: int) -> dict[str, Any]:
     digest, total, stalls = hashlib.sha256(), 0, []
     with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as listener:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.setsockopt(socket.IPPROTO_IPV6, socket.IP_FREEBIND, 1)  # the MN may add it late
         listener.bind((address, port))
         listener.listen(1)
         listener.settimeout(SOCKET_TIMEOUT)

@@ -63,13 +63,13 @@ def _mn_records(since: int) -> list[Record]:
     return roles.records(state.log_dir(), "mn")[since:]
 
 
-def _wait_address(since: int, i: int) -> str:
-    """The address the MN configures from DAR ``i``'s prefix after record ``since``."""
+def _wait_address(i: int) -> str:
+    """The MN's address from DAR ``i``'s prefix (configured now, or on an earlier visit)."""
     deadline = time.monotonic() + BIND_WAIT
     while time.monotonic() < deadline:
-        for r in _mn_records(since):
-            if r["kind"] == "address-configured" and _in_prefix(r["address"], i):
-                return str(r["address"])
+        for address in control.mn_addresses():
+            if _in_prefix(address, i):
+                return address
         time.sleep(0.1)
     raise LabError(f"the MN configured no address from DAR {i}'s prefix within {BIND_WAIT:g} s")
 
@@ -95,7 +95,8 @@ def _bindings(since: int) -> list[Record]:
         sent = [r for r in records if r["dir"] == "out" and r["dst"] == ba["src"] and r["t"] <= ba["t"]]
         bu = [r for r in sent if r["kind"] == "BU" and r["seq"] == ba["seq"] and r["hoa"] == ba["hoa"]]
         found.append({
-            "hoa": ba["hoa"], "dar": ba["src"], "status": ba["status"], "seq": ba["seq"],
+            "hoa": ba["hoa"] or ba["dst"],  # a BA at home has no RH2: its destination is the HoA
+            "dar": ba["src"], "status": ba["status"], "seq": ba["seq"],
             "bu_ba_ms": round((ba["t"] - bu[-1]["t"]) * 1e3, 2) if bu else None,
             "signalling_ms": round((ba["t"] - sent[0]["t"]) * 1e3, 2) if sent else None,
             "coti": any(r["kind"] == "CoTI" for r in sent),
@@ -210,8 +211,9 @@ def run(lab: LabState, path: list[int], say: Callable[[str], None]) -> Record:
                 f"{b['hoa']} at {b['dar']} BA {b['status']} in {b['bu_ba_ms']} ms" for b in bindings))  # fmt: skip
             if second is None:
                 time.sleep(SETTLE)
-                say(f"second connection to {_wait_address(mark, to)}")
-                second = _second_connection(_wait_address(mark, to))
+                address = _wait_address(to)
+                say(f"second connection to {address}")
+                second = _second_connection(address)
         time.sleep(SETTLE)
         ping = apps.finish(pinger, stop=True)
         stream = _stream(apps.finish(source, stop=True), apps.finish(sink, stop=False))
@@ -239,18 +241,20 @@ def run(lab: LabState, path: list[int], say: Callable[[str], None]) -> Record:
 
 
 def render(result: Record, console: Console) -> None:
-    table = Table("handover", "interruption (ping)", "TCP stall", "bindings: HoA at DAR, status, BU->BA")
+    table = Table("handover", "interruption", "TCP stall", "binding (HoA at DAR)", "BA", "BU->BA")
     for h in result["handovers"]:
-        bindings = "\n".join(f"{b['hoa']} at {b['dar']}: {b['status']}, {b['bu_ba_ms']} ms" for b in h["bindings"])
-        table.add_row(f"DAR {h['from']} -> DAR {h['to']}", f"{h['interruption_ms']} ms", f"{h['tcp_stall_ms']} ms",
-                      bindings)  # fmt: skip
+        for n, b in enumerate(h["bindings"]):
+            head = [f"DAR {h['from']} -> {h['to']}", f"{h['interruption_ms']} ms", f"{h['tcp_stall_ms']} ms"]
+            table.add_row(*(head if n == 0 else ["", "", ""]), f"{b['hoa']} at {b['dar']}", str(b["status"]),
+                          f"{b['bu_ba_ms']} ms")  # fmt: skip
     console.print(table)
     for name, stream in (("stream", result["stream"]), ("second connection", result["second"])):
         sent, received = stream["sent"], stream["received"]
-        console.print(f"{name}: sent {sent['bytes']} B sha256 {sent['sha256']}, received {received['bytes']} B "
-                      f"sha256 {received['sha256']} -> {'identical' if stream['intact'] else 'DIFFERENT'}")  # fmt: skip
+        console.print(f"{name}: sent {sent['bytes']} B sha256 {sent['sha256']}")
+        console.print(f"{' ' * len(name)}  received {received['bytes']} B sha256 {received['sha256']}"
+                      f" -> {'identical' if stream['intact'] else 'DIFFERENT'}")  # fmt: skip
     ping, second = result["ping"], result["second"]
-    console.print(f"ping: {ping['answered']}/{ping['sent']} answered, "
+    console.print(f"ping every {ping['interval_ms']:g} ms: {ping['answered']}/{ping['sent']} answered, "
                   f"{ping['lost_outside_handovers']} lost outside the handovers")  # fmt: skip
     console.print(f"second connection on {second['address']}: {second['native_packets']} native packets, "
                   f"{second['tunnelled_packets']} tunnelled -> {'native' if second['native'] else 'NOT native'}"

@@ -6,9 +6,13 @@ Theory of operation
 one qdisc on each end of the MN's veth (``fama-mn`` towards the DAR,
 ``fama-sw-mn`` towards the MN) delays and drops frames in the kernel, whatever
 carries them. Where ``tc qdisc add ... netem`` fails (a kernel built without
-sch_netem: "Specified qdisc kind is unknown"), fama-mn applies them itself
-(``--link-delay MS --link-loss P``) to what it sends and receives on its
-access interface, which is every frame of that link that matters::
+sch_netem: "Specified qdisc kind is unknown"), fama-mn applies them itself to
+what it sends and receives on its access interface (:mod:`scapy_fama.net.linkemu`:
+each frame waits half of ``--link-delay`` and is lost with probability
+``--link-loss``), so the lab passes ``--link-delay 2*MS --link-loss P/100``: MS
+and P each way, as with netem. The frames the MN's kernel sends and receives
+natively do not pass fama-mn, so this way only the signalling and the
+tunnelled packets are delayed and lost::
 
     choose(delay, loss):  nothing asked -> "none"
                           tc netem on fama-mn works -> "netem" (and on fama-sw-mn)
@@ -39,12 +43,12 @@ class Emulation:
         what = f"{self.delay_ms:g} ms, {self.loss:g} % loss each way on the MN's access link"
         if self.method == "netem":
             return f"tc netem: {what}"
-        return f"applied by fama-mn (--link-delay/--link-loss): {what}; netem: {self.why}"
+        return f"applied by fama-mn to signalling and tunnelled packets (no netem: {self.why}): {what}"
 
     def mn_arguments(self) -> list[str]:
         if self.method != "roles":
             return []
-        return ["--link-delay", f"{self.delay_ms:g}", "--link-loss", f"{self.loss:g}"]
+        return ["--link-delay", f"{2 * self.delay_ms:g}", "--link-loss", f"{self.loss / 100:g}"]
 
 
 def _netem(ns: str, iface: str, delay_ms: float, loss: float) -> None:

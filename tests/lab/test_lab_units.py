@@ -38,7 +38,7 @@ def test_a_dar_is_named_by_number_or_name() -> None:
 
 
 def test_only_role_emulation_passes_options_to_the_mn() -> None:
-    assert Emulation("roles", 20, 1, why="unknown").mn_arguments() == ["--link-delay", "20", "--link-loss", "1"]
+    assert Emulation("roles", 20, 1, why="unknown").mn_arguments() == ["--link-delay", "40", "--link-loss", "0.01"]
     assert Emulation("netem", 20, 1).mn_arguments() == Emulation("none", 0, 0).mn_arguments() == []
     assert "fama-mn" in Emulation("roles", 20, 0, why="unknown").describe()
 

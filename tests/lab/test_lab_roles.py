@@ -1,0 +1,101 @@
+"""The lab with its roles (root, and the roles' kernel mode): the commands end to end, a crashed
+role reported and restarted, and the demo: a TCP stream outlives three handovers with the same
+SHA-256 at both ends, echoes are lost only in the handovers' gaps, and the connection on the
+second address is native in a capture on its DAR's core side."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scapy_fama.lab import links, roles
+from scapy_fama.lab.topology import bridge
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
+LAB = [sys.executable, "-m", "scapy_fama.cli.lab"]
+Lab = Callable[..., subprocess.CompletedProcess[str]]  # the lab_up fixture
+
+
+def _status(lab: Lab) -> dict:
+    done = lab("status", "--json")
+    assert done.returncode in (0, 1), done.stderr
+    return json.loads(done.stdout)
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_status_exec_handover_capture_and_down(lab_up: Lab, lab_dir: Path) -> None:
+    status = _status(lab_up)
+    assert [(r["node"], r["running"]) for r in status["roles"]] == [
+        ("dar1", True), ("dar2", True), ("dar3", True), ("mn", True)]  # fmt: skip
+    first = status["mn_addresses"][0]
+    assert first.startswith("2001:db8:1:") and status["bridge"] == bridge(1)
+    shown = lab_up("exec", "mn", "--", "ip", "-6", "addr", "show", "dev", "fama-mn")
+    assert shown.returncode == 0 and first in shown.stdout  # the kernel owns the MN's address
+    assert lab_up("exec", "mn", "--", "false").returncode == 1
+
+    moved = lab_up("handover", "dar2")
+    assert (moved.returncode, moved.stdout.strip()) == (0, "MN moved from DAR 1 to DAR 2")
+    assert links.attached_bridge() == bridge(2)
+    _wait(lambda: any(a.startswith("2001:db8:2:") for a in _status(lab_up)["mn_addresses"]))
+    for bad, message in ((["handover", "2"], "the MN is already attached to DAR 2"),
+                         (["handover", "7"], "no DAR 7: the lab has DARs 1 to 3"),
+                         (["exec", "dar9", "--", "true"], "unknown node 'dar9'")):  # fmt: skip
+        refused = lab_up(*bad)
+        assert refused.returncode == 2 and refused.stderr.startswith(f"fama-lab: error: {message}"), refused.stderr
+
+    pcap = lab_dir / "mn.pcap"
+    second = next(a for a in _status(lab_up)["mn_addresses"] if a.startswith("2001:db8:2:"))
+    capturing = subprocess.Popen([*LAB, "capture", "mn", str(pcap), "--seconds", "6"], stdout=subprocess.PIPE, text=True)
+    assert capturing.stdout is not None and capturing.stdout.readline().startswith("capturing mn fama-mn into")
+    pinged = lab_up("exec", "cn", "--", "timeout", "1", sys.executable, "-m", "scapy_fama.lab.apps", "ping", "--to", second)
+    echoes = json.loads(pinged.stdout.splitlines()[-1])["echoes"]
+    assert capturing.wait(30) == 0
+    assert echoes and all(rtt is not None for _, _, rtt in echoes), echoes  # the native address answers
+    analysed = subprocess.run([sys.executable, "-m", "scapy_fama.cli.analyze", str(pcap), "--json"],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+    assert analysed.returncode == 0 and json.loads(analysed.stdout)["totals"]["frames"] >= 2 * len(echoes)
+
+    pids = [r["pid"] for r in status["roles"]]
+    assert lab_up("down").returncode == 0
+    assert links.lab_namespaces() == [] and not any(roles.alive(pid) for pid in pids)
+
+
+def test_a_crashed_role_is_reported_then_restarted(lab_up: Lab) -> None:
+    mn = next(r for r in _status(lab_up)["roles"] if r["node"] == "mn")
+    os.kill(mn["pid"], signal.SIGKILL)
+    _wait(lambda: not roles.alive(mn["pid"]))
+    crashed = lab_up("status")
+    assert crashed.returncode == 1 and "exited" in crashed.stdout
+    restarted = lab_up("status", "--restart")
+    assert restarted.returncode == 0 and "restarted mn" in restarted.stdout, restarted.stdout
+
+
+def test_demo_stream_outlives_three_handovers(lab_up: Lab, lab_dir: Path) -> None:
+    out = lab_dir / "demo.json"
+    done = lab_up("demo", "--json", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(out.read_text())
+    stream = result["stream"]
+    assert stream["intact"] and stream["sent"]["sha256"] == stream["received"]["sha256"]
+    assert stream["sent"]["bytes"] > 0 and stream["sent"]["error"] is None
+    assert [(h["from"], h["to"]) for h in result["handovers"]] == [(1, 2), (2, 3), (3, 1)]
+    for handover in result["handovers"]:
+        assert handover["bindings"] and all(b["status"] == 0 for b in handover["bindings"]), handover
+    assert result["ping"]["lost_outside_handovers"] == 0, result["ping"]
+    second = result["second"]
+    assert second["intact"] and second["native"], second
+    assert second["address"].startswith("2001:db8:2:") and second["native_packets"] > 0
