@@ -29,6 +29,7 @@ from scapy_fama.lab import emulation, links, roles, state
 from scapy_fama.lab.links import LabError
 from scapy_fama.lab.state import LabState
 from scapy_fama.lab.topology import Topology, bridge, namespace
+from scapy_fama.net import kernel
 
 TOOLS = {"ip": "iproute2", "sysctl": "procps"}
 
@@ -57,21 +58,6 @@ def ensure_nft(say: Callable[[str], None]) -> None:
         raise LabError(f"nft not found and apt-get install nftables failed: {why}")
 
 
-def _ruleset() -> str:
-    """The nftables table ``fama`` that drops the kernel's ICMPv6 Parameter Problems.
-
-    Interim: scapy_fama.net.kernel (the roles' kernel mode) will own this rule set."""
-    return (
-        "table ip6 fama {\n chain output {\n  type filter hook output priority 0; policy accept;\n"
-        "  icmpv6 type parameter-problem drop\n }\n}\n"
-    )
-
-
-def _silence(ns: str) -> None:
-    """Load the nftables rule set that silences the kernel's Parameter Problems into ``ns``."""
-    links.run(*links.in_namespace(ns, ["nft", "-f", "-"]), stdin=_ruleset())
-
-
 def require_up() -> LabState:
     """The recorded lab; a one-line error when none is up or only its debris is left."""
     found = state.LabState.load()
@@ -95,7 +81,7 @@ def up(dars: int, delay_ms: float, loss: float, secure: bool, say: Callable[[str
     try:
         links.build(topology)
         for node in [*(f"dar{i}" for i in topology.dar_numbers), "mn"]:
-            _silence(namespace(node))
+            kernel.nft_install(namespace(node))  # the kernel's Parameter Problems dropped
         lab = LabState(dars, emulation.choose(delay_ms, loss), secure)
         say(f"link emulation: {lab.emulation.describe()}")
         for role in roles.roles(topology, lab.emulation, secure):

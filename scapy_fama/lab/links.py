@@ -44,10 +44,10 @@ class LabError(OSError):
     """A lab command failed, or the lab is not in the state a command needs."""
 
 
-def run(*argv: str, stdin: str | None = None) -> str:
-    """Run a command (with ``stdin`` as its input); its stdout, or :class:`LabError` with its stderr."""
+def run(*argv: str) -> str:
+    """Run a command; its stdout, or :class:`LabError` with its stderr."""
     try:
-        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False, timeout=30)
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise LabError(f"{argv[0]}: {exc}") from None
     if done.returncode != 0:
