@@ -93,6 +93,7 @@ class EmulatedPort(SuperSocket):
 
     def __init__(self, port: AccessPort, emulation: LinkEmulation) -> None:
         self.port = port
+        self.mac = port.mac
         self.emulation = emulation
         rng = random.Random(emulation.seed)
         half = emulation.delay_ms / 2000
@@ -104,10 +105,6 @@ class EmulatedPort(SuperSocket):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="link-emulation", daemon=True)
         self._thread.start()
-
-    @property
-    def mac(self) -> str:
-        return self.port.mac
 
     @property
     def carrier(self) -> bool:

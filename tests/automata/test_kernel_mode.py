@@ -162,6 +162,45 @@ class KernelLab(Lab):
         done = subprocess.run(["ip", "-n", self.ns(role), *argv], check=True, capture_output=True, text=True)
         return done.stdout
 
+    def roles(self, *mn_argv: str) -> str:
+        """fama-dar --kernel in d1 and d2, fama-mn --kernel --keep all; the MN's first address."""
+        self.start("dar1", "d1", "dar", "--prefix", "2001:db8:1::/64", "--address", DAR1, "--kernel")
+        self.start("dar2", "d2", "dar", "--prefix", "2001:db8:2::/64", "--address", DAR2, "--kernel")
+        self.start("mn", "mn", "mn", "--kernel", "--keep", "all", "--key", str(self.tmp / "mn.pem"), *mn_argv)
+        home = str(self.wait("mn", dir="event", kind="address-configured")["address"])
+        _until(lambda: home in self.shows("mn", "-6", "addr", "show", "dev", "fama-mn"), "the kernel has it")
+        return home
+
+    def stream(self, home: str, chunks: int) -> None:
+        """The CN streams ``chunks`` x 8 KiB to a server bound to ``home`` (stream.json, sent.json)."""
+        self.helper("server", "mn", PEER, "serve", home, str(STREAM_PORT), str(self.tmp / "stream.json"))
+        self.file(self.tmp / "stream.json.ready", 20)
+        self.helper("client", "cn", PEER, "send", home, str(STREAM_PORT), str(self.tmp / "sent.json"), str(chunks))
+
+    def streamed(self, chunks: int) -> dict[str, Any]:
+        """What the server got, once both ends are done: all that was sent, byte for byte."""
+        sent, received = self.result("sent"), self.result("stream")
+        assert received["bytes"] == sent["bytes"] == chunks * 8192
+        assert received["sha256"] == sent["sha256"]
+        return received
+
+    def move(self, bridge: int) -> None:
+        """The handover: the MN's port leaves its bridge for ``fama-br<bridge>`` (down, master, up)."""
+        self.ip("core", "link", "set", "fama-mnr", "down")
+        self.ip("core", "link", "set", "fama-mnr", "master", f"fama-br{bridge}")
+        self.ip("core", "link", "set", "fama-mnr", "up")
+
+    def stop_roles(self, *addresses: str) -> None:
+        """Stop the roles; their kernel state is gone with them."""
+        for name in ("mn", "dar1", "dar2"):
+            assert self.stop(name, signal.SIGTERM) == 0, self.diagnosis(name)
+            assert self.records(name)[-1]["kind"] == "STOPPED", self.diagnosis(name)
+        assert "lookup 100" not in self.shows("mn", "-6", "rule")
+        assert not [a for a in addresses if a in self.shows("mn", "-6", "addr")]
+        for role in ("mn", "d1", "d2"):
+            assert TUN_NAME not in self.shows(role, "link")
+        assert DAR1 not in self.shows("d1", "-6", "addr")
+
     def teardown(self) -> None:
         for process in self.helpers.values():
             if process.poll() is None:
@@ -187,33 +226,20 @@ def _until(check: Any, what: str, timeout: float = 20.0) -> None:
     "emulated", [[], ["--link-delay", "40", "--link-loss", "0.02"]], ids=["plain", "delay-40ms-loss-2%"]
 )
 def test_a_tcp_connection_survives_the_handover_through_the_tunnel(klab: KernelLab, emulated: list[str]) -> None:
-    klab.start("dar1", "d1", "dar", "--prefix", "2001:db8:1::/64", "--address", DAR1, "--kernel")
-    klab.start("dar2", "d2", "dar", "--prefix", "2001:db8:2::/64", "--address", DAR2, "--kernel")
-    klab.start("mn", "mn", "mn", "--kernel", "--keep", "all", "--key", str(klab.tmp / "mn.pem"), *emulated)
+    home = klab.roles(*emulated)
     if emulated:  # the MN's access port delays (20 ms each way) and loses what the MN carries
         assert klab.wait("mn", kind="link-emulation")["method"] == "role-applied"
-    home = klab.wait("mn", dir="event", kind="address-configured")["address"]
-    _until(lambda: home in klab.shows("mn", "-6", "addr", "show", "dev", "fama-mn"), "the MN's kernel has its address")
     klab.helper("capture", "d2", SNIFF, "fama-u2", str(klab.tmp / "d2-upstream.pcap"))
     klab.file(klab.tmp / "d2-upstream.pcap.ready", 20)
-
-    stream = klab.tmp / "stream.json"
-    klab.helper("server", "mn", PEER, "serve", home, str(STREAM_PORT), str(stream))
-    klab.file(klab.tmp / "stream.json.ready", 20)
-    klab.helper("client", "cn", PEER, "send", home, str(STREAM_PORT), str(klab.tmp / "sent.json"), "300")
+    klab.stream(home, 300)
     time.sleep(1.5)  # the stream runs natively on link 1
 
-    klab.ip("core", "link", "set", "fama-mnr", "down")
-    klab.ip("core", "link", "set", "fama-mnr", "master", "fama-br2")
-    klab.ip("core", "link", "set", "fama-mnr", "up")
+    klab.move(2)
     ba = klab.wait("mn", dir="in", kind="BA")
     coa = ba["dst"]
     assert (ba["status"], ba["hoa"], ba["src"]) == (0, home, DAR1)
     klab.wait("mn", dir="state", kind="BOUND")
-
-    sent, received = klab.result("sent"), klab.result("stream")
-    assert received["bytes"] == sent["bytes"] == 300 * 8192
-    assert received["sha256"] == sent["sha256"]
+    received = klab.streamed(300)
 
     klab.helper("cn-server", "cn", PEER, "serve", CN, str(NATIVE_PORT), str(klab.tmp / "native.json"))
     klab.file(klab.tmp / "native.json.ready", 20)
@@ -235,11 +261,28 @@ def test_a_tcp_connection_survives_the_handover_through_the_tunnel(klab: KernelL
         f"{emulated}: stall {received['max_gap']:.3f} s, BU->BA {ba['t'] - bu['t']:.3f} s, "
         f"{len(tunnelled)} tunnelled packets from the MN seen on DAR2's upstream"
     )
-    for name in ("mn", "dar1", "dar2"):
-        assert klab.stop(name, signal.SIGTERM) == 0, klab.diagnosis(name)
-        assert klab.records(name)[-1]["kind"] == "STOPPED", klab.diagnosis(name)
-    assert "lookup 100" not in klab.shows("mn", "-6", "rule")
-    assert home not in klab.shows("mn", "-6", "addr") and coa not in klab.shows("mn", "-6", "addr")
-    for role in ("mn", "d1", "d2"):
-        assert TUN_NAME not in klab.shows(role, "link")
-    assert DAR1 not in klab.shows("d1", "-6", "addr")
+    klab.stop_roles(home, coa)
+
+
+def test_back_home_the_kept_address_is_native_again_and_the_coa_is_kept(klab: KernelLab) -> None:
+    home = klab.roles()
+    klab.stream(home, 500)  # about 10 s: over both moves
+    time.sleep(1.5)
+    klab.move(2)
+    coa = klab.wait("mn", dir="in", kind="BA")["dst"]
+    klab.wait("mn", dir="state", kind="BOUND")
+    time.sleep(1.0)  # the stream runs through DAR1's tunnel
+
+    klab.move(1)
+    klab.wait("mn", dir="event", kind="binding-deregistered", address=home)  # RFC 6275 §11.5.5
+    assert klab.wait("dar2", dir="event", kind="binding-created")["hoa"] == coa  # --keep all
+
+    def rules() -> str:
+        return klab.shows("mn", "-6", "rule")
+
+    _until(lambda: f"from {coa} lookup 100" in rules() and f"from {home} " not in rules(), "the rules")
+    assert f"{home}/64" in klab.shows("mn", "-6", "addr", "show", "dev", "fama-mn")
+    assert f"{coa}/128" in klab.shows("mn", "-6", "addr", "show", "dev", TUN_NAME)
+    received = klab.streamed(500)
+    print(f"back home: longest stall {received['max_gap']:.3f} s")
+    klab.stop_roles(home, coa)
