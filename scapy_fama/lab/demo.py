@@ -51,11 +51,12 @@ SECOND_BYTES = 200_000
 PING_INTERVAL = 0.02
 SETTLE = 3.0  # seconds of steady traffic before and after each handover
 BIND_WAIT = 40.0  # seconds for the BAs of a handover (the MN's back-off reaches 1 + 2 + 4 + 8 s)
+SIGNALLING = ("BU", "CoTI")  # what the MN sends a DAR to get a binding (tunnelled data is logged too)
 NEAR = 1.0  # seconds before a handover in which its echo-loss run may start
 Record = dict[str, Any]
 
 
-def _in_prefix(address: str, i: int) -> bool:
+def in_prefix(address: str, i: int) -> bool:
     return IPv6Address(address) in IPv6Network(dar_prefix(i))
 
 
@@ -68,13 +69,13 @@ def _wait_address(i: int) -> str:
     deadline = time.monotonic() + BIND_WAIT
     while time.monotonic() < deadline:
         for address in control.mn_addresses():
-            if _in_prefix(address, i):
+            if in_prefix(address, i):
                 return address
         time.sleep(0.1)
     raise LabError(f"the MN configured no address from DAR {i}'s prefix within {BIND_WAIT:g} s")
 
 
-def _wait_bindings(since: int, hoas: list[str]) -> list[Record]:
+def wait_bindings(since: int, hoas: list[str]) -> list[Record]:
     """The BAs with status 0 for every address in ``hoas`` after record ``since``."""
     deadline = time.monotonic() + BIND_WAIT
     while True:
@@ -92,7 +93,8 @@ def _bindings(since: int) -> list[Record]:
     found = []
     records = _mn_records(since)
     for ba in (r for r in records if r["dir"] == "in" and r["kind"] == "BA"):
-        sent = [r for r in records if r["dir"] == "out" and r["dst"] == ba["src"] and r["t"] <= ba["t"]]
+        sent = [r for r in records if r["dir"] == "out" and r["kind"] in SIGNALLING and r["dst"] == ba["src"]
+                and r["t"] <= ba["t"]]  # fmt: skip
         bu = [r for r in sent if r["kind"] == "BU" and r["seq"] == ba["seq"] and r["hoa"] == ba["hoa"]]
         found.append({
             "hoa": ba["hoa"] or ba["dst"],  # a BA at home has no RH2: its destination is the HoA
@@ -183,7 +185,7 @@ def _check(lab: LabState, path: list[int]) -> None:
 def run(lab: LabState, path: list[int], say: Callable[[str], None]) -> Record:
     """Run the scenario on a lab that is up; the results (see the module's docstring)."""
     _check(lab, path)
-    first = [a for a in control.mn_addresses() if _in_prefix(a, 1)][-1]
+    first = [a for a in control.mn_addresses() if in_prefix(a, 1)][-1]
     pcap = state.log_dir() / f"demo-dar{path[0]}-core.pcap"
     mn, cn = namespace("mn"), namespace("cn")
     handovers: list[Record] = []
@@ -201,10 +203,10 @@ def run(lab: LabState, path: list[int], say: Callable[[str], None]) -> Record:
         for to in path:
             time.sleep(SETTLE)
             mark = len(_mn_records(0))
-            anchored = [a for a in control.mn_addresses() if not _in_prefix(a, to)]
+            anchored = [a for a in control.mn_addresses() if not in_prefix(a, to)]
             at = time.time()
             left = control.handover(lab, to)
-            _wait_bindings(mark, anchored)
+            wait_bindings(mark, anchored)
             bindings = _bindings(mark)
             handovers.append({"from": left, "to": to, "at": at, "bindings": bindings})
             say(f"DAR {left} -> DAR {to}: " + ", ".join(
