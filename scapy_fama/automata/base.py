@@ -306,7 +306,7 @@ class FamaAutomaton(Automaton):
                 return
         else:
             ip = pkt  # from upstream: routed to this node
-        if self.kernel is not None and self._kernels(ip):
+        if self.kernel is not None and self._for_kernel(ip):
             return
         msg = self._decode(ip)
         self.log.message(self.name, "in", msg)
@@ -316,7 +316,7 @@ class FamaAutomaton(Automaton):
         finally:
             self._rx = None
 
-    def _kernels(self, ip: Packet) -> bool:
+    def _for_kernel(self, ip: Packet) -> bool:
         """Kernel mode: take a tunnelled packet out of its tunnel to the kernel, and leave the
         kernel its own traffic (True), or say ``ip`` is signalling for the core (False)."""
         assert self.kernel is not None
