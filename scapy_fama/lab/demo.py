@@ -121,9 +121,8 @@ def _loss_runs(echoes: list[list[Any]]) -> list[tuple[float, float, int]]:
     return runs
 
 
-def _interruptions(echoes: list[list[Any]], at: list[float]) -> tuple[list[float], int]:
+def _interruptions(runs: list[tuple[float, float, int]], at: list[float]) -> tuple[list[float], int]:
     """Per handover, the longest loss run starting near it (ms); the echoes lost elsewhere."""
-    runs = _loss_runs(echoes)
     gaps, used = [], set()
     for k, start in enumerate(at):
         end = at[k + 1] if k + 1 < len(at) else float("inf")
@@ -221,9 +220,12 @@ def run(lab: LabState, path: list[int], say: Callable[[str], None]) -> Record:
         stream = _stream(apps.finish(source, stop=True), apps.finish(sink, stop=False))
         capture.stop(watcher)
     assert second is not None  # path is never empty
-    gaps, lost_elsewhere = _interruptions(ping["echoes"], [h["at"] for h in handovers])
+    runs = _loss_runs(ping["echoes"])
+    gaps, lost_elsewhere = _interruptions(runs, [h["at"] for h in handovers])
     ends = [h["at"] for h in handovers[1:]] + [float("inf")]
+    origin = ping["echoes"][0][1]  # seconds below count from the first echo
     for handover, gap, end in zip(handovers, gaps, ends):
+        handover["at_s"] = round(handover["at"] - origin, 3)
         handover["interruption_ms"] = gap
         handover["tcp_stall_ms"] = _stall(stream["received"]["stalls"], handover["at"], end)
     counts = _native(pcap, second["address"])
@@ -235,7 +237,9 @@ def run(lab: LabState, path: list[int], say: Callable[[str], None]) -> Record:
         "handovers": handovers,
         "stream": stream,
         "ping": {"sent": len(ping["echoes"]), "answered": answered, "lost_outside_handovers": lost_elsewhere,
-                 "interval_ms": PING_INTERVAL * 1e3},  # fmt: skip
+                 "interval_ms": PING_INTERVAL * 1e3,
+                 "loss_runs": [{"from_s": round(a - origin, 3), "ms": round((b - a) * 1e3, 1), "lost": n}
+                               for a, b, n in runs]},  # fmt: skip
         "second": second,
         "capture": str(pcap),
         "dar_addresses": {i: dar_address(i) for i in lab.topology.dar_numbers},

@@ -47,7 +47,7 @@ def test_interruption_is_the_loss_run_of_each_handover() -> None:
     answered = lambda seq: [seq, seq * 0.1, 0.001]  # noqa: E731
     lost = lambda seq: [seq, seq * 0.1, None]  # noqa: E731
     echoes = [answered(s) if s not in (3, 4, 5, 12, 20, 21) else lost(s) for s in range(1, 30)]
-    gaps, elsewhere = demo._interruptions(echoes, [0.35, 1.95])  # runs 3-5 and 20-21; 12 is elsewhere
+    gaps, elsewhere = demo._interruptions(demo._loss_runs(echoes), [0.35, 1.95])  # runs 3-5 and 20-21; 12 is elsewhere
     assert gaps == [pytest.approx(400.0), pytest.approx(300.0)]
     assert elsewhere == 1
 
