@@ -15,6 +15,9 @@ Scapy, so a malformed packet stays malformed). Which MAC the IUT has and which
 frames are its own is the role's business: a DAR's MAC is resolved once with a
 Neighbour Solicitation, an MN's is learnt from its first frame (``IfaceMn``).
 Frames still arriving from an earlier case are discarded when a case begins.
+A frame's time is when the kernel received it (the socket's timestamp), not
+when the reader thread got round to it: on a busy machine a late reader would
+otherwise make a retransmission look early, and the cases judge times to 0.3 s.
 The IUT's network must bring back to this interface what the IUT sends to the
 tester's CoAs and correspondents (e.g. a default route via the tester's
 link-local address); the README says how.
@@ -96,7 +99,8 @@ class IfaceExecutor(Executor):
             if ICMPv6ND_NS in frame and str(frame[ICMPv6ND_NS].tgt) in self.held:
                 self._answer_ns(frame)
                 continue
-            self._queue.put((self.clock(), bytes(frame[IPv6])))
+            age = max(0.0, time.time() - float(frame.time))  # since the kernel received it
+            self._queue.put((self.clock() - age, bytes(frame[IPv6])))
 
     def _answer_ns(self, frame: Packet) -> None:
         ns = frame[ICMPv6ND_NS]
