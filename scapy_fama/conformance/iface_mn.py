@@ -17,7 +17,13 @@ The tester's end going down takes the MN's carrier with it (a veth end has
 carrier only while both ends are up; a cable, while both ports are). An MN
 that runs for the whole run cannot be rebuilt per case: ``begin`` moves it
 (down, up) so that every case starts with a fresh attachment, and the tester
-gives every case prefixes of its own.
+gives every case prefixes of its own. Its state still carries over: under
+keep=all it keeps the address of every earlier case and registers them all
+again after each move, so the case's BU may leave late in that burst, and an
+MN whose back-off timer runs from when it decided to send then retransmits
+early on the wire (our fama-mn does, by 0.3 s and more with some twenty kept
+addresses on a loaded machine). For timing verdicts about one binding, start
+the MN afresh per case, as ``tests/conformance/test_mn_netns.py`` does.
 Taking our own interface down makes the AF_PACKET socket report ENETDOWN once;
 the reader resumes after it, while the interface exists.
 """

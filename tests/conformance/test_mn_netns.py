@@ -2,21 +2,26 @@
 
     fama-c-<pid>-a-t:  this file as a script: IfaceMn on fc-t, MnTester plays the DARs
                          | veth
-    fama-c-<pid>-a-mn: fama-mn --iface fc-mn --keep all --sec 0 --udp-echo
-    fama-c-<pid>-b-t, fama-c-<pid>-b-mn: a second such link, for the give-up case
+    fama-c-<pid>-a-mn: fama-mn --iface fc-mn --keep POLICY --sec 0 --udp-echo
+    fama-c-<pid>-b-t, fama-c-<pid>-b-mn: a second such link, working at the same time
 
 The tester must own its end of the link in its namespace, so the test runs
 this file again inside it (``python test_mn_netns.py --iface fc-t ...``), which
 runs the MN cases it is given through :class:`~scapy_fama.conformance.iface_mn.IfaceMn`
 and prints the outcomes as JSON. The MN's carrier follows the tester's end
-(down, up). Every MN case must pass, none may be inconclusive:
+(down, up). Every MN case must pass, none may be inconclusive: the data cases
+through fama-mn's UDP echo service (``--mn-echo``), each case against a
+fama-mn started with the keep policy the case sets up, and the give-up case
+(MN-RETX-004: the whole back-off and the silence after it, about 110 s of real
+time) with the patience it needs.
 
-* link a: every case of the keep-all set-up with the usual patience (the data
-  cases through fama-mn's UDP echo service, ``--mn-echo``), then each other
-  keep policy's cases against a fama-mn restarted with that policy;
-* link b, at the same time: the give-up case (MN-RETX-004), which takes the
-  whole back-off and the silence after it, about 110 s of real time, with the
-  patience that needs.
+Each case gets a fama-mn of its own, as each in-process case gets a fresh
+MnCore: under keep=all a long-running MN keeps the address of every earlier
+case, and its BUs to all those DARs after each move delay the case's own BU by
+the time it takes to build them (0.3 s and more on a loaded machine), while its
+back-off timer runs from when it decided to send, so the retransmission looks
+early on the wire. The two links take the cases from one queue, the long one
+first, so the test takes about as long as the longest half.
 
 Everything is named ``fama-c-<pid>-*`` and deleted by name, also when the test fails.
 """
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -43,7 +49,7 @@ SLOW = {"MN-RETX-004": 120.0}  # cases that need more, with their patience (the 
 RUN_WAIT = 170.0  # seconds for one run of cases through the link
 ECHO = 7  # the UDP echo port of fama-mn (RFC 862)
 
-Run = tuple[str, list[str], float]  # fama-mn's keep policy, the cases, the patience
+Run = tuple[str, str, float]  # the case, fama-mn's keep policy for it, the patience
 
 
 def _unusable() -> str | None:
@@ -90,16 +96,16 @@ class Link:
                 )
             self.sh("ip", "-n", ns, "link", "set", iface, "up")
 
-    def file(self, what: str, keep: str, suffix: str) -> Path:
-        return self.tmp / f"{self.name}-{what}-{keep}.{suffix}"
+    def file(self, what: str, case: str, suffix: str) -> Path:
+        return self.tmp / f"{self.name}-{what}-{case}.{suffix}"
 
-    def start_mn(self, keep: str) -> None:
+    def start_mn(self, case: str, keep: str) -> None:
         self.stop_mn()
-        log, err = self.file("mn", keep, "json"), self.file("mn", keep, "err")
+        log, err = self.file("mn", case, "json"), self.file("mn", case, "err")
         command = [
             "ip", "netns", "exec", self.mn, sys.executable, "-m", "scapy_fama.cli.mn",
             "--iface", "fc-mn", "--keep", keep, "--sec", "0", "--udp-echo", str(ECHO),
-            "--json-log", str(log), "--log", str(self.file("mn", keep, "log")),
+            "--json-log", str(log), "--log", str(self.file("mn", case, "log")),
         ]  # fmt: skip
         with open(err, "wb") as stderr:
             self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
@@ -114,13 +120,13 @@ class Link:
             self.process.terminate()
             self.process.wait(START_WAIT)
 
-    def suite(self, keep: str, cases: list[str], patience: float) -> list[dict[str, str]]:
-        """This file as a script in the tester's namespace: the outcomes of ``cases``."""
-        out = self.file("outcomes", keep, "json")
+    def suite(self, case: str, keep: str, patience: float) -> list[dict[str, str]]:
+        """This file as a script in the tester's namespace: the outcome of ``case``."""
+        out = self.file("outcomes", case, "json")
         command = [
             "ip", "netns", "exec", self.tester, sys.executable, __file__, "--iface", "fc-t",
             "--keep", keep, "--patience", str(patience), "--echo", str(ECHO), "--out", str(out),
-            *cases,
+            case,
         ]  # fmt: skip
         done = subprocess.run(
             command, check=False, capture_output=True, text=True, timeout=RUN_WAIT
@@ -128,13 +134,16 @@ class Link:
         assert done.returncode == 0, done.stderr
         return list(json.loads(out.read_text()))
 
-    def runs(self, plan: list[Run]) -> list[dict[str, str]]:
-        """Each run of ``plan`` against a fama-mn started with its keep policy."""
+    def runs(self, work: queue.Queue[Run]) -> list[dict[str, str]]:
+        """Take runs from ``work`` until none is left, each against a fama-mn of its own."""
         outcomes = []
-        for keep, cases, patience in plan:
-            self.start_mn(keep)
-            outcomes += self.suite(keep, cases, patience)
-        return outcomes
+        while True:
+            try:
+                case, keep, patience = work.get_nowait()
+            except queue.Empty:
+                return outcomes
+            self.start_mn(case, keep)
+            outcomes += self.suite(case, keep, patience)
 
     def teardown(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -159,27 +168,24 @@ def links(tmp_path: Path) -> Iterator[tuple[Link, Link]]:
             link.teardown()
 
 
-def plans() -> tuple[list[Run], list[Run]]:
-    """Link a: the cases of each keep policy (keep-all first, in ID order); link b: SLOW."""
+def work() -> queue.Queue[Run]:
+    """Every MN case as a run, the SLOW ones first."""
     from scapy_fama.conformance import mn_cases  # noqa: F401  (registers the cases)
     from scapy_fama.conformance.case import select
 
-    policies: dict[str, list[str]] = {}
-    slow: list[Run] = []
-    for case in select("mn"):
-        keep = case.setup.mn.keep.value
-        if case.id in SLOW:
-            slow.append((keep, [case.id], SLOW[case.id]))
-        else:
-            policies.setdefault(keep, []).append(case.id)
-    return [(keep, cases, PATIENCE) for keep, cases in policies.items()], slow
+    runs = [(c.id, c.setup.mn.keep.value, SLOW.get(c.id, PATIENCE)) for c in select("mn")]
+    pending: queue.Queue[Run] = queue.Queue()
+    for run in sorted(runs, key=lambda r: r[0] not in SLOW):
+        pending.put(run)
+    return pending
 
 
 def test_every_mn_case_passes_against_fama_mn_on_a_veth(links: tuple[Link, Link]) -> None:
     from scapy_fama.conformance.case import select
 
+    pending = work()
     with ThreadPoolExecutor(len(links)) as pool:
-        done = [pool.submit(link.runs, plan) for link, plan in zip(links, plans())]
+        done = [pool.submit(link.runs, pending) for link in links]
         outcomes = [o for future in done for o in future.result()]
     print(json.dumps(outcomes, indent=1))
     assert sorted(o["id"] for o in outcomes) == sorted(c.id for c in select("mn"))
