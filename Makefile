@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: demo test tshark bench clean
+.PHONY: demo test tools bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,16 +22,21 @@ $(TSTAMP): pyproject.toml | $(PY)
 demo: $(STAMP)
 	$(PY) scripts/demo.py out/demo
 
-# tshark is the independent dissector of the test suite; install it when apt can.
-tshark:
-	@command -v tshark >/dev/null 2>&1 || { \
+# tshark is the independent dissector of the test suite and nft silences the kernel in the
+# real-link tests (kernel mode, fama-lab); install them when apt can.
+tools:
+	@missing=""; \
+	command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
+	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
+	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing tshark with apt-get"; \
+	    echo "installing$$missing with apt-get"; \
 	    apt-get update -qq >/dev/null && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; \
-	  else echo "tshark missing and apt-get unavailable: tshark tests will be skipped"; fi; }
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "$$missing missing and apt-get unavailable: their tests will be skipped"; fi; \
+	fi
 
-test: $(TSTAMP) tshark
+test: $(TSTAMP) tools
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
