@@ -125,7 +125,7 @@ def _interruptions(runs: list[tuple[float, float, int]], at: list[float]) -> tup
     """Per handover, the longest loss run starting near it (ms); the echoes lost elsewhere."""
     gaps, used = [], set()
     for k, start in enumerate(at):
-        end = at[k + 1] if k + 1 < len(at) else float("inf")
+        end = at[k + 1] - NEAR if k + 1 < len(at) else float("inf")  # the next one's runs are its own
         near = [run for run in runs if start - NEAR <= run[0] < end]
         longest = max(near, key=lambda run: run[1] - run[0], default=None)
         gaps.append(round((longest[1] - longest[0]) * 1e3, 1) if longest else 0.0)

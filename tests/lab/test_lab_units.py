@@ -46,10 +46,11 @@ def test_only_role_emulation_passes_options_to_the_mn() -> None:
 def test_interruption_is_the_loss_run_of_each_handover() -> None:
     answered = lambda seq: [seq, seq * 0.1, 0.001]  # noqa: E731
     lost = lambda seq: [seq, seq * 0.1, None]  # noqa: E731
-    echoes = [answered(s) if s not in (3, 4, 5, 12, 20, 21) else lost(s) for s in range(1, 30)]
-    gaps, elsewhere = demo._interruptions(demo._loss_runs(echoes), [0.35, 1.95])  # runs 3-5 and 20-21; 12 is elsewhere
-    assert gaps == [pytest.approx(400.0), pytest.approx(300.0)]
-    assert elsewhere == 1
+    echoes = [answered(s) if s not in (3, 4, 5, 12, 20, 21, 22, 23) else lost(s) for s in range(1, 30)]
+    runs = demo._loss_runs(echoes)  # 0.2-0.6, 1.1-1.3, 1.9-2.4 s (send times)
+    gaps, elsewhere = demo._interruptions(runs, [0.35, 1.95])
+    assert gaps == [pytest.approx(400.0), pytest.approx(500.0)]  # the longer run starting at 1.9 is the second's
+    assert elsewhere == 1  # echo 12
 
 
 def _as_nobody() -> list[str] | None:
