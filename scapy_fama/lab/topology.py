@@ -43,10 +43,6 @@ def dar_address(i: int) -> str:
     return f"2001:db8:{i}::1"
 
 
-def upstream_prefix(i: int) -> str:
-    return f"2001:db8:fe:{i}::/64"
-
-
 def upstream_address(i: int, dar_side: bool) -> str:
     return f"2001:db8:fe:{i}::{2 if dar_side else 1}"
 
