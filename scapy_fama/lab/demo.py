@@ -20,7 +20,7 @@ numbers come from the applications' own records and the MN's JSON log:
 - interruption of a handover: the longest run of unanswered echoes starting
   near it, from the last answered echo sent before the run to the first sent
   after it (send times); lost echoes outside those runs are counted apart;
-- TCP stall: the sink's longest pause in receiving during the handover;
+- TCP stall: the sink's longest pause in receiving starting near the handover (as the runs);
 - BU->BA of each binding: from the BU whose sequence number the BA carries to
   the BA (the MN's clock), and from the first signalling message to that DAR
   after the handover (a CoTI in secure mode) to the BA;
@@ -107,7 +107,7 @@ def _bindings(since: int) -> list[Record]:
     return found
 
 
-def _loss_runs(echoes: list[list[Any]]) -> list[tuple[float, float, int]]:
+def _loss_runs(echoes: list[list[Any]]) -> list[Span]:
     """Runs of unanswered echoes: (last answered send time before, first answered after, lost)."""
     runs, before, lost = [], None, 0
     for _, sent, rtt in echoes:
@@ -121,22 +121,28 @@ def _loss_runs(echoes: list[list[Any]]) -> list[tuple[float, float, int]]:
     return runs
 
 
-def _interruptions(runs: list[tuple[float, float, int]], at: list[float]) -> tuple[list[float], int]:
-    """Per handover, the longest loss run starting near it (ms); the echoes lost elsewhere."""
-    gaps, used = [], set()
+Span = tuple[float, float, int]  # (start, end, echoes lost): a loss run or a TCP stall
+
+
+def _per_handover(spans: list[Span], at: list[float]) -> list[Span | None]:
+    """For each handover, the longest span starting from :data:`NEAR` s before it to
+    :data:`NEAR` s before the next one (a span just before a handover is that handover's)."""
+    picked: list[Span | None] = []
     for k, start in enumerate(at):
-        end = at[k + 1] - NEAR if k + 1 < len(at) else float("inf")  # the next one's runs are its own
-        near = [run for run in runs if start - NEAR <= run[0] < end]
-        longest = max(near, key=lambda run: run[1] - run[0], default=None)
-        gaps.append(round((longest[1] - longest[0]) * 1e3, 1) if longest else 0.0)
-        used |= {longest} if longest else set()
-    return gaps, sum(run[2] for run in runs if run not in used)
+        end = at[k + 1] - NEAR if k + 1 < len(at) else float("inf")
+        near = [span for span in spans if start - NEAR <= span[0] < end]
+        picked.append(max(near, key=lambda span: span[1] - span[0], default=None))
+    return picked
 
 
-def _stall(stalls: list[list[float]], start: float, end: float) -> float:
-    """The sink's longest pause (ms) overlapping [start, end)."""
-    inside = [b - a for a, b in stalls if a < end and b > start]
-    return round(max(inside, default=0.0) * 1e3, 1)
+def _interruptions(runs: list[Span], at: list[float]) -> tuple[list[float], int]:
+    """Per handover, its longest loss run (ms); the echoes lost outside those runs."""
+    picked = _per_handover(runs, at)
+    return [_ms(run) for run in picked], sum(run[2] for run in runs if run not in picked)
+
+
+def _ms(span: Span | None) -> float:
+    return round((span[1] - span[0]) * 1e3, 1) if span else 0.0
 
 
 def _native(pcap: Path, address: str) -> dict[str, int]:
@@ -186,6 +192,14 @@ def run(lab: LabState, path: list[int], say: Callable[[str], None]) -> Record:
     _check(lab, path)
     first = [a for a in control.mn_addresses() if in_prefix(a, 1)][-1]
     pcap = state.log_dir() / f"demo-dar{path[0]}-core.pcap"
+    handovers, ping, stream, second = _scenario(lab, path, first, pcap, say)
+    return _summary(lab, first, pcap, handovers, ping, stream, second)
+
+
+def _scenario(
+    lab: LabState, path: list[int], first: str, pcap: Path, say: Callable[[str], None]
+) -> tuple[list[Record], Record, Record, Record]:
+    """The applications, the capture and the handovers: what each of them recorded."""
     mn, cn = namespace("mn"), namespace("cn")
     handovers: list[Record] = []
     with ExitStack() as cleanup:
@@ -220,14 +234,22 @@ def run(lab: LabState, path: list[int], say: Callable[[str], None]) -> Record:
         stream = _stream(apps.finish(source, stop=True), apps.finish(sink, stop=False))
         capture.stop(watcher)
     assert second is not None  # path is never empty
+    return handovers, ping, stream, second
+
+
+def _summary(
+    lab: LabState, first: str, pcap: Path, handovers: list[Record], ping: Record, stream: Record, second: Record
+) -> Record:
+    """The demo's results from what the scenario recorded."""
     runs = _loss_runs(ping["echoes"])
-    gaps, lost_elsewhere = _interruptions(runs, [h["at"] for h in handovers])
-    ends = [h["at"] for h in handovers[1:]] + [float("inf")]
+    at = [h["at"] for h in handovers]
+    gaps, lost_elsewhere = _interruptions(runs, at)
+    stalls = _per_handover([(a, b, 0) for a, b in stream["received"]["stalls"]], at)
     origin = ping["echoes"][0][1]  # seconds below count from the first echo
-    for handover, gap, end in zip(handovers, gaps, ends):
+    for handover, gap, stall in zip(handovers, gaps, stalls):
         handover["at_s"] = round(handover["at"] - origin, 3)
         handover["interruption_ms"] = gap
-        handover["tcp_stall_ms"] = _stall(stream["received"]["stalls"], handover["at"], end)
+        handover["tcp_stall_ms"] = _ms(stall)
     counts = _native(pcap, second["address"])
     second.update(counts, native=counts["native_packets"] > 0 and counts["tunnelled_packets"] == 0)
     answered = sum(rtt is not None for _, _, rtt in ping["echoes"])
