@@ -67,7 +67,7 @@ from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import MnCore
 from scapy_fama.proto.addresses import AddressRecord
 from scapy_fama.proto.bul import BulState
-from scapy_fama.proto.effects import Deliver, Effects, Notify
+from scapy_fama.proto.effects import Deliver, Drop, Effects, Notify
 from scapy_fama.proto.messages import Message, RouterAdvertisement
 
 _EXCHANGES = (BulState.TESTING, BulState.REGISTERING, BulState.DEREGISTERING)
@@ -173,6 +173,9 @@ class MnAutomaton(FamaAutomaton):
         self.log.write(self.name, "event", event, epoch=epoch)
 
     def _on_message(self, msg: Message, now: float) -> Effects:
+        if self._epoch is None:  # before the first tick: take the link now, or its link-up
+            self._poll(now)  # would follow this message and throw away what it configured;
+            return [Drop(msg, "before-link: arrived before the link state was read")]  # RS next
         if isinstance(msg, RouterAdvertisement):
             self._routers[msg.prefix] = msg.src
         effects = self.core.on_message(msg, now)
