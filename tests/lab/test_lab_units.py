@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,12 @@ def test_not_root_is_one_line(command: list[str]) -> None:
                           capture_output=True, text=True, check=False)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr == "fama-lab: error: must run as root (network namespaces, veth pairs, bridges)\n"
+
+
+def test_a_missing_tool_is_one_line(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: as another user the root check answers first")
+    env = {**os.environ, "PATH": str(tmp_path), "FAMA_LAB_DIR": str(tmp_path / "lab")}  # no ip, no sysctl
+    done = subprocess.run([sys.executable, "-m", "scapy_fama.cli.lab", "up"], capture_output=True, text=True,
+                          check=False, env=env)  # fmt: skip
+    assert (done.returncode, done.stderr) == (2, "fama-lab: error: ip not found: install the iproute2 package\n")
