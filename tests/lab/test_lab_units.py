@@ -1,5 +1,5 @@
 """The lab's pieces that need no root: names, the addressing plan, parsing, the demo's arithmetic,
-and the one-line refusal of a user who is not root."""
+and the one-line refusals of a user who is not root and of a machine without iproute2."""
 
 from __future__ import annotations
 
