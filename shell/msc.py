@@ -360,18 +360,26 @@ def _notes(events: list[Event], alias: Aliases, net: SimNet) -> Iterator[MscRow]
         yield MscRow(time, node, None, f"{node} leaves {link}", move=True)
 
 
+def note_text(
+    is_dar: bool, event: str, data: dict[str, object], alias: Callable[[str | None], str]
+) -> str | None:
+    """The note a DAR's binding event or an MN's address event makes on its life line (else None)."""
+    if is_dar and event in DAR_EVENTS:
+        coa = f" -> {alias(str(data['coa']))}" if "coa" in data and event != "binding-deleted" else ""
+        return f"{event.removeprefix('binding-')}: {alias(str(data['hoa']))}{coa}"
+    if not is_dar and event in MN_EVENTS:
+        status = f" {data['status']}" if "status" in data else ""
+        return f"{event}{status} {alias(str(data['address']))}"
+    return None
+
+
 def _notify_note(e: NodeEffect, alias: Aliases, net: SimNet) -> Iterator[MscRow]:
     assert isinstance(e.effect, Notify)
-    event, data = e.effect.event, e.effect.data
     node = net.nodes.get(e.node)
-    if isinstance(node, DarNode) and event in DAR_EVENTS:
-        coa = f" -> {alias(data['coa'])}" if "coa" in data and event != "binding-deleted" else ""
-        yield MscRow(
-            e.time, e.node, None, f"{event.removeprefix('binding-')}: {alias(data['hoa'])}{coa}"
-        )
-    elif isinstance(node, MnNode) and event in MN_EVENTS:
-        status = f" {data['status']}" if "status" in data else ""
-        yield MscRow(e.time, e.node, None, f"{event}{status} {alias(str(data['address']))}")
+    if isinstance(node, (DarNode, MnNode)):
+        text = note_text(isinstance(node, DarNode), e.effect.event, e.effect.data, alias)
+        if text is not None:
+            yield MscRow(e.time, e.node, None, text)
 
 
 def from_events(
