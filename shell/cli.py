@@ -6,14 +6,21 @@ Theory of operation
 
     fama-shell                          IPython on the default topology (dar1..dar3, cn, mn)
     fama-shell --topo lab.toml          ... on a topology from a TOML or Python file
-    fama-shell --lab                    ... on the real lab (when this installation has one)
+    fama-shell --lab                    ... on the real lab of fama-lab (root, a lab up)
     fama-shell -c "handover(mn, dar1); print(bc(dar1))"      run code, exit 0 (1 on an error)
     fama-shell demo.py                  run a script in the same namespace, exit 0 / 1
 
-The topology is built first (a bad file is one ``fama-shell: error:`` line and
-exit code 2, :mod:`scapy_fama.cli.common`); then the session goes to
-:mod:`fama_shell.console`, whose errors are one line each and never end the
-session.
+The topology is built first (a bad file, no lab up or not root for ``--lab``:
+one ``fama-shell: error:`` line and exit code 2, :mod:`scapy_fama.cli.common`);
+then the session goes to :mod:`fama_shell.console`, whose errors are one line
+each and never end the session.
+
+On SimNet the session is a :class:`~fama_shell.session.Session` (virtual time,
+breakpoints, every packet in memory); with ``--lab`` it is a
+:class:`~fama_shell.labsession.LabSession` on the namespaces of ``fama-lab up``:
+the same commands in real time, tables and charts read from the roles' JSON
+logs, ``send_to``/``replay`` from a tester namespace on a DAR's bridge, and a
+one-line refusal for what a real kernel cannot do (breakpoints, held messages).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import sys
 from pathlib import Path
 
 from fama_shell import console
+from fama_shell.base import ShellSession
 from fama_shell.session import Session
 
 from scapy_fama.cli.common import run
@@ -49,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
         "--topo", type=Path, metavar="FILE", help="topology from a .toml or .py file"
     )
     where.add_argument(
-        "--lab", action="store_true", help="the real lab instead of SimNet (when installed)"
+        "--lab", action="store_true", help="the real lab of fama-lab up instead of SimNet (root)"
     )
     p.add_argument(
         "--seed", type=int, default=1, help="SimNet seed (default 1): same seed, same run"
@@ -61,9 +69,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _session(args: argparse.Namespace) -> Session:
+def _session(args: argparse.Namespace) -> ShellSession:
     if args.lab:
-        return Session.from_lab()
+        from fama_shell.labsession import LabSession  # the lab's modules only when asked for
+
+        return LabSession.open()
     if args.topo is not None:
         return Session.from_file(args.topo, seed=args.seed, cached_key=not args.fresh_key)
     return Session.default(seed=args.seed, cached_key=not args.fresh_key)

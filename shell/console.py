@@ -30,7 +30,7 @@ from typing import Any
 
 import IPython
 import scapy
-from fama_shell.session import Session
+from fama_shell.base import ShellSession
 from fama_shell.views import View, table
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.terminal.interactiveshell import TerminalInteractiveShell
@@ -55,7 +55,7 @@ EXAMPLE = "attach(mn, dar1); flow(cn, mn); handover(mn, dar2); bc(dar1); msc()"
 class Commands(View):
     """``cmds()``: every command with the first line of its docstring."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: ShellSession) -> None:
         self.session = session
 
     def __rich__(self) -> Any:
@@ -72,7 +72,7 @@ def _views(cls: type = View) -> list[type]:
     return [cls] + [sub for child in cls.__subclasses__() for sub in _views(child)]
 
 
-def namespace(session: Session) -> dict[str, Any]:
+def namespace(session: ShellSession) -> dict[str, Any]:
     """Scapy, scapy_fama and the session's nodes and commands, for the user namespace."""
     ns: dict[str, Any] = {}
     exec("from scapy.all import *", ns)  # noqa: S102 -- Scapy's own interactive namespace
@@ -88,35 +88,35 @@ def namespace(session: Session) -> dict[str, Any]:
     ns.update(
         {
             n: node
-            for n, node in session.net.nodes.items()
+            for n, node in session.nodes().items()
             if n.isidentifier() and not keyword.iskeyword(n)
         }
     )
     ns.update({name: getattr(session, name) for name in COMMANDS})
     ns.update(
         session=session,
-        net=session.net,
+        net=getattr(session, "net", None),
         cmds=lambda: Commands(session),
         rprint=Console().print,
     )
     return ns
 
 
-def banner(session: Session) -> Text:
+def banner(session: ShellSession) -> Text:
     """What is ready, in a few lines."""
-    dars = ", ".join(
-        f"{n.name} {n.prefix}" for n in session.net.nodes.values() if hasattr(n, "prefix")
-    )
-    others = ", ".join(n for n, node in session.net.nodes.items() if not hasattr(node, "prefix"))
+    nodes = session.nodes()
+    dars = ", ".join(f"{n.name} {n.prefix}" for n in nodes.values() if hasattr(n, "prefix"))
+    others = ", ".join(n for n, node in nodes.items() if not hasattr(node, "prefix"))
     out = Text()
     out.append(f"fama-shell {scapy_fama.__version__}", "bold")
     out.append(f" -- IPython {IPython.__version__}, Scapy {scapy.VERSION}, FAMA layers loaded\n")
     out.append(f"topology: {session.origin}: {dars}; {others}\n")
     if session.key_origin:
         out.append(f"MN key: RSA-1024, {session.key_origin}\n", "dim")
-    out.append(f"try: {EXAMPLE}\n", "green")
+    out.append(f"try: {getattr(session, 'example', EXAMPLE)}\n", "green")
     out.append(
-        "cmds() lists the commands; Scapy and scapy_fama.craft helpers are at hand; t = virtual time\n",
+        "cmds() lists the commands; Scapy and scapy_fama.craft helpers are at hand; "
+        f"t = {'virtual' if hasattr(session, 'net') else 'real (lab clock)'} time\n",
         "dim",
     )
     return out
@@ -142,7 +142,7 @@ def _one_line(
     return []
 
 
-def install(shell: InteractiveShell, session: Session, console: Console) -> None:
+def install(shell: InteractiveShell, session: ShellSession, console: Console) -> None:
     """Make ``shell`` a fama-shell: namespace, rich display, one-line errors, node completion."""
     shell.user_ns.update(namespace(session))
     plain = shell.display_formatter.formatters["text/plain"]
@@ -160,13 +160,13 @@ def install(shell: InteractiveShell, session: Session, console: Console) -> None
     shell.Completer.custom_matchers.append(node_names)
 
 
-def _prompts(session: Session) -> type[Prompts]:
+def _prompts(session: ShellSession) -> type[Prompts]:
     class FamaPrompts(Prompts):
         """``fama t=3.000s [1]: ``: the virtual time of the topology at each prompt."""
 
         def in_prompt_tokens(self) -> list[tuple[Any, str]]:
             return [
-                (Token.Prompt, f"fama t={session.net.now:.3f}s ["),
+                (Token.Prompt, f"fama t={session.now:.3f}s ["),
                 (Token.PromptNum, str(self.shell.execution_count)),
                 (Token.Prompt, "]: "),
             ]
@@ -174,7 +174,7 @@ def _prompts(session: Session) -> type[Prompts]:
     return FamaPrompts
 
 
-def interact(session: Session, show_banner: bool = True) -> int:
+def interact(session: ShellSession, show_banner: bool = True) -> int:
     """The terminal shell, until exit."""
     config = Config()
     config.TerminalInteractiveShell.banner1 = ""
@@ -190,7 +190,7 @@ def interact(session: Session, show_banner: bool = True) -> int:
     return 0
 
 
-def run_code(session: Session, code: str, filename: str = "<fama-shell -c>") -> int:
+def run_code(session: ShellSession, code: str, filename: str = "<fama-shell -c>") -> int:
     """Run ``code`` (a ``-c`` string or a script) in a non-interactive shell: 0, or 1 on an error."""
     shell = InteractiveShell.instance()
     install(shell, session, Console())
@@ -200,7 +200,7 @@ def run_code(session: Session, code: str, filename: str = "<fama-shell -c>") -> 
     return 0 if result.success and not getattr(shell, "fama_errors", 0) else 1
 
 
-def run_script(session: Session, path: Path) -> int:
+def run_script(session: ShellSession, path: Path) -> int:
     try:
         code = path.read_text()
     except OSError as exc:

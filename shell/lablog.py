@@ -316,7 +316,8 @@ def record_label(r: Record, alias: Names) -> str:
         home = r.get("hoa") or r.get("src")  # a de-registration from home has no HAO
         return f"BU {r.get('seq')} {alias(home)}{dereg} {'+'.join(auth)}".rstrip()
     if kind == "BA":
-        auth = [n for n, on in (("phkt", r.get("phkt")), ("cga+sig", r.get("signed")), ("bad", r.get("bad"))) if on]
+        parts = (("phkt", r.get("phkt")), ("cga+sig", r.get("signed")), ("bad", r.get("bad")))
+        auth = [n for n, on in parts if on]
         return f"BA {r.get('status')} seq {r.get('seq')} {'+'.join(auth)}".rstrip()
     if kind == "BE":
         return f"BE {r.get('status')} {alias(r.get('hoa'))}"

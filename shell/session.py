@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from fama_shell import topology
+from fama_shell.base import ShellSession
 from fama_shell.intercept import Breakpoint, BreakpointTable, Held, Interceptor
 from fama_shell.msc import (
     MOBILITY,
@@ -42,7 +43,7 @@ from fama_shell.msc import (
     from_events,
     label,
 )
-from fama_shell.packets import PacketView, packet_view
+from fama_shell.packets import PacketView
 from fama_shell.replay import BA_TYPE, BU_TYPE, ReplayResult, mh_type, replay
 from fama_shell.views import (
     AddressTable,
@@ -60,13 +61,12 @@ from fama_shell.views import (
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, IPv6
+from scapy.layers.inet6 import MIP6MH_BA, IPv6
 from scapy.packet import Packet
 from scapy.plist import PacketList
 
 from scapy_fama.codec import decode
 from scapy_fama.craft import find_mh
-from scapy_fama.layers.headers import mh_context
 from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_events import Change, Hop, NodeEffect, Undelivered
 from scapy_fama.net.sim_flows import Flow
@@ -160,7 +160,7 @@ class Saved(View):
         return out
 
 
-class Session:
+class Session(ShellSession):
     """A SimNet with named nodes; each shell command is a method (see the module's docstring)."""
 
     def __init__(self, net: SimNet, *, origin: str = "SimNet", key_origin: str = "") -> None:
@@ -193,36 +193,14 @@ class Session:
         net = topology.load_topology(path, key, seed)
         return cls(net, origin=f"{path} (SimNet)", key_origin=key.origin)
 
-    @classmethod
-    def from_lab(cls) -> Session:
-        return cls(topology.lab_topology(), origin="the real lab")
-
     # ---------------------------------------------------------------- names
 
-    def names(self) -> list[str]:
-        """The node names, in the order they were added."""
-        return list(self.net.nodes)
+    def nodes(self) -> dict[str, Node]:
+        return dict(self.net.nodes)
 
-    def node(self, which: Node | str) -> Node:
-        if isinstance(which, Node):
-            if self.net.nodes.get(which.name) is not which:
-                raise ValueError(f"{which.name} is not a node of this topology")
-            return which
-        if not isinstance(which, str):
-            raise TypeError(f"a node or a node name, not {type(which).__name__} {which!r}")
-        node = self.net.nodes.get(which)
-        if node is None:
-            raise ValueError(f"unknown node {which!r}: the nodes are {', '.join(self.names())}")
-        return node
-
-    def _typed(self, which: Node | str, kind: type, what: str) -> Any:
-        node = self.node(which)
-        if not isinstance(node, kind):
-            ofkind = [n.name for n in self.net.nodes.values() if isinstance(n, kind)]
-            raise TypeError(
-                f"{node.name} is not {what}: the {what}s are {', '.join(ofkind) or 'none'}"
-            )
-        return node
+    @property
+    def now(self) -> float:
+        return self.net.now
 
     def dar(self, which: DarNode | str) -> DarNode:
         return self._typed(which, DarNode, "a DAR")  # type: ignore[no-any-return]
@@ -542,13 +520,6 @@ class Session:
                 return node
         return None
 
-    def _ipv6(self, pkt: Packet | bytes) -> Packet:
-        if isinstance(pkt, bytes):
-            pkt = IPv6(pkt)
-        if not isinstance(pkt, Packet) or IPv6 not in pkt:
-            raise TypeError(f"an IPv6 packet (Scapy) or its bytes, not {type(pkt).__name__}")
-        return pkt[IPv6]
-
     def verify(self, pkt: Packet | bytes) -> VerdictView:
         """Check a BU or BA; the PHKT and the MN key come from the topology when it knows them."""
         ip = self._ipv6(pkt)
@@ -582,23 +553,6 @@ class Session:
         return VerdictView.of(
             verdict, ip.summary(), f"(keys from the topology: {given})" if given else ""
         )
-
-    @staticmethod
-    def _home_of(ip: Packet) -> str | None:
-        """The home address a BU's HAO or a BA's RH2 names (the BU's source from home)."""
-        mh = find_mh(ip)
-        ctx = mh_context(mh) if mh is not None else None
-        if ctx is None:
-            return None
-        return ctx.src if isinstance(mh, MIP6MH_BU) else ctx.dst
-
-    def show(self, pkt: Packet | bytes) -> PacketView:
-        """A packet as a tree: layers, options, CGA structure, and the verdict of each check."""
-        ip = self._ipv6(pkt)
-        mh = find_mh(ip)
-        verdict = self.verify(ip) if isinstance(mh, (MIP6MH_BU, MIP6MH_BA)) else None
-        owner = self._home_of(ip) if isinstance(mh, MIP6MH_BU) else ip.src
-        return packet_view(ip, verdict, owner)
 
     def save(self, directory: str | Path = "out/fama-shell") -> Saved:
         """Write one pcap per link (backbone.pcap, dar1.pcap, ...)."""

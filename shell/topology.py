@@ -28,14 +28,12 @@ folder, ``--fresh-key`` bypasses it). Sec 1 (the profile's default) costs one
 Hash2 search of about 2^16 SHA-1s, a fraction of a second, at the MN's first
 attachment only; later prefixes reuse the modifier (profile §2 step 2).
 
-The real lab (``scapy_fama.net.lab``, DESIGN.md "Drivers") is used when that
-module exists; this release does not have it yet, and :func:`lab_available`
-says so.
+The real lab (``fama-lab``) is not a SimNet: ``fama-shell --lab`` gets a
+:class:`~fama_shell.labsession.LabSession` instead.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import runpy
 import tomllib
@@ -49,7 +47,6 @@ from scapy_fama.proto import DarConfig, KeepPolicy, MnConfig
 DEFAULT_DARS = [(f"dar{i}", f"2001:db8:{i}::/64") for i in (1, 2, 3)]
 DEFAULT_CN = ("cn", "2001:db8:ff::1")
 KEY_FILE = "mn-key.pem"
-LAB_MODULE = "scapy_fama.net.lab"
 _KEYS = {
     "top": {"seed", "delay", "loss", "dar", "mn", "cn"},
     "dar": {"name", "prefix", "address", "coa_test", "delay", "loss"},
@@ -176,17 +173,3 @@ def load_topology(path: str | Path, key: KeySource, seed: int = 1) -> SimNet:
     if file.suffix == ".py":
         return python_topology(file, key, seed)
     raise ValueError(f"{file}: a topology is a .toml or a .py file")
-
-
-def lab_available() -> bool:
-    return importlib.util.find_spec(LAB_MODULE) is not None
-
-
-def lab_topology() -> SimNet:
-    """The real lab's topology, when this installation has one."""
-    if not lab_available():
-        raise ValueError(
-            f"the real lab ({LAB_MODULE}) is not part of this installation yet: "
-            "the shell runs on SimNet (default topology, or --topo FILE)"
-        )
-    raise ValueError(f"{LAB_MODULE} exists, but this fama-shell does not know its interface yet")

@@ -1,0 +1,115 @@
+"""What every fama-shell session offers: node names, packet helpers, and the command surface.
+
+Theory of operation
+-------------------
+Two sessions share the shell's commands: :class:`~fama_shell.session.Session`
+on a SimNet (virtual time, every packet in hand) and
+:class:`~fama_shell.labsession.LabSession` on the real lab of ``fama-lab``
+(real time, the roles' JSON logs, real kernels). The console
+(:mod:`fama_shell.console`) only talks to this surface::
+
+    ShellSession
+      nodes()  now  origin  key_origin          what the console shows (namespace, prompt, banner)
+      names() node() _typed()                   a node or its name -> the node, one-line errors
+      show()  _ipv6()  _home_of()               packets, the same on both
+      refuse(command, why)                      a command the driver cannot do: one line
+
+A command a driver cannot do raises :class:`Unsupported` (a ValueError, so the
+console prints it as one ``error:`` line and the session lives on).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, NoReturn
+
+from fama_shell.packets import PacketView, packet_view
+from fama_shell.views import VerdictView
+from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, IPv6
+from scapy.packet import Packet
+
+from scapy_fama.craft import find_mh
+from scapy_fama.layers.headers import mh_context
+
+
+class Unsupported(ValueError):
+    """A shell command that this session's driver cannot carry out (the message says why)."""
+
+
+class ShellSession(ABC):
+    """The command surface both sessions share (see the module's docstring)."""
+
+    origin: str = ""
+    key_origin: str = ""
+
+    @abstractmethod
+    def nodes(self) -> dict[str, Any]:
+        """The nodes by name, in the order the topology lists them."""
+
+    @property
+    @abstractmethod
+    def now(self) -> float:
+        """The session's clock in seconds (virtual on SimNet, real on the lab)."""
+
+    @abstractmethod
+    def verify(self, pkt: Packet | bytes) -> VerdictView:
+        """Check a BU or BA."""
+
+    # ---------------------------------------------------------------- names
+
+    def names(self) -> list[str]:
+        """The node names, in the order they were added."""
+        return list(self.nodes())
+
+    def node(self, which: Any) -> Any:
+        """A node, or the node of that name; one-line errors for anything else."""
+        table = self.nodes()
+        if isinstance(which, str):
+            node = table.get(which)
+            if node is None:
+                raise ValueError(f"unknown node {which!r}: the nodes are {', '.join(table)}")
+            return node
+        name = getattr(which, "name", None)
+        if not isinstance(name, str):
+            raise TypeError(f"a node or a node name, not {type(which).__name__} {which!r}")
+        if table.get(name) is not which:
+            raise ValueError(f"{name} is not a node of this topology")
+        return which
+
+    def _typed(self, which: Any, kind: type, what: str) -> Any:
+        node = self.node(which)
+        if not isinstance(node, kind):
+            ofkind = [n.name for n in self.nodes().values() if isinstance(n, kind)]
+            plural = what.split(" ", 1)[-1] + "s"  # "a DAR" -> "DARs"
+            raise TypeError(f"{node.name} is not {what}: the {plural} are {', '.join(ofkind) or 'none'}")
+        return node
+
+    # ---------------------------------------------------------------- packets
+
+    @staticmethod
+    def _ipv6(pkt: Packet | bytes) -> Packet:
+        if isinstance(pkt, bytes):
+            pkt = IPv6(pkt)
+        if not isinstance(pkt, Packet) or IPv6 not in pkt:
+            raise TypeError(f"an IPv6 packet (Scapy) or its bytes, not {type(pkt).__name__}")
+        return pkt[IPv6]
+
+    @staticmethod
+    def _home_of(ip: Packet) -> str | None:
+        """The home address a BU's HAO or a BA's RH2 names (the BU's source from home)."""
+        mh = find_mh(ip)
+        ctx = mh_context(mh) if mh is not None else None
+        if ctx is None:
+            return None
+        return ctx.src if isinstance(mh, MIP6MH_BU) else ctx.dst
+
+    def show(self, pkt: Packet | bytes) -> PacketView:
+        """A packet as a tree: layers, options, CGA structure, and the verdict of each check."""
+        ip = self._ipv6(pkt)
+        mh = find_mh(ip)
+        verdict = self.verify(ip) if isinstance(mh, (MIP6MH_BU, MIP6MH_BA)) else None
+        owner = self._home_of(ip) if isinstance(mh, MIP6MH_BU) else ip.src
+        return packet_view(ip, verdict, owner)
+
+    def refuse(self, command: str, why: str) -> NoReturn:
+        raise Unsupported(f"{command}() {why}")
