@@ -234,11 +234,21 @@ class ReplayResult(View):
         return any(t == "BA" and s is not None and s < 128 for t, s in self.replayed.sequence())
 
     @property
+    def answered(self) -> bool:
+        """Some answer to a replayed BU (BA or BE) was seen."""
+        return any(t in ("BA", "BE") for t, _ in self.replayed.sequence())
+
+    @property
     def verdict(self) -> str:
         if self.mode == "as-is":
             if self.accepted:
                 return (
                     "ACCEPTED: the target took replayed bytes (it held no record of this binding)"
+                )
+            if not self.answered:
+                return (
+                    "no answer reached this host: the target dropped the BUs, or answered the "
+                    "captured care-of addresses where this host does not see it"
                 )
             return "refused: the target answered every replayed BU with an error or dropped it"
         return (
@@ -251,7 +261,7 @@ class ReplayResult(View):
         return self
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        good = (not self.accepted) if self.mode == "as-is" else self.same
+        good = (not self.accepted and self.answered) if self.mode == "as-is" else self.same
         yield Text(f"replay of {self.pcap} against {self.target}, {self.mode}", "bold")
         if options.max_width >= SIDE_BY_SIDE:
             side = Table(box=None, show_header=False, padding=(0, 2), expand=True)
