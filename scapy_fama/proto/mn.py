@@ -141,6 +141,7 @@ class MnCore:
         return min((t for t in times if t is not None), default=None)
 
     def on_timer(self, now: float) -> Effects:
+        pending = self._home_pending()
         effects: Effects = []
         if self._rs_at is not None and now >= self._rs_at:
             effects += self._solicit(now)
@@ -154,7 +155,7 @@ class MnCore:
                 effects += self._tunnel_down(rec) + [Notify("binding-expired", self._about(rec))]
             if e.timer is not None and now >= e.timer:
                 effects += self._fire(rec, now)
-        return effects
+        return self._resuming(pending, effects, now)
 
     def _fire(self, rec: AddressRecord, now: float) -> Effects:
         e = rec.bul
@@ -258,6 +259,24 @@ class MnCore:
             AddressRecord(cga, rec.prefix, rec.dar, rec.valid_lifetime, bul), now
         )
 
+    def _home_pending(self) -> bool:
+        """A de-registration from home is outstanding. Until its BA the home DAR still tunnels
+        the HoA's traffic to the old CoA, so the answers to any other signalling sent from the
+        HoA (BUs and CoTIs for the other kept addresses) would go there: it waits (profile §4,
+        RFC 6275 §11.5.4)."""
+        rec = self._records.get(self._current) if self._current else None
+        return (
+            rec is not None
+            and rec.bul.state is BulState.DEREGISTERING
+            and rec.bul.coa == rec.address
+        )
+
+    def _resuming(self, pending: bool, effects: Effects, now: float) -> Effects:
+        """The signalling held for a de-registration from home starts once it has ended."""
+        if pending and not self._home_pending():
+            effects += self._apply_keep(now)
+        return effects
+
     def _home(self, rec: AddressRecord, now: float) -> Effects:
         """Profile §4: de-register from home (src = HoA, no HAO) if a registration may stand."""
         if not rec.bul.registered:
@@ -297,7 +316,7 @@ class MnCore:
         release is final. Without a usable CoA it waits for the next attachment.
         """
         coa = self._coa()
-        if coa is None:
+        if coa is None or self._home_pending():
             return []
         effects: Effects = []
         for rec in list(self._records.values()):
@@ -599,7 +618,8 @@ class MnCore:
         if isinstance(msg, RouterAdvertisement):
             return self._on_ra(msg, now)
         if isinstance(msg, BindingAck):
-            return self._on_ba(msg, now)
+            pending = self._home_pending()
+            return self._resuming(pending, self._on_ba(msg, now), now)
         if isinstance(msg, CareOfTest):
             return self._on_cot(msg, now)
         if isinstance(msg, BindingError):

@@ -478,6 +478,35 @@ def test_back_on_an_earlier_link_the_mn_deregisters_from_home(world: World) -> N
     assert world.dars[1].binding(coa).coa == hoa  # under "all", the other address is kept from here
 
 
+def test_back_home_the_other_addresses_wait_for_the_home_deregistration(world: World) -> None:
+    """Until DAR1 takes the de-registration it tunnels the HoA's traffic to the old CoA, so a BU
+    for another address sent from the HoA meanwhile would be answered there (lost)."""
+    hoa = world.visit(0)
+    second = world.visit(1)
+    world.net.attach("mn", world.dars[0])
+    world.net.run(2.0)
+    dereg_at, _ = next((t, bu) for t, bu in world.bus(hoa) if bu.lifetime == 0)
+    ba_at = next(
+        e.at for e in world.net.log
+        if e.node == DAR1 and isinstance(e.effect, Send) and isinstance(e.effect.msg, BindingAck)
+        and e.effect.msg.dst == hoa and e.at >= dereg_at
+    )  # fmt: skip
+    (rebind_at, rebind), *_ = [(t, bu) for t, bu in world.bus(second) if t >= dereg_at]
+    assert rebind.src == hoa and rebind_at > ba_at  # only after the home BA reached the MN
+    assert world.dars[1].binding(second).coa == hoa
+
+
+def test_an_unanswered_home_deregistration_releases_the_held_signalling(world: World) -> None:
+    hoa = world.visit(0)
+    second = world.visit(1)
+    world.net.lose = lambda msg: isinstance(msg, BindingUpdate) and msg.home_address == hoa
+    world.net.attach("mn", world.dars[0])
+    world.net.run(100.0)
+    assert "deregistration-failed" in world.events()
+    assert any(bu.src == hoa for _, bu in world.bus(second))  # sent once the home exchange ended
+    assert world.dars[1].binding(second).coa == hoa
+
+
 # ---------------------------------------------------------------- data (profile §8)
 
 
