@@ -55,6 +55,7 @@ from scapy_fama.proto.messages import (
     CareOfTest,
     Message,
     Tunnelled,
+    describe,
     kind,
 )
 from scapy_fama.wire import parse
@@ -68,15 +69,6 @@ DATA_PORT = 5001
 # meets the rule it tests and not the guard (DAR-DOS-001 floods on purpose, unpaced).
 CGA_PACE = 0.25
 IPV6_IN_IPV6 = 41
-
-
-def _describe(msg: Message) -> str:
-    what = kind(msg)
-    if isinstance(msg, BindingAck):
-        return f"BA {msg.status} seq {msg.seq} to {msg.dst}"
-    if isinstance(msg, BindingError):
-        return f"BE {msg.status} to {msg.dst}"
-    return f"{what} {msg.src} -> {msg.dst}"
 
 
 @dataclass
@@ -291,7 +283,7 @@ class DarTester:
         seen = self.watch(seconds, match)
         if seen and match(seen[-1]):
             return seen[-1]
-        others = [_describe(m) for m in seen if not _noise(m)]
+        others = [describe(m, route=True) for m in seen if not _noise(m)]
         instead = "; ".join(others) if others else "nothing"
         raise Fail(f"expected {what} within {self._window(seconds)}, got {instead}")
 
@@ -322,7 +314,7 @@ class DarTester:
         seen = self.watch(None, lambda m: isinstance(m, (BindingAck, BindingError)) and m.dst in dst)
         answers = [m for m in seen if isinstance(m, (BindingAck, BindingError)) and m.dst in dst]
         if answers:
-            raise Fail(f"{why} must be dropped silently, got {_describe(answers[0])}")
+            raise Fail(f"{why} must be dropped silently, got {describe(answers[0], route=True)}")
 
     def check_ba_bad(self, mn: PlayedMn, ba: BindingAck, deregistration: bool = False) -> None:
         """The BA's BAD verifies with the MN's Kbm (profile §6 step 7: BAD whenever a PHKT exists)."""

@@ -84,6 +84,7 @@ from scapy_fama.proto.messages import (
     Tunnelled,
     kind,
 )
+from scapy_fama.proto.messages import describe as label_of
 
 SEQ_SPACE = 1 << 16
 RS_WAIT = 10.0  # seconds for the MN's RS after a (re)start or link-up (a real MN must start first)
@@ -101,16 +102,9 @@ def newer(a: int, b: int) -> bool:
 
 
 def describe(msg: Message, at: float | None = None) -> str:
+    """A message for a verdict: its label and route, and when it came (case time)."""
     when = "" if at is None else f" at {at:.2f} s"
-    if isinstance(msg, BindingUpdate):
-        how = "CGA" if msg.cga_params is not None else "BAD" if msg.bad is not None else "no auth"
-        return (
-            f"BU seq {msg.seq} lifetime {msg.lifetime} {msg.src} -> {msg.dst}"
-            f" HAO {msg.hoa} ({how}){when}"
-        )
-    if isinstance(msg, Tunnelled):
-        return f"TUN {msg.src} -> {msg.dst} [{describe(msg.inner)}]{when}"
-    return f"{kind(msg)} {msg.src} -> {msg.dst}{when}"
+    return f"{label_of(msg, route=True)}{when}"
 
 
 def _noise(msg: Message) -> bool:

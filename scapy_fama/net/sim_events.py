@@ -24,8 +24,7 @@ happens, in the order it happens (virtual time, then scheduling order)::
   (``Notify``, ``TunnelUp``/``TunnelDown``, ``Deliver``, ``Drop``).
 * :class:`Change`: the topology changed (link up/down, a DAR restart).
 
-:func:`describe` gives a one-line label of a message; :func:`fingerprint`
-gives an event without the bytes that differ between otherwise identical runs
+:func:`fingerprint` gives an event without the bytes that differ between otherwise identical runs
 (RSA-padded PHKT ciphertexts, and signatures and authenticators, whose spans
 depend on whether the message went through real bytes), so that two runs can
 be compared event by event.
@@ -37,19 +36,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from scapy_fama.proto.effects import Effect
-from scapy_fama.proto.messages import (
-    BindingAck,
-    BindingError,
-    BindingUpdate,
-    CareOfTest,
-    CareOfTestInit,
-    Datagram,
-    Message,
-    RouterAdvertisement,
-    RouterSolicitation,
-    Tunnelled,
-    auth_parts,
-)
+from scapy_fama.proto.messages import Datagram, Message
 
 # fields whose bytes differ between equivalent runs; a fingerprint keeps only their presence
 VOLATILE = frozenset({"signature", "bad", "signed_data", "auth_data", "phkt_ciphertext"})
@@ -100,35 +87,6 @@ class Change:
 
 
 Event = Hop | Undelivered | NodeEffect | Change
-
-
-def _flags(msg: BindingUpdate | BindingAck) -> str:
-    shown = auth_parts(msg)
-    return f" [{' '.join(shown)}]" if shown else ""
-
-
-def describe(msg: Message) -> str:
-    """A one-line label of ``msg`` for logs and message-sequence charts."""
-    if isinstance(msg, BindingUpdate):
-        hao = f" hoa={msg.hoa}" if msg.hoa else ""
-        return f"BU seq={msg.seq} lifetime={msg.lifetime}{hao}{_flags(msg)}"
-    if isinstance(msg, BindingAck):
-        return f"BA status={msg.status} seq={msg.seq} lifetime={msg.lifetime}{_flags(msg)}"
-    if isinstance(msg, Tunnelled):
-        return f"IPv6-in-IPv6 {msg.src} -> {msg.dst} ( {describe(msg.inner)} )"
-    if isinstance(msg, Datagram):
-        return f"UDP {msg.src}:{msg.sport} -> {msg.dst}:{msg.dport} {len(msg.payload)} B"
-    if isinstance(msg, RouterAdvertisement):
-        return f"RA {msg.prefix} dar={msg.dar_address}"
-    if isinstance(msg, RouterSolicitation):
-        return "RS"
-    if isinstance(msg, CareOfTestInit):
-        return "CoTI"
-    if isinstance(msg, CareOfTest):
-        return f"CoT index={msg.index}"
-    if isinstance(msg, BindingError):
-        return f"BE status={msg.status} hoa={msg.hoa}"
-    return type(msg).__name__
 
 
 def _plain(value: Any) -> Any:

@@ -224,3 +224,34 @@ def auth_parts(msg: BindingUpdate | BindingAck) -> list[str]:
         parts.append(("ni", msg.nonce_indices))
     parts.append(("bad", msg.bad or msg.auth_key))
     return [name for name, value in parts if value is not None]
+
+
+def _flags(msg: BindingUpdate | BindingAck) -> str:
+    shown = auth_parts(msg)
+    return f" [{' '.join(shown)}]" if shown else ""
+
+
+def describe(msg: Message, *, route: bool = False) -> str:
+    """A one-line label of ``msg`` for logs, charts and verdicts; ``route`` adds its source and
+    destination (a datagram and a tunnel always show theirs)."""
+    if isinstance(msg, Tunnelled):
+        return f"IPv6-in-IPv6 {msg.src} -> {msg.dst} ( {describe(msg.inner)} )"
+    if isinstance(msg, Datagram):
+        return f"UDP {msg.src}:{msg.sport} -> {msg.dst}:{msg.dport} {len(msg.payload)} B"
+    label = _label(msg)
+    return f"{label} {msg.src} -> {msg.dst}" if route else label
+
+
+def _label(msg: Message) -> str:
+    if isinstance(msg, BindingUpdate):
+        hao = f" hoa={msg.hoa}" if msg.hoa else ""
+        return f"BU seq={msg.seq} lifetime={msg.lifetime}{hao}{_flags(msg)}"
+    if isinstance(msg, BindingAck):
+        return f"BA status={msg.status} seq={msg.seq} lifetime={msg.lifetime}{_flags(msg)}"
+    if isinstance(msg, RouterAdvertisement):
+        return f"RA {msg.prefix} dar={msg.dar_address}"
+    if isinstance(msg, CareOfTest):
+        return f"CoT index={msg.index}"
+    if isinstance(msg, BindingError):
+        return f"BE status={msg.status} hoa={msg.hoa}"
+    return kind(msg)

@@ -18,10 +18,10 @@ from scapy_fama.net import sim
 from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_carry import ObjectCarrier
 from scapy_fama.net.sim_clock import Scheduler
-from scapy_fama.net.sim_events import Change, Undelivered, describe, fingerprint
+from scapy_fama.net.sim_events import Change, Undelivered, fingerprint
 from scapy_fama.proto import DarCore
 from scapy_fama.proto.effects import Drop, Effects, Send
-from scapy_fama.proto.messages import BindingAck, BindingUpdate, Datagram, Message
+from scapy_fama.proto.messages import BindingAck, BindingUpdate, Datagram, Message, describe
 
 
 def test_native_path_and_delays(mn_key: KeyPair) -> None:
