@@ -43,7 +43,7 @@ from scapy_fama.codec import encode_bytes
 from scapy_fama.crypto import KeyPair, cga_generate
 from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_events import Change, Hop, NodeEffect
-from scapy_fama.net.sim_topology import DarNode, HostNode, Link
+from scapy_fama.net.sim_topology import LINKTYPE_RAW, DarNode, HostNode, Link
 from scapy_fama.proto import DarConfig, MnConfig
 from scapy_fama.proto.effects import Notify
 from scapy_fama.proto.messages import (
@@ -55,7 +55,6 @@ from scapy_fama.proto.messages import (
 
 ROOT = Path(__file__).resolve().parents[1]
 CN, EVE = "2001:db8:ff::1", "2001:db8:ee::1"
-LINKTYPE_RAW = 101
 FLOW = {"interval": 0.5, "size": 100}
 
 

@@ -31,9 +31,9 @@ from scapy.utils import RawPcapReader, RawPcapWriter
 
 from scapy_fama.fuzz.mutators import Args
 from scapy_fama.fuzz.oracles import Failure
+from scapy_fama.net.sim_topology import LINKTYPE_RAW
 
 FORMAT = "fama-fuzz-finding/1"
-LINKTYPE_RAW = 101  # packets start with the IPv6 header
 Chain = list[tuple[str, Args]]
 
 

@@ -28,35 +28,20 @@ from __future__ import annotations
 
 import random
 import select
-import socket
 import time
-from pathlib import Path
 
 from scapy.layers.l2 import Ether
 
-from scapy_fama.automata.nd import solicitation
 from scapy_fama.craft import coti, first_bu, phkt_bu
 from scapy_fama.crypto import cga_with_prefix, decrypt_phkt
 from scapy_fama.fuzz.mutators import BA_TYPE
 from scapy_fama.fuzz.seeds import DAR_ROLE, LIFETIME, Seed, World
 from scapy_fama.fuzz.targets import PHKT, Probe, Target, make_probe, probe_problem
-from scapy_fama.net.iface import IfacePort, require_interface, require_root
+from scapy_fama.net.iface import IfacePort, require_interface, require_root, resolve_mac
 from scapy_fama.wire import parse
 
-ICMPV6, NA = 58, 136
+ICMPV6 = 58
 PROBE_WAIT = 1.5  # seconds a probe's BA may take (within the default per-case time limit)
-IF_INET6 = Path("/proc/net/if_inet6")
-
-
-def link_local(iface: str, mac: str) -> str:
-    """This interface's link-local address (or the EUI-64 one of its MAC)."""
-    for line in IF_INET6.read_text().splitlines() if IF_INET6.exists() else []:
-        hexaddr, _, _, scope, _, name = line.split()
-        if name == iface and scope == "20":
-            return socket.inet_ntop(socket.AF_INET6, bytes.fromhex(hexaddr))
-    b = bytes.fromhex(mac.replace(":", ""))
-    iid = bytes((b[0] ^ 2,)) + b[1:3] + b"\xff\xfe" + b[3:]
-    return socket.inet_ntop(socket.AF_INET6, bytes.fromhex("fe80000000000000") + iid)
 
 
 class IfaceTarget(Target):
@@ -99,26 +84,12 @@ class IfaceTarget(Target):
         self.send(raw)
         return self.collect(seconds, until_ba)
 
-    def _resolve(self) -> str:
-        assert self.port is not None
-        ns = solicitation(link_local(self.iface, self.port.mac), self.dar, self.port.mac)
-        for _ in range(3):
-            self.port.send(ns)
-            end = time.monotonic() + 1.0
-            while (left := end - time.monotonic()) > 0 and select.select([self.port.ins], [], [], left)[0]:
-                frame = self.port.ins.recv(65535)
-                info = parse(frame[14:])
-                if info is not None and info.src == self.dar and info.proto == ICMPV6 and info.upper is not None:
-                    if frame[14 + info.upper] == NA:
-                        return ":".join(f"{b:02x}" for b in frame[6:12])
-        raise OSError(f"{self.dar} does not answer Neighbour Solicitations on {self.iface}")
-
     # ---------------------------------------------------------------- target
 
     def setup(self, world: World) -> None:
         super().setup(world)
         self.port = IfacePort(self.iface)
-        self.iut_mac = self._resolve()
+        self.iut_mac = resolve_mac(self.iface, self.dar, 1.0, tries=3)
         hoa = cga_with_prefix(world.params, self.prefix)
         world.hoa, world.coa, world.params = hoa.address, self.coa, hoa.params
         seq = random.Random(f"{world.seed}:iface").randrange(0x8000)

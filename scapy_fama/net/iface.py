@@ -70,15 +70,18 @@ def link_local(iface: str) -> str:
     raise ValueError(f"interface {iface} has no IPv6 link-local address (is it up?)")
 
 
-def resolve_mac(iface: str, address: str, timeout: float) -> str:
-    """The MAC address of ``address`` on ``iface``, by a Neighbour Solicitation from our
-    link-local address (RFC 4861 §7.2). Scapy's own resolution would not do: its routing
-    table has no route to a prefix of which this host holds no address."""
+def resolve_mac(iface: str, address: str, timeout: float, tries: int = 1) -> str:
+    """The MAC address of ``address`` on ``iface``, by Neighbour Solicitations from our
+    link-local address, ``timeout`` seconds apart, at most ``tries`` (RFC 4861 §7.2; §10 sets
+    MAX_MULTICAST_SOLICIT to 3). Scapy's own resolution would not do: its routing table has no
+    route to a prefix of which this host holds no address."""
     require_interface(iface)
-    answer = neighsol(address, link_local(iface), iface, timeout=timeout)
-    if answer is None:
-        raise ValueError(f"{address} does not answer Neighbour Solicitations on {iface}")
-    return str(answer.src)
+    source = link_local(iface)
+    for _ in range(tries):
+        answer = neighsol(address, source, iface, timeout=timeout)
+        if answer is not None:
+            return str(answer.src)
+    raise ValueError(f"{address} does not answer Neighbour Solicitations on {iface}")
 
 
 def require_root() -> None:
