@@ -467,7 +467,9 @@ class DarCore:
         lifetime: int = 0,
         why: str = "",
     ) -> Effects:
-        """Profile §6 step 7: a BA if A=1, a PHKT was issued, or the status is an error."""
+        """Profile §6 step 7: every BU that reaches this step gets a BA, whatever its A bit: the
+        DAR is the BU's home agent, and RFC 6275 §10.3.1 / §10.3.2 make a home agent answer every
+        registration and de-registration."""
         effects: Effects = []
         if status >= REFUSED:
             effects.append(
@@ -479,8 +481,6 @@ class DarCore:
             if auth.mn_key is not None:
                 phkt_ciphertext = encrypt_phkt(auth.mn_key, record.phkt)  # RFC 4866 §4.7
                 effects.append(Notify("phkt-issued", {"hoa": bu.home_address}))
-        if not (bu.ack or phkt_ciphertext or status >= REFUSED):
-            return effects
         care_of = auth.care_of if auth is not None and status < REFUSED else None
         signs = phkt_ciphertext is not None and bu.cga_request and self._keypair is not None
         ba = BindingAck(

@@ -200,16 +200,22 @@ def test_phkt_bu_refreshes_and_moves_the_binding(
     assert dar.binding(hoa).coa == COA2
 
 
-def test_no_ba_for_a_phkt_bu_without_the_a_bit_but_always_for_a_new_phkt_or_an_error(
+def test_every_bu_that_reaches_step_7_gets_a_ba_whatever_its_a_bit(
     dar: DarCore, hoa_cga: Cga, coa_cga: Cga, mn_key: KeyPair
 ) -> None:
+    """Profile §6 step 7; RFC 6275 §10.3.1 (registration) and §10.3.2 (de-registration): a home
+    agent answers them all, A=0 included."""
     hoa, coa = hoa_cga.address, coa_cga.address
     ba = ba_of(dar.on_message(make_bu(coa, hoa_cga, 1, key=mn_key, ack=False), 0.0))
-    assert ba.status == 0 and ba.phkt_ciphertext is not None  # profile §6 step 7
+    assert ba.status == 0 and ba.phkt_ciphertext is not None
     phkt = decrypt_phkt(mn_key, ba.phkt_ciphertext)
-    effects = dar.on_message(make_bu(coa, hoa, 2, phkt=phkt, ack=False), 1.0)
-    assert only(effects, Send) == [] and dar.record(hoa).last_seq == 2
-    assert ba_of(dar.on_message(make_bu(coa, hoa, 2, phkt=phkt, ack=False), 2.0)).status == 135
+    refresh = ba_of(dar.on_message(make_bu(coa, hoa, 2, phkt=phkt, ack=False), 1.0))
+    assert (refresh.status, refresh.seq, refresh.lifetime) == (0, 2, 400)
+    assert bad_ok(refresh, kbm(phkt), coa) and dar.record(hoa).last_seq == 2
+    dereg = ba_of(dar.on_message(make_bu(coa, hoa, 3, 0, phkt=phkt, ack=False), 2.0))
+    assert (dereg.status, dereg.seq, dereg.for_deregistration) == (0, 3, True)
+    assert dar.binding(hoa) is None
+    assert ba_of(dar.on_message(make_bu(coa, hoa, 3, phkt=phkt, ack=False), 3.0)).status == 135
 
 
 # ---------------------------------------------------------------- order and statuses of profile §6
