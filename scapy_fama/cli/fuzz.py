@@ -15,7 +15,8 @@ stdout with ``--json``). ``--replay FINDING.json`` runs one finding again.
     fama-fuzz --replay fama-fuzz-findings/inproc-exception-1a2b3c4d.json
 
 Exit codes: 0 no findings (or: the finding did not reproduce), 1 findings (or: it
-reproduced), 2 bad input, 130 interrupted.
+reproduced), 2 bad input, 3 a ``module:Class`` target that cannot be fuzzed (not a
+Target, or raising NotImplementedError), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 
@@ -31,10 +33,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run
-from scapy_fama.fuzz.campaign import Campaign, CampaignConfig, Summary, replay
+from scapy_fama.fuzz.campaign import Campaign, CampaignConfig, Summary, TargetError, replay
 from scapy_fama.fuzz.mutators import FAMILIES
 
 PROG = "fama-fuzz"
+EXIT_TARGET = 3  # the target itself cannot be fuzzed: not a finding (1), not bad arguments (2)
 DEFAULT_CASES = 10_000
 
 
@@ -135,15 +138,17 @@ def render_summary(summary: Summary, console: Console) -> None:
 
 def _campaign(args: argparse.Namespace, console: Console) -> int:
     campaign = Campaign(_config(args))
-    total = campaign.config.cases
-    columns = (TextColumn("fuzzing {task.fields[target]}"), BarColumn(), TextColumn("{task.completed} cases"),
+    by_cases = campaign.config.cases is not None  # else the bar fills with --seconds
+    columns = (TextColumn("fuzzing {task.fields[target]}"), BarColumn(), TextColumn("{task.fields[cases]} cases"),
                TextColumn("{task.fields[rate]} execs/s"), TextColumn("{task.fields[found]} findings"),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("fuzz", total=total, target=args.target, rate=0, found=0)
+        task = bar.add_task("fuzz", total=campaign.config.cases if by_cases else campaign.config.seconds,
+                            target=args.target, cases=0, rate=0, found=0)
 
         def progress(s: Summary) -> None:
-            bar.update(task, completed=s.cases, rate=f"{s.execs_per_second:.0f}", found=len(s.findings))
+            bar.update(task, completed=s.cases if by_cases else s.seconds, cases=s.cases,
+                       rate=f"{s.execs_per_second:.0f}", found=len(s.findings))
 
         summary = campaign.run(progress)
     data = summary.as_dict()
@@ -174,12 +179,20 @@ def _replay(args: argparse.Namespace, console: Console) -> int:
     return EXIT_NEGATIVE if result.reproduced else EXIT_OK
 
 
+def _unusable_target(body: Callable[[], int]) -> int:
+    try:
+        return body()
+    except TargetError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_TARGET
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     console = Console(stderr=True, emoji=False)
     if args.replay is not None:
-        return run(PROG, lambda: _replay(args, console))
-    return run(PROG, lambda: _campaign(args, console))
+        return run(PROG, lambda: _unusable_target(lambda: _replay(args, console)))
+    return run(PROG, lambda: _unusable_target(lambda: _campaign(args, console)))
 
 
 if __name__ == "__main__":

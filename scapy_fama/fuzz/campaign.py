@@ -29,7 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from scapy_fama.fuzz import findings
 from scapy_fama.fuzz.findings import Chain, Finding
@@ -39,14 +39,23 @@ from scapy_fama.fuzz.oracles import Failure, guarded
 from scapy_fama.fuzz.seeds import Seed, World, build_world
 from scapy_fama.fuzz.targets import CASE_START, DissectTarget, InprocTarget, Target
 
+T = TypeVar("T")
 SUMMARY_FORMAT = "fama-fuzz/1"
 STEPS = (1, 1, 1, 2, 2, 3, 4)  # how many mutations a case stacks
 LOST_AFTER = 3  # failed probes in a row after which a stateful target counts as lost
 BUILTIN_TARGETS: dict[str, Callable[[], Target]] = {"dissect": DissectTarget, "inproc": InprocTarget}
 
 
+class TargetError(Exception):
+    """A target that cannot be fuzzed: not a Target class, or one with a part not implemented."""
+
+
 def resolve_target(spec: str, options: dict[str, Any] | None = None) -> Target:
-    """A target by name ("dissect", "inproc", "iface") or as ``module:Class`` (your own)."""
+    """A target by name ("dissect", "inproc", "iface") or as ``module:Class`` (your own).
+
+    ValueError for a name that is neither; :class:`TargetError` for a ``module:Class``
+    that is not a :class:`Target` subclass with its own ``run``, or that fails to start.
+    """
     if spec == "iface":
         from scapy_fama.fuzz.iface import IfaceTarget  # Scapy sockets only when asked for
 
@@ -57,12 +66,19 @@ def resolve_target(spec: str, options: dict[str, Any] | None = None) -> Target:
     if not name:
         raise ValueError(f"unknown target {spec!r}: use dissect, inproc, iface or module:Class")
     try:
-        made = getattr(importlib.import_module(module), name)()
+        cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"target {spec!r} cannot be loaded: {exc}") from None
-    if not isinstance(made, Target):
-        raise ValueError(f"target {spec!r} is not a scapy_fama.fuzz.targets.Target")
-    return made
+    if not (isinstance(cls, type) and issubclass(cls, Target)):
+        raise TargetError(f"target {spec!r} is a {type(cls).__name__}, not a subclass of scapy_fama.fuzz.targets.Target")
+    if cls.run is Target.run:
+        raise TargetError(f"target {spec!r} does not implement run(raw, seed, now)")
+    try:
+        return cls()
+    except NotImplementedError as exc:
+        raise TargetError(f"target {spec!r} is not implemented: {exc or 'NotImplementedError'}") from None
+    except Exception as exc:  # noqa: BLE001  (a user's class that fails to start: one line, not a finding)
+        raise TargetError(f"target {spec!r} failed to start: {type(exc).__name__}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -188,16 +204,19 @@ class Campaign:
         return Case(i, family, seed, chain, self.render(seed, frame))
 
     def check(self, raw: bytes, seed: Seed, i: int, live: bool) -> str | Failure:
-        """One case through the target and the oracles: its outcome, or its Failure."""
+        """One case through the target and the oracles: its outcome, or its Failure.
+
+        A NotImplementedError is the target's own gap, not a finding: :class:`TargetError`.
+        """
         target, limit = self.target, self.config.time_limit
         if not target.keeps_state:
             target.reset()
-        outcome = guarded(lambda: target.run(raw, seed, CASE_START), limit)
+        outcome = _implemented(guarded(lambda: target.run(raw, seed, CASE_START), limit), self.config.target)
         if isinstance(outcome, Failure):
             return outcome
         if live:
             rng = random.Random(f"{self.config.seed}:{i}:probe")
-            problem = guarded(lambda: target.alive(rng, CASE_START + 0.5), limit)
+            problem = _implemented(guarded(lambda: target.alive(rng, CASE_START + 0.5), limit), self.config.target)
             if isinstance(problem, Failure):
                 return Failure("liveness", problem.kind, problem.detail, problem.where)
             if problem is not None:
@@ -225,10 +244,11 @@ class Campaign:
             case.seed.name, case.chain, chain, failure, case.raw, raw, alone, dict(self.config.target_options),
         )
 
-    def run(self, progress: Callable[[Summary], None] | None = None) -> Summary:
+    def run(self, progress: Callable[[Summary], None] | None = None, progress_every: float = 0.25) -> Summary:
+        """Run the campaign; ``progress(summary)`` every ``progress_every`` seconds of it."""
         c, summary = self.config, Summary(self.config)
         seen: dict[str, Finding] = {}
-        start = last = time.perf_counter()
+        start, last = time.perf_counter(), 0.0  # last: seconds into the campaign, as summary.seconds
         i = lost = 0
         try:
             while c.cases is None or i < c.cases:
@@ -252,7 +272,7 @@ class Campaign:
                 if lost >= LOST_AFTER and self.target.keeps_state:
                     summary.stopped = "target-lost"
                     break
-                if progress is not None and summary.seconds - last >= 0.25:
+                if progress is not None and summary.seconds - last >= progress_every:
                     last = summary.seconds
                     progress(summary)
         except KeyboardInterrupt:  # a tester's Ctrl-C ends the campaign, not its report
@@ -273,6 +293,12 @@ class Campaign:
         summary.findings.append(found)
         if self.config.out is not None:
             summary.paths[found.id] = findings.save(found, self.config.out)
+
+
+def _implemented(result: T, target: str) -> T:
+    if isinstance(result, Failure) and result.oracle == "exception" and result.kind == "NotImplementedError":
+        raise TargetError(f"target {target!r} is not fully implemented: {result.detail.splitlines()[-1]}")
+    return result
 
 
 @dataclass(frozen=True)

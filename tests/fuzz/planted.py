@@ -52,3 +52,17 @@ class StallingInproc(InprocTarget):
         stalling.__class__ = StallingDar
         world.dar_template = stalling
         super().setup(world)
+
+
+class HalfDoneProbe(InprocTarget):
+    """A user's target whose liveness probe is still to be written (not a finding: exit 3)."""
+
+    def alive(self, rng: object, now: float) -> str | None:
+        raise NotImplementedError("the probe of our DAR is to do")
+
+
+class NeedsArguments(InprocTarget):
+    """A target class that cannot be made without arguments (fama-fuzz makes it with none)."""
+
+    def __init__(self, iface: str) -> None:
+        super().__init__()

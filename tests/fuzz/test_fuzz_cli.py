@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from scapy_fama.cli.fuzz import main
+from scapy_fama.fuzz.campaign import Campaign, CampaignConfig
 
 
 def test_a_short_campaign_writes_its_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -50,3 +51,30 @@ def test_a_finding_file_that_is_not_one(tmp_path: Path, capsys: pytest.CaptureFi
     bogus.write_text(json.dumps({"format": "something/else"}))
     assert main(["--replay", str(bogus)]) == 2
     assert "not a fama-fuzz-finding/1 document" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "target, says",
+    [
+        ("os:path", "target 'os:path' is a module, not a subclass of scapy_fama.fuzz.targets.Target"),
+        ("json:JSONDecoder", "is a type, not a subclass"),
+        ("scapy_fama.fuzz.targets:Target", "does not implement run(raw, seed, now)"),
+        ("tests.fuzz.planted:NeedsArguments", "failed to start: TypeError"),
+        ("tests.fuzz.planted:HalfDoneProbe", "not fully implemented: NotImplementedError: the probe of our DAR is to do"),
+    ],
+)
+def test_a_target_that_cannot_be_fuzzed_is_one_line_and_exit_3(target: str, says: str, tmp_path: Path) -> None:
+    """Not a finding (exit 1) and no traceback: the target itself is unusable (issue 16.3)."""
+    done = subprocess.run([sys.executable, "-m", "scapy_fama.cli.fuzz", "--target", target, "--cases", "5",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fama-fuzz: error:") and says in lines[0], done.stderr
+    assert not list(tmp_path.glob("*.json"))  # no finding written
+
+
+def test_the_progress_bar_moves_during_a_campaign() -> None:
+    """Progress is reported while the campaign runs, with the cases done so far (issue 16.1)."""
+    seen: list[int] = []
+    Campaign(CampaignConfig(target="dissect", seed=3, cases=12)).run(lambda s: seen.append(s.cases), progress_every=0)
+    assert seen == list(range(1, 13))
