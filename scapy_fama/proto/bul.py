@@ -6,15 +6,36 @@ An entry remembers what the MN and DAR_i share about HoA_i (the sequence
 number, the PHKT, the care-of token of secure mode) and where the current
 exchange stands. An *exchange* is one registration or de-registration: BUs
 (each with a new sequence number) until a BA settles it or the back-off gives
-up; in secure mode it starts with CoTI/CoT. Its one timer says what to do next::
+up; in secure mode it starts with CoTI/CoT. Its one timer says what to do next
+(SEND: a message held by the rate limit; TIMEOUT: retransmit or give up;
+REFRESH: 80 % of the granted lifetime).
 
-    state           timer action            leaves on
-    IDLE            -                       handover / refresh -> REGISTERING (or TESTING)
-    TESTING         TIMEOUT (new CoTI)      CoT -> REGISTERING
-    REGISTERING     SEND (rate limit),      BA 0 -> BOUND; 135 / 147 / 137 -> same exchange
-                    TIMEOUT (new BU)        148 and other refusals, back-off spent -> gone
-    BOUND           REFRESH (80 %)          -> REGISTERING
-    DEREGISTERING   SEND, TIMEOUT           BA 0 -> IDLE (or the address is dropped)
+The entry's state changes only by an event, through one table, in the manner
+of h11's ``_state.py``: (state, event) -> state, and a pair the table lacks
+raises :class:`IllegalTransition` (a bug in the caller, never a peer's doing:
+the MN checks a message before it fires an event)::
+
+    state          event          next state      what the event is
+    IDLE           REGISTER       REGISTERING     handover, keep policy, re-registration
+    IDLE           DEREGISTER     DEREGISTERING   released, or back home (profile §3, §4)
+    REGISTERING    COA_TEST       TESTING         a CoTI goes out first (profile §5)
+    TESTING        COA_TEST       TESTING         the CoTI is retransmitted
+    TESTING        COT            REGISTERING     the care-of token came: the BU goes next
+    REGISTERING,   ACCEPTED       BOUND           a BA accepts a BU of the exchange
+      TESTING      REGISTER       REGISTERING     a new CoA: a new exchange
+                   DEREGISTER     DEREGISTERING
+                   GIVE_UP        IDLE            refused, or the back-off is spent
+    BOUND          REGISTER       REGISTERING     refresh, a new CoA, a Binding Error
+    BOUND          DEREGISTER     DEREGISTERING
+    DEREGISTERING  DEREGISTERED   IDLE            a BA accepts the de-registration
+    DEREGISTERING  DEREGISTER     DEREGISTERING   from a new CoA
+    DEREGISTERING  GIVE_UP        IDLE
+    any            SUSPEND        IDLE            the link went down
+
+A release is final: nothing leads from DEREGISTERING back to REGISTERING. The
+table also says what each event does to the exchange (:data:`EXCHANGE`): REGISTER
+and DEREGISTER start a new one (earlier BUs no longer count); ACCEPTED,
+DEREGISTERED, GIVE_UP and SUSPEND end it; COA_TEST and COT carry it on.
 
 A BA is matched against the BUs of the current exchange (``sent``); each sent
 BU remembers the keys its BA must verify with (RFC 6275 §11.7.3). The entry
@@ -37,6 +58,70 @@ class BulState(Enum):
     REGISTERING = "registering"
     BOUND = "bound"
     DEREGISTERING = "deregistering"
+
+
+class BulEvent(Enum):
+    REGISTER = "register"
+    DEREGISTER = "deregister"
+    COA_TEST = "coa-test"
+    COT = "cot"
+    ACCEPTED = "accepted"
+    DEREGISTERED = "deregistered"
+    GIVE_UP = "give-up"
+    SUSPEND = "suspend"
+
+
+class Exchange(Enum):
+    """What an event does to the entry's exchange."""
+
+    START = "start"  # a new exchange from a given CoA: earlier BUs no longer count
+    CARRY_ON = "carry-on"
+    END = "end"  # sent BUs, back-off, cookie and timer are cleared
+
+
+_S, _E = BulState, BulEvent
+_EXCHANGE_RUNNING = (_S.REGISTERING, _S.TESTING)
+
+TRANSITIONS: dict[tuple[BulState, BulEvent], BulState] = {
+    (_S.IDLE, _E.REGISTER): _S.REGISTERING,
+    (_S.IDLE, _E.DEREGISTER): _S.DEREGISTERING,
+    (_S.REGISTERING, _E.COA_TEST): _S.TESTING,
+    (_S.TESTING, _E.COA_TEST): _S.TESTING,
+    (_S.TESTING, _E.COT): _S.REGISTERING,
+    **{(state, _E.ACCEPTED): _S.BOUND for state in _EXCHANGE_RUNNING},
+    **{(state, _E.REGISTER): _S.REGISTERING for state in _EXCHANGE_RUNNING},
+    **{(state, _E.DEREGISTER): _S.DEREGISTERING for state in _EXCHANGE_RUNNING},
+    **{(state, _E.GIVE_UP): _S.IDLE for state in _EXCHANGE_RUNNING},
+    (_S.BOUND, _E.REGISTER): _S.REGISTERING,
+    (_S.BOUND, _E.DEREGISTER): _S.DEREGISTERING,
+    (_S.DEREGISTERING, _E.DEREGISTERED): _S.IDLE,
+    (_S.DEREGISTERING, _E.DEREGISTER): _S.DEREGISTERING,
+    (_S.DEREGISTERING, _E.GIVE_UP): _S.IDLE,
+    **{(state, _E.SUSPEND): _S.IDLE for state in BulState},
+}
+
+EXCHANGE: dict[BulEvent, Exchange] = {
+    _E.REGISTER: Exchange.START,
+    _E.DEREGISTER: Exchange.START,
+    _E.COA_TEST: Exchange.CARRY_ON,
+    _E.COT: Exchange.CARRY_ON,
+    _E.ACCEPTED: Exchange.END,
+    _E.DEREGISTERED: Exchange.END,
+    _E.GIVE_UP: Exchange.END,
+    _E.SUSPEND: Exchange.END,
+}
+
+
+class IllegalTransition(RuntimeError):
+    """An event the entry's state does not allow: a bug in the caller."""
+
+
+def next_state(state: BulState, event: BulEvent) -> BulState:
+    """The state ``event`` leads to from ``state``; raises IllegalTransition if none."""
+    try:
+        return TRANSITIONS[(state, event)]
+    except KeyError:
+        raise IllegalTransition(f"BUL: {event.value} is not allowed in {state.value}") from None
 
 
 class Due(Enum):
@@ -80,7 +165,7 @@ class BulEntry:
     seq: int  # the last sequence number used
     phkt: bytes | None = None
     phkt_seq: int = 0  # the seq that brought the PHKT (renew before the seq space wraps)
-    state: BulState = BulState.IDLE
+    _state: BulState = field(default=BulState.IDLE, init=False)
     coa: str | None = None  # the CoA of the current exchange
     sent: dict[int, SentBu] = field(default_factory=dict)
     backoff: Backoff | None = None
@@ -98,21 +183,28 @@ class BulEntry:
         self.seq = seq_add(self.seq)
         return self.seq
 
-    def start(self, state: BulState, coa: str) -> None:
-        """Begin a new exchange from ``coa``: earlier BUs no longer count."""
-        self.state = state
-        self.coa = coa
-        self.sent = {}
-        self.backoff = Backoff(first_registration=not self.ever_bound)
-        self.cookie = None
+    @property
+    def state(self) -> BulState:
+        return self._state
 
-    def settle(self, state: BulState) -> None:
-        """The exchange is over (answered, or suspended by a link change)."""
-        self.state = state
-        self.sent = {}
-        self.backoff = None
-        self.cookie = None
-        self.set_timer(None, None)
+    def fire(self, event: BulEvent, coa: str | None = None) -> None:
+        """Move by ``event`` (see the table); an event that starts an exchange needs its CoA."""
+        state = next_state(self._state, event)
+        exchange = EXCHANGE[event]
+        if exchange is Exchange.START:
+            if coa is None:
+                raise ValueError(f"BUL: {event.value} starts an exchange and needs its CoA")
+            self.coa = coa
+            self.backoff = Backoff(first_registration=not self.ever_bound)
+        elif coa is not None:
+            raise ValueError(f"BUL: {event.value} does not start an exchange: no CoA")
+        if exchange is not Exchange.CARRY_ON:
+            self.sent = {}
+            self.cookie = None
+        if exchange is Exchange.END:
+            self.backoff = None
+            self.set_timer(None, None)
+        self._state = state
 
     def set_timer(self, when: float | None, due: Due | None) -> None:
         self.timer = when

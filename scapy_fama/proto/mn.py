@@ -68,7 +68,7 @@ from scapy_fama.crypto import (
     verify_mh_signature,
 )
 from scapy_fama.proto.addresses import AddressRecord, CgaSource
-from scapy_fama.proto.bul import BulEntry, BulState, CareOfToken, Due, SentBu
+from scapy_fama.proto.bul import BulEntry, BulEvent, BulState, CareOfToken, Due, SentBu
 from scapy_fama.proto.config import MnConfig, wire_lifetime
 from scapy_fama.proto.effects import Deliver, Drop, Effects, Notify, Send, TunnelDown, TunnelUp
 from scapy_fama.proto.keep import KeepRules
@@ -154,16 +154,16 @@ class MnCore:
             if e.tunnel and e.bound_until is not None and now >= e.bound_until:
                 effects += self._tunnel_down(rec) + [Notify("binding-expired", self._about(rec))]
             if e.timer is not None and now >= e.timer:
-                effects += self._fire(rec, now)
+                effects += self._timer_due(rec, now)
         return self._resuming(pending, effects, now)
 
-    def _fire(self, rec: AddressRecord, now: float) -> Effects:
+    def _timer_due(self, rec: AddressRecord, now: float) -> Effects:
         e = rec.bul
         due = e.due
         e.set_timer(None, None)
         if due is Due.REFRESH:  # profile §7: 80 % of the granted lifetime
             assert e.coa is not None
-            e.start(BulState.REGISTERING, e.coa)
+            e.fire(BulEvent.REGISTER, e.coa)
         elif due is Due.TIMEOUT:
             assert e.backoff is not None
             if not e.backoff.expired():  # profile §7: give up after the 32 s step
@@ -196,7 +196,7 @@ class MnCore:
                 del self._records[rec.address]
                 continue
             effects += self._tunnel_down(rec)
-            rec.bul.settle(BulState.IDLE)
+            rec.bul.fire(BulEvent.SUSPEND)
             rec.bul.bound_until = None
         return effects
 
@@ -281,7 +281,7 @@ class MnCore:
         """Profile §4: de-register from home (src = HoA, no HAO) if a registration may stand."""
         if not rec.bul.registered:
             return []
-        rec.bul.start(BulState.DEREGISTERING, rec.address)
+        rec.bul.fire(BulEvent.DEREGISTER, rec.address)
         return self._signal(rec, now)
 
     # ---------------------------------------------------------------- keep policy (profile §3)
@@ -325,7 +325,7 @@ class MnCore:
             if rec.released or not self._keep.keep(rec.address):
                 effects += self._release(rec, coa, now)
             elif not (rec.bul.coa == coa and rec.bul.state in _IN_USE):
-                rec.bul.start(BulState.REGISTERING, coa)
+                rec.bul.fire(BulEvent.REGISTER, coa)
                 effects += self._signal(rec, now)
         return effects
 
@@ -336,7 +336,7 @@ class MnCore:
             return []
         if not e.registered:
             return self._forget(rec, "address-released", deregistered=False)
-        e.start(BulState.DEREGISTERING, coa)
+        e.fire(BulEvent.DEREGISTER, coa)
         return self._tunnel_down(rec) + self._signal(rec, now)
 
     def _forget(self, rec: AddressRecord, event: str, **data: object) -> Effects:
@@ -346,8 +346,8 @@ class MnCore:
         return effects + [Notify(event, {**self._about(rec), **data})]
 
     def _give_up(self, rec: AddressRecord, why: str) -> Effects:
+        rec.bul.fire(BulEvent.GIVE_UP)
         if rec.address == self._current:  # a de-registration from home went unanswered
-            rec.bul.settle(BulState.IDLE)
             return [Notify("deregistration-failed", {**self._about(rec), "why": why})]
         if rec.released:
             return self._forget(rec, "address-released", deregistered=False, why=why)
@@ -378,7 +378,7 @@ class MnCore:
 
     def _coti(self, e: BulEntry) -> CareOfTestInit:
         assert e.coa is not None
-        e.state = BulState.TESTING
+        e.fire(BulEvent.COA_TEST)
         e.cookie = self._rand(COOKIE_LEN)  # a fresh cookie every time (RFC 6275 §11.8)
         return CareOfTestInit(e.coa, e.dar, e.cookie)
 
@@ -442,7 +442,7 @@ class MnCore:
             return [Drop(cot, "unexpected-cot: no CoTI with this cookie from this CoA to this DAR")]
         e = rec.bul
         e.care_of = CareOfToken(cot.dst, cot.index, cot.token, now)
-        e.state = BulState.REGISTERING
+        e.fire(BulEvent.COT)
         e.cookie = None
         return self._signal(rec, now)
 
@@ -534,14 +534,14 @@ class MnCore:
         e = rec.bul
         if sent.deregistration:
             e.registered = False
-            e.settle(BulState.IDLE)
+            e.fire(BulEvent.DEREGISTERED)
             e.bound_until = None
             effects: Effects = [Notify("binding-deregistered", self._about(rec))]
             if rec.released:
                 effects += self._forget(rec, "address-released", deregistered=True)
             return effects
         e.ever_bound = True
-        e.settle(BulState.BOUND)
+        e.fire(BulEvent.ACCEPTED)
         # RFC 6275 §11.7.3: the lifetime runs from when the BU was sent
         e.bound_until = sent.at + ba.lifetime
         refresh = sent.at + self.config.refresh_fraction * ba.lifetime
@@ -578,7 +578,7 @@ class MnCore:
             and rec.bul.state is BulState.BOUND
             and coa is not None
         ):
-            rec.bul.start(BulState.REGISTERING, coa)  # the DAR lost the binding: register again
+            rec.bul.fire(BulEvent.REGISTER, coa)  # the DAR lost the binding: register again
             effects += self._signal(rec, now)
         return effects
 
