@@ -9,7 +9,7 @@ pcap + JSON each) and the fama-fuzz/1 summary (``DIR/summary.json``, or on
 stdout with ``--json``). ``--replay FINDING.json`` runs one finding again.
 
     fama-fuzz --target inproc --cases 100000 --seed 7 --keep-valid
-    fama-fuzz --target dissect --seconds 60 --family structure,crypto
+    fama-fuzz --target dissect --seconds 60 --family structure,crypto --jobs 2
     fama-fuzz --target iface --iface eth1 --iut-address 2001:db8:1::1 --prefix 2001:db8:1::/64 \\
               --coa 2001:db8:2::100 --seconds 3600
     fama-fuzz --replay fama-fuzz-findings/inproc-exception-1a2b3c4d.json
@@ -35,6 +35,7 @@ from rich.table import Table
 from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig, Summary, TargetError, replay
 from scapy_fama.fuzz.mutators import FAMILIES
+from scapy_fama.fuzz.parallel import run_parallel
 
 PROG = "fama-fuzz"
 EXIT_TARGET = 3  # the target itself cannot be fuzzed: not a finding (1), not bad arguments (2)
@@ -71,6 +72,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--target", default="inproc", help="dissect, inproc, iface, or module:Class (default inproc)")
     ap.add_argument("--cases", type=_positive_int, help=f"cases to run (default {DEFAULT_CASES} unless --seconds)")
     ap.add_argument("--seconds", type=_positive_float, help="stop after this many seconds")
+    ap.add_argument("--jobs", type=_positive_int, default=1,
+                    help="processes to share the cases out to (results as with 1; default 1)")
     ap.add_argument("--seed", type=int, default=1, help="campaign seed: case i depends on (seed, i) only")
     ap.add_argument("--family", default=",".join(FAMILIES), help=f"mutator families, of {','.join(FAMILIES)}")
     ap.add_argument("--keep-valid", action="store_true",
@@ -150,7 +153,7 @@ def _campaign(args: argparse.Namespace, console: Console) -> int:
             bar.update(task, completed=s.cases if by_cases else s.seconds, cases=s.cases,
                        rate=f"{s.execs_per_second:.0f}", found=len(s.findings))
 
-        summary = campaign.run(progress)
+        summary = campaign.run(progress) if args.jobs == 1 else run_parallel(campaign, args.jobs, progress)
     data = summary.as_dict()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(data, indent=1) + "\n")

@@ -117,6 +117,16 @@ class Case:
 
 
 @dataclass
+class Tally:
+    """The counts of a share of cases: :meth:`Summary.tally` and :meth:`Summary.add`."""
+
+    cases: int
+    outcomes: dict[str, dict[str, int]]
+    pairs: dict[str, dict[str, set[str]]]
+    family_cases: dict[str, int]
+
+
+@dataclass
 class Summary:
     config: CampaignConfig
     cases: int = 0
@@ -131,6 +141,29 @@ class Summary:
     @property
     def execs_per_second(self) -> float:
         return self.cases / self.seconds if self.seconds > 0 else 0.0
+
+    def count(self, case: Case, result: str | Failure) -> None:
+        """Case ``case`` came out as ``result``: its outcome and (mutator, outcome) pairs."""
+        outcome = f"FAILED:{result.oracle}" if isinstance(result, Failure) else result
+        self.outcomes[case.family][outcome] += 1
+        self.family_cases[case.family] += 1
+        for name, _ in case.chain:
+            self.pairs[case.family][name].add(outcome)
+
+    def tally(self) -> Tally:
+        """What cases added to this summary, as plain data (to send between processes)."""
+        return Tally(self.cases, {f: dict(c) for f, c in self.outcomes.items()},
+                     {f: {m: set(o) for m, o in ms.items()} for f, ms in self.pairs.items()}, dict(self.family_cases))
+
+    def add(self, tally: Tally) -> None:
+        """Fold in the counts of cases run elsewhere (another process's share)."""
+        self.cases += tally.cases
+        for fam, counts in tally.outcomes.items():
+            self.outcomes[fam].update(counts)
+        for fam, mutators in tally.pairs.items():
+            for name, outcomes in mutators.items():
+                self.pairs[fam][name] |= outcomes
+        self.family_cases.update(tally.family_cases)
 
     def pair_count(self, family: str | None = None) -> int:
         fams = [family] if family else list(self.pairs)
@@ -203,6 +236,12 @@ class Campaign:
                     break
         return Case(i, family, seed, chain, self.render(seed, frame))
 
+    def run_case(self, i: int) -> tuple[Case, str | Failure, bool]:
+        """Case ``i``, what it came out as, and whether the liveness probe ran after it."""
+        case = self.make_case(i)
+        live = (i + 1) % self.every == 0
+        return case, self.check(case.raw, case.seed, i, live), live
+
     def check(self, raw: bytes, seed: Seed, i: int, live: bool) -> str | Failure:
         """One case through the target and the oracles: its outcome, or its Failure.
 
@@ -255,14 +294,8 @@ class Campaign:
                 if c.seconds is not None and time.perf_counter() - start >= c.seconds:
                     summary.stopped = "seconds"
                     break
-                case = self.make_case(i)
-                live = (i + 1) % self.every == 0
-                result = self.check(case.raw, case.seed, i, live)
-                outcome = f"FAILED:{result.oracle}" if isinstance(result, Failure) else result
-                summary.outcomes[case.family][outcome] += 1
-                summary.family_cases[case.family] += 1
-                for name, _ in case.chain:
-                    summary.pairs[case.family][name].add(outcome)
+                case, result, live = self.run_case(i)
+                summary.count(case, result)
                 if isinstance(result, Failure):
                     self._record(case, result, seen, summary)
                 if live:  # probes failed in a row

@@ -363,7 +363,8 @@ def _draw_pad(rng: random.Random, f: Frame) -> Args | None:
 @mutator("padding", STRUCTURE, _draw_pad)
 def _padding(f: Frame, a: Args) -> None:
     size, at = a["size"], min(a["at"], len(f.options))
-    f.options.insert(at, Opt(0) if size == 1 else Opt(1, bytes(size - 2)))
+    if size >= 1:  # a minimised step may ask for none (RFC 6275 §6.2.2: PadN holds 2 bytes or more)
+        f.options.insert(at, Opt(0) if size == 1 else Opt(1, bytes(size - 2)))
 
 
 def _draw_nothing(rng: random.Random, f: Frame) -> Args | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,31 @@ def test_a_stateful_target_that_stays_dead_ends_the_campaign() -> None:
     (found,) = summary.findings
     assert found.failure.oracle == "liveness" and found.duplicates == 2 and not found.reproduced_alone
     assert found.minimal_chain == found.chain  # nothing minimised: the failure needs the cases before it
+
+
+def test_jobs_share_the_cases_out_and_give_the_results_of_one_process(tmp_path: Path) -> None:
+    """--jobs N: cases sharded by (seed, i) over N processes; findings (the lowest case of each
+    signature, minimised), duplicates and coverage are those of the serial run."""
+    from scapy_fama.fuzz.parallel import run_parallel
+
+    config = CampaignConfig(target="tests.fuzz.planted:OddLengthDissect", seed=3, cases=300,
+                            families=("structure", "field"))
+    serial = Campaign(config).run().as_dict()
+    for jobs in (2, 3):
+        shared = run_parallel(Campaign(replace(config, out=tmp_path / str(jobs))), jobs).as_dict()
+        for doc in (serial, shared):
+            for key in ("seconds", "execs_per_second"):
+                doc.pop(key, None)
+            for f in doc["findings"]:
+                f["json"] = None
+        assert shared == serial
+    assert serial["findings"] and serial["findings"][0]["duplicates"] > 0
+    (saved,) = (tmp_path / "2").glob("*.json")
+    assert findings.load(saved).case == serial["findings"][0]["case"]
+
+
+def test_jobs_refuse_a_target_that_keeps_state() -> None:
+    from scapy_fama.fuzz.parallel import run_parallel
+
+    with pytest.raises(ValueError, match="keeps state between cases"):
+        run_parallel(Campaign(CampaignConfig(cases=10), target=_Unplugged()), 2)

@@ -78,3 +78,12 @@ def test_the_progress_bar_moves_during_a_campaign() -> None:
     seen: list[int] = []
     Campaign(CampaignConfig(target="dissect", seed=3, cases=12)).run(lambda s: seen.append(s.cases), progress_every=0)
     assert seen == list(range(1, 13))
+
+
+def test_jobs_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--target", "dissect", "--cases", "40", "--seed", "4", "--json"]
+    assert main([*argv, "--out", str(tmp_path / "one")]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
+    two = json.loads(capsys.readouterr().out)
+    assert two["cases"] == 40 and two["coverage"] == one["coverage"]
