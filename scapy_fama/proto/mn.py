@@ -154,10 +154,10 @@ class MnCore:
             if e.tunnel and e.bound_until is not None and now >= e.bound_until:
                 effects += self._tunnel_down(rec) + [Notify("binding-expired", self._about(rec))]
             if e.timer is not None and now >= e.timer:
-                effects += self._timer_due(rec, now)
+                effects += self._fire(rec, now)
         return self._resuming(pending, effects, now)
 
-    def _timer_due(self, rec: AddressRecord, now: float) -> Effects:
+    def _fire(self, rec: AddressRecord, now: float) -> Effects:
         e = rec.bul
         due = e.due
         e.set_timer(None, None)
