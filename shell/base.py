@@ -13,6 +13,8 @@ on a SimNet (virtual time, every packet in hand) and
       names() node() _typed()                   a node or its name -> the node, one-line errors
       show()  _ipv6()  _home_of()               packets, the same on both
       refuse(command, why)                      a command the driver cannot do: one line
+    duration(value, what)                       a number of seconds from the user, checked
+    out_dir(directory, command)                 a folder to write into, made before the work
 
 A command a driver cannot do raises :class:`Unsupported` (a ValueError, so the
 console prints it as one ``error:`` line and the session lives on).
@@ -20,7 +22,9 @@ console prints it as one ``error:`` line and the session lives on).
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, NoReturn
 
 from fama_shell.packets import PacketView, packet_view
@@ -34,6 +38,29 @@ from scapy_fama.layers.headers import mh_context
 
 class Unsupported(ValueError):
     """A shell command that this session's driver cannot carry out (the message says why)."""
+
+
+def duration(value: Any, what: str, limit: float = math.inf) -> float:
+    """``value`` as seconds from 0 to ``limit``; a one-line error names ``what`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} is a number of seconds, not {type(value).__name__} {value!r}")
+    if not 0 <= value <= limit or math.isnan(value):
+        bound = "0 or more" if limit == math.inf else f"0 to {limit:g}"
+        raise ValueError(f"{what}: {bound} seconds, not {value}")
+    return float(value)
+
+
+def out_dir(directory: str | Path, command: str) -> Path:
+    """``directory``, made if missing; one line (ValueError) when it cannot be written to."""
+    out = Path(directory)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".fama-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"{command}(): cannot write to {out}: {exc.strerror or exc}") from None
+    return out
 
 
 class ShellSession(ABC):

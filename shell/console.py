@@ -10,19 +10,24 @@ session's bound methods (so ``handover?`` shows the method's docstring)::
 
     In [1]: handover(mn, dar2)        session.handover(mn, dar2) -> Msc, drawn with rich
     In [2]: bc("dar9")                ValueError -> "error: unknown node 'dar9': the nodes are ..."
-    In [3]: handover(mn, "da<TAB>     node names complete inside quotes too
+    In [3]: bc(dar9)                  NameError  -> the same line: dar9 is not a node
+    In [4]: handover(mn, "da<TAB>     the DARs only (completion.py); brk("<TAB>: message kinds
 
 :func:`install` adapts an IPython shell (interactive or not): a display
 formatter that draws any :class:`~fama_shell.views.View` with rich (colour on a
 terminal, plain text in a pipe), a custom exception handler that prints one
 line for every ``Exception`` (the topology lives in the session, untouched;
-``%tb`` still shows the traceback), a matcher that completes node names in
-strings, and a prompt that shows the virtual time. :func:`interact` runs the
-terminal shell; :func:`run_code` runs code or a script non-interactively.
+``%tb`` still shows the traceback), a matcher that completes each command's
+arguments (:mod:`fama_shell.completion`), and a prompt that shows the virtual
+time. :func:`interact` runs the terminal shell; :func:`run_code` runs ``-c``
+code as if typed at the prompt, one line after the other (each line's result is
+drawn, the first error ends it), and :func:`run_script` a script as Python does.
 """
 
 from __future__ import annotations
 
+import ast
+import difflib
 import keyword
 import sys
 from pathlib import Path
@@ -30,6 +35,7 @@ from typing import Any
 
 import IPython
 import scapy
+from fama_shell import completion
 from fama_shell.base import ShellSession
 from fama_shell.views import View, table
 from IPython.core.interactiveshell import InteractiveShell
@@ -131,13 +137,36 @@ def _printer(console: Console) -> Any:
     return draw
 
 
+def _message(shell: InteractiveShell, value: BaseException) -> tuple[str, str]:
+    """(what, text) of the one line an exception becomes."""
+    if isinstance(value, NameError) and not isinstance(value, UnboundLocalError):
+        return "error", _unknown_name(shell, getattr(value, "name", None) or str(value))
+    if isinstance(value, OSError) and value.strerror:
+        where = f": {value.filename}" if value.filename else ""
+        return "error", f"{value.strerror}{where}"
+    what = "error" if isinstance(value, (ValueError, KeyError, TypeError)) else type(value).__name__
+    text = str(value).strip("'\"") if isinstance(value, KeyError) else str(value)
+    return what, text or type(value).__name__
+
+
+def _unknown_name(shell: InteractiveShell, name: str) -> str:
+    """A name that is not defined: a node's, a command's, or neither (the closest named)."""
+    session: ShellSession | None = shell.user_ns.get("session")
+    nodes = session.names() if session is not None else []
+    if nodes and (name.rstrip("0123456789") in {n.rstrip("0123456789") for n in nodes}
+                  or difflib.get_close_matches(name, nodes, n=1)):
+        return f"unknown node {name!r}: the nodes are {', '.join(nodes)}"
+    close = difflib.get_close_matches(name, [*COMMANDS, *nodes], n=1)
+    hint = f"; did you mean {close[0]}?" if close else "; cmds() lists the commands"
+    return f"name {name!r} is not defined{hint}"
+
+
 def _one_line(
     shell: InteractiveShell, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
 ) -> list[str]:
     """The custom exception handler: one line, the session lives on."""
-    what = "error" if isinstance(value, (ValueError, KeyError, TypeError)) else etype.__name__
-    text = str(value).strip("'\"") if isinstance(value, KeyError) else str(value)
-    print(f"{what}: {text or etype.__name__}  (%tb shows the traceback)", file=sys.stderr)
+    what, text = _message(shell, value)
+    print(f"{what}: {text}  (%tb shows the traceback)", file=sys.stderr)
     shell.fama_errors = getattr(shell, "fama_errors", 0) + 1
     return []
 
@@ -150,14 +179,7 @@ def install(shell: InteractiveShell, session: ShellSession, console: Console) ->
         plain.for_type(view, _printer(console))
     plain.for_type(Flow, lambda flow, p, cycle: p.text(str(flow)))
     shell.set_custom_exc((Exception,), _one_line)
-
-    def node_names(text: str) -> list[str]:
-        line = shell.Completer.text_until_cursor
-        if line.count('"') % 2 == 0 and line.count("'") % 2 == 0:
-            return []
-        return [name for name in session.names() if name.startswith(text)]
-
-    shell.Completer.custom_matchers.append(node_names)
+    shell.Completer.custom_matchers.append(completion.matcher(session))
 
 
 def _prompts(session: ShellSession) -> type[Prompts]:
@@ -190,14 +212,41 @@ def interact(session: ShellSession, show_banner: bool = True) -> int:
     return 0
 
 
-def run_code(session: ShellSession, code: str, filename: str = "<fama-shell -c>") -> int:
-    """Run ``code`` (a ``-c`` string or a script) in a non-interactive shell: 0, or 1 on an error."""
-    shell = InteractiveShell.instance()
+def typed_lines(code: str) -> list[str]:
+    """``code`` cut where a person would press Enter: one chunk per line of top-level statements
+    (``a(); b()`` is one chunk, a ``for`` block another), comments and blank lines dropped.
+    Code that does not parse is one chunk (running it shows the syntax error)."""
+    try:
+        body = ast.parse(code).body
+    except SyntaxError:
+        return [code]
+    lines = code.splitlines()
+    spans: list[list[int]] = []  # [first line, last line] of each chunk, 1-based
+    for node in body:
+        start, end = node.lineno, node.end_lineno or node.lineno
+        if spans and start <= spans[-1][1]:  # on the line where the previous statement ended
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    return ["\n".join(lines[first - 1 : last]) for first, last in spans]
+
+
+def run_code(session: ShellSession, code: str, filename: str = "<fama-shell -c>", typed: bool = True) -> int:
+    """Run ``code`` in a non-interactive shell: 0, or 1 on an error (the first one ends it).
+
+    ``typed``: as if typed at the prompt, line by line, each line's result drawn (``-c``);
+    else as one script, as Python runs it."""
+    config = Config()
+    config.HistoryManager.enabled = False  # in memory: a script leaves the user's history alone
+    shell = InteractiveShell.instance(config=config)
     install(shell, session, Console())
     shell.user_ns.update(__name__="__main__", __file__=filename)
-    result = shell.run_cell(code, store_history=False)
-    sys.stdout.flush()
-    return 0 if result.success and not getattr(shell, "fama_errors", 0) else 1
+    for chunk in typed_lines(code) if typed else [code]:
+        result = shell.run_cell(chunk, store_history=typed)
+        sys.stdout.flush()
+        if not result.success or getattr(shell, "fama_errors", 0):
+            return 1
+    return 0
 
 
 def run_script(session: ShellSession, path: Path) -> int:
@@ -205,4 +254,4 @@ def run_script(session: ShellSession, path: Path) -> int:
         code = path.read_text()
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
-    return run_code(session, code, str(path))
+    return run_code(session, code, str(path), typed=False)

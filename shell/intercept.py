@@ -6,10 +6,10 @@ The interceptor sits in :attr:`SimNet.outbox`, which sees every message a
 core asks to send. A message that matches a breakpoint (its kind, and the node
 when the breakpoint names one) is taken off the net, encoded to the bytes it
 would have had (signed, authenticated, checksummed) and kept as a
-:class:`Held` whose ``pkt`` is the Scapy packet; ``stopped`` tells the
-session to stop the clock there::
+:class:`Held` whose ``pkt`` is the Scapy packet; ``stop`` names it until the
+session has stopped the clock there and said so::
 
-    brk("BU", node=mn)     MnCore --Send(BU)--> SimNet.outbox --> Interceptor: held #1, stopped
+    brk("BU", node=mn)     MnCore --Send(BU)--> SimNet.outbox --> Interceptor: held #1, stop
     h = held()             h.pkt is IPv6 / DestOpt(HAO) / BU(...)     (the clock stands still)
     h.pkt[BU].seq = 99     edit any Scapy field
     release(h)             finish_bytes: Signature / BAD / checksum again, with the keys the core
@@ -17,10 +17,14 @@ session to stop the clock there::
     release(h, raw=True)   the bytes exactly as edited (a stale checksum stays stale)
     drop(h)                never sent: the core sees a loss and retransmits
 
-The core is not told about any of it: a released BU whose sequence number was
-changed is answered with that number, which the MN does not recognise, so it
-retransmits and meets a 135, as it would on a real network. A breakpoint fires
-once unless made with ``once=False``.
+A hold may happen in a command that does not run the clock (``stop(f)`` makes
+the MN de-register at once): ``stop`` stays set, and the next command that
+would run the clock stops at once instead and shows the hold. ``held()``,
+``release()`` and ``drop()`` without a number take the latest hold, the one the
+clock stopped at. The core is not told about any of it: a released BU whose
+sequence number was changed is answered with that number, which the MN does
+not recognise, so it retransmits and meets a 135, as it would on a real
+network. A breakpoint fires once unless made with ``once=False``.
 """
 
 from __future__ import annotations
@@ -57,7 +61,9 @@ def kind_name(what: str | int) -> str:
 
 
 @dataclass
-class Breakpoint:
+class Breakpoint(View):
+    """Stop before ``node`` (any: None) sends a message of ``kind``."""
+
     number: int
     kind: str
     node: str | None  # None: any node
@@ -70,6 +76,9 @@ class Breakpoint:
     def __str__(self) -> str:
         where = self.node or "any node"
         return f"#{self.number} {self.kind} from {where}{'' if self.once else ' (every time)'}, hit {self.hits}x"
+
+    def __rich__(self) -> RenderableType:
+        return Text(f"breakpoint {self}", "magenta")
 
 
 @dataclass
@@ -95,6 +104,7 @@ class Held(View):
     time: float
     msg: Message  # as the core sent it (with its signing instructions)
     pkt: Packet  # the packet it would have been; edit its fields
+    fate: str = "held"  # "held", then "released" or "dropped"
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (the core's message holds keys, which do not copy)."""
@@ -103,21 +113,24 @@ class Held(View):
             "node": self.node,
             "kind": self.kind,
             "time": self.time,
+            "fate": self.fate,
             "packet": self.pkt.summary(),
             "bytes": bytes(self.pkt).hex(),
         }
 
     def __rich__(self) -> RenderableType:
         head = Text(
-            f"held #{self.number}: {self.kind} from {self.node} at t={self.time:.3f} s",
+            f"{self.fate} #{self.number}: {self.kind} from {self.node} (held at t={self.time:.3f} s)",
             "bold magenta",
         )
-        hint = Text(
-            "edit h.pkt (e.g. h.pkt[BU].seq = 99), then release(h) (re-signed) "
-            "or release(h, raw=True), or drop(h)",
-            "dim",
-        )
-        return Group(head, packet_view(self.pkt), hint)
+        n = self.number
+        hint = {
+            "held": f"edit its .pkt (e.g. held({n}).pkt[{self.kind}].seq = 99), then release({n}) "
+            f"(re-signed), release({n}, raw=True) (the bytes as edited) or drop({n})",
+            "released": "sent; run() carries it on",
+            "dropped": f"never sent: {self.node} retransmits when its timer fires (run() to see it)",
+        }[self.fate]
+        return Group(head, packet_view(self.pkt), Text(hint, "dim"))
 
 
 def _endpoints(pkt: Packet, msg: Message) -> tuple[str, str]:
@@ -142,7 +155,7 @@ class Interceptor:
         self.breakpoints: list[Breakpoint] = []
         self.held: dict[int, Held] = {}
         self.notes: list[MscRow] = []  # for the chart: held, released, dropped
-        self.stopped = False  # a message was held since the session last reset this
+        self.stop: Held | None = None  # the latest hold, until the session stops the clock there
         self._alias = alias
         self._numbers = itertools.count(1)
         self._held_numbers = itertools.count(1)
@@ -179,7 +192,7 @@ class Interceptor:
             IPv6(encode_bytes(msg)),
         )
         self.held[held.number] = held
-        self.stopped = True
+        self.stop = held
         self.notes.append(
             MscRow(
                 held.time,
@@ -191,17 +204,26 @@ class Interceptor:
         return True
 
     def pick(self, which: Held | int | None) -> Held:
-        """A held message: the one given, by number, or the oldest."""
+        """A held message: the one given, by number, or the latest (the clock stopped there)."""
         if not self.held:
             raise ValueError("nothing is held: set a breakpoint with brk('BU', node=mn) and run")
         number = which.number if isinstance(which, Held) else which
         if number is None:
-            return self.held[min(self.held)]
+            return self.held[max(self.held)]
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise TypeError(f"a held message or its number, not {type(number).__name__} {number!r}")
         if number not in self.held:
             raise ValueError(
-                f"#{number} is not held (released or dropped?); held: {sorted(self.held)}"
+                f"#{number} is not held (released or dropped?); held: {sorted(self.held) or 'none'}"
             )
         return self.held[number]
+
+    def _settle(self, held: Held, fate: str) -> None:
+        """``held`` leaves the table as ``fate``; a clock stop it caused is over."""
+        del self.held[held.number]
+        held.fate = fate
+        if self.stop is held:
+            self.stop = None
 
     def release(self, which: Held | int | None = None, *, raw: bool = False) -> Packet:
         """Send a held message, re-finished (signature, BAD, checksum) unless ``raw``."""
@@ -219,7 +241,7 @@ class Interceptor:
                 auth_key=getattr(held.msg, "auth_key", None),
             )
         sent = IPv6(data)
-        del self.held[held.number]
+        self._settle(held, "released")
         self.net.inject(self.net.node(held.node), data)
         how = "as edited" if raw else "re-finished"
         self.notes.append(
@@ -231,7 +253,7 @@ class Interceptor:
 
     def drop(self, which: Held | int | None = None) -> Held:
         held = self.pick(which)
-        del self.held[held.number]
+        self._settle(held, "dropped")
         self.notes.append(
             MscRow(
                 self.net.now,

@@ -43,7 +43,7 @@ from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
-from fama_shell.base import ShellSession
+from fama_shell.base import ShellSession, duration, out_dir
 from fama_shell.labtester import Tester, tester_address
 from fama_shell.lablog import (
     SIGNALLING_KINDS,
@@ -215,8 +215,7 @@ class LabSession(ShellSession):
 
     def run(self, seconds: float = 1.0) -> Msc:
         """Let ``seconds`` of real time pass; the chart of what the roles logged meanwhile."""
-        if not 0 <= seconds <= RUN_LIMIT:
-            raise ValueError(f"run() takes 0 to {RUN_LIMIT:g} seconds of real time, not {seconds}")
+        seconds = duration(seconds, "run(seconds)", RUN_LIMIT)
         start = self.now
         time.sleep(seconds)
         return self.msc(since=start, title=f"run {start:.3f} -> {self.now:.3f} s (real time)")
@@ -407,10 +406,8 @@ class LabSession(ShellSession):
     def save(self, directory: str | Path = "out/fama-shell-lab", seconds: float = 0.0) -> Saved:
         """Copy the roles' logs to ``directory``; with ``seconds``, also capture that long on each
         DAR's access link and the MN's port (pcaps)."""
-        if not 0 <= seconds <= RUN_LIMIT:
-            raise ValueError(f"save() captures 0 to {RUN_LIMIT:g} seconds, not {seconds}")
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
+        seconds = duration(seconds, "save(seconds=...)", RUN_LIMIT)
+        out = out_dir(directory, "save")
         paths: dict[str, str] = {}
         if seconds:
             running = []

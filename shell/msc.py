@@ -104,17 +104,19 @@ class Msc(View):
             yield Text("  (nothing happened)", "dim")
             return
         width = max(10, min(26, (options.max_width - TIME_WIDTH) // max(1, len(self.nodes))))
-        chart = _Chart(self.nodes, width)
+        chart = _Chart(self.nodes, width, options.max_width)
         yield chart.header()
         for row in self.rows:
             yield from chart.row(row)
 
 
 class _Chart:
-    """Draws rows as lines of text: a column per life line, ``width`` characters each."""
+    """Draws rows as lines of text: a column per life line, ``width`` characters each; a note or
+    a label that would pass the right edge (``limit``) is drawn to the left of its place."""
 
-    def __init__(self, nodes: list[str], width: int) -> None:
+    def __init__(self, nodes: list[str], width: int, limit: int) -> None:
         self.width = width
+        self.limit = limit
         self.x = {name: TIME_WIDTH + i * width + width // 2 for i, name in enumerate(nodes)}
         self.end = TIME_WIDTH + len(nodes) * width
 
@@ -147,6 +149,9 @@ class _Chart:
         if row.dst is None:
             x = self._node_x(row.src)
             text = f"├ {row.label}"
+            if x + len(text) > self.limit:  # the last life line's note: on its left
+                text = f"{row.label} ┤"
+                x = max(TIME_WIDTH, x - len(text) + 1)
             line[x : x + len(text)] = text
             yield Text(
                 stamp + "".join(line)[TIME_WIDTH:].rstrip(),
@@ -171,7 +176,8 @@ class _Chart:
             line[start : start + len(label)] = label
         else:
             above = self._blank()
-            above[lo + 1 : lo + 1 + len(label)] = label
+            start = max(TIME_WIDTH, min(lo + 1, self.limit - len(label)))
+            above[start : start + len(label)] = label
             yield Text(" " * TIME_WIDTH + "".join(above)[TIME_WIDTH:].rstrip(), style)
         yield Text(stamp + "".join(line)[TIME_WIDTH:].rstrip(), style)
 

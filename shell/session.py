@@ -18,7 +18,8 @@ data and the shell draws with rich::
 
 Virtual time moves only in commands: ``run(seconds)``, ``step()``, and the
 ``settle`` seconds ``attach``/``handover`` run for (3 s: RS/RA, 1 s of DAD, the
-BUs and BAs). A breakpoint that holds a message stops the clock at once.
+BUs and BAs). A breakpoint that holds a message stops the clock at once; a hold in
+a command that does not run the clock (``stop(f)``) stops the next one that would.
 Errors are ValueError/TypeError with one clear line (unknown node, wrong kind
 of node, malformed packet); the net is never left half-changed by them.
 """
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from fama_shell import topology
-from fama_shell.base import ShellSession
+from fama_shell.base import ShellSession, duration, out_dir
 from fama_shell.intercept import Breakpoint, BreakpointTable, Held, Interceptor
 from fama_shell.msc import (
     MOBILITY,
@@ -222,23 +223,25 @@ class Session(ShellSession):
     # ---------------------------------------------------------------- time
 
     def advance(self, seconds: float) -> None:
-        """Run ``seconds`` of virtual time, stopping at once when a breakpoint holds a message."""
-        if seconds < 0:
-            raise ValueError(f"time only goes forward: {seconds} s")
-        self.intercept.stopped = False
-        self.net.run_until(lambda: self.intercept.stopped, timeout=seconds)
+        """Run ``seconds`` of virtual time, stopping at once when a breakpoint holds a message
+        (a hold that came before, in a command that does not run the clock, stops it at once)."""
+        seconds = duration(seconds, "the time to run")
+        if self.intercept.stop is None:
+            self.net.run_until(lambda: self.intercept.stop is not None, timeout=seconds)
 
     def _window(self, since: float, title: str) -> Msc:
+        """The chart since ``since``; a hold the clock stopped at is named in its title, once."""
         chart = self.msc(since=since, title=title)
-        if self.intercept.stopped:
-            held = self.intercept.held[max(self.intercept.held)]
-            chart.title += (
-                f"  -- STOPPED: held #{held.number} {held.kind} from {held.node}; see held()"
-            )
+        stop, self.intercept.stop = self.intercept.stop, None
+        if stop is not None:
+            chart.title += f"  -- STOPPED: held #{stop.number} {stop.kind} from {stop.node}; see held()"
+        elif self.intercept.held:
+            chart.title += f"  (still held: {', '.join(f'#{n}' for n in sorted(self.intercept.held))})"
         return chart
 
     def run(self, seconds: float = 1.0) -> Msc:
         """Advance virtual time by ``seconds``; the chart of what happened meanwhile."""
+        seconds = duration(seconds, "run(seconds)")
         start = self.net.now
         self.advance(seconds)
         return self._window(start, f"run {start:.3f} -> {self.net.now:.3f} s")
@@ -246,15 +249,14 @@ class Session(ShellSession):
     def step(self) -> Msc:
         """Run until the next signalling message, node event or move (data alone does not count)."""
         start, seen = self.net.now, [len(self.net.events)]  # events looked at so far
-        self.intercept.stopped = False
 
         def shown() -> bool:
             events = self.net.events
             found = any(self._notable(events[i]) for i in range(seen[0], len(events)))
             seen[0] = len(events)
-            return self.intercept.stopped or found
+            return self.intercept.stop is not None or found
 
-        if not self.net.run_until(shown, timeout=STEP_LIMIT):
+        if self.intercept.stop is None and not self.net.run_until(shown, timeout=STEP_LIMIT):
             return self._window(start, f"step: nothing to show within {STEP_LIMIT:g} s")
         return self._window(self.net.now, f"step to t={self.net.now:.3f} s")
 
@@ -271,13 +273,14 @@ class Session(ShellSession):
     def attach(self, mn: MnNode | str, dar: DarNode | str, settle: float | None = None) -> Msc:
         """Bring a detached MN up on ``dar``'s link and run ``settle`` seconds (default 3)."""
         node, target = self.mn(mn), self.dar(dar)
+        settle = duration(self.settle if settle is None else settle, "attach(settle=...)")
         if node.link is not None:
             raise ValueError(
                 f"{node.name} is on {node.link.name} already: use handover({node.name}, {target.name})"
             )
         start = self.net.now
         self.net.attach(node, target)
-        self.advance(self.settle if settle is None else settle)
+        self.advance(settle)
         return self._window(start, f"{node.name} attaches to {target.name}")
 
     def handover(
@@ -285,13 +288,15 @@ class Session(ShellSession):
     ) -> Msc:
         """Move the MN to ``dar``'s link (attach it if detached) and run ``settle`` seconds."""
         node, target = self.mn(mn), self.dar(dar)
+        settle = duration(self.settle if settle is None else settle, "handover(settle=...)")
+        gap = duration(gap, "handover(gap=...)")
         if node.link is None:
             return self.attach(node, target, settle)
         if node.link is target.access:
             raise ValueError(f"{node.name} is on {target.name} already")
         start, old = self.net.now, node.link.name
         self.net.handover(node, target, gap=gap)
-        self.advance(self.settle if settle is None else settle)
+        self.advance(settle)
         return self._window(start, f"{node.name} hands over {old} -> {target.name}")
 
     def detach(self, mn: MnNode | str) -> Msc:
@@ -556,7 +561,8 @@ class Session(ShellSession):
 
     def save(self, directory: str | Path = "out/fama-shell") -> Saved:
         """Write one pcap per link (backbone.pcap, dar1.pcap, ...)."""
-        return Saved({name: str(path) for name, path in self.net.pcaps(directory).items()})
+        out = out_dir(directory, "save")
+        return Saved({name: str(path) for name, path in self.net.pcaps(out).items()})
 
     # ---------------------------------------------------------------- crafting
 
@@ -574,6 +580,7 @@ class Session(ShellSession):
         """Deliver a crafted packet to ``dar`` (from a host on its link), run ``wait`` s, show the reply."""
         node = self.dar(dar)
         ip = self._ipv6(pkt)
+        wait = duration(wait, "send_to(wait=...)")
         start, seen = self.net.now, len(self.net.events)
         self.net.inject(self.probe(node), bytes(ip))
         self.advance(wait)
@@ -635,20 +642,22 @@ class Session(ShellSession):
         return self.brks()
 
     def held(self, number: int | None = None) -> Held:
-        """A held message (the oldest unless ``number``): edit ``.pkt``, then release() or drop()."""
+        """A held message (the latest unless ``number``): edit ``.pkt``, then release() or drop()."""
         return self.intercept.pick(number)
 
     def release(
         self, held: Held | int | None = None, raw: bool = False, wait: float = 0.0
     ) -> PacketView:
-        """Send a held message (re-signed and checksummed unless ``raw``); ``wait`` runs the net."""
+        """Send a held message (the latest unless given; re-signed and checksummed unless ``raw``);
+        ``wait`` runs the net."""
+        wait = duration(wait, "release(wait=...)")
         sent = self.intercept.release(held, raw=raw)
         if wait:
             self.advance(wait)
         return self.show(sent)
 
     def drop(self, held: Held | int | None = None) -> Held:
-        """Discard a held message: it never leaves (the sender will retransmit)."""
+        """Discard a held message (the latest unless given): it never leaves (the sender retransmits)."""
         return self.intercept.drop(held)
 
     # ---------------------------------------------------------------- replay

@@ -473,7 +473,7 @@ class DarCore:
         effects: Effects = []
         if status >= REFUSED:
             effects.append(
-                Notify("bu-refused", {"hoa": bu.home_address, "status": status, "why": why})
+                Notify("bu-refused", {"hoa": bu.home_address, "status": status} | ({"why": why} if why else {}))
             )
         phkt_ciphertext = None
         if auth is not None:

@@ -57,6 +57,31 @@ def test_errors_are_one_line_and_the_exit_code_says_so() -> None:
     assert malformed.returncode == 1 and len(malformed.stderr.strip().splitlines()) == 1
 
 
+def test_the_readme_mistakes_are_one_friendly_line() -> None:
+    """bc(dar9) unquoted is the README's "unknown node" line; a bad time and an unwritable folder
+    are one line each; a typo in a command names the command."""
+    cases = {
+        "bc(dar9)": "error: unknown node 'dar9': the nodes are dar1, dar2, dar3, cn, mn",
+        'run("abc")': "error: run(seconds) is a number of seconds, not str 'abc'",
+        'save("/proc/x")': "error: save(): cannot write to /proc/x: No such file or directory",
+        "hadover(mn, dar2)": "error: name 'hadover' is not defined; did you mean handover?",
+        "open('/nonexistent/f')": "error: No such file or directory: /nonexistent/f",
+    }
+    for code, line in cases.items():
+        out = fama_shell("-c", code)
+        assert out.returncode == 1, code
+        assert out.stderr.strip().splitlines() == [f"{line}  (%tb shows the traceback)"], code
+
+
+def test_c_runs_line_by_line_as_typed() -> None:
+    """Each line's result is drawn as at the prompt (not only the last one's), and the first error
+    ends the run: the line after it never runs."""
+    out = fama_shell("-c", "attach(mn, dar1)\nbc(dar1)\nbc('dar9')\nprint('not reached')")
+    assert out.returncode == 1
+    assert "mn attaches to dar1" in out.stdout and "dar1 binding cache" in out.stdout
+    assert "not reached" not in out.stdout
+
+
 def test_script_mode_runs_in_the_namespace(tmp_path: Path) -> None:
     script = tmp_path / "story.py"
     script.write_text(
@@ -111,5 +136,16 @@ def test_completion_of_commands_and_node_names_in_process() -> None:
             return {c.text for c in shell.Completer.completions(line, len(line))}
 
     assert "handover" in complete("hando")
-    assert {"dar1", "dar2", "dar3"} <= complete("handover(mn, dar")
-    assert {"dar1", "dar2", "dar3"} <= complete('handover(mn, "da')
+    dars = {"dar1", "dar2", "dar3"}
+    assert complete("handover(mn, dar") == dars
+    assert complete('handover(mn, "da') == dars
+    assert complete("bc(da") == dars  # not dataclass, datetime, ...
+    assert complete("bc(") == dars
+    assert complete("attach(m") == {"mn"}
+    assert complete("flow(c") == {"cn"}
+    assert complete('brk("') == {"RS", "RA", "BU", "BA", "BE", "CoTI", "CoT", "DATA", "TUN", "MH"}
+    assert complete('brk("B') == {"BU", "BA", "BE"}
+    assert complete('brk("BU", node=m') == {"mn"}
+    assert complete('packets(kind="') == {"BU", "BA"}
+    assert complete('replay("x.pcap", dar1, mode="') == {"as-is", "re-sign"}
+    assert "dataclass" in complete("x = da")  # outside a command, IPython completes as usual

@@ -130,6 +130,63 @@ def test_drop_makes_the_mn_retransmit(session: Session) -> None:
     assert any("DROPPED #1" in r.label for r in session.msc().rows)
 
 
+def test_a_hold_outside_run_stops_the_clock_and_drop_takes_it(story: Story) -> None:
+    """The README's ``brk("BU"); stop(f1); run(1)`` then ``drop()``: stopping flow 0 makes the MN
+    de-register HoA1 at once (no clock run); the next run() must not move the clock past that
+    hold, and drop() must take that BU, so the MN's retransmission is what dar1 answers."""
+    s = story.session
+    s.brk("BU")
+    s.stop(0)  # the de-registration BU is held here, outside any run
+    before = s.net.now
+    stopped = s.run(1)
+    assert s.net.now == before and "STOPPED: held #1 BU from mn" in stopped.title
+    assert s.net.hops(BindingUpdate)[-1].time < before  # nothing left since
+    held = s.held()
+    assert held.number == 1 and held.pkt[BU].mhtime == 0  # the de-registration itself
+    dropped = s.drop()
+    assert dropped is held and dropped.fate == "dropped" and s.intercept.held == {}
+    assert "never sent" in str(dropped) and "drop(" not in str(dropped)  # no stale hint
+    after = s.run(3)
+    (bu,) = after.messages("BU")
+    assert "de-reg" in bu.label and bu.dst == "dar1" and bu.time >= before + 1.0  # retransmitted
+    assert [r.status for r in after.messages("BA")] == [0]
+    assert s.bc("dar1").binding(story.hoa1) is None
+    assert "still held" not in after.title and "STOPPED" not in after.title
+
+
+def test_held_release_and_drop_take_the_latest_hold(session: Session) -> None:
+    session.attach("mn", "dar1")
+    session.flow("cn", "mn")
+    session.brk("BU", once=False)
+    session.handover("mn", "dar2")
+    first = session.held()
+    assert "release(1)" in str(first) and "drop(1)" in str(first)  # the hint names its number
+    chart = session.run(2)  # the MN retransmits: the retransmission is held too
+    assert "STOPPED: held #2" in chart.title
+    assert session.held().number == 2 and session.held(1) is first
+    session.drop()
+    assert sorted(session.intercept.held) == [1]
+    assert "(still held: #1)" in session.run(0).title
+    with pytest.raises(TypeError, match="a held message or its number"):
+        session.release("1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="#2 is not held"):
+        session.drop(2)
+
+
+def test_bad_times_and_folders_are_one_line(session: Session) -> None:
+    for bad in ("abc", None, True):
+        with pytest.raises(TypeError, match=r"run\(seconds\) is a number of seconds"):
+            session.run(bad)  # type: ignore[arg-type]
+    for bad in (-1, float("nan")):
+        with pytest.raises(ValueError, match=r"run\(seconds\): 0 or more seconds"):
+            session.run(bad)
+    with pytest.raises(ValueError, match=r"handover\(settle=...\)"):
+        session.handover("mn", "dar1", settle=-2)
+    assert session.mn().link is None  # refused before anything moved
+    with pytest.raises(ValueError, match=r"save\(\): cannot write to /proc/x: No such file"):
+        session.save("/proc/x")
+
+
 def test_raw_release_with_a_stale_checksum_is_dropped(session: Session) -> None:
     session.attach("mn", "dar1")
     session.flow("cn", "mn")
@@ -155,6 +212,8 @@ def test_send_to_shows_the_reply(session: Session) -> None:
         "dar1", first_bu(coa.address, hoa.address, "2001:db8:1::1", 1, 60, key, hoa.params)
     )
     assert "answers BA 132" in str(wrong)
+    refusal = next(line for line in wrong.outcome if "bu-refused" in line)
+    assert refusal.endswith("status=132)")  # no reason given, none shown (not "why=")
 
 
 def test_verify_and_show_use_the_topology_keys(story: Story) -> None:
