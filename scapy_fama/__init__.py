@@ -6,6 +6,11 @@ and Binding Authorization Data; :mod:`scapy_fama.craft` builds complete
 signalling packets and :mod:`scapy_fama.verify` checks them.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from scapy_fama import layers  # noqa: F401  (registers the layers with Scapy)
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("scapy-fama")  # pyproject.toml's, as installed
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"

@@ -11,20 +11,24 @@ The draft's figures on the default topology (dar1..dar3 with 2001:db8:{1,2,3}::/
    was (refused: BA 135, the sequence numbers are old) and re-signed with a fresh key
    (reproduced: the same messages and statuses).
 
+Everything it writes stays in its folder (``out/demo`` by default): the pcaps, and the MN's
+key in ``cache/`` unless ``FAMA_SHELL_CACHE`` names another folder.
+
 It prints the charts, the binding caches and the pcap paths, and exits 0 only when every
 step did what the draft says (so `make demo` fails loudly if the story breaks).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from fama_shell.session import Session
-
-PIPE_WIDTH = 140  # columns when the output is not a terminal (a CI log): full IPv6 addresses
 from rich.console import Console
 from rich.rule import Rule
+
+from scapy_fama.cli.common import rich_console
 
 
 def check(what: str, ok: bool, console: Console) -> bool:
@@ -33,8 +37,9 @@ def check(what: str, ok: bool, console: Console) -> bool:
 
 
 def main() -> int:
-    console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
+    console = rich_console()
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "out/demo")
+    os.environ.setdefault("FAMA_SHELL_CACHE", str(out / "cache"))  # the MN key stays with the demo
     s = Session.default()
     console.print(Rule("fama-shell demo: figures 1-3 of draft-bernardos-dmm-cmip on SimNet"))
     console.print(s.topo())

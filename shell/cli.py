@@ -33,7 +33,7 @@ from fama_shell import console
 from fama_shell.base import ShellSession
 from fama_shell.session import Session
 
-from scapy_fama.cli.common import run
+from scapy_fama.cli.common import run, version
 
 PROG = "fama-shell"
 
@@ -66,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
         "--fresh-key", action="store_true", help="a new MN key instead of the cached one"
     )
     p.add_argument("--no-banner", action="store_true", help="start without the banner")
-    return p
+    return version(p)
 
 
 def _session(args: argparse.Namespace) -> ShellSession:

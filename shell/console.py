@@ -48,6 +48,7 @@ from traitlets.config import Config
 
 import scapy_fama
 from scapy_fama import craft, crypto, layers, verify
+from scapy_fama.cli.common import rich_console
 from scapy_fama.net.sim_flows import Flow
 
 COMMANDS = (
@@ -103,7 +104,7 @@ def namespace(session: ShellSession) -> dict[str, Any]:
         session=session,
         net=getattr(session, "net", None),
         cmds=lambda: Commands(session),
-        rprint=Console().print,
+        rprint=rich_console().print,
     )
     return ns
 
@@ -204,7 +205,7 @@ def interact(session: ShellSession, show_banner: bool = True) -> int:
     config.TerminalInteractiveShell.term_title = False
     shell = TerminalInteractiveShell.instance(config=config)
     shell.prompts = _prompts(session)(shell)
-    console = Console()
+    console = rich_console()
     install(shell, session, console)
     if show_banner:
         console.print(banner(session))
@@ -239,7 +240,7 @@ def run_code(session: ShellSession, code: str, filename: str = "<fama-shell -c>"
     config = Config()
     config.HistoryManager.enabled = False  # in memory: a script leaves the user's history alone
     shell = InteractiveShell.instance(config=config)
-    install(shell, session, Console())
+    install(shell, session, rich_console())
     shell.user_ns.update(__name__="__main__", __file__=filename)
     for chunk in typed_lines(code) if typed else [code]:
         result = shell.run_cell(chunk, store_history=typed)

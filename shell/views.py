@@ -45,8 +45,9 @@ def render_text(renderable: Any, width: int = TEXT_WIDTH) -> str:
 
 
 def table(title: str, *columns: str, caption: str | None = None) -> Table:
-    """The shell's table look: a left-aligned title and these columns."""
-    out = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    """The shell's table look: a left-aligned title and these columns; never narrower than its
+    title (a narrow table, an empty binding cache, would wrap the title in the middle)."""
+    out = Table(title=title, title_justify="left", caption=caption, caption_justify="left", min_width=len(title))
     for column in columns:
         out.add_column(column, overflow="fold")
     return out

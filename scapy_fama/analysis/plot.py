@@ -9,18 +9,22 @@ Two panels share the time axis (seconds since the capture's first frame)::
                 handovers (first signalling from a new CoA), labelled with the CoA
     tunnel      packets per second through each binding's tunnel, down (DAR -> CoA) and up
 
-One MN writes ``OUT.png``; several write ``OUT-mn1.png``, ``OUT-mn2.png``, ... The
-Agg backend is used, so no display is needed.
+One MN writes ``OUT.png``; several write ``OUT-mn1.png``, ``OUT-mn2.png``, ...; none
+writes nothing (the caller says so). The Agg backend is used, so no display is
+needed. :func:`output` checks the path before any work: a folder that exists and
+can be written, and a format the backend writes (named by the suffix; none: PNG).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from scapy_fama.analysis.analyze import Analysis
 from scapy_fama.analysis.reconstruct import MobileNode
@@ -76,9 +80,26 @@ def plot_mn(m: MobileNode, first: float, out: Path) -> Path:
     return out
 
 
+def output(out: Path) -> Path:
+    """``out`` as the plot will be written (``.png`` added when it has no suffix), or a one-line
+    ValueError: its folder is missing or read-only, or no backend writes its format."""
+    out = out if out.suffix else out.with_suffix(".png")
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if out.suffix[1:].lower() not in formats:
+        raise ValueError(f"--plot {out}: cannot write {out.suffix} images; "
+                         f"use one of .{', .'.join(sorted(formats))}")
+    folder = out.parent
+    if not folder.is_dir():
+        raise ValueError(f"--plot {out}: no such folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"--plot {out}: folder {folder} is not writable")
+    return out
+
+
 def plot_timelines(analysis: Analysis, out: Path) -> list[Path]:
-    """One PNG per MN: ``out`` itself for one MN, ``<stem>-<mn id><suffix>`` for several."""
+    """One image per MN (none for no MN): ``out`` itself for one, ``<stem>-<mn id><suffix>`` for
+    several; ``out`` as :func:`output` returned it."""
     first = analysis.first_time or 0.0
     if len(analysis.mns) == 1:
         return [plot_mn(analysis.mns[0], first, out)]
-    return [plot_mn(m, first, out.with_name(f"{out.stem}-{m.id}{out.suffix or '.png'}")) for m in analysis.mns]
+    return [plot_mn(m, first, out.with_name(f"{out.stem}-{m.id}{out.suffix}")) for m in analysis.mns]

@@ -282,7 +282,7 @@ def _render_findings(analysis: Analysis, console: Console, files: int) -> None:
         return
     table = Table(title="Findings", title_justify="left")
     for column in ("severity", "kind", "count", "packets", "MN", "what"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("severity", "kind", "count"))  # never "malformed-opti…"
     colour = {"error": "red", "warning": "yellow", "info": "cyan"}
     for f in analysis.findings:
         shown = " ".join(_ref(p, files) for p in f.packets[:8]) + (" ..." if f.count > 8 else "")

@@ -3,10 +3,11 @@
 Theory of operation
 -------------------
 A thin front end over :mod:`scapy_fama.analysis`: arguments -> ``analyze()`` (with a
-rich progress bar on stderr or the terminal for inputs of 8 MB and more) -> the rich
-report, or the fama-analyze/1 JSON document streamed to stdout, and the PNGs of
-``--plot`` (matplotlib is imported only then). Errors go through
-:func:`scapy_fama.cli.common.run`: one line, an exit code.
+rich progress bar on stderr for inputs of 8 MB and more, wherever the report goes) ->
+the rich report, or the fama-analyze/1 JSON document streamed to stdout, and the images
+of ``--plot`` (matplotlib is imported only then; the path and format are checked
+before the analysis starts). Errors go through :func:`scapy_fama.cli.common.run`: one
+line, an exit code.
 
     fama-analyze capture.pcap
     fama-analyze a.pcapng b.pcap --json > report.json
@@ -23,6 +24,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from rich.console import Console
 from rich.progress import (
@@ -35,7 +37,7 @@ from rich.progress import (
 
 from scapy_fama.analysis.analyze import Analysis, analyze, load_keys
 from scapy_fama.analysis.report import render, to_json
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, ipv6_address, rich_console, run, version
 
 PROG = "fama-analyze"
 PROGRESS_FROM = 8 << 20  # bytes: smaller inputs are done before a bar would be seen
@@ -48,47 +50,60 @@ def parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("files", nargs="+", type=Path, metavar="FILE", help="pcap or pcapng (several: merged by time)")
     ap.add_argument("--json", action="store_true", help="print the fama-analyze/1 JSON document on stdout")
-    ap.add_argument("--plot", type=Path, metavar="OUT.png", help="write a timeline plot per MN (matplotlib)")
+    ap.add_argument("--plot", type=Path, metavar="OUT.png",
+                    help="write a timeline image per MN (matplotlib; the suffix names the format)")
     ap.add_argument("--keys", type=Path, metavar="DIR", help="MN private keys (*.pem): decrypt PHKTs, check BADs")
-    ap.add_argument("--mn", metavar="ADDRESS", help="report only the MN holding this address")
-    return ap
+    ap.add_argument("--mn", type=ipv6_address, metavar="ADDRESS", help="report only the MN holding this address")
+    return version(ap)
 
 
-def _analyze(args: argparse.Namespace, console: Console) -> Analysis:
+def _analyze(args: argparse.Namespace, progress: Console) -> Analysis:
     keys = load_keys(args.keys) if args.keys is not None else None
     for path in args.files:
         if not path.is_file():
             raise ValueError(f"{path}: no such file")
     size = sum(p.stat().st_size for p in args.files)
     columns = (TextColumn("reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True, disable=size < PROGRESS_FROM) as bar:
+    with Progress(*columns, console=progress, transient=True, disable=size < PROGRESS_FROM) as bar:
         task = bar.add_task("read", total=size)
         return analyze(args.files, keys=keys, mn=args.mn,
                        progress=lambda done, total: bar.update(task, completed=done))
 
 
-def _main(args: argparse.Namespace, console: Console) -> int:
-    analysis = _analyze(args, console)
+def _plotter(args: argparse.Namespace) -> ModuleType | None:
+    """The plot module when --plot is given, its path checked (before any analysis)."""
+    if args.plot is None:
+        return None
+    from scapy_fama.analysis import plot  # matplotlib only when asked for
+
+    args.plot = plot.output(args.plot)
+    return plot
+
+
+def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
+    plot = _plotter(args)
+    analysis = _analyze(args, err)
     if args.json:
         json.dump(to_json(analysis), sys.stdout, indent=1)  # streamed: no second copy as one string
         print()
     else:
-        render(analysis, console)
-    if args.plot is not None:
-        from scapy_fama.analysis.plot import (
-            plot_timelines,  # matplotlib only when asked for
-        )
-
-        for path in plot_timelines(analysis, args.plot):
-            console.print(f"plot written to {path}")
+        render(analysis, out)
+    if plot is not None:
+        paths = plot.plot_timelines(analysis, args.plot)
+        for path in paths:
+            err.print(f"plot written to {path}")
+        if not paths:
+            err.print(f"[yellow]warning:[/] no FAMA MN in the capture: no plot written to {args.plot}")
     return EXIT_NEGATIVE if any(f.truncated for f in analysis.files) else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    # with --json, stdout carries only the JSON; no emoji: "2001:100::1" holds the code ":100:"
-    console = Console(stderr=args.json, emoji=False)
-    return run(PROG, lambda: _main(args, console))
+    # with --json, stdout carries only the JSON; progress, plots and warnings go to stderr;
+    # no emoji: "2001:100::1" holds the code ":100:"
+    err = rich_console(stderr=True, emoji=False)
+    out = err if args.json else rich_console(emoji=False)
+    return run(PROG, lambda: _main(args, out, err))
 
 
 if __name__ == "__main__":

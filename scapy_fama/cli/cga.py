@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run, version
 from scapy_fama.crypto import (
     CgaCancelled,
     CgaParams,
@@ -147,7 +147,7 @@ def parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="show the fields of a CGA Parameters file")
     show.add_argument("params", type=Path, metavar="PARAMS_FILE")
     show.add_argument("--json", action="store_true")
-    return ap
+    return version(ap)
 
 
 def main(argv: list[str] | None = None) -> int:

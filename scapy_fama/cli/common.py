@@ -1,16 +1,27 @@
-"""What every command shares: one-line errors and the exit codes scripts rely on.
+"""What every command shares: one-line errors, exit codes, ``--version``, and output width.
 
 Exit codes: 0 success, 1 a negative result (e.g. "not a CGA"), 2 bad input or
 usage, 130 interrupted.
+
+Rich output goes to a terminal at the terminal's width; to a pipe or a file at
+``COLUMNS`` when it is set, else :data:`PIPE_WIDTH` (rich alone would cut every
+line at 80 columns there, and an IPv6 address or a finding's kind with it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import Callable
+from ipaddress import AddressValueError, IPv6Address
+from typing import Any, Callable
+
+from rich.console import Console
+
+from scapy_fama import __version__
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+PIPE_WIDTH = 160  # columns of output to a pipe or a file when COLUMNS is not set
 
 
 def run(prog: str, body: Callable[[], int]) -> int:
@@ -25,6 +36,19 @@ def run(prog: str, body: Callable[[], int]) -> int:
         return EXIT_BAD_INPUT
 
 
+def version(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Give ``parser`` the ``--version`` option: ``PROG VERSION`` on stdout, exit 0."""
+    parser.add_argument("--version", action="version", version=f"{parser.prog} {__version__}")
+    return parser
+
+
+def rich_console(*, stderr: bool = False, **options: Any) -> Console:
+    """A rich console on stdout (or stderr): the terminal's width, else COLUMNS or PIPE_WIDTH."""
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and not os.environ.get("COLUMNS")
+    return Console(stderr=stderr, width=PIPE_WIDTH if wide else None, **options)
+
+
 def udp_port(text: str) -> int:
     """An argparse type: a UDP port number, 1 to 65535 (RFC 768; 0 means none)."""
     try:
@@ -34,3 +58,11 @@ def udp_port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a UDP port (1-65535)")
     return port
+
+
+def ipv6_address(text: str) -> str:
+    """An argparse type: an IPv6 address, in its compressed form (RFC 5952)."""
+    try:
+        return str(IPv6Address(text))
+    except AddressValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IPv6 address ({exc})") from None

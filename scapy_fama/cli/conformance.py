@@ -33,7 +33,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run, udp_port
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, rich_console, run, udp_port, version
 from scapy_fama.conformance import catalogue
 from scapy_fama.conformance.case import Verdict, select
 from scapy_fama.conformance.config import RunConfig
@@ -73,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--junit", type=Path, help="write a JUnit XML report")
     p.add_argument("--json", type=Path, help="write a JSON report (schema fama-conformance/1)")
     p.add_argument("--pcap", type=Path, metavar="DIR", help="write DIR/<ID>.pcap for every case")
-    return p
+    return version(p)
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
@@ -121,7 +121,7 @@ def _tester(config: RunConfig, key: KeyPair) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    console = Console(highlight=False)
+    console = rich_console(highlight=False)
 
     def body() -> int:
         catalogue.load()

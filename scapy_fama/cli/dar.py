@@ -39,7 +39,7 @@ from pathlib import Path
 
 from scapy_fama.automata import DarAutomaton, FamaAutomaton, LogSink
 from scapy_fama.net.linkemu import LinkEmulation
-from scapy_fama.cli.common import EXIT_OK, run
+from scapy_fama.cli.common import EXIT_OK, run, version
 from scapy_fama.net.iface import require_interface, require_root
 from scapy_fama.proto import DarConfig, DarCore
 
@@ -118,7 +118,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="secure mode: a BU needs a care-of token from CoTI/CoT first (profile §5)",
     )
-    return ap
+    return version(ap)
 
 
 def main(argv: list[str] | None = None) -> int:

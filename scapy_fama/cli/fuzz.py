@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, rich_console, run, version
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig, Summary, TargetError, replay
 from scapy_fama.fuzz.mutators import FAMILIES
 from scapy_fama.fuzz.parallel import run_parallel
@@ -90,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
     iface.add_argument("--prefix", help="the /64 it anchors (fresh MNs' CGAs are made in it)")
     iface.add_argument("--coa", help="care-of address outside --prefix whose traffic comes back on --iface")
     iface.add_argument("--wait", type=_positive_float, default=0.05, help="seconds to collect answers per case")
-    return ap
+    return version(ap)
 
 
 def _iface_options(args: argparse.Namespace) -> dict[str, object]:
@@ -192,7 +192,7 @@ def _unusable_target(body: Callable[[], int]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    console = Console(stderr=True, emoji=False)
+    console = rich_console(stderr=True, emoji=False)
     if args.replay is not None:
         return run(PROG, lambda: _unusable_target(lambda: _replay(args, console)))
     return run(PROG, lambda: _unusable_target(lambda: _campaign(args, console)))

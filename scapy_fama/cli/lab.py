@@ -30,12 +30,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, rich_console, run, version
 from scapy_fama.lab import capture, control, demo, links, state
 from scapy_fama.lab.topology import MAX_DARS, default_iface, node_namespace
 
 PROG = "fama-lab"
-WIDTH = 140  # columns of tables written to a file or pipe
 
 
 def _up(args: argparse.Namespace, console: Console) -> int:
@@ -160,12 +159,12 @@ def parser() -> argparse.ArgumentParser:
     de.set_defaults(body=_demo)
     dn = sub.add_parser("down", help="stop every role and delete everything named fama-lab-*")
     dn.set_defaults(body=_down)
-    return ap
+    return version(ap)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else WIDTH)
+    console = rich_console(highlight=False, soft_wrap=True)
     return run(PROG, lambda: args.body(args, console))
 
 

@@ -38,7 +38,7 @@ from rich.console import Console
 
 from scapy_fama.automata import MnAutomaton
 from scapy_fama.cli.cga import _key
-from scapy_fama.cli.common import run, udp_port
+from scapy_fama.cli.common import run, udp_port, version
 from scapy_fama.cli.dar import emulation, node_arguments, serve_node
 from scapy_fama.proto import KeepPolicy, MnConfig, MnCore
 
@@ -86,7 +86,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help=f"answer UDP Echo (RFC 862) on PORT ({ECHO_PORT} if none given; default off)",
     )
-    return ap
+    return version(ap)
 
 
 def main(argv: list[str] | None = None) -> int:

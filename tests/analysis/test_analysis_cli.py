@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import struct
 import subprocess
 import sys
+from ipaddress import IPv6Address
 from pathlib import Path
 
 import pytest
@@ -125,3 +129,86 @@ def test_as_a_command_without_traceback(tmp_path: Path) -> None:
         done = subprocess.run([sys.executable, "-m", "scapy_fama.cli.analyze", *args], capture_output=True, text=True,
                               check=False)
         assert done.returncode == code and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_bad_mn_address_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([str(PCAPS / "fig1.pcapng"), "--mn", "2001:db8::zz"])
+    assert exit_.value.code == 2
+    assert "argument --mn: '2001:db8::zz' is not an IPv6 address" in capsys.readouterr().err
+    doc = json.loads(run(capsys, PCAPS / "fail132.pcapng", "--json")[1])
+    attacker = doc["mns"][1]["addresses"][0]
+    long_form = IPv6Address(attacker).exploded.upper()
+    code, out, _ = run(capsys, PCAPS / "fail132.pcapng", "--json", "--mn", long_form)  # any spelling
+    assert code == 0 and [m["addresses"][0] for m in json.loads(out)["mns"]] == [attacker]
+
+
+def test_plot_paths_are_checked_before_the_analysis(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the analysis ran before the plot path was checked")
+
+    monkeypatch.setattr("scapy_fama.cli.analyze.analyze", never)
+    for plot, says in (
+        (Path("/nonexistent/x.png"), "fama-analyze: error: --plot /nonexistent/x.png: no such folder /nonexistent"),
+        (tmp_path / "x.xyz", "cannot write .xyz images; use one of .avif, .eps,"),
+    ):
+        code, out, err = run(capsys, PCAPS / "fig1.pcapng", "--plot", plot)
+        assert code == 2 and out == "" and err.count("\n") == 1 and says in err, err
+        assert "matplotlib" not in err and "Format" not in err  # our line, not the library's
+
+
+def test_plot_without_a_suffix_is_png_and_no_mn_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, PCAPS / "fig1.pcapng", "--plot", tmp_path / "fig1")
+    assert code == 0 and (tmp_path / "fig1.png").read_bytes().startswith(PNG)
+    assert f"plot written to {tmp_path / 'fig1.png'}" in err
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    code, _, err = run(capsys, empty, "--plot", tmp_path / "none.png")
+    assert code == 0 and not (tmp_path / "none.png").exists()
+    assert f"warning: no FAMA MN in the capture: no plot written to {tmp_path / 'none.png'}" in err
+
+
+def _command(*args: str, columns: str | None = None) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns is not None:
+        env["COLUMNS"] = columns
+    done = subprocess.run([sys.executable, "-m", "scapy_fama.cli.analyze", *args], capture_output=True, text=True,
+                          check=True, env=env)
+    return done.stdout
+
+
+def test_a_piped_report_is_not_cut_at_80_columns() -> None:
+    """In a pipe rich would draw 80 columns and cut the finding kinds ("verification-fai…"):
+    the report is as wide as COLUMNS says, or 160 without it."""
+    piped = _command(str(PCAPS / "fail148.pcapng"))
+    widths = [len(line) for line in piped.splitlines()]
+    assert max(widths) > 80 and max(widths) <= 160
+    assert "verification-failed" in piped and "…" not in piped
+    narrow = _command(str(PCAPS / "fail148.pcapng"), columns="100")
+    assert max(len(line) for line in narrow.splitlines()) <= 100 and "verification-failed" in narrow
+
+
+def test_progress_goes_to_the_terminal_when_the_report_goes_to_a_file(tmp_path: Path) -> None:
+    """A 9 MB capture (the bar shows from 8 MB) with stdout to a file and stderr on a terminal:
+    the terminal shows the bar, the file holds the report alone."""
+    pexpect = pytest.importorskip("pexpect")
+    frame = bytes.fromhex("6000000000401140" + "20010db8000000000000000000000001" + "20010db8000000000000000000000002"
+                          + "03e807d000400000") + bytes(56)  # IPv6 / UDP, 104 bytes
+    count = (9 << 20) // (16 + len(frame)) + 1
+    big = tmp_path / "big.pcap"
+    with big.open("wb") as f:
+        f.write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000065000000"))  # LINKTYPE_RAW (101)
+        f.write(b"".join(struct.pack("<IIII", 1000 + i // 1000, i % 1000, len(frame), len(frame)) + frame
+                         for i in range(count)))
+    report = tmp_path / "report.txt"
+    child = pexpect.spawn("/bin/sh", ["-c", f'"{sys.executable}" -m scapy_fama.cli.analyze "{big}" > "{report}"'],
+                          encoding="utf-8", dimensions=(30, 120), timeout=120)
+    terminal = child.read()
+    child.close()
+    assert child.exitstatus == 0
+    assert "reading" in terminal and "9.4 MB" in terminal
+    text = report.read_text()
+    assert "fama-analyze" in text and "reading" not in text
+    assert re.search(rf"│\s+{count} │", text)  # the frame count, in the report
