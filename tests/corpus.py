@@ -30,11 +30,13 @@ to check the layers without going through them.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -613,11 +615,20 @@ class Node(list):  # type: ignore[type-arg]
         return next((v for k, v in self.walk() if k == key), default)
 
 
+@cache
+def tshark_env() -> dict[str, str]:
+    """The environment of an oracle run: tshark's own dissectors only. HOME points at an empty
+    folder, so a plugin in the user's personal plugin folder (``fama-wireshark install``) or
+    personal preferences cannot change what tshark says."""
+    home = tempfile.mkdtemp(prefix="fama-tshark-home-")
+    return dict(os.environ, HOME=home, XDG_CONFIG_HOME=home)
+
+
 def run_tshark(pcap: str | Path, *args: str) -> str:
     """tshark's standard output for ``pcap`` (``args`` chooses the output format)."""
     assert TSHARK is not None, TSHARK_MISSING
     return subprocess.run(
-        [TSHARK, "-r", str(pcap), *args], capture_output=True, check=True, text=True, timeout=300
+        [TSHARK, "-r", str(pcap), *args], capture_output=True, check=True, text=True, timeout=300, env=tshark_env()
     ).stdout
 
 

@@ -30,7 +30,7 @@ import pytest
 from scapy_fama.analysis.analyze import Analysis, analyze, load_keys
 from scapy_fama.analysis.reader import CaptureReader
 from scapy_fama.analysis.reconstruct import Exchange
-from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark
+from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark, tshark_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PCAPS = ROOT / "pcaps"
@@ -135,7 +135,7 @@ def test_failure_findings() -> None:
 def test_tshark_reads_cleanly_and_counts_alike(name: str) -> None:
     path = PCAPS / f"{name}.pcapng"
     done = subprocess.run([TSHARK, "-r", str(path), "-T", "fields", "-e", "mip6.mhtype", "-e", "_ws.malformed",
-                           "-e", "_ws.expert.severity"], capture_output=True, text=True, check=True)
+                           "-e", "_ws.expert.severity"], capture_output=True, text=True, check=True, env=tshark_env())
     lines = done.stdout.splitlines()
     assert len(lines) == truth(name)["frames"]
     assert not [line for line in lines if line.split("\t")[1]], "malformed packets"

@@ -15,6 +15,7 @@ from scapy_fama.crypto import KeyPair
 from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_events import Hop, fingerprint
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
+from tests.corpus import tshark_env
 
 TSHARK = shutil.which("tshark")
 PI_WARN = 0x00600000  # tshark expert severity: warnings and errors mean a bad packet
@@ -59,7 +60,7 @@ def test_pcaps_need_wire(both: tuple[SimNet, SimNet], tmp_path: Path) -> None:
 def tshark(pcap: Path, *args: str) -> list[list[str]]:
     assert TSHARK is not None
     out = subprocess.run(
-        [TSHARK, "-r", str(pcap), *args], capture_output=True, text=True, timeout=120, check=True
+        [TSHARK, "-r", str(pcap), *args], capture_output=True, text=True, timeout=120, check=True, env=tshark_env()
     )
     complaints = [line for line in out.stderr.splitlines() if not line.startswith("Running as")]
     assert complaints == []  # nothing but tshark's note about running as root
