@@ -1,0 +1,609 @@
+--[[
+fama.lua: a Wireshark dissector for FAMA signalling (draft-bernardos-dmm-cmip), from scapy-fama.
+
+Theory of operation
+-------------------
+Wireshark's Mobile IPv6 dissector (packet-mip6.c) walks the options of a Mobility Header and hands
+each one, Type and Length included, to the dissector registered for its type in the "mip6.option"
+table. This plugin takes the RFC 4866 types of that table (11 CGA Parameters Request, 12 CGA
+Parameters, 13 Signature, 14 Permanent Home Keygen Token, 15 Care-of Test Init, 16 Care-of Test)
+and wraps type 5 (Binding Authorization Data: Wireshark's own dissector runs first, this plugin
+adds where the BAD sits and what it covers):
+
+    mip6 --option 5--> Wireshark's BAD dissector, then the BAD's position
+         --option 11..16--> this plugin: exact lengths, the CGA structure, Signature, PHKT
+
+A CGA Parameters block longer than 255 bytes travels as back-to-back type-12 options (RFC 4866
+§5.1). Every option is dissected on its own, so the plugin looks at the whole Mobility Header to
+place it: the Mobility Header's protocol item ("mipv6") holds its bytes, and the option's offset
+in the frame minus the header's gives the option's MH offset. From there the options are laid out
+as RFC 6275 §6.2 frames them, consecutive type-12 options form one block, and the last piece of a
+block shows the block reassembled (RFC 3972 §3: modifier, subnet prefix, collision count, DER
+SubjectPublicKeyInfo with its algorithm and key size, RFC 4581 extension fields):
+
+    MH offset 12            267            301
+    | 12 | 255 | piece 1 ... | 12 | 34 | piece 2 | 13 | 128 | signature | ... | 5 | 12 | BAD |
+      piece 1 of 2             piece 2 of 2: the block reassembled (289 bytes)
+
+The placement rules of RFC 4866 §5.1/§5.2 and RFC 6275 §6.2.7 (back-to-back pieces, 255-byte
+pieces but the last, the Signature right after the last piece, the BAD last and at 8n+2) become
+expert infos with the same sentences as scapy-fama's layers. The plugin describes bytes only: it
+verifies nothing (no hash, no RSA); fama-analyze --annotate writes the verdicts as packet
+comments. Malformed bytes (a length that contradicts the option's definition, a block or key cut
+short, an extension field running past the block) show as Malformed expert infos; every read is
+bounded by the bytes captured, so no input raises a Lua error.
+
+Display filter fields are under "fama.", e.g. fama.cga.collision_count, fama.cga.key_bits,
+fama.phkt.present, fama.bad.last.
+]]
+
+-- The plugin's own version (scapy-fama reads it from this line: fama-wireshark --version).
+local VERSION = "1.0.0"
+
+set_plugin_info({
+    version = VERSION,
+    description = "FAMA signalling: RFC 4866 mobility options, CGA Parameters, PHKT, BAD position",
+    repository = "scapy-fama",
+})
+
+local fama = Proto("fama", "FAMA signalling")
+
+-- IANA "Mobility Options" names of the types this plugin meets.
+local OPTION_NAMES = {
+    [0] = "Pad1", [1] = "PadN", [2] = "Binding Refresh Advice", [3] = "Alternate Care-of Address",
+    [4] = "Nonce Indices", [5] = "Binding Authorization Data", [11] = "CGA Parameters Request",
+    [12] = "CGA Parameters", [13] = "Signature", [14] = "Permanent Home Keygen Token",
+    [15] = "Care-of Test Init", [16] = "Care-of Test",
+}
+-- RFC 4581 §3 "CGA Extension Type" registry.
+local EXTENSION_NAMES = {
+    [0x0012] = "Multi-Prefix (RFC 5535)", [0xFFFD] = "Experimental", [0xFFFE] = "Experimental",
+    [0xFFFF] = "Experimental",
+}
+-- RFC 6275 §6.1: where the options start, by MH type (scapy_fama.wire holds the same table for
+-- Python; tests/wireshark compare this plugin with the layers on every capture).
+local OPTIONS_START = { [0] = 8, [1] = 16, [2] = 16, [3] = 24, [4] = 24, [5] = 12, [6] = 12, [7] = 24 }
+-- RFC 4866 §5.4-§5.6: the only data length each of these types allows.
+local EXACT_LENGTH = { [11] = 0, [15] = 0, [16] = 8 }
+local CGA_PARAMS, SIGNATURE, PHKT, BAD = 12, 13, 14, 5
+local PIECE_MAX = 255 -- RFC 4866 §5.1: the Option Length is 8 bits
+local CGA_FIXED = 25 -- RFC 3972 §3: modifier 16, subnet prefix 8, collision count 1
+
+local ALGORITHMS = { ["1.2.840.113549.1.1.1"] = "rsaEncryption", ["1.2.840.10045.2.1"] = "id-ecPublicKey" }
+local CURVE_BITS = {
+    ["1.2.840.10045.3.1.7"] = 256, ["1.3.132.0.10"] = 256, ["1.3.132.0.34"] = 384, ["1.3.132.0.35"] = 521,
+}
+
+local f = {
+    type = ProtoField.uint8("fama.opt.type", "Option Type", base.DEC, OPTION_NAMES),
+    length = ProtoField.uint8("fama.opt.length", "Option Length", base.DEC),
+    offset = ProtoField.uint16("fama.opt.offset", "MH offset", base.DEC),
+    data = ProtoField.bytes("fama.opt.data", "Option Data"),
+    piece = ProtoField.uint8("fama.cga.piece", "Piece", base.DEC),
+    pieces = ProtoField.uint8("fama.cga.pieces", "Pieces", base.DEC),
+    piece_lengths = ProtoField.string("fama.cga.piece_lengths", "Piece lengths"),
+    block_offset = ProtoField.uint16("fama.cga.block_offset", "Block starts at MH offset", base.DEC),
+    cga_length = ProtoField.uint16("fama.cga.length", "CGA Parameters length", base.DEC),
+    modifier = ProtoField.bytes("fama.cga.modifier", "Modifier"),
+    prefix = ProtoField.ipv6("fama.cga.prefix", "Subnet Prefix"),
+    collision_count = ProtoField.uint8("fama.cga.collision_count", "Collision Count", base.DEC),
+    key = ProtoField.bytes("fama.cga.key", "Public Key (DER SubjectPublicKeyInfo)"),
+    key_length = ProtoField.uint16("fama.cga.key_length", "Public Key length", base.DEC),
+    key_oid = ProtoField.string("fama.cga.key_oid", "Algorithm OID"),
+    key_algorithm = ProtoField.string("fama.cga.key_algorithm", "Algorithm"),
+    key_bits = ProtoField.uint16("fama.cga.key_bits", "Key size (bits)", base.DEC),
+    ext = ProtoField.none("fama.cga.ext", "Extension Field"),
+    ext_type = ProtoField.uint16("fama.cga.ext.type", "Extension Type", base.HEX, EXTENSION_NAMES),
+    ext_length = ProtoField.uint16("fama.cga.ext.length", "Extension Data Length", base.DEC),
+    ext_data = ProtoField.bytes("fama.cga.ext.data", "Extension Data"),
+    requested = ProtoField.bool("fama.cga.requested", "CGA Parameters requested"),
+    sig = ProtoField.bytes("fama.sig", "Signature"),
+    sig_bits = ProtoField.uint16("fama.sig.bits", "Signer's modulus (bits)", base.DEC),
+    sig_covers = ProtoField.uint16("fama.sig.covers", "Signed MH bytes", base.DEC),
+    phkt_present = ProtoField.bool("fama.phkt.present", "PHKT present"),
+    phkt = ProtoField.bytes("fama.phkt.ciphertext", "PHKT ciphertext"),
+    phkt_bits = ProtoField.uint16("fama.phkt.bits", "MN's modulus (bits)", base.DEC),
+    coti = ProtoField.bool("fama.coti.present", "Care-of Test Init present"),
+    cot_token = ProtoField.bytes("fama.cot.token", "Care-of Keygen Token"),
+    bad_offset = ProtoField.uint16("fama.bad.offset", "BAD at MH offset", base.DEC),
+    bad_last = ProtoField.bool("fama.bad.last", "BAD is the last option"),
+    bad_covers = ProtoField.uint16("fama.bad.covers", "Authenticated MH bytes", base.DEC),
+}
+fama.fields = {
+    f.type, f.length, f.offset, f.data, f.piece, f.pieces, f.piece_lengths, f.block_offset,
+    f.cga_length, f.modifier, f.prefix, f.collision_count, f.key, f.key_length, f.key_oid,
+    f.key_algorithm, f.key_bits, f.ext, f.ext_type, f.ext_length, f.ext_data, f.requested, f.sig,
+    f.sig_bits, f.sig_covers, f.phkt_present, f.phkt, f.phkt_bits, f.coti, f.cot_token,
+    f.bad_offset, f.bad_last, f.bad_covers,
+}
+
+local ex = {
+    malformed = ProtoExpert.new("fama.malformed", "Malformed FAMA option", expert.group.MALFORMED,
+        expert.severity.ERROR),
+    framing = ProtoExpert.new("fama.framing", "FAMA option placement", expert.group.PROTOCOL,
+        expert.severity.WARN),
+    cut = ProtoExpert.new("fama.cut", "Option cut short by the capture", expert.group.MALFORMED,
+        expert.severity.WARN),
+    reassembled = ProtoExpert.new("fama.reassembled", "CGA Parameters reassembled", expert.group.REASSEMBLE,
+        expert.severity.CHAT),
+}
+fama.experts = { ex.malformed, ex.framing, ex.cut, ex.reassembled }
+
+local mipv6_field = Field.new("mipv6")
+local options_table = DissectorTable.get("mip6.option")
+local wireshark_bad = options_table:get_dissector(BAD)
+
+-- ---------------------------------------------------------------- the Mobility Header around an option
+
+-- Options as RFC 6275 §6.2 frames them, from the MH bytes carried (a Lua string): a list of
+-- {type, offset, len (nil for Pad1), size}. Stops where a length byte is missing.
+local function layout(mh)
+    local start = OPTIONS_START[mh:byte(3)]
+    if start == nil then
+        return nil
+    end
+    local stop = math.min(8 * (mh:byte(2) + 1), #mh)
+    local options, pos = {}, start
+    while pos < stop do
+        local otype = mh:byte(pos + 1)
+        if otype == 0 then
+            options[#options + 1] = { type = 0, offset = pos, size = 1 }
+            pos = pos + 1
+        elseif pos + 2 > stop then
+            break
+        else
+            local len = mh:byte(pos + 2)
+            options[#options + 1] = { type = otype, offset = pos, len = len, size = 2 + len }
+            pos = pos + 2 + len
+        end
+    end
+    return options
+end
+
+-- Frames as scapy-fama's layers see them: runs of back-to-back type-12 options become one frame.
+local function frames_of(options)
+    local frames = {}
+    for i, o in ipairs(options) do
+        local last = frames[#frames]
+        if o.type == CGA_PARAMS and last and last.type == CGA_PARAMS and last.upto == i - 1 then
+            last.pieces[#last.pieces + 1] = o
+            last.upto = i
+        else
+            frames[#frames + 1] = { type = o.type, first = i, upto = i, pieces = { o }, offset = o.offset }
+        end
+        o.frame = #frames
+    end
+    return frames
+end
+
+-- The MH holding the option in ``tvb``: {bytes, options, frames, index of this option}, or nil
+-- when the option cannot be placed (the MH not found or cut before the option, an MH type whose
+-- options start at an offset RFC 6275 does not give).
+local function context(tvb)
+    local here = tvb:offset()
+    local holder
+    for _, fi in ipairs({ mipv6_field() }) do
+        if fi.offset <= here and here < fi.offset + fi.len then
+            holder = fi
+        end
+    end
+    if holder == nil then
+        return nil
+    end
+    local ok, range = pcall(function() return holder.range end) -- fails when the MH is cut short
+    if not ok or range == nil or range:len() < 8 then
+        return nil
+    end
+    local mh = range:bytes():raw()
+    local options = layout(mh)
+    if options == nil then
+        return nil
+    end
+    local frames = frames_of(options)
+    for i, o in ipairs(options) do
+        if o.offset == here - holder.offset then
+            return { mh = mh, options = options, frames = frames, index = i }
+        end
+    end
+    return nil
+end
+
+-- ---------------------------------------------------------------- DER, read just far enough to name a key
+
+-- Tag and content bounds of the DER element at 1-based position ``pos`` of ``s`` (before ``stop``):
+-- tag, content start, content end (exclusive); nil when the header is not minimal DER or runs out.
+local function der(s, pos, stop)
+    if pos + 1 >= stop then
+        return nil
+    end
+    local tag, first = s:byte(pos), s:byte(pos + 1)
+    local length, content
+    if first < 0x80 then
+        length, content = first, pos + 2
+    else
+        local count = first - 0x80
+        if count < 1 or count > 4 or pos + 1 + count >= stop then
+            return nil
+        end
+        length = 0
+        for i = 1, count do
+            length = length * 256 + s:byte(pos + 1 + i)
+        end
+        if length < 0x80 or s:byte(pos + 2) == 0 then
+            return nil
+        end
+        content = pos + 2 + count
+    end
+    if content + length > stop then
+        return nil
+    end
+    return tag, content, content + length
+end
+
+local function oid_text(s, from, to)
+    if from >= to then
+        return nil
+    end
+    local first = s:byte(from)
+    local arc = math.min(2, math.floor(first / 40)) -- X.690 §8.19.4: the first two arcs share a byte
+    local parts = { tostring(arc), tostring(first - 40 * arc) }
+    local value = 0
+    for i = from + 1, to - 1 do
+        local b = s:byte(i)
+        value = value * 128 + b % 128
+        if b < 0x80 then
+            parts[#parts + 1] = tostring(value)
+            value = 0
+        end
+    end
+    return table.concat(parts, ".")
+end
+
+-- Bits of a DER INTEGER's magnitude (content bytes [from, to)).
+local function integer_bits(s, from, to)
+    while from < to and s:byte(from) == 0 do
+        from = from + 1
+    end
+    if from >= to then
+        return 0
+    end
+    local top, bits = s:byte(from), 0
+    while top > 0 do
+        top, bits = math.floor(top / 2), bits + 1
+    end
+    return 8 * (to - from - 1) + bits
+end
+
+-- Algorithm OID, its name and the key size in bits of the SubjectPublicKeyInfo in s[from, to);
+-- a sentence saying what is wrong when it cannot be read.
+local function key_info(s, from, to)
+    local tag, body, stop = der(s, from, to)
+    if tag ~= 0x30 then
+        return nil, "not a DER SEQUENCE"
+    end
+    local atag, abody, astop = der(s, body, stop)
+    if atag ~= 0x30 then
+        return nil, "no AlgorithmIdentifier SEQUENCE"
+    end
+    local otag, obody, ostop = der(s, abody, astop)
+    if otag ~= 0x06 then
+        return nil, "no algorithm OID"
+    end
+    local oid = oid_text(s, obody, ostop)
+    local info = { oid = oid, name = ALGORITHMS[oid] or oid }
+    if info.name == "rsaEncryption" then
+        local btag, bbody, bstop = der(s, astop, stop)
+        if btag ~= 0x03 or bbody >= bstop then
+            return nil, "no subjectPublicKey BIT STRING"
+        end
+        local ktag, kbody, kstop = der(s, bbody + 1, bstop) -- after the unused-bits byte
+        local ntag, nbody, nstop
+        if ktag == 0x30 then
+            ntag, nbody, nstop = der(s, kbody, kstop)
+        end
+        if ntag ~= 0x02 then
+            return nil, "no RSAPublicKey modulus"
+        end
+        info.bits = integer_bits(s, nbody, nstop)
+    elseif info.name == "id-ecPublicKey" then
+        local ctag, cbody, cstop = der(s, ostop, astop)
+        if ctag == 0x06 then
+            info.bits = CURVE_BITS[oid_text(s, cbody, cstop)]
+        end
+    end
+    return info
+end
+
+-- ---------------------------------------------------------------- CGA Parameters (RFC 3972 §3)
+
+local function prefix_text(s, at)
+    local words = {}
+    for i = 0, 3 do
+        words[#words + 1] = string.format("%x", s:byte(at + 2 * i) * 256 + s:byte(at + 2 * i + 1))
+    end
+    return table.concat(words, ":") .. "::"
+end
+
+-- The CGA Parameters structure of ``data`` (a Lua string), its items on ``view`` (a Tvb whose
+-- byte 0 is the block's first byte; nil for an empty block) under ``tree``.
+local function cga_structure(tree, data, view)
+    local n = #data
+    if n == 0 then
+        tree:add_proto_expert_info(ex.malformed, "empty CGA Parameters (RFC 3972 §3)")
+        return
+    end
+    local node = tree:add(fama, view(0, n), string.format("CGA Parameters (RFC 3972 §3), %d bytes", n))
+    node:add(f.cga_length, view(0, n), n):set_generated()
+    if n < CGA_FIXED then
+        node:add_proto_expert_info(ex.malformed, string.format(
+            "CGA Parameters of %d bytes: modifier, subnet prefix and collision count alone take %d", n, CGA_FIXED))
+        return
+    end
+    node:add(f.modifier, view(0, 16))
+    node:add(f.prefix, view(16, 8), Address.ipv6(prefix_text(data, 17))):append_text("/64")
+    local cc = node:add(f.collision_count, view(24, 1))
+    if data:byte(25) > 2 then
+        cc:add_proto_expert_info(ex.malformed, string.format(
+            "Collision Count %d: RFC 3972 §3 allows 0, 1 or 2", data:byte(25)))
+    end
+    local tag, _, stop = der(data, CGA_FIXED + 1, n + 1)
+    local key_end = (tag == 0x30) and stop or n + 1 -- unreadable: every byte left is the key
+    local key_length = key_end - CGA_FIXED - 1
+    if key_length == 0 then
+        node:add_proto_expert_info(ex.malformed, "no public key after the collision count")
+        return
+    end
+    local key = node:add(f.key, view(CGA_FIXED, key_length))
+    key:add(f.key_length, view(CGA_FIXED, key_length), key_length):set_generated()
+    local info, problem = key_info(data, CGA_FIXED + 1, key_end)
+    if info == nil then
+        key:add_proto_expert_info(ex.malformed, "public key: " .. problem)
+    else
+        key:add(f.key_oid, view(CGA_FIXED, key_length), info.oid):set_generated()
+        key:add(f.key_algorithm, view(CGA_FIXED, key_length), info.name):set_generated()
+        if info.bits then
+            key:add(f.key_bits, view(CGA_FIXED, key_length), info.bits):set_generated()
+            key:append_text(string.format(" [%s, %d bits]", info.name, info.bits))
+        end
+    end
+    local pos = key_end - 1 -- 0-based offset of the first extension field
+    while pos < n do
+        if n - pos < 4 then
+            node:add_proto_expert_info(ex.malformed, string.format(
+                "%d bytes after the last field: an extension field needs a 4-byte header (RFC 4581 §3)", n - pos))
+            return
+        end
+        local etype = data:byte(pos + 1) * 256 + data:byte(pos + 2)
+        local elen = data:byte(pos + 3) * 256 + data:byte(pos + 4)
+        local size = math.min(4 + elen, n - pos)
+        local ext = node:add(f.ext, view(pos, size))
+        ext:set_text(string.format("Extension Field: %s (0x%04x), %d bytes",
+            EXTENSION_NAMES[etype] or "Unassigned", etype, elen))
+        ext:add(f.ext_type, view(pos, 2))
+        ext:add(f.ext_length, view(pos + 2, 2))
+        if 4 + elen > n - pos then
+            ext:add_proto_expert_info(ex.malformed, string.format(
+                "extension field of %d data bytes runs %d bytes past the CGA Parameters", elen, 4 + elen - (n - pos)))
+            return
+        end
+        if elen > 0 then
+            ext:add(f.ext_data, view(pos + 4, elen))
+        end
+        pos = pos + 4 + elen
+    end
+end
+
+-- ---------------------------------------------------------------- placement rules
+
+-- The sentences of scapy_fama.layers.spans.framing_problems, each with the option it is shown on.
+local function framing(ctx)
+    local frames, out = ctx.frames, {}
+    local cga, sigs, bads = {}, {}, {}
+    for i, fr in ipairs(frames) do
+        if fr.type == CGA_PARAMS then cga[#cga + 1] = i end
+        if fr.type == SIGNATURE then sigs[#sigs + 1] = i end
+        if fr.type == BAD then bads[#bads + 1] = i end
+    end
+    local function on(frame_index, last_piece)
+        local fr = frames[frame_index]
+        return last_piece and fr.upto or fr.first
+    end
+    if #cga > 1 then
+        out[#out + 1] = { on(cga[2]), "CGA Parameters options are not back to back" }
+    end
+    for _, i in ipairs(cga) do
+        local lengths, canonical = {}, true
+        for k, piece in ipairs(frames[i].pieces) do
+            lengths[k] = tostring(piece.len)
+            if k < #frames[i].pieces and piece.len ~= PIECE_MAX then canonical = false end
+        end
+        if not canonical then
+            out[#out + 1] = { on(i, true), string.format(
+                "CGA Parameters pieces [%s]: every piece but the last must be 255 bytes", table.concat(lengths, ", ")) }
+        end
+    end
+    if #cga > 0 and (#sigs == 0 or sigs[1] ~= cga[#cga] + 1) then
+        out[#out + 1] = { on(cga[#cga], true),
+            "the Signature option does not directly follow the last CGA Parameters option" }
+    end
+    if #sigs > 0 and #cga == 0 then
+        out[#out + 1] = { on(sigs[1]), "a Signature option without CGA Parameters" }
+    end
+    if #bads > 0 then
+        local last = bads[#bads]
+        if last ~= #frames then
+            local after = "padding"
+            for k = last + 1, #frames do
+                if frames[k].type > 1 then after = "options" end
+            end
+            out[#out + 1] = { on(last), string.format("the BAD option is not last (%s after it)", after) }
+        end
+        if frames[last].offset % 8 ~= 2 then
+            out[#out + 1] = { on(last), string.format(
+                "the BAD option starts at MH offset %d, not 8n+2", frames[last].offset) }
+        end
+    end
+    return out
+end
+
+-- ---------------------------------------------------------------- the options
+
+-- A CGA Parameters piece; the last piece of a block shows the block reassembled.
+local function cga_piece(item, tvb, ctx)
+    local olen = tvb:reported_len() - 2
+    if ctx == nil then -- placed nowhere: the piece alone is the block
+        item:append_text(string.format(": CGA Parameters, %d bytes (block not placed in its Mobility Header)", olen))
+        cga_structure(item, olen > 0 and tvb:raw(2, olen) or "", olen > 0 and tvb(2, olen):tvb() or nil)
+        return
+    end
+    local frame = ctx.frames[ctx.options[ctx.index].frame]
+    local pieces = frame.pieces
+    local k = ctx.index - frame.first + 1
+    item:append_text(string.format(": CGA Parameters, piece %d of %d (%d bytes)", k, #pieces, olen))
+    item:add(f.piece, tvb(0, 2), k):set_generated()
+    item:add(f.pieces, tvb(0, 2), #pieces):set_generated()
+    item:add(f.block_offset, tvb(0, 2), frame.offset):set_generated()
+    if olen > 0 then
+        item:add(f.data, tvb(2, olen))
+    end
+    if k < #pieces then
+        item:append_text(string.format(" [reassembled in the piece at MH offset %d]", pieces[#pieces].offset))
+        return
+    end
+    local parts, lengths, cut = {}, {}, false
+    for i, piece in ipairs(pieces) do
+        lengths[i] = tostring(piece.len)
+        local from = piece.offset + 3
+        local to = math.min(piece.offset + 2 + piece.len, #ctx.mh)
+        cut = cut or to < piece.offset + 2 + piece.len
+        parts[i] = ctx.mh:sub(from, to)
+    end
+    item:add(f.piece_lengths, tvb(0, 2), table.concat(lengths, ", ")):set_generated()
+    if cut then
+        item:add_proto_expert_info(ex.cut, "the CGA Parameters block is cut short by the capture")
+        return
+    end
+    local data = table.concat(parts)
+    local view
+    if #pieces == 1 then
+        view = olen > 0 and tvb(2, olen):tvb() or nil
+    else
+        view = ByteArray.new(data, true):tvb("Reassembled CGA Parameters")
+        item:add_proto_expert_info(ex.reassembled, string.format(
+            "CGA Parameters of %d bytes reassembled from %d pieces (%s bytes)", #data, #pieces,
+            table.concat(lengths, " + ")))
+    end
+    cga_structure(item, data, view)
+end
+
+-- The end (MH offset) of the CGA block right before option ``index``, or nil.
+local function block_before(ctx, index)
+    local previous = ctx.options[index - 1]
+    if previous ~= nil and previous.type == CGA_PARAMS then
+        return previous.offset + previous.size
+    end
+    return nil
+end
+
+local function signature(item, tvb, ctx, olen)
+    item:append_text(string.format(": Signature, %d bytes", olen))
+    if olen == 0 then
+        item:add_proto_expert_info(ex.malformed, "an empty Signature option (RFC 4866 §5.2)")
+        return
+    end
+    item:add(f.sig, tvb(2, olen))
+    item:add(f.sig_bits, tvb(2, olen), 8 * olen):set_generated()
+    local covers = ctx and block_before(ctx, ctx.index)
+    if covers then
+        item:add(f.sig_covers, tvb(0, 2), covers):set_generated():append_text(
+            " (RSASSA-PKCS1-v1_5/SHA-1 over the CGA tag, CoA, correspondent and MH bytes up to here, RFC 4866 §5.2)")
+    end
+end
+
+local function phkt(item, tvb, olen)
+    item:append_text(string.format(": Permanent Home Keygen Token, %d-byte ciphertext", olen))
+    item:add(f.phkt_present, tvb(0, 2), true):set_generated()
+    if olen == 0 then
+        item:add_proto_expert_info(ex.malformed, "an empty Permanent Home Keygen Token option (RFC 4866 §5.3)")
+        return
+    end
+    item:add(f.phkt, tvb(2, olen)):append_text(
+        " (the 8-byte token, RSAES-PKCS1-v1_5-encrypted to the MN's key: RFC 4866 §5.3)")
+    item:add(f.phkt_bits, tvb(2, olen), 8 * olen):set_generated()
+end
+
+local function bad_position(item, tvb, ctx)
+    item:append_text(": Binding Authorization Data position")
+    if ctx == nil then
+        return
+    end
+    local here = ctx.options[ctx.index]
+    local last = ctx.index == #ctx.options
+    item:add(f.bad_offset, tvb(0, 2), here.offset):set_generated()
+    item:add(f.bad_last, tvb(0, 2), last):set_generated()
+    item:add(f.bad_covers, tvb(0, 2), here.offset + 2):set_generated():append_text(
+        " (the MH with checksum 0 up to the authenticator: RFC 6275 §6.2.7)")
+end
+
+function fama.dissector(tvb, pinfo, tree)
+    local captured, reported = tvb:len(), tvb:reported_len()
+    if captured < 2 then -- mip6 read Type and Length before calling: only a caller of our own gets here
+        tree:add_proto_expert_info(ex.cut, string.format("option of %d bytes, %d captured", reported, captured))
+        return captured
+    end
+    local otype = tvb(0, 1):uint()
+    if otype == BAD and wireshark_bad ~= nil and captured == reported then
+        wireshark_bad:call(tvb, pinfo, tree) -- it would raise (a Lua error here) on a cut option
+    end
+    local item = tree:add(fama, tvb(0, captured))
+    item:set_text("FAMA")
+    item:add(f.type, tvb(0, 1))
+    item:add(f.length, tvb(1, 1))
+    if captured < reported then
+        item:append_text(string.format(": %s, %d of %d bytes captured", OPTION_NAMES[otype], captured, reported))
+        item:add_proto_expert_info(ex.cut, string.format(
+            "%s option of %d bytes, %d captured", OPTION_NAMES[otype], reported, captured))
+        return captured
+    end
+    local olen = reported - 2
+    local ctx = context(tvb)
+    if ctx ~= nil then
+        item:add(f.offset, tvb(0, 2), ctx.options[ctx.index].offset):set_generated()
+    end
+    local exact = EXACT_LENGTH[otype]
+    if otype == CGA_PARAMS then
+        cga_piece(item, tvb, ctx)
+    elseif otype == SIGNATURE then
+        signature(item, tvb, ctx, olen)
+    elseif otype == PHKT then
+        phkt(item, tvb, olen)
+    elseif otype == BAD then
+        bad_position(item, tvb, ctx)
+    else
+        item:append_text(": " .. OPTION_NAMES[otype])
+        if otype == 11 then
+            item:add(f.requested, tvb(0, 2), true):set_generated()
+        elseif otype == 15 then
+            item:add(f.coti, tvb(0, 2), true):set_generated()
+        elseif olen == exact then
+            item:add(f.cot_token, tvb(2, olen))
+        end
+    end
+    if exact ~= nil and olen ~= exact then
+        item:add_proto_expert_info(ex.malformed, string.format(
+            "%s option of length %d: RFC 4866 defines it as %d", OPTION_NAMES[otype], olen, exact))
+    end
+    if ctx ~= nil then
+        for _, problem in ipairs(framing(ctx)) do
+            if problem[1] == ctx.index then
+                item:add_proto_expert_info(ex.framing, problem[2])
+            end
+        end
+    end
+    return captured
+end
+
+for otype = 11, 16 do
+    options_table:add(otype, fama)
+end
+options_table:add(BAD, fama)

@@ -1,0 +1,104 @@
+"""fama-wireshark as a user runs it: install, uninstall, path, --version, one-line errors.
+
+Every run has its own HOME (Wireshark's personal plugin folder lives there), so nothing is
+installed for the user running the tests. Where tshark with Lua is here, tshark itself says
+where the plugin went (-G plugins) and that it dissects with it (a display filter on fama.*).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scapy_fama.wireshark import PLUGIN_NAME, plugin_file, plugin_version
+from tests.wireshark.plugin_view import lua_skip_reason, tshark_home
+
+ROOT = Path(__file__).resolve().parents[2]
+needs_lua = pytest.mark.skipif(lua_skip_reason() is not None, reason=lua_skip_reason() or "")
+
+
+def fama_wireshark(home: Path, *args: str | Path, path: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, HOME=str(home))
+    if path is not None:
+        env["PATH"] = path
+    return subprocess.run([sys.executable, "-m", "scapy_fama.cli.wireshark", *map(str, args)],
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_help_names_the_plugin_version(tmp_path: Path) -> None:
+    out = fama_wireshark(tmp_path, "--help")
+    version = plugin_version()
+    assert out.returncode == 0 and version and f"(fama.lua {version})" in out.stdout
+
+
+def test_path_prints_the_packaged_plugin(tmp_path: Path) -> None:
+    out = fama_wireshark(tmp_path, "path")
+    assert out.returncode == 0 and out.stdout == f"{plugin_file()}\n"
+    assert plugin_version(Path(out.stdout.strip())) == plugin_version()
+
+
+@pytest.mark.tshark
+@needs_lua
+def test_install_puts_it_where_wireshark_loads_it(tmp_path: Path) -> None:
+    out = fama_wireshark(tmp_path, "install")
+    assert out.returncode == 0, out.stderr
+    folder = tmp_path / ".local" / "lib" / "wireshark" / "plugins"  # what tshark -G folders says for this HOME
+    assert f"installed fama.lua {plugin_version()} in {folder}" in out.stdout
+    assert (folder / PLUGIN_NAME).read_bytes() == plugin_file().read_bytes()
+    plugins = tshark_home(tmp_path, "-G", "plugins").stdout
+    assert f"fama.lua\t{plugin_version()}\tlua script\t{folder / PLUGIN_NAME}" in plugins
+    found = tshark_home(tmp_path, "-r", str(ROOT / "pcaps" / "fig1.pcapng"), "-Y", "fama.cga.key_bits == 1024",
+                        "-T", "fields", "-e", "frame.number")
+    assert found.stdout.split() == ["21", "22"]  # the CGA-signed BU, seen on two links
+    again = fama_wireshark(tmp_path, "install")
+    assert again.returncode == 0 and f"(replaced {plugin_version()})" in again.stdout
+    gone = fama_wireshark(tmp_path, "uninstall")
+    assert gone.returncode == 0 and gone.stdout == f"removed {folder / PLUGIN_NAME}\n"
+    assert "fama.lua" not in tshark_home(tmp_path, "-G", "plugins").stdout
+
+
+def test_without_tshark_the_default_personal_folder_is_used(tmp_path: Path) -> None:
+    out = fama_wireshark(tmp_path, "install", path="/nonexistent")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / ".local" / "lib" / "wireshark" / "plugins" / PLUGIN_NAME).is_file()
+    system = fama_wireshark(tmp_path, "install", "--system", path="/nonexistent")
+    assert system.returncode == 2 and system.stdout == ""
+    assert system.stderr == ("fama-wireshark: error: no tshark on PATH to say where Wireshark's global "
+                             "plugin folder is: use --dir\n")
+
+
+def test_install_and_uninstall_in_a_chosen_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "plugins"
+    assert fama_wireshark(tmp_path, "install", "--dir", folder).returncode == 0
+    assert plugin_version(folder / PLUGIN_NAME) == plugin_version()
+    assert fama_wireshark(tmp_path, "uninstall", "--dir", folder).returncode == 0
+    missing = fama_wireshark(tmp_path, "uninstall", "--dir", folder)
+    assert missing.returncode == 1 and missing.stderr == f"fama-wireshark: no fama.lua in {folder}\n"
+
+
+def test_a_foreign_fama_lua_is_left_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / PLUGIN_NAME).write_text("-- somebody else's plugin\n")
+    for command in ("install", "uninstall"):
+        out = fama_wireshark(tmp_path, command, "--dir", folder)
+        assert out.returncode == 2 and len(out.stderr.splitlines()) == 1 and "not the FAMA plugin" in out.stderr
+    assert (folder / PLUGIN_NAME).read_text() == "-- somebody else's plugin\n"
+
+
+def test_a_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = fama_wireshark(tmp_path, "install", "--dir", blocker / "plugins")
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1
+    assert out.stderr.startswith("fama-wireshark: error: ") and "Traceback" not in out.stderr
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    for args in ((), ("frobnicate",), ("install", "--dir", "x", "--system")):
+        out = fama_wireshark(tmp_path, *args)
+        assert out.returncode == 2 and "usage: fama-wireshark" in out.stderr
