@@ -12,36 +12,53 @@ Theory of operation
     fama-conformance --role mn --target iface --iface eth1 --mn-keep all --mn-echo 7
                                                               an MN that answers UDP Echo on port 7
 
-The command builds a :class:`~scapy_fama.conformance.config.RunConfig`, an
-executor for the target and a tester for the role, runs the selection
-(:mod:`scapy_fama.conformance.runner`) with a live table, then writes the
-reports (:mod:`scapy_fama.conformance.report`). The tester's RSA key is new
-for every run; its CGAs are Sec 0 unless ``--sec`` says otherwise.
+The command builds a :class:`~scapy_fama.conformance.config.RunConfig`,
+checks that every output (``--junit``, ``--json``, ``--pcap``) can be written
+before any case runs, builds an executor for the target and a tester for the
+role, runs the selection (:mod:`scapy_fama.conformance.runner`) with a live
+table, then writes the reports (:mod:`scapy_fama.conformance.report`): JUnit
+and JSON first, the pcaps last, so that a capture that cannot be written never
+costs the reports. ``--matrix`` also prints the requirement -> cases matrix
+(with ``--list``: of the catalogue). The tester's RSA key is new for every
+run; its CGAs are Sec 0 unless ``--sec`` says otherwise.
 
 Exit codes: 0 no case failed (inconclusive ones allowed), 1 a case failed or
-the tester erred, 2 bad input (unknown interface, bad address, no such case),
+the tester erred, 2 bad input (unknown interface, bad address, no such case,
+an output that cannot be written) or a broken test bed (the IUT does not
+answer at all, or its network does not route the tester's addresses back),
 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, rich_console, run, udp_port, version
+from scapy_fama.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_NEGATIVE,
+    EXIT_OK,
+    rich_console,
+    run,
+    udp_port,
+    version,
+)
 from scapy_fama.conformance import catalogue
 from scapy_fama.conformance.case import Verdict, select
 from scapy_fama.conformance.config import RunConfig
 from scapy_fama.conformance.dar_tester import DarTester
 from scapy_fama.conformance.executor import Executor, InprocDar
 from scapy_fama.conformance.inproc_mn import DrivenMn
-from scapy_fama.conformance.report import LiveTable, junit, pcaps, write_json
-from scapy_fama.conformance.runner import run_all
+from scapy_fama.conformance.report import LiveTable, junit, matrix_table, pcaps, write_json
+from scapy_fama.conformance.requirements import matrix
+from scapy_fama.conformance.runner import Outcome, run_all
 from scapy_fama.crypto import KeyPair, addr_text
 
 PROG = "fama-conformance"
@@ -70,6 +87,7 @@ def parser() -> argparse.ArgumentParser:
         help="a case that needs more than S seconds of waiting is inconclusive (MN give-up: ~110 s)",
     )  # fmt: skip
     p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.add_argument("--matrix", action="store_true", help="print the requirement -> cases matrix")
     p.add_argument("--junit", type=Path, help="write a JUnit XML report")
     p.add_argument("--json", type=Path, help="write a JSON report (schema fama-conformance/1)")
     p.add_argument("--pcap", type=Path, metavar="DIR", help="write DIR/<ID>.pcap for every case")
@@ -96,12 +114,66 @@ def _config(args: argparse.Namespace) -> RunConfig:
     )  # fmt: skip
 
 
-def _listing(console: Console, role: str | None, patterns: list[str]) -> None:
-    table = Table("ID", "title", "requirement", "group")
-    for r in ("dar", "mn") if role is None else (role,):
-        for c in select(r, patterns or None):
+def _listing(console: Console, role: str | None, patterns: list[str], cited: bool) -> None:
+    chosen = [c for r in (("dar", "mn") if role is None else (role,)) for c in select(r, patterns or None)]
+    if cited:
+        table = Table("requirement", "cases", title="requirements -> cases")
+        for clause, ids in matrix(chosen).items():
+            table.add_row(clause, "  ".join(ids))
+    else:
+        table = Table("ID", "title", "requirement", "group")
+        for c in chosen:
             table.add_row(c.id, c.title, c.requirement, c.group)
     console.print(table)
+
+
+def _writable_file(flag: str, path: Path) -> None:
+    if path.is_dir():
+        raise ValueError(f"{flag} {path}: is a directory")
+    if not path.parent.is_dir():
+        raise ValueError(f"{flag} {path}: no such directory {path.parent}")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise ValueError(f"{flag} {path}: not writable")
+
+
+def _pcap_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--pcap {folder}: not a directory")
+    if not folder.parent.is_dir():
+        raise ValueError(f"--pcap {folder}: no such directory {folder.parent}")
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--pcap {folder}: cannot create it ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"--pcap {folder}: not writable")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output can be written: checked before any case runs (a typo must not cost a run)."""
+    for flag, path in (("--junit", args.junit), ("--json", args.json)):
+        if path is not None:
+            _writable_file(flag, path)
+    if args.pcap is not None:
+        _pcap_folder(args.pcap)
+
+
+def _write_reports(outcomes: list[Outcome], config: RunConfig, args: argparse.Namespace) -> list[str]:
+    """JUnit, JSON, then the pcaps; what could not be written, one line each."""
+    writers: list[tuple[str, Path | None, Callable[[Path], None]]] = [
+        ("--junit", args.junit, lambda path: junit(outcomes, config, path, args.pcap)),
+        ("--json", args.json, lambda path: write_json(outcomes, config, path, args.pcap)),
+        ("--pcap", args.pcap, lambda path: pcaps(outcomes, path)),
+    ]
+    problems = []
+    for flag, path, write in writers:
+        if path is None:
+            continue
+        try:
+            write(path)
+        except OSError as exc:
+            problems.append(f"{flag} {path}: cannot write it ({exc})")
+    return problems
 
 
 def _tester(config: RunConfig, key: KeyPair) -> Any:
@@ -126,25 +198,27 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         catalogue.load()
         if args.list:
-            _listing(console, args.role, args.cases)
+            _listing(console, args.role, args.cases, args.matrix)
             return EXIT_OK
         config = _config(args)
         cases = select(config.role, args.cases or None)
+        _check_outputs(args)
         tester = _tester(config, KeyPair.generate(1024))
         live = LiveTable(console)
-        try:
-            outcomes = run_all(cases, tester, live)
+        try:  # a real IUT outlives the cases: it must answer before the first
+            outcomes = run_all(cases, tester, live, probe_first=config.target == "iface")
         finally:
             close = getattr(tester.x, "close", None)
             if close is not None:
                 close()
         live.summary(outcomes)
-        if args.pcap:
-            pcaps(outcomes, args.pcap)
-        if args.junit:
-            junit(outcomes, config, args.junit, args.pcap)
-        if args.json:
-            write_json(outcomes, config, args.json, args.pcap)
+        if args.matrix:
+            console.print(matrix_table(outcomes))
+        problems = _write_reports(outcomes, config, args)
+        for problem in problems:
+            print(f"{PROG}: error: {problem}", file=sys.stderr)
+        if problems:
+            return EXIT_BAD_INPUT
         bad = any(o.verdict in (Verdict.FAIL, Verdict.ERROR) for o in outcomes)
         return EXIT_NEGATIVE if bad else EXIT_OK
 

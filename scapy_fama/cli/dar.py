@@ -10,7 +10,9 @@ logs one line per message (stdout, or ``--log FILE``; ``--json-log FILE``
 adds JSON lines) and stops cleanly, exit 0, on SIGINT or SIGTERM. Bad input
 (an unknown interface, not root, a bad prefix or address) is one line on
 stderr and exit 2. The kernel must not own the DAR's address and must not
-forward (see :mod:`scapy_fama.net.iface`) -- unless ``--kernel``: then the
+forward (see :mod:`scapy_fama.net.iface`); fama-dar warns at start when the
+kernel owns the address on IFACE, since the kernel then answers for it and
+routes what the DAR sends by its own tables -- unless ``--kernel``: then the
 namespace forwards, has an upstream interface with a default route and the
 route ``PREFIX dev IFACE``; fama-dar puts its address on IFACE (/128, nodad),
 creates the TUN ``fama-tun`` and routes each bound HoA into it, so the
@@ -36,6 +38,8 @@ import sys
 from collections.abc import Callable
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
+
+from scapy.arch import in6_getifaddr
 
 from scapy_fama.automata import DarAutomaton, FamaAutomaton, LogSink
 from scapy_fama.net.linkemu import LinkEmulation
@@ -88,6 +92,14 @@ def _parsed(kind: Callable[[str], object], what: str, text: str) -> str:
         raise ValueError(f"bad {what} {text!r}: {exc}") from None
 
 
+def _kernel_owns(iface: str, address: str) -> bool:
+    """Whether the kernel holds ``address`` on ``iface`` (it then answers NS for it)."""
+    return any(
+        name == iface and IPv6Address(held) == IPv6Address(address)
+        for held, _, name in in6_getifaddr()
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     core = DarCore(
         _parsed(IPv6Address, "address", args.address),
@@ -95,6 +107,14 @@ def _serve(args: argparse.Namespace) -> int:
         config=DarConfig(require_coa_test=args.require_coa_test),
         rand=os.urandom,
     )
+    if not args.kernel and _kernel_owns(args.iface, core.address):
+        print(
+            f"{PROG}: warning: the kernel owns {core.address} on {args.iface}: it answers for "
+            "that address and routes what the DAR sends by its own tables (BAs to CoAs it takes "
+            f"for on-link wait for answers nobody gives); remove the address from {args.iface}, "
+            "or run with --kernel",
+            file=sys.stderr,
+        )
     name = args.name or args.iface
     link = emulation(args)
     return serve_node(

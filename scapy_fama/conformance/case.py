@@ -14,8 +14,10 @@ back; it ends in one of three verdicts::
                                                       configuration, or a set-up step failed)
 
 Any other exception is a fault of the tester, reported as an error verdict
-with its one-line cause, so that one bad case never stops a run. The case
-knows nothing of the link or the clock (the executor's) nor of the reports.
+with its one-line cause, so that one bad case never stops a run; only a
+:class:`TestBedError` (the test bed, not the IUT, is broken) stops it. The
+case knows nothing of the link or the clock (the executor's) nor of the
+reports.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from enum import Enum
 from typing import Any
 
 from scapy_fama.conformance.executor import Setup
+from scapy_fama.conformance.requirements import clauses
 
 ROLES = ("dar", "mn")
 
@@ -46,11 +49,18 @@ class Inconclusive(Exception):
     """The case could not reach a verdict (say why, and what would let it)."""
 
 
+class TestBedError(ValueError):
+    """The test bed is broken, not the IUT: no verdict would be true, so the run stops (the
+    command says why in one line, exit 2)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+
 @dataclass(frozen=True)
 class Case:
     id: str  # "DAR-BU-001"
     title: str
-    requirement: str  # "RFC 6275 §9.5.1; profile §6 step 3"
+    requirement: str  # "RFC 6275 §9.5.1 (status 135); profile §6 step 3": see requirements.py
     role: str  # "dar" or "mn": the IUT's role
     group: str  # "mh", "bu", "cga", ...
     run: Callable[[Any], None]
@@ -68,10 +78,12 @@ CATALOGUE: dict[str, Case] = {}
 def case(
     id: str, title: str, requirement: str, *, group: str, setup: Setup = Setup()
 ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
-    """Register a case function under ``id`` (its role is the ID's first word)."""
+    """Register a case function under ``id`` (its role is the ID's first word); the
+    requirement must be in the form :func:`scapy_fama.conformance.requirements.clauses` reads."""
     role = id.split("-", 1)[0].lower()
     if role not in ROLES:
         raise ValueError(f"case {id}: the ID starts with DAR- or MN-")
+    clauses(requirement)
 
     def register(fn: Callable[[Any], None]) -> Callable[[Any], None]:
         if id in CATALOGUE:

@@ -24,7 +24,7 @@ def iface_dar(config: RunConfig) -> Executor:
     from scapy_fama.conformance.iface import IfaceDar
 
     assert config.iface is not None
-    return IfaceDar(config.iface, config.iut, config.wait)
+    return IfaceDar(config.iface, config.iut, config.wait, beyond=(config.coa_prefix, f"{config.cn}/128"))
 
 
 def iface_mn(config: RunConfig) -> Executor:

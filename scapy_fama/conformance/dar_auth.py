@@ -88,7 +88,7 @@ def _refused_148(t: DarTester, mn: PlayedMn, raw: bytes) -> None:
 # ---------------------------------------------------------------- CGA (RFC 4866 §5, profile §6 step 4)
 
 
-@case("DAR-CGA-001", "A valid CGA-signed BU gets BA 0 with a PHKT that decrypts to 8 bytes and a valid BAD", "RFC 4866 §5.1-§5.3; profile §4, §6 steps 4 and 7", group="cga")
+@case("DAR-CGA-001", "A valid CGA-signed BU gets BA 0 with a PHKT that decrypts to 8 bytes and a valid BAD", "RFC 4866 §4.6, §4.7, §5.3; profile §4, §6 step 4, §6 step 7", group="cga")
 def cga_valid(t: DarTester) -> None:
     mn = t.new_mn()
     t.send(mn.first_bu())
@@ -99,7 +99,7 @@ def cga_valid(t: DarTester) -> None:
     t.check_ba_bad(mn, ba)
 
 
-@case("DAR-CGA-002", "CGA Parameters and Signature of another key get BA 148", "RFC 3972 §5; RFC 4866 §5.1; profile §6 step 4", group="cga")
+@case("DAR-CGA-002", "CGA Parameters and Signature of another key get BA 148", "RFC 3972 §5; RFC 4866 §4.6; profile §6 step 4", group="cga")
 def cga_wrong_key(t: DarTester) -> None:
     mn = t.new_mn()
     other = t.other_key()
@@ -107,7 +107,7 @@ def cga_wrong_key(t: DarTester) -> None:
     _refused_148(t, mn, bytes(mn.first_bu(params=theirs.params, key=other)))
 
 
-@case("DAR-CGA-003", "Corrupted CGA Parameters (one modifier bit) get BA 148", "RFC 3972 §5 step 3; profile §6 step 4", group="cga")
+@case("DAR-CGA-003", "Corrupted CGA Parameters (one modifier bit) get BA 148", "RFC 3972 §5 step 4 (Hash1 against the interface identifier); profile §6 step 4", group="cga")
 def cga_corrupt_params(t: DarTester) -> None:
     mn = t.new_mn()
     params = bytearray(mn.hoa.params)
@@ -115,7 +115,7 @@ def cga_corrupt_params(t: DarTester) -> None:
     _refused_148(t, mn, bytes(mn.first_bu(params=bytes(params))))
 
 
-@case("DAR-CGA-004", "A Signature that does not verify gets BA 148", "RFC 4866 §5.2; profile §6 step 4", group="cga")
+@case("DAR-CGA-004", "A Signature that does not verify gets BA 148", "RFC 4866 §4.6; RFC 3972 §6 (signature verification); profile §6 step 4", group="cga")
 def cga_bad_signature(t: DarTester) -> None:
     mn = t.new_mn()
     bu = mn.first_bu()
@@ -127,7 +127,7 @@ def cga_bad_signature(t: DarTester) -> None:
     _refused_148(t, mn, mn.rewrite(bu, flip, sign=False))  # BAD (secure mode) and checksum redone
 
 
-@case("DAR-CGA-005", "CGA Parameters split with another option between the pieces get BA 148", "RFC 4866 §5.1 (pieces back to back); profile §6 step 4", group="cga")
+@case("DAR-CGA-005", "CGA Parameters split with another option between the pieces get BA 148", "RFC 4866 §5.1 (pieces back to back), §4.6; profile §6 step 4", group="cga")
 def cga_split_apart(t: DarTester) -> None:
     mn = _long_params_mn(t)
     params = mn.hoa.params
@@ -140,7 +140,7 @@ def cga_split_apart(t: DarTester) -> None:
     _refused_148(t, mn, laid_out_bu(t, mn, options))
 
 
-@case("DAR-CGA-006", "A Signature not right after the CGA Parameters gets BA 148", "RFC 4866 §5.2; profile §6 step 4", group="cga")
+@case("DAR-CGA-006", "A Signature not right after the CGA Parameters gets BA 148", "RFC 4866 §5.2 (right after the last CGA Parameters option), §4.6; profile §6 step 4", group="cga")
 def cga_signature_apart(t: DarTester) -> None:
     mn = t.new_mn()
     options = (
@@ -151,7 +151,7 @@ def cga_signature_apart(t: DarTester) -> None:
     _refused_148(t, mn, laid_out_bu(t, mn, options))
 
 
-@case("DAR-CGA-007", "A correctly split CGA Parameters block (255 + rest, back to back) is accepted", "RFC 4866 §5.1; profile §6 step 4", group="cga")
+@case("DAR-CGA-007", "A correctly split CGA Parameters block (255 + rest, back to back) is accepted", "RFC 4866 §5.1, §4.6; profile §6 step 4", group="cga")
 def cga_split_right(t: DarTester) -> None:
     mn = _long_params_mn(t)
     if t.secure:
@@ -166,7 +166,7 @@ def cga_split_right(t: DarTester) -> None:
     t.expect_ba(mn, 0)
 
 
-@case("DAR-CGA-008", "A HoA claiming Sec 1 with parameters made for Sec 0 gets BA 148", "RFC 3972 §5 step 7 (Hash2 check); profile §6 step 4", group="cga")
+@case("DAR-CGA-008", "A HoA claiming Sec 1 with parameters made for Sec 0 gets BA 148", "RFC 3972 §5 step 7 (Hash2); profile §6 step 4", group="cga")
 def cga_sec_mismatch(t: DarTester) -> None:
     mn = t.new_mn()
     if _hash2_zero16(mn.hoa.params):
@@ -176,7 +176,7 @@ def cga_sec_mismatch(t: DarTester) -> None:
     _refused_148(t, mn, bytes(mn.first_bu()))
 
 
-@case("DAR-CGA-009", "CGA Parameters without a Signature get BA 148", "RFC 4866 §5.1, §5.2; profile §6 step 4", group="cga")
+@case("DAR-CGA-009", "CGA Parameters without a Signature get BA 148", "RFC 4866 §4.6, §5.2; profile §6 step 4", group="cga")
 def cga_no_signature(t: DarTester) -> None:
     mn = t.new_mn()
     size = t.key.bits // 8  # the Signature's room, taken by a PadN instead
@@ -184,7 +184,7 @@ def cga_no_signature(t: DarTester) -> None:
     _refused_148(t, mn, laid_out_bu(t, mn, options, sign=False))
 
 
-@case("DAR-CGA-010", "A collision count of 3 gets BA 148", "RFC 3972 §5 step 2; profile §6 step 4", group="cga")
+@case("DAR-CGA-010", "A collision count of 3 gets BA 148", "RFC 3972 §5 step 1 (collision count 0 to 2); profile §6 step 4", group="cga")
 def cga_collision_count(t: DarTester) -> None:
     mn = t.new_mn()
     params = CgaParams(os.urandom(16), prefix64(t.prefix), 3, t.key.public_der).encode()
@@ -192,14 +192,14 @@ def cga_collision_count(t: DarTester) -> None:
     _refused_148(t, mn, bytes(mn.first_bu()))
 
 
-@case("DAR-CGA-011", "CGA Parameters of another subnet prefix get BA 148", "RFC 3972 §5 step 1; profile §6 step 4", group="cga")
+@case("DAR-CGA-011", "CGA Parameters of another subnet prefix get BA 148", "RFC 3972 §5 step 2 (subnet prefix); profile §6 step 4", group="cga")
 def cga_other_prefix(t: DarTester) -> None:
     mn = t.new_mn()
     elsewhere = cga_with_prefix(mn.hoa, str(t.coa_net))
     _refused_148(t, mn, bytes(mn.first_bu(params=elsewhere.params)))
 
 
-@case("DAR-CGA-012", "A CGA BU with another key for a HoA whose record holds a key gets BA 148", "RFC 4866 §5.1; profile §6 step 4 (key of the security record)", group="cga")
+@case("DAR-CGA-012", "A CGA BU with another key for a HoA whose record holds a key gets BA 148", "RFC 3972 §5; profile §6 step 4, §6 step 5 (the security record keeps the key)", group="cga")
 def cga_foreign_key(t: DarTester) -> None:
     mn = t.new_mn()
     t.register(mn)
@@ -232,7 +232,7 @@ def _address_of(prefix: str, params: bytes, sec: int) -> str:
 # ---------------------------------------------------------------- PHKT (RFC 4866 §5.3, profile §6 step 4)
 
 
-@case("DAR-PHKT-001", "A BU with a valid BAD under the PHKT gets BA 0 with a valid BAD", "RFC 4866 §5.3; RFC 6275 §6.2.7; profile §4, §6", group="phkt")
+@case("DAR-PHKT-001", "A BU with a valid BAD under the PHKT gets BA 0 with a valid BAD", "RFC 4866 §4.2, §4.3; RFC 6275 §6.2.7; profile §4, §6 step 4, §6 step 7", group="phkt")
 def phkt_valid(t: DarTester) -> None:
     mn = t.new_mn()
     t.register(mn)
@@ -243,7 +243,7 @@ def phkt_valid(t: DarTester) -> None:
         raise Fail("a BA to a PHKT-authorised BU issues a new PHKT (only a CGA check does)")
 
 
-@case("DAR-PHKT-002", "A BU with a wrong BAD is dropped silently", "RFC 6275 §9.5.1; profile §6 step 4", group="phkt")
+@case("DAR-PHKT-002", "A BU with a wrong BAD is dropped silently", "RFC 4866 §4.2 (a BAD that does not verify: discard); profile §6 step 4", group="phkt")
 def phkt_wrong_bad(t: DarTester) -> None:
     mn = t.new_mn()
     t.register(mn)
@@ -253,14 +253,14 @@ def phkt_wrong_bad(t: DarTester) -> None:
     t.expect_ba(mn, 0)
 
 
-@case("DAR-PHKT-003", "A BAD-authorised BU for a HoA without a PHKT gets BA 147", "RFC 4866 §5.3; profile §6 step 4", group="phkt")
+@case("DAR-PHKT-003", "A BAD-authorised BU for a HoA without a PHKT gets BA 147", "RFC 4866 §5.7 (status 147), §4.2; profile §6 step 4", group="phkt")
 def phkt_unavailable(t: DarTester) -> None:
     mn = t.new_mn()
     t.send(mn.phkt_bu(phkt=os.urandom(8)))
     t.expect_ba(mn, 147)
 
 
-@case("DAR-PHKT-004", "An unauthorised BU (no CGA, no BAD) when a PHKT exists gets BA 149", "RFC 4866 §5.3 (status 149); profile §6 step 4", group="phkt")
+@case("DAR-PHKT-004", "An unauthorised BU (no CGA, no BAD) when a PHKT exists gets BA 149", "RFC 4866 §5.7 (status 149), §4.2; profile §6 step 4", group="phkt")
 def phkt_exists(t: DarTester) -> None:
     mn = t.new_mn()
     t.register(mn)
@@ -268,7 +268,7 @@ def phkt_exists(t: DarTester) -> None:
     t.expect_ba(mn, 149)
 
 
-@case("DAR-PHKT-005", "Reusing a sequence number under the PHKT is refused with BA 135", "RFC 6275 §9.5.1; profile §6 step 3", group="phkt")
+@case("DAR-PHKT-005", "Reusing a sequence number under the PHKT is refused with BA 135", "RFC 6275 §9.5.1 (status 135); profile §6 step 3", group="phkt")
 def phkt_seq_reuse(t: DarTester) -> None:
     mn = t.new_mn()
     t.register(mn)
@@ -278,7 +278,7 @@ def phkt_seq_reuse(t: DarTester) -> None:
     t.expect_135(mn)
 
 
-@case("DAR-PHKT-006", "An unknown care-of nonce index gets BA 137", "RFC 6275 §9.5.1 (status 137); profile §5, §6 step 4", group="phkt")
+@case("DAR-PHKT-006", "In secure mode an unknown care-of nonce index gets BA 137", "RFC 6275 §9.5.1 (status 137); profile §5 (secure mode), §6 step 4 (no valid care-of token)", group="phkt", setup=SECURE)
 def phkt_unknown_index(t: DarTester) -> None:
     mn = t.new_mn()
     t.register(mn)
@@ -300,7 +300,7 @@ def phkt_kept(t: DarTester) -> None:
 # ---------------------------------------------------------------- lifetimes (profile §6 step 5)
 
 
-@case("DAR-LIFE-001", "A CGA binding is granted at most 86 400 s however long it asks", "RFC 4866 §4.2; profile §6 step 5", group="life")
+@case("DAR-LIFE-001", "A CGA binding is granted at most 86 400 s however long it asks", "RFC 4866 §4.2 (MAX_CGA_BINDING_LIFETIME); profile §6 step 5", group="life")
 def lifetime_cap(t: DarTester) -> None:
     mn = t.new_mn()
     ba = t.register(mn, lifetime=200_000)
@@ -308,7 +308,7 @@ def lifetime_cap(t: DarTester) -> None:
         raise Fail(f"granted {ba.lifetime} s for a request of 200000 s (at most {MAX_CGA_LIFETIME})")
 
 
-@case("DAR-LIFE-002", "The granted lifetime never exceeds the requested one", "RFC 6275 §9.5.1; profile §6 step 5", group="life")
+@case("DAR-LIFE-002", "The granted lifetime never exceeds the requested one", "RFC 6275 §10.3.1 (granted lifetime); profile §6 step 5", group="life")
 def lifetime_requested(t: DarTester) -> None:
     mn = t.new_mn()
     ba = t.register(mn, lifetime=400)
@@ -319,9 +319,9 @@ def lifetime_requested(t: DarTester) -> None:
 # ---------------------------------------------------------------- secure mode (profile §5)
 
 
-@case("DAR-SEC-001", "A CoTI is answered by a CoT with the cookie echoed and an 8-byte token", "RFC 6275 §9.4.2, §6.1.6; profile §5", group="secure")
+@case("DAR-SEC-001", "In secure mode a CoTI is answered by a CoT with the cookie echoed and an 8-byte token", "RFC 6275 §9.4.2, §9.4.4, §6.1.6; profile §5", group="secure", setup=SECURE)
 def secure_cot(t: DarTester) -> None:
-    mn = t.new_mn()
+    mn = t.new_mn(care_of_test=False)
     cookie = os.urandom(8)
     t.send(IPv6(src=mn.coa, dst=t.iut, nh=135) / Raw(_coti_mh(cookie, mn.coa, t.iut)))
     cot = t.expect(lambda m: isinstance(m, CareOfTest) and m.dst == mn.coa, f"a CoT to {mn.coa}")

@@ -54,7 +54,7 @@ def ba_addressing(t: DarTester) -> None:
         raise Fail(f"the BA carries seq {ba.seq}, the BU had {mn.seq}")
 
 
-@case("DAR-BA-002", "The BA is a well-formed MH: Payload Proto 59, checksum right, PHKT present, BAD last", "RFC 6275 §6.1.1, §6.1.8, §6.2.7; RFC 4866 §5.3; profile §6 step 7", group="ba")
+@case("DAR-BA-002", "The BA is a well-formed MH: Payload Proto 59, checksum right, PHKT present, BAD last", "RFC 6275 §6.1.1, §6.1.8, §6.2.7 (the BAD is last); RFC 4866 §4.3, §5.3; profile §6 step 7", group="ba")
 def ba_layout(t: DarTester) -> None:
     mn = t.new_mn()
     t.send(mn.first_bu())
@@ -77,7 +77,7 @@ def ba_layout(t: DarTester) -> None:
         raise Fail(f"the BAD (type 5) is not the last option; options {kinds}")
 
 
-@case("DAR-DATA-001", "Traffic for a bound HoA is tunnelled to the CoA: outer IUT -> CoA, inner intact", "RFC 6275 §10.4.1; RFC 2473; profile §8", group="data")
+@case("DAR-DATA-001", "Traffic for a bound HoA is tunnelled to the CoA: outer IUT -> CoA, inner intact", "RFC 6275 §10.4.1, §10.4.2; RFC 2473 §3.1 (inner hop limit less one), §6.3 (tunnel hop limit); profile §8", group="data")
 def data_tunnelled(t: DarTester) -> None:
     mn = t.new_mn()
     t.register(mn)
@@ -128,7 +128,7 @@ def data_wrong_outer(t: DarTester) -> None:
     _not_forwarded(t, mn.address, "a packet tunnelled from an unregistered CoA")
 
 
-@case("DAR-DATA-005", "When the binding expires the DAR stops tunnelling", "RFC 6275 §10.3.1 (lifetime); profile §6 step 5, §8", group="data")
+@case("DAR-DATA-005", "When the binding expires the DAR stops tunnelling", "RFC 6275 §10.3.1 (the binding's lifetime); profile §6 step 5, §8", group="data")
 def data_expiry(t: DarTester) -> None:
     mn = t.new_mn()
     ba = t.register(mn, lifetime=8)
@@ -141,7 +141,7 @@ def data_expiry(t: DarTester) -> None:
     t.expect_not_tunnelled(mn.address, mn.coa, f"{ba.lifetime + 1:g} s after a {ba.lifetime} s binding")
 
 
-@case("DAR-DOS-001", "Under a flood of CGA-signed BUs the DAR answers 130 and still serves PHKT BUs", "profile §6 (DoS guard), §6 step 4; RFC 6275 §9.5.1 (status 130)", group="dos")
+@case("DAR-DOS-001", "Under a flood of CGA-signed BUs the DAR answers 130 and still serves PHKT BUs", "RFC 4866 §6.6 (resource exhaustion); RFC 6275 §10.3.1 (status 130); profile §6 (DoS guard), §6 step 4", group="dos")
 def dos_flood(t: DarTester) -> None:
     mn = t.new_mn()
     t.register(mn)
@@ -157,7 +157,7 @@ def dos_flood(t: DarTester) -> None:
     t.expect_ba(mn, 0)
 
 
-@case("DAR-BE-001", "A packet with a Home Address option for an address without a binding gets BE status 1", "RFC 6275 §9.3.1, §6.1.9; profile §6", group="be")
+@case("DAR-BE-001", "A packet with a Home Address option for an address without a binding gets BE status 1", "RFC 6275 §9.3.1, §9.3.3 (status 1, the Home Address of the option); profile §6 (Binding Errors)", group="be")
 def be_unknown_binding(t: DarTester) -> None:
     mn = t.new_mn()  # never registered
     t.send(t.datagram(mn.coa, t.iut, hoa=mn.address))
@@ -167,7 +167,7 @@ def be_unknown_binding(t: DarTester) -> None:
         raise Fail(f"BE status {be.status} for {be.hoa}; expected status 1 for {mn.address}")
 
 
-@case("DAR-BE-002", "A packet with a Home Address option from the registered CoA is accepted, no BE", "RFC 6275 §9.3.1; profile §6", group="be")
+@case("DAR-BE-002", "A packet with a Home Address option from the registered CoA is accepted, no BE", "RFC 6275 §9.3.1; profile §6 (Binding Errors)", group="be")
 def be_bound(t: DarTester) -> None:
     mn = t.new_mn()
     t.register(mn)

@@ -17,7 +17,10 @@ sends them, and states what must come back::
 
 Set-up steps that the IUT refuses make the case inconclusive (another case
 checks that step itself); an expectation that is not met fails it, saying what
-arrived instead. Messages are read with :func:`scapy_fama.codec.decode`, so a
+arrived instead. After each case the runner asks :meth:`DarTester.alive`
+whether the DAR still answers: an RA to a Router Solicitation from the
+tester's link-local address (profile §2 step 1), or else any BA to a valid
+first BU. Messages are read with :func:`scapy_fama.codec.decode`, so a
 case compares fields, not bytes; :func:`scapy_fama.wire.parse` gives the
 header layout where a case checks addressing.
 """
@@ -34,7 +37,7 @@ from scapy.layers.inet import UDP
 from scapy.layers.inet6 import HAO, IPv6, IPv6ExtHdrDestOpt
 from scapy.packet import Packet, Raw
 
-from scapy_fama.codec import decode
+from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.conformance.case import Case, Fail, Inconclusive
 from scapy_fama.conformance.executor import IUT, Executor, Frame, Setup
 from scapy_fama.craft import coti, finish_bytes, first_bu, phkt_bu
@@ -54,6 +57,8 @@ from scapy_fama.proto.messages import (
     BindingError,
     CareOfTest,
     Message,
+    RouterAdvertisement,
+    RouterSolicitation,
     Tunnelled,
     describe,
     kind,
@@ -208,6 +213,23 @@ class DarTester:
             self.secure = setup.secure
         self.x.begin(setup)
 
+    def alive(self) -> str | None:
+        """None while the DAR answers: an RA to a Router Solicitation, else any BA to a valid
+        first BU; otherwise what went unanswered (or how it crashed, where that is known)."""
+        if self.x.crashed is not None:
+            return f"it crashed: {self.x.crashed}"
+        self.x.send(encode_bytes(RouterSolicitation(self.x.link_local)))
+        if self._answered(lambda m: isinstance(m, RouterAdvertisement)):
+            return None
+        mn = self.new_mn(care_of_test=False)
+        self.send(mn.first_bu())
+        if self._answered(lambda m: isinstance(m, BindingAck) and m.dst == mn.coa):
+            return None
+        return (
+            f"no RA to a Router Solicitation from {self.x.link_local} and no BA to a valid "
+            f"CGA-signed BU within {self._window(None)}"
+        )
+
     def new_coa(self) -> str:
         iid = int.from_bytes(os.urandom(8), "big") | 1
         return addr_text(str(self.coa_net.network_address + iid))
@@ -278,6 +300,9 @@ class DarTester:
         )
         return [decode(f.raw) for f in frames]
 
+    def _answered(self, match: Callable[[Message], bool]) -> bool:
+        return any(match(m) for m in self.watch(None, match))
+
     def expect(self, match: Callable[[Message], bool], what: str, seconds: float | None = None) -> Message:
         """The first IUT message ``match`` accepts within the wait; FAIL naming what came."""
         seen = self.watch(seconds, match)
@@ -322,7 +347,10 @@ class DarTester:
             raise Fail("the BA carries no Binding Authorization Data though a PHKT exists")
         coa = mn.address if deregistration else ba.dst
         if not check_authenticator(ba.bad, mn.ba_key(deregistration), coa, self.iut, ba.auth_data):
-            raise Fail("the BA's authenticator does not verify with the PHKT's Kbm")
+            key = "the de-registration key Kbm = SHA1(PHKT)" if deregistration else (
+                "Kbm = SHA1(PHKT | care-of token)"
+            )
+            raise Fail(f"the BA's authenticator does not verify with {key} over {coa} (profile §4)")
 
     # ---------------------------------------------------------------- data plane (profile §8)
 

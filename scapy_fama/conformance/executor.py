@@ -16,11 +16,22 @@ the core answers at once and its timers run in virtual time, so a 30-second
 retransmission back-off costs nothing; on an interface the same case waits
 for real. An MN executor also moves the MN's link (``link_down``/``link_up``),
 which in-process is the core's link event and on an interface the carrier.
+
+A case's frames are its own: a frame that reached the tester before the case
+began (an earlier case's late answer, a kernel's retried Neighbour
+Solicitation) is dropped, never given a negative time. ``epoch`` is the Unix
+time of the case's second 0, so that its frames can be written with real
+timestamps: on an interface the wall clock; in-process the run's virtual
+timeline, which starts when the executor is made and runs on through the
+cases. An in-process core that raises has crashed, as its process would:
+``crashed`` says how, and it answers nothing for the rest of the run (the
+runner then finds it silent, see :mod:`scapy_fama.conformance.runner`).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -54,16 +65,29 @@ class Executor(ABC):
 
     kind: str  # "inproc" or "iface"
     role: str  # "dar" or "mn"
+    link_local = "fe80::7e57"  # the tester's own address on the IUT's link
 
     def __init__(self) -> None:
         self.frames: list[Frame] = []
         self._unread: list[Frame] = []
         self._start = 0.0
+        self.epoch = time.time()  # the Unix time of the case's second 0
+        self.crashed: str | None = None  # how the IUT crashed, where the executor can tell
 
     def begin(self, setup: Setup) -> None:
         """A new case: a fresh frame log (and, where the executor can, a fresh IUT)."""
         self.frames, self._unread = [], []
         self._start = self.clock()
+        self.epoch = self.case_epoch()
+
+    def case_epoch(self) -> float:
+        """The Unix time of the case beginning now (the wall clock, unless the clock is virtual)."""
+        return time.time()
+
+    def bed_problem(self) -> str | None:
+        """What is wrong with the test bed rather than with the IUT, seen during the case
+        (an interface executor's business; None: nothing)."""
+        return None
 
     def end(self) -> None:
         """The case is over (an executor with threads or timers tidies up here)."""
@@ -76,10 +100,15 @@ class Executor(ABC):
         self.frames.append(Frame(self.now(), TESTER, raw))
         self._deliver(raw)
 
-    def _received(self, raw: bytes, at: float | None = None) -> None:
+    def _received(self, raw: bytes, at: float | None = None) -> bool:
+        """Log a frame from the IUT that arrived ``at`` (case time; now if None), unless it
+        arrived before the case began: that one belongs to an earlier case (False)."""
         frame = Frame(self.now() if at is None else at, IUT, raw)
+        if frame.time < 0:
+            return False
         self.frames.append(frame)
         self._unread.append(frame)
+        return True
 
     def wait(self, seconds: float, until: Callable[[Frame], bool] | None = None) -> list[Frame]:
         """The IUT's packets within ``seconds``, up to the first that ``until`` accepts."""
@@ -117,7 +146,8 @@ class Executor(ABC):
 
 
 class InprocExecutor(Executor):
-    """A sans-I/O core behind the codec, in virtual time; a fresh core for every case."""
+    """A sans-I/O core behind the codec, in virtual time; a fresh core for every case, until
+    one crashes (see the module doc)."""
 
     kind = "inproc"
 
@@ -125,15 +155,34 @@ class InprocExecutor(Executor):
         super().__init__()
         self.virtual = 0.0
         self.core: DarCore | MnCore | None = None
+        self._origin = time.time()  # the run's virtual timeline starts here ...
+        self._elapsed = 0.0  # ... and has run this long in the cases before this one
 
     def clock(self) -> float:
         return self.virtual
 
+    def case_epoch(self) -> float:
+        return self._origin + self._elapsed
+
     def begin(self, setup: Setup) -> None:
+        self._elapsed += self.virtual
         self.virtual = 0.0
         super().begin(setup)
+        if self.crashed is None:
+            self._run("starting", lambda: self._started(setup))
+
+    def _started(self, setup: Setup) -> Effects:
         self.core = self.build(setup)
-        self._apply(self.start())
+        return self.start()
+
+    def _run(self, what: str, step: Callable[[], Effects]) -> None:
+        """Apply what the core does in ``step``; an exception is the IUT's crash."""
+        if self.crashed is not None:
+            return
+        try:
+            self._apply(step())
+        except Exception as exc:  # noqa: BLE001 - the IUT's fault: the runner judges a silent IUT
+            self.crashed = f"{type(exc).__name__}: {exc} ({what})"
 
     @abstractmethod
     def build(self, setup: Setup) -> DarCore | MnCore: ...
@@ -148,17 +197,19 @@ class InprocExecutor(Executor):
                 self._received(encode_bytes(e.msg))
 
     def _deliver(self, raw: bytes) -> None:
-        assert self.core is not None
-        self._apply(self.core.on_message(decode(raw), self.virtual))
+        core = self.core
+        if core is not None:
+            what = f"handling the tester's packet at {self.now():.3f} s"
+            self._run(what, lambda: core.on_message(decode(raw), self.virtual))
 
     def _advance(self, deadline: float) -> bool:
-        assert self.core is not None
-        due = self.core.next_deadline()
-        if due is None or due > deadline:
+        core = self.core
+        due = None if core is None or self.crashed else core.next_deadline()
+        if core is None or due is None or due > deadline:
             self.virtual = max(self.virtual, deadline)
             return False
         self.virtual = max(self.virtual, due)
-        self._apply(self.core.on_timer(self.virtual))
+        self._run(f"on its timer at {self.virtual:.3f} s", lambda: core.on_timer(self.virtual))
         return True
 
 
@@ -202,7 +253,7 @@ class InprocMn(InprocExecutor):
         return self.mn.on_link_up(self.virtual)
 
     def link_down(self) -> None:
-        self._apply(self.mn.on_link_down(self.virtual))
+        self._run("on link-down", lambda: self.mn.on_link_down(self.virtual))
 
     def link_up(self) -> None:
-        self._apply(self.mn.on_link_up(self.virtual))
+        self._run("on link-up", lambda: self.mn.on_link_up(self.virtual))

@@ -24,4 +24,5 @@ class DrivenMn(InprocMn):
     """:class:`InprocMn` whose application can send data (profile §8 cases)."""
 
     def app_send(self, src: str, dst: str, payload: bytes) -> None:
-        self._apply(self.mn.send(src, dst, APP_PORT, APP_PORT, payload, self.virtual))
+        what = f"sending the application's datagram at {self.virtual:.3f} s"
+        self._run(what, lambda: self.mn.send(src, dst, APP_PORT, APP_PORT, payload, self.virtual))

@@ -111,7 +111,7 @@ def bu_after_handover(t: MnTester) -> None:
 @case(
     "MN-BU-002",
     "The first BU to a DAR carries CGA Parameters and a Signature that verify, and no BAD",
-    "RFC 4866 §4.5, §5; RFC 3972 §5; profile §4",
+    "RFC 4866 §4.5, §5.1, §5.2; RFC 3972 §5; profile §4",
     group="bu",
     setup=KEEP_ALL,
 )
@@ -143,7 +143,7 @@ def bu_after_dad(t: MnTester) -> None:
 @case(
     "MN-BU-004",
     "The requested lifetime does not exceed the home address's remaining valid lifetime",
-    "RFC 6275 §11.7.1; profile §6 step 5",
+    "RFC 6275 §11.7.1 (no longer than the home address is valid)",
     group="bu",
     setup=KEEP_ALL,
 )
@@ -171,7 +171,7 @@ def retx_backoff(t: MnTester) -> None:
 @case(
     "MN-RETX-002",
     "Every retransmission carries a new, higher sequence number",
-    "RFC 6275 §11.8, §9.5.1; profile §7",
+    "RFC 6275 §11.8, §11.7.1 (a greater sequence number); profile §7",
     group="retx",
     setup=KEEP_ALL,
 )
@@ -188,7 +188,7 @@ def retx_new_seq(t: MnTester) -> None:
 @case(
     "MN-RETX-003",
     "A later registration at a DAR starts its back-off at 1 s",
-    "RFC 6275 §11.8, §12 INITIAL_BINDACK_TIMEOUT; profile §7",
+    "RFC 6275 §11.8, §12 (INITIAL_BINDACK_TIMEOUT); profile §7",
     group="retx",
     setup=KEEP_ALL,
 )
@@ -199,7 +199,7 @@ def retx_later_registration(t: MnTester) -> None:
 @case(
     "MN-RETX-004",
     "The MN gives up after the 32 s step: six BUs, then silence",
-    "profile §7; RFC 6275 §11.8 MAX_BINDACK_TIMEOUT",
+    "RFC 6275 §11.8 (MAX_BINDACK_TIMEOUT); profile §7",
     group="retx",
     setup=KEEP_ALL,
 )
@@ -215,7 +215,7 @@ def retx_gives_up(t: MnTester) -> None:
 @case(
     "MN-RETX-005",
     "At most 3 BUs a second to one DAR, even when every BU is refused at once",
-    "RFC 6275 §11.8, §13 MAX_UPDATE_RATE; profile §7",
+    "RFC 6275 §11.8, §12 (MAX_UPDATE_RATE); profile §7",
     group="retx",
     setup=KEEP_ALL,
 )
@@ -237,7 +237,7 @@ def retx_rate_limit(t: MnTester) -> None:
 @case(
     "MN-STATUS-001",
     "BA 135: the MN resyncs to the DAR's sequence number and resends at once with a newer one",
-    "RFC 6275 §11.7.3; profile §7",
+    "RFC 6275 §11.7.3 (status 135); profile §7",
     group="status",
     setup=KEEP_ALL,
 )
@@ -273,7 +273,7 @@ def status_147(t: MnTester) -> None:
 @case(
     "MN-STATUS-003",
     "BA 148: the MN reports the failure and does not retry",
-    "profile §7; RFC 4866 §4.4",
+    "RFC 4866 §4.4; profile §7",
     group="status",
     setup=KEEP_ALL,
 )
@@ -313,7 +313,7 @@ def care_of_test(t: MnTester) -> CareOfTest:
 @case(
     "MN-SEC-001",
     "BA 137: the MN runs the care-of test, a CoTI from its CoA to the DAR",
-    "profile §5, §7; RFC 6275 §11.7.3, §11.6.1",
+    "RFC 6275 §11.7.3, §11.6.1; profile §5, §7",
     group="secure",
     setup=KEEP_ALL,
 )
@@ -324,7 +324,7 @@ def secure_137(t: MnTester) -> None:
 @case(
     "MN-SEC-002",
     "After the CoT the BU is CGA-signed and carries the care-of index and a BAD keyed by the token",
-    "profile §5, §4; RFC 6275 §5.2.5, §6.2.7",
+    "RFC 6275 §5.2.5, §6.2.7; profile §4, §5",
     group="secure",
     setup=KEEP_ALL,
 )
@@ -459,7 +459,7 @@ def expect_data(t: MnTester, src: str, payload: bytes) -> Tunnelled | Datagram:
 @case(
     "MN-DATA-001",
     "Data from a kept address is reverse-tunnelled from the CoA to its DAR",
-    "RFC 6275 §11.3.1; RFC 2473; profile §8",
+    "RFC 6275 §11.3.1; RFC 2473 §3.1; profile §8",
     group="data",
     setup=KEEP_ALL,
 )
@@ -506,7 +506,7 @@ def keep_none(t: MnTester) -> None:
 @case(
     "MN-KEEP-002",
     "Single anchor: after a second move the MN anchors at the first DAR only",
-    "profile §3; draft-bernardos-dmm-cmip A.5",
+    "profile §3; draft-bernardos-dmm-cmip §A.5",
     group="keep",
     setup=Setup(mn=MnConfig(keep=KeepPolicy.SINGLE_ANCHOR, sec=0)),
 )

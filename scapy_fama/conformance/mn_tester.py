@@ -25,6 +25,8 @@ its first BU, and keeps the PHKT each DAR issued and the care-of token each
 CoT carried (secure mode, ``answer_coti``), so that its BAs carry a BAD the MN
 can check and the MN's later BUs can be checked (profile §4, §5).
 
+After each case the runner asks :meth:`MnTester.alive` whether the MN still
+answers: its link goes down and up, and an RS must follow (profile §2 step 1).
 Set-up steps that the MN does not complete (no RS, no BU to register with)
 make a case inconclusive; an expectation that is not met fails it, naming what
 arrived instead. ``applicable`` says beforehand why a case cannot run against
@@ -195,6 +197,21 @@ class MnTester:
         self.x.begin(setup)
         self.dars, self.backlog, self.public_key = {}, [], None
 
+    def alive(self) -> str | None:
+        """None while the MN solicits a router when its link comes up; otherwise what went
+        unanswered (or how it crashed, where that is known)."""
+        if self.x.crashed is not None:
+            return f"it crashed: {self.x.crashed}"
+        self.x.link_down()
+        self.x.link_up()
+        if any(isinstance(decode(f.raw), RouterSolicitation) for f in self._solicited()):
+            return None
+        return f"no Router Solicitation within {RS_WAIT:g} s of link-up"
+
+    def _solicited(self) -> list[Frame]:
+        """The MN's frames up to its first RS (within RS_WAIT)."""
+        return self.x.wait(RS_WAIT, lambda f: isinstance(decode(f.raw), RouterSolicitation))
+
     def dar(self, i: int) -> PlayedDar:
         """DAR ``i`` of this case, made on first use with a prefix never used before in the run."""
         if i not in self.dars:
@@ -215,7 +232,7 @@ class MnTester:
         dar = self.dar(i)
         self.x.hold(dar.link_local)
         self.x.hold(dar.address)
-        frames = self.x.wait(RS_WAIT, lambda f: isinstance(decode(f.raw), RouterSolicitation))
+        frames = self._solicited()
         if not frames or not isinstance(decode(frames[-1].raw), RouterSolicitation):
             raise Inconclusive(f"set-up: the MN sent no Router Solicitation within {RS_WAIT:g} s")
         ra = RouterAdvertisement(

@@ -6,13 +6,24 @@ Reports read :class:`scapy_fama.conformance.runner.Outcome` objects and nothing
 else (the cases and executors know nothing of them)::
 
     outcomes --> LiveTable   a row per case as it ends (ID, verdict, seconds, reason)
+             --> matrix_table()  requirement clause -> its cases, coloured by verdict
              --> junit()     <testsuite> with <failure> (FAIL), <error> (ERROR), <skipped>
-                             (INCONCLUSIVE); the requirement and the pcap in <system-out>
-             --> to_json()   schema "fama-conformance/1": the run, the counts, every case
+                             (INCONCLUSIVE); per case a <property name="requirement"> for
+                             each clause it cites, the requirement and the pcap in <system-out>
+             --> to_json()   schema "fama-conformance/1": the run, the counts, every case,
+                             and the requirement matrix (clause -> {case: verdict})
              --> pcaps()     DIR/<ID>.pcap: the case's packets both ways, raw IPv6 (link type 101)
 
+Seconds are the executor's everywhere (the live table, JUnit ``time``, the
+JSON's ``seconds``): virtual seconds in-process, where a 30 s back-off costs
+nothing, and wall-clock seconds on an interface; the JSON's ``clock`` and the
+JUnit property ``clock`` say which ("virtual" or "wall"), and ``wall_seconds``
+is the real time a case took here. A pcap's timestamps are real dates: the
+case's start (``Outcome.epoch``, on the run's virtual timeline in-process)
+plus each frame's time in the case.
+
 CI systems read the JUnit file; a developer opens the pcap of a failed case in
-Wireshark next to the reason.
+Wireshark next to the reason; a TAHI-style user reads the matrix.
 """
 
 from __future__ import annotations
@@ -31,10 +42,12 @@ from scapy.utils import RawPcapWriter
 
 from scapy_fama.conformance.case import Verdict
 from scapy_fama.conformance.config import RunConfig
+from scapy_fama.conformance.requirements import clauses, matrix
 from scapy_fama.conformance.runner import Outcome
 from scapy_fama.net.sim_topology import LINKTYPE_RAW
 
 SCHEMA = "fama-conformance/1"
+CLOCKS = {"inproc": "virtual", "iface": "wall"}  # what the seconds of a run's target are
 STYLE = {
     Verdict.PASS: "green",
     Verdict.FAIL: "bold red",
@@ -70,19 +83,36 @@ class LiveTable:
         self.console.print(table)
 
 
+def requirement_matrix(outcomes: list[Outcome]) -> dict[str, dict[str, str]]:
+    """Every clause the cases cite -> {case ID: its verdict}, in clause order."""
+    verdicts = {o.case.id: o.verdict.value for o in outcomes}
+    cited = matrix(o.case for o in outcomes)
+    return {clause: {i: verdicts[i] for i in ids} for clause, ids in cited.items()}
+
+
+def matrix_table(outcomes: list[Outcome]) -> Table:
+    """The requirement matrix for the console: a clause per row, its cases by verdict colour."""
+    table = Table("requirement", "cases", title="requirements -> cases")
+    for clause, cases in requirement_matrix(outcomes).items():
+        ids = Text()
+        for n, (case_id, verdict) in enumerate(cases.items()):
+            ids.append(("  " if n else "") + case_id, STYLE[Verdict(verdict)])
+        table.add_row(clause, ids)
+    return table
+
+
 def _pcap_name(o: Outcome) -> str:
     return f"{o.case.id}.pcap"
 
 
 def pcaps(outcomes: list[Outcome], folder: Path) -> None:
-    """One pcap per case with its frames, times from the case's start."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """One pcap per case with its frames, each at its real date (see the module doc)."""
     for o in outcomes:
         with RawPcapWriter(str(folder / _pcap_name(o)), linktype=LINKTYPE_RAW, sync=True) as out:
             out.write_header(None)  # an empty case still gets a readable file
             for frame in o.frames:
-                sec = int(frame.time)
-                out.write_packet(frame.raw, sec=sec, usec=int((frame.time - sec) * 1e6))
+                sec, usec = divmod(round((o.epoch + frame.time) * 1e6), 1_000_000)
+                out.write_packet(frame.raw, sec=sec, usec=usec)
 
 
 def junit(outcomes: list[Outcome], run: RunConfig, path: Path, pcap_dir: Path | None) -> None:
@@ -94,16 +124,23 @@ def junit(outcomes: list[Outcome], run: RunConfig, path: Path, pcap_dir: Path | 
         failures=str(n["fail"]),
         errors=str(n["error"]),
         skipped=str(n["inconclusive"]),
-        time=f"{sum(o.wall for o in outcomes):.3f}",
+        time=f"{sum(o.duration for o in outcomes):.3f}",
     )
+    properties = ET.SubElement(suite, "properties")
+    ET.SubElement(properties, "property", name="clock", value=CLOCKS[run.target])
+    wall = f"{sum(o.wall for o in outcomes):.3f}"
+    ET.SubElement(properties, "property", name="wall_seconds", value=wall)
     for o in outcomes:
         tc = ET.SubElement(
             suite,
             "testcase",
             classname=f"fama.{o.case.role}.{o.case.group}",
             name=f"{o.case.id} {o.case.title}",
-            time=f"{o.wall:.3f}",
+            time=f"{o.duration:.3f}",
         )
+        cited = ET.SubElement(tc, "properties")
+        for clause in clauses(o.case.requirement):
+            ET.SubElement(cited, "property", name="requirement", value=clause)
         if o.verdict is Verdict.FAIL:
             ET.SubElement(tc, "failure", message=o.reason, type="nonconformance").text = o.reason
         elif o.verdict is Verdict.ERROR:
@@ -114,8 +151,9 @@ def junit(outcomes: list[Outcome], run: RunConfig, path: Path, pcap_dir: Path | 
         if pcap_dir is not None:
             out += f"\npcap: {pcap_dir / _pcap_name(o)}"
         ET.SubElement(tc, "system-out").text = out
-    tree = ET.ElementTree(ET.Element("testsuites"))
-    tree.getroot().append(suite)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    tree = ET.ElementTree(root)
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)
 
@@ -124,6 +162,7 @@ def to_json(outcomes: list[Outcome], run: RunConfig, pcap_dir: Path | None) -> d
     return {
         "schema": SCHEMA,
         "run": asdict(run),
+        "clock": CLOCKS[run.target],
         "counts": counts(outcomes),
         "cases": [
             {
@@ -133,12 +172,14 @@ def to_json(outcomes: list[Outcome], run: RunConfig, pcap_dir: Path | None) -> d
                 "group": o.case.group,
                 "verdict": o.verdict.value,
                 "reason": o.reason,
-                "seconds": round(o.duration, 3),
+                "seconds": round(o.duration, 6),
+                "wall_seconds": round(o.wall, 6),
                 "packets": len(o.frames),
                 "pcap": None if pcap_dir is None else str(pcap_dir / _pcap_name(o)),
             }
             for o in outcomes
         ],
+        "requirements": requirement_matrix(outcomes),
     }
 
 

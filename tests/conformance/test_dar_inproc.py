@@ -21,8 +21,9 @@ from scapy_fama.conformance.executor import InprocDar
 from scapy_fama.conformance.runner import Outcome, run_all
 from scapy_fama.crypto import KeyPair
 from scapy_fama.proto import DarCore
-from scapy_fama.proto.effects import Effects, Forward
-from scapy_fama.proto.messages import Message
+from scapy_fama.proto.effects import Effects, Forward, Send
+from scapy_fama.proto.messages import BindingUpdate, Message
+from scapy_fama.proto.status import REFUSED
 
 catalogue.load()
 
@@ -86,6 +87,23 @@ def test_a_dar_that_never_tunnels_fails_the_data_plane_cases(mn_key: KeyPair) ->
     assert "tunnelled to" in failed["DAR-DATA-001"] and "got" in failed["DAR-DATA-001"]
     assert "DAR-BU-013" in failed and "DAR-BU-009" in failed
     assert not any(i.startswith(("DAR-CGA", "DAR-PHKT", "DAR-MH")) for i in failed), failed
+
+
+class SilentToA0(DarCore):
+    """Accepts a BU with the A bit clear without a BA (what profile §6 step 7 said before)."""
+
+    def _reply(self, bu: BindingUpdate, status: int, **kwargs: object) -> Effects:
+        effects = super()._reply(bu, status, **kwargs)  # type: ignore[arg-type]
+        if bu.ack or status >= REFUSED:
+            return effects
+        return [e for e in effects if not isinstance(e, Send)]
+
+
+def test_a_dar_silent_to_an_accepted_a0_bu_fails_that_case_alone(mn_key: KeyPair) -> None:
+    failed = _failed(_run(mn_key, factory=SilentToA0))
+    assert set(failed) == {"DAR-BU-009"}, failed
+    assert failed["DAR-BU-009"].startswith("a home agent answers every registration, A=0 or not: ")
+    assert "expected a BA 0 to 2001:db8:ca:" in failed["DAR-BU-009"] and failed["DAR-BU-009"].endswith("got nothing")
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

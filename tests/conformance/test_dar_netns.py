@@ -6,9 +6,16 @@
 The DAR's kernel routes what the DAR sends beyond its prefix (BAs and tunnels to
 the tester's CoAs, decapsulated packets for the tester's correspondent) back to
 the tester, as README's "against another implementation" asks of any IUT. The
-first run is a plain DAR (the secure-mode cases are inconclusive, saying why);
-the second restarts it with --require-coa-test and runs the secure, CGA and PHKT
-groups with --secure, so that the tester does the care-of test first.
+first run is a plain DAR (the secure-mode cases are inconclusive, saying why),
+run twice with every report at once; the third restarts it with
+--require-coa-test and runs the secure, CGA and PHKT groups with --secure, so
+that the tester does the care-of test first. fama-dar is ready when its JSON
+log shows its first RA: the tests wait for that, never for a fixed time.
+
+Two more beds: one broken on purpose (the DAR namespace's kernel owns the DAR
+address and routes the CoAs on-link: fama-dar warns, the tester stops with one
+line naming the bed, exit 2), and a DAR that crashes in DAR-MH-005
+(``planted_dar.py``): that case fails, the ones after it are inconclusive.
 """
 
 from __future__ import annotations
@@ -21,11 +28,17 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import time
+import xml.etree.ElementTree as ET
+
 import pytest
+from scapy.utils import RawPcapReader
 
 pytestmark = pytest.mark.netns
 DAR = "2001:db8:1::1"
 TIMEOUT = 300.0
+READY_WAIT = 60.0  # seconds for fama-dar to come up (it imports Scapy; the machine may be busy)
+PLANTED = Path(__file__).with_name("planted_dar.py")
 
 
 class Link:
@@ -57,28 +70,41 @@ class Link:
             self.run("ip", "-n", self.ns(role), "link", "set", dev, "up")
             self.run("ip", "-n", self.ns(role), "-6", "route", "add", "default", "via", other, "dev", dev)
 
-    def start_dar(self, *extra: str) -> None:
+    def start_dar(self, *extra: str, program: tuple[str, ...] = ("-m", "scapy_fama.cli.dar")) -> str:
+        """Start fama-dar (or ``program``) and wait until it has sent its first RA; its stderr."""
         self.stop_dar()
+        log, err = self.tmp / "dar.json", self.tmp / "dar.err"
+        log.unlink(missing_ok=True)
         command = [
-            "ip", "netns", "exec", self.ns("d"), sys.executable, "-m", "scapy_fama.cli.dar",
+            "ip", "netns", "exec", self.ns("d"), sys.executable, *program,
             "--iface", "fama-cd", "--prefix", "2001:db8:1::/64", "--address", DAR,
-            "--log", str(self.tmp / "dar.log"), *extra,
+            "--log", str(self.tmp / "dar.log"), "--json-log", str(log), *extra,
         ]  # fmt: skip
-        self.dar = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        with open(err, "wb") as stderr:
+            self.dar = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + READY_WAIT
+        while not (log.exists() and any(_first_ra(line) for line in log.read_text().splitlines())):
+            assert self.dar.poll() is None, err.read_text()
+            assert time.monotonic() < deadline, f"fama-dar sent no RA within {READY_WAIT:g} s"
+            time.sleep(0.1)
+        return err.read_text()
 
     def stop_dar(self) -> None:
         if self.dar is not None and self.dar.poll() is None:
             self.dar.kill()
             self.dar.wait()
 
-    def conformance(self, report: str, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:  # type: ignore[type-arg]
+    def tester(self, *args: str) -> subprocess.CompletedProcess[str]:
         command = [
             "ip", "netns", "exec", self.ns("t"), sys.executable, "-m", "scapy_fama.cli.conformance",
             "--target", "iface", "--iface", "fama-ct", "--iut-address", DAR,
-            "--prefix", "2001:db8:1::/64", "--wait", "2", "--json", str(self.tmp / report), *args,
+            "--prefix", "2001:db8:1::/64", "--wait", "2", *args,
         ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+        return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+
+    def conformance(self, report: str, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:  # type: ignore[type-arg]
         path = self.tmp / report
+        done = self.tester("--json", str(path), *args)
         assert path.exists(), f"{done.stdout}\n{done.stderr}"
         return done, json.loads(path.read_text())
 
@@ -102,19 +128,41 @@ def link(tmp_path: Path) -> Iterator[Link]:
         made.teardown()
 
 
+def _first_ra(line: str) -> bool:
+    record = json.loads(line)
+    return bool(record.get("dir") == "out" and record.get("kind") == "RA")
+
+
 def _verdicts(report: dict) -> dict[str, tuple[str, str]]:  # type: ignore[type-arg]
     return {c["id"]: (c["verdict"], c["reason"]) for c in report["cases"]}
 
 
+def _pcap_times(path: Path) -> list[float]:
+    return [meta.sec + meta.usec / 1e6 for _, meta in RawPcapReader(str(path))]
+
+
 def test_every_dar_case_on_a_veth_against_fama_dar(link: Link) -> None:
-    link.start_dar()
-    done, report = link.conformance("plain.json")
-    verdicts = _verdicts(report)
+    assert "warning" not in link.start_dar()
+    runs = []
+    for n in (1, 2):  # the same suite twice against the same fama-dar, every report at once
+        started = time.time()
+        outputs = ("--junit", str(link.tmp / f"plain{n}.xml"), "--pcap", str(link.tmp / f"cases{n}"))
+        done, report = link.conformance(f"plain{n}.json", *outputs)
+        runs.append(_verdicts(report))
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        suite = ET.parse(link.tmp / f"plain{n}.xml").getroot().find("testsuite")
+        assert suite is not None and suite.get("tests") == str(len(report["cases"]))
+        for case in report["cases"]:  # each case's capture holds its own frames only
+            times = _pcap_times(Path(case["pcap"]))
+            assert len(times) == case["packets"] and all(started <= t <= time.time() for t in times)
+        assert report["clock"] == "wall"
+    verdicts = runs[0]
+    assert {i: v for i, (v, _) in runs[1].items()} == {i: v for i, (v, _) in verdicts.items()}
     not_passed = {i: v for i, v in verdicts.items() if v[0] != "pass"}
-    needs_secure = {"DAR-SEC-002", "DAR-SEC-003", "DAR-SEC-004"}
+    needs_secure = {"DAR-SEC-001", "DAR-SEC-002", "DAR-SEC-003", "DAR-SEC-004", "DAR-PHKT-006"}
     assert set(not_passed) == needs_secure, (not_passed, done.stdout[-3000:])
     assert all(v == "inconclusive" and "--secure" in why for v, why in not_passed.values())
-    assert done.returncode == 0 and len(verdicts) >= 40
+    assert len(verdicts) >= 40
 
     link.start_dar("--require-coa-test")
     done, report = link.conformance("secure.json", "--secure", "secure", "cga", "phkt", "DAR-BU-013")
@@ -123,3 +171,29 @@ def test_every_dar_case_on_a_veth_against_fama_dar(link: Link) -> None:
     assert set(not_passed) == {"DAR-CGA-007"}, not_passed  # hand-laid, without a care-of token
     assert not_passed["DAR-CGA-007"][0] == "inconclusive"
     assert needs_secure <= set(verdicts) and done.returncode == 0
+
+
+def test_a_broken_test_bed_is_named_not_blamed_on_the_dar(link: Link) -> None:
+    """The DAR namespace's kernel owns the DAR address and takes the tester's CoAs for on-link:
+    the BAs that fama-dar hands it wait for Neighbour Advertisements nobody sends."""
+    link.run("ip", "-n", link.ns("d"), "addr", "add", f"{DAR}/64", "dev", "fama-cd", "nodad")
+    link.run("ip", "-n", link.ns("d"), "-6", "route", "add", "2001:db8:ca::/64", "dev", "fama-cd")
+    warning = link.start_dar()
+    assert warning.startswith(f"fama-dar: warning: the kernel owns {DAR} on fama-cd: ")
+    done = link.tester("--json", str(link.tmp / "bed.json"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert done.stderr.startswith("fama-conformance: error: the test bed, not the DAR: ")
+    assert "2001:db8:ca::/64" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_dar_that_crashes_fails_that_case_and_the_rest_are_inconclusive(link: Link) -> None:
+    link.start_dar(program=(str(PLANTED),))
+    done, report = link.conformance("crash.json", "mh", "DAR-PHKT-00[12]")
+    verdicts = _verdicts(report)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert all(verdicts[f"DAR-MH-00{n}"][0] == "pass" for n in range(1, 5)), verdicts
+    verdict, why = verdicts["DAR-MH-005"]
+    assert verdict == "fail" and why.startswith("the IUT stopped answering during this case (no RA")
+    for case in ("DAR-PHKT-001", "DAR-PHKT-002"):
+        assert verdicts[case] == ("inconclusive", "the IUT stopped answering after DAR-MH-005")
+    assert link.dar is not None and link.dar.wait(READY_WAIT) == 3  # it did crash, as planted
