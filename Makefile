@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
 	touch $@
 
+# atheris (the fuzz extra) where a wheel exists for this Python and platform (3.11 manylinux:
+# yes); elsewhere its tests skip with the reason
 $(TSTAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --only-binary=:all: -e '.[test,fuzz]' || \
+	  echo "no atheris wheel for this Python/platform: the libFuzzer harness tests will be skipped"
 	touch $@
 
 demo: $(STAMP)

@@ -301,6 +301,10 @@ def _decode_bu_bytes(buf: bytes, info: WireInfo) -> BindingUpdate | None:
     mh = info.mh
     if mh is None or mh.mhtype != 5 or info.problem or 43 in info.ext or mh.seq is None:
         return None
+    if info.payload_length != len(buf) - 40:  # RFC 8200 §3: bytes past Payload Length are not the packet's
+        return None
+    if 60 in info.ext and info.hoa is None:  # Destination Options without a well-formed HAO (RFC 6275 §6.3)
+        return None
     off, end = mh.offset, mh.offset + mh.length
     tlvs = mh.options
     last = tlvs[-1] if tlvs else None
@@ -315,7 +319,7 @@ def _decode_bu_bytes(buf: bytes, info: WireInfo) -> BindingUpdate | None:
     frames = _frames(tlvs)
     cga = [f for f in frames if f.otype == 12]
     bad = next((f for f in frames if f.otype == 5), None)
-    ni = data.get(4) if any(t == 4 and n == 4 for t, _, n in tlvs) else None
+    ni = next((zeroed[s + 2 : s + 6] for t, s, n in tlvs if t == 4 and n == 4), None)  # the first well-formed
     return BindingUpdate(
         src=src, dst=dst, hoa=info.hoa, seq=mh.seq, lifetime=mh.lifetime or 0,
         ack=bool(mh.flags and mh.flags & 0x8000), home=bool(mh.flags and mh.flags & 0x4000),

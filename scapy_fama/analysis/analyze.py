@@ -104,9 +104,15 @@ def analyze(
             r.close()
 
 
-def _run(
-    readers: list[CaptureReader], keys: list[KeyPair], mn: str | None, progress: Callable[[int, int], None] | None
-) -> Analysis:
+def analyze_frames(frames: Iterable[Frame], *, keys: list[KeyPair] | None = None) -> Analysis:
+    """Analyse frames that come from no file (``(number, time, IPv6 bytes, capture point, file)``)."""
+    return _finish(*_consume(frames, keys or [], vantages=1), [], keys or [], None, [])
+
+
+def _consume(
+    frames: Iterable[Frame], keys: list[KeyPair], vantages: int, tick: Callable[[], None] | None = None
+) -> tuple[FastPath, Reconstruction, Findings]:
+    """The fast path over ``frames``, its signalling into a reconstruction."""
     findings = Findings()
     recon = Reconstruction(findings, keys)
 
@@ -125,18 +131,33 @@ def _run(
         recon.add(sig, ref, now, vantage, ip, key)
         return True
 
+    fast = FastPath(on_signal, vantages=vantages)
+    fast.consume(frames, tick)
+    return fast, recon, findings
+
+
+def _run(
+    readers: list[CaptureReader], keys: list[KeyPair], mn: str | None, progress: Callable[[int, int], None] | None
+) -> Analysis:
     multi = len(readers) > 1 or any(r.pcapng for r in readers)
-    fast = FastPath(on_signal, vantages=2 if multi else 1)
     total = sum(r.size for r in readers)
     tick = (lambda: progress(sum(r.position for r in readers), total)) if progress else None
-    fast.consume(_merged(readers), tick)
+    fast, recon, findings = _consume(_merged(readers), keys, 2 if multi else 1, tick)
     if progress is not None:
         progress(total, total)
+    files = [CaptureFile(r.path, r.size, r.interfaces, r.truncated) for r in readers]
+    return _finish(fast, recon, findings, files, keys, mn, [r.truncated for r in readers if r.truncated])
+
+
+def _finish(
+    fast: FastPath, recon: Reconstruction, findings: Findings, files: list[CaptureFile], keys: list[KeyPair],
+    mn: str | None, truncated: list[str],
+) -> Analysis:
+    """The reconstruction finished into the report's :class:`Analysis`."""
     warnings = []
-    for r in readers:
-        if r.truncated:
-            warnings.append(f"{r.truncated}: results up to the break")
-            findings.add("capture-truncated", r.truncated, None, None)
+    for cut in truncated:
+        warnings.append(f"{cut}: results up to the break")
+        findings.add("capture-truncated", cut, None, None)
     mns = recon.finish(fast.tunnels, fast.native)
     if mn is not None:
         mns = [m for m in mns if mn in m.addresses]
@@ -145,7 +166,7 @@ def _run(
             warnings.append(f"no MN holds {mn} in this capture")
     addresses = {a for m in mns for a in m.addresses}
     return Analysis(
-        files=[CaptureFile(r.path, r.size, r.interfaces, r.truncated) for r in readers],
+        files=files,
         totals=fast.totals,
         first_time=fast.first_time,
         last_time=fast.last_time,

@@ -6,12 +6,16 @@ A thin front end over :mod:`scapy_fama.fuzz`: arguments -> a
 :class:`~scapy_fama.fuzz.campaign.Campaign` (rich progress with execs/s and
 findings on stderr) -> the coverage table, the findings (``--out DIR``: one
 pcap + JSON each) and the fama-fuzz/1 summary (``DIR/summary.json``, or on
-stdout with ``--json``). ``--replay FINDING.json`` runs one finding again.
+stdout with ``--json``). ``--replay FINDING.json`` runs one finding again. ``--engine libfuzzer`` hands a
+harness to libFuzzer instead (:mod:`scapy_fama.fuzz.libfuzzer`; ``--seconds`` ->
+``-max_total_time``, ``--cases`` -> ``-runs``, ``--jobs`` -> ``-fork``, flags after
+``--`` as they are) and files its crashes as findings of the same format.
 
     fama-fuzz --target inproc --cases 100000 --seed 7 --keep-valid
     fama-fuzz --target dissect --seconds 60 --family structure,crypto --jobs 2
     fama-fuzz --target iface --iface eth1 --iut-address 2001:db8:1::1 --prefix 2001:db8:1::/64 \\
               --coa 2001:db8:2::100 --seconds 3600
+    fama-fuzz --engine libfuzzer --target dar --seconds 600 --jobs 2 --keep-valid -- -max_len=2048
     fama-fuzz --replay fama-fuzz-findings/inproc-exception-1a2b3c4d.json
 
 Exit codes: 0 no findings (or: the finding did not reproduce), 1 findings (or: it
@@ -33,6 +37,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, rich_console, run, version
+from scapy_fama.fuzz import libfuzzer
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig, Summary, TargetError, replay
 from scapy_fama.fuzz.mutators import FAMILIES
 from scapy_fama.fuzz.parallel import run_parallel
@@ -84,6 +89,15 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-minimise", action="store_true", help="save findings as generated")
     ap.add_argument("--json", action="store_true", help="print the fama-fuzz/1 summary on stdout")
     ap.add_argument("--replay", type=Path, metavar="FINDING", help="run a saved finding (its .json) again")
+    lf = ap.add_argument_group("--engine libfuzzer (atheris; --target dissect, decode, dar, mn or analyze)")
+    lf.add_argument("--engine", choices=("blind", "libfuzzer"), default="blind",
+                    help="blind: fama-fuzz's own case loop (default); libfuzzer: coverage-guided, under atheris")
+    lf.add_argument("--corpus", type=Path, action="append", metavar="DIR",
+                    help="libFuzzer's corpus directory (default OUT/corpus-TARGET, seeded when empty)")
+    lf.add_argument("--merge", type=Path, metavar="DIR",
+                    help="minimise the --corpus directories into DIR (libFuzzer -merge=1) and stop")
+    lf.add_argument("libfuzzer_flags", nargs="*", metavar="-FLAG=VALUE",
+                    help="after '--': libFuzzer's own flags, e.g. -- -jobs=2 -dict=FILE -max_len=1024")
     iface = ap.add_argument_group("--target iface")
     iface.add_argument("--iface", help="interface the implementation under test is reachable on")
     iface.add_argument("--iut-address", help="the implementation's (DAR's) address")
@@ -171,7 +185,7 @@ def _replay(args: argparse.Namespace, console: Console) -> int:
     else:
         got = result.failure.signature if result.failure else "the case passed every oracle"
         console.print(f"did not reproduce {expected}: {got}")
-    if not result.regenerated:
+    if result.regenerated is False:
         console.print("note: the minimal chain no longer regenerates the pcap's bytes (other seed messages?)")
     if result.failure is not None:
         console.print(result.failure.detail, markup=False, highlight=False)
@@ -182,6 +196,10 @@ def _replay(args: argparse.Namespace, console: Console) -> int:
     return EXIT_NEGATIVE if result.reproduced else EXIT_OK
 
 
+def _refuse(message: str) -> int:
+    raise ValueError(message)
+
+
 def _unusable_target(body: Callable[[], int]) -> int:
     try:
         return body()
@@ -190,9 +208,34 @@ def _unusable_target(body: Callable[[], int]) -> int:
         return EXIT_TARGET
 
 
+def _libfuzzer(args: argparse.Namespace, console: Console) -> int:
+    if args.merge is not None:
+        return libfuzzer.merge(args.target, args.merge, args.corpus or [])
+    if args.corpus is not None and len(args.corpus) > 1:
+        raise ValueError("--engine libfuzzer fuzzes one --corpus directory (several are for --merge)")
+    done = libfuzzer.run(args.target, args.out, corpus=args.corpus[0] if args.corpus else None,
+                         keep_valid=args.keep_valid, seconds=args.seconds, runs=args.cases, jobs=args.jobs,
+                         flags=args.libfuzzer_flags)
+    data = done.as_dict()
+    (args.out / "summary.json").write_text(json.dumps(data, indent=1) + "\n")
+    console.print(f"libFuzzer on {done.harness}: {done.execs} inputs in {done.seconds:.1f} s "
+                  f"({done.execs_per_second:.0f} execs/s), coverage {done.cov} edges, {done.features} features, "
+                  f"corpus {done.corpus} inputs; libFuzzer exit {done.returncode}")
+    for f in done.findings:
+        alone = "reproduced in process" if f.reproduced_alone else "did not come back in process"
+        console.print(f"[red]finding[/] {f.id}: {f.failure.signature} ({alone}, {f.duplicates} duplicate(s))")
+    if args.json:
+        print(json.dumps(data, indent=1))
+    return EXIT_NEGATIVE if done.findings else EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     console = rich_console(stderr=True, emoji=False)
+    if args.engine == "libfuzzer" and args.replay is None:
+        return run(PROG, lambda: _libfuzzer(args, console))
+    if args.libfuzzer_flags or args.corpus or args.merge:
+        return run(PROG, lambda: _refuse("--corpus, --merge and libFuzzer flags need --engine libfuzzer"))
     if args.replay is not None:
         return run(PROG, lambda: _unusable_target(lambda: _replay(args, console)))
     return run(PROG, lambda: _unusable_target(lambda: _campaign(args, console)))

@@ -34,16 +34,26 @@ from typing import Any, TypeVar
 from scapy_fama.fuzz import findings
 from scapy_fama.fuzz.findings import Chain, Finding
 from scapy_fama.fuzz.frame import Frame, parse_frame, render
-from scapy_fama.fuzz.mutators import FAMILIES, apply_chain, mutators_of
+from scapy_fama.fuzz.mutators import FAMILIES, apply_chain, mutate, mutators_of
 from scapy_fama.fuzz.oracles import Failure, guarded
 from scapy_fama.fuzz.seeds import Seed, World, build_world
-from scapy_fama.fuzz.targets import CASE_START, DissectTarget, InprocTarget, Target
+from scapy_fama.fuzz.targets import (
+    CASE_START,
+    AnalyzeTarget,
+    DarTarget,
+    DecodeTarget,
+    DissectTarget,
+    InprocTarget,
+    MnTarget,
+    Target,
+)
 
 T = TypeVar("T")
 SUMMARY_FORMAT = "fama-fuzz/1"
-STEPS = (1, 1, 1, 2, 2, 3, 4)  # how many mutations a case stacks
 LOST_AFTER = 3  # failed probes in a row after which a stateful target counts as lost
-BUILTIN_TARGETS: dict[str, Callable[[], Target]] = {"dissect": DissectTarget, "inproc": InprocTarget}
+BUILTIN_TARGETS: dict[str, Callable[[], Target]] = {
+    t.name: t for t in (DissectTarget, DecodeTarget, InprocTarget, DarTarget, MnTarget, AnalyzeTarget)
+}
 
 
 class TargetError(Exception):
@@ -64,7 +74,7 @@ def resolve_target(spec: str, options: dict[str, Any] | None = None) -> Target:
         return BUILTIN_TARGETS[spec]()
     module, _, name = spec.partition(":")
     if not name:
-        raise ValueError(f"unknown target {spec!r}: use dissect, inproc, iface or module:Class")
+        raise ValueError(f"unknown target {spec!r}: use {', '.join(BUILTIN_TARGETS)}, iface or module:Class")
     try:
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
@@ -89,7 +99,7 @@ class CampaignConfig:
     seconds: float | None = None
     families: tuple[str, ...] = FAMILIES
     keep_valid: bool = False
-    time_limit: float = 2.0  # seconds a case may take
+    time_limit: float = 2.0  # seconds a case may take (0: no limit of ours, e.g. under libFuzzer's -timeout)
     liveness_every: int | None = None  # None: the target's own default
     out: Path | None = None  # where findings go (None: kept in memory only)
     minimise: bool = True
@@ -103,8 +113,8 @@ class CampaignConfig:
             raise ValueError("--cases must not be negative")
         if self.seconds is not None and self.seconds <= 0:
             raise ValueError("--seconds must be positive")
-        if self.time_limit <= 0 or (self.liveness_every is not None and self.liveness_every < 1):
-            raise ValueError("the per-case time limit and --liveness-every must be positive")
+        if self.time_limit < 0 or (self.liveness_every is not None and self.liveness_every < 1):
+            raise ValueError("the per-case time limit (0: none) and --liveness-every must be positive")
 
 
 @dataclass(frozen=True)
@@ -224,16 +234,7 @@ class Campaign:
         family = self.config.families[i % len(self.config.families)]
         seed = self._seeds[rng.randrange(len(self._seeds))]
         frame = self.frame(seed)
-        pool = mutators_of(family, self.config.keep_valid)
-        chain: Chain = []
-        for _ in range(STEPS[rng.randrange(len(STEPS))]):
-            for _attempt in range(4):
-                m = pool[rng.randrange(len(pool))]
-                args = m.draw(rng, frame)
-                if args is not None:
-                    m.apply(frame, args)
-                    chain.append((m.name, args))
-                    break
+        chain = mutate(rng, frame, mutators_of(family, self.config.keep_valid))
         return Case(i, family, seed, chain, self.render(seed, frame))
 
     def run_case(self, i: int) -> tuple[Case, str | Failure, bool]:
@@ -338,7 +339,7 @@ def _implemented(result: T, target: str) -> T:
 class Replay:
     finding: Finding
     failure: Failure | None  # what the replay produced (None: the case passed)
-    regenerated: bool  # the minimal chain applied to the seed gives the pcap's bytes
+    regenerated: bool | None  # the minimal chain applied to the seed gives the pcap's bytes (None: no chain)
 
     @property
     def reproduced(self) -> bool:
@@ -354,7 +355,8 @@ def replay(path: Path, target: Target | None = None) -> Replay:
     seed = campaign.world.seeds.get(found.seed_message)
     if seed is None:
         raise ValueError(f"{path}: unknown seed message {found.seed_message!r}")
-    regenerated = campaign.render(seed, apply_chain(campaign.frame(seed), found.minimal_chain)) == found.minimal_raw
+    regenerated = None if found.engine != "blind" else \
+        campaign.render(seed, apply_chain(campaign.frame(seed), found.minimal_chain)) == found.minimal_raw
     try:
         result = campaign.check(found.minimal_raw, seed, found.case, True)
     finally:

@@ -8,7 +8,8 @@ of the failure's signature)::
     <id>.pcap   packet 1: the minimised mutant, packet 2: the case as generated
                 (raw IPv6, linktype 101: the exact bytes, also when truncated)
     <id>.json   fama-fuzz-finding/1: target, seed, case, family, --keep-valid,
-                seed message, mutation chain and minimal chain, the failure
+                seed message, mutation chain and minimal chain, the failure, and the
+                engine ("blind", or "libfuzzer": the bytes of a harness input, no chain)
 
 ``fama-fuzz --replay <id>.json`` rebuilds the world from the seed, gives the
 target a fresh state, runs packet 1 and applies the oracles again: the finding
@@ -53,6 +54,7 @@ class Finding:
     reproduced_alone: bool
     target_options: dict[str, Any] = field(default_factory=dict)
     duplicates: int = 0
+    engine: str = "blind"  # or "libfuzzer": found by a harness, no mutation chain
 
     @property
     def id(self) -> str:
@@ -99,7 +101,7 @@ def load(path: Path) -> Finding:
         data["target"], int(data["seed"]), int(data["case"]), data["family"], bool(data["keep_valid"]),
         data["seed_message"], [(n, a) for n, a in data["chain"]], [(n, a) for n, a in data["minimal_chain"]],
         Failure.from_dict(data["failure"]), packets[1], packets[0], bool(data["reproduced_alone"]),
-        data.get("target_options", {}), int(data.get("duplicates", 0)),
+        data.get("target_options", {}), int(data.get("duplicates", 0)), data.get("engine", "blind"),
     )
 
 

@@ -1,69 +1,197 @@
-"""atheris entry points: coverage-guided fuzzing of the dissector and the DAR core (optional extra).
+"""libFuzzer harnesses (atheris): coverage-guided fuzzing of our code with fama-fuzz's oracles.
 
 Theory of operation
 -------------------
-atheris (libFuzzer for Python) mutates raw bytes guided by line coverage; it
-complements the structure-aware campaign, which knows FAMA but not coverage.
-Both entry points take a whole IPv6 packet, with the world's seeds as the
-starting corpus, and let any exception escape (libFuzzer records it)::
+A harness is one of the blind engine's targets (:mod:`scapy_fama.fuzz.targets`)
+driven by libFuzzer instead of by the case loop, so both engines apply the
+same oracles to the same code::
 
-    pip install 'scapy-fama[fuzz]'
-    python -m scapy_fama.fuzz.harness dissect [libFuzzer flags, e.g. -runs=100000 corpus/]
-    python -m scapy_fama.fuzz.harness dar
+    dissect   our Scapy layers: dissect, rebuild, verify; codec from bytes == from the layers
+    decode    codec.decode: never raises; its wire.py fast path agrees with the layers
+    dar, mn   DarCore / MnCore fed through the codec (bytes in -> effects), liveness probe
+              after every input, the soak DAR's and the process's growth bounded
+    analyze   the analyser's fast path, signalling reader and reconstruction on one frame
 
-``dissect`` is :class:`~scapy_fama.fuzz.targets.DissectTarget`, ``dar`` is the
-DAR half of :class:`~scapy_fama.fuzz.targets.InprocTarget` with the liveness
-probe after every input.
+``one_input(data)`` is :meth:`Campaign.check` on the bytes as a message to the
+harness's role, without a time limit of its own (libFuzzer's ``-timeout`` keeps
+SIGALRM): a failed oracle is raised as :class:`OracleFailure`, which libFuzzer
+records as a crash like any exception escaping our code. ``mutate`` is the
+custom mutator: most inputs get our structure-aware mutations (on the frame
+parsed from the input, or on a seed message when the input is none), re-signed
+with ``--keep-valid``; the rest get libFuzzer's own byte mutations. The seed
+corpus is the world's seed messages plus the reference captures' packets.
+
+Our options start with ``--`` (libFuzzer ignores such arguments, and the
+children of ``-fork``/``-jobs`` inherit them)::
+
+    fama-fuzz-harness --harness=dar [--keep-valid] [libFuzzer flags] CORPUS_DIR
+    fama-fuzz-harness --harness=dar --seed-corpus=DIR [--captures=DIR]   (write it, no atheris)
+
+``fama-fuzz --engine libfuzzer`` runs this and turns libFuzzer's crash files
+into fama-fuzz findings (:mod:`scapy_fama.fuzz.libfuzzer`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 
-from scapy_fama.fuzz.seeds import DAR_ROLE, Seed, build_world
-from scapy_fama.fuzz.targets import CASE_START, DissectTarget, InprocTarget, Target
+from scapy_fama.analysis.reader import CaptureError, CaptureReader
+from scapy_fama.fuzz.campaign import Campaign, CampaignConfig
+from scapy_fama.fuzz.frame import Frame, parse_frame, render
+from scapy_fama.fuzz.mutators import FAMILIES, mutate, mutators_of
+from scapy_fama.fuzz.oracles import Failure
+from scapy_fama.fuzz.seeds import DAR_ROLE, MN_ROLE, Seed
+from scapy_fama.wire import parse
 
-SEED = 1
-
-
-def entry_point(name: str) -> tuple[Callable[[bytes], None], list[Seed]]:
-    """The one-input function atheris calls for target ``name``, and its seed corpus."""
-    world = build_world(SEED)
-    target: Target = {"dissect": DissectTarget, "dar": InprocTarget}[name]()
-    target.setup(world)
-    seed = world.seeds["first-bu"]
-    seeds = [s for s in world.seeds.values() if s.role in target.roles and (name != "dar" or s.role == DAR_ROLE)]
-
-    def one_input(data: bytes) -> None:
-        target.reset()
-        target.run(data, seed, CASE_START)
-        problem = target.alive(random.Random(0), CASE_START + 0.5) if name == "dar" else None
-        if problem is not None:
-            raise AssertionError(f"liveness: {problem}")
-
-    return one_input, seeds
+HARNESSES = ("dissect", "decode", "dar", "mn", "analyze")
+SEED = 1  # the world of every harness (its identity and templates)
+BYTE_SHARE = 0.25  # inputs mutated by libFuzzer's byte mutations rather than ours
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
+REFERENCE_CAPTURES = Path(__file__).resolve().parents[2] / "pcaps"  # in a checkout
 
 
-def write_corpus(seeds: list[Seed], directory: Path) -> None:
+class OracleFailure(Exception):
+    """A liveness or bounds oracle failed (libFuzzer records it as a crash)."""
+
+
+class Harness:
+    """One harness: its campaign (world, target, oracles), role seed and seed corpus."""
+
+    def __init__(self, name: str, keep_valid: bool = False) -> None:
+        if name not in HARNESSES:
+            raise ValueError(f"unknown harness {name!r}: choose from {', '.join(HARNESSES)}")
+        self.name = name
+        self.keep_valid = keep_valid
+        # time_limit 0: libFuzzer's own -timeout watches for hangs (it owns SIGALRM)
+        self.campaign = Campaign(CampaignConfig(target=name, seed=SEED, keep_valid=keep_valid, time_limit=0))
+        self.seeds = [s for s in self.campaign.world.seeds.values() if s.role in self.campaign.target.roles]
+        self.seed = self.seeds[0] if name != "mn" else self.campaign.world.seeds["ba"]
+        self.byte_mutator: Callable[[bytes, int], bytes] | None = None  # libFuzzer's (atheris.Mutate)
+
+    def check(self, data: bytes) -> str | Failure:
+        """The input through the target and every oracle: its outcome, or its Failure."""
+        return self.campaign.check(data, self.seed, 0, True)
+
+    def one_input(self, data: bytes) -> None:
+        result = self.check(data)
+        if isinstance(result, Failure):
+            if result.oracle == "exception":  # let libFuzzer see where: run it again unguarded
+                self.campaign.target.reset()
+                self.campaign.target.run(data, self.seed, 3.0)
+            raise OracleFailure(f"{result.signature}: {result.detail}")
+
+    def mutate(self, data: bytes, max_size: int, seed: int) -> bytes:
+        """The custom mutator (see the module docstring)."""
+        rng = random.Random(seed)
+        if self.byte_mutator is not None and rng.random() < BYTE_SHARE:
+            return self.byte_mutator(data, max_size)
+        frame = _frame(data)
+        if frame is None:
+            frame = self.campaign.frame(self.seeds[rng.randrange(len(self.seeds))])
+        mutate(rng, frame, mutators_of(FAMILIES[rng.randrange(len(FAMILIES))], self.keep_valid))
+        world = self.campaign.world
+        return render(frame, world.frame_signer(frame) if self.keep_valid else None)[:max_size]
+
+    def corpus(self, captures: Path | None = REFERENCE_CAPTURES) -> dict[str, bytes]:
+        """The seed corpus: file name -> bytes (the world's seeds, then the captures' packets)."""
+        out = {s.name: s.raw for s in self.seeds}
+        for path in _captures(captures):
+            for raw in capture_packets(path, mobility_only=self.name != "analyze"):
+                out.setdefault(f"{path.stem}-{hashlib.sha1(raw).hexdigest()[:12]}", raw)
+        return out
+
+
+def _frame(data: bytes) -> Frame | None:
+    try:
+        return parse_frame(data)
+    except ValueError:
+        return None
+
+
+def _captures(where: Path | None) -> list[Path]:
+    if where is None or not where.exists():
+        return []
+    if where.is_dir():
+        return sorted(p for p in where.iterdir() if p.suffix in CAPTURE_SUFFIXES)
+    return [where]
+
+
+def capture_packets(path: Path, mobility_only: bool) -> list[bytes]:
+    """The distinct IPv6 packets of a capture (with a Mobility Header only, if asked)."""
+    seen: dict[bytes, None] = {}
+    try:
+        with CaptureReader(path) as reader:
+            for _number, _time, ip, _vantage, _file in reader:
+                if ip is None:
+                    continue
+                info = parse(ip)
+                if info is not None and (not mobility_only or info.mh is not None):
+                    seen.setdefault(ip)
+    except CaptureError:
+        return []
+    return list(seen)
+
+
+def write_corpus(corpus: dict[str, bytes], directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    for s in seeds:
-        (directory / s.name).write_bytes(s.raw)
+    for name, raw in corpus.items():
+        (directory / name).write_bytes(raw)
 
 
-def main(argv: list[str]) -> None:
-    import atheris  # the optional extra: only here
+def _instrument(package: str = "scapy_fama") -> None:
+    """atheris coverage instrumentation of every function of ``package`` already imported."""
+    import atheris
 
-    if len(argv) < 2 or argv[1] not in ("dissect", "dar"):
-        raise SystemExit("usage: python -m scapy_fama.fuzz.harness {dissect,dar} [libFuzzer flags] [corpus dir]")
-    one_input, seeds = entry_point(argv[1])
-    corpus = Path(f"fama-fuzz-corpus-{argv[1]}")
-    write_corpus(seeds, corpus)
-    atheris.Setup([argv[0], *argv[2:], str(corpus)], one_input)
+    done: set[int] = set()
+
+    def patch(fn: object) -> None:
+        if isinstance(fn, types.FunctionType) and id(fn) not in done and fn.__module__.startswith(package):
+            done.add(id(fn))
+            atheris.instrument_func(fn)
+
+    for name, module in list(sys.modules.items()):
+        if name != package and not name.startswith(package + "."):
+            continue
+        for obj in list(vars(module).values()):
+            patch(obj)
+            if isinstance(obj, type) and obj.__module__ == name:
+                for attr in vars(obj).values():
+                    patch(getattr(attr, "__func__", attr))
+                    if isinstance(attr, property):
+                        for accessor in (attr.fget, attr.fset):
+                            patch(accessor)
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    return next((a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")), None)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``fama-fuzz-harness``: run a harness under atheris, or write its seed corpus."""
+    argv = list(sys.argv if argv is None else argv)
+    name = _option(argv, "harness")
+    if name not in HARNESSES:
+        raise SystemExit(f"fama-fuzz-harness: error: --harness=NAME, one of {', '.join(HARNESSES)}")
+    harness = Harness(name, keep_valid="--keep-valid" in argv)
+    corpus_dir = _option(argv, "seed-corpus")
+    if corpus_dir is not None:
+        captures = _option(argv, "captures")
+        write_corpus(harness.corpus(Path(captures) if captures else REFERENCE_CAPTURES), Path(corpus_dir))
+        return
+    try:
+        import atheris
+    except ImportError:
+        raise SystemExit("fama-fuzz-harness: error: atheris is not installed (pip install 'scapy-fama[fuzz]')")
+    _instrument()
+    harness.byte_mutator = atheris.Mutate
+    atheris.Setup(argv, harness.one_input, custom_mutator=harness.mutate)
     atheris.Fuzz()
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    main()

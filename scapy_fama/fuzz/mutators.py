@@ -61,6 +61,23 @@ def mutator(name: str, family: str, draw: Callable[[random.Random, Frame], Args 
     return register
 
 
+STEPS = (1, 1, 1, 2, 2, 3, 4)  # how many mutations one case stacks
+
+
+def mutate(rng: random.Random, frame: Frame, pool: list[Mutator]) -> list[tuple[str, Args]]:
+    """Stack one to four mutations from ``pool`` on ``frame`` (in place); the chain applied."""
+    chain: list[tuple[str, Args]] = []
+    for _ in range(STEPS[rng.randrange(len(STEPS))]):
+        for _attempt in range(4):
+            m = pool[rng.randrange(len(pool))]
+            args = m.draw(rng, frame)
+            if args is not None:
+                m.apply(frame, args)
+                chain.append((m.name, args))
+                break
+    return chain
+
+
 def apply_chain(frame: Frame, chain: list[tuple[str, Args]]) -> Frame:
     """A copy of ``frame`` with the steps applied in order."""
     out = frame.copy()

@@ -7,10 +7,15 @@ label of what it did ("BA 148", "drop:framing", "rejected:signature"); the
 campaign counts (mutator, outcome) pairs as the coverage reached. ::
 
     dissect   bytes -> IPv6(raw) (our layers) -> rebuild == raw -> verify_bu / verify_ba,
-              and wire.parse + codec.decode on the same bytes
+              and codec.decode of the bytes (wire.py fast path) == of the layers' packet
+    decode    bytes -> codec.decode; a BindingUpdate (the fast path's answer) must equal
+              what the layers decode from the same bytes
     inproc    bytes -> codec.decode -> DarCore / MnCore (a copy of the world's template)
               -> every message it sends through codec.encode_bytes; the DAR's
               messages also go to one long-lived "soak" DAR (bounds oracle)
+    dar, mn   inproc with the seeds of one role: every input goes to that core
+    analyze   bytes as one captured frame -> the analyser's fast path, signalling
+              reader and reconstruction (analysis.analyze_frames)
     iface     bytes -> the wire -> whatever answers (scapy_fama.fuzz.iface)
 
 ``alive`` is the liveness oracle: a probe, a first BU from a fresh MN (a Sec 0
@@ -23,10 +28,11 @@ from __future__ import annotations
 
 import copy
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scapy.layers.inet6 import MIP6MH_BA, IPv6
 
+from scapy_fama.analysis.analyze import analyze_frames
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.craft import find_mh
 from scapy_fama.crypto import ZERO_TOKEN, PhktError, addr_bytes, cga_generate, check_authenticator, decrypt_phkt, kbm
@@ -36,7 +42,7 @@ from scapy_fama.fuzz.oracles import peak_memory
 from scapy_fama.fuzz.seeds import DAR1, DAR_ROLE, MN_ROLE, PREFIX1, Seed, World
 from scapy_fama.proto import DarCore, MnCore
 from scapy_fama.proto.effects import Drop, Effects, Notify, Send
-from scapy_fama.proto.messages import BindingAck, Message
+from scapy_fama.proto.messages import BindingAck, BindingUpdate, Datagram, Message, Tunnelled, Undecodable
 from scapy_fama.verify import verify_ba, verify_bu
 from scapy_fama.wire import MHInfo, WireInfo, parse
 
@@ -109,6 +115,17 @@ def _ba_problem(raw: bytes, info: WireInfo, mh: MHInfo, probe: Probe, world: Wor
     return None
 
 
+def carries_as_received(sent: Message, received: Message) -> bool:
+    """``sent`` tunnels the received packet on (RFC 6275 §10.4.1): the drivers put the packet's
+    own bytes inside (automata.base ``_as_received``), so only the outer header is built, and an
+    inner packet the codec could not read (Undecodable) goes on all the same."""
+    if not isinstance(sent, Tunnelled):
+        return False
+    if isinstance(received, (Datagram, Tunnelled)) and isinstance(sent.inner, (Datagram, Tunnelled)):
+        return sent.inner == replace(received, hlim=sent.inner.hlim)  # one hop on
+    return sent.inner == received
+
+
 def outcome_of(effects: Effects) -> str:
     """A short label of what a core did."""
     parts = set()
@@ -150,6 +167,14 @@ class Target:
         """Release what setup took."""
 
 
+def same_decoding(raw: bytes, msg: Message, pkt: IPv6 | None = None) -> None:
+    """The codec's answer from the bytes (the wire.py fast path where it applies) is the
+    layers' answer from the dissected packet; AssertionError when they differ."""
+    layers = decode(IPv6(raw) if pkt is None else pkt)
+    if layers != msg:
+        raise AssertionError(f"the wire reader and the layers disagree: {msg!r} != {layers!r}")
+
+
 class DissectTarget(Target):
     """Our layers, the wire reader, the codec and verification, on the mutated bytes."""
 
@@ -165,6 +190,7 @@ class DissectTarget(Target):
         pkt.summary()
         if bytes(pkt) != raw:  # our layers rebuild what they dissected (layers/options.py)
             raise AssertionError(f"dissected packet rebuilds to other bytes: {bytes(pkt).hex()} != {raw.hex()}")
+        same_decoding(raw, msg, pkt)
         mh = find_mh(pkt)
         if mh is None:
             return f"no-mh ({type(msg).__name__})"
@@ -215,7 +241,7 @@ class InprocTarget(Target):
     def deliver(self, core: DarCore | MnCore, msg: Message, now: float) -> Effects:
         effects = core.on_message(msg, now)
         for e in effects:
-            if isinstance(e, Send):
+            if isinstance(e, Send) and not carries_as_received(e.msg, msg):
                 encode_bytes(e.msg)  # what the core sends must encode
         return effects
 
@@ -260,3 +286,46 @@ class InprocTarget(Target):
         if grown > MEMORY_LIMIT:
             return f"peak memory grew by {grown >> 20} MiB"
         return None
+
+
+class DecodeTarget(Target):
+    """``codec.decode`` alone: it never raises, and its fast path agrees with the layers."""
+
+    name = "decode"
+    liveness_every = 100
+
+    def run(self, raw: bytes, seed: Seed, now: float) -> str:
+        msg = decode(raw)
+        if isinstance(msg, BindingUpdate):  # the one kind the fast path answers
+            same_decoding(raw, msg)
+        return f"{type(msg).__name__}: {msg.reason.split(':')[0]}" if isinstance(msg, Undecodable) \
+            else type(msg).__name__
+
+
+class DarTarget(InprocTarget):
+    """The DAR core alone: every input is a message to it."""
+
+    name = "dar"
+    roles = (DAR_ROLE,)
+
+
+class MnTarget(InprocTarget):
+    """The MN core alone (waiting for its BA): every input is a message to it."""
+
+    name = "mn"
+    roles = (MN_ROLE,)
+
+
+class AnalyzeTarget(Target):
+    """The analyser (fast path, signalling reader, reconstruction) on one captured frame."""
+
+    name = "analyze"
+    liveness_every = 100
+
+    def run(self, raw: bytes, seed: Seed, now: float) -> str:
+        report = analyze_frames([(1, now, raw, 0, 0)])
+        totals = report.totals
+        kinds = sorted({f.kind for f in report.findings})
+        what = "signalling" if totals.signalling else "tunnelled" if totals.tunnelled else \
+            "native" if totals.native else "other"
+        return ", ".join([what, *kinds])

@@ -7,7 +7,7 @@ from scapy.packet import Raw
 
 import scapy_fama  # noqa: F401  (registers the layers and their fixes)
 from scapy_fama.codec import decode
-from scapy_fama.proto.messages import Undecodable
+from scapy_fama.proto.messages import BindingUpdate, Undecodable
 
 COA = bytes.fromhex("20010db8000200000000000000000100")
 DAR = bytes.fromhex("20010db8000100000000000000000001")
@@ -34,3 +34,42 @@ def test_a_hop_by_hop_header_claiming_a_jumbogram_without_one() -> None:
         raw = bytes.fromhex("60000000") + bytes((0, 0, 0, 64)) + COA + DAR + hbh + tail
         pkt = IPv6(raw)
         assert bytes(pkt) == raw and isinstance(decode(raw), Undecodable)
+
+
+
+def test_bytes_past_the_payload_length_are_not_read_as_the_mobility_header() -> None:
+    # found by the decode and dissect targets (wire reader vs layers oracle, seed 1, case 25): a
+    # PHKT BU whose Payload Length (0x37) says one byte less than it carries. The layers cut the
+    # payload there (RFC 8200 §3) and read an 11-byte BAD; the codec's fast path read the whole
+    # buffer and gave the BU a 12-byte one
+    raw = bytes.fromhex(
+        "6000000000373c4020010db800020000106ab4114ddb22a320010db8000100000000000000000001870201020000c910"
+        "20010db80001000010aaa2eec92ab7f43b030500a22c6e50c0000384040400000000050c0115e8d5f2d977ae2461d941"
+    )
+    assert len(raw) == 40 + 0x37 + 1
+    fast, layers = decode(raw), decode(IPv6(raw))
+    assert fast == layers and isinstance(fast, BindingUpdate) and fast.bad is not None and len(fast.bad) == 11
+
+
+def test_a_home_address_option_of_length_0_is_left_to_the_layers() -> None:
+    # found by the decode target (seed 1, case 253): the PHKT BU's HAO with Option Length 0. The
+    # wire reader skips such a HAO (RFC 6275 §6.3: length 16), the layers read an address from it
+    # and so a different checksum pseudo-header; the fast path decoded a BU, the layers did not
+    raw = bytes.fromhex(
+        "6000000000383c4020010db800020000106ab4114ddb22a320010db8000100000000000000000001870201020000c900"
+        "20010db80001000010aaa2eec92ab7f43b030500a1e96e50c0000384040400000000050c0115e8d5f2d977ae2461d941"
+    )
+    assert decode(raw) == decode(IPv6(raw))
+
+
+def test_the_nonce_indices_are_those_of_the_first_well_formed_option() -> None:
+    # found by the decode target (seed 2, case 2593): an 8-byte option of type 4 inserted before
+    # the PHKT BU's Nonce Indices. The layers read the 4-byte one (RFC 6275 §6.2.6: Length 4);
+    # the codec's fast path took the first option of type 4 whatever its length
+    raw = bytes.fromhex(
+        "6000000000483c4020010db80002000008f147560bc511d220010db8000100000000000000000001870201020000c910"
+        "20010db80001000008e2574820768bd43b0505005a5e5b41c000038404084ef47c4276a0eeac040400000000050cf20e"
+        "9adc0857d1c94468f41f010400000000"
+    )
+    fast = decode(raw)
+    assert fast == decode(IPv6(raw)) and isinstance(fast, BindingUpdate) and fast.nonce_indices == (0, 0)

@@ -1,30 +1,82 @@
-"""The atheris harness (optional extra ``fuzz``): entry points run on seeds and on junk."""
+"""The libFuzzer harnesses (optional extra ``fuzz``): oracles, seed corpora, atheris runs, findings."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from scapy_fama.fuzz.harness import entry_point, write_corpus
+from scapy_fama.cli.fuzz import main
+from scapy_fama.fuzz import findings
+from scapy_fama.fuzz.harness import HARNESSES, Harness, OracleFailure, capture_packets
+from scapy_fama.fuzz.libfuzzer import _file, Run
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["dissect", "dar"])
-def test_entry_points_take_seeds_and_junk(name: str, tmp_path: Path) -> None:
-    one_input, seeds = entry_point(name)
-    for s in seeds:
-        one_input(s.raw)
-    for junk in (b"", b"\x60" * 39, seeds[0].raw[:50], seeds[0].raw + b"\x00" * 9):
-        one_input(junk)
-    write_corpus(seeds, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(s.name for s in seeds)
+@pytest.mark.parametrize("name", HARNESSES)
+def test_harnesses_take_their_corpus_and_junk(name: str) -> None:
+    harness = Harness(name)
+    corpus = harness.corpus(ROOT / "pcaps")
+    assert {s.name for s in harness.seeds} <= set(corpus)
+    assert len(corpus) > len(harness.seeds)  # the reference captures' packets are in it
+    for raw in list(corpus.values())[:40]:
+        harness.one_input(raw)
+    for junk in (b"", b"\x60" * 39, harness.seed.raw[:50], harness.seed.raw + bytes(9)):
+        harness.one_input(junk)
 
 
-def test_atheris_runs_the_dissector_harness(tmp_path: Path) -> None:
+def test_the_seed_corpus_holds_the_reference_captures_mobility_headers() -> None:
+    # lab.pcap (pcaps/lab.truth.json): BUs and BAs of DAR 1's core side, all with a Mobility Header
+    packets = capture_packets(ROOT / "pcaps" / "lab.pcap", mobility_only=True)
+    assert packets and all(p[0] >> 4 == 6 for p in packets)
+    everything = capture_packets(ROOT / "pcaps" / "lab.pcap", mobility_only=False)
+    assert len(everything) >= len(packets)
+
+
+def test_a_failed_oracle_is_raised_for_libfuzzer() -> None:
+    harness = Harness("dar")
+    harness.campaign.target.alive = lambda rng, now: "no BA to the probe"  # type: ignore[method-assign]
+    with pytest.raises(OracleFailure, match="liveness:probe"):
+        harness.one_input(harness.seed.raw)
+
+
+def test_the_custom_mutator_keeps_frames_whole_and_re_signs() -> None:
+    harness = Harness("dar", keep_valid=True)
+    out = {harness.mutate(harness.seed.raw, 4096, seed) for seed in range(60)}
+    assert len(out) > 30 and all(len(raw) <= 4096 for raw in out)
+    outcomes = {str(harness.check(raw)) for raw in out}
+    assert any(o.startswith("BA 0") or "binding-registered" in o for o in outcomes), outcomes
+
+
+def test_a_libfuzzer_artifact_becomes_a_finding_that_replays(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A timeout libFuzzer saw but that passes in process: filed as a hang, not reproduced."""
+    harness = Harness("decode")
+    artifact = tmp_path / "timeout-0123"
+    artifact.write_bytes(harness.seed.raw)
+    done = Run("decode", False, [])
+    _file(artifact, harness, tmp_path, done)
+    (found,) = done.findings
+    assert found.engine == "libfuzzer" and found.failure.signature == "hang:timeout" and not found.reproduced_alone
+    again = findings.load(done.paths[found.id])
+    assert again.engine == "libfuzzer" and again.minimal_raw == harness.seed.raw
+    assert main(["--replay", str(done.paths[found.id]), "--json"]) == 0  # passes every oracle
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["reproduced"] is False and printed["regenerated"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", HARNESSES)
+def test_atheris_runs_every_harness_for_thousands_of_inputs(name: str, tmp_path: Path) -> None:
     pytest.importorskip("atheris", reason="atheris (the optional extra 'fuzz') is not installed")
-    done = subprocess.run([sys.executable, "-m", "scapy_fama.fuzz.harness", "dissect", "-runs=300"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "Done 300 runs" in done.stderr
+    argv = [sys.executable, "-m", "scapy_fama.cli.fuzz", "--engine", "libfuzzer", "--target", name,
+            "--cases", "2000", "--out", str(tmp_path), "--json", "--", "-seed=1"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["engine"] == "libfuzzer" and summary["cases"] == 2000 and summary["findings"] == []
+    assert summary["coverage"]["cov"] > 100 and "Done 2000 runs" in done.stderr

@@ -1,0 +1,189 @@
+"""``fama-fuzz --engine libfuzzer``: a harness under atheris, its crashes as fama-fuzz findings.
+
+Theory of operation
+-------------------
+libFuzzer does the fuzzing (corpus, coverage, ``-fork``/``-jobs``, ``-merge``);
+this module starts it, watches it and files what it finds::
+
+    OUT/corpus-<harness>/  <- the seed corpus when empty (harness.Harness.corpus)
+    fama-fuzz-harness --harness=NAME [--keep-valid] -artifact_prefix=OUT/libfuzzer-<harness>/
+        [-max_total_time=S] [-runs=N] [-fork=J -ignore_crashes=1 ...] [your flags] CORPUS
+        stderr -> our stderr (libFuzzer's own status lines) and OUT/libfuzzer-<harness>.log
+    each crash-*/timeout-*/oom-* file -> Harness.check in this process (every oracle, a time
+        limit of ours) -> a Finding (engine "libfuzzer", no mutation chain) -> <id>.pcap + <id>.json
+
+A crash that does not come back in process (a timeout under load, an out-of-memory
+of the whole process) is still filed, with the oracle libFuzzer named and
+``reproduced_alone`` false. ``--replay`` runs a filed finding's bytes against the
+harness's target like any other finding. ``merge`` runs libFuzzer's ``-merge=1``:
+the inputs of several corpora that add coverage, into one small corpus.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from scapy_fama.fuzz import findings
+from scapy_fama.fuzz.findings import Finding
+from scapy_fama.fuzz.harness import HARNESSES, SEED, Harness, write_corpus
+from scapy_fama.fuzz.oracles import Failure
+
+TIME_LIMIT = 2.0  # seconds an artifact may take when it is run again in process
+ARTIFACTS = {"crash": ("exception", "crash"), "timeout": ("hang", "timeout"), "oom": ("bounds", "out-of-memory"),
+             "leak": ("bounds", "leak")}
+STATUS = re.compile(r"#(\d+)\s.*?cov: (\d+) ft: (\d+) corp: (\d+)(?:/\S+)?.*?exec/s: (\d+)")
+FORK_STATUS = re.compile(r"#(\d+): cov: (\d+) ft: (\d+) corp: (\d+) exec/s:? (\d+)")
+
+
+@dataclass
+class Run:
+    """What one libFuzzer run did, as fama-fuzz reports it."""
+
+    harness: str
+    keep_valid: bool
+    command: list[str]
+    seconds: float = 0.0
+    execs: int = 0
+    cov: int = 0  # libFuzzer's coverage counters (edges of our instrumented code)
+    features: int = 0
+    corpus: int = 0
+    returncode: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def execs_per_second(self) -> float:
+        return self.execs / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "format": "fama-fuzz/1", "engine": "libfuzzer", "target": self.harness, "keep_valid": self.keep_valid,
+            "cases": self.execs, "seconds": round(self.seconds, 3),
+            "execs_per_second": round(self.execs_per_second, 1), "libfuzzer_exit": self.returncode,
+            "command": self.command,
+            "findings": [
+                {"id": f.id, "signature": f.failure.signature, "oracle": f.failure.oracle, "kind": f.failure.kind,
+                 "case": f.case, "family": f.family, "duplicates": f.duplicates,
+                 "reproduced_alone": f.reproduced_alone, "json": str(self.paths.get(f.id))}
+                for f in self.findings
+            ],
+            "coverage": {"cov": self.cov, "features": self.features, "corpus": self.corpus},
+        }
+
+
+def harness_command() -> str:
+    """The ``fama-fuzz-harness`` executable (libFuzzer's -fork/-jobs re-run argv[0])."""
+    beside = Path(sys.executable).with_name("fama-fuzz-harness")
+    found = str(beside) if beside.exists() else shutil.which("fama-fuzz-harness")
+    if found is None:
+        raise ValueError("fama-fuzz-harness is not installed (pip install -e '.[fuzz]' in the checkout)")
+    try:
+        import atheris  # noqa: F401
+    except ImportError:
+        raise ValueError("--engine libfuzzer needs atheris: pip install 'scapy-fama[fuzz]'") from None
+    return found
+
+
+def _libfuzzer_flags(flags: list[str]) -> list[str]:
+    bad = [f for f in flags if not f.startswith("-") or f.startswith("--")]
+    if bad:
+        raise ValueError(f"libFuzzer flags are -name=value after '--', not {' '.join(bad)}")
+    return flags
+
+
+def run(harness: str, out: Path, *, corpus: Path | None = None, keep_valid: bool = False,
+        seconds: float | None = None, runs: int | None = None, jobs: int = 1, flags: list[str] | None = None,
+        captures: Path | None = None) -> Run:
+    """One libFuzzer campaign of ``harness`` (see the module docstring)."""
+    if harness not in HARNESSES:
+        raise ValueError(f"--engine libfuzzer fuzzes a harness: {', '.join(HARNESSES)}, not {harness!r}")
+    extra = _libfuzzer_flags(list(flags or []))
+    exe = harness_command()
+    h = Harness(harness, keep_valid)
+    corpus = corpus or out / f"corpus-{harness}"
+    if not corpus.is_dir() or not any(corpus.iterdir()):
+        write_corpus(h.corpus(captures) if captures else h.corpus(), corpus)
+    artifacts = out / f"libfuzzer-{harness}"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    command = [exe, f"--harness={harness}", *(["--keep-valid"] if keep_valid else []),
+               f"-artifact_prefix={artifacts}/", "-print_final_stats=1"]
+    if seconds is not None:
+        command.append(f"-max_total_time={int(seconds)}")
+    if runs is not None:
+        command.append(f"-runs={runs}")
+    if jobs > 1:  # libFuzzer's fork mode: jobs in child processes, going on after a crash
+        command += [f"-fork={jobs}", "-ignore_crashes=1", "-ignore_timeouts=1", "-ignore_ooms=1"]
+    command += [*extra, str(corpus)]
+    result = Run(harness, keep_valid, command)
+    before = set(artifacts.iterdir())
+    result.seconds, result.returncode = _watch(command, out / f"libfuzzer-{harness}.log", result)
+    for path in sorted(set(artifacts.iterdir()) - before):
+        _file(path, h, out, result)
+    return result
+
+
+def _watch(command: list[str], log: Path, result: Run) -> tuple[float, int]:
+    """Run libFuzzer, pass its lines on to stderr and the log, read its status lines."""
+    start = time.monotonic()
+    with log.open("w") as keep, subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                                 text=True, errors="replace") as proc:
+        assert proc.stderr is not None
+        try:
+            for line in proc.stderr:
+                keep.write(line)
+                sys.stderr.write(line)
+                _status(line, result)
+        except KeyboardInterrupt:
+            proc.terminate()
+            raise
+        code = proc.wait()
+    return time.monotonic() - start, code
+
+
+def _status(line: str, result: Run) -> None:
+    match = STATUS.search(line) or FORK_STATUS.search(line)
+    if match:
+        execs, cov, ft, corp, _rate = (int(g) for g in match.groups())
+        result.execs = max(result.execs, execs)
+        result.cov, result.features, result.corpus = max(result.cov, cov), max(result.features, ft), corp
+    elif line.startswith("stat::number_of_executed_units:"):
+        result.execs = max(result.execs, int(line.split(":")[-1]))
+
+
+def _file(path: Path, h: Harness, out: Path, result: Run) -> None:
+    """One libFuzzer artifact as a finding (merged with an earlier one of the same signature)."""
+    kind = path.name.split("-", 1)[0]
+    if kind not in ARTIFACTS:
+        return
+    raw = path.read_bytes()
+    h.campaign.config = replace(h.campaign.config, time_limit=TIME_LIMIT)  # in process: our own hang oracle
+    outcome = h.check(raw)
+    alone = isinstance(outcome, Failure)
+    failure = outcome if isinstance(outcome, Failure) else Failure(
+        *ARTIFACTS[kind], f"libFuzzer reported {kind} ({path.name}); in process it came out as {outcome!r}")
+    same = next((f for f in result.findings if f.failure.signature == failure.signature), None)
+    if same is not None:
+        same.duplicates += 1
+        result.paths[same.id] = findings.save(same, out)
+        return
+    found = Finding(h.name, SEED, 0, "libfuzzer", h.keep_valid, h.seed.name, [], [], failure, raw, raw, alone,
+                    engine="libfuzzer")
+    result.findings.append(found)
+    result.paths[found.id] = findings.save(found, out)
+
+
+def merge(harness: str, into: Path, corpora: list[Path]) -> int:
+    """libFuzzer's ``-merge=1``: the inputs of ``corpora`` that add coverage, copied ``into``."""
+    into.mkdir(parents=True, exist_ok=True)
+    missing = [str(c) for c in corpora if not c.is_dir()]
+    if missing or not corpora:
+        raise ValueError(f"--merge needs corpus directories (--corpus DIR ...): {', '.join(missing) or 'none'}")
+    command = [harness_command(), f"--harness={harness}", "-merge=1", str(into), *map(str, corpora)]
+    return subprocess.run(command, check=False).returncode
