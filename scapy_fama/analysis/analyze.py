@@ -22,18 +22,20 @@ import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from scapy_fama.analysis.classify import (
     FastPath,
     NativeCount,
     PacketRef,
+    SignalHandler,
     Totals,
     TunnelCount,
 )
 from scapy_fama.analysis.findings import Findings
 from scapy_fama.analysis.reader import CaptureReader, Frame, Interface
 from scapy_fama.analysis.reconstruct import MobileNode, Reconstruction
-from scapy_fama.analysis.signalling import read_signal
+from scapy_fama.analysis.signalling import Signal, read_signal
 from scapy_fama.crypto import KeyPair
 from scapy_fama.wire import WireInfo
 
@@ -106,34 +108,61 @@ def analyze(
 
 def analyze_frames(frames: Iterable[Frame], *, keys: list[KeyPair] | None = None) -> Analysis:
     """Analyse frames that come from no file (``(number, time, IPv6 bytes, capture point, file)``)."""
-    return _finish(*_consume(frames, keys or [], vantages=1), [], keys or [], None, [])
+    return finish(*_consume(frames, keys or [], vantages=1), [], keys or [], None, [])
+
+
+class Sink(Protocol):
+    """Where the signalling the fast path hands over goes: a reconstruction, or a shard's record."""
+
+    def sighting(self, key: bytes, now: float) -> None: ...
+
+    def signal(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None: ...
+
+    def malformed(self, message: str, ref: PacketRef, address: str, now: float) -> None: ...
+
+
+class Live:
+    """The sink of a run: signalling into the reconstruction, unreadable packets into findings."""
+
+    def __init__(self, keys: list[KeyPair]) -> None:
+        self.findings = Findings()
+        self.recon = Reconstruction(self.findings, keys)
+        self.sighting = self.recon.sighting
+        self.signal = self.recon.add
+
+    def malformed(self, message: str, ref: PacketRef, address: str, now: float) -> None:
+        self.findings.add("malformed-packet", message, ref, address)
+
+
+def signal_handler(sink: Sink) -> SignalHandler:
+    """The fast path's handler: a copy seen elsewhere is a sighting, the rest is read and sunk."""
+
+    def on_signal(ref: PacketRef, now: float, ip: bytes, info: WireInfo, vantage: int, again: bool) -> bool:
+        key = ip[:7] + ip[8:]  # as the fast path's duplicate key: the hop limit aside
+        if again:
+            sink.sighting(key, now)
+            return True
+        try:
+            sig = read_signal(ip, info)
+        except Exception as exc:  # noqa: BLE001  (a fuzzed packet the layers choke on: a finding, not a crash)
+            sink.malformed(f"unreadable signalling: {type(exc).__name__}: {exc}", ref, info.src, now)
+            return True
+        if sig is None:
+            return False
+        sink.signal(sig, ref, now, vantage, ip, key)
+        return True
+
+    return on_signal
 
 
 def _consume(
     frames: Iterable[Frame], keys: list[KeyPair], vantages: int, tick: Callable[[], None] | None = None
 ) -> tuple[FastPath, Reconstruction, Findings]:
     """The fast path over ``frames``, its signalling into a reconstruction."""
-    findings = Findings()
-    recon = Reconstruction(findings, keys)
-
-    def on_signal(ref: PacketRef, now: float, ip: bytes, info: WireInfo, vantage: int, again: bool) -> bool:
-        key = ip[:7] + ip[8:]  # as the fast path's duplicate key: the hop limit aside
-        if again:
-            recon.sighting(key, now)
-            return True
-        try:
-            sig = read_signal(ip, info)
-        except Exception as exc:  # noqa: BLE001  (a fuzzed packet the layers choke on: a finding, not a crash)
-            findings.add("malformed-packet", f"unreadable signalling: {type(exc).__name__}: {exc}", ref, info.src)
-            return True
-        if sig is None:
-            return False
-        recon.add(sig, ref, now, vantage, ip, key)
-        return True
-
-    fast = FastPath(on_signal, vantages=vantages)
+    live = Live(keys)
+    fast = FastPath(signal_handler(live), vantages=vantages)
     fast.consume(frames, tick)
-    return fast, recon, findings
+    return fast, live.recon, live.findings
 
 
 def _run(
@@ -146,10 +175,10 @@ def _run(
     if progress is not None:
         progress(total, total)
     files = [CaptureFile(r.path, r.size, r.interfaces, r.truncated) for r in readers]
-    return _finish(fast, recon, findings, files, keys, mn, [r.truncated for r in readers if r.truncated])
+    return finish(fast, recon, findings, files, keys, mn, [r.truncated for r in readers if r.truncated])
 
 
-def _finish(
+def finish(
     fast: FastPath, recon: Reconstruction, findings: Findings, files: list[CaptureFile], keys: list[KeyPair],
     mn: str | None, truncated: list[str],
 ) -> Analysis:

@@ -18,7 +18,8 @@ SIGALRM): a failed oracle is raised as :class:`OracleFailure`, which libFuzzer
 records as a crash like any exception escaping our code. ``mutate`` is the
 custom mutator: most inputs get our structure-aware mutations (on the frame
 parsed from the input, or on a seed message when the input is none), re-signed
-with ``--keep-valid``; the rest get libFuzzer's own byte mutations. The seed
+with ``--keep-valid``; the rest one blind byte-level change (libFuzzer's
+cross-over still mixes inputs). The seed
 corpus is the world's seed messages plus the reference captures' packets.
 
 Our options start with ``--`` (libFuzzer ignores such arguments, and the
@@ -37,7 +38,6 @@ import hashlib
 import random
 import sys
 import types
-from collections.abc import Callable
 from pathlib import Path
 
 from scapy_fama.analysis.reader import CaptureError, CaptureReader
@@ -71,7 +71,6 @@ class Harness:
         self.campaign = Campaign(CampaignConfig(target=name, seed=SEED, keep_valid=keep_valid, time_limit=0))
         self.seeds = [s for s in self.campaign.world.seeds.values() if s.role in self.campaign.target.roles]
         self.seed = self.seeds[0] if name != "mn" else self.campaign.world.seeds["ba"]
-        self.byte_mutator: Callable[[bytes, int], bytes] | None = None  # libFuzzer's (atheris.Mutate)
 
     def check(self, data: bytes) -> str | Failure:
         """The input through the target and every oracle: its outcome, or its Failure."""
@@ -88,8 +87,8 @@ class Harness:
     def mutate(self, data: bytes, max_size: int, seed: int) -> bytes:
         """The custom mutator (see the module docstring)."""
         rng = random.Random(seed)
-        if self.byte_mutator is not None and rng.random() < BYTE_SHARE:
-            return self.byte_mutator(data, max_size)
+        if data and rng.random() < BYTE_SHARE:
+            return byte_mutation(rng, data)[:max_size]
         frame = _frame(data)
         if frame is None:
             frame = self.campaign.frame(self.seeds[rng.randrange(len(self.seeds))])
@@ -104,6 +103,26 @@ class Harness:
             for raw in capture_packets(path, mobility_only=self.name != "analyze"):
                 out.setdefault(f"{path.stem}-{hashlib.sha1(raw).hexdigest()[:12]}", raw)
         return out
+
+
+def byte_mutation(rng: random.Random, data: bytes) -> bytes:
+    """One blind byte-level change, as libFuzzer's own mutators make (atheris.Mutate ends the
+    process when libFuzzer calls the custom mutator outside its fuzzing loop, so not that)."""
+    out = bytearray(data)
+    at = rng.randrange(len(out))
+    match rng.randrange(5):
+        case 0:
+            out[at] ^= 1 << rng.randrange(8)
+        case 1:
+            out[at] = rng.choice((0, 1, 0x7F, 0x80, 0xFF, rng.randrange(256)))
+        case 2:
+            out[at:at] = rng.randbytes(rng.randrange(1, 9))
+        case 3:
+            del out[at : at + rng.randrange(1, 9)]
+        case _:
+            size = rng.randrange(1, 9)
+            out[at : at + size] = out[rng.randrange(len(out)) :][:size]
+    return bytes(out)
 
 
 def _frame(data: bytes) -> Frame | None:
@@ -188,7 +207,6 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         raise SystemExit("fama-fuzz-harness: error: atheris is not installed (pip install 'scapy-fama[fuzz]')")
     _instrument()
-    harness.byte_mutator = atheris.Mutate
     atheris.Setup(argv, harness.one_input, custom_mutator=harness.mutate)
     atheris.Fuzz()
 

@@ -123,9 +123,12 @@ def run(harness: str, out: Path, *, corpus: Path | None = None, keep_valid: bool
     command += [*extra, str(corpus)]
     result = Run(harness, keep_valid, command)
     before = set(artifacts.iterdir())
-    result.seconds, result.returncode = _watch(command, out / f"libfuzzer-{harness}.log", result)
+    log = out / f"libfuzzer-{harness}.log"
+    result.seconds, result.returncode = _watch(command, log, result)
     for path in sorted(set(artifacts.iterdir()) - before):
         _file(path, h, out, result)
+    if result.returncode != 0 and not result.findings:
+        raise ValueError(f"libFuzzer stopped with exit {result.returncode} and no crash file (see {log})")
     return result
 
 

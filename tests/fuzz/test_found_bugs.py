@@ -73,3 +73,15 @@ def test_the_nonce_indices_are_those_of_the_first_well_formed_option() -> None:
     )
     fast = decode(raw)
     assert fast == decode(IPv6(raw)) and isinstance(fast, BindingUpdate) and fast.nonce_indices == (0, 0)
+
+
+def test_the_dissect_oracle_compares_the_codec_paths_on_ipv6_only() -> None:
+    # found by the dissect harness under libFuzzer: a first BU with version 7 in its first
+    # nibble. decode(bytes) rightly says it is not IPv6; Scapy's IPv6() dissects it all the same,
+    # so the oracle compared two different questions (scapy_fama/fuzz/targets.py, not the codec)
+    from scapy_fama.fuzz.targets import same_decoding
+
+    raw = bytes(IPv6(src="2001:db8:2::100", dst="2001:db8:1::1") / Raw(b"\x3b\x00" + bytes(6)))
+    raw = bytes([0x70 | raw[0] & 0x0F]) + raw[1:]
+    assert isinstance(decode(raw), Undecodable)
+    same_decoding(raw, decode(raw))  # no AssertionError

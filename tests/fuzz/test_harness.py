@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,11 +46,13 @@ def test_a_failed_oracle_is_raised_for_libfuzzer() -> None:
 
 
 def test_the_custom_mutator_keeps_frames_whole_and_re_signs() -> None:
-    harness = Harness("dar", keep_valid=True)
-    out = {harness.mutate(harness.seed.raw, 4096, seed) for seed in range(60)}
-    assert len(out) > 30 and all(len(raw) <= 4096 for raw in out)
-    outcomes = {str(harness.check(raw)) for raw in out}
-    assert any(o.startswith("BA 0") or "binding-registered" in o for o in outcomes), outcomes
+    answered = {}
+    for keep_valid in (False, True):
+        harness = Harness("dar", keep_valid=keep_valid)
+        out = [harness.mutate(harness.seed.raw, 4096, seed) for seed in range(80)]
+        assert len(set(out)) > 40 and all(len(raw) <= 4096 for raw in out)
+        answered[keep_valid] = sum(str(harness.check(raw)).startswith("BA ") for raw in out)
+    assert answered[True] > answered[False]  # re-signed mutants get past authorisation to a BA
 
 
 def test_a_libfuzzer_artifact_becomes_a_finding_that_replays(tmp_path: Path,
@@ -78,5 +81,6 @@ def test_atheris_runs_every_harness_for_thousands_of_inputs(name: str, tmp_path:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
-    assert summary["engine"] == "libfuzzer" and summary["cases"] == 2000 and summary["findings"] == []
-    assert summary["coverage"]["cov"] > 100 and "Done 2000 runs" in done.stderr
+    assert summary["engine"] == "libfuzzer" and summary["findings"] == []
+    assert summary["cases"] >= 2000  # libFuzzer counts the seed corpus' runs too
+    assert summary["coverage"]["cov"] > 100 and re.search(r"Done \d+ runs", done.stderr)
