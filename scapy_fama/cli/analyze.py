@@ -12,6 +12,9 @@ line, an exit code.
     fama-analyze capture.pcap
     fama-analyze a.pcapng b.pcap --json > report.json
     fama-analyze capture.pcap --keys pcaps/keys --plot timeline.png --mn 2001:db8:1::1234
+    fama-analyze captures/ --jobs 2                 (a folder: its *.pcap, *.pcapng, *.cap)
+    fama-analyze day1.pcap --shard-out shards/      (one machine of a batch job per file) ...
+    fama-analyze --merge shards/ --json             (... and the report of them all)
 
 Exit codes: 0 analysed; 1 analysed, but a file was cut short (results up to the
 break); 2 bad input (not a capture, a missing file, a key that does not load);
@@ -35,6 +38,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from scapy_fama.analysis import batch
 from scapy_fama.analysis.analyze import Analysis, analyze, load_keys
 from scapy_fama.analysis.report import render, to_json
 from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, ipv6_address, rich_console, run, version
@@ -48,7 +52,14 @@ def parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Reconstruct the FAMA handovers, bindings, verification and tunnel traffic of captures.",
     )
-    ap.add_argument("files", nargs="+", type=Path, metavar="FILE", help="pcap or pcapng (several: merged by time)")
+    ap.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                    help="pcap or pcapng files and folders of them (several: merged by time)")
+    ap.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                    help="read the files in N processes (separate captures: the same report as one process)")
+    ap.add_argument("--shard-out", type=Path, metavar="DIR",
+                    help="write each file's stage-1 shard (JSON) into DIR for a later --merge, and stop")
+    ap.add_argument("--merge", action="store_true",
+                    help="the inputs are shards (JSON files, folders of them): report them as one run")
     ap.add_argument("--json", action="store_true", help="print the fama-analyze/1 JSON document on stdout")
     ap.add_argument("--plot", type=Path, metavar="OUT.png",
                     help="write a timeline image per MN (matplotlib; the suffix names the format)")
@@ -57,16 +68,24 @@ def parser() -> argparse.ArgumentParser:
     return version(ap)
 
 
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1: {text!r}")
+    return int(text)
+
+
 def _analyze(args: argparse.Namespace, progress: Console) -> Analysis:
     keys = load_keys(args.keys) if args.keys is not None else None
-    for path in args.files:
-        if not path.is_file():
-            raise ValueError(f"{path}: no such file")
-    size = sum(p.stat().st_size for p in args.files)
+    if args.merge:
+        return batch.merge(batch.read_shards(args.files), keys, args.mn)
+    files = batch.capture_set(args.files)
+    if args.jobs > 1:
+        return batch.analyze_set(files, args.jobs, keys, args.mn)
+    size = sum(p.stat().st_size for p in files)
     columns = (TextColumn("reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=progress, transient=True, disable=size < PROGRESS_FROM) as bar:
         task = bar.add_task("read", total=size)
-        return analyze(args.files, keys=keys, mn=args.mn,
+        return analyze(files, keys=keys, mn=args.mn,
                        progress=lambda done, total: bar.update(task, completed=done))
 
 
@@ -81,6 +100,10 @@ def _plotter(args: argparse.Namespace) -> ModuleType | None:
 
 
 def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.shard_out is not None:
+        for path in batch.write_shards(batch.capture_set(args.files), args.shard_out, args.jobs):
+            err.print(f"shard written to {path}")
+        return EXIT_OK
     plot = _plotter(args)
     analysis = _analyze(args, err)
     if args.json:

@@ -1,0 +1,92 @@
+"""Capture sets (issue 18): folders, --jobs N, shards and --merge give the one run's report."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scapy_fama.analysis.analyze import analyze
+from scapy_fama.analysis.batch import capture_set, merge, read_shards, shard, shard_from_json, shard_to_json
+from scapy_fama.analysis.report import to_json
+
+PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
+
+
+def shifted_copy(source: Path, target: Path, seconds: int) -> None:
+    """``source`` (a little-endian microsecond pcap) with every record ``seconds`` later."""
+    data = bytearray(source.read_bytes())
+    assert data[:4] == b"\xd4\xc3\xb2\xa1"
+    at = 24
+    while at < len(data):
+        sec, _usec, caplen, _ = struct.unpack_from("<IIII", data, at)
+        struct.pack_into("<I", data, at, sec + seconds)
+        at += 16 + caplen
+    target.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def capture_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four separate captures: lab.pcap an hour apart each (no packet in two files)."""
+    folder = tmp_path_factory.mktemp("set")
+    for k in range(4):
+        shifted_copy(PCAPS / "lab.pcap", folder / f"day{k}.pcap", 3600 * k)
+    return folder
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng")))
+def test_one_files_shard_merges_into_its_own_report(name: str) -> None:
+    path = PCAPS / name
+    through_json = shard_from_json(json.loads(json.dumps(shard_to_json(shard(path)))))
+    assert to_json(merge([through_json])) == to_json(analyze([path]))
+
+
+def test_a_capture_set_in_two_processes_and_merged_shards_equal_one_run(capture_folder: Path,
+                                                                       tmp_path: Path) -> None:
+    files = capture_set([capture_folder])
+    assert [f.name for f in files] == [f"day{k}.pcap" for k in range(4)]
+    one = to_json(analyze(files))
+    assert len(one["files"]) == 4 and one["totals"]["duplicates"] == 0 and one["mns"]
+    run = [sys.executable, "-m", "scapy_fama.cli.analyze"]
+    done = subprocess.run([*run, str(capture_folder), "--jobs", "2", "--json"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == one
+    for k in range(4):  # a batch engine: one shard per file, anywhere
+        subprocess.run([*run, str(capture_folder / f"day{k}.pcap"), "--shard-out", str(tmp_path / "shards")],
+                       check=True, capture_output=True, timeout=300)
+    merged = subprocess.run([*run, "--merge", str(tmp_path / "shards"), "--json"], capture_output=True, text=True,
+                            timeout=300)
+    assert merged.returncode == 0, merged.stderr
+    assert json.loads(merged.stdout) == one
+    assert len(read_shards([tmp_path / "shards"])) == 4
+
+
+def test_a_folder_is_its_captures(capture_folder: Path) -> None:
+    """fama-analyze DIR reads the folder's captures, as replay does (issue 16.5)."""
+    done = subprocess.run([sys.executable, "-m", "scapy_fama.cli.analyze", str(capture_folder), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert [Path(f["path"]).name for f in json.loads(done.stdout)["files"]] == [f"day{k}.pcap" for k in range(4)]
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["{empty}"], "no .pcap, .pcapng or .cap file in this folder"),
+        (["--merge", "{bogus}"], "not a fama-analyze-shard/1 document"),
+        (["--jobs", "0", "x.pcap"], "must be a whole number of at least 1"),
+    ],
+)
+def test_bad_capture_sets_are_one_line(argv: list[str], says: str, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bogus.json").write_text(json.dumps({"schema": "fama-analyze/1"}))
+    argv = [a.format(empty=tmp_path / "empty", bogus=tmp_path / "bogus.json") for a in argv]
+    done = subprocess.run([sys.executable, "-m", "scapy_fama.cli.analyze", *argv], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert says in done.stderr.strip().splitlines()[-1], done.stderr  # argparse puts its usage line first
