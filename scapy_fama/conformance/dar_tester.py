@@ -300,6 +300,12 @@ class DarTester:
         )
         return [decode(f.raw) for f in frames]
 
+    def seen_since(self, since: float, match: Callable[[Message], bool]) -> list[tuple[float, Message]]:
+        """The IUT's messages ``match`` accepts among this case's frames from ``since`` on
+        (case time), with the times they arrived."""
+        frames = [f for f in self.x.frames if f.direction == IUT and f.time >= since]
+        return [(f.time, m) for f in frames if match(m := decode(f.raw))]
+
     def _answered(self, match: Callable[[Message], bool]) -> bool:
         return any(match(m) for m in self.watch(None, match))
 

@@ -22,7 +22,7 @@ from scapy_fama.conformance.runner import Outcome, run_all
 from scapy_fama.crypto import KeyPair
 from scapy_fama.proto import DarCore
 from scapy_fama.proto.effects import Effects, Forward, Send
-from scapy_fama.proto.messages import BindingUpdate, Message
+from scapy_fama.proto.messages import BindingUpdate, Message, RouterSolicitation
 from scapy_fama.proto.status import REFUSED
 
 catalogue.load()
@@ -46,7 +46,7 @@ def test_the_catalogue_has_at_least_40_dar_cases_with_requirements() -> None:
     assert len(cases) >= 40
     assert all(c.requirement and ("RFC" in c.requirement or "profile" in c.requirement) for c in cases)
     groups = {c.group for c in cases}
-    assert {"mh", "bu", "cga", "phkt", "life", "ba", "data", "secure", "dos", "be"} <= groups
+    assert {"mh", "bu", "cga", "phkt", "life", "ba", "data", "secure", "dos", "be", "ra"} <= groups
 
 
 def test_every_dar_case_passes_against_our_dar(ours: dict[str, Outcome]) -> None:
@@ -104,6 +104,21 @@ def test_a_dar_silent_to_an_accepted_a0_bu_fails_that_case_alone(mn_key: KeyPair
     assert set(failed) == {"DAR-BU-009"}, failed
     assert failed["DAR-BU-009"].startswith("a home agent answers every registration, A=0 or not: ")
     assert "expected a BA 0 to 2001:db8:ca:" in failed["DAR-BU-009"] and failed["DAR-BU-009"].endswith("got nothing")
+
+
+class MulticastsEveryRa(DarCore):
+    """Answers an RS from a unicast source as if it came from ::, with a multicast RA."""
+
+    def on_message(self, msg: Message, now: float) -> Effects:
+        if isinstance(msg, RouterSolicitation):
+            msg = RouterSolicitation("::", msg.dst)
+        return super().on_message(msg, now)
+
+
+def test_a_dar_that_multicasts_every_ra_fails_the_unicast_ra_case(mn_key: KeyPair) -> None:
+    failed = _failed(_run(mn_key, factory=MulticastsEveryRa))
+    assert set(failed) == {"DAR-RA-001"}, failed
+    assert failed["DAR-RA-001"] == "no RA to fe80::7e57 within 0.8 s of its RS (RFC 4861 §6.2.6: MAX_RA_DELAY_TIME 0.5 s)"
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

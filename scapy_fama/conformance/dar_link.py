@@ -1,0 +1,55 @@
+"""DAR cases: router discovery on the access link (profile §2 step 1; RFC 4861 §6.2.6).
+
+Theory of operation
+-------------------
+The tester solicits as a mobile node would, from its own link-local address,
+and reads what comes back and when::
+
+    tester --RS from fe80::tester--> DAR   a unicast RA to fe80::tester, at once,
+                                           advertising the prefix and the DAR's address (R=1)
+
+Every configuration the profile allows must pass: the answer is awaited for as
+long as the slowest allowed one may take (RFC 4861 §6.2.6: MAX_RA_DELAY_TIME,
+0.5 s), and ``SLACK`` more for an IUT on a real link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from scapy_fama.codec import encode_bytes
+from scapy_fama.conformance.case import Fail, case
+from scapy_fama.conformance.dar_tester import DarTester
+from scapy_fama.proto.messages import Message, RouterAdvertisement, RouterSolicitation
+
+MAX_RA_DELAY_TIME = 0.5  # RFC 4861 §6.2.6 / §10
+SLACK = 0.3  # seconds of timing tolerance for an IUT on a real link
+
+
+def _rs(src: str) -> bytes:
+    return encode_bytes(RouterSolicitation(src))
+
+
+def _to(dst: str) -> Callable[[Message], bool]:
+    return lambda m: isinstance(m, RouterAdvertisement) and m.dst == dst
+
+
+def _solicit(t: DarTester, raw: bytes, seconds: float) -> list[tuple[float, Message]]:
+    """Send the RS ``raw`` from the tester's link-local address; the RAs to that address within
+    ``seconds`` (the first ends the wait)."""
+    me, since = t.x.link_local, t.x.now()  # before sending: an answer may beat send()'s return
+    t.x.send(raw)
+    t.watch(seconds, _to(me))
+    return t.seen_since(since, _to(me))
+
+
+@case("DAR-RA-001", "An RS from a unicast source gets a unicast RA at once, with the prefix and the DAR's address", "RFC 4861 §6.2.6 (unicast to the solicitor); profile §2 step 1, §1", group="ra")
+def rs_unicast(t: DarTester) -> None:
+    me, window = t.x.link_local, MAX_RA_DELAY_TIME + SLACK
+    answers = _solicit(t, _rs(me), window)
+    if not answers:
+        raise Fail(f"no RA to {me} within {window:g} s of its RS (RFC 4861 §6.2.6: MAX_RA_DELAY_TIME 0.5 s)")
+    ra = answers[0][1]
+    assert isinstance(ra, RouterAdvertisement)
+    if (ra.prefix, ra.dar_address) != (t.prefix, t.iut):
+        raise Fail(f"the RA advertises {ra.prefix} with the address {ra.dar_address}, not {t.prefix} with {t.iut} (profile §1)")
