@@ -12,7 +12,8 @@ packet. Both commands run in a fresh process, output to a file, alternating, bes
 
 tshark 4.0 has no field ``mip6.type`` (the issue's command): ``mip6.mhtype`` is the Mobility
 Header type field. Target: fama-analyze at least as fast as tshark (tshark time / ours >= 1.0)
-on 1,000,000 packets. Peak memory (VmHWM of the process, sampled while it runs) is reported for
+on 1,000,000 packets. Then a capture set: a folder of 8 such captures a day apart, read with
+--jobs 1 and --jobs 2, and as 8 shards merged; the three JSON reports must be identical. Peak memory (VmHWM of the process, sampled while it runs) is reported for
 100,000 and 1,000,000 packets: flat means it does not grow with the capture. Both outputs are
 checked (frames, BU and BA counts, every first BU verified): a wrong count exits 1.
 """
@@ -106,7 +107,7 @@ def data_templates(m: Mobile) -> dict[str, bytes]:
     }
 
 
-def write_capture(path: Path, packets: int, mobiles: list[Mobile]) -> Counter[str]:
+def write_capture(path: Path, packets: int, mobiles: list[Mobile], start: int = 1_700_000_000) -> Counter[str]:
     """The capture of ``packets`` frames; returns how many of each kind it holds."""
     templates = [data_templates(m) for m in mobiles]
     counts: Counter[str] = Counter()
@@ -127,7 +128,7 @@ def write_capture(path: Path, packets: int, mobiles: list[Mobile]) -> Counter[st
                 frame = template[:-4] + struct.pack("!I", i)  # the payload's last bytes differ
             counts[kind] += 1
             usec = round(i * STEP * 1e6)
-            f.write(struct.pack("<IIII", 1_700_000_000 + usec // 1_000_000, usec % 1_000_000, 14 + len(frame), 14 + len(frame)))
+            f.write(struct.pack("<IIII", start + usec // 1_000_000, usec % 1_000_000, 14 + len(frame), 14 + len(frame)))
             f.write(ETHERNET + frame)
     return counts
 
@@ -226,7 +227,31 @@ def main() -> int:
                   "tshark", "tshark RSS", "tshark ÷ fama"], rows)
     if ratio is not None:
         report.target(f"{sizes[-1]:,} packets, tshark time ÷ fama-analyze time", ratio, 1.0, higher_is_better=True)
+    capture_set(report, args.dir / "set", 20_000 if args.quick else 200_000)
     return report.exit_code()
+
+
+def capture_set(report: Report, folder: Path, packets: int) -> None:
+    """A folder of 8 captures a day apart: --jobs 2 against --jobs 1, and shards + --merge."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mobiles = mobile_nodes(MOBILE_NODES)
+    for k in range(8):
+        write_capture(folder / f"day{k}.pcap", packets, mobiles, start=1_700_000_000 + 86_400 * k)
+    analyze = [sys.executable, "-m", "scapy_fama.cli.analyze"]
+    one = timed([*analyze, str(folder), "--json"], folder.parent / "set-1.json")
+    two = timed([*analyze, str(folder), "--jobs", "2", "--json"], folder.parent / "set-2.json")
+    shards = folder.parent / "shards"
+    shutil.rmtree(shards, ignore_errors=True)
+    subprocess.run([*analyze, str(folder), "--jobs", "2", "--shard-out", str(shards)], check=True,
+                   capture_output=True, env=child_env())
+    merged = timed([*analyze, "--merge", str(shards), "--json"], folder.parent / "set-merged.json")
+    reports = [json.loads(r.output.read_text()) for r in (one, two, merged)]
+    if reports[1] != reports[0] or reports[2] != reports[0]:
+        report.fail("a capture set's report differs between --jobs 1, --jobs 2 and merged shards")
+    report.table(f"Capture set: 8 captures of {packets:,} packets, one folder",
+                 ["--jobs 1", "--jobs 2", "speed-up", "merge of 8 shards", "reports identical"],
+                 [(fmt_seconds(one.seconds), fmt_seconds(two.seconds), fmt_ratio(one.seconds / two.seconds),
+                   fmt_seconds(merged.seconds), str(reports[0] == reports[1] == reports[2]))])
 
 
 if __name__ == "__main__":
