@@ -9,6 +9,9 @@ Theory of operation
                     \\--> signalling --read_signal--> Signal --Reconstruction.add--> bindings
     end of input --Reconstruction.finish--> MNs, handovers, findings --> Analysis
 
+With ``index=True`` the Analysis also holds what every signalling packet became
+(:class:`~scapy_fama.analysis.reconstruct.Sighting` by packet), for ``--annotate``.
+
 A file that is not a capture raises :class:`~scapy_fama.analysis.reader.CaptureError`
 before anything is analysed. A file cut short is analysed up to the break and
 gives a warning and a ``capture-truncated`` finding. A packet whose signalling
@@ -34,7 +37,7 @@ from scapy_fama.analysis.classify import (
 )
 from scapy_fama.analysis.findings import Findings
 from scapy_fama.analysis.reader import CaptureReader, Frame, Interface
-from scapy_fama.analysis.reconstruct import MobileNode, Reconstruction
+from scapy_fama.analysis.reconstruct import MobileNode, Reconstruction, Sighting
 from scapy_fama.analysis.signalling import Signal, read_signal
 from scapy_fama.crypto import KeyPair
 from scapy_fama.wire import WireInfo
@@ -67,6 +70,7 @@ class Analysis:
     other_tunnels: list[tuple[tuple[str, str, str, str], TunnelCount]]
     warnings: list[str] = field(default_factory=list)
     keys: int = 0
+    packets: dict[PacketRef, Sighting] | None = None  # with index=True: each signalling packet
 
 
 def load_keys(directory: Path) -> list[KeyPair]:
@@ -91,16 +95,18 @@ def analyze(
     keys: list[KeyPair] | None = None,
     mn: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    index: bool = False,
 ) -> Analysis:
     """Analyse ``paths`` (pcap or pcapng); ``mn`` keeps the MN holding that address only.
 
-    ``progress(done, total)`` is called now and then with bytes read and the total size.
+    ``progress(done, total)`` is called now and then with bytes read and the total size;
+    ``index`` keeps what each signalling packet became (``Analysis.packets``).
     """
     readers: list[CaptureReader] = []
     try:
         for i, path in enumerate(paths):
             readers.append(CaptureReader(path, file_index=i))
-        return _run(readers, keys or [], mn, progress)
+        return _run(readers, keys or [], mn, progress, index)
     finally:
         for r in readers:
             r.close()
@@ -114,7 +120,7 @@ def analyze_frames(frames: Iterable[Frame], *, keys: list[KeyPair] | None = None
 class Sink(Protocol):
     """Where the signalling the fast path hands over goes: a reconstruction, or a shard's record."""
 
-    def sighting(self, key: bytes, now: float) -> None: ...
+    def sighting(self, key: bytes, now: float, ref: PacketRef) -> None: ...
 
     def signal(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None: ...
 
@@ -124,9 +130,9 @@ class Sink(Protocol):
 class Live:
     """The sink of a run: signalling into the reconstruction, unreadable packets into findings."""
 
-    def __init__(self, keys: list[KeyPair]) -> None:
+    def __init__(self, keys: list[KeyPair], *, index: bool = False) -> None:
         self.findings = Findings()
-        self.recon = Reconstruction(self.findings, keys)
+        self.recon = Reconstruction(self.findings, keys, index=index)
         self.sighting = self.recon.sighting
         self.signal = self.recon.add
 
@@ -140,7 +146,7 @@ def signal_handler(sink: Sink) -> SignalHandler:
     def on_signal(ref: PacketRef, now: float, ip: bytes, info: WireInfo, vantage: int, again: bool) -> bool:
         key = ip[:7] + ip[8:]  # as the fast path's duplicate key: the hop limit aside
         if again:
-            sink.sighting(key, now)
+            sink.sighting(key, now, ref)
             return True
         try:
             sig = read_signal(ip, info)
@@ -156,22 +162,24 @@ def signal_handler(sink: Sink) -> SignalHandler:
 
 
 def _consume(
-    frames: Iterable[Frame], keys: list[KeyPair], vantages: int, tick: Callable[[], None] | None = None
+    frames: Iterable[Frame], keys: list[KeyPair], vantages: int, tick: Callable[[], None] | None = None,
+    index: bool = False,
 ) -> tuple[FastPath, Reconstruction, Findings]:
     """The fast path over ``frames``, its signalling into a reconstruction."""
-    live = Live(keys)
+    live = Live(keys, index=index)
     fast = FastPath(signal_handler(live), vantages=vantages)
     fast.consume(frames, tick)
     return fast, live.recon, live.findings
 
 
 def _run(
-    readers: list[CaptureReader], keys: list[KeyPair], mn: str | None, progress: Callable[[int, int], None] | None
+    readers: list[CaptureReader], keys: list[KeyPair], mn: str | None, progress: Callable[[int, int], None] | None,
+    index: bool,
 ) -> Analysis:
     multi = len(readers) > 1 or any(r.pcapng for r in readers)
     total = sum(r.size for r in readers)
     tick = (lambda: progress(sum(r.position for r in readers), total)) if progress else None
-    fast, recon, findings = _consume(_merged(readers), keys, 2 if multi else 1, tick)
+    fast, recon, findings = _consume(_merged(readers), keys, 2 if multi else 1, tick, index)
     if progress is not None:
         progress(total, total)
     files = [CaptureFile(r.path, r.size, r.interfaces, r.truncated) for r in readers]
@@ -208,4 +216,5 @@ def finish(
         other_tunnels=recon.unmatched_tunnels(fast.tunnels),
         warnings=warnings,
         keys=len(keys),
+        packets=recon.packets,
     )

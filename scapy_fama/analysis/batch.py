@@ -65,8 +65,8 @@ class _Record:
     def __init__(self) -> None:
         self.events: list[Event] = []
 
-    def sighting(self, key: bytes, now: float) -> None:
-        self.events.append(("sighting", now, key))
+    def sighting(self, key: bytes, now: float, ref: PacketRef) -> None:
+        self.events.append(("sighting", now, key))  # a copy is counted; only a one-process run indexes it
 
     def signal(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
         self.events.append(("signal", now, ref, vantage, ip, sig))

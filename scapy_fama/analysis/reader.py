@@ -25,6 +25,10 @@ Simple Packet blocks, several sections and byte orders; other blocks are
 skipped. Each pcapng interface is its own capture point (vantage); a pcap file
 has one.
 
+:meth:`CaptureReader.records` gives the records as stored instead (link-layer bytes, the
+timestamp in the capture point's own units, the length on the wire, pcapng comments and flags),
+numbered as the frames are, for writing a capture back (``fama-analyze --annotate``).
+
 Errors: a file that is not a capture (wrong magic, shorter than its header)
 raises :class:`CaptureError` before any frame. A file cut short in a record
 ends the iteration cleanly and sets :attr:`CaptureReader.truncated` to a
@@ -62,6 +66,10 @@ class CaptureError(ValueError):
 # One record: (number in the file, 1-based as tshark counts; time in seconds; the IPv6 bytes or
 # None; capture point; file index). A plain tuple: a NamedTuple costs 0.9 µs a frame.
 Frame = tuple[int, float, "bytes | None", int, int]
+# One record as stored: (number; the file's interface index; the timestamp in that interface's
+# units (10^-tsresol s); the link-layer bytes captured; the length on the wire; the record's
+# comments (pcapng opt_comment); its epb_flags or None).
+Record = tuple[int, int, int, bytes, int, tuple[str, ...], "int | None"]
 VANTAGES_PER_FILE = 1000  # capture point = file index * this + pcapng interface index
 
 
@@ -72,6 +80,8 @@ class Interface:
     name: str
     linktype: int
     resolution: float = 1e-6
+    tsresol: int = 6  # pcapng if_tsresol as stored (10^-n, or 2^-n with the top bit); pcap: 6 or 9
+    snaplen: int = 0
 
 
 def ipv6_of(linktype: int, data: bytes) -> bytes | None:
@@ -129,22 +139,31 @@ class CaptureReader:
     def __iter__(self) -> Iterator[Frame]:
         return self._pcapng_frames() if self.pcapng else self._pcap_frames()
 
+    def records(self) -> Iterator[Record]:
+        """The records as stored, numbered as :meth:`__iter__` numbers frames (read one or the other)."""
+        return self._pcapng_records() if self.pcapng else self._pcap_records()
+
     def _cut(self, what: str, number: int) -> None:
         self.truncated = f"{self.path.name}: cut short in {what} of frame {number} at byte {self.position}"
 
     # ---------------------------------------------------------------- pcap
 
-    def _pcap_frames(self) -> Iterator[Frame]:
+    def _pcap_header(self) -> tuple[str, float, int]:
+        """Byte order, time unit and link type of a pcap file; records its one interface."""
         order, unit = PCAP_MAGICS[self._head]
         rest = self._file.read(20)
         if len(rest) < 20:
             raise CaptureError(f"{self.path}: pcap header cut short ({4 + len(rest)} of 24 bytes)")
-        linktype = struct.unpack(order + "I", rest[16:20])[0] & LINKTYPE_MASK
-        self.interfaces.append(Interface(self.path.stem, linktype & 0xFFFF, unit))
+        snaplen, linktype = struct.unpack(order + "II", rest[12:20])
+        linktype &= LINKTYPE_MASK & 0xFFFF
+        self.interfaces.append(Interface(self.path.stem, linktype, unit, 9 if unit < 1e-6 else 6, snaplen))
         self.position = 24
+        return order, unit, linktype
+
+    def _pcap_frames(self) -> Iterator[Frame]:
+        order, unit, linktype = self._pcap_header()
         record = struct.Struct(order + "IIII").unpack_from
         buf, at, number, done = b"", 0, 0, 24  # done: file offset of buf[0]
-        linktype &= 0xFFFF
         raw, ethernet = linktype in IPV6_RAW, linktype == ETHERNET
         vantage, tag = self._vantage, self.file_index
         while True:
@@ -215,42 +234,92 @@ class CaptureReader:
             yield btype, body[: length - 12], order
             head = None
 
+    def _pcap_records(self) -> Iterator[Record]:
+        order, _, _ = self._pcap_header()
+        scale = 10 ** self.interfaces[0].tsresol
+        header = struct.Struct(order + "IIII").unpack
+        number = 0
+        while True:
+            head = self._file.read(16)
+            if not head:
+                return
+            if len(head) < 16:
+                self._cut("the record header", number + 1)
+                return
+            sec, frac, caplen, wirelen = header(head)
+            data = self._file.read(caplen)
+            if len(data) < caplen:
+                self._cut("the packet data", number + 1)
+                return
+            number += 1
+            self.position += 16 + caplen
+            yield number, 0, sec * scale + frac, data, wirelen, (), None
+
+    # ---------------------------------------------------------------- pcapng
+
     def _pcapng_frames(self) -> Iterator[Frame]:
+        vantage, tag, interfaces = self._vantage, self.file_index, self.interfaces
+        for number, index, ticks, data, _, _, _ in self._pcapng_records():
+            info = interfaces[index]
+            yield number, ticks * info.resolution, ipv6_of(info.linktype, data), vantage + index, tag
+
+    def _pcapng_records(self) -> Iterator[Record]:
         epb = {"<": struct.Struct("<IIIII"), ">": struct.Struct(">IIIII")}
-        section: list[tuple[Interface, int]] = []  # this section's interfaces, with their file-wide index
+        section: list[int] = []  # this section's interfaces, as file-wide indexes
         number = 0
         for btype, body, order in self._blocks():
             if btype == 0x0A0D0D0A:
                 section = []
             elif btype == 1:
-                section.append((self._interface(body, order, len(self.interfaces)), len(self.interfaces)))
-                self.interfaces.append(section[-1][0])
+                section.append(len(self.interfaces))
+                self.interfaces.append(self._interface(body, order, len(self.interfaces)))
             elif btype in (6, 3):
+                comments: tuple[str, ...] = ()
+                flags = None
                 if btype == 6:
-                    iface, high, low, caplen, _ = epb[order].unpack_from(body)
+                    iface, high, low, caplen, wirelen = epb[order].unpack_from(body)
                     data = body[20 : 20 + caplen]
-                else:
+                    if len(body) > 20 + caplen + 3:
+                        comments, flags = _epb_options(body[20 + caplen + (-caplen % 4) :], order)
+                else:  # Simple Packet Block: interface 0, no timestamp
                     iface, high, low = 0, 0, 0
-                    data = body[4 : 4 + struct.unpack_from(order + "I", body)[0]]
+                    wirelen = struct.unpack_from(order + "I", body)[0]
+                    data = body[4 : 4 + wirelen]
                 if iface >= len(section):
                     raise CaptureError(f"{self.path}: frame {number + 1} names interface {iface}, not described")
-                info, index = section[iface]
                 number += 1
-                stamp = ((high << 32) | low) * info.resolution
-                yield number, stamp, ipv6_of(info.linktype, data), self._vantage + index, self.file_index
+                yield number, section[iface], (high << 32) | low, data, wirelen, comments, flags
 
     def _interface(self, body: bytes, order: str, index: int) -> Interface:
-        linktype = struct.unpack_from(order + "H", body)[0]
-        info = Interface(f"{self.path.stem}/if{index}", linktype)
-        pos = 8
-        while pos + 4 <= len(body):
-            code, size = struct.unpack_from(order + "HH", body, pos)
-            value = body[pos + 4 : pos + 4 + size]
-            if code == 0:
-                break
+        linktype, _, snaplen = struct.unpack_from(order + "HHI", body)
+        info = Interface(f"{self.path.stem}/if{index}", linktype, snaplen=snaplen)
+        for code, value in _options(body[8:], order):
             if code == 2 and value:  # if_name
                 info.name = value.decode("utf-8", "replace").rstrip("\0")
             elif code == 9 and value:  # if_tsresol: 10^-n, or 2^-n with the top bit set
+                info.tsresol = value[0]
                 info.resolution = 2.0 ** -(value[0] & 0x7F) if value[0] & 0x80 else 10.0 ** -value[0]
-            pos += 4 + size + (-size % 4)
         return info
+
+
+def _options(buf: bytes, order: str) -> Iterator[tuple[int, bytes]]:
+    """(code, value) of the options of a block: Code | Length | Value padded to 32 bits, to opt_endofopt."""
+    pos = 0
+    while pos + 4 <= len(buf):
+        code, size = struct.unpack_from(order + "HH", buf, pos)
+        if code == 0:
+            return
+        yield code, buf[pos + 4 : pos + 4 + size]
+        pos += 4 + size + (-size % 4)
+
+
+def _epb_options(options: bytes, order: str) -> tuple[tuple[str, ...], int | None]:
+    """The comments (opt_comment, code 1) and epb_flags (code 2) of an Enhanced Packet Block."""
+    comments: list[str] = []
+    flags = None
+    for code, value in _options(options, order):
+        if code == 1:
+            comments.append(value.decode("utf-8", "replace"))
+        elif code == 2 and len(value) == 4:
+            flags = struct.unpack(order + "I", value)[0]
+    return tuple(comments), flags

@@ -20,6 +20,10 @@ a PHKT is checked and its PHKT decrypted when ``--keys`` holds the key whose
 public half is in the MN's CGA Parameters; from then on, every BAD of that
 binding (BUs and BAs) is checked with the PHKT (and the CoT's care-of token).
 
+With ``index=True`` the reconstruction also keeps, per signalling packet, what it became
+(:class:`Sighting`: the exchange, secure-mode exchange or attachment it belongs to; a copy seen
+at another capture point points at its first sighting), for ``fama-analyze --annotate``.
+
 When the capture ends (:meth:`Reconstruction.finish`) addresses are grouped into
 MNs: a BU joins its CoA and its HoA, CGA Parameters with the same public key join
 their addresses. Per MN, the CoA timeline of its BUs gives the handovers: a new
@@ -214,6 +218,15 @@ class MobileNode:
     deregistrations: list[Exchange]
 
 
+@dataclass(slots=True)
+class Sighting:
+    """What one signalling packet became (kept by a reconstruction made with ``index=True``)."""
+
+    signal: Signal
+    record: Exchange | SecureExchange | Attachment | None  # None: a packet of no exchange
+    first: PacketRef | None = None  # a copy: the packet's first sighting, at another capture point
+
+
 class _Groups:
     """Union-find over addresses (and key ids): who belongs to one MN."""
 
@@ -234,8 +247,10 @@ class _Groups:
 class Reconstruction:
     """Feed :class:`Signal` records in capture order with :meth:`add`, then :meth:`finish`."""
 
-    def __init__(self, findings: Findings, keys: list[KeyPair] | None = None) -> None:
+    def __init__(self, findings: Findings, keys: list[KeyPair] | None = None, *, index: bool = False) -> None:
         self.findings = findings
+        self.packets: dict[PacketRef, Sighting] | None = {} if index else None
+        self._refs: dict[bytes, PacketRef] = {}  # dedupe key -> first sighting, when indexing
         self.keys = {k.public_der: k for k in keys or []}
         self.bindings: dict[tuple[str, str], Binding] = {}
         self.secure: list[SecureExchange] = []
@@ -249,8 +264,12 @@ class Reconstruction:
 
     # ---------------------------------------------------------------- input
 
-    def sighting(self, key: bytes, now: float) -> None:
-        """The same packet seen again at another capture point."""
+    def sighting(self, key: bytes, now: float, ref: PacketRef | None = None) -> None:
+        """The same packet seen again at another capture point (as ``ref``)."""
+        first = self._refs.get(key)
+        if self.packets is not None and ref is not None and first in self.packets:
+            seen = self.packets[first]
+            self.packets[ref] = Sighting(seen.signal, seen.record, first)
         kind = self._kinds.get(key)
         if kind is not None:
             self.sightings[kind] += 1
@@ -274,8 +293,10 @@ class Reconstruction:
             "BU": self._bu, "BA": self._ba, "CoTI": self._coti, "CoT": self._cot,
             "RS": self._rs, "RA": self._ra, "BE": self._be,
         }.get(sig.kind)  # fmt: skip
-        if handler is not None:
-            handler(sig, ref, now, vantage, ip, key)
+        record = handler(sig, ref, now, vantage, ip, key) if handler is not None else None
+        if self.packets is not None:
+            self.packets[ref] = Sighting(sig, record)
+            self._refs[key] = ref
 
     def binding(self, hoa: str, dar: str) -> Binding:
         found = self.bindings.get((hoa, dar))
@@ -285,9 +306,9 @@ class Reconstruction:
 
     # ---------------------------------------------------------------- BU
 
-    def _bu(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+    def _bu(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> Exchange | None:
         if sig.seq is None:
-            return
+            return None
         hoa = sig.hoa or sig.src
         b = self.binding(hoa, sig.dst)
         digest = hash(key)
@@ -320,6 +341,7 @@ class Reconstruction:
             b.state = "pending"
         self._by_bytes[key] = (ex, False)
         self._verify_bu(b, ex, sig, ip, ref)
+        return ex
 
     def _verify_bu(self, b: Binding, ex: Exchange, sig: Signal, ip: bytes, ref: PacketRef) -> None:
         if ex.auth == "none" or (ex.auth == "phkt" and b.phkt is None):
@@ -375,9 +397,9 @@ class Reconstruction:
                     return other, found
         return None
 
-    def _ba(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+    def _ba(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> Exchange | None:
         if sig.status is None:
-            return
+            return None
         if sig.status >= 128:
             self.findings.add("error-status", f"BA status {sig.status} ({BA_STATUS.get(sig.status, 'unassigned')}) "
                                               f"from {sig.src}", ref, sig.hoa or sig.dst)
@@ -385,7 +407,7 @@ class Reconstruction:
         if found is None:
             self.findings.add("ba-without-bu", f"BA seq {sig.seq} status {sig.status} from {sig.src} to "
                                                f"{sig.dst} answers no BU seen", ref, sig.hoa or sig.dst)
-            return
+            return None
         b, ex = found
         b.pending = [p for p in b.pending if p is not ex and p.time > ex.time]
         ex.ba, ex.ba_time, ex.ba_last_seen = ref, now, now
@@ -401,6 +423,7 @@ class Reconstruction:
             b.state = "refused"
         self._by_bytes[key] = (ex, True)
         self._verify_ba(b, ex, sig, ip, ref)
+        return ex
 
     def _verify_ba(self, b: Binding, ex: Exchange, sig: Signal, ip: bytes, ref: PacketRef) -> None:
         keypair = self._key_of.get(b.key_id or "")
@@ -422,32 +445,38 @@ class Reconstruction:
 
     # ---------------------------------------------------------------- the rest
 
-    def _coti(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+    def _coti(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> SecureExchange:
         self.secure.append(SecureExchange(ref, now, sig.src, sig.dst, sig.cookie or b""))
+        return self.secure[-1]
 
-    def _cot(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+    def _cot(
+        self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes
+    ) -> SecureExchange | None:
         for s in reversed(self.secure):
             if s.cot is None and s.coa == sig.dst and s.dar == sig.src and s.cookie == sig.cookie:
                 s.cot, s.cot_time, s.index, s.token = ref, now, sig.index, sig.token
-                return
+                return s
+        return None
 
     def _be(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
         self.findings.add("error-status", f"Binding Error status {sig.status} from {sig.src}", ref, sig.dst)
 
-    def _rs(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+    def _rs(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> Attachment:
         self.attachments.append(Attachment(ref, now, vantage))
+        return self.attachments[-1]
 
-    def _ra(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
+    def _ra(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> Attachment | None:
         if sig.prefix is not None and sig.dar is not None:
             self.dars[str(IPv6Network(sig.prefix, strict=False))] = sig.dar
         for a in reversed(self.attachments):
             if a.vantage == vantage and a.ra is None and now - a.time <= ATTACH_WINDOW:
                 a.ra, a.ra_time, a.prefix, a.dar = ref, now, sig.prefix, sig.dar or sig.src
-                return
+                return a
+        return None
 
     def _trim(self) -> None:
         """Forget the oldest half of the remembered packets (a copy arrives within a second)."""
-        for memo in (self._kinds, self._by_bytes):
+        for memo in (self._kinds, self._by_bytes, self._refs):
             if len(memo) > MEMO_KEPT:
                 for old in list(memo)[: MEMO_KEPT // 2]:
                     del memo[old]

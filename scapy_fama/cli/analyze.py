@@ -6,12 +6,14 @@ A thin front end over :mod:`scapy_fama.analysis`: arguments -> ``analyze()`` (wi
 rich progress bar on stderr for inputs of 8 MB and more, wherever the report goes) ->
 the rich report, or the fama-analyze/1 JSON document streamed to stdout, and the images
 of ``--plot`` (matplotlib is imported only then; the path and format are checked
-before the analysis starts). Errors go through :func:`scapy_fama.cli.common.run`: one
-line, an exit code.
+before the analysis starts), and the pcapng of ``--annotate`` (scapy_fama.analysis.annotate:
+a comment on every signalling packet; one process, its path checked first too). Errors go
+through :func:`scapy_fama.cli.common.run`: one line, an exit code.
 
     fama-analyze capture.pcap
     fama-analyze a.pcapng b.pcap --json > report.json
     fama-analyze capture.pcap --keys pcaps/keys --plot timeline.png --mn 2001:db8:1::1234
+    fama-analyze capture.pcap --keys pcaps/keys --annotate annotated.pcapng
     fama-analyze captures/ --jobs 2                 (a folder: its *.pcap, *.pcapng, *.cap)
     fama-analyze day1.pcap --shard-out shards/      (one machine of a batch job per file) ...
     fama-analyze --merge shards/ --json             (... and the report of them all)
@@ -38,7 +40,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from scapy_fama.analysis import batch
+from scapy_fama.analysis import annotate, batch
 from scapy_fama.analysis.analyze import Analysis, analyze, load_keys
 from scapy_fama.analysis.report import render, to_json
 from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, ipv6_address, rich_console, run, version
@@ -65,6 +67,8 @@ def parser() -> argparse.ArgumentParser:
                     help="write a timeline image per MN (matplotlib; the suffix names the format)")
     ap.add_argument("--keys", type=Path, metavar="DIR", help="MN private keys (*.pem): decrypt PHKTs, check BADs")
     ap.add_argument("--mn", type=ipv6_address, metavar="ADDRESS", help="report only the MN holding this address")
+    ap.add_argument("--annotate", type=Path, metavar="OUT.pcapng",
+                    help="write the capture as pcapng with a comment on every signalling packet")
     return version(ap)
 
 
@@ -85,7 +89,7 @@ def _analyze(args: argparse.Namespace, progress: Console) -> Analysis:
     columns = (TextColumn("reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=progress, transient=True, disable=size < PROGRESS_FROM) as bar:
         task = bar.add_task("read", total=size)
-        return analyze(files, keys=keys, mn=args.mn,
+        return analyze(files, keys=keys, mn=args.mn, index=args.annotate is not None,
                        progress=lambda done, total: bar.update(task, completed=done))
 
 
@@ -100,6 +104,11 @@ def _plotter(args: argparse.Namespace) -> ModuleType | None:
 
 
 def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.annotate is not None:
+        if args.jobs > 1 or args.merge or args.shard_out is not None:
+            raise ValueError("--annotate writes the captures back from one process: "
+                             "leave out --jobs, --merge and --shard-out")
+        annotate.output(args.annotate, batch.capture_set(args.files))
     if args.shard_out is not None:
         for path in batch.write_shards(batch.capture_set(args.files), args.shard_out, args.jobs):
             err.print(f"shard written to {path}")
@@ -111,6 +120,10 @@ def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
         print()
     else:
         render(analysis, out)
+    if args.annotate is not None:
+        count = annotate.write(analysis, args.annotate)
+        err.print(f"annotated capture written to {args.annotate} ({count} signalling packets with a comment)",
+                  soft_wrap=True, highlight=False)
     if plot is not None:
         paths = plot.plot_timelines(analysis, args.plot)
         for path in paths:
