@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -47,3 +48,57 @@ def test_simnet_example_runs(tmp_path: Path) -> None:
     out = _run(code, tmp_path)
     assert "dar1" in out and "binding cache" in out
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"backbone.pcap", "dar1.pcap", "dar2.pcap", "dar3.pcap"}
+
+
+CONSOLE = re.findall(r"```console\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def _story(marker: str) -> list[tuple[str, list[str]]]:
+    """(command, expected output lines) of the README console block holding ``marker``."""
+    found = [b for b in CONSOLE if marker in b]
+    assert found, f"no README console block with {marker!r}"
+    steps: list[tuple[str, list[str]]] = []
+    for line in found[0].splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            steps[-1][1].append(line)
+    return steps
+
+
+def _matches(expected: list[str], actual: list[str]) -> bool:
+    """Every expected line, in order; a line "..." stands for any number of lines."""
+    pos = 0
+    skipping = False
+    for want in expected:
+        if want == "...":
+            skipping = True
+            continue
+        while pos < len(actual) and skipping and actual[pos] != want:
+            pos += 1
+        if pos >= len(actual) or actual[pos] != want:
+            return False
+        pos, skipping = pos + 1, False
+    return skipping or pos == len(actual)
+
+
+@pytest.mark.tshark
+def test_wireshark_story_runs(tmp_path: Path) -> None:
+    from tests.wireshark.plugin_view import lua_skip_reason
+
+    if lua_skip_reason() is not None:
+        pytest.skip(lua_skip_reason())
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "pcaps").symlink_to(README.parent / "pcaps")
+    bin_dir = str(Path(sys.executable).parent)
+    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+               PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    for command, expected in _story("fama-wireshark install"):
+        done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
+        output = [line.replace(str(home), "~") for line in (done.stdout + done.stderr).splitlines()
+                  if not line.startswith("Running as user")]  # tshark's note when run as root
+        assert done.returncode == 0, (command, output)
+        assert _matches(expected, output), f"$ {command}\nexpected:\n" + "\n".join(expected) + \
+            "\ngot:\n" + "\n".join(output)
