@@ -430,7 +430,7 @@ class Session(ShellSession):
                 if f.mn is node and f.address == address and f.stopped is None
             )
             if address == node.current_address:
-                role = "tentative (DAD)" if rec.tentative_until is not None else "current (native)"
+                role = "current (native)" if rec.usable else "tentative (DAD)"
                 keep = "native: nothing to keep"
             elif rec.released:
                 role, keep = "released", "release: de-registering"

@@ -16,10 +16,15 @@ A topology is built on a :class:`~scapy_fama.net.sim.SimNet` with ``wire=True``
               [[mn]]
               name = "mn"
               sec = 1                       TOML keys: dar: name prefix address coa_test delay loss
-              keep = "flows"                           mn: name sec keep coa_test
-              [[cn]]                                   cn: name address
-              name = "cn"                              top: seed delay loss
-              address = "2001:db8:ff::1"
+              keep = "flows"                                ra_delay min_delay_between_ras
+              [[cn]]                                   mn: name sec keep coa_test optimistic
+              name = "cn"                                   dad_delay rs_delay
+              address = "2001:db8:ff::1"               cn: name address
+                                                       top: seed delay loss
+
+The RFCs' conservative timings are keys too (profile §2, §9; proto/config.py):
+``optimistic = false`` waits DAD out, ``rs_delay = 1.0`` and ``ra_delay = 0.5`` bring
+the random RS and RA delays back, ``min_delay_between_ras = 3.0`` RFC 4861's limit.
 
 Start-up must take seconds, not the minutes of a cold RSA search: the MN's
 RSA-1024 key is made once and kept in ``$XDG_CACHE_HOME/fama-shell/mn-key.pem``
@@ -47,10 +52,12 @@ from scapy_fama.proto import DarConfig, KeepPolicy, MnConfig
 DEFAULT_DARS = [(f"dar{i}", f"2001:db8:{i}::/64") for i in (1, 2, 3)]
 DEFAULT_CN = ("cn", "2001:db8:ff::1")
 KEY_FILE = "mn-key.pem"
+DAR_TIMING = ("ra_delay", "min_delay_between_ras")  # seconds, DarConfig fields
+MN_TIMING = ("dad_delay", "rs_delay")  # seconds, MnConfig fields
 _KEYS = {
     "top": {"seed", "delay", "loss", "dar", "mn", "cn"},
-    "dar": {"name", "prefix", "address", "coa_test", "delay", "loss"},
-    "mn": {"name", "sec", "keep", "coa_test"},
+    "dar": {"name", "prefix", "address", "coa_test", "delay", "loss", *DAR_TIMING},
+    "mn": {"name", "sec", "keep", "coa_test", "optimistic", *MN_TIMING},
     "cn": {"name", "address"},
 }
 
@@ -138,7 +145,10 @@ def toml_topology(path: Path, key: KeySource) -> SimNet:
             _need("dar", dar, "name"),
             _need("dar", dar, "prefix"),
             address=dar.get("address"),
-            config=DarConfig(require_coa_test=bool(dar.get("coa_test", False))),
+            config=DarConfig(
+                require_coa_test=bool(dar.get("coa_test", False)),
+                **{k: float(dar[k]) for k in DAR_TIMING if k in dar},
+            ),
             delay=dar.get("delay"),
             loss=dar.get("loss"),
         )
@@ -151,6 +161,8 @@ def toml_topology(path: Path, key: KeySource) -> SimNet:
             sec=int(mn.get("sec", 1)),
             keep=KeepPolicy(mn.get("keep", "flows")),
             coa_test=bool(mn.get("coa_test", False)),
+            optimistic=bool(mn.get("optimistic", True)),
+            **{k: float(mn[k]) for k in MN_TIMING if k in mn},
         )
         net.add_mn(_need("mn", mn, "name"), keypair=key(), config=config)
     return net

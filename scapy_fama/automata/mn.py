@@ -30,9 +30,10 @@ link and the core after every event::
 * Link changes are polled every tick: ``carrier`` and ``epoch`` of the port (a
   memlink move, or a real interface's ``carrier_up_count``), so a move is seen
   even when the carrier never dropped: a new epoch is ``on_link_up`` again.
-* DAD (RFC 4862 §5.4): on ``address-tentative`` an NS from ``::`` goes out; an
-  NA for the address, or another node's probe, is ``on_dad_collision``; the
-  core's ``dad_delay`` decides when the address is usable.
+* DAD (RFC 4862 §5.4): on ``address-tentative`` or ``address-optimistic`` an NS
+  from ``::`` goes out; an NA for the address, or another node's probe, while
+  DAD runs is ``on_dad_collision``; the core decides when the address is usable
+  (at once when optimistic, RFC 4429).
 * Unicast goes to the router that advertised the current prefix (its MAC
   comes with its RA, whose source is link-local); the MN answers NS for its
   usable current address. Other IPv6 packets reach the core only when they are
@@ -147,7 +148,7 @@ class MnAutomaton(FamaAutomaton):
             return "DETACHED"
         if current is None:
             return "SOLICITING"
-        if current.tentative_until is not None:
+        if not current.usable:
             return "TENTATIVE"
         if any(r.bul.state in _EXCHANGES for r in self._records()):
             return "SIGNALLING"
@@ -190,7 +191,7 @@ class MnAutomaton(FamaAutomaton):
         ]
 
     def _notified(self, notify: Notify, now: float) -> None:
-        if notify.event == "address-tentative":  # RFC 4862 §5.4.2: probe from ::
+        if notify.event in ("address-tentative", "address-optimistic"):  # RFC 4862 §5.4.2
             target = str(notify.data["address"])
             probe = solicitation("::", target, self.mac)
             self.log.write(self.name, "out", "NS", src="::", dst=probe[IPv6].dst, target=target)
@@ -199,7 +200,7 @@ class MnAutomaton(FamaAutomaton):
     def _sync_kernel(self) -> None:
         assert isinstance(self.kernel, MnKernel)
         current = self._current()
-        usable = current if current is not None and current.tentative_until is None else None
+        usable = current if current is not None and current.usable else None
         native = None if usable is None else usable.address
         gateway = None if usable is None else self._routers.get(usable.prefix)
         kept = {
@@ -211,7 +212,7 @@ class MnAutomaton(FamaAutomaton):
 
     def _in_use(self, address: str, now: float) -> None:
         record = self.core.record(address)
-        if record is not None and record.tentative_until is not None:
+        if record is not None and record.dad_until is not None:
             self._apply(self.core.on_dad_collision(address, now), now)
 
     def _accepts(self, frame: Packet, ip: Packet) -> bool:
@@ -219,7 +220,7 @@ class MnAutomaton(FamaAutomaton):
 
     def _answers(self, target: str) -> bool:
         current = self._current()
-        return current is not None and current.tentative_until is None and target == current.address
+        return current is not None and current.usable and target == current.address
 
     def _nd_source(self) -> str:
         return self.core.current_address or "::"

@@ -30,6 +30,13 @@ CN. A handover moves the MN's interface to another access link
 (``on_link_down``, then ``on_link_up`` there); a message in flight to a node
 that has left the link is lost (:class:`~scapy_fama.net.sim_events.Undelivered`).
 
+DAD is the net's part, as it is a driver's (profile §2 step 3): when an MN's
+core starts DAD on an address (``address-optimistic`` or ``address-tentative``)
+and another member of its link answers that address, the probe's answer comes
+back one round trip later (NS out, NA back) as ``on_dad_collision`` and a
+``dad-collision`` change in the log. ``add_cn(..., on=dar)`` puts such a member
+on an access link.
+
 A driver above the net (the shell's breakpoints) may set ``outbox``, a
 function ``(node, message) -> bool`` called with every message a core asks to
 send (a ``Send`` effect; not forwarded packets, not :meth:`SimNet.inject`):
@@ -89,6 +96,7 @@ N = TypeVar("N", bound=Node)
 BACKBONE = "backbone"
 FIRST_FLOW_PORT = 5000
 LINK_LOCAL = b"\xfe\x80"
+DAD_EVENTS = ("address-optimistic", "address-tentative")  # an MN core starts DAD (a probe)
 TIMER_SPIN_LIMIT = 1000  # on_timer calls of one node at one instant before the net calls it a bug
 
 
@@ -436,7 +444,24 @@ class SimNet:
             self.events.append(NodeEffect(self.now, node.name, effect))
             if isinstance(effect, Deliver):
                 self._deliver(node, effect)
+            elif isinstance(effect, Notify) and effect.event in DAD_EVENTS:
+                assert isinstance(node, MnNode)
+                self._probe(node, str(effect.data["address"]))
         self._rearm(node)
+
+    def _probe(self, mn: MnNode, address: str) -> None:
+        """RFC 4862 §5.4: another member of the link that holds ``address`` answers the probe."""
+        link = mn.link
+        if link is not None and any(
+            n is not mn and n.answers(address) for n in link.members.values()
+        ):
+            self.after(2 * link.delay, partial(self._collide, mn, link, address))
+
+    def _collide(self, mn: MnNode, link: Link, address: str) -> None:
+        if mn.link is not link:  # the MN left before the answer came
+            return
+        self.events.append(Change(self.now, mn.name, "dad-collision", link.name))
+        self._call(mn, lambda: mn.core.on_dad_collision(address, self.now))
 
     def _transmit(self, node: Node, msg: Message, *, forwarded: bool) -> None:
         route = self._route(node, msg)

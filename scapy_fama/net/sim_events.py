@@ -22,7 +22,8 @@ happens, in the order it happens (virtual time, then scheduling order)::
   link while the message was in flight).
 * :class:`NodeEffect`: an effect of a core other than a transmission
   (``Notify``, ``TunnelUp``/``TunnelDown``, ``Deliver``, ``Drop``).
-* :class:`Change`: the topology changed (link up/down, a DAR restart).
+* :class:`Change`: the topology changed (link up/down, a DAR restart, a DAD
+  probe that found the address in use).
 
 :func:`fingerprint` gives an event without the bytes that differ between otherwise identical runs
 (RSA-padded PHKT ciphertexts, and signatures and authenticators, whose spans
@@ -78,7 +79,8 @@ class NodeEffect:
 
 @dataclass(frozen=True)
 class Change:
-    """The topology changed: ``what`` is ``link-up``, ``link-down`` or ``restart``."""
+    """The topology changed: ``what`` is ``link-up``, ``link-down``, ``restart`` or
+    ``dad-collision`` (a member of ``link`` holds the address the MN probed)."""
 
     time: float
     node: str

@@ -16,7 +16,8 @@ core anything else::
 
 Modules: ``messages`` (the contract with the codec), ``effects``, ``config``,
 ``seqno`` (mod 2^16), ``cache`` (DAR bindings and security records),
-``dosguard`` (token buckets), ``nonces`` (care-of tokens), ``dar`` (DarCore),
+``dosguard`` (token buckets), ``nonces`` (care-of tokens), ``adverts`` (when RAs
+go out), ``dar`` (DarCore),
 ``addresses`` (the MN's CGAs), ``bul`` (binding update list), ``retransmit``
 (back-off, rate limit), ``keep`` (keep policies), ``mn`` (MnCore).
 """

@@ -5,8 +5,21 @@ Theory of operation
 On each RA with a new prefix the MN configures a CGA (RFC 3972) from it::
 
     RA(prefix_i, R=1, DAR_i) --> CGA_i = cga_with_prefix(base, prefix_i)   (microseconds)
-                                 tentative for dad_delay ... collision? -> count + 1 (max 2)
+                                 DAD for dad_delay ... collision? -> count + 1 (max 2)
                              --> AddressRecord(CGA_i, prefix_i, DAR_i, BUL entry)
+
+While DAD runs an address is *optimistic* (RFC 4429, the profile's default:
+usable at once) or *tentative* (RFC 4862, ``MnConfig.optimistic = False``:
+unusable until DAD ends); then it is preferred. An optimistic address follows
+RFC 4429 §3.3 on the link, which is the driver's part: no Source Link-Layer
+Address option in an NS or RS sent from it (the core's own RSs come from
+``::``), and its NAs never set the Override flag, so it never replaces another
+node's neighbour cache entry::
+
+    state        DAD running   usable   NA for it      SLLAO from it
+    tentative    yes           no       none           -
+    optimistic   yes           yes      O=0            never
+    preferred    no            yes      O=1            yes
 
 The expensive Sec > 0 modifier search runs once per key: later prefixes reuse
 the modifier and only recompute Hash1 (RFC 3972 §4 allows it; profile §2
@@ -36,12 +49,23 @@ class AddressRecord:
     dar: str
     valid_lifetime: int  # from the RA's PIO; caps the lifetime the MN requests
     bul: BulEntry
-    tentative_until: float | None = None  # DAD still running
+    dad_until: float | None = None  # DAD runs until then
+    optimistic: bool = False  # usable while DAD runs (RFC 4429)
     released: bool = False  # the keep policy let it go; dropped once de-registered
 
     @property
     def address(self) -> str:
         return self.cga.address
+
+    @property
+    def usable(self) -> bool:
+        """Preferred, or optimistic: it may be the CoA and the source of data."""
+        return self.dad_until is None or self.optimistic
+
+    @property
+    def in_optimistic_state(self) -> bool:
+        """DAD runs on an address in use: RFC 4429 §3.3 rules apply (no SLLAO, NA with O=0)."""
+        return self.dad_until is not None and self.optimistic
 
 
 class CgaSource:

@@ -10,6 +10,16 @@ the knobs the profile leaves to policy::
     DarCore(address, prefix, config=DarConfig(require_coa_test=True), rand=...)
     MnCore(keypair, config=MnConfig(keep=KeepPolicy.ALL, sec=0), rand=...)
 
+Where the profile departs from an RFC's conservative default for speed, a
+switch brings the RFC back (profile §2, §9)::
+
+    profile (default)                          RFC behaviour
+    MnConfig.rs_delay = 0 (RS at once)         1.0  RFC 4861 §6.3.7 MAX_RTR_SOLICITATION_DELAY
+    MnConfig.optimistic = True (RFC 4429)      False: the address waits DAD out (RFC 4862)
+    DarConfig.ra_delay = 0 (RA at once)        0.5  RFC 4861 §6.2.6 MAX_RA_DELAY_TIME
+    DarConfig.min_delay_between_ras = 0.03     3.0  RFC 4861 §6.2.6 MIN_DELAY_BETWEEN_RAS
+      (RFC 6275 §7.5: a mobility router's floor)
+
 Lifetimes are whole seconds on the way in and out of the cores, rounded down to
 the 4-second units the Binding Update and Acknowledgement carry
 (:func:`wire_lifetime`), so that what a core grants or requests is exactly what
@@ -39,6 +49,10 @@ ADV_PREFERRED_LIFETIME = 604_800
 MAX_RTR_ADV_INTERVAL = 600.0
 RTR_SOLICITATION_INTERVAL = 4.0
 MAX_RTR_SOLICITATIONS = 3
+MAX_RTR_SOLICITATION_DELAY = 1.0  # the RFC's random delay of the first RS (profile: none)
+MAX_RA_DELAY_TIME = 0.5  # §6.2.6: the RFC's random delay of a solicited RA (profile §9: none)
+MIN_DELAY_BETWEEN_RAS = 3.0  # §6.2.6: multicast RAs at most this often
+MOBILE_MIN_DELAY_BETWEEN_RAS = 0.03  # RFC 6275 §7.5: a mobility router may go down to 30 ms
 # RFC 4862 §5.1: RetransTimer (1 s) x DupAddrDetectTransmits (1)
 DAD_DELAY = 1.0
 
@@ -62,6 +76,9 @@ class DarConfig:
     preferred_lifetime: int = ADV_PREFERRED_LIFETIME
     router_lifetime: int = 1800
     ra_interval: float = MAX_RTR_ADV_INTERVAL  # unsolicited RAs
+    # profile §2 step 1: solicited multicast RAs at most this often (RFC 4861: 3 s)
+    min_delay_between_ras: float = MOBILE_MIN_DELAY_BETWEEN_RAS
+    ra_delay: float = 0.0  # random delay of a solicited RA, up to this (RFC 4861: 0.5 s; §9)
     max_binding_lifetime: int = MAX_CGA_BINDING_LIFETIME  # local policy (§6 step 5)
     cache_capacity: int = 4096  # bindings; one more gets BA 130 (§6 step 6)
     require_coa_test: bool = False  # secure mode (§5)
@@ -85,7 +102,10 @@ class DarConfig:
             "cga_prefix_burst",
             "binding_errors_per_second",
             "binding_error_burst",
+            "min_delay_between_ras",
         )
+        if self.ra_delay < 0:
+            raise ValueError("DarConfig.ra_delay must not be negative")
 
 
 @dataclass(frozen=True)
@@ -99,7 +119,9 @@ class MnConfig:
     coa_test: bool = False  # always CoTI/CoT first; otherwise learnt per DAR from a BA 137 (§5)
     request_dar_signature: bool = False  # CGA Parameters Request; a PHKT BA must then be signed
     refresh_fraction: float = 0.8  # §7: refresh at 80 % of the granted lifetime
-    dad_delay: float = DAD_DELAY  # a new address stays tentative this long (§2 step 3)
+    dad_delay: float = DAD_DELAY  # DAD of a new address runs this long (§2 step 3)
+    optimistic: bool = True  # RFC 4429: use the address while DAD runs; False: wait DAD out
+    rs_delay: float = 0.0  # random delay of the first RS, up to this (RFC 4861: 1 s; §2 step 1)
     rs_interval: float = RTR_SOLICITATION_INTERVAL
     rs_count: int = MAX_RTR_SOLICITATIONS
 
@@ -107,5 +129,6 @@ class MnConfig:
         _positive(self, "binding_lifetime", "rs_interval", "rs_count")
         if not 0 < self.refresh_fraction < 1:
             raise ValueError("MnConfig.refresh_fraction must lie strictly between 0 and 1")
-        if self.dad_delay < 0:
-            raise ValueError("MnConfig.dad_delay must not be negative")
+        for name in ("dad_delay", "rs_delay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"MnConfig.{name} must not be negative")

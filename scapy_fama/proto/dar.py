@@ -20,10 +20,15 @@ is now; the DAR then tunnels that address's traffic to the CoA::
 Secure mode (``require_coa_test``) puts a CoTI/CoT exchange before the BU
 (:mod:`scapy_fama.proto.nonces`).
 
+RAs (profile §2 step 1): an RS from a unicast source gets a unicast RA at once,
+one from ``::`` a multicast RA, at most one per ``min_delay_between_ras``; the
+RFC's random delays are options (:mod:`scapy_fama.proto.adverts`).
+
 Routing. A message for this DAR (its global or link-local address, or the
 all-routers / all-nodes groups for ND) is processed here. Anything else is
 routed, as a router does: to the CoA inside a tunnel when its destination is a
-bound HoA (RFC 6275 §10.4.1), otherwise as ``Forward`` (onto the access link
+bound HoA (RFC 6275 §10.4.1; a packet already four tunnels deep is dropped,
+RFC 2473 §4.1), otherwise as ``Forward`` (onto the access link
 when the destination is in the prefix and on-link, else upstream; the driver
 picks the interface). Data and tunnelled packets lose one hop on the way.
 
@@ -64,6 +69,7 @@ from scapy_fama.crypto import (
     prefix64,
     verify_mh_signature,
 )
+from scapy_fama.proto.adverts import ALL_NODES, RaSchedule
 from scapy_fama.proto.cache import Binding, BindingCache, SecurityRecord, grant_lifetime, key_hash
 from scapy_fama.proto.config import DarConfig
 from scapy_fama.proto.dosguard import CgaGuard, TokenBucket
@@ -95,9 +101,20 @@ from scapy_fama.proto.nonces import CareOfNonces
 from scapy_fama.proto.seqno import seq_newer
 from scapy_fama.proto.status import REFUSED, BaStatus, BeStatus
 
-ALL_NODES = "ff02::1"
 ALL_ROUTERS = "ff02::2"
 LINK_LOCAL_PREFIX = bytes.fromhex("fe80000000000000")
+# RFC 2473 §4.1: nested encapsulation is limited (4 levels by default). Two DARs whose
+# bindings point at each other's addresses (a home DAR that missed a de-registration) would
+# otherwise nest a packet one level deeper on every pass, for ever (§4.1.3 "routing loop").
+TUNNEL_ENCAPSULATION_LIMIT = 4
+
+
+def nesting(msg: Message) -> int:
+    """How many IPv6-in-IPv6 encapsulations ``msg`` is already in."""
+    depth = 0
+    while isinstance(msg, Tunnelled):
+        depth, msg = depth + 1, msg.inner
+    return depth
 
 
 def routable(address: str) -> bool:
@@ -160,7 +177,9 @@ class DarCore:
         )
         self._errors = TokenBucket(config.binding_errors_per_second, config.binding_error_burst)
         self._nonces = CareOfNonces(rand)
-        self._next_ra = 0.0  # the first unsolicited RA is due at once
+        self._ras = RaSchedule(
+            config.ra_interval, config.min_delay_between_ras, config.ra_delay, rand
+        )
 
     # ---------------------------------------------------------------- views
 
@@ -180,14 +199,11 @@ class DarCore:
 
     def next_deadline(self) -> float | None:
         expiry = self._cache.next_expiry()
-        return self._next_ra if expiry is None else min(self._next_ra, expiry)
+        ra = self._ras.next_deadline()
+        return ra if expiry is None else min(ra, expiry)
 
     def on_timer(self, now: float) -> Effects:
-        effects = self._expire(now)
-        if now >= self._next_ra:
-            effects.append(Send(self._ra(ALL_NODES)))  # RFC 4861 §6.2.4 unsolicited RA
-            self._next_ra = now + self.config.ra_interval
-        return effects
+        return self._expire(now) + [Send(self._ra(dst)) for dst in self._ras.due(now)]
 
     def on_message(self, msg: Message, now: float) -> Effects:
         return self._expire(now) + self._dispatch(msg, now)
@@ -204,7 +220,7 @@ class DarCore:
         if not self._for_me(msg.dst):
             return self._route(msg)
         if isinstance(msg, RouterSolicitation):  # profile §2 step 1; RFC 4861 §6.2.6
-            return [Send(self._ra(msg.src if msg.src != "::" else ALL_NODES))]
+            return [Send(self._ra(dst)) for dst in self._ras.solicited(msg.src, now)]
         if isinstance(msg, BindingUpdate):
             return self._on_bu(msg, now)
         if isinstance(msg, CareOfTestInit):
@@ -253,9 +269,11 @@ class DarCore:
                 return [Drop(msg, "hop-limit: exceeded in transit")]
             msg = replace(msg, hlim=msg.hlim - 1)
         binding = self._cache.binding(msg.dst)
-        if binding is not None:  # RFC 6275 §10.4.1; RFC 2473: outer hop limit 64
-            return [Send(Tunnelled(self.address, binding.coa, msg))]
-        return [Forward(msg)]
+        if binding is None:
+            return [Forward(msg)]
+        if nesting(msg) >= TUNNEL_ENCAPSULATION_LIMIT:  # RFC 2473 §4.1
+            return [Drop(msg, f"tunnel-nesting: {TUNNEL_ENCAPSULATION_LIMIT} encapsulations deep")]
+        return [Send(Tunnelled(self.address, binding.coa, msg))]  # RFC 6275 §10.4.1; RFC 2473
 
     def _decapsulate(self, tunnelled: Tunnelled, now: float) -> Effects:
         inner = tunnelled.inner
@@ -473,7 +491,10 @@ class DarCore:
         effects: Effects = []
         if status >= REFUSED:
             effects.append(
-                Notify("bu-refused", {"hoa": bu.home_address, "status": status} | ({"why": why} if why else {}))
+                Notify(
+                    "bu-refused",
+                    {"hoa": bu.home_address, "status": status} | ({"why": why} if why else {}),
+                )
             )
         phkt_ciphertext = None
         if auth is not None:

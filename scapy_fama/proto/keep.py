@@ -66,6 +66,13 @@ class KeepRules:
         self._flows.pop(address, None)
         self._pins.pop(address, None)
 
+    def withdraw(self, address: str) -> None:
+        """The address turned out a duplicate (DAD): forget it, and it anchors nothing; the
+        next address configured becomes the single-anchor home address if it was that one."""
+        self.forget(address)
+        if self.anchor == address:
+            self.anchor = None
+
     def keep(self, address: str) -> bool:
         if self.policy is KeepPolicy.SINGLE_ANCHOR:
             return address == self.anchor  # draft A.5: never anchor at a later DAR

@@ -11,7 +11,7 @@ of every kept binding and is used natively::
      |   HoA_1 = CGA(prefix 1), native                          |
      ~~~ link change ~~~                                        |
      |-- RS, <- RA(prefix 2) ---------------------------------->|
-     |   CoA = CGA(prefix 2) (same modifier), DAD               |
+     |   CoA = CGA(prefix 2) (same modifier), optimistic DAD    |
      |-- BU(CoA->DAR_1, HAO=HoA_1, CGA Params, Signature) ->|   |  first BU: sign_with
      |<- BA(0, PHKT encrypted to the MN key, BAD) ----------|   |  PHKT stored
      |== tunnel CoA <-> DAR_1 carries HoA_1 ================|   |
@@ -38,10 +38,31 @@ from the DAR's keys (:mod:`scapy_fama.proto.dar`): refusals are keyed with the
 zero care-of token, and a 147 comes without BAD (the DAR has lost the PHKT, so
 it cannot authenticate; the cost of a forged one is one CGA-signed BU).
 
-DAD is modelled: a new address stays tentative for ``dad_delay`` and the driver
-reports a duplicate with :meth:`MnCore.on_dad_collision`; the collision count
-goes up (at most 2, RFC 3972 §4 step 8). A returning MN runs no DAD on its old
-address (RFC 6275 §11.5.5).
+Attachment is fast by default (profile §2): the RS leaves on link-up
+(``rs_delay`` restores RFC 4861's random wait), and the new address is
+optimistic (RFC 4429): it is the CoA at once, every BU leaves from it while DAD
+runs for ``dad_delay``. With ``optimistic=False`` it stays tentative until DAD
+is over (RFC 4862). The driver runs the probe (events ``address-optimistic`` or
+``address-tentative``), keeps RFC 4429 §3.3's rules for an optimistic address
+(:mod:`scapy_fama.proto.addresses`) and reports a duplicate with
+:meth:`MnCore.on_dad_collision`: the address stops (its tunnels go down, the
+exchanges from it end), the collision count goes up (at most 2, RFC 3972 §4
+step 8) and every binding whose CoA it was is registered again from the new
+address. A returning MN runs no DAD on its old address (RFC 6275 §11.5.5).
+
+BUs to different DARs are independent (profile §7): nothing waits for another
+DAR's answer. Back home, the de-registration goes first and the BUs for the
+other addresses (sent from the HoA) right after it. Their answers come back
+through the home DAR, which tunnels the HoA's traffic to the old CoA until it
+has taken the de-registration; the de-registration reached it first, so a DAR
+that handles its packets in arrival order has removed the binding before any
+answer returns and nothing is lost (the SimNet shows it). A DAR that forwards a
+packet before it has handled an earlier de-registration (a fast path beside a
+slow one) sends such an answer to the old CoA, and the MN retransmits after
+INITIAL_BINDACK_TIMEOUT (1 s). Holding the other BUs until the home BA instead
+costs a home DAR's round trip on every return, and a home DAR that never
+answers would hold every other binding at its old CoA until the back-off gives
+up (63 s): independence wins.
 
 Data (profile §8): :meth:`MnCore.send` sends natively from the CoA and through
 the reverse tunnel from a kept address; what arrives for the MN (natively to
@@ -84,7 +105,7 @@ from scapy_fama.proto.messages import (
     RouterSolicitation,
     Tunnelled,
 )
-from scapy_fama.proto.retransmit import RateWindow
+from scapy_fama.proto.retransmit import RateWindow, random_delay
 from scapy_fama.proto.seqno import HALF, seq_distance
 from scapy_fama.proto.status import REFUSED, BaStatus, BeStatus
 
@@ -124,9 +145,9 @@ class MnCore:
         return self._records.get(address)
 
     def _coa(self) -> str | None:
-        """The current address once DAD is over: the CoA of every kept binding."""
+        """The current address once usable (optimistic or preferred): the CoA of every binding."""
         rec = self._records.get(self._current) if self._current else None
-        return rec.address if rec is not None and rec.tentative_until is None else None
+        return rec.address if rec is not None and rec.usable else None
 
     # ---------------------------------------------------------------- timers
 
@@ -134,28 +155,27 @@ class MnCore:
         times = [self._rs_at]
         for rec in self._records.values():
             times += [
-                rec.tentative_until,
+                rec.dad_until,
                 rec.bul.timer,
                 rec.bul.bound_until if rec.bul.tunnel else None,
             ]
         return min((t for t in times if t is not None), default=None)
 
     def on_timer(self, now: float) -> Effects:
-        pending = self._home_pending()
         effects: Effects = []
         if self._rs_at is not None and now >= self._rs_at:
             effects += self._solicit(now)
         for rec in list(self._records.values()):
             if rec.address not in self._records:  # dropped by an earlier effect of this tick
                 continue
-            if rec.tentative_until is not None and now >= rec.tentative_until:
-                effects += self._configured(rec, now)
+            if rec.dad_until is not None and now >= rec.dad_until:
+                effects += self._dad_done(rec, now)
             e = rec.bul
             if e.tunnel and e.bound_until is not None and now >= e.bound_until:
                 effects += self._tunnel_down(rec) + [Notify("binding-expired", self._about(rec))]
             if e.timer is not None and now >= e.timer:
                 effects += self._fire(rec, now)
-        return self._resuming(pending, effects, now)
+        return effects
 
     def _fire(self, rec: AddressRecord, now: float) -> Effects:
         e = rec.bul
@@ -173,8 +193,13 @@ class MnCore:
     # ---------------------------------------------------------------- attachment (profile §2)
 
     def on_link_up(self, now: float) -> Effects:
+        """Profile §2 step 1: the RS goes at once (RFC 4861 §6.3.7's random delay is rs_delay)."""
         effects = self._detach()
         self._rs_left = self.config.rs_count
+        delay = random_delay(self._rand, self.config.rs_delay)
+        if delay > 0:
+            self._rs_at = now + delay
+            return effects
         return effects + self._solicit(now)
 
     def on_link_down(self, now: float) -> Effects:
@@ -183,21 +208,29 @@ class MnCore:
     def _solicit(self, now: float) -> Effects:
         self._rs_left -= 1
         self._rs_at = now + self.config.rs_interval if self._rs_left > 0 else None
-        return [Send(RouterSolicitation("::"))]  # RFC 4861 §6.3.7
+        return [Send(RouterSolicitation("::"))]  # RFC 4861 §6.3.7; RFC 4429 §3.3: never optimistic
 
     def _detach(self) -> Effects:
-        """The link is gone: exchanges stop, tunnels from the old CoA go down."""
+        """The link is gone: exchanges stop, tunnels from the old CoA go down. A tentative
+        address was never used and is dropped; an optimistic one was, and stays as an earlier
+        address (its DAD probe had its round trip on the link; the keep policy decides)."""
         effects: Effects = []
         self._attached = False
         self._current = None
         self._rs_at = None
         for rec in list(self._records.values()):
-            if rec.tentative_until is not None:  # never used: nothing to undo
+            if not rec.usable:
                 del self._records[rec.address]
                 continue
-            effects += self._tunnel_down(rec)
-            rec.bul.fire(BulEvent.SUSPEND)
-            rec.bul.bound_until = None
+            rec.dad_until = None
+            effects += self._suspend(rec)
+        return effects
+
+    def _suspend(self, rec: AddressRecord) -> Effects:
+        """The CoA of ``rec``'s exchange or binding is gone: stop it, take its tunnel down."""
+        effects = self._tunnel_down(rec)
+        rec.bul.fire(BulEvent.SUSPEND)
+        rec.bul.bound_until = None
         return effects
 
     def _on_ra(self, ra: RouterAdvertisement, now: float) -> Effects:
@@ -223,62 +256,64 @@ class MnCore:
         cga = self._cgas.for_prefix(ra.prefix)
         seq = int.from_bytes(self._rand(2), "big")  # RFC 6275 §9.5.1: start at a random value
         bul = BulEntry(cga.address, ra.dar_address, seq)
-        return self._tentative(
+        return self._new_address(
             AddressRecord(cga, ra.prefix, ra.dar_address, ra.valid_lifetime, bul), now
         )
 
-    def _tentative(self, rec: AddressRecord, now: float) -> Effects:
+    def _new_address(self, rec: AddressRecord, now: float) -> Effects:
+        """Profile §2 step 3: DAD starts; an optimistic address is usable at once (RFC 4429)."""
         self._records[rec.address] = rec
         self._current = rec.address
-        effects: Effects = [Notify("address-tentative", self._about(rec))]
-        if self.config.dad_delay > 0:  # profile §2 step 3
-            rec.tentative_until = now + self.config.dad_delay
-            return effects
-        return effects + self._configured(rec, now)
+        if self.config.dad_delay <= 0:
+            return [Notify("address-tentative", self._about(rec))] + self._configured(rec, now)
+        rec.dad_until = now + self.config.dad_delay
+        rec.optimistic = self.config.optimistic
+        if not rec.optimistic:  # RFC 4862 §5.4: unusable until DAD is over
+            return [Notify("address-tentative", self._about(rec))]
+        return [Notify("address-optimistic", self._about(rec))] + self._configured(rec, now)
 
     def _configured(self, rec: AddressRecord, now: float) -> Effects:
-        rec.tentative_until = None
+        """``rec`` is usable: it is the CoA now, and every kept address is registered from it."""
         self._keep.configured(rec.address)
         return [Notify("address-configured", self._about(rec))] + self._apply_keep(now)
 
+    def _dad_done(self, rec: AddressRecord, now: float) -> Effects:
+        rec.dad_until = None
+        if rec.optimistic:  # RFC 4429 §3.1: optimistic -> preferred; it was in use already
+            return [Notify("address-preferred", self._about(rec))]
+        return self._configured(rec, now)
+
     def on_dad_collision(self, address: str, now: float) -> Effects:
-        """The driver saw ``address`` in use: the next collision count (RFC 3972 §4 step 8)."""
+        """The driver saw ``address`` in use while its DAD ran (profile §2 step 3): the address
+        stops, the next collision count makes a new one (RFC 3972 §4 step 8), and every binding
+        whose CoA it was is registered again from the new address once that is usable."""
         rec = self._records.get(address)
-        if rec is None or rec.tentative_until is None:
+        if rec is None or rec.dad_until is None:
             return [Notify("dad-collision-ignored", {"address": address})]
         del self._records[address]
+        self._keep.withdraw(address)
+        effects: Effects = [
+            Notify("address-duplicate", {**self._about(rec), "optimistic": rec.optimistic})
+        ]
+        for other in self._records.values():
+            if other.bul.coa == address and other.bul.state is not BulState.IDLE:
+                effects += self._suspend(other)
         try:
             cga = next_collision(rec.cga)
         except ValueError as exc:
             self._current = None
-            return [
+            return effects + [
                 Notify("dad-failed", {"address": address, "prefix": rec.prefix, "why": str(exc)})
             ]
         bul = BulEntry(cga.address, rec.dar, rec.bul.seq)
-        return self._tentative(
+        return effects + self._new_address(
             AddressRecord(cga, rec.prefix, rec.dar, rec.valid_lifetime, bul), now
         )
 
-    def _home_pending(self) -> bool:
-        """A de-registration from home is outstanding. Until its BA the home DAR still tunnels
-        the HoA's traffic to the old CoA, so the answers to any other signalling sent from the
-        HoA (BUs and CoTIs for the other kept addresses) would go there: it waits (profile §4,
-        RFC 6275 §11.5.4)."""
-        rec = self._records.get(self._current) if self._current else None
-        return (
-            rec is not None
-            and rec.bul.state is BulState.DEREGISTERING
-            and rec.bul.coa == rec.address
-        )
-
-    def _resuming(self, pending: bool, effects: Effects, now: float) -> Effects:
-        """The signalling held for a de-registration from home starts once it has ended."""
-        if pending and not self._home_pending():
-            effects += self._apply_keep(now)
-        return effects
-
     def _home(self, rec: AddressRecord, now: float) -> Effects:
-        """Profile §4: de-register from home (src = HoA, no HAO) if a registration may stand."""
+        """Profile §4: de-register from home (src = HoA, no HAO) if a registration may stand.
+        It goes first; the BUs for the other addresses follow at once (profile §7), see the
+        module's docstring for why nothing waits for its BA."""
         if not rec.bul.registered:
             return []
         rec.bul.fire(BulEvent.DEREGISTER, rec.address)
@@ -316,7 +351,7 @@ class MnCore:
         release is final. Without a usable CoA it waits for the next attachment.
         """
         coa = self._coa()
-        if coa is None or self._home_pending():
+        if coa is None:
             return []
         effects: Effects = []
         for rec in list(self._records.values()):
@@ -523,7 +558,7 @@ class MnCore:
             # the retransmission timer tries again, at a random point of 0.5-1.5x the wait: MNs
             # refused together (a DAR's CGA budget, profile §6 DoS guard) must not retry together
             assert e.backoff is not None
-            jitter = 0.5 + int.from_bytes(self._rand(2), "big") / 65536
+            jitter = 0.5 + random_delay(self._rand, 1.0)
             e.set_timer(now + e.backoff.wait * jitter, Due.TIMEOUT)
             return [refused]
         return [refused] + self._give_up(
@@ -618,8 +653,7 @@ class MnCore:
         if isinstance(msg, RouterAdvertisement):
             return self._on_ra(msg, now)
         if isinstance(msg, BindingAck):
-            pending = self._home_pending()
-            return self._resuming(pending, self._on_ba(msg, now), now)
+            return self._on_ba(msg, now)
         if isinstance(msg, CareOfTest):
             return self._on_cot(msg, now)
         if isinstance(msg, BindingError):

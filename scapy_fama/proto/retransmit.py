@@ -15,12 +15,16 @@ job, :mod:`scapy_fama.proto.bul`)::
 At most MAX_UPDATE_RATE (3) messages of one type go to one peer in any one
 second (RFC 6275 §13); a message that would exceed it is held back until
 :meth:`RateWindow.allowed_at`, not dropped.
+
+Random delays (the jitter of a retry after BA 130, the RFCs' random RS and RA
+delays) come from the core's injected ``rand`` through :func:`random_delay`, so
+the same seed gives the same times.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from scapy_fama.proto.config import (
     INITIAL_BINDACK_TIMEOUT,
@@ -28,6 +32,13 @@ from scapy_fama.proto.config import (
     MAX_BINDACK_TIMEOUT,
     MAX_UPDATE_RATE,
 )
+
+
+def random_delay(rand: Callable[[int], bytes], upto: float) -> float:
+    """A delay drawn evenly from [0, ``upto``) with 16 bits of ``rand``; 0 (no draw) if ``upto`` is 0."""
+    if upto <= 0:
+        return 0.0
+    return upto * int.from_bytes(rand(2), "big") / 65536
 
 
 class Backoff:
@@ -60,8 +71,8 @@ class RateWindow:
         times = self._sent.get(key)
         if times is None:
             return now
-        while times and times[0] <= now - self.period:
-            times.popleft()
+        while times and times[0] + self.period <= now:  # the very sum returned below: a send
+            times.popleft()  # held until then is not refused again by a rounding of now - period
         if len(times) < self.limit:
             return now
         return times[0] + self.period

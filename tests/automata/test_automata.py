@@ -104,7 +104,8 @@ def test_every_transition_taken_is_an_edge_of_the_graph(net: Net) -> None:
     for automaton in (net.mn, net.dar1):
         taken = [state for _, state in automaton.history]
         assert set(itertools.pairwise(taken)) <= edges(type(automaton)), taken
-    assert [s for _, s in net.mn.history][:4] == ["DETACHED", "SOLICITING", "TENTATIVE", "ATTACHED"]
+    # optimistic DAD (profile §2 step 3): the address is usable at once, never TENTATIVE
+    assert [s for _, s in net.mn.history][:3] == ["DETACHED", "SOLICITING", "ATTACHED"]
 
 
 def test_a_dropped_bu_never_leaves_and_an_edited_one_is_refused(net: Net) -> None:
@@ -190,6 +191,8 @@ def test_a_dad_collision_gives_the_mn_another_address(net: Net) -> None:
     taken = probe[ICMPv6ND_NS].tgt
     answer = IPv6(src=taken, dst="ff02::1", hlim=255) / ICMPv6ND_NA(tgt=taken, O=1)
     squatter.send(Ether(src=squatter.mac, dst=group_mac("ff02::1")) / answer / ICMPv6NDOptSrcLLAddr(lladdr=squatter.mac))
+    # the taken address was optimistic (usable at once): wait for the collision to stop it
+    assert net.log.wait(WAIT, node="mn", kind="address-duplicate", address=taken)
     address = net.attached_home()
     assert address != taken and address.startswith("2001:db8:1:")
     assert net.mn.core.record(address).cga.collision_count == 1

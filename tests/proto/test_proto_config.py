@@ -11,8 +11,10 @@ from scapy_fama.proto.keep import KeepPolicy
 def test_profile_defaults() -> None:
     mn = MnConfig()
     assert (mn.sec, mn.keep, mn.refresh_fraction, mn.coa_test) == (1, KeepPolicy.FLOWS, 0.8, False)
+    assert (mn.optimistic, mn.rs_delay, mn.dad_delay) == (True, 0.0, 1.0)  # profile §2
     dar = DarConfig()
     assert dar.max_binding_lifetime == 86_400 and dar.require_coa_test is False
+    assert (dar.ra_delay, dar.min_delay_between_ras) == (0.0, 0.03)  # §2 step 1, RFC 6275 §7.5
 
 
 def test_lifetimes_round_down_to_4_second_units_in_16_bits() -> None:
@@ -25,6 +27,9 @@ def test_lifetimes_round_down_to_4_second_units_in_16_bits() -> None:
     [
         lambda: MnConfig(refresh_fraction=1.0),
         lambda: MnConfig(dad_delay=-1),
+        lambda: MnConfig(rs_delay=-0.1),
+        lambda: DarConfig(ra_delay=-0.1),
+        lambda: DarConfig(min_delay_between_ras=0),
         lambda: MnConfig(binding_lifetime=0),
         lambda: DarConfig(cache_capacity=0),
         lambda: DarConfig(cga_checks_per_second=0),

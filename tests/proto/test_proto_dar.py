@@ -24,6 +24,7 @@ from scapy_fama.crypto import (
     verify_mh_signature,
 )
 from scapy_fama.proto import DarConfig, DarCore
+from scapy_fama.proto.dar import nesting
 from scapy_fama.proto.effects import Deliver, Drop, Forward, Notify, Send, TunnelDown, TunnelUp
 from scapy_fama.proto.messages import (
     BindingAck,
@@ -140,6 +141,62 @@ def test_unsolicited_ras_on_the_timer() -> None:
     assert [type(e.msg) for e in dar.on_timer(0.0)] == [RouterAdvertisement]
     assert dar.next_deadline() == 200.0 and dar.on_timer(199.0) == []
     assert len(dar.on_timer(200.0)) == 1
+
+
+def ra_destinations(effects: list) -> list[str]:
+    assert all(isinstance(e, Send) and isinstance(e.msg, RouterAdvertisement) for e in effects)
+    return [e.msg.dst for e in effects]
+
+
+def test_multicast_ras_to_rs_from_unspecified_are_rate_limited_unicast_ones_are_not() -> None:
+    """Profile §2 step 1; RFC 4861 §6.2.6 (MIN_DELAY_BETWEEN_RAS 3 s, here the RFC's value)."""
+    dar = make_dar(min_delay_between_ras=3.0, ra_interval=600.0)
+    assert ra_destinations(dar.on_timer(0.0)) == ["ff02::1"]  # the first unsolicited RA
+    flood = [dar.on_message(RouterSolicitation("::"), 1.0 + i / 20) for i in range(20)]
+    assert flood == [[]] * 20 and dar.next_deadline() == 3.0  # one RA for them all, at 0 + 3 s
+    assert ra_destinations(dar.on_timer(3.0)) == ["ff02::1"]
+    assert dar.next_deadline() == 603.0  # a multicast RA restarts the unsolicited wait
+    assert dar.on_message(RouterSolicitation("::"), 3.5) == [] and dar.next_deadline() == 6.0
+    assert ra_destinations(dar.on_message(RouterSolicitation("fe80::5"), 3.5)) == ["fe80::5"]
+    assert ra_destinations(dar.on_message(RouterSolicitation("fe80::6"), 3.5)) == ["fe80::6"]
+    assert ra_destinations(dar.on_timer(6.0)) == ["ff02::1"]
+    assert ra_destinations(dar.on_message(RouterSolicitation("::"), 9.5)) == ["ff02::1"]
+
+
+def test_the_profiles_multicast_ra_limit_is_a_mobility_routers_30_ms() -> None:
+    """RFC 6275 §7.5 lets a mobility router lower MinDelayBetweenRAs to 0.03 s."""
+    dar = make_dar()
+    assert ra_destinations(dar.on_message(RouterSolicitation("::"), 5.0)) == ["ff02::1"]
+    assert dar.on_message(RouterSolicitation("::"), 5.01) == []
+    assert dar.next_deadline() == pytest.approx(5.03)
+    assert ra_destinations(dar.on_timer(5.03)) == ["ff02::1"]
+
+
+def test_the_rfcs_random_solicited_ra_delay_is_an_option() -> None:
+    """ra_delay 0.5 s: RFC 4861 §6.2.6 MAX_RA_DELAY_TIME (profile §9: 0 by default)."""
+    dar = make_dar(ra_delay=0.5)
+    dar.on_timer(0.0)
+    assert dar.on_message(RouterSolicitation("fe80::5"), 10.0) == []
+    due = dar.next_deadline()
+    assert due is not None and 10.0 <= due < 10.5
+    assert dar.on_message(RouterSolicitation("fe80::5"), 10.0) == []  # the same answer, once
+    assert ra_destinations(dar.on_timer(due)) == ["fe80::5"]
+    assert dar.on_message(RouterSolicitation("::"), 20.0) == []
+    due = dar.next_deadline()
+    assert due is not None and 20.0 <= due < 20.5
+    assert ra_destinations(dar.on_timer(due)) == ["ff02::1"]
+
+
+def test_delayed_unicast_answers_are_bounded_the_rest_share_a_multicast_ra() -> None:
+    dar = make_dar(ra_delay=0.5)
+    dar.on_timer(0.0)
+    for i in range(1000):
+        dar.on_message(RouterSolicitation(f"fe80::{i + 1:x}"), 10.0)
+    answers: list[str] = []
+    while (due := dar.next_deadline()) is not None and due < 11.0:
+        answers += ra_destinations(dar.on_timer(due))
+    assert answers.count("ff02::1") == 1 and len(answers) == 65  # UNICAST_PENDING + 1
+    assert len(set(answers)) == 65
 
 
 def test_the_dar_must_own_its_address() -> None:
@@ -569,6 +626,20 @@ def test_other_data_is_routed_natively_or_delivered(bound: tuple[DarCore, str, s
     transit = make_bu(coa, hoa, 5)
     other = replace(transit, dst="2001:db8:2::1")
     assert dar.on_message(other, 1.0) == [Forward(other)]  # signalling for another DAR
+
+
+def test_a_packet_already_four_tunnels_deep_is_not_tunnelled_again(
+    bound: tuple[DarCore, str, str],
+) -> None:
+    """RFC 2473 §4.1.3: bindings of two DARs pointing at each other's addresses loop."""
+    dar, hoa, coa = bound
+    packet: Datagram | Tunnelled = Datagram(CN, hoa, 1, 2, b"x")
+    for _ in range(3):
+        packet = Tunnelled("2001:db8:2::1", hoa, packet)
+    (effect,) = dar.on_message(packet, 1.0)
+    assert isinstance(effect, Send) and effect.msg.dst == coa and nesting(effect.msg) == 4
+    deeper = Tunnelled("2001:db8:2::1", hoa, packet)
+    assert [d.code for d in dar.on_message(deeper, 1.0)] == ["tunnel-nesting"]
 
 
 def test_reverse_tunnel_is_decapsulated_only_from_the_registered_coa(

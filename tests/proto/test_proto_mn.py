@@ -115,17 +115,49 @@ def test_link_up_solicits_until_an_ra_comes(mn_key: KeyPair) -> None:
     assert mn.next_deadline() == 11.5  # DAD, not another RS
 
 
-def test_the_address_is_a_cga_of_the_prefix_and_tentative_during_dad(mn_key: KeyPair) -> None:
-    mn = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=1.0), rand=seeded())
+def test_the_rs_waits_the_rfcs_random_delay_only_when_asked(mn_key: KeyPair) -> None:
+    """Profile §2 step 1: at once on link-up; rs_delay brings RFC 4861 §6.3.7's wait back."""
+    mn = MnCore(mn_key, config=MnConfig(sec=0, rs_delay=1.0), rand=seeded())
+    assert mn.on_link_up(0.0) == []
+    first = mn.next_deadline()
+    assert first is not None and 0.0 < first < 1.0
+    assert mn.on_timer(first) == [Send(RouterSolicitation("::"))]
+    assert mn.next_deadline() == first + 4.0
+
+
+def test_a_tentative_address_is_a_cga_of_the_prefix_unusable_until_dad_ends(
+    mn_key: KeyPair,
+) -> None:
+    """optimistic=False: RFC 4862 §5.4, the address waits DAD out."""
+    mn = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=1.0, optimistic=False), rand=seeded())
     effects = mn.on_message(ra(), 0.0)
     address = mn.current_address
     assert effects == [Notify("address-tentative", {"address": address, "dar": DAR1})]
     record = mn.record(address)
     assert address.startswith("2001:db8:1:") and cga_verify(address, record.cga.params)
     assert (record.prefix, record.dar) == (P1, DAR1)
+    assert not record.usable and not record.in_optimistic_state
     assert [d.code for d in mn.send(address, CN, 1, 2, b"x", 0.5)] == ["no-address"]
     assert mn.on_timer(1.0) == [Notify("address-configured", {"address": address, "dar": DAR1})]
     assert mn.send(address, CN, 1, 2, b"x", 1.5) == [Send(Datagram(address, CN, 1, 2, b"x"))]
+
+
+def test_an_optimistic_address_is_usable_at_once_while_dad_runs(mn_key: KeyPair) -> None:
+    """Profile §2 step 3, RFC 4429: the default."""
+    mn = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=1.0), rand=seeded())
+    effects = mn.on_message(ra(), 0.0)
+    address = mn.current_address
+    about = {"address": address, "dar": DAR1}
+    assert effects == [Notify("address-optimistic", about), Notify("address-configured", about)]
+    record = mn.record(address)
+    assert record.usable and record.in_optimistic_state  # RFC 4429 §3.3 rules for the driver
+    assert mn.send(address, CN, 1, 2, b"x", 0.1) == [Send(Datagram(address, CN, 1, 2, b"x"))]
+    assert mn.on_message(Datagram(CN, address, 2, 1, b"y"), 0.2) == [
+        Deliver(Datagram(CN, address, 2, 1, b"y"))
+    ]
+    assert mn.next_deadline() == 1.0
+    assert mn.on_timer(1.0) == [Notify("address-preferred", about)]
+    assert record.usable and not record.in_optimistic_state and mn.next_deadline() is None
 
 
 def test_later_prefixes_reuse_the_modifier_unless_told_otherwise(mn_key: KeyPair) -> None:
@@ -136,15 +168,20 @@ def test_later_prefixes_reuse_the_modifier_unless_told_otherwise(mn_key: KeyPair
         assert same is not fresh
 
 
-def test_dad_collisions_bump_the_count_up_to_2(mn_key: KeyPair) -> None:
-    mn = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=1.0), rand=seeded())
+@pytest.mark.parametrize("optimistic", [True, False])
+def test_dad_collisions_bump_the_count_up_to_2(mn_key: KeyPair, optimistic: bool) -> None:
+    config = MnConfig(sec=0, dad_delay=1.0, optimistic=optimistic)
+    mn = MnCore(mn_key, config=config, rand=seeded())
     mn.on_message(ra(), 0.0)
-    counts = []
+    counts, addresses = [], []
     for t in (0.5, 1.0):
         counts.append(mn.record(mn.current_address).cga.collision_count)
-        mn.on_dad_collision(mn.current_address, t)
+        addresses.append(mn.current_address)
+        events = [e.event for e in mn.on_dad_collision(mn.current_address, t)]
+        assert events[0] == "address-duplicate" and mn.current_address not in addresses
+        assert mn.record(mn.current_address).dad_until == t + 1.0  # DAD again
     assert counts == [0, 1] and mn.record(mn.current_address).cga.collision_count == 2
-    (failed,) = mn.on_dad_collision(mn.current_address, 1.5)
+    *_, failed = mn.on_dad_collision(mn.current_address, 1.5)
     assert failed.event == "dad-failed" and mn.current_address is None and mn.addresses() == []
 
 
@@ -204,6 +241,68 @@ def test_the_phkt_is_renewed_before_the_sequence_space_wraps_under_it(world: Wor
     world.visit(2)
     assert world.bus()[-1][1].sign_with is not None  # distance 32768: CGA-signed again
     assert "phkt-stored" in world.events()[-3:]
+
+
+# ---------------------------------------------------------------- optimistic DAD (profile §2 step 3)
+
+
+@pytest.mark.parametrize("optimistic", [True, False])
+def test_after_a_move_the_bus_leave_as_soon_as_the_coa_is_usable(
+    mn_key: KeyPair, optimistic: bool
+) -> None:
+    world = World(mn_key, dad_delay=1.0, optimistic=optimistic)
+    first, second = world.visit(0), world.visit(1)
+    ra_at = max(e.at for e in world.net.log if e.node == "mn" and isinstance(e.effect, Notify)
+                and e.effect.event in ("address-optimistic", "address-tentative")
+                and e.effect.data["address"] == second)  # fmt: skip
+    ((bu_at, bu),) = world.bus(first)
+    assert bu.src == second
+    assert bu_at == (ra_at if optimistic else ra_at + 1.0)
+    assert world.dars[0].binding(first).coa == second
+
+
+def test_a_dad_collision_on_an_optimistic_coa_re_registers_every_binding_from_it(
+    mn_key: KeyPair,
+) -> None:
+    world = World(mn_key, dad_delay=1.0)
+    first, second = world.visit(0), world.visit(1)
+    world.net.attach("mn", world.dars[2])
+    world.net.run(0.1)  # both BUs answered while DAD still runs on the CoA
+    coa = world.mn.current_address
+    assert {world.dars[i].binding(a).coa for i, a in ((0, first), (1, second))} == {coa}
+    since = len(world.bus())
+    effects = world.net.call(world.mn, world.mn.on_dad_collision(coa, world.net.now))
+    new = world.mn.current_address
+    assert new != coa and world.mn.record(new).cga.collision_count == 1
+    assert coa not in world.mn.addresses()
+    events = [e.event for e in effects if isinstance(e, Notify)]
+    assert events[:3] == ["address-duplicate", "address-optimistic", "address-configured"]
+    downs = [e for e in effects if isinstance(e, TunnelDown)]
+    assert sorted(downs, key=str) == [TunnelDown(coa, DAR1, first), TunnelDown(coa, DAR2, second)]
+    assert {(bu.hoa, bu.src) for _, bu in world.bus()[since:]} == {(first, new), (second, new)}
+    world.net.run(0.1)
+    assert world.dars[0].binding(first).coa == new and world.dars[1].binding(second).coa == new
+    ups = world.net.effects("mn", TunnelUp)
+    assert TunnelUp(new, DAR1, first) in ups and TunnelUp(new, DAR2, second) in ups
+    assert world.mn.send(first, CN, 1, 2, b"x", world.net.now) == [
+        Send(Tunnelled(new, DAR1, Datagram(first, CN, 1, 2, b"x")))
+    ]
+
+
+def test_when_dad_fails_for_good_the_bindings_from_the_coa_wait_for_the_next_link(
+    mn_key: KeyPair,
+) -> None:
+    world = World(mn_key, dad_delay=1.0)
+    first = world.visit(0)
+    world.net.attach("mn", world.dars[1])
+    world.net.run(0.1)
+    for _ in range(3):  # collision counts 0, 1, 2: then the prefix gives no address
+        world.net.call(world.mn, world.mn.on_dad_collision(world.mn.current_address, 0.1))
+    assert "dad-failed" in world.events() and world.mn.current_address is None
+    entry = world.mn.record(first).bul
+    assert entry.state is BulState.IDLE and entry.tunnel is None and world.mn.next_deadline() is None
+    coa = world.visit(2)
+    assert world.dars[0].binding(first).coa == coa
 
 
 # ---------------------------------------------------------------- retransmission (profile §7)
@@ -478,33 +577,31 @@ def test_back_on_an_earlier_link_the_mn_deregisters_from_home(world: World) -> N
     assert world.dars[1].binding(coa).coa == hoa  # under "all", the other address is kept from here
 
 
-def test_back_home_the_other_addresses_wait_for_the_home_deregistration(world: World) -> None:
-    """Until DAR1 takes the de-registration it tunnels the HoA's traffic to the old CoA, so a BU
-    for another address sent from the HoA meanwhile would be answered there (lost)."""
+def test_back_home_the_other_bus_follow_the_home_deregistration_at_once(world: World) -> None:
+    """Profile §7: BUs to different DARs are independent; the de-registration goes first."""
     hoa = world.visit(0)
     second = world.visit(1)
     world.net.attach("mn", world.dars[0])
     world.net.run(2.0)
-    dereg_at, _ = next((t, bu) for t, bu in world.bus(hoa) if bu.lifetime == 0)
-    ba_at = next(
-        e.at for e in world.net.log
-        if e.node == DAR1 and isinstance(e.effect, Send) and isinstance(e.effect.msg, BindingAck)
-        and e.effect.msg.dst == hoa and e.at >= dereg_at
-    )  # fmt: skip
+    (dereg_at, dereg), *_ = [(t, bu) for t, bu in world.bus(hoa) if bu.lifetime == 0]
     (rebind_at, rebind), *_ = [(t, bu) for t, bu in world.bus(second) if t >= dereg_at]
-    assert rebind.src == hoa and rebind_at > ba_at  # only after the home BA reached the MN
-    assert world.dars[1].binding(second).coa == hoa
+    assert rebind_at == dereg_at and (rebind.src, dereg.src) == (hoa, hoa)
+    sent = world.net.sent("mn", BindingUpdate)
+    assert sent.index(dereg) < sent.index(rebind)
+    assert world.dars[1].binding(second).coa == hoa and world.dars[0].binding(hoa) is None
 
 
-def test_an_unanswered_home_deregistration_releases_the_held_signalling(world: World) -> None:
+def test_a_home_dar_that_never_answers_holds_back_no_other_bu(world: World) -> None:
     hoa = world.visit(0)
     second = world.visit(1)
-    world.net.lose = lambda msg: isinstance(msg, BindingUpdate) and msg.home_address == hoa
+    world.net.lose = lambda msg: isinstance(msg, BindingUpdate) and msg.dst == DAR1
     world.net.attach("mn", world.dars[0])
+    world.net.run(0.1)
+    assert world.dars[1].binding(second).coa == hoa  # one round trip, not the 63 s back-off
+    assert world.mn.record(second).bul.state is BulState.BOUND
     world.net.run(100.0)
     assert "deregistration-failed" in world.events()
-    assert any(bu.src == hoa for _, bu in world.bus(second))  # sent once the home exchange ended
-    assert world.dars[1].binding(second).coa == hoa
+    assert world.mn.record(second).bul.state is BulState.BOUND
 
 
 # ---------------------------------------------------------------- data (profile §8)
@@ -596,11 +693,22 @@ def test_an_unanswered_release_still_forgets_the_address(mn_key: KeyPair) -> Non
     assert [bu.lifetime for _, bu in world.bus(hoa)][-6:] == [0] * 6
 
 
-def test_a_link_change_during_dad_abandons_the_tentative_address(mn_key: KeyPair) -> None:
-    mn = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=1.0), rand=seeded())
+def test_a_link_change_during_dad_abandons_a_tentative_address(mn_key: KeyPair) -> None:
+    mn = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=1.0, optimistic=False), rand=seeded())
     mn.on_message(ra(), 0.0)
     mn.on_link_down(0.5)
     assert mn.addresses() == [] and mn.current_address is None and mn.next_deadline() is None
+
+
+def test_a_link_change_during_dad_keeps_an_optimistic_address_in_use(mn_key: KeyPair) -> None:
+    """It was used (flows may run on it): it stays as an earlier address, DAD no longer runs."""
+    mn = MnCore(mn_key, config=MnConfig(sec=0, dad_delay=1.0), rand=seeded())
+    mn.on_message(ra(), 0.0)
+    address = mn.current_address
+    mn.open_flow(address)
+    mn.on_link_down(0.5)
+    assert mn.addresses() == [address] and mn.current_address is None
+    assert mn.record(address).dad_until is None and mn.next_deadline() is None
 
 
 def test_messages_an_mn_does_not_expect_are_dropped_visibly(world: World) -> None:

@@ -30,3 +30,16 @@ def test_at_most_three_sends_per_second_per_key() -> None:
     assert window.allowed_at("dar1", 1.0) == 1.0
     window.note("dar1", 1.0)
     assert window.allowed_at("dar1", 1.05) == 1.1
+
+
+def test_a_send_held_to_the_end_of_the_window_leaves_room_for_three_only() -> None:
+    """1.3 + 1.0 is 2.3 but 2.3 - 1.0 is not 1.3 in floats: the window's own sum decides."""
+    window = RateWindow()
+    for _ in range(3):
+        window.note("dar1", 1.3)
+    at = window.allowed_at("dar1", 1.3)
+    sent = []
+    while len(sent) < 4:
+        sent.append(window.allowed_at("dar1", at))
+        window.note("dar1", sent[-1])
+    assert sent[:3] == [at] * 3 and sent[3] == at + 1.0

@@ -278,6 +278,25 @@ def test_topology_from_toml_and_python(tmp_path: Path) -> None:
         Session.from_file(bad)
 
 
+def test_the_rfcs_conservative_timings_from_toml(tmp_path: Path) -> None:
+    """Profile §2, §9: the switches back to RFC 4861/4862 behaviour are topology keys."""
+    toml = tmp_path / "rfc.toml"
+    toml.write_text(
+        '[[dar]]\nname = "a"\nprefix = "2001:db8:a::/64"\nra_delay = 0.5\n'
+        "min_delay_between_ras = 3\n"
+        '[[mn]]\nname = "m"\nsec = 0\noptimistic = false\nrs_delay = 1\ndad_delay = 2\n'
+    )
+    s = Session.from_file(toml)
+    dar, mn = s.net.node("a").core.config, s.net.node("m").core.config
+    assert (dar.ra_delay, dar.min_delay_between_ras) == (0.5, 3.0)
+    assert (mn.optimistic, mn.rs_delay, mn.dad_delay) == (False, 1.0, 2.0)
+    toml.write_text('[[dar]]\nname = "a"\nprefix = "2001:db8:a::/64"\n[[mn]]\nname = "m"\nsec = 0\n')
+    s = Session.from_file(toml)
+    dar, mn = s.net.node("a").core.config, s.net.node("m").core.config
+    assert (dar.ra_delay, dar.min_delay_between_ras) == (0.0, 0.03)  # the profile's
+    assert (mn.optimistic, mn.rs_delay) == (True, 0.0)
+
+
 def test_a_second_story_on_a_loaded_session_keeps_working(session: Session) -> None:
     story = figures(session)
     with pytest.raises(ValueError):

@@ -37,7 +37,7 @@ def registered(key: KeyPair, **mn_config: object) -> tuple[World, str, str, Bind
 
 def refusals(w: World, since: float) -> list[tuple[int, str]]:
     return [
-        (e.effect.data["status"], e.effect.data["why"])
+        (e.effect.data["status"], e.effect.data.get("why", ""))
         for e in w.net.notices(w.dars[0], "bu-refused")
         if e.time >= since
     ]
