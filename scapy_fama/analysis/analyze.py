@@ -7,7 +7,8 @@ Theory of operation
     files --CaptureReader (one each; several merged by time)--> frames
           --FastPath--> data counted per tunnel and per address
                     \\--> signalling --read_signal--> Signal --Reconstruction.add--> bindings
-    end of input --Reconstruction.finish--> MNs, handovers, findings --> Analysis
+    end of input --Reconstruction.finish--> MNs, handovers, findings  \
+                 --ProxyReconstruction.finish--> PMIPv6 bindings, MAG-LMA tunnels --> Analysis
 
 With ``index=True`` the Analysis also holds what every signalling packet became
 (:class:`~scapy_fama.analysis.reconstruct.Sighting` by packet), for ``--annotate``.
@@ -36,6 +37,7 @@ from scapy_fama.analysis.classify import (
     TunnelCount,
 )
 from scapy_fama.analysis.findings import Findings
+from scapy_fama.analysis.pmip import ProxyBinding
 from scapy_fama.analysis.reader import CaptureReader, Frame, Interface
 from scapy_fama.analysis.reconstruct import MobileNode, Reconstruction, Sighting
 from scapy_fama.analysis.signalling import Signal, read_signal
@@ -68,6 +70,8 @@ class Analysis:
     dars: dict[str, str]  # prefix -> DAR address (RAs with the R bit)
     native: dict[str, NativeCount]  # for the MNs' addresses
     other_tunnels: list[tuple[tuple[str, str, str, str], TunnelCount]]
+    proxy: list[ProxyBinding] = field(default_factory=list)  # PMIPv6 (RFC 5213) mobile nodes
+    proxy_tunnels: dict[tuple[str, str], tuple[TunnelCount, TunnelCount]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     keys: int = 0
     packets: dict[PacketRef, Sighting] | None = None  # with index=True: each signalling packet
@@ -196,6 +200,8 @@ def finish(
         warnings.append(f"{cut}: results up to the break")
         findings.add("capture-truncated", cut, None, None)
     mns = recon.finish(fast.tunnels, fast.native)
+    proxy = recon.proxy.finish()
+    proxy_tunnels = recon.proxy.tunnels(fast.tunnels)
     if mn is not None:
         mns = [m for m in mns if mn in m.addresses]
         findings.restrict({m.id for m in mns})
@@ -213,7 +219,10 @@ def finish(
         sightings=dict(recon.sightings),
         dars=dict(recon.dars),
         native={a: c for a, c in fast.native.items() if a in addresses},
-        other_tunnels=recon.unmatched_tunnels(fast.tunnels),
+        other_tunnels=[(k, c) for k, c in recon.unmatched_tunnels(fast.tunnels)
+                       if (k[0], k[1]) not in proxy_tunnels and (k[1], k[0]) not in proxy_tunnels],
+        proxy=proxy,
+        proxy_tunnels=proxy_tunnels,
         warnings=warnings,
         keys=len(keys),
         packets=recon.packets,

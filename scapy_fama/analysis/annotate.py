@@ -32,7 +32,8 @@ from scapy_fama.analysis.classify import PacketRef
 from scapy_fama.analysis.findings import Finding
 from scapy_fama.analysis.pcapng import PcapngWriter
 from scapy_fama.analysis.reader import CaptureReader, Record
-from scapy_fama.analysis.reconstruct import Attachment, Exchange, SecureExchange, Sighting
+from scapy_fama.analysis.pmip import ProxyExchange
+from scapy_fama.analysis.reconstruct import AddressTest, Attachment, Exchange, Sighting
 from scapy_fama.analysis.signalling import Signal
 from scapy_fama.layers.mh import BA_STATUS
 
@@ -75,8 +76,10 @@ class _Comments:
         lines = [head]
         if isinstance(record, Exchange):
             lines += self._exchange(record, sig)
-        elif isinstance(record, SecureExchange):
-            lines.append(self._secure(record, sig))
+        elif isinstance(record, AddressTest):
+            lines.append(self._test(record, sig))
+        elif isinstance(record, ProxyExchange):
+            lines.append(self._proxy(record, sig))
         elif isinstance(record, Attachment):
             lines.append(self._attachment(record, sig))
         elif sig.kind == "BA":
@@ -113,13 +116,23 @@ class _Comments:
             lines.append(_verdict(ex.ba_verdict, ex.ba_verified, absent))
         return lines
 
-    def _secure(self, s: SecureExchange, sig: Signal) -> str:
-        rtt = f" after {(s.cot_time - s.time) * 1000:.3f} ms" if s.cot_time is not None else ""
-        if sig.kind == "CoTI":
-            if s.cot is None:
-                return "care-of test (profile §5): no CoT in the capture"
-            return f"care-of test (profile §5): answered by CoT {self.name(s.cot)}{rtt}, care-of nonce index {s.index}"
-        return f"care-of test (profile §5): answers CoTI {self.name(s.coti)}{rtt}, care-of nonce index {s.index}"
+    def _test(self, t: AddressTest, sig: Signal) -> str:
+        what, init, reply = (("home test (RFC 6275 §5.2.5)", "HoTI", "HoT") if t.home
+                             else ("care-of test (profile §5, RFC 6275 §5.2.5)", "CoTI", "CoT"))
+        rtt = f" after {(t.reply_time - t.time) * 1000:.3f} ms" if t.reply_time is not None else ""
+        if sig.kind == init:
+            if t.reply is None:
+                return f"{what}: no {reply} in the capture"
+            return f"{what}: answered by {reply} {self.name(t.reply)}{rtt}, nonce index {t.index}"
+        return f"{what}: answers {init} {self.name(t.init)}{rtt}, nonce index {t.index}"
+
+    def _proxy(self, ex: ProxyExchange, sig: Signal) -> str:
+        kind = "de-registration" if ex.deregistration else "registration"
+        if sig.kind == "PBU":
+            answer = (f"answered by PBA {self.name(ex.pba)}: status {ex.status}" if ex.pba is not None
+                      else "no PBA in the capture")
+            return f"PMIPv6 {kind} by MAG {ex.mag} (RFC 5213): {answer}"
+        return f"PMIPv6: answers PBU {self.name(ex.pbu)} ({kind} by MAG {ex.mag}, seq {ex.seq})"
 
     def _attachment(self, a: Attachment, sig: Signal) -> str:
         if sig.kind == "RS":

@@ -10,8 +10,14 @@ Online, packet by packet (time order), one state machine per binding, keyed by
     BA (rh2 or dst, src, seq)  --> the pending Exchange with that seq (135: the newest pending;
                                    no RH2: by CoA and seq) -> status, latency, PHKT issued,
                                    binding state (registered / refused / de-registered)
-    CoTI / CoT (cookie)        --> a secure-mode exchange; the BU whose care-of nonce index
-                                   is the CoT's uses its keygen token
+    CoTI / CoT (cookie)        --> a care-of test (FAMA's secure mode, profile §5, or return
+                                   routability); the BU whose care-of nonce index is the CoT's
+                                   uses its keygen token
+    HoTI / HoT (cookie)        --> a home test (return routability, RFC 6275 §5.2.5): a BU to a
+                                   correspondent (H=0) with a BAD is keyed by its home keygen
+                                   token and the care-of one (§5.2.6): auth "rr", not "phkt"
+    PBU / PBA                  --> PMIPv6 (RFC 5213): a binding per mobile node at its LMA, kept
+                                   apart from the FAMA MNs (:mod:`scapy_fama.analysis.pmip`)
     RS -> RA (same capture point) --> an attachment to the RA's prefix and DAR
 
 Verification runs online because keys come in order: every BU with CGA
@@ -19,9 +25,11 @@ Parameters is checked (CGA, signature: no key needed, ``verify_bu``); a BA with
 a PHKT is checked and its PHKT decrypted when ``--keys`` holds the key whose
 public half is in the MN's CGA Parameters; from then on, every BAD of that
 binding (BUs and BAs) is checked with the PHKT (and the CoT's care-of token).
+A return-routability BU is checked when the capture holds the HoT and CoT whose
+nonce indices it names: their keygen tokens make its Kbm.
 
 With ``index=True`` the reconstruction also keeps, per signalling packet, what it became
-(:class:`Sighting`: the exchange, secure-mode exchange or attachment it belongs to; a copy seen
+(:class:`Sighting`: the exchange, address test or attachment it belongs to; a copy seen
 at another capture point points at its first sighting), for ``fama-analyze --annotate``.
 
 When the capture ends (:meth:`Reconstruction.finish`) addresses are grouped into
@@ -42,27 +50,25 @@ from ipaddress import IPv6Address, IPv6Network
 
 from scapy.layers.inet6 import IPv6
 
+from scapy_fama.analysis.answer import Answered
 from scapy_fama.analysis.classify import NativeCount, PacketRef, TunnelCount
 from scapy_fama.analysis.findings import Findings
+from scapy_fama.analysis.pmip import ProxyExchange, ProxyReconstruction
 from scapy_fama.analysis.signalling import Signal
 from scapy_fama.codec import decode
 from scapy_fama.crypto import CgaParams, KeyPair, PhktError, decrypt_phkt
 from scapy_fama.layers import PHKTOpt
 from scapy_fama.layers.mh import BA_STATUS
 from scapy_fama.proto.messages import BindingUpdate
+from scapy_fama.proto.seqno import seq_newer
+from scapy_fama.proto.status import REFUSED
 from scapy_fama.verify import Verdict, verify_ba, verify_bu
 
 EXCHANGES_KEPT = 64  # per binding; past it, routine refreshes are counted (and timed), not kept
 ATTACH_WINDOW = 5.0  # s: an RA this soon after an RS on the same capture point answers it
 HANDOVER_WINDOW = 30.0  # s: an attachment this soon before a new CoA's first BU started that handover
-HALF = 1 << 15
 MEMO_KEPT = 4096  # signalling packets remembered for copies seen at other capture points
 SEQ_REMEMBERED = 64  # per binding: the sequence numbers whose BU bytes are remembered
-
-
-def newer(seq: int, than: int) -> bool:
-    """``seq`` comes after ``than`` in 16-bit serial-number order (RFC 6275 §9.5.1)."""
-    return 0 < (seq - than) % (1 << 16) < HALF
 
 
 def _result(verdict: Verdict | None) -> bool | None:
@@ -75,7 +81,7 @@ def _result(verdict: Verdict | None) -> bool | None:
 
 
 @dataclass(slots=True, eq=False)  # exchanges are compared by identity
-class Exchange:
+class Exchange(Answered):
     """One BU and the BA that answered it."""
 
     bu: PacketRef
@@ -86,7 +92,7 @@ class Exchange:
     seq: int
     lifetime: int
     ack: bool
-    auth: str  # "cga", "phkt" (a BAD without CGA options), "none"
+    auth: str  # "cga", "phkt" (a BAD in a home registration), "rr" (a BAD in a BU to a CN, H=0), "none"
     deregistration: bool
     last_seen: float = 0.0
     retransmissions: int = 0  # earlier BUs of the same attempt that got no answer
@@ -102,15 +108,6 @@ class Exchange:
     phkt_issued: bool = False
     ba_verified: bool | None = None
     ba_verdict: dict[str, object] | None = None
-
-    @property
-    def latency(self) -> float | None:
-        """From the BU's first sighting to the BA's last (the MN's view in a multi-point capture)."""
-        return None if self.ba_last_seen is None else self.ba_last_seen - self.time
-
-    @property
-    def accepted(self) -> bool:
-        return self.status is not None and self.status < 128
 
 
 @dataclass
@@ -153,18 +150,20 @@ class Binding:
 
 
 @dataclass
-class SecureExchange:
-    """A CoTI and the CoT that answered it (profile §5)."""
+class AddressTest:
+    """A test of an address and its answer: a care-of test (CoTI/CoT: FAMA's secure mode,
+    profile §5, or return routability) or a home test (HoTI/HoT, RFC 6275 §5.2.5)."""
 
-    coti: PacketRef
+    home: bool
+    init: PacketRef  # the HoTI or CoTI
     time: float
-    coa: str
-    dar: str
+    address: str  # the HoA, or the CoA, it tests
+    peer: str  # the DAR or correspondent it tests it with
     cookie: bytes
-    cot: PacketRef | None = None
-    cot_time: float | None = None
-    index: int | None = None
-    token: bytes | None = None
+    reply: PacketRef | None = None  # the HoT or CoT
+    reply_time: float | None = None
+    index: int | None = None  # nonce index
+    token: bytes | None = None  # keygen token
 
 
 @dataclass
@@ -206,14 +205,14 @@ class Handover:
 
 @dataclass
 class MobileNode:
-    """One MN: addresses, bindings, handovers, secure-mode exchanges, attachments, releases."""
+    """One MN: addresses, bindings, handovers, address tests, attachments, releases."""
 
     id: str
     addresses: list[str]
     key_id: str | None
     bindings: list[Binding]
     handovers: list[Handover]
-    secure: list[SecureExchange]
+    tests: list[AddressTest]
     attachments: list[Attachment]
     deregistrations: list[Exchange]
 
@@ -223,7 +222,7 @@ class Sighting:
     """What one signalling packet became (kept by a reconstruction made with ``index=True``)."""
 
     signal: Signal
-    record: Exchange | SecureExchange | Attachment | None  # None: a packet of no exchange
+    record: Exchange | AddressTest | ProxyExchange | Attachment | None  # None: a packet of no exchange
     first: PacketRef | None = None  # a copy: the packet's first sighting, at another capture point
 
 
@@ -253,13 +252,14 @@ class Reconstruction:
         self._refs: dict[bytes, PacketRef] = {}  # dedupe key -> first sighting, when indexing
         self.keys = {k.public_der: k for k in keys or []}
         self.bindings: dict[tuple[str, str], Binding] = {}
-        self.secure: list[SecureExchange] = []
+        self.tests: list[AddressTest] = []
+        self.proxy = ProxyReconstruction(findings)
         self.attachments: list[Attachment] = []
         self.dars: dict[str, str] = {}  # prefix -> DAR address, from RAs with the R bit
         self.counts: Counter[str] = Counter()  # distinct packets per kind
         self.sightings: Counter[str] = Counter()  # every capture point's copy counted
         self._kinds: dict[bytes, str] = {}  # dedupe key -> kind, for sightings
-        self._by_bytes: dict[bytes, tuple[Exchange, bool]] = {}  # dedupe key -> (exchange, is BA)
+        self._by_bytes: dict[bytes, tuple[Exchange | ProxyExchange, bool]] = {}  # dedupe key -> (exchange, is BA)
         self._key_of: dict[str, KeyPair] = {}  # key id -> the MN's key pair from --keys
 
     # ---------------------------------------------------------------- input
@@ -286,12 +286,13 @@ class Reconstruction:
         self.sightings[sig.kind] += 1
         self._kinds[key] = sig.kind
         self._trim()
-        address = sig.hoa or (sig.dst if sig.kind in ("BA", "CoT") else sig.src)
+        node = sig.proxy.mn_id if sig.proxy is not None else None  # a PMIPv6 node: by its identifier
+        address = node or sig.hoa or (sig.dst if sig.kind in ("BA", "HoT", "CoT", "PBA") else sig.src)
         for problem in sig.problems:
             self.findings.add(problem.kind, problem.detail, ref, address)
         handler = {
-            "BU": self._bu, "BA": self._ba, "CoTI": self._coti, "CoT": self._cot,
-            "RS": self._rs, "RA": self._ra, "BE": self._be,
+            "BU": self._bu, "BA": self._ba, "HoTI": self._test, "CoTI": self._test, "HoT": self._reply,
+            "CoT": self._reply, "PBU": self._pbu, "PBA": self._pba, "RS": self._rs, "RA": self._ra, "BE": self._be,
         }.get(sig.kind)  # fmt: skip
         record = handler(sig, ref, now, vantage, ip, key) if handler is not None else None
         if self.packets is not None:
@@ -312,7 +313,7 @@ class Reconstruction:
         hoa = sig.hoa or sig.src
         b = self.binding(hoa, sig.dst)
         digest = hash(key)
-        if b.last_seq is not None and not newer(sig.seq, b.last_seq):
+        if b.last_seq is not None and not seq_newer(sig.seq, b.last_seq):  # RFC 6275 §9.5.1
             earlier = b.seen_bytes.get(sig.seq)
             if earlier is not None and earlier[0] == digest:
                 self.findings.add("replay", f"BU seq {sig.seq} for {hoa} at {sig.dst} repeats the bytes of "
@@ -325,7 +326,9 @@ class Reconstruction:
         b.seen_bytes[sig.seq] = (digest, ref)
         if len(b.seen_bytes) > SEQ_REMEMBERED:
             b.seen_bytes.pop(next(iter(b.seen_bytes)))
-        auth = "cga" if 12 in sig.options else "phkt" if 5 in sig.options else "none"
+        # a BAD in a home registration is FAMA's PHKT (profile §4); in a BU to a correspondent it
+        # comes from return routability (RFC 6275 §5.2.6, §9.5.1)
+        auth = "cga" if 12 in sig.options else ("phkt" if sig.home else "rr") if 5 in sig.options else "none"
         ex = Exchange(ref, now, sig.src, hoa, sig.dst, sig.seq, sig.lifetime or 0, sig.ack, auth,
                       sig.deregistration, last_seen=now)
         earlier_pending = [p for p in b.pending if p.coa == sig.src and p.deregistration == ex.deregistration]
@@ -347,13 +350,20 @@ class Reconstruction:
         if ex.auth == "none" or (ex.auth == "phkt" and b.phkt is None):
             return
         msg = decode(ip) if (4 in sig.options or ex.auth == "cga") else None
+        home_token = b.phkt
         if isinstance(msg, BindingUpdate):
             if msg.nonce_indices and msg.nonce_indices[1]:
-                ex.secure = True
-                ex.care_of_token = self._care_of_token(ex.coa, ex.dar, msg.nonce_indices[1])
+                ex.secure = ex.auth != "rr"
+                ex.care_of_token = self._token(False, ex.coa, ex.dar, msg.nonce_indices[1])
+            if ex.auth == "rr" and msg.nonce_indices:  # Kbm from the home and care-of keygen tokens
+                home_token = self._token(True, ex.hoa, ex.dar, msg.nonce_indices[0])
+                if home_token is None or (ex.care_of_token is None and not ex.deregistration):
+                    return  # the capture lacks the HoT or the CoT: not checked
             if msg.cga_params:
                 self._learn_key(b, msg.cga_params)
-        phkt = b.phkt if ex.auth == "phkt" or 5 in sig.options else None
+        elif ex.auth == "rr":
+            return
+        phkt = home_token if ex.auth in ("phkt", "rr") or 5 in sig.options else None
         verdict = verify_bu(IPv6(ip), phkt=phkt, care_of_token=ex.care_of_token)
         ex.verified, ex.verdict = _result(verdict), verdict.as_dict()
         self._report(verdict, ref, ex.hoa, "BU")
@@ -373,9 +383,11 @@ class Reconstruction:
             names = ", ".join(f"{c.name} ({c.detail})" for c in failed)
             self.findings.add("verification-failed", f"{what} from {address}: {names}", ref, address)
 
-    def _care_of_token(self, coa: str, dar: str, index: int) -> bytes | None:
-        for s in reversed(self.secure):
-            if s.coa == coa and s.dar == dar and s.index == index:
+    def _token(self, home: bool, address: str, peer: str, index: int) -> bytes | None:
+        """The keygen token of the latest home (or care-of) test of ``address`` with ``peer`` whose
+        answer carried nonce index ``index``."""
+        for s in reversed(self.tests):
+            if s.home == home and s.address == address and s.peer == peer and s.index == index:
                 return s.token
         return None
 
@@ -400,10 +412,11 @@ class Reconstruction:
     def _ba(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> Exchange | None:
         if sig.status is None:
             return None
-        if sig.status >= 128:
-            self.findings.add("error-status", f"BA status {sig.status} ({BA_STATUS.get(sig.status, 'unassigned')}) "
-                                              f"from {sig.src}", ref, sig.hoa or sig.dst)
+        self._error_status(sig, ref, "BA")
         found = self._match(sig)
+        if found is None and (proxied := self.proxy.pba(sig, ref, now)) is not None:
+            self._by_bytes[key] = (proxied, True)  # a Proxy BA without the P flag or proxy options
+            return None
         if found is None:
             self.findings.add("ba-without-bu", f"BA seq {sig.seq} status {sig.status} from {sig.src} to "
                                                f"{sig.dst} answers no BU seen", ref, sig.hoa or sig.dst)
@@ -412,11 +425,11 @@ class Reconstruction:
         b.pending = [p for p in b.pending if p is not ex and p.time > ex.time]
         ex.ba, ex.ba_time, ex.ba_last_seen = ref, now, now
         ex.status, ex.granted = sig.status, sig.lifetime
-        ex.phkt_issued = 14 in sig.options and sig.status < 128
+        ex.phkt_issued = 14 in sig.options and sig.status < REFUSED
         b.statuses[sig.status] += 1
         if ex.phkt_issued:
             b.phkt_issued.append((now, ref))
-        if sig.status < 128:
+        if sig.status < REFUSED:
             b.state = "de-registered" if ex.deregistration else "registered"
             b.coa = None if ex.deregistration else ex.coa
         elif b.state == "pending":
@@ -424,6 +437,12 @@ class Reconstruction:
         self._by_bytes[key] = (ex, True)
         self._verify_ba(b, ex, sig, ip, ref)
         return ex
+
+    def _error_status(self, sig: Signal, ref: PacketRef, what: str) -> None:
+        if (sig.status or 0) >= REFUSED:
+            name = BA_STATUS.get(sig.status or 0, "unassigned")
+            self.findings.add("error-status", f"{what} status {sig.status} ({name}) from {sig.src}", ref,
+                              sig.hoa or sig.dst)
 
     def _verify_ba(self, b: Binding, ex: Exchange, sig: Signal, ip: bytes, ref: PacketRef) -> None:
         keypair = self._key_of.get(b.key_id or "")
@@ -445,18 +464,35 @@ class Reconstruction:
 
     # ---------------------------------------------------------------- the rest
 
-    def _coti(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> SecureExchange:
-        self.secure.append(SecureExchange(ref, now, sig.src, sig.dst, sig.cookie or b""))
-        return self.secure[-1]
+    def _test(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> AddressTest:
+        self.tests.append(AddressTest(sig.kind == "HoTI", ref, now, sig.src, sig.dst, sig.cookie or b""))
+        return self.tests[-1]
 
-    def _cot(
-        self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes
-    ) -> SecureExchange | None:
-        for s in reversed(self.secure):
-            if s.cot is None and s.coa == sig.dst and s.dar == sig.src and s.cookie == sig.cookie:
-                s.cot, s.cot_time, s.index, s.token = ref, now, sig.index, sig.token
+    def _reply(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> AddressTest | None:
+        """A HoT or CoT answers the test with its cookie, sent to the address tested (RFC 6275 §6.1.5-6)."""
+        home = sig.kind == "HoT"
+        for s in reversed(self.tests):
+            if (s.reply is None and s.home == home and s.address == sig.dst and s.peer == sig.src
+                    and s.cookie == sig.cookie):
+                s.reply, s.reply_time, s.index, s.token = ref, now, sig.index, sig.token
                 return s
         return None
+
+    def _pbu(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> ProxyExchange | None:
+        ex = self.proxy.pbu(sig, ref, now)
+        if ex is not None:
+            self._by_bytes[key] = (ex, False)
+        return ex
+
+    def _pba(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> ProxyExchange | None:
+        self._error_status(sig, ref, "Proxy BA")
+        ex = self.proxy.pba(sig, ref, now)
+        if ex is None:
+            self.findings.add("ba-without-bu", f"Proxy BA seq {sig.seq} status {sig.status} from {sig.src} to "
+                                               f"{sig.dst} answers no Proxy BU seen", ref, sig.dst)
+            return None
+        self._by_bytes[key] = (ex, True)
+        return ex
 
     def _be(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
         self.findings.add("error-status", f"Binding Error status {sig.status} from {sig.src}", ref, sig.dst)
@@ -530,9 +566,9 @@ class Reconstruction:
             addresses = sorted((a for a in groups.parent if groups.find(a) == root and not a.startswith("key:")),
                                key=lambda a: first_use.get(a, float("inf")))
             key_id = next((b.key_id for b in bindings if b.key_id), None)
-            secure = [s for s in self.secure if s.coa in addresses]
+            tests = [s for s in self.tests if s.address in addresses]
             nodes.append(MobileNode(f"mn{len(nodes) + 1}", addresses, key_id, bindings,
-                                    self._handovers(bindings, addresses), secure, [], []))
+                                    self._handovers(bindings, addresses), tests, [], []))
         self._attach(nodes, first_use)
         for node in nodes:
             node.deregistrations = [ex for b in node.bindings for ex in b.exchanges if ex.deregistration]
@@ -568,8 +604,8 @@ class Reconstruction:
             if answered and ex.accepted:
                 h.end = max(h.end or 0.0, ex.ba_last_seen or 0.0)
         for h in out:
-            for s in self.secure:
-                if s.coa == h.coa and 0 <= h.time - s.time < ATTACH_WINDOW:
+            for s in self.tests:
+                if not s.home and s.address == h.coa and 0 <= h.time - s.time < ATTACH_WINDOW:
                     h.time = h.start = min(h.time, s.time)
         return out
 

@@ -9,13 +9,15 @@ frame's), durations are seconds, packets are ``[file index, frame number]``
 (frame numbers count from 1, as tshark does).
 
 JSON schema ``fama-analyze/1`` (a key is never removed or renamed within a
-version; new keys may be added)::
+version; new keys may be added; floats rounded to the microsecond; the JSON Schema
+file is ``scapy_fama/schemas/fama-analyze-1.json``)::
 
     schema              "fama-analyze/1"
     files[]             path, size, capture_points[] {name, linktype}, truncated (str|null)
     capture             first, last, duration (seconds; null for an empty capture)
     totals              frames, ipv6, other, signalling, tunnelled, native, duplicates
-    signalling          {message kind: distinct packets}: BU, BA, BE, CoTI, CoT, RS, RA, DAD, ...
+    signalling          {message kind: distinct packets}: BU, BA, PBU, PBA, BE, HoTI, HoT, CoTI, CoT, RS,
+                        RA, DAD, ...
     sightings           {message kind: packets}, copies seen at other capture points included
     dars[]              prefix, address (from RAs with the R bit)
     keys                number of MN private keys given (--keys)
@@ -30,14 +32,23 @@ version; new keys may be added)::
                         verified {passed, failed, unchecked},
                         tunnel {down, up: {packets, bytes, overhead, first, last, per_second[[s, n]]}},
         exchanges[]     (past 64 per binding, routine refreshes are left out: exchanges_total counts them)
-                        bu, time, coa, seq, lifetime, ack, auth, deregistration, secure,
+                        bu, time, coa, seq, lifetime, ack, auth (cga|phkt|rr|none), deregistration, secure,
                         retransmissions, verified, verdict, ba, ba_time, status, status_name,
                         granted, latency, phkt_issued, ba_verified, ba_verdict
                         (verdict: {message, ok, checks[] {name, result, detail}} or null)
-      secure[]          coti, time, coa, dar, cot, cot_time, index, rtt
+      secure[]          coti, time, coa, dar, cot, cot_time, index, rtt      (care-of tests, CoTI/CoT)
+      home_tests[]      hoti, time, hoa, cn, hot, hot_time, index, rtt       (return routability, HoTI/HoT)
       deregistrations[] bu, time, hoa, dar, coa, status (null: unanswered)
       native            {address: {sent_packets, sent_bytes, received_packets, received_bytes, first, last}}
     other_tunnels[]     outer_src, outer_dst, inner_src, inner_dst, packets, bytes, overhead
+    pmipv6              PMIPv6 (RFC 5213): the mobile nodes the MAGs registered, not FAMA MNs
+      bindings[]        mn_id, lma, codepoints ("RFC 5213"|"pmip6d (pre-RFC 5213)"), hnps[],
+                        link_local, state, mag, exchanges_total, statuses {status: count},
+                        latency {count, min, median, max},
+                        handovers[] {time, mag, previous, end, duration},
+        exchanges[]     pbu, time, mag, seq, lifetime, timestamp, ack, deregistration, ignored_for,
+                        retransmissions, pba, pba_time, status, status_name, granted, latency
+      tunnels[]         lma, mag, down {LMA -> MAG}, up {MAG -> LMA} (as a binding's tunnel)
     findings[]          kind, severity (error|warning|info), message, address, mn, count, packets[]
     warnings[]          sentences (a file cut short, an --mn address not found)
 
@@ -57,8 +68,10 @@ from rich.table import Table
 from scapy_fama.analysis.analyze import Analysis
 from scapy_fama.analysis.classify import TunnelCount
 from scapy_fama.analysis.findings import KINDS
-from scapy_fama.analysis.reconstruct import Binding, Exchange, MobileNode
+from scapy_fama.analysis.pmip import PMIP6D, ProxyBinding, ProxyExchange, mac_of
+from scapy_fama.analysis.reconstruct import AddressTest, Binding, Exchange, MobileNode
 from scapy_fama.layers.mh import BA_STATUS
+from scapy_fama.schemas import document
 
 SCHEMA = "fama-analyze/1"
 EXCHANGES_SHOWN = 12  # per binding in the rich report
@@ -72,13 +85,17 @@ def _tunnel(count: TunnelCount) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _status_name(status: int | None) -> str | None:
+    return BA_STATUS.get(status, "unassigned") if status is not None else None
+
+
 def _exchange(ex: Exchange) -> dict[str, Any]:
     return {
         "bu": list(ex.bu), "time": ex.time, "coa": ex.coa, "seq": ex.seq, "lifetime": ex.lifetime,
         "ack": ex.ack, "auth": ex.auth, "deregistration": ex.deregistration, "secure": ex.secure,
         "retransmissions": ex.retransmissions, "verified": ex.verified, "verdict": ex.verdict,
         "ba": list(ex.ba) if ex.ba else None, "ba_time": ex.ba_time, "status": ex.status,
-        "status_name": BA_STATUS.get(ex.status, "unassigned") if ex.status is not None else None,
+        "status_name": _status_name(ex.status),
         "granted": ex.granted, "latency": ex.latency, "phkt_issued": ex.phkt_issued,
         "ba_verified": ex.ba_verified, "ba_verdict": ex.ba_verdict,
     }  # fmt: skip
@@ -95,6 +112,11 @@ def verification(b: Binding) -> dict[str, int]:
     return {"passed": results.count(True), "failed": results.count(False), "unchecked": results.count(None)}
 
 
+def _latency(lat: list[float]) -> dict[str, Any]:
+    return {"count": len(lat), "min": min(lat, default=None), "median": statistics.median(lat) if lat else None,
+            "max": max(lat, default=None)}
+
+
 def _binding(b: Binding) -> dict[str, Any]:
     lat = latencies(b)
     return {
@@ -102,8 +124,7 @@ def _binding(b: Binding) -> dict[str, Any]:
         "exchanges_total": b.exchange_count, "retransmissions": b.retransmissions,
         "statuses": {str(k): v for k, v in sorted(b.statuses.items())}, "auth": dict(b.auth),
         "phkt_issued": [{"time": t, "packet": list(ref)} for t, ref in b.phkt_issued],
-        "latency": {"count": len(lat), "min": min(lat, default=None),
-                    "median": statistics.median(lat) if lat else None, "max": max(lat, default=None)},
+        "latency": _latency(lat),
         "latencies": lat,
         "verified": verification(b),
         "tunnel": {"down": _tunnel(b.tunnel_down), "up": _tunnel(b.tunnel_up)},
@@ -120,20 +141,50 @@ def _mn(m: MobileNode, analysis: Analysis) -> dict[str, Any]:
                        "signalling": h.signalling, "coa": h.coa, "previous": h.previous, "home": h.home,
                        "kept": h.kept, "released": h.released, "failed": h.failed} for h in m.handovers],
         "bindings": [_binding(b) for b in m.bindings],
-        "secure": [{"coti": list(s.coti), "time": s.time, "coa": s.coa, "dar": s.dar,
-                    "cot": list(s.cot) if s.cot else None, "cot_time": s.cot_time, "index": s.index,
-                    "rtt": s.cot_time - s.time if s.cot_time is not None else None} for s in m.secure],
+        "secure": [{"coti": list(t.init), "time": t.time, "coa": t.address, "dar": t.peer,
+                    "cot": list(t.reply) if t.reply else None, "cot_time": t.reply_time, "index": t.index,
+                    "rtt": _rtt(t)} for t in m.tests if not t.home],
+        "home_tests": [{"hoti": list(t.init), "time": t.time, "hoa": t.address, "cn": t.peer,
+                        "hot": list(t.reply) if t.reply else None, "hot_time": t.reply_time, "index": t.index,
+                        "rtt": _rtt(t)} for t in m.tests if t.home],
         "deregistrations": [{"bu": list(d.bu), "time": d.time, "hoa": d.hoa, "dar": d.dar, "coa": d.coa,
                              "status": d.status} for d in m.deregistrations],
         "native": {a: vars(c) for a, c in analysis.native.items() if a in m.addresses},
     }  # fmt: skip
 
 
+def _rtt(t: AddressTest) -> float | None:
+    return t.reply_time - t.time if t.reply_time is not None else None
+
+
+def _proxy_exchange(ex: ProxyExchange) -> dict[str, Any]:
+    return {
+        "pbu": list(ex.pbu), "time": ex.time, "mag": ex.mag, "seq": ex.seq, "lifetime": ex.lifetime,
+        "timestamp": ex.timestamp, "ack": ex.ack, "deregistration": ex.deregistration, "ignored_for": ex.ignored_for,
+        "retransmissions": ex.retransmissions, "pba": list(ex.pba) if ex.pba else None, "pba_time": ex.ba_time,
+        "status": ex.status, "status_name": _status_name(ex.status), "granted": ex.granted, "latency": ex.latency,
+    }  # fmt: skip
+
+
+def _proxy(analysis: Analysis) -> dict[str, Any]:
+    return {
+        "bindings": [{
+            "mn_id": b.mn_id, "lma": b.lma, "codepoints": b.codepoints, "hnps": b.hnps, "link_local": b.link_local,
+            "state": b.state, "mag": b.mag, "exchanges_total": b.exchange_count,
+            "statuses": {str(k): v for k, v in sorted(b.statuses.items())}, "latency": _latency(b.latencies()),
+            "handovers": [{"time": h.time, "mag": h.mag, "previous": h.previous, "end": h.end,
+                           "duration": h.duration} for h in b.handovers],
+            "exchanges": [_proxy_exchange(ex) for ex in b.exchanges],
+        } for b in analysis.proxy],
+        "tunnels": [{"lma": lma, "mag": mag, "down": _tunnel(down), "up": _tunnel(up)}
+                    for (lma, mag), (down, up) in sorted(analysis.proxy_tunnels.items())],
+    }  # fmt: skip
+
+
 def to_json(analysis: Analysis) -> dict[str, Any]:
     """The analysis as the ``fama-analyze/1`` document."""
     first, last = analysis.first_time, analysis.last_time
-    return {
-        "schema": SCHEMA,
+    return document(SCHEMA, {
         "files": [{"path": str(f.path), "size": f.size, "truncated": f.truncated,
                    "capture_points": [{"name": i.name, "linktype": i.linktype} for i in f.interfaces]}
                   for f in analysis.files],
@@ -148,9 +199,10 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         "other_tunnels": [{"outer_src": k[0], "outer_dst": k[1], "inner_src": k[2], "inner_dst": k[3],
                            "packets": c.packets, "bytes": c.bytes, "overhead": c.overhead}
                           for k, c in analysis.other_tunnels],
+        "pmipv6": _proxy(analysis),
         "findings": [f.as_dict() for f in analysis.findings],
         "warnings": analysis.warnings,
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 # ---------------------------------------------------------------- rich
@@ -210,6 +262,8 @@ def render(analysis: Analysis, console: Console) -> None:
         console.print(f"DAR {dar} advertises {prefix}")
     for m in analysis.mns:
         _render_mn(m, analysis, console, clock, files)
+    for b in analysis.proxy:
+        _render_proxy(b, analysis, console, clock, files)
     if analysis.other_tunnels:
         table = Table(title="Tunnels of no binding seen", title_justify="left")
         for column in ("outer", "inner", "packets", "bytes", "overhead"):
@@ -263,10 +317,13 @@ def _render_mn(m: MobileNode, analysis: Analysis, console: Console, clock: _Cloc
         if b.exchange_count > EXCHANGES_SHOWN:
             more = f"... {b.exchange_count - EXCHANGES_SHOWN} more exchanges for {b.hoa} (see --json)"
             events.append((b.exchanges[EXCHANGES_SHOWN].time, "", more, ""))
-    for s in m.secure:
-        rtt = _ms(s.cot_time - s.time if s.cot_time is not None else None)
-        events.append((s.time, f"{_ref(s.coti, files)} -> {_ref(s.cot, files)}",
-                       f"CoTI/CoT {s.coa} <-> {s.dar} index {s.index}, {rtt}", ""))
+    for t in m.tests:
+        init, reply = ("HoTI", "HoT") if t.home else ("CoTI", "CoT")
+        what = "home test (return routability)" if t.home else "care-of test"
+        answer = (f"{reply} nonce index {t.index}, {_ms(_rtt(t))}" if t.reply is not None
+                  else f"no {reply} seen")
+        events.append((t.time, f"{_ref(t.init, files)} -> {_ref(t.reply, files)}",
+                       f"{what} {init} {t.address} -> {t.peer}: {answer}", ""))
     for time, packets, what, ok in sorted(events, key=lambda e: e[0]):
         timeline.add_row(clock(time), packets, what, ok)
     console.print(timeline)
@@ -274,6 +331,41 @@ def _render_mn(m: MobileNode, analysis: Analysis, console: Console, clock: _Cloc
     for address, c in native.items():
         console.print(f"native {address}: sent {c.sent_packets} pkts {_size(c.sent_bytes)}, "
                       f"received {c.received_packets} pkts {_size(c.received_bytes)}")
+
+
+def _render_proxy(b: ProxyBinding, analysis: Analysis, console: Console, clock: _Clock, files: int) -> None:
+    if b.mn_id is None:
+        what = f"without an MN Identifier option, via {b.node}"
+    elif b.codepoints == PMIP6D:
+        mac = mac_of(b.mn_id)
+        what = f"interface id {b.mn_id}" + (f", MAC {mac}" if mac else "")
+    else:
+        what = b.mn_id
+    console.rule(f"[bold]PMIPv6 mobile node[/] {what} at LMA {b.lma}")
+    console.print(f"{b.codepoints} option numbers; home network prefix {', '.join(b.hnps) or '-'}; "
+                  f"link-local {b.link_local or '-'}")
+    statuses = ", ".join(f"{n}x {s}" for s, n in sorted(b.statuses.items())) or "none"
+    console.print(f"binding: {b.state}" + (f" via MAG {b.mag}" if b.mag else "")
+                  + f"; {b.exchange_count} PBUs; PBAs: {statuses}; PBU->PBA median {_ms(b.median_latency())}")
+    for h in b.handovers:
+        console.print(f"{clock(h.time)}  [bold]handover[/] MAG {h.previous} -> {h.mag}; took {_ms(h.duration)}")
+    timeline = Table(title="Timeline", title_justify="left")
+    for column in ("time", "packet", "event"):
+        timeline.add_column(column)
+    for ex in b.exchanges:
+        kind = "de-registration" if ex.deregistration else "registration"
+        stamp = "-" if ex.timestamp is None else datetime.fromtimestamp(ex.timestamp, tz=UTC).isoformat(timespec="seconds")
+        answer = (f"PBA {ex.status} {_status_name(ex.status)}, {_ms(ex.latency)}" if ex.status is not None
+                  else "no PBA" if ex.ack else "no PBA asked")
+        effect = f"; the binding stays with MAG {ex.ignored_for} (RFC 5213 §5.3.5)" if ex.ignored_for else ""
+        timeline.add_row(clock(ex.time), f"{_ref(ex.pbu, files)} -> {_ref(ex.pba, files)}",
+                         f"{kind} by MAG {ex.mag} seq {ex.seq} lifetime {ex.lifetime} s timestamp {stamp}: "
+                         f"{answer}{effect}")
+    console.print(timeline)
+    for (lma, mag), (down, up) in sorted(analysis.proxy_tunnels.items()):
+        if lma == b.lma and any(ex.mag == mag for ex in b.exchanges):
+            console.print(f"tunnel LMA {lma} <-> MAG {mag}: down {down.packets} pkts, {_size(down.bytes)}; "
+                          f"up {up.packets} pkts, {_size(up.bytes)}")
 
 
 def _render_findings(analysis: Analysis, console: Console, files: int) -> None:

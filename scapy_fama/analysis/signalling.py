@@ -12,14 +12,18 @@ not::
                                 the MH (a Destination Options header with a HAO, an RH2:
                                 ns-3 puts them after the MH)
     MH behind next header 62  Scapy re-labels it 135 and rebuilds; wire.parse reads the result
-    CoTI, CoT                 Scapy (cookie, care-of nonce index, keygen token)
+    HoTI, HoT, CoTI, CoT      Scapy (cookie, nonce index, keygen token)
+    Proxy BU / BA (PMIPv6)    the option spans wire.parse found, read by the PMIPv6 option classes
+                              (:mod:`scapy_fama.analysis.pmip`): kind "PBU" / "PBA"
     ICMPv6                    Scapy: RS, RA (PIO with the R bit: the DAR's address),
                               DAD probes (NS from ::); any other ICMPv6 is data
 
 Checks on the packet's own bytes become :class:`Problem` entries: the MH
 checksum (RFC 6275 §6.1.1, with the HAO/RH2 pseudo-header), Header Len against
 the type's minimum, Payload Proto, bytes after the MH, option lengths that run
-past the MH or differ from their definition, a capture cut short (snap length).
+past the MH or differ from their definition (a proxy message's by its own
+option numbers), a capture cut short (snap length), PMIPv6 option numbers of
+the drafts before RFC 5213.
 Verification (CGA, signature, BAD) is not done here: it needs the protocol
 state, see :mod:`scapy_fama.analysis.reconstruct`.
 """
@@ -41,6 +45,7 @@ from scapy.layers.inet6 import (
 )
 from scapy.packet import Packet
 
+from scapy_fama.analysis.pmip import PMIP6D, ProxyInfo, option_table, read_proxy
 from scapy_fama.layers import BA as BALayer
 from scapy_fama.layers import BE as BELayer
 from scapy_fama.layers import BRR, CoT, CoTI, GenericMH, HoT, HoTI
@@ -49,7 +54,8 @@ from scapy_fama.layers.checksum import mh_checksum
 from scapy_fama.layers.mh import MH_TYPES
 from scapy_fama.wire import MHInfo, WireInfo, parse
 
-BU, BA, BE, COTI, COT = 5, 6, 7, 2, 4
+BU, BA, BE, HOTI, COTI, HOT, COT = 5, 6, 7, 1, 2, 3, 4
+ACK, HOME = 0x8000, 0x4000  # BU flags A and H (RFC 6275 §6.1.7)
 # RFC 6275 §6.1: the smallest Header Len of each message type
 MIN_HEADER_LEN = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2, 5: 1, 6: 1, 7: 2}
 # option type -> the only data length its definition allows (RFC 6275 §6.2, RFC 3963 §4.3,
@@ -75,7 +81,7 @@ class Problem:
 class Signal:
     """One signalling packet as the reconstruction needs it."""
 
-    kind: str  # "BU", "BA", "BE", "CoTI", "CoT", "RS", "RA", "DAD", or an MH type name
+    kind: str  # "BU", "BA", "PBU", "PBA", "BE", "HoTI", "HoT", "CoTI", "CoT", "RS", "RA", "DAD", an MH type name
     src: str
     dst: str
     hoa: str | None = None  # BU: the Home Address option; BA: the RH2 address
@@ -83,10 +89,12 @@ class Signal:
     status: int | None = None
     lifetime: int | None = None
     ack: bool = False
+    home: bool = True  # BU: the H flag (a home registration; FAMA's BUs set it, profile §4)
     options: tuple[int, ...] = ()
-    cookie: bytes | None = None  # CoTI, CoT
-    index: int | None = None  # CoT: care-of nonce index
-    token: bytes | None = None  # CoT: care-of keygen token
+    cookie: bytes | None = None  # HoTI, HoT, CoTI, CoT
+    index: int | None = None  # HoT, CoT: nonce index
+    token: bytes | None = None  # HoT, CoT: keygen token
+    proxy: ProxyInfo | None = None  # PBU, PBA: what they say of the mobile node
     prefix: str | None = None  # RA: the prefix; DAD: the address probed
     dar: str | None = None  # RA: the DAR's global address (PIO with the R bit, profile §1)
     problems: list[Problem] = field(default_factory=list)
@@ -116,16 +124,23 @@ def _tail_headers(mh: Packet) -> tuple[str | None, list[Problem]]:
     return None, [Problem("framing", f"{len(load)} bytes follow the Mobility Header (Payload Proto says none)")]
 
 
-def _option_problems(mh: MHInfo) -> list[Problem]:
+def _option_problems(mh: MHInfo, proxy: ProxyInfo | None) -> list[Problem]:
+    names, lengths = dict(OPTION_NAMES), dict(OPTION_LENGTHS)
+    if proxy is not None:  # a proxy message's own option numbers (RFC 5213, or pmip6d's)
+        for otype, (name, length, _) in option_table(proxy.codepoints).items():
+            names[otype] = name
+            lengths.pop(otype, None)
+            if length >= 0:
+                lengths[otype] = length
     out = []
     for otype, start, size in mh.options:
-        name = OPTION_NAMES.get(otype, f"type {otype}")
+        name = names.get(otype, f"type {otype}")
         if otype and start + 2 + size > mh.length:
             out.append(Problem("malformed-option", f"{name} option at MH offset {start}: length {size} "
                                                    f"runs past the {mh.length}-byte Mobility Header"))
-        elif otype in OPTION_LENGTHS and size != OPTION_LENGTHS[otype]:
+        elif otype in lengths and size != lengths[otype]:
             out.append(Problem("malformed-option", f"{name} option at MH offset {start}: length {size}, "
-                                                   f"defined as {OPTION_LENGTHS[otype]}"))
+                                                   f"defined as {lengths[otype]}"))
     return out
 
 
@@ -144,11 +159,20 @@ def _old_draft(ip: bytes) -> bytes | None:
 def _mh_signal(ip: bytes, info: WireInfo) -> Signal:
     mh = info.mh
     assert mh is not None
-    kind = {BU: "BU", BA: "BA", BE: "BE", COTI: "CoTI", COT: "CoT"}.get(mh.mhtype, MH_TYPES.get(mh.mhtype, f"MH{mh.mhtype}"))
-    sig = Signal(kind, info.src, info.dst, hoa=info.hoa if mh.mhtype != BA else info.rh2,
-                 seq=mh.seq, status=mh.status, lifetime=mh.lifetime,
-                 ack=bool(mh.flags and mh.flags & 0x8000), options=tuple(t for t, _, _ in mh.options))
+    kind = {BU: "BU", BA: "BA", BE: "BE", HOTI: "HoTI", HOT: "HoT", COTI: "CoTI", COT: "CoT"}.get(
+        mh.mhtype, MH_TYPES.get(mh.mhtype, f"MH{mh.mhtype}"))
+    proxy = read_proxy(ip, info) if mh.mhtype in (BU, BA) else None
+    bu_flags = (mh.flags or 0) if mh.mhtype == BU else 0
+    sig = Signal("P" + kind if proxy else kind, info.src, info.dst, hoa=info.hoa if mh.mhtype != BA else info.rh2,
+                 seq=mh.seq, status=mh.status, lifetime=mh.lifetime, ack=bool(bu_flags & ACK),
+                 home=bool(bu_flags & HOME) or mh.mhtype != BU, options=tuple(t for t, _, _ in mh.options),
+                 proxy=proxy)
     problems = sig.problems
+    if proxy is not None and proxy.codepoints == PMIP6D:
+        problems.append(Problem("pre-standard", f"Proxy {kind} with pmip6d's option numbers from before RFC 5213 "
+                                                f"(7 Home Network Prefix, 8 MN Identifier as an interface id, "
+                                                f"9 Timestamp, 10 Link-local Address; RFC 5213 §8: 22, 8 with a "
+                                                f"subtype, 27, 26) and the P flag clear"))
     carried = len(ip) - mh.offset
     cut = carried < mh.length
     if cut:
@@ -159,9 +183,9 @@ def _mh_signal(ip: bytes, info: WireInfo) -> Signal:
     if short:
         problems.append(Problem("framing", f"MH Header Len {mh.length // 8 - 1} below the minimum "
                                            f"{MIN_HEADER_LEN[mh.mhtype]} of {kind} (RFC 6275 §6.1)"))
-    problems += _option_problems(mh)
+    problems += _option_problems(mh, proxy)
     trailing = 40 + info.payload_length - (mh.offset + mh.length)
-    if short or trailing > 0 or mh.mhtype in (COTI, COT):
+    if short or trailing > 0 or mh.mhtype in (HOTI, HOT, COTI, COT):
         _from_scapy(sig, ip, short)
     if not cut:
         pseudo_src = sig.hoa if mh.mhtype != BA and sig.hoa else info.src
@@ -192,9 +216,9 @@ def _from_scapy(sig: Signal, ip: bytes, short: bool) -> None:
     layer = _mh_layer(IPv6(ip))
     if layer is None:
         return
-    if isinstance(layer, CoTI):
+    if isinstance(layer, (HoTI, CoTI)):
         sig.cookie = bytes(layer.cookie)
-    elif isinstance(layer, CoT):
+    elif isinstance(layer, (HoT, CoT)):
         sig.cookie, sig.index, sig.token = bytes(layer.cookie), int(layer.index), bytes(layer.token)
     if short:
         for name in ("seq", "status"):
@@ -203,7 +227,7 @@ def _from_scapy(sig: Signal, ip: bytes, short: bool) -> None:
         if hasattr(layer, "mhtime") and sig.lifetime is None:
             sig.lifetime = int(layer.mhtime) * 4
         if hasattr(layer, "flags") and sig.kind == "BU":
-            sig.ack = bool(layer.flags.A)
+            sig.ack, sig.home = bool(layer.flags.A), bool(layer.flags.H)
     address, problems = _tail_headers(layer)
     sig.problems += problems
     if address is not None and sig.hoa is None:

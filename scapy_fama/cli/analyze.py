@@ -129,7 +129,8 @@ def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
         for path in paths:
             err.print(f"plot written to {path}")
         if not paths:
-            err.print(f"[yellow]warning:[/] no FAMA MN in the capture: no plot written to {args.plot}")
+            others = "; its PMIPv6 nodes are in the report, not plotted" if analysis.proxy else ""
+            err.print(f"[yellow]warning:[/] no FAMA MN in the capture: no plot written to {args.plot}{others}")
     return EXIT_NEGATIVE if any(f.truncated for f in analysis.files) else EXIT_OK
 
 

@@ -45,6 +45,7 @@ from scapy_fama.conformance.config import RunConfig
 from scapy_fama.conformance.requirements import clauses, matrix
 from scapy_fama.conformance.runner import Outcome
 from scapy_fama.net.sim_topology import LINKTYPE_RAW
+from scapy_fama.schemas import document
 
 SCHEMA = "fama-conformance/1"
 CLOCKS = {"inproc": "virtual", "iface": "wall"}  # what the seconds of a run's target are
@@ -159,8 +160,8 @@ def junit(outcomes: list[Outcome], run: RunConfig, path: Path, pcap_dir: Path | 
 
 
 def to_json(outcomes: list[Outcome], run: RunConfig, pcap_dir: Path | None) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA,
+    """The run as the ``fama-conformance/1`` document (scapy_fama/schemas/fama-conformance-1.json)."""
+    return document(SCHEMA, {
         "run": asdict(run),
         "clock": CLOCKS[run.target],
         "counts": counts(outcomes),
@@ -180,7 +181,7 @@ def to_json(outcomes: list[Outcome], run: RunConfig, pcap_dir: Path | None) -> d
             for o in outcomes
         ],
         "requirements": requirement_matrix(outcomes),
-    }
+    })
 
 
 def write_json(outcomes: list[Outcome], run: RunConfig, path: Path, pcap_dir: Path | None) -> None:

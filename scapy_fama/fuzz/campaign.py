@@ -47,6 +47,7 @@ from scapy_fama.fuzz.targets import (
     MnTarget,
     Target,
 )
+from scapy_fama.schemas import document
 
 T = TypeVar("T")
 SUMMARY_FORMAT = "fama-fuzz/1"
@@ -181,8 +182,7 @@ class Summary:
 
     def as_dict(self) -> dict[str, Any]:
         c = self.config
-        return {
-            "format": SUMMARY_FORMAT,
+        return document(SUMMARY_FORMAT, {
             "target": c.target, "seed": c.seed, "keep_valid": c.keep_valid, "families": list(c.families),
             "cases": self.cases, "seconds": round(self.seconds, 3),
             "execs_per_second": round(self.execs_per_second, 1), "stopped": self.stopped,
@@ -204,7 +204,7 @@ class Summary:
                     for fam in c.families
                 },
             },
-        }
+        })
 
 
 class Campaign:

@@ -33,6 +33,7 @@ from scapy.utils import RawPcapReader, RawPcapWriter
 from scapy_fama.fuzz.mutators import Args
 from scapy_fama.fuzz.oracles import Failure
 from scapy_fama.net.sim_topology import LINKTYPE_RAW
+from scapy_fama.schemas import document
 
 FORMAT = "fama-fuzz-finding/1"
 Chain = list[tuple[str, Args]]
@@ -64,11 +65,11 @@ class Finding:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.update(
-            format=FORMAT, id=self.id, failure=self.failure.as_dict(), pcap=f"{self.id}.pcap",
+            id=self.id, failure=self.failure.as_dict(), pcap=f"{self.id}.pcap",
             raw=self.raw.hex(), minimal_raw=self.minimal_raw.hex(),
             chain=[[n, a] for n, a in self.chain], minimal_chain=[[n, a] for n, a in self.minimal_chain],
         )
-        return data
+        return document(FORMAT, data)
 
 
 def save(finding: Finding, out: Path) -> Path:
@@ -88,7 +89,8 @@ def load(path: Path) -> Finding:
         data = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: not a fama-fuzz finding ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    # findings saved before the key was named "schema" call it "format"
+    if not isinstance(data, dict) or data.get("schema", data.get("format")) != FORMAT:
         raise ValueError(f"{path}: not a {FORMAT} document")
     pcap = Path(path).with_name(data["pcap"])
     try:

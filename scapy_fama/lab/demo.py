@@ -44,7 +44,9 @@ from scapy_fama.lab import apps, capture, control, roles, state
 from scapy_fama.lab.links import LabError
 from scapy_fama.lab.state import LabState
 from scapy_fama.lab.topology import dar_address, dar_prefix, namespace, upstream_iface
+from scapy_fama.schemas import document
 
+SCHEMA = "fama-lab-demo/1"  # the results' JSON document (scapy_fama/schemas/fama-lab-demo-1.json)
 STREAM_PORT, SECOND_PORT = 5001, 5002
 STREAM_RATE = 50_000.0  # bytes per second
 SECOND_BYTES = 200_000
@@ -253,7 +255,7 @@ def _summary(
     counts = _native(pcap, second["address"])
     second.update(counts, native=counts["native_packets"] > 0 and counts["tunnelled_packets"] == 0)
     answered = sum(rtt is not None for _, _, rtt in ping["echoes"])
-    return {
+    return document(SCHEMA, {
         "lab": {"dars": lab.dars, "emulation": lab.emulation.describe(), "secure": lab.secure},
         "first_address": first,
         "handovers": handovers,
@@ -264,8 +266,8 @@ def _summary(
                                for a, b, n in runs]},  # fmt: skip
         "second": second,
         "capture": str(pcap),
-        "dar_addresses": {i: dar_address(i) for i in lab.topology.dar_numbers},
-    }
+        "dar_addresses": {str(i): dar_address(i) for i in lab.topology.dar_numbers},
+    })
 
 
 def render(result: Record, console: Console) -> None:

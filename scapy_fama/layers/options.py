@@ -11,6 +11,7 @@ so every message class gets the same option set:
 * the RFC 4866 options under their RFC names (CGA Parameters Request 11, CGA
   Parameters 12, Signature 13, Permanent Home Keygen Token 14, Care-of Test Init
   15, Care-of Test 16);
+* the PMIPv6 options of RFC 5213 (types 22-27, :mod:`scapy_fama.layers.pmip`);
 * one :class:`CGAParamsOpt` for a whole CGA Parameters block. A block longer than
   255 bytes leaves as back-to-back type-12 options (RFC 4866 §5.1)::
 
@@ -60,6 +61,15 @@ from scapy.layers.inet6 import (
 from scapy.packet import Packet, Raw
 
 from scapy_fama.layers.cga_params import CGAParams
+from scapy_fama.layers.pmip import (
+    PMIP_OPTIONS,
+    AccessTechTypeOpt,
+    HandoffIndicatorOpt,
+    HomeNetworkPrefixOpt,
+    LinkLocalAddressOpt,
+    MNLinkLayerIdOpt,
+    TimestampOpt,
+)
 
 CGA_PIECE_MAX = 255  # RFC 4866 §5.1: Option Length is 8 bits
 MH_MAX_LEN = 2048  # RFC 6275 §6.1.1: Header Len is 8 bits of 8-octet units
@@ -83,6 +93,7 @@ OPTION_NAMES = {
     14: "Permanent Home Keygen Token",
     15: "Care-of Test Init",
     16: "Care-of Test",
+    **{t: cls.name for t, cls in PMIP_OPTIONS.items()},  # RFC 5213 §8
 }
 
 
@@ -262,6 +273,7 @@ OPTION_CLASSES: dict[int, type[Packet]] = {
     14: PHKTOpt,
     15: CareOfTestInitOpt,
     16: CareOfTestOpt,
+    **PMIP_OPTIONS,
 }
 
 
@@ -278,6 +290,12 @@ _DATA_LENGTHS: dict[type[Packet], tuple[int, int]] = {
     MIP6OptReplayProtection: (8, 8),
     CGAParamsRequest: (0, 0),
     CareOfTestInitOpt: (0, 0),
+    HomeNetworkPrefixOpt: (18, 18),
+    HandoffIndicatorOpt: (2, 2),
+    AccessTechTypeOpt: (2, 2),
+    MNLinkLayerIdOpt: (2, 255),
+    LinkLocalAddressOpt: (16, 16),
+    TimestampOpt: (8, 8),
 }
 
 

@@ -40,9 +40,10 @@ def test_json_document(capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(out)
     assert doc["schema"] == "fama-analyze/1"
     assert set(doc) == {"schema", "files", "capture", "totals", "signalling", "sightings", "dars", "keys", "mns",
-                        "other_tunnels", "findings", "warnings"}
+                        "other_tunnels", "pmipv6", "findings", "warnings"}
+    assert list(doc)[0] == "schema" and doc["pmipv6"] == {"bindings": [], "tunnels": []}
     (mn,) = doc["mns"]
-    assert set(mn) == {"id", "addresses", "key_id", "attachments", "handovers", "bindings", "secure",
+    assert set(mn) == {"id", "addresses", "key_id", "attachments", "handovers", "bindings", "secure", "home_tests",
                        "deregistrations", "native"}
     (binding,) = mn["bindings"]
     assert set(binding) >= {"hoa", "dar", "state", "exchanges", "tunnel", "latency", "verified", "statuses"}

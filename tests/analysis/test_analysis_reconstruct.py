@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scapy_fama.analysis.findings import Findings
-from scapy_fama.analysis.reconstruct import EXCHANGES_KEPT, Reconstruction, newer
+from scapy_fama.analysis.reconstruct import EXCHANGES_KEPT, Reconstruction
 from scapy_fama.analysis.signalling import Signal
 
 DAR, HOA, COA, COA3 = "2001:db8:1::1", "2001:db8:1::a", "2001:db8:2::a", "2001:db8:3::a"
@@ -29,10 +29,6 @@ class Feed:
 
     def kinds(self) -> list[str]:
         return [f.kind for f in self.findings for _ in range(f.count)]
-
-
-def test_serial_number_order() -> None:
-    assert newer(1, 0) and newer(0, 65535) and not newer(5, 5) and not newer(4, 5) and not newer(32768, 0)
 
 
 def test_retransmissions_are_counted_and_the_answer_closes_the_attempt() -> None:

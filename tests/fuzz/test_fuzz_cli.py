@@ -17,7 +17,7 @@ def test_a_short_campaign_writes_its_summary(tmp_path: Path, capsys: pytest.Capt
     assert main(["--target", "dissect", "--cases", "30", "--seed", "4", "--out", str(tmp_path), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads((tmp_path / "summary.json").read_text())
-    assert printed["format"] == "fama-fuzz/1" and printed["cases"] == 30 and printed["findings"] == []
+    assert printed["schema"] == "fama-fuzz/1" and printed["cases"] == 30 and printed["findings"] == []
     assert sum(f["cases"] for f in printed["coverage"]["by_family"].values()) == 30
     assert printed["coverage"]["pairs"] > 0 and printed["execs_per_second"] > 0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from scapy_fama import schemas
 from scapy_fama.lab import links, roles
 from scapy_fama.lab.topology import bridge
 
@@ -89,6 +90,8 @@ def test_demo_stream_outlives_three_handovers(lab_up: Lab, lab_dir: Path) -> Non
     done = lab_up("demo", "--json", str(out))
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(out.read_text())
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft202012Validator(schemas.load(result["schema"])).validate(result)  # fama-lab-demo/1
     stream = result["stream"]
     assert stream["intact"] and stream["sent"]["sha256"] == stream["received"]["sha256"]
     assert stream["sent"]["bytes"] > 0 and stream["sent"]["error"] is None
