@@ -22,6 +22,9 @@ from scapy_fama.cli.fuzz import main as fuzz_main
 from scapy_fama.conformance.report import SCHEMA as CONFORMANCE
 from scapy_fama.fuzz.campaign import SUMMARY_FORMAT as FUZZ
 from scapy_fama.fuzz.findings import FORMAT as FUZZ_FINDING
+from scapy_fama.fuzz.findings import Finding
+from scapy_fama.fuzz.libfuzzer import Run
+from scapy_fama.fuzz.oracles import Failure
 from scapy_fama.lab.demo import SCHEMA as LAB_DEMO
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -94,3 +97,14 @@ def test_fama_fuzz_summary_and_finding(tmp_path: Path, capsys: pytest.CaptureFix
     for finding in summary["findings"]:
         valid(FUZZ_FINDING, json.loads(Path(finding["json"]).read_text()))
     valid(FUZZ, json.loads((tmp_path / "summary.json").read_text()))
+
+
+def test_fama_fuzz_libfuzzer_summary(tmp_path: Path) -> None:
+    """--engine libfuzzer's summary (atheris is not needed to write one): the same document."""
+    failure = Failure("exception", "TypeError", "odd length", "planted.py:30")
+    finding = Finding("dissect", 0, 0, "libfuzzer", False, "", [], [], failure, b"\x60", b"\x60", True,
+                      engine="libfuzzer")
+    run = Run("dissect", False, ["fama-fuzz-harness", "-runs=10"], seconds=1.25, execs=10, cov=7, features=9,
+              corpus=3, findings=[finding], paths={finding.id: tmp_path / f"{finding.id}.json"})
+    valid(FUZZ, run.as_dict())
+    valid(FUZZ_FINDING, finding.as_dict())

@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from scapy_fama.fuzz import findings
+from scapy_fama.fuzz.campaign import SUMMARY_FORMAT
 from scapy_fama.fuzz.findings import Finding
 from scapy_fama.fuzz.harness import HARNESSES, SEED, Harness, write_corpus
 from scapy_fama.fuzz.oracles import Failure
+from scapy_fama.schemas import document
 
 TIME_LIMIT = 2.0  # seconds an artifact may take when it is run again in process
 ARTIFACTS = {"crash": ("exception", "crash"), "timeout": ("hang", "timeout"), "oom": ("bounds", "out-of-memory"),
@@ -63,8 +65,8 @@ class Run:
         return self.execs / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "format": "fama-fuzz/1", "engine": "libfuzzer", "target": self.harness, "keep_valid": self.keep_valid,
+        return document(SUMMARY_FORMAT, {
+            "engine": "libfuzzer", "target": self.harness, "keep_valid": self.keep_valid,
             "cases": self.execs, "seconds": round(self.seconds, 3),
             "execs_per_second": round(self.execs_per_second, 1), "libfuzzer_exit": self.returncode,
             "command": self.command,
@@ -75,7 +77,7 @@ class Run:
                 for f in self.findings
             ],
             "coverage": {"cov": self.cov, "features": self.features, "corpus": self.corpus},
-        }
+        })
 
 
 def harness_command() -> str:
