@@ -40,6 +40,7 @@ import sys
 import types
 from pathlib import Path
 
+from scapy_fama import __version__
 from scapy_fama.analysis.reader import CaptureError, CaptureReader
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig
 from scapy_fama.fuzz.frame import Frame, parse_frame, render
@@ -193,6 +194,9 @@ def _option(argv: list[str], name: str) -> str | None:
 def main(argv: list[str] | None = None) -> None:
     """``fama-fuzz-harness``: run a harness under atheris, or write its seed corpus."""
     argv = list(sys.argv if argv is None else argv)
+    if "--version" in argv[1:]:  # as every command answers it (libFuzzer's own flags start with one dash)
+        print(f"fama-fuzz-harness {__version__}")
+        return
     name = _option(argv, "harness")
     if name not in HARNESSES:
         raise SystemExit(f"fama-fuzz-harness: error: --harness=NAME, one of {', '.join(HARNESSES)}")
