@@ -2,15 +2,20 @@
 
 Theory of operation
 -------------------
-The tester solicits as a mobile node would, from its own link-local address,
-and reads what comes back and when::
+The tester solicits as a mobile node would, from its own link-local address or
+from ``::``, and reads what comes back and when::
 
-    tester --RS from fe80::tester--> DAR   a unicast RA to fe80::tester, at once,
-                                           advertising the prefix and the DAR's address (R=1)
+    tester --RS from fe80::tester-------------> DAR   a unicast RA to fe80::tester, at once,
+                                                      with the prefix and the DAR's address (R=1)
+    tester --RS from :: (a burst of five)-----> DAR   multicast RAs, no two closer than
+                                                      MinDelayBetweenRAs
 
-Every configuration the profile allows must pass: the answer is awaited for as
-long as the slowest allowed one may take (RFC 4861 §6.2.6: MAX_RA_DELAY_TIME,
-0.5 s), and ``SLACK`` more for an IUT on a real link.
+Every configuration the profile allows must pass: the rate limit is judged
+against the smallest MinDelayBetweenRAs a DAR may use (RFC 6275 §7.5: 30 ms),
+and an answer is awaited for as long as the slowest allowed one may take (RFC
+4861 §6.2.6: MAX_RA_DELAY_TIME 0.5 s for a solicited RA, and 3 s of
+MIN_DELAY_BETWEEN_RAS before a multicast one). ``SLACK`` allows for an IUT on
+a real link; the gap between two RAs is read from the kernel's receive times.
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ from scapy_fama.conformance.dar_tester import DarTester
 from scapy_fama.proto.messages import Message, RouterAdvertisement, RouterSolicitation
 
 MAX_RA_DELAY_TIME = 0.5  # RFC 4861 §6.2.6 / §10
+MIN_DELAY_BETWEEN_RAS = 3.0  # RFC 4861 §6.2.6 / §10: the longest a multicast RA may wait
+MOBILE_MIN_DELAY = 0.03  # RFC 6275 §7.5 (MinDelayBetweenRAs): the shortest gap allowed
+GAP_TOLERANCE = 0.01  # seconds two RAs' receive times may differ from their send times
 SLACK = 0.3  # seconds of timing tolerance for an IUT on a real link
+BURST = 5  # RSs from :: sent back to back
 
 
 def _rs(src: str) -> bytes:
@@ -53,3 +62,21 @@ def rs_unicast(t: DarTester) -> None:
     assert isinstance(ra, RouterAdvertisement)
     if (ra.prefix, ra.dar_address) != (t.prefix, t.iut):
         raise Fail(f"the RA advertises {ra.prefix} with the address {ra.dar_address}, not {t.prefix} with {t.iut} (profile §1)")
+
+
+@case("DAR-RA-002", "RSs from :: get multicast RAs, never two within 30 ms", "RFC 4861 §6.2.6 (MIN_DELAY_BETWEEN_RAS); RFC 6275 §7.5 (MinDelayBetweenRAs); profile §2 step 1", group="ra")
+def rs_unspecified(t: DarTester) -> None:
+    started, window = t.x.now(), MIN_DELAY_BETWEEN_RAS + MAX_RA_DELAY_TIME + t.wait
+    for _ in range(BURST):
+        t.x.send(_rs("::"))
+    t.watch(window)
+    times = [at for at, _ in t.seen_since(started, _to("ff02::1"))]
+    if not times:
+        raise Fail(f"{BURST} RSs from :: got no multicast RA within {window:g} s")
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    if gaps and min(gaps) < MOBILE_MIN_DELAY - GAP_TOLERANCE:
+        listed = ", ".join(f"{at - started:.3f}" for at in times)
+        raise Fail(
+            f"{len(times)} multicast RAs for {BURST} RSs from ::, as little as {min(gaps) * 1000:.1f} ms "
+            f"apart (at {listed} s); at most one per {MOBILE_MIN_DELAY * 1000:g} ms"
+        )

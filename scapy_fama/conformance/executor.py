@@ -126,6 +126,11 @@ class Executor(ABC):
     def hold(self, address: str) -> None:
         """The tester plays ``address`` on the IUT's link (an iface executor answers its NS)."""
 
+    def claim(self, address: str) -> None:
+        """Another node on the IUT's link answers for ``address`` (a DAD collision if the IUT is
+        probing for it; in-process the core hears of it as from its driver)."""
+        raise NotImplementedError(f"{self.kind} {self.role} executor has no link to claim on")
+
     def link_down(self) -> None:
         raise NotImplementedError(f"{self.kind} {self.role} executor has no link to move")
 
@@ -251,6 +256,9 @@ class InprocMn(InprocExecutor):
 
     def start(self) -> Effects:
         return self.mn.on_link_up(self.virtual)
+
+    def claim(self, address: str) -> None:
+        self._run("on a DAD collision", lambda: self.mn.on_dad_collision(address, self.virtual))
 
     def link_down(self) -> None:
         self._run("on link-down", lambda: self.mn.on_link_down(self.virtual))

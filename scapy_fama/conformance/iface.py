@@ -39,7 +39,7 @@ from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 
-from scapy_fama.automata.nd import advertisement
+from scapy_fama.automata.nd import ALL_NODES, advertisement, group_mac
 from scapy_fama.conformance.executor import Executor, Setup
 from scapy_fama.net.iface import IfacePort, link_local, require_root, resolve_mac
 
@@ -82,6 +82,10 @@ class IfaceExecutor(Executor):
 
     def hold(self, address: str) -> None:
         self.held.add(address)
+
+    def claim(self, address: str) -> None:
+        """An unsolicited NA for ``address`` (O=1) to all nodes, naming the tester's MAC."""
+        self.port.send(advertisement(address, ALL_NODES, group_mac(ALL_NODES), self.mac, router=False))
 
     # ---------------------------------------------------------------- the roles' business
 

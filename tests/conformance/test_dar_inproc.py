@@ -22,7 +22,7 @@ from scapy_fama.conformance.runner import Outcome, run_all
 from scapy_fama.crypto import KeyPair
 from scapy_fama.proto import DarCore
 from scapy_fama.proto.effects import Effects, Forward, Send
-from scapy_fama.proto.messages import BindingUpdate, Message, RouterSolicitation
+from scapy_fama.proto.messages import BindingUpdate, Message, RouterAdvertisement, RouterSolicitation
 from scapy_fama.proto.status import REFUSED
 
 catalogue.load()
@@ -119,6 +119,24 @@ def test_a_dar_that_multicasts_every_ra_fails_the_unicast_ra_case(mn_key: KeyPai
     failed = _failed(_run(mn_key, factory=MulticastsEveryRa))
     assert set(failed) == {"DAR-RA-001"}, failed
     assert failed["DAR-RA-001"] == "no RA to fe80::7e57 within 0.8 s of its RS (RFC 4861 §6.2.6: MAX_RA_DELAY_TIME 0.5 s)"
+
+
+class NoRaRateLimit(DarCore):
+    """Answers every RS from :: with a multicast RA at once (the RFC 4861 §6.2.6 limit ignored)."""
+
+    def on_message(self, msg: Message, now: float) -> Effects:
+        if isinstance(msg, RouterSolicitation) and msg.src == "::":
+            return [Send(RouterAdvertisement(
+                self.link_local, "ff02::1", self.address, self.prefix, self.config.valid_lifetime,
+                self.config.preferred_lifetime, self.config.router_lifetime,
+            ))]  # fmt: skip
+        return super().on_message(msg, now)
+
+
+def test_a_dar_that_ignores_the_ra_rate_limit_fails_that_case_alone(mn_key: KeyPair) -> None:
+    failed = _failed(_run(mn_key, factory=NoRaRateLimit))
+    assert set(failed) == {"DAR-RA-002"}, failed
+    assert "as little as 0.0 ms apart" in failed["DAR-RA-002"] and "at most one per 30 ms" in failed["DAR-RA-002"]
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
