@@ -12,6 +12,9 @@ What is measured
             10 visited DARs (a CGA-signed BU to the home DAR each) and leave: 10,000
             bindings and security records on the home DAR. Under tracemalloc, everything
             but the home DAR's core is then dropped; what stays traced is the DAR's.
+            Security records alone (what an MN that de-registered leaves behind, bounded
+            by DarConfig.record_capacity): as many stored in a BindingCache, as the DAR
+            stores them (PHKT, key hash, last seq, expiry heap entry).
 
 Baselines (same run)
     speed:  the bare event loop (:class:`scapy_fama.net.sim_clock.Scheduler`) running as
@@ -41,6 +44,8 @@ from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_clock import Scheduler
 from scapy_fama.net.sim_topology import DarNode, MnNode
 from scapy_fama.proto import DarConfig, DarCore, KeepPolicy, MnConfig
+from scapy_fama.proto.cache import BindingCache
+from scapy_fama.proto.config import ADV_VALID_LIFETIME
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
@@ -174,6 +179,17 @@ def traced(build: Callable[[], object]) -> tuple[int, object]:
     return size, kept
 
 
+def records_only(n: int) -> BindingCache:
+    """``n`` security records without bindings, as DarCore stores an accepted CGA BU's."""
+    cache = BindingCache(1, ADV_VALID_LIFETIME, record_capacity=n)
+    rng = random.Random(4)
+    for j in range(n):
+        hoa = addr_text(bytes.fromhex("20010db8000100") + rng.randbytes(9))
+        record, _ = cache.new_phkt(hoa, rng.randbytes(8), rng.randbytes(162), float(j))
+        cache.accepted(record, j % 65536, float(j))
+    return cache
+
+
 def plain_dict(n: int) -> dict[str, tuple[str, float]]:
     rng = random.Random(3)
     return {
@@ -200,7 +216,7 @@ def main() -> int:
     handovers = args.handovers or (2 if args.quick else 5)
     bindings = args.bindings or (1_000 if args.quick else 10_000)
 
-    report = Report("bench_simnet: SimNet speed and memory per binding")
+    report = Report("bench_simnet: SimNet speed, memory per binding and per security record")
     report.header(
         [("sizes", f"{dars} DARs × {mns} MNs × {handovers} handovers; {bindings:,} bindings")]
     )
@@ -222,13 +238,20 @@ def main() -> int:
     if held != bindings or len(core.records()) != bindings:
         report.fail(f"the home DAR holds {held} bindings, {len(core.records())} records")
     dict_bytes, _ = traced(partial(plain_dict, bindings))
+    record_bytes, records = traced(partial(records_only, bindings))
+    assert isinstance(records, BindingCache)
+    if len(records.records()) != bindings:
+        report.fail(f"{len(records.records())} security records stored of {bindings}")
     per_binding, per_entry = dar_bytes / bindings, dict_bytes / bindings
+    per_record = record_bytes / bindings
     report.table(
         "memory per binding on one DAR (tracemalloc; baseline: dict {HoA: (CoA, expiry)})",
         ["what", "entries", "bytes traced", "bytes / entry", "ratio vs baseline"],
         [
             ("DarCore: bindings + security records + expiry heap", f"{held:,}", f"{dar_bytes:,}",
              f"{per_binding:,.0f}", fmt_ratio(per_binding / per_entry)),
+            ("security records alone (no binding)", f"{bindings:,}", f"{record_bytes:,}",
+             f"{per_record:,.0f}", fmt_ratio(per_record / per_entry)),
             ("baseline dict", f"{bindings:,}", f"{dict_bytes:,}", f"{per_entry:,.0f}", "1.000"),
         ],
     )  # fmt: skip

@@ -185,7 +185,10 @@ def encode(msg: Message) -> Packet:
     if isinstance(msg, CareOfTest):
         return IPv6(src=msg.src, dst=msg.dst) / CoT(index=msg.index, cookie=msg.cookie, token=msg.token)
     if isinstance(msg, UnknownMobility):
-        return IPv6(src=msg.src, dst=msg.dst) / GenericMH(mhtype=msg.mhtype)
+        head = IPv6(src=msg.src, dst=msg.dst)
+        if msg.hoa is not None:
+            head = head / IPv6ExtHdrDestOpt(options=[HAO(hoa=msg.hoa)])
+        return head / GenericMH(mhtype=msg.mhtype)
     raise ValueError(f"cannot encode {type(msg).__name__}")
 
 
@@ -242,7 +245,7 @@ def _decode_mh(mh: Packet) -> Message:
     if problem is not None:
         return Undecodable(src, dst, problem)
     if mh.mhtype not in _HANDLED_MH:
-        return UnknownMobility(src, dst, int(mh.mhtype))
+        return UnknownMobility(src, dst, int(mh.mhtype), ctx.hao)
     if isinstance(mh, BU):
         spans = option_spans(mh)
         ni = next((s.option for s in spans if isinstance(s.option, NonceIndices)), None)

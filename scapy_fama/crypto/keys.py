@@ -111,6 +111,13 @@ def public_key_from_der(der: bytes) -> rsa.RSAPublicKey:
     return key
 
 
+def rsa_shape(der: bytes) -> tuple[int, int]:
+    """(modulus bits, public exponent) of a DER SubjectPublicKeyInfo holding an RSA key;
+    ValueError otherwise. Parsing costs no RSA operation."""
+    numbers = public_key_from_der(der).public_numbers()
+    return numbers.n.bit_length(), numbers.e
+
+
 def spki_info(der: bytes) -> tuple[str, int]:
     """Name the algorithm and key size of a DER SubjectPublicKeyInfo, for display.
 

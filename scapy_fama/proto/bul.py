@@ -156,6 +156,7 @@ class SentBu:
     deregistration: bool
     phkt: bytes | None  # the PHKT held when it was sent (keys the BA unless a new one comes)
     care_of: bytes | None  # the care-of token it used
+    cga: bool = False  # CGA-signed: a BA accepting it must issue a PHKT (profile §4)
 
 
 @dataclass

@@ -5,19 +5,29 @@ Theory of operation
 Two tables, keyed by home address:
 
 * a **security record** (HoA -> PHKT, last accepted sequence number, hash of
-  the CGA public key) is created when a CGA-signed BU verifies and a PHKT is
-  issued (profile §6 step 4). It survives de-registration and lives until the
+  the CGA public key) is created when a CGA-signed BU verifies and the DAR
+  accepts it, with the PHKT it issues (profile §6 steps 4-6: nothing is stored
+  for a BU refused later). It survives de-registration and lives until the
   address would expire: ``prefix valid lifetime`` after the last BU the DAR
   accepted for it (the DAR cannot know when the MN last heard an RA, so it
   counts from the last sign of life). While it lives, a returning MN needs no
   new CGA check, and a late or replayed BU still meets the sequence check
   (RFC 6275 §10.3.2 keeps a deleted entry for the same reason).
+  ``record_capacity`` bounds them (profile §6 "Bounded state"): a new record
+  at the cap replaces the one that expires first among those without a
+  binding. All records live equally long after their last accepted BU, so that
+  is the least recently used; the table keeps them in that order (a record
+  moves to the end when a BU is accepted), and a record with a binding was
+  used within the binding's lifetime, so the search stops early. The cap is at
+  least the binding capacity, so such a record always exists. Its MN, if it
+  comes back, is refused with 147 and signs a BU with its CGA again.
 * a **binding** (HoA -> CoA, granted lifetime, expiry) exists while the MN is
   away and registered; the DAR tunnels the HoA's traffic to the CoA. It is
   removed at once on de-registration (profile §6 step 5) or at expiry.
   ``capacity`` bounds the bindings; one more is refused (BA 130, step 6)::
 
-      CGA BU ok ---> record(PHKT, seq) + binding(CoA, 400 s)
+      CGA BU ok ---> record(PHKT, seq) + binding(CoA, 400 s)    (the oldest idle record
+                                                                 goes if records are full)
       BU lt=0   ---> record(PHKT, seq')            (binding and tunnel gone)
       ...valid lifetime later: record gone; the next BU must be CGA-signed again
 """
@@ -26,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from scapy_fama.proto.config import MAX_CGA_BINDING_LIFETIME, wire_lifetime
@@ -43,7 +54,7 @@ def grant_lifetime(requested: int, prefix_valid: int, policy: int) -> int:
     return wire_lifetime(min(requested, MAX_CGA_BINDING_LIFETIME, prefix_valid, policy))
 
 
-@dataclass
+@dataclass(slots=True)
 class SecurityRecord:
     hoa: str
     phkt: bytes
@@ -52,7 +63,7 @@ class SecurityRecord:
     expires: float
 
 
-@dataclass
+@dataclass(slots=True)
 class Binding:
     hoa: str
     coa: str
@@ -61,17 +72,21 @@ class Binding:
 
 
 class BindingCache:
-    """Bindings (bounded by ``capacity``) and security records, both with expiry.
+    """Bindings (bounded by ``capacity``) and security records (bounded by
+    ``record_capacity``), both with expiry.
 
     Expiry times sit in one heap with lazy deletion (an entry is live while the
     table still holds that expiry), so that neither the next deadline nor an
     expiry sweep walks the tables on the DAR's per-message path.
     """
 
-    def __init__(self, capacity: int, record_lifetime: float) -> None:
+    def __init__(self, capacity: int, record_lifetime: float, record_capacity: int) -> None:
+        if record_capacity < capacity:
+            raise ValueError("record_capacity must hold a record for every binding")
         self.capacity = capacity
         self.record_lifetime = record_lifetime
-        self._records: dict[str, SecurityRecord] = {}
+        self.record_capacity = record_capacity
+        self._records: OrderedDict[str, SecurityRecord] = OrderedDict()  # least recently used first
         self._bindings: dict[str, Binding] = {}
         self._heap: list[tuple[float, int, str]] = []  # (expires, 0 binding / 1 record, hoa)
 
@@ -91,9 +106,13 @@ class BindingCache:
         """True when a binding for ``hoa`` would be one too many (profile §6 step 6)."""
         return hoa not in self._bindings and len(self._bindings) >= self.capacity
 
-    def new_phkt(self, hoa: str, phkt: bytes, public_key: bytes, now: float) -> SecurityRecord:
-        """A CGA-signed BU verified: the new PHKT replaces any old one (RFC 4866 §4.9)."""
-        old = self._records.get(hoa)
+    def new_phkt(
+        self, hoa: str, phkt: bytes, public_key: bytes, now: float
+    ) -> tuple[SecurityRecord, SecurityRecord | None]:
+        """A CGA-signed BU was accepted: the new PHKT replaces any old one (RFC 4866 §4.9).
+        Returns the record, and the record it displaced if the table was full."""
+        old = self._records.pop(hoa, None)
+        evicted = self._evict() if old is None and len(self._records) >= self.record_capacity else None
         record = SecurityRecord(
             hoa,
             phkt,
@@ -103,13 +122,19 @@ class BindingCache:
         )
         self._records[hoa] = record
         self._schedule(record.expires, _RECORD, hoa)
-        return record
+        return record, evicted
 
     def accepted(self, record: SecurityRecord, seq: int, now: float) -> None:
         """A BU was accepted: remember its sequence number; the address lives on."""
         record.last_seq = seq
         record.expires = now + self.record_lifetime
+        self._records.move_to_end(record.hoa)
         self._schedule(record.expires, _RECORD, record.hoa)
+
+    def _evict(self) -> SecurityRecord:
+        """The record that expires first among those without a binding (see the docstring)."""
+        hoa = next(h for h in self._records if h not in self._bindings)
+        return self._records.pop(hoa)
 
     def bind(self, hoa: str, coa: str, lifetime: int, now: float) -> Binding | None:
         """Create or update; returns the binding it replaces (None if new)."""

@@ -43,6 +43,9 @@ NONCE_REGENERATION = 30.0  # RFC 6275 §5.2.7: a new nonce about every 30 s
 MAX_CGA_BINDING_LIFETIME = 86_400  # RFC 4866 §4.2, profile §6 step 5
 LIFETIME_UNIT = 4  # RFC 6275 §6.1.7: Lifetime counts 4-second units in 16 bits
 MAX_WIRE_LIFETIME = 0xFFFF * LIFETIME_UNIT
+# records are kept for MNs that de-registered too (profile §6 step 5): room for this many per
+# binding the cache can hold
+RECORDS_PER_BINDING = 4
 # RFC 4861 §6.2.1 / §6.3.7 / §10
 ADV_VALID_LIFETIME = 2_592_000
 ADV_PREFERRED_LIFETIME = 604_800
@@ -81,6 +84,9 @@ class DarConfig:
     ra_delay: float = 0.0  # random delay of a solicited RA, up to this (RFC 4861: 0.5 s; §9)
     max_binding_lifetime: int = MAX_CGA_BINDING_LIFETIME  # local policy (§6 step 5)
     cache_capacity: int = 4096  # bindings; one more gets BA 130 (§6 step 6)
+    # security records (§6 "Bounded state"); at the cap a new one replaces the record that
+    # expires first among those without a binding. None: 4 x cache_capacity
+    record_capacity: int | None = None
     require_coa_test: bool = False  # secure mode (§5)
     cga_checks_per_second: float = 200.0  # DoS guard, all sources together (§6)
     cga_burst: int = 50
@@ -88,6 +94,8 @@ class DarConfig:
     cga_prefix_burst: int = 5
     binding_errors_per_second: float = 1.0  # RFC 6275 §9.3.3: rate-limited like ICMPv6
     binding_error_burst: int = 5
+    binding_errors_per_prefix_per_second: float = 0.2  # §6: per /64 of the offending source
+    binding_error_prefix_burst: int = 2
 
     def __post_init__(self) -> None:
         _positive(
@@ -102,10 +110,22 @@ class DarConfig:
             "cga_prefix_burst",
             "binding_errors_per_second",
             "binding_error_burst",
+            "binding_errors_per_prefix_per_second",
+            "binding_error_prefix_burst",
             "min_delay_between_ras",
         )
+        if self.max_records < self.cache_capacity:
+            raise ValueError("DarConfig.record_capacity must hold a record for every binding")
         if self.ra_delay < 0:
             raise ValueError("DarConfig.ra_delay must not be negative")
+
+
+    @property
+    def max_records(self) -> int:
+        """The security records a DAR holds at most (profile §6 "Bounded state")."""
+        if self.record_capacity is None:
+            return RECORDS_PER_BINDING * self.cache_capacity
+        return self.record_capacity
 
 
 @dataclass(frozen=True)

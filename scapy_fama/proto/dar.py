@@ -39,40 +39,46 @@ refuse one (status >= REFUSED) use the zero care-of token, since the DAR may not
 hold a valid care-of token when it refuses. A BA carries a BAD whenever the
 DAR holds a PHKT for the HoA (profile §6 step 7).
 
+Step 4 (:mod:`scapy_fama.proto.authorise`) stores nothing: what it proved (a
+new PHKT for a CGA BU) is stored only when the BU is accepted, so a BU refused
+at step 6 (130) or with 139 (H=0 for a home registration, RFC 6275 §9.5.1,
+checked after step 4 so that only an authorised sender learns of a binding)
+leaves no state behind (profile §6). Bounded state: the binding cache
+(``cache_capacity``), the security records (``record_capacity``, the oldest
+idle one replaced, :mod:`scapy_fama.proto.cache`), the CGA and Binding Error
+budgets (global and per source /64, :mod:`scapy_fama.proto.dosguard`), the RA
+schedule (:mod:`scapy_fama.proto.adverts`) and the care-of nonces (nine at most,
+:mod:`scapy_fama.proto.nonces`).
+
 Departures from the letter of profile §6, on purpose:
 * step 4 tests the care-of token (137) before any CGA work, and a CGA BU's own
   BAD before spending the CGA budget, so that neither costs an RSA check;
 * the DAR signs a BA for a CGA Parameters Request only when that BA issues a
   PHKT (so after a budgeted CGA verification): signing is the expensive RSA
-  direction and must not be available to unauthenticated senders;
-* a PHKT issued to a BU then refused for a full cache (130) is kept in the
-  security record and sent in the BA, so the MN's retry is a cheap PHKT BU.
+  direction and must not be available to unauthenticated senders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from ipaddress import IPv6Address, IPv6Network
 
 from scapy_fama.crypto import (
-    ZERO_TOKEN,
     CgaParams,
     KeyPair,
     addr_bytes,
     addr_text,
     cga_check,
-    check_authenticator,
     encrypt_phkt,
     kbm,
-    new_phkt,
     prefix64,
-    verify_mh_signature,
 )
 from scapy_fama.proto.adverts import ALL_NODES, RaSchedule
-from scapy_fama.proto.cache import Binding, BindingCache, SecurityRecord, grant_lifetime, key_hash
+from scapy_fama.proto.authorise import Authorised, Authoriser, Dropped, Refused
+from scapy_fama.proto.cache import Binding, BindingCache, SecurityRecord, grant_lifetime
 from scapy_fama.proto.config import DarConfig
-from scapy_fama.proto.dosguard import CgaGuard, TokenBucket
+from scapy_fama.proto.dosguard import SourceLimiter
 from scapy_fama.proto.effects import (
     Deliver,
     Drop,
@@ -123,20 +129,6 @@ def routable(address: str) -> bool:
     return not (a.is_multicast or a.is_link_local or a.is_unspecified or a.is_loopback)
 
 
-def bu_coa(bu: BindingUpdate) -> str:
-    """The CoA the signature and BAD cover: the HoA for a de-registration (profile §4)."""
-    return bu.home_address if bu.deregistration else bu.src
-
-
-@dataclass(frozen=True)
-class _Authorised:
-    """Profile §6 step 4 passed: the record that keys the BA, and what was proven."""
-
-    record: SecurityRecord
-    care_of: bytes | None  # the validated care-of token
-    mn_key: bytes | None = None  # set when a PHKT was issued: encrypt it to this key
-
-
 class DarCore:
     """One DAR: RAs, BU processing, CoT, Binding Errors, tunnelling. No I/O, no clock."""
 
@@ -168,15 +160,25 @@ class DarCore:
         self._keypair = keypair
         self._cga_params = cga_params
         self._prefix = prefix64(self.prefix)
-        self._cache = BindingCache(config.cache_capacity, config.valid_lifetime)
-        self._guard = CgaGuard(
+        self._cache = BindingCache(
+            config.cache_capacity, config.valid_lifetime, config.max_records
+        )
+        guard = SourceLimiter(
             config.cga_checks_per_second,
             config.cga_burst,
             config.cga_checks_per_prefix_per_second,
             config.cga_prefix_burst,
         )
-        self._errors = TokenBucket(config.binding_errors_per_second, config.binding_error_burst)
+        self._errors = SourceLimiter(  # RFC 6275 §9.3.3, profile §6: per source as well
+            config.binding_errors_per_second,
+            config.binding_error_burst,
+            config.binding_errors_per_prefix_per_second,
+            config.binding_error_prefix_burst,
+        )
         self._nonces = CareOfNonces(rand)
+        self._authoriser = Authoriser(
+            self.address, self._nonces, guard, rand, secure=config.require_coa_test
+        )
         self._ras = RaSchedule(
             config.ra_interval, config.min_delay_between_ras, config.ra_delay, rand
         )
@@ -229,9 +231,9 @@ class DarCore:
             return self._decapsulate(msg, now)
         if isinstance(msg, Datagram):
             return self._local_datagram(msg, now)
-        if isinstance(msg, UnknownMobility):  # profile §6 step 1; RFC 6275 §9.2
+        if isinstance(msg, UnknownMobility):  # profile §6 step 1; RFC 6275 §9.2, §9.3.3
             return self._binding_error(
-                msg, BeStatus.UNKNOWN_MH_TYPE, "::", now, f"unknown-mh-type: {msg.mhtype}"
+                msg, BeStatus.UNKNOWN_MH_TYPE, msg.hoa or "::", now, f"unknown-mh-type: {msg.mhtype}"
             )
         if isinstance(msg, Undecodable):  # profile §6 step 1: silent drop
             return [Drop(msg, f"undecodable: {msg.reason}")]
@@ -314,8 +316,9 @@ class DarCore:
         """Drop ``msg``; a Binding Error goes back if the rate limit allows (RFC 6275 §9.3.3)."""
         if not routable(msg.src):
             return [Drop(msg, f"{reason} (no Binding Error to a non-unicast source)")]
-        if not self._errors.take(now):
-            return [Drop(msg, f"{reason} (Binding Error rate-limited)")]
+        spent = self._errors.admit(msg.src, now)
+        if spent is not None:
+            return [Drop(msg, f"{reason} (Binding Error rate-limited: {spent} budget spent)")]
         return [Send(BindingError(self.address, msg.src, status, hoa)), Drop(msg, reason)]
 
     # ---------------------------------------------------------------- secure mode (profile §5)
@@ -349,109 +352,55 @@ class DarCore:
             and not seq_newer(bu.seq, record.last_seq)
         ):
             return self._reply(bu, BaStatus.SEQ_OUT_OF_WINDOW, record=record, seq=record.last_seq)
-        # step 4
-        auth = self._authorise(bu, record, now)
-        if not isinstance(auth, _Authorised):
-            return auth
+        # step 4 (proto.authorise): nothing is stored yet
+        verdict = self._authoriser.check(bu, record, now)
+        if isinstance(verdict, Dropped):
+            return [Drop(bu, verdict.reason)]
+        if isinstance(verdict, Refused):
+            return self._reply(bu, verdict.status, record=record, why=verdict.why)
+        if not bu.home and self._cache.binding(hoa) is not None:  # RFC 6275 §9.5.1
+            return self._reply(
+                bu,
+                BaStatus.REG_TYPE_CHANGE_DISALLOWED,
+                record=record,
+                why="H=0 for the home registration of this address",
+            )
         # step 5
         if bu.deregistration:
             effects = self._unbind(hoa, "binding-deleted")
-            self._cache.accepted(auth.record, bu.seq, now)
-            return effects + self._reply(bu, BaStatus.ACCEPTED, auth=auth)
+            return effects + self._accept(bu, verdict, 0, now)
         c = self.config
         granted = grant_lifetime(bu.lifetime, c.valid_lifetime, c.max_binding_lifetime)
-        # step 6
+        # step 6, before anything of step 4 is stored (profile §6)
         if self._cache.full_for(hoa):
-            return self._reply(bu, BaStatus.INSUFFICIENT_RESOURCES, auth=auth)
+            return self._reply(bu, BaStatus.INSUFFICIENT_RESOURCES, record=record)
         old = self._cache.bind(hoa, bu.src, granted, now)
-        self._cache.accepted(auth.record, bu.seq, now)
-        return self._tunnel_change(old, hoa, bu.src, granted) + self._reply(
-            bu, BaStatus.ACCEPTED, auth=auth, lifetime=granted
+        return self._tunnel_change(old, hoa, bu.src, granted) + self._accept(
+            bu, verdict, granted, now
         )
 
-    def _authorise(
-        self, bu: BindingUpdate, record: SecurityRecord | None, now: float
-    ) -> _Authorised | Effects:
-        """Profile §6 step 4; an _Authorised, or the effects of a refusal."""
-        if bu.cga_params is not None or bu.signature is not None:
-            if bu.framing or bu.cga_params is None or bu.signature is None:  # RFC 4866 §5.1, §5.2
-                problems = (
-                    "; ".join(bu.framing) or "CGA Parameters and Signature must come together"
-                )
-                return self._reply(
-                    bu, BaStatus.CGA_VERIFICATION_FAILED, record=record, why=problems
-                )
-        elif bu.bad is not None:
-            if record is None:
-                return self._reply(bu, BaStatus.PHKT_UNAVAILABLE)
-        else:
-            return self._reply(
+    def _accept(self, bu: BindingUpdate, auth: Authorised, lifetime: int, now: float) -> Effects:
+        """The BU is accepted: store what step 4 proved (a new PHKT, the seq), then the BA."""
+        effects: Effects = []
+        record = auth.record
+        if auth.new_phkt is not None:
+            assert auth.mn_key is not None
+            record, evicted = self._cache.new_phkt(bu.home_address, auth.new_phkt, auth.mn_key, now)
+            if evicted is not None:
+                effects.append(Notify("record-evicted", {"hoa": evicted.hoa}))
+        assert record is not None
+        self._cache.accepted(record, bu.seq, now)
+        return (
+            self._reply(
                 bu,
-                BaStatus.PHKT_EXISTS if record else BaStatus.CGA_VERIFICATION_FAILED,
+                BaStatus.ACCEPTED,
                 record=record,
+                care_of=auth.care_of,
+                issued_to=auth.mn_key,
+                lifetime=lifetime,
             )
-        care_of, problem = self._care_of_token(bu, now)
-        if problem is not None:
-            return self._reply(bu, BaStatus.EXPIRED_CARE_OF_NONCE, record=record, why=problem)
-        if bu.cga_params is not None:
-            return self._authorise_cga(bu, record, care_of, now)
-        assert record is not None and bu.bad is not None
-        key = kbm(record.phkt, care_of, deregistration=bu.deregistration)
-        if not check_authenticator(bu.bad, key, bu_coa(bu), self.address, bu.auth_data):
-            return [Drop(bu, "bad-authenticator: the BAD does not verify with the PHKT")]
-        return _Authorised(record, care_of)
-
-    def _care_of_token(self, bu: BindingUpdate, now: float) -> tuple[bytes | None, str | None]:
-        """The care-of token a BU proves (profile §5), or why it falls short (BA 137)."""
-        if bu.deregistration:  # RFC 6275 §6.2.6: the care-of index is ignored on delete
-            return None, None
-        index = bu.nonce_indices[1] if bu.nonce_indices else 0
-        care_of = self._nonces.token(index, bu.src, now) if index else None
-        if index and care_of is None:
-            return None, f"care-of nonce index {index} unknown or expired"
-        if self.config.require_coa_test and (care_of is None or bu.bad is None):
-            return None, "secure mode needs a care-of token"
-        return care_of, None
-
-    def _authorise_cga(
-        self, bu: BindingUpdate, record: SecurityRecord | None, care_of: bytes | None, now: float
-    ) -> _Authorised | Effects:
-        assert bu.cga_params is not None and bu.signature is not None
-        coa, hoa = bu_coa(bu), bu.home_address
-        try:
-            public_key = CgaParams.decode(bu.cga_params).public_key
-        except ValueError as exc:
-            return self._reply(bu, BaStatus.CGA_VERIFICATION_FAILED, record=record, why=str(exc))
-        if record is not None and record.key_hash != key_hash(public_key):
-            return self._reply(
-                bu,
-                BaStatus.CGA_VERIFICATION_FAILED,
-                record=record,
-                why="not the key of the security record",
-            )
-        if bu.bad is not None:
-            key = kbm(ZERO_TOKEN, care_of, deregistration=bu.deregistration)
-            if not check_authenticator(bu.bad, key, coa, self.address, bu.auth_data):
-                return [Drop(bu, "bad-authenticator: the BAD of a CGA BU does not verify")]
-        spent = self._guard.admit(bu.src, now)
-        if spent is not None:
-            return self._reply(
-                bu, BaStatus.INSUFFICIENT_RESOURCES, record=record, why=f"{spent} CGA budget spent"
-            )
-        check = cga_check(hoa, bu.cga_params)
-        if not check:
-            return self._reply(
-                bu, BaStatus.CGA_VERIFICATION_FAILED, record=record, why=check.reason
-            )
-        if not verify_mh_signature(public_key, coa, self.address, bu.signed_data, bu.signature):
-            return self._reply(
-                bu,
-                BaStatus.CGA_VERIFICATION_FAILED,
-                record=record,
-                why="RSA signature does not verify",
-            )
-        record = self._cache.new_phkt(hoa, new_phkt(self._rand), public_key, now)
-        return _Authorised(record, care_of, mn_key=public_key)
+            + effects
+        )
 
     def _unbind(self, hoa: str, event: str) -> Effects:
         binding = self._cache.unbind(hoa)
@@ -480,14 +429,16 @@ class DarCore:
         status: int,
         *,
         record: SecurityRecord | None = None,
-        auth: _Authorised | None = None,
+        care_of: bytes | None = None,
+        issued_to: bytes | None = None,
         seq: int | None = None,
         lifetime: int = 0,
         why: str = "",
     ) -> Effects:
         """Profile §6 step 7: every BU that reaches this step gets a BA, whatever its A bit: the
         DAR is the BU's home agent, and RFC 6275 §10.3.1 / §10.3.2 make a home agent answer every
-        registration and de-registration."""
+        registration and de-registration. ``record`` keys the BAD; ``issued_to`` is the MN key a
+        new PHKT (the record's) is encrypted to; ``care_of`` counts only when accepting."""
         effects: Effects = []
         if status >= REFUSED:
             effects.append(
@@ -497,12 +448,10 @@ class DarCore:
                 )
             )
         phkt_ciphertext = None
-        if auth is not None:
-            record = auth.record
-            if auth.mn_key is not None:
-                phkt_ciphertext = encrypt_phkt(auth.mn_key, record.phkt)  # RFC 4866 §4.7
-                effects.append(Notify("phkt-issued", {"hoa": bu.home_address}))
-        care_of = auth.care_of if auth is not None and status < REFUSED else None
+        if issued_to is not None and record is not None:
+            phkt_ciphertext = encrypt_phkt(issued_to, record.phkt)  # RFC 4866 §4.7
+            effects.append(Notify("phkt-issued", {"hoa": bu.home_address}))
+        care_of = care_of if status < REFUSED else None
         signs = phkt_ciphertext is not None and bu.cga_request and self._keypair is not None
         ba = BindingAck(
             src=self.address,

@@ -1,12 +1,12 @@
-"""Token buckets: the DAR's budget of CGA verifications, and rate limits in general.
+"""Token buckets: the DAR's budget of CGA verifications and of Binding Errors.
 
 Theory of operation
 -------------------
 A CGA check plus an RSA verification is the one expensive thing a DAR does for
 an unauthenticated sender (profile §6 "DoS guard"; RFC 4866 §6.6). The guard
-holds a token bucket for all sources and one per /64 of the BU's source
-address; a CGA-signed BU is verified only if both buckets hold a token, and is
-otherwise answered at once with BA 130::
+(a :class:`SourceLimiter`) holds a token bucket for all sources and one per /64
+of the BU's source address; a CGA-signed BU is verified only if both buckets
+hold a token, and is otherwise answered at once with BA 130::
 
     CGA BU from 2001:db8:9::5 --> global bucket  [o o o .]  and
                                   2001:db8:9::/64 [o .]      --> both have one: take, verify
@@ -16,8 +16,12 @@ Nothing is queued, so a PHKT-authorised BU (an HMAC) never waits behind CGA
 work: it does not touch the buckets at all. A bucket refills at ``rate`` tokens
 per second up to ``burst``; per-prefix buckets that have refilled completely
 are forgotten, since a new one would be identical, which bounds the memory a
-flood of sources can claim. The same :class:`TokenBucket` rate-limits the
-DAR's Binding Errors (RFC 6275 §9.3.3).
+flood of sources can claim.
+
+Binding Errors (RFC 6275 §9.3.3: rate-limited like ICMPv6 errors) have a
+SourceLimiter of their own, so that one sender cannot spend everyone's (profile
+§6). Its unit is the /64 too: a host picks any interface identifier in its
+/64 (RFC 4862, RFC 4941), so a budget per address would be one per packet.
 """
 
 from __future__ import annotations
@@ -57,8 +61,8 @@ class TokenBucket:
         return self._tokens >= self.burst
 
 
-class CgaGuard:
-    """The DAR's CGA verification budget, global and per source /64 (profile §6)."""
+class SourceLimiter:
+    """A budget for all sources together and one per source /64 (profile §6)."""
 
     def __init__(self, rate: float, burst: int, prefix_rate: float, prefix_burst: int) -> None:
         self._global = TokenBucket(rate, burst)
@@ -68,7 +72,7 @@ class CgaGuard:
         self._sweep_at = _SWEEP_AT
 
     def admit(self, source: str, now: float) -> str | None:
-        """Spend a verification on ``source``; None if admitted, else which budget is spent."""
+        """Spend one token on ``source``; None if admitted, else which budget is spent."""
         key = prefix64(source)
         bucket = self._per_prefix.get(key)
         if bucket is not None and not bucket.available(now):

@@ -31,8 +31,11 @@ Events (``Notify.event``):
 
 * DAR: ``binding-created``, ``binding-updated``, ``binding-deleted``
   (de-registration), ``binding-expired``, ``phkt-issued``, ``bu-refused`` (a BA
-  status >= 128, with the reason), ``record-expired``.
-* MN: ``address-tentative``, ``address-configured``, ``dad-failed``,
+  status >= 128, with the reason), ``record-expired``, ``record-evicted`` (the
+  security records were full, profile §6).
+* MN: ``address-optimistic`` / ``address-tentative`` (DAD starts, the address
+  is usable / not yet), ``address-configured`` (usable), ``address-preferred``
+  (DAD over on an optimistic address), ``address-duplicate``, ``dad-failed``,
   ``dad-collision-ignored``, ``binding-registered``, ``binding-deregistered``,
   ``binding-expired``, ``phkt-stored``, ``coa-test-required``, ``bu-refused``,
   ``deregistration-failed``, ``address-released``, ``address-lost``,

@@ -166,6 +166,7 @@ class UnknownMobility:
     src: str
     dst: str
     mhtype: int
+    hoa: str | None = None  # its Home Address option: the BE names it (RFC 6275 §9.3.3)
 
 
 @dataclass(frozen=True)

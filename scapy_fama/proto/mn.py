@@ -89,6 +89,7 @@ from scapy_fama.crypto import (
     verify_mh_signature,
 )
 from scapy_fama.proto.addresses import AddressRecord, CgaSource
+from scapy_fama.proto.authorise import key_refusal
 from scapy_fama.proto.bul import BulEntry, BulEvent, BulState, CareOfToken, Due, SentBu
 from scapy_fama.proto.config import MnConfig, wire_lifetime
 from scapy_fama.proto.effects import Deliver, Drop, Effects, Notify, Send, TunnelDown, TunnelUp
@@ -437,7 +438,8 @@ class MnCore:
         )
         if not dereg:
             e.registered = True
-        e.sent[seq] = SentBu(seq, coa, rec.address if dereg else coa, now, dereg, e.phkt, token)
+        auth_coa = rec.address if dereg else coa
+        e.sent[seq] = SentBu(seq, coa, auth_coa, now, dereg, e.phkt, token, cga=signed)
         if signed:  # profile §4 first BU; §5 adds NI + BAD with the care-of token
             return BindingUpdate(
                 coa,
@@ -516,6 +518,8 @@ class MnCore:
                     "dar-signature: missing, or not valid for the DAR's CGA (RFC 4866 §4.4)",
                     None,
                 )
+        if ba.status < REFUSED and sent.cga and phkt is None:
+            return "phkt-missing: a BA accepting a CGA-signed BU issues a PHKT (profile §4)", None
         home = phkt or sent.phkt
         if home is None:
             return None, None  # no PHKT on either side yet: nothing keys a BAD
@@ -535,6 +539,8 @@ class MnCore:
         if not cga_check(ba.src, ba.cga_params):  # the DAR's address is a CGA of its parameters
             return False
         public_key = CgaParams.decode(ba.cga_params).public_key
+        if key_refusal(public_key) is not None:  # bounded before any RSA work (proto.authorise)
+            return False
         return verify_mh_signature(public_key, sent.auth_coa, ba.src, ba.signed_data, ba.signature)
 
     def _on_status(self, rec: AddressRecord, sent: SentBu, ba: BindingAck, now: float) -> Effects:

@@ -67,7 +67,7 @@ def _failed(outcomes: dict[str, Outcome]) -> dict[str, str]:
 
 
 def test_a_dar_that_accepts_any_signature_fails_the_signature_cases(mn_key: KeyPair) -> None:
-    broken = _run(mn_key, patch=mock.patch("scapy_fama.proto.dar.verify_mh_signature", return_value=True))
+    broken = _run(mn_key, patch=mock.patch("scapy_fama.proto.authorise.verify_mh_signature", return_value=True))
     failed = _failed(broken)
     assert "expected BA 148" in failed["DAR-CGA-004"] and "got BA 0" in failed["DAR-CGA-004"]
     assert broken["DAR-CGA-001"].verdict is Verdict.PASS and broken["DAR-PHKT-001"].verdict is Verdict.PASS

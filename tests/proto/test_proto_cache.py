@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from scapy_fama.proto.cache import BindingCache, grant_lifetime, key_hash
 
 HOA, HOA2, COA, COA2 = "2001:db8:1::a", "2001:db8:1::b", "2001:db8:2::a", "2001:db8:3::a"
@@ -19,8 +21,8 @@ def test_grant_is_the_minimum_in_4_second_units() -> None:
 
 
 def test_binding_expires_and_the_record_outlives_it() -> None:
-    cache = BindingCache(capacity=10, record_lifetime=1000)
-    record = cache.new_phkt(HOA, PHKT, KEY, now=0)
+    cache = BindingCache(capacity=10, record_lifetime=1000, record_capacity=40)
+    record, _ = cache.new_phkt(HOA, PHKT, KEY, now=0)
     cache.accepted(record, 7, now=0)
     assert cache.bind(HOA, COA, 100, now=0) is None
     assert cache.next_expiry() == 100
@@ -37,7 +39,7 @@ def test_binding_expires_and_the_record_outlives_it() -> None:
 
 
 def test_an_update_moves_the_expiry_and_the_old_one_is_stale() -> None:
-    cache = BindingCache(capacity=10, record_lifetime=1000)
+    cache = BindingCache(capacity=10, record_lifetime=1000, record_capacity=40)
     cache.bind(HOA, COA, 100, now=0)
     old = cache.bind(HOA, COA2, 100, now=50)
     assert old is not None and old.coa == COA
@@ -46,21 +48,22 @@ def test_an_update_moves_the_expiry_and_the_old_one_is_stale() -> None:
 
 
 def test_accepting_a_bu_extends_the_record() -> None:
-    cache = BindingCache(capacity=10, record_lifetime=1000)
-    record = cache.new_phkt(HOA, PHKT, KEY, now=0)
+    cache = BindingCache(capacity=10, record_lifetime=1000, record_capacity=40)
+    record, _ = cache.new_phkt(HOA, PHKT, KEY, now=0)
     cache.accepted(record, 1, now=600)
     assert cache.expire(1000) == ([], []) and cache.next_expiry() == 1600
 
 
 def test_a_new_phkt_replaces_the_old_and_keeps_the_last_seq() -> None:
-    cache = BindingCache(capacity=10, record_lifetime=1000)
-    cache.accepted(cache.new_phkt(HOA, PHKT, KEY, now=0), 41, now=0)
-    renewed = cache.new_phkt(HOA, bytes(8), KEY, now=5)
+    cache = BindingCache(capacity=10, record_lifetime=1000, record_capacity=40)
+    cache.accepted(cache.new_phkt(HOA, PHKT, KEY, now=0)[0], 41, now=0)
+    renewed, evicted = cache.new_phkt(HOA, bytes(8), KEY, now=5)
+    assert evicted is None
     assert renewed.phkt == bytes(8) and renewed.last_seq == 41
 
 
 def test_capacity_counts_bindings_only() -> None:
-    cache = BindingCache(capacity=1, record_lifetime=1000)
+    cache = BindingCache(capacity=1, record_lifetime=1000, record_capacity=4)
     cache.new_phkt(HOA2, PHKT, KEY, now=0)
     assert not cache.full_for(HOA)
     cache.bind(HOA, COA, 100, now=0)
@@ -70,8 +73,8 @@ def test_capacity_counts_bindings_only() -> None:
 
 
 def test_stale_heap_entries_do_not_pile_up() -> None:
-    cache = BindingCache(capacity=10, record_lifetime=10**6)
-    record = cache.new_phkt(HOA, PHKT, KEY, now=0)
+    cache = BindingCache(capacity=10, record_lifetime=10**6, record_capacity=40)
+    record, _ = cache.new_phkt(HOA, PHKT, KEY, now=0)
     for t in range(10_000):
         cache.accepted(record, t % 65536, now=t)
         cache.bind(HOA, COA, 100, now=t)
@@ -79,10 +82,33 @@ def test_stale_heap_entries_do_not_pile_up() -> None:
 
 
 def test_refreshes_at_one_instant_keep_the_expiry_heap_bounded() -> None:
-    cache = BindingCache(capacity=1000, record_lifetime=3600)
+    cache = BindingCache(capacity=1000, record_lifetime=3600, record_capacity=4000)
     for i in range(200):
         cache.bind(f"2001:db8:1::{i:x}", "2001:db8:2::1", 60, now=0.0)
     for _ in range(20):  # the same BU refreshed again and again at the same time
         for i in range(200):
             cache.bind(f"2001:db8:1::{i:x}", "2001:db8:2::1", 60, now=0.0)
     assert len(cache._heap) <= 2 * 200 + 64
+
+
+def test_records_are_bounded_and_the_oldest_idle_one_goes_first() -> None:
+    """Profile §6 "Bounded state": at the cap, the record that expires first among those
+    without a binding is replaced."""
+    cache = BindingCache(capacity=2, record_lifetime=1000, record_capacity=3)
+    hoas = [f"2001:db8:1::{i:x}" for i in range(1, 6)]
+    for t, hoa in enumerate(hoas[:3]):
+        record, evicted = cache.new_phkt(hoa, PHKT, KEY, now=t)
+        cache.accepted(record, 1, now=t)
+        assert evicted is None
+    cache.bind(hoas[0], COA, 100, now=3)  # the oldest record has a binding: it stays
+    cache.accepted(cache.record(hoas[1]), 2, now=4)  # the second is used again: now the newest
+    _, evicted = cache.new_phkt(hoas[3], PHKT, KEY, now=5)
+    assert evicted is not None and evicted.hoa == hoas[2]
+    _, evicted = cache.new_phkt(hoas[4], PHKT, KEY, now=6)
+    assert evicted is not None and evicted.hoa == hoas[1]
+    assert [r.hoa for r in cache.records()] == [hoas[0], hoas[3], hoas[4]]
+
+
+def test_the_record_cap_holds_a_record_for_every_binding() -> None:
+    with pytest.raises(ValueError, match="every binding"):
+        BindingCache(capacity=10, record_lifetime=1000, record_capacity=9)

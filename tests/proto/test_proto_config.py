@@ -15,6 +15,7 @@ def test_profile_defaults() -> None:
     dar = DarConfig()
     assert dar.max_binding_lifetime == 86_400 and dar.require_coa_test is False
     assert (dar.ra_delay, dar.min_delay_between_ras) == (0.0, 0.03)  # §2 step 1, RFC 6275 §7.5
+    assert dar.max_records == 4 * 4096 and DarConfig(record_capacity=5000).max_records == 5000
 
 
 def test_lifetimes_round_down_to_4_second_units_in_16_bits() -> None:
@@ -30,6 +31,8 @@ def test_lifetimes_round_down_to_4_second_units_in_16_bits() -> None:
         lambda: MnConfig(rs_delay=-0.1),
         lambda: DarConfig(ra_delay=-0.1),
         lambda: DarConfig(min_delay_between_ras=0),
+        lambda: DarConfig(cache_capacity=10, record_capacity=9),
+        lambda: DarConfig(binding_error_prefix_burst=0),
         lambda: MnConfig(binding_lifetime=0),
         lambda: DarConfig(cache_capacity=0),
         lambda: DarConfig(cga_checks_per_second=0),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from standin_codec import carry, signed_layout
 from topology import CN, DAR1, P1, seeded
 
@@ -41,6 +42,7 @@ from scapy_fama.proto.messages import (
 )
 
 COA2 = "2001:db8:2::99"
+PHKT8 = bytes(range(8))
 
 
 def make_dar(**config: object) -> DarCore:
@@ -361,6 +363,74 @@ def test_step4_a_cga_bu_with_another_key_than_the_record_is_refused_before_any_r
     assert ba_of(effects).status == 148 and "record" in refusal(effects)
 
 
+def der(tag: int, body: bytes) -> bytes:
+    """One DER TLV (X.690 §8.1), written out here so that any n and e can be encoded."""
+    size = len(body)
+    count = (size.bit_length() + 7) // 8  # the fewest length octets (X.690 §10.1)
+    length = bytes([size]) if size < 0x80 else bytes([0x80 | count]) + size.to_bytes(count, "big")
+    return bytes([tag]) + length + body
+
+
+def rsa_spki(n: int, e: int) -> bytes:
+    """SubjectPublicKeyInfo of an RSA key (RFC 8017 A.1.1, RFC 5280 §4.1.2.7)."""
+
+    def integer(v: int) -> bytes:
+        return der(0x02, v.to_bytes(v.bit_length() // 8 + 1, "big"))
+
+    algorithm = der(0x30, der(0x06, bytes.fromhex("2a864886f70d010101")) + der(0x05, b""))
+    return der(0x30, algorithm + der(0x03, b"\x00" + der(0x30, integer(n) + integer(e))))
+
+
+@pytest.mark.parametrize(
+    ("bits", "exponent", "why"),
+    [
+        (768, 65537, "RSA-768"),
+        (2048, 65537, "RSA-2048"),
+        (1024, 65536, "e must be odd"),  # refused by the DER reader itself
+        (1024, 1, "e must be >= 3"),
+        (1024, 2**32 + 1, "exponent of 33 bits"),
+        (1024, 2**1000 + 1, "exponent of 1001 bits"),
+        (1024, 2**32 - 1, None),  # the largest exponent taken: the CGA check comes next
+    ],
+)
+def test_step4_a_key_out_of_bounds_gets_148_without_any_rsa_work(
+    hoa_cga: Cga,
+    coa_cga: Cga,
+    mn_key: KeyPair,
+    monkeypatch: pytest.MonkeyPatch,
+    bits: int,
+    exponent: int,
+    why: str | None,
+) -> None:
+    """Issue 14 item 17: RSA 1024-1536 bits, an odd 3 <= e < 2^32, checked before verifying."""
+
+    def no_rsa(*args: object) -> bool:
+        raise AssertionError("an RSA operation for a key out of bounds")
+
+    dar = make_dar(cga_burst=1)
+    modulus = (1 << (bits - 1)) | 1
+    odd_key = Cga(hoa_cga.address, hoa_cga.params[:25] + rsa_spki(modulus, exponent), 0)
+    bu = make_bu(coa_cga.address, odd_key, 1, key=mn_key)
+    if why is None:  # within bounds: the budgeted CGA check runs (and fails: not the HoA's key)
+        effects = dar.on_message(bu, 0.0)
+        assert ba_of(effects).status == 148 and "Hash1" in refusal(effects)
+        return
+    monkeypatch.setattr("scapy_fama.proto.authorise.verify_mh_signature", no_rsa)
+    monkeypatch.setattr("scapy_fama.proto.authorise.cga_check", no_rsa)
+    effects = dar.on_message(bu, 0.0)
+    assert ba_of(effects).status == 148 and why in refusal(effects)
+    assert dar.record(hoa_cga.address) is None
+    monkeypatch.undo()  # the CGA budget (one check) is still there for the real key
+    assert ba_of(dar.on_message(make_bu(coa_cga.address, hoa_cga, 2, key=mn_key), 0.0)).status == 0
+
+
+def test_step4_keys_at_the_bounds_are_taken(coa_cga: Cga) -> None:
+    dar = make_dar()
+    for key in (KeyPair(rsa.generate_private_key(3, 1024)), KeyPair.generate(1536)):
+        cga = cga_generate(P1, key, sec=0)
+        assert ba_of(dar.on_message(make_bu(coa_cga.address, cga, 1, key=key), 0.0)).status == 0
+
+
 def test_step4_bad_without_a_phkt_gets_147_and_no_authorisation_gets_149_or_148(
     dar: DarCore, hoa_cga: Cga, coa_cga: Cga, mn_key: KeyPair
 ) -> None:
@@ -382,19 +452,51 @@ def test_step4_a_wrong_bad_is_a_silent_drop(
     assert dar.record(hoa_cga.address).last_seq == 5
 
 
-def test_step6_a_full_cache_gets_130_but_the_phkt_is_kept(
+def test_step6_a_full_cache_gets_130_and_nothing_of_step_4_is_stored(
+    hoa_cga: Cga, coa_cga: Cga, other_hoa: Cga, mn_key: KeyPair
+) -> None:
+    """Profile §6: step 6 comes before anything of step 4 (PHKT, record) is stored."""
+    dar = make_dar(cache_capacity=1)
+    coa = coa_cga.address
+    register(dar, hoa_cga, mn_key, coa)
+    effects = dar.on_message(make_bu(coa, other_hoa, 1, key=mn_key), 1.0)
+    ba = ba_of(effects)
+    assert (ba.status, ba.phkt_ciphertext, ba.auth_key) == (130, None, None)
+    assert "phkt-issued" not in [e.event for e in only(effects, Notify)]
+    assert dar.record(other_hoa.address) is None and dar.binding(other_hoa.address) is None
+    # a later PHKT BU finds no PHKT: 147; room again, the MN signs with its CGA once more
+    assert ba_of(dar.on_message(make_bu(coa, other_hoa.address, 2, phkt=PHKT8), 2.0)).status == 147
+    dar.on_message(make_bu(coa, hoa_cga.address, 101, 0, phkt=register_phkt(dar, hoa_cga)), 3.0)
+    assert ba_of(dar.on_message(make_bu(coa, other_hoa, 3, key=mn_key), 4.0)).status == 0
+
+
+def test_step6_a_refused_cga_bu_leaves_an_existing_record_as_it_was(
     hoa_cga: Cga, coa_cga: Cga, other_hoa: Cga, mn_key: KeyPair
 ) -> None:
     dar = make_dar(cache_capacity=1)
     coa = coa_cga.address
-    register(dar, hoa_cga, mn_key, coa)
-    ba = ba_of(dar.on_message(make_bu(coa, other_hoa, 1, key=mn_key), 1.0))
-    assert ba.status == 130 and ba.phkt_ciphertext is not None
-    phkt = decrypt_phkt(mn_key, ba.phkt_ciphertext)
-    assert bad_ok(ba, kbm(phkt), coa) and dar.binding(other_hoa.address) is None
-    # room again: the retry is a cheap PHKT BU
-    dar.on_message(make_bu(coa, hoa_cga.address, 101, 0, phkt=register_phkt(dar, hoa_cga)), 2.0)
-    assert ba_of(dar.on_message(make_bu(coa, other_hoa.address, 2, phkt=phkt), 3.0)).status == 0
+    phkt = register(dar, other_hoa, mn_key, coa, seq=7)
+    dar.on_message(make_bu(coa, other_hoa.address, 8, 0, phkt=phkt), 1.0)  # de-registered
+    register(dar, hoa_cga, mn_key, coa)  # takes the one binding
+    before = replace(dar.record(other_hoa.address))
+    ba = ba_of(dar.on_message(make_bu(coa, other_hoa, 9, key=mn_key), 2.0))  # a PHKT renewal
+    assert ba.status == 130 and ba.phkt_ciphertext is None and bad_ok(ba, kbm(phkt), coa)
+    assert dar.record(other_hoa.address) == before
+
+
+def test_h0_for_an_address_with_a_home_registration_gets_139(
+    dar: DarCore, hoa_cga: Cga, coa_cga: Cga, mn_key: KeyPair
+) -> None:
+    """RFC 6275 §9.5.1: registration type change disallowed; nothing changes."""
+    hoa, coa = hoa_cga.address, coa_cga.address
+    phkt = register(dar, hoa_cga, mn_key, coa)
+    effects = dar.on_message(make_bu(COA2, hoa, 101, phkt=phkt, home=False), 1.0)
+    ba = ba_of(effects)
+    assert (ba.status, ba.seq) == (139, 101) and bad_ok(ba, kbm(phkt), COA2)
+    assert dar.binding(hoa).coa == coa and dar.record(hoa).last_seq == 100
+    dereg = ba_of(dar.on_message(make_bu(coa, hoa, 102, 0, phkt=phkt, home=False), 2.0))
+    assert dereg.status == 139 and dar.binding(hoa) is not None
+    assert ba_of(dar.on_message(make_bu(COA2, hoa, 103, phkt=phkt), 3.0)).status == 0
 
 
 def register_phkt(dar: DarCore, hoa: Cga) -> bytes:
@@ -671,10 +773,26 @@ def test_hao_without_a_binding_gets_a_rate_limited_binding_error(
     stray = Datagram(COA2, DAR1, 1, 2, b"x", hoa="2001:db8:1::42")
     answers = [dar.on_message(stray, 1.0) for _ in range(7)]
     errors = [e.msg for effects in answers for e in only(effects, Send)]
-    assert errors == [BindingError(DAR1, COA2, 1, "2001:db8:1::42")] * 5  # the burst
+    assert errors == [BindingError(DAR1, COA2, 1, "2001:db8:1::42")] * 2  # its /64's burst
     assert all(only(effects, Drop)[0].code == "hao-without-binding" for effects in answers)
-    assert "rate-limited" in only(answers[-1], Drop)[0].reason
-    assert len(only(dar.on_message(stray, 2.0), Send)) == 1  # one more a second
+    assert "per-prefix" in only(answers[-1], Drop)[0].reason
+    assert len(only(dar.on_message(stray, 6.0), Send)) == 1  # 0.2 a second for one /64
+
+
+def test_one_sender_cannot_spend_everyones_binding_errors(
+    bound: tuple[DarCore, str, str],
+) -> None:
+    """Profile §6: the limit is per source /64 as well as global (RFC 6275 §9.3.3)."""
+    dar, _, _ = bound
+    senders = [f"2001:db8:{i}::99" for i in (2, 2, 2, 3, 4, 5, 6, 7)]  # three from one /64
+    sent = []
+    for src in senders:
+        effects = dar.on_message(Datagram(src, DAR1, 1, 2, b"x", hoa="2001:db8:1::42"), 1.0)
+        sent += [e.msg.dst for e in only(effects, Send)]
+    first = "2001:db8:2::99"
+    assert sent == [first, first, "2001:db8:3::99", "2001:db8:4::99", "2001:db8:5::99"]
+    late = dar.on_message(Datagram("2001:db8:6::99", DAR1, 1, 2, b"x", hoa=COA2), 1.0)
+    assert "global" in only(late, Drop)[0].reason  # the global burst (5) is spent
 
 
 def test_unknown_mobility_header_types_get_status_2_and_undecodables_are_dropped(
@@ -691,6 +809,12 @@ def test_unknown_mobility_header_types_get_status_2_and_undecodables_are_dropped
     assert [d.code for d in dar.on_message(UnknownMobility("ff02::1", DAR1, 42), 0.0)] == [
         "unknown-mh-type"
     ]
+
+
+def test_the_binding_error_for_an_unknown_type_names_the_hao(dar: DarCore) -> None:
+    """RFC 6275 §9.3.3: the Home Address field is the HAO's address of the packet."""
+    (be, _) = dar.on_message(UnknownMobility(COA2, DAR1, 42, hoa="2001:db8:1::7"), 0.0)
+    assert be == Send(BindingError(DAR1, COA2, 2, "2001:db8:1::7"))
 
 
 def test_an_unexpected_message_is_dropped_visibly(dar: DarCore) -> None:

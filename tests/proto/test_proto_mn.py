@@ -36,6 +36,7 @@ from scapy_fama.proto.messages import (
     RouterAdvertisement,
     RouterSolicitation,
     Tunnelled,
+    Undecodable,
 )
 
 PHKT = bytes.fromhex("0102030405060708")
@@ -348,12 +349,13 @@ def test_a_refresh_starts_at_1_s_and_comes_at_80_percent(mn_key: KeyPair) -> Non
     assert TunnelDown(coa, DAR1, hoa) in world.net.effects("mn")
 
 
-def test_a_binding_refresh_advice_brings_the_refresh_forward(world: World) -> None:
+def test_a_binding_refresh_advice_brings_the_refresh_forward(world: World, mn_key: KeyPair) -> None:
     world.visit(0)
     lose_bus(world)
     world.visit(1)
     bu = world.bus()[-1][1]
-    world.feed(replace(answer(bu, 0), refresh_interval=100))
+    issued = encrypt_phkt(mn_key.public_der, PHKT)
+    world.feed(answer(bu, 0, phkt_ciphertext=issued, auth_key=kbm(PHKT), refresh_interval=100))
     assert world.mn.record(bu.hoa).bul.timer == pytest.approx(world.bus()[-1][0] + 100)
 
 
@@ -458,6 +460,84 @@ def test_130_waits_for_the_retransmission_timer(pending: tuple[World, BindingUpd
     assert len(world.bus()) == 1
     world.net.run(1.6)
     assert len(world.bus()) == 2
+
+
+def bul_view(world: World, hoa: str) -> tuple[object, ...]:
+    """What a forged message must not change in the BUL entry of ``hoa``."""
+    e = world.mn.record(hoa).bul
+    return (e.state, e.seq, e.phkt, e.coa, e.timer, e.due, e.tunnel, e.bound_until, set(e.sent))
+
+
+def test_forged_and_replayed_bas_change_nothing(
+    pending: tuple[World, BindingUpdate], mn_key: KeyPair
+) -> None:
+    """Issue 14 item 18, profile §7: no PHKT yet (the first, CGA-signed BU is outstanding)."""
+    world, bu = pending
+    before = bul_view(world, bu.hoa)
+    forged = [
+        answer(bu, 0),  # accepts a CGA BU without issuing a PHKT: no DAR does that
+        answer(bu, 0, seq=bu.seq - 1),  # not a BU of this exchange
+        replace(answer(bu, 0), hoa="2001:db8:1::dead"),  # another HoA
+        answer(bu, 0, phkt_ciphertext=bytes(128), auth_key=kbm(PHKT)),  # not for the MN's key
+        answer(bu, 0, phkt_ciphertext=encrypt_phkt(mn_key.public_der, PHKT)),  # no BAD
+    ]
+    codes = [[d.code for d in world.feed(ba)] for ba in forged]
+    assert codes == [
+        ["phkt-missing"], ["no-outstanding-bu"], ["unknown-binding"], ["phkt"], ["bad-missing"]
+    ]
+    assert bul_view(world, bu.hoa) == before
+
+
+def test_once_bound_replays_and_forgeries_change_nothing(world: World, mn_key: KeyPair) -> None:
+    hoa = world.visit(0)
+    world.visit(1)
+    (accepted,) = [e.effect.msg for e in world.net.log
+                   if isinstance(e.effect, Send) and isinstance(e.effect.msg, BindingAck)]  # fmt: skip
+    before = bul_view(world, hoa)
+    assert [d.code for d in world.feed(accepted)] == ["no-outstanding-bu"]  # a replay
+    phkt = world.mn.record(hoa).bul.phkt
+    stale = replace(accepted, seq=(accepted.seq + 1) % 65536, status=148, auth_key=kbm(phkt))
+    assert [d.code for d in world.feed(stale)] == ["no-outstanding-bu"]  # no BU outstanding
+    assert bul_view(world, hoa) == before
+
+
+def test_an_ra_flood_of_new_prefixes_costs_one_address_per_link(
+    mn_key: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14 item 18: the MN takes the first RA after a link-up; every RA of another prefix on
+    that link is dropped before any CGA or DAD work (one comparison each)."""
+    mn = MnCore(mn_key, config=MnConfig(sec=0, fresh_modifier=True), rand=seeded())
+    made = []
+    real = mn._cgas.for_prefix
+    monkeypatch.setattr(mn._cgas, "for_prefix", lambda prefix: made.append(prefix) or real(prefix))
+    mn.on_link_up(0.0)
+    effects = [mn.on_message(ra(f"2001:db8:{i:x}::1", f"2001:db8:{i:x}::/64"), 0.01) for i in range(1, 101)]
+    assert made == ["2001:db8:1::/64"] and len(mn.addresses()) == 1
+    assert all([d.code for d in e] == ["ra-other-prefix"] for e in effects[1:])
+    mn.on_link_up(1.0)  # a new link: the next prefix is taken, one more address
+    mn.on_message(ra(DAR2, P2), 1.01)
+    assert made == ["2001:db8:1::/64", P2]
+
+
+def test_binding_errors_never_drop_a_binding(world: World) -> None:
+    """RFC 6275 §11.3.6: status 1 from the binding's DAR asks for a new registration (one, however
+    many come), status 2 only says a message type is unknown; nothing removes the binding."""
+    hoa = world.visit(0)
+    coa = world.visit(1)
+    count = len(world.bus())
+    assert [d.code for d in world.feed(BindingError(DAR2, coa, 1, hoa))] == ["unknown-binding"]
+    world.feed(BindingError(DAR1, coa, 2, hoa))
+    assert len(world.bus()) == count and world.mn.record(hoa).bul.state is BulState.BOUND
+    for _ in range(100):  # a flood of status 1 from DAR1's address (forgeable off-path)
+        world.feed(BindingError(DAR1, coa, 1, hoa))
+    assert len(world.bus()) == count + 1  # one re-registration, the rest find it under way
+    world.net.run(1.0)
+    entry = world.mn.record(hoa).bul
+    assert entry.state is BulState.BOUND and entry.tunnel == coa
+    assert world.dars[0].binding(hoa).coa == coa
+    undecodable = Undecodable(DAR1, coa, "ICMPv6 Parameter Problem")  # what an ICMP error is
+    assert [d.code for d in world.feed(undecodable)] == ["unexpected"]
+    assert hoa in world.mn.addresses() and world.mn.record(hoa).bul.state is BulState.BOUND
 
 
 # ---------------------------------------------------------------- secure mode (profile §5)

@@ -1,9 +1,11 @@
 """Attacks on a DAR (profile §6): a replayed BU (135), a forged signature (148), a foreign prefix
-(132), an attacker with its own key claiming the MN's address (148), and a CGA flood during which
-the legitimate MN still refreshes with its PHKT (the DoS guard answers the flood with 130)."""
+(132), an attacker with its own key claiming the MN's address (148), a CGA flood during which
+the legitimate MN still refreshes with its PHKT (the DoS guard answers the flood with 130), and
+an unknown Mobility Header type behind a HAO (a Binding Error naming the HAO)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from dataclasses import replace
 from functools import partial
@@ -14,7 +16,7 @@ from sim_world import DELAY, EVE, World, arrived, bas_from, bus_to, world
 from scapy_fama.crypto import Cga, KeyPair, cga_generate
 from scapy_fama.net.sim_topology import HostNode
 from scapy_fama.proto.effects import Drop
-from scapy_fama.proto.messages import BindingAck, BindingUpdate
+from scapy_fama.proto.messages import BindingAck, BindingError, BindingUpdate
 
 P1 = "2001:db8:1::/64"
 
@@ -165,3 +167,32 @@ def test_cga_flood_while_the_mn_refreshes_with_its_phkt(
     # and the flow through DAR1's tunnel lost nothing
     during = [s for s, at in flow.down.sent.items() if start <= at < start + 5]
     assert during and all(s in flow.down.received for s in during)
+
+
+def _ones_complement(data: bytes) -> int:
+    data += b"\0" * (len(data) % 2)
+    total = sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def test_an_unknown_mh_type_with_a_hao_gets_a_binding_error_naming_the_hao(
+    mn_key: KeyPair,
+) -> None:
+    """RFC 6275 §9.3.3: the Binding Error's Home Address is the HAO's. The packet is written out
+    byte by byte here (RFC 8200 §3, §4.6; RFC 6275 §6.1, §6.3) and crosses the net as bytes."""
+    w = world(mn_key, wire=True)
+    eve = w.net.add_cn("eve", EVE)
+    hoa = "2001:db8:1::77"
+    src, dst = ipaddress.IPv6Address(EVE).packed, ipaddress.IPv6Address(w.dars[0].address).packed
+    home = ipaddress.IPv6Address(hoa).packed
+    mh = bytearray([59, 0, 42, 0, 0, 0, 0, 0])  # payload proto 59, Header Len 0, MH type 42
+    pseudo = home + dst + len(mh).to_bytes(4, "big") + bytes([0, 0, 0, 135])  # the HoA, §6.1.1
+    mh[4:6] = _ones_complement(pseudo + bytes(mh)).to_bytes(2, "big")
+    destopt = bytes([135, 2, 1, 2, 0, 0, 201, 16]) + home  # PadN(2), then the HAO at 8n+6
+    ip = bytes([0x60, 0, 0, 0]) + (len(destopt) + len(mh)).to_bytes(2, "big") + bytes([60, 64])
+    w.net.inject(eve, ip + src + dst + destopt + bytes(mh))
+    w.net.run(1)
+    (error,) = [h.msg for h in arrived(w.net, BindingError, eve)]
+    assert (error.src, error.status, error.hoa) == (w.dars[0].address, 2, hoa)
