@@ -26,7 +26,10 @@ Our options start with ``--`` (libFuzzer ignores such arguments, and the
 children of ``-fork``/``-jobs`` inherit them)::
 
     fama-fuzz-harness --harness=dar [--keep-valid] [libFuzzer flags] CORPUS_DIR
-    fama-fuzz-harness --harness=dar --seed-corpus=DIR [--captures=DIR]   (write it, no atheris)
+    fama-fuzz-harness --harness=dar --seed-corpus=DIR|FILE.zip [--captures=DIR]   (write it, no atheris)
+
+A ``.zip`` seed corpus is OSS-Fuzz's ``<fuzzer>_seed_corpus.zip`` (one input per
+member, no folders): ``.clusterfuzzlite/build.sh`` writes one per harness.
 
 ``fama-fuzz --engine libfuzzer`` runs this and turns libFuzzer's crash files
 into fama-fuzz findings (:mod:`scapy_fama.fuzz.libfuzzer`).
@@ -38,6 +41,7 @@ import hashlib
 import random
 import sys
 import types
+import zipfile
 from pathlib import Path
 
 from scapy_fama import __version__
@@ -54,6 +58,7 @@ SEED = 1  # the world of every harness (its identity and templates)
 BYTE_SHARE = 0.25  # inputs mutated by libFuzzer's byte mutations rather than ours
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 REFERENCE_CAPTURES = Path(__file__).resolve().parents[2] / "pcaps"  # in a checkout
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the zip format's first date
 
 
 class OracleFailure(Exception):
@@ -157,10 +162,17 @@ def capture_packets(path: Path, mobility_only: bool) -> list[bytes]:
     return list(seen)
 
 
-def write_corpus(corpus: dict[str, bytes], directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+def write_corpus(corpus: dict[str, bytes], where: Path) -> None:
+    """One file per input in the directory ``where``, or one member each in the zip ``where``."""
+    if where.suffix == ".zip":
+        where.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(where, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, raw in corpus.items():  # a fixed date: the same corpus, the same zip
+                archive.writestr(zipfile.ZipInfo(name, ZIP_DATE), raw, zipfile.ZIP_DEFLATED)
+        return
+    where.mkdir(parents=True, exist_ok=True)
     for name, raw in corpus.items():
-        (directory / name).write_bytes(raw)
+        (where / name).write_bytes(raw)
 
 
 def _instrument(package: str = "scapy_fama") -> None:
