@@ -251,7 +251,7 @@ class SimNet:
         del link.members[mn.name]
         mn.link = None
         self.events.append(Change(self.now, mn.name, "link-down", link.name))
-        self._call(mn, lambda: mn.core.on_link_down(self.now))
+        self.call(mn, lambda: mn.core.on_link_down(self.now))
 
     def handover(self, mn: MnNode, dar: DarNode, *, gap: float = 0.0) -> None:
         """Move ``mn`` to ``dar``'s link, ``gap`` seconds without any link in between."""
@@ -265,7 +265,7 @@ class SimNet:
         link.members[mn.name] = mn
         mn.link = link
         self.events.append(Change(self.now, mn.name, "link-up", link.name))
-        self._call(mn, lambda: mn.core.on_link_up(self.now))
+        self.call(mn, lambda: mn.core.on_link_up(self.now))
 
     def restart(self, dar: DarNode) -> None:
         """The DAR reboots: a fresh core, empty binding cache and security records."""
@@ -310,11 +310,11 @@ class SimNet:
 
     # FlowDriver
     def send_data(self, node: Node, src: str, dst: str, port: int, payload: bytes) -> None:
-        self._call(node, lambda: node.core.send(src, dst, port, port, payload, self.now))
+        self.call(node, lambda: node.core.send(src, dst, port, port, payload, self.now))
 
     def close_flow(self, mn: MnNode, address: str) -> None:
         if address in mn.addresses():  # an address reported lost has no flows left to close
-            self._call(mn, lambda: mn.core.close_flow(address, self.now))
+            self.call(mn, lambda: mn.core.close_flow(address, self.now))
 
     # ---------------------------------------------------------------- time
 
@@ -428,11 +428,16 @@ class SimNet:
 
     # ---------------------------------------------------------------- carrying out effects
 
-    def _call(self, node: Node, entry: Callable[[], Effects]) -> None:
-        """Call an entry point of ``node``'s core, its due timer first (the cores' contract)."""
+    def call(self, node: Node, entry: Callable[[], Effects]) -> Effects:
+        """Call an entry point of ``node``'s core (``entry``, which passes ``now`` itself), its
+        due timer first (the cores' contract), carry out the effects and return them: how a
+        driver above the net (a test, the shell) pins an address, closes a flow or hands a core
+        a message of its own making."""
         if node.timer is not None and node.timer <= self.now:
             self._fire(node, node.timer)
-        self._apply(node, entry())
+        effects = entry()
+        self._apply(node, effects)
+        return effects
 
     def _apply(self, node: Node, effects: Effects) -> None:
         for effect in effects:
@@ -461,7 +466,7 @@ class SimNet:
         if mn.link is not link:  # the MN left before the answer came
             return
         self.events.append(Change(self.now, mn.name, "dad-collision", link.name))
-        self._call(mn, lambda: mn.core.on_dad_collision(address, self.now))
+        self.call(mn, lambda: mn.core.on_dad_collision(address, self.now))
 
     def _transmit(self, node: Node, msg: Message, *, forwarded: bool) -> None:
         route = self._route(node, msg)
@@ -530,7 +535,7 @@ class SimNet:
             reason = f"left-link: {node.name} is no longer on {link.name}"
             self.events.append(Undelivered(self.now, node.name, link.name, msg, reason))
             return
-        self._call(node, lambda: node.core.on_message(msg, self.now))
+        self.call(node, lambda: node.core.on_message(msg, self.now))
 
     def _deliver(self, node: Node, effect: Deliver) -> None:
         datagram = effect.datagram

@@ -22,6 +22,11 @@ sender-side ``for_deregistration`` hint), so both carriers hand the receiver
 the same message, signatures and spans aside
 (:data:`scapy_fama.net.sim_events.VOLATILE`).
 
+:func:`received` is the object carrier's whole work on a message, and the one
+stand-in codec of the cores' own tests (``tests/proto``): a test hands a core a
+message it made as a carrier would deliver it, and :func:`signed_span` lets it
+re-sign a tampered one.
+
 Both carriers remember the messages they decoded from bytes (the wire
 carrier: all it carries; either: a packet a test injects): a router that
 forwards such a message unchanged sends the very bytes it received (malformed
@@ -59,7 +64,7 @@ def _endpoints(msg: BindingUpdate | BindingAck) -> tuple[str, str]:
     return ((msg.hoa or msg.dst) if msg.for_deregistration else msg.dst), msg.src
 
 
-def _signed_span(msg: BindingUpdate | BindingAck) -> bytes:
+def signed_span(msg: BindingUpdate | BindingAck) -> bytes:
     """What the signature covers: the fixed part and the options up to the CGA Parameters."""
     if isinstance(msg, BindingUpdate):
         fixed = ("BU", msg.seq, msg.ack, msg.home, msg.lifetime)
@@ -68,31 +73,31 @@ def _signed_span(msg: BindingUpdate | BindingAck) -> bytes:
     return repr(fixed + (msg.phkt_ciphertext, msg.cga_params)).encode()
 
 
-def _auth_span(msg: BindingUpdate | BindingAck) -> bytes:
+def auth_span(msg: BindingUpdate | BindingAck) -> bytes:
     """What the BAD covers: everything before it."""
     if isinstance(msg, BindingUpdate):
         after = (msg.signature, msg.cga_request, msg.nonce_indices)
     else:
         after = (msg.signature, msg.refresh_interval)  # the Binding Refresh Advice, RFC 6275 §6.2.4
-    return _signed_span(msg) + repr(after).encode()
+    return signed_span(msg) + repr(after).encode()
 
 
 def _seal(msg: BindingUpdate | BindingAck) -> BindingUpdate | BindingAck:
     """Carry out ``sign_with`` and ``auth_key`` (the codec's encoder does it on the bytes)."""
     coa, correspondent = _endpoints(msg)
     if msg.sign_with is not None and msg.cga_params is not None and msg.signature is None:
-        signature = sign_mh(msg.sign_with, coa, correspondent, _signed_span(msg))
+        signature = sign_mh(msg.sign_with, coa, correspondent, signed_span(msg))
         msg = replace(msg, signature=signature)
     if msg.auth_key is not None and msg.bad is None:
-        bad = bad_authenticator(msg.auth_key, coa, correspondent, _auth_span(msg))
+        bad = bad_authenticator(msg.auth_key, coa, correspondent, auth_span(msg))
         msg = replace(msg, bad=bad)
     return msg
 
 
-def _received(msg: Message) -> Message:
+def received(msg: Message) -> Message:
     """What the receiver of ``msg`` sees: results instead of instructions, wire-only fields."""
     if isinstance(msg, Tunnelled):
-        inner = _received(msg.inner)
+        inner = received(msg.inner)
         return msg if inner is msg.inner else replace(msg, inner=inner)
     if isinstance(msg, (BindingUpdate, BindingAck)):
         msg = _seal(msg)
@@ -101,8 +106,8 @@ def _received(msg: Message) -> Message:
         return replace(
             msg,
             hoa=None if msg.hoa == own else msg.hoa,
-            signed_data=_signed_span(msg) if msg.cga_params is not None else b"",
-            auth_data=_auth_span(msg) if msg.bad is not None else b"",
+            signed_data=signed_span(msg) if msg.cga_params is not None else b"",
+            auth_data=auth_span(msg) if msg.bad is not None else b"",
             sign_with=None,
             auth_key=None,
             **hint,
@@ -137,7 +142,7 @@ class ObjectCarrier:
         self._parsed = _Memo()
 
     def carry(self, msg: Message) -> tuple[Message, bytes | None]:
-        return self._parsed.get(msg) or (_received(msg), None)
+        return self._parsed.get(msg) or (received(msg), None)
 
     def parse(self, packet: Packet | bytes) -> tuple[Message, bytes | None]:
         return self._parsed.put(decode(packet), None)

@@ -1,8 +1,9 @@
 """DarCore: RS/RA, BU processing in the order of profile §6 with every status, de-registration,
 secure mode, the DoS guard, Binding Errors and the data plane of profile §8.
 
-BUs are built here the way the MN core builds them and carried through the stand-in
-codec (``standin_codec.carry``), so signatures and BADs are real crypto over real spans.
+BUs are built here the way the MN core builds them and carried as SimNet's object carrier
+carries them (``scapy_fama.net.sim_carry.received``: signed and authenticated over a canonical
+span of the fields), so signatures and BADs are real crypto over spans a change in flight breaks.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from standin_codec import carry, signed_layout
 from topology import CN, DAR1, P1, seeded
 
 from scapy_fama.crypto import (
@@ -24,6 +24,8 @@ from scapy_fama.crypto import (
     kbm,
     verify_mh_signature,
 )
+from scapy_fama.net.sim_carry import received as carry
+from scapy_fama.net.sim_carry import signed_span
 from scapy_fama.proto import DarConfig, DarCore
 from scapy_fama.proto.dar import nesting
 from scapy_fama.proto.effects import Deliver, Drop, Forward, Notify, Send, TunnelDown, TunnelUp
@@ -62,7 +64,7 @@ def make_bu(
     **fields: object,
 ) -> BindingUpdate:
     """A BU as MnCore builds it (CGA-signed with ``key``, PHKT-keyed with ``phkt``, or
-    neither), sealed and cut by the stand-in codec."""
+    neither), sealed and cut as SimNet's object carrier does it."""
     address = hoa.address if isinstance(hoa, Cga) else hoa
     dereg = lifetime == 0 or not hao or coa == address
     index, token = care_of if care_of else (0, None)
@@ -342,7 +344,7 @@ def test_step4_cga_failures_give_148(
     # a field changed in flight: the signature no longer verifies
     tampered = make_bu(coa, hoa_cga, 1, key=mn_key)
     tampered = replace(tampered, lifetime=8000)
-    tampered = replace(tampered, signed_data=signed_layout(tampered))
+    tampered = replace(tampered, signed_data=signed_span(tampered))
     effects = dar.on_message(tampered, 0.0)
     assert ba_of(effects).status == 148 and "signature" in refusal(effects)
     # a signature by another key

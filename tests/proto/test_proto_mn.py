@@ -1,8 +1,9 @@
 """MnCore: attachment and CGAs (profile §2), keep policies (§3), BUs (§4), secure mode (§5),
 the BUL with back-off, rate limit, refresh and BA handling (§7), and data (§8).
 
-The MN talks to real DarCores on the virtual network; BAs that a DAR would never send (forged,
-garbled, out of order) are built by hand and carried through the stand-in codec.
+The MN talks to real DarCores on a SimNet (simworld.py); BAs that a DAR would never send
+(forged, garbled, out of order) are built by hand and handed to the MN as SimNet's object
+carrier delivers them.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from standin_codec import carry
+from simworld import World
 from topology import CN, DAR1, DAR2, DAR3, P1, P2, P3, seeded
-from virtual_net import Net
 
 from scapy_fama.crypto import (
     ZERO_TOKEN,
@@ -23,7 +23,8 @@ from scapy_fama.crypto import (
     encrypt_phkt,
     kbm,
 )
-from scapy_fama.proto import DarConfig, DarCore, KeepPolicy, MnConfig, MnCore
+from scapy_fama.net.sim_carry import received as carry
+from scapy_fama.proto import DarConfig, KeepPolicy, MnConfig, MnCore
 from scapy_fama.proto.bul import BulState
 from scapy_fama.proto.effects import Deliver, Drop, Notify, Send, TunnelDown, TunnelUp
 from scapy_fama.proto.messages import (
@@ -46,51 +47,18 @@ def ra(dar: str = DAR1, prefix: str = P1, valid: int = 2_592_000) -> RouterAdver
     return RouterAdvertisement("fe80::1", "ff02::1", dar, prefix, valid, valid)
 
 
-class World:
-    """Three DARs and one MN on a virtual network."""
-
-    def __init__(self, key: KeyPair, dar_config: DarConfig = DarConfig(), **mn_config: Any) -> None:
-        self.net = Net()
-        self.dars = [
-            self.net.add_dar(DarCore(a, p, config=dar_config, rand=seeded(i)))
-            for i, (a, p) in enumerate([(DAR1, P1), (DAR2, P2), (DAR3, P3)])
-        ]
-        mn_config = {"sec": 0, "keep": KeepPolicy.ALL, "dad_delay": 0.0, **mn_config}
-        self.mn = self.net.add_mn("mn", MnCore(key, config=MnConfig(**mn_config), rand=seeded(9)))
-
-    def visit(self, i: int, settle: float = 2.0) -> str:
-        self.net.attach("mn", self.dars[i])
-        self.net.run(settle)
-        address = self.mn.current_address
-        assert address is not None
-        return address
-
-    def bus(self, hoa: str | None = None) -> list[tuple[float, BindingUpdate]]:
-        """The BUs the MN sent (for ``hoa`` only, if given), with their times."""
-        return [
-            (e.at, e.effect.msg)
-            for e in self.net.log
-            if e.node == "mn"
-            and isinstance(e.effect, Send)
-            and isinstance(e.effect.msg, BindingUpdate)
-            and hoa in (None, e.effect.msg.home_address)
-        ]
-
-    def events(self) -> list[str]:
-        return self.net.events("mn")
-
-    def feed(self, msg: Any) -> list:
-        """Hand the MN a message (carried like on the wire) and carry out what it does."""
-        return self.net.call(self.mn, self.mn.on_message(carry(msg), self.net.now))
+def mn_world(key: KeyPair, dar_config: DarConfig = DarConfig(), **mn_config: Any) -> World:
+    """Three DARs and one MN (Sec 0, keep all, no DAD wait unless a test says otherwise)."""
+    return World(key, dar_config, **{"sec": 0, "keep": KeepPolicy.ALL, "dad_delay": 0.0, **mn_config})
 
 
 @pytest.fixture
 def world(mn_key: KeyPair) -> World:
-    return World(mn_key)
+    return mn_world(mn_key)
 
 
 def lose_bus(world: World) -> None:
-    world.net.lose = lambda msg: isinstance(msg, BindingUpdate)
+    world.lose(BindingUpdate)
 
 
 def answer(bu: BindingUpdate, status: int, **fields: Any) -> BindingAck:
@@ -163,7 +131,7 @@ def test_an_optimistic_address_is_usable_at_once_while_dad_runs(mn_key: KeyPair)
 
 def test_later_prefixes_reuse_the_modifier_unless_told_otherwise(mn_key: KeyPair) -> None:
     for fresh in (False, True):
-        world = World(mn_key, fresh_modifier=fresh)
+        world = mn_world(mn_key, fresh_modifier=fresh)
         first, second = world.visit(0), world.visit(1)
         same = world.mn.record(first).cga.modifier == world.mn.record(second).cga.modifier
         assert same is not fresh
@@ -197,10 +165,10 @@ def test_a_collision_after_dad_is_ignored(mn_key: KeyPair) -> None:
 def test_same_seed_same_effects(mn_key: KeyPair) -> None:
     runs = []
     for _ in range(2):
-        world = World(mn_key)
+        world = mn_world(mn_key)
         world.visit(0)
         world.visit(1)
-        runs.append([(e.at, e.node, e.effect) for e in world.net.log if e.node == "mn"])
+        runs.append([(e.at, e.node, e.effect) for e in world.log() if e.node == "mn"])
     assert runs[0] == runs[1]
 
 
@@ -219,7 +187,7 @@ def test_the_first_bu_is_cga_signed_and_later_ones_carry_the_phkt(
     assert first.lifetime == 86_400
     entry = world.mn.record(hoa).bul
     assert entry.state is BulState.BOUND and entry.phkt == world.dars[0].record(hoa).phkt
-    assert "phkt-stored" in world.events() and TunnelUp(coa, DAR1, hoa) in world.net.effects("mn")
+    assert "phkt-stored" in world.events() and TunnelUp(coa, DAR1, hoa) in world.effects()
     world.visit(2)
     second = world.bus(hoa)[-1][1]
     assert second.src == world.mn.current_address and second.seq == first.seq + 1
@@ -228,7 +196,7 @@ def test_the_first_bu_is_cga_signed_and_later_ones_carry_the_phkt(
 
 
 def test_the_requested_lifetime_respects_the_ra(mn_key: KeyPair) -> None:
-    world = World(mn_key, dar_config=DarConfig(valid_lifetime=1001))
+    world = mn_world(mn_key, dar_config=DarConfig(valid_lifetime=1001))
     world.visit(0)
     world.visit(1)
     assert world.bus()[0][1].lifetime == 1000  # the PIO valid lifetime, in 4 s units
@@ -251,9 +219,9 @@ def test_the_phkt_is_renewed_before_the_sequence_space_wraps_under_it(world: Wor
 def test_after_a_move_the_bus_leave_as_soon_as_the_coa_is_usable(
     mn_key: KeyPair, optimistic: bool
 ) -> None:
-    world = World(mn_key, dad_delay=1.0, optimistic=optimistic)
+    world = mn_world(mn_key, dad_delay=1.0, optimistic=optimistic)
     first, second = world.visit(0), world.visit(1)
-    ra_at = max(e.at for e in world.net.log if e.node == "mn" and isinstance(e.effect, Notify)
+    ra_at = max(e.at for e in world.log() if e.node == "mn" and isinstance(e.effect, Notify)
                 and e.effect.event in ("address-optimistic", "address-tentative")
                 and e.effect.data["address"] == second)  # fmt: skip
     ((bu_at, bu),) = world.bus(first)
@@ -265,14 +233,14 @@ def test_after_a_move_the_bus_leave_as_soon_as_the_coa_is_usable(
 def test_a_dad_collision_on_an_optimistic_coa_re_registers_every_binding_from_it(
     mn_key: KeyPair,
 ) -> None:
-    world = World(mn_key, dad_delay=1.0)
+    world = mn_world(mn_key, dad_delay=1.0)
     first, second = world.visit(0), world.visit(1)
-    world.net.attach("mn", world.dars[2])
-    world.net.run(0.1)  # both BUs answered while DAD still runs on the CoA
+    world.attach(2)
+    world.run(0.1)  # both BUs answered while DAD still runs on the CoA
     coa = world.mn.current_address
     assert {world.dars[i].binding(a).coa for i, a in ((0, first), (1, second))} == {coa}
     since = len(world.bus())
-    effects = world.net.call(world.mn, world.mn.on_dad_collision(coa, world.net.now))
+    effects = world.call(lambda: world.mn.on_dad_collision(coa, world.now))
     new = world.mn.current_address
     assert new != coa and world.mn.record(new).cga.collision_count == 1
     assert coa not in world.mn.addresses()
@@ -281,11 +249,11 @@ def test_a_dad_collision_on_an_optimistic_coa_re_registers_every_binding_from_it
     downs = [e for e in effects if isinstance(e, TunnelDown)]
     assert sorted(downs, key=str) == [TunnelDown(coa, DAR1, first), TunnelDown(coa, DAR2, second)]
     assert {(bu.hoa, bu.src) for _, bu in world.bus()[since:]} == {(first, new), (second, new)}
-    world.net.run(0.1)
+    world.run(0.1)
     assert world.dars[0].binding(first).coa == new and world.dars[1].binding(second).coa == new
-    ups = world.net.effects("mn", TunnelUp)
+    ups = world.effects(TunnelUp)
     assert TunnelUp(new, DAR1, first) in ups and TunnelUp(new, DAR2, second) in ups
-    assert world.mn.send(first, CN, 1, 2, b"x", world.net.now) == [
+    assert world.mn.send(first, CN, 1, 2, b"x", world.now) == [
         Send(Tunnelled(new, DAR1, Datagram(first, CN, 1, 2, b"x")))
     ]
 
@@ -293,12 +261,12 @@ def test_a_dad_collision_on_an_optimistic_coa_re_registers_every_binding_from_it
 def test_when_dad_fails_for_good_the_bindings_from_the_coa_wait_for_the_next_link(
     mn_key: KeyPair,
 ) -> None:
-    world = World(mn_key, dad_delay=1.0)
+    world = mn_world(mn_key, dad_delay=1.0)
     first = world.visit(0)
-    world.net.attach("mn", world.dars[1])
-    world.net.run(0.1)
+    world.attach(1)
+    world.run(0.1)
     for _ in range(3):  # collision counts 0, 1, 2: then the prefix gives no address
-        world.net.call(world.mn, world.mn.on_dad_collision(world.mn.current_address, 0.1))
+        world.call(lambda: world.mn.on_dad_collision(world.mn.current_address, world.now))
     assert "dad-failed" in world.events() and world.mn.current_address is None
     entry = world.mn.record(first).bul
     assert entry.state is BulState.IDLE and entry.tunnel is None and world.mn.next_deadline() is None
@@ -320,7 +288,7 @@ def test_back_off_1_5_3_6_12_24_32_with_new_seqs_then_the_address_is_lost(world:
     assert seqs == [(seqs[0] + i) % 65536 for i in range(6)]
     lost = [
         e
-        for e in world.net.log
+        for e in world.log()
         if isinstance(e.effect, Notify) and e.effect.event == "address-lost"
     ]
     assert len(lost) == 1 and round(lost[0].at - start, 3) == 78.5
@@ -328,25 +296,25 @@ def test_back_off_1_5_3_6_12_24_32_with_new_seqs_then_the_address_is_lost(world:
 
 
 def test_a_refresh_starts_at_1_s_and_comes_at_80_percent(mn_key: KeyPair) -> None:
-    world = World(mn_key, binding_lifetime=200)
+    world = mn_world(mn_key, binding_lifetime=200)
     hoa = world.visit(0)
     coa = world.visit(1)
     ((sent_at, _),) = world.bus()
     phkt = world.mn.record(hoa).bul.phkt
     lose_bus(world)
-    world.net.run(300.0)
+    world.run(300.0)
     times = [round(t - sent_at, 3) for t, _ in world.bus()[1:]]
     assert times == [160.0, 161.0, 163.0, 167.0, 175.0, 191.0]  # 80 % of 200 s, then 1 s, 2 s ...
     refresh = world.bus()[1][1]
     assert refresh.sign_with is None and refresh.auth_key == kbm(phkt)
 
     def when(event: str) -> list[float]:
-        notes = [e for e in world.net.log if e.node == "mn" and isinstance(e.effect, Notify)]
+        notes = [e for e in world.log() if e.node == "mn" and isinstance(e.effect, Notify)]
         return [round(e.at - sent_at, 3) for e in notes if e.effect.event == event]
 
     assert when("binding-expired") == [200.0]  # the lifetime counts from the BU
     assert when("address-lost") == [223.0]  # 191 + 32
-    assert TunnelDown(coa, DAR1, hoa) in world.net.effects("mn")
+    assert TunnelDown(coa, DAR1, hoa) in world.effects()
 
 
 def test_a_binding_refresh_advice_brings_the_refresh_forward(world: World, mn_key: KeyPair) -> None:
@@ -367,7 +335,7 @@ def test_at_most_three_bus_a_second_to_one_dar(pending: tuple[World, BindingUpda
     assert len(times) == 3 and times[2] - times[0] < 1.0
     held = world.mn.record(bu.hoa).bul.timer
     assert held == pytest.approx(times[0] + 1.0)  # the fourth waits for the window
-    world.net.run(1.0)
+    world.run(1.0)
     assert len(world.bus()) == 4 and world.bus()[3][0] == pytest.approx(held)
 
 
@@ -391,7 +359,7 @@ def test_only_a_ba_for_an_outstanding_seq_counts(pending: tuple[World, BindingUp
     stranger = replace(answer(bu, 0), hoa="2001:db8:1::dead")
     assert [d.code for d in world.feed(stranger)] == ["unknown-binding"]
     misplaced = replace(carry(answer(bu, 0)), framing=("BAD not last",))
-    assert [d.code for d in world.mn.on_message(misplaced, world.net.now)] == ["framing"]
+    assert [d.code for d in world.mn.on_message(misplaced, world.now)] == ["framing"]
 
 
 def test_a_phkt_ba_must_carry_a_valid_bad(
@@ -431,7 +399,7 @@ def test_147_resends_with_cga_and_148_ends_without_a_retry_loop(world: World) ->
     assert world.mn.record(hoa).bul.phkt is None
     effects = world.feed(answer(again, 148))
     assert [e.event for e in effects if isinstance(e, Notify)] == ["bu-refused", "address-lost"]
-    world.net.run(100.0)
+    world.run(100.0)
     assert world.bus(hoa)[-1][1] is again and hoa not in world.mn.addresses()
 
 
@@ -456,9 +424,9 @@ def test_130_waits_for_the_retransmission_timer(pending: tuple[World, BindingUpd
     assert [e.event for e in effects if isinstance(e, Notify)] == ["bu-refused"] and len(
         world.bus()
     ) == 1
-    world.net.run(0.7)  # the retry waits 0.5-1.5x the 1.5 s wait (jitter after a 130)
+    world.run(0.7)  # the retry waits 0.5-1.5x the 1.5 s wait (jitter after a 130)
     assert len(world.bus()) == 1
-    world.net.run(1.6)
+    world.run(1.6)
     assert len(world.bus()) == 2
 
 
@@ -491,7 +459,7 @@ def test_forged_and_replayed_bas_change_nothing(
 def test_once_bound_replays_and_forgeries_change_nothing(world: World, mn_key: KeyPair) -> None:
     hoa = world.visit(0)
     world.visit(1)
-    (accepted,) = [e.effect.msg for e in world.net.log
+    (accepted,) = [e.effect.msg for e in world.log()
                    if isinstance(e.effect, Send) and isinstance(e.effect.msg, BindingAck)]  # fmt: skip
     before = bul_view(world, hoa)
     assert [d.code for d in world.feed(accepted)] == ["no-outstanding-bu"]  # a replay
@@ -531,7 +499,7 @@ def test_binding_errors_never_drop_a_binding(world: World) -> None:
     for _ in range(100):  # a flood of status 1 from DAR1's address (forgeable off-path)
         world.feed(BindingError(DAR1, coa, 1, hoa))
     assert len(world.bus()) == count + 1  # one re-registration, the rest find it under way
-    world.net.run(1.0)
+    world.run(1.0)
     entry = world.mn.record(hoa).bul
     assert entry.state is BulState.BOUND and entry.tunnel == coa
     assert world.dars[0].binding(hoa).coa == coa
@@ -544,10 +512,10 @@ def test_binding_errors_never_drop_a_binding(world: World) -> None:
 
 
 def test_a_137_teaches_the_mn_to_test_the_coa_first(mn_key: KeyPair) -> None:
-    world = World(mn_key, dar_config=DarConfig(require_coa_test=True))
+    world = mn_world(mn_key, dar_config=DarConfig(require_coa_test=True))
     hoa = world.visit(0)
     coa = world.visit(1)
-    sent = [type(m).__name__ for m in world.net.sent("mn") if not isinstance(m, RouterSolicitation)]
+    sent = [type(m).__name__ for m in world.sent() if not isinstance(m, RouterSolicitation)]
     assert sent == ["BindingUpdate", "CareOfTestInit", "BindingUpdate"]
     assert (
         "coa-test-required" in world.events() and world.mn.record(hoa).bul.state is BulState.BOUND
@@ -556,24 +524,24 @@ def test_a_137_teaches_the_mn_to_test_the_coa_first(mn_key: KeyPair) -> None:
     token = world.mn.record(hoa).bul.care_of
     assert complete.nonce_indices == (0, token.index) and token.coa == coa
     assert complete.auth_key == kbm(ZERO_TOKEN, token.token) and complete.sign_with is not None
-    since = len(world.net.sent("mn"))
+    since = len(world.sent())
     world.visit(2)  # DAR1 is now known to want a CoA test: the CoTI goes first
-    to_dar1 = [m for m in world.net.sent("mn")[since:] if m.dst == DAR1]
+    to_dar1 = [m for m in world.sent()[since:] if m.dst == DAR1]
     assert [type(m).__name__ for m in to_dar1] == ["CareOfTestInit", "BindingUpdate"]
     assert to_dar1[1].sign_with is None and world.mn.record(hoa).bul.state is BulState.BOUND
 
 
 def test_coa_test_always_by_configuration(mn_key: KeyPair) -> None:
-    world = World(mn_key, coa_test=True)
+    world = mn_world(mn_key, coa_test=True)
     hoa = world.visit(0)
     world.visit(1)
-    sent = [m for m in world.net.sent("mn") if isinstance(m, (CareOfTestInit, BindingUpdate))]
+    sent = [m for m in world.sent() if isinstance(m, (CareOfTestInit, BindingUpdate))]
     assert [type(m).__name__ for m in sent] == ["CareOfTestInit", "BindingUpdate"]
     assert world.mn.record(hoa).bul.state is BulState.BOUND
-    since = len(world.net.sent("mn"))
-    world.net.lose = lambda msg: isinstance(msg, CareOfTestInit)
+    since = len(world.sent())
+    world.lose(lambda msg: isinstance(msg, CareOfTestInit))
     world.visit(2, settle=3.5)
-    cotis = [m for m in world.net.sent("mn")[since:] if m.dst == DAR1]
+    cotis = [m for m in world.sent()[since:] if m.dst == DAR1]
     assert all(isinstance(m, CareOfTestInit) for m in cotis) and len(cotis) == 3  # at +0, +1, +3 s
     assert len({c.cookie for c in [*cotis, sent[0]]}) == 4  # a fresh cookie every time
 
@@ -582,7 +550,7 @@ def test_coa_test_always_by_configuration(mn_key: KeyPair) -> None:
 
 
 def test_flows_keep_an_address_and_the_last_flow_releases_it(mn_key: KeyPair) -> None:
-    world = World(mn_key, keep=KeepPolicy.FLOWS)
+    world = mn_world(mn_key, keep=KeepPolicy.FLOWS)
     hoa = world.visit(0)
     idle = world.visit(1)
     assert world.bus() == [] and idle in world.mn.addresses() and hoa not in world.mn.addresses()
@@ -591,41 +559,41 @@ def test_flows_keep_an_address_and_the_last_flow_releases_it(mn_key: KeyPair) ->
     assert [bu.hoa for _, bu in world.bus()] == [idle] and world.mn.record(
         idle
     ).bul.state is BulState.BOUND
-    world.net.call(world.mn, world.mn.close_flow(idle, world.net.now))
-    world.net.run(1.0)
+    world.call(lambda: world.mn.close_flow(idle, world.now))
+    world.run(1.0)
     dereg = world.bus()[-1][1]
     assert (dereg.src, dereg.hoa, dereg.lifetime) == (coa, idle, 0)
     assert dereg.auth_key == kbm(world.dars[1].record(idle).phkt, deregistration=True)
     assert idle not in world.mn.addresses() and world.dars[1].binding(idle) is None
-    assert TunnelDown(coa, DAR2, idle) in world.net.effects("mn")
+    assert TunnelDown(coa, DAR2, idle) in world.effects()
 
 
 def test_none_releases_everything_and_single_anchor_keeps_only_the_first(mn_key: KeyPair) -> None:
-    world = World(mn_key, keep=KeepPolicy.NONE)
+    world = mn_world(mn_key, keep=KeepPolicy.NONE)
     world.visit(0)
     world.visit(1)
     world.visit(2)
     assert world.bus() == [] and len(world.mn.addresses()) == 1
-    world = World(mn_key, keep=KeepPolicy.SINGLE_ANCHOR)
+    world = mn_world(mn_key, keep=KeepPolicy.SINGLE_ANCHOR)
     home = world.visit(0)
     middle = world.visit(1)
-    world.mn.pin(middle, world.net.now)  # ignored: never anchor at a later DAR
+    world.mn.pin(middle, world.now)  # ignored: never anchor at a later DAR
     world.visit(2)
     assert {bu.hoa for _, bu in world.bus()} == {home} and middle not in world.mn.addresses()
     assert world.dars[0].binding(home).coa == world.mn.current_address
 
 
 def test_pin_and_unpin(mn_key: KeyPair) -> None:
-    world = World(mn_key, keep=KeepPolicy.NONE)
+    world = mn_world(mn_key, keep=KeepPolicy.NONE)
     first = world.visit(0)
-    world.net.call(world.mn, world.mn.pin(first, world.net.now))
+    world.call(lambda: world.mn.pin(first, world.now))
     coa = world.visit(1)
     assert world.dars[0].binding(first).coa == coa
-    world.net.call(world.mn, world.mn.unpin(first, world.net.now))
-    world.net.run(1.0)
+    world.call(lambda: world.mn.unpin(first, world.now))
+    world.run(1.0)
     assert world.dars[0].binding(first) is None and first not in world.mn.addresses()
     with pytest.raises(ValueError, match="not an address"):
-        world.mn.pin("2001:db8:9::9", world.net.now)
+        world.mn.pin("2001:db8:9::9", world.now)
 
 
 def test_several_anchors_at_once(world: World) -> None:
@@ -633,7 +601,7 @@ def test_several_anchors_at_once(world: World) -> None:
     third = world.visit(2)
     assert world.dars[0].binding(first).coa == third and world.dars[1].binding(second).coa == third
     for address, dar in ((first, DAR1), (second, DAR2)):
-        (effect,) = world.mn.send(address, CN, 1, 2, b"x", world.net.now)
+        (effect,) = world.mn.send(address, CN, 1, 2, b"x", world.now)
         assert effect == Send(Tunnelled(third, dar, Datagram(address, CN, 1, 2, b"x")))
 
 
@@ -644,14 +612,14 @@ def test_back_on_an_earlier_link_the_mn_deregisters_from_home(world: World) -> N
     hoa = world.visit(0)
     coa = world.visit(1)
     phkt = world.mn.record(hoa).bul.phkt
-    world.net.attach("mn", world.dars[0])
-    world.net.run(2.0)
+    world.attach(0)
+    world.run(2.0)
     assert world.mn.current_address == hoa
     dereg = next(bu for _, bu in world.bus() if bu.lifetime == 0)
     assert (dereg.src, dereg.dst, dereg.hoa) == (hoa, DAR1, None)  # from home: no HAO
     assert dereg.auth_key == kbm(phkt, deregistration=True) and dereg.nonce_indices == (0, 0)
     assert "binding-deregistered" in world.events() and world.dars[0].binding(hoa) is None
-    assert world.mn.send(hoa, CN, 1, 2, b"x", world.net.now) == [
+    assert world.mn.send(hoa, CN, 1, 2, b"x", world.now) == [
         Send(Datagram(hoa, CN, 1, 2, b"x"))
     ]
     assert world.dars[1].binding(coa).coa == hoa  # under "all", the other address is kept from here
@@ -661,25 +629,26 @@ def test_back_home_the_other_bus_follow_the_home_deregistration_at_once(world: W
     """Profile §7: BUs to different DARs are independent; the de-registration goes first."""
     hoa = world.visit(0)
     second = world.visit(1)
-    world.net.attach("mn", world.dars[0])
-    world.net.run(2.0)
+    world.attach(0)
+    world.run(2.0)
     (dereg_at, dereg), *_ = [(t, bu) for t, bu in world.bus(hoa) if bu.lifetime == 0]
     (rebind_at, rebind), *_ = [(t, bu) for t, bu in world.bus(second) if t >= dereg_at]
     assert rebind_at == dereg_at and (rebind.src, dereg.src) == (hoa, hoa)
-    sent = world.net.sent("mn", BindingUpdate)
+    sent = world.sent(BindingUpdate)
     assert sent.index(dereg) < sent.index(rebind)
     assert world.dars[1].binding(second).coa == hoa and world.dars[0].binding(hoa) is None
 
 
 def test_a_home_dar_that_never_answers_holds_back_no_other_bu(world: World) -> None:
+    """DAR1 takes the de-registration, but its BAs never come (tests/sim also loses the BUs)."""
     hoa = world.visit(0)
     second = world.visit(1)
-    world.net.lose = lambda msg: isinstance(msg, BindingUpdate) and msg.dst == DAR1
-    world.net.attach("mn", world.dars[0])
-    world.net.run(0.1)
+    world.lose(lambda msg: isinstance(msg, BindingAck) and msg.src == DAR1)
+    world.attach(0)
+    world.run(0.1)
     assert world.dars[1].binding(second).coa == hoa  # one round trip, not the 63 s back-off
     assert world.mn.record(second).bul.state is BulState.BOUND
-    world.net.run(100.0)
+    world.run(100.0)
     assert "deregistration-failed" in world.events()
     assert world.mn.record(second).bul.state is BulState.BOUND
 
@@ -700,8 +669,8 @@ def test_data_natively_from_the_coa_and_through_the_tunnel_for_kept_addresses(wo
     ]
     assert [d.code for d in mn.on_message(Datagram(CN, hoa, 2, 1, b"n"), 0)] == ["not-for-me"]
     assert [d.code for d in mn.send("2001:db8:9::9", CN, 1, 2, b"x", 0)] == ["not-anchored"]
-    world.net.detach("mn")
-    assert TunnelDown(coa, DAR1, hoa) in world.net.effects("mn")
+    world.detach()
+    assert TunnelDown(coa, DAR1, hoa) in world.effects()
     assert [d.code for d in mn.send(hoa, CN, 1, 2, b"x", 0)] == ["no-address"]
 
 
@@ -736,11 +705,11 @@ def test_a_binding_error_for_a_bound_address_makes_the_mn_register_again(world: 
 
 def test_a_link_change_stops_every_exchange(pending: tuple[World, BindingUpdate]) -> None:
     world, bu = pending
-    world.net.detach("mn")
+    world.detach()
     assert world.mn.next_deadline() is None
     assert [d.code for d in world.feed(answer(bu, 0))] == ["no-outstanding-bu"]
     assert [
-        e.code for e in world.mn.on_message(ra(DAR2, P2), world.net.now) if isinstance(e, Drop)
+        e.code for e in world.mn.on_message(ra(DAR2, P2), world.now) if isinstance(e, Drop)
     ] == []
 
 
@@ -751,8 +720,8 @@ def test_an_unanswered_deregistration_from_home_is_reported(world: World) -> Non
     hoa = world.visit(0)
     world.visit(1)
     lose_bus(world)
-    world.net.attach("mn", world.dars[0])
-    world.net.run(100.0)
+    world.attach(0)
+    world.run(100.0)
     dereg = [bu for _, bu in world.bus(hoa) if bu.lifetime == 0]
     assert len(dereg) == 6 and dereg[0].hoa is None  # back-off from 1 s: a binding exists
     assert "deregistration-failed" in world.events() and world.mn.current_address == hoa
@@ -760,15 +729,15 @@ def test_an_unanswered_deregistration_from_home_is_reported(world: World) -> Non
 
 
 def test_an_unanswered_release_still_forgets_the_address(mn_key: KeyPair) -> None:
-    world = World(mn_key, keep=KeepPolicy.FLOWS)
+    world = mn_world(mn_key, keep=KeepPolicy.FLOWS)
     hoa = world.visit(0)
     world.mn.open_flow(hoa)
     world.visit(1)
     lose_bus(world)
-    world.net.call(world.mn, world.mn.close_flow(hoa, world.net.now))
-    assert world.mn.pin(hoa, world.net.now) == []  # a release is final
-    world.net.run(100.0)
-    released = [e for e in world.net.effects("mn", Notify) if e.event == "address-released"]
+    world.call(lambda: world.mn.close_flow(hoa, world.now))
+    assert world.mn.pin(hoa, world.now) == []  # a release is final
+    world.run(100.0)
+    released = [e for e in world.effects(Notify) if e.event == "address-released"]
     assert released[-1].data["deregistered"] is False and hoa not in world.mn.addresses()
     assert [bu.lifetime for _, bu in world.bus(hoa)][-6:] == [0] * 6
 
@@ -803,7 +772,7 @@ def test_messages_an_mn_does_not_expect_are_dropped_visibly(world: World) -> Non
 
 
 def test_a_dar_signature_that_does_not_verify_is_refused(mn_key: KeyPair, dar_key: KeyPair) -> None:
-    world = World(mn_key, request_dar_signature=True)
+    world = mn_world(mn_key, request_dar_signature=True)
     world.visit(0)
     lose_bus(world)
     world.visit(1, settle=0.5)
@@ -824,12 +793,12 @@ def test_a_dar_signature_that_does_not_verify_is_refused(mn_key: KeyPair, dar_ke
 def test_a_flow_that_ends_while_detached_is_released_at_the_next_attachment(
     mn_key: KeyPair,
 ) -> None:
-    world = World(mn_key, keep=KeepPolicy.FLOWS)
+    world = mn_world(mn_key, keep=KeepPolicy.FLOWS)
     hoa = world.visit(0)
     world.mn.open_flow(hoa)
     world.visit(1)
-    world.net.detach("mn")
-    assert world.mn.close_flow(hoa, world.net.now) == []  # no CoA to de-register from
+    world.detach()
+    assert world.mn.close_flow(hoa, world.now) == []  # no CoA to de-register from
     coa = world.visit(2)
     dereg = world.bus(hoa)[-1][1]
     assert (dereg.src, dereg.lifetime) == (coa, 0) and hoa not in world.mn.addresses()
