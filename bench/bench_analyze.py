@@ -39,7 +39,7 @@ from scapy.layers.inet6 import IPv6  # noqa: E402
 from scapy.packet import Raw  # noqa: E402
 
 from scapy_fama.codec import encode_bytes  # noqa: E402
-from scapy_fama.craft import finish_bytes  # noqa: E402
+from scapy_fama.wire import finish_bytes  # noqa: E402
 from scapy_fama.crypto import KeyPair, cga_generate, cga_with_prefix, encrypt_phkt, kbm, new_phkt  # noqa: E402
 from scapy_fama.proto.messages import BindingAck, BindingUpdate  # noqa: E402
 from scapy_fama.wire import parse  # noqa: E402

@@ -139,7 +139,9 @@ def main() -> int:
     from scapy.layers.inet6 import IPv6
 
     import scapy_fama.verify as fv
-    from scapy_fama.craft import find_mh, first_bu, is_deregistration, phkt_bu
+    from scapy_fama.craft import first_bu, phkt_bu
+    from scapy_fama.layers.headers import find_mh
+    from scapy_fama.proto.messages import is_deregistration
     from scapy_fama.crypto import (
         KeyPair,
         addr_bytes,

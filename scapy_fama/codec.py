@@ -1,65 +1,41 @@
-"""The bridge: Scapy packets <-> protocol messages (the only module that knows both).
+"""The bridge: packets (bytes, or Scapy objects) <-> protocol messages; the only module that knows both.
 
 Theory of operation
 -------------------
 ::
 
-    core (proto.messages)            codec                      wire (Scapy / bytes)
-    BindingUpdate(sign_with, auth_key) --encode--> lay out options, sign, BAD, checksum
-    BindingUpdate(signed_data, auth_data) <--decode-- MH checks, cut the signed spans
+    core (proto.messages)                codec                       wire (bytes)
+    BindingUpdate(sign_with, auth_key) --encode_bytes--> wire.mobility: lay out, then wire.finish:
+                                                         Signature, BAD, checksum
+    BindingUpdate(signed_data, auth_data) <--decode-- wire.parse: MH checks, the signed spans cut
 
-``decode`` performs the Mobility Header checks of profile §6 step 1 (checksum,
-Payload Proto 59, Header Len): a message that fails them becomes
-:class:`~scapy_fama.proto.messages.Undecodable`, which a DAR drops silently.
-Mobility Header types the FAMA roles do not handle become
+Both directions work on bytes (:mod:`scapy_fama.wire`): a live path reads a
+frame and answers it without a Scapy object. A Scapy packet given to
+:func:`decode` is turned into its bytes first, and :func:`encode` dissects the
+finished bytes, so the shell, the tests and the live roles take the same path.
+
+``decode`` performs the checks of profile §6 step 1 on the bytes, cheapest
+first (profile §6 "Cost before trust"): Payload Length, Header Len, at most 64
+options tiling the MH exactly, Payload Proto 59, the checksum, exactly one
+BAD and last. A message that fails them becomes
+:class:`~scapy_fama.proto.messages.Undecodable`, which a DAR drops silently;
+with ``lenient=True`` (another tool's capture, replayed for its content) the
+content is read anyway and the problems are listed in ``framing``. Mobility
+Header types the FAMA roles do not handle become
 :class:`~scapy_fama.proto.messages.UnknownMobility` (answered with a Binding
 Error status 2). For signed messages it hands the core the exact byte spans
 that were signed (RFC 4866 §4.5) and authenticated (RFC 6275 §6.2.7), so the
-core verifies without knowing the layout. ``encode`` lays the message out and
-then applies the core's instructions (``sign_with``, ``auth_key``) through
-:func:`scapy_fama.craft.finish_bytes`.
+core verifies without knowing the layout.
 """
 
 from __future__ import annotations
 
 import ipaddress
 
-from scapy.layers.inet import UDP
-from scapy.layers.inet6 import (
-    HAO,
-    ICMPv6ND_RA,
-    ICMPv6ND_RS,
-    ICMPv6NDOptPrefixInfo,
-    IPv6,
-    IPv6ExtHdrDestOpt,
-    MIP6OptBRAdvice,
-)
-from scapy.packet import Packet, Raw
+from scapy.layers.inet6 import IPv6
+from scapy.packet import Packet
 
 from scapy_fama.crypto import KeyPair
-from scapy_fama.craft import finish_bytes, find_mh, lifetime_units
-from scapy_fama.layers import (
-    BA,
-    BE,
-    BU,
-    RH2,
-    BindingAuthData,
-    CGAParams,
-    CGAParamsOpt,
-    CGAParamsRequest,
-    CoT,
-    CoTI,
-    GenericMH,
-    NonceIndices,
-    PHKTOpt,
-    SignatureOpt,
-    checksum_ok,
-    wire_mh,
-)
-from scapy_fama.layers.headers import mh_context
-from scapy_fama.layers.checksum import mh_checksum
-from scapy_fama.layers.spans import OptionFrame, OptionSpan, framing_problems, option_spans
-from scapy_fama.wire import WireInfo, ba_bytes, parse
 from scapy_fama.proto.messages import (
     BindingAck,
     BindingError,
@@ -73,301 +49,278 @@ from scapy_fama.proto.messages import (
     Tunnelled,
     Undecodable,
     UnknownMobility,
+    lifetime_seconds,
+    lifetime_units,
 )
+from scapy_fama.wire import icmpv6
+from scapy_fama.wire.checksum import mh_checksum
+from scapy_fama.wire.layout import bad_problem, cga_pieces, framing_problems, option_frames
+from scapy_fama.wire.numbers import (
+    BA,
+    BAD,
+    BE,
+    BRA,
+    BU,
+    BU_A,
+    BU_H,
+    CGA_PARAMS,
+    CGA_REQUEST,
+    COT,
+    COTI,
+    ICMPV6,
+    ICMPV6_ERRORS,
+    IPV6_IN_IPV6,
+    MIN_HEADER_LEN,
+    NO_NEXT_HEADER,
+    NONCE_INDICES,
+    PHKT,
+    RA,
+    RS,
+    SIGNATURE,
+    UDP,
+)
+from scapy_fama.wire.read import MHInfo, WireInfo, addr, parse, udp
+from scapy_fama.wire.write import MhFrame, ba_fixed, bu_fixed, finish, ipv6, mobility, pton, udp_packet
 
-# RFC 6275 §6.1: minimum Header Len of each message FAMA handles
-_MIN_HEADER_LEN = {2: 1, 4: 2, 5: 1, 6: 1, 7: 2}
-_HANDLED_MH = {2, 4, 5, 6, 7}
+_HANDLED_MH = frozenset({COTI, COT, BU, BA, BE})
+CHECKSUM_WRONG = "MH checksum wrong"
+_SIGNATURE_PLACEHOLDER = 128  # RSA-1024 (profile §2) when the key is not known yet
 
 
 # ---------------------------------------------------------------- encode
 
 
-def _cga_options(cga_params: bytes, signature: bytes | None, sign_with: KeyPair | None) -> list[Packet]:
-    """CGA Parameters and the Signature (a placeholder of the key's size until signed)."""
-    size = len(signature) if signature is not None else (sign_with.bits if sign_with else 1024) // 8
-    return [CGAParamsOpt(params=CGAParams(cga_params)), SignatureOpt(sig=signature or bytes(size))]
+def _cga_options(params: bytes, signature: bytes | None, sign_with: KeyPair | None) -> list[tuple[int, bytes]]:
+    """CGA Parameters in pieces, then the Signature (a placeholder of the key's size until signed)."""
+    size = len(signature) if signature is not None else sign_with.bits // 8 if sign_with else _SIGNATURE_PLACEHOLDER
+    return [(CGA_PARAMS, piece) for piece in cga_pieces(params)] + [(SIGNATURE, signature or bytes(size))]
+
+
+def _bad(msg: BindingUpdate | BindingAck) -> list[tuple[int, bytes]]:
+    return [(BAD, msg.bad or bytes(12))] if msg.bad is not None or msg.auth_key is not None else []
+
+
+def _finished(msg: BindingUpdate | BindingAck, frame: MhFrame) -> bytes:
+    coa, correspondent = msg.endpoints()
+    sign = msg.sign_with if msg.cga_params is not None and msg.signature is None else None
+    auth = msg.auth_key if msg.bad is None else None
+    return finish(frame, coa=coa, correspondent=correspondent, keypair=sign, auth_key=auth)
 
 
 def _encode_bu(msg: BindingUpdate) -> bytes:
-    options: list[Packet] = []
-    if msg.cga_params is not None:
-        options += _cga_options(msg.cga_params, msg.signature, msg.sign_with)
+    options = _cga_options(msg.cga_params, msg.signature, msg.sign_with) if msg.cga_params is not None else []
     if msg.cga_request:
-        options.append(CGAParamsRequest())
+        options.append((CGA_REQUEST, b""))
     if msg.nonce_indices is not None:
-        options.append(NonceIndices(hni=msg.nonce_indices[0], coni=msg.nonce_indices[1]))
-    if msg.bad is not None or msg.auth_key is not None:
-        options.append(BindingAuthData(authenticator=msg.bad or bytes(12)))
-    flags = ("A" if msg.ack else "") + ("H" if msg.home else "")
-    bu = BU(seq=msg.seq & 0xFFFF, flags=flags, mhtime=lifetime_units(msg.lifetime), options=options)
-    headers = IPv6(src=msg.src, dst=msg.dst)
-    if msg.hoa is not None and msg.hoa != msg.src:
-        headers = headers / IPv6ExtHdrDestOpt(options=[HAO(hoa=msg.hoa)])
-    sign = msg.sign_with if msg.cga_params is not None and msg.signature is None else None
-    return finish_bytes(
-        bytes(headers / bu),
-        coa=msg.home_address if msg.deregistration else msg.src,
-        correspondent=msg.dst,
-        keypair=sign,
-        auth_key=msg.auth_key if msg.bad is None else None,
-    )
-
-
-def ba_layout_scapy(msg: BindingAck) -> bytes:
-    """The BA laid out by the Scapy layers (placeholders for signature and BAD, any options)."""
-    options: list[Packet] = []
-    if msg.phkt_ciphertext is not None:
-        options.append(PHKTOpt(phkt=msg.phkt_ciphertext))
-    if msg.cga_params is not None:
-        options += _cga_options(msg.cga_params, msg.signature, msg.sign_with)
-    if msg.refresh_interval is not None:  # RFC 6275 §6.2.4, 4-second units
-        options.append(MIP6OptBRAdvice(rinter=lifetime_units(msg.refresh_interval)))
-    if msg.bad is not None or msg.auth_key is not None:
-        options.append(BindingAuthData(authenticator=msg.bad or bytes(12)))
-    ba = BA(status=msg.status, seq=msg.seq & 0xFFFF, mhtime=lifetime_units(msg.lifetime), options=options)
-    headers = IPv6(src=msg.src, dst=msg.dst)
-    if msg.hoa is not None and msg.hoa != msg.dst:
-        headers = headers / RH2(addresses=[msg.hoa])  # RFC 6275 §9.5.4
-    return bytes(headers / ba)
-
-
-def ba_layout(msg: BindingAck) -> bytes:
-    """The BA laid out for :func:`finish_bytes`; without the DAR's own CGA options (every
-    BA but an answer to a CGA Parameters Request) by :func:`scapy_fama.wire.ba_bytes`."""
-    if msg.cga_params is not None:
-        return ba_layout_scapy(msg)
-    options: list[tuple[int, bytes]] = []
-    if msg.phkt_ciphertext is not None:
-        options.append((14, msg.phkt_ciphertext))
-    if msg.refresh_interval is not None:
-        options.append((2, lifetime_units(msg.refresh_interval).to_bytes(2, "big")))
-    if msg.bad is not None or msg.auth_key is not None:
-        options.append((5, msg.bad or bytes(12)))
-    hoa = msg.hoa if msg.hoa is not None and msg.hoa != msg.dst else None
-    return ba_bytes(msg.src, msg.dst, hoa, msg.status, msg.seq & 0xFFFF, lifetime_units(msg.lifetime), options)
+        hni, coni = msg.nonce_indices
+        options.append((NONCE_INDICES, hni.to_bytes(2, "big") + coni.to_bytes(2, "big")))
+    flags = (BU_A if msg.ack else 0) | (BU_H if msg.home else 0)
+    fixed = bu_fixed(msg.seq, flags, lifetime_units(msg.lifetime))
+    hoa = msg.hoa if msg.hoa is not None and msg.hoa != msg.src else None
+    return _finished(msg, mobility(msg.src, msg.dst, BU, fixed, options + _bad(msg), hoa=hoa))
 
 
 def _encode_ba(msg: BindingAck) -> bytes:
-    sign = msg.sign_with if msg.cga_params is not None and msg.signature is None else None
-    return finish_bytes(
-        ba_layout(msg),
-        coa=(msg.hoa or msg.dst) if msg.for_deregistration else msg.dst,
-        correspondent=msg.src,
-        keypair=sign,
-        auth_key=msg.auth_key if msg.bad is None else None,
-    )
+    options = [(PHKT, msg.phkt_ciphertext)] if msg.phkt_ciphertext is not None else []
+    if msg.cga_params is not None:
+        options += _cga_options(msg.cga_params, msg.signature, msg.sign_with)
+    if msg.refresh_interval is not None:  # RFC 6275 §6.2.4
+        options.append((BRA, lifetime_units(msg.refresh_interval).to_bytes(2, "big")))
+    fixed = ba_fixed(msg.status, 0, msg.seq, lifetime_units(msg.lifetime))
+    rh2 = msg.hoa if msg.hoa is not None and msg.hoa != msg.dst else None  # RFC 6275 §9.5.4
+    return _finished(msg, mobility(msg.src, msg.dst, BA, fixed, options + _bad(msg), rh2=rh2))
 
 
-def encode(msg: Message) -> Packet:
-    """The IPv6 packet for ``msg``, finished (signature, BAD and checksums in place)."""
-    if isinstance(msg, (BindingUpdate, BindingAck)):
-        return IPv6(encode_bytes(msg))
-    if isinstance(msg, Tunnelled):
-        return IPv6(src=msg.src, dst=msg.dst, hlim=msg.hlim, nh=41) / encode(msg.inner)
-    if isinstance(msg, Datagram):
-        head = IPv6(src=msg.src, dst=msg.dst, hlim=msg.hlim)
-        if msg.hoa is not None:
-            head = head / IPv6ExtHdrDestOpt(options=[HAO(hoa=msg.hoa)])
-        return head / UDP(sport=msg.sport, dport=msg.dport) / Raw(msg.payload)
-    if isinstance(msg, RouterSolicitation):
-        return IPv6(src=msg.src, dst=msg.dst, hlim=255) / ICMPv6ND_RS()
-    if isinstance(msg, RouterAdvertisement):
-        pio = ICMPv6NDOptPrefixInfo(  # profile §1: L=1 A=1 R=1, the prefix field holds the DAR address
-            prefixlen=int(msg.prefix.split("/")[1]), L=1, A=1, R=1, prefix=msg.dar_address,
-            validlifetime=msg.valid_lifetime, preferredlifetime=msg.preferred_lifetime,
-        )
-        return IPv6(src=msg.src, dst=msg.dst, hlim=255) / ICMPv6ND_RA(routerlifetime=msg.router_lifetime) / pio
-    if isinstance(msg, BindingError):
-        return IPv6(src=msg.src, dst=msg.dst) / BE(status=msg.status, hoa=msg.hoa)
-    if isinstance(msg, CareOfTestInit):
-        return IPv6(src=msg.src, dst=msg.dst) / CoTI(cookie=msg.cookie)
-    if isinstance(msg, CareOfTest):
-        return IPv6(src=msg.src, dst=msg.dst) / CoT(index=msg.index, cookie=msg.cookie, token=msg.token)
-    if isinstance(msg, UnknownMobility):
-        head = IPv6(src=msg.src, dst=msg.dst)
-        if msg.hoa is not None:
-            head = head / IPv6ExtHdrDestOpt(options=[HAO(hoa=msg.hoa)])
-        return head / GenericMH(mhtype=msg.mhtype)
-    raise ValueError(f"cannot encode {type(msg).__name__}")
+def _sealed(src: str, dst: str, mhtype: int, fixed: bytes, hoa: str | None = None) -> bytes:
+    """A Mobility Header without authorisation: laid out and checksummed."""
+    return finish(mobility(src, dst, mhtype, fixed, hoa=hoa))
 
 
 def encode_bytes(msg: Message) -> bytes:
-    """The bytes of ``msg`` (for BUs and BAs without dissecting the result again)."""
-    if isinstance(msg, BindingUpdate):
-        return _encode_bu(msg)
-    if isinstance(msg, BindingAck):
-        return _encode_ba(msg)
-    return bytes(encode(msg))
+    """The IPv6 packet of ``msg``, finished (signature, BAD and checksums in place)."""
+    match msg:
+        case BindingUpdate():
+            return _encode_bu(msg)
+        case BindingAck():
+            return _encode_ba(msg)
+        case Tunnelled():
+            return ipv6(msg.src, msg.dst, IPV6_IN_IPV6, encode_bytes(msg.inner), msg.hlim)
+        case Datagram():
+            return udp_packet(msg.src, msg.dst, msg.sport, msg.dport, msg.payload, hoa=msg.hoa, hlim=msg.hlim)
+        case RouterSolicitation():
+            return icmpv6.router_solicitation(msg.src, msg.dst)
+        case RouterAdvertisement():
+            length = int(msg.prefix.split("/")[1])
+            pio = icmpv6.dar_prefix(msg.dar_address, length, msg.valid_lifetime, msg.preferred_lifetime)
+            return icmpv6.router_advertisement(msg.src, msg.dst, pio, msg.router_lifetime)
+        case BindingError():
+            return _sealed(msg.src, msg.dst, BE, bytes((msg.status, 0)) + pton(msg.hoa))
+        case CareOfTestInit():
+            return _sealed(msg.src, msg.dst, COTI, bytes(2) + msg.cookie)
+        case CareOfTest():
+            return _sealed(msg.src, msg.dst, COT, msg.index.to_bytes(2, "big") + msg.cookie + msg.token)
+        case UnknownMobility():
+            return _sealed(msg.src, msg.dst, msg.mhtype, bytes(2), hoa=msg.hoa)
+    raise ValueError(f"cannot encode {type(msg).__name__}")
+
+
+def encode(msg: Message) -> Packet:
+    """The IPv6 packet of ``msg`` as a Scapy object (dissected from :func:`encode_bytes`)."""
+    return IPv6(encode_bytes(msg))
 
 
 # ---------------------------------------------------------------- decode
 
 
-def _zeroed(mh: Packet) -> bytes:
-    wire = wire_mh(mh)
-    return wire[:4] + b"\0\0" + wire[6:]
+def framing(info: WireInfo, mh: MHInfo) -> list[str]:
+    """Profile §6 step 1 but the checksum: what is wrong with the MH's framing."""
+    problems = [info.problem] if info.problem else []
+    if mh.header_len < MIN_HEADER_LEN.get(mh.mhtype, 0):
+        problems.append(f"MH Header Len {mh.header_len} invalid for type {mh.mhtype}")
+    if mh.malformed:
+        problems.append(f"MH options: {mh.malformed}")
+    if mh.payload_proto != NO_NEXT_HEADER:
+        problems.append(f"MH Payload Proto {mh.payload_proto}, not 59")
+    return problems
 
 
-def _signed_parts(mh: Packet, spans: list[OptionSpan]) -> dict[str, object]:
-    """CGA parameters, signature, BAD and the byte spans they cover."""
-    zeroed = _zeroed(mh)
-    cga = [s for s in spans if isinstance(s.option, CGAParamsOpt)]
-    sig = next((s.option for s in spans if isinstance(s.option, SignatureOpt)), None)
-    bad = next((s for s in spans if isinstance(s.option, BindingAuthData)), None)
-    return {
-        "cga_params": b"".join(s.option.param_bytes() for s in cga) if cga else None,
-        "signature": bytes(sig.sig) if sig is not None else None,
+def checksum_ok(raw: bytes, info: WireInfo, mh: MHInfo) -> bool:
+    """RFC 6275 §6.1.1 with the pseudo-header of the addresses the mobility layer sees."""
+    return mh.checksum == mh_checksum(raw[mh.offset : mh.offset + mh.length], info.pseudo_src, info.pseudo_dst)
+
+
+def _mh_problems(raw: bytes, info: WireInfo, mh: MHInfo) -> list[str]:
+    """Profile §6 step 1, cheapest first (the checksum only over a whole, well-framed MH)."""
+    problems = framing(info, mh)
+    if not problems and not checksum_ok(raw, info, mh):
+        problems.append(CHECKSUM_WRONG)
+    return problems
+
+
+def _authorisation(raw: bytes, mh: MHInfo) -> tuple[dict[str, object], dict[int, bytes], str | None]:
+    """The signed and authenticated spans, the first data of each option type, and what
+    breaks the BAD rule (profile §6: exactly one, last)."""
+    off = mh.offset
+    zeroed = raw[off : off + 4] + b"\0\0" + raw[off + 6 : off + mh.length]
+    data: dict[int, bytes] = {}
+    for otype, start, size in mh.options:
+        data.setdefault(otype, zeroed[start + 2 : start + 2 + size])
+    frames = option_frames(mh.options)
+    cga = [f for f in frames if f.otype == CGA_PARAMS]
+    bad = next((f for f in frames if f.otype == BAD), None)
+    parts: dict[str, object] = {
+        "cga_params": b"".join(zeroed[s + 2 : s + 2 + n] for t, s, n in mh.options if t == CGA_PARAMS) if cga else None,
+        "signature": data.get(SIGNATURE),
+        "bad": data.get(BAD),
         "signed_data": zeroed[: cga[-1].end] if cga else b"",
-        "bad": bytes(bad.option.authenticator) if bad is not None else None,
         "auth_data": zeroed[: bad.start + 2] if bad is not None else b"",
-        "framing": tuple(framing_problems([s.frame for s in spans])),
+        "framing": tuple(framing_problems(frames)),
     }
+    return parts, data, bad_problem(frames)
 
 
-def _mh_problem(mh: Packet) -> str | None:
-    """Profile §6 step 1: the checks whose failure drops the message silently."""
-    if mh.nh != 59:
-        return f"MH Payload Proto {mh.nh}, not 59"
-    declared = (mh.len + 1) * 8
-    if mh.len < _MIN_HEADER_LEN.get(mh.mhtype, 0) or len(wire_mh(mh)) < declared:
-        return f"MH Header Len {mh.len} invalid for type {mh.mhtype}"
-    if not checksum_ok(mh):
-        return "MH checksum wrong"
-    return None
-
-
-def _decode_mh(mh: Packet) -> Message:
-    ctx = mh_context(mh)
-    assert ctx is not None
-    src, dst = ctx.ip.src, ctx.ip.dst
-    problem = _mh_problem(mh)
-    if problem is not None:
-        return Undecodable(src, dst, problem)
-    if mh.mhtype not in _HANDLED_MH:
-        return UnknownMobility(src, dst, int(mh.mhtype), ctx.hao)
-    if isinstance(mh, BU):
-        spans = option_spans(mh)
-        ni = next((s.option for s in spans if isinstance(s.option, NonceIndices)), None)
-        return BindingUpdate(
-            src=src, dst=dst, hoa=ctx.hao, seq=int(mh.seq), lifetime=int(mh.mhtime) * 4,
-            ack=bool(mh.flags.A), home=bool(mh.flags.H),
-            cga_request=any(isinstance(s.option, CGAParamsRequest) for s in spans),
-            nonce_indices=(int(ni.hni), int(ni.coni)) if ni is not None else None,
-            **_signed_parts(mh, spans),  # type: ignore[arg-type]
-        )
-    if isinstance(mh, BA):
-        spans = option_spans(mh)
-        token = next((s.option for s in spans if isinstance(s.option, PHKTOpt)), None)
-        bra = next((s.option for s in spans if isinstance(s.option, MIP6OptBRAdvice)), None)
-        return BindingAck(
-            src=src, dst=dst, hoa=ctx.rh_final if ctx.rh_type == 2 else None, status=int(mh.status),
-            seq=int(mh.seq), lifetime=int(mh.mhtime) * 4,
-            phkt_ciphertext=bytes(token.phkt) if token is not None else None,
-            refresh_interval=int(bra.rinter) * 4 if bra is not None else None,
-            **_signed_parts(mh, spans),  # type: ignore[arg-type]
-        )
-    if isinstance(mh, BE):
-        return BindingError(src, dst, int(mh.status), mh.hoa)
-    if isinstance(mh, CoTI):
-        return CareOfTestInit(src, dst, bytes(mh.cookie))
-    assert isinstance(mh, CoT)
-    return CareOfTest(src, dst, int(mh.index), bytes(mh.cookie), bytes(mh.token))
-
-
-def _ipv6(pkt: Packet | bytes) -> IPv6 | None:
-    if isinstance(pkt, (bytes, bytearray)):
-        if len(pkt) < 40 or pkt[0] >> 4 != 6:
-            return None
-        return IPv6(bytes(pkt))
-    return pkt.getlayer(IPv6)
-
-
-def _frames(tlvs: list[tuple[int, int, int]]) -> list[OptionFrame]:
-    """Option TLVs as frames: back-to-back type-12 options form one CGA Parameters frame."""
-    frames: list[OptionFrame] = []
-    for otype, start, size in tlvs:
-        if otype == 12 and frames and frames[-1].otype == 12:
-            frames[-1] = OptionFrame(12, frames[-1].start, frames[-1].lengths + (size,))
-        else:
-            frames.append(OptionFrame(otype, start, (size,)))
-    return frames
-
-
-def _decode_bu_bytes(buf: bytes, info: WireInfo) -> BindingUpdate | None:
-    """The BU in ``buf`` read with :mod:`scapy_fama.wire`, without Scapy (the DAR's hot path).
-
-    Only plain layouts take this path (no routing header, options that tile the
-    MH exactly); anything else returns None and goes through the layers, which
-    give the same answer (``tests/test_codec.py`` checks both on every corpus).
-    """
+def _decode_mh(raw: bytes, info: WireInfo, lenient: bool) -> Message:
     mh = info.mh
-    if mh is None or mh.mhtype != 5 or info.problem or 43 in info.ext or mh.seq is None:
-        return None
-    if info.payload_length != len(buf) - 40:  # RFC 8200 §3: bytes past Payload Length are not the packet's
-        return None
-    if 60 in info.ext and info.hoa is None:  # Destination Options without a well-formed HAO (RFC 6275 §6.3)
-        return None
-    off, end = mh.offset, mh.offset + mh.length
-    tlvs = mh.options
-    last = tlvs[-1] if tlvs else None
-    tiled = (end == 12 + off) if last is None else off + last[1] + (1 if last[0] == 0 else 2 + last[2]) == end
-    if not tiled or mh.payload_proto != 59 or mh.length < 16:
-        return None
+    assert mh is not None
     src, dst = info.src, info.dst
-    if mh.checksum != mh_checksum(buf[off:end], info.hoa or src, dst):
-        return None  # the layers say why (Undecodable)
-    zeroed = buf[off : off + 4] + b"\0\0" + buf[off + 6 : end]
-    data = {t: zeroed[s + 2 : s + 2 + n] for t, s, n in reversed(tlvs) if t != 0}  # first of each type
-    frames = _frames(tlvs)
-    cga = [f for f in frames if f.otype == 12]
-    bad = next((f for f in frames if f.otype == 5), None)
-    ni = next((zeroed[s + 2 : s + 6] for t, s, n in tlvs if t == 4 and n == 4), None)  # the first well-formed
-    return BindingUpdate(
-        src=src, dst=dst, hoa=info.hoa, seq=mh.seq, lifetime=mh.lifetime or 0,
-        ack=bool(mh.flags and mh.flags & 0x8000), home=bool(mh.flags and mh.flags & 0x4000),
-        cga_params=b"".join(zeroed[s + 2 : s + 2 + n] for t, s, n in tlvs if t == 12) if cga else None,
-        signature=data.get(13),
-        cga_request=any(t == 11 and n == 0 for t, _, n in tlvs),
-        nonce_indices=(int.from_bytes(ni[:2], "big"), int.from_bytes(ni[2:], "big")) if ni else None,
-        bad=data.get(5) if bad is not None else None,
-        signed_data=zeroed[: cga[-1].start + sum(2 + n for n in cga[-1].lengths)] if cga else b"",
-        auth_data=zeroed[: bad.start + 2] if bad is not None else b"",
-        framing=tuple(framing_problems(frames)),
-    )
+    problems = _mh_problems(raw, info, mh)
+    if mh.mhtype not in _HANDLED_MH:
+        return Undecodable(src, dst, problems[0]) if problems else UnknownMobility(src, dst, mh.mhtype, info.hoa)
+    end = min(mh.offset + mh.length, info.end)
+    parts, data, bad_rule = _authorisation(raw, mh)
+    if bad_rule:
+        problems.append(bad_rule)
+    if problems and not lenient:
+        return Undecodable(src, dst, problems[0])
+    off = mh.offset
+    if mh.mhtype == BU and mh.seq is not None:
+        ni = data.get(NONCE_INDICES)
+        if problems:
+            parts["framing"] = tuple(problems) + parts["framing"]  # type: ignore[operator]
+        return BindingUpdate(
+            src=src, dst=dst, hoa=info.hoa, seq=mh.seq, lifetime=lifetime_seconds(mh.lifetime_units or 0),
+            ack=bool(mh.flags and mh.flags & BU_A), home=bool(mh.flags and mh.flags & BU_H),
+            cga_request=data.get(CGA_REQUEST) == b"",
+            nonce_indices=(int.from_bytes(ni[:2], "big"), int.from_bytes(ni[2:], "big")) if ni and len(ni) == 4 else None,
+            **parts,  # type: ignore[arg-type]
+        )  # fmt: skip
+    if mh.mhtype == BA and mh.seq is not None:
+        advice = data.get(BRA)
+        if problems:
+            parts["framing"] = tuple(problems) + parts["framing"]  # type: ignore[operator]
+        return BindingAck(
+            src=src, dst=dst, hoa=info.rh2 if info.rh2_segments_left else None, status=mh.status or 0,
+            seq=mh.seq, lifetime=lifetime_seconds(mh.lifetime_units or 0), phkt_ciphertext=data.get(PHKT),
+            refresh_interval=lifetime_seconds(int.from_bytes(advice, "big")) if advice and len(advice) == 2 else None,
+            **parts,  # type: ignore[arg-type]
+        )  # fmt: skip
+    if mh.mhtype == BE and off + 24 <= end:
+        return BindingError(src, dst, mh.status or 0, addr(raw, off + 8))
+    if mh.mhtype == COTI and off + 16 <= end:
+        return CareOfTestInit(src, dst, bytes(raw[off + 8 : off + 16]))
+    if mh.mhtype == COT and off + 24 <= end:
+        return CareOfTest(src, dst, int.from_bytes(raw[off + 6 : off + 8], "big"), bytes(raw[off + 8 : off + 16]),
+                          bytes(raw[off + 16 : off + 24]))  # fmt: skip
+    return Undecodable(src, dst, problems[0] if problems else f"MH type {mh.mhtype} cut short")
 
 
-def decode(pkt: Packet | bytes) -> Message:
-    """The message ``pkt`` carries (bytes start with the IPv6 header)."""
-    if isinstance(pkt, (bytes, bytearray)):
-        info = parse(bytes(pkt))
-        fast = _decode_bu_bytes(bytes(pkt), info) if info is not None else None
-        if fast is not None:
-            return fast
-    ip = _ipv6(pkt)
-    if ip is None:
+def _decode_icmpv6(raw: bytes, info: WireInfo) -> Message:
+    msg = icmpv6.read(raw, info)
+    src, dst = info.src, info.dst
+    if msg is None:
+        return Undecodable(src, dst, "ICMPv6 cut short")
+    if msg.type in ICMPV6_ERRORS:  # the packet it quotes is not a message (RFC 4443 §2.4)
+        return Undecodable(src, dst, f"ICMPv6 error: {ICMPV6_ERRORS[msg.type]} (type {msg.type}, code {msg.code})")
+    if msg.invalid:  # RFC 4861 §6.1: a node silently discards an invalid RS or RA
+        return Undecodable(src, dst, f"invalid ICMPv6 type {msg.type}: {msg.invalid}")
+    if msg.type == RS:
+        return RouterSolicitation(src, dst)
+    if msg.type == RA:
+        pio = next((p for p in msg.prefixes if p.router_address), None)
+        if pio is not None:
+            network = ipaddress.IPv6Network(f"{pio.prefix}/{pio.length}", strict=False)
+            return RouterAdvertisement(src=src, dst=dst, dar_address=pio.prefix, prefix=str(network),
+                                       valid_lifetime=pio.valid, preferred_lifetime=pio.preferred,
+                                       router_lifetime=msg.router_lifetime)  # fmt: skip
+    return Undecodable(src, dst, f"not a FAMA message: ICMPv6 type {msg.type}")
+
+
+def _decode(raw: bytes, info: WireInfo, lenient: bool) -> Message:
+    src, dst = info.src, info.dst
+    if info.fragment is not None:
+        return Undecodable(src, dst, "a fragment (RFC 8200 §4.5: reassembled before it is read)")
+    if info.unknown_option is not None:  # RFC 8200 §4.2: action bits other than 00 discard it
+        return Undecodable(src, dst, f"unrecognised option type 0x{info.unknown_option[0]:02x} in an extension header")
+    if info.mh is not None:
+        return _decode_mh(raw, info, lenient)
+    if info.problem:
+        return Undecodable(src, dst, info.problem)
+    if info.proto == IPV6_IN_IPV6:  # RFC 2473
+        inner = raw[info.upper : info.end]
+        return Tunnelled(src, dst, decode(inner, lenient=lenient), hlim=info.hlim)
+    if info.proto == ICMPV6:
+        return _decode_icmpv6(raw, info)
+    if info.proto == UDP:
+        found = udp(raw, info)
+        if found is not None:
+            return Datagram(src, dst, found[0], found[1], found[2], info.hlim, info.hoa)
+    return Undecodable(src, dst, f"not a FAMA message: next header {info.proto}")
+
+
+def decode_parsed(raw: bytes, info: WireInfo, *, lenient: bool = False) -> Message:
+    """:func:`decode` of bytes a driver has already read with :func:`scapy_fama.wire.parse`."""
+    return _decode(raw, info, lenient)
+
+
+def decode(pkt: Packet | bytes, *, lenient: bool = False) -> Message:
+    """The message ``pkt`` carries: bytes starting with the IPv6 header, or a Scapy packet
+    with an IPv6 layer. ``lenient`` reads a message the checks refuse, for its content."""
+    if isinstance(pkt, Packet):
+        layer = pkt.getlayer(IPv6)
+        raw = bytes(layer) if layer is not None else b""
+    else:
+        raw = bytes(pkt)
+    info = parse(raw)
+    if info is None:
         return Undecodable("::", "::", "not an IPv6 packet (or shorter than its 40-byte header)")
-    if ip.nh == 41 and isinstance(ip.payload, IPv6):  # RFC 2473
-        return Tunnelled(ip.src, ip.dst, decode(ip.payload), hlim=int(ip.hlim))
-    mh = find_mh(ip)
-    if mh is not None:
-        return _decode_mh(mh)
-    if ICMPv6ND_RS in ip:
-        return RouterSolicitation(ip.src, ip.dst)
-    if ICMPv6ND_RA in ip and ICMPv6NDOptPrefixInfo in ip:
-        pio = ip[ICMPv6NDOptPrefixInfo]
-        if pio.R:
-            return RouterAdvertisement(
-                src=ip.src, dst=ip.dst, dar_address=pio.prefix, prefix=_prefix_text(pio.prefix, pio.prefixlen),
-                valid_lifetime=int(pio.validlifetime), preferred_lifetime=int(pio.preferredlifetime),
-                router_lifetime=int(ip[ICMPv6ND_RA].routerlifetime),
-            )
-    if UDP in ip:
-        udp = ip[UDP]
-        hao = ip[HAO].hoa if HAO in ip else None
-        return Datagram(ip.src, ip.dst, int(udp.sport), int(udp.dport), bytes(udp.payload), int(ip.hlim), hao)
-    return Undecodable(ip.src, ip.dst, f"not a FAMA message: {ip.summary()}")
-
-
-def _prefix_text(address: str, length: int) -> str:
-    return str(ipaddress.IPv6Network(f"{address}/{length}", strict=False))
+    return _decode(raw, info, lenient)

@@ -1,12 +1,11 @@
-"""Build complete FAMA signalling packets (profile §4, §5).
+"""Build complete FAMA signalling packets (profile §4, §5) as Scapy packets, for people and tests.
 
 Theory of operation
 -------------------
-Every helper returns a finished ``IPv6`` packet: addresses, HAO or type 2
-routing header, options in the RFC 4866 order, signature, authenticator and
-checksum. Packets are laid out first with placeholders of the final sizes (the
-signature covers the final Header Len), then filled in the order of RFC 4866
-§4.5: signature, BAD, checksum::
+Every helper builds the protocol message and has :mod:`scapy_fama.codec`
+encode it, so a crafted packet is laid out, signed and authenticated exactly
+as the roles do it: addresses, HAO or type 2 routing header, options in the
+RFC 4866 order, Signature, BAD and checksum::
 
     MN (CoA)                                             DAR_i
       | first_bu:  HAO=HoA, CGA Params..., Signature      |
@@ -18,132 +17,31 @@ signature covers the final Header Len), then filled in the order of RFC 4866
 
 Lifetimes are given in seconds and carried in 4-second units (RFC 6275 §6.1.7).
 A de-registration (lifetime 0, or CoA == HoA) authenticates with
-Kbm = SHA1(PHKT) and the HoA in place of the CoA (RFC 6275 §5.2.6, profile §4).
+Kbm = SHA1(PHKT) and the HoA in place of the CoA (RFC 6275 §5.2.6, profile §4;
+:func:`scapy_fama.proto.messages.is_deregistration`).
 """
 
 from __future__ import annotations
 
 import secrets
 
-from scapy.layers.inet6 import HAO, IPerror6, IPv6, IPv6ExtHdrDestOpt, MIP6MH_BU, _MobilityHeader
 from scapy.packet import Packet
 
-from scapy_fama.crypto import (
-    KeyPair,
-    ZERO_TOKEN,
-    addr_bytes,
-    bad_authenticator,
-    encrypt_phkt,
-    kbm,
-    keygen_token,
-    sign_mh,
+from scapy_fama.codec import decode, encode
+from scapy_fama.crypto import KeyPair, ZERO_TOKEN, addr_bytes, encrypt_phkt, kbm, keygen_token
+from scapy_fama.proto.messages import (
+    BindingAck,
+    BindingUpdate,
+    CareOfTest,
+    CareOfTestInit,
+    is_deregistration,
 )
-from scapy_fama.layers import (
-    BA,
-    BU,
-    RH2,
-    BindingAuthData,
-    CGAParams,
-    CGAParamsOpt,
-    CGAParamsRequest,
-    CoT,
-    CoTI,
-    NonceIndices,
-    PHKTOpt,
-    SignatureOpt,
-)
-from scapy_fama.layers.checksum import mh_checksum
-from scapy_fama.layers.headers import mh_context
-from scapy_fama.wire import parse
-
-MAX_LIFETIME_UNITS = 0xFFFF  # RFC 6275 §6.1.7: 16 bits of 4-second units
+from scapy_fama.proto.status import REFUSED
 
 
-def lifetime_units(seconds: int) -> int:
-    """Seconds to the 4-second units of BU/BA Lifetime (RFC 6275 §6.1.7)."""
-    if seconds < 0:
-        raise ValueError(f"lifetime must not be negative, got {seconds}")
-    return min(seconds // 4, MAX_LIFETIME_UNITS)
-
-
-def is_deregistration(coa: str, hoa: str, lifetime: int) -> bool:
-    """Profile §4 / RFC 6275 §9.5.1: lifetime 0 or CoA == HoA removes the binding."""
-    return lifetime == 0 or addr_bytes(coa) == addr_bytes(hoa)
-
-
-def find_mh(pkt: Packet) -> Packet | None:
-    """The (first) Mobility Header layer of ``pkt``."""
-    layer: Packet | None = pkt
-    while layer is not None and layer.__class__.__name__ != "NoPayload":
-        if isinstance(layer, IPerror6):
-            return None  # the MH quoted by an ICMPv6 error is not a message (RFC 4443 §2.4)
-        if isinstance(layer, _MobilityHeader):
-            return layer
-        layer = layer.payload
-    return None
-
-
-def _bu_headers(coa: str, hoa: str, dar: str) -> Packet:
-    """IPv6 (+ DestOpt HAO unless sent from home), profile §4."""
-    if addr_bytes(coa) == addr_bytes(hoa):
-        return IPv6(src=hoa, dst=dar)  # de-registration from home: no HAO
-    return IPv6(src=coa, dst=dar) / IPv6ExtHdrDestOpt(options=[HAO(hoa=hoa)])
-
-
-def finish_bytes(
-    raw: bytes,
-    *,
-    coa: str,
-    correspondent: str,
-    keypair: KeyPair | None = None,
-    auth_key: bytes | None = None,
-) -> bytes:
-    """Fill a laid-out packet's bytes: Signature (RFC 4866 §4.5), BAD (RFC 6275 §6.2.7), checksum.
-
-    ``raw`` is an IPv6 packet whose MH already holds a Signature placeholder of
-    the key's size (with ``keypair``) and a BAD last (with ``auth_key``), so
-    the layout (and Header Len) is final; the fields are written in place.
-    """
-    info = parse(raw)
-    if info is None or info.mh is None:
-        raise ValueError("finish_bytes() needs an IPv6 packet carrying a Mobility Header")
-    mh, out = info.mh, bytearray(raw)
-    off, end = mh.offset, mh.offset + mh.length
-    out[off + 4 : off + 6] = b"\0\0"
-    if keypair is not None:
-        cga_end = max(o + 2 + n for t, o, n in mh.options if t == 12)
-        sig = next(o for t, o, n in mh.options if t == 13)
-        signature = sign_mh(keypair, coa, correspondent, bytes(out[off : off + cga_end]))
-        out[off + sig + 2 : off + sig + 2 + len(signature)] = signature
-    if auth_key is not None:
-        otype, bad, _ = mh.options[-1]
-        assert otype == 5, "the BAD must be the last option"
-        covered = bytes(out[off : off + bad + 2])
-        out[off + bad + 2 : off + bad + 14] = bad_authenticator(auth_key, coa, correspondent, covered)
-    src = info.hoa or info.src  # RFC 6275 §6.1.1 pseudo-header, as the receiver sees it
-    dst = info.rh2 or info.dst
-    out[off + 4 : off + 6] = mh_checksum(bytes(out[off:end]), src, dst).to_bytes(2, "big")
-    return bytes(out)
-
-
-def sign_and_authenticate(
-    pkt: Packet,
-    *,
-    coa: str,
-    correspondent: str,
-    keypair: KeyPair | None = None,
-    auth_key: bytes | None = None,
-) -> Packet:
-    """:func:`finish_bytes` on a Scapy packet; the result is dissected from the finished bytes."""
-    return IPv6(finish_bytes(bytes(pkt), coa=coa, correspondent=correspondent, keypair=keypair, auth_key=auth_key))
-
-
-def _cga_options(params: bytes, keypair: KeyPair) -> list[Packet]:
-    """CGA Parameters (split as needed) then a Signature placeholder of the key's size."""
-    return [
-        CGAParamsOpt(params=CGAParams(params)),
-        SignatureOpt(sig=bytes(keypair.bits // 8)),
-    ]
+def _hao(coa: str, hoa: str) -> str | None:
+    """The Home Address option's address; None when the BU leaves from home (profile §4)."""
+    return None if addr_bytes(coa) == addr_bytes(hoa) else hoa
 
 
 def first_bu(
@@ -164,15 +62,14 @@ def first_bu(
     With ``care_of_token`` (secure mode, profile §5) it also carries Nonce
     Indices (0, ``coni``) and a BAD keyed with the zero home token.
     """
-    options: list[Packet] = _cga_options(params, keypair)
-    if cga_request:
-        options.append(CGAParamsRequest())
-    auth_key = None
-    if care_of_token is not None:
-        options += [NonceIndices(hni=0, coni=coni), BindingAuthData()]
-        auth_key = kbm(ZERO_TOKEN, care_of_token)
-    bu = BU(seq=seq & 0xFFFF, flags="HA", mhtime=lifetime_units(lifetime), options=options)
-    return sign_and_authenticate(_bu_headers(coa, hoa, dar) / bu, coa=coa, correspondent=dar, keypair=keypair, auth_key=auth_key)
+    secure = care_of_token is not None
+    return encode(
+        BindingUpdate(
+            coa, dar, _hao(coa, hoa), seq, lifetime, cga_params=params, cga_request=cga_request,
+            nonce_indices=(0, coni) if secure else None, sign_with=keypair,
+            auth_key=kbm(ZERO_TOKEN, care_of_token) if secure else None,
+        )  # fmt: skip
+    )
 
 
 def phkt_bu(
@@ -192,10 +89,12 @@ def phkt_bu(
     HoA in the authenticator; sent from home it has no HAO.
     """
     dereg = is_deregistration(coa, hoa, lifetime)
-    key = kbm(phkt, care_of_token, deregistration=dereg)
-    options = [NonceIndices(hni=0, coni=0 if dereg else coni), BindingAuthData()]
-    bu = BU(seq=seq & 0xFFFF, flags="HA", mhtime=0 if dereg else lifetime_units(lifetime), options=options)
-    return sign_and_authenticate(_bu_headers(coa, hoa, dar) / bu, coa=hoa if dereg else coa, correspondent=dar, auth_key=key)
+    return encode(
+        BindingUpdate(
+            coa, dar, _hao(coa, hoa), seq, 0 if dereg else lifetime,
+            nonce_indices=(0, 0 if dereg else coni), auth_key=kbm(phkt, care_of_token, deregistration=dereg),
+        )  # fmt: skip
+    )
 
 
 def binding_ack(
@@ -218,42 +117,26 @@ def binding_ack(
     ``phkt`` alone just keys the BAD, which goes last whenever a PHKT exists.
     ``dar_keypair`` + ``dar_params`` answer a CGA Parameters Request.
     """
-    mh = find_mh(bu)
-    ctx = mh_context(mh) if mh is not None else None
-    if mh is None or ctx is None or not isinstance(mh, MIP6MH_BU):
+    msg = decode(bu, lenient=True)
+    if not isinstance(msg, BindingUpdate):
         raise ValueError("binding_ack() needs an IPv6 packet carrying a Binding Update")
-    coa, hoa, dar = ctx.ip.src, ctx.src, ctx.ip.dst
-    dereg = is_deregistration(coa, hoa, int(mh.mhtime))
-    options: list[Packet] = []
-    if phkt is not None and mn_public_key is not None:
-        options.append(PHKTOpt(phkt=encrypt_phkt(mn_public_key, phkt)))
-    if dar_keypair is not None and dar_params is not None:
-        options += _cga_options(dar_params, dar_keypair)
-    auth_key = None
-    if phkt is not None:
-        options.append(BindingAuthData())
-        auth_key = kbm(phkt, care_of_token, deregistration=dereg)
-    ba = BA(
-        status=status,
-        seq=int(mh.seq) if seq is None else seq & 0xFFFF,
-        mhtime=0 if status >= 128 else lifetime_units(lifetime),
-        options=options,
-    )
-    headers = IPv6(src=dar, dst=coa)
-    if ctx.hao is not None:
-        headers = headers / RH2(addresses=[hoa])  # RFC 6275 §9.5.4
-    return sign_and_authenticate(
-        headers / ba,
-        coa=hoa if dereg else coa,
-        correspondent=dar,
-        keypair=dar_keypair if dar_params is not None else None,
-        auth_key=auth_key,
+    dereg = msg.deregistration
+    signed = dar_keypair is not None and dar_params is not None
+    return encode(
+        BindingAck(
+            msg.dst, msg.src, msg.hoa, status, msg.seq if seq is None else seq,
+            0 if status >= REFUSED else lifetime,
+            phkt_ciphertext=encrypt_phkt(mn_public_key, phkt) if phkt is not None and mn_public_key else None,
+            cga_params=dar_params if signed else None, sign_with=dar_keypair if signed else None,
+            for_deregistration=dereg,
+            auth_key=kbm(phkt, care_of_token, deregistration=dereg) if phkt is not None else None,
+        )  # fmt: skip
     )
 
 
 def coti(coa: str, dar: str, cookie: bytes | None = None) -> Packet:
     """Care-of Test Init from the CoA to DAR_i (profile §5; fresh 64-bit cookie)."""
-    return IPv6(bytes(IPv6(src=coa, dst=dar) / CoTI(cookie=cookie or secrets.token_bytes(8))))
+    return encode(CareOfTestInit(coa, dar, cookie or secrets.token_bytes(8)))
 
 
 def cot(
@@ -269,12 +152,11 @@ def cot(
     The care-of keygen token is ``token``, or computed from ``kcn`` and
     ``nonce`` as First64(HMAC_SHA1(Kcn, CoA ‖ nonce ‖ 1)) (RFC 6275 §5.2.5).
     """
-    req = find_mh(coti_pkt)
-    if not isinstance(req, CoTI) or IPv6 not in coti_pkt:
+    init = decode(coti_pkt, lenient=True)
+    if not isinstance(init, CareOfTestInit):
         raise ValueError("cot() needs an IPv6 packet carrying a Care-of Test Init")
-    ip = coti_pkt[IPv6]
     if token is None:
         if kcn is None or nonce is None:
             raise ValueError("cot() needs token=, or kcn= and nonce=")
-        token = keygen_token(kcn, ip.src, nonce, care_of=True)
-    return IPv6(bytes(IPv6(src=ip.dst, dst=ip.src) / CoT(index=index, cookie=req.cookie, token=token)))
+        token = keygen_token(kcn, init.src, nonce, care_of=True)
+    return encode(CareOfTest(init.dst, init.src, index, init.cookie, token))

@@ -32,7 +32,7 @@ from fama_shell.views import VerdictView
 from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, IPv6
 from scapy.packet import Packet
 
-from scapy_fama.craft import find_mh
+from scapy_fama.layers.headers import find_mh
 from scapy_fama.layers.headers import mh_context
 
 

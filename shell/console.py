@@ -49,6 +49,7 @@ from traitlets.config import Config
 import scapy_fama
 from scapy_fama import craft, crypto, layers, verify
 from scapy_fama.cli.common import rich_console
+from scapy_fama.layers.headers import find_mh
 from scapy_fama.net.sim_flows import Flow
 
 COMMANDS = (
@@ -88,9 +89,10 @@ def namespace(session: ShellSession) -> dict[str, Any]:
     ns.update(
         {
             name: getattr(craft, name)
-            for name in ("first_bu", "phkt_bu", "binding_ack", "coti", "cot", "find_mh")
+            for name in ("first_bu", "phkt_bu", "binding_ack", "coti", "cot")
         }
     )
+    ns.update(find_mh=find_mh)
     ns.update(verify_bu=verify.verify_bu, verify_ba=verify.verify_ba, scapy_fama=scapy_fama)
     ns.update(
         {

@@ -38,26 +38,17 @@ from fama_shell.packets import packet_view
 from fama_shell.views import View, table
 from rich.console import Group, RenderableType
 from rich.text import Text
-from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, IPv6
+from dataclasses import replace
+
+from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet
 
-from scapy_fama.proto.messages import KINDS, kind
-from scapy_fama.codec import encode_bytes
-from scapy_fama.craft import find_mh, finish_bytes, is_deregistration
-from scapy_fama.layers import MH_TYPES
-from scapy_fama.layers.headers import mh_context
+from scapy_fama.codec import decode, encode_bytes
+from scapy_fama.layers.headers import find_mh
 from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_topology import Node
-from scapy_fama.proto.messages import BindingAck, Message
-
-
-def kind_name(what: str | int) -> str:
-    """A message kind from its name ("BU", case-insensitive) or its Mobility Header type (5)."""
-    names = {k.lower(): k for k in KINDS.values()}
-    name = MH_TYPES.get(what, str(what)) if isinstance(what, int) else names.get(what.lower(), what)
-    if name not in KINDS.values():
-        raise ValueError(f"no message kind {what!r}: one of {', '.join(KINDS.values())}")
-    return name
+from scapy_fama.proto.messages import BindingAck, BindingUpdate, Message, kind, kind_named
+from scapy_fama.wire import finish_bytes
 
 
 @dataclass
@@ -133,18 +124,13 @@ class Held(View):
         return Group(head, packet_view(self.pkt), Text(hint, "dim"))
 
 
-def _endpoints(pkt: Packet, msg: Message) -> tuple[str, str]:
-    """(CoA, correspondent) the signature and BAD of ``pkt`` cover (profile §4)."""
-    mh = find_mh(pkt)
-    ctx = mh_context(mh) if mh is not None else None
-    if ctx is None:
-        raise ValueError("the packet has no Mobility Header behind an IPv6 header any more")
-    if isinstance(mh, MIP6MH_BU):
-        dereg = is_deregistration(ctx.ip.src, ctx.src, int(mh.mhtime))
-        return (ctx.src if dereg else ctx.ip.src), ctx.ip.dst
-    if isinstance(mh, MIP6MH_BA) and isinstance(msg, BindingAck) and msg.for_deregistration:
-        return ctx.dst, ctx.ip.src
-    return ctx.ip.dst, ctx.ip.src
+def _endpoints(pkt: Packet, msg: Message) -> tuple[str, str] | None:
+    """(CoA, correspondent) the signature and BAD of the edited ``pkt`` cover (profile §4);
+    None when it carries no BU or BA any more (then only its checksum is redone)."""
+    edited = decode(pkt, lenient=True)
+    if isinstance(edited, BindingAck) and isinstance(msg, BindingAck):  # the core knew what it answered
+        edited = replace(edited, for_deregistration=msg.for_deregistration)
+    return edited.endpoints() if isinstance(edited, (BindingUpdate, BindingAck)) else None
 
 
 class Interceptor:
@@ -162,7 +148,7 @@ class Interceptor:
         net.outbox = self._outbox
 
     def add(self, what: str | int, node: Node | None = None, once: bool = True) -> Breakpoint:
-        bp = Breakpoint(next(self._numbers), kind_name(what), node.name if node else None, once)
+        bp = Breakpoint(next(self._numbers), kind_named(what), node.name if node else None, once)
         self.breakpoints.append(bp)
         return bp
 
@@ -230,16 +216,12 @@ class Interceptor:
         held = self.pick(which)
         data = bytes(held.pkt)
         if not raw and find_mh(held.pkt) is not None:
-            coa, correspondent = _endpoints(held.pkt, held.msg)
-            data = finish_bytes(
-                data,
-                coa=coa,
-                correspondent=correspondent,
-                keypair=getattr(held.msg, "sign_with", None)
-                if getattr(held.msg, "cga_params", None)
-                else None,
-                auth_key=getattr(held.msg, "auth_key", None),
-            )
+            ends = _endpoints(held.pkt, held.msg)
+            keys = {} if ends is None else {
+                "coa": ends[0], "correspondent": ends[1], "auth_key": getattr(held.msg, "auth_key", None),
+                "keypair": getattr(held.msg, "sign_with", None) if getattr(held.msg, "cga_params", None) else None,
+            }  # fmt: skip
+            data = finish_bytes(data, **keys)
         sent = IPv6(data)
         self._settle(held, "released")
         self.net.inject(self.net.node(held.node), data)

@@ -71,7 +71,7 @@ from fama_shell.views import (
 from scapy.layers.inet6 import MIP6MH_BA, IPv6
 from scapy.packet import Packet
 
-from scapy_fama.craft import find_mh
+from scapy_fama.layers.headers import find_mh
 from scapy_fama.lab import apps, capture, control, links, state
 from scapy_fama.lab.links import LabError
 from scapy_fama.lab.state import LabState

@@ -39,14 +39,12 @@ from scapy_fama.proto.messages import (
     KINDS,
     BindingAck,
     BindingError,
-    BindingUpdate,
-    CareOfTest,
     Datagram,
     Message,
     RouterAdvertisement,
     RouterSolicitation,
     Tunnelled,
-    auth_parts,
+    describe,
 )
 
 TYPE_NAMES = KINDS  # message class -> "BU", "BA", ..., as the automata's logs name them
@@ -232,23 +230,7 @@ class Aliases:
 
 def label(msg: Message, alias: Callable[[str | None], str]) -> str:
     """A short label of a message for a chart row."""
-    if isinstance(msg, BindingUpdate):
-        auth = "+".join(auth_parts(msg))
-        dereg = " de-reg" if msg.deregistration else ""
-        return f"BU {msg.seq} {alias(msg.home_address)}{dereg} {auth}".rstrip()
-    if isinstance(msg, BindingAck):
-        return f"BA {msg.status} seq {msg.seq} {'+'.join(auth_parts(msg))}".rstrip()
-    if isinstance(msg, RouterAdvertisement):
-        return f"RA {msg.prefix}"
-    if isinstance(msg, BindingError):
-        return f"BE {msg.status} {alias(msg.hoa)}"
-    if isinstance(msg, CareOfTest):
-        return f"CoT index {msg.index}"
-    if isinstance(msg, Tunnelled):
-        return f"tunnel ({label(msg.inner, alias)})"
-    if isinstance(msg, Datagram):
-        return f"data {alias(msg.src)} -> {alias(msg.dst)}"
-    return TYPE_NAMES.get(type(msg), type(msg).__name__)
+    return describe(msg, short=True, name=alias)
 
 
 def status_of(msg: Message) -> int | None:

@@ -33,7 +33,7 @@ from rich.text import Text
 from rich.tree import Tree
 from scapy.packet import NoPayload, Packet
 
-from scapy_fama.craft import find_mh
+from scapy_fama.layers.headers import find_mh
 from scapy_fama.crypto import address_sec, spki_info
 from scapy_fama.layers import (
     BindingAuthData,

@@ -48,14 +48,14 @@ from fama_shell.views import View
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
-from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, IPv6
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.sendrecv import srp
 from scapy.utils import RawPcapReader, rdpcap
 
 from scapy_fama.codec import decode
-from scapy_fama.craft import find_mh, first_bu, phkt_bu
+from scapy_fama.craft import first_bu, phkt_bu
 from scapy_fama.crypto import (
     KeyPair,
     address_sec,
@@ -65,20 +65,18 @@ from scapy_fama.crypto import (
     decrypt_phkt,
     prefix64,
 )
-from scapy_fama.layers import PHKTOpt
-from scapy_fama.layers.headers import mh_context
 from scapy_fama.net.iface import resolve_mac
 from scapy_fama.net.sim_topology import LINKTYPE_RAW, DarNode, HostNode
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
+from scapy_fama.proto.seqno import seq_add
 from scapy_fama.wire import parse
+from scapy_fama.wire.numbers import BA, BU
 
 if TYPE_CHECKING:  # the session imports this module to offer replay() as a method
     from fama_shell.session import Session
 
 MODES = ("as-is", "re-sign")
 WAIT = 1.0  # virtual (SimNet) or wall-clock (interface) seconds to wait for each BU's answer
-SEQ_SPACE = 1 << 16
-BU_TYPE, BA_TYPE = 5, 6  # Mobility Header types (RFC 6275 §6.1)
 SIDE_BY_SIDE = 150  # columns from which the two charts stand side by side
 
 
@@ -145,33 +143,16 @@ def read_capture(path: str | Path) -> list[Captured]:
     seen: dict[bytes, float] = {}
     for file in _files(Path(path)):
         for when, raw in _packets(file):
-            if mh_type(raw) in (BU_TYPE, BA_TYPE):
+            if mh_type(raw) in (BU, BA):
                 seen.setdefault(raw, when)
     out = []
     for raw, when in sorted(seen.items(), key=lambda item: item[1]):
-        msg = decode(raw)
-        if not isinstance(msg, (BindingUpdate, BindingAck)):
-            msg = _lenient(raw)
-        if msg is not None:
+        # another tool's BU or BA may break profile §6 step 1 (ns-3: checksum 0): read it
+        # leniently, for its content, so that a re-signed replay can reproduce it
+        msg = decode(raw, lenient=True)
+        if isinstance(msg, (BindingUpdate, BindingAck)):
             out.append(Captured(when, raw, msg))
     return out
-
-
-def _lenient(raw: bytes) -> BindingUpdate | BindingAck | None:
-    """A BU or BA the codec refused (another tool's: checksum 0, odd Header Len), read by the
-    Scapy layers for its logical content only, so that a re-signed replay can reproduce it."""
-    mh = find_mh(IPv6(raw))
-    ctx = mh_context(mh) if isinstance(mh, (MIP6MH_BU, MIP6MH_BA)) else None
-    if ctx is None:
-        return None
-    why = ("read leniently: the codec refused it (profile §6 step 1)",)
-    if isinstance(mh, MIP6MH_BU):
-        return BindingUpdate(
-            ctx.ip.src, ctx.ip.dst, ctx.hao, int(mh.seq), int(mh.mhtime), framing=why
-        )
-    return BindingAck(
-        ctx.ip.src, ctx.ip.dst, ctx.dst, int(mh.status), int(mh.seq), int(mh.mhtime), framing=why
-    )
 
 
 def conversation(captured: list[Captured], dar: str | None = None) -> tuple[str, list[Captured]]:
@@ -322,7 +303,7 @@ class _Resigner:
 
     def bu(self, captured: BindingUpdate, coa: str, dar: str) -> tuple[Packet, str]:
         """The replayed BU of ``captured``: from ``coa`` to ``dar``, and what it is."""
-        seq = (self.base + captured.seq - self.first_seq) % SEQ_SPACE
+        seq = seq_add(self.base, captured.seq - self.first_seq)
         hoa, lifetime = self.hoa.address, captured.lifetime
         if captured.cga_params is not None or self.phkt is None:
             why = "" if captured.cga_params is not None else " (no PHKT yet: CGA-signed instead)"
@@ -333,10 +314,9 @@ class _Resigner:
     def learn(self, replies: list[Packet]) -> None:
         """Keep the PHKT of a BA that carries one."""
         for reply in replies:
-            mh = find_mh(reply)
-            opt = next((o for o in getattr(mh, "options", []) if isinstance(o, PHKTOpt)), None)
-            if opt is not None:
-                self.phkt = decrypt_phkt(self.key, bytes(opt.phkt))
+            ba = decode(reply, lenient=True)
+            if isinstance(ba, BindingAck) and ba.phkt_ciphertext is not None:
+                self.phkt = decrypt_phkt(self.key, ba.phkt_ciphertext)
 
 
 def _coa_key(bu: BindingUpdate) -> bytes:

@@ -45,7 +45,7 @@ from fama_shell.msc import (
     label,
 )
 from fama_shell.packets import PacketView
-from fama_shell.replay import BA_TYPE, BU_TYPE, ReplayResult, mh_type, replay
+from fama_shell.replay import ReplayResult, mh_type, replay
 from fama_shell.views import (
     AddressTable,
     AddrRow,
@@ -67,7 +67,7 @@ from scapy.packet import Packet
 from scapy.plist import PacketList
 
 from scapy_fama.codec import decode
-from scapy_fama.craft import find_mh
+from scapy_fama.layers.headers import find_mh
 from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_events import Change, Hop, NodeEffect, Undelivered
 from scapy_fama.net.sim_flows import Flow
@@ -75,6 +75,7 @@ from scapy_fama.net.sim_topology import DarNode, HostNode, MnNode, Node
 from scapy_fama.proto.bul import BulState
 from scapy_fama.proto.effects import Drop, Notify
 from scapy_fama.verify import verify_ba, verify_bu
+from scapy_fama.wire.numbers import BA, BU
 
 SETTLE = 3.0  # seconds attach/handover run: RS/RA, DAD (1 s), BUs and BAs with room to spare
 STEP_LIMIT = 30.0  # virtual seconds step() looks ahead for something to show
@@ -499,7 +500,7 @@ class Session(ShellSession):
         for link in self.net.links():
             for when, raw in link.captures:
                 seen.setdefault(raw, when)
-        wanted = {"BU": BU_TYPE, "BA": BA_TYPE}.get(kind or "")
+        wanted = {"BU": BU, "BA": BA}.get(kind or "")
         if kind is not None and wanted is None:
             raise ValueError(f"packets(kind=...) takes 'BU' or 'BA', not {kind!r}")
         out = []

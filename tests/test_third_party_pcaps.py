@@ -32,7 +32,7 @@ from scapy.plist import PacketList
 from scapy.utils import PcapReader, rdpcap
 
 import scapy_fama  # noqa: F401  (registers the layers)
-from scapy_fama.craft import find_mh
+from scapy_fama.layers.headers import find_mh
 from scapy_fama.layers import BA, BU, checksum_ok
 from tests.corpus import (
     TSHARK,

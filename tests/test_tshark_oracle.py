@@ -24,7 +24,7 @@ from scapy.layers.inet6 import IPv6, IPv6ExtHdrRouting
 from scapy.packet import Packet
 from scapy.utils import rdpcap
 
-from scapy_fama.craft import find_mh
+from scapy_fama.layers.headers import find_mh
 from scapy_fama.layers import BA, BE, BU, CoT, CoTI, HoT, HoTI, checksum_ok
 from scapy_fama.layers.headers import mh_context
 from tests.corpus import (

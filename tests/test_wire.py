@@ -10,7 +10,7 @@ from scapy.layers.inet6 import HAO, IPv6, IPv6ExtHdrRouting
 from scapy.packet import Packet
 from scapy.utils import rdpcap
 
-from scapy_fama.craft import find_mh
+from scapy_fama.layers.headers import find_mh
 from scapy_fama.layers import BA, BE, BU, CGAParamsOpt
 from scapy_fama.layers.spans import OptionSpan, option_spans
 from scapy_fama.wire import parse
@@ -36,13 +36,13 @@ def _scapy_view(ip: IPv6) -> dict[str, object]:
     view["tunnelled"] = isinstance(ip.payload, IPv6) or (ip.nh == 41)
     mh = find_mh(ip)
     if mh is not None:
-        # the BU/BA fixed part needs 12 bytes inside Header Len; Scapy reads it regardless
-        fixed = isinstance(mh, (BU, BA)) and (mh.len + 1) * 8 >= 12 and len(bytes(mh)) >= 12
+        # both read the BU/BA fixed part wherever the packet has it, Header Len or not
+        fixed = isinstance(mh, (BU, BA)) and len(bytes(mh)) >= 12
         view["mhtype"] = int(mh.mhtype)
         view["seq"] = int(mh.seq) if fixed else None
         view["status"] = int(mh.status) if fixed and isinstance(mh, BA) or isinstance(mh, BE) else None
-        view["lifetime"] = int(mh.mhtime) * 4 if fixed else None
-        if fixed:
+        view["lifetime"] = int(mh.mhtime) if fixed else None
+        if fixed and (mh.len + 1) * 8 >= 12:  # options only inside Header Len
             view["options"] = [tlv for s in option_spans(mh) for tlv in _tlvs(s)]
     return view
 
@@ -54,8 +54,8 @@ def _wire_view(raw: bytes) -> dict[str, object]:
                                "tunnelled": info.tunnelled}
     if info.mh is not None:
         mh = info.mh
-        view.update(mhtype=mh.mhtype, seq=mh.seq, status=mh.status, lifetime=mh.lifetime)
-        if mh.mhtype in (5, 6) and mh.seq is not None:
+        view.update(mhtype=mh.mhtype, seq=mh.seq, status=mh.status, lifetime=mh.lifetime_units)
+        if mh.mhtype in (5, 6) and mh.seq is not None and mh.length >= 12:
             view["options"] = [(t, o) for t, o, _ in mh.options]
     return view
 

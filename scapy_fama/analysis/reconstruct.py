@@ -48,7 +48,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
-from scapy.layers.inet6 import IPv6
 
 from scapy_fama.analysis.answer import Answered
 from scapy_fama.analysis.classify import NativeCount, PacketRef, TunnelCount
@@ -57,12 +56,12 @@ from scapy_fama.analysis.pmip import ProxyExchange, ProxyReconstruction
 from scapy_fama.analysis.signalling import Signal
 from scapy_fama.codec import decode
 from scapy_fama.crypto import CgaParams, KeyPair, PhktError, decrypt_phkt
-from scapy_fama.layers import PHKTOpt
 from scapy_fama.layers.mh import BA_STATUS
-from scapy_fama.proto.messages import BindingUpdate
+from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.proto.seqno import seq_newer
 from scapy_fama.proto.status import REFUSED
 from scapy_fama.verify import Verdict, verify_ba, verify_bu
+from scapy_fama.wire.numbers import BAD, CGA_PARAMS, NONCE_INDICES, PHKT
 
 EXCHANGES_KEPT = 64  # per binding; past it, routine refreshes are counted (and timed), not kept
 ATTACH_WINDOW = 5.0  # s: an RA this soon after an RS on the same capture point answers it
@@ -328,7 +327,7 @@ class Reconstruction:
             b.seen_bytes.pop(next(iter(b.seen_bytes)))
         # a BAD in a home registration is FAMA's PHKT (profile §4); in a BU to a correspondent it
         # comes from return routability (RFC 6275 §5.2.6, §9.5.1)
-        auth = "cga" if 12 in sig.options else ("phkt" if sig.home else "rr") if 5 in sig.options else "none"
+        auth = "cga" if CGA_PARAMS in sig.options else ("phkt" if sig.home else "rr") if BAD in sig.options else "none"
         ex = Exchange(ref, now, sig.src, hoa, sig.dst, sig.seq, sig.lifetime or 0, sig.ack, auth,
                       sig.deregistration, last_seen=now)
         earlier_pending = [p for p in b.pending if p.coa == sig.src and p.deregistration == ex.deregistration]
@@ -349,7 +348,7 @@ class Reconstruction:
     def _verify_bu(self, b: Binding, ex: Exchange, sig: Signal, ip: bytes, ref: PacketRef) -> None:
         if ex.auth == "none" or (ex.auth == "phkt" and b.phkt is None):
             return
-        msg = decode(ip) if (4 in sig.options or ex.auth == "cga") else None
+        msg = decode(ip) if (NONCE_INDICES in sig.options or ex.auth == "cga") else None
         home_token = b.phkt
         if isinstance(msg, BindingUpdate):
             if msg.nonce_indices and msg.nonce_indices[1]:
@@ -363,8 +362,8 @@ class Reconstruction:
                 self._learn_key(b, msg.cga_params)
         elif ex.auth == "rr":
             return
-        phkt = home_token if ex.auth in ("phkt", "rr") or 5 in sig.options else None
-        verdict = verify_bu(IPv6(ip), phkt=phkt, care_of_token=ex.care_of_token)
+        phkt = home_token if ex.auth in ("phkt", "rr") or BAD in sig.options else None
+        verdict = verify_bu(ip, phkt=phkt, care_of_token=ex.care_of_token)
         ex.verified, ex.verdict = _result(verdict), verdict.as_dict()
         self._report(verdict, ref, ex.hoa, "BU")
 
@@ -425,7 +424,7 @@ class Reconstruction:
         b.pending = [p for p in b.pending if p is not ex and p.time > ex.time]
         ex.ba, ex.ba_time, ex.ba_last_seen = ref, now, now
         ex.status, ex.granted = sig.status, sig.lifetime
-        ex.phkt_issued = 14 in sig.options and sig.status < REFUSED
+        ex.phkt_issued = PHKT in sig.options and sig.status < REFUSED
         b.statuses[sig.status] += 1
         if ex.phkt_issued:
             b.phkt_issued.append((now, ref))
@@ -447,16 +446,16 @@ class Reconstruction:
     def _verify_ba(self, b: Binding, ex: Exchange, sig: Signal, ip: bytes, ref: PacketRef) -> None:
         keypair = self._key_of.get(b.key_id or "")
         token = ex.care_of_token if ex.accepted else None
-        if 14 in sig.options and keypair is not None:
-            pkt = IPv6(ip)
-            verdict = verify_ba(pkt, care_of_token=token, mn_keypair=keypair)
-            if PHKTOpt in pkt and ex.accepted:
+        if PHKT in sig.options and keypair is not None:
+            verdict = verify_ba(ip, care_of_token=token, mn_keypair=keypair)
+            ba = decode(ip, lenient=True)
+            if isinstance(ba, BindingAck) and ba.phkt_ciphertext is not None and ex.accepted:
                 try:
-                    b.phkt = decrypt_phkt(keypair, bytes(pkt[PHKTOpt].phkt))
+                    b.phkt = decrypt_phkt(keypair, ba.phkt_ciphertext)
                 except PhktError:
                     pass
-        elif 5 in sig.options and b.phkt is not None:
-            verdict = verify_ba(IPv6(ip), phkt=b.phkt, care_of_token=token)
+        elif BAD in sig.options and b.phkt is not None:
+            verdict = verify_ba(ip, phkt=b.phkt, care_of_token=token)
         else:
             return
         ex.ba_verified, ex.ba_verdict = _result(verdict), verdict.as_dict()

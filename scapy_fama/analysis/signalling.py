@@ -50,23 +50,12 @@ from scapy_fama.layers import BA as BALayer
 from scapy_fama.layers import BE as BELayer
 from scapy_fama.layers import BRR, CoT, CoTI, GenericMH, HoT, HoTI
 from scapy_fama.layers import BU as BULayer
-from scapy_fama.layers.checksum import mh_checksum
-from scapy_fama.layers.mh import MH_TYPES
+from scapy_fama.proto.messages import is_deregistration, lifetime_seconds
 from scapy_fama.wire import MHInfo, WireInfo, parse
+from scapy_fama.wire.checksum import mh_checksum
+from scapy_fama.wire.numbers import BA, BE, BU, BU_A, BU_H, COT, COTI, HOT, HOTI, MH_TYPES, MIN_HEADER_LEN
+from scapy_fama.wire.numbers import OPTION_LENGTHS, OPTION_NAMES
 
-BU, BA, BE, HOTI, COTI, HOT, COT = 5, 6, 7, 1, 2, 3, 4
-ACK, HOME = 0x8000, 0x4000  # BU flags A and H (RFC 6275 §6.1.7)
-# RFC 6275 §6.1: the smallest Header Len of each message type
-MIN_HEADER_LEN = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2, 5: 1, 6: 1, 7: 2}
-# option type -> the only data length its definition allows (RFC 6275 §6.2, RFC 3963 §4.3,
-# RFC 4285 §6, RFC 4866 §5)
-OPTION_LENGTHS = {2: 2, 3: 16, 4: 4, 5: 12, 6: 18, 10: 8, 11: 0, 15: 0, 16: 8}
-OPTION_NAMES = {
-    0: "Pad1", 1: "PadN", 2: "Binding Refresh Advice", 3: "Alternate CoA", 4: "Nonce Indices",
-    5: "Binding Authorization Data", 6: "Mobile Network Prefix", 10: "Mobility Message Replay Protection",
-    11: "CGA Parameters Request", 12: "CGA Parameters", 13: "Signature", 14: "PHKT",
-    15: "Care-of Test Init", 16: "Care-of Test",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -101,9 +90,12 @@ class Signal:
 
     @property
     def deregistration(self) -> bool:
-        """BU: lifetime 0 or CoA == HoA (RFC 6275 §9.5.1); a BU without HAO registers its source
-        (a proxy BU, RFC 5213) unless its lifetime is 0."""
-        return self.lifetime == 0 or self.hoa == self.src
+        """BU: the core's rule (:func:`scapy_fama.proto.messages.is_deregistration`); a Proxy BU
+        registers the mobile node's prefix, not its source, and de-registers with lifetime 0
+        (RFC 5213 §5.3.5)."""
+        if self.proxy is not None:
+            return self.lifetime == 0
+        return is_deregistration(self.src, self.hoa, self.lifetime or 0)
 
 
 def _tail_headers(mh: Packet) -> tuple[str | None, list[Problem]]:
@@ -164,8 +156,8 @@ def _mh_signal(ip: bytes, info: WireInfo) -> Signal:
     proxy = read_proxy(ip, info) if mh.mhtype in (BU, BA) else None
     bu_flags = (mh.flags or 0) if mh.mhtype == BU else 0
     sig = Signal("P" + kind if proxy else kind, info.src, info.dst, hoa=info.hoa if mh.mhtype != BA else info.rh2,
-                 seq=mh.seq, status=mh.status, lifetime=mh.lifetime, ack=bool(bu_flags & ACK),
-                 home=bool(bu_flags & HOME) or mh.mhtype != BU, options=tuple(t for t, _, _ in mh.options),
+                 seq=mh.seq, status=mh.status, lifetime=lifetime_seconds(mh.lifetime_units) if mh.lifetime_units is not None else None,
+                 ack=bool(bu_flags & BU_A), home=bool(bu_flags & BU_H) or mh.mhtype != BU, options=tuple(t for t, _, _ in mh.options),
                  proxy=proxy)
     problems = sig.problems
     if proxy is not None and proxy.codepoints == PMIP6D:
@@ -225,7 +217,7 @@ def _from_scapy(sig: Signal, ip: bytes, short: bool) -> None:
             if hasattr(layer, name) and getattr(sig, name) is None:
                 setattr(sig, name, int(getattr(layer, name)))
         if hasattr(layer, "mhtime") and sig.lifetime is None:
-            sig.lifetime = int(layer.mhtime) * 4
+            sig.lifetime = lifetime_seconds(int(layer.mhtime))
         if hasattr(layer, "flags") and sig.kind == "BU":
             sig.ack, sig.home = bool(layer.flags.A), bool(layer.flags.H)
     address, problems = _tail_headers(layer)

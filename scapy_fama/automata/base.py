@@ -7,13 +7,13 @@ MnCore) owns every protocol decision. Three things can happen in any state,
 and each calls the core with ``now = time.monotonic()`` and carries out the
 effects it returns::
 
-    frame in --MAC filter--> NS / NA: neighbour discovery (nd.py)
-                        +--> codec.decode --> core.on_message(msg, now) ---------+
+    frame (bytes) --MAC filter, wire.parse--> NS / NA: neighbour discovery (nd.py)
+                        +--> codec.decode_parsed --> core.on_message(msg, now) --+
     tick (ATMT.timer, 50 ms) --> core.on_timer(now) once next_deadline() is due,  |
                                  NS retries; the MN also polls its link           |
     command (ioevent "cmd") --> a call from another thread: flows, data, held     |
                                                                                   v
-    effects: Send(msg)     -> codec.encode -> intercepted kind? held : out
+    effects: Send(msg)     -> codec.encode_bytes -> intercepted kind? held : out
              Forward(msg)  -> the bytes it came in with, one hop less -> out
              out           -> multicast MAC | next hop's MAC (ND, queued meanwhile) | upstream
              TunnelUp/Down -> self.tunnels        Deliver -> self.received
@@ -32,6 +32,10 @@ signalling and the tunnels' bytes, and forwards nothing::
 A :class:`~scapy_fama.net.linkemu.LinkEmulation` (``emulation=``) puts the
 access port behind two delay lines (role-applied delay and loss).
 
+Everything that crosses the automaton is bytes (DESIGN.md "bytes first"): a
+frame is read by :mod:`scapy_fama.wire` and decoded by the codec from those
+bytes, answers are encoded straight to bytes, and a Scapy packet is built only
+when someone looks (an interception, a debug line: :class:`~scapy_fama.automata.ports.Frame`).
 Tunnelled and forwarded packets keep the bytes they arrived with (the core
 names them as messages, and re-encoding would lose what the codec does not
 model: other ICMPv6, TCP, unknown options).
@@ -53,8 +57,8 @@ Scapy 2.8 pitfalls, and what this class does about them:
   follow (a transition outside it is logged as an error).
 
 Interception: ``intercept("BU")`` (or the MH type, 5) holds every BU about
-to leave as a :class:`Held`, whose ``packet`` is the Scapy packet, while the
-automaton keeps running: ``next_held()`` waits for one, ``release(held,
+to leave as a :class:`Held`, whose ``packet`` is the Scapy packet (built then),
+while the automaton keeps running: ``next_held()`` waits for one, ``release(held,
 packet)`` sends it (edited or not), ``drop(held)`` discards it. Scapy's own
 interception points and breakpoints (``mn.BOUND.breaks()``) work as well,
 since every frame leaves through ``Automaton.send``, but they stop the
@@ -75,30 +79,23 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from scapy.automaton import ATMT, Automaton, Timer, _TimerList
-from scapy.layers.inet6 import (
-    ICMPv6DestUnreach,
-    ICMPv6ND_NA,
-    ICMPv6ND_NS,
-    ICMPv6NDOptDstLLAddr,
-    ICMPv6NDOptSrcLLAddr,
-    ICMPv6PacketTooBig,
-    ICMPv6ParamProblem,
-    ICMPv6TimeExceeded,
-    IPv6,
-)
-from scapy.layers.l2 import Ether
+from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet
-from scapy.utils6 import in6_islladdr
 
 from scapy_fama.automata import nd
 from scapy_fama.automata.kernel_path import KernelPath, signalling
 from scapy_fama.automata.log import LogSink
-from scapy_fama.proto.messages import KINDS, kind
-from scapy_fama.automata.ports import AccessPort, NodeSocket
-from scapy_fama.codec import decode, encode
-from scapy_fama.layers import MH_TYPES
+from scapy_fama.automata.ports import AccessPort, Frame, NodeSocket
+from scapy_fama.codec import decode, decode_parsed, encode_bytes
+from scapy_fama.net import bpf
 from scapy_fama.net.iface import IfacePort
 from scapy_fama.net.linkemu import EmulatedPort, LinkEmulation
+from scapy_fama.proto.messages import kind, kind_named
+from scapy_fama.wire import WireInfo, icmpv6, parse
+from scapy_fama.wire.link import ether, is_group, mac_bytes, mac_text, solicited_node
+from scapy_fama.wire.numbers import ETHER_HEADER, ETHERTYPE_IPV6, ICMPV6, IPV6_IN_IPV6, NA, NS
+from scapy_fama.wire.read import addr
+from scapy_fama.wire.write import ipv6
 from scapy_fama.proto.effects import (
     Deliver,
     Drop,
@@ -109,9 +106,9 @@ from scapy_fama.proto.effects import (
     TunnelDown,
     TunnelUp,
 )
-from scapy_fama.proto.messages import Datagram, Message, Tunnelled, Undecodable
+from scapy_fama.proto.messages import Datagram, Message, Tunnelled
 
-ICMPV6_ERRORS = (ICMPv6DestUnreach, ICMPv6PacketTooBig, ICMPv6TimeExceeded, ICMPv6ParamProblem)
+_ETHERTYPE = ETHERTYPE_IPV6.to_bytes(2, "big")
 TICK = 0.05  # seconds between two looks at the core's deadline
 COMMAND_TIMEOUT = 5.0
 
@@ -148,8 +145,8 @@ def _own_timers(shared: dict[str, _TimerList]) -> dict[str, _TimerList]:
 def _conditions(state: Any) -> list[Any]:
     """The receive condition, tick, command and TUN ioevents of one state."""
 
-    def receive(self: FamaAutomaton, pkt: Packet) -> None:
-        self._handle(self._receive, pkt)
+    def receive(self: FamaAutomaton, frame: Frame) -> None:
+        self._handle(self._receive, frame)
 
     def tick(self: FamaAutomaton) -> None:
         self._handle(self._tick)
@@ -168,14 +165,6 @@ def _conditions(state: Any) -> list[Any]:
         ATMT.ioevent(state, name="cmd")(command),
         ATMT.ioevent(state, name="tun")(tunnel),
     ]
-
-
-def _kind_name(what: str | int) -> str:
-    """A message kind from its name ("BU") or its Mobility Header type (5)."""
-    name = MH_TYPES.get(what, str(what)) if isinstance(what, int) else what
-    if name not in KINDS.values():
-        raise ValueError(f"no message kind {what!r}: one of {', '.join(KINDS.values())}")
-    return name
 
 
 @dataclass
@@ -225,7 +214,8 @@ class FamaAutomaton(Automaton):
         self.name = name
         self.log = log or LogSink(sys.stdout)
         self.kernel = kernel
-        self.access: AccessPort = link if link is not None else IfacePort(iface or "")
+        program = bpf.signalling() if kernel is not None else bpf.own_frames()
+        self.access: AccessPort = link if link is not None else IfacePort(iface or "", program)
         if emulation is not None:
             self.access = EmulatedPort(self.access, emulation)
             self.log.write(
@@ -234,6 +224,7 @@ class FamaAutomaton(Automaton):
             )  # fmt: skip
         self.upstream = upstream
         self.mac = self.access.mac
+        self._mac = mac_bytes(self.mac)
         self.neighbors = nd.Neighbors()
         self.tunnels: dict[str, TunnelUp] = {}  # HoA -> the tunnel carrying its traffic
         self.received: queue.Queue[Datagram] = queue.Queue()  # Deliver effects
@@ -244,7 +235,7 @@ class FamaAutomaton(Automaton):
         self._intercepts: frozenset[str] = frozenset()
         self._successors: frozenset[str] = frozenset()
         self._changed = threading.Condition()
-        self._rx: Packet | None = None  # the IPv6 packet being handled
+        self._rx: tuple[bytes, WireInfo] | None = None  # the IPv6 packet being handled
         self.timeout = _own_timers(type(self).timeout)
         tun = {} if kernel is None else {"external_fd": {"tun": kernel.tun.fd}}
         super().__init__(sock=NodeSocket(self.access, upstream), debug=debug, **tun)  # type: ignore[arg-type]
@@ -295,45 +286,50 @@ class FamaAutomaton(Automaton):
 
     # ---------------------------------------------------------------- the three events
 
-    def _receive(self, now: float, pkt: Packet) -> None:
-        if isinstance(pkt, Ether):
-            ip = pkt.getlayer(IPv6)
-            if ip is None or not (pkt.dst == self.mac or int(pkt.dst[:2], 16) & 1):
-                return  # another node's unicast frame
-            if in6_islladdr(ip.src):  # link-local sources are never routed: the sender is here
-                self._learn(ip.src, pkt.src)
-            if self._neighbor_discovery(pkt, ip, now) or not self._accepts(pkt, ip):
-                return
+    def _receive(self, now: float, frame: Frame) -> None:
+        data = frame.data
+        if frame.upstream:  # routed to this node: an IPv6 packet
+            ip = data
         else:
-            ip = pkt  # from upstream: routed to this node
-        if self.kernel is not None and self._for_kernel(ip):
+            if not (data[:6] == self._mac or is_group(data)) or data[12:14] != _ETHERTYPE:
+                return  # another node's unicast frame, or not IPv6
+            ip = data[ETHER_HEADER:]
+        info = parse(ip)
+        if info is None:
             return
-        msg = self._decode(ip)
+        if not frame.upstream:
+            if ip[8] == 0xFE and ip[9] & 0xC0 == 0x80:  # fe80::/10 sources are never routed: the sender is here
+                self._learn(info.src, mac_text(data[6:12]))
+            if self._neighbor_discovery(data, ip, info, now) or not self._accepts(data[:6], info):
+                return
+        if self.kernel is not None and self._for_kernel(ip, info):
+            return
+        msg = decode_parsed(ip, info)
         self.log.message(self.name, "in", msg)
-        self._rx = ip
+        self._rx = (ip, info)
         try:
             self._apply(self._on_message(msg, now), now)
         finally:
             self._rx = None
 
-    def _for_kernel(self, ip: Packet) -> bool:
+    def _for_kernel(self, ip: bytes, info: WireInfo) -> bool:
         """Kernel mode: take a tunnelled packet out of its tunnel to the kernel, and leave the
         kernel its own traffic (True), or say ``ip`` is signalling for the core (False)."""
         assert self.kernel is not None
-        if ip.nh == 41:
-            why = self.kernel.out_of(ip, self.tunnels)
+        if info.tunnelled:
+            why = self.kernel.out_of(ip, info, self.tunnels)
             if why:
-                self.log.write(self.name, "drop", "TUN", src=ip.src, dst=ip.dst, why=why)
+                self.log.write(self.name, "drop", "TUN", src=info.src, dst=info.dst, why=why)
             return True
-        return not signalling(ip)
+        return not signalling(ip, info)
 
     def _from_tun(self, now: float, data: bytes) -> None:
         """Kernel mode: a packet the kernel routed into the TUN goes out through its HoA's tunnel."""
         assert self.kernel is not None
         packet = self.kernel.into(data, self.tunnels)
         if packet is None:
-            inner = IPv6(data)
-            self.log.write(self.name, "drop", "DATA", src=inner.src, dst=inner.dst, why="no-tunnel")
+            src, dst = (addr(data, 8), addr(data, 24)) if len(data) >= 40 else ("::", "::")
+            self.log.write(self.name, "drop", "DATA", src=src, dst=dst, why="no-tunnel")
             return
         self._route(packet, now)
 
@@ -350,13 +346,6 @@ class FamaAutomaton(Automaton):
             self.log.write(self.name, "error", "kernel-path", why=str(exc))
         self.log.write(self.name, "event", "kernel-path-closed", **self.kernel.counts)
 
-    @staticmethod
-    def _decode(ip: Packet) -> Message:
-        """codec.decode, but an ICMPv6 error is not the message it quotes (decode finds that one)."""
-        if isinstance(ip.payload, ICMPV6_ERRORS):
-            return Undecodable(ip.src, ip.dst, f"ICMPv6 error: {ip.payload.summary()}")
-        return decode(ip)
-
     def _on_message(self, msg: Message, now: float) -> Effects:
         return self.core.on_message(msg, now)
 
@@ -369,9 +358,7 @@ class FamaAutomaton(Automaton):
         for address in again:
             self._solicit(address)
         for packet in lost:
-            self.log.write(
-                self.name, "drop", "unresolved", src=packet.src, dst=packet.dst, why="no NA"
-            )
+            self.log.write(self.name, "drop", "unresolved", src=addr(packet, 8), dst=addr(packet, 24), why="no NA")
 
     def _poll(self, now: float) -> None:
         """Look at the link (the MN does, to see handovers)."""
@@ -401,7 +388,7 @@ class FamaAutomaton(Automaton):
                 case Send(msg=msg):
                     self._emit(msg, self._encode(msg), "out", now)
                 case Forward(msg=msg):
-                    self._emit(msg, self._as_received(msg) or encode(msg), "fwd", now)
+                    self._emit(msg, self._as_received(msg) or encode_bytes(msg), "fwd", now)
                 case TunnelUp(local=local, remote=remote, hoa=hoa):
                     self.tunnels[hoa] = effect
                     self.log.write(self.name, "event", "tunnel-up", src=local, dst=remote, hoa=hoa)
@@ -427,31 +414,33 @@ class FamaAutomaton(Automaton):
     def _notified(self, notify: Notify, now: float) -> None:
         """A core event the driver acts on (the MN probes a tentative address)."""
 
-    def _encode(self, msg: Message) -> Packet:
+    def _encode(self, msg: Message) -> bytes:
         if isinstance(msg, Tunnelled):  # RFC 2473: the inner packet as it came, when it came
-            inner = self._as_received(msg.inner) or encode(msg.inner)
-            return IPv6(src=msg.src, dst=msg.dst, nh=41, hlim=msg.hlim) / inner
-        return encode(msg)
+            inner = self._as_received(msg.inner) or encode_bytes(msg.inner)
+            return ipv6(msg.src, msg.dst, IPV6_IN_IPV6, inner, msg.hlim)
+        return encode_bytes(msg)
 
-    def _as_received(self, msg: Message) -> Packet | None:
+    def _as_received(self, msg: Message) -> bytes | None:
         """The received packet (or its tunnelled inner one) that ``msg`` stands for, one hop on."""
-        rx = self._rx
-        if rx is None:
+        if self._rx is None:
             return None
-        layers = [rx, rx.payload] if rx.nh == 41 and isinstance(rx.payload, IPv6) else [rx]
-        for layer in layers:
-            if (layer.src, layer.dst) == (msg.src, msg.dst):
-                copy = layer.copy()
-                copy.hlim = getattr(msg, "hlim", layer.hlim - 1)
-                return copy
+        ip, info = self._rx
+        layers = [(ip, info.hlim)]
+        if info.tunnelled and info.upper is not None and info.end - info.upper >= 40:
+            inner = ip[info.upper : info.end]
+            layers.append((inner, inner[7]))
+        for layer, hlim in layers:
+            if (addr(layer, 8), addr(layer, 24)) == (msg.src, msg.dst):
+                new = getattr(msg, "hlim", hlim - 1)
+                return layer[:7] + bytes((new & 0xFF,)) + layer[8:]
         return None
 
     # ---------------------------------------------------------------- out: interception, routing
 
-    def _emit(self, msg: Message, packet: Packet, direction: str, now: float) -> None:
+    def _emit(self, msg: Message, packet: bytes, direction: str, now: float) -> None:
         name = kind(msg)
         if name in self._intercepts:
-            held = Held(next(self._numbers), name, msg, packet)
+            held = Held(next(self._numbers), name, msg, IPv6(packet))
             self.held[held.number] = held
             self._held_queue.put(held)
             self.log.message(self.name, "held", msg, number=held.number)
@@ -459,17 +448,17 @@ class FamaAutomaton(Automaton):
         self.log.message(self.name, direction, msg)
         self._route(packet, now)
 
-    def _route(self, packet: Packet, now: float) -> None:
-        dst = packet.dst
+    def _route(self, packet: bytes, now: float) -> None:
+        dst = addr(packet, 24)
         if nd.is_multicast(dst):
             self._frame(packet, nd.group_mac(dst))
             return
         hop = self._next_hop(dst)
         if hop is None:
             try:
-                self.send(packet)
+                self.send(Frame(packet, upstream=True))
             except OSError as exc:  # e.g. no route in the kernel
-                self.log.write(self.name, "drop", "upstream", src=packet.src, dst=dst, why=str(exc))
+                self.log.write(self.name, "drop", "upstream", src=addr(packet, 8), dst=dst, why=str(exc))
             return
         mac = self.neighbors.macs.get(hop)
         if mac is not None:
@@ -481,15 +470,15 @@ class FamaAutomaton(Automaton):
         """The on-link address to resolve for ``dst``; None: hand it upstream."""
         raise NotImplementedError
 
-    def _frame(self, packet: Packet, mac: str) -> None:
-        self.send(Ether(src=self.mac, dst=mac) / packet)
+    def _frame(self, packet: bytes, mac: str) -> None:
+        self.send(Frame(ether(mac_bytes(mac), self._mac, packet)))
 
     # ---------------------------------------------------------------- neighbour discovery
 
     def _solicit(self, target: str) -> None:
-        frame = nd.solicitation(self._nd_source(), target, self.mac)
-        self.log.write(self.name, "out", "NS", src=frame[IPv6].src, dst=frame[IPv6].dst, target=target)
-        self.send(frame)
+        source = self._nd_source()
+        self.log.write(self.name, "out", "NS", src=source, dst=solicited_node(target), target=target)
+        self.send(Frame(nd.solicitation(source, target, self.mac)))
 
     def _learn(self, address: str, mac: str) -> int:
         """Note where ``address`` is; send what waited for it (how many packets)."""
@@ -498,39 +487,41 @@ class FamaAutomaton(Automaton):
             self._frame(packet, mac)
         return len(waiting)
 
-    def _neighbor_discovery(self, frame: Packet, ip: Packet, now: float) -> bool:
+    def _neighbor_discovery(self, frame: bytes, ip: bytes, info: WireInfo, now: float) -> bool:
         """Handle an NS or NA (True), or say it is neither (False).
 
         Only ND that concerns this node is logged (an NS it answers, an NA it
         waited for): the kernels on the link have ND traffic of their own.
         """
-        if ICMPv6ND_NS in ip:
-            target = ip[ICMPv6ND_NS].tgt
-            if ip.src == "::":  # a DAD probe (RFC 4862 §5.4.3)
+        if info.proto != ICMPV6 or info.upper is None or info.upper >= len(ip) or ip[info.upper] not in (NS, NA):
+            return False
+        msg = icmpv6.read(ip, info)
+        if msg is None or msg.invalid or msg.target is None:
+            return True  # RFC 4861 §7.1: an invalid NS or NA is silently discarded
+        target = msg.target
+        if msg.type == NS:
+            if info.src == "::":  # a DAD probe (RFC 4862 §5.4.3)
                 self._in_use(target, now)
                 dst, mac = nd.ALL_NODES, nd.group_mac(nd.ALL_NODES)
             else:
-                has_slla = ICMPv6NDOptSrcLLAddr in ip
-                dst, mac = ip.src, ip[ICMPv6NDOptSrcLLAddr].lladdr if has_slla else frame.src
+                dst = info.src
+                mac = mac_text(msg.lladdr) if msg.lladdr else mac_text(frame[6:12])
                 self._learn(dst, mac)
             if self._answers(target):
-                self.log.write(self.name, "in", "NS", src=ip.src, dst=ip.dst, target=target)
+                self.log.write(self.name, "in", "NS", src=info.src, dst=info.dst, target=target)
                 self.log.write(self.name, "out", "NA", src=target, dst=dst, target=target)
-                self.send(nd.advertisement(target, dst, mac, self.mac, self.ROUTER))
+                self.send(Frame(nd.advertisement(target, dst, mac, self.mac, self.ROUTER)))
             return True
-        if ICMPv6ND_NA in ip:
-            target = ip[ICMPv6ND_NA].tgt
-            self._in_use(target, now)
-            has_tlla = ICMPv6NDOptDstLLAddr in ip
-            if self._learn(target, ip[ICMPv6NDOptDstLLAddr].lladdr if has_tlla else frame.src):
-                self.log.write(self.name, "in", "NA", src=ip.src, dst=ip.dst, target=target)
-            return True
-        return False
+        self._in_use(target, now)
+        mac = mac_text(msg.lladdr) if msg.lladdr else mac_text(frame[6:12])
+        if self._learn(target, mac):
+            self.log.write(self.name, "in", "NA", src=info.src, dst=info.dst, target=target)
+        return True
 
     def _in_use(self, address: str, now: float) -> None:
         """Another node uses or probes ``address`` (a DAD collision if it is tentative here)."""
 
-    def _accepts(self, frame: Packet, ip: Packet) -> bool:
+    def _accepts(self, dst_mac: bytes, info: WireInfo) -> bool:
         """Whether a packet from the access link is for this node's core."""
         raise NotImplementedError
 
@@ -545,10 +536,10 @@ class FamaAutomaton(Automaton):
 
     def intercept(self, *kinds: str | int) -> None:
         """Hold messages of these kinds ("BU", "BA", "CoTI", ..., or MH types) on their way out."""
-        self._intercepts = self._intercepts | {_kind_name(k) for k in kinds}
+        self._intercepts = self._intercepts | {kind_named(k) for k in kinds}
 
     def unintercept(self, *kinds: str | int) -> None:
-        self._intercepts = self._intercepts - {_kind_name(k) for k in kinds}
+        self._intercepts = self._intercepts - {kind_named(k) for k in kinds}
 
     def next_held(self, timeout: float | None = None) -> Held | None:
         """The next message held since the last call, waiting up to ``timeout`` for one."""
@@ -572,7 +563,7 @@ class FamaAutomaton(Automaton):
 
     def _release(self, held: Held, packet: Packet, now: float) -> None:
         self._take(held, "released", decode(packet))
-        self._route(packet, now)
+        self._route(bytes(packet), now)
 
     # ---------------------------------------------------------------- running as a daemon
 

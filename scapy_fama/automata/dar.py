@@ -44,7 +44,6 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
 from scapy.automaton import ATMT
-from scapy.packet import Packet
 from scapy.utils6 import in6_islladdr
 
 from scapy_fama.automata.base import FamaAutomaton
@@ -56,6 +55,7 @@ from scapy_fama.net.iface import KernelRoute, KernelUpstream
 from scapy_fama.net.kernel import TUN_NAME
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import DarCore
+from scapy_fama.wire import WireInfo
 
 ALL_ROUTERS = "ff02::2"
 
@@ -105,10 +105,10 @@ class DarAutomaton(FamaAutomaton):
     def _phase(self) -> str:
         return "SERVING" if self.core.bindings() else "ADVERTISING"
 
-    def _accepts(self, frame: Packet, ip: Packet) -> bool:
+    def _accepts(self, dst_mac: bytes, info: WireInfo) -> bool:
         if self.kernel is not None:  # the kernel forwards: only what is for the DAR itself
-            return ip.dst in (ALL_NODES, ALL_ROUTERS, self.core.address, self.core.link_local)
-        return frame.dst == self.mac or ip.dst in (ALL_NODES, ALL_ROUTERS)
+            return info.dst in (ALL_NODES, ALL_ROUTERS, self.core.address, self.core.link_local)
+        return dst_mac == self._mac or info.dst in (ALL_NODES, ALL_ROUTERS)
 
     def _sync_kernel(self) -> None:
         assert isinstance(self.kernel, DarKernel)

@@ -43,17 +43,17 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6ND_RS, IPv6
-from scapy.packet import Packet
-
-from scapy_fama.craft import find_mh
 from scapy_fama.net.kernel import TUN_NAME, Tun, ip
 from scapy_fama.proto.effects import TunnelUp
+from scapy_fama.wire import WireInfo
+from scapy_fama.wire.numbers import ICMPV6, IPV6_IN_IPV6, RA, RS
+from scapy_fama.wire.read import addr
+from scapy_fama.wire.write import ipv6
 
-IPV6_IN_IPV6 = 41
 OUTER_HLIM = 64  # RFC 2473 §3.1: the tunnel entry point's default hop limit; profile §8
 TABLE = "100"  # the MN's routing table of kept addresses
 RULE_PRIORITY = "100"
+_ADDRESS_AT = {"src": 8, "dst": 24}  # where the IPv6 header holds each address
 
 
 @dataclass(frozen=True)
@@ -68,36 +68,42 @@ DAR = Side(into="dst", out_of="src")  # a DAR tunnels what is for a HoA, takes b
 MN = Side(into="src", out_of="dst")
 
 
-def encapsulate(inner: Packet, tunnels: Mapping[str, TunnelUp], side: Side) -> Packet | None:
+def encapsulate(inner: bytes, tunnels: Mapping[str, TunnelUp], side: Side) -> bytes | None:
     """``inner`` in the IPv6 header of its HoA's tunnel (RFC 2473 §3, profile §8); None: no tunnel."""
-    tunnel = tunnels.get(getattr(inner, side.into))
+    if len(inner) < 40:
+        return None
+    tunnel = tunnels.get(addr(inner, _ADDRESS_AT[side.into]))
     if tunnel is None:
         return None
-    return IPv6(src=tunnel.local, dst=tunnel.remote, nh=IPV6_IN_IPV6, hlim=OUTER_HLIM) / inner
+    return ipv6(tunnel.local, tunnel.remote, IPV6_IN_IPV6, inner, OUTER_HLIM)
 
 
-def decapsulate(outer: Packet, tunnels: Mapping[str, TunnelUp], side: Side) -> tuple[Packet | None, str]:
-    """The inner packet of ``outer``, or None and why it is refused.
+def decapsulate(
+    outer: bytes, info: WireInfo, tunnels: Mapping[str, TunnelUp], side: Side
+) -> tuple[bytes | None, str]:
+    """The inner packet of ``outer`` (read as ``info``), or None and why it is refused.
 
     Only a tunnel that stands takes a packet, and only from its far end: a
     DAR decapsulates a packet from HoA_i only if the outer source is the CoA
     registered for HoA_i, an MN one for HoA_i only if it comes from HoA_i's
     DAR (RFC 6275 §10.4.5 and §11.3.1, profile §8)."""
-    inner = outer.payload
-    if outer.nh != IPV6_IN_IPV6 or not isinstance(inner, IPv6):
+    if info.proto != IPV6_IN_IPV6 or info.upper is None or info.end - info.upper < 40:
         return None, "not-ipv6-in-ipv6"
-    hoa = getattr(inner, side.out_of)
+    inner = outer[info.upper : info.end]
+    hoa = addr(inner, _ADDRESS_AT[side.out_of])
     tunnel = tunnels.get(hoa)
     if tunnel is None:
         return None, f"no-tunnel: none carries {hoa}"
-    if (outer.src, outer.dst) != (tunnel.remote, tunnel.local):
-        return None, f"spoofed-tunnel: {outer.src} -> {outer.dst} is not the tunnel of {hoa}"
+    if (info.src, info.dst) != (tunnel.remote, tunnel.local):
+        return None, f"spoofed-tunnel: {info.src} -> {info.dst} is not the tunnel of {hoa}"
     return inner, ""
 
 
-def signalling(ip6: Packet) -> bool:
-    """Whether the automaton handles ``ip6`` in kernel mode (all else is the kernel's)."""
-    return find_mh(ip6) is not None or ICMPv6ND_RS in ip6 or ICMPv6ND_RA in ip6
+def signalling(raw: bytes, info: WireInfo) -> bool:
+    """Whether the automaton handles this packet in kernel mode (all else is the kernel's)."""
+    if info.mh is not None:
+        return True
+    return info.proto == ICMPV6 and info.upper is not None and info.upper < len(raw) and raw[info.upper] in (RS, RA)
 
 
 class KernelPath:
@@ -110,18 +116,18 @@ class KernelPath:
         self.counts: Counter[str] = Counter()  # encapsulated, decapsulated
         self.closed = False
 
-    def into(self, data: bytes, tunnels: Mapping[str, TunnelUp]) -> Packet | None:
+    def into(self, data: bytes, tunnels: Mapping[str, TunnelUp]) -> bytes | None:
         """A packet the kernel routed into the TUN, encapsulated; None: it has no tunnel."""
-        packet = encapsulate(IPv6(data), tunnels, self.side)
+        packet = encapsulate(data, tunnels, self.side)
         if packet is not None:
             self.counts["encapsulated"] += 1
         return packet
 
-    def out_of(self, outer: Packet, tunnels: Mapping[str, TunnelUp]) -> str:
+    def out_of(self, outer: bytes, info: WireInfo, tunnels: Mapping[str, TunnelUp]) -> str:
         """Hand the inner packet of ``outer`` to the kernel; "" when done, else why not."""
-        inner, why = decapsulate(outer, tunnels, self.side)
+        inner, why = decapsulate(outer, info, tunnels, self.side)
         if inner is not None:
-            self.tun.write(bytes(inner))
+            self.tun.write(inner)
             self.counts["decapsulated"] += 1
         return why
 

@@ -29,19 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from scapy_fama.proto.messages import (
-    BindingAck,
-    BindingError,
-    BindingUpdate,
-    CareOfTest,
-    Datagram,
-    Message,
-    RouterAdvertisement,
-    Tunnelled,
-    Undecodable,
-    UnknownMobility,
-    kind,
-)
+from scapy_fama.proto.messages import Message, fields, kind
 
 Record = dict[str, Any]
 
@@ -56,45 +44,6 @@ SYMBOLS = {
     "state": "@",
     "error": "!!",
 }
-def _fields(msg: Message) -> dict[str, Any]:
-    """The fields worth a log line; flags are booleans (shown by name when set)."""
-    match msg:
-        case RouterAdvertisement():
-            return {"prefix": msg.prefix, "dar": msg.dar_address, "valid": msg.valid_lifetime}
-        case BindingUpdate():
-            return {
-                "seq": msg.seq,
-                "hoa": msg.hoa,
-                "lifetime": msg.lifetime,
-                "A": msg.ack,
-                "H": msg.home,
-                "cga": msg.cga_params is not None,
-                "bad": msg.bad is not None or msg.auth_key is not None,
-                "ni": msg.nonce_indices,
-            }
-        case BindingAck():
-            return {
-                "status": msg.status,
-                "seq": msg.seq,
-                "lifetime": msg.lifetime,
-                "hoa": msg.hoa,
-                "phkt": msg.phkt_ciphertext is not None,
-                "signed": msg.cga_params is not None,
-                "bad": msg.bad is not None or msg.auth_key is not None,
-            }
-        case BindingError():
-            return {"status": msg.status, "hoa": msg.hoa}
-        case CareOfTest():
-            return {"index": msg.index}
-        case Datagram():
-            return {"sport": msg.sport, "dport": msg.dport, "bytes": len(msg.payload), "hoa": msg.hoa}
-        case Tunnelled():
-            return {"inner": f"{kind(msg.inner)} {msg.inner.src} -> {msg.inner.dst}"}
-        case UnknownMobility():
-            return {"mhtype": msg.mhtype}
-        case Undecodable():
-            return {"reason": msg.reason}
-    return {}
 
 
 def _text(value: Any) -> str:
@@ -172,7 +121,7 @@ class LogSink:
                 self._changed.notify_all()
 
     def message(self, node: str, direction: str, msg: Message, **extra: Any) -> None:
-        self.write(node, direction, kind(msg), src=msg.src, dst=msg.dst, **_fields(msg), **extra)
+        self.write(node, direction, kind(msg), src=msg.src, dst=msg.dst, **fields(msg), **extra)
 
     # ---------------------------------------------------------------- reading (keep=True)
 

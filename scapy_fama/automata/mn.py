@@ -56,20 +56,20 @@ link and the core after every event::
 from __future__ import annotations
 
 from scapy.automaton import ATMT
-from scapy.layers.inet6 import IPv6
-from scapy.packet import Packet
 
 from scapy_fama.automata.base import FamaAutomaton
 from scapy_fama.automata.kernel_path import MnKernel
 from scapy_fama.automata.log import LogSink
 from scapy_fama.automata.nd import ALL_NODES, solicitation
-from scapy_fama.automata.ports import AccessPort
+from scapy_fama.automata.ports import AccessPort, Frame
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import MnCore
 from scapy_fama.proto.addresses import AddressRecord
 from scapy_fama.proto.bul import BulState
 from scapy_fama.proto.effects import Deliver, Drop, Effects, Notify
 from scapy_fama.proto.messages import Message, RouterAdvertisement
+from scapy_fama.wire import WireInfo
+from scapy_fama.wire.link import solicited_node
 
 _EXCHANGES = (BulState.TESTING, BulState.REGISTERING, BulState.DEREGISTERING)
 
@@ -193,9 +193,8 @@ class MnAutomaton(FamaAutomaton):
     def _notified(self, notify: Notify, now: float) -> None:
         if notify.event in ("address-tentative", "address-optimistic"):  # RFC 4862 §5.4.2
             target = str(notify.data["address"])
-            probe = solicitation("::", target, self.mac)
-            self.log.write(self.name, "out", "NS", src="::", dst=probe[IPv6].dst, target=target)
-            self.send(probe)
+            self.log.write(self.name, "out", "NS", src="::", dst=solicited_node(target), target=target)
+            self.send(Frame(solicitation("::", target, self.mac)))
 
     def _sync_kernel(self) -> None:
         assert isinstance(self.kernel, MnKernel)
@@ -215,8 +214,8 @@ class MnAutomaton(FamaAutomaton):
         if record is not None and record.dad_until is not None:
             self._apply(self.core.on_dad_collision(address, now), now)
 
-    def _accepts(self, frame: Packet, ip: Packet) -> bool:
-        return ip.dst == ALL_NODES or ip.dst in self.core.addresses()
+    def _accepts(self, dst_mac: bytes, info: WireInfo) -> bool:
+        return info.dst == ALL_NODES or info.dst in self.core.addresses()
 
     def _answers(self, target: str) -> bool:
         current = self._current()

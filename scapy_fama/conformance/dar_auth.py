@@ -11,7 +11,7 @@ hand, since a well-behaved library will not lay them out wrongly::
     MH: 59 | Header Len | 5 | 0 | checksum | seq | A H flags | lifetime | options ... | padding
         CGA Parameters (type 12, pieces of 255 back to back) then Signature (type 13) at once
 
-and let :func:`scapy_fama.craft.finish_bytes` sign over the MH up to the last
+and let :func:`scapy_fama.wire.finish_bytes` sign over the MH up to the last
 type-12 option (RFC 4866 §4.5) and fill in the checksum, so that the layout
 is the only fault. A CGA address is derived here from RFC 3972 §4 step 6
 directly where a case needs parameters our generator refuses to make.
@@ -22,51 +22,34 @@ from __future__ import annotations
 import hashlib
 import os
 
-from scapy.layers.inet6 import HAO, IPv6, IPv6ExtHdrDestOpt
-from scapy.packet import Raw
-
+from scapy_fama.codec import encode_bytes
 from scapy_fama.conformance.case import Fail, Inconclusive, case
-from scapy_fama.conformance.dar_tester import LIFETIME, DarTester, PlayedMn, mh_offset
+from scapy_fama.conformance.dar_tester import LIFETIME, DarTester, PlayedMn
 from scapy_fama.conformance.executor import Setup
-from scapy_fama.craft import finish_bytes, lifetime_units
 from scapy_fama.crypto import Cga, CgaParams, addr_text, cga_generate, cga_with_prefix, prefix64
-from scapy_fama.layers.checksum import mh_checksum
-from scapy_fama.proto.messages import CareOfTest
-from scapy_fama.wire import parse
+from scapy_fama.proto.messages import CareOfTest, CareOfTestInit, lifetime_units
+from scapy_fama.wire import finish_bytes, parse
+from scapy_fama.wire.layout import pad, tlv
+from scapy_fama.wire.numbers import BU, BU_A, BU_H, CGA_PARAMS, NONCE_INDICES, OPTIONS_START, PADN, SIGNATURE
+from scapy_fama.wire.write import bu_fixed, mh_bytes, mh_packet
 
-CGA_PARAMS, SIGNATURE, NONCE_INDICES, PADN = 12, 13, 4, 1
-FLAGS_AH = 0xC000  # RFC 6275 §6.1.7: A and H set
 UNASSIGNED_EXT = 0xFFFD  # RFC 4581 extension type for experiments
 SECURE = Setup(secure=True)
 MAX_CGA_LIFETIME = 86_400  # RFC 4866 §4.2, profile §6 step 5
 
 
-def _option(otype: int, data: bytes) -> bytes:
-    return bytes([otype, len(data)]) + data
-
-
-def _padded(options: bytes) -> bytes:
-    """Options after the 12-byte BU fixed part, padded with PadN to a multiple of 8 (§6.2.1)."""
-    short = -(12 + len(options)) % 8
-    if short == 1:
-        return options + b"\0"  # Pad1
-    return options + (_option(PADN, bytes(short - 2)) if short else b"")
-
-
 def laid_out_bu(t: DarTester, mn: PlayedMn, options: bytes, *, sign: bool = True) -> bytes:
-    """A BU from the MN's CoA with ``options`` as given, signed with the run's key when
-    ``sign`` (a Signature placeholder among them) and checksummed (see the module doc)."""
-    body = _padded(options)
-    fixed = mn.next_seq().to_bytes(2, "big") + FLAGS_AH.to_bytes(2, "big")
-    fixed += lifetime_units(LIFETIME).to_bytes(2, "big")
-    mh = bytes([59, (6 + len(fixed) + len(body)) // 8 - 1, 5, 0, 0, 0]) + fixed + body
-    ip = IPv6(src=mn.coa, dst=t.iut) / IPv6ExtHdrDestOpt(nh=135, options=[HAO(hoa=mn.address)])
-    key = t.key if sign else None
-    return finish_bytes(bytes(ip / Raw(mh)), coa=mn.coa, correspondent=t.iut, keypair=key)
+    """A BU from the MN's CoA with ``options`` as given (then padded to 8n), signed with the
+    run's key when ``sign`` (a Signature placeholder among them) and checksummed (see the
+    module doc)."""
+    fixed = bu_fixed(mn.next_seq(), BU_A | BU_H, lifetime_units(LIFETIME))
+    body = fixed + options + pad(-(OPTIONS_START[BU] + len(options)) % 8)
+    raw = mh_packet(mn.coa, t.iut, mh_bytes(BU, body), hoa=mn.address)
+    return finish_bytes(raw, coa=mn.coa, correspondent=t.iut, keypair=t.key if sign else None)
 
 
 def _signature_placeholder(t: DarTester) -> bytes:
-    return _option(SIGNATURE, bytes(t.key.bits // 8))
+    return tlv(SIGNATURE, bytes(t.key.bits // 8))
 
 
 def _long_params_mn(t: DarTester) -> PlayedMn:
@@ -132,9 +115,9 @@ def cga_split_apart(t: DarTester) -> None:
     mn = _long_params_mn(t)
     params = mn.hoa.params
     options = (
-        _option(CGA_PARAMS, params[:255])
-        + _option(PADN, b"")
-        + _option(CGA_PARAMS, params[255:])
+        tlv(CGA_PARAMS, params[:255])
+        + tlv(PADN)
+        + tlv(CGA_PARAMS, params[255:])
         + _signature_placeholder(t)
     )
     _refused_148(t, mn, laid_out_bu(t, mn, options))
@@ -144,8 +127,8 @@ def cga_split_apart(t: DarTester) -> None:
 def cga_signature_apart(t: DarTester) -> None:
     mn = t.new_mn()
     options = (
-        _option(CGA_PARAMS, mn.hoa.params)
-        + _option(NONCE_INDICES, bytes(4))
+        tlv(CGA_PARAMS, mn.hoa.params)
+        + tlv(NONCE_INDICES, bytes(4))
         + _signature_placeholder(t)
     )
     _refused_148(t, mn, laid_out_bu(t, mn, options))
@@ -158,8 +141,8 @@ def cga_split_right(t: DarTester) -> None:
         raise Inconclusive("the hand-laid BU carries no care-of token; see DAR-SEC-003")
     params = mn.hoa.params
     options = (
-        _option(CGA_PARAMS, params[:255])
-        + _option(CGA_PARAMS, params[255:])
+        tlv(CGA_PARAMS, params[:255])
+        + tlv(CGA_PARAMS, params[255:])
         + _signature_placeholder(t)
     )
     t.send(laid_out_bu(t, mn, options))
@@ -180,7 +163,7 @@ def cga_sec_mismatch(t: DarTester) -> None:
 def cga_no_signature(t: DarTester) -> None:
     mn = t.new_mn()
     size = t.key.bits // 8  # the Signature's room, taken by a PadN instead
-    options = _option(CGA_PARAMS, mn.hoa.params) + _option(PADN, bytes(size))
+    options = tlv(CGA_PARAMS, mn.hoa.params) + tlv(PADN, bytes(size))
     _refused_148(t, mn, laid_out_bu(t, mn, options, sign=False))
 
 
@@ -323,7 +306,7 @@ def lifetime_requested(t: DarTester) -> None:
 def secure_cot(t: DarTester) -> None:
     mn = t.new_mn(care_of_test=False)
     cookie = os.urandom(8)
-    t.send(IPv6(src=mn.coa, dst=t.iut, nh=135) / Raw(_coti_mh(cookie, mn.coa, t.iut)))
+    t.send(encode_bytes(CareOfTestInit(mn.coa, t.iut, cookie)))
     cot = t.expect(lambda m: isinstance(m, CareOfTest) and m.dst == mn.coa, f"a CoT to {mn.coa}")
     assert isinstance(cot, CareOfTest)
     if cot.cookie != cookie:
@@ -352,10 +335,3 @@ def secure_phkt_needs_token(t: DarTester) -> None:
     mn.care_of, mn.coni = None, 0
     t.send(mn.phkt_bu())
     t.expect_ba(mn, 137)
-
-
-def _coti_mh(cookie: bytes, src: str, dst: str) -> bytes:
-    """A Care-of Test Init (RFC 6275 §6.1.4): 16 bytes, reserved 0, the cookie, checksummed."""
-    mh = bytearray(bytes([59, 1, 2, 0, 0, 0, 0, 0]) + cookie)
-    mh[4:6] = mh_checksum(bytes(mh), src, dst).to_bytes(2, "big")
-    return bytes(mh)

@@ -22,11 +22,13 @@ import os
 from scapy_fama.conformance.case import Fail, Inconclusive, case
 from scapy_fama.conformance.dar_tester import DarTester
 from scapy_fama.conformance.executor import IUT
-from scapy_fama.layers.checksum import mh_checksum
+from scapy_fama.wire.checksum import mh_checksum
 from scapy_fama.proto.messages import BindingAck, BindingError, Datagram, Tunnelled
 from scapy_fama.wire import parse
+from scapy_fama.wire.numbers import BA as BA_TYPE
+from scapy_fama.wire.numbers import BAD as BAD_OPTION
+from scapy_fama.wire.numbers import PHKT as PHKT_OPTION
 
-BA_TYPE, BAD_OPTION, PHKT_OPTION = 6, 5, 14  # RFC 6275 §6.1.8, §6.2.7; RFC 4866 §5.3
 FLOOD = 24  # CGA-signed BUs from one /64 in a burst
 OUTER_HOP_LIMIT = 64  # RFC 2473 §6.3 default, profile §8
 

@@ -14,17 +14,16 @@ IUT never passes. Sequence numbers are compared modulo 2^16 with a window of
 
 from __future__ import annotations
 
-from scapy.layers.inet6 import HAO, IPv6, IPv6ExtHdrDestOpt
-from scapy.packet import Raw
-
 from scapy_fama.conformance.case import Fail, case
-from scapy_fama.conformance.dar_tester import LIFETIME, SEQ_SPACE, DarTester, PlayedMn, mh_offset
+from scapy_fama.conformance.dar_tester import LIFETIME, DarTester, PlayedMn, mh_offset
 from scapy_fama.craft import first_bu
-from scapy_fama.layers.checksum import mh_checksum
 from scapy_fama.proto.messages import BindingError, Tunnelled
+from scapy_fama.proto.seqno import SEQ_MOD
+from scapy_fama.wire.checksum import mh_checksum
+from scapy_fama.wire.numbers import BU
+from scapy_fama.wire.write import mh_bytes, mh_packet
 
-MH_PROTO = 135
-UNKNOWN_MH_TYPE = 42  # unassigned in the IANA Mobility Header Types registry
+UNKNOWN_MH = 42  # unassigned in the IANA Mobility Header Types registry
 
 
 def _then_valid(t: DarTester, mn: PlayedMn) -> None:
@@ -43,10 +42,7 @@ def _mh_packet(src: str, dst: str, mh: bytes, hoa: str | None = None) -> bytes:
     """IPv6 (+ HAO) / a Mobility Header given as bytes, its checksum filled in (RFC 6275 §6.1.1)."""
     body = bytearray(mh)
     body[4:6] = mh_checksum(bytes(body), hoa or src, dst).to_bytes(2, "big")
-    ip = IPv6(src=src, dst=dst, nh=MH_PROTO)
-    if hoa is not None:
-        ip = IPv6(src=src, dst=dst) / IPv6ExtHdrDestOpt(nh=MH_PROTO, options=[HAO(hoa=hoa)])
-    return bytes(ip / Raw(bytes(body)))
+    return mh_packet(src, dst, bytes(body), hoa=hoa)
 
 
 # ---------------------------------------------------------------- MH processing (§9.2)
@@ -74,7 +70,7 @@ def header_len_too_long(t: DarTester) -> None:
 def header_len_too_short(t: DarTester) -> None:
     mn = t.new_mn()
     seq = mn.next_seq()
-    mh = bytes([59, 0, 5, 0, 0, 0]) + seq.to_bytes(2, "big")  # 8 bytes: a BU needs 16
+    mh = mh_bytes(BU, seq.to_bytes(2, "big"))  # 8 bytes: a BU needs 16
     _dropped_then_valid(t, mn, _mh_packet(mn.coa, t.iut, mh, mn.address), "a BU of 8 bytes")
 
 
@@ -92,8 +88,7 @@ def payload_proto(t: DarTester) -> None:
 @case("DAR-MH-005", "An unknown MH type gets a Binding Error with status 2", "RFC 6275 §9.2, §6.1.9 (status 2); profile §6 step 1", group="mh")
 def unknown_type(t: DarTester) -> None:
     coa = t.new_coa()
-    mh = bytes([59, 1, UNKNOWN_MH_TYPE, 0, 0, 0]) + bytes(10)
-    t.send(_mh_packet(coa, t.iut, mh))
+    t.send(_mh_packet(coa, t.iut, mh_bytes(UNKNOWN_MH, bytes(10))))
     be = t.expect(lambda m: isinstance(m, BindingError) and m.dst == coa, f"a Binding Error to {coa}")
     assert isinstance(be, BindingError)
     if be.status != 2:
@@ -115,14 +110,14 @@ def seq_repeated(t: DarTester) -> None:
 def seq_older(t: DarTester) -> None:
     mn = t.new_mn()
     t.register(mn)
-    t.send(mn.first_bu(seq=(mn.last_seq - 10) % SEQ_SPACE))
+    t.send(mn.first_bu(seq=(mn.last_seq - 10) % SEQ_MOD))
     t.expect_135(mn)
 
 
 @case("DAR-BU-003", "Sequence numbers wrap: after 65535, 0 is newer and accepted", "RFC 6275 §9.5.1 (modulo 2^16); profile §6 step 3", group="bu")
 def seq_wrap(t: DarTester) -> None:
     mn = t.new_mn()
-    t.register(mn, seq=SEQ_SPACE - 1)
+    t.register(mn, seq=SEQ_MOD - 1)
     t.send(mn.phkt_bu(seq=0))
     ba = t.expect_ba(mn, 0)
     if ba.seq != 0:
@@ -133,7 +128,7 @@ def seq_wrap(t: DarTester) -> None:
 def seq_half_window_minus_one(t: DarTester) -> None:
     mn = t.new_mn()
     t.register(mn)
-    t.send(mn.phkt_bu(seq=(mn.last_seq + 32767) % SEQ_SPACE))
+    t.send(mn.phkt_bu(seq=(mn.last_seq + 32767) % SEQ_MOD))
     t.expect_ba(mn, 0)
 
 
@@ -141,7 +136,7 @@ def seq_half_window_minus_one(t: DarTester) -> None:
 def seq_half_window(t: DarTester) -> None:
     mn = t.new_mn()
     t.register(mn)
-    t.send(mn.phkt_bu(seq=(mn.last_seq + 32768) % SEQ_SPACE))
+    t.send(mn.phkt_bu(seq=(mn.last_seq + 32768) % SEQ_MOD))
     t.expect_135(mn)
 
 
@@ -151,8 +146,9 @@ def seq_half_window(t: DarTester) -> None:
 @case("DAR-BU-006", "A BU from a foreign CoA without a Home Address option is dropped silently", "RFC 6275 §10.3.1 (a Home Address option is required); profile §6 step 2", group="bu")
 def missing_hao(t: DarTester) -> None:
     mn = t.new_mn()
-    bu = IPv6(bytes(mn.first_bu()))
-    mh = bytes(bu[IPv6ExtHdrDestOpt].payload)
+    raw = bytes(mn.first_bu())
+    off = mh_offset(raw)
+    mh = raw[off : off + (raw[off + 1] + 1) * 8]
     _dropped_then_valid(t, mn, _mh_packet(mn.coa, t.iut, mh), "a BU from a CoA without HAO")
 
 

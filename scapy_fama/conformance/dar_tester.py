@@ -40,7 +40,8 @@ from scapy.packet import Packet, Raw
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.conformance.case import Case, Fail, Inconclusive
 from scapy_fama.conformance.executor import IUT, Executor, Frame, Setup
-from scapy_fama.craft import coti, finish_bytes, first_bu, phkt_bu
+from scapy_fama.craft import coti, first_bu, phkt_bu
+from scapy_fama.wire import finish_bytes
 from scapy_fama.crypto import (
     ZERO_TOKEN,
     Cga,
@@ -61,12 +62,15 @@ from scapy_fama.proto.messages import (
     RouterSolicitation,
     Tunnelled,
     describe,
+    is_deregistration,
     kind,
+    lifetime_seconds,
+    signing_endpoints,
 )
+from scapy_fama.proto.seqno import seq_add
 from scapy_fama.wire import parse
+from scapy_fama.wire.numbers import BAD
 
-SEQ_SPACE = 1 << 16
-BAD_OPTION = 5  # Binding Authorization Data (RFC 6275 §6.2.7)
 LIFETIME = 600  # seconds a case asks for unless it tests lifetimes
 DATA_PORT = 5001
 # A DAR's DoS guard budgets CGA checks per source /64 (profile §6), and all the tester's CoAs
@@ -101,7 +105,7 @@ class PlayedMn:
         return self.accepted[-1]
 
     def next_seq(self) -> int:
-        self.seq = (self.seq + 1) % SEQ_SPACE
+        self.seq = seq_add(self.seq)
         return self.seq
 
     def first_bu(
@@ -160,13 +164,16 @@ class PlayedMn:
         info = parse(bytes(raw))
         assert info is not None and info.mh is not None
         edit(raw, info.mh.offset)
+        units = info.mh.lifetime_units or 0
+        dereg = is_deregistration(info.src, info.hoa, lifetime_seconds(units))
+        coa, _ = signing_endpoints(info.src, info.dst, info.hoa or self.address, dereg, from_mn=True)
         auth_key = None
-        if info.mh.options and info.mh.options[-1][0] == BAD_OPTION:  # a CGA BU's: secure mode
+        if info.mh.options and info.mh.options[-1][0] == BAD:  # a CGA BU's: secure mode
             home = ZERO_TOKEN if sign or self.phkt is None else self.phkt
             auth_key = kbm(home, self.care_of)
         return finish_bytes(
             bytes(raw),
-            coa=info.src if info.hoa is not None else self.address,
+            coa=coa,
             correspondent=self.tester.iut,
             keypair=self.tester.key if sign else None,
             auth_key=auth_key,

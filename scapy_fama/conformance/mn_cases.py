@@ -31,11 +31,11 @@ from scapy_fama.conformance.mn_tester import (
     MnTester,
     Sighting,
     describe,
-    newer,
 )
 from scapy_fama.crypto import ZERO_TOKEN
 from scapy_fama.proto import KeepPolicy, MnConfig
 from scapy_fama.proto.messages import BindingUpdate, CareOfTest, Datagram, Tunnelled
+from scapy_fama.proto.seqno import seq_newer
 
 KEEP_ALL = Setup(mn=MnConfig(keep=KeepPolicy.ALL, sec=0))
 FIRST_WAIT, LATER_WAIT, MAX_WAIT = 1.5, 1.0, 32.0  # profile §7, RFC 6275 §12
@@ -178,7 +178,7 @@ def retx_backoff(t: MnTester) -> None:
 def retx_new_seq(t: MnTester) -> None:
     seen = retransmissions(t, t.handover(), 1, [FIRST_WAIT])
     for before, after in pairwise(seen):
-        if not newer(after.bu.seq, before.bu.seq):
+        if not seq_newer(after.bu.seq, before.bu.seq):
             raise Fail(
                 f"retransmission with seq {after.bu.seq} after seq {before.bu.seq}: "
                 f"a new, higher one is required ({describe(after.bu, after.at)})"
@@ -246,7 +246,7 @@ def status_135(t: MnTester) -> None:
     last_accepted = (first.bu.seq + 1000) % 65536
     t.answer(first.bu, 135, seq=last_accepted)
     again = t.expect_bu(1, t.wait, "a BU resent at once after BA 135")
-    if not newer(again.bu.seq, last_accepted):
+    if not seq_newer(again.bu.seq, last_accepted):
         raise Fail(
             f"after BA 135 carrying seq {last_accepted} the MN sent seq {again.bu.seq}, "
             f"not newer than it: {describe(again.bu, again.at)}"
@@ -387,7 +387,7 @@ def _refreshed(t: MnTester, registered: Sighting, due: float, what: str) -> None
     if elapsed < 0.75 * due:
         raise Fail(f"refreshed {elapsed:.2f} s after the BU, {due:g} s expected ({what})")
     problem = t.bad_problem(seen.bu, 1)
-    if problem is None and not newer(seen.bu.seq, registered.bu.seq):
+    if problem is None and not seq_newer(seen.bu.seq, registered.bu.seq):
         problem = f"seq {seen.bu.seq} is not newer than {registered.bu.seq}"
     if problem is not None:
         raise Fail(f"refresh {describe(seen.bu, seen.at)}: {problem}")

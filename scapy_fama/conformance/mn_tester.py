@@ -73,6 +73,7 @@ from scapy_fama.crypto import (
     new_phkt,
     verify_mh_signature,
 )
+from scapy_fama.proto.seqno import SEQ_MOD
 from scapy_fama.proto import KeepPolicy, MnConfig
 from scapy_fama.proto.messages import (
     BindingAck,
@@ -88,7 +89,6 @@ from scapy_fama.proto.messages import (
 )
 from scapy_fama.proto.messages import describe as label_of
 
-SEQ_SPACE = 1 << 16
 RS_WAIT = 10.0  # seconds for the MN's RS after a (re)start or link-up (a real MN must start first)
 DAD_TIME = 1.0  # RFC 4862 §5.1: RetransTimer x DupAddrDetectTransmits, before the CoA is usable
 VALID, PREFERRED = 2_592_000, 604_800  # RFC 4861 §6.2.1 defaults of the PIO lifetimes
@@ -96,11 +96,6 @@ LIFETIME = 600  # seconds a BA grants unless the case says
 SLACK = 0.3  # seconds of timing tolerance: an MN on an interface ticks, the reader thread queues
 CN = "2001:db8:cc::1"  # the correspondent a data case talks to
 CN_PORT = 50_862  # the CN's UDP port for echo requests: a dynamic one (RFC 6335 §6)
-
-
-def newer(a: int, b: int) -> bool:
-    """``a`` is a newer sequence number than ``b`` (RFC 6275 §9.5.1, modulo 2^16)."""
-    return 0 < (a - b) % SEQ_SPACE < SEQ_SPACE // 2
 
 
 def describe(msg: Message, at: float | None = None) -> str:
@@ -366,7 +361,7 @@ class MnTester:
             bu.src,
             bu.hoa,
             status,
-            bu.seq if seq is None else seq % SEQ_SPACE,
+            bu.seq if seq is None else seq % SEQ_MOD,
             0 if status >= 128 else min(lifetime, bu.lifetime),
             phkt_ciphertext=ciphertext,
             for_deregistration=bu.deregistration,

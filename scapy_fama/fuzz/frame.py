@@ -23,17 +23,14 @@ reads them. ``render(parse(raw)) == raw`` for every well-formed seed.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field, replace
 
-from scapy_fama.crypto import KeyPair, bad_authenticator, kbm, sign_mh
-from scapy_fama.layers.checksum import mh_checksum
-from scapy_fama.wire import WireInfo, parse
-
-FRAGMENT = 44
-HAO_TYPE, RH2_TYPE = 0xC9, 2
-SIGNATURE, CGA_PARAMS, BAD = 13, 12, 5
-BAD_SIZE = 12
+from scapy_fama.crypto import KeyPair, kbm, sign_mh
+from scapy_fama.proto.messages import is_deregistration, lifetime_seconds, signing_endpoints
+from scapy_fama.wire import MhFrame, WireInfo, finish, parse
+from scapy_fama.wire.layout import pad, tlv
+from scapy_fama.wire.numbers import FRAGMENT, FRAGMENT_HEADER, MH
+from scapy_fama.wire.write import extension, ipv6
 
 
 @dataclass
@@ -45,10 +42,7 @@ class Opt:
     length: int | None = None  # the Length byte, when it does not match the data
 
     def wire(self) -> bytes:
-        if self.otype == 0:
-            return b"\0"
-        n = len(self.data) if self.length is None else self.length
-        return bytes((self.otype & 0xFF, n & 0xFF)) + self.data
+        return tlv(self.otype, self.data, self.length)
 
 
 @dataclass
@@ -60,9 +54,7 @@ class Ext:
     hlen: int | None = None  # the Hdr Ext Len byte, when it lies
 
     def wire(self, next_nh: int) -> bytes:
-        body = self.body + bytes(-(2 + len(self.body)) % 8)  # zero bytes: Pad1 / reserved
-        size = 0 if self.nh == FRAGMENT else (2 + len(body)) // 8 - 1
-        return bytes((next_nh & 0xFF, (size if self.hlen is None else self.hlen) & 0xFF)) + body
+        return extension(next_nh, self.body, fragment=self.nh == FRAGMENT, hdr_ext_len=self.hlen)
 
 
 @dataclass
@@ -119,66 +111,47 @@ def parse_frame(raw: bytes) -> Frame:
         raise ValueError("a seed must be an IPv6 packet carrying a whole Mobility Header")
     ext, off = [], 40
     for nh in info.ext:
-        size = 8 if nh == FRAGMENT else 8 * (raw[off + 1] + 1)
+        size = FRAGMENT_HEADER if nh == FRAGMENT else 8 * (raw[off + 1] + 1)
         ext.append(Ext(nh, raw[off + 2 : off + size]))
         off += size
     mh = info.mh
     start, end = mh.offset, mh.offset + mh.length
     fixed = mh.options[0][1] if mh.options else mh.length
     options = [Opt(t, raw[start + o + 2 : start + o + 2 + n] if t else b"") for t, o, n in mh.options]
-    return Frame(raw[:4] + raw[7:8], raw[8:24], raw[24:40], ext, info.proto or 135,
+    return Frame(raw[:4] + raw[7:8], raw[8:24], raw[24:40], ext, info.proto or MH,
                  bytearray(raw[start : start + fixed]), options, raw[end:])
-
-
-def _pad(size: int) -> bytes:
-    return b"" if size == 0 else b"\0" if size == 1 else bytes((1, size - 2)) + bytes(size - 2)
 
 
 def render(frame: Frame, signer: Signer | None = None) -> bytes:
     """The packet's bytes: lengths, signature, BAD and checksum as described above."""
     body = bytes(frame.mh) + b"".join(o.wire() for o in frame.options)
     if frame.pad_tail:
-        body += _pad(-len(body) % 8)
+        body += pad(-len(body) % 8)
     mh = bytearray(body)
     if len(mh) >= 6:
         mh[1] = (max(len(mh) // 8 - 1, 0) if frame.header_len is None else frame.header_len) & 0xFF
         mh[4:6] = b"\0\0"
     nhs = [e.nh for e in frame.ext] + [frame.upper]
     exts = b"".join(e.wire(nhs[i + 1]) for i, e in enumerate(frame.ext))
-    payload = exts + bytes(mh) + frame.tail
-    plen = len(payload) if frame.payload_length is None else frame.payload_length
-    head = frame.head[:4] + struct.pack("!HBB", plen & 0xFFFF, nhs[0] & 0xFF, frame.head[4])
-    raw = bytearray(head + frame.src + frame.dst + payload)
-    info = parse(bytes(raw))
+    raw = ipv6(frame.src, frame.dst, nhs[0], exts + bytes(mh) + frame.tail, frame.head[4],
+               first_word=frame.head[:4], payload_length=frame.payload_length)  # fmt: skip
+    info = parse(raw)
     if info is not None and info.mh is not None and len(mh) >= 6:
         off = info.mh.offset
-        if signer is not None:
-            _resign(raw, info, signer)
+        laid = MhFrame(bytearray(raw), off, len(mh), list(info.mh.options), info.pseudo_src, info.pseudo_dst)
+        raw = _finish(laid, info, signer) if signer is not None else finish(laid)
         if frame.checksum is not None:
-            value = frame.checksum
-        else:
-            value = mh_checksum(bytes(raw[off : off + len(mh)]), info.hoa or info.src, info.rh2 or info.dst)
-        raw[off + 4 : off + 6] = (value & 0xFFFF).to_bytes(2, "big")
-    return bytes(raw if frame.truncate is None else raw[: frame.truncate])
+            raw = raw[: off + 4] + (frame.checksum & 0xFFFF).to_bytes(2, "big") + raw[off + 6 :]
+    return raw if frame.truncate is None else raw[: frame.truncate]
 
 
-def _resign(raw: bytearray, info: WireInfo, signer: Signer) -> None:
-    """Signature and BAD as a receiver locates them (see the module docstring)."""
-    mh = info.mh
-    assert mh is not None
-    off, end = mh.offset, mh.offset + mh.length
-    opts = mh.options
-    coa, peer = (info.src, info.dst) if signer.to_dar else (info.dst, info.src)
-    dereg = signer.to_dar and (mh.lifetime == 0 or info.hoa is None or info.hoa == info.src)
-    if dereg:
-        coa = info.hoa or info.src  # profile §4: the HoA stands in for the CoA
-    size = signer.key.bits // 8
-    for i, (otype, start, n) in enumerate(opts):
-        if otype == SIGNATURE and i and opts[i - 1][0] == CGA_PARAMS and n == size and off + start + 2 + n <= end:
-            raw[off + start + 2 : off + start + 2 + n] = signer.sign(coa, peer, bytes(raw[off : off + start]))
-            break
-    bad = next(((s, n) for t, s, n in opts if t == BAD), None)
-    if bad is not None and bad[1] == BAD_SIZE and off + bad[0] + 2 + BAD_SIZE <= end:
-        key = kbm(signer.home_token, None, deregistration=dereg)
-        covered = bytes(raw[off : off + bad[0] + 2])
-        raw[off + bad[0] + 2 : off + bad[0] + 2 + BAD_SIZE] = bad_authenticator(key, coa, peer, covered)
+def _finish(laid: MhFrame, info: WireInfo, signer: Signer) -> bytes:
+    """Signature and BAD as a receiver locates and keys them (see the module docstring)."""
+    assert info.mh is not None
+    units = info.mh.lifetime_units or 0
+    dereg = signer.to_dar and is_deregistration(info.src, info.hoa, lifetime_seconds(units))
+    hoa = info.hoa if signer.to_dar else info.rh2
+    coa, peer = signing_endpoints(info.src, info.dst, hoa or (info.src if signer.to_dar else info.dst), dereg,
+                                  from_mn=signer.to_dar)  # fmt: skip
+    key = kbm(signer.home_token, None, deregistration=dereg)
+    return finish(laid, coa=coa, correspondent=peer, keypair=signer.key, auth_key=key, sign=signer.sign)

@@ -32,15 +32,16 @@ import time
 
 from scapy.layers.l2 import Ether
 
+from scapy_fama.codec import decode
 from scapy_fama.craft import coti, first_bu, phkt_bu
 from scapy_fama.crypto import cga_with_prefix, decrypt_phkt
-from scapy_fama.fuzz.mutators import BA_TYPE
 from scapy_fama.fuzz.seeds import DAR_ROLE, LIFETIME, Seed, World
-from scapy_fama.fuzz.targets import PHKT, Probe, Target, make_probe, probe_problem
+from scapy_fama.fuzz.targets import Probe, Target, make_probe, probe_problem
 from scapy_fama.net.iface import IfacePort, require_interface, require_root, resolve_mac
+from scapy_fama.proto.messages import BindingAck
 from scapy_fama.wire import parse
-
-ICMPV6 = 58
+from scapy_fama.wire.link import ipv6_in
+from scapy_fama.wire.numbers import BA, ICMPV6, MH_TYPES
 PROBE_WAIT = 1.5  # seconds a probe's BA may take (within the default per-case time limit)
 
 
@@ -71,11 +72,11 @@ class IfaceTarget(Target):
             if not select.select([self.port.ins], [], [], left)[0]:
                 break
             frame = self.port.ins.recv(65535)
-            raw = frame[14:] if len(frame) > 14 and frame[12:14] == b"\x86\xdd" else b""
+            raw = ipv6_in(frame) or b""
             info = parse(raw)
             if info is not None and info.src == self.dar:
                 got.append(raw)
-                if until_ba and info.mh is not None and info.mh.mhtype == BA_TYPE:
+                if until_ba and info.mh is not None and info.mh.mhtype == BA:
                     break
         return got
 
@@ -112,12 +113,9 @@ class IfaceTarget(Target):
     def _issued_phkt(self, answers: list[bytes]) -> bytes:
         """The PHKT ciphertext of the BA 0 among ``answers`` (RFC 4866 §5.3)."""
         for raw in answers:
-            info = parse(raw)
-            mh = info.mh if info is not None else None
-            if mh is not None and mh.mhtype == BA_TYPE and mh.status == 0:
-                for otype, start, n in mh.options:
-                    if otype == PHKT:
-                        return raw[mh.offset + start + 2 : mh.offset + start + 2 + n]
+            ba = decode(raw)
+            if isinstance(ba, BindingAck) and ba.status == 0 and ba.phkt_ciphertext is not None:
+                return ba.phkt_ciphertext
         raise OSError(f"{self.dar} did not accept the setup BU from {self.coa}: no BA 0 with a PHKT on {self.iface}")
 
     def run(self, raw: bytes, seed: Seed, now: float) -> str:
@@ -146,7 +144,7 @@ def answers_outcome(answers: list[bytes]) -> str:
         if info is None:
             continue
         if info.mh is not None:
-            kind = {6: "BA", 7: "BE"}.get(info.mh.mhtype, f"MH {info.mh.mhtype}")
+            kind = MH_TYPES.get(info.mh.mhtype, f"MH {info.mh.mhtype}")
             parts.add(f"{kind} {info.mh.status}" if info.mh.status is not None else kind)
         elif info.proto == ICMPV6 and info.upper is not None and info.upper + 2 <= len(raw):
             parts.add(f"ICMPv6 {raw[info.upper]}/{raw[info.upper + 1]}")

@@ -30,14 +30,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scapy_fama.fuzz.frame import CGA_PARAMS, HAO_TYPE, RH2_TYPE, Ext, Frame, Opt, render
+from scapy_fama.fuzz.frame import Ext, Frame, Opt, render
+from scapy_fama.wire.numbers import BA as BA_TYPE
+from scapy_fama.wire.numbers import BU as BU_TYPE
+from scapy_fama.wire.numbers import CGA_PARAMS, CGA_PIECE, DEST_OPTS, HOP_BY_HOP, ROUTING
+from scapy_fama.wire.write import hao_body, rh2_body
 
 Args = dict[str, Any]
 FIELD, STRUCTURE, CRYPTO = "field", "structure", "crypto"
 FAMILIES = (FIELD, STRUCTURE, CRYPTO)
-DEST_OPTS, ROUTING, HOP_BY_HOP = 60, 43, 0
-BU_TYPE, BA_TYPE = 5, 6
-CGA_PIECE = 255
 SPECIAL_ADDRESSES = ["::", "::1", "ff02::1", "fe80::1", "2001:db8:1::1", "2001:db8:1::dead", "2001:db8:2::1"]
 
 
@@ -148,15 +149,6 @@ def _ext(frame: Frame, nh: int) -> int | None:
 
 def _addr(text: str) -> bytes:
     return socket.inet_pton(socket.AF_INET6, text)
-
-
-def _hao_body(address: bytes) -> bytes:
-    """Destination Options data holding a HAO at 8n+6 (RFC 6275 §6.3): PadN(4), HAO."""
-    return bytes((1, 2, 0, 0, HAO_TYPE, 16)) + address
-
-
-def _rh2_body(address: bytes) -> bytes:
-    return bytes((RH2_TYPE, 1)) + bytes(4) + address  # RFC 6275 §6.4: type 2, Segments Left 1
 
 
 def _home_address(frame: Frame) -> bytes:
@@ -453,9 +445,9 @@ def _ext_headers(f: Frame, a: Args) -> None:
     elif op == "hao-hop-by-hop" and hao is not None:
         f.ext[hao] = Ext(HOP_BY_HOP, f.ext[hao].body)
     elif op == "hao-add":
-        f.ext.append(Ext(DEST_OPTS, _hao_body(home)))
+        f.ext.append(Ext(DEST_OPTS, hao_body(home)))
     elif op == "rh2-add":
-        f.ext.insert(0, Ext(ROUTING, _rh2_body(home)))
+        f.ext.insert(0, Ext(ROUTING, rh2_body(home)))
     elif op == "rh2-remove" and rh is not None:
         del f.ext[rh]
     elif op == "rh2-double" and rh is not None:

@@ -30,24 +30,21 @@ import copy
 import random
 from dataclasses import dataclass, replace
 
-from scapy.layers.inet6 import MIP6MH_BA, IPv6
+from scapy.layers.inet6 import IPv6
 
 from scapy_fama.analysis.analyze import analyze_frames
 from scapy_fama.codec import decode, encode_bytes
-from scapy_fama.craft import find_mh
-from scapy_fama.crypto import ZERO_TOKEN, PhktError, addr_bytes, cga_generate, check_authenticator, decrypt_phkt, kbm
-from scapy_fama.fuzz.frame import BAD, parse_frame, render
-from scapy_fama.fuzz.mutators import BA_TYPE, DEST_OPTS, set_cga_params
+from scapy_fama.layers.headers import find_mh
+from scapy_fama.crypto import PhktError, cga_generate, check_authenticator, decrypt_phkt, kbm
 from scapy_fama.fuzz.oracles import peak_memory
-from scapy_fama.fuzz.seeds import DAR1, DAR_ROLE, MN_ROLE, PREFIX1, Seed, World
+from scapy_fama.fuzz.seeds import DAR1, DAR_ROLE, LIFETIME, MN_ROLE, PREFIX1, Seed, World
 from scapy_fama.proto import DarCore, MnCore
 from scapy_fama.proto.effects import Drop, Effects, Notify, Send
 from scapy_fama.proto.messages import BindingAck, BindingUpdate, Datagram, Message, Tunnelled, Undecodable
 from scapy_fama.verify import verify_ba, verify_bu
-from scapy_fama.wire import MHInfo, WireInfo, parse
+from scapy_fama.wire import parse
+from scapy_fama.wire.numbers import BA, IPV6_HEADER
 
-IPV6_HEADER = 40
-PHKT = 14  # RFC 4866 §5.3
 PROBE_POOL = 16  # fresh MNs an in-process probe picks from
 SOAK_STEP = 0.05  # virtual seconds between two messages to the soak DAR
 CASE_START = 3.0  # virtual seconds: one second after the templates' last message
@@ -68,51 +65,42 @@ class Probe:
 def make_probe(world: World, rng: random.Random, *, coa: str, dar: str, prefix: str) -> Probe:
     """A fresh MN's first BU (profile §4) from ``coa`` to ``dar`` for a new CGA in ``prefix``."""
     cga = cga_generate(prefix, world.key, sec=0, modifier=rng.randbytes(16))
-    frame = parse_frame(world.seeds["first-bu"].raw)
-    set_cga_params(frame, cga.params)
-    hao = next(e for e in frame.ext if e.nh == DEST_OPTS)
-    hao.body = hao.body[:6] + addr_bytes(cga.address) + hao.body[22:]
     seq = rng.randrange(0x10000)
-    frame.mh[6:8] = seq.to_bytes(2, "big")
-    frame.src, frame.dst = addr_bytes(coa), addr_bytes(dar)
-    return Probe(render(frame, world.signer(ZERO_TOKEN, to_dar=True)), coa, cga.address, dar, seq)
+    bu = BindingUpdate(coa, dar, cga.address, seq, LIFETIME, cga_params=cga.params, sign_with=world.key)
+    return Probe(encode_bytes(bu), coa, cga.address, dar, seq)
 
 
 def probe_problem(answers: list[bytes], probe: Probe, world: World) -> str | None:
     """Why none of ``answers`` is the correct BA to ``probe`` (profile §4, §6 step 7), or None.
 
-    Read with :mod:`scapy_fama.wire` (the fast reader the DAR's own path uses), so
-    that a probe costs no Scapy dissection.
+    Read with the codec's byte reader (leniently, so that a defect is named rather than the
+    answer dropped), so that a probe costs no Scapy dissection.
     """
     seen = []
     for raw in answers:
-        info = parse(raw)
-        mh = info.mh if info is not None else None
-        if info is None or mh is None or mh.mhtype != BA_TYPE or info.problem:
+        ba = decode(raw, lenient=True)
+        if not isinstance(ba, BindingAck):
             seen.append("not a BA")
             continue
-        problem = _ba_problem(raw, info, mh, probe, world)
+        problem = _ba_problem(ba, probe, world)
         if problem is None:
             return None
         seen.append(problem)
     return "; ".join(seen) if seen else "no answer to a fresh MN's first BU"
 
 
-def _ba_problem(raw: bytes, info: WireInfo, mh: MHInfo, probe: Probe, world: World) -> str | None:
-    if mh.status != 0 or mh.seq != probe.seq or info.rh2 != probe.hoa or info.dst != probe.coa:
-        return f"BA {mh.status} seq {mh.seq} for {info.rh2} to {info.dst}, not BA 0 to the probe"
-    data = {t: raw[mh.offset + o + 2 : mh.offset + o + 2 + n] for t, o, n in reversed(mh.options)}
-    bad = next((o for t, o, _ in mh.options if t == BAD), None)
-    if PHKT not in data or bad is None:
+def _ba_problem(ba: BindingAck, probe: Probe, world: World) -> str | None:
+    if ba.status != 0 or ba.seq != probe.seq or ba.hoa != probe.hoa or ba.dst != probe.coa:
+        return f"BA {ba.status} seq {ba.seq} for {ba.hoa} to {ba.dst}, not BA 0 to the probe"
+    if ba.phkt_ciphertext is None or ba.bad is None:
         return "BA 0 without PHKT or BAD"
     try:
-        phkt = decrypt_phkt(world.key, data[PHKT])
+        phkt = decrypt_phkt(world.key, ba.phkt_ciphertext)
     except PhktError as exc:
         return f"the PHKT does not decrypt: {exc}"
-    zeroed = raw[mh.offset : mh.offset + 4] + b"\0\0" + raw[mh.offset + 6 : mh.offset + bad + 2]
-    if not check_authenticator(data[BAD], kbm(phkt, None), probe.coa, probe.dar, zeroed):
+    if not check_authenticator(ba.bad, kbm(phkt, None), probe.coa, probe.dar, ba.auth_data):
         return "the BA's BAD does not verify with the PHKT it carries"
-    return None
+    return f"the BA is malformed: {'; '.join(ba.framing)}" if ba.framing else None
 
 
 def carries_as_received(sent: Message, received: Message) -> bool:
@@ -196,7 +184,7 @@ class DissectTarget(Target):
         mh = find_mh(pkt)
         if mh is None:
             return f"no-mh ({type(msg).__name__})"
-        if isinstance(mh, MIP6MH_BA):
+        if mh.mhtype == BA:
             verdict = verify_ba(pkt, mn_keypair=self.world.key)
         else:
             verdict = verify_bu(pkt, phkt=self.world.phkt)

@@ -31,7 +31,6 @@ import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -39,11 +38,11 @@ import time
 from typing import Any
 
 from scapy_fama.lab.links import LabError, in_namespace
+from scapy_fama.wire.icmpv6 import echo_reply, echo_request
 
 CHUNK = 1024
 STALL = 0.1  # seconds without data that the sink reports as a stall
 SOCKET_TIMEOUT = 60.0
-ECHO_REQUEST, ECHO_REPLY = 128, 129
 LATE = 1.0  # seconds to wait for the last echo replies
 
 
@@ -112,10 +111,6 @@ def source(address: str, port: int, rate: float, limit: int | None, stop: _Stop)
     return {"bytes": total, "sha256": digest.hexdigest(), "error": error}
 
 
-def _echo(ident: int, seq: int) -> bytes:
-    return struct.pack("!BBHHH", ECHO_REQUEST, 0, 0, ident, seq) + b"fama-lab"  # the kernel sums it
-
-
 def ping(address: str, interval: float, stop: _Stop) -> dict[str, Any]:
     ident, sent, rtts = os.getpid() & 0xFFFF, {}, {}
     with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as sock:
@@ -127,9 +122,9 @@ def ping(address: str, interval: float, stop: _Stop) -> dict[str, Any]:
                     packet = sock.recv(2048)
                 except TimeoutError:
                     continue
-                kind, _, _, who, seq = struct.unpack("!BBHHH", packet[:8])
-                if kind == ECHO_REPLY and who == ident and seq in sent and seq not in rtts:
-                    rtts[seq] = time.time() - sent[seq]
+                who, number = echo_reply(packet) or (None, None)
+                if who == ident and number in sent and number not in rtts:
+                    rtts[number] = time.time() - sent[number]
 
         finished = [float("inf")]
         reader = threading.Thread(target=receive, daemon=True)
@@ -140,7 +135,7 @@ def ping(address: str, interval: float, stop: _Stop) -> dict[str, Any]:
             seq = (seq + 1) & 0xFFFF
             sent[seq] = time.time()
             try:
-                sock.sendto(_echo(ident, seq), (address, 0))
+                sock.sendto(echo_request(ident, seq, b"fama-lab"), (address, 0))
             except OSError:
                 pass  # no route while the MN is away: a lost echo
             stop.event.wait(interval)

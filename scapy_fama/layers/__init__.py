@@ -12,7 +12,8 @@ from __future__ import annotations
 from scapy.layers import inet6
 
 from scapy_fama.layers.cga_params import CGAExtension, CGAParams
-from scapy_fama.layers.checksum import checksum_ok, mh_checksum, pseudo_addresses, wire_mh
+from scapy_fama.layers.checksum import checksum_ok, pseudo_addresses, wire_mh
+from scapy_fama.wire.checksum import mh_checksum
 from scapy_fama.layers.mh import (
     BA,
     BA_STATUS,

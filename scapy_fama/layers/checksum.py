@@ -16,32 +16,16 @@ sole option, so a dissected BU (PadN + HAO) checks against the CoA and fails.
 
 from __future__ import annotations
 
-import socket
-import struct
-
 from scapy.packet import Packet
-from scapy.utils import checksum
 
 from scapy_fama.layers.headers import mh_context
-
-MH_PROTO = 135
+from scapy_fama.wire.checksum import mh_checksum
 
 
 def pseudo_addresses(mh: Packet) -> tuple[str, str] | None:
     """(src, dst) of the pseudo-header for ``mh``, or None without an IPv6 underlayer."""
     ctx = mh_context(mh)
     return None if ctx is None else (ctx.src, ctx.dst)
-
-
-def mh_checksum(mh_bytes: bytes, src: str, dst: str) -> int:
-    """RFC 6275 §6.1.1 checksum of ``mh_bytes`` (its checksum field is taken as zero)."""
-    body = mh_bytes[:4] + b"\0\0" + mh_bytes[6:]
-    pseudo = (
-        socket.inet_pton(socket.AF_INET6, str(src))  # str(): fuzz() gives RandIP6 values
-        + socket.inet_pton(socket.AF_INET6, str(dst))
-        + struct.pack("!I3xB", len(body), MH_PROTO)
-    )
-    return checksum(pseudo + body)
 
 
 def wire_mh(mh: Packet) -> bytes:
@@ -58,4 +42,4 @@ def checksum_ok(mh: Packet) -> bool:
     wire = wire_mh(mh)
     if addrs is None or len(wire) < 8:
         return False
-    return struct.unpack("!H", wire[4:6])[0] == mh_checksum(wire, *addrs)
+    return int.from_bytes(wire[4:6], "big") == mh_checksum(wire, *addrs)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scapy.layers.inet6 import HAO, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrRouting
+from scapy.layers.inet6 import HAO, IPerror6, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrRouting, _MobilityHeader
 from scapy.packet import Packet
 
 
@@ -55,3 +55,16 @@ def mh_context(mh: Packet) -> MHContext | None:
     if layer is None:
         return None
     return MHContext(layer, hao, rh_final, rh_type)
+
+
+def find_mh(pkt: Packet) -> Packet | None:
+    """The (first) Mobility Header layer of ``pkt``; not one quoted by an ICMPv6 error
+    (RFC 4443 §2.4: the packet it quotes is not a message)."""
+    layer: Packet | None = pkt
+    while layer is not None and layer.__class__.__name__ != "NoPayload":
+        if isinstance(layer, IPerror6):
+            return None
+        if isinstance(layer, _MobilityHeader):
+            return layer
+        layer = layer.payload
+    return None

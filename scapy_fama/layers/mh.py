@@ -50,33 +50,10 @@ from scapy.layers.inet6 import (
 )
 from scapy.packet import Packet
 
-from scapy_fama.layers.checksum import mh_checksum, pseudo_addresses
+from scapy_fama.layers.checksum import pseudo_addresses
+from scapy_fama.wire.checksum import mh_checksum
 from scapy_fama.layers.options import MobilityOptionsField, PHKTOpt
-
-# IANA "Mobility Header Types".
-MH_TYPES = {
-    0: "BRR",
-    1: "HoTI",
-    2: "CoTI",
-    3: "HoT",
-    4: "CoT",
-    5: "BU",
-    6: "BA",
-    7: "BE",
-    8: "FBU",
-    9: "FBack",
-    10: "FNA",
-    11: "Experimental",
-    12: "Home Agent Switch",
-    13: "Heartbeat",
-    14: "HI",
-    15: "HAck",
-    16: "Binding Revocation",
-    17: "LRI",
-    18: "LRA",
-    19: "Update Notification",
-    20: "Update Notification Ack",
-}
+from scapy_fama.wire.numbers import MH_TYPES
 
 # IANA "Status Codes" of the Binding Acknowledgement (RFC 6275 §6.1.8, RFC 4866 §5.7, ...).
 BA_STATUS = {

@@ -70,31 +70,9 @@ from scapy_fama.layers.pmip import (
     MNLinkLayerIdOpt,
     TimestampOpt,
 )
+from scapy_fama.wire.numbers import CGA_PIECE, OPTION_NAMES
 
-CGA_PIECE_MAX = 255  # RFC 4866 §5.1: Option Length is 8 bits
 MH_MAX_LEN = 2048  # RFC 6275 §6.1.1: Header Len is 8 bits of 8-octet units
-
-# IANA "Mobility Options" names for the types this toolkit builds or meets.
-OPTION_NAMES = {
-    0: "Pad1",
-    1: "PadN",
-    2: "Binding Refresh Advice",
-    3: "Alternate Care-of Address",
-    4: "Nonce Indices",
-    5: "Binding Authorization Data",
-    6: "Mobile Network Prefix",
-    7: "Link-Layer Address",
-    8: "Mobile Node Identifier",
-    9: "Mobility Message Authentication",
-    10: "Replay Protection",
-    11: "CGA Parameters Request",
-    12: "CGA Parameters",
-    13: "Signature",
-    14: "Permanent Home Keygen Token",
-    15: "Care-of Test Init",
-    16: "Care-of Test",
-    **{t: cls.name for t, cls in PMIP_OPTIONS.items()},  # RFC 5213 §8
-}
 
 
 class NonceIndices(MIP6OptNonceIndices):
@@ -196,8 +174,8 @@ def split_lengths(total: int) -> list[int]:
     """RFC 4866 §5.1: pieces of 255 bytes, the last one shorter (one piece if empty)."""
     if total == 0:
         return [0]
-    full, rest = divmod(total, CGA_PIECE_MAX)
-    return [CGA_PIECE_MAX] * full + ([rest] if rest else [])
+    full, rest = divmod(total, CGA_PIECE)
+    return [CGA_PIECE] * full + ([rest] if rest else [])
 
 
 class CGAParamsOpt(MIP6OptCGAParams):

@@ -41,10 +41,8 @@ that went down and up between two polls.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import socket
-import struct
 from pathlib import Path
 
 from scapy.arch import in6_getifaddr
@@ -53,6 +51,9 @@ from scapy.data import ETH_P_IPV6, IPV6_ADDR_LINKLOCAL
 from scapy.layers.inet6 import IPv6, neighsol
 from scapy.packet import Packet
 from scapy.supersocket import SuperSocket
+
+from scapy_fama.net import bpf
+from scapy_fama.wire.read import addr
 
 SYS_NET = Path("/sys/class/net")
 
@@ -89,14 +90,38 @@ def require_root() -> None:
         raise PermissionError("must run as root (raw sockets on the interface need CAP_NET_RAW)")
 
 
-class IfacePort(L2Socket):
-    """IPv6 Ethernet frames on one interface, plus its MAC, carrier and attachment epoch."""
+RECEIVE_BUFFER = 4 << 20  # bytes: room for a burst of thousands of BUs (profile §6 bounded, issue 14)
 
-    def __init__(self, iface: str) -> None:
+
+def _receive_buffer(sock: socket.socket) -> None:
+    """A receive buffer sized for bursts; SO_RCVBUFFORCE passes the sysctl cap as root."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, RECEIVE_BUFFER)
+    except OSError:  # not privileged: as large as net.core.rmem_max allows
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+
+
+class IfacePort(L2Socket):
+    """IPv6 Ethernet frames on one interface, plus its MAC, carrier and attachment epoch.
+
+    ``recv()`` gives Scapy frames (for testers and sniffers), ``recv_bytes()`` the bytes
+    the automata read. ``program`` (:mod:`scapy_fama.net.bpf`) keeps in the kernel what the
+    owner never reads."""
+
+    def __init__(self, iface: str, program: bpf.Program | None = None) -> None:
         require_interface(iface)
         super().__init__(iface=iface, type=ETH_P_IPV6, promisc=False)
         self.name = iface
         self.mac = (SYS_NET / iface / "address").read_text().strip()
+        _receive_buffer(self.ins)
+        if program is not None:
+            program.attach(self.ins)
+            self._program = program  # the kernel reads the instructions from this buffer
+
+    def recv_bytes(self) -> bytes | None:
+        """One frame as received (None: one this host sent, which a packet socket sees too)."""
+        data, address = self.ins.recvfrom(65535)
+        return None if address[2] == socket.PACKET_OUTGOING else data
 
     def _sys(self, name: str) -> str:
         try:
@@ -119,27 +144,12 @@ class KernelRoute(SuperSocket):
     def __init__(self) -> None:  # send-only: an IPPROTO_RAW socket receives nothing
         self.ins = self.outs = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
 
-    def send(self, x: Packet) -> int:
-        return self.outs.sendto(bytes(x), (x.dst, 0))
+    def send(self, x: Packet | bytes) -> int:
+        data = bytes(x)
+        return self.outs.sendto(data, (addr(data, 24), 0))
 
 
 _PACKET_HOST = 0  # sockaddr_ll.sll_pkttype of a packet addressed to this host
-_SO_ATTACH_FILTER = 26
-
-
-def _dst_filter(address: str) -> tuple[bytes, ctypes.Array[ctypes.c_char]]:
-    """A classic BPF program for a cooked AF_PACKET socket: keep IPv6 packets to ``address``.
-
-    It compares the four 32-bit words of the destination (bytes 24-39 of the
-    IPv6 header) and returns the sock_fprog to attach and the program it points to."""
-    words = struct.unpack("!4I", socket.inet_pton(socket.AF_INET6, address))
-    ld_abs, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
-    program = []
-    for n, word in enumerate(words):  # a mismatch jumps to the last instruction (drop)
-        program += [(ld_abs, 0, 0, 24 + 4 * n), (jeq, 0, 2 * (3 - n) + 1, word)]
-    program += [(ret, 0, 0, 0x40000), (ret, 0, 0, 0)]
-    code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *i) for i in program))
-    return struct.pack("HL", len(program), ctypes.addressof(code)), code
 
 
 class KernelUpstream(KernelRoute):
@@ -151,8 +161,9 @@ class KernelUpstream(KernelRoute):
         self.address = address
         self.skip = skip | {"lo"}
         self.ins = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
-        fprog, self._program = _dst_filter(address)
-        self.ins.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+        _receive_buffer(self.ins)
+        self._program = bpf.to_address(address)
+        self._program.attach(self.ins)
         self._drain()  # what came before the filter
 
     def _drain(self) -> None:
@@ -164,8 +175,12 @@ class KernelUpstream(KernelRoute):
             pass
         self.ins.setblocking(True)
 
-    def recv(self, x: int = 65535, **kwargs: object) -> Packet | None:
-        data, (iface, _, pkttype, *_) = self.ins.recvfrom(x)
+    def recv_bytes(self) -> bytes | None:
+        data, (iface, _, pkttype, *_) = self.ins.recvfrom(65535)
         if pkttype != _PACKET_HOST or iface in self.skip:
             return None
-        return IPv6(data)
+        return data
+
+    def recv(self, x: int = 65535, **kwargs: object) -> Packet | None:
+        data = self.recv_bytes()
+        return None if data is None else IPv6(data)

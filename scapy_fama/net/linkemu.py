@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from scapy.automaton import ObjectPipe, select_objects
 from scapy.data import MTU
+from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.supersocket import SuperSocket
 
@@ -100,7 +101,7 @@ class EmulatedPort(SuperSocket):
         self._in = DelayLine(half, emulation.loss, rng)
         self._out = DelayLine(half, emulation.loss, rng)
         self._lock = threading.Lock()
-        self._ready: ObjectPipe[Packet] = ObjectPipe("emulated-in")
+        self._ready: ObjectPipe[bytes] = ObjectPipe("emulated-in")
         self._wake: ObjectPipe[None] = ObjectPipe("emulated-wake")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="link-emulation", daemon=True)
@@ -114,14 +115,18 @@ class EmulatedPort(SuperSocket):
     def epoch(self) -> int:
         return self.port.epoch
 
-    def send(self, x: Packet) -> int:
+    def send(self, x: Packet | bytes) -> int:
+        data = bytes(x)
         with self._lock:
-            self._out.push(x, time.monotonic())
+            self._out.push(data, time.monotonic())
         self._wake.send(None)
-        return len(x)
+        return len(data)
+
+    def recv_bytes(self) -> bytes | None:
+        return self._ready.recv()
 
     def recv(self, x: int = MTU, **kwargs: Any) -> Packet | None:
-        return self._ready.recv()
+        return Ether(self._ready.recv())
 
     def fileno(self) -> int:
         return self._ready.fileno()
@@ -150,7 +155,7 @@ class EmulatedPort(SuperSocket):
 
     def _read(self) -> None:
         try:
-            frame = self.port.recv()
+            frame = self.port.recv_bytes()
         except OSError:  # the interface went down under us: it comes back, or close() ends this
             time.sleep(_RETRY)
             return

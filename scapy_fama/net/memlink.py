@@ -69,6 +69,10 @@ class _QueuePort(SuperSocket):
     def recv_raw(self, x: int = MTU) -> tuple[type[Packet], bytes, float]:
         return self.LL, self._inbox.recv(), time.time()
 
+    def recv_bytes(self) -> bytes:
+        """The next frame (or packet) as queued, without a Scapy dissection."""
+        return self._inbox.recv()
+
     def fileno(self) -> int:
         return self._inbox.fileno()
 

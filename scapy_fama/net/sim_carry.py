@@ -57,13 +57,6 @@ class Carrier(Protocol):
         """A packet built outside the cores (a test's forgery), as a message to send."""
 
 
-def _endpoints(msg: BindingUpdate | BindingAck) -> tuple[str, str]:
-    """(CoA, correspondent) that a signature or BAD covers (RFC 4866 §4.5, profile §4)."""
-    if isinstance(msg, BindingUpdate):
-        return (msg.home_address if msg.deregistration else msg.src), msg.dst
-    return ((msg.hoa or msg.dst) if msg.for_deregistration else msg.dst), msg.src
-
-
 def signed_span(msg: BindingUpdate | BindingAck) -> bytes:
     """What the signature covers: the fixed part and the options up to the CGA Parameters."""
     if isinstance(msg, BindingUpdate):
@@ -84,7 +77,7 @@ def auth_span(msg: BindingUpdate | BindingAck) -> bytes:
 
 def _seal(msg: BindingUpdate | BindingAck) -> BindingUpdate | BindingAck:
     """Carry out ``sign_with`` and ``auth_key`` (the codec's encoder does it on the bytes)."""
-    coa, correspondent = _endpoints(msg)
+    coa, correspondent = msg.endpoints()
     if msg.sign_with is not None and msg.cga_params is not None and msg.signature is None:
         signature = sign_mh(msg.sign_with, coa, correspondent, signed_span(msg))
         msg = replace(msg, signature=signature)

@@ -56,11 +56,6 @@ MIN_EXPONENT = 3  # RFC 8017 §3.1
 EXPONENT_LIMIT = 2**32  # exclusive: the largest exponents common implementations take
 
 
-def bu_coa(bu: BindingUpdate) -> str:
-    """The CoA the signature and BAD cover: the HoA for a de-registration (profile §4)."""
-    return bu.home_address if bu.deregistration else bu.src
-
-
 def key_refusal(public_key: bytes) -> str | None:
     """Why an RSA public key (DER) is refused before any RSA operation, or None."""
     try:
@@ -140,7 +135,7 @@ class Authoriser:
             return self._cga(bu, record, care_of, now)
         assert record is not None and bu.bad is not None
         key = kbm(record.phkt, care_of, deregistration=bu.deregistration)
-        if not check_authenticator(bu.bad, key, bu_coa(bu), self._address, bu.auth_data):
+        if not check_authenticator(bu.bad, key, bu.endpoints()[0], self._address, bu.auth_data):
             return Dropped("bad-authenticator: the BAD does not verify with the PHKT")
         return Authorised(record, care_of)
 
@@ -160,7 +155,7 @@ class Authoriser:
         self, bu: BindingUpdate, record: SecurityRecord | None, care_of: bytes | None, now: float
     ) -> Verdict:
         assert bu.cga_params is not None and bu.signature is not None
-        coa, hoa = bu_coa(bu), bu.home_address
+        coa, hoa = bu.endpoints()[0], bu.home_address
         try:
             public_key = CgaParams.decode(bu.cga_params).public_key
         except ValueError as exc:

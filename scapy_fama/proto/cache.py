@@ -39,7 +39,8 @@ import heapq
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from scapy_fama.proto.config import MAX_CGA_BINDING_LIFETIME, wire_lifetime
+from scapy_fama.proto.config import MAX_CGA_BINDING_LIFETIME
+from scapy_fama.proto.messages import wire_lifetime
 
 _BINDING, _RECORD = 0, 1
 

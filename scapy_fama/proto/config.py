@@ -22,8 +22,8 @@ switch brings the RFC back (profile §2, §9)::
 
 Lifetimes are whole seconds on the way in and out of the cores, rounded down to
 the 4-second units the Binding Update and Acknowledgement carry
-(:func:`wire_lifetime`), so that what a core grants or requests is exactly what
-goes on the wire.
+(:func:`scapy_fama.proto.messages.wire_lifetime`), so that what a core grants or
+requests is exactly what goes on the wire.
 """
 
 from __future__ import annotations
@@ -41,8 +41,6 @@ MAX_NONCE_LIFETIME = 240.0
 MAX_TOKEN_LIFETIME = 210.0
 NONCE_REGENERATION = 30.0  # RFC 6275 §5.2.7: a new nonce about every 30 s
 MAX_CGA_BINDING_LIFETIME = 86_400  # RFC 4866 §4.2, profile §6 step 5
-LIFETIME_UNIT = 4  # RFC 6275 §6.1.7: Lifetime counts 4-second units in 16 bits
-MAX_WIRE_LIFETIME = 0xFFFF * LIFETIME_UNIT
 # records are kept for MNs that de-registered too (profile §6 step 5): room for this many per
 # binding the cache can hold
 RECORDS_PER_BINDING = 4
@@ -58,11 +56,6 @@ MIN_DELAY_BETWEEN_RAS = 3.0  # §6.2.6: multicast RAs at most this often
 MOBILE_MIN_DELAY_BETWEEN_RAS = 0.03  # RFC 6275 §7.5: a mobility router may go down to 30 ms
 # RFC 4862 §5.1: RetransTimer (1 s) x DupAddrDetectTransmits (1)
 DAD_DELAY = 1.0
-
-
-def wire_lifetime(seconds: float) -> int:
-    """``seconds`` rounded down to what a 16-bit count of 4-second units holds (RFC 6275 §6.1.7)."""
-    return min(max(int(seconds), 0) // LIFETIME_UNIT * LIFETIME_UNIT, MAX_WIRE_LIFETIME)
 
 
 def _positive(owner: object, *names: str) -> None:

@@ -123,10 +123,14 @@ def nesting(msg: Message) -> int:
     return depth
 
 
+_UNSPECIFIED, _LOOPBACK = bytes(16), bytes(15) + b"\x01"
+
+
 def routable(address: str) -> bool:
-    """Unicast and routable beyond the link (RFC 6275 §9.5.1: HoA and CoA must be)."""
-    a = IPv6Address(address)
-    return not (a.is_multicast or a.is_link_local or a.is_unspecified or a.is_loopback)
+    """Unicast and routable beyond the link (RFC 6275 §9.5.1: HoA and CoA must be): not
+    multicast (ff00::/8), link-local (fe80::/10), unspecified or loopback (RFC 4291 §2.4)."""
+    a = addr_bytes(address)
+    return not (a[0] == 0xFF or (a[0] == 0xFE and a[1] & 0xC0 == 0x80) or a in (_UNSPECIFIED, _LOOPBACK))
 
 
 class DarCore:

@@ -15,14 +15,59 @@ back. Two rules keep byte layout out of the core:
 
 Addresses are text (``"2001:db8:1::1"``); lifetimes are seconds (the codec
 carries them in 4-second units, RFC 6275 §6.1.7).
+
+The rules every tool must read the same way live here, once: what a
+de-registration is (:func:`is_deregistration`), which care-of address and
+correspondent a Signature or BAD covers (:func:`signing_endpoints`), and the
+lifetime's unit (:func:`lifetime_units`, :func:`lifetime_seconds`). The
+analyser, the fuzzer, the conformance tester, the shell and the cores import
+them; none keeps a copy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
-from scapy_fama.crypto import KeyPair
+from scapy_fama.crypto import KeyPair, addr_bytes
+from scapy_fama.wire.numbers import LIFETIME_UNIT, MAX_LIFETIME_UNITS, MH_TYPES
+
+
+def lifetime_units(seconds: int) -> int:
+    """Seconds as the BU/BA Lifetime field: 4-second units in 16 bits (RFC 6275 §6.1.7),
+    rounded down and capped at the field's maximum."""
+    if seconds < 0:
+        raise ValueError(f"lifetime must not be negative, got {seconds}")
+    return min(seconds // LIFETIME_UNIT, MAX_LIFETIME_UNITS)
+
+
+def lifetime_seconds(units: int) -> int:
+    """The BU/BA Lifetime field in seconds (RFC 6275 §6.1.7)."""
+    return units * LIFETIME_UNIT
+
+
+def wire_lifetime(seconds: float) -> int:
+    """``seconds`` rounded down to what the Lifetime field can carry, in seconds."""
+    return lifetime_seconds(lifetime_units(max(int(seconds), 0)))
+
+
+def is_deregistration(coa: str, hoa: str | None, lifetime: int) -> bool:
+    """RFC 6275 §9.5.1, profile §4: a BU with lifetime 0, or whose care-of address is its
+    home address, removes the binding; ``hoa`` None is a BU without a Home Address option,
+    sent from the home address itself."""
+    return lifetime == 0 or hoa is None or addr_bytes(coa) == addr_bytes(hoa)
+
+
+def signing_endpoints(src: str, dst: str, hoa: str | None, deregistration: bool, *, from_mn: bool) -> tuple[str, str]:
+    """(care-of address, correspondent) that a BU's or BA's Signature and BAD cover
+    (RFC 4866 §4.5, RFC 6275 §6.2.7, profile §4): a BU (``from_mn``) covers its source and
+    destination, a BA its destination and source; for a de-registration the home address
+    (the HAO's, or the RH2's) stands in for the care-of address."""
+    coa, correspondent = (src, dst) if from_mn else (dst, src)
+    if deregistration and hoa is not None:
+        coa = hoa
+    return coa, correspondent
 
 
 @dataclass(frozen=True)
@@ -76,8 +121,11 @@ class BindingUpdate:
 
     @property
     def deregistration(self) -> bool:
-        """Profile §4 / RFC 6275 §9.5.1: lifetime 0 or CoA == HoA."""
-        return self.lifetime == 0 or self.hoa is None or self.hoa == self.src
+        return is_deregistration(self.src, self.hoa, self.lifetime)
+
+    def endpoints(self) -> tuple[str, str]:
+        """(care-of address, correspondent) its Signature and BAD cover."""
+        return signing_endpoints(self.src, self.dst, self.home_address, self.deregistration, from_mn=True)
 
 
 @dataclass(frozen=True)
@@ -104,6 +152,10 @@ class BindingAck:
     refresh_interval: int | None = None
     sign_with: KeyPair | None = field(default=None, compare=False, repr=False)
     auth_key: bytes | None = field(default=None, compare=False, repr=False)
+
+    def endpoints(self) -> tuple[str, str]:
+        """(care-of address, correspondent) its BAD (and DAR Signature) cover."""
+        return signing_endpoints(self.src, self.dst, self.hoa or self.dst, self.for_deregistration, from_mn=False)
 
 
 @dataclass(frozen=True)
@@ -166,7 +218,7 @@ class UnknownMobility:
     src: str
     dst: str
     mhtype: int
-    hoa: str | None = None  # its Home Address option: the BE names it (RFC 6275 §9.3.3)
+    hoa: str | None = None  # a Home Address option on it (RFC 6275 §9.3.3: the BE names it)
 
 
 @dataclass(frozen=True)
@@ -214,6 +266,15 @@ def kind(msg: Message) -> str:
     return KINDS[type(msg)]
 
 
+def kind_named(what: str | int) -> str:
+    """A message kind from its name ("BU", any case) or its Mobility Header type (5)."""
+    names = {k.lower(): k for k in KINDS.values()}
+    name = MH_TYPES.get(what, str(what)) if isinstance(what, int) else names.get(what.lower(), what)
+    if name not in KINDS.values():
+        raise ValueError(f"no message kind {what!r}: one of {', '.join(KINDS.values())}")
+    return name
+
+
 def auth_parts(msg: BindingUpdate | BindingAck) -> list[str]:
     """The authorisation a BU or BA carries, by option name in wire order: present, or (on the
     way out) to be made by the codec. A BU: cga, sig, ni, bad; a BA: phkt, cga, sig, bad."""
@@ -227,32 +288,85 @@ def auth_parts(msg: BindingUpdate | BindingAck) -> list[str]:
     return [name for name, value in parts if value is not None]
 
 
-def _flags(msg: BindingUpdate | BindingAck) -> str:
-    shown = auth_parts(msg)
-    return f" [{' '.join(shown)}]" if shown else ""
+def fields(msg: Message) -> dict[str, Any]:
+    """The fields of ``msg`` worth showing, by name; flags are booleans. Logs write them as JSON,
+    and :func:`describe` draws its labels from them."""
+    match msg:
+        case RouterAdvertisement():
+            return {"prefix": msg.prefix, "dar": msg.dar_address, "valid": msg.valid_lifetime}
+        case BindingUpdate():
+            return {
+                "seq": msg.seq, "hoa": msg.hoa, "lifetime": msg.lifetime, "A": msg.ack, "H": msg.home,
+                "cga": msg.cga_params is not None, "bad": msg.bad is not None or msg.auth_key is not None,
+                "ni": msg.nonce_indices,
+            }  # fmt: skip
+        case BindingAck():
+            return {
+                "status": msg.status, "seq": msg.seq, "lifetime": msg.lifetime, "hoa": msg.hoa,
+                "phkt": msg.phkt_ciphertext is not None, "signed": msg.cga_params is not None,
+                "bad": msg.bad is not None or msg.auth_key is not None,
+            }  # fmt: skip
+        case BindingError():
+            return {"status": msg.status, "hoa": msg.hoa}
+        case CareOfTest():
+            return {"index": msg.index}
+        case Datagram():
+            return {"sport": msg.sport, "dport": msg.dport, "bytes": len(msg.payload), "hoa": msg.hoa}
+        case Tunnelled():
+            return {"inner": f"{kind(msg.inner)} {msg.inner.src} -> {msg.inner.dst}"}
+        case UnknownMobility():
+            return {"mhtype": msg.mhtype, "hoa": msg.hoa}
+        case Undecodable():
+            return {"reason": msg.reason}
+    return {}
 
 
-def describe(msg: Message, *, route: bool = False) -> str:
-    """A one-line label of ``msg`` for logs, charts and verdicts; ``route`` adds its source and
-    destination (a datagram and a tunnel always show theirs)."""
+def describe(
+    msg: Message, *, route: bool = False, short: bool = False, name: Callable[[str | None], str] = str
+) -> str:
+    """A one-line label of ``msg`` for logs and verdicts; ``route`` adds its source and
+    destination (a datagram and a tunnel always show theirs). ``short`` is the compact form
+    of a chart row, addresses shown through ``name`` (an alias such as "mn@dar1")."""
+    f = fields(msg)
     if isinstance(msg, Tunnelled):
-        return f"IPv6-in-IPv6 {msg.src} -> {msg.dst} ( {describe(msg.inner)} )"
+        inner = describe(msg.inner, short=short, name=name)
+        return f"tunnel ({inner})" if short else f"IPv6-in-IPv6 {msg.src} -> {msg.dst} ( {inner} )"
     if isinstance(msg, Datagram):
-        return f"UDP {msg.src}:{msg.sport} -> {msg.dst}:{msg.dport} {len(msg.payload)} B"
-    label = _label(msg)
+        if short:
+            return f"data {name(msg.src)} -> {name(msg.dst)}"
+        return f"UDP {msg.src}:{msg.sport} -> {msg.dst}:{msg.dport} {f['bytes']} B"
+    label = _short(msg, f, name) if short else _label(msg, f)
     return f"{label} {msg.src} -> {msg.dst}" if route else label
 
 
-def _label(msg: Message) -> str:
-    if isinstance(msg, BindingUpdate):
-        hao = f" hoa={msg.hoa}" if msg.hoa else ""
-        return f"BU seq={msg.seq} lifetime={msg.lifetime}{hao}{_flags(msg)}"
-    if isinstance(msg, BindingAck):
-        return f"BA status={msg.status} seq={msg.seq} lifetime={msg.lifetime}{_flags(msg)}"
-    if isinstance(msg, RouterAdvertisement):
-        return f"RA {msg.prefix} dar={msg.dar_address}"
-    if isinstance(msg, CareOfTest):
-        return f"CoT index={msg.index}"
-    if isinstance(msg, BindingError):
-        return f"BE status={msg.status} hoa={msg.hoa}"
+def _label(msg: Message, f: dict[str, Any]) -> str:
+    auth = f" [{' '.join(auth_parts(msg))}]" if isinstance(msg, (BindingUpdate, BindingAck)) and auth_parts(msg) else ""
+    match msg:
+        case BindingUpdate():
+            hoa = f" hoa={f['hoa']}" if f["hoa"] else ""
+            return f"BU seq={f['seq']} lifetime={f['lifetime']}{hoa}{auth}"
+        case BindingAck():
+            return f"BA status={f['status']} seq={f['seq']} lifetime={f['lifetime']}{auth}"
+        case RouterAdvertisement():
+            return f"RA {f['prefix']} dar={f['dar']}"
+        case CareOfTest():
+            return f"CoT index={f['index']}"
+        case BindingError():
+            return f"BE status={f['status']} hoa={f['hoa']}"
+    return kind(msg)
+
+
+def _short(msg: Message, f: dict[str, Any], name: Callable[[str | None], str]) -> str:
+    match msg:
+        case BindingUpdate():
+            dereg = " de-reg" if msg.deregistration else ""
+            return f"BU {f['seq']} {name(msg.home_address)}{dereg} {'+'.join(auth_parts(msg))}".rstrip()
+        case BindingAck():
+            return f"BA {f['status']} seq {f['seq']} {'+'.join(auth_parts(msg))}".rstrip()
+        case RouterAdvertisement():
+            return f"RA {f['prefix']}"
+        case BindingError():
+            return f"BE {f['status']} {name(f['hoa'])}"
+        case CareOfTest():
+            return f"CoT index {f['index']}"
     return kind(msg)

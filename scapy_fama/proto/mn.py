@@ -91,7 +91,7 @@ from scapy_fama.crypto import (
 from scapy_fama.proto.addresses import AddressRecord, CgaSource
 from scapy_fama.proto.authorise import key_refusal
 from scapy_fama.proto.bul import BulEntry, BulEvent, BulState, CareOfToken, Due, SentBu
-from scapy_fama.proto.config import MnConfig, wire_lifetime
+from scapy_fama.proto.config import MnConfig
 from scapy_fama.proto.effects import Deliver, Drop, Effects, Notify, Send, TunnelDown, TunnelUp
 from scapy_fama.proto.keep import KeepRules
 from scapy_fama.proto.messages import (
@@ -105,6 +105,7 @@ from scapy_fama.proto.messages import (
     RouterAdvertisement,
     RouterSolicitation,
     Tunnelled,
+    wire_lifetime,
 )
 from scapy_fama.proto.retransmit import RateWindow, random_delay
 from scapy_fama.proto.seqno import HALF, seq_distance

@@ -11,7 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from scapy_fama.craft import binding_ack, coti, cot, first_bu, lifetime_units, phkt_bu
+from scapy_fama.craft import binding_ack, coti, cot, first_bu, phkt_bu
+from scapy_fama.proto.messages import lifetime_units
 from scapy_fama.crypto import Cga, KeyPair
 
 DAR1, DAR2 = "2001:db8:1::1", "2001:db8:2::1"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scapy_fama.proto.config import DarConfig, MnConfig, wire_lifetime
+from scapy_fama.proto.config import DarConfig, MnConfig
+from scapy_fama.proto.messages import wire_lifetime
 from scapy_fama.proto.keep import KeepPolicy
 
 

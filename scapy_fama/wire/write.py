@@ -1,0 +1,241 @@
+"""The writer: IPv6 packets with a Mobility Header, laid out once and finished in place.
+
+Theory of operation
+-------------------
+A message is laid out in one pass, with placeholders of their final sizes for
+the Signature and the BAD, so that the Header Len is final; :func:`finish`
+then fills them in the order of RFC 4866 §4.5: Signature, BAD, checksum::
+
+    IPv6 | DestOpt(PadN, HAO=HoA)? | RH2(HoA)? | MH: fixed part | options (aligned) | pad to 8n
+                                                 ^ MhFrame.mh     ^ MhFrame.options: (type, offset, length)
+
+    Signature = sign(CoA, correspondent, MH[0 : end of the last CGA Parameters option])
+    BAD       = First96(HMAC_SHA1(Kbm, CoA | correspondent | MH[0 : BAD's Type and Length]))
+    checksum  over the pseudo-header of the addresses the mobility layer sees (HAO, RH2)
+
+each computed with the checksum field zero. Which CoA and correspondent a
+message is covered for is a protocol rule
+(:func:`scapy_fama.proto.messages.signing_endpoints`); the caller passes them.
+:func:`frame_of` gives the frame of bytes that were laid out elsewhere (an
+edited packet, a mutant), read as a receiver reads them.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from scapy_fama.crypto import KeyPair, bad_authenticator, sign_mh
+from scapy_fama.wire.checksum import mh_checksum, udp_checksum
+from scapy_fama.wire.layout import place
+from scapy_fama.wire.numbers import (
+    AUTHENTICATOR_LEN,
+    BAD,
+    CGA_PARAMS,
+    DEST_OPTS,
+    HAO,
+    HAO_LEN,
+    MH,
+    NO_NEXT_HEADER,
+    OPTIONS_START,
+    OPT_PADN,
+    ROUTING,
+    ROUTING_TYPE_2,
+    SIGNATURE,
+    UDP,
+)
+from scapy_fama.wire.read import parse
+
+
+def pton(address: str) -> bytes:
+    return socket.inet_pton(socket.AF_INET6, address)
+
+
+_FIRST_WORD = bytes((0x60, 0, 0, 0))  # version 6, traffic class and flow label 0
+
+
+def ipv6(
+    src: str | bytes,
+    dst: str | bytes,
+    next_header: int,
+    payload: bytes,
+    hlim: int = 64,
+    *,
+    first_word: bytes = _FIRST_WORD,
+    payload_length: int | None = None,
+) -> bytes:
+    """An IPv6 header in front of ``payload`` (addresses as text or 16 bytes); ``payload_length``
+    other than the payload's own only for a packet made wrong on purpose."""
+    plen = len(payload) if payload_length is None else payload_length
+    head = first_word[:4] + (plen & 0xFFFF).to_bytes(2, "big") + bytes((next_header & 0xFF, hlim & 0xFF))
+    return head + _address(src) + _address(dst) + payload
+
+
+def _address(address: str | bytes) -> bytes:
+    return address if isinstance(address, bytes) else pton(address)
+
+
+def extension(next_header: int, body: bytes, *, fragment: bool = False, hdr_ext_len: int | None = None) -> bytes:
+    """An extension header: Next Header, Hdr Ext Len (in 8-octet units after the first 8;
+    a Fragment header's second byte is Reserved), ``body`` padded with zero bytes to 8n."""
+    body = body + bytes(-(2 + len(body)) % 8)
+    size = 0 if fragment else (2 + len(body)) // 8 - 1
+    return bytes((next_header & 0xFF, (size if hdr_ext_len is None else hdr_ext_len) & 0xFF)) + body
+
+
+def hao_body(hoa: str | bytes) -> bytes:
+    """Destination Options data: a Home Address option at 8n+6 after a 4-byte PadN (RFC 6275 §6.3)."""
+    return bytes((OPT_PADN, 2, 0, 0, HAO, HAO_LEN)) + _address(hoa)
+
+
+def rh2_body(hoa: str | bytes) -> bytes:
+    """Type 2 Routing header data: Segments Left 1, reserved, the home address (RFC 6275 §6.4)."""
+    return bytes((ROUTING_TYPE_2, 1, 0, 0, 0, 0)) + _address(hoa)
+
+
+def hao_header(next_header: int, hoa: str) -> bytes:
+    return extension(next_header, hao_body(hoa))
+
+
+def rh2_header(next_header: int, hoa: str) -> bytes:
+    return extension(next_header, rh2_body(hoa))
+
+
+def udp_packet(
+    src: str, dst: str, sport: int, dport: int, payload: bytes, *, hoa: str | None = None, hlim: int = 64
+) -> bytes:
+    """IPv6 [/ DestOpt(HAO=hoa)] / UDP; the checksum covers the home address when a HAO is
+    present (RFC 6275 §6.3: the upper layer sees the HoA as source)."""
+    length = 8 + len(payload)
+    head = sport.to_bytes(2, "big") + dport.to_bytes(2, "big") + length.to_bytes(2, "big") + b"\0\0"
+    cksum = udp_checksum(head + payload, hoa or src, dst)
+    datagram = head[:6] + cksum.to_bytes(2, "big") + payload
+    if hoa is None:
+        return ipv6(src, dst, UDP, datagram, hlim)
+    return ipv6(src, dst, DEST_OPTS, hao_header(UDP, hoa) + datagram, hlim)
+
+
+@dataclass
+class MhFrame:
+    """An IPv6 packet carrying a Mobility Header, with the offsets :func:`finish` needs."""
+
+    data: bytearray
+    mh: int  # offset of the MH in ``data``
+    length: int  # of the MH in bytes
+    options: list[tuple[int, int, int]]  # (type, MH offset, data length)
+    pseudo_src: str  # the addresses of the checksum's pseudo-header (RFC 6275 §6.1.1)
+    pseudo_dst: str
+
+
+def bu_fixed(seq: int, flags: int, lifetime_units: int) -> bytes:
+    """A BU's fixed part (RFC 6275 §6.1.7): Sequence #, the flags word, Lifetime."""
+    return (seq & 0xFFFF).to_bytes(2, "big") + (flags & 0xFFFF).to_bytes(2, "big") + lifetime_units.to_bytes(2, "big")
+
+
+def ba_fixed(status: int, flags: int, seq: int, lifetime_units: int) -> bytes:
+    """A BA's fixed part (RFC 6275 §6.1.8): Status, the flag byte, Sequence #, Lifetime."""
+    return bytes((status, flags)) + (seq & 0xFFFF).to_bytes(2, "big") + lifetime_units.to_bytes(2, "big")
+
+
+def mh_bytes(mhtype: int, body: bytes, *, header_len: int | None = None) -> bytes:
+    """A Mobility Header: Payload Proto 59, Header Len (from the length unless given: a header
+    made wrong on purpose), ``mhtype``, checksum 0, then ``body`` (fixed part and options)."""
+    hlen = (6 + len(body)) // 8 - 1 if header_len is None else header_len
+    return bytes((NO_NEXT_HEADER, hlen & 0xFF, mhtype, 0, 0, 0)) + body
+
+
+def mh_packet(src: str, dst: str, mh: bytes, *, hoa: str | None = None, rh2: str | None = None, hlim: int = 64) -> bytes:
+    """IPv6 [/ DestOpt(HAO=hoa)] [/ RH2(rh2)] / ``mh``."""
+    ext, nh = b"", MH
+    if rh2 is not None:
+        ext, nh = rh2_header(nh, rh2), ROUTING
+    if hoa is not None:
+        ext, nh = hao_header(nh, hoa) + ext, DEST_OPTS
+    return ipv6(src, dst, nh, ext + mh, hlim)
+
+
+def mobility(
+    src: str,
+    dst: str,
+    mhtype: int,
+    fixed: bytes,
+    options: Sequence[tuple[int, bytes]] = (),
+    *,
+    hoa: str | None = None,
+    rh2: str | None = None,
+    hlim: int = 64,
+) -> MhFrame:
+    """IPv6 [/ DestOpt(HAO=hoa)] [/ RH2(rh2)] / MH(``mhtype``, ``fixed``, ``options``), checksum 0.
+
+    ``fixed`` is the message's fixed part after the 6 common bytes, as long as
+    RFC 6275 §6.1 says (:data:`~scapy_fama.wire.numbers.OPTIONS_START` - 6)."""
+    start = OPTIONS_START.get(mhtype, 6 + len(fixed))
+    assert 6 + len(fixed) == start, f"MH type {mhtype}: fixed part of {len(fixed)} bytes"
+    body, where = place(options, start)
+    mh = mh_bytes(mhtype, fixed + body)
+    data = bytearray(mh_packet(src, dst, mh, hoa=hoa, rh2=rh2, hlim=hlim))
+    return MhFrame(data, len(data) - len(mh), len(mh), where, hoa or src, rh2 or dst)
+
+
+def frame_of(raw: bytes) -> MhFrame | None:
+    """The frame of a packet laid out elsewhere, as a receiver reads it; None without a whole MH."""
+    info = parse(raw)
+    if info is None or info.mh is None or info.mh.offset + info.mh.length > info.end:
+        return None
+    mh = info.mh
+    return MhFrame(bytearray(raw), mh.offset, mh.length, list(mh.options), info.pseudo_src, info.pseudo_dst)
+
+
+def finish(
+    frame: MhFrame,
+    *,
+    coa: str = "",
+    correspondent: str = "",
+    keypair: KeyPair | None = None,
+    auth_key: bytes | None = None,
+    sign: Callable[[str, str, bytes], bytes] | None = None,
+) -> bytes:
+    """Fill the Signature (with ``keypair``; ``sign`` computes it instead of
+    :func:`~scapy_fama.crypto.sign_mh`, e.g. from a cache), the BAD (with ``auth_key``) and
+    the checksum.
+
+    As a receiver reads them (RFC 4866 §4.5, RFC 6275 §6.2.7): the first Signature
+    option, of the key's size, over the MH up to the end of the last CGA Parameters
+    option; the first BAD, of 12 bytes. Options that do not qualify are left as
+    they are, so a layout made wrong on purpose (a conformance case, a mutant)
+    keeps its one fault.
+    """
+    out, off = frame.data, frame.mh
+    end = off + frame.length
+    out[off + 4 : off + 6] = b"\0\0"
+    opts = frame.options
+    if keypair is not None:
+        cga_end = max((start + 2 + size for otype, start, size in opts if otype == CGA_PARAMS), default=None)
+        sig = next((o for o in opts if o[0] == SIGNATURE), None)
+        if cga_end is not None and sig is not None and sig[2] == keypair.bits // 8 and off + sig[1] + 2 + sig[2] <= end:
+            covered = bytes(out[off : off + cga_end])
+            signature = sign(coa, correspondent, covered) if sign else sign_mh(keypair, coa, correspondent, covered)
+            out[off + sig[1] + 2 : off + sig[1] + 2 + sig[2]] = signature
+    if auth_key is not None:
+        bad = next((o for o in opts if o[0] == BAD), None)
+        if bad is not None and bad[2] == AUTHENTICATOR_LEN and off + bad[1] + 2 + AUTHENTICATOR_LEN <= end:
+            covered = bytes(out[off : off + bad[1] + 2])
+            out[off + bad[1] + 2 : off + bad[1] + 14] = bad_authenticator(auth_key, coa, correspondent, covered)
+    out[off + 4 : off + 6] = mh_checksum(bytes(out[off:end]), frame.pseudo_src, frame.pseudo_dst).to_bytes(2, "big")
+    return bytes(out)
+
+
+def finish_bytes(
+    raw: bytes,
+    *,
+    coa: str = "",
+    correspondent: str = "",
+    keypair: KeyPair | None = None,
+    auth_key: bytes | None = None,
+) -> bytes:
+    """:func:`finish` on bytes laid out elsewhere (an edited packet, a hand-made layout)."""
+    frame = frame_of(raw)
+    if frame is None:
+        raise ValueError("finish_bytes() needs an IPv6 packet carrying a whole Mobility Header")
+    return finish(frame, coa=coa, correspondent=correspondent, keypair=keypair, auth_key=auth_key)
