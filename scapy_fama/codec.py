@@ -234,14 +234,14 @@ def _decode_mh(raw: bytes, info: WireInfo, lenient: bool) -> Message:
         return Undecodable(src, dst, problems[0])
     off = mh.offset
     if mh.mhtype == BU and mh.seq is not None:
-        ni = data.get(NONCE_INDICES)
+        ni = next((raw[off + s + 2 : off + s + 6] for t, s, n in mh.options if t == NONCE_INDICES and n == 4), None)
         if problems:
             parts["framing"] = tuple(problems) + parts["framing"]  # type: ignore[operator]
         return BindingUpdate(
             src=src, dst=dst, hoa=info.hoa, seq=mh.seq, lifetime=lifetime_seconds(mh.lifetime_units or 0),
             ack=bool(mh.flags and mh.flags & BU_A), home=bool(mh.flags and mh.flags & BU_H),
             cga_request=data.get(CGA_REQUEST) == b"",
-            nonce_indices=(int.from_bytes(ni[:2], "big"), int.from_bytes(ni[2:], "big")) if ni and len(ni) == 4 else None,
+            nonce_indices=(int.from_bytes(ni[:2], "big"), int.from_bytes(ni[2:], "big")) if ni else None,
             **parts,  # type: ignore[arg-type]
         )  # fmt: skip
     if mh.mhtype == BA and mh.seq is not None:

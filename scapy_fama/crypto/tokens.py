@@ -31,7 +31,7 @@ def _check_token(name: str, token: bytes) -> None:
 def keygen_token(kcn: bytes, address: str | bytes, nonce: bytes, care_of: bool) -> bytes:
     """Home (care_of=False) or care-of keygen token (RFC 6275 §5.2.5)."""
     data = addr_bytes(address) + bytes(nonce) + (b"\x01" if care_of else b"\x00")
-    return hmac.new(bytes(kcn), data, hashlib.sha1).digest()[:TOKEN_LEN]
+    return hmac.digest(bytes(kcn), data, "sha1")[:TOKEN_LEN]
 
 
 def kbm(
@@ -55,7 +55,7 @@ def bad_authenticator(
 ) -> bytes:
     """The 96-bit Binding Authorization Data authenticator (RFC 6275 §6.2.7)."""
     data = addr_bytes(coa) + addr_bytes(correspondent) + bytes(mh_data)
-    return hmac.new(bytes(kbm_key), data, hashlib.sha1).digest()[:AUTHENTICATOR_LEN]
+    return hmac.digest(bytes(kbm_key), data, "sha1")[:AUTHENTICATOR_LEN]  # OpenSSL's one-shot HMAC
 
 
 def check_authenticator(

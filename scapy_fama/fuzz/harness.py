@@ -50,7 +50,6 @@ from scapy_fama.fuzz.campaign import Campaign, CampaignConfig
 from scapy_fama.fuzz.frame import Frame, parse_frame, render
 from scapy_fama.fuzz.mutators import FAMILIES, mutate, mutators_of
 from scapy_fama.fuzz.oracles import Failure
-from scapy_fama.fuzz.seeds import DAR_ROLE, MN_ROLE, Seed
 from scapy_fama.wire import parse
 
 HARNESSES = ("dissect", "decode", "dar", "mn", "analyze")

@@ -40,11 +40,11 @@ from scapy.layers.inet6 import IPv6
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.craft import coti, first_bu, phkt_bu
 from scapy_fama.crypto import ZERO_TOKEN, KeyPair, decrypt_phkt
-from scapy_fama.fuzz.frame import CGA_PARAMS, Frame, Signer
-from scapy_fama.fuzz.mutators import BA_TYPE
+from scapy_fama.fuzz.frame import Frame, Signer
 from scapy_fama.proto import DarCore, KeepPolicy, MnConfig, MnCore
 from scapy_fama.proto.effects import Effects, Send
 from scapy_fama.proto.messages import BindingAck, BindingUpdate, RouterAdvertisement
+from scapy_fama.wire.numbers import BA, CGA_PARAMS
 
 DAR1, PREFIX1 = "2001:db8:1::1", "2001:db8:1::/64"
 DAR2, PREFIX2 = "2001:db8:2::1", "2001:db8:2::/64"
@@ -137,7 +137,7 @@ class World:
         """How --keep-valid re-signs a frame of unknown origin (libFuzzer's corpus), read as the
         seeds are made: a BA goes to the MN and a BU or CoTI to the DAR; a BU with CGA
         Parameters carries the zero token, every other BAD the PHKT (see build_world)."""
-        to_dar = frame.mhtype != BA_TYPE
+        to_dar = frame.mhtype != BA
         cga = any(o.otype == CGA_PARAMS for o in frame.options)
         return self.signer(ZERO_TOKEN if to_dar and cga else self.phkt, to_dar)
 

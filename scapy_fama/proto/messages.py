@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Union
 
 from scapy_fama.crypto import KeyPair, addr_bytes
@@ -119,7 +120,7 @@ class BindingUpdate:
     def home_address(self) -> str:
         return self.hoa or self.src
 
-    @property
+    @cached_property  # asked several times per BU on the DAR's hot path
     def deregistration(self) -> bool:
         return is_deregistration(self.src, self.hoa, self.lifetime)
 

@@ -38,7 +38,7 @@ fama.phkt.present, fama.bad.last.
 ]]
 
 -- The plugin's own version (scapy-fama reads it from this line: fama-wireshark --version).
-local VERSION = "1.0.0"
+local VERSION = "1.1.0"
 
 set_plugin_info({
     version = VERSION,
@@ -395,7 +395,8 @@ end
 
 -- ---------------------------------------------------------------- placement rules
 
--- The sentences of scapy_fama.layers.spans.framing_problems, each with the option it is shown on.
+-- The sentences of scapy_fama.wire.layout's framing_problems and bad_problem, each with the option
+-- it is shown on.
 local function framing(ctx)
     local frames, out = ctx.frames, {}
     local cga, sigs, bads = {}, {}, {}
@@ -429,18 +430,19 @@ local function framing(ctx)
     if #sigs > 0 and #cga == 0 then
         out[#out + 1] = { on(sigs[1]), "a Signature option without CGA Parameters" }
     end
-    if #bads > 0 then
-        local last = bads[#bads]
-        if last ~= #frames then
+    if #bads > 1 then -- profile §6: exactly one BAD, the last option
+        out[#out + 1] = { on(bads[2]), string.format("%d BAD options (exactly one allowed)", #bads) }
+    elseif #bads == 1 then
+        local bad = bads[1]
+        if bad ~= #frames then
             local after = "padding"
-            for k = last + 1, #frames do
+            for k = bad + 1, #frames do
                 if frames[k].type > 1 then after = "options" end
             end
-            out[#out + 1] = { on(last), string.format("the BAD option is not last (%s after it)", after) }
-        end
-        if frames[last].offset % 8 ~= 2 then
-            out[#out + 1] = { on(last), string.format(
-                "the BAD option starts at MH offset %d, not 8n+2", frames[last].offset) }
+            out[#out + 1] = { on(bad), string.format("the BAD option is not last (%s after it)", after) }
+        elseif frames[bad].offset % 8 ~= 2 then
+            out[#out + 1] = { on(bad), string.format(
+                "the BAD option starts at MH offset %d, not 8n+2", frames[bad].offset) }
         end
     end
     return out

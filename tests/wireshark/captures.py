@@ -41,7 +41,7 @@ from scapy_fama.layers import (
     SignatureOpt,
 )
 from scapy_fama.layers.checksum import mh_checksum
-from scapy_fama.wire import WireInfo
+from scapy_fama.wire import WireInfo, finish_bytes
 from tests.corpus import seeded_keypair
 
 MN, MN_BIG, DAR = seeded_keypair(1024, "mn-a"), seeded_keypair(1536, "mn-c"), seeded_keypair(1024, "dar")
@@ -73,7 +73,7 @@ def cga_params(total: int | None, key=MN, collision_count: int = 0) -> tuple[str
 def _bu(hoa: str, options: list[Packet], key=None, auth_key: bytes | None = None) -> Packet:  # type: ignore[no-untyped-def]
     pkt = IPv6(src=COA, dst=DAR_ADDR) / IPv6ExtHdrDestOpt(options=[HAO(hoa=hoa)]) / BU(seq=7, flags="AH", mhtime=100,
                                                                                      options=options)
-    return craft.sign_and_authenticate(pkt, coa=COA, correspondent=DAR_ADDR, keypair=key, auth_key=auth_key)
+    return IPv6(finish_bytes(bytes(pkt), coa=COA, correspondent=DAR_ADDR, keypair=key, auth_key=auth_key))
 
 
 def _signed_bu(params: bytes, hoa: str, key=MN, olens: list[int] | None = None, extra: list[Packet] = ()) -> Packet:  # type: ignore[no-untyped-def,assignment]

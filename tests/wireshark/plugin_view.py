@@ -7,7 +7,7 @@ Two readings of one capture, packet by packet, as ``{field: [values in wire orde
     capture --tshark -X lua_script:fama.lua -T fields--> the plugin's fama.* fields
             --rdpcap (scapy_fama layers) --layer_view---> the same fields from the layers:
                 option spans (offsets, lengths, back-to-back pieces), CGAParams fields,
-                spki_info (key algorithm and size), framing_problems (placement sentences)
+                spki_info (key algorithm and size), framing_problems and bad_problem (placement sentences)
 
 tshark runs with ``HOME`` pointing at an empty folder (:func:`tests.corpus.tshark_env`), so that
 a copy of the plugin installed in the user's personal plugin folder is not loaded a second time.
@@ -29,7 +29,8 @@ from scapy.utils import PcapReader
 import scapy_fama  # noqa: F401  (registers the layers)
 from scapy_fama.crypto.keys import spki_info
 from scapy_fama.layers import CGAParams, CGAParamsOpt, MH_CLASSES
-from scapy_fama.layers.spans import framing_problems, option_spans
+from scapy_fama.layers.spans import option_spans
+from scapy_fama.wire.layout import bad_problem, framing_problems
 from scapy_fama.wireshark import plugin_file
 from tests.corpus import TSHARK, TSHARK_MISSING, Node, tshark_env
 
@@ -166,7 +167,8 @@ def _mh_view(mh: Packet, view: FamaView) -> None:
             add("fama.bad.offset", span.start)
             add("fama.bad.last", int(i == len(spans) - 1))
             add("fama.bad.covers", span.start + 2)
-    for problem in framing_problems([s.frame for s in spans]):
+    frames = [s.frame for s in spans]
+    for problem in framing_problems(frames) + [p for p in [bad_problem(frames)] if p]:
         add("fama.framing", problem)
 
 
