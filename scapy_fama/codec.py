@@ -222,6 +222,7 @@ def _authorisation(raw: bytes, mh: MHInfo) -> tuple[dict[str, object], dict[int,
 def _decode_mh(raw: bytes, info: WireInfo, lenient: bool) -> Message:
     mh = info.mh
     assert mh is not None
+    raw = raw[: info.end]  # the packet ends with its Payload Length (RFC 8200 §3)
     src, dst = info.src, info.dst
     problems = _mh_problems(raw, info, mh)
     if mh.mhtype not in _HANDLED_MH:
