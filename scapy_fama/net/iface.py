@@ -91,12 +91,13 @@ def require_root() -> None:
 
 
 RECEIVE_BUFFER = 4 << 20  # bytes: room for a burst of thousands of BUs (profile §6 bounded, issue 14)
+SO_RCVBUFFORCE = 33  # asm-generic/socket.h; Python's socket module does not name it
 
 
 def _receive_buffer(sock: socket.socket) -> None:
     """A receive buffer sized for bursts; SO_RCVBUFFORCE passes the sysctl cap as root."""
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, RECEIVE_BUFFER)
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
     except OSError:  # not privileged: as large as net.core.rmem_max allows
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
 
