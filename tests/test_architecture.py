@@ -4,8 +4,8 @@ The layers of the house, lowest first; a module imports only from its own rank o
 the tools never import one another (but the fuzzer's harness of the analyser), and nothing
 imports the front ends::
 
-    crypto < wire < layers < proto < codec < craft, verify < automata, net < tools < front ends
-                                                           (analysis, conformance, fuzz, lab)  (cli, shell)
+    crypto < wire, schemas < layers < proto < codec < craft, verify < automata, net < tools < front ends
+                                                       (analysis, conformance, fuzz, lab, wireshark)  (cli, shell)
 
 Then the rules that keep one home per fact: the core and the byte model import no Scapy
 (the core reads the wire's numbers, never its reader or writer); only the codec both
@@ -30,6 +30,7 @@ SHELL = ROOT / "shell"
 RANKS = [
     ("scapy_fama.crypto", 0),
     ("scapy_fama.wire", 1),
+    ("scapy_fama.schemas", 1),
     ("scapy_fama.layers", 2),
     ("scapy_fama.proto", 3),
     ("scapy_fama.codec", 4),
@@ -41,10 +42,11 @@ RANKS = [
     ("scapy_fama.conformance", 7),
     ("scapy_fama.fuzz", 7),
     ("scapy_fama.lab", 7),
+    ("scapy_fama.wireshark", 7),
     ("scapy_fama.cli", 8),
     ("fama_shell", 8),
 ]
-TOOLS = ("scapy_fama.analysis", "scapy_fama.conformance", "scapy_fama.fuzz", "scapy_fama.lab")
+TOOLS = ("scapy_fama.analysis", "scapy_fama.conformance", "scapy_fama.fuzz", "scapy_fama.lab", "scapy_fama.wireshark")
 FRONT_ENDS = ("scapy_fama.cli", "fama_shell")
 # the one tool that may import another: the fuzzer has a harness for the analyser's fast path
 TOOL_USES = {("scapy_fama.fuzz", "scapy_fama.analysis")}
