@@ -90,12 +90,6 @@ from scapy_fama.codec import decode, decode_parsed, encode_bytes
 from scapy_fama.net import bpf
 from scapy_fama.net.iface import IfacePort
 from scapy_fama.net.linkemu import EmulatedPort, LinkEmulation
-from scapy_fama.proto.messages import kind, kind_named
-from scapy_fama.wire import WireInfo, icmpv6, parse
-from scapy_fama.wire.link import ether, is_group, mac_bytes, mac_text, solicited_node
-from scapy_fama.wire.numbers import ETHER_HEADER, ETHERTYPE_IPV6, ICMPV6, IPV6_IN_IPV6, NA, NS
-from scapy_fama.wire.read import addr
-from scapy_fama.wire.write import ipv6
 from scapy_fama.proto.effects import (
     Deliver,
     Drop,
@@ -106,7 +100,19 @@ from scapy_fama.proto.effects import (
     TunnelDown,
     TunnelUp,
 )
-from scapy_fama.proto.messages import Datagram, Message, Tunnelled
+from scapy_fama.proto.messages import Datagram, Message, Tunnelled, kind, kind_named
+from scapy_fama.wire import WireInfo, icmpv6, parse
+from scapy_fama.wire.link import ether, is_group, mac_bytes, mac_text, solicited_node
+from scapy_fama.wire.numbers import (
+    ETHER_HEADER,
+    ETHERTYPE_IPV6,
+    ICMPV6,
+    IPV6_IN_IPV6,
+    NA,
+    NS,
+)
+from scapy_fama.wire.read import addr
+from scapy_fama.wire.write import ipv6
 
 _ETHERTYPE = ETHERTYPE_IPV6.to_bytes(2, "big")
 TICK = 0.05  # seconds between two looks at the core's deadline

@@ -40,17 +40,16 @@ into the TUN (:class:`~scapy_fama.automata.kernel_path.DarKernel`).
 
 from __future__ import annotations
 
-from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
 from scapy.automaton import ATMT
-from scapy.utils6 import in6_islladdr
 
 from scapy_fama.automata.base import FamaAutomaton
 from scapy_fama.automata.kernel_path import DarKernel
 from scapy_fama.automata.log import LogSink
 from scapy_fama.automata.nd import ALL_NODES
 from scapy_fama.automata.ports import AccessPort
+from scapy_fama.crypto import addr_bytes, prefix64
 from scapy_fama.net.iface import KernelRoute, KernelUpstream
 from scapy_fama.net.kernel import TUN_NAME
 from scapy_fama.net.linkemu import LinkEmulation
@@ -87,7 +86,7 @@ class DarAutomaton(FamaAutomaton):
             upstream = KernelUpstream(core.address, skip={iface, TUN_NAME})
         elif iface is not None and upstream is None:
             upstream = KernelRoute()
-        self._prefix = IPv6Network(core.prefix)
+        self._prefix = prefix64(core.prefix)
         super().__init__(
             core, link, iface, upstream, name=name, log=log, debug=debug, kernel=path, emulation=emulation
         )
@@ -121,5 +120,6 @@ class DarAutomaton(FamaAutomaton):
         return self.core.link_local
 
     def _next_hop(self, dst: str) -> str | None:
-        on_link = in6_islladdr(dst) or IPv6Address(dst) in self._prefix
+        a = addr_bytes(dst)
+        on_link = (a[0] == 0xFE and a[1] & 0xC0 == 0x80) or a[:8] == self._prefix  # fe80::/10, or the /64
         return dst if on_link or self.upstream is None else None

@@ -15,6 +15,7 @@ dissectors can find where the key ends without parsing it.
 """
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -105,6 +106,11 @@ def _load_public(der: bytes) -> object:
 
 def public_key_from_der(der: bytes) -> rsa.RSAPublicKey:
     """Parse a DER SubjectPublicKeyInfo that must hold an RSA key (ValueError otherwise)."""
+    return _rsa_key(bytes(der))
+
+
+@lru_cache(maxsize=1024)  # one first BU checks the key's shape, the signature and encrypts to it
+def _rsa_key(der: bytes) -> rsa.RSAPublicKey:
     key = _load_public(der)
     if not isinstance(key, rsa.RSAPublicKey):
         raise ValueError(f"the public key is not RSA but {type(key).__name__}")

@@ -22,7 +22,14 @@ from __future__ import annotations
 
 from scapy_fama.wire.checksum import mh_checksum
 from scapy_fama.wire.read import Fragment, MHInfo, WireInfo, parse, udp
-from scapy_fama.wire.write import MhFrame, finish, finish_bytes, frame_of, mobility, udp_packet
+from scapy_fama.wire.write import (
+    MhFrame,
+    finish,
+    finish_bytes,
+    frame_of,
+    mobility,
+    udp_packet,
+)
 
 __all__ = [
     "Fragment",

@@ -17,8 +17,7 @@ routing header's address as destination.
 
 from __future__ import annotations
 
-import socket
-
+from scapy_fama.crypto import addr_bytes
 from scapy_fama.wire.numbers import ICMPV6, MH, UDP
 
 
@@ -34,13 +33,7 @@ def internet_checksum(data: bytes) -> int:
 
 
 def pseudo_header(src: str, dst: str, length: int, next_header: int) -> bytes:
-    return (
-        socket.inet_pton(socket.AF_INET6, src)
-        + socket.inet_pton(socket.AF_INET6, dst)
-        + length.to_bytes(4, "big")
-        + bytes(3)
-        + bytes((next_header,))
-    )
+    return addr_bytes(src) + addr_bytes(dst) + length.to_bytes(4, "big") + bytes((0, 0, 0, next_header))
 
 
 def upper_checksum(data: bytes, src: str, dst: str, next_header: int, field: int) -> int:

@@ -24,7 +24,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scapy_fama.wire.numbers import ALIGNMENT, BAD, CGA_PARAMS, CGA_PIECE, PAD1, PADN, SIGNATURE
+from scapy_fama.wire.numbers import (
+    ALIGNMENT,
+    BAD,
+    CGA_PARAMS,
+    CGA_PIECE,
+    PAD1,
+    PADN,
+    SIGNATURE,
+)
 
 
 def pad(size: int) -> bytes:

@@ -22,11 +22,10 @@ edited packet, a mutant), read as a receiver reads them.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from scapy_fama.crypto import KeyPair, bad_authenticator, sign_mh
+from scapy_fama.crypto import KeyPair, addr_bytes, bad_authenticator, sign_mh
 from scapy_fama.wire.checksum import mh_checksum, udp_checksum
 from scapy_fama.wire.layout import place
 from scapy_fama.wire.numbers import (
@@ -38,8 +37,8 @@ from scapy_fama.wire.numbers import (
     HAO_LEN,
     MH,
     NO_NEXT_HEADER,
-    OPTIONS_START,
     OPT_PADN,
+    OPTIONS_START,
     ROUTING,
     ROUTING_TYPE_2,
     SIGNATURE,
@@ -47,9 +46,7 @@ from scapy_fama.wire.numbers import (
 )
 from scapy_fama.wire.read import parse
 
-
-def pton(address: str) -> bytes:
-    return socket.inet_pton(socket.AF_INET6, address)
+pton = addr_bytes  # text (or 16 bytes) to 16 bytes; memoised, a role meets the same addresses again
 
 
 _FIRST_WORD = bytes((0x60, 0, 0, 0))  # version 6, traffic class and flow label 0
@@ -69,11 +66,7 @@ def ipv6(
     other than the payload's own only for a packet made wrong on purpose."""
     plen = len(payload) if payload_length is None else payload_length
     head = first_word[:4] + (plen & 0xFFFF).to_bytes(2, "big") + bytes((next_header & 0xFF, hlim & 0xFF))
-    return head + _address(src) + _address(dst) + payload
-
-
-def _address(address: str | bytes) -> bytes:
-    return address if isinstance(address, bytes) else pton(address)
+    return head + pton(src) + pton(dst) + payload
 
 
 def extension(next_header: int, body: bytes, *, fragment: bool = False, hdr_ext_len: int | None = None) -> bytes:
@@ -86,12 +79,12 @@ def extension(next_header: int, body: bytes, *, fragment: bool = False, hdr_ext_
 
 def hao_body(hoa: str | bytes) -> bytes:
     """Destination Options data: a Home Address option at 8n+6 after a 4-byte PadN (RFC 6275 §6.3)."""
-    return bytes((OPT_PADN, 2, 0, 0, HAO, HAO_LEN)) + _address(hoa)
+    return bytes((OPT_PADN, 2, 0, 0, HAO, HAO_LEN)) + pton(hoa)
 
 
 def rh2_body(hoa: str | bytes) -> bytes:
     """Type 2 Routing header data: Segments Left 1, reserved, the home address (RFC 6275 §6.4)."""
-    return bytes((ROUTING_TYPE_2, 1, 0, 0, 0, 0)) + _address(hoa)
+    return bytes((ROUTING_TYPE_2, 1, 0, 0, 0, 0)) + pton(hoa)
 
 
 def hao_header(next_header: int, hoa: str) -> bytes:
