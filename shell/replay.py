@@ -14,11 +14,13 @@ one by one against the target and charts what comes back::
                to the DAR): a DAR that holds the binding answers 135 (RFC 6275 §9.5.1),
                one that cannot check it drops it or refuses it (132 other prefix, 147 no
                PHKT, 148 CGA/signature over other addresses); the result says which
-    re-signed  the same logical handover on the target topology: a fresh RSA key, the HoA
-               re-made as a CGA of the target's prefix, each CoA prefix of the capture mapped
-               onto another DAR (a host there holds the new CoA), sequence numbers from a
-               fresh start with the capture's steps, the first BU CGA-signed, later ones
-               with the PHKT the target returned (decrypted with the fresh key)
+    re-signed  the same logical handover on the target topology: each home address of the
+               capture is its own identity (a fresh RSA key, sequence numbers from a fresh
+               start with the capture's steps, the PHKT the target returns to it), re-made
+               as a CGA of the target's prefix when it was of the captured DAR's, else of
+               another DAR's (so a BU the DAR refused with 132 is refused again); each CoA
+               prefix of the capture mapped onto another DAR (a host there holds the new
+               CoA); the first BU of an identity CGA-signed, later ones with its PHKT
 
     original (capture)            replay (against dar1, re-signed)
     mn ── BU cga+sig ──▶ dar      replay1-dar2 ── BU cga+sig ──▶ dar1
@@ -38,8 +40,8 @@ there (this host would have to answer ND for the new HoA on the DAR's link).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,9 +56,11 @@ from scapy.packet import Packet
 from scapy.sendrecv import srp
 from scapy.utils import RawPcapReader, rdpcap
 
+from scapy_fama.analysis.signalling import read_signal
 from scapy_fama.codec import decode
 from scapy_fama.craft import first_bu, phkt_bu
 from scapy_fama.crypto import (
+    Cga,
     KeyPair,
     address_sec,
     addr_text,
@@ -151,8 +155,19 @@ def read_capture(path: str | Path) -> list[Captured]:
         # leniently, for its content, so that a re-signed replay can reproduce it
         msg = decode(raw, lenient=True)
         if isinstance(msg, (BindingUpdate, BindingAck)):
-            out.append(Captured(when, raw, msg))
+            out.append(Captured(when, raw, _home_after_mh(msg, raw)))
     return out
+
+
+def _home_after_mh(msg: BindingUpdate | BindingAck, raw: bytes) -> BindingUpdate | BindingAck:
+    """``msg`` with the home address of a HAO (or RH2) placed after the Mobility Header, as ns-3
+    writes them (RFC 6275 §6.3, §6.4: before it), read as fama-analyze reads it
+    (:func:`scapy_fama.analysis.signalling.read_signal`): both tools see the same binding."""
+    if msg.hoa is not None:
+        return msg
+    info = parse(raw)
+    sig = read_signal(raw, info) if info is not None else None
+    return replace(msg, hoa=sig.hoa) if sig is not None and sig.hoa is not None else msg
 
 
 def conversation(captured: list[Captured], dar: str | None = None) -> tuple[str, list[Captured]]:
@@ -285,38 +300,58 @@ def _as_is(
     return _replay_rows(session, start, target, {probe.name}), lines
 
 
+@dataclass
+class _Identity:
+    """One home address of the capture, re-made: its key, CGA, sequence numbers and PHKT."""
+
+    key: KeyPair
+    cga: Cga
+    base: int  # the replay's first sequence number
+    first_seq: int  # the capture's
+    phkt: bytes | None = None
+
+
 class _Resigner:
-    """A capture's conversation with a fresh key, mapped onto a target prefix (see the module
-    doc): the HoA, the sequence numbers and the PHKT; where the CoAs come from is the caller's."""
+    """A capture's conversation re-made for a target (see the module doc): one identity per
+    home address; the captured DAR's prefix becomes the target's, any other the prefix
+    ``elsewhere`` gives for that BU. Where the CoAs come from is the caller's."""
 
-    def __init__(self, prefix: str | bytes, talk: list[Captured]) -> None:
-        bus = [c.msg for c in talk if isinstance(c.msg, BindingUpdate)]
-        self.key = KeyPair.generate(1024)
-        sec = min(address_sec(bus[0].home_address), 1)  # Sec > 1 would take minutes
-        self.hoa = cga_generate(prefix, self.key, sec, modifier=os.urandom(16), workers=1)
-        self.base = int.from_bytes(os.urandom(2), "big")
-        self.first_seq = bus[0].seq
-        self.phkt: bytes | None = None
+    def __init__(self, dar: str, prefix: str | bytes, elsewhere: Callable[[BindingUpdate], str | bytes]) -> None:
+        self.home, self.prefix, self.elsewhere = prefix64(dar), prefix, elsewhere
+        self.identities: dict[str, _Identity] = {}
+        self.made: list[str] = []  # what each new identity is, for the result
 
-    def intro(self, where: str) -> str:
-        return f"fresh RSA-1024 key; HoA {self.hoa.address} (Sec {self.hoa.sec}) at {where}"
+    def identity(self, bu: BindingUpdate) -> _Identity:
+        found = self.identities.get(bu.home_address)
+        if found is None:
+            prefix = self.prefix if prefix64(bu.home_address) == self.home else self.elsewhere(bu)
+            key = KeyPair.generate(1024)
+            sec = min(address_sec(bu.home_address), 1)  # Sec > 1 would take minutes
+            cga = cga_generate(prefix, key, sec, modifier=os.urandom(16), workers=1)
+            found = _Identity(key, cga, int.from_bytes(os.urandom(2), "big"), bu.seq)
+            self.identities[bu.home_address] = found
+            self.made.append(f"HoA {bu.home_address} of the capture -> {cga.address} (Sec {cga.sec}), "
+                             f"a fresh RSA-1024 key")
+        return found
 
-    def bu(self, captured: BindingUpdate, coa: str, dar: str) -> tuple[Packet, str]:
-        """The replayed BU of ``captured``: from ``coa`` to ``dar``, and what it is."""
-        seq = seq_add(self.base, captured.seq - self.first_seq)
-        hoa, lifetime = self.hoa.address, captured.lifetime
-        if captured.cga_params is not None or self.phkt is None:
+    def bu(self, captured: BindingUpdate, coa: str, dar: str) -> tuple[Packet, str, _Identity]:
+        """The replayed BU of ``captured``: from ``coa`` to ``dar``, what it is, and whose."""
+        me = self.identity(captured)
+        seq = seq_add(me.base, captured.seq - me.first_seq)
+        hoa, lifetime = me.cga.address, captured.lifetime
+        if captured.cga_params is not None or me.phkt is None:
             why = "" if captured.cga_params is not None else " (no PHKT yet: CGA-signed instead)"
-            pkt = first_bu(coa, hoa, dar, seq, lifetime, self.key, self.hoa.params)
-            return pkt, f"BU seq {seq} CGA-signed with a fresh key{why}"
-        return phkt_bu(coa, hoa, dar, seq, lifetime, self.phkt), f"BU seq {seq} with the PHKT"
+            pkt = first_bu(coa, hoa, dar, seq, lifetime, me.key, me.cga.params)
+            return pkt, f"BU seq {seq} CGA-signed with a fresh key{why}", me
+        return phkt_bu(coa, hoa, dar, seq, lifetime, me.phkt), f"BU seq {seq} with the PHKT", me
 
-    def learn(self, replies: list[Packet]) -> None:
-        """Keep the PHKT of a BA that carries one."""
+    @staticmethod
+    def learn(me: _Identity, replies: list[Packet]) -> None:
+        """Keep the PHKT of a BA to ``me`` that carries one."""
         for reply in replies:
             ba = decode(reply, lenient=True)
             if isinstance(ba, BindingAck) and ba.phkt_ciphertext is not None:
-                self.phkt = decrypt_phkt(self.key, ba.phkt_ciphertext)
+                me.phkt = decrypt_phkt(me.key, ba.phkt_ciphertext)
 
 
 def _coa_key(bu: BindingUpdate) -> bytes:
@@ -326,29 +361,36 @@ def _coa_key(bu: BindingUpdate) -> bytes:
 
 class _SimHosts:
     """SimNet hosts that hold the re-signed CoAs: one per CoA prefix of the capture, each on
-    another DAR than the target (in turn); a BU from home is sent from the HoA on the target."""
+    another DAR than the target (in turn); a BU from home is sent from its HoA on the target."""
 
-    def __init__(self, session: Session, target: DarNode, resign: _Resigner) -> None:
-        self.session, self.target, self.resign = session, target, resign
-        session.alias.extra[resign.hoa.address] = f"replay@{target.name}"
+    def __init__(self, session: Session, target: DarNode) -> None:
+        self.session, self.target = session, target
         self.others = [
             n for n in session.net.nodes.values() if isinstance(n, DarNode) and n is not target
         ]
+        if not self.others:
+            raise ValueError("a re-signed replay needs a second DAR to hold the care-of address")
         self.hosts: dict[bytes, HostNode] = {}
+        self.foreign: dict[bytes, DarNode] = {}  # the capture's other home prefixes -> a DAR each
 
-    def __call__(self, bu: BindingUpdate) -> HostNode:
+    def elsewhere(self, bu: BindingUpdate) -> str:
+        """The prefix for a home address that was not of the captured DAR's: another DAR's."""
+        key = prefix64(bu.home_address)
+        if key not in self.foreign:
+            self.foreign[key] = self.others[len(self.foreign) % len(self.others)]
+        return self.foreign[key].prefix
+
+    def __call__(self, bu: BindingUpdate, me: _Identity) -> HostNode:
         key = _coa_key(bu)
         if key not in self.hosts:
-            if bu.hoa is None:
-                dar, address = self.target, self.resign.hoa.address
+            if bu.hoa is None:  # from home: on the link of the DAR whose prefix the HoA is of
+                home = prefix64(me.cga.address)
+                dar = next(d for d in [self.target, *self.others] if d.prefix_bytes == home)
+                address = me.cga.address
             else:
-                if not self.others:
-                    raise ValueError(
-                        "a re-signed replay needs a second DAR to hold the care-of address"
-                    )
                 away = sum(1 for h in self.hosts.values() if h.link is not self.target.access)
                 dar = self.others[away % len(self.others)]
-                address = cga_with_prefix(self.resign.hoa, dar.prefix).address
+                address = cga_with_prefix(me.cga, dar.prefix).address
             name = f"replay{len(self.session.helpers) + 1}-{dar.name}"
             self.session.net.add_cn(name, address, on=dar)
             self.session.helpers.add(name)
@@ -357,24 +399,26 @@ class _SimHosts:
 
 
 def _resigned(
-    session: Session, target: DarNode, talk: list[Captured], wait: float
+    session: Session, target: DarNode, dar: str, talk: list[Captured], wait: float
 ) -> tuple[list[MscRow], list[str]]:
-    resign = _Resigner(target.prefix, talk)
-    hosts = _SimHosts(session, target, resign)
+    hosts = _SimHosts(session, target)
+    resign = _Resigner(dar, target.prefix, hosts.elsewhere)
     start = session.net.now
-    lines = [resign.intro(target.name)]
+    lines: list[str] = []
     for c in talk:
         if not isinstance(c.msg, BindingUpdate):
             continue
-        host = hosts(c.msg)
-        pkt, what = resign.bu(c.msg, host.address, target.address)
+        me = resign.identity(c.msg)
+        session.alias.extra.setdefault(me.cga.address, f"replay{len(resign.identities)}@{target.name}")
+        host = hosts(c.msg, me)
+        pkt, what, _ = resign.bu(c.msg, host.address, target.address)
         seen = len(session.net.events)
         session.net.inject(host, bytes(pkt))
         session.advance(wait)
         reaction, replies = session.reaction(target, seen)
-        resign.learn(replies)
+        resign.learn(me, replies)
         lines.append(f"{what} from {host.name}: " + ("; ".join(reaction) or "no answer"))
-    return _replay_rows(session, start, target, {h.name for h in hosts.hosts.values()}), lines
+    return _replay_rows(session, start, target, {h.name for h in hosts.hosts.values()}), resign.made + lines
 
 
 def _address(text: str, what: str) -> str:
@@ -454,27 +498,29 @@ def _exchange(
 
 
 def _on_iface(
-    target: str, iface: str, mode: str, talk: list[Captured], wait: float, coas: Sequence[str]
+    target: str, iface: str, mode: str, dar: str, talk: list[Captured], wait: float, coas: Sequence[str]
 ) -> tuple[list[MscRow], list[str]]:
     target = _address(target, "the target (on an interface: the DAR's address)")
-    resign = _Resigner(target, talk) if mode == "re-sign" else None
-    coa_of = iface_coas(talk, coas) if resign is not None else {}
+    coa_of = iface_coas(talk, coas) if mode == "re-sign" else {}
+    # a home address not of the captured DAR's prefix: a CGA of its BU's care-of prefix here
+    resign = _Resigner(dar, target, lambda bu: coa_of[_coa_key(bu)]) if mode == "re-sign" else None
     link = _Link(iface, target, wait)
     rows: list[MscRow] = []
-    lines = [] if resign is None else [resign.intro(f"{target}'s prefix")]
+    lines: list[str] = []
     for c in talk:
         if not isinstance(c.msg, BindingUpdate):
             continue
+        me = None
         if resign is None:
             pkt, what = IPv6(c.raw), f"BU seq {c.msg.seq} (as captured)"
         else:
-            pkt, what = resign.bu(c.msg, coa_of[_coa_key(c.msg)], target)
+            pkt, what, me = resign.bu(c.msg, coa_of[_coa_key(c.msg)], target)
         sent, line, answer = _exchange(link, pkt, target, c.time, what)
         rows += sent
         lines.append(line)
-        if resign is not None and answer is not None:
-            resign.learn([answer])
-    return rows, lines
+        if me is not None and answer is not None:
+            _Resigner.learn(me, [answer])
+    return rows, (resign.made if resign is not None else []) + lines
 
 
 def replay(
@@ -502,12 +548,15 @@ def replay(
     if iface is not None:
         name = target if isinstance(target, str) else target.address
         coas = [coa] if isinstance(coa, str) else list(coa)
-        rows, lines = _on_iface(name, iface, mode, talk, wait, coas)
+        rows, lines = _on_iface(name, iface, mode, dar_address, talk, wait, coas)
         chart = Msc(f"replay on {iface} against {name}, {mode}", ["here", name], rows)
         return ReplayResult(str(pcap), name, mode, original, chart, lines)
     node = session.dar(target)
     start = session.net.now
-    rows, lines = (_as_is if mode == "as-is" else _resigned)(session, node, talk, wait)
+    if mode == "as-is":
+        rows, lines = _as_is(session, node, talk, wait)
+    else:
+        rows, lines = _resigned(session, node, dar_address, talk, wait)
     nodes = list(dict.fromkeys([node.name] + [n for r in rows for n in (r.src, r.dst or "")]))
     chart = Msc(f"replay against {node.name} ({mode}), t = {start:.3f} s", nodes, rows)
     session.notes.append(

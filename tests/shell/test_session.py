@@ -13,6 +13,7 @@ from shell_story import Story, figures
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet
 
+from scapy_fama.analysis.analyze import analyze
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.craft import binding_ack, first_bu
 from scapy_fama.crypto import KeyPair, cga_check, cga_generate, cga_with_prefix
@@ -372,3 +373,38 @@ def test_replay_re_signed_on_an_interface_reproduces_the_handover_at_a_fresh_dar
     assert sent[1].cga_params is None and sent[1].seq == (sent[0].seq + 1) % 65536
     binding = core.binding(hoa)
     assert binding is not None and binding.coa == "2001:db8:b::7"
+
+
+def test_a_re_signed_replay_keeps_one_identity_per_home_address(story: Story, tmp_path: Path) -> None:
+    """A capture whose conversation with dar1 holds the MN's HoA and a crafted second one (a CGA
+    of dar3's prefix, refused with 132): re-signed, each HoA is its own identity (key, sequence
+    numbers, PHKT), the second made in another DAR's prefix, so dar1 answers as it did."""
+    s = story.session
+    key = KeyPair.generate(1024)
+    other = cga_generate("2001:db8:3::/64", key, sec=0)
+    coa = cga_with_prefix(other, "2001:db8:2::/64")
+    s.send_to("dar1", first_bu(coa.address, other.address, "2001:db8:1::1", 1, 60, key, other.params))
+    saved = s.save(tmp_path)
+    result = s.replay(tmp_path, "dar1", mode="re-sign")
+    assert result.original.sequence()[-2:] == [("BU", None), ("BA", 132)]
+    assert result.same and result.verdict.startswith("reproduced")
+    made = [line for line in result.outcome if "of the capture ->" in line]
+    assert len(made) == 2 and story.hoa1 in made[0] and other.address in made[1]
+    new_home = made[1].split("-> ")[1].split()[0]
+    assert not new_home.startswith("2001:db8:1:")  # not the target's prefix: 132 again
+    assert saved.paths
+
+
+def test_replay_reads_the_ns3_home_address_after_the_mh_as_fama_analyze_does(session: Session) -> None:
+    """ns-3 puts the HAO after the Mobility Header: the replay and fama-analyze both read it, so the
+    BU registers 5001:db80::200:ff:fe00:9 (not a de-registration of its source), and re-signed
+    the replay reproduces BU, BA 0."""
+    pcap = Path(__file__).resolve().parents[3] / "shared" / "pcaps" / "ns3mipv6_prefix2-n2-i1.pcap"
+    if not pcap.is_file():
+        pytest.skip("../shared/pcaps not found")
+    (bu,) = [c.msg for c in replay_module.read_capture(pcap) if isinstance(c.msg, BindingUpdate)]
+    assert bu.hoa == "5001:db80::200:ff:fe00:9" and not bu.deregistration
+    ((binding,),) = [m.bindings for m in analyze([pcap]).mns]
+    assert (binding.hoa, binding.state) == (bu.hoa, "registered")
+    result = session.replay(pcap, "dar1", mode="re-sign")
+    assert result.same and "de-reg" not in str(result.original)
