@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from ipaddress import IPv6Network
 
 from scapy.layers.inet import UDP
@@ -53,6 +53,7 @@ from scapy_fama.crypto import (
     decrypt_phkt,
     kbm,
 )
+from scapy_fama.proto import DarConfig
 from scapy_fama.proto.messages import (
     BindingAck,
     BindingError,
@@ -210,9 +211,23 @@ class DarTester:
 
     def applicable(self, case: Case) -> str | None:
         """Why ``case`` cannot run against this IUT (None: it can). In-process the DAR is built
-        as the case needs; a real one is as it was started."""
-        if self.x.kind != "inproc" and case.setup.secure and not self.secure:
+        as the case needs; a real one is as it was started: secure or not (``--secure`` says),
+        otherwise with a configuration the tester cannot know."""
+        if self.x.kind == "inproc":
+            return None
+        if case.setup.secure and not self.secure:
             return "needs a DAR in secure mode (require_coa_test): run again with --secure"
+        ours = DarConfig()
+        differs = [
+            f"{f.name}={getattr(case.setup.dar, f.name)}"
+            for f in fields(DarConfig)
+            if getattr(case.setup.dar, f.name) != getattr(ours, f.name)
+        ]
+        if differs:
+            return (
+                f"needs a DAR with {', '.join(differs)}, which the tester cannot know of a DAR on "
+                "an interface: the case runs in-process"
+            )
         return None
 
     def begin(self, setup: Setup) -> None:

@@ -21,6 +21,7 @@ from scapy_fama.conformance.executor import InprocDar
 from scapy_fama.conformance.runner import Outcome, run_all
 from scapy_fama.crypto import KeyPair
 from scapy_fama.proto import DarCore
+from scapy_fama.proto.authorise import Authorised
 from scapy_fama.proto.effects import Effects, Forward, Send
 from scapy_fama.proto.messages import BindingUpdate, Message, RouterAdvertisement, RouterSolicitation
 from scapy_fama.proto.status import REFUSED
@@ -137,6 +138,26 @@ def test_a_dar_that_ignores_the_ra_rate_limit_fails_that_case_alone(mn_key: KeyP
     failed = _failed(_run(mn_key, factory=NoRaRateLimit))
     assert set(failed) == {"DAR-RA-002"}, failed
     assert "as little as 0.0 ms apart" in failed["DAR-RA-002"] and "at most one per 30 ms" in failed["DAR-RA-002"]
+
+
+class KeepsRefusedState(DarCore):
+    """Stores the PHKT a CGA BU earned in step 4 even when step 6 refuses the BU for a full
+    cache (what DarCore did before profile §6 said a refused BU leaves no state)."""
+
+    def _on_bu(self, bu: BindingUpdate, now: float) -> Effects:
+        effects = super()._on_bu(bu, now)
+        if any(isinstance(e, Send) and getattr(e.msg, "status", None) == 130 for e in effects):
+            verdict = self._authoriser.check(bu, self._cache.record(bu.home_address), now)
+            if isinstance(verdict, Authorised) and verdict.new_phkt and verdict.mn_key:
+                self._cache.new_phkt(bu.home_address, verdict.new_phkt, verdict.mn_key, now)
+        return effects
+
+
+def test_a_dar_that_keeps_state_for_a_refused_bu_fails_that_case_alone(mn_key: KeyPair) -> None:
+    failed = _failed(_run(mn_key, factory=KeepsRefusedState))
+    assert set(failed) == {"DAR-BU-014"}, failed
+    assert failed["DAR-BU-014"].startswith("the HoA refused for a full cache still has a security record: ")
+    assert failed["DAR-BU-014"].endswith("within 2 s, got nothing")  # a BAD of another PHKT: dropped
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
