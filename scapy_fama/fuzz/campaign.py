@@ -35,7 +35,7 @@ from scapy_fama.fuzz import findings
 from scapy_fama.fuzz.findings import Chain, Finding
 from scapy_fama.fuzz.frame import Frame, parse_frame, render
 from scapy_fama.fuzz.mutators import FAMILIES, apply_chain, mutate, mutators_of
-from scapy_fama.fuzz.oracles import Failure, guarded
+from scapy_fama.fuzz.oracles import Failure, alarm_handler, guarded
 from scapy_fama.fuzz.seeds import Seed, World, build_world
 from scapy_fama.fuzz.targets import (
     CASE_START,
@@ -290,30 +290,31 @@ class Campaign:
         seen: dict[str, Finding] = {}
         start, last = time.perf_counter(), 0.0  # last: seconds into the campaign, as summary.seconds
         i = lost = 0
-        try:
-            while c.cases is None or i < c.cases:
-                if c.seconds is not None and time.perf_counter() - start >= c.seconds:
-                    summary.stopped = "seconds"
-                    break
-                case, result, live = self.run_case(i)
-                summary.count(case, result)
-                if isinstance(result, Failure):
-                    self._record(case, result, seen, summary)
-                if live:  # probes failed in a row
-                    lost = lost + 1 if isinstance(result, Failure) and result.oracle == "liveness" else 0
-                i += 1
+        with alarm_handler():  # SIGALRM ours for the whole campaign: each case only arms a timer
+            try:
+                while c.cases is None or i < c.cases:
+                    if c.seconds is not None and time.perf_counter() - start >= c.seconds:
+                        summary.stopped = "seconds"
+                        break
+                    case, result, live = self.run_case(i)
+                    summary.count(case, result)
+                    if isinstance(result, Failure):
+                        self._record(case, result, seen, summary)
+                    if live:  # probes failed in a row
+                        lost = lost + 1 if isinstance(result, Failure) and result.oracle == "liveness" else 0
+                    i += 1
+                    summary.cases, summary.seconds = i, time.perf_counter() - start
+                    if lost >= LOST_AFTER and self.target.keeps_state:
+                        summary.stopped = "target-lost"
+                        break
+                    if progress is not None and summary.seconds - last >= progress_every:
+                        last = summary.seconds
+                        progress(summary)
+            except KeyboardInterrupt:  # a tester's Ctrl-C ends the campaign, not its report
+                summary.stopped = "interrupted"
+            finally:
                 summary.cases, summary.seconds = i, time.perf_counter() - start
-                if lost >= LOST_AFTER and self.target.keeps_state:
-                    summary.stopped = "target-lost"
-                    break
-                if progress is not None and summary.seconds - last >= progress_every:
-                    last = summary.seconds
-                    progress(summary)
-        except KeyboardInterrupt:  # a tester's Ctrl-C ends the campaign, not its report
-            summary.stopped = "interrupted"
-        finally:
-            summary.cases, summary.seconds = i, time.perf_counter() - start
-            self.target.close()
+                self.target.close()
         return summary
 
     def _record(self, case: Case, failure: Failure, seen: dict[str, Finding], summary: Summary) -> None:

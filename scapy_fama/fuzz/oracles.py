@@ -73,30 +73,50 @@ def exception_failure(exc: BaseException) -> Failure:
     return Failure("exception", type(exc).__name__, "".join(lines[-6:]).strip(), _where(exc))
 
 
+_armed = 0.0  # the limit of the timer running now (for the CaseTimeout's message)
+_installed = False  # inside alarm_handler(): SIGALRM is ours already
+
+
+def _fire(signum: int, frame: object) -> None:
+    raise CaseTimeout(f"case still running after {_armed} s")
+
+
 @contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raise :class:`CaseTimeout` in this thread after ``seconds`` (main thread only; else no limit)."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+def alarm_handler() -> Iterator[None]:
+    """SIGALRM raises :class:`CaseTimeout` inside: a campaign installs the handler once, so
+    that each case only arms and disarms a timer (installing it costs more than the timer)."""
+    global _installed
+    if _installed or threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def fire(signum: int, frame: object) -> None:
-        raise CaseTimeout(f"case still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(signal.SIGALRM, _fire)
+    _installed = True
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        _installed = False
         signal.signal(signal.SIGALRM, previous)
 
 
 def guarded(fn: Callable[[], T], seconds: float) -> T | Failure:
-    """``fn()``, or the Failure of what escaped it (exception or hang)."""
+    """``fn()``, or the Failure of what escaped it (exception or hang): a CaseTimeout after
+    ``seconds`` (in the main thread only; 0: no limit)."""
+    global _armed
+    timed = seconds > 0 and threading.current_thread() is threading.main_thread()
+    previous = None
     try:
-        with time_limit(seconds):
+        if timed:
+            if not _installed:
+                previous = signal.signal(signal.SIGALRM, _fire)
+            _armed = seconds
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
             return fn()
+        finally:
+            if timed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                if previous is not None:
+                    signal.signal(signal.SIGALRM, previous)
     except (Exception, CaseTimeout) as exc:  # everything a target can do wrong
         return exception_failure(exc)
 

@@ -41,7 +41,7 @@ from multiprocessing.synchronize import Event
 from scapy_fama.fuzz import findings
 from scapy_fama.fuzz.campaign import Campaign, Summary, Tally, TargetError
 from scapy_fama.fuzz.findings import Finding
-from scapy_fama.fuzz.oracles import Failure
+from scapy_fama.fuzz.oracles import Failure, alarm_handler
 
 CHUNK = 64  # cases a worker takes at a time: small enough to share the tail evenly
 POLL = 0.1  # seconds the parent waits for a chunk before checking the clock
@@ -62,27 +62,28 @@ def _worker(campaign: Campaign, counter: Synchronized, deadline: float | None, s
     limit, mine = campaign.config.cases, set[str]()
     error = None
     try:
-        while not stop.is_set():
-            with counter.get_lock():
-                start = counter.value
-                counter.value += CHUNK
-            end = start + CHUNK if limit is None else min(start + CHUNK, limit)
-            if start >= end:
-                break
-            part, failures = Summary(campaign.config), []
-            for i in range(start, end):
+        with alarm_handler():  # SIGALRM ours for the whole share: each case only arms a timer
+            while not stop.is_set():
+                with counter.get_lock():
+                    start = counter.value
+                    counter.value += CHUNK
+                end = start + CHUNK if limit is None else min(start + CHUNK, limit)
+                if start >= end:
+                    break
+                part, failures = Summary(campaign.config), []
+                for i in range(start, end):
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
+                    case, result, _ = campaign.run_case(i)
+                    part.count(case, result)
+                    part.cases += 1
+                    if isinstance(result, Failure):
+                        new = result.signature not in mine
+                        mine.add(result.signature)
+                        failures.append((result.signature, i, campaign.finding(case, result) if new else None))
+                out.put(Chunk(part.tally(), failures))
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                case, result, _ = campaign.run_case(i)
-                part.count(case, result)
-                part.cases += 1
-                if isinstance(result, Failure):
-                    new = result.signature not in mine
-                    mine.add(result.signature)
-                    failures.append((result.signature, i, campaign.finding(case, result) if new else None))
-            out.put(Chunk(part.tally(), failures))
-            if deadline is not None and time.monotonic() >= deadline:
-                break
     except TargetError as exc:
         error = str(exc)
     finally:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import random
+import signal
 import time
 
 import pytest
 from scapy.layers.inet6 import IPv6
 
 from scapy_fama.codec import decode, encode_bytes
-from scapy_fama.fuzz.oracles import Failure, guarded
-from scapy_fama.fuzz.seeds import DAR1, PREFIX1, World, build_world
+from scapy_fama.fuzz.campaign import Campaign, CampaignConfig
+from scapy_fama.fuzz.oracles import Failure, alarm_handler, guarded
+from scapy_fama.fuzz.seeds import DAR1, PREFIX1, Seed, World, build_world
 from scapy_fama.fuzz.targets import InprocTarget, make_probe, probe_problem
-from scapy_fama.proto.effects import Send
-from scapy_fama.proto.messages import BindingUpdate
+from scapy_fama.proto import DarCore
+from scapy_fama.proto.effects import Effects, Send
+from scapy_fama.proto.messages import BindingAck, BindingUpdate, Message
 from scapy_fama.verify import verify_bu
 
 
@@ -50,3 +54,80 @@ def test_a_hang_becomes_a_failure_and_exceptions_keep_their_place() -> None:
     crash = guarded(lambda: [][1], 1.0)
     assert isinstance(crash, Failure) and crash.kind == "IndexError" and crash.where.startswith("test_oracles.py:")
     assert guarded(lambda: "fine", 1.0) == "fine"
+
+
+def test_a_campaign_installs_the_alarm_once_and_gives_it_back() -> None:
+    before = signal.getsignal(signal.SIGALRM)
+    with alarm_handler():
+        ours = signal.getsignal(signal.SIGALRM)
+        assert ours is not before
+        hang = guarded(lambda: time.sleep(5), 0.2)
+        assert isinstance(hang, Failure) and hang.detail == "case still running after 0.2 s"
+        assert guarded(lambda: "fine", 1.0) == "fine" and signal.getsignal(signal.SIGALRM) is ours
+    assert signal.getsignal(signal.SIGALRM) is before
+
+
+def test_a_core_is_as_built_until_its_state_or_its_generators_change(world: World) -> None:
+    template = world.dar_template
+    core = world.clone(template)
+    assert world.as_built(core, template)
+    core.on_message(decode(b"\x60" + bytes(39)), 3.0)  # undecodable: dropped without a trace
+    assert world.as_built(core, template)
+    phkt_bu = decode(world.seeds["phkt-bu"].raw)  # accepted: the record's sequence number moves on
+    assert any(isinstance(e, Send) and isinstance(e.msg, BindingAck) and e.msg.status == 0
+               for e in core.on_message(phkt_bu, 3.0))
+    assert not world.as_built(core, template)
+    again = world.clone(template)
+    assert world.as_built(again, template)
+    next(iter(world.rngs)).random()  # a generator the templates share drew a number
+    assert not world.as_built(again, template)
+    assert world.as_built(world.clone(template), template)  # a clone rewinds them
+
+
+class _AlwaysProbed(InprocTarget):
+    """Probes after every case, a fresh core each time, and notes which cases the real target
+    finds as built (and so neither probes nor clones after)."""
+
+    def run(self, raw: bytes, seed: Seed, now: float) -> str:
+        outcome = super().run(raw, seed, now)
+        self.skipped, self._as_built = self._as_built, False
+        self._kept.clear()
+        return outcome
+
+
+@pytest.mark.parametrize("keep_valid", [False, True])
+def test_a_case_that_leaves_its_core_as_built_passes_the_probe_it_skips(keep_valid: bool) -> None:
+    """Skipping those probes and clones changes no verdict and no outcome."""
+    config = CampaignConfig(target="inproc", seed=3, cases=400, keep_valid=keep_valid, minimise=False)
+    probed = _AlwaysProbed()
+    campaign = Campaign(config, target=probed)
+    skipped = 0
+    for i in range(config.cases):
+        _, result, live = campaign.run_case(i)
+        assert live and not isinstance(result, Failure), (i, result)
+        skipped += probed.skipped
+    assert 100 < skipped < config.cases  # most mutants leave no trace, some do
+    # one world for both: its "ba" seed's PHKT ciphertext is random (RSAES-PKCS1-v1_5 padding), so
+    # a mutant flipping its bits decrypts to other garbage in another world
+    world = campaign.world
+    reused = Campaign(config, world=world).run().tally()
+    assert reused == Campaign(config, target=_AlwaysProbed(), world=world).run().tally()
+
+
+class _MuteDar(DarCore):
+    def on_message(self, msg: Message, now: float) -> Effects:
+        return []
+
+
+class _MuteInproc(InprocTarget):
+    def setup(self, world: World) -> None:
+        mute = copy.copy(world.dar_template)
+        mute.__class__ = _MuteDar
+        world.dar_template = mute
+        super().setup(world)
+
+
+def test_a_template_that_fails_the_probe_stops_the_set_up() -> None:
+    """Skipping probes relies on the templates passing each of them: checked before any case."""
+    with pytest.raises(RuntimeError, match="the DAR template fails probe 0: no answer to a fresh MN's first BU"):
+        Campaign(CampaignConfig(target="inproc", seed=3, cases=1), target=_MuteInproc())
