@@ -254,7 +254,7 @@ class Campaign:
         outcome = _implemented(guarded(lambda: target.run(raw, seed, CASE_START), limit), self.config.target)
         if isinstance(outcome, Failure):
             return outcome
-        if live:
+        if live and target.needs_probe():
             rng = random.Random(f"{self.config.seed}:{i}:probe")
             problem = _implemented(guarded(lambda: target.alive(rng, CASE_START + 0.5), limit), self.config.target)
             if isinstance(problem, Failure):

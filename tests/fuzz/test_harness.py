@@ -41,8 +41,8 @@ def test_the_seed_corpus_holds_the_reference_captures_mobility_headers() -> None
 def test_a_failed_oracle_is_raised_for_libfuzzer() -> None:
     harness = Harness("dar")
     harness.campaign.target.alive = lambda rng, now: "no BA to the probe"  # type: ignore[method-assign]
-    with pytest.raises(OracleFailure, match="liveness:probe"):
-        harness.one_input(harness.seed.raw)
+    with pytest.raises(OracleFailure, match="liveness:probe"):  # an accepted BU: the DAR changed
+        harness.one_input(harness.campaign.world.seeds["phkt-bu"].raw)
 
 
 def test_the_custom_mutator_keeps_frames_whole_and_re_signs() -> None:
