@@ -20,9 +20,8 @@ The key is fixed (below): it is a fuzzing identity, not a secret, and a fixed
 key is what lets seeds and probes be rebuilt bit for bit. Seeds are built with
 the :mod:`scapy_fama.craft` helpers; the DAR and MN templates are the cores in
 the states those seeds expect (the DAR holds the PHKT, the MN waits for its BA),
-and a target copies them before each case. The PHKT ciphertext of "ba" is the
-one value that differs between runs (RSAES-PKCS1-v1_5 padding is random); it
-decrypts to the same PHKT.
+and a target copies them before each case. The PHKT ciphertext of "ba" is a
+fixed one (``FUZZ_PHKT_CIPHERTEXT``): the DAR's own is padded at random.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ import io
 import pickle
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -69,6 +68,17 @@ GgNA3wyd7SV0JG5QsW98luEgcCu245I5rvXDaUdNpqhYo8fWSkND9e+OMjdo2wkq
 +8qXLY9A/iWv3Qw=
 -----END PRIVATE KEY-----
 """
+
+
+# The "ba" seed's PHKT, encrypted to the fuzzing key once and for all: RSAES-PKCS1-v1_5 pads at
+# random, and with the DAR's own ciphertext a mutant flipping its bits decrypted to other garbage
+# (a PHKT of another length, or a wrong one) in every world, so case i did not depend on
+# (seed, i) alone. The DAR template, with its generator fixed, always issues the PHKT it holds.
+FUZZ_PHKT_CIPHERTEXT = bytes.fromhex(
+    "7057fcdc9d47ebc8ae0847ff521daa19a26e51e4930855942ae41161eb42dbca3dbf20148c547bb131671e5792bbc394"
+    "af990f007d0c06d6826bef5b3810b57d9ef71a4df231b502746d55550b324af1352c9a199735c864792e209f42c9fe61"
+    "13aec99640d20c447bb98779a785fc2ea6357d6b7a6baf76e3a8ce2deaba42f2"
+)
 
 
 def fuzz_key() -> KeyPair:
@@ -205,14 +215,16 @@ def build_world(seed: int) -> World:
     key = fuzz_key()
     probe = Generator(f"{seed}:world")
     mn, bu_msg = _moved_mn(key, probe.randbytes)
-    dar_rng = Generator(f"{seed}:dar")
+    dar_rng = Generator("dar")  # the same on every world: so is the PHKT it issues (FUZZ_PHKT)
     dar = DarCore(DAR1, PREFIX1, rand=dar_rng.randbytes)
     bu_raw = encode_bytes(bu_msg)
     acks = _sent(dar.on_message(decode(bu_raw), 2.0), BindingAck)
     if len(acks) != 1 or acks[0].status != 0 or acks[0].phkt_ciphertext is None:
         raise RuntimeError(f"the DAR template did not accept the MN's first BU: {acks}")
-    ba_raw = encode_bytes(acks[0])
     phkt = decrypt_phkt(key, acks[0].phkt_ciphertext)
+    if decrypt_phkt(key, FUZZ_PHKT_CIPHERTEXT) != phkt:
+        raise RuntimeError(f"the DAR template issued PHKT {phkt.hex()}: FUZZ_PHKT_CIPHERTEXT must encrypt it")
+    ba_raw = encode_bytes(replace(acks[0], phkt_ciphertext=FUZZ_PHKT_CIPHERTEXT))
     hoa, coa, seq = bu_msg.home_address, bu_msg.src, bu_msg.seq + 1
     params = bu_msg.cga_params
     assert params is not None
