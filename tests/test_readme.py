@@ -32,6 +32,8 @@ Markers (an unknown one fails the test, so a typo cannot hide a block)::
                   against the session's signatures); the block runs where root has the
                   interfaces it names, else the rest is skipped with the reason
     long          a run of minutes: flags checked by the parsers; run in full with FAMA_README_LONG=1
+    needs=docker  a Docker daemon and the network (ClusterFuzzLite's images, OSS-Fuzz's helper): run in
+                  a copy of the checkout's files where ``docker info`` answers, else skipped
 
 The working folder holds what a clone has (``pcaps/`` of the repository,
 ``../shared`` beside it when present) and the placeholder captures the commands
@@ -65,7 +67,7 @@ SHARED = ROOT.parent / "shared"
 BIN = Path(sys.executable).parent
 SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 LANGUAGES = {"python", "ipython", "sh", "console", "toml", "text"}
-MARKERS = {"needs=root", "needs=lab", "needs=iface", "long"}
+MARKERS = {"needs=root", "needs=lab", "needs=iface", "long", "needs=docker"}
 # placeholder file names the README's commands use -> the reference capture that stands in
 FIXTURES = {"capture.pcap": "fig3.pcapng", "a.pcapng": "fig1.pcapng", "b.pcap": "lab.pcap"}
 MARK = "\x1e"  # printed between two lines' outputs
@@ -449,6 +451,18 @@ def test_the_readme_block_runs_as_written(unit: list[Block], tmp_path: Path) -> 
             pytest.skip(f"{block.where}: needs root")
         check_flags(block)
     work, env = workdir(tmp_path, unit)
+    if "needs=docker" in markers:
+        docker = shutil.which("docker")
+        if docker is None or subprocess.run([docker, "info"], capture_output=True, timeout=60).returncode != 0:
+            pytest.skip(f"{block.where}: needs a Docker daemon and the network (tests/fuzz/test_clusterfuzzlite.py "
+                        "runs .clusterfuzzlite/build.sh without them)")
+        checkout = work / "scapy-fama"
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True).stdout
+        for name in filter(None, listed.split("\0")):
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, checkout / name)
+        run_sh(block, checkout, env)
+        return
     if "needs=lab" in markers:
         from scapy_fama.lab import links
 
