@@ -136,8 +136,10 @@ def _sealed(src: str, dst: str, mhtype: int, fixed: bytes, hoa: str | None = Non
     return finish(mobility(src, dst, mhtype, fixed, hoa=hoa))
 
 
-def encode_bytes(msg: Message) -> bytes:
-    """The IPv6 packet of ``msg``, finished (signature, BAD and checksums in place)."""
+def encode_bytes(msg: Message, *, lladdr: bytes | None = None) -> bytes:
+    """The IPv6 packet of ``msg``, finished (signature, BAD and checksums in place).
+    ``lladdr`` is the sender's link-layer address, for an RA's Source Link-Layer Address
+    option (RFC 4861 §4.2: hosts learn the router's address from it, §6.3.4)."""
     match msg:
         case BindingUpdate():
             return _encode_bu(msg)
@@ -152,7 +154,7 @@ def encode_bytes(msg: Message) -> bytes:
         case RouterAdvertisement():
             length = int(msg.prefix.split("/")[1])
             pio = icmpv6.dar_prefix(msg.dar_address, length, msg.valid_lifetime, msg.preferred_lifetime)
-            return icmpv6.router_advertisement(msg.src, msg.dst, pio, msg.router_lifetime)
+            return icmpv6.router_advertisement(msg.src, msg.dst, pio, msg.router_lifetime, lladdr)
         case BindingError():
             return _sealed(msg.src, msg.dst, BE, bytes((msg.status, 0)) + pton(msg.hoa))
         case CareOfTestInit():

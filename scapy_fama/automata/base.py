@@ -7,18 +7,27 @@ MnCore) owns every protocol decision. Three things can happen in any state,
 and each calls the core with ``now = time.monotonic()`` and carries out the
 effects it returns::
 
-    frame (bytes) --MAC filter, wire.parse--> NS / NA: neighbour discovery (nd.py)
-                        +--> codec.decode_parsed --> core.on_message(msg, now) --+
-    tick (ATMT.timer, 50 ms) --> core.on_timer(now) once next_deadline() is due,  |
-                                 NS retries; the MN also polls its link           |
-    command (ioevent "cmd") --> a call from another thread: flows, data, held     |
-                                                                                  v
-    effects: Send(msg)     -> codec.encode_bytes -> intercepted kind? held : out
+    frame (bytes, cheap ones first: ports.py) --MAC filter, wire.parse--> NS / NA / RS / RA: ND (nd.py)
+       fragment for this node --> reassembly.py (RFC 8200 §4.5) --whole--+
+       unrecognised option, action 10/11 --> Parameter Problem (errors.py) |
+                        +--> codec.decode_parsed --> core.on_message(msg, now) <--+
+    tick (ATMT.timer, 50 ms) --> the link watched (down/up, gone/back: one line each
+                                 way), core.on_timer(now) once next_deadline() is due,
+                                 ND and reassembly timers
+    command (ioevent "cmd") --> a call from another thread: flows, data, held, status
+                                                                                  |
+    effects: Send(msg)     -> codec.encode_bytes -> intercepted kind? held : out  v
              Forward(msg)  -> the bytes it came in with, one hop less -> out
+                              (came with hop limit <= 1: Time Exceeded instead, RFC 8200 §3)
              out           -> multicast MAC | next hop's MAC (ND, queued meanwhile) | upstream
-             TunnelUp/Down -> self.tunnels        Deliver -> self.received
-             Notify / Drop -> one log line each (log.py)
+             TunnelUp/Down -> self.tunnels        Deliver -> self.received (bounded; DAR: none)
+             Notify / Drop -> one log line each (log.py: rate-limited and summarised)
     then:    the life-cycle state is derived from the core; only a change is a transition
+
+Every table the driver keeps is bounded (profile §6 "Bounded state"; README):
+the neighbour cache, the reassembly, the socket backlog, ``received``,
+``history``, the log queue; ``status()`` (SIGUSR1 under ``serve``) says how full.
+Link events and log failures are counted and said once, never raised.
 
 Kernel mode (``kernel=`` a :class:`~scapy_fama.automata.kernel_path.KernelPath`):
 the kernel owns the addresses and carries the data; the automaton keeps the
@@ -67,12 +76,14 @@ automaton's thread while they wait.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -83,9 +94,11 @@ from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet
 
 from scapy_fama.automata import nd
+from scapy_fama.automata.errors import IcmpErrors
 from scapy_fama.automata.kernel_path import KernelPath, signalling
 from scapy_fama.automata.log import LogSink
 from scapy_fama.automata.ports import AccessPort, Frame, NodeSocket
+from scapy_fama.automata.reassembly import Refused, Reassembly
 from scapy_fama.codec import decode, decode_parsed, encode_bytes
 from scapy_fama.net import bpf
 from scapy_fama.net.iface import IfacePort
@@ -100,22 +113,31 @@ from scapy_fama.proto.effects import (
     TunnelDown,
     TunnelUp,
 )
-from scapy_fama.proto.messages import Datagram, Message, Tunnelled, kind, kind_named
+from scapy_fama.proto.messages import Datagram, Message, Tunnelled, Undecodable, kind, kind_named
 from scapy_fama.wire import WireInfo, icmpv6, parse
 from scapy_fama.wire.link import ether, is_group, mac_bytes, mac_text, solicited_node
 from scapy_fama.wire.numbers import (
-    ETHER_HEADER,
-    ETHERTYPE_IPV6,
+    ACTION_REPORT,
+    ACTION_REPORT_UNICAST,
     ICMPV6,
     IPV6_IN_IPV6,
     NA,
+    NA_O,
+    NA_S,
     NS,
+    PP_HEADER,
+    PP_OPTION,
+    RA,
+    RS,
+    TE_REASSEMBLY,
+    TE_TRANSIT,
 )
 from scapy_fama.wire.read import addr
 from scapy_fama.wire.write import ipv6
 
-_ETHERTYPE = ETHERTYPE_IPV6.to_bytes(2, "big")
 TICK = 0.05  # seconds between two looks at the core's deadline
+RECEIVED = 256  # datagrams kept for the node's applications (profile §6 "Bounded state")
+HISTORY = 256  # life-cycle states remembered
 COMMAND_TIMEOUT = 5.0
 
 
@@ -233,8 +255,8 @@ class FamaAutomaton(Automaton):
         self._mac = mac_bytes(self.mac)
         self.neighbors = nd.Neighbors()
         self.tunnels: dict[str, TunnelUp] = {}  # HoA -> the tunnel carrying its traffic
-        self.received: queue.Queue[Datagram] = queue.Queue()  # Deliver effects
-        self.history: list[tuple[float, str]] = []  # (monotonic time, state entered)
+        self.received: queue.Queue[Datagram] = queue.Queue(RECEIVED)  # Deliver effects, newest kept
+        self.history: deque[tuple[float, str]] = deque(maxlen=HISTORY)  # (monotonic time, state entered)
         self.held: dict[int, Held] = {}
         self._held_queue: queue.Queue[Held] = queue.Queue()
         self._numbers = itertools.count(1)
@@ -242,6 +264,12 @@ class FamaAutomaton(Automaton):
         self._successors: frozenset[str] = frozenset()
         self._changed = threading.Condition()
         self._rx: tuple[bytes, WireInfo] | None = None  # the IPv6 packet being handled
+        self._rx_group = False  # ... and whether it came as a link-layer multicast
+        self.reassembly = Reassembly()  # fragments for this node (RFC 8200 §4.5)
+        self.errors = IcmpErrors()  # the ICMPv6 errors it sends (RFC 4443 §2.4)
+        self._carrier = False  # the access link as last seen (_watch_link)
+        self._epoch: int | None = None  # its attachment epoch; None until the first look
+        self._lost = 0  # socket errors while the link was down, for its link-up line
         self.timeout = _own_timers(type(self).timeout)
         tun = {} if kernel is None else {"external_fd": {"tun": kernel.tun.fd}}
         super().__init__(sock=NodeSocket(self.access, upstream), debug=debug, **tun)  # type: ignore[arg-type]
@@ -294,29 +322,79 @@ class FamaAutomaton(Automaton):
 
     def _receive(self, now: float, frame: Frame) -> None:
         data = frame.data
-        if frame.upstream:  # routed to this node: an IPv6 packet
-            ip = data
-        else:
-            if not (data[:6] == self._mac or is_group(data)) or data[12:14] != _ETHERTYPE:
-                return  # another node's unicast frame, or not IPv6
-            ip = data[ETHER_HEADER:]
-        info = parse(ip)
-        if info is None:
-            return
+        if not (frame.upstream or data[:6] == self._mac or is_group(data)):
+            return  # another node's unicast frame
+        found = frame.parsed()  # read once, by the socket that queued it by cost
+        if found is None:
+            return  # not IPv6
+        ip, info = found
         if not frame.upstream:
-            if ip[8] == 0xFE and ip[9] & 0xC0 == 0x80:  # fe80::/10 sources are never routed: the sender is here
-                self._learn(info.src, mac_text(data[6:12]))
             if self._neighbor_discovery(data, ip, info, now) or not self._accepts(data[:6], info):
                 return
-        if self.kernel is not None and self._for_kernel(ip, info):
-            return
-        msg = decode_parsed(ip, info)
-        self.log.message(self.name, "in", msg)
-        self._rx = (ip, info)
+        self._rx, self._rx_group = (ip, info), not frame.upstream and is_group(data)
         try:
+            if info.fragment is not None and self._mine(info.dst):
+                whole = self._reassemble(ip, info, now)
+                if whole is None:
+                    return
+                ip, info = self._rx = whole
+            if info.unknown_option is not None and self._mine(info.dst):
+                self._unrecognised_option(now)  # the codec drops the packet (RFC 8200 §4.2)
+            if self.kernel is not None and self._for_kernel(ip, info):
+                return
+            msg = decode_parsed(ip, info)
+            if not isinstance(msg, Undecodable):  # garbage gets the core's drop line, not two
+                self.log.message(self.name, "in", msg)
             self._apply(self._on_message(msg, now), now)
         finally:
             self._rx = None
+
+    def _reassemble(self, ip: bytes, info: WireInfo, now: float) -> tuple[bytes, WireInfo] | None:
+        """A fragment for this node (RFC 8200 §4.5): the whole packet, read, once it completes."""
+        done = self.reassembly.add(ip, info, now)
+        if isinstance(done, Refused):
+            self.log.write(self.name, "drop", "fragment", src=info.src, dst=info.dst, why=f"fragment: {done.why}")
+            if done.pointer is not None:
+                self._send_error(self.errors.parameter_problem(
+                    self._error_source(info), ip, info, PP_HEADER, done.pointer, now, link_multicast=self._rx_group), now)  # fmt: skip
+            return None
+        whole = None if done is None else parse(done)
+        return None if done is None or whole is None else (done, whole)
+
+    def _unrecognised_option(self, now: float) -> None:
+        """Parameter Problem, code 2, at an option whose action bits ask for it (RFC 8200 §4.2:
+        10 always, 11 unless the destination is multicast; IcmpErrors decides)."""
+        assert self._rx is not None
+        ip, info = self._rx
+        assert info.unknown_option is not None
+        otype, pointer = info.unknown_option
+        if otype >> 6 in (ACTION_REPORT, ACTION_REPORT_UNICAST):
+            self._send_error(self.errors.parameter_problem(
+                self._error_source(info), ip, info, PP_OPTION, pointer, now,
+                link_multicast=self._rx_group), now)  # fmt: skip
+
+    def _time_exceeded(self, now: float) -> None:
+        """Time Exceeded (code 0) for the packet being handled: out of hops in transit."""
+        assert self._rx is not None
+        ip, info = self._rx
+        self._send_error(self.errors.time_exceeded(
+            self._error_source(info), ip, info, TE_TRANSIT, now, link_multicast=self._rx_group), now)  # fmt: skip
+
+    def _send_error(self, packet: bytes | None, now: float) -> None:
+        """Send an ICMPv6 error that IcmpErrors allowed (None: it did not)."""
+        if packet is None:
+            return
+        self.log.write(self.name, "out", "ICMPv6", src=addr(packet, 8), dst=addr(packet, 24),
+                       type=packet[40], code=packet[41])  # fmt: skip
+        self._route(packet, now)
+
+    def _mine(self, dst: str) -> bool:
+        """Whether a packet to ``dst`` is addressed to this node itself (not one it routes on)."""
+        raise NotImplementedError
+
+    def _error_source(self, offending: WireInfo) -> str | None:
+        """This node's address to send an ICMPv6 error about ``offending`` from (None: none)."""
+        raise NotImplementedError
 
     def _for_kernel(self, ip: bytes, info: WireInfo) -> bool:
         """Kernel mode: take a tunnelled packet out of its tunnel to the kernel, and leave the
@@ -356,18 +434,51 @@ class FamaAutomaton(Automaton):
         return self.core.on_message(msg, now)
 
     def _tick(self, now: float) -> None:
-        self._poll(now)
+        self._watch_link(now)
         deadline = self.core.next_deadline()
         if deadline is not None and now >= deadline:
             self._apply(self.core.on_timer(now), now)
-        again, lost = self.neighbors.due(now)
-        for address in again:
+        due = self.neighbors.due(now)
+        for address in due.solicit:
             self._solicit(address)
-        for packet in lost:
-            self.log.write(self.name, "drop", "unresolved", src=addr(packet, 8), dst=addr(packet, 24), why="no NA")
+        for address, mac in due.probe:  # RFC 4861 §7.3.3: is a neighbour in use still there?
+            self._solicit(address, mac)
+        for packet in due.lost:
+            self._unresolved(packet, "no NA")
+        for first in self.reassembly.expire(now):  # RFC 8200 §4.5: Time Exceeded, code 1
+            info = parse(first)
+            if info is not None:
+                self._send_error(self.errors.time_exceeded(
+                    self._error_source(info), first, info, TE_REASSEMBLY, now, link_multicast=False), now)  # fmt: skip
 
-    def _poll(self, now: float) -> None:
-        """Look at the link (the MN does, to see handovers)."""
+    def _watch_link(self, now: float) -> None:
+        """Look at the access link: one log line each way when it goes down or comes back,
+        whatever took it (admin down, no carrier, the interface deleted and created anew: then
+        the port opens its socket again, maybe with another MAC); socket errors meanwhile are
+        counted, not raised (issue 14 item 4). A new epoch with the carrier up is a new link
+        (a memlink move)."""
+        revived = self.access.revive()
+        carrier, epoch = self.access.carrier, self.access.epoch
+        errors, why = self.access.faults.take()
+        if carrier and (not self._carrier or epoch != self._epoch or revived):
+            lost, self._lost = self._lost + errors, 0
+            self._carrier, self._epoch = True, epoch
+            self.mac, self._mac = self.access.mac, mac_bytes(self.access.mac)
+            self.neighbors.clear()
+            self.log.write(self.name, "event", "link-up", epoch=epoch, errors=lost or None)
+            self._link_changed(now)
+        elif not carrier and self._carrier:
+            self._carrier, self._lost = False, errors
+            self.neighbors.clear()
+            self.log.write(self.name, "event", "link-down", epoch=epoch, why=why)
+            self._link_changed(now)
+        elif not carrier:
+            self._lost += errors
+        elif errors:  # the link is up and a socket still failed (e.g. ENOBUFS): rate-limited
+            self.log.write(self.name, "error", "link", why=why, errors=errors)
+
+    def _link_changed(self, now: float) -> None:
+        """The access link went down or came up (``self._carrier``): the MN tells its core."""
 
     def _command(self, now: float, command: _Command) -> None:
         try:
@@ -392,9 +503,11 @@ class FamaAutomaton(Automaton):
         for effect in effects:
             match effect:
                 case Send(msg=msg):
-                    self._emit(msg, self._encode(msg), "out", now)
+                    if not (isinstance(msg, Tunnelled) and self._expired(msg.inner, now)):
+                        self._emit(msg, self._encode(msg), "out", now)
                 case Forward(msg=msg):
-                    self._emit(msg, self._as_received(msg) or encode_bytes(msg), "fwd", now)
+                    if not self._expired(msg, now):
+                        self._emit(msg, self._as_received(msg) or encode_bytes(msg), "fwd", now)
                 case TunnelUp(local=local, remote=remote, hoa=hoa):
                     self.tunnels[hoa] = effect
                     self.log.write(self.name, "event", "tunnel-up", src=local, dst=remote, hoa=hoa)
@@ -402,20 +515,26 @@ class FamaAutomaton(Automaton):
                     self.tunnels.pop(hoa, None)
                     self.log.write(self.name, "event", "tunnel-down", src=local, dst=remote, hoa=hoa)
                 case Deliver(datagram=datagram):
-                    self.received.put(datagram)
-                    self.log.write(
-                        self.name,
-                        "event",
-                        "delivered",
-                        src=datagram.src,
-                        dst=datagram.dst,
-                        bytes=len(datagram.payload),
-                    )
+                    self._deliver(datagram)
                 case Notify(event=event, data=data):
                     self.log.write(self.name, "event", event, **data)
                     self._notified(effect, now)
                 case Drop(msg=msg, reason=reason):
                     self.log.message(self.name, "drop", msg, why=reason)
+                    if effect.code == "hop-limit" and self._received_layer(msg, outer=True):
+                        self._time_exceeded(now)
+
+    def _deliver(self, datagram: Datagram) -> None:
+        """Keep a datagram for this node's applications (``received``): the newest RECEIVED."""
+        self.log.write(self.name, "event", "delivered", src=datagram.src, dst=datagram.dst,
+                       bytes=len(datagram.payload))  # fmt: skip
+        while True:
+            try:
+                self.received.put_nowait(datagram)
+                return
+            except queue.Full:  # nobody reads them: the oldest goes
+                with contextlib.suppress(queue.Empty):
+                    self.received.get_nowait()
 
     def _notified(self, notify: Notify, now: float) -> None:
         """A core event the driver acts on (the MN probes a tentative address)."""
@@ -424,22 +543,38 @@ class FamaAutomaton(Automaton):
         if isinstance(msg, Tunnelled):  # RFC 2473: the inner packet as it came, when it came
             inner = self._as_received(msg.inner) or encode_bytes(msg.inner)
             return ipv6(msg.src, msg.dst, IPV6_IN_IPV6, inner, msg.hlim)
-        return encode_bytes(msg)
+        return encode_bytes(msg, lladdr=self._mac)  # an RA carries it (RFC 4861 §4.2)
 
-    def _as_received(self, msg: Message) -> bytes | None:
-        """The received packet (or its tunnelled inner one) that ``msg`` stands for, one hop on."""
+    def _received_layer(self, msg: Message, *, outer: bool = False) -> bytes | None:
+        """The received packet (or, unless ``outer``, its tunnelled inner one) that ``msg``
+        stands for, as it came."""
         if self._rx is None:
             return None
         ip, info = self._rx
-        layers = [(ip, info.hlim)]
-        if info.tunnelled and info.upper is not None and info.end - info.upper >= 40:
-            inner = ip[info.upper : info.end]
-            layers.append((inner, inner[7]))
-        for layer, hlim in layers:
-            if (addr(layer, 8), addr(layer, 24)) == (msg.src, msg.dst):
-                new = getattr(msg, "hlim", hlim - 1)
-                return layer[:7] + bytes((new & 0xFF,)) + layer[8:]
-        return None
+        layers = [ip[: info.end]]
+        if not outer and info.tunnelled and info.upper is not None and info.end - info.upper >= 40:
+            layers.append(ip[info.upper : info.end])
+        return next((layer for layer in layers if (addr(layer, 8), addr(layer, 24)) == (msg.src, msg.dst)), None)
+
+    def _as_received(self, msg: Message) -> bytes | None:
+        """The received packet (or its tunnelled inner one) that ``msg`` stands for, one hop on."""
+        layer = self._received_layer(msg)
+        if layer is None:
+            return None
+        new = getattr(msg, "hlim", layer[7] - 1)
+        return layer[:7] + bytes((new,)) + layer[8:]
+
+    def _expired(self, msg: Message, now: float) -> bool:
+        """RFC 8200 §3: ``msg``, routed on as it came (the core counts the hops of data and
+        tunnels itself), came with hop limit 1 or 0. It is dropped, with a Time Exceeded to its
+        source when it is the packet itself, not one inside a tunnel."""
+        layer = None if hasattr(msg, "hlim") else self._received_layer(msg)
+        if layer is None or layer[7] > 1:
+            return False
+        self.log.message(self.name, "drop", msg, why="hop-limit: exceeded in transit")
+        if self._received_layer(msg, outer=True):
+            self._time_exceeded(now)
+        return True
 
     # ---------------------------------------------------------------- out: interception, routing
 
@@ -466,11 +601,18 @@ class FamaAutomaton(Automaton):
             except OSError as exc:  # e.g. no route in the kernel
                 self.log.write(self.name, "drop", "upstream", src=addr(packet, 8), dst=dst, why=str(exc))
             return
-        mac = self.neighbors.macs.get(hop)
+        mac = self.neighbors.lookup(hop, now)
         if mac is not None:
             self._frame(packet, mac)
-        elif self.neighbors.wait(hop, packet, now):
+            return
+        queued = self.neighbors.wait(hop, packet, now)
+        if queued:
             self._solicit(hop)
+        elif queued is None:
+            self._unresolved(packet, "neighbour cache at its bound")
+
+    def _unresolved(self, packet: bytes, why: str) -> None:
+        self.log.write(self.name, "drop", "unresolved", src=addr(packet, 8), dst=addr(packet, 24), why=why)
 
     def _next_hop(self, dst: str) -> str | None:
         """The on-link address to resolve for ``dst``; None: hand it upstream."""
@@ -481,48 +623,73 @@ class FamaAutomaton(Automaton):
 
     # ---------------------------------------------------------------- neighbour discovery
 
-    def _solicit(self, target: str) -> None:
+    def _solicit(self, target: str, mac: str | None = None) -> None:
+        """A multicast NS for ``target``, or a unicast probe to its ``mac``."""
         source = self._nd_source()
-        self.log.write(self.name, "out", "NS", src=source, dst=solicited_node(target), target=target)
-        self.send(Frame(nd.solicitation(source, target, self.mac)))
+        dst = solicited_node(target) if mac is None else target
+        self.log.write(self.name, "out", "NS", src=source, dst=dst, target=target)
+        sllao = not self._optimistic(source)  # RFC 4429 §3.3
+        self.send(Frame(nd.solicitation(source, target, self.mac, sllao=sllao, dst_mac=mac)))
 
-    def _learn(self, address: str, mac: str) -> int:
-        """Note where ``address`` is; send what waited for it (how many packets)."""
-        waiting = self.neighbors.learn(address, mac)
+    def _send_waiting(self, waiting: list[bytes], mac: str) -> None:
         for packet in waiting:
             self._frame(packet, mac)
-        return len(waiting)
 
     def _neighbor_discovery(self, frame: bytes, ip: bytes, info: WireInfo, now: float) -> bool:
-        """Handle an NS or NA (True), or say it is neither (False).
+        """Handle an NS or NA (True), or say it is neither (False); an RS (at a router) or an
+        RA (at a host) teaches the neighbour cache its sender's SLLA and goes on to the core.
 
-        Only ND that concerns this node is logged (an NS it answers, an NA it
-        waited for): the kernels on the link have ND traffic of their own.
+        The cache learns only what RFC 4861 §7.2 allows (see nd.py). Only ND that concerns
+        this node is logged (an NS it answers, an NA it waited for): the kernels on the link
+        have ND traffic of their own.
         """
-        if info.proto != ICMPV6 or info.upper is None or info.upper >= len(ip) or ip[info.upper] not in (NS, NA):
+        kinds = (NS, NA, RS) if self.ROUTER else (NS, NA, RA)
+        if info.proto != ICMPV6 or info.upper is None or info.upper >= len(ip) or ip[info.upper] not in kinds:
             return False
         msg = icmpv6.read(ip, info)
-        if msg is None or msg.invalid or msg.target is None:
-            return True  # RFC 4861 §7.1: an invalid NS or NA is silently discarded
-        target = msg.target
+        if msg is None or msg.invalid:
+            return True  # RFC 4861 §6.1, §7.1: an invalid ND message is silently discarded
+        if msg.type not in (NS, NA):  # §6.2.6 (an RS at a router), §6.3.4 (an RA at a host)
+            if msg.lladdr is not None and info.src != "::":
+                self._send_waiting(self.neighbors.heard(info.src, mac_text(msg.lladdr), now), mac_text(msg.lladdr))
+            return False
+        assert msg.target is not None
         if msg.type == NS:
-            if info.src == "::":  # a DAD probe (RFC 4862 §5.4.3)
-                self._in_use(target, now)
-                dst, mac = nd.ALL_NODES, nd.group_mac(nd.ALL_NODES)
-            else:
-                dst = info.src
-                mac = mac_text(msg.lladdr) if msg.lladdr else mac_text(frame[6:12])
-                self._learn(dst, mac)
-            if self._answers(target):
-                self.log.write(self.name, "in", "NS", src=info.src, dst=info.dst, target=target)
-                self.log.write(self.name, "out", "NA", src=target, dst=dst, target=target)
-                self.send(Frame(nd.advertisement(target, dst, mac, self.mac, self.ROUTER)))
+            self._on_solicitation(frame, info, msg, now)
             return True
-        self._in_use(target, now)
-        mac = mac_text(msg.lladdr) if msg.lladdr else mac_text(frame[6:12])
-        if self._learn(target, mac):
-            self.log.write(self.name, "in", "NA", src=info.src, dst=info.dst, target=target)
+        self._in_use(msg.target, now)
+        mac = mac_text(msg.lladdr) if msg.lladdr else None
+        flags = {"solicited": bool(msg.flags & NA_S), "override": bool(msg.flags & NA_O)}
+        waiting = self.neighbors.advertised(msg.target, mac, now=now, **flags)
+        if waiting and mac is not None:
+            self.log.write(self.name, "in", "NA", src=info.src, dst=info.dst, target=msg.target)
+            self._send_waiting(waiting, mac)
         return True
+
+    def _on_solicitation(self, frame: bytes, info: WireInfo, msg: icmpv6.Icmpv6, now: float) -> None:
+        """RFC 4861 §7.2.3: an NS for an address of ours is answered, and its SLLA noted; one for
+        another node's address teaches nothing. A DAD probe (from ::, RFC 4862 §5.4.3) may be a
+        collision with a tentative address of ours, whoever it is for."""
+        target = str(msg.target)
+        if info.src == "::":
+            self._in_use(target, now)
+        if not self._answers(target):
+            return
+        if info.src == "::":
+            dst, mac = nd.ALL_NODES, nd.group_mac(nd.ALL_NODES)
+        else:
+            dst = info.src
+            mac = mac_text(msg.lladdr if msg.lladdr else frame[6:12])  # the answer's only: §7.2.4
+            if msg.lladdr:
+                self._send_waiting(self.neighbors.heard(dst, mac, now), mac)
+        self.log.write(self.name, "in", "NS", src=info.src, dst=info.dst, target=target)
+        self.log.write(self.name, "out", "NA", src=target, dst=dst, target=target)
+        override = not self._optimistic(target)  # RFC 4429 §3.3
+        self.send(Frame(nd.advertisement(target, dst, mac, self.mac, self.ROUTER, override=override)))
+
+    def _optimistic(self, address: str) -> bool:
+        """Whether ``address`` is an optimistic address of this node (RFC 4429 §3.3 applies)."""
+        return False
 
     def _in_use(self, address: str, now: float) -> None:
         """Another node uses or probes ``address`` (a DAD collision if it is tentative here)."""
@@ -573,15 +740,40 @@ class FamaAutomaton(Automaton):
 
     # ---------------------------------------------------------------- running as a daemon
 
+    def status(self) -> dict[str, int]:
+        """The size of every table this node keeps, each bounded (README "Bounded state")."""
+        node = self.listen_sock
+        return {
+            "neighbours": len(self.neighbors),
+            "fragments": len(self.reassembly),
+            "fragment_bytes": self.reassembly.held,
+            "backlog": node.backlog if isinstance(node, NodeSocket) else 0,
+            "received": self.received.qsize(),
+            "held": len(self.held),
+            "tunnels": len(self.tunnels),
+            "icmp_errors": self.errors.sent,
+            "icmp_limited": self.errors.limited,
+            "log_suppressed": self.log.suppressed,
+            "log_lost": self.log.lost,
+        } | self._core_status()
+
+    def _core_status(self) -> dict[str, int]:
+        """The sizes of the core's tables."""
+        raise NotImplementedError
+
     def serve(self) -> None:
-        """Run until SIGINT or SIGTERM, then stop cleanly (call from the main thread)."""
-        stop = threading.Event()
+        """Run until SIGINT or SIGTERM, then stop cleanly (call from the main thread); SIGUSR1
+        logs one ``status`` record with the size of every table."""
+        stop, asked = threading.Event(), threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        signal.signal(signal.SIGUSR1, lambda *_: asked.set())
         self.runbg()
         try:
             while not stop.wait(4 * TICK) and self.isrunning():
-                pass
+                if asked.is_set():
+                    asked.clear()
+                    self._call(lambda now: self.log.write(self.name, "event", "status", **self.status()))
             if not self.isrunning():  # the thread ended by itself: the sockets failed
                 failure = None if self.cmdout.empty() else self.cmdout.recv()
                 raise OSError(f"{self.name} stopped: {getattr(failure, 'exception', 'unknown reason')}")

@@ -54,9 +54,14 @@ from scapy_fama.net.iface import KernelRoute, KernelUpstream
 from scapy_fama.net.kernel import TUN_NAME
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import DarCore
+from scapy_fama.proto.messages import Datagram
 from scapy_fama.wire import WireInfo
 
 ALL_ROUTERS = "ff02::2"
+
+
+def _link_local(a: bytes) -> bool:
+    return a[0] == 0xFE and a[1] & 0xC0 == 0x80  # fe80::/10
 
 
 class DarAutomaton(FamaAutomaton):
@@ -104,10 +109,25 @@ class DarAutomaton(FamaAutomaton):
     def _phase(self) -> str:
         return "SERVING" if self.core.bindings() else "ADVERTISING"
 
+    def _core_status(self) -> dict[str, int]:
+        return {"bindings": len(self.core.bindings()), "records": len(self.core.records())}
+
+    def _deliver(self, datagram: Datagram) -> None:
+        """A DAR runs no applications: nothing for it that it does not handle is kept (profile §6)."""
+        self.log.write(self.name, "drop", "DATA", src=datagram.src, dst=datagram.dst,
+                       why=f"no-application: UDP port {datagram.dport} of the DAR")  # fmt: skip
+
     def _accepts(self, dst_mac: bytes, info: WireInfo) -> bool:
         if self.kernel is not None:  # the kernel forwards: only what is for the DAR itself
-            return info.dst in (ALL_NODES, ALL_ROUTERS, self.core.address, self.core.link_local)
+            return self._mine(info.dst)
         return dst_mac == self._mac or info.dst in (ALL_NODES, ALL_ROUTERS)
+
+    def _mine(self, dst: str) -> bool:
+        return dst in (ALL_NODES, ALL_ROUTERS, self.core.address, self.core.link_local)
+
+    def _error_source(self, offending: WireInfo) -> str | None:
+        # RFC 4443 §2.2: of the scope of the source it goes to
+        return self.core.link_local if _link_local(addr_bytes(offending.src)) else self.core.address
 
     def _sync_kernel(self) -> None:
         assert isinstance(self.kernel, DarKernel)
@@ -121,5 +141,5 @@ class DarAutomaton(FamaAutomaton):
 
     def _next_hop(self, dst: str) -> str | None:
         a = addr_bytes(dst)
-        on_link = (a[0] == 0xFE and a[1] & 0xC0 == 0x80) or a[:8] == self._prefix  # fe80::/10, or the /64
+        on_link = _link_local(a) or a[:8] == self._prefix
         return dst if on_link or self.upstream is None else None

@@ -95,8 +95,6 @@ class MnAutomaton(FamaAutomaton):
         if kernel and (iface is None or udp_echo is not None):
             raise ValueError("kernel mode needs a real interface (iface=) and no UDP echo of its own")
         self.udp_echo = udp_echo  # the UDP port of the echo service (RFC 862), or None
-        self._carrier = False
-        self._epoch: int | None = None
         self._routers: dict[str, str] = {}  # prefix -> link-local address of its router
         path = MnKernel(iface) if kernel and iface is not None else None
         super().__init__(
@@ -158,28 +156,22 @@ class MnAutomaton(FamaAutomaton):
 
     # ---------------------------------------------------------------- link, DAD, routers
 
-    def _poll(self, now: float) -> None:
-        carrier, epoch = self.access.carrier, self.access.epoch
-        if carrier and (not self._carrier or epoch != self._epoch):
-            self._new_link("link-up", carrier, epoch)
-            self._apply(self.core.on_link_up(now), now)
-        elif not carrier and self._carrier:
-            self._new_link("link-down", carrier, epoch)
-            self._apply(self.core.on_link_down(now), now)
-
-    def _new_link(self, event: str, carrier: bool, epoch: int) -> None:
-        self._carrier, self._epoch = carrier, epoch
-        self.neighbors.clear()
+    def _link_changed(self, now: float) -> None:
         self._routers.clear()
-        self.log.write(self.name, "event", event, epoch=epoch)
+        if self._carrier:
+            self._apply(self.core.on_link_up(now), now)
+        else:
+            self._apply(self.core.on_link_down(now), now)
 
     def _on_message(self, msg: Message, now: float) -> Effects:
         if self._epoch is None:  # before the first tick: take the link now, or its link-up
-            self._poll(now)  # would follow this message and throw away what it configured;
+            self._watch_link(now)  # would follow this message and throw away what it configured;
             return [Drop(msg, "before-link: arrived before the link state was read")]  # RS next
-        if isinstance(msg, RouterAdvertisement):
-            self._routers[msg.prefix] = msg.src
         effects = self.core.on_message(msg, now)
+        if isinstance(msg, RouterAdvertisement):  # kept for the prefixes the core took, only
+            self._routers[msg.prefix] = msg.src
+            prefixes = {r.prefix for r in self._records()}
+            self._routers = {p: r for p, r in self._routers.items() if p in prefixes}
         if self.udp_echo is None:
             return effects
         port = self.udp_echo
@@ -215,11 +207,25 @@ class MnAutomaton(FamaAutomaton):
             self._apply(self.core.on_dad_collision(address, now), now)
 
     def _accepts(self, dst_mac: bytes, info: WireInfo) -> bool:
-        return info.dst == ALL_NODES or info.dst in self.core.addresses()
+        return self._mine(info.dst)
+
+    def _mine(self, dst: str) -> bool:
+        return dst == ALL_NODES or dst in self.core.addresses()
+
+    def _error_source(self, offending: WireInfo) -> str | None:
+        """The address the packet came to (RFC 4443 §2.2), or for all nodes the current one."""
+        return offending.dst if offending.dst in self.core.addresses() else self.core.current_address
 
     def _answers(self, target: str) -> bool:
         current = self._current()
         return current is not None and current.usable and target == current.address
+
+    def _core_status(self) -> dict[str, int]:
+        return {"addresses": len(self.core.addresses()), "routers": len(self._routers)}
+
+    def _optimistic(self, address: str) -> bool:
+        record = self.core.record(address)
+        return record is not None and record.in_optimistic_state
 
     def _nd_source(self) -> str:
         return self.core.current_address or "::"

@@ -14,12 +14,29 @@ routing, :class:`~scapy_fama.net.iface.KernelRoute`, which is never readable).
 someone looks (a debug line, an interception)::
 
     Automaton._do_iter: NodeSocket.select([cmdin, node, ioin...]) -> select on cmdin, access, upstream
+                        (the node at once while frames wait in its backlog)
     node.recv()          -> Frame(Ethernet bytes) from the access port, Frame(IPv6 bytes, upstream)
     node.send(Frame)     -> the access port (Ethernet) or upstream (IPv6)
+
+Cheap before costly, already at the socket (profile §6 DoS guard, issue 14 item 2):
+each ``recv()`` first drains what the kernel holds for the node (at most
+``DRAIN`` frames, while the backlog holds fewer than ``BACKLOG``), reads each
+frame once with :func:`scapy_fama.wire.parse` (kept in the :class:`Frame` for
+the automaton) and queues it by cost, then hands out one frame: the oldest
+cheap one (ND, RS, RA, BAs, PHKT-authorised BUs, data, garbage) before any
+costly one (a BU carrying CGA options, which may cost an RSA verification)::
+
+    kernel socket buffers --drain (<= DRAIN per recv)--> cheap  [ND RS BA BU+BAD ...] --> the automaton,
+                                                         costly [BU+CGA+Signature]    --> one per recv
+
+A burst of CGA-signed BUs thus never holds back a PHKT refresh that arrived
+behind it: the refresh waits for at most the one frame being handled. The work
+per wakeup stays one frame, so ticks, commands and interception keep their pace.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, Protocol
 
 from scapy.automaton import select_objects
@@ -29,14 +46,26 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.supersocket import SuperSocket
 
-from scapy_fama.wire.numbers import ETHER_HEADER, IPV6_HEADER
+from scapy_fama.net.faults import Faults
+from scapy_fama.wire import WireInfo, parse
+from scapy_fama.wire.numbers import BU, CGA_PARAMS, ETHER_HEADER, ETHERTYPE_IPV6, IPV6_HEADER, SIGNATURE
 from scapy_fama.wire.read import addr
+
+DRAIN = 256  # frames read from the kernel per recv() at most
+BACKLOG = 4096  # frames held in the process at most; beyond, they wait in the kernel's buffer
+_CGA_OPTIONS = (CGA_PARAMS, SIGNATURE)
+_ETHERTYPE = ETHERTYPE_IPV6.to_bytes(2, "big")
 
 
 class AccessPort(Protocol):
-    """What the automata need of an access interface, besides a SuperSocket's send/close."""
+    """What the automata need of an access interface, besides a SuperSocket's send/close.
+    Link events never raise: errors are counted in ``faults`` (a read gives None, a frame
+    sent is lost), and ``revive()`` reopens a port whose interface was created anew."""
 
     mac: str
+    faults: Faults
+
+    def revive(self) -> bool: ...
 
     @property
     def carrier(self) -> bool: ...
@@ -53,20 +82,38 @@ class AccessPort(Protocol):
 
 class Frame:
     """Bytes that crossed one of a node's interfaces: an Ethernet frame from the access port,
-    or an IPv6 packet (``upstream``). The Scapy packet is built on first use of ``packet``."""
+    or an IPv6 packet (``upstream``). The Scapy packet is built on first use of ``packet``;
+    ``parsed()`` reads the IPv6 packet with :func:`scapy_fama.wire.parse` once."""
 
-    __slots__ = ("data", "upstream", "_packet")
+    __slots__ = ("data", "upstream", "_packet", "_parsed")
 
     def __init__(self, data: bytes, *, upstream: bool = False) -> None:
         self.data = data
         self.upstream = upstream
         self._packet: Packet | None = None
+        self._parsed: tuple[bytes, WireInfo] | None | bool = False  # False: not read yet
 
     @property
     def packet(self) -> Packet:
         if self._packet is None:
             self._packet = IPv6(self.data) if self.upstream else Ether(self.data)
         return self._packet
+
+    def parsed(self) -> tuple[bytes, WireInfo] | None:
+        """The IPv6 packet's bytes and what :func:`~scapy_fama.wire.parse` found in them;
+        None for a frame that is not IPv6."""
+        if self._parsed is False:
+            ip = self.data if self.upstream else self.data[ETHER_HEADER:]
+            is_ipv6 = self.upstream or self.data[12:14] == _ETHERTYPE
+            info = parse(ip) if is_ipv6 else None
+            self._parsed = None if info is None else (ip, info)
+        return self._parsed  # type: ignore[return-value]
+
+    def costly(self) -> bool:
+        """A BU carrying CGA options: its authorisation may cost an RSA verification."""
+        found = self.parsed()
+        mh = None if found is None else found[1].mh
+        return mh is not None and mh.mhtype == BU and any(t in _CGA_OPTIONS for t, _, _ in mh.options)
 
     def summary(self) -> str:
         """A one-line summary from the header bytes alone: Scapy's Automaton formats one for
@@ -90,12 +137,20 @@ class Frame:
 
 
 class NodeSocket(SuperSocket):
-    """The access port and the optional upstream of one node, as one SuperSocket of bytes."""
+    """The access port and the optional upstream of one node, as one SuperSocket of bytes,
+    cheap frames first (see the module's docstring)."""
 
     def __init__(self, access: Any, upstream: Any = None) -> None:
         self.access = access
         self.upstream = upstream
         self.members = [access] if upstream is None else [access, upstream]
+        self.cheap: deque[Frame] = deque()
+        self.costly: deque[Frame] = deque()
+
+    @property
+    def backlog(self) -> int:
+        """Frames read from the kernel and not handed out yet."""
+        return len(self.cheap) + len(self.costly)
 
     def send(self, x: Frame | Packet | bytes) -> int:
         if isinstance(x, Frame):
@@ -109,11 +164,23 @@ class NodeSocket(SuperSocket):
         return int(self.upstream.send(data))
 
     def recv(self, x: int = MTU, **kwargs: Any) -> Frame | None:
-        ready = select_objects(self.members, 0)
-        if not ready:
-            return None
-        data = ready[0].recv_bytes()
-        return None if data is None else Frame(data, upstream=ready[0] is self.upstream)
+        self._drain()
+        if self.cheap:
+            return self.cheap.popleft()
+        return self.costly.popleft() if self.costly else None
+
+    def _drain(self) -> None:
+        room = min(DRAIN, BACKLOG - self.backlog)
+        while room > 0:
+            ready = select_objects(self.members, 0)
+            if not ready:
+                return
+            for member in ready:
+                data = member.recv_bytes()
+                room -= 1
+                if data is not None:
+                    frame = Frame(data, upstream=member is self.upstream)
+                    (self.costly if frame.costly() else self.cheap).append(frame)
 
     def close(self) -> None:
         if not self.closed:
@@ -123,7 +190,13 @@ class NodeSocket(SuperSocket):
 
     @staticmethod
     def select(sockets: list[Any], remain: float | None = None) -> list[Any]:
-        """``select`` over the members of every NodeSocket among ``sockets`` (and the others)."""
+        """``select`` over the members of every NodeSocket among ``sockets`` (and the others);
+        a NodeSocket with a backlog is ready at once."""
+        waiting = any(isinstance(s, NodeSocket) and s.backlog for s in sockets)
         groups = {s: s.members if isinstance(s, NodeSocket) else [s] for s in sockets}
-        ready = set(select_objects([m for members in groups.values() for m in members], remain))
-        return [s for s, members in groups.items() if ready.intersection(members)]
+        ready = set(select_objects([m for members in groups.values() for m in members], 0 if waiting else remain))
+        return [
+            s
+            for s, members in groups.items()
+            if ready.intersection(members) or (isinstance(s, NodeSocket) and s.backlog)
+        ]

@@ -53,6 +53,7 @@ from scapy.packet import Packet
 from scapy.supersocket import SuperSocket
 
 from scapy_fama.net import bpf
+from scapy_fama.net.faults import Faults
 from scapy_fama.wire.read import addr
 
 SYS_NET = Path("/sys/class/net")
@@ -107,28 +108,64 @@ class IfacePort(L2Socket):
 
     ``recv()`` gives Scapy frames (for testers and sniffers), ``recv_bytes()`` the bytes
     the automata read. ``program`` (:mod:`scapy_fama.net.bpf`) keeps in the kernel what the
-    owner never reads."""
+    owner never reads.
+
+    Link events never raise (issue 14): while the interface is down (ENETDOWN) or gone
+    (ENXIO, ENODEV) a read gives None and a frame sent is lost, each error counted in
+    ``faults`` for the driver to report; :meth:`revive` opens the socket again on an
+    interface of the same name that was deleted and created anew."""
 
     def __init__(self, iface: str, program: bpf.Program | None = None) -> None:
         require_interface(iface)
-        super().__init__(iface=iface, type=ETH_P_IPV6, promisc=False)
         self.name = iface
-        self.mac = (SYS_NET / iface / "address").read_text().strip()
+        self._program = program  # the kernel reads the instructions from its buffer: keep it
+        self.faults = Faults()
+        self._open()
+
+    def _open(self) -> None:
+        super().__init__(iface=self.name, type=ETH_P_IPV6, promisc=False)
+        self.mac = self._sys("address")
+        self._index = self._sys("ifindex")
         _receive_buffer(self.ins)
-        if program is not None:
-            program.attach(self.ins)
-            self._program = program  # the kernel reads the instructions from this buffer
+        if self._program is not None:
+            self._program.attach(self.ins)
+
+    def revive(self) -> bool:
+        """Reopen on the interface of this name if it is another one than the socket's (True)."""
+        index = self._sys("ifindex")
+        if index in ("", self._index):
+            return False
+        old = self.ins
+        try:
+            self._open()
+        except OSError as exc:  # gone again, or not up enough to bind: the next look tries again
+            self.faults.note(exc)
+            return False
+        old.close()
+        return True
 
     def recv_bytes(self) -> bytes | None:
-        """One frame as received (None: one this host sent, which a packet socket sees too)."""
-        data, address = self.ins.recvfrom(65535)
+        """One frame as received (None: one this host sent, which a packet socket sees too,
+        or a read error: the link went down)."""
+        try:
+            data, address = self.ins.recvfrom(65535)
+        except OSError as exc:
+            self.faults.note(exc)
+            return None
         return None if address[2] == socket.PACKET_OUTGOING else data
+
+    def send(self, x: Packet | bytes) -> int:
+        try:
+            return int(super().send(x))
+        except OSError as exc:  # the link is down or gone: the frame is lost, as on a wire
+            self.faults.note(exc)
+            return 0
 
     def _sys(self, name: str) -> str:
         try:
             return (SYS_NET / self.name / name).read_text().strip()
-        except OSError:  # the kernel refuses to read carrier while the interface is down
-            return "0"
+        except OSError:  # gone, or (carrier) the kernel refuses to read it while down
+            return ""
 
     @property
     def carrier(self) -> bool:
@@ -136,7 +173,7 @@ class IfacePort(L2Socket):
 
     @property
     def epoch(self) -> int:
-        return int(self._sys("carrier_up_count"))
+        return int(self._sys("carrier_up_count") or 0)
 
 
 class KernelRoute(SuperSocket):

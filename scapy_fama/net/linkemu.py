@@ -43,7 +43,6 @@ if TYPE_CHECKING:  # the automata import this module: no import cycle at run tim
     from scapy_fama.automata.ports import AccessPort
 
 _IDLE = 0.5  # seconds the thread waits when nothing is due (a close wakes it sooner)
-_RETRY = 0.05  # after a read error (e.g. ENETDOWN while the interface is down)
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ class EmulatedPort(SuperSocket):
 
     def __init__(self, port: AccessPort, emulation: LinkEmulation) -> None:
         self.port = port
-        self.mac = port.mac
+        self.faults = port.faults
         self.emulation = emulation
         rng = random.Random(emulation.seed)
         half = emulation.delay_ms / 2000
@@ -108,8 +107,18 @@ class EmulatedPort(SuperSocket):
         self._thread.start()
 
     @property
+    def mac(self) -> str:
+        return self.port.mac
+
+    @property
     def carrier(self) -> bool:
         return self.port.carrier
+
+    def revive(self) -> bool:
+        revived = self.port.revive()
+        if revived:  # the thread selects on the old socket: wake it to take the new one
+            self._wake.send(None)
+        return revived
 
     @property
     def epoch(self) -> int:
@@ -146,7 +155,11 @@ class EmulatedPort(SuperSocket):
             with self._lock:
                 times = [t for t in (self._in.next_at(), self._out.next_at()) if t is not None]
             wait = max(0.0, min(times) - time.monotonic()) if times else _IDLE
-            for ready in select_objects([self.port, self._wake], wait):
+            try:
+                ready_ones = select_objects([self.port, self._wake], wait)
+            except (OSError, ValueError):  # the port's socket was closed by revive() under us
+                continue
+            for ready in ready_ones:
                 if ready is self._wake:
                     self._wake.recv()
                 else:
@@ -154,11 +167,7 @@ class EmulatedPort(SuperSocket):
             self._release(time.monotonic())
 
     def _read(self) -> None:
-        try:
-            frame = self.port.recv_bytes()
-        except OSError:  # the interface went down under us: it comes back, or close() ends this
-            time.sleep(_RETRY)
-            return
+        frame = self.port.recv_bytes()  # None also when the link is down (the port counts it)
         if frame is not None:
             with self._lock:
                 self._in.push(frame, time.monotonic())
@@ -169,7 +178,4 @@ class EmulatedPort(SuperSocket):
         for frame in arrived:
             self._ready.send(frame)
         for frame in leaving:
-            try:
-                self.port.send(frame)
-            except OSError:  # a frame sent into a link that is down is lost, as on the wire
-                pass
+            self.port.send(frame)  # into a link that is down: lost, as on the wire

@@ -42,6 +42,8 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.supersocket import SuperSocket
 
+from scapy_fama.net.faults import Faults
+
 _LOCK = threading.RLock()
 _MACS = itertools.count(1)
 
@@ -101,6 +103,11 @@ class MemPort(_QueuePort):
         self.mac = mac or _next_mac()
         self.link: MemLink | None = None
         self.epoch = 0  # how many times the port was attached to a link
+        self.faults = Faults()  # stays empty: a memlink port never fails
+
+    def revive(self) -> bool:
+        """A memlink port is never deleted under its node (net.iface.IfacePort can be)."""
+        return False
 
     @property
     def carrier(self) -> bool:

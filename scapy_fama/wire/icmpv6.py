@@ -48,6 +48,7 @@ from scapy_fama.wire.read import WireInfo, addr
 from scapy_fama.wire.write import ipv6, pton
 
 MIN_MTU = 1280  # RFC 8200 §5
+SOLICITED_NODE_PREFIX = "ff02::1:ff"  # RFC 4291 §2.7.1, as inet_ntop writes it
 _FIXED = {RS: 8, RA: 16, NS: 24, NA: 24}  # bytes before the options
 
 
@@ -128,7 +129,27 @@ def read(buf: bytes, info: WireInfo) -> Icmpv6 | None:
         msg.router_lifetime = int.from_bytes(buf[off + 6 : off + 8], "big")
     if msg.invalid is None:
         _options(buf, msg, off + fixed, end)
+    if msg.invalid is None and msg.type in (NS, NA):
+        msg.invalid = _neighbour_rules(msg, info)
     return msg
+
+
+def _neighbour_rules(msg: Icmpv6, info: WireInfo) -> str | None:
+    """RFC 4861 §7.1.1 and §7.1.2, beyond the checks every ND message has."""
+    if _multicast(msg.target or ""):
+        return "target is a multicast address"
+    if msg.type == NS and info.src == "::":
+        if not info.dst.lower().startswith(SOLICITED_NODE_PREFIX):
+            return "from the unspecified address, not to a solicited-node group"
+        if msg.lladdr is not None:
+            return "an SLLA option from the unspecified address"
+    if msg.type == NA and _multicast(info.dst) and msg.flags & NA_S:
+        return "the Solicited flag on an NA to a multicast address"
+    return None
+
+
+def _multicast(address: str) -> bool:
+    return address[:2].lower() == "ff"
 
 
 def _message(src: str, dst: str, body: bytes, hlim: int = ND_HOP_LIMIT) -> bytes:
@@ -197,9 +218,10 @@ def _error(src: str, dst: str, kind: int, code: int, word: int, original: bytes)
     return _message(src, dst, body, hlim=64)
 
 
-def time_exceeded(src: str, dst: str, original: bytes) -> bytes:
-    """Hop limit exceeded in transit (RFC 4443 §3.3, code 0)."""
-    return _error(src, dst, TIME_EXCEEDED, 0, 0, original)
+def time_exceeded(src: str, dst: str, original: bytes, code: int = 0) -> bytes:
+    """Time Exceeded (RFC 4443 §3.3): code 0, hop limit exceeded in transit; code 1, fragment
+    reassembly time exceeded."""
+    return _error(src, dst, TIME_EXCEEDED, code, 0, original)
 
 
 def parameter_problem(src: str, dst: str, code: int, pointer: int, original: bytes) -> bytes:

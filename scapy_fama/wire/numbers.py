@@ -83,6 +83,10 @@ CGA_PIECE = 255  # RFC 4866 §5.1: a CGA Parameters option holds at most 255 byt
 # ICMPv6 (RFC 4443) and Neighbour Discovery (RFC 4861 §4)
 ICMPV6_ERRORS = {1: "Destination Unreachable", 2: "Packet Too Big", 3: "Time Exceeded", 4: "Parameter Problem"}
 TIME_EXCEEDED, PARAMETER_PROBLEM = 3, 4
+TE_TRANSIT, TE_REASSEMBLY = 0, 1  # Time Exceeded codes (RFC 4443 §3.3)
+PP_HEADER, PP_NEXT_HEADER, PP_OPTION = 0, 1, 2  # Parameter Problem codes (RFC 4443 §3.4)
+# an unrecognised option's action bits (RFC 8200 §4.2): discard and report, even to a group; or not
+ACTION_REPORT, ACTION_REPORT_UNICAST = 0b10, 0b11
 ECHO_REQUEST, ECHO_REPLY = 128, 129
 RS, RA, NS, NA, REDIRECT = 133, 134, 135, 136, 137
 ND_HOP_LIMIT = 255  # RFC 4861 §6.1.1, §7.1.1: anything else was forwarded, not sent on the link

@@ -35,6 +35,7 @@ from scapy_fama.wire.numbers import (
     DEST_OPTS,
     HAO,
     HAO_LEN,
+    IPV6_HEADER,
     MH,
     NO_NEXT_HEADER,
     OPT_PADN,
@@ -44,7 +45,7 @@ from scapy_fama.wire.numbers import (
     SIGNATURE,
     UDP,
 )
-from scapy_fama.wire.read import parse
+from scapy_fama.wire.read import Fragment, parse
 
 pton = addr_bytes  # text (or 16 bytes) to 16 bytes; memoised, a role meets the same addresses again
 
@@ -75,6 +76,20 @@ def extension(next_header: int, body: bytes, *, fragment: bool = False, hdr_ext_
     body = body + bytes(-(2 + len(body)) % 8)
     size = 0 if fragment else (2 + len(body)) // 8 - 1
     return bytes((next_header & 0xFF, (size if hdr_ext_len is None else hdr_ext_len) & 0xFF)) + body
+
+
+def reassembled(first: bytes, fragment: Fragment, payload: bytes) -> bytes:
+    """RFC 8200 §4.5: the original packet, from the first fragment's unfragmentable part (the
+    IPv6 header and the extension headers before the Fragment header) and the fragmentable
+    parts of all the fragments in order (``payload``). The Fragment header goes: the header
+    that named it names the fragment's Next Header, and the Payload Length counts the rest."""
+    unfragmentable = bytearray(first[: fragment.offset])
+    named_at, pos = 6, IPV6_HEADER  # the Next Header field that names the Fragment header
+    while pos < fragment.offset:
+        named_at, pos = pos, pos + 8 * (unfragmentable[pos + 1] + 1)
+    unfragmentable[named_at] = fragment.next_header
+    unfragmentable[4:6] = (len(unfragmentable) - IPV6_HEADER + len(payload)).to_bytes(2, "big")
+    return bytes(unfragmentable) + payload
 
 
 def hao_body(hoa: str | bytes) -> bytes:
