@@ -39,9 +39,8 @@ from scapy.packet import Packet, Raw
 
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.conformance.case import Case, Fail, Inconclusive
-from scapy_fama.conformance.executor import IUT, Executor, Frame, Setup
+from scapy_fama.conformance.executor import IUT, Executor, Setup
 from scapy_fama.craft import coti, first_bu, phkt_bu
-from scapy_fama.wire import finish_bytes
 from scapy_fama.crypto import (
     ZERO_TOKEN,
     Cga,
@@ -69,7 +68,7 @@ from scapy_fama.proto.messages import (
     signing_endpoints,
 )
 from scapy_fama.proto.seqno import seq_add
-from scapy_fama.wire import parse
+from scapy_fama.wire import finish_bytes, parse
 from scapy_fama.wire.numbers import BAD
 
 LIFETIME = 600  # seconds a case asks for unless it tests lifetimes
@@ -171,7 +170,7 @@ class PlayedMn:
         auth_key = None
         if info.mh.options and info.mh.options[-1][0] == BAD:  # a CGA BU's: secure mode
             home = ZERO_TOKEN if sign or self.phkt is None else self.phkt
-            auth_key = kbm(home, self.care_of)
+            auth_key = kbm(home, self.care_of, deregistration=dereg)  # profile §4
         return finish_bytes(
             bytes(raw),
             coa=coa,
@@ -373,7 +372,7 @@ class DarTester:
         """The BA's BAD verifies with the MN's Kbm (profile §6 step 7: BAD whenever a PHKT exists)."""
         if ba.bad is None:
             raise Fail("the BA carries no Binding Authorization Data though a PHKT exists")
-        coa = mn.address if deregistration else ba.dst
+        coa, _ = signing_endpoints(ba.src, ba.dst, mn.address, deregistration, from_mn=False)
         if not check_authenticator(ba.bad, mn.ba_key(deregistration), coa, self.iut, ba.auth_data):
             key = "the de-registration key Kbm = SHA1(PHKT)" if deregistration else (
                 "Kbm = SHA1(PHKT | care-of token)"
