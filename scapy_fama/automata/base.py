@@ -470,7 +470,7 @@ class FamaAutomaton(Automaton):
         elif not carrier and self._carrier:
             self._carrier, self._lost = False, errors
             self.neighbors.clear()
-            self.log.write(self.name, "event", "link-down", epoch=epoch, why=why)
+            self.log.write(self.name, "event", "link-down", epoch=self._epoch, why=why)  # the link that went
             self._link_changed(now)
         elif not carrier:
             self._lost += errors

@@ -105,6 +105,7 @@ from scapy_fama.proto.messages import (
     RouterAdvertisement,
     RouterSolicitation,
     Tunnelled,
+    Undecodable,
     wire_lifetime,
 )
 from scapy_fama.proto.retransmit import RateWindow, random_delay
@@ -671,6 +672,8 @@ class MnCore:
             if msg.dst == self._coa():
                 return [Deliver(msg)]
             return [Drop(msg, f"not-for-me: {msg.dst} is not the current address")]
+        if isinstance(msg, Undecodable):  # what the codec refused: silently, but saying why
+            return [Drop(msg, f"undecodable: {msg.reason}")]
         return [Drop(msg, f"unexpected: an MN does not handle {type(msg).__name__}")]
 
     def _on_tunnelled(self, tunnelled: Tunnelled) -> Effects:

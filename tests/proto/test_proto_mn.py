@@ -504,7 +504,7 @@ def test_binding_errors_never_drop_a_binding(world: World) -> None:
     assert entry.state is BulState.BOUND and entry.tunnel == coa
     assert world.dars[0].binding(hoa).coa == coa
     undecodable = Undecodable(DAR1, coa, "ICMPv6 Parameter Problem")  # what an ICMP error is
-    assert [d.code for d in world.feed(undecodable)] == ["unexpected"]
+    assert [d.code for d in world.feed(undecodable)] == ["undecodable"]
     assert hoa in world.mn.addresses() and world.mn.record(hoa).bul.state is BulState.BOUND
 
 
