@@ -54,7 +54,7 @@ from scapy_fama.net.sim_flows import Flow
 
 COMMANDS = (
     "topo", "attach", "handover", "detach", "flow", "flows", "stop", "run", "step",
-    "bc", "bul", "addrs", "msc", "save", "verify", "show", "send_to", "packets",
+    "bc", "bul", "addrs", "msc", "latency", "save", "verify", "show", "send_to", "packets",
     "brk", "brks", "unbrk", "held", "release", "drop", "replay", "restart",
 )  # fmt: skip
 EXAMPLE = "attach(mn, dar1); flow(cn, mn); handover(mn, dar2); bc(dar1); msc()"

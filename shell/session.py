@@ -55,6 +55,7 @@ from fama_shell.views import (
     BulTable,
     FlowRow,
     FlowTable,
+    LatencyView,
     VerdictView,
     View,
     table,
@@ -71,6 +72,7 @@ from scapy_fama.layers.headers import find_mh
 from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_events import Change, Hop, NodeEffect, Undelivered
 from scapy_fama.net.sim_flows import Flow
+from scapy_fama.net.sim_latency import breakdowns
 from scapy_fama.net.sim_topology import DarNode, HostNode, MnNode, Node
 from scapy_fama.proto.bul import BulState
 from scapy_fama.proto.effects import Drop, Notify
@@ -490,6 +492,13 @@ class Session(ShellSession):
             helpers=self.helpers,
             alias=self.alias,
         )
+
+    def latency(self, mn: MnNode | str | None = None) -> LatencyView:
+        """Each attachment of an MN step by step: link up, RS, RA, CoA, each BU and BA, the first
+        tunnelled packet each way (where every millisecond went, scapy_fama.latency)."""
+        node = self.mn(mn)
+        found = breakdowns(self.net.events, node.name)
+        return LatencyView(node.name, [b.as_dict() for b in found if b is not None])
 
     # ---------------------------------------------------------------- packets
 

@@ -25,10 +25,11 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from scapy_fama.latency import table as steps_table
 from scapy_fama.verify import Verdict
 
 TEXT_WIDTH = 140  # columns of str(view): wide enough for full IPv6 addresses side by side
@@ -272,3 +273,18 @@ class VerdictView(View):
             out.add_row(r.name, Text(r.result, RESULT_STYLE[ok]), r.detail)
         out.caption = Text.assemble(mark, f"   {self.keys}" if self.keys else "")
         return out
+
+
+@dataclass
+class LatencyView(View):
+    """Each attachment of one MN step by step (:mod:`scapy_fama.latency`): where every
+    millisecond between its link coming up and data in every tunnel went."""
+
+    mn: str
+    handovers: list[dict[str, Any]] = field(default_factory=list)  # Breakdown.as_dict() each
+
+    def __rich__(self) -> RenderableType:
+        if not self.handovers:
+            return Text(f"{self.mn} has not attached yet")
+        return Group(*(steps_table(h, f"{self.mn}, attachment {n}") for n, h in enumerate(self.handovers, 1)))
+

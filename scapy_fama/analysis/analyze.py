@@ -7,7 +7,8 @@ Theory of operation
     files --CaptureReader (one each; several merged by time)--> frames
           --FastPath--> data counted per tunnel and per address
                     \\--> signalling --read_signal--> Signal --Reconstruction.add--> bindings
-    end of input --Reconstruction.finish--> MNs, handovers, findings  \
+    end of input --Reconstruction.finish--> MNs, handovers, findings ---------------+
+                 --latency.breakdowns--> each handover step by step (the tunnels' starts) |
                  --ProxyReconstruction.finish--> PMIPv6 bindings, MAG-LMA tunnels --> Analysis
 
 With ``index=True`` the Analysis also holds what every signalling packet became
@@ -37,6 +38,7 @@ from scapy_fama.analysis.classify import (
     TunnelCount,
 )
 from scapy_fama.analysis.findings import Findings
+from scapy_fama.analysis.latency import breakdowns
 from scapy_fama.analysis.pmip import ProxyBinding
 from scapy_fama.analysis.reader import CaptureReader, Frame, Interface
 from scapy_fama.analysis.reconstruct import MobileNode, Reconstruction, Sighting
@@ -200,6 +202,9 @@ def finish(
         warnings.append(f"{cut}: results up to the break")
         findings.add("capture-truncated", cut, None, None)
     mns = recon.finish(fast.tunnels, fast.native)
+    for node in mns:
+        for handover, steps in zip(node.handovers, breakdowns(node, fast.tunnels)):
+            handover.breakdown = steps
     proxy = recon.proxy.finish()
     proxy_tunnels = recon.proxy.tunnels(fast.tunnels)
     if mn is not None:

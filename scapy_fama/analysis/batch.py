@@ -152,7 +152,7 @@ def _tunnels(shards: list[Shard]) -> dict[tuple[str, str, str, str], TunnelCount
             out[key].add(count)
         else:
             out[key] = TunnelCount(count.packets, count.bytes, count.overhead, count.first, count.last, count.base,
-                                   count.counts[:])
+                                   count.counts[:], count.starts[:])
     return out
 
 
@@ -212,7 +212,8 @@ def shard_to_json(s: Shard) -> dict[str, Any]:
         "file": {"path": str(s.file.path), "size": s.file.size, "truncated": s.file.truncated,
                  "interfaces": [asdict(i) for i in s.file.interfaces]},
         "totals": asdict(s.totals), "first_time": s.first_time, "last_time": s.last_time,
-        "tunnels": [[list(k), {**asdict(c), "counts": list(c.counts)}] for k, c in s.tunnels.items()],
+        "tunnels": [[list(k), {**asdict(c), "counts": list(c.counts), "starts": list(c.starts)}]
+                    for k, c in s.tunnels.items()],
         "native": [[a, asdict(c)] for a, c in s.native.items()],
         "events": [event(e) for e in s.events],
     }
@@ -235,8 +236,9 @@ def shard_from_json(data: dict[str, Any], where: str = "shard") -> Shard:
         info = CaptureFile(Path(f["path"]), f["size"], [Interface(**i) for i in f["interfaces"]], f["truncated"])
         tunnels = {}
         for key, c in data["tunnels"]:
-            count = TunnelCount(**{**c, "counts": TunnelCount().counts})
+            count = TunnelCount(**{**c, "counts": TunnelCount().counts, "starts": TunnelCount().starts})
             count.counts.extend(c["counts"])
+            count.starts.extend(c["starts"])
             tunnels[(key[0], key[1], key[2], key[3])] = count
         return Shard(info, Totals(**data["totals"]), tunnels, {a: NativeCount(**c) for a, c in data["native"]},
                      data["first_time"], data["last_time"], [event(e) for e in data["events"]])

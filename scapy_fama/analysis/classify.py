@@ -28,6 +28,7 @@ to BA latency runs from the first sighting of the BU to the last of its BA).
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ from scapy_fama.wire import WireInfo, parse
 MH, OLD_MH, ICMPV6, IPV6_IN_IPV6 = 135, 62, 58, 41
 SIGNALLING = {MH, OLD_MH, ICMPV6}
 DUPLICATE_WINDOW = 1.0  # seconds: a packet seen again at another capture point within it is the same
+RESUME_GAP = 0.5  # seconds without a packet after which a tunnelled stream's next packet is a start
 MEMO_LIMIT = 1 << 16
 
 # (file index, frame number): how findings and timelines name a packet
@@ -62,6 +64,9 @@ class TunnelCount:
     last: float = 0.0
     base: int = 0
     counts: array[int] = field(default_factory=lambda: array("I"))
+    # when the stream started again after RESUME_GAP seconds without a packet (the first
+    # packet too): a handover back to an earlier CoA resumes a stream seen before
+    starts: array[float] = field(default_factory=lambda: array("d"))
 
     def bump(self, second: int, n: int = 1) -> None:
         """Add ``n`` packets at ``second`` (the fast path does the in-range case itself)."""
@@ -79,8 +84,14 @@ class TunnelCount:
         """(second, packets) of every second with traffic."""
         return [(self.base + i, n) for i, n in enumerate(self.counts) if n]
 
+    def first_after(self, t: float) -> float | None:
+        """The first packet at or after ``t`` that followed a silence (or was the first)."""
+        at = bisect_left(self.starts, t)
+        return self.starts[at] if at < len(self.starts) else None
+
     def add(self, other: TunnelCount) -> None:
         """Fold ``other`` (another stream of the same binding) into this count."""
+        self.starts = array("d", sorted(set(self.starts) | set(other.starts)))
         self.first = min(self.first, other.first) if self.packets else other.first
         self.packets += other.packets
         self.bytes += other.bytes
@@ -195,6 +206,8 @@ class FastPath:
                     count.packets += 1
                     count.bytes += size
                     count.overhead += size - 40 - inner.payload_length
+                    if now - count.last > RESUME_GAP or count.packets == 1:
+                        count.starts.append(now)
                     count.last = now
                     i = int(now) - count.base
                     if 0 <= i < len(count.counts):

@@ -56,6 +56,7 @@ from scapy_fama.analysis.pmip import ProxyExchange, ProxyReconstruction
 from scapy_fama.analysis.signalling import Signal
 from scapy_fama.codec import decode
 from scapy_fama.crypto import CgaParams, KeyPair, PhktError, decrypt_phkt
+from scapy_fama.latency import Breakdown
 from scapy_fama.layers.mh import BA_STATUS
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.proto.seqno import seq_newer
@@ -192,6 +193,7 @@ class Handover:
     released: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # BUs refused or never answered
     attachment: Attachment | None = None
+    breakdown: Breakdown | None = None  # step by step (analysis.latency), once the tunnels are counted
 
     @property
     def duration(self) -> float | None:

@@ -24,7 +24,9 @@ file is ``scapy_fama/schemas/fama-analyze-1.json``)::
     mns[]               id, addresses[], key_id (SHA-1 of the CGA public key, 16 hex digits)
       attachments[]     time, prefix, dar, rs, ra            (an RS answered by an RA)
       handovers[]       time, start, end, duration, signalling, coa, previous, home,
-                        kept[], released[], failed[]
+                        kept[], released[], failed[], breakdown (scapy_fama.latency: origin,
+                        steps[] {what, hoa, dar, phase, at_ms, since_ms}, link_layer_ms,
+                        to_last_ba_ms, to_data_ms; null without a step)
       bindings[]        hoa, dar, state (registered|refused|de-registered|pending|unknown), coa,
                         exchanges_total, retransmissions, statuses {status: count},
                         auth {cga|phkt|none: count}, phkt_issued[] {time, packet},
@@ -70,6 +72,7 @@ from scapy_fama.analysis.classify import TunnelCount
 from scapy_fama.analysis.findings import KINDS
 from scapy_fama.analysis.pmip import PMIP6D, ProxyBinding, ProxyExchange, mac_of
 from scapy_fama.analysis.reconstruct import AddressTest, Binding, Exchange, MobileNode
+from scapy_fama.latency import table as steps_table
 from scapy_fama.layers.mh import BA_STATUS
 from scapy_fama.schemas import document
 
@@ -139,7 +142,8 @@ def _mn(m: MobileNode, analysis: Analysis) -> dict[str, Any]:
                          "ra": list(a.ra) if a.ra else None} for a in m.attachments],
         "handovers": [{"time": h.time, "start": h.start, "end": h.end, "duration": h.duration,
                        "signalling": h.signalling, "coa": h.coa, "previous": h.previous, "home": h.home,
-                       "kept": h.kept, "released": h.released, "failed": h.failed} for h in m.handovers],
+                       "kept": h.kept, "released": h.released, "failed": h.failed,
+                       "breakdown": h.breakdown.as_dict() if h.breakdown else None} for h in m.handovers],
         "bindings": [_binding(b) for b in m.bindings],
         "secure": [{"coti": list(t.init), "time": t.time, "coa": t.address, "dar": t.peer,
                     "cot": list(t.reply) if t.reply else None, "cot_time": t.reply_time, "index": t.index,
@@ -287,6 +291,8 @@ def _render_mn(m: MobileNode, analysis: Analysis, console: Console, clock: _Cloc
                       f"kept {', '.join(h.kept) or '-'}; released {', '.join(h.released) or '-'}"
                       + (f"; [red]failed {', '.join(h.failed)}[/]" if h.failed else "")
                       + f"; took {_ms(h.duration)} (signalling {_ms(h.signalling)})")
+        if h.breakdown is not None:
+            console.print(steps_table(h.breakdown.as_dict(), "step by step"))
     for b in m.bindings:
         lat = latencies(b)
         v = verification(b)

@@ -7,7 +7,7 @@ from pathlib import Path
 from tests.test_architecture import _imports as imports
 
 PACKAGE = Path(__file__).resolve().parents[2] / "scapy_fama"
-ALLOWED = ("scapy_fama.analysis", "scapy_fama.codec", "scapy_fama.wire", "scapy_fama.verify",
+ALLOWED = ("scapy_fama.analysis", "scapy_fama.codec", "scapy_fama.wire", "scapy_fama.verify", "scapy_fama.latency",
            "scapy_fama.layers", "scapy_fama.crypto", "scapy_fama.proto.messages", "scapy_fama.proto.seqno", "scapy_fama.proto.status",
            "scapy_fama.schemas")  # proto: its rules (one home per fact, DESIGN.md), never its cores
 

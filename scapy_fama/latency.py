@@ -1,0 +1,184 @@
+"""Handover latency, step by step: where the time from losing the old link to data in every tunnel goes.
+
+Theory of operation
+-------------------
+The MIPv6 measurement literature splits a handover into the link-layer
+handover, movement detection, address configuration (DAD), the registration
+(BU -> BA, with the return-routability or care-of test first when there is
+one) and the time until data flows again. A FAMA handover (profile §2, §3, §7)
+has each of those steps, with one registration per kept address, sent to every
+anchoring DAR at once::
+
+    link down --L2 handover--> link up --trigger--> RS --router discovery--> RA
+        --address configuration (optimistic: 0; RFC 4862: DAD)--> CoA usable
+    per binding (HoA_i at DAR_i), side by side:
+        CoA usable --to signal--> [CoTI --care-of test--> CoT --to register-->] BU
+        --registration--> BA --resumption--> first tunnelled packet DAR_i -> MN (down)
+                             --resumption--> first tunnelled packet MN -> DAR_i (up)
+
+A feeder fills :class:`Moments` with what it saw, any of it missing (a capture
+sees no link event, a DAR's log no RA); :func:`breakdown` orders them into
+:class:`Step` rows: each step's time from the origin (link up when known, else
+the first moment seen) and from the step before it in its chain, named by the
+phase that interval is. A first tunnelled packet may come before the BA: the
+DAR tunnels once it holds the binding, and its BA is still on its way; that
+step's interval is then negative, and says so. :func:`table` shows one. The feeders:
+
+    fama-analyze    a capture (scapy_fama.analysis.latency): packets on the wire
+    SimNet          its event log (scapy_fama.net.sim_latency): the virtual clock
+    fama-lab demo   the MN's JSON log (scapy_fama.lab.breakdown): the MN's clock, as the
+                    literature's MN-side measurements
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.table import Table
+
+LINK_DOWN, LINK_UP, RS, RA, COA = "link-down", "link-up", "RS", "RA", "CoA"
+COTI, COT, BU, BA, DOWN, UP = "CoTI", "CoT", "BU", "BA", "down", "up"
+LABELS = {
+    LINK_DOWN: "link down",
+    LINK_UP: "link up",
+    RS: "RS",
+    RA: "RA",
+    COA: "CoA usable",
+    COTI: "CoTI",
+    COT: "CoT",
+    BU: "BU",
+    BA: "BA",
+    DOWN: "first packet DAR -> MN",
+    UP: "first packet MN -> DAR",
+}
+PHASES = {  # the interval that ends at a step, by the step
+    LINK_UP: "link-layer handover",
+    RS: "trigger",
+    RA: "router discovery",
+    COA: "address configuration",
+    COTI: "to signal",
+    COT: "care-of test",
+    BU: "to signal",  # "to register" after a care-of test
+    BA: "registration",
+    DOWN: "resumption DAR -> MN",
+    UP: "resumption MN -> DAR",
+}
+
+
+@dataclass
+class BindingMoments:
+    """The registration of one kept (or released) address at its DAR in one handover."""
+
+    hoa: str
+    dar: str
+    coti: float | None = None
+    cot: float | None = None
+    bu: float | None = None  # the first BU of this handover's attempt (after the CoT, if any)
+    ba: float | None = None  # the BA that ended it
+    status: int | None = None
+    bus: int = 0  # BUs sent in the attempt (retransmissions and retries included)
+    down: float | None = None  # first tunnelled packet DAR -> MN for the HoA
+    up: float | None = None  # first tunnelled packet MN -> DAR from the HoA
+
+
+@dataclass
+class Moments:
+    """What a feeder saw of one handover (seconds on its own clock)."""
+
+    coa: str | None = None
+    link_down: float | None = None
+    link_up: float | None = None
+    rs: float | None = None
+    ra: float | None = None
+    usable: float | None = None  # the new CoA can be used (optimistic: as it is made)
+    bindings: list[BindingMoments] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One moment: ``at`` seconds from the origin, ``since`` from the step before it in its chain."""
+
+    what: str
+    at: float
+    since: float | None
+    phase: str | None
+    hoa: str | None = None
+    dar: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"what": self.what, "hoa": self.hoa, "dar": self.dar, "phase": self.phase,
+                "at_ms": _ms(self.at), "since_ms": None if self.since is None else _ms(self.since)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """The steps of one handover, and its totals (seconds; None: a moment is missing)."""
+
+    origin: str  # the step the times count from
+    steps: list[Step]
+    link_down: float | None  # the link-layer handover: link down -> link up
+    to_last_ba: float | None  # origin -> the last BA
+    to_data: float | None  # origin -> the last binding's first downlink packet
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"origin": self.origin, "steps": [s.as_dict() for s in self.steps],
+                "link_layer_ms": _ms(self.link_down), "to_last_ba_ms": _ms(self.to_last_ba),
+                "to_data_ms": _ms(self.to_data)}  # fmt: skip
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1e3, 3)
+
+
+def _chain(origin: float, steps: list[Step], prior: tuple[str, float] | None,
+           moments: list[tuple[str, float | None]], hoa: str | None = None, dar: str | None = None) -> None:  # fmt: skip
+    """Append the known ``moments`` as steps, each timed from the last known one before it."""
+    for what, t in moments:
+        if t is None:
+            continue
+        phase = "to register" if what == BU and prior is not None and prior[0] == COT else PHASES.get(what)
+        since = None if prior is None else t - prior[1]
+        steps.append(Step(what, t - origin, since, phase if prior is not None else None, hoa, dar))
+        if what not in (DOWN, UP):  # both resumptions count from the BA
+            prior = (what, t)
+
+
+def breakdown(m: Moments) -> Breakdown | None:
+    """The steps of ``m`` in the profile's order (None: nothing was seen)."""
+    seen = [t for t in (m.link_down, m.link_up, m.rs, m.ra, m.usable) if t is not None]
+    seen += [t for b in m.bindings for t in (b.coti, b.cot, b.bu, b.ba, b.down, b.up) if t is not None]
+    if not seen:
+        return None
+    origin_name, origin = (LINK_UP, m.link_up) if m.link_up is not None else ("first moment", min(seen))
+    assert origin is not None
+    steps: list[Step] = []
+    attach = [(LINK_DOWN, m.link_down), (LINK_UP, m.link_up), (RS, m.rs), (RA, m.ra), (COA, m.usable)]
+    _chain(origin, steps, None, attach)
+    known = [(what, t) for what, t in attach if t is not None]
+    for b in m.bindings:
+        _chain(origin, steps, known[-1] if known else None,
+               [(COTI, b.coti), (COT, b.cot), (BU, b.bu), (BA, b.ba), (DOWN, b.down), (UP, b.up)], b.hoa, b.dar)  # fmt: skip
+    bas = [b.ba for b in m.bindings if b.ba is not None]
+    downs = [b.down for b in m.bindings if b.down is not None]
+    complete = bool(m.bindings) and len(downs) == len(m.bindings)
+    return Breakdown(
+        origin_name,
+        steps,
+        None if m.link_down is None or m.link_up is None else m.link_up - m.link_down,
+        max(bas) - origin if bas and len(bas) == len(m.bindings) else None,
+        max(downs) - origin if complete else None,
+    )
+
+
+def table(found: dict[str, Any], title: str) -> Table:
+    """A breakdown (:meth:`Breakdown.as_dict`, or that read back from JSON) as a rich table:
+    step, binding (HoA at DAR), ms from the origin, ms from the step before it, the phase."""
+    out = Table(title=f"{title} (ms from the {found['origin']})", title_justify="left")
+    for column, justify in (("step", "left"), ("binding", "left"), ("ms", "right"), ("+ms", "right"), ("phase", "left")):
+        out.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for step in found["steps"]:
+        since = "" if step["since_ms"] is None else f"{step['since_ms']:+.1f}"
+        out.add_row(LABELS[step["what"]], f"{step['hoa']} at {step['dar']}" if step["hoa"] else "",
+                    f"{step['at_ms']:.1f}", since, step["phase"] or "")  # fmt: skip
+    return out
