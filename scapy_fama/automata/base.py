@@ -14,6 +14,8 @@ effects it returns::
     tick (ATMT.timer, 50 ms) --> the link watched (down/up, gone/back: one line each
                                  way), core.on_timer(now) once next_deadline() is due,
                                  ND and reassembly timers
+    link event (ioevent "link": rtnetlink, a real interface) --> the same look at the
+                                 link at once: an RS leaves on link-up (profile §2 step 1)
     command (ioevent "cmd") --> a call from another thread: flows, data, held, status
                                                                                   |
     effects: Send(msg)     -> codec.encode_bytes -> intercepted kind? held : out  v
@@ -31,12 +33,13 @@ Link events and log failures are counted and said once, never raised.
 
 Kernel mode (``kernel=`` a :class:`~scapy_fama.automata.kernel_path.KernelPath`):
 the kernel owns the addresses and carries the data; the automaton keeps the
-signalling and the tunnels' bytes, and forwards nothing::
+signalling, and a data plane thread of the kernel path the tunnels' bytes
+(:mod:`~scapy_fama.automata.dataplane`); the automaton forwards nothing::
 
-    frame in / upstream --IPv6-in-IPv6--> KernelPath.out_of (checked) --> TUN --> kernel
-                        --MH, RS, RA----> the core, as above     anything else: the kernel's
-    TUN (ioevent "tun") --> KernelPath.into (the tunnel of its HoA) --> out (routed as above)
-    after every event   --> _sync_kernel: the kernel's addresses and routes follow the core
+    frame in / upstream --MH, RS, RA----> the core, as above     anything else: the kernel's
+                                                                 (IPv6-in-IPv6: the data plane's)
+    after every event   --> _sync_kernel: the kernel's addresses and routes follow the core,
+                            then the data plane's tunnels
 
 A :class:`~scapy_fama.net.linkemu.LinkEmulation` (``emulation=``) puts the
 access port behind two delay lines (role-applied delay and loss).
@@ -103,6 +106,7 @@ from scapy_fama.codec import decode, decode_parsed, encode_bytes
 from scapy_fama.net import bpf
 from scapy_fama.net.iface import IfacePort
 from scapy_fama.net.linkemu import EmulatedPort, LinkEmulation
+from scapy_fama.net.rtnetlink import LinkEvents
 from scapy_fama.proto.effects import (
     Deliver,
     Drop,
@@ -171,7 +175,7 @@ def _own_timers(shared: dict[str, _TimerList]) -> dict[str, _TimerList]:
 
 
 def _conditions(state: Any) -> list[Any]:
-    """The receive condition, tick, command and TUN ioevents of one state."""
+    """The receive condition, tick, and the command and link ioevents of one state."""
 
     def receive(self: FamaAutomaton, frame: Frame) -> None:
         self._handle(self._receive, frame)
@@ -182,16 +186,16 @@ def _conditions(state: Any) -> list[Any]:
     def command(self: FamaAutomaton, fd: Any) -> None:
         self._handle(self._command, fd.recv())
 
-    def tunnel(self: FamaAutomaton, fd: Any) -> None:
-        self._handle(self._from_tun, fd.recv())
+    def link(self: FamaAutomaton, fd: Any) -> None:
+        self._handle(self._link_event)
 
-    for function in (receive, tick, command, tunnel):
+    for function in (receive, tick, command, link):
         function.__name__ = function.__qualname__ = f"{state.atmt_state.lower()}_{function.__name__}"
     return [
         ATMT.receive_condition(state)(receive),
         ATMT.timer(state, TICK)(tick),
         ATMT.ioevent(state, name="cmd")(command),
-        ATMT.ioevent(state, name="tun")(tunnel),
+        ATMT.ioevent(state, name="link")(link),
     ]
 
 
@@ -271,8 +275,11 @@ class FamaAutomaton(Automaton):
         self._epoch: int | None = None  # its attachment epoch; None until the first look
         self._lost = 0  # socket errors while the link was down, for its link-up line
         self.timeout = _own_timers(type(self).timeout)
-        tun = {} if kernel is None else {"external_fd": {"tun": kernel.tun.fd}}
-        super().__init__(sock=NodeSocket(self.access, upstream), debug=debug, **tun)  # type: ignore[arg-type]
+        self._link_events = LinkEvents() if iface is not None else None  # profile §2 step 1: RS at once
+        fds = {} if self._link_events is None else {"link": self._link_events.sock}
+        super().__init__(sock=NodeSocket(self.access, upstream), debug=debug, external_fd=fds)  # type: ignore[arg-type]
+        if kernel is not None:
+            kernel.start(lambda direction, what, **fields: self.log.write(name, direction, what, **fields), emulation)
 
     # ---------------------------------------------------------------- states
 
@@ -280,6 +287,8 @@ class FamaAutomaton(Automaton):
     def STOPPED(self) -> None:
         """stop() was called: the thread ends and closes the sockets (and the kernel state)."""
         self._close_kernel()
+        if self._link_events is not None:
+            self._link_events.close()
         self._enter()
 
     def _enter(self, *successors: Any) -> None:
@@ -397,25 +406,9 @@ class FamaAutomaton(Automaton):
         raise NotImplementedError
 
     def _for_kernel(self, ip: bytes, info: WireInfo) -> bool:
-        """Kernel mode: take a tunnelled packet out of its tunnel to the kernel, and leave the
-        kernel its own traffic (True), or say ``ip`` is signalling for the core (False)."""
-        assert self.kernel is not None
-        if info.tunnelled:
-            why = self.kernel.out_of(ip, info, self.tunnels)
-            if why:
-                self.log.write(self.name, "drop", "TUN", src=info.src, dst=info.dst, why=why)
-            return True
-        return not signalling(ip, info)
-
-    def _from_tun(self, now: float, data: bytes) -> None:
-        """Kernel mode: a packet the kernel routed into the TUN goes out through its HoA's tunnel."""
-        assert self.kernel is not None
-        packet = self.kernel.into(data, self.tunnels)
-        if packet is None:
-            src, dst = (addr(data, 8), addr(data, 24)) if len(data) >= 40 else ("::", "::")
-            self.log.write(self.name, "drop", "DATA", src=src, dst=dst, why="no-tunnel")
-            return
-        self._route(packet, now)
+        """Kernel mode: leave the kernel its own traffic and the data plane the tunnels' (True),
+        or say ``ip`` is signalling for the core (False)."""
+        return info.tunnelled or not signalling(ip, info)
 
     def _sync_kernel(self) -> None:
         """Kernel mode: make the kernel's addresses and routes follow the core's state."""
@@ -479,6 +472,13 @@ class FamaAutomaton(Automaton):
 
     def _link_changed(self, now: float) -> None:
         """The access link went down or came up (``self._carrier``): the MN tells its core."""
+
+    def _link_event(self, now: float) -> None:
+        """A link of the namespace changed (rtnetlink): look at the access link now, not at the
+        next tick, so that the MN's RS leaves as the carrier comes up (profile §2 step 1)."""
+        assert self._link_events is not None
+        self._link_events.drain()
+        self._watch_link(now)
 
     def _command(self, now: float, command: _Command) -> None:
         try:

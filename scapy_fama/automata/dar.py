@@ -87,7 +87,7 @@ class DarAutomaton(FamaAutomaton):
         if kernel:
             if iface is None:
                 raise ValueError("kernel mode needs a real interface (iface=)")
-            path = DarKernel(iface, core.address)
+            path = DarKernel(iface, core.address, core.prefix)
             upstream = KernelUpstream(core.address, skip={iface, TUN_NAME})
         elif iface is not None and upstream is None:
             upstream = KernelRoute()
@@ -131,7 +131,7 @@ class DarAutomaton(FamaAutomaton):
 
     def _sync_kernel(self) -> None:
         assert isinstance(self.kernel, DarKernel)
-        self.kernel.sync(set(self.tunnels))
+        self.kernel.sync(self.tunnels)
 
     def _answers(self, target: str) -> bool:
         return target in (self.core.address, self.core.link_local) or target in self.tunnels

@@ -199,7 +199,7 @@ class MnAutomaton(FamaAutomaton):
             for r in self._records()
             if r.address != native and r is not current and not r.released
         }
-        self.kernel.sync(native, gateway, kept)
+        self.kernel.sync(native, gateway, kept, self.tunnels)
 
     def _in_use(self, address: str, now: float) -> None:
         record = self.core.record(address)

@@ -12,10 +12,13 @@ the packet type (host, other host, outgoing) is the ancillary load
 and are resolved to offsets when the program is assembled::
 
     own_frames(): EtherType IPv6, not outgoing nor another host's (every frame for the node)
-    signalling(): the same, and Next Header 135 (MH), 41 (IPv6-in-IPv6), 60 / 43 / 0 / 44
-                  (a header that may carry an MH behind it: a BU's HAO, a BA's RH2, a
-                  fragment), or an ICMPv6 RS, RA, NS or NA
-    to_address(a): IPv6 packets to ``a`` (a cooked socket, no Ethernet header)
+    signalling(): the same, and Next Header 135 (MH), 60 / 43 / 0 / 44 (a header that may
+                  carry an MH behind it: a BU's HAO, a BA's RH2, a fragment), or an ICMPv6
+                  RS, RA, NS or NA
+    to_address(a): IPv6 packets to ``a`` but IPv6-in-IPv6 (a cooked socket, no Ethernet header)
+    tunnelled(a, skip): IPv6-in-IPv6 (or behind a Destination Options header, RFC 2473
+                  §4.1.1) for this host [to ``a``], on any interface but those of ``skip``
+                  (a cooked socket: the kernel-mode data plane's, automata/dataplane.py)
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ LD_W_ABS, LD_H_ABS, LD_B_ABS = 0x20, 0x28, 0x30  # BPF_LD | BPF_W/H/B | BPF_ABS 
 JEQ, JGE, JGT = 0x15, 0x35, 0x25  # BPF_JMP | BPF_JEQ/JGE/JGT | BPF_K
 RET = 0x06  # BPF_RET | BPF_K
 SKF_AD_PKTTYPE = -0x1000 + 4  # SKF_AD_OFF + SKF_AD_PKTTYPE
-PACKET_OTHERHOST, PACKET_OUTGOING = 3, 4
+SKF_AD_IFINDEX = -0x1000 + 8  # SKF_AD_OFF + SKF_AD_IFINDEX
+PACKET_HOST, PACKET_OTHERHOST, PACKET_OUTGOING = 0, 3, 4
 NEXT_HEADER = 6  # byte of the IPv6 header
 
 Jump = int | str  # an offset, or a label: "accept" or "drop"
@@ -92,7 +96,7 @@ def own_frames() -> Program:
 def signalling() -> Program:
     """The frames the automata handle while the kernel carries the data (see the docstring)."""
     ops = _own() + [(LD_B_ABS, 0, 0, ETHER_HEADER + NEXT_HEADER)]
-    ops += [(JEQ, "accept", 0, nh) for nh in (MH, IPV6_IN_IPV6, DEST_OPTS, ROUTING, HOP_BY_HOP, FRAGMENT)]
+    ops += [(JEQ, "accept", 0, nh) for nh in (MH, DEST_OPTS, ROUTING, HOP_BY_HOP, FRAGMENT)]
     return Program(ops + [
         (JEQ, 0, "drop", ICMPV6),
         (LD_B_ABS, 0, 0, ETHER_HEADER + IPV6_HEADER),  # the ICMPv6 type (no header before it)
@@ -101,10 +105,28 @@ def signalling() -> Program:
     ])  # fmt: skip
 
 
-def to_address(address: str) -> Program:
-    """IPv6 packets whose destination (bytes 24-39 of the IPv6 header) is ``address``."""
+def _destination(address: str) -> list[Op]:
+    """Drop what is not for ``address`` (bytes 24-39 of the IPv6 header, no link header)."""
     words = struct.unpack("!4I", socket.inet_pton(socket.AF_INET6, address))
     ops: list[Op] = []
     for n, word in enumerate(words):
         ops += [(LD_W_ABS, 0, 0, 24 + 4 * n), (JEQ, 0, "drop", word)]
-    return Program(ops)  # falls through to accept
+    return ops
+
+
+def to_address(address: str) -> Program:
+    """IPv6 packets to ``address``, but IPv6-in-IPv6 (the data plane's, :func:`tunnelled`)."""
+    return Program(_destination(address) + [(LD_B_ABS, 0, 0, NEXT_HEADER), (JEQ, "drop", "accept", IPV6_IN_IPV6)])
+
+
+def tunnelled(address: str | None, skip: Sequence[int] = ()) -> Program:
+    """IPv6-in-IPv6 packets for this host (to ``address`` when given), Next Header 41 or a
+    Destination Options header first, arriving on any interface but the indexes in ``skip``."""
+    ops: list[Op] = [(LD_W_ABS, 0, 0, SKF_AD_PKTTYPE), (JEQ, 0, "drop", PACKET_HOST), (LD_W_ABS, 0, 0, SKF_AD_IFINDEX)]
+    ops += [(JEQ, "drop", 0, index) for index in skip]
+    ops += [] if address is None else _destination(address)
+    return Program(ops + [
+        (LD_B_ABS, 0, 0, NEXT_HEADER),
+        (JEQ, "accept", 0, IPV6_IN_IPV6),
+        (JEQ, "accept", "drop", DEST_OPTS),
+    ])  # fmt: skip

@@ -95,7 +95,7 @@ RECEIVE_BUFFER = 4 << 20  # bytes: room for a burst of thousands of BUs (profile
 SO_RCVBUFFORCE = 33  # asm-generic/socket.h; Python's socket module does not name it
 
 
-def _receive_buffer(sock: socket.socket) -> None:
+def receive_buffer(sock: socket.socket) -> None:
     """A receive buffer sized for bursts; SO_RCVBUFFORCE passes the sysctl cap as root."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
@@ -126,7 +126,7 @@ class IfacePort(L2Socket):
         super().__init__(iface=self.name, type=ETH_P_IPV6, promisc=False)
         self.mac = self._sys("address")
         self._index = self._sys("ifindex")
-        _receive_buffer(self.ins)
+        receive_buffer(self.ins)
         if self._program is not None:
             self._program.attach(self.ins)
 
@@ -199,7 +199,7 @@ class KernelUpstream(KernelRoute):
         self.address = address
         self.skip = skip | {"lo"}
         self.ins = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
-        _receive_buffer(self.ins)
+        receive_buffer(self.ins)
         self._program = bpf.to_address(address)
         self._program.attach(self.ins)
         self._drain()  # what came before the filter

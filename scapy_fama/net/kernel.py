@@ -3,31 +3,36 @@
 Theory of operation
 -------------------
 In kernel mode (``fama-dar --kernel``, ``fama-mn --kernel``) the Linux kernel
-carries the data, real sockets use the FAMA addresses, and a role's automaton
-carries only the signalling and the tunnel's bytes. There is no kernel ip6tnl
-here, so the tunnel end point is a TUN device that the automaton reads and
-writes (:mod:`scapy_fama.automata.kernel_path`)::
+carries the data, real sockets use the FAMA addresses, and a role carries only
+the signalling and the tunnel's bytes. There is no kernel ip6tnl here, so the
+tunnel end point is a TUN device that the role's data plane reads and writes
+(:mod:`scapy_fama.automata.kernel_path`)::
 
-    kernel routing --HoA/128 dev fama-tun, or "from HoA lookup 100"--> fama-tun --read--> automaton
-    automaton --write inner packet--> fama-tun --> kernel: forwards it (DAR), delivers it (MN)
+    kernel routing --HoA/128 dev fama-tun, or "from HoA lookup 100"--> fama-tun --read--> data plane
+    data plane --write inner packet--> fama-tun --> kernel: forwards it (DAR), delivers it (MN)
 
 This module only manages state: :class:`Tun` opens the device (``/dev/net/tun``,
 ``TUNSETIFF`` with ``IFF_TUN | IFF_NO_PI``: bare IPv6 packets, no packet
 information header), sets it up and gives it the tunnel MTU (the access link's
 minus the 40-byte outer header, RFC 2473 §6.7); :func:`ip` runs one iproute2
-command and turns a failure into one :class:`OSError` line; the TUN disappears
-with its file descriptor.
+command and turns a failure into one :class:`OSError` line (the roles change
+addresses and routes with :mod:`scapy_fama.net.rtnetlink`, which is faster);
+the TUN disappears with its file descriptor.
 
 Owning a FAMA address makes the kernel parse what is sent to it, and without
 the mip6 and ip6_tunnel modules it answers a Mobility Header (Next Header 135),
 a Home Address option, a type 2 Routing header and IPv6-in-IPv6 (Next Header
-41) with ICMPv6 Parameter Problem. The automaton handles those packets from its
-own AF_PACKET socket, so :func:`nft_install` silences the kernel's answers: the
+41) with ICMPv6 Parameter Problem. The role handles those packets from its
+own AF_PACKET sockets, so :func:`nft_install` silences the kernel's answers: the
 table ``ip6 fama`` drops every Parameter Problem the namespace itself sends
-(hook ``output``: forwarded errors of other nodes pass). Its rule set::
+(hook ``output``: forwarded errors of other nodes pass), and spares the kernel
+the IPv6-in-IPv6 packets for the namespace itself (hook ``input``: the data
+plane's packet socket has its copy already, and the kernel would only build a
+Parameter Problem for each; forwarded ones pass). Its rule set::
 
     table ip6 fama {
         chain out { type filter hook output priority 0; icmpv6 type parameter-problem drop }
+        chain in { type filter hook input priority 0; ip6 nexthdr 41 drop }
     }
 """
 
@@ -47,6 +52,10 @@ NFT_RULES = f"""table ip6 {NFT_TABLE} {{
     chain out {{
         type filter hook output priority 0;
         icmpv6 type parameter-problem drop
+    }}
+    chain in {{
+        type filter hook input priority 0;
+        ip6 nexthdr 41 drop
     }}
 }}
 """
@@ -109,9 +118,6 @@ class Tun:
         except OSError as exc:
             os.close(self.fd)
             raise OSError(f"cannot create the TUN device {name}: {exc.strerror or exc}") from None
-
-    def write(self, packet: bytes) -> None:
-        os.write(self.fd, packet)
 
     def close(self) -> None:
         """Close the device (the kernel deletes it, and every route and address on it)."""

@@ -11,11 +11,12 @@ import subprocess
 import pytest
 from memnet import WAIT, receive
 from scapy.layers.inet import TCP
-from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6ND_RS, IPv6
+from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6ND_RS, IPv6, IPv6ExtHdrDestOpt
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from scapy_fama.automata.kernel_path import DAR, MN, Side, decapsulate, encapsulate, signalling
+from scapy_fama.automata.dataplane import DAR, MN, Side, TunnelTable
+from scapy_fama.automata.kernel_path import signalling
 from scapy_fama.cli import dar, mn
 from scapy_fama.craft import coti
 from scapy_fama.net.kernel import NFT_TABLE, nft_install, nft_remove
@@ -25,8 +26,8 @@ from scapy_fama.proto.effects import TunnelUp
 from scapy_fama.wire import parse
 
 HOA, COA, DAR1, CN, OTHER = "2001:db8:1::5", "2001:db8:2::7", "2001:db8:1::1", "2001:db8:ff::1", "2001:db8:3::9"
-AT_DAR = {HOA: TunnelUp(DAR1, COA, HOA)}
-AT_MN = {HOA: TunnelUp(COA, DAR1, HOA)}
+AT_DAR = TunnelTable({HOA: TunnelUp(DAR1, COA, HOA)}, DAR, "2001:db8:1::/64")
+AT_MN = TunnelTable({HOA: TunnelUp(COA, DAR1, HOA)}, MN)
 
 
 def _tcp(src: str, dst: str, hlim: int = 63) -> bytes:
@@ -37,10 +38,16 @@ def _tunnelled(src: str, dst: str, inner: bytes) -> bytes:
     return bytes(IPv6(src=src, dst=dst, nh=41) / IPv6(inner))
 
 
-def _decapsulate(outer: bytes, tunnels: dict[str, TunnelUp], side: Side) -> tuple[bytes | None, str]:
+def _encapsulate(inner: bytes, table: TunnelTable) -> IPv6 | None:
+    found = table.outer_header(inner)
+    return None if found is None else IPv6(found[0] + inner)
+
+
+def _decapsulate(outer: bytes, table: TunnelTable) -> tuple[bytes | None, str]:
     info = parse(outer)
-    assert info is not None
-    return decapsulate(outer, info, tunnels, side)
+    assert info is not None and info.upper is not None
+    inner, why = table.decapsulate(outer, info.upper)
+    return None if inner is None else bytes(inner), why
 
 
 def _signalling(raw: bytes) -> bool:
@@ -54,21 +61,30 @@ def _signalling(raw: bytes) -> bool:
 
 def test_a_dar_tunnels_what_is_for_a_hoa_from_itself_to_the_coa_with_the_inner_bytes_unchanged() -> None:
     inner = _tcp(CN, HOA)
-    outer = IPv6(bytes(encapsulate(inner, AT_DAR, DAR)))
-    assert (outer.src, outer.dst, outer.nh, outer.hlim) == (DAR1, COA, 41, 64)
-    assert bytes(outer.payload) == bytes(inner)  # hop limit 63: the kernel took its hop already
+    outer = _encapsulate(inner, AT_DAR)
+    assert outer is not None and (outer.src, outer.dst, outer.nh, outer.hlim, outer.plen) == (DAR1, COA, 41, 64, len(inner))
+    assert bytes(outer.payload) == inner  # hop limit 63: the kernel took its hop already
+    assert AT_DAR.outer_header(inner)[1] == (COA, 0)  # type: ignore[index]  # sent to the CoA
 
 
 def test_an_mn_tunnels_what_is_from_a_kept_address_from_its_coa_to_the_dar() -> None:
-    outer = encapsulate(_tcp(HOA, CN, 64), AT_MN, MN)
-    assert outer is not None and (IPv6(outer).src, IPv6(outer).dst, IPv6(outer).nh) == (COA, DAR1, 41)
+    outer = _encapsulate(_tcp(HOA, CN, 64), AT_MN)
+    assert outer is not None and (outer.src, outer.dst, outer.nh) == (COA, DAR1, 41)
 
 
-@pytest.mark.parametrize(("inner", "tunnels", "side"), [(_tcp(CN, OTHER), AT_DAR, DAR), (_tcp(COA, CN), AT_MN, MN)])
-def test_nothing_is_tunnelled_without_a_tunnel_so_the_current_address_stays_native(
-    inner: bytes, tunnels: dict[str, TunnelUp], side: object
-) -> None:
-    assert encapsulate(inner, tunnels, side) is None  # type: ignore[arg-type]
+@pytest.mark.parametrize(("inner", "table"), [(_tcp(CN, OTHER), AT_DAR), (_tcp(COA, CN), AT_MN), (b"\x60" * 39, AT_DAR)])
+def test_nothing_is_tunnelled_without_a_tunnel_so_the_current_address_stays_native(inner: bytes, table: TunnelTable) -> None:
+    assert table.outer_header(inner) is None
+
+
+def test_a_dar_hands_back_only_what_is_for_its_own_link_and_neither_tunnelled_nor_routed_to_its_tun() -> None:
+    home = "2001:db8:1::9"
+    assert AT_DAR.homeward(_tcp(CN, home))  # the MN came home: the kernel delivers it on the link
+    assert not AT_DAR.homeward(_tcp(CN, HOA))  # still tunnelled
+    assert not AT_DAR.homeward(_tcp(CN, OTHER))  # not this DAR's link
+    assert not AT_MN.homeward(_tcp(CN, home))  # an MN hands nothing back
+    routed = TunnelTable({}, DAR, "2001:db8:1::/64", frozenset({home}))
+    assert not routed.homeward(_tcp(CN, home))  # its kernel would route it into the TUN again
 
 
 # ---------------------------------------------------------------- decapsulation (RFC 6275 §10.4.5)
@@ -76,8 +92,14 @@ def test_nothing_is_tunnelled_without_a_tunnel_so_the_current_address_stays_nati
 
 def test_a_dar_takes_back_what_its_registered_coa_sends_from_the_hoa() -> None:
     inner = _tcp(HOA, CN, 64)
-    out, why = _decapsulate(_tunnelled(COA, DAR1, inner), AT_DAR, DAR)
-    assert why == "" and out is not None and out == inner
+    out, why = _decapsulate(_tunnelled(COA, DAR1, inner), AT_DAR)
+    assert why == "" and out == inner
+
+
+def test_a_tunnelled_packet_behind_a_destination_options_header_is_taken_as_well() -> None:
+    inner = _tcp(HOA, CN, 64)
+    outer = bytes(IPv6(src=COA, dst=DAR1) / IPv6ExtHdrDestOpt(nh=41) / IPv6(inner))
+    assert _decapsulate(outer, AT_DAR) == (inner, "")
 
 
 @pytest.mark.parametrize(
@@ -86,18 +108,18 @@ def test_a_dar_takes_back_what_its_registered_coa_sends_from_the_hoa() -> None:
         (_tunnelled(OTHER, DAR1, _tcp(HOA, CN)), "spoofed-tunnel"),  # not the registered CoA
         (_tunnelled(COA, "2001:db8:1::2", _tcp(HOA, CN)), "spoofed-tunnel"),  # not to this DAR
         (_tunnelled(COA, DAR1, _tcp(OTHER, CN)), "no-tunnel"),  # a source without a binding
-        (_tcp(COA, DAR1), "not-ipv6-in-ipv6"),
+        (_tunnelled(COA, DAR1, _tcp(HOA, CN))[:-30], "truncated"),  # shorter than its Payload Length
     ],
 )
 def test_a_dar_refuses_every_other_tunnelled_packet(outer: bytes, reason: str) -> None:
-    out, why = _decapsulate(outer, AT_DAR, DAR)
+    out, why = AT_DAR.decapsulate(outer)
     assert out is None and why.split(":")[0] == reason
 
 
 def test_an_mn_takes_what_the_dar_of_a_kept_address_sends_to_its_coa_and_nothing_else() -> None:
-    assert _decapsulate(_tunnelled(DAR1, COA, _tcp(CN, HOA)), AT_MN, MN)[1] == ""
-    assert _decapsulate(_tunnelled(OTHER, COA, _tcp(CN, HOA)), AT_MN, MN)[1].startswith("spoofed-tunnel")
-    assert _decapsulate(_tunnelled(DAR1, COA, _tcp(CN, COA)), AT_MN, MN)[1].startswith("no-tunnel")
+    assert _decapsulate(_tunnelled(DAR1, COA, _tcp(CN, HOA)), AT_MN)[1] == ""
+    assert _decapsulate(_tunnelled(OTHER, COA, _tcp(CN, HOA)), AT_MN)[1].startswith("spoofed-tunnel")
+    assert _decapsulate(_tunnelled(DAR1, COA, _tcp(CN, COA)), AT_MN)[1].startswith("no-tunnel")
 
 
 def test_the_automaton_takes_the_signalling_and_leaves_the_kernel_the_rest() -> None:
@@ -203,6 +225,7 @@ def test_nft_table_installs_once_and_goes() -> None:
 
         assert tables().count(f"table ip6 {NFT_TABLE}") == 1
         assert "icmpv6 type parameter-problem drop" in tables()
+        assert "ip6 nexthdr ipv6 drop" in tables()  # nft lists Next Header 41 by its name
         nft_remove(namespace)
         assert NFT_TABLE not in tables()
     finally:

@@ -1,0 +1,324 @@
+"""Kernel mode's data plane: the tunnels' packets moved as bytes, in batches, in a thread of their own.
+
+Theory of operation
+-------------------
+The automaton's thread carries the signalling and decides the tunnels; this
+module carries what goes through them (RFC 2473 IPv6-in-IPv6, profile §8), so
+that a saturated tunnel never queues in front of a BU, and a BU being verified
+never stalls the tunnel. It never builds a Scapy packet::
+
+    TUN --read, up to BATCH per wakeup--> TunnelTable.encapsulate (the tunnel of the inner
+        HoA: its outer header, payload length filled in)  --sendto--> raw IPv6 socket
+        (IPPROTO_RAW: the kernel routes the outer packet and resolves its next hop)
+    packet socket (BPF: Next Header 41 to this node, nothing else is copied to user space)
+        --recv, up to BATCH per wakeup--> TunnelTable.decapsulate (anti-spoofing: the outer
+        addresses must be the tunnel's ends, RFC 6275 §10.4.5 / §11.3.1)  --write--> TUN
+
+The automaton publishes a new :class:`TunnelTable` after every event that
+changed its tunnels, once the kernel's routes follow them (assigning one
+attribute: the thread sees the old table or the new one, never half of
+each). A DAR that reads from its TUN a packet for an address of its own link
+that has no tunnel any more (it came in while a de-registration was handled:
+the MN is home) hands it back to the kernel, whose route now delivers it on
+the link, instead of dropping it. A role with link emulation
+(:mod:`scapy_fama.net.linkemu`) puts what it sends and what it takes in
+through two delay lines, as its access port does for the signalling.
+
+Drops are counted (``counts``) and logged at most once a second per reason;
+the kernel's own multicast into the TUN (MLD reports) is dropped silently.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import select
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from scapy_fama.crypto import addr_bytes, prefix64
+from scapy_fama.net.linkemu import DelayLine, LinkEmulation
+from scapy_fama.proto.effects import TunnelUp
+from scapy_fama.wire.numbers import IPV6_HEADER, IPV6_IN_IPV6
+from scapy_fama.wire import parse
+from scapy_fama.wire.read import addr
+from scapy_fama.wire.write import ipv6
+
+OUTER_HLIM = 64  # RFC 2473 §3.1: the tunnel entry point's default hop limit; profile §8
+BATCH = 64  # packets moved per source and wakeup before the other source gets its turn
+_LOG_EVERY = 1.0  # seconds between two log lines of one drop reason
+
+
+@dataclass(frozen=True)
+class Side:
+    """Where the HoA sits in the inner header: of a packet going into the tunnel, and of one
+    coming out (byte offsets of the source, 8, or the destination, 24); and which way, seen
+    from the MN, a packet going into the tunnel travels (down: DAR -> MN, up: MN -> DAR)."""
+
+    into: int
+    out_of: int
+    into_way: str
+    out_way: str
+
+
+DAR = Side(into=24, out_of=8, into_way="down", out_way="up")  # it tunnels what is for a HoA
+MN = Side(into=8, out_of=24, into_way="up", out_way="down")  # it tunnels what is from a HoA
+
+
+class TunnelTable:
+    """The tunnels of one role, by HoA bytes, in the form the data plane uses them.
+
+    ``home`` is a DAR's /64 and ``routed`` the HoAs its kernel still routes into the TUN:
+    a packet for another address of that /64 may be handed back (:meth:`homeward`)."""
+
+    def __init__(
+        self,
+        tunnels: Mapping[str, TunnelUp],
+        side: Side,
+        home: str | None = None,
+        routed: frozenset[str] = frozenset(),
+        before: Mapping[str, TunnelUp] | None = None,
+    ) -> None:
+        self.side = side
+        self._home = None if home is None else prefix64(home)
+        self._routed = frozenset(addr_bytes(a) for a in routed)
+        self._into: dict[bytes, tuple[bytes, bytes, tuple[str, int]]] = {}
+        self._ends: dict[bytes, bytes] = {}  # HoA -> outer source and destination of its packets in
+        for hoa, tunnel in tunnels.items():
+            head = ipv6(tunnel.local, tunnel.remote, IPV6_IN_IPV6, b"", OUTER_HLIM)
+            self._into[addr_bytes(hoa)] = (head[:4], head[6:], (tunnel.remote, 0))
+            self._ends[addr_bytes(hoa)] = addr_bytes(tunnel.remote) + addr_bytes(tunnel.local)
+        # the tunnels new since ``before`` whose first packet each way the data plane reports
+        # (the end of a handover, scapy_fama.latency); only the data plane's thread changes them
+        new = {addr_bytes(h) for h, t in tunnels.items() if before is None or before.get(h) != t}
+        self.fresh = {side.into_way: set(new), side.out_way: set(new)}
+
+    def outer_header(self, inner: bytes | memoryview) -> tuple[bytes, tuple[str, int]] | None:
+        """The IPv6 header that puts ``inner`` in its HoA's tunnel (RFC 2473 §3, profile §8), and
+        where to send the whole; None: no tunnel carries it."""
+        at = self.side.into
+        found = self._into.get(bytes(inner[at : at + 16])) if len(inner) >= IPV6_HEADER else None
+        if found is None:
+            return None
+        first, rest, to = found
+        return b"".join((first, len(inner).to_bytes(2, "big"), rest)), to
+
+    def decapsulate(self, outer: bytes | memoryview, upper: int = IPV6_HEADER) -> tuple[memoryview | None, str]:
+        """The inner packet of ``outer`` (it starts at ``upper``), or None and why it is refused.
+
+        Only a tunnel that stands takes a packet, and only from its far end: a DAR takes
+        a packet from HoA_i only from the CoA registered for HoA_i, an MN one for HoA_i
+        only from HoA_i's DAR (RFC 6275 §10.4.5 and §11.3.1, profile §8)."""
+        end = IPV6_HEADER + int.from_bytes(outer[4:6], "big")
+        if end > len(outer) or end - upper < IPV6_HEADER:
+            return None, "truncated: the inner packet is cut short"
+        at = upper + self.side.out_of
+        ends = self._ends.get(bytes(outer[at : at + 16]))
+        if ends is None:
+            return None, f"no-tunnel: none carries {addr(outer, at)}"
+        if outer[8:40] != ends:
+            return None, f"spoofed-tunnel: {addr(outer, 8)} -> {addr(outer, 24)} is not the tunnel of {addr(outer, at)}"
+        return memoryview(outer)[upper:end], ""
+
+    def carries(self, hoa: bytes) -> bool:
+        return hoa in self._into
+
+    def homeward(self, inner: bytes | memoryview) -> bool:
+        """Whether a DAR may hand ``inner`` back to its kernel: for an address of its own link
+        that neither a tunnel nor a kernel route takes (the MN came home while it travelled)."""
+        dst = bytes(inner[24:40])
+        return self._home is not None and dst[:8] == self._home and dst not in self._into and dst not in self._routed
+
+
+Log = Callable[..., None]  # LogSink.write bound to the node's name
+
+
+class DataPlane:
+    """The thread that moves the tunnels' packets (see the module's docstring).
+
+    ``tun`` is the TUN's descriptor, ``receiver`` a packet socket (IPv6, no link header)
+    whose BPF program passes the tunnelled packets for this node, ``mtu`` the largest
+    packet either gives."""
+
+    def __init__(
+        self,
+        tun: int,
+        receiver: socket.socket,
+        table: TunnelTable,
+        log: Log,
+        mtu: int,
+        emulation: LinkEmulation | None = None,
+    ) -> None:
+        self.tun = tun
+        self.receiver = receiver
+        self.sender = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        self.table = self._current = table
+        self.log = log
+        self.counts: Counter[str] = Counter()
+        self._logged: dict[str, tuple[float, int]] = {}  # reason -> (last line, drops since)
+        self._tx = memoryview(bytearray(IPV6_HEADER + mtu))  # outer header, then the packet read
+        self._rx = memoryview(bytearray(mtu))
+        os.set_blocking(tun, False)
+        receiver.setblocking(False)
+        self._wake_r, self._wake_w = os.pipe()
+        self._stopping = False
+        self._out: DelayLine | None = None
+        self._in: DelayLine | None = None
+        if emulation is not None:
+            rng = random.Random(emulation.seed)
+            self._out = DelayLine(emulation.delay_ms / 2000, emulation.loss, rng)
+            self._in = DelayLine(emulation.delay_ms / 2000, emulation.loss, rng)
+        self._thread = threading.Thread(target=self._run, name="data-plane", daemon=True)
+        self._thread.start()
+
+    def publish(self, table: TunnelTable) -> None:
+        """Use ``table`` from the next packet on (call it once the kernel's routes follow it)."""
+        self.table = table
+
+    def stop(self) -> None:
+        """End the thread (the receiver and the TUN are the caller's to close)."""
+        if not self._stopping:
+            self._stopping = True
+            os.write(self._wake_w, b"x")
+            self._thread.join()
+            self.sender.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    # ---------------------------------------------------------------- the thread
+
+    def _run(self) -> None:
+        sources = [self.tun, self.receiver, self._wake_r]
+        while not self._stopping:
+            try:
+                ready, _, _ = select.select(sources, [], [], self._wait())
+                if self.tun in ready:
+                    self._from_tun()
+                if self.receiver in ready:
+                    self._from_link()
+                if self._out is not None:
+                    self._release(time.monotonic())
+            except Exception as exc:  # noqa: BLE001 -- the data plane must outlive one bad packet
+                self.log("error", "data-plane", why=f"{type(exc).__name__}: {exc}")
+
+    def _wait(self) -> float | None:
+        if self._out is None or self._in is None:
+            return None
+        due = [t for t in (self._out.next_at(), self._in.next_at()) if t is not None]
+        return max(0.0, min(due) - time.monotonic()) if due else None
+
+    def _from_tun(self) -> None:
+        """Up to BATCH packets from the TUN into their tunnels (the loop is the data plane's whole
+        cost per packet: locals, one table lookup, the header written in front of the bytes read)."""
+        buffer, table, send = self._tx, self._table(), self._send
+        fresh = table.fresh[table.side.into_way]
+        into = buffer[IPV6_HEADER:]
+        done = 0
+        try:
+            for _ in range(BATCH):
+                try:
+                    n = os.readv(self.tun, [into])
+                except BlockingIOError:
+                    return
+                inner = into[:n]
+                found = table.outer_header(inner)
+                if found is not None:
+                    buffer[:IPV6_HEADER] = found[0]
+                    send(buffer[: IPV6_HEADER + n], found[1])
+                    done += 1
+                    if fresh:
+                        self._first(fresh, table.side.into_way, inner, table.side.into)
+                elif table.homeward(inner):
+                    send(inner, (addr(inner, 24), 0))
+                    self.counts["handed-back"] += 1
+                elif n >= IPV6_HEADER and inner[24] != 0xFF:  # the kernel's own multicast (MLD): no one's data
+                    self._drop(f"no-tunnel: none carries {addr(inner, table.side.into)}", inner)
+        finally:
+            if done:
+                self.counts["encapsulated"] += done
+
+    def _from_link(self) -> None:
+        """Up to BATCH tunnelled packets from the packet socket, decapsulated into the TUN."""
+        buffer, table, tun, late = self._rx, self._table(), self.tun, self._in
+        fresh = table.fresh[table.side.out_way]
+        done = 0
+        try:
+            for _ in range(BATCH):
+                try:
+                    n = self.receiver.recv_into(buffer)
+                except BlockingIOError:
+                    return
+                outer = buffer[:n]
+                upper = IPV6_HEADER
+                if n > IPV6_HEADER and outer[6] != IPV6_IN_IPV6:  # extension headers first (RFC 2473 §4.1.1)
+                    info = parse(bytes(outer))
+                    if info is None or not info.tunnelled or info.upper is None:
+                        continue  # signalling behind a Destination Options header: the automaton's
+                    upper = info.upper
+                inner, why = table.decapsulate(outer, upper)
+                if inner is None:
+                    self._drop(why, outer)
+                    continue
+                if fresh:
+                    self._first(fresh, table.side.out_way, inner, table.side.out_of)
+                if late is not None:
+                    late.push(bytes(inner), time.monotonic())
+                else:
+                    os.write(tun, inner)
+                    done += 1
+        finally:
+            if done:
+                self.counts["decapsulated"] += done
+
+    def _table(self) -> TunnelTable:
+        """The table published last; a tunnel whose first packet it still waits for stays awaited
+        in the next table if it is in it."""
+        table = self.table
+        if table is not self._current:
+            for way, waiting in self._current.fresh.items():
+                table.fresh[way] |= {hoa for hoa in waiting if table.carries(hoa)}
+            self._current = table
+        return table
+
+    def _first(self, fresh: set[bytes], way: str, inner: memoryview, at: int) -> None:
+        """Report the first packet of a new tunnel that goes ``way`` (one event per tunnel and way)."""
+        hoa = bytes(inner[at : at + 16])
+        if hoa in fresh:
+            fresh.discard(hoa)
+            self.log("event", "first-packet", hoa=addr(hoa, 0), way=way)
+
+    def _send(self, packet: memoryview, to: tuple[str, int]) -> None:
+        if self._out is not None:
+            self._out.push((bytes(packet), to), time.monotonic())
+            return
+        try:
+            self.sender.sendto(packet, to)
+        except OSError as exc:  # no route (the link is down): lost, as on the wire
+            self._drop(f"unsent: {exc.strerror or exc}", packet)
+
+    def _release(self, now: float) -> None:
+        assert self._out is not None and self._in is not None
+        for packet, to in self._out.due(now):
+            try:
+                self.sender.sendto(packet, to)
+            except OSError as exc:
+                self._drop(f"unsent: {exc.strerror or exc}", packet)
+        for inner in self._in.due(now):
+            os.write(self.tun, inner)
+            self.counts["decapsulated"] += 1
+
+    def _drop(self, why: str, packet: bytes | memoryview) -> None:
+        reason = why.split(":", 1)[0]
+        self.counts[f"dropped-{reason}"] += 1
+        now = time.monotonic()
+        last, since = self._logged.get(reason, (-_LOG_EVERY, 0))
+        if now - last < _LOG_EVERY:
+            self._logged[reason] = (last, since + 1)
+            return
+        self._logged[reason] = (now, 0)
+        src, dst = (addr(packet, 8), addr(packet, 24)) if len(packet) >= IPV6_HEADER else ("::", "::")
+        self.log("drop", "DATA", src=src, dst=dst, why=why, more=since or None)
