@@ -1,7 +1,7 @@
 """The demo's applications, run inside a lab namespace: a TCP sink and source with SHA-256, a pinger.
 
     python -m scapy_fama.lab.apps sink   --bind ADDRESS --port P
-    python -m scapy_fama.lab.apps source --to ADDRESS --port P [--rate BYTES/S] [--bytes N]
+    python -m scapy_fama.lab.apps source --to ADDRESS --port P [--rate BYTES/S | --rate 0] [--bytes N] [--seconds S]
     python -m scapy_fama.lab.apps ping   --to ADDRESS [--interval S]
 
 Theory of operation
@@ -13,9 +13,13 @@ JSON object on stdout (times are wall-clock ``time.time()``, which all
 namespaces share, so the demo can set them against its handover times)::
 
     sink    accepts one connection, reads to EOF:
-            {"bytes", "sha256", "stalls": [[t_last_before, t_first_after], ...] (gaps > 0.1 s), "error"}
-    source  connects, sends random bytes at --rate until --bytes or SIGTERM, closes its side
-            and waits for the sink's close: {"bytes", "sha256", "error"}
+            {"bytes", "sha256", "stalls": [[t_last_before, t_first_after], ...] (gaps > 0.1 s),
+             "first", "last" (the times of the first and the last data), "error"}
+    source  connects, sends random bytes at --rate until --bytes, --seconds or SIGTERM, closes
+            its side and waits for the sink's close: {"bytes", "sha256", "error"}; --rate 0 sends
+            as fast as the connection takes, 64 KiB at a time from a 4 MiB pool of random bytes
+            read at a moving offset (the stream never repeats a block, and the source costs
+            a SHA-256 and a copy per byte, not a random generator)
     ping    ICMPv6 Echo Requests (raw socket) every --interval s:
             {"interval", "echoes": [[seq, sent, rtt or null], ...]}
 
@@ -35,12 +39,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from scapy_fama.lab.links import LabError, in_namespace
 from scapy_fama.wire.icmpv6 import echo_reply, echo_request
 
 CHUNK = 1024
+BULK_CHUNK, POOL = 1 << 16, 1 << 22  # --rate 0: bytes per send, and the random bytes they come from
 STALL = 0.1  # seconds without data that the sink reports as a stall
 SOCKET_TIMEOUT = 60.0
 LATE = 1.0  # seconds to wait for the last echo replies
@@ -74,7 +80,7 @@ def sink(address: str, port: int) -> dict[str, Any]:
             conn, _ = listener.accept()
         except OSError as exc:
             return {"bytes": 0, "sha256": digest.hexdigest(), "stalls": [], "error": str(exc)}
-    error = None
+    error, first = None, None
     with conn:
         conn.settimeout(SOCKET_TIMEOUT)
         last = time.time()
@@ -83,26 +89,46 @@ def sink(address: str, port: int) -> dict[str, Any]:
                 now = time.time()
                 if now - last > STALL:
                     stalls.append([last, now])
+                if first is None:
+                    first = now
                 last = now
                 digest.update(data)
                 total += len(data)
         except OSError as exc:
             error = str(exc)
-    return {"bytes": total, "sha256": digest.hexdigest(), "stalls": stalls, "error": error}
+    return {"bytes": total, "sha256": digest.hexdigest(), "stalls": stalls, "first": first, "last": last,
+            "error": error}  # fmt: skip
 
 
-def source(address: str, port: int, rate: float, limit: int | None, stop: _Stop) -> dict[str, Any]:
+def _bulk(size: int) -> Iterator[bytes]:
+    """Random bytes ``size`` at a time, cut from a pool at an offset that moves by a prime."""
+    pool = os.urandom(POOL)
+    doubled, offset = pool + pool[:size], 0
+    while True:
+        yield doubled[offset : offset + size]
+        offset = (offset + size + 4099) % POOL
+
+
+def source(
+    address: str, port: int, rate: float, limit: int | None, seconds: float | None, stop: _Stop
+) -> dict[str, Any]:
     digest, total, error = hashlib.sha256(), 0, None
+    chunks = _bulk(BULK_CHUNK) if rate == 0 else None
     with socket.create_connection((address, port), timeout=SOCKET_TIMEOUT) as conn:
         _ready()
         started = time.monotonic()
         try:
             while not stop and (limit is None or total < limit):
-                data = os.urandom(CHUNK if limit is None else min(CHUNK, limit - total))
+                if seconds is not None and time.monotonic() - started >= seconds:
+                    break
+                size = CHUNK if chunks is None else BULK_CHUNK
+                data = os.urandom(size) if chunks is None else next(chunks)
+                data = data if limit is None else data[: limit - total]
                 conn.sendall(data)
                 digest.update(data)
                 total += len(data)
-                stop.event.wait(max(0.0, started + total / rate - time.monotonic()))
+                if chunks is None:
+                    stop.event.wait(max(0.0, started + total / rate - time.monotonic()))
             conn.shutdown(socket.SHUT_WR)
             while conn.recv(65536):
                 pass
@@ -183,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("source")
     c.add_argument("--to", required=True)
     c.add_argument("--port", type=int, required=True)
-    c.add_argument("--rate", type=float, default=100_000.0, help="bytes per second")
+    c.add_argument("--rate", type=float, default=100_000.0, help="bytes per second (0: as fast as it goes)")
     c.add_argument("--bytes", type=int, help="stop after this many bytes (default: at SIGTERM)")
+    c.add_argument("--seconds", type=float, help="stop after this long (default: at SIGTERM)")
     p = sub.add_parser("ping")
     p.add_argument("--to", required=True)
     p.add_argument("--interval", type=float, default=0.02)
@@ -193,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.app == "sink":
         result = sink(args.bind, args.port)
     elif args.app == "source":
-        result = source(args.to, args.port, args.rate, args.bytes, stop)
+        result = source(args.to, args.port, args.rate, args.bytes, args.seconds, stop)
     else:
         result = ping(args.to, args.interval, stop)
     print(json.dumps(result), flush=True)

@@ -25,11 +25,15 @@ numbers come from the applications' own records and the MN's JSON log:
   the BA (the MN's clock), and from the first signalling message to that DAR
   after the handover (a CoTI in secure mode) to the BA;
 - native: the capture on the core side of the DAR of the second address holds
-  that connection's packets and no IPv6-in-IPv6 packet carrying it.
+  that connection's packets and no IPv6-in-IPv6 packet carrying it;
+- step by step: each handover from the MN's log (:mod:`scapy_fama.lab.breakdown`,
+  :mod:`scapy_fama.latency`): link down and up, RS, RA, CoA usable, each BU and
+  BA, and each new tunnel's first packet each way, on the MN's clock.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -40,10 +44,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from scapy_fama.lab import apps, capture, control, roles, state
+from scapy_fama.lab import apps, breakdown, capture, control, roles, state
 from scapy_fama.lab.links import LabError
 from scapy_fama.lab.state import LabState
 from scapy_fama.lab.topology import dar_address, dar_prefix, namespace, upstream_iface
+from scapy_fama.latency import breakdown as steps
+from scapy_fama.latency import table as steps_table
 from scapy_fama.schemas import document
 
 SCHEMA = "fama-lab-demo/1"  # the results' JSON document (scapy_fama/schemas/fama-lab-demo-1.json)
@@ -223,7 +229,7 @@ def _scenario(
             left = control.handover(lab, to)
             wait_bindings(mark, anchored)
             bindings = _bindings(mark)
-            handovers.append({"from": left, "to": to, "at": at, "bindings": bindings})
+            handovers.append({"from": left, "to": to, "at": at, "bindings": bindings, "mark": mark})
             say(f"DAR {left} -> DAR {to}: " + ", ".join(
                 f"{b['hoa']} at {b['dar']} BA {b['status']} in {b['bu_ba_ms']} ms" for b in bindings))  # fmt: skip
             if second is None:
@@ -248,10 +254,15 @@ def _summary(
     gaps, lost_elsewhere = _interruptions(runs, at)
     stalls = _per_handover([(a, b, 0) for a, b in stream["received"]["stalls"]], at)
     origin = ping["echoes"][0][1]  # seconds below count from the first echo
-    for handover, gap, stall in zip(handovers, gaps, stalls):
+    marks = [h.pop("mark") for h in handovers] + [None]
+    for k, (handover, gap, stall) in enumerate(zip(handovers, gaps, stalls)):
         handover["at_s"] = round(handover["at"] - origin, 3)
         handover["interruption_ms"] = gap
         handover["tcp_stall_ms"] = _ms(stall)
+        records = roles.records(state.log_dir(), "mn")[marks[k] : marks[k + 1]]
+        found = steps(breakdown.moments(records))
+        handover["breakdown"] = None if found is None else found.as_dict()
+    bu_ba = [b["bu_ba_ms"] for h in handovers for b in h["bindings"] if b["bu_ba_ms"] is not None]
     counts = _native(pcap, second["address"])
     second.update(counts, native=counts["native_packets"] > 0 and counts["tunnelled_packets"] == 0)
     answered = sum(rtt is not None for _, _, rtt in ping["echoes"])
@@ -259,6 +270,8 @@ def _summary(
         "lab": {"dars": lab.dars, "emulation": lab.emulation.describe(), "secure": lab.secure},
         "first_address": first,
         "handovers": handovers,
+        "bu_ba_ms": {"count": len(bu_ba), "min": min(bu_ba, default=None), "max": max(bu_ba, default=None),
+                     "median": statistics.median(bu_ba) if bu_ba else None},
         "stream": stream,
         "ping": {"sent": len(ping["echoes"]), "answered": answered, "lost_outside_handovers": lost_elsewhere,
                  "interval_ms": PING_INTERVAL * 1e3,
@@ -278,6 +291,11 @@ def render(result: Record, console: Console) -> None:
             table.add_row(*(head if n == 0 else ["", "", ""]), f"{b['hoa']} at {b['dar']}", str(b["status"]),
                           f"{b['bu_ba_ms']} ms")  # fmt: skip
     console.print(table)
+    for h in result["handovers"]:
+        if h["breakdown"] is not None:
+            console.print(steps_table(h["breakdown"], f"DAR {h['from']} -> {h['to']} step by step, on the MN's clock"))
+    bu_ba = result["bu_ba_ms"]
+    console.print(f"BU->BA: median {bu_ba['median']} ms, {bu_ba['min']} to {bu_ba['max']} ms over {bu_ba['count']} bindings")
     for name, stream in (("stream", result["stream"]), ("second connection", result["second"])):
         sent, received = stream["sent"], stream["received"]
         console.print(f"{name}: sent {sent['bytes']} B sha256 {sent['sha256']}")
