@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from scapy_fama.lab import control, demo
+from scapy_fama.lab import breakdown, control, demo
+from scapy_fama.latency import breakdown as steps
 from scapy_fama.lab.emulation import Emulation
 from scapy_fama.lab.topology import IFNAMSIZ, MAX_DARS, NAMESPACE_PREFIX, Topology, default_iface
 
@@ -79,3 +80,45 @@ def test_a_missing_tool_is_one_line(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "scapy_fama.cli.lab", "up"], capture_output=True, text=True,
                           check=False, env=env)  # fmt: skip
     assert (done.returncode, done.stderr) == (2, "fama-lab: error: ip not found: install the iproute2 package\n")
+
+
+def test_a_lab_handover_step_by_step_from_the_mns_log() -> None:
+    """A secure handover as the MN logs it (times in seconds): the move, RS/RA, the optimistic
+    CoA, a BU answered 137, the care-of test, the BU again and its BA 0, the first packet of the
+    new tunnel each way (the data plane's events). By hand, in ms from the link-up."""
+    hoa, coa, dar1, dar2 = "2001:db8:1::5", "2001:db8:2::7", "2001:db8:1::1", "2001:db8:2::1"
+    bu = {"dir": "out", "kind": "BU", "src": coa, "dst": dar1, "hoa": hoa}
+    records = [
+        {"t": 10.000, "dir": "event", "kind": "link-down"},
+        {"t": 10.050, "dir": "event", "kind": "link-up"},
+        {"t": 10.0502, "dir": "out", "kind": "RS", "src": "::", "dst": "ff02::2"},
+        {"t": 10.0510, "dir": "in", "kind": "RA", "src": "fe80::1", "dst": "ff02::1"},
+        {"t": 10.0511, "dir": "event", "kind": "address-configured", "address": coa},
+        {"t": 10.0512, **bu},
+        {"t": 10.0530, "dir": "in", "kind": "BA", "src": dar1, "dst": coa, "status": 137},
+        {"t": 10.0531, "dir": "out", "kind": "CoTI", "src": coa, "dst": dar1},
+        {"t": 10.0550, "dir": "in", "kind": "CoT", "src": dar1, "dst": coa},
+        {"t": 10.0551, **bu},
+        {"t": 10.0560, "dir": "event", "kind": "first-packet", "hoa": hoa, "way": "down"},
+        {"t": 10.0570, "dir": "in", "kind": "BA", "src": dar1, "dst": coa, "status": 0},
+        {"t": 10.0580, "dir": "event", "kind": "first-packet", "hoa": hoa, "way": "up"},
+        {"t": 10.0590, "dir": "in", "kind": "RA", "src": "fe80::1", "dst": dar2},  # later: not this attachment's
+    ]
+    found = steps(breakdown.moments(records))
+    assert found is not None
+    table = [(s["what"], s["at_ms"], s["since_ms"], s["phase"]) for s in found.as_dict()["steps"]]
+    assert table == [
+        ("link-down", -50.0, None, None),
+        ("link-up", 0.0, 50.0, "link-layer handover"),
+        ("RS", 0.2, 0.2, "trigger"),
+        ("RA", 1.0, 0.8, "router discovery"),
+        ("CoA", 1.1, 0.1, "address configuration"),
+        ("CoTI", 3.1, 2.0, "to signal"),
+        ("CoT", 5.0, 1.9, "care-of test"),
+        ("BU", 5.1, 0.1, "to register"),  # the BU after the CoT, not the one answered 137
+        ("BA", 7.0, 1.9, "registration"),
+        ("down", 6.0, -1.0, "resumption DAR -> MN"),  # the DAR tunnels as its BA leaves
+        ("up", 8.0, 1.0, "resumption MN -> DAR"),
+    ]
+    assert breakdown.moments(records).bindings[0].bus == 2
+    assert found.as_dict()["link_layer_ms"] == 50.0 and found.as_dict()["to_data_ms"] == 6.0

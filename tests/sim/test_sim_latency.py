@@ -1,0 +1,82 @@
+"""A SimNet handover step by step (scapy_fama.latency), from its event log and from its capture.
+
+Links of 5 ms each (access and backbone), the MN keeping HoA1 at DAR1 while it moves to
+DAR2, a flow of one datagram each way every 10 ms. By hand, from the link-up on DAR2's link
+(the MN's clock, net.sim_latency):
+
+    RS 0 (rs_delay 0)          RA 10 (5 ms there, answered at once, 5 ms back)
+    CoA 10 (optimistic)        BU to DAR1 10
+    BA 30 (DAR2's link 5 + backbone 5, each way)
+    down in [30, 40]: DAR1 holds the binding at 20 ms and tunnels the flow's next datagram
+    (one every 10 ms), 10 ms on its way; up in [30, 40]: the MN's next datagram after the BA
+
+The capture of DAR2's link stamps a packet as it is put on the link: the same moments,
+counted from the RS, less one access-link delay for what travels towards the MN. tshark
+gives the capture's own times.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scapy_fama.analysis.analyze import analyze
+from scapy_fama.crypto import KeyPair
+from scapy_fama.latency import BA, BU, COA, DOWN, LINK_UP, RA, RS, UP, Breakdown
+from scapy_fama.net.sim_latency import breakdowns
+from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark
+from tests.sim.sim_world import World, world
+
+ACCESS = 5.0  # ms, every link
+
+
+def _at(found: Breakdown) -> dict[str, float]:
+    return {s.what: round(s.at * 1e3, 6) for s in found.steps}
+
+
+@pytest.fixture(scope="module")
+def moved(mn_key: KeyPair) -> World:
+    w = world(mn_key, wire=True)
+    w.visit(1)
+    w.net.flow(w.cn, w.mn, interval=0.01)
+    w.visit(2)
+    return w
+
+
+def test_simnet_says_where_every_millisecond_of_a_handover_went(moved: World) -> None:
+    first, second = breakdowns(moved.net.events, "mn")
+    assert first is not None and first.origin == LINK_UP and first.link_down is None  # no move before it
+    assert second is not None and second.origin == LINK_UP and second.link_down == 0.0  # no gap
+    at = _at(second)
+    assert {k: at[k] for k in (LINK_UP, RS, RA, COA, BU, BA)} == {LINK_UP: 0, RS: 0, RA: 10, COA: 10, BU: 10, BA: 30}
+    assert 30 <= at[DOWN] <= 40 and 30 <= at[UP] <= 40
+    hoa1 = moved.mn.addresses()[0]
+    assert {(s.hoa, s.dar) for s in second.steps if s.what == BA} == {(hoa1, moved.dars[0].address)}
+    phases = {s.what: (s.phase, round(s.since * 1e3, 6) if s.since is not None else None) for s in second.steps}
+    assert phases[RA] == ("router discovery", 10) and phases[COA] == ("address configuration", 0)
+    assert phases[BA] == ("registration", 20)
+    assert second.to_last_ba is not None and round(second.to_last_ba * 1e3, 6) == 30
+    assert second.to_data is not None and round(second.to_data * 1e3, 6) == at[DOWN]
+
+
+def test_the_capture_of_the_access_link_gives_the_same_steps_one_link_earlier_towards_the_mn(
+    moved: World, tmp_path: Path
+) -> None:
+    sim = _at(breakdowns(moved.net.events, "mn")[1])  # type: ignore[arg-type]
+    pcap = moved.net.pcaps(tmp_path)["dar2"]
+    (node,) = analyze([pcap]).mns
+    (handover,) = [h for h in node.handovers if h.breakdown is not None and h.coa == moved.mn.current_address]
+    assert handover.breakdown is not None and handover.breakdown.origin == "first moment"
+    seen = _at(handover.breakdown)
+    assert seen[RS] == 0 and seen[BU] == sim[BU] and seen[UP] == sim[UP]  # sent by the MN: stamped as sent
+    for towards_mn in (RA, BA, DOWN):  # put on the link by DAR2: one access delay before they arrive
+        assert seen[towards_mn] == sim[towards_mn] - ACCESS, towards_mn
+    if TSHARK is None:
+        pytest.skip(TSHARK_MISSING)
+    rows = [r.split("\t") for r in run_tshark(pcap, "-T", "fields", "-e", "frame.time_relative", "-e", "icmpv6.type",
+                                              "-e", "mip6.mhtype").splitlines()]  # fmt: skip
+    rs = max(float(t) for t, icmp, _ in rows if icmp == "133")  # the RS of this handover: the last one
+    first = {name: min(float(t) for t, icmp, mh in rows if float(t) >= rs and (icmp, mh) == key)
+             for name, key in ((RA, ("134", "")), (BU, ("", "5")), (BA, ("", "6")))}  # fmt: skip
+    assert {k: round((t - rs) * 1e3, 6) for k, t in first.items()} == {k: seen[k] for k in first}
