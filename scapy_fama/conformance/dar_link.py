@@ -1,4 +1,4 @@
-"""DAR cases: router discovery on the access link (profile §2 step 1; RFC 4861 §6.2.6).
+"""DAR cases: router discovery on the access link (profile §2 step 1; RFC 4861 §6.1.1, §6.2.6).
 
 Theory of operation
 -------------------
@@ -9,6 +9,8 @@ from ``::``, and reads what comes back and when::
                                                       with the prefix and the DAR's address (R=1)
     tester --RS from :: (a burst of five)-----> DAR   multicast RAs, no two closer than
                                                       MinDelayBetweenRAs
+    tester --RS with hop limit 254, or a wrong checksum--> DAR   no RA (an invalid RS is
+                                                      discarded); then a valid RS is answered
 
 Every configuration the profile allows must pass: the rate limit is judged
 against the smallest MinDelayBetweenRAs a DAR may use (RFC 6275 §7.5: 30 ms),
@@ -33,6 +35,7 @@ MOBILE_MIN_DELAY = 0.03  # RFC 6275 §7.5 (MinDelayBetweenRAs): the shortest gap
 GAP_TOLERANCE = 0.01  # seconds two RAs' receive times may differ from their send times
 SLACK = 0.3  # seconds of timing tolerance for an IUT on a real link
 BURST = 5  # RSs from :: sent back to back
+HOP_LIMIT, ICMP_CHECKSUM = 7, 42  # byte offsets in an RS: IPv6 hop limit, ICMPv6 checksum
 
 
 def _rs(src: str) -> bytes:
@@ -80,3 +83,25 @@ def rs_unspecified(t: DarTester) -> None:
             f"{len(times)} multicast RAs for {BURST} RSs from ::, as little as {min(gaps) * 1000:.1f} ms "
             f"apart (at {listed} s); at most one per {MOBILE_MIN_DELAY * 1000:g} ms"
         )
+
+
+def _ignored(t: DarTester, raw: bytes, what: str) -> None:
+    """``raw`` (an RS from the tester's link-local address) gets no RA; a valid RS then does."""
+    if _solicit(t, raw, t.wait):
+        raise Fail(f"an RS with {what} must be discarded (RFC 4861 §6.1.1), yet an RA came to {t.x.link_local}")
+    if not _solicit(t, _rs(t.x.link_local), MAX_RA_DELAY_TIME + SLACK):
+        raise Fail(f"after the RS with {what}, a valid RS got no RA either")
+
+
+@case("DAR-RA-003", "An RS with a hop limit other than 255 is ignored", "RFC 4861 §6.1.1 (hop limit 255); profile §2 step 1", group="ra")
+def rs_hop_limit(t: DarTester) -> None:
+    raw = bytearray(_rs(t.x.link_local))
+    raw[HOP_LIMIT] = 254  # not in the ICMPv6 pseudo-header: the checksum still holds
+    _ignored(t, bytes(raw), "hop limit 254")
+
+
+@case("DAR-RA-004", "An RS with a wrong ICMPv6 checksum is ignored", "RFC 4861 §6.1.1 (valid checksum); profile §2 step 1", group="ra")
+def rs_checksum(t: DarTester) -> None:
+    raw = bytearray(_rs(t.x.link_local))
+    raw[ICMP_CHECKSUM] ^= 0xFF
+    _ignored(t, bytes(raw), "a wrong checksum")

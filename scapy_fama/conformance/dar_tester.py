@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from ipaddress import IPv6Network
 
@@ -65,11 +65,13 @@ from scapy_fama.proto.messages import (
     is_deregistration,
     kind,
     lifetime_seconds,
+    lifetime_units,
     signing_endpoints,
 )
 from scapy_fama.proto.seqno import seq_add
 from scapy_fama.wire import finish_bytes, parse
-from scapy_fama.wire.numbers import BAD
+from scapy_fama.wire.numbers import BAD, BU, BU_A, BU_H
+from scapy_fama.wire.write import bu_fixed, finish, mobility
 
 LIFETIME = 600  # seconds a case asks for unless it tests lifetimes
 DATA_PORT = 5001
@@ -178,6 +180,21 @@ class PlayedMn:
             keypair=self.tester.key if sign else None,
             auth_key=auth_key,
         )
+
+    def laid_out_phkt_bu(self, options: Sequence[tuple[int, bytes]]) -> bytes:
+        """A PHKT BU from the CoA with ``options`` laid out as given (each aligned, the whole
+        padded to 8n; the Nonce Indices and BAD only where the list puts them), its first BAD
+        keyed by the PHKT (and care-of token) and checksummed: a layout made wrong on purpose
+        is the BU's only fault."""
+        if self.phkt is None:
+            raise Inconclusive("set-up: this MN holds no PHKT")
+        fixed = bu_fixed(self.next_seq(), BU_A | BU_H, lifetime_units(LIFETIME))
+        frame = mobility(self.coa, self.tester.iut, BU, fixed, options, hoa=self.address)
+        return finish(frame, coa=self.coa, correspondent=self.tester.iut, auth_key=kbm(self.phkt, self.care_of))
+
+    def nonce_indices(self) -> bytes:
+        """The Nonce Indices option's data of a PHKT BU: home index 0, the care-of index."""
+        return bytes(2) + (self.coni if self.care_of else 0).to_bytes(2, "big")
 
     def ba_key(self, deregistration: bool = False) -> bytes:
         assert self.phkt is not None

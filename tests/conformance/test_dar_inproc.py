@@ -8,12 +8,14 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
 import pytest
 from scapy.utils import rdpcap
 
+from scapy_fama.codec import decode
 from scapy_fama.conformance import catalogue
 from scapy_fama.conformance.case import Verdict, select
 from scapy_fama.conformance.dar_tester import DarTester
@@ -23,7 +25,14 @@ from scapy_fama.crypto import KeyPair
 from scapy_fama.proto import DarCore
 from scapy_fama.proto.authorise import Authorised
 from scapy_fama.proto.effects import Effects, Forward, Send
-from scapy_fama.proto.messages import BindingUpdate, Message, RouterAdvertisement, RouterSolicitation
+from scapy_fama.proto.messages import (
+    BindingError,
+    BindingUpdate,
+    Message,
+    RouterAdvertisement,
+    RouterSolicitation,
+    Undecodable,
+)
 from scapy_fama.proto.status import REFUSED
 
 catalogue.load()
@@ -116,9 +125,10 @@ class MulticastsEveryRa(DarCore):
         return super().on_message(msg, now)
 
 
-def test_a_dar_that_multicasts_every_ra_fails_the_unicast_ra_case(mn_key: KeyPair) -> None:
+def test_a_dar_that_multicasts_every_ra_fails_the_unicast_ra_cases(mn_key: KeyPair) -> None:
     failed = _failed(_run(mn_key, factory=MulticastsEveryRa))
-    assert set(failed) == {"DAR-RA-001"}, failed
+    assert set(failed) == {"DAR-RA-001", "DAR-RA-003", "DAR-RA-004"}, failed
+    assert all("a valid RS got no RA either" in failed[i] for i in ("DAR-RA-003", "DAR-RA-004"))
     assert failed["DAR-RA-001"] == "no RA to fe80::7e57 within 0.8 s of its RS (RFC 4861 §6.2.6: MAX_RA_DELAY_TIME 0.5 s)"
 
 
@@ -158,6 +168,59 @@ def test_a_dar_that_keeps_state_for_a_refused_bu_fails_that_case_alone(mn_key: K
     assert set(failed) == {"DAR-BU-014"}, failed
     assert failed["DAR-BU-014"].startswith("the HoA refused for a full cache still has a security record: ")
     assert failed["DAR-BU-014"].endswith("within 2 s, got nothing")  # a BAD of another PHKT: dropped
+
+
+FRAMING = {"DAR-MH-001", "DAR-MH-002", "DAR-MH-004", "DAR-MH-007", "DAR-MH-008", "DAR-PHKT-008",
+           "DAR-CGA-005", "DAR-CGA-006"}  # fmt: skip
+
+
+def _unchecked(raw: bytes) -> Message:
+    """A DAR's reader that checks no framing: the codec's lenient reading, its list of
+    problems thrown away."""
+    msg = decode(raw, lenient=True)
+    return replace(msg, framing=()) if isinstance(msg, BindingUpdate) else msg
+
+
+def test_a_dar_that_checks_no_framing_fails_the_framing_cases_alone(mn_key: KeyPair) -> None:
+    outcomes = _run(mn_key, patch=mock.patch("scapy_fama.conformance.executor.decode", _unchecked))
+    failed = _failed(outcomes)
+    assert set(failed) == FRAMING, failed
+    assert "a BU of 65 options must be dropped silently, got BA" in failed["DAR-MH-007"]
+    assert "a BU 8 bytes shorter than its Payload Length must be dropped silently" in failed["DAR-MH-008"]
+    assert "a BU with an option after its BAD must be dropped silently" in failed["DAR-PHKT-008"]
+    assert outcomes["DAR-MH-006"].verdict is Verdict.PASS  # 64 options are within the limit
+
+
+class AnswersInvalidRs(DarCore):
+    """Answers an RS that RFC 4861 §6.1.1 says to discard (hop limit, checksum)."""
+
+    def on_message(self, msg: Message, now: float) -> Effects:
+        if isinstance(msg, Undecodable) and msg.reason.startswith("invalid ICMPv6 type 133"):
+            msg = RouterSolicitation(msg.src, msg.dst)
+        return super().on_message(msg, now)
+
+
+def test_a_dar_that_answers_invalid_rss_fails_those_cases_alone(mn_key: KeyPair) -> None:
+    failed = _failed(_run(mn_key, factory=AnswersInvalidRs))
+    assert set(failed) == {"DAR-RA-003", "DAR-RA-004"}, failed
+    assert "an RS with hop limit 254 must be discarded" in failed["DAR-RA-003"]
+    assert "an RS with a wrong checksum must be discarded" in failed["DAR-RA-004"]
+
+
+class BindingErrorsForNobody(DarCore):
+    """Names :: in every Binding Error, whatever Home Address option the packet had."""
+
+    def on_message(self, msg: Message, now: float) -> Effects:
+        return [
+            Send(replace(e.msg, hoa="::")) if isinstance(e, Send) and isinstance(e.msg, BindingError) else e
+            for e in super().on_message(msg, now)
+        ]
+
+
+def test_a_dar_whose_binding_errors_name_no_home_address_fails_those_cases(mn_key: KeyPair) -> None:
+    failed = _failed(_run(mn_key, factory=BindingErrorsForNobody))
+    assert set(failed) == {"DAR-BE-001", "DAR-BE-003"}, failed
+    assert "expected status 2 for" in failed["DAR-BE-003"] and "the Home Address option's" in failed["DAR-BE-003"]
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
