@@ -43,7 +43,7 @@ tools:
 test: $(TSTAMP) tools
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(TSTAMP)  # bench_fuzz needs the fuzz extra (atheris, coverage)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
 
 clean:

@@ -44,13 +44,33 @@ class StallingDar(DarCore):
         return super().on_message(msg, now)
 
 
+def planted_dar(world: World, cls: type[DarCore]) -> None:
+    """The world's DAR template, made a ``cls`` (its state as it was)."""
+    planted = copy.copy(world.dar_template)
+    planted.__class__ = cls
+    world.dar_template = planted
+
+
 class StallingInproc(InprocTarget):
     """The in-process target around :class:`StallingDar`."""
 
     def setup(self, world: World) -> None:
-        stalling = copy.copy(world.dar_template)
-        stalling.__class__ = StallingDar
-        world.dar_template = stalling
+        planted_dar(world, StallingDar)
+        super().setup(world)
+
+
+class MuteDar(DarCore):
+    """A DAR that answers nothing, from the start."""
+
+    def on_message(self, msg: Message, now: float) -> Effects:
+        return []
+
+
+class MuteInproc(InprocTarget):
+    """The in-process target around :class:`MuteDar`: its template fails every probe."""
+
+    def setup(self, world: World) -> None:
+        planted_dar(world, MuteDar)
         super().setup(world)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import random
 import signal
 import time
@@ -15,10 +14,10 @@ from scapy_fama.fuzz.campaign import Campaign, CampaignConfig
 from scapy_fama.fuzz.oracles import Failure, alarm_handler, guarded
 from scapy_fama.fuzz.seeds import DAR1, PREFIX1, Seed, World, build_world
 from scapy_fama.fuzz.targets import InprocTarget, make_probe, probe_problem
-from scapy_fama.proto import DarCore
-from scapy_fama.proto.effects import Effects, Send
-from scapy_fama.proto.messages import BindingAck, BindingUpdate, Message
+from scapy_fama.proto.effects import Send
+from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.verify import verify_bu
+from tests.fuzz.planted import MuteInproc
 
 
 @pytest.fixture(scope="module")
@@ -110,20 +109,7 @@ def test_a_case_that_leaves_its_core_as_built_passes_the_probe_it_skips(keep_val
     assert Campaign(config).run().tally() == Campaign(config, target=_AlwaysProbed()).run().tally()
 
 
-class _MuteDar(DarCore):
-    def on_message(self, msg: Message, now: float) -> Effects:
-        return []
-
-
-class _MuteInproc(InprocTarget):
-    def setup(self, world: World) -> None:
-        mute = copy.copy(world.dar_template)
-        mute.__class__ = _MuteDar
-        world.dar_template = mute
-        super().setup(world)
-
-
 def test_a_template_that_fails_the_probe_stops_the_set_up() -> None:
     """Skipping probes relies on the templates passing each of them: checked before any case."""
     with pytest.raises(RuntimeError, match="the DAR template fails probe 0: no answer to a fresh MN's first BU"):
-        Campaign(CampaignConfig(target="inproc", seed=3, cases=1), target=_MuteInproc())
+        Campaign(CampaignConfig(target="inproc", seed=3, cases=1), target=MuteInproc())
