@@ -174,19 +174,26 @@ def write_corpus(corpus: dict[str, bytes], where: Path) -> None:
         (where / name).write_bytes(raw)
 
 
-def _instrument(package: str = "scapy_fama") -> None:
-    """atheris coverage instrumentation of every function of ``package`` already imported."""
+def _under_test(module: str, package: str = "scapy_fama") -> bool:
+    """Code whose edges guide libFuzzer: the package, not the fuzzer's own modules (mutators,
+    oracles: their edges say nothing of the code under test, and instrumenting costs time)."""
+    inside = module == package or module.startswith(package + ".")
+    return inside and not (module == __package__ or module.startswith(f"{__package__}."))
+
+
+def _instrument() -> None:
+    """atheris coverage instrumentation of every function of the code under test already imported."""
     import atheris
 
     done: set[int] = set()
 
     def patch(fn: object) -> None:
-        if isinstance(fn, types.FunctionType) and id(fn) not in done and fn.__module__.startswith(package):
+        if isinstance(fn, types.FunctionType) and id(fn) not in done and _under_test(fn.__module__):
             done.add(id(fn))
             atheris.instrument_func(fn)
 
     for name, module in list(sys.modules.items()):
-        if name != package and not name.startswith(package + "."):
+        if not _under_test(name):
             continue
         for obj in list(vars(module).values()):
             patch(obj)
