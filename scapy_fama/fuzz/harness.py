@@ -102,10 +102,11 @@ class Harness:
         return render(frame, world.frame_signer(frame) if self.keep_valid else None)[:max_size]
 
     def corpus(self, captures: Path | None = REFERENCE_CAPTURES) -> dict[str, bytes]:
-        """The seed corpus: file name -> bytes (the world's seeds, then the captures' packets)."""
+        """The seed corpus: file name -> bytes (the world's seeds, then every distinct packet of
+        the captures: the cores handle RSs, data and tunnels too, which no seed message is)."""
         out = {s.name: s.raw for s in self.seeds}
         for path in _captures(captures):
-            for raw in capture_packets(path, mobility_only=self.name != "analyze"):
+            for raw in capture_packets(path, mobility_only=False):
                 out.setdefault(f"{path.stem}-{hashlib.sha1(raw).hexdigest()[:12]}", raw)
         return out
 

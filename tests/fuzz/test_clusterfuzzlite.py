@@ -25,7 +25,7 @@ from scapy_fama.fuzz.harness import HARNESSES, Harness
 
 ROOT = Path(__file__).resolve().parents[2]
 CFLITE = ROOT / ".clusterfuzzlite"
-RUNS = 300  # libFuzzer runs per fuzzer, the seed corpus included
+RUNS = 100  # libFuzzer runs per fuzzer, the seed corpus included
 
 
 def _stand_ins(bin_dir: Path, log: Path) -> None:
