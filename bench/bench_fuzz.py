@@ -251,15 +251,20 @@ def lines(report: Report, seconds: float) -> None:
 def main() -> int:
     ap = parser(__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, help="seconds each engine fuzzes in part 3 (default 60; --quick 10)")
+    ap.add_argument("--part", type=int, action="append", choices=(1, 2, 3), help="run only this part (repeatable)")
     args = ap.parse_args()
     cases, scale = (500, 2000) if args.quick else (3000, 10000)
     seconds = args.seconds or (10.0 if args.quick else 60.0)
     report = Report("fama-fuzz at scale: execs/s per core, --jobs 2, lines reached blind vs guided")
     report.header([("cases per campaign (1)", str(cases)), ("cases (2)", str(scale)), ("seconds per engine (3)",
                                                                                        f"{seconds:.0f}")])
-    per_core(report, cases)
-    scaling(report, scale, 2 if args.quick else 3)
-    lines(report, seconds)
+    parts = set(args.part or (1, 2, 3))
+    if 1 in parts:
+        per_core(report, cases)
+    if 2 in parts:
+        scaling(report, scale, 2 if args.quick else 3)
+    if 3 in parts:
+        lines(report, seconds)
     return report.exit_code()
 
 
