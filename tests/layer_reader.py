@@ -13,7 +13,7 @@ themselves (which placement is wrong, which problems drop a message) come from
 from __future__ import annotations
 
 from scapy.layers.inet6 import HBHOptUnknown, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop, MIP6OptBRAdvice
-from scapy.packet import Packet
+from scapy.packet import Packet, Raw
 
 from scapy_fama.layers import (
     BA,
@@ -79,11 +79,14 @@ def _refused(mh: Packet, spans: list[OptionSpan] | None) -> bool:
 
 
 def _discarded_by_an_option(ip: IPv6) -> bool:
-    """RFC 8200 §4.2: an unrecognised Hop-by-Hop or Destination option with action bits set."""
+    """RFC 8200 §4.2: an unrecognised Hop-by-Hop or Destination option with action bits set, or
+    an option its header's length cuts short (Scapy leaves its bytes as Raw)."""
     known = {0, 1, 0x05, 0xC2, 0xC9}
     for header in (IPv6ExtHdrHopByHop, IPv6ExtHdrDestOpt):
         layer = ip.getlayer(header)
         for opt in layer.options if layer is not None else []:
+            if isinstance(opt, Raw):
+                return True
             otype = int(opt.otype)
             if otype >> 6 and otype not in known:
                 return True

@@ -44,6 +44,7 @@ from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.verify import verify_bu
 
 DAR, PREFIX, COA = "2001:db8:1::1", "2001:db8:1::/64", "2001:db8:2::77"
+MN_MAC, DAR_MAC = "02:00:00:00:00:02", "02:00:00:00:00:01"  # given, or Scapy would solicit them
 MH_START = 40 + 24  # IPv6 header, then a Destination Options header of 24 bytes (HAO, 8n+6)
 
 
@@ -154,7 +155,7 @@ def test_every_tool_reads_the_edge_as_the_rfc_does(
 
     # fama-analyze and the shell's replay read the capture the same way
     pcap = tmp_path / "edge.pcap"
-    frames = [Ether() / IPv6(b) for b in (first, first_ba, raw, answer)]
+    frames = [Ether(src=MN_MAC, dst=DAR_MAC) / IPv6(b) for b in (first, first_ba, raw, answer)]
     for i, frame in enumerate(frames):
         frame.time = 1.0 + i / 10
     wrpcap(str(pcap), frames)

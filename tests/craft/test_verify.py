@@ -16,6 +16,7 @@ from scapy_fama.verify import verify_ba, verify_bu
 
 DAR1 = "2001:db8:1::1"
 PHKT = bytes.fromhex("0102030405060708")
+MAC = "02:00:00:00:00:01"  # a destination MAC given, or Scapy would solicit one for the pcap
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_verdicts_survive_a_pcap_with_ethernet(tmp_path: Path, mn_key: KeyPair, 
     ba = binding_ack(bu1, 0, 600, phkt=PHKT, mn_public_key=mn_key.public_der)
     bu2 = phkt_bu(coa.address, hoa.address, DAR1, 2, 600, PHKT)
     path = tmp_path / "x.pcap"
-    wrpcap(str(path), [Ether() / bu1, Ether() / ba, Ether() / bu2])
+    wrpcap(str(path), [Ether(dst=MAC) / p for p in (bu1, ba, bu2)])
     a, b, c = rdpcap(str(path))
     assert verify_bu(a) and verify_ba(b, mn_keypair=mn_key, bu=a) and verify_bu(c, phkt=PHKT)
 

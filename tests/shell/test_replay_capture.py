@@ -27,7 +27,7 @@ def _with_checksum_zero(raw: bytes) -> bytes:
 def test_a_refused_bu_is_read_with_its_lifetime_in_seconds(tmp_path: Path) -> None:
     raw = _with_checksum_zero(bytes(phkt_bu(COA, HOA, DAR, 7, 600, bytes(8))))
     assert IPv6(raw)["Binding Update"].mhtime == 150  # 600 s in 4-second units (RFC 6275 §6.1.7)
-    wrpcap(str(tmp_path / "other-tool.pcap"), [Ether() / IPv6(raw)])
+    wrpcap(str(tmp_path / "other-tool.pcap"), [Ether(dst="02:00:00:00:00:01") / IPv6(raw)])  # a MAC given: Scapy would solicit one
     (captured,) = read_capture(tmp_path / "other-tool.pcap")
     bu = captured.msg
     assert isinstance(bu, BindingUpdate) and (bu.seq, bu.hoa, bu.lifetime) == (7, HOA, 600)
