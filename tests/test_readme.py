@@ -32,6 +32,8 @@ Markers (an unknown one fails the test, so a typo cannot hide a block)::
                   against the session's signatures); the block runs where root has the
                   interfaces it names, else the rest is skipped with the reason
     long          a run of minutes: flags checked by the parsers; run in full with FAMA_README_LONG=1
+    needs=atheris libFuzzer through atheris (the fuzz extra; ``make test`` installs it where a wheel
+                  exists): the flags are checked by the parsers, the block runs where atheris imports
     needs=docker  a Docker daemon and the network (ClusterFuzzLite's images, OSS-Fuzz's helper): run in
                   a copy of the checkout's files where ``docker info`` answers, else skipped
 
@@ -45,6 +47,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import importlib.util
 import inspect
 import io
 import json
@@ -67,7 +70,7 @@ SHARED = ROOT.parent / "shared"
 BIN = Path(sys.executable).parent
 SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 LANGUAGES = {"python", "ipython", "sh", "console", "toml", "text"}
-MARKERS = {"needs=root", "needs=lab", "needs=iface", "long", "needs=docker"}
+MARKERS = {"needs=root", "needs=lab", "needs=iface", "long", "needs=docker", "needs=atheris"}
 # placeholder file names the README's commands use -> the reference capture that stands in
 FIXTURES = {"capture.pcap": "fig3.pcapng", "a.pcapng": "fig1.pcapng", "b.pcap": "lab.pcap"}
 MARK = "\x1e"  # printed between two lines' outputs
@@ -450,6 +453,10 @@ def test_the_readme_block_runs_as_written(unit: list[Block], tmp_path: Path) -> 
         if os.geteuid() != 0:
             pytest.skip(f"{block.where}: needs root")
         check_flags(block)
+    if "needs=atheris" in markers:
+        check_flags(block)
+        if importlib.util.find_spec("atheris") is None:
+            pytest.skip(f"{block.where}: needs atheris (pip install 'scapy-fama[fuzz]'); flags checked")
     work, env = workdir(tmp_path, unit)
     if "needs=docker" in markers:
         docker = shutil.which("docker")
