@@ -72,7 +72,7 @@ def _mn_records(since: int) -> list[Record]:
     return roles.records(state.log_dir(), "mn")[since:]
 
 
-def _wait_address(i: int) -> str:
+def wait_address(i: int) -> str:
     """The MN's address from DAR ``i``'s prefix (configured now, or on an earlier visit)."""
     deadline = time.monotonic() + BIND_WAIT
     while time.monotonic() < deadline:
@@ -234,7 +234,7 @@ def _scenario(
                 f"{b['hoa']} at {b['dar']} BA {b['status']} in {b['bu_ba_ms']} ms" for b in bindings))  # fmt: skip
             if second is None:
                 time.sleep(SETTLE)
-                address = _wait_address(to)
+                address = wait_address(to)
                 say(f"second connection to {address}")
                 second = _second_connection(address)
         time.sleep(SETTLE)
