@@ -67,9 +67,10 @@ class Case:
     setup: Setup = Setup()  # what the IUT must be (in-process: how it is built)
 
     def matches(self, pattern: str) -> bool:
-        """ID glob (``DAR-CGA-*``), group name (``cga``) or role (``dar``), case-insensitive."""
+        """ID glob (``DAR-CGA-*``), group name (``cga``), role (``dar``) or ``all``,
+        case-insensitive."""
         p = pattern.lower()
-        return p in (self.group, self.role) or fnmatch.fnmatch(self.id.lower(), p)
+        return p in ("all", self.group, self.role) or fnmatch.fnmatch(self.id.lower(), p)
 
 
 CATALOGUE: dict[str, Case] = {}

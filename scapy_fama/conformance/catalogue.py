@@ -12,7 +12,7 @@ from typing import Any
 from scapy_fama.conformance.config import RunConfig
 from scapy_fama.conformance.executor import Executor
 
-CASE_MODULES = ("dar_signalling", "dar_auth", "dar_service", "dar_link", "dar_refusals", "dar_framing", "mn_cases", "mn_attach")
+CASE_MODULES = ("dar_signalling", "dar_auth", "dar_service", "dar_link", "dar_refusals", "dar_framing", "dar_nd", "mn_cases", "mn_attach")
 
 
 def load() -> None:

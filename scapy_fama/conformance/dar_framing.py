@@ -1,5 +1,5 @@
 """DAR cases: framing the DAR must check on the bytes before it trusts a packet (profile §6
-"Cost before trust" and its BAD rule; RFC 6275 §6.2.7, §9.3.3; RFC 8200 §3).
+"Cost before trust" and its BAD rule; RFC 6275 §6.2.7, §9.3.3; RFC 8200 §3, §4.5).
 
 Theory of operation
 -------------------
@@ -13,6 +13,7 @@ the checksum filled in), so that the framing is the only fault::
     NI | BAD | NI                              BAD not last      dropped silently
     NI | BAD | BAD                             two BADs          dropped silently
     a valid BU whose Payload Length says 8 bytes more than the frame holds: dropped silently
+    a CGA-signed BU in two fragments, the HAO before the Fragment header: BA 0, with a PHKT
 
 The BAD that verifies is the first one, which a reader that takes the first
 BAD and looks no further would accept. A drop is followed by the valid BU,
@@ -98,3 +99,14 @@ def be_home_address(t: DarTester) -> None:
     assert isinstance(be, BindingError)
     if (be.status, be.hoa) != (2, mn.address):
         raise Fail(f"BE status {be.status} for {be.hoa}; expected status 2 for {mn.address}, the Home Address option's")
+
+
+@case("DAR-MH-009", "A CGA-signed BU in two fragments is reassembled and accepted", "RFC 8200 §4.5 (reassembly); RFC 6275 §6.3 (the Home Address option before the Fragment header); profile §6 step 4", group="mh")
+def bu_in_fragments(t: DarTester) -> None:
+    mn = t.new_mn()
+    first = t.send_in_fragments(mn.first_bu())
+    try:
+        ba = t.expect_ba(mn, 0)
+    except Fail as exc:
+        raise Fail(f"a valid CGA-signed BU in two fragments ({first} bytes of it in the first): {exc}") from None
+    t.take_phkt(mn, ba)

@@ -71,7 +71,7 @@ from scapy_fama.proto.messages import (
 from scapy_fama.proto.seqno import seq_add
 from scapy_fama.wire import finish_bytes, parse
 from scapy_fama.wire.numbers import BAD, BU, BU_A, BU_H
-from scapy_fama.wire.write import bu_fixed, finish, mobility
+from scapy_fama.wire.write import bu_fixed, finish, fragments, mobility
 
 LIFETIME = 600  # seconds a case asks for unless it tests lifetimes
 DATA_PORT = 5001
@@ -227,9 +227,11 @@ class DarTester:
 
     def applicable(self, case: Case) -> str | None:
         """Why ``case`` cannot run against this IUT (None: it can). In-process the DAR is built
-        as the case needs; a real one is as it was started: secure or not (``--secure`` says),
-        otherwise with a configuration the tester cannot know."""
+        as the case needs, but a core has no link layer; a real one is as it was started: secure
+        or not (``--secure`` says), otherwise with a configuration the tester cannot know."""
         if self.x.kind == "inproc":
+            if case.setup.link:
+                return "reads the DAR's neighbour cache, which a core has not: run it with --target iface"
             return None
         if case.setup.secure and not self.secure:
             return "needs a DAR in secure mode (require_coa_test): run again with --secure"
@@ -325,10 +327,26 @@ class DarTester:
     def send(self, pkt: Packet | bytes) -> None:
         """Send a packet; on an interface, CGA-signed BUs are paced (see CGA_PACE)."""
         raw = bytes(pkt)
+        self._pace(raw)
+        self.x.send(raw)
+
+    def send_in_fragments(self, pkt: Packet | bytes) -> int:
+        """Send a packet in two fragments of about half its fragmentable part each (what
+        follows its IPv6 header and Destination Options, RFC 6275 §6.3), paced as the whole
+        packet would be; how many bytes the first carries."""
+        raw = bytes(pkt)
+        info = parse(raw)
+        assert info is not None and info.upper is not None
+        cut = (len(raw) - info.upper) // 16 * 8
+        self._pace(raw)
+        for piece in fragments(raw, info.upper, [cut], int.from_bytes(os.urandom(4), "big")):
+            self.x.send(piece)
+        return cut
+
+    def _pace(self, raw: bytes) -> None:
         if self.x.kind == "iface" and _carries_cga(raw):
             time.sleep(max(0.0, self._cga_sent + CGA_PACE - time.monotonic()))
             self._cga_sent = time.monotonic()
-        self.x.send(raw)
 
     def watch(self, seconds: float | None = None, until: Callable[[Message], bool] | None = None) -> list[Message]:
         """The IUT's messages within ``seconds`` (default: the run's wait), up to ``until``."""

@@ -23,7 +23,10 @@ Solicitation) is dropped, never given a negative time. ``epoch`` is the Unix
 time of the case's second 0, so that its frames can be written with real
 timestamps: on an interface the wall clock; in-process the run's virtual
 timeline, which starts when the executor is made and runs on through the
-cases. An in-process core that raises has crashed, as its process would:
+cases. In-process, fragments are put together before the core reads them, as
+the drivers do (:mod:`scapy_fama.automata.reassembly`, RFC 8200 §4.5): a core
+is the IUT's protocol, its IP layer the driver's. An in-process core that
+raises has crashed, as its process would:
 ``crashed`` says how, and it answers nothing for the rest of the run (the
 runner then finds it silent, see :mod:`scapy_fama.conformance.runner`).
 """
@@ -36,10 +39,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from scapy_fama.automata.reassembly import Reassembly
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.crypto import KeyPair
 from scapy_fama.proto import DarConfig, DarCore, MnConfig, MnCore
 from scapy_fama.proto.effects import Effects, Forward, Send
+from scapy_fama.wire import parse
 
 TESTER, IUT = "tester", "iut"  # the directions of a frame
 
@@ -49,6 +54,7 @@ class Frame:
     time: float  # seconds since the case began
     direction: str  # TESTER (to the IUT) or IUT (from it)
     raw: bytes  # the IPv6 packet
+    mac: str = ""  # the Ethernet destination of a frame from the IUT ("" where there is no link)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class Setup:
     secure: bool = False  # the DAR requires the care-of test (profile §5)
     dar: DarConfig = field(default_factory=DarConfig)
     mn: MnConfig = field(default_factory=MnConfig)
+    link: bool = False  # the case reads the IUT's link layer (its neighbour cache): an interface's
 
 
 class Executor(ABC):
@@ -100,10 +107,10 @@ class Executor(ABC):
         self.frames.append(Frame(self.now(), TESTER, raw))
         self._deliver(raw)
 
-    def _received(self, raw: bytes, at: float | None = None) -> bool:
+    def _received(self, raw: bytes, at: float | None = None, mac: str = "") -> bool:
         """Log a frame from the IUT that arrived ``at`` (case time; now if None), unless it
         arrived before the case began: that one belongs to an earlier case (False)."""
-        frame = Frame(self.now() if at is None else at, IUT, raw)
+        frame = Frame(self.now() if at is None else at, IUT, raw, mac)
         if frame.time < 0:
             return False
         self.frames.append(frame)
@@ -162,6 +169,7 @@ class InprocExecutor(Executor):
         self.core: DarCore | MnCore | None = None
         self._origin = time.time()  # the run's virtual timeline starts here ...
         self._elapsed = 0.0  # ... and has run this long in the cases before this one
+        self.reassembly = Reassembly()  # the fragments of the case's packets (module doc)
 
     def clock(self) -> float:
         return self.virtual
@@ -172,6 +180,7 @@ class InprocExecutor(Executor):
     def begin(self, setup: Setup) -> None:
         self._elapsed += self.virtual
         self.virtual = 0.0
+        self.reassembly.clear()
         super().begin(setup)
         if self.crashed is None:
             self._run("starting", lambda: self._started(setup))
@@ -203,6 +212,12 @@ class InprocExecutor(Executor):
 
     def _deliver(self, raw: bytes) -> None:
         core = self.core
+        info = parse(raw)
+        if info is not None and info.fragment is not None:
+            whole = self.reassembly.add(raw, info, self.virtual)
+            if not isinstance(whole, bytes):  # awaiting the rest, or refused: nothing for the core
+                return
+            raw = whole
         if core is not None:
             what = f"handling the tester's packet at {self.now():.3f} s"
             self._run(what, lambda: core.on_message(decode(raw), self.virtual))

@@ -7,7 +7,8 @@ interface (:class:`scapy_fama.net.iface.IfacePort`) from the first case to the
 last::
 
     IUT --frame--> reader thread --+-- NS for an address the tester holds -> NA at once
-                                   +-- from the IUT (``from_iut``) -> queue (time, IPv6 bytes)
+                                   +-- from the IUT (``from_iut``) -> queue (time, IPv6 bytes,
+                                       the Ethernet destination: whichever MAC the IUT chose)
                                        (an NS for any other target is also noted in ``solicited``)
     case.wait() <-- queue.get(timeout)      case.send(raw) --> Ether(dst = the IUT's MAC) / raw
 
@@ -61,7 +62,7 @@ class IfaceExecutor(Executor):
         self.link_local = link_local(iface)
         self.held: set[str] = set()
         self.solicited: list[str] = []  # targets of the IUT's NSs in this case that we did not answer
-        self._queue: queue.Queue[tuple[float, bytes]] = queue.Queue()
+        self._queue: queue.Queue[tuple[float, bytes, str]] = queue.Queue()
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read, name=f"conformance-{iface}", daemon=True)
         self._reader.start()
@@ -114,7 +115,7 @@ class IfaceExecutor(Executor):
                     continue
                 self.solicited.append(str(frame[ICMPv6ND_NS].tgt))
             age = max(0.0, time.time() - float(frame.time))  # since the kernel received it
-            self._queue.put((self.clock() - age, bytes(frame[IPv6])))
+            self._queue.put((self.clock() - age, bytes(frame[IPv6]), str(frame.dst)))
 
     def _answer_ns(self, frame: Packet) -> None:
         ns = frame[ICMPv6ND_NS]
@@ -128,10 +129,10 @@ class IfaceExecutor(Executor):
     def _advance(self, deadline: float) -> bool:
         while (remaining := deadline - self.now()) > 0:
             try:
-                at, raw = self._queue.get(timeout=remaining)
+                at, raw, mac = self._queue.get(timeout=remaining)
             except queue.Empty:
                 return False
-            if self._received(raw, at - self._start):  # else an earlier case's (module doc)
+            if self._received(raw, at - self._start, mac):  # else an earlier case's (module doc)
                 return True
         return False
 

@@ -33,6 +33,8 @@ from scapy_fama.wire.numbers import (
     BAD,
     CGA_PARAMS,
     DEST_OPTS,
+    FRAGMENT,
+    FRAGMENT_HEADER,
     HAO,
     HAO_LEN,
     IPV6_HEADER,
@@ -78,18 +80,47 @@ def extension(next_header: int, body: bytes, *, fragment: bool = False, hdr_ext_
     return bytes((next_header & 0xFF, (size if hdr_ext_len is None else hdr_ext_len) & 0xFF)) + body
 
 
+def _naming(packet: bytes | bytearray, at: int) -> int:
+    """The offset of the Next Header field that names the header starting at ``at`` (the IPv6
+    header's, or that of the extension header before it)."""
+    named_at, pos = 6, IPV6_HEADER
+    while pos < at:
+        named_at, pos = pos, pos + 8 * (packet[pos + 1] + 1)
+    return named_at
+
+
 def reassembled(first: bytes, fragment: Fragment, payload: bytes) -> bytes:
     """RFC 8200 §4.5: the original packet, from the first fragment's unfragmentable part (the
     IPv6 header and the extension headers before the Fragment header) and the fragmentable
     parts of all the fragments in order (``payload``). The Fragment header goes: the header
     that named it names the fragment's Next Header, and the Payload Length counts the rest."""
     unfragmentable = bytearray(first[: fragment.offset])
-    named_at, pos = 6, IPV6_HEADER  # the Next Header field that names the Fragment header
-    while pos < fragment.offset:
-        named_at, pos = pos, pos + 8 * (unfragmentable[pos + 1] + 1)
-    unfragmentable[named_at] = fragment.next_header
+    unfragmentable[_naming(unfragmentable, fragment.offset)] = fragment.next_header
     unfragmentable[4:6] = (len(unfragmentable) - IPV6_HEADER + len(payload)).to_bytes(2, "big")
     return bytes(unfragmentable) + payload
+
+
+def fragments(packet: bytes, at: int, cuts: Sequence[int], identification: int) -> list[bytes]:
+    """RFC 8200 §4.5: ``packet`` in fragments. The headers before offset ``at`` are the
+    unfragmentable part, repeated in each fragment (a Home Address option stays there, RFC 6275
+    §6.3); the rest is cut at ``cuts`` (bytes into it, multiples of 8) and each piece follows a
+    Fragment header (the cut-off header's type, its offset, M=1 but on the last, the
+    ``identification``), the header before it naming the Fragment header."""
+    if any(cut % 8 for cut in cuts):
+        raise ValueError(f"fragments are cut at multiples of 8 bytes, not at {list(cuts)}")
+    unfragmentable = bytearray(packet[:at])
+    named_at = _naming(unfragmentable, at)
+    next_header, unfragmentable[named_at] = unfragmentable[named_at], FRAGMENT
+    data = packet[at:]
+    bounds = [0, *cuts, len(data)]
+    out = []
+    for start, end in zip(bounds, bounds[1:]):
+        more = int(end < len(data))
+        header = bytes((next_header, 0)) + (start | more).to_bytes(2, "big") + identification.to_bytes(4, "big")
+        head = bytearray(unfragmentable)
+        head[4:6] = (len(head) - IPV6_HEADER + FRAGMENT_HEADER + end - start).to_bytes(2, "big")
+        out.append(bytes(head) + header + data[start:end])
+    return out
 
 
 def hao_body(hoa: str | bytes) -> bytes:

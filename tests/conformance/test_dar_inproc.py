@@ -61,8 +61,9 @@ def test_the_catalogue_has_at_least_40_dar_cases_with_requirements() -> None:
 
 def test_every_dar_case_passes_against_our_dar(ours: dict[str, Outcome]) -> None:
     bad = {i: (o.verdict.value, o.reason) for i, o in ours.items() if o.verdict is not Verdict.PASS}
-    assert not bad
-    assert all(o.frames for o in ours.values())  # every case sent something
+    link = "reads the DAR's neighbour cache, which a core has not: run it with --target iface"
+    assert bad == {"DAR-ND-001": ("inconclusive", link)}  # a core has no link layer
+    assert all(o.frames for i, o in ours.items() if i not in bad)  # every case that ran sent something
 
 
 class NeverTunnels(DarCore):
@@ -250,6 +251,10 @@ def test_cli_lists_the_cases_of_both_roles(tmp_path: Path) -> None:
     done = _cli("--list", cwd=tmp_path)
     assert done.returncode == 0
     assert "DAR-CGA-004" in done.stdout and "MN-" in done.stdout and "RFC 4866" in done.stdout
+
+
+def test_all_selects_every_case_of_the_role_as_the_help_says() -> None:
+    assert select("dar", ["all"]) == select("dar") and select("mn", ["ALL"]) == select("mn")
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,9 @@ log shows its first RA: the tests wait for that, never for a fixed time.
 Two more beds: one broken on purpose (the DAR namespace's kernel owns the DAR
 address and routes the CoAs on-link: fama-dar warns, the tester stops with one
 line naming the bed, exit 2), and a DAR that crashes in DAR-MH-005
-(``planted_dar.py``): that case fails, the ones after it are inconclusive.
+(``planted_dar.py crash``): that case fails, the ones after it are inconclusive; and a DAR
+whose neighbour cache takes every NA's address, Override flag or not (``planted_dar.py
+override``): DAR-ND-001 fails, saying where the DAR sent H's packets.
 """
 
 from __future__ import annotations
@@ -169,7 +171,7 @@ def test_every_dar_case_on_a_veth_against_fama_dar(link: Link) -> None:
     assert len(verdicts) >= 40
 
     link.start_dar("--require-coa-test")
-    done, report = link.conformance("secure.json", "--secure", "secure", "cga", "phkt", "DAR-BU-013")
+    done, report = link.conformance("secure.json", "--secure", "secure", "cga", "phkt", "DAR-BU-013", "DAR-MH-009")
     verdicts = _verdicts(report)
     not_passed = {i: v for i, v in verdicts.items() if v[0] != "pass"}
     assert set(not_passed) == {"DAR-CGA-007"}, not_passed  # hand-laid, without a care-of token
@@ -191,7 +193,7 @@ def test_a_broken_test_bed_is_named_not_blamed_on_the_dar(link: Link) -> None:
 
 
 def test_a_dar_that_crashes_fails_that_case_and_the_rest_are_inconclusive(link: Link) -> None:
-    link.start_dar(program=(str(PLANTED),))
+    link.start_dar(program=(str(PLANTED), "crash"))
     done, report = link.conformance("crash.json", "mh", "DAR-PHKT-00[12]")
     verdicts = _verdicts(report)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -201,3 +203,12 @@ def test_a_dar_that_crashes_fails_that_case_and_the_rest_are_inconclusive(link: 
     for case in ("DAR-PHKT-001", "DAR-PHKT-002"):
         assert verdicts[case] == ("inconclusive", "the IUT stopped answering after DAR-MH-005")
     assert link.dar is not None and link.dar.wait(READY_WAIT) == 3  # it did crash, as planted
+
+
+def test_a_dar_whose_neighbour_cache_ignores_the_override_flag_fails_that_case(link: Link) -> None:
+    link.start_dar(program=(str(PLANTED), "override"))
+    done, report = link.conformance("override.json", "nd", "DAR-RA-001")
+    verdicts = _verdicts(report)
+    assert done.returncode == 1 and verdicts["DAR-RA-001"][0] == "pass", done.stdout + done.stderr
+    verdict, why = verdicts["DAR-ND-001"]
+    assert verdict == "fail" and "with O=0 naming 02:00:5e:7e:57:0a, the DAR sends to 02:00:5e:7e:57:0a" in why
