@@ -15,6 +15,7 @@ started), and the commands return the views the SimNet session returns::
                            an address it keeps and an address of dar2; -> Msc of that window
     bc(dar1) bul(mn)       BindingTable / BulTable of the roles' binding and BU/BA records
     addrs(mn) msc()        AddressTable; Msc rows of the logs (BU/BA arrows, binding notes)
+    latency(mn)            each attachment step by step, from the MN's log (lab.breakdown)
     run(s) step()          real time passes (sleep, or until the next signalling record)
     flow(cn, mn)           scapy_fama.lab.apps: ping (or a TCP source/sink) CN -> MN address
     save(dir, seconds)     the roles' logs copied, and pcaps of each DAR's access link and
@@ -66,16 +67,18 @@ from fama_shell.views import (
     BulTable,
     FlowRow,
     FlowTable,
+    LatencyView,
     VerdictView,
 )
 from scapy.layers.inet6 import MIP6MH_BA, IPv6
 from scapy.packet import Packet
 
 from scapy_fama.layers.headers import find_mh
-from scapy_fama.lab import apps, capture, control, links, state
+from scapy_fama.lab import apps, breakdown, capture, control, links, state
 from scapy_fama.lab.links import LabError
 from scapy_fama.lab.state import LabState
 from scapy_fama.lab.topology import CN_ADDRESS, bridge, dar_address, dar_prefix, default_iface, namespace
+from scapy_fama.latency import breakdown as steps
 from scapy_fama.verify import verify_ba, verify_bu
 
 HANDOVER_WAIT = 15.0  # real seconds handover() waits for the MN's BAs (RS/RA, 1 s of DAD, BUs)
@@ -325,6 +328,14 @@ class LabSession(ShellSession):
             rows.append(AddrRow(a.address, self._dars[anchor].prefix if anchor in self._dars else "?",
                                 anchor, role, flows, keep))  # fmt: skip
         return AddressTable(node.name, policy, self.now, rows)
+
+    def latency(self, mn: LabMn | str | None = None) -> LatencyView:
+        """Each attachment of the MN step by step on its own clock, from its log (link down/up,
+        RS, RA, CoA, each BU and BA, the first tunnelled packet each way: scapy_fama.lab.breakdown)."""
+        node = self.mn(mn)
+        records = [e.record for e in self.refresh() if e.node == node.name]
+        found = [steps(breakdown.moments(part)) for part in breakdown.attachments(records)]
+        return LatencyView(node.name, [b.as_dict() for b in found if b is not None])
 
     def topo(self) -> TopologyView:
         """The lab: DARs and prefixes, the CN, the bridge the MN's port is on, kept addresses."""

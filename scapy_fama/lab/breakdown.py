@@ -63,3 +63,10 @@ def moments(records: list[Record]) -> Moments:
         seen.bindings.append(one)
     seen.coa = seen.coa or (bus[0]["src"] if bus else None)
     return seen
+
+
+def attachments(records: list[Record]) -> list[list[Record]]:
+    """The MN's records cut at each link-down event: its first attachment, then one part a move."""
+    cuts = [i for i, r in enumerate(records) if r["dir"] == "event" and r["kind"] == "link-down"]
+    bounds = [0, *(c for c in cuts if c > 0), len(records)]
+    return [records[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]

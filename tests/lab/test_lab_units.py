@@ -122,3 +122,15 @@ def test_a_lab_handover_step_by_step_from_the_mns_log() -> None:
     ]
     assert breakdown.moments(records).bindings[0].bus == 2
     assert found.as_dict()["link_layer_ms"] == 50.0 and found.as_dict()["to_data_ms"] == 6.0
+
+
+def test_the_mns_log_is_cut_at_each_link_down() -> None:
+    """The first attachment (no link-down), then one part a move, each starting at its link-down."""
+    log = [{"t": t, "dir": d, "kind": k} for t, d, k in [
+        (0.1, "event", "link-up"), (0.2, "out", "RS"),
+        (5.0, "event", "link-down"), (5.1, "event", "link-up"), (5.2, "out", "BU"),
+        (9.0, "event", "link-down"), (9.1, "event", "link-up"),
+    ]]  # fmt: skip
+    assert [[r["t"] for r in part] for part in breakdown.attachments(log)] == [[0.1, 0.2], [5.0, 5.1, 5.2], [9.0, 9.1]]
+    assert [len(p) for p in breakdown.attachments(log[2:])] == [3, 2]  # a log that starts with a move
+    assert breakdown.attachments([]) == []

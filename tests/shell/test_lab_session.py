@@ -75,6 +75,10 @@ def test_a_handover_binds_the_first_address_at_dar1(lab: LabSession) -> None:
     assert bus and bas, str(lab.msc())
     assert lab.bul("mn").entry(first).state == "bound"  # type: ignore[union-attr]
     assert lab.topo().where("mn") == "dar2"
+    moved = lab.latency("mn").handovers[-1]  # the MN's log, step by step from the link-up
+    seen = {(s["what"], s["dar"]) for s in moved["steps"]}
+    assert {("link-down", None), ("link-up", None), ("RA", None), ("BU", "2001:db8:1::1"), ("BA", "2001:db8:1::1")} <= seen, moved
+    assert moved["origin"] == "link-up" and moved["to_last_ba_ms"] > 0, moved
 
 
 def test_a_crafted_bu_from_the_tester_gets_ba_132(lab: LabSession) -> None:
@@ -97,10 +101,11 @@ def test_breakpoints_are_refused_in_one_line(lab: LabSession) -> None:
 
 def test_fama_shell_lab_on_the_command_line(lab: LabSession) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "fama_shell.cli", "--lab", "-c", "print(topo()); brk('BU')"],
+        [sys.executable, "-m", "fama_shell.cli", "--lab", "-c", "print(topo()); print(latency(mn)); brk('BU')"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert "dar1" in done.stdout and "2001:db8:2::/64" in done.stdout, done.stdout + done.stderr
+    assert "mn, attachment 2" in done.stdout, done.stdout  # latency(mn): the handover to dar2
     assert done.returncode == 1  # the refusal is an error line, the session went on to the end
     assert done.stderr.count("\n") == 1 and "brk() cannot stop the lab's packets" in done.stderr
     assert Path(os.environ["FAMA_LAB_DIR"], "logs", "mn.json").is_file()
