@@ -11,7 +11,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from fama_shell.console import install
+import pytest
+from fama_shell.console import COMMANDS, install
+from fama_shell.labsession import LabSession
 from fama_shell.session import Session
 from IPython.core.completer import provisionalcompleter
 from IPython.core.interactiveshell import InteractiveShell
@@ -149,3 +151,11 @@ def test_completion_of_commands_and_node_names_in_process() -> None:
     assert complete('packets(kind="') == {"BU", "BA"}
     assert complete('replay("x.pcap", dar1, mode="') == {"as-is", "re-sign"}
     assert "dataclass" in complete("x = da")  # outside a command, IPython completes as usual
+
+
+
+@pytest.mark.parametrize("session", [Session, LabSession])
+def test_every_console_command_is_a_method_of_both_sessions(session: type) -> None:
+    """fama-shell puts COMMANDS in the namespace of either session: a command one lacks stops
+    that shell at start (checked on the class: no root or lab needed)."""
+    assert [c for c in COMMANDS if not callable(getattr(session, c, None))] == []
