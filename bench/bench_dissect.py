@@ -32,7 +32,6 @@ Correctness (exit 1 when wrong)
 from __future__ import annotations
 
 import json
-import os
 import random
 import struct
 import subprocess

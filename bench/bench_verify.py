@@ -29,7 +29,6 @@ import cProfile
 import hashlib
 import hmac
 import pstats
-import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -271,9 +270,7 @@ def main() -> int:
 
     # --- the rest of verify_bu, piece by piece
     mh1 = find_mh(IPv6(raw1))
-    mh2 = find_mh(IPv6(raw2))
     ctx1 = mh_context(mh1)
-    ctx2 = mh_context(mh2)
     hoa_s, coa_s = ctx1.src, ctx1.ip.src
     params1 = b1["params"]
     sig_mh = b1["message"][len(CGA_TAG) + 32 :]

@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv6Network
 from pathlib import Path
-from typing import Any
 
 from fama_shell import topology
 from fama_shell.base import ShellSession, duration, out_dir

@@ -37,7 +37,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from scapy_fama.proto.effects import Effect
-from scapy_fama.proto.messages import Datagram, Message
+from scapy_fama.proto.messages import Message
 
 # fields whose bytes differ between equivalent runs; a fingerprint keeps only their presence
 VOLATILE = frozenset({"signature", "bad", "signed_data", "auth_data", "phkt_ciphertext"})

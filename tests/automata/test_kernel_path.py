@@ -9,13 +9,13 @@ import shutil
 import subprocess
 
 import pytest
-from memnet import WAIT, receive
+from memnet import receive
 from scapy.layers.inet import TCP
 from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6ND_RS, IPv6, IPv6ExtHdrDestOpt
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from scapy_fama.automata.dataplane import DAR, MN, Side, TunnelTable
+from scapy_fama.automata.dataplane import DAR, MN, TunnelTable
 from scapy_fama.automata.kernel_path import signalling
 from scapy_fama.cli import dar, mn
 from scapy_fama.craft import coti

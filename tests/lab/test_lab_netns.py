@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scapy_fama.lab import apps, capture, links, roles, state
+from scapy_fama.lab import apps, capture, links, roles
 from scapy_fama.lab.topology import Topology, bridge, namespace, upstream_address, upstream_iface
 
 pytestmark = pytest.mark.netns

@@ -128,7 +128,7 @@ def test_the_chart_shows_the_figures_flows(tmp_path: Path) -> None:
     dereg = next(r for r in rows if r.src == "mn" and r.mtype == "BU" and "de-reg" in r.label)
     assert dereg.label == "BU 8171 mn@dar1 de-reg ni+bad"
     notes = [r.label for r in rows if r.dst is None and not r.move]
-    assert f"created: mn@dar1 -> mn@dar2" in notes and "deleted: mn@dar1" in notes
+    assert "created: mn@dar1 -> mn@dar2" in notes and "deleted: mn@dar1" in notes
     assert "address-configured mn@dar2" in notes
 
 
