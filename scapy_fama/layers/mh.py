@@ -52,7 +52,7 @@ from scapy.packet import Packet
 
 from scapy_fama.layers.checksum import pseudo_addresses
 from scapy_fama.wire.checksum import mh_checksum
-from scapy_fama.layers.options import MobilityOptionsField, PHKTOpt
+from scapy_fama.layers.options import MobilityOptionsField
 from scapy_fama.wire.numbers import MH_TYPES
 
 # IANA "Status Codes" of the Binding Acknowledgement (RFC 6275 §6.1.8, RFC 4866 §5.7, ...).
@@ -223,11 +223,9 @@ class BA(_FamaMH, MIP6MH_BA):
     def answers(self, other: Packet) -> int:
         if not isinstance(other, MIP6MH_BU):
             return 0
-        # profile §6 step 7: an error status or a new PHKT is answered even with A=0
-        solicited = bool(other.flags.A) or self.status >= 128 or PHKTOpt in self
-        # RFC 6275 §9.5.1: a 135 carries the last accepted sequence number instead
-        same_seq = self.seq == other.seq or self.status == 135
-        return int(solicited and same_seq)
+        # profile §6 step 7: every BU the DAR processes gets a BA, whatever its A bit (Scapy 2.8
+        # tested the P bit); RFC 6275 §9.5.1: a 135 carries the last accepted sequence number
+        return int(self.seq == other.seq or self.status == 135)
 
 
 class BE(_FamaMH, MIP6MH_BE):

@@ -39,14 +39,11 @@ def test_sequence_number_must_match() -> None:
     assert _pairs(_bu(7), _ba(8)) == []
 
 
-def test_a_flag_is_tested_not_p() -> None:
-    # Scapy 2.8 tested flags & 1, the P bit: a BU with A=0 would not be paired, one with P would.
-    assert _pairs(_bu(7, flags="H"), _ba(7)) == []
-    assert _pairs(_bu(7, flags="HA"), _ba(7)) == [(0, 1)]
-
-
-def test_error_status_answers_even_without_a_flag() -> None:
-    assert _pairs(_bu(7, flags="H"), _ba(7, status=148)) == [(0, 1)]
+def test_a_bu_is_answered_whatever_its_a_and_p_bits() -> None:
+    # profile §6 step 7: the DAR answers every BU it processes; Scapy 2.8 paired on the P bit
+    for flags in ("H", "HA", "HP"):
+        assert _pairs(_bu(7, flags=flags), _ba(7)) == [(0, 1)], flags
+        assert _pairs(_bu(7, flags=flags), _ba(7, status=148)) == [(0, 1)], flags
 
 
 def test_135_carries_last_accepted_sequence_number() -> None:
