@@ -23,6 +23,7 @@ needs to judge an empty result honestly: cases, execs/s, and the distinct
 from __future__ import annotations
 
 import importlib
+import inspect
 import random
 import time
 from collections import Counter, defaultdict
@@ -84,6 +85,10 @@ def resolve_target(spec: str, options: dict[str, Any] | None = None) -> Target:
         raise TargetError(f"target {spec!r} is a {type(cls).__name__}, not a subclass of scapy_fama.fuzz.targets.Target")
     if cls.run is Target.run:
         raise TargetError(f"target {spec!r} does not implement run(raw, seed, now)")
+    try:  # a run() of another shape would fail on every case: a TypeError per case, not findings
+        inspect.signature(cls.run).bind(cls, b"", None, 0.0)
+    except TypeError:
+        raise TargetError(f"target {spec!r}: run{inspect.signature(cls.run)} does not take (raw, seed, now)") from None
     try:
         return cls()
     except NotImplementedError as exc:

@@ -86,3 +86,10 @@ class NeedsArguments(InprocTarget):
 
     def __init__(self, iface: str) -> None:
         super().__init__()
+
+
+class OtherRun(InprocTarget):
+    """A target whose run() takes one argument instead of (raw, seed, now)."""
+
+    def run(self, case: bytes) -> str:  # type: ignore[override]
+        return "silent"

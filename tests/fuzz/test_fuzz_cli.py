@@ -60,6 +60,7 @@ def test_a_finding_file_that_is_not_one(tmp_path: Path, capsys: pytest.CaptureFi
         ("json:JSONDecoder", "is a type, not a subclass"),
         ("scapy_fama.fuzz.targets:Target", "does not implement run(raw, seed, now)"),
         ("tests.fuzz.planted:NeedsArguments", "failed to start: TypeError"),
+        ("tests.fuzz.planted:OtherRun", "run(self, case: 'bytes') -> 'str' does not take (raw, seed, now)"),
         ("tests.fuzz.planted:HalfDoneProbe", "not fully implemented: NotImplementedError: the probe of our DAR is to do"),
     ],
 )
