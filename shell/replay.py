@@ -2,9 +2,12 @@
 
 Theory of operation
 -------------------
-:func:`read_capture` takes the BUs and BAs of a pcap (ours, e.g. written by
-``save()``, or another tool's: IPv6 is found behind any link layer), once each
-however many links they crossed, in time order. The *conversation* is one
+:func:`read_capture` takes the BUs and BAs of a capture or a folder of them (ours,
+e.g. written by ``save()``, or another tool's), in time order, read as
+fama-analyze reads them: the same files of a folder, the same reader (IPv6 behind
+any link layer), and one rule for copies (:class:`scapy_fama.analysis.classify.Sightings`:
+a packet seen again at another capture point within a second is the same
+transmission, counted once; sent again, as in a replay attack, it is another). The *conversation* is one
 DAR's: the BUs sent to it and the BAs it sent (the DAR of the first BU unless
 ``dar=`` names another). Its chart is the original; the replay plays its BUs
 one by one against the target and charts what comes back::
@@ -40,7 +43,7 @@ there (this host would have to answer ND for the new HoA on the DAR's link).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,8 +57,10 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.sendrecv import srp
-from scapy.utils import RawPcapReader, rdpcap
 
+from scapy_fama.analysis.batch import capture_set
+from scapy_fama.analysis.classify import Sightings
+from scapy_fama.analysis.reader import CaptureReader
 from scapy_fama.analysis.signalling import read_signal
 from scapy_fama.codec import decode
 from scapy_fama.craft import first_bu, phkt_bu
@@ -70,7 +75,7 @@ from scapy_fama.crypto import (
     prefix64,
 )
 from scapy_fama.net.iface import resolve_mac
-from scapy_fama.net.sim_topology import LINKTYPE_RAW, DarNode, HostNode
+from scapy_fama.net.sim_topology import DarNode, HostNode
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.proto.seqno import seq_add
 from scapy_fama.wire import parse
@@ -108,34 +113,6 @@ class CaptureNames:
         return "-" if address is None else self.names.get(address, address)
 
 
-def _files(path: Path) -> list[Path]:
-    if path.is_dir():
-        files = sorted(path.glob("*.pcap"))
-        if not files:
-            raise ValueError(f"no .pcap file in {path}")
-        return files
-    if not path.is_file():
-        raise ValueError(f"no capture {path}")
-    return [path]
-
-
-def _packets(file: Path) -> Iterator[tuple[float, bytes]]:
-    """(time, IPv6 bytes) of every IPv6 packet of a pcap: raw-IPv6 pcaps (ours) read without
-    dissection, anything else (Ethernet, pcapng) through Scapy."""
-    try:
-        with RawPcapReader(str(file)) as reader:
-            if type(reader) is RawPcapReader and reader.linktype == LINKTYPE_RAW:
-                for raw, meta in reader:
-                    yield meta.sec + meta.usec / 1e6, raw
-                return
-        packets = rdpcap(str(file))
-    except (OSError, EOFError, ValueError) as exc:  # Scapy says "Not a supported capture file"
-        raise ValueError(f"{file}: not a readable pcap ({exc})") from None
-    for pkt in packets:
-        if IPv6 in pkt:
-            yield float(pkt.time), bytes(pkt[IPv6])
-
-
 def mh_type(raw: bytes) -> int | None:
     """The Mobility Header type of an IPv6 packet (None: it carries none), without Scapy."""
     info = parse(raw)
@@ -143,14 +120,17 @@ def mh_type(raw: bytes) -> int | None:
 
 
 def read_capture(path: str | Path) -> list[Captured]:
-    """The BUs and BAs of a pcap (or of every pcap in a folder), once each, in time order."""
-    seen: dict[bytes, float] = {}
-    for file in _files(Path(path)):
-        for when, raw in _packets(file):
-            if mh_type(raw) in (BU, BA):
-                seen.setdefault(raw, when)
-    out = []
-    for raw, when in sorted(seen.items(), key=lambda item: item[1]):
+    """The BUs and BAs of a capture (or of the captures of a folder), each transmission once,
+    in time order (see the module doc). ValueError for what is not a capture."""
+    signalling: list[tuple[float, int, bytes]] = []
+    for index, file in enumerate(capture_set([Path(path)])):
+        with CaptureReader(file, index) as reader:
+            signalling += [(when, vantage, ip) for _, when, ip, vantage, _ in reader
+                           if ip is not None and mh_type(ip) in (BU, BA)]
+    sightings, out = Sightings(), []
+    for when, vantage, raw in sorted(signalling, key=lambda s: s[0]):
+        if sightings.earlier(raw, when, vantage) is not None:
+            continue
         # another tool's BU or BA may break profile §6 step 1 (ns-3: checksum 0): read it
         # leniently, for its content, so that a re-signed replay can reproduce it
         msg = decode(raw, lenient=True)

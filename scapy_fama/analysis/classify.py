@@ -113,6 +113,28 @@ class NativeCount:
     last: float = 0.0
 
 
+class Sightings:
+    """Which packets are copies of one transmission (see the module doc): the same bytes, the
+    hop limit aside, seen at another capture point at most :data:`DUPLICATE_WINDOW` seconds
+    earlier. Fed in time order; two generations of a window each keep memory bounded."""
+
+    def __init__(self) -> None:
+        self._recent: dict[bytes, tuple[float, int]] = {}
+        self._older: dict[bytes, tuple[float, int]] = {}
+        self._generation = 0.0
+
+    def earlier(self, ip: bytes, now: float, vantage: int) -> tuple[float, int] | None:
+        """The earlier sighting of this packet at another capture point, if any; records this one."""
+        if now - self._generation > DUPLICATE_WINDOW:
+            self._older, self._recent, self._generation = self._recent, {}, now
+        key = ip[:7] + ip[8:]  # the hop limit (byte 7) changes at every router
+        earlier = self._recent.get(key) or self._older.get(key)
+        if earlier is not None and earlier[1] != vantage and now - earlier[0] <= DUPLICATE_WINDOW:
+            return earlier
+        self._recent[key] = (now, vantage)
+        return None
+
+
 @dataclass
 class Totals:
     frames: int = 0
@@ -136,9 +158,7 @@ class FastPath:
         self.last_time: float | None = None
         self._memo: dict[bytes, WireInfo] = {}
         self._dedupe = vantages > 1
-        self._recent: dict[bytes, tuple[float, int]] = {}
-        self._older: dict[bytes, tuple[float, int]] = {}
-        self._generation = 0.0
+        self._sightings = Sightings()
 
     def _parse(self, ip: bytes) -> WireInfo | None:
         """``wire.parse``, memoised by the fixed header when nothing past it was read."""
@@ -152,17 +172,6 @@ class FastPath:
                 self._memo[head] = info
         return info
 
-    def _seen_elsewhere(self, ip: bytes, now: float, vantage: int) -> tuple[float, int] | None:
-        """The earlier sighting of this packet at another capture point, if any; records this one."""
-        if now - self._generation > DUPLICATE_WINDOW:
-            self._older, self._recent, self._generation = self._recent, {}, now
-        key = ip[:7] + ip[8:]  # the hop limit (byte 7) changes at every router
-        earlier = self._recent.get(key) or self._older.get(key)
-        if earlier is not None and earlier[1] != vantage and now - earlier[0] <= DUPLICATE_WINDOW:
-            return earlier
-        self._recent[key] = (now, vantage)
-        return None
-
     def consume(self, frames: Iterable[Frame], tick: Callable[[], None] | None = None) -> None:
         """Classify ``frames``; ``tick()`` is called every :data:`TICK` frames (progress bars).
 
@@ -170,7 +179,8 @@ class FastPath:
         packet): it is the whole cost of a data frame.
         """
         totals, tunnels, native, handler = self.totals, self.tunnels, self.native, self.handler
-        memo, parse_ip, dedupe = self._memo.get, self._parse, self._dedupe
+        memo, parse_ip = self._memo.get, self._parse
+        seen_elsewhere = self._sightings.earlier if self._dedupe else None
         frames_seen = ipv6 = other = tunnelled = natives = 0
         now = first = None
         for number, now, ip, vantage, file_index in frames:
@@ -188,7 +198,7 @@ class FastPath:
                 continue
             ipv6 += 1
             proto = info.proto
-            if dedupe and self._seen_elsewhere(ip, now, vantage) is not None:
+            if seen_elsewhere is not None and seen_elsewhere(ip, now, vantage) is not None:
                 totals.duplicates += 1
                 if proto in SIGNALLING:
                     handler((file_index, number), now, ip, info, vantage, True)

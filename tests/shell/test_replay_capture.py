@@ -1,16 +1,21 @@
-"""Reading a capture for replay: another tool's BU keeps its meaning (issue 13 lifetime bug)."""
+"""Reading a capture for replay: another tool's BU keeps its meaning (issue 13 lifetime bug), and
+copies and folders are read as fama-analyze reads them (issue 16.8: one rule)."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
+import pytest
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
 from fama_shell.replay import read_capture
+from fama_shell.session import Session
 from scapy_fama.craft import phkt_bu
-from scapy_fama.proto.messages import BindingUpdate
+from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.wire import parse
 
 DAR, HOA, COA = "2001:db8:1::1", "2001:db8:1::77", "2001:db8:2::77"
@@ -32,3 +37,48 @@ def test_a_refused_bu_is_read_with_its_lifetime_in_seconds(tmp_path: Path) -> No
     bu = captured.msg
     assert isinstance(bu, BindingUpdate) and (bu.seq, bu.hoa, bu.lifetime) == (7, HOA, 600)
     assert any("checksum" in problem for problem in bu.framing)  # read leniently, and says why
+
+
+PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
+
+
+def _sequence(path: Path) -> list[tuple[str, int | None]]:
+    return [("BU", None) if isinstance(c.msg, BindingUpdate) else ("BA", c.msg.status) for c in read_capture(path)]
+
+
+def test_a_bu_sent_again_is_read_again_and_its_copies_on_other_links_once(tmp_path: Path) -> None:
+    """Two capture points (files) that see one BU within the window hold one transmission; the
+    same bytes at one capture point three seconds later are a second one (a replayed BU)."""
+    bu = IPv6(bytes(phkt_bu(COA, HOA, DAR, 7, 600, bytes(8))))
+    at = {"a": [(100.0, bu), (103.0, bu)], "b": [(100.004, bu)]}
+    for link, sent in at.items():
+        pkts = []
+        for when, pkt in sent:
+            copy = pkt.copy()
+            copy.time = when
+            pkts.append(copy)
+        wrpcap(str(tmp_path / f"{link}.pcap"), pkts)
+    assert [c.time for c in read_capture(tmp_path)] == [100.0, 103.0]
+
+
+def test_the_replayed_bu_of_fail135_is_replayed_too(session: Session) -> None:
+    """fail135.pcapng: the MN's first BU seen on two links, then sent again byte for byte from the
+    backbone and refused with 135 (its truth file, from the scenario). The replay reads the two
+    BUs the truth holds and, re-signed, reproduces BA 0 then BA 135 (it read one BU before)."""
+    truth = json.loads((PCAPS / "fail135.truth.json").read_text())
+    captured = read_capture(PCAPS / "fail135.pcapng")
+    bus = [c.msg for c in captured if isinstance(c.msg, BindingUpdate)]
+    assert [(b.home_address, b.seq) for b in bus] == [(t["hoa"], t["seq"]) for t in truth["bus"]]
+    statuses = sorted(c.msg.status for c in captured if isinstance(c.msg, BindingAck))
+    assert statuses == sorted(int(s) for s, n in truth["statuses"].items() for _ in range(n))
+    result = session.replay(PCAPS / "fail135.pcapng", "dar1", mode="re-sign")
+    assert result.original.sequence() == [("BU", None), ("BA", 0), ("BU", None), ("BA", 135)]
+    assert result.same, str(result.outcome)
+
+
+@pytest.mark.parametrize("name", ["fig3.pcapng", "lab.pcap"])
+def test_a_folder_is_read_as_fama_analyze_reads_it(name: str, tmp_path: Path) -> None:
+    """A folder's captures are its *.pcap, *.pcapng and *.cap files, as for fama-analyze (a folder
+    of pcapng files was 'no .pcap file')."""
+    shutil.copy(PCAPS / name, tmp_path / name)
+    assert _sequence(tmp_path) == _sequence(PCAPS / name) and _sequence(tmp_path)
