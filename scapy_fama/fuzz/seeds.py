@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import pickle
 import random
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -131,6 +132,7 @@ class World:
     rngs: dict[Generator, tuple[object, ...]] = field(default_factory=dict)
     _blobs: dict[int, bytes] = field(default_factory=dict)
     _prints: dict[int, bytes] = field(default_factory=dict)
+    _globals: dict[int, tuple[int, object]] | None = None  # see state()
 
     def _shared(self) -> dict[int, object]:
         templates = [t for t in (self.dar_template, self.mn_template) if t is not None]
@@ -159,17 +161,38 @@ class World:
         if any(rng.draws for rng in self.rngs):
             return False
         if id(template) not in self._prints:
-            self._prints[id(template)] = self._print(template)
-        return self._print(core) == self._prints[id(template)]
+            self._prints[id(template)] = self.state(template)
+        return self.state(core) == self._prints[id(template)]
 
-    def _print(self, core: object) -> bytes:
+    def state(self, core: object) -> bytes:
         """The state of ``core`` as bytes: a pickle in which the shared objects stand as their
-        identity (never loaded, only compared; no call back for the other objects)."""
+        identity (never loaded, only compared; no call back for the other objects).
+
+        The classes and functions the templates refer to start in the pickler's memo, as
+        entries 0, 1, ...: each stands as a memo reference, where writing it as a global would
+        import its module again (about 10 µs each, most of the time of a core's state)."""
         out = io.BytesIO()
-        pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.dispatch_table = {type(o): _identity for o in self._shared().values()}
+        pickler = self._state_pickler(out)
+        if self._globals is None:
+            self._globals = self._learn_globals()
+        pickler.memo = self._globals  # type: ignore[assignment]  (copied in: each dump adds its own)
         pickler.dump(core)
         return out.getvalue()
+
+    def _state_pickler(self, out: io.BytesIO) -> pickle.Pickler:
+        pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = {type(o): _identity for o in self._shared().values()}
+        return pickler
+
+    def _learn_globals(self) -> dict[int, tuple[int, object]]:
+        """The memo entries of the classes and functions in the templates' pickles, numbered
+        from 0 (new entries of a dump follow them, so no two share a number)."""
+        found: dict[int, object] = {}
+        for template in (self.dar_template, self.mn_template):
+            pickler = self._state_pickler(io.BytesIO())
+            pickler.dump(template)
+            found.update((key, obj) for key, (_, obj) in pickler.memo.copy().items() if isinstance(obj, _GLOBALS))
+        return {key: (index, obj) for index, (key, obj) in enumerate(found.items())}
 
     def signer(self, home_token: bytes, to_dar: bool) -> Signer:
         """The (caching) signer of messages keyed with ``home_token``."""
@@ -186,6 +209,9 @@ class World:
         to_dar = frame.mhtype != BA
         cga = any(o.otype == CGA_PARAMS for o in frame.options)
         return self.signer(ZERO_TOKEN if to_dar and cga else self.phkt, to_dar)
+
+
+_GLOBALS = (type, types.FunctionType, types.BuiltinFunctionType)  # what a pickle writes by name
 
 
 def _identity(obj: object) -> tuple[Callable[[int], int], tuple[int]]:

@@ -47,6 +47,7 @@ from scapy_fama.wire.numbers import BA, IPV6_HEADER
 
 PROBE_POOL = 16  # fresh MNs an in-process probe picks from
 SOAK_STEP = 0.05  # virtual seconds between two messages to the soak DAR
+PROBES_REMEMBERED = 4096  # probe verdicts an in-process target keeps (then forgets them all at once)
 CASE_START = 3.0  # virtual seconds: one second after the templates' last message
 MEMORY_LIMIT = 1 << 30  # bytes of peak RSS growth that count as unbounded memory
 
@@ -217,7 +218,13 @@ class InprocTarget(Target):
     input on the same state at the same time, so it would answer as it does on the template,
     where every probe is checked to pass once at set-up. Nor does the next case need a fresh
     clone: it takes that core. Cases that changed their core are probed, and their core is
-    thrown away."""
+    thrown away. By the same reasoning a probe's verdict is remembered by what it depends on
+    (:meth:`probe_key`: the core's state and the generators', byte for byte, the probe and its
+    time): most cases that change a core leave it in a state an earlier case left it in, and
+    their probe would be that case's probe again (RSA decryption, CGA check and signature
+    included)."""
+
+    remembers_probes = True  # False: every probe runs (what the tests compare the memory with)
 
     name = "inproc"
 
@@ -229,6 +236,7 @@ class InprocTarget(Target):
         self.baseline = peak_memory()
         self.probes: dict[int, Probe] = {}
         self._kept: dict[str, DarCore | MnCore] = {}  # a core the last case left as built
+        self._verdicts: dict[tuple[object, ...], str | None] = {}  # probe_key -> the probe's verdict
         self.reset()
         self._templates_pass()
 
@@ -278,7 +286,7 @@ class InprocTarget(Target):
         core = self.core(seed.role)
         self.last_outcome = outcome_of(self.deliver(core, msg, now))
         self._as_built = self.world.as_built(core, self._template(seed.role))
-        if self._as_built:
+        if not self.needs_probe():  # a probe would change the core: then the next case clones
             self._kept[seed.role] = core
         if seed.role == DAR_ROLE:
             self.soak_now += SOAK_STEP
@@ -290,9 +298,24 @@ class InprocTarget(Target):
         return not self._as_built or type(self).alive is not InprocTarget.alive
 
     def alive(self, rng: random.Random, now: float) -> str | None:
-        if self.last_role == MN_ROLE:
-            return self._mn_alive(now)
-        return self._dar_alive(rng.randrange(PROBE_POOL), now)
+        index = None if self.last_role == MN_ROLE else rng.randrange(PROBE_POOL)
+        key = self.probe_key(index, now) if self.remembers_probes else None
+        if key in self._verdicts:
+            return self._verdicts[key]
+        problem = self._mn_alive(now) if index is None else self._dar_alive(index, now)
+        if key is not None:
+            if len(self._verdicts) >= PROBES_REMEMBERED:
+                self._verdicts.clear()
+            self._verdicts[key] = problem
+        return problem
+
+    def probe_key(self, index: int | None, now: float) -> tuple[object, ...]:
+        """Everything the probe's verdict depends on: the probed core's state (and its class), the
+        templates' generators, which probe (None: the MN's, which also reads the case's outcome)
+        and when."""
+        core = self.core(self.last_role)
+        return (self.last_role, index, now, self.last_outcome if index is None else None, self.world.state(core),
+                tuple(rng.getstate() for rng in self.world.rngs))
 
     def _dar_alive(self, index: int, now: float) -> str | None:
         if index not in self.probes:  # fresh to this case's DAR, whichever case used it before

@@ -12,12 +12,12 @@ from scapy.layers.inet6 import IPv6
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig
 from scapy_fama.fuzz.oracles import Failure, alarm_handler, guarded
-from scapy_fama.fuzz.seeds import DAR1, PREFIX1, Seed, World, build_world
+from scapy_fama.fuzz.seeds import DAR1, DAR_ROLE, PREFIX1, Seed, World, build_world
 from scapy_fama.fuzz.targets import InprocTarget, make_probe, probe_problem
 from scapy_fama.proto.effects import Send
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.verify import verify_bu
-from tests.fuzz.planted import MuteInproc
+from tests.fuzz.planted import MuteInproc, StallingInproc
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +84,10 @@ def test_a_core_is_as_built_until_its_state_or_its_generators_change(world: Worl
 
 
 class _AlwaysProbed(InprocTarget):
-    """Probes after every case, a fresh core each time, and notes which cases the real target
-    finds as built (and so neither probes nor clones after)."""
+    """Probes after every case, a fresh core each time, remembering no verdict, and notes which
+    cases the real target finds as built (and so neither probes nor clones after)."""
+
+    remembers_probes = False
 
     def run(self, raw: bytes, seed: Seed, now: float) -> str:
         outcome = super().run(raw, seed, now)
@@ -107,6 +109,58 @@ def test_a_case_that_leaves_its_core_as_built_passes_the_probe_it_skips(keep_val
         skipped += probed.skipped
     assert 100 < skipped < config.cases  # most mutants leave no trace, some do
     assert Campaign(config).run().tally() == Campaign(config, target=_AlwaysProbed()).run().tally()
+
+
+class _CountedStalling(StallingInproc):
+    """The stalling DAR's target, counting the probes that really ran and those that failed."""
+
+    ran = failed = 0
+
+    def _dar_alive(self, index: int, now: float) -> str | None:
+        verdict = super()._dar_alive(index, now)
+        self.ran += 1
+        self.failed += verdict is not None
+        return verdict
+
+
+class _CountedStallingUnremembered(_CountedStalling):
+    remembers_probes = False
+
+
+def test_a_remembered_probe_verdict_is_the_verdict_the_probe_gives() -> None:
+    """A probe's verdict is remembered by the probed state, a failing one too (a stalled DAR);
+    a campaign counts the same with and without the memory."""
+    config = CampaignConfig(target="inproc", seed=1, cases=600, families=("structure",), minimise=False)
+    remembered, every = _CountedStalling(), _CountedStallingUnremembered()
+    summary = Campaign(config, target=remembered).run()
+    assert summary.tally() == Campaign(config, target=every).run().tally()
+    assert summary.outcomes["structure"]["FAILED:liveness"] > 0
+    assert remembered.ran < every.ran
+    fresh = _CountedStalling()
+    Campaign(config, target=fresh)  # set up: the world, the templates
+    verdicts = []
+    for stalled in (True, True, False, True):
+        fresh.reset()
+        fresh.last_role, fresh.last_outcome = DAR_ROLE, "silent"
+        fresh.core(DAR_ROLE).stalled = stalled
+        before = fresh.ran
+        verdicts.append((fresh.alive(random.Random(5), 3.5), fresh.ran - before))
+    mute = "no answer to a fresh MN's first BU"
+    assert verdicts == [(mute, 1), (mute, 0), (None, 1), (mute, 0)]  # the same state again: from memory
+
+
+class _OwnProbe(InprocTarget):
+    """A user's target with a probe of its own (here ours): it probes after every case."""
+
+    def alive(self, rng: random.Random, now: float) -> str | None:
+        return super().alive(rng, now)
+
+
+def test_a_target_with_its_own_probe_never_takes_a_core_a_probe_changed() -> None:
+    """The next case takes a core left as built only when no probe ran on it (the MN's probe
+    registers the real BA: a core taken after it refused the BA of every later case)."""
+    summary = Campaign(CampaignConfig(target="mn", seed=1, cases=200, minimise=False), target=_OwnProbe()).run()
+    assert not summary.findings, [f.failure.detail for f in summary.findings]
 
 
 def test_a_template_that_fails_the_probe_stops_the_set_up() -> None:
