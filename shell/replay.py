@@ -23,12 +23,15 @@ one by one against the target and charts what comes back::
                as a CGA of the target's prefix when it was of the captured DAR's, else of
                another DAR's (so a BU the DAR refused with 132 is refused again); each CoA
                prefix of the capture mapped onto another DAR (a host there holds the new
-               CoA); the first BU of an identity CGA-signed, later ones with its PHKT
+               CoA); the first BU of an identity CGA-signed, later ones with its PHKT; a
+               CGA-signed BU whose CGA or signature fails in the capture (a forgery) signed
+               with a key that is not the identity's, so that it fails again (148)
 
     original (capture)            replay (against dar1, re-signed)
     mn ── BU cga+sig ──▶ dar      replay1-dar2 ── BU cga+sig ──▶ dar1
     mn ◀── BA 0 phkt ─── dar      replay1-dar2 ◀── BA 0 phkt ─── dar1
-    ...                           same (type, status) sequence: reproduced
+    ...                           same (type, status) sequence: reproduced, else
+                                  the first message that differs is named
 
 On a real interface (``iface=``, ``target`` the DAR's address) the DAR's MAC is
 resolved with a Neighbour Solicitation, each BU goes out with Scapy's ``srp``
@@ -43,6 +46,7 @@ there (this host would have to answer ND for the new HoA on the DAR's link).
 from __future__ import annotations
 
 import os
+from itertools import zip_longest
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,6 +82,7 @@ from scapy_fama.net.iface import resolve_mac
 from scapy_fama.net.sim_topology import DarNode, HostNode
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.proto.seqno import seq_add
+from scapy_fama.verify import verify_bu
 from scapy_fama.wire import parse
 from scapy_fama.wire.numbers import BA, BU
 
@@ -227,11 +232,11 @@ class ReplayResult(View):
                     "captured care-of addresses where this host does not see it"
                 )
             return "refused: the target answered every replayed BU with an error or dropped it"
-        return (
-            "reproduced: same (type, status) sequence"
-            if self.same
-            else "NOT reproduced: the sequences differ"
-        )
+        if self.same:
+            return "reproduced: same (type, status) sequence"
+        steps = zip_longest(self.original.sequence(), self.replayed.sequence())
+        at, (was, now) = next((i, pair) for i, pair in enumerate(steps, 1) if pair[0] != pair[1])
+        return f"NOT reproduced: the sequences differ at message {at}: the capture's {_step(was)}, the replay's {_step(now)}"
 
     def __rich__(self) -> ReplayResult:
         return self
@@ -251,6 +256,14 @@ class ReplayResult(View):
         for line in self.outcome:
             yield Text(f"  {line}")
         yield Text(self.verdict, "bold green" if good else "bold red")
+
+
+def _step(step: tuple[str, int | None] | None) -> str:
+    """A message of a (type, status) sequence in words."""
+    if step is None:
+        return "nothing"
+    kind, status = step
+    return kind if status is None else f"{kind} {status}"
 
 
 def _replay_rows(session: Session, since: float, target: DarNode, hosts: set[str]) -> list[MscRow]:
@@ -314,11 +327,20 @@ class _Resigner:
                              f"a fresh RSA-1024 key")
         return found
 
-    def bu(self, captured: BindingUpdate, coa: str, dar: str) -> tuple[Packet, str, _Identity]:
-        """The replayed BU of ``captured``: from ``coa`` to ``dar``, what it is, and whose."""
+    def bu(self, c: Captured, coa: str, dar: str) -> tuple[Packet, str, _Identity]:
+        """The replayed BU of the captured ``c``: from ``coa`` to ``dar``, what it is, and whose.
+
+        A CGA-signed BU whose CGA or signature fails offline in the capture (a forgery:
+        another key's signature, or none that verifies) is signed with a key that is not
+        its identity's, so that it fails again (RFC 4866 §4.3, profile §6 step 4: 148)."""
+        captured = c.msg
+        assert isinstance(captured, BindingUpdate)
         me = self.identity(captured)
         seq = seq_add(me.base, captured.seq - me.first_seq)
         hoa, lifetime = me.cga.address, captured.lifetime
+        if captured.cga_params is not None and _forged(c.raw):
+            pkt = first_bu(coa, hoa, dar, seq, lifetime, KeyPair.generate(1024), me.cga.params)
+            return pkt, f"BU seq {seq} signed with another key (its signature fails in the capture too)", me
         if captured.cga_params is not None or me.phkt is None:
             why = "" if captured.cga_params is not None else " (no PHKT yet: CGA-signed instead)"
             pkt = first_bu(coa, hoa, dar, seq, lifetime, me.key, me.cga.params)
@@ -332,6 +354,11 @@ class _Resigner:
             ba = decode(reply, lenient=True)
             if isinstance(ba, BindingAck) and ba.phkt_ciphertext is not None:
                 me.phkt = decrypt_phkt(me.key, ba.phkt_ciphertext)
+
+
+def _forged(raw: bytes) -> bool:
+    """The CGA or the signature of a captured BU fails (checked offline, as fama-analyze does)."""
+    return any(check.name in ("cga", "signature") and check.ok is False for check in verify_bu(raw).checks)
 
 
 def _coa_key(bu: BindingUpdate) -> bytes:
@@ -391,7 +418,7 @@ def _resigned(
         me = resign.identity(c.msg)
         session.alias.extra.setdefault(me.cga.address, f"replay{len(resign.identities)}@{target.name}")
         host = hosts(c.msg, me)
-        pkt, what, _ = resign.bu(c.msg, host.address, target.address)
+        pkt, what, _ = resign.bu(c, host.address, target.address)
         seen = len(session.net.events)
         session.net.inject(host, bytes(pkt))
         session.advance(wait)
@@ -494,7 +521,7 @@ def _on_iface(
         if resign is None:
             pkt, what = IPv6(c.raw), f"BU seq {c.msg.seq} (as captured)"
         else:
-            pkt, what, me = resign.bu(c.msg, coa_of[_coa_key(c.msg)], target)
+            pkt, what, me = resign.bu(c, coa_of[_coa_key(c.msg)], target)
         sent, line, answer = _exchange(link, pkt, target, c.time, what)
         rows += sent
         lines.append(line)

@@ -82,3 +82,25 @@ def test_a_folder_is_read_as_fama_analyze_reads_it(name: str, tmp_path: Path) ->
     of pcapng files was 'no .pcap file')."""
     shutil.copy(PCAPS / name, tmp_path / name)
     assert _sequence(tmp_path) == _sequence(PCAPS / name) and _sequence(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["fail148", "fig3"])
+def test_a_forged_bu_is_replayed_forged(name: str, session: Session) -> None:
+    """fail148.pcapng: after figure 1, a BU with the MN's CGA Parameters and a signature that is not
+    the MN's, refused with 148 (its truth file marks it forged). Re-signed, that BU alone is signed
+    with another key and refused again for its signature: reproduced (it was accepted, BA 0)."""
+    truth = json.loads((PCAPS / f"{name}.truth.json").read_text())
+    result = session.replay(PCAPS / f"{name}.pcapng", "dar1", mode="re-sign")
+    assert result.same, str(result.outcome)
+    forged = [line for line in result.outcome if "signed with another key" in line]
+    assert len(forged) == sum(1 for bu in truth["bus"] if bu["forged"] and bu["dar"] == "2001:db8:1::1")
+    assert all("status=148, why=RSA signature does not verify" in line for line in forged)
+
+
+def test_a_replay_that_differs_says_where(session: Session) -> None:
+    """fail147.pcapng: DAR1 restarted and forgot its PHKTs, so the MN's PHKT BU got 147. That state
+    is not in the packets: re-signed, the PHKT BU is accepted, and the verdict names that message."""
+    result = session.replay(PCAPS / "fail147.pcapng", "dar1", mode="re-sign")
+    assert result.original.sequence()[:4] == [("BU", None), ("BA", 0), ("BU", None), ("BA", 147)]
+    assert result.verdict == ("NOT reproduced: the sequences differ at message 4: the capture's BA 147, "
+                              "the replay's BA 0")
