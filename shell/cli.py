@@ -33,13 +33,13 @@ from fama_shell import console
 from fama_shell.base import ShellSession
 from fama_shell.session import Session
 
-from scapy_fama.cli.common import run, version
+from scapy_fama.cli.common import Parser, run, version
 
 PROG = "fama-shell"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=PROG,
         description="Interactive FAMA shell: IPython with Scapy, scapy_fama and a ready SimNet topology.",
     )

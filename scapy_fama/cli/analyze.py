@@ -43,14 +43,14 @@ from rich.progress import (
 from scapy_fama.analysis import annotate, batch
 from scapy_fama.analysis.analyze import Analysis, analyze, load_keys
 from scapy_fama.analysis.report import render, to_json
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, ipv6_address, rich_console, run, version
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, ipv6_address, rich_console, run, version
 
 PROG = "fama-analyze"
 PROGRESS_FROM = 8 << 20  # bytes: smaller inputs are done before a bar would be seen
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog=PROG,
         description="Reconstruct the FAMA handovers, bindings, verification and tunnel traffic of captures.",
     )

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run, version
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, run, version
 from scapy_fama.crypto import (
     CgaCancelled,
     CgaParams,
@@ -131,7 +131,7 @@ def _show(args: argparse.Namespace, console: Console) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog=PROG, description="Generate, verify and show Cryptographically Generated Addresses (RFC 3972).")
+    ap = Parser(prog=PROG, description="Generate, verify and show Cryptographically Generated Addresses (RFC 3972).")
     sub = ap.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("gen", help="generate a CGA for a /64 prefix")
     gen.add_argument("--prefix", required=True, help="the /64 subnet prefix, e.g. 2001:db8:1::/64")

@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 from ipaddress import AddressValueError, IPv6Address
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from rich.console import Console
 
@@ -34,6 +34,14 @@ def run(prog: str, body: Callable[[], int]) -> int:
     except (ValueError, OSError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are one ``PROG: error: ...`` line, exit 2, as every
+    other error of a command (argparse puts its usage block first; ``--help`` shows it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
 def version(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -45,6 +45,7 @@ from scapy_fama.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_NEGATIVE,
     EXIT_OK,
+    Parser,
     rich_console,
     run,
     udp_port,
@@ -65,7 +66,7 @@ PROG = "fama-conformance"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Conformance tests for FAMA DARs and MNs.")
+    p = Parser(prog=PROG, description="Conformance tests for FAMA DARs and MNs.")
     p.add_argument("cases", nargs="*", metavar="CASE", help="ID glob (DAR-CGA-*), group (cga) or all")
     p.add_argument("--role", choices=("dar", "mn"), help="the IUT's role (dar; --list: both)")
     p.add_argument("--target", choices=("inproc", "iface"), default="inproc")

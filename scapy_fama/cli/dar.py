@@ -43,7 +43,7 @@ from scapy.arch import in6_getifaddr
 
 from scapy_fama.automata import DarAutomaton, FamaAutomaton, LogSink
 from scapy_fama.net.linkemu import LinkEmulation
-from scapy_fama.cli.common import EXIT_OK, run, version
+from scapy_fama.cli.common import EXIT_OK, Parser, run, version
 from scapy_fama.net.iface import require_interface, require_root
 from scapy_fama.proto import DarConfig, DarCore
 
@@ -126,7 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog=PROG,
         description="Run a FAMA Distributed Anchor Router on a real interface (needs root).",
     )

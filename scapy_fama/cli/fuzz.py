@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, rich_console, run, version
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, rich_console, run, version
 from scapy_fama.fuzz import libfuzzer
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig, Summary, TargetError, replay
 from scapy_fama.fuzz.mutators import FAMILIES
@@ -67,13 +67,8 @@ def _positive_float(text: str) -> float:
     return value
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")  # one line, no usage block
-
-
 def parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog=PROG, description="Fuzz FAMA signalling: our dissector, our cores, or any implementation.")
+    ap = Parser(prog=PROG, description="Fuzz FAMA signalling: our dissector, our cores, or any implementation.")
     ap.add_argument("--target", default="inproc", help="dissect, inproc, iface, or module:Class (default inproc)")
     ap.add_argument("--cases", type=_positive_int, help=f"cases to run (default {DEFAULT_CASES} unless --seconds)")
     ap.add_argument("--seconds", type=_positive_float, help="stop after this many seconds")

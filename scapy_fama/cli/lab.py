@@ -30,7 +30,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, rich_console, run, version
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, rich_console, run, version
 from scapy_fama.lab import capture, control, demo, links, state
 from scapy_fama.lab.topology import MAX_DARS, default_iface, node_namespace
 
@@ -126,7 +126,7 @@ def _path(text: str) -> list[int]:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog=PROG, description="A FAMA network of network namespaces on this machine (needs root)."
     )
     sub = ap.add_subparsers(dest="command_name", required=True, metavar="COMMAND")

@@ -38,7 +38,7 @@ from rich.console import Console
 
 from scapy_fama.automata import MnAutomaton
 from scapy_fama.cli.cga import _key
-from scapy_fama.cli.common import run, udp_port, version
+from scapy_fama.cli.common import Parser, run, udp_port, version
 from scapy_fama.cli.dar import emulation, node_arguments, serve_node
 from scapy_fama.proto import KeepPolicy, MnConfig, MnCore
 
@@ -66,7 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog=PROG, description="Run a FAMA mobile node on a real interface (needs root)."
     )
     node_arguments(ap)

@@ -19,14 +19,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, run, version
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, run, version
 from scapy_fama.wireshark import install, lua_folders, plugin_file, plugin_version, uninstall
 
 PROG = "fama-wireshark"
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = version(argparse.ArgumentParser(
+    ap = version(Parser(
         prog=PROG, description=f"Install the FAMA Wireshark plugin (fama.lua {plugin_version()}) where Wireshark "
                                f"loads it, or say where it is."))
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")

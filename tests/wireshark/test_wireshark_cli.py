@@ -105,4 +105,5 @@ def test_a_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     for args in ((), ("frobnicate",), ("install", "--dir", "x", "--system")):
         out = fama_wireshark(tmp_path, *args)
-        assert out.returncode == 2 and "usage: fama-wireshark" in out.stderr
+        assert out.returncode == 2 and out.stderr.startswith("fama-wireshark") and ": error: " in out.stderr
+        assert len(out.stderr.splitlines()) == 1, out.stderr
