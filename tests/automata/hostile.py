@@ -187,10 +187,11 @@ class Identity:
         cga = cga_generate(prefix, key, sec=0)
         return cls(key, cga.address, cga.params)
 
-    def first_bu(self, coa: str, seq: int | None = None) -> bytes:
-        """A CGA-signed BU (profile §4) from ``coa``."""
+    def first_bu(self, coa: str, seq: int | None = None, lifetime: int = 3600) -> bytes:
+        """A CGA-signed BU (profile §4) from ``coa``; with ``lifetime`` 0 a de-registration, which
+        the DAR accepts by storing a security record (its PHKT) and no binding."""
         self.seq = self.seq + 1 if seq is None else seq
-        msg = BindingUpdate(coa, DAR, self.hoa, self.seq, 3600, cga_params=self.params, sign_with=self.key)
+        msg = BindingUpdate(coa, DAR, self.hoa, self.seq, lifetime, cga_params=self.params, sign_with=self.key)
         return encode_bytes(msg)
 
     def refresh(self, coa: str) -> bytes:
