@@ -11,8 +11,10 @@ The draft's figures on the default topology (dar1..dar3 with 2001:db8:{1,2,3}::/
    was (refused: BA 135, the sequence numbers are old) and re-signed with a fresh key
    (reproduced: the same messages and statuses).
 
-Everything it writes stays in its folder (``out/demo`` by default): the pcaps, and the MN's
-key in ``cache/`` unless ``FAMA_SHELL_CACHE`` names another folder.
+Everything it writes stays in its folder (``out/demo`` by default): the pcaps, the MN's key in
+``cache/`` unless ``FAMA_SHELL_CACHE`` names another folder, and Scapy's own caches (its
+manufacturer and services tables) in ``cache/scapy/`` unless ``XDG_CACHE_HOME`` names another:
+nothing goes to ``~/.cache``.
 
 It prints the charts, the binding caches and the pcap paths, and exits 0 only when every
 step did what the draft says (so `make demo` fails loudly if the story breaks).
@@ -24,11 +26,16 @@ import os
 import sys
 from pathlib import Path
 
-from fama_shell.session import Session
-from rich.console import Console
-from rich.rule import Rule
+OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "out/demo")
+if "XDG_CACHE_HOME" not in os.environ:  # read by Scapy when it is imported, just below
+    (OUT / "cache").mkdir(parents=True, exist_ok=True)
+    os.environ["XDG_CACHE_HOME"] = str(OUT / "cache")
 
-from scapy_fama.cli.common import rich_console
+from fama_shell.session import Session  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.rule import Rule  # noqa: E402
+
+from scapy_fama.cli.common import rich_console  # noqa: E402
 
 
 def check(what: str, ok: bool, console: Console) -> bool:
@@ -38,7 +45,7 @@ def check(what: str, ok: bool, console: Console) -> bool:
 
 def main() -> int:
     console = rich_console()
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "out/demo")
+    out = OUT
     os.environ.setdefault("FAMA_SHELL_CACHE", str(out / "cache"))  # the MN key stays with the demo
     s = Session.default()
     console.print(Rule("fama-shell demo: figures 1-3 of draft-bernardos-dmm-cmip on SimNet"))
