@@ -167,9 +167,11 @@ def _unknown_name(shell: InteractiveShell, name: str) -> str:
 def _one_line(
     shell: InteractiveShell, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
 ) -> list[str]:
-    """The custom exception handler: one line, the session lives on."""
+    """The custom exception handler: one line, the session lives on (at the prompt, where %tb
+    can be typed next, the line says so; ``-c`` and scripts end at the error)."""
     what, text = _message(shell, value)
-    print(f"{what}: {text}  (%tb shows the traceback)", file=sys.stderr)
+    hint = "  (%tb shows the traceback)" if isinstance(shell, TerminalInteractiveShell) else ""
+    print(f"{what}: {text}{hint}", file=sys.stderr)
     shell.fama_errors = getattr(shell, "fama_errors", 0) + 1
     return []
 

@@ -102,7 +102,7 @@ def test_handover_binding_cache_completion_and_errors(shell: pexpect.spawn) -> N
 
     shell.send("bc('dar9')\r")
     error = screen.wait(r"\[6\]: ")
-    assert "error: unknown node 'dar9': the nodes are dar1, dar2, dar3, cn, mn" in error
+    assert "error: unknown node 'dar9': the nodes are dar1, dar2, dar3, cn, mn  (%tb shows the traceback)" in error
     assert "Traceback" not in error
 
     shell.send("topo()\r")  # the topology lived through the error
