@@ -10,6 +10,7 @@ hand, since a well-behaved library will not lay them out wrongly::
 
     MH: 59 | Header Len | 5 | 0 | checksum | seq | A H flags | lifetime | options ... | padding
         CGA Parameters (type 12, pieces of 255 back to back) then Signature (type 13) at once
+        (secure mode, DAR-CGA-007: then Nonce Indices and a BAD keyed by the care-of token)
 
 and let :func:`scapy_fama.wire.finish_bytes` sign over the MH up to the last
 type-12 option (RFC 4866 §4.5) and fill in the checksum, so that the layout
@@ -26,12 +27,14 @@ from scapy_fama.codec import encode_bytes
 from scapy_fama.conformance.case import Fail, Inconclusive, case
 from scapy_fama.conformance.dar_tester import LIFETIME, DarTester, PlayedMn
 from scapy_fama.conformance.executor import Setup
-from scapy_fama.crypto import Cga, CgaParams, addr_text, cga_generate, cga_with_prefix, prefix64
+from scapy_fama.crypto import ZERO_TOKEN, Cga, CgaParams, addr_text, cga_generate, cga_with_prefix, kbm, prefix64
 from scapy_fama.proto.messages import CareOfTest, CareOfTestInit, lifetime_units
 from scapy_fama.wire import finish_bytes, parse
 from scapy_fama.wire.layout import pad, tlv
-from scapy_fama.wire.numbers import BU, BU_A, BU_H, CGA_PARAMS, NONCE_INDICES, OPTIONS_START, PADN, SIGNATURE
-from scapy_fama.wire.write import bu_fixed, mh_bytes, mh_packet
+from scapy_fama.wire.numbers import (
+    AUTHENTICATOR_LEN, BAD, BU, BU_A, BU_H, CGA_PARAMS, NONCE_INDICES, OPTIONS_START, PADN, SIGNATURE,
+)  # fmt: skip
+from scapy_fama.wire.write import bu_fixed, finish, mh_bytes, mh_packet, mobility
 
 UNASSIGNED_EXT = 0xFFFD  # RFC 4581 extension type for experiments
 SECURE = Setup(secure=True)
@@ -137,15 +140,15 @@ def cga_signature_apart(t: DarTester) -> None:
 @case("DAR-CGA-007", "A correctly split CGA Parameters block (255 + rest, back to back) is accepted", "RFC 4866 §5.1, §4.6; profile §6 step 4", group="cga")
 def cga_split_right(t: DarTester) -> None:
     mn = _long_params_mn(t)
-    if t.secure:
-        raise Inconclusive("the hand-laid BU carries no care-of token; see DAR-SEC-003")
     params = mn.hoa.params
-    options = (
-        tlv(CGA_PARAMS, params[:255])
-        + tlv(CGA_PARAMS, params[255:])
-        + _signature_placeholder(t)
-    )
-    t.send(laid_out_bu(t, mn, options))
+    options = [(CGA_PARAMS, params[:255]), (CGA_PARAMS, params[255:]), (SIGNATURE, bytes(t.key.bits // 8))]
+    auth_key = None
+    if mn.care_of is not None:  # secure mode: Nonce Indices and a BAD by the care-of token (profile §5)
+        options += [(NONCE_INDICES, mn.nonce_indices()), (BAD, bytes(AUTHENTICATOR_LEN))]
+        auth_key = kbm(ZERO_TOKEN, mn.care_of)
+    fixed = bu_fixed(mn.next_seq(), BU_A | BU_H, lifetime_units(LIFETIME))
+    frame = mobility(mn.coa, t.iut, BU, fixed, options, hoa=mn.address)
+    t.send(finish(frame, coa=mn.coa, correspondent=t.iut, keypair=t.key, auth_key=auth_key))
     t.expect_ba(mn, 0)
 
 

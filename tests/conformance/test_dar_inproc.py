@@ -19,21 +19,21 @@ from scapy_fama.codec import decode
 from scapy_fama.conformance import catalogue
 from scapy_fama.conformance.case import Verdict, select
 from scapy_fama.conformance.dar_tester import DarTester
-from scapy_fama.conformance.executor import InprocDar
+from scapy_fama.conformance.executor import TESTER, InprocDar
 from scapy_fama.conformance.runner import Outcome, run_all
 from scapy_fama.crypto import KeyPair
 from scapy_fama.proto import DarCore
-from scapy_fama.proto.authorise import Authorised
 from scapy_fama.proto.effects import Effects, Forward, Send
 from scapy_fama.proto.messages import (
     BindingError,
     BindingUpdate,
     Message,
-    RouterAdvertisement,
     RouterSolicitation,
     Undecodable,
 )
-from scapy_fama.proto.status import REFUSED
+from scapy_fama.wire import parse
+from scapy_fama.wire.numbers import BAD, BU, CGA_PARAMS, NONCE_INDICES, PAD1, PADN, SIGNATURE
+from tests.conformance.planted_dar import KeepsRefusedState, NoRaRateLimit, SilentToA0
 
 catalogue.load()
 
@@ -100,16 +100,6 @@ def test_a_dar_that_never_tunnels_fails_the_data_plane_cases(mn_key: KeyPair) ->
     assert not any(i.startswith(("DAR-CGA", "DAR-PHKT", "DAR-MH")) for i in failed), failed
 
 
-class SilentToA0(DarCore):
-    """Accepts a BU with the A bit clear without a BA (what profile §6 step 7 said before)."""
-
-    def _reply(self, bu: BindingUpdate, status: int, **kwargs: object) -> Effects:
-        effects = super()._reply(bu, status, **kwargs)  # type: ignore[arg-type]
-        if bu.ack or status >= REFUSED:
-            return effects
-        return [e for e in effects if not isinstance(e, Send)]
-
-
 def test_a_dar_silent_to_an_accepted_a0_bu_fails_that_case_alone(mn_key: KeyPair) -> None:
     failed = _failed(_run(mn_key, factory=SilentToA0))
     assert set(failed) == {"DAR-BU-009"}, failed
@@ -133,35 +123,10 @@ def test_a_dar_that_multicasts_every_ra_fails_the_unicast_ra_cases(mn_key: KeyPa
     assert failed["DAR-RA-001"] == "no RA to fe80::7e57 within 0.8 s of its RS (RFC 4861 §6.2.6: MAX_RA_DELAY_TIME 0.5 s)"
 
 
-class NoRaRateLimit(DarCore):
-    """Answers every RS from :: with a multicast RA at once (the RFC 4861 §6.2.6 limit ignored)."""
-
-    def on_message(self, msg: Message, now: float) -> Effects:
-        if isinstance(msg, RouterSolicitation) and msg.src == "::":
-            return [Send(RouterAdvertisement(
-                self.link_local, "ff02::1", self.address, self.prefix, self.config.valid_lifetime,
-                self.config.preferred_lifetime, self.config.router_lifetime,
-            ))]  # fmt: skip
-        return super().on_message(msg, now)
-
-
 def test_a_dar_that_ignores_the_ra_rate_limit_fails_that_case_alone(mn_key: KeyPair) -> None:
     failed = _failed(_run(mn_key, factory=NoRaRateLimit))
     assert set(failed) == {"DAR-RA-002"}, failed
     assert "as little as 0.0 ms apart" in failed["DAR-RA-002"] and "at most one per 30 ms" in failed["DAR-RA-002"]
-
-
-class KeepsRefusedState(DarCore):
-    """Stores the PHKT a CGA BU earned in step 4 even when step 6 refuses the BU for a full
-    cache (what DarCore did before profile §6 said a refused BU leaves no state)."""
-
-    def _on_bu(self, bu: BindingUpdate, now: float) -> Effects:
-        effects = super()._on_bu(bu, now)
-        if any(isinstance(e, Send) and getattr(e.msg, "status", None) == 130 for e in effects):
-            verdict = self._authoriser.check(bu, self._cache.record(bu.home_address), now)
-            if isinstance(verdict, Authorised) and verdict.new_phkt and verdict.mn_key:
-                self._cache.new_phkt(bu.home_address, verdict.new_phkt, verdict.mn_key, now)
-        return effects
 
 
 def test_a_dar_that_keeps_state_for_a_refused_bu_fails_that_case_alone(mn_key: KeyPair) -> None:
@@ -273,3 +238,20 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, args: tuple[str, ...], messag
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
+
+
+def test_the_cga_cases_pass_against_a_dar_in_secure_mode_the_split_one_with_its_bad_last(mn_key: KeyPair) -> None:
+    """On an interface ``--secure`` runs every case against a DAR that requires the care-of test:
+    in-process, the CGA group against such a core. DAR-CGA-007 lays its BU out by hand: the
+    two CGA Parameters pieces back to back, the Signature, then Nonce Indices and the BAD that
+    secure mode asks for (RFC 6275 §6.2.7: last, at 8n+2), which the core verifies."""
+    tester = DarTester(InprocDar(), mn_key, "2001:db8:1::1", "2001:db8:1::/64", wait=2.0)
+    secure = [replace(c, setup=replace(c.setup, secure=True)) for c in select("dar", ["cga"])]
+    outcomes = {o.case.id: o for o in run_all(secure, tester)}
+    assert {i: o.reason for i, o in outcomes.items() if o.verdict is not Verdict.PASS} == {}
+    sent = [parse(f.raw) for f in outcomes["DAR-CGA-007"].frames if f.direction == TESTER]
+    bu = next(info.mh for info in sent if info is not None and info.mh is not None and info.mh.mhtype == BU)
+    options = [(otype, start) for otype, start, _ in bu.options if otype not in (PAD1, PADN)]
+    assert [otype for otype, _ in options] == [CGA_PARAMS, CGA_PARAMS, SIGNATURE, NONCE_INDICES, BAD]
+    (_, first), (_, second) = options[:2]
+    assert second == first + 2 + 255 and options[-1][1] % 8 == 2

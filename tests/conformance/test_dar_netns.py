@@ -9,16 +9,19 @@ the tester, as README's "against another implementation" asks of any IUT. The
 first run is a plain DAR (the secure-mode cases are inconclusive, saying why, and so
 is DAR-BU-014, which needs a binding cache of a capacity the tester knows),
 run twice with every report at once; the third restarts it with
---require-coa-test and runs the secure, CGA and PHKT groups with --secure, so
-that the tester does the care-of test first. fama-dar is ready when its JSON
-log shows its first RA: the tests wait for that, never for a fixed time.
+--require-coa-test and runs every case with --secure, so that the tester does the
+care-of test first (all pass but DAR-BU-014, inconclusive as before). fama-dar is
+ready when its JSON log shows its first RA: the tests wait for that, never for a
+fixed time.
 
 Two more beds: one broken on purpose (the DAR namespace's kernel owns the DAR
 address and routes the CoAs on-link: fama-dar warns, the tester stops with one
 line naming the bed, exit 2), and a DAR that crashes in DAR-MH-005
 (``planted_dar.py crash``): that case fails, the ones after it are inconclusive; and a DAR
 whose neighbour cache takes every NA's address, Override flag or not (``planted_dar.py
-override``): DAR-ND-001 fails, saying where the DAR sent H's packets.
+override``): DAR-ND-001 fails, saying where the DAR sent H's packets. Two more planted DARs
+run the whole suite: one silent to an accepted BU with A=0 fails DAR-BU-009 alone, one that
+answers every RS from :: with a multicast RA at once fails DAR-RA-002 alone.
 """
 
 from __future__ import annotations
@@ -170,13 +173,13 @@ def test_every_dar_case_on_a_veth_against_fama_dar(link: Link) -> None:
         assert not_passed[case][0] == "inconclusive" and why in not_passed[case][1], not_passed[case]
     assert len(verdicts) >= 40
 
-    link.start_dar("--require-coa-test")
-    done, report = link.conformance("secure.json", "--secure", "secure", "cga", "phkt", "DAR-BU-013", "DAR-MH-009")
-    verdicts = _verdicts(report)
-    not_passed = {i: v for i, v in verdicts.items() if v[0] != "pass"}
-    assert set(not_passed) == {"DAR-CGA-007"}, not_passed  # hand-laid, without a care-of token
-    assert not_passed["DAR-CGA-007"][0] == "inconclusive"
-    assert needs_secure <= set(verdicts) and done.returncode == 0
+    link.start_dar("--require-coa-test")  # every case again, as README's "--secure ..." runs them
+    done, report = link.conformance("secure.json", "--secure")
+    secure = _verdicts(report)
+    assert set(secure) == set(verdicts) and done.returncode == 0, done.stdout[-3000:]
+    not_passed = {i: v for i, v in secure.items() if v[0] != "pass"}
+    assert {i: v for i, (v, _) in not_passed.items()} == {"DAR-BU-014": "inconclusive"}, not_passed
+    assert in_process["DAR-BU-014"] in not_passed["DAR-BU-014"][1]
 
 
 def test_a_broken_test_bed_is_named_not_blamed_on_the_dar(link: Link) -> None:
@@ -212,3 +215,27 @@ def test_a_dar_whose_neighbour_cache_ignores_the_override_flag_fails_that_case(l
     assert done.returncode == 1 and verdicts["DAR-RA-001"][0] == "pass", done.stdout + done.stderr
     verdict, why = verdicts["DAR-ND-001"]
     assert verdict == "fail" and "with O=0 naming 02:00:5e:7e:57:0a, the DAR sends to 02:00:5e:7e:57:0a" in why
+
+
+def _failed_alone(link: Link, defect: str) -> dict[str, str]:
+    """Every DAR case against fama-dar with ``defect`` planted: the failed cases and their reasons
+    (the secure-mode cases and DAR-BU-014 inconclusive as against fama-dar itself)."""
+    link.start_dar(program=(str(PLANTED), defect))
+    done, report = link.conformance(f"{defect}.json")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout[-3000:] + done.stderr
+    verdicts = _verdicts(report)
+    assert not [i for i, (v, _) in verdicts.items() if v == "error"], verdicts
+    return {i: why for i, (v, why) in verdicts.items() if v == "fail"}
+
+
+def test_a_dar_silent_to_an_accepted_a0_bu_fails_that_case_alone(link: Link) -> None:
+    failed = _failed_alone(link, "silent-a0")
+    assert set(failed) == {"DAR-BU-009"}, failed
+    why = failed["DAR-BU-009"]
+    assert why.startswith("a home agent answers every registration, A=0 or not: ") and why.endswith("got nothing")
+
+
+def test_a_dar_that_ignores_the_ra_rate_limit_fails_that_case_alone(link: Link) -> None:
+    failed = _failed_alone(link, "no-ra-limit")
+    assert set(failed) == {"DAR-RA-002"}, failed
+    assert "at most one per 30 ms" in failed["DAR-RA-002"]
