@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -138,24 +139,35 @@ def breakdown(report: Report, cases: int) -> None:
                  "with the timers in)", ["step", "per case", "share"], rows)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that ended (the workers of --jobs)."""
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def scaling(report: Report, cases: int, rounds: int) -> None:
     """1 and 2 processes in turn, ``rounds`` times each; the best throughput of each counts (what
-    the machine gives when nothing else runs: other work on a 2-core machine halves a worker)."""
-    best: dict[int, Summary] = {}
+    the machine gives when nothing else runs: other work on a 2-core machine halves a worker).
+    Cores used = CPU seconds of the run (the workers' included) / its wall time: under 2 for
+    ``--jobs 2``, the workers waited for a core that other work held."""
+    best: dict[int, tuple[Summary, float]] = {}
     for _ in range(rounds):
         for jobs in (1, 2):
             c = campaign(HEADLINE, cases)
+            cpu = cpu_seconds()
             s = c.run() if jobs == 1 else run_parallel(c, jobs)
+            cores = (cpu_seconds() - cpu) / s.seconds
             no_findings(report, f"--jobs {jobs}", s)
-            if jobs not in best or s.execs_per_second > best[jobs].execs_per_second:
-                best[jobs] = s
-    serial, shared = best[1], best[2]
+            if jobs not in best or s.execs_per_second > best[jobs][0].execs_per_second:
+                best[jobs] = s, cores
+    (serial, _), (shared, _) = best[1], best[2]
     if serial.tally() != shared.tally():
         report.fail("--jobs 2 counted other outcomes than --jobs 1 on the same cases")
-    rows = [(str(j), str(s.cases), fmt_seconds(s.seconds), fmt_rate(s.execs_per_second, " execs/s"))
-            for j, s in ((1, serial), (2, shared))]
+    rows = [(str(j), str(s.cases), fmt_seconds(s.seconds), fmt_rate(s.execs_per_second, " execs/s"), f"{cores:.2f}")
+            for j, (s, cores) in sorted(best.items())]
     report.table(f"2. {HEADLINE}, the same {cases} cases on 1 and 2 processes, best of {rounds} rounds in turn",
-                 ["--jobs", "cases", "wall", "throughput"], rows, caption=f"load average after: {load_average()}")
+                 ["--jobs", "cases", "wall", "throughput", "cores used"], rows,
+                 caption=f"load average after: {load_average()}")
     report.target("--jobs 2 throughput / --jobs 1", shared.execs_per_second / serial.execs_per_second,
                   SCALING_TARGET, higher_is_better=True)
 
