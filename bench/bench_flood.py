@@ -19,7 +19,11 @@ What is measured
       of this one is answered (BA 0, or 130 from the DoS guard) or the DAR answers no more;
     - garbage: frames to the DAR's MAC at GARBAGE_RATE a second, a mix of random bytes
       behind an IPv6 EtherType, truncated IPv6 headers, UDP for the DAR itself, BUs with a
-      bad checksum and Payload Lengths beyond the frame.
+      bad checksum and Payload Lengths beyond the frame;
+    - CGA flood: CGA_FLOOD_BUS first BUs (as the bursts') cycled at CGA_FLOOD_RATE a second
+      for the whole phase, more than the DAR answers, so its backlog fills (the refreshes
+      must not wait behind them in the kernel's buffer). Afterwards a new MN's CGA BU is
+      waited for, so the next phase starts with what the flood left answered or shed.
 
     DAR CPU per flood packet: the process's user + system time (/proc/PID/stat) during the
     phase, less what the idle phase's volleys and timers cost in as many seconds, over the
@@ -40,7 +44,8 @@ What is measured
     and a new MN's CGA BU and a volley must be answered.
 
 Baseline (same run)
-    The idle phase: ratio = a phase's median refresh latency / the idle median.
+    The idle phase: ratio = a phase's 90th percentile of refresh latency / the idle phase's
+    (the median is printed too: a flood that stalls one volley in five leaves it unchanged).
 
 Targets (issue 14)
     Refresh latency during each flood <= 2x idle, no refresh lost. Exits 1 when something
@@ -100,6 +105,8 @@ VOLLEY_EVERY = 0.5  # seconds between two volleys
 REFRESH_WAIT = 3.0  # seconds after which a refresh counts as lost
 BOMB_RATE = 40.0
 GARBAGE_RATE = 1000.0
+CGA_FLOOD_RATE = 4000.0  # CGA BUs a second, sustained: more than the DAR answers (about 1,300/s here)
+CGA_FLOOD_BUS = 4000  # distinct BUs, cycled (the repeats are answered 135 after the first)
 MEMORY_RATE = 150.0  # CGA BUs a second in the memory phase, under the guard's 200
 SPAM_RATE = 1500.0
 LATENCY_TARGET = 2.0  # x idle (issue 14)
@@ -326,13 +333,15 @@ class Bench:
         self.refused += [f"memory phase: a CGA BU answered {s}" for s in statuses]
         return len(accepted)
 
-    def fresh_bu_answered(self) -> bool:
+    def fresh_bu_answered(self, when: str | None = "after the spam") -> bool:
+        """A new MN's CGA BU got BA 0; another status is wrong ``when`` one is named (after a
+        CGA flood the guard may answer 130)."""
         mn = Identity.make(self.key)
         coa = coa_of(0, 0xB000)
         pending = {(coa, 1): time.time()}
         self.wire.send(self.frame(mn.first_bu(coa, 1)))
         latencies, statuses = self.answers(pending, hostile.WAIT)
-        self.refused += [f"after the spam: a new MN's BU answered {s}" for s in statuses]
+        self.refused += [f"{when}: a new MN's BU answered {s}" for s in statuses if when is not None]
         return bool(latencies)
 
 
@@ -389,7 +398,8 @@ def latency_rows(idle: Phase, phases: list[Phase]) -> Iterator[list[str]]:
         per_packet = fmt_seconds(extra_cpu / p.flood) if p.flood else "—"
         yield [p.name, rate, f"{len(p.latencies)}/{p.refreshes}", fmt_seconds(p.median), fmt_seconds(p.quantile(0.9)),
                fmt_seconds(max(p.latencies, default=float("nan"))),
-               "1.000" if p is idle else fmt_ratio(p.median / idle.median), f"{p.cpu:.2f} s", per_packet]  # fmt: skip
+               fmt_ratio(p.median / idle.median), fmt_ratio(p.quantile(0.9) / idle.quantile(0.9)), f"{p.cpu:.2f} s",
+               per_packet]  # fmt: skip
 
 
 def run(bed: Bed, report: Report, sizes: Sizes) -> None:
@@ -398,6 +408,7 @@ def run(bed: Bed, report: Report, sizes: Sizes) -> None:
     memory(bench, report, sizes.memory)  # first: later floods leave freed memory that RSS hides
     rng = random.Random(14)
     bursts = bench.bursts(sizes.bursts, sizes.burst)  # laid out before anything is timed
+    flood = [f for burst in bench.bursts(CGA_FLOOD_BUS // sizes.burst, sizes.burst) for f in burst]
     spam, spam_kinds = bench.spam(sizes.spam)
     bench.phase("warm-up", 2)
     idle = bench.phase("idle", sizes.volleys)
@@ -405,19 +416,23 @@ def run(bed: Bed, report: Report, sizes: Sizes) -> None:
         bench.phase(f"option bomb ({BOMB_RATE:g}/s)", sizes.volleys, Flood(bed, bench.bombs(), BOMB_RATE)),
         bench.phase(f"CGA burst ({sizes.burst:,} back to back, then a volley)", sizes.bursts, bursts=bursts),
         bench.phase(f"garbage ({GARBAGE_RATE:g}/s)", sizes.volleys, Flood(bed, bench.garbage(rng), GARBAGE_RATE)),
+        bench.phase(f"CGA flood ({CGA_FLOOD_RATE:g}/s)", sizes.volleys, Flood(bed, flood, CGA_FLOOD_RATE)),
     ]
     if not bed.alive():
         report.fail(f"fama-dar died during the floods:\n{bed.diagnosis()}")
         return
+    bench.fresh_bu_answered(when=None)  # answered (0 or 130): the DAR is through what the CGA flood left
+    shed = bed.status()["shed"]
     report.table(
         f"PHKT refresh latency: a volley of {BOUND_MNS} refreshes every {VOLLEY_EVERY:g} s (baseline: idle); "
         "DAR CPU per flood packet over the idle phase's CPU rate",
-        ["phase", "flood frames sent", "answered", "median", "p90", "max", "median / idle", "DAR CPU",
+        ["phase", "flood frames sent", "answered", "median", "p90", "max", "median / idle", "p90 / idle", "DAR CPU",
          "DAR CPU per flood packet"],
         latency_rows(idle, phases),
     )  # fmt: skip
+    report.note(f"CGA BUs fama-dar shed at its full backlog (its status record's 'shed'): {shed:,}")
     for p in phases:
-        report.target(f"refresh latency during {p.name}", p.median / idle.median, LATENCY_TARGET,
+        report.target(f"refresh latency (p90) during {p.name}", p.quantile(0.9) / idle.quantile(0.9), LATENCY_TARGET,
                       higher_is_better=False)  # fmt: skip
         report.target(f"refreshes answered during {p.name} ({len(p.latencies)}/{p.refreshes})",
                       len(p.latencies) / p.refreshes, 1.0, higher_is_better=True)  # fmt: skip

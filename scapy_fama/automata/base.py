@@ -748,6 +748,7 @@ class FamaAutomaton(Automaton):
             "fragments": len(self.reassembly),
             "fragment_bytes": self.reassembly.held,
             "backlog": node.backlog if isinstance(node, NodeSocket) else 0,
+            "shed": node.shed if isinstance(node, NodeSocket) else 0,
             "received": self.received.qsize(),
             "held": len(self.held),
             "tunnels": len(self.tunnels),

@@ -32,6 +32,16 @@ costly one (a BU carrying CGA options, which may cost an RSA verification)::
 A burst of CGA-signed BUs thus never holds back a PHKT refresh that arrived
 behind it: the refresh waits for at most the one frame being handled. The work
 per wakeup stays one frame, so ticks, commands and interception keep their pace.
+
+When the backlog is full, draining goes on as long as costly frames are in it: a
+costly frame read then is dropped, a cheap one takes the place of the newest
+costly frame, and each is counted in ``shed``. A sustained CGA flood faster than
+the node answers it (the kernel's tail drop, earlier) so never leaves refreshes
+waiting behind CGA BUs in the kernel's buffer; a backlog of cheap frames alone
+stops the drain, as before::
+
+    backlog full, costly frames in it --read--> costly: dropped          (shed + 1)
+                                                cheap:  replaces the newest costly (shed + 1)
 """
 
 from __future__ import annotations
@@ -146,6 +156,7 @@ class NodeSocket(SuperSocket):
         self.members = [access] if upstream is None else [access, upstream]
         self.cheap: deque[Frame] = deque()
         self.costly: deque[Frame] = deque()
+        self.shed = 0  # costly frames dropped at a full backlog
 
     @property
     def backlog(self) -> int:
@@ -170,8 +181,8 @@ class NodeSocket(SuperSocket):
         return self.costly.popleft() if self.costly else None
 
     def _drain(self) -> None:
-        room = min(DRAIN, BACKLOG - self.backlog)
-        while room > 0:
+        room = DRAIN
+        while room > 0 and (self.backlog < BACKLOG or self.costly):
             ready = select_objects(self.members, 0)
             if not ready:
                 return
@@ -179,8 +190,16 @@ class NodeSocket(SuperSocket):
                 data = member.recv_bytes()
                 room -= 1
                 if data is not None:
-                    frame = Frame(data, upstream=member is self.upstream)
-                    (self.costly if frame.costly() else self.cheap).append(frame)
+                    self._queue(Frame(data, upstream=member is self.upstream))
+
+    def _queue(self, frame: Frame) -> None:
+        costly = frame.costly()
+        if self.backlog >= BACKLOG:
+            self.shed += 1
+            if costly or not self.costly:  # (a second member's frame at a backlog of cheap ones)
+                return
+            self.costly.pop()
+        (self.costly if costly else self.cheap).append(frame)
 
     def close(self) -> None:
         if not self.closed:
