@@ -15,10 +15,31 @@ and are resolved to offsets when the program is assembled::
     signalling(): the same, and Next Header 135 (MH), 60 / 43 / 0 / 44 (a header that may
                   carry an MH behind it: a BU's HAO, a BA's RH2, a fragment), or an ICMPv6
                   RS, RA, NS or NA
+    short_bus():  EtherType IPv6, not outgoing nor another host's, and a BU whose Mobility
+                  Header is short (see below), the MH right after the IPv6 header or behind one
+                  Destination Options header (a HAO's); own_frames(priority=True) and
+                  signalling(priority=True) are the same programs but for these frames, so that
+                  two sockets on one interface read every frame once
     to_address(a): IPv6 packets to ``a`` but IPv6-in-IPv6 (a cooked socket, no Ethernet header)
     tunnelled(a, skip): IPv6-in-IPv6 (or behind a Destination Options header, RFC 2473
                   §4.1.1) for this host [to ``a``], on any interface but those of ``skip``
                   (a cooked socket: the kernel-mode data plane's, automata/dataplane.py)
+
+Short BUs are served ahead of CGA work already at the socket (profile §6 DoS guard: "PHKT-
+authorised BUs are never queued behind CGA work"; issue 14 item 2). A BU whose Mobility Header
+is at most SHORT_BU bytes long (Header Len, RFC 6275 §6.1.1, at most SHORT_BU_HEADER_LEN) has no
+room for a Signature option (RFC 4866 §5.2) of the smallest RSA key the DAR verifies, so it
+cannot cost an RSA verification (profile §6 "Cost before trust"); a PHKT refresh (§6.1.7:
+Nonce Indices and a BAD, §9.2) is about 40 bytes. The MH is found the way classic BPF can
+follow a variable offset: the Destination Options header's length into the X register
+(``ldb [hdr+1]; add #1; lsh #3; tax``), the MH's bytes read at ``[x+k]``. Anything else is
+"not short" and stays with the main socket: a fragment (its MH is not in this frame), a BU
+behind any other extension header or behind two of them, and a frame too short to hold the
+bytes looked at (classic BPF would drop a frame a load runs past, so the length is checked
+first: the frame must reach both sockets' programs whole)::
+
+    ldx #0; ldb [nh]: 135 -> MH at [x+54];  60 -> ldb [54] == 135?, x = 8 * ([55] + 1),
+    frame > x + 56?;  ldb [x+56] == 5 (BU)?;  ldb [x+55] (Header Len) <= SHORT_BU_HEADER_LEN?
 """
 
 from __future__ import annotations
@@ -29,6 +50,7 @@ import struct
 from collections.abc import Sequence
 
 from scapy_fama.wire.numbers import (
+    BU,
     DEST_OPTS,
     ETHER_HEADER,
     ETHERTYPE_IPV6,
@@ -39,31 +61,46 @@ from scapy_fama.wire.numbers import (
     IPV6_IN_IPV6,
     MH,
     NA,
+    OPTIONS_START,
     ROUTING,
     RS,
 )
 
 SO_ATTACH_FILTER = 26
 LD_W_ABS, LD_H_ABS, LD_B_ABS = 0x20, 0x28, 0x30  # BPF_LD | BPF_W/H/B | BPF_ABS (linux/filter.h)
+LD_B_IND, LD_LEN, LDX_IMM = 0x50, 0x80, 0x01  # BPF_LD|BPF_B|BPF_IND, BPF_LD|BPF_W|BPF_LEN, BPF_LDX|BPF_IMM
+ADD, SUB, LSH, TAX = 0x04, 0x14, 0x64, 0x07  # BPF_ALU | BPF_ADD/SUB/LSH | BPF_K; BPF_MISC | BPF_TAX
 JEQ, JGE, JGT = 0x15, 0x35, 0x25  # BPF_JMP | BPF_JEQ/JGE/JGT | BPF_K
+JGE_X = 0x3D  # BPF_JMP | BPF_JGE | BPF_X: A >= X
 RET = 0x06  # BPF_RET | BPF_K
 SKF_AD_PKTTYPE = -0x1000 + 4  # SKF_AD_OFF + SKF_AD_PKTTYPE
 SKF_AD_IFINDEX = -0x1000 + 8  # SKF_AD_OFF + SKF_AD_IFINDEX
 PACKET_HOST, PACKET_OTHERHOST, PACKET_OUTGOING = 0, 3, 4
 NEXT_HEADER = 6  # byte of the IPv6 header
+SIGNATURE_MIN = 2 + 128  # a Signature option (RFC 4866 §5.2) of an RSA-1024 key, proto/authorise.RSA_BITS
+SHORT_BU = (OPTIONS_START[BU] + SIGNATURE_MIN - 1) // 8 * 8  # bytes: the longest MH with no room for one (136)
+SHORT_BU_HEADER_LEN = SHORT_BU // 8 - 1  # RFC 6275 §6.1.1: in 8-octet units, the first 8 left out
 
-Jump = int | str  # an offset, or a label: "accept" or "drop"
+Jump = int | str  # an offset, or a label: "accept", "drop" or one placed among the instructions
 Op = tuple[int, Jump, Jump, int]  # code, jump if true, jump if false, k
 
 
 class Program:
-    """An assembled program; it keeps its instructions alive while a socket uses them."""
+    """An assembled program; it keeps its instructions alive while a socket uses them. A string
+    among the instructions is a label: the place of the instruction after it."""
 
-    def __init__(self, ops: Sequence[Op]) -> None:
-        ops = list(ops) + [(RET, 0, 0, 0x40000), (RET, 0, 0, 0)]  # the whole frame, or nothing
-        labels = {"accept": len(ops) - 2, "drop": len(ops) - 1}
+    def __init__(self, ops: Sequence[Op | str]) -> None:
+        code: list[Op] = []
+        labels: dict[str, int] = {}
+        for op in ops:
+            if isinstance(op, str):
+                labels[op] = len(code)
+            else:
+                code.append(op)
+        code += [(RET, 0, 0, 0x40000), (RET, 0, 0, 0)]  # the whole frame, or nothing
+        labels.update(accept=len(code) - 2, drop=len(code) - 1)
         self.instructions = [
-            (code, _offset(jt, i, labels), _offset(jf, i, labels), k) for i, (code, jt, jf, k) in enumerate(ops)
+            (c, _offset(jt, i, labels), _offset(jf, i, labels), k) for i, (c, jt, jf, k) in enumerate(code)
         ]
         packed = b"".join(struct.pack("HBBI", c, t, f, k & 0xFFFFFFFF) for c, t, f, k in self.instructions)
         self._code = ctypes.create_string_buffer(packed)
@@ -88,14 +125,49 @@ def _own() -> list[Op]:
     ]
 
 
-def own_frames() -> Program:
-    """Every IPv6 frame for this node (its MAC, multicast), none it sent itself."""
-    return Program(_own())  # falls through to accept
+def _short_bu(short: str, other: str) -> list[Op | str]:
+    """To ``short`` for a short BU, to ``other`` for any other frame (see the docstring)."""
+    first = ETHER_HEADER + IPV6_HEADER  # the first byte after the IPv6 header
+    return [
+        (LD_LEN, 0, 0, 0),
+        (JGE, 0, other, first + 3),  # room for an MH's Payload Proto, Header Len and MH Type
+        (LDX_IMM, 0, 0, 0),  # X: bytes between the IPv6 header and the MH
+        (LD_B_ABS, 0, 0, ETHER_HEADER + NEXT_HEADER),
+        (JEQ, "mh", 0, MH),
+        (JEQ, 0, other, DEST_OPTS),
+        (LD_B_ABS, 0, 0, first),  # the Destination Options header's Next Header
+        (JEQ, 0, other, MH),
+        (LD_B_ABS, 0, 0, first + 1),  # its Hdr Ext Len: X = 8 * (Hdr Ext Len + 1), RFC 8200 §4.6
+        (ADD, 0, 0, 1),
+        (LSH, 0, 0, 3),
+        (TAX, 0, 0, 0),
+        (LD_LEN, 0, 0, 0),
+        (SUB, 0, 0, first + 3),
+        (JGE_X, 0, other, 0),  # the frame holds the MH's first three bytes
+        "mh",
+        (LD_B_IND, 0, 0, first + 2),  # MH Type
+        (JEQ, 0, other, BU),
+        (LD_B_IND, 0, 0, first + 1),  # Header Len
+        (JGT, other, short, SHORT_BU_HEADER_LEN),
+    ]
 
 
-def signalling() -> Program:
-    """The frames the automata handle while the kernel carries the data (see the docstring)."""
-    ops = _own() + [(LD_B_ABS, 0, 0, ETHER_HEADER + NEXT_HEADER)]
+def own_frames(priority: bool = False) -> Program:
+    """Every IPv6 frame for this node (its MAC, multicast), none it sent itself; with
+    ``priority``, but the short BUs that a second socket reads (:func:`short_bus`)."""
+    return Program(_own() + (_short_bu("drop", "accept") if priority else []))  # falls through to accept
+
+
+def short_bus() -> Program:
+    """This node's short BUs: the frames a priority socket reads (see the docstring)."""
+    return Program(_own() + _short_bu("accept", "drop"))
+
+
+def signalling(priority: bool = False) -> Program:
+    """The frames the automata handle while the kernel carries the data (see the docstring);
+    with ``priority``, but the short BUs, as :func:`own_frames`."""
+    ops: list[Op | str] = [*_own(), *(_short_bu("drop", "signalling") + ["signalling"] if priority else [])]
+    ops += [(LD_B_ABS, 0, 0, ETHER_HEADER + NEXT_HEADER)]
     ops += [(JEQ, "accept", 0, nh) for nh in (MH, DEST_OPTS, ROUTING, HOP_BY_HOP, FRAGMENT)]
     return Program(ops + [
         (JEQ, 0, "drop", ICMPV6),

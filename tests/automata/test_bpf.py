@@ -1,0 +1,143 @@
+"""The access port's BPF programs on hand-laid frames, run by the kernel's own BPF interpreter.
+
+Each program is attached (SO_ATTACH_FILTER) to one end of an AF_UNIX datagram socket pair and
+the frame is sent from the other: the kernel runs a socket's filter on every datagram it queues
+there as it does on a packet socket's frames (the same offsets: the first byte of the datagram
+is the first of the Ethernet header; the packet type reads as PACKET_HOST), so no root and no
+interface are needed, and what decides is the kernel, not a model of it.
+
+The truth is the frames themselves, laid out byte by byte after the RFCs (``hostile.py``; the
+BU body here: sequence number, flags, lifetime, RFC 6275 §6.1.7; Nonce Indices and the BAD,
+§6.2.6-§6.2.7; PadN, §6.2.2) or by the codec, as an MN sends them: a short BU (no room for a
+Signature, profile §6 "Cost before trust") goes to the priority socket, every other frame to the
+port's own, and no frame to both or to neither (issue 14 item 2).
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from hostile import DAR, Identity, a16, fragments, ipv6, mh, neighbour_solicitation, router_solicitation, udp
+
+from scapy_fama.crypto import KeyPair
+from scapy_fama.net import bpf
+from scapy_fama.proto.authorise import RSA_BITS
+
+COA = "2001:db8:ca::5"
+HOA = "2001:db8:1::77"
+ETHER = bytes.fromhex("020000000001 02000000000a 86dd")
+
+
+def accepts(program: bpf.Program, frame: bytes) -> bool:
+    """Whether the kernel passes ``frame`` (whole) through ``program``."""
+    sender, receiver = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with sender, receiver:
+        program.attach(receiver)
+        receiver.setblocking(False)
+        sender.send(frame)
+        try:
+            return receiver.recv(65536) == frame
+        except BlockingIOError:
+            return False
+
+
+def bu_mh(options: bytes, src: str = HOA, mhtype: int = 5) -> bytes:
+    """A BU (seq 1, A=1 H=1, lifetime 1) or another MH type with the same body, to the DAR."""
+    return mh(mhtype, bytes((0, 1, 0xC0, 0, 0, 1)) + options, src, DAR)
+
+
+REFRESH_OPTIONS = bytes((4, 4, 0, 0, 0, 0)) + bytes((5, 12)) + bytes(12)  # Nonce Indices, BAD (at 8n+2)
+
+
+def padded(size: int) -> bytes:
+    """BU options making the MH ``size`` bytes long: Nonce Indices, PadN, the BAD last."""
+    pad = size - 12 - len(REFRESH_OPTIONS)
+    return REFRESH_OPTIONS[:6] + bytes((1, pad - 2)) + bytes(pad - 2) + REFRESH_OPTIONS[6:]
+
+
+def hao(nh: int = 135) -> bytes:
+    """A Destination Options header (RFC 8200 §4.6) holding a HAO (RFC 6275 §6.3) at 8n+6:
+    Next Header, Hdr Ext Len 2, PadN of 4 bytes, type 201, length 16, the home address."""
+    return bytes((nh, 2, 1, 2, 0, 0, 0xC9, 16)) + a16(HOA)
+
+
+def with_hao(mh_bytes: bytes) -> bytes:
+    return ipv6(COA, DAR, 60, hao() + mh_bytes)
+
+
+REFRESH = with_hao(bu_mh(REFRESH_OPTIONS))
+SHORT = {
+    "refresh behind a HAO": REFRESH,
+    "refresh, no HAO": ipv6(HOA, DAR, 135, bu_mh(REFRESH_OPTIONS)),
+    f"BU of {bpf.SHORT_BU} bytes": with_hao(bu_mh(padded(bpf.SHORT_BU))),
+    "BU with a tiny CGA Parameters option": with_hao(bu_mh(REFRESH_OPTIONS[:6] + bytes((12, 0, 1, 2, 0, 0)))),  # no key in it, PadN
+}
+OTHER = {
+    f"BU of {bpf.SHORT_BU + 8} bytes": with_hao(bu_mh(padded(bpf.SHORT_BU + 8))),
+    "BA": ipv6(DAR, COA, 135, bu_mh(REFRESH_OPTIONS, mhtype=6)),
+    "refresh behind a Hop-by-Hop header": ipv6(COA, DAR, 0, bytes((60, 0, 1, 4, 0, 0, 0, 0)) + hao() + bu_mh(REFRESH_OPTIONS)),
+    "Destination Options, then UDP": udp(COA, DAR, b"x" * 20, before=hao(17), first_nh=60),
+    "refresh, first fragment": fragments(REFRESH, 7, 24)[0],
+    "refresh, second fragment": fragments(REFRESH, 7, 24)[1],
+    "NS": neighbour_solicitation(COA, DAR, DAR, b"\x02\0\0\0\0\x0a"),
+    "RS": router_solicitation("fe80::a"),
+    "MH behind a HAO whose Hdr Ext Len runs past the frame": ipv6(COA, DAR, 60, bytes((135, 200)) + bytes(30)),
+}
+
+
+@pytest.fixture(scope="module")
+def codec_frames() -> dict[str, bytes]:
+    """An MN's CGA-signed first BU (the smallest key the DAR verifies) and its PHKT refresh."""
+    mn = Identity.make(KeyPair.generate(min(RSA_BITS)))
+    first = mn.first_bu(COA)
+    mn.phkt = bytes(8)
+    return {"CGA-signed BU": first, "PHKT refresh": mn.refresh(COA)}
+
+
+def test_short_means_no_room_for_a_signature_of_the_smallest_key_the_dar_verifies() -> None:
+    assert bpf.SIGNATURE_MIN == 2 + min(RSA_BITS) // 8  # RFC 4866 §5.2: type, length, the signature
+    assert bpf.SHORT_BU == 136 and bpf.SHORT_BU_HEADER_LEN == 16  # 12 + 130 = 142 > 136, < 144
+    assert len(bu_mh(padded(bpf.SHORT_BU))) == bpf.SHORT_BU
+
+
+@pytest.mark.parametrize("name", SHORT)
+def test_a_short_bu_goes_to_the_priority_socket_only(name: str) -> None:
+    frame = ETHER + SHORT[name]
+    assert accepts(bpf.short_bus(), frame)
+    assert not accepts(bpf.own_frames(priority=True), frame) and not accepts(bpf.signalling(priority=True), frame)
+    assert accepts(bpf.own_frames(), frame) and accepts(bpf.signalling(), frame)  # as without the split
+
+
+@pytest.mark.parametrize("name", OTHER)
+def test_every_other_frame_stays_with_the_port_s_socket(name: str) -> None:
+    frame = ETHER + OTHER[name]
+    assert not accepts(bpf.short_bus(), frame)
+    assert accepts(bpf.own_frames(priority=True), frame)
+    assert accepts(bpf.signalling(priority=True), frame) == accepts(bpf.signalling(), frame)
+
+
+def test_the_codec_s_refresh_is_short_and_its_cga_bu_is_not(codec_frames: dict[str, bytes]) -> None:
+    assert accepts(bpf.short_bus(), ETHER + codec_frames["PHKT refresh"])
+    assert not accepts(bpf.short_bus(), ETHER + codec_frames["CGA-signed BU"])
+    assert accepts(bpf.own_frames(priority=True), ETHER + codec_frames["CGA-signed BU"])
+
+
+def test_not_ipv6_reaches_neither_socket() -> None:
+    frame = ETHER[:12] + b"\x08\x00" + REFRESH
+    assert not accepts(bpf.short_bus(), frame) and not accepts(bpf.own_frames(priority=True), frame)
+
+
+def test_each_frame_cut_at_every_length_reaches_exactly_one_socket(codec_frames: dict[str, bytes]) -> None:
+    """A load past the end of a frame makes classic BPF drop it: the length checks keep every
+    truncation of every frame above with exactly one of the two sockets, as the unsplit
+    program keeps it (own_frames) and as signalling() sorts it."""
+    programs = [bpf.short_bus(), bpf.own_frames(priority=True), bpf.signalling(priority=True)]
+    whole, signalling = bpf.own_frames(), bpf.signalling()
+    for name, packet in {**SHORT, **OTHER, **codec_frames}.items():
+        frame = ETHER + packet
+        for end in range(14, min(len(frame), 200) + 1):
+            cut = frame[:end]
+            short, own, signal = (accepts(p, cut) for p in programs)
+            assert accepts(whole, cut) and short != own, (name, end, short, own)
+            assert (short or signal) == accepts(signalling, cut) and not (short and signal), (name, end)
