@@ -68,6 +68,14 @@ def run(*argv: str) -> str:
     return done.stdout
 
 
+def until(ready: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    """Wait for ``ready()`` to hold, polled; an AssertionError naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
+        time.sleep(0.01)
+
+
 # ---------------------------------------------------------------- bytes, after the RFCs
 
 

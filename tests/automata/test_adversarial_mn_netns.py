@@ -40,6 +40,7 @@ from hostile import (
     router_advertisement,
     run,
     unusable,
+    until,
     with_checksum,
 )
 
@@ -270,8 +271,14 @@ def test_the_optimistic_coa_sends_no_slla_and_never_overrides(mn: Bed) -> None:
     group = solicited_node(coa)
     dars.wire.to(group_mac(group), neighbour_solicitation(ROUTER2, group, coa, dars.wire.mac))
     na = dars.wire.collect(lambda s: icmp_type(s) == 136 and s.ip[48:64] == a16(coa))[-1]
-    records = mn.records()  # the MN logs its NA before sending it, and its address's DAD end
-    sent = next(i for i, r in enumerate(records) if (r["dir"], r["kind"], r.get("target")) == ("out", "NA", coa))
+
+    def na_record(r: dict[str, object]) -> bool:
+        return (r["dir"], r["kind"], r.get("target")) == ("out", "NA", coa)
+
+    # the MN logs its NA (and its address's DAD end) before sending it; the log's thread writes them
+    until(lambda: any(map(na_record, mn.records())), "the MN's record of its NA")
+    records = mn.records()
+    sent = next(i for i, r in enumerate(records) if na_record(r))
     preferred = next((i for i, r in enumerate(records)
                       if r["kind"] == "address-preferred" and r.get("address") == coa), len(records))  # fmt: skip
     assert bool(na.ip[44] & 0x20) is (preferred < sent)  # the Override flag only once preferred
@@ -293,5 +300,9 @@ def test_the_mn_rides_out_admin_down_up_and_its_interface_going_and_coming_back(
     mn.veth(role_mac="02:00:00:00:00:03")  # created anew
     rs = mn.wire.collect(lambda s: icmp_type(s) == 133)[-1]  # type: ignore[union-attr]
     assert rs.frame[6:12] == bytes.fromhex("020000000003")
-    links = [r["kind"] for r in mn.records() if r["kind"] in ("link-up", "link-down")]
-    assert links == ["link-up", "link-down", "link-up", "link-down", "link-up"]  # one line each way
+
+    def links() -> list[str]:
+        return [r["kind"] for r in mn.records() if r["kind"] in ("link-up", "link-down")]
+
+    until(lambda: len(links()) >= 5, "the link-up line of the new interface")  # the log's thread writes it
+    assert links() == ["link-up", "link-down", "link-up", "link-down", "link-up"]  # one line each way
