@@ -246,8 +246,13 @@ class FamaAutomaton(Automaton):
         self.name = name
         self.log = log or LogSink(sys.stdout)
         self.kernel = kernel
-        program = bpf.signalling() if kernel is not None else bpf.own_frames()
-        self.access: AccessPort = link if link is not None else IfacePort(iface or "", program)
+        priority = None  # the port's priority socket: short BUs read first (ports.py), unless emulated
+        if link is None:
+            split = emulation is None
+            program = bpf.signalling(split) if kernel is not None else bpf.own_frames(split)
+            port = IfacePort(iface or "", program, bpf.short_bus() if split else None)
+            link, priority = port, port.priority
+        self.access: AccessPort = link
         if emulation is not None:
             self.access = EmulatedPort(self.access, emulation)
             self.log.write(
@@ -277,7 +282,7 @@ class FamaAutomaton(Automaton):
         self.timeout = _own_timers(type(self).timeout)
         self._link_events = LinkEvents() if iface is not None else None  # profile §2 step 1: RS at once
         fds = {} if self._link_events is None else {"link": self._link_events.sock}
-        super().__init__(sock=NodeSocket(self.access, upstream), debug=debug, external_fd=fds)  # type: ignore[arg-type]
+        super().__init__(sock=NodeSocket(self.access, upstream, priority), debug=debug, external_fd=fds)  # type: ignore[arg-type]
         if kernel is not None:
             kernel.start(lambda direction, what, **fields: self.log.write(name, direction, what, **fields), emulation)
 

@@ -30,8 +30,23 @@ costly one (a BU carrying CGA options, which may cost an RSA verification)::
                                                          costly [BU+CGA+Signature]    --> one per recv
 
 A burst of CGA-signed BUs thus never holds back a PHKT refresh that arrived
-behind it: the refresh waits for at most the one frame being handled. The work
-per wakeup stays one frame, so ticks, commands and interception keep their pace.
+behind it once both are read. The work per wakeup stays one frame, so ticks,
+commands and interception keep their pace.
+
+Already at the socket: on a real interface the kernel itself sorts the short BUs
+(PHKT refreshes; :mod:`scapy_fama.net.bpf`) into the access port's second socket,
+its ``priority`` member (:class:`~scapy_fama.net.iface.PrioritySocket`), and every
+other frame into the port's own. ``recv()`` reads the priority member first and
+hands its frame out at once; a drain stops as soon as the priority member has a
+frame, and that frame is handed out next. A refresh behind 2,000 CGA BUs in the
+kernel so waits for the frame being read, not for the 2,000 to be read and
+classified (issue 14 item 2). At most PRIORITY_RUN priority frames are handed out
+in a row; then one drain and one frame of the others, so that a flood of short BUs
+cannot keep ND and the rest waiting for ever. Ports without a kernel (memlink,
+SimNet) and emulated links have no priority member and keep the order above::
+
+    recv(): priority member (PRIORITY_RUN in a row at most) --> the automaton
+            else drain the others (until the priority member has a frame) --> cheap, then costly
 
 When the backlog is full, draining goes on as long as costly frames are in it: a
 costly frame read then is dropped, a cheap one takes the place of the newest
@@ -63,6 +78,7 @@ from scapy_fama.wire.read import addr
 
 DRAIN = 256  # frames read from the kernel per recv() at most
 BACKLOG = 4096  # frames held in the process at most; beyond, they wait in the kernel's buffer
+PRIORITY_RUN = 16  # priority frames handed out in a row at most before one of the others'
 _CGA_OPTIONS = (CGA_PARAMS, SIGNATURE)
 _ETHERTYPE = ETHERTYPE_IPV6.to_bytes(2, "big")
 
@@ -148,15 +164,19 @@ class Frame:
 
 class NodeSocket(SuperSocket):
     """The access port and the optional upstream of one node, as one SuperSocket of bytes,
-    cheap frames first (see the module's docstring)."""
+    cheap frames first; ``priority``, the access port's priority socket when it has one, read
+    before both (see the module's docstring)."""
 
-    def __init__(self, access: Any, upstream: Any = None) -> None:
+    def __init__(self, access: Any, upstream: Any = None, priority: Any = None) -> None:
         self.access = access
         self.upstream = upstream
+        self.priority = priority
         self.members = [access] if upstream is None else [access, upstream]
+        self.selectable = self.members if priority is None else [priority, *self.members]
         self.cheap: deque[Frame] = deque()
         self.costly: deque[Frame] = deque()
         self.shed = 0  # costly frames dropped at a full backlog
+        self._run = 0  # priority frames handed out in a row
 
     @property
     def backlog(self) -> int:
@@ -175,22 +195,43 @@ class NodeSocket(SuperSocket):
         return int(self.upstream.send(data))
 
     def recv(self, x: int = MTU, **kwargs: Any) -> Frame | None:
-        self._drain()
+        if self._run < PRIORITY_RUN:
+            frame = self._priority()
+            if frame is None and self._drain(until_priority=self.priority is not None):
+                frame = self._priority()
+            if frame is not None:
+                self._run += 1
+                return frame
+        else:  # the others' turn: a drain that reads them whatever the priority member holds
+            self._drain(until_priority=False)
+        self._run = 0
         if self.cheap:
             return self.cheap.popleft()
         return self.costly.popleft() if self.costly else None
 
-    def _drain(self) -> None:
+    def _priority(self) -> Frame | None:
+        """A frame of the priority member, if it holds one (its reads never block)."""
+        data = None if self.priority is None else self.priority.recv_bytes()
+        return None if data is None else Frame(data)
+
+    def _drain(self, until_priority: bool) -> bool:
+        """Read the members into the backlog; True when it stopped ``until_priority``: the
+        priority member has a frame."""
         room = DRAIN
         while room > 0 and (self.backlog < BACKLOG or self.costly):
-            ready = select_objects(self.members, 0)
+            ready = select_objects(self.selectable, 0)
+            if self.priority in ready:
+                if until_priority:
+                    return True
+                ready.remove(self.priority)
             if not ready:
-                return
+                return False
             for member in ready:
                 data = member.recv_bytes()
                 room -= 1
                 if data is not None:
                     self._queue(Frame(data, upstream=member is self.upstream))
+        return False
 
     def _queue(self, frame: Frame) -> None:
         costly = frame.costly()
@@ -212,7 +253,7 @@ class NodeSocket(SuperSocket):
         """``select`` over the members of every NodeSocket among ``sockets`` (and the others);
         a NodeSocket with a backlog is ready at once."""
         waiting = any(isinstance(s, NodeSocket) and s.backlog for s in sockets)
-        groups = {s: s.members if isinstance(s, NodeSocket) else [s] for s in sockets}
+        groups = {s: s.selectable if isinstance(s, NodeSocket) else [s] for s in sockets}
         ready = set(select_objects([m for members in groups.values() for m in members], 0 if waiting else remain))
         return [
             s

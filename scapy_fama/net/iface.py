@@ -34,6 +34,18 @@ silences the Parameter Problems. A DAR then also reads what reaches its
 address from upstream (BUs and reverse-tunnelled packets of MNs on other
 links) with a :class:`KernelUpstream`.
 
+An access port may have a second packet socket on its interface, a *priority*
+socket (:class:`PrioritySocket`): its BPF program takes the short BUs (PHKT
+refreshes, :func:`scapy_fama.net.bpf.short_bus`) and the port's own program
+everything else, so the kernel queues a refresh apart from a burst of CGA-signed
+BUs and :class:`~scapy_fama.automata.ports.NodeSocket` reads it first (profile §6
+DoS guard; issue 14 item 2). Each program is attached before its socket receives
+anything (the priority socket is bound after it; what the port's socket took
+before its program is discarded), so that no frame is read by both::
+
+    IF --kernel--> short_bus()              --> priority socket --+
+                   own_frames(priority=True) --> port's socket  ---+--> NodeSocket: priority first
+
 Link state comes from sysfs: ``carrier``, and ``carrier_up_count`` as the
 attachment epoch (Linux >= 4.16), so that a driver polling them sees a link
 that went down and up between two polls.
@@ -103,32 +115,107 @@ def receive_buffer(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
 
 
+def _read(sock: socket.socket, faults: Faults) -> bytes | None:
+    """One frame from a packet socket (None: one this host sent, which a packet socket sees
+    too, nothing to read on a socket that does not block, or a read error counted in
+    ``faults``: the link went down)."""
+    try:
+        data, address = sock.recvfrom(65535)
+    except BlockingIOError:
+        return None
+    except OSError as exc:
+        faults.note(exc)
+        return None
+    return None if address[2] == socket.PACKET_OUTGOING else data
+
+
+def _forget_bind_error(sock: socket.socket) -> None:
+    """Clear the ENETDOWN that binding a packet socket to an interface that is down leaves
+    pending (a new interface, :meth:`IfacePort.revive`): the carrier says so already, and read
+    once the link is up it would pass for a failure of the link that is."""
+    sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+
+
+def _discard_queued(sock: socket.socket) -> None:
+    """Read away what a socket received before its program was attached."""
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        while True:
+            sock.recv(65535)
+    except BlockingIOError:
+        pass
+    sock.settimeout(timeout)
+
+
+class PrioritySocket:
+    """A second packet socket on an access port's interface, for the frames of ``program``
+    (:func:`scapy_fama.net.bpf.short_bus`); bound only once the program is attached, so it
+    never holds a frame the port's socket reads too. Reads never block: None when empty."""
+
+    def __init__(self, iface: str, program: bpf.Program, faults: Faults) -> None:
+        self.iface = iface
+        self._program = program
+        self.faults = faults
+        self.ins = self._open()
+
+    def _open(self) -> socket.socket:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # protocol 0: nothing until bound
+        try:
+            receive_buffer(sock)
+            self._program.attach(sock)
+            sock.bind((self.iface, ETH_P_IPV6))
+            _forget_bind_error(sock)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        return sock
+
+    def reopen(self) -> None:
+        old, self.ins = self.ins, self._open()
+        old.close()
+
+    def fileno(self) -> int:
+        return self.ins.fileno()
+
+    def recv_bytes(self) -> bytes | None:
+        return _read(self.ins, self.faults)
+
+    def close(self) -> None:
+        self.ins.close()
+
+
 class IfacePort(L2Socket):
     """IPv6 Ethernet frames on one interface, plus its MAC, carrier and attachment epoch.
 
     ``recv()`` gives Scapy frames (for testers and sniffers), ``recv_bytes()`` the bytes
     the automata read. ``program`` (:mod:`scapy_fama.net.bpf`) keeps in the kernel what the
-    owner never reads.
+    owner never reads; with ``priority`` (a program that takes some of its frames) the port
+    also has a :class:`PrioritySocket`, ``priority``, for those.
 
     Link events never raise (issue 14): while the interface is down (ENETDOWN) or gone
     (ENXIO, ENODEV) a read gives None and a frame sent is lost, each error counted in
-    ``faults`` for the driver to report; :meth:`revive` opens the socket again on an
+    ``faults`` for the driver to report; :meth:`revive` opens the sockets again on an
     interface of the same name that was deleted and created anew."""
 
-    def __init__(self, iface: str, program: bpf.Program | None = None) -> None:
+    def __init__(self, iface: str, program: bpf.Program | None = None, priority: bpf.Program | None = None) -> None:
         require_interface(iface)
         self.name = iface
         self._program = program  # the kernel reads the instructions from its buffer: keep it
         self.faults = Faults()
         self._open()
+        self.priority = None if priority is None else PrioritySocket(iface, priority, self.faults)
 
     def _open(self) -> None:
         super().__init__(iface=self.name, type=ETH_P_IPV6, promisc=False)
         self.mac = self._sys("address")
         self._index = self._sys("ifindex")
         receive_buffer(self.ins)
+        _forget_bind_error(self.ins)
         if self._program is not None:
             self._program.attach(self.ins)
+            _discard_queued(self.ins)
 
     def revive(self) -> bool:
         """Reopen on the interface of this name if it is another one than the socket's (True)."""
@@ -137,6 +224,8 @@ class IfacePort(L2Socket):
             return False
         old = self.ins
         try:
+            if self.priority is not None:  # first: the port's index changes with its socket
+                self.priority.reopen()
             self._open()
         except OSError as exc:  # gone again, or not up enough to bind: the next look tries again
             self.faults.note(exc)
@@ -145,14 +234,13 @@ class IfacePort(L2Socket):
         return True
 
     def recv_bytes(self) -> bytes | None:
-        """One frame as received (None: one this host sent, which a packet socket sees too,
-        or a read error: the link went down)."""
-        try:
-            data, address = self.ins.recvfrom(65535)
-        except OSError as exc:
-            self.faults.note(exc)
-            return None
-        return None if address[2] == socket.PACKET_OUTGOING else data
+        """One frame as received (None: see :func:`_read`)."""
+        return _read(self.ins, self.faults)
+
+    def close(self) -> None:
+        if self.priority is not None:
+            self.priority.close()
+        super().close()
 
     def send(self, x: Packet | bytes) -> int:
         try:
@@ -202,16 +290,7 @@ class KernelUpstream(KernelRoute):
         receive_buffer(self.ins)
         self._program = bpf.to_address(address)
         self._program.attach(self.ins)
-        self._drain()  # what came before the filter
-
-    def _drain(self) -> None:
-        self.ins.setblocking(False)
-        try:
-            while True:
-                self.ins.recv(65535)
-        except BlockingIOError:
-            pass
-        self.ins.setblocking(True)
+        _discard_queued(self.ins)
 
     def recv_bytes(self) -> bytes | None:
         data, (iface, _, pkttype, *_) = self.ins.recvfrom(65535)

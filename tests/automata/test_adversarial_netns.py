@@ -6,13 +6,17 @@ by byte). What a role must not do is shown against a marker: after the attack
 the test sends something the role must answer (an NS for the DAR's address, an
 RS), and everything the role sent before that answer is what it made of the
 attack; the role handles its frames in order, cheap ones first, and the marker
-is as cheap as any. No fixed sleep: every wait is for a frame or a log record.
+is as cheap as any. No fixed sleep: every wait is for a frame, a log record or a state the
+kernel shows (a stopped process, an address no longer tentative).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,6 +35,7 @@ from hostile import (
     dst_of,
     fragments,
     icmp_type,
+    ipv6,
     is_ba,
     is_ra,
     mh,
@@ -41,6 +46,8 @@ from hostile import (
     run,
     udp,
     unusable,
+    until,
+    with_checksum,
 )
 
 from scapy_fama.crypto import KeyPair
@@ -127,20 +134,29 @@ def test_an_option_bomb_is_dropped_unanswered_and_a_flood_of_them_is_summarised(
 # ---------------------------------------------------------------- item 2: a burst of first BUs
 
 
-def test_a_burst_of_cga_bus_is_all_answered_and_phkt_refreshes_overtake_it(dar: Bed) -> None:
-    wire = dar.wire
+def bind_eight(b: Bed) -> list[tuple[Identity, str]]:
+    """Eight MNs with a binding and a PHKT at the DAR, each with its care-of address."""
+    bound = [(Identity.make(KeyPair.generate(1024)), f"2001:db8:c{n}::5") for n in range(8)]  # a /64 each,
+    wire = b.wire  # as the CGA budget is per source /64
     assert wire is not None
-    bound = [Identity.make(KeyPair.generate(1024)) for _ in range(8)]
-    coas = [f"2001:db8:c{n}::5" for n in range(8)]  # a /64 each: the CGA budget is per source /64
-    for mn, coa in zip(bound, coas):  # eight MNs with a binding and a PHKT
-        wire.to(dar.role_mac, mn.first_bu(coa))
+    for mn, coa in bound:
+        wire.to(b.role_mac, mn.first_bu(coa))
         assert mn.take(wire.collect(lambda s: is_ba(s.ip))[-1].ip).status == 0 and mn.phkt is not None
+    return bound
+
+
+def burst_and_refreshes(b: Bed, bound: list[tuple[Identity, str]]) -> tuple[list[bytes], set[tuple[str, int]]]:
+    """2,000 CGA-signed first BUs of one flooder, then a PHKT refresh of each bound MN, as frames;
+    and the (CoA, seq) of every BA they must get."""
     flooder = Identity.make(KeyPair.generate(1024))
-    burst = [to_dar(dar, flooder.first_bu(COA, seq)) for seq in range(1, 2001)]
-    refreshes = [to_dar(dar, mn.refresh(coa)) for mn, coa in zip(bound, coas)]
-    for frame in burst + refreshes:  # 2,008 frames back to back
-        wire.send(frame)
-    expected = {(COA, seq) for seq in range(1, 2001)} | {(coa, mn.seq) for mn, coa in zip(bound, coas)}
+    burst = [to_dar(b, flooder.first_bu(COA, seq)) for seq in range(1, 2001)]
+    refreshes = [to_dar(b, mn.refresh(coa)) for mn, coa in bound]
+    return burst + refreshes, {(COA, seq) for seq in range(1, 2001)} | {(coa, mn.seq) for mn, coa in bound}
+
+
+def answered(b: Bed, expected: set[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The (CoA, seq) of each BA, in the order they came, until every one ``expected`` came."""
+    assert b.wire is not None
     got: list[tuple[str, int]] = []
 
     def all_answered(s: Seen) -> bool:
@@ -148,10 +164,70 @@ def test_a_burst_of_cga_bus_is_all_answered_and_phkt_refreshes_overtake_it(dar: 
             got.append((dst_of(s), ba_fields(s.ip)[1]))
         return set(got) >= expected
 
-    wire.collect(all_answered, timeout=120.0)
-    refreshed = [got.index((coa, mn.seq)) for mn, coa in zip(bound, coas)]
-    assert max(refreshed) < 1000, refreshed  # sent after 2,000 CGA BUs, answered ahead of most
+    b.wire.collect(all_answered, timeout=120.0)
     assert len(got) == len(expected)  # nothing lost, nothing answered twice
+    return got
+
+
+def test_a_burst_of_cga_bus_is_all_answered_and_phkt_refreshes_overtake_it(dar: Bed) -> None:
+    bound = bind_eight(dar)
+    frames, expected = burst_and_refreshes(dar, bound)
+    for frame in frames:  # 2,008 frames back to back
+        dar.wire.send(frame)  # type: ignore[union-attr]
+    got = answered(dar, expected)
+    refreshed = [got.index((coa, mn.seq)) for mn, coa in bound]
+    assert max(refreshed) < 1000, refreshed  # sent after 2,000 CGA BUs, answered ahead of most
+
+
+def test_refreshes_queued_in_the_kernel_behind_a_burst_of_cga_bus_are_answered_before_all_of_it(dar: Bed) -> None:
+    """The DAR stopped (SIGSTOP) while the burst and then the refreshes reach its sockets, so that
+    all of them wait in the kernel when it goes on: the refreshes are read ahead of the burst
+    already at the socket (profile §6 DoS guard: PHKT-authorised BUs are never queued behind CGA
+    work), not once the burst's 2,000 frames have been read and classified (issue 14 item 2)."""
+    bound = bind_eight(dar)
+    frames, expected = burst_and_refreshes(dar, bound)
+    with stopped(dar):
+        for frame in frames:
+            dar.wire.send(frame)  # type: ignore[union-attr]
+        kernel_echo(dar)  # sent after them: they are in the DAR's sockets
+    got = answered(dar, expected)
+    refreshed = {(coa, mn.seq) for mn, coa in bound}
+    assert set(got[:8]) == refreshed, [got.index(r) for r in refreshed]
+
+
+@contextmanager
+def stopped(b: Bed) -> Iterator[None]:
+    """The role's process stopped (every thread of it), then continued."""
+    assert b.process is not None
+    pid = b.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        until(lambda: all(state(task) == "T" for task in Path(f"/proc/{pid}/task").iterdir()), "the role stopped")
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def state(task: Path) -> str:
+    """A thread's state letter in /proc/PID/task/TID/stat (after the parenthesised name)."""
+    return (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def kernel_echo(b: Bed) -> None:
+    """An ICMPv6 Echo Request (RFC 4443 §4.1) to the role namespace's kernel, on its link-local
+    address once that is no longer tentative, and its Echo Reply waited for: it went through the
+    role's end of the veth after every frame sent before it."""
+    wire = b.wire
+    assert wire is not None
+
+    def shown() -> str:
+        return run("ip", "-n", b.role_ns, "-6", "-o", "addr", "show", "dev", ROLE_IF, "scope", "link")
+
+    until(lambda: "tentative" not in shown(), "the role's kernel's link-local address past DAD")
+    kernel_ll = shown().split(" inet6 ")[1].split("/")[0]
+    body = bytes((128, 0, 0, 0)) + (0x4641).to_bytes(2, "big") + (1).to_bytes(2, "big") + b"fence"
+    wire.to(b.role_mac, ipv6(PEER_LL, kernel_ll, 58, with_checksum(PEER_LL, kernel_ll, 58, body, 2)))
+    wire.collect(lambda s: icmp_type(s) == 129 and s.ip[8:24] == a16(kernel_ll))
 
 
 # ---------------------------------------------------------------- item 3: logging

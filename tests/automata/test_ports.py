@@ -1,9 +1,15 @@
 """NodeSocket's backlog at its bound (issue 14 item 2, profile §6 "Cost before trust"): cheap
 frames first, and a full backlog sheds CGA-signed BUs rather than leave a PHKT refresh waiting
-behind them in the kernel's buffer. Frames go through a memlink, the node's port read as the
-kernel's socket would be; the BUs are an MN's, laid out by the codec (``hostile.Identity``)."""
+behind them in the kernel's buffer; a priority member (the kernel's second socket for short
+BUs) read before anything else, and at most PRIORITY_RUN of its frames in a row. Frames go
+through a memlink, the node's port read as the kernel's socket would be, and the priority
+member is a datagram socket whose reads never block, as the kernel's; the BUs are an MN's,
+laid out by the codec (``hostile.Identity``)."""
 
 from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
 
 import pytest
 from hostile import Identity
@@ -64,3 +70,55 @@ def test_a_backlog_of_cheap_frames_stops_the_drain_and_sheds_nothing(
     out = [node.recv() for _ in range(BACKLOG + 3)]
     assert [f.data for f in out[: BACKLOG + 2]] == [cheap] * (BACKLOG + 2) and out[-1] is None
     assert node.shed == 0
+
+
+class Priority:
+    """A priority member: a datagram socket pair's end, read without blocking."""
+
+    def __init__(self) -> None:
+        self.peer, self.sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def recv_bytes(self) -> bytes | None:
+        try:
+            return self.sock.recv(65535)
+        except BlockingIOError:
+            return None
+
+
+@pytest.fixture
+def split() -> Iterator[tuple[MemPort, Priority, NodeSocket]]:
+    """A peer's port, the priority member's sending end and the node's socket, default bounds."""
+    link = MemLink("l")
+    peer, priority = link.port("peer"), Priority()
+    yield peer, priority, NodeSocket(link.port("node"), priority=priority)
+    priority.sock.close()
+    priority.peer.close()
+
+
+def test_a_refresh_in_the_priority_member_comes_before_a_burst_is_even_read(
+    split: tuple[MemPort, Priority, NodeSocket], frames: tuple[bytes, bytes]
+) -> None:
+    peer, priority, node = split
+    costly, cheap = frames
+    for _ in range(300):  # more than one drain reads
+        peer.send(costly)
+    priority.peer.send(cheap)
+    assert NodeSocket.select([node]) == [node]
+    assert node.recv().data == cheap and node.backlog == 0  # none of the burst read yet
+    assert [node.recv().data for _ in range(300)] == [costly] * 300 and node.recv() is None
+
+
+def test_a_run_of_priority_frames_lets_one_of_the_others_through(
+    split: tuple[MemPort, Priority, NodeSocket], frames: tuple[bytes, bytes]
+) -> None:
+    peer, priority, node = split
+    costly, cheap = frames
+    for _ in range(ports.PRIORITY_RUN + 4):
+        priority.peer.send(cheap)
+    peer.send(costly)
+    out = [node.recv().data for _ in range(ports.PRIORITY_RUN + 5)]
+    assert out == [cheap] * ports.PRIORITY_RUN + [costly] + [cheap] * 4 and node.recv() is None
