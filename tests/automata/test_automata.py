@@ -19,7 +19,7 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from scapy_fama.automata import DarAutomaton, FamaAutomaton, MnAutomaton
+from scapy_fama.automata import DarAutomaton, FamaAutomaton, MnAutomaton, base
 from scapy_fama.automata.base import TICK, _Tick
 from scapy_fama.automata.nd import group_mac, solicitation
 from scapy_fama.codec import decode
@@ -218,3 +218,19 @@ def test_codec_does_not_take_an_icmpv6_error_for_the_bu_it_quotes(net: Net) -> N
     quoted = IPv6(src="2001:db8:2::5", dst=DAR1) / BU(seq=1)
     error = IPv6(src=DAR1, dst="2001:db8:2::5") / ICMPv6ParamProblem(code=1, ptr=6) / quoted
     assert not isinstance(decode(bytes(error)), BindingUpdate)
+
+
+@pytest.fixture
+def capped(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Net:
+    """The running network, its automata made while ``history`` holds at most 3 states."""
+    monkeypatch.setattr(base, "HISTORY", 3)
+    return request.getfixturevalue("net")  # type: ignore[no-any-return]
+
+
+def test_history_keeps_only_the_newest_states_at_its_bound(capped: Net) -> None:
+    """Issue 14 item 6 (README "Bounded state": 256 life-cycle states in ``history``): a
+    handover takes the MN through more states than the bound, and only the newest are kept."""
+    handover(capped)
+    assert capped.log.wait(WAIT, node="mn", dir="state", kind="BOUND")
+    entered = [r["kind"] for r in capped.log.find(node="mn", dir="state")]
+    assert len(entered) > 3 and [state for _, state in capped.mn.history] == entered[-3:], entered
