@@ -15,7 +15,8 @@ What is measured
       item 1: 20 a second saturated the DAR before the framing was checked on the bytes);
     - CGA burst: before each volley, 2,000 (--quick: 500) CGA-signed first BUs (a new home address each
       burst, as many /64s of care-of addresses) sent back to back, so the refreshes reach
-      the socket behind them (item 2: 2,000 in 21 ms); the next burst leaves once every BU
+      the DAR behind them (item 2: 2,000 in 21 ms; the kernel sorts the refreshes into the
+      access port's priority socket, net/iface.py); the next burst leaves once every BU
       of this one is answered (BA 0, or 130 from the DoS guard) or the DAR answers no more;
     - garbage: frames to the DAR's MAC at GARBAGE_RATE a second, a mix of random bytes
       behind an IPv6 EtherType, truncated IPv6 headers, UDP for the DAR itself, BUs with a
@@ -105,7 +106,7 @@ VOLLEY_EVERY = 0.5  # seconds between two volleys
 REFRESH_WAIT = 3.0  # seconds after which a refresh counts as lost
 BOMB_RATE = 40.0
 GARBAGE_RATE = 1000.0
-CGA_FLOOD_RATE = 4000.0  # CGA BUs a second, sustained: more than the DAR answers (about 1,300/s here)
+CGA_FLOOD_RATE = 4000.0  # CGA BUs a second, sustained: more than the DAR answered at 08:12 (about 1,300/s)
 CGA_FLOOD_BUS = 4000  # distinct BUs, cycled (the repeats are answered 135 after the first)
 MEMORY_RATE = 150.0  # CGA BUs a second in the memory phase, under the guard's 200
 SPAM_RATE = 1500.0
