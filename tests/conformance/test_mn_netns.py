@@ -118,6 +118,12 @@ class Link:
             assert self.process.poll() is None, err.read_text()
             assert time.monotonic() < deadline, f"fama-mn did not come up in {START_WAIT:g} s"
             time.sleep(0.1)
+        # the tester reads its link-local address at start: the kernel adds it once it sees the
+        # carrier, which the MN may see first (the last case took the link down and up)
+        shown = ["ip", "-n", self.tester, "-6", "-o", "addr", "show", "dev", "fc-t", "scope", "link"]
+        while " inet6 fe80:" not in subprocess.run(shown, check=False, capture_output=True, text=True).stdout:
+            assert time.monotonic() < deadline, f"fc-t has no link-local address after {START_WAIT:g} s"
+            time.sleep(0.1)
 
     def stop_mn(self) -> None:
         if self.process is not None and self.process.poll() is None:
