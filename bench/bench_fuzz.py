@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,12 +87,16 @@ def per_core(report: Report, cases: int) -> None:
 
 
 @contextlib.contextmanager
-def stopwatch(spent: dict[str, float], running: list[float], step: str, owner: object, name: str) -> Iterator[None]:
+def stopwatch(spent: dict[str, float], running: list[float], step: str, owner: object, name: str,
+              calls: Counter[str] | None = None) -> Iterator[None]:
     """``owner.name`` adds its own time to ``spent[step]`` inside the block: exclusive of the
-    watched calls it makes (``running`` holds the time of the watched calls under way)."""
+    watched calls it makes (``running`` holds the time of the watched calls under way); and
+    counts its calls in ``calls``."""
     inner = getattr(owner, name)
 
     def timed(*args: object, **kwargs: object) -> object:
+        if calls is not None:
+            calls[step] += 1
         running.append(0.0)
         t0 = time.perf_counter()
         try:
@@ -117,26 +121,31 @@ def breakdown(report: Report, cases: int) -> None:
     c = campaign(HEADLINE, cases)
     spent: dict[str, float] = defaultdict(float)
     running: list[float] = []
+    calls: Counter[str] = Counter()
     watched = [
         ("case generator (Random seeded from (seed, i))", campaign_module.random, "Random"),
         ("mutate", campaign_module, "mutate"), ("render (and re-sign)", campaign_module, "render"),
-        ("codec.decode (the case, and the probe's answers)", targets, "decode"),
+        ("codec.decode (distinct bytes, the probes' answers)", targets, "decode"),
         ("core on_message + encode, case's core and soak DAR", targets.InprocTarget, "deliver"),
-        ("template clone", seeds.World, "clone"), ("as-built check", seeds.World, "as_built"),
+        ("template clone", seeds.World, "clone"),
+        ("core snapshot (as-built check, probe key)", seeds.World, "snapshot"),
         ("liveness probe (its decodes and deliveries above)", targets.InprocTarget, "alive"),
         ("bounds", targets.InprocTarget, "bounded"),
     ]
     with contextlib.ExitStack() as stack:
         for step, owner, name in watched:
-            stack.enter_context(stopwatch(spent, running, step, owner, name))
+            stack.enter_context(stopwatch(spent, running, step, owner, name, calls))
         t0 = time.perf_counter()
         summary = c.run()
         total = time.perf_counter() - t0
-    rows = [(step, fmt_seconds(spent[step] / cases), f"{100 * spent[step] / total:.0f} %") for step, _, _ in watched]
-    rows.append(("everything else (loop, oracles' bookkeeping, timing)",
-                 fmt_seconds((total - sum(spent.values())) / cases), ""))
+    rows = [(step, fmt_seconds(spent[step] / cases), f"{100 * spent[step] / total:.0f} %", str(calls[step]))
+            for step, _, _ in watched]
+    rows.append(("everything else (loop, memory look-ups, oracles' bookkeeping, timing)",
+                 fmt_seconds((total - sum(spent.values())) / cases), "", ""))
     report.table(f"where an {HEADLINE} case's time goes ({cases} cases, {summary.execs_per_second:.0f} execs/s "
-                 "with the timers in)", ["step", "per case", "share"], rows)
+                 "with the timers in)", ["step", "per case", "share", "calls"], rows,
+                 caption="a case whose message an earlier case decoded to takes that case's answers from memory: "
+                         "no clone, core or snapshot (calls < cases)")
 
 
 def cpu_seconds() -> float:

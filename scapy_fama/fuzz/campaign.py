@@ -222,6 +222,7 @@ class Campaign:
         self.target.setup(self.world)
         self.every = config.liveness_every or self.target.liveness_every
         self._frames: dict[str, Frame] = {}
+        self._pools = {f: mutators_of(f, config.keep_valid) for f in config.families}  # drawn from per case
         self._seeds = [s for s in self.world.seeds.values() if s.role in self.target.roles]
         if not self._seeds:
             raise ValueError(f"target {config.target!r} takes none of the seed messages")
@@ -239,7 +240,7 @@ class Campaign:
         family = self.config.families[i % len(self.config.families)]
         seed = self._seeds[rng.randrange(len(self._seeds))]
         frame = self.frame(seed)
-        chain = mutate(rng, frame, mutators_of(family, self.config.keep_valid))
+        chain = mutate(rng, frame, self._pools[family])
         return Case(i, family, seed, chain, self.render(seed, frame))
 
     def run_case(self, i: int) -> tuple[Case, str | Failure, bool]:

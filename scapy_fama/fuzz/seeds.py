@@ -98,6 +98,9 @@ class Generator(random.Random):
         return super().randbytes(n)
 
 
+Snapshot = tuple[bytes, tuple[object, ...]]  # World.snapshot: a core's state and the generators'
+
+
 @dataclass(frozen=True)
 class Seed:
     """One legitimate message: its bytes, who receives it, and how it is authorised.
@@ -131,7 +134,8 @@ class World:
     # each case instead of copied
     rngs: dict[Generator, tuple[object, ...]] = field(default_factory=dict)
     _blobs: dict[int, bytes] = field(default_factory=dict)
-    _prints: dict[int, bytes] = field(default_factory=dict)
+    _prints: dict[int, Snapshot] = field(default_factory=dict)
+    _uses: dict[int, tuple[Generator, ...]] = field(default_factory=dict)  # see _generators()
     _globals: dict[int, tuple[int, object]] | None = None  # see state()
 
     def _shared(self) -> dict[int, object]:
@@ -155,14 +159,31 @@ class World:
         unpickler.persistent_load = shared.__getitem__  # type: ignore[method-assign]
         return unpickler.load()
 
+    def snapshot(self, core: object, template: object) -> Snapshot:
+        """Everything what ``core``, a clone of ``template``, does next depends on: its state
+        (:meth:`state`) and the state of each generator it draws from (None: rewound, nothing
+        drawn since). The generators the other template draws from are not part of it."""
+        return self.state(core), tuple(rng.getstate() if rng.draws else None for rng in self._generators(template))
+
+    def built(self, template: object) -> Snapshot:
+        """The snapshot of a fresh clone of ``template``."""
+        if id(template) not in self._prints:
+            self._prints[id(template)] = self.state(template), (None,) * len(self._generators(template))
+        return self._prints[id(template)]
+
     def as_built(self, core: object, template: object) -> bool:
         """``core``, a clone of ``template``, holds exactly the template's state, generators
         included: whatever comes next does to it what it does to a fresh clone."""
-        if any(rng.draws for rng in self.rngs):
-            return False
-        if id(template) not in self._prints:
-            self._prints[id(template)] = self.state(template)
-        return self.state(core) == self._prints[id(template)]
+        return self.snapshot(core, template) == self.built(template)
+
+    def _generators(self, template: object) -> tuple[Generator, ...]:
+        """The shared generators ``template`` (and so each of its clones) refers to."""
+        if id(template) not in self._uses:
+            pickler = self._state_pickler(io.BytesIO())
+            pickler.dump(template)
+            met = set(pickler.memo.copy())  # the ids of the objects the pickle holds
+            self._uses[id(template)] = tuple(rng for rng in self.rngs if id(rng) in met)
+        return self._uses[id(template)]
 
     def state(self, core: object) -> bytes:
         """The state of ``core`` as bytes: a pickle in which the shared objects stand as their

@@ -29,6 +29,8 @@ from __future__ import annotations
 import copy
 import random
 from dataclasses import dataclass, replace
+from collections.abc import Hashable
+from typing import TypeVar
 
 from scapy.layers.inet6 import IPv6
 
@@ -37,7 +39,7 @@ from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.layers.headers import find_mh
 from scapy_fama.crypto import PhktError, cga_generate, check_authenticator, decrypt_phkt, kbm
 from scapy_fama.fuzz.oracles import peak_memory
-from scapy_fama.fuzz.seeds import DAR1, DAR_ROLE, LIFETIME, MN_ROLE, PREFIX1, Seed, World
+from scapy_fama.fuzz.seeds import DAR1, DAR_ROLE, LIFETIME, MN_ROLE, PREFIX1, Seed, Snapshot, World
 from scapy_fama.proto import DarCore, MnCore
 from scapy_fama.proto.effects import Drop, Effects, Notify, Send
 from scapy_fama.proto.messages import BindingAck, BindingUpdate, Datagram, Message, Tunnelled, Undecodable
@@ -48,6 +50,8 @@ from scapy_fama.wire.numbers import BA, IPV6_HEADER
 PROBE_POOL = 16  # fresh MNs an in-process probe picks from
 SOAK_STEP = 0.05  # virtual seconds between two messages to the soak DAR
 PROBES_REMEMBERED = 4096  # probe verdicts an in-process target keeps (then forgets them all at once)
+CASES_REMEMBERED = 16384  # cases, decoded bytes, encoded messages an in-process target keeps (likewise)
+K, V = TypeVar("K", bound=Hashable), TypeVar("V")
 CASE_START = 3.0  # virtual seconds: one second after the templates' last message
 MEMORY_LIMIT = 1 << 30  # bytes of peak RSS growth that count as unbounded memory
 
@@ -222,9 +226,21 @@ class InprocTarget(Target):
     (:meth:`probe_key`: the core's state and the generators', byte for byte, the probe and its
     time): most cases that change a core leave it in a state an earlier case left it in, and
     their probe would be that case's probe again (RSA decryption, CGA check and signature
-    included)."""
+    included).
 
-    remembers_probes = True  # False: every probe runs (what the tests compare the memory with)
+    A case itself is remembered by what it depends on: every case starts from the template's
+    state at the same time (a kept core is as built, its generators rewound), so what its core
+    does is a function of the role and the decoded message alone (a message is plain data,
+    compared field by field). Most mutants decode to a message an earlier mutant did (the same
+    reason to be undecodable, the same refused BU): such a case takes that case's outcome,
+    whether it left its core as built and the snapshot of the core it left (so its probe's
+    verdict too, when that probe ran), without a clone, the core or a pickle. Its core is
+    played (the message delivered to a copy of the template) only for a probe not remembered.
+    Likewise bytes met before are not decoded again, nor a message a core sends encoded again
+    (both are functions of their input). The soak DAR, whose state is the sum of every case,
+    takes every message, remembered or not."""
+
+    remembers = True  # False: every case decodes, runs its core, encodes and probes (what tests compare with)
 
     name = "inproc"
 
@@ -234,9 +250,13 @@ class InprocTarget(Target):
         self.soak: DarCore = copy.deepcopy(world.dar_template)  # its own generator, never rewound
         self.soak_now = CASE_START
         self.baseline = peak_memory()
-        self.probes: dict[int, Probe] = {}
+        self.probes: dict[int, tuple[Probe, Message]] = {}  # pool index -> the probe, decoded once
+        self._real_ba = decode(world.seeds["ba"].raw)  # what the MN's probe delivers
+        self._decoded: dict[bytes, Message] = {}  # a case's bytes -> their message
+        self._encoded: dict[tuple[Message, bytes | None], None] = {}  # messages sent that encoded
         self._kept: dict[str, DarCore | MnCore] = {}  # a core the last case left as built
         self._verdicts: dict[tuple[object, ...], str | None] = {}  # probe_key -> the probe's verdict
+        self._cases: dict[tuple[str, Message, float], tuple[str, bool, Snapshot]] = {}  # case -> what run() learnt
         self.reset()
         self._templates_pass()
 
@@ -259,6 +279,9 @@ class InprocTarget(Target):
     def reset(self) -> None:
         self._fresh: dict[str, DarCore | MnCore] = {}
         self._as_built = False
+        self._case: tuple[str, Message, float] | None = None  # this case's key, once run
+        self._snap: Snapshot | None = None  # the snapshot of the core the case leaves
+        self._unplayed = False  # the case's answer came from memory: its core has not seen it
 
     def _template(self, role: str) -> DarCore | MnCore:
         template = self.world.dar_template if role == DAR_ROLE else self.world.mn_template
@@ -277,17 +300,48 @@ class InprocTarget(Target):
         effects = core.on_message(msg, now)
         for e in effects:
             if isinstance(e, Send) and not carries_as_received(e.msg, msg):
-                encode_bytes(e.msg)  # what the core sends must encode
+                self._encodes(e.msg)
         return effects
 
+    def _encodes(self, msg: Message) -> None:
+        """What a core sends must encode. Encoding is a function of the message's fields and the
+        keys it carries: a message equal to one that encoded, with the same BAD key and no key to
+        sign with (a key object has no value to compare), is not encoded again."""
+        key = (msg, getattr(msg, "auth_key", None))
+        if not self.remembers or getattr(msg, "sign_with", None) is not None:
+            encode_bytes(msg)
+        elif key not in self._encoded:
+            encode_bytes(msg)
+            _remember(self._encoded, key, None, CASES_REMEMBERED)
+
+    def _decode(self, raw: bytes) -> Message:
+        """``decode(raw)``: once per distinct bytes when the target remembers."""
+        msg = self._decoded.get(raw) if self.remembers else None
+        if msg is None:
+            msg = decode(raw)
+            if self.remembers:
+                _remember(self._decoded, raw, msg, CASES_REMEMBERED)
+        return msg
+
     def run(self, raw: bytes, seed: Seed, now: float) -> str:
-        msg = decode(raw)
+        msg = self._decode(raw)
         self.last_role = seed.role
-        core = self.core(seed.role)
-        self.last_outcome = outcome_of(self.deliver(core, msg, now))
-        self._as_built = self.world.as_built(core, self._template(seed.role))
-        if not self.needs_probe():  # a probe would change the core: then the next case clones
-            self._kept[seed.role] = core
+        self._case = seed.role, msg, now  # what the case's answer depends on
+        known = self._cases.get(self._case) if self.remembers else None
+        if known is not None:
+            (self.last_outcome, self._as_built, self._snap), self._unplayed = known, True
+        else:
+            core = self.core(seed.role)
+            self.last_outcome = outcome_of(self.deliver(core, msg, now))
+            template = self._template(seed.role)
+            built, self._snap = self.world.built(template), self.world.snapshot(core, template)
+            self._as_built = self._snap == built
+            if self._as_built:
+                self._snap = built  # one copy of the bytes in memory
+            if not self.needs_probe():  # a probe would change the core: then the next case clones
+                self._kept[seed.role] = core
+            if self.remembers:
+                _remember(self._cases, self._case, (self.last_outcome, self._as_built, self._snap), CASES_REMEMBERED)
         if seed.role == DAR_ROLE:
             self.soak_now += SOAK_STEP
             self.deliver(self.soak, msg, self.soak_now)
@@ -299,30 +353,35 @@ class InprocTarget(Target):
 
     def alive(self, rng: random.Random, now: float) -> str | None:
         index = None if self.last_role == MN_ROLE else rng.randrange(PROBE_POOL)
-        key = self.probe_key(index, now) if self.remembers_probes else None
-        if key in self._verdicts:
-            return self._verdicts[key]
-        problem = self._mn_alive(now) if index is None else self._dar_alive(index, now)
-        if key is not None:
-            if len(self._verdicts) >= PROBES_REMEMBERED:
-                self._verdicts.clear()
-            self._verdicts[key] = problem
-        return problem
+        if not self.remembers:
+            return self._probe(index, now)
+        key = self.probe_key(index, now)
+        if key not in self._verdicts:
+            if self._unplayed and self._case is not None:  # the probe needs the core the case leaves
+                role, msg, at = self._case
+                self.deliver(self.core(role), msg, at)
+                self._unplayed = False
+            _remember(self._verdicts, key, self._probe(index, now), PROBES_REMEMBERED)
+        return self._verdicts[key]
+
+    def _probe(self, index: int | None, now: float) -> str | None:
+        return self._mn_alive(now) if index is None else self._dar_alive(index, now)
 
     def probe_key(self, index: int | None, now: float) -> tuple[object, ...]:
-        """Everything the probe's verdict depends on: the probed core's state (and its class), the
-        templates' generators, which probe (None: the MN's, which also reads the case's outcome)
-        and when."""
-        core = self.core(self.last_role)
-        return (self.last_role, index, now, self.last_outcome if index is None else None, self.world.state(core),
-                tuple(rng.getstate() for rng in self.world.rngs))
+        """Everything the probe's verdict depends on: the probed core's state (and its class) and
+        the templates' generators (:meth:`World.snapshot`, as the case left them), which probe
+        (None: the MN's, which also reads the case's outcome) and when."""
+        role = self.last_role
+        snap = self._snap if self._snap is not None else self.world.snapshot(self.core(role), self._template(role))
+        return role, index, now, self.last_outcome if index is None else None, snap
 
     def _dar_alive(self, index: int, now: float) -> str | None:
         if index not in self.probes:  # fresh to this case's DAR, whichever case used it before
             own = random.Random(f"{self.world.seed}:probe:{index}")  # the same probe in a replay
-            self.probes[index] = make_probe(self.world, own, coa=self.world.coa, dar=DAR1, prefix=PREFIX1)
-        probe = self.probes[index]
-        sent = [encode_bytes(e.msg) for e in self.core(DAR_ROLE).on_message(decode(probe.raw), now) if isinstance(e, Send)]
+            made = make_probe(self.world, own, coa=self.world.coa, dar=DAR1, prefix=PREFIX1)
+            self.probes[index] = made, decode(made.raw)
+        probe, msg = self.probes[index]
+        sent = [encode_bytes(e.msg) for e in self.core(DAR_ROLE).on_message(msg, now) if isinstance(e, Send)]
         return probe_problem(sent, probe, self.world)
 
     def _mn_alive(self, now: float) -> str | None:
@@ -331,7 +390,7 @@ class InprocTarget(Target):
         A mutant the MN took (an authentic refusal, a re-signed BA) may change its
         plans, as the DAR's word should; only a core that raises counts then.
         """
-        effects = self.deliver(self.core(MN_ROLE), decode(self.world.seeds["ba"].raw), now)
+        effects = self.deliver(self.core(MN_ROLE), self._real_ba, now)
         refused = all(p == "silent" or p.startswith("drop:") for p in self.last_outcome.split(", "))
         registered = any(isinstance(e, Notify) and e.event == "binding-registered" for e in effects)
         if refused and not registered:
@@ -346,6 +405,13 @@ class InprocTarget(Target):
         if grown > MEMORY_LIMIT:
             return f"peak memory grew by {grown >> 20} MiB"
         return None
+
+
+def _remember(memory: dict[K, V], key: K, value: V, limit: int) -> None:
+    """``memory[key] = value``, forgetting everything first when ``memory`` holds ``limit`` entries."""
+    if len(memory) >= limit:
+        memory.clear()
+    memory[key] = value
 
 
 class DecodeTarget(Target):

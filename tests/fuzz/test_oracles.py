@@ -14,8 +14,9 @@ from scapy_fama.fuzz.campaign import Campaign, CampaignConfig
 from scapy_fama.fuzz.oracles import Failure, alarm_handler, guarded
 from scapy_fama.fuzz.seeds import DAR1, DAR_ROLE, PREFIX1, Seed, World, build_world
 from scapy_fama.fuzz.targets import InprocTarget, make_probe, probe_problem
-from scapy_fama.proto.effects import Send
-from scapy_fama.proto.messages import BindingAck, BindingUpdate
+from scapy_fama.proto import DarCore, MnCore
+from scapy_fama.proto.effects import Effects, Send
+from scapy_fama.proto.messages import BindingAck, BindingUpdate, Message
 from scapy_fama.verify import verify_bu
 from tests.fuzz.planted import MuteInproc, StallingInproc
 
@@ -78,7 +79,10 @@ def test_a_core_is_as_built_until_its_state_or_its_generators_change(world: Worl
     assert not world.as_built(core, template)
     again = world.clone(template)
     assert world.as_built(again, template)
-    next(iter(world.rngs)).randbytes(4)  # a generator the templates share drew bytes
+    dar_rng, mn_rng = world.rngs
+    mn_rng.randbytes(4)  # the MN template's generator drew bytes: nothing the DAR draws from
+    assert world.as_built(again, template)
+    dar_rng.randbytes(4)  # the DAR's
     assert not world.as_built(again, template)
     assert world.as_built(world.clone(template), template)  # a clone rewinds them
 
@@ -87,7 +91,7 @@ class _AlwaysProbed(InprocTarget):
     """Probes after every case, a fresh core each time, remembering no verdict, and notes which
     cases the real target finds as built (and so neither probes nor clones after)."""
 
-    remembers_probes = False
+    remembers = False
 
     def run(self, raw: bytes, seed: Seed, now: float) -> str:
         outcome = super().run(raw, seed, now)
@@ -111,6 +115,33 @@ def test_a_case_that_leaves_its_core_as_built_passes_the_probe_it_skips(keep_val
     assert Campaign(config).run().tally() == Campaign(config, target=_AlwaysProbed()).run().tally()
 
 
+class _CountedCores(InprocTarget):
+    """Counts the messages delivered to case cores (not to the soak DAR) and the bytes decoded."""
+
+    played = decoded = 0
+
+    def deliver(self, core: DarCore | MnCore, msg: Message, now: float) -> Effects:
+        self.played += core is not self.soak
+        return super().deliver(core, msg, now)
+
+    def _decode(self, raw: bytes) -> Message:
+        self.decoded += raw not in self._decoded or not self.remembers
+        return super()._decode(raw)
+
+
+@pytest.mark.parametrize("keep_valid", [False, True])
+def test_a_case_whose_message_was_met_before_is_answered_from_memory(keep_valid: bool) -> None:
+    """A mutant that decodes to the message of an earlier case takes that case's outcome and
+    probe verdict: the same counts as decoding and running every case on its core, for far
+    fewer cores run and bytes decoded."""
+    config = CampaignConfig(target="inproc", seed=5, cases=1500, keep_valid=keep_valid, minimise=False)
+    remembered, every = _CountedCores(), _CountedCores()
+    every.remembers = False
+    assert Campaign(config, target=remembered).run().tally() == Campaign(config, target=every).run().tally()
+    assert every.played >= config.cases and remembered.played < every.played * 0.7
+    assert every.decoded == config.cases and remembered.decoded < config.cases * 0.85
+
+
 class _CountedStalling(StallingInproc):
     """The stalling DAR's target, counting the probes that really ran and those that failed."""
 
@@ -124,7 +155,7 @@ class _CountedStalling(StallingInproc):
 
 
 class _CountedStallingUnremembered(_CountedStalling):
-    remembers_probes = False
+    remembers = False
 
 
 def test_a_remembered_probe_verdict_is_the_verdict_the_probe_gives() -> None:
