@@ -52,6 +52,7 @@ from scapy_fama.schemas import document
 
 T = TypeVar("T")
 SUMMARY_FORMAT = "fama-fuzz/1"
+RENDERS_REMEMBERED = 16384  # frames whose bytes a campaign keeps (then forgets them all at once)
 LOST_AFTER = 3  # failed probes in a row after which a stateful target counts as lost
 BUILTIN_TARGETS: dict[str, Callable[[], Target]] = {
     t.name: t for t in (DissectTarget, DecodeTarget, InprocTarget, DarTarget, MnTarget, AnalyzeTarget)
@@ -222,6 +223,7 @@ class Campaign:
         self.target.setup(self.world)
         self.every = config.liveness_every or self.target.liveness_every
         self._frames: dict[str, Frame] = {}
+        self._rendered: dict[tuple[object, ...], bytes] = {}  # see render()
         self._pools = {f: mutators_of(f, config.keep_valid) for f in config.families}  # drawn from per case
         self._seeds = [s for s in self.world.seeds.values() if s.role in self.target.roles]
         if not self._seeds:
@@ -233,7 +235,16 @@ class Campaign:
         return self._frames[seed.name].copy()
 
     def render(self, seed: Seed, frame: Frame) -> bytes:
-        return render(frame, self.world.seed_signer(seed) if self.config.keep_valid else None)
+        """The frame's bytes (re-signed as mutants of ``seed`` with --keep-valid); a frame equal
+        to one rendered before is not rendered again (a quarter of the cases of a campaign)."""
+        key = (seed.auth, seed.role, frame.key()) if self.config.keep_valid else frame.key()
+        raw = self._rendered.get(key)
+        if raw is None:
+            raw = render(frame, self.world.seed_signer(seed) if self.config.keep_valid else None)
+            if len(self._rendered) >= RENDERS_REMEMBERED:
+                self._rendered.clear()
+            self._rendered[key] = raw
+        return raw
 
     def make_case(self, i: int) -> Case:
         rng = random.Random(f"{self.config.seed}:{i}")

@@ -77,6 +77,12 @@ class Frame:
     def mhtype(self) -> int:
         return self.mh[2] if len(self.mh) > 2 else -1
 
+    def key(self) -> tuple[object, ...]:
+        """Every field, as one hashable value: frames with equal keys render alike."""
+        return (self.head, self.src, self.dst, tuple([(e.nh, e.body, e.hlen) for e in self.ext]), self.upper,
+                bytes(self.mh), tuple([(o.otype, o.data, o.length) for o in self.options]), self.tail, self.pad_tail,
+                self.header_len, self.payload_length, self.checksum, self.truncate)
+
     def copy(self) -> "Frame":
         """A copy to mutate: the parts are copied one level down (their fields are bytes and
         numbers), each made from its fields (five times faster than ``copy.copy``)."""
