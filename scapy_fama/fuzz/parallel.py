@@ -45,6 +45,7 @@ from scapy_fama.fuzz.oracles import Failure, alarm_handler
 
 CHUNK = 64  # cases a worker takes at a time: small enough to share the tail evenly
 POLL = 0.1  # seconds the parent waits for a chunk before checking the clock
+EXIT_POLL = 0.005  # seconds between two looks at the workers ending (see _drain)
 
 
 @dataclass
@@ -118,11 +119,13 @@ class _Collector:
 
 
 def _drain(out: mp.Queue, workers: list[mp.Process], collect: _Collector | None, wait: float = 30.0) -> None:
-    """Empty the queue while the workers end (a worker with unsent chunks cannot exit)."""
+    """Empty the queue while the workers end (a worker with unsent chunks cannot exit), looking
+    every EXIT_POLL: a worker that sent its last chunk ends within milliseconds (waiting POLL
+    added 0.1 s to every run, a sixth of 10,000 inproc cases on 2 processes)."""
     until = time.monotonic() + wait
     while any(w.is_alive() for w in workers) and time.monotonic() < until:
         try:
-            chunk = out.get(timeout=POLL)
+            chunk = out.get(timeout=EXIT_POLL)
         except queue.Empty:
             continue
         if collect is not None:
