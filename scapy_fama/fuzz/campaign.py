@@ -47,6 +47,7 @@ from scapy_fama.fuzz.targets import (
     InprocTarget,
     MnTarget,
     Target,
+    remember,
 )
 from scapy_fama.schemas import document
 
@@ -241,9 +242,7 @@ class Campaign:
         raw = self._rendered.get(key)
         if raw is None:
             raw = render(frame, self.world.seed_signer(seed) if self.config.keep_valid else None)
-            if len(self._rendered) >= RENDERS_REMEMBERED:
-                self._rendered.clear()
-            self._rendered[key] = raw
+            remember(self._rendered, key, raw, RENDERS_REMEMBERED)
         return raw
 
     def make_case(self, i: int) -> Case:

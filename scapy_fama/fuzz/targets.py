@@ -312,7 +312,7 @@ class InprocTarget(Target):
             encode_bytes(msg)
         elif key not in self._encoded:
             encode_bytes(msg)
-            _remember(self._encoded, key, None, CASES_REMEMBERED)
+            remember(self._encoded, key, None, CASES_REMEMBERED)
 
     def _decode(self, raw: bytes) -> Message:
         """``decode(raw)``: once per distinct bytes when the target remembers."""
@@ -320,7 +320,7 @@ class InprocTarget(Target):
         if msg is None:
             msg = decode(raw)
             if self.remembers:
-                _remember(self._decoded, raw, msg, CASES_REMEMBERED)
+                remember(self._decoded, raw, msg, CASES_REMEMBERED)
         return msg
 
     def run(self, raw: bytes, seed: Seed, now: float) -> str:
@@ -341,7 +341,7 @@ class InprocTarget(Target):
             if not self.needs_probe():  # a probe would change the core: then the next case clones
                 self._kept[seed.role] = core
             if self.remembers:
-                _remember(self._cases, self._case, (self.last_outcome, self._as_built, self._snap), CASES_REMEMBERED)
+                remember(self._cases, self._case, (self.last_outcome, self._as_built, self._snap), CASES_REMEMBERED)
         if seed.role == DAR_ROLE:
             self.soak_now += SOAK_STEP
             self.deliver(self.soak, msg, self.soak_now)
@@ -361,7 +361,7 @@ class InprocTarget(Target):
                 role, msg, at = self._case
                 self.deliver(self.core(role), msg, at)
                 self._unplayed = False
-            _remember(self._verdicts, key, self._probe(index, now), PROBES_REMEMBERED)
+            remember(self._verdicts, key, self._probe(index, now), PROBES_REMEMBERED)
         return self._verdicts[key]
 
     def _probe(self, index: int | None, now: float) -> str | None:
@@ -407,7 +407,7 @@ class InprocTarget(Target):
         return None
 
 
-def _remember(memory: dict[K, V], key: K, value: V, limit: int) -> None:
+def remember(memory: dict[K, V], key: K, value: V, limit: int) -> None:
     """``memory[key] = value``, forgetting everything first when ``memory`` holds ``limit`` entries."""
     if len(memory) >= limit:
         memory.clear()

@@ -7,6 +7,7 @@ Offsets: IPv6 header 40 bytes; a BU's Destination Options header with the HAO is
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import socket
 import struct
@@ -15,7 +16,7 @@ import pytest
 from scapy.layers.inet6 import IPv6
 
 from scapy_fama.crypto import ZERO_TOKEN
-from scapy_fama.fuzz.frame import parse_frame, render
+from scapy_fama.fuzz.frame import Ext, Frame, Opt, parse_frame, render
 from scapy_fama.fuzz.mutators import FAMILIES, MUTATORS, apply_chain, cga_params, mutators_of
 from scapy_fama.fuzz.seeds import World, build_world
 from scapy_fama.verify import verify_ba, verify_bu
@@ -47,6 +48,19 @@ def test_every_seed_renders_back_to_its_bytes(world: World) -> None:
     for seed in world.seeds.values():
         assert render(parse_frame(seed.raw)) == seed.raw
         assert render(parse_frame(seed.raw), world.seed_signer(seed)) == seed.raw  # re-signing is exact
+
+
+def test_a_frame_key_tells_apart_frames_that_render_apart(world: World) -> None:
+    """Campaign.render remembers bytes by Frame.key: every field of a frame, its extension
+    headers' and its options' is in it (a field added later and left out would fail here)."""
+    frame = parse_frame(world.seeds["first-bu"].raw)
+    assert len(frame.key()) == len(dataclasses.fields(Frame))
+    assert [len(k) for k in (frame.key()[3][0], frame.key()[6][0])] == [len(dataclasses.fields(Ext)),
+                                                                         len(dataclasses.fields(Opt))]
+    for chain in ([("seq", {"value": 7})], [("option-length", {"i": 0, "length": 3})], [("truncate", {"keep": 50})]):
+        mutated = apply_chain(frame, chain)
+        assert mutated.key() != frame.key() and render(mutated) != render(frame)
+        assert apply_chain(frame, chain).key() == mutated.key()
 
 
 def test_seq_is_written_at_mh_offset_6_and_the_checksum_follows(world: World) -> None:
