@@ -249,8 +249,9 @@ class FamaAutomaton(Automaton):
         priority = None  # the port's priority socket: short BUs read first (ports.py), unless emulated
         if link is None:
             split = emulation is None
-            program = bpf.signalling(split) if kernel is not None else bpf.own_frames(split)
-            port = IfacePort(iface or "", program, bpf.short_bus() if split else None)
+            to = self._destinations() if kernel is not None else ()  # the rest is the kernel's
+            program = bpf.signalling(split, to) if kernel is not None else bpf.own_frames(split)
+            port = IfacePort(iface or "", program, bpf.short_bus(to) if split else None)
             link, priority = port, port.priority
         self.access: AccessPort = link
         if emulation is not None:
@@ -409,6 +410,11 @@ class FamaAutomaton(Automaton):
     def _error_source(self, offending: WireInfo) -> str | None:
         """This node's address to send an ICMPv6 error about ``offending`` from (None: none)."""
         raise NotImplementedError
+
+    def _destinations(self) -> tuple[str, ...]:
+        """Kernel mode: the destinations of the Mobility Headers this role takes from its access
+        link, the others left in the kernel by the socket's filter (bpf.signalling); () for all."""
+        return ()
 
     def _for_kernel(self, ip: bytes, info: WireInfo) -> bool:
         """Kernel mode: leave the kernel its own traffic and the data plane the tunnels' (True),

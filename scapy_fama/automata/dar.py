@@ -123,7 +123,10 @@ class DarAutomaton(FamaAutomaton):
         return dst_mac == self._mac or info.dst in (ALL_NODES, ALL_ROUTERS)
 
     def _mine(self, dst: str) -> bool:
-        return dst in (ALL_NODES, ALL_ROUTERS, self.core.address, self.core.link_local)
+        return dst in self._destinations()
+
+    def _destinations(self) -> tuple[str, ...]:
+        return (ALL_NODES, ALL_ROUTERS, self.core.address, self.core.link_local)
 
     def _error_source(self, offending: WireInfo) -> str | None:
         # RFC 4443 §2.2: of the scope of the source it goes to

@@ -14,12 +14,13 @@ and are resolved to offsets when the program is assembled::
     own_frames(): EtherType IPv6, not outgoing nor another host's (every frame for the node)
     signalling(): the same, and Next Header 135 (MH), 60 / 43 / 0 / 44 (a header that may
                   carry an MH behind it: a BU's HAO, a BA's RH2, a fragment), or an ICMPv6
-                  RS, RA, NS or NA
+                  RS, RA, NS or NA; with ``to=`` addresses (a DAR in kernel mode), the MH and
+                  its headers only when the packet is to one of them
     short_bus():  EtherType IPv6, not outgoing nor another host's, and a BU whose Mobility
                   Header is short (see below), the MH right after the IPv6 header or behind one
                   Destination Options header (a HAO's); own_frames(priority=True) and
                   signalling(priority=True) are the same programs but for these frames, so that
-                  two sockets on one interface read every frame once
+                  two sockets on one interface read every frame once; ``to=`` as signalling()'s
     to_address(a): IPv6 packets to ``a`` but IPv6-in-IPv6 (a cooked socket, no Ethernet header)
     tunnelled(a, skip): IPv6-in-IPv6 (or behind a Destination Options header, RFC 2473
                   §4.1.1) for this host [to ``a``], on any interface but those of ``skip``
@@ -158,45 +159,59 @@ def own_frames(priority: bool = False) -> Program:
     return Program(_own() + (_short_bu("drop", "accept") if priority else []))  # falls through to accept
 
 
-def short_bus() -> Program:
-    """This node's short BUs: the frames a priority socket reads (see the docstring)."""
-    return Program(_own() + _short_bu("accept", "drop"))
+def short_bus(to: Sequence[str] = ()) -> Program:
+    """This node's short BUs: the frames a priority socket reads (see the docstring); with
+    ``to``, only those to one of these addresses."""
+    if not to:
+        return Program(_own() + _short_bu("accept", "drop"))
+    return Program([*_own(), *_short_bu("short", "drop"), "short", *_destination(to, ETHER_HEADER)])
 
 
-def signalling(priority: bool = False) -> Program:
+def signalling(priority: bool = False, to: Sequence[str] = ()) -> Program:
     """The frames the automata handle while the kernel carries the data (see the docstring);
-    with ``priority``, but the short BUs, as :func:`own_frames`."""
+    with ``priority``, but the short BUs, as :func:`own_frames`. With ``to``, a Mobility Header
+    (or a header that may carry one) only when the packet is to one of these addresses: a DAR's
+    kernel forwards the rest, and its automaton would only wake to drop them (the access DAR
+    saw every BU its MNs sent to their other DARs); ND and RS/RA are kept whatever their
+    destination (solicited-node multicast, the neighbour cache)."""
     ops: list[Op | str] = [*_own(), *(_short_bu("drop", "signalling") + ["signalling"] if priority else [])]
+    mh = "mine" if to else "accept"
     ops += [(LD_B_ABS, 0, 0, ETHER_HEADER + NEXT_HEADER)]
-    ops += [(JEQ, "accept", 0, nh) for nh in (MH, DEST_OPTS, ROUTING, HOP_BY_HOP, FRAGMENT)]
-    return Program(ops + [
+    ops += [(JEQ, mh, 0, nh) for nh in (MH, DEST_OPTS, ROUTING, HOP_BY_HOP, FRAGMENT)]
+    ops += [
         (JEQ, 0, "drop", ICMPV6),
         (LD_B_ABS, 0, 0, ETHER_HEADER + IPV6_HEADER),  # the ICMPv6 type (no header before it)
         (JGE, 0, "drop", RS),
         (JGT, "drop", "accept", NA),
-    ])  # fmt: skip
+    ]
+    return Program(ops + (["mine", *_destination(to, ETHER_HEADER)] if to else []))
 
 
-def _destination(address: str) -> list[Op]:
-    """Drop what is not for ``address`` (bytes 24-39 of the IPv6 header, no link header)."""
-    words = struct.unpack("!4I", socket.inet_pton(socket.AF_INET6, address))
-    ops: list[Op] = []
-    for n, word in enumerate(words):
-        ops += [(LD_W_ABS, 0, 0, 24 + 4 * n), (JEQ, 0, "drop", word)]
-    return ops
+def _destination(addresses: Sequence[str], at: int) -> list[Op | str]:
+    """Drop what is not to one of ``addresses`` (bytes 24-39 of the IPv6 header at ``at``),
+    go on after these instructions with the rest."""
+    ops: list[Op | str] = []
+    for n, address in enumerate(addresses):
+        words = struct.unpack("!4I", socket.inet_pton(socket.AF_INET6, address))
+        miss = f"not-{n}" if n + 1 < len(addresses) else "drop"
+        for i, word in enumerate(words):
+            ops += [(LD_W_ABS, 0, 0, at + 24 + 4 * i), (JEQ, "to" if i == 3 else 0, miss, word)]
+        if n + 1 < len(addresses):
+            ops.append(miss)
+    return ops + ["to"]
 
 
 def to_address(address: str) -> Program:
     """IPv6 packets to ``address``, but IPv6-in-IPv6 (the data plane's, :func:`tunnelled`)."""
-    return Program(_destination(address) + [(LD_B_ABS, 0, 0, NEXT_HEADER), (JEQ, "drop", "accept", IPV6_IN_IPV6)])
+    return Program(_destination([address], 0) + [(LD_B_ABS, 0, 0, NEXT_HEADER), (JEQ, "drop", "accept", IPV6_IN_IPV6)])
 
 
 def tunnelled(address: str | None, skip: Sequence[int] = ()) -> Program:
     """IPv6-in-IPv6 packets for this host (to ``address`` when given), Next Header 41 or a
     Destination Options header first, arriving on any interface but the indexes in ``skip``."""
-    ops: list[Op] = [(LD_W_ABS, 0, 0, SKF_AD_PKTTYPE), (JEQ, 0, "drop", PACKET_HOST), (LD_W_ABS, 0, 0, SKF_AD_IFINDEX)]
+    ops: list[Op | str] = [(LD_W_ABS, 0, 0, SKF_AD_PKTTYPE), (JEQ, 0, "drop", PACKET_HOST), (LD_W_ABS, 0, 0, SKF_AD_IFINDEX)]
     ops += [(JEQ, "drop", 0, index) for index in skip]
-    ops += [] if address is None else _destination(address)
+    ops += [] if address is None else _destination([address], 0)
     return Program(ops + [
         (LD_B_ABS, 0, 0, NEXT_HEADER),
         (JEQ, "accept", 0, IPV6_IN_IPV6),

@@ -141,3 +141,56 @@ def test_each_frame_cut_at_every_length_reaches_exactly_one_socket(codec_frames:
             short, own, signal = (accepts(p, cut) for p in programs)
             assert accepts(whole, cut) and short != own, (name, end, short, own)
             assert (short or signal) == accepts(signalling, cut) and not (short and signal), (name, end)
+
+
+# ---------------------------------------------------------------- a DAR in kernel mode: to=
+
+DAR_LL, OTHER_DAR = "fe80::1", "2001:db8:2::1"
+MINE = ("ff02::1", "ff02::2", DAR, DAR_LL)  # what DarAutomaton._destinations() gives
+
+
+def to(dst: str, packet: bytes) -> bytes:
+    """``packet`` with its IPv6 destination (bytes 24-39) replaced; the MH checksum is not
+    looked at by the filters."""
+    return packet[:24] + a16(dst) + packet[40:]
+
+
+def test_a_dar_in_kernel_mode_takes_mobility_headers_to_its_own_addresses_only(codec_frames: dict[str, bytes]) -> None:
+    """Each frame reaches the priority socket (short BUs), the port's socket, or, when it is to
+    another DAR (the kernel forwards it), neither; ND keeps reaching the port whatever its
+    destination (a DAD NS goes to a solicited-node group)."""
+    priority, port = bpf.short_bus(MINE), bpf.signalling(True, MINE)
+    cases = {
+        "refresh to the DAR": (REFRESH, "priority"),
+        "refresh to its link-local address": (to(DAR_LL, REFRESH), "priority"),
+        "refresh to all nodes": (to("ff02::1", REFRESH), "priority"),
+        "refresh to another DAR": (to(OTHER_DAR, REFRESH), None),
+        "refresh, no HAO, to another DAR": (to(OTHER_DAR, SHORT["refresh, no HAO"]), None),
+        "CGA-signed BU to the DAR": (codec_frames["CGA-signed BU"], "port"),
+        "CGA-signed BU to another DAR": (to(OTHER_DAR, codec_frames["CGA-signed BU"]), None),
+        "fragment to the DAR": (OTHER["refresh, first fragment"], "port"),
+        "fragment to another DAR": (to(OTHER_DAR, OTHER["refresh, first fragment"]), None),
+        "BA passing by": (to(OTHER_DAR, OTHER["BA"]), None),
+        "DAD NS to a solicited-node group": (to("ff02::1:ff00:77", OTHER["NS"]), "port"),
+        "RS": (OTHER["RS"], "port"),
+    }
+    for name, (packet, where) in cases.items():
+        frame = ETHER + packet
+        got = (accepts(priority, frame), accepts(port, frame))
+        assert got == (where == "priority", where == "port"), name
+        if where is not None:  # as the unfiltered programs sort it
+            assert got == (accepts(bpf.short_bus(), frame), accepts(bpf.signalling(True), frame)), name
+
+
+def test_the_destination_filter_cut_at_every_length_never_reaches_both_sockets(codec_frames: dict[str, bytes]) -> None:
+    """A truncated frame to the DAR is sorted as the unfiltered programs sort it, or dropped
+    when the cut takes the destination address (bytes 38-53 of the frame) away."""
+    priority, port = bpf.short_bus(MINE), bpf.signalling(True, MINE)
+    for name, packet in {**SHORT, **codec_frames}.items():
+        frame = ETHER + packet
+        for end in range(14, min(len(frame), 200) + 1):
+            cut = frame[:end]
+            got = (accepts(priority, cut), accepts(port, cut))
+            assert not all(got), (name, end)
+            if end >= 54 and got[0]:
+                assert accepts(bpf.short_bus(), cut), (name, end)
