@@ -22,12 +22,14 @@ needs to judge an empty result honestly: cases, execs/s, and the distinct
 
 from __future__ import annotations
 
+import gc
 import importlib
 import inspect
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -306,7 +308,7 @@ class Campaign:
         seen: dict[str, Finding] = {}
         start, last = time.perf_counter(), 0.0  # last: seconds into the campaign, as summary.seconds
         i = lost = 0
-        with alarm_handler():  # SIGALRM ours for the whole campaign: each case only arms a timer
+        with alarm_handler(), frozen_heap():  # SIGALRM ours for the whole campaign: each case only arms a timer
             try:
                 while c.cases is None or i < c.cases:
                     if c.seconds is not None and time.perf_counter() - start >= c.seconds:
@@ -344,6 +346,22 @@ class Campaign:
         summary.findings.append(found)
         if self.config.out is not None:
             summary.paths[found.id] = findings.save(found, self.config.out)
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """The objects that exist now (modules, world, templates, target) out of the collector's
+    sight until the block ends (``gc.freeze``): a full collection during a campaign walks only
+    what the campaign made, and a forked worker's does not write to the pages it shares with
+    its parent (CPython's recipe for fork). A heap the caller froze stays frozen."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _implemented(result: T, target: str) -> T:

@@ -6,15 +6,16 @@ Case ``i`` depends on ``(seed, i)`` alone, so cases can run in any process and a
 order. :func:`run_parallel` forks ``jobs`` workers from the campaign as it was built
 (world, templates and target are inherited: no second set-up). Each worker takes
 the next chunk of :data:`CHUNK` case indices from a shared counter, runs every case
-exactly as :meth:`Campaign.run` does, and sends back per chunk the counts and the
-failures::
+exactly as :meth:`Campaign.run` does, and reports on its own pipe the counts and the
+failures of the cases it ran since its last report::
 
     parent  counter = 0 --fork--> worker k: until --cases, --seconds or stop:
                                     take [a, a + CHUNK) from the counter
                                     run each case: count it; a failure -> (signature, case,
                                     the minimised Finding if it is the worker's first of
                                     that signature, else None)
-            <------ Chunk(tally, failures) per chunk, then a last one with done=True
+                                    report when REPORT_EVERY has passed or a first failure came
+            <------ Report(tally, failures), then a last one with done=True
     parent  summary.add(tally); per signature keep the Finding of the lowest case and
             count every other occurrence as a duplicate; save findings as they come
 
@@ -24,33 +25,40 @@ depends on the case alone). So with ``--cases`` the findings, their duplicates
 and the coverage are those of ``Campaign.run`` for any ``jobs``; a ``--seconds``
 campaign ends where its time does. Targets that keep state between cases (an
 implementation on an interface) cannot be shared out and are refused.
+
+What lets N workers run at close to N times one process's speed: a worker reports a few
+times a second, not per chunk, and writes to its own pipe itself (a ``multiprocessing.Queue``
+hands every item to a feeder thread in the worker, which then takes the GIL from the
+cases), and the parent sleeps until a report comes or a worker ends (no polling). The heap
+the workers inherit is frozen (:func:`frozen_heap`): their collector neither walks it nor
+writes to the pages they share with the parent.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-import queue
 import signal
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 
 from scapy_fama.fuzz import findings
-from scapy_fama.fuzz.campaign import Campaign, Summary, Tally, TargetError
+from scapy_fama.fuzz.campaign import Campaign, Case, Summary, Tally, TargetError, frozen_heap
 from scapy_fama.fuzz.findings import Finding
 from scapy_fama.fuzz.oracles import Failure, alarm_handler
 
 CHUNK = 64  # cases a worker takes at a time: small enough to share the tail evenly
-POLL = 0.1  # seconds the parent waits for a chunk before checking the clock
-EXIT_POLL = 0.005  # seconds between two looks at the workers ending (see _drain)
+REPORT_EVERY = 0.25  # seconds between a worker's reports (as often as the serial run's progress)
+STOP_WAIT = 30.0  # seconds the parent waits, after Ctrl-C, for the workers' last reports
 
 
 @dataclass
-class Chunk:
-    """What a worker sends: the counts of the cases it ran and their failures."""
+class Report:
+    """What a worker sends: the counts of the cases it ran since its last report, their failures."""
 
     tally: Tally
     failures: list[tuple[str, int, Finding | None]] = field(default_factory=list)
@@ -58,9 +66,38 @@ class Chunk:
     error: str | None = None  # the worker stopped on a target that cannot be fuzzed
 
 
-def _worker(campaign: Campaign, counter: Synchronized, deadline: float | None, stop: Event, out: mp.Queue) -> None:
+class _Share:
+    """A worker's side: the cases it ran since its last report, sent on its pipe."""
+
+    def __init__(self, campaign: Campaign, out: Connection) -> None:
+        self.campaign, self.out = campaign, out
+        self.mine = set[str]()  # signatures this worker has minimised
+        self._fresh()
+
+    def _fresh(self) -> None:
+        self.part, self.failures, self.since = Summary(self.campaign.config), [], time.monotonic()
+
+    def count(self, i: int, case: Case, result: str | Failure) -> None:
+        self.part.count(case, result)
+        self.part.cases += 1
+        if isinstance(result, Failure):
+            new = result.signature not in self.mine
+            self.mine.add(result.signature)
+            self.failures.append((result.signature, i, self.campaign.finding(case, result) if new else None))
+            if new:  # the parent saves a finding as soon as it is found
+                self.send()
+
+    def due(self) -> bool:
+        return time.monotonic() - self.since >= REPORT_EVERY
+
+    def send(self, done: bool = False, error: str | None = None) -> None:
+        self.out.send(Report(self.part.tally(), self.failures, done, error))
+        self._fresh()
+
+
+def _worker(campaign: Campaign, counter: Synchronized, deadline: float | None, stop: Event, out: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and says stop
-    limit, mine = campaign.config.cases, set[str]()
+    limit, share = campaign.config.cases, _Share(campaign, out)
     error = None
     try:
         with alarm_handler():  # SIGALRM ours for the whole share: each case only arms a timer
@@ -71,29 +108,25 @@ def _worker(campaign: Campaign, counter: Synchronized, deadline: float | None, s
                 end = start + CHUNK if limit is None else min(start + CHUNK, limit)
                 if start >= end:
                     break
-                part, failures = Summary(campaign.config), []
                 for i in range(start, end):
                     if deadline is not None and time.monotonic() >= deadline:
                         break
                     case, result, _ = campaign.run_case(i)
-                    part.count(case, result)
-                    part.cases += 1
-                    if isinstance(result, Failure):
-                        new = result.signature not in mine
-                        mine.add(result.signature)
-                        failures.append((result.signature, i, campaign.finding(case, result) if new else None))
-                out.put(Chunk(part.tally(), failures))
+                    share.count(i, case, result)
                 if deadline is not None and time.monotonic() >= deadline:
                     break
+                if share.due():
+                    share.send()
     except TargetError as exc:
         error = str(exc)
     finally:
         campaign.target.close()
-        out.put(Chunk(Summary(campaign.config).tally(), done=True, error=error))
+        share.send(done=True, error=error)
+        out.close()
 
 
 class _Collector:
-    """The parent's side: fold chunks into one summary, keep each signature's lowest case."""
+    """The parent's side: fold reports into one summary, keep each signature's lowest case."""
 
     def __init__(self, campaign: Campaign, summary: Summary) -> None:
         self.out = campaign.config.out
@@ -101,9 +134,9 @@ class _Collector:
         self.best: dict[str, Finding] = {}
         self.occurrences: Counter[str] = Counter()
 
-    def take(self, chunk: Chunk) -> None:
-        self.summary.add(chunk.tally)
-        for signature, _case, found in chunk.failures:
+    def take(self, report: Report) -> None:
+        self.summary.add(report.tally)
+        for signature, _case, found in report.failures:
             self.occurrences[signature] += 1
             if found is not None and (signature not in self.best or found.case < self.best[signature].case):
                 self.best[signature] = found
@@ -118,66 +151,63 @@ class _Collector:
                 self.summary.paths[f.id] = findings.save(f, self.out)
 
 
-def _drain(out: mp.Queue, workers: list[mp.Process], collect: _Collector | None, wait: float = 30.0) -> None:
-    """Empty the queue while the workers end (a worker with unsent chunks cannot exit), looking
-    every EXIT_POLL: a worker that sent its last chunk ends within milliseconds (waiting POLL
-    added 0.1 s to every run, a sixth of 10,000 inproc cases on 2 processes)."""
-    until = time.monotonic() + wait
-    while any(w.is_alive() for w in workers) and time.monotonic() < until:
-        try:
-            chunk = out.get(timeout=EXIT_POLL)
-        except queue.Empty:
-            continue
-        if collect is not None:
-            collect.take(chunk)
-    for w in workers:
-        if w.is_alive():
-            w.terminate()
-        w.join()
-
-
 def run_parallel(campaign: Campaign, jobs: int, progress: Callable[[Summary], None] | None = None) -> Summary:
     """``campaign`` on ``jobs`` processes (see the module docstring)."""
     if campaign.target.keeps_state:
         raise ValueError(f"--jobs {jobs}: target {campaign.config.target!r} keeps state between cases, "
                          "so its cases cannot be shared out; run it with --jobs 1")
     ctx = mp.get_context("fork")  # workers inherit the built campaign
-    counter, stop, out = ctx.Value("q", 0), ctx.Event(), ctx.Queue()
+    counter, stop = ctx.Value("q", 0), ctx.Event()
     seconds = campaign.config.seconds
     start = time.monotonic()
     deadline = start + seconds if seconds is not None else None
     summary = Summary(campaign.config)
     collect = _Collector(campaign, summary)
-    workers = [ctx.Process(target=_worker, args=(campaign, counter, deadline, stop, out), daemon=True)
-               for _ in range(jobs)]
-    for w in workers:
-        w.start()
-    running, errors = jobs, []
+    workers: dict[Connection, mp.process.BaseProcess] = {}
+    with frozen_heap():
+        for _ in range(jobs):
+            reader, writer = ctx.Pipe(duplex=False)
+            workers[reader] = ctx.Process(target=_worker, args=(campaign, counter, deadline, stop, writer),
+                                          daemon=True)
+            workers[reader].start()
+            writer.close()  # the worker holds the only writer: its end is the pipe's end
+    pending = list(workers)  # the workers whose last report has not come
+    errors: list[str] = []
+    until = None  # after Ctrl-C: how long the workers' last reports are waited for
     try:
-        while running:
+        while pending:
             try:
-                chunk = out.get(timeout=POLL)
-            except queue.Empty:
-                if not any(w.is_alive() for w in workers) and out.empty():
-                    raise RuntimeError("fuzzing workers died without a word") from None
-                continue
-            collect.take(chunk)
-            if chunk.done:
-                running -= 1
-                if chunk.error:
-                    errors.append(chunk.error)
-                    stop.set()
-            summary.seconds = time.monotonic() - start
-            if progress is not None:
-                progress(summary)
-        summary.stopped = "cases" if campaign.config.cases is not None and summary.cases >= campaign.config.cases \
-            else "seconds"
-    except KeyboardInterrupt:
-        summary.stopped = "interrupted"
-        stop.set()
+                ready = wait(pending, None if until is None else max(0.0, until - time.monotonic()))
+                if not ready:
+                    break
+                for reader in ready:
+                    try:
+                        report = reader.recv()
+                    except EOFError:
+                        raise RuntimeError("fuzzing workers died without a word") from None
+                    collect.take(report)
+                    if report.done:
+                        pending.remove(reader)
+                        if report.error:
+                            errors.append(report.error)
+                            stop.set()
+                    summary.seconds = time.monotonic() - start
+                    if progress is not None:
+                        progress(summary)
+            except KeyboardInterrupt:
+                summary.stopped = "interrupted"
+                stop.set()
+                until = time.monotonic() + STOP_WAIT
+        if until is None:
+            summary.stopped = "cases" if campaign.config.cases is not None and \
+                summary.cases >= campaign.config.cases else "seconds"
     finally:
         stop.set()
-        _drain(out, workers, collect if summary.stopped == "interrupted" else None)
+        for reader, worker in workers.items():
+            if reader in pending:  # it did not report its end: it is ended
+                worker.terminate()
+            worker.join()
+            reader.close()
         campaign.target.close()
     if errors:
         raise TargetError(errors[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -121,6 +122,21 @@ def test_jobs_share_the_cases_out_and_give_the_results_of_one_process(tmp_path: 
     assert serial["findings"] and serial["findings"][0]["duplicates"] > 0
     (saved,) = (tmp_path / "2").glob("*.json")
     assert findings.load(saved).case == serial["findings"][0]["case"]
+
+
+class _Vanishing(Target):
+    """A target that takes its process down with it (as a crash in a C extension would)."""
+
+    def run(self, raw: bytes, seed: Seed, now: float) -> str:
+        os._exit(3)
+
+
+def test_jobs_say_so_when_their_workers_die() -> None:
+    """A worker gone without its last report: one error, not a wait for reports that never come."""
+    from scapy_fama.fuzz.parallel import run_parallel
+
+    with pytest.raises(RuntimeError, match="died without a word"):
+        run_parallel(Campaign(CampaignConfig(cases=1000), target=_Vanishing()), 2)
 
 
 def test_jobs_refuse_a_target_that_keeps_state() -> None:
