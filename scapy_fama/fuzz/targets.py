@@ -290,11 +290,18 @@ class InprocTarget(Target):
 
     def core(self, role: str) -> DarCore | MnCore:
         """This case's copy of the role's template, made on first use (or the last case's
-        copy, when that case left it as built)."""
+        copy, when that case left it as built), holding the case's message: a case answered
+        from memory is played on it now, for whoever looks at the core (a probe, ours or a
+        subclass's)."""
         if role not in self._fresh:
             kept = self._kept.pop(role, None)
             self._fresh[role] = kept if kept is not None else self.world.clone(self._template(role))
-        return self._fresh[role]
+        core = self._fresh[role]
+        if self._unplayed and self._case is not None and self._case[0] == role:
+            self._unplayed = False
+            _, msg, at = self._case
+            self.deliver(core, msg, at)
+        return core
 
     def deliver(self, core: DarCore | MnCore, msg: Message, now: float) -> Effects:
         effects = core.on_message(msg, now)
@@ -328,8 +335,9 @@ class InprocTarget(Target):
         self.last_role = seed.role
         self._case = seed.role, msg, now  # what the case's answer depends on
         known = self._cases.get(self._case) if self.remembers else None
+        self._unplayed = known is not None
         if known is not None:
-            (self.last_outcome, self._as_built, self._snap), self._unplayed = known, True
+            self.last_outcome, self._as_built, self._snap = known
         else:
             core = self.core(seed.role)
             self.last_outcome = outcome_of(self.deliver(core, msg, now))
@@ -357,10 +365,6 @@ class InprocTarget(Target):
             return self._probe(index, now)
         key = self.probe_key(index, now)
         if key not in self._verdicts:
-            if self._unplayed and self._case is not None:  # the probe needs the core the case leaves
-                role, msg, at = self._case
-                self.deliver(self.core(role), msg, at)
-                self._unplayed = False
             remember(self._verdicts, key, self._probe(index, now), PROBES_REMEMBERED)
         return self._verdicts[key]
 
