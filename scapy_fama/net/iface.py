@@ -222,13 +222,17 @@ class IfacePort(L2Socket):
         index = self._sys("ifindex")
         if index in ("", self._index):
             return False
-        old = self.ins
+        old, old_index, old_mac = self.ins, self._index, self.mac
         try:
             if self.priority is not None:  # first: the port's index changes with its socket
                 self.priority.reopen()
             self._open()
         except OSError as exc:  # gone again, or not up enough to bind: the next look tries again
             self.faults.note(exc)
+            if self.ins is not old:  # opened, then failed (filter, drain): not half a socket
+                self.ins.close()
+            self.ins = self.outs = old
+            self._index, self.mac = old_index, old_mac
             return False
         old.close()
         return True

@@ -122,3 +122,35 @@ def test_a_run_of_priority_frames_lets_one_of_the_others_through(
     peer.send(costly)
     out = [node.recv().data for _ in range(ports.PRIORITY_RUN + 5)]
     assert out == [cheap] * ports.PRIORITY_RUN + [costly] + [cheap] * 4 and node.recv() is None
+
+
+def test_a_revive_that_fails_after_opening_keeps_the_old_socket_and_closes_the_new(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interface created anew, whose new socket opens and then fails (the filter, the drain
+    of what came before it: ENETDOWN when the link flaps again): the port keeps its old socket,
+    index and MAC, closes the new one, counts the error, and tries again at the next look."""
+    import errno
+
+    from scapy_fama.net.faults import Faults
+    from scapy_fama.net.iface import IfacePort
+
+    port = IfacePort.__new__(IfacePort)  # no interface needed: the socket opening is played below
+    old = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    port.name, port.faults, port.priority, port._program = "fama-x", Faults(), None, None
+    port.ins = port.outs = old
+    port._index, port.mac = "5", "02:00:00:00:00:05"
+    opened: list[socket.socket] = []
+
+    def half_open() -> None:
+        port.ins = port.outs = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        opened.append(port.ins)
+        port._index, port.mac = "7", "02:00:00:00:00:07"
+        raise OSError(errno.ENETDOWN, "Network is down")
+
+    monkeypatch.setattr(port, "_sys", lambda name: "7")
+    monkeypatch.setattr(port, "_open", half_open)
+    with old:
+        assert port.revive() is False
+        assert port.ins is old and port.outs is old and (port._index, port.mac) == ("5", "02:00:00:00:00:05")
+        assert opened[0].fileno() == -1 and old.fileno() != -1  # the new one closed, the old one open
+        assert port.faults.take()[0] == 1
+        assert port.revive() is False and len(opened) == 2  # tried again: the index still differs
