@@ -61,6 +61,7 @@ SETTLE = 3.0  # seconds of steady traffic before and after each handover
 BIND_WAIT = 40.0  # seconds for the BAs of a handover (the MN's back-off reaches 1 + 2 + 4 + 8 s)
 SIGNALLING = ("BU", "CoTI")  # what the MN sends a DAR to get a binding (tunnelled data is logged too)
 NEAR = 1.0  # seconds before a handover in which its echo-loss run may start
+LINK_EVENTS = ("link-down", "link-up")  # the MN's records that start a handover's (automata/base.py)
 Record = dict[str, Any]
 
 
@@ -69,7 +70,17 @@ def in_prefix(address: str, i: int) -> bool:
 
 
 def _mn_records(since: int) -> list[Record]:
-    return roles.records(state.log_dir(), "mn")[since:]
+    """The MN's records of a handover: after record ``since`` (the count taken before it)."""
+    return _from_move(roles.records(state.log_dir(), "mn")[since:])
+
+
+def _from_move(records: list[Record]) -> list[Record]:
+    """``records`` from the first link event on: the log's writer wakes every 50 ms, so a
+    record made just before a handover (a refresh's BA) may be written after the count was
+    taken; records are written in the order they were made, so none made before the move
+    follows its link event."""
+    moved = next((k for k, r in enumerate(records) if r["dir"] == "event" and r["kind"] in LINK_EVENTS), None)
+    return [] if moved is None else records[moved:]
 
 
 def wait_address(i: int) -> str:
@@ -223,7 +234,7 @@ def _scenario(
         second = None
         for to in path:
             time.sleep(SETTLE)
-            mark = len(_mn_records(0))
+            mark = len(roles.records(state.log_dir(), "mn"))
             anchored = [a for a in control.mn_addresses() if not in_prefix(a, to)]
             at = time.time()
             left = control.handover(lab, to)
@@ -259,7 +270,7 @@ def _summary(
         handover["at_s"] = round(handover["at"] - origin, 3)
         handover["interruption_ms"] = gap
         handover["tcp_stall_ms"] = _ms(stall)
-        records = roles.records(state.log_dir(), "mn")[marks[k] : marks[k + 1]]
+        records = _from_move(roles.records(state.log_dir(), "mn")[marks[k] : marks[k + 1]])
         found = steps(breakdown.moments(records))
         handover["breakdown"] = None if found is None else found.as_dict()
     bu_ba = [b["bu_ba_ms"] for h in handovers for b in h["bindings"] if b["bu_ba_ms"] is not None]

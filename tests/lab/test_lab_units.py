@@ -134,3 +134,15 @@ def test_the_mns_log_is_cut_at_each_link_down() -> None:
     assert [[r["t"] for r in part] for part in breakdown.attachments(log)] == [[0.1, 0.2], [5.0, 5.1, 5.2], [9.0, 9.1]]
     assert [len(p) for p in breakdown.attachments(log[2:])] == [3, 2]  # a log that starts with a move
     assert breakdown.attachments([]) == []
+
+
+def test_a_handover_s_records_start_at_its_link_event() -> None:
+    """A record made before the move but written after the demo counted the log (the writer
+    wakes every 50 ms) is not the handover's: a refresh's BA 0 must not count as its binding."""
+    stray_ba = {"t": 9.98, "dir": "in", "kind": "BA", "status": 0, "hoa": "2001:db8:1::7", "seq": 4}
+    down = {"t": 10.0, "dir": "event", "kind": "link-down", "epoch": 3}
+    up = {"t": 10.06, "dir": "event", "kind": "link-up", "epoch": 4}
+    ba = {"t": 10.07, "dir": "in", "kind": "BA", "status": 0, "hoa": "2001:db8:1::7", "seq": 5}
+    assert demo._from_move([stray_ba, down, up, ba]) == [down, up, ba]
+    assert demo._from_move([stray_ba, up, ba]) == [up, ba]  # a down the MN never saw
+    assert demo._from_move([stray_ba]) == []  # not written yet: nothing of the handover
