@@ -42,6 +42,20 @@ def _ip(*argv: str) -> None:
     assert done.returncode == 0, f"ip {' '.join(argv)}: {done.stderr}"
 
 
+def _wait_link_local(ns: str, dev: str, timeout: float = 30.0) -> None:
+    """Until the kernel's own link-local address of ``dev`` has passed DAD: the DAR hands its
+    BAs to the kernel's routing, whose neighbour solicitation for the default router needs
+    that address (a fast start sent the setup BA more than 1.5 s late, after DAD)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = subprocess.run(["ip", "-n", ns, "-6", "addr", "show", "dev", dev, "scope", "link"],
+                               capture_output=True, text=True).stdout  # fmt: skip
+        if "inet6 fe80::" in shown and "tentative" not in shown:
+            return
+        assert time.monotonic() < deadline, f"{dev} in {ns} has no usable link-local address: {shown}"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def dar(tmp_path: Path) -> Iterator[Path]:
     reason = _unusable()
@@ -57,13 +71,14 @@ def dar(tmp_path: Path) -> Iterator[Path]:
         for ns, dev in ((DAR_NS, "fama-zd"), (FUZZ_NS, "fama-zf")):
             _ip("-n", ns, "link", "set", dev, "up")
         _ip("-n", DAR_NS, "-6", "route", "add", "default", "via", "fe80::fe", "dev", "fama-zd")
+        _wait_link_local(DAR_NS, "fama-zd")
         log = tmp_path / "dar.json"
         command = ["ip", "netns", "exec", DAR_NS, sys.executable, "-m", "scapy_fama.cli.dar", "--iface", "fama-zd",
                    "--prefix", "2001:db8:1::/64", "--address", "2001:db8:1::1", "--json-log", str(log),
                    "--log", str(tmp_path / "dar.log")]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(200):  # its first RA says it is up
-            if log.exists() and log.read_text().strip():
+            if log.exists() and '"kind": "RA"' in log.read_text():
                 break
             assert process.poll() is None, (tmp_path / "dar.log").read_text()
             time.sleep(0.1)
