@@ -28,10 +28,19 @@ step's interval is then negative, and says so. :func:`table` shows one. The feed
     SimNet          its event log (scapy_fama.net.sim_latency): the virtual clock
     fama-lab demo   the MN's JSON log (scapy_fama.lab.breakdown): the MN's clock, as the
                     literature's MN-side measurements
+
+The interruption itself is what a periodic echo probe sees (the lab's ping,
+SimNet's echo flow, measured alike so that the two compare): the loss runs,
+each from the last answered echo sent before it to the first answered one
+sent after it (:func:`loss_runs`), and per handover the longest run starting
+near it (:func:`interruptions`). It holds the link-layer handover, the
+echoes lost in flight when the link went, and up to a probe interval at
+each end.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +48,9 @@ from rich.table import Table
 
 LINK_DOWN, LINK_UP, RS, RA, COA = "link-down", "link-up", "RS", "RA", "CoA"
 COTI, COT, BU, BA, DOWN, UP = "CoTI", "CoT", "BU", "BA", "down", "up"
+NEAR = 1.0  # seconds before a handover in which its loss run may start
+Echo = Sequence[Any]  # (number, send time, round trip in seconds or None: unanswered)
+Span = tuple[float, float, int]  # (start, end, echoes lost): a loss run, or a pause
 LABELS = {
     LINK_DOWN: "link down",
     LINK_UP: "link up",
@@ -182,3 +194,39 @@ def table(found: dict[str, Any], title: str) -> Table:
         out.add_row(LABELS[step["what"]], f"{step['hoa']} at {step['dar']}" if step["hoa"] else "",
                     f"{step['at_ms']:.1f}", since, step["phase"] or "")  # fmt: skip
     return out
+
+
+def loss_runs(echoes: list[Echo]) -> list[Span]:
+    """Runs of unanswered echoes, in send order: (last answered send time before the run,
+    first answered send time after it, echoes lost). A run still open at the end is not one."""
+    runs: list[Span] = []
+    before, lost = None, 0
+    for _, sent, rtt in echoes:
+        if rtt is None:
+            lost += 1
+        elif lost:
+            runs.append((before if before is not None else sent, sent, lost))
+            before, lost = sent, 0
+        else:
+            before = sent
+    return runs
+
+
+def per_handover(spans: list[Span], at: list[float], near: float = NEAR) -> list[Span | None]:
+    """For each handover (its start times ``at``), the longest span starting from ``near``
+    seconds before it to ``near`` before the next one (a span just before a handover is
+    that handover's: echoes in flight when the link went)."""
+    picked: list[Span | None] = []
+    for k, start in enumerate(at):
+        end = at[k + 1] - near if k + 1 < len(at) else float("inf")
+        close = [span for span in spans if start - near <= span[0] < end]
+        picked.append(max(close, key=lambda span: span[1] - span[0], default=None))
+    return picked
+
+
+def interruptions(echoes: list[Echo], at: list[float]) -> tuple[list[Span], list[Span | None], int]:
+    """The probe's loss runs, each handover's interruption (its longest run, None: no
+    echo lost) and the echoes lost outside them."""
+    runs = loss_runs(echoes)
+    picked = per_handover(runs, at)
+    return runs, picked, sum(run[2] for run in runs if run not in picked)

@@ -70,8 +70,8 @@ def _handover(args: argparse.Namespace, console: Console) -> int:
     control.require_root()
     lab = control.require_up()
     to = control.dar_number(args.dar)
-    left = control.handover(lab, to)
-    console.print(f"MN moved from DAR {left} to DAR {to}")
+    moved = control.handover(lab, to)
+    console.print(f"MN moved from DAR {moved.left} to DAR {to}")
     return EXIT_OK
 
 
@@ -104,7 +104,7 @@ def _capture(args: argparse.Namespace, console: Console) -> int:
 
 def _demo(args: argparse.Namespace, console: Console) -> int:
     control.require_root()
-    result = demo.run(control.require_up(), args.path, console.print)
+    result = demo.run(control.require_up(), args.path, console.print, args.ping_interval / 1e3)
     demo.render(result, console)
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
@@ -156,6 +156,9 @@ def parser() -> argparse.ArgumentParser:
     de = sub.add_parser("demo", help="TCP stream and ping across handovers, a native second connection")
     de.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     de.add_argument("--path", type=_path, default=[2, 3, 1], help="the DARs to hand over to (default 2,3,1)")
+    de.add_argument("--ping-interval", type=float, default=demo.PING_INTERVAL * 1e3, metavar="MS",
+                    help=f"time between two echoes, 1 to 1000 ms (default {demo.PING_INTERVAL * 1e3:g}): the "
+                         "interruption is seen to within one interval at each end")  # fmt: skip
     de.set_defaults(body=_demo)
     dn = sub.add_parser("down", help="stop every role and delete everything named fama-lab-*")
     dn.set_defaults(body=_down)

@@ -23,7 +23,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from scapy_fama.lab import emulation, links, roles, state
 from scapy_fama.lab.links import LabError
@@ -147,13 +147,20 @@ def dar_number(text: str) -> int:
     return int(digits)
 
 
-def handover(lab: LabState, i: int) -> int:
-    """Move the MN to DAR ``i``; the DAR it left."""
+class Moved(NamedTuple):
+    """A handover the lab made: the DAR the MN left, and when its carrier went (``time.time()``)."""
+
+    left: int
+    carrier_down: float
+
+
+def handover(lab: LabState, i: int) -> Moved:
+    """Move the MN to DAR ``i``."""
     lab.topology.check_dar(i)
     if i == lab.attached:
         raise ValueError(f"the MN is already attached to DAR {i}")
     left = lab.attached
-    links.move_mn(bridge(i))
+    down = links.move_mn(bridge(i))
     lab.attached = i
     lab.save()
-    return left
+    return Moved(left, down)

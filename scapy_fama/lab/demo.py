@@ -48,6 +48,7 @@ from scapy_fama.lab import apps, breakdown, capture, control, roles, state
 from scapy_fama.lab.links import LabError
 from scapy_fama.lab.state import LabState
 from scapy_fama.lab.topology import dar_address, dar_prefix, namespace, upstream_iface
+from scapy_fama import latency
 from scapy_fama.latency import breakdown as steps
 from scapy_fama.latency import table as steps_table
 from scapy_fama.schemas import document
@@ -56,11 +57,10 @@ SCHEMA = "fama-lab-demo/1"  # the results' JSON document (scapy_fama/schemas/fam
 STREAM_PORT, SECOND_PORT = 5001, 5002
 STREAM_RATE = 50_000.0  # bytes per second
 SECOND_BYTES = 200_000
-PING_INTERVAL = 0.02
+PING_INTERVAL = 0.02  # seconds between two echoes (--ping-interval)
 SETTLE = 3.0  # seconds of steady traffic before and after each handover
 BIND_WAIT = 40.0  # seconds for the BAs of a handover (the MN's back-off reaches 1 + 2 + 4 + 8 s)
 SIGNALLING = ("BU", "CoTI")  # what the MN sends a DAR to get a binding (tunnelled data is logged too)
-NEAR = 1.0  # seconds before a handover in which its echo-loss run may start
 LINK_EVENTS = ("link-down", "link-up")  # the MN's records that start a handover's (automata/base.py)
 Record = dict[str, Any]
 
@@ -126,41 +126,7 @@ def _bindings(since: int) -> list[Record]:
     return found
 
 
-def _loss_runs(echoes: list[list[Any]]) -> list[Span]:
-    """Runs of unanswered echoes: (last answered send time before, first answered after, lost)."""
-    runs, before, lost = [], None, 0
-    for _, sent, rtt in echoes:
-        if rtt is None:
-            lost += 1
-        elif lost:
-            runs.append((before if before is not None else sent, sent, lost))
-            before, lost = sent, 0
-        else:
-            before = sent
-    return runs
-
-
-Span = tuple[float, float, int]  # (start, end, echoes lost): a loss run or a TCP stall
-
-
-def _per_handover(spans: list[Span], at: list[float]) -> list[Span | None]:
-    """For each handover, the longest span starting from :data:`NEAR` s before it to
-    :data:`NEAR` s before the next one (a span just before a handover is that handover's)."""
-    picked: list[Span | None] = []
-    for k, start in enumerate(at):
-        end = at[k + 1] - NEAR if k + 1 < len(at) else float("inf")
-        near = [span for span in spans if start - NEAR <= span[0] < end]
-        picked.append(max(near, key=lambda span: span[1] - span[0], default=None))
-    return picked
-
-
-def _interruptions(runs: list[Span], at: list[float]) -> tuple[list[float], int]:
-    """Per handover, its longest loss run (ms); the echoes lost outside those runs."""
-    picked = _per_handover(runs, at)
-    return [_ms(run) for run in picked], sum(run[2] for run in runs if run not in picked)
-
-
-def _ms(span: Span | None) -> float:
+def _ms(span: latency.Span | None) -> float:
     return round((span[1] - span[0]) * 1e3, 1) if span else 0.0
 
 
@@ -206,17 +172,19 @@ def _check(lab: LabState, path: list[int]) -> None:
         raise LabError(f"{', '.join(dead)} not running: see fama-lab status")
 
 
-def run(lab: LabState, path: list[int], say: Callable[[str], None]) -> Record:
+def run(lab: LabState, path: list[int], say: Callable[[str], None], ping_interval: float = PING_INTERVAL) -> Record:
     """Run the scenario on a lab that is up; the results (see the module's docstring)."""
     _check(lab, path)
+    if not 0.001 <= ping_interval <= 1.0:
+        raise ValueError(f"bad ping interval {ping_interval * 1e3:g} ms: give 1 to 1000 ms")
     first = [a for a in control.mn_addresses() if in_prefix(a, 1)][-1]
     pcap = state.log_dir() / f"demo-dar{path[0]}-core.pcap"
-    handovers, ping, stream, second = _scenario(lab, path, first, pcap, say)
+    handovers, ping, stream, second = _scenario(lab, path, first, pcap, say, ping_interval)
     return _summary(lab, first, pcap, handovers, ping, stream, second)
 
 
 def _scenario(
-    lab: LabState, path: list[int], first: str, pcap: Path, say: Callable[[str], None]
+    lab: LabState, path: list[int], first: str, pcap: Path, say: Callable[[str], None], ping_interval: float
 ) -> tuple[list[Record], Record, Record, Record]:
     """The applications, the capture and the handovers: what each of them recorded."""
     mn, cn = namespace("mn"), namespace("cn")
@@ -228,7 +196,7 @@ def _scenario(
         cleanup.callback(sink.kill)
         source = apps.start(cn, "source", "--to", first, "--port", str(STREAM_PORT), "--rate", str(STREAM_RATE))
         cleanup.callback(source.kill)
-        pinger = apps.start(cn, "ping", "--to", first, "--interval", str(PING_INTERVAL))
+        pinger = apps.start(cn, "ping", "--to", first, "--interval", str(ping_interval))
         cleanup.callback(pinger.kill)
         say(f"stream and ping from the CN to {first}; handovers to DAR {', '.join(map(str, path))}")
         second = None
@@ -237,11 +205,12 @@ def _scenario(
             mark = len(roles.records(state.log_dir(), "mn"))
             anchored = [a for a in control.mn_addresses() if not in_prefix(a, to)]
             at = time.time()
-            left = control.handover(lab, to)
+            moved = control.handover(lab, to)
             wait_bindings(mark, anchored)
             bindings = _bindings(mark)
-            handovers.append({"from": left, "to": to, "at": at, "bindings": bindings, "mark": mark})
-            say(f"DAR {left} -> DAR {to}: " + ", ".join(
+            handovers.append({"from": moved.left, "to": to, "at": at, "carrier_down": moved.carrier_down,
+                              "bindings": bindings, "mark": mark})  # fmt: skip
+            say(f"DAR {moved.left} -> DAR {to}: " + ", ".join(
                 f"{b['hoa']} at {b['dar']} BA {b['status']} in {b['bu_ba_ms']} ms" for b in bindings))  # fmt: skip
             if second is None:
                 time.sleep(SETTLE)
@@ -260,15 +229,17 @@ def _summary(
     lab: LabState, first: str, pcap: Path, handovers: list[Record], ping: Record, stream: Record, second: Record
 ) -> Record:
     """The demo's results from what the scenario recorded."""
-    runs = _loss_runs(ping["echoes"])
     at = [h["at"] for h in handovers]
-    gaps, lost_elsewhere = _interruptions(runs, at)
-    stalls = _per_handover([(a, b, 0) for a, b in stream["received"]["stalls"]], at)
+    runs, gaps, lost_elsewhere = latency.interruptions(ping["echoes"], at)
+    stalls = latency.per_handover([(a, b, 0) for a, b in stream["received"]["stalls"]], at)
     origin = ping["echoes"][0][1]  # seconds below count from the first echo
     marks = [h.pop("mark") for h in handovers] + [None]
     for k, (handover, gap, stall) in enumerate(zip(handovers, gaps, stalls)):
         handover["at_s"] = round(handover["at"] - origin, 3)
-        handover["interruption_ms"] = gap
+        down = handover.pop("carrier_down")
+        before = [sent for _, sent, _ in ping["echoes"] if sent <= down]
+        handover["echo_phase_ms"] = round((down - before[-1]) * 1e3, 2) if before else None
+        handover["interruption_ms"] = _ms(gap)
         handover["tcp_stall_ms"] = _ms(stall)
         records = _from_move(roles.records(state.log_dir(), "mn")[marks[k] : marks[k + 1]])
         found = steps(breakdown.moments(records))
@@ -285,7 +256,7 @@ def _summary(
                      "median": statistics.median(bu_ba) if bu_ba else None},
         "stream": stream,
         "ping": {"sent": len(ping["echoes"]), "answered": answered, "lost_outside_handovers": lost_elsewhere,
-                 "interval_ms": PING_INTERVAL * 1e3,
+                 "interval_ms": round(ping["interval"] * 1e3, 3),
                  "loss_runs": [{"from_s": round(a - origin, 3), "ms": round((b - a) * 1e3, 1), "lost": n}
                                for a, b, n in runs]},  # fmt: skip
         "second": second,

@@ -152,10 +152,13 @@ def attached_bridge() -> str | None:
     return words[words.index("master") + 1] if "master" in words else None
 
 
-def move_mn(to_bridge: str, settle: float = 0.05) -> None:
-    """Move the MN's port to ``to_bridge``: carrier down, new master, carrier up."""
+def move_mn(to_bridge: str, settle: float = 0.05) -> float:
+    """Move the MN's port to ``to_bridge``: carrier down, new master, carrier up. The
+    wall-clock time (``time.time()``) just after the carrier went down."""
     sw = namespace("sw")
     ip(sw, "link", "set", MN_PORT, "down")
+    down = time.time()
     ip(sw, "link", "set", MN_PORT, "master", to_bridge)
     time.sleep(settle)  # the MN's driver sees the carrier go before it comes back
     ip(sw, "link", "set", MN_PORT, "up")
+    return down

@@ -290,14 +290,16 @@ class SimNet:
         address: str | None = None,
         interval: float = 0.1,
         size: int = 100,
+        echo: bool = False,
     ) -> Flow:
-        """Datagrams both ways between ``cn`` and ``address`` (default: the MN's current one)."""
+        """Datagrams both ways between ``cn`` and ``address`` (default: the MN's current one);
+        ``echo``: the MN only answers the CN's (a ping, :meth:`Flow.echoes`)."""
         address = address or mn.current_address
         if address is None or address not in mn.addresses():
             raise ValueError(f"{mn.name} holds no address {address} to run a flow on")
         mn.core.open_flow(address)
         port = FIRST_FLOW_PORT + len(self.flows)
-        flow = Flow(cn, mn, address, port, interval=interval, size=size, driver=self)
+        flow = Flow(cn, mn, address, port, interval=interval, size=size, driver=self, echo=echo)
         self.flows.append(flow)
         return flow
 
@@ -541,7 +543,7 @@ class SimNet:
         datagram = effect.datagram
         index = datagram.dport - FIRST_FLOW_PORT
         if 0 <= index < len(self.flows) and node in (self.flows[index].cn, self.flows[index].mn):
-            self.flows[index].direction_to(node).arrived(datagram.payload, self.now)
+            self.flows[index].arrived(node, datagram.payload)
 
     def _rearm(self, node: Node) -> None:
         """Schedule the core's next deadline (earlier schedulings of the node go stale)."""

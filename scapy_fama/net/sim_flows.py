@@ -12,6 +12,11 @@ net finds the flow of a delivered datagram by its destination port)::
 
     Direction: sent {seq: time} received {seq: time} -> missing(), bytes_sent, bytes_received
 
+An echo flow (``echo=True``) is a ping: only the CN sends on its period, and
+the MN answers each datagram it receives with one carrying the same number
+(:meth:`Flow.echoes`: what a ping records, for
+:func:`scapy_fama.latency.interruptions`).
+
 Opening a flow counts as a flow on that address for the MN's keep policy
 (``MnCore.open_flow``); :meth:`Flow.stop` stops sending and closes it
 (``MnCore.close_flow``), so under the ``flows`` policy the address is released
@@ -65,13 +70,17 @@ class Direction:
         """Sequence numbers sent and not (yet) received."""
         return [seq for seq in self.sent if seq not in self.received]
 
-    def next_payload(self, now: float) -> bytes:
-        seq = len(self.sent)
+    def next_payload(self, now: float, seq: int | None = None) -> bytes:
+        """The next datagram (or that numbered ``seq``: an answer), counted as sent at ``now``."""
+        seq = len(self.sent) if seq is None else seq
         self.sent[seq] = now
         return seq.to_bytes(SEQ_BYTES, "big") + bytes(self.size - SEQ_BYTES)
 
-    def arrived(self, payload: bytes, now: float) -> None:
-        self.received.setdefault(int.from_bytes(payload[:SEQ_BYTES], "big"), now)
+    def arrived(self, payload: bytes, now: float) -> int:
+        """Count a datagram as received (its first copy); its number."""
+        seq = int.from_bytes(payload[:SEQ_BYTES], "big")
+        self.received.setdefault(seq, now)
+        return seq
 
     def __str__(self) -> str:
         return (
@@ -93,6 +102,7 @@ class Flow:
         interval: float,
         size: int,
         driver: FlowDriver,
+        echo: bool = False,
     ) -> None:
         if size < SEQ_BYTES or interval <= 0:
             raise ValueError(f"a flow needs size >= {SEQ_BYTES} and interval > 0")
@@ -101,6 +111,7 @@ class Flow:
         self.address = address
         self.port = port
         self.interval = interval
+        self.echo = echo
         self.down = Direction(cn.name, mn.name, size)
         self.up = Direction(mn.name, cn.name, size)
         self.stopped: float | None = None
@@ -115,15 +126,28 @@ class Flow:
         self._driver.send_data(
             self.cn, self.cn.address, self.address, self.port, self.down.next_payload(now)
         )
-        self._driver.send_data(
-            self.mn, self.address, self.cn.address, self.port, self.up.next_payload(now)
-        )
+        if not self.echo:
+            self._send_up(self.up.next_payload(now))
         # from the start time, so that the ticks do not drift by repeated float addition
-        self._driver.at(self._start + len(self.up.sent) * self.interval, self._tick)
+        self._driver.at(self._start + len(self.down.sent) * self.interval, self._tick)
 
-    def direction_to(self, node: Node) -> Direction:
-        """The direction whose datagrams ``node`` receives."""
-        return self.down if node is self.mn else self.up
+    def _send_up(self, payload: bytes) -> None:
+        self._driver.send_data(self.mn, self.address, self.cn.address, self.port, payload)
+
+    def arrived(self, node: Node, payload: bytes) -> None:
+        """A datagram of this flow reached ``node``; an echo flow's MN answers it."""
+        now = self._driver.now
+        if node is self.mn:
+            seq = self.down.arrived(payload, now)
+            if self.echo and seq not in self.up.sent:
+                self._send_up(self.up.next_payload(now, seq))
+        else:
+            self.up.arrived(payload, now)
+
+    def echoes(self) -> list[tuple[int, float, float | None]]:
+        """Each datagram the CN sent: (number, send time, round trip; None: no answer came back)."""
+        back = self.up.received
+        return [(seq, sent, back[seq] - sent if seq in back else None) for seq, sent in self.down.sent.items()]
 
     def stop(self) -> None:
         """Stop sending; the MN closes the flow on its address (keep policy ``flows``)."""

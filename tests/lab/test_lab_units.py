@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from scapy_fama import latency
 from scapy_fama.lab import breakdown, control, demo
 from scapy_fama.latency import breakdown as steps
 from scapy_fama.lab.emulation import Emulation
@@ -49,9 +50,9 @@ def test_interruption_is_the_loss_run_of_each_handover() -> None:
     answered = lambda seq: [seq, seq * 0.1, 0.001]  # noqa: E731
     lost = lambda seq: [seq, seq * 0.1, None]  # noqa: E731
     echoes = [answered(s) if s not in (3, 4, 5, 12, 20, 21, 22, 23) else lost(s) for s in range(1, 30)]
-    runs = demo._loss_runs(echoes)  # 0.2-0.6, 1.1-1.3, 1.9-2.4 s (send times)
-    gaps, elsewhere = demo._interruptions(runs, [0.35, 1.95])
-    assert gaps == [pytest.approx(400.0), pytest.approx(500.0)]  # the longer run starting at 1.9 is the second's
+    runs, picked, elsewhere = latency.interruptions(echoes, [0.35, 1.95])
+    assert [(pytest.approx(a), pytest.approx(b), n) for a, b, n in runs] == [(0.2, 0.6, 3), (1.1, 1.3, 1), (1.9, 2.4, 4)]
+    assert [demo._ms(run) for run in picked] == [pytest.approx(400.0), pytest.approx(500.0)]  # 1.9-2.4 is the second's
     assert elsewhere == 1  # echo 12
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from sim_world import DELAY, world
 
+from scapy_fama import latency
 from scapy_fama.crypto import KeyPair
+from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_flows import Direction
+from scapy_fama.proto import KeepPolicy, MnConfig
 
 SETTLE = 4.0
 PATH = 3 * DELAY  # the longest path of a datagram: CN -> DAR_i -> DAR_j -> MN
@@ -63,3 +67,26 @@ def check(direction: Direction, in_gap: Callable[[float], bool], end: float) -> 
     assert set(direction.received) <= set(direction.sent)
     assert direction.bytes_sent == direction.size * len(direction.sent)
     assert direction.bytes_received == direction.size * len(direction.received)
+
+
+def test_an_echo_flow_is_a_ping_and_sees_the_interruption_by_hand(mn_key: KeyPair) -> None:
+    """Echoes every 20 ms from t0; the link goes 5 ms after echo #50 (t0 + 1.000 s) and comes
+    back 50 ms later at DAR 2; with no access delay the RS/RA/BU exchange takes no time, so
+    DAR 1 tunnels to the new CoA from t0 + 1.055 s: #51 and #52 (1.02, 1.04 s) are lost, #53
+    (1.06 s) is answered. The interruption a ping would report: 1.000 -> 1.060 s, 60 ms."""
+    net = SimNet(seed=1, delay=0.0001)
+    dar1, dar2 = (net.add_dar(f"dar{i}", f"2001:db8:{i}::/64", delay=0.0) for i in (1, 2))
+    mn = net.add_mn("mn", keypair=mn_key, config=MnConfig(keep=KeepPolicy.ALL))
+    cn = net.add_cn("cn", "2001:db8:ff::1")
+    net.attach(mn, dar1)
+    net.run(2)
+    probe = net.flow(cn, mn, interval=0.02, echo=True)
+    t0 = net.now
+    net.at(t0 + 1.005, lambda: net.handover(mn, dar2, gap=0.05))
+    net.run(2)
+    echoes = probe.echoes()
+    assert not probe.up.missing() and len(probe.up.sent) < len(probe.down.sent)  # answers only
+    assert all(rtt == pytest.approx(0.0002) for _, _, rtt in echoes[:50])  # two backbone hops, nothing else
+    runs, picked, elsewhere = latency.interruptions(echoes, [t0 + 1.005])
+    assert [(round(a - t0, 6), round(b - t0, 6), n) for a, b, n in runs] == [(1.0, 1.06, 2)]
+    assert picked == runs and elsewhere == 0
