@@ -359,7 +359,10 @@ class FamaAutomaton(Automaton):
                 return
             msg = decode_parsed(ip, info)
             if not isinstance(msg, Undecodable):  # garbage gets the core's drop line, not two
-                self.log.message(self.name, "in", msg)
+                if frame.stamp is None:
+                    self.log.message(self.name, "in", msg)
+                else:
+                    self.log.message(self.name, "in", msg, rx=self.log.clock(frame.stamp))
             self._apply(self._on_message(msg, now), now)
         finally:
             self._rx = None

@@ -17,6 +17,9 @@ written by a :class:`LogSink` as a text line and/or a JSON object::
 Directions: ``in`` <, ``out`` >, ``fwd`` = (routed on), ``held`` ? (intercepted),
 ``released`` +, ``drop`` !, ``event`` *, ``state`` @, ``error`` !!. ``t`` counts
 seconds from the sink's creation, so automata sharing a sink share a clock.
+A message that came in on a kernel interface also has ``rx``: when the kernel
+received it, on the same clock (``t`` is when the role read it, which may be
+later when it was busy).
 A sink may keep its records (``keep=True``) for tests and shells to wait on.
 
 Logging never stops a role (issue 14, profile §6 "Bounded state")::
@@ -358,6 +361,10 @@ class LogSink:
 
     def _now(self) -> float:
         return round(time.monotonic() - self._t0, 6)
+
+    def clock(self, wall: float) -> float:
+        """A ``time.time()`` moment (a kernel's receive time) on this sink's clock, ``t``'s."""
+        return round(time.monotonic() - (time.time() - wall) - self._t0, 6)
 
     def _put(self, records: list[Record]) -> None:
         for stream in self._streams:

@@ -102,7 +102,9 @@ class AccessPort(Protocol):
         ...
 
     def recv_bytes(self) -> bytes | None:
-        """One frame as it was on the wire (None: nothing for this node after all)."""
+        """One frame as it was on the wire (None: nothing for this node after all). A port
+        on a kernel interface also keeps, in ``stamp``, when the kernel received it
+        (``time.time()``'s clock; the automata log it as the message's ``rx``)."""
         ...
 
 
@@ -111,11 +113,12 @@ class Frame:
     or an IPv6 packet (``upstream``). The Scapy packet is built on first use of ``packet``;
     ``parsed()`` reads the IPv6 packet with :func:`scapy_fama.wire.parse` once."""
 
-    __slots__ = ("data", "upstream", "_packet", "_parsed")
+    __slots__ = ("data", "upstream", "stamp", "_packet", "_parsed")
 
-    def __init__(self, data: bytes, *, upstream: bool = False) -> None:
+    def __init__(self, data: bytes, *, upstream: bool = False, stamp: float | None = None) -> None:
         self.data = data
         self.upstream = upstream
+        self.stamp = stamp  # when the kernel received it (time.time()); None: not known
         self._packet: Packet | None = None
         self._parsed: tuple[bytes, WireInfo] | None | bool = False  # False: not read yet
 
@@ -150,7 +153,7 @@ class Frame:
         return f"IPv6 {addr(ip, 8)} > {addr(ip, 24)} nh {ip[6]} ({len(ip)} bytes)"
 
     def copy(self) -> Frame:
-        return Frame(self.data, upstream=self.upstream)
+        return Frame(self.data, upstream=self.upstream, stamp=self.stamp)
 
     def __bytes__(self) -> bytes:
         return self.data
@@ -212,7 +215,7 @@ class NodeSocket(SuperSocket):
     def _priority(self) -> Frame | None:
         """A frame of the priority member, if it holds one (its reads never block)."""
         data = None if self.priority is None else self.priority.recv_bytes()
-        return None if data is None else Frame(data)
+        return None if data is None else Frame(data, stamp=getattr(self.priority, "stamp", None))
 
     def _drain(self, until_priority: bool) -> bool:
         """Read the members into the backlog; True when it stopped ``until_priority``: the
@@ -229,8 +232,8 @@ class NodeSocket(SuperSocket):
             for member in ready:
                 data = member.recv_bytes()
                 room -= 1
-                if data is not None:
-                    self._queue(Frame(data, upstream=member is self.upstream))
+                if data is not None:  # a port on a kernel interface knows when it came
+                    self._queue(Frame(data, upstream=member is self.upstream, stamp=getattr(member, "stamp", None)))
         return False
 
     def _queue(self, frame: Frame) -> None:

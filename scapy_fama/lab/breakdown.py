@@ -6,7 +6,8 @@ The MN logs every step of a handover as it takes it, on one clock, which is
 where the MIPv6 literature measures a handover too (at the MN)::
 
     link-down, link-up events      the carrier went and came (rtnetlink: at once)
-    out RS, in RA                  router discovery
+    out RS, in RA                  router discovery (an in-record's time is its ``rx``, the
+                                   kernel's receive time, when it has one)
     address-configured event       the new CoA is usable (optimistic: as it is made)
     out CoTI / in CoT, out BU / in BA, per DAR (the BU's destination, the BA's source)
     first-packet events            the data plane's first packet of each new tunnel, each way
@@ -31,8 +32,14 @@ def _first(records: list[Record], after: float | None, **match: Any) -> Record |
                  and all(r.get(k) == v for k, v in match.items())), None)  # fmt: skip
 
 
+def arrival(record: Record) -> float:
+    """When a record's message came in: the kernel's receive time (``rx``) when the role's
+    port had it, else when the role read it (``t``); a sent message's ``t``."""
+    return float(record.get("rx", record["t"]))
+
+
 def _time(record: Record | None) -> float | None:
-    return None if record is None else float(record["t"])
+    return None if record is None else arrival(record)
 
 
 def moments(records: list[Record]) -> Moments:

@@ -22,8 +22,10 @@ numbers come from the applications' own records and the MN's JSON log:
   after it (send times); lost echoes outside those runs are counted apart;
 - TCP stall: the sink's longest pause in receiving starting near the handover (as the runs);
 - BU->BA of each binding: from the BU whose sequence number the BA carries to
-  the BA (the MN's clock), and from the first signalling message to that DAR
-  after the handover (a CoTI in secure mode) to the BA;
+  the BA's arrival (the MN's clock: when its kernel received the BA, the
+  record's ``rx``, as a capture on the MN would show it; when the MN applies the
+  link delay itself, when it read the BA), and from the first signalling
+  message to that DAR after the handover (a CoTI in secure mode) to the BA;
 - native: the capture on the core side of the DAR of the second address holds
   that connection's packets and no IPv6-in-IPv6 packet carrying it;
 - step by step: each handover from the MN's log (:mod:`scapy_fama.lab.breakdown`,
@@ -115,11 +117,12 @@ def _bindings(since: int) -> list[Record]:
         sent = [r for r in records if r["dir"] == "out" and r["kind"] in SIGNALLING and r["dst"] == ba["src"]
                 and r["t"] <= ba["t"]]  # fmt: skip
         bu = [r for r in sent if r["kind"] == "BU" and r["seq"] == ba["seq"] and r["hoa"] == ba["hoa"]]
+        arrived = breakdown.arrival(ba)
         found.append({
             "hoa": ba["hoa"] or ba["dst"],  # a BA at home has no RH2: its destination is the HoA
             "dar": ba["src"], "status": ba["status"], "seq": ba["seq"],
-            "bu_ba_ms": round((ba["t"] - bu[-1]["t"]) * 1e3, 2) if bu else None,
-            "signalling_ms": round((ba["t"] - sent[0]["t"]) * 1e3, 2) if sent else None,
+            "bu_ba_ms": round((arrived - bu[-1]["t"]) * 1e3, 2) if bu else None,
+            "signalling_ms": round((arrived - sent[0]["t"]) * 1e3, 2) if sent else None,
             "coti": any(r["kind"] == "CoTI" for r in sent),
             "bus": sum(r["kind"] == "BU" for r in sent),
         })  # fmt: skip

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 
 from scapy.arch import in6_getifaddr
@@ -105,6 +106,8 @@ def require_root() -> None:
 
 RECEIVE_BUFFER = 4 << 20  # bytes: room for a burst of thousands of BUs (profile §6 bounded, issue 14)
 SO_RCVBUFFORCE = 33  # asm-generic/socket.h; Python's socket module does not name it
+SO_TIMESTAMPNS = 35  # asm-generic/socket.h (SO_TIMESTAMPNS_OLD): each frame's receive time, a timespec
+_STAMP_SPACE = socket.CMSG_SPACE(16)  # one struct timespec (two 64-bit fields)
 
 
 def receive_buffer(sock: socket.socket) -> None:
@@ -115,18 +118,31 @@ def receive_buffer(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
 
 
-def _read(sock: socket.socket, faults: Faults) -> bytes | None:
-    """One frame from a packet socket (None: one this host sent, which a packet socket sees
-    too, nothing to read on a socket that does not block, or a read error counted in
-    ``faults``: the link went down)."""
+def stamped(sock: socket.socket) -> None:
+    """Have the kernel give each frame's receive time with it (SO_TIMESTAMPNS, socket(7))."""
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+
+
+def _read(port: PrioritySocket | IfacePort) -> bytes | None:
+    """One frame from a port's packet socket, its receive time by the kernel in ``port.stamp``
+    (``time.time()``'s clock; None when the socket is not :func:`stamped`). None: a frame
+    this host sent, which a packet socket sees too, nothing to read on a socket that does
+    not block, or a read error counted in ``port.faults`` (the link went down)."""
     try:
-        data, address = sock.recvfrom(65535)
+        data, ancillary, _, address = port.ins.recvmsg(65535, _STAMP_SPACE)
     except BlockingIOError:
         return None
     except OSError as exc:
-        faults.note(exc)
+        port.faults.note(exc)
         return None
-    return None if address[2] == socket.PACKET_OUTGOING else data
+    if address[2] == socket.PACKET_OUTGOING:
+        return None
+    port.stamp = None
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+            seconds, nanoseconds = int.from_bytes(value[:8], sys.byteorder), int.from_bytes(value[8:16], sys.byteorder)
+            port.stamp = seconds + nanoseconds / 1e9
+    return data
 
 
 def _forget_bind_error(sock: socket.socket) -> None:
@@ -157,12 +173,14 @@ class PrioritySocket:
         self.iface = iface
         self._program = program
         self.faults = faults
+        self.stamp: float | None = None  # the kernel's receive time of the last frame read
         self.ins = self._open()
 
     def _open(self) -> socket.socket:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # protocol 0: nothing until bound
         try:
             receive_buffer(sock)
+            stamped(sock)
             self._program.attach(sock)
             sock.bind((self.iface, ETH_P_IPV6))
             _forget_bind_error(sock)
@@ -180,7 +198,7 @@ class PrioritySocket:
         return self.ins.fileno()
 
     def recv_bytes(self) -> bytes | None:
-        return _read(self.ins, self.faults)
+        return _read(self)
 
     def close(self) -> None:
         self.ins.close()
@@ -204,6 +222,7 @@ class IfacePort(L2Socket):
         self.name = iface
         self._program = program  # the kernel reads the instructions from its buffer: keep it
         self.faults = Faults()
+        self.stamp: float | None = None  # the kernel's receive time of the last frame read
         self._open()
         self.priority = None if priority is None else PrioritySocket(iface, priority, self.faults)
 
@@ -212,6 +231,7 @@ class IfacePort(L2Socket):
         self.mac = self._sys("address")
         self._index = self._sys("ifindex")
         receive_buffer(self.ins)
+        stamped(self.ins)
         _forget_bind_error(self.ins)
         if self._program is not None:
             self._program.attach(self.ins)
@@ -238,8 +258,8 @@ class IfacePort(L2Socket):
         return True
 
     def recv_bytes(self) -> bytes | None:
-        """One frame as received (None: see :func:`_read`)."""
-        return _read(self.ins, self.faults)
+        """One frame as received (None: see :func:`_read`); its receive time in ``stamp``."""
+        return _read(self)
 
     def close(self) -> None:
         if self.priority is not None:

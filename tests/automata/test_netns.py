@@ -174,6 +174,13 @@ def test_handover_between_real_dars_gets_ba_0_and_a_phkt(lab: Lab) -> None:
     lab.wait("dar2", dir="fwd", kind="BU")  # the first hop routed it on
     errors = [r for r in lab.records("mn") if "ICMPv6" in str(r.get("reason", ""))]
     assert not errors, errors  # no kernel answered the MH or HAO
+    # every message in came with the kernel's receive time: read after it came, and the BA
+    # after the BU it answers left (causality on one clock, the MN's log's)
+    records = lab.records("mn")
+    ins = [r for r in records if r["dir"] == "in" and r["kind"] in ("RA", "BA")]
+    assert ins and all(r["t"] - 0.5 < r["rx"] <= r["t"] for r in ins), ins
+    sent = next(r for r in records if r["dir"] == "out" and r["kind"] == "BU" and r["seq"] == ba["seq"])
+    assert sent["t"] < ba["rx"] <= ba["t"]
 
     assert lab.stop("mn", signal.SIGINT) == 0
     assert lab.stop("dar1", signal.SIGTERM) == 0
