@@ -31,6 +31,8 @@ core verifies without knowing the layout.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
+from functools import lru_cache
 
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet
@@ -53,7 +55,7 @@ from scapy_fama.proto.messages import (
     lifetime_units,
 )
 from scapy_fama.wire import icmpv6
-from scapy_fama.wire.checksum import mh_checksum
+from scapy_fama.wire.checksum import internet_checksum, mh_checksum, pseudo_header
 from scapy_fama.wire.layout import bad_problem, cga_pieces, framing_problems, option_frames
 from scapy_fama.wire.numbers import (
     BA,
@@ -70,6 +72,7 @@ from scapy_fama.wire.numbers import (
     ICMPV6,
     ICMPV6_ERRORS,
     IPV6_IN_IPV6,
+    MH,
     MIN_HEADER_LEN,
     NO_NEXT_HEADER,
     NONCE_INDICES,
@@ -191,34 +194,59 @@ def checksum_ok(raw: bytes, info: WireInfo, mh: MHInfo) -> bool:
     return mh.checksum == mh_checksum(raw[mh.offset : mh.offset + mh.length], info.pseudo_src, info.pseudo_dst)
 
 
-def _mh_problems(raw: bytes, info: WireInfo, mh: MHInfo) -> list[str]:
-    """Profile §6 step 1, cheapest first (the checksum only over a whole, well-framed MH)."""
+def _mh_problems(zeroed: bytes, info: WireInfo, mh: MHInfo) -> list[str]:
+    """Profile §6 step 1, cheapest first (the checksum only over a whole, well-framed MH);
+    ``zeroed`` is the MH with its checksum field zero."""
     problems = framing(info, mh)
-    if not problems and not checksum_ok(raw, info, mh):
+    if not problems and mh.checksum != internet_checksum(pseudo_header(info.pseudo_src, info.pseudo_dst, len(zeroed), MH) + zeroed):
         problems.append(CHECKSUM_WRONG)
     return problems
 
 
-def _authorisation(raw: bytes, mh: MHInfo) -> tuple[dict[str, object], dict[int, bytes], str | None]:
-    """The signed and authenticated spans, the first data of each option type, and what
-    breaks the BAD rule (profile §6: exactly one, last)."""
-    off = mh.offset
-    zeroed = raw[off : off + 4] + b"\0\0" + raw[off + 6 : off + mh.length]
-    data: dict[int, bytes] = {}
-    for otype, start, size in mh.options:
-        data.setdefault(otype, zeroed[start + 2 : start + 2 + size])
-    frames = option_frames(mh.options)
+@dataclass(frozen=True)
+class _Shape:
+    """What the placement of a Mobility Header's options says, whatever their data."""
+
+    first: tuple[tuple[int, int, int], ...]  # (type, MH offset, length) of the first option of each type
+    cga: tuple[tuple[int, int], ...]  # (MH offset, length) of every CGA Parameters piece
+    signed_end: int | None  # the end of the last CGA Parameters option (RFC 4866 §4.5)
+    auth_end: int | None  # the end of the BAD's Type and Length (RFC 6275 §6.2.7)
+    nonce_indices: int | None  # the MH offset of the first Nonce Indices option of 4 bytes
+    framing: tuple[str, ...]  # RFC 4866 §5.1/§5.2
+    bad_rule: str | None  # profile §6: exactly one BAD, last
+
+
+@lru_cache(maxsize=1024)  # a role meets the same few layouts again and again
+def _shape(options: tuple[tuple[int, int, int], ...]) -> _Shape:
+    frames = option_frames(options)
     cga = [f for f in frames if f.otype == CGA_PARAMS]
     bad = next((f for f in frames if f.otype == BAD), None)
+    first: dict[int, tuple[int, int, int]] = {}
+    for option in options:
+        first.setdefault(option[0], option)
+    return _Shape(
+        first=tuple(first.values()),
+        cga=tuple((start, size) for otype, start, size in options if otype == CGA_PARAMS),
+        signed_end=cga[-1].end if cga else None,
+        auth_end=bad.start + 2 if bad is not None else None,
+        nonce_indices=next((start for otype, start, size in options if otype == NONCE_INDICES and size == 4), None),
+        framing=tuple(framing_problems(frames)),
+        bad_rule=bad_problem(frames),
+    )
+
+
+def _authorisation(zeroed: bytes, shape: _Shape) -> tuple[dict[str, object], dict[int, bytes]]:
+    """The signed and authenticated spans and the first data of each option type."""
+    data = {otype: zeroed[start + 2 : start + 2 + size] for otype, start, size in shape.first}
     parts: dict[str, object] = {
-        "cga_params": b"".join(zeroed[s + 2 : s + 2 + n] for t, s, n in mh.options if t == CGA_PARAMS) if cga else None,
+        "cga_params": b"".join(zeroed[s + 2 : s + 2 + n] for s, n in shape.cga) if shape.cga else None,
         "signature": data.get(SIGNATURE),
         "bad": data.get(BAD),
-        "signed_data": zeroed[: cga[-1].end] if cga else b"",
-        "auth_data": zeroed[: bad.start + 2] if bad is not None else b"",
-        "framing": tuple(framing_problems(frames)),
+        "signed_data": zeroed[: shape.signed_end] if shape.signed_end is not None else b"",
+        "auth_data": zeroed[: shape.auth_end] if shape.auth_end is not None else b"",
+        "framing": shape.framing,
     }
-    return parts, data, bad_problem(frames)
+    return parts, data
 
 
 def _decode_mh(raw: bytes, info: WireInfo, lenient: bool) -> Message:
@@ -226,18 +254,20 @@ def _decode_mh(raw: bytes, info: WireInfo, lenient: bool) -> Message:
     assert mh is not None
     raw = raw[: info.end]  # the packet ends with its Payload Length (RFC 8200 §3)
     src, dst = info.src, info.dst
-    problems = _mh_problems(raw, info, mh)
+    off = mh.offset
+    zeroed = raw[off : off + 4] + b"\0\0" + raw[off + 6 : off + mh.length]
+    problems = _mh_problems(zeroed, info, mh)
     if mh.mhtype not in _HANDLED_MH:
         return Undecodable(src, dst, problems[0]) if problems else UnknownMobility(src, dst, mh.mhtype, info.hoa)
-    end = min(mh.offset + mh.length, info.end)
-    parts, data, bad_rule = _authorisation(raw, mh)
-    if bad_rule:
-        problems.append(bad_rule)
+    end = min(off + mh.length, info.end)
+    shape = _shape(tuple(mh.options))
+    parts, data = _authorisation(zeroed, shape)
+    if shape.bad_rule:
+        problems.append(shape.bad_rule)
     if problems and not lenient:
         return Undecodable(src, dst, problems[0])
-    off = mh.offset
     if mh.mhtype == BU and mh.seq is not None:
-        ni = next((raw[off + s + 2 : off + s + 6] for t, s, n in mh.options if t == NONCE_INDICES and n == 4), None)
+        ni = raw[off + shape.nonce_indices + 2 : off + shape.nonce_indices + 6] if shape.nonce_indices is not None else None
         if problems:
             parts["framing"] = tuple(problems) + parts["framing"]  # type: ignore[operator]
         return BindingUpdate(

@@ -635,6 +635,15 @@ class FamaAutomaton(Automaton):
     def _frame(self, packet: bytes, mac: str) -> None:
         self.send(Frame(ether(mac_bytes(mac), self._mac, packet)))
 
+    def send(self, pkt: Any, **kwargs: Any) -> None:
+        """Scapy's ``Automaton.send`` when someone can see its work (an interception point on this
+        state, debug level 3, stored packets); else straight to the socket: Scapy formats a
+        summary of every frame for its debug line even when nobody asked for it."""
+        if self.debug_level >= 3 or self.store_packets or self.state.state in self.interception_points:
+            super().send(pkt, **kwargs)
+        else:
+            self.my_send(pkt, **kwargs)
+
     # ---------------------------------------------------------------- neighbour discovery
 
     def _solicit(self, target: str, mac: str | None = None) -> None:

@@ -107,10 +107,11 @@ class DarAutomaton(FamaAutomaton):
         self._enter(self.ADVERTISING)
 
     def _phase(self) -> str:
-        return "SERVING" if self.core.bindings() else "ADVERTISING"
+        return "SERVING" if self.core.sizes()[0] else "ADVERTISING"
 
     def _core_status(self) -> dict[str, int]:
-        return {"bindings": len(self.core.bindings()), "records": len(self.core.records())}
+        bindings, records = self.core.sizes()
+        return {"bindings": bindings, "records": records}
 
     def _deliver(self, datagram: Datagram) -> None:
         """A DAR runs no applications: nothing for it that it does not handle is kept (profile §6)."""

@@ -180,6 +180,7 @@ class LogSink:
         self._changed = threading.Condition()
         self._lock = threading.RLock()
         self.records: list[Record] | None = [] if keep else None
+        self._read = keep  # a record has somewhere to go: kept, or a stream (_add)
         self.limit = limit
         self.counts: Counter[tuple[str, str]] = Counter()  # (dir, kind) asked for, written or not
         self.suppressed = 0  # records the limit held back (summarised)
@@ -215,6 +216,7 @@ class LogSink:
 
     def _add(self, stream: TextIO, line: Callable[[Record], str]) -> None:
         self._streams.append(_Stream(stream, line))
+        self._read = True
         if self._writer is None:
             self._writer = threading.Thread(target=self._run, name="fama-log", daemon=True)
             self._writer.start()
@@ -242,12 +244,13 @@ class LogSink:
     # ---------------------------------------------------------------- writing (any thread)
 
     def write(self, node: str, direction: str, kind: str, **fields: Any) -> None:
-        if self._admit((node, direction, kind, _code(fields.get("why")))):
+        if self._admit((node, direction, kind, _code(fields.get("why")))) and self._read:
             self._emit(node, direction, kind, fields)
 
     def message(self, node: str, direction: str, msg: Message, **extra: Any) -> None:
         name = kind(msg)
-        if self._admit((node, direction, name, _code(extra.get("why")))):  # before any formatting
+        # counted and limited before any formatting, formatted only for someone who reads it
+        if self._admit((node, direction, name, _code(extra.get("why")))) and self._read:
             self._emit(node, direction, name, {"src": msg.src, "dst": msg.dst, **fields(msg), **extra})
 
     def _admit(self, key: Key) -> bool:

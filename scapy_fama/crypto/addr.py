@@ -17,6 +17,8 @@ PREFIX_LEN = 8
 
 def addr_bytes(a: str | bytes) -> bytes:
     """Return the 16 bytes of an IPv6 address given as text or as 16 raw bytes."""
+    if a.__class__ is str:  # the common case first: this runs many times per BU
+        return _text_bytes(a)
     if isinstance(a, (bytes, bytearray)):
         if len(a) != ADDR_LEN:
             raise ValueError(f"an IPv6 address is 16 bytes, got {len(a)}")

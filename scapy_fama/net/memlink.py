@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv6Network
 
 from scapy.automaton import ObjectPipe
 from scapy.data import MTU
@@ -178,7 +178,7 @@ class RouterPort(_QueuePort):
         return len(data)
 
     def _forget(self) -> None:
-        self.router.routes = [(net, p) for net, p in self.router.routes if p is not self]
+        self.router.routes = [route for route in self.router.routes if route[3] is not self]
 
 
 class MemRouter:
@@ -186,19 +186,22 @@ class MemRouter:
 
     def __init__(self, name: str = "core") -> None:
         self.name = name
-        self.routes: list[tuple[IPv6Network, RouterPort]] = []
+        # (prefix length, network, netmask, port), longest prefix first (the earliest of equals)
+        self.routes: list[tuple[int, int, int, RouterPort]] = []
 
     def port(self, *owns: str, name: str | None = None) -> RouterPort:
         """A port that receives the packets for ``owns`` (prefixes or addresses)."""
         port = RouterPort(name or f"{self.name}-{len(self.routes)}", self)
+        nets = [IPv6Network(prefix, strict=False) for prefix in owns]
         with _LOCK:
-            self.routes += [(IPv6Network(prefix, strict=False), port) for prefix in owns]
+            self.routes += [(n.prefixlen, int(n.network_address), int(n.netmask), port) for n in nets]
+            self.routes.sort(key=lambda route: -route[0])
         return port
 
     def _route(self, data: bytes) -> None:
         if len(data) < 40:
             return
-        dst = IPv6Address(data[24:40])
-        owners = [(net.prefixlen, port) for net, port in self.routes if dst in net]
-        if owners:
-            max(owners, key=lambda owner: owner[0])[1]._queue(data)
+        dst = int.from_bytes(data[24:40], "big")
+        port = next((port for _, net, mask, port in self.routes if dst & mask == net), None)
+        if port is not None:
+            port._queue(data)

@@ -74,12 +74,14 @@ def key_refusal(public_key: bytes) -> str | None:
 @dataclass(frozen=True)
 class Authorised:
     """Step 4 passed: the record held before this BU (None before a first CGA BU), the
-    validated care-of token, and for a CGA BU the PHKT to issue and the key it goes to."""
+    validated care-of token, for a CGA BU the PHKT to issue and the key it goes to, and for
+    a PHKT BU the Kbm its BAD verified with (the BA's key too, profile §4)."""
 
     record: SecurityRecord | None
     care_of: bytes | None
     new_phkt: bytes | None = None
     mn_key: bytes | None = None
+    kbm: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ class Authoriser:
         key = kbm(record.phkt, care_of, deregistration=bu.deregistration)
         if not check_authenticator(bu.bad, key, bu.endpoints()[0], self._address, bu.auth_data):
             return Dropped("bad-authenticator: the BAD does not verify with the PHKT")
-        return Authorised(record, care_of)
+        return Authorised(record, care_of, kbm=key)
 
     def _care_of_token(self, bu: BindingUpdate, now: float) -> tuple[bytes | None, str | None]:
         """The care-of token a BU proves (profile §5), or why it falls short (BA 137)."""

@@ -103,6 +103,10 @@ class BindingCache:
     def records(self) -> list[SecurityRecord]:
         return list(self._records.values())
 
+    def sizes(self) -> tuple[int, int]:
+        """(bindings, records) held, without copying either table."""
+        return len(self._bindings), len(self._records)
+
     def full_for(self, hoa: str) -> bool:
         """True when a binding for ``hoa`` would be one too many (profile §6 step 6)."""
         return hoa not in self._bindings and len(self._bindings) >= self.capacity
@@ -146,6 +150,10 @@ class BindingCache:
 
     def unbind(self, hoa: str) -> Binding | None:
         return self._bindings.pop(hoa, None)
+
+    def due(self, now: float) -> bool:
+        """Whether something may expire at ``now`` (:meth:`expire` has work)."""
+        return bool(self._heap) and self._heap[0][0] <= now
 
     def expire(self, now: float) -> tuple[list[Binding], list[SecurityRecord]]:
         """Remove and return what has expired at ``now``."""

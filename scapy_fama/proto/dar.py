@@ -159,6 +159,7 @@ class DarCore:
             if CgaParams.decode(cga_params).public_key != keypair.public_der:
                 raise ValueError("cga_params hold another public key than keypair")
         self.link_local = addr_text(LINK_LOCAL_PREFIX + addr_bytes(self.address)[8:])  # same IID
+        self._mine = frozenset((self.address, self.link_local, ALL_NODES, ALL_ROUTERS))
         self.config = config
         self._rand = rand
         self._keypair = keypair
@@ -201,6 +202,10 @@ class DarCore:
     def records(self) -> list[SecurityRecord]:
         return self._cache.records()
 
+    def sizes(self) -> tuple[int, int]:
+        """(bindings, security records) held: what a driver asks after every event."""
+        return self._cache.sizes()
+
     # ---------------------------------------------------------------- entry points
 
     def next_deadline(self) -> float | None:
@@ -217,7 +222,7 @@ class DarCore:
     # ---------------------------------------------------------------- dispatch
 
     def _for_me(self, dst: str) -> bool:
-        return dst in (self.address, self.link_local, ALL_NODES, ALL_ROUTERS)
+        return dst in self._mine
 
     def _own(self, address: str) -> bool:
         return prefix64(address) == self._prefix
@@ -256,6 +261,8 @@ class DarCore:
         )
 
     def _expire(self, now: float) -> Effects:
+        if not self._cache.due(now):  # the common case, on every message
+            return []
         bindings, records = self._cache.expire(now)
         effects: Effects = []
         for b in bindings:
@@ -402,6 +409,7 @@ class DarCore:
                 care_of=auth.care_of,
                 issued_to=auth.mn_key,
                 lifetime=lifetime,
+                key=auth.kbm if auth.new_phkt is None else None,  # the BU's own Kbm is the BA's
             )
             + effects
         )
@@ -438,11 +446,13 @@ class DarCore:
         seq: int | None = None,
         lifetime: int = 0,
         why: str = "",
+        key: bytes | None = None,
     ) -> Effects:
         """Profile §6 step 7: every BU that reaches this step gets a BA, whatever its A bit: the
         DAR is the BU's home agent, and RFC 6275 §10.3.1 / §10.3.2 make a home agent answer every
         registration and de-registration. ``record`` keys the BAD; ``issued_to`` is the MN key a
-        new PHKT (the record's) is encrypted to; ``care_of`` counts only when accepting."""
+        new PHKT (the record's) is encrypted to; ``care_of`` counts only when accepting; ``key``
+        is the Kbm of ``record`` and ``care_of`` when the caller holds it already."""
         effects: Effects = []
         if status >= REFUSED:
             effects.append(
@@ -468,8 +478,6 @@ class DarCore:
             cga_params=self._cga_params if signs else None,
             for_deregistration=bu.deregistration,
             sign_with=self._keypair if signs else None,
-            auth_key=kbm(record.phkt, care_of, deregistration=bu.deregistration)
-            if record
-            else None,
+            auth_key=key or kbm(record.phkt, care_of, deregistration=bu.deregistration) if record else None,
         )
         return [Send(ba)] + effects

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from scapy_fama.crypto import KeyPair, addr_bytes, bad_authenticator, sign_mh
-from scapy_fama.wire.checksum import mh_checksum, udp_checksum
+from scapy_fama.wire.checksum import internet_checksum, pseudo_header, udp_checksum
 from scapy_fama.wire.layout import place
 from scapy_fama.wire.numbers import (
     AUTHENTICATOR_LEN,
@@ -42,6 +43,7 @@ from scapy_fama.wire.numbers import (
     NO_NEXT_HEADER,
     OPT_PADN,
     OPTIONS_START,
+    PAD1,
     ROUTING,
     ROUTING_TYPE_2,
     SIGNATURE,
@@ -186,12 +188,18 @@ def mh_bytes(mhtype: int, body: bytes, *, header_len: int | None = None) -> byte
 
 def mh_packet(src: str, dst: str, mh: bytes, *, hoa: str | None = None, rh2: str | None = None, hlim: int = 64) -> bytes:
     """IPv6 [/ DestOpt(HAO=hoa)] [/ RH2(rh2)] / ``mh``."""
+    return _mh_headers(src, dst, hoa, rh2, hlim, len(mh)) + mh
+
+
+@lru_cache(maxsize=4096)  # a role sends the same few messages again: to one peer, of one size
+def _mh_headers(src: str, dst: str, hoa: str | None, rh2: str | None, hlim: int, length: int) -> bytes:
+    """The headers :func:`mh_packet` puts in front of an MH of ``length`` bytes."""
     ext, nh = b"", MH
     if rh2 is not None:
         ext, nh = rh2_header(nh, rh2), ROUTING
     if hoa is not None:
         ext, nh = hao_header(nh, hoa) + ext, DEST_OPTS
-    return ipv6(src, dst, nh, ext + mh, hlim)
+    return ipv6(src, dst, nh, ext, hlim, payload_length=len(ext) + length)
 
 
 def mobility(
@@ -211,10 +219,23 @@ def mobility(
     RFC 6275 §6.1 says (:data:`~scapy_fama.wire.numbers.OPTIONS_START` - 6)."""
     start = OPTIONS_START.get(mhtype, 6 + len(fixed))
     assert 6 + len(fixed) == start, f"MH type {mhtype}: fixed part of {len(fixed)} bytes"
-    body, where = place(options, start)
-    mh = mh_bytes(mhtype, fixed + body)
-    data = bytearray(mh_packet(src, dst, mh, hoa=hoa, rh2=rh2, hlim=hlim))
-    return MhFrame(data, len(data) - len(mh), len(mh), where, hoa or src, rh2 or dst)
+    mh, where = _laid_out(mhtype, len(fixed), tuple((otype, len(data)) for otype, data in options))
+    body = bytearray(mh)
+    body[6:start] = fixed
+    for (otype, data), (_, pos, size) in zip(options, where):
+        if size and otype != PAD1:  # a Pad1 is its type byte alone, whatever data it was given
+            body[pos + 2 : pos + 2 + size] = data
+    packet = mh_packet(src, dst, body, hoa=hoa, rh2=rh2, hlim=hlim)
+    return MhFrame(bytearray(packet), len(packet) - len(mh), len(mh), list(where), hoa or src, rh2 or dst)
+
+
+@lru_cache(maxsize=256)
+def _laid_out(mhtype: int, fixed: int, shape: tuple[tuple[int, int], ...]) -> tuple[bytes, tuple[tuple[int, int, int], ...]]:
+    """The MH of one shape (type, fixed part's length, each option's type and data length),
+    laid out with every field zero, and where its options sit: a role sends the same few
+    shapes again and again, so each is laid out once and then filled in (:func:`mobility`)."""
+    body, where = place([(otype, bytes(size)) for otype, size in shape], 6 + fixed)
+    return mh_bytes(mhtype, bytes(fixed) + body), tuple(where)
 
 
 def frame_of(raw: bytes) -> MhFrame | None:
@@ -261,7 +282,9 @@ def finish(
         if bad is not None and bad[2] == AUTHENTICATOR_LEN and off + bad[1] + 2 + AUTHENTICATOR_LEN <= end:
             covered = bytes(out[off : off + bad[1] + 2])
             out[off + bad[1] + 2 : off + bad[1] + 14] = bad_authenticator(auth_key, coa, correspondent, covered)
-    out[off + 4 : off + 6] = mh_checksum(bytes(out[off:end]), frame.pseudo_src, frame.pseudo_dst).to_bytes(2, "big")
+    # the checksum field is zero already: the sum runs over the MH as it is (RFC 6275 §6.1.1)
+    pseudo = pseudo_header(frame.pseudo_src, frame.pseudo_dst, end - off, MH)
+    out[off + 4 : off + 6] = internet_checksum(pseudo + out[off:end]).to_bytes(2, "big")
     return bytes(out)
 
 
