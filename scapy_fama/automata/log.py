@@ -95,7 +95,7 @@ class Limit:
     summary_every: float = 5.0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Bucket:
     tokens: float
     at: float
@@ -256,14 +256,16 @@ class LogSink:
     def _admit(self, key: Key) -> bool:
         """Count the record; whether the limit lets it through (a token bucket per key)."""
         now = time.monotonic()
+        limit = self.limit
         with self._lock:
             self.counts[key[1], key[2]] += 1
             bucket = self._buckets.get(key)
             if bucket is None:
                 if len(self._buckets) >= KEYS:
                     self._forget(now)
-                bucket = self._buckets[key] = _Bucket(float(self.limit.burst), now)
-            bucket.tokens = min(self.limit.burst, bucket.tokens + (now - bucket.at) * self.limit.per_second)
+                bucket = self._buckets[key] = _Bucket(float(limit.burst), now)
+            tokens = bucket.tokens + (now - bucket.at) * limit.per_second
+            bucket.tokens = tokens if tokens < limit.burst else limit.burst
             bucket.at = now
             if bucket.tokens >= 1:
                 bucket.tokens -= 1

@@ -76,9 +76,16 @@ class BindingCache:
     """Bindings (bounded by ``capacity``) and security records (bounded by
     ``record_capacity``), both with expiry.
 
-    Expiry times sit in one heap with lazy deletion (an entry is live while the
-    table still holds that expiry), so that neither the next deadline nor an
-    expiry sweep walks the tables on the DAR's per-message path.
+    Expiry times sit in one heap, so that neither the next deadline nor an expiry
+    sweep walks the tables on the DAR's per-message path. It is lazy both ways: an
+    entry whose binding or record is gone is dropped when it comes up, and one that
+    comes up before the expiry its binding or record has now (refreshed since) is
+    pushed again at that expiry. Every binding and record has an entry at its expiry
+    or before it, so a refresh, which only moves an expiry later, pushes nothing; an
+    earlier expiry (a shorter lifetime) is pushed at once::
+
+        bind(t=0, 60 s) --> heap (60)       refresh at t=30: expires 90, heap (60)
+        t=60: (60) comes up, expires 90 --> heap (90)       t=90: (90) comes up: expired
     """
 
     def __init__(self, capacity: int, record_lifetime: float, record_capacity: int) -> None:
@@ -126,15 +133,15 @@ class BindingCache:
             now + self.record_lifetime,
         )
         self._records[hoa] = record
-        self._schedule(record.expires, _RECORD, hoa)
+        self._schedule(record.expires, _RECORD, hoa, old.expires if old else None)
         return record, evicted
 
     def accepted(self, record: SecurityRecord, seq: int, now: float) -> None:
         """A BU was accepted: remember its sequence number; the address lives on."""
         record.last_seq = seq
-        record.expires = now + self.record_lifetime
+        scheduled, record.expires = record.expires, now + self.record_lifetime
         self._records.move_to_end(record.hoa)
-        self._schedule(record.expires, _RECORD, record.hoa)
+        self._schedule(record.expires, _RECORD, record.hoa, scheduled)
 
     def _evict(self) -> SecurityRecord:
         """The record that expires first among those without a binding (see the docstring)."""
@@ -145,7 +152,7 @@ class BindingCache:
         """Create or update; returns the binding it replaces (None if new)."""
         old = self._bindings.get(hoa)
         self._bindings[hoa] = Binding(hoa, coa, lifetime, now + lifetime)
-        self._schedule(now + lifetime, _BINDING, hoa)
+        self._schedule(now + lifetime, _BINDING, hoa, old.expires if old else None)
         return old
 
     def unbind(self, hoa: str) -> Binding | None:
@@ -159,9 +166,15 @@ class BindingCache:
         """Remove and return what has expired at ``now``."""
         bindings: list[Binding] = []
         records: list[SecurityRecord] = []
-        while self._heap and self._heap[0][0] <= now:
-            expires, kind, hoa = heapq.heappop(self._heap)
-            if not self._live(expires, kind, hoa):
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            expires, kind, hoa = heapq.heappop(heap)
+            table = self._bindings if kind == _BINDING else self._records
+            entry = table.get(hoa)
+            if entry is None:
+                continue
+            if entry.expires != expires:  # refreshed since: its entry goes where it expires now
+                heapq.heappush(heap, (entry.expires, kind, hoa))
                 continue
             if kind == _BINDING:
                 bindings.append(self._bindings.pop(hoa))
@@ -170,18 +183,27 @@ class BindingCache:
         return bindings, records
 
     def next_expiry(self) -> float | None:
-        while self._heap and not self._live(*self._heap[0]):
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
+        heap = self._heap
+        while heap:
+            expires, kind, hoa = heap[0]
+            entry = (self._bindings if kind == _BINDING else self._records).get(hoa)
+            if entry is None:
+                heapq.heappop(heap)
+            elif entry.expires != expires:
+                heapq.heapreplace(heap, (entry.expires, kind, hoa))
+            else:
+                return expires
+        return None
 
-    def _live(self, expires: float, kind: int, hoa: str) -> bool:
-        entry = (self._bindings if kind == _BINDING else self._records).get(hoa)
-        return entry is not None and entry.expires == expires
-
-    def _schedule(self, expires: float, kind: int, hoa: str) -> None:
+    def _schedule(self, expires: float, kind: int, hoa: str, scheduled: float | None) -> None:
+        """A binding or record of ``hoa`` expires at ``expires``; ``scheduled`` is the expiry of
+        the one it replaces or renews (None: none), which has an entry then or before: a later
+        expiry waits for that entry to come up (see the class docstring)."""
+        if scheduled is not None and scheduled <= expires:
+            return
         heapq.heappush(self._heap, (expires, kind, hoa))
         if len(self._heap) > 2 * (len(self._bindings) + len(self._records)) + 64:
-            # a set: an entry refreshed at the same instant is pushed again with the same
-            # expiry, and both copies look live; keeping one bounds the heap for good
-            self._heap = list({e for e in self._heap if self._live(*e)})
+            # entries of bindings and records gone since: one entry each is all it takes
+            self._heap = [(b.expires, _BINDING, h) for h, b in self._bindings.items()]
+            self._heap += [(r.expires, _RECORD, h) for h, r in self._records.items()]
             heapq.heapify(self._heap)

@@ -112,3 +112,36 @@ def test_records_are_bounded_and_the_oldest_idle_one_goes_first() -> None:
 def test_the_record_cap_holds_a_record_for_every_binding() -> None:
     with pytest.raises(ValueError, match="every binding"):
         BindingCache(capacity=10, record_lifetime=1000, record_capacity=9)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_expiry_matches_a_table_walk_whatever_the_order_of_binds_refreshes_and_removals(seed: int) -> None:
+    """The lazy heap (refreshes push nothing, an earlier expiry is pushed at once) against the
+    obvious model: walk both tables for the next expiry and for what has expired."""
+    import random
+
+    rng = random.Random(seed)
+    cache = BindingCache(capacity=6, record_lifetime=50, record_capacity=8)
+    hoas = [f"2001:db8:1::{i:x}" for i in range(1, 9)]
+    now = 0.0
+    for _ in range(600):
+        hoa, op = rng.choice(hoas), rng.random()
+        if op < 0.3:  # at the cap an idle record goes (capacity 6 < 8 records)
+            cache.new_phkt(hoa, PHKT, KEY, now)
+        elif op < 0.55 and cache.record(hoa) is not None:
+            cache.accepted(cache.record(hoa), rng.randrange(65536), now)  # type: ignore[arg-type]
+        elif op < 0.85 and not cache.full_for(hoa):
+            cache.bind(hoa, COA, rng.choice([0, 4, 20, 60, 120]), now)
+        elif op < 0.92:
+            cache.unbind(hoa)
+        else:
+            now += rng.choice([0, 1, 7, 30])
+        expected = sorted(
+            [(b.expires, 0, b.hoa) for b in cache.bindings()] + [(r.expires, 1, r.hoa) for r in cache.records()]
+        )
+        assert cache.next_expiry() == (expected[0][0] if expected else None)
+        if rng.random() < 0.3:
+            gone = [e for e in expected if e[0] <= now]
+            bindings, records = cache.expire(now)
+            assert sorted([(b.expires, 0, b.hoa) for b in bindings] + [(r.expires, 1, r.hoa) for r in records]) == gone
+            assert len(cache._heap) <= 2 * (len(cache.bindings()) + len(cache.records())) + 64
