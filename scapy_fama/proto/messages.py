@@ -27,7 +27,7 @@ them; none keeps a copy.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields as dataclass_fields
 from functools import cached_property
 from typing import Any, Union
 
@@ -71,6 +71,25 @@ def signing_endpoints(src: str, dst: str, hoa: str | None, deregistration: bool,
     return coa, correspondent
 
 
+def filled_at_once(cls: type) -> type:
+    """Give a frozen dataclass an ``__init__`` that fills the instance's ``__dict__`` in one
+    update. The generated one sets each field through ``object.__setattr__``: 1.9 us for a
+    BA's 17 fields against 0.8 us (a DAR builds a BU and a BA for every refresh it answers).
+    Same parameters, order and defaults; the class stays frozen (its ``__setattr__`` still
+    refuses) and compares, hashes and prints as before."""
+    parts = dataclass_fields(cls)
+    if hasattr(cls, "__post_init__") or any(f.default_factory is not MISSING or not f.init for f in parts):
+        raise TypeError(f"{cls.__name__}: only plain fields with plain defaults are filled at once")
+    params = ", ".join(f.name if f.default is MISSING else f"{f.name}=_default_{f.name}" for f in parts)
+    filled = ", ".join(f"{f.name}={f.name}" for f in parts)
+    scope: dict[str, Any] = {f"_default_{f.name}": f.default for f in parts if f.default is not MISSING}
+    exec(f"def __init__(self, {params}):\n    self.__dict__.update({filled})\n", scope)  # noqa: S102
+    init = scope["__init__"]
+    init.__qualname__, init.__module__ = f"{cls.__qualname__}.__init__", cls.__module__
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
+
+
 @dataclass(frozen=True)
 class RouterSolicitation:
     """RS from an MN on link-up (profile §2 step 1)."""
@@ -92,6 +111,7 @@ class RouterAdvertisement:
     router_lifetime: int = 1800
 
 
+@filled_at_once
 @dataclass(frozen=True)
 class BindingUpdate:
     """BU from ``src`` (the CoA, or the HoA from home) to a DAR (profile §4)."""
@@ -129,6 +149,7 @@ class BindingUpdate:
         return signing_endpoints(self.src, self.dst, self.home_address, self.deregistration, from_mn=True)
 
 
+@filled_at_once
 @dataclass(frozen=True)
 class BindingAck:
     """BA from a DAR to ``dst`` (the BU's source), RH2 = ``hoa`` when the BU had a HAO."""
