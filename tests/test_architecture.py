@@ -56,7 +56,7 @@ MESSAGES = {"BindingUpdate", "BindingAck", "BindingError", "CareOfTest", "CareOf
 MH_CLASS = re.compile(r"^(MIP6MH_\w+|MIP6Opt\w+|BU|BA|BE|BRR|HoT|HoTI|CoT|CoTI|GenericMH|MobilityOption|PHKTOpt|"
                       r"SignatureOpt|CGAParamsOpt|CareOfTest(Init)?Opt|NonceIndices|BindingAuthData|CGAParams(Request)?)$")
 # struct is for kernel and file formats only: BPF programs, ioctls, pcap/pcapng records
-STRUCT_ALLOWED = {"net/bpf.py", "net/kernel.py", "net/rtnetlink.py", "analysis/reader.py", "analysis/pcapng.py"}
+STRUCT_ALLOWED = {"net/bpf.py", "net/ebpf.py", "net/lwt.py", "net/vnet.py", "net/kernel.py", "net/rtnetlink.py", "analysis/reader.py", "analysis/pcapng.py"}
 # names of wire numbers and of the sequence-number space: one home each
 FACT_NAME = re.compile(r"^(MH_TYPES|OPTION_NAMES|OPTION_LENGTHS|OPTIONS_START|MIN_HEADER_LEN|ALIGNMENT|LIFETIME_UNIT|"
                        r"MAX_OPTIONS|MH_PROTO|SEQ_SPACE|SEQ_MOD|\w+_TYPE|\w+_OPTION)$")  # fmt: skip

@@ -82,12 +82,13 @@ class DarAutomaton(FamaAutomaton):
         debug: int = 0,
         kernel: bool = False,
         emulation: LinkEmulation | None = None,
+        kernel_tunnel: bool = True,
     ) -> None:
         path = None
         if kernel:
             if iface is None:
                 raise ValueError("kernel mode needs a real interface (iface=)")
-            path = DarKernel(iface, core.address, core.prefix)
+            path = DarKernel(iface, core.address, core.prefix, kernel_tunnel)
             upstream = KernelUpstream(core.address, skip={iface, TUN_NAME})
         elif iface is not None and upstream is None:
             upstream = KernelRoute()

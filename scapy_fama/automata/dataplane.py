@@ -14,6 +14,13 @@ never stalls the tunnel. It never builds a Scapy packet::
         --recv, up to BATCH per wakeup--> TunnelTable.decapsulate (anti-spoofing: the outer
         addresses must be the tunnel's ends, RFC 6275 §10.4.5 / §11.3.1)  --write--> TUN
 
+Both the TUN and the packet socket put a virtio_net_hdr before each packet
+(:mod:`scapy_fama.net.vnet`): what a DAR's kernel tunnel entry sends
+(:mod:`scapy_fama.net.lwt`: TCP super-packets of up to 64 KB, partial checksums)
+goes through the MN's data plane whole, one read and one write per super-packet,
+and its kernel finishes it. The header read with a packet from the TUN (which has
+no offloads: whole packets only) lands where the outer header is then written.
+
 The automaton publishes a new :class:`TunnelTable` after every event that
 changed its tunnels, once the kernel's routes follow them (assigning one
 attribute: the thread sees the old table or the new one, never half of
@@ -41,10 +48,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from scapy_fama.crypto import addr_bytes, prefix64
+from scapy_fama.net import vnet
 from scapy_fama.net.linkemu import DelayLine, LinkEmulation
+from scapy_fama.net.vnet import PLAIN, VNET_HEADER
 from scapy_fama.proto.effects import TunnelUp
-from scapy_fama.wire.numbers import IPV6_HEADER, IPV6_IN_IPV6
 from scapy_fama.wire import parse
+from scapy_fama.wire.numbers import IPV6_HEADER, IPV6_IN_IPV6
 from scapy_fama.wire.read import addr
 from scapy_fama.wire.write import ipv6
 
@@ -141,8 +150,10 @@ class DataPlane:
     """The thread that moves the tunnels' packets (see the module's docstring).
 
     ``tun`` is the TUN's descriptor, ``receiver`` a packet socket (IPv6, no link header)
-    whose BPF program passes the tunnelled packets for this node, ``mtu`` the largest
-    packet either gives."""
+    whose BPF program passes the tunnelled packets for this node, ``mtu`` the largest packet
+    the TUN gives. The TUN puts a virtio_net_hdr before each packet; with ``link`` the
+    receiver is a raw socket that puts one before each frame, whose link header has ``link``
+    bytes (the MN's, on its Ethernet access link)."""
 
     def __init__(
         self,
@@ -152,6 +163,7 @@ class DataPlane:
         log: Log,
         mtu: int,
         emulation: LinkEmulation | None = None,
+        link: int | None = None,
     ) -> None:
         self.tun = tun
         self.receiver = receiver
@@ -161,7 +173,10 @@ class DataPlane:
         self.counts: Counter[str] = Counter()
         self._logged: dict[str, tuple[float, int]] = {}  # reason -> (last line, drops since)
         self._tx = memoryview(bytearray(IPV6_HEADER + mtu))  # outer header, then the packet read
-        self._rx = memoryview(bytearray(mtu))
+        self.link = link
+        self._rx = memoryview(bytearray(VNET_HEADER + (link or 0) + IPV6_HEADER + 0xFFFF))  # a whole super-packet
+        self._rx_into = self._rx if link is not None else self._rx[VNET_HEADER:]  # where a frame is read to
+        self._outer_at = VNET_HEADER + (link or 0)
         os.set_blocking(tun, False)
         receiver.setblocking(False)
         self._wake_r, self._wake_w = os.pipe()
@@ -216,15 +231,15 @@ class DataPlane:
         cost per packet: locals, one table lookup, the header written in front of the bytes read)."""
         buffer, table, send = self._tx, self._table(), self._send
         fresh = table.fresh[table.side.into_way]
-        into = buffer[IPV6_HEADER:]
+        into = buffer[IPV6_HEADER - VNET_HEADER :]  # the virtio_net_hdr, then the packet
         done = 0
         try:
             for _ in range(BATCH):
                 try:
-                    n = os.readv(self.tun, [into])
+                    n = os.readv(self.tun, [into]) - VNET_HEADER
                 except BlockingIOError:
                     return
-                inner = into[:n]
+                inner = buffer[IPV6_HEADER : IPV6_HEADER + n]
                 found = table.outer_header(inner)
                 if found is not None:
                     buffer[:IPV6_HEADER] = found[0]
@@ -242,33 +257,39 @@ class DataPlane:
                 self.counts["encapsulated"] += done
 
     def _from_link(self) -> None:
-        """Up to BATCH tunnelled packets from the packet socket, decapsulated into the TUN."""
-        buffer, table, tun, late = self._rx, self._table(), self.tun, self._in
+        """Up to BATCH tunnelled packets from the packet socket, decapsulated into the TUN (the
+        inner packet's virtio_net_hdr written over the outer header's last bytes)."""
+        buffer, into, at, link, table, tun, late = (self._rx, self._rx_into, self._outer_at, self.link, self._table(),
+                                                    self.tun, self._in)  # fmt: skip
         fresh = table.fresh[table.side.out_way]
+        end_of_read = len(buffer) - len(into)  # 0, or VNET_HEADER when the receiver gives none
         done = 0
         try:
             for _ in range(BATCH):
                 try:
-                    n = self.receiver.recv_into(buffer)
+                    n = self.receiver.recv_into(into)
                 except BlockingIOError:
                     return
-                outer = buffer[:n]
+                outer = buffer[at : end_of_read + n]
                 upper = IPV6_HEADER
-                if n > IPV6_HEADER and outer[6] != IPV6_IN_IPV6:  # extension headers first (RFC 2473 §4.1.1)
+                if len(outer) > IPV6_HEADER and outer[6] != IPV6_IN_IPV6:  # extension headers first (RFC 2473 §4.1.1)
                     info = parse(bytes(outer))
                     if info is None or not info.tunnelled or info.upper is None:
                         continue  # signalling behind a Destination Options header: the automaton's
                     upper = info.upper
                 inner, why = table.decapsulate(outer, upper)
-                if inner is None:
-                    self._drop(why, outer)
+                header = None if inner is None else PLAIN if link is None else vnet.inner(buffer[:VNET_HEADER], link + upper)
+                if inner is None or header is None:
+                    self._drop(why or "offload: a checksum starts in the outer header", outer)
                     continue
                 if fresh:
                     self._first(fresh, table.side.out_way, inner, table.side.out_of)
+                buffer[at + upper - VNET_HEADER : at + upper] = header
+                frame = buffer[at + upper - VNET_HEADER : at + upper + len(inner)]
                 if late is not None:
-                    late.push(bytes(inner), time.monotonic())
+                    late.push(bytes(frame), time.monotonic())
                 else:
-                    os.write(tun, inner)
+                    os.write(tun, frame)
                     done += 1
         finally:
             if done:

@@ -10,8 +10,10 @@ its own (:mod:`scapy_fama.automata.dataplane`). The cores still decide every
 binding (TunnelUp / TunnelDown, the automaton's ``tunnels``); this module turns
 them into kernel state and hands the data plane its tunnels::
 
-    DAR_i  CN -> HoA_i   kernel forwards: route HoA_i/128 dev fama-tun -> TUN -> data plane:
-                         encapsulate (outer DAR_i -> CoA, Next Header 41, hop limit 64) -> CoA
+    DAR_i  CN -> HoA_i   kernel forwards: route HoA_i/128 dev fama-tun encap bpf xmit, whose
+                         program (net/lwt.py) encapsulates (outer DAR_i -> CoA, Next Header 41,
+                         hop limit 64) -> CoA; without BPF lightweight tunnels the route leads
+                         into the TUN -> data plane: encapsulate the same way -> CoA
            CoA -> DAR_i  packet socket -> data plane: decapsulate (the outer source must be
                          the registered CoA of the inner source) -> TUN -> kernel forwards it on
     MN     HoA_i -> CN   socket bound to HoA_i -> rule "from HoA_i lookup 100" -> default dev
@@ -32,7 +34,12 @@ the automaton's thread) and removed on close; the data plane gets the new
 tunnels once the routes follow them:
 
 * DAR: its address on the access interface as a /128 (the lab routes the
-  prefix there), and a route ``HoA/128 dev fama-tun`` per tunnel.
+  prefix there), and a route ``HoA/128 dev fama-tun`` per tunnel, carrying the
+  tunnel's program (one per binding: a new CoA replaces the route; the log's
+  ``tunnel-entry`` record says whether the kernel or the data plane encapsulates).
+* MN: its data plane reads with a virtio_net_hdr (a raw packet socket) and writes
+  the inner packet with one into the TUN, so the kernel's super-packets and partial
+  checksums stay as they are (net/vnet.py).
 * MN: the current address, once usable (at once when optimistic, RFC 4429), as
   a /64 on the access interface (the prefix on-link) with a default route via
   the router of its RA; a kept address as a /128 on the TUN (off the access
@@ -42,6 +49,7 @@ tunnels once the routes follow them:
 
 from __future__ import annotations
 
+import os
 import socket
 from collections import Counter
 from collections.abc import Mapping
@@ -49,17 +57,19 @@ from collections.abc import Mapping
 from scapy.data import ETH_P_IPV6
 
 from scapy_fama.automata.dataplane import DAR, MN, DataPlane, Log, Side, TunnelTable
-from scapy_fama.net import bpf
+from scapy_fama.net import bpf, lwt
 from scapy_fama.net.iface import receive_buffer
 from scapy_fama.net.kernel import TUN_NAME, Tun, mtu
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.net.rtnetlink import Rtnl
+from scapy_fama.net.vnet import PACKET_VNET_HDR
 from scapy_fama.proto.effects import TunnelUp
 from scapy_fama.wire import WireInfo
-from scapy_fama.wire.numbers import ICMPV6, RA, RS
+from scapy_fama.wire.numbers import ETHER_HEADER, ICMPV6, RA, RS
 
 TABLE = 100  # the MN's routing table of kept addresses
 RULE_PRIORITY = 100
+SOL_PACKET = 263  # linux/socket.h
 ON_LINK, HOST = 64, 128  # prefix lengths: the MN's current address, a kept address or a DAR's
 
 
@@ -72,6 +82,8 @@ def signalling(raw: bytes, info: WireInfo) -> bool:
 
 class KernelPath:
     """The TUN device of one role, its data plane and the kernel state it keeps."""
+
+    link: int | None = None  # the receiver's link header (a raw socket with virtio_net_hdr), or cooked
 
     def __init__(self, iface: str, side: Side) -> None:
         self.iface = iface
@@ -93,7 +105,7 @@ class KernelPath:
         """Start the data plane (``log`` writes one of the node's records)."""
         receiver = self._receiver()
         try:
-            self.dataplane = DataPlane(self.tun.fd, receiver, self._table({}), log, mtu(self.iface), emulation)
+            self.dataplane = DataPlane(self.tun.fd, receiver, self._table({}), log, mtu(self.iface), emulation, self.link)
         except OSError:
             receiver.close()
             raise
@@ -129,7 +141,13 @@ class KernelPath:
 
 
 def _packet_socket(program: bpf.Program, iface: str | None = None) -> socket.socket:
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
+    """A packet socket for the data plane: cooked (IPv6 first) on any interface, or on ``iface``
+    (Ethernet) a raw one with a virtio_net_hdr before each frame (the kernel allows the header
+    only on raw sockets): what a kernel tunnel entry sent arrives as it was sent."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM if iface is None else socket.SOCK_RAW,
+                         socket.htons(ETH_P_IPV6))  # fmt: skip
+    if iface is not None:
+        sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
     receive_buffer(sock)  # a burst of a TCP window waits here while the data plane catches up
     program.attach(sock)
     if iface is not None:
@@ -138,14 +156,32 @@ def _packet_socket(program: bpf.Program, iface: str | None = None) -> socket.soc
 
 
 class DarKernel(KernelPath):
-    """A DAR's kernel state: its address on the access interface, a route per tunnel."""
+    """A DAR's kernel state: its address on the access interface, a route per tunnel.
 
-    def __init__(self, iface: str, address: str, prefix: str) -> None:
+    With ``kernel_entry`` (the default where this kernel loads the program and no link
+    emulation delays the data plane) each route carries the tunnel's BPF program
+    (:mod:`scapy_fama.net.lwt`): the kernel encapsulates, and the data plane only sees what
+    the program hands on; otherwise the route leads into the TUN and the data plane
+    encapsulates everything."""
+
+    def __init__(self, iface: str, address: str, prefix: str, kernel_entry: bool = True) -> None:
         super().__init__(iface, DAR)
         self.address = address
         self.prefix = prefix
-        self.routes: set[str] = set()
+        self.kernel_entry = kernel_entry
+        self._log: Log = lambda *_, **__: None  # the node's log, once started
+        self.routes: dict[str, str | None] = {}  # HoA -> the CoA its route's program tunnels to
         self.rtnl.address(True, address, HOST, iface)
+
+    def start(self, log: Log, emulation: LinkEmulation | None = None) -> None:
+        super().start(log, emulation)
+        why = "off" if not self.kernel_entry else "link emulation" if emulation is not None else lwt.supported()
+        self._log = log
+        self._entry(why)
+
+    def _entry(self, why: str | None) -> None:
+        self.kernel_entry = why is None
+        self._log("event", "tunnel-entry", by="kernel (BPF lwt xmit)" if why is None else "data plane", why=why)
 
     def _receiver(self) -> socket.socket:
         skip = [socket.if_nametoindex(name) for name in ("lo", TUN_NAME)]
@@ -155,14 +191,37 @@ class DarKernel(KernelPath):
         return TunnelTable(tunnels, DAR, self.prefix, frozenset(self.routes), self._published)
 
     def sync(self, tunnels: Mapping[str, TunnelUp]) -> None:
-        hoas = set(tunnels)
-        for hoa in sorted(hoas - self.routes):  # RFC 6275 §10.4.1: the HoA's traffic goes into its tunnel
-            self.rtnl.route(True, hoa, TUN_NAME)
-            self.routes.add(hoa)
-        for hoa in sorted(self.routes - hoas):
+        for hoa in sorted(tunnels):  # RFC 6275 §10.4.1: the HoA's traffic goes into its tunnel
+            tunnel = tunnels[hoa]
+            remote = tunnel.remote if self.kernel_entry else None
+            if hoa not in self.routes or self.routes[hoa] != remote:
+                self.routes[hoa] = self._route(hoa, tunnel.local, remote)
+        for hoa in sorted(set(self.routes) - set(tunnels)):
             self.rtnl.route(False, hoa, TUN_NAME)
-            self.routes.discard(hoa)
+            del self.routes[hoa]
         self.publish(tunnels)
+
+    def _route(self, hoa: str, local: str, remote: str | None) -> str | None:
+        """Route ``hoa`` into the TUN, through the kernel's tunnel to ``remote`` when one is given
+        (the route is replaced in one request: packets take the old tunnel or the new one);
+        where the route's program tunnels to, None for none."""
+        if remote is None:
+            self.rtnl.route(True, hoa, TUN_NAME)
+            return None
+        try:
+            fd = lwt.load(local, remote)
+        except OSError as exc:  # the kernel took the probe but not this one: the data plane does it all
+            self._entry(str(exc))
+            for other in [h for h, coa in self.routes.items() if coa is not None]:
+                self.rtnl.route(True, other, TUN_NAME)
+                self.routes[other] = None
+            self.rtnl.route(True, hoa, TUN_NAME)
+            return None
+        try:
+            self.rtnl.route(True, hoa, TUN_NAME, xmit=(fd, lwt.PROGRAM_NAME))
+        finally:
+            os.close(fd)  # the route holds the program now
+        return remote
 
     def _remove(self) -> None:
         self.sync({})
@@ -172,6 +231,8 @@ class DarKernel(KernelPath):
 class MnKernel(KernelPath):
     """An MN's kernel state: the current address on the link, the kept ones on the TUN."""
 
+    link = ETHER_HEADER
+
     def __init__(self, iface: str) -> None:
         super().__init__(iface, MN)
         self.native: str | None = None
@@ -180,7 +241,7 @@ class MnKernel(KernelPath):
         self.rtnl.route(True, None, TUN_NAME, table=TABLE)
 
     def _receiver(self) -> socket.socket:
-        return _packet_socket(bpf.tunnelled(None), self.iface)
+        return _packet_socket(bpf.tunnelled(None, link=ETHER_HEADER), self.iface)
 
     def sync(self, native: str | None, gateway: str | None, kept: set[str], tunnels: Mapping[str, TunnelUp]) -> None:
         """Make the kernel hold ``native`` on the link (via ``gateway``) and ``kept`` on the TUN,

@@ -1,7 +1,7 @@
 """fama-dar: run a Distributed Anchor Router on a real interface (root).
 
     fama-dar --iface eth1 --prefix 2001:db8:1::/64 --address 2001:db8:1::1 [--require-coa-test]
-             [--kernel] [--link-delay MS] [--link-loss P] [--link-seed N]
+             [--kernel [--no-kernel-tunnel]] [--link-delay MS] [--link-loss P] [--link-seed N]
              [--log FILE] [--json-log FILE] [--name dar1]
 
 The DAR sends RAs, answers RSs, BUs and CoTIs, tunnels the traffic of bound
@@ -18,7 +18,10 @@ route ``PREFIX dev IFACE``; fama-dar puts its address on IFACE (/128, nodad),
 creates the TUN ``fama-tun`` and routes each bound HoA into it, so the
 kernel's packets for a HoA go through the tunnel to its CoA, and the
 reverse-tunnelled packets of its MNs come out of it
-(:mod:`scapy_fama.automata.kernel_path`). The namespace needs the nftables
+(:mod:`scapy_fama.automata.kernel_path`). Where the kernel loads BPF lightweight
+tunnels each such route carries the tunnel's program and the kernel encapsulates
+(:mod:`scapy_fama.net.lwt`; the log's ``tunnel-entry`` record says which is used);
+``--no-kernel-tunnel`` leaves it to the data plane. The namespace needs the nftables
 table of :func:`scapy_fama.net.kernel.nft_install` (Parameter Problems off).
 
 ``--link-delay MS`` and ``--link-loss P`` emulate the access link in the role
@@ -120,7 +123,8 @@ def _serve(args: argparse.Namespace) -> int:
     return serve_node(
         args,
         lambda log: DarAutomaton(
-            core, iface=args.iface, name=name, log=log, kernel=args.kernel, emulation=link
+            core, iface=args.iface, name=name, log=log, kernel=args.kernel, emulation=link,
+            kernel_tunnel=not args.no_kernel_tunnel,
         ),
     )
 
@@ -137,6 +141,11 @@ def parser() -> argparse.ArgumentParser:
         "--require-coa-test",
         action="store_true",
         help="secure mode: a BU needs a care-of token from CoTI/CoT first (profile §5)",
+    )
+    ap.add_argument(
+        "--no-kernel-tunnel",
+        action="store_true",
+        help="kernel mode: encapsulate in the data plane, not with the route's BPF program (net/lwt.py)",
     )
     return version(ap)
 

@@ -22,9 +22,10 @@ and are resolved to offsets when the program is assembled::
                   signalling(priority=True) are the same programs but for these frames, so that
                   two sockets on one interface read every frame once; ``to=`` as signalling()'s
     to_address(a): IPv6 packets to ``a`` but IPv6-in-IPv6 (a cooked socket, no Ethernet header)
-    tunnelled(a, skip): IPv6-in-IPv6 (or behind a Destination Options header, RFC 2473
+    tunnelled(a, skip, link): IPv6-in-IPv6 (or behind a Destination Options header, RFC 2473
                   §4.1.1) for this host [to ``a``], on any interface but those of ``skip``
-                  (a cooked socket: the kernel-mode data plane's, automata/dataplane.py)
+                  (the kernel-mode data plane's, automata/dataplane.py: a cooked socket, or
+                  with ``link`` a raw one on Ethernet)
 
 Short BUs are served ahead of CGA work already at the socket (profile §6 DoS guard: "PHKT-
 authorised BUs are never queued behind CGA work"; issue 14 item 2). A BU whose Mobility Header
@@ -206,14 +207,16 @@ def to_address(address: str) -> Program:
     return Program(_destination([address], 0) + [(LD_B_ABS, 0, 0, NEXT_HEADER), (JEQ, "drop", "accept", IPV6_IN_IPV6)])
 
 
-def tunnelled(address: str | None, skip: Sequence[int] = ()) -> Program:
+def tunnelled(address: str | None, skip: Sequence[int] = (), link: int = 0) -> Program:
     """IPv6-in-IPv6 packets for this host (to ``address`` when given), Next Header 41 or a
-    Destination Options header first, arriving on any interface but the indexes in ``skip``."""
+    Destination Options header first, arriving on any interface but the indexes in ``skip``;
+    with ``link`` (ETHER_HEADER: a SOCK_RAW socket on Ethernet), EtherType IPv6 first."""
     ops: list[Op | str] = [(LD_W_ABS, 0, 0, SKF_AD_PKTTYPE), (JEQ, 0, "drop", PACKET_HOST), (LD_W_ABS, 0, 0, SKF_AD_IFINDEX)]
     ops += [(JEQ, "drop", 0, index) for index in skip]
-    ops += [] if address is None else _destination([address], 0)
+    ops += [(LD_H_ABS, 0, 0, link - 2), (JEQ, 0, "drop", ETHERTYPE_IPV6)] if link else []
+    ops += [] if address is None else _destination([address], link)
     return Program(ops + [
-        (LD_B_ABS, 0, 0, NEXT_HEADER),
+        (LD_B_ABS, 0, 0, link + NEXT_HEADER),
         (JEQ, "accept", 0, IPV6_IN_IPV6),
         (JEQ, "accept", "drop", DEST_OPTS),
     ])  # fmt: skip

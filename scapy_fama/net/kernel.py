@@ -12,8 +12,9 @@ tunnel end point is a TUN device that the role's data plane reads and writes
     data plane --write inner packet--> fama-tun --> kernel: forwards it (DAR), delivers it (MN)
 
 This module only manages state: :class:`Tun` opens the device (``/dev/net/tun``,
-``TUNSETIFF`` with ``IFF_TUN | IFF_NO_PI``: bare IPv6 packets, no packet
-information header), sets it up and gives it the tunnel MTU (the access link's
+``TUNSETIFF`` with ``IFF_TUN | IFF_NO_PI | IFF_VNET_HDR``: IPv6 packets, no
+packet information header, a virtio_net_hdr before each one, :mod:`scapy_fama.net.vnet`),
+sets it up and gives it the tunnel MTU (the access link's
 minus the 40-byte outer header, RFC 2473 §6.7); :func:`ip` runs one iproute2
 command and turns a failure into one :class:`OSError` line (the roles change
 addresses and routes with :mod:`scapy_fama.net.rtnetlink`, which is faster);
@@ -44,6 +45,8 @@ import shutil
 import struct
 import subprocess
 from pathlib import Path
+
+from scapy_fama.net.vnet import IFF_VNET_HDR
 
 TUN_NAME = "fama-tun"
 TUNNEL_HEADER = 40  # the outer IPv6 header of RFC 2473
@@ -105,14 +108,14 @@ def mtu(iface: str) -> int:
 
 
 class Tun:
-    """A TUN device carrying bare IPv6 packets, up, with the tunnel MTU of ``access``."""
+    """A TUN device carrying IPv6 packets behind a virtio_net_hdr, up, with the tunnel MTU of ``access``."""
 
     def __init__(self, access: str, name: str = TUN_NAME) -> None:
         require_tun()
         self.name = name
         self.fd = os.open(_TUN_DEVICE, os.O_RDWR)
         try:
-            request = struct.pack("16sH", name.encode(), _IFF_TUN | _IFF_NO_PI)
+            request = struct.pack("16sH", name.encode(), _IFF_TUN | _IFF_NO_PI | IFF_VNET_HDR)
             fcntl.ioctl(self.fd, _TUNSETIFF, request)
             ip("link", "set", name, "mtu", str(mtu(access) - TUNNEL_HEADER), "up")
         except OSError as exc:

@@ -50,6 +50,11 @@ RTPROT_BOOT = 3  # what ``ip route`` marks its routes with
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253
 RTN_UNICAST = 1
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
+RTA_ENCAP_KIND, RTA_ENCAP = 21, 22  # linux/rtnetlink.h RTA_ENCAP_TYPE (renamed: *_TYPE names are wire facts here), RTA_ENCAP
+# linux/lwtunnel.h
+LWTUNNEL_ENCAP_BPF = 6
+LWT_BPF_XMIT = 3
+LWT_BPF_PROG_FD, LWT_BPF_PROG_NAME = 1, 2
 # linux/if_addr.h
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 IFA_F_NODAD = 0x02
@@ -65,7 +70,7 @@ _ATTR = struct.Struct("=HH")  # rtattr
 _IFADDRMSG = struct.Struct("=BBBBI")
 _RTMSG = struct.Struct("=BBBBBBBBI")  # also fib_rule_hdr, which has the same layout
 _NDMSG = struct.Struct("=BBHiHBB")
-_U32, _I32 = struct.Struct("=I"), struct.Struct("=i")
+_U16, _U32, _I32 = struct.Struct("=H"), struct.Struct("=I"), struct.Struct("=i")
 _RECEIVE = 1 << 16
 
 
@@ -166,8 +171,10 @@ class Rtnl:
         self.request(kind, flags, body, f"{'replace' if add else 'del'} address {address}/{prefix_len} dev {iface}")
 
     def route(self, add: bool, dst: str | None, iface: str, gateway: str | None = None,
-              table: int = RT_TABLE_MAIN) -> None:  # fmt: skip
-        """``ip -6 route replace DST dev IFACE [via GATEWAY] [table T]`` (DST None: default), or del."""
+              table: int = RT_TABLE_MAIN, xmit: tuple[int, str] | None = None) -> None:  # fmt: skip
+        """``ip -6 route replace DST dev IFACE [via GATEWAY] [table T]`` (DST None: default), or del;
+        ``xmit`` (a BPF program's descriptor and name): ``encap bpf xmit`` it, a lightweight tunnel
+        whose program sees every packet the route sends (linux/lwtunnel.h, net/core/lwt_bpf.c)."""
         scope = RT_SCOPE_UNIVERSE if gateway is not None else RT_SCOPE_LINK
         body = _RTMSG.pack(socket.AF_INET6, 0 if dst is None else 128, 0, 0, table, RTPROT_BOOT, scope, RTN_UNICAST, 0)
         if dst is not None:
@@ -175,8 +182,12 @@ class Rtnl:
         if gateway is not None:
             body += attr(RTA_GATEWAY, _address(gateway))
         body += attr(RTA_OIF, _u32(socket.if_nametoindex(iface))) + attr(RTA_TABLE, _u32(table))
+        if xmit is not None:
+            program = attr(LWT_BPF_PROG_FD, _u32(xmit[0])) + attr(LWT_BPF_PROG_NAME, xmit[1].encode() + b"\0")
+            body += attr(RTA_ENCAP_KIND, _U16.pack(LWTUNNEL_ENCAP_BPF)) + attr(RTA_ENCAP, attr(LWT_BPF_XMIT, program))
         kind, flags = (RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE) if add else (RTM_DELROUTE, 0)
         where = f"{dst or 'default'}{f' via {gateway}' if gateway else ''} dev {iface} table {table}"
+        where += f" encap bpf xmit {xmit[1]}" if xmit is not None else ""
         self.request(kind, flags, body, f"{'replace' if add else 'del'} route {where}")
 
     def rule(self, add: bool, source: str, table: int, priority: int) -> None:

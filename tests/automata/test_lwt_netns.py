@@ -1,0 +1,138 @@
+"""A DAR's kernel tunnel entry (net/lwt.py) in a network namespace: what its routes put on the wire.
+
+One namespace, one veth ``fama-la`` (its peer's MAC a static neighbour of both CoAs, so
+nothing needs answering). A :class:`DarKernel` is driven the way the automaton drives it
+(``sync`` with the tunnels, ``close``), a UDP datagram is sent to the HoA after each change,
+and a packet socket on the veth reads what leaves; the frames are taken apart here by hand
+against RFC 2473 §3 / RFC 8200 §3: Next Header 41, hop limit 64, the DAR to the binding's
+CoA, Payload Length the whole inner packet, the inner packet as sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from test_netns import _unusable
+
+from scapy_fama.net import lwt
+
+pytestmark = pytest.mark.netns
+
+NS = f"fama-lwt-{os.getpid() % 100000}"
+DAR, HOA, COA1, COA2 = "2001:db8:1::1", "2001:db8:1::5", "2001:db8:2::7", "2001:db8:2::8"
+
+SCRIPT = f"""
+import json, socket, subprocess
+from scapy_fama.automata.kernel_path import DarKernel
+from scapy_fama.proto.effects import TunnelUp
+
+records = []
+capture = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL: outgoing frames too
+capture.bind(("fama-la", 3))
+capture.settimeout(10)
+sender = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+
+def routes():
+    return subprocess.run(["ip", "-6", "route", "show", "{HOA}"], capture_output=True, text=True).stdout
+
+def sent(payload, marker):
+    '''Send ``payload`` to the HoA, then ``marker`` natively to COA1; the frames that left up to the marker.'''
+    try:
+        sender.sendto(payload, ("{HOA}", 9))
+    except OSError as exc:
+        payload = None
+    sender.sendto(marker, ("{COA1}", 9))
+    frames = []
+    while True:
+        frame, where = capture.recvfrom(65536)
+        if where[2] == 4 and frame[12:14] == bytes.fromhex("86dd"):  # PACKET_OUTGOING, IPv6
+            frames.append(frame[14:].hex())
+        if frame.endswith(marker):
+            return frames
+
+kernel = DarKernel("fama-la", "{DAR}", "2001:db8:1::/64")
+kernel.start(lambda *a, **f: records.append([*a, f]))
+out = {{"records": records}}
+sender.bind(("{DAR}", 4000))
+kernel.sync({{"{HOA}": TunnelUp("{DAR}", "{COA1}", "{HOA}")}})
+out["first"], out["route_first"] = sent(b"one", b"m1"), routes()
+kernel.sync({{"{HOA}": TunnelUp("{DAR}", "{COA2}", "{HOA}")}})
+out["moved"] = sent(b"two", b"m2")
+kernel.sync({{}})
+out["route_gone"] = routes()
+out["gone"] = sent(b"three", b"m3")
+kernel.sync({{"{HOA}": TunnelUp("{DAR}", "{COA1}", "{HOA}")}})
+kernel.close()
+out["route_closed"], out["links"] = routes(), subprocess.run(["ip", "link"], capture_output=True, text=True).stdout
+print(json.dumps(out))
+"""
+
+
+def _ip(*argv: str) -> None:
+    subprocess.run(["ip", "-n", NS, *argv], check=True, capture_output=True)
+
+
+def _until_up(link: str) -> None:
+    """Wait until the kernel has activated ``link`` (operstate UP: its queue sends, it no longer drops)."""
+    for _ in range(200):
+        shown = subprocess.run(["ip", "-n", NS, "-j", "link", "show", link], capture_output=True, text=True, check=True)
+        if json.loads(shown.stdout)[0].get("operstate") == "UP":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{link} not up within 10 s")
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    reason = _unusable() or lwt.supported()
+    if reason is not None:
+        pytest.skip(reason)
+    subprocess.run(["ip", "netns", "add", NS], check=True)
+    try:
+        _ip("link", "add", "fama-la", "type", "veth", "peer", "name", "fama-lb")
+        for link in ("lo", "fama-la", "fama-lb"):
+            _ip("link", "set", link, "up")
+        _ip("-6", "route", "add", "2001:db8:2::/64", "dev", "fama-la")
+        for coa in (COA1, COA2):
+            _ip("-6", "neigh", "add", coa, "lladdr", "02:00:00:00:00:0b", "dev", "fama-la", "nud", "permanent")
+        _until_up("fama-la")
+        _until_up("fama-lb")
+        yield NS
+    finally:
+        subprocess.run(["ip", "netns", "del", NS], check=False)
+
+
+def _tunnelled(frames: list[str], payload: bytes) -> list[tuple[str, str, int, int, bytes]]:
+    """(outer source, destination, hop limit, Payload Length, inner packet) of each frame that
+    carries a UDP datagram with ``payload`` in IPv6-in-IPv6."""
+    found = []
+    for text in frames:
+        outer = bytes.fromhex(text)
+        inner = outer[40:]
+        if outer[6] == 41 and len(inner) >= 48 and inner[6] == 17 and inner[48:] == payload:
+            src, dst = (str(__import__("ipaddress").IPv6Address(outer[a : a + 16])) for a in (8, 24))
+            found.append((src, dst, outer[7], int.from_bytes(outer[4:6], "big"), inner))
+    return found
+
+
+def test_the_route_of_a_binding_encapsulates_in_the_kernel_follows_a_move_and_goes_with_it(namespace: str) -> None:
+    done = subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c", SCRIPT], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert ["event", "tunnel-entry", {"by": "kernel (BPF lwt xmit)", "why": None}] in out["records"]
+    assert "encap bpf xmit fama_tunnel" in out["route_first"]
+
+    (first,) = _tunnelled(out["first"], b"one")
+    assert first[:3] == (DAR, COA1, 64) and first[3] == len(first[4]) == 40 + 8 + 3  # RFC 2473 §3
+    assert first[4][8:40].hex() == bytes.fromhex("20010db8000100000000000000000001" + "20010db8000100000000000000000005").hex()
+    (moved,) = _tunnelled(out["moved"], b"two")
+    assert moved[:3] == (DAR, COA2, 64)  # the binding moved: the same route, a new program
+    assert not _tunnelled(out["gone"], b"three") and out["route_gone"] == ""  # de-registered: no tunnel
+    assert out["route_closed"] == "" and "fama-tun" not in out["links"]  # the role's exit takes it all
