@@ -32,12 +32,18 @@ hands every item to a feeder thread in the worker, which then takes the GIL from
 cases), and the parent sleeps until a report comes or a worker ends (no polling). The heap
 the workers inherit is frozen (:func:`frozen_heap`): their collector neither walks it nor
 writes to the pages they share with the parent.
+
+Ctrl-C (:class:`CtrlC`) only sets a flag and wakes the parent's wait; no exception is raised
+in the middle of reading a report, which would leave that pipe mid-message. The parent then
+says stop and reads each worker's last report (for at most :data:`STOP_WAIT` s).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -45,6 +51,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
+from types import FrameType, TracebackType
 
 from scapy_fama.fuzz import findings
 from scapy_fama.fuzz.campaign import Campaign, Case, Summary, Tally, TargetError, frozen_heap
@@ -151,6 +158,46 @@ class _Collector:
                 self.summary.paths[f.id] = findings.save(f, self.out)
 
 
+class CtrlC:
+    """While entered in the main thread, SIGINT sets ``pressed`` and makes ``wakeup`` readable
+    (signal.set_wakeup_fd) instead of raising KeyboardInterrupt; once pressed, SIGINT stays
+    ignored after it. Elsewhere it changes nothing."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self.wakeup, self._writer = socket.socketpair()
+        for end in (self.wakeup, self._writer):
+            end.setblocking(False)
+        self._restore: tuple[Callable[..., object] | int | None, int] | None = None
+
+    def _press(self, signum: int, frame: FrameType | None) -> None:
+        self.pressed = True
+
+    def drain(self) -> None:
+        """Read away the signal numbers the wakeup wrote."""
+        try:
+            while self.wakeup.recv(64):
+                pass
+        except BlockingIOError:
+            pass
+
+    def __enter__(self) -> CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            handler = signal.signal(signal.SIGINT, self._press)
+            self._restore = (handler, signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False))
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if self._restore is not None:
+            handler, fd = self._restore
+            signal.set_wakeup_fd(fd)
+            # pressed: the run is ending at the user's word, so more presses are ignored while
+            # its summary is written (one would cut it short with a traceback)
+            signal.signal(signal.SIGINT, signal.SIG_IGN if self.pressed else handler)
+        self.wakeup.close()
+        self._writer.close()
+
+
 def run_parallel(campaign: Campaign, jobs: int, progress: Callable[[Summary], None] | None = None) -> Summary:
     """``campaign`` on ``jobs`` processes (see the module docstring)."""
     if campaign.target.keeps_state:
@@ -163,24 +210,31 @@ def run_parallel(campaign: Campaign, jobs: int, progress: Callable[[Summary], No
     deadline = start + seconds if seconds is not None else None
     summary = Summary(campaign.config)
     collect = _Collector(campaign, summary)
-    workers: dict[Connection, mp.process.BaseProcess] = {}
-    with frozen_heap():
-        for _ in range(jobs):
-            reader, writer = ctx.Pipe(duplex=False)
-            workers[reader] = ctx.Process(target=_worker, args=(campaign, counter, deadline, stop, writer),
-                                          daemon=True)
-            workers[reader].start()
-            writer.close()  # the worker holds the only writer: its end is the pipe's end
-    pending = list(workers)  # the workers whose last report has not come
-    errors: list[str] = []
-    until = None  # after Ctrl-C: how long the workers' last reports are waited for
-    try:
-        while pending:
-            try:
-                ready = wait(pending, None if until is None else max(0.0, until - time.monotonic()))
+    with CtrlC() as ctrl_c:  # before the fork: no Ctrl-C between it and the loop raises
+        workers: dict[Connection, mp.process.BaseProcess] = {}
+        with frozen_heap():
+            for _ in range(jobs):
+                reader, writer = ctx.Pipe(duplex=False)
+                workers[reader] = ctx.Process(target=_worker, args=(campaign, counter, deadline, stop, writer),
+                                              daemon=True)
+                workers[reader].start()
+                writer.close()  # the worker holds the only writer: its end is the pipe's end
+        pending = list(workers)  # the workers whose last report has not come
+        errors: list[str] = []
+        until = None  # after Ctrl-C: how long the workers' last reports are waited for
+        try:
+            while pending:
+                ready = wait([*pending, ctrl_c.wakeup], None if until is None else max(0.0, until - time.monotonic()))
+                if ctrl_c.pressed and until is None:
+                    summary.stopped = "interrupted"
+                    stop.set()
+                    until = time.monotonic() + STOP_WAIT
                 if not ready:
                     break
                 for reader in ready:
+                    if reader is ctrl_c.wakeup:
+                        ctrl_c.drain()
+                        continue
                     try:
                         report = reader.recv()
                     except EOFError:
@@ -194,21 +248,17 @@ def run_parallel(campaign: Campaign, jobs: int, progress: Callable[[Summary], No
                     summary.seconds = time.monotonic() - start
                     if progress is not None:
                         progress(summary)
-            except KeyboardInterrupt:
-                summary.stopped = "interrupted"
-                stop.set()
-                until = time.monotonic() + STOP_WAIT
-        if until is None:
-            summary.stopped = "cases" if campaign.config.cases is not None and \
-                summary.cases >= campaign.config.cases else "seconds"
-    finally:
-        stop.set()
-        for reader, worker in workers.items():
-            if reader in pending:  # it did not report its end: it is ended
-                worker.terminate()
-            worker.join()
-            reader.close()
-        campaign.target.close()
+            if until is None:
+                summary.stopped = "cases" if campaign.config.cases is not None and \
+                    summary.cases >= campaign.config.cases else "seconds"
+        finally:
+            stop.set()
+            for reader, worker in workers.items():
+                if reader in pending:  # it did not report its end: it is ended
+                    worker.terminate()
+                worker.join()
+                reader.close()
+            campaign.target.close()
     if errors:
         raise TargetError(errors[0])
     collect.finish()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,31 @@ def test_jobs_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main([*argv, "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
     two = json.loads(capsys.readouterr().out)
     assert two["cases"] == 40 and two["coverage"] == one["coverage"]
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_a_burst_of_ctrl_c_under_jobs_ends_with_the_summary_not_a_traceback(tmp_path: Path) -> None:
+    """Ctrl-C pressed many times while the workers report: each report is read whole (a
+    KeyboardInterrupt inside recv() used to leave a pipe mid-message, and the next read
+    failed to unpickle); the campaign ends 'interrupted' with its summary, as a serial one does."""
+    command = [sys.executable, "-m", "scapy_fama.cli.fuzz", "--target", "dar", "--seconds", "120", "--jobs", "2",
+               "--out", str(tmp_path), "--json"]  # fmt: skip
+    fuzz = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(fuzz.pid)) < 2:  # both workers forked
+            assert fuzz.poll() is None and time.monotonic() < deadline, fuzz.communicate()
+            time.sleep(0.05)
+        for _ in range(10):
+            fuzz.send_signal(signal.SIGINT)
+            time.sleep(0.001)
+        out, err = fuzz.communicate(timeout=60)
+    finally:
+        fuzz.kill()
+    assert "Traceback" not in err, err
+    assert fuzz.returncode == 0, (out, err)  # no findings: as a serial campaign Ctrl-C'd
+    summary = json.loads(out[: out.rindex("}") + 1])
+    assert summary["stopped"] == "interrupted" and summary["cases"] > 0
