@@ -159,7 +159,9 @@ class DarCore:
             if CgaParams.decode(cga_params).public_key != keypair.public_der:
                 raise ValueError("cga_params hold another public key than keypair")
         self.link_local = addr_text(LINK_LOCAL_PREFIX + addr_bytes(self.address)[8:])  # same IID
-        self._mine = frozenset((self.address, self.link_local, ALL_NODES, ALL_ROUTERS))
+        # a tuple, not a set: its pickle (the fuzzer compares a core's state as one) never depends
+        # on the order a set was rebuilt in; four strings are looked through as fast
+        self._mine = (self.address, self.link_local, ALL_NODES, ALL_ROUTERS)
         self.config = config
         self._rand = rand
         self._keypair = keypair
