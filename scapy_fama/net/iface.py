@@ -129,7 +129,7 @@ def _read(port: PrioritySocket | IfacePort) -> bytes | None:
     this host sent, which a packet socket sees too, nothing to read on a socket that does
     not block, or a read error counted in ``port.faults`` (the link went down)."""
     try:
-        data, ancillary, _, address = port.ins.recvmsg(65535, _STAMP_SPACE)
+        data, address, stamp = _receive(port.ins)
     except BlockingIOError:
         return None
     except OSError as exc:
@@ -137,12 +137,19 @@ def _read(port: PrioritySocket | IfacePort) -> bytes | None:
         return None
     if address[2] == socket.PACKET_OUTGOING:
         return None
-    port.stamp = None
+    port.stamp = stamp
+    return data
+
+
+def _receive(sock: socket.socket) -> tuple[bytes, tuple[str, int, int, int, bytes], float | None]:
+    """One frame from a packet socket: its bytes, its sockaddr_ll and, on a :func:`stamped`
+    socket, the kernel's receive time (``time.time()``'s clock; else None)."""
+    data, ancillary, _, address = sock.recvmsg(65535, _STAMP_SPACE)
     for level, kind, value in ancillary:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
             seconds, nanoseconds = int.from_bytes(value[:8], sys.byteorder), int.from_bytes(value[8:16], sys.byteorder)
-            port.stamp = seconds + nanoseconds / 1e9
-    return data
+            return data, address, seconds + nanoseconds / 1e9
+    return data, address, None
 
 
 def _forget_bind_error(sock: socket.socket) -> None:
@@ -318,12 +325,14 @@ class KernelUpstream(KernelRoute):
         self.skip = skip | {"lo"}
         self.ins = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
         receive_buffer(self.ins)
+        stamped(self.ins)
+        self.stamp: float | None = None  # the kernel's receive time of the last packet read
         self._program = bpf.to_address(address)
         self._program.attach(self.ins)
         _discard_queued(self.ins)
 
     def recv_bytes(self) -> bytes | None:
-        data, (iface, _, pkttype, *_) = self.ins.recvfrom(65535)
+        data, (iface, _, pkttype, *_), self.stamp = _receive(self.ins)
         if pkttype != _PACKET_HOST or iface in self.skip:
             return None
         return data

@@ -102,3 +102,12 @@ def test_demo_stream_outlives_three_handovers(lab_up: Lab, lab_dir: Path) -> Non
     second = result["second"]
     assert second["intact"] and second["native"], second
     assert second["address"].startswith("2001:db8:2:") and second["native_packets"] > 0
+    # each role warmed its signalling path once before its first message (automata/warm.py), and
+    # each BU a DAR read from upstream came with the kernel's receive time (KernelUpstream)
+    logs = {node: roles.records(lab_dir / "logs", node) for node in ("dar1", "dar2", "dar3", "mn")}
+    for node, records in logs.items():
+        warm = [i for i, r in enumerate(records) if r["kind"] == "warm-up"]
+        assert len(warm) == 1 and records[warm[0]]["ms"] > 0, node
+        assert warm[0] < next(i for i, r in enumerate(records) if r["dir"] == "in"), node
+    bus = [r for node in ("dar1", "dar2", "dar3") for r in logs[node] if r["dir"] == "in" and r["kind"] == "BU"]
+    assert bus and all(r["t"] - 0.5 < r["rx"] <= r["t"] for r in bus), bus
