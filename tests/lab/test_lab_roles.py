@@ -44,6 +44,10 @@ def test_status_exec_handover_capture_and_down(lab_up: Lab, lab_dir: Path) -> No
         ("dar1", True), ("dar2", True), ("dar3", True), ("mn", True)]  # fmt: skip
     first = status["mn_addresses"][0]
     assert first.startswith("2001:db8:1:") and status["bridge"] == bridge(1)
+    for role in status["roles"]:  # every thread of every role at the roles' nice (proc(5): field 19)
+        threads = list(Path(f"/proc/{role['pid']}/task").iterdir())
+        nices = {int((t / "stat").read_text().rsplit(")", 1)[1].split()[16]) for t in threads}
+        assert len(threads) > 1 and nices == {roles.ROLE_NICE}, (role["node"], nices)
     shown = lab_up("exec", "mn", "--", "ip", "-6", "addr", "show", "dev", "fama-mn")
     assert shown.returncode == 0 and first in shown.stdout  # the kernel owns the MN's address
     assert lab_up("exec", "mn", "--", "false").returncode == 1
