@@ -13,7 +13,7 @@ JSON object on stdout (times are wall-clock ``time.time()``, which all
 namespaces share, so the demo can set them against its handover times)::
 
     sink    accepts one connection, reads to EOF:
-            {"bytes", "sha256", "stalls": [[t_last_before, t_first_after], ...] (gaps > 0.1 s),
+            {"bytes", "sha256", "stalls": [[t_last_before, t_first_after], ...] (gaps > STALL, 0.05 s),
              "first", "last" (the times of the first and the last data), "error"}
     source  connects, sends random bytes at --rate until --bytes, --seconds or SIGTERM, closes
             its side and waits for the sink's close: {"bytes", "sha256", "error"}; --rate 0 sends
@@ -47,7 +47,7 @@ from scapy_fama.wire.icmpv6 import echo_reply, echo_request
 
 CHUNK = 1024
 BULK_CHUNK, POOL = 1 << 16, 1 << 22  # --rate 0: bytes per send, and the random bytes they come from
-STALL = 0.1  # seconds without data that the sink reports as a stall
+STALL = 0.05  # seconds without data the sink reports as a stall: 2.5 chunk intervals at 50 kB/s, under a move's carrier-down time (55-65 ms)
 SOCKET_TIMEOUT = 60.0
 LATE = 1.0  # seconds to wait for the last echo replies
 
