@@ -62,7 +62,9 @@ Scapy 2.8 pitfalls, and what this class does about them:
   timeout and stop ticking until a packet came;
 * entering a state, even the same one, restarts its timers: a packet, tick or
   command that leaves the life-cycle state unchanged makes no transition;
-* timeouts are wall-clock: the protocol timers stay in the core, ticked here;
+* timeouts are wall-clock: the protocol timers stay in the core, ticked here
+  every TICK, and sooner when the core's next deadline is sooner (a 1 s
+  retransmission fires at 1 s, not at the next 50 ms tick);
 * the same three conditions exist in every state, so they are generated per
   state (``__init_subclass__``); ``graph()`` draws the edges each state names
   in its ``_enter(...)`` call, which are the life cycle the derivation may
@@ -139,7 +141,8 @@ from scapy_fama.wire.numbers import (
 from scapy_fama.wire.read import addr
 from scapy_fama.wire.write import ipv6
 
-TICK = 0.05  # seconds between two looks at the core's deadline
+TICK = 0.05  # seconds between two looks at the core's deadline, at the longest
+SOONEST = 0.001  # seconds: the earliest tick (a core deadline left in the past: a look a millisecond)
 RECEIVED = 256  # datagrams kept for the node's applications (profile §6 "Bounded state")
 HISTORY = 256  # life-cycle states remembered
 COMMAND_TIMEOUT = 5.0
@@ -154,21 +157,36 @@ class Core(Protocol):
 
 
 class _Tick(Timer):
-    """A periodic ATMT timer that, however late, fires once and then waits a full period."""
+    """A periodic ATMT timer that, however late, fires once and then waits a full period, or
+    less: no longer than until the core's next deadline (``until()``: seconds, None: none)."""
+
+    def __init__(self, period: float, until: Callable[[], float | None]) -> None:
+        super().__init__(period, autoreload=True)
+        self.until = until
+
+    def _reset(self) -> None:  # entering a state
+        super()._reset()
+        self.shorten()
 
     def _decrement(self, time: float) -> None:
         super()._decrement(time)
         if self._time <= 0:
             self._time = self._timeout
 
+    def shorten(self) -> None:
+        """Fire no later than the core's next deadline (SOONEST if it has passed)."""
+        left = self.until()
+        if left is not None and left < self._time:
+            self._time = max(left, SOONEST)
 
-def _own_timers(shared: dict[str, _TimerList]) -> dict[str, _TimerList]:
+
+def _own_timers(shared: dict[str, _TimerList], until: Callable[[], float | None]) -> dict[str, _TimerList]:
     """Per-instance copies of the class's timers (Scapy 2.8 shares them)."""
     own = {}
     for state, timers in shared.items():
         own[state] = _TimerList()
         for timer in timers:
-            tick = _Tick(timer.get(), autoreload=True)
+            tick = _Tick(timer.get(), until)
             tick._func = timer._func
             own[state].add_timer(tick)
     return own
@@ -280,7 +298,7 @@ class FamaAutomaton(Automaton):
         self._carrier = False  # the access link as last seen (_watch_link)
         self._epoch: int | None = None  # its attachment epoch; None until the first look
         self._lost = 0  # socket errors while the link was down, for its link-up line
-        self.timeout = _own_timers(type(self).timeout)
+        self.timeout = _own_timers(type(self).timeout, self._until_deadline)
         self._link_events = LinkEvents() if iface is not None else None  # profile §2 step 1: RS at once
         fds = {} if self._link_events is None else {"link": self._link_events.sock}
         super().__init__(sock=NodeSocket(self.access, upstream, priority), debug=debug, external_fd=fds)  # type: ignore[arg-type]
@@ -331,7 +349,15 @@ class FamaAutomaton(Automaton):
                 self._sync_kernel()
         except Exception as exc:  # noqa: BLE001 -- one bad packet must not stop a router: log it
             self.log.write(self.name, "error", type(exc).__name__, why=str(exc))
+        for timer in self.timeout[self.state.state]:  # the event may have set an earlier deadline
+            if isinstance(timer, _Tick):
+                timer.shorten()
         self._settle()
+
+    def _until_deadline(self) -> float | None:
+        """Seconds until the core's next deadline (its timers: retransmissions, DAD, expiry)."""
+        deadline = self.core.next_deadline()
+        return None if deadline is None else deadline - time.monotonic()
 
     # ---------------------------------------------------------------- the three events
 

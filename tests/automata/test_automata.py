@@ -20,7 +20,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from scapy_fama.automata import DarAutomaton, FamaAutomaton, MnAutomaton, base
-from scapy_fama.automata.base import TICK, _Tick
+from scapy_fama.automata.base import SOONEST, TICK, _Tick
 from scapy_fama.automata.nd import group_mac, solicitation
 from scapy_fama.codec import decode
 from scapy_fama.layers import BU
@@ -199,7 +199,7 @@ def test_a_dad_collision_gives_the_mn_another_address(net: Net) -> None:
 
 
 def test_ticks_survive_a_busy_thread_and_timers_are_per_instance(net: Net) -> None:
-    plain, tick = Timer(TICK, autoreload=True), _Tick(TICK, autoreload=True)
+    plain, tick = Timer(TICK, autoreload=True), _Tick(TICK, lambda: None)
     for timer in (plain, tick):
         timers = _TimerList()
         timers.add_timer(timer)
@@ -212,6 +212,18 @@ def test_ticks_survive_a_busy_thread_and_timers_are_per_instance(net: Net) -> No
     theirs = [t for timers in MnAutomaton.timeout.values() for t in timers]
     assert mine and not {id(t) for t in mine} & {id(t) for t in theirs}
     assert not {id(t) for t in mine} & {id(t) for timers in net.dar1.timeout.values() for t in timers}
+
+
+@pytest.mark.parametrize(("left", "first"), [(None, TICK), (2 * TICK, TICK), (0.3 * TICK, 0.3 * TICK), (-1.0, SOONEST)])
+def test_a_tick_comes_no_later_than_the_core_s_next_deadline(left: float | None, first: float) -> None:
+    """Scapy's select waits until_next(): the tick's time, shortened to the core's deadline."""
+    tick = _Tick(TICK, lambda: left)
+    timers = _TimerList()
+    timers.add_timer(tick)
+    timers.reset()  # entering a state
+    assert timers.until_next() == pytest.approx(first)
+    timers.decrement(first)
+    assert timers.expired() == [tick] and tick._remaining() == pytest.approx(TICK)  # then a full period
 
 
 def test_codec_does_not_take_an_icmpv6_error_for_the_bu_it_quotes(net: Net) -> None:

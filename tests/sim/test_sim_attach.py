@@ -17,12 +17,14 @@ from scapy_fama.proto.bul import BulState
 from scapy_fama.proto.messages import (
     BindingAck,
     BindingUpdate,
+    CareOfTest,
     CareOfTestInit,
     RouterAdvertisement,
     RouterSolicitation,
     Tunnelled,
 )
 from scapy_fama.proto.dar import nesting
+from scapy_fama.proto.mn import HOME_RTTS
 
 
 def link_up_time(w, dar) -> float:  # type: ignore[no-untyped-def]
@@ -161,3 +163,24 @@ def test_back_home_every_answer_arrives_in_one_round(mn_key: KeyPair, secure: bo
     assert [ba.status for ba in bas_from(net, dar2, t)] == [0]
     assert arrived(net, BindingAck, w.mn, t) and w.mn.core.record(hoa2).bul.state is BulState.BOUND
     assert dar1.bindings() == [] and dar2.binding(hoa2).coa == hoa1
+
+
+@pytest.mark.parametrize("secure", [False, True])
+def test_back_home_an_answer_tunnelled_to_the_old_coa_is_asked_for_again_soon(mn_key: KeyPair, secure: bool) -> None:
+    """A home DAR that forwards in a fast path beside the one that takes the de-registration (the
+    lab's kernel route) may tunnel DAR2's first answer to the old CoA: here it is lost. The home
+    BA brings the retransmission forward, to HOME_RTTS home round trips after it, instead of
+    INITIAL_BINDACK_TIMEOUT (1 s) after the message."""
+    w, hoa1, hoa2 = home_again(mn_key, coa_test=secure)
+    net, (dar1, dar2, _) = w.net, w.dars
+    answer, question = (CareOfTest, CareOfTestInit) if secure else (BindingAck, BindingUpdate)
+    net.lose(lambda m: isinstance(m, answer) and m.src == dar2.address)
+    t = net.now
+    w.visit(1, settle=2.0)
+    dereg = next(h for h in net.hops(BindingUpdate, src=w.mn) if h.time >= t and h.msg.dst == dar1.address)
+    home_ba = next(h for h in net.hops(BindingAck, dst=w.mn) if h.time >= t and h.msg.src == dar1.address)
+    asked = [h.time for h in net.hops(question, src=w.mn) if h.time >= t and h.msg.dst == dar2.address]
+    home_rtt = home_ba.arrival - dereg.time
+    assert len(asked) == 2 and asked[0] == pytest.approx(dereg.time)
+    assert asked[1] == pytest.approx(home_ba.arrival + HOME_RTTS * home_rtt) and asked[1] - asked[0] < 0.5
+    assert w.mn.core.record(hoa2).bul.state is BulState.BOUND and dar2.binding(hoa2).coa == hoa1
