@@ -8,18 +8,19 @@ What is measured
     every address). Per handover: the interruption (the ping's longest loss run around it,
     from the last answered echo before to the first answered after), the BU->BA time of
     each binding (from the BU the BA 0 answers, MN's clock) and the signalling time (from
-    the first message to that DAR after the move to the BA 0: in secure mode the first BU
-    is answered 137 once per DAR, then CoTI/CoT and the BU again). The
+    the first message to that DAR after the move to the BA 0: in secure mode the CoTI, as the
+    lab's fama-mn runs with --coa-test, CoTI/CoT before every BU). The
     delay is tc netem where the kernel has it, else applied by fama-mn (``fama-lab up``
     says which; role-applied delay touches the signalling and tunnelled packets only).
 
 Baseline (same run)
     SimNet's prediction for the scenario the lab ran: three DARs whose access links have
     the same one-way delay, a backbone of 0.1 ms (the lab's core is two veth hops), the same
-    keep policy and mode, the same handovers, each with the carrier down as long as the
-    lab's was (its breakdown), and the same ping: an echo flow (``SimNet.flow(echo=True)``)
-    from a CN on the backbone at the demo's interval, each move falling where it fell in
-    the lab's ping period (the demo's ``echo_phase_ms``). Predicted interruption = the same
+    keep policy and mode (secure: DARs with require_coa_test and the MN with coa_test, as the
+    lab's --require-coa-test and --coa-test), the same handovers, each with the carrier down
+    as long as the lab's was (its breakdown), and the same ping: an echo flow
+    (``SimNet.flow(echo=True)``) from a CN on the backbone at the demo's interval, each move
+    falling where it fell in the lab's ping period (the demo's ``echo_phase_ms``). Predicted interruption = the same
     loss run of the same echoes (``scapy_fama.latency.interruptions``, as the demo); so both
     hold the carrier-down time, the echoes in flight when the link went and up to a ping
     interval at each end, and differ by what the real links, kernels and roles add.
@@ -188,7 +189,7 @@ def predict(delay_ms: float, secure: bool, key: KeyPair, measured: Record) -> li
     net = SimNet(seed=1, delay=BACKBONE)
     config = DarConfig(require_coa_test=secure)
     dars = [net.add_dar(f"dar{i}", f"2001:db8:{i}::/64", config=config, delay=delay_ms / 1e3) for i in (1, 2, 3)]
-    mn = net.add_mn("mn", keypair=key, config=MnConfig(keep=KeepPolicy.ALL))
+    mn = net.add_mn("mn", keypair=key, config=MnConfig(keep=KeepPolicy.ALL, coa_test=secure))
     cn = net.add_cn("cn", CN)
     net.attach(mn, dars[0])
     net.run(SETTLE)

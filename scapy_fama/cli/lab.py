@@ -134,7 +134,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--dars", type=int, default=3, help=f"number of DARs, 1 to {MAX_DARS} (default 3)")
     up.add_argument("--delay", type=float, default=0.0, metavar="MS", help="access-link delay each way")
     up.add_argument("--loss", type=float, default=0.0, metavar="P", help="access-link loss each way, percent")
-    up.add_argument("--secure", action="store_true", help="DARs require a care-of test (profile §5)")
+    up.add_argument(
+        "--secure", action="store_true", help="DARs require a care-of test, the MN runs it before every BU (profile §5)"
+    )
     up.set_defaults(body=_up)
     st = sub.add_parser("status", help="what is up, each role running or not, the MN's addresses")
     st.add_argument("--json", action="store_true", help="print the status as JSON")

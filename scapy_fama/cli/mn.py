@@ -1,7 +1,7 @@
 """fama-mn: run a FAMA mobile node on a real interface (root).
 
     fama-mn --iface eth0 [--key mn.pem] [--keep flows|all|none|single-anchor] [--sec 0|1]
-            [--udp-echo [PORT]] [--kernel] [--link-delay MS] [--link-loss P] [--link-seed N]
+            [--coa-test] [--udp-echo [PORT]] [--kernel] [--link-delay MS] [--link-loss P] [--link-seed N]
             [--log FILE] [--json-log FILE] [--name mn]
 
 The MN solicits an RA whenever its interface comes up (or is moved to another
@@ -19,6 +19,11 @@ sends its packets into the tunnel to its DAR, so sockets bound to it live on
 needs ``accept_ra=0``, forwarding off and the nftables table of
 :func:`scapy_fama.net.kernel.nft_install`. ``--link-delay``, ``--link-loss``
 and ``--link-seed`` as fama-dar.
+
+``--coa-test`` runs the care-of test (CoTI/CoT) before every BU to a DAR, as a
+DAR in secure mode requires (profile §5, fama-dar ``--require-coa-test``): a
+handover then costs two round trips to each DAR. Without it the MN learns that
+per DAR, from the BA 137 that refuses its first BU there, a round trip more.
 
 ``--udp-echo [PORT]`` runs the UDP Echo service (RFC 862) on PORT (7 when no
 PORT is given) on every address of the MN: a datagram to it comes back with
@@ -46,9 +51,14 @@ PROG = "fama-mn"
 ECHO_PORT = 7  # RFC 862: the UDP Echo service's port
 
 
+def config(args: argparse.Namespace) -> MnConfig:
+    """The MN's configuration the options ask for."""
+    return MnConfig(keep=KeepPolicy(args.keep), sec=args.sec, coa_test=args.coa_test)
+
+
 def _serve(args: argparse.Namespace) -> int:
     key = _key(args.key, 1024, Console(stderr=True))
-    core = MnCore(key, config=MnConfig(keep=KeepPolicy(args.keep), sec=args.sec), rand=os.urandom)
+    core = MnCore(key, config=config(args), rand=os.urandom)
     name = args.name or args.iface
     link = emulation(args)
     return serve_node(
@@ -78,6 +88,12 @@ def parser() -> argparse.ArgumentParser:
         help="which earlier addresses stay anchored after a handover (profile §3; default flows)",
     )
     ap.add_argument("--sec", type=int, choices=(0, 1), default=1, help="CGA Sec value (default 1)")
+    ap.add_argument(
+        "--coa-test",
+        action="store_true",
+        help="CoTI/CoT before every BU, for DARs in secure mode (profile §5); "
+        "default: learnt per DAR from its first BA 137",
+    )
     ap.add_argument(
         "--udp-echo",
         type=udp_port,

@@ -70,3 +70,16 @@ def test_mn_udp_echo_refuses_what_is_no_udp_port(bad: str, capsys: pytest.Captur
     with pytest.raises(SystemExit) as exit_:
         mn.main(["--iface", "lo", "--udp-echo", bad])
     assert exit_.value.code == 2 and "is not a UDP port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "coa_test"), [([], False), (["--coa-test"], True)])
+def test_mn_coa_test_reaches_the_mn_config(argv: list[str], coa_test: bool) -> None:
+    config = mn.config(mn.parser().parse_args(["--iface", "lo", "--keep", "all", "--sec", "0", *argv]))
+    assert (config.coa_test, config.keep.value, config.sec) == (coa_test, "all", 0)
+
+
+def test_mn_coa_test_takes_no_value(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        mn.main(["--iface", "lo", "--coa-test=1"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("fama-mn: error: argument --coa-test") and err.count("\n") == 1, err

@@ -74,7 +74,8 @@ def fama_lab() -> Lab:
 
 @pytest.fixture
 def lab_up(lab_dir: Path, request: pytest.FixtureRequest) -> Iterator[Lab]:
-    """``fama-lab up`` done (3 DARs; ``@pytest.mark.parametrize("up_args", ...)`` for others)."""
+    """``fama-lab up`` done (3 DARs; other options with
+    ``@pytest.mark.parametrize("lab_up", [("--secure",)], indirect=True)``)."""
     reason = _kernel_mode_missing()
     if reason is not None:
         pytest.skip(reason)

@@ -12,13 +12,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from scapy_fama import schemas
-from scapy_fama.lab import links, roles
-from scapy_fama.lab.topology import bridge
+from scapy_fama.lab import demo, links, roles
+from scapy_fama.lab.topology import bridge, dar_address
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 LAB = [sys.executable, "-m", "scapy_fama.cli.lab"]
@@ -77,6 +78,41 @@ def test_status_exec_handover_capture_and_down(lab_up: Lab, lab_dir: Path) -> No
     pids = [r["pid"] for r in status["roles"]]
     assert lab_up("down").returncode == 0
     assert links.lab_namespaces() == [] and not any(roles.alive(pid) for pid in pids)
+
+
+@pytest.mark.parametrize("lab_up", [("--secure",)], indirect=True)
+def test_on_the_secure_lab_the_mn_tests_its_coa_before_every_bu(lab_up: Lab, lab_dir: Path) -> None:
+    """``up --secure``: the DARs require the care-of test and fama-mn runs it before every BU
+    (--coa-test, profile §5), so over two handovers (DAR 1, then DAR 2 anchoring an address for
+    the first time) no DAR refuses a BU with BA 137, and each BU follows a CoT from its DAR."""
+    logs = {node: partial(roles.records, lab_dir / "logs", node) for node in ("dar1", "dar2", "dar3", "mn")}
+
+    def dar_of(address: str) -> int:
+        return next(i for i in (1, 2, 3) if demo.in_prefix(address, i))
+
+    def configured(at: int) -> bool:
+        return any(dar_of(a) == at for a in _status(lab_up)["mn_addresses"])
+
+    def bound(hoas: list[str], since: int) -> bool:
+        return set(hoas) <= {r["hoa"] for r in logs["mn"]()[since:] if r["kind"] == "BA" and r["status"] == 0}
+
+    expected: set[tuple[str, str]] = set()  # (DAR, HoA) of every binding
+    for to in (2, 3):
+        anchored = [a for a in _status(lab_up)["mn_addresses"] if dar_of(a) != to]
+        expected |= {(dar_address(dar_of(a)), a) for a in anchored}
+        mark = len(logs["mn"]())
+        assert lab_up("handover", f"dar{to}").returncode == 0
+        _wait(partial(bound, anchored, mark))
+        _wait(partial(configured, to))
+    mn = logs["mn"]()
+    bas = [r for r in mn if r["dir"] == "in" and r["kind"] == "BA"]
+    assert {(r["src"], r["hoa"]) for r in bas} == expected and len(expected) == 2, bas
+    refused = [r for node in ("dar1", "dar2", "dar3") for r in logs[node]() if r["kind"] == "BA" and r["status"] != 0]
+    assert refused == [] and {r["status"] for r in bas} == {0}, refused or bas
+    signalling = [r for r in mn if r["kind"] in ("BU", "BA", "CoTI", "CoT")]
+    for k, bu in ((k, r) for k, r in enumerate(signalling) if r["dir"] == "out" and r["kind"] == "BU"):
+        before = [r["kind"] for r in signalling[:k] if bu["dst"] in (r["src"], r["dst"])]
+        assert before and before[-1] in ("CoT", "BU"), (bu, before)  # the CoT, or a retransmitted BU
 
 
 def test_a_crashed_role_is_reported_then_restarted(lab_up: Lab) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from scapy_fama import latency
-from scapy_fama.lab import breakdown, control, demo
+from scapy_fama.lab import breakdown, control, demo, roles
 from scapy_fama.latency import breakdown as steps
 from scapy_fama.lab.emulation import Emulation
 from scapy_fama.lab.topology import IFNAMSIZ, MAX_DARS, NAMESPACE_PREFIX, Topology, default_iface
@@ -44,6 +44,14 @@ def test_only_role_emulation_passes_options_to_the_mn() -> None:
     assert Emulation("roles", 20, 1, why="unknown").mn_arguments() == ["--link-delay", "40", "--link-loss", "0.01"]
     assert Emulation("netem", 20, 1).mn_arguments() == Emulation("none", 0, 0).mn_arguments() == []
     assert "fama-mn" in Emulation("roles", 20, 0, why="unknown").describe()
+
+
+@pytest.mark.parametrize("secure", [False, True])
+def test_in_secure_mode_the_dars_require_the_care_of_test_and_the_mn_runs_it(secure: bool) -> None:
+    argvs = {role.node: role.argv for role in roles.roles(Topology(2), Emulation("none", 0, 0), secure)}
+    assert {node: "--require-coa-test" in argv for node, argv in argvs.items() if node != "mn"} == {
+        "dar1": secure, "dar2": secure}  # fmt: skip
+    assert ("--coa-test" in argvs["mn"], "--require-coa-test" in argvs["mn"]) == (secure, False)
 
 
 def test_interruption_is_the_loss_run_of_each_handover() -> None:
@@ -84,9 +92,10 @@ def test_a_missing_tool_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_lab_handover_step_by_step_from_the_mns_log() -> None:
-    """A secure handover as the MN logs it (times in seconds): the move, RS/RA, the optimistic
-    CoA, a BU answered 137, the care-of test, the BU again and its BA 0, the first packet of the
-    new tunnel each way (the data plane's events). By hand, in ms from the link-up."""
+    """A secure handover as an MN without --coa-test logs it (times in seconds): the move,
+    RS/RA, the optimistic CoA, a BU answered 137, the care-of test, the BU again and its BA 0,
+    the first packet of the new tunnel each way (the data plane's events). By hand, in ms from
+    the link-up."""
     hoa, coa, dar1, dar2 = "2001:db8:1::5", "2001:db8:2::7", "2001:db8:1::1", "2001:db8:2::1"
     bu = {"dir": "out", "kind": "BU", "src": coa, "dst": dar1, "hoa": hoa}
     records = [
