@@ -13,7 +13,8 @@ effects it returns::
                         +--> codec.decode_parsed --> core.on_message(msg, now) <--+
     tick (ATMT.timer, 50 ms) --> the link watched (down/up, gone/back: one line each
                                  way), core.on_timer(now) once next_deadline() is due,
-                                 ND and reassembly timers
+                                 ND and reassembly timers; a deadline on_timer left where
+                                 it was (it raised) is looked at again ever later, up to 50 ms
     link event (ioevent "link": rtnetlink, a real interface) --> the same look at the
                                  link at once: an RS leaves on link-up (profile §2 step 1)
     command (ioevent "cmd") --> a call from another thread: flows, data, held, status
@@ -174,7 +175,7 @@ class _Tick(Timer):
             self._time = self._timeout
 
     def shorten(self) -> None:
-        """Fire no later than the core's next deadline (SOONEST if it has passed)."""
+        """Fire no later than the core's next deadline, and no sooner than SOONEST."""
         left = self.until()
         if left is not None and left < self._time:
             self._time = max(left, SOONEST)
@@ -298,6 +299,7 @@ class FamaAutomaton(Automaton):
         self._carrier = False  # the access link as last seen (_watch_link)
         self._epoch: int | None = None  # its attachment epoch; None until the first look
         self._lost = 0  # socket errors while the link was down, for its link-up line
+        self._overdue = SOONEST  # how soon to look at a deadline in the past again (_tick)
         self.timeout = _own_timers(type(self).timeout, self._until_deadline)
         self._link_events = LinkEvents() if iface is not None else None  # profile §2 step 1: RS at once
         fds = {} if self._link_events is None else {"link": self._link_events.sock}
@@ -355,9 +357,13 @@ class FamaAutomaton(Automaton):
         self._settle()
 
     def _until_deadline(self) -> float | None:
-        """Seconds until the core's next deadline (its timers: retransmissions, DAD, expiry)."""
+        """Seconds until the core's next deadline (its timers: retransmissions, DAD, expiry);
+        one in the past: the wait ``_tick`` chose for it (SOONEST unless on_timer is stuck)."""
         deadline = self.core.next_deadline()
-        return None if deadline is None else deadline - time.monotonic()
+        if deadline is None:
+            return None
+        left = deadline - time.monotonic()
+        return left if left > 0 else self._overdue
 
     # ---------------------------------------------------------------- the three events
 
@@ -470,7 +476,10 @@ class FamaAutomaton(Automaton):
         self._watch_link(now)
         deadline = self.core.next_deadline()
         if deadline is not None and now >= deadline:
-            self._apply(self.core.on_timer(now), now)
+            try:
+                self._apply(self.core.on_timer(now), now)
+            finally:
+                self._after_timer(deadline)
         due = self.neighbors.due(now)
         for address in due.solicit:
             self._solicit(address)
@@ -483,6 +492,19 @@ class FamaAutomaton(Automaton):
             if info is not None:
                 self._send_error(self.errors.time_exceeded(
                     self._error_source(info), first, info, TE_REASSEMBLY, now, link_multicast=False), now)  # fmt: skip
+
+    def _after_timer(self, deadline: float) -> None:
+        """A core whose on_timer left its due deadline where it was (it raised: the error is
+        logged) would be ticked every SOONEST for ever: each look waits twice as long as the
+        last, up to TICK, and the first says so once; a deadline that moves resets it."""
+        after = self.core.next_deadline()
+        if after is None or after > deadline:
+            self._overdue = SOONEST
+            return
+        if self._overdue == SOONEST:
+            self.log.write(self.name, "error", "timer-stuck",
+                           why=f"on_timer left its deadline in the past: looking again within {TICK * 1000:g} ms")  # fmt: skip
+        self._overdue = min(2 * self._overdue, TICK)
 
     def _watch_link(self, now: float) -> None:
         """Look at the access link: one log line each way when it goes down or comes back,

@@ -19,8 +19,9 @@ carry ``ROUNDS`` complete exchanges through the codec::
     PHKT BU (Nonce Indices + BAD)                  -> BA 0 (BAD)
 
 Every answer is checked, so the warm-up is also a power-on self-test of the
-cryptography backend: a BA that is not status 0, or a PHKT that does not
-decrypt, raises :class:`WarmUpError` and the role does not start.
+cryptography backend: a BA that is not status 0, a PHKT that does not decrypt,
+or anything the backend raises on the way raises :class:`WarmUpError` and the
+role does not start.
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ def _answer(dar: DarCore, bu: BindingUpdate, now: float) -> BindingAck:
 def warm_up(rounds: int = ROUNDS) -> float:
     """Run ``rounds`` first-BU and PHKT-BU exchanges in memory; the seconds it took."""
     start = time.monotonic()
+    try:
+        _exchanges(rounds)
+    except WarmUpError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- whatever the backend raised, the self-test failed
+        raise WarmUpError(f"warm-up: {type(exc).__name__}: {exc}") from None
+    return time.monotonic() - start
+
+
+def _exchanges(rounds: int) -> None:
     key = KeyPair.generate(1024)
     dar = DarCore(DAR, PREFIX, rand=os.urandom)
     for n in range(rounds):
@@ -67,4 +78,3 @@ def warm_up(rounds: int = ROUNDS) -> float:
         except PhktError as exc:
             raise WarmUpError(f"warm-up: the PHKT of BA seq {ack.seq} does not decrypt: {exc}") from None
         _answer(dar, BindingUpdate(COA, DAR, hoa.address, 2, LIFETIME, nonce_indices=(0, 0), auth_key=kbm(phkt)), n + 0.5)
-    return time.monotonic() - start

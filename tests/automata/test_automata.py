@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
+from types import SimpleNamespace
 
 import pytest
 from memnet import CN, DAR1, WAIT, Net, receive
@@ -19,10 +21,12 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from scapy_fama.automata import DarAutomaton, FamaAutomaton, MnAutomaton, base
+from scapy_fama.automata import DarAutomaton, FamaAutomaton, LogSink, MnAutomaton, base
 from scapy_fama.automata.base import SOONEST, TICK, _Tick
 from scapy_fama.automata.nd import group_mac, solicitation
 from scapy_fama.codec import decode
+from scapy_fama.net.memlink import MemLink
+from scapy_fama.proto import DarCore
 from scapy_fama.layers import BU
 from scapy_fama.proto.messages import BindingUpdate
 
@@ -224,6 +228,68 @@ def test_a_tick_comes_no_later_than_the_core_s_next_deadline(left: float | None,
     assert timers.until_next() == pytest.approx(first)
     timers.decrement(first)
     assert timers.expired() == [tick] and tick._remaining() == pytest.approx(TICK)  # then a full period
+
+
+class _Deadline:
+    """A core's timer, made to order: ``at`` is its deadline; ``on_timer`` raises (a core bug)
+    or moves it by ``then`` seconds."""
+
+    def __init__(self, at: float, then: float | None) -> None:
+        self.at, self.then, self.calls = at, then, 0
+
+    def next_deadline(self) -> float:
+        return self.at
+
+    def on_timer(self, now: float) -> list[object]:
+        self.calls += 1
+        if self.then is None:
+            raise RuntimeError("a core bug")
+        self.at = now + self.then
+        return []
+
+
+@pytest.fixture
+def idle_dar(monkeypatch: pytest.MonkeyPatch) -> tuple[DarAutomaton, _Deadline, LogSink]:
+    """A DAR whose thread never runs: the test calls its event handler; the core's timer is a
+    _Deadline, at first one second away."""
+    log = LogSink(keep=True)
+    dar = DarAutomaton(DarCore(DAR1, "2001:db8:1::/64", rand=bytes), MemLink("idle").port("dar"), name="dar", log=log)
+    dar.state = SimpleNamespace(state="ADVERTISING")  # what Scapy's loop sets when it runs
+    timer = _Deadline(time.monotonic() + 1.0, then=1.0)
+    monkeypatch.setattr(dar.core, "next_deadline", timer.next_deadline)
+    monkeypatch.setattr(dar.core, "on_timer", timer.on_timer)
+    return dar, timer, log
+
+
+def test_an_event_that_sets_an_earlier_deadline_brings_the_tick_forward(idle_dar: tuple[DarAutomaton, _Deadline, LogSink]) -> None:  # fmt: skip
+    dar, timer, _ = idle_dar
+    tick = next(t for t in dar.timeout["ADVERTISING"] if isinstance(t, _Tick))
+    tick._time = TICK  # a full period to go
+    dar._handle(lambda now: setattr(timer, "at", now + TICK / 5))  # e.g. a BU sent, its retransmission due
+    assert 0 < tick._remaining() <= TICK / 5
+    dar.stop()
+
+
+def test_a_deadline_on_timer_leaves_in_the_past_is_looked_at_ever_later(idle_dar: tuple[DarAutomaton, _Deadline, LogSink]) -> None:  # fmt: skip
+    """A core whose on_timer raises keeps its deadline due: without a back-off the automaton
+    would tick every SOONEST (1 kHz) for ever. Each look waits twice as long, up to TICK."""
+    dar, timer, log = idle_dar
+    timer.at, timer.then = time.monotonic() - 1.0, None
+    waits = []
+    for _ in range(8):
+        dar._handle(dar._tick)
+        waits.append(dar._until_deadline())
+    assert waits == [min(SOONEST * 2**n, TICK) for n in range(1, 9)] and timer.calls == 8
+    assert len(log.find(dir="error", kind="timer-stuck")) == 1  # said once
+    assert log.find(dir="error", kind="RuntimeError", why="a core bug")
+    timer.then = 60.0  # the core works again: its deadline moves, the next look is at it
+    dar._handle(dar._tick)
+    left = dar._until_deadline()
+    assert timer.calls == 9 and left is not None and 59 < left <= 60 and dar._overdue == SOONEST
+    timer.at, timer.then = time.monotonic() - 1.0, None  # stuck again: said again
+    dar._handle(dar._tick)
+    assert len(log.find(dir="error", kind="timer-stuck")) == 2 and dar._until_deadline() == 2 * SOONEST
+    dar.stop()
 
 
 def test_codec_does_not_take_an_icmpv6_error_for_the_bu_it_quotes(net: Net) -> None:

@@ -4,6 +4,7 @@ answers are checked, so that a cryptography backend answering wrong stops the ro
 from __future__ import annotations
 
 import pytest
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from scapy_fama.automata import warm
 from scapy_fama.cli import dar as dar_cli
@@ -38,3 +39,15 @@ def test_a_role_whose_self_test_fails_stops_with_one_line(monkeypatch: pytest.Mo
     code = dar_cli.main(["--iface", "lo", "--prefix", "2001:db8:1::/64", "--address", "2001:db8:1::1"])
     err = capsys.readouterr().err
     assert code == 2 and err == "fama-dar: error: warm-up: BU seq 1 got [], not one BA 0\n"
+
+
+def test_what_the_backend_raises_on_the_way_fails_the_self_test_with_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    def unsupported(*args: object, **kwargs: object) -> bytes:
+        raise UnsupportedAlgorithm("RSA encryption is not supported by this backend")
+
+    monkeypatch.setattr("scapy_fama.proto.dar.encrypt_phkt", unsupported)  # the DAR issuing the PHKT
+    monkeypatch.setattr(dar_cli, "require_root", lambda: None)
+    code = dar_cli.main(["--iface", "lo", "--prefix", "2001:db8:1::/64", "--address", "2001:db8:1::1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == "fama-dar: error: warm-up: UnsupportedAlgorithm: RSA encryption is not supported by this backend\n"
