@@ -60,13 +60,15 @@ answer returns and nothing is lost (the SimNet shows it). A DAR that forwards a
 packet before it has handled an earlier de-registration (a fast path beside a
 slow one, as the lab's kernel route is) sends such an answer to the old CoA. So
 the home BA brings forward the retransmission of every exchange from the HoA
-still unanswered: to ``HOME_RTTS`` home round trips after it, but never sooner
-than ``HOME_FLOOR`` after the message, instead of INITIAL_BINDACK_TIMEOUT (1 s)
-after it (in the lab, secure mode, the binding at DAR 2 took 1,004 ms on a return
-home before, the lost CoT's). The floor keeps a slow answer from being asked
-for twice: a home de-registration may come back in 0.4 ms where another DAR's
-CGA-signed BU takes 3 ms, and a second CGA-signed BU would have the DAR issue a
-second PHKT, whose BA the MN, bound by then, would drop.
+still unanswered: to ``HOME_RTTS`` home round trips after it, instead of
+INITIAL_BINDACK_TIMEOUT (1 s) after the message (in the lab, secure mode, the
+binding at DAR 2 took 1,004 ms on a return home before, the lost CoT's). A BU is
+sent again no sooner than ``HOME_FLOOR`` after it, so that a slow answer is not
+asked for twice: a home de-registration may come back in 0.4 ms where another
+DAR's CGA-signed BU takes 3 ms, and a second CGA-signed BU would have the DAR
+issue a second PHKT, whose BA the MN, bound by then, would drop. A CoTI has no
+floor: a second one costs the DAR an HMAC and changes nothing it holds (the lab's
+return home, secure mode, waited the floor's 250 ms for a lost CoT with one).
 Holding the other BUs until the home BA instead costs a home DAR's round trip
 on every return, and a home DAR that never answers would hold every other
 binding at its old CoA until the back-off gives up (63 s): independence wins.
@@ -121,7 +123,7 @@ from scapy_fama.proto.status import REFUSED, BaStatus, BeStatus
 
 COOKIE_LEN = 8  # RFC 6275 §6.1.4
 HOME_RTTS = 2  # home round trips an exchange from the HoA gets after the home BA before it is sent again
-HOME_FLOOR = 0.25  # seconds after its message, at the earliest (a quarter of INITIAL_BINDACK_TIMEOUT)
+HOME_FLOOR = 0.25  # seconds after a BU before it is sent again, at the earliest (a quarter of INITIAL_BINDACK_TIMEOUT)
 _IN_USE = (BulState.TESTING, BulState.REGISTERING, BulState.BOUND)
 
 
@@ -616,15 +618,17 @@ class MnCore:
     def _home_taken(self, home: str, rtt: float, now: float) -> None:
         """The home DAR has taken the de-registration of ``home``, ``rtt`` after it was sent: an
         exchange from ``home`` whose answer it may have tunnelled to the old CoA meanwhile is
-        retransmitted HOME_RTTS round trips from now if still unanswered then, but no sooner
-        than HOME_FLOOR after it was sent."""
+        retransmitted HOME_RTTS round trips from now if still unanswered then; a BU no sooner
+        than HOME_FLOOR after it was sent, a CoTI at once then."""
         for rec in self._records.values():
             e = rec.bul
-            if e.due is not Due.TIMEOUT or e.timer is None or e.backoff is None:
+            if e.due is not Due.TIMEOUT or e.timer is None or rec.address == home or e.coa != home:
                 continue
-            sent = e.timer - e.backoff.wait  # _signal set the timer a wait after the message
-            soon = max(now + HOME_RTTS * rtt, sent + HOME_FLOOR)
-            if e.timer > soon and rec.address != home and e.coa == home:
+            soon = now + HOME_RTTS * rtt
+            last = e.sent.get(e.seq) if e.state is not BulState.TESTING else None
+            if last is not None:
+                soon = max(soon, last.at + HOME_FLOOR)
+            if e.timer > soon:
                 e.set_timer(soon, Due.TIMEOUT)
 
     def _tunnel_down(self, rec: AddressRecord) -> Effects:
