@@ -31,15 +31,38 @@ the MN checks a message before it fires an event)::
     DEREGISTERING  DEREGISTER     DEREGISTERING   from a new CoA
     DEREGISTERING  GIVE_UP        IDLE
     any            SUSPEND        IDLE            the link went down
+    any            PHKT_RENEWED   (unchanged)     a late BA brings the DAR's PHKT (below)
 
 A release is final: nothing leads from DEREGISTERING back to REGISTERING. The
 table also says what each event does to the exchange (:data:`EXCHANGE`): REGISTER
 and DEREGISTER start a new one (earlier BUs no longer count); ACCEPTED,
-DEREGISTERED, GIVE_UP and SUSPEND end it; COA_TEST and COT carry it on.
+DEREGISTERED, GIVE_UP and SUSPEND end it; COA_TEST, COT and PHKT_RENEWED carry
+it on (or leave it alone when there is none).
 
 A BA is matched against the BUs of the current exchange (``sent``); each sent
 BU remembers the keys its BA must verify with (RFC 6275 §11.7.3). The entry
 holds no policy: :class:`scapy_fama.proto.mn.MnCore` drives it.
+
+Late PHKTs. Without a PHKT every BU is CGA-signed, retransmissions included, and
+the DAR takes each one it receives in seq order (profile §6 step 3: one that is
+not newer gets 135) and issues a new PHKT for each, which replaces the one before
+(RFC 4866 §4.9). When the BA to BU(s) arrives after BU(s+1) has left (a slow
+link, a busy DAR), the exchange ends with PHKT(s) while the DAR holds PHKT(s+1)::
+
+    MN                                     DAR
+     |-- BU(s, CGA) ------------------------>|  PHKT1
+     |   ... no BA within the timeout ...    |
+     |-- BU(s+1, CGA) ---------------------->|  PHKT2 replaces PHKT1
+     |<- BA(s, 0, PHKT1) --------------------|  ACCEPTED: bound, PHKT1
+     |<- BA(s+1, 0, PHKT2) ------------------|  PHKT_RENEWED: PHKT2, as the DAR
+
+So the events that accept a BU (ACCEPTED, DEREGISTERED, PHKT_RENEWED) name its
+seq. When a BA ends an exchange by accepting BU(s), the entry keeps in
+``renewals`` the exchange's CGA-signed BUs newer than s: a BA 0 for one of them,
+carrying a PHKT its BAD verifies with, brings the PHKT the DAR holds, whatever
+the state by then (PHKT_RENEWED), and makes the older renewals moot (a BA for one
+of those that comes later, reordered, changes nothing). A later accepted BU
+makes them all moot: the DAR took it after them, with the key the MN holds.
 """
 
 from __future__ import annotations
@@ -49,7 +72,7 @@ from enum import Enum
 
 from scapy_fama.proto.config import MAX_TOKEN_LIFETIME
 from scapy_fama.proto.retransmit import Backoff
-from scapy_fama.proto.seqno import seq_add
+from scapy_fama.proto.seqno import seq_add, seq_newer
 
 
 class BulState(Enum):
@@ -69,6 +92,7 @@ class BulEvent(Enum):
     DEREGISTERED = "deregistered"
     GIVE_UP = "give-up"
     SUSPEND = "suspend"
+    PHKT_RENEWED = "phkt-renewed"
 
 
 class Exchange(Enum):
@@ -98,6 +122,7 @@ TRANSITIONS: dict[tuple[BulState, BulEvent], BulState] = {
     (_S.DEREGISTERING, _E.DEREGISTER): _S.DEREGISTERING,
     (_S.DEREGISTERING, _E.GIVE_UP): _S.IDLE,
     **{(state, _E.SUSPEND): _S.IDLE for state in BulState},
+    **{(state, _E.PHKT_RENEWED): state for state in BulState},
 }
 
 EXCHANGE: dict[BulEvent, Exchange] = {
@@ -109,7 +134,10 @@ EXCHANGE: dict[BulEvent, Exchange] = {
     _E.DEREGISTERED: Exchange.END,
     _E.GIVE_UP: Exchange.END,
     _E.SUSPEND: Exchange.END,
+    _E.PHKT_RENEWED: Exchange.CARRY_ON,
 }
+# the events of a BA that accepts a BU: they name its seq (see "Late PHKTs" above)
+ACCEPTING = frozenset({_E.ACCEPTED, _E.DEREGISTERED, _E.PHKT_RENEWED})
 
 
 class IllegalTransition(RuntimeError):
@@ -169,6 +197,8 @@ class BulEntry:
     _state: BulState = field(default=BulState.IDLE, init=False)
     coa: str | None = None  # the CoA of the current exchange
     sent: dict[int, SentBu] = field(default_factory=dict)
+    # CGA-signed BUs newer than the last BU a BA accepted (see "Late PHKTs" above)
+    renewals: dict[int, SentBu] = field(default_factory=dict)
     backoff: Backoff | None = None
     timer: float | None = None
     due: Due | None = None
@@ -188,17 +218,26 @@ class BulEntry:
     def state(self) -> BulState:
         return self._state
 
-    def fire(self, event: BulEvent, coa: str | None = None) -> None:
-        """Move by ``event`` (see the table); an event that starts an exchange needs its CoA."""
+    def fire(self, event: BulEvent, coa: str | None = None, *, seq: int | None = None) -> None:
+        """Move by ``event`` (see the table); an event that starts an exchange needs its CoA,
+        one that accepts a BU (:data:`ACCEPTING`) that BU's ``seq``."""
         state = next_state(self._state, event)
         exchange = EXCHANGE[event]
-        if exchange is Exchange.START:
-            if coa is None:
-                raise ValueError(f"BUL: {event.value} starts an exchange and needs its CoA")
+        if exchange is Exchange.START and coa is None:
+            raise ValueError(f"BUL: {event.value} starts an exchange and needs its CoA")
+        if exchange is not Exchange.START and coa is not None:
+            raise ValueError(f"BUL: {event.value} does not start an exchange: no CoA")
+        if (event in ACCEPTING) != (seq is not None):
+            need = "accepts a BU and needs its seq" if seq is None else "accepts no BU: no seq"
+            raise ValueError(f"BUL: {event.value} {need}")
+        if event is BulEvent.PHKT_RENEWED and seq not in self.renewals:
+            raise ValueError(f"BUL: {seq} is no CGA-signed BU newer than the last one accepted")
+        if seq is not None:  # RFC 4866 §4.9 / profile §6 step 3: only a newer PHKT is the DAR's
+            pending = self.renewals if exchange is Exchange.CARRY_ON else self.renewals | self.sent
+            self.renewals = {s: bu for s, bu in pending.items() if bu.cga and seq_newer(s, seq)}
+        if coa is not None:
             self.coa = coa
             self.backoff = Backoff(first_registration=not self.ever_bound)
-        elif coa is not None:
-            raise ValueError(f"BUL: {event.value} does not start an exchange: no CoA")
         if exchange is not Exchange.CARRY_ON:
             self.sent = {}
             self.cookie = None

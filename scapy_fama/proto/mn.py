@@ -33,7 +33,11 @@ DAR's policy before it speaks, and one wasted round trip per DAR is the price.
 One back-off covers the whole exchange (CoTI and BU), so it always ends.
 
 A BA counts only if it matches a BU of the current exchange (135: the newest
-one) and, when a PHKT is involved, carries a valid BAD. Two exceptions follow
+one) or, once a BA has accepted a BU, a CGA-signed BU of that exchange sent
+after it, and, when a PHKT is involved, carries a valid BAD. A BA 0 to such a
+later BU brings the PHKT the DAR holds now (it takes BUs in seq order and each
+CGA-signed one replaces the PHKT, RFC 4866 §4.9): the MN takes it even when
+bound (:mod:`scapy_fama.proto.bul`, "Late PHKTs"). Two exceptions follow
 from the DAR's keys (:mod:`scapy_fama.proto.dar`): refusals are keyed with the
 zero care-of token, and a 147 comes without BAD (the DAR has lost the PHKT, so
 it cannot authenticate; the cost of a forged one is one CGA-signed BU).
@@ -65,10 +69,11 @@ INITIAL_BINDACK_TIMEOUT (1 s) after the message (in the lab, secure mode, the
 binding at DAR 2 took 1,004 ms on a return home before, the lost CoT's). A BU is
 sent again no sooner than ``HOME_FLOOR`` after it, so that a slow answer is not
 asked for twice: a home de-registration may come back in 0.4 ms where another
-DAR's CGA-signed BU takes 3 ms, and a second CGA-signed BU would have the DAR
-issue a second PHKT, whose BA the MN, bound by then, would drop. A CoTI has no
-floor: a second one costs the DAR an HMAC and changes nothing it holds (the lab's
-return home, secure mode, waited the floor's 250 ms for a lost CoT with one).
+DAR's CGA-signed BU takes 3 ms, and a second CGA-signed BU costs that DAR a
+second CGA verification and PHKT, and the MN a second RSA decryption when the BA
+bringing the PHKT the DAR then holds comes (see above). A CoTI has no floor: a
+second one costs the DAR an HMAC and changes nothing it holds (the lab's return
+home, secure mode, waited the floor's 250 ms for a lost CoT with one).
 Holding the other BUs until the home BA instead costs a home DAR's round trip
 on every return, and a home DAR that never answers would hold every other
 binding at its old CoA until the back-off gives up (63 s): independence wins.
@@ -506,17 +511,41 @@ class MnCore:
             return [Drop(ba, "framing: " + "; ".join(ba.framing))]
         e = rec.bul
         sent = e.latest() if ba.status == BaStatus.SEQ_OUT_OF_WINDOW else e.sent.get(ba.seq)
+        renewal = sent is None and ba.status != BaStatus.SEQ_OUT_OF_WINDOW
+        if renewal:  # RFC 6275 §11.7.3 an outstanding BU: CGA-signed, after the one accepted
+            # (RFC 4866 §4.9, profile §6 step 3: proto.bul "Late PHKTs")
+            sent = e.renewals.get(ba.seq)
         if sent is None or sent.src != ba.dst:  # RFC 6275 §11.7.3
             return [Drop(ba, f"no-outstanding-bu: seq {ba.seq}")]
         problem, phkt = self._check_ba(ba, sent)
         if problem is not None:
             return [Drop(ba, problem)]
+        if renewal:
+            return self._renewed(rec, sent, ba, phkt)
         effects: Effects = []
         if phkt is not None:  # RFC 4866 §4.8: a new PHKT replaces the old one
             e.phkt = phkt
             e.phkt_seq = sent.seq
             effects.append(Notify("phkt-stored", self._about(rec)))
         return effects + self._on_status(rec, sent, ba, now)
+
+    def _renewed(
+        self, rec: AddressRecord, sent: SentBu, ba: BindingAck, phkt: bytes | None
+    ) -> Effects:
+        """A verified BA to a CGA-signed BU newer than the last one a BA accepted. The DAR took
+        the BUs in seq order (profile §6 step 3) and each CGA-signed one it accepted issued a
+        PHKT that replaced the one before (RFC 4866 §4.9): if this BA accepts, its PHKT is the
+        one the DAR holds now, and it replaces the MN's whatever the state (profile §7 "store a
+        new PHKT"); an older one coming after it no longer counts (proto.bul). A refusal
+        changed nothing at the DAR."""
+        e = rec.bul
+        if ba.status >= REFUSED:
+            return [Drop(ba, f"late-refusal: status {ba.status} to seq {ba.seq} changed nothing")]
+        assert phkt is not None  # _check_ba: a BA accepting a CGA-signed BU issues one (profile §4)
+        e.fire(BulEvent.PHKT_RENEWED, seq=sent.seq)
+        e.phkt = phkt
+        e.phkt_seq = sent.seq
+        return [Notify("phkt-stored", {**self._about(rec), "late": True})]
 
     def _check_ba(self, ba: BindingAck, sent: SentBu) -> tuple[str | None, bytes | None]:
         """Profile §7: decrypt a PHKT, check the DAR's signature if asked for, then the BAD."""
@@ -588,7 +617,7 @@ class MnCore:
         e = rec.bul
         if sent.deregistration:
             e.registered = False
-            e.fire(BulEvent.DEREGISTERED)
+            e.fire(BulEvent.DEREGISTERED, seq=sent.seq)
             e.bound_until = None
             if sent.src == rec.address:  # from home (profile §4): see the module's docstring
                 self._home_taken(rec.address, now - sent.at, now)
@@ -597,7 +626,7 @@ class MnCore:
                 effects += self._forget(rec, "address-released", deregistered=True)
             return effects
         e.ever_bound = True
-        e.fire(BulEvent.ACCEPTED)
+        e.fire(BulEvent.ACCEPTED, seq=sent.seq)
         # RFC 6275 §11.7.3: the lifetime runs from when the BU was sent
         e.bound_until = sent.at + ba.lifetime
         refresh = sent.at + self.config.refresh_fraction * ba.lifetime

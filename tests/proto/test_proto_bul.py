@@ -49,7 +49,12 @@ LEGAL = {
     (D, E.DEREGISTER): D,
     (D, E.GIVE_UP): I,
     **{(state, E.SUSPEND): I for state in BulState},  # link down
+    # a late BA brings the PHKT the DAR holds (RFC 4866 §4.9), whatever the state by then
+    **{(state, E.PHKT_RENEWED): state for state in BulState},
 }
+
+
+RENEWAL = 12  # a CGA-signed BU sent after the last one a BA accepted
 
 
 def entry_in(state: BulState) -> BulEntry:
@@ -63,9 +68,20 @@ def entry_in(state: BulState) -> BulEntry:
         D: [(E.DEREGISTER, COA)],
     }[state]
     for event, coa in path:
-        entry.fire(event, coa)
+        fire(entry, event, coa)
+    entry.renewals[RENEWAL] = cga_bu(RENEWAL)
     assert entry.state is state
     return entry
+
+
+def cga_bu(seq: int, *, cga: bool = True) -> SentBu:
+    return SentBu(seq, COA, COA, 0.0, False, None, None, cga=cga)
+
+
+def fire(entry: BulEntry, event: BulEvent, coa: str | None = None) -> None:
+    """``event`` with what it needs: its CoA if it starts an exchange, a seq if it accepts a BU."""
+    seq = {E.ACCEPTED: 11, E.DEREGISTERED: 11, E.PHKT_RENEWED: RENEWAL}.get(event)
+    entry.fire(event, coa, seq=seq)
 
 
 def test_the_table_is_exactly_the_legal_transitions() -> None:
@@ -76,7 +92,7 @@ def test_the_table_is_exactly_the_legal_transitions() -> None:
 def test_every_legal_transition(state: BulState, event: BulEvent) -> None:
     entry = entry_in(state)
     starts = event in (E.REGISTER, E.DEREGISTER)
-    entry.fire(event, COA if starts else None)
+    fire(entry, event, COA if starts else None)
     assert entry.state is LEGAL[(state, event)]
 
 
@@ -91,7 +107,7 @@ def test_every_illegal_transition_raises_and_changes_nothing(
     before = (entry.coa, entry.backoff, entry.timer)
     starts = event in (E.REGISTER, E.DEREGISTER)
     with pytest.raises(IllegalTransition, match=f"{event.value} is not allowed in {state.value}"):
-        entry.fire(event, COA if starts else None)
+        fire(entry, event, COA if starts else None)
     assert entry.state is state and (entry.coa, entry.backoff, entry.timer) == before
 
 
@@ -131,7 +147,7 @@ def test_an_exchange_starts_clean_and_ends_clean() -> None:
     entry.fire(E.COA_TEST)  # carries the exchange on
     assert entry.latest() is entry.sent[11] and entry.timer == 1.5
     entry.fire(E.COT)
-    entry.fire(E.ACCEPTED)
+    entry.fire(E.ACCEPTED, seq=11)
     assert (entry.sent, entry.backoff, entry.timer, entry.due) == ({}, None, None, None)
     entry.ever_bound = True
     entry.fire(E.REGISTER, COA)
@@ -142,3 +158,50 @@ def test_a_care_of_token_is_good_for_its_coa_for_210_s() -> None:
     token = CareOfToken(COA, 3, bytes(8), received=100.0)
     assert token.usable(COA, 309.9) and not token.usable(COA, 310.0)
     assert not token.usable("2001:db8:3::a", 101.0)
+
+
+def exchange_of(entry: BulEntry, *bus: SentBu) -> None:
+    entry.fire(E.REGISTER, COA)
+    entry.sent = {bu.seq: bu for bu in bus}
+
+
+@pytest.mark.parametrize("accepting", [E.ACCEPTED, E.DEREGISTERED])
+def test_a_ba_accepting_a_bu_keeps_the_later_cga_signed_bus_as_renewals(
+    accepting: BulEvent,
+) -> None:
+    """RFC 4866 §4.9 with profile §6 step 3: the DAR took the exchange's BUs in seq order and
+    each CGA-signed one it accepted replaced the PHKT; those sent after the accepted one may
+    still bring the PHKT it holds. Across the wrap (65535 -> 0), and PHKT-authorised BUs never."""
+    entry = BulEntry(HOA, DAR, seq=65533)
+    start = E.DEREGISTER if accepting is E.DEREGISTERED else E.REGISTER
+    entry.fire(start, COA)
+    entry.sent = {s: cga_bu(s) for s in (65534, 65535, 0)} | {1: cga_bu(1, cga=False)}
+    entry.fire(accepting, seq=65535)
+    assert set(entry.renewals) == {0} and entry.sent == {}
+    entry.fire(E.PHKT_RENEWED, seq=0)
+    assert entry.renewals == {} and entry.state is (I if accepting is E.DEREGISTERED else B)
+
+
+def test_a_renewal_makes_the_older_ones_moot_and_survives_a_new_exchange() -> None:
+    """BAs reordered: the newest renewal's PHKT is the DAR's, an older one's no longer counts.
+    A new exchange (a refresh) leaves them; a BA accepting one of its BUs, which the DAR took
+    after any renewal, makes them all moot."""
+    entry = BulEntry(HOA, DAR, seq=10)
+    exchange_of(entry, cga_bu(11), cga_bu(12), cga_bu(13), cga_bu(14))
+    entry.fire(E.ACCEPTED, seq=11)
+    assert set(entry.renewals) == {12, 13, 14}
+    entry.fire(E.PHKT_RENEWED, seq=13)
+    assert set(entry.renewals) == {14} and entry.state is B
+    with pytest.raises(ValueError, match="12 is no CGA-signed BU newer than the last one accepted"):
+        entry.fire(E.PHKT_RENEWED, seq=12)
+    exchange_of(entry, cga_bu(15, cga=False))
+    assert set(entry.renewals) == {14}
+    entry.fire(E.ACCEPTED, seq=15)
+    assert entry.renewals == {}
+
+
+def test_only_the_events_accepting_a_bu_name_its_seq() -> None:
+    with pytest.raises(ValueError, match="accepted accepts a BU and needs its seq"):
+        entry_in(R).fire(E.ACCEPTED)
+    with pytest.raises(ValueError, match="give-up accepts no BU: no seq"):
+        entry_in(R).fire(E.GIVE_UP, seq=11)
