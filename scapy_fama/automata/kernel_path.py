@@ -45,6 +45,18 @@ tunnels once the routes follow them:
   the router of its RA; a kept address as a /128 on the TUN (off the access
   link, but still the kernel's, so the sockets bound to it live on) with a rule
   ``from HoA lookup 100``, table 100 holding ``default dev fama-tun``.
+* MN: an optimistic current address goes in as optimistic, not ``nodad`` (the
+  kernel refuses both): with ``nodad`` the kernel took it for preferred and
+  answered an NS for it with O=1, against RFC 4429 §3.3, and resolved its router
+  from it with an SLLAO. Optimistic, the kernel keeps §3.3 itself (O=0, its NS
+  from the link-local address) and uses it at once (``use_optimistic``). It runs
+  DAD of its own on it (one probe more on the link: the interface's
+  ``accept_dad``, ``optimistic_dad``, ``use_optimistic`` and ``dad_transmits=1``
+  are set at start and restored on close) and ends it a few milliseconds after
+  the core's: a duplicate it alone saw in between (the core ignores one after its
+  DAD) is overruled, the address put back without DAD (``kernel-dad-overruled``
+  in the log). A duplicate seen while the core's DAD runs fails both, and the core's
+  new address replaces the failed one.
 """
 
 from __future__ import annotations
@@ -59,9 +71,9 @@ from scapy.data import ETH_P_IPV6
 from scapy_fama.automata.dataplane import DAR, MN, DataPlane, Log, Side, TunnelTable
 from scapy_fama.net import bpf, lwt
 from scapy_fama.net.iface import receive_buffer
-from scapy_fama.net.kernel import TUN_NAME, Tun, mtu
+from scapy_fama.net.kernel import TUN_NAME, Tun, ipv6_conf, mtu
 from scapy_fama.net.linkemu import LinkEmulation
-from scapy_fama.net.rtnetlink import Rtnl
+from scapy_fama.net.rtnetlink import IFA_F_DADFAILED, IFA_F_TENTATIVE, Rtnl
 from scapy_fama.net.vnet import PACKET_VNET_HDR
 from scapy_fama.proto.effects import TunnelUp
 from scapy_fama.wire import WireInfo
@@ -71,6 +83,9 @@ TABLE = 100  # the MN's routing table of kept addresses
 RULE_PRIORITY = 100
 SOL_PACKET = 263  # linux/socket.h
 ON_LINK, HOST = 64, 128  # prefix lengths: the MN's current address, a kept address or a DAR's
+# The MN's access interface: the kernel runs DAD (one probe) on an address added as optimistic,
+# with RFC 4429's rules meanwhile, and may choose it as a source (profile §2 step 3: data at once)
+OPTIMISTIC_DAD = {"accept_dad": 1, "optimistic_dad": 1, "use_optimistic": 1, "dad_transmits": 1}
 
 
 def signalling(raw: bytes, info: WireInfo) -> bool:
@@ -92,6 +107,7 @@ class KernelPath:
         self.tun = Tun(iface)
         self.dataplane: DataPlane | None = None
         self.closed = False
+        self._log: Log = lambda *_, **__: None  # the node's log, once started
         self._published: dict[str, TunnelUp] = {}
 
     def _receiver(self) -> socket.socket:
@@ -103,6 +119,7 @@ class KernelPath:
 
     def start(self, log: Log, emulation: LinkEmulation | None = None) -> None:
         """Start the data plane (``log`` writes one of the node's records)."""
+        self._log = log
         receiver = self._receiver()
         try:
             self.dataplane = DataPlane(self.tun.fd, receiver, self._table({}), log, mtu(self.iface), emulation, self.link)
@@ -169,14 +186,12 @@ class DarKernel(KernelPath):
         self.address = address
         self.prefix = prefix
         self.kernel_entry = kernel_entry
-        self._log: Log = lambda *_, **__: None  # the node's log, once started
         self.routes: dict[str, str | None] = {}  # HoA -> the CoA its route's program tunnels to
         self.rtnl.address(True, address, HOST, iface)
 
     def start(self, log: Log, emulation: LinkEmulation | None = None) -> None:
         super().start(log, emulation)
         why = "off" if not self.kernel_entry else "link emulation" if emulation is not None else lwt.supported()
-        self._log = log
         self._entry(why)
 
     def _entry(self, why: str | None) -> None:
@@ -238,21 +253,29 @@ class MnKernel(KernelPath):
         self.native: str | None = None
         self.gateway: str | None = None
         self.kept: set[str] = set()
+        self._kernel_dad = False  # the kernel's DAD on the current address may still run
         self.rtnl.route(True, None, TUN_NAME, table=TABLE)
+        self._conf = ipv6_conf(iface, OPTIMISTIC_DAD)  # what the interface had, for close
 
     def _receiver(self) -> socket.socket:
         return _packet_socket(bpf.tunnelled(None, link=ETHER_HEADER), self.iface)
 
-    def sync(self, native: str | None, gateway: str | None, kept: set[str], tunnels: Mapping[str, TunnelUp]) -> None:
+    def sync(self, native: str | None, gateway: str | None, kept: set[str], tunnels: Mapping[str, TunnelUp],
+             optimistic: bool = False) -> None:  # fmt: skip
         """Make the kernel hold ``native`` on the link (via ``gateway``) and ``kept`` on the TUN,
-        and the data plane carry ``tunnels``.
+        and the data plane carry ``tunnels``; ``native`` is ``optimistic`` while the core's DAD runs.
 
         An address moving between the two is added before it is removed, so the
         kernel never loses it and the sockets bound to it stay; a new current address is a
-        new link, whose router may have the old one's link-local address (fe80::1)."""
+        new link, whose router may have the old one's link-local address (fe80::1). An
+        optimistic one is added as such (RFC 4429 §3.3 in the kernel, see the module's docstring)."""
         moved = native != self.native
-        if native is not None and moved:
-            self.rtnl.address(True, native, ON_LINK, self.iface)
+        if moved:
+            self._kernel_dad = native is not None and optimistic
+            if native is not None:
+                self.rtnl.address(True, native, ON_LINK, self.iface, optimistic=optimistic)
+        elif native is not None and self._kernel_dad and not optimistic:
+            self._kernel_dad = not self._dad_over(native)
         for address in sorted(kept - self.kept):
             self.rtnl.address(True, address, HOST, TUN_NAME)
             self.rtnl.rule(True, address, TABLE, RULE_PRIORITY)
@@ -268,6 +291,23 @@ class MnKernel(KernelPath):
             self.gateway = gateway
         self.publish(tunnels)
 
+    def _dad_over(self, native: str) -> bool:
+        """The core's DAD on ``native`` is over without a duplicate: whether the kernel's is too.
+
+        The kernel's began when the address was added, after the core's, and ends a few
+        milliseconds later; a duplicate it sees in between is one the core ignores (profile
+        §2 step 3: DAD is the core's), so an address the kernel failed is put back as the
+        core holds it, without DAD (a replace would leave it failed)."""
+        flags = self.rtnl.address_flags(native, self.iface)
+        if flags is None or not flags & IFA_F_TENTATIVE:
+            return True
+        if not flags & IFA_F_DADFAILED:
+            return False  # still running: looked at again after the next event
+        self.rtnl.address(False, native, ON_LINK, self.iface)
+        self.rtnl.address(True, native, ON_LINK, self.iface)
+        self._log("event", "kernel-dad-overruled", address=native, why="the kernel's DAD failed after the core's ended")
+        return True
+
     def _unkeep(self, address: str) -> None:
         self.kept.discard(address)
         self.rtnl.rule(False, address, TABLE, RULE_PRIORITY)
@@ -278,3 +318,4 @@ class MnKernel(KernelPath):
             self.rtnl.route(False, None, self.iface, gateway=self.gateway)
             self.gateway = None
         self.sync(None, None, set(), {})
+        ipv6_conf(self.iface, self._conf)

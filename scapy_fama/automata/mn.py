@@ -44,7 +44,8 @@ link and the core after every event::
   (reverse-tunnelled from a kept address, native from the CoA: profile §8).
 
 * Kernel mode (``kernel=True``): the kernel holds the usable current address
-  on the link (default route via the router of its RA) and each kept address
+  on the link, as optimistic while DAD runs so that the kernel keeps RFC 4429
+  §3.3 too (default route via the router of its RA) and each kept address
   on the TUN, where a rule sends what it sends into the tunnel
   (:class:`~scapy_fama.automata.kernel_path.MnKernel`); sockets bound to a kept
   address live on across the handover.
@@ -199,7 +200,7 @@ class MnAutomaton(FamaAutomaton):
             for r in self._records()
             if r.address != native and r is not current and not r.released
         }
-        self.kernel.sync(native, gateway, kept, self.tunnels)
+        self.kernel.sync(native, gateway, kept, self.tunnels, usable is not None and usable.in_optimistic_state)
 
     def _in_use(self, address: str, now: float) -> None:
         record = self.core.record(address)

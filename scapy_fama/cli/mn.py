@@ -11,7 +11,8 @@ FILE, or created there; without, a fresh one is used. Logging, stopping and
 errors as fama-dar. The interface should not autoconfigure from the DAR's RAs
 (``sysctl net.ipv6.conf.IF.accept_ra=0``): the kernel must not own the MN's
 addresses (see :mod:`scapy_fama.net.iface`) -- unless ``--kernel``: then fama-mn puts
-its current address (after DAD) on the interface as a /64 with a default
+its current address on the interface as a /64 (optimistic while DAD runs, RFC 4429; it
+turns on the kernel's optimistic DAD on the interface for that) with a default
 route via the DAR's link-local address from the RA, and after a move keeps
 each earlier address in the kernel, on the TUN ``fama-tun`` with a rule that
 sends its packets into the tunnel to its DAR, so sockets bound to it live on

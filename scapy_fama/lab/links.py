@@ -88,7 +88,8 @@ def delete_namespace(ns: str) -> None:
 
 def _namespaces(topology: Topology) -> None:
     """The namespaces, where no interface takes router advertisements or runs the kernel's DAD
-    (a lab address is unique by plan, and a tentative link-local would hold up the first packets)."""
+    (a lab address is unique by plan, and a tentative link-local would hold up the first packets);
+    fama-mn --kernel turns optimistic DAD on for its own addresses (automata/kernel_path.py)."""
     for ns in topology.namespaces:
         run("ip", "netns", "add", ns)
         for scope in ("all", "default"):

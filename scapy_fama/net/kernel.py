@@ -18,7 +18,8 @@ sets it up and gives it the tunnel MTU (the access link's
 minus the 40-byte outer header, RFC 2473 §6.7); :func:`ip` runs one iproute2
 command and turns a failure into one :class:`OSError` line (the roles change
 addresses and routes with :mod:`scapy_fama.net.rtnetlink`, which is faster);
-the TUN disappears with its file descriptor.
+:func:`ipv6_conf` writes an interface's ``net.ipv6.conf`` settings and returns
+what they were; the TUN disappears with its file descriptor.
 
 Owning a FAMA address makes the kernel parse what is sent to it, and without
 the mip6 and ip6_tunnel modules it answers a Mobility Header (Next Header 135),
@@ -96,6 +97,20 @@ def nft_remove(namespace: str | None = None) -> None:
     tables = _run(_in_namespace(namespace, ["nft", "list", "tables", "ip6"]))
     if f"table ip6 {NFT_TABLE}" in tables.splitlines():
         _run(_in_namespace(namespace, ["nft", "delete", "table", "ip6", NFT_TABLE]))
+
+
+def ipv6_conf(iface: str, settings: dict[str, int]) -> dict[str, int]:
+    """Write ``net.ipv6.conf.IFACE.NAME = VALUE`` for each of ``settings`` in this namespace;
+    the values they had (to write back). A failure is one OSError line."""
+    before = {}
+    for name, value in settings.items():
+        path = Path("/proc/sys/net/ipv6/conf", iface, name)
+        try:
+            before[name] = int(path.read_text())
+            path.write_text(f"{value}\n")
+        except OSError as exc:
+            raise OSError(f"sysctl net.ipv6.conf.{iface}.{name}={value}: {exc.strerror or exc}") from None
+    return before
 
 
 def require_tun() -> None:

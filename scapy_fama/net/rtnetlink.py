@@ -12,6 +12,7 @@ The same changes as rtnetlink requests (rtnetlink(7)) take microseconds::
     Rtnl.request(RTM_NEWADDR, CREATE|REPLACE, ifaddrmsg + IFA_LOCAL ...)  --NLM_F_ACK-->  kernel
                                              <-- NLMSG_ERROR (error 0: done, else -errno: OSError)
     Rtnl.dump(RTM_GETNEIGH, ndmsg)           <-- NLM_F_MULTI messages ... NLMSG_DONE
+    Rtnl.dump(RTM_GETADDR, ifaddrmsg)        <-- (the same: an address's flags, DAD's outcome)
 
 Each message is ``struct nlmsghdr`` (length, type, flags, sequence, port) and
 the request's fixed header (``ifaddrmsg``, ``rtmsg``, ``fib_rule_hdr``,
@@ -40,7 +41,7 @@ NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
 NLM_F_DUMP = 0x300  # NLM_F_ROOT | NLM_F_MATCH
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 # linux/rtnetlink.h
-RTM_NEWADDR, RTM_DELADDR = 20, 21
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
 RTM_DELNEIGH, RTM_GETNEIGH = 29, 30
 RTM_NEWRULE, RTM_DELRULE = 32, 33
@@ -56,8 +57,8 @@ LWTUNNEL_ENCAP_BPF = 6
 LWT_BPF_XMIT = 3
 LWT_BPF_PROG_FD, LWT_BPF_PROG_NAME = 1, 2
 # linux/if_addr.h
-IFA_ADDRESS, IFA_LOCAL = 1, 2
-IFA_F_NODAD = 0x02
+IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
+IFA_F_NODAD, IFA_F_OPTIMISTIC, IFA_F_DADFAILED, IFA_F_TENTATIVE = 0x02, 0x04, 0x08, 0x40
 # linux/fib_rules.h
 FRA_SRC, FRA_PRIORITY, FRA_TABLE = 2, 6, 15
 FR_ACT_TO_TBL = 1
@@ -162,13 +163,30 @@ class Rtnl:
 
     # ------------------------------------------------------------------ the changes the roles make
 
-    def address(self, add: bool, address: str, prefix_len: int, iface: str) -> None:
-        """``ip -6 addr replace ADDRESS/LEN dev IFACE nodad`` (add) or ``ip -6 addr del`` it."""
-        body = _IFADDRMSG.pack(socket.AF_INET6, prefix_len, IFA_F_NODAD if add else 0, RT_SCOPE_UNIVERSE,
-                               socket.if_nametoindex(iface))  # fmt: skip
+    def address(self, add: bool, address: str, prefix_len: int, iface: str, optimistic: bool = False) -> None:
+        """``ip -6 addr replace ADDRESS/LEN dev IFACE nodad`` (add) or ``ip -6 addr del`` it; with
+        ``optimistic``, ``... optimistic`` instead of ``nodad``: the kernel runs DAD on it (where the
+        interface's accept_dad and optimistic_dad let it) and uses it meanwhile as RFC 4429 says.
+        The kernel refuses the two flags together, and a replace leaves a running DAD alone."""
+        marks = (IFA_F_OPTIMISTIC if optimistic else IFA_F_NODAD) if add else 0
+        body = _IFADDRMSG.pack(socket.AF_INET6, prefix_len, marks, RT_SCOPE_UNIVERSE, socket.if_nametoindex(iface))
         body += attr(IFA_LOCAL, _address(address)) + attr(IFA_ADDRESS, _address(address))
         kind, flags = (RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE) if add else (RTM_DELADDR, 0)
-        self.request(kind, flags, body, f"{'replace' if add else 'del'} address {address}/{prefix_len} dev {iface}")
+        what = f"{'replace' if add else 'del'} address {address}/{prefix_len} dev {iface}"
+        self.request(kind, flags, body, what + (" optimistic" if add and optimistic else ""))
+
+    def address_flags(self, address: str, iface: str) -> int | None:
+        """The kernel's IFA_F_* flags of ``address`` on ``iface`` (``ip -6 addr show dev IFACE``),
+        None when it has no such address there."""
+        index, wanted = socket.if_nametoindex(iface), _address(address)
+        found = None
+        for body in self.dump(RTM_GETADDR, _IFADDRMSG.pack(socket.AF_INET6, 0, 0, 0, index)):
+            family, _, flags, _, where = _IFADDRMSG.unpack_from(body)
+            fields = attrs(body[_IFADDRMSG.size :])
+            if family == socket.AF_INET6 and where == index and fields.get(IFA_ADDRESS) == wanted:
+                wide = fields.get(IFA_FLAGS, b"")  # all 32 bits, where the kernel sends them
+                found = _U32.unpack(wide)[0] if len(wide) == _U32.size else flags
+        return found
 
     def route(self, add: bool, dst: str | None, iface: str, gateway: str | None = None,
               table: int = RT_TABLE_MAIN, xmit: tuple[int, str] | None = None) -> None:  # fmt: skip
