@@ -371,6 +371,7 @@ def bounds() -> dict[str, int]:
     return {
         "bindings": config.cache_capacity,
         "records": config.max_records,
+        "refresh_shapes": config.cache_capacity,
         "neighbours": nd.CAPACITY,
         "fragments": reassembly.DATAGRAMS,
         "fragment_bytes": reassembly.LIMIT,

@@ -40,6 +40,7 @@ into the TUN (:class:`~scapy_fama.automata.kernel_path.DarKernel`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from scapy.automaton import ATMT
@@ -48,14 +49,19 @@ from scapy_fama.automata.base import FamaAutomaton
 from scapy_fama.automata.kernel_path import DarKernel
 from scapy_fama.automata.log import LogSink
 from scapy_fama.automata.nd import ALL_NODES
-from scapy_fama.automata.ports import AccessPort
+from scapy_fama.automata.ports import AccessPort, Frame
+from scapy_fama.automata.refreshes import Refreshes
 from scapy_fama.crypto import addr_bytes, prefix64
 from scapy_fama.net.iface import KernelRoute, KernelUpstream
 from scapy_fama.net.kernel import TUN_NAME
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import DarCore
-from scapy_fama.proto.messages import Datagram
+from scapy_fama.proto.dar import foreseeable
+from scapy_fama.proto.effects import Effects, Send
+from scapy_fama.proto.messages import BindingAck, BindingUpdate, Datagram, Message
+from scapy_fama.proto.status import BaStatus
 from scapy_fama.wire import WireInfo
+from scapy_fama.wire.link import ipv6_in
 
 ALL_ROUTERS = "ff02::2"
 
@@ -93,6 +99,10 @@ class DarAutomaton(FamaAutomaton):
         elif iface is not None and upstream is None:
             upstream = KernelRoute()
         self._prefix = prefix64(core.prefix)
+        self.refreshes = Refreshes(core.config.cache_capacity)  # foreseen PHKT refreshes (refreshes.py)
+        self.foreseen = 0  # BUs answered as foreseen refreshes
+        # a foreseeable BU the general path is answering, with the packet it came in (FamaAutomaton._rx)
+        self._asked: tuple[BindingUpdate, tuple[bytes, WireInfo]] | None = None
         super().__init__(
             core, link, iface, upstream, name=name, log=log, debug=debug, kernel=path, emulation=emulation
         )
@@ -107,12 +117,50 @@ class DarAutomaton(FamaAutomaton):
         """At least one binding: its HoA's traffic is tunnelled to the CoA."""
         self._enter(self.ADVERTISING)
 
+    # ---------------------------------------------------------------- foreseen refreshes
+
+    def _foreseen(self, now: float, frame: Frame) -> bool:
+        """A refresh like its binding's last one (refreshes.py), answered if the core accepts it;
+        False: the general path reads it."""
+        data = frame.data
+        ip = data if frame.upstream else ipv6_in(data) if data[:6] == self._mac else None
+        found = None if ip is None else self.refreshes.find(ip)
+        if found is None:
+            return False
+        shape, bu, seq, bad, covered = found
+        effects = self.core.refresh(bu.home_address, bu.src, seq, bu.lifetime, bad, covered, now)
+        if effects is None:
+            return False
+        self.foreseen += 1
+        # formatted only for someone who reads it: else the record is counted, as the message's kind
+        self._log_in(replace(bu, seq=seq, bad=bad, auth_data=covered) if self.log.reading else bu, frame)
+        for effect in effects:
+            if isinstance(effect, Send) and isinstance(effect.msg, BindingAck) and effect.msg.auth_key:
+                self._emit(effect.msg, shape.answer(seq, effect.msg.auth_key), "out", now)
+            else:
+                self._apply([effect], now)
+        return True
+
+    def _on_message(self, msg: Message, now: float) -> Effects:
+        effects = super()._on_message(msg, now)
+        rx = self._rx
+        self._asked = (msg, rx) if rx is not None and isinstance(msg, BindingUpdate) and foreseeable(msg) else None
+        return effects
+
+    def _emit(self, msg: Message, packet: bytes, direction: str, now: float) -> None:
+        super()._emit(msg, packet, direction, now)
+        if self._asked is None or not isinstance(msg, BindingAck):
+            return
+        (bu, rx), self._asked = self._asked, None
+        if rx is self._rx and msg.status == BaStatus.ACCEPTED and msg.seq == bu.seq and msg.dst == bu.src:
+            self.refreshes.remember(bu, *rx, msg, packet)
+
     def _phase(self) -> str:
         return "SERVING" if self.core.sizes()[0] else "ADVERTISING"
 
     def _core_status(self) -> dict[str, int]:
         bindings, records = self.core.sizes()
-        return {"bindings": bindings, "records": records}
+        return {"bindings": bindings, "records": records, "refresh_shapes": len(self.refreshes), "foreseen": self.foreseen}
 
     def _deliver(self, datagram: Datagram) -> None:
         """A DAR runs no applications: nothing for it that it does not handle is kept (profile §6)."""

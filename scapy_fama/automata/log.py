@@ -241,6 +241,11 @@ class LogSink:
             with contextlib.suppress(OSError):  # the last flush failed (disk full): lines counted
                 stream.close()
 
+    @property
+    def reading(self) -> bool:
+        """Whether a record goes anywhere (kept or written): else it is only counted."""
+        return self._read
+
     # ---------------------------------------------------------------- writing (any thread)
 
     def write(self, node: str, direction: str, kind: str, **fields: Any) -> None:

@@ -70,6 +70,7 @@ from scapy_fama.crypto import (
     addr_bytes,
     addr_text,
     cga_check,
+    check_authenticator,
     encrypt_phkt,
     kbm,
     prefix64,
@@ -131,6 +132,25 @@ def routable(address: str) -> bool:
     multicast (ff00::/8), link-local (fe80::/10), unspecified or loopback (RFC 4291 §2.4)."""
     a = addr_bytes(address)
     return not (a[0] == 0xFF or (a[0] == 0xFE and a[1] & 0xC0 == 0x80) or a in (_UNSPECIFIED, _LOOPBACK))
+
+
+def foreseeable(bu: BindingUpdate) -> bool:
+    """Whether the next BU like ``bu`` may go to :meth:`DarCore.refresh` once ``bu`` is accepted:
+    a PHKT-authorised registration (BAD, no CGA option, care-of nonce index 0: profile §4, §6)
+    with H=1, framed right. What makes it so is in its bytes, all but seq and BAD; H=1 keeps
+    step 4's sequel (139 for H=0 once the binding exists) from turning on the state."""
+    index = bu.nonce_indices[1] if bu.nonce_indices else 0
+    return (
+        bu.bad is not None
+        and bu.cga_params is None
+        and bu.signature is None
+        and not bu.cga_request
+        and not bu.framing
+        and bu.home
+        and bu.hoa is not None
+        and not bu.deregistration
+        and index == 0
+    )
 
 
 class DarCore:
@@ -415,6 +435,35 @@ class DarCore:
             )
             + effects
         )
+
+    # ---------------------------------------------------------------- a foreseen refresh
+
+    def refresh(
+        self, hoa: str, coa: str, seq: int, lifetime: int, bad: bytes, auth_data: bytes, now: float
+    ) -> Effects | None:
+        """Profile §6 for a BU a driver foresaw (:mod:`scapy_fama.wire.refresh`): byte for byte,
+        but for seq, BAD and checksum, a BU this core accepted and :func:`foreseeable` allows, a
+        registration of ``hoa`` from ``coa`` with ``lifetime``. What its bytes
+        decide stands as it was (steps 1 and 2, the options step 4 reads, the H flag, step 5's
+        kind); what the state decides is decided again here. The effects are those
+        :meth:`on_message` returns for it; None for anything but an acceptance, which
+        :meth:`on_message` then decides from the start."""
+        if self.config.require_coa_test or self._cache.due(now):  # §5's care-of token; expiry first
+            return None
+        record, binding = self._cache.record(hoa), self._cache.binding(hoa)
+        if record is None or binding is None or binding.coa != coa:
+            return None
+        if record.last_seq is not None and not seq_newer(seq, record.last_seq):  # step 3
+            return None
+        key = kbm(record.phkt)  # step 4: the PHKT alone (no care-of token)
+        if not check_authenticator(bad, key, coa, self.address, auth_data):
+            return None
+        c = self.config
+        granted = grant_lifetime(lifetime, c.valid_lifetime, c.max_binding_lifetime)  # step 5
+        self._cache.bind(hoa, coa, granted, now)  # step 6: the binding is there already
+        self._cache.accepted(record, seq, now)
+        ba = BindingAck(self.address, coa, hoa, BaStatus.ACCEPTED, seq, granted, auth_key=key)  # step 7
+        return [Notify("binding-updated", {"hoa": hoa, "coa": coa, "lifetime": granted}), Send(ba)]
 
     def _unbind(self, hoa: str, event: str) -> Effects:
         binding = self._cache.unbind(hoa)

@@ -1,0 +1,97 @@
+"""The PHKT refreshes a DAR foresees: the shape of each binding's last refresh, found by a BU's bytes.
+
+Theory of operation
+-------------------
+Most BUs a DAR with many bindings answers are refreshes: the same MN, CoA and
+HoA, the same options, a sequence number one on. The general path reads each
+(``wire.parse``, the codec, the core) and writes its BA (the codec, ``finish``).
+For a refresh like the last one of its binding the bytes say all of that already,
+but for the sequence number, the BAD and the checksum
+(:mod:`scapy_fama.wire.refresh`), so the DAR automaton keeps one
+:class:`~scapy_fama.wire.refresh.RefreshShape` per binding and tries it first::
+
+    frame --its head (IPv6 | HAO | MH's first 4 bytes)--> a shape? --read(): the same but seq, BAD, checksum-->
+        DarCore.refresh(): the state accepts it --> BA: shape.answer(seq, Kbm), the core's effects
+    anything else (no shape, other bytes, a wrong checksum, the core not accepting) --> the general path
+    the general path accepts a BU ``foreseeable`` allows --> kept; its shape made when the next one comes
+
+The core decides every foreseen BU again (sequence number, BAD, binding, record,
+expiry: ``DarCore.refresh``) and returns the effects the general path would;
+only reading and writing the bytes is saved. At most ``capacity`` shapes are kept
+(profile §6 "Bounded state": the binding cache's capacity), the oldest learnt
+going first. Tests hold both paths to the same bytes, records and state.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from scapy_fama.proto.messages import BindingAck, BindingUpdate
+from scapy_fama.wire import WireInfo
+from scapy_fama.wire.refresh import CHECKSUM, RefreshShape, refresh_shape
+
+Found = tuple[RefreshShape, BindingUpdate, int, bytes, bytes]  # shape, its BU, and read(): seq, BAD, covered
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    """A refresh the general path accepted, its shape not made yet: made when the next BU like it
+    comes, so that a BU read the general way pays only for keeping this."""
+
+    ip: bytes
+    info: WireInfo
+    ba: BindingAck
+    answer: bytes  # the BA as sent
+
+    def shape(self) -> RefreshShape | None:
+        return refresh_shape(self.ip, self.info, self.answer, self.ba.endpoints())
+
+
+class Refreshes:
+    """One shape per binding's last refresh, with the BU it was read as; at most ``capacity``."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._shapes: dict[bytes, tuple[RefreshShape | _Accepted, BindingUpdate]] = {}  # by head, oldest first
+        self._heads: Counter[int] = Counter()  # head lengths of the shapes held (a layout each)
+
+    def __len__(self) -> int:
+        return len(self._shapes)
+
+    def find(self, ip: bytes) -> Found | None:
+        """The shape ``ip`` is a refresh of, its BU, and what ``RefreshShape.read`` read; None if
+        ``ip`` is not one (the general path reads it)."""
+        for head in self._heads:
+            held = self._shapes.get(ip[:head])
+            if held is not None:
+                shape, bu = held
+                if isinstance(shape, _Accepted):
+                    made = shape.shape()
+                    if made is None:  # a layout no shape takes
+                        self._forget(ip[:head])
+                        return None
+                    shape = made
+                    self._shapes[ip[:head]] = (shape, bu)
+                read = shape.read(ip)
+                return None if read is None else (shape, bu, *read)
+        return None
+
+    def remember(self, bu: BindingUpdate, ip: bytes, info: WireInfo, ba: BindingAck, answer: bytes) -> None:
+        """The general path accepted ``bu`` (``ip``, read as ``info``) with ``ba``, sent as
+        ``answer``: the next BU like it is foreseen."""
+        mh = info.mh
+        if mh is None or self.capacity < 1:
+            return
+        head = ip[: mh.offset + CHECKSUM]
+        if self._shapes.pop(head, None) is None:
+            self._heads[len(head)] += 1
+            if len(self._shapes) >= self.capacity:
+                self._forget(next(iter(self._shapes)))
+        self._shapes[head] = (_Accepted(ip, info, ba, answer), bu)
+
+    def _forget(self, head: bytes) -> None:
+        del self._shapes[head]
+        self._heads[len(head)] -= 1
+        if not self._heads[len(head)]:
+            del self._heads[len(head)]
