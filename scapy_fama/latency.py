@@ -224,9 +224,26 @@ def per_handover(spans: list[Span], at: list[float], near: float = NEAR) -> list
     return picked
 
 
+def in_flight(echoes: list[Echo], start: float, near: float = NEAR) -> float:
+    """The longest round trip of the echoes answered that were sent in the ``near`` seconds
+    before ``start``: an echo sent later than that before a move had its answer on the way
+    when the link went."""
+    return max((rtt for _, sent, rtt in echoes if rtt is not None and start - near <= sent < start), default=0.0)
+
+
 def interruptions(echoes: list[Echo], at: list[float]) -> tuple[list[Span], list[Span | None], int]:
     """The probe's loss runs, each handover's interruption (its longest run, None: no
-    echo lost) and the echoes lost outside them."""
+    echo lost) and the echoes lost outside them: not in those runs, and not sent so
+    shortly before a handover that their answers were in flight when it began
+    (:func:`in_flight`; with a 20 ms link each way such an echo may stand apart from the
+    interruption, an answered one between them)."""
     runs = loss_runs(echoes)
     picked = per_handover(runs, at)
-    return runs, picked, sum(run[2] for run in runs if run not in picked)
+    flights = [(start - in_flight(echoes, start), start) for start in at]
+    elsewhere = 0
+    for first, last, lost in runs:
+        if (first, last, lost) in picked:
+            continue
+        flying = [sent for _, sent, rtt in echoes if rtt is None and first < sent < last]
+        elsewhere += lost - sum(any(lo <= sent < hi for lo, hi in flights) for sent in flying)
+    return runs, picked, elsewhere

@@ -19,7 +19,8 @@ numbers come from the applications' own records and the MN's JSON log:
 
 - interruption of a handover: the longest run of unanswered echoes starting
   near it, from the last answered echo sent before the run to the first sent
-  after it (send times); lost echoes outside those runs are counted apart;
+  after it (send times); lost echoes outside those runs are counted apart, but for
+  those whose answers were in flight when the move began (``latency.in_flight``);
 - TCP stall: the sink's longest pause in receiving starting near the handover (as the runs);
 - BU->BA of each binding: from the BU whose sequence number the BA carries to
   the BA's arrival (the MN's clock: when its kernel received the BA, the

@@ -64,6 +64,20 @@ def test_interruption_is_the_loss_run_of_each_handover() -> None:
     assert elsewhere == 1  # echo 12
 
 
+def test_an_echo_whose_answer_was_in_flight_when_the_move_began_is_the_handover_s() -> None:
+    """Echoes every 20 ms with 45 ms round trips (a 20 ms link each way); the move at 1.0 s.
+    Echo 48 (sent 0.96 s, answer due 1.005 s) is lost, 49 answered (its answer made it), 50
+    on lost: all the move's. Echo 30 (sent 0.6 s, answer due 0.645 s) is lost outside it."""
+    def echo(seq: int) -> list[object]:
+        return [seq, seq * 0.02, None if seq in (30, 48) or 50 <= seq <= 54 else 0.045]
+
+    echoes = [echo(s) for s in range(1, 80)]
+    runs, picked, elsewhere = latency.interruptions(echoes, [1.0])
+    assert [(n, round(a, 2), round(b, 2)) for a, b, n in runs] == [(1, 0.58, 0.62), (1, 0.94, 0.98), (5, 0.98, 1.1)]
+    assert picked == [runs[2]] and elsewhere == 1
+    assert latency.in_flight(echoes, 1.0) == pytest.approx(0.045)
+
+
 def _as_nobody() -> list[str] | None:
     if os.geteuid() != 0:
         return []
