@@ -66,14 +66,15 @@ slow one, as the lab's kernel route is) sends such an answer to the old CoA. So
 the home BA brings forward the retransmission of every exchange from the HoA
 still unanswered: to ``HOME_RTTS`` home round trips after it, instead of
 INITIAL_BINDACK_TIMEOUT (1 s) after the message (in the lab, secure mode, the
-binding at DAR 2 took 1,004 ms on a return home before, the lost CoT's). A BU is
-sent again no sooner than ``HOME_FLOOR`` after it, so that a slow answer is not
-asked for twice: a home de-registration may come back in 0.4 ms where another
-DAR's CGA-signed BU takes 3 ms, and a second CGA-signed BU costs that DAR a
-second CGA verification and PHKT, and the MN a second RSA decryption when the BA
-bringing the PHKT the DAR then holds comes (see above). A CoTI has no floor: a
-second one costs the DAR an HMAC and changes nothing it holds (the lab's return
-home, secure mode, waited the floor's 250 ms for a lost CoT with one).
+binding at DAR 2 took 1,004 ms on a return home before, the lost CoT's). A
+CGA-signed BU is sent again no sooner than ``HOME_FLOOR`` after it, so that a
+slow answer is not asked for twice: a home de-registration may come back in
+0.4 ms where another DAR's CGA-signed BU takes 3 ms, and a second CGA-signed BU
+costs that DAR a second CGA verification and PHKT, and the MN a second RSA
+decryption when the BA bringing the PHKT the DAR then holds comes (see above).
+A PHKT-authorised BU and a CoTI have no floor: a second one costs the DAR an
+HMAC (the lab's return home, 20 ms links, waited the floor's 250 ms for a lost
+answer to a PHKT-authorised BU, and for a lost CoT in secure mode).
 Holding the other BUs until the home BA instead costs a home DAR's round trip
 on every return, and a home DAR that never answers would hold every other
 binding at its old CoA until the back-off gives up (63 s): independence wins.
@@ -128,7 +129,7 @@ from scapy_fama.proto.status import REFUSED, BaStatus, BeStatus
 
 COOKIE_LEN = 8  # RFC 6275 §6.1.4
 HOME_RTTS = 2  # home round trips an exchange from the HoA gets after the home BA before it is sent again
-HOME_FLOOR = 0.25  # seconds after a BU before it is sent again, at the earliest (a quarter of INITIAL_BINDACK_TIMEOUT)
+HOME_FLOOR = 0.25  # seconds after a CGA-signed BU before it is sent again, at the earliest (a quarter of INITIAL_BINDACK_TIMEOUT)
 _IN_USE = (BulState.TESTING, BulState.REGISTERING, BulState.BOUND)
 
 
@@ -647,15 +648,15 @@ class MnCore:
     def _home_taken(self, home: str, rtt: float, now: float) -> None:
         """The home DAR has taken the de-registration of ``home``, ``rtt`` after it was sent: an
         exchange from ``home`` whose answer it may have tunnelled to the old CoA meanwhile is
-        retransmitted HOME_RTTS round trips from now if still unanswered then; a BU no sooner
-        than HOME_FLOOR after it was sent, a CoTI at once then."""
+        retransmitted HOME_RTTS round trips from now if still unanswered then; a CGA-signed BU
+        no sooner than HOME_FLOOR after it was sent."""
         for rec in self._records.values():
             e = rec.bul
             if e.due is not Due.TIMEOUT or e.timer is None or rec.address == home or e.coa != home:
                 continue
             soon = now + HOME_RTTS * rtt
             last = e.sent.get(e.seq) if e.state is not BulState.TESTING else None
-            if last is not None:
+            if last is not None and last.cga:
                 soon = max(soon, last.at + HOME_FLOOR)
             if e.timer > soon:
                 e.set_timer(soon, Due.TIMEOUT)

@@ -24,7 +24,7 @@ from scapy_fama.proto.messages import (
     Tunnelled,
 )
 from scapy_fama.proto.dar import nesting
-from scapy_fama.proto.mn import HOME_FLOOR, HOME_RTTS
+from scapy_fama.proto.mn import HOME_RTTS
 
 
 def link_up_time(w, dar) -> float:  # type: ignore[no-untyped-def]
@@ -169,8 +169,8 @@ def test_back_home_every_answer_arrives_in_one_round(mn_key: KeyPair, secure: bo
 def test_back_home_an_answer_tunnelled_to_the_old_coa_is_asked_for_again_soon(mn_key: KeyPair, secure: bool) -> None:
     """A home DAR that forwards in a fast path beside the one that takes the de-registration (the
     lab's kernel route) may tunnel DAR2's first answer to the old CoA: here it is lost. The home
-    BA brings the retransmission forward, to HOME_RTTS home round trips after it (a BU no
-    sooner than HOME_FLOOR after it was sent, a CoTI at once), instead of
+    BA brings the retransmission forward, to HOME_RTTS home round trips after it (here a
+    PHKT-authorised BU or a CoTI: no HOME_FLOOR, which is for CGA-signed BUs), instead of
     INITIAL_BINDACK_TIMEOUT (1 s) after it."""
     w, hoa1, hoa2 = home_again(mn_key, coa_test=secure)
     net, (dar1, dar2, _) = w.net, w.dars
@@ -183,22 +183,25 @@ def test_back_home_an_answer_tunnelled_to_the_old_coa_is_asked_for_again_soon(mn
     asked = [h.time for h in net.hops(question, src=w.mn) if h.time >= t and h.msg.dst == dar2.address]
     home_rtt = home_ba.arrival - dereg.time
     assert len(asked) == 2 and asked[0] == pytest.approx(dereg.time)
-    expected = home_ba.arrival + HOME_RTTS * home_rtt
-    if not secure:
-        expected = max(expected, asked[0] + HOME_FLOOR)
-    assert asked[1] == pytest.approx(expected) and asked[1] - asked[0] < 0.5
+    question_asked = [h.msg for h in net.hops(question, src=w.mn) if h.time >= t and h.msg.dst == dar2.address]
+    assert not any(getattr(q, "cga_params", None) for q in question_asked)  # DAR2 issued HoA2's PHKT before
+    assert asked[1] == pytest.approx(home_ba.arrival + HOME_RTTS * home_rtt) and asked[1] - asked[0] < 0.5
     assert w.mn.core.record(hoa2).bul.state is BulState.BOUND and dar2.binding(hoa2).coa == hoa1
 
 
-def test_back_home_a_slow_answer_is_not_asked_for_twice(mn_key: KeyPair) -> None:
-    """The home BA comes back fast; DAR2's answer to the first CGA-signed BU for HoA2 comes later
-    than HOME_RTTS home round trips (its link is slow): HOME_FLOOR keeps the MN from signing a
-    second BU, which would have DAR2 issue a second PHKT."""
+def test_back_home_a_slow_answer_to_a_cga_signed_bu_is_not_asked_for_twice(mn_key: KeyPair) -> None:
+    """The home BA comes back fast; the other DARs' answers come later than HOME_RTTS home round
+    trips (the backbone is slow). DAR3's, to the first (CGA-signed) BU for HoA3: HOME_FLOOR
+    keeps the MN from signing a second BU, which would cost DAR3 a second CGA check and PHKT.
+    DAR2's, to a PHKT-authorised BU for HoA2: asked for again, which costs DAR2 an HMAC."""
     w, hoa1, hoa2 = home_again(mn_key)
-    net, (_, dar2, _) = w.net, w.dars
+    net, (_, dar2, dar3) = w.net, w.dars
     t = net.now
-    net.link().delay = 0.05  # the backbone: DAR2 is two of its hops away, DAR1 none
+    net.link().delay = 0.05  # the backbone: DAR2 and DAR3 are two of its hops away, DAR1 none
     w.visit(1, settle=2.0)
-    to_dar2 = [h for h in net.hops(BindingUpdate, src=w.mn) if h.time >= t and h.msg.dst == dar2.address]
-    assert len(to_dar2) == 1 and [ba.status for ba in bas_from(net, dar2, t)] == [0]
+    to = {dar.address: [h.msg for h in net.hops(BindingUpdate, src=w.mn) if h.time >= t and h.msg.dst == dar.address]
+          for dar in (dar2, dar3)}  # fmt: skip
+    assert [bool(bu.cga_params) for bu in to[dar3.address]] == [True]
+    assert [bool(bu.cga_params) for bu in to[dar2.address]] == [False, False]
+    assert [ba.status for ba in bas_from(net, dar3, t)] == [0] and [ba.status for ba in bas_from(net, dar2, t)] == [0, 0]
     assert w.mn.core.record(hoa2).bul.state is BulState.BOUND and dar2.binding(hoa2).coa == hoa1
