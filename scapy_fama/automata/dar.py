@@ -122,6 +122,8 @@ class DarAutomaton(FamaAutomaton):
     def _foreseen(self, now: float, frame: Frame) -> bool:
         """A refresh like its binding's last one (refreshes.py), answered if the core accepts it;
         False: the general path reads it."""
+        if not self.refreshes:
+            return False
         data = frame.data
         ip = data if frame.upstream else ipv6_in(data) if data[:6] == self._mac else None
         found = None if ip is None else self.refreshes.find(ip)

@@ -10,26 +10,26 @@ but for the sequence number, the BAD and the checksum
 (:mod:`scapy_fama.wire.refresh`), so the DAR automaton keeps one
 :class:`~scapy_fama.wire.refresh.RefreshShape` per binding and tries it first::
 
-    frame --its head (IPv6 | HAO | MH's first 4 bytes)--> a shape? --read(): the same but seq, BAD, checksum-->
+    frame --its HoA (at the one offset a shape allows)--> a shape? --read(): the same but seq, BAD, checksum-->
         DarCore.refresh(): the state accepts it --> BA: shape.answer(seq, Kbm), the core's effects
     anything else (no shape, other bytes, a wrong checksum, the core not accepting) --> the general path
     the general path accepts a BU ``foreseeable`` allows --> kept; its shape made when the next one comes
 
 The core decides every foreseen BU again (sequence number, BAD, binding, record,
 expiry: ``DarCore.refresh``) and returns the effects the general path would;
-only reading and writing the bytes is saved. At most ``capacity`` shapes are kept
-(profile §6 "Bounded state": the binding cache's capacity), the oldest learnt
-going first. Tests hold both paths to the same bytes, records and state.
+only reading and writing the bytes is saved. One shape is kept per HoA, at most
+``capacity`` (profile §6 "Bounded state": the binding cache's capacity), the one
+least recently used going first; a lookup is one slice and one dict probe, what
+ever the bindings sent. Tests hold both paths to the same bytes, records and state.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.wire import WireInfo
-from scapy_fama.wire.refresh import CHECKSUM, RefreshShape, refresh_shape
+from scapy_fama.wire.refresh import HEADERS, RefreshShape, refresh_shape, shape_key
 
 Found = tuple[RefreshShape, BindingUpdate, int, bytes, bytes]  # shape, its BU, and read(): seq, BAD, covered
 
@@ -49,12 +49,12 @@ class _Accepted:
 
 
 class Refreshes:
-    """One shape per binding's last refresh, with the BU it was read as; at most ``capacity``."""
+    """One shape per binding (its last refresh), with the BU it was read as; at most
+    ``capacity``, the one least recently used going first."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._shapes: dict[bytes, tuple[RefreshShape | _Accepted, BindingUpdate]] = {}  # by head, oldest first
-        self._heads: Counter[int] = Counter()  # head lengths of the shapes held (a layout each)
+        self._shapes: dict[bytes, tuple[RefreshShape | _Accepted, BindingUpdate]] = {}  # by HoA, oldest use first
 
     def __len__(self) -> int:
         return len(self._shapes)
@@ -62,36 +62,31 @@ class Refreshes:
     def find(self, ip: bytes) -> Found | None:
         """The shape ``ip`` is a refresh of, its BU, and what ``RefreshShape.read`` read; None if
         ``ip`` is not one (the general path reads it)."""
-        for head in self._heads:
-            held = self._shapes.get(ip[:head])
-            if held is not None:
-                shape, bu = held
-                if isinstance(shape, _Accepted):
-                    made = shape.shape()
-                    if made is None:  # a layout no shape takes
-                        self._forget(ip[:head])
-                        return None
-                    shape = made
-                    self._shapes[ip[:head]] = (shape, bu)
-                read = shape.read(ip)
-                return None if read is None else (shape, bu, *read)
-        return None
+        key = shape_key(ip)
+        held = self._shapes.get(key)
+        if held is None:
+            return None
+        shape, bu = held
+        if isinstance(shape, _Accepted):
+            made = shape.shape()
+            if made is None:  # a layout no shape takes
+                del self._shapes[key]
+                return None
+            shape = made
+        read = shape.read(ip)
+        if read is None:
+            return None
+        del self._shapes[key]  # the newest use goes last
+        self._shapes[key] = (shape, bu)
+        return (shape, bu, *read)
 
     def remember(self, bu: BindingUpdate, ip: bytes, info: WireInfo, ba: BindingAck, answer: bytes) -> None:
         """The general path accepted ``bu`` (``ip``, read as ``info``) with ``ba``, sent as
-        ``answer``: the next BU like it is foreseen."""
+        ``answer``: the next BU like it is foreseen, in place of its binding's last."""
         mh = info.mh
-        if mh is None or self.capacity < 1:
+        if mh is None or mh.offset != HEADERS or self.capacity < 1:
             return
-        head = ip[: mh.offset + CHECKSUM]
-        if self._shapes.pop(head, None) is None:
-            self._heads[len(head)] += 1
-            if len(self._shapes) >= self.capacity:
-                self._forget(next(iter(self._shapes)))
-        self._shapes[head] = (_Accepted(ip, info, ba, answer), bu)
-
-    def _forget(self, head: bytes) -> None:
-        del self._shapes[head]
-        self._heads[len(head)] -= 1
-        if not self._heads[len(head)]:
-            del self._heads[len(head)]
+        key = shape_key(ip)
+        if self._shapes.pop(key, None) is None and len(self._shapes) >= self.capacity:
+            del self._shapes[next(iter(self._shapes))]
+        self._shapes[key] = (_Accepted(ip, info, ba, answer), bu)

@@ -21,9 +21,12 @@ number and finishes it with :func:`~scapy_fama.wire.write.finish` (the BAD keyed
 as the caller says, then the checksum). What the BU's fields *mean* stays the
 protocol's: a shape is made only from a BU the general path read and the core
 accepted, and the core decides each foreseen BU again (``DarCore.refresh``).
-A shape takes only the layout that both ends of this toolkit write, one BAD last
-and no CGA option or PHKT (RFC 4866 §4.5: a Signature covers the sequence
-number, and a BU carrying one, or a BA issuing a PHKT, is no refresh).
+A shape takes only the layout this toolkit's MN writes: IPv6, a Destination
+Options header holding the HAO after a PadN and nothing else, the MH; in the MH
+one BAD, last, and no CGA option or PHKT (RFC 4866 §4.5: a Signature covers the
+sequence number, and a BU carrying one, or a BA issuing a PHKT, is no refresh).
+So its home address sits at one offset for every shape (:func:`shape_key`), and
+a DAR looks a BU's shape up with one slice whatever its bindings sent.
 """
 
 from __future__ import annotations
@@ -31,12 +34,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scapy_fama.wire.checksum import internet_checksum, pseudo_header
-from scapy_fama.wire.numbers import AUTHENTICATOR_LEN, BA, BAD, BU, CGA_PARAMS, CGA_REQUEST, MH, PHKT, SIGNATURE
+from scapy_fama.wire.numbers import (
+    AUTHENTICATOR_LEN,
+    BA,
+    BAD,
+    BU,
+    CGA_PARAMS,
+    CGA_REQUEST,
+    DEST_OPTS,
+    IPV6_HEADER,
+    MH,
+    PHKT,
+    SIGNATURE,
+)
 from scapy_fama.wire.read import WireInfo
-from scapy_fama.wire.write import MhFrame, finish, frame_of
+from scapy_fama.wire.write import MhFrame, finish, frame_of, hao_header
 
 _NEVER = frozenset((CGA_PARAMS, SIGNATURE, CGA_REQUEST, PHKT))  # what only a first BU or its BA carries
 CHECKSUM, BU_SEQ, BA_SEQ = 4, 6, 8  # MH offsets (RFC 6275 §6.1.1, §6.1.7, §6.1.8)
+HEADERS = IPV6_HEADER + len(hao_header(MH, "::"))  # IPv6 | Destination Options: PadN, HAO (write.py)
+ADDRESS = 16
+
+
+def shape_key(ip: bytes) -> bytes:
+    """Where a BU of the one layout a shape takes carries its home address: the key of its
+    binding's shape (any other packet gives bytes no shape is kept under, or read() refuses)."""
+    return ip[HEADERS - ADDRESS : HEADERS]
 
 
 @dataclass(frozen=True)
@@ -50,11 +73,6 @@ class RefreshShape:
     pseudo: bytes  # the BU checksum's pseudo-header (RFC 6275 §6.1.1)
     ba: MhFrame  # the BA, rewritten in place by each answer: seq, BAD and checksum, all that changes
     ba_endpoints: tuple[str, str]  # (care-of address, correspondent) the BA's BAD covers
-
-    @property
-    def head(self) -> bytes:
-        """The BU up to its MH checksum: IPv6 header, HAO, MH type. Where a DAR looks it up."""
-        return self.bu[: self.mh + CHECKSUM]
 
     def read(self, ip: bytes) -> tuple[int, bytes, bytes] | None:
         """(sequence number, BAD, the MH data the BAD covers with the checksum zero) of ``ip`` if
@@ -77,12 +95,15 @@ class RefreshShape:
 
 
 def refresh_shape(bu: bytes, info: WireInfo, ba: bytes, ba_endpoints: tuple[str, str]) -> RefreshShape | None:
-    """The shape of the refresh ``bu`` (read as ``info``) answered by ``ba``; None for a layout
-    it does not take: not a whole, unfragmented BU and BA, each with one BAD that ends it, or
-    one carrying a CGA option or a PHKT."""
+    """The shape of the refresh ``bu`` (read as ``info``, whole: a reassembled one too) answered
+    by ``ba``; None for a layout it does not take: other headers before the MH than the HAO
+    as this toolkit writes it, not a whole BU and BA each with one BAD that ends it, or one
+    carrying a CGA option or a PHKT."""
     mh = info.mh
     answer = frame_of(ba)
     if mh is None or mh.mhtype != BU or info.fragment is not None or info.end != len(bu) or answer is None:
+        return None
+    if info.hoa is None or mh.offset != HEADERS or bu[6] != DEST_OPTS or bu[IPV6_HEADER:HEADERS] != hao_header(MH, info.hoa):
         return None
     if answer.data[answer.mh + 2] != BA or answer.mh + answer.length != len(ba):
         return None

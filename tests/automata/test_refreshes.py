@@ -23,7 +23,9 @@ from scapy_fama.proto import DarCore
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.wire import finish_bytes, parse
 from scapy_fama.wire.link import ether, mac_bytes
-from scapy_fama.wire.refresh import BU_SEQ, CHECKSUM, refresh_shape
+from scapy_fama.crypto import addr_bytes
+from scapy_fama.wire.numbers import HOP_BY_HOP
+from scapy_fama.wire.refresh import BU_SEQ, CHECKSUM, refresh_shape, shape_key
 
 DAR, PREFIX, COA, COA2 = "2001:db8:1::1", "2001:db8:1::/64", "2001:db8:2::77", "2001:db8:3::5"
 MN_MAC = bytes.fromhex("02000000aa01")
@@ -56,7 +58,7 @@ def test_a_shape_reads_what_the_codec_reads_and_answers_what_it_writes(hoa: Cga)
     info = parse(first)
     assert info is not None
     shape = refresh_shape(first, info, answer_to(first, 7, kbm(phkt)), (COA, DAR))
-    assert shape is not None and shape.head == first[: info.mh.offset + CHECKSUM]  # type: ignore[union-attr]
+    assert shape is not None and shape_key(first) == addr_bytes(hoa.address)  # the HAO's address
     for seq in (8, 9, 0xFFFF, 0):
         again = refresh(hoa, seq, phkt)
         msg = decode(again)
@@ -108,6 +110,17 @@ def test_only_a_plain_refresh_and_its_plain_answer_make_a_shape(hoa: Cga, mn_key
     assert refresh_shape(plain, info, with_phkt, (COA, DAR)) is None  # a first BU's answer
     assert refresh_shape(plain, info, without_bad, (COA, DAR)) is None
     assert refresh_shape(plain, info, plain, (COA, DAR)) is None  # not a BA
+    padded = hop_by_hop(plain)
+    padded_info = parse(padded)
+    assert padded_info is not None and decode(padded) == decode(plain)  # the same BU to a reader
+    assert refresh_shape(padded, padded_info, ba, (COA, DAR)) is None  # not the layout a shape takes
+
+
+def hop_by_hop(bu: bytes) -> bytes:
+    """``bu`` with an 8-byte Hop-by-Hop header (a PadN) before its Destination Options."""
+    header = bytes((bu[6], 0, 1, 4, 0, 0, 0, 0))
+    length = int.from_bytes(bu[4:6], "big") + len(header)
+    return bu[:4] + length.to_bytes(2, "big") + bytes((HOP_BY_HOP,)) + bu[7:40] + header + bu[40:]
 
 
 # ---------------------------------------------------------------- two DARs, one foreseeing
@@ -210,3 +223,26 @@ def test_a_new_phkt_is_the_one_a_foreseen_refresh_must_prove(hoa: Cga, mn_key: K
     assert fast.receive(refresh(hoa, 5, phkts[0]), 5.0, upstream=True) == []  # the old PHKT: dropped
     ack = decode(fast.receive(refresh(hoa, 6, phkts[1]), 6.0, upstream=True)[0])
     assert isinstance(ack, BindingAck) and (ack.status, ack.seq) == (0, 6) and fast.automaton.foreseen == 2
+
+
+def test_a_binding_has_one_shape_whatever_its_bus_vary_and_only_the_toolkits_layout_has_one(hoa: Cga, mn_key: KeyPair) -> None:  # fmt: skip
+    """Profile §6 "Bounded state" and "cost before trust": an MN that varies what a shape holds
+    fixed (the flow label, a Hop-by-Hop header) gets its BUs read the general way, keeps one
+    shape for its binding at most, and cannot make the DAR look a frame up more than once."""
+    fast, slow = Dar.make(foresee=True), Dar.make(foresee=False)
+    first = encode_bytes(BindingUpdate(COA, DAR, hoa.address, 1, LIFETIME, cga_params=hoa.params, sign_with=mn_key))
+    phkt = b""
+    for dar in (fast, slow):
+        ack = decode(dar.receive(first, 1.0, upstream=True)[0])
+        assert isinstance(ack, BindingAck) and ack.phkt_ciphertext is not None
+        phkt = decrypt_phkt(mn_key, ack.phkt_ciphertext)
+    for seq in range(2, 12):
+        bu = bytearray(refresh(hoa, seq, phkt))
+        bu[1:4] = (seq << 4).to_bytes(3, "big")  # a flow label of its own (RFC 6437)
+        assert fast.receive(bytes(bu), float(seq), upstream=True) == slow.receive(bytes(bu), float(seq), upstream=True)
+    assert len(fast.automaton.refreshes) == 1 and fast.automaton.foreseen == 0
+    for seq in range(12, 16):
+        bu = hop_by_hop(refresh(hoa, seq, phkt))
+        assert fast.receive(bu, float(seq), upstream=True) == slow.receive(bu, float(seq), upstream=True)
+    assert fast.automaton.foreseen == 0 and fast.records() == slow.records() and fast.state() == slow.state()
+    assert len(fast.automaton.refreshes) == 1  # the flow-label BU's shape, never made: no later BU was like it
