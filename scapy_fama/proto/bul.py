@@ -32,12 +32,15 @@ the MN checks a message before it fires an event)::
     DEREGISTERING  GIVE_UP        IDLE
     any            SUSPEND        IDLE            the link went down
     any            PHKT_RENEWED   (unchanged)     a late BA brings the DAR's PHKT (below)
+    REGISTERING,   PHKT_DOUBTED   (unchanged)     PHKT-authorised BUs go unanswered (below)
+      TESTING,
+      DEREGISTERING
 
 A release is final: nothing leads from DEREGISTERING back to REGISTERING. The
 table also says what each event does to the exchange (:data:`EXCHANGE`): REGISTER
 and DEREGISTER start a new one (earlier BUs no longer count); ACCEPTED,
-DEREGISTERED, GIVE_UP and SUSPEND end it; COA_TEST, COT and PHKT_RENEWED carry
-it on (or leave it alone when there is none).
+DEREGISTERED, GIVE_UP and SUSPEND end it; COA_TEST, COT, PHKT_RENEWED and
+PHKT_DOUBTED carry it on (or leave it alone when there is none).
 
 A BA is matched against the BUs of the current exchange (``sent``); each sent
 BU remembers the keys its BA must verify with (RFC 6275 §11.7.3). The entry
@@ -63,6 +66,20 @@ carrying a PHKT its BAD verifies with, brings the PHKT the DAR holds, whatever
 the state by then (PHKT_RENEWED), and makes the older renewals moot (a BA for one
 of those that comes later, reordered, changes nothing). A later accepted BU
 makes them all moot: the DAR took it after them, with the key the MN holds.
+
+Doubted PHKTs. The MN's PHKT can differ from the DAR's for good: the BA with the
+DAR's newer PHKT went to a CoA the MN had left, or the DAR lost and rebuilt its
+state without a restart. The DAR then drops every PHKT-authorised BU without a
+word (profile §6 step 4: a wrong BAD is a silent drop; no BA 147, it holds a
+PHKT), so only the MN can notice, by the silence. The entry counts the
+PHKT-authorised BUs of the exchange sent since a BA last verified
+(``unanswered``, :meth:`BulEntry.note`, :meth:`BulEntry.heard`); when the MN
+decides it has heard nothing for too long, PHKT_DOUBTED drops the PHKT, so that
+the exchange's next BU, and every one after it until a BA brings a new PHKT, is
+CGA-signed as if the MN had never held one (RFC 4866 §4.4: repeated failures
+with a PHKT, renew it with a CGA BU; §4.9: the MN may renew at any time). A BA
+to one of the earlier BUs still verifies: each sent BU keeps its own key
+(``SentBu.phkt``). ``phkt_seq`` stays: it goes with the next PHKT stored.
 """
 
 from __future__ import annotations
@@ -93,6 +110,7 @@ class BulEvent(Enum):
     GIVE_UP = "give-up"
     SUSPEND = "suspend"
     PHKT_RENEWED = "phkt-renewed"
+    PHKT_DOUBTED = "phkt-doubted"
 
 
 class Exchange(Enum):
@@ -123,6 +141,7 @@ TRANSITIONS: dict[tuple[BulState, BulEvent], BulState] = {
     (_S.DEREGISTERING, _E.GIVE_UP): _S.IDLE,
     **{(state, _E.SUSPEND): _S.IDLE for state in BulState},
     **{(state, _E.PHKT_RENEWED): state for state in BulState},
+    **{(state, _E.PHKT_DOUBTED): state for state in (*_EXCHANGE_RUNNING, _S.DEREGISTERING)},
 }
 
 EXCHANGE: dict[BulEvent, Exchange] = {
@@ -135,6 +154,7 @@ EXCHANGE: dict[BulEvent, Exchange] = {
     _E.GIVE_UP: Exchange.END,
     _E.SUSPEND: Exchange.END,
     _E.PHKT_RENEWED: Exchange.CARRY_ON,
+    _E.PHKT_DOUBTED: Exchange.CARRY_ON,
 }
 # the events of a BA that accepts a BU: they name its seq (see "Late PHKTs" above)
 ACCEPTING = frozenset({_E.ACCEPTED, _E.DEREGISTERED, _E.PHKT_RENEWED})
@@ -199,6 +219,8 @@ class BulEntry:
     sent: dict[int, SentBu] = field(default_factory=dict)
     # CGA-signed BUs newer than the last BU a BA accepted (see "Late PHKTs" above)
     renewals: dict[int, SentBu] = field(default_factory=dict)
+    # PHKT-authorised BUs of the exchange sent since a BA last verified (see "Doubted PHKTs")
+    unanswered: int = 0
     backoff: Backoff | None = None
     timer: float | None = None
     due: Due | None = None
@@ -232,6 +254,8 @@ class BulEntry:
             raise ValueError(f"BUL: {event.value} {need}")
         if event is BulEvent.PHKT_RENEWED and seq not in self.renewals:
             raise ValueError(f"BUL: {seq} is no CGA-signed BU newer than the last one accepted")
+        if event is BulEvent.PHKT_DOUBTED and self.phkt is None:
+            raise ValueError("BUL: phkt-doubted needs a PHKT to doubt")
         if seq is not None:  # RFC 4866 §4.9 / profile §6 step 3: only a newer PHKT is the DAR's
             pending = self.renewals if exchange is Exchange.CARRY_ON else self.renewals | self.sent
             self.renewals = {s: bu for s, bu in pending.items() if bu.cga and seq_newer(s, seq)}
@@ -241,6 +265,10 @@ class BulEntry:
         if exchange is not Exchange.CARRY_ON:
             self.sent = {}
             self.cookie = None
+            self.unanswered = 0
+        if event is BulEvent.PHKT_DOUBTED:  # the next BUs are CGA-signed (see "Doubted PHKTs")
+            self.phkt = None
+            self.unanswered = 0
         if exchange is Exchange.END:
             self.backoff = None
             self.set_timer(None, None)
@@ -249,6 +277,17 @@ class BulEntry:
     def set_timer(self, when: float | None, due: Due | None) -> None:
         self.timer = when
         self.due = due
+
+    def note(self, bu: SentBu) -> None:
+        """``bu`` leaves: a BA is matched against it; a PHKT-authorised one counts as unanswered
+        until a BA verifies (see "Doubted PHKTs")."""
+        self.sent[bu.seq] = bu
+        if not bu.cga:
+            self.unanswered += 1
+
+    def heard(self) -> None:
+        """A BA to a BU of the exchange verified: the DAR hears the MN, with the MN's keys."""
+        self.unanswered = 0
 
     def latest(self) -> SentBu | None:
         return self.sent.get(self.seq)

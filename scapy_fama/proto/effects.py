@@ -37,8 +37,9 @@ Events (``Notify.event``):
   is usable / not yet), ``address-configured`` (usable), ``address-preferred``
   (DAD over on an optimistic address), ``address-duplicate``, ``dad-failed``,
   ``dad-collision-ignored``, ``binding-registered``, ``binding-deregistered``,
-  ``binding-expired``, ``phkt-stored``, ``coa-test-required``, ``bu-refused``,
-  ``deregistration-failed``, ``address-released``, ``address-lost``,
+  ``binding-expired``, ``phkt-stored``, ``phkt-doubted`` (PHKT-authorised BUs
+  went unanswered: the next ones are CGA-signed), ``coa-test-required``,
+  ``bu-refused``, ``deregistration-failed``, ``address-released``, ``address-lost``,
   ``binding-error``.
 """
 

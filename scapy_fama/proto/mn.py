@@ -42,6 +42,23 @@ from the DAR's keys (:mod:`scapy_fama.proto.dar`): refusals are keyed with the
 zero care-of token, and a 147 comes without BAD (the DAR has lost the PHKT, so
 it cannot authenticate; the cost of a forged one is one CGA-signed BU).
 
+A PHKT the DAR no longer holds (its newer one went to a CoA the MN had left, or
+it rebuilt its state) makes the DAR drop every PHKT-authorised BU without a BA
+(profile §6 step 4). So when ``PHKT_UNANSWERED`` PHKT-authorised BUs of one
+exchange have gone unanswered (the first retransmission's timeout), the MN
+doubts its PHKT (:mod:`scapy_fama.proto.bul`, "Doubted PHKTs") and signs the
+next BU with its CGA key, a registration or a de-registration alike (the DAR
+takes a CGA-signed de-registration and issues a new PHKT with it), in secure
+mode with the care-of token as any CGA-signed BU (RFC 4866 §4.4, §4.9)::
+
+    MN                                     DAR (holds PHKT2, the MN PHKT1)
+     |-- BU(s, BAD with PHKT1) ------------->|  bad-authenticator: dropped
+     |   1 s                                 |
+     |-- BU(s+1, BAD with PHKT1) ----------->|  dropped
+     |   2 s: doubted                        |
+     |-- BU(s+2, CGA) ---------------------->|  PHKT3
+     |<- BA(s+2, 0, PHKT3) ------------------|  bound, PHKT3
+
 Attachment is fast by default (profile §2): the RS leaves on link-up
 (``rs_delay`` restores RFC 4861's random wait), and the new address is
 optimistic (RFC 4429): it is the CoA at once, every BU leaves from it while DAD
@@ -130,6 +147,14 @@ from scapy_fama.proto.status import REFUSED, BaStatus, BeStatus
 COOKIE_LEN = 8  # RFC 6275 §6.1.4
 HOME_RTTS = 2  # home round trips an exchange from the HoA gets after the home BA before it is sent again
 HOME_FLOOR = 0.25  # seconds after a CGA-signed BU before it is sent again, at the earliest (a quarter of INITIAL_BINDACK_TIMEOUT)
+# PHKT-authorised BUs of one exchange left unanswered before the next BU is CGA-signed (RFC 4866
+# §4.4). Two: the next BU goes when the first retransmission's timeout passes, 1 s + 2 s after the
+# first BU (profile §7), where the back-off alone gives up after 63 s. One would make every lost BU
+# or BA (the loss RFC 6275 §11.8 retransmits for: the retransmission costs the DAR one HMAC) cost
+# an RSA verification from the DAR's CGA budget (profile §6 DoS guard, proto.dosguard), shared
+# with every MN's first BUs; two in a row are lost about (2p)^2 of the time on a link losing p of
+# the packets each way, against 2p for one.
+PHKT_UNANSWERED = 2
 _IN_USE = (BulState.TESTING, BulState.REGISTERING, BulState.BOUND)
 
 
@@ -208,6 +233,14 @@ class MnCore:
             assert e.backoff is not None
             if not e.backoff.expired():  # profile §7: give up after the 32 s step
                 return self._give_up(rec, "no answer after the 32 s back-off step")
+            if e.phkt is not None and e.unanswered >= PHKT_UNANSWERED:
+                # RFC 4866 §4.4 (repeated failures with a PHKT: renew it with a CGA BU) and §4.9
+                # (renew at any time): a DAR whose PHKT differs drops PHKT-authorised BUs
+                # silently (profile §6 step 4), so silence is all the MN can go by
+                unanswered = e.unanswered
+                e.fire(BulEvent.PHKT_DOUBTED)
+                doubted = Notify("phkt-doubted", {**self._about(rec), "unanswered": unanswered})
+                return [doubted] + self._signal(rec, now)
         return self._signal(rec, now)
 
     # ---------------------------------------------------------------- attachment (profile §2)
@@ -458,7 +491,7 @@ class MnCore:
         if not dereg:
             e.registered = True
         auth_coa = rec.address if dereg else coa
-        e.sent[seq] = SentBu(seq, coa, auth_coa, now, dereg, e.phkt, token, cga=signed)
+        e.note(SentBu(seq, coa, auth_coa, now, dereg, e.phkt, token, cga=signed))
         if signed:  # profile §4 first BU; §5 adds NI + BAD with the care-of token
             return BindingUpdate(
                 coa,
@@ -523,6 +556,7 @@ class MnCore:
             return [Drop(ba, problem)]
         if renewal:
             return self._renewed(rec, sent, ba, phkt)
+        e.heard()  # the DAR hears the MN with the keys it holds: nothing to doubt (_fire)
         effects: Effects = []
         if phkt is not None:  # RFC 4866 §4.8: a new PHKT replaces the old one
             e.phkt = phkt

@@ -51,10 +51,16 @@ LEGAL = {
     **{(state, E.SUSPEND): I for state in BulState},  # link down
     # a late BA brings the PHKT the DAR holds (RFC 4866 §4.9), whatever the state by then
     **{(state, E.PHKT_RENEWED): state for state in BulState},
+    # PHKT-authorised BUs of the exchange went unanswered: the next ones are CGA-signed
+    # (RFC 4866 §4.4); only while an exchange sends BUs
+    (R, E.PHKT_DOUBTED): R,
+    (T, E.PHKT_DOUBTED): T,
+    (D, E.PHKT_DOUBTED): D,
 }
 
 
 RENEWAL = 12  # a CGA-signed BU sent after the last one a BA accepted
+PHKT = bytes(range(8))
 
 
 def entry_in(state: BulState) -> BulEntry:
@@ -81,6 +87,8 @@ def cga_bu(seq: int, *, cga: bool = True) -> SentBu:
 def fire(entry: BulEntry, event: BulEvent, coa: str | None = None) -> None:
     """``event`` with what it needs: its CoA if it starts an exchange, a seq if it accepts a BU."""
     seq = {E.ACCEPTED: 11, E.DEREGISTERED: 11, E.PHKT_RENEWED: RENEWAL}.get(event)
+    if event is E.PHKT_DOUBTED:
+        entry.phkt = PHKT
     entry.fire(event, coa, seq=seq)
 
 
@@ -205,3 +213,38 @@ def test_only_the_events_accepting_a_bu_name_its_seq() -> None:
         entry_in(R).fire(E.ACCEPTED)
     with pytest.raises(ValueError, match="give-up accepts no BU: no seq"):
         entry_in(R).fire(E.GIVE_UP, seq=11)
+
+
+def test_unanswered_counts_the_phkt_authorised_bus_since_a_ba_last_verified() -> None:
+    """"Doubted PHKTs": CGA-signed BUs do not count, a verified BA starts the count again,
+    and so does every new exchange."""
+    entry = BulEntry(HOA, DAR, seq=10, phkt=PHKT)
+    entry.fire(E.REGISTER, COA)
+    entry.note(cga_bu(11, cga=False))
+    entry.note(cga_bu(12))
+    entry.note(cga_bu(13, cga=False))
+    assert entry.unanswered == 2 and set(entry.sent) == {11, 12, 13}
+    entry.heard()
+    assert entry.unanswered == 0
+    entry.note(cga_bu(14, cga=False))
+    entry.fire(E.COA_TEST)  # carries the exchange on
+    assert entry.unanswered == 1
+    entry.fire(E.REGISTER, COA)
+    assert entry.unanswered == 0
+
+
+def test_a_doubted_phkt_is_dropped_and_the_exchange_carries_on() -> None:
+    """RFC 4866 §4.4: the next BUs are CGA-signed (no PHKT held); the BUs sent keep their keys
+    for their BAs, the back-off and the timer go on, phkt_seq waits for the next PHKT."""
+    entry = BulEntry(HOA, DAR, seq=10, phkt=PHKT, phkt_seq=3)
+    entry.fire(E.DEREGISTER, COA)
+    for seq in (11, 12):
+        entry.note(SentBu(seq, COA, HOA, 0.0, True, PHKT, None))
+    entry.set_timer(3.0, Due.TIMEOUT)
+    backoff = entry.backoff
+    entry.fire(E.PHKT_DOUBTED)
+    assert (entry.state, entry.phkt, entry.phkt_seq, entry.unanswered) == (D, None, 3, 0)
+    assert [bu.phkt for bu in entry.sent.values()] == [PHKT, PHKT]
+    assert (entry.backoff, entry.timer, entry.due) == (backoff, 3.0, Due.TIMEOUT)
+    with pytest.raises(ValueError, match="phkt-doubted needs a PHKT to doubt"):
+        entry.fire(E.PHKT_DOUBTED)

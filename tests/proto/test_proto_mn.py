@@ -403,6 +403,28 @@ def test_147_resends_with_cga_and_148_ends_without_a_retry_loop(world: World) ->
     assert world.bus(hoa)[-1][1] is again and hoa not in world.mn.addresses()
 
 
+def test_a_verified_refusal_shows_the_phkt_is_the_dars_so_the_count_starts_again(
+    world: World,
+) -> None:
+    """Doubted PHKTs (proto.bul): a 135 whose BAD verifies with the PHKT answers BU 1, so BU 2
+    (sent at once) is the first unanswered one; BU 3 follows 1 s later and only after its 2 s
+    timeout is BU 4 CGA-signed (RFC 4866 §4.4), not after BU 2's."""
+    hoa = world.visit(0)
+    world.visit(1)
+    phkt = world.mn.record(hoa).bul.phkt
+    assert phkt is not None
+    lose_bus(world)
+    world.visit(2, settle=0.5)
+    bu = world.bus(hoa)[-1][1]
+    world.feed(answer(bu, 135, seq=bu.seq, auth_key=kbm(phkt)))
+    world.run(3.5)
+    sent = world.bus(hoa)[-4:]
+    assert [s.sign_with is not None for _, s in sent] == [False, False, False, True]
+    assert [s.seq - bu.seq for _, s in sent] == [0, 1, 2, 3]
+    assert [round(b - a, 3) for (a, _), (b, _) in zip(sent[1:], sent[2:])] == [1.0, 2.0]
+    assert world.events().count("phkt-doubted") == 1
+
+
 def test_a_forged_refusal_is_ignored_once_a_phkt_exists(world: World) -> None:
     hoa = world.visit(0)
     world.visit(1)

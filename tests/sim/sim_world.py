@@ -25,6 +25,7 @@ from scapy_fama.proto.messages import (
     BindingUpdate,
     CareOfTest,
     CareOfTestInit,
+    Message,
 )
 
 CN = "2001:db8:ff::1"
@@ -108,3 +109,23 @@ def exchange(net: SimNet, dar: DarNode, since: float = 0.0) -> list[str]:
 
 def notice_times(net: SimNet, node: Node, event: str, since: float = 0.0) -> list[float]:
     return [e.time for e in net.notices(node, event) if e.time >= since]
+
+
+def held_phkts(w: World, count: int) -> list[BindingAck]:
+    """Hand the MN over to DAR2 while DAR1's BAs that issue a PHKT are held (SimNet.outbox):
+    the MN retransmits its CGA-signed BU (after 1.5 s, then 3 s) and DAR1 accepts each one with
+    a new PHKT. Returns the first ``count`` such BAs, in seq order, none of them sent."""
+    net, dar1 = w.net, w.dars[0]
+    held: list[BindingAck] = []
+
+    def outbox(node: Node, msg: Message) -> bool:
+        if node is dar1 and isinstance(msg, BindingAck) and msg.phkt_ciphertext:
+            held.append(msg)
+            return True
+        return False
+
+    net.outbox = outbox
+    net.handover(w.mn, w.dars[1])
+    assert net.run_until(lambda: len(held) == count, 10)
+    net.outbox = None
+    return held

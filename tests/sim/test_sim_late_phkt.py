@@ -13,15 +13,23 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from sim_world import DELAY, World, arrived, bas_from, bus_to, notice_times, world
+from sim_world import (
+    DELAY,
+    World,
+    arrived,
+    bas_from,
+    bus_to,
+    held_phkts,
+    notice_times,
+    world,
+)
 
 from scapy_fama.crypto import KeyPair, encrypt_phkt, kbm
 from scapy_fama.net.sim_events import NodeEffect
-from scapy_fama.net.sim_topology import Node
 from scapy_fama.proto import KeepPolicy
 from scapy_fama.proto.bul import BulState
 from scapy_fama.proto.effects import Drop, Effect, Notify
-from scapy_fama.proto.messages import BindingAck, BindingUpdate, Message
+from scapy_fama.proto.messages import BindingAck, BindingUpdate
 
 LIFETIME = 40  # s: the refresh goes 32 s after the BU
 
@@ -99,26 +107,6 @@ def test_a_slow_link_the_ba_to_the_retransmission_brings_the_dars_phkt(mn_key: K
     assert mn.bul()[hoa1].state is BulState.BOUND and mn.bul()[hoa1].phkt_seq == second.seq
     net.link().delay = DELAY
     refresh_then_home(w, hoa1)
-
-
-def held_phkts(w: World, count: int) -> list[BindingAck]:
-    """Hand the MN over to DAR2 while DAR1's BAs that issue a PHKT are held (SimNet.outbox):
-    the MN retransmits its CGA-signed BU (after 1.5 s, then 3 s) and DAR1 accepts each one with
-    a new PHKT. Returns the first ``count`` such BAs, in seq order, none of them sent."""
-    net, dar1 = w.net, w.dars[0]
-    held: list[BindingAck] = []
-
-    def outbox(node: Node, msg: Message) -> bool:
-        if node is dar1 and isinstance(msg, BindingAck) and msg.phkt_ciphertext:
-            held.append(msg)
-            return True
-        return False
-
-    net.outbox = outbox
-    net.handover(w.mn, w.dars[1])
-    assert net.run_until(lambda: len(held) == count, 10)
-    net.outbox = None
-    return held
 
 
 def deliver(w: World, ba: BindingAck) -> list[Effect]:
