@@ -375,6 +375,37 @@ def phkt_forged_ba(t: MnTester) -> None:
         raise Fail(f"the MN took BA 0 with a BAD of another PHKT: {exc}") from None
 
 
+@case(
+    "MN-PHKT-003",
+    "PHKT-authorised BUs unanswered twice: the next BU is CGA-signed, then takes the new PHKT",
+    "RFC 4866 §4.4, §4.9; profile §6 step 4, §7",
+    group="phkt",
+    setup=KEEP_ALL,
+)
+def phkt_doubted(t: MnTester) -> None:
+    """A DAR whose PHKT is not the MN's drops its PHKT-authorised BUs silently (profile §6
+    step 4): the MN may wait the first retransmission's timeout, then signs with its CGA key."""
+    later = later_bu(t)
+    seen = retransmissions(t, later, 1, [LATER_WAIT, 2 * LATER_WAIT])
+    for n, sighting in enumerate(seen[:2]):
+        problem = t.bad_problem(sighting.bu, 1)
+        if problem is None and sighting.bu.cga_params is not None:
+            problem = "it is CGA-signed before two PHKT-authorised BUs went unanswered"
+        if problem is not None:
+            raise Fail(f"BU {n + 1} is not PHKT-authorised, {problem}: {describe(sighting.bu)}")
+    problem = t.signature_problem(seen[2].bu)
+    if problem is not None:
+        raise Fail(f"the BU after two unanswered PHKT-authorised BUs: {problem}")
+    t.answer(seen[2].bu, 0)  # a new PHKT (profile §4): the next BU must carry its BAD
+    t.move(2)
+    bu = t.expect_bu(1, DAD_TIME + t.wait, "a BU to DAR 1 after the next handover").bu
+    problem = t.bad_problem(bu, 1)
+    if problem is None and bu.cga_params is not None:
+        problem = "it is CGA-signed again though the DAR issued a new PHKT"
+    if problem is not None:
+        raise Fail(f"the BU after the CGA-signed one is not PHKT-authorised, {problem}: {describe(bu)}")
+
+
 # ---------------------------------------------------------------- refresh
 
 

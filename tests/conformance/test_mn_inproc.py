@@ -119,6 +119,15 @@ class NoCareOfTest(MnCore):
         return False
 
 
+class TrustsItsPhkt(MnCore):
+    """Keeps sending PHKT-authorised BUs however many go unanswered (the MN before "Doubted
+    PHKTs", proto.bul)."""
+
+    def _fire(self, rec: AddressRecord, now: float) -> Effects:
+        rec.bul.unanswered = 0
+        return super()._fire(rec, now)
+
+
 @cache
 def stranger() -> KeyPair:
     return KeyPair.generate(1024)
@@ -199,6 +208,7 @@ BROKEN: list[tuple[type[MnCore], dict[str, str], list[str]]] = [
         ["MN-BU-001", "MN-STATUS-001", "MN-REFRESH-001"],
     ),
     (Ignores135, {"MN-STATUS-001": "135"}, ["MN-RETX-001", "MN-STATUS-002"]),
+    (TrustsItsPhkt, {"MN-PHKT-003": "no cga parameters"}, ["MN-PHKT-001", "MN-PHKT-002"]),
     (
         KeepsEverything,
         {"MN-KEEP-001": "released", "MN-KEEP-002": "later dar"},
