@@ -208,7 +208,6 @@ BROKEN: list[tuple[type[MnCore], dict[str, str], list[str]]] = [
         ["MN-BU-001", "MN-STATUS-001", "MN-REFRESH-001"],
     ),
     (Ignores135, {"MN-STATUS-001": "135"}, ["MN-RETX-001", "MN-STATUS-002"]),
-    (TrustsItsPhkt, {"MN-PHKT-003": "no cga parameters"}, ["MN-PHKT-001", "MN-PHKT-002"]),
     (
         KeepsEverything,
         {"MN-KEEP-001": "released", "MN-KEEP-002": "later dar"},
@@ -253,6 +252,15 @@ def test_a_broken_mn_fails_the_matching_cases(
     for case_id in passes:
         outcome = run(case_id, mn_key, broken)
         assert outcome.verdict is Verdict.PASS, (case_id, outcome.reason)
+
+
+def test_an_mn_that_keeps_to_its_phkt_is_not_judged_on_signing_again(mn_key: KeyPair) -> None:
+    """The profile asks an MN to sign again only after BA 147: one that never does after
+    silent drops is neither failed nor passed by MN-PHKT-003, and passes the other PHKT cases."""
+    outcome = run("MN-PHKT-003", mn_key, TrustsItsPhkt)
+    assert outcome.verdict is Verdict.INCONCLUSIVE and "kept to its phkt through 3" in outcome.reason.lower(), outcome.reason
+    for case_id in ("MN-PHKT-001", "MN-PHKT-002"):
+        assert run(case_id, mn_key, TrustsItsPhkt).verdict is Verdict.PASS
 
 
 def test_the_first_bu_the_suite_accepts_verifies_independently(mn_key: KeyPair) -> None:
