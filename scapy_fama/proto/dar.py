@@ -460,10 +460,10 @@ class DarCore:
             return None
         c = self.config
         granted = grant_lifetime(lifetime, c.valid_lifetime, c.max_binding_lifetime)  # step 5
-        self._cache.bind(hoa, coa, granted, now)  # step 6: the binding is there already
+        old = self._cache.bind(hoa, coa, granted, now)  # step 6: the binding is there already
         self._cache.accepted(record, seq, now)
         ba = BindingAck(self.address, coa, hoa, BaStatus.ACCEPTED, seq, granted, auth_key=key)  # step 7
-        return [Notify("binding-updated", {"hoa": hoa, "coa": coa, "lifetime": granted}), Send(ba)]
+        return self._tunnel_change(old, hoa, coa, granted) + [Send(ba)]
 
     def _unbind(self, hoa: str, event: str) -> Effects:
         binding = self._cache.unbind(hoa)
