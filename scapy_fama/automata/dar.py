@@ -120,8 +120,8 @@ class DarAutomaton(FamaAutomaton):
     # ---------------------------------------------------------------- foreseen refreshes
 
     def _foreseen(self, now: float, frame: Frame) -> bool:
-        """A refresh like its binding's last one (refreshes.py), answered if the core accepts it;
-        False: the general path reads it."""
+        """A refresh like its binding's last one (refreshes.py), decided by the core: answered
+        when it accepts it, dropped when its BAD is wrong; False: the general path reads it."""
         if not self.refreshes:
             return False
         data = frame.data
@@ -130,15 +130,15 @@ class DarAutomaton(FamaAutomaton):
         if found is None:
             return False
         shape, bu, seq, bad, covered = found
-        effects = self.core.refresh(bu.home_address, bu.src, seq, bu.lifetime, bad, covered, now)
+        effects = self.core.refresh(bu, seq, bad, covered, now)
         if effects is None:
             return False
-        self.foreseen += 1
         # formatted only for someone who reads it: else the record is counted, as the message's kind
         self._log_in(replace(bu, seq=seq, bad=bad, auth_data=covered) if self.log.reading else bu, frame)
         for effect in effects:
             if isinstance(effect, Send) and isinstance(effect.msg, BindingAck) and effect.msg.auth_key:
                 self._emit(effect.msg, shape.answer(seq, effect.msg.auth_key), "out", now)
+                self.foreseen += 1
             else:
                 self._apply([effect], now)
         return True

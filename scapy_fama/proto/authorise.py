@@ -55,6 +55,8 @@ RSA_BITS = (1024, 1536)  # profile §2 step 2: the moduli a CGA key may have
 MIN_EXPONENT = 3  # RFC 8017 §3.1
 EXPONENT_LIMIT = 2**32  # exclusive: the largest exponents common implementations take
 
+BAD_WRONG = "bad-authenticator: the BAD does not verify with the PHKT"  # profile §6 step 4: silent drop
+
 
 def key_refusal(public_key: bytes) -> str | None:
     """Why an RSA public key (DER) is refused before any RSA operation, or None."""
@@ -138,7 +140,7 @@ class Authoriser:
         assert record is not None and bu.bad is not None
         key = kbm(record.phkt, care_of, deregistration=bu.deregistration)
         if not check_authenticator(bu.bad, key, bu.endpoints()[0], self._address, bu.auth_data):
-            return Dropped("bad-authenticator: the BAD does not verify with the PHKT")
+            return Dropped(BAD_WRONG)
         return Authorised(record, care_of, kbm=key)
 
     def _care_of_token(self, bu: BindingUpdate, now: float) -> tuple[bytes | None, str | None]:

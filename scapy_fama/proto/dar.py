@@ -76,7 +76,7 @@ from scapy_fama.crypto import (
     prefix64,
 )
 from scapy_fama.proto.adverts import ALL_NODES, RaSchedule
-from scapy_fama.proto.authorise import Authorised, Authoriser, Dropped, Refused
+from scapy_fama.proto.authorise import BAD_WRONG, Authorised, Authoriser, Dropped, Refused
 from scapy_fama.proto.cache import Binding, BindingCache, SecurityRecord, grant_lifetime
 from scapy_fama.proto.config import DarConfig
 from scapy_fama.proto.dosguard import SourceLimiter
@@ -438,16 +438,16 @@ class DarCore:
 
     # ---------------------------------------------------------------- a foreseen refresh
 
-    def refresh(
-        self, hoa: str, coa: str, seq: int, lifetime: int, bad: bytes, auth_data: bytes, now: float
-    ) -> Effects | None:
+    def refresh(self, bu: BindingUpdate, seq: int, bad: bytes, auth_data: bytes, now: float) -> Effects | None:
         """Profile §6 for a BU a driver foresaw (:mod:`scapy_fama.wire.refresh`): byte for byte,
-        but for seq, BAD and checksum, a BU this core accepted and :func:`foreseeable` allows, a
-        registration of ``hoa`` from ``coa`` with ``lifetime``. What its bytes
-        decide stands as it was (steps 1 and 2, the options step 4 reads, the H flag, step 5's
-        kind); what the state decides is decided again here. The effects are those
-        :meth:`on_message` returns for it; None for anything but an acceptance, which
+        but for ``seq``, ``bad`` (covering ``auth_data``) and the checksum, ``bu``, which this core
+        accepted and :func:`foreseeable` allows. What its bytes decide stands as it was (steps 1
+        and 2, the options step 4 reads, the H flag, step 5's kind); what the state decides is
+        decided again here. The effects are those :meth:`on_message` returns for it when it
+        accepts it or, its BAD wrong, drops it; None for anything else (a state that changed:
+        no binding there from that CoA, an old seq, expiry due, a care-of test required), which
         :meth:`on_message` then decides from the start."""
+        hoa, coa = bu.home_address, bu.src
         if self.config.require_coa_test or self._cache.due(now):  # §5's care-of token; expiry first
             return None
         record, binding = self._cache.record(hoa), self._cache.binding(hoa)
@@ -455,11 +455,12 @@ class DarCore:
             return None
         if record.last_seq is not None and not seq_newer(seq, record.last_seq):  # step 3
             return None
-        key = kbm(record.phkt)  # step 4: the PHKT alone (no care-of token)
+        key = kbm(record.phkt)  # step 4: the PHKT alone (no care-of token), as Authoriser.check
         if not check_authenticator(bad, key, coa, self.address, auth_data):
-            return None
+            forged = replace(bu, seq=seq, bad=bad, auth_data=auth_data)
+            return [Drop(forged, BAD_WRONG)]  # cost before trust: one HMAC, nothing read again
         c = self.config
-        granted = grant_lifetime(lifetime, c.valid_lifetime, c.max_binding_lifetime)  # step 5
+        granted = grant_lifetime(bu.lifetime, c.valid_lifetime, c.max_binding_lifetime)  # step 5
         old = self._cache.bind(hoa, coa, granted, now)  # step 6: the binding is there already
         self._cache.accepted(record, seq, now)
         ba = BindingAck(self.address, coa, hoa, BaStatus.ACCEPTED, seq, granted, auth_key=key)  # step 7

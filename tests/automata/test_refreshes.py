@@ -195,6 +195,10 @@ def test_a_dar_that_foresees_refreshes_answers_every_bu_as_one_that_reads_them_a
         ("de-registration", refresh(hoa, 16, phkt, lifetime=0), 405.0),
         ("no binding: one is created", refresh(hoa, 17, phkt, lifetime=300), 406.0),
     ]
+    read: list[str] = []  # the steps the foreseeing DAR's core reads the general way
+    core = fast.automaton.core
+    general = core.on_message
+    core.on_message = lambda msg, now: read.append(what) or general(msg, now)  # type: ignore[method-assign]
     for n, (what, bu, now) in enumerate(steps):
         upstream = n % 2 == 0
         got = fast.receive(bu, now, upstream=upstream)
@@ -206,6 +210,9 @@ def test_a_dar_that_foresees_refreshes_answers_every_bu_as_one_that_reads_them_a
     drops = [str(r["why"]).split(":")[0] for r in slow.records() if r["dir"] == "drop"]
     assert drops == ["bad-authenticator", "undecodable"]
     assert fast.automaton.foreseen == 4 and slow.automaton.foreseen == 0  # the four "foreseen" steps
+    # cost before trust (profile §6): a forged refresh (BAD of another key, checksum right) costs
+    # the foreseeing DAR one HMAC, as a foreseen one does; nothing of it is read again
+    assert [what for what, _, _ in steps if what not in read] == ["foreseen", "BAD of another key: dropped"] + ["foreseen"] * 3
 
 
 def test_a_new_phkt_is_the_one_a_foreseen_refresh_must_prove(hoa: Cga, mn_key: KeyPair) -> None:
