@@ -72,8 +72,10 @@ DAR's newer PHKT went to a CoA the MN had left, or the DAR lost and rebuilt its
 state without a restart. The DAR then drops every PHKT-authorised BU without a
 word (profile §6 step 4: a wrong BAD is a silent drop; no BA 147, it holds a
 PHKT), so only the MN can notice, by the silence. The entry counts the
-PHKT-authorised BUs of the exchange sent since a BA last verified
-(``unanswered``, :meth:`BulEntry.note`, :meth:`BulEntry.heard`); when the MN
+PHKT-authorised BUs of the exchange sent since a BA last verified, a late one
+bringing a PHKT included (``unanswered``, :meth:`BulEntry.note`,
+:meth:`BulEntry.heard`, PHKT_RENEWED: BUs unanswered under the PHKT it
+replaces say nothing of the new one); when the MN
 decides it has heard nothing for too long, PHKT_DOUBTED drops the PHKT, so that
 the exchange's next BU, and every one after it until a BA brings a new PHKT, is
 CGA-signed as if the MN had never held one (RFC 4866 §4.4: repeated failures
@@ -268,6 +270,7 @@ class BulEntry:
             self.unanswered = 0
         if event is BulEvent.PHKT_DOUBTED:  # the next BUs are CGA-signed (see "Doubted PHKTs")
             self.phkt = None
+        if event in (BulEvent.PHKT_DOUBTED, BulEvent.PHKT_RENEWED):  # none sent with the new key
             self.unanswered = 0
         if exchange is Exchange.END:
             self.backoff = None

@@ -233,6 +233,21 @@ def test_unanswered_counts_the_phkt_authorised_bus_since_a_ba_last_verified() ->
     assert entry.unanswered == 0
 
 
+def test_a_late_phkt_starts_the_count_again_and_the_exchange_carries_on() -> None:
+    """"Doubted PHKTs": the BUs unanswered under PHKT1 say nothing of the PHKT a renewal brings;
+    the refresh under way goes on (its BUs, back-off and timer)."""
+    entry = BulEntry(HOA, DAR, seq=10)
+    exchange_of(entry, cga_bu(11), cga_bu(12))
+    entry.fire(E.ACCEPTED, seq=11)
+    entry.fire(E.REGISTER, COA)
+    for seq in (13, 14):
+        entry.note(cga_bu(seq, cga=False))
+    entry.set_timer(3.0, Due.TIMEOUT)
+    entry.fire(E.PHKT_RENEWED, seq=12)
+    assert (entry.state, entry.unanswered, set(entry.sent)) == (R, 0, {13, 14})
+    assert (entry.timer, entry.due) == (3.0, Due.TIMEOUT)
+
+
 def test_a_doubted_phkt_is_dropped_and_the_exchange_carries_on() -> None:
     """RFC 4866 §4.4: the next BUs are CGA-signed (no PHKT held); the BUs sent keep their keys
     for their BAs, the back-off and the timer go on, phkt_seq waits for the next PHKT."""

@@ -165,3 +165,28 @@ def test_a_lossy_link_signs_nothing_before_the_fallback_point(mn_key: KeyPair) -
     assert len(net.notices(dar1, "phkt-issued")) == issued + 1
     assert mn.bul()[hoa1].phkt == dar1.record(hoa1).phkt  # type: ignore[union-attr]
     refresh_works(w, hoa1)
+
+
+def test_a_late_phkt_that_comes_after_unanswered_bus_is_used_not_doubted(mn_key: KeyPair) -> None:
+    """The late-PHKT scenario (test_sim_late_phkt) with BA 2 held back long: the MN binds with
+    PHKT1 while DAR1 holds PHKT2, and its refresh, PHKT1-authorised, is dropped twice. BA 2
+    then comes, before the back-off's next timeout, and its BAD verifies with PHKT2: the BUs
+    that went unanswered were sent with PHKT1, none yet with PHKT2, which a BA of DAR1 has just
+    proved (proto.bul "Doubted PHKTs": BUs sent since a BA last verified). So the next BU is
+    authorised with PHKT2 and accepted for one HMAC: DAR1 verifies no CGA signature and issues
+    no PHKT for it (profile §6 DoS guard)."""
+    w = world(mn_key, binding_lifetime=LIFETIME, keep=KeepPolicy.ALL)
+    hoa1 = w.visit(1)
+    net, dar1, mn = w.net, w.dars[0], w.mn
+    ba1, ba2 = held_phkts(w, 2)
+    net.inject(dar1, ba1)
+    assert net.run_until(lambda: mn.bul()[hoa1].state is BulState.BOUND, 5)
+    issued = len(net.notices(dar1, "phkt-issued"))
+    t = first_bu_to_dar1(w, net.now)  # the refresh
+    assert net.run_until(lambda: bad_authenticators(w, t) == 2, FALLBACK)
+    net.inject(dar1, ba2)
+    assert net.run_until(lambda: mn.bul()[hoa1].phkt == dar1.record(hoa1).phkt, 1.0)  # type: ignore[union-attr]
+    assert net.run_until(lambda: noticed(w, hoa1, "binding-registered", t), FALLBACK)
+    assert [kind(bu) for bu in bus_to(net, dar1, t)] == ["phkt", "phkt", "phkt"]
+    assert bad_authenticators(w, t) == 2 and net.notices(mn, "phkt-doubted") == []
+    assert len(net.notices(dar1, "phkt-issued")) == issued
