@@ -217,7 +217,11 @@ BROKEN: list[tuple[type[MnCore], dict[str, str], list[str]]] = [
     (NoCareOfTest, {"MN-SEC-001": "coti", "MN-SEC-002": "coti"}, ["MN-BU-002", "MN-STATUS-001"]),
     (
         SignsWithAnotherKey,
-        {"MN-BU-002": "signature does not verify", "MN-STATUS-002": "not cga-signed"},
+        {
+            "MN-BU-002": "signature does not verify",
+            "MN-STATUS-002": "not cga-signed",
+            "MN-PHKT-003": "signed again after 2 unanswered: the signature does not verify",
+        },
         ["MN-BU-001", "MN-RETX-002"],
     ),
     (Pessimistic, {"MN-BU-003": "as if it waited for dad"}, ["MN-BU-001", "MN-BU-005", "MN-RS-001"]),
