@@ -6,11 +6,14 @@ Theory of operation
 -------------------
 ::
 
-    start(ns, iface, file) --ip netns exec--> tcpdump -i IF -w FILE -U        (if on PATH)
+    start(ns, iface, file) --ip netns exec--> tcpdump -i IF -w FILE -U --immediate-mode   (if on PATH)
                                               python -m scapy_fama.lab.capture IF FILE   (else)
         waits for "listening on" on the capturer's stderr, so no packet is missed after it returns
-    stop(capture)          --SIGTERM--> the file is complete (tcpdump -U and the sniffer write
-                                        every packet at once)
+    stop(capture)          --SIGTERM--> the file is complete: tcpdump takes each packet as it
+                                        comes (--immediate-mode; buffered, it held them in the
+                                        kernel's ring until a block timed out, a second, and lost
+                                        those at SIGTERM) and writes it at once (-U), as the
+                                        sniffer does
 
 The sniffer writes Ethernet pcap with Scapy's ``PcapWriter`` (``sync=True``),
 the same link type tcpdump writes on a veth, so ``fama-analyze`` reads either.
@@ -33,7 +36,7 @@ LINKTYPE_ETHERNET = 1
 
 def _command(iface: str, file: Path) -> list[str]:
     if shutil.which("tcpdump"):
-        return ["tcpdump", "-i", iface, "-w", str(file), "-U", "-q"]
+        return ["tcpdump", "-i", iface, "-w", str(file), "-U", "-q", "--immediate-mode"]
     return [sys.executable, "-m", "scapy_fama.lab.capture", iface, str(file)]
 
 

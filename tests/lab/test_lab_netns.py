@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from scapy.layers.inet import UDP
+from scapy.utils import rdpcap
 
 from scapy_fama.lab import apps, capture, links, roles
 from scapy_fama.lab.topology import Topology, bridge, namespace, upstream_address, upstream_iface
@@ -92,3 +94,28 @@ def test_a_capture_on_a_dar_core_side_is_read_by_fama_analyze(lab_dir: Path) -> 
     assert analysed.returncode == 0, analysed.stderr
     totals = json.loads(analysed.stdout)["totals"]
     assert totals["frames"] >= 2 * len(echoes), totals  # each echo and its reply
+
+
+_BURST = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+for n in range(int(sys.argv[2])):
+    s.sendto(n.to_bytes(2, "big"), (sys.argv[1], 9))
+    time.sleep(0.002)
+"""
+
+
+@pytest.mark.parametrize("tool", [capture.tool()])
+def test_a_capture_stopped_right_after_traffic_holds_all_of_it(lab_dir: Path, tool: str) -> None:
+    """Stopped a few milliseconds after the last packet, the file holds every one (tcpdump
+    without --immediate-mode kept packets in its ring until a block timed out, a second, and
+    lost up to all of them at SIGTERM)."""
+    links.build(TOPOLOGY)
+    pcap = lab_dir / "burst.pcap"
+    watcher = capture.start(namespace("dar2"), upstream_iface(2), pcap)
+    sent = 50
+    links.run(*links.in_namespace(namespace("cn"), [sys.executable, "-c", _BURST,
+                                                    upstream_address(2, dar_side=True), str(sent)]))  # fmt: skip
+    capture.stop(watcher)
+    got = [bytes(f[UDP].payload) for f in rdpcap(str(pcap)) if UDP in f and f[UDP].dport == 9]
+    assert got == [n.to_bytes(2, "big") for n in range(sent)], tool
