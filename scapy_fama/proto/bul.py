@@ -82,6 +82,13 @@ CGA-signed as if the MN had never held one (RFC 4866 §4.4: repeated failures
 with a PHKT, renew it with a CGA BU; §4.9: the MN may renew at any time). A BA
 to one of the earlier BUs still verifies: each sent BU keeps its own key
 (``SentBu.phkt``). ``phkt_seq`` stays: it goes with the next PHKT stored.
+Doubting is the MN's guess from silence, not news that the DAR dropped the
+PHKT: when BAs were lost the DAR holds it still, and profile §7 takes a BA only
+with a valid BAD while a PHKT exists. So the doubted PHKT (``doubted``) keys the
+refusals to the BUs signed after it, as it did before: a refusal forged without
+its BAD (a 148 ends the binding) is dropped, and the DAR's own refusals verify.
+Storing a new PHKT (:meth:`BulEntry.store`), or a 147 (the DAR holds none),
+ends it.
 """
 
 from __future__ import annotations
@@ -204,7 +211,7 @@ class SentBu:
     auth_coa: str  # the CoA its signature / BAD cover (the HoA to de-register)
     at: float
     deregistration: bool
-    phkt: bytes | None  # the PHKT held when it was sent (keys the BA unless a new one comes)
+    phkt: bytes | None  # the PHKT held (or doubted) when it was sent: keys the BA unless a new one comes
     care_of: bytes | None  # the care-of token it used
     cga: bool = False  # CGA-signed: a BA accepting it must issue a PHKT (profile §4)
 
@@ -216,6 +223,7 @@ class BulEntry:
     seq: int  # the last sequence number used
     phkt: bytes | None = None
     phkt_seq: int = 0  # the seq that brought the PHKT (renew before the seq space wraps)
+    doubted: bytes | None = None  # the PHKT PHKT_DOUBTED dropped, until the next (see "Doubted PHKTs")
     _state: BulState = field(default=BulState.IDLE, init=False)
     coa: str | None = None  # the CoA of the current exchange
     sent: dict[int, SentBu] = field(default_factory=dict)
@@ -269,7 +277,7 @@ class BulEntry:
             self.cookie = None
             self.unanswered = 0
         if event is BulEvent.PHKT_DOUBTED:  # the next BUs are CGA-signed (see "Doubted PHKTs")
-            self.phkt = None
+            self.doubted, self.phkt = self.phkt, None
         if event in (BulEvent.PHKT_DOUBTED, BulEvent.PHKT_RENEWED):  # none sent with the new key
             self.unanswered = 0
         if exchange is Exchange.END:
@@ -287,6 +295,10 @@ class BulEntry:
         self.sent[bu.seq] = bu
         if not bu.cga:
             self.unanswered += 1
+
+    def store(self, phkt: bytes, seq: int) -> None:
+        """A verified BA to BU ``seq`` brought ``phkt``: the DAR's, and no PHKT is doubted now."""
+        self.phkt, self.phkt_seq, self.doubted = phkt, seq, None
 
     def heard(self) -> None:
         """A BA to a BU of the exchange verified: the DAR hears the MN, with the MN's keys."""

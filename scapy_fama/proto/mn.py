@@ -491,7 +491,8 @@ class MnCore:
         if not dereg:
             e.registered = True
         auth_coa = rec.address if dereg else coa
-        e.note(SentBu(seq, coa, auth_coa, now, dereg, e.phkt, token, cga=signed))
+        # a doubted PHKT still keys the refusals to a CGA-signed BU (proto.bul "Doubted PHKTs")
+        e.note(SentBu(seq, coa, auth_coa, now, dereg, e.phkt or e.doubted, token, cga=signed))
         if signed:  # profile §4 first BU; §5 adds NI + BAD with the care-of token
             return BindingUpdate(
                 coa,
@@ -559,8 +560,7 @@ class MnCore:
         e.heard()  # the DAR hears the MN with the keys it holds: nothing to doubt (_fire)
         effects: Effects = []
         if phkt is not None:  # RFC 4866 §4.8: a new PHKT replaces the old one
-            e.phkt = phkt
-            e.phkt_seq = sent.seq
+            e.store(phkt, sent.seq)
             effects.append(Notify("phkt-stored", self._about(rec)))
         return effects + self._on_status(rec, sent, ba, now)
 
@@ -578,8 +578,7 @@ class MnCore:
             return [Drop(ba, f"late-refusal: status {ba.status} to seq {ba.seq} changed nothing")]
         assert phkt is not None  # _check_ba: a BA accepting a CGA-signed BU issues one (profile §4)
         e.fire(BulEvent.PHKT_RENEWED, seq=sent.seq)
-        e.phkt = phkt
-        e.phkt_seq = sent.seq
+        e.store(phkt, sent.seq)
         return [Notify("phkt-stored", {**self._about(rec), "late": True})]
 
     def _check_ba(self, ba: BindingAck, sent: SentBu) -> tuple[str | None, bytes | None]:
@@ -629,8 +628,8 @@ class MnCore:
             return self._signal(rec, now)
         if (
             ba.status == BaStatus.PHKT_UNAVAILABLE
-        ):  # the DAR lost the PHKT: CGA-sign again (RFC 4866 §4.3)
-            e.phkt = None
+        ):  # the DAR lost the PHKT: CGA-sign again (RFC 4866 §4.3); nothing keys its answers
+            e.phkt = e.doubted = None
             return self._signal(rec, now)
         if ba.status == BaStatus.EXPIRED_CARE_OF_NONCE and not sent.deregistration:  # profile §5
             self._secure_dars.add(e.dar)

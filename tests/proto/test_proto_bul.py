@@ -263,3 +263,14 @@ def test_a_doubted_phkt_is_dropped_and_the_exchange_carries_on() -> None:
     assert (entry.backoff, entry.timer, entry.due) == (backoff, 3.0, Due.TIMEOUT)
     with pytest.raises(ValueError, match="phkt-doubted needs a PHKT to doubt"):
         entry.fire(E.PHKT_DOUBTED)
+
+
+def test_a_doubted_phkt_keys_the_answers_to_the_bus_after_it_until_a_new_one_is_stored() -> None:
+    """"Doubted PHKTs": the DAR may hold the doubted PHKT still (profile §7: a BA needs a valid
+    BAD while a PHKT exists); the next PHKT stored, with the seq that brought it, ends that."""
+    entry = BulEntry(HOA, DAR, seq=10, phkt=PHKT, phkt_seq=3)
+    entry.fire(E.REGISTER, COA)
+    entry.fire(E.PHKT_DOUBTED)
+    assert (entry.phkt, entry.doubted) == (None, PHKT)
+    entry.store(bytes(8), 13)
+    assert (entry.phkt, entry.phkt_seq, entry.doubted) == (bytes(8), 13, None)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import pytest
 from sim_world import World, bas_from, bus_to, held_phkts, world
 
-from scapy_fama.crypto import KeyPair
+from scapy_fama.crypto import KeyPair, kbm
 from scapy_fama.proto import DarConfig, KeepPolicy
 from scapy_fama.proto.bul import BulState
+from scapy_fama.proto.effects import Drop
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 
 LIFETIME = 40  # s: the refresh goes 32 s after the BU
@@ -190,3 +191,45 @@ def test_a_late_phkt_that_comes_after_unanswered_bus_is_used_not_doubted(mn_key:
     assert [kind(bu) for bu in bus_to(net, dar1, t)] == ["phkt", "phkt", "phkt"]
     assert bad_authenticators(w, t) == 2 and net.notices(mn, "phkt-doubted") == []
     assert len(net.notices(dar1, "phkt-issued")) == issued
+
+
+def test_a_forged_refusal_to_the_cga_signed_bu_is_dropped_while_the_dar_may_hold_the_phkt(
+    mn_key: KeyPair,
+) -> None:
+    """Profile §7: accept a BA only with a valid BAD when a PHKT exists. Doubting is the MN's
+    guess from silence, not news that DAR1 lost the PHKT: here two BAs were lost and DAR1 holds
+    the MN's PHKT still, so a refusal to the CGA-signed BU, forged without a BAD or with one
+    under another key, is dropped as a refusal to a PHKT-authorised BU is (a 148 would end the
+    binding: profile §7 "148 -> report; no retry loop"); DAR1's genuine BA then binds."""
+    w = world(mn_key, binding_lifetime=LIFETIME, keep=KeepPolicy.ALL)
+    hoa1 = w.visit(1)
+    net, dar1, mn = w.net, w.dars[0], w.mn
+    bound(w, hoa1)
+    held: list[BindingAck] = []
+
+    def outbox(node: object, msg: object) -> bool:
+        if node is dar1 and isinstance(msg, BindingAck) and msg.phkt_ciphertext:
+            held.append(msg)
+            return True
+        return False
+
+    t = net.now
+    net.lose(lambda m: isinstance(m, BindingAck) and m.src == dar1.address, 2)
+    net.outbox = outbox
+    assert net.run_until(lambda: bool(held), LIFETIME)
+    net.outbox = None
+    (genuine,) = held
+    signed = bus_to(net, dar1, t)[-1]
+    assert signed.cga_params is not None and genuine.seq == signed.seq
+    forging = net.now
+    for forged in (
+        BindingAck(dar1.address, signed.src, hoa1, 148, signed.seq, 0),
+        BindingAck(dar1.address, signed.src, hoa1, 148, signed.seq, 0, auth_key=kbm(STALE)),
+    ):
+        net.inject(dar1, forged)
+    net.inject(dar1, genuine)
+    assert net.run_until(lambda: noticed(w, hoa1, "binding-registered", t), 5)
+    dropped = [e.effect.code for e in net.effects(mn, Drop) if e.time >= forging and isinstance(e.effect.msg, BindingAck)]  # type: ignore[union-attr]
+    assert dropped == ["bad-missing", "bad-authenticator"], dropped
+    assert net.notices(mn, "bu-refused") == [] and hoa1 in mn.addresses()
+    assert mn.bul()[hoa1].phkt == dar1.record(hoa1).phkt  # type: ignore[union-attr]
