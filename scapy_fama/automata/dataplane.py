@@ -22,9 +22,10 @@ and its kernel finishes it. The header read with a packet from the TUN (which ha
 no offloads: whole packets only) lands where the outer header is then written.
 
 The automaton publishes a new :class:`TunnelTable` after every event that
-changed its tunnels, once the kernel's routes follow them (assigning one
-attribute: the thread sees the old table or the new one, never half of
-each). A DAR that reads from its TUN a packet for an address of its own link
+changed its tunnels, once the kernel's routes follow them (:class:`Tables`: the
+thread takes the newest at its next packet, never half of one, and the first
+packet of every new tunnel is reported once, even when two tables were
+published before that packet). A DAR that reads from its TUN a packet for an address of its own link
 that has no tunnel any more (it came in while a de-registration was handled:
 the MN is home) hands it back to the kernel, whose route now delivers it on
 the link, instead of dropping it. A role with link emulation
@@ -106,6 +107,12 @@ class TunnelTable:
         new = {addr_bytes(h) for h, t in tunnels.items() if before is None or before.get(h) != t}
         self.fresh = {side.into_way: set(new), side.out_way: set(new)}
 
+    def inherit(self, older: TunnelTable) -> None:
+        """Wait as well for the first packets ``older`` still waits for, of the tunnels this
+        table carries (``older`` is superseded by this one)."""
+        for way, waiting in older.fresh.items():
+            self.fresh[way] |= {hoa for hoa in waiting if self.carries(hoa)}
+
     def outer_header(self, inner: bytes | memoryview) -> tuple[bytes, tuple[str, int]] | None:
         """The IPv6 header that puts ``inner`` in its HoA's tunnel (RFC 2473 §3, profile §8), and
         where to send the whole; None: no tunnel carries it."""
@@ -146,6 +153,36 @@ class TunnelTable:
 Log = Callable[..., None]  # LogSink.write bound to the node's name
 
 
+class Tables:
+    """The tunnel table published last and the one the data plane's thread uses, which becomes
+    the published one at the thread's next packet. The first packet of each new tunnel is
+    reported once (``TunnelTable.fresh``), however tables follow one another: a table
+    superseded before the thread used it hands on what it waits for, as the thread's own
+    does (of the tunnels the newer table carries). Only the thread's table has its waiting
+    sets changed (``DataPlane._first``); the switch is under a lock."""
+
+    def __init__(self, table: TunnelTable) -> None:
+        self.published = self.used = table
+        self._switch = threading.Lock()
+
+    def publish(self, table: TunnelTable) -> None:
+        """From the automaton's thread: ``table`` supersedes the published one."""
+        with self._switch:
+            if self.published is not self.used:  # superseded before the thread used it
+                table.inherit(self.published)
+            self.published = table
+
+    def current(self) -> TunnelTable:
+        """From the data plane's thread: the table to use now (the published one)."""
+        table = self.published
+        if table is not self.used:
+            with self._switch:
+                table = self.published
+                table.inherit(self.used)
+                self.used = table
+        return table
+
+
 class DataPlane:
     """The thread that moves the tunnels' packets (see the module's docstring).
 
@@ -168,7 +205,7 @@ class DataPlane:
         self.tun = tun
         self.receiver = receiver
         self.sender = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
-        self.table = self._current = table
+        self.tables = Tables(table)
         self.log = log
         self.counts: Counter[str] = Counter()
         self._logged: dict[str, tuple[float, int]] = {}  # reason -> (last line, drops since)
@@ -192,7 +229,7 @@ class DataPlane:
 
     def publish(self, table: TunnelTable) -> None:
         """Use ``table`` from the next packet on (call it once the kernel's routes follow it)."""
-        self.table = table
+        self.tables.publish(table)
 
     def stop(self) -> None:
         """End the thread (the receiver and the TUN are the caller's to close)."""
@@ -229,7 +266,7 @@ class DataPlane:
     def _from_tun(self) -> None:
         """Up to BATCH packets from the TUN into their tunnels (the loop is the data plane's whole
         cost per packet: locals, one table lookup, the header written in front of the bytes read)."""
-        buffer, table, send = self._tx, self._table(), self._send
+        buffer, table, send = self._tx, self.tables.current(), self._send
         fresh = table.fresh[table.side.into_way]
         into = buffer[IPV6_HEADER - VNET_HEADER :]  # the virtio_net_hdr, then the packet
         done = 0
@@ -259,7 +296,7 @@ class DataPlane:
     def _from_link(self) -> None:
         """Up to BATCH tunnelled packets from the packet socket, decapsulated into the TUN (the
         inner packet's virtio_net_hdr written over the outer header's last bytes)."""
-        buffer, into, at, link, table, tun, late = (self._rx, self._rx_into, self._outer_at, self.link, self._table(),
+        buffer, into, at, link, table, tun, late = (self._rx, self._rx_into, self._outer_at, self.link, self.tables.current(),
                                                     self.tun, self._in)  # fmt: skip
         fresh = table.fresh[table.side.out_way]
         end_of_read = len(buffer) - len(into)  # 0, or VNET_HEADER when the receiver gives none
@@ -294,16 +331,6 @@ class DataPlane:
         finally:
             if done:
                 self.counts["decapsulated"] += done
-
-    def _table(self) -> TunnelTable:
-        """The table published last; a tunnel whose first packet it still waits for stays awaited
-        in the next table if it is in it."""
-        table = self.table
-        if table is not self._current:
-            for way, waiting in self._current.fresh.items():
-                table.fresh[way] |= {hoa for hoa in waiting if table.carries(hoa)}
-            self._current = table
-        return table
 
     def _first(self, fresh: set[bytes], way: str, inner: memoryview, at: int) -> None:
         """Report the first packet of a new tunnel that goes ``way`` (one event per tunnel and way)."""

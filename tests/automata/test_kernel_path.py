@@ -1,5 +1,5 @@
 """Kernel mode's pure parts: encapsulation, the decapsulation checks (anti-spoofing), what is
-signalling; role-applied link emulation on a fake clock and a seeded RNG; the nftables table."""
+signalling; the first packet of each new tunnel reported once; role-applied link emulation on a fake clock and a seeded RNG; the nftables table."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6ND_RS, IPv6, IPv6ExtHdrDestOpt
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from scapy_fama.automata.dataplane import DAR, MN, TunnelTable
+from scapy_fama.automata.dataplane import DAR, MN, Tables, TunnelTable
 from scapy_fama.automata.kernel_path import signalling
 from scapy_fama.cli import dar, mn
 from scapy_fama.craft import coti
@@ -24,6 +24,7 @@ from scapy_fama.net.linkemu import DelayLine, EmulatedPort, LinkEmulation
 from scapy_fama.net.memlink import MemLink
 from scapy_fama.proto.effects import TunnelUp
 from scapy_fama.wire import parse
+from scapy_fama.wire.read import addr
 
 HOA, COA, DAR1, CN, OTHER = "2001:db8:1::5", "2001:db8:2::7", "2001:db8:1::1", "2001:db8:ff::1", "2001:db8:3::9"
 AT_DAR = TunnelTable({HOA: TunnelUp(DAR1, COA, HOA)}, DAR, "2001:db8:1::/64")
@@ -130,6 +131,31 @@ def test_the_automaton_takes_the_signalling_and_leaves_the_kernel_the_rest() -> 
 
 
 # ---------------------------------------------------------------- role-applied link emulation
+
+
+def _waiting(table: TunnelTable) -> dict[str, set[str]]:
+    return {way: {addr(hoa, 0) for hoa in hoas} for way, hoas in table.fresh.items()}
+
+
+def test_the_first_packet_of_every_new_tunnel_is_awaited_however_tables_follow_one_another() -> None:
+    """An MN's handover: link down (its tunnel goes), the BA of HoA1's DAR (HoA1's tunnel from
+    the new CoA), the BA of HoA2's (a second tunnel). Published one after the other before the
+    data plane's next packet, the table it then takes waits for the first packet of both, each
+    way (the lab's demo showed no first packet for a second handover's HoA1)."""
+    hoa2, coa3 = "2001:db8:2::5", "2001:db8:3::7"
+    tables = Tables(TunnelTable({HOA: TunnelUp(COA, DAR1, HOA)}, MN))
+    used = tables.current()
+    assert _waiting(used) == {"up": {HOA}, "down": {HOA}}
+    used.fresh["up"].clear()
+    used.fresh["down"].clear()  # the first packet each way went through
+    published: dict[str, TunnelUp] = {HOA: TunnelUp(COA, DAR1, HOA)}
+    for tunnels in ({}, {HOA: TunnelUp(coa3, DAR1, HOA)}, {HOA: TunnelUp(coa3, DAR1, HOA), hoa2: TunnelUp(coa3, OTHER, hoa2)}):
+        tables.publish(TunnelTable(tunnels, MN, before=published))
+        published = tunnels
+    assert _waiting(tables.current()) == {"up": {HOA, hoa2}, "down": {HOA, hoa2}}
+    # a tunnel that went before the thread used the table waiting for it is not awaited
+    tables.publish(TunnelTable({hoa2: TunnelUp(coa3, OTHER, hoa2)}, MN, before=published))
+    assert _waiting(tables.current()) == {"up": {hoa2}, "down": {hoa2}}
 
 
 def test_a_delay_line_holds_each_item_for_its_delay_in_order() -> None:

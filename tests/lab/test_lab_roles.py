@@ -139,6 +139,12 @@ def test_demo_stream_outlives_three_handovers(lab_up: Lab, lab_dir: Path) -> Non
     for handover in result["handovers"]:
         assert handover["bindings"] and all(b["status"] == 0 for b in handover["bindings"]), handover
     assert result["ping"]["lost_outside_handovers"] == 0, result["ping"]
+    # away from DAR 1 the ping's address stays tunnelled: each breakdown ends with the new
+    # tunnel's first packet both ways, the second handover's as well as the first's
+    first = result["first_address"]
+    for handover in result["handovers"][:2]:
+        ways = {s["what"] for s in handover["breakdown"]["steps"] if s["hoa"] == first}
+        assert {"down", "up"} <= ways, (handover["from"], handover["to"], ways)
     second = result["second"]
     assert second["intact"] and second["native"], second
     assert second["address"].startswith("2001:db8:2:") and second["native_packets"] > 0
