@@ -36,8 +36,9 @@ Found = tuple[RefreshShape, BindingUpdate, int, bytes, bytes]  # shape, its BU, 
 
 @dataclass(frozen=True)
 class _Accepted:
-    """A refresh the general path accepted, its shape not made yet: made when the next BU like it
-    comes, so that a BU read the general way pays only for keeping this."""
+    """A refresh the general path accepted, its shape not made yet: made (once) when the next
+    frame with its home address where a shape has it comes, so that a BU read the general way
+    pays only for keeping this."""
 
     ip: bytes
     info: WireInfo
@@ -73,6 +74,7 @@ class Refreshes:
                 del self._shapes[key]
                 return None
             shape = made
+            self._shapes[key] = (made, bu)  # made once, whatever ``ip`` turns out to be (cost before trust)
         read = shape.read(ip)
         if read is None:
             return None

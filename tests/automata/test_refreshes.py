@@ -16,6 +16,7 @@ from scapy.automaton import select_objects
 
 from scapy_fama.automata import DarAutomaton, LogSink
 from scapy_fama.automata.ports import Frame
+from scapy_fama.automata.refreshes import _Accepted
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.crypto import Cga, KeyPair, cga_generate, decrypt_phkt, kbm
 from scapy_fama.net.memlink import MemLink, MemRouter, RouterPort
@@ -253,3 +254,26 @@ def test_a_binding_has_one_shape_whatever_its_bus_vary_and_only_the_toolkits_lay
         assert fast.receive(bu, float(seq), upstream=True) == slow.receive(bu, float(seq), upstream=True)
     assert fast.automaton.foreseen == 0 and fast.records() == slow.records() and fast.state() == slow.state()
     assert len(fast.automaton.refreshes) == 1  # the flow-label BU's shape, never made: no later BU was like it
+
+
+def test_a_frame_at_a_bindings_place_makes_its_shape_once(hoa: Cga, mn_key: KeyPair) -> None:
+    """Cost before trust (profile §6): frames that carry a binding's home address where a shape
+    has it but are no refresh like its last (here: a wrong checksum) make
+    its shape once, not once a frame."""
+    fast = Dar.make(foresee=True)
+    first = encode_bytes(BindingUpdate(COA, DAR, hoa.address, 1, LIFETIME, cga_params=hoa.params, sign_with=mn_key))
+    ack = decode(fast.receive(first, 1.0, upstream=True)[0])
+    assert isinstance(ack, BindingAck) and ack.phkt_ciphertext is not None
+    phkt = decrypt_phkt(mn_key, ack.phkt_ciphertext)
+    fast.receive(refresh(hoa, 2, phkt), 2.0, upstream=True)  # accepted: kept, its shape not made
+    made = []
+    shape_of = _Accepted.shape
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_Accepted, "shape", lambda self: made.append(1) or shape_of(self))
+        for n in range(5):
+            bu = bytearray(refresh(hoa, 3, phkt))
+            bu[-1] ^= 1 + n  # the BAD, so the checksum is wrong: dropped, by the general path
+            assert fast.receive(bytes(bu), 3.0, upstream=True) == []
+    assert made == [1]
+    assert decode(fast.receive(refresh(hoa, 3, phkt), 3.0, upstream=True)[0]).status == 0
+    assert fast.automaton.foreseen == 1
