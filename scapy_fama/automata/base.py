@@ -358,12 +358,16 @@ class FamaAutomaton(Automaton):
 
     def _until_deadline(self) -> float | None:
         """Seconds until the core's next deadline (its timers: retransmissions, DAD, expiry);
-        one in the past: the wait ``_tick`` chose for it (SOONEST unless on_timer is stuck)."""
+        one in the past: the wait ``_tick`` chose for it (SOONEST unless on_timer is stuck). A
+        deadline ahead ends a stuck episode, however it moved (a tick, or a message)."""
         deadline = self.core.next_deadline()
         if deadline is None:
             return None
         left = deadline - time.monotonic()
-        return left if left > 0 else self._overdue
+        if left > 0:
+            self._overdue = SOONEST
+            return left
+        return self._overdue
 
     # ---------------------------------------------------------------- the three events
 

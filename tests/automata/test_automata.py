@@ -289,6 +289,16 @@ def test_a_deadline_on_timer_leaves_in_the_past_is_looked_at_ever_later(idle_dar
     timer.at, timer.then = time.monotonic() - 1.0, None  # stuck again: said again
     dar._handle(dar._tick)
     assert len(log.find(dir="error", kind="timer-stuck")) == 2 and dar._until_deadline() == 2 * SOONEST
+    for _ in range(8):
+        dar._handle(dar._tick)
+    assert dar._until_deadline() == TICK
+    # a message, not a tick, moves the deadline ahead: that episode is over, and a deadline that
+    # is due by the time the automaton looks is looked at after SOONEST, not TICK
+    timer.then = 60.0
+    dar._handle(lambda now: setattr(timer, "at", now + 60.0))
+    assert dar._until_deadline() > 59
+    timer.at = time.monotonic() - 0.001
+    assert dar._until_deadline() == SOONEST
     dar.stop()
 
 
