@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 from ipaddress import AddressValueError, IPv6Address
+from pathlib import Path
 from typing import Any, Callable, NoReturn
 
 from rich.console import Console
@@ -74,3 +75,25 @@ def ipv6_address(text: str) -> str:
         return str(IPv6Address(text))
     except AddressValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r} is not an IPv6 address ({exc})") from None
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number above 0 (NaN is not one)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def writable_file(flag: str, path: Path) -> None:
+    """``path`` can be written as the output of ``flag``; checked before the work that fills it
+    starts, so that a typo costs one line, not a run."""
+    if path.is_dir():
+        raise ValueError(f"{flag} {path}: is a directory")
+    if not path.parent.is_dir():
+        raise ValueError(f"{flag} {path}: no such directory {path.parent}")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise ValueError(f"{flag} {path}: not writable")

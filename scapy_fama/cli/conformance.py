@@ -46,10 +46,12 @@ from scapy_fama.cli.common import (
     EXIT_NEGATIVE,
     EXIT_OK,
     Parser,
+    positive_float,
     rich_console,
     run,
     udp_port,
     version,
+    writable_file,
 )
 from scapy_fama.conformance import catalogue
 from scapy_fama.conformance.case import Verdict, select
@@ -75,7 +77,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default="2001:db8:1::/64", help="the /64 a DAR IUT serves")
     p.add_argument("--coa-prefix", default="2001:db8:ca::/64", help="the tester's CoAs (routed back here)")
     p.add_argument("--cn", default="2001:db8:cc::1", help="the tester's correspondent address")
-    p.add_argument("--wait", type=float, default=1.0, help="seconds to wait for an answer (1)")
+    p.add_argument("--wait", type=positive_float, default=1.0, help="seconds to wait for an answer (1)")
     p.add_argument("--secure", action="store_true", help="the DAR IUT requires the care-of test")
     p.add_argument("--sec", type=int, choices=(0, 1), default=0, help="Sec of the tester's CGAs")
     p.add_argument("--mn-keep", default="all", help="the keep policy the MN IUT runs with (all)")
@@ -84,7 +86,7 @@ def parser() -> argparse.ArgumentParser:
         help="the MN IUT answers UDP Echo (RFC 862) on PORT: the data cases use it (fama-mn --udp-echo)",
     )  # fmt: skip
     p.add_argument(
-        "--max-case-time", type=float, metavar="S",
+        "--max-case-time", type=positive_float, metavar="S",
         help="a case that needs more than S seconds of waiting is inconclusive (MN give-up: ~110 s)",
     )  # fmt: skip
     p.add_argument("--list", action="store_true", help="list the cases and exit")
@@ -98,10 +100,6 @@ def parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> RunConfig:
     if args.target == "iface" and not args.iface:
         raise ValueError("--target iface needs --iface IF")
-    if args.wait <= 0:
-        raise ValueError(f"--wait must be positive, got {args.wait}")
-    if args.max_case_time is not None and args.max_case_time <= 0:
-        raise ValueError(f"--max-case-time must be positive, got {args.max_case_time}")
     addr_text(args.iut_address)
     addr_text(args.cn)
     for prefix in (args.prefix, args.coa_prefix):
@@ -128,15 +126,6 @@ def _listing(console: Console, role: str | None, patterns: list[str], cited: boo
     console.print(table)
 
 
-def _writable_file(flag: str, path: Path) -> None:
-    if path.is_dir():
-        raise ValueError(f"{flag} {path}: is a directory")
-    if not path.parent.is_dir():
-        raise ValueError(f"{flag} {path}: no such directory {path.parent}")
-    if not os.access(path if path.exists() else path.parent, os.W_OK):
-        raise ValueError(f"{flag} {path}: not writable")
-
-
 def _pcap_folder(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"--pcap {folder}: not a directory")
@@ -154,7 +143,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
     """Every output can be written: checked before any case runs (a typo must not cost a run)."""
     for flag, path in (("--junit", args.junit), ("--json", args.json)):
         if path is not None:
-            _writable_file(flag, path)
+            writable_file(flag, path)
     if args.pcap is not None:
         _pcap_folder(args.pcap)
 

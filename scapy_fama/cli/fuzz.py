@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, rich_console, run, version
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, positive_float, rich_console, run, version
 from scapy_fama.fuzz import libfuzzer
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig, Summary, TargetError, replay
 from scapy_fama.fuzz.mutators import FAMILIES
@@ -57,28 +57,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
 
 def parser() -> argparse.ArgumentParser:
     ap = Parser(prog=PROG, description="Fuzz FAMA signalling: our dissector, our cores, or any implementation.")
     ap.add_argument("--target", default="inproc", help="dissect, inproc, iface, or module:Class (default inproc)")
     ap.add_argument("--cases", type=_positive_int, help=f"cases to run (default {DEFAULT_CASES} unless --seconds)")
-    ap.add_argument("--seconds", type=_positive_float, help="stop after this many seconds")
+    ap.add_argument("--seconds", type=positive_float, help="stop after this many seconds")
     ap.add_argument("--jobs", type=_positive_int, default=1,
                     help="processes to share the cases out to (results as with 1; default 1)")
     ap.add_argument("--seed", type=int, default=1, help="campaign seed: case i depends on (seed, i) only")
     ap.add_argument("--family", default=",".join(FAMILIES), help=f"mutator families, of {','.join(FAMILIES)}")
     ap.add_argument("--keep-valid", action="store_true",
                     help="re-sign, recompute the BAD and the checksum after mutating (reach deep logic)")
-    ap.add_argument("--time-limit", type=_positive_float, default=2.0, help="seconds one case may take")
+    ap.add_argument("--time-limit", type=positive_float, default=2.0, help="seconds one case may take")
     ap.add_argument("--liveness-every", type=_positive_int, help="cases between liveness probes")
     ap.add_argument("--out", type=Path, default=Path("fama-fuzz-findings"), help="directory for findings")
     ap.add_argument("--no-minimise", action="store_true", help="save findings as generated")
@@ -98,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
     iface.add_argument("--iut-address", help="the implementation's (DAR's) address")
     iface.add_argument("--prefix", help="the /64 it anchors (fresh MNs' CGAs are made in it)")
     iface.add_argument("--coa", help="care-of address outside --prefix whose traffic comes back on --iface")
-    iface.add_argument("--wait", type=_positive_float, default=0.05, help="seconds to collect answers per case")
+    iface.add_argument("--wait", type=positive_float, default=0.05, help="seconds to collect answers per case")
     return version(ap)
 
 

@@ -30,7 +30,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, rich_console, run, version
+from scapy_fama.cli.common import (
+    EXIT_NEGATIVE,
+    EXIT_OK,
+    Parser,
+    positive_float,
+    rich_console,
+    run,
+    version,
+    writable_file,
+)
 from scapy_fama.lab import capture, control, demo, links, state
 from scapy_fama.lab.topology import MAX_DARS, default_iface, node_namespace
 
@@ -104,6 +113,8 @@ def _capture(args: argparse.Namespace, console: Console) -> int:
 
 def _demo(args: argparse.Namespace, console: Console) -> int:
     control.require_root()
+    if args.json is not None:
+        writable_file("--json", args.json)
     result = demo.run(control.require_up(), args.path, console.print, args.ping_interval / 1e3)
     demo.render(result, console)
     if args.json is not None:
@@ -153,7 +164,7 @@ def parser() -> argparse.ArgumentParser:
     ca.add_argument("node", metavar="NODE", help="cn, core, sw, darI (its core side) or mn")
     ca.add_argument("file", type=Path, metavar="FILE")
     ca.add_argument("--iface", help="another interface of the node")
-    ca.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
+    ca.add_argument("--seconds", type=positive_float, help="stop after this long (default: Ctrl-C)")
     ca.set_defaults(body=_capture)
     de = sub.add_parser("demo", help="TCP stream and ping across handovers, a native second connection")
     de.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")

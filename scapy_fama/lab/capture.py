@@ -52,15 +52,20 @@ def start(ns: str, iface: str, file: Path) -> subprocess.Popen[str]:
     )
     assert process.stderr is not None
     lines: list[str] = []
+    listening = threading.Event()
 
     def listen() -> None:
-        while (line := process.stderr.readline()) and "listening on" not in line:  # type: ignore[union-attr]
+        while line := process.stderr.readline():  # type: ignore[union-attr]
+            if "listening on" in line:
+                listening.set()
+                return
             lines.append(line.strip())
 
     waiter = threading.Thread(target=listen, daemon=True)
     waiter.start()
     waiter.join(READY_WAIT)
-    if waiter.is_alive() or process.poll() is not None:
+    # its stderr may close (a capturer that gives up) before the process can be seen to exit
+    if not listening.is_set() or process.poll() is not None:
         process.kill()
         process.wait()
         raise LabError(f"capture on {iface} in {ns} did not start: {(lines or ['no message'])[-1]}")

@@ -229,7 +229,10 @@ def test_all_selects_every_case_of_the_role_as_the_help_says() -> None:
         (("NO-SUCH-*",), "no DAR case matches NO-SUCH-*"),
         (("--iut-address", "nope"), "not an IPv6 address"),
         (("--prefix", "2001:db8:1::/48"), "a /64 prefix"),
-        (("--wait", "0"), "--wait must be positive"),
+        (("--wait", "0"), "argument --wait: must be positive: '0'"),
+        (("--wait", "nan"), "argument --wait: must be positive: 'nan'"),
+        (("--max-case-time", "nan"), "argument --max-case-time: must be positive: 'nan'"),
+        (("--json", "/nonexistent/r.json"), "--json /nonexistent/r.json: no such directory /nonexistent"),
     ],
 )
 def test_cli_bad_input_is_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:

@@ -83,6 +83,24 @@ def test_commands_without_a_lab_are_one_line(lab_dir: Path, fama_lab: Lab) -> No
         assert (done.returncode, done.stderr) == (2, "fama-lab: error: no lab is up: run fama-lab up\n"), command
 
 
+def test_a_demo_whose_report_cannot_be_written_is_refused_before_it_runs(lab_dir: Path, fama_lab: Lab) -> None:
+    """The path was tried after the 20 s demo: its JSON was lost, exit 2 after the run."""
+    done = fama_lab("demo", "--json", "/nonexistent/demo.json")
+    assert (done.returncode, done.stderr) == (2, "fama-lab: error: --json /nonexistent/demo.json: "
+                                                 "no such directory /nonexistent\n")  # fmt: skip
+
+
+def test_a_capture_on_an_interface_the_node_lacks_is_refused(lab_dir: Path) -> None:
+    """tcpdump gave up at once, its stderr closed before it could be seen to exit, and
+    fama-lab capture said "capturing" and exited 0 with no file."""
+    links.build(TOPOLOGY)
+    pcap = lab_dir / "none.pcap"
+    for _ in range(20):  # it lost the race about one time in four
+        with pytest.raises(links.LabError, match="capture on nonexist0 in fama-lab-dar2 did not start: "):
+            capture.start(namespace("dar2"), "nonexist0", pcap)
+    assert not pcap.exists()
+
+
 def test_a_capture_on_a_dar_core_side_is_read_by_fama_analyze(lab_dir: Path) -> None:
     links.build(TOPOLOGY)
     pcap = lab_dir / "dar2.pcap"

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from scapy_fama import latency
-from scapy_fama.lab import breakdown, control, demo, roles
+from scapy_fama.lab import breakdown, capture, control, demo, roles
 from scapy_fama.latency import breakdown as steps
 from scapy_fama.lab.emulation import Emulation
+from scapy_fama.lab.links import LabError
 from scapy_fama.lab.topology import IFNAMSIZ, MAX_DARS, NAMESPACE_PREFIX, Topology, default_iface
 
 
@@ -94,6 +95,29 @@ def test_not_root_is_one_line(command: list[str]) -> None:
                           capture_output=True, text=True, check=False)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr == "fama-lab: error: must run as root (network namespaces, veth pairs, bridges)\n"
+
+
+@pytest.mark.parametrize("seconds", ["-1", "0", "nan", "x"])
+def test_a_capture_time_that_is_not_positive_is_one_line(seconds: str) -> None:
+    """-1 and 0 wrote an empty capture at once and exited 0 ("Ctrl-C to stop" for 0); nan never ended."""
+    done = subprocess.run([sys.executable, "-m", "scapy_fama.cli.lab", "capture", "dar2", "x.pcap",
+                           "--seconds", seconds], capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("fama-lab capture: error: argument --seconds: ")
+
+
+def test_a_capturer_that_gives_up_is_refused_before_it_is_seen_to_exit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """tcpdump on a missing interface closes its stderr a moment before it exits: seen in that
+    moment, it was taken as listening (about one time in four), and fama-lab capture said
+    "capturing" and exited 0 with no file."""
+    gives_up = "echo 'tcpdump: nonexist0: No such device exists' >&2; exec 2>&-; sleep 2"
+    monkeypatch.setattr(capture, "in_namespace", lambda ns, command: command)
+    monkeypatch.setattr(capture, "_command", lambda iface, file: ["sh", "-c", gives_up])
+    with pytest.raises(LabError, match="^capture on nonexist0 in fama-lab-dar2 did not start: "
+                                       "tcpdump: nonexist0: No such device exists$"):  # fmt: skip
+        capture.start("fama-lab-dar2", "nonexist0", tmp_path / "x.pcap")
 
 
 def test_a_missing_tool_is_one_line(tmp_path: Path) -> None:
