@@ -44,7 +44,7 @@ def duration(value: Any, what: str, limit: float = math.inf) -> float:
     """``value`` as seconds from 0 to ``limit``; a one-line error names ``what`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{what} is a number of seconds, not {type(value).__name__} {value!r}")
-    if not 0 <= value <= limit or math.isnan(value):
+    if not 0 <= value <= limit or not math.isfinite(value):  # inf: a run that never ends
         bound = "0 or more" if limit == math.inf else f"0 to {limit:g}"
         raise ValueError(f"{what}: {bound} seconds, not {value}")
     return float(value)

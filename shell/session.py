@@ -342,7 +342,8 @@ class Session(ShellSession):
         if isinstance(which, Flow):
             return which
         if not 0 <= which < len(self.net.flows):
-            raise ValueError(f"no flow #{which}: flows are numbered 0..{len(self.net.flows) - 1}")
+            numbered = f"flows are numbered 0..{len(self.net.flows) - 1}" if self.net.flows else "no flow yet: flow(cn, mn)"
+            raise ValueError(f"no flow #{which}: {numbered}")
         return self.net.flows[which]
 
     def stop(self, flow: Flow | int) -> FlowTable:

@@ -33,6 +33,9 @@ from typing import Protocol
 from scapy_fama.net.sim_topology import HostNode, MnNode, Node
 
 SEQ_BYTES = 4
+# the largest payload whose datagram still fits a tunnel: outer Payload Length 65535 (RFC 8200 §3)
+# = inner IPv6 header 40 + UDP header 8 + payload
+MAX_SIZE = 65535 - 40 - 8
 
 
 class FlowDriver(Protocol):
@@ -104,8 +107,8 @@ class Flow:
         driver: FlowDriver,
         echo: bool = False,
     ) -> None:
-        if size < SEQ_BYTES or interval <= 0:
-            raise ValueError(f"a flow needs size >= {SEQ_BYTES} and interval > 0")
+        if not SEQ_BYTES <= size <= MAX_SIZE or not interval > 0:
+            raise ValueError(f"a flow needs {SEQ_BYTES} <= size <= {MAX_SIZE} and interval > 0")
         self.cn = cn
         self.mn = mn
         self.address = address

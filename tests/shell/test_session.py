@@ -178,9 +178,11 @@ def test_bad_times_and_folders_are_one_line(session: Session) -> None:
     for bad in ("abc", None, True):
         with pytest.raises(TypeError, match=r"run\(seconds\) is a number of seconds"):
             session.run(bad)  # type: ignore[arg-type]
-    for bad in (-1, float("nan")):
+    for bad in (-1, float("nan"), float("inf")):  # inf ran the virtual clock for ever
         with pytest.raises(ValueError, match=r"run\(seconds\): 0 or more seconds"):
             session.run(bad)
+    with pytest.raises(ValueError, match=r"no flow #5: no flow yet"):
+        session.stop(5)
     with pytest.raises(ValueError, match=r"handover\(settle=...\)"):
         session.handover("mn", "dar1", settle=-2)
     assert session.mn().link is None  # refused before anything moved

@@ -90,3 +90,18 @@ def test_an_echo_flow_is_a_ping_and_sees_the_interruption_by_hand(mn_key: KeyPai
     runs, picked, elsewhere = latency.interruptions(echoes, [t0 + 1.005])
     assert [(round(a - t0, 6), round(b - t0, 6), n) for a, b, n in runs] == [(1.0, 1.06, 2)]
     assert picked == runs and elsewhere == 0
+
+
+def test_a_flow_is_as_large_as_a_tunnel_carries_and_no_larger(mn_key: KeyPair) -> None:
+    """The largest datagram fits the reverse and forward tunnels on the wire (RFC 8200 §3: Payload
+    Length 65535 = inner IPv6 40 + UDP 8 + 65487); one byte more is refused when the flow is made
+    (it failed later, inside run(), as "int too big to convert" or "cannot encode")."""
+    w = world(mn_key, wire=True)
+    w.visit(1)
+    flow = w.net.flow(w.cn, w.mn, size=65487)
+    w.net.run(1)
+    native = len(flow.down.received), len(flow.up.received)
+    w.visit(2)  # the flow's address is now tunnelled from dar1 to the CoA at dar2 and back
+    assert len(flow.down.received) > native[0] > 0 and len(flow.up.received) > native[1] > 0
+    with pytest.raises(ValueError, match="a flow needs 4 <= size <= 65487 and interval > 0"):
+        w.net.flow(w.cn, w.mn, size=65488)
