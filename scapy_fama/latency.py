@@ -13,6 +13,7 @@ anchoring DAR at once::
         --address configuration (optimistic: 0; RFC 4862: DAD)--> CoA usable
     per binding (HoA_i at DAR_i), side by side:
         CoA usable --to signal--> [CoTI --care-of test--> CoT --to register-->] BU
+        [--no answer--> the BU the BA answers, sent again]
         --registration--> BA --resumption--> first tunnelled packet DAR_i -> MN (down)
                              --resumption--> first tunnelled packet MN -> DAR_i (up)
 
@@ -47,7 +48,7 @@ from typing import Any
 from rich.table import Table
 
 LINK_DOWN, LINK_UP, RS, RA, COA = "link-down", "link-up", "RS", "RA", "CoA"
-COTI, COT, BU, BA, DOWN, UP = "CoTI", "CoT", "BU", "BA", "down", "up"
+COTI, COT, BU, AGAIN, BA, DOWN, UP = "CoTI", "CoT", "BU", "BU-again", "BA", "down", "up"
 NEAR = 1.0  # seconds before a handover in which its loss run may start
 Echo = Sequence[Any]  # (number, send time, round trip in seconds or None: unanswered)
 Span = tuple[float, float, int]  # (start, end, echoes lost): a loss run, or a pause
@@ -60,6 +61,7 @@ LABELS = {
     COTI: "CoTI",
     COT: "CoT",
     BU: "BU",
+    AGAIN: "BU sent again",
     BA: "BA",
     DOWN: "first packet DAR -> MN",
     UP: "first packet MN -> DAR",
@@ -72,7 +74,8 @@ PHASES = {  # the interval that ends at a step, by the step
     COTI: "to signal",
     COT: "care-of test",
     BU: "to signal",  # "to register" after a care-of test
-    BA: "registration",
+    AGAIN: "no answer",  # to the BUs before it: lost, or their answers were
+    BA: "registration",  # from the BU it answers
     DOWN: "resumption DAR -> MN",
     UP: "resumption MN -> DAR",
 }
@@ -87,6 +90,7 @@ class BindingMoments:
     coti: float | None = None
     cot: float | None = None
     bu: float | None = None  # the first BU of this handover's attempt (after the CoT, if any)
+    again: float | None = None  # the BU the BA answers, when a later one (a retransmission)
     ba: float | None = None  # the BA that ended it
     status: int | None = None
     bus: int = 0  # BUs sent in the attempt (retransmissions and retries included)
@@ -139,6 +143,12 @@ class Breakdown:
                 "to_data_ms": _ms(self.to_data)}  # fmt: skip
 
 
+def again(first: float | None, answered: float | None) -> float | None:
+    """When the BU a BA answered was sent, if later than the attempt's ``first`` BU (it was sent
+    again: :attr:`BindingMoments.again`); None otherwise or when not known."""
+    return answered if first is not None and answered is not None and answered > first else None
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1e3, 3)
 
@@ -159,7 +169,7 @@ def _chain(origin: float, steps: list[Step], prior: tuple[str, float] | None,
 def breakdown(m: Moments) -> Breakdown | None:
     """The steps of ``m`` in the profile's order (None: nothing was seen)."""
     seen = [t for t in (m.link_down, m.link_up, m.rs, m.ra, m.usable) if t is not None]
-    seen += [t for b in m.bindings for t in (b.coti, b.cot, b.bu, b.ba, b.down, b.up) if t is not None]
+    seen += [t for b in m.bindings for t in (b.coti, b.cot, b.bu, b.again, b.ba, b.down, b.up) if t is not None]
     if not seen:
         return None
     origin_name, origin = (LINK_UP, m.link_up) if m.link_up is not None else ("first moment", min(seen))
@@ -170,7 +180,8 @@ def breakdown(m: Moments) -> Breakdown | None:
     known = [(what, t) for what, t in attach if t is not None]
     for b in m.bindings:
         _chain(origin, steps, known[-1] if known else None,
-               [(COTI, b.coti), (COT, b.cot), (BU, b.bu), (BA, b.ba), (DOWN, b.down), (UP, b.up)], b.hoa, b.dar)  # fmt: skip
+               [(COTI, b.coti), (COT, b.cot), (BU, b.bu), (AGAIN, b.again), (BA, b.ba), (DOWN, b.down), (UP, b.up)],
+               b.hoa, b.dar)  # fmt: skip
     bas = [b.ba for b in m.bindings if b.ba is not None]
     downs = [b.down for b in m.bindings if b.down is not None]
     complete = bool(m.bindings) and len(downs) == len(m.bindings)

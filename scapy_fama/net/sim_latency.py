@@ -19,7 +19,7 @@ a BU answered 137 came before it), and ``bus`` says how many there were.
 
 from __future__ import annotations
 
-from scapy_fama.latency import BindingMoments, Breakdown, Moments, breakdown
+from scapy_fama.latency import BindingMoments, Breakdown, Moments, again, breakdown
 from scapy_fama.net.sim_events import Change, Event, Hop, NodeEffect
 from scapy_fama.proto.effects import Notify
 from scapy_fama.proto.messages import (
@@ -59,6 +59,8 @@ def _binding(hops: list[Hop], mn: str, hoa: str, dar: str) -> BindingMoments:
     one.coti = next((h.time for h in sent if isinstance(h.msg, CareOfTestInit) and h.msg.dst == dar), None)
     one.cot = next((h.arrival for h in arrived if isinstance(h.msg, CareOfTest) and h.msg.src == dar), None)
     one.bu = next((h.time for h in bus if one.cot is None or h.time >= one.cot), bus[0].time if bus else None)
+    if ba is not None:
+        one.again = again(one.bu, next((h.time for h in bus if h.msg.seq == ba.msg.seq), None))  # type: ignore[union-attr]
     one.down = next((h.arrival for h in arrived if isinstance(h.msg, Tunnelled) and h.msg.src == dar
                      and h.msg.inner.dst == hoa), None)  # fmt: skip
     one.up = next((h.time for h in sent if isinstance(h.msg, Tunnelled) and h.msg.dst == dar

@@ -172,6 +172,30 @@ def test_a_lab_handover_step_by_step_from_the_mns_log() -> None:
     assert found.as_dict()["link_layer_ms"] == 50.0 and found.as_dict()["to_data_ms"] == 6.0
 
 
+def test_a_lab_handover_with_a_bu_sent_again() -> None:
+    """A plain handover whose first BU gets no answer: the MN sends it again 1 s later (profile
+    §7, a new seq) and the BA answers that one. By hand, in ms from the link-up: BU 1.2, the BU
+    sent again 1001.2 (1000 with no answer), BA 1003.0 (1.8 of registration, from the second)."""
+    hoa, coa, dar1 = "2001:db8:1::5", "2001:db8:2::7", "2001:db8:1::1"
+    bu = {"dir": "out", "kind": "BU", "src": coa, "dst": dar1, "hoa": hoa}
+    records = [
+        {"t": 10.000, "dir": "event", "kind": "link-down"},
+        {"t": 10.050, "dir": "event", "kind": "link-up"},
+        {"t": 10.0502, "dir": "out", "kind": "RS", "src": "::", "dst": "ff02::2"},
+        {"t": 10.0510, "dir": "in", "kind": "RA", "src": "fe80::1", "dst": "ff02::1"},
+        {"t": 10.0511, "dir": "event", "kind": "address-configured", "address": coa},
+        {"t": 10.0512, **bu, "seq": 5},
+        {"t": 11.0512, **bu, "seq": 6},
+        {"t": 11.0530, "dir": "in", "kind": "BA", "src": dar1, "dst": coa, "status": 0, "seq": 6},
+    ]
+    found = steps(breakdown.moments(records))
+    assert found is not None
+    table = [(s["what"], s["at_ms"], s["since_ms"], s["phase"]) for s in found.as_dict()["steps"] if s["hoa"]]
+    assert table == [("BU", 1.2, 0.1, "to signal"), ("BU-again", 1001.2, 1000.0, "no answer"),
+                     ("BA", 1003.0, 1.8, "registration")]  # fmt: skip
+    assert breakdown.moments(records).bindings[0].bus == 2
+
+
 def test_the_mns_log_is_cut_at_each_link_down() -> None:
     """The first attachment (no link-down), then one part a move, each starting at its link-down."""
     log = [{"t": t, "dir": d, "kind": k} for t, d, k in [

@@ -23,8 +23,9 @@ import pytest
 
 from scapy_fama.analysis.analyze import analyze
 from scapy_fama.crypto import KeyPair
-from scapy_fama.latency import BA, BU, COA, DOWN, LINK_UP, RA, RS, UP, Breakdown
+from scapy_fama.latency import AGAIN, BA, BU, COA, DOWN, LINK_UP, RA, RS, UP, Breakdown
 from scapy_fama.net.sim_latency import breakdowns
+from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark
 from tests.sim.sim_world import World, world
 
@@ -80,3 +81,40 @@ def test_the_capture_of_the_access_link_gives_the_same_steps_one_link_earlier_to
     first = {name: min(float(t) for t, icmp, mh in rows if float(t) >= rs and (icmp, mh) == key)
              for name, key in ((RA, ("134", "")), (BU, ("", "5")), (BA, ("", "6")))}  # fmt: skip
     assert {k: round((t - rs) * 1e3, 6) for k, t in first.items()} == {k: seen[k] for k in first}
+
+
+def test_a_bu_sent_again_is_a_step_of_its_own_in_the_log_and_in_the_capture(mn_key: KeyPair, tmp_path: Path) -> None:
+    """DAR1's first BA after the move is lost on the backbone: the MN sends the BU again when its
+    timer runs out. The breakdown shows the first BU, the one the BA answers ("no answer" between
+    them) and the BA ("registration" from the second BU), on the MN's clock and in the capture of
+    DAR2's link, whose BU times tshark gives."""
+    w = world(mn_key, wire=True)
+    w.visit(1)
+    w.net.flow(w.cn, w.mn, interval=0.01)  # HoA1 in use: kept
+    dar1 = w.dars[0]
+    t = w.net.now
+    w.net.lose(lambda m: isinstance(m, BindingAck) and m.src == dar1.address)
+    w.visit(2)
+    sent = [h.time for h in w.net.hops(BindingUpdate, src=w.mn) if h.time >= t and h.msg.dst == dar1.address]
+    answered = [h.arrival for h in w.net.hops(BindingAck, dst=w.mn, lost=None) if h.time >= t and h.msg.src == dar1.address]
+    assert len(sent) == 2 and len(answered) == 1
+    second = breakdowns(w.net.events, "mn")[1]
+    assert second is not None
+    origin = next(e.time for e in w.net.events if getattr(e, "what", None) == "link-up" and e.time >= t)
+    at = _at(second)
+    assert (at[BU], at[AGAIN], at[BA]) == tuple(round((x - origin) * 1e3, 6) for x in (sent[0], sent[1], answered[0]))
+    phases = {s.what: (s.phase, round(s.since * 1e3, 6)) for s in second.steps if s.since is not None}
+    assert phases[AGAIN] == ("no answer", round((sent[1] - sent[0]) * 1e3, 6))
+    assert phases[BA] == ("registration", round((answered[0] - sent[1]) * 1e3, 6))
+    (node,) = analyze([w.net.pcaps(tmp_path)["dar2"]]).mns
+    (handover,) = [h for h in node.handovers if h.breakdown is not None and h.coa == w.mn.current_address]
+    assert handover.breakdown is not None
+    seen = _at(handover.breakdown)
+    assert seen[AGAIN] - seen[BU] == at[AGAIN] - at[BU]  # sent by the MN: stamped as sent
+    if TSHARK is None:
+        pytest.skip(TSHARK_MISSING)
+    pcap = w.net.pcaps(tmp_path / "again")["dar2"]
+    rows = [r.split("\t") for r in run_tshark(pcap, "-T", "fields", "-e", "frame.time_relative", "-e", "mip6.mhtype",
+                                              "-e", "ipv6.dst").splitlines()]  # fmt: skip
+    bus = [float(t) for t, mh, dst in rows if mh == "5" and dar1.address in dst.split(",")]
+    assert len(bus) >= 2 and round((bus[-1] - bus[-2]) * 1e3, 6) == seen[AGAIN] - seen[BU]
