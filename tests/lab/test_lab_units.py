@@ -129,6 +129,18 @@ def test_a_missing_tool_is_one_line(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr) == (2, "fama-lab: error: ip not found: install the iproute2 package\n")
 
 
+def _moved_to(coa: str) -> list[dict[str, object]]:
+    """The MN's records of a move, up to its new CoA: link down at 10 s, up 50 ms later, RS 0.2
+    ms after, RA 1.0 ms, the optimistic CoA 1.1 ms from the link-up."""
+    return [
+        {"t": 10.000, "dir": "event", "kind": "link-down"},
+        {"t": 10.050, "dir": "event", "kind": "link-up"},
+        {"t": 10.0502, "dir": "out", "kind": "RS", "src": "::", "dst": "ff02::2"},
+        {"t": 10.0510, "dir": "in", "kind": "RA", "src": "fe80::1", "dst": "ff02::1"},
+        {"t": 10.0511, "dir": "event", "kind": "address-configured", "address": coa},
+    ]
+
+
 def test_a_lab_handover_step_by_step_from_the_mns_log() -> None:
     """A secure handover as an MN without --coa-test logs it (times in seconds): the move,
     RS/RA, the optimistic CoA, a BU answered 137, the care-of test, the BU again and its BA 0,
@@ -137,11 +149,7 @@ def test_a_lab_handover_step_by_step_from_the_mns_log() -> None:
     hoa, coa, dar1, dar2 = "2001:db8:1::5", "2001:db8:2::7", "2001:db8:1::1", "2001:db8:2::1"
     bu = {"dir": "out", "kind": "BU", "src": coa, "dst": dar1, "hoa": hoa}
     records = [
-        {"t": 10.000, "dir": "event", "kind": "link-down"},
-        {"t": 10.050, "dir": "event", "kind": "link-up"},
-        {"t": 10.0502, "dir": "out", "kind": "RS", "src": "::", "dst": "ff02::2"},
-        {"t": 10.0510, "dir": "in", "kind": "RA", "src": "fe80::1", "dst": "ff02::1"},
-        {"t": 10.0511, "dir": "event", "kind": "address-configured", "address": coa},
+        *_moved_to(coa),
         {"t": 10.0512, **bu},
         {"t": 10.0530, "dir": "in", "kind": "BA", "src": dar1, "dst": coa, "status": 137},
         {"t": 10.0531, "dir": "out", "kind": "CoTI", "src": coa, "dst": dar1},
@@ -179,11 +187,7 @@ def test_a_lab_handover_with_a_bu_sent_again() -> None:
     hoa, coa, dar1 = "2001:db8:1::5", "2001:db8:2::7", "2001:db8:1::1"
     bu = {"dir": "out", "kind": "BU", "src": coa, "dst": dar1, "hoa": hoa}
     records = [
-        {"t": 10.000, "dir": "event", "kind": "link-down"},
-        {"t": 10.050, "dir": "event", "kind": "link-up"},
-        {"t": 10.0502, "dir": "out", "kind": "RS", "src": "::", "dst": "ff02::2"},
-        {"t": 10.0510, "dir": "in", "kind": "RA", "src": "fe80::1", "dst": "ff02::1"},
-        {"t": 10.0511, "dir": "event", "kind": "address-configured", "address": coa},
+        *_moved_to(coa),
         {"t": 10.0512, **bu, "seq": 5},
         {"t": 11.0512, **bu, "seq": 6},
         {"t": 11.0530, "dir": "in", "kind": "BA", "src": dar1, "dst": coa, "status": 0, "seq": 6},

@@ -111,20 +111,27 @@ def notice_times(net: SimNet, node: Node, event: str, since: float = 0.0) -> lis
     return [e.time for e in net.notices(node, event) if e.time >= since]
 
 
-def held_phkts(w: World, count: int) -> list[BindingAck]:
-    """Hand the MN over to DAR2 while DAR1's BAs that issue a PHKT are held (SimNet.outbox):
-    the MN retransmits its CGA-signed BU (after 1.5 s, then 3 s) and DAR1 accepts each one with
-    a new PHKT. Returns the first ``count`` such BAs, in seq order, none of them sent."""
-    net, dar1 = w.net, w.dars[0]
+def holding_phkt_bas(net: SimNet, dar: Node) -> list[BindingAck]:
+    """Hold every BA ``dar`` sends that issues a PHKT (SimNet.outbox), until ``net.outbox`` is
+    reset: the list returned fills as they come, none of them sent."""
     held: list[BindingAck] = []
 
     def outbox(node: Node, msg: Message) -> bool:
-        if node is dar1 and isinstance(msg, BindingAck) and msg.phkt_ciphertext:
+        if node is dar and isinstance(msg, BindingAck) and msg.phkt_ciphertext:
             held.append(msg)
             return True
         return False
 
     net.outbox = outbox
+    return held
+
+
+def held_phkts(w: World, count: int) -> list[BindingAck]:
+    """Hand the MN over to DAR2 while DAR1's BAs that issue a PHKT are held: the MN retransmits
+    its CGA-signed BU (after 1.5 s, then 3 s) and DAR1 accepts each one with a new PHKT.
+    Returns the first ``count`` such BAs, in seq order, none of them sent."""
+    net = w.net
+    held = holding_phkt_bas(net, w.dars[0])
     net.handover(w.mn, w.dars[1])
     assert net.run_until(lambda: len(held) == count, 10)
     net.outbox = None

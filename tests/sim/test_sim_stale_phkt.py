@@ -11,7 +11,7 @@ passes (63 s) and loses the binding.
 from __future__ import annotations
 
 import pytest
-from sim_world import World, bas_from, bus_to, held_phkts, world
+from sim_world import World, bas_from, bus_to, held_phkts, holding_phkt_bas, world
 
 from scapy_fama.crypto import KeyPair, kbm
 from scapy_fama.proto import DarConfig, KeepPolicy
@@ -205,17 +205,9 @@ def test_a_forged_refusal_to_the_cga_signed_bu_is_dropped_while_the_dar_may_hold
     hoa1 = w.visit(1)
     net, dar1, mn = w.net, w.dars[0], w.mn
     bound(w, hoa1)
-    held: list[BindingAck] = []
-
-    def outbox(node: object, msg: object) -> bool:
-        if node is dar1 and isinstance(msg, BindingAck) and msg.phkt_ciphertext:
-            held.append(msg)
-            return True
-        return False
-
     t = net.now
     net.lose(lambda m: isinstance(m, BindingAck) and m.src == dar1.address, 2)
-    net.outbox = outbox
+    held = holding_phkt_bas(net, dar1)
     assert net.run_until(lambda: bool(held), LIFETIME)
     net.outbox = None
     (genuine,) = held
