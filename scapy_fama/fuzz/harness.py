@@ -210,6 +210,17 @@ def _option(argv: list[str], name: str) -> str | None:
     return next((a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")), None)
 
 
+def _given_captures(where: Path) -> Path:
+    """The user's ``--captures``: a folder, or a file that is a capture (CaptureError if not);
+    the checkout's ``pcaps/`` may be missing from an installed package, a folder named by hand not."""
+    if not where.exists():
+        raise CaptureError(f"{where}: no such file or folder")
+    if where.is_file():
+        with CaptureReader(where):
+            pass
+    return where
+
+
 def main(argv: list[str] | None = None) -> None:
     """``fama-fuzz-harness``: run a harness under atheris, or write its seed corpus."""
     argv = list(sys.argv if argv is None else argv)
@@ -223,7 +234,13 @@ def main(argv: list[str] | None = None) -> None:
     corpus_dir = _option(argv, "seed-corpus")
     if corpus_dir is not None:
         captures = _option(argv, "captures")
-        write_corpus(harness.corpus(Path(captures) if captures else REFERENCE_CAPTURES), Path(corpus_dir))
+        try:
+            corpus = harness.corpus(_given_captures(Path(captures)) if captures else REFERENCE_CAPTURES)
+            write_corpus(corpus, Path(corpus_dir))
+        except CaptureError as exc:
+            raise SystemExit(f"fama-fuzz-harness: error: --captures: {exc}") from None
+        except OSError as exc:
+            raise SystemExit(f"fama-fuzz-harness: error: --seed-corpus={corpus_dir}: {exc.strerror or exc}") from None
         return
     try:
         import atheris

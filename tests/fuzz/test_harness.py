@@ -38,6 +38,24 @@ def test_the_seed_corpus_holds_the_reference_captures_mobility_headers() -> None
     assert len(everything) >= len(packets)
 
 
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--seed-corpus={tmp}/x.pcap"], "--seed-corpus={tmp}/x.pcap: File exists"),
+        (["--seed-corpus={tmp}/none/sub/c.zip", "--captures={tmp}/none"], "--captures: {tmp}/none: no such file or folder"),
+        (["--seed-corpus={tmp}/c", "--captures={tmp}/x.pcap"], "--captures: {tmp}/x.pcap: 0 bytes, not a pcap or pcapng file"),
+    ],
+)
+def test_a_seed_corpus_from_bad_paths_is_one_line(args: list[str], error: str, tmp_path: Path) -> None:
+    """A folder over a file was a traceback; --captures naming nothing, or no capture, wrote a corpus
+    of the seeds alone and exited 0."""
+    (tmp_path / "x.pcap").touch()
+    argv = [sys.executable, "-m", "scapy_fama.fuzz.harness", "--harness=dar", *(a.format(tmp=tmp_path) for a in args)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stderr) == (1, f"fama-fuzz-harness: error: {error.format(tmp=tmp_path)}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.pcap"]  # nothing written
+
+
 def test_a_failed_oracle_is_raised_for_libfuzzer() -> None:
     harness = Harness("dar")
     harness.campaign.target.alive = lambda rng, now: "no BA to the probe"  # type: ignore[method-assign]
