@@ -35,6 +35,8 @@ from scapy.packet import Packet
 from scapy_fama.layers.headers import find_mh
 from scapy_fama.layers.headers import mh_context
 
+IPV6_HEADER = 40  # bytes (RFC 8200 §3)
+
 
 class Unsupported(ValueError):
     """A shell command that this session's driver cannot carry out (the message says why)."""
@@ -116,6 +118,8 @@ class ShellSession(ABC):
     @staticmethod
     def _ipv6(pkt: Packet | bytes) -> Packet:
         if isinstance(pkt, bytes):
+            if len(pkt) < IPV6_HEADER:  # Scapy raises struct.error, or makes up ::1 -> ::1 from b""
+                raise ValueError(f"{len(pkt)} bytes are no IPv6 packet: its header alone is 40 (RFC 8200 §3)")
             pkt = IPv6(pkt)
         if not isinstance(pkt, Packet) or IPv6 not in pkt:
             raise TypeError(f"an IPv6 packet (Scapy) or its bytes, not {type(pkt).__name__}")

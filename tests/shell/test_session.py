@@ -190,6 +190,16 @@ def test_bad_times_and_folders_are_one_line(session: Session) -> None:
         session.save("/proc/x")
 
 
+def test_bytes_shorter_than_an_ipv6_header_are_one_line(session: Session) -> None:
+    """b"xx" and b"garbage" raised Scapy's struct.error ("unpack requires a buffer of 3 bytes"),
+    and show(b"") drew a packet Scapy made up, ::1 -> ::1."""
+    for command in (session.show, session.verify, lambda raw: session.send_to("dar1", raw)):
+        for raw in (b"", b"xx", b"garbage", bytes(39)):
+            with pytest.raises(ValueError, match=rf"^{len(raw)} bytes are no IPv6 packet: its header alone is 40"):
+                command(raw)
+    assert session.net.events == []  # nothing was sent
+
+
 def test_raw_release_with_a_stale_checksum_is_dropped(session: Session) -> None:
     session.attach("mn", "dar1")
     session.flow("cn", "mn")
