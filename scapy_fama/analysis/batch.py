@@ -38,6 +38,7 @@ from typing import Any
 from scapy_fama.analysis.analyze import Analysis, CaptureFile, Live, finish, signal_handler
 from scapy_fama.analysis.classify import FastPath, NativeCount, PacketRef, Totals, TunnelCount
 from scapy_fama.analysis.reader import VANTAGES_PER_FILE, CaptureReader, Interface
+from scapy_fama.analysis.pmip import ProxyInfo
 from scapy_fama.analysis.signalling import Problem, Signal
 from scapy_fama.crypto import KeyPair
 
@@ -192,7 +193,9 @@ def _signal_json(sig: Signal) -> dict[str, Any]:
 
 
 def _signal(data: dict[str, Any]) -> Signal:
+    proxy = data["proxy"]
     return Signal(**{**data, "options": tuple(data["options"]),
+                     "proxy": ProxyInfo(**{**proxy, "hnps": tuple(proxy["hnps"])}) if proxy is not None else None,
                      "cookie": bytes.fromhex(data["cookie"]) if data["cookie"] is not None else None,
                      "token": bytes.fromhex(data["token"]) if data["token"] is not None else None,
                      "problems": [Problem(**p) for p in data["problems"]]})

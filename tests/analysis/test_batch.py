@@ -45,6 +45,19 @@ def test_one_files_shard_merges_into_its_own_report(name: str) -> None:
     assert to_json(merge([through_json])) == to_json(analyze([path]))
 
 
+OAI = Path(__file__).resolve().parents[3] / "shared" / "pcaps" / "oai-pmip6_lma2mags.pcap"
+
+
+def test_a_pmipv6_capture_s_shard_merges_into_its_own_report() -> None:
+    """A shard read back kept each Proxy BU's ProxyInfo as a dict: --merge of a PMIPv6
+    capture's shard was a traceback ('dict' object has no attribute 'mn_id')."""
+    if not OAI.exists():
+        pytest.skip("../shared/pcaps not found")
+    through_json = shard_from_json(json.loads(json.dumps(shard_to_json(shard(OAI)))))
+    report = to_json(merge([through_json]))
+    assert report == to_json(analyze([OAI])) and report["pmipv6"]
+
+
 def test_a_capture_set_in_two_processes_and_merged_shards_equal_one_run(capture_folder: Path,
                                                                        tmp_path: Path) -> None:
     files = capture_set([capture_folder])
