@@ -39,9 +39,11 @@ The real lab (``fama-lab``) is not a SimNet: ``fama-shell --lab`` gets a
 
 from __future__ import annotations
 
+import math
 import os
 import runpy
 import tomllib
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -126,18 +128,37 @@ def _need(where: str, table: dict[str, Any], key: str) -> Any:
     return table[key]
 
 
+def _link(where: str, table: dict[str, Any], key: str, default: float | None) -> float | None:
+    """A link's ``delay`` (seconds, 0 or more) or ``loss`` (a probability, 0 to 1)."""
+    if key not in table:
+        return default
+    value = float(table[key])
+    if not (0 <= value <= (1 if key == "loss" else math.inf)) or math.isinf(value):
+        bound = "a probability from 0 to 1" if key == "loss" else "0 or more seconds"
+        raise ValueError(f"[{where}] {key} = {table[key]!r}: {bound}")
+    return value
+
+
 def toml_topology(path: Path, key: KeySource) -> SimNet:
-    """A SimNet built from a TOML file (keys in the module's docstring)."""
+    """A SimNet built from a TOML file (keys in the module's docstring); a bad value is one
+    line that names the file."""
+    try:
+        return _toml_topology(path, key)
+    except (ValueError, TypeError) as exc:  # float("x"), KeepPolicy("bogus"), a bad prefix...
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def _toml_topology(path: Path, key: KeySource) -> SimNet:
     try:
         spec = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+        raise ValueError(f"not valid TOML: {exc}") from None
     _check_keys("top", spec)
     net = SimNet(
         seed=int(spec.get("seed", 1)),
         wire=True,
-        delay=float(spec.get("delay", 0.005)),
-        loss=float(spec.get("loss", 0.0)),
+        delay=_link("top", spec, "delay", 0.005),
+        loss=_link("top", spec, "loss", 0.0),
     )
     for dar in spec.get("dar", []):
         _check_keys("dar", dar)
@@ -149,8 +170,8 @@ def toml_topology(path: Path, key: KeySource) -> SimNet:
                 require_coa_test=bool(dar.get("coa_test", False)),
                 **{k: float(dar[k]) for k in DAR_TIMING if k in dar},
             ),
-            delay=dar.get("delay"),
-            loss=dar.get("loss"),
+            delay=_link("dar", dar, "delay", None),
+            loss=_link("dar", dar, "loss", None),
         )
     for cn in spec.get("cn", []):
         _check_keys("cn", cn)
@@ -171,7 +192,12 @@ def toml_topology(path: Path, key: KeySource) -> SimNet:
 def python_topology(path: Path, key: KeySource, seed: int) -> SimNet:
     """A SimNet built by a Python script that gets ``net`` and ``mn_key`` in its namespace."""
     net = SimNet(seed=seed, wire=True)
-    runpy.run_path(str(path), init_globals={"net": net, "mn_key": key})
+    try:
+        runpy.run_path(str(path), init_globals={"net": net, "mn_key": key})
+    except Exception as exc:  # the user's script: its error on one line, with where it happened
+        lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+        line = exc.lineno if isinstance(exc, SyntaxError) else (lines[-1] if lines else None)
+        raise ValueError(f"{path}{f', line {line}' if line else ''}: {type(exc).__name__}: {exc}") from None
     return net
 
 

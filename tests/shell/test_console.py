@@ -103,10 +103,32 @@ def test_bad_topology_and_missing_lab_are_one_line_exit_2(tmp_path: Path) -> Non
     bad.write_text("[[dar]]\nname = 'a'\n")
     out = fama_shell("--topo", str(bad), "-c", "1")
     assert out.returncode == 2
-    assert out.stderr.startswith("fama-shell: error: a [[dar]] entry needs 'prefix'")
+    assert out.stderr.startswith(f"fama-shell: error: {bad}: a [[dar]] entry needs 'prefix'")
     lab = fama_shell("--lab", "-c", "1")
     assert lab.returncode == 2 and lab.stderr.count("\n") == 1
     assert "no lab is up: run fama-lab up" in lab.stderr or "must run as root" in lab.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "error"),
+    [
+        ("raises.py", "net.add_dar('dar1', '2001:db8:1::/64')\nraise KeyError('x')\n", "line 2: KeyError: 'x'"),
+        ("syntax.py", "x = (\n", "line 1: SyntaxError: '(' was never closed"),
+        ("delay.toml", "[[dar]]\nname = 'd'\nprefix = '2001:db8:a::/64'\ndelay = -1\n",
+         ": [dar] delay = -1: 0 or more seconds"),
+        ("loss.toml", "loss = 5\n", ": [top] loss = 5: a probability from 0 to 1"),
+        ("seed.toml", "seed = 'x'\n", ": invalid literal for int() with base 10: 'x'"),
+    ],
+)
+def test_a_topology_file_s_error_is_one_line_naming_the_file(tmp_path: Path, name: str, text: str,
+                                                             error: str) -> None:
+    """A .py topology that raised was a traceback; a negative delay or a loss of 5 was taken."""
+    topology = tmp_path / name
+    topology.write_text(text)
+    out = fama_shell("--topo", str(topology), "-c", "1")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith(f"fama-shell: error: {topology}{',' if name.endswith('.py') else ''}")
+    assert error in out.stderr
 
 
 def test_the_readme_examples_run_in_order(tmp_path: Path) -> None:
