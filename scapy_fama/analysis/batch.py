@@ -76,6 +76,12 @@ class _Record:
         self.events.append(("malformed", now, ref, message, address))
 
 
+def _not_readable(path: Path) -> ValueError:
+    """Neither a file nor a folder: missing, or a FIFO, a device, a socket (which said "no such
+    file or folder" too)."""
+    return ValueError(f"{path}: {'not a regular file or folder' if path.exists() else 'no such file or folder'}")
+
+
 def capture_set(paths: list[Path]) -> list[Path]:
     """Files as given, folders as their captures (*.pcap, *.pcapng, *.cap, by name)."""
     out: list[Path] = []
@@ -88,7 +94,7 @@ def capture_set(paths: list[Path]) -> list[Path]:
         elif path.is_file():
             out.append(path)
         else:
-            raise ValueError(f"{path}: no such file or folder")
+            raise _not_readable(path)
     return out
 
 
@@ -274,7 +280,7 @@ def read_shards(paths: list[Path]) -> list[Shard]:
         elif path.is_file():
             files.append(path)
         else:
-            raise ValueError(f"{path}: no such file or folder")
+            raise _not_readable(path)
     out = []
     for path in files:
         try:

@@ -93,6 +93,9 @@ def test_a_folder_is_its_captures(capture_folder: Path) -> None:
         (["{empty}"], "no .pcap, .pcapng or .cap file in this folder"),
         (["--merge", "{bogus}"], "not a fama-analyze-shard/1 document"),
         (["--jobs", "0", "x.pcap"], "must be a whole number of at least 1"),
+        (["/dev/null"], "/dev/null: not a regular file or folder"),  # it said "no such file or folder"
+        (["--merge", "/dev/null"], "/dev/null: not a regular file or folder"),
+        (["{empty}/none.pcap"], "none.pcap: no such file or folder"),
     ],
 )
 def test_bad_capture_sets_are_one_line(argv: list[str], says: str, tmp_path: Path) -> None:
