@@ -144,6 +144,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
     for flag, path in (("--junit", args.junit), ("--json", args.json)):
         if path is not None:
             writable_file(flag, path)
+    if args.junit is not None and args.json is not None and args.junit.resolve() == args.json.resolve():
+        raise ValueError(f"--junit and --json are both {args.json}: the JSON report would replace the JUnit one")
     if args.pcap is not None:
         _pcap_folder(args.pcap)
 

@@ -233,6 +233,7 @@ def test_all_selects_every_case_of_the_role_as_the_help_says() -> None:
         (("--wait", "nan"), "argument --wait: must be positive: 'nan'"),
         (("--max-case-time", "nan"), "argument --max-case-time: must be positive: 'nan'"),
         (("--json", "/nonexistent/r.json"), "--json /nonexistent/r.json: no such directory /nonexistent"),
+        (("--junit", "r.out", "--json", "./r.out"), "--junit and --json are both r.out"),  # the JUnit one was lost
     ],
 )
 def test_cli_bad_input_is_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
