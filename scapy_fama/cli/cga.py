@@ -30,7 +30,7 @@ from scapy_fama.crypto import (
     hash2,
     spki_info,
 )
-from scapy_fama.crypto.addr import addr_text
+from scapy_fama.crypto.addr import addr_text, prefix64
 
 PROG = "fama-cga"
 EXPECTED_TRIALS = {0: 1, 1: 1 << 16, 2: 1 << 32}  # RFC 3972 §4: 2^(16*Sec) modifiers on average
@@ -47,6 +47,7 @@ def _key(path: Path | None, bits: int, console: Console) -> KeyPair:
 
 
 def _generate(args: argparse.Namespace, console: Console) -> int:
+    prefix64(args.prefix)  # a bad prefix is refused before a new key is written
     key = _key(args.key, args.bits, console)
     cancel = threading.Event()
     columns = (TextColumn("Hash2 search"), BarColumn(), TextColumn("{task.completed:,.0f} hashes"), TimeElapsedColumn())
@@ -74,7 +75,10 @@ def _generate(args: argparse.Namespace, console: Console) -> int:
 
 
 def _params_file(path: Path) -> bytes:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
     CgaParams.decode(data)  # a clear error for a file that is not CGA Parameters
     return data
 

@@ -59,7 +59,8 @@ def test_gen_then_verify(tmp_path: Path) -> None:
     "args, message",
     [
         (("show", "/etc/hostname"), "CGA Parameters"),
-        (("show", "/nonexistent/file"), "No such file"),
+        (("show", "/nonexistent/file"), "fama-cga: error: /nonexistent/file: No such file or directory"),  # no [Errno 2]
+        (("show", "/"), "fama-cga: error: /: Is a directory"),
         (("gen", "--prefix", "2001:db8::/48"), "/64"),
         (("gen", "--prefix", "nonsense"), "nonsense"),
         (("gen", "--prefix", "2001:db8::/64", "--bits", "2048"), "255"),
@@ -71,3 +72,10 @@ def test_bad_input_is_one_clear_line(args: tuple[str, ...], message: str) -> Non
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("fama-cga: error:") and message in lines[0]
     assert "Traceback" not in out.stderr
+
+
+def test_a_bad_prefix_writes_no_key(tmp_path: Path) -> None:
+    """The key was created and saved before the prefix was read."""
+    out = fama_cga("gen", "--prefix", "2001:db8::/48", "--key", str(tmp_path / "new.pem"))
+    assert out.returncode == 2 and "/64" in out.stderr
+    assert not (tmp_path / "new.pem").exists() and "new RSA" not in out.stdout
