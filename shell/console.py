@@ -49,6 +49,7 @@ from traitlets.config import Config
 import scapy_fama
 from scapy_fama import craft, crypto, layers, verify
 from scapy_fama.cli.common import rich_console
+from scapy_fama.lab.links import LabError
 from scapy_fama.layers.headers import find_mh
 from scapy_fama.net.sim_flows import Flow
 
@@ -147,7 +148,7 @@ def _message(shell: InteractiveShell, value: BaseException) -> tuple[str, str]:
     if isinstance(value, OSError) and value.strerror:
         where = f": {value.filename}" if value.filename else ""
         return "error", f"{value.strerror}{where}"
-    what = "error" if isinstance(value, (ValueError, KeyError, TypeError)) else type(value).__name__
+    what = "error" if isinstance(value, (ValueError, KeyError, TypeError, LabError)) else type(value).__name__
     text = str(value).strip("'\"") if isinstance(value, KeyError) else str(value)
     return what, text or type(value).__name__
 

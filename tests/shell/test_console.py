@@ -68,6 +68,9 @@ def test_the_readme_mistakes_are_one_friendly_line() -> None:
         'save("/proc/x")': "error: save(): cannot write to /proc/x: No such file or directory",
         "hadover(mn, dar2)": "error: name 'hadover' is not defined; did you mean handover?",
         "open('/nonexistent/f')": "error: No such file or directory: /nonexistent/f",
+        # the lab's own errors (replay of a file that is no capture, on the lab) said "LabError: ..."
+        "from scapy_fama.lab.links import LabError; raise LabError('the tester failed: x.pcap: 0 bytes')":
+            "error: the tester failed: x.pcap: 0 bytes",
     }
     for code, line in cases.items():
         out = fama_shell("-c", code)
