@@ -57,21 +57,42 @@ tunnels once the routes follow them:
   DAD) is overruled, the address put back without DAD (``kernel-dad-overruled``
   in the log). A duplicate seen while the core's DAD runs fails both, and the core's
   new address replaces the failed one.
+* MN: its link-local address is never under DAD (the interface's ``addr_gen_mode``
+  is ``none``, restored on close, and the role adds the address the interface had,
+  with ``nodad``, at every attachment). With ``optimistic_dad`` on, an
+  administrative down/up (NetworkManager, a user; not a carrier flap, which keeps
+  the addresses) has the kernel drop every address and create the link-local anew,
+  optimistic; and Linux sends no NS while its only link-local is tentative or
+  optimistic and the packet's source (the optimistic CoA) is one too
+  (``ndisc_solicit``, ``ipv6_get_lladdr``): the first packets to the router waited
+  for that DAD. Measured in a scratch namespace (kernel 6.18, one UDP datagram via
+  fe80::1): the NS left 1.26 s after the up, against at once with a ``nodad``
+  link-local, the CoA still optimistic. The setting must be ``none``, not a fix-up
+  after the kernel made its address: it makes it when the link is ready, which on a
+  NIC can be after the role saw the carrier and attached. Linux does not run DAD
+  again on the link-local after a carrier flap (a move) either. The settings are
+  written again at every attachment, for an interface deleted and created anew (it
+  starts from ``default``), and an address the kernel dropped on the way down is
+  taken for removed.
 """
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import os
 import socket
 from collections import Counter
 from collections.abc import Mapping
+from contextlib import suppress
 
 from scapy.data import ETH_P_IPV6
+from scapy.utils6 import in6_mactoifaceid
 
 from scapy_fama.automata.dataplane import DAR, MN, DataPlane, Log, Side, TunnelTable
 from scapy_fama.net import bpf, lwt
 from scapy_fama.net.iface import receive_buffer
-from scapy_fama.net.kernel import TUN_NAME, Tun, ipv6_conf, mtu
+from scapy_fama.net.kernel import TUN_NAME, Tun, ipv6_conf, mac, mtu
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.net.rtnetlink import IFA_F_DADFAILED, IFA_F_TENTATIVE, Rtnl
 from scapy_fama.net.vnet import PACKET_VNET_HDR
@@ -86,6 +107,9 @@ ON_LINK, HOST = 64, 128  # prefix lengths: the MN's current address, a kept addr
 # The MN's access interface: the kernel runs DAD (one probe) on an address added as optimistic,
 # with RFC 4429's rules meanwhile, and may choose it as a source (profile §2 step 3: data at once)
 OPTIMISTIC_DAD = {"accept_dad": 1, "optimistic_dad": 1, "use_optimistic": 1, "dad_transmits": 1}
+# ... and the kernel makes no link-local address there (IN6_ADDR_GEN_MODE_NONE, linux/if_link.h): the
+# role adds its own without DAD. Last, so that on close the kernel makes one with the settings restored
+ACCESS_CONF = {**OPTIMISTIC_DAD, "addr_gen_mode": 1}
 
 
 def signalling(raw: bytes, info: WireInfo) -> bool:
@@ -255,7 +279,13 @@ class MnKernel(KernelPath):
         self.kept: set[str] = set()
         self._kernel_dad = False  # the kernel's DAD on the current address may still run
         self.rtnl.route(True, None, TUN_NAME, table=TABLE)
-        self._conf = ipv6_conf(iface, OPTIMISTIC_DAD)  # what the interface had, for close
+        self.link_local = self._link_local()
+        self._conf = ipv6_conf(iface, ACCESS_CONF)  # what the interface had, for close
+
+    def _link_local(self) -> str:
+        """The interface's link-local address, or the one its MAC makes (RFC 4291 §2.5.1)."""
+        held = [a for a in self.rtnl.addresses(self.iface) if ipaddress.IPv6Address(a).is_link_local]
+        return held[0] if held else str(ipaddress.IPv6Address("fe80::" + in6_mactoifaceid(mac(self.iface))))
 
     def _receiver(self) -> socket.socket:
         return _packet_socket(bpf.tunnelled(None, link=ETHER_HEADER), self.iface)
@@ -273,6 +303,7 @@ class MnKernel(KernelPath):
         if moved:
             self._kernel_dad = native is not None and optimistic
             if native is not None:
+                self._attach()
                 self.rtnl.address(True, native, ON_LINK, self.iface, optimistic=optimistic)
         elif native is not None and self._kernel_dad and not optimistic:
             self._kernel_dad = not self._dad_over(native)
@@ -281,7 +312,7 @@ class MnKernel(KernelPath):
             self.rtnl.rule(True, address, TABLE, RULE_PRIORITY)
             self.kept.add(address)
         if self.native is not None and self.native != native:
-            self.rtnl.address(False, self.native, ON_LINK, self.iface)
+            self._drop(self.native)
         self.native = native
         for address in sorted(self.kept - kept):
             self._unkeep(address)
@@ -290,6 +321,25 @@ class MnKernel(KernelPath):
             self.rtnl.route(True, None, self.iface, gateway=gateway)
             self.gateway = gateway
         self.publish(tunnels)
+
+    def _attach(self) -> None:
+        """A new attachment: the interface's settings (again), its link-local address usable at
+        once (see the module's docstring; a replace would leave a running DAD alone)."""
+        ipv6_conf(self.iface, ACCESS_CONF)
+        flags = self.rtnl.address_flags(self.link_local, self.iface)
+        if flags is not None and not flags & IFA_F_TENTATIVE:
+            return
+        if flags is not None:
+            self.rtnl.address(False, self.link_local, ON_LINK, self.iface)
+        self.rtnl.address(True, self.link_local, ON_LINK, self.iface)
+
+    def _drop(self, native: str) -> None:
+        """Remove ``native`` from the link; gone already when the interface went down."""
+        try:
+            self.rtnl.address(False, native, ON_LINK, self.iface)
+        except OSError as exc:
+            if exc.errno != errno.EADDRNOTAVAIL:
+                raise
 
     def _dad_over(self, native: str) -> bool:
         """The core's DAD on ``native`` is over without a duplicate: whether the kernel's is too.
@@ -314,8 +364,11 @@ class MnKernel(KernelPath):
         self.rtnl.address(False, address, HOST, TUN_NAME)
 
     def _remove(self) -> None:
-        if self.gateway is not None:
-            self.rtnl.route(False, None, self.iface, gateway=self.gateway)
-            self.gateway = None
-        self.sync(None, None, set(), {})
-        ipv6_conf(self.iface, self._conf)
+        try:
+            gateway, self.gateway = self.gateway, None
+            if gateway is not None:
+                with suppress(ProcessLookupError):  # gone already when the interface went down
+                    self.rtnl.route(False, None, self.iface, gateway=gateway)
+            self.sync(None, None, set(), {})
+        finally:
+            ipv6_conf(self.iface, self._conf)

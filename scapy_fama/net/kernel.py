@@ -122,6 +122,10 @@ def mtu(iface: str) -> int:
     return int(Path("/sys/class/net", iface, "mtu").read_text())
 
 
+def mac(iface: str) -> str:
+    return Path("/sys/class/net", iface, "address").read_text().strip()
+
+
 class Tun:
     """A TUN device carrying IPv6 packets behind a virtio_net_hdr, up, with the tunnel MTU of ``access``."""
 

@@ -178,14 +178,19 @@ class Rtnl:
     def address_flags(self, address: str, iface: str) -> int | None:
         """The kernel's IFA_F_* flags of ``address`` on ``iface`` (``ip -6 addr show dev IFACE``),
         None when it has no such address there."""
-        index, wanted = socket.if_nametoindex(iface), _address(address)
-        found = None
+        return self.addresses(iface).get(socket.inet_ntop(socket.AF_INET6, _address(address)))
+
+    def addresses(self, iface: str) -> dict[str, int]:
+        """Every IPv6 address the kernel holds on ``iface``, with its IFA_F_* flags."""
+        index = socket.if_nametoindex(iface)
+        found = {}
         for body in self.dump(RTM_GETADDR, _IFADDRMSG.pack(socket.AF_INET6, 0, 0, 0, index)):
             family, _, flags, _, where = _IFADDRMSG.unpack_from(body)
             fields = attrs(body[_IFADDRMSG.size :])
-            if family == socket.AF_INET6 and where == index and fields.get(IFA_ADDRESS) == wanted:
+            if family == socket.AF_INET6 and where == index and IFA_ADDRESS in fields:
                 wide = fields.get(IFA_FLAGS, b"")  # all 32 bits, where the kernel sends them
-                found = _U32.unpack(wide)[0] if len(wide) == _U32.size else flags
+                address = socket.inet_ntop(socket.AF_INET6, fields[IFA_ADDRESS])
+                found[address] = _U32.unpack(wide)[0] if len(wide) == _U32.size else flags
         return found
 
     def route(self, add: bool, dst: str | None, iface: str, gateway: str | None = None,
