@@ -36,6 +36,7 @@ SEQ_BYTES = 4
 # the largest payload whose datagram still fits a tunnel: outer Payload Length 65535 (RFC 8200 §3)
 # = inner IPv6 header 40 + UDP header 8 + payload
 MAX_SIZE = 65535 - 40 - 8
+MIN_INTERVAL = 0.001  # 1 ms: a flow sends at most 1000 datagrams a second each way
 
 
 class FlowDriver(Protocol):
@@ -107,8 +108,13 @@ class Flow:
         driver: FlowDriver,
         echo: bool = False,
     ) -> None:
-        if not SEQ_BYTES <= size <= MAX_SIZE or not interval > 0:
-            raise ValueError(f"a flow needs {SEQ_BYTES} <= size <= {MAX_SIZE} and interval > 0")
+        if not SEQ_BYTES <= size <= MAX_SIZE:
+            raise ValueError(f"a flow needs {SEQ_BYTES} <= size <= {MAX_SIZE}, not size={size}")
+        if not interval >= MIN_INTERVAL:  # also NaN; a smaller one makes a run's datagrams unbounded
+            raise ValueError(
+                f"a flow's interval is at least {MIN_INTERVAL:g} s "
+                f"({1 / MIN_INTERVAL:.0f} datagrams a second each way), not {interval:g}"
+            )
         self.cn = cn
         self.mn = mn
         self.address = address

@@ -179,13 +179,20 @@ def test_bad_times_and_folders_are_one_line(session: Session) -> None:
         with pytest.raises(TypeError, match=r"run\(seconds\) is a number of seconds"):
             session.run(bad)  # type: ignore[arg-type]
     for bad in (-1, float("nan"), float("inf")):  # inf ran the virtual clock for ever
-        with pytest.raises(ValueError, match=r"run\(seconds\): 0 or more seconds"):
+        with pytest.raises(ValueError, match=r"run\(seconds\): 0 to 86400 seconds"):
             session.run(bad)
+    with pytest.raises(ValueError, match=r"run\(seconds\): 0 to 86400 seconds, not 1000000000000.0"):
+        session.run(1e12)  # ran the virtual clock for ever
     with pytest.raises(ValueError, match=r"no flow #5: no flow yet"):
         session.stop(5)
     with pytest.raises(ValueError, match=r"handover\(settle=...\)"):
         session.handover("mn", "dar1", settle=-2)
     assert session.mn().link is None  # refused before anything moved
+    session.attach("mn", "dar1")
+    session.flow("cn", "mn", interval=0.001)  # 2000 datagrams a second: 25 s fill a command's 50,000
+    with pytest.raises(ValueError, match=r"^1 running flow\(s\) would send about 52,000 datagrams in 26 s"):
+        session.run(26)
+    assert session.mn().link is not None and session.net.now < 4  # refused before the clock moved
     with pytest.raises(ValueError, match=r"save\(\): cannot write to /proc/x: No such file"):
         session.save("/proc/x")
 

@@ -103,5 +103,8 @@ def test_a_flow_is_as_large_as_a_tunnel_carries_and_no_larger(mn_key: KeyPair) -
     native = len(flow.down.received), len(flow.up.received)
     w.visit(2)  # the flow's address is now tunnelled from dar1 to the CoA at dar2 and back
     assert len(flow.down.received) > native[0] > 0 and len(flow.up.received) > native[1] > 0
-    with pytest.raises(ValueError, match="a flow needs 4 <= size <= 65487 and interval > 0"):
+    with pytest.raises(ValueError, match="a flow needs 4 <= size <= 65487, not size=65488"):
         w.net.flow(w.cn, w.mn, size=65488)
+    for tiny in (1e-9, 0.0, float("nan")):  # 1e-9 made a billion datagrams a second: 6 GB in 2 minutes
+        with pytest.raises(ValueError, match=r"interval is at least 0.001 s \(1000 datagrams a second"):
+            w.net.flow(w.cn, w.mn, interval=tiny)
