@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from ipaddress import IPv6Address, IPv6Network
@@ -57,14 +58,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _jobs(text: str) -> int:
+    """Workers: more than the cores this process may run on only share them, each with its own memory."""
+    value, cores = _positive_int(text), len(os.sched_getaffinity(0))
+    if value > cores:
+        raise argparse.ArgumentTypeError(f"at most {cores}, the cores fama-fuzz may use here, not {value}")
+    return value
+
 
 def parser() -> argparse.ArgumentParser:
     ap = Parser(prog=PROG, description="Fuzz FAMA signalling: our dissector, our cores, or any implementation.")
     ap.add_argument("--target", default="inproc", help="dissect, inproc, iface, or module:Class (default inproc)")
     ap.add_argument("--cases", type=_positive_int, help=f"cases to run (default {DEFAULT_CASES} unless --seconds)")
     ap.add_argument("--seconds", type=positive_float, help="stop after this many seconds")
-    ap.add_argument("--jobs", type=_positive_int, default=1,
-                    help="processes to share the cases out to (results as with 1; default 1)")
+    ap.add_argument("--jobs", type=_jobs, default=1,
+                    help="processes to share the cases out to, at most the cores fama-fuzz may use "
+                    f"({len(os.sched_getaffinity(0))} here; results as with 1; default 1)")
     ap.add_argument("--seed", type=int, default=1, help="campaign seed: case i depends on (seed, i) only")
     ap.add_argument("--family", default=",".join(FAMILIES), help=f"mutator families, of {','.join(FAMILIES)}")
     ap.add_argument("--keep-valid", action="store_true",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -90,6 +91,16 @@ def test_jobs_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main([*argv, "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
     two = json.loads(capsys.readouterr().out)
     assert two["cases"] == 40 and two["coverage"] == one["coverage"]
+
+
+def test_more_jobs_than_cores_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """--jobs 1000 forked 1000 workers on a 2-core machine; now one line, exit 2."""
+    cores = len(os.sched_getaffinity(0))
+    with pytest.raises(SystemExit) as exit_:
+        main(["--target", "dissect", "--cases", "1", "--jobs", str(cores + 1)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1
+    assert f"argument --jobs: at most {cores}, the cores fama-fuzz may use here, not {cores + 1}" in err
 
 
 def _children(pid: int) -> list[int]:
