@@ -26,6 +26,9 @@ one by one against the target and charts what comes back::
                CoA); the first BU of an identity CGA-signed, later ones with its PHKT; a
                CGA-signed BU whose CGA or signature fails in the capture (a forgery) signed
                with a key that is not the identity's, so that it fails again (148)
+               A capture with Proxy BUs (RFC 5213: a MAG registering an MN by its
+               identifier, ordered by Timestamp, often all seq 0) has no MN's own
+               handover to re-make: re-signing it is refused, as-is replays it
 
     original (capture)            replay (against dar1, re-signed)
     mn ── BU cga+sig ──▶ dar      replay1-dar2 ── BU cga+sig ──▶ dar1
@@ -64,6 +67,7 @@ from scapy.sendrecv import srp
 
 from scapy_fama.analysis.batch import capture_set
 from scapy_fama.analysis.classify import Sightings
+from scapy_fama.analysis.pmip import read_proxy
 from scapy_fama.analysis.reader import CaptureReader
 from scapy_fama.analysis.signalling import read_signal
 from scapy_fama.codec import decode
@@ -122,6 +126,12 @@ def mh_type(raw: bytes) -> int | None:
     """The Mobility Header type of an IPv6 packet (None: it carries none), without Scapy."""
     info = parse(raw)
     return info.mh.mhtype if info is not None and info.mh is not None else None
+
+
+def _proxy(raw: bytes) -> bool:
+    """A Proxy BU: the P flag or proxy options, RFC 5213's or pmip6d's, as fama-analyze tells them."""
+    info = parse(raw)
+    return info is not None and info.mh is not None and read_proxy(raw, info) is not None
 
 
 def read_capture(path: str | Path) -> list[Captured]:
@@ -551,6 +561,12 @@ def replay(
     if mode not in MODES:
         raise ValueError(f"mode is one of {', '.join(MODES)}, not {mode!r}")
     dar_address, talk = conversation(read_capture(pcap), dar)
+    proxy = next((c for c in talk if mode == "re-sign" and _proxy(c.raw)), None)
+    if proxy is not None:
+        raise ValueError(
+            f"re-sign: BU seq {proxy.msg.seq} at {proxy.time - talk[0].time:.3f} s of the capture is a Proxy BU (RFC 5213), a MAG's registration "
+            "of an MN, not an MN's own signed BU: replay it with mode='as-is'"
+        )
     original = original_chart(pcap, dar_address, talk)
     if iface is not None:
         name = target if isinstance(target, str) else target.address

@@ -104,3 +104,13 @@ def test_a_replay_that_differs_says_where(session: Session) -> None:
     assert result.original.sequence()[:4] == [("BU", None), ("BA", 0), ("BU", None), ("BA", 147)]
     assert result.verdict == ("NOT reproduced: the sequences differ at message 4: the capture's BA 147, "
                               "the replay's BA 0")
+
+
+def test_proxy_bus_are_not_re_signed(shared_pcaps: Path, session: Session) -> None:
+    """pmip6d's Proxy BUs all carry seq 0 (ordered by Timestamp, RFC 5213 §5.5): re-signed they
+    became one repeated sequence number and a string of BA 135. There is no MN's own handover to
+    re-make: refused in one line, naming the capture's first BU; as-is still plays them."""
+    pcap = shared_pcaps / "oai-pmip6_lma2mags.pcap"
+    with pytest.raises(ValueError, match=r"^re-sign: BU seq 0 at 0\.000 s of the capture is a Proxy BU \(RFC 5213\)"):
+        session.replay(pcap, "dar1", mode="re-sign")
+    assert [t for t, _ in session.replay(pcap, "dar1").original.sequence()][:2] == ["BU", "BA"]
