@@ -5,7 +5,7 @@
     fama-lab handover DAR
     fama-lab exec NODE -- CMD...
     fama-lab capture NODE FILE [--iface IF] [--seconds S]
-    fama-lab demo [--json FILE] [--path 2,3,1]
+    fama-lab demo [--json FILE] [--path 2,3,1]   (default: 2..N,1 for the N DARs up)
     fama-lab down
 
 Theory of operation
@@ -81,7 +81,11 @@ def _handover(args: argparse.Namespace, console: Console) -> int:
     to = control.dar_number(args.dar)
     moved = control.handover(lab, to)
     console.print(f"MN moved from DAR {moved.left} to DAR {to}")
-    return EXIT_OK
+    dead = [s for s in control.role_status(lab) if s.node in (f"dar{to}", "mn") and not s.running]
+    for role in dead:  # the move is made, but nothing answers on its far side: as status says
+        console.print(f"but {role.node} has exited: {role.last_error or 'no error logged'} "
+                      "(fama-lab status --restart)")  # fmt: skip
+    return EXIT_NEGATIVE if dead else EXIT_OK
 
 
 def _exec(args: argparse.Namespace, console: Console) -> int:
@@ -115,7 +119,8 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
     control.require_root()
     if args.json is not None:
         writable_file("--json", args.json)
-    result = demo.run(control.require_up(), args.path, console.print, args.ping_interval / 1e3)
+    lab = control.require_up()
+    result = demo.run(lab, args.path or demo.default_path(lab.dars), console.print, args.ping_interval / 1e3)
     demo.render(result, console)
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
@@ -168,7 +173,8 @@ def parser() -> argparse.ArgumentParser:
     ca.set_defaults(body=_capture)
     de = sub.add_parser("demo", help="TCP stream and ping across handovers, a native second connection")
     de.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
-    de.add_argument("--path", type=_path, default=[2, 3, 1], help="the DARs to hand over to (default 2,3,1)")
+    de.add_argument("--path", type=_path, help="the DARs to hand over to (default 2,...,N,1 on a lab of N "
+                    "DARs: 2,3,1 on 3, 2,1 on 2)")
     de.add_argument("--ping-interval", type=float, default=demo.PING_INTERVAL * 1e3, metavar="MS",
                     help=f"time between two echoes, 1 to 1000 ms (default {demo.PING_INTERVAL * 1e3:g}): the "
                          "interruption is seen to within one interval at each end")  # fmt: skip

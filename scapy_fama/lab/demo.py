@@ -166,7 +166,14 @@ def _second_connection(address: str) -> Record:
     return {"address": address, **_stream(apps.finish(source, stop=False), apps.finish(sink, stop=False))}
 
 
+def default_path(dars: int) -> list[int]:
+    """Each other DAR in turn, then home: 2, 3, ..., ``dars``, 1."""
+    return [*range(2, dars + 1), 1]
+
+
 def _check(lab: LabState, path: list[int]) -> None:
+    if lab.dars < 2:
+        raise ValueError("the demo hands over between DARs: it needs a lab of 2 at least (fama-lab up --dars 2)")
     for i in path:
         lab.topology.check_dar(i)
     if lab.attached != 1 or path[0] == 1 or any(a == b for a, b in zip(path, path[1:])):

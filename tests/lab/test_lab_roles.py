@@ -125,6 +125,28 @@ def test_a_crashed_role_is_reported_then_restarted(lab_up: Lab) -> None:
     assert restarted.returncode == 0 and "restarted mn" in restarted.stdout, restarted.stdout
 
 
+def test_a_handover_to_an_exited_role_says_so(lab_up: Lab) -> None:
+    """handover said "MN moved" and exit 0 though the DAR it moved to (or the MN) had exited."""
+    pids = {r["node"]: r["pid"] for r in _status(lab_up)["roles"]}
+    for node, to in (("dar2", "2"), ("mn", "3")):
+        os.kill(pids[node], signal.SIGKILL)
+        _wait(partial(lambda pid: not roles.alive(pid), pids[node]))
+        moved = lab_up("handover", to)
+        assert moved.returncode == 1, moved.stdout + moved.stderr
+        assert "MN moved from DAR" in moved.stdout and f"but {node} has exited:" in moved.stdout, moved.stdout
+
+
+@pytest.mark.parametrize("lab_up", [("--dars", "2")], indirect=True)
+def test_the_default_demo_path_fits_a_lab_of_two(lab_up: Lab, lab_dir: Path) -> None:
+    """On a 2-DAR lab `fama-lab demo` said "no DAR 3", from the default --path 2,3,1."""
+    out = lab_dir / "demo.json"
+    done = lab_up("demo", "--json", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(out.read_text())
+    assert [(h["from"], h["to"]) for h in result["handovers"]] == [(1, 2), (2, 1)]
+    assert result["stream"]["intact"]
+
+
 def test_demo_stream_outlives_three_handovers(lab_up: Lab, lab_dir: Path) -> None:
     out = lab_dir / "demo.json"
     done = lab_up("demo", "--json", str(out))
