@@ -43,7 +43,16 @@ from rich.progress import (
 from scapy_fama.analysis import annotate, batch
 from scapy_fama.analysis.analyze import Analysis, analyze, load_keys
 from scapy_fama.analysis.report import render, to_json
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, ipv6_address, rich_console, run, version
+from scapy_fama.cli.common import (
+    EXIT_NEGATIVE,
+    EXIT_OK,
+    Parser,
+    ipv6_address,
+    rich_console,
+    run,
+    version,
+    writable_folder,
+)
 
 PROG = "fama-analyze"
 PROGRESS_FROM = 8 << 20  # bytes: smaller inputs are done before a bar would be seen
@@ -110,6 +119,7 @@ def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
                              "leave out --jobs, --merge and --shard-out")
         annotate.output(args.annotate, batch.capture_set(args.files))
     if args.shard_out is not None:
+        writable_folder("--shard-out", args.shard_out)
         for path in batch.write_shards(batch.capture_set(args.files), args.shard_out, args.jobs):
             err.print(f"shard written to {path}")
         return EXIT_OK

@@ -32,9 +32,20 @@ def run(prog: str, body: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"{prog}: error: {plain(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def plain(exc: OSError) -> str:
+    """An OSError as ``PATH: problem``, without Python's ``[Errno N]`` and quotes."""
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    if exc.strerror is None or not paths:
+        return str(exc)
+    return f"{' -> '.join(paths)}: {exc.strerror}"
 
 
 class Parser(argparse.ArgumentParser):
@@ -88,12 +99,29 @@ def positive_float(text: str) -> float:
     return value
 
 
+def writable_folder(flag: str, folder: Path, *, parents: bool = True) -> None:
+    """``folder`` made if missing (its parents too, unless ``parents`` is False) and writable;
+    checked before the work that fills it starts, one line otherwise."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{flag} {folder}: not a directory")
+    if not parents and not folder.parent.is_dir():
+        raise ValueError(f"{flag} {folder}: no such directory {folder.parent}")
+    try:
+        folder.mkdir(parents=parents, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{flag} {folder}: cannot create it ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {folder}: not writable")
+
+
 def writable_file(flag: str, path: Path) -> None:
     """``path`` can be written as the output of ``flag``; checked before the work that fills it
     starts, so that a typo costs one line, not a run."""
     if path.is_dir():
         raise ValueError(f"{flag} {path}: is a directory")
     if not path.parent.is_dir():
+        if path.parent.exists():
+            raise ValueError(f"{flag} {path}: {path.parent} is not a directory")
         raise ValueError(f"{flag} {path}: no such directory {path.parent}")
     if not os.access(path if path.exists() else path.parent, os.W_OK):
         raise ValueError(f"{flag} {path}: not writable")

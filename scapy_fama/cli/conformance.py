@@ -32,7 +32,6 @@ answer at all, or its network does not route the tester's addresses back),
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +51,7 @@ from scapy_fama.cli.common import (
     udp_port,
     version,
     writable_file,
+    writable_folder,
 )
 from scapy_fama.conformance import catalogue
 from scapy_fama.conformance.case import Verdict, select
@@ -126,19 +126,6 @@ def _listing(console: Console, role: str | None, patterns: list[str], cited: boo
     console.print(table)
 
 
-def _pcap_folder(folder: Path) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"--pcap {folder}: not a directory")
-    if not folder.parent.is_dir():
-        raise ValueError(f"--pcap {folder}: no such directory {folder.parent}")
-    try:
-        folder.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"--pcap {folder}: cannot create it ({exc.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"--pcap {folder}: not writable")
-
-
 def _check_outputs(args: argparse.Namespace) -> None:
     """Every output can be written: checked before any case runs (a typo must not cost a run)."""
     for flag, path in (("--junit", args.junit), ("--json", args.json)):
@@ -147,7 +134,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if args.junit is not None and args.json is not None and args.junit.resolve() == args.json.resolve():
         raise ValueError(f"--junit and --json are both {args.json}: the JSON report would replace the JUnit one")
     if args.pcap is not None:
-        _pcap_folder(args.pcap)
+        writable_folder("--pcap", args.pcap, parents=False)
 
 
 def _write_reports(outcomes: list[Outcome], config: RunConfig, args: argparse.Namespace) -> list[str]:

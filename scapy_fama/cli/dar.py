@@ -46,7 +46,7 @@ from scapy.arch import in6_getifaddr
 
 from scapy_fama.automata import DarAutomaton, FamaAutomaton, LogSink
 from scapy_fama.automata.warm import warm_up
-from scapy_fama.cli.common import EXIT_OK, Parser, run, version
+from scapy_fama.cli.common import EXIT_OK, Parser, run, version, writable_file
 from scapy_fama.net.iface import require_interface, require_root
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import DarConfig, DarCore
@@ -80,6 +80,9 @@ def emulation(args: argparse.Namespace) -> LinkEmulation | None:
 def serve_node(args: argparse.Namespace, build: Callable[[LogSink], FamaAutomaton]) -> int:
     """Check the interface and privileges, then run ``build(log)`` until SIGINT/SIGTERM, its
     signalling path warmed first (automata/warm.py: the first BU is then no slower than the next)."""
+    for flag, path in (("--log", args.log), ("--json-log", args.json_log)):
+        if path is not None:
+            writable_file(flag, path)
     require_interface(args.iface)
     require_root()
     log = LogSink.open(args.log, args.json_log)

@@ -37,7 +37,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, positive_float, rich_console, run, version
+from scapy_fama.cli.common import (
+    EXIT_NEGATIVE,
+    EXIT_OK,
+    Parser,
+    positive_float,
+    rich_console,
+    run,
+    version,
+    writable_folder,
+)
 from scapy_fama.fuzz import libfuzzer
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig, Summary, TargetError, replay
 from scapy_fama.fuzz.mutators import FAMILIES
@@ -150,6 +159,7 @@ def render_summary(summary: Summary, console: Console) -> None:
 
 def _campaign(args: argparse.Namespace, console: Console) -> int:
     campaign = Campaign(_config(args))
+    writable_folder("--out", args.out)
     by_cases = campaign.config.cases is not None  # else the bar fills with --seconds
     columns = (TextColumn("fuzzing {task.fields[target]}"), BarColumn(), TextColumn("{task.fields[cases]} cases"),
                TextColumn("{task.fields[rate]} execs/s"), TextColumn("{task.fields[found]} findings"),
@@ -204,6 +214,7 @@ def _unusable_target(body: Callable[[], int]) -> int:
 
 
 def _libfuzzer(args: argparse.Namespace, console: Console) -> int:
+    writable_folder("--out", args.out)
     if args.merge is not None:
         return libfuzzer.merge(args.target, args.merge, args.corpus or [])
     if args.corpus is not None and len(args.corpus) > 1:

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, run, version
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, run, version, writable_folder
 from scapy_fama.wireshark import install, lua_folders, plugin_file, plugin_version, uninstall
 
 PROG = "fama-wireshark"
@@ -57,6 +57,7 @@ def _main(args: argparse.Namespace) -> int:
         return EXIT_OK
     folder = _folder(args)
     if args.command == "install":
+        writable_folder("--dir" if args.dir is not None else "plugin folder", folder)
         target, previous = install(folder)
         replaced = f" (replaced {previous})" if previous else ""
         print(f"installed fama.lua {plugin_version()} in {target.parent}{replaced}; "
