@@ -231,14 +231,19 @@ class Session(ShellSession):
         (a hold that came before, in a command that does not run the clock, stops it at once)."""
         seconds = duration(seconds, "the time to run", RUN_LIMIT)
         running = [f for f in self.net.flows if f.stopped is None]
-        datagrams = sum(2 * seconds / f.interval for f in running)
-        if datagrams > RUN_DATAGRAMS:
+        if seconds > self._flow_budget():
+            datagrams = sum(2 * seconds / f.interval for f in running)
             raise ValueError(
                 f"{len(running)} running flow(s) would send about {datagrams:,.0f} datagrams in {seconds:g} s, "
                 f"at most {RUN_DATAGRAMS:,} per command: run shorter pieces or stop() a flow"
             )
         if self.intercept.stop is None:
             self.net.run_until(lambda: self.intercept.stop is not None, timeout=seconds)
+
+    def _flow_budget(self) -> float:
+        """Virtual seconds in which the running flows send ``RUN_DATAGRAMS`` (each both ways)."""
+        rate = sum(2 / f.interval for f in self.net.flows if f.stopped is None)
+        return RUN_DATAGRAMS / rate if rate else RUN_LIMIT
 
     def _window(self, since: float, title: str) -> Msc:
         """The chart since ``since``; a hold the clock stopped at is named in its title, once."""
@@ -258,7 +263,8 @@ class Session(ShellSession):
         return self._window(start, f"run {start:.3f} -> {self.net.now:.3f} s")
 
     def step(self) -> Msc:
-        """Run until the next signalling message, node event or move (data alone does not count)."""
+        """Run until the next signalling message, node event or move (data alone does not count),
+        at most ``STEP_LIMIT`` s, less when the running flows would send more than ``RUN_DATAGRAMS``."""
         start, seen = self.net.now, [len(self.net.events)]  # events looked at so far
 
         def shown() -> bool:
@@ -267,8 +273,9 @@ class Session(ShellSession):
             seen[0] = len(events)
             return self.intercept.stop is not None or found
 
-        if self.intercept.stop is None and not self.net.run_until(shown, timeout=STEP_LIMIT):
-            return self._window(start, f"step: nothing to show within {STEP_LIMIT:g} s")
+        limit = min(STEP_LIMIT, self._flow_budget())  # fast flows: as far as a run may go
+        if self.intercept.stop is None and not self.net.run_until(shown, timeout=limit):
+            return self._window(start, f"step: nothing to show within {limit:g} s")
         return self._window(self.net.now, f"step to t={self.net.now:.3f} s")
 
     @staticmethod

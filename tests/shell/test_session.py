@@ -193,6 +193,7 @@ def test_bad_times_and_folders_are_one_line(session: Session) -> None:
     with pytest.raises(ValueError, match=r"^1 running flow\(s\) would send about 52,000 datagrams in 26 s"):
         session.run(26)
     assert session.mn().link is not None and session.net.now < 4  # refused before the clock moved
+    assert "nothing to show within 25 s" in session.step().title  # not 30 s: 60,000 datagrams
     with pytest.raises(ValueError, match=r"save\(\): cannot write to /proc/x: No such file"):
         session.save("/proc/x")
 
