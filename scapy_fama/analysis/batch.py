@@ -4,76 +4,114 @@ Theory of operation
 -------------------
 One run (:func:`scapy_fama.analysis.analyze.analyze`) reads every file merged by
 time. A capture set splits that run in two stages that give the same
-:class:`Analysis` when the files are separate captures (no packet in two files)::
+:class:`Analysis`, copies of a packet in several files (capture points) included::
 
     stage 1, per file, anywhere (a process of --jobs N, or a machine of a batch engine):
-        CaptureReader -> FastPath (data counted) -> signal_handler -> a Shard: the file's
-        counters, and its signalling in file order as events
-            ("signal", time, ref, vantage, ip, Signal) | ("sighting", time, ip) |
-            ("malformed", time, ref, message, address)
+        CaptureReader -> FastPath with a tap (no copy test, nothing counted) -> a Shard:
+        the file's frame counts, and each IPv6 packet in file order as an event
+            [time, key, capture point, signalling, effect, ...]
+        key: an 8-byte BLAKE2b digest of its bytes, the hop limit aside; effects: what the
+        packet counts or carries if it is no copy: ("tunnel", stream, bytes, overhead),
+        ("native", src, dst, bytes), ("signal", frame, ip, Signal), ("malformed", frame, ...)
     stage 2, once (merge):
-        the shards' events merged by time, file order on ties (heapq.merge, as the one run
-        merges frames) -> analyze.Live (the reconstruction)
-        counters summed, tunnels and addresses in order of first sight -> analyze.finish
+        the shards' packets merged by time, file order on ties (heapq.merge, as the one run
+        merges frames) -> the one run's copy test (classify.Sightings) -> a copy is counted
+        as a duplicate (a sighting for signalling), the rest counted (count_tunnel,
+        count_native) and its signalling read into analyze.Live -> analyze.finish
 
-A shard is file-local (file index 0); stage 2 renumbers packets ``(file, frame)``
-and capture points by the file's place in the set. Shards travel as JSON
-(``fama-analyze-shard/1``, :func:`shard_to_json` / :func:`shard_from_json`), so a
-Slurm array, Dask or Spark can run ``fama-analyze --shard-out DIR FILE`` per file
-and one ``fama-analyze --merge DIR`` gives the report. Files that are capture
-points of the same traffic belong in one run: stage 1 cannot see a packet's copy
-in another file, so the data of such copies would count twice.
+The copy test needs every file's packets side by side, so a shard holds an event per
+IPv6 packet (not the file's counters): the merge costs a dictionary test per packet and
+a shard grows with its file. A shard is file-local (file index 0); stage 2 numbers
+packets ``(file, frame)`` and capture points by the file's place in the set. Shards travel
+as JSON (``fama-analyze-shard/2``, :func:`shard_to_json` / :func:`shard_from_json`), so a
+Slurm array, Dask or Spark can run ``fama-analyze --shard-out DIR FILE`` per file and one
+``fama-analyze --merge DIR`` gives the report.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
+from itertools import islice, repeat
 from pathlib import Path
 from typing import Any
 
-from scapy_fama.analysis.analyze import Analysis, CaptureFile, Live, finish, signal_handler
-from scapy_fama.analysis.classify import FastPath, NativeCount, PacketRef, Totals, TunnelCount
-from scapy_fama.analysis.reader import VANTAGES_PER_FILE, CaptureReader, Interface
+from scapy_fama.analysis.analyze import (
+    Analysis,
+    CaptureFile,
+    Live,
+    finish,
+    signal_handler,
+)
+from scapy_fama.analysis.classify import (
+    FastPath,
+    PacketRef,
+    Sightings,
+    Totals,
+    count_native,
+    count_tunnel,
+)
 from scapy_fama.analysis.pmip import ProxyInfo
+from scapy_fama.analysis.reader import VANTAGES_PER_FILE, CaptureReader, Interface
 from scapy_fama.analysis.signalling import Problem, Signal
 from scapy_fama.crypto import KeyPair
 
-SHARD_SCHEMA = "fama-analyze-shard/1"
+SHARD_SCHEMA = "fama-analyze-shard/2"
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
-Event = tuple[Any, ...]  # (kind, time, ...), see the module docstring
+# [time, key, capture point, signalling, effect, ...]: an IPv6 packet, see the module docstring (a
+# list, which the effects are appended to; equal effects are one object, which pickle sends once)
+Event = list[Any]
+Effect = tuple[Any, ...]
+EFFECTS = 4  # where an event's effects start
 
 
 @dataclass
 class Shard:
-    """Stage 1 of one file: its counters and its signalling events, file-local."""
+    """Stage 1 of one file: its frame counts and every IPv6 packet as an event, file-local."""
 
     file: CaptureFile
-    totals: Totals
-    tunnels: dict[tuple[str, str, str, str], TunnelCount]
-    native: dict[str, NativeCount]
+    totals: Totals  # frames, ipv6 and other are the file's; the rest is recounted by the merge
     first_time: float | None
     last_time: float | None
     events: list[Event] = field(default_factory=list)
 
 
+def _key(ip: bytes) -> bytes:
+    """A packet's duplicate key: a digest of its bytes, the hop limit aside (as Sightings.earlier)."""
+    return hashlib.blake2b(ip[:7] + ip[8:], digest_size=8).digest()
+
+
 class _Record:
-    """The sink of stage 1: every signalling event, in file order."""
+    """The tap and sink of stage 1: every IPv6 packet and what it became, in file order."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self._event: Event = []
+        self._same: dict[Effect, Effect] = {}  # a data stream's packets: one effect object
+
+    def packet(self, ip: bytes, now: float, vantage: int, signalling: bool) -> None:
+        self._event = [now, _key(ip), vantage, signalling]
+        self.events.append(self._event)
+
+    def tunnel(self, tunnels: object, key: tuple[str, str, str, str], now: float, size: int, overhead: int) -> None:
+        effect = ("tunnel", key, size, overhead)
+        self._event.append(self._same.setdefault(effect, effect))
+
+    def native(self, native: object, src: str, dst: str, now: float, size: int) -> None:
+        effect = ("native", src, dst, size)
+        self._event.append(self._same.setdefault(effect, effect))
 
     def sighting(self, key: bytes, now: float, ref: PacketRef) -> None:
-        self.events.append(("sighting", now, key))  # a copy is counted; only a one-process run indexes it
+        raise AssertionError("stage 1 does not look for copies: the merge does")
 
     def signal(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
-        self.events.append(("signal", now, ref, vantage, ip, sig))
+        self._event.append(("signal", ref[1], ip, sig))
 
     def malformed(self, message: str, ref: PacketRef, address: str, now: float) -> None:
-        self.events.append(("malformed", now, ref, message, address))
+        self._event.append(("malformed", ref[1], message, address))
 
 
 def _not_readable(path: Path) -> ValueError:
@@ -102,31 +140,46 @@ def shard(path: Path) -> Shard:
     """Stage 1 of one file (raises CaptureError for a file that is not a capture)."""
     with CaptureReader(path) as reader:
         record = _Record()
-        fast = FastPath(signal_handler(record), vantages=2 if reader.pcapng else 1)
+        fast = FastPath(signal_handler(record), tap=record)
         fast.consume(reader)
         info = CaptureFile(reader.path, reader.size, reader.interfaces, reader.truncated)
-    return Shard(info, fast.totals, fast.tunnels, fast.native, fast.first_time, fast.last_time, record.events)
+    return Shard(info, fast.totals, fast.first_time, fast.last_time, record.events)
 
 
 def merge(shards: list[Shard], keys: list[KeyPair] | None = None, mn: str | None = None) -> Analysis:
-    """Stage 2: the one run's Analysis of the files the shards were made of, in this order."""
+    """Stage 2: the one run's Analysis of the files the shards were made of, in this order.
+
+    The shards' packets, merged by time as the one run merges frames, go through the one
+    run's copy test and counters; signalling into one reconstruction."""
     live = Live(keys or [])
-    streams = [_renumbered(s.events, i) for i, s in enumerate(shards)]
-    for event in heapq.merge(*streams, key=lambda e: e[1]):
-        kind = event[0]
-        if kind == "signal":
-            _, now, ref, vantage, ip, sig = event
-            live.signal(sig, ref, now, vantage, ip, ip[:7] + ip[8:])
-        elif kind == "sighting":
-            live.sighting(event[2], event[1])
-        else:
-            live.malformed(event[3], event[2], event[4], event[1])
     fast = FastPath(signal_handler(live))
+    totals, copies = fast.totals, Sightings()
     for s in shards:
-        for f in fields(Totals):
-            setattr(fast.totals, f.name, getattr(fast.totals, f.name) + getattr(s.totals, f.name))
-    fast.tunnels = _tunnels(shards)
-    fast.native = _native(shards)
+        totals.frames += s.totals.frames
+        totals.ipv6 += s.totals.ipv6
+        totals.other += s.totals.other
+    streams = [zip(repeat(i), s.events) for i, s in enumerate(shards)]
+    for index, event in heapq.merge(*streams, key=lambda e: e[1][0]):
+        now, key, vantage, signalling = event[:EFFECTS]
+        vantage += index * VANTAGES_PER_FILE
+        if copies.earlier_key(key, now, vantage) is not None:
+            totals.duplicates += 1
+            if signalling:
+                live.sighting(key, now)
+            continue
+        for effect in islice(event, EFFECTS, None):
+            if effect[0] == "tunnel":
+                totals.tunnelled += 1
+                count_tunnel(fast.tunnels, effect[1], now, effect[2], effect[3])
+            elif effect[0] == "native":
+                totals.native += 1
+                count_native(fast.native, effect[1], effect[2], now, effect[3])
+            elif effect[0] == "signal":
+                live.signal(effect[3], (index, effect[1]), now, vantage, effect[2], _key(effect[2]))
+            else:
+                live.malformed(effect[2], (index, effect[1]), effect[3], now)
+        if event[EFFECTS:EFFECTS + 1] and event[EFFECTS][0] in ("signal", "malformed"):  # not a tunnel's inner MH
+            totals.signalling += 1
     times = [s.first_time for s in shards if s.first_time is not None]
     fast.first_time = min(times) if times else None
     lasts = [s.last_time for s in shards if s.last_time is not None]
@@ -134,51 +187,6 @@ def merge(shards: list[Shard], keys: list[KeyPair] | None = None, mn: str | None
     files = [CaptureFile(s.file.path, s.file.size, s.file.interfaces, s.file.truncated) for s in shards]
     cut = [s.file.truncated for s in shards if s.file.truncated]
     return finish(fast, live.recon, live.findings, files, keys or [], mn, cut)
-
-
-def _renumbered(events: list[Event], index: int) -> Iterator[Event]:
-    """File-local events as the ``index``-th file of the set (packets and capture points)."""
-    base = index * VANTAGES_PER_FILE
-    for e in events:
-        if e[0] == "signal":
-            yield ("signal", e[1], (index, e[2][1]), base + e[3], e[4], e[5])
-        elif e[0] == "malformed":
-            yield ("malformed", e[1], (index, e[2][1]), e[3], e[4])
-        else:
-            yield e
-
-
-def _tunnels(shards: list[Shard]) -> dict[tuple[str, str, str, str], TunnelCount]:
-    """Every file's tunnels, one count per stream, in order of first sight (file order on ties)."""
-    order = sorted(((c.first, i, n, k) for i, s in enumerate(shards) for n, (k, c) in enumerate(s.tunnels.items())),
-                   key=lambda t: t[:3])
-    out: dict[tuple[str, str, str, str], TunnelCount] = {}
-    for _first, i, _n, key in order:
-        count = shards[i].tunnels[key]
-        if key in out:
-            out[key].add(count)
-        else:
-            out[key] = TunnelCount(count.packets, count.bytes, count.overhead, count.first, count.last, count.base,
-                                   count.counts[:], count.starts[:])
-    return out
-
-
-def _native(shards: list[Shard]) -> dict[str, NativeCount]:
-    order = sorted(((c.first, i, n, a) for i, s in enumerate(shards) for n, (a, c) in enumerate(s.native.items())),
-                   key=lambda t: t[:3])
-    out: dict[str, NativeCount] = {}
-    for _first, i, _n, address in order:
-        c = shards[i].native[address]
-        if address not in out:
-            out[address] = NativeCount(**asdict(c))
-            continue
-        total = out[address]
-        total.sent_packets += c.sent_packets
-        total.sent_bytes += c.sent_bytes
-        total.received_packets += c.received_packets
-        total.received_bytes += c.received_bytes
-        total.first, total.last = min(total.first, c.first), max(total.last, c.last)
-    return out
 
 
 def analyze_set(paths: list[Path], jobs: int, keys: list[KeyPair] | None = None, mn: str | None = None) -> Analysis:
@@ -207,50 +215,46 @@ def _signal(data: dict[str, Any]) -> Signal:
                      "problems": [Problem(**p) for p in data["problems"]]})
 
 
-def shard_to_json(s: Shard) -> dict[str, Any]:
-    """``fama-analyze-shard/1``: a shard as plain JSON data."""
-    def event(e: Event) -> list[Any]:
-        if e[0] == "signal":
-            return ["signal", e[1], list(e[2]), e[3], e[4].hex(), _signal_json(e[5])]
-        if e[0] == "sighting":
-            return ["sighting", e[1], e[2].hex()]
-        return ["malformed", e[1], list(e[2]), e[3], e[4]]
+def _effect_json(e: Effect) -> list[Any]:
+    if e[0] == "tunnel":
+        return ["tunnel", list(e[1]), e[2], e[3]]
+    if e[0] == "signal":
+        return ["signal", e[1], e[2].hex(), _signal_json(e[3])]
+    return list(e)  # native, malformed: plain values
 
+
+def _effect(e: list[Any]) -> Effect:
+    if e[0] == "tunnel":
+        return ("tunnel", (e[1][0], e[1][1], e[1][2], e[1][3]), e[2], e[3])
+    if e[0] == "signal":
+        return ("signal", e[1], bytes.fromhex(e[2]), _signal(e[3]))
+    if e[0] in ("native", "malformed"):
+        return (e[0], e[1], e[2], e[3])
+    raise ValueError(f"an unknown event {e[0]!r}")
+
+
+def shard_to_json(s: Shard) -> dict[str, Any]:
+    """``fama-analyze-shard/2``: a shard as plain JSON data."""
     return {
         "schema": SHARD_SCHEMA,
         "file": {"path": str(s.file.path), "size": s.file.size, "truncated": s.file.truncated,
                  "interfaces": [asdict(i) for i in s.file.interfaces]},
         "totals": asdict(s.totals), "first_time": s.first_time, "last_time": s.last_time,
-        "tunnels": [[list(k), {**asdict(c), "counts": list(c.counts), "starts": list(c.starts)}]
-                    for k, c in s.tunnels.items()],
-        "native": [[a, asdict(c)] for a, c in s.native.items()],
-        "events": [event(e) for e in s.events],
+        "events": [[now, key.hex(), vantage, signalling, *map(_effect_json, effects)]
+                   for now, key, vantage, signalling, *effects in s.events],
     }
 
 
 def shard_from_json(data: dict[str, Any], where: str = "shard") -> Shard:
-    """A shard read back; ValueError when ``data`` is not a fama-analyze-shard/1 document."""
+    """A shard read back; ValueError when ``data`` is not a fama-analyze-shard/2 document."""
     if not isinstance(data, dict) or data.get("schema") != SHARD_SCHEMA:
         raise ValueError(f"{where}: not a {SHARD_SCHEMA} document")
-
-    def event(e: list[Any]) -> Event:
-        if e[0] == "signal":
-            return ("signal", e[1], tuple(e[2]), e[3], bytes.fromhex(e[4]), _signal(e[5]))
-        if e[0] == "sighting":
-            return ("sighting", e[1], bytes.fromhex(e[2]))
-        return ("malformed", e[1], tuple(e[2]), e[3], e[4])
-
     try:
         f = data["file"]
         info = CaptureFile(Path(f["path"]), f["size"], [Interface(**i) for i in f["interfaces"]], f["truncated"])
-        tunnels = {}
-        for key, c in data["tunnels"]:
-            count = TunnelCount(**{**c, "counts": TunnelCount().counts, "starts": TunnelCount().starts})
-            count.counts.extend(c["counts"])
-            count.starts.extend(c["starts"])
-            tunnels[(key[0], key[1], key[2], key[3])] = count
-        return Shard(info, Totals(**data["totals"]), tunnels, {a: NativeCount(**c) for a, c in data["native"]},
-                     data["first_time"], data["last_time"], [event(e) for e in data["events"]])
+        events: list[Event] = [[now, bytes.fromhex(key), vantage, bool(signalling), *map(_effect, effects)]
+                               for now, key, vantage, signalling, *effects in data["events"]]
+        return Shard(info, Totals(**data["totals"]), data["first_time"], data["last_time"], events)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ValueError(f"{where}: a damaged {SHARD_SCHEMA} document ({type(exc).__name__}: {exc})") from None
 

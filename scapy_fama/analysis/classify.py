@@ -31,6 +31,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from scapy_fama.analysis.reader import Frame
 from scapy_fama.wire import WireInfo, parse
@@ -113,6 +114,52 @@ class NativeCount:
     last: float = 0.0
 
 
+def count_tunnel(tunnels: dict[tuple[str, str, str, str], TunnelCount], key: tuple[str, str, str, str], now: float,
+                 size: int, overhead: int) -> None:
+    """One packet of ``size`` bytes (``overhead`` of them encapsulation) of the stream ``key``."""
+    count = tunnels.get(key)
+    if count is None:
+        count = tunnels[key] = TunnelCount(first=now)
+    count.packets += 1
+    count.bytes += size
+    count.overhead += overhead
+    if now - count.last > RESUME_GAP or count.packets == 1:
+        count.starts.append(now)
+    count.last = now
+    i = int(now) - count.base
+    if 0 <= i < len(count.counts):
+        count.counts[i] += 1
+    else:
+        count.bump(int(now))
+
+
+def count_native(native: dict[str, NativeCount], src: str, dst: str, now: float, size: int) -> None:
+    """One plain packet of ``size`` bytes from ``src`` to ``dst``."""
+    for address, sent in ((src, True), (dst, False)):
+        count = native.get(address)
+        if count is None:
+            count = native[address] = NativeCount(first=now)
+        if sent:
+            count.sent_packets += 1
+            count.sent_bytes += size
+        else:
+            count.received_packets += 1
+            count.received_bytes += size
+        count.last = now
+
+
+class Tap(Protocol):
+    """Instead of deduplicating and counting, a fast path with a tap reports each IPv6 packet
+    (:meth:`packet`, before what it became) and what it would count: a capture set's stage 1
+    (:mod:`scapy_fama.analysis.batch`), whose copies only the merge of all files can see."""
+
+    def packet(self, ip: bytes, now: float, vantage: int, signalling: bool) -> None: ...
+
+    def tunnel(self, tunnels: object, key: tuple[str, str, str, str], now: float, size: int, overhead: int) -> None: ...
+
+    def native(self, native: object, src: str, dst: str, now: float, size: int) -> None: ...
+
+
 class Sightings:
     """Which packets are copies of one transmission (see the module doc): the same bytes, the
     hop limit aside, seen at another capture point at most :data:`DUPLICATE_WINDOW` seconds
@@ -125,9 +172,12 @@ class Sightings:
 
     def earlier(self, ip: bytes, now: float, vantage: int) -> tuple[float, int] | None:
         """The earlier sighting of this packet at another capture point, if any; records this one."""
+        return self.earlier_key(ip[:7] + ip[8:], now, vantage)  # the hop limit (byte 7) changes at every router
+
+    def earlier_key(self, key: bytes, now: float, vantage: int) -> tuple[float, int] | None:
+        """:meth:`earlier` by the packet's key (its bytes without the hop limit, or a digest of them)."""
         if now - self._generation > DUPLICATE_WINDOW:
             self._older, self._recent, self._generation = self._recent, {}, now
-        key = ip[:7] + ip[8:]  # the hop limit (byte 7) changes at every router
         earlier = self._recent.get(key) or self._older.get(key)
         if earlier is not None and earlier[1] != vantage and now - earlier[0] <= DUPLICATE_WINDOW:
             return earlier
@@ -149,7 +199,7 @@ class Totals:
 class FastPath:
     """Counts data, hands signalling to ``handler``; feed it frames with :meth:`consume`."""
 
-    def __init__(self, handler: SignalHandler, *, vantages: int = 1) -> None:
+    def __init__(self, handler: SignalHandler, *, vantages: int = 1, tap: Tap | None = None) -> None:
         self.handler = handler
         self.totals = Totals()
         self.tunnels: dict[tuple[str, str, str, str], TunnelCount] = {}
@@ -159,6 +209,7 @@ class FastPath:
         self._memo: dict[bytes, WireInfo] = {}
         self._dedupe = vantages > 1
         self._sightings = Sightings()
+        self._tap = tap
 
     def _parse(self, ip: bytes) -> WireInfo | None:
         """``wire.parse``, memoised by the fixed header when nothing past it was read."""
@@ -180,7 +231,10 @@ class FastPath:
         """
         totals, tunnels, native, handler = self.totals, self.tunnels, self.native, self.handler
         memo, parse_ip = self._memo.get, self._parse
-        seen_elsewhere = self._sightings.earlier if self._dedupe else None
+        seen_elsewhere = self._sightings.earlier if self._dedupe and self._tap is None else None
+        tap = self._tap.packet if self._tap is not None else None
+        tunnel = self._tap.tunnel if self._tap is not None else count_tunnel
+        plain = self._tap.native if self._tap is not None else count_native
         frames_seen = ipv6 = other = tunnelled = natives = 0
         now = first = None
         for number, now, ip, vantage, file_index in frames:
@@ -198,7 +252,9 @@ class FastPath:
                 continue
             ipv6 += 1
             proto = info.proto
-            if seen_elsewhere is not None and seen_elsewhere(ip, now, vantage) is not None:
+            if tap is not None:
+                tap(ip, now, vantage, proto in SIGNALLING)
+            elif seen_elsewhere is not None and seen_elsewhere(ip, now, vantage) is not None:
                 totals.duplicates += 1
                 if proto in SIGNALLING:
                     handler((file_index, number), now, ip, info, vantage, True)
@@ -208,22 +264,8 @@ class FastPath:
                 inner = memo(inner_ip[:40]) or parse_ip(inner_ip)
                 if inner is not None:
                     tunnelled += 1
-                    key = (info.src, info.dst, inner.src, inner.dst)
-                    count = tunnels.get(key)
-                    if count is None:
-                        count = tunnels[key] = TunnelCount(first=now)
                     size = 40 + info.payload_length
-                    count.packets += 1
-                    count.bytes += size
-                    count.overhead += size - 40 - inner.payload_length
-                    if now - count.last > RESUME_GAP or count.packets == 1:
-                        count.starts.append(now)
-                    count.last = now
-                    i = int(now) - count.base
-                    if 0 <= i < len(count.counts):
-                        count.counts[i] += 1
-                    else:
-                        count.bump(int(now))
+                    tunnel(tunnels, (info.src, info.dst, inner.src, inner.dst), now, size, size - 40 - inner.payload_length)
                     if inner.proto in (MH, OLD_MH):
                         handler((file_index, number), now, inner_ip, inner, vantage, False)
                     continue
@@ -231,18 +273,7 @@ class FastPath:
                 totals.signalling += 1
                 continue
             natives += 1
-            size = 40 + info.payload_length
-            for address, sent in ((info.src, True), (info.dst, False)):
-                count = native.get(address)
-                if count is None:
-                    count = native[address] = NativeCount(first=now)
-                if sent:
-                    count.sent_packets += 1
-                    count.sent_bytes += size
-                else:
-                    count.received_packets += 1
-                    count.received_bytes += size
-                count.last = now
+            plain(native, info.src, info.dst, now, 40 + info.payload_length)
         totals.frames += frames_seen
         totals.ipv6 += ipv6
         totals.other += other

@@ -66,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("files", nargs="+", type=Path, metavar="FILE",
                     help="pcap or pcapng files and folders of them (several: merged by time)")
     ap.add_argument("--jobs", type=_jobs, default=1, metavar="N",
-                    help="read the files in N processes (separate captures: the same report as one process)")
+                    help="read the files in N processes (the same report as one process)")
     ap.add_argument("--shard-out", type=Path, metavar="DIR",
                     help="write each file's stage-1 shard (JSON) into DIR for a later --merge, and stop")
     ap.add_argument("--merge", action="store_true",

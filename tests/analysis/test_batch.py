@@ -91,7 +91,7 @@ def test_a_folder_is_its_captures(capture_folder: Path) -> None:
     "argv, says",
     [
         (["{empty}"], "no .pcap, .pcapng or .cap file in this folder"),
-        (["--merge", "{bogus}"], "not a fama-analyze-shard/1 document"),
+        (["--merge", "{bogus}"], "not a fama-analyze-shard/2 document"),
         (["--jobs", "0", "x.pcap"], "must be a whole number of at least 1"),
         (["/dev/null"], "/dev/null: not a regular file or folder"),  # it said "no such file or folder"
         (["--merge", "/dev/null"], "/dev/null: not a regular file or folder"),
@@ -106,3 +106,28 @@ def test_bad_capture_sets_are_one_line(argv: list[str], says: str, tmp_path: Pat
                           timeout=120)
     assert done.returncode == 2
     assert says in done.stderr.strip().splitlines()[-1], done.stderr  # argparse puts its usage line first
+
+
+SHARED = OAI.parent
+
+
+def test_copies_across_files_are_found_by_jobs_and_merge_as_by_one_run(tmp_path: Path) -> None:
+    """Two vantage points' files hold copies of one packet: one run counted them once (duplicates),
+    --jobs 2 and --merge counted them twice (OAI: native 87 not 85, duplicates 0 not 2; all of
+    shared/pcaps: 16 BUs not 15, 0 duplicates not 6)."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared/pcaps not found")
+    run = [sys.executable, "-m", "scapy_fama.cli.analyze"]
+    one = subprocess.run([*run, str(SHARED), "--json"], capture_output=True, text=True, timeout=300, check=True)
+    two = subprocess.run([*run, str(SHARED), "--jobs", "2", "--json"], capture_output=True, text=True, timeout=300,
+                         check=True)
+    subprocess.run([*run, str(SHARED), "--shard-out", str(tmp_path)], capture_output=True, timeout=300, check=True)
+    merged = subprocess.run([*run, "--merge", str(tmp_path), "--json"], capture_output=True, text=True, timeout=300,
+                            check=True)
+    report = json.loads(one.stdout)
+    assert report["totals"]["duplicates"] == 6 and report["signalling"]["BU"] == 15
+    assert two.stdout == one.stdout and merged.stdout == one.stdout
+    oai = sorted(SHARED.glob("oai-pmip6_*.pcap"))
+    alone = to_json(analyze(oai))
+    assert alone["totals"]["native"] == 85 and alone["totals"]["duplicates"] == 2
+    assert to_json(merge([shard_from_json(json.loads(json.dumps(shard_to_json(shard(p))))) for p in oai])) == alone
