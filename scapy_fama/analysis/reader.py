@@ -33,6 +33,9 @@ Errors: a file that is not a capture (wrong magic, shorter than its header)
 raises :class:`CaptureError` before any frame. A file cut short in a record
 ends the iteration cleanly and sets :attr:`CaptureReader.truncated` to a
 sentence saying where, so the caller can report the results up to the break.
+A pcapng block that contradicts itself (its two total lengths differ, an Enhanced
+Packet Block's captured length runs past the block, fixed fields missing: what
+tshark calls "damaged or corrupt") ends it the same way, as a break at that block.
 """
 
 from __future__ import annotations
@@ -146,6 +149,10 @@ class CaptureReader:
     def _cut(self, what: str, number: int) -> None:
         self.truncated = f"{self.path.name}: cut short in {what} of frame {number} at byte {self.position}"
 
+    def _damaged(self, why: str, number: int, start: int) -> None:
+        """A pcapng block that contradicts itself: read up to it, as a file cut short there."""
+        self.truncated = f"{self.path.name}: damaged block at byte {start} (frame {number}): {why}"
+
     # ---------------------------------------------------------------- pcap
 
     def _pcap_header(self) -> tuple[str, float, int]:
@@ -228,6 +235,10 @@ class CaptureReader:
                 self.position += 8 + len(body)
                 self._cut("a block", number + 1)
                 return
+            trailing = struct.unpack(order + "I", body[-4:])[0]
+            if trailing != length:  # pcapng §3.1: the Block Total Length at both ends
+                self._damaged(f"its total lengths differ ({length} first, {trailing} last)", number + 1, self.position)
+                return
             self.position += length
             if btype in (6, 3):
                 number += 1
@@ -268,6 +279,14 @@ class CaptureReader:
         section: list[int] = []  # this section's interfaces, as file-wide indexes
         number = 0
         for btype, body, order in self._blocks():
+            need = {1: 8, 6: 20, 3: 4}.get(btype, 0)  # fixed fields: IDB, EPB, SPB (pcapng §4.2-4.4)
+            if btype == 6 and len(body) >= need:
+                need += epb[order].unpack_from(body)[3]  # the captured bytes, within the block (§4.3)
+            if len(body) < need:
+                start = self.position - len(body) - 12
+                self._damaged(f"a block of type {btype} with {len(body)} bytes of body needs {need}", number + 1,
+                              start)
+                return
             if btype == 0x0A0D0D0A:
                 section = []
             elif btype == 1:

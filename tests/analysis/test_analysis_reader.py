@@ -6,7 +6,12 @@ pcapng specifications), so the reader is checked against an independent writer.
 
 from __future__ import annotations
 
+import json
+import shutil
 import struct
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -121,3 +126,49 @@ def test_not_a_capture(tmp_path: Path, content: bytes) -> None:
     path.write_bytes(content)
     with pytest.raises(CaptureError), CaptureReader(path) as reader:
         list(reader)
+
+
+ECHO = bytes.fromhex("6000000000083a40" "20010db8000000000000000000000001" "20010db8000000000000000000000002"
+                     "8000f7ff00000000")  # an ICMPv6 echo request, 48 bytes: tshark reads it as one
+HEAD = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)) + block(1, struct.pack("<HHI", 101, 0, 0))
+EPB = 12 + 20 + len(ECHO)  # each EPB of the file below: 80 bytes
+
+
+def three_echoes() -> bytearray:
+    return bytearray(HEAD + b"".join(block(6, struct.pack("<IIIII", 0, 0, t, len(ECHO), len(ECHO)) + ECHO)
+                                     for t in (1_000_000, 2_000_000, 3_000_000)))
+
+
+def caplen_past_the_block(data: bytearray) -> None:
+    struct.pack_into("<I", data, len(HEAD) + EPB + 20, 65535)  # the second EPB's captured length
+
+
+def trailing_length_differs(data: bytearray) -> None:
+    struct.pack_into("<I", data, len(HEAD) + 2 * EPB - 4, 84)  # the second EPB's last Block Total Length
+
+
+@pytest.mark.parametrize("damage, says", [(caplen_past_the_block, "needs 65555"),
+                                          (trailing_length_differs, "total lengths differ (80 first, 84 last)")])
+def test_a_damaged_pcapng_block_is_a_break_not_lost_silently(tmp_path: Path, damage: Callable[[bytearray], None],
+                                                               says: str) -> None:
+    """Both passed silently (exit 0, no finding, the frames after it read from garbage or not at all)."""
+    path = tmp_path / "damaged.pcapng"
+    data = three_echoes()
+    path.write_bytes(data)
+    assert [n for n, *_ in frames(path)[0]] == [1, 2, 3] and frames(path)[1].truncated is None
+    damage(data)
+    path.write_bytes(data)
+    got, reader = frames(path)
+    assert [ip for _, _, ip, _, _ in got] == [ECHO]
+    assert str(reader.truncated).startswith(f"damaged.pcapng: damaged block at byte {len(HEAD) + EPB} (frame 2): ")
+    assert says in str(reader.truncated)
+    with CaptureReader(path) as again:
+        assert [r[0] for r in again.records()] == [1] and again.truncated == reader.truncated
+    if shutil.which("tshark"):  # the independent reading: one frame, then "damaged or corrupt"
+        done = subprocess.run(["tshark", "-r", str(path)], capture_output=True, text=True, timeout=60)
+        assert "damaged or corrupt" in done.stderr and len(done.stdout.splitlines()) == 1
+    cli = subprocess.run([sys.executable, "-m", "scapy_fama.cli.analyze", str(path), "--json"], capture_output=True,
+                         text=True, timeout=120)
+    assert cli.returncode == 1, cli.stderr
+    report = json.loads(cli.stdout)
+    assert [f["kind"] for f in report["findings"]] == ["capture-truncated"] and report["totals"]["frames"] == 1
