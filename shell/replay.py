@@ -138,7 +138,7 @@ def read_capture(path: str | Path) -> list[Captured]:
     """The BUs and BAs of a capture (or of the captures of a folder), each transmission once,
     in time order (see the module doc). ValueError for what is not a capture."""
     signalling: list[tuple[float, int, bytes]] = []
-    for index, file in enumerate(capture_set([Path(path)])):
+    for index, file in enumerate(capture_set([Path(path)])[0]):
         with CaptureReader(file, index) as reader:
             signalling += [(when, vantage, ip) for _, when, ip, vantage, _ in reader
                            if ip is not None and mh_type(ip) in (BU, BA)]

@@ -15,7 +15,8 @@ With ``index=True`` the Analysis also holds what every signalling packet became
 (:class:`~scapy_fama.analysis.reconstruct.Sighting` by packet), for ``--annotate``.
 
 A file that is not a capture raises :class:`~scapy_fama.analysis.reader.CaptureError`
-before anything is analysed. A file cut short is analysed up to the break and
+before anything is analysed, unless it is ``lenient`` (found in a folder): then it is
+read as a file cut short before its first frame. A file cut short is analysed up to the break and
 gives a warning and a ``capture-truncated`` finding. A packet whose signalling
 cannot be read (the layers raised on a fuzzed packet) becomes a
 ``malformed-packet`` finding: one bad packet never stops the analysis.
@@ -24,7 +25,7 @@ cannot be read (the layers raised on a fuzzed packet) becomes a
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -102,16 +103,18 @@ def analyze(
     mn: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     index: bool = False,
+    lenient: Collection[Path] = (),
 ) -> Analysis:
     """Analyse ``paths`` (pcap or pcapng); ``mn`` keeps the MN holding that address only.
 
     ``progress(done, total)`` is called now and then with bytes read and the total size;
-    ``index`` keeps what each signalling packet became (``Analysis.packets``).
+    ``index`` keeps what each signalling packet became (``Analysis.packets``); the ``lenient``
+    paths (found in a folder) that are no capture are a break (a warning), not an error.
     """
     readers: list[CaptureReader] = []
     try:
         for i, path in enumerate(paths):
-            readers.append(CaptureReader(path, file_index=i))
+            readers.append(CaptureReader(path, file_index=i, lenient=path in lenient))
         return _run(readers, keys or [], mn, progress, index)
     finally:
         for r in readers:

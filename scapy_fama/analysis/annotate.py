@@ -196,7 +196,8 @@ def _records(readers: list[CaptureReader]) -> Iterator[tuple[int, Record]]:
 def write(analysis: Analysis, out: Path) -> int:
     """Write the analysed capture to ``out`` as pcapng with the comments; returns how many packets got one."""
     notes = comments(analysis)
-    readers = [CaptureReader(f.path, file_index=i) for i, f in enumerate(analysis.files)]
+    readers = [CaptureReader(f.path, file_index=i, lenient=True)  # each read once already
+               for i, f in enumerate(analysis.files)]
     written = 0
     try:
         with out.open("wb") as stream:

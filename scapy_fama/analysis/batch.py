@@ -35,6 +35,7 @@ import heapq
 import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from collections.abc import Collection
 from itertools import islice, repeat
 from pathlib import Path
 from typing import Any
@@ -120,25 +121,28 @@ def _not_readable(path: Path) -> ValueError:
     return ValueError(f"{path}: {'not a regular file or folder' if path.exists() else 'no such file or folder'}")
 
 
-def capture_set(paths: list[Path]) -> list[Path]:
-    """Files as given, folders as their captures (*.pcap, *.pcapng, *.cap, by name)."""
+def capture_set(paths: list[Path]) -> tuple[list[Path], frozenset[Path]]:
+    """Files as given, folders as their captures (*.pcap, *.pcapng, *.cap, by name); and the files
+    found in folders, which are read leniently (one that is no capture is a break, not an error)."""
     out: list[Path] = []
+    lenient: set[Path] = set()
     for path in paths:
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix in CAPTURE_SUFFIXES and p.is_file())
             if not found:
                 raise ValueError(f"{path}: no .pcap, .pcapng or .cap file in this folder")
             out += found
+            lenient.update(found)
         elif path.is_file():
             out.append(path)
         else:
             raise _not_readable(path)
-    return out
+    return out, frozenset(lenient - {p for p in paths if p.is_file()})
 
 
-def shard(path: Path) -> Shard:
-    """Stage 1 of one file (raises CaptureError for a file that is not a capture)."""
-    with CaptureReader(path) as reader:
+def shard(path: Path, lenient: bool = False) -> Shard:
+    """Stage 1 of one file (raises CaptureError for a file that is not a capture, unless ``lenient``)."""
+    with CaptureReader(path, lenient=lenient) as reader:
         record = _Record()
         fast = FastPath(signal_handler(record), tap=record)
         fast.consume(reader)
@@ -189,10 +193,11 @@ def merge(shards: list[Shard], keys: list[KeyPair] | None = None, mn: str | None
     return finish(fast, live.recon, live.findings, files, keys or [], mn, cut)
 
 
-def analyze_set(paths: list[Path], jobs: int, keys: list[KeyPair] | None = None, mn: str | None = None) -> Analysis:
+def analyze_set(paths: list[Path], jobs: int, keys: list[KeyPair] | None = None, mn: str | None = None,
+                lenient: Collection[Path] = ()) -> Analysis:
     """A capture set on ``jobs`` processes: stage 1 per file in a pool, stage 2 here."""
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        shards = list(pool.map(shard, paths))
+        shards = list(pool.map(shard, paths, [p in lenient for p in paths]))
     return merge(shards, keys, mn)
 
 
@@ -259,11 +264,11 @@ def shard_from_json(data: dict[str, Any], where: str = "shard") -> Shard:
         raise ValueError(f"{where}: a damaged {SHARD_SCHEMA} document ({type(exc).__name__}: {exc})") from None
 
 
-def write_shards(paths: list[Path], out: Path, jobs: int = 1) -> list[Path]:
+def write_shards(paths: list[Path], out: Path, jobs: int = 1, lenient: Collection[Path] = ()) -> list[Path]:
     """Stage 1 of each file into ``out/<name>.shard.json`` (``jobs`` processes); their paths."""
     out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        shards = list(pool.map(shard, paths))
+        shards = list(pool.map(shard, paths, [p in lenient for p in paths]))
     written = []
     for s in shards:
         target = out / f"{s.file.path.name}.shard.json"

@@ -35,7 +35,9 @@ ends the iteration cleanly and sets :attr:`CaptureReader.truncated` to a
 sentence saying where, so the caller can report the results up to the break.
 A pcapng block that contradicts itself (its two total lengths differ, an Enhanced
 Packet Block's captured length runs past the block, fixed fields missing: what
-tshark calls "damaged or corrupt") ends it the same way, as a break at that block.
+tshark calls "damaged or corrupt") ends it the same way, as a break at that block. A ``lenient`` reader (a file found in a
+folder, not named by the user) turns a CaptureError into such a break too: no frame, or
+the frames before it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Self
+from typing import Any, BinaryIO, Self
 
 BLOCK = 1 << 20
 PCAP_MAGICS = {
@@ -111,8 +113,9 @@ def ipv6_of(linktype: int, data: bytes) -> bytes | None:
 class CaptureReader:
     """Frames of one pcap or pcapng file, read in blocks (``with`` closes the file)."""
 
-    def __init__(self, path: str | Path, file_index: int = 0) -> None:
+    def __init__(self, path: str | Path, file_index: int = 0, *, lenient: bool = False) -> None:
         self.path = Path(path)
+        self.lenient = lenient
         self.file_index = file_index
         self._vantage = file_index * VANTAGES_PER_FILE
         self.size = self.path.stat().st_size
@@ -121,14 +124,16 @@ class CaptureReader:
         self.interfaces: list[Interface] = []
         self._file: BinaryIO = self.path.open("rb")
         head = self._file.read(4)
-        if len(head) < 4:
-            self._file.close()
-            raise CaptureError(f"{self.path}: {len(head)} bytes, not a pcap or pcapng file")
         self.pcapng = head == PCAPNG_SHB
-        if not self.pcapng and head not in PCAP_MAGICS:
-            self._file.close()
-            raise CaptureError(f"{self.path}: not a pcap or pcapng file (magic {head.hex()})")
         self._head = head
+        self._bad: CaptureError | None = None
+        if len(head) < 4:
+            self._bad = CaptureError(f"{self.path}: {len(head)} bytes, not a pcap or pcapng file")
+        elif not self.pcapng and head not in PCAP_MAGICS:
+            self._bad = CaptureError(f"{self.path}: not a pcap or pcapng file (magic {head.hex()})")
+        if self._bad is not None and not lenient:
+            self._file.close()
+            raise self._bad
 
     def __enter__(self) -> Self:
         return self
@@ -140,11 +145,22 @@ class CaptureReader:
         self._file.close()
 
     def __iter__(self) -> Iterator[Frame]:
-        return self._pcapng_frames() if self.pcapng else self._pcap_frames()
+        frames = self._pcapng_frames() if self.pcapng else self._pcap_frames()
+        return self._tolerated(frames) if self.lenient else frames
 
     def records(self) -> Iterator[Record]:
         """The records as stored, numbered as :meth:`__iter__` numbers frames (read one or the other)."""
-        return self._pcapng_records() if self.pcapng else self._pcap_records()
+        records = self._pcapng_records() if self.pcapng else self._pcap_records()
+        return self._tolerated(records) if self.lenient else records
+
+    def _tolerated(self, items: Iterator[Frame] | Iterator[Record]) -> Iterator[Any]:
+        """``lenient``: what is read before a CaptureError, which becomes :attr:`truncated`."""
+        try:
+            if self._bad is not None:
+                raise self._bad
+            yield from items
+        except CaptureError as exc:
+            self.truncated = f"{self.path.name}: {str(exc).removeprefix(f'{self.path}: ')}"
 
     def _cut(self, what: str, number: int) -> None:
         self.truncated = f"{self.path.name}: cut short in {what} of frame {number} at byte {self.position}"

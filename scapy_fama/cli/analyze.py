@@ -18,8 +18,9 @@ through :func:`scapy_fama.cli.common.run`: one line, an exit code.
     fama-analyze day1.pcap --shard-out shards/      (one machine of a batch job per file) ...
     fama-analyze --merge shards/ --json             (... and the report of them all)
 
-Exit codes: 0 analysed; 1 analysed, but a file was cut short (results up to the
-break); 2 bad input (not a capture, a missing file, a key that does not load);
+Exit codes: 0 analysed; 1 analysed, but a file was cut short or damaged (results up
+to the break), or a file found in a folder is no capture (the rest analysed); 2 bad
+input (a named file that is not a capture, a missing file, a key that does not load);
 130 interrupted.
 """
 
@@ -64,7 +65,8 @@ def parser() -> argparse.ArgumentParser:
         description="Reconstruct the FAMA handovers, bindings, verification and tunnel traffic of captures.",
     )
     ap.add_argument("files", nargs="+", type=Path, metavar="FILE",
-                    help="pcap or pcapng files and folders of them (several: merged by time)")
+                    help="pcap or pcapng files and folders of them (several: merged by time); a named file that "
+                         "is no capture is an error, one found in a folder a warning (exit 1) and the rest analysed")
     ap.add_argument("--jobs", type=_jobs, default=1, metavar="N",
                     help="read the files in N processes (the same report as one process)")
     ap.add_argument("--shard-out", type=Path, metavar="DIR",
@@ -91,14 +93,14 @@ def _analyze(args: argparse.Namespace, progress: Console) -> Analysis:
     keys = load_keys(args.keys) if args.keys is not None else None
     if args.merge:
         return batch.merge(batch.read_shards(args.files), keys, args.mn)
-    files = batch.capture_set(args.files)
+    files, lenient = batch.capture_set(args.files)
     if args.jobs > 1:
-        return batch.analyze_set(files, args.jobs, keys, args.mn)
+        return batch.analyze_set(files, args.jobs, keys, args.mn, lenient)
     size = sum(p.stat().st_size for p in files)
     columns = (TextColumn("reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=progress, transient=True, disable=size < PROGRESS_FROM) as bar:
         task = bar.add_task("read", total=size)
-        return analyze(files, keys=keys, mn=args.mn, index=args.annotate is not None,
+        return analyze(files, keys=keys, mn=args.mn, index=args.annotate is not None, lenient=lenient,
                        progress=lambda done, total: bar.update(task, completed=done))
 
 
@@ -117,10 +119,11 @@ def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
         if args.jobs > 1 or args.merge or args.shard_out is not None:
             raise ValueError("--annotate writes the captures back from one process: "
                              "leave out --jobs, --merge and --shard-out")
-        annotate.output(args.annotate, batch.capture_set(args.files))
+        annotate.output(args.annotate, batch.capture_set(args.files)[0])
     if args.shard_out is not None:
         writable_folder("--shard-out", args.shard_out)
-        for path in batch.write_shards(batch.capture_set(args.files), args.shard_out, args.jobs):
+        files, lenient = batch.capture_set(args.files)
+        for path in batch.write_shards(files, args.shard_out, args.jobs, lenient):
             err.print(f"shard written to {path}")
         return EXIT_OK
     plot = _plotter(args)

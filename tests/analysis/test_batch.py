@@ -60,7 +60,7 @@ def test_a_pmipv6_capture_s_shard_merges_into_its_own_report() -> None:
 
 def test_a_capture_set_in_two_processes_and_merged_shards_equal_one_run(capture_folder: Path,
                                                                        tmp_path: Path) -> None:
-    files = capture_set([capture_folder])
+    files, lenient = capture_set([capture_folder])
     assert [f.name for f in files] == [f"day{k}.pcap" for k in range(4)]
     one = to_json(analyze(files))
     assert len(one["files"]) == 4 and one["totals"]["duplicates"] == 0 and one["mns"]
@@ -131,3 +131,38 @@ def test_copies_across_files_are_found_by_jobs_and_merge_as_by_one_run(tmp_path:
     alone = to_json(analyze(oai))
     assert alone["totals"]["native"] == 85 and alone["totals"]["duplicates"] == 2
     assert to_json(merge([shard_from_json(json.loads(json.dumps(shard_to_json(shard(p))))) for p in oai])) == alone
+
+
+def test_a_bad_file_in_a_folder_is_a_warning_and_the_rest_is_reported(tmp_path: Path) -> None:
+    """An empty .pcap in a folder stopped the run (exit 2, no report of the other files); named on
+    the command line it stays a one-line error."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared/pcaps not found")
+    oai = sorted(SHARED.glob("oai-pmip6_*.pcap"))
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for path in oai:
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "empty.pcap").write_bytes(b"")
+    run = [sys.executable, "-m", "scapy_fama.cli.analyze"]
+    reports = []
+    for extra in ([], ["--jobs", "2"]):
+        done = subprocess.run([*run, str(folder), "--json", *extra], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 1, done.stderr
+        reports.append(done.stdout)
+    subprocess.run([*run, str(folder), "--shard-out", str(tmp_path / "shards")], capture_output=True, timeout=300,
+                   check=True)
+    merged = subprocess.run([*run, "--merge", str(tmp_path / "shards"), "--json"], capture_output=True, text=True,
+                            timeout=300)
+    assert merged.returncode == 1 and reports == [merged.stdout] * 2
+    report = json.loads(merged.stdout)
+    rest = to_json(analyze(oai))
+    assert report["totals"] == rest["totals"] and report["signalling"] == rest["signalling"]
+    assert report["totals"]["native"] == 85 and report["totals"]["duplicates"] == 2
+    says = "empty.pcap: 0 bytes, not a pcap or pcapng file"
+    assert [f["truncated"] for f in report["files"]] == [says, None, None, None]
+    assert [f["message"] for f in report["findings"] if f["kind"] == "capture-truncated"] == [says]
+    named = subprocess.run([*run, str(folder / "empty.pcap"), str(folder)], capture_output=True, text=True,
+                           timeout=120)
+    assert named.returncode == 2 and named.stderr.strip() == f"fama-analyze: error: {folder / 'empty.pcap'}: 0 bytes, " \
+        "not a pcap or pcapng file"
