@@ -264,8 +264,10 @@ def shard_from_json(data: dict[str, Any], where: str = "shard") -> Shard:
         raise ValueError(f"{where}: a damaged {SHARD_SCHEMA} document ({type(exc).__name__}: {exc})") from None
 
 
-def write_shards(paths: list[Path], out: Path, jobs: int = 1, lenient: Collection[Path] = ()) -> list[Path]:
-    """Stage 1 of each file into ``out/<name>.shard.json`` (``jobs`` processes); their paths."""
+def write_shards(paths: list[Path], out: Path, jobs: int = 1,
+                 lenient: Collection[Path] = ()) -> list[tuple[Path, str | None]]:
+    """Stage 1 of each file into ``out/<name>.shard.json`` (``jobs`` processes): each shard's path and
+    where its file was cut short (None: read whole), which the merge reports as capture-truncated."""
     out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         shards = list(pool.map(shard, paths, [p in lenient for p in paths]))
@@ -273,7 +275,7 @@ def write_shards(paths: list[Path], out: Path, jobs: int = 1, lenient: Collectio
     for s in shards:
         target = out / f"{s.file.path.name}.shard.json"
         target.write_text(json.dumps(shard_to_json(s)) + "\n")
-        written.append(target)
+        written.append((target, s.file.truncated))
     return written
 
 

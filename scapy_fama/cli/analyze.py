@@ -19,7 +19,8 @@ through :func:`scapy_fama.cli.common.run`: one line, an exit code.
     fama-analyze --merge shards/ --json             (... and the report of them all)
 
 Exit codes: 0 analysed; 1 analysed, but a file was cut short or damaged (results up
-to the break), or a file found in a folder is no capture (the rest analysed); 2 bad
+to the break), or a file found in a folder is no capture (the rest analysed; with --shard-out:
+its shard is written, a warning printed, exit 1 too); 2 bad
 input (a named file that is not a capture, a missing file, a key that does not load);
 130 interrupted.
 """
@@ -70,7 +71,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--jobs", type=_jobs, default=1, metavar="N",
                     help="read the files in N processes (the same report as one process)")
     ap.add_argument("--shard-out", type=Path, metavar="DIR",
-                    help="write each file's stage-1 shard (JSON) into DIR for a later --merge, and stop")
+                    help="write each file's stage-1 shard (JSON) into DIR for a later --merge, and stop "
+                         "(exit 1 with a warning when a file was cut short or is no capture, as the report)")
     ap.add_argument("--merge", action="store_true",
                     help="the inputs are shards (JSON files, folders of them): report them as one run")
     ap.add_argument("--json", action="store_true", help="print the fama-analyze/1 JSON document on stdout")
@@ -123,9 +125,14 @@ def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.shard_out is not None:
         writable_folder("--shard-out", args.shard_out)
         files, lenient = batch.capture_set(args.files)
-        for path in batch.write_shards(files, args.shard_out, args.jobs, lenient):
+        cut = []
+        for path, truncated in batch.write_shards(files, args.shard_out, args.jobs, lenient):
             err.print(f"shard written to {path}")
-        return EXIT_OK
+            if truncated is not None:
+                cut.append(truncated)
+        for truncated in cut:  # as the report's warnings: the shard holds the frames up to the break
+            err.print(f"[yellow]warning:[/] {truncated}: results up to the break", soft_wrap=True, highlight=False)
+        return EXIT_NEGATIVE if cut else EXIT_OK
     plot = _plotter(args)
     analysis = _analyze(args, err)
     if args.json:
