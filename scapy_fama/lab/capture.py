@@ -84,6 +84,7 @@ def stop(process: subprocess.Popen[str], timeout: float = 10.0) -> None:
 def main(argv: list[str] | None = None) -> int:
     """The Scapy sniffer: every frame of IFACE into FILE until SIGTERM or SIGINT."""
     iface, file = argv or sys.argv[1:]
+    from scapy.config import conf
     from scapy.sendrecv import sniff  # Scapy only in the sniffer's own process
     from scapy.utils import PcapWriter
 
@@ -91,10 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    try:  # the interface before the file: a capture that cannot start leaves none
+        sock = conf.L2listen(iface=iface)
+    except (OSError, ValueError) as exc:
+        print(f"capture: {iface}: {exc}", file=sys.stderr, flush=True)
+        return 1
     writer = PcapWriter(file, sync=True, linktype=LINKTYPE_ETHERNET)
     writer.write_header(None)  # a valid, empty capture even if nothing is seen
     try:
-        sniff(iface=iface, prn=writer.write, store=False,
+        sniff(opened_socket=sock, prn=writer.write, store=False,
               started_callback=lambda: print(f"listening on {iface}", file=sys.stderr, flush=True))  # fmt: skip
     except KeyboardInterrupt:
         pass
