@@ -35,10 +35,11 @@ Link events and log failures are counted and said once, never raised.
 Kernel mode (``kernel=`` a :class:`~scapy_fama.automata.kernel_path.KernelPath`):
 the kernel owns the addresses and carries the data; the automaton keeps the
 signalling, and a data plane thread of the kernel path the tunnels' bytes
-(:mod:`~scapy_fama.automata.dataplane`); the automaton forwards nothing::
+(:mod:`~scapy_fama.automata.dataplane`); the automaton forwards only the
+signalling the data plane hands it (a DAR's: what its kernel routed into a tunnel)::
 
-    frame in / upstream --MH, RS, RA----> the core, as above     anything else: the kernel's
-                                                                 (IPv6-in-IPv6: the data plane's)
+    frame in / upstream / hand-off --MH, RS, RA--> the core, as above  anything else: the kernel's
+                                                                       (IPv6-in-IPv6: the data plane's)
     after every event   --> _sync_kernel: the kernel's addresses and routes follow the core,
                             then the data plane's tunnels
 
@@ -303,7 +304,9 @@ class FamaAutomaton(Automaton):
         self.timeout = _own_timers(type(self).timeout, self._until_deadline)
         self._link_events = LinkEvents() if iface is not None else None  # profile §2 step 1: RS at once
         fds = {} if self._link_events is None else {"link": self._link_events.sock}
-        super().__init__(sock=NodeSocket(self.access, upstream, priority), debug=debug, external_fd=fds)  # type: ignore[arg-type]
+        handoff = None if kernel is None else kernel.handoff
+        node = NodeSocket(self.access, upstream, priority, handoff)
+        super().__init__(sock=node, debug=debug, external_fd=fds)  # type: ignore[arg-type]  # type: ignore[arg-type]
         if kernel is not None:
             kernel.start(lambda direction, what, **fields: self.log.write(name, direction, what, **fields), emulation)
 

@@ -10,6 +10,8 @@ never stalls the tunnel. It never builds a Scapy packet::
     TUN --read, up to BATCH per wakeup--> TunnelTable.encapsulate (the tunnel of the inner
         HoA: its outer header, payload length filled in)  --sendto--> raw IPv6 socket
         (IPPROTO_RAW: the kernel routes the outer packet and resolves its next hop)
+        DAR: a Mobility Header --Handoff (hop limit given back)--> the automaton, which routes
+        it after what came before it (below)
     packet socket (BPF: Next Header 41 to this node, nothing else is copied to user space)
         --recv, up to BATCH per wakeup--> TunnelTable.decapsulate (anti-spoofing: the outer
         addresses must be the tunnel's ends, RFC 6275 §10.4.5 / §11.3.1)  --write--> TUN
@@ -28,7 +30,13 @@ packet of every new tunnel is reported once, even when two tables were
 published before that packet). A DAR that reads from its TUN a packet for an address of its own link
 that has no tunnel any more (it came in while a de-registration was handled:
 the MN is home) hands it back to the kernel, whose route now delivers it on
-the link, instead of dropping it. A role with link emulation
+the link, instead of dropping it. A DAR's data plane tunnels no signalling: a
+packet carrying a Mobility Header goes to the automaton (``handoff``, read with
+its access port), which routes it in the order of what reached it: a BA another
+DAR sends to an MN that has just come home (its CoA the HoA) is forwarded on the
+link once the automaton has handled the home de-registration that came before
+it, not tunnelled to the CoA the MN has left (profile §7; :mod:`scapy_fama.net.lwt`
+sends the same packets here). A role with link emulation
 (:mod:`scapy_fama.net.linkemu`) puts what it sends and what it takes in
 through two delay lines, as its access port does for the signalling.
 
@@ -48,19 +56,21 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from scapy_fama.automata.ports import HANDOFF, Handoff
 from scapy_fama.crypto import addr_bytes, prefix64
 from scapy_fama.net import vnet
 from scapy_fama.net.linkemu import DelayLine, LinkEmulation
 from scapy_fama.net.vnet import PLAIN, VNET_HEADER
 from scapy_fama.proto.effects import TunnelUp
 from scapy_fama.wire import parse
-from scapy_fama.wire.numbers import IPV6_HEADER, IPV6_IN_IPV6
+from scapy_fama.wire.numbers import ICMPV6, IPV6_HEADER, IPV6_IN_IPV6, TCP, UDP
 from scapy_fama.wire.read import addr
 from scapy_fama.wire.write import ipv6
 
 OUTER_HLIM = 64  # RFC 2473 §3.1: the tunnel entry point's default hop limit; profile §8
 BATCH = 64  # packets moved per source and wakeup before the other source gets its turn
 _LOG_EVERY = 1.0  # seconds between two log lines of one drop reason
+_DATA = frozenset((TCP, UDP, ICMPV6))  # a Next Header that carries no signalling
 
 
 @dataclass(frozen=True)
@@ -190,7 +200,8 @@ class DataPlane:
     whose BPF program passes the tunnelled packets for this node, ``mtu`` the largest packet
     the TUN gives. The TUN puts a virtio_net_hdr before each packet; with ``link`` the
     receiver is a raw socket that puts one before each frame, whose link header has ``link``
-    bytes (the MN's, on its Ethernet access link)."""
+    bytes (the MN's, on its Ethernet access link). With ``handoff`` (a DAR's), what the TUN
+    gives that carries a Mobility Header goes to the automaton instead of into a tunnel."""
 
     def __init__(
         self,
@@ -201,8 +212,10 @@ class DataPlane:
         mtu: int,
         emulation: LinkEmulation | None = None,
         link: int | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self.tun = tun
+        self.handoff = handoff
         self.receiver = receiver
         self.sender = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
         self.tables = Tables(table)
@@ -277,6 +290,8 @@ class DataPlane:
                 except BlockingIOError:
                     return
                 inner = buffer[IPV6_HEADER : IPV6_HEADER + n]
+                if self.handoff is not None and n >= IPV6_HEADER and inner[6] not in _DATA and self._hand_on(inner):
+                    continue
                 found = table.outer_header(inner)
                 if found is not None:
                     buffer[:IPV6_HEADER] = found[0]
@@ -292,6 +307,19 @@ class DataPlane:
         finally:
             if done:
                 self.counts["encapsulated"] += done
+
+    def _hand_on(self, inner: memoryview) -> bool:
+        """Hand a packet read from the TUN that carries a Mobility Header to the automaton (True),
+        with the hop the kernel took off when it forwarded it here given back: the automaton
+        routes it as one hop itself. A BA for an MN back home, arriving while the automaton
+        has not yet handled the de-registration that came before it, is thus routed after it."""
+        packet = bytes(inner)
+        info = parse(packet)
+        if info is None or info.mh is None:
+            return False
+        if self.handoff is None or not self.handoff.hand(packet[:7] + bytes((min(packet[7] + 1, 255),)) + packet[8:]):
+            self._drop(f"handoff-full: {HANDOFF} signalling packets wait for the automaton", inner)
+        return True
 
     def _from_link(self) -> None:
         """Up to BATCH tunnelled packets from the packet socket, decapsulated into the TUN (the

@@ -24,7 +24,9 @@ them into kernel state and hands the data plane its tunnels::
 Everything else the kernel sends and receives itself (the MN's native traffic
 from its current address is never tunnelled, profile §8); the automaton only
 takes the signalling (Mobility Headers, RS, RA; :func:`signalling`) and
-forwards nothing. The inner packet keeps the hop limit it has: the DAR's kernel
+forwards only the signalling the kernel routed into a DAR's TUN (the data plane
+hands it over, ``handoff``: it is routed in order with the de-registrations
+before it). The inner packet keeps the hop limit it has: the DAR's kernel
 already took one off when it forwarded it into the TUN (RFC 2473 §3.1), an
 MN's own packets have all theirs.
 
@@ -90,6 +92,7 @@ from scapy.data import ETH_P_IPV6
 from scapy.utils6 import in6_mactoifaceid
 
 from scapy_fama.automata.dataplane import DAR, MN, DataPlane, Log, Side, TunnelTable
+from scapy_fama.automata.ports import Handoff
 from scapy_fama.net import bpf, lwt
 from scapy_fama.net.iface import receive_buffer
 from scapy_fama.net.kernel import TUN_NAME, Tun, ipv6_conf, mac, mtu
@@ -123,6 +126,7 @@ class KernelPath:
     """The TUN device of one role, its data plane and the kernel state it keeps."""
 
     link: int | None = None  # the receiver's link header (a raw socket with virtio_net_hdr), or cooked
+    handoff: Handoff | None = None  # where the data plane hands the automaton what it must route
 
     def __init__(self, iface: str, side: Side) -> None:
         self.iface = iface
@@ -146,7 +150,9 @@ class KernelPath:
         self._log = log
         receiver = self._receiver()
         try:
-            self.dataplane = DataPlane(self.tun.fd, receiver, self._table({}), log, mtu(self.iface), emulation, self.link)
+            self.dataplane = DataPlane(
+                self.tun.fd, receiver, self._table({}), log, mtu(self.iface), emulation, self.link, self.handoff
+            )
         except OSError:
             receiver.close()
             raise
@@ -211,6 +217,7 @@ class DarKernel(KernelPath):
         self.prefix = prefix
         self.kernel_entry = kernel_entry
         self.routes: dict[str, str | None] = {}  # HoA -> the CoA its route's program tunnels to
+        self.handoff = Handoff()  # read by the automaton's NodeSocket, which closes it
         self.rtnl.address(True, address, HOST, iface)
 
     def start(self, log: Log, emulation: LinkEmulation | None = None) -> None:

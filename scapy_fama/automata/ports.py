@@ -16,6 +16,8 @@ someone looks (a debug line, an interception)::
     Automaton._do_iter: NodeSocket.select([cmdin, node, ioin...]) -> select on cmdin, access, upstream
                         (the node at once while frames wait in its backlog)
     node.recv()          -> Frame(Ethernet bytes) from the access port, Frame(IPv6 bytes, upstream)
+                            from upstream or the hand-off (:class:`Handoff`: the packets another
+                            thread of the node gives it, a kernel-mode DAR's data plane)
     node.send(Frame)     -> the access port (Ethernet) or upstream (IPv6)
 
 Cheap before costly, already at the socket (profile §6 DoS guard, issue 14 item 2):
@@ -61,6 +63,7 @@ stops the drain, as before::
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from typing import Any, Protocol
 
@@ -76,6 +79,7 @@ from scapy_fama.wire import WireInfo, parse
 from scapy_fama.wire.numbers import BU, CGA_PARAMS, ETHER_HEADER, ETHERTYPE_IPV6, IPV6_HEADER, SIGNATURE
 from scapy_fama.wire.read import addr
 
+HANDOFF = 256  # packets another thread may leave waiting for the automaton at most
 DRAIN = 256  # frames read from the kernel per recv() at most
 BACKLOG = 4096  # frames held in the process at most; beyond, they wait in the kernel's buffer
 PRIORITY_RUN = 16  # priority frames handed out in a row at most before one of the others'
@@ -165,16 +169,61 @@ class Frame:
         return f"<Frame {'upstream' if self.upstream else 'access'} {len(self.data)} bytes>"
 
 
-class NodeSocket(SuperSocket):
-    """The access port and the optional upstream of one node, as one SuperSocket of bytes,
-    cheap frames first; ``priority``, the access port's priority socket when it has one, read
-    before both (see the module's docstring)."""
+class Handoff:
+    """IPv6 packets another thread of the node hands to its automaton, read as a member of its
+    :class:`NodeSocket` (the frames are ``upstream``, routed packets): a kernel-mode DAR's
+    data plane hands on the signalling its kernel routed into a tunnel. Bounded (profile §6
+    "Bounded state"): at most ``capacity`` wait, a packet beyond is refused, never waited for
+    (the handing thread is a data plane that must not stall)."""
 
-    def __init__(self, access: Any, upstream: Any = None, priority: Any = None) -> None:
+    def __init__(self, capacity: int = HANDOFF) -> None:
+        self.capacity = capacity
+        self.closed = False
+        self._queue: deque[bytes] = deque()
+        self._read, self._write = os.pipe()  # one byte per packet: 64 KiB of pipe holds them all
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+
+    def fileno(self) -> int:
+        return self._read
+
+    def hand(self, packet: bytes) -> bool:
+        """Queue ``packet`` for the automaton (any thread); False: refused, the queue is full."""
+        if self.closed or len(self._queue) >= self.capacity:
+            return False
+        self._queue.append(packet)  # before its byte: a reader that has the byte finds the packet
+        try:
+            os.write(self._write, b"x")
+        except OSError:  # closed under the hand: the node is stopping
+            return False
+        return True
+
+    def recv_bytes(self) -> bytes | None:
+        """The oldest packet waiting (the automaton's thread), None when none is."""
+        try:
+            os.read(self._read, 1)
+        except BlockingIOError:
+            return None
+        return self._queue.popleft() if self._queue else None
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            os.close(self._read)
+            os.close(self._write)
+
+
+class NodeSocket(SuperSocket):
+    """The access port, the optional upstream and hand-off of one node, as one SuperSocket of
+    bytes, cheap frames first; ``priority``, the access port's priority socket when it has
+    one, read before them all (see the module's docstring)."""
+
+    def __init__(self, access: Any, upstream: Any = None, priority: Any = None, handoff: Handoff | None = None) -> None:
         self.access = access
         self.upstream = upstream
         self.priority = priority
-        self.members = [access] if upstream is None else [access, upstream]
+        self.members = [m for m in (access, upstream, handoff) if m is not None]
+        self.routed = tuple(m for m in (upstream, handoff) if m is not None)  # members that give IPv6 packets
         self.selectable = self.members if priority is None else [priority, *self.members]
         self.cheap: deque[Frame] = deque()
         self.costly: deque[Frame] = deque()
@@ -233,7 +282,7 @@ class NodeSocket(SuperSocket):
                 data = member.recv_bytes()
                 room -= 1
                 if data is not None:  # a port on a kernel interface knows when it came
-                    self._queue(Frame(data, upstream=member is self.upstream, stamp=getattr(member, "stamp", None)))
+                    self._queue(Frame(data, upstream=member in self.routed, stamp=getattr(member, "stamp", None)))
         return False
 
     def _queue(self, frame: Frame) -> None:

@@ -13,8 +13,9 @@ destination, the CoA::
 
     route HoA/128 dev fama-tun encap bpf xmit <tunnel(DAR, CoA)>
     CN -> HoA --kernel forwards (hop limit - 1, RFC 2473 §3.1)--> the route's program:
+        [Next Header not TCP, UDP or ICMPv6, or a GSO packet that is not TCP:
+         BPF_OK, the route goes on to fama-tun, the data plane]
         r6 = skb; r2 = skb->len; stack[-40..0] = 6 | 0 | htons(len) | 41 | 64 | DAR | CoA
-        [a GSO packet that is not TCP: BPF_OK, the route goes on to fama-tun, the data plane]
         bpf_lwt_push_encap(skb, BPF_LWT_ENCAP_IP, stack - 40, 40) != 0 -> BPF_DROP
         -> BPF_LWT_REROUTE: the kernel routes DAR -> CoA, Next Header 41, hop limit 64
 
@@ -30,6 +31,16 @@ inner Next Header other than TCP): fama-tun, where the data plane encapsulates
 them one by one. A packet with a partial checksum keeps it (the receiver's
 kernel, or the MN's data plane with ``PACKET_VNET_HDR``, completes it).
 
+Only data is tunnelled here: TCP, UDP and ICMPv6 right behind the IPv6 header.
+Anything else, a Mobility Header above all, goes on to fama-tun, and the data
+plane hands signalling to the automaton, which routes it in the order the
+packets came (:mod:`scapy_fama.automata.dataplane`). A Binding Ack another DAR
+sends to an MN back home, whose CoA is then the HoA this route still tunnels,
+so waits for the automaton to handle the home de-registration that came before
+it, instead of being tunnelled to the CoA the MN has left (profile §7: the BUs
+to the DARs leave together; the lab lost such a BA now and then, and the MN
+asked again 250 ms later).
+
 One program per binding, the addresses as immediates: a new CoA is a new program
 and the route is replaced (one rtnetlink request, atomic); deleting the route
 frees the program, and so does the TUN's disappearance (the routes on it go).
@@ -43,7 +54,7 @@ import struct
 
 from scapy_fama.net import ebpf
 from scapy_fama.net.ebpf import JEQ, JNE, R0, R1, R2, R3, R4, R6, R10, B, H, W
-from scapy_fama.wire.numbers import IPV6_HEADER, IPV6_IN_IPV6, TCP
+from scapy_fama.wire.numbers import ICMPV6, IPV6_HEADER, IPV6_IN_IPV6, TCP, UDP
 
 PROG_TYPE_LWT_XMIT = 12  # enum bpf_prog_type
 FUNC_LWT_PUSH_ENCAP = 73  # enum bpf_func_id
@@ -65,16 +76,18 @@ def program(local: str, remote: str) -> bytes:
     """The instructions that tunnel every packet of the route from ``local`` to ``remote``."""
     head = [
         ebpf.mov64_reg(R6, R1),
-        ebpf.ldx_mem(W, R2, R6, SKB_GSO_SIZE),  # a GSO packet must be TCP (see the docstring)
-        ebpf.jmp_imm(JEQ, R2, 0, 9),
         ebpf.ldx_mem(W, R2, R6, SKB_DATA),
         ebpf.ldx_mem(W, R3, R6, SKB_DATA_END),
         ebpf.mov64_reg(R4, R2),
         ebpf.add64_imm(R4, IPV6_HEADER),
-        ebpf.jmp_reg(ebpf.JGT, R4, R3, 2),  # no whole IPv6 header: to the data plane
+        ebpf.jmp_reg(ebpf.JGT, R4, R3, 6),  # no whole IPv6 header: to the data plane
         ebpf.ldx_mem(B, R2, R2, _NEXT_HEADER),
-        ebpf.jmp_imm(JEQ, R2, TCP, 2),
-        ebpf.mov64_imm(R0, BPF_OK),  # fama-tun: the data plane encapsulates it
+        ebpf.jmp_imm(JEQ, R2, TCP, 6),  # TCP, a super-packet or not: encapsulated here
+        ebpf.ldx_mem(W, R3, R6, SKB_GSO_SIZE),
+        ebpf.jmp_imm(JNE, R3, 0, 2),  # a GSO packet that is not TCP (see the docstring)
+        ebpf.jmp_imm(JEQ, R2, UDP, 3),
+        ebpf.jmp_imm(JEQ, R2, ICMPV6, 2),
+        ebpf.mov64_imm(R0, BPF_OK),  # fama-tun: the data plane encapsulates it, or hands it on
         ebpf.exit_insn(),
     ]
     header = [

@@ -77,11 +77,13 @@ other addresses (sent from the HoA) right after it. Their answers come back
 through the home DAR, which tunnels the HoA's traffic to the old CoA until it
 has taken the de-registration; the de-registration reached it first, so a DAR
 that handles its packets in arrival order has removed the binding before any
-answer returns and nothing is lost (the SimNet shows it). A DAR that forwards a
-packet before it has handled an earlier de-registration (a fast path beside a
-slow one, as the lab's kernel route is) sends such an answer to the old CoA. So
-the home BA brings forward the retransmission of every exchange from the HoA
-still unanswered: to ``HOME_RTTS`` home round trips after it, instead of
+answer returns and nothing is lost (the SimNet shows it; a kernel-mode DAR hands
+the signalling its kernel would tunnel to its automaton for that order,
+automata/dataplane.py). A DAR that forwards a packet before it has handled an
+earlier de-registration (a fast path beside a slow one) sends such an answer to
+the old CoA, and an answer may be lost on the way anyway. So the home BA brings
+forward the retransmission of every exchange from the HoA still unanswered: to
+``HOME_RTTS`` home round trips after it, instead of
 INITIAL_BINDACK_TIMEOUT (1 s) after the message (in the lab, secure mode, the
 binding at DAR 2 took 1,004 ms on a return home before, the lost CoT's). A
 CGA-signed BU is sent again no sooner than ``HOME_FLOOR`` after it, so that a

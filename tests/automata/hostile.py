@@ -480,6 +480,24 @@ class Bed:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
 
 
+def kernel_echo(b: Bed) -> list[Seen]:
+    """An ICMPv6 Echo Request (RFC 4443 §4.1) to the role namespace's kernel, on its link-local
+    address once that is no longer tentative, and its Echo Reply waited for: it went through the
+    role's end of the veth after every frame sent before it (it answers while the role's process
+    is stopped, too). The frames seen up to the reply."""
+    wire = b.wire
+    assert wire is not None
+
+    def shown() -> str:
+        return run("ip", "-n", b.role_ns, "-6", "-o", "addr", "show", "dev", ROLE_IF, "scope", "link")
+
+    until(lambda: "tentative" not in shown(), "the role's kernel's link-local address past DAD")
+    kernel_ll = shown().split(" inet6 ")[1].split("/")[0]
+    body = bytes((128, 0, 0, 0)) + (0x4641).to_bytes(2, "big") + (1).to_bytes(2, "big") + b"fence"
+    wire.to(b.role_mac, ipv6(PEER_LL, kernel_ll, 58, with_checksum(PEER_LL, kernel_ll, 58, body, 2)))
+    return wire.collect(lambda s: icmp_type(s) == 129 and s.ip[8:24] == a16(kernel_ll))
+
+
 @contextmanager
 def bed(tmp: Path) -> Iterator[Bed]:
     made = Bed(tmp)

@@ -35,9 +35,9 @@ from hostile import (
     dst_of,
     fragments,
     icmp_type,
-    ipv6,
     is_ba,
     is_ra,
+    kernel_echo,
     mh,
     neighbour_advertisement,
     neighbour_solicitation,
@@ -45,9 +45,8 @@ from hostile import (
     router_solicitation,
     run,
     udp,
-    unusable,
     until,
-    with_checksum,
+    unusable,
 )
 
 from scapy_fama.crypto import KeyPair
@@ -211,23 +210,6 @@ def stopped(b: Bed) -> Iterator[None]:
 def state(task: Path) -> str:
     """A thread's state letter in /proc/PID/task/TID/stat (after the parenthesised name)."""
     return (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
-
-
-def kernel_echo(b: Bed) -> None:
-    """An ICMPv6 Echo Request (RFC 4443 §4.1) to the role namespace's kernel, on its link-local
-    address once that is no longer tentative, and its Echo Reply waited for: it went through the
-    role's end of the veth after every frame sent before it."""
-    wire = b.wire
-    assert wire is not None
-
-    def shown() -> str:
-        return run("ip", "-n", b.role_ns, "-6", "-o", "addr", "show", "dev", ROLE_IF, "scope", "link")
-
-    until(lambda: "tentative" not in shown(), "the role's kernel's link-local address past DAD")
-    kernel_ll = shown().split(" inet6 ")[1].split("/")[0]
-    body = bytes((128, 0, 0, 0)) + (0x4641).to_bytes(2, "big") + (1).to_bytes(2, "big") + b"fence"
-    wire.to(b.role_mac, ipv6(PEER_LL, kernel_ll, 58, with_checksum(PEER_LL, kernel_ll, 58, body, 2)))
-    wire.collect(lambda s: icmp_type(s) == 129 and s.ip[8:24] == a16(kernel_ll))
 
 
 # ---------------------------------------------------------------- item 3: logging

@@ -6,6 +6,11 @@ nothing needs answering). A :class:`DarKernel` is driven the way the automaton d
 and a packet socket on the veth reads what leaves; the frames are taken apart here by hand
 against RFC 2473 §3 / RFC 8200 §3: Next Header 41, hop limit 64, the DAR to the binding's
 CoA, Payload Length the whole inner packet, the inner packet as sent.
+
+Signalling is not tunnelled by the route: a Binding Ack another DAR sends to the bound HoA,
+put on the veth's far end as a frame (the kernel forwards it, as the lab's DAR does one from
+its upstream), leaves nothing on the wire and reaches the automaton's hand-off with the hop
+limit it came with.
 """
 
 from __future__ import annotations
@@ -28,8 +33,20 @@ pytestmark = pytest.mark.netns
 NS = f"fama-lwt-{os.getpid() % 100000}"
 DAR, HOA, COA1, COA2 = "2001:db8:1::1", "2001:db8:1::5", "2001:db8:2::7", "2001:db8:2::8"
 
+OTHER_DAR = "2001:db8:3::1"
+# A BA (RFC 6275 §6.1.8) from OTHER_DAR to the HoA, as a router's upstream receives it: the IPv6
+# header (Payload Length 16, Next Header 135, hop limit 17) and the MH (Payload Proto 59, Header
+# Len 1, MH Type 6, checksum not filled in: nothing on its way reads it, status 0, K clear,
+# sequence 7, lifetime 0, PadN of 2 bytes)
+BA = (
+    bytes.fromhex("60000000 0010 87 11")
+    + ipaddress.IPv6Address(OTHER_DAR).packed
+    + ipaddress.IPv6Address(HOA).packed
+    + bytes.fromhex("3b 01 06 00 0000 00 00 0007 0000 0102 0000")
+)
+
 SCRIPT = f"""
-import json, socket, subprocess
+import json, select, socket, subprocess
 from scapy_fama.automata.kernel_path import DarKernel
 from scapy_fama.proto.effects import TunnelUp
 
@@ -48,6 +65,22 @@ def sent(payload, marker):
         sender.sendto(payload, ("{HOA}", 9))
     except OSError as exc:
         payload = None
+    return leaving(marker)
+
+def handed(packet, marker):
+    '''Put ``packet`` on the veth's far end, to the DAR's link; what the hand-off gives within 10 s,
+    and the frames that left up to ``marker`` sent after it.'''
+    far = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    far.bind(("fama-lb", 0))
+    far.send(mac("fama-la") + mac("fama-lb") + bytes.fromhex("86dd") + packet)
+    far.close()
+    ready = select.select([kernel.handoff], [], [], 10)[0]
+    return (kernel.handoff.recv_bytes().hex() if ready else None), leaving(marker)
+
+def mac(link):
+    return bytes.fromhex(open(f"/sys/class/net/{{link}}/address").read().strip().replace(":", ""))
+
+def leaving(marker):
     sender.sendto(marker, ("{COA1}", 9))
     frames = []
     while True:
@@ -63,6 +96,7 @@ out = {{"records": records}}
 sender.bind(("{DAR}", 4000))
 kernel.sync({{"{HOA}": TunnelUp("{DAR}", "{COA1}", "{HOA}")}})
 out["first"], out["route_first"] = sent(b"one", b"m1"), routes()
+out["handed"], out["ba_left"] = handed(bytes.fromhex("{BA.hex()}"), b"m4")
 kernel.sync({{"{HOA}": TunnelUp("{DAR}", "{COA2}", "{HOA}")}})
 out["moved"] = sent(b"two", b"m2")
 kernel.sync({{}})
@@ -97,6 +131,7 @@ def namespace() -> Iterator[str]:
     subprocess.run(["ip", "netns", "add", NS], check=True)
     try:
         _ip("link", "add", "fama-la", "type", "veth", "peer", "name", "fama-lb")
+        subprocess.run(["ip", "netns", "exec", NS, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"], check=True)
         for link in ("lo", "fama-la", "fama-lb"):
             _ip("link", "set", link, "up")
         _ip("-6", "route", "add", "2001:db8:2::/64", "dev", "fama-la")
@@ -137,3 +172,15 @@ def test_the_route_of_a_binding_encapsulates_in_the_kernel_follows_a_move_and_go
     assert moved[:3] == (DAR, COA2, 64)  # the binding moved: the same route, a new program
     assert not _tunnelled(out["gone"], b"three") and out["route_gone"] == ""  # de-registered: no tunnel
     assert out["route_closed"] == "" and "fama-tun" not in out["links"]  # the role's exit takes it all
+
+
+def test_signalling_for_a_bound_hoa_goes_to_the_automaton_not_into_the_tunnel(namespace: str) -> None:
+    """net/lwt.py: only TCP, UDP and ICMPv6 are tunnelled by the route; a Mobility Header goes on
+    to the TUN, whose data plane hands it to the automaton (dataplane.py), the hop the kernel
+    took off given back: the automaton routes it as one hop itself."""
+    done = subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c", SCRIPT], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert bytes.fromhex(out["handed"]) == BA  # the packet as it came, hop limit 17 again
+    assert not [f for f in out["ba_left"] if bytes.fromhex(f)[6] == 41]  # nothing went into a tunnel

@@ -124,6 +124,24 @@ def test_a_run_of_priority_frames_lets_one_of_the_others_through(
     assert out == [cheap] * ports.PRIORITY_RUN + [costly] + [cheap] * 4 and node.recv() is None
 
 
+def test_the_hand_off_gives_its_packets_in_order_as_routed_frames_and_refuses_beyond_its_bound() -> None:
+    """A kernel-mode DAR's data plane hands signalling to the automaton (dataplane.py): the
+    node's socket is ready when a packet waits, gives them in the order handed, as upstream
+    (IPv6) frames, and a hand-off at its bound refuses, never blocks; closed, it refuses all."""
+    link = MemLink("l")
+    handoff = ports.Handoff(capacity=3)
+    node = NodeSocket(link.port("node"), handoff=handoff)
+    assert NodeSocket.select([node], 0) == []
+    packets = [bytes([0x60, 0, 0, n]) + bytes(36) for n in range(4)]
+    assert [handoff.hand(p) for p in packets] == [True, True, True, False]
+    assert NodeSocket.select([node], 0) == [node]
+    out = [node.recv() for _ in range(3)]
+    assert [(f.data, f.upstream) for f in out] == [(p, True) for p in packets[:3]] and node.recv() is None
+    assert handoff.hand(packets[3]) and node.recv().data == packets[3]
+    node.close()
+    assert handoff.closed and not handoff.hand(packets[0])
+
+
 def test_a_revive_that_fails_after_opening_keeps_the_old_socket_and_closes_the_new(monkeypatch: pytest.MonkeyPatch) -> None:
     """An interface created anew, whose new socket opens and then fails (the filter, the drain
     of what came before it: ENETDOWN when the link flaps again): the port keeps its old socket,
