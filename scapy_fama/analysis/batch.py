@@ -193,12 +193,16 @@ def merge(shards: list[Shard], keys: list[KeyPair] | None = None, mn: str | None
     return finish(fast, live.recon, live.findings, files, keys or [], mn, cut)
 
 
+def _shards(paths: list[Path], jobs: int, lenient: Collection[Path]) -> list[Shard]:
+    """Stage 1 of each file, in file order, on ``jobs`` processes at most and no more than the files."""
+    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(paths)))) as pool:
+        return list(pool.map(shard, paths, [p in lenient for p in paths]))
+
+
 def analyze_set(paths: list[Path], jobs: int, keys: list[KeyPair] | None = None, mn: str | None = None,
                 lenient: Collection[Path] = ()) -> Analysis:
     """A capture set on ``jobs`` processes: stage 1 per file in a pool, stage 2 here."""
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        shards = list(pool.map(shard, paths, [p in lenient for p in paths]))
-    return merge(shards, keys, mn)
+    return merge(_shards(paths, jobs, lenient), keys, mn)
 
 
 # ---------------------------------------------------------------- shards as JSON
@@ -269,10 +273,8 @@ def write_shards(paths: list[Path], out: Path, jobs: int = 1,
     """Stage 1 of each file into ``out/<name>.shard.json`` (``jobs`` processes): each shard's path and
     where its file was cut short (None: read whole), which the merge reports as capture-truncated."""
     out.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        shards = list(pool.map(shard, paths, [p in lenient for p in paths]))
     written = []
-    for s in shards:
+    for s in _shards(paths, jobs, lenient):
         target = out / f"{s.file.path.name}.shard.json"
         target.write_text(json.dumps(shard_to_json(s)) + "\n")
         written.append((target, s.file.truncated))

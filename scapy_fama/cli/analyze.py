@@ -50,8 +50,10 @@ from scapy_fama.cli.common import (
     EXIT_OK,
     Parser,
     ipv6_address,
+    jobs,
     rich_console,
     run,
+    usable_cores,
     version,
     writable_folder,
 )
@@ -68,8 +70,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("files", nargs="+", type=Path, metavar="FILE",
                     help="pcap or pcapng files and folders of them (several: merged by time); a named file that "
                          "is no capture is an error, one found in a folder a warning (exit 1) and the rest analysed")
-    ap.add_argument("--jobs", type=_jobs, default=1, metavar="N",
-                    help="read the files in N processes (the same report as one process)")
+    ap.add_argument("--jobs", type=jobs, default=1, metavar="N",
+                    help=f"read the files in N processes: N at most the cores usable here ({usable_cores()}), no more "
+                         "processes than files (the same report as one process; default 1)")
     ap.add_argument("--shard-out", type=Path, metavar="DIR",
                     help="write each file's stage-1 shard (JSON) into DIR for a later --merge, and stop "
                          "(exit 1 with a warning when a file was cut short or is no capture, as the report)")
@@ -85,18 +88,12 @@ def parser() -> argparse.ArgumentParser:
     return version(ap)
 
 
-def _jobs(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1: {text!r}")
-    return int(text)
-
-
 def _analyze(args: argparse.Namespace, progress: Console) -> Analysis:
     keys = load_keys(args.keys) if args.keys is not None else None
     if args.merge:
         return batch.merge(batch.read_shards(args.files), keys, args.mn)
     files, lenient = batch.capture_set(args.files)
-    if args.jobs > 1:
+    if args.jobs > 1 and len(files) > 1:  # one file: one process, no pool to start
         return batch.analyze_set(files, args.jobs, keys, args.mn, lenient)
     size = sum(p.stat().st_size for p in files)
     columns = (TextColumn("reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn())

@@ -88,6 +88,31 @@ def ipv6_address(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not an IPv6 address ({exc})") from None
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, not the machine's count)."""
+    return len(os.sched_getaffinity(0))
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def jobs(text: str) -> int:
+    """An argparse type: worker processes, 1 to the usable cores (more would only share them, each
+    with its own memory; a huge number was a traceback from the process pool)."""
+    value, cores = positive_int(text), usable_cores()
+    if value > cores:
+        raise argparse.ArgumentTypeError(f"at most {cores}, the cores usable here, not {value}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """An argparse type: a number above 0 (NaN is not one)."""
     try:

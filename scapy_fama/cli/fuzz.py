@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from ipaddress import IPv6Address, IPv6Network
@@ -41,9 +40,12 @@ from scapy_fama.cli.common import (
     EXIT_NEGATIVE,
     EXIT_OK,
     Parser,
+    jobs,
     positive_float,
+    positive_int,
     rich_console,
     run,
+    usable_cores,
     version,
     writable_folder,
 )
@@ -57,38 +59,20 @@ EXIT_TARGET = 3  # the target itself cannot be fuzzed: not a finding (1), not ba
 DEFAULT_CASES = 10_000
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
-
-
-def _jobs(text: str) -> int:
-    """Workers: more than the cores this process may run on only share them, each with its own memory."""
-    value, cores = _positive_int(text), len(os.sched_getaffinity(0))
-    if value > cores:
-        raise argparse.ArgumentTypeError(f"at most {cores}, the cores fama-fuzz may use here, not {value}")
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
     ap = Parser(prog=PROG, description="Fuzz FAMA signalling: our dissector, our cores, or any implementation.")
     ap.add_argument("--target", default="inproc", help="dissect, inproc, iface, or module:Class (default inproc)")
-    ap.add_argument("--cases", type=_positive_int, help=f"cases to run (default {DEFAULT_CASES} unless --seconds)")
+    ap.add_argument("--cases", type=positive_int, help=f"cases to run (default {DEFAULT_CASES} unless --seconds)")
     ap.add_argument("--seconds", type=positive_float, help="stop after this many seconds")
-    ap.add_argument("--jobs", type=_jobs, default=1,
+    ap.add_argument("--jobs", type=jobs, default=1,
                     help="processes to share the cases out to, at most the cores fama-fuzz may use "
-                    f"({len(os.sched_getaffinity(0))} here; results as with 1; default 1)")
+                    f"({usable_cores()} here; results as with 1; default 1)")
     ap.add_argument("--seed", type=int, default=1, help="campaign seed: case i depends on (seed, i) only")
     ap.add_argument("--family", default=",".join(FAMILIES), help=f"mutator families, of {','.join(FAMILIES)}")
     ap.add_argument("--keep-valid", action="store_true",
                     help="re-sign, recompute the BAD and the checksum after mutating (reach deep logic)")
     ap.add_argument("--time-limit", type=positive_float, default=2.0, help="seconds one case may take")
-    ap.add_argument("--liveness-every", type=_positive_int, help="cases between liveness probes")
+    ap.add_argument("--liveness-every", type=positive_int, help="cases between liveness probes")
     ap.add_argument("--out", type=Path, default=Path("fama-fuzz-findings"), help="directory for findings")
     ap.add_argument("--no-minimise", action="store_true", help="save findings as generated")
     ap.add_argument("--json", action="store_true", help="print the fama-fuzz/1 summary on stdout")

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from scapy_fama.analysis import batch
 from scapy_fama.analysis.analyze import analyze
 from scapy_fama.analysis.batch import capture_set, merge, read_shards, shard, shard_from_json, shard_to_json
 from scapy_fama.analysis.report import to_json
 
 PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
+CORES = len(os.sched_getaffinity(0))
 
 
 def shifted_copy(source: Path, target: Path, seconds: int) -> None:
@@ -92,7 +96,9 @@ def test_a_folder_is_its_captures(capture_folder: Path) -> None:
     [
         (["{empty}"], "no .pcap, .pcapng or .cap file in this folder"),
         (["--merge", "{bogus}"], "not a fama-analyze-shard/2 document"),
-        (["--jobs", "0", "x.pcap"], "must be a whole number of at least 1"),
+        (["--jobs", "0", "x.pcap"], "argument --jobs: must be at least 1: '0'"),
+        # an OverflowError traceback from the process pool; now fama-fuzz's rule: at most the cores
+        (["--jobs", "99999999999", "x.pcap"], f"argument --jobs: at most {CORES}, the cores usable here, not 99999999999"),
         (["/dev/null"], "/dev/null: not a regular file or folder"),  # it said "no such file or folder"
         (["--merge", "/dev/null"], "/dev/null: not a regular file or folder"),
         (["{empty}/none.pcap"], "none.pcap: no such file or folder"),
@@ -105,7 +111,24 @@ def test_bad_capture_sets_are_one_line(argv: list[str], says: str, tmp_path: Pat
     done = subprocess.run([sys.executable, "-m", "scapy_fama.cli.analyze", *argv], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 2
-    assert says in done.stderr.strip().splitlines()[-1], done.stderr  # argparse puts its usage line first
+    assert done.stderr.startswith("fama-analyze: error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert says in done.stderr, done.stderr
+
+
+def test_no_more_processes_than_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """--jobs N started N processes for fewer files: the extra ones had nothing to read."""
+    started: list[int] = []
+
+    class Pool(ThreadPoolExecutor):  # the pool batch would start, counted, in threads
+        def __init__(self, max_workers: int) -> None:
+            started.append(max_workers)
+            super().__init__(max_workers)
+
+    monkeypatch.setattr(batch, "ProcessPoolExecutor", Pool)
+    files = [PCAPS / "lab.pcap", PCAPS / "fig1.pcapng"]
+    assert to_json(batch.analyze_set(files, 8)) == to_json(analyze(files))
+    batch.write_shards(files[:1], tmp_path, 8)
+    assert started == [2, 1]
 
 
 SHARED = OAI.parent

@@ -100,7 +100,7 @@ def test_more_jobs_than_cores_are_refused(capsys: pytest.CaptureFixture[str]) ->
         main(["--target", "dissect", "--cases", "1", "--jobs", str(cores + 1)])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.count("\n") == 1
-    assert f"argument --jobs: at most {cores}, the cores fama-fuzz may use here, not {cores + 1}" in err
+    assert f"argument --jobs: at most {cores}, the cores usable here, not {cores + 1}" in err
 
 
 def _children(pid: int) -> list[int]:
