@@ -3,6 +3,10 @@
     fama-cga gen --prefix 2001:db8:1::/64 --sec 1 --key mn.pem --out mn.params
     fama-cga verify 2001:db8:1::2c3f:... mn.params
     fama-cga show mn.params
+
+``gen`` refuses a prefix with host bits set (they would be dropped), says on stderr when
+its new key is not saved (no ``--key``: nothing can sign for the address) and, before a
+Sec 2 search, how many Hash2 trials it expects (RFC 3972 §4: 2^(16*Sec)).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import argparse
 import json
 import sys
 import threading
+from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +35,30 @@ from scapy_fama.crypto import (
     hash2,
     spki_info,
 )
-from scapy_fama.crypto.addr import addr_text, prefix64
+from scapy_fama.crypto.addr import addr_text
 
 PROG = "fama-cga"
 EXPECTED_TRIALS = {0: 1, 1: 1 << 16, 2: 1 << 32}  # RFC 3972 §4: 2^(16*Sec) modifiers on average
+ANNOUNCED_FROM = 2  # the Sec whose search is announced: Sec 1 takes a fraction of a second
+
+
+def _subnet_prefix(text: str) -> str:
+    """``--prefix``: the /64 subnet prefix (RFC 3972 §3), without a length read as /64; host bits
+    set are refused (they were dropped without a word)."""
+    address, _, length = (part.strip() for part in text.partition("/"))
+    try:
+        network = IPv6Network(f"{address}/{length or 64}", strict=False)
+    except ValueError as exc:
+        raise ValueError(f"--prefix {text!r}: not an IPv6 prefix ({exc})") from None
+    if network.prefixlen != 64:
+        raise ValueError(f"--prefix {text!r}: only /64 prefixes are supported (RFC 3972 §3)")
+    if IPv6Address(address) != network.network_address:
+        raise ValueError(f"--prefix {text!r}: host bits set; the /64 prefix is {network}")
+    return str(network)
+
+
+def _note(text: str) -> None:
+    print(f"{PROG}: note: {text}", file=sys.stderr)
 
 
 def _key(path: Path | None, bits: int, console: Console) -> KeyPair:
@@ -47,15 +72,18 @@ def _key(path: Path | None, bits: int, console: Console) -> KeyPair:
 
 
 def _generate(args: argparse.Namespace, console: Console) -> int:
-    prefix64(args.prefix)  # a bad prefix is refused before a new key is written
+    prefix = _subnet_prefix(args.prefix)  # refused before a new key is written
     key = _key(args.key, args.bits, console)
+    if args.sec >= ANNOUNCED_FROM:
+        _note(f"Sec {args.sec}: about {EXPECTED_TRIALS[args.sec]:,} Hash2 trials expected (2^{16 * args.sec}, "
+              "RFC 3972 §4), minutes to hours; Ctrl-C stops the search")
     cancel = threading.Event()
     columns = (TextColumn("Hash2 search"), BarColumn(), TextColumn("{task.completed:,.0f} hashes"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=args.json or args.sec == 0) as bar:
         task = bar.add_task("search", total=EXPECTED_TRIALS[args.sec] if args.sec in EXPECTED_TRIALS else None)
         try:
             cga = cga_generate(
-                args.prefix, key, sec=args.sec, progress=lambda n: bar.update(task, completed=n), cancel=cancel
+                prefix, key, sec=args.sec, progress=lambda n: bar.update(task, completed=n), cancel=cancel
             )
         except KeyboardInterrupt:
             cancel.set()
@@ -71,6 +99,9 @@ def _generate(args: argparse.Namespace, console: Console) -> int:
         console.print(f"{cga.address}")
         if args.out is not None:
             console.print(f"parameters ({len(cga.params)} bytes) written to {args.out}")
+    if args.key is None:
+        _note(f"the new RSA-{args.bits} key was not saved, so nothing can sign for this address; "
+              "--key FILE keeps it")
     return EXIT_OK
 
 
@@ -138,9 +169,14 @@ def parser() -> argparse.ArgumentParser:
     ap = Parser(prog=PROG, description="Generate, verify and show Cryptographically Generated Addresses (RFC 3972).")
     sub = ap.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("gen", help="generate a CGA for a /64 prefix")
-    gen.add_argument("--prefix", required=True, help="the /64 subnet prefix, e.g. 2001:db8:1::/64")
-    gen.add_argument("--sec", type=int, default=1, choices=(0, 1, 2), help="Sec value (default 1)")
-    gen.add_argument("--key", type=Path, help="RSA key (PEM): loaded if it exists, else created there")
+    gen.add_argument("--prefix", required=True,
+                     help="the /64 subnet prefix, e.g. 2001:db8:1::/64 (no host bits set)")
+    gen.add_argument("--sec", type=int, default=1, choices=(0, 1, 2),
+                     help="Sec value (default 1): about 2^(16*Sec) Hash2 trials (RFC 3972 §4); Sec 2 takes "
+                          "minutes to hours")
+    gen.add_argument("--key", type=Path,
+                     help="RSA key (PEM): loaded if it exists, else created there; without it a new key is used "
+                          "and not saved (nothing can sign for the address)")
     gen.add_argument("--bits", type=int, default=1024, help="size of a new key: 1024 (default) or 1536")
     gen.add_argument("--out", type=Path, help="write the CGA Parameters (binary) to this file")
     gen.add_argument("--json", action="store_true", help="print the result as JSON")

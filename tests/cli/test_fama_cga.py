@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import selectors
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +64,9 @@ def test_gen_then_verify(tmp_path: Path) -> None:
         (("show", "/nonexistent/file"), "fama-cga: error: /nonexistent/file: No such file or directory"),  # no [Errno 2]
         (("show", "/"), "fama-cga: error: /: Is a directory"),
         (("gen", "--prefix", "2001:db8::/48"), "/64"),
+        # the host bits were dropped without a word: a CGA of 2001:db8:1::/64 for what was asked
+        (("gen", "--prefix", "2001:db8:1::5/64"),
+         ("--prefix '2001:db8:1::5/64': host bits set; the /64 prefix is 2001:db8:1::/64")),
         (("gen", "--prefix", "nonsense"), "nonsense"),
         (("gen", "--prefix", "2001:db8::/64", "--bits", "2048"), "255"),
     ],
@@ -79,3 +84,37 @@ def test_a_bad_prefix_writes_no_key(tmp_path: Path) -> None:
     out = fama_cga("gen", "--prefix", "2001:db8::/48", "--key", str(tmp_path / "new.pem"))
     assert out.returncode == 2 and "/64" in out.stderr
     assert not (tmp_path / "new.pem").exists() and "new RSA" not in out.stdout
+
+
+def test_a_key_that_is_not_kept_is_said_so() -> None:
+    """Without --key the new key was dropped without a word: nothing could ever sign for the address."""
+    out = fama_cga("gen", "--prefix", "2001:db8:7::/64", "--sec", "0", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["address"].startswith("2001:db8:7:0:")
+    assert out.stderr == ("fama-cga: note: the new RSA-1024 key was not saved, so nothing can sign for this "
+                          "address; --key FILE keeps it\n")
+
+
+def test_a_kept_key_gets_no_note(tmp_path: Path) -> None:
+    out = fama_cga("gen", "--prefix", "2001:db8:7::/64", "--sec", "0", "--key", tmp_path / "k.pem")
+    assert out.returncode == 0 and (tmp_path / "k.pem").exists()
+    assert "note" not in out.stderr
+
+
+def test_a_sec_2_search_is_announced_before_it_starts(tmp_path: Path) -> None:
+    """--sec 2 searched for minutes to hours without a word; RFC 3972 §4: 2^(16*Sec) = 2^32 trials expected."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scapy_fama.cli.cga", "gen", "--prefix", "2001:db8:7::/64", "--sec", "2",
+         "--key", str(tmp_path / "k.pem")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stderr, selectors.EVENT_READ)  # type: ignore[arg-type]
+            assert sel.select(timeout=120), "no word from fama-cga --sec 2"
+        line = proc.stderr.readline()  # type: ignore[union-attr]
+        assert line == ("fama-cga: note: Sec 2: about 4,294,967,296 Hash2 trials expected (2^32, RFC 3972 §4), "
+                        "minutes to hours; Ctrl-C stops the search\n")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130 and rest == "fama-cga: interrupted\n"
