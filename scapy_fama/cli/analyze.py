@@ -56,6 +56,7 @@ from scapy_fama.cli.common import (
     usable_cores,
     version,
     writable_folder,
+    writing,
 )
 
 PROG = "fama-analyze"
@@ -138,7 +139,8 @@ def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
     else:
         render(analysis, out)
     if args.annotate is not None:
-        count = annotate.write(analysis, args.annotate)
+        with writing("--annotate", args.annotate):
+            count = annotate.write(analysis, args.annotate)
         err.print(f"annotated capture written to {args.annotate} ({count} signalling packets with a comment)",
                   soft_wrap=True, highlight=False)
     if plot is not None:

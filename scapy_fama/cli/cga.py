@@ -23,7 +23,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, run, version
+from scapy_fama.cli.common import (
+    EXIT_NEGATIVE,
+    EXIT_OK,
+    Parser,
+    run,
+    version,
+    writable_file,
+    writing,
+)
 from scapy_fama.crypto import (
     CgaCancelled,
     CgaParams,
@@ -66,13 +74,17 @@ def _key(path: Path | None, bits: int, console: Console) -> KeyPair:
         return KeyPair.load(path)
     key = KeyPair.generate(bits)
     if path is not None:
-        key.save(path)
+        with writing("--key", path):
+            key.save(path)
         console.print(f"new RSA-{bits} key written to {path}")
     return key
 
 
 def _generate(args: argparse.Namespace, console: Console) -> int:
     prefix = _subnet_prefix(args.prefix)  # refused before a new key is written
+    for flag, path in (("--key", args.key), ("--out", args.out)):
+        if path is not None and not (flag == "--key" and path.exists()):
+            writable_file(flag, path)  # before the search, not after it
     key = _key(args.key, args.bits, console)
     if args.sec >= ANNOUNCED_FROM:
         _note(f"Sec {args.sec}: about {EXPECTED_TRIALS[args.sec]:,} Hash2 trials expected (2^{16 * args.sec}, "
@@ -91,7 +103,8 @@ def _generate(args: argparse.Namespace, console: Console) -> int:
         except CgaCancelled as exc:
             raise KeyboardInterrupt from exc
     if args.out is not None:
-        args.out.write_bytes(cga.params)
+        with writing("--out", args.out):
+            args.out.write_bytes(cga.params)
     if args.json:
         print(json.dumps({"address": cga.address, "sec": cga.sec, "params": cga.params.hex(),
                           "params_file": str(args.out) if args.out else None}))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from ipaddress import AddressValueError, IPv6Address
 from pathlib import Path
 from typing import Any, Callable, NoReturn
@@ -150,3 +152,16 @@ def writable_file(flag: str, path: Path) -> None:
         raise ValueError(f"{flag} {path}: no such directory {path.parent}")
     if not os.access(path if path.exists() else path.parent, os.W_OK):
         raise ValueError(f"{flag} {path}: not writable")
+
+
+@contextmanager
+def writing(flag: str, path: Path) -> Iterator[None]:
+    """Writing the output of ``flag``: a failed write or flush (a full disk, /dev/full) is
+    ``FLAG PATH: problem`` (it was ``[Errno 28] No space left on device``, no path); an error
+    that names its file already is left as it is."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise ValueError(f"{flag} {path}: {exc.strerror or exc}") from None

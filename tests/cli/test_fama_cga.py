@@ -118,3 +118,21 @@ def test_a_sec_2_search_is_announced_before_it_starts(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         rest = proc.communicate(timeout=120)[1]
     assert proc.returncode == 130 and rest == "fama-cga: interrupted\n"
+
+
+@pytest.mark.parametrize("flag", ["--key", "--out"])
+def test_an_output_that_cannot_be_written_is_refused_before_the_search(flag: str) -> None:
+    """--out in a missing folder failed after the search (and after writing a new key)."""
+    out = fama_cga("gen", "--prefix", "2001:db8:7::/64", "--sec", "0", flag, "/nonexistent/x")
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr == f"fama-cga: error: {flag} /nonexistent/x: no such directory /nonexistent\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_a_failed_write_names_the_flag_and_path(tmp_path: Path) -> None:
+    """It said "[Errno 28] No space left on device" and no path."""
+    out = fama_cga("gen", "--prefix", "2001:db8:7::/64", "--sec", "0", "--key", tmp_path / "k.pem",
+                   "--out", "/dev/full")
+    assert out.returncode == 2
+    assert out.stderr.splitlines()[-1] == "fama-cga: error: --out /dev/full: No space left on device"
+

@@ -44,3 +44,10 @@ def test_any_other_os_error_is_its_path_and_problem() -> None:
     assert plain(FileExistsError(errno.EEXIST, "File exists", "out")) == "out: File exists"
     assert plain(OSError(errno.EXDEV, "Invalid cross-device link", "a", None, "b")) == "a -> b: Invalid cross-device link"
     assert plain(OSError("no errno")) == "no errno"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_an_output_that_cannot_be_written_names_its_path(capsys: pytest.CaptureFixture[str]) -> None:
+    """A failed write of --annotate said "[Errno 28] No space left on device" and no path."""
+    assert analyze.main([str(PCAP), "--annotate", "/dev/full"]) == 2
+    assert capsys.readouterr().err == "fama-analyze: error: --annotate /dev/full: No space left on device\n"
