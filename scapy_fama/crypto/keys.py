@@ -16,7 +16,6 @@ dissectors can find where the key ends without parsing it.
 
 import os
 from functools import lru_cache
-from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,6 +25,7 @@ GENERATED_SIZES = (1024, 1536)
 MAX_OPTION_DATA = 255  # RFC 4866 §5.2, §5.3: 8-bit Option Length, no fragmentation
 MAX_MODULUS_BITS = MAX_OPTION_DATA * 8
 PUBLIC_EXPONENT = 65537
+MAX_PEM = 1 << 16  # bytes read of a key file: an RSA key's PEM is a few KB; more is no key
 
 
 def _check_fits(bits: int) -> None:
@@ -60,7 +60,10 @@ class KeyPair:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "KeyPair":
         """Load an unencrypted PEM PKCS#8 private key; ValueError if the file holds none."""
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:  # not read_bytes: /dev/zero as --key filled the memory
+            data = f.read(MAX_PEM + 1)
+        if len(data) > MAX_PEM:
+            raise ValueError(f"{path}: not a PEM private key (more than {MAX_PEM} bytes)")
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import selectors
 import signal
 import subprocess
@@ -136,3 +137,16 @@ def test_a_failed_write_names_the_flag_and_path(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.splitlines()[-1] == "fama-cga: error: --out /dev/full: No space left on device"
 
+
+def _limit_memory() -> None:  # before the fix the key file was read whole: bounded, it fails, the machine lives
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_an_endless_key_file_is_refused() -> None:
+    """--key /dev/zero read without end until the kernel killed fama-cga (24 GB, exit 137)."""
+    out = subprocess.run([sys.executable, "-m", "scapy_fama.cli.cga", "gen", "--prefix", "2001:db8:7::/64",
+                          "--sec", "0", "--key", "/dev/zero"], capture_output=True, text=True, timeout=120,
+                         preexec_fn=_limit_memory, check=False)
+    assert out.returncode == 2
+    assert out.stderr == "fama-cga: error: /dev/zero: not a PEM private key (more than 65536 bytes)\n"
