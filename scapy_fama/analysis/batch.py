@@ -19,13 +19,30 @@ time. A capture set splits that run in two stages that give the same
         as a duplicate (a sighting for signalling), the rest counted (count_tunnel,
         count_native) and its signalling read into analyze.Live -> analyze.finish
 
-The copy test needs every file's packets side by side, so a shard holds an event per
-IPv6 packet (not the file's counters): the merge costs a dictionary test per packet and
-a shard grows with its file. A shard is file-local (file index 0); stage 2 numbers
-packets ``(file, frame)`` and capture points by the file's place in the set. Shards travel
-as JSON (``fama-analyze-shard/2``, :func:`shard_to_json` / :func:`shard_from_json`), so a
-Slurm array, Dask or Spark can run ``fama-analyze --shard-out DIR FILE`` per file and one
-``fama-analyze --merge DIR`` gives the report.
+Only packets that another file may hold a copy of need the merge's copy test: with
+``--jobs`` (:func:`analyze_set`) a first pass reads each file's time span (:func:`time_span`,
+in the pool), and stage 1 of a file ships events only for its *shared* stretches, the times
+within DUPLICATE_WINDOW of another file's span. The rest of the file is *its own*: no other
+file's packet comes within the window of it, so (files in time order) one run sees there only
+this file's packets, and a packet of one capture point is a copy only of a packet of another
+capture point of this file. Stage 1 counts such a stretch itself (its own copy test when the
+file has several capture points) into a :class:`Segment`, placed in the file's events where the
+stretch starts; stage 2 folds it into the counters at that place (classify.fold_tunnels,
+fold_native: the same counts, tunnel starts and per-second arrays as one by one). Signalling
+(and unreadable signalling) is shipped from every stretch: the reconstruction reads every
+binding's messages of all files in time order (a BU in one file, its BA in another); from an own
+stretch its data was counted by stage 1 (the effect ("counted",) stands for it) and stage 2 only
+runs its copy test, which sees every copy of it (copies have the same bytes, hence signalling
+too). A file with several capture points that shares a stretch with another file, and every file
+when one is not in time order (the copy test's window then depends on all files' packets), is
+shipped whole: the merge then is the one run, packet by packet.
+
+A shard is file-local (file index 0); stage 2 numbers packets ``(file, frame)`` and capture
+points by the file's place in the set. Shards travel as JSON (``fama-analyze-shard/2``,
+:func:`shard_to_json` / :func:`shard_from_json`), so a Slurm array, Dask or Spark can run
+``fama-analyze --shard-out DIR FILE`` per file and one ``fama-analyze --merge DIR`` gives the
+report. Such a shard knows no other file, so it is shipped whole (an event per IPv6 packet,
+no segment): the format is unchanged, and ``--merge`` costs a copy test per packet.
 """
 
 from __future__ import annotations
@@ -48,12 +65,17 @@ from scapy_fama.analysis.analyze import (
     signal_handler,
 )
 from scapy_fama.analysis.classify import (
+    DUPLICATE_WINDOW,
     FastPath,
+    NativeCount,
     PacketRef,
     Sightings,
     Totals,
+    TunnelCount,
     count_native,
     count_tunnel,
+    fold_native,
+    fold_tunnels,
 )
 from scapy_fama.analysis.pmip import ProxyInfo
 from scapy_fama.analysis.reader import VANTAGES_PER_FILE, CaptureReader, Interface
@@ -63,15 +85,30 @@ from scapy_fama.crypto import KeyPair
 SHARD_SCHEMA = "fama-analyze-shard/2"
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 # [time, key, capture point, signalling, effect, ...]: an IPv6 packet, see the module docstring (a
-# list, which the effects are appended to; equal effects are one object, which pickle sends once)
+# list, which the effects are appended to; equal effects are one object, which pickle sends once);
+# or [time, None, Segment]: the file's own stretch from that time on, counted by stage 1
 Event = list[Any]
 Effect = tuple[Any, ...]
 EFFECTS = 4  # where an event's effects start
+COUNTED = ("counted",)  # the effect of data stage 1 counted itself (a tunnelled MH of an own stretch)
+Span = tuple[float, float]  # first and last time, seconds
+REACH = 2 * DUPLICATE_WINDOW  # how near another file's span a stretch is shared: the window, and room for rounding
+WHOLE: list[Span] = [(float("-inf"), float("inf"))]  # shared throughout: an event per IPv6 packet
+
+
+@dataclass
+class Segment:
+    """Stage 1's own count of a stretch of a file that no other file comes within the window of."""
+
+    totals: Totals = field(default_factory=Totals)  # tunnelled, native, duplicates
+    tunnels: dict[tuple[str, str, str, str], TunnelCount] = field(default_factory=dict)
+    native: dict[str, NativeCount] = field(default_factory=dict)
 
 
 @dataclass
 class Shard:
-    """Stage 1 of one file: its frame counts and every IPv6 packet as an event, file-local."""
+    """Stage 1 of one file: its frame counts, its IPv6 packets as events (file-local) and its own
+    stretches as segments among them."""
 
     file: CaptureFile
     totals: Totals  # frames, ipv6 and other are the file's; the rest is recounted by the merge
@@ -86,24 +123,68 @@ def _key(ip: bytes) -> bytes:
 
 
 class _Record:
-    """The tap and sink of stage 1: every IPv6 packet and what it became, in file order."""
+    """The tap and sink of stage 1: every IPv6 packet and what it became, in file order; in the
+    file's own stretches (outside ``shared``, sorted disjoint spans) data is counted here instead."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: list[Span], several_points: bool) -> None:
         self.events: list[Event] = []
         self._event: Event = []
         self._same: dict[Effect, Effect] = {}  # a data stream's packets: one effect object
+        self._shared = shared
+        self._next = 0  # the first shared span not yet over
+        self._segment: Segment | None = None  # the own stretch the packets are in; None: a shared one
+        self._copies = Sightings() if several_points else None  # an own stretch's copy test
+        self._copy = False  # the current packet (own stretch) is a copy
+        self._ip = b""  # and its bytes, keyed only if it is shipped
+
+    def _is_shared(self, now: float) -> bool:
+        while self._next < len(self._shared) and self._shared[self._next][1] < now:
+            self._next += 1
+        return self._next < len(self._shared) and self._shared[self._next][0] <= now
 
     def packet(self, ip: bytes, now: float, vantage: int, signalling: bool) -> None:
-        self._event = [now, _key(ip), vantage, signalling]
-        self.events.append(self._event)
+        self.done()
+        if self._is_shared(now):
+            self._segment = None
+            self._event = [now, _key(ip), vantage, signalling]
+            self.events.append(self._event)
+            return
+        if self._segment is None:
+            self._segment = Segment()
+            self.events.append([now, None, self._segment])
+        self._copy = self._copies is not None and self._copies.earlier(ip, now, vantage) is not None
+        self._ip = ip
+        self._event = [now, None, vantage, signalling]
+
+    def done(self) -> None:
+        """The last packet is complete: an own stretch's is shipped if it was signalling."""
+        event, segment = self._event, self._segment
+        if segment is None or len(event) < EFFECTS:
+            return
+        if any(e[0] in ("signal", "malformed") for e in islice(event, EFFECTS, None)):
+            event[1] = _key(self._ip)
+            self.events.append(event)  # its copy test and counts of signalling are stage 2's
+        elif self._copy:
+            segment.totals.duplicates += 1
+        self._event = []
 
     def tunnel(self, tunnels: object, key: tuple[str, str, str, str], now: float, size: int, overhead: int) -> None:
-        effect = ("tunnel", key, size, overhead)
-        self._event.append(self._same.setdefault(effect, effect))
+        if self._segment is None:
+            effect = ("tunnel", key, size, overhead)
+            self._event.append(self._same.setdefault(effect, effect))
+            return
+        self._event.append(COUNTED)
+        if not self._copy:
+            self._segment.totals.tunnelled += 1
+            count_tunnel(self._segment.tunnels, key, now, size, overhead)
 
     def native(self, native: object, src: str, dst: str, now: float, size: int) -> None:
-        effect = ("native", src, dst, size)
-        self._event.append(self._same.setdefault(effect, effect))
+        if self._segment is None:
+            effect = ("native", src, dst, size)
+            self._event.append(self._same.setdefault(effect, effect))
+        elif not self._copy:
+            self._segment.totals.native += 1
+            count_native(self._segment.native, src, dst, now, size)
 
     def sighting(self, key: bytes, now: float, ref: PacketRef) -> None:
         raise AssertionError("stage 1 does not look for copies: the merge does")
@@ -140,12 +221,54 @@ def capture_set(paths: list[Path]) -> tuple[list[Path], frozenset[Path]]:
     return out, frozenset(lenient - {p for p in paths if p.is_file()})
 
 
-def shard(path: Path, lenient: bool = False) -> Shard:
-    """Stage 1 of one file (raises CaptureError for a file that is not a capture, unless ``lenient``)."""
+def time_span(path: Path, lenient: bool = False) -> tuple[Span | None, bool, int]:
+    """A file's first and last frame times (None: no frame), whether its frames are in time order,
+    and its capture points: what :func:`analyze_set` needs to tell the files' shared stretches."""
+    first = last = None
+    ordered = True
     with CaptureReader(path, lenient=lenient) as reader:
-        record = _Record()
+        for _, now, _, _, _ in reader:
+            if last is None:
+                first = now
+            elif now < last:
+                ordered = False
+            last = now
+        points = len(reader.interfaces)
+    return (first, last) if first is not None and last is not None else None, ordered, points
+
+
+def shared_spans(spans: list[Span | None], ordered: bool, points: list[int]) -> list[list[Span]]:
+    """Each file's shared stretches: where another file's span comes within DUPLICATE_WINDOW (the
+    module docstring says why that is enough, and when a file is shipped whole)."""
+    if not ordered:
+        return [WHOLE for _ in spans]
+    out = []
+    for i, mine in enumerate(spans):
+        near = sorted((max(s[0] - REACH, mine[0]), min(s[1] + REACH, mine[1]))
+                      for j, s in enumerate(spans) if j != i and s is not None and mine is not None)
+        near = [s for s in near if s[0] <= s[1]]
+        if near and points[i] > 1:
+            out.append(WHOLE)
+            continue
+        joined: list[Span] = []
+        for start, end in near:
+            if joined and start <= joined[-1][1]:
+                joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+            else:
+                joined.append((start, end))
+        out.append(joined)
+    return out
+
+
+def shard(path: Path, lenient: bool = False, shared: list[Span] = WHOLE, points: int = 1) -> Shard:
+    """Stage 1 of one file (raises CaptureError for a file that is not a capture, unless ``lenient``);
+    data outside the ``shared`` stretches is counted into segments (default: none, an event each),
+    with a copy test of its own when the file has several capture ``points``."""
+    with CaptureReader(path, lenient=lenient) as reader:
+        record = _Record(shared, several_points=points > 1)
         fast = FastPath(signal_handler(record), tap=record)
         fast.consume(reader)
+        record.done()
         info = CaptureFile(reader.path, reader.size, reader.interfaces, reader.truncated)
     return Shard(info, fast.totals, fast.first_time, fast.last_time, record.events)
 
@@ -164,6 +287,14 @@ def merge(shards: list[Shard], keys: list[KeyPair] | None = None, mn: str | None
         totals.other += s.totals.other
     streams = [zip(repeat(i), s.events) for i, s in enumerate(shards)]
     for index, event in heapq.merge(*streams, key=lambda e: e[1][0]):
+        if event[1] is None:  # a file's own stretch, counted by stage 1
+            segment: Segment = event[2]
+            totals.tunnelled += segment.totals.tunnelled
+            totals.native += segment.totals.native
+            totals.duplicates += segment.totals.duplicates
+            fold_tunnels(fast.tunnels, segment.tunnels)
+            fold_native(fast.native, segment.native)
+            continue
         now, key, vantage, signalling = event[:EFFECTS]
         vantage += index * VANTAGES_PER_FILE
         if copies.earlier_key(key, now, vantage) is not None:
@@ -180,7 +311,7 @@ def merge(shards: list[Shard], keys: list[KeyPair] | None = None, mn: str | None
                 count_native(fast.native, effect[1], effect[2], now, effect[3])
             elif effect[0] == "signal":
                 live.signal(effect[3], (index, effect[1]), now, vantage, effect[2], _key(effect[2]))
-            else:
+            elif effect[0] == "malformed":
                 live.malformed(effect[2], (index, effect[1]), effect[3], now)
         if event[EFFECTS:EFFECTS + 1] and event[EFFECTS][0] in ("signal", "malformed"):  # not a tunnel's inner MH
             totals.signalling += 1
@@ -201,8 +332,14 @@ def _shards(paths: list[Path], jobs: int, lenient: Collection[Path]) -> list[Sha
 
 def analyze_set(paths: list[Path], jobs: int, keys: list[KeyPair] | None = None, mn: str | None = None,
                 lenient: Collection[Path] = ()) -> Analysis:
-    """A capture set on ``jobs`` processes: stage 1 per file in a pool, stage 2 here."""
-    return merge(_shards(paths, jobs, lenient), keys, mn)
+    """A capture set on ``jobs`` processes (no more than the files): the files' time spans, then
+    stage 1 per file (events for the shared stretches only) in a pool, stage 2 here."""
+    leniency = [p in lenient for p in paths]
+    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(paths)))) as pool:
+        spans, ordered, points = zip(*pool.map(time_span, paths, leniency))
+        shared = shared_spans(list(spans), all(ordered), list(points))
+        shards = list(pool.map(shard, paths, leniency, shared, points))
+    return merge(shards, keys, mn)
 
 
 # ---------------------------------------------------------------- shards as JSON

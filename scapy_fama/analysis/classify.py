@@ -81,6 +81,25 @@ class TunnelCount:
             self.counts.extend([0] * (i + 1 - len(self.counts)))
         self.counts[i] += n
 
+    def add_counts(self, base: int, counts: array[int]) -> None:
+        """Add the per-second ``counts`` of another count from second ``base`` on, as :meth:`bump`
+        would second by second (a whole array at once: the seconds of a day apart are many)."""
+        if not counts:
+            return
+        if not self.counts:
+            self.base, self.counts = base, array("I", counts)
+            return
+        if base < self.base:  # grow at the front, as bump
+            self.counts[0:0] = array("I", [0]) * (self.base - base)
+            self.base = base
+        at, end = base - self.base, len(self.counts)
+        if at > end:
+            self.counts.extend(array("I", [0]) * (at - end))
+        if at + len(counts) > end:  # past the end: a copy
+            self.counts.extend(counts[max(end - at, 0):])
+        for i in range(at, min(end, at + len(counts))):  # where both have seconds
+            self.counts[i] += counts[i - at]
+
     def per_second(self) -> list[tuple[int, int]]:
         """(second, packets) of every second with traffic."""
         return [(self.base + i, n) for i, n in enumerate(self.counts) if n]
@@ -98,8 +117,7 @@ class TunnelCount:
         self.bytes += other.bytes
         self.overhead += other.overhead
         self.last = max(self.last, other.last)
-        for second, n in other.per_second():
-            self.bump(second, n)
+        self.add_counts(other.base, other.counts)
 
 
 @dataclass
@@ -146,6 +164,38 @@ def count_native(native: dict[str, NativeCount], src: str, dst: str, now: float,
             count.received_packets += 1
             count.received_bytes += size
         count.last = now
+
+
+def fold_tunnels(tunnels: dict[tuple[str, str, str, str], TunnelCount],
+                 later: dict[tuple[str, str, str, str], TunnelCount]) -> None:
+    """Counts of a stretch of packets all later than those counted in ``tunnels``, folded in as
+    :func:`count_tunnel` would have counted them one by one (``later`` is taken over)."""
+    for key, part in later.items():
+        count = tunnels.get(key)
+        if count is None:
+            tunnels[key] = part
+            continue
+        resumed = part.first - count.last > RESUME_GAP  # its first packet: a start only after a silence
+        count.starts.extend(part.starts if resumed else part.starts[1:])
+        count.packets += part.packets
+        count.bytes += part.bytes
+        count.overhead += part.overhead
+        count.last = part.last
+        count.add_counts(part.base, part.counts)
+
+
+def fold_native(native: dict[str, NativeCount], later: dict[str, NativeCount]) -> None:
+    """:func:`fold_tunnels` for plain traffic."""
+    for address, part in later.items():
+        count = native.get(address)
+        if count is None:
+            native[address] = part
+            continue
+        count.sent_packets += part.sent_packets
+        count.sent_bytes += part.sent_bytes
+        count.received_packets += part.received_packets
+        count.received_bytes += part.received_bytes
+        count.last = part.last
 
 
 class Tap(Protocol):
