@@ -41,6 +41,7 @@ SIGNALLING = {MH, OLD_MH, ICMPV6}
 DUPLICATE_WINDOW = 1.0  # seconds: a packet seen again at another capture point within it is the same
 RESUME_GAP = 0.5  # seconds without a packet after which a tunnelled stream's next packet is a start
 MEMO_LIMIT = 1 << 16
+SILENT_BLOCK = 4096  # seconds per_second() tests at once for traffic
 
 # (file index, frame number): how findings and timelines name a packet
 PacketRef = tuple[int, int]
@@ -101,8 +102,17 @@ class TunnelCount:
             self.counts[i] += counts[i - at]
 
     def per_second(self) -> list[tuple[int, int]]:
-        """(second, packets) of every second with traffic."""
-        return [(self.base + i, n) for i, n in enumerate(self.counts) if n]
+        """(second, packets) of every second with traffic; a block of seconds without is skipped at
+        once by its bytes (a stream seen on several days holds the days' seconds between)."""
+        counts, out = self.counts, []
+        data = counts.tobytes()
+        width = SILENT_BLOCK * counts.itemsize
+        silent = bytes(width)
+        for at in range(0, len(data), width):
+            if data[at : at + width] != silent[: len(data) - at]:
+                first = at // counts.itemsize
+                out += [(self.base + i, n) for i, n in enumerate(counts[first : first + SILENT_BLOCK], first) if n]
+        return out
 
     def first_after(self, t: float) -> float | None:
         """The first packet at or after ``t`` that followed a silence (or was the first)."""
