@@ -380,7 +380,9 @@ def _effect(e: list[Any]) -> Effect:
 
 
 def shard_to_json(s: Shard) -> dict[str, Any]:
-    """``fama-analyze-shard/2``: a shard as plain JSON data."""
+    """``fama-analyze-shard/2``: a shard as plain JSON data (one shipped whole: no segment)."""
+    if any(e[1] is None for e in s.events):
+        raise ValueError(f"{s.file.path}: a shard with own stretches is made for one capture set, not to travel")
     return {
         "schema": SHARD_SCHEMA,
         "file": {"path": str(s.file.path), "size": s.file.size, "truncated": s.file.truncated,

@@ -73,7 +73,8 @@ def parser() -> argparse.ArgumentParser:
                          "is no capture is an error, one found in a folder a warning (exit 1) and the rest analysed")
     ap.add_argument("--jobs", type=jobs, default=1, metavar="N",
                     help=f"read the files in N processes: N at most the cores usable here ({usable_cores()}), no more "
-                         "processes than files (the same report as one process; default 1)")
+                         "processes than files (the same report as one process; where no other file is within "
+                         "2 s, a file's data is counted in its process)")
     ap.add_argument("--shard-out", type=Path, metavar="DIR",
                     help="write each file's stage-1 shard (JSON) into DIR for a later --merge, and stop "
                          "(exit 1 with a warning when a file was cut short or is no capture, as the report)")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from scapy_fama.analysis.analyze import analyze
-from scapy_fama.analysis.batch import WHOLE, analyze_set, shard, shared_spans, time_span
+from scapy_fama.analysis.batch import WHOLE, analyze_set, shard, shard_to_json, shared_spans, time_span
 from scapy_fama.analysis.classify import (
     TunnelCount,
     count_native,
@@ -177,3 +177,20 @@ def test_adding_per_second_counts_at_once_is_bumping_second_by_second(seconds: l
         by_bump.bump(second, 2)
     at_once.add_counts(other.base, other.counts)
     assert (at_once.base, at_once.counts) == (by_bump.base, by_bump.counts)
+
+
+def test_a_shard_with_own_stretches_does_not_travel() -> None:
+    """Its segments hold counts made for one set; a --merge with other files would count wrong."""
+    own = shard(LAB, shared=[])
+    with pytest.raises(ValueError, match="made for one capture set, not to travel"):
+        shard_to_json(own)
+
+
+def test_per_second_finds_every_second_with_traffic_across_days_of_silence() -> None:
+    """per_second skips silent blocks of seconds by their bytes: the seconds at a block's edges count."""
+    seconds = {1_700_000_000: 3, 1_700_000_001: 1, 1_700_004_095: 2, 1_700_004_096: 5, 1_700_086_400: 1,
+               1_700_086_400 + 4095: 7, 1_700_604_799: 4}
+    count = TunnelCount()
+    for second, n in seconds.items():
+        count.bump(second, n)
+    assert count.per_second() == sorted(seconds.items())
