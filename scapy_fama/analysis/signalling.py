@@ -30,7 +30,7 @@ state, see :mod:`scapy_fama.analysis.reconstruct`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from ipaddress import IPv6Network
 
 from scapy.layers.inet6 import (
@@ -88,6 +88,11 @@ class Signal:
     dar: str | None = None  # RA: the DAR's global address (PIO with the R bit, profile §1)
     problems: list[Problem] = field(default_factory=list)
 
+    def __reduce__(self) -> tuple[type[Signal], tuple[object, ...]]:
+        """Pickled as its fields in order: a capture set's workers send the parent one per signalling
+        packet, and this loads in half the time of an object with its dictionary."""
+        return Signal, tuple([getattr(self, name) for name in SIGNAL_FIELDS])
+
     @property
     def deregistration(self) -> bool:
         """BU: the core's rule (:func:`scapy_fama.proto.messages.is_deregistration`); a Proxy BU
@@ -96,6 +101,9 @@ class Signal:
         if self.proxy is not None:
             return self.lifetime == 0
         return is_deregistration(self.src, self.hoa, self.lifetime or 0)
+
+
+SIGNAL_FIELDS = tuple(f.name for f in fields(Signal))
 
 
 def _tail_headers(mh: Packet) -> tuple[str | None, list[Problem]]:
