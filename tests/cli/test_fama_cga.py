@@ -107,6 +107,8 @@ def test_a_sec_2_search_is_announced_before_it_starts(tmp_path: Path) -> None:
         [sys.executable, "-m", "scapy_fama.cli.cga", "gen", "--prefix", "2001:db8:7::/64", "--sec", "2",
          "--key", str(tmp_path / "k.pem")],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        # a shell's background job (.ci/run under nohup or &) ignores SIGINT, and so would the child
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         with selectors.DefaultSelector() as sel:
@@ -117,7 +119,12 @@ def test_a_sec_2_search_is_announced_before_it_starts(tmp_path: Path) -> None:
                         "minutes to hours; Ctrl-C stops the search\n")
     finally:
         proc.send_signal(signal.SIGINT)
-        rest = proc.communicate(timeout=120)[1]
+        try:
+            rest = proc.communicate(timeout=120)[1]
+        finally:
+            if proc.poll() is None:  # never left searching on both cores for the rest of the suite
+                proc.kill()
+                proc.communicate()
     assert proc.returncode == 130 and rest == "fama-cga: interrupted\n"
 
 
