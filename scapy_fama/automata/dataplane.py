@@ -41,11 +41,16 @@ sends the same packets here). A role with link emulation
 through two delay lines, as its access port does for the signalling.
 
 Drops are counted (``counts``) and logged at most once a second per reason;
-the kernel's own multicast into the TUN (MLD reports) is dropped silently.
+the kernel's own multicast into the TUN (MLD reports) is dropped silently. The
+packet socket reports once that its interface went down or away (ENETDOWN); the
+data plane reads on, and leaves the link's change to the automaton's log (its
+access port sees the same) and a new interface of the same name to the MN's
+kernel path, which binds the socket to it at the next attachment.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import select
@@ -71,6 +76,8 @@ OUTER_HLIM = 64  # RFC 2473 §3.1: the tunnel entry point's default hop limit; p
 BATCH = 64  # packets moved per source and wakeup before the other source gets its turn
 _LOG_EVERY = 1.0  # seconds between two log lines of one drop reason
 _DATA = frozenset((TCP, UDP, ICMPV6))  # a Next Header that carries no signalling
+# what the packet socket reports once when its interface goes down or away (net/faults.py)
+_LINK_GONE = frozenset((errno.ENETDOWN, errno.ENXIO, errno.ENODEV))
 
 
 @dataclass(frozen=True)
@@ -335,6 +342,10 @@ class DataPlane:
                     n = self.receiver.recv_into(into)
                 except BlockingIOError:
                     return
+                except OSError as exc:
+                    if exc.errno in _LINK_GONE:  # reported once: the automaton logs the link's change
+                        return
+                    raise
                 outer = buffer[at : end_of_read + n]
                 upper = IPV6_HEADER
                 if len(outer) > IPV6_HEADER and outer[6] != IPV6_IN_IPV6:  # extension headers first (RFC 2473 §4.1.1)

@@ -41,7 +41,13 @@ tunnels once the routes follow them:
   ``tunnel-entry`` record says whether the kernel or the data plane encapsulates).
 * MN: its data plane reads with a virtio_net_hdr (a raw packet socket) and writes
   the inner packet with one into the TUN, so the kernel's super-packets and partial
-  checksums stay as they are (net/vnet.py).
+  checksums stay as they are (net/vnet.py). The socket is bound to the access
+  interface's index; at every attachment it is bound again if the interface of that
+  name has another one (deleted and created anew: a NIC replugged, a veth re-created),
+  else it would take nothing from the new interface and the kept addresses would
+  receive nothing more. The same socket, its program and header kept;
+  ``dataplane-rebound`` in the log. An attachment while the interface is absent is
+  one error line, and the next event tries again.
 * MN: the current address, once usable (at once when optimistic, RFC 4429), as
   a /64 on the access interface (the prefix on-link) with a default route via
   the router of its RA; a kept address as a /128 on the TUN (off the access
@@ -75,7 +81,7 @@ tunnels once the routes follow them:
   again on the link-local after a carrier flap (a move) either. The settings are
   written again at every attachment, for an interface deleted and created anew (it
   starts from ``default``), and an address the kernel dropped on the way down is
-  taken for removed.
+  taken for removed. So is the data plane's socket bound again (above).
 """
 
 from __future__ import annotations
@@ -285,6 +291,7 @@ class MnKernel(KernelPath):
         self.gateway: str | None = None
         self.kept: set[str] = set()
         self._kernel_dad = False  # the kernel's DAD on the current address may still run
+        self._index = 0  # the interface index the data plane's socket is bound to, once started
         self.rtnl.route(True, None, TUN_NAME, table=TABLE)
         self.link_local = self._link_local()
         self._conf = ipv6_conf(iface, ACCESS_CONF)  # what the interface had, for close
@@ -295,6 +302,7 @@ class MnKernel(KernelPath):
         return held[0] if held else str(ipaddress.IPv6Address("fe80::" + in6_mactoifaceid(mac(self.iface))))
 
     def _receiver(self) -> socket.socket:
+        self._index = socket.if_nametoindex(self.iface)
         return _packet_socket(bpf.tunnelled(None, link=ETHER_HEADER), self.iface)
 
     def sync(self, native: str | None, gateway: str | None, kept: set[str], tunnels: Mapping[str, TunnelUp],
@@ -330,8 +338,10 @@ class MnKernel(KernelPath):
         self.publish(tunnels)
 
     def _attach(self) -> None:
-        """A new attachment: the interface's settings (again), its link-local address usable at
-        once (see the module's docstring; a replace would leave a running DAD alone)."""
+        """A new attachment: the data plane's socket on the interface as it is now, the interface's
+        settings (again), its link-local address usable at once (see the module's docstring; a
+        replace would leave a running DAD alone)."""
+        self._rebind()
         ipv6_conf(self.iface, ACCESS_CONF)
         flags = self.rtnl.address_flags(self.link_local, self.iface)
         if flags is not None and not flags & IFA_F_TENTATIVE:
@@ -339,6 +349,25 @@ class MnKernel(KernelPath):
         if flags is not None:
             self.rtnl.address(False, self.link_local, ON_LINK, self.iface)
         self.rtnl.address(True, self.link_local, ON_LINK, self.iface)
+
+    def _rebind(self) -> None:
+        """Bind the data plane's packet socket again where the interface of this name has another
+        index than the one it is bound to (deleted and created anew): bound to a dead index it
+        takes nothing more. A packet socket may be bound again, and keeps its BPF program and its
+        virtio_net_hdr. An absent interface is one OSError line (the attachment waits for the next
+        event, as it does when the interface's settings cannot be written)."""
+        if self.dataplane is None:
+            return
+        try:
+            index = socket.if_nametoindex(self.iface)
+            if index == self._index:
+                return
+            self.dataplane.receiver.bind((self.iface, ETH_P_IPV6))
+        except OSError as exc:
+            why = f"the data plane's socket cannot follow it ({exc.strerror or exc})"
+            raise OSError(f"access interface {self.iface} is gone: {why}") from None
+        self._log("event", "dataplane-rebound", iface=self.iface, ifindex=f"{self._index}->{index}")
+        self._index = index
 
     def _drop(self, native: str) -> None:
         """Remove ``native`` from the link; gone already when the interface went down."""
