@@ -30,21 +30,40 @@ table ``ip6 fama`` drops every Parameter Problem the namespace itself sends
 (hook ``output``: forwarded errors of other nodes pass), and spares the kernel
 the IPv6-in-IPv6 packets for the namespace itself (hook ``input``: the data
 plane's packet socket has its copy already, and the kernel would only build a
-Parameter Problem for each; forwarded ones pass). Its rule set::
+Parameter Problem for each; forwarded ones pass). Its rule set, :data:`NFT_RULES`
+(:data:`NFT_COMMAND` loads it in one line)::
 
     table ip6 fama {
         chain out { type filter hook output priority 0; icmpv6 type parameter-problem drop }
         chain in { type filter hook input priority 0; ip6 nexthdr 41 drop }
     }
+
+Who removes the table. ``fama-lab up`` installs it in its namespaces before it starts
+the roles (:func:`nft_install`) and deletes it with them. A role in kernel mode that
+finds none installs it itself (:func:`nft_claim`), with a set ``roles`` holding its
+pid; a role that finds a table with that set adds its pid; at exit each takes its pid
+out (:func:`nft_release`) and the last one out deletes the table. A table without the
+set (the lab's, one loaded by hand) is someone else's: no role changes or deletes it.
+So a role never deletes a table another process relies on, and two roles in one
+namespace share theirs whoever started first. The claims and releases of all roles
+take turns on the lock file :data:`NFT_LOCK` (a role starting while the last one
+leaves would otherwise add its pid to a table about to go); a role's install begins
+with ``create table``, so a table loaded meanwhile by someone who takes no lock aborts
+it whole instead of getting its rules twice. A role killed with SIGKILL leaves its pid
+behind, and the table stays (still silencing the kernel) until ``nft delete table ip6
+fama``.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import struct
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from scapy_fama.net.vnet import IFF_VNET_HDR
@@ -55,14 +74,17 @@ NFT_TABLE = "fama"
 NFT_RULES = f"""table ip6 {NFT_TABLE} {{
     chain out {{
         type filter hook output priority 0;
-        icmpv6 type parameter-problem drop
-    }}
+        icmpv6 type parameter-problem drop;
+    }};
     chain in {{
         type filter hook input priority 0;
-        ip6 nexthdr 41 drop
-    }}
+        ip6 nexthdr 41 drop;
+    }};
 }}
-"""
+"""  # every statement ends in ";", so that it also reads as one line (NFT_COMMAND)
+NFT_COMMAND = f"nft '{' '.join(NFT_RULES.split())}'"
+NFT_ROLES = "roles"  # the set of a table roles installed: the pids of the roles using it
+NFT_LOCK = Path("/run/fama-nft.lock")  # taken by every role's claim and release
 _TUN_DEVICE = Path("/dev/net/tun")
 _TUNSETIFF = 0x400454CA
 _IFF_TUN, _IFF_NO_PI = 0x0001, 0x1000
@@ -73,7 +95,8 @@ def _run(argv: list[str], stdin: str | None = None) -> str:
         raise OSError(f"{argv[0]} not found (install {'nftables' if argv[0] == 'nft' else 'iproute2'})")
     done = subprocess.run(argv, input=stdin, check=False, capture_output=True, text=True)
     if done.returncode != 0:
-        raise OSError(f"{' '.join(argv)}: {done.stderr.strip() or f'exit {done.returncode}'}")
+        first = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[0]  # nft adds the input, marked
+        raise OSError(f"{' '.join(argv)}: {first}")
     return done.stdout
 
 
@@ -92,11 +115,65 @@ def nft_install(namespace: str | None = None) -> None:
     _run(_in_namespace(namespace, ["nft", "-f", "-"]), NFT_RULES)
 
 
+def _nft_present(namespace: str | None = None) -> bool:
+    tables = _run(_in_namespace(namespace, ["nft", "list", "tables", "ip6"]))
+    return f"table ip6 {NFT_TABLE}" in tables.splitlines()
+
+
 def nft_remove(namespace: str | None = None) -> None:
     """Remove the table ``ip6 fama`` from ``namespace`` if it is there."""
-    tables = _run(_in_namespace(namespace, ["nft", "list", "tables", "ip6"]))
-    if f"table ip6 {NFT_TABLE}" in tables.splitlines():
+    if _nft_present(namespace):
         _run(_in_namespace(namespace, ["nft", "delete", "table", "ip6", NFT_TABLE]))
+
+
+@contextmanager
+def _nft_turn() -> Iterator[None]:
+    """Hold :data:`NFT_LOCK` (the roles' claims and releases take turns)."""
+    with open(NFT_LOCK, "a", encoding="ascii") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _nft_roles() -> set[int] | None:
+    """The pids in the set ``roles`` of the table here; None when there is no table a role installed."""
+    if not _nft_present():
+        return None
+    table = _run(["nft", "list", "table", "ip6", NFT_TABLE])
+    if f"set {NFT_ROLES} {{" not in (line.strip() for line in table.splitlines()):
+        return None
+    found = re.search(r"elements = \{([^}]*)\}", _run(["nft", "list", "set", "ip6", NFT_TABLE, NFT_ROLES]))
+    return set() if found is None else {int(pid, 0) for pid in found.group(1).replace(",", " ").split()}
+
+
+def nft_claim(pid: int) -> str:
+    """Make sure the table ``ip6 fama`` is in this namespace for the role ``pid``, by the ownership
+    rule of the module's docstring: "installed" (there was none: installed, ``pid`` its first
+    role), "shared" (another role installed it: ``pid`` added) or "present" (someone else's: left
+    as it is). A failure (no nft, no nf_tables, no lock file) is one OSError line."""
+    with _nft_turn():
+        if not _nft_present():
+            roles = f"add set ip6 {NFT_TABLE} {NFT_ROLES} {{ type mark; }}\n"  # mark: 32 bits, as a pid
+            first = f"add element ip6 {NFT_TABLE} {NFT_ROLES} {{ {pid} }}\n"
+            _run(["nft", "-f", "-"], f"create table ip6 {NFT_TABLE}\n{NFT_RULES}{roles}{first}")  # one transaction
+            return "installed"
+        if _nft_roles() is None:
+            return "present"
+        _run(["nft", "add", "element", "ip6", NFT_TABLE, NFT_ROLES, f"{{ {pid} }}"])
+        return "shared"
+
+
+def nft_release(pid: int) -> bool:
+    """Take the role ``pid`` out of the table's set ``roles``, and delete the table if it was the last
+    one (the module's docstring); whether the table went. A failure is one OSError line."""
+    with _nft_turn():
+        roles = _nft_roles()
+        if roles is None or pid not in roles:  # deleted or replaced meanwhile: no longer ours
+            return False
+        if roles == {pid}:
+            _run(["nft", "delete", "table", "ip6", NFT_TABLE])
+            return True
+        _run(["nft", "delete", "element", "ip6", NFT_TABLE, NFT_ROLES, f"{{ {pid} }}"])
+        return False
 
 
 def ipv6_conf(iface: str, settings: dict[str, int]) -> dict[str, int]:
