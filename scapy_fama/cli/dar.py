@@ -1,7 +1,7 @@
 """fama-dar: run a Distributed Anchor Router on a real interface (root).
 
     fama-dar --iface eth1 --prefix 2001:db8:1::/64 --address 2001:db8:1::1 [--require-coa-test]
-             [--kernel [--no-kernel-tunnel]] [--link-delay MS] [--link-loss P] [--link-seed N]
+             [--kernel [--no-kernel-tunnel] [--no-nft]] [--link-delay MS] [--link-loss P] [--link-seed N]
              [--log FILE] [--json-log FILE] [--name dar1]
 
 The DAR sends RAs, answers RSs, BUs and CoTIs, tunnels the traffic of bound
@@ -21,8 +21,20 @@ reverse-tunnelled packets of its MNs come out of it
 (:mod:`scapy_fama.automata.kernel_path`). Where the kernel loads BPF lightweight
 tunnels each such route carries the tunnel's program and the kernel encapsulates
 (:mod:`scapy_fama.net.lwt`; the log's ``tunnel-entry`` record says which is used);
-``--no-kernel-tunnel`` leaves it to the data plane. The namespace needs the nftables
-table of :func:`scapy_fama.net.kernel.nft_install` (Parameter Problems off).
+``--no-kernel-tunnel`` leaves it to the data plane.
+
+In kernel mode the namespace needs the nftables table ``ip6 fama`` of
+:mod:`scapy_fama.net.kernel`, without which the kernel answers the Mobility
+Headers, Home Address options and IPv6-in-IPv6 it receives with ICMPv6 Parameter
+Problems to the peers. Where it is missing the role installs it (the log's
+``nft-table`` record says ``state=installed``) and removes it at exit; a table that
+was there already stays (``present``, e.g. fama-lab's), and one installed by
+another role is shared and goes with the last of them (``shared``): the ownership
+rule is in :mod:`scapy_fama.net.kernel`. Without nft, or when the install fails,
+the role runs on after one warning line on stderr (``state=missing`` in the log)
+naming the consequence and the ``nft`` command that loads the table;
+``--no-nft`` leaves nftables alone (``state=off``). A SIGTERM while the role
+starts interrupts the start as SIGINT does (exit 130): the table goes as well.
 
 ``--link-delay MS`` and ``--link-loss P`` emulate the access link in the role
 (where tc netem is missing): every frame sent or received on IFACE waits MS/2
@@ -37,8 +49,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 
@@ -48,6 +62,7 @@ from scapy_fama.automata import DarAutomaton, FamaAutomaton, LogSink
 from scapy_fama.automata.warm import warm_up
 from scapy_fama.cli.common import EXIT_OK, Parser, run, version, writable_file
 from scapy_fama.net.iface import require_interface, require_root
+from scapy_fama.net.kernel import NFT_COMMAND, nft_claim, nft_release
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import DarConfig, DarCore
 
@@ -65,6 +80,12 @@ def node_arguments(ap: argparse.ArgumentParser) -> None:
         action="store_true",
         help="kernel mode: the kernel owns the addresses and carries the data, tunnels through a TUN",
     )
+    ap.add_argument(
+        "--no-nft",
+        action="store_true",
+        help="kernel mode: do not install the nftables table ip6 fama where it is missing (the kernel "
+        "then answers Mobility Headers and IPv6-in-IPv6 with Parameter Problems, unless you stop them)",
+    )
     ap.add_argument("--link-delay", type=float, default=0.0, metavar="MS", help="emulated link delay, MS/2 each way")
     ap.add_argument("--link-loss", type=float, default=0.0, metavar="P", help="emulated loss of each frame (0..1)")
     ap.add_argument("--link-seed", type=int, default=0, metavar="N", help="seed of the emulated loss (default 0)")
@@ -77,23 +98,84 @@ def emulation(args: argparse.Namespace) -> LinkEmulation | None:
     return LinkEmulation(args.link_delay, args.link_loss, args.link_seed)
 
 
-def serve_node(args: argparse.Namespace, build: Callable[[LogSink], FamaAutomaton]) -> int:
+def serve_node(prog: str, args: argparse.Namespace, build: Callable[[LogSink], FamaAutomaton]) -> int:
     """Check the interface and privileges, then run ``build(log)`` until SIGINT/SIGTERM, its
-    signalling path warmed first (automata/warm.py: the first BU is then no slower than the next)."""
+    signalling path warmed first (automata/warm.py: the first BU is then no slower than the next),
+    in kernel mode with the nftables table of :func:`kernel_table`. SIGTERM before the node serves
+    interrupts the start as SIGINT does, so that what it set up is undone."""
     for flag, path in (("--log", args.log), ("--json-log", args.json_log)):
         if path is not None:
             writable_file(flag, path)
     require_interface(args.iface)
     require_root()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # node.serve() then takes it over
     log = LogSink.open(args.log, args.json_log)
     try:
-        seconds = warm_up()
-        node = build(log)
-        log.write(node.name, "event", "warm-up", ms=round(seconds * 1e3, 3))
-        node.serve()
+        with kernel_table(prog, args) as table:
+            seconds = warm_up()
+            node = build(log)
+            log.write(node.name, "event", "warm-up", ms=round(seconds * 1e3, 3))
+            if table:
+                log.write(node.name, "event", "nft-table", **table)
+            node.serve()
     finally:
         log.close()
     return EXIT_OK
+
+
+@contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done (and its nft child, which inherits
+    that, is not cut short by a Ctrl-C to the terminal's process group)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+@contextmanager
+def kernel_table(prog: str, args: argparse.Namespace) -> Iterator[dict[str, str]]:
+    """In kernel mode, the nftables table ``ip6 fama`` for as long as the block runs: installed
+    where it is missing and taken out again at the end, by the ownership rule of
+    :mod:`scapy_fama.net.kernel` (the table a role installed goes with the last role using it; a
+    table someone else installed stays as it is); the fields of the log's ``nft-table`` record
+    (``{}`` outside kernel mode). Without the table the kernel answers what the role handles with
+    Parameter Problems to the peers: when it cannot be installed the role runs on, after one
+    warning line that says so and how to load it. ``--no-nft`` leaves nftables alone."""
+    if not args.kernel:
+        yield {}
+        return
+    if args.no_nft:
+        yield {"state": "off", "why": "--no-nft"}
+        return
+    pid = os.getpid()
+    fields: dict[str, str] = {}
+    try:
+        with _uninterrupted():  # a signal held meanwhile comes once fields is set
+            fields = _claim(prog, pid)
+        yield fields
+    finally:
+        if fields.get("state") in ("installed", "shared"):
+            try:
+                with _uninterrupted():
+                    nft_release(pid)
+            except OSError as exc:
+                print(f"{prog}: warning: the nftables table ip6 fama may stay: {exc}", file=sys.stderr)
+
+
+def _claim(prog: str, pid: int) -> dict[str, str]:
+    """The table claimed for ``pid`` (net/kernel.py), or the warning that it is not there."""
+    try:
+        return {"state": nft_claim(pid)}
+    except OSError as exc:
+        print(
+            f"{prog}: warning: cannot install the nftables table ip6 fama: {exc}; without it this node's "
+            "kernel sends its peers ICMPv6 Parameter Problems for the Mobility Headers, Home Address options "
+            f"and IPv6-in-IPv6 it receives: install nftables, or load the table in this namespace: {NFT_COMMAND}",
+            file=sys.stderr,
+        )
+        return {"state": "missing", "why": str(exc)}
 
 
 def _parsed(kind: Callable[[str], object], what: str, text: str) -> str:
@@ -129,6 +211,7 @@ def _serve(args: argparse.Namespace) -> int:
     name = args.name or args.iface
     link = emulation(args)
     return serve_node(
+        PROG,
         args,
         lambda log: DarAutomaton(
             core, iface=args.iface, name=name, log=log, kernel=args.kernel, emulation=link,

@@ -1,7 +1,7 @@
 """fama-mn: run a FAMA mobile node on a real interface (root).
 
     fama-mn --iface eth0 [--key mn.pem] [--keep flows|all|none|single-anchor] [--sec 0|1]
-            [--coa-test] [--udp-echo [PORT]] [--kernel] [--link-delay MS] [--link-loss P] [--link-seed N]
+            [--coa-test] [--udp-echo [PORT]] [--kernel [--no-nft]] [--link-delay MS] [--link-loss P] [--link-seed N]
             [--log FILE] [--json-log FILE] [--name mn]
 
 The MN solicits an RA whenever its interface comes up (or is moved to another
@@ -17,9 +17,10 @@ route via the DAR's link-local address from the RA, and after a move keeps
 each earlier address in the kernel, on the TUN ``fama-tun`` with a rule that
 sends its packets into the tunnel to its DAR, so sockets bound to it live on
 (:mod:`scapy_fama.automata.kernel_path`); it all goes on exit. The namespace
-needs ``accept_ra=0``, forwarding off and the nftables table of
-:func:`scapy_fama.net.kernel.nft_install`. ``--link-delay``, ``--link-loss``
-and ``--link-seed`` as fama-dar.
+needs ``accept_ra=0``, forwarding off and the nftables table ``ip6 fama``: fama-mn
+installs it where it is missing and removes it at exit as fama-dar does (see there,
+and ``--no-nft``).
+``--link-delay``, ``--link-loss`` and ``--link-seed`` as fama-dar.
 
 ``--coa-test`` runs the care-of test (CoTI/CoT) before every BU to a DAR, as a
 DAR in secure mode requires (profile §5, fama-dar ``--require-coa-test``): a
@@ -63,6 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
     name = args.name or args.iface
     link = emulation(args)
     return serve_node(
+        PROG,
         args,
         lambda log: MnAutomaton(
             core,

@@ -29,8 +29,8 @@ drops it as a message it does not handle.
 
 Kernel mode (``--kernel``) is the deliberate exception: there the kernel owns
 the FAMA addresses so that real sockets can use them, and the namespace
-forwards; an nftables rule (:func:`scapy_fama.net.kernel.nft_install`)
-silences the Parameter Problems. A DAR then also reads what reaches its
+forwards; the nftables table ``ip6 fama`` (:mod:`scapy_fama.net.kernel`, which
+the role installs where it is missing) silences the Parameter Problems. A DAR then also reads what reaches its
 address from upstream (BUs and reverse-tunnelled packets of MNs on other
 links) with a :class:`KernelUpstream`.
 

@@ -1,7 +1,9 @@
-"""fama-dar and fama-mn: --help, and one-line errors with exit code 2 for bad input."""
+"""fama-dar and fama-mn: --help, one-line errors with exit code 2 for bad input, and kernel mode's
+nftables table (kernel_table, with nft_claim and nft_release stood in for)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 
 import pytest
@@ -83,3 +85,44 @@ def test_mn_coa_test_takes_no_value(capsys: pytest.CaptureFixture[str]) -> None:
         mn.main(["--iface", "lo", "--coa-test=1"])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.startswith("fama-mn: error: argument --coa-test") and err.count("\n") == 1, err
+
+
+def _kernel_args(*argv: str) -> argparse.Namespace:
+    return dar.parser().parse_args(["--iface", "lo", *GOOD_DAR, "--kernel", *argv])
+
+
+def test_a_role_without_nft_warns_in_one_line_and_runs_on(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def claim(pid: int) -> str:
+        raise OSError("nft not found (install nftables)")
+
+    monkeypatch.setattr(dar, "nft_claim", claim)
+    monkeypatch.setattr(dar, "nft_release", lambda pid: pytest.fail("released a table it does not hold"))
+    with dar.kernel_table("fama-dar", _kernel_args()) as fields:
+        assert fields == {"state": "missing", "why": "nft not found (install nftables)"}
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("fama-dar: warning: cannot install the nftables table ip6 fama")
+    assert "Parameter Problems" in err and "install nftables" in err and err.rstrip().endswith("}'")
+
+
+@pytest.mark.parametrize(("state", "released"), [("installed", True), ("shared", True), ("present", False)])
+def test_a_failed_start_releases_the_table_it_claimed(
+    state: str, released: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(dar, "nft_claim", lambda pid: state)
+    monkeypatch.setattr(dar, "nft_release", calls.append)
+    with pytest.raises(OSError, match="no TUN"), dar.kernel_table("fama-dar", _kernel_args()):
+        raise OSError("no TUN")
+    assert calls == ([os.getpid()] if released else [])
+
+
+@pytest.mark.parametrize(("argv", "fields"), [(["--no-nft"], {"state": "off", "why": "--no-nft"}), ([], {})])
+def test_no_nft_or_no_kernel_mode_leaves_nftables_alone(
+    argv: list[str], fields: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dar, "nft_claim", lambda pid: pytest.fail("nft used"))
+    args = dar.parser().parse_args(["--iface", "lo", *GOOD_DAR, *(["--kernel"] if argv else []), *argv])
+    with dar.kernel_table("fama-dar", args) as found:
+        assert found == fields
