@@ -26,7 +26,7 @@ line before its statistics. The program lives while a descriptor or a kernel obj
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 import platform
 import struct
@@ -110,11 +110,15 @@ def exit_insn() -> bytes:
     return insn(JMP | EXIT)
 
 
+@functools.cache
 def _syscall() -> tuple[ctypes.CDLL, int]:
+    """libc's ``syscall`` and bpf()'s number, looked up once: the process has libc already (no
+    ``ctypes.util.find_library``, which runs ``ldconfig -p`` in a child process, a millisecond
+    and more of the role's thread at every binding's route)."""
     number = _SYS_BPF.get(platform.machine())
     if number is None:
         raise OSError(f"bpf(): no syscall number known for {platform.machine()}")
-    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True), number
+    return ctypes.CDLL(None, use_errno=True), number
 
 
 def load(prog_type: int, program: bytes, name: str, license: str = "GPL") -> int:
