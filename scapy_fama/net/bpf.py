@@ -22,8 +22,8 @@ and are resolved to offsets when the program is assembled::
                   signalling(priority=True) are the same programs but for these frames, so that
                   two sockets on one interface read every frame once; ``to=`` as signalling()'s
     to_address(a): IPv6 packets to ``a`` but IPv6-in-IPv6 (a cooked socket, no Ethernet header)
-    tunnelled(a, skip, link): IPv6-in-IPv6 (or behind a Destination Options header, RFC 2473
-                  §4.1.1) for this host [to ``a``], on any interface but those of ``skip``
+    tunnelled(a, skip, link): IPv6-in-IPv6 (or behind one Destination Options header, RFC 2473
+                  §4.1.1; not a BU's HAO) for this host [to ``a``], on any interface but those of ``skip``
                   (the kernel-mode data plane's, automata/dataplane.py: a cooked socket, or
                   with ``link`` a raw one on Ethernet)
 
@@ -209,14 +209,20 @@ def to_address(address: str) -> Program:
 
 def tunnelled(address: str | None, skip: Sequence[int] = (), link: int = 0) -> Program:
     """IPv6-in-IPv6 packets for this host (to ``address`` when given), Next Header 41 or a
-    Destination Options header first, arriving on any interface but the indexes in ``skip``;
-    with ``link`` (ETHER_HEADER: a SOCK_RAW socket on Ethernet), EtherType IPv6 first."""
-    ops: list[Op | str] = [(LD_W_ABS, 0, 0, SKF_AD_PKTTYPE), (JEQ, 0, "drop", PACKET_HOST), (LD_W_ABS, 0, 0, SKF_AD_IFINDEX)]
+    Destination Options header (RFC 2473 §4.1.1's Tunnel Encapsulation Limit) whose own Next
+    Header is 41, arriving on any interface but the indexes in ``skip``; with ``link``
+    (ETHER_HEADER: a SOCK_RAW socket on Ethernet), EtherType IPv6 first. A BU's HAO is a
+    Destination Options header too, before the MH (135): it stays with the automaton, and the
+    data plane's thread is not woken, to throw it away, as the BU arrives."""
+    ops: list[Op | str] = [(LD_W_ABS, 0, 0, SKF_AD_PKTTYPE), (JEQ, 0, "drop", PACKET_HOST)]
+    ops += [(LD_W_ABS, 0, 0, SKF_AD_IFINDEX)] if skip else []
     ops += [(JEQ, "drop", 0, index) for index in skip]
     ops += [(LD_H_ABS, 0, 0, link - 2), (JEQ, 0, "drop", ETHERTYPE_IPV6)] if link else []
     ops += [] if address is None else _destination([address], link)
     return Program(ops + [
         (LD_B_ABS, 0, 0, link + NEXT_HEADER),
         (JEQ, "accept", 0, IPV6_IN_IPV6),
-        (JEQ, "accept", "drop", DEST_OPTS),
+        (JEQ, 0, "drop", DEST_OPTS),
+        (LD_B_ABS, 0, 0, link + IPV6_HEADER),  # the Destination Options header's Next Header
+        (JEQ, "accept", "drop", IPV6_IN_IPV6),
     ])  # fmt: skip

@@ -194,3 +194,26 @@ def test_the_destination_filter_cut_at_every_length_never_reaches_both_sockets(c
             assert not all(got), (name, end)
             if end >= 54 and got[0]:
                 assert accepts(bpf.short_bus(), cut), (name, end)
+
+
+def test_the_data_plane_takes_tunnelled_packets_and_leaves_a_bu_s_hao_to_the_automaton() -> None:
+    """``tunnelled``: IPv6-in-IPv6 to the DAR (RFC 2473 §3), also behind a Destination Options
+    header holding a Tunnel Encapsulation Limit option (§5.1: type 4, length 1, then PadN to
+    8 bytes), on a cooked socket (no link header) and on Ethernet; a BU behind its HAO (the
+    same header type, then 135), a datagram behind one, and a packet for another host are not
+    the data plane's. (No interfaces to ``skip`` here: the kernel reads no interface index for
+    a datagram of this harness's socket pair.)"""
+    inner = udp(HOA, "2001:db8:ff::9", b"data")
+    limit = bytes((41, 0, 4, 1, 4, 1, 3, 0))  # Next Header 41, Tunnel Encapsulation Limit 4, PadN of 3
+    cases = {
+        "IPv6-in-IPv6": (ipv6(COA, DAR, 41, inner), True),
+        "IPv6-in-IPv6 behind an encapsulation limit": (ipv6(COA, DAR, 60, limit + inner), True),
+        "refresh behind a HAO": (REFRESH, False),
+        "Destination Options, then UDP": (OTHER["Destination Options, then UDP"], False),
+        "IPv6-in-IPv6 to another host": (ipv6(COA, "2001:db8:ff::1", 41, inner), False),
+        "Destination Options cut after the IPv6 header": (ipv6(COA, DAR, 60, b""), False),
+    }
+    cooked, raw = bpf.tunnelled(DAR), bpf.tunnelled(DAR, link=len(ETHER))
+    for name, (packet, taken) in cases.items():
+        assert accepts(cooked, packet) is taken, name
+        assert accepts(raw, ETHER + packet) is taken, name
