@@ -751,7 +751,7 @@ class FamaAutomaton(Automaton):
         self._in_use(msg.target, now)
         mac = mac_text(msg.lladdr) if msg.lladdr else None
         flags = {"solicited": bool(msg.flags & NA_S), "override": bool(msg.flags & NA_O)}
-        waiting = self.neighbors.advertised(msg.target, mac, now=now, **flags)
+        waiting = self.neighbors.advertised(msg.target, mac, now=now, untracked=self._untracked(msg.target), **flags)
         if waiting and mac is not None:
             self.log.write(self.name, "in", "NA", src=info.src, dst=info.dst, target=msg.target)
             self._send_waiting(waiting, mac)
@@ -780,6 +780,11 @@ class FamaAutomaton(Automaton):
 
     def _optimistic(self, address: str) -> bool:
         """Whether ``address`` is an optimistic address of this node (RFC 4429 §3.3 applies)."""
+        return False
+
+    def _untracked(self, target: str) -> bool:
+        """Whether an unsolicited NA for ``target`` may create its neighbour entry: at a router,
+        for another node's address of its link (RFC 9131 §4.2)."""
         return False
 
     def _in_use(self, address: str, now: float) -> None:

@@ -48,7 +48,7 @@ from scapy.automaton import ATMT
 from scapy_fama.automata.base import FamaAutomaton
 from scapy_fama.automata.kernel_path import DarKernel
 from scapy_fama.automata.log import LogSink
-from scapy_fama.automata.nd import ALL_NODES
+from scapy_fama.automata.nd import ALL_NODES, ALL_ROUTERS
 from scapy_fama.automata.ports import AccessPort, Frame
 from scapy_fama.automata.refreshes import Refreshes
 from scapy_fama.crypto import addr_bytes, prefix64
@@ -63,7 +63,6 @@ from scapy_fama.proto.status import BaStatus
 from scapy_fama.wire import WireInfo
 from scapy_fama.wire.link import ipv6_in
 
-ALL_ROUTERS = "ff02::2"
 
 
 def _link_local(a: bytes) -> bool:
@@ -89,16 +88,19 @@ class DarAutomaton(FamaAutomaton):
         kernel: bool = False,
         emulation: LinkEmulation | None = None,
         kernel_tunnel: bool = True,
+        untracked_na: bool = False,
     ) -> None:
         path = None
         if kernel:
             if iface is None:
                 raise ValueError("kernel mode needs a real interface (iface=)")
-            path = DarKernel(iface, core.address, core.prefix, kernel_tunnel)
+            path = DarKernel(iface, core.address, core.prefix, kernel_tunnel, untracked_na)
             upstream = KernelUpstream(core.address, skip={iface, TUN_NAME})
         elif iface is not None and upstream is None:
             upstream = KernelRoute()
         self._prefix = prefix64(core.prefix)
+        # RFC 9131 §4.2, opt-in: an unsolicited NA for an address of the prefix makes its entry (nd.py)
+        self.untracked_na = untracked_na
         self.refreshes = Refreshes(core.config.cache_capacity)  # foreseen PHKT refreshes (refreshes.py)
         self.foreseen = 0  # BUs answered as foreseen refreshes
         # a foreseeable BU the general path is answering, with the packet it came in (FamaAutomaton._rx)
@@ -190,6 +192,9 @@ class DarAutomaton(FamaAutomaton):
 
     def _answers(self, target: str) -> bool:
         return target in (self.core.address, self.core.link_local) or target in self.tunnels
+
+    def _untracked(self, target: str) -> bool:
+        return self.untracked_na and addr_bytes(target)[:8] == self._prefix and not self._answers(target)
 
     def _nd_source(self) -> str:
         return self.core.link_local

@@ -39,6 +39,11 @@ tunnels once the routes follow them:
   prefix there), and a route ``HoA/128 dev fama-tun`` per tunnel, carrying the
   tunnel's program (one per binding: a new CoA replaces the route; the log's
   ``tunnel-entry`` record says whether the kernel or the data plane encapsulates).
+  With ``untracked_na`` (``fama-dar --accept-untracked-na``) the interface's
+  ``accept_untracked_na`` is on while the role runs: the kernel learns a new CoA's
+  MAC from the MN's unsolicited NA (RFC 9131, see automata/nd.py), so the BAs of
+  other DARs and the first packets it forwards to the CoA do not wait for an NS
+  (the log's ``untracked-na`` record says whether the kernel took the setting).
 * MN: its data plane reads with a virtio_net_hdr (a raw packet socket) and writes
   the inner packet with one into the TUN, so the kernel's super-packets and partial
   checksums stay as they are (net/vnet.py). The socket is bound to the access
@@ -119,6 +124,11 @@ OPTIMISTIC_DAD = {"accept_dad": 1, "optimistic_dad": 1, "use_optimistic": 1, "da
 # ... and the kernel makes no link-local address there (IN6_ADDR_GEN_MODE_NONE, linux/if_link.h): the
 # role adds its own without DAD. Last, so that on close the kernel makes one with the settings restored
 ACCESS_CONF = {**OPTIMISTIC_DAD, "addr_gen_mode": 1}
+# The DAR's access interface: the kernel takes an MN's unsolicited NA for a new address as a STALE
+# neighbour entry (RFC 9131 §4.2, Linux 5.19 on), so that what it forwards to the new CoA leaves
+# without an NS first. From any source: the DAR's own address there is a /128, and the "same
+# subnet" setting (2) looks for the NA's source in the prefixes of the interface's addresses
+UNTRACKED_NA = {"accept_untracked_na": 1}
 
 
 def signalling(raw: bytes, info: WireInfo) -> bool:
@@ -217,7 +227,7 @@ class DarKernel(KernelPath):
     the program hands on; otherwise the route leads into the TUN and the data plane
     encapsulates everything."""
 
-    def __init__(self, iface: str, address: str, prefix: str, kernel_entry: bool = True) -> None:
+    def __init__(self, iface: str, address: str, prefix: str, kernel_entry: bool = True, untracked_na: bool = False) -> None:
         super().__init__(iface, DAR)
         self.address = address
         self.prefix = prefix
@@ -225,11 +235,20 @@ class DarKernel(KernelPath):
         self.routes: dict[str, str | None] = {}  # HoA -> the CoA its route's program tunnels to
         self.handoff = Handoff()  # read by the automaton's NodeSocket, which closes it
         self.rtnl.address(True, address, HOST, iface)
+        self._conf: dict[str, int] = {}  # what the interface had, for close
+        self._untracked: str | None = None  # why the kernel refused accept_untracked_na
+        if untracked_na:
+            try:
+                self._conf = ipv6_conf(iface, UNTRACKED_NA)
+            except OSError as exc:  # an older kernel: a new CoA is resolved by an NS, as without
+                self._untracked = str(exc)
 
     def start(self, log: Log, emulation: LinkEmulation | None = None) -> None:
         super().start(log, emulation)
         why = "off" if not self.kernel_entry else "link emulation" if emulation is not None else lwt.supported()
         self._entry(why)
+        if self._conf or self._untracked:
+            self._log("event", "untracked-na", kernel="refused" if self._untracked else "accepted", why=self._untracked)
 
     def _entry(self, why: str | None) -> None:
         self.kernel_entry = why is None
@@ -276,8 +295,11 @@ class DarKernel(KernelPath):
         return remote
 
     def _remove(self) -> None:
-        self.sync({})
-        self.rtnl.address(False, self.address, HOST, self.iface)
+        try:
+            self.sync({})
+            self.rtnl.address(False, self.address, HOST, self.iface)
+        finally:
+            ipv6_conf(self.iface, self._conf)
 
 
 class MnKernel(KernelPath):

@@ -36,7 +36,10 @@ link and the core after every event::
   (at once when optimistic, RFC 4429).
 * Unicast goes to the router that advertised the current prefix (its MAC
   comes with its RA, whose source is link-local); the MN answers NS for its
-  usable current address. Other IPv6 packets reach the core only when they are
+  usable current address, and announces it once per attachment, as soon as it
+  is usable and before anything leaves from it, with an unsolicited NA to all
+  routers (RFC 9131 §4.1, Override clear; see nd.py): the DAR has its MAC
+  before the first BA or packet for it arrives. Other IPv6 packets reach the core only when they are
   for one of its addresses or for all nodes.
 * With ``udp_echo`` (``fama-mn --udp-echo``) the host runs the UDP Echo
   service (RFC 862) on that port: every datagram the core delivers to it is
@@ -61,7 +64,7 @@ from scapy.automaton import ATMT
 from scapy_fama.automata.base import FamaAutomaton
 from scapy_fama.automata.kernel_path import MnKernel
 from scapy_fama.automata.log import LogSink
-from scapy_fama.automata.nd import ALL_NODES, solicitation
+from scapy_fama.automata.nd import ALL_NODES, ALL_ROUTERS, announcement, solicitation
 from scapy_fama.automata.ports import AccessPort, Frame
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import MnCore
@@ -97,6 +100,7 @@ class MnAutomaton(FamaAutomaton):
             raise ValueError("kernel mode needs a real interface (iface=) and no UDP echo of its own")
         self.udp_echo = udp_echo  # the UDP port of the echo service (RFC 862), or None
         self._routers: dict[str, str] = {}  # prefix -> link-local address of its router
+        self._announced: str | None = None  # the address announced on this attachment (RFC 9131)
         path = MnKernel(iface) if kernel and iface is not None else None
         super().__init__(
             core, link, iface, name=name, log=log, debug=debug, kernel=path, emulation=emulation
@@ -159,6 +163,7 @@ class MnAutomaton(FamaAutomaton):
 
     def _link_changed(self, now: float) -> None:
         self._routers.clear()
+        self._announced = None
         if self._carrier:
             self._apply(self.core.on_link_up(now), now)
         else:
@@ -173,6 +178,7 @@ class MnAutomaton(FamaAutomaton):
             self._routers[msg.prefix] = msg.src
             prefixes = {r.prefix for r in self._records()}
             self._routers = {p: r for p, r in self._routers.items() if p in prefixes}
+            self._announce()  # an optimistic new address, or ours again on an earlier link: before its BUs
         if self.udp_echo is None:
             return effects
         port = self.udp_echo
@@ -188,6 +194,18 @@ class MnAutomaton(FamaAutomaton):
             target = str(notify.data["address"])
             self.log.write(self.name, "out", "NS", src="::", dst=solicited_node(target), target=target)
             self.send(Frame(solicitation("::", target, self.mac)))
+        elif notify.event == "address-configured":  # DAD over (not optimistic): before its BUs
+            self._announce()
+
+    def _announce(self) -> None:
+        """RFC 9131 §4.1: the current address, usable, is announced to the routers of the link
+        once per attachment (an unsolicited NA, Override clear; see nd.py)."""
+        current = self._current()
+        if current is None or not current.usable or current.address == self._announced:
+            return
+        self._announced = address = current.address
+        self.log.write(self.name, "out", "NA", src=address, dst=ALL_ROUTERS, target=address)
+        self.send(Frame(announcement(address, self.mac)))
 
     def _sync_kernel(self) -> None:
         assert isinstance(self.kernel, MnKernel)

@@ -9,7 +9,9 @@ them reachable and lets them reach others::
 
     DAR: packet for 2001:db8:2::5 -> Neighbors.wait -> NS(target) to ff02::1:ff00:5 (SLLA)
          NA(target, TLLA) <- MN                      -> Neighbors.advertised -> the queued packets leave
+         unsolicited NA for an on-link address       -> (opt-in) a STALE entry: nothing to resolve later
     MN:  NS for its configured address               -> NA (S=1, O=1; O=0 while optimistic)
+         its address usable on a new link            -> unsolicited NA to all routers (O=0)
          address tentative                           -> NS from :: (DAD probe)
          an NA for it, or another node's DAD probe   -> a collision (MnCore.on_dad_collision)
 
@@ -21,13 +23,29 @@ item 7)::
     (none) --packet to send--> INCOMPLETE --NA with TLLA--> REACHABLE (S=1) / STALE (S=0)
        |                          | 3 NSs unanswered: the entry and its packets go
        +--NS for one of our addresses, RS (router), RA (host), with an SLLA: STALE (§7.2.3,
-          §6.2.6, §6.3.4); an NA for an address without an entry is ignored (§7.2.5)
+          §6.2.6, §6.3.4); an NA for an address without an entry is ignored (§7.2.5), but
+          at a router that opts in an unsolicited one for an address of its link, with a
+          TLLA, makes the entry STALE (RFC 9131 §4.2)
     REACHABLE --ReachableTime--> STALE --used--> DELAY --5 s--> PROBE --3 unicast NSs unanswered--> gone
     STALE unused for STALE_LIFETIME: gone (garbage collection, §7.3.1's "MAY be discarded")
 
 An NA changes a known address only as §7.2.5's override rules say: without
 the Override flag and with another link-layer address it never replaces the
 cached one; a REACHABLE entry then becomes STALE, so the next use probes it.
+
+Gratuitous ND (RFC 9131): an MN whose address becomes usable on a link (a new
+CoA, optimistic or after DAD, or its address again on a link it comes back to)
+announces it with one unsolicited NA to all routers, Override clear (§4.1; RFC
+4429 §3.3 for an optimistic address), before its BUs leave. A DAR that opts in
+(``untracked_na``, ``fama-dar --accept-untracked-na``), and then its kernel in
+kernel mode (``accept_untracked_na``), takes it as a STALE entry, so the BAs and
+the first packets for the new CoA leave at once instead of waiting for an NS/NA
+exchange with an MN that may be busy signing its BUs. It is opt-in, as in Linux,
+because it gives up part of the guarantee above: any node on the link can then
+claim an address the DAR has no entry for yet (RFC 9131 §7), where otherwise it
+can only race the owner's answer to the DAR's NS. It never replaces a known
+address without the Override flag, and the cache's bounds hold such entries as
+they hold NSs.
 
 Bounds (profile §6 "Bounded state"): at most ``capacity`` entries (the least
 recently used entry that is not resolving goes first), at most ``resolving``
@@ -63,6 +81,7 @@ CAPACITY = 1024
 RESOLVING = 64
 QUEUE = 8
 ALL_NODES = "ff02::1"
+ALL_ROUTERS = "ff02::2"
 
 
 def group_mac(address: str) -> str:
@@ -91,6 +110,15 @@ def advertisement(target: str, dst: str, dst_mac: str, mac: str, router: bool, *
     packet = icmpv6.neighbor_advertisement(target, dst, target, mac_bytes(mac), router=router,
                                            solicited=dst != ALL_NODES, override=override)  # fmt: skip
     return ether(mac_bytes(dst_mac), mac_bytes(mac), packet)
+
+
+def announcement(address: str, mac: str) -> bytes:
+    """The unsolicited NA of a host for its new ``address`` (RFC 9131 §4.1): to all routers,
+    from the address itself, with its TLLA, Solicited and Override clear (O=0: it creates an
+    entry where none is and never replaces one, whether or not DAD is over; RFC 4429 §3.3)."""
+    packet = icmpv6.neighbor_advertisement(address, ALL_ROUTERS, address, mac_bytes(mac), router=False,
+                                           solicited=False, override=False)  # fmt: skip
+    return ether(group_mac_bytes(ALL_ROUTERS), mac_bytes(mac), packet)
 
 
 class State(enum.Enum):
@@ -198,12 +226,19 @@ class Neighbors:
         self._entries.move_to_end(address)
         return waiting
 
-    def advertised(self, target: str, mac: str | None, *, solicited: bool, override: bool, now: float) -> list[bytes]:
-        """An NA for ``target`` (§7.2.5): nothing for an address without an entry; the packets
-        that waited for it when it resolves one."""
+    def advertised(
+        self, target: str, mac: str | None, *, solicited: bool, override: bool, now: float, untracked: bool = False
+    ) -> list[bytes]:
+        """An NA for ``target`` (§7.2.5): nothing for an address without an entry, unless
+        ``untracked`` (a router, ``target`` on its link: RFC 9131 §4.2) and it is an unsolicited
+        NA with a TLLA, which makes the entry STALE; the packets that waited for it when it
+        resolves one."""
         entry = self._entries.get(target)
         if entry is None:
-            return []  # §7.2.5: "silently discarded"; it creates no entry
+            if untracked and not solicited and mac is not None and self._room():  # RFC 9131 §4.2
+                self._entries[target] = entry = Entry(State.STALE, mac, now + STALE_LIFETIME)
+                self._next = min(self._next, entry.timer)
+            return []  # otherwise §7.2.5: "silently discarded", it creates no entry
         if entry.state is State.INCOMPLETE:
             if mac is None:
                 return []  # §7.2.5: no TLLA, nothing to resolve with

@@ -215,7 +215,7 @@ def _serve(args: argparse.Namespace) -> int:
         args,
         lambda log: DarAutomaton(
             core, iface=args.iface, name=name, log=log, kernel=args.kernel, emulation=link,
-            kernel_tunnel=not args.no_kernel_tunnel,
+            kernel_tunnel=not args.no_kernel_tunnel, untracked_na=args.accept_untracked_na,
         ),
     )
 
@@ -228,6 +228,13 @@ def parser() -> argparse.ArgumentParser:
     node_arguments(ap)
     ap.add_argument("--prefix", required=True, help="the /64 to advertise, e.g. 2001:db8:1::/64")
     ap.add_argument("--address", required=True, help="the DAR's address in it, e.g. 2001:db8:1::1")
+    ap.add_argument(
+        "--accept-untracked-na",
+        action="store_true",
+        help="RFC 9131: take an unsolicited NA for an address of the prefix as its neighbour entry (fama-mn "
+        "announces each new CoA so): BAs and first packets to a new CoA leave without an NS first; any node "
+        "on the link can then claim an address the DAR has no entry for",
+    )
     ap.add_argument(
         "--require-coa-test",
         action="store_true",

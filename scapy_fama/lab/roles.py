@@ -58,13 +58,14 @@ class Role:
 
 
 def roles(topology: Topology, emulation: Emulation, secure: bool) -> list[Role]:
-    """The role-contract commands: fama-dar --kernel per DAR, fama-mn --kernel --keep all; in
-    secure mode the DARs require the care-of test and the MN runs it before every BU (profile §5),
+    """The role-contract commands: fama-dar --kernel --accept-untracked-na per DAR (RFC 9131: the
+    MN's announcement of a new CoA spares an NS before its BAs; the lab's links hold no stranger
+    to claim addresses), fama-mn --kernel --keep all; in secure mode the DARs require the care-of test and the MN runs it before every BU (profile §5),
     so that no BU is refused with BA 137 first."""
     found = []
     for i in topology.dar_numbers:
         argv = ["dar", "--iface", access_iface(i), "--prefix", dar_prefix(i), "--address", dar_address(i),
-                "--kernel"] + (["--require-coa-test"] if secure else [])  # fmt: skip
+                "--kernel", "--accept-untracked-na"] + (["--require-coa-test"] if secure else [])  # fmt: skip
         found.append(Role(f"dar{i}", tuple(argv)))
     mn = ["mn", "--iface", MN_IFACE, "--kernel", "--keep", "all", *(["--coa-test"] if secure else []),
           *emulation.mn_arguments()]  # fmt: skip

@@ -14,6 +14,7 @@ from scapy.layers.inet import UDP
 from scapy.layers.inet6 import (
     ICMPv6ND_NA,
     ICMPv6ND_NS,
+    ICMPv6NDOptDstLLAddr,
     ICMPv6NDOptSrcLLAddr,
     ICMPv6ParamProblem,
     IPv6,
@@ -184,6 +185,33 @@ def test_dar_answers_ns_for_itself_and_for_bound_hoas_only(net: Net) -> None:
 
     assert answered(DAR1) and answered("fe80::1") and answered(hoa)
     assert not answered("2001:db8:1::77")
+
+
+def test_the_mn_announces_its_new_coa_before_its_bus_and_the_dar_resolves_nothing(net: Net) -> None:
+    """RFC 9131 §4.1: on link2 the MN's first frame from its new (optimistic) CoA is an
+    unsolicited NA for it to all routers (hop limit 255, R=0 S=0 O=0: RFC 4429 §3.3, its MAC
+    as the TLLA, RFC 4861 §4.4), before its BU; §4.2: DAR2 takes it, so the BA of DAR1 that it
+    forwards to the CoA leaves without an NS for the CoA first (an opt-in, fama-dar
+    --accept-untracked-na; without it the NA is ignored: test_adversarial_netns)."""
+    net.dar2.untracked_na = True
+    watcher = net.link2.port("watcher")
+    hoa, coa = handover(net)
+    frames = []
+    while (frame := receive(watcher, 0)) is not None:
+        frames.append(frame)
+    from_coa = [f for f in frames if IPv6 in f and f[IPv6].src == coa]
+    assert from_coa and ICMPv6ND_NA in from_coa[0], [f.summary() for f in from_coa]
+    na = from_coa[0]
+    assert (na.dst, na.src, na[IPv6].dst, na[IPv6].hlim) == ("33:33:00:00:00:02", net.mn.mac, "ff02::2", 255)
+    assert (na[ICMPv6ND_NA].tgt, na[ICMPv6ND_NA].R, na[ICMPv6ND_NA].S, na[ICMPv6ND_NA].O) == (coa, 0, 0, 0)
+    assert na[ICMPv6NDOptDstLLAddr].lladdr == net.mn.mac
+    summed = na[IPv6].copy()
+    del summed[ICMPv6ND_NA].cksum  # Scapy sums it again (RFC 4443 §2.3)
+    assert IPv6(bytes(summed))[ICMPv6ND_NA].cksum == na[ICMPv6ND_NA].cksum
+    assert any(BU in f for f in from_coa[1:]), "no BU from the CoA after the NA"
+    solicited = [f for f in frames if ICMPv6ND_NS in f and f[ICMPv6ND_NS].tgt == coa and f[IPv6].src != "::"]
+    assert not solicited, [f.summary() for f in solicited]
+    assert net.dar2.neighbors.entry(coa) is not None and net.dar2.neighbors.entry(coa).mac == net.mn.mac
 
 
 def test_a_dad_collision_gives_the_mn_another_address(net: Net) -> None:

@@ -7,6 +7,11 @@ and a packet socket on the veth reads what leaves; the frames are taken apart he
 against RFC 2473 §3 / RFC 8200 §3: Next Header 41, hop limit 64, the DAR to the binding's
 CoA, Payload Length the whole inner packet, the inner packet as sent.
 
+A new CoA's unsolicited NA (RFC 9131 §4.1: to all routers, O=0, its TLLA) makes the DAR's
+kernel a STALE neighbour entry for it while a role that opts in runs (``accept_untracked_na``,
+§4.2), and
+the interface has its setting back after ``close``.
+
 Signalling is not tunnelled by the route: a Binding Ack another DAR sends to the bound HoA,
 put on the veth's far end as a frame (the kernel forwards it, as the lab's DAR does one from
 its upstream), leaves nothing on the wire and reaches the automaton's hand-off with the hop
@@ -24,6 +29,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hostile import neighbour_advertisement
 from test_netns import _unusable
 
 from scapy_fama.net import lwt
@@ -34,6 +40,8 @@ NS = f"fama-lwt-{os.getpid() % 100000}"
 DAR, HOA, COA1, COA2 = "2001:db8:1::1", "2001:db8:1::5", "2001:db8:2::7", "2001:db8:2::8"
 
 OTHER_DAR = "2001:db8:3::1"
+NEW_COA, NEW_MAC = "2001:db8:2::9", "02:00:00:00:00:0c"
+ANNOUNCED = neighbour_advertisement(NEW_COA, "ff02::2", NEW_COA, bytes.fromhex(NEW_MAC.replace(":", "")), 0)
 # A BA (RFC 6275 §6.1.8) from OTHER_DAR to the HoA, as a router's upstream receives it: the IPv6
 # header (Payload Length 16, Next Header 135, hop limit 17) and the MH (Payload Proto 59, Header
 # Len 1, MH Type 6, checksum not filled in: nothing on its way reads it, status 0, K clear,
@@ -46,7 +54,7 @@ BA = (
 )
 
 SCRIPT = f"""
-import json, select, socket, subprocess
+import json, select, socket, subprocess, time
 from scapy_fama.automata.kernel_path import DarKernel
 from scapy_fama.proto.effects import TunnelUp
 
@@ -67,13 +75,17 @@ def sent(payload, marker):
         payload = None
     return leaving(marker)
 
+def far(packet, dst):
+    '''Put ``packet`` on the veth's far end, to the DAR's link, for the link address ``dst``.'''
+    end = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    end.bind(("fama-lb", 0))
+    end.send(dst + mac("fama-lb") + bytes.fromhex("86dd") + packet)
+    end.close()
+
 def handed(packet, marker):
     '''Put ``packet`` on the veth's far end, to the DAR's link; what the hand-off gives within 10 s,
     and the frames that left up to ``marker`` sent after it.'''
-    far = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-    far.bind(("fama-lb", 0))
-    far.send(mac("fama-la") + mac("fama-lb") + bytes.fromhex("86dd") + packet)
-    far.close()
+    far(packet, mac("fama-la"))
     ready = select.select([kernel.handoff], [], [], 10)[0]
     return (kernel.handoff.recv_bytes().hex() if ready else None), leaving(marker)
 
@@ -90,9 +102,20 @@ def leaving(marker):
         if frame.endswith(marker):
             return frames
 
-kernel = DarKernel("fama-la", "{DAR}", "2001:db8:1::/64")
+def neighbour():
+    return subprocess.run(["ip", "-6", "neigh", "show", "{NEW_COA}", "dev", "fama-la"], capture_output=True, text=True).stdout.split()
+
+def untracked():
+    return open("/proc/sys/net/ipv6/conf/fama-la/accept_untracked_na").read().strip()
+
+kernel = DarKernel("fama-la", "{DAR}", "2001:db8:1::/64", untracked_na=True)
 kernel.start(lambda *a, **f: records.append([*a, f]))
-out = {{"records": records}}
+out = {{"records": records, "untracked": untracked(), "neighbour_before": neighbour()}}
+far(bytes.fromhex("{ANNOUNCED.hex()}"), bytes.fromhex("333300000002"))
+deadline = time.monotonic() + 10
+while not neighbour() and time.monotonic() < deadline:
+    time.sleep(0.01)
+out["neighbour"] = neighbour()
 sender.bind(("{DAR}", 4000))
 kernel.sync({{"{HOA}": TunnelUp("{DAR}", "{COA1}", "{HOA}")}})
 out["first"], out["route_first"] = sent(b"one", b"m1"), routes()
@@ -104,6 +127,7 @@ out["route_gone"] = routes()
 out["gone"] = sent(b"three", b"m3")
 kernel.sync({{"{HOA}": TunnelUp("{DAR}", "{COA1}", "{HOA}")}})
 kernel.close()
+out["untracked_closed"] = untracked()
 out["route_closed"], out["links"] = routes(), subprocess.run(["ip", "link"], capture_output=True, text=True).stdout
 print(json.dumps(out))
 """
@@ -184,3 +208,17 @@ def test_signalling_for_a_bound_hoa_goes_to_the_automaton_not_into_the_tunnel(na
     out = json.loads(done.stdout)
     assert bytes.fromhex(out["handed"]) == BA  # the packet as it came, hop limit 17 again
     assert not [f for f in out["ba_left"] if bytes.fromhex(f)[6] == 41]  # nothing went into a tunnel
+
+
+def test_a_new_coa_s_unsolicited_na_gives_the_kernel_its_neighbour_entry(namespace: str) -> None:
+    """RFC 9131 §4.2 in the kernel (``accept_untracked_na`` on the DAR's access interface while
+    the role runs): the NA of a CoA the kernel never heard of makes its entry, STALE with the
+    NA's TLLA, before anything is sent to it; the interface's own setting (0) comes back."""
+    done = subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c", SCRIPT], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert ["event", "untracked-na", {"kernel": "accepted", "why": None}] in out["records"]
+    assert out["untracked"] == "1" and out["untracked_closed"] == "0"
+    assert out["neighbour_before"] == []
+    assert out["neighbour"] == [NEW_COA, "lladdr", NEW_MAC, "STALE"]

@@ -22,6 +22,25 @@ def test_an_unsolicited_na_for_an_address_without_an_entry_creates_none() -> Non
     assert cache.entry(A) is None and cache.lookup(A, 0.0) is None
 
 
+def test_a_router_takes_an_unsolicited_na_for_an_address_of_its_link_as_stale() -> None:
+    """RFC 9131 §4.2: an unsolicited NA with a TLLA creates a STALE entry at a router (the
+    caller says ``untracked`` for an address of its link); a solicited one, one without a TLLA,
+    or one for an address off its link creates none, and a known address is not replaced
+    without the Override flag (RFC 4861 §7.2.5)."""
+    cache = _cache()
+    assert cache.advertised(A, None, solicited=False, override=False, now=0.0, untracked=True) == []
+    assert cache.advertised(A, MN, solicited=True, override=False, now=0.0, untracked=True) == []
+    assert cache.advertised(B, MN, solicited=False, override=False, now=0.0, untracked=False) == []
+    assert cache.entry(A) is None and cache.entry(B) is None
+    assert cache.advertised(A, MN, solicited=False, override=False, now=0.0, untracked=True) == []
+    entry = cache.entry(A)
+    assert entry is not None and (entry.state, entry.mac) == (State.STALE, MN)
+    assert cache.lookup(A, 0.1) == MN  # in use at once: DELAY, probed later (§7.3.3)
+    cache.advertised(A, ATTACKER, solicited=False, override=False, now=0.2, untracked=True)
+    assert cache.lookup(A, 0.3) == MN
+    assert cache.due(nd.STALE_LIFETIME + 1.0).probe == [(A, MN)]  # DELAY ran out: a unicast probe
+
+
 def test_resolution_queues_then_sends_on_the_na_and_gives_up_after_three_nss() -> None:
     cache = _cache()
     assert cache.wait(A, b"p1", 0.0) is True  # the first NS leaves now

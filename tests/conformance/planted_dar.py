@@ -40,8 +40,10 @@ class CrashingDar(DarCore):
 
 
 class AlwaysOverridden(Neighbors):
-    def advertised(self, target: str, mac: str | None, *, solicited: bool, override: bool, now: float) -> list[bytes]:
-        return super().advertised(target, mac, solicited=solicited, override=True, now=now)
+    def advertised(
+        self, target: str, mac: str | None, *, solicited: bool, override: bool, now: float, untracked: bool = False
+    ) -> list[bytes]:
+        return super().advertised(target, mac, solicited=solicited, override=True, now=now, untracked=untracked)
 
 
 class SilentToA0(DarCore):
