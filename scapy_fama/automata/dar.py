@@ -94,7 +94,7 @@ class DarAutomaton(FamaAutomaton):
         if kernel:
             if iface is None:
                 raise ValueError("kernel mode needs a real interface (iface=)")
-            path = DarKernel(iface, core.address, core.prefix, kernel_tunnel, untracked_na)
+            path = DarKernel(iface, core.address, core.prefix, kernel_tunnel, untracked_na, core.link_local)
             upstream = KernelUpstream(core.address, skip={iface, TUN_NAME})
         elif iface is not None and upstream is None:
             upstream = KernelRoute()
@@ -194,7 +194,10 @@ class DarAutomaton(FamaAutomaton):
         return target in (self.core.address, self.core.link_local) or target in self.tunnels
 
     def _untracked(self, target: str) -> bool:
-        return self.untracked_na and addr_bytes(target)[:8] == self._prefix and not self._answers(target)
+        """Opted in, for another node's address of the prefix; a bound HoA too: its tunnel, not
+        the entry, carries its traffic until the MN comes home and de-registers, and the BA
+        for that then leaves at once."""
+        return self.untracked_na and addr_bytes(target)[:8] == self._prefix and target != self.core.address
 
     def _nd_source(self) -> str:
         return self.core.link_local

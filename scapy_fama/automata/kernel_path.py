@@ -36,7 +36,12 @@ the automaton's thread) and removed on close; the data plane gets the new
 tunnels once the routes follow them:
 
 * DAR: its address on the access interface as a /128 (the lab routes the
-  prefix there), and a route ``HoA/128 dev fama-tun`` per tunnel, carrying the
+  prefix there) and its link-local address (fe80:: and the same interface
+  identifier, the source of its RAs and NSs) as a /64: what the MNs send to the
+  link-local (an NA answering the DAR's NS, a NUD probe, a ping) is then the
+  kernel's own, where it took it for another node's, forwarded it back onto the
+  link, solicited the address three times and sent the MN an Address Unreachable
+  3 s later. A route ``HoA/128 dev fama-tun`` per tunnel, carrying the
   tunnel's program (one per binding: a new CoA replaces the route; the log's
   ``tunnel-entry`` record says whether the kernel or the data plane encapsulates).
   With ``untracked_na`` (``fama-dar --accept-untracked-na``) the interface's
@@ -227,14 +232,20 @@ class DarKernel(KernelPath):
     the program hands on; otherwise the route leads into the TUN and the data plane
     encapsulates everything."""
 
-    def __init__(self, iface: str, address: str, prefix: str, kernel_entry: bool = True, untracked_na: bool = False) -> None:
+    def __init__(
+        self, iface: str, address: str, prefix: str, kernel_entry: bool = True, untracked_na: bool = False,
+        link_local: str | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(iface, DAR)
         self.address = address
         self.prefix = prefix
         self.kernel_entry = kernel_entry
+        self.link_local = link_local
         self.routes: dict[str, str | None] = {}  # HoA -> the CoA its route's program tunnels to
         self.handoff = Handoff()  # read by the automaton's NodeSocket, which closes it
         self.rtnl.address(True, address, HOST, iface)
+        if link_local is not None:
+            self.rtnl.address(True, link_local, ON_LINK, iface)
         self._conf: dict[str, int] = {}  # what the interface had, for close
         self._untracked: str | None = None  # why the kernel refused accept_untracked_na
         if untracked_na:
@@ -298,6 +309,8 @@ class DarKernel(KernelPath):
         try:
             self.sync({})
             self.rtnl.address(False, self.address, HOST, self.iface)
+            if self.link_local is not None:
+                self.rtnl.address(False, self.link_local, ON_LINK, self.iface)
         finally:
             ipv6_conf(self.iface, self._conf)
 

@@ -1,7 +1,7 @@
 """A DAR's kernel tunnel entry (net/lwt.py) in a network namespace: what its routes put on the wire.
 
-One namespace, one veth ``fama-la`` (its peer's MAC a static neighbour of both CoAs, so
-nothing needs answering). A :class:`DarKernel` is driven the way the automaton drives it
+One namespace, one veth ``fama-la`` (its peer's MAC a static neighbour of both CoAs and of a
+host's link-local address, so nothing needs answering). A :class:`DarKernel` is driven the way the automaton drives it
 (``sync`` with the tunnels, ``close``), a UDP datagram is sent to the HoA after each change,
 and a packet socket on the veth reads what leaves; the frames are taken apart here by hand
 against RFC 2473 §3 / RFC 8200 §3: Next Header 41, hop limit 64, the DAR to the binding's
@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from hostile import neighbour_advertisement
+from hostile import ipv6, neighbour_advertisement, with_checksum
 from test_netns import _unusable
 
 from scapy_fama.net import lwt
@@ -41,6 +41,10 @@ DAR, HOA, COA1, COA2 = "2001:db8:1::1", "2001:db8:1::5", "2001:db8:2::7", "2001:
 
 OTHER_DAR = "2001:db8:3::1"
 NEW_COA, NEW_MAC = "2001:db8:2::9", "02:00:00:00:00:0c"
+DAR_LL, HOST_LL = "fe80::1", "fe80::b"
+# An Echo Request (RFC 4443 §4.1: type 128, code 0, identifier, sequence) from a host on the link
+# to the DAR's link-local address
+ECHO = ipv6(HOST_LL, DAR_LL, 58, with_checksum(HOST_LL, DAR_LL, 58, bytes((128, 0, 0, 0, 0, 7, 0, 1)) + b"ll", 2))
 ANNOUNCED = neighbour_advertisement(NEW_COA, "ff02::2", NEW_COA, bytes.fromhex(NEW_MAC.replace(":", "")), 0)
 # A BA (RFC 6275 §6.1.8) from OTHER_DAR to the HoA, as a router's upstream receives it: the IPv6
 # header (Payload Length 16, Next Header 135, hop limit 17) and the MH (Payload Proto 59, Header
@@ -108,7 +112,7 @@ def neighbour():
 def untracked():
     return open("/proc/sys/net/ipv6/conf/fama-la/accept_untracked_na").read().strip()
 
-kernel = DarKernel("fama-la", "{DAR}", "2001:db8:1::/64", untracked_na=True)
+kernel = DarKernel("fama-la", "{DAR}", "2001:db8:1::/64", untracked_na=True, link_local="{DAR_LL}")
 kernel.start(lambda *a, **f: records.append([*a, f]))
 out = {{"records": records, "untracked": untracked(), "neighbour_before": neighbour()}}
 far(bytes.fromhex("{ANNOUNCED.hex()}"), bytes.fromhex("333300000002"))
@@ -116,6 +120,26 @@ deadline = time.monotonic() + 10
 while not neighbour() and time.monotonic() < deadline:
     time.sleep(0.01)
 out["neighbour"] = neighbour()
+
+def answered(packet):
+    '''Put ``packet`` on the veth's far end to the DAR's MAC; the IPv6 packets that left until
+    an Echo Reply did (within 10 s).'''
+    far(packet, mac("fama-la"))
+    left, deadline = [], time.monotonic() + 10
+    capture.settimeout(0.5)
+    while time.monotonic() < deadline:
+        try:
+            frame, where = capture.recvfrom(65536)
+        except socket.timeout:
+            continue
+        if where[2] == 4 and frame[12:14] == bytes.fromhex("86dd"):
+            left.append(frame[14:].hex())
+            if frame[14 + 6] == 58 and frame[14 + 40] == 129:
+                break
+    capture.settimeout(10)
+    return left
+
+out["echo"] = answered(bytes.fromhex("{ECHO.hex()}"))
 sender.bind(("{DAR}", 4000))
 kernel.sync({{"{HOA}": TunnelUp("{DAR}", "{COA1}", "{HOA}")}})
 out["first"], out["route_first"] = sent(b"one", b"m1"), routes()
@@ -128,6 +152,7 @@ out["gone"] = sent(b"three", b"m3")
 kernel.sync({{"{HOA}": TunnelUp("{DAR}", "{COA1}", "{HOA}")}})
 kernel.close()
 out["untracked_closed"] = untracked()
+out["addresses_closed"] = subprocess.run(["ip", "-6", "addr", "show", "dev", "fama-la"], capture_output=True, text=True).stdout
 out["route_closed"], out["links"] = routes(), subprocess.run(["ip", "link"], capture_output=True, text=True).stdout
 print(json.dumps(out))
 """
@@ -159,8 +184,8 @@ def namespace() -> Iterator[str]:
         for link in ("lo", "fama-la", "fama-lb"):
             _ip("link", "set", link, "up")
         _ip("-6", "route", "add", "2001:db8:2::/64", "dev", "fama-la")
-        for coa in (COA1, COA2):
-            _ip("-6", "neigh", "add", coa, "lladdr", "02:00:00:00:00:0b", "dev", "fama-la", "nud", "permanent")
+        for host in (COA1, COA2, HOST_LL):
+            _ip("-6", "neigh", "add", host, "lladdr", "02:00:00:00:00:0b", "dev", "fama-la", "nud", "permanent")
         _until_up("fama-la")
         _until_up("fama-lb")
         yield NS
@@ -222,3 +247,22 @@ def test_a_new_coa_s_unsolicited_na_gives_the_kernel_its_neighbour_entry(namespa
     assert out["untracked"] == "1" and out["untracked_closed"] == "0"
     assert out["neighbour_before"] == []
     assert out["neighbour"] == [NEW_COA, "lladdr", NEW_MAC, "STALE"]
+
+
+def test_the_dar_s_link_local_address_is_the_kernel_s_own(namespace: str) -> None:
+    """What a host sends to the DAR's link-local address (fe80::1, the source of its RAs and
+    NSs) is for the DAR: the kernel answers an Echo Request to it (RFC 4443 §4.2, from fe80::1
+    back to the host) and does not take it for another node's, to forward back onto the link
+    after Neighbour Solicitations for fe80::1 (RFC 4861 §7.2.2); the address goes at close."""
+    done = subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c", SCRIPT], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    left = [bytes.fromhex(p) for p in out["echo"]]
+    replies = [p for p in left if p[6] == 58 and p[40] == 129]
+    assert replies, [p.hex() for p in left]
+    assert replies[0][8:40] == ipaddress.IPv6Address(DAR_LL).packed + ipaddress.IPv6Address(HOST_LL).packed
+    assert replies[0][44:] == bytes((0, 7, 0, 1)) + b"ll"  # identifier, sequence, data echoed
+    solicited = [p for p in left if p[6] == 58 and p[40] == 135 and p[48:64] == ipaddress.IPv6Address(DAR_LL).packed]
+    assert not solicited
+    assert "fe80::1/64" not in out["addresses_closed"]
