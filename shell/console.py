@@ -48,7 +48,7 @@ from traitlets.config import Config
 
 import scapy_fama
 from scapy_fama import craft, crypto, layers, verify
-from scapy_fama.cli.common import rich_console
+from scapy_fama.cli.common import read_at_most, rich_console
 from scapy_fama.lab.links import LabError
 from scapy_fama.layers.headers import find_mh
 from scapy_fama.net.sim_flows import Flow
@@ -58,6 +58,7 @@ COMMANDS = (
     "bc", "bul", "addrs", "msc", "latency", "save", "verify", "show", "send_to", "packets",
     "brk", "brks", "unbrk", "held", "release", "drop", "replay", "restart",
 )  # fmt: skip
+MAX_SCRIPT = 16 << 20  # bytes: far above any script; /dev/zero as the script was read without end
 EXAMPLE = "attach(mn, dar1); flow(cn, mn); handover(mn, dar2); bc(dar1); msc()"
 
 
@@ -257,7 +258,7 @@ def run_code(session: ShellSession, code: str, filename: str = "<fama-shell -c>"
 
 def run_script(session: ShellSession, path: Path) -> int:
     try:
-        code = path.read_text()
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+        code = read_at_most(path, MAX_SCRIPT, "a script").decode()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a script ({exc})") from None
     return run_code(session, code, str(path), typed=False)

@@ -42,11 +42,8 @@ APPLICATION = "scapy-fama: fama-analyze --annotate"  # the section header's shb_
 
 
 def output(path: Path, inputs: list[Path]) -> Path:
-    """Check the --annotate path before any analysis: a file in an existing folder, no input."""
-    if path.is_dir():
-        raise ValueError(f"--annotate {path}: is a folder")
-    if not path.parent.is_dir():
-        raise ValueError(f"--annotate {path}: no folder {path.parent}")
+    """Check the --annotate path before any analysis: no input file (fama-analyze checks that it
+    can be written)."""
     if path.exists() and any(p.exists() and path.samefile(p) for p in inputs):
         raise ValueError(f"--annotate {path}: is an input file, it would be overwritten")
     return path

@@ -17,7 +17,6 @@ can be written, and a format the backend writes (named by the suffix; none: PNG)
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -82,17 +81,12 @@ def plot_mn(m: MobileNode, first: float, out: Path) -> Path:
 
 def output(out: Path) -> Path:
     """``out`` as the plot will be written (``.png`` added when it has no suffix), or a one-line
-    ValueError: its folder is missing or read-only, or no backend writes its format."""
+    ValueError: no backend writes its format (fama-analyze checks the path itself)."""
     out = out if out.suffix else out.with_suffix(".png")
     formats = FigureCanvasAgg.get_supported_filetypes()
     if out.suffix[1:].lower() not in formats:
         raise ValueError(f"--plot {out}: cannot write {out.suffix} images; "
                          f"use one of .{', .'.join(sorted(formats))}")
-    folder = out.parent
-    if not folder.is_dir():
-        raise ValueError(f"--plot {out}: no such folder {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"--plot {out}: folder {folder} is not writable")
     return out
 
 

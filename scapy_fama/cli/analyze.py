@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from types import ModuleType
 
 from rich.console import Console
@@ -51,10 +50,12 @@ from scapy_fama.cli.common import (
     Parser,
     ipv6_address,
     jobs,
+    nonempty_path,
     rich_console,
     run,
     usable_cores,
     version,
+    writable_file,
     writable_folder,
     writing,
 )
@@ -68,24 +69,24 @@ def parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Reconstruct the FAMA handovers, bindings, verification and tunnel traffic of captures.",
     )
-    ap.add_argument("files", nargs="+", type=Path, metavar="FILE",
+    ap.add_argument("files", nargs="+", type=nonempty_path, metavar="FILE",
                     help="pcap or pcapng files and folders of them (several: merged by time); a named file that "
                          "is no capture is an error, one found in a folder a warning (exit 1) and the rest analysed")
     ap.add_argument("--jobs", type=jobs, default=1, metavar="N",
                     help=f"read the files in N processes: N at most the cores usable here ({usable_cores()}), no more "
                          "processes than files (the same report as one process; where no other file is within "
                          "2 s, a file's data is counted in its process)")
-    ap.add_argument("--shard-out", type=Path, metavar="DIR",
+    ap.add_argument("--shard-out", type=nonempty_path, metavar="DIR",
                     help="write each file's stage-1 shard (JSON) into DIR for a later --merge, and stop "
                          "(exit 1 with a warning when a file was cut short or is no capture, as the report)")
     ap.add_argument("--merge", action="store_true",
                     help="the inputs are shards (JSON files, folders of them): report them as one run")
     ap.add_argument("--json", action="store_true", help="print the fama-analyze/1 JSON document on stdout")
-    ap.add_argument("--plot", type=Path, metavar="OUT.png",
+    ap.add_argument("--plot", type=nonempty_path, metavar="OUT.png",
                     help="write a timeline image per MN (matplotlib; the suffix names the format)")
-    ap.add_argument("--keys", type=Path, metavar="DIR", help="MN private keys (*.pem): decrypt PHKTs, check BADs")
+    ap.add_argument("--keys", type=nonempty_path, metavar="DIR", help="MN private keys (*.pem): decrypt PHKTs, check BADs")
     ap.add_argument("--mn", type=ipv6_address, metavar="ADDRESS", help="report only the MN holding this address")
-    ap.add_argument("--annotate", type=Path, metavar="OUT.pcapng",
+    ap.add_argument("--annotate", type=nonempty_path, metavar="OUT.pcapng",
                     help="write the capture as pcapng with a comment on every signalling packet")
     return version(ap)
 
@@ -111,7 +112,9 @@ def _plotter(args: argparse.Namespace) -> ModuleType | None:
         return None
     from scapy_fama.analysis import plot  # matplotlib only when asked for
 
+    writable_file("--plot", args.plot)  # a folder, before .png is added to its name
     args.plot = plot.output(args.plot)
+    writable_file("--plot", args.plot)  # /dev/null is a device, /dev/null.png would be a new file
     return plot
 
 
@@ -120,6 +123,7 @@ def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
         if args.jobs > 1 or args.merge or args.shard_out is not None:
             raise ValueError("--annotate writes the captures back from one process: "
                              "leave out --jobs, --merge and --shard-out")
+        writable_file("--annotate", args.annotate)
         annotate.output(args.annotate, batch.capture_set(args.files)[0])
     if args.shard_out is not None:
         writable_folder("--shard-out", args.shard_out)

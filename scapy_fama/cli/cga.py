@@ -27,6 +27,8 @@ from scapy_fama.cli.common import (
     EXIT_NEGATIVE,
     EXIT_OK,
     Parser,
+    nonempty_path,
+    read_at_most,
     run,
     version,
     writable_file,
@@ -48,6 +50,7 @@ from scapy_fama.crypto.addr import addr_text
 PROG = "fama-cga"
 EXPECTED_TRIALS = {0: 1, 1: 1 << 16, 2: 1 << 32}  # RFC 3972 §4: 2^(16*Sec) modifiers on average
 ANNOUNCED_FROM = 2  # the Sec whose search is announced: Sec 1 takes a fraction of a second
+MAX_PARAMS = 1 << 16  # bytes: far above any key's CGA Parameters (RFC 3972 §3)
 
 
 def _subnet_prefix(text: str) -> str:
@@ -70,8 +73,17 @@ def _note(text: str) -> None:
 
 
 def _key(path: Path | None, bits: int, console: Console) -> KeyPair:
-    if path is not None and path.exists():
-        return KeyPair.load(path)
+    """The key of ``--key`` (fama-cga gen, fama-mn): loaded where the file exists, else made and
+    saved there, its path checked before the key is made; without ``--key`` a new one, not saved."""
+    if path is not None and path.exists() and not path.is_dir():
+        try:
+            return KeyPair.load(path)
+        except ValueError as exc:  # "PATH: not a PEM private key (...)"
+            raise ValueError(f"--key {exc}") from None
+        except OSError as exc:
+            raise ValueError(f"--key {path}: {exc.strerror or exc}") from None
+    if path is not None:
+        writable_file("--key", path)
     key = KeyPair.generate(bits)
     if path is not None:
         with writing("--key", path):
@@ -82,9 +94,8 @@ def _key(path: Path | None, bits: int, console: Console) -> KeyPair:
 
 def _generate(args: argparse.Namespace, console: Console) -> int:
     prefix = _subnet_prefix(args.prefix)  # refused before a new key is written
-    for flag, path in (("--key", args.key), ("--out", args.out)):
-        if path is not None and not (flag == "--key" and path.exists()):
-            writable_file(flag, path)  # before the search, not after it
+    if args.out is not None:
+        writable_file("--out", args.out)  # before the search, not after it
     key = _key(args.key, args.bits, console)
     if args.sec >= ANNOUNCED_FROM:
         _note(f"Sec {args.sec}: about {EXPECTED_TRIALS[args.sec]:,} Hash2 trials expected (2^{16 * args.sec}, "
@@ -119,11 +130,11 @@ def _generate(args: argparse.Namespace, console: Console) -> int:
 
 
 def _params_file(path: Path) -> bytes:
+    data = read_at_most(path, MAX_PARAMS, "CGA Parameters")
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"{path}: {exc.strerror or exc}") from None
-    CgaParams.decode(data)  # a clear error for a file that is not CGA Parameters
+        CgaParams.decode(data)  # a clear error for a file that is not CGA Parameters
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     return data
 
 
@@ -187,18 +198,18 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--sec", type=int, default=1, choices=(0, 1, 2),
                      help="Sec value (default 1): about 2^(16*Sec) Hash2 trials (RFC 3972 §4); Sec 2 takes "
                           "minutes to hours")
-    gen.add_argument("--key", type=Path,
+    gen.add_argument("--key", type=nonempty_path,
                      help="RSA key (PEM): loaded if it exists, else created there; without it a new key is used "
                           "and not saved (nothing can sign for the address)")
     gen.add_argument("--bits", type=int, default=1024, help="size of a new key: 1024 (default) or 1536")
-    gen.add_argument("--out", type=Path, help="write the CGA Parameters (binary) to this file")
+    gen.add_argument("--out", type=nonempty_path, help="write the CGA Parameters (binary) to this file")
     gen.add_argument("--json", action="store_true", help="print the result as JSON")
     ver = sub.add_parser("verify", help="verify that ADDRESS is a CGA of PARAMS_FILE (RFC 3972 §5)")
     ver.add_argument("address")
-    ver.add_argument("params", type=Path, metavar="PARAMS_FILE")
+    ver.add_argument("params", type=nonempty_path, metavar="PARAMS_FILE")
     ver.add_argument("--json", action="store_true")
     show = sub.add_parser("show", help="show the fields of a CGA Parameters file")
-    show.add_argument("params", type=Path, metavar="PARAMS_FILE")
+    show.add_argument("params", type=nonempty_path, metavar="PARAMS_FILE")
     show.add_argument("--json", action="store_true")
     return version(ap)
 

@@ -1,4 +1,5 @@
-"""What every command shares: one-line errors, exit codes, ``--version``, and output width.
+"""What every command shares: one-line errors, exit codes, ``--version``, output width, and the
+checks of its inputs and outputs.
 
 Exit codes: 0 success, 1 a negative result (e.g. "not a CGA"), 2 bad input or
 usage, 130 interrupted.
@@ -6,12 +7,19 @@ usage, 130 interrupted.
 Rich output goes to a terminal at the terminal's width; to a pipe or a file at
 ``COLUMNS`` when it is set, else :data:`PIPE_WIDTH` (rich alone would cut every
 line at 80 columns there, and an IPv6 address or a finding's kind with it).
+
+Bad input is refused before the work starts, in one line that names the flag and the value:
+argparse types for numbers (finite, in range) and paths (not empty), :func:`writable_file` and
+:func:`writable_folder` for outputs (nothing created under /dev, /proc or /sys),
+:func:`interface` for ``--iface``, :func:`read_at_most` for inputs that could be endless.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +33,12 @@ from scapy_fama import __version__
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 PIPE_WIDTH = 160  # columns of output to a pipe or a file when COLUMNS is not set
+# devices and kernel state, not files: an output is never created there (root may create files in
+# /dev, which then vanish at the next boot, and writes into /proc or /sys change the kernel's
+# settings); an existing device or pipe, e.g. /dev/null or /dev/stdout, is still an output
+KERNEL_FOLDERS = (Path("/dev"), Path("/proc"), Path("/sys"))
+FILE_FOLDERS = (Path("/dev/shm"),)  # a tmpfs for files under /dev
+MAX_LINK_DELAY_MS = 10_000.0  # an emulated link slower than 10 s each way only looks like a hang
 
 
 def run(prog: str, body: Callable[[], int]) -> int:
@@ -115,15 +129,82 @@ def jobs(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    """An argparse type: a number above 0 (NaN is not one)."""
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0 (NaN is not one, and infinity as a time was a
+    wait without end or an OverflowError)."""
+    value = _number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite: {text!r}")
     return value
+
+
+def number_in(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number from ``low`` to ``high`` (NaN and infinities are not in range)."""
+
+    def number(text: str) -> float:
+        value = _number(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low:g} to {high:g}: {text!r}")
+        return value
+
+    return number
+
+
+def nonempty_path(text: str) -> Path:
+    """An argparse type: a file or folder name; an empty one (a script's unset variable) is refused,
+    where it was the current folder."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path names no file or folder")
+    return Path(text)
+
+
+def interface(flag: str, name: str) -> None:
+    """``name`` is a network interface here, or ``FLAG NAME: no such interface``."""
+    from scapy_fama.net.iface import require_interface  # Scapy: only for the commands with --iface
+
+    try:
+        require_interface(name)
+    except ValueError:
+        raise ValueError(f"{flag} {name}: no such interface") from None
+
+
+def _kernel_place(flag: str, path: Path) -> None:
+    """Refuse ``path`` when it lies in one of :data:`KERNEL_FOLDERS` (symbolic links followed)."""
+    real = path.resolve()
+    for top in KERNEL_FOLDERS:
+        if (real == top or top in real.parents) and not any(f == real or f in real.parents for f in FILE_FOLDERS):
+            raise ValueError(f"{flag} {path}: {top} holds devices and kernel state, not files")
+
+
+def _stream(path: Path) -> bool:
+    """``path`` is an existing device, pipe or socket (a terminal, /dev/null, /dev/stdout)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+def read_at_most(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of input file ``path``, refused beyond ``limit`` bytes as not ``what``: not
+    ``read_bytes()``, which read /dev/zero without end. An OSError is ``PATH: problem``."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise ValueError(f"{path}: not {what} (more than {limit} bytes)")
+    return data
 
 
 def writable_folder(flag: str, folder: Path, *, parents: bool = True) -> None:
@@ -131,6 +212,7 @@ def writable_folder(flag: str, folder: Path, *, parents: bool = True) -> None:
     checked before the work that fills it starts, one line otherwise."""
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{flag} {folder}: not a directory")
+    _kernel_place(flag, folder)
     if not parents and not folder.parent.is_dir():
         raise ValueError(f"{flag} {folder}: no such directory {folder.parent}")
     try:
@@ -143,9 +225,13 @@ def writable_folder(flag: str, folder: Path, *, parents: bool = True) -> None:
 
 def writable_file(flag: str, path: Path) -> None:
     """``path`` can be written as the output of ``flag``; checked before the work that fills it
-    starts, so that a typo costs one line, not a run."""
+    starts, so that a typo costs one line, not a run. An existing device or pipe is written as
+    it is; no file is created or replaced in :data:`KERNEL_FOLDERS`."""
     if path.is_dir():
         raise ValueError(f"{flag} {path}: is a directory")
+    if _stream(path):
+        return
+    _kernel_place(flag, path)
     if not path.parent.is_dir():
         if path.parent.exists():
             raise ValueError(f"{flag} {path}: {path.parent} is not a directory")

@@ -45,6 +45,8 @@ from scapy_fama.cli.common import (
     EXIT_NEGATIVE,
     EXIT_OK,
     Parser,
+    interface,
+    nonempty_path,
     positive_float,
     rich_console,
     run,
@@ -91,15 +93,17 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--matrix", action="store_true", help="print the requirement -> cases matrix")
-    p.add_argument("--junit", type=Path, help="write a JUnit XML report")
-    p.add_argument("--json", type=Path, help="write a JSON report (schema fama-conformance/1)")
-    p.add_argument("--pcap", type=Path, metavar="DIR", help="write DIR/<ID>.pcap for every case")
+    p.add_argument("--junit", type=nonempty_path, help="write a JUnit XML report")
+    p.add_argument("--json", type=nonempty_path, help="write a JSON report (schema fama-conformance/1)")
+    p.add_argument("--pcap", type=nonempty_path, metavar="DIR", help="write DIR/<ID>.pcap for every case")
     return version(p)
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
     if args.target == "iface" and not args.iface:
         raise ValueError("--target iface needs --iface IF")
+    if args.target == "iface":
+        interface("--iface", args.iface)
     addr_text(args.iut_address)
     addr_text(args.cn)
     for prefix in (args.prefix, args.coa_prefix):
@@ -151,7 +155,7 @@ def _write_reports(outcomes: list[Outcome], config: RunConfig, args: argparse.Na
         try:
             write(path)
         except OSError as exc:
-            problems.append(f"{flag} {path}: cannot write it ({exc})")
+            problems.append(f"{flag} {path}: cannot write it ({exc.strerror or exc})")
     return problems
 
 

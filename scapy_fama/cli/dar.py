@@ -54,14 +54,23 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from ipaddress import IPv6Address, IPv6Network
-from pathlib import Path
 
 from scapy.arch import in6_getifaddr
 
 from scapy_fama.automata import DarAutomaton, FamaAutomaton, LogSink
 from scapy_fama.automata.warm import warm_up
-from scapy_fama.cli.common import EXIT_OK, Parser, run, version, writable_file
-from scapy_fama.net.iface import require_interface, require_root
+from scapy_fama.cli.common import (
+    EXIT_OK,
+    MAX_LINK_DELAY_MS,
+    Parser,
+    interface,
+    nonempty_path,
+    number_in,
+    run,
+    version,
+    writable_file,
+)
+from scapy_fama.net.iface import require_root
 from scapy_fama.net.kernel import NFT_COMMAND, nft_claim, nft_release
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import DarConfig, DarCore
@@ -73,8 +82,8 @@ def node_arguments(ap: argparse.ArgumentParser) -> None:
     """The options every role run on a real interface has."""
     ap.add_argument("--iface", required=True, help="the interface of the access link")
     ap.add_argument("--name", help="the node's name in log lines (default: the interface)")
-    ap.add_argument("--log", type=Path, metavar="FILE", help="write the log lines here, not to stdout")
-    ap.add_argument("--json-log", type=Path, metavar="FILE", help="also write each record as a JSON line")
+    ap.add_argument("--log", type=nonempty_path, metavar="FILE", help="write the log lines here, not to stdout")
+    ap.add_argument("--json-log", type=nonempty_path, metavar="FILE", help="also write each record as a JSON line")
     ap.add_argument(
         "--kernel",
         action="store_true",
@@ -86,8 +95,10 @@ def node_arguments(ap: argparse.ArgumentParser) -> None:
         help="kernel mode: do not install the nftables table ip6 fama where it is missing (the kernel "
         "then answers Mobility Headers and IPv6-in-IPv6 with Parameter Problems, unless you stop them)",
     )
-    ap.add_argument("--link-delay", type=float, default=0.0, metavar="MS", help="emulated link delay, MS/2 each way")
-    ap.add_argument("--link-loss", type=float, default=0.0, metavar="P", help="emulated loss of each frame (0..1)")
+    ap.add_argument("--link-delay", type=number_in(0, MAX_LINK_DELAY_MS), default=0.0, metavar="MS",
+                    help=f"emulated link delay, MS/2 each way (0 to {MAX_LINK_DELAY_MS:g})")
+    ap.add_argument("--link-loss", type=number_in(0, 1), default=0.0, metavar="P",
+                    help="emulated loss of each frame (0 to 1)")
     ap.add_argument("--link-seed", type=int, default=0, metavar="N", help="seed of the emulated loss (default 0)")
 
 
@@ -103,10 +114,10 @@ def serve_node(prog: str, args: argparse.Namespace, build: Callable[[LogSink], F
     signalling path warmed first (automata/warm.py: the first BU is then no slower than the next),
     in kernel mode with the nftables table of :func:`kernel_table`. SIGTERM before the node serves
     interrupts the start as SIGINT does, so that what it set up is undone."""
-    for flag, path in (("--log", args.log), ("--json-log", args.json_log)):
-        if path is not None:
-            writable_file(flag, path)
-    require_interface(args.iface)
+    for flag, out in (("--log", args.log), ("--json-log", args.json_log)):
+        if out is not None:
+            writable_file(flag, out)
+    interface("--iface", args.iface)
     require_root()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # node.serve() then takes it over
     log = LogSink.open(args.log, args.json_log)

@@ -40,7 +40,9 @@ from scapy_fama.cli.common import (
     EXIT_NEGATIVE,
     EXIT_OK,
     Parser,
+    interface,
     jobs,
+    nonempty_path,
     positive_float,
     positive_int,
     rich_console,
@@ -73,16 +75,16 @@ def parser() -> argparse.ArgumentParser:
                     help="re-sign, recompute the BAD and the checksum after mutating (reach deep logic)")
     ap.add_argument("--time-limit", type=positive_float, default=2.0, help="seconds one case may take")
     ap.add_argument("--liveness-every", type=positive_int, help="cases between liveness probes")
-    ap.add_argument("--out", type=Path, default=Path("fama-fuzz-findings"), help="directory for findings")
+    ap.add_argument("--out", type=nonempty_path, default=Path("fama-fuzz-findings"), help="directory for findings")
     ap.add_argument("--no-minimise", action="store_true", help="save findings as generated")
     ap.add_argument("--json", action="store_true", help="print the fama-fuzz/1 summary on stdout")
-    ap.add_argument("--replay", type=Path, metavar="FINDING", help="run a saved finding (its .json) again")
+    ap.add_argument("--replay", type=nonempty_path, metavar="FINDING", help="run a saved finding (its .json) again")
     lf = ap.add_argument_group("--engine libfuzzer (atheris; --target dissect, decode, dar, mn or analyze)")
     lf.add_argument("--engine", choices=("blind", "libfuzzer"), default="blind",
                     help="blind: fama-fuzz's own case loop (default); libfuzzer: coverage-guided, under atheris")
-    lf.add_argument("--corpus", type=Path, action="append", metavar="DIR",
+    lf.add_argument("--corpus", type=nonempty_path, action="append", metavar="DIR",
                     help="libFuzzer's corpus directory (default OUT/corpus-TARGET, seeded when empty)")
-    lf.add_argument("--merge", type=Path, metavar="DIR",
+    lf.add_argument("--merge", type=nonempty_path, metavar="DIR",
                     help="minimise the --corpus directories into DIR (libFuzzer -merge=1) and stop")
     lf.add_argument("libfuzzer_flags", nargs="*", metavar="-FLAG=VALUE",
                     help="after '--': libFuzzer's own flags, e.g. -- -jobs=2 -dict=FILE -max_len=1024")
@@ -102,6 +104,7 @@ def _iface_options(args: argparse.Namespace) -> dict[str, object]:
             f"--target iface needs {', '.join(missing)} (the DAR's interface, its address, the prefix it "
             "anchors, and a care-of address in another prefix whose answers come back on the interface)"
         )
+    interface("--iface", args.iface)
     try:
         prefix, dar, coa = IPv6Network(args.prefix), IPv6Address(args.iut_address), IPv6Address(args.coa)
     except ValueError as exc:
@@ -200,9 +203,12 @@ def _unusable_target(body: Callable[[], int]) -> int:
 def _libfuzzer(args: argparse.Namespace, console: Console) -> int:
     writable_folder("--out", args.out)
     if args.merge is not None:
+        writable_folder("--merge", args.merge)
         return libfuzzer.merge(args.target, args.merge, args.corpus or [])
     if args.corpus is not None and len(args.corpus) > 1:
         raise ValueError("--engine libfuzzer fuzzes one --corpus directory (several are for --merge)")
+    for corpus in args.corpus or []:
+        writable_folder("--corpus", corpus)
     done = libfuzzer.run(args.target, args.out, corpus=args.corpus[0] if args.corpus else None,
                          keep_valid=args.keep_valid, seconds=args.seconds, runs=args.cases, jobs=args.jobs,
                          flags=args.libfuzzer_flags)

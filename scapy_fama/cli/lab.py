@@ -25,7 +25,6 @@ import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -33,12 +32,16 @@ from rich.table import Table
 from scapy_fama.cli.common import (
     EXIT_NEGATIVE,
     EXIT_OK,
+    MAX_LINK_DELAY_MS,
     Parser,
+    nonempty_path,
+    number_in,
     positive_float,
     rich_console,
     run,
     version,
     writable_file,
+    writing,
 )
 from scapy_fama.lab import capture, control, demo, links, state
 from scapy_fama.lab.topology import MAX_DARS, default_iface, node_namespace
@@ -100,6 +103,7 @@ def _exec(args: argparse.Namespace, console: Console) -> int:
 
 def _capture(args: argparse.Namespace, console: Console) -> int:
     control.require_root()
+    writable_file("FILE", args.file)
     lab = control.require_up()
     ns = node_namespace(args.node, lab.topology)
     iface = args.iface or default_iface(args.node)
@@ -123,7 +127,8 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
     result = demo.run(lab, args.path or demo.default_path(lab.dars), console.print, args.ping_interval / 1e3)
     demo.render(result, console)
     if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        with writing("--json", args.json):
+            args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return EXIT_OK if result["stream"]["intact"] else EXIT_NEGATIVE
 
 
@@ -148,8 +153,10 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
     up = sub.add_parser("up", help="build the lab and start the roles")
     up.add_argument("--dars", type=int, default=3, help=f"number of DARs, 1 to {MAX_DARS} (default 3)")
-    up.add_argument("--delay", type=float, default=0.0, metavar="MS", help="access-link delay each way")
-    up.add_argument("--loss", type=float, default=0.0, metavar="P", help="access-link loss each way, percent")
+    up.add_argument("--delay", type=number_in(0, MAX_LINK_DELAY_MS), default=0.0, metavar="MS",
+                    help=f"access-link delay each way, 0 to {MAX_LINK_DELAY_MS:g}")
+    up.add_argument("--loss", type=number_in(0, 100), default=0.0, metavar="P",
+                    help="access-link loss each way, percent (0 to 100)")
     up.add_argument(
         "--secure", action="store_true", help="DARs require a care-of test, the MN runs it before every BU (profile §5)"
     )
@@ -167,15 +174,15 @@ def parser() -> argparse.ArgumentParser:
     ex.set_defaults(body=_exec)
     ca = sub.add_parser("capture", help="capture a node's interface into a pcap file")
     ca.add_argument("node", metavar="NODE", help="cn, core, sw, darI (its core side) or mn")
-    ca.add_argument("file", type=Path, metavar="FILE")
+    ca.add_argument("file", type=nonempty_path, metavar="FILE")
     ca.add_argument("--iface", help="another interface of the node")
     ca.add_argument("--seconds", type=positive_float, help="stop after this long (default: Ctrl-C)")
     ca.set_defaults(body=_capture)
     de = sub.add_parser("demo", help="TCP stream and ping across handovers, a native second connection")
-    de.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    de.add_argument("--json", type=nonempty_path, metavar="FILE", help="also write the results as JSON")
     de.add_argument("--path", type=_path, help="the DARs to hand over to (default 2,...,N,1 on a lab of N "
                     "DARs: 2,3,1 on 3, 2,1 on 2)")
-    de.add_argument("--ping-interval", type=float, default=demo.PING_INTERVAL * 1e3, metavar="MS",
+    de.add_argument("--ping-interval", type=number_in(1, 1000), default=demo.PING_INTERVAL * 1e3, metavar="MS",
                     help=f"time between two echoes, 1 to 1000 ms (default {demo.PING_INTERVAL * 1e3:g}): the "
                          "interruption is seen to within one interval at each end")  # fmt: skip
     de.set_defaults(body=_demo)

@@ -39,13 +39,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from rich.console import Console
 
 from scapy_fama.automata import MnAutomaton
 from scapy_fama.cli.cga import _key
-from scapy_fama.cli.common import Parser, run, udp_port, version
+from scapy_fama.cli.common import Parser, nonempty_path, run, udp_port, version
 from scapy_fama.cli.dar import emulation, node_arguments, serve_node
 from scapy_fama.proto import KeepPolicy, MnConfig, MnCore
 
@@ -83,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
         prog=PROG, description="Run a FAMA mobile node on a real interface (needs root)."
     )
     node_arguments(ap)
-    ap.add_argument("--key", type=Path, help="RSA key (PEM): loaded if it exists, else created there")
+    ap.add_argument("--key", type=nonempty_path, help="RSA key (PEM): loaded if it exists, else created there")
     ap.add_argument(
         "--keep",
         choices=[p.value for p in KeepPolicy],

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, run, version, writable_folder
+from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, nonempty_path, run, version, writable_folder
 from scapy_fama.wireshark import install, lua_folders, plugin_file, plugin_version, uninstall
 
 PROG = "fama-wireshark"
@@ -34,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
                        ("uninstall", "remove the plugin from Wireshark's Lua plugin folder")):
         cmd = sub.add_parser(name, help=text, description=text)
         where = cmd.add_mutually_exclusive_group()
-        where.add_argument("--dir", type=Path, metavar="DIR", help="this folder instead")
+        where.add_argument("--dir", type=nonempty_path, metavar="DIR", help="this folder instead")
         where.add_argument("--system", action="store_true", help="the global folder (for every user)")
     sub.add_parser("path", help="print where the packaged plugin is (for tshark -X lua_script: or a system install)")
     return ap

@@ -36,6 +36,7 @@ from scapy_fama.net.sim_topology import LINKTYPE_RAW
 from scapy_fama.schemas import document
 
 FORMAT = "fama-fuzz-finding/1"
+MAX_FINDING = 16 << 20  # bytes: far above any saved finding (its reproducer is in the pcap)
 Chain = list[tuple[str, Args]]
 
 
@@ -86,8 +87,12 @@ def save(finding: Finding, out: Path) -> Path:
 def load(path: Path) -> Finding:
     """A saved finding; the reproducer bytes come from its pcap (ValueError when unusable)."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        with open(path, "rb") as f:  # not read_text: /dev/zero was read without end
+            raw = f.read(MAX_FINDING + 1)
+        if len(raw) > MAX_FINDING:
+            raise ValueError(f"more than {MAX_FINDING} bytes")
+        data = json.loads(raw)
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise ValueError(f"{path}: not a fama-fuzz finding ({exc})") from None
     # findings saved before the key was named "schema" call it "format"
     if not isinstance(data, dict) or data.get("schema", data.get("format")) != FORMAT:

@@ -152,7 +152,7 @@ def test_plot_paths_are_checked_before_the_analysis(
 
     monkeypatch.setattr("scapy_fama.cli.analyze.analyze", never)
     for plot, says in (
-        (Path("/nonexistent/x.png"), "fama-analyze: error: --plot /nonexistent/x.png: no such folder /nonexistent"),
+        (Path("/nonexistent/x.png"), "fama-analyze: error: --plot /nonexistent/x.png: no such directory /nonexistent"),
         (tmp_path / "x.xyz", "cannot write .xyz images; use one of .avif, .eps,"),
     ):
         code, out, err = run(capsys, PCAPS / "fig1.pcapng", "--plot", plot)

@@ -24,8 +24,8 @@ def test_help(command: object, capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("command", "argv", "message"),
     [
-        (dar, ["--iface", "nope0", *GOOD_DAR], "fama-dar: error: unknown interface 'nope0'"),
-        (mn, ["--iface", "nope0", "--sec", "0"], "fama-mn: error: unknown interface 'nope0'"),
+        (dar, ["--iface", "nope0", *GOOD_DAR], "fama-dar: error: --iface nope0: no such interface"),
+        (mn, ["--iface", "nope0", "--sec", "0"], "fama-mn: error: --iface nope0: no such interface"),
         (
             dar,
             ["--iface", "lo", "--prefix", "2001:db8:1::/129", "--address", "2001:db8:1::1"],

@@ -221,9 +221,11 @@ def test_an_emulated_port_with_loss_1_carries_nothing() -> None:
 def test_bad_link_emulation_is_one_line_and_exit_2(
     command: object, argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert command.main(["--iface", "lo", "--link-loss", "2", *argv]) == 2  # type: ignore[attr-defined]
+    with pytest.raises(SystemExit) as exit_:  # refused by the parser, before the interface is looked at
+        command.main(["--iface", "lo", "--link-loss", "2", *argv])  # type: ignore[attr-defined]
+    assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert "error: link loss 2.0 is not a fraction between 0 and 1" in err and err.count("\n") == 1, err
+    assert "error: argument --link-loss: must be 0 to 1: '2'" in err and err.count("\n") == 1, err
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (the MN checks its privileges first)")

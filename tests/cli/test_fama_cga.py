@@ -156,4 +156,4 @@ def test_an_endless_key_file_is_refused() -> None:
                           "--sec", "0", "--key", "/dev/zero"], capture_output=True, text=True, timeout=120,
                          preexec_fn=_limit_memory, check=False)
     assert out.returncode == 2
-    assert out.stderr == "fama-cga: error: /dev/zero: not a PEM private key (more than 65536 bytes)\n"
+    assert out.stderr == "fama-cga: error: --key /dev/zero: not a PEM private key (more than 65536 bytes)\n"

@@ -33,7 +33,7 @@ def test_a_short_campaign_writes_its_summary(tmp_path: Path, capsys: pytest.Capt
         (["--target", "iface", "--iface", "lo", "--iut-address", "2001:db8:1::1", "--prefix", "2001:db8:1::/64",
           "--coa", "2001:db8:1::5"], "must be a /64 holding --iut-address and not --coa"),
         (["--target", "iface", "--iface", "nosuch0", "--iut-address", "2001:db8:1::1", "--prefix", "2001:db8:1::/64",
-          "--coa", "2001:db8:2::5"], "unknown interface 'nosuch0'"),
+          "--coa", "2001:db8:2::5"], "--iface nosuch0: no such interface"),
         (["--cases", "many"], "not a whole number: 'many'"),
         (["--seconds", "-3"], "must be positive"),
         (["--family", "fields"], "unknown mutator families ['fields']"),

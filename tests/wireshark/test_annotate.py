@@ -208,7 +208,7 @@ def test_several_files_are_merged_by_time(tmp_path: Path) -> None:
 def test_bad_annotate_paths_are_one_line_before_the_analysis(tmp_path: Path) -> None:
     capture = tmp_path / "in.pcapng"
     capture.write_bytes((PCAPS / "fig1.pcapng").read_bytes())
-    for path, says in ((tmp_path / "no" / "out.pcapng", "no folder"), (tmp_path, "is a folder"),
+    for path, says in ((tmp_path / "no" / "out.pcapng", "no such directory"), (tmp_path, "is a directory"),
                        (capture, "is an input file")):
         done = fama_analyze(capture, "--annotate", path)
         assert done.returncode == 2 and done.stdout == ""

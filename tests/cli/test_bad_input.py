@@ -1,0 +1,144 @@
+"""What a new user types by mistake gets one line that names the flag and the value, and exit 2,
+before any work starts: an output where devices and kernel state live (/dev, /proc, /sys: /dev is
+writable by root, and a plot, a log or a pcap landed there), an empty path (it was the current
+folder), a number that is NaN, infinite or out of range (an emulated link that never delivers,
+a wait without end), an interface that is not there, an input that never ends (/dev/zero).
+
+Each command below behaved otherwise before: it wrote into /dev or the current folder, ran the
+whole case or lab first, printed an error without its flag, or read /dev/zero without end."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from scapy_fama.cli import analyze, cga, conformance, dar, fuzz, lab, mn, wireshark
+
+PCAP = Path(__file__).resolve().parents[2] / "pcaps" / "fig1.pcapng"
+DAR = ["--iface", "nope0", "--prefix", "2001:db8:1::/64", "--address", "2001:db8:1::1"]
+KERNEL = "holds devices and kernel state, not files"
+
+
+@pytest.fixture(autouse=True)
+def dev_untouched() -> Iterator[None]:
+    """No file is left in /dev (before the fix some of these commands wrote there: cleaned up)."""
+    before = _dev_files()
+    yield
+    new = _dev_files() - before
+    for path in new:
+        path.unlink()
+    assert not new, f"written into /dev: {sorted(new)}"
+
+
+def _dev_files() -> set[Path]:
+    return {p for p in Path("/dev").iterdir() if p.is_file() and not p.is_symlink()}
+
+
+def outcome(main: Callable[[list[str]], int], argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The exit code and stderr of ``main(argv)``, a usage error (SystemExit) included."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code  # type: ignore[assignment]
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("main", "argv", "message"),
+    [
+        (analyze.main, [str(PCAP), "--plot", "/dev/full.png"], f"fama-analyze: error: --plot /dev/full.png: /dev {KERNEL}"),
+        (analyze.main, [str(PCAP), "--plot", "/dev/null"], f"fama-analyze: error: --plot /dev/null.png: /dev {KERNEL}"),
+        (analyze.main, [str(PCAP), "--plot", "/proc/x.png"], f"fama-analyze: error: --plot /proc/x.png: /proc {KERNEL}"),
+        (analyze.main, [str(PCAP), "--plot", "{d}"], "fama-analyze: error: --plot {d}: is a directory"),
+        (analyze.main, [str(PCAP), "--plot", ""],
+         "fama-analyze: error: argument --plot: an empty path names no file or folder"),
+        (analyze.main, [str(PCAP), "--annotate", "/sys/x"], f"fama-analyze: error: --annotate /sys/x: /sys {KERNEL}"),
+        (analyze.main, [str(PCAP), "--shard-out", "/dev"], f"fama-analyze: error: --shard-out /dev: /dev {KERNEL}"),
+        (analyze.main, [str(PCAP), "--shard-out", ""],
+         "fama-analyze: error: argument --shard-out: an empty path names no file or folder"),
+        (dar.main, [*DAR, "--log", "/proc/x"], f"fama-dar: error: --log /proc/x: /proc {KERNEL}"),
+        (dar.main, [*DAR, "--json-log", "/proc/x"], f"fama-dar: error: --json-log /proc/x: /proc {KERNEL}"),
+        (dar.main, [*DAR, "--log", "/dev/fama-dar.log"], f"fama-dar: error: --log /dev/fama-dar.log: /dev {KERNEL}"),
+        (dar.main, [*DAR, "--link-delay", "nan"], "fama-dar: error: argument --link-delay: must be 0 to 10000: 'nan'"),
+        (dar.main, [*DAR, "--link-delay", "1e12"], "fama-dar: error: argument --link-delay: must be 0 to 10000: '1e12'"),
+        (mn.main, ["--iface", "nope0", "--link-loss", "inf"], "fama-mn: error: argument --link-loss: must be 0 to 1: 'inf'"),
+        (mn.main, ["--iface", "nope0", "--sec", "0", "--key", "/proc/x"], f"fama-mn: error: --key /proc/x: /proc {KERNEL}"),
+        (mn.main, ["--iface", "nope0", "--sec", "0", "--key", "{d}"], "fama-mn: error: --key {d}: is a directory"),
+        (mn.main, ["--iface", "nope0", "--sec", "0", "--key", "/dev/full"],
+         "fama-mn: error: --key /dev/full: not a PEM private key (more than 65536 bytes)"),
+        (cga.main, ["gen", "--prefix", "2001:db8:1::/64", "--sec", "0", "--out", "/proc/x"],
+         f"fama-cga: error: --out /proc/x: /proc {KERNEL}"),
+        (cga.main, ["gen", "--prefix", "2001:db8:1::/64", "--sec", "0", "--key", "/dev/fama.pem"],
+         f"fama-cga: error: --key /dev/fama.pem: /dev {KERNEL}"),
+        (cga.main, ["verify", "2001:db8::1", "/dev/null"],
+         "fama-cga: error: /dev/null: CGA Parameters too short: 0 bytes, at least 25 needed (RFC 3972 §3)"),
+        (conformance.main, ["DAR-CGA-001", "--junit", "/proc/x"], f"fama-conformance: error: --junit /proc/x: /proc {KERNEL}"),
+        (conformance.main, ["DAR-CGA-001", "--pcap", "/dev"], f"fama-conformance: error: --pcap /dev: /dev {KERNEL}"),
+        (conformance.main, ["DAR-CGA-001", "--wait", "inf"], "fama-conformance: error: argument --wait: must be finite: 'inf'"),
+        (conformance.main, ["DAR-CGA-001", "--target", "iface", "--iface", "nope0"],
+         "fama-conformance: error: --iface nope0: no such interface"),
+        (fuzz.main, ["--target", "dissect", "--cases", "1", "--out", "/dev"], f"fama-fuzz: error: --out /dev: /dev {KERNEL}"),
+        (fuzz.main, ["--target", "dissect", "--cases", "1", "--out", ""],
+         "fama-fuzz: error: argument --out: an empty path names no file or folder"),
+        (fuzz.main, ["--target", "dissect", "--cases", "1", "--time-limit", "inf"],
+         "fama-fuzz: error: argument --time-limit: must be finite: 'inf'"),
+        (fuzz.main, ["--target", "dissect", "--engine", "libfuzzer", "--out", "{d}", "--corpus", "/dev/full"],
+         "fama-fuzz: error: --corpus /dev/full: not a directory"),
+        (wireshark.main, ["install", "--dir", "/dev"], f"fama-wireshark: error: --dir /dev: /dev {KERNEL}"),
+        (wireshark.main, ["install", "--dir", ""],
+         "fama-wireshark install: error: argument --dir: an empty path names no file or folder"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_flag(
+    main: Callable[[list[str]], int], argv: list[str], message: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # what an empty path wrote into the current folder stays here
+    code, err = outcome(main, [a.format(d=tmp_path) for a in argv], capsys)
+    assert (code, err) == (2, message.format(d=tmp_path) + "\n")
+    assert not list(tmp_path.iterdir()) and not Path(f"{tmp_path}.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["up", "--delay", "nan"], "fama-lab up: error: argument --delay: must be 0 to 10000: 'nan'"),
+        (["up", "--loss", "200"], "fama-lab up: error: argument --loss: must be 0 to 100: '200'"),
+        (["demo", "--ping-interval", "0"], "fama-lab demo: error: argument --ping-interval: must be 1 to 1000: '0'"),
+        (["capture", "mn", "x.pcap", "--seconds", "inf"], "fama-lab capture: error: argument --seconds: must be finite: 'inf'"),
+        (["demo", "--json", ""], "fama-lab demo: error: argument --json: an empty path names no file or folder"),
+    ],
+)
+def test_lab_numbers_are_refused_before_a_lab_is_built(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fama-lab up --delay nan built the namespaces and waited 60 s for an MN that never came."""
+    with pytest.raises(SystemExit) as exit_:
+        lab.parser().parse_args(argv)
+    assert (exit_.value.code, capsys.readouterr().err) == (2, message + "\n")
+
+
+def _limit_memory() -> None:  # an input read whole fails within 2 GB, the machine lives
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["scapy_fama.cli.cga", "show", "/dev/zero"], "fama-cga: error: /dev/zero: not CGA Parameters (more than 65536 bytes)"),
+        (["scapy_fama.cli.fuzz", "--replay", "/dev/zero"],
+         "fama-fuzz: error: /dev/zero: not a fama-fuzz finding (more than 16777216 bytes)"),
+        (["shell.cli", "--no-banner", "/dev/zero"], "fama-shell: error: /dev/zero: not a script (more than 16777216 bytes)"),
+    ],
+)
+def test_an_endless_input_is_refused(argv: list[str], message: str) -> None:
+    """These read /dev/zero without end."""
+    done = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=120,
+                          preexec_fn=_limit_memory, check=False)
+    assert (done.returncode, done.stderr) == (2, message + "\n")
