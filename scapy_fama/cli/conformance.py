@@ -46,6 +46,7 @@ from scapy_fama.cli.common import (
     EXIT_OK,
     Parser,
     interface,
+    ipv6_address,
     nonempty_path,
     positive_float,
     rich_console,
@@ -65,6 +66,7 @@ from scapy_fama.conformance.report import LiveTable, junit, matrix_table, pcaps,
 from scapy_fama.conformance.requirements import matrix
 from scapy_fama.conformance.runner import Outcome, run_all
 from scapy_fama.crypto import KeyPair, addr_text
+from scapy_fama.proto import KeepPolicy
 
 PROG = "fama-conformance"
 
@@ -75,14 +77,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=("dar", "mn"), help="the IUT's role (dar; --list: both)")
     p.add_argument("--target", choices=("inproc", "iface"), default="inproc")
     p.add_argument("--iface", help="the interface on the IUT's link (--target iface)")
-    p.add_argument("--iut-address", default="2001:db8:1::1", help="a DAR IUT's global address")
+    p.add_argument("--iut-address", type=ipv6_address, default="2001:db8:1::1", help="a DAR IUT's global address")
     p.add_argument("--prefix", default="2001:db8:1::/64", help="the /64 a DAR IUT serves")
     p.add_argument("--coa-prefix", default="2001:db8:ca::/64", help="the tester's CoAs (routed back here)")
-    p.add_argument("--cn", default="2001:db8:cc::1", help="the tester's correspondent address")
+    p.add_argument("--cn", type=ipv6_address, default="2001:db8:cc::1", help="the tester's correspondent address")
     p.add_argument("--wait", type=positive_float, default=1.0, help="seconds to wait for an answer (1)")
     p.add_argument("--secure", action="store_true", help="the DAR IUT requires the care-of test")
     p.add_argument("--sec", type=int, choices=(0, 1), default=0, help="Sec of the tester's CGAs")
-    p.add_argument("--mn-keep", default="all", help="the keep policy the MN IUT runs with (all)")
+    p.add_argument("--mn-keep", choices=[k.value for k in KeepPolicy], default="all", help="the keep policy the MN IUT runs with (all)")
     p.add_argument(
         "--mn-echo", type=udp_port, metavar="PORT",
         help="the MN IUT answers UDP Echo (RFC 862) on PORT: the data cases use it (fama-mn --udp-echo)",
@@ -104,12 +106,13 @@ def _config(args: argparse.Namespace) -> RunConfig:
         raise ValueError("--target iface needs --iface IF")
     if args.target == "iface":
         interface("--iface", args.iface)
-    addr_text(args.iut_address)
-    addr_text(args.cn)
-    for prefix in (args.prefix, args.coa_prefix):
+    for flag, prefix in (("--prefix", args.prefix), ("--coa-prefix", args.coa_prefix)):
         if not prefix.endswith("/64"):
-            raise ValueError(f"{prefix}: a /64 prefix, e.g. 2001:db8:1::/64")
-        addr_text(prefix.split("/")[0])
+            raise ValueError(f"{flag} {prefix}: a /64 prefix, e.g. 2001:db8:1::/64")
+        try:
+            addr_text(prefix.split("/")[0])
+        except ValueError as exc:
+            raise ValueError(f"{flag} {prefix}: {exc}") from None
     return RunConfig(
         args.role or "dar", args.target, args.iface, addr_text(args.iut_address), args.prefix,
         args.coa_prefix, addr_text(args.cn), args.wait, args.secure, args.sec, args.mn_keep,

@@ -41,6 +41,7 @@ from scapy_fama.cli.common import (
     EXIT_OK,
     Parser,
     interface,
+    ipv6_address,
     jobs,
     nonempty_path,
     positive_float,
@@ -90,9 +91,9 @@ def parser() -> argparse.ArgumentParser:
                     help="after '--': libFuzzer's own flags, e.g. -- -jobs=2 -dict=FILE -max_len=1024")
     iface = ap.add_argument_group("--target iface")
     iface.add_argument("--iface", help="interface the implementation under test is reachable on")
-    iface.add_argument("--iut-address", help="the implementation's (DAR's) address")
+    iface.add_argument("--iut-address", type=ipv6_address, help="the implementation's (DAR's) address")
     iface.add_argument("--prefix", help="the /64 it anchors (fresh MNs' CGAs are made in it)")
-    iface.add_argument("--coa", help="care-of address outside --prefix whose traffic comes back on --iface")
+    iface.add_argument("--coa", type=ipv6_address, help="care-of address outside --prefix whose traffic comes back on --iface")
     iface.add_argument("--wait", type=positive_float, default=0.05, help="seconds to collect answers per case")
     return version(ap)
 
@@ -106,9 +107,10 @@ def _iface_options(args: argparse.Namespace) -> dict[str, object]:
         )
     interface("--iface", args.iface)
     try:
-        prefix, dar, coa = IPv6Network(args.prefix), IPv6Address(args.iut_address), IPv6Address(args.coa)
+        prefix = IPv6Network(args.prefix)
     except ValueError as exc:
-        raise ValueError(f"bad address or prefix: {exc}") from None
+        raise ValueError(f"--prefix {args.prefix}: {exc}") from None
+    dar, coa = IPv6Address(args.iut_address), IPv6Address(args.coa)
     if prefix.prefixlen != 64 or dar not in prefix or coa in prefix:
         raise ValueError(f"--prefix must be a /64 holding --iut-address and not --coa, got {prefix}")
     return {"iface": args.iface, "dar": str(dar), "prefix": str(prefix), "coa": str(coa), "wait": args.wait}
