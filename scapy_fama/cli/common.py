@@ -42,9 +42,15 @@ MAX_LINK_DELAY_MS = 10_000.0  # an emulated link slower than 10 s each way only 
 
 
 def run(prog: str, body: Callable[[], int]) -> int:
-    """Run ``body``; bad input becomes ``prog: error: ...`` on one line, never a traceback."""
+    """Run ``body``; bad input becomes ``prog: error: ...`` on one line, never a traceback. Output
+    that stdout cannot take (``> /dev/full``, a pipe closed early) is ``stdout: problem``: it said
+    ``[Errno 28] No space left on device``, naming nothing."""
+    stdout = sys.stdout
+    sys.stdout = _Named(stdout, "stdout")  # type: ignore[assignment]
     try:
-        return body()
+        code = body()
+        sys.stdout.flush()  # here, where its failure is reported, not at the interpreter's exit
+        return code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -54,6 +60,36 @@ def run(prog: str, body: Callable[[], int]) -> int:
     except OSError as exc:
         print(f"{prog}: error: {plain(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        sys.stdout = stdout
+
+
+class _Named:
+    """A text stream whose failed writes and flushes name it (an OSError of a write has no
+    file name); everything else is the stream's own."""
+
+    def __init__(self, stream: Any, name: str) -> None:
+        self._stream, self._name = stream, name
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except OSError as exc:
+            raise self._named(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise self._named(exc) from None
+
+    def _named(self, exc: OSError) -> OSError:
+        if exc.filename is None and exc.strerror is not None:
+            return type(exc)(exc.errno, exc.strerror, self._name)
+        return exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def plain(exc: OSError) -> str:

@@ -152,3 +152,19 @@ def test_an_endless_input_is_refused(argv: list[str], message: str) -> None:
     done = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=120,
                           preexec_fn=_limit_memory, check=False)
     assert (done.returncode, done.stderr) == (2, message + "\n")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["scapy_fama.cli.analyze", str(PCAP), "--json"], "fama-analyze: error: stdout: No space left on device"),
+        (["scapy_fama.cli.wireshark", "path"], "fama-wireshark: error: stdout: No space left on device"),
+    ],
+)
+def test_a_full_stdout_is_named(argv: list[str], message: str) -> None:
+    """Output to a full disk said "[Errno 28] No space left on device", naming nothing."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", *argv], stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=120, check=False)
+    assert (done.returncode, done.stderr) == (2, message + "\n")
