@@ -84,7 +84,10 @@ def _key(path: Path | None, bits: int, console: Console) -> KeyPair:
             raise ValueError(f"--key {path}: {exc.strerror or exc}") from None
     if path is not None:
         writable_file("--key", path)
-    key = KeyPair.generate(bits)
+    try:
+        key = KeyPair.generate(bits)
+    except ValueError as exc:
+        raise ValueError(f"--bits {bits}: {exc}") from None
     if path is not None:
         with writing("--key", path):
             key.save(path)

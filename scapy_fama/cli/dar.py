@@ -193,7 +193,7 @@ def _parsed(kind: Callable[[str], object], what: str, text: str) -> str:
     try:
         return str(kind(text))
     except ValueError as exc:
-        raise ValueError(f"bad {what} {text!r}: {exc}") from None
+        raise ValueError(f"--{what} {text}: {exc}") from None
 
 
 def _kernel_owns(iface: str, address: str) -> bool:

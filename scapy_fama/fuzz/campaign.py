@@ -117,8 +117,10 @@ class CampaignConfig:
 
     def __post_init__(self) -> None:
         unknown = set(self.families) - set(FAMILIES)
-        if unknown or not self.families:
-            raise ValueError(f"unknown mutator families {sorted(unknown)}: choose from {', '.join(FAMILIES)}")
+        if not self.families:
+            raise ValueError(f"--family names no mutator family: choose from {', '.join(FAMILIES)}")
+        if unknown:
+            raise ValueError(f"--family: unknown mutator families {sorted(unknown)}: choose from {', '.join(FAMILIES)}")
         if self.cases is not None and self.cases < 0:
             raise ValueError("--cases must not be negative")
         if self.seconds is not None and self.seconds <= 0:

@@ -29,7 +29,7 @@ def test_help(command: object, capsys: pytest.CaptureFixture[str]) -> None:
         (
             dar,
             ["--iface", "lo", "--prefix", "2001:db8:1::/129", "--address", "2001:db8:1::1"],
-            "fama-dar: error: bad prefix '2001:db8:1::/129'",
+            "fama-dar: error: --prefix 2001:db8:1::/129: ",
         ),
         (
             dar,
@@ -39,7 +39,7 @@ def test_help(command: object, capsys: pytest.CaptureFixture[str]) -> None:
         (
             dar,
             ["--iface", "lo", "--prefix", "2001:db8:1::/64", "--address", "nonsense"],
-            "fama-dar: error: bad address 'nonsense'",
+            "fama-dar: error: --address nonsense: ",
         ),
     ],
 )
