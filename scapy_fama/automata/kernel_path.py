@@ -37,7 +37,8 @@ tunnels once the routes follow them:
 
 * DAR: its address on the access interface as a /128 (the lab routes the
   prefix there) and its link-local address (fe80:: and the same interface
-  identifier, the source of its RAs and NSs) as a /64: what the MNs send to the
+  identifier, the source of its RAs and NSs) as a /64 unless the interface has it
+  already (then it stays at close): what the MNs send to the
   link-local (an NA answering the DAR's NS, a NUD probe, a ping) is then the
   kernel's own, where it took it for another node's, forwarded it back onto the
   link, solicited the address three times and sent the MN an Address Unreachable
@@ -240,12 +241,13 @@ class DarKernel(KernelPath):
         self.address = address
         self.prefix = prefix
         self.kernel_entry = kernel_entry
-        self.link_local = link_local
         self.routes: dict[str, str | None] = {}  # HoA -> the CoA its route's program tunnels to
         self.handoff = Handoff()  # read by the automaton's NodeSocket, which closes it
         self.rtnl.address(True, address, HOST, iface)
-        if link_local is not None:
-            self.rtnl.address(True, link_local, ON_LINK, iface)
+        # the link-local address, where the interface lacks it: added here, removed at close
+        self.link_local = link_local if link_local and self.rtnl.address_flags(link_local, iface) is None else None
+        if self.link_local is not None:
+            self.rtnl.address(True, self.link_local, ON_LINK, iface)
         self._conf: dict[str, int] = {}  # what the interface had, for close
         self._untracked: str | None = None  # why the kernel refused accept_untracked_na
         if untracked_na:
