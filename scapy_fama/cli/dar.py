@@ -12,7 +12,9 @@ adds JSON lines) and stops cleanly, exit 0, on SIGINT or SIGTERM. Bad input
 stderr and exit 2. The kernel must not own the DAR's address and must not
 forward (see :mod:`scapy_fama.net.iface`); fama-dar warns at start when the
 kernel owns the address on IFACE, since the kernel then answers for it and
-routes what the DAR sends by its own tables -- unless ``--kernel``: then the
+routes what the DAR sends by its own tables, and when it forwards on IFACE,
+since it then forwards the MNs' packets a second time and those to the DAR's
+link-local address, which it does not own -- unless ``--kernel``: then the
 namespace forwards, has an upstream interface with a default route and the
 route ``PREFIX dev IFACE``; fama-dar puts its address on IFACE (/128, nodad),
 creates the TUN ``fama-tun`` and routes each bound HoA into it, so the
@@ -54,6 +56,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from ipaddress import IPv6Address, IPv6Network
+from pathlib import Path
 
 from scapy.arch import in6_getifaddr
 
@@ -204,6 +207,14 @@ def _kernel_owns(iface: str, address: str) -> bool:
     )
 
 
+def _kernel_forwards(iface: str) -> bool:
+    """Whether the kernel forwards IPv6 packets it receives on ``iface`` (net.ipv6.conf.IFACE.forwarding)."""
+    try:
+        return Path("/proc/sys/net/ipv6/conf", iface, "forwarding").read_text().strip() != "0"
+    except OSError:
+        return False
+
+
 def _serve(args: argparse.Namespace) -> int:
     core = DarCore(
         _parsed(IPv6Address, "address", args.address),
@@ -217,6 +228,14 @@ def _serve(args: argparse.Namespace) -> int:
             "that address and routes what the DAR sends by its own tables (BAs to CoAs it takes "
             f"for on-link wait for answers nobody gives); remove the address from {args.iface}, "
             "or run with --kernel",
+            file=sys.stderr,
+        )
+    if not args.kernel and _kernel_forwards(args.iface):
+        print(
+            f"{PROG}: warning: the kernel forwards on {args.iface} (net.ipv6.conf.{args.iface}.forwarding=1): "
+            "it forwards the MNs' packets as the DAR does (each one twice) and what they send to the "
+            "DAR's link-local address, with ICMPv6 Redirects and Address Unreachables; set it to 0 "
+            "and route through a router on the link, or run with --kernel",
             file=sys.stderr,
         )
     name = args.name or args.iface

@@ -196,6 +196,15 @@ def test_a_broken_test_bed_is_named_not_blamed_on_the_dar(link: Link) -> None:
     assert "2001:db8:ca::/64" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+def test_a_forwarding_namespace_is_named_at_start(link: Link) -> None:
+    """Without --kernel the DAR forwards its MNs' packets itself: a kernel that forwards too sent
+    each one twice and Redirects for what went to fe80::1, which it does not own."""
+    link.run("ip", "netns", "exec", link.ns("d"), "sysctl", "-qw", "net.ipv6.conf.fama-cd.forwarding=1")
+    warning = link.start_dar()
+    assert warning.startswith("fama-dar: warning: the kernel forwards on fama-cd (net.ipv6.conf.fama-cd.forwarding=1): ")
+    assert len(warning.splitlines()) == 1
+
+
 def test_a_dar_that_crashes_fails_that_case_and_the_rest_are_inconclusive(link: Link) -> None:
     link.start_dar(program=(str(PLANTED), "crash"))
     done, report = link.conformance("crash.json", "mh", "DAR-PHKT-00[12]")
