@@ -16,7 +16,8 @@ turns on the kernel's optimistic DAD on the interface for that) with a default
 route via the DAR's link-local address from the RA, and after a move keeps
 each earlier address in the kernel, on the TUN ``fama-tun`` with a rule that
 sends its packets into the tunnel to its DAR, so sockets bound to it live on
-(:mod:`scapy_fama.automata.kernel_path`); it all goes on exit. The namespace
+(:mod:`scapy_fama.automata.kernel_path`); it all goes on exit. ``--keep`` is then
+``all`` unless given; ``flows`` is refused, as is ``--udp-echo``. The namespace
 needs ``accept_ra=0``, forwarding off and the nftables table ``ip6 fama``: fama-mn
 installs it where it is missing and removes it at exit as fama-dar does (see there,
 and ``--no-nft``).
@@ -53,8 +54,11 @@ ECHO_PORT = 7  # RFC 862: the UDP Echo service's port
 
 
 def config(args: argparse.Namespace) -> MnConfig:
-    """The MN's configuration the options ask for."""
-    return MnConfig(keep=KeepPolicy(args.keep), sec=args.sec, coa_test=args.coa_test)
+    """The MN's configuration the options ask for; ``--keep`` is ``all`` by default in kernel
+    mode, where ``flows`` sees no socket and, after a move, dropped the address of every
+    connection still open (``flows`` elsewhere)."""
+    keep = args.keep or (KeepPolicy.ALL if args.kernel else KeepPolicy.FLOWS).value
+    return MnConfig(keep=KeepPolicy(keep), sec=args.sec, coa_test=args.coa_test)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -86,8 +90,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--keep",
         choices=[p.value for p in KeepPolicy],
-        default=KeepPolicy.FLOWS.value,
-        help="which earlier addresses stay anchored after a handover (profile §3; default flows)",
+        help="which earlier addresses stay anchored after a handover (profile §3; default flows, "
+        "all with --kernel)",
     )
     ap.add_argument("--sec", type=int, choices=(0, 1), default=1, help="CGA Sec value (default 1)")
     ap.add_argument(
@@ -108,7 +112,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    ap = parser()
+    args = ap.parse_args(argv)
+    if args.kernel and args.udp_echo is not None:
+        ap.error("--udp-echo does not combine with --kernel (the kernel owns the addresses: run an echo server on them)")
+    if args.kernel and args.keep == KeepPolicy.FLOWS.value:
+        ap.error("--keep flows does not combine with --kernel (it sees no kernel socket): use --keep all")
     return run(PROG, lambda: _serve(args))
 
 

@@ -80,6 +80,26 @@ def test_mn_coa_test_reaches_the_mn_config(argv: list[str], coa_test: bool) -> N
     assert (config.coa_test, config.keep.value, config.sec) == (coa_test, "all", 0)
 
 
+@pytest.mark.parametrize(("argv", "keep"), [([], "flows"), (["--kernel"], "all"), (["--kernel", "--keep", "none"], "none")])
+def test_mn_keeps_all_by_default_in_kernel_mode(argv: list[str], keep: str) -> None:
+    """--keep flows sees no kernel socket: a connection on the first address died at the first move."""
+    assert mn.config(mn.parser().parse_args(["--iface", "lo", *argv])).keep.value == keep
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--keep", "flows"], "fama-mn: error: --keep flows does not combine with --kernel (it sees no kernel socket): "),
+        (["--udp-echo"], "fama-mn: error: --udp-echo does not combine with --kernel (the kernel owns the addresses: "),
+    ],
+)
+def test_mn_kernel_mode_refuses_what_it_cannot_do(argv: list[str], error: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        mn.main(["--iface", "lo", "--kernel", *argv])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith(error) and err.count("\n") == 1, err
+
+
 def test_mn_coa_test_takes_no_value(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         mn.main(["--iface", "lo", "--coa-test=1"])

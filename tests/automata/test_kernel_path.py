@@ -228,13 +228,6 @@ def test_bad_link_emulation_is_one_line_and_exit_2(
     assert "error: argument --link-loss: must be 0 to 1: '2'" in err and err.count("\n") == 1, err
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (the MN checks its privileges first)")
-def test_mn_kernel_mode_has_no_udp_echo_of_its_own(capsys: pytest.CaptureFixture[str]) -> None:
-    assert mn.main(["--iface", "lo", "--sec", "0", "--kernel", "--udp-echo"]) == 2
-    err = capsys.readouterr().err
-    assert "error: kernel mode needs a real interface (iface=) and no UDP echo" in err and err.count("\n") == 1
-
-
 # ---------------------------------------------------------------- the nftables table
 
 
