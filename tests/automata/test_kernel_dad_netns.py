@@ -137,14 +137,19 @@ def run(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
 
 
+def add_quiet(*namespaces: str) -> None:
+    """Add each namespace as the lab does: no RAs, no DAD but what a role asks for."""
+    for ns in namespaces:
+        run("ip", "netns", "add", ns)
+        for scope in ("all", "default"):
+            run("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{scope}.accept_ra=0",
+                f"net.ipv6.conf.{scope}.accept_dad=0")  # fmt: skip
+
+
 @pytest.fixture
 def namespaces() -> Iterator[None]:
     try:
-        for ns in (MN, PEER):
-            run("ip", "netns", "add", ns)
-            for scope in ("all", "default"):  # as the lab: no RAs, no DAD but what a role asks for
-                run("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{scope}.accept_ra=0",
-                    f"net.ipv6.conf.{scope}.accept_dad=0")  # fmt: skip
+        add_quiet(MN, PEER)
         run("ip", "link", "add", DEV, "netns", MN, "type", "veth", "peer", "name", PEER_DEV, "netns", PEER)
         run("ip", "-n", PEER, "link", "set", PEER_DEV, "up")
         run("ip", "-n", MN, "link", "set", DEV, "up")

@@ -29,6 +29,7 @@ import pytest
 from scapy.layers.inet import UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
+from test_kernel_dad_netns import add_quiet, run
 
 pytestmark = [
     pytest.mark.netns,
@@ -109,18 +110,10 @@ CHILD = textwrap.dedent(
 )
 
 
-def run(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True)
-
-
 @pytest.fixture
 def namespaces() -> Iterator[None]:
     try:
-        for ns in (MN, PEER):
-            run("ip", "netns", "add", ns)
-            for scope in ("all", "default"):  # as the lab: no RAs, no DAD but what a role asks for
-                run("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{scope}.accept_ra=0",
-                    f"net.ipv6.conf.{scope}.accept_dad=0")  # fmt: skip
+        add_quiet(MN, PEER)
         run("ip", "-n", MN, "link", "set", "lo", "up")
         yield
     finally:

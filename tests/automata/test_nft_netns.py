@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from test_netns import Lab, _unusable, built
+from test_kernel_mode import _missing
+from test_netns import Lab, built
 
 from scapy_fama.net.kernel import NFT_COMMAND, nft_install
 
@@ -45,15 +46,6 @@ def _until(check: Callable[[], bool], what: str, poll: float = POLL) -> None:
     while not check():
         assert time.monotonic() < deadline, f"not within {DEADLINE:g} s: {what}"
         time.sleep(poll)
-
-
-def _missing() -> str | None:
-    reason = _unusable()
-    if reason is None and not Path("/dev/net/tun").exists():
-        reason = "needs /dev/net/tun (TUN devices)"
-    if reason is None and shutil.which("nft") is None:
-        reason = "needs nft (apt-get install nftables)"
-    return reason
 
 
 @dataclass
