@@ -850,6 +850,9 @@ class FamaAutomaton(Automaton):
             "tunnels": len(self.tunnels),
             "icmp_errors": self.errors.sent,
             "icmp_limited": self.errors.limited,
+            "history": len(self.history),
+            "log_queued": self.log.queued,
+            "log_keys": self.log.keys,
             "log_suppressed": self.log.suppressed,
             "log_lost": self.log.lost,
         } | self._core_status()

@@ -372,6 +372,16 @@ class LogSink:
     def _now(self) -> float:
         return round(time.monotonic() - self._t0, 6)
 
+    @property
+    def queued(self) -> int:
+        """Records waiting for the writer (at most QUEUE; beyond, ``lost``)."""
+        return self._pending
+
+    @property
+    def keys(self) -> int:
+        """Rate-limit keys held (at most KEYS)."""
+        return len(self._buckets)
+
     def clock(self, wall: float) -> float:
         """A ``time.time()`` moment (a kernel's receive time) on this sink's clock, ``t``'s."""
         return round(time.monotonic() - (time.time() - wall) - self._t0, 6)

@@ -22,7 +22,7 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from scapy_fama.automata import DarAutomaton, FamaAutomaton, LogSink, MnAutomaton, base
+from scapy_fama.automata import DarAutomaton, FamaAutomaton, LogSink, MnAutomaton, base, log
 from scapy_fama.automata.base import SOONEST, TICK, _Tick
 from scapy_fama.automata.nd import group_mac, solicitation
 from scapy_fama.codec import decode
@@ -350,3 +350,6 @@ def test_history_keeps_only_the_newest_states_at_its_bound(capped: Net) -> None:
     assert capped.log.wait(WAIT, node="mn", dir="state", kind="BOUND")
     entered = [r["kind"] for r in capped.log.find(node="mn", dir="state")]
     assert len(entered) > 3 and [state for _, state in capped.mn.history] == entered[-3:], entered
+    status = capped.mn.status()  # what SIGUSR1 logs counts it, and the log's own bounds
+    assert status["history"] == 3
+    assert 0 < status["log_keys"] <= log.KEYS and 0 <= status["log_queued"] <= log.QUEUE
