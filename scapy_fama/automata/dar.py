@@ -64,7 +64,6 @@ from scapy_fama.wire import WireInfo
 from scapy_fama.wire.link import ipv6_in
 
 
-
 def _link_local(a: bytes) -> bool:
     return a[0] == 0xFE and a[1] & 0xC0 == 0x80  # fe80::/10
 
