@@ -39,6 +39,7 @@ PIPE_WIDTH = 160  # columns of output to a pipe or a file when COLUMNS is not se
 KERNEL_FOLDERS = (Path("/dev"), Path("/proc"), Path("/sys"))
 FILE_FOLDERS = (Path("/dev/shm"),)  # a tmpfs for files under /dev
 MAX_LINK_DELAY_MS = 10_000.0  # an emulated link slower than 10 s each way only looks like a hang
+MAX_ATTACH_DELAY = 10.0  # seconds: the longest random RS or RA delay a role takes (the RFCs': 1 and 0.5)
 
 
 def run(prog: str, body: Callable[[], int]) -> int:

@@ -86,6 +86,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sec", type=int, choices=(0, 1), default=0, help="Sec of the tester's CGAs")
     p.add_argument("--mn-keep", choices=[k.value for k in KeepPolicy], default="all", help="the keep policy the MN IUT runs with (all)")
     p.add_argument(
+        "--mn-no-optimistic", action="store_true",
+        help="the MN IUT waits DAD out before using an address (RFC 4862; fama-mn --no-optimistic)",
+    )  # fmt: skip
+    p.add_argument(
         "--mn-echo", type=udp_port, metavar="PORT",
         help="the MN IUT answers UDP Echo (RFC 862) on PORT: the data cases use it (fama-mn --udp-echo)",
     )  # fmt: skip
@@ -116,7 +120,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         args.role or "dar", args.target, args.iface, addr_text(args.iut_address), args.prefix,
         args.coa_prefix, addr_text(args.cn), args.wait, args.secure, args.sec, args.mn_keep,
-        args.max_case_time, args.mn_echo,
+        args.max_case_time, args.mn_echo, not args.mn_no_optimistic,
     )  # fmt: skip
 
 

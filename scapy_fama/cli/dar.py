@@ -1,6 +1,7 @@
 """fama-dar: run a Distributed Anchor Router on a real interface (root).
 
     fama-dar --iface eth1 --prefix 2001:db8:1::/64 --address 2001:db8:1::1 [--require-coa-test]
+             [--accept-untracked-na] [--ra-delay S] [--min-delay-between-ras S]
              [--kernel [--no-kernel-tunnel] [--no-nft]] [--link-delay MS] [--link-loss P] [--link-seed N]
              [--log FILE] [--json-log FILE] [--name dar1]
 
@@ -38,6 +39,11 @@ naming the consequence and the ``nft`` command that loads the table;
 ``--no-nft`` leaves nftables alone (``state=off``). A SIGTERM while the role
 starts interrupts the start as SIGINT does (exit 130): the table goes as well.
 
+The DAR answers an RS at once and sends multicast RAs at most every 30 ms, the floor RFC 6275
+§7.5 allows a mobility router (profile §2 step 1, §9). ``--ra-delay S`` brings back RFC 4861
+§6.2.6's random delay of a solicited RA (up to 0.5 s there) and ``--min-delay-between-ras S``
+its spacing of multicast RAs (3 s there).
+
 ``--link-delay MS`` and ``--link-loss P`` emulate the access link in the role
 (where tc netem is missing): every frame sent or received on IFACE waits MS/2
 and is lost with probability P (a random generator seeded with
@@ -64,6 +70,7 @@ from scapy_fama.automata import DarAutomaton, FamaAutomaton, LogSink
 from scapy_fama.automata.warm import warm_up
 from scapy_fama.cli.common import (
     EXIT_OK,
+    MAX_ATTACH_DELAY,
     MAX_LINK_DELAY_MS,
     Parser,
     interface,
@@ -77,6 +84,7 @@ from scapy_fama.net.iface import require_root
 from scapy_fama.net.kernel import NFT_COMMAND, nft_claim, nft_release
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import DarConfig, DarCore
+from scapy_fama.proto.config import MAX_RA_DELAY_TIME, MIN_DELAY_BETWEEN_RAS, MOBILE_MIN_DELAY_BETWEEN_RAS
 
 PROG = "fama-dar"
 
@@ -215,11 +223,17 @@ def _kernel_forwards(iface: str) -> bool:
         return False
 
 
+def config(args: argparse.Namespace) -> DarConfig:
+    """The DAR's configuration the options ask for."""
+    return DarConfig(require_coa_test=args.require_coa_test, ra_delay=args.ra_delay,
+                     min_delay_between_ras=args.min_delay_between_ras)  # fmt: skip
+
+
 def _serve(args: argparse.Namespace) -> int:
     core = DarCore(
         _parsed(IPv6Address, "address", args.address),
         _parsed(IPv6Network, "prefix", args.prefix),
-        config=DarConfig(require_coa_test=args.require_coa_test),
+        config=config(args),
         rand=os.urandom,
     )
     if not args.kernel and _kernel_owns(args.iface, core.address):
@@ -269,6 +283,22 @@ def parser() -> argparse.ArgumentParser:
         "--require-coa-test",
         action="store_true",
         help="secure mode: a BU needs a care-of token from CoTI/CoT first (profile §5)",
+    )
+    ap.add_argument(
+        "--ra-delay",
+        type=number_in(0, MAX_ATTACH_DELAY),
+        default=0.0,
+        metavar="S",
+        help=f"answer an RS after a random time up to S seconds (RFC 4861 §6.2.6: {MAX_RA_DELAY_TIME:g}; "
+        "default 0, at once: profile §2 step 1, §9)",
+    )
+    ap.add_argument(
+        "--min-delay-between-ras",
+        type=number_in(0.001, 3600),
+        default=MOBILE_MIN_DELAY_BETWEEN_RAS,
+        metavar="S",
+        help=f"multicast RAs at most every S seconds (RFC 4861 §6.2.6: {MIN_DELAY_BETWEEN_RAS:g}; default "
+        f"{MOBILE_MIN_DELAY_BETWEEN_RAS:g}, RFC 6275 §7.5's floor for a mobility router)",
     )
     ap.add_argument(
         "--no-kernel-tunnel",

@@ -1,6 +1,6 @@
 """fama-lab: a FAMA network of namespaces on this machine: CN, core router, N DARs, an MN (root).
 
-    fama-lab up [--dars N] [--delay MS] [--loss P] [--secure]
+    fama-lab up [--dars N] [--delay MS] [--loss P] [--secure] [--rfc-timers]
     fama-lab status [--json] [--restart]
     fama-lab handover DAR
     fama-lab exec NODE -- CMD...
@@ -50,7 +50,7 @@ PROG = "fama-lab"
 
 
 def _up(args: argparse.Namespace, console: Console) -> int:
-    lab = control.up(args.dars, args.delay, args.loss, args.secure, console.print)
+    lab = control.up(args.dars, args.delay, args.loss, args.secure, console.print, rfc_timers=args.rfc_timers)
     console.print(f"lab up: {lab.dars} DARs, MN on DAR 1 with {control.mn_addresses()[-1]}")
     return EXIT_OK
 
@@ -66,7 +66,8 @@ def _status(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(report, indent=1))
     else:
         console.print(f"lab up: {report['dars']} DARs, MN attached to DAR {report['attached']} "
-                      f"(its port on {report['bridge']}); secure mode {'on' if report['secure'] else 'off'}")  # fmt: skip
+                      f"(its port on {report['bridge']}); secure mode {'on' if report['secure'] else 'off'}; "
+                      f"attachment timers: {'the RFCs' if report['rfc_timers'] else 'the profile'}")  # fmt: skip
         console.print(f"link emulation: {report['emulation']}")
         table = Table("role", "pid", "state")
         for role in report["roles"]:
@@ -160,6 +161,11 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--secure", action="store_true", help="DARs require a care-of test, the MN runs it before every BU (profile §5)"
     )
+    up.add_argument(
+        "--rfc-timers", action="store_true",
+        help="attach at the RFCs' pace, not the profile's (§2, §9): the MN's RS after up to 1 s and its CoA "
+        "used once DAD is over, the DARs' RA after up to 0.5 s and multicast RAs 3 s apart",
+    )  # fmt: skip
     up.set_defaults(body=_up)
     st = sub.add_parser("status", help="what is up, each role running or not, the MN's addresses")
     st.add_argument("--json", action="store_true", help="print the status as JSON")

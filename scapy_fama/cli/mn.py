@@ -1,7 +1,7 @@
 """fama-mn: run a FAMA mobile node on a real interface (root).
 
     fama-mn --iface eth0 [--key mn.pem] [--keep flows|all|none|single-anchor] [--sec 0|1]
-            [--coa-test] [--udp-echo [PORT]] [--kernel [--no-nft]] [--link-delay MS] [--link-loss P] [--link-seed N]
+            [--coa-test] [--no-optimistic] [--rs-delay S] [--udp-echo [PORT]] [--kernel [--no-nft]] [--link-delay MS] [--link-loss P] [--link-seed N]
             [--log FILE] [--json-log FILE] [--name mn]
 
 The MN solicits an RA whenever its interface comes up (or is moved to another
@@ -28,6 +28,12 @@ DAR in secure mode requires (profile §5, fama-dar ``--require-coa-test``): a
 handover then costs two round trips to each DAR. Without it the MN learns that
 per DAR, from the BA 137 that refuses its first BU there, a round trip more.
 
+The profile attaches faster than the RFCs (profile §2, §9): the RS leaves at once on
+link-up and a new address is used at once, as an Optimistic Address (RFC 4429), while DAD
+runs. ``--rs-delay S`` brings back RFC 4861 §6.3.7's random wait before the first RS (up
+to 1 s there) and ``--no-optimistic`` RFC 4862's: the address is used, and the BUs leave
+from it, only once DAD is over (1 s).
+
 ``--udp-echo [PORT]`` runs the UDP Echo service (RFC 862) on PORT (7 when no
 PORT is given) on every address of the MN: a datagram to it comes back with
 the same payload from the address it was sent to, reverse-tunnelled for a kept
@@ -45,9 +51,10 @@ from rich.console import Console
 
 from scapy_fama.automata import MnAutomaton
 from scapy_fama.cli.cga import _key
-from scapy_fama.cli.common import Parser, nonempty_path, run, udp_port, version
+from scapy_fama.cli.common import MAX_ATTACH_DELAY, Parser, nonempty_path, number_in, run, udp_port, version
 from scapy_fama.cli.dar import emulation, node_arguments, serve_node
 from scapy_fama.proto import KeepPolicy, MnConfig, MnCore
+from scapy_fama.proto.config import MAX_RTR_SOLICITATION_DELAY
 
 PROG = "fama-mn"
 ECHO_PORT = 7  # RFC 862: the UDP Echo service's port
@@ -58,7 +65,8 @@ def config(args: argparse.Namespace) -> MnConfig:
     mode, where ``flows`` sees no socket and, after a move, dropped the address of every
     connection still open (``flows`` elsewhere)."""
     keep = args.keep or (KeepPolicy.ALL if args.kernel else KeepPolicy.FLOWS).value
-    return MnConfig(keep=KeepPolicy(keep), sec=args.sec, coa_test=args.coa_test)
+    return MnConfig(keep=KeepPolicy(keep), sec=args.sec, coa_test=args.coa_test,
+                    optimistic=not args.no_optimistic, rs_delay=args.rs_delay)  # fmt: skip
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -99,6 +107,20 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="CoTI/CoT before every BU, for DARs in secure mode (profile §5); "
         "default: learnt per DAR from its first BA 137",
+    )
+    ap.add_argument(
+        "--no-optimistic",
+        action="store_true",
+        help="use a new address only once DAD is over (1 s, RFC 4862), not at once as an Optimistic "
+        "Address (RFC 4429, profile §2 step 3)",
+    )
+    ap.add_argument(
+        "--rs-delay",
+        type=number_in(0, MAX_ATTACH_DELAY),
+        default=0.0,
+        metavar="S",
+        help=f"wait a random time up to S seconds before the first RS on link-up (RFC 4861 §6.3.7: "
+        f"{MAX_RTR_SOLICITATION_DELAY:g}; default 0, at once: profile §2 step 1)",
     )
     ap.add_argument(
         "--udp-echo",

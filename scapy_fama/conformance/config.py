@@ -20,3 +20,4 @@ class RunConfig:
     mn_keep: str = "all"  # the keep policy an MN IUT on an interface runs with
     max_case_time: float | None = None  # a case needing more executor time is inconclusive
     mn_echo_port: int | None = None  # the UDP port of an MN IUT's echo service (RFC 862)
+    mn_optimistic: bool = True  # an MN IUT on an interface uses a new address while DAD runs (RFC 4429)

@@ -31,7 +31,8 @@ Set-up steps that the MN does not complete (no RS, no BU to register with)
 make a case inconclusive; an expectation that is not met fails it, naming what
 arrived instead. ``applicable`` says beforehand why a case cannot run against
 this executor: an MN on an interface runs with the configuration it was
-started with (only its keep policy is known, ``RunConfig.mn_keep``). A case that
+started with (only its keep policy and whether it uses optimistic addresses are
+known, ``RunConfig.mn_keep`` and ``RunConfig.mn_optimistic``). A case that
 needs more of the executor's time than the run's ``patience`` (real seconds on
 an interface) says so with ``needs`` and is inconclusive.
 
@@ -143,8 +144,10 @@ class MnTester:
         keep: str = KeepPolicy.FLOWS.value,
         patience: float | None = None,
         echo: int | None = None,
+        optimistic: bool = True,
     ) -> None:
         self.x, self.wait, self.keep, self.patience = executor, wait, KeepPolicy(keep), patience
+        self.optimistic = optimistic  # a real MN's address policy (profile §2 step 3)
         self.echo = echo  # the UDP port the MN answers echo requests on (RFC 862), if it does
         self.dars: dict[int, PlayedDar] = {}
         self.backlog: list[tuple[Frame, Message]] = []
@@ -166,7 +169,7 @@ class MnTester:
             )
         if isinstance(self.x, InprocExecutor):
             return None  # the executor builds the MN the case asks for
-        running = MnConfig(keep=self.keep)
+        running = MnConfig(keep=self.keep, optimistic=self.optimistic)
         differs = [
             f"{f.name}={getattr(case.setup.mn, f.name)}"
             for f in fields(MnConfig)
@@ -175,7 +178,8 @@ class MnTester:
         if differs:
             return (
                 f"needs an MN with {', '.join(differs)}; the MN on the interface runs with "
-                f"keep={self.keep} and otherwise the defaults (start it with --keep and run with --mn-keep to match)"
+                f"keep={self.keep}, optimistic={self.optimistic} and otherwise the defaults (start it with "
+                "--keep and --no-optimistic, and run with --mn-keep and --mn-no-optimistic to match)"
             )
         return None
 
@@ -421,5 +425,6 @@ class MnTester:
 def make_tester(executor: Executor, run: RunConfig) -> MnTester:
     """The MN tester of one run (``run.wait``: the answer wait; ``run.mn_keep``: a real MN's)."""
     return MnTester(
-        executor, wait=run.wait, keep=run.mn_keep, patience=run.max_case_time, echo=run.mn_echo_port
+        executor, wait=run.wait, keep=run.mn_keep, patience=run.max_case_time, echo=run.mn_echo_port,
+        optimistic=run.mn_optimistic,
     )

@@ -68,7 +68,8 @@ def require_up() -> LabState:
     raise LabError("no lab is up: run fama-lab up")
 
 
-def up(dars: int, delay_ms: float, loss: float, secure: bool, say: Callable[[str], None]) -> LabState:
+def up(dars: int, delay_ms: float, loss: float, secure: bool, say: Callable[[str], None], *,
+       rfc_timers: bool = False) -> LabState:  # fmt: skip
     """Build the lab and start its roles; torn down again if anything fails."""
     require_root()
     require_tools()
@@ -82,9 +83,9 @@ def up(dars: int, delay_ms: float, loss: float, secure: bool, say: Callable[[str
         links.build(topology)
         for node in [*(f"dar{i}" for i in topology.dar_numbers), "mn"]:
             kernel.nft_install(namespace(node))  # the kernel's Parameter Problems dropped
-        lab = LabState(dars, emulation.choose(delay_ms, loss), secure)
+        lab = LabState(dars, emulation.choose(delay_ms, loss), secure, rfc_timers)
         say(f"link emulation: {lab.emulation.describe()}")
-        for role in roles.roles(topology, lab.emulation, secure):
+        for role in roles.roles(topology, lab.emulation, secure, rfc_timers):
             lab.roles[role.node] = role
             lab.pids[role.node] = roles.start(role, state.log_dir())
         lab.save()
@@ -133,6 +134,7 @@ def status(lab: LabState) -> dict[str, Any]:
         "bridge": links.attached_bridge(),
         "emulation": lab.emulation.describe(),
         "secure": lab.secure,
+        "rfc_timers": lab.rfc_timers,
         "roles": [s.__dict__ for s in role_status(lab)],
         "mn_addresses": mn_addresses(),
         "logs": str(state.log_dir()),

@@ -260,7 +260,8 @@ def _summary(
     second.update(counts, native=counts["native_packets"] > 0 and counts["tunnelled_packets"] == 0)
     answered = sum(rtt is not None for _, _, rtt in ping["echoes"])
     return document(SCHEMA, {
-        "lab": {"dars": lab.dars, "emulation": lab.emulation.describe(), "secure": lab.secure},
+        "lab": {"dars": lab.dars, "emulation": lab.emulation.describe(), "secure": lab.secure,
+                "rfc_timers": lab.rfc_timers},
         "first_address": first,
         "handovers": handovers,
         "bu_ba_ms": {"count": len(bu_ba), "min": min(bu_ba, default=None), "max": max(bu_ba, default=None),

@@ -39,6 +39,7 @@ from typing import Any
 from scapy_fama.lab.emulation import Emulation
 from scapy_fama.lab.links import LabError, in_namespace
 from scapy_fama.lab.topology import MN_IFACE, Topology, access_iface, dar_address, dar_prefix, namespace
+from scapy_fama.proto.config import MAX_RA_DELAY_TIME, MAX_RTR_SOLICITATION_DELAY, MIN_DELAY_BETWEEN_RAS
 
 STOP_WAIT = 5.0
 READY_WAIT = 60.0  # seconds: a role imports Scapy in about a second, slower on a loaded machine
@@ -57,18 +58,23 @@ class Role:
         return {suffix: logdir / f"{self.node}.{suffix}" for suffix in ("log", "json", "err")}
 
 
-def roles(topology: Topology, emulation: Emulation, secure: bool) -> list[Role]:
+def roles(topology: Topology, emulation: Emulation, secure: bool, rfc_timers: bool = False) -> list[Role]:
     """The role-contract commands: fama-dar --kernel --accept-untracked-na per DAR (RFC 9131: the
     MN's announcement of a new CoA spares an NS before its BAs; the lab's links hold no stranger
     to claim addresses), fama-mn --kernel --keep all; in secure mode the DARs require the care-of test and the MN runs it before every BU (profile §5),
-    so that no BU is refused with BA 137 first."""
+    so that no BU is refused with BA 137 first. With ``rfc_timers`` the attachment runs at the RFCs'
+    pace instead of the profile's (§2, §9): the RS after up to 1 s (RFC 4861 §6.3.7), the RA after up
+    to 0.5 s and multicast RAs 3 s apart (§6.2.6), the new CoA used once DAD is over (RFC 4862)."""
+    dar_timers = ["--ra-delay", f"{MAX_RA_DELAY_TIME:g}", "--min-delay-between-ras", f"{MIN_DELAY_BETWEEN_RAS:g}"]
+    mn_timers = ["--no-optimistic", "--rs-delay", f"{MAX_RTR_SOLICITATION_DELAY:g}"]
     found = []
     for i in topology.dar_numbers:
         argv = ["dar", "--iface", access_iface(i), "--prefix", dar_prefix(i), "--address", dar_address(i),
-                "--kernel", "--accept-untracked-na"] + (["--require-coa-test"] if secure else [])  # fmt: skip
+                "--kernel", "--accept-untracked-na", *(["--require-coa-test"] if secure else []),
+                *(dar_timers if rfc_timers else [])]  # fmt: skip
         found.append(Role(f"dar{i}", tuple(argv)))
     mn = ["mn", "--iface", MN_IFACE, "--kernel", "--keep", "all", *(["--coa-test"] if secure else []),
-          *emulation.mn_arguments()]  # fmt: skip
+          *(mn_timers if rfc_timers else []), *emulation.mn_arguments()]  # fmt: skip
     return found + [Role("mn", tuple(mn))]
 
 

@@ -48,6 +48,7 @@ class LabState:
     dars: int
     emulation: Emulation
     secure: bool
+    rfc_timers: bool = False  # the RFCs' attachment timers, not the profile's (fama-lab up --rfc-timers)
     attached: int = 1
     pids: dict[str, int] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
@@ -68,6 +69,7 @@ class LabState:
                 dars=data["dars"],
                 emulation=Emulation(**data["emulation"]),
                 secure=data["secure"],
+                rfc_timers=data.get("rfc_timers", False),
                 attached=data["attached"],
                 pids=data["pids"],
                 roles={node: Role(r["node"], tuple(r["argv"])) for node, r in data["roles"].items()},

@@ -80,6 +80,39 @@ def test_mn_coa_test_reaches_the_mn_config(argv: list[str], coa_test: bool) -> N
     assert (config.coa_test, config.keep.value, config.sec) == (coa_test, "all", 0)
 
 
+def test_the_profile_s_fast_attachment_is_the_default_and_each_rfc_timer_a_switch_away() -> None:
+    """Profile §2 and §9 against RFC 4861 §6.3.7 (MAX_RTR_SOLICITATION_DELAY 1 s), §6.2.6
+    (MAX_RA_DELAY_TIME 0.5 s, MIN_DELAY_BETWEEN_RAS 3 s), RFC 6275 §7.5 (a mobility router's 30 ms
+    floor) and RFC 4862 §5.4 (a tentative address is not used), the numbers typed from the RFCs."""
+    fast_mn = mn.config(mn.parser().parse_args(["--iface", "lo"]))
+    rfc_mn = mn.config(mn.parser().parse_args(["--iface", "lo", "--no-optimistic", "--rs-delay", "1"]))
+    assert (fast_mn.optimistic, fast_mn.rs_delay) == (True, 0.0)
+    assert (rfc_mn.optimistic, rfc_mn.rs_delay) == (False, 1.0)
+    fast_dar = dar.config(dar.parser().parse_args(["--iface", "lo", *GOOD_DAR]))
+    rfc_dar = dar.config(dar.parser().parse_args(["--iface", "lo", *GOOD_DAR, "--ra-delay", "0.5",
+                                                  "--min-delay-between-ras", "3"]))  # fmt: skip
+    assert (fast_dar.ra_delay, fast_dar.min_delay_between_ras) == (0.0, 0.03)
+    assert (rfc_dar.ra_delay, rfc_dar.min_delay_between_ras) == (0.5, 3.0)
+
+
+@pytest.mark.parametrize(
+    ("command", "argv", "error"),
+    [
+        (mn, ["--rs-delay", "-0.1"], "fama-mn: error: argument --rs-delay: must be 0 to 10: '-0.1'"),
+        (mn, ["--rs-delay", "nan"], "fama-mn: error: argument --rs-delay: "),
+        (dar, [*GOOD_DAR, "--ra-delay", "11"], "fama-dar: error: argument --ra-delay: must be 0 to 10: '11'"),
+        (dar, [*GOOD_DAR, "--min-delay-between-ras", "0"], "fama-dar: error: argument --min-delay-between-ras: "),
+    ],
+)
+def test_attachment_timers_out_of_range_are_one_line(
+    command: object, argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        command.main(["--iface", "lo", *argv])  # type: ignore[attr-defined]
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith(error) and err.count("\n") == 1, err
+
+
 @pytest.mark.parametrize(("argv", "keep"), [([], "flows"), (["--kernel"], "all"), (["--kernel", "--keep", "none"], "none")])
 def test_mn_keeps_all_by_default_in_kernel_mode(argv: list[str], keep: str) -> None:
     """--keep flows sees no kernel socket: a connection on the first address died at the first move."""

@@ -2,7 +2,7 @@
 
     fama-c-<pid>-a-t:  this file as a script: IfaceMn on fc-t, MnTester plays the DARs
                          | veth
-    fama-c-<pid>-a-mn: fama-mn --iface fc-mn --keep POLICY --sec 0 --udp-echo
+    fama-c-<pid>-a-mn: fama-mn --iface fc-mn --keep POLICY [--no-optimistic] --sec 0 --udp-echo
     fama-c-<pid>-b-t, fama-c-<pid>-b-mn: a second such link, working at the same time
 
 The tester must own its end of the link in its namespace, so the test runs
@@ -11,9 +11,9 @@ runs the MN cases it is given through :class:`~scapy_fama.conformance.iface_mn.I
 and prints the outcomes as JSON. The MN's carrier follows the tester's end
 (down, up). Every MN case must pass, none may be inconclusive: the data cases
 through fama-mn's UDP echo service (``--mn-echo``), each case against a
-fama-mn started with the keep policy the case sets up (a case that needs what
-fama-mn's command line cannot set, MN-BU-005's optimistic addresses off, is
-inconclusive and says so), and the give-up case
+fama-mn started with the keep policy and the address policy the case sets up
+(MN-BU-005: ``--no-optimistic``, the tester told so as ``--mn-no-optimistic``
+tells fama-conformance), and the give-up case
 (MN-RETX-004: the whole back-off and the silence after it, about 110 s of real
 time) with the patience it needs.
 
@@ -51,9 +51,7 @@ SLOW = {"MN-RETX-004": 120.0}  # cases that need more, with their patience (the 
 RUN_WAIT = 170.0  # seconds for one run of cases through the link
 ECHO = 7  # the UDP echo port of fama-mn (RFC 862)
 
-Run = tuple[str, str, float]  # the case, fama-mn's keep policy for it, the patience
-# cases of an MN configuration fama-mn's command line cannot give: inconclusive, saying so
-NOT_ON_THE_COMMAND_LINE = {"MN-BU-005": "optimistic=False"}
+Run = tuple[str, str, bool, float]  # the case, fama-mn's keep policy and optimistic addresses for it, the patience
 
 
 def _unusable() -> str | None:
@@ -103,13 +101,14 @@ class Link:
     def file(self, what: str, case: str, suffix: str) -> Path:
         return self.tmp / f"{self.name}-{what}-{case}.{suffix}"
 
-    def start_mn(self, case: str, keep: str) -> None:
+    def start_mn(self, case: str, keep: str, optimistic: bool) -> None:
         self.stop_mn()
         log, err = self.file("mn", case, "json"), self.file("mn", case, "err")
         command = [
             "ip", "netns", "exec", self.mn, sys.executable, "-m", "scapy_fama.cli.mn",
             "--iface", "fc-mn", "--keep", keep, "--sec", "0", "--udp-echo", str(ECHO),
             "--json-log", str(log), "--log", str(self.file("mn", case, "log")),
+            *([] if optimistic else ["--no-optimistic"]),
         ]  # fmt: skip
         with open(err, "wb") as stderr:
             self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
@@ -130,13 +129,13 @@ class Link:
             self.process.terminate()
             self.process.wait(START_WAIT)
 
-    def suite(self, case: str, keep: str, patience: float) -> list[dict[str, str]]:
+    def suite(self, case: str, keep: str, optimistic: bool, patience: float) -> list[dict[str, str]]:
         """This file as a script in the tester's namespace: the outcome of ``case``."""
         out = self.file("outcomes", case, "json")
         command = [
             "ip", "netns", "exec", self.tester, sys.executable, __file__, "--iface", "fc-t",
             "--keep", keep, "--patience", str(patience), "--echo", str(ECHO), "--out", str(out),
-            case,
+            *([] if optimistic else ["--no-optimistic"]), case,
         ]  # fmt: skip
         done = subprocess.run(
             command, check=False, capture_output=True, text=True, timeout=RUN_WAIT
@@ -149,11 +148,11 @@ class Link:
         outcomes = []
         while True:
             try:
-                case, keep, patience = work.get_nowait()
+                case, keep, optimistic, patience = work.get_nowait()
             except queue.Empty:
                 return outcomes
-            self.start_mn(case, keep)
-            outcomes += self.suite(case, keep, patience)
+            self.start_mn(case, keep, optimistic)
+            outcomes += self.suite(case, keep, optimistic, patience)
 
     def teardown(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -184,7 +183,7 @@ def work() -> queue.Queue[Run]:
     from scapy_fama.conformance.case import select
 
     catalogue.load()
-    runs = [(c.id, c.setup.mn.keep.value, SLOW.get(c.id, PATIENCE)) for c in select("mn")]
+    runs = [(c.id, c.setup.mn.keep.value, c.setup.mn.optimistic, SLOW.get(c.id, PATIENCE)) for c in select("mn")]
     pending: queue.Queue[Run] = queue.Queue()
     for run in sorted(runs, key=lambda r: r[0] not in SLOW):
         pending.put(run)
@@ -201,10 +200,7 @@ def test_every_mn_case_passes_against_fama_mn_on_a_veth(links: tuple[Link, Link]
     print(json.dumps(outcomes, indent=1))
     assert sorted(o["id"] for o in outcomes) == sorted(c.id for c in select("mn"))
     not_passed = {o["id"]: o for o in outcomes if o["verdict"] != "pass"}
-    assert set(not_passed) == set(NOT_ON_THE_COMMAND_LINE), not_passed
-    for case, setting in NOT_ON_THE_COMMAND_LINE.items():
-        outcome = not_passed[case]
-        assert outcome["verdict"] == "inconclusive" and f"needs an MN with {setting}" in outcome["reason"]
+    assert not not_passed, not_passed
     assert len(outcomes) >= 28
 
 
@@ -222,12 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", required=True)
     ap.add_argument("--patience", type=float, required=True)
     ap.add_argument("--echo", type=int, required=True)
+    ap.add_argument("--no-optimistic", action="store_true")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     catalogue.load()
     executor = IfaceMn(args.iface)
     try:
-        tester = MnTester(executor, keep=args.keep, patience=args.patience, echo=args.echo)
+        tester = MnTester(executor, keep=args.keep, patience=args.patience, echo=args.echo,
+                          optimistic=not args.no_optimistic)  # fmt: skip
         outcomes = run_all(select("mn", args.cases or None), tester)
     finally:
         executor.close()

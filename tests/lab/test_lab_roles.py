@@ -19,7 +19,7 @@ import pytest
 
 from scapy_fama import schemas
 from scapy_fama.lab import demo, links, roles
-from scapy_fama.lab.topology import bridge, dar_address
+from scapy_fama.lab.topology import bridge, dar_address, dar_prefix
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 LAB = [sys.executable, "-m", "scapy_fama.cli.lab"]
@@ -134,6 +134,29 @@ def test_a_handover_to_an_exited_role_says_so(lab_up: Lab) -> None:
         moved = lab_up("handover", to)
         assert moved.returncode == 1, moved.stdout + moved.stderr
         assert "MN moved from DAR" in moved.stdout and f"but {node} has exited:" in moved.stdout, moved.stdout
+
+
+@pytest.mark.parametrize("lab_up", [("--dars", "2", "--rfc-timers")], indirect=True)
+def test_with_rfc_timers_the_new_coa_is_used_only_once_dad_is_over(lab_up: Lab, lab_dir: Path) -> None:
+    """``up --rfc-timers``: after a handover the MN's BU from its new CoA leaves no sooner than DAD
+    can end (RFC 4862 §5.1: RetransTimer 1 s x DupAddrDetectTransmits 1) after the RA that gave the
+    prefix reached the MN's kernel (its ``rx``, the kernel's receive stamp), the address tentative
+    meanwhile, not optimistic; the profile's MN sends it at once (test_lab_optimistic.py)."""
+    assert _status(lab_up)["rfc_timers"] is True
+    mn = partial(roles.records, lab_dir / "logs", "mn")
+    mark = len(mn())
+    assert lab_up("handover", "dar2").returncode == 0
+
+    def first_bu() -> dict | None:
+        return next((r for r in mn()[mark:] if r["dir"] == "out" and r["kind"] == "BU" and demo.in_prefix(r["src"], 2)), None)
+
+    _wait(lambda: first_bu() is not None)
+    bu, moved = first_bu(), mn()[mark:]
+    assert bu is not None
+    ra = next(r for r in moved if r["dir"] == "in" and r["kind"] == "RA" and r["prefix"] == dar_prefix(2))
+    states = [r["kind"] for r in moved if r["kind"].startswith("address-") and r.get("address") == bu["src"]]
+    assert states[:2] == ["address-tentative", "address-configured"], states
+    assert bu["t"] - ra["rx"] >= 1.0, (ra, bu)
 
 
 @pytest.mark.parametrize("lab_up", [("--dars", "2")], indirect=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from scapy_fama.cli import dar, mn
 from scapy_fama import latency
 from scapy_fama.lab import breakdown, capture, control, demo, roles
 from scapy_fama.latency import breakdown as steps
@@ -53,6 +54,18 @@ def test_in_secure_mode_the_dars_require_the_care_of_test_and_the_mn_runs_it(sec
     assert {node: "--require-coa-test" in argv for node, argv in argvs.items() if node != "mn"} == {
         "dar1": secure, "dar2": secure}  # fmt: skip
     assert ("--coa-test" in argvs["mn"], "--require-coa-test" in argvs["mn"]) == (secure, False)
+
+
+@pytest.mark.parametrize("rfc_timers", [False, True])
+def test_with_rfc_timers_the_roles_attach_at_the_rfcs_pace(rfc_timers: bool) -> None:
+    """Each role's command line, read by that role's own parser: the RFCs' numbers (RFC 4861
+    §6.3.7: 1 s; §6.2.6: 0.5 s and 3 s; RFC 4862: no optimistic address) or the profile's."""
+    argvs = {role.node: role.argv for role in roles.roles(Topology(2), Emulation("none", 0, 0), False, rfc_timers)}
+    mn_config = mn.config(mn.parser().parse_args(list(argvs["mn"][1:])))
+    dar_configs = [dar.config(dar.parser().parse_args(list(argvs[node][1:]))) for node in ("dar1", "dar2")]
+    assert (mn_config.optimistic, mn_config.rs_delay) == ((False, 1.0) if rfc_timers else (True, 0.0))
+    for config in dar_configs:
+        assert (config.ra_delay, config.min_delay_between_ras) == ((0.5, 3.0) if rfc_timers else (0.0, 0.03))
 
 
 def test_interruption_is_the_loss_run_of_each_handover() -> None:
