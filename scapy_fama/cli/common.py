@@ -196,6 +196,13 @@ def number_in(low: float, high: float) -> Callable[[str], float]:
     return number
 
 
+def attachment_delay(ap: argparse.ArgumentParser, flag: str, does: str, rfc: str) -> None:
+    """``flag S``: do ``does`` after a random time of up to S seconds, 0 (at once) by default as the
+    profile attaches (§2 step 1, §9); ``rfc`` names the RFC's clause and delay."""
+    ap.add_argument(flag, type=number_in(0, MAX_ATTACH_DELAY), default=0.0, metavar="S",
+                    help=f"{does} after a random time up to S seconds ({rfc}; default 0, at once: profile §2, §9)")  # fmt: skip
+
+
 def nonempty_path(text: str) -> Path:
     """An argparse type: a file or folder name; an empty one (a script's unset variable) is refused,
     where it was the current folder."""

@@ -70,9 +70,9 @@ from scapy_fama.automata import DarAutomaton, FamaAutomaton, LogSink
 from scapy_fama.automata.warm import warm_up
 from scapy_fama.cli.common import (
     EXIT_OK,
-    MAX_ATTACH_DELAY,
     MAX_LINK_DELAY_MS,
     Parser,
+    attachment_delay,
     interface,
     nonempty_path,
     number_in,
@@ -284,14 +284,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="secure mode: a BU needs a care-of token from CoTI/CoT first (profile §5)",
     )
-    ap.add_argument(
-        "--ra-delay",
-        type=number_in(0, MAX_ATTACH_DELAY),
-        default=0.0,
-        metavar="S",
-        help=f"answer an RS after a random time up to S seconds (RFC 4861 §6.2.6: {MAX_RA_DELAY_TIME:g}; "
-        "default 0, at once: profile §2 step 1, §9)",
-    )
+    attachment_delay(ap, "--ra-delay", "answer an RS", f"RFC 4861 §6.2.6: {MAX_RA_DELAY_TIME:g}")
     ap.add_argument(
         "--min-delay-between-ras",
         type=number_in(0.001, 3600),

@@ -51,7 +51,7 @@ from rich.console import Console
 
 from scapy_fama.automata import MnAutomaton
 from scapy_fama.cli.cga import _key
-from scapy_fama.cli.common import MAX_ATTACH_DELAY, Parser, nonempty_path, number_in, run, udp_port, version
+from scapy_fama.cli.common import Parser, attachment_delay, nonempty_path, run, udp_port, version
 from scapy_fama.cli.dar import emulation, node_arguments, serve_node
 from scapy_fama.proto import KeepPolicy, MnConfig, MnCore
 from scapy_fama.proto.config import MAX_RTR_SOLICITATION_DELAY
@@ -114,14 +114,8 @@ def parser() -> argparse.ArgumentParser:
         help="use a new address only once DAD is over (1 s, RFC 4862), not at once as an Optimistic "
         "Address (RFC 4429, profile §2 step 3)",
     )
-    ap.add_argument(
-        "--rs-delay",
-        type=number_in(0, MAX_ATTACH_DELAY),
-        default=0.0,
-        metavar="S",
-        help=f"wait a random time up to S seconds before the first RS on link-up (RFC 4861 §6.3.7: "
-        f"{MAX_RTR_SOLICITATION_DELAY:g}; default 0, at once: profile §2 step 1)",
-    )
+    attachment_delay(ap, "--rs-delay", "send the first RS on link-up",
+                     f"RFC 4861 §6.3.7: {MAX_RTR_SOLICITATION_DELAY:g}")  # fmt: skip
     ap.add_argument(
         "--udp-echo",
         type=udp_port,
