@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from fama_shell import console
 from fama_shell.base import ShellSession
 from fama_shell.session import Session
 
-from scapy_fama.cli.common import Parser, run, version
+from scapy_fama.cli.common import Parser, nonempty_path, run, version
 
 PROG = "fama-shell"
 
@@ -49,12 +48,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "script",
         nargs="?",
-        type=Path,
+        type=nonempty_path,
         help="run this Python script in the shell's namespace and exit",
     )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
-        "--topo", type=Path, metavar="FILE", help="topology from a .toml or .py file"
+        "--topo", type=nonempty_path, metavar="FILE", help="topology from a .toml or .py file"
     )
     where.add_argument(
         "--lab", action="store_true", help="the real lab of fama-lab up instead of SimNet (root)"

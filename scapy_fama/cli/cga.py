@@ -28,6 +28,7 @@ from scapy_fama.cli.common import (
     EXIT_OK,
     Parser,
     nonempty_path,
+    nonempty_text,
     read_at_most,
     run,
     version,
@@ -196,7 +197,7 @@ def parser() -> argparse.ArgumentParser:
     ap = Parser(prog=PROG, description="Generate, verify and show Cryptographically Generated Addresses (RFC 3972).")
     sub = ap.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("gen", help="generate a CGA for a /64 prefix")
-    gen.add_argument("--prefix", required=True,
+    gen.add_argument("--prefix", required=True, type=nonempty_text,
                      help="the /64 subnet prefix, e.g. 2001:db8:1::/64 (no host bits set)")
     gen.add_argument("--sec", type=int, default=1, choices=(0, 1, 2),
                      help="Sec value (default 1): about 2^(16*Sec) Hash2 trials (RFC 3972 §4); Sec 2 takes "
@@ -208,7 +209,7 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", type=nonempty_path, help="write the CGA Parameters (binary) to this file")
     gen.add_argument("--json", action="store_true", help="print the result as JSON")
     ver = sub.add_parser("verify", help="verify that ADDRESS is a CGA of PARAMS_FILE (RFC 3972 §5)")
-    ver.add_argument("address")
+    ver.add_argument("address", type=nonempty_text)
     ver.add_argument("params", type=nonempty_path, metavar="PARAMS_FILE")
     ver.add_argument("--json", action="store_true")
     show = sub.add_parser("show", help="show the fields of a CGA Parameters file")

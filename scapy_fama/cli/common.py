@@ -9,7 +9,8 @@ Rich output goes to a terminal at the terminal's width; to a pipe or a file at
 line at 80 columns there, and an IPv6 address or a finding's kind with it).
 
 Bad input is refused before the work starts, in one line that names the flag and the value:
-argparse types for numbers (finite, in range) and paths (not empty), :func:`writable_file` and
+argparse types for numbers (finite, in range), paths and names (not empty, not only whitespace:
+every option that takes a value has a type or choices), :func:`writable_file` and
 :func:`writable_folder` for outputs (nothing created under /dev, /proc or /sys),
 :func:`interface` for ``--iface``, :func:`read_at_most` for inputs that could be endless.
 """
@@ -203,11 +204,22 @@ def attachment_delay(ap: argparse.ArgumentParser, flag: str, does: str, rfc: str
                     help=f"{does} after a random time up to S seconds ({rfc}; default 0, at once: profile §2, §9)")  # fmt: skip
 
 
+def nonempty_text(text: str) -> str:
+    """An argparse type: a name, an address, a pattern; an empty one or one of only whitespace (a
+    script's unset variable) is refused, where it fell back to a default (``--name``) or met a later
+    check that could not say what was wrong (``--iface : no such interface``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must not be empty or whitespace: {text!r}")
+    return text
+
+
 def nonempty_path(text: str) -> Path:
     """An argparse type: a file or folder name; an empty one (a script's unset variable) is refused,
-    where it was the current folder."""
+    where it was the current folder, and one of only whitespace, which named a file `` .png``."""
     if not text:
         raise argparse.ArgumentTypeError("an empty path names no file or folder")
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"a path of only whitespace names no file or folder: {text!r}")
     return Path(text)
 
 

@@ -48,6 +48,7 @@ from scapy_fama.cli.common import (
     interface,
     ipv6_address,
     nonempty_path,
+    nonempty_text,
     positive_float,
     rich_console,
     run,
@@ -73,13 +74,15 @@ PROG = "fama-conformance"
 
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog=PROG, description="Conformance tests for FAMA DARs and MNs.")
-    p.add_argument("cases", nargs="*", metavar="CASE", help="ID glob (DAR-CGA-*), group (cga) or all")
+    p.add_argument("cases", nargs="*", type=nonempty_text, metavar="CASE",
+                   help="ID glob (DAR-CGA-*), group (cga) or all")
     p.add_argument("--role", choices=("dar", "mn"), help="the IUT's role (dar; --list: both)")
     p.add_argument("--target", choices=("inproc", "iface"), default="inproc")
-    p.add_argument("--iface", help="the interface on the IUT's link (--target iface)")
+    p.add_argument("--iface", type=nonempty_text, help="the interface on the IUT's link (--target iface)")
     p.add_argument("--iut-address", type=ipv6_address, default="2001:db8:1::1", help="a DAR IUT's global address")
-    p.add_argument("--prefix", default="2001:db8:1::/64", help="the /64 a DAR IUT serves")
-    p.add_argument("--coa-prefix", default="2001:db8:ca::/64", help="the tester's CoAs (routed back here)")
+    p.add_argument("--prefix", type=nonempty_text, default="2001:db8:1::/64", help="the /64 a DAR IUT serves")
+    p.add_argument("--coa-prefix", type=nonempty_text, default="2001:db8:ca::/64",
+                   help="the tester's CoAs (routed back here)")
     p.add_argument("--cn", type=ipv6_address, default="2001:db8:cc::1", help="the tester's correspondent address")
     p.add_argument("--wait", type=positive_float, default=1.0, help="seconds to wait for an answer (1)")
     p.add_argument("--secure", action="store_true", help="the DAR IUT requires the care-of test")

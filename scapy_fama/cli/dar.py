@@ -75,6 +75,7 @@ from scapy_fama.cli.common import (
     attachment_delay,
     interface,
     nonempty_path,
+    nonempty_text,
     number_in,
     run,
     version,
@@ -91,8 +92,8 @@ PROG = "fama-dar"
 
 def node_arguments(ap: argparse.ArgumentParser) -> None:
     """The options every role run on a real interface has."""
-    ap.add_argument("--iface", required=True, help="the interface of the access link")
-    ap.add_argument("--name", help="the node's name in log lines (default: the interface)")
+    ap.add_argument("--iface", required=True, type=nonempty_text, help="the interface of the access link")
+    ap.add_argument("--name", type=nonempty_text, help="the node's name in log lines (default: the interface)")
     ap.add_argument("--log", type=nonempty_path, metavar="FILE", help="write the log lines here, not to stdout")
     ap.add_argument("--json-log", type=nonempty_path, metavar="FILE", help="also write each record as a JSON line")
     ap.add_argument(
@@ -270,8 +271,8 @@ def parser() -> argparse.ArgumentParser:
         description="Run a FAMA Distributed Anchor Router on a real interface (needs root).",
     )
     node_arguments(ap)
-    ap.add_argument("--prefix", required=True, help="the /64 to advertise, e.g. 2001:db8:1::/64")
-    ap.add_argument("--address", required=True, help="the DAR's address in it, e.g. 2001:db8:1::1")
+    ap.add_argument("--prefix", required=True, type=nonempty_text, help="the /64 to advertise, e.g. 2001:db8:1::/64")
+    ap.add_argument("--address", required=True, type=nonempty_text, help="the DAR's address in it, e.g. 2001:db8:1::1")
     ap.add_argument(
         "--accept-untracked-na",
         action="store_true",

@@ -44,6 +44,7 @@ from scapy_fama.cli.common import (
     ipv6_address,
     jobs,
     nonempty_path,
+    nonempty_text,
     positive_float,
     positive_int,
     rich_console,
@@ -64,14 +65,16 @@ DEFAULT_CASES = 10_000
 
 def parser() -> argparse.ArgumentParser:
     ap = Parser(prog=PROG, description="Fuzz FAMA signalling: our dissector, our cores, or any implementation.")
-    ap.add_argument("--target", default="inproc", help="dissect, inproc, iface, or module:Class (default inproc)")
+    ap.add_argument("--target", type=nonempty_text, default="inproc",
+                    help="dissect, inproc, iface, or module:Class (default inproc)")
     ap.add_argument("--cases", type=positive_int, help=f"cases to run (default {DEFAULT_CASES} unless --seconds)")
     ap.add_argument("--seconds", type=positive_float, help="stop after this many seconds")
     ap.add_argument("--jobs", type=jobs, default=1,
                     help="processes to share the cases out to, at most the cores fama-fuzz may use "
                     f"({usable_cores()} here; results as with 1; default 1)")
     ap.add_argument("--seed", type=int, default=1, help="campaign seed: case i depends on (seed, i) only")
-    ap.add_argument("--family", default=",".join(FAMILIES), help=f"mutator families, of {','.join(FAMILIES)}")
+    ap.add_argument("--family", type=nonempty_text, default=",".join(FAMILIES),
+                    help=f"mutator families, of {','.join(FAMILIES)}")
     ap.add_argument("--keep-valid", action="store_true",
                     help="re-sign, recompute the BAD and the checksum after mutating (reach deep logic)")
     ap.add_argument("--time-limit", type=positive_float, default=2.0, help="seconds one case may take")
@@ -87,12 +90,12 @@ def parser() -> argparse.ArgumentParser:
                     help="libFuzzer's corpus directory (default OUT/corpus-TARGET, seeded when empty)")
     lf.add_argument("--merge", type=nonempty_path, metavar="DIR",
                     help="minimise the --corpus directories into DIR (libFuzzer -merge=1) and stop")
-    lf.add_argument("libfuzzer_flags", nargs="*", metavar="-FLAG=VALUE",
+    lf.add_argument("libfuzzer_flags", nargs="*", type=nonempty_text, metavar="-FLAG=VALUE",
                     help="after '--': libFuzzer's own flags, e.g. -- -jobs=2 -dict=FILE -max_len=1024")
     iface = ap.add_argument_group("--target iface")
-    iface.add_argument("--iface", help="interface the implementation under test is reachable on")
+    iface.add_argument("--iface", type=nonempty_text, help="interface the implementation under test is reachable on")
     iface.add_argument("--iut-address", type=ipv6_address, help="the implementation's (DAR's) address")
-    iface.add_argument("--prefix", help="the /64 it anchors (fresh MNs' CGAs are made in it)")
+    iface.add_argument("--prefix", type=nonempty_text, help="the /64 it anchors (fresh MNs' CGAs are made in it)")
     iface.add_argument("--coa", type=ipv6_address, help="care-of address outside --prefix whose traffic comes back on --iface")
     iface.add_argument("--wait", type=positive_float, default=0.05, help="seconds to collect answers per case")
     return version(ap)

@@ -35,6 +35,7 @@ from scapy_fama.cli.common import (
     MAX_LINK_DELAY_MS,
     Parser,
     nonempty_path,
+    nonempty_text,
     number_in,
     positive_float,
     rich_console,
@@ -172,16 +173,16 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--restart", action="store_true", help="start again the roles that exited")
     st.set_defaults(body=_status)
     ho = sub.add_parser("handover", help="move the MN's link to DAR's bridge")
-    ho.add_argument("dar", metavar="DAR", help="a DAR number (2) or name (dar2)")
+    ho.add_argument("dar", type=nonempty_text, metavar="DAR", help="a DAR number (2) or name (dar2)")
     ho.set_defaults(body=_handover)
     ex = sub.add_parser("exec", help="run a command in a node's namespace")
-    ex.add_argument("node", metavar="NODE", help="cn, core, sw, darI or mn")
+    ex.add_argument("node", type=nonempty_text, metavar="NODE", help="cn, core, sw, darI or mn")
     ex.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD...")
     ex.set_defaults(body=_exec)
     ca = sub.add_parser("capture", help="capture a node's interface into a pcap file")
-    ca.add_argument("node", metavar="NODE", help="cn, core, sw, darI (its core side) or mn")
+    ca.add_argument("node", type=nonempty_text, metavar="NODE", help="cn, core, sw, darI (its core side) or mn")
     ca.add_argument("file", type=nonempty_path, metavar="FILE")
-    ca.add_argument("--iface", help="another interface of the node")
+    ca.add_argument("--iface", type=nonempty_text, help="another interface of the node")
     ca.add_argument("--seconds", type=positive_float, help="stop after this long (default: Ctrl-C)")
     ca.set_defaults(body=_capture)
     de = sub.add_parser("demo", help="TCP stream and ping across handovers, a native second connection")

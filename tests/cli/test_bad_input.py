@@ -2,13 +2,17 @@
 before any work starts: an output where devices and kernel state live (/dev, /proc, /sys: /dev is
 writable by root, and a plot, a log or a pcap landed there), an empty path (it was the current
 folder), a number that is NaN, infinite or out of range (an emulated link that never delivers,
-a wait without end), an interface that is not there, an input that never ends (/dev/zero).
+a wait without end), an interface that is not there, an input that never ends (/dev/zero), a name
+that is empty or only whitespace.
 
 Each command below behaved otherwise before: it wrote into /dev or the current folder, ran the
-whole case or lab first, printed an error without its flag, or read /dev/zero without end."""
+whole case or lab first, printed an error without its flag, read /dev/zero without end, or took an
+empty name (``fama-dar --name ''`` logged as the interface, ``--iface ''`` was
+``--iface : no such interface``, ``fama-analyze --plot ' '`` wrote `` .png``)."""
 
 from __future__ import annotations
 
+import argparse
 import resource
 import subprocess
 import sys
@@ -16,12 +20,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fama_shell import cli as shell
 
 from scapy_fama.cli import analyze, cga, conformance, dar, fuzz, lab, mn, wireshark
 
 PCAP = Path(__file__).resolve().parents[2] / "pcaps" / "fig1.pcapng"
 DAR = ["--iface", "nope0", "--prefix", "2001:db8:1::/64", "--address", "2001:db8:1::1"]
 KERNEL = "holds devices and kernel state, not files"
+BLANK = "must not be empty or whitespace"
 
 
 @pytest.fixture(autouse=True)
@@ -108,6 +114,22 @@ def outcome(main: Callable[[list[str]], int], argv: list[str], capsys: pytest.Ca
         (wireshark.main, ["install", "--dir", "/dev"], f"fama-wireshark: error: --dir /dev: /dev {KERNEL}"),
         (wireshark.main, ["install", "--dir", ""],
          "fama-wireshark install: error: argument --dir: an empty path names no file or folder"),
+        (dar.main, [*DAR, "--name", ""], f"fama-dar: error: argument --name: {BLANK}: ''"),
+        (dar.main, [*DAR, "--name", " "], f"fama-dar: error: argument --name: {BLANK}: ' '"),
+        (dar.main, [*DAR, "--iface", ""], f"fama-dar: error: argument --iface: {BLANK}: ''"),
+        (dar.main, [*DAR, "--prefix", "\t"], f"fama-dar: error: argument --prefix: {BLANK}: '\\t'"),
+        (mn.main, ["--iface", "nope0", "--name", ""], f"fama-mn: error: argument --name: {BLANK}: ''"),
+        (mn.main, ["--iface", " "], f"fama-mn: error: argument --iface: {BLANK}: ' '"),
+        (conformance.main, ["DAR-CGA-001", "--target", "iface", "--iface", ""],
+         f"fama-conformance: error: argument --iface: {BLANK}: ''"),
+        (conformance.main, ["", "--list"], f"fama-conformance: error: argument CASE: {BLANK}: ''"),
+        (fuzz.main, ["--target", " ", "--cases", "1", "--out", "{d}"],
+         f"fama-fuzz: error: argument --target: {BLANK}: ' '"),
+        (cga.main, ["verify", " ", "/dev/null"], f"fama-cga verify: error: argument address: {BLANK}: ' '"),
+        (analyze.main, [str(PCAP), "--plot", " "],
+         "fama-analyze: error: argument --plot: a path of only whitespace names no file or folder: ' '"),
+        (shell.main, ["--topo", ""], "fama-shell: error: argument --topo: an empty path names no file or folder"),
+        (shell.main, [""], "fama-shell: error: argument script: an empty path names no file or folder"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_flag(
@@ -120,6 +142,42 @@ def test_bad_input_is_one_line_naming_the_flag(
     assert not list(tmp_path.iterdir()) and not Path(f"{tmp_path}.png").exists()
 
 
+PARSERS = [analyze.parser, cga.parser, conformance.parser, dar.parser, fuzz.parser, lab.parser, mn.parser,
+           wireshark.parser, shell.parser]
+# text passed on as it is: another program's arguments, and Python code (an empty program is one, as
+# in python -c '')
+ANY_TEXT = {("fama-lab exec", "command"), ("fama-shell", "-c")}
+
+
+def _options(parser: argparse.ArgumentParser) -> Iterator[tuple[str, str, argparse.Action]]:
+    """(command, option, action) of every option and positional that takes a value, subcommands
+    included."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _options(sub)
+        elif action.nargs != 0:
+            yield parser.prog, action.option_strings[0] if action.option_strings else action.dest, action
+
+
+def _takes(action: argparse.Action, text: str) -> bool:
+    """Whether argparse takes ``text`` as a value of ``action`` (its type, then its choices)."""
+    try:
+        value = action.type(text) if action.type is not None else text  # type: ignore[operator]
+    except (argparse.ArgumentTypeError, TypeError, ValueError):
+        return False
+    return action.choices is None or value in action.choices
+
+
+@pytest.mark.parametrize("parser", PARSERS, ids=lambda p: p.__module__)
+def test_no_option_takes_an_empty_or_blank_value(parser: Callable[[], argparse.ArgumentParser]) -> None:
+    """Every option and positional of every command refuses '' and whitespace in argparse, one line
+    naming it: a name, an address, a path, a number (an option added without a type is caught here)."""
+    taken = [f"{prog} {name} {text!r}" for prog, name, action in _options(parser())
+             if (prog, name) not in ANY_TEXT for text in ("", " ", "\t") if _takes(action, text)]  # fmt: skip
+    assert not taken
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -128,6 +186,8 @@ def test_bad_input_is_one_line_naming_the_flag(
         (["demo", "--ping-interval", "0"], "fama-lab demo: error: argument --ping-interval: must be 1 to 1000: '0'"),
         (["capture", "mn", "x.pcap", "--seconds", "inf"], "fama-lab capture: error: argument --seconds: must be finite: 'inf'"),
         (["demo", "--json", ""], "fama-lab demo: error: argument --json: an empty path names no file or folder"),
+        (["handover", " "], f"fama-lab handover: error: argument DAR: {BLANK}: ' '"),
+        (["capture", "mn", "x.pcap", "--iface", ""], f"fama-lab capture: error: argument --iface: {BLANK}: ''"),
     ],
 )
 def test_lab_numbers_are_refused_before_a_lab_is_built(
