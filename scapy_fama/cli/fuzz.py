@@ -175,7 +175,10 @@ def _campaign(args: argparse.Namespace, console: Console) -> int:
 
 
 def _replay(args: argparse.Namespace, console: Console) -> int:
-    result = replay(args.replay)
+    try:
+        result = replay(args.replay)
+    except ValueError as exc:  # "PATH: problem"
+        raise ValueError(f"--replay {exc}") from None
     expected = result.finding.failure.signature
     if result.reproduced:
         console.print(f"reproduced: {expected}")

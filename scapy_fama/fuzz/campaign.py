@@ -384,11 +384,15 @@ class Replay:
 
 
 def replay(path: Path, target: Target | None = None) -> Replay:
-    """Run a saved finding's minimised packet again against a fresh target."""
+    """Run a saved finding's minimised packet again against a fresh target. A finding that cannot
+    be run (unreadable, a target unknown here) is a ValueError ``PATH: problem``."""
     found = findings.load(path)
     config = CampaignConfig(target=found.target, seed=found.seed, keep_valid=found.keep_valid,
                             minimise=False, target_options=found.target_options)
-    campaign = Campaign(config, target)
+    try:
+        campaign = Campaign(config, target)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     seed = campaign.world.seeds.get(found.seed_message)
     if seed is None:
         raise ValueError(f"{path}: unknown seed message {found.seed_message!r}")

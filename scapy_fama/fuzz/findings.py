@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scapy.error import Scapy_Exception
 from scapy.utils import RawPcapReader, RawPcapWriter
 
 from scapy_fama.fuzz.mutators import Args
@@ -85,30 +86,51 @@ def save(finding: Finding, out: Path) -> Path:
 
 
 def load(path: Path) -> Finding:
-    """A saved finding; the reproducer bytes come from its pcap (ValueError when unusable)."""
+    """A saved finding; the reproducer bytes come from its pcap. What makes it unusable is one
+    ValueError ``PATH: problem`` about the JSON file ``path`` (not there, not a finding, a key
+    missing, its pcap unreadable or not one)."""
     try:
         with open(path, "rb") as f:  # not read_text: /dev/zero was read without end
             raw = f.read(MAX_FINDING + 1)
-        if len(raw) > MAX_FINDING:
-            raise ValueError(f"more than {MAX_FINDING} bytes")
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FINDING:
+        raise ValueError(f"{path}: not a fama-fuzz finding (more than {MAX_FINDING} bytes)")
+    try:
         data = json.loads(raw)
-    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise ValueError(f"{path}: not a fama-fuzz finding ({exc})") from None
     # findings saved before the key was named "schema" call it "format"
     if not isinstance(data, dict) or data.get("schema", data.get("format")) != FORMAT:
         raise ValueError(f"{path}: not a {FORMAT} document")
-    pcap = Path(path).with_name(data["pcap"])
+    try:
+        pcap = Path(path).with_name(data["pcap"])
+        found = _finding(data)
+    except (KeyError, TypeError, ValueError) as exc:  # a key missing, of another type, a bad name
+        problem = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ValueError(f"{path}: not a usable {FORMAT} document ({problem})") from None
+    found.minimal_raw, found.raw = _packets(path, pcap)
+    return found
+
+
+def _packets(path: Path, pcap: Path) -> list[bytes]:
+    """The two packets of the pcap of finding ``path``: the minimised mutant, the case as generated."""
     try:
         packets = [bytes(p) for p, _ in RawPcapReader(str(pcap))]
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{pcap}: cannot read the finding's pcap ({exc})") from None
+    except (OSError, EOFError, Scapy_Exception) as exc:  # Scapy: "Not a supported capture file"
+        raise ValueError(f"{path}: its pcap {pcap}: {getattr(exc, 'strerror', None) or exc}") from None
     if len(packets) != 2:
-        raise ValueError(f"{pcap}: expected 2 packets (minimised, original), found {len(packets)}")
+        raise ValueError(f"{path}: its pcap {pcap} holds {len(packets)} packets, not 2 (minimised, original)")
+    return packets
+
+
+def _finding(data: dict[str, Any]) -> Finding:
+    """The finding of document ``data``, its packets not yet read (empty)."""
     return Finding(
-        data["target"], int(data["seed"]), int(data["case"]), data["family"], bool(data["keep_valid"]),
-        data["seed_message"], [(n, a) for n, a in data["chain"]], [(n, a) for n, a in data["minimal_chain"]],
-        Failure.from_dict(data["failure"]), packets[1], packets[0], bool(data["reproduced_alone"]),
-        data.get("target_options", {}), int(data.get("duplicates", 0)), data.get("engine", "blind"),
+        str(data["target"]), int(data["seed"]), int(data["case"]), str(data["family"]), bool(data["keep_valid"]),
+        str(data["seed_message"]), [(n, a) for n, a in data["chain"]], [(n, a) for n, a in data["minimal_chain"]],
+        Failure.from_dict(data["failure"]), b"", b"", bool(data["reproduced_alone"]),
+        dict(data.get("target_options", {})), int(data.get("duplicates", 0)), str(data.get("engine", "blind")),
     )
 
 

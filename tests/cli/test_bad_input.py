@@ -13,6 +13,8 @@ empty name (``fama-dar --name ''`` logged as the interface, ``--iface ''`` was
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
 import subprocess
 import sys
@@ -23,6 +25,8 @@ import pytest
 from fama_shell import cli as shell
 
 from scapy_fama.cli import analyze, cga, conformance, dar, fuzz, lab, mn, wireshark
+from scapy_fama.fuzz.findings import Finding, load, save
+from scapy_fama.fuzz.oracles import Failure
 
 PCAP = Path(__file__).resolve().parents[2] / "pcaps" / "fig1.pcapng"
 DAR = ["--iface", "nope0", "--prefix", "2001:db8:1::/64", "--address", "2001:db8:1::1"]
@@ -142,6 +146,67 @@ def test_bad_input_is_one_line_naming_the_flag(
     assert not list(tmp_path.iterdir()) and not Path(f"{tmp_path}.png").exists()
 
 
+def _finding(folder: Path) -> Path:
+    """The JSON file of a saved finding, its pcap beside it."""
+    failure = Failure("exception", "TypeError", "planted", "x.py:1")
+    return save(Finding("dissect", 1, 0, "field", False, "bu", [], [], failure, b"\x60" + bytes(39),
+                        b"\x60" + bytes(39), True), folder)
+
+
+def _no_key(path: Path) -> str:
+    data = json.loads(path.read_text())
+    del data["seed_message"]
+    path.write_text(json.dumps(data))
+    return "not a usable fama-fuzz-finding/1 document (no 'seed_message')"
+
+
+def _garbage(path: Path) -> str:
+    path.write_text("garbage")
+    return "not a fama-fuzz finding (Expecting value: line 1 column 1 (char 0))"
+
+
+def _pcap_garbage(path: Path) -> str:
+    path.with_suffix(".pcap").write_text("garbage")
+    return f"its pcap {path.with_suffix('.pcap')}: Not a supported capture file"
+
+
+def _pcap_gone(path: Path) -> str:
+    path.with_suffix(".pcap").unlink()
+    return f"its pcap {path.with_suffix('.pcap')}: No such file or directory"
+
+
+def _unreadable(path: Path) -> str:
+    path.chmod(0)
+    return "Permission denied"
+
+
+@pytest.mark.parametrize(
+    ("spoil", "where"),
+    [
+        (lambda path: "No such file or directory", lambda path: path.with_name("none.json")),
+        (lambda path: "Is a directory", lambda path: path.parent),
+        (lambda path: "Not a directory", lambda path: path / "x.json"),
+        (_garbage, lambda path: path),
+        (_no_key, lambda path: path),
+        (_pcap_garbage, lambda path: path),
+        (_pcap_gone, lambda path: path),
+        pytest.param(_unreadable, lambda path: path,
+                     marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file of mode 000")),
+    ],
+    ids=["missing", "directory", "under-a-file", "garbage", "key-missing", "pcap-garbage", "pcap-missing", "unreadable"],
+)
+def test_a_replay_that_cannot_be_run_names_the_flag(
+    spoil: Callable[[Path], str], where: Callable[[Path], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # fmt: skip
+    """fama-fuzz --replay said "PATH: not a fama-fuzz finding ([Errno 2] ...)" without its flag, and
+    a finding whose pcap is not one was a traceback (Scapy_Exception), as was a key missing."""
+    finding = _finding(tmp_path)
+    assert load(finding).minimal_raw == b"\x60" + bytes(39)  # a finding as saved, until spoiled
+    problem = spoil(finding)
+    code, err = outcome(fuzz.main, ["--replay", str(where(finding))], capsys)
+    assert (code, err) == (2, f"fama-fuzz: error: --replay {where(finding)}: {problem}\n")
+
+
 PARSERS = [analyze.parser, cga.parser, conformance.parser, dar.parser, fuzz.parser, lab.parser, mn.parser,
            wireshark.parser, shell.parser]
 # text passed on as it is: another program's arguments, and Python code (an empty program is one, as
@@ -209,7 +274,7 @@ def _limit_memory() -> None:  # an input read whole fails within 2 GB, the machi
     [
         (["scapy_fama.cli.cga", "show", "/dev/zero"], "fama-cga: error: /dev/zero: not CGA Parameters (more than 65536 bytes)"),
         (["scapy_fama.cli.fuzz", "--replay", "/dev/zero"],
-         "fama-fuzz: error: /dev/zero: not a fama-fuzz finding (more than 16777216 bytes)"),
+         "fama-fuzz: error: --replay /dev/zero: not a fama-fuzz finding (more than 16777216 bytes)"),
         (["shell.cli", "--no-banner", "/dev/zero"], "fama-shell: error: /dev/zero: not a script (more than 16777216 bytes)"),
     ],
 )

@@ -37,7 +37,7 @@ def test_a_short_campaign_writes_its_summary(tmp_path: Path, capsys: pytest.Capt
         (["--cases", "many"], "not a whole number: 'many'"),
         (["--seconds", "-3"], "must be positive"),
         (["--family", "fields"], "unknown mutator families ['fields']"),
-        (["--replay", "/nonexistent/finding.json"], "not a fama-fuzz finding"),
+        (["--replay", "/nonexistent/finding.json"], "--replay /nonexistent/finding.json: No such file or directory"),
         (["--target", "json:nothing"], "cannot be loaded"),
     ],
 )
