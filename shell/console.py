@@ -48,7 +48,8 @@ from traitlets.config import Config
 
 import scapy_fama
 from scapy_fama import craft, crypto, layers, verify
-from scapy_fama.cli.common import read_at_most, rich_console
+from scapy_fama.cli.common import rich_console
+from scapy_fama.crypto.files import read_at_most
 from scapy_fama.lab.links import LabError
 from scapy_fama.layers.headers import find_mh
 from scapy_fama.net.sim_flows import Flow

@@ -92,7 +92,7 @@ class KeySource:
                 key = KeyPair.load(path)
                 self.origin = f"cached in {path}"
                 return key
-            except (OSError, ValueError):
+            except ValueError:
                 pass  # unreadable or corrupt: make a new one below and overwrite it
         key = KeyPair.generate(1024)
         self.origin = "fresh (not cached)"

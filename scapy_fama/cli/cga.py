@@ -29,7 +29,6 @@ from scapy_fama.cli.common import (
     Parser,
     nonempty_path,
     nonempty_text,
-    read_at_most,
     run,
     version,
     writable_file,
@@ -47,6 +46,7 @@ from scapy_fama.crypto import (
     spki_info,
 )
 from scapy_fama.crypto.addr import addr_text
+from scapy_fama.crypto.files import read_at_most
 
 PROG = "fama-cga"
 EXPECTED_TRIALS = {0: 1, 1: 1 << 16, 2: 1 << 32}  # RFC 3972 §4: 2^(16*Sec) modifiers on average
@@ -79,10 +79,8 @@ def _key(path: Path | None, bits: int, console: Console) -> KeyPair:
     if path is not None and path.exists() and not path.is_dir():
         try:
             return KeyPair.load(path)
-        except ValueError as exc:  # "PATH: not a PEM private key (...)"
+        except ValueError as exc:  # "PATH: problem", unreadable or not a PEM private key
             raise ValueError(f"--key {exc}") from None
-        except OSError as exc:
-            raise ValueError(f"--key {path}: {exc.strerror or exc}") from None
     if path is not None:
         writable_file("--key", path)
     try:

@@ -12,7 +12,8 @@ Bad input is refused before the work starts, in one line that names the flag and
 argparse types for numbers (finite, in range), paths and names (not empty, not only whitespace:
 every option that takes a value has a type or choices), :func:`writable_file` and
 :func:`writable_folder` for outputs (nothing created under /dev, /proc or /sys),
-:func:`interface` for ``--iface``, :func:`read_at_most` for inputs that could be endless.
+:func:`interface` for ``--iface``, :func:`scapy_fama.crypto.files.read_at_most` for inputs that
+could be endless.
 """
 
 from __future__ import annotations
@@ -248,19 +249,6 @@ def _stream(path: Path) -> bool:
     except OSError:
         return False
     return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
-
-
-def read_at_most(path: Path, limit: int, what: str) -> bytes:
-    """The bytes of input file ``path``, refused beyond ``limit`` bytes as not ``what``: not
-    ``read_bytes()``, which read /dev/zero without end. An OSError is ``PATH: problem``."""
-    try:
-        with path.open("rb") as f:
-            data = f.read(limit + 1)
-    except OSError as exc:
-        raise ValueError(f"{path}: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise ValueError(f"{path}: not {what} (more than {limit} bytes)")
-    return data
 
 
 def writable_folder(flag: str, folder: Path, *, parents: bool = True) -> None:

@@ -6,6 +6,7 @@
 - ``signature``: CGA signatures over Mobility Headers (RFC 4866 §4.5).
 - ``phkt``: the Permanent Home Keygen Token (RFC 4866 §4.7-4.9).
 - ``tokens``: keygen tokens, Kbm, Binding Authorization Data (RFC 6275 §5.2.5, §6.2.7).
+- ``files``: input files read with a bound (a key file here; the layers above read theirs with it).
 
 Only ``cryptography``, ``hashlib`` and ``hmac`` do the cryptography; nothing
 here imports Scapy.

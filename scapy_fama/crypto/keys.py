@@ -21,6 +21,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from scapy_fama.crypto.files import read_at_most
+
 GENERATED_SIZES = (1024, 1536)
 MAX_OPTION_DATA = 255  # RFC 4866 §5.2, §5.3: 8-bit Option Length, no fragmentation
 MAX_MODULUS_BITS = MAX_OPTION_DATA * 8
@@ -59,11 +61,9 @@ class KeyPair:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "KeyPair":
-        """Load an unencrypted PEM PKCS#8 private key; ValueError if the file holds none."""
-        with open(path, "rb") as f:  # not read_bytes: /dev/zero as --key filled the memory
-            data = f.read(MAX_PEM + 1)
-        if len(data) > MAX_PEM:
-            raise ValueError(f"{path}: not a PEM private key (more than {MAX_PEM} bytes)")
+        """Load an unencrypted PEM PKCS#8 private key; ValueError ``PATH: problem`` if the file
+        cannot be read or holds none."""
+        data = read_at_most(path, MAX_PEM, "a PEM private key")
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:

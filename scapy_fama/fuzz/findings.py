@@ -31,6 +31,7 @@ from typing import Any
 from scapy.error import Scapy_Exception
 from scapy.utils import RawPcapReader, RawPcapWriter
 
+from scapy_fama.crypto.files import read_at_most
 from scapy_fama.fuzz.mutators import Args
 from scapy_fama.fuzz.oracles import Failure
 from scapy_fama.net.sim_topology import LINKTYPE_RAW
@@ -89,13 +90,7 @@ def load(path: Path) -> Finding:
     """A saved finding; the reproducer bytes come from its pcap. What makes it unusable is one
     ValueError ``PATH: problem`` about the JSON file ``path`` (not there, not a finding, a key
     missing, its pcap unreadable or not one)."""
-    try:
-        with open(path, "rb") as f:  # not read_text: /dev/zero was read without end
-            raw = f.read(MAX_FINDING + 1)
-    except OSError as exc:
-        raise ValueError(f"{path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FINDING:
-        raise ValueError(f"{path}: not a fama-fuzz finding (more than {MAX_FINDING} bytes)")
+    raw = read_at_most(path, MAX_FINDING, "a fama-fuzz finding")
     try:
         data = json.loads(raw)
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
