@@ -68,14 +68,13 @@ from scapy_fama.net.linkemu import DelayLine, LinkEmulation
 from scapy_fama.net.vnet import PLAIN, VNET_HEADER
 from scapy_fama.proto.effects import TunnelUp
 from scapy_fama.wire import parse
-from scapy_fama.wire.numbers import ICMPV6, IPV6_HEADER, IPV6_IN_IPV6, TCP, UDP
+from scapy_fama.wire.numbers import DATA_NEXT_HEADERS, IPV6_HEADER, IPV6_IN_IPV6
 from scapy_fama.wire.read import addr
 from scapy_fama.wire.write import ipv6
 
 OUTER_HLIM = 64  # RFC 2473 §3.1: the tunnel entry point's default hop limit; profile §8
 BATCH = 64  # packets moved per source and wakeup before the other source gets its turn
 _LOG_EVERY = 1.0  # seconds between two log lines of one drop reason
-_DATA = frozenset((TCP, UDP, ICMPV6))  # a Next Header that carries no signalling
 # what the packet socket reports once when its interface goes down or away (net/faults.py)
 _LINK_GONE = frozenset((errno.ENETDOWN, errno.ENXIO, errno.ENODEV))
 
@@ -297,7 +296,8 @@ class DataPlane:
                 except BlockingIOError:
                     return
                 inner = buffer[IPV6_HEADER : IPV6_HEADER + n]
-                if self.handoff is not None and n >= IPV6_HEADER and inner[6] not in _DATA and self._hand_on(inner):
+                if (self.handoff is not None and n >= IPV6_HEADER and inner[6] not in DATA_NEXT_HEADERS
+                        and self._hand_on(inner)):  # not data: a Mobility Header goes to the automaton
                     continue
                 found = table.outer_header(inner)
                 if found is not None:

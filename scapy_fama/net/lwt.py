@@ -31,7 +31,8 @@ inner Next Header other than TCP): fama-tun, where the data plane encapsulates
 them one by one. A packet with a partial checksum keeps it (the receiver's
 kernel, or the MN's data plane with ``PACKET_VNET_HDR``, completes it).
 
-Only data is tunnelled here: TCP, UDP and ICMPv6 right behind the IPv6 header.
+Only data is tunnelled here: TCP, UDP and ICMPv6 right behind the IPv6 header
+(``wire.numbers.DATA_NEXT_HEADERS``, which the data plane reads too).
 Anything else, a Mobility Header above all, goes on to fama-tun, and the data
 plane hands signalling to the automaton, which routes it in the order the
 packets came (:mod:`scapy_fama.automata.dataplane`). A Binding Ack another DAR
@@ -54,7 +55,7 @@ import struct
 
 from scapy_fama.net import ebpf
 from scapy_fama.net.ebpf import JEQ, JNE, R0, R1, R2, R3, R4, R6, R10, B, H, W
-from scapy_fama.wire.numbers import ICMPV6, IPV6_HEADER, IPV6_IN_IPV6, TCP, UDP
+from scapy_fama.wire.numbers import DATA_NEXT_HEADERS, IPV6_HEADER, IPV6_IN_IPV6, TCP
 
 PROG_TYPE_LWT_XMIT = 12  # enum bpf_prog_type
 FUNC_LWT_PUSH_ENCAP = 73  # enum bpf_func_id
@@ -65,6 +66,8 @@ OUTER_HLIM = 64  # RFC 2473 §3.1 default hop limit of the tunnel entry point; p
 PROGRAM_NAME = "fama_tunnel"
 _HEAD = -IPV6_HEADER  # the outer header's place on the stack, below r10
 _NEXT_HEADER = 6  # byte of the IPv6 header
+# the data the kernel encapsulates only as single packets: it refuses a GSO packet of any but TCP
+_SINGLE = sorted(DATA_NEXT_HEADERS - {TCP})
 
 
 def _words(address: str) -> list[int]:
@@ -74,19 +77,19 @@ def _words(address: str) -> list[int]:
 
 def program(local: str, remote: str) -> bytes:
     """The instructions that tunnel every packet of the route from ``local`` to ``remote``."""
+    singles = len(_SINGLE)  # the jumps below skip them, then BPF_OK and exit, to the header
     head = [
         ebpf.mov64_reg(R6, R1),
         ebpf.ldx_mem(W, R2, R6, SKB_DATA),
         ebpf.ldx_mem(W, R3, R6, SKB_DATA_END),
         ebpf.mov64_reg(R4, R2),
         ebpf.add64_imm(R4, IPV6_HEADER),
-        ebpf.jmp_reg(ebpf.JGT, R4, R3, 6),  # no whole IPv6 header: to the data plane
+        ebpf.jmp_reg(ebpf.JGT, R4, R3, singles + 4),  # no whole IPv6 header: to the data plane
         ebpf.ldx_mem(B, R2, R2, _NEXT_HEADER),
-        ebpf.jmp_imm(JEQ, R2, TCP, 6),  # TCP, a super-packet or not: encapsulated here
+        ebpf.jmp_imm(JEQ, R2, TCP, singles + 4),  # TCP, a super-packet or not: encapsulated here
         ebpf.ldx_mem(W, R3, R6, SKB_GSO_SIZE),
-        ebpf.jmp_imm(JNE, R3, 0, 2),  # a GSO packet that is not TCP (see the docstring)
-        ebpf.jmp_imm(JEQ, R2, UDP, 3),
-        ebpf.jmp_imm(JEQ, R2, ICMPV6, 2),
+        ebpf.jmp_imm(JNE, R3, 0, singles),  # a GSO packet that is not TCP (see the docstring)
+        *(ebpf.jmp_imm(JEQ, R2, proto, singles + 1 - i) for i, proto in enumerate(_SINGLE)),  # UDP, ICMPv6
         ebpf.mov64_imm(R0, BPF_OK),  # fama-tun: the data plane encapsulates it, or hands it on
         ebpf.exit_insn(),
     ]

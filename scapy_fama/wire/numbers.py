@@ -25,6 +25,10 @@ DEST_OPTS = 60
 OLD_MH = 62  # the Mobility Header's number in drafts before RFC 3775 (IANA: CFTP)
 MH = 135  # RFC 6275 §6.1
 EXTENSION_HEADERS = frozenset({HOP_BY_HOP, ROUTING, FRAGMENT, DEST_OPTS})
+# data, right behind the IPv6 header: what a DAR's tunnel entry encapsulates without a look inside
+# (the kernel's program, net/lwt.py; the data plane, automata/dataplane.py); any other Next Header,
+# a Mobility Header above all, may be signalling and goes to the automaton in the order it came
+DATA_NEXT_HEADERS = frozenset({TCP, UDP, ICMPV6})
 
 IPV6_HEADER = 40
 FRAGMENT_HEADER = 8

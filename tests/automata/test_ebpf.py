@@ -20,6 +20,7 @@ import pytest
 
 from scapy_fama.net import ebpf, lwt, vnet
 from scapy_fama.net.ebpf import H, JGT, JNE, R0, R1, R2, R3, R4, R6, R10, W
+from scapy_fama.wire.numbers import DATA_NEXT_HEADERS
 
 
 @pytest.mark.parametrize(
@@ -57,6 +58,60 @@ def test_the_tunnel_program_stores_an_rfc_2473_outer_header_from_the_dar_to_the_
     assert stack[:8] == bytes.fromhex("60000000") + (1234).to_bytes(2, "big") + bytes((41, 64))
     assert stack[8:24] == socket.inet_pton(socket.AF_INET6, local)
     assert stack[24:] == socket.inet_pton(socket.AF_INET6, remote)
+
+
+def _encapsulates(code: bytes, packet: bytes, gso_size: int) -> bool:
+    """Run the program up to its first store to the stack (it writes the outer header: True) or
+    its exit (False, r0 BPF_OK): the loads, moves, adds and jumps of its head, on an skb holding
+    ``packet``. Opcodes from linux/bpf.h (see the module docstring), and BPF_LDX | BPF_B | BPF_MEM
+    0x71, BPF_ALU64 | BPF_ADD | BPF_K 0x07, BPF_ALU64 | BPF_MOV | BPF_K 0xb7, BPF_JMP | BPF_JEQ |
+    BPF_K 0x15, BPF_ALU | BPF_END | BPF_TO_BE 0xdc; struct __sk_buff: len 0, data 76, data_end 80,
+    gso_size 176."""
+    data = 1 << 20  # where the packet lies, as the program sees it
+    skb = {0: len(packet), 76: data, 80: data + len(packet), 176: gso_size}
+    regs = {R1: -1}  # the context
+    pc = 0
+    while True:
+        op, both, off, imm = struct.unpack("<BBhi", code[8 * pc : 8 * pc + 8])
+        dst, src = both & 0xF, both >> 4
+        pc += 1
+        if op in (0x62, 0x72, 0x6B):  # st/stx into the outer header
+            return True
+        if op == 0x95:
+            assert regs.get(R0) == 0  # BPF_OK: the route goes on to fama-tun
+            return False
+        if op == 0xBF:
+            regs[dst] = regs[src]
+        elif op == 0xB7:
+            regs[dst] = imm
+        elif op == 0x07:
+            regs[dst] += imm
+        elif op == 0x61:
+            assert regs[src] == -1, "a 32-bit load from the context only"
+            regs[dst] = skb[off]
+        elif op == 0x71:
+            regs[dst] = packet[regs[src] + off - data]
+        elif op == 0xDC:  # htobe16 of skb->len, for the outer Payload Length
+            regs[dst] = int.from_bytes((regs[dst] & 0xFFFF).to_bytes(2, "little"), "big")
+        elif op in (0x2D, 0x15, 0x55):
+            left, right = regs[dst], regs[src] if op == 0x2D else imm
+            pc += off if (left > right if op == 0x2D else (left == right) == (op == 0x15)) else 0
+        else:
+            raise AssertionError(f"opcode {op:#04x} at {pc - 1}: not one of the program's head")
+
+
+def test_the_tunnel_program_encapsulates_tcp_udp_and_icmpv6_the_data_plane_s_data_and_nothing_else() -> None:
+    """Every Next Header, single packet or GSO super-packet: the kernel tunnels TCP (6), UDP (17)
+    and ICMPv6 (58), of the super-packets only TCP's (it refuses others after the push), and
+    leaves the rest, a Mobility Header (135) above all, to the data plane, which tunnels it or hands
+    it to the automaton by the same list (wire.numbers.DATA_NEXT_HEADERS: one definition)."""
+    assert DATA_NEXT_HEADERS == {6, 17, 58}
+    code = lwt.program("2001:db8:1::1", "2001:db8:2::5")
+    for next_header in range(256):
+        packet = bytes((0x60, 0, 0, 0, 0, 0, next_header, 64)) + bytes(32)
+        assert _encapsulates(code, packet, 0) == (next_header in (6, 17, 58)), next_header
+        assert _encapsulates(code, packet, 1300) == (next_header == 6), next_header
+    assert not _encapsulates(code, bytes((0x60, 0, 0, 0, 0, 0, 6, 64)), 0)  # no whole IPv6 header
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="loading a BPF program needs root (CAP_BPF)")
