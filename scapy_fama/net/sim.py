@@ -95,6 +95,7 @@ from scapy_fama.proto.messages import Message
 N = TypeVar("N", bound=Node)
 BACKBONE = "backbone"
 FIRST_FLOW_PORT = 5000
+MAX_FLOWS = 65536 - FIRST_FLOW_PORT  # one UDP port each, FIRST_FLOW_PORT to 65535 (RFC 768: 16 bits)
 LINK_LOCAL = b"\xfe\x80"
 DAD_EVENTS = ("address-optimistic", "address-tentative")  # an MN core starts DAD (a probe)
 TIMER_SPIN_LIMIT = 1000  # on_timer calls of one node at one instant before the net calls it a bug
@@ -297,9 +298,12 @@ class SimNet:
         address = address or mn.current_address
         if address is None or address not in mn.addresses():
             raise ValueError(f"{mn.name} holds no address {address} to run a flow on")
+        if len(self.flows) >= MAX_FLOWS:  # stopped ones too: a flow's port is its index (_deliver)
+            raise ValueError(f"at most {MAX_FLOWS:,} flows in one net: each has a UDP port of its own, "
+                             f"{FIRST_FLOW_PORT} to 65535")  # fmt: skip
+        flow = Flow(cn, mn, address, FIRST_FLOW_PORT + len(self.flows), interval=interval, size=size,
+                    driver=self, echo=echo)  # its interval and size checked before the keep policy counts it
         mn.core.open_flow(address)
-        port = FIRST_FLOW_PORT + len(self.flows)
-        flow = Flow(cn, mn, address, port, interval=interval, size=size, driver=self, echo=echo)
         self.flows.append(flow)
         return flow
 

@@ -26,6 +26,7 @@ are counted.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -108,12 +109,15 @@ class Flow:
         driver: FlowDriver,
         echo: bool = False,
     ) -> None:
-        if not SEQ_BYTES <= size <= MAX_SIZE:
-            raise ValueError(f"a flow needs {SEQ_BYTES} <= size <= {MAX_SIZE}, not size={size}")
-        if not interval >= MIN_INTERVAL:  # also NaN; a smaller one makes a run's datagrams unbounded
+        if isinstance(size, bool) or not isinstance(size, int) or not SEQ_BYTES <= size <= MAX_SIZE:
+            # 100.5 failed inside run(), at every run until the flow was stopped
+            raise ValueError(f"a flow needs a whole number {SEQ_BYTES} <= size <= {MAX_SIZE}, not size={size!r}")
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)):
+            raise TypeError(f"a flow's interval is a number of seconds, not {type(interval).__name__} {interval!r}")
+        if not MIN_INTERVAL <= interval < math.inf:  # NaN too; a smaller one makes a run's datagrams unbounded
             raise ValueError(
                 f"a flow's interval is at least {MIN_INTERVAL:g} s "
-                f"({1 / MIN_INTERVAL:.0f} datagrams a second each way), not {interval:g}"
+                f"({1 / MIN_INTERVAL:.0f} datagrams a second each way) and finite, not {interval:g}"
             )
         self.cn = cn
         self.mn = mn

@@ -60,14 +60,18 @@ def test_errors_are_one_line_and_the_exit_code_says_so() -> None:
 
 
 def test_the_readme_mistakes_are_one_friendly_line() -> None:
-    """bc(dar9) unquoted is the README's "unknown node" line; a bad time and an unwritable folder
-    are one line each; a typo in a command names the command."""
+    """bc(dar9) unquoted is the README's "unknown node" line; a bad time, a bad flow and an
+    unwritable folder are one line each; a typo in a command names the command."""
     cases = {
         "bc(dar9)": "error: unknown node 'dar9': the nodes are dar1, dar2, dar3, cn, mn",
         'run("abc")': "error: run(seconds) is a number of seconds, not str 'abc'",
         'save("/proc/x")': "error: save(): cannot write to /proc/x: No such file or directory",
         "hadover(mn, dar2)": "error: name 'hadover' is not defined; did you mean handover?",
         "open('/nonexistent/f')": "error: No such file or directory: /nonexistent/f",
+        # a flow of 100.5 bytes was made, then failed inside every later run(); 'x' was "'>=' not supported"
+        "attach(mn, dar1); flow(cn, mn, size=100.5)": "error: a flow needs a whole number 4 <= size <= 65487, "
+                                                      "not size=100.5",
+        "attach(mn, dar1); flow(cn, mn, interval='x')": "error: a flow's interval is a number of seconds, not str 'x'",
         # the lab's own errors (replay of a file that is no capture, on the lab) said "LabError: ..."
         "from scapy_fama.lab.links import LabError; raise LabError('the tester failed: x.pcap: 0 bytes')":
             "error: the tester failed: x.pcap: 0 bytes",

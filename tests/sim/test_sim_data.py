@@ -103,8 +103,49 @@ def test_a_flow_is_as_large_as_a_tunnel_carries_and_no_larger(mn_key: KeyPair) -
     native = len(flow.down.received), len(flow.up.received)
     w.visit(2)  # the flow's address is now tunnelled from dar1 to the CoA at dar2 and back
     assert len(flow.down.received) > native[0] > 0 and len(flow.up.received) > native[1] > 0
-    with pytest.raises(ValueError, match="a flow needs 4 <= size <= 65487, not size=65488"):
+    with pytest.raises(ValueError, match="a flow needs a whole number 4 <= size <= 65487, not size=65488"):
         w.net.flow(w.cn, w.mn, size=65488)
     for tiny in (1e-9, 0.0, float("nan")):  # 1e-9 made a billion datagrams a second: 6 GB in 2 minutes
         with pytest.raises(ValueError, match=r"interval is at least 0.001 s \(1000 datagrams a second"):
             w.net.flow(w.cn, w.mn, interval=tiny)
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        ({"size": 100.5}, "a flow needs a whole number 4 <= size <= 65487, not size=100.5"),
+        ({"size": True}, "a flow needs a whole number 4 <= size <= 65487, not size=True"),
+        ({"interval": "x"}, "a flow's interval is a number of seconds, not str 'x'"),
+        ({"interval": True}, "a flow's interval is a number of seconds, not bool True"),
+        ({"interval": float("inf")}, "a flow's interval is at least 0.001 s (1000 datagrams a second each way) and "
+                                     "finite, not inf"),
+        ({"interval": -1}, "a flow's interval is at least 0.001 s (1000 datagrams a second each way) and finite, "
+                           "not -1"),
+    ],
+)
+def test_a_flow_refused_for_its_size_or_interval_leaves_no_trace(mn_key: KeyPair, bad: dict[str, object],
+                                                                  error: str) -> None:
+    """size=100.5 made a flow that failed inside every run() after ("cannot convert 'float' object
+    to bytes"), interval "x" was "'>=' not supported between ...", True a 1 s interval and inf one
+    datagram; and a refused flow still counted for the keep policy: under ``flows`` its address
+    stayed anchored after the MN moved on, with no flow to stop."""
+    w = world(mn_key)  # keep policy flows
+    hoa1 = w.visit(1)
+    with pytest.raises((TypeError, ValueError)) as refused:
+        w.net.flow(w.cn, w.mn, **bad)  # type: ignore[arg-type]
+    assert str(refused.value) == error and w.net.flows == []
+    w.visit(2)
+    assert hoa1 not in w.mn.addresses()  # no flow on it: released at the move (profile §3)
+
+
+def test_flows_number_no_more_than_their_udp_ports(mn_key: KeyPair) -> None:
+    """Each flow has a port of its own from 5000 (the net finds a datagram's flow by it): flow
+    60,537 was made and failed inside run() with "int too big to convert" (port 65536)."""
+    w = world(mn_key)
+    w.visit(1)
+    for _ in range(65536 - 5000):
+        w.net.flow(w.cn, w.mn, interval=3600.0)
+    assert w.net.flows[-1].port == 65535
+    with pytest.raises(ValueError, match="^at most 60,536 flows in one net: each has a UDP port of its own, 5000 to"):
+        w.net.flow(w.cn, w.mn)
+
