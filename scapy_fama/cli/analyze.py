@@ -118,6 +118,10 @@ def _plotter(args: argparse.Namespace) -> ModuleType | None:
     return plot
 
 
+def _warn(err: Console, text: str) -> None:
+    err.print(f"[yellow]warning:[/] {text}", soft_wrap=True, highlight=False)
+
+
 def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.annotate is not None:
         if args.jobs > 1 or args.merge or args.shard_out is not None:
@@ -134,13 +138,15 @@ def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
             if truncated is not None:
                 cut.append(truncated)
         for truncated in cut:  # as the report's warnings: the shard holds the frames up to the break
-            err.print(f"[yellow]warning:[/] {truncated}: results up to the break", soft_wrap=True, highlight=False)
+            _warn(err, f"{truncated}: results up to the break")
         return EXIT_NEGATIVE if cut else EXIT_OK
     plot = _plotter(args)
     analysis = _analyze(args, err)
     if args.json:
         json.dump(to_json(analysis), sys.stdout, indent=1)  # streamed: no second copy as one string
         print()
+        for warning in analysis.warnings:  # the text report ends with them; beside JSON, stderr has them
+            _warn(err, warning)
     else:
         render(analysis, out)
     if args.annotate is not None:

@@ -70,8 +70,9 @@ def test_mn_filter(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, PCAPS / "fail132.pcapng", "--json", "--mn", attacker[0])
     assert code == 0 and [m["addresses"] for m in json.loads(out)["mns"]] == [attacker]
     assert {f["mn"] for f in json.loads(out)["findings"]} == {"mn2"}  # the attacker's 132 only
-    code, out, _ = run(capsys, PCAPS / "fig1.pcapng", "--json", "--mn", "2001:db8:9::9")
+    code, out, err = run(capsys, PCAPS / "fig1.pcapng", "--json", "--mn", "2001:db8:9::9")
     assert json.loads(out)["warnings"] == ["no MN holds 2001:db8:9::9 in this capture"]
+    assert err == "warning: no MN holds 2001:db8:9::9 in this capture\n"
 
 
 def test_addresses_are_printed_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:
@@ -116,11 +117,16 @@ def test_truncated_file_gives_results_up_to_the_break(capsys: pytest.CaptureFixt
     whole = (PCAPS / "fig3.pcapng").read_bytes()
     cut = tmp_path / "cut.pcapng"
     cut.write_bytes(whole[: len(whole) * 2 // 3])
-    code, out, _ = run(capsys, cut, "--json")
+    code, out, err = run(capsys, cut, "--json")
     doc = json.loads(out)
     assert code == 1 and doc["warnings"] and "cut short" in doc["warnings"][0]
     assert doc["mns"] and doc["mns"][0]["handovers"]  # the first handover is before the break
     assert any(f["kind"] == "capture-truncated" for f in doc["findings"])
+    # stdout holds the JSON alone, so the terminal hears of the break from stderr (exit 1 alone
+    # said nothing of why): the same line the text report ends with
+    assert err == f"warning: {doc['warnings'][0]}\n"
+    code, out, err = run(capsys, cut)
+    assert code == 1 and out.endswith(f"warning: {doc['warnings'][0]}\n") and err == ""
 
 
 def test_as_a_command_without_traceback(tmp_path: Path) -> None:
