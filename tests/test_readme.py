@@ -425,6 +425,37 @@ def test_the_readme_has_its_stories_and_marks_them_right() -> None:
                     f"{b.where}: a command in a text block (give it its language and markers): {line}"
 
 
+# shell commands that only draw: called anywhere but last on a typed line, their table is lost
+VIEWS = {"topo", "bc", "bul", "addrs", "flows", "msc", "latency", "show", "verify", "packets", "brks", "held", "cmds"}
+
+
+def hidden_results(chunk: str) -> list[str]:
+    """The statements of a typed line whose result nobody sees: IPython (and Python's REPL) draws
+    the value of a line's last expression only, so ``bul(mn); flows()`` shows the flows alone."""
+    try:
+        body = ast.parse(chunk).body
+    except SyntaxError:
+        return []
+    lost = []
+    for node in body[:-1]:
+        if not isinstance(node, ast.Expr):
+            continue
+        value = node.value
+        drawn_only = isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in VIEWS
+        if drawn_only or not isinstance(value, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom)):
+            lost.append(ast.unparse(node))
+    return lost
+
+
+def test_no_readme_line_promises_a_result_it_hides() -> None:
+    for b in BLOCKS:
+        if b.language not in ("python", "ipython"):
+            continue
+        for chunk in chunks(b.text):
+            lost = hidden_results(chunk)
+            assert not lost, f"{b.where}: {chunk.strip()!r} shows only its last result, not {lost}: one per line"
+
+
 def _param(unit: list[Block]) -> object:
     root = bool(unit[0].markers & {"needs=root", "needs=lab"})
     return pytest.param(unit, id=unit_id(unit), marks=[pytest.mark.slow, *([pytest.mark.netns] if root else [])])
