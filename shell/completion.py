@@ -37,11 +37,11 @@ from IPython.core.completer import (
     context_matcher,
 )
 
-from scapy_fama.proto.messages import KINDS
+from scapy_fama.proto.messages import SENDABLE_KINDS
 
 # (command, parameter) -> the words it takes
 WORDS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("brk", "kind"): tuple(k for k in KINDS.values() if k != "??"),
+    ("brk", "kind"): SENDABLE_KINDS,
     ("packets", "kind"): ("BU", "BA"),
     ("replay", "mode"): MODES,
     ("flow", "kind"): ("ping", "tcp"),  # the lab's flows

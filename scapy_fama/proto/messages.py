@@ -281,6 +281,8 @@ KINDS: dict[type, str] = {
     UnknownMobility: "MH",
     Undecodable: "??",
 }
+# the kinds a person names (breakpoints, intercepts): "??" is what a node received, never sent
+SENDABLE_KINDS = tuple(k for k in KINDS.values() if k != KINDS[Undecodable])
 
 
 def kind(msg: Message) -> str:
@@ -293,7 +295,7 @@ def kind_named(what: str | int) -> str:
     names = {k.lower(): k for k in KINDS.values()}
     name = MH_TYPES.get(what, str(what)) if isinstance(what, int) else names.get(what.lower(), what)
     if name not in KINDS.values():
-        raise ValueError(f"no message kind {what!r}: one of {', '.join(KINDS.values())}")
+        raise ValueError(f"no message kind {what!r}: one of {', '.join(SENDABLE_KINDS)}")
     return name
 
 

@@ -265,8 +265,9 @@ def test_errors_are_one_clear_line(session: Session) -> None:
         session.flow("cn", "mn")
     with pytest.raises(TypeError, match="an IPv6 packet"):
         session.verify("not a packet")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="no message kind 'XX'"):
+    with pytest.raises(ValueError, match="no message kind 'XX'") as refused:
         session.brk("XX")
+    assert str(refused.value).endswith("one of RS, RA, BU, BA, BE, CoTI, CoT, DATA, TUN, MH")  # not "??"
     session.attach("mn", "dar1")
     with pytest.raises(ValueError, match="mn is on dar1 already"):
         session.handover("mn", "dar1")
