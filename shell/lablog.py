@@ -6,10 +6,12 @@ Each role of ``fama-lab`` (``fama-dar --kernel`` per DAR, ``fama-mn --kernel``)
 writes one JSON line per message, event and state into the lab's log folder
 (:mod:`scapy_fama.lab.roles`). A record's ``t`` counts from the role's own
 start, so the roles' clocks differ by their start-up times. :class:`RoleLog`
-puts a role on the wall clock: a record is flushed as it is made, so the log
-file's modification time is the wall time of its last record, give or take a
-timer tick, and ``t0 = mtime - t_last`` is the wall time of the role's ``t = 0``
-(measured once, again when the file is replaced by a restart).
+puts a role on the wall clock: its ``warm-up`` record says ``started``, the wall
+time of the role's ``t = 0`` (read again when the file is replaced by a restart).
+A log without it (written before roles said so) is dated by the file's
+modification time, ``t0 = mtime - t_last``, which is late by up to the log
+writer's 50 ms round (automata/log.py: records are written in batches), enough
+to draw a DAR's BA before the MN's BU.
 :class:`LabLog` merges the roles on the *lab clock*: seconds since the first
 role started::
 
@@ -47,6 +49,7 @@ ARROWS = ("RS", "BU", "BA", "BE", "CoTI", "CoT")  # the kinds drawn from the sen
 MOBILITY = ("BU", "BA", "BE", "CoTI", "CoT")
 SIGNALLING_KINDS = ("RS", "RA", *MOBILITY)  # what step() stops at (with events)
 RS_MATCH = 1.0  # seconds around an MN's RS within which a DAR's "in RS" is the same RS
+START_WITHIN = 8  # records from a log's start in which its warm-up record (with "started") comes
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,10 @@ class RoleLog:
                 continue
             if isinstance(record, dict) and "t" in record and "dir" in record:
                 self.records.append(record)
-        if self.t0 is None and self.records and after.st_mtime_ns == before.st_mtime_ns:
+        started = next((r["started"] for r in self.records[:START_WITHIN] if "started" in r), None)
+        if started is not None:  # also after a first poll that read the lines before it
+            self.t0 = float(started)
+        elif self.t0 is None and self.records and after.st_mtime_ns == before.st_mtime_ns:
             self.t0 = after.st_mtime_ns / 1e9 - float(self.records[-1]["t"])
         return replaced
 

@@ -44,8 +44,10 @@ meanwhile. Woken per record, it ran (formatting text and JSON) just when a
 role answered a BU, and took the CPU and the GIL from it: on the lab's two
 cores, with three DARs and the MN busy at once after a handover, BU->BA went
 from a median of 2.3-2.8 ms to 1.5-1.8 ms once the writer stopped being woken.
-A record's ``t`` is its creation time; only the line is up to WRITE_EVERY late. ``counts``
-holds how many records of each (dir, kind) the roles asked for, written or not.
+A record's ``t`` is its creation time; only the line is up to WRITE_EVERY late, so a file's
+modification time does not date its last record: ``started`` is the wall-clock time of ``t = 0``
+(the roles log it in their ``warm-up`` record). ``counts`` holds how many records of each
+(dir, kind) the roles asked for, written or not.
 """
 
 from __future__ import annotations
@@ -177,6 +179,7 @@ class LogSink:
         limit: Limit = Limit(),
     ) -> None:
         self._t0 = time.monotonic()
+        self.started = time.time()  # the wall-clock time of t = 0 (the roles log it: lines come late)
         self._changed = threading.Condition()
         self._lock = threading.RLock()
         self.records: list[Record] | None = [] if keep else None

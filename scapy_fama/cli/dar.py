@@ -137,7 +137,7 @@ def serve_node(prog: str, args: argparse.Namespace, build: Callable[[LogSink], F
         with kernel_table(prog, args) as table:
             seconds = warm_up()
             node = build(log)
-            log.write(node.name, "event", "warm-up", ms=round(seconds * 1e3, 3))
+            log.write(node.name, "event", "warm-up", ms=round(seconds * 1e3, 3), started=round(log.started, 6))
             if table:
                 log.write(node.name, "event", "nft-table", **table)
             node.serve()

@@ -9,8 +9,10 @@ binding at dar2 for its dar2 address).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 from fama_shell.lablog import (
@@ -24,6 +26,8 @@ from fama_shell.lablog import (
     mn_dar,
     record_label,
 )
+
+from scapy_fama.automata.log import LogSink
 
 LOGS = Path(__file__).parent / "lab_logs"
 HOA1 = "2001:db8:1:0:38cc:2b1a:163b:62c7"  # the MN's address at dar1
@@ -65,6 +69,36 @@ def test_the_roles_come_onto_one_clock(tmp_path: Path) -> None:
     created = next(e for e in log.entries if e.kind("event") == "binding-created")
     ba = next(e for e in log.entries if e.node == "mn" and e.kind("in") == "BA")
     assert bu.time < created.time < ba.time
+
+
+def test_the_warm_up_record_dates_a_log_whose_lines_were_written_late(tmp_path: Path) -> None:
+    """A role's lines reach its file in the log writer's 50 ms rounds, so the file's mtime is up to
+    that late for its last record: dar1's clock set from it put its binding-created (and so its
+    BA) after the MN had taken the BA. The warm-up record's ``started`` dates t = 0 exactly."""
+    late = {"dar1": 0.045, "dar2": 0.0, "mn": 0.0}  # seconds the last line waited for the writer
+    for node, t0 in T0.items():
+        path = tmp_path / f"{node}.json"
+        warm = json.dumps({"t": 0.01, "node": node, "dir": "event", "kind": "warm-up", "ms": 10.0, "started": t0})
+        lines = (LOGS / f"{node}.json").read_text().splitlines()
+        path.write_text("\n".join([warm, *lines]) + "\n")
+        t_last = json.loads(lines[-1])["t"]
+        os.utime(path, ns=(0, round((t0 + t_last + late[node]) * 1e9)))
+    log = LabLog(tmp_path, T0)
+    log.refresh()
+    assert {node: role.t0 for node, role in log.roles.items()} == T0
+    bu = next(e for e in log.entries if e.node == "mn" and e.kind("out") == "BU")
+    created = next(e for e in log.entries if e.kind("event") == "binding-created")
+    ba = next(e for e in log.entries if e.node == "mn" and e.kind("in") == "BA")
+    assert bu.time < created.time < ba.time
+
+
+def test_a_log_sink_says_when_its_t_0_was() -> None:
+    sink = LogSink(keep=True)
+    before = time.time()
+    sink.write("dar1", "event", "probe")
+    after = time.time()
+    (record,) = sink.records or []
+    assert before - 0.001 <= sink.started + record["t"] <= after + 0.001
 
 
 def test_a_half_written_line_waits_and_a_restart_starts_over(tmp_path: Path) -> None:
