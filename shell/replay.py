@@ -63,6 +63,7 @@ from rich.text import Text
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
+from scapy.arch import get_if_hwaddr
 from scapy.sendrecv import srp
 
 from scapy_fama.analysis.batch import capture_set
@@ -469,11 +470,15 @@ def iface_coas(talk: list[Captured], coas: Sequence[str]) -> dict[bytes, str]:
 
 class _Link:
     """The target's access link as seen from ``iface``: the DAR's MAC address, resolved once
-    (:func:`scapy_fama.net.iface.resolve_mac`), then one BU at a time with ``srp``."""
+    (:func:`scapy_fama.net.iface.resolve_mac`), then one BU at a time with ``srp``. The frames
+    carry the interface's own MAC: left to Scapy, the source MAC came from its routing table,
+    which has no route where the interface holds only a link-local address, and every BU
+    printed "WARNING: No route found for IPv6 destination"."""
 
     def __init__(self, iface: str, target: str, wait: float) -> None:
         self.iface, self.wait = iface, wait
         self.mac = resolve_mac(iface, target, wait)
+        self.own = get_if_hwaddr(iface)
 
     def exchange(self, pkt: Packet) -> Packet | None:
         """Send one IPv6 packet to the target; its answer within ``wait`` seconds, or None.
@@ -481,7 +486,7 @@ class _Link:
         A Mobility Header answer ends the wait; an ICMPv6 error quoting the BU (from a kernel
         on the way, or an IUT without Mobile IPv6) is the answer only when no MH follows."""
         answered, _ = srp(
-            Ether(dst=self.mac) / pkt,
+            Ether(src=self.own, dst=self.mac) / pkt,
             iface=self.iface,
             timeout=self.wait,
             multi=True,
