@@ -17,7 +17,9 @@ started), and the commands return the views the SimNet session returns::
     addrs(mn) msc()        AddressTable; Msc rows of the logs (BU/BA arrows, binding notes)
     latency(mn)            each attachment step by step, from the MN's log (lab.breakdown)
     run(s) step()          real time passes (sleep, or until the next signalling record)
-    flow(cn, mn)           scapy_fama.lab.apps: ping (or a TCP source/sink) CN -> MN address
+    flow(cn, mn)           scapy_fama.lab.apps: ping (or a TCP source/sink) CN -> MN address;
+                           each running TCP flow on a port of its own from TCP_PORT, at most
+                           FLOWS running (each is one or two processes)
     save(dir, seconds)     the roles' logs copied, and pcaps of each DAR's access link and
                            the MN's port for ``seconds`` (scapy_fama.lab.capture)
     send_to(dar, pkt)      from the tester namespace on dar's bridge (fama_shell.labtester)
@@ -87,6 +89,8 @@ POLL = 0.1
 STEP_LIMIT = 30.0  # real seconds step() waits for something to show
 RUN_LIMIT = 600.0
 SEND_WAIT = 2.0
+TCP_PORT = 5001  # the first TCP flow's port; a flow takes the lowest no running flow holds
+FLOWS = 16  # flows running at once (a ping is one process, a TCP flow two)
 NO_HOLD = (
     "cannot stop the lab's packets: the lab's DARs and MN are processes with real kernel "
     "sockets and routes, their packets never pass through the shell (on the lab, inject with "
@@ -116,8 +120,9 @@ class LabHost:
 class LabFlow:
     """A flow of the lab's apps from the CN to an MN address: ping, or TCP source -> sink."""
 
-    def __init__(self, kind: str, address: str, processes: list[Popen[str]], started: float) -> None:
-        self.kind, self.address, self.started = kind, address, started
+    def __init__(self, kind: str, address: str, processes: list[Popen[str]], started: float,
+                 port: int | None = None) -> None:  # fmt: skip
+        self.kind, self.address, self.started, self.port = kind, address, started, port
         self.processes = processes
         self.result: dict[str, Any] | None = None
         self.stopped: float | None = None
@@ -371,17 +376,28 @@ class LabSession(ShellSession):
         if self.host(src).name != "cn":
             raise ValueError("flows start at the CN on the lab")
         self.mn(dst)
+        if kind not in ("ping", "tcp"):
+            raise ValueError(f"flow kind is 'ping' or 'tcp', not {kind!r}")
+        running = [f for f in self._flows if f.stopped is None]
+        if len(running) >= FLOWS:
+            raise ValueError(f"{FLOWS} flows run already, the most the lab starts: stop() one first")
         target = address or self._current(mn_addresses(self.refresh()))
         if target is None:
             raise ValueError("the MN has no current address yet: try again in a second")
+        port = None
         if kind == "ping":
             processes = [apps.start(namespace("cn"), "ping", "--to", target)]
-        elif kind == "tcp":
-            sink = apps.start(namespace("mn"), "sink", "--bind", target, "--port", "5001")
-            processes = [apps.start(namespace("cn"), "source", "--to", target, "--port", "5001"), sink]
         else:
-            raise ValueError(f"flow kind is 'ping' or 'tcp', not {kind!r}")
-        made = LabFlow(kind, target, processes, self.now)
+            held = {f.port for f in running}
+            port = next(p for p in range(TCP_PORT, TCP_PORT + FLOWS) if p not in held)
+            sink = apps.start(namespace("mn"), "sink", "--bind", target, "--port", str(port))
+            try:
+                processes = [apps.start(namespace("cn"), "source", "--to", target, "--port", str(port)), sink]
+            except LabError:
+                sink.kill()  # waiting in accept(), where SIGTERM does not end it
+                sink.wait()
+                raise
+        made = LabFlow(kind, target, processes, self.now, port)
         self._flows.append(made)
         return made
 
@@ -403,7 +419,8 @@ class LabSession(ShellSession):
         for i, f in enumerate(self._flows):
             down, up = f.counts()
             when = "running" if f.stopped is None else f"stopped at {f.stopped:.3f} s"
-            rows.append(FlowRow(i, "cn", "mn", f.address, f"{f.kind}, {when}", down, up))
+            kind = f.kind if f.port is None else f"{f.kind} :{f.port}"
+            rows.append(FlowRow(i, "cn", "mn", f.address, f"{kind}, {when}", down, up))
         return FlowTable(rows)
 
     # ---------------------------------------------------------------- packets

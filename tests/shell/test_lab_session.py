@@ -12,16 +12,20 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fama_shell import labsession
 from fama_shell.base import Unsupported
 from fama_shell.labsession import LabSession
 
 from scapy_fama.craft import first_bu
 from scapy_fama.crypto import KeyPair, cga_generate
 from scapy_fama.lab import control, links, state
+from scapy_fama.lab.links import in_namespace
+from scapy_fama.lab.topology import namespace
 
 pytestmark = pytest.mark.netns
 TESTER = "2001:db8:1::ee"  # the tester's address on dar1's link (fama_shell.labtester)
@@ -109,3 +113,37 @@ def test_fama_shell_lab_on_the_command_line(lab: LabSession) -> None:
     assert done.returncode == 1  # the refusal is an error line, the session went on to the end
     assert done.stderr.count("\n") == 1 and "brk() cannot stop the lab's packets" in done.stderr
     assert Path(os.environ["FAMA_LAB_DIR"], "logs", "mn.json").is_file()
+
+
+def _acked(port: int) -> int:
+    """Bytes the CN's kernel has seen acknowledged on its connection to ``port`` (ss -ti)."""
+    shown = subprocess.run(in_namespace(namespace("cn"), ["ss", "-tinH", f"dport = :{port}"]),
+                           capture_output=True, text=True, check=False).stdout  # fmt: skip
+    found = [int(word.split(":")[1]) for word in shown.split() if word.startswith("bytes_acked:")]
+    return found[0] if found else 0
+
+
+def test_two_tcp_flows_to_one_address_each_carry_their_own_stream(
+    lab: LabSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every TCP flow bound port 5001, so a second one to the same address had no sink of its own;
+    now each running flow has a port, each sink gets its source's bytes (SHA-256), and the
+    flows running at once are bounded."""
+    flows = [lab.flow("cn", "mn", "tcp"), lab.flow("cn", "mn", "tcp")]
+    try:
+        assert [f.port for f in flows] == [labsession.TCP_PORT, labsession.TCP_PORT + 1]
+        deadline = time.monotonic() + 30.0
+        while not all(_acked(f.port) > 0 for f in flows if f.port is not None):
+            assert time.monotonic() < deadline, "no data acknowledged on both flows within 30 s"
+            time.sleep(0.1)
+        monkeypatch.setattr(labsession, "FLOWS", 2)
+        with pytest.raises(ValueError, match="2 flows run already"):
+            lab.flow("cn", "mn", "ping")
+    finally:
+        for flow in flows:
+            flow.stop(lab.now)
+    for flow in flows:
+        assert flow.result is not None
+        source, sink = flow.result["results"]
+        assert source["bytes"] > 0 and (sink["bytes"], sink["sha256"]) == (source["bytes"], source["sha256"]), flow.result
+    assert "tcp :5002, stopped" in str(lab.flows())
