@@ -42,6 +42,9 @@ signalling the data plane hands it (a DAR's: what its kernel routed into a tunne
                                                                        (IPv6-in-IPv6: the data plane's)
     after every event   --> _sync_kernel: the kernel's addresses and routes follow the core,
                             then the data plane's tunnels
+    NS for an address   --> the kernel's to answer where it holds the address on the link
+                            (KernelPath.answers); the automaton answers the rest (a DAR's
+                            proxied HoAs): one NA per NS (RFC 4861 §7.2.4)
 
 A :class:`~scapy_fama.net.linkemu.LinkEmulation` (``emulation=``) puts the
 access port behind two delay lines (role-applied delay and loss).
@@ -760,7 +763,10 @@ class FamaAutomaton(Automaton):
     def _on_solicitation(self, frame: bytes, info: WireInfo, msg: icmpv6.Icmpv6, now: float) -> None:
         """RFC 4861 §7.2.3: an NS for an address of ours is answered, and its SLLA noted; one for
         another node's address teaches nothing. A DAD probe (from ::, RFC 4862 §5.4.3) may be a
-        collision with a tentative address of ours, whoever it is for."""
+        collision with a tentative address of ours, whoever it is for. In kernel mode the kernel
+        answers for the addresses it holds on the link, and the role only for the others (a
+        DAR's bound HoAs): one NA per NS (§7.2.4). With both, a unicast NS got two that
+        disagreed: Linux's, O=0 without a TLLA (§7.2.4's MAY), and the role's, O=1 with one."""
         target = str(msg.target)
         if info.src == "::":
             self._in_use(target, now)
@@ -773,6 +779,8 @@ class FamaAutomaton(Automaton):
             mac = mac_text(msg.lladdr if msg.lladdr else frame[6:12])  # the answer's only: §7.2.4
             if msg.lladdr:
                 self._send_waiting(self.neighbors.heard(dst, mac, now), mac)
+        if self.kernel is not None and self.kernel.answers(target):
+            return  # RFC 4861 §7.2.4: one NA per NS, the kernel's (its SLLA noted above, §7.2.3)
         self.log.write(self.name, "in", "NS", src=info.src, dst=info.dst, target=target)
         self.log.write(self.name, "out", "NA", src=target, dst=dst, target=target)
         override = not self._optimistic(target)  # RFC 4429 §3.3

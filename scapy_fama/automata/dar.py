@@ -19,11 +19,11 @@ prefix on the access link (resolved with ND, nd.py); anything else upstream
 (a :class:`~scapy_fama.net.memlink.RouterPort`, or on a real interface the
 kernel's routing table, :class:`~scapy_fama.net.iface.KernelRoute`), or, with
 no upstream at all, onto the access link too. The DAR
-answers Neighbour Solicitations for its global and link-local addresses and,
-while they are bound, for the HoAs it is the home agent of (RFC 6275 §10.4.1),
-so that a router on the home link delivers their traffic to it. It takes from
-the access link what is sent to its MAC (it is the link's router) and the
-all-nodes and all-routers groups.
+answers Neighbour Solicitations for its global and link-local addresses (in
+kernel mode its kernel does, which holds them) and, while they are bound, for
+the HoAs it is the home agent of (RFC 6275 §10.4.1), so that a router on the
+home link delivers their traffic to it. It takes from the access link what is
+sent to its MAC (it is the link's router) and the all-nodes and all-routers groups.
 
     dar = DarAutomaton(DarCore("2001:db8:1::1", "2001:db8:1::/64", rand=os.urandom),
                        link1.port("dar1"), upstream=core.port("2001:db8:1::/64"), name="dar1")

@@ -22,7 +22,11 @@ them into kernel state and hands the data plane its tunnels::
                          DAR of the inner destination) -> TUN -> kernel delivers it to the socket
 
 Everything else the kernel sends and receives itself (the MN's native traffic
-from its current address is never tunnelled, profile §8); the automaton only
+from its current address is never tunnelled, profile §8), and it answers the
+Neighbour Solicitations for the addresses it holds on the access link
+(``answers``): the automaton then does not, which sent a second NA for each NS
+(RFC 4861 §7.2.4), to a unicast NS one that disagreed with the kernel's (O=1 and a
+TLLA, where Linux leaves the TLLA out and clears O). The automaton only
 takes the signalling (Mobility Headers, RS, RA; :func:`signalling`) and
 forwards only the signalling the kernel routed into a DAR's TUN (the data plane
 hands it over, ``handoff``: it is routed in order with the de-registrations
@@ -186,6 +190,11 @@ class KernelPath:
             self._published = dict(tunnels)
             self.dataplane.publish(table)
 
+    def answers(self, target: str) -> bool:
+        """Whether the kernel answers a Neighbour Solicitation for ``target`` on the access link:
+        it holds the address there (RFC 4861 §7.2.3), and then the role must not (§7.2.4)."""
+        raise NotImplementedError
+
     @property
     def counts(self) -> Counter[str]:
         """Packets encapsulated, decapsulated, handed back and dropped (by reason)."""
@@ -243,6 +252,7 @@ class DarKernel(KernelPath):
         self.kernel_entry = kernel_entry
         self.routes: dict[str, str | None] = {}  # HoA -> the CoA its route's program tunnels to
         self.handoff = Handoff()  # read by the automaton's NodeSocket, which closes it
+        self.held = frozenset(a for a in (address, link_local) if a)  # on the access link while it runs
         self.rtnl.address(True, address, HOST, iface)
         # the link-local address, where the interface lacks it: added here, removed at close
         self.link_local = link_local if link_local and self.rtnl.address_flags(link_local, iface) is None else None
@@ -266,6 +276,9 @@ class DarKernel(KernelPath):
     def _entry(self, why: str | None) -> None:
         self.kernel_entry = why is None
         self._log("event", "tunnel-entry", by="kernel (BPF lwt xmit)" if why is None else "data plane", why=why)
+
+    def answers(self, target: str) -> bool:
+        return target in self.held  # a bound HoA is not: the role proxies it (RFC 6275 §10.4.1)
 
     def _receiver(self) -> socket.socket:
         skip = [socket.if_nametoindex(name) for name in ("lo", TUN_NAME)]
@@ -337,6 +350,9 @@ class MnKernel(KernelPath):
         """The interface's link-local address, or the one its MAC makes (RFC 4291 §2.5.1)."""
         held = [a for a in self.rtnl.addresses(self.iface) if ipaddress.IPv6Address(a).is_link_local]
         return held[0] if held else str(ipaddress.IPv6Address("fe80::" + in6_mactoifaceid(mac(self.iface))))
+
+    def answers(self, target: str) -> bool:
+        return target in (self.native, self.link_local)  # a kept address is on the TUN, off the link
 
     def _receiver(self) -> socket.socket:
         self._index = socket.if_nametoindex(self.iface)

@@ -36,9 +36,10 @@ link and the core after every event::
   (at once when optimistic, RFC 4429).
 * Unicast goes to the router that advertised the current prefix (its MAC
   comes with its RA, whose source is link-local); the MN answers NS for its
-  usable current address, and announces it once per attachment, as soon as it
-  is usable and before anything leaves from it, with an unsolicited NA to all
-  routers (RFC 9131 §4.1, Override clear; see nd.py): the DAR has its MAC
+  usable current address (in kernel mode its kernel does, which holds it), and
+  announces it once per attachment, as soon as it is usable and before anything
+  leaves from it, with an unsolicited NA to all routers (RFC 9131 §4.1,
+  Override clear; see nd.py): the DAR has its MAC
   before the first BA or packet for it arrives. Other IPv6 packets reach the core only when they are
   for one of its addresses or for all nodes.
 * With ``udp_echo`` (``fama-mn --udp-echo``) the host runs the UDP Echo

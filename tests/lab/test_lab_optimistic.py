@@ -1,7 +1,7 @@
 """The lab's fama-mn --kernel keeps RFC 4429 §3.3 for a new CoA while it is optimistic (profile §2
-step 3), as the user-space automaton does: every NA for it has O=0 until DAD is over, the core's and
-the kernel's, then O=1 again (RFC 4861 §7.2.4); no NS comes from it with an SLLAO; and data leaves
-from it at once.
+step 3), as the user-space automaton does: the NA for it (one per NS, the kernel's, which holds the
+CoA: the automaton leaves it those) has O=0 until DAD is over, then O=1 again (RFC 4861 §7.2.4); no
+NS comes from it with an SLLAO; and data leaves from it at once.
 
 DAR 2's namespace solicits the CoA after ``handover dar2``, round after round, each round from a
 source address of its own (2001:db8:2::f:N), so that an NA in the capture on DAR 2's access link
@@ -32,7 +32,7 @@ from scapy_fama.lab.topology import CN_ADDRESS, MN_IFACE, access_iface, namespac
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 Lab = Callable[..., subprocess.CompletedProcess[str]]  # the lab_up fixture
-ANSWERS = 2  # an NS for the CoA is answered by the MN's kernel and by its automaton
+ANSWERS = 1  # an NS for the CoA is answered by the MN's kernel alone (RFC 4861 §7.2.4)
 ROUND_WAIT = 5.0  # seconds for a round's answers
 DEADLINE = 30.0  # seconds for the whole DAD, rounds included
 GUARD = 0.001  # seconds: more than the RA's way from DAR 2's capture to the MN
