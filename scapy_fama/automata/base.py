@@ -784,7 +784,11 @@ class FamaAutomaton(Automaton):
         self.log.write(self.name, "in", "NS", src=info.src, dst=info.dst, target=target)
         self.log.write(self.name, "out", "NA", src=target, dst=dst, target=target)
         override = not self._optimistic(target)  # RFC 4429 §3.3
-        self.send(Frame(nd.advertisement(target, dst, mac, self.mac, self.ROUTER, override=override)))
+        self.send(Frame(nd.advertisement(target, dst, mac, self.mac, self._router_flag(target), override=override)))
+
+    def _router_flag(self, target: str) -> bool:
+        """The R flag of an NA for ``target`` (RFC 4861 §4.4): whether this node routes."""
+        return self.ROUTER
 
     def _optimistic(self, address: str) -> bool:
         """Whether ``address`` is an optimistic address of this node (RFC 4429 §3.3 applies)."""

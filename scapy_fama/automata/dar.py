@@ -192,6 +192,10 @@ class DarAutomaton(FamaAutomaton):
     def _answers(self, target: str) -> bool:
         return target in (self.core.address, self.core.link_local) or target in self.tunnels
 
+    def _router_flag(self, target: str) -> bool:
+        """R clear for a bound HoA: the NA speaks for the MN, a host (RFC 6275 §10.4.1)."""
+        return target not in self.tunnels
+
     def _untracked(self, target: str) -> bool:
         """Opted in, for another node's address of the prefix; a bound HoA too: its tunnel, not
         the entry, carries its traffic until the MN comes home and de-registers, and the BA
