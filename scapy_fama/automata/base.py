@@ -873,12 +873,17 @@ class FamaAutomaton(Automaton):
         """The sizes of the core's tables."""
         raise NotImplementedError
 
+    def _leave(self, hurry: threading.Event) -> None:
+        """What the node does after the signal to stop and before it stops (the MN de-registers
+        its bindings); return at once when ``hurry`` is set (a second signal)."""
+
     def serve(self) -> None:
-        """Run until SIGINT or SIGTERM, then stop cleanly (call from the main thread); SIGUSR1
-        logs one ``status`` record with the size of every table."""
-        stop, asked = threading.Event(), threading.Event()
+        """Run until SIGINT or SIGTERM, then stop cleanly (call from the main thread), after what
+        the node does on its way out (:meth:`_leave`), which a second SIGINT or SIGTERM cuts
+        short; SIGUSR1 logs one ``status`` record with the size of every table."""
+        stop, hurry, asked = threading.Event(), threading.Event(), threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, lambda *_: (hurry if stop.is_set() else stop).set())
         signal.signal(signal.SIGUSR1, lambda *_: asked.set())
         self.runbg()
         try:
@@ -889,6 +894,9 @@ class FamaAutomaton(Automaton):
             if not self.isrunning():  # the thread ended by itself: the sockets failed
                 failure = None if self.cmdout.empty() else self.cmdout.recv()
                 raise OSError(f"{self.name} stopped: {getattr(failure, 'exception', 'unknown reason')}")
-            self.stop()
+            try:
+                self._leave(hurry)
+            finally:
+                self.stop()
         finally:
             self._close_kernel()

@@ -20,7 +20,14 @@ link and the core after every event::
                             | de-registered or   refresh, a flow ends, pin
                             | lost: ATTACHED
     BOUND -> ATTACHED when the last binding expires; from any state: link down -> DETACHED,
-    a new link (a move) -> SOLICITING
+    a new link (a move) -> SOLICITING; leave() -> LEAVING, which only stop() ends
+
+* LEAVING: the MN is on its way out (:meth:`MnAutomaton.leave`, and ``serve`` at SIGINT or
+  SIGTERM unless ``exit_within`` is None): the core de-registers every binding at a DAR
+  (:meth:`MnCore.shutdown`), and the automaton carries on (BAs, retransmissions, the link)
+  until the core says ``shutdown-done``: the BAs came, or ``exit_within`` seconds passed and
+  each binding left at its DAR has its ``deregistration-abandoned`` record. A second signal
+  meanwhile ends the wait at once (the core reports what is left then: :meth:`MnCore.hurry`).
 
 * DETACHED: no carrier. SOLICITING: RSs, no address on this link yet.
   TENTATIVE: the new CGA is under DAD. ATTACHED: the CGA is usable, nothing is
@@ -60,9 +67,11 @@ link and the core after every event::
 
 from __future__ import annotations
 
+import threading
+
 from scapy.automaton import ATMT
 
-from scapy_fama.automata.base import FamaAutomaton
+from scapy_fama.automata.base import COMMAND_TIMEOUT, FamaAutomaton
 from scapy_fama.automata.kernel_path import MnKernel
 from scapy_fama.automata.log import LogSink
 from scapy_fama.automata.nd import ALL_NODES, ALL_ROUTERS, announcement, solicitation
@@ -77,6 +86,7 @@ from scapy_fama.wire import WireInfo
 from scapy_fama.wire.link import solicited_node
 
 _EXCHANGES = (BulState.TESTING, BulState.REGISTERING, BulState.DEREGISTERING)
+EXIT_WITHIN = 1.0  # seconds the MN waits for the BAs of its de-registrations on its way out
 
 
 class MnAutomaton(FamaAutomaton):
@@ -96,12 +106,15 @@ class MnAutomaton(FamaAutomaton):
         udp_echo: int | None = None,
         kernel: bool = False,
         emulation: LinkEmulation | None = None,
+        exit_within: float | None = EXIT_WITHIN,
     ) -> None:
         if kernel and (iface is None or udp_echo is not None):
             raise ValueError("kernel mode needs a real interface (iface=) and no UDP echo of its own")
         self.udp_echo = udp_echo  # the UDP port of the echo service (RFC 862), or None
         self._routers: dict[str, str] = {}  # prefix -> link-local address of its router
         self._announced: str | None = None  # the address announced on this attachment (RFC 9131)
+        self.exit_within = exit_within  # serve(): de-register for this long at exit (None: do not)
+        self._gone: threading.Event | None = None  # set at the core's shutdown-done (leave())
         path = MnKernel(iface) if kernel and iface is not None else None
         super().__init__(
             core, link, iface, name=name, log=log, debug=debug, kernel=path, emulation=emulation
@@ -112,32 +125,37 @@ class MnAutomaton(FamaAutomaton):
     @ATMT.state(initial=1)
     def DETACHED(self) -> None:
         """No link."""
-        self._enter(self.SOLICITING)
+        self._enter(self.SOLICITING, self.LEAVING)
 
     @ATMT.state()
     def SOLICITING(self) -> None:
         """On a link, soliciting an RA."""
-        self._enter(self.DETACHED, self.TENTATIVE, self.ATTACHED, self.SIGNALLING)
+        self._enter(self.DETACHED, self.TENTATIVE, self.ATTACHED, self.SIGNALLING, self.LEAVING)
 
     @ATMT.state()
     def TENTATIVE(self) -> None:
         """The CGA of this link is under DAD."""
-        self._enter(self.DETACHED, self.SOLICITING, self.ATTACHED, self.SIGNALLING)
+        self._enter(self.DETACHED, self.SOLICITING, self.ATTACHED, self.SIGNALLING, self.LEAVING)
 
     @ATMT.state()
     def ATTACHED(self) -> None:
         """The CGA of this link is usable; no binding, nothing signalled."""
-        self._enter(self.DETACHED, self.SOLICITING, self.SIGNALLING)
+        self._enter(self.DETACHED, self.SOLICITING, self.SIGNALLING, self.LEAVING)
 
     @ATMT.state()
     def SIGNALLING(self) -> None:
         """A CoTI/BU exchange or a de-registration is running."""
-        self._enter(self.DETACHED, self.SOLICITING, self.ATTACHED, self.BOUND)
+        self._enter(self.DETACHED, self.SOLICITING, self.ATTACHED, self.BOUND, self.LEAVING)
 
     @ATMT.state()
     def BOUND(self) -> None:
         """Kept addresses are tunnelled to their DARs; nothing signalled."""
-        self._enter(self.DETACHED, self.SOLICITING, self.ATTACHED, self.SIGNALLING)
+        self._enter(self.DETACHED, self.SOLICITING, self.ATTACHED, self.SIGNALLING, self.LEAVING)
+
+    @ATMT.state()
+    def LEAVING(self) -> None:
+        """On the way out: de-registrations sent, their BAs waited for (leave())."""
+        self._enter()
 
     def _records(self) -> list[AddressRecord]:
         return [r for a in self.core.addresses() if (r := self.core.record(a)) is not None]
@@ -148,6 +166,8 @@ class MnAutomaton(FamaAutomaton):
 
     def _phase(self) -> str:
         current = self._current()
+        if self.core.leaving:
+            return "LEAVING"
         if not self._carrier:
             return "DETACHED"
         if current is None:
@@ -197,6 +217,8 @@ class MnAutomaton(FamaAutomaton):
             self.send(Frame(solicitation("::", target, self.mac)))
         elif notify.event == "address-configured":  # DAD over (not optimistic): before its BUs
             self._announce()
+        elif notify.event == "shutdown-done" and self._gone is not None:
+            self._gone.set()
 
     def _announce(self) -> None:
         """RFC 9131 §4.1: the current address, usable, is announced to the routers of the link
@@ -253,6 +275,24 @@ class MnAutomaton(FamaAutomaton):
     def _next_hop(self, dst: str) -> str | None:
         current = self._current()
         return self._routers.get(current.prefix, dst) if current is not None else dst
+
+    # ---------------------------------------------------------------- leaving (any thread)
+
+    def leave(self, within: float = EXIT_WITHIN, hurry: threading.Event | None = None) -> None:
+        """De-register every binding the MN holds at a DAR (:meth:`MnCore.shutdown`) and return
+        once their BAs came or ``within`` seconds passed, or at once when ``hurry`` is set
+        meanwhile (what is left is then reported as at the deadline). The MN is LEAVING for good
+        afterwards: stop() it. Called again: nothing more."""
+        if self.core.leaving:
+            return
+        gone = self._gone = hurry or threading.Event()
+        self._core_call(lambda now: self.core.shutdown(now, within))
+        gone.wait(within + COMMAND_TIMEOUT)  # the core's deadline ends it; the margin: a stuck thread
+        self._core_call(lambda now: self.core.hurry(now))
+
+    def _leave(self, hurry: threading.Event) -> None:
+        if self.exit_within is not None:
+            self.leave(self.exit_within, hurry)
 
     # ---------------------------------------------------------------- applications (any thread)
 

@@ -2,7 +2,7 @@
 
     fama-mn --iface eth0 [--key mn.pem] [--keep flows|all|none|single-anchor] [--sec 0|1]
             [--coa-test] [--no-optimistic] [--rs-delay S] [--udp-echo [PORT]] [--kernel [--no-nft]] [--link-delay MS] [--link-loss P] [--link-seed N]
-            [--log FILE] [--json-log FILE] [--name mn]
+            [--exit-wait S | --keep-bindings-at-exit] [--log FILE] [--json-log FILE] [--name mn]
 
 The MN solicits an RA whenever its interface comes up (or is moved to another
 link), builds a CGA from the advertised prefix, runs DAD, and registers the
@@ -34,6 +34,16 @@ runs. ``--rs-delay S`` brings back RFC 4861 §6.3.7's random wait before the fir
 to 1 s there) and ``--no-optimistic`` RFC 4862's: the address is used, and the BUs leave
 from it, only once DAD is over (1 s).
 
+At SIGINT or SIGTERM the MN de-registers, before it stops, every binding it holds
+at a DAR (a BU with lifetime 0 from the CoA, PHKT-authorised: profile §3, §4), so
+that no DAR tunnels its addresses' traffic to a CoA nobody holds until the binding's
+lifetime (up to a day) ends, and waits for the BAs at most ``--exit-wait`` seconds
+(default 1; 0 sends them and waits for none). Each binding whose BA did not come is
+one ``deregistration-abandoned`` record in the log, and ``shutdown-done`` counts them
+all; a second SIGINT or SIGTERM ends the wait at once. ``--keep-bindings-at-exit``
+stops at once as before and leaves the bindings to their lifetimes (a restart that
+should find them, a test of a DAR's expiry).
+
 ``--udp-echo [PORT]`` runs the UDP Echo service (RFC 862) on PORT (7 when no
 PORT is given) on every address of the MN: a datagram to it comes back with
 the same payload from the address it was sent to, reverse-tunnelled for a kept
@@ -50,14 +60,16 @@ import sys
 from rich.console import Console
 
 from scapy_fama.automata import MnAutomaton
+from scapy_fama.automata.mn import EXIT_WITHIN
 from scapy_fama.cli.cga import _key
-from scapy_fama.cli.common import Parser, attachment_delay, nonempty_path, run, udp_port, version
+from scapy_fama.cli.common import Parser, attachment_delay, nonempty_path, number_in, run, udp_port, version
 from scapy_fama.cli.dar import emulation, node_arguments, serve_node
 from scapy_fama.proto import KeepPolicy, MnConfig, MnCore
 from scapy_fama.proto.config import MAX_RTR_SOLICITATION_DELAY
 
 PROG = "fama-mn"
 ECHO_PORT = 7  # RFC 862: the UDP Echo service's port
+MAX_EXIT_WAIT = 60.0  # seconds: an exit slower than a minute only looks like a hang
 
 
 def config(args: argparse.Namespace) -> MnConfig:
@@ -85,6 +97,7 @@ def _serve(args: argparse.Namespace) -> int:
             udp_echo=args.udp_echo,
             kernel=args.kernel,
             emulation=link,
+            exit_within=None if args.keep_bindings_at_exit else args.exit_wait,
         ),
     )
 
@@ -123,6 +136,20 @@ def parser() -> argparse.ArgumentParser:
         const=ECHO_PORT,
         metavar="PORT",
         help=f"answer UDP Echo (RFC 862) on PORT ({ECHO_PORT} if none given; default off)",
+    )
+    leaving = ap.add_mutually_exclusive_group()
+    leaving.add_argument(
+        "--exit-wait",
+        type=number_in(0, MAX_EXIT_WAIT),
+        default=EXIT_WITHIN,
+        metavar="S",
+        help=f"at exit, wait this long for the BAs of the de-registrations (0 to {MAX_EXIT_WAIT:g}; "
+        f"default {EXIT_WITHIN:g}; a second Ctrl-C ends the wait)",
+    )
+    leaving.add_argument(
+        "--keep-bindings-at-exit",
+        action="store_true",
+        help="exit without de-registering the bindings at the DARs (they last until their lifetimes end)",
     )
     return version(ap)
 

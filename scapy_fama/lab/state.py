@@ -12,9 +12,14 @@ The record is a convenience, never the truth about what exists: a lab is *up*
 when any ``fama-lab-*`` namespace exists, and :func:`down` works from names
 alone (after a crash, with no record or a stale one)::
 
-    for each namespace fama-lab-*:  SIGTERM its processes (ip netns pids), SIGKILL after 5 s
+    fama-lab-mn first:               SIGTERM its processes (ip netns pids), SIGKILL after 5 s
+    then every other fama-lab-*:     the same
     then:                            ip netns del each one (its links go with it)
     last:                            remove state.json
+
+The MN goes first because fama-mn de-registers its bindings at exit and waits
+for the BAs (at most a second): with the DARs and the core still running they
+come in a round trip, and the DARs' logs end with their ``binding-deleted``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 from scapy_fama.lab.emulation import Emulation
 from scapy_fama.lab.links import delete_namespace, lab_namespaces, namespace_pids
 from scapy_fama.lab.roles import Role, stop
-from scapy_fama.lab.topology import Topology
+from scapy_fama.lab.topology import Topology, namespace
 
 
 def state_dir() -> Path:
@@ -85,9 +90,12 @@ def fresh_dirs() -> None:
 
 
 def down() -> list[str]:
-    """Stop every process in a ``fama-lab-*`` namespace and delete the namespaces; their names."""
+    """Stop every process in a ``fama-lab-*`` namespace, the MN's first, and delete the
+    namespaces; their names."""
     namespaces = lab_namespaces()
-    stop([pid for ns in namespaces for pid in namespace_pids(ns)])
+    mn = [ns for ns in namespaces if ns == namespace("mn")]
+    for group in (mn, [ns for ns in namespaces if ns not in mn]):
+        stop([pid for ns in group for pid in namespace_pids(ns)])
     for ns in namespaces:
         delete_namespace(ns)
     _state_file().unlink(missing_ok=True)

@@ -19,7 +19,8 @@ Modules: ``messages`` (the contract with the codec), ``effects``, ``config``,
 ``dosguard`` (token buckets), ``nonces`` (care-of tokens), ``adverts`` (when RAs
 go out), ``dar`` (DarCore),
 ``addresses`` (the MN's CGAs), ``bul`` (binding update list), ``retransmit``
-(back-off, rate limit), ``keep`` (keep policies), ``mn`` (MnCore).
+(back-off, rate limit), ``keep`` (keep policies), ``leaving`` (the MN's
+de-registrations at exit), ``mn`` (MnCore).
 """
 
 from scapy_fama.proto.config import DarConfig, MnConfig

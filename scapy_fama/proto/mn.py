@@ -98,6 +98,10 @@ Holding the other BUs until the home BA instead costs a home DAR's round trip
 on every return, and a home DAR that never answers would hold every other
 binding at its old CoA until the back-off gives up (63 s): independence wins.
 
+On the way out (:meth:`MnCore.shutdown`) every binding is de-registered as a
+release is, and the BAs are waited for a bounded time (:mod:`scapy_fama.proto.leaving`):
+a DAR no longer tunnels to a CoA nobody holds until the lifetime ends.
+
 Data (profile §8): :meth:`MnCore.send` sends natively from the CoA and through
 the reverse tunnel from a kept address; what arrives for the MN (natively to
 the CoA, or through a kept address's tunnel from its DAR) is a ``Deliver``.
@@ -128,6 +132,7 @@ from scapy_fama.proto.bul import BulEntry, BulEvent, BulState, CareOfToken, Due,
 from scapy_fama.proto.config import MnConfig
 from scapy_fama.proto.effects import Deliver, Drop, Effects, Notify, Send, TunnelDown, TunnelUp
 from scapy_fama.proto.keep import KeepRules
+from scapy_fama.proto.leaving import Leaving
 from scapy_fama.proto.messages import (
     BindingAck,
     BindingError,
@@ -178,6 +183,7 @@ class MnCore:
         self._rs_left = 0
         self._rs_at: float | None = None
         self._secure_dars: set[str] = set()
+        self._leaving: Leaving | None = None  # the shutdown under way (proto.leaving)
 
     # ---------------------------------------------------------------- views
 
@@ -199,7 +205,7 @@ class MnCore:
     # ---------------------------------------------------------------- timers
 
     def next_deadline(self) -> float | None:
-        times = [self._rs_at]
+        times = [self._rs_at, self._leaving.next_deadline() if self._leaving else None]
         for rec in self._records.values():
             times += [
                 rec.dad_until,
@@ -209,7 +215,7 @@ class MnCore:
         return min((t for t in times if t is not None), default=None)
 
     def on_timer(self, now: float) -> Effects:
-        effects: Effects = []
+        effects = self._left(now)  # a shutdown's deadline first: nothing is sent again at it
         if self._rs_at is not None and now >= self._rs_at:
             effects += self._solicit(now)
         for rec in list(self._records.values()):
@@ -222,7 +228,7 @@ class MnCore:
                 effects += self._tunnel_down(rec) + [Notify("binding-expired", self._about(rec))]
             if e.timer is not None and now >= e.timer:
                 effects += self._fire(rec, now)
-        return effects
+        return effects + self._left(now)
 
     def _fire(self, rec: AddressRecord, now: float) -> Effects:
         e = rec.bul
@@ -437,6 +443,8 @@ class MnCore:
 
     def _give_up(self, rec: AddressRecord, why: str) -> Effects:
         rec.bul.fire(BulEvent.GIVE_UP)
+        if self._leaving is not None:  # reported here, with its reason
+            self._leaving.settled(rec.address, deregistered=False)
         if rec.address == self._current:  # a de-registration from home went unanswered
             return [Notify("deregistration-failed", {**self._about(rec), "why": why})]
         if rec.released:
@@ -655,6 +663,8 @@ class MnCore:
             e.registered = False
             e.fire(BulEvent.DEREGISTERED, seq=sent.seq)
             e.bound_until = None
+            if self._leaving is not None:
+                self._leaving.settled(rec.address, deregistered=True)
             if sent.src == rec.address:  # from home (profile §4): see the module's docstring
                 self._home_taken(rec.address, now - sent.at, now)
             effects: Effects = [Notify("binding-deregistered", self._about(rec))]
@@ -719,6 +729,47 @@ class MnCore:
             effects += self._signal(rec, now)
         return effects
 
+    # ---------------------------------------------------------------- exit (profile §3, §4)
+
+    @property
+    def leaving(self) -> bool:
+        """:meth:`shutdown` was called: the MN is on its way out (for good)."""
+        return self._leaving is not None
+
+    def shutdown(self, now: float, within: float) -> Effects:
+        """The MN stops: every binding that may stand at a DAR is de-registered, and the BAs are
+        waited for until ``now + within`` (:mod:`scapy_fama.proto.leaving`). Every address but the
+        CoA is released (profile §3: a de-registration from the CoA, profile §4); the CoA's own
+        registration, which stands only after a return home whose de-registration is still
+        running or gave up, is de-registered from home (RFC 6275 §11.5.5). ``shutdown-done``
+        ends it, at once when there is nothing to wait for. Called again: nothing more."""
+        if self._leaving is not None:
+            return []
+        if not within >= 0:
+            raise ValueError(f"the shutdown needs a time of 0 s or more, not {within}")
+        coa = self._coa()
+        effects: Effects = []
+        for rec in list(self._records.values()) if coa is not None else []:
+            if rec.address != coa:
+                effects += self._release(rec, coa, now)
+            elif rec.bul.registered and rec.bul.state is not BulState.DEREGISTERING:
+                effects += self._home(rec, now)
+        awaited = {r.address: r.dar for r in self._records.values() if r.bul.registered}
+        self._leaving = Leaving(now, now + within, awaited)
+        return effects + self._left(now)
+
+    def hurry(self, now: float) -> Effects:
+        """The shutdown's time is up now (its user will not wait): what it still waits for is
+        given up and reported, as at its deadline."""
+        if self._leaving is None:
+            return []
+        self._leaving.hurry(now)
+        return self._left(now)
+
+    def _left(self, now: float) -> Effects:
+        """The shutdown's reports, once nothing it waits for runs or its time is up."""
+        return [] if self._leaving is None else self._leaving.finish(self._records, now)
+
     # ---------------------------------------------------------------- data (profile §8)
 
     def send(
@@ -755,7 +806,7 @@ class MnCore:
         if isinstance(msg, RouterAdvertisement):
             return self._on_ra(msg, now)
         if isinstance(msg, BindingAck):
-            return self._on_ba(msg, now)
+            return self._on_ba(msg, now) + self._left(now)
         if isinstance(msg, CareOfTest):
             return self._on_cot(msg, now)
         if isinstance(msg, BindingError):

@@ -94,12 +94,13 @@ def edges(automaton: type[FamaAutomaton]) -> set[tuple[str, str]]:
 
 
 def test_graph_names_every_life_cycle_state() -> None:
-    mn_states = {"DETACHED", "SOLICITING", "TENTATIVE", "ATTACHED", "SIGNALLING", "BOUND", "STOPPED"}
+    mn_states = {"DETACHED", "SOLICITING", "TENTATIVE", "ATTACHED", "SIGNALLING", "BOUND", "LEAVING", "STOPPED"}
     for automaton, states in ((MnAutomaton, mn_states), (DarAutomaton, {"ADVERTISING", "SERVING", "STOPPED"})):
         dot = automaton.build_graph()
         assert dot.startswith("digraph") and set(automaton.states) == states
         assert all(f'"{state}"' in dot for state in states), dot
     assert ("SIGNALLING", "BOUND") in edges(MnAutomaton) and ("ADVERTISING", "SERVING") in edges(DarAutomaton)
+    assert ("BOUND", "LEAVING") in edges(MnAutomaton) and not [e for e in edges(MnAutomaton) if e[0] == "LEAVING"]
 
 
 def test_every_transition_taken_is_an_edge_of_the_graph(net: Net) -> None:
