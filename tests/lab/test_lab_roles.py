@@ -78,6 +78,11 @@ def test_status_exec_handover_capture_and_down(lab_up: Lab, lab_dir: Path) -> No
     pids = [r["pid"] for r in status["roles"]]
     assert lab_up("down").returncode == 0
     assert links.lab_namespaces() == [] and not any(roles.alive(pid) for pid in pids)
+    # fama-mn went first and de-registered its binding at DAR 1 while DAR 1 still answered
+    logs = lab_dir / "logs"
+    done = [r for r in roles.records(logs, "mn") if r["kind"] == "shutdown-done"]
+    assert [(r["bindings"], r["deregistered"], r["abandoned"]) for r in done] == [(1, 1, 0)]
+    assert [r["hoa"] for r in roles.records(logs, "dar1") if r["kind"] == "binding-deleted"] == [first]
 
 
 @pytest.mark.parametrize("lab_up", [("--secure",)], indirect=True)
