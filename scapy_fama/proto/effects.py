@@ -40,7 +40,9 @@ Events (``Notify.event``):
   ``binding-expired``, ``phkt-stored``, ``phkt-doubted`` (PHKT-authorised BUs
   went unanswered: the next ones are CGA-signed), ``coa-test-required``,
   ``bu-refused``, ``deregistration-failed``, ``address-released``, ``address-lost``,
-  ``binding-error``.
+  ``binding-error``; at exit (:meth:`MnCore.shutdown`, proto/leaving.py)
+  ``deregistration-abandoned`` (one per binding that may stand at its DAR) and
+  ``shutdown-done`` (the counts: the driver may stop).
 """
 
 from __future__ import annotations
