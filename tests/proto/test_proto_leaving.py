@@ -139,3 +139,14 @@ def test_the_deregistration_bu_has_the_rfc_layout_and_authenticator(mn_key: KeyP
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     assert total == 0xFFFF  # the checksum in place sums to all ones
+
+
+def test_a_dar_that_lost_the_phkt_gets_the_deregistration_cga_signed(mn_key: KeyPair, wire: bool) -> None:
+    world, hoa1, _, _ = travelled(mn_key, wire)
+    world.net.restart(world.dars[0])  # no PHKT, no binding: a PHKT-authorised BU gets 147
+    start = shutdown(world)
+    world.run(2 * WITHIN)
+    to_dar1 = [bu for at, bu in world.bus(hoa1) if at >= start]
+    assert [(bu.lifetime, bu.sign_with is not None) for bu in to_dar1] == [(0, False), (0, True)]  # RFC 4866 §4.3
+    assert [ba.status for ba in world.sent(BindingAck, "dar1")][-2:] == [147, 0]
+    assert notices(world, "shutdown-done") == [{"bindings": 2, "deregistered": 2, "abandoned": 0}]
