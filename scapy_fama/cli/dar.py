@@ -9,8 +9,9 @@ The DAR sends RAs, answers RSs, BUs and CoTIs, tunnels the traffic of bound
 HoAs and hands what is not for its link to the kernel's routing table. It
 logs one line per message (stdout, or ``--log FILE``; ``--json-log FILE``
 adds JSON lines) and stops cleanly, exit 0, on SIGINT or SIGTERM. Bad input
-(an unknown interface, not root, a bad prefix or address) is one line on
-stderr and exit 2. The kernel must not own the DAR's address and must not
+(an unknown interface, not root, a bad prefix or address, an interface a
+fama-dar or fama-mn of the namespace runs on already: :mod:`scapy_fama.net.claim`)
+is one line on stderr and exit 2. The kernel must not own the DAR's address and must not
 forward (see :mod:`scapy_fama.net.iface`); fama-dar warns at start when the
 kernel owns the address on IFACE, since the kernel then answers for it and
 routes what the DAR sends by its own tables, and when it forwards on IFACE,
@@ -81,6 +82,7 @@ from scapy_fama.cli.common import (
     version,
     writable_file,
 )
+from scapy_fama.net.claim import claim
 from scapy_fama.net.iface import require_root
 from scapy_fama.net.kernel import NFT_COMMAND, nft_claim, nft_release
 from scapy_fama.net.linkemu import LinkEmulation
@@ -122,7 +124,8 @@ def emulation(args: argparse.Namespace) -> LinkEmulation | None:
 
 
 def serve_node(prog: str, args: argparse.Namespace, build: Callable[[LogSink], FamaAutomaton]) -> int:
-    """Check the interface and privileges, then run ``build(log)`` until SIGINT/SIGTERM, its
+    """Check the interface and privileges and claim the interface (one role per interface:
+    :mod:`scapy_fama.net.claim`), then run ``build(log)`` until SIGINT/SIGTERM, its
     signalling path warmed first (automata/warm.py: the first BU is then no slower than the next),
     in kernel mode with the nftables table of :func:`kernel_table`. SIGTERM before the node serves
     interrupts the start as SIGINT does, so that what it set up is undone."""
@@ -132,17 +135,18 @@ def serve_node(prog: str, args: argparse.Namespace, build: Callable[[LogSink], F
     interface("--iface", args.iface)
     require_root()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # node.serve() then takes it over
-    log = LogSink.open(args.log, args.json_log)
-    try:
-        with kernel_table(prog, args) as table:
-            seconds = warm_up()
-            node = build(log)
-            log.write(node.name, "event", "warm-up", ms=round(seconds * 1e3, 3), started=round(log.started, 6))
-            if table:
-                log.write(node.name, "event", "nft-table", **table)
-            node.serve()
-    finally:
-        log.close()
+    with claim(args.iface, prog):  # before the log files: a second role must not truncate the first's
+        log = LogSink.open(args.log, args.json_log)
+        try:
+            with kernel_table(prog, args) as table:
+                seconds = warm_up()
+                node = build(log)
+                log.write(node.name, "event", "warm-up", ms=round(seconds * 1e3, 3), started=round(log.started, 6))
+                if table:
+                    log.write(node.name, "event", "nft-table", **table)
+                node.serve()
+        finally:
+            log.close()
     return EXIT_OK
 
 

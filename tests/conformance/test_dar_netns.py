@@ -205,6 +205,41 @@ def test_a_forwarding_namespace_is_named_at_start(link: Link) -> None:
     assert len(warning.splitlines()) == 1
 
 
+def test_a_second_role_on_the_dar_s_interface_is_refused_in_one_line(link: Link) -> None:
+    """A second fama-dar or fama-mn on an interface a role runs on answered the same NSs and read
+    the same frames, silently; it now stops at once, naming the first, and leaves the first's log
+    files alone. The same interface name in another namespace (the tester's) is another claim."""
+    link.start_dar()
+    log = (link.tmp / "dar.json").read_text()
+    for role, extra in (("dar", ["--prefix", "2001:db8:1::/64", "--address", DAR]), ("mn", ["--sec", "0"])):
+        done = subprocess.run(
+            ["ip", "netns", "exec", link.ns("d"), sys.executable, "-m", f"scapy_fama.cli.{role}",
+             "--iface", "fama-cd", "--json-log", str(link.tmp / "dar.json"), *extra],
+            capture_output=True, text=True, timeout=TIMEOUT,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert done.stderr == (f"fama-{role}: error: --iface fama-cd: fama-dar (pid {link.dar.pid}) runs on it "
+                               "already in this network namespace; stop it first\n")  # fmt: skip
+    assert (link.tmp / "dar.json").read_text().startswith(log) and link.dar.poll() is None
+    link.run("ip", "-n", link.ns("t"), "link", "add", "fama-cd", "type", "dummy")
+    link.run("ip", "-n", link.ns("t"), "link", "set", "fama-cd", "up")
+    other = subprocess.Popen(
+        ["ip", "netns", "exec", link.ns("t"), sys.executable, "-m", "scapy_fama.cli.dar", "--iface", "fama-cd",
+         "--prefix", "2001:db8:2::/64", "--address", "2001:db8:2::1", "--json-log", str(link.tmp / "other.json")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    started = link.tmp / "other.json"
+    try:
+        deadline = time.monotonic() + READY_WAIT
+        while not (started.exists() and '"warm-up"' in started.read_text(errors="replace")):
+            assert other.poll() is None, other.stderr.read() if other.stderr else ""
+            assert time.monotonic() < deadline, f"fama-dar in the tester's namespace did not start within {READY_WAIT:g} s"
+            time.sleep(0.1)
+    finally:
+        other.terminate()
+        other.wait(TIMEOUT)
+
+
 def test_a_dar_that_crashes_fails_that_case_and_the_rest_are_inconclusive(link: Link) -> None:
     link.start_dar(program=(str(PLANTED), "crash"))
     done, report = link.conformance("crash.json", "mh", "DAR-PHKT-00[12]")
