@@ -221,8 +221,9 @@ def test_a_second_role_on_the_dar_s_interface_is_refused_in_one_line(link: Link)
         assert done.stderr == (f"fama-{role}: error: --iface fama-cd: fama-dar (pid {link.dar.pid}) runs on it "
                                "already in this network namespace; stop it first\n")  # fmt: skip
     assert (link.tmp / "dar.json").read_text().startswith(log) and link.dar.poll() is None
-    link.run("ip", "-n", link.ns("t"), "link", "add", "fama-cd", "type", "dummy")
-    link.run("ip", "-n", link.ns("t"), "link", "set", "fama-cd", "up")
+    link.run("ip", "-n", link.ns("t"), "link", "add", "fama-cd", "type", "veth", "peer", "name", "fama-cx")
+    for iface in ("fama-cd", "fama-cx"):
+        link.run("ip", "-n", link.ns("t"), "link", "set", iface, "up")
     other = subprocess.Popen(
         ["ip", "netns", "exec", link.ns("t"), sys.executable, "-m", "scapy_fama.cli.dar", "--iface", "fama-cd",
          "--prefix", "2001:db8:2::/64", "--address", "2001:db8:2::1", "--json-log", str(link.tmp / "other.json")],
