@@ -17,8 +17,8 @@ kernel owns the address on IFACE, since the kernel then answers for it and
 routes what the DAR sends by its own tables, and when it forwards on IFACE,
 since it then forwards the MNs' packets a second time and those to the DAR's
 link-local address, which it does not own -- unless ``--kernel``: then the
-namespace forwards, has an upstream interface with a default route and the
-route ``PREFIX dev IFACE``; fama-dar puts its address on IFACE (/128, nodad),
+namespace forwards (fama-dar warns at start when IFACE does not), has an upstream
+interface with a default route and the route ``PREFIX dev IFACE``; fama-dar puts its address on IFACE (/128, nodad),
 creates the TUN ``fama-tun`` and routes each bound HoA into it, so the
 kernel's packets for a HoA go through the tunnel to its CoA, and the
 reverse-tunnelled packets of its MNs come out of it
@@ -234,6 +234,35 @@ def config(args: argparse.Namespace) -> DarConfig:
                      min_delay_between_ras=args.min_delay_between_ras)  # fmt: skip
 
 
+def start_warnings(args: argparse.Namespace, address: str) -> list[str]:
+    """What fama-dar says at start about the kernel of its namespace, a line each: without
+    ``--kernel`` the kernel must neither own the DAR's address nor forward on IFACE (the DAR does
+    both itself); with it, the kernel must forward, as the router it then is."""
+    iface, forwards = args.iface, _kernel_forwards(args.iface)
+    if args.kernel:
+        return [] if forwards else [
+            f"the kernel does not forward on {iface} (net.ipv6.conf.{iface}.forwarding=0): in kernel mode "
+            "it routes the MNs' packets, their tunnels' and the BAs to other links, so none of them goes "
+            "anywhere, and its NAs for the DAR's addresses say it is no router (R=0); set "
+            "net.ipv6.conf.all.forwarding=1"
+        ]  # fmt: skip
+    found = []
+    if _kernel_owns(iface, address):
+        found.append(
+            f"the kernel owns {address} on {iface}: it answers for that address and routes what the DAR "
+            "sends by its own tables (BAs to CoAs it takes for on-link wait for answers nobody gives); "
+            f"remove the address from {iface}, or run with --kernel"
+        )
+    if forwards:
+        found.append(
+            f"the kernel forwards on {iface} (net.ipv6.conf.{iface}.forwarding=1): it forwards the MNs' "
+            "packets as the DAR does (each one twice) and what they send to the DAR's link-local address, "
+            "with ICMPv6 Redirects and Address Unreachables; set it to 0 and route through a router on "
+            "the link, or run with --kernel"
+        )
+    return found
+
+
 def _serve(args: argparse.Namespace) -> int:
     core = DarCore(
         _parsed(IPv6Address, "address", args.address),
@@ -241,22 +270,8 @@ def _serve(args: argparse.Namespace) -> int:
         config=config(args),
         rand=os.urandom,
     )
-    if not args.kernel and _kernel_owns(args.iface, core.address):
-        print(
-            f"{PROG}: warning: the kernel owns {core.address} on {args.iface}: it answers for "
-            "that address and routes what the DAR sends by its own tables (BAs to CoAs it takes "
-            f"for on-link wait for answers nobody gives); remove the address from {args.iface}, "
-            "or run with --kernel",
-            file=sys.stderr,
-        )
-    if not args.kernel and _kernel_forwards(args.iface):
-        print(
-            f"{PROG}: warning: the kernel forwards on {args.iface} (net.ipv6.conf.{args.iface}.forwarding=1): "
-            "it forwards the MNs' packets as the DAR does (each one twice) and what they send to the "
-            "DAR's link-local address, with ICMPv6 Redirects and Address Unreachables; set it to 0 "
-            "and route through a router on the link, or run with --kernel",
-            file=sys.stderr,
-        )
+    for line in start_warnings(args, core.address):
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
     name = args.name or args.iface
     link = emulation(args)
     return serve_node(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -179,3 +181,46 @@ def test_no_nft_or_no_kernel_mode_leaves_nftables_alone(
     args = dar.parser().parse_args(["--iface", "lo", *GOOD_DAR, *(["--kernel"] if argv else []), *argv])
     with dar.kernel_table("fama-dar", args) as found:
         assert found == fields
+
+
+@pytest.mark.parametrize(
+    ("kernel", "owns", "forwards", "starts"),
+    [
+        (False, False, False, []),
+        (False, True, False, ["the kernel owns 2001:db8:1::1 on lo: "]),
+        (False, False, True, ["the kernel forwards on lo (net.ipv6.conf.lo.forwarding=1): "]),
+        (False, True, True, ["the kernel owns 2001:db8:1::1 on lo: ", "the kernel forwards on lo "]),
+        (True, True, True, []),
+        (True, False, False, ["the kernel does not forward on lo (net.ipv6.conf.lo.forwarding=0): in kernel mode "]),
+    ],
+)
+def test_fama_dar_names_a_kernel_that_works_against_its_mode(
+    kernel: bool, owns: bool, forwards: bool, starts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --kernel the kernel must neither own the DAR's address nor forward; with it, it must
+    forward: a kernel-mode DAR in a namespace that does not forward routed nothing and its kernel's
+    NAs said R=0 (RFC 4861 §4.4), silently."""
+    monkeypatch.setattr(dar, "_kernel_owns", lambda iface, address: owns)
+    monkeypatch.setattr(dar, "_kernel_forwards", lambda iface: forwards)
+    args = dar.parser().parse_args(["--iface", "lo", *GOOD_DAR, *(["--kernel"] if kernel else [])])
+    lines = dar.start_warnings(args, "2001:db8:1::1")
+    assert len(lines) == len(starts) and all(line.startswith(start) for line, start in zip(lines, starts)), lines
+    assert all("\n" not in line for line in lines)
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")
+def test_the_forwarding_a_kernel_mode_dar_needs_is_read_from_the_namespace_s_kernel() -> None:
+    """In a new namespace IPv6 forwarding is off (its kernel's default): a kernel-mode DAR there is
+    warned; once net.ipv6.conf.all.forwarding=1 it is not."""
+    ns = f"fama-fwd-{os.getpid()}"
+    ask = ("import sys; from scapy_fama.cli import dar; "
+           "print(len(dar.start_warnings(dar.parser().parse_args(sys.argv[1:]), '2001:db8:1::1')))")  # fmt: skip
+    warned = ["ip", "netns", "exec", ns, sys.executable, "-c", ask, "--iface", "lo", *GOOD_DAR, "--kernel"]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        assert subprocess.run(warned, capture_output=True, text=True, check=True).stdout == "1\n"
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"], check=True)
+        assert subprocess.run(warned, capture_output=True, text=True, check=True).stdout == "0\n"
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
