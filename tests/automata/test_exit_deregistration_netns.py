@@ -10,7 +10,6 @@ DAR 1's: its log (``binding-deleted``) and its kernel's route for the address.
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,9 +43,7 @@ def tunnelled(klab: KernelLab, address: str) -> str:
 
 def test_at_sigterm_the_old_dar_s_binding_and_route_are_gone(klab: KernelLab) -> None:
     home, coa = bound_away(klab)
-    start = time.monotonic()
-    assert klab.stop("mn", signal.SIGTERM) == 0, klab.diagnosis("mn")
-    assert time.monotonic() - start < 5.0  # one round trip, then the kernel state removed
+    assert klab.stop("mn", signal.SIGTERM) == 0, klab.diagnosis("mn")  # its BA, not the deadline, ends it:
     deleted = klab.wait("dar1", dir="event", kind="binding-deleted")
     assert (deleted["hoa"], deleted["coa"]) == (home, coa)
     _until(lambda: TUN_NAME not in tunnelled(klab, home), "DAR 1's route for the address is gone")
@@ -54,7 +51,7 @@ def test_at_sigterm_the_old_dar_s_binding_and_route_are_gone(klab: KernelLab) ->
     assert (bu["src"], bu["hoa"], bu["lifetime"], bu["cga"], bu["bad"]) == (coa, home, 0, False, True)
     records = klab.records("mn")
     done = [r for r in records if r["kind"] == "shutdown-done"]
-    assert [(r["bindings"], r["deregistered"], r["abandoned"]) for r in done] == [(1, 1, 0)]
+    assert [(r["bindings"], r["deregistered"], r["abandoned"]) for r in done] == [(1, 1, 0)]  # (see above)
     kinds = [r["kind"] for r in records if r["dir"] == "state"]
     assert kinds[-2:] == ["LEAVING", "STOPPED"]
     klab.stop_roles(home, coa)
@@ -76,11 +73,10 @@ def test_a_second_sigterm_ends_the_wait_for_a_silent_dar_at_once(klab: KernelLab
     try:
         klab.processes["mn"].send_signal(signal.SIGTERM)
         klab.wait("mn", dir="state", kind="LEAVING")
-        start = time.monotonic()
         assert klab.stop("mn", signal.SIGTERM) == 0, klab.diagnosis("mn")
-        assert time.monotonic() - start < 5.0  # not the 30 s
     finally:
         dar1.send_signal(signal.SIGCONT)
     (left,) = [r for r in klab.records("mn") if r["kind"] == "deregistration-abandoned"]
     assert (left["address"], left["dar"]) == (home, DAR1)
+    assert not left["why"].startswith("no BA within 30")  # the second SIGTERM cut it short, not the 30 s
     klab.stop_roles(home, coa)
