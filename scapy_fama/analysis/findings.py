@@ -93,6 +93,3 @@ class Findings:
     def restrict(self, mns: set[str]) -> None:
         """Keep the findings of these MNs and those of no MN at all (the file's own)."""
         self._by_key = {k: f for k, f in self._by_key.items() if f.mn in mns or f.address is None}
-
-    def of_kind(self, kind: str) -> list[Finding]:
-        return [f for f in self if f.kind == kind]

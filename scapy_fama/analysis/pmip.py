@@ -151,7 +151,6 @@ class ProxyExchange(Answered):
     lifetime: int
     ack: bool
     timestamp: float | None
-    last_seen: float = 0.0
     retransmissions: int = 0
     ignored_for: str | None = None  # a de-registration ignored: the MAG that holds the binding (§5.3.5)
     pba: PacketRef | None = None
@@ -247,7 +246,7 @@ class ProxyReconstruction:
             b = self.bindings[key] = ProxyBinding(key[0], proxy.mn_id, sig.dst, proxy.codepoints)
         b.hnps = b.hnps or list(proxy.hnps)
         b.link_local = b.link_local or proxy.link_local
-        ex = ProxyExchange(ref, now, sig.src, sig.seq, sig.lifetime or 0, sig.ack, proxy.timestamp, last_seen=now)
+        ex = ProxyExchange(ref, now, sig.src, sig.seq, sig.lifetime or 0, sig.ack, proxy.timestamp)
         self._order(b, ex, ref, now)
         earlier = [p for p in b.pending if p.mag == ex.mag and p.seq == ex.seq and p.timestamp == ex.timestamp]
         ex.retransmissions = earlier[-1].retransmissions + 1 if earlier else 0

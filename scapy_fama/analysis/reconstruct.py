@@ -94,7 +94,6 @@ class Exchange(Answered):
     ack: bool
     auth: str  # "cga", "phkt" (a BAD in a home registration), "rr" (a BAD in a BU to a CN, H=0), "none"
     deregistration: bool
-    last_seen: float = 0.0
     retransmissions: int = 0  # earlier BUs of the same attempt that got no answer
     secure: bool = False  # a care-of test came first (Nonce Indices with a care-of index)
     care_of_token: bytes | None = None
@@ -260,7 +259,7 @@ class Reconstruction:
         self.counts: Counter[str] = Counter()  # distinct packets per kind
         self.sightings: Counter[str] = Counter()  # every capture point's copy counted
         self._kinds: dict[bytes, str] = {}  # dedupe key -> kind, for sightings
-        self._by_bytes: dict[bytes, tuple[Exchange | ProxyExchange, bool]] = {}  # dedupe key -> (exchange, is BA)
+        self._answers: dict[bytes, Exchange | ProxyExchange] = {}  # a BA's dedupe key -> the exchange it answered
         self._key_of: dict[str, KeyPair] = {}  # key id -> the MN's key pair from --keys
 
     # ---------------------------------------------------------------- input
@@ -274,13 +273,9 @@ class Reconstruction:
         kind = self._kinds.get(key)
         if kind is not None:
             self.sightings[kind] += 1
-        known = self._by_bytes.get(key)
-        if known is not None:
-            exchange, is_ba = known
-            if is_ba:
-                exchange.ba_last_seen = now
-            else:
-                exchange.last_seen = now
+        answered = self._answers.get(key)
+        if answered is not None:  # a BA seen again: its last sighting is the requester's view (answer.py)
+            answered.ba_last_seen = now
 
     def add(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
         self.counts[sig.kind] += 1
@@ -331,7 +326,7 @@ class Reconstruction:
         # comes from return routability (RFC 6275 §5.2.6, §9.5.1)
         auth = "cga" if CGA_PARAMS in sig.options else ("phkt" if sig.home else "rr") if BAD in sig.options else "none"
         ex = Exchange(ref, now, sig.src, hoa, sig.dst, sig.seq, sig.lifetime or 0, sig.ack, auth,
-                      sig.deregistration, last_seen=now)
+                      sig.deregistration)
         earlier_pending = [p for p in b.pending if p.coa == sig.src and p.deregistration == ex.deregistration]
         if earlier_pending:
             ex.retransmissions = earlier_pending[-1].retransmissions + 1
@@ -343,7 +338,6 @@ class Reconstruction:
             b.state, b.coa = "de-registered", None
         elif b.state in ("unknown", "refused"):
             b.state = "pending"
-        self._by_bytes[key] = (ex, False)
         self._verify_bu(b, ex, sig, ip, ref)
         return ex
 
@@ -416,7 +410,7 @@ class Reconstruction:
         self._error_status(sig, ref, "BA")
         found = self._match(sig)
         if found is None and (proxied := self.proxy.pba(sig, ref, now)) is not None:
-            self._by_bytes[key] = (proxied, True)  # a Proxy BA without the P flag or proxy options
+            self._answers[key] = proxied  # a Proxy BA without the P flag or proxy options
             return None
         if found is None:
             self.findings.add("ba-without-bu", f"BA seq {sig.seq} status {sig.status} from {sig.src} to "
@@ -435,7 +429,7 @@ class Reconstruction:
             b.coa = None if ex.deregistration else ex.coa
         elif b.state == "pending":
             b.state = "refused"
-        self._by_bytes[key] = (ex, True)
+        self._answers[key] = ex
         self._verify_ba(b, ex, sig, ip, ref)
         return ex
 
@@ -480,10 +474,7 @@ class Reconstruction:
         return None
 
     def _pbu(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> ProxyExchange | None:
-        ex = self.proxy.pbu(sig, ref, now)
-        if ex is not None:
-            self._by_bytes[key] = (ex, False)
-        return ex
+        return self.proxy.pbu(sig, ref, now)
 
     def _pba(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> ProxyExchange | None:
         self._error_status(sig, ref, "Proxy BA")
@@ -492,7 +483,7 @@ class Reconstruction:
             self.findings.add("ba-without-bu", f"Proxy BA seq {sig.seq} status {sig.status} from {sig.src} to "
                                                f"{sig.dst} answers no Proxy BU seen", ref, sig.dst)
             return None
-        self._by_bytes[key] = (ex, True)
+        self._answers[key] = ex
         return ex
 
     def _be(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
@@ -513,7 +504,7 @@ class Reconstruction:
 
     def _trim(self) -> None:
         """Forget the oldest half of the remembered packets (a copy arrives within a second)."""
-        for memo in (self._kinds, self._by_bytes, self._refs):
+        for memo in (self._kinds, self._answers, self._refs):
             if len(memo) > MEMO_KEPT:
                 for old in list(memo)[: MEMO_KEPT // 2]:
                     del memo[old]

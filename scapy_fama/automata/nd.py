@@ -170,11 +170,6 @@ class Neighbors:
     def entry(self, address: str) -> Entry | None:
         return self._entries.get(address)
 
-    @property
-    def macs(self) -> dict[str, str]:
-        """Address -> MAC of every resolved entry (a view for people and tests)."""
-        return {a: e.mac for a, e in self._entries.items() if e.mac is not None}
-
     # ---------------------------------------------------------------- sending
 
     def lookup(self, address: str, now: float) -> str | None:
