@@ -23,7 +23,7 @@ compares two charts by ``sequence()``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from fama_shell.views import View
@@ -252,7 +252,7 @@ def _unwrap(msg: Message) -> Message:
     return msg
 
 
-def _carries(hop: Hop, msg: Message) -> bool:
+def carries(hop: Hop, msg: Message) -> bool:
     """``hop`` relays ``msg``: forwarded as it is, or inside a tunnel a DAR made (§8)."""
     return (hop.forwarded or isinstance(hop.msg, Tunnelled)) and _same(msg, _unwrap(hop.msg))
 
@@ -309,7 +309,7 @@ def _chains(
         while chain.last.lost is None:
             last = chain.last
             nxt = next(
-                (h for h in sent_by.get((last.dst, last.arrival), []) if _carries(h, hop.msg)), None
+                (h for h in sent_by.get((last.dst, last.arrival), []) if carries(h, hop.msg)), None
             )
             if nxt is None:
                 break
@@ -319,7 +319,7 @@ def _chains(
         yield chain
 
 
-def _notes(events: list[Event], alias: Aliases, net: SimNet) -> Iterator[MscRow]:
+def _notes(events: list[Event], alias: Aliases, net: SimNet, every_event: bool) -> Iterator[MscRow]:
     moves: dict[tuple[float, str], str] = {}
     for e in events:
         if isinstance(e, Change):
@@ -336,7 +336,7 @@ def _notes(events: list[Event], alias: Aliases, net: SimNet) -> Iterator[MscRow]
                     e.time, e.node, None, f"{e.node} restarts: empty binding cache", move=True
                 )
         elif isinstance(e, NodeEffect) and isinstance(e.effect, Notify):
-            yield from _notify_note(e, alias, net)
+            yield from _notify_note(e, alias, net, every_event)
         elif (
             isinstance(e, NodeEffect)
             and isinstance(e.effect, Drop)
@@ -361,11 +361,17 @@ def note_text(
     return None
 
 
-def _notify_note(e: NodeEffect, alias: Aliases, net: SimNet) -> Iterator[MscRow]:
+def _notify_note(e: NodeEffect, alias: Aliases, net: SimNet, every_event: bool) -> Iterator[MscRow]:
+    """The note of a DAR's binding event or an MN's address event; with ``every_event`` (a
+    step's close-up) any other event of a node too, with the address it is about."""
     assert isinstance(e.effect, Notify)
     node = net.nodes.get(e.node)
     if isinstance(node, (DarNode, MnNode)):
-        text = note_text(isinstance(node, DarNode), e.effect.event, e.effect.data, alias)
+        data = e.effect.data
+        text = note_text(isinstance(node, DarNode), e.effect.event, data, alias)
+        if text is None and every_event:
+            about = data.get("address", data.get("hoa"))
+            text = e.effect.event + ("" if about is None else f" {alias(str(about))}")
         if text is not None:
             yield MscRow(e.time, e.node, None, text)
 
@@ -380,13 +386,15 @@ def from_events(
     title: str | None = None,
     helpers: Collection[str] = (),
     alias: Aliases | None = None,
+    only: Sequence[Event] | None = None,
 ) -> Msc:
-    """The chart of ``net``'s events in [since, until]; ``data`` adds data and tunnel arrows.
+    """The chart of ``net``'s events in [since, until], or of the events ``only`` (a step's
+    close-up: then every node event is noted); ``data`` adds data and tunnel arrows.
 
-    ``extra`` rows (a shell's notes) join in time order; ``helpers`` name the nodes
-    a shell added (probes), drawn only when they take part."""
+    ``extra`` rows (a shell's notes) in [since, until] join in time order; ``helpers`` name
+    the nodes a shell added (probes), drawn only when they take part."""
     end = net.now if until is None else until
-    events = [e for e in net.events if since <= e.time <= end]
+    events = [e for e in net.events if since <= e.time <= end] if only is None else list(only)
     alias = alias or Aliases(net)
     kinds = SIGNALLING + ((Datagram, Tunnelled) if data else ())
     rows = [
@@ -402,7 +410,7 @@ def from_events(
         )
         for c in _chains(events, kinds, helpers)
     ]
-    rows += list(_notes(events, alias, net))
+    rows += list(_notes(events, alias, net, every_event=only is not None))
     rows += [r for r in extra if since <= r.time <= end]
     rows.sort(key=lambda r: (r.time, 0 if r.move else 1))  # stable: log order within an instant
     order = [n.name for n in net.nodes.values() if isinstance(n, DarNode)]

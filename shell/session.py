@@ -36,7 +36,6 @@ from fama_shell.base import ShellSession, duration, out_dir
 from fama_shell.intercept import Breakpoint, BreakpointTable, Held, Interceptor
 from fama_shell.msc import (
     MOBILITY,
-    SIGNALLING,
     Aliases,
     Msc,
     MscRow,
@@ -45,6 +44,7 @@ from fama_shell.msc import (
 )
 from fama_shell.packets import PacketView
 from fama_shell.replay import ReplayResult, mh_type, replay
+from fama_shell.stepping import first_notable, follow
 from fama_shell.views import (
     AddressTable,
     AddrRow,
@@ -69,7 +69,7 @@ from scapy.plist import PacketList
 from scapy_fama.codec import decode
 from scapy_fama.layers.headers import find_mh
 from scapy_fama.net.sim import SimNet
-from scapy_fama.net.sim_events import Change, Hop, NodeEffect, Undelivered
+from scapy_fama.net.sim_events import Hop, NodeEffect, Undelivered
 from scapy_fama.net.sim_flows import Flow
 from scapy_fama.net.sim_latency import breakdowns
 from scapy_fama.net.sim_topology import DarNode, HostNode, MnNode, Node
@@ -181,6 +181,7 @@ class Session(ShellSession):
         self.intercept = Interceptor(net, self.alias)
         self.notes: list[MscRow] = []  # the session's own marks on the chart (replays)
         self.helpers: set[str] = set()  # nodes the session added (probes, replay hosts)
+        self._uncharted = 0  # index of the first event no chart of a command has shown (step)
 
     # ---------------------------------------------------------------- making one
 
@@ -246,8 +247,13 @@ class Session(ShellSession):
         return RUN_DATAGRAMS / rate if rate else RUN_LIMIT
 
     def _window(self, since: float, title: str) -> Msc:
-        """The chart since ``since``; a hold the clock stopped at is named in its title, once."""
-        chart = self.msc(since=since, title=title)
+        """The chart since ``since`` (everything so far is charted now); a hold the clock stopped
+        at is named in its title, once."""
+        self._uncharted = len(self.net.events)
+        return self._stopped_title(self.msc(since=since, title=title))
+
+    def _stopped_title(self, chart: Msc) -> Msc:
+        """``chart``, its title naming the hold the clock stopped at (once) or those still held."""
         stop, self.intercept.stop = self.intercept.stop, None
         if stop is not None:
             chart.title += f"  -- STOPPED: held #{stop.number} {stop.kind} from {stop.node}; see held()"
@@ -263,28 +269,33 @@ class Session(ShellSession):
         return self._window(start, f"run {start:.3f} -> {self.net.now:.3f} s")
 
     def step(self) -> Msc:
-        """Run until the next signalling message, node event or move (data alone does not count),
-        at most ``STEP_LIMIT`` s, less when the running flows would send more than ``RUN_DATAGRAMS``."""
-        start, seen = self.net.now, [len(self.net.events)]  # events looked at so far
+        """Run to the next instant at which a signalling message leaves, a node notes an event or a
+        node moves (data alone does not count), and on until the messages that left then have
+        arrived or were lost: the chart shows that instant and their whole paths (stepping.py). A
+        message a command sent without running the clock (``stop(f)``, ``release()``) that no
+        chart showed yet is that instant. Looks ahead at most ``STEP_LIMIT`` s, less when the
+        running flows would send more than ``RUN_DATAGRAMS``."""
+        events, start = self.net.events, self.net.now
+        scanned = [self._uncharted]  # events looked at so far
 
-        def shown() -> bool:
-            events = self.net.events
-            found = any(self._notable(events[i]) for i in range(seen[0], len(events)))
-            seen[0] = len(events)
-            return self.intercept.stop is not None or found
+        def found() -> bool:
+            index = first_notable(events, scanned[0])
+            scanned[0] = len(events) if index is None else index
+            return self.intercept.stop is not None or index is not None
 
         limit = min(STEP_LIMIT, self._flow_budget())  # fast flows: as far as a run may go
-        if self.intercept.stop is None and not self.net.run_until(shown, timeout=limit):
+        if self.intercept.stop is None and not found() and not self.net.run_until(found, timeout=limit):
             return self._window(start, f"step: nothing to show within {limit:g} s")
-        return self._window(self.net.now, f"step to t={self.net.now:.3f} s")
-
-    @staticmethod
-    def _notable(event: object) -> bool:
-        if isinstance(event, Hop):
-            return isinstance(event.msg, SIGNALLING) and not event.forwarded
-        return isinstance(event, Change) or (
-            isinstance(event, NodeEffect) and isinstance(event.effect, Notify)
-        )
+        if self.intercept.stop is not None:
+            return self._window(self.net.now, f"step to t={self.net.now:.3f} s")
+        at = events[scanned[0]].time
+        shown = follow(self.net, at, self._uncharted, lambda: self.intercept.stop is not None)
+        self._uncharted = next((i for i in range(scanned[0], len(events)) if events[i].time > at), len(events))
+        arrived = f", its messages on their way until t={self.net.now:.3f} s" if self.net.now > at else ""
+        extra = [r for r in self.intercept.notes + self.notes if r.time == at]
+        chart = from_events(self.net, since=at, until=self.net.now, only=shown, extra=extra,
+                            title=f"step to t={at:.3f} s{arrived}", helpers=self.helpers, alias=self.alias)  # fmt: skip
+        return self._stopped_title(chart)
 
     # ---------------------------------------------------------------- mobility
 
