@@ -1,9 +1,10 @@
 """The JSON each tool writes, validated against the JSON Schema shipped for it (jsonschema).
 
 Real output only: fama-analyze on every capture of pcaps/ and ../shared/pcaps, fama-conformance
-on DAR and MN cases in-process, fama-fuzz's summary and a finding of a planted defect. Each
-document names its schema in its first key, ``schema``, and carries no float finer than a
-microsecond. The lab demo's document is validated where the demo runs (tests/lab, root).
+on DAR and MN cases in-process, fama-fuzz's summary and a finding of a planted defect, fama-cga's
+three commands. Each document names its schema in its first key, ``schema``, and carries no float
+finer than a microsecond. The lab's documents (demo, status) are validated where the lab runs
+(tests/lab, root).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pytest
 from scapy_fama import schemas
 from scapy_fama.analysis.report import SCHEMA as ANALYZE
 from scapy_fama.cli.analyze import main as analyze_main
+from scapy_fama.cli.cga import SCHEMAS as CGA
+from scapy_fama.cli.cga import main as cga_main
 from scapy_fama.cli.conformance import main as conformance_main
 from scapy_fama.cli.fuzz import main as fuzz_main
 from scapy_fama.conformance.report import SCHEMA as CONFORMANCE
@@ -25,13 +28,14 @@ from scapy_fama.fuzz.findings import FORMAT as FUZZ_FINDING
 from scapy_fama.fuzz.findings import Finding
 from scapy_fama.fuzz.libfuzzer import Run
 from scapy_fama.fuzz.oracles import Failure
+from scapy_fama.lab.control import STATUS_SCHEMA as LAB_STATUS
 from scapy_fama.lab.demo import SCHEMA as LAB_DEMO
 
 jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = sorted((ROOT / "pcaps").glob("*.pcap*")) + sorted((ROOT.parent / "shared" / "pcaps").glob("*.pcap"))
-NAMES = (ANALYZE, CONFORMANCE, FUZZ, FUZZ_FINDING, LAB_DEMO)
+NAMES = (ANALYZE, CONFORMANCE, FUZZ, FUZZ_FINDING, LAB_DEMO, LAB_STATUS, *CGA.values())
 
 
 def floats(value: Any) -> list[float]:
@@ -108,3 +112,30 @@ def test_fama_fuzz_libfuzzer_summary(tmp_path: Path) -> None:
               corpus=3, findings=[finding], paths={finding.id: tmp_path / f"{finding.id}.json"})
     valid(FUZZ, run.as_dict())
     valid(FUZZ_FINDING, finding.as_dict())
+
+
+def test_fama_cga_gen_verify_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each of fama-cga's --json outputs is its document; the parameters are the bytes --out wrote."""
+
+    def cga(*argv: str) -> tuple[int, dict[str, Any]]:
+        code = cga_main([*argv, "--json"])
+        return code, json.loads(capsys.readouterr().out)
+
+    params = tmp_path / "mn.params"
+    code, gen = cga("gen", "--prefix", "2001:db8:7::/64", "--sec", "0", "--key", str(tmp_path / "mn.pem"),
+                    "--out", str(params))
+    assert code == 0 and gen["params"] == params.read_bytes().hex() and gen["params_file"] == str(params)
+    valid(CGA["gen"], gen)
+    for address, expected in ((gen["address"], (0, True, "OK")), ("2001:db8:7::1", (1, False, "HASH1"))):
+        code, verdict = cga("verify", address, str(params))
+        assert (code, verdict["valid"], verdict["step"]) == expected
+        valid(CGA["verify"], verdict)
+    code, shown = cga("show", str(params))
+    assert code == 0 and shown["subnet_prefix"] == "2001:db8:7::/64" and shown["length"] == len(params.read_bytes())
+    valid(CGA["show"], shown)
+
+
+def test_fama_cga_show_rfc_3972_example(shared_pcaps: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Another tool's parameters (sendd, RFC 3972 Appendix A: an RSA-512 key)."""
+    assert cga_main(["show", str(shared_pcaps / "cga" / "sendd_rfc3972_example.params"), "--json"]) == 0
+    valid(CGA["show"], json.loads(capsys.readouterr().out))

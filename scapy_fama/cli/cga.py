@@ -6,7 +6,9 @@
 
 ``gen`` refuses a prefix with host bits set (they would be dropped), says on stderr when
 its new key is not saved (no ``--key``: nothing can sign for the address) and, before a
-Sec 2 search, how many Hash2 trials it expects (RFC 3972 §4: 2^(16*Sec)).
+Sec 2 search, how many Hash2 trials it expects (RFC 3972 §4: 2^(16*Sec)). With ``--json``
+each prints one document, named in its first key ``schema`` (:data:`SCHEMAS`, a JSON Schema
+each in scapy_fama/schemas/), and stdout carries nothing else.
 """
 
 from __future__ import annotations
@@ -47,11 +49,18 @@ from scapy_fama.crypto import (
 )
 from scapy_fama.crypto.addr import addr_text
 from scapy_fama.crypto.files import read_at_most
+from scapy_fama.schemas import document
 
 PROG = "fama-cga"
 EXPECTED_TRIALS = {0: 1, 1: 1 << 16, 2: 1 << 32}  # RFC 3972 §4: 2^(16*Sec) modifiers on average
 ANNOUNCED_FROM = 2  # the Sec whose search is announced: Sec 1 takes a fraction of a second
 MAX_PARAMS = 1 << 16  # bytes: far above any key's CGA Parameters (RFC 3972 §3)
+SCHEMAS = {"gen": "fama-cga-gen/1", "verify": "fama-cga-verify/1", "show": "fama-cga-show/1"}  # --json's documents
+
+
+def _print_json(command: str, body: dict[str, Any]) -> None:
+    """``command``'s result as its document (:data:`SCHEMAS`), one line on stdout."""
+    print(json.dumps(document(SCHEMAS[command], body)))
 
 
 def _subnet_prefix(text: str) -> str:
@@ -119,8 +128,8 @@ def _generate(args: argparse.Namespace, console: Console) -> int:
         with writing("--out", args.out):
             args.out.write_bytes(cga.params)
     if args.json:
-        print(json.dumps({"address": cga.address, "sec": cga.sec, "params": cga.params.hex(),
-                          "params_file": str(args.out) if args.out else None}))
+        _print_json("gen", {"address": cga.address, "sec": cga.sec, "params": cga.params.hex(),
+                            "params_file": str(args.out) if args.out else None})
     else:
         console.print(f"{cga.address}")
         if args.out is not None:
@@ -143,8 +152,8 @@ def _params_file(path: Path) -> bytes:
 def _verify(args: argparse.Namespace, console: Console) -> int:
     result = cga_check(args.address, _params_file(args.params))
     if args.json:
-        print(json.dumps({"address": args.address, "valid": bool(result), "step": result.step.name,
-                          "reason": result.reason}))
+        _print_json("verify", {"address": args.address, "valid": bool(result), "step": result.step.name,
+                               "reason": result.reason})
     else:
         console.print(result.reason if result else f"NOT a CGA of these parameters: {result.reason}")
     return EXIT_OK if result else EXIT_NEGATIVE
@@ -172,7 +181,7 @@ def describe(data: bytes) -> dict[str, Any]:
 def _show(args: argparse.Namespace, console: Console) -> int:
     info = describe(_params_file(args.params))
     if args.json:
-        print(json.dumps(info))
+        _print_json("show", info)
         return EXIT_OK
     table = Table(title=f"CGA Parameters: {args.params} ({info['length']} bytes)", show_header=False)
     key = info["public_key"]

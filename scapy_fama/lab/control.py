@@ -9,7 +9,8 @@ Theory of operation
                -> link emulation -> roles started -> state.json -> wait until the roles are ready
                (any failure: everything built so far is torn down by name, the error is one line)
     status:    the record, each role running or exited (with its last stderr line),
-               the MN's addresses from its JSON log, the bridge its port is on
+               the MN's addresses from its JSON log, the bridge its port is on: the document
+               fama-lab-status/1 (scapy_fama/schemas/fama-lab-status-1.json)
     handover:  the MN's port moves to DAR I's bridge; the record follows
 
 Every refusal is a :class:`~scapy_fama.lab.links.LabError` or a ``ValueError``
@@ -30,8 +31,10 @@ from scapy_fama.lab.links import LabError
 from scapy_fama.lab.state import LabState
 from scapy_fama.lab.topology import Topology, bridge, namespace
 from scapy_fama.net import kernel
+from scapy_fama.schemas import document
 
 TOOLS = {"ip": "iproute2", "sysctl": "procps"}
+STATUS_SCHEMA = "fama-lab-status/1"  # fama-lab status --json (scapy_fama/schemas/fama-lab-status-1.json)
 
 
 def require_root() -> None:
@@ -128,7 +131,8 @@ def mn_addresses() -> list[str]:
 
 
 def status(lab: LabState) -> dict[str, Any]:
-    return {
+    """The lab's state as the document :data:`STATUS_SCHEMA` (``fama-lab status --json``)."""
+    return document(STATUS_SCHEMA, {
         "dars": lab.dars,
         "attached": lab.attached,
         "bridge": links.attached_bridge(),
@@ -138,7 +142,7 @@ def status(lab: LabState) -> dict[str, Any]:
         "roles": [s.__dict__ for s in role_status(lab)],
         "mn_addresses": mn_addresses(),
         "logs": str(state.log_dir()),
-    }
+    })
 
 
 def dar_number(text: str) -> int:

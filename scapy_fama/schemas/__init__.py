@@ -13,10 +13,14 @@ digits and no float noise (``0.30000000000000004``) reaches a script::
                            as <document>-<major>.json
 
     fama-analyze/1         fama-analyze --json                   scapy_fama.analysis.report
+    fama-cga-gen/1         fama-cga gen --json                   scapy_fama.cli.cga
+    fama-cga-verify/1      fama-cga verify --json
+    fama-cga-show/1        fama-cga show --json
     fama-conformance/1     fama-conformance --json FILE          scapy_fama.conformance.report
     fama-fuzz/1            fama-fuzz --json, --out DIR/summary.json
     fama-fuzz-finding/1    fama-fuzz's DIR/<id>.json (read back by --replay)
     fama-lab-demo/1        fama-lab demo --json FILE             scapy_fama.lab.demo
+    fama-lab-status/1      fama-lab status --json                scapy_fama.lab.control
 
 The tests validate real output of every tool against these files with
 ``jsonschema``, so a key added to a document without its schema, or a schema

@@ -41,6 +41,9 @@ def _wait(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
 
 def test_status_exec_handover_capture_and_down(lab_up: Lab, lab_dir: Path) -> None:
     status = _status(lab_up)
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft202012Validator(schemas.load("fama-lab-status/1")).validate(status)
+    assert next(iter(status)) == "schema" and status["schema"] == "fama-lab-status/1"
     assert [(r["node"], r["running"]) for r in status["roles"]] == [
         ("dar1", True), ("dar2", True), ("dar3", True), ("mn", True)]  # fmt: skip
     first = status["mn_addresses"][0]
