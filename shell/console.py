@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import inspect
 import keyword
 import sys
 from pathlib import Path
@@ -64,7 +65,7 @@ EXAMPLE = "attach(mn, dar1); flow(cn, mn); handover(mn, dar2); bc(dar1); msc()"
 
 
 class Commands(View):
-    """``cmds()``: every command with the first line of its docstring."""
+    """``cmds()``: every command with the summary of its docstring."""
 
     def __init__(self, session: ShellSession) -> None:
         self.session = session
@@ -72,9 +73,15 @@ class Commands(View):
     def __rich__(self) -> Any:
         out = table("fama-shell commands (cmd? shows the whole docstring)", "command", "does")
         for name in COMMANDS:
-            doc = (getattr(self.session, name).__doc__ or "").strip().splitlines()
-            out.add_row(name, Text(doc[0] if doc else ""))
+            out.add_row(name, Text(summary(getattr(self.session, name))))
         return out
+
+
+def summary(command: Any) -> str:
+    """The first paragraph of ``command``'s docstring on one line, its ``names`` plain (its first
+    line alone stopped mid-sentence where the summary takes two: "every ``interval`` s")."""
+    paragraph = (inspect.getdoc(command) or "").split("\n\n")[0]
+    return " ".join(paragraph.split()).replace("``", "")
 
 
 def _views(cls: type = View) -> list[type]:

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fama_shell.console import COMMANDS, install
+from fama_shell.console import COMMANDS, Commands, install
 from fama_shell.labsession import LabSession
 from fama_shell.session import Session
 from IPython.core.completer import provisionalcompleter
@@ -192,3 +192,18 @@ def test_every_console_command_is_a_method_of_both_sessions(session: type) -> No
     """fama-shell puts COMMANDS in the namespace of either session: a command one lacks stops
     that shell at start (checked on the class: no root or lab needed)."""
     assert [c for c in COMMANDS if not callable(getattr(session, c, None))] == []
+
+
+@pytest.mark.parametrize("session", [Session, LabSession])
+def test_cmds_gives_each_command_s_whole_summary(session: type) -> None:
+    """cmds() showed each docstring's first line, cut mid-sentence where the summary takes two:
+    "flow: ... every ``interval`` s", "step: ... (data alone does not count),"."""
+    console = Console(width=400, record=True)
+    console.print(Commands(session.__new__(session)))
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in console.export_text().splitlines()
+            if line.count("│") == 3}  # fmt: skip
+    assert set(rows) == set(COMMANDS)
+    for name, does in rows.items():
+        assert does.endswith((".", ")")) and "``" not in does, (name, does)
+    if session is Session:
+        assert rows["step"].endswith("less when the running flows would send more than RUN_DATAGRAMS.")
