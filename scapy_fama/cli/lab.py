@@ -109,6 +109,9 @@ def _capture(args: argparse.Namespace, console: Console) -> int:
     lab = control.require_up()
     ns = node_namespace(args.node, lab.topology)
     iface = args.iface or default_iface(args.node)
+    found = links.interfaces(ns)
+    if iface not in found:  # it was the capturer's own words: "Interface 'nosuch0' not found !"
+        raise ValueError(f"--iface {iface}: no such interface on {args.node} (it has {', '.join(found)})")
     process = capture.start(ns, iface, args.file.resolve())
     console.print(f"capturing {args.node} {iface} into {args.file} with {capture.tool()}"
                   f" ({f'{args.seconds:g} s' if args.seconds else 'Ctrl-C to stop'})")  # fmt: skip

@@ -60,6 +60,11 @@ def ip(ns: str, *argv: str) -> str:
     return run("ip", "-n", ns, *argv)
 
 
+def interfaces(ns: str) -> list[str]:
+    """The names of namespace ``ns``'s network interfaces (a veth's without its ``@peer``)."""
+    return [line.split(": ")[1].split("@")[0] for line in ip(ns, "-o", "link", "show").splitlines()]
+
+
 def in_namespace(ns: str, argv: list[str]) -> list[str]:
     """``argv`` run inside namespace ``ns``."""
     return ["ip", "netns", "exec", ns, *argv]

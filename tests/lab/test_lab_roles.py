@@ -67,6 +67,12 @@ def test_status_exec_handover_capture_and_down(lab_up: Lab, lab_dir: Path) -> No
         assert refused.returncode == 2 and refused.stderr.startswith(f"fama-lab: error: {message}"), refused.stderr
 
     pcap = lab_dir / "mn.pcap"
+    # the capturer's own words were the error: "... did not start: capture: nosuch0: Interface 'nosuch0' not found !"
+    refused = lab_up("capture", "dar2", str(pcap), "--iface", "nosuch0")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert refused.stderr.startswith("fama-lab: error: --iface nosuch0: no such interface on dar2 "
+                                     "(it has lo, fama-d2-up, fama-d2-acc"), refused.stderr
+    assert not pcap.exists()
     second = next(a for a in _status(lab_up)["mn_addresses"] if a.startswith("2001:db8:2:"))
     capturing = subprocess.Popen([*LAB, "capture", "mn", str(pcap), "--seconds", "6"], stdout=subprocess.PIPE, text=True)
     assert capturing.stdout is not None and capturing.stdout.readline().startswith("capturing mn fama-mn into")
