@@ -44,7 +44,7 @@ from scapy_fama.cli.common import (
     writable_file,
     writing,
 )
-from scapy_fama.lab import capture, control, demo, links, state
+from scapy_fama.lab import apps, capture, control, demo, links, state
 from scapy_fama.lab.topology import MAX_DARS, default_iface, node_namespace
 
 PROG = "fama-lab"
@@ -192,8 +192,9 @@ def parser() -> argparse.ArgumentParser:
     de.add_argument("--json", type=nonempty_path, metavar="FILE", help="also write the results as JSON")
     de.add_argument("--path", type=_path, help="the DARs to hand over to (default 2,...,N,1 on a lab of N "
                     "DARs: 2,3,1 on 3, 2,1 on 2)")
-    de.add_argument("--ping-interval", type=number_in(1, 1000), default=demo.PING_INTERVAL * 1e3, metavar="MS",
-                    help=f"time between two echoes, 1 to 1000 ms (default {demo.PING_INTERVAL * 1e3:g}): the "
+    low, high = (1e3 * s for s in apps.PING_INTERVALS)
+    de.add_argument("--ping-interval", type=number_in(low, high), default=demo.PING_INTERVAL * 1e3, metavar="MS",
+                    help=f"time between two echoes, {low:g} to {high:g} ms (default {demo.PING_INTERVAL * 1e3:g}): the "
                          "interruption is seen to within one interval at each end")  # fmt: skip
     de.set_defaults(body=_demo)
     dn = sub.add_parser("down", help="stop every role and delete everything named fama-lab-*")

@@ -20,7 +20,7 @@ namespaces share, so the demo can set them against its handover times)::
             as fast as the connection takes, 64 KiB at a time from a 4 MiB pool of random bytes
             read at a moving offset (the stream never repeats a block, and the source costs
             a SHA-256 and a copy per byte, not a random generator)
-    ping    ICMPv6 Echo Requests (raw socket) every --interval s:
+    ping    ICMPv6 Echo Requests (raw socket) every --interval s (PING_INTERVALS: 1 ms to 1 s):
             {"interval", "echoes": [[seq, sent, rtt or null], ...]}
 
 :func:`start` runs one in a namespace from the demo and waits for its
@@ -50,6 +50,7 @@ BULK_CHUNK, POOL = 1 << 16, 1 << 22  # --rate 0: bytes per send, and the random 
 STALL = 0.05  # seconds without data the sink reports as a stall: 2.5 chunk intervals at 50 kB/s, under a move's carrier-down time (55-65 ms)
 SOCKET_TIMEOUT = 60.0
 LATE = 1.0  # seconds to wait for the last echo replies
+PING_INTERVALS = (0.001, 1.0)  # seconds: the shortest and the longest --interval (0, or NaN, was a flood)
 
 
 class _Stop:
@@ -202,6 +203,7 @@ def finish(process: subprocess.Popen[str], *, stop: bool, timeout: float = 60.0)
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scapy_fama.lab.apps")
+    low, high = PING_INTERVALS
     sub = ap.add_subparsers(dest="app", required=True)
     s = sub.add_parser("sink")
     s.add_argument("--bind", required=True)
@@ -214,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--seconds", type=float, help="stop after this long (default: at SIGTERM)")
     p = sub.add_parser("ping")
     p.add_argument("--to", required=True)
-    p.add_argument("--interval", type=float, default=0.02)
+    p.add_argument("--interval", type=float, default=0.02, help=f"seconds, {low:g} to {high:g}")
     args = ap.parse_args(argv)
+    if args.app == "ping" and not low <= args.interval <= high:
+        p.error(f"argument --interval: must be {low:g} to {high:g} s: {args.interval!r}")
     stop = _Stop()
     if args.app == "sink":
         result = sink(args.bind, args.port)

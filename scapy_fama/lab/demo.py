@@ -186,8 +186,9 @@ def _check(lab: LabState, path: list[int]) -> None:
 def run(lab: LabState, path: list[int], say: Callable[[str], None], ping_interval: float = PING_INTERVAL) -> Record:
     """Run the scenario on a lab that is up; the results (see the module's docstring)."""
     _check(lab, path)
-    if not 0.001 <= ping_interval <= 1.0:
-        raise ValueError(f"bad ping interval {ping_interval * 1e3:g} ms: give 1 to 1000 ms")
+    low, high = apps.PING_INTERVALS
+    if not low <= ping_interval <= high:
+        raise ValueError(f"bad ping interval {ping_interval * 1e3:g} ms: give {low * 1e3:g} to {high * 1e3:g} ms")
     first = [a for a in control.mn_addresses() if in_prefix(a, 1)][-1]
     pcap = state.log_dir() / f"demo-dar{path[0]}-core.pcap"
     handovers, ping, stream, second = _scenario(lab, path, first, pcap, say, ping_interval)

@@ -119,6 +119,17 @@ def test_a_capture_time_that_is_not_positive_is_one_line(seconds: str) -> None:
     assert done.stderr.startswith("fama-lab capture: error: argument --seconds: ")
 
 
+@pytest.mark.parametrize(("interval", "shown"), [("0", "0.0"), ("-1", "-1.0"), ("nan", "nan"), ("1e9", "1000000000.0")])
+def test_the_pinger_refuses_an_interval_out_of_range(interval: str, shown: str) -> None:
+    """0, a negative interval and NaN sent echoes back to back (tens of thousands a second);
+    a huge one waited that long between two echoes. Refused before any socket is opened."""
+    done = subprocess.run([sys.executable, "-m", "scapy_fama.lab.apps", "ping", "--to", "::1", "--interval", interval],
+                          capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines()[-1] == (f"python -m scapy_fama.lab.apps ping: error: argument --interval: "
+                                            f"must be 0.001 to 1 s: {shown}")  # fmt: skip
+
+
 def test_a_capturer_that_gives_up_is_refused_before_it_is_seen_to_exit(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
