@@ -387,14 +387,21 @@ def from_events(
     helpers: Collection[str] = (),
     alias: Aliases | None = None,
     only: Sequence[Event] | None = None,
+    shown: int = 0,
 ) -> Msc:
     """The chart of ``net``'s events in [since, until], or of the events ``only`` (a step's
     close-up: then every node event is noted); ``data`` adds data and tunnel arrows.
 
     ``extra`` rows (a shell's notes) in [since, until] join in time order; ``helpers`` name
-    the nodes a shell added (probes), drawn only when they take part."""
+    the nodes a shell added (probes), drawn only when they take part. The events before index
+    ``shown`` were on an earlier chart that ended at ``since``: their notes are not drawn
+    again, while a message of theirs is, when its path goes on in this one."""
     end = net.now if until is None else until
-    events = [e for e in net.events if since <= e.time <= end] if only is None else list(only)
+    if only is None:
+        events = [e for e in net.events if since <= e.time <= end]
+        unseen = [e for e in net.events[shown:] if since <= e.time <= end]
+    else:
+        events = unseen = list(only)
     alias = alias or Aliases(net)
     kinds = SIGNALLING + ((Datagram, Tunnelled) if data else ())
     rows = [
@@ -410,7 +417,7 @@ def from_events(
         )
         for c in _chains(events, kinds, helpers)
     ]
-    rows += list(_notes(events, alias, net, every_event=only is not None))
+    rows += list(_notes(unseen, alias, net, every_event=only is not None))
     rows += [r for r in extra if since <= r.time <= end]
     rows.sort(key=lambda r: (r.time, 0 if r.move else 1))  # stable: log order within an instant
     order = [n.name for n in net.nodes.values() if isinstance(n, DarNode)]

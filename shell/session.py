@@ -180,8 +180,9 @@ class Session(ShellSession):
         self.alias = Aliases(net)
         self.intercept = Interceptor(net, self.alias)
         self.notes: list[MscRow] = []  # the session's own marks on the chart (replays)
+        # where the last command's chart ended: net.events, intercept.notes, notes (none again)
+        self._charted = (0, 0, 0)
         self.helpers: set[str] = set()  # nodes the session added (probes, replay hosts)
-        self._uncharted = 0  # index of the first event no chart of a command has shown (step)
 
     # ---------------------------------------------------------------- making one
 
@@ -247,10 +248,15 @@ class Session(ShellSession):
         return RUN_DATAGRAMS / rate if rate else RUN_LIMIT
 
     def _window(self, since: float, title: str) -> Msc:
-        """The chart since ``since`` (everything so far is charted now); a hold the clock stopped
-        at is named in its title, once."""
-        self._uncharted = len(self.net.events)
-        return self._stopped_title(self.msc(since=since, title=title))
+        """The chart since ``since``; a hold the clock stopped at is named in its title, once.
+        What the last command's chart showed at its end, the same instant, is not noted again
+        (a handover right after step() drew step's "deleted: ..." and held notes twice)."""
+        events, held, notes = self._charted
+        self._charted = (len(self.net.events), len(self.intercept.notes), len(self.notes))
+        extra = self.intercept.notes[held:] + self.notes[notes:]
+        chart = from_events(self.net, since=since, extra=extra, title=title, helpers=self.helpers, alias=self.alias,
+                            shown=events)  # fmt: skip
+        return self._stopped_title(chart)
 
     def _stopped_title(self, chart: Msc) -> Msc:
         """``chart``, its title naming the hold the clock stopped at (once) or those still held."""
@@ -276,7 +282,8 @@ class Session(ShellSession):
         chart showed yet is that instant. Looks ahead at most ``STEP_LIMIT`` s, less when the
         running flows would send more than ``RUN_DATAGRAMS``."""
         events, start = self.net.events, self.net.now
-        scanned = [self._uncharted]  # events looked at so far
+        first, held, notes = self._charted
+        scanned = [first]  # events looked at so far
 
         def found() -> bool:
             index = first_notable(events, scanned[0])
@@ -289,10 +296,14 @@ class Session(ShellSession):
         if self.intercept.stop is not None:
             return self._window(self.net.now, f"step to t={self.net.now:.3f} s")
         at = events[scanned[0]].time
-        shown = follow(self.net, at, self._uncharted, lambda: self.intercept.stop is not None)
-        self._uncharted = next((i for i in range(scanned[0], len(events)) if events[i].time > at), len(events))
+        shown = follow(self.net, at, first, lambda: self.intercept.stop is not None)
+        extra = [r for r in self.intercept.notes[held:] + self.notes[notes:] if r.time <= at]
+        self._charted = (  # the instant is charted; what happened after it is the next step's
+            next((i for i in range(scanned[0], len(events)) if events[i].time > at), len(events)),
+            *(next((i for i in range(start, len(kept)) if kept[i].time > at), len(kept))
+              for start, kept in ((held, self.intercept.notes), (notes, self.notes))),
+        )  # fmt: skip
         arrived = f", its messages on their way until t={self.net.now:.3f} s" if self.net.now > at else ""
-        extra = [r for r in self.intercept.notes + self.notes if r.time == at]
         chart = from_events(self.net, since=at, until=self.net.now, only=shown, extra=extra,
                             title=f"step to t={at:.3f} s{arrived}", helpers=self.helpers, alias=self.alias)  # fmt: skip
         return self._stopped_title(chart)

@@ -131,6 +131,29 @@ def test_drop_makes_the_mn_retransmit(session: Session) -> None:
     assert any("DROPPED #1" in r.label for r in session.msc().rows)
 
 
+def test_a_chart_does_not_note_again_what_the_chart_before_it_ended_with(story: Story) -> None:
+    """The README's story: stop(f2); step() ends at dar2's "deleted: mn@dar2", and the handover
+    right after it, at the same instant, drew that note again; a run() after a hold drew the
+    "HELD #1" the handover had ended with. Each note is on one command's chart; msc() has them all."""
+    s = story.session
+
+    def notes(chart: object, text: str) -> int:
+        return sum(text in r.label for r in chart.rows)  # type: ignore[attr-defined]
+
+    s.stop(1)
+    stepped = s.step()
+    assert notes(stepped, "deleted: mn@dar2") == 1
+    s.brk("BU", node="mn")
+    moved = s.handover("mn", "dar2")
+    assert "STOPPED: held #1" in moved.title and notes(moved, "HELD #1") == 1
+    assert notes(moved, "deleted: mn@dar2") == 0  # step's, at this chart's first instant
+    s.release()
+    after = s.run(3)
+    assert notes(after, "HELD #1") == 0 and notes(after, "RELEASED #1") == 1
+    whole = s.msc()
+    assert [notes(whole, t) for t in ("deleted: mn@dar2", "HELD #1", "RELEASED #1")] == [1, 1, 1]
+
+
 def test_a_hold_outside_run_stops_the_clock_and_drop_takes_it(story: Story) -> None:
     """The README's ``brk("BU"); stop(f1); run(1)`` then ``drop()``: stopping flow 0 makes the MN
     de-register HoA1 at once (no clock run); the next run() must not move the clock past that
