@@ -120,6 +120,10 @@ def binding_ack(
     msg = decode(bu, lenient=True)
     if not isinstance(msg, BindingUpdate):
         raise ValueError("binding_ack() needs an IPv6 packet carrying a Binding Update")
+    if (dar_keypair is None) != (dar_params is None):  # one alone was an unsigned BA, without a word
+        raise ValueError("binding_ack(): dar_keypair and dar_params go together (the DAR's key and its CGA Parameters)")
+    if mn_public_key is not None and phkt is None:
+        raise ValueError("binding_ack(): mn_public_key encrypts a phkt, and none was given")
     dereg = msg.deregistration
     signed = dar_keypair is not None and dar_params is not None
     return encode(

@@ -118,3 +118,16 @@ def test_bad_arguments_are_clear_errors(cgas: tuple[Cga, Cga]) -> None:
         binding_ack(coti("2001:db8:2::7", DAR1), 0, 10)
     with pytest.raises(ValueError, match="kcn"):
         cot(coti("2001:db8:2::7", DAR1), 1)
+
+
+def test_a_binding_ack_half_asked_for_is_refused(cgas: tuple[Cga, Cga], mn_key: KeyPair) -> None:
+    """dar_keypair without dar_params (or the reverse) gave a BA without CGA Parameters or Signature,
+    mn_public_key without a phkt one without a PHKT option: no word said the option was not there."""
+    hoa, coa = cgas
+    bu = first_bu(coa.address, hoa.address, DAR1, seq=9, lifetime=400, keypair=mn_key, params=hoa.params)
+    with pytest.raises(ValueError, match="dar_keypair and dar_params go together"):
+        binding_ack(bu, 0, 400, phkt=PHKT, mn_public_key=mn_key.public_der, dar_keypair=mn_key)
+    with pytest.raises(ValueError, match="dar_keypair and dar_params go together"):
+        binding_ack(bu, 0, 400, dar_params=hoa.params)
+    with pytest.raises(ValueError, match="mn_public_key encrypts a phkt, and none was given"):
+        binding_ack(bu, 0, 400, mn_public_key=mn_key.public_der)
