@@ -155,7 +155,8 @@ def _bad(
     key = kbm(home_token, care_of_token, deregistration=dereg)
     coa, peer = endpoints
     good = check_authenticator(msg.bad, key, coa, peer, msg.auth_data)
-    form = "SHA1(token)" if dereg else "SHA1(home token|care-of token)"
+    # RFC 6275 §5.2.5; no care-of token is 8 zero bytes (RFC 4866 §4.1), a de-registration the home token alone
+    form = "SHA1(token)" if dereg else f"SHA1(home token|{'care-of token' if care_of_token else '8 zero bytes'})"
     verdict.add("bad", good, f"HMAC-SHA1/96 with Kbm={form} over {coa}|{peer}|MH")
 
 

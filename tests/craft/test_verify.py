@@ -75,6 +75,18 @@ def test_phkt_bu_with_care_of_token(cgas: tuple[Cga, Cga]) -> None:
     assert not verify_bu(pkt, phkt=PHKT)
 
 
+def test_the_bad_detail_names_the_key_it_was_checked_with(cgas: tuple[Cga, Cga]) -> None:
+    """Without a care-of token Kbm is SHA1(PHKT | 8 zero bytes) (RFC 4866 §4.1): the detail said
+    "care-of token" all the same, one the user had not given."""
+    hoa, coa = cgas
+    plain = phkt_bu(coa.address, hoa.address, DAR1, 2, 600, PHKT)
+    secure = phkt_bu(coa.address, hoa.address, DAR1, 3, 600, PHKT, care_of_token=b"\x42" * 8)
+    home = phkt_bu(hoa.address, hoa.address, DAR1, 4, 0, PHKT)
+    assert "Kbm=SHA1(home token|8 zero bytes) over" in verify_bu(plain, phkt=PHKT)["bad"].detail
+    assert "Kbm=SHA1(home token|care-of token) over" in verify_bu(secure, phkt=PHKT, care_of_token=b"\x42" * 8)["bad"].detail
+    assert "Kbm=SHA1(token) over" in verify_bu(home, phkt=PHKT)["bad"].detail
+
+
 def test_deregistration_both_forms(cgas: tuple[Cga, Cga]) -> None:
     hoa, coa = cgas
     home = phkt_bu(hoa.address, hoa.address, DAR1, 4, 0, PHKT)
