@@ -31,6 +31,7 @@ from scapy_fama.cli.common import (
     Parser,
     nonempty_path,
     nonempty_text,
+    rich_console,
     run,
     version,
     writable_file,
@@ -113,7 +114,8 @@ def _generate(args: argparse.Namespace, console: Console) -> int:
               "RFC 3972 §4), minutes to hours; Ctrl-C stops the search")
     cancel = threading.Event()
     columns = (TextColumn("Hash2 search"), BarColumn(), TextColumn("{task.completed:,.0f} hashes"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True, disable=args.json or args.sec == 0) as bar:
+    shown = console.is_terminal and not args.json and args.sec > 0  # in a pipe it left a blank line first
+    with Progress(*columns, console=console, transient=True, disable=not shown) as bar:
         task = bar.add_task("search", total=EXPECTED_TRIALS[args.sec] if args.sec in EXPECTED_TRIALS else None)
         try:
             cga = cga_generate(
@@ -227,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    console = Console(stderr=args.json)  # with --json, stdout carries only the JSON
+    console = rich_console(stderr=args.json)  # with --json, stdout carries only the JSON
     handler = {"gen": _generate, "verify": _verify, "show": _show}[args.command]
     return run(PROG, lambda: handler(args, console))
 

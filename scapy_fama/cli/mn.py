@@ -57,12 +57,10 @@ import argparse
 import os
 import sys
 
-from rich.console import Console
-
 from scapy_fama.automata import MnAutomaton
 from scapy_fama.automata.mn import EXIT_WITHIN
 from scapy_fama.cli.cga import _key
-from scapy_fama.cli.common import Parser, attachment_delay, nonempty_path, number_in, run, udp_port, version
+from scapy_fama.cli.common import Parser, attachment_delay, nonempty_path, number_in, rich_console, run, udp_port, version
 from scapy_fama.cli.dar import emulation, node_arguments, serve_node
 from scapy_fama.proto import KeepPolicy, MnConfig, MnCore
 from scapy_fama.proto.config import MAX_RTR_SOLICITATION_DELAY
@@ -82,7 +80,7 @@ def config(args: argparse.Namespace) -> MnConfig:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    key = _key(args.key, 1024, Console(stderr=True))
+    key = _key(args.key, 1024, rich_console(stderr=True))
     core = MnCore(key, config=config(args), rand=os.urandom)
     name = args.name or args.iface
     link = emulation(args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import selectors
 import signal
@@ -21,8 +22,11 @@ VECTORS = {
 
 
 def fama_cga(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """``fama-cga ARGS`` with stdout to a pipe and no COLUMNS (readline in the test process may
+    have put its terminal's 80 in the environment the command inherits)."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     return subprocess.run(
-        [sys.executable, "-m", "scapy_fama.cli.cga", *map(str, args)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "scapy_fama.cli.cga", *map(str, args)], capture_output=True, text=True, timeout=120, env=env
     )
 
 
@@ -157,3 +161,18 @@ def test_an_endless_key_file_is_refused() -> None:
                          preexec_fn=_limit_memory, check=False)
     assert out.returncode == 2
     assert out.stderr == "fama-cga: error: --key /dev/zero: not a PEM private key (more than 65536 bytes)\n"
+
+
+def test_piped_output_is_whole_lines(tmp_path: Path) -> None:
+    """In a pipe gen's Sec 1 search left a blank line before the address (its progress bar, gone),
+    and verify's refusal was cut at 80 columns: the README's width rule (COLUMNS, else 160)."""
+    key = tmp_path / "k.pem"
+    assert fama_cga("gen", "--prefix", "2001:db8:7::/64", "--sec", "0", "--key", key).returncode == 0
+    gen = fama_cga("gen", "--prefix", "2001:db8:7::/64", "--sec", "1", "--key", key, "--out", tmp_path / "k.params")
+    address, written = gen.stdout.splitlines()
+    assert address.startswith("2001:db8:7:0:") and written == f"parameters (187 bytes) written to {tmp_path / 'k.params'}"
+    refused = fama_cga("verify", "2001:db8:7::1", tmp_path / "k.params")
+    (line,) = refused.stdout.splitlines()
+    assert refused.returncode == 1 and len(line) > 80
+    assert line.startswith("NOT a CGA of these parameters: Hash1 ") and line.endswith(
+        " does not match the interface identifier 0000000000000001")
