@@ -534,3 +534,49 @@ def test_the_simnet_example_loses_datagrams_only_in_the_handover_gaps(tmp_path: 
                           timeout=TIMEOUT, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert {p.name for p in (work / "out").iterdir()} >= {"backbone.pcap", "dar1.pcap", "dar2.pcap", "dar3.pcap"}
+
+
+def _section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"\n## {title}")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def _parameters(text: str) -> list[tuple[str, str, str | None]]:
+    """``name(a, b=1, *, c=...)`` as written: each parameter's name, kind and default (source)."""
+    args = ast.parse(f"def f({text}): pass").body[0].args  # type: ignore[attr-defined]
+    positional = [a.arg for a in args.args]
+    defaults = [None] * (len(positional) - len(args.defaults)) + [ast.unparse(d) for d in args.defaults]
+    return [(n, "positional", d) for n, d in zip(positional, defaults)] + [
+        (a.arg, "keyword", None if d is None else ast.unparse(d)) for a, d in zip(args.kwonlyargs, args.kw_defaults)]
+
+
+def test_the_craft_and_verify_helpers_are_named_with_their_signatures() -> None:
+    """The section's table and text name each helper's parameters as the code takes them: the
+    table had lost binding_ack's care_of_token and the care-of nonce index coni, and wrote
+    keyword-only parameters as positional ones. A default written ``...`` is one to give."""
+    from scapy_fama import craft, verify
+
+    found = re.findall(r"`(\w+)\(([^`]*)\)`", _section("Crafting and verifying").replace("\n", " "))
+    calls = [(name, text) for name, text in found if hasattr(craft, name) or hasattr(verify, name)]
+    named = {name for name, _ in calls}
+    assert {"first_bu", "phkt_bu", "binding_ack", "coti", "cot", "verify_bu", "verify_ba"} <= named, named
+    for name, text in calls:
+        function = getattr(craft, name, None) or getattr(verify, name)
+        actual = [(p.name, "keyword" if p.kind is p.KEYWORD_ONLY else "positional",
+                   None if p.default is p.empty else repr(p.default))
+                  for p in inspect.signature(function).parameters.values()]  # fmt: skip
+        written = _parameters(text)
+        assert [(n, k) for n, k, _ in written] == [(n, k) for n, k, _ in actual], f"{name}({text})"
+        assert all(w in (a, "...") for (_, _, w), (_, _, a) in zip(written, actual)), f"{name}({text})"
+
+
+def test_the_corpus_the_text_counts_is_the_test_suite_s() -> None:
+    """"several hundred messages" said the text of a corpus of 240."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from tests.corpus import build_corpus
+    finally:
+        sys.path.remove(str(ROOT))
+    (count,) = re.findall(r"on a corpus of (\d+) messages, `tests/corpus.py`", README.read_text().replace("\n", " "))
+    assert int(count) == len(build_corpus())
