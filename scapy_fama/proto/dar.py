@@ -169,8 +169,10 @@ class DarCore:
         self.address = addr_text(address)
         network = IPv6Network(prefix)
         self.prefix = str(network)
-        if network.prefixlen != 64 or IPv6Address(self.address) not in network:
-            raise ValueError(f"{self.address} must lie in {self.prefix}, a /64 (profile §1)")
+        if network.prefixlen != 64:  # it said "ADDRESS must lie in P/48", of an address that did
+            raise ValueError(f"the DAR's prefix is a /64 (profile §1), not {self.prefix}")
+        if IPv6Address(self.address) not in network:
+            raise ValueError(f"{self.address} must lie in {self.prefix}, the DAR's prefix (profile §1)")
         if (keypair is None) != (cga_params is None):
             raise ValueError("keypair and cga_params come together (the DAR's own CGA)")
         if cga_params is not None and keypair is not None:

@@ -39,6 +39,11 @@ def test_help(command: object, capsys: pytest.CaptureFixture[str]) -> None:
             "fama-dar: error: 2001:db8:9::1 must lie in 2001:db8:1::/64",
         ),
         (
+            dar,  # it said "2001:db8:1::1 must lie in 2001:db8:1::/48, a /64", of an address that did
+            ["--iface", "lo", "--prefix", "2001:db8:1::/48", "--address", "2001:db8:1::1"],
+            "fama-dar: error: the DAR's prefix is a /64 (profile §1), not 2001:db8:1::/48",
+        ),
+        (
             dar,
             ["--iface", "lo", "--prefix", "2001:db8:1::/64", "--address", "nonsense"],
             "fama-dar: error: --address nonsense: ",
