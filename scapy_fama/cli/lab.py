@@ -60,8 +60,9 @@ def _status(args: argparse.Namespace, console: Console) -> int:
     control.require_root()
     lab = control.require_up()
     if args.restart:
+        notes = rich_console(stderr=True) if args.json else console  # with --json, stdout holds the JSON alone
         for node in control.restart_dead(lab):
-            console.print(f"restarted {node}")
+            notes.print(f"restarted {node}")
     report = control.status(lab)
     if args.json:
         print(json.dumps(report, indent=1))

@@ -137,6 +137,12 @@ def test_a_crashed_role_is_reported_then_restarted(lab_up: Lab) -> None:
     assert crashed.returncode == 1 and "exited" in crashed.stdout
     restarted = lab_up("status", "--restart")
     assert restarted.returncode == 0 and "restarted mn" in restarted.stdout, restarted.stdout
+    again = next(r for r in _status(lab_up)["roles"] if r["node"] == "mn")
+    os.kill(again["pid"], signal.SIGKILL)
+    _wait(lambda: not roles.alive(again["pid"]))
+    as_json = lab_up("status", "--json", "--restart")  # "restarted mn" came first on stdout: no JSON
+    assert (as_json.returncode, as_json.stderr) == (0, "restarted mn\n"), as_json.stderr
+    assert all(r["running"] for r in json.loads(as_json.stdout)["roles"])
 
 
 def test_a_handover_to_an_exited_role_says_so(lab_up: Lab) -> None:
