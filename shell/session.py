@@ -44,7 +44,7 @@ from fama_shell.msc import (
 )
 from fama_shell.packets import PacketView
 from fama_shell.replay import ReplayResult, mh_type, replay
-from fama_shell.stepping import first_notable, follow
+from fama_shell.stepping import first_after, first_notable, follow
 from fama_shell.views import (
     AddressTable,
     AddrRow,
@@ -275,12 +275,13 @@ class Session(ShellSession):
         return self._window(start, f"run {start:.3f} -> {self.net.now:.3f} s")
 
     def step(self) -> Msc:
-        """Run to the next instant at which a signalling message leaves, a node notes an event or a
-        node moves (data alone does not count), and on until the messages that left then have
-        arrived or were lost: the chart shows that instant and their whole paths (stepping.py). A
-        message a command sent without running the clock (``stop(f)``, ``release()``) that no
-        chart showed yet is that instant. Looks ahead at most ``STEP_LIMIT`` s, less when the
-        running flows would send more than ``RUN_DATAGRAMS``."""
+        """Run to the next instant a signalling message leaves, a node notes an event or moves,
+        and until what left then has arrived: that instant, every path whole.
+
+        Data alone does not count; a message a command sent without running the clock
+        (``stop(f)``, ``release()``) that no chart showed yet is that instant (stepping.py).
+        Looks ahead at most ``STEP_LIMIT`` s, less when the running flows would send more
+        than ``RUN_DATAGRAMS``."""
         events, start = self.net.events, self.net.now
         first, held, notes = self._charted
         scanned = [first]  # events looked at so far
@@ -299,10 +300,10 @@ class Session(ShellSession):
         shown = follow(self.net, at, first, lambda: self.intercept.stop is not None)
         extra = [r for r in self.intercept.notes[held:] + self.notes[notes:] if r.time <= at]
         self._charted = (  # the instant is charted; what happened after it is the next step's
-            next((i for i in range(scanned[0], len(events)) if events[i].time > at), len(events)),
-            *(next((i for i in range(start, len(kept)) if kept[i].time > at), len(kept))
-              for start, kept in ((held, self.intercept.notes), (notes, self.notes))),
-        )  # fmt: skip
+            first_after(events, scanned[0], at),
+            first_after(self.intercept.notes, held, at),
+            first_after(self.notes, notes, at),
+        )
         arrived = f", its messages on their way until t={self.net.now:.3f} s" if self.net.now > at else ""
         chart = from_events(self.net, since=at, until=self.net.now, only=shown, extra=extra,
                             title=f"step to t={at:.3f} s{arrived}", helpers=self.helpers, alias=self.alias)  # fmt: skip

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from fama_shell.msc import SIGNALLING, carries
+from fama_shell.msc import SIGNALLING, MscRow, carries
 from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_events import Change, Event, Hop, NodeEffect, Undelivered
 from scapy_fama.proto.effects import Drop, Notify
@@ -40,6 +40,11 @@ def notable(event: Event) -> bool:
 def first_notable(events: Sequence[Event], start: int) -> int | None:
     """The index of the first notable event at or after ``start``."""
     return next((i for i in range(start, len(events)) if notable(events[i])), None)
+
+
+def first_after(items: Sequence[Event | MscRow], start: int, at: float) -> int:
+    """The index of the first of ``items`` (in time order) at or after ``start`` that is later than ``at``."""
+    return next((i for i in range(start, len(items)) if items[i].time > at), len(items))
 
 
 def follow(net: SimNet, at: float, start: int, stopped: Callable[[], bool]) -> list[Event]:

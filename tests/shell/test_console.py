@@ -206,4 +206,4 @@ def test_cmds_gives_each_command_s_whole_summary(session: type) -> None:
     for name, does in rows.items():
         assert does.endswith((".", ")")) and "``" not in does, (name, does)
     if session is Session:
-        assert rows["step"].endswith("less when the running flows would send more than RUN_DATAGRAMS.")
+        assert rows["step"].endswith("until what left then has arrived: that instant, every path whole.")

@@ -132,15 +132,16 @@ def test_drop_makes_the_mn_retransmit(session: Session) -> None:
 
 
 def test_a_chart_does_not_note_again_what_the_chart_before_it_ended_with(story: Story) -> None:
-    """The README's story: stop(f2); step() ends at dar2's "deleted: mn@dar2", and the handover
-    right after it, at the same instant, drew that note again; a run() after a hold drew the
-    "HELD #1" the handover had ended with. Each note is on one command's chart; msc() has them all."""
+    """The README's story: stop(f2); step(); step() ends at dar2's "deleted: mn@dar2", and the
+    handover right after it, at the same instant, drew that note again; a run() after a hold drew
+    the "HELD #1" the handover had ended with. Each note is on one command's chart; msc() has them all."""
     s = story.session
 
     def notes(chart: object, text: str) -> int:
         return sum(text in r.label for r in chart.rows)  # type: ignore[attr-defined]
 
     s.stop(1)
+    assert notes(s.step(), "deleted: mn@dar2") == 0  # the de-registration on its way to dar2
     stepped = s.step()
     assert notes(stepped, "deleted: mn@dar2") == 1
     s.brk("BU", node="mn")
