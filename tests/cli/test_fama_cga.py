@@ -9,6 +9,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -105,33 +106,62 @@ def test_a_kept_key_gets_no_note(tmp_path: Path) -> None:
     assert "note" not in out.stderr
 
 
-def test_a_sec_2_search_is_announced_before_it_starts(tmp_path: Path) -> None:
-    """--sec 2 searched for minutes to hours without a word; RFC 3972 §4: 2^(16*Sec) = 2^32 trials expected."""
-    proc = subprocess.Popen(
+def _sec_2_search(tmp_path: Path) -> subprocess.Popen[str]:
+    """``fama-cga gen --sec 2`` in a session of its own (its workers with it), Ctrl-C taken as at a terminal."""
+    return subprocess.Popen(
         [sys.executable, "-m", "scapy_fama.cli.cga", "gen", "--prefix", "2001:db8:7::/64", "--sec", "2",
          "--key", str(tmp_path / "k.pem")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
         # a shell's background job (.ci/run under nohup or &) ignores SIGINT, and so would the child
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    )  # fmt: skip
+
+
+def _announced(proc: subprocess.Popen[str]) -> str:
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stderr, selectors.EVENT_READ)  # type: ignore[arg-type]
+        assert sel.select(timeout=120), "no word from fama-cga --sec 2"
+    return proc.stderr.readline()  # type: ignore[union-attr]
+
+
+def _interrupted(proc: subprocess.Popen[str]) -> str:
+    """Ctrl-C, then what fama-cga said; its whole session is killed if it is not gone within 120 s
+    (a search left behind holds the stderr pipe and both cores for the rest of the suite)."""
+    proc.send_signal(signal.SIGINT)
     try:
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stderr, selectors.EVENT_READ)  # type: ignore[arg-type]
-            assert sel.select(timeout=120), "no word from fama-cga --sec 2"
-        line = proc.stderr.readline()  # type: ignore[union-attr]
-        assert line == ("fama-cga: note: Sec 2: about 4,294,967,296 Hash2 trials expected (2^32, RFC 3972 §4), "
-                        "minutes to hours; Ctrl-C stops the search\n")
+        return proc.communicate(timeout=120)[1]
     finally:
-        proc.send_signal(signal.SIGINT)
         try:
-            rest = proc.communicate(timeout=120)[1]
-        finally:
-            if proc.poll() is None:  # never left searching on both cores for the rest of the suite
-                proc.kill()
-                proc.communicate()
+            os.killpg(proc.pid, signal.SIGKILL)  # the session: workers that outlived it too
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def test_a_sec_2_search_is_announced_before_it_starts(tmp_path: Path) -> None:
+    """--sec 2 searched for minutes to hours without a word; RFC 3972 §4: 2^(16*Sec) = 2^32 trials expected."""
+    proc = _sec_2_search(tmp_path)
+    try:
+        line = _announced(proc)
+    finally:
+        rest = _interrupted(proc)
+    assert line == ("fama-cga: note: Sec 2: about 4,294,967,296 Hash2 trials expected (2^32, RFC 3972 §4), "
+                    "minutes to hours; Ctrl-C stops the search\n")
     assert proc.returncode == 130 and rest == "fama-cga: interrupted\n"
 
 
+@pytest.mark.parametrize("after", [0.0, 0.005, 0.02, 0.1, 0.3])
+def test_ctrl_c_while_the_workers_start_stops_all_of_it(tmp_path: Path, after: float) -> None:
+    """Ctrl-C right after the note, while the worker pool starts: KeyboardInterrupt raised inside
+    the pool's start left fama-cga waiting at exit for workers nobody had stopped (the suite hung
+    on it under load). The search must end, its workers with it, and say so in one line."""
+    proc = _sec_2_search(tmp_path)
+    try:
+        _announced(proc)
+        time.sleep(after)  # where the Ctrl-C falls: the instants of the pool's start
+    finally:
+        rest = _interrupted(proc)
+    assert (proc.returncode, rest) == (130, "fama-cga: interrupted\n")
 @pytest.mark.parametrize("flag", ["--key", "--out"])
 def test_an_output_that_cannot_be_written_is_refused_before_the_search(flag: str) -> None:
     """--out in a missing folder failed after the search (and after writing a new key)."""
