@@ -16,8 +16,8 @@ session's bound methods (so ``handover?`` shows the method's docstring)::
 :func:`install` adapts an IPython shell (interactive or not): a display
 formatter that draws any :class:`~fama_shell.views.View` with rich (colour on a
 terminal, plain text in a pipe), a custom exception handler that prints one
-line for every ``Exception`` (the topology lives in the session, untouched;
-``%tb`` still shows the traceback), a matcher that completes each command's
+line for every ``Exception`` and for Ctrl-C (the topology lives in the session,
+untouched; ``%tb`` still shows the traceback), a matcher that completes each command's
 arguments (:mod:`fama_shell.completion`), and a prompt that shows the virtual
 time. :func:`interact` runs the terminal shell; :func:`run_code` runs ``-c``
 code as if typed at the prompt, one line after the other (each line's result is
@@ -152,6 +152,8 @@ def _printer(console: Console) -> Any:
 
 def _message(shell: InteractiveShell, value: BaseException) -> tuple[str, str]:
     """(what, text) of the one line an exception becomes."""
+    if isinstance(value, KeyboardInterrupt):  # Ctrl-C: the session stopped where it could
+        return "interrupted", str(value) or "Ctrl-C"
     if isinstance(value, NameError) and not isinstance(value, UnboundLocalError):
         return "error", _unknown_name(shell, getattr(value, "name", None) or str(value))
     if isinstance(value, OSError) and value.strerror:
@@ -193,7 +195,7 @@ def install(shell: InteractiveShell, session: ShellSession, console: Console) ->
     for view in _views():
         plain.for_type(view, _printer(console))
     plain.for_type(Flow, lambda flow, p, cycle: p.text(str(flow)))
-    shell.set_custom_exc((Exception,), _one_line)
+    shell.set_custom_exc((Exception, KeyboardInterrupt), _one_line)
     shell.Completer.custom_matchers.append(completion.matcher(session))
 
 

@@ -20,13 +20,15 @@ Virtual time moves only in commands: ``run(seconds)``, ``step()``, and the
 ``settle`` seconds ``attach``/``handover`` run for (3 s: RS/RA, 1 s of DAD, the
 BUs and BAs). A breakpoint that holds a message stops the clock at once; a hold in
 a command that does not run the clock (``stop(f)``) stops the next one that would.
+Ctrl-C stops it between two actions (:mod:`fama_shell.interrupt`), never inside one.
 Errors are ValueError/TypeError with one clear line (unknown node, wrong kind
 of node, malformed packet); the net is never left half-changed by them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from ipaddress import IPv6Network
 from pathlib import Path
@@ -34,6 +36,7 @@ from pathlib import Path
 from fama_shell import topology
 from fama_shell.base import ShellSession, duration, out_dir
 from fama_shell.intercept import Breakpoint, BreakpointTable, Held, Interceptor
+from fama_shell.interrupt import Note, deferred
 from fama_shell.msc import (
     MOBILITY,
     Aliases,
@@ -240,7 +243,21 @@ class Session(ShellSession):
                 f"at most {RUN_DATAGRAMS:,} per command: run shorter pieces or stop() a flow"
             )
         if self.intercept.stop is None:
-            self.net.run_until(lambda: self.intercept.stop is not None, timeout=seconds)
+            with self._interruptible() as ctrl_c:
+                self.net.run_until(lambda: ctrl_c.came or self.intercept.stop is not None, timeout=seconds)
+
+    @contextmanager
+    def _interruptible(self) -> Iterator[Note]:
+        """Around a run of the clock: a Ctrl-C is only noted (the run's predicates look at the
+        note, so it stops after the action in hand), then raised here as KeyboardInterrupt
+        (fama_shell.interrupt: an action is never left half done)."""
+        with deferred() as ctrl_c:
+            yield ctrl_c
+        if ctrl_c.came:
+            raise KeyboardInterrupt(
+                f"at t={self.net.now:.3f} s, between two events: the topology is whole, "
+                "run() goes on from there"
+            )
 
     def _flow_budget(self) -> float:
         """Virtual seconds in which the running flows send ``RUN_DATAGRAMS`` (each both ways)."""
@@ -292,12 +309,18 @@ class Session(ShellSession):
             return self.intercept.stop is not None or index is not None
 
         limit = min(STEP_LIMIT, self._flow_budget())  # fast flows: as far as a run may go
-        if self.intercept.stop is None and not found() and not self.net.run_until(found, timeout=limit):
-            return self._window(start, f"step: nothing to show within {limit:g} s")
+        with self._interruptible() as ctrl_c:
+
+            def halted() -> bool:  # a hold, or a Ctrl-C (raised as the block ends)
+                return ctrl_c.came or self.intercept.stop is not None
+
+            if not halted() and not found() and not self.net.run_until(lambda: ctrl_c.came or found(), timeout=limit):
+                return self._window(start, f"step: nothing to show within {limit:g} s")
+            if not halted():
+                at = events[scanned[0]].time
+                shown = follow(self.net, at, first, halted)
         if self.intercept.stop is not None:
             return self._window(self.net.now, f"step to t={self.net.now:.3f} s")
-        at = events[scanned[0]].time
-        shown = follow(self.net, at, first, lambda: self.intercept.stop is not None)
         extra = [r for r in self.intercept.notes[held:] + self.notes[notes:] if r.time <= at]
         self._charted = (  # the instant is charted; what happened after it is the next step's
             first_after(events, scanned[0], at),

@@ -1,0 +1,62 @@
+"""Ctrl-C in a command that runs the virtual clock: it stops between two actions, never inside
+one (fama_shell.interrupt), and the console says so in one line.
+
+The SIGINT comes from inside an action of the net (``signal.raise_signal`` runs Python's handler
+before it returns), exactly where a person's Ctrl-C lands: in the middle of SimNet's work.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from fama_shell.session import Session
+from test_console import fama_shell
+
+
+def test_ctrl_c_inside_an_action_lets_it_finish_and_stops_the_clock_there(session: Session) -> None:
+    session.attach("mn", "dar1")
+    flow = session.flow("cn", "mn", interval=0.01)
+    at = session.now + 0.5
+    finished: list[float] = []
+
+    def ctrl_c_then_the_rest() -> None:
+        signal.raise_signal(signal.SIGINT)
+        finished.append(session.net.now)  # the rest of the action: it must run
+
+    session.net.at(at, ctrl_c_then_the_rest)
+    with pytest.raises(KeyboardInterrupt, match=rf"^at t={at:.3f} s, between two events"):
+        session.run(5)
+    assert finished == [at] and session.now == at  # the clock stopped right after that action
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's again
+    sent = len(flow.down.sent)
+    session.run(1)  # the net lives on from there: the flow still sends and arrives
+    assert sent + 100 <= len(flow.down.sent) <= sent + 101  # a tick at each end of the second
+    assert len(flow.down.received) >= len(flow.down.sent) - 1  # 1 in flight at most
+
+
+def test_a_second_ctrl_c_raises_at_once(session: Session) -> None:
+    """An action that does not end (a bug) can still be interrupted: the second Ctrl-C."""
+    seen: list[str] = []
+
+    def stuck() -> None:
+        signal.raise_signal(signal.SIGINT)
+        seen.append("noted")
+        signal.raise_signal(signal.SIGINT)
+        seen.append("never")
+
+    session.net.at(1.0, stuck)
+    with pytest.raises(KeyboardInterrupt):
+        session.run(2)
+    assert seen == ["noted"]
+
+
+def test_the_console_says_interrupted_in_one_line() -> None:
+    out = fama_shell(
+        "-c", "import signal; net.at(0.25, lambda: signal.raise_signal(signal.SIGINT)); run(2)"
+    )
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        "interrupted: at t=0.250 s, between two events: the topology is whole, run() goes on from there"
+    ]
+    assert "Traceback" not in out.stdout + out.stderr
