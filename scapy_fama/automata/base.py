@@ -104,6 +104,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet
 
 from scapy_fama.automata import nd
+from scapy_fama.automata.drawing import draw
 from scapy_fama.automata.errors import IcmpErrors
 from scapy_fama.automata.kernel_path import KernelPath, signalling
 from scapy_fama.automata.log import LogSink
@@ -322,6 +323,29 @@ class FamaAutomaton(Automaton):
         if self._link_events is not None:
             self._link_events.close()
         self._enter()
+
+    @classmethod
+    def graph(cls, **kwargs: Any) -> str | None:
+        """The life cycle drawn by GraphViz (Scapy's ``graph``, also from an instance:
+        ``target="mn.svg"`` writes a file); a missing program is one line (drawing.py)."""
+        return draw(cls.__name__, cls.build_graph(), **kwargs)
+
+    def _runs_once(self) -> None:
+        """Refuse to start a stopped automaton (``start``, ``run``, ``runbg``): its thread's end
+        closed the node's sockets, and Scapy started it again on them to die at once, silently."""
+        if getattr(self.sock, "closed", False):
+            raise ValueError(
+                f"{self.name} was stopped: stop() closed its port, so it does not run again; "
+                f"make a new {type(self).__name__} (its core may be reused, on a new port)"
+            )
+
+    def start(self, *args: Any, **kwargs: Any) -> None:
+        self._runs_once()
+        super().start(*args, **kwargs)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        self._runs_once()
+        return super().run(*args, **kwargs)
 
     def _enter(self, *successors: Any) -> None:
         """Called by each state on entry, naming the states it may lead to (graph() draws them)."""

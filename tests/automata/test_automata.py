@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from memnet import CN, DAR1, WAIT, Net, receive
 from scapy.automaton import Timer, _TimerList
+from scapy.config import conf
 from scapy.layers.inet import UDP
 from scapy.layers.inet6 import (
     ICMPv6ND_NA,
@@ -101,6 +104,40 @@ def test_graph_names_every_life_cycle_state() -> None:
         assert all(f'"{state}"' in dot for state in states), dot
     assert ("SIGNALLING", "BOUND") in edges(MnAutomaton) and ("ADVERTISING", "SERVING") in edges(DarAutomaton)
     assert ("BOUND", "LEAVING") in edges(MnAutomaton) and not [e for e in edges(MnAutomaton) if e[0] == "LEAVING"]
+
+
+def test_graph_without_graphviz_is_one_line_and_leaves_no_file(
+    net: Net, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scapy logged a traceback, emptied the target file and raised a multi-line OSError."""
+    monkeypatch.setattr(conf.prog, "dot", "fama-test-no-such-dot")
+    target = tmp_path / "mn.svg"
+    with pytest.raises(OSError) as raised:
+        net.mn.graph(target=str(target))  # from the instance as from the class
+    assert str(raised.value) == (
+        "MnAutomaton.graph() needs GraphViz's fama-test-no-such-dot, not found on PATH: "
+        "install graphviz or take the DOT text of MnAutomaton.build_graph()"
+    )
+    assert not target.exists()
+    assert DarAutomaton.graph(string=True) == DarAutomaton.build_graph()  # needs no program
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="GraphViz's dot is not installed")
+def test_graph_draws_every_state_into_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "mn.svg"
+    MnAutomaton.graph(target=str(target))
+    svg = target.read_text()
+    assert svg.lstrip().startswith("<?xml") and all(f">{state}<" in svg for state in MnAutomaton.states)
+
+
+def test_a_stopped_automaton_says_it_does_not_run_again(net: Net) -> None:
+    """Scapy's runbg() after stop() did nothing, and start() ran a thread on the closed sockets
+    that died at once: both silent, the automaton STOPPED."""
+    net.dar2.stop()
+    for again in (net.dar2.runbg, net.dar2.start, net.dar2.restart):
+        with pytest.raises(ValueError, match=r"^dar2 was stopped: stop\(\) closed its port, so it does not run again; make a new DarAutomaton"):
+            again()
+    assert net.dar2.state.state == "STOPPED" and not net.dar2.isrunning()
 
 
 def test_every_transition_taken_is_an_edge_of_the_graph(net: Net) -> None:
