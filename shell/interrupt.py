@@ -54,4 +54,6 @@ def deferred() -> Iterator[Note]:
     try:
         yield note
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler if before is None else before)
+        signal.signal(
+            signal.SIGINT, signal.default_int_handler if before is None else before
+        )

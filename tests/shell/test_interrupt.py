@@ -14,7 +14,9 @@ from fama_shell.session import Session
 from test_console import fama_shell
 
 
-def test_ctrl_c_inside_an_action_lets_it_finish_and_stops_the_clock_there(session: Session) -> None:
+def test_ctrl_c_inside_an_action_lets_it_finish_and_stops_the_clock_there(
+    session: Session,
+) -> None:
     session.attach("mn", "dar1")
     flow = session.flow("cn", "mn", interval=0.01)
     at = session.now + 0.5
@@ -25,13 +27,21 @@ def test_ctrl_c_inside_an_action_lets_it_finish_and_stops_the_clock_there(sessio
         finished.append(session.net.now)  # the rest of the action: it must run
 
     session.net.at(at, ctrl_c_then_the_rest)
-    with pytest.raises(KeyboardInterrupt, match=rf"^at t={at:.3f} s, between two events"):
+    with pytest.raises(
+        KeyboardInterrupt, match=rf"^at t={at:.3f} s, between two events"
+    ):
         session.run(5)
-    assert finished == [at] and session.now == at  # the clock stopped right after that action
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's again
+    assert (
+        finished == [at] and session.now == at
+    )  # the clock stopped right after that action
+    assert (
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )  # Python's again
     sent = len(flow.down.sent)
     session.run(1)  # the net lives on from there: the flow still sends and arrives
-    assert sent + 100 <= len(flow.down.sent) <= sent + 101  # a tick at each end of the second
+    assert (
+        sent + 100 <= len(flow.down.sent) <= sent + 101
+    )  # a tick at each end of the second
     assert len(flow.down.received) >= len(flow.down.sent) - 1  # 1 in flight at most
 
 
@@ -53,7 +63,8 @@ def test_a_second_ctrl_c_raises_at_once(session: Session) -> None:
 
 def test_the_console_says_interrupted_in_one_line() -> None:
     out = fama_shell(
-        "-c", "import signal; net.at(0.25, lambda: signal.raise_signal(signal.SIGINT)); run(2)"
+        "-c",
+        "import signal; net.at(0.25, lambda: signal.raise_signal(signal.SIGINT)); run(2)",
     )
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
