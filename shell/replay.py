@@ -16,7 +16,9 @@ one by one against the target and charts what comes back::
                capture), sent from a host on the target's access link (an attacker next
                to the DAR): a DAR that holds the binding answers 135 (RFC 6275 §9.5.1),
                one that cannot check it drops it or refuses it (132 other prefix, 147 no
-               PHKT, 148 CGA/signature over other addresses); the result says which
+               PHKT, 148 CGA/signature over other addresses); the result says which.
+               The BUs keep the capture's destination: against another DAR they are not
+               the target's (it forwards them, or cannot), and the verdict says so
     re-signed  the same logical handover on the target topology: each home address of the
                capture is its own identity (a fresh RSA key, sequence numbers from a fresh
                start with the capture's steps, the PHKT the target returns to it), re-made
@@ -77,6 +79,7 @@ from scapy_fama.crypto import (
     Cga,
     KeyPair,
     address_sec,
+    addr_bytes,
     addr_text,
     cga_generate,
     cga_with_prefix,
@@ -214,6 +217,7 @@ class ReplayResult(View):
     original: Msc
     replayed: Msc
     outcome: list[str] = field(default_factory=list)
+    elsewhere: str | None = None  # as-is: the capture's DAR, when its BUs are not the target's
 
     @property
     def same(self) -> bool:
@@ -233,6 +237,11 @@ class ReplayResult(View):
     @property
     def verdict(self) -> str:
         if self.mode == "as-is":
+            if self.elsewhere is not None:
+                return (
+                    f"not a test of {self.target}: as-is keeps the capture's destination, "
+                    f"{self.elsewhere}, so no BU was for it; mode='re-sign' plays the handover against it"
+                )
             if self.accepted:
                 return (
                     "ACCEPTED: the target took replayed bytes (it held no record of this binding)"
@@ -578,7 +587,7 @@ def replay(
         coas = [coa] if isinstance(coa, str) else list(coa)
         rows, lines = _on_iface(name, iface, mode, dar_address, talk, wait, coas)
         chart = Msc(f"replay on {iface} against {name}, {mode}", ["here", name], rows)
-        return ReplayResult(str(pcap), name, mode, original, chart, lines)
+        return ReplayResult(str(pcap), name, mode, original, chart, lines, _elsewhere(mode, dar_address, name))
     node = session.dar(target)
     start = session.net.now
     if mode == "as-is":
@@ -596,4 +605,9 @@ def replay(
             move=True,
         )
     )
-    return ReplayResult(str(pcap), node.name, mode, original, chart, lines)
+    return ReplayResult(str(pcap), node.name, mode, original, chart, lines, _elsewhere(mode, dar_address, node.address))
+
+
+def _elsewhere(mode: str, captured: str, target: str) -> str | None:
+    """The capture's DAR address when an as-is replay's BUs (which keep it) are not for the target."""
+    return captured if mode == "as-is" and addr_bytes(captured) != addr_bytes(target) else None

@@ -114,3 +114,22 @@ def test_proxy_bus_are_not_re_signed(shared_pcaps: Path, session: Session) -> No
     with pytest.raises(ValueError, match=r"^re-sign: BU seq 0 at 0\.000 s of the capture is a Proxy BU \(RFC 5213\)"):
         session.replay(pcap, "dar1", mode="re-sign")
     assert [t for t, _ in session.replay(pcap, "dar1").original.sequence()][:2] == ["BU", "BA"]
+
+
+@pytest.mark.parametrize(("pcap", "target", "captured"), [
+    ("fig3.pcapng", "dar2", "2001:db8:1::1"),  # ours, the BUs to DAR 1
+    ("ns3mipv6_prefix2-n2-i1.pcap", "dar1", "5001:db80::200:ff:fe00:6"),  # another tool's DAR
+])  # fmt: skip
+def test_as_is_against_another_dar_says_no_bu_was_for_it(
+    pcap: str, target: str, captured: str, session: Session, shared_pcaps: Path
+) -> None:
+    """As-is keeps the captured destination: the target forwards the BUs (or cannot) and never
+    answers them. The verdict said "no answer reached this host: the target dropped the BUs"."""
+    path = PCAPS / pcap if (PCAPS / pcap).exists() else shared_pcaps / pcap
+    result = session.replay(path, target)
+    assert all(captured in line for line in result.outcome)  # forwarded towards it, or no route
+    assert result.verdict == (
+        f"not a test of {target}: as-is keeps the capture's destination, {captured}, "
+        "so no BU was for it; mode='re-sign' plays the handover against it"
+    )
+    assert session.replay(PCAPS / "fig3.pcapng", "dar1").elsewhere is None  # its own DAR
