@@ -14,6 +14,8 @@ on a SimNet (virtual time, every packet in hand) and
       show()  _ipv6()  _home_of()               packets, the same on both
       refuse(command, why)                      a command the driver cannot do: one line
     duration(value, what)                       a number of seconds from the user, checked
+    flag(value, what)                           True or False from the user, checked
+    ipv6_packet(pkt)                            a packet or its bytes -> its IPv6 packet, checked
     out_dir(directory, command)                 a folder to write into, made before the work
 
 A command a driver cannot do raises :class:`Unsupported` (a ValueError, so the
@@ -50,6 +52,24 @@ def duration(value: Any, what: str, limit: float = math.inf) -> float:
         bound = "0 or more" if limit == math.inf else f"0 to {limit:g}"
         raise ValueError(f"{what}: {bound} seconds, not {value}")
     return float(value)
+
+
+def flag(value: Any, what: str) -> bool:
+    """``value`` as True or False; a one-line error names ``what`` otherwise ("no" is truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} is True or False, not {type(value).__name__} {value!r}")
+    return value
+
+
+def ipv6_packet(pkt: Packet | bytes) -> Packet:
+    """The IPv6 packet of a Scapy packet or of its bytes; a one-line error for anything else."""
+    if isinstance(pkt, bytes):
+        if len(pkt) < IPV6_HEADER:  # Scapy raises struct.error, or makes up ::1 -> ::1 from b""
+            raise ValueError(f"{len(pkt)} bytes are no IPv6 packet: its header alone is 40 (RFC 8200 §3)")
+        pkt = IPv6(pkt)
+    if not isinstance(pkt, Packet) or IPv6 not in pkt:
+        raise TypeError(f"an IPv6 packet (Scapy) or its bytes, not {type(pkt).__name__}")
+    return pkt[IPv6]
 
 
 def out_dir(directory: str | Path, command: str) -> Path:
@@ -115,15 +135,7 @@ class ShellSession(ABC):
 
     # ---------------------------------------------------------------- packets
 
-    @staticmethod
-    def _ipv6(pkt: Packet | bytes) -> Packet:
-        if isinstance(pkt, bytes):
-            if len(pkt) < IPV6_HEADER:  # Scapy raises struct.error, or makes up ::1 -> ::1 from b""
-                raise ValueError(f"{len(pkt)} bytes are no IPv6 packet: its header alone is 40 (RFC 8200 §3)")
-            pkt = IPv6(pkt)
-        if not isinstance(pkt, Packet) or IPv6 not in pkt:
-            raise TypeError(f"an IPv6 packet (Scapy) or its bytes, not {type(pkt).__name__}")
-        return pkt[IPv6]
+    _ipv6 = staticmethod(ipv6_packet)
 
     @staticmethod
     def _home_of(ip: Packet) -> str | None:

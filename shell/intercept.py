@@ -33,6 +33,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from fama_shell.base import ipv6_packet
 from fama_shell.msc import Aliases, MscRow, label
 from fama_shell.packets import packet_view
 from fama_shell.views import View, table
@@ -116,12 +117,28 @@ class Held(View):
         )
         n = self.number
         hint = {
-            "held": f"edit its .pkt (e.g. held({n}).pkt[{self.kind}].seq = 99), then release({n}) "
-            f"(re-signed), release({n}, raw=True) (the bytes as edited) or drop({n})",
+            "held": f"edit its .pkt (e.g. held({n}).{_example(self.kind)}), then {_releases(n, self.kind)} or drop({n})",
             "released": "sent; run() carries it on",
             "dropped": f"never sent: {self.node} retransmits when its timer fires (run() to see it)",
         }[self.fate]
         return Group(head, packet_view(self.pkt), Text(hint, "dim"))
+
+
+NOT_MH = ("RS", "RA", "DATA", "TUN")  # kinds without a Mobility Header: release() redoes nothing
+
+
+def _example(kind: str) -> str:
+    """An edit of a held message of ``kind``: a field of its own layer where it has a sequence
+    number (BU, BA: RFC 6275 §6.1.7, §6.1.8), else of its IPv6 header."""
+    return f"pkt[{kind}].seq = 99" if kind in ("BU", "BA") else "pkt[IPv6].hlim = 1"
+
+
+def _releases(n: int, kind: str) -> str:
+    """What release() does with held message ``n`` of ``kind`` (see Interceptor.release)."""
+    if kind in NOT_MH:
+        return f"release({n}) (the bytes as edited)"
+    what = "re-signed and checksummed" if kind in ("BU", "BA") else "checksummed"
+    return f"release({n}) ({what}), release({n}, raw=True) (the bytes as edited)"
 
 
 def _endpoints(pkt: Packet, msg: Message) -> tuple[str, str] | None:
@@ -156,6 +173,8 @@ class Interceptor:
         """Remove breakpoint ``number``, or all of them."""
         if number is None:
             self.breakpoints = []
+        elif isinstance(number, bool) or not isinstance(number, int):
+            raise TypeError(f"a breakpoint number, not {type(number).__name__} {number!r}")
         elif all(b.number != number for b in self.breakpoints):
             known = ", ".join(str(b) for b in self.breakpoints) or "none set"
             raise ValueError(f"no breakpoint #{number}: {known}")
@@ -214,9 +233,13 @@ class Interceptor:
     def release(self, which: Held | int | None = None, *, raw: bool = False) -> Packet:
         """Send a held message, re-finished (signature, BAD, checksum) unless ``raw``."""
         held = self.pick(which)
-        data = bytes(held.pkt)
-        if not raw and find_mh(held.pkt) is not None:
-            ends = _endpoints(held.pkt, held.msg)
+        try:
+            pkt = ipv6_packet(held.pkt)  # edited in place, or replaced by other bytes
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"held #{held.number}.pkt: {exc}") from None
+        data = bytes(pkt)
+        if not raw and find_mh(pkt) is not None:
+            ends = _endpoints(pkt, held.msg)
             keys = {} if ends is None else {
                 "coa": ends[0], "correspondent": ends[1], "auth_key": getattr(held.msg, "auth_key", None),
                 "keypair": getattr(held.msg, "sign_with", None) if getattr(held.msg, "cga_params", None) else None,

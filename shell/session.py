@@ -34,7 +34,7 @@ from ipaddress import IPv6Network
 from pathlib import Path
 
 from fama_shell import topology
-from fama_shell.base import ShellSession, duration, out_dir
+from fama_shell.base import ShellSession, duration, flag, out_dir
 from fama_shell.intercept import Breakpoint, BreakpointTable, Held, Interceptor
 from fama_shell.interrupt import Note, deferred
 from fama_shell.msc import (
@@ -703,7 +703,7 @@ class Session(ShellSession):
         self, kind: str | int = "BU", node: Node | str | None = None, once: bool = True
     ) -> Breakpoint:
         """Stop before ``node`` (any node: None) sends a message of ``kind`` ("BU", "BA", 5, ...)."""
-        return self.intercept.add(kind, self.node(node) if node is not None else None, once)
+        return self.intercept.add(kind, self.node(node) if node is not None else None, flag(once, "brk(once=...)"))
 
     def brks(self) -> BreakpointTable:
         """The breakpoints set."""
@@ -724,7 +724,7 @@ class Session(ShellSession):
         """Send a held message (the latest unless given; re-signed and checksummed unless ``raw``);
         ``wait`` runs the net."""
         wait = duration(wait, "release(wait=...)")
-        sent = self.intercept.release(held, raw=raw)
+        sent = self.intercept.release(held, raw=flag(raw, "release(raw=...)"))
         if wait:
             self.advance(wait)
         return self.show(sent)

@@ -292,6 +292,11 @@ def kind(msg: Message) -> str:
 
 def kind_named(what: str | int) -> str:
     """A message kind from its name ("BU", any case) or its Mobility Header type (5)."""
+    if isinstance(what, bool) or not isinstance(what, (str, int)):
+        raise TypeError(
+            f"a message kind ({', '.join(SENDABLE_KINDS)}) or a Mobility Header type number, "
+            f"not {type(what).__name__} {what!r}"
+        )
     names = {k.lower(): k for k in KINDS.values()}
     name = MH_TYPES.get(what, str(what)) if isinstance(what, int) else names.get(what.lower(), what)
     if name not in KINDS.values():

@@ -8,6 +8,7 @@ from pathlib import Path
 import fama_shell.replay as replay_module
 import pytest
 from fama_shell.session import Session
+from rich.console import Console
 from shell_story import Story, figures
 
 from scapy.layers.inet6 import IPv6
@@ -295,6 +296,68 @@ def test_errors_are_one_clear_line(session: Session) -> None:
     session.attach("mn", "dar1")
     with pytest.raises(ValueError, match="mn is on dar1 already"):
         session.handover("mn", "dar1")
+
+
+def test_breakpoint_arguments_of_the_wrong_type_are_one_line(session: Session) -> None:
+    """brk(None) was an AttributeError from inside kind_named; once="no" and raw="yes" were
+    truthy, so the breakpoint fired once and release() sent the bytes unsigned."""
+    with pytest.raises(TypeError, match=r"^a message kind \(RS, RA, BU, .*\) or a Mobility Header type number, not NoneType None$"):
+        session.brk(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^brk\(once=\.\.\.\) is True or False, not str 'no'$"):
+        session.brk("BU", once="no")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^a breakpoint number, not str 'x'$"):
+        session.unbrk("x")  # type: ignore[arg-type]
+    assert session.brks().rows == []
+    session.attach("mn", "dar1")
+    session.flow("cn", "mn")
+    session.brk("BU", node="mn")
+    session.handover("mn", "dar2")
+    with pytest.raises(TypeError, match=r"^release\(raw=\.\.\.\) is True or False, not str 'yes'$"):
+        session.release(raw="yes")  # type: ignore[arg-type]
+    held = session.held()
+    held.pkt = None  # type: ignore[assignment]
+    with pytest.raises(TypeError, match=r"^held #1\.pkt: an IPv6 packet \(Scapy\) or its bytes, not NoneType$"):
+        session.release()
+    assert session.held() is held  # still held: nothing left
+
+
+def test_a_held_packet_replaced_by_its_bytes_is_released_re_signed(session: Session) -> None:
+    """``h.pkt = bytes(...)`` (an edit made on the bytes): release() took them for a Scapy packet
+    and raised AttributeError 'bytes' object has no attribute 'payload'."""
+    session.attach("mn", "dar1")
+    session.flow("cn", "mn")
+    session.brk("BU", node="mn")
+    session.handover("mn", "dar2")
+    held = session.held()
+    edited = held.pkt.copy()
+    edited[BU].seq = 99
+    held.pkt = bytes(edited)  # type: ignore[assignment]  # its checksum and signature now stale
+    sent = session.release()
+    assert sent.verdict is not None and sent.verdict.ok  # re-signed and checksummed
+    assert session.run(3).messages("BA")[0].label.startswith("BA 0 seq 99")
+
+
+def test_the_hint_of_a_held_message_is_an_edit_that_works(session: Session) -> None:
+    """A held RS said 'held(1).pkt[RS].seq = 99' (no RS layer, no seq) and 'release(1)
+    (re-signed)', which sends an RS's bytes as they are."""
+    session.brk("RS", node="mn")
+    session.attach("mn", "dar1")
+    held = session.held()
+    console = Console(width=400, record=True)
+    console.print(held)
+    text = console.export_text()
+    assert "edit its .pkt (e.g. held(1).pkt[IPv6].hlim = 1), then release(1) (the bytes as edited) or drop(1)" in text
+    held.pkt[IPv6].hlim = 1  # the hint, followed: the RS leaves with it
+    session.release()
+    session.run(0.1)
+    assert [p.hlim for p in session.packets() if p.payload.name.endswith("Router Solicitation")] == [1]
+    session.run(10)  # the DAR discards it (RFC 4861 §6.1.1); the MN solicits again
+    session.brk("BU", node="mn")
+    session.flow("cn", "mn")
+    session.handover("mn", "dar2")
+    console.print(session.held())
+    assert ("held(2).pkt[BU].seq = 99), then release(2) (re-signed and checksummed), "
+            "release(2, raw=True) (the bytes as edited) or drop(2)") in console.export_text()
 
 
 def test_save_writes_one_pcap_per_link(story: Story, tmp_path: Path) -> None:
