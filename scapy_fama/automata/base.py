@@ -862,8 +862,12 @@ class FamaAutomaton(Automaton):
         self._call(lambda now: self._take(held, "drop", held.msg))
 
     def _take(self, held: Held, direction: str, msg: Message) -> None:
-        if self.held.pop(held.number, None) is None:
-            raise ValueError(f"message {held.number} is not held (released or dropped already)")
+        if self.held.get(held.number) is not held:  # numbers are per automaton: #1 of another
+            raise ValueError(
+                f"message {held.number} is not held by {self.name} "
+                "(released or dropped already, or another node's)"
+            )
+        del self.held[held.number]
         self.log.message(self.name, direction, msg, number=held.number)
 
     def _release(self, held: Held, packet: Packet, now: float) -> None:

@@ -181,6 +181,26 @@ def test_a_ba_held_by_mh_type_goes_out_when_released(net: Net) -> None:
     assert net.mn.wait_for("BOUND", WAIT)
 
 
+def test_a_message_held_by_another_node_is_not_released_here(net: Net) -> None:
+    """Held numbers are per automaton: dar1.release() of the MN's held #1 took dar1's own held #1
+    (a BA) off its table unsent and sent the MN's BU from dar1."""
+    net.dar1.intercept("BA")
+    net.mn.intercept("BU")
+    net.leave_home()
+    bu = net.mn.next_held(WAIT)
+    assert bu is not None and bu.number == 1
+    net.mn.release(bu)
+    ba = net.dar1.next_held(WAIT)
+    assert ba is not None and ba.number == 1 and ba.kind == "BA"
+    with pytest.raises(ValueError, match=r"^message 1 is not held by dar1 \(released or dropped already, or another node's\)$"):
+        net.dar1.release(bu)
+    assert net.dar1.held[1] is ba and not net.log.find(node="dar1", dir="released")
+    net.mn.unintercept("BU")  # later BUs (a retransmission, if any) and their BAs go through
+    net.dar1.unintercept("BA")
+    net.dar1.release(ba)
+    assert net.mn.wait_for("BOUND", WAIT)
+
+
 def test_a_scapy_breakpoint_stops_the_mn_before_bound(net: Net) -> None:
     net.mn.BOUND.breaks()
     net.leave_home()
