@@ -57,6 +57,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fama_shell.base import duration
 from fama_shell.msc import TYPE_NAMES, Msc, MscRow, label, status_of
 from fama_shell.views import View
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -574,6 +575,12 @@ def replay(
     """
     if mode not in MODES:
         raise ValueError(f"mode is one of {', '.join(MODES)}, not {mode!r}")
+    if not isinstance(pcap, (str, os.PathLike)):
+        raise TypeError(f"replay(pcap=...) is a capture or a folder of them, not {type(pcap).__name__} {pcap!r}")
+    wait = duration(wait, "replay(wait=...)")
+    if coa and iface is None:  # SimNet makes the care-of addresses itself
+        raise ValueError("replay(coa=...) is for a re-signed replay on a real interface (iface=)")
+    dar = None if dar is None else _address(dar, "replay(dar=...)")  # as the capture's are written
     dar_address, talk = conversation(read_capture(pcap), dar)
     proxy = next((c for c in talk if mode == "re-sign" and _proxy(c.raw)), None)
     if proxy is not None:

@@ -133,3 +133,21 @@ def test_as_is_against_another_dar_says_no_bu_was_for_it(
         "so no BU was for it; mode='re-sign' plays the handover against it"
     )
     assert session.replay(PCAPS / "fig3.pcapng", "dar1").elsewhere is None  # its own DAR
+
+
+def test_replay_arguments_are_checked_before_anything_is_sent(session: Session) -> None:
+    """dar= in another spelling of the capture's DAR found 'no BU to 2001:db8:1:0::1'; coa= on
+    SimNet was ignored without a word; wait=-1 was blamed on 'the time to run'; pcap=None was
+    Python's 'expected str, bytes or os.PathLike object'."""
+    pcap = PCAPS / "fig3.pcapng"
+    assert session.replay(pcap, "dar1", dar="2001:db8:1:0:0::1").original.title.endswith("DAR 2001:db8:1::1")
+    sent = len(session.net.events)
+    for kwargs, error, text in [
+        ({"dar": "garbage"}, ValueError, r"replay\(dar=\.\.\.\): not an IPv6 address: 'garbage'"),
+        ({"coa": "2001:db8:2::7"}, ValueError, r"replay\(coa=\.\.\.\) is for a re-signed replay on a real interface \(iface=\)$"),
+        ({"wait": -1}, ValueError, r"replay\(wait=\.\.\.\): 0 or more seconds, not -1$"),
+        ({"pcap": None}, TypeError, r"replay\(pcap=\.\.\.\) is a capture or a folder of them, not NoneType None$"),
+    ]:  # fmt: skip
+        with pytest.raises(error, match=f"^{text}"):
+            session.replay(**{"pcap": pcap, "target": "dar1", "mode": "re-sign", **kwargs})
+    assert len(session.net.events) == sent  # nothing was sent, no time ran
