@@ -182,6 +182,8 @@ def _one_line(
     """The custom exception handler: one line, the session lives on (at the prompt, where %tb
     can be typed next, the line says so; ``-c`` and scripts end at the error)."""
     what, text = _message(shell, value)
+    # where %tb (IPython's showtraceback) looks; IPython's own handler sets them, a custom one not
+    sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb
     hint = "  (%tb shows the traceback)" if isinstance(shell, TerminalInteractiveShell) else ""
     print(f"{what}: {text}{hint}", file=sys.stderr)
     shell.fama_errors = getattr(shell, "fama_errors", 0) + 1

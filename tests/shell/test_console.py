@@ -187,6 +187,20 @@ def test_completion_of_commands_and_node_names_in_process() -> None:
 
 
 
+def test_tb_shows_the_traceback_of_the_last_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """The line says "%tb shows the traceback"; %tb said "No traceback available to show."
+    (the custom handler left sys.last_traceback unset, where IPython's %tb looks)."""
+    shell = InteractiveShell.instance()
+    install(shell, Session.default(), Console())
+    shell.run_cell("bc('dar9')")
+    assert capsys.readouterr().err.startswith("error: unknown node 'dar9'")
+    shell.run_line_magic("tb", "")
+    shown = capsys.readouterr()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", shown.out)  # IPython colours it
+    assert "No traceback available" not in shown.err
+    assert "ValueError: unknown node 'dar9'" in text and "in ShellSession.node" in text
+
+
 @pytest.mark.parametrize("session", [Session, LabSession])
 def test_every_console_command_is_a_method_of_both_sessions(session: type) -> None:
     """fama-shell puts COMMANDS in the namespace of either session: a command one lacks stops
