@@ -14,7 +14,8 @@ one by one against the target and charts what comes back::
 
     as-is      the captured bytes, unchanged (sequence numbers, signatures, CGAs of the
                capture), sent from a host on the target's access link (an attacker next
-               to the DAR): a DAR that holds the binding answers 135 (RFC 6275 §9.5.1),
+               to the DAR): a DAR that holds the binding answers 135 (RFC 6275 §9.5.1;
+               a BU newer than what it holds is taken: the one freshness check),
                one that cannot check it drops it or refuses it (132 other prefix, 147 no
                PHKT, 148 CGA/signature over other addresses); the result says which.
                The BUs keep the capture's destination: against another DAR they are not
@@ -226,9 +227,14 @@ class ReplayResult(View):
         return self.original.sequence() == self.replayed.sequence()
 
     @property
+    def taken(self) -> int:
+        """How many replayed BUs the target accepted (a BA below 128)."""
+        return sum(1 for t, s in self.replayed.sequence() if t == "BA" and s is not None and s < 128)
+
+    @property
     def accepted(self) -> bool:
-        """The target accepted at least one replayed BU (a BA below 128)."""
-        return any(t == "BA" and s is not None and s < 128 for t, s in self.replayed.sequence())
+        """The target accepted at least one replayed BU."""
+        return self.taken > 0
 
     @property
     def answered(self) -> bool:
@@ -245,7 +251,8 @@ class ReplayResult(View):
                 )
             if self.accepted:
                 return (
-                    "ACCEPTED: the target took replayed bytes (it held no record of this binding)"
+                    f"ACCEPTED: the target took {self.taken} replayed BU(s): it held no record of the binding, "
+                    "or only an older sequence number (the one freshness check, RFC 6275 §9.5.1)"
                 )
             if not self.answered:
                 return (

@@ -151,3 +151,16 @@ def test_replay_arguments_are_checked_before_anything_is_sent(session: Session) 
         with pytest.raises(error, match=f"^{text}"):
             session.replay(**{"pcap": pcap, "target": "dar1", "mode": "re-sign", **kwargs})
     assert len(session.net.events) == sent  # nothing was sent, no time ran
+
+
+def test_an_accepted_as_is_replay_does_not_claim_the_target_held_no_record(session: Session) -> None:
+    """fail147 after fail135 (one HoA): the DAR holds the binding at seq 16981 and answers the
+    first replayed BU 135, then takes two with newer numbers. The verdict said "it held no record
+    of this binding", which its own BA 135 had just contradicted."""
+    session.replay(PCAPS / "fail135.pcapng", "dar1")
+    result = session.replay(PCAPS / "fail147.pcapng", "dar1")
+    assert result.replayed.sequence()[:2] == [("BU", None), ("BA", 135)]
+    assert result.verdict == (
+        "ACCEPTED: the target took 2 replayed BU(s): it held no record of the binding, "
+        "or only an older sequence number (the one freshness check, RFC 6275 §9.5.1)"
+    )
