@@ -81,7 +81,10 @@ while the automaton keeps running: ``next_held()`` waits for one, ``release(held
 packet)`` sends it (edited or not), ``drop(held)`` discards it. Scapy's own
 interception points and breakpoints (``mn.BOUND.breaks()``) work as well,
 since every frame leaves through ``Automaton.send``, but they stop the
-automaton's thread while they wait.
+automaton's thread while they wait: a call from another thread meanwhile
+(``release``, ``open_flow``, ...) is withdrawn after COMMAND_TIMEOUT with a
+TimeoutError that says so, and never runs later. ``stop()`` is for good: the
+thread's end closes the node's sockets, and starting it again is refused.
 """
 
 from __future__ import annotations
@@ -590,6 +593,8 @@ class FamaAutomaton(Automaton):
         self._watch_link(now)
 
     def _command(self, now: float, command: _Command) -> None:
+        if not command.done.set_running_or_notify_cancel():
+            return  # withdrawn: its caller stopped waiting (_call)
         try:
             result = command.call(now)
         except Exception as exc:  # noqa: BLE001 -- handed to the caller's thread
@@ -598,10 +603,23 @@ class FamaAutomaton(Automaton):
             command.done.set_result(result)
 
     def _call(self, call: Callable[[float], Any]) -> Any:
-        """Run ``call(now)`` in the automaton's thread (the core is not thread-safe)."""
+        """Run ``call(now)`` in the automaton's thread (the core is not thread-safe). A call the
+        thread has not taken within COMMAND_TIMEOUT (it waits at a Scapy breakpoint, say) is
+        withdrawn: it never runs later, behind its caller's back, and the error says why."""
+        self._runs_once()  # stopped: no thread takes it
         done: Future[Any] = Future()
         self.io.cmd.send(_Command(call, done))
-        return done.result(COMMAND_TIMEOUT)
+        try:
+            return done.result(COMMAND_TIMEOUT)
+        except TimeoutError:
+            if not done.cancel():  # the thread took it meanwhile
+                return done.result()
+            paused = self.breakpointed
+            why = f": it waits at its breakpoint on {paused} (runbg() resumes it)" if paused else ""
+            raise TimeoutError(
+                f"{self.name} did not take the call within {COMMAND_TIMEOUT:g} s{why}; "
+                "it was withdrawn"
+            ) from None
 
     def _core_call(self, call: Callable[[float], Effects]) -> None:
         self._call(lambda now: self._apply(call(now), now))

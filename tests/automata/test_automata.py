@@ -212,6 +212,29 @@ def test_a_scapy_breakpoint_stops_the_mn_before_bound(net: Net) -> None:
     assert net.log.wait(WAIT, node="mn", dir="state", kind="BOUND")
 
 
+def test_a_call_at_a_scapy_breakpoint_is_withdrawn_and_says_why(
+    net: Net, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thread waits at the breakpoint, so it takes no call: close_flow() raised a bare
+    TimeoutError after 5 s, and ran once the MN was resumed, releasing the address its caller
+    had been told was not released."""
+    monkeypatch.setattr(base, "COMMAND_TIMEOUT", 0.5)
+    net.mn.SIGNALLING.breaks()
+    hoa = net.leave_home()
+    deadline = time.monotonic() + WAIT
+    while net.mn.breakpointed != "SIGNALLING" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(TimeoutError, match=r"^mn did not take the call within 0\.5 s: it waits at its breakpoint on SIGNALLING \(runbg\(\) resumes it\); it was withdrawn$"):
+        net.mn.close_flow(hoa)
+    net.mn.SIGNALLING.unbreaks()
+    net.mn.runbg()
+    assert net.mn.wait_for("BOUND", WAIT)
+    net.mn.pin(hoa)  # a later call: the withdrawn one, ahead of it, would have run first
+    record = net.mn.core.record(hoa)
+    assert record is not None and not record.released and hoa in net.mn.tunnels
+    assert not net.log.find(node="mn", kind="address-released")
+
+
 def test_a_parameter_problem_does_not_derail_the_mn(net: Net) -> None:
     net.mn.intercept("BU")
     net.leave_home()
