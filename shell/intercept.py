@@ -12,7 +12,7 @@ session has stopped the clock there and said so::
     brk("BU", node=mn)     MnCore --Send(BU)--> SimNet.outbox --> Interceptor: held #1, stop
     h = held()             h.pkt is IPv6 / DestOpt(HAO) / BU(...)     (the clock stands still)
     h.pkt[BU].seq = 99     edit any Scapy field
-    release(h)             finish_bytes: Signature / BAD / checksum again, with the keys the core
+    release(h)             header lengths, then finish_bytes: Signature / BAD / checksum again, with the keys the core
                            meant (sign_with, auth_key), then SimNet.inject: decoded by the codec, sent
     release(h, raw=True)   the bytes exactly as edited (a stale checksum stays stale)
     drop(h)                never sent: the core sees a loss and retransmits
@@ -42,7 +42,7 @@ from rich.text import Text
 from dataclasses import replace
 
 from scapy.layers.inet6 import IPv6
-from scapy.packet import Packet
+from scapy.packet import NoPayload, Packet
 
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.layers.headers import find_mh
@@ -139,6 +139,21 @@ def _releases(n: int, kind: str) -> str:
         return f"release({n}) (the bytes as edited)"
     what = "re-signed and checksummed" if kind in ("BU", "BA") else "checksummed"
     return f"release({n}) ({what}), release({n}, raw=True) (the bytes as edited)"
+
+
+def _lengths_again(pkt: Packet) -> Packet:
+    """A copy of ``pkt`` whose header lengths Scapy computes anew: the IPv6 Payload Length, each
+    extension header's and the Mobility Header's Header Len (RFC 8200 §3, §4; RFC 6275 §6.1.1),
+    which an edit of the options changes (finish_bytes refused the stale ones: "needs a whole
+    Mobility Header"). The options' own lengths stay as edited."""
+    copy = pkt.copy()
+    layer = copy
+    while not isinstance(layer, NoPayload):
+        for name in ("plen", "len"):
+            if name in layer.fields:
+                setattr(layer, name, None)
+        layer = layer.payload
+    return copy
 
 
 def _endpoints(pkt: Packet, msg: Message) -> tuple[str, str] | None:
@@ -239,6 +254,8 @@ class Interceptor:
             raise type(exc)(f"held #{held.number}.pkt: {exc}") from None
         data = bytes(pkt)
         if not raw and find_mh(pkt) is not None:
+            pkt = _lengths_again(pkt)
+            data = bytes(pkt)
             ends = _endpoints(pkt, held.msg)
             keys = {} if ends is None else {
                 "coa": ends[0], "correspondent": ends[1], "auth_key": getattr(held.msg, "auth_key", None),

@@ -18,7 +18,7 @@ from scapy_fama.analysis.analyze import analyze
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.craft import binding_ack, first_bu
 from scapy_fama.crypto import KeyPair, cga_check, cga_generate, cga_with_prefix
-from scapy_fama.layers import BU
+from scapy_fama.layers import BU, SignatureOpt
 from scapy_fama.proto.dar import DarCore
 from scapy_fama.proto.effects import Send
 from scapy_fama.proto.messages import BindingUpdate
@@ -335,6 +335,25 @@ def test_a_held_packet_replaced_by_its_bytes_is_released_re_signed(session: Sess
     sent = session.release()
     assert sent.verdict is not None and sent.verdict.ok  # re-signed and checksummed
     assert session.run(3).messages("BA")[0].label.startswith("BA 0 seq 99")
+
+
+def test_a_held_bu_whose_options_were_edited_is_released_with_its_lengths_made_again(
+    session: Session,
+) -> None:
+    """Without its Signature the BU is shorter: release() refused it ("finish_bytes() needs an
+    IPv6 packet carrying a whole Mobility Header") as the IPv6 Payload Length and the MH Header
+    Len were the held ones. CGA Parameters without a Signature: BA 148 (profile §6 step 4)."""
+    session.attach("mn", "dar1")
+    session.flow("cn", "mn")
+    session.brk("BU", node="mn")
+    session.handover("mn", "dar2")
+    held = session.held()
+    held.pkt[BU].options = [o for o in held.pkt[BU].options if not isinstance(o, SignatureOpt)]
+    sent = session.release()
+    assert sent.find("Signature") is None and sent.find("CGA Parameters") is not None
+    assert session.run(1).messages("BA")[0].status == 148
+    ip = session.packets("BU")[-1]  # as it crossed the links
+    assert ip.plen == len(ip) - 40 and (ip[BU].len + 1) * 8 == len(ip[BU])  # lengths of the edit
 
 
 def test_the_hint_of_a_held_message_is_an_edit_that_works(session: Session) -> None:
