@@ -255,13 +255,12 @@ class Interceptor:
         data = bytes(pkt)
         if not raw and find_mh(pkt) is not None:
             pkt = _lengths_again(pkt)
-            data = bytes(pkt)
             ends = _endpoints(pkt, held.msg)
             keys = {} if ends is None else {
                 "coa": ends[0], "correspondent": ends[1], "auth_key": getattr(held.msg, "auth_key", None),
                 "keypair": getattr(held.msg, "sign_with", None) if getattr(held.msg, "cga_params", None) else None,
             }  # fmt: skip
-            data = finish_bytes(data, **keys)
+            data = finish_bytes(bytes(pkt), **keys)
         sent = IPv6(data)
         self._settle(held, "released")
         self.net.inject(self.net.node(held.node), data)

@@ -30,9 +30,7 @@ def draw(name: str, dot: str, **kwargs: Any) -> str | None:
     if kwargs.get("string"):
         return dot
     needed = [("GraphViz's", kwargs.get("prog") or conf.prog.dot, "graphviz")]
-    if (
-        kwargs.get("target") is None and not WINDOWS
-    ):  # Scapy shows the drawing with display
+    if kwargs.get("target") is None and not WINDOWS:  # Scapy pipes the drawing into display
         needed.append(("ImageMagick's", conf.prog.display, "imagemagick"))
     missing = [
         (f"{who} {program}", package)
