@@ -106,7 +106,7 @@ class Held(View):
             "kind": self.kind,
             "time": self.time,
             "fate": self.fate,
-            "packet": self.pkt.summary(),
+            "packet": ipv6_packet(self.pkt).summary(),  # a packet, or the bytes it was edited to
             "bytes": bytes(self.pkt).hex(),
         }
 
@@ -121,7 +121,7 @@ class Held(View):
             "released": "sent; run() carries it on",
             "dropped": f"never sent: {self.node} retransmits when its timer fires (run() to see it)",
         }[self.fate]
-        return Group(head, packet_view(self.pkt), Text(hint, "dim"))
+        return Group(head, packet_view(ipv6_packet(self.pkt)), Text(hint, "dim"))
 
 
 NOT_MH = ("RS", "RA", "DATA", "TUN")  # kinds without a Mobility Header: release() redoes nothing

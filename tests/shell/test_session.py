@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -332,6 +333,8 @@ def test_a_held_packet_replaced_by_its_bytes_is_released_re_signed(session: Sess
     edited = held.pkt.copy()
     edited[BU].seq = 99
     held.pkt = bytes(edited)  # type: ignore[assignment]  # its checksum and signature now stale
+    assert held.as_dict()["packet"] == edited.summary()
+    Console(file=io.StringIO()).print(held)  # still drawn as a tree
     sent = session.release()
     assert sent.verdict is not None and sent.verdict.ok  # re-signed and checksummed
     assert session.run(3).messages("BA")[0].label.startswith("BA 0 seq 99")
