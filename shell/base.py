@@ -25,6 +25,7 @@ console prints it as one ``error:`` line and the session lives on).
 from __future__ import annotations
 
 import math
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, NoReturn
@@ -74,6 +75,8 @@ def ipv6_packet(pkt: Packet | bytes) -> Packet:
 
 def out_dir(directory: str | Path, command: str) -> Path:
     """``directory``, made if missing; one line (ValueError) when it cannot be written to."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"{command}() takes a folder, not {type(directory).__name__} {directory!r}")
     out = Path(directory)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -404,6 +404,8 @@ class Session(ShellSession):
     def _flow(self, which: Flow | int) -> Flow:
         if isinstance(which, Flow):
             return which
+        if isinstance(which, bool) or not isinstance(which, int):
+            raise TypeError(f"a flow or its number (flows() lists them), not {type(which).__name__} {which!r}")
         if not 0 <= which < len(self.net.flows):
             numbered = f"flows are numbered 0..{len(self.net.flows) - 1}" if self.net.flows else "no flow yet: flow(cn, mn)"
             raise ValueError(f"no flow #{which}: {numbered}")
@@ -544,12 +546,14 @@ class Session(ShellSession):
         title: str | None = None,
     ) -> Msc:
         """The message-sequence chart of [since, until] (``data=True``: data and tunnels too)."""
+        since = duration(since, "msc(since=...)")
+        until = None if until is None else duration(until, "msc(until=...)")
         extra = self.intercept.notes + self.notes
         return from_events(
             self.net,
             since=since,
             until=until,
-            data=data,
+            data=flag(data, "msc(data=...)"),
             extra=extra,
             title=title,
             helpers=self.helpers,
@@ -572,9 +576,9 @@ class Session(ShellSession):
         for link in self.net.links():
             for when, raw in link.captures:
                 seen.setdefault(raw, when)
-        wanted = {"BU": BU, "BA": BA}.get(kind or "")
-        if kind is not None and wanted is None:
+        if kind not in (None, "BU", "BA"):
             raise ValueError(f"packets(kind=...) takes 'BU' or 'BA', not {kind!r}")
+        wanted = {"BU": BU, "BA": BA}.get(kind or "")
         out = []
         for raw, when in sorted(seen.items(), key=lambda item: item[1]):
             if wanted is None or mh_type(raw) == wanted:

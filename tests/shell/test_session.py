@@ -322,6 +322,23 @@ def test_breakpoint_arguments_of_the_wrong_type_are_one_line(session: Session) -
     assert session.held() is held  # still held: nothing left
 
 
+def test_stop_msc_save_and_packets_say_what_they_take(session: Session) -> None:
+    """Python's own words came out instead: "'<=' not supported between instances of 'int' and
+    'str'" (stop, msc), "expected str, bytes or os.PathLike object" (save), "unhashable type"."""
+    session.attach("mn", "dar1")
+    session.flow("cn", "mn")
+    for call, text in [
+        (lambda: session.stop("0"), r"a flow or its number \(flows\(\) lists them\), not str '0'"),  # type: ignore[arg-type]
+        (lambda: session.msc(since="3"), r"msc\(since=\.\.\.\) is a number of seconds, not str '3'"),  # type: ignore[arg-type]
+        (lambda: session.msc(until=None, data="yes"), r"msc\(data=\.\.\.\) is True or False, not str 'yes'"),  # type: ignore[arg-type]
+        (lambda: session.save(None), r"save\(\) takes a folder, not NoneType None"),  # type: ignore[arg-type]
+        (lambda: session.packets({"kind": "BU"}), r"packets\(kind=\.\.\.\) takes 'BU' or 'BA', not \{'kind': 'BU'\}"),  # type: ignore[arg-type]
+    ]:  # fmt: skip
+        with pytest.raises((TypeError, ValueError), match=f"^{text}$"):
+            call()
+    assert session.flows().rows[0].state == "running"
+
+
 def test_a_held_packet_replaced_by_its_bytes_is_released_re_signed(session: Session) -> None:
     """``h.pkt = bytes(...)`` (an edit made on the bytes): release() took them for a Scapy packet
     and raised AttributeError 'bytes' object has no attribute 'payload'."""
