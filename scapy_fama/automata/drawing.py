@@ -30,7 +30,8 @@ def draw(name: str, dot: str, **kwargs: Any) -> str | None:
     if kwargs.get("string"):
         return dot
     needed = [("GraphViz's", kwargs.get("prog") or conf.prog.dot, "graphviz")]
-    if kwargs.get("target") is None and not WINDOWS:  # Scapy pipes the drawing into display
+    # no target: Scapy pipes the drawing into display
+    if kwargs.get("target") is None and not WINDOWS:
         needed.append(("ImageMagick's", conf.prog.display, "imagemagick"))
     missing = [
         (f"{who} {program}", package)
