@@ -110,3 +110,24 @@ def test_handover_binding_cache_completion_and_errors(shell: pexpect.spawn) -> N
 
     shell.send("exit\r")
     shell.expect(pexpect.EOF, timeout=STEP_TIMEOUT)
+
+
+def test_ctrl_c_in_a_long_run_is_one_line_and_tb_shows_where(shell: pexpect.spawn) -> None:
+    """The SIGINT comes from inside one of SimNet's actions, where a person's Ctrl-C lands: the
+    terminal showed a KeyboardInterrupt traceback out of SimNet._transmit, the clock stopped
+    inside an action; %tb then said "No traceback available to show." for any one-line error."""
+    screen = Screen(shell)
+    screen.wait(r"fama t=0\.000s \[1\]: ")
+    shell.send("attach(mn, dar1); f = flow(cn, mn, interval=0.001)\r")
+    screen.wait(r"fama t=3\.000s \[2\]: ")
+    shell.send("import signal; net.at(5.25, lambda: signal.raise_signal(signal.SIGINT)); run(20)\r")
+    out = screen.wait(r"fama t=5\.250s \[3\]: ")
+    assert ("interrupted: at t=5.250 s, between two events: the topology is whole, run() goes on "
+            "from there  (%tb shows the traceback)") in out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out
+    shell.send("%tb\r")
+    assert "KeyboardInterrupt: at t=5.250 s" in screen.wait(r"\[4\]: ")
+    shell.send("run(1); print(len(f.down.sent))\r")  # the flow goes on from where it stopped
+    assert re.search(r"\n3251\n", screen.wait(r"fama t=6\.250s \[5\]: "))
+    shell.send("exit\r")
+    shell.expect(pexpect.EOF, timeout=STEP_TIMEOUT)
