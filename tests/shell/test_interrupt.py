@@ -71,3 +71,15 @@ def test_the_console_says_interrupted_in_one_line() -> None:
         "interrupted: at t=0.250 s, between two events: the topology is whole, run() goes on from there"
     ]
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_ctrl_c_in_a_step_stops_it_the_same_way(session: Session) -> None:
+    """step() runs the clock twice (to the next notable instant, then along the messages that
+    left then): a Ctrl-C in either stops between two actions."""
+    session.attach("mn", "dar1")
+    session.flow("cn", "mn", interval=0.01)
+    at = session.now + 2.5  # nothing notable before: the flow's data only
+    session.net.at(at, lambda: signal.raise_signal(signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt, match=rf"^at t={at:.3f} s, between two events"):
+        session.step()
+    assert session.now == at
