@@ -80,6 +80,8 @@ def test_ctrl_c_in_a_step_stops_it_the_same_way(session: Session) -> None:
     session.flow("cn", "mn", interval=0.01)
     at = session.now + 2.5  # nothing notable before: the flow's data only
     session.net.at(at, lambda: signal.raise_signal(signal.SIGINT))
-    with pytest.raises(KeyboardInterrupt, match=rf"^at t={at:.3f} s, between two events"):
+    with pytest.raises(
+        KeyboardInterrupt, match=rf"^at t={at:.3f} s, between two events"
+    ):
         session.step()
     assert session.now == at
