@@ -2,7 +2,7 @@
 
     python -m scapy_fama.lab.apps sink   --bind ADDRESS --port P
     python -m scapy_fama.lab.apps source --to ADDRESS --port P [--rate BYTES/S | --rate 0] [--bytes N] [--seconds S]
-    python -m scapy_fama.lab.apps ping   --to ADDRESS [--interval S]
+    python -m scapy_fama.lab.apps ping   --to ADDRESS [--interval S] [--count N]
 
 Theory of operation
 -------------------
@@ -20,8 +20,8 @@ namespaces share, so the demo can set them against its handover times)::
             as fast as the connection takes, 64 KiB at a time from a 4 MiB pool of random bytes
             read at a moving offset (the stream never repeats a block, and the source costs
             a SHA-256 and a copy per byte, not a random generator)
-    ping    ICMPv6 Echo Requests (raw socket) every --interval s (PING_INTERVALS: 1 ms to 1 s):
-            {"interval", "echoes": [[seq, sent, rtt or null], ...]}
+    ping    ICMPv6 Echo Requests (raw socket) every --interval s (PING_INTERVALS: 1 ms to 1 s),
+            --count of them or until SIGTERM: {"interval", "echoes": [[seq, sent, rtt or null], ...]}
 
 :func:`start` runs one in a namespace from the demo and waits for its
 ``ready``; :func:`finish` stops it (or lets it end) and returns its JSON.
@@ -51,6 +51,7 @@ STALL = 0.05  # seconds without data the sink reports as a stall: 2.5 chunk inte
 SOCKET_TIMEOUT = 60.0
 LATE = 1.0  # seconds to wait for the last echo replies
 PING_INTERVALS = (0.001, 1.0)  # seconds: the shortest and the longest --interval (0, or NaN, was a flood)
+MAX_ECHOES = 0xFFFF  # --count at most: the Echo sequence numbers before they come round again
 
 
 class _Stop:
@@ -138,13 +139,13 @@ def source(
     return {"bytes": total, "sha256": digest.hexdigest(), "error": error}
 
 
-def ping(address: str, interval: float, stop: _Stop) -> dict[str, Any]:
+def ping(address: str, interval: float, stop: _Stop, count: int | None = None) -> dict[str, Any]:
     ident, sent, rtts = os.getpid() & 0xFFFF, {}, {}
     with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as sock:
         sock.settimeout(0.2)
 
         def receive() -> None:
-            while not (stop and time.time() > finished[0]):
+            while time.time() <= finished[0]:  # until LATE after the last echo sent
                 try:
                     packet = sock.recv(2048)
                 except TimeoutError:
@@ -158,7 +159,7 @@ def ping(address: str, interval: float, stop: _Stop) -> dict[str, Any]:
         reader.start()
         _ready()
         seq = 0
-        while not stop:
+        while not stop and (count is None or len(sent) < count):
             seq = (seq + 1) & 0xFFFF
             sent[seq] = time.time()
             try:
@@ -217,16 +218,19 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("ping")
     p.add_argument("--to", required=True)
     p.add_argument("--interval", type=float, default=0.02, help=f"seconds, {low:g} to {high:g}")
+    p.add_argument("--count", type=int, help="stop after this many echoes (default: at SIGTERM)")
     args = ap.parse_args(argv)
     if args.app == "ping" and not low <= args.interval <= high:
         p.error(f"argument --interval: must be {low:g} to {high:g} s: {args.interval!r}")
+    if args.app == "ping" and args.count is not None and not 1 <= args.count <= MAX_ECHOES:
+        p.error(f"argument --count: must be 1 to {MAX_ECHOES}: {args.count}")
     stop = _Stop()
     if args.app == "sink":
         result = sink(args.bind, args.port)
     elif args.app == "source":
         result = source(args.to, args.port, args.rate, args.bytes, args.seconds, stop)
     else:
-        result = ping(args.to, args.interval, stop)
+        result = ping(args.to, args.interval, stop, args.count)
     print(json.dumps(result), flush=True)
     return 0
 

@@ -76,7 +76,8 @@ def test_status_exec_handover_capture_and_down(lab_up: Lab, lab_dir: Path) -> No
     second = next(a for a in _status(lab_up)["mn_addresses"] if a.startswith("2001:db8:2:"))
     capturing = subprocess.Popen([*LAB, "capture", "mn", str(pcap), "--seconds", "6"], stdout=subprocess.PIPE, text=True)
     assert capturing.stdout is not None and capturing.stdout.readline().startswith("capturing mn fama-mn into")
-    pinged = lab_up("exec", "cn", "--", "timeout", "1", sys.executable, "-m", "scapy_fama.lab.apps", "ping", "--to", second)
+    # a count, not "timeout 1": under load the app could still be importing when that second ran out
+    pinged = lab_up("exec", "cn", "--", sys.executable, "-m", "scapy_fama.lab.apps", "ping", "--to", second, "--count", "20")
     echoes = json.loads(pinged.stdout.splitlines()[-1])["echoes"]
     assert capturing.wait(30) == 0
     assert echoes and all(rtt is not None for _, _, rtt in echoes), echoes  # the native address answers

@@ -3,6 +3,7 @@ and the one-line refusals of a user who is not root and of a machine without ipr
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -246,3 +247,20 @@ def test_a_handover_s_records_start_at_its_link_event() -> None:
     assert demo._from_move([stray_ba, down, up, ba]) == [down, up, ba]
     assert demo._from_move([stray_ba, up, ba]) == [up, ba]  # a down the MN never saw
     assert demo._from_move([stray_ba]) == []  # not written yet: nothing of the handover
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a raw ICMPv6 socket needs root")
+def test_the_pinger_stops_after_count_echoes() -> None:
+    """--count ends the pinger by itself (a test's "timeout 1" could end it before it was set up)."""
+    done = subprocess.run([sys.executable, "-m", "scapy_fama.lab.apps", "ping", "--to", "::1", "--interval", "0.01",
+                           "--count", "3"], capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    echoes = json.loads(done.stdout.splitlines()[-1])["echoes"]
+    assert [seq for seq, _, _ in echoes] == [1, 2, 3] and all(rtt is not None for _, _, rtt in echoes)  # ::1 answers
+
+
+@pytest.mark.parametrize("count", ["0", "-2", "65536"])
+def test_the_pinger_refuses_a_count_out_of_range(count: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "scapy_fama.lab.apps", "ping", "--to", "::1", "--count", count],
+                          capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines()[-1] == f"python -m scapy_fama.lab.apps ping: error: argument --count: must be 1 to 65535: {count}"
