@@ -39,7 +39,7 @@ from scapy.packet import Packet, Raw
 
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.conformance.case import Case, Fail, Inconclusive
-from scapy_fama.conformance.executor import IUT, Executor, Setup
+from scapy_fama.conformance.executor import IUT, TESTER, Executor, Setup
 from scapy_fama.craft import coti, first_bu, phkt_bu
 from scapy_fama.crypto import (
     ZERO_TOKEN,
@@ -80,6 +80,9 @@ DATA_PORT = 5001
 # meets the rule it tests and not the guard (DAR-DOS-001 floods on purpose, unpaced).
 CGA_PACE = 0.25
 IPV6_IN_IPV6 = 41
+# No rule says how soon a DAR answers a BU: an expected answer that misses the run's wait is
+# awaited this much longer, so that a slow IUT is told from a silent one (INCONCLUSIVE, not FAIL).
+LATE = 5.0
 
 
 @dataclass
@@ -267,7 +270,7 @@ class DarTester:
             return None
         return (
             f"no RA to a Router Solicitation from {self.x.link_local} and no BA to a valid "
-            f"CGA-signed BU within {self._window(None)}"
+            f"CGA-signed BU within {self._window(self.wait + LATE)}"
         )
 
     def new_coa(self) -> str:
@@ -356,23 +359,44 @@ class DarTester:
         )
         return [decode(f.raw) for f in frames]
 
-    def seen_since(self, since: float, match: Callable[[Message], bool]) -> list[tuple[float, Message]]:
-        """The IUT's messages ``match`` accepts among this case's frames from ``since`` on
-        (case time), with the times they arrived."""
-        frames = [f for f in self.x.frames if f.direction == IUT and f.time >= since]
+    def seen_since(self, mark: int, match: Callable[[Message], bool]) -> list[tuple[float, Message]]:
+        """The IUT's messages ``match`` accepts among this case's frames logged after the first
+        ``mark`` (``len(x.frames)`` before a send: an answer logged later answers it, whatever
+        its time), with the times they arrived."""
+        frames = [f for f in self.x.frames[mark:] if f.direction == IUT]
         return [(f.time, m) for f in frames if match(m := decode(f.raw))]
 
     def _answered(self, match: Callable[[Message], bool]) -> bool:
-        return any(match(m) for m in self.watch(None, match))
+        """An answer ``match`` accepts within the wait, or LATE seconds more: a slow IUT is alive."""
+        return any(match(m) for m in self.watch(self.wait + LATE, match))
 
     def expect(self, match: Callable[[Message], bool], what: str, seconds: float | None = None) -> Message:
-        """The first IUT message ``match`` accepts within the wait; FAIL naming what came."""
+        """The first IUT message ``match`` accepts within ``seconds`` (a rule's deadline) or the
+        run's wait; FAIL naming what came. Within the run's wait, which no rule sets, an answer
+        that comes only in the LATE seconds after it makes the case INCONCLUSIVE: the IUT is
+        slower than the tester waits, and the silences the case relies on prove nothing."""
+        asked = self._last_sent()
         seen = self.watch(seconds, match)
         if seen and match(seen[-1]):
             return seen[-1]
+        if seconds is None:
+            late = self.watch(LATE, match)
+            if late and match(late[-1]):
+                after = self.x.now() - asked
+                raise Inconclusive(
+                    f"{what} came {after:.1f} s after the tester's packet, past the wait of "
+                    f"{self._window(None)}: the IUT is slower than the tester waits (run again "
+                    f"with a --wait above {after:.1f})"
+                )
+            seen += late
         others = [describe(m, route=True) for m in seen if not _noise(m)]
         instead = "; ".join(others) if others else "nothing"
-        raise Fail(f"expected {what} within {self._window(seconds)}, got {instead}")
+        more = "" if seconds is not None else f" (and {LATE:g} s more for a slow IUT)"
+        raise Fail(f"expected {what} within {self._window(seconds)}{more}, got {instead}")
+
+    def _last_sent(self) -> float:
+        """When (case time) the tester last sent a packet: the one an expected answer answers."""
+        return max((f.time for f in self.x.frames if f.direction == TESTER), default=0.0)
 
     def expect_ba(self, mn: PlayedMn, status: int | None, *, to: str | None = None) -> BindingAck:
         """A BA to the MN's CoA (or ``to``): with ``status`` (any with None)."""
@@ -382,6 +406,10 @@ class DarTester:
             f"a BA{'' if status is None else f' {status}'} to {dst}",
         )
         assert isinstance(ba, BindingAck)
+        return self.check_status(mn, ba, status)
+
+    def check_status(self, mn: PlayedMn, ba: BindingAck, status: int | None) -> BindingAck:
+        """``ba`` has ``status`` (any with None); an accepting one's seq is the MN's last accepted."""
         if status is not None and ba.status != status:
             raise Fail(f"expected BA {status}, got BA {ba.status} (seq {ba.seq})")
         if status is not None and status < 128:
@@ -394,6 +422,25 @@ class DarTester:
         ba = self.expect_ba(mn, 135)
         if ba.seq != last:
             raise Fail(f"BA 135 carries seq {ba.seq}, not the last accepted {last}")
+
+    def expect_dropped(self, mn: PlayedMn, raw: bytes, why: str, valid: Packet) -> None:
+        """``raw`` (a BU of ``mn`` with one fault) is dropped silently: no answer within the wait,
+        and the ``valid`` BU of ``mn`` sent next gets BA 0, so that silence from a dead or deaf
+        IUT never passes. The first BA after them must answer ``valid``: one carrying the
+        dropped BU's sequence number is a slow IUT's late answer to it (RFC 6275 §6.1.8: a BA
+        echoes the BU's sequence number), not a silent drop."""
+        dropped, since, mark = _bu_seq(raw), self.x.now(), len(self.x.frames)
+        self.send(raw)
+        self.expect_no_answer(mn, why)
+        self.send(valid)
+        ba = self.expect_ba(mn, None)
+        if ba.seq == dropped != _bu_seq(bytes(valid)):
+            at = min(at for at, m in self.seen_since(mark, lambda m: m == ba))
+            raise Fail(
+                f"{why} must be dropped silently, got {describe(ba, route=True)} (seq {ba.seq}, "
+                f"the dropped BU's) {at - since:.1f} s after it, past the wait of {self._window(None)}"
+            )
+        self.check_status(mn, ba, 0)
 
     def expect_no_answer(self, mn: PlayedMn, why: str, *, to: str | None = None) -> None:
         """Silence towards the MN for the wait: no BA and no BE (a silent drop)."""
@@ -453,6 +500,14 @@ def mh_offset(raw: bytes | bytearray) -> int:
     if info is None or info.mh is None:
         raise ValueError("not an IPv6 packet with a Mobility Header")
     return info.mh.offset
+
+
+def _bu_seq(raw: bytes) -> int | None:
+    """The Sequence Number of the BU in ``raw`` (RFC 6275 §6.1.7), None if it holds none."""
+    info = parse(raw)
+    if info is None or info.mh is None or len(raw) < info.mh.offset + 8:
+        return None
+    return int.from_bytes(raw[info.mh.offset + 6 : info.mh.offset + 8], "big")
 
 
 def _carries_cga(raw: bytes) -> bool:

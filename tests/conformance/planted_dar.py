@@ -9,6 +9,9 @@ of them for the netns tests; the first argument names it:
                  before; RFC 6275 §10.3.1 answers every registration)
     no-ra-limit  it answers every RS from :: with a multicast RA at once (RFC 4861 §6.2.6's
                  MIN_DELAY_BETWEEN_RAS ignored)
+    slow         it sends everything SLOW seconds late (1.5 s: past the tester's wait of 1 s),
+                 as a DAR on a busy machine would: no defect of FAMA's rules, and so no
+                 FAIL but DAR-RA-001's (RFC 4861 §6.2.6: an RA within 0.5 s of an RS)
 
     python planted_dar.py DEFECT --iface IF --prefix P --address A [fama-dar's other options]
 
@@ -20,12 +23,13 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from scapy_fama.automata.nd import Neighbors
 from scapy_fama.cli.dar import main
 from scapy_fama.proto.authorise import Authorised
 from scapy_fama.proto.dar import DarCore
-from scapy_fama.proto.effects import Effects, Send
+from scapy_fama.proto.effects import Effect, Effects, Forward, Send
 from scapy_fama.proto.messages import BindingUpdate, Message, RouterAdvertisement, RouterSolicitation, UnknownMobility
 from scapy_fama.proto.status import REFUSED
 
@@ -68,6 +72,34 @@ class NoRaRateLimit(DarCore):
         return super().on_message(msg, now)
 
 
+SLOW = 1.5
+
+
+class SlowDar(DarCore):
+    """Sends everything it would send SLOW seconds later: held back, then let out by its timer."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held: list[tuple[float, Effect]] = []
+
+    def _hold(self, effects: Effects, now: float) -> Effects:
+        self._held += [(now + SLOW, e) for e in effects if isinstance(e, (Send, Forward))]
+        return [e for e in effects if not isinstance(e, (Send, Forward))]
+
+    def on_message(self, msg: Message, now: float) -> Effects:
+        return self._hold(super().on_message(msg, now), now)
+
+    def next_deadline(self) -> float | None:
+        due = [t for t in (super().next_deadline(), *(at for at, _ in self._held)) if t is not None]
+        return min(due, default=None)
+
+    def on_timer(self, now: float) -> Effects:
+        out = [e for at, e in self._held if at <= now]
+        self._held = [(at, e) for at, e in self._held if at > now]
+        own = super().next_deadline()
+        return out + (self._hold(super().on_timer(now), now) if own is not None and own <= now else [])
+
+
 class KeepsRefusedState(DarCore):
     """Stores the PHKT a CGA BU earned in step 4 even when step 6 refuses the BU for a full
     cache (what DarCore did before profile §6 said a refused BU leaves no state)."""
@@ -81,7 +113,9 @@ class KeepsRefusedState(DarCore):
         return effects
 
 
-CORES: dict[str, type[DarCore]] = {"crash": CrashingDar, "silent-a0": SilentToA0, "no-ra-limit": NoRaRateLimit}
+CORES: dict[str, type[DarCore]] = {
+    "crash": CrashingDar, "silent-a0": SilentToA0, "no-ra-limit": NoRaRateLimit, "slow": SlowDar,
+}
 
 
 if __name__ == "__main__":
