@@ -61,7 +61,7 @@ def rs_unicast(t: DarTester) -> None:
     me, window = t.x.link_local, MAX_RA_DELAY_TIME + SLACK
     answers = _solicit(t, _rs(me), window)
     if not answers:
-        raise Fail(f"no RA to {me} within {window:g} s of its RS (RFC 4861 §6.2.6: MAX_RA_DELAY_TIME 0.5 s)")
+        raise t.missing(f"no RA to {me} within {window:g} s of its RS (RFC 4861 §6.2.6: MAX_RA_DELAY_TIME 0.5 s)")
     ra = answers[0][1]
     assert isinstance(ra, RouterAdvertisement)
     if (ra.prefix, ra.dar_address) != (t.prefix, t.iut):
@@ -77,7 +77,7 @@ def rs_unspecified(t: DarTester) -> None:
     t.watch(window)
     times = [at for at, _ in t.seen_since(mark, _to("ff02::1"))]
     if not times:
-        raise Fail(f"{BURST} RSs from :: got no multicast RA within {window:g} s")
+        raise t.missing(f"{BURST} RSs from :: got no multicast RA within {window:g} s")
     gaps = [b - a for a, b in zip(times, times[1:])]
     if gaps and min(gaps) < MOBILE_MIN_DELAY - GAP_TOLERANCE:
         listed = ", ".join(f"{at - started:.3f}" for at in times)
@@ -91,11 +91,12 @@ def _ignored(t: DarTester, raw: bytes, what: str) -> None:
     """A valid RS is answered, and no slower than the wait; then ``raw`` (an RS from the
     tester's link-local address) gets no RA within the wait. An RA carries nothing that says
     which RS it answers, so the silence is evidence only after an answer that came within it:
-    a DAR slower than the wait leaves the case inconclusive."""
+    a DAR slower than the wait leaves the case inconclusive, and so does a link seen to lose
+    packets (:meth:`DarTester.link_loss`)."""
     sent = t.x.now()
     answers = _solicit(t, _rs(t.x.link_local), t.wait + LATE)
     if not answers:
-        raise Fail(f"a valid RS got no RA within {t.wait + LATE:g} s, so the silence to an RS with {what} proves nothing")
+        raise t.missing(f"a valid RS got no RA within {t.wait + LATE:g} s, so the silence to an RS with {what} proves nothing")
     delay = answers[0][0] - sent
     if delay > t.wait:
         raise Inconclusive(
@@ -104,6 +105,8 @@ def _ignored(t: DarTester, raw: bytes, what: str) -> None:
         )
     if _solicit(t, raw, t.wait):
         raise Fail(f"an RS with {what} must be discarded (RFC 4861 §6.1.1), yet an RA came to {t.x.link_local}")
+    if (loss := t.link_loss()) is not None:
+        raise Inconclusive(f"an RS with {what} got no RA, but {loss}: the silence proves nothing")
 
 
 @case("DAR-RA-003", "An RS with a hop limit other than 255 is ignored", "RFC 4861 §6.1.1 (hop limit 255); profile §2 step 1", group="ra")

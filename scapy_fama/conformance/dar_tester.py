@@ -83,6 +83,10 @@ IPV6_IN_IPV6 = 41
 # No rule says how soon a DAR answers a BU: an expected answer that misses the run's wait is
 # awaited this much longer, so that a slow IUT is told from a silent one (INCONCLUSIVE, not FAIL).
 LATE = 5.0
+# Silence, or an answer that never came, is the IUT's only on a link that loses nothing: before
+# either decides a case, up to this many Router Solicitations probe the link (see link_loss).
+PROBES = 20
+ALIVE_TRIES = 6  # rounds of (RS, first BU) before the IUT is taken for dead
 
 
 @dataclass
@@ -258,19 +262,23 @@ class DarTester:
 
     def alive(self) -> str | None:
         """None while the DAR answers: an RA to a Router Solicitation, else any BA to a valid
-        first BU; otherwise what went unanswered (or how it crashed, where that is known)."""
+        first BU, in one of ALIVE_TRIES tries (a lossy link is not a dead IUT: the first waits
+        LATE seconds more for a slow one, the others the wait); otherwise what went unanswered
+        (or how it crashed, where that is known)."""
         if self.x.crashed is not None:
             return f"it crashed: {self.x.crashed}"
-        self.x.send(encode_bytes(RouterSolicitation(self.x.link_local)))
-        if self._answered(lambda m: isinstance(m, RouterAdvertisement)):
-            return None
-        mn = self.new_mn(care_of_test=False)
-        self.send(mn.first_bu())
-        if self._answered(lambda m: isinstance(m, BindingAck) and m.dst == mn.coa):
-            return None
+        for tried in range(ALIVE_TRIES):
+            seconds = self.wait + (0.0 if tried else LATE)
+            self.x.send(encode_bytes(RouterSolicitation(self.x.link_local)))
+            if self._answered(lambda m: isinstance(m, RouterAdvertisement), seconds):
+                return None
+            mn = self.new_mn(care_of_test=False)
+            self.send(mn.first_bu())
+            if self._answered(lambda m: isinstance(m, BindingAck) and m.dst == mn.coa, seconds):
+                return None
         return (
             f"no RA to a Router Solicitation from {self.x.link_local} and no BA to a valid "
-            f"CGA-signed BU within {self._window(self.wait + LATE)}"
+            f"CGA-signed BU, {ALIVE_TRIES} times (within {self._window(self.wait + LATE)} the first)"
         )
 
     def new_coa(self) -> str:
@@ -366,9 +374,8 @@ class DarTester:
         frames = [f for f in self.x.frames[mark:] if f.direction == IUT]
         return [(f.time, m) for f in frames if match(m := decode(f.raw))]
 
-    def _answered(self, match: Callable[[Message], bool]) -> bool:
-        """An answer ``match`` accepts within the wait, or LATE seconds more: a slow IUT is alive."""
-        return any(match(m) for m in self.watch(self.wait + LATE, match))
+    def _answered(self, match: Callable[[Message], bool], seconds: float) -> bool:
+        return any(match(m) for m in self.watch(seconds, match))
 
     def expect(self, match: Callable[[Message], bool], what: str, seconds: float | None = None) -> Message:
         """The first IUT message ``match`` accepts within ``seconds`` (a rule's deadline) or the
@@ -392,7 +399,13 @@ class DarTester:
         others = [describe(m, route=True) for m in seen if not _noise(m)]
         instead = "; ".join(others) if others else "nothing"
         more = "" if seconds is not None else f" (and {LATE:g} s more for a slow IUT)"
-        raise Fail(f"expected {what} within {self._window(seconds)}{more}, got {instead}")
+        why = f"expected {what} within {self._window(seconds)}{more}, got {instead}"
+        raise Fail(why) if others else self.missing(why)
+
+    def _after_last_sent(self) -> int:
+        """The frame log's position after the tester's last packet (a mark for seen_since)."""
+        sent = [i for i, f in enumerate(self.x.frames) if f.direction == TESTER]
+        return sent[-1] + 1 if sent else 0
 
     def _last_sent(self) -> float:
         """When (case time) the tester last sent a packet: the one an expected answer answers."""
@@ -443,12 +456,44 @@ class DarTester:
         self.check_status(mn, ba, 0)
 
     def expect_no_answer(self, mn: PlayedMn, why: str, *, to: str | None = None) -> None:
-        """Silence towards the MN for the wait: no BA and no BE (a silent drop)."""
+        """Silence towards the MN for the wait: no BA and no BE (a silent drop), on a link that
+        is not seen to lose packets (:meth:`link_loss`); an answer that comes while the link is
+        probed is an answer all the same."""
         dst = {to or mn.coa, mn.address}
-        seen = self.watch(None, lambda m: isinstance(m, (BindingAck, BindingError)) and m.dst in dst)
-        answers = [m for m in seen if isinstance(m, (BindingAck, BindingError)) and m.dst in dst]
+        answer = lambda m: isinstance(m, (BindingAck, BindingError)) and m.dst in dst  # noqa: E731
+        mark, sent = self._after_last_sent(), self._last_sent()
+        self.watch(None, answer)
+        loss = None if self.seen_since(mark, answer) else self.link_loss()
+        answers = self.seen_since(mark, answer)
         if answers:
-            raise Fail(f"{why} must be dropped silently, got {describe(answers[0], route=True)}")
+            at, first = answers[0]
+            late = f" {at - sent:.1f} s after it" if at - sent > self.wait else ""
+            raise Fail(f"{why} must be dropped silently, got {describe(first, route=True)}{late}")
+        if loss is not None:
+            raise Inconclusive(f"{why} got no answer, but {loss}: the silence proves nothing")
+
+    def missing(self, why: str) -> Fail | Inconclusive:
+        """What to raise when an answer ``why`` names did not come: FAIL, unless the link is seen
+        to lose packets (then the answer may be lost: INCONCLUSIVE)."""
+        loss = self.link_loss()
+        return Fail(why) if loss is None else Inconclusive(f"{why}, but {loss}: the answer may be lost")
+
+    def link_loss(self) -> str | None:
+        """How the link is seen to lose packets: of up to PROBES Router Solicitations from the
+        tester's link-local address, some got an RA (within the wait and LATE) and some none. None: every
+        one was answered, or none (an IUT that does not answer RSs: loss cannot be told)."""
+        me, answered, lost = self.x.link_local, 0, 0
+        while answered + lost < PROBES and not (answered and lost):
+            self.x.send(encode_bytes(RouterSolicitation(me)))
+            ra = lambda m: isinstance(m, RouterAdvertisement) and m.dst == me  # noqa: E731
+            if any(ra(m) for m in self.watch(self.wait + LATE, ra)):
+                answered += 1
+            else:
+                lost += 1
+        if answered and lost:
+            window = self._window(self.wait + LATE)
+            return f"a Router Solicitation got no RA within {window} after {answered} did: the link loses packets"
+        return None
 
     def check_ba_bad(self, mn: PlayedMn, ba: BindingAck, deregistration: bool = False) -> None:
         """The BA's BAD verifies with the MN's Kbm (profile §6 step 7: BAD whenever a PHKT exists)."""
