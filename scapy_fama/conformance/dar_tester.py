@@ -86,6 +86,7 @@ LATE = 5.0
 # Silence, or an answer that never came, is the IUT's only on a link that loses nothing: before
 # either decides a case, up to this many Router Solicitations probe the link (see link_loss).
 PROBES = 20
+BE_RETRY = 6.0  # seconds for a Binding Error rate limiter to refill (ours: 0.2 per second per /64)
 ALIVE_TRIES = 6  # rounds of (RS, first BU) before the IUT is taken for dead
 
 
@@ -274,7 +275,7 @@ class DarTester:
                 return None
             mn = self.new_mn(care_of_test=False)
             self.send(mn.first_bu())
-            if self._answered(lambda m: isinstance(m, BindingAck) and m.dst == mn.coa, seconds):
+            if self._answered(_ba_to(mn.coa), seconds):
                 return None
         return (
             f"no RA to a Router Solicitation from {self.x.link_local} and no BA to a valid "
@@ -411,6 +412,23 @@ class DarTester:
         """When (case time) the tester last sent a packet: the one an expected answer answers."""
         return max((f.time for f in self.x.frames if f.direction == TESTER), default=0.0)
 
+    def expect_be(self, raw: bytes, to: str) -> BindingError:
+        """Send ``raw``, which earns a Binding Error to ``to``; the Binding Error. A DAR may
+        rate-limit them as ICMPv6 errors are (RFC 6275 §9.3.3, RFC 4443 §2.4 (f); profile §6:
+        per source prefix too, and the tester's CoAs share one): one that does not come is
+        asked for once more, after BE_RETRY seconds for the limiter to refill."""
+        is_be = lambda m: isinstance(m, BindingError) and m.dst == to
+        self.send(raw)
+        seen = self.watch(None, is_be)
+        if not (seen and is_be(seen[-1])):
+            seen = self.watch(BE_RETRY, is_be)  # a late one is judged as it is
+        if not (seen and is_be(seen[-1])):
+            self.send(raw)
+            seen = [self.expect(is_be, f"a Binding Error to {to} (asked twice, {BE_RETRY:g} s apart, for a rate limit)")]
+        be = seen[-1]
+        assert isinstance(be, BindingError)
+        return be
+
     def expect_ba(self, mn: PlayedMn, status: int | None, *, to: str | None = None) -> BindingAck:
         """A BA to the MN's CoA (or ``to``): with ``status`` (any with None)."""
         dst = to or mn.coa
@@ -460,7 +478,7 @@ class DarTester:
         is not seen to lose packets (:meth:`link_loss`); an answer that comes while the link is
         probed is an answer all the same."""
         dst = {to or mn.coa, mn.address}
-        answer = lambda m: isinstance(m, (BindingAck, BindingError)) and m.dst in dst  # noqa: E731
+        answer = lambda m: isinstance(m, (BindingAck, BindingError)) and m.dst in dst
         mark, sent = self._after_last_sent(), self._last_sent()
         self.watch(None, answer)
         loss = None if self.seen_since(mark, answer) else self.link_loss()
@@ -485,7 +503,7 @@ class DarTester:
         me, answered, lost = self.x.link_local, 0, 0
         while answered + lost < PROBES and not (answered and lost):
             self.x.send(encode_bytes(RouterSolicitation(me)))
-            ra = lambda m: isinstance(m, RouterAdvertisement) and m.dst == me  # noqa: E731
+            ra = lambda m: isinstance(m, RouterAdvertisement) and m.dst == me
             if any(ra(m) for m in self.watch(self.wait + LATE, ra)):
                 answered += 1
             else:
@@ -558,6 +576,10 @@ def _bu_seq(raw: bytes) -> int | None:
 def _carries_cga(raw: bytes) -> bool:
     info = parse(raw)
     return info is not None and info.mh is not None and any(t == 12 for t, _, _ in info.mh.options)
+
+
+def _ba_to(coa: str) -> Callable[[Message], bool]:
+    return lambda m: isinstance(m, BindingAck) and m.dst == coa
 
 
 def _inner_dst(msg: Tunnelled) -> str:
