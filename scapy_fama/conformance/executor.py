@@ -26,7 +26,8 @@ timeline, which starts when the executor is made and runs on through the
 cases. In-process, fragments are put together before the core reads them, as
 the drivers do (:mod:`scapy_fama.automata.reassembly`, RFC 8200 §4.5): a core
 is the IUT's protocol, its IP layer the driver's. An in-process core that
-raises has crashed, as its process would:
+raises has crashed, as its process would, and so has one whose timer fires
+without end at one instant (its process would spin, answering nothing):
 ``crashed`` says how, and it answers nothing for the rest of the run (the
 runner then finds it silent, see :mod:`scapy_fama.conformance.runner`).
 """
@@ -47,6 +48,7 @@ from scapy_fama.proto.effects import Effects, Forward, Send
 from scapy_fama.wire import parse
 
 TESTER, IUT = "tester", "iut"  # the directions of a frame
+SPINS = 10_000  # an in-process core's timer firing this often at one instant has hung
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ class InprocExecutor(Executor):
         self._origin = time.time()  # the run's virtual timeline starts here ...
         self._elapsed = 0.0  # ... and has run this long in the cases before this one
         self.reassembly = Reassembly()  # the fragments of the case's packets (module doc)
+        self._spins = 0  # the core's timer fired this many times without the clock moving on
 
     def clock(self) -> float:
         return self.virtual
@@ -227,6 +230,10 @@ class InprocExecutor(Executor):
         due = None if core is None or self.crashed else core.next_deadline()
         if core is None or due is None or due > deadline:
             self.virtual = max(self.virtual, deadline)
+            return False
+        self._spins = self._spins + 1 if due <= self.virtual else 0
+        if self._spins > SPINS:  # a timer that fires but never moves on: a process that spins
+            self.crashed = f"its timer fires again and again at {self.virtual:.3f} s, never later"
             return False
         self.virtual = max(self.virtual, due)
         self._run(f"on its timer at {self.virtual:.3f} s", lambda: core.on_timer(self.virtual))

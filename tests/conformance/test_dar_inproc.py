@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+import threading
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -345,3 +346,41 @@ def test_a_rate_limited_binding_error_is_asked_for_again_not_failed(mn_key: KeyP
         assert outcomes[case_id].verdict is Verdict.PASS, (case_id, outcomes[case_id].reason)
         sent = [f for f in outcomes[case_id].frames if f.direction == TESTER]
         assert len(sent) >= 2 and sent[-1].raw == sent[-2].raw  # the same packet, asked twice
+
+
+class RefusesFloodWith148(DarCore):
+    """Answers a BU its DoS guard or a full cache refuses with 148, not 130."""
+
+    def _reply(self, bu: BindingUpdate, status: int, **kwargs: Any) -> Effects:
+        return super()._reply(bu, 148 if status == 130 else status, **kwargs)
+
+
+def test_a_dar_whose_dos_guard_answers_148_fails_the_130_cases(mn_key: KeyPair) -> None:
+    """Valid CGA BUs refused with 148 under a flood: DAR-DOS-001 fails, naming the status (it
+    said it could not exhaust the budget); DAR-BU-014's 130 at a full cache fails too."""
+    failed = _failed(_run(mn_key, factory=RefusesFloodWith148))
+    assert set(failed) == {"DAR-DOS-001", "DAR-BU-014"}, failed
+    assert failed["DAR-DOS-001"] == "valid CGA-signed BUs in a burst got BA 148: one the DoS guard refuses gets 130"
+
+
+class ExpiryNeverSettles(DarCore):
+    """Its expiry timer comes due and, handled, stays due: a DAR process that would spin."""
+
+    def _expire(self, now: float) -> Effects:
+        return []
+
+
+def test_a_dar_whose_timer_never_settles_fails_the_case_it_hangs_in(mn_key: KeyPair) -> None:
+    """In-process time ran to the core's deadline for ever: the run never ended. Now the core has
+    hung, as a crashed one has: that case fails saying so, the later ones are inconclusive."""
+    outcomes: list[Outcome] = []
+    tester = DarTester(InprocDar(factory=ExpiryNeverSettles), mn_key, "2001:db8:1::1", "2001:db8:1::/64")
+    run = threading.Thread(target=lambda: outcomes.extend(run_all(select("dar", ["DAR-DATA-00[45]"]), tester)), daemon=True)
+    run.start()
+    run.join(120.0)
+    assert not run.is_alive(), "the run did not end"
+    (passed, hung) = outcomes
+    assert passed.verdict is Verdict.PASS and hung.verdict is Verdict.FAIL
+    assert hung.reason == (
+        "the IUT stopped answering during this case (it crashed: its timer fires again and again at 8.000 s, never later)"
+    )
