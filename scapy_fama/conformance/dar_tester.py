@@ -440,7 +440,11 @@ class DarTester:
         return self.check_status(mn, ba, status)
 
     def check_status(self, mn: PlayedMn, ba: BindingAck, status: int | None) -> BindingAck:
-        """``ba`` has ``status`` (any with None); an accepting one's seq is the MN's last accepted."""
+        """``ba`` has ``status`` (any with None); an accepting one's seq is the MN's last accepted.
+        A registration accepted with 0 may be accepted with 1 instead (RFC 6275 §6.1.8, §10.3.1:
+        the prefix will be deprecated before the binding ends, prefix discovery is necessary)."""
+        if status == 0 and ba.status == 1 and ba.lifetime > 0:
+            status = 1
         if status is not None and ba.status != status:
             raise Fail(f"expected BA {status}, got BA {ba.status} (seq {ba.seq})")
         if status is not None and status < 128:

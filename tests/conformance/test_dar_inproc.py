@@ -384,3 +384,19 @@ def test_a_dar_whose_timer_never_settles_fails_the_case_it_hangs_in(mn_key: KeyP
     assert hung.reason == (
         "the IUT stopped answering during this case (it crashed: its timer fires again and again at 8.000 s, never later)"
     )
+
+
+class AcceptsWithStatus1(DarCore):
+    """Accepts every registration with status 1, as a DAR whose prefix will be deprecated
+    before the bindings end must (RFC 6275 §10.3.1)."""
+
+    def _reply(self, bu: BindingUpdate, status: int, **kwargs: Any) -> Effects:
+        return super()._reply(bu, 1 if status == 0 and kwargs.get("lifetime") else status, **kwargs)
+
+
+def test_a_dar_that_accepts_with_status_1_passes_as_one_that_accepts_with_0(mn_key: KeyPair) -> None:
+    outcomes = _run(mn_key, factory=AcceptsWithStatus1)
+    bad = {i: (o.verdict.value, o.reason) for i, o in outcomes.items() if o.verdict is not Verdict.PASS}
+    assert set(bad) == {"DAR-ND-001"}, bad
+    ba1 = [decode(f.raw) for f in outcomes["DAR-CGA-001"].frames if f.direction != TESTER]
+    assert any(getattr(m, "status", None) == 1 for m in ba1)  # the mutation took hold
