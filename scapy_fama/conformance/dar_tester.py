@@ -478,21 +478,28 @@ class DarTester:
         self.check_status(mn, ba, 0)
 
     def expect_no_answer(self, mn: PlayedMn, why: str, *, to: str | None = None) -> None:
-        """Silence towards the MN for the wait: no BA and no BE (a silent drop), on a link that
-        is not seen to lose packets (:meth:`link_loss`); an answer that comes while the link is
-        probed is an answer all the same."""
+        """Silence towards the MN: no BA and no BE (a silent drop), see :meth:`silence`."""
         dst = {to or mn.coa, mn.address}
-        answer = lambda m: isinstance(m, (BindingAck, BindingError)) and m.dst in dst
+        got = self.silence(lambda m: isinstance(m, (BindingAck, BindingError)) and m.dst in dst, f"{why} got no answer")
+        if got is not None:
+            raise Fail(f"{why} must be dropped silently, got {describe(got[1], route=True)}{got[0]}")
+
+    def silence(self, match: Callable[[Message], bool], quiet: str) -> tuple[str, Message] | None:
+        """The first IUT message ``match`` accepts after the tester's last packet, within the
+        wait or while the link is then probed (:meth:`link_loss`: an answer that comes then is
+        an answer all the same), with how late it came (" 1.5 s after it", or "" within the
+        wait); None for silence. Silence on a link seen to lose packets proves nothing:
+        INCONCLUSIVE, ``quiet`` saying what was not seen."""
         mark, sent = self._after_last_sent(), self._last_sent()
-        self.watch(None, answer)
-        loss = None if self.seen_since(mark, answer) else self.link_loss()
-        answers = self.seen_since(mark, answer)
-        if answers:
-            at, first = answers[0]
-            late = f" {at - sent:.1f} s after it" if at - sent > self.wait else ""
-            raise Fail(f"{why} must be dropped silently, got {describe(first, route=True)}{late}")
+        self.watch(None, match)
+        loss = None if self.seen_since(mark, match) else self.link_loss()
+        seen = self.seen_since(mark, match)
+        if seen:
+            at, first = seen[0]
+            return (f" {at - sent:.1f} s after it" if at - sent > self.wait else ""), first
         if loss is not None:
-            raise Inconclusive(f"{why} got no answer, but {loss}: the silence proves nothing")
+            raise Inconclusive(f"{quiet}, but {loss}: the silence proves nothing")
+        return None
 
     def missing(self, why: str) -> Fail | Inconclusive:
         """What to raise when an answer ``why`` names did not come: FAIL, unless the link is seen
@@ -553,8 +560,8 @@ class DarTester:
         return got
 
     def expect_not_tunnelled(self, hoa: str, coa: str, when: str) -> None:
-        seen = self.watch(None, lambda m: isinstance(m, Tunnelled) and _inner_dst(m) == hoa)
-        if any(isinstance(m, Tunnelled) and _inner_dst(m) == hoa for m in seen):
+        tunnelled = lambda m: isinstance(m, Tunnelled) and _inner_dst(m) == hoa
+        if self.silence(tunnelled, f"no traffic for {hoa} was tunnelled {when}") is not None:
             raise Fail(f"traffic for {hoa} is still tunnelled to {coa} {when}")
 
     def _window(self, seconds: float | None) -> str:
