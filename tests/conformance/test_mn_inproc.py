@@ -30,7 +30,7 @@ from scapy_fama.proto.addresses import AddressRecord
 from scapy_fama.proto.bul import BulEntry, Due, SentBu
 from scapy_fama.proto.effects import Deliver, Effects, Notify, Send
 from scapy_fama.proto.keep import KeepRules
-from scapy_fama.proto.messages import BindingAck, BindingUpdate, Datagram, Message
+from scapy_fama.proto.messages import BindingAck, BindingUpdate, Datagram, Message, wire_lifetime
 from scapy_fama.proto.retransmit import RateWindow
 
 catalogue.load()
@@ -192,6 +192,31 @@ class WaitsForHome(MnCore):
         return self._gate(super().on_timer(now))
 
 
+class OutlivesItsAddress(MnCore):
+    """Asks for its configured binding lifetime whatever the home address's valid lifetime."""
+
+    def _bu(self, rec: AddressRecord, now: float) -> BindingUpdate:
+        bu = super()._bu(rec, now)
+        return replace(bu, lifetime=wire_lifetime(self.config.binding_lifetime)) if bu.lifetime else bu
+
+
+class TrustsAnyBad(MnCore):
+    """Takes a BA whose BAD does not verify (profile §7 accepts only a valid one)."""
+
+    def _check_ba(self, ba: BindingAck, sent: SentBu) -> tuple[str | None, bytes | None]:
+        why, phkt = super()._check_ba(ba, sent)
+        return (None, None) if why is not None and why.startswith("bad-") else (why, phkt)
+
+
+class RetriesAfter148(MnCore):
+    """Signs again after BA 148 (profile §7: report, no retry loop)."""
+
+    def _on_status(self, rec: AddressRecord, sent: SentBu, ba: BindingAck, now: float) -> Effects:
+        if ba.status == 148:
+            return self._signal(rec, now)
+        return super()._on_status(rec, sent, ba, now)
+
+
 BROKEN: list[tuple[type[MnCore], dict[str, str], list[str]]] = [
     # (the MN, {case that must fail: a word its reason must contain}, cases that must still pass)
     (ReusesSeq, {"MN-RETX-002": "seq"}, ["MN-RETX-001", "MN-BU-002", "MN-HOME-001"]),
@@ -228,6 +253,9 @@ BROKEN: list[tuple[type[MnCore], dict[str, str], list[str]]] = [
     (SolicitsLate, {"MN-RS-001": "after link-up 1"}, ["MN-BU-001", "MN-BU-003"]),
     (IgnoresCollisions, {"MN-DAD-001": "not from a new address"}, ["MN-BU-003", "MN-HOME-002"]),
     (WaitsForHome, {"MN-HOME-002": "while dar 1 has not answered"}, ["MN-HOME-001", "MN-BU-001"]),
+    (OutlivesItsAddress, {"MN-BU-004": "valid for"}, ["MN-BU-001", "MN-REFRESH-001"]),
+    (TrustsAnyBad, {"MN-PHKT-002": "bad of another phkt"}, ["MN-PHKT-001", "MN-STATUS-001"]),
+    (RetriesAfter148, {"MN-STATUS-003": "yet the mn sent"}, ["MN-STATUS-001", "MN-STATUS-004"]),
 ]
 
 
