@@ -96,7 +96,9 @@ def _ignored(t: DarTester, raw: bytes, what: str) -> None:
     sent = t.x.now()
     answers = _solicit(t, _rs(t.x.link_local), t.wait + LATE)
     if not answers:
-        raise t.missing(f"a valid RS got no RA within {t.wait + LATE:g} s, so the silence to an RS with {what} proves nothing")
+        raise t.missing(
+            f"a valid RS got no RA within {t.wait + LATE:g} s, so the silence to an RS with {what} proves nothing"
+        )
     delay = answers[0][0] - sent
     if delay > t.wait:
         raise Inconclusive(

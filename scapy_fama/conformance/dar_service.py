@@ -155,7 +155,8 @@ def dos_flood(t: DarTester) -> None:
     statuses = [m.status for m in seen if isinstance(m, BindingAck) and m.dst in coas]
     wrong = sorted(set(statuses) - {0, 1, 130})  # 1: accepted too (RFC 6275 §6.1.8)
     if wrong:
-        raise Fail(f"valid CGA-signed BUs in a burst got BA {', '.join(map(str, wrong))}: one the DoS guard refuses gets 130")
+        got = ", ".join(map(str, wrong))
+        raise Fail(f"valid CGA-signed BUs in a burst got BA {got}: one the DoS guard refuses gets 130")
     if 130 not in statuses:
         raise Inconclusive(f"{FLOOD} CGA BUs in a burst did not exhaust the IUT's CGA budget (answers {sorted(set(statuses))})")
     t.send(mn.phkt_bu())

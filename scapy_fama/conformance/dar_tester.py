@@ -20,9 +20,14 @@ checks that step itself); an expectation that is not met fails it, saying what
 arrived instead. After each case the runner asks :meth:`DarTester.alive`
 whether the DAR still answers: an RA to a Router Solicitation from the
 tester's link-local address (profile §2 step 1), or else any BA to a valid
-first BU. Messages are read with :func:`scapy_fama.codec.decode`, so a
-case compares fields, not bytes; :func:`scapy_fama.wire.parse` gives the
-header layout where a case checks addressing.
+first BU. Neither a slow IUT nor a lossy link decides a case: an expected
+answer is awaited LATE seconds past the wait (if it comes then, the case is
+inconclusive), and before a missing answer fails a case or a silence passes
+one, Router Solicitations probe the link (:meth:`DarTester.link_loss`: some
+answered and some not, the case is inconclusive). Messages are read with
+:func:`scapy_fama.codec.decode`, so a case compares fields, not bytes;
+:func:`scapy_fama.wire.parse` gives the header layout where a case checks
+addressing.
 """
 
 from __future__ import annotations
@@ -424,7 +429,8 @@ class DarTester:
             seen = self.watch(BE_RETRY, is_be)  # a late one is judged as it is
         if not (seen and is_be(seen[-1])):
             self.send(raw)
-            seen = [self.expect(is_be, f"a Binding Error to {to} (asked twice, {BE_RETRY:g} s apart, for a rate limit)")]
+            what = f"a Binding Error to {to} (asked twice, {BE_RETRY:g} s apart, for a rate limit)"
+            seen = [self.expect(is_be, what)]
         be = seen[-1]
         assert isinstance(be, BindingError)
         return be
@@ -480,7 +486,8 @@ class DarTester:
     def expect_no_answer(self, mn: PlayedMn, why: str, *, to: str | None = None) -> None:
         """Silence towards the MN: no BA and no BE (a silent drop), see :meth:`silence`."""
         dst = {to or mn.coa, mn.address}
-        got = self.silence(lambda m: isinstance(m, (BindingAck, BindingError)) and m.dst in dst, f"{why} got no answer")
+        answer = lambda m: isinstance(m, (BindingAck, BindingError)) and m.dst in dst
+        got = self.silence(answer, f"{why} got no answer")
         if got is not None:
             raise Fail(f"{why} must be dropped silently, got {describe(got[1], route=True)}{got[0]}")
 
@@ -509,8 +516,9 @@ class DarTester:
 
     def link_loss(self) -> str | None:
         """How the link is seen to lose packets: of up to PROBES Router Solicitations from the
-        tester's link-local address, some got an RA (within the wait and LATE) and some none. None: every
-        one was answered, or none (an IUT that does not answer RSs: loss cannot be told)."""
+        tester's link-local address, some got an RA (within the wait and LATE) and some none.
+        None: every one was answered, or none (an IUT that does not answer RSs: loss cannot be
+        told)."""
         me, answered, lost = self.x.link_local, 0, 0
         while answered + lost < PROBES and not (answered and lost):
             self.x.send(encode_bytes(RouterSolicitation(me)))

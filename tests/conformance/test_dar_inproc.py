@@ -141,7 +141,8 @@ def test_a_dar_that_keeps_state_for_a_refused_bu_fails_that_case_alone(mn_key: K
     failed = _failed(_run(mn_key, factory=KeepsRefusedState))
     assert set(failed) == {"DAR-BU-014"}, failed
     assert failed["DAR-BU-014"].startswith("the HoA refused for a full cache still has a security record: ")
-    assert failed["DAR-BU-014"].endswith("within 2 s (and 5 s more for a slow IUT), got nothing")  # a BAD of another PHKT: dropped
+    # a BAD of another PHKT: dropped
+    assert failed["DAR-BU-014"].endswith("within 2 s (and 5 s more for a slow IUT), got nothing")
 
 
 FRAMING = {"DAR-MH-001", "DAR-MH-002", "DAR-MH-004", "DAR-MH-007", "DAR-MH-008", "DAR-PHKT-008",
@@ -294,7 +295,8 @@ def test_a_slow_dar_that_answers_what_it_must_drop_fails_never_passes(mn_key: Ke
     """A slow DAR that checks no framing answers a faulty BU after the silence the case waited:
     the answer comes while the tester probes the link for loss, and is an answer all the same
     (were it later still, the BA to the valid BU after it is told from it by its sequence number)."""
-    outcomes = _run(mn_key, factory=SlowDar, wait=1.0, patch=mock.patch("scapy_fama.conformance.executor.decode", _unchecked))
+    unchecked = mock.patch("scapy_fama.conformance.executor.decode", _unchecked)
+    outcomes = _run(mn_key, factory=SlowDar, wait=1.0, patch=unchecked)
     failed = _failed(outcomes)
     assert not FRAMING & {i for i, o in outcomes.items() if o.verdict is Verdict.PASS}
     for case_id, what in (("DAR-MH-001", "a BU with a bad checksum"), ("DAR-MH-004", "a BU with Payload Proto 6")):
@@ -375,14 +377,16 @@ def test_a_dar_whose_timer_never_settles_fails_the_case_it_hangs_in(mn_key: KeyP
     hung, as a crashed one has: that case fails saying so, the later ones are inconclusive."""
     outcomes: list[Outcome] = []
     tester = DarTester(InprocDar(factory=ExpiryNeverSettles), mn_key, "2001:db8:1::1", "2001:db8:1::/64")
-    run = threading.Thread(target=lambda: outcomes.extend(run_all(select("dar", ["DAR-DATA-00[45]"]), tester)), daemon=True)
+    cases = select("dar", ["DAR-DATA-00[45]"])
+    run = threading.Thread(target=lambda: outcomes.extend(run_all(cases, tester)), daemon=True)
     run.start()
     run.join(120.0)
     assert not run.is_alive(), "the run did not end"
     (passed, hung) = outcomes
     assert passed.verdict is Verdict.PASS and hung.verdict is Verdict.FAIL
     assert hung.reason == (
-        "the IUT stopped answering during this case (it crashed: its timer fires again and again at 8.000 s, never later)"
+        "the IUT stopped answering during this case "
+        "(it crashed: its timer fires again and again at 8.000 s, never later)"
     )
 
 

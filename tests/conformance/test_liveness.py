@@ -78,7 +78,8 @@ def test_a_dar_that_goes_deaf_is_found_by_the_probe(mn_key: KeyPair) -> None:
     outcomes = {o.case.id: o for o in _dar_run(mn_key, GoesDeaf, ["mh", "DAR-PHKT-00[12]"])}
     died = outcomes["DAR-MH-005"]
     assert died.verdict is Verdict.FAIL and "no RA to a Router Solicitation" in died.reason
-    assert "no BA to a valid CGA-signed BU, 6 times (within 7 s the first)" in died.reason  # ALIVE_TRIES, the wait and LATE
+    # ALIVE_TRIES rounds, the first within the wait and LATE
+    assert "no BA to a valid CGA-signed BU, 6 times (within 7 s the first)" in died.reason
     assert "the case: expected a Binding Error" in died.reason
     assert outcomes["DAR-PHKT-001"].reason == "the IUT stopped answering after DAR-MH-005"
 
