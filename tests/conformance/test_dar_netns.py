@@ -22,7 +22,8 @@ whose neighbour cache takes every NA's address, Override flag or not (``planted_
 override``): DAR-ND-001 fails, saying where the DAR sent H's packets. Two more planted DARs
 run their case family (the whole suite, in-process, is test_dar_inproc's): one silent to an
 accepted BU with A=0 fails DAR-BU-009 alone of DAR-BU-*, one that answers every RS from :: with
-a multicast RA at once fails DAR-RA-002 alone of DAR-RA-*.
+a multicast RA at once fails DAR-RA-002 alone of DAR-RA-*; one that answers everything 1.5 s late,
+the tester waiting 1 s, leaves its cases inconclusive, none failed.
 """
 
 from __future__ import annotations
@@ -286,3 +287,14 @@ def test_a_dar_that_ignores_the_ra_rate_limit_fails_that_case_alone(link: Link) 
     failed = _failed_alone(link, "no-ra-limit", "DAR-RA-*")
     assert set(failed) == {"DAR-RA-002"}, failed
     assert "at most one per 30 ms" in failed["DAR-RA-002"]
+
+
+def test_a_dar_slower_than_the_wait_is_inconclusive_not_failed(link: Link) -> None:
+    """fama-dar answering everything 1.5 s late (``planted_dar.py slow``), the tester waiting 1 s:
+    the cases are inconclusive, saying how late the answer came; none fails or passes."""
+    link.start_dar(program=(str(PLANTED), "slow"))
+    done, report = link.conformance("slow.json", "DAR-MH-001", "DAR-BU-001", "DAR-RA-003", "--wait", "1")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout[-3000:] + done.stderr
+    verdicts = _verdicts(report)
+    assert {v for v, _ in verdicts.values()} == {"inconclusive"}, verdicts
+    assert all("after" in why and "past the wait of 1 s" in why for _, why in verdicts.values()), verdicts
