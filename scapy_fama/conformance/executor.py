@@ -74,6 +74,7 @@ class Executor(ABC):
 
     kind: str  # "inproc" or "iface"
     role: str  # "dar" or "mn"
+    lossless = False  # the link loses nothing (in-process: the codec), so the tester need not probe it
     link_local = "fe80::7e57"  # the tester's own address on the IUT's link
 
     def __init__(self) -> None:
@@ -164,6 +165,7 @@ class InprocExecutor(Executor):
     one crashes (see the module doc)."""
 
     kind = "inproc"
+    lossless = True
 
     def __init__(self) -> None:
         super().__init__()
