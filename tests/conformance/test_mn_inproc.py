@@ -30,7 +30,13 @@ from scapy_fama.proto.addresses import AddressRecord
 from scapy_fama.proto.bul import BulEntry, Due, SentBu
 from scapy_fama.proto.effects import Deliver, Effects, Notify, Send
 from scapy_fama.proto.keep import KeepRules
-from scapy_fama.proto.messages import BindingAck, BindingUpdate, Datagram, Message, wire_lifetime
+from scapy_fama.proto.messages import (
+    BindingAck,
+    BindingUpdate,
+    Datagram,
+    Message,
+    wire_lifetime,
+)
 from scapy_fama.proto.retransmit import RateWindow
 
 catalogue.load()
