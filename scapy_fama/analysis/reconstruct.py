@@ -25,6 +25,8 @@ Parameters is checked (CGA, signature: no key needed, ``verify_bu``); a BA with
 a PHKT is checked and its PHKT decrypted when ``--keys`` holds the key whose
 public half is in the MN's CGA Parameters; from then on, every BAD of that
 binding (BUs and BAs) is checked with the PHKT (and the CoT's care-of token).
+A BU or BA cut by the snap length is not checked (its truncated-packet finding says
+why): the bytes its signature or BAD covers are not all in the capture.
 A return-routability BU is checked when the capture holds the HoT and CoT whose
 nonce indices it names: their keygen tokens make its Kbm.
 
@@ -342,7 +344,7 @@ class Reconstruction:
         return ex
 
     def _verify_bu(self, b: Binding, ex: Exchange, sig: Signal, ip: bytes, ref: PacketRef) -> None:
-        if ex.auth == "none" or (ex.auth == "phkt" and b.phkt is None):
+        if sig.cut or ex.auth == "none" or (ex.auth == "phkt" and b.phkt is None):
             return
         msg = decode(ip) if (NONCE_INDICES in sig.options or ex.auth == "cga") else None
         home_token = b.phkt
@@ -442,6 +444,8 @@ class Reconstruction:
     def _verify_ba(self, b: Binding, ex: Exchange, sig: Signal, ip: bytes, ref: PacketRef) -> None:
         keypair = self._key_of.get(b.key_id or "")
         token = ex.care_of_token if ex.accepted else None
+        if sig.cut:  # a truncated-packet finding already; the PHKT's ciphertext is not all there
+            return
         if PHKT in sig.options and keypair is not None:
             verdict = verify_ba(ip, care_of_token=token, mn_keypair=keypair)
             ba = decode(ip, lenient=True)

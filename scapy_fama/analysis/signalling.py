@@ -102,6 +102,12 @@ class Signal:
             return self.lifetime == 0
         return is_deregistration(self.src, self.hoa, self.lifetime or 0)
 
+    @property
+    def cut(self) -> bool:
+        """Captured shorter than it was (snap length): the bytes a CGA, a signature or a BAD
+        cover are not all there, so none of them can be checked."""
+        return any(p.kind == "truncated-packet" for p in self.problems)
+
 
 SIGNAL_FIELDS = tuple(f.name for f in fields(Signal))
 
@@ -250,10 +256,22 @@ def _icmpv6_signal(ip: bytes, info: WireInfo) -> Signal | None:
     return None
 
 
+def _unreadable(ip: bytes, info: WireInfo, default: str) -> Signal:
+    """A packet whose headers end before its Mobility Header does. When the capture holds fewer
+    bytes than its Payload Length says, the snap length cut it (tshark: "Packet size limited
+    during capture"): a truncated-packet, as a cut MH is; what the missing bytes held is unknown.
+    Otherwise its own lengths contradict each other: a malformed-packet."""
+    problem = info.problem or default
+    if 40 + info.payload_length > len(ip):
+        problem = f"captured {len(ip)} of the packet's {40 + info.payload_length} bytes: {problem}"
+        return Signal("malformed", info.src, info.dst, problems=[Problem("truncated-packet", problem)])
+    return Signal("malformed", info.src, info.dst, problems=[Problem("malformed-packet", problem)])
+
+
 def read_signal(ip: bytes, info: WireInfo) -> Signal | None:
     """The signalling ``ip`` carries, or None when it is data (ICMPv6 other than ND)."""
     if info.proto is None:
-        return Signal("malformed", info.src, info.dst, problems=[Problem("malformed-packet", info.problem or "cut short")])
+        return _unreadable(ip, info, "cut short")
     if info.proto == 58:
         return _icmpv6_signal(ip, info)
     old = info.proto == 62
@@ -264,7 +282,7 @@ def read_signal(ip: bytes, info: WireInfo) -> Signal | None:
             return Signal("malformed", info.src, info.dst, problems=[Problem("framing", "next header 62 without a Mobility Header")])
         ip, info = relabelled, parsed  # type: ignore[assignment]
     if info.mh is None:
-        return Signal("malformed", info.src, info.dst, problems=[Problem("malformed-packet", info.problem or "Mobility Header cut short")])
+        return _unreadable(ip, info, "Mobility Header cut short")
     sig = _mh_signal(ip, info)
     if old:
         sig.problems.insert(0, Problem("framing", "Mobility Header behind next header 62, the pre-RFC 3775 "
