@@ -204,7 +204,7 @@ def _not_readable(path: Path) -> ValueError:
 
 def capture_set(paths: list[Path]) -> tuple[list[Path], frozenset[Path]]:
     """Files as given, folders as their captures (*.pcap, *.pcapng, *.cap, by name); and the files
-    found in folders, which are read leniently (one that is no capture is a break, not an error)."""
+    found in folders, which are read leniently (one that is no capture or cannot be read is a break, not an error)."""
     out: list[Path] = []
     lenient: set[Path] = set()
     for path in paths:

@@ -37,11 +37,12 @@ A pcapng block that contradicts itself (its two total lengths differ, an Enhance
 Packet Block's captured length runs past the block, fixed fields missing: what
 tshark calls "damaged or corrupt") ends it the same way, as a break at that block. A ``lenient`` reader (a file found in a
 folder, not named by the user) turns a CaptureError into such a break too: no frame, or
-the frames before it.
+the frames before it; and so a file it cannot open (no read permission).
 """
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -118,22 +119,33 @@ class CaptureReader:
         self.lenient = lenient
         self.file_index = file_index
         self._vantage = file_index * VANTAGES_PER_FILE
-        self.size = self.path.stat().st_size
         self.position = 0  # bytes consumed so far, for progress bars
         self.truncated: str | None = None
         self.interfaces: list[Interface] = []
-        self._file: BinaryIO = self.path.open("rb")
+        self._bad: CaptureError | None = None
+        try:
+            self.size = self.path.stat().st_size
+            self._file: BinaryIO = self.path.open("rb")
+        except OSError as exc:
+            if not lenient:
+                raise
+            self.size, self._file = 0, io.BytesIO()
+            self._bad = CaptureError(f"{self.path}: cannot be read ({exc.strerror})")
         head = self._file.read(4)
         self.pcapng = head == PCAPNG_SHB
         self._head = head
-        self._bad: CaptureError | None = None
-        if len(head) < 4:
-            self._bad = CaptureError(f"{self.path}: {len(head)} bytes, not a pcap or pcapng file")
-        elif not self.pcapng and head not in PCAP_MAGICS:
-            self._bad = CaptureError(f"{self.path}: not a pcap or pcapng file (magic {head.hex()})")
+        self._bad = self._bad or self._not_a_capture(head)
         if self._bad is not None and not lenient:
             self._file.close()
             raise self._bad
+
+    def _not_a_capture(self, head: bytes) -> CaptureError | None:
+        """Why a file starting with ``head`` is no pcap or pcapng file (None: it may be one)."""
+        if len(head) < 4:
+            return CaptureError(f"{self.path}: {len(head)} bytes, not a pcap or pcapng file")
+        if not self.pcapng and head not in PCAP_MAGICS:
+            return CaptureError(f"{self.path}: not a pcap or pcapng file (magic {head.hex()})")
+        return None
 
     def __enter__(self) -> Self:
         return self

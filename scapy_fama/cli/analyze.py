@@ -19,7 +19,7 @@ through :func:`scapy_fama.cli.common.run`: one line, an exit code.
     fama-analyze --merge shards/ --json             (... and the report of them all)
 
 Exit codes: 0 analysed; 1 analysed, but a file was cut short or damaged (results up
-to the break), or a file found in a folder is no capture (the rest analysed; with --shard-out:
+to the break), or a file found in a folder is no capture or cannot be read (the rest analysed; with --shard-out:
 its shard is written, a warning printed, exit 1 too); 2 bad
 input (a named file that is not a capture, a missing file, a key that does not load);
 130 interrupted.
@@ -71,7 +71,8 @@ def parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("files", nargs="+", type=nonempty_path, metavar="FILE",
                     help="pcap or pcapng files and folders of them (several: merged by time); a named file that "
-                         "is no capture is an error, one found in a folder a warning (exit 1) and the rest analysed")
+                         "is no capture is an error, one found in a folder (or unreadable there) a warning (exit 1) and the rest "
+                         "analysed")
     ap.add_argument("--jobs", type=jobs, default=1, metavar="N",
                     help=f"read the files in N processes: N at most the cores usable here ({usable_cores()}), no more "
                          "processes than files (the same report as one process; where no other file is within "

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -192,3 +194,39 @@ def test_a_bad_file_in_a_folder_is_a_warning_and_the_rest_is_reported(tmp_path: 
                            timeout=120)
     assert named.returncode == 2 and named.stderr.strip() == f"fama-analyze: error: {folder / 'empty.pcap'}: 0 bytes, " \
         "not a pcap or pcapng file"
+
+
+def test_an_unreadable_file_in_a_folder_is_a_warning_and_the_rest_is_reported() -> None:
+    """A capture without read permission in a folder stopped the run (exit 2, "Permission
+    denied", no report of the other files), where a file that is no capture is a warning; named
+    on the command line it stays a one-line error. As root, the command runs as nobody."""
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root, and no setpriv to read as another user")
+        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    with tempfile.TemporaryDirectory() as top:  # not under pytest's 0700 folder: nobody must reach it
+        folder = Path(top) / "set"
+        folder.mkdir()
+        for name in ("fig1", "fig2"):
+            (folder / f"{name}.pcapng").write_bytes((PCAPS / f"{name}.pcapng").read_bytes())
+        locked = folder / "locked.pcapng"
+        locked.write_bytes((PCAPS / "fig3.pcapng").read_bytes())
+        locked.chmod(0)
+        for path in (Path(top), folder):
+            path.chmod(0o755)
+        run = [*as_user, sys.executable, "-m", "scapy_fama.cli.analyze"]
+        reports = []
+        for extra in ([], ["--jobs", "2"]):
+            done = subprocess.run([*run, str(folder), "--json", *extra], capture_output=True, text=True, timeout=300)
+            assert done.returncode == 1, done.stderr
+            assert done.stderr.splitlines() == ["warning: locked.pcapng: cannot be read (Permission denied): results "
+                                                "up to the break"]
+            reports.append(json.loads(done.stdout))
+        assert reports[0] == reports[1]
+        rest = to_json(analyze([folder / "fig1.pcapng", folder / "fig2.pcapng"]))
+        assert reports[0]["totals"] == rest["totals"] and reports[0]["signalling"] == rest["signalling"]
+        assert [f["truncated"] for f in reports[0]["files"]] == [None, None, "locked.pcapng: cannot be read "
+                                                                             "(Permission denied)"]
+        named = subprocess.run([*run, str(locked)], capture_output=True, text=True, timeout=120)
+        assert named.returncode == 2 and named.stderr.strip() == f"fama-analyze: error: {locked}: Permission denied"
