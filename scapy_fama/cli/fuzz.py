@@ -4,9 +4,9 @@ Theory of operation
 -------------------
 A thin front end over :mod:`scapy_fama.fuzz`: arguments -> a
 :class:`~scapy_fama.fuzz.campaign.Campaign` (rich progress with execs/s and
-findings on stderr) -> the coverage table, the findings (``--out DIR``: one
-pcap + JSON each) and the fama-fuzz/1 summary (``DIR/summary.json``, or on
-stdout with ``--json``). ``--replay FINDING.json`` runs one finding again. ``--engine libfuzzer`` hands a
+findings on stderr) -> the coverage table, the findings (one pcap + JSON each, in ``--out DIR``,
+or else in ./fama-fuzz-findings, made when the first is saved) and the fama-fuzz/1
+summary (``--out DIR/summary.json``, or on stdout with ``--json``). ``--replay FINDING.json`` runs one finding again. ``--engine libfuzzer`` hands a
 harness to libFuzzer instead (:mod:`scapy_fama.fuzz.libfuzzer`; ``--seconds`` ->
 ``-max_total_time``, ``--cases`` -> ``-runs``, ``--jobs`` -> ``-fork``, flags after
 ``--`` as they are) and files its crashes as findings of the same format.
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from ipaddress import IPv6Address, IPv6Network
@@ -61,6 +62,7 @@ from scapy_fama.fuzz.parallel import run_parallel
 PROG = "fama-fuzz"
 EXIT_TARGET = 3  # the target itself cannot be fuzzed: not a finding (1), not bad arguments (2)
 DEFAULT_CASES = 10_000
+DEFAULT_OUT = Path("fama-fuzz-findings")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -79,7 +81,9 @@ def parser() -> argparse.ArgumentParser:
                     help="re-sign, recompute the BAD and the checksum after mutating (reach deep logic)")
     ap.add_argument("--time-limit", type=positive_float, default=2.0, help="seconds one case may take")
     ap.add_argument("--liveness-every", type=positive_int, help="cases between liveness probes")
-    ap.add_argument("--out", type=nonempty_path, default=Path("fama-fuzz-findings"), help="directory for findings")
+    ap.add_argument("--out", type=nonempty_path, metavar="DIR",
+                    help=f"directory for findings and summary.json (default: findings only, in ./{DEFAULT_OUT}, "
+                         "made when the first is saved)")
     ap.add_argument("--no-minimise", action="store_true", help="save findings as generated")
     ap.add_argument("--json", action="store_true", help="print the fama-fuzz/1 summary on stdout")
     ap.add_argument("--replay", type=nonempty_path, metavar="FINDING", help="run a saved finding (its .json) again")
@@ -119,13 +123,13 @@ def _iface_options(args: argparse.Namespace) -> dict[str, object]:
     return {"iface": args.iface, "dar": str(dar), "prefix": str(prefix), "coa": str(coa), "wait": args.wait}
 
 
-def _config(args: argparse.Namespace) -> CampaignConfig:
+def _config(args: argparse.Namespace, out: Path) -> CampaignConfig:
     options = _iface_options(args) if args.target == "iface" else {}
     cases = args.cases if args.cases is not None else (None if args.seconds else DEFAULT_CASES)
     return CampaignConfig(
         target=args.target, seed=args.seed, cases=cases, seconds=args.seconds,
         families=tuple(f.strip() for f in args.family.split(",") if f.strip()), keep_valid=args.keep_valid,
-        time_limit=args.time_limit, liveness_every=args.liveness_every, out=args.out,
+        time_limit=args.time_limit, liveness_every=args.liveness_every, out=out,
         minimise=not args.no_minimise, target_options=options,
     )
 
@@ -149,9 +153,29 @@ def render_summary(summary: Summary, console: Console) -> None:
                       f"(mutator, outcome) pairs, stopped on {summary.stopped}")
 
 
+def _out(args: argparse.Namespace) -> Path:
+    """Where findings go, checked before the work: ``--out`` (made now; summary.json goes there
+    too), or else ./fama-fuzz-findings, made only when a finding is saved (the summary is the
+    one printed; a campaign without findings leaves nothing behind)."""
+    if args.out is not None:
+        writable_folder("--out", args.out)
+        return args.out
+    if DEFAULT_OUT.exists():
+        writable_folder("--out", DEFAULT_OUT)
+    elif not os.access(".", os.W_OK | os.X_OK):
+        raise ValueError(f"findings would go to ./{DEFAULT_OUT}, which cannot be made here ({Path.cwd()} is not "
+                         "writable): give --out DIR")
+    return DEFAULT_OUT
+
+
+def _write_summary(args: argparse.Namespace, data: dict[str, object]) -> None:
+    """``--out DIR/summary.json``, when --out is given."""
+    if args.out is not None:
+        (args.out / "summary.json").write_text(json.dumps(data, indent=1) + "\n")
+
+
 def _campaign(args: argparse.Namespace, console: Console) -> int:
-    campaign = Campaign(_config(args))
-    writable_folder("--out", args.out)
+    campaign = Campaign(_config(args, _out(args)))
     by_cases = campaign.config.cases is not None  # else the bar fills with --seconds
     columns = (TextColumn("fuzzing {task.fields[target]}"), BarColumn(), TextColumn("{task.fields[cases]} cases"),
                TextColumn("{task.fields[rate]} execs/s"), TextColumn("{task.fields[found]} findings"),
@@ -166,8 +190,7 @@ def _campaign(args: argparse.Namespace, console: Console) -> int:
 
         summary = campaign.run(progress) if args.jobs == 1 else run_parallel(campaign, args.jobs, progress)
     data = summary.as_dict()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "summary.json").write_text(json.dumps(data, indent=1) + "\n")
+    _write_summary(args, data)
     render_summary(summary, console)
     if args.json:
         print(json.dumps(data, indent=1))
@@ -209,7 +232,8 @@ def _unusable_target(body: Callable[[], int]) -> int:
 
 
 def _libfuzzer(args: argparse.Namespace, console: Console) -> int:
-    writable_folder("--out", args.out)
+    work = args.out or DEFAULT_OUT  # libFuzzer's working folder: its corpus and crash files
+    writable_folder("--out", work)
     if args.merge is not None:
         writable_folder("--merge", args.merge)
         return libfuzzer.merge(args.target, args.merge, args.corpus or [])
@@ -217,11 +241,11 @@ def _libfuzzer(args: argparse.Namespace, console: Console) -> int:
         raise ValueError("--engine libfuzzer fuzzes one --corpus directory (several are for --merge)")
     for corpus in args.corpus or []:
         writable_folder("--corpus", corpus)
-    done = libfuzzer.run(args.target, args.out, corpus=args.corpus[0] if args.corpus else None,
+    done = libfuzzer.run(args.target, work, corpus=args.corpus[0] if args.corpus else None,
                          keep_valid=args.keep_valid, seconds=args.seconds, runs=args.cases, jobs=args.jobs,
                          flags=args.libfuzzer_flags)
     data = done.as_dict()
-    (args.out / "summary.json").write_text(json.dumps(data, indent=1) + "\n")
+    _write_summary(args, data)
     console.print(f"libFuzzer on {done.harness}: {done.execs} inputs in {done.seconds:.1f} s "
                   f"({done.execs_per_second:.0f} execs/s), coverage {done.cov} edges, {done.features} features, "
                   f"corpus {done.corpus} inputs; libFuzzer exit {done.returncode}")

@@ -10,8 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+from scapy_fama import schemas
 from scapy_fama.cli.fuzz import main
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig
 
@@ -129,3 +131,27 @@ def test_a_burst_of_ctrl_c_under_jobs_ends_with_the_summary_not_a_traceback(tmp_
     assert fuzz.returncode == 0, (out, err)  # no findings: as a serial campaign Ctrl-C'd
     summary = json.loads(out[: out.rindex("}") + 1])
     assert summary["stopped"] == "interrupted" and summary["cases"] > 0
+
+
+def test_without_out_only_findings_are_written(tmp_path: Path) -> None:
+    """--json without --out made ./fama-fuzz-findings/ holding a summary.json, in whatever folder
+    the user stood, when stdout had the summary already; now the default folder is made only for a
+    finding (its pcap and JSON, for --replay), and summary.json is --out's."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}  # tests.fuzz.planted, from the work folder
+    command = [sys.executable, "-m", "scapy_fama.cli.fuzz", "--json"]
+    clean = subprocess.run([*command, "--target", "dissect", "--cases", "30"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert clean.returncode == 0, clean.stderr
+    summary = json.loads(clean.stdout)
+    jsonschema.Draft202012Validator(schemas.load("fama-fuzz/1")).validate(summary)
+    assert summary["cases"] == 30 and list(tmp_path.iterdir()) == []
+    found = subprocess.run([*command, "--target", "tests.fuzz.planted:OddLengthDissect", "--cases", "300"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert found.returncode == 1, found.stderr
+    (finding,) = json.loads(found.stdout)["findings"]
+    folder = tmp_path / "fama-fuzz-findings"
+    assert sorted(p.name for p in folder.iterdir()) == [f"{finding['id']}.json", f"{finding['id']}.pcap"]
+    again = [sys.executable, "-m", "scapy_fama.cli.fuzz", "--replay", str(folder / f"{finding['id']}.json")]
+    replayed = subprocess.run(again, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert replayed.returncode == 1 and "reproduced" in replayed.stderr, replayed.stderr
