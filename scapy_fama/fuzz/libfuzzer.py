@@ -12,9 +12,10 @@ this module starts it, watches it and files what it finds::
     each crash-*/timeout-*/oom-* file -> Harness.check in this process (every oracle, a time
         limit of ours) -> a Finding (engine "libfuzzer", no mutation chain) -> <id>.pcap + <id>.json
 
-A crash that does not come back in process (a timeout under load, an out-of-memory
-of the whole process) is still filed, with the oracle libFuzzer named and
-``reproduced_alone`` false. ``--replay`` runs a filed finding's bytes against the
+Ctrl-C stops libFuzzer and files what it wrote until then (the summary says
+``stopped: interrupted``), as the blind engine ends with its report. A crash that
+does not come back in process (a timeout under load, an out-of-memory of the whole
+process) is still filed, with the oracle libFuzzer named and ``reproduced_alone`` false. ``--replay`` runs a filed finding's bytes against the
 harness's target like any other finding. ``merge`` runs libFuzzer's ``-merge=1``:
 the inputs of several corpora that add coverage, into one small corpus.
 """
@@ -57,6 +58,7 @@ class Run:
     features: int = 0
     corpus: int = 0
     returncode: int = 0
+    stopped: str = "libfuzzer"  # libFuzzer ended by itself (runs, time, a crash), or "interrupted" (Ctrl-C)
     findings: list[Finding] = field(default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
 
@@ -68,7 +70,8 @@ class Run:
         return document(SUMMARY_FORMAT, {
             "engine": "libfuzzer", "target": self.harness, "keep_valid": self.keep_valid,
             "cases": self.execs, "seconds": round(self.seconds, 3),
-            "execs_per_second": round(self.execs_per_second, 1), "libfuzzer_exit": self.returncode,
+            "execs_per_second": round(self.execs_per_second, 1), "stopped": self.stopped,
+            "libfuzzer_exit": self.returncode,
             "command": self.command,
             "findings": [
                 {"id": f.id, "signature": f.failure.signature, "oracle": f.failure.oracle, "kind": f.failure.kind,
@@ -129,7 +132,7 @@ def run(harness: str, out: Path, *, corpus: Path | None = None, keep_valid: bool
     result.seconds, result.returncode = _watch(command, log, result)
     for path in sorted(set(artifacts.iterdir()) - before):
         _file(path, h, out, result)
-    if result.returncode != 0 and not result.findings:
+    if result.returncode != 0 and not result.findings and result.stopped != "interrupted":
         raise ValueError(f"libFuzzer stopped with exit {result.returncode} and no crash file (see {log})")
     return result
 
@@ -145,9 +148,9 @@ def _watch(command: list[str], log: Path, result: Run) -> tuple[float, int]:
                 keep.write(line)
                 sys.stderr.write(line)
                 _status(line, result)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C ends the campaign, not its report: what it wrote is filed
             proc.terminate()
-            raise
+            result.stopped = "interrupted"
         code = proc.wait()
     return time.monotonic() - start, code
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -102,3 +105,55 @@ def test_atheris_runs_every_harness_for_thousands_of_inputs(name: str, tmp_path:
     assert summary["engine"] == "libfuzzer" and summary["findings"] == []
     assert summary["cases"] >= 2000  # libFuzzer counts the seed corpus' runs too
     assert summary["coverage"]["cov"] > 100 and re.search(r"Done \d+ runs", done.stderr)
+
+
+STAND_IN = """#!{python}
+# libFuzzer's part in one campaign: a crash file under -artifact_prefix, a status line, then fuzzing
+# on until interrupted (libFuzzer's -interrupted_exitcode is 72)
+import pathlib, signal, sys, time
+signal.signal(signal.SIGINT, lambda *_: sys.exit(72))
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(72))
+prefix = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("-artifact_prefix="))
+print("#100\\tNEW    cov: 10 ft: 20 corp: 3/1Kb lim: 4096 exec/s: 50 rss: 90Mb", file=sys.stderr, flush=True)
+pathlib.Path(prefix, "crash-0001").write_bytes({raw!r})
+time.sleep(300)
+"""
+DRIVER = """import sys
+from scapy_fama.fuzz import libfuzzer
+libfuzzer.harness_command = lambda: sys.argv[1]
+from scapy_fama.cli.fuzz import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_ctrl_c_files_the_crashes_libfuzzer_wrote_and_ends_with_the_summary(tmp_path: Path) -> None:
+    """Ctrl-C in a libFuzzer campaign ended it with 'interrupted', exit 130 and no summary, and the
+    crash files libFuzzer had written were never filed; the next run skips them as older than
+    itself. Now the campaign ends as a blind one does: its findings filed, its summary printed."""
+    raw = Harness("decode").seed.raw
+    stand_in = tmp_path / "libfuzzer"
+    stand_in.write_text(STAND_IN.format(python=sys.executable, raw=raw))
+    stand_in.chmod(0o755)
+    out = tmp_path / "out"
+    fuzz = subprocess.Popen([sys.executable, "-c", DRIVER, str(stand_in), "--engine", "libfuzzer", "--target",
+                             "decode", "--seconds", "300", "--out", str(out), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        crash = out / "libfuzzer-decode" / "crash-0001"
+        deadline = time.monotonic() + 120
+        while not (crash.exists() and crash.read_bytes() == raw):
+            assert fuzz.poll() is None and time.monotonic() < deadline, fuzz.communicate()
+            time.sleep(0.05)
+        os.killpg(fuzz.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole process group
+        printed, err = fuzz.communicate(timeout=120)
+    finally:
+        if fuzz.poll() is None:
+            os.killpg(fuzz.pid, signal.SIGKILL)
+            fuzz.wait()
+    assert fuzz.returncode == 1 and "Traceback" not in err, err  # 1: a finding
+    summary = json.loads(printed)
+    assert summary["stopped"] == "interrupted" and summary["libfuzzer_exit"] == 72
+    (found,) = summary["findings"]
+    again = findings.load(Path(found["json"]))
+    assert again.engine == "libfuzzer" and again.minimal_raw == raw and not again.reproduced_alone
+    assert json.loads((out / "summary.json").read_text()) == summary
