@@ -9,7 +9,8 @@ where its extension-header chain ends::
                    --proto 41--> wire.parse(inner) --> tunnel counter (outer src, outer dst,
                    |                                   inner src, inner dst): packets, bytes,
                    |                                   encapsulation overhead, packets per second
-                   |             (an MH inside the tunnel also goes to the handler)
+                   |             (an MH inside the tunnel also goes to the handler; an inner header
+                   |             the snap length cut: inner addresses CUT_INNER, as tshark's ipv6:ipv6)
                    --anything else--> native counter per address (sent, received)
 
 Only the handler (:mod:`scapy_fama.analysis.signalling`) ever builds a Scapy
@@ -38,6 +39,7 @@ from scapy_fama.wire import WireInfo, parse
 
 MH, OLD_MH, ICMPV6, IPV6_IN_IPV6 = 135, 62, 58, 41
 SIGNALLING = {MH, OLD_MH, ICMPV6}
+CUT_INNER = ""  # a tunnelled packet's inner address that the capture does not hold (snap length)
 DUPLICATE_WINDOW = 1.0  # seconds: a packet seen again at another capture point within it is the same
 RESUME_GAP = 0.5  # seconds without a packet after which a tunnelled stream's next packet is a start
 MEMO_LIMIT = 1 << 16
@@ -328,6 +330,11 @@ class FastPath:
                     tunnel(tunnels, (info.src, info.dst, inner.src, inner.dst), now, size, size - 40 - inner.payload_length)
                     if inner.proto in (MH, OLD_MH):
                         handler((file_index, number), now, inner_ip, inner, vantage, False)
+                    continue
+                if 40 + info.payload_length > len(ip):  # the snap length cut the inner header: CUT_INNER
+                    tunnelled += 1
+                    tunnel(tunnels, (info.src, info.dst, CUT_INNER, CUT_INNER), now, 40 + info.payload_length,
+                           info.upper)
                     continue
             elif (proto in SIGNALLING or proto is None) and handler((file_index, number), now, ip, info, vantage, False):
                 totals.signalling += 1

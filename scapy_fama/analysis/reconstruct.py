@@ -52,7 +52,7 @@ from ipaddress import IPv6Address, IPv6Network
 
 
 from scapy_fama.analysis.answer import Answered
-from scapy_fama.analysis.classify import NativeCount, PacketRef, TunnelCount
+from scapy_fama.analysis.classify import CUT_INNER, NativeCount, PacketRef, TunnelCount
 from scapy_fama.analysis.findings import Findings
 from scapy_fama.analysis.pmip import ProxyExchange, ProxyReconstruction
 from scapy_fama.analysis.signalling import Signal
@@ -71,6 +71,11 @@ ATTACH_WINDOW = 5.0  # s: an RA this soon after an RS on the same capture point 
 HANDOVER_WINDOW = 30.0  # s: an attachment this soon before a new CoA's first BU started that handover
 MEMO_KEPT = 4096  # signalling packets remembered for copies seen at other capture points
 SEQ_REMEMBERED = 64  # per binding: the sequence numbers whose BU bytes are remembered
+
+
+def _coas(b: Binding) -> set[str | None]:
+    """The care-of addresses ``b``'s BUs registered, or tried to."""
+    return {ex.coa for ex in b.exchanges} | {b.coa}
 
 
 def _result(verdict: Verdict | None) -> bool | None:
@@ -533,15 +538,29 @@ class Reconstruction:
         return self._group(first_use)
 
     def _join_tunnels(self, tunnels: dict[tuple[str, str, str, str], TunnelCount]) -> None:
-        for (osrc, odst, isrc, idst), count in tunnels.items():
-            down = self.bindings.get((idst, osrc))
-            up = self.bindings.get((isrc, odst))
-            target = down.tunnel_down if down is not None else up.tunnel_up if up is not None else None
+        for key, count in tunnels.items():
+            target = self._tunnel_of(key)
             if target is not None:
                 target.add(count)
 
+    def _tunnel_of(self, key: tuple[str, str, str, str]) -> TunnelCount | None:
+        """The binding tunnel a stream belongs to: down (DAR -> CoA) by its inner destination, up by
+        its inner source; with the inner header cut (CUT_INNER), the one binding between the outer
+        addresses, a DAR and a CoA it registered (none when several share them)."""
+        osrc, odst, isrc, idst = key
+        if isrc == idst == CUT_INNER:
+            down = [b for b in self.bindings.values() if b.dar == osrc and odst in _coas(b)]
+            up = [b for b in self.bindings.values() if b.dar == odst and osrc in _coas(b)]
+            if len(down) + len(up) != 1:
+                return None
+            return down[0].tunnel_down if down else up[0].tunnel_up
+        by_inner_dst, by_inner_src = self.bindings.get((idst, osrc)), self.bindings.get((isrc, odst))
+        if by_inner_dst is not None:
+            return by_inner_dst.tunnel_down
+        return by_inner_src.tunnel_up if by_inner_src is not None else None
+
     def unmatched_tunnels(self, tunnels: dict[tuple[str, str, str, str], TunnelCount]) -> list[tuple[tuple[str, str, str, str], TunnelCount]]:
-        return [(k, c) for k, c in tunnels.items() if (k[3], k[0]) not in self.bindings and (k[2], k[1]) not in self.bindings]
+        return [(k, c) for k, c in tunnels.items() if self._tunnel_of(k) is None]
 
     def _group(self, first_use: dict[str, float]) -> list[MobileNode]:
         """MNs: a BU joins its CoA and HoA unless it failed verification (a forged BU must not

@@ -42,7 +42,8 @@ file is ``scapy_fama/schemas/fama-analyze-1.json``)::
       home_tests[]      hoti, time, hoa, cn, hot, hot_time, index, rtt       (return routability, HoTI/HoT)
       deregistrations[] bu, time, hoa, dar, coa, status (null: unanswered)
       native            {address: {sent_packets, sent_bytes, received_packets, received_bytes, first, last}}
-    other_tunnels[]     outer_src, outer_dst, inner_src, inner_dst, packets, bytes, overhead
+    other_tunnels[]     outer_src, outer_dst, inner_src, inner_dst ("" both: the snap length cut the inner
+                        header), packets, bytes, overhead
     pmipv6              PMIPv6 (RFC 5213): the mobile nodes the MAGs registered, not FAMA MNs
       bindings[]        mn_id, lma, codepoints ("RFC 5213"|"pmip6d (pre-RFC 5213)"), hnps[],
                         link_local, state, mag, exchanges_total, statuses {status: count},
@@ -273,7 +274,8 @@ def render(analysis: Analysis, console: Console) -> None:
         for column in ("outer", "inner", "packets", "bytes", "overhead"):
             table.add_column(column)
         for (osrc, odst, isrc, idst), c in analysis.other_tunnels:
-            table.add_row(f"{osrc} -> {odst}", f"{isrc} -> {idst}", str(c.packets), _size(c.bytes), _size(c.overhead))
+            inner = f"{isrc} -> {idst}" if isrc or idst else "not captured (snap length)"
+            table.add_row(f"{osrc} -> {odst}", inner, str(c.packets), _size(c.bytes), _size(c.overhead))
         console.print(table)
     _render_findings(analysis, console, files)
     for warning in analysis.warnings:

@@ -70,3 +70,34 @@ def test_uncut_forgery_still_fails(tmp_path: Path) -> None:
     assert not cut_signalling(path)
     a = analyze([path], keys=load_keys(PCAPS / "keys"))
     assert [f.kind for f in a.findings].count("verification-failed") == 1
+
+
+def _tunnelled_frames(path: Path) -> tuple[int, int]:
+    """tshark: frames it dissects as IPv6 in IPv6, and how many of them were captured short."""
+    lines = run_tshark(path, "-Y", "ipv6.nxt == 41", "-T", "fields", "-e", "frame.cap_len", "-e",
+                       "frame.len").splitlines()
+    return len(lines), sum(int(cap) < int(wire) for cap, wire in (line.split("\t") for line in lines))
+
+
+def test_a_tunnelled_packet_cut_in_its_inner_header_is_still_tunnelled(tmp_path: Path) -> None:
+    """At snap length 79 (60 for the BU's options and the CGA is not enough) the inner header of
+    fig1's tunnelled packets is cut: they were counted as native traffic of the DAR and the CoA.
+    tshark still dissects them as IPv6 in IPv6; the binding's tunnel counts are those of the
+    whole capture. At 60 the BU is cut before its MH too: no binding, the tunnels are 'other'."""
+    whole = analyze([PCAPS / "fig1.pcapng"])
+    ((binding,),) = [mn.bindings for mn in whole.mns]
+    seen, cut = _tunnelled_frames(PCAPS / "fig1.pcapng")
+    for snaplen in (79, 60):
+        path = snapped(PCAPS / "fig1.pcapng", snaplen, tmp_path / f"fig1-{snaplen}.pcapng")
+        assert _tunnelled_frames(path) == (seen, seen) and not cut  # all of them cut now
+        a = analyze([path])
+        assert a.totals == whole.totals
+        if snaplen == 79:
+            ((short,),) = [mn.bindings for mn in a.mns]
+            for way in ("tunnel_down", "tunnel_up"):
+                got, want = getattr(short, way), getattr(binding, way)
+                assert (got.packets, got.bytes, got.overhead) == (want.packets, want.bytes, want.overhead) != (0, 0, 0)
+            assert not a.other_tunnels
+        else:
+            assert not a.mns and {(k[2], k[3]) for k, _ in a.other_tunnels} == {("", "")}
+            assert sum(c.packets for _, c in a.other_tunnels) == a.totals.tunnelled
