@@ -35,7 +35,10 @@ ends the iteration cleanly and sets :attr:`CaptureReader.truncated` to a
 sentence saying where, so the caller can report the results up to the break.
 A pcapng block that contradicts itself (its two total lengths differ, an Enhanced
 Packet Block's captured length runs past the block, fixed fields missing: what
-tshark calls "damaged or corrupt") ends it the same way, as a break at that block. A ``lenient`` reader (a file found in a
+tshark calls "damaged or corrupt") ends it the same way, as a break at that block; so does
+a pcap record header whose captured length is beyond :data:`MAX_CAPLEN` and the snap
+length (tshark: "bigger than maximum"), before its bytes are read. A block or record that
+claims more bytes than the file holds is never read in: memory stays flat. A ``lenient`` reader (a file found in a
 folder, not named by the user) turns a CaptureError into such a break too: no frame, or
 the frames before it; and so a file it cannot open (no read permission).
 """
@@ -58,6 +61,7 @@ PCAP_MAGICS = {
 }
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
+MAX_CAPLEN = 262144  # the largest record libpcap and Wireshark read (WTAP_MAX_PACKET_SIZE_STANDARD)
 LINKTYPE_MASK = 0x03FFFFFF  # the upper bits carry the FCS length
 IPV6_RAW = {12, 14, 101, 229}  # Raw IP (two historical numbers), LINKTYPE_RAW, LINKTYPE_IPV6
 ETHERNET, LINUX_SLL, LINUX_SLL2, NULL, LOOP = 1, 113, 276, 0, 108
@@ -177,9 +181,18 @@ class CaptureReader:
     def _cut(self, what: str, number: int) -> None:
         self.truncated = f"{self.path.name}: cut short in {what} of frame {number} at byte {self.position}"
 
-    def _damaged(self, why: str, number: int, start: int) -> None:
-        """A pcapng block that contradicts itself: read up to it, as a file cut short there."""
-        self.truncated = f"{self.path.name}: damaged block at byte {start} (frame {number}): {why}"
+    def _damaged(self, why: str, number: int, start: int, unit: str = "block") -> None:
+        """A pcapng block (or pcap record) that contradicts itself: read up to it, as a file cut short there."""
+        self.truncated = f"{self.path.name}: damaged {unit} at byte {start} (frame {number}): {why}"
+
+    def _oversized(self, caplen: int, number: int, start: int) -> bool:
+        """A pcap record header whose captured length no capture writes (a damaged header, not a
+        file cut short): :attr:`truncated` says so and the caller stops, before reading it in."""
+        limit = max(MAX_CAPLEN, self.interfaces[0].snaplen)
+        if caplen <= limit:
+            return False
+        self._damaged(f"a captured length of {caplen} bytes, more than {limit}", number, start, "record header")
+        return True
 
     # ---------------------------------------------------------------- pcap
 
@@ -213,6 +226,8 @@ class CaptureReader:
                     self._cut("the record header", number + 1)
                     return
             sec, frac, caplen, _ = record(buf, at)
+            if caplen > MAX_CAPLEN and self._oversized(caplen, number + 1, done + at):
+                return
             end = at + 16 + caplen
             if end > len(buf):
                 done += at
@@ -258,6 +273,10 @@ class CaptureReader:
                     raise CaptureError(f"{self.path}: pcapng section header with length {length}")
                 self._cut(f"a block of impossible length {length}", number + 1)
                 return
+            if length > self.size - self.position:  # past the file's end: not read in (memory flat)
+                self.position = self.size
+                self._cut("a block", number + 1)
+                return
             body = rest[4:] + self._file.read(length - 12)
             if len(body) < length - 12 + 4:
                 self.position += 8 + len(body)
@@ -286,6 +305,8 @@ class CaptureReader:
                 self._cut("the record header", number + 1)
                 return
             sec, frac, caplen, wirelen = header(head)
+            if self._oversized(caplen, number + 1, self.position):
+                return
             data = self._file.read(caplen)
             if len(data) < caplen:
                 self._cut("the packet data", number + 1)

@@ -11,6 +11,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -172,3 +173,57 @@ def test_a_damaged_pcapng_block_is_a_break_not_lost_silently(tmp_path: Path, dam
     assert cli.returncode == 1, cli.stderr
     report = json.loads(cli.stdout)
     assert [f["kind"] for f in report["findings"]] == ["capture-truncated"] and report["totals"]["frames"] == 1
+
+
+GARBAGE = 64 << 20  # bytes after the damaged header: what the reader must not hold
+
+
+def _peak_while_reading(path: Path, records: bool) -> tuple[list[int], str | None, int]:
+    """Frame numbers read, the break, and the peak of Python allocations while reading."""
+    tracemalloc.start()
+    try:
+        with CaptureReader(path) as reader:
+            numbers = [item[0] for item in (reader.records() if records else reader)]
+        return numbers, reader.truncated, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _damaged_pcap(path: Path) -> int:
+    """Two echoes, then a record header claiming 4294967280 captured bytes, then 64 MiB."""
+    data = bytearray(pcap([(1.0, ECHO), (2.0, ECHO), (3.0, ECHO)]))
+    third = 24 + 2 * (16 + len(ECHO))  # the pcap header, two records of header and data
+    struct.pack_into("<I", data, third + 8, 0xFFFFFFF0)
+    path.write_bytes(bytes(data) + bytes(GARBAGE))
+    return third
+
+
+def _damaged_pcapng(path: Path) -> int:
+    """An echo, then an EPB whose Block Total Length claims 2147483632 bytes, then 64 MiB."""
+    data = three_echoes()
+    struct.pack_into("<I", data, len(HEAD) + EPB + 4, 0x7FFFFFF0)
+    path.write_bytes(bytes(data) + bytes(GARBAGE))
+    return len(HEAD) + EPB
+
+
+@pytest.mark.parametrize("records", [False, True], ids=["frames", "records"])
+@pytest.mark.parametrize("make, before, says, tshark_says", [
+    (_damaged_pcap, [1, 2], "damaged record header at byte {at} (frame 3): a captured length of 4294967280 bytes, "
+                            "more than 262144", None),
+    (_damaged_pcapng, [1], "cut short in a block of frame 2 at byte {size}", "is too large"),
+], ids=["pcap", "pcapng"])
+def test_a_length_beyond_the_file_is_not_read_in(tmp_path: Path, make: Callable[[Path], int], before: list[int],
+                                                 says: str, tshark_says: str | None, records: bool) -> None:
+    """A damaged record header (pcap captured length) or block length (pcapng) made the reader
+    read the rest of the file into memory, twice over (816 MiB of RSS for a 394 MB capture),
+    before it said "cut short ... at byte <the file's size>". The pcapng one's frames before the
+    break are tshark's; the pcap one's byte is computed by hand (tshark 4.0 takes that file for
+    another pcap variant and reads 2,796,204 frames of zeros from it)."""
+    path = tmp_path / f"damaged.{make.__name__.rsplit('_', 1)[1]}"
+    at = make(path)
+    numbers, truncated, peak = _peak_while_reading(path, records)
+    assert numbers == before and peak < GARBAGE // 8, peak
+    assert truncated == f"{path.name}: " + says.format(at=at, size=path.stat().st_size)
+    if tshark_says is not None and shutil.which("tshark"):
+        done = subprocess.run(["tshark", "-r", str(path)], capture_output=True, text=True, timeout=120)
+        assert tshark_says in done.stderr and len(done.stdout.splitlines()) == len(before)
