@@ -39,7 +39,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "malformed-option": (ERROR, "a mobility option whose length runs past the MH or differs from its definition"),
     "truncated-packet": (INFO, "a packet captured shorter than it was (snap length)"),
     "malformed-packet": (ERROR, "an IPv6 extension-header chain cut short"),
-    "capture-truncated": (WARNING, "the file ends in the middle of a record, has a damaged block, or (found in a "
+    "capture-truncated": (WARNING, "the file ends in the middle of a record, has a damaged block or record header, or (found in a "
                           "folder) is no capture or cannot be read: results up to the break"),
     "timestamp-regression": (ERROR, "a Proxy BU whose Timestamp is older than an accepted one's (RFC 5213 §5.5)"),
     "timestamp-window": (WARNING, "a Proxy BU whose Timestamp is far from the capture's clock (RFC 5213 §5.5)"),
