@@ -20,9 +20,9 @@ ARP, an unknown link type).
 
 pcap: both byte orders, micro- and nanosecond magics; the link type's upper
 bits (FCS length, RFC draft "pcap" §8) are masked off. pcapng: Section Header,
-Interface Description (link type, ``if_name``, ``if_tsresol``), Enhanced and
-Simple Packet blocks, several sections and byte orders; other blocks are
-skipped. Each pcapng interface is its own capture point (vantage); a pcap file
+Interface Description (link type, ``if_name``, ``if_tsresol``), Enhanced, Simple and
+obsolete Packet blocks (tshark counts all three as frames), several sections and byte
+orders; other blocks are skipped. Each pcapng interface is its own capture point (vantage); a pcap file
 has one.
 
 :meth:`CaptureReader.records` gives the records as stored instead (link-layer bytes, the
@@ -61,6 +61,9 @@ PCAP_MAGICS = {
 }
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
+EPB, OBSOLETE_PB, SPB = 6, 2, 3  # pcapng block types that hold a frame
+PACKET_BLOCKS = (EPB, OBSOLETE_PB)  # with an interface, a timestamp and options
+FRAME_BLOCKS = (EPB, OBSOLETE_PB, SPB)
 MAX_CAPLEN = 262144  # the largest record libpcap and Wireshark read (WTAP_MAX_PACKET_SIZE_STANDARD)
 LINKTYPE_MASK = 0x03FFFFFF  # the upper bits carry the FCS length
 IPV6_RAW = {12, 14, 101, 229}  # Raw IP (two historical numbers), LINKTYPE_RAW, LINKTYPE_IPV6
@@ -287,7 +290,7 @@ class CaptureReader:
                 self._damaged(f"its total lengths differ ({length} first, {trailing} last)", number + 1, self.position)
                 return
             self.position += length
-            if btype in (6, 3):
+            if btype in FRAME_BLOCKS:
                 number += 1
             yield btype, body[: length - 12], order
             head = None
@@ -324,13 +327,12 @@ class CaptureReader:
             yield number, ticks * info.resolution, ipv6_of(info.linktype, data), vantage + index, tag
 
     def _pcapng_records(self) -> Iterator[Record]:
-        epb = {"<": struct.Struct("<IIIII"), ">": struct.Struct(">IIIII")}
         section: list[int] = []  # this section's interfaces, as file-wide indexes
         number = 0
         for btype, body, order in self._blocks():
-            need = {1: 8, 6: 20, 3: 4}.get(btype, 0)  # fixed fields: IDB, EPB, SPB (pcapng §4.2-4.4)
-            if btype == 6 and len(body) >= need:
-                need += epb[order].unpack_from(body)[3]  # the captured bytes, within the block (§4.3)
+            need = {1: 8, 6: 20, 2: 20, 3: 4}.get(btype, 0)  # fixed fields: IDB, EPB, PB, SPB (pcapng §4.2-4.4)
+            if btype in PACKET_BLOCKS and len(body) >= need:
+                need += _packet_fields(btype, body, order)[3]  # the captured bytes, within the block (§4.3)
             if len(body) < need:
                 start = self.position - len(body) - 12
                 self._damaged(f"a block of type {btype} with {len(body)} bytes of body needs {need}", number + 1,
@@ -341,11 +343,11 @@ class CaptureReader:
             elif btype == 1:
                 section.append(len(self.interfaces))
                 self.interfaces.append(self._interface(body, order, len(self.interfaces)))
-            elif btype in (6, 3):
+            elif btype in FRAME_BLOCKS:
                 comments: tuple[str, ...] = ()
                 flags = None
-                if btype == 6:
-                    iface, high, low, caplen, wirelen = epb[order].unpack_from(body)
+                if btype in PACKET_BLOCKS:
+                    iface, high, low, caplen, wirelen = _packet_fields(btype, body, order)
                     data = body[20 : 20 + caplen]
                     if len(body) > 20 + caplen + 3:
                         comments, flags = _epb_options(body[20 + caplen + (-caplen % 4) :], order)
@@ -368,6 +370,17 @@ class CaptureReader:
                 info.tsresol = value[0]
                 info.resolution = 2.0 ** -(value[0] & 0x7F) if value[0] & 0x80 else 10.0 ** -value[0]
         return info
+
+
+def _packet_fields(btype: int, body: bytes, order: str) -> tuple[int, int, int, int, int]:
+    """(interface, timestamp high, low, captured length, length on the wire) of an Enhanced
+    Packet Block, or of an obsolete Packet Block (pcapng appendix: a 16-bit interface ID and a
+    16-bit drops count where the EPB has a 32-bit interface ID); both have 20 bytes of them."""
+    if btype == EPB:
+        iface, high, low, caplen, wirelen = struct.unpack_from(order + "IIIII", body)
+    else:
+        iface, _drops, high, low, caplen, wirelen = struct.unpack_from(order + "HHIIII", body)
+    return iface, high, low, caplen, wirelen
 
 
 def _options(buf: bytes, order: str) -> Iterator[tuple[int, bytes]]:

@@ -227,3 +227,25 @@ def test_a_length_beyond_the_file_is_not_read_in(tmp_path: Path, make: Callable[
     if tshark_says is not None and shutil.which("tshark"):
         done = subprocess.run(["tshark", "-r", str(path)], capture_output=True, text=True, timeout=120)
         assert tshark_says in done.stderr and len(done.stdout.splitlines()) == len(before)
+
+
+def test_an_obsolete_packet_block_is_a_frame_as_tshark_counts_it(tmp_path: Path) -> None:
+    """pcapng's obsolete Packet Block (type 2: a 16-bit interface ID and drops count, then the
+    EPB's fields), as Wireshark 1.0 wrote: it was skipped, its packet lost and every later frame
+    number one less than tshark's, so a finding's #frame named the wrong packet in Wireshark."""
+    packet_block = block(2, struct.pack("<HHIIII", 0, 7, 0, 2_000_000, len(ECHO), len(ECHO)) + ECHO)
+    data = bytes(three_echoes())
+    path = tmp_path / "old.pcapng"
+    path.write_bytes(data[: len(HEAD) + EPB] + packet_block + data[len(HEAD) + EPB :])
+    got, reader = frames(path)
+    assert [(n, when, ip) for n, when, ip, _, _ in got] == [(1, 1.0, ECHO), (2, 2.0, ECHO), (3, 2.0, ECHO),
+                                                            (4, 3.0, ECHO)]
+    assert reader.truncated is None
+    with CaptureReader(path) as again:
+        assert [(r[0], r[2], r[3]) for r in again.records()] == [(1, 1_000_000, ECHO), (2, 2_000_000, ECHO),
+                                                                 (3, 2_000_000, ECHO), (4, 3_000_000, ECHO)]
+    if shutil.which("tshark"):
+        done = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number", "-e",
+                               "frame.time_epoch", "-e", "frame.len"], capture_output=True, text=True, timeout=60)
+        rows = [line.split("\t") for line in done.stdout.splitlines()]
+        assert [(int(n), float(t), int(size)) for n, t, size in rows] == [(n, when, len(ECHO)) for n, when, _, _, _ in got]
