@@ -9,7 +9,7 @@ held in memory::
 
     file --read(BLOCK)--> buffer --record header--> (time, frame bytes, interface)
                                                       |  link layer: Raw IP / IPv6 (101, 229, 12, 14),
-                                                      |  Ethernet (+ one 802.1Q tag), Linux SLL/SLL2,
+                                                      |  Ethernet (+ 802.1Q/802.1ad tags), Linux SLL/SLL2,
                                                       v  BSD loopback (0, 108)
                                                     (number, time, ip, capture point, file index)
 
@@ -69,7 +69,8 @@ LINKTYPE_MASK = 0x03FFFFFF  # the upper bits carry the FCS length
 IPV6_RAW = {12, 14, 101, 229}  # Raw IP (two historical numbers), LINKTYPE_RAW, LINKTYPE_IPV6
 ETHERNET, LINUX_SLL, LINUX_SLL2, NULL, LOOP = 1, 113, 276, 0, 108
 BSD_AF_INET6 = {24, 28, 30}  # AF_INET6 on the BSDs, macOS, FreeBSD
-ETH_IPV6, ETH_VLAN = b"\x86\xdd", b"\x81\x00"
+ETH_IPV6 = b"\x86\xdd"
+ETH_TAGS = {b"\x81\x00", b"\x88\xa8", b"\x91\x00"}  # 802.1Q, 802.1ad (QinQ), the pre-802.1ad QinQ type
 
 
 class CaptureError(ValueError):
@@ -102,12 +103,10 @@ def ipv6_of(linktype: int, data: bytes) -> bytes | None:
     if linktype in IPV6_RAW:
         return data
     if linktype == ETHERNET:
-        kind = data[12:14]
-        if kind == ETH_IPV6:
-            return data[14:]
-        if kind == ETH_VLAN and data[16:18] == ETH_IPV6:
-            return data[18:]
-        return None
+        at = 12
+        while data[at : at + 2] in ETH_TAGS:  # 802.1Q, stacked (QinQ): each tag 4 bytes before the type
+            at += 4
+        return data[at + 2 :] if data[at : at + 2] == ETH_IPV6 else None
     if linktype == LINUX_SLL:
         return data[16:] if data[14:16] == ETH_IPV6 else None
     if linktype == LINUX_SLL2:

@@ -249,3 +249,20 @@ def test_an_obsolete_packet_block_is_a_frame_as_tshark_counts_it(tmp_path: Path)
                                "frame.time_epoch", "-e", "frame.len"], capture_output=True, text=True, timeout=60)
         rows = [line.split("\t") for line in done.stdout.splitlines()]
         assert [(int(n), float(t), int(size)) for n, t, size in rows] == [(n, when, len(ECHO)) for n, when, _, _, _ in got]
+
+
+def test_stacked_vlan_tags_are_read_through_as_tshark_does(tmp_path: Path) -> None:
+    """Ethernet frames with 802.1ad + 802.1Q (QinQ), two 802.1Q and 0x9100 + 802.1Q tags were
+    'not IPv6': a provider network's capture lost all its signalling. tshark reads IPv6 in each."""
+    tags = [b"", b"\x81\x00\x00\x05", b"\x88\xa8\x00\x64\x81\x00\x00\x05", b"\x81\x00\x00\x64\x81\x00\x00\x05",
+            b"\x91\x00\x00\x64\x81\x00\x00\x05"]
+    path = tmp_path / "vlan.pcap"
+    path.write_bytes(pcap([(float(i), bytes(12) + tag + b"\x86\xdd" + ECHO) for i, tag in enumerate(tags)],
+                          linktype=1))
+    got, _ = frames(path)
+    assert [ip for _, _, ip, _, _ in got] == [ECHO] * len(tags)
+    assert ipv6_of(1, bytes(12) + b"\x88\xa8\x00\x64\x08\x00" + bytes(20)) is None  # IPv4 behind a tag
+    if shutil.which("tshark"):
+        done = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "ipv6.src"], capture_output=True,
+                              text=True, timeout=60)
+        assert done.stdout.split() == ["2001:db8::1"] * len(tags)
