@@ -39,6 +39,7 @@ from scapy_fama.layers.mh import BA_STATUS
 
 PHKT, BAD = 14, 5  # option types (RFC 4866 §5.3, RFC 6275 §6.2.7)
 APPLICATION = "scapy-fama: fama-analyze --annotate"  # the section header's shb_userappl
+CUT = "cut by the snap length: the bytes its signature or BAD covers are not all in the capture"
 
 
 def output(path: Path, inputs: list[Path]) -> Path:
@@ -94,7 +95,7 @@ class _Comments:
             kind = "de-registration" if ex.deregistration else "registration"
             lines.append(f"{kind}, auth {ex.auth}" + (", secure mode" if ex.secure else "")
                          + (f", retransmission {ex.retransmissions}" if ex.retransmissions else ""))
-            absent = ("no CGA Parameters and no BAD" if ex.auth == "none"
+            absent = (CUT if sig.cut else "no CGA Parameters and no BAD" if ex.auth == "none"
                       else "the binding's PHKT is not known (--keys with the MN's key reads it from the BA)")
             lines.append(_verdict(ex.verdict, ex.verified, absent))
             if ex.ba is not None:
@@ -104,7 +105,9 @@ class _Comments:
                 lines.append("no BA in the capture" if ex.ack else "no BA asked for (A flag clear)")
         else:
             lines.append(f"answers BU {self.name(ex.bu)} (seq {ex.seq}, auth {ex.auth}){latency}{phkt}")
-            if PHKT in sig.options:
+            if sig.cut:
+                absent = CUT
+            elif PHKT in sig.options:
                 absent = "the MN's key is not among --keys"
             elif BAD in sig.options:
                 absent = "the binding's PHKT is not known (--keys with the MN's key reads it from the BA)"

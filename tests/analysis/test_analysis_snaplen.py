@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,21 @@ def test_a_tunnelled_packet_cut_in_its_inner_header_is_still_tunnelled(tmp_path:
         else:
             assert not a.mns and {(k[2], k[3]) for k, _ in a.other_tunnels} == {("", "")}
             assert sum(c.packets for _, c in a.other_tunnels) == a.totals.tunnelled
+
+
+def test_the_annotated_capture_says_a_cut_packet_was_not_checked(tmp_path: Path) -> None:
+    """--annotate explained a cut CGA BU's missing verdict as 'the binding's PHKT is not known'."""
+    path = snapped(PCAPS / "fig1.pcapng", 200, tmp_path / "fig1-200.pcapng")
+    out = tmp_path / "annotated.pcapng"
+    done = subprocess.run([sys.executable, "-m", "scapy_fama.cli.analyze", str(path), "--keys", str(PCAPS / "keys"),
+                           "--annotate", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    cut = cut_signalling(path)
+    comments = {}
+    for line in run_tshark(out, "-Y", "frame.comment", "-T", "fields", "-e", "frame.number", "-e",
+                           "frame.comment").splitlines():
+        number, text = line.split("\t", 1)
+        comments[int(number)] = text
+    first = {n for n in cut if n in comments and "verdict" in comments[n]}
+    assert first and all("verdict: none (cut by the snap length" in comments[n] for n in first)
+    assert not any("FAIL" in text or "PHKT is not known" in text for text in comments.values())
