@@ -41,7 +41,7 @@ from scapy_fama.analysis.classify import (
 from scapy_fama.analysis.findings import Findings
 from scapy_fama.analysis.latency import breakdowns
 from scapy_fama.analysis.pmip import ProxyBinding
-from scapy_fama.analysis.reader import CaptureReader, Frame, Interface
+from scapy_fama.analysis.reader import CaptureReader, Frame, Interface, open_at_once
 from scapy_fama.analysis.reconstruct import MobileNode, Reconstruction, Sighting
 from scapy_fama.analysis.signalling import Signal, read_signal
 from scapy_fama.crypto import KeyPair
@@ -111,6 +111,7 @@ def analyze(
     ``index`` keeps what each signalling packet became (``Analysis.packets``); the ``lenient``
     paths (found in a folder) that are no capture are a break (a warning), not an error.
     """
+    open_at_once(len(paths))
     readers: list[CaptureReader] = []
     try:
         for i, path in enumerate(paths):

@@ -31,7 +31,7 @@ from scapy_fama.analysis.analyze import Analysis
 from scapy_fama.analysis.classify import PacketRef
 from scapy_fama.analysis.findings import Finding
 from scapy_fama.analysis.pcapng import PcapngWriter
-from scapy_fama.analysis.reader import CaptureReader, Record
+from scapy_fama.analysis.reader import CaptureReader, Record, open_at_once
 from scapy_fama.analysis.pmip import ProxyExchange
 from scapy_fama.analysis.reconstruct import AddressTest, Attachment, Exchange, Sighting
 from scapy_fama.analysis.signalling import Signal
@@ -196,6 +196,7 @@ def _records(readers: list[CaptureReader]) -> Iterator[tuple[int, Record]]:
 def write(analysis: Analysis, out: Path) -> int:
     """Write the analysed capture to ``out`` as pcapng with the comments; returns how many packets got one."""
     notes = comments(analysis)
+    open_at_once(len(analysis.files))
     readers = [CaptureReader(f.path, file_index=i, lenient=True)  # each read once already
                for i, f in enumerate(analysis.files)]
     written = 0

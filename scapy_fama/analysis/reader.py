@@ -46,6 +46,7 @@ the frames before it; and so a file it cannot open (no read permission).
 from __future__ import annotations
 
 import io
+import resource
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,7 +85,8 @@ Frame = tuple[int, float, "bytes | None", int, int]
 # units (10^-tsresol s); the link-layer bytes captured; the length on the wire; the record's
 # comments (pcapng opt_comment); its epb_flags or None).
 Record = tuple[int, int, int, bytes, int, tuple[str, ...], "int | None"]
-VANTAGES_PER_FILE = 1000  # capture point = file index * this + pcapng interface index
+VANTAGES_PER_FILE = 1000
+SPARE_FILES = 64  # open files besides the captures: the interpreter, its libraries, stdout, a pool's pipes  # capture point = file index * this + pcapng interface index
 
 
 @dataclass
@@ -117,6 +119,20 @@ def ipv6_of(linktype: int, data: bytes) -> bytes | None:
     return None
 
 
+def open_at_once(count: int) -> None:
+    """Let this process hold ``count`` captures open at once (merged by time, every file is open
+    until the end): the soft limit of open files (``ulimit -n``, often 1024) is raised to what
+    it takes, up to the hard limit; past that, one line that says what to do."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = count + SPARE_FILES
+    if need <= soft:
+        return
+    if hard != resource.RLIM_INFINITY and need > hard:
+        raise ValueError(f"{count} captures read at once need {need} open files, more than this system allows "
+                         f"({hard}, ulimit -Hn): read them with --jobs N, or fewer at a time")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
 class CaptureReader:
     """Frames of one pcap or pcapng file, read in blocks (``with`` closes the file)."""
 
@@ -132,7 +148,7 @@ class CaptureReader:
         try:
             self.size = self.path.stat().st_size
             self._file: BinaryIO = self.path.open("rb")
-        except OSError as exc:
+        except (PermissionError, FileNotFoundError) as exc:  # the file's own: not, e.g., too many open files
             if not lenient:
                 raise
             self.size, self._file = 0, io.BytesIO()

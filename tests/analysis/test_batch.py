@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from scapy_fama.analysis import batch
 from scapy_fama.analysis.analyze import analyze
 from scapy_fama.analysis.batch import capture_set, merge, read_shards, shard, shard_from_json, shard_to_json
 from scapy_fama.analysis.report import to_json
+from tests.analysis.test_analysis_reader import ECHO, pcap
 
 PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
 CORES = len(os.sched_getaffinity(0))
@@ -230,3 +233,37 @@ def test_an_unreadable_file_in_a_folder_is_a_warning_and_the_rest_is_reported() 
                                                                              "(Permission denied)"]
         named = subprocess.run([*run, str(locked)], capture_output=True, text=True, timeout=120)
         assert named.returncode == 2 and named.stderr.strip() == f"fama-analyze: error: {locked}: Permission denied"
+
+
+def _open_files_limit(soft: int, hard: int | None = None) -> Callable[[], None]:
+    """A child's limits of open files (``ulimit -Sn``, ``ulimit -Hn``), set before it starts."""
+
+    def limit() -> None:
+        current = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, current if hard is None else hard))
+
+    return limit
+
+
+def test_more_captures_than_the_soft_limit_of_open_files(tmp_path: Path) -> None:
+    """A folder of more captures than ``ulimit -n`` (1024 on many systems): every file is open
+    while they are merged by time, and the files past the limit failed with 'Too many open
+    files' (first an error, exit 2; found in a folder, a warning for each and their frames
+    lost). The soft limit is raised as far as the hard one allows; past that, one line."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(100):  # three echoes each, a second apart, the files 10 s apart
+        (folder / f"f{i:03d}.pcap").write_bytes(pcap([(1000 + 10 * i + k, ECHO) for k in range(3)]))
+    command = [sys.executable, "-m", "scapy_fama.cli.analyze", str(folder), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, preexec_fn=_open_files_limit(64))
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    totals = json.loads(done.stdout)["totals"]
+    assert totals["frames"] == totals["native"] == 300 and totals["other"] == 0
+    capped = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            preexec_fn=_open_files_limit(64, 64))
+    assert capped.returncode == 2 and capped.stderr == (
+        "fama-analyze: error: 100 captures read at once need 164 open files, more than this system allows (64, "
+        "ulimit -Hn): read them with --jobs N, or fewer at a time\n")
+    pooled = subprocess.run([*command, "--jobs", "2"], capture_output=True, text=True, timeout=300,
+                            preexec_fn=_open_files_limit(64, 64))
+    assert pooled.returncode == 0 and json.loads(pooled.stdout) == json.loads(done.stdout), pooled.stderr
