@@ -22,8 +22,8 @@ pcap: both byte orders, micro- and nanosecond magics; the link type's upper
 bits (FCS length, RFC draft "pcap" §8) are masked off. pcapng: Section Header,
 Interface Description (link type, ``if_name``, ``if_tsresol``), Enhanced, Simple and
 obsolete Packet blocks (tshark counts all three as frames), several sections and byte
-orders; other blocks are skipped. Each pcapng interface is its own capture point (vantage); a pcap file
-has one.
+orders; other blocks are skipped. Each pcapng interface is its own capture point
+(vantage); a pcap file has one.
 
 :meth:`CaptureReader.records` gives the records as stored instead (link-layer bytes, the
 timestamp in the capture point's own units, the length on the wire, pcapng comments and flags),
@@ -37,10 +37,10 @@ A pcapng block that contradicts itself (its two total lengths differ, an Enhance
 Packet Block's captured length runs past the block, fixed fields missing: what
 tshark calls "damaged or corrupt") ends it the same way, as a break at that block; so does
 a pcap record header whose captured length is beyond :data:`MAX_CAPLEN` and the snap
-length (tshark: "bigger than maximum"), before its bytes are read. A block or record that
-claims more bytes than the file holds is never read in: memory stays flat. A ``lenient`` reader (a file found in a
+length, before its bytes are read. A block or record that claims more bytes than the file
+holds is never read in: memory stays flat. A ``lenient`` reader (a file found in a
 folder, not named by the user) turns a CaptureError into such a break too: no frame, or
-the frames before it; and so a file it cannot open (no read permission).
+the frames before it; and so a file it cannot open (no read permission, gone).
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ Frame = tuple[int, float, "bytes | None", int, int]
 # units (10^-tsresol s); the link-layer bytes captured; the length on the wire; the record's
 # comments (pcapng opt_comment); its epb_flags or None).
 Record = tuple[int, int, int, bytes, int, tuple[str, ...], "int | None"]
-VANTAGES_PER_FILE = 1000
-SPARE_FILES = 64  # open files besides the captures: the interpreter, its libraries, stdout, a pool's pipes  # capture point = file index * this + pcapng interface index
+VANTAGES_PER_FILE = 1000  # capture point = file index * this + pcapng interface index
+SPARE_FILES = 64  # open files besides the captures: the interpreter, its libraries, stdout, a pool's pipes
 
 
 @dataclass

@@ -73,11 +73,6 @@ MEMO_KEPT = 4096  # signalling packets remembered for copies seen at other captu
 SEQ_REMEMBERED = 64  # per binding: the sequence numbers whose BU bytes are remembered
 
 
-def _coas(b: Binding) -> set[str | None]:
-    """The care-of addresses ``b``'s BUs registered, or tried to."""
-    return {ex.coa for ex in b.exchanges} | {b.coa}
-
-
 def _result(verdict: Verdict | None) -> bool | None:
     """True: all checks passed; False: one failed; None: not verified (a key or PHKT missing)."""
     if verdict is None:
@@ -268,6 +263,7 @@ class Reconstruction:
         self._kinds: dict[bytes, str] = {}  # dedupe key -> kind, for sightings
         self._answers: dict[bytes, Exchange | ProxyExchange] = {}  # a BA's dedupe key -> the exchange it answered
         self._key_of: dict[str, KeyPair] = {}  # key id -> the MN's key pair from --keys
+        self._outer: dict[tuple[str, str | None], list[Binding]] | None = None  # (DAR, CoA) -> bindings, at the end
 
     # ---------------------------------------------------------------- input
 
@@ -549,8 +545,12 @@ class Reconstruction:
         addresses, a DAR and a CoA it registered (none when several share them)."""
         osrc, odst, isrc, idst = key
         if isrc == idst == CUT_INNER:
-            down = [b for b in self.bindings.values() if b.dar == osrc and odst in _coas(b)]
-            up = [b for b in self.bindings.values() if b.dar == odst and osrc in _coas(b)]
+            if self._outer is None:
+                self._outer = {}
+                for b in self.bindings.values():
+                    for coa in {ex.coa for ex in b.exchanges} | {b.coa}:  # those its BUs registered or tried
+                        self._outer.setdefault((b.dar, coa), []).append(b)
+            down, up = self._outer.get((osrc, odst), []), self._outer.get((odst, osrc), [])
             if len(down) + len(up) != 1:
                 return None
             return down[0].tunnel_down if down else up[0].tunnel_up

@@ -4,9 +4,10 @@ Theory of operation
 -------------------
 A thin front end over :mod:`scapy_fama.fuzz`: arguments -> a
 :class:`~scapy_fama.fuzz.campaign.Campaign` (rich progress with execs/s and
-findings on stderr) -> the coverage table, the findings (one pcap + JSON each, in ``--out DIR``,
-or else in ./fama-fuzz-findings, made when the first is saved) and the fama-fuzz/1
-summary (``--out DIR/summary.json``, or on stdout with ``--json``). ``--replay FINDING.json`` runs one finding again. ``--engine libfuzzer`` hands a
+findings on stderr) -> the coverage table, the findings (one pcap + JSON each, in
+``--out DIR``, or else in ./fama-fuzz-findings, made when the first is saved) and the
+fama-fuzz/1 summary (``--out DIR/summary.json``, or on stdout with ``--json``).
+``--replay FINDING.json`` runs one finding again. ``--engine libfuzzer`` hands a
 harness to libFuzzer instead (:mod:`scapy_fama.fuzz.libfuzzer`; ``--seconds`` ->
 ``-max_total_time``, ``--cases`` -> ``-runs``, ``--jobs`` -> ``-fork``, flags after
 ``--`` as they are) and files its crashes as findings of the same format.

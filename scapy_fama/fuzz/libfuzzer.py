@@ -15,8 +15,8 @@ this module starts it, watches it and files what it finds::
 Ctrl-C stops libFuzzer and files what it wrote until then (the summary says
 ``stopped: interrupted``), as the blind engine ends with its report. A crash that
 does not come back in process (a timeout under load, an out-of-memory of the whole
-process) is still filed, with the oracle libFuzzer named and ``reproduced_alone`` false. ``--replay`` runs a filed finding's bytes against the
-harness's target like any other finding. ``merge`` runs libFuzzer's ``-merge=1``:
+process) is still filed, with the oracle libFuzzer named and ``reproduced_alone`` false.
+``--replay`` runs a filed finding's bytes against the harness's target like any other finding. ``merge`` runs libFuzzer's ``-merge=1``:
 the inputs of several corpora that add coverage, into one small corpus.
 """
 
