@@ -39,6 +39,7 @@ from scapy_fama.fuzz.oracles import Failure
 from scapy_fama.schemas import document
 
 TIME_LIMIT = 2.0  # seconds an artifact may take when it is run again in process
+INTERRUPT_GRACE = 5.0  # seconds libFuzzer gets to stop on its own after a Ctrl-C
 ARTIFACTS = {"crash": ("exception", "crash"), "timeout": ("hang", "timeout"), "oom": ("bounds", "out-of-memory"),
              "leak": ("bounds", "leak")}
 STATUS = re.compile(r"#(\d+)\s.*?cov: (\d+) ft: (\d+) corp: (\d+)(?:/\S+)?.*?exec/s: (\d+)")
@@ -149,8 +150,11 @@ def _watch(command: list[str], log: Path, result: Run) -> tuple[float, int]:
                 sys.stderr.write(line)
                 _status(line, result)
         except KeyboardInterrupt:  # Ctrl-C ends the campaign, not its report: what it wrote is filed
-            proc.terminate()
             result.stopped = "interrupted"
+            try:  # the terminal's Ctrl-C reached libFuzzer too: it stops itself, with its final stats
+                proc.wait(timeout=INTERRUPT_GRACE)
+            except subprocess.TimeoutExpired:  # only we were interrupted (kill -INT): stop it
+                proc.terminate()
         code = proc.wait()
     return time.monotonic() - start, code
 
