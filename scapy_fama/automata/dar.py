@@ -171,6 +171,13 @@ class DarAutomaton(FamaAutomaton):
                        why=f"no-application: UDP port {datagram.dport} of the DAR")  # fmt: skip
 
     def _accepts(self, dst_mac: bytes, info: WireInfo) -> bool:
+        if info.src in (self.core.address, self.core.link_local):
+            # Ingress filtering (RFC 3704 §2, profile §6 strictness): the DAR's own addresses
+            # are never a valid source on its access link; answered, such a packet made the
+            # DAR send its BA (or forward the packet) to itself and solicit its own address.
+            self.log.write(self.name, "drop", "spoofed-source", src=info.src, dst=info.dst,
+                           why=f"own-address: {info.src} is this DAR's")  # fmt: skip
+            return False
         if self.kernel is not None:  # the kernel forwards: only what is for the DAR itself
             return self._mine(info.dst)
         return dst_mac == self._mac or info.dst in (ALL_NODES, ALL_ROUTERS)

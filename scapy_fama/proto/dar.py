@@ -301,6 +301,10 @@ class DarCore:
 
     def _route(self, msg: Message) -> Effects:
         """Route a message that is not for this DAR: into a HoA's tunnel, or natively."""
+        if not (routable(msg.src) and routable(msg.dst)):
+            # RFC 4291 §2.5.6: a router forwards no link-local source or destination to another
+            # link; nor an unspecified or loopback source (§2.5.2, §2.5.3), nor multicast (§2.7)
+            return [Drop(msg, f"not-routable: {msg.src} -> {msg.dst} may not leave the link")]
         if isinstance(msg, (Datagram, Tunnelled)):
             if msg.hlim <= 1:  # RFC 8200 §3 (the ICMPv6 Time Exceeded is not modelled)
                 return [Drop(msg, "hop-limit: exceeded in transit")]

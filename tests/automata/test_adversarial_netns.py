@@ -35,6 +35,7 @@ from hostile import (
     dst_of,
     fragments,
     icmp_type,
+    ipv6,
     is_ba,
     is_ra,
     kernel_echo,
@@ -49,7 +50,9 @@ from hostile import (
     unusable,
 )
 
+from scapy_fama.codec import encode_bytes
 from scapy_fama.crypto import KeyPair
+from scapy_fama.proto.messages import BindingUpdate
 from scapy_fama.wire.link import group_mac, solicited_node
 
 pytestmark = pytest.mark.netns
@@ -277,6 +280,26 @@ def test_datagrams_for_the_dar_are_not_kept_and_spoofed_floods_leave_bounded_tab
     assert status["backlog"] == 0 and status["fragments"] == 0
 
 
+# ---------------------------------------------------------------- ingress: the DAR's own source
+
+
+@pytest.mark.parametrize("own", [DAR, DAR_LL])
+def test_packets_from_the_dars_own_address_are_dropped_not_answered_nor_forwarded(dar: Bed, own: str) -> None:
+    """A BU (HAO for an address of the prefix, so that it would get BA 148), a CoTI (RFC 6275
+    §6.1.3, type 1) and a datagram for a correspondent beyond the DAR, each from one of the
+    DAR's own addresses: nothing answers them, no NS for its own address, nothing forwarded
+    (RFC 3704 §2 ingress filtering; profile §6 strictness)."""
+    assert dar.wire is not None
+    bu = encode_bytes(BindingUpdate(own, DAR, "2001:db8:1::4242", 1, 3600))
+    coti = ipv6(own, DAR, 135, mh(1, bytes(2) + b"cookie!!", own, DAR))
+    spoofed = udp(own, FAR, b"as the DAR")
+    seen = marker(dar, [to_dar(dar, p) for p in (bu, coti, spoofed)])
+    assert answers(seen) == []
+    assert not [s for s in seen if icmp_type(s) == 135 and s.ip[48:64] == a16(DAR)]  # no NS for itself
+    assert not [s for s in seen if s.ip[6] == 17 and not is_marker(s)]  # not forwarded
+    assert [r["why"] for r in dar.records() if r["kind"] == "spoofed-source"] == [f"own-address: {own} is this DAR's"] * 3
+
+
 # ---------------------------------------------------------------- item 7: neighbour cache poisoning
 
 
@@ -399,3 +422,13 @@ def test_invalid_rss_are_ignored_and_multicast_ras_are_rate_limited(dar: Bed) ->
     assert 1 <= len(ras) <= 3  # one, maybe the next one 30 ms on, maybe an unsolicited one
     gaps = [b.at - a.at for a, b in itertools.pairwise(ras)]  # kernel receive times
     assert all(gap >= 0.03 - 0.005 for gap in gaps), gaps  # profile §2 step 1: MinDelayBetweenRAs
+
+
+
+@pytest.mark.parametrize(("src", "dst"), [("fe80::5", FAR), ("::", FAR), (SPOOFED, "ff0e::101")])
+def test_what_may_not_leave_the_link_is_not_forwarded(dar: Bed, src: str, dst: str) -> None:
+    """RFC 4291: a router forwards no link-local source to another link (§2.5.6), no
+    unspecified source (§2.5.2) and, not a multicast router, no multicast (§2.7)."""
+    seen = marker(dar, [to_dar(dar, udp(src, dst, b"stays on the link"))])
+    assert not [s for s in seen if s.ip[6] == 17 and not is_marker(s)]
+    assert dar.wait(dir="drop", kind="DATA", src=src)["why"] == f"not-routable: {src} -> {dst} may not leave the link"
