@@ -30,12 +30,17 @@ table ``ip6 fama`` drops every Parameter Problem the namespace itself sends
 (hook ``output``: forwarded errors of other nodes pass), and spares the kernel
 the IPv6-in-IPv6 packets for the namespace itself (hook ``input``: the data
 plane's packet socket has its copy already, and the kernel would only build a
-Parameter Problem for each; forwarded ones pass). Its rule set, :data:`NFT_RULES`
-(:data:`NFT_COMMAND` loads it in one line)::
+Parameter Problem for each; forwarded ones pass). It also forwards nothing whose
+source is an address of the namespace itself (hook ``forward``, ``fib saddr type
+local``): ingress filtering (RFC 3704 §2, profile §6 strictness), as a kernel-mode DAR
+holds its address on its access link and Linux, unlike for IPv4, has no reverse-path
+check that would refuse a packet from the link that claims it. Its rule set,
+:data:`NFT_RULES` (:data:`NFT_COMMAND` loads it in one line)::
 
     table ip6 fama {
         chain out { type filter hook output priority 0; icmpv6 type parameter-problem drop }
         chain in { type filter hook input priority 0; ip6 nexthdr 41 drop }
+        chain forward { type filter hook forward priority 0; fib saddr type local drop }
     }
 
 Who removes the table. ``fama-lab up`` installs it in its namespaces before it starts
@@ -79,6 +84,10 @@ NFT_RULES = f"""table ip6 {NFT_TABLE} {{
     chain in {{
         type filter hook input priority 0;
         ip6 nexthdr 41 drop;
+    }};
+    chain forward {{
+        type filter hook forward priority 0;
+        fib saddr type local drop;
     }};
 }}
 """  # every statement ends in ";", so that it also reads as one line (NFT_COMMAND)
