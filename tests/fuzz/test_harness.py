@@ -137,7 +137,9 @@ def test_ctrl_c_files_the_crashes_libfuzzer_wrote_and_ends_with_the_summary(tmp_
     out = tmp_path / "out"
     fuzz = subprocess.Popen([sys.executable, "-c", DRIVER, str(stand_in), "--engine", "libfuzzer", "--target",
                              "decode", "--seconds", "300", "--out", str(out), "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            # a shell's background job (.ci/run under nohup or &) ignores SIGINT, and so would they
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         crash = out / "libfuzzer-decode" / "crash-0001"
         deadline = time.monotonic() + 120
