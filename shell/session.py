@@ -20,13 +20,14 @@ Virtual time moves only in commands: ``run(seconds)``, ``step()``, and the
 ``settle`` seconds ``attach``/``handover`` run for (3 s: RS/RA, 1 s of DAD, the
 BUs and BAs). A breakpoint that holds a message stops the clock at once; a hold in
 a command that does not run the clock (``stop(f)``) stops the next one that would.
-Ctrl-C stops it between two actions (:mod:`fama_shell.interrupt`), never inside one.
+Ctrl-C stops it between two actions (:mod:`scapy_fama.interrupt`), never inside one.
 Errors are ValueError/TypeError with one clear line (unknown node, wrong kind
 of node, malformed packet); the net is never left half-changed by them.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,7 +37,6 @@ from pathlib import Path
 from fama_shell import topology
 from fama_shell.base import ShellSession, duration, flag, out_dir
 from fama_shell.intercept import Breakpoint, BreakpointTable, Held, Interceptor
-from fama_shell.interrupt import Note, deferred
 from fama_shell.msc import (
     MOBILITY,
     Aliases,
@@ -70,6 +70,7 @@ from scapy.packet import Packet
 from scapy.plist import PacketList
 
 from scapy_fama.codec import decode
+from scapy_fama.interrupt import deferred
 from scapy_fama.layers.headers import find_mh
 from scapy_fama.net.sim import SimNet
 from scapy_fama.net.sim_events import Hop, NodeEffect, Undelivered
@@ -244,16 +245,16 @@ class Session(ShellSession):
             )
         if self.intercept.stop is None:
             with self._interruptible() as ctrl_c:
-                self.net.run_until(lambda: ctrl_c.came or self.intercept.stop is not None, timeout=seconds)
+                self.net.run_until(lambda: ctrl_c.is_set() or self.intercept.stop is not None, timeout=seconds)
 
     @contextmanager
-    def _interruptible(self) -> Iterator[Note]:
+    def _interruptible(self) -> Iterator[threading.Event]:
         """Around a run of the clock: a Ctrl-C is only noted (the run's predicates look at the
         note, so it stops after the action in hand), then raised here as KeyboardInterrupt
-        (fama_shell.interrupt: an action is never left half done)."""
+        (scapy_fama.interrupt: an action is never left half done)."""
         with deferred() as ctrl_c:
             yield ctrl_c
-        if ctrl_c.came:
+        if ctrl_c.is_set():
             raise KeyboardInterrupt(
                 f"at t={self.net.now:.3f} s, between two events: the topology is whole, "
                 "run() goes on from there"
@@ -312,9 +313,9 @@ class Session(ShellSession):
         with self._interruptible() as ctrl_c:
 
             def halted() -> bool:  # a hold, or a Ctrl-C (raised as the block ends)
-                return ctrl_c.came or self.intercept.stop is not None
+                return ctrl_c.is_set() or self.intercept.stop is not None
 
-            if not halted() and not found() and not self.net.run_until(lambda: ctrl_c.came or found(), timeout=limit):
+            if not halted() and not found() and not self.net.run_until(lambda: ctrl_c.is_set() or found(), timeout=limit):
                 return self._window(start, f"step: nothing to show within {limit:g} s")
             if not halted():
                 at = events[scanned[0]].time

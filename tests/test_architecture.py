@@ -29,6 +29,7 @@ SHELL = ROOT / "shell"
 
 RANKS = [
     ("scapy_fama.crypto", 0),
+    ("scapy_fama.interrupt", 0),
     ("scapy_fama.wire", 1),
     ("scapy_fama.schemas", 1),
     ("scapy_fama.layers", 2),

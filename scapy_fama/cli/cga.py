@@ -15,14 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from rich.console import Console
@@ -54,6 +49,7 @@ from scapy_fama.crypto import (
 )
 from scapy_fama.crypto.addr import addr_text
 from scapy_fama.crypto.files import read_at_most
+from scapy_fama.interrupt import deferred
 from scapy_fama.schemas import document
 
 PROG = "fama-cga"
@@ -108,26 +104,6 @@ def _key(path: Path | None, bits: int, console: Console) -> KeyPair:
     return key
 
 
-@contextmanager
-def _ctrl_c_cancels() -> Iterator[threading.Event]:
-    """While the search runs, Ctrl-C sets the event it polls (the search then stops between
-    two polls and the workers with it) instead of raising KeyboardInterrupt wherever the main
-    thread is: inside the worker pool's own locks or its start, that left the process waiting
-    at exit for workers nobody stopped, searching on every core. A second Ctrl-C raises."""
-    cancel = threading.Event()
-
-    def interrupted(signum: int, frame: FrameType | None) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-
-    previous = signal.signal(signal.SIGINT, interrupted)
-    try:
-        yield cancel
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _generate(args: argparse.Namespace, console: Console) -> int:
     prefix = _subnet_prefix(args.prefix)  # refused before a new key is written
     if args.out is not None:
@@ -138,7 +114,8 @@ def _generate(args: argparse.Namespace, console: Console) -> int:
               "RFC 3972 §4), minutes to hours; Ctrl-C stops the search")
     columns = (TextColumn("Hash2 search"), BarColumn(), TextColumn("{task.completed:,.0f} hashes"), TimeElapsedColumn())
     shown = console.is_terminal and not args.json and args.sec > 0  # in a pipe it left a blank line first
-    with Progress(*columns, console=console, transient=True, disable=not shown) as bar, _ctrl_c_cancels() as cancel:
+    # Ctrl-C sets cancel, which the search polls: never raised inside the worker pool's start
+    with Progress(*columns, console=console, transient=True, disable=not shown) as bar, deferred() as cancel:
         task = bar.add_task("search", total=EXPECTED_TRIALS[args.sec] if args.sec in EXPECTED_TRIALS else None)
         try:
             cga = cga_generate(

@@ -1,5 +1,5 @@
 """Ctrl-C in a command that runs the virtual clock: it stops between two actions, never inside
-one (fama_shell.interrupt), and the console says so in one line.
+one (scapy_fama.interrupt), and the console says so in one line.
 
 The SIGINT comes from inside an action of the net (``signal.raise_signal`` runs Python's handler
 before it returns), exactly where a person's Ctrl-C lands: in the middle of SimNet's work.
