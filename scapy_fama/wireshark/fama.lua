@@ -25,6 +25,15 @@ SubjectPublicKeyInfo with its algorithm and key size, RFC 4581 extension fields)
     | 12 | 255 | piece 1 ... | 12 | 34 | piece 2 | 13 | 128 | signature | ... | 5 | 12 | BAD |
       piece 1 of 2             piece 2 of 2: the block reassembled (289 bytes)
 
+A postdissector names the Status of every Binding Acknowledgement as IANA's registry does
+(RFC 6275 §6.1.8, RFC 4866 §5.7): Wireshark 4.0 gives 147 and 148, the statuses a FAMA DAR refuses
+a PHKT or a CGA BU with, obsolete PMIPv6-draft names ("No home address for this NAI", "Invalid
+Time Stamp Option"). It adds the name to the Info column and, for a refusal (128 and above), a
+Response Code expert info:
+
+    mip6 --mip6.ba.status 148--> "FAMA Binding Acknowledgement: status 148, CGA and signature
+                                  verification failed (RFC 4866 §5.7)"; fama.ba.status; fama.ba.refused
+
 The placement rules of RFC 4866 §5.1/§5.2 and RFC 6275 §6.2.7 (back-to-back pieces, 255-byte
 pieces but the last, the Signature right after the last piece, the BAD last and at 8n+2) become
 expert infos with the same sentences as scapy-fama's layers. The plugin describes bytes only: it
@@ -34,11 +43,11 @@ short, an extension field running past the block) show as Malformed expert infos
 bounded by the bytes captured, so no input raises a Lua error.
 
 Display filter fields are under "fama.", e.g. fama.cga.collision_count, fama.cga.key_bits,
-fama.phkt.present, fama.bad.last.
+fama.phkt.present, fama.bad.last, fama.ba.status.
 ]]
 
 -- The plugin's own version (scapy-fama reads it from this line: fama-wireshark --version).
-local VERSION = "1.1.0"
+local VERSION = "1.2.0"
 
 set_plugin_info({
     version = VERSION,
@@ -60,6 +69,39 @@ local EXTENSION_NAMES = {
     [0x0012] = "Multi-Prefix (RFC 5535)", [0xFFFD] = "Experimental", [0xFFFE] = "Experimental",
     [0xFFFF] = "Experimental",
 }
+-- IANA "Status Codes" of the Binding Acknowledgement (RFC 6275 §6.1.8, RFC 4866 §5.7), named as
+-- scapy_fama.layers.mh.BA_STATUS names them (tests/wireshark compare the two tables).
+local BA_STATUS = {
+    [0] = "Binding Update accepted", [1] = "Accepted but prefix discovery necessary",
+    [2] = "GRE_KEY_OPTION_NOT_REQUIRED", [3] = "GRE_TUNNELING_BUT_TLV_HEADER_NOT_SUPPORTED",
+    [4] = "MCOA NOTCOMPLETE", [5] = "MCOA RETURNHOME WO/NDP",
+    [6] = "PBU_ACCEPTED_TB_IGNORED_SETTINGSMISMATCH", [128] = "Reason unspecified",
+    [129] = "Administratively prohibited", [130] = "Insufficient resources",
+    [131] = "Home registration not supported", [132] = "Not home subnet",
+    [133] = "Not home agent for this mobile node", [134] = "Duplicate Address Detection failed",
+    [135] = "Sequence number out of window", [136] = "Expired home nonce index",
+    [137] = "Expired care-of nonce index", [138] = "Expired nonces",
+    [139] = "Registration type change disallowed", [140] = "Mobile Router Operation not permitted",
+    [141] = "Invalid Prefix", [142] = "Not Authorized for Prefix", [143] = "Forwarding Setup failed",
+    [144] = "MIPV6-ID-MISMATCH", [145] = "MIPV6-MESG-ID-REQD", [146] = "MIPV6-AUTH-FAIL",
+    [147] = "Permanent home keygen token unavailable", [148] = "CGA and signature verification failed",
+    [149] = "Permanent home keygen token exists", [150] = "Non-null home nonce index expected",
+    [151] = "SERVICE_AUTHORIZATION_FAILED", [152] = "PROXY_REG_NOT_ENABLED",
+    [153] = "NOT_LMA_FOR_THIS_MOBILE_NODE", [154] = "MAG_NOT_AUTHORIZED_FOR_PROXY_REG",
+    [155] = "NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX", [156] = "TIMESTAMP_MISMATCH",
+    [157] = "TIMESTAMP_LOWER_THAN_PREV_ACCEPTED", [158] = "MISSING_HOME_NETWORK_PREFIX_OPTION",
+    [159] = "BCE_PBU_PREFIX_SET_DO_NOT_MATCH", [160] = "MISSING_MN_IDENTIFIER_OPTION",
+    [161] = "MISSING_HANDOFF_INDICATOR_OPTION", [162] = "MISSING_ACCESS_TECH_TYPE_OPTION",
+    [163] = "GRE_KEY_OPTION_REQUIRED", [164] = "MCOA MALFORMED", [165] = "MCOA NON-MCOA BINDING EXISTS",
+    [166] = "MCOA PROHIBITED", [167] = "MCOA UNKNOWN COA", [168] = "MCOA BULK REGISTRATION PROHIBITED",
+    [169] = "MCOA SIMULTANEOUS HOME AND FOREIGN PROHIBITED",
+    [170] = "NOT_AUTHORIZED_FOR_IPV4_MOBILITY_SERVICE", [171] = "NOT_AUTHORIZED_FOR_IPV4_HOME_ADDRESS",
+    [172] = "NOT_AUTHORIZED_FOR_IPV6_MOBILITY_SERVICE",
+    [173] = "MULTIPLE_IPV4_HOME_ADDRESS_ASSIGNMENT_NOT_SUPPORTED", [174] = "Invalid Care-of Address",
+    [175] = "INVALID_MOBILE_NODE_GROUP_IDENTIFIER", [176] = "REINIT_SA_WITH_HAC",
+    [177] = "NOT_AUTHORIZED_FOR_DELEGATED_MNP", [178] = "REQUESTED_DMNP_IN_USE",
+}
+local REFUSED = 128 -- RFC 6275 §6.1.8: a Status of 128 or more rejects the Binding Update
 -- RFC 6275 §6.1: where the options start, by MH type (scapy_fama.wire holds the same table for
 -- Python; tests/wireshark compare this plugin with the layers on every capture).
 local OPTIONS_START = { [0] = 8, [1] = 16, [2] = 16, [3] = 24, [4] = 24, [5] = 12, [6] = 12, [7] = 24 }
@@ -108,13 +150,14 @@ local f = {
     bad_offset = ProtoField.uint16("fama.bad.offset", "BAD at MH offset", base.DEC),
     bad_last = ProtoField.bool("fama.bad.last", "BAD is the last option"),
     bad_covers = ProtoField.uint16("fama.bad.covers", "Authenticated MH bytes", base.DEC),
+    ba_status = ProtoField.uint8("fama.ba.status", "Status", base.DEC, BA_STATUS),
 }
 fama.fields = {
     f.type, f.length, f.offset, f.data, f.piece, f.pieces, f.piece_lengths, f.block_offset,
     f.cga_length, f.modifier, f.prefix, f.collision_count, f.key, f.key_length, f.key_oid,
     f.key_algorithm, f.key_bits, f.ext, f.ext_type, f.ext_length, f.ext_data, f.requested, f.sig,
     f.sig_bits, f.sig_covers, f.phkt_present, f.phkt, f.phkt_bits, f.coti, f.cot_token,
-    f.bad_offset, f.bad_last, f.bad_covers,
+    f.bad_offset, f.bad_last, f.bad_covers, f.ba_status,
 }
 
 local ex = {
@@ -126,10 +169,13 @@ local ex = {
         expert.severity.WARN),
     reassembled = ProtoExpert.new("fama.reassembled", "CGA Parameters reassembled", expert.group.REASSEMBLE,
         expert.severity.CHAT),
+    refused = ProtoExpert.new("fama.ba.refused", "Binding Update refused", expert.group.RESPONSE_CODE,
+        expert.severity.WARN),
 }
-fama.experts = { ex.malformed, ex.framing, ex.cut, ex.reassembled }
+fama.experts = { ex.malformed, ex.framing, ex.cut, ex.reassembled, ex.refused }
 
 local mipv6_field = Field.new("mipv6")
+local ba_status_field = Field.new("mip6.ba.status")
 local options_table = DissectorTable.get("mip6.option")
 local wireshark_bad = options_table:get_dissector(BAD)
 
@@ -609,3 +655,25 @@ for otype = 11, 16 do
     options_table:add(otype, fama)
 end
 options_table:add(BAD, fama)
+
+-- ---------------------------------------------------------------- Binding Acknowledgement statuses
+
+local statuses = Proto("fama_status", "FAMA Binding Acknowledgement status")
+
+-- Every BA Status of the frame by its IANA name (the name Wireshark gives may be obsolete).
+function statuses.dissector(_, pinfo, tree)
+    for _, fi in ipairs({ ba_status_field() }) do
+        local status = fi.value
+        local name = BA_STATUS[status] or "Unassigned"
+        local source = (status >= 147 and status <= 150) and "RFC 4866 §5.7" or "RFC 6275 §6.1.8"
+        local item = tree:add(fama, fi.range)
+        item:set_text(string.format("FAMA Binding Acknowledgement: status %d, %s (%s)", status, name, source))
+        item:add(f.ba_status, fi.range)
+        pinfo.cols.info:append(string.format(" (status %d: %s)", status, name))
+        if status >= REFUSED then
+            item:add_proto_expert_info(ex.refused, string.format("BA %d: %s", status, name))
+        end
+    end
+end
+
+register_postdissector(statuses)

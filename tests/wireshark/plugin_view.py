@@ -28,7 +28,7 @@ from scapy.utils import PcapReader
 
 import scapy_fama  # noqa: F401  (registers the layers)
 from scapy_fama.crypto.keys import spki_info
-from scapy_fama.layers import CGAParams, CGAParamsOpt, MH_CLASSES
+from scapy_fama.layers import BA, BA_STATUS, MH_CLASSES, CGAParams, CGAParamsOpt
 from scapy_fama.layers.spans import option_spans
 from scapy_fama.wire.layout import bad_problem, framing_problems
 from scapy_fama.wireshark import plugin_file
@@ -41,7 +41,7 @@ FIELDS = (
     "fama.cga.prefix", "fama.cga.collision_count", "fama.cga.key_length", "fama.cga.key_algorithm",
     "fama.cga.key_bits", "fama.cga.ext.type", "fama.cga.ext.length", "fama.cga.requested",
     "fama.sig.bits", "fama.sig.covers", "fama.phkt.present", "fama.phkt.bits", "fama.coti.present",
-    "fama.cot.token", "fama.bad.offset", "fama.bad.last", "fama.bad.covers",
+    "fama.cot.token", "fama.bad.offset", "fama.bad.last", "fama.bad.covers", "fama.ba.status",
 )  # fmt: skip
 FamaView = dict[str, list[str]]
 
@@ -72,11 +72,12 @@ def tshark_plugin(pcap: str | Path, *args: str, plugin: Path | None = None) -> s
                           text=True, timeout=600, env=tshark_env(), check=False)
 
 
-EXPERTS = ("fama.framing", "fama.malformed", "fama.cut")  # expert infos: their messages are the values
+EXPERTS = ("fama.framing", "fama.malformed", "fama.cut", "fama.ba.refused")  # expert infos: their messages are the values
 BYTES = ("fama.cga.modifier", "fama.cot.token")  # shown as "aa:bb:..." by -T json
 
 
-def plugin_views(pcap: str | Path, fields: tuple[str, ...] = FIELDS + ("fama.framing",)) -> list[FamaView]:
+def plugin_views(pcap: str | Path, fields: tuple[str, ...] = FIELDS + ("fama.framing", "fama.ba.refused")
+                 ) -> list[FamaView]:
     """The plugin's fields of every frame of ``pcap``, in tree order (one ``tshark -T json`` run)."""
     out = tshark_plugin(pcap, "-T", "json")
     assert out.returncode == 0, out.stderr
@@ -170,6 +171,10 @@ def _mh_view(mh: Packet, view: FamaView) -> None:
     frames = [s.frame for s in spans]
     for problem in framing_problems(frames) + [p for p in [bad_problem(frames)] if p]:
         add("fama.framing", problem)
+    if isinstance(mh, BA):  # RFC 6275 §6.1.8: 128 and above refuse the BU
+        add("fama.ba.status", mh.status)
+        if mh.status >= 128:
+            add("fama.ba.refused", f"BA {mh.status}: {BA_STATUS.get(mh.status, 'Unassigned')}")
 
 
 def layer_views(pcap: str | Path) -> list[FamaView]:

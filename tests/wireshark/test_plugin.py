@@ -24,6 +24,7 @@ import pytest
 from scapy_fama.analysis.reader import CaptureReader
 from scapy_fama.crypto import CgaParams, ext_fields
 from scapy_fama.crypto.keys import spki_info
+from scapy_fama.layers import BA_STATUS
 from scapy_fama.wire import parse
 from scapy_fama.wireshark import install
 from tests.corpus import Node, build_corpus, write_corpus
@@ -98,6 +99,42 @@ def test_the_installed_plugin_declares_its_filter_fields(tmp_path: Path) -> None
     assert not [line for line in out.stderr.splitlines() if "lua" in line.lower()], out.stderr
 
 
+def test_the_plugin_names_every_ba_status_as_iana_does(tmp_path: Path) -> None:
+    """Wireshark 4.0 names 147 and 148 after an obsolete PMIPv6 draft; the plugin's fama.ba.status
+    has the names of the layers' table, RFC 4866 §8's for the statuses a FAMA DAR refuses with."""
+    install(tmp_path / ".local" / "lib" / "wireshark" / "plugins")
+    out = tshark_home(tmp_path, "-G", "values").stdout
+    values = [line.split("\t", 3) for line in out.splitlines() if line.startswith("V\t")]
+    ours = {int(code): name for _, field, code, name in values if field == "fama.ba.status"}
+    theirs = {int(code): name for _, field, code, name in values if field == "mip6.ba.status"}
+    assert ours == BA_STATUS
+    assert ours[147] == "Permanent home keygen token unavailable" != theirs[147]
+    assert ours[148] == "CGA and signature verification failed" != theirs[148]
+
+
+RFC_NAMES = {  # RFC 6275 §6.1.8 and RFC 4866 §8, as the RFCs spell them (case aside)
+    0: "Binding Update accepted", 132: "Not home subnet", 135: "Sequence number out of window",
+    147: "Permanent home keygen token unavailable", 148: "CGA and signature verification failed",
+}
+
+
+@pytest.mark.parametrize("name", ["fail132", "fail135", "fail147", "fail148", "fig1"])
+def test_ba_statuses_show_by_name_and_refusals_as_expert_infos(name: str) -> None:
+    """Every BA of the capture says its status by name in the Info column; each refusal is a
+    fama.ba.refused expert info. The statuses are the capture's truth (pcaps/NAME.truth.json)."""
+    pcap = ROOT / "pcaps" / f"{name}.pcapng"
+    out = tshark_plugin(pcap, "-Y", "mip6.ba.status", "-T", "fields", "-E", "separator=/t", "-e", "fama.ba.status",
+                        "-e", "_ws.col.Info", "-e", "fama.ba.refused", "-e", "_ws.expert.message")
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("\t") for line in out.stdout.splitlines()]
+    truth = json.loads((ROOT / "pcaps" / f"{name}.truth.json").read_text())
+    assert {int(row[0]) for row in rows} == {int(status) for status in truth["statuses"]}
+    for status, info, _refused, experts in rows:
+        rfc_name = RFC_NAMES[int(status)]
+        assert info.endswith(f"(status {status}: {rfc_name})"), info
+        assert (f"BA {status}: {rfc_name}" in experts.split(",")) == (int(status) >= 128), experts
+
+
 # ---------------------------------------------------------------- fields against the layers
 
 
@@ -113,7 +150,8 @@ def test_the_corpus_matches_the_layers(tmp_path: Path) -> None:
     shown = assert_same(pcap)
     pieces = {len(v["fama.cga.piece_lengths"][0].split(",")) for v in shown if "fama.cga.piece_lengths" in v}
     assert {1, 2, 3} <= pieces
-    assert sum(1 for e in entries if any(o.otype in FAMA_TYPES for o in e.options)) == sum(1 for v in shown if v)
+    with_options = sum(1 for e in entries if any(o.otype in FAMA_TYPES for o in e.options))
+    assert with_options == sum(1 for v in shown if "fama.opt.type" in v)  # BAs without them show a status
 
 
 def test_split_parameters_match_the_layers(tmp_path: Path) -> None:
@@ -167,7 +205,7 @@ def test_third_party_mobility_headers_made_whole_raise_no_lua_error(shared_pcaps
     pcap = _reframed(tmp_path)
     assert not lua_errors(pcap)
     shown = plugin_views(pcap)
-    assert sum(1 for v in shown if v) == 4  # the BADs of tcpdump_ipv6_mobility_1's BUs and BAs
+    assert sum(1 for v in shown if "fama.opt.type" in v) == 4  # the BADs of tcpdump_ipv6_mobility_1's BUs and BAs
 
 
 def _retyped_options(ip: bytes, mh_offset: int) -> list[bytes]:
