@@ -8,12 +8,16 @@ this module starts it, watches it and files what it finds::
     OUT/corpus-<harness>/  <- the seed corpus when empty (harness.Harness.corpus)
     fama-fuzz-harness --harness=NAME [--keep-valid] -artifact_prefix=OUT/libfuzzer-<harness>/
         [-max_total_time=S] [-runs=N] [-fork=J -ignore_crashes=1 ...] [your flags] CORPUS
-        stderr -> our stderr (libFuzzer's own status lines) and OUT/libfuzzer-<harness>.log
+        stderr and stdout -> our stderr and OUT/libfuzzer-<harness>.log (libFuzzer's status
+        lines; atheris prints an uncaught Python exception, the crash's where, on stdout)
     each crash-*/timeout-*/oom-* file -> Harness.check in this process (every oracle, a time
         limit of ours) -> a Finding (engine "libfuzzer", no mutation chain) -> <id>.pcap + <id>.json
 
 Ctrl-C stops libFuzzer and files what it wrote until then (the summary says
-``stopped: interrupted``), as the blind engine ends with its report. A crash that
+``stopped: interrupted``), as the blind engine ends with its report. libFuzzer runs in a
+process group of its own: a Ctrl-C reaches it (and its ``-fork`` jobs) from us, and whatever
+of the group outlives libFuzzer (a job it started as it stopped) is killed, never left to
+run on alone. A crash that
 does not come back in process (a timeout under load, an out-of-memory of the whole
 process) is still filed, with the oracle libFuzzer named and ``reproduced_alone`` false.
 ``--replay`` runs a filed finding's bytes against the harness's target like any other finding. ``merge`` runs libFuzzer's ``-merge=1``:
@@ -22,10 +26,13 @@ the inputs of several corpora that add coverage, into one small corpus.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -141,22 +148,40 @@ def run(harness: str, out: Path, *, corpus: Path | None = None, keep_valid: bool
 def _watch(command: list[str], log: Path, result: Run) -> tuple[float, int]:
     """Run libFuzzer, pass its lines on to stderr and the log, read its status lines."""
     start = time.monotonic()
-    with log.open("w") as keep, subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                                 text=True, errors="replace") as proc:
-        assert proc.stderr is not None
+    with log.open("w") as keep, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                 text=True, errors="replace", start_new_session=True) as proc:
+        assert proc.stdout is not None
+        kill_later: threading.Timer | None = None
         try:
-            for line in proc.stderr:
-                keep.write(line)
-                sys.stderr.write(line)
-                _status(line, result)
-        except KeyboardInterrupt:  # Ctrl-C ends the campaign, not its report: what it wrote is filed
-            result.stopped = "interrupted"
-            try:  # the terminal's Ctrl-C reached libFuzzer too: it stops itself, with its final stats
-                proc.wait(timeout=INTERRUPT_GRACE)
-            except subprocess.TimeoutExpired:  # only we were interrupted (kill -INT): stop it
-                proc.terminate()
-        code = proc.wait()
+            while True:
+                try:
+                    for line in proc.stdout:
+                        keep.write(line)
+                        sys.stderr.write(line)
+                        _status(line, result)
+                    break
+                except KeyboardInterrupt:  # Ctrl-C ends the campaign, not its report: what it wrote is filed
+                    if kill_later is None:  # libFuzzer stops itself, with its final stats, or is killed
+                        result.stopped = "interrupted"
+                        _signal_group(proc, signal.SIGINT)
+                        kill_later = threading.Timer(INTERRUPT_GRACE, _signal_group, (proc, signal.SIGKILL))
+                        kill_later.start()
+                    else:  # a second Ctrl-C: at once
+                        _signal_group(proc, signal.SIGKILL)
+            code = proc.wait()
+        finally:
+            if kill_later is not None:
+                kill_later.cancel()
+            _signal_group(proc, signal.SIGKILL)  # what outlived libFuzzer: a -fork job started as it stopped
     return time.monotonic() - start, code
+
+
+def _signal_group(proc: subprocess.Popen[str], signum: int) -> None:
+    """``signum`` to libFuzzer's process group (its pid: ``start_new_session``), if any of it is left."""
+    try:
+        os.killpg(proc.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _status(line: str, result: Run) -> None:

@@ -126,13 +126,11 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def test_ctrl_c_files_the_crashes_libfuzzer_wrote_and_ends_with_the_summary(tmp_path: Path) -> None:
-    """Ctrl-C in a libFuzzer campaign ended it with 'interrupted', exit 130 and no summary, and the
-    crash files libFuzzer had written were never filed; the next run skips them as older than
-    itself. Now the campaign ends as a blind one does: its findings filed, its summary printed."""
-    raw = Harness("decode").seed.raw
+def _interrupted_campaign(tmp_path: Path, stand_in_source: str, raw: bytes) -> tuple[dict, str, Path]:
+    """A libFuzzer campaign of ``decode`` whose libFuzzer is ``stand_in_source``, Ctrl-C'd once its
+    crash file is there: (the summary printed, stderr, OUT)."""
     stand_in = tmp_path / "libfuzzer"
-    stand_in.write_text(STAND_IN.format(python=sys.executable, raw=raw))
+    stand_in.write_text(stand_in_source.format(python=sys.executable, raw=raw, pidfile=str(tmp_path / "job.pid")))
     stand_in.chmod(0o755)
     out = tmp_path / "out"
     fuzz = subprocess.Popen([sys.executable, "-c", DRIVER, str(stand_in), "--engine", "libfuzzer", "--target",
@@ -153,9 +151,81 @@ def test_ctrl_c_files_the_crashes_libfuzzer_wrote_and_ends_with_the_summary(tmp_
             os.killpg(fuzz.pid, signal.SIGKILL)
             fuzz.wait()
     assert fuzz.returncode == 1 and "Traceback" not in err, err  # 1: a finding
-    summary = json.loads(printed)
+    return json.loads(printed), err, out
+
+
+def test_ctrl_c_files_the_crashes_libfuzzer_wrote_and_ends_with_the_summary(tmp_path: Path) -> None:
+    """Ctrl-C in a libFuzzer campaign ended it with 'interrupted', exit 130 and no summary, and the
+    crash files libFuzzer had written were never filed; the next run skips them as older than
+    itself. Now the campaign ends as a blind one does: its findings filed, its summary printed."""
+    raw = Harness("decode").seed.raw
+    summary, _err, out = _interrupted_campaign(tmp_path, STAND_IN, raw)
     assert summary["stopped"] == "interrupted" and summary["libfuzzer_exit"] == 72
     (found,) = summary["findings"]
     again = findings.load(Path(found["json"]))
     assert again.engine == "libfuzzer" and again.minimal_raw == raw and not again.reproduced_alone
     assert json.loads((out / "summary.json").read_text()) == summary
+
+
+# libFuzzer in fork mode as it stops: a job it started as the Ctrl-C came (one that never saw the
+# SIGINT; its output goes to a log of its own), and atheris' report of an uncaught Python
+# exception, which it prints on stdout
+FORKING_STAND_IN = """#!{python}
+import pathlib, signal, subprocess, sys, time
+signal.signal(signal.SIGINT, lambda *_: sys.exit(72))
+pidfile = pathlib.Path({pidfile!r})
+subprocess.Popen([sys.executable, "-c", "import os, pathlib, signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                  f"pathlib.Path({{str(pidfile)!r}}).write_text(str(os.getpid())); time.sleep(300)"],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+while not pidfile.exists() or not pidfile.read_text():
+    time.sleep(0.01)
+print(" === Uncaught Python exception: ===", flush=True)
+print("RuntimeError: planted in the stand-in", flush=True)
+prefix = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("-artifact_prefix="))
+pathlib.Path(prefix, "crash-0001").write_bytes({raw!r})
+time.sleep(300)
+"""
+
+
+def _gone(pid: int, seconds: float) -> bool:
+    """Whether process ``pid`` has ended (or is a zombie) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _stop_job(tmp_path: Path) -> None:
+    """Whatever the test found, the stand-in's job ends with it."""
+    pidfile = tmp_path / "job.pid"
+    if pidfile.exists() and not _gone(int(pidfile.read_text()), 0):
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_ctrl_c_leaves_no_libfuzzer_job_behind(tmp_path: Path) -> None:
+    """A -fork job libFuzzer started as the Ctrl-C came outlived the campaign (up to 300 s of a
+    core each, writing into OUT). Now libFuzzer runs in a process group of its own, which fama-fuzz
+    signals on Ctrl-C and empties when libFuzzer has stopped."""
+    try:
+        _interrupted_campaign(tmp_path, FORKING_STAND_IN, Harness("decode").seed.raw)
+        assert _gone(int((tmp_path / "job.pid").read_text()), 30), "a libFuzzer job outlived the campaign"
+    finally:
+        _stop_job(tmp_path)
+
+
+def test_atheris_reports_of_python_exceptions_reach_the_log(tmp_path: Path) -> None:
+    """atheris prints an uncaught Python exception, the crash libFuzzer files, on stdout, which
+    fama-fuzz threw away: the log said "fuzz target exited" and not where. Now stdout joins stderr."""
+    try:
+        _summary, err, out = _interrupted_campaign(tmp_path, FORKING_STAND_IN, Harness("decode").seed.raw)
+    finally:
+        _stop_job(tmp_path)
+    log = (out / "libfuzzer-decode.log").read_text()
+    for shown in (log, err):
+        assert "=== Uncaught Python exception: ===\nRuntimeError: planted in the stand-in" in shown
