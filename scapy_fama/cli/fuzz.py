@@ -233,11 +233,12 @@ def _unusable_target(body: Callable[[], int]) -> int:
 
 
 def _libfuzzer(args: argparse.Namespace, console: Console) -> int:
-    work = args.out or DEFAULT_OUT  # libFuzzer's working folder: its corpus and crash files
-    writable_folder("--out", work)
-    if args.merge is not None:
+    if args.merge is not None:  # no folder made before the input is known good, and no OUT: nothing goes there
+        libfuzzer.check_merge(args.target, args.corpus or [])
         writable_folder("--merge", args.merge)
         return libfuzzer.merge(args.target, args.merge, args.corpus or [])
+    work = args.out or DEFAULT_OUT  # libFuzzer's working folder: its corpus and crash files
+    writable_folder("--out", work)
     if args.corpus is not None and len(args.corpus) > 1:
         raise ValueError("--engine libfuzzer fuzzes one --corpus directory (several are for --merge)")
     for corpus in args.corpus or []:

@@ -111,12 +111,17 @@ def _libfuzzer_flags(flags: list[str]) -> list[str]:
     return flags
 
 
+def _known(harness: str) -> str:
+    if harness not in HARNESSES:
+        raise ValueError(f"--engine libfuzzer fuzzes a harness: {', '.join(HARNESSES)}, not {harness!r}")
+    return harness
+
+
 def run(harness: str, out: Path, *, corpus: Path | None = None, keep_valid: bool = False,
         seconds: float | None = None, runs: int | None = None, jobs: int = 1, flags: list[str] | None = None,
         captures: Path | None = None) -> Run:
     """One libFuzzer campaign of ``harness`` (see the module docstring)."""
-    if harness not in HARNESSES:
-        raise ValueError(f"--engine libfuzzer fuzzes a harness: {', '.join(HARNESSES)}, not {harness!r}")
+    _known(harness)
     extra = _libfuzzer_flags(list(flags or []))
     exe = harness_command()
     h = Harness(harness, keep_valid)
@@ -216,11 +221,17 @@ def _file(path: Path, h: Harness, out: Path, result: Run) -> None:
     result.paths[found.id] = findings.save(found, out)
 
 
-def merge(harness: str, into: Path, corpora: list[Path]) -> int:
-    """libFuzzer's ``-merge=1``: the inputs of ``corpora`` that add coverage, copied ``into``."""
-    into.mkdir(parents=True, exist_ok=True)
+def check_merge(harness: str, corpora: list[Path]) -> None:
+    """ValueError unless ``harness`` is one and every corpus a directory (before a folder is made)."""
+    _known(harness)
     missing = [str(c) for c in corpora if not c.is_dir()]
     if missing or not corpora:
         raise ValueError(f"--merge needs corpus directories (--corpus DIR ...): {', '.join(missing) or 'none'}")
+
+
+def merge(harness: str, into: Path, corpora: list[Path]) -> int:
+    """libFuzzer's ``-merge=1``: the inputs of ``corpora`` that add coverage, copied ``into``."""
+    check_merge(harness, corpora)
     command = [harness_command(), f"--harness={harness}", "-merge=1", str(into), *map(str, corpora)]
+    into.mkdir(parents=True, exist_ok=True)
     return subprocess.run(command, check=False).returncode

@@ -51,6 +51,26 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], says: str, tmp_path: 
     assert len(lines) == 1 and lines[0].startswith("fama-fuzz: error:") and says in lines[0], done.stderr
 
 
+@pytest.mark.parametrize(
+    "target, corpus, says",
+    [
+        ("dar", "nonexistent", "--merge needs corpus directories (--corpus DIR ...): {tmp}/nonexistent"),
+        ("inproc", "corpus", "--engine libfuzzer fuzzes a harness: dissect, decode, dar, mn, analyze, not 'inproc'"),
+    ],
+)
+def test_a_merge_with_bad_input_is_one_line_and_makes_no_folder(target: str, corpus: str, says: str,
+                                                                 tmp_path: Path) -> None:
+    """--merge made its folder, and ./fama-fuzz-findings, before it looked at --corpus and --target:
+    the wrong input left empty folders behind, and a target that is no harness was
+    fama-fuzz-harness's error, exit 1."""
+    (tmp_path / "corpus").mkdir()
+    done = subprocess.run([sys.executable, "-m", "scapy_fama.cli.fuzz", "--engine", "libfuzzer", "--target", target,
+                           "--merge", "merged", "--corpus", str(tmp_path / corpus)],
+                          capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (2, f"fama-fuzz: error: {says.format(tmp=tmp_path)}\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["corpus"]
+
+
 def test_a_finding_file_that_is_not_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bogus = tmp_path / "x.json"
     bogus.write_text(json.dumps({"format": "something/else"}))
