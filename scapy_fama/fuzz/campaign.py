@@ -25,7 +25,9 @@ from __future__ import annotations
 import gc
 import importlib
 import inspect
+import os
 import random
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -67,7 +69,8 @@ class TargetError(Exception):
 
 
 def resolve_target(spec: str, options: dict[str, Any] | None = None) -> Target:
-    """A target by name ("dissect", "inproc", "iface") or as ``module:Class`` (your own).
+    """A target by name ("dissect", "inproc", "iface") or as ``module:Class`` (your own; its module
+    also from the current folder, which an installed command's ``sys.path`` lacks).
 
     ValueError for a name that is neither; :class:`TargetError` for a ``module:Class``
     that is not a :class:`Target` subclass with its own ``run``, or that fails to start.
@@ -81,6 +84,8 @@ def resolve_target(spec: str, options: dict[str, Any] | None = None) -> Target:
     module, _, name = spec.partition(":")
     if not name:
         raise ValueError(f"unknown target {spec!r}: use {', '.join(BUILTIN_TARGETS)}, iface or module:Class")
+    if os.getcwd() not in sys.path and "" not in sys.path:  # found as python -m finds it, after the rest
+        sys.path.append(os.getcwd())
     try:
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:

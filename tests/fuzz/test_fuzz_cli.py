@@ -99,6 +99,26 @@ def test_a_target_that_cannot_be_fuzzed_is_one_line_and_exit_3(target: str, says
     assert not list(tmp_path.glob("*.json"))  # no finding written
 
 
+MY_TARGET = """from scapy_fama.fuzz.targets import DissectTarget
+
+
+class Mine(DissectTarget):
+    def run(self, raw, seed, now):
+        return super().run(raw, seed, now)
+"""
+
+
+def test_a_target_of_ones_own_is_found_in_the_current_folder(tmp_path: Path) -> None:
+    """The installed command did not look in the current folder (python -m does): a user's
+    mytarget.py beside them was 'No module named mytarget', exit 2."""
+    (tmp_path / "mytarget.py").write_text(MY_TARGET)
+    command = Path(sys.executable).with_name("fama-fuzz")
+    done = subprocess.run([str(command), "--target", "mytarget:Mine", "--cases", "20", "--json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["cases"] == 20
+
+
 def test_the_progress_bar_moves_during_a_campaign() -> None:
     """Progress is reported while the campaign runs, with the cases done so far (issue 16.1)."""
     seen: list[int] = []
