@@ -111,10 +111,10 @@ def _libfuzzer_flags(flags: list[str]) -> list[str]:
     return flags
 
 
-def _known(harness: str) -> str:
+def _known(harness: str) -> None:
+    """ValueError unless ``harness`` is one of :data:`HARNESSES`."""
     if harness not in HARNESSES:
         raise ValueError(f"--engine libfuzzer fuzzes a harness: {', '.join(HARNESSES)}, not {harness!r}")
-    return harness
 
 
 def run(harness: str, out: Path, *, corpus: Path | None = None, keep_valid: bool = False,
