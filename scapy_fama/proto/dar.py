@@ -25,7 +25,8 @@ one from ``::`` a multicast RA, at most one per ``min_delay_between_ras``; the
 RFC's random delays are options (:mod:`scapy_fama.proto.adverts`).
 
 Routing. A message for this DAR (its global or link-local address, or the
-all-routers / all-nodes groups for ND) is processed here. Anything else is
+all-routers / all-nodes groups for ND; a Mobility Header to a group is dropped
+unanswered, RFC 6275 §6.1.7) is processed here. Anything else is
 routed, as a router does: to the CoA inside a tunnel when its destination is a
 bound HoA (RFC 6275 §10.4.1; a packet already four tunnels deep is dropped,
 RFC 2473 §4.1), otherwise as ``Forward`` (onto the access link
@@ -103,6 +104,7 @@ from scapy_fama.proto.messages import (
     Tunnelled,
     Undecodable,
     UnknownMobility,
+    kind,
 )
 from scapy_fama.proto.nonces import CareOfNonces
 from scapy_fama.proto.seqno import seq_newer
@@ -114,6 +116,9 @@ LINK_LOCAL_PREFIX = bytes.fromhex("fe80000000000000")
 # bindings point at each other's addresses (a home DAR that missed a de-registration) would
 # otherwise nest a packet one level deeper on every pass, for ever (§4.1.3 "routing loop").
 TUNNEL_ENCAPSULATION_LIMIT = 4
+# the groups a DAR listens to (for ND), and the Mobility Headers it answers, none of them to a group
+GROUPS = (ALL_NODES, ALL_ROUTERS)
+_SIGNALLING = (BindingUpdate, CareOfTestInit, UnknownMobility)
 
 
 def nesting(msg: Message) -> int:
@@ -183,7 +188,7 @@ class DarCore:
         self.link_local = addr_text(LINK_LOCAL_PREFIX + addr_bytes(self.address)[8:])  # same IID
         # a tuple, not a set: its pickle (the fuzzer compares a core's state as one) never depends
         # on the order a set was rebuilt in; four strings are looked through as fast
-        self._mine = (self.address, self.link_local, ALL_NODES, ALL_ROUTERS)
+        self._mine = (self.address, self.link_local, *GROUPS)
         self.config = config
         self._rand = rand
         self._keypair = keypair
@@ -254,6 +259,13 @@ class DarCore:
     def _dispatch(self, msg: Message, now: float) -> Effects:
         if not self._for_me(msg.dst):
             return self._route(msg)
+        if msg.dst in GROUPS and isinstance(msg, _SIGNALLING):
+            # RFC 6275 §6.1.7: a registration goes to "a router sharing the same subnet prefix as
+            # the home address", a unicast address (profile §4: to DAR_i), and a CoTI to the
+            # node that will take the BU (§6.1.3, §9.4.2). No answer to a group either: one packet
+            # would draw one from every DAR and node of the link (RFC 4443 §2.4 (e) for ICMPv6's
+            # errors; RFC 6275 §9.3.3 rates Binding Errors as ICMPv6 errors). Silent, no state.
+            return [Drop(msg, f"multicast-destination: {kind(msg)} to the group {msg.dst}")]
         if isinstance(msg, RouterSolicitation):  # profile §2 step 1; RFC 4861 §6.2.6
             return [Send(self._ra(dst)) for dst in self._ras.solicited(msg.src, now)]
         if isinstance(msg, BindingUpdate):

@@ -28,6 +28,7 @@ from hostile import (
     ROLE_IF,
     Bed,
     Identity,
+    Record,
     Seen,
     a16,
     ba_fields,
@@ -63,12 +64,12 @@ MARK = "2001:db8:99::1"  # where the upstream marker goes
 
 
 @pytest.fixture
-def dar(tmp_path: Path) -> Iterator[Bed]:
-    """fama-dar on the veth, ready (its first RA came)."""
+def dar(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Bed]:
+    """fama-dar on the veth, ready (its first RA came); its options from an indirect parameter."""
     if (why := unusable()) is not None:
         pytest.skip(why)
     with bed(tmp_path) as made:
-        made.start_dar()
+        made.start_dar(*getattr(request, "param", ()))
         yield made
         assert made.alive(), made.diagnosis()
         assert made.stop() == 0, made.diagnosis()
@@ -298,6 +299,40 @@ def test_packets_from_the_dars_own_address_are_dropped_not_answered_nor_forwarde
     assert not [s for s in seen if icmp_type(s) == 135 and s.ip[48:64] == a16(DAR)]  # no NS for itself
     assert not [s for s in seen if s.ip[6] == 17 and not is_marker(s)]  # not forwarded
     assert [r["why"] for r in dar.records() if r["kind"] == "spoofed-source"] == [f"own-address: {own} is this DAR's"] * 3
+
+
+# ---------------------------------------------------------------- Mobility Headers to a group
+
+
+@pytest.mark.parametrize("dar", [(), ("--kernel",)], indirect=True, ids=["user", "kernel"])
+def test_mobility_headers_to_the_all_nodes_or_all_routers_group_are_dropped_unanswered(dar: Bed) -> None:
+    """A BU (CGA-signed, from a CoA off the link, for an address of the prefix: BA 148 it got),
+    a CoTI and an MH of an unknown type (a Binding Error it got), each to ff02::1 and to ff02::2
+    in the group's frame: nothing answers them, nothing is stored (RFC 6275 §6.1.7)."""
+    wire = dar.wire
+    assert wire is not None
+    if dar.process is not None and "--kernel" in dar.process.args:  # its kernel routes the marker
+        run("ip", "netns", "exec", dar.role_ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+    mn = Identity.make(KeyPair.generate(1024))
+    frames = []
+    for group in (ALL_NODES, "ff02::2"):
+        bu = encode_bytes(BindingUpdate(COA, group, mn.hoa, 1, 3600, cga_params=mn.params, sign_with=mn.key))
+        coti = ipv6(COA, group, 135, mh(2, bytes(2) + b"cookie!!", COA, group))
+        unknown = ipv6(COA, group, 135, mh(42, bytes(2), COA, group))
+        frames += [bytes(group_mac(group)) + wire.mac + b"\x86\xdd" + p for p in (bu, coti, unknown)]
+    seen = marker(dar, frames)
+
+    def dropped() -> list[Record]:
+        return [r for r in dar.records() if r["dir"] == "drop" and r.get("why", "").startswith("multicast-destination")]
+
+    until(lambda: len(dropped()) >= 6, "six drops")  # in kernel mode the kernel answers the marker
+    seen += marker(dar, [])  # whatever the DAR sent for them came before this
+    assert [s for s in answers(seen) if s.ip[24:40] != a16("ff02::16")] == []  # not MLD: the kernel joining ff02::2
+    drops = dropped()
+    got = sorted((r["kind"], r["dst"]) for r in drops)  # cheap frames are read first (no order)
+    assert got == sorted((kind, g) for g in (ALL_NODES, "ff02::2") for kind in ("BU", "CoTI", "MH"))
+    assert {r["src"] for r in drops} == {COA}
+    assert (dar.status()["bindings"], dar.status()["records"]) == (0, 0)
 
 
 # ---------------------------------------------------------------- item 7: neighbour cache poisoning

@@ -865,3 +865,32 @@ def test_the_records_view_lists_every_security_record(
     register(dar, hoa_cga, mn_key, coa_cga.address)
     register(dar, other_hoa, mn_key, coa_cga.address)
     assert {r.hoa for r in dar.records()} == {hoa_cga.address, other_hoa.address}
+
+
+# ---------------------------------------------------------------- Mobility Headers to a group
+
+
+@pytest.mark.parametrize("group", ["ff02::1", "ff02::2"])
+def test_mobility_headers_to_a_group_are_dropped_silently_and_leave_no_state(
+    dar: DarCore, hoa_cga: Cga, coa_cga: Cga, mn_key: KeyPair, group: str
+) -> None:
+    """RFC 6275 §6.1.7: a registration goes to a router of the home address's prefix, a
+    unicast address; a BU, CoTI or unknown MH sent to the all-nodes or all-routers group gets
+    no BA, CoT or Binding Error, and stores nothing. The CGA BU is one that, sent to DAR1,
+    is accepted (its signature covers DAR1); the bare one would get 148."""
+    coa = coa_cga.address
+    signed = replace(make_bu(coa, hoa_cga, 7, key=mn_key), dst=group)
+    bare = make_bu(coa, hoa_cga.address, 8)
+    for msg in (
+        signed,
+        replace(bare, dst=group),
+        CareOfTestInit(coa, group, b"cookie!!"),
+        UnknownMobility(coa, group, 42),
+    ):
+        effects = dar.on_message(msg, 0.0)
+        assert [type(e) for e in effects] == [Drop], (msg, effects)
+        assert effects[0].code == "multicast-destination"
+    assert dar.sizes() == (0, 0)
+    # the same BUs to DAR1 itself: the CGA one accepted, the bare one then refused (149: a PHKT is held)
+    assert ba_of(dar.on_message(replace(signed, dst=DAR1), 1.0)).status == 0
+    assert ba_of(dar.on_message(bare, 1.0)).status == 149

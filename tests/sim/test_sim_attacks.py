@@ -196,3 +196,21 @@ def test_an_unknown_mh_type_with_a_hao_gets_a_binding_error_naming_the_hao(
     w.net.run(1)
     (error,) = [h.msg for h in arrived(w.net, BindingError, eve)]
     assert (error.src, error.status, error.hoa) == (w.dars[0].address, 2, hoa)
+
+
+@pytest.mark.parametrize("wire", [False, True])
+def test_a_bu_to_the_all_nodes_group_gets_no_ba_and_leaves_no_state(eve_key: KeyPair, eve_cga: Cga, wire: bool) -> None:
+    """RFC 6275 §6.1.7 (a registration goes to a router of the HoA's prefix, a unicast address):
+    a BU from a host on DAR1's link to ff02::1, signed with the host's own CGA key, and one with
+    no authorisation at all: DAR1 drops both silently (it answered each with BA 148)."""
+    w = world(eve_key, wire=wire)
+    net, dar1 = w.net, w.dars[0]
+    eve = net.add_cn("eve", eve_cga.address, on=dar1)
+    signed = BindingUpdate(eve_cga.address, "ff02::1", None, 1, 400, cga_params=eve_cga.params, sign_with=eve_key)
+    net.inject(eve, signed)
+    net.inject(eve, BindingUpdate(eve_cga.address, "ff02::1", None, 2, 400))
+    net.run(1)
+    assert [h.msg.dst for h in net.hops(BindingUpdate, dst=dar1)] == ["ff02::1"] * 2  # they reached it
+    assert bas_from(net, dar1) == [] and answers(w, eve) == []
+    assert [e.effect.code for e in net.effects(dar1, Drop)] == ["multicast-destination"] * 2
+    assert dar1.core.sizes() == (0, 0)
