@@ -28,7 +28,7 @@ import secrets
 from scapy.packet import Packet
 
 from scapy_fama.codec import decode, encode
-from scapy_fama.crypto import KeyPair, ZERO_TOKEN, addr_bytes, encrypt_phkt, kbm, keygen_token
+from scapy_fama.crypto import KeyPair, ZERO_TOKEN, addr_bytes, encrypt_phkt, kbm, keygen_token, public_der
 from scapy_fama.proto.messages import (
     BindingAck,
     BindingUpdate,
@@ -102,7 +102,7 @@ def binding_ack(
     status: int,
     lifetime: int,
     phkt: bytes | None = None,
-    mn_public_key: bytes | None = None,
+    mn_public_key: KeyPair | bytes | None = None,
     *,
     seq: int | None = None,
     care_of_token: bytes | None = None,
@@ -113,8 +113,11 @@ def binding_ack(
 
     Sent to the BU's source with RH2 = HoA when the BU had a HAO; sequence
     number echoed unless ``seq`` is given (BA 135 carries the last accepted one).
-    ``phkt`` with ``mn_public_key`` adds the PHKT option encrypted to the MN;
-    ``phkt`` alone just keys the BAD, which goes last whenever a PHKT exists.
+    ``phkt`` with ``mn_public_key`` adds the PHKT option encrypted to the MN's
+    key: its KeyPair, as :func:`first_bu` takes it, or its public key as DER
+    bytes (a SubjectPublicKeyInfo: ``KeyPair.public_der``, or the key of the
+    BU's CGA Parameters); ``phkt`` alone just keys the BAD, which goes last
+    whenever a PHKT exists.
     ``dar_keypair`` + ``dar_params`` answer a CGA Parameters Request.
     """
     msg = decode(bu, lenient=True)
@@ -124,13 +127,14 @@ def binding_ack(
         raise ValueError("binding_ack(): dar_keypair and dar_params go together (the DAR's key and its CGA Parameters)")
     if mn_public_key is not None and phkt is None:
         raise ValueError("binding_ack(): mn_public_key encrypts a phkt, and none was given")
+    mn_der = None if mn_public_key is None else public_der(mn_public_key)
     dereg = msg.deregistration
     signed = dar_keypair is not None and dar_params is not None
     return encode(
         BindingAck(
             msg.dst, msg.src, msg.hoa, status, msg.seq if seq is None else seq,
             0 if status >= REFUSED else lifetime,
-            phkt_ciphertext=encrypt_phkt(mn_public_key, phkt) if phkt is not None and mn_public_key else None,
+            phkt_ciphertext=encrypt_phkt(mn_der, phkt) if phkt is not None and mn_der is not None else None,
             cga_params=dar_params if signed else None, sign_with=dar_keypair if signed else None,
             for_deregistration=dereg,
             auth_key=kbm(phkt, care_of_token, deregistration=dereg) if phkt is not None else None,

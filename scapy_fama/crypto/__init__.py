@@ -29,7 +29,7 @@ from scapy_fama.crypto.cga import (
     hash2,
     next_collision,
 )
-from scapy_fama.crypto.keys import KeyPair, public_key_from_der, rsa_shape, spki_info, spki_length
+from scapy_fama.crypto.keys import KeyPair, public_der, public_key_from_der, rsa_shape, spki_info, spki_length
 from scapy_fama.crypto.phkt import PhktError, decrypt_phkt, encrypt_phkt, new_phkt
 from scapy_fama.crypto.signature import (
     CGA_TAG_RFC4866,
@@ -74,6 +74,7 @@ __all__ = [
     "new_phkt",
     "next_collision",
     "prefix64",
+    "public_der",
     "public_key_from_der",
     "rsa_shape",
     "sign_mh",

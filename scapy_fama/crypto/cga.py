@@ -50,7 +50,7 @@ from functools import cached_property
 from itertools import islice
 
 from scapy_fama.crypto.addr import addr_bytes, addr_text, prefix64
-from scapy_fama.crypto.keys import KeyPair, spki_length
+from scapy_fama.crypto.keys import KeyPair, public_der, spki_length
 
 MODIFIER_LEN = 16
 FIXED_LEN = 25  # modifier, prefix, collision count (RFC 3972 §3)
@@ -204,15 +204,6 @@ def _check_generation_sec(sec: int) -> None:
     raise ValueError(f"Sec must be 0, 1 or 2, got {sec}")
 
 
-def _public_der(keypair_or_public_der: KeyPair | bytes) -> bytes:
-    if isinstance(keypair_or_public_der, KeyPair):
-        return keypair_or_public_der.public_der
-    public_key = bytes(keypair_or_public_der)
-    if spki_length(public_key) != len(public_key):
-        raise ValueError("the public key must be exactly one DER SubjectPublicKeyInfo")
-    return public_key
-
-
 def cga_generate(
     prefix: str | bytes,
     keypair_or_public_der: KeyPair | bytes,
@@ -238,7 +229,7 @@ def cga_generate(
     _check_generation_sec(sec)
     _check_collision_count(collision_count)
     prefix_bytes = prefix64(prefix)
-    public_key = _public_der(keypair_or_public_der)
+    public_key = public_der(keypair_or_public_der)
     extensions = bytes(extensions)
     ext_fields(extensions)  # RFC 4581 §2: extension fields are TLVs
     if modifier is None:

@@ -107,6 +107,19 @@ def _load_public(der: bytes) -> object:
         raise ValueError(f"not a DER SubjectPublicKeyInfo ({exc})") from None
 
 
+def public_der(key: KeyPair | bytes) -> bytes:
+    """The DER SubjectPublicKeyInfo of ``key``: a KeyPair's public half, or DER bytes checked to
+    be exactly one SubjectPublicKeyInfo (its header alone read: no parsing of the key)."""
+    if isinstance(key, KeyPair):
+        return key.public_der
+    if not isinstance(key, (bytes, bytearray, memoryview)):
+        raise TypeError(f"a public key is a KeyPair or DER bytes, not {type(key).__name__}")
+    der = bytes(key)
+    if spki_length(der) != len(der):
+        raise ValueError("the public key must be exactly one DER SubjectPublicKeyInfo")
+    return der
+
+
 def public_key_from_der(der: bytes) -> rsa.RSAPublicKey:
     """Parse a DER SubjectPublicKeyInfo that must hold an RSA key (ValueError otherwise)."""
     return _rsa_key(bytes(der))

@@ -131,3 +131,23 @@ def test_a_binding_ack_half_asked_for_is_refused(cgas: tuple[Cga, Cga], mn_key: 
         binding_ack(bu, 0, 400, dar_params=hoa.params)
     with pytest.raises(ValueError, match="mn_public_key encrypts a phkt, and none was given"):
         binding_ack(bu, 0, 400, mn_public_key=mn_key.public_der)
+
+
+def test_binding_ack_takes_the_mns_key_pair_as_first_bu_does_or_its_der(
+    cgas: tuple[Cga, Cga], mn_key: KeyPair, tmp_path: Path
+) -> None:
+    """first_bu takes the MN's KeyPair: binding_ack does too, for the PHKT it encrypts, and still
+    its public key as DER (bytes, or a bytearray); the PHKT option decrypts, with the MN's private
+    key through `cryptography` alone, to the PHKT given. Anything else is one line, no traceback."""
+    hoa, coa = cgas
+    bu = first_bu(coa.address, hoa.address, DAR1, seq=9, lifetime=400, keypair=mn_key, params=hoa.params)
+    mn_key.save(tmp_path / "mn.pem")
+    private = serialization.load_pem_private_key((tmp_path / "mn.pem").read_bytes(), None)
+    for key in (mn_key, mn_key.public_der, bytearray(mn_key.public_der), hoa.params[25:]):
+        mh = bytes(binding_ack(bu, 0, 400, phkt=PHKT, mn_public_key=key))[64:]
+        assert mh[12] == 14 and mh[13] == 128  # the Permanent Home Keygen Token option, RSA-1024
+        assert private.decrypt(mh[14:142], padding.PKCS1v15()) == PHKT  # type: ignore[union-attr]
+    with pytest.raises(TypeError, match="^a public key is a KeyPair or DER bytes, not str$"):
+        binding_ack(bu, 0, 400, phkt=PHKT, mn_public_key="mn.pem")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="exactly one DER SubjectPublicKeyInfo"):
+        binding_ack(bu, 0, 400, phkt=PHKT, mn_public_key=mn_key.public_der + b"\0")
