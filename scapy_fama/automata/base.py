@@ -97,7 +97,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -246,6 +246,7 @@ class FamaAutomaton(Automaton):
     """A Scapy Automaton that drives a FAMA core; see the module's docstring."""
 
     ROUTER = False  # the R flag of this node's Neighbour Advertisements
+    ROLE = "node"  # what its log calls it: "this DAR's"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -415,7 +416,7 @@ class FamaAutomaton(Automaton):
             return  # not IPv6
         ip, info = found
         if not frame.upstream:
-            if self._neighbor_discovery(data, ip, info, now) or not self._accepts(data[:6], info):
+            if self._neighbor_discovery(data, ip, info, now) or self._spoofed(info) or not self._accepts(data[:6], info):
                 return
         self._rx, self._rx_group = (ip, info), not frame.upstream and is_group(data)
         try:
@@ -843,6 +844,22 @@ class FamaAutomaton(Automaton):
 
     def _in_use(self, address: str, now: float) -> None:
         """Another node uses or probes ``address`` (a DAD collision if it is tentative here)."""
+
+    def _spoofed(self, info: WireInfo) -> bool:
+        """Ingress filtering (RFC 3704 §2, profile §6 strictness): this node's own addresses are
+        never a valid source on its access link. Answered, such a packet made a node send its
+        answer (a BA, an echo) or forward the packet to itself, and solicit its own address.
+        ND has been read before (a DAD defence comes from the address it defends): True when
+        the packet is dropped, with its log line."""
+        if info.src not in self._own_addresses():
+            return False
+        self.log.write(self.name, "drop", "spoofed-source", src=info.src, dst=info.dst,
+                       why=f"own-address: {info.src} is this {self.ROLE}'s")  # fmt: skip
+        return True
+
+    def _own_addresses(self) -> Collection[str]:
+        """The addresses of this node that no other node may send from."""
+        raise NotImplementedError
 
     def _accepts(self, dst_mac: bytes, info: WireInfo) -> bool:
         """Whether a packet from the access link is for this node's core."""

@@ -72,6 +72,7 @@ class DarAutomaton(FamaAutomaton):
     """A DAR on a memlink port (``link``) or a real interface (``iface``)."""
 
     ROUTER = True
+    ROLE = "DAR"
     core: DarCore
 
     def __init__(
@@ -170,14 +171,10 @@ class DarAutomaton(FamaAutomaton):
         self.log.write(self.name, "drop", "DATA", src=datagram.src, dst=datagram.dst,
                        why=f"no-application: UDP port {datagram.dport} of the DAR")  # fmt: skip
 
+    def _own_addresses(self) -> tuple[str, str]:
+        return self.core.address, self.core.link_local
+
     def _accepts(self, dst_mac: bytes, info: WireInfo) -> bool:
-        if info.src in (self.core.address, self.core.link_local):
-            # Ingress filtering (RFC 3704 §2, profile §6 strictness): the DAR's own addresses
-            # are never a valid source on its access link; answered, such a packet made the
-            # DAR send its BA (or forward the packet) to itself and solicit its own address.
-            self.log.write(self.name, "drop", "spoofed-source", src=info.src, dst=info.dst,
-                           why=f"own-address: {info.src} is this DAR's")  # fmt: skip
-            return False
         if self.kernel is not None:  # the kernel forwards: only what is for the DAR itself
             return self._mine(info.dst)
         return dst_mac == self._mac or info.dst in (ALL_NODES, ALL_ROUTERS)

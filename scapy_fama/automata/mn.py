@@ -92,6 +92,7 @@ EXIT_WITHIN = 1.0  # seconds the MN waits for the BAs of its de-registrations on
 class MnAutomaton(FamaAutomaton):
     """A mobile node on a memlink port (``link``, moved between links) or a real interface."""
 
+    ROLE = "MN"
     core: MnCore
 
     def __init__(
@@ -247,6 +248,9 @@ class MnAutomaton(FamaAutomaton):
         record = self.core.record(address)
         if record is not None and record.dad_until is not None:
             self._apply(self.core.on_dad_collision(address, now), now)
+
+    def _own_addresses(self) -> list[str]:
+        return self.core.addresses()
 
     def _accepts(self, dst_mac: bytes, info: WireInfo) -> bool:
         return self._mine(info.dst)

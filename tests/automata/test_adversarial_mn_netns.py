@@ -39,6 +39,7 @@ from hostile import (
     neighbour_solicitation,
     router_advertisement,
     run,
+    udp,
     unusable,
     until,
     with_checksum,
@@ -53,6 +54,7 @@ from scapy_fama.wire.link import group_mac, solicited_node
 pytestmark = pytest.mark.netns
 DAR1, DAR2 = "2001:db8:1::1", "2001:db8:2::1"
 ROUTER1, ROUTER2 = "fe80::d1", "fe80::d2"
+FAR = "2001:db8:99::7"  # a correspondent beyond the MN's router
 
 
 class Dars:
@@ -109,12 +111,12 @@ class Dars:
 
 
 @pytest.fixture
-def mn(tmp_path: Path) -> Iterator[Bed]:
-    """fama-mn on the veth, ready (its first RS came)."""
+def mn(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Bed]:
+    """fama-mn on the veth, ready (its first RS came); its options from an indirect parameter."""
     if (why := unusable()) is not None:
         pytest.skip(why)
     with bed(tmp_path) as made:
-        made.start_mn()
+        made.start_mn(*getattr(request, "param", ()))
         yield made
         assert made.alive(), made.diagnosis()
         assert made.stop() == 0, made.diagnosis()
@@ -282,6 +284,30 @@ def test_the_optimistic_coa_sends_no_slla_and_never_overrides(mn: Bed) -> None:
     preferred = next((i for i, r in enumerate(records)
                       if r["kind"] == "address-preferred" and r.get("address") == coa), len(records))  # fmt: skip
     assert bool(na.ip[44] & 0x20) is (preferred < sent)  # the Override flag only once preferred
+
+
+# ---------------------------------------------------------------- ingress: the MN's own source
+
+
+@pytest.mark.parametrize("mn", [("--udp-echo",)], indirect=True)
+def test_packets_from_the_mns_own_addresses_are_dropped_not_answered(mn: Bed) -> None:
+    """UDP Echo requests (RFC 862) to the MN's CoA from its CoA and from its kept HoA, each one of
+    the MN's own addresses: nothing answers them (RFC 3704 §2 ingress filtering, as at the DAR);
+    one from a correspondent, sent after them, is echoed."""
+    dars, hoa, coa, _bu = moved(mn)
+    since = len(mn.records())
+    for own in (coa, hoa):
+        dars.send(udp(own, coa, b"as the MN"))
+    dars.send(udp(FAR, coa, b"marker"))
+    dars.wire.collect(lambda s: s.ip[6] == 17 and s.ip[24:40] == a16(FAR))  # the marker's echo
+
+    def spoofed() -> list[str]:
+        return [r["why"] for r in mn.records()[since:] if r["kind"] == "spoofed-source"]
+
+    until(lambda: len(spoofed()) == 2, "two spoofed-source drops")
+    assert sorted(spoofed()) == sorted(f"own-address: {own} is this MN's" for own in (coa, hoa))
+    assert not [s for s in dars.seen if s.ip[6] == 17 and s.ip.endswith(b"as the MN")]  # no echo
+    assert not [r for r in mn.records()[since:] if r["dir"] == "in" and r["kind"] == "DATA" and r["src"] != FAR]
 
 
 # ---------------------------------------------------------------- item 4: link events
