@@ -12,7 +12,8 @@ packet. Both commands run in a fresh process, output to a file, alternating, bes
 
 tshark 4.0 has no field ``mip6.type`` (the issue's command): ``mip6.mhtype`` is the Mobility
 Header type field. Target: fama-analyze at least as fast as tshark (tshark time / ours >= 1.0)
-on 1,000,000 packets. Then a capture set: a folder of 8 such captures a day apart, read with
+on 1,000,000 packets, as pcap and as the same capture in pcapng (``editcap -F pcapng``), each
+against tshark on the same file. Then a capture set: a folder of 8 such captures a day apart, read with
 --jobs 1 and --jobs 2, and as 8 shards merged; the three JSON reports must be identical. Peak memory (VmHWM of the process, sampled while it runs) is reported for
 100,000 and 1,000,000 packets: flat means it does not grow with the capture. Both outputs are
 checked (frames, BU and BA counts, every first BU verified): a wrong count exits 1.
@@ -27,7 +28,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from _common import Report, child_env, ensure_project_on_path, fmt_ratio, fmt_seconds, parser
@@ -185,48 +186,65 @@ def check_tshark(run: Run, counts: Counter[str], packets: int, report: Report) -
         report.fail(f"tshark: {len(lines)} lines, {types['5']} BUs, {types['6']} BAs")
 
 
+def measure(path: Path, counts: Counter[str], packets: int, rounds: int, tshark: str | None, report: Report,
+            scratch: Path) -> tuple[Run, Run | None]:
+    """The best of ``rounds`` alternating runs of fama-analyze and tshark on ``path`` (with the
+    highest peak memory of the rounds), the first of each checked against the capture's ``counts``."""
+    fama_runs, tshark_runs = [], []
+    for r in range(rounds):
+        fama_runs.append(timed([sys.executable, "-m", "scapy_fama.cli.analyze", str(path), "--json"],
+                               scratch / "fama.json"))
+        if r == 0:
+            check_fama(fama_runs[0], counts, packets, report)
+        if tshark:
+            tshark_runs.append(timed([tshark, "-r", str(path), "-T", "fields", "-e", "ipv6.nxt", "-e", "mip6.mhtype"],
+                                     scratch / "tshark.txt"))
+            if r == 0:
+                check_tshark(tshark_runs[0], counts, packets, report)
+    best = replace(min(fama_runs, key=lambda x: x.seconds), peak_kib=max(r.peak_kib for r in fama_runs))
+    if not tshark_runs:
+        return best, None
+    return best, replace(min(tshark_runs, key=lambda x: x.seconds), peak_kib=max(r.peak_kib for r in tshark_runs))
+
+
 def main() -> int:
     ap = parser(__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per size (best is kept)")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/fama-bench-analyze"), help="where captures are kept")
     args = ap.parse_args()
-    tshark = shutil.which("tshark")
+    tshark, editcap = shutil.which("tshark"), shutil.which("editcap")
     report = Report("fama-analyze vs tshark -T fields -e ipv6.nxt -e mip6.mhtype")
     sizes = [20_000, 100_000] if args.quick else [100_000, 1_000_000]
     report.header([("sizes", ", ".join(f"{n:,}" for n in sizes)), ("rounds", str(args.rounds)),
-                   ("tshark", tshark or "missing: fama-analyze alone")])
+                   ("tshark", tshark or "missing: fama-analyze alone"),
+                   ("pcapng", "the same capture, editcap -F pcapng" if editcap else "editcap missing: pcap alone")])
     args.dir.mkdir(parents=True, exist_ok=True)
-    rows, ratio = [], None
+    rows, ratios = [], {}
     for packets in sizes:
         path = args.dir / f"analyze-{packets}.pcap"
         t0 = time.perf_counter()
         counts = write_capture(path, packets, mobile_nodes(MOBILE_NODES))
         made = time.perf_counter() - t0
-        fama_runs, tshark_runs = [], []
-        for r in range(args.rounds):
-            fama_runs.append(timed([sys.executable, "-m", "scapy_fama.cli.analyze", str(path), "--json"],
-                                   args.dir / "fama.json"))
-            if r == 0:
-                check_fama(fama_runs[0], counts, packets, report)
-            if tshark:
-                tshark_runs.append(timed([tshark, "-r", str(path), "-T", "fields", "-e", "ipv6.nxt", "-e", "mip6.mhtype"],
-                                         args.dir / "tshark.txt"))
-                if r == 0:
-                    check_tshark(tshark_runs[0], counts, packets, report)
-        best = min(fama_runs, key=lambda x: x.seconds)
-        theirs = min(tshark_runs, key=lambda x: x.seconds) if tshark_runs else None
-        ratio = theirs.seconds / best.seconds if theirs else None
-        rows.append((f"{packets:,}", f"{path.stat().st_size / 1e6:.0f} MB", f"{made:.1f} s",
-                     fmt_seconds(best.seconds), f"{packets / best.seconds / 1e3:.0f} k/s",
-                     f"{best.seconds / packets * 1e6:.2f} µs", f"{max(r.peak_kib for r in fama_runs) / 1024:.0f} MiB",
-                     fmt_seconds(theirs.seconds) if theirs else "-",
-                     f"{max(r.peak_kib for r in tshark_runs) / 1024:.0f} MiB" if theirs else "-",
-                     fmt_ratio(ratio) if ratio else "-"))
+        files = [path]
+        if editcap:
+            files.append(path.with_suffix(".pcapng"))
+            subprocess.run([editcap, "-F", "pcapng", str(path), str(files[-1])], check=True)
+        for capture in files:
+            best, theirs = measure(capture, counts, packets, args.rounds, tshark, report, args.dir)
+            ratio = ratios[capture.suffix] = theirs.seconds / best.seconds if theirs else None
+            rows.append((f"{packets:,}", capture.suffix[1:], f"{capture.stat().st_size / 1e6:.0f} MB", f"{made:.1f} s",
+                         fmt_seconds(best.seconds), f"{packets / best.seconds / 1e3:.0f} k/s",
+                         f"{best.seconds / packets * 1e6:.2f} µs", f"{best.peak_kib / 1024:.0f} MiB",
+                         fmt_seconds(theirs.seconds) if theirs else "-",
+                         f"{theirs.peak_kib / 1024:.0f} MiB" if theirs else "-",
+                         fmt_ratio(ratio) if ratio else "-"))
     report.table("Throughput and peak memory (best of the rounds; memory: the highest peak)",
-                 ["packets", "file", "written in", "fama-analyze", "packets/s", "per packet", "peak RSS",
+                 ["packets", "format", "file", "written in", "fama-analyze", "packets/s", "per packet", "peak RSS",
                   "tshark", "tshark RSS", "tshark ÷ fama"], rows)
-    if ratio is not None:
-        report.target(f"{sizes[-1]:,} packets, tshark time ÷ fama-analyze time", ratio, 1.0, higher_is_better=True)
+    for suffix, ratio in ratios.items():
+        if ratio is not None:
+            report.target(f"{sizes[-1]:,} packets ({suffix[1:]}), tshark time ÷ fama-analyze time", ratio, 1.0,
+                          higher_is_better=True)
     capture_set(report, args.dir / "set", 20_000 if args.quick else 200_000)
     return report.exit_code()
 

@@ -62,7 +62,7 @@ PCAP_MAGICS = {
 }
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
-EPB, OBSOLETE_PB, SPB = 6, 2, 3  # pcapng block types that hold a frame
+SHB, EPB, OBSOLETE_PB, SPB = 0x0A0D0D0A, 6, 2, 3  # pcapng block types: a section, and those that hold a frame
 PACKET_BLOCKS = (EPB, OBSOLETE_PB)  # with an interface, a timestamp and options
 FRAME_BLOCKS = (EPB, OBSOLETE_PB, SPB)
 MAX_CAPLEN = 262144  # the largest record libpcap and Wireshark read (WTAP_MAX_PACKET_SIZE_STANDARD)
@@ -72,6 +72,12 @@ ETHERNET, LINUX_SLL, LINUX_SLL2, NULL, LOOP = 1, 113, 276, 0, 108
 BSD_AF_INET6 = {24, 28, 30}  # AF_INET6 on the BSDs, macOS, FreeBSD
 ETH_IPV6 = b"\x86\xdd"
 ETH_TAGS = {b"\x81\x00", b"\x88\xa8", b"\x91\x00"}  # 802.1Q, 802.1ad (QinQ), the pre-802.1ad QinQ type
+
+
+_U32 = {o: struct.Struct(o + "I").unpack_from for o in "<>"}
+_BLOCK_HEADER = {o: struct.Struct(o + "II").unpack_from for o in "<>"}  # block type, total length
+_EPB_FIELDS = {o: struct.Struct(o + "IIIII").unpack_from for o in "<>"}  # interface, time high, low, caplen, wirelen
+_DAMAGED = object()  # what a pcapng block that contradicts itself reads as
 
 
 class CaptureError(ValueError):
@@ -144,6 +150,7 @@ class CaptureReader:
         self.position = 0  # bytes consumed so far, for progress bars
         self.truncated: str | None = None
         self.interfaces: list[Interface] = []
+        self._section: list[int] = []  # pcapng: the current section's interfaces, as indexes of ``interfaces``
         self._bad: CaptureError | None = None
         try:
             self.size = self.path.stat().st_size
@@ -212,6 +219,13 @@ class CaptureReader:
         self._damaged(f"a captured length of {caplen} bytes, more than {limit}", number, start, "record header")
         return True
 
+    def _refill(self, buf: bytes, at: int, done: int, more: int) -> tuple[bytes, int, int]:
+        """``buf`` from ``at`` on (``buf[0]`` lies at file offset ``done``), with up to ``more``
+        bytes of the file after it: the new buffer, 0 (where to go on in it), its file offset."""
+        done += at
+        self.position = done
+        return buf[at:] + self._file.read(more), 0, done
+
     # ---------------------------------------------------------------- pcap
 
     def _pcap_header(self) -> tuple[str, float, int]:
@@ -234,10 +248,7 @@ class CaptureReader:
         vantage, tag = self._vantage, self.file_index
         while True:
             if len(buf) - at < 16:
-                done += at
-                buf = buf[at:] + self._file.read(BLOCK)
-                at = 0
-                self.position = done
+                buf, at, done = self._refill(buf, at, done, BLOCK)
                 if not buf:
                     return
                 if len(buf) < 16:
@@ -248,10 +259,8 @@ class CaptureReader:
                 return
             end = at + 16 + caplen
             if end > len(buf):
-                done += at
-                buf = buf[at:] + self._file.read(max(BLOCK, caplen + 16))
-                at, end = 0, 16 + caplen
-                self.position = done
+                buf, at, done = self._refill(buf, at, done, max(BLOCK, caplen + 16))
+                end = 16 + caplen
                 if end > len(buf):
                     self.position += len(buf)
                     self._cut("the packet data", number + 1)
@@ -267,48 +276,6 @@ class CaptureReader:
             yield number, sec + frac * unit, ip, vantage, tag
 
     # ---------------------------------------------------------------- pcapng
-
-    def _blocks(self) -> Iterator[tuple[int, bytes, str]]:
-        """(block type, body, byte order) of every block; stops with ``truncated`` set when cut."""
-        head = self._head
-        order = "<"
-        number = 0
-        while True:
-            if head is None:
-                head = self._file.read(4)
-                if not head:
-                    return
-            rest = self._file.read(8)
-            if len(head) + len(rest) < 12:
-                self._cut("a block header", number + 1)
-                return
-            if head == PCAPNG_SHB:
-                order = "<" if struct.unpack("<I", rest[4:8])[0] == BYTE_ORDER_MAGIC else ">"
-            btype = struct.unpack(order + "I", head)[0]
-            length = struct.unpack(order + "I", rest[:4])[0]
-            if length < 12 or length % 4:
-                if head == PCAPNG_SHB and not self.interfaces and number == 0:
-                    raise CaptureError(f"{self.path}: pcapng section header with length {length}")
-                self._cut(f"a block of impossible length {length}", number + 1)
-                return
-            if length > self.size - self.position:  # past the file's end: not read in (memory flat)
-                self.position = self.size
-                self._cut("a block", number + 1)
-                return
-            body = rest[4:] + self._file.read(length - 12)
-            if len(body) < length - 12 + 4:
-                self.position += 8 + len(body)
-                self._cut("a block", number + 1)
-                return
-            trailing = struct.unpack(order + "I", body[-4:])[0]
-            if trailing != length:  # pcapng §3.1: the Block Total Length at both ends
-                self._damaged(f"its total lengths differ ({length} first, {trailing} last)", number + 1, self.position)
-                return
-            self.position += length
-            if btype in FRAME_BLOCKS:
-                number += 1
-            yield btype, body[: length - 12], order
-            head = None
 
     def _pcap_records(self) -> Iterator[Record]:
         order, _, _ = self._pcap_header()
@@ -336,44 +303,112 @@ class CaptureReader:
     # ---------------------------------------------------------------- pcapng
 
     def _pcapng_frames(self) -> Iterator[Frame]:
-        vantage, tag, interfaces = self._vantage, self.file_index, self.interfaces
-        for number, index, ticks, data, _, _, _ in self._pcapng_records():
-            info = interfaces[index]
-            yield number, ticks * info.resolution, ipv6_of(info.linktype, data), vantage + index, tag
+        return self._pcapng(frames=True)
 
     def _pcapng_records(self) -> Iterator[Record]:
-        section: list[int] = []  # this section's interfaces, as file-wide indexes
-        number = 0
-        for btype, body, order in self._blocks():
-            need = {1: 8, 6: 20, 2: 20, 3: 4}.get(btype, 0)  # fixed fields: IDB, EPB, PB, SPB (pcapng §4.2-4.4)
-            if btype in PACKET_BLOCKS and len(body) >= need:
-                need += _packet_fields(btype, body, order)[3]  # the captured bytes, within the block (§4.3)
-            if len(body) < need:
-                start = self.position - len(body) - 12
-                self._damaged(f"a block of type {btype} with {len(body)} bytes of body needs {need}", number + 1,
-                              start)
+        return self._pcapng(frames=False)
+
+    def _pcapng(self, *, frames: bool) -> Iterator[Any]:
+        """The frames (or records) of a pcapng file, its blocks cut from the file read :data:`BLOCK`
+        bytes at a time, as pcap records are; stops with ``truncated`` set when cut or damaged.
+        Every block goes to :meth:`_record` but, for frames, an Enhanced Packet Block that holds
+        together (its captured bytes within it, its interface described): cut here from the
+        buffer, its options unread, what the records' path would decide of it."""
+        buf, at, done, number, size = self._head, 0, 0, 0, self.size  # done: file offset of buf[0]
+        header, u32, epb = _BLOCK_HEADER["<"], _U32["<"], _EPB_FIELDS["<"]
+        order, interfaces, section, vantage, tag = "<", self.interfaces, self._section, self._vantage, self.file_index
+        while True:
+            if len(buf) - at < 12:
+                buf, at, done = self._refill(buf, at, done, BLOCK)
+                if not buf:
+                    return
+                if len(buf) < 12:
+                    self._cut("a block header", number + 1)
+                    return
+            btype, length = header(buf, at)
+            if btype == SHB:  # a palindrome: the same in either byte order
+                order = "<" if _U32["<"](buf, at + 8)[0] == BYTE_ORDER_MAGIC else ">"
+                header, u32, epb = _BLOCK_HEADER[order], _U32[order], _EPB_FIELDS[order]
+                length = header(buf, at)[1]
+            if length < 12 or length % 4:
+                if btype == SHB and not interfaces and number == 0:
+                    raise CaptureError(f"{self.path}: pcapng section header with length {length}")
+                self.position = done + at
+                self._cut(f"a block of impossible length {length}", number + 1)
                 return
-            if btype == 0x0A0D0D0A:
-                section = []
-            elif btype == 1:
-                section.append(len(self.interfaces))
-                self.interfaces.append(self._interface(body, order, len(self.interfaces)))
-            elif btype in FRAME_BLOCKS:
-                comments: tuple[str, ...] = ()
-                flags = None
-                if btype in PACKET_BLOCKS:
-                    iface, high, low, caplen, wirelen = _packet_fields(btype, body, order)
-                    data = body[20 : 20 + caplen]
-                    if len(body) > 20 + caplen + 3:
-                        comments, flags = _epb_options(body[20 + caplen + (-caplen % 4) :], order)
-                else:  # Simple Packet Block: interface 0, no timestamp
-                    iface, high, low = 0, 0, 0
-                    wirelen = struct.unpack_from(order + "I", body)[0]
-                    data = body[4 : 4 + wirelen]
-                if iface >= len(section):
-                    raise CaptureError(f"{self.path}: frame {number + 1} names interface {iface}, not described")
-                number += 1
-                yield number, section[iface], (high << 32) | low, data, wirelen, comments, flags
+            if length > size - done - at:  # past the file's end: not read in (memory flat)
+                self.position = size
+                self._cut("a block", number + 1)
+                return
+            if length > len(buf) - at:
+                buf, at, done = self._refill(buf, at, done, max(BLOCK, length))
+                if length > len(buf):  # the file shrank while read
+                    self.position = done + len(buf)
+                    self._cut("a block", number + 1)
+                    return
+            trailing = u32(buf, at + length - 4)[0]
+            if trailing != length:  # pcapng §3.1: the Block Total Length at both ends
+                self._damaged(f"its total lengths differ ({length} first, {trailing} last)", number + 1, done + at)
+                return
+            start, end = at + 8, at + length - 4
+            at += length
+            if frames and btype == EPB and length >= 32:
+                iface, high, low, caplen, _ = epb(buf, start)
+                data = start + 20
+                if data + caplen <= end and iface < len(section):
+                    number += 1
+                    index = section[iface]
+                    info = interfaces[index]
+                    if info.linktype == ETHERNET and caplen >= 14 and buf[data + 12 : data + 14] == ETH_IPV6:
+                        ip = buf[data + 14 : data + caplen]  # the common case, without a call
+                    else:
+                        ip = ipv6_of(info.linktype, buf[data : data + caplen])
+                    yield number, ((high << 32) | low) * info.resolution, ip, vantage + index, tag
+                    continue
+            self.position = done + at
+            record = self._record(btype, buf[start:end], order, number)
+            if record is _DAMAGED:
+                return
+            if isinstance(record, tuple):
+                number, index, ticks, raw = record[:4]
+                if not frames:
+                    yield record
+                else:
+                    info = interfaces[index]
+                    yield number, ticks * info.resolution, ipv6_of(info.linktype, raw), vantage + index, tag
+
+    def _record(self, btype: int, body: bytes, order: str, number: int) -> Record | None | object:
+        """One pcapng block after ``number`` frames: its record when it holds a frame, None when
+        it holds none (a section or interface is noted), :data:`_DAMAGED` when it contradicts
+        itself (``truncated`` says how)."""
+        need = {1: 8, 6: 20, 2: 20, 3: 4}.get(btype, 0)  # fixed fields: IDB, EPB, PB, SPB (pcapng §4.2-4.4)
+        if btype in PACKET_BLOCKS and len(body) >= need:
+            need += _packet_fields(btype, body, order)[3]  # the captured bytes, within the block (§4.3)
+        if len(body) < need:
+            start = self.position - len(body) - 12
+            self._damaged(f"a block of type {btype} with {len(body)} bytes of body needs {need}", number + 1, start)
+            return _DAMAGED
+        if btype == SHB:
+            self._section.clear()  # this section's interfaces, as file-wide indexes
+        elif btype == 1:
+            self._section.append(len(self.interfaces))
+            self.interfaces.append(self._interface(body, order, len(self.interfaces)))
+        elif btype in FRAME_BLOCKS:
+            comments: tuple[str, ...] = ()
+            flags = None
+            if btype in PACKET_BLOCKS:
+                iface, high, low, caplen, wirelen = _packet_fields(btype, body, order)
+                data = body[20 : 20 + caplen]
+                if len(body) > 20 + caplen + 3:
+                    comments, flags = _epb_options(body[20 + caplen + (-caplen % 4) :], order)
+            else:  # Simple Packet Block: interface 0, no timestamp
+                iface, high, low = 0, 0, 0
+                wirelen = struct.unpack_from(order + "I", body)[0]
+                data = body[4 : 4 + wirelen]
+            if iface >= len(self._section):
+                raise CaptureError(f"{self.path}: frame {number + 1} names interface {iface}, not described")
+            return number + 1, self._section[iface], (high << 32) | low, data, wirelen, comments, flags
+        return None
 
     def _interface(self, body: bytes, order: str, index: int) -> Interface:
         linktype, _, snaplen = struct.unpack_from(order + "HHI", body)

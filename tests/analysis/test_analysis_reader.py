@@ -266,3 +266,65 @@ def test_stacked_vlan_tags_are_read_through_as_tshark_does(tmp_path: Path) -> No
         done = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "ipv6.src"], capture_output=True,
                               text=True, timeout=60)
         assert done.stdout.split() == ["2001:db8::1"] * len(tags)
+
+
+class _CountingReads:
+    """A file whose read() calls are counted."""
+
+    def __init__(self, file: object) -> None:
+        self.file, self.reads = file, 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads += 1
+        return self.file.read(size)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.file.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("suffix", ["pcap", "pcapng"])
+def test_frames_are_cut_from_blocks_of_the_file_not_read_one_by_one(tmp_path: Path, suffix: str) -> None:
+    """A pcapng file is read as a pcap file is, BLOCK bytes at a time (it took three reads of the
+    file a block, each a call through the buffered file: four times a pcap frame's cost). The frames
+    straddle the BLOCK boundaries; each comes whole, in order, with its time."""
+    count, eth = 3 * BLOCK // 90, bytes(12) + b"\x86\xdd" + IP
+    path = tmp_path / f"many.{suffix}"
+    if suffix == "pcap":
+        path.write_bytes(pcap([(i / 1000, eth + bytes(i % 7)) for i in range(count)], linktype=1))
+    else:
+        path.write_bytes(pcapng([(1, "eth0", 3)], [(0, i, eth + bytes(i % 7)) for i in range(count)]))
+    with CaptureReader(path) as reader:
+        counted = reader._file = _CountingReads(reader._file)  # type: ignore[assignment]
+        got = list(reader)
+    assert [(n, round(t * 1000), ip) for n, t, ip, _, _ in got] == [(i + 1, i, IP + bytes(i % 7)) for i in range(count)]
+    assert reader.truncated is None and reader.position == reader.size
+    assert counted.reads <= reader.size // BLOCK + 3
+
+
+def test_the_frames_of_a_pcapng_file_are_its_records_read_through_the_link_layer(tmp_path: Path) -> None:
+    """Frames (the fast path of Enhanced Packet Blocks) and records (every block read in full)
+    agree on a file of two sections, the second big-endian, with Simple and obsolete Packet
+    Blocks, comments, Ethernet and raw IPv6, and a frame larger than BLOCK."""
+    big = IP + bytes(BLOCK + 100)
+    first = pcapng([(101, "raw", 6), (1, "eth", 9)], [(0, 5, IP), (1, 7, bytes(12) + b"\x86\xdd" + big)])
+    comment = struct.pack("<HH", 1, 5) + b"hello" + bytes(3) + struct.pack("<HH", 0, 0)
+    first += block(6, struct.pack("<IIIII", 0, 0, 9, len(IP), len(IP)) + IP + bytes(-len(IP) % 4) + comment)
+    first += block(3, struct.pack("<I", len(IP)) + IP)  # Simple Packet Block: interface 0
+    first += block(2, struct.pack("<HHIIII", 0, 0, 0, 11, len(IP), len(IP)) + IP)  # obsolete Packet Block
+
+    def be_block(btype: int, body: bytes) -> bytes:
+        body += bytes(-len(body) % 4)
+        return struct.pack(">II", btype, 12 + len(body)) + body + struct.pack(">I", 12 + len(body))
+
+    second = be_block(0x0A0D0D0A, struct.pack(">IHHq", 0x1A2B3C4D, 1, 0, -1)) + be_block(1, struct.pack(">HHI", 101, 0, 0))
+    second += be_block(6, struct.pack(">IIIII", 0, 0, 13, len(IP), len(IP)) + IP)
+    path = tmp_path / "mixed.pcapng"
+    path.write_bytes(first + second)
+    got, reader = frames(path)
+    with CaptureReader(path) as again:
+        records = list(again.records())
+    links = {0: 101, 1: 1, 2: 101}
+    resolution = {0: 1e-6, 1: 1e-9, 2: 1e-6}
+    assert got == [(n, ticks * resolution[i], ipv6_of(links[i], data), i, 0) for n, i, ticks, data, _, _, _ in records]
+    assert [(n, ip) for n, _, ip, _, _ in got] == [(1, IP), (2, big), (3, IP), (4, IP), (5, IP), (6, IP)]
+    assert records[2][5] == ("hello",) and reader.truncated is None
