@@ -314,6 +314,7 @@ class FamaAutomaton(Automaton):
         fds = {} if self._link_events is None else {"link": self._link_events.sock}
         handoff = None if kernel is None else kernel.handoff
         node = NodeSocket(self.access, upstream, priority, handoff)
+        self._intake = node.intake  # the tunnels' remote ends are its bound sources (_tunnel)
         super().__init__(sock=node, debug=debug, external_fd=fds)  # type: ignore[arg-type]  # type: ignore[arg-type]
         if kernel is not None:
             kernel.start(lambda direction, what, **fields: self.log.write(name, direction, what, **fields), emulation)
@@ -637,10 +638,10 @@ class FamaAutomaton(Automaton):
                     if not self._expired(msg, now):
                         self._emit(msg, self._as_received(msg) or encode_bytes(msg), "fwd", now)
                 case TunnelUp(local=local, remote=remote, hoa=hoa):
-                    self.tunnels[hoa] = effect
+                    self._tunnel(hoa, effect)
                     self.log.write(self.name, "event", "tunnel-up", src=local, dst=remote, hoa=hoa)
                 case TunnelDown(local=local, remote=remote, hoa=hoa):
-                    self.tunnels.pop(hoa, None)
+                    self._tunnel(hoa, None)
                     self.log.write(self.name, "event", "tunnel-down", src=local, dst=remote, hoa=hoa)
                 case Deliver(datagram=datagram):
                     self._deliver(datagram)
@@ -651,6 +652,16 @@ class FamaAutomaton(Automaton):
                     self.log.message(self.name, "drop", msg, why=reason)
                     if effect.code == "hop-limit" and self._received_layer(msg, outer=True):
                         self._time_exceeded(now)
+
+    def _tunnel(self, hoa: str, up: TunnelUp | None) -> None:
+        """``hoa``'s tunnel is now ``up`` (None: gone); the socket's intake serves the short BUs
+        of the tunnels' remote ends first (intake.py: a DAR's bound care-of addresses)."""
+        old = self.tunnels.pop(hoa, None)
+        if old is not None:
+            self._intake.unbind(old.remote)
+        if up is not None:
+            self.tunnels[hoa] = up
+            self._intake.bind(up.remote)
 
     def _deliver(self, datagram: Datagram) -> None:
         """Keep a datagram for this node's applications (``received``): the newest RECEIVED."""
@@ -920,6 +931,8 @@ class FamaAutomaton(Automaton):
             "fragment_bytes": self.reassembly.held,
             "backlog": node.backlog if isinstance(node, NodeSocket) else 0,
             "shed": node.shed if isinstance(node, NodeSocket) else 0,
+            "intake": len(node.intake) if isinstance(node, NodeSocket) else 0,
+            "intake_shed": node.intake.shed if isinstance(node, NodeSocket) else 0,
             "received": self.received.qsize(),
             "held": len(self.held),
             "tunnels": len(self.tunnels),

@@ -38,16 +38,20 @@ commands and interception keep their pace.
 Already at the socket: on a real interface the kernel itself sorts the short BUs
 (PHKT refreshes; :mod:`scapy_fama.net.bpf`) into the access port's second socket,
 its ``priority`` member (:class:`~scapy_fama.net.iface.PrioritySocket`), and every
-other frame into the port's own. ``recv()`` reads the priority member first and
-hands its frame out at once; a drain stops as soon as the priority member has a
-frame, and that frame is handed out next. A refresh behind 2,000 CGA BUs in the
+other frame into the port's own. ``recv()`` empties the priority member first, into
+``intake`` (:class:`~scapy_fama.automata.intake.FairIntake`: per source, the sources
+that hold a binding first, bounded), and hands out the intake's next frame; a drain
+stops as soon as the priority member has a frame, and the intake's next frame is
+handed out then. A flood of short BUs faster than the node answers them so waits in
+the intake, where a bound MN's refresh overtakes it, not in the kernel's buffer, where
+it waited behind all of it or was dropped at its tail. A refresh behind 2,000 CGA BUs in the
 kernel so waits for the frame being read, not for the 2,000 to be read and
 classified (issue 14 item 2). At most PRIORITY_RUN priority frames are handed out
 in a row; then one drain and one frame of the others, so that a flood of short BUs
 cannot keep ND and the rest waiting for ever. Ports without a kernel (memlink,
 SimNet) and emulated links have no priority member and keep the order above::
 
-    recv(): priority member (PRIORITY_RUN in a row at most) --> the automaton
+    recv(): priority member --all of it--> intake (PRIORITY_RUN in a row at most) --> the automaton
             else drain the others (until the priority member has a frame) --> cheap, then costly
 
 When the backlog is full, draining goes on as long as costly frames are in it: a
@@ -74,6 +78,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.supersocket import SuperSocket
 
+from scapy_fama.automata.intake import FairIntake
 from scapy_fama.net.faults import Faults
 from scapy_fama.wire import WireInfo, parse
 from scapy_fama.wire.numbers import BU, CGA_PARAMS, ETHER_HEADER, ETHERTYPE_IPV6, IPV6_HEADER, SIGNATURE
@@ -216,7 +221,7 @@ class Handoff:
 class NodeSocket(SuperSocket):
     """The access port, the optional upstream and hand-off of one node, as one SuperSocket of
     bytes, cheap frames first; ``priority``, the access port's priority socket when it has
-    one, read before them all (see the module's docstring)."""
+    one, read before them all into ``intake`` (see the module's docstring)."""
 
     def __init__(self, access: Any, upstream: Any = None, priority: Any = None, handoff: Handoff | None = None) -> None:
         self.access = access
@@ -228,12 +233,18 @@ class NodeSocket(SuperSocket):
         self.cheap: deque[Frame] = deque()
         self.costly: deque[Frame] = deque()
         self.shed = 0  # costly frames dropped at a full backlog
+        self.intake = FairIntake()  # the priority member's frames, per source
         self._run = 0  # priority frames handed out in a row
 
     @property
     def backlog(self) -> int:
         """Frames read from the kernel and not handed out yet."""
         return len(self.cheap) + len(self.costly)
+
+    @property
+    def waiting(self) -> bool:
+        """Frames read from the kernel wait to be handed out (the backlog's, the intake's)."""
+        return bool(self.cheap or self.costly or self.intake)
 
     def send(self, x: Frame | Packet | bytes) -> int:
         if isinstance(x, Frame):
@@ -262,9 +273,15 @@ class NodeSocket(SuperSocket):
         return self.costly.popleft() if self.costly else None
 
     def _priority(self) -> Frame | None:
-        """A frame of the priority member, if it holds one (its reads never block)."""
-        data = None if self.priority is None else self.priority.recv_bytes()
-        return None if data is None else Frame(data, stamp=getattr(self.priority, "stamp", None))
+        """The intake's next frame, once all the priority member holds (DRAIN frames at most)
+        is in it (its reads never block)."""
+        member = self.priority
+        for _ in range(0 if member is None else DRAIN):
+            data = member.recv_bytes()
+            if data is None:
+                break
+            self.intake.put(Frame(data, stamp=getattr(member, "stamp", None)))
+        return self.intake.get()
 
     def _drain(self, until_priority: bool) -> bool:
         """Read the members into the backlog; True when it stopped ``until_priority``: the
@@ -303,12 +320,12 @@ class NodeSocket(SuperSocket):
     @staticmethod
     def select(sockets: list[Any], remain: float | None = None) -> list[Any]:
         """``select`` over the members of every NodeSocket among ``sockets`` (and the others);
-        a NodeSocket with a backlog is ready at once."""
-        waiting = any(isinstance(s, NodeSocket) and s.backlog for s in sockets)
+        a NodeSocket with frames waiting is ready at once."""
+        waiting = any(isinstance(s, NodeSocket) and s.waiting for s in sockets)
         groups = {s: s.selectable if isinstance(s, NodeSocket) else [s] for s in sockets}
         ready = set(select_objects([m for members in groups.values() for m in members], 0 if waiting else remain))
         return [
             s
             for s, members in groups.items()
-            if ready.intersection(members) or (isinstance(s, NodeSocket) and s.backlog)
+            if ready.intersection(members) or (isinstance(s, NodeSocket) and s.waiting)
         ]

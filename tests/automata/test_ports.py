@@ -1,7 +1,8 @@
 """NodeSocket's backlog at its bound (issue 14 item 2, profile §6 "Cost before trust"): cheap
 frames first, and a full backlog sheds CGA-signed BUs rather than leave a PHKT refresh waiting
 behind them in the kernel's buffer; a priority member (the kernel's second socket for short
-BUs) read before anything else, and at most PRIORITY_RUN of its frames in a row. Frames go
+BUs) read before anything else, all it holds into the fair intake (intake.py, bound sources
+first), and at most PRIORITY_RUN of its frames in a row. Frames go
 through a memlink, the node's port read as the kernel's socket would be, and the priority
 member is a datagram socket whose reads never block, as the kernel's; the BUs are an MN's,
 laid out by the codec (``hostile.Identity``)."""
@@ -12,7 +13,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from hostile import Identity
+from hostile import Identity, unauthorised_bus
 
 from scapy_fama.automata import ports
 from scapy_fama.automata.ports import NodeSocket
@@ -122,6 +123,21 @@ def test_a_run_of_priority_frames_lets_one_of_the_others_through(
     peer.send(costly)
     out = [node.recv().data for _ in range(ports.PRIORITY_RUN + 5)]
     assert out == [cheap] * ports.PRIORITY_RUN + [costly] + [cheap] * 4 and node.recv() is None
+
+
+def test_the_priority_member_is_emptied_into_the_intake_and_a_bound_sources_refresh_overtakes_a_flood(
+    split: tuple[MemPort, Priority, NodeSocket], frames: tuple[bytes, bytes]
+) -> None:
+    _, priority, node = split
+    _, refresh = frames
+    flood = unauthorised_bus(refresh[:6], refresh[6:12], 100, 4)
+    node.intake.bind(COA)  # as the DAR's tunnel to it does
+    for f in flood:
+        priority.peer.send(f)
+    priority.peer.send(refresh)
+    assert node.recv().data == refresh and len(node.intake) == 100  # all of the flood read, none handed out
+    assert NodeSocket.select([node], 0) == [node]  # the intake waits: ready at once
+    assert [node.recv().data for _ in range(4)] == flood[:4]  # then each source in turn
 
 
 def test_the_hand_off_gives_its_packets_in_order_as_routed_frames_and_refuses_beyond_its_bound() -> None:
