@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import flooder
+
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.crypto import KeyPair, cga_generate, decrypt_phkt, kbm
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
@@ -496,6 +498,51 @@ def kernel_echo(b: Bed) -> list[Seen]:
     body = bytes((128, 0, 0, 0)) + (0x4641).to_bytes(2, "big") + (1).to_bytes(2, "big") + b"fence"
     wire.to(b.role_mac, ipv6(PEER_LL, kernel_ll, 58, with_checksum(PEER_LL, kernel_ll, 58, body, 2)))
     return wire.collect(lambda s: icmp_type(s) == 129 and s.ip[8:24] == a16(kernel_ll))
+
+
+def unauthorised_bus(dst_mac: bytes, src_mac: bytes, count: int, sources: int) -> list[bytes]:
+    """``count`` short BUs no PHKT authorises, as Ethernet frames, from ``sources`` care-of
+    addresses off the link (2001:db8:fNNN::5, a /64 each), in turn: for a home address of
+    another prefix (BA 132, profile §6 step 2), with no authorisation at all (BA 148), with a
+    BAD for a home address that holds no PHKT (BA 147). Cheap to send, and short: the kernel
+    sorts them into the DAR's priority socket, as a PHKT refresh (net/bpf.py)."""
+    frames = []
+    for n in range(count):
+        coa = f"2001:db8:f{n % sources:03x}::5"
+        hoa = f"2001:db8:eeee::{n + 1:x}" if n % 3 == 0 else f"2001:db8:1::e:{n + 1:x}"
+        auth = bytes(20) if n % 3 == 2 else None
+        msg = BindingUpdate(coa, DAR, hoa, 1, 3600, nonce_indices=(0, 0), auth_key=auth)
+        frames.append(dst_mac + src_mac + b"\x86\xdd" + encode_bytes(msg))
+    return frames
+
+
+@dataclass
+class Flood:
+    """What a flooder process sent (flooder.py), once it stopped."""
+
+    sent: int = 0
+    seconds: float = 0.0
+
+
+@contextmanager
+def flooding(b: Bed, frames: list[bytes], rate: float) -> Iterator[Flood]:
+    """``frames`` sent in turn at ``rate`` a second by a flooder process on the attacker's end
+    (flooder.py) while the block runs; afterwards the Flood says how many went out."""
+    path = b.tmp / "flood.bin"
+    path.write_bytes(flooder.pack(frames))
+    command = ["ip", "netns", "exec", b.peer_ns, sys.executable, flooder.__file__, PEER_IF, str(rate), str(path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    done = Flood()
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "flooding", "the flooder did not start"
+        yield done
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=WAIT)
+        words = out.split()
+        if words[:1] == ["sent"]:
+            done.sent, done.seconds = int(words[1]), float(words[3])
 
 
 @contextmanager

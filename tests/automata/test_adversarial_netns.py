@@ -34,6 +34,7 @@ from hostile import (
     ba_fields,
     bed,
     dst_of,
+    flooding,
     fragments,
     icmp_type,
     ipv6,
@@ -47,6 +48,7 @@ from hostile import (
     router_solicitation,
     run,
     udp,
+    unauthorised_bus,
     until,
     unusable,
 )
@@ -61,6 +63,10 @@ COA = "2001:db8:ca::5"  # an MN's care-of address off the DAR's link (its BAs go
 FAR = "2001:db8:99::7"  # a correspondent beyond the DAR's default route (us again)
 SPOOFED = "2001:db8:66::9"
 MARK = "2001:db8:99::1"  # where the upstream marker goes
+FLOODER = "2001:db8:f000::"  # the care-of addresses of hostile.unauthorised_bus are in 2001:db8:f000::/40
+FLOOD_RATE = 16000.0  # BUs a second: more than fama-dar answers (about 11,000 of those on 2 cores, 2026-12-07)
+REFRESHES = 20
+REFRESH_WAIT = 10.0  # seconds: a refresh is answered in about a millisecond (a second behind the flood before)
 
 
 @pytest.fixture
@@ -196,6 +202,31 @@ def test_refreshes_queued_in_the_kernel_behind_a_burst_of_cga_bus_are_answered_b
     got = answered(dar, expected)
     refreshed = {(coa, mn.seq) for mn, coa in bound}
     assert set(got[:8]) == refreshed, [got.index(r) for r in refreshed]
+
+
+def test_a_flood_of_unauthorised_short_bus_leaves_a_bound_mns_refreshes_answered(dar: Bed) -> None:
+    """Short BUs that no PHKT authorises (hostile.unauthorised_bus: a foreign home address, no
+    authorisation, a BAD with no PHKT), from 64 sources at FLOOD_RATE a second, more than the
+    DAR answers, while a bound MN sends REFRESHES refreshes one after another: each gets its
+    BA 0 (profile §6: a flood leaves the DAR serving the MNs it already serves). The kernel
+    sorts the flood into the priority socket with the refreshes; read from it in order, a
+    refresh waited behind its full buffer or was dropped at its tail."""
+    wire = dar.wire
+    assert wire is not None
+    mn, coa = bind_eight(dar)[0]
+    answered = 0
+    with flooding(dar, unauthorised_bus(dar.role_mac, wire.mac, 3000, 64), FLOOD_RATE):
+        wire.collect(lambda s: is_ba(s.ip) and s.ip[24:29] == a16(FLOODER)[:5])  # the flood is answered: it arrives
+        for _ in range(REFRESHES):
+            wire.to(dar.role_mac, mn.refresh(coa))
+            try:
+                got = wire.collect(lambda s, seq=mn.seq: is_ba(s.ip) and dst_of(s) == coa and ba_fields(s.ip)[1] == seq,
+                                   timeout=REFRESH_WAIT)[-1]  # fmt: skip
+            except AssertionError:  # not within REFRESH_WAIT: lost
+                continue
+            assert ba_fields(got.ip)[0] == 0
+            answered += 1
+    assert answered == REFRESHES
 
 
 @contextmanager
