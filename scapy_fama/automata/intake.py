@@ -28,7 +28,7 @@ come before all others: their refreshes wait only for one another.
 
 Bounded state (profile §6): each ring holds at most ``limit`` frames, a source at most
 ``depth`` of them. A frame for a full queue evicts that queue's oldest (a retransmission
-carries a newer sequence number, RFC 6275 §11.8); any other frame for a full ring is
+carries a newer sequence number, profile §7); any other frame for a full ring is
 dropped. A source leaves its ring when its last frame is handed out. Every frame dropped
 is counted in ``shed``. The depth leaves room for the first BUs of a crowd of MNs that
 moved together onto one foreign /64 (they share a queue until their bindings exist).
@@ -59,10 +59,8 @@ class FairIntake:
         self.depth = depth
         self.shed = 0  # frames dropped: a full ring's newcomers, a full queue's oldest
         self._bound: dict[bytes, int] = {}  # address -> tunnels ending there
-        self._rings: tuple[OrderedDict[bytes, deque[Frame]], ...] = (
-            OrderedDict(),
-            OrderedDict(),
-        )  # bound, others
+        # the bound sources' ring, then the others': source -> its frames, in the order of the round
+        self._rings: tuple[OrderedDict[bytes, deque[Frame]], ...] = (OrderedDict(), OrderedDict())
         self._held = [0, 0]  # frames in each ring
 
     def __len__(self) -> int:
