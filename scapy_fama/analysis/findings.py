@@ -37,6 +37,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "error-status": (WARNING, "a BA with a status of 128 or more, or a Binding Error"),
     "framing": (WARNING, "non-conformant headers: misplaced HAO/RH2, Header Len, Payload Proto, old next header"),
     "malformed-option": (ERROR, "a mobility option whose length runs past the MH or differs from its definition"),
+    "option-placement": (WARNING, "a BU or BA whose options are out of place: the BAD not the last option or more than "
+                         "one BAD (profile §6, RFC 6275 §6.2.7), CGA Parameters and Signature (RFC 4866 §5.1/§5.2)"),
     "truncated-packet": (INFO, "a packet captured shorter than it was (snap length)"),
     "malformed-packet": (ERROR, "an IPv6 extension-header chain cut short"),
     "capture-truncated": (WARNING, "the file ends in the middle of a record, has a damaged block or record header, or (found in a "

@@ -364,7 +364,7 @@ class Reconstruction:
         phkt = home_token if ex.auth in ("phkt", "rr") or BAD in sig.options else None
         verdict = verify_bu(ip, phkt=phkt, care_of_token=ex.care_of_token)
         ex.verified, ex.verdict = _result(verdict), verdict.as_dict()
-        self._report(verdict, ref, ex.hoa, "BU")
+        self._report(verdict, ref, ex.hoa, "BU", sig)
 
     def _learn_key(self, b: Binding, params: bytes) -> None:
         try:
@@ -375,10 +375,17 @@ class Reconstruction:
         if public in self.keys:
             self._key_of[b.key_id] = self.keys[public]
 
-    def _report(self, verdict: Verdict, ref: PacketRef, address: str, what: str) -> None:
-        failed = [c for c in verdict.checks if c.ok is False]
+    def _report(self, verdict: Verdict, ref: PacketRef, address: str, what: str, sig: Signal) -> None:
+        """A verification-failed finding for the checks that failed, but for the placement sentences
+        the packet's option-placement findings already give (signalling.py): counted once."""
+        placed = {p.detail for p in sig.problems if p.kind == "option-placement"}
+        failed = []
+        for c in verdict.checks:
+            detail = "; ".join(s for s in c.detail.split("; ") if s not in placed) if c.name == "framing" else c.detail
+            if c.ok is False and detail:
+                failed.append(f"{c.name} ({detail})")
         if failed:
-            names = ", ".join(f"{c.name} ({c.detail})" for c in failed)
+            names = ", ".join(failed)
             self.findings.add("verification-failed", f"{what} from {address}: {names}", ref, address)
 
     def _token(self, home: bool, address: str, peer: str, index: int) -> bytes | None:
@@ -460,7 +467,7 @@ class Reconstruction:
         else:
             return
         ex.ba_verified, ex.ba_verdict = _result(verdict), verdict.as_dict()
-        self._report(verdict, ref, ex.hoa, "BA")
+        self._report(verdict, ref, ex.hoa, "BA", sig)
 
     # ---------------------------------------------------------------- the rest
 

@@ -23,7 +23,9 @@ checksum (RFC 6275 §6.1.1, with the HAO/RH2 pseudo-header), Header Len against
 the type's minimum, Payload Proto, bytes after the MH, option lengths that run
 past the MH or differ from their definition (a proxy message's by its own
 option numbers), a capture cut short (snap length), PMIPv6 option numbers of
-the drafts before RFC 5213.
+the drafts before RFC 5213, and the placement of a BU's or BA's options
+(RFC 4866 §5.1/§5.2; profile §6 and RFC 6275 §6.2.7: exactly one BAD, the last
+option, at 8n+2), whether or not the message can be verified.
 Verification (CGA, signature, BAD) is not done here: it needs the protocol
 state, see :mod:`scapy_fama.analysis.reconstruct`.
 """
@@ -31,6 +33,7 @@ state, see :mod:`scapy_fama.analysis.reconstruct`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from ipaddress import IPv6Network
 
 from scapy.layers.inet6 import (
@@ -53,6 +56,7 @@ from scapy_fama.layers import BU as BULayer
 from scapy_fama.proto.messages import is_deregistration, lifetime_seconds
 from scapy_fama.wire import MHInfo, WireInfo, parse
 from scapy_fama.wire.checksum import mh_checksum
+from scapy_fama.wire.layout import bad_problem, framing_problems, option_frames
 from scapy_fama.wire.numbers import BA, BE, BU, BU_A, BU_H, COT, COTI, HOT, HOTI, MH_TYPES, MIN_HEADER_LEN
 from scapy_fama.wire.numbers import OPTION_LENGTHS, OPTION_NAMES
 
@@ -150,6 +154,15 @@ def _option_problems(mh: MHInfo, proxy: ProxyInfo | None) -> list[Problem]:
     return out
 
 
+@lru_cache(maxsize=1024)  # a capture repeats a few layouts
+def placement_problems(options: tuple[tuple[int, int, int], ...]) -> tuple[str, ...]:
+    """The placement rules :mod:`scapy_fama.wire.layout` checks, broken by a BU's or BA's options
+    (type, MH offset, length): the sentences verification's framing check also gives."""
+    frames = option_frames(options)
+    bad = bad_problem(frames)
+    return (*framing_problems(frames), *([bad] if bad else []))
+
+
 def _old_draft(ip: bytes) -> bytes | None:
     """``ip`` with next header 62 (pre-RFC 3775 MH) relabelled 135, through the Scapy layers."""
     pkt = IPv6(ip)
@@ -190,6 +203,8 @@ def _mh_signal(ip: bytes, info: WireInfo) -> Signal:
         problems.append(Problem("framing", f"MH Header Len {mh.length // 8 - 1} below the minimum "
                                            f"{MIN_HEADER_LEN[mh.mhtype]} of {kind} (RFC 6275 §6.1)"))
     problems += _option_problems(mh, proxy)
+    if proxy is None and mh.mhtype in (BU, BA):
+        problems += [Problem("option-placement", p) for p in placement_problems(tuple(mh.options))]
     trailing = 40 + info.payload_length - (mh.offset + mh.length)
     if short or trailing > 0 or mh.mhtype in (HOTI, HOT, COTI, COT):
         _from_scapy(sig, ip, short)
