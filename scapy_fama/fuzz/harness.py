@@ -42,6 +42,7 @@ import random
 import sys
 import types
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from scapy_fama import __version__
@@ -101,12 +102,17 @@ class Harness:
         world = self.campaign.world
         return render(frame, world.frame_signer(frame) if self.keep_valid else None)[:max_size]
 
-    def corpus(self, captures: Path | None = REFERENCE_CAPTURES) -> dict[str, bytes]:
+    def corpus(self, captures: Path | None = REFERENCE_CAPTURES, warn: Callable[[str], None] | None = None) -> dict[str, bytes]:
         """The seed corpus: file name -> bytes (the world's seeds, then every distinct packet of
-        the captures: the cores handle RSs, data and tunnels too, which no seed message is)."""
+        the captures: the cores handle RSs, data and tunnels too, which no seed message is).
+        A capture that is damaged, cut short or no capture at all gives its packets up to the
+        break (none: skipped), and ``warn`` is told which file and why."""
         out = {s.name: s.raw for s in self.seeds}
         for path in _captures(captures):
-            for raw in capture_packets(path, mobility_only=False):
+            packets, cut = capture_packets(path, mobility_only=False)
+            if cut is not None and warn is not None:
+                warn(f"{cut}: " + (f"{len(packets)} packets up to the break kept" if packets else "skipped"))
+            for raw in packets:
                 out.setdefault(f"{path.stem}-{hashlib.sha1(raw).hexdigest()[:12]}", raw)
         return out
 
@@ -146,20 +152,18 @@ def _captures(where: Path | None) -> list[Path]:
     return [where]
 
 
-def capture_packets(path: Path, mobility_only: bool) -> list[bytes]:
-    """The distinct IPv6 packets of a capture (with a Mobility Header only, if asked)."""
+def capture_packets(path: Path, mobility_only: bool) -> tuple[list[bytes], str | None]:
+    """The distinct IPv6 packets of a capture (with a Mobility Header only, if asked), and where and
+    why it broke off (a file found in a folder: read leniently, as fama-analyze reads one), or None."""
     seen: dict[bytes, None] = {}
-    try:
-        with CaptureReader(path) as reader:
-            for _number, _time, ip, _vantage, _file in reader:
-                if ip is None:
-                    continue
-                info = parse(ip)
-                if info is not None and (not mobility_only or info.mh is not None):
-                    seen.setdefault(ip)
-    except CaptureError:
-        return []
-    return list(seen)
+    with CaptureReader(path, lenient=True) as reader:
+        for _number, _time, ip, _vantage, _file in reader:
+            if ip is None:
+                continue
+            info = parse(ip)
+            if info is not None and (not mobility_only or info.mh is not None):
+                seen.setdefault(ip)
+    return list(seen), reader.truncated
 
 
 def write_corpus(corpus: dict[str, bytes], where: Path) -> None:
@@ -234,13 +238,19 @@ def main(argv: list[str] | None = None) -> None:
     corpus_dir = _option(argv, "seed-corpus")
     if corpus_dir is not None:
         captures = _option(argv, "captures")
+        broken: list[str] = []
         try:
-            corpus = harness.corpus(_given_captures(Path(captures)) if captures else REFERENCE_CAPTURES)
+            where = _given_captures(Path(captures)) if captures else REFERENCE_CAPTURES
+            corpus = harness.corpus(where, broken.append)
             write_corpus(corpus, Path(corpus_dir))
         except CaptureError as exc:
             raise SystemExit(f"fama-fuzz-harness: error: --captures: {exc}") from None
         except OSError as exc:
             raise SystemExit(f"fama-fuzz-harness: error: --seed-corpus={corpus_dir}: {exc.strerror or exc}") from None
+        for line in broken:
+            print(f"fama-fuzz-harness: warning: {line}", file=sys.stderr)
+        print(f"fama-fuzz-harness: {len(corpus)} inputs written to {corpus_dir} ({len(harness.seeds)} seed messages, "
+              f"{len(_captures(where))} captures, {len(broken)} of them damaged or cut short)", file=sys.stderr)
         return
     try:
         import atheris

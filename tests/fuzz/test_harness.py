@@ -35,9 +35,9 @@ def test_harnesses_take_their_corpus_and_junk(name: str) -> None:
 
 def test_the_seed_corpus_holds_the_reference_captures_mobility_headers() -> None:
     # lab.pcap (pcaps/lab.truth.json): BUs and BAs of DAR 1's core side, all with a Mobility Header
-    packets = capture_packets(ROOT / "pcaps" / "lab.pcap", mobility_only=True)
-    assert packets and all(p[0] >> 4 == 6 for p in packets)
-    everything = capture_packets(ROOT / "pcaps" / "lab.pcap", mobility_only=False)
+    packets, cut = capture_packets(ROOT / "pcaps" / "lab.pcap", mobility_only=True)
+    assert packets and all(p[0] >> 4 == 6 for p in packets) and cut is None
+    everything, _ = capture_packets(ROOT / "pcaps" / "lab.pcap", mobility_only=False)
     assert len(everything) >= len(packets)
 
 
@@ -57,6 +57,35 @@ def test_a_seed_corpus_from_bad_paths_is_one_line(args: list[str], error: str, t
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert (done.returncode, done.stderr) == (1, f"fama-fuzz-harness: error: {error.format(tmp=tmp_path)}\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.pcap"]  # nothing written
+
+
+def test_a_damaged_or_cut_capture_in_the_folder_is_one_warning_and_counted(tmp_path: Path) -> None:
+    """Files of a --captures folder that are no capture or end in a record were skipped, or read up
+    to the break, without a word (fama-analyze warns of them)."""
+    source = ROOT.parent / "shared" / "pcaps" / "tcpdump_ipv6_mobility_1.pcap"  # 16 distinct frames
+    if not source.is_file():
+        pytest.skip(f"{source} not found")
+    captures = tmp_path / "caps"
+    captures.mkdir()
+    whole = source.read_bytes()
+    (captures / "good.pcap").write_bytes(whole)
+    (captures / "cut.pcap").write_bytes(whole[:-10])  # 10 bytes short: in the last frame's data
+    (captures / "junk.pcap").write_bytes(b"not a capture")
+    out = tmp_path / "corpus"
+    argv = [sys.executable, "-m", "scapy_fama.fuzz.harness", "--harness=dar", f"--seed-corpus={out}",
+            f"--captures={captures}"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
+    names = [p.name for p in out.iterdir()]
+    good, cut = (sum(n.startswith(f"{stem}-") for n in names) for stem in ("good", "cut"))
+    assert (done.returncode, good, cut) == (0, 16, 15)
+    seeds = len(Harness("dar").seeds)
+    assert done.stderr.splitlines() == [
+        f"fama-fuzz-harness: warning: cut.pcap: cut short in the packet data of frame 16 at byte {len(whole) - 10}: "
+        "15 packets up to the break kept",
+        "fama-fuzz-harness: warning: junk.pcap: not a pcap or pcapng file (magic 6e6f7420): skipped",
+        f"fama-fuzz-harness: {len(names)} inputs written to {out} ({seeds} seed messages, 3 captures, "
+        "2 of them damaged or cut short)",
+    ]
 
 
 def test_a_failed_oracle_is_raised_for_libfuzzer() -> None:
