@@ -251,7 +251,7 @@ def _libfuzzer(args: argparse.Namespace, console: Console) -> int:
     console.print(f"libFuzzer on {done.harness}: {done.execs} inputs in {done.seconds:.1f} s "
                   f"({done.execs_per_second:.0f} execs/s), coverage {done.cov} edges, {done.features} features, "
                   f"corpus {done.corpus} inputs; libFuzzer exit {done.returncode}"
-                  + ("; interrupted" if done.stopped == "interrupted" else ""))
+                  + (f"; {done.stopped}" if done.stopped != "libfuzzer" else ""))
     for f in done.findings:
         alone = "reproduced in process" if f.reproduced_alone else "did not come back in process"
         console.print(f"[red]finding[/] {f.id}: {f.failure.signature} ({alone}, {f.duplicates} duplicate(s))")

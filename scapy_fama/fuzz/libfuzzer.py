@@ -14,8 +14,10 @@ this module starts it, watches it and files what it finds::
         limit of ours) -> a Finding (engine "libfuzzer", no mutation chain) -> <id>.pcap + <id>.json
 
 Ctrl-C stops libFuzzer and files what it wrote until then (the summary says
-``stopped: interrupted``), as the blind engine ends with its report. libFuzzer runs in a
-process group of its own: a Ctrl-C reaches it (and its ``-fork`` jobs) from us, and whatever
+``stopped: interrupted``), as the blind engine ends with its report; a SIGTERM to fama-fuzz
+(``kill``, a CI job's time limit) does the same with SIGTERM, which libFuzzer takes as it takes
+SIGINT (``-handle_term``), and ``stopped: terminated``. libFuzzer runs in a
+process group of its own: a Ctrl-C or SIGTERM reaches it (and its ``-fork`` jobs) from us, and whatever
 of the group outlives libFuzzer (a job it started as it stopped) is killed, never left to
 run on alone. A crash that
 does not come back in process (a timeout under load, an out-of-memory of the whole
@@ -34,8 +36,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from scapy_fama.fuzz import findings
@@ -66,7 +71,7 @@ class Run:
     features: int = 0
     corpus: int = 0
     returncode: int = 0
-    stopped: str = "libfuzzer"  # libFuzzer ended by itself (runs, time, a crash), or "interrupted" (Ctrl-C)
+    stopped: str = "libfuzzer"  # libFuzzer ended by itself (runs, time, a crash), "interrupted" (Ctrl-C), "terminated"
     findings: list[Finding] = field(default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
 
@@ -145,16 +150,43 @@ def run(harness: str, out: Path, *, corpus: Path | None = None, keep_valid: bool
     result.seconds, result.returncode = _watch(command, log, result)
     for path in sorted(set(artifacts.iterdir()) - before):
         _file(path, h, out, result)
-    if result.returncode != 0 and not result.findings and result.stopped != "interrupted":
+    if result.returncode != 0 and not result.findings and result.stopped == "libfuzzer":
         raise ValueError(f"libFuzzer stopped with exit {result.returncode} and no crash file (see {log})")
     return result
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM to fama-fuzz while libFuzzer runs (raised by the handler :func:`_watch` installs); one
+    that comes after libFuzzer's output has ended ends fama-fuzz as an interrupt does."""
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+STOPPED_BY = {KeyboardInterrupt: ("interrupted", signal.SIGINT), Terminated: ("terminated", signal.SIGTERM)}
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` inside the block (the main thread only: elsewhere no handler
+    can be installed), so that it reaches libFuzzer's group as a Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
 
 
 def _watch(command: list[str], log: Path, result: Run) -> tuple[float, int]:
     """Run libFuzzer, pass its lines on to stderr and the log, read its status lines."""
     start = time.monotonic()
-    with log.open("w") as keep, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                 text=True, errors="replace", start_new_session=True) as proc:
+    with log.open("w") as keep, _sigterm_raises(), subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+            start_new_session=True) as proc:
         assert proc.stdout is not None
         kill_later: threading.Timer | None = None
         try:
@@ -165,13 +197,13 @@ def _watch(command: list[str], log: Path, result: Run) -> tuple[float, int]:
                         sys.stderr.write(line)
                         _status(line, result)
                     break
-                except KeyboardInterrupt:  # Ctrl-C ends the campaign, not its report: what it wrote is filed
+                except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated): the campaign ends, not its report
                     if kill_later is None:  # libFuzzer stops itself, with its final stats, or is killed
-                        result.stopped = "interrupted"
-                        _signal_group(proc, signal.SIGINT)
+                        result.stopped, signum = STOPPED_BY[type(stop)]
+                        _signal_group(proc, signum)
                         kill_later = threading.Timer(INTERRUPT_GRACE, _signal_group, (proc, signal.SIGKILL))
                         kill_later.start()
-                    else:  # a second Ctrl-C: at once
+                    else:  # a second Ctrl-C or SIGTERM: at once
                         _signal_group(proc, signal.SIGKILL)
             code = proc.wait()
         finally:

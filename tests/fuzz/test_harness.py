@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -155,9 +156,10 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def _interrupted_campaign(tmp_path: Path, stand_in_source: str, raw: bytes) -> tuple[dict, str, Path]:
-    """A libFuzzer campaign of ``decode`` whose libFuzzer is ``stand_in_source``, Ctrl-C'd once its
-    crash file is there: (the summary printed, stderr, OUT)."""
+def _interrupted_campaign(tmp_path: Path, stand_in_source: str, raw: bytes,
+                          signum: int = signal.SIGINT) -> tuple[dict, str, Path]:
+    """A libFuzzer campaign of ``decode`` whose libFuzzer is ``stand_in_source``, Ctrl-C'd (or sent
+    ``signum``) once its crash file is there: (the summary printed, stderr, OUT)."""
     stand_in = tmp_path / "libfuzzer"
     stand_in.write_text(stand_in_source.format(python=sys.executable, raw=raw, pidfile=str(tmp_path / "job.pid")))
     stand_in.chmod(0o755)
@@ -173,7 +175,10 @@ def _interrupted_campaign(tmp_path: Path, stand_in_source: str, raw: bytes) -> t
         while not (crash.exists() and crash.read_bytes() == raw):
             assert fuzz.poll() is None and time.monotonic() < deadline, fuzz.communicate()
             time.sleep(0.05)
-        os.killpg(fuzz.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole process group
+        if signum == signal.SIGINT:
+            os.killpg(fuzz.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole process group
+        else:
+            os.kill(fuzz.pid, signum)  # kill, a CI job's time limit: fama-fuzz alone
         printed, err = fuzz.communicate(timeout=120)
     finally:
         if fuzz.poll() is None:
@@ -194,6 +199,26 @@ def test_ctrl_c_files_the_crashes_libfuzzer_wrote_and_ends_with_the_summary(tmp_
     again = findings.load(Path(found["json"]))
     assert again.engine == "libfuzzer" and again.minimal_raw == raw and not again.reproduced_alone
     assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_sigterm_ends_libfuzzers_group_as_ctrl_c_does(tmp_path: Path) -> None:
+    """A SIGTERM to fama-fuzz ended it at once (no findings filed, no summary) and left libFuzzer, in
+    a process group of its own, fuzzing on. Now SIGTERM is passed on to the group and the campaign
+    ends as after a Ctrl-C: its findings filed, its summary printed, libFuzzer gone."""
+    raw = Harness("decode").seed.raw
+    pidfile = tmp_path / "job.pid"  # the stand-in's own pid, for the check and the clean-up
+    source = STAND_IN.replace("import pathlib, signal, sys, time\n",
+                              "import os, pathlib, signal, sys, time\n"
+                              "pathlib.Path({pidfile!r}).write_text(str(os.getpid()))\n")
+    try:
+        summary, _err, out = _interrupted_campaign(tmp_path, source, raw, signal.SIGTERM)
+        assert summary["stopped"] == "terminated" and summary["libfuzzer_exit"] == 72  # it took the SIGTERM
+        assert _gone(int(pidfile.read_text()), 60)
+        (found,) = summary["findings"]
+        assert findings.load(Path(found["json"])).minimal_raw == raw
+        assert json.loads((out / "summary.json").read_text()) == summary
+    finally:
+        _stop_job(tmp_path)
 
 
 # libFuzzer in fork mode as it stops: a job it started as the Ctrl-C came (one that never saw the
@@ -234,7 +259,8 @@ def _stop_job(tmp_path: Path) -> None:
     """Whatever the test found, the stand-in's job ends with it."""
     pidfile = tmp_path / "job.pid"
     if pidfile.exists() and not _gone(int(pidfile.read_text()), 0):
-        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # _gone(pid, 0) looks no time: it may be gone
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
 
 
 def test_ctrl_c_leaves_no_libfuzzer_job_behind(tmp_path: Path) -> None:
