@@ -34,6 +34,10 @@ Response Code expert info:
     mip6 --mip6.ba.status 148--> "FAMA Binding Acknowledgement: status 148, CGA and signature
                                   verification failed (RFC 4866 §5.7)"; fama.ba.status; fama.ba.refused
 
+The Status of every Binding Error gets its name (RFC 6275 §6.1.9: 1 unknown binding for the Home
+Address destination option, 2 unrecognized MH Type value) the same way, in the tree
+(fama.be.status) and the Info column; a Binding Error is a report, not a refusal: no expert info.
+
 The placement rules of RFC 4866 §5.1/§5.2 and RFC 6275 §6.2.7 (back-to-back pieces, 255-byte
 pieces but the last, the Signature right after the last piece, the BAD last and at 8n+2) become
 expert infos with the same sentences as scapy-fama's layers. The plugin describes bytes only: it
@@ -43,11 +47,11 @@ short, an extension field running past the block) show as Malformed expert infos
 bounded by the bytes captured, so no input raises a Lua error.
 
 Display filter fields are under "fama.", e.g. fama.cga.collision_count, fama.cga.key_bits,
-fama.phkt.present, fama.bad.last, fama.ba.status.
+fama.phkt.present, fama.bad.last, fama.ba.status, fama.be.status.
 ]]
 
 -- The plugin's own version (scapy-fama reads it from this line: fama-wireshark --version).
-local VERSION = "1.2.0"
+local VERSION = "1.3.0"
 
 set_plugin_info({
     version = VERSION,
@@ -101,6 +105,10 @@ local BA_STATUS = {
     [175] = "INVALID_MOBILE_NODE_GROUP_IDENTIFIER", [176] = "REINIT_SA_WITH_HAC",
     [177] = "NOT_AUTHORIZED_FOR_DELEGATED_MNP", [178] = "REQUESTED_DMNP_IN_USE",
 }
+-- RFC 6275 §6.1.9: the Binding Error's Status, named as scapy_fama.layers.mh.BE_STATUS names it.
+local BE_STATUS = {
+    [1] = "Unknown binding for Home Address destination option", [2] = "Unrecognized MH Type value",
+}
 local REFUSED = 128 -- RFC 6275 §6.1.8: a Status of 128 or more rejects the Binding Update
 -- RFC 6275 §6.1: where the options start, by MH type (scapy_fama.wire holds the same table for
 -- Python; tests/wireshark compare this plugin with the layers on every capture).
@@ -151,13 +159,14 @@ local f = {
     bad_last = ProtoField.bool("fama.bad.last", "BAD is the last option"),
     bad_covers = ProtoField.uint16("fama.bad.covers", "Authenticated MH bytes", base.DEC),
     ba_status = ProtoField.uint8("fama.ba.status", "Status", base.DEC, BA_STATUS),
+    be_status = ProtoField.uint8("fama.be.status", "Binding Error Status", base.DEC, BE_STATUS),
 }
 fama.fields = {
     f.type, f.length, f.offset, f.data, f.piece, f.pieces, f.piece_lengths, f.block_offset,
     f.cga_length, f.modifier, f.prefix, f.collision_count, f.key, f.key_length, f.key_oid,
     f.key_algorithm, f.key_bits, f.ext, f.ext_type, f.ext_length, f.ext_data, f.requested, f.sig,
     f.sig_bits, f.sig_covers, f.phkt_present, f.phkt, f.phkt_bits, f.coti, f.cot_token,
-    f.bad_offset, f.bad_last, f.bad_covers, f.ba_status,
+    f.bad_offset, f.bad_last, f.bad_covers, f.ba_status, f.be_status,
 }
 
 local ex = {
@@ -176,6 +185,7 @@ fama.experts = { ex.malformed, ex.framing, ex.cut, ex.reassembled, ex.refused }
 
 local mipv6_field = Field.new("mipv6")
 local ba_status_field = Field.new("mip6.ba.status")
+local be_status_field = Field.new("mip6.be.status")
 local options_table = DissectorTable.get("mip6.option")
 local wireshark_bad = options_table:get_dissector(BAD)
 
@@ -656,23 +666,33 @@ for otype = 11, 16 do
 end
 options_table:add(BAD, fama)
 
--- ---------------------------------------------------------------- Binding Acknowledgement statuses
+-- ---------------------------------------------------------------- BA and Binding Error statuses
 
-local statuses = Proto("fama_status", "FAMA Binding Acknowledgement status")
+local statuses = Proto("fama_status", "FAMA Binding Acknowledgement and Binding Error status")
 
--- Every BA Status of the frame by its IANA name (the name Wireshark gives may be obsolete).
+-- One Status of the frame by its IANA name (the name Wireshark gives may be obsolete), in the tree
+-- (``field``) and the Info column; returns its item, the status and the name.
+local function named_status(fi, pinfo, tree, message, names, source, field)
+    local status = fi.value
+    local name = names[status] or "Unassigned"
+    local item = tree:add(fama, fi.range)
+    item:set_text(string.format("FAMA %s: status %d, %s (%s)", message, status, name, source))
+    item:add(field, fi.range)
+    pinfo.cols.info:append(string.format(" (status %d: %s)", status, name))
+    return item, status, name
+end
+
 function statuses.dissector(_, pinfo, tree)
     for _, fi in ipairs({ ba_status_field() }) do
-        local status = fi.value
-        local name = BA_STATUS[status] or "Unassigned"
-        local source = (status >= 147 and status <= 150) and "RFC 4866 §5.7" or "RFC 6275 §6.1.8"
-        local item = tree:add(fama, fi.range)
-        item:set_text(string.format("FAMA Binding Acknowledgement: status %d, %s (%s)", status, name, source))
-        item:add(f.ba_status, fi.range)
-        pinfo.cols.info:append(string.format(" (status %d: %s)", status, name))
+        local source = (fi.value >= 147 and fi.value <= 150) and "RFC 4866 §5.7" or "RFC 6275 §6.1.8"
+        local item, status, name = named_status(fi, pinfo, tree, "Binding Acknowledgement", BA_STATUS, source,
+            f.ba_status)
         if status >= REFUSED then
             item:add_proto_expert_info(ex.refused, string.format("BA %d: %s", status, name))
         end
+    end
+    for _, fi in ipairs({ be_status_field() }) do
+        named_status(fi, pinfo, tree, "Binding Error", BE_STATUS, "RFC 6275 §6.1.9", f.be_status)
     end
 end
 

@@ -20,11 +20,14 @@ import random
 from pathlib import Path
 
 import pytest
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+from scapy.utils import wrpcap
 
 from scapy_fama.analysis.reader import CaptureReader
 from scapy_fama.crypto import CgaParams, ext_fields
 from scapy_fama.crypto.keys import spki_info
-from scapy_fama.layers import BA_STATUS
+from scapy_fama.layers import BA_STATUS, BE, BE_STATUS
 from scapy_fama.wire import parse
 from scapy_fama.wireshark import install
 from tests.corpus import Node, build_corpus, write_corpus
@@ -133,6 +136,32 @@ def test_ba_statuses_show_by_name_and_refusals_as_expert_infos(name: str) -> Non
         rfc_name = RFC_NAMES[int(status)]
         assert info.endswith(f"(status {status}: {rfc_name})"), info
         assert (f"BA {status}: {rfc_name}" in experts.split(",")) == (int(status) >= 128), experts
+
+
+BE_NAMES = {  # RFC 6275 §6.1.9, as the RFC spells them
+    1: "Unknown binding for Home Address destination option", 2: "Unrecognized MH Type value",
+}
+
+
+def test_binding_error_statuses_show_by_name(tmp_path: Path) -> None:
+    """A Binding Error's Status showed by name in the tree only (Wireshark's mip6.be.status), not in
+    the Info column as a BA's does. Now fama.be.status has the layers' names, and every Binding
+    Error of a capture says its status (stock tshark's number) by the RFC's name in the Info column;
+    an unassigned one says so. A Binding Error reports, it refuses nothing: no expert info."""
+    install(tmp_path / ".local" / "lib" / "wireshark" / "plugins")
+    out = tshark_home(tmp_path, "-G", "values").stdout
+    values = [line.split("\t", 3) for line in out.splitlines() if line.startswith("V\t")]
+    assert {int(code): name for _, field, code, name in values if field == "fama.be.status"} == BE_STATUS
+    pcap = tmp_path / "be.pcap"
+    wrpcap(str(pcap), [Ether(dst="02:00:00:00:00:01") / IPv6(src="2001:db8:1::1", dst="2001:db8:2::a") /
+                       BE(status=status, hoa="2001:db8:1::a") for status in (1, 2, 3)])
+    out = tshark_plugin(pcap, "-T", "fields", "-E", "separator=/t", "-e", "mip6.be.status", "-e", "fama.be.status",
+                        "-e", "_ws.col.Info", "-e", "_ws.expert.message")
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("\t") for line in out.stdout.splitlines()]
+    assert [(row[0], row[1], row[3]) for row in rows] == [("1", "1", ""), ("2", "2", ""), ("3", "3", "")]
+    for status, _ours, info, _experts in rows:
+        assert info.endswith(f"(status {status}: {BE_NAMES.get(int(status), 'Unassigned')})"), info
 
 
 # ---------------------------------------------------------------- fields against the layers
