@@ -27,7 +27,8 @@ from collections.abc import Callable
 
 from scapy_fama.codec import encode_bytes
 from scapy_fama.conformance.case import Fail, Inconclusive, case
-from scapy_fama.conformance.dar_tester import LATE, DarTester
+from scapy_fama.conformance.dar_tester import DarTester
+from scapy_fama.conformance.patience import LATE
 from scapy_fama.proto.messages import Message, RouterAdvertisement, RouterSolicitation
 
 MAX_RA_DELAY_TIME = 0.5  # RFC 4861 §6.2.6 / §10

@@ -20,11 +20,15 @@ checks that step itself); an expectation that is not met fails it, saying what
 arrived instead. After each case the runner asks :meth:`DarTester.alive`
 whether the DAR still answers: an RA to a Router Solicitation from the
 tester's link-local address (profile §2 step 1), or else any BA to a valid
-first BU. Neither a slow IUT nor a lossy link decides a case: an expected
-answer is awaited LATE seconds past the wait (if it comes then, the case is
-inconclusive), and before a missing answer fails a case or a silence passes
-one, Router Solicitations probe the link (:meth:`DarTester.link_loss`: some
-answered and some not, the case is inconclusive). Messages are read with
+first BU. Neither a slow IUT nor a lossy link decides a case
+(:mod:`scapy_fama.conformance.patience`, shared with the MN tester): an
+expected answer is awaited LATE seconds past the wait (if it comes then, the
+case is inconclusive), and before a missing answer fails a case or a silence
+passes one, Router Solicitations from the tester's link-local address probe the
+link (some answered and some not, the case is inconclusive). A first probe
+unanswered runs the liveness check: a DAR that answers nothing at all is probed
+no further (the runner then fails the case), and the check's finding stands
+for the runner's own check after the case while the DAR stays silent. Messages are read with
 :func:`scapy_fama.codec.decode`, so a case compares fields, not bytes;
 :func:`scapy_fama.wire.parse` gives the header layout where a case checks
 addressing.
@@ -45,6 +49,7 @@ from scapy.packet import Packet, Raw
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.conformance.case import Case, Fail, Inconclusive
 from scapy_fama.conformance.executor import IUT, TESTER, Executor, Setup
+from scapy_fama.conformance.patience import LATE, Patience, Until
 from scapy_fama.craft import coti, first_bu, phkt_bu
 from scapy_fama.crypto import (
     ZERO_TOKEN,
@@ -85,12 +90,6 @@ DATA_PORT = 5001
 # meets the rule it tests and not the guard (DAR-DOS-001 floods on purpose, unpaced).
 CGA_PACE = 0.25
 IPV6_IN_IPV6 = 41
-# No rule says how soon a DAR answers a BU: an expected answer that misses the run's wait is
-# awaited this much longer, so that a slow IUT is told from a silent one (INCONCLUSIVE, not FAIL).
-LATE = 5.0
-# Silence, or an answer that never came, is the IUT's only on a link that loses nothing: before
-# either decides a case, up to this many Router Solicitations probe the link (see link_loss).
-PROBES = 20
 BE_RETRY = 6.0  # seconds for a Binding Error rate limiter to refill (ours: 0.2 per second per /64)
 ALIVE_TRIES = 6  # rounds of (RS, first BU) before the IUT is taken for dead
 
@@ -214,8 +213,10 @@ class PlayedMn:
         return kbm(self.phkt, self.care_of, deregistration=deregistration)
 
 
-class DarTester:
+class DarTester(Patience):
     """Plays mobile nodes and correspondents towards a DAR under test (see the module doc)."""
+
+    PROBE = "Router Solicitations from the tester's link-local address"
 
     def __init__(
         self,
@@ -235,6 +236,7 @@ class DarTester:
         self.cn, self.wait, self.secure, self.sec = addr_text(cn), wait, secure, sec
         self._other: KeyPair | None = None
         self._cga_sent = 0.0
+        self._silent: tuple[int, str] | None = None  # the liveness check's finding in this case
 
     # ---------------------------------------------------------------- set-up
 
@@ -264,6 +266,7 @@ class DarTester:
     def begin(self, setup: Setup) -> None:
         if self.x.kind == "inproc":
             self.secure = setup.secure
+        self._silent = None
         self.x.begin(setup)
 
     def alive(self) -> str | None:
@@ -273,6 +276,8 @@ class DarTester:
         (or how it crashed, where that is known)."""
         if self.x.crashed is not None:
             return f"it crashed: {self.x.crashed}"
+        if self._silent is not None and not self._heard_since(self._silent[0]):
+            return self._silent[1]  # found silent during the case, and silent ever since
         for tried in range(ALIVE_TRIES):
             seconds = self.wait + (0.0 if tried else LATE)
             self.x.send(encode_bytes(RouterSolicitation(self.x.link_local)))
@@ -282,10 +287,25 @@ class DarTester:
             self.send(mn.first_bu())
             if self._answered(_ba_to(mn.coa), seconds):
                 return None
-        return (
+        why = (
             f"no RA to a Router Solicitation from {self.x.link_local} and no BA to a valid "
             f"CGA-signed BU, {ALIVE_TRIES} times (within {self._window(self.wait + LATE)} the first)"
         )
+        self._silent = (len(self.x.frames), why)
+        return why
+
+    def _heard_since(self, mark: int) -> bool:
+        """Whether the IUT sent anything after the first ``mark`` frames of the case's log."""
+        return any(f.direction == IUT for f in self.x.frames[mark:])
+
+    def _probe(self) -> Until:
+        """A Router Solicitation from the tester's link-local address; its answer, an RA to it."""
+        me = self.x.link_local
+        self.x.send(encode_bytes(RouterSolicitation(me)))
+        return _from_iut(lambda m: isinstance(m, RouterAdvertisement) and m.dst == me)
+
+    def _unresponsive(self) -> bool:
+        return self.alive() is not None
 
     def new_coa(self) -> str:
         iid = int.from_bytes(os.urandom(8), "big") | 1
@@ -369,7 +389,7 @@ class DarTester:
         """The IUT's messages within ``seconds`` (default: the run's wait), up to ``until``."""
         frames = self.x.wait(
             self.wait if seconds is None else seconds,
-            None if until is None else (lambda f: f.direction == IUT and until(decode(f.raw))),
+            None if until is None else _from_iut(until),
         )
         return [decode(f.raw) for f in frames]
 
@@ -388,20 +408,13 @@ class DarTester:
         run's wait; FAIL naming what came. Within the run's wait, which no rule sets, an answer
         that comes only in the LATE seconds after it makes the case INCONCLUSIVE: the IUT is
         slower than the tester waits, and the silences the case relies on prove nothing."""
-        asked = self._last_sent()
+        mark, asked = len(self.x.frames), self._last_sent()
         seen = self.watch(seconds, match)
         if seen and match(seen[-1]):
             return seen[-1]
         if seconds is None:
-            late = self.watch(LATE, match)
-            if late and match(late[-1]):
-                after = self.x.now() - asked
-                raise Inconclusive(
-                    f"{what} came {after:.1f} s after the tester's packet, past the wait of "
-                    f"{self._window(None)}: the IUT is slower than the tester waits (run again "
-                    f"with a --wait above {after:.1f})"
-                )
-            seen += late
+            self.late(what, _from_iut(match), self.wait, asked)
+            seen = [m for _, m in self.seen_since(mark, lambda m: True)]
         others = [describe(m, route=True) for m in seen if not _noise(m)]
         instead = "; ".join(others) if others else "nothing"
         more = "" if seconds is not None else f" (and {LATE:g} s more for a slow IUT)"
@@ -508,32 +521,6 @@ class DarTester:
             raise Inconclusive(f"{quiet}, but {loss}: the silence proves nothing")
         return None
 
-    def missing(self, why: str) -> Fail | Inconclusive:
-        """What to raise when an answer ``why`` names did not come: FAIL, unless the link is seen
-        to lose packets (then the answer may be lost: INCONCLUSIVE)."""
-        loss = self.link_loss()
-        return Fail(why) if loss is None else Inconclusive(f"{why}, but {loss}: the answer may be lost")
-
-    def link_loss(self) -> str | None:
-        """How the link is seen to lose packets: of up to PROBES Router Solicitations from the
-        tester's link-local address, some got an RA (within the wait and LATE) and some none.
-        None: every one was answered, or none (an IUT that does not answer RSs: loss cannot be
-        told), or none was sent (the executor's link is lossless)."""
-        if self.x.lossless:
-            return None
-        me, answered, lost = self.x.link_local, 0, 0
-        while answered + lost < PROBES and not (answered and lost):
-            self.x.send(encode_bytes(RouterSolicitation(me)))
-            ra = lambda m: isinstance(m, RouterAdvertisement) and m.dst == me
-            if any(ra(m) for m in self.watch(self.wait + LATE, ra)):
-                answered += 1
-            else:
-                lost += 1
-        if answered and lost:
-            window = self._window(self.wait + LATE)
-            return f"a Router Solicitation got no RA within {window} after {answered} did: the link loses packets"
-        return None
-
     def check_ba_bad(self, mn: PlayedMn, ba: BindingAck, deregistration: bool = False) -> None:
         """The BA's BAD verifies with the MN's Kbm (profile §6 step 7: BAD whenever a PHKT exists)."""
         if ba.bad is None:
@@ -597,6 +584,11 @@ def _bu_seq(raw: bytes) -> int | None:
 def _carries_cga(raw: bytes) -> bool:
     info = parse(raw)
     return info is not None and info.mh is not None and any(t == 12 for t, _, _ in info.mh.options)
+
+
+def _from_iut(match: Callable[[Message], bool]) -> Until:
+    """``match`` for the IUT's frames."""
+    return lambda f: f.direction == IUT and match(decode(f.raw))
 
 
 def _ba_to(coa: str) -> Callable[[Message], bool]:

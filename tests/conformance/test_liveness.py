@@ -7,15 +7,16 @@ from collections.abc import Callable
 
 from scapy_fama.conformance import catalogue
 from scapy_fama.conformance.case import Verdict, select
-from scapy_fama.conformance.dar_tester import DarTester
-from scapy_fama.conformance.executor import IUT, Executor, InprocDar
+from scapy_fama.codec import decode
+from scapy_fama.conformance.dar_tester import ALIVE_TRIES, DarTester
+from scapy_fama.conformance.executor import IUT, TESTER, Executor, InprocDar
 from scapy_fama.conformance.inproc_mn import DrivenMn
 from scapy_fama.conformance.mn_tester import MnTester
 from scapy_fama.conformance.runner import Outcome, run_all
 from scapy_fama.crypto import KeyPair
 from scapy_fama.proto import DarCore, MnCore
 from scapy_fama.proto.effects import Effects
-from scapy_fama.proto.messages import BindingAck, Datagram, Message, UnknownMobility
+from scapy_fama.proto.messages import BindingAck, Datagram, Message, RouterSolicitation, UnknownMobility
 
 catalogue.load()
 
@@ -66,8 +67,8 @@ def test_the_silence_of_a_crashed_dar_never_passes_a_case(mn_key: KeyPair) -> No
     assert later.verdict is Verdict.INCONCLUSIVE and "after DAR-BE-002" in later.reason
 
 
-def test_a_dar_that_goes_deaf_is_found_by_the_probe(mn_key: KeyPair) -> None:
-    """No exception, just silence from a point on (a hung process): the probe finds it."""
+def _goes_deaf() -> type[DarCore]:
+    """A DAR that answers nothing from the first unknown MH type on (DAR-MH-005 sends one)."""
     deaf = {"now": False}
 
     class GoesDeaf(DarCore):
@@ -75,12 +76,42 @@ def test_a_dar_that_goes_deaf_is_found_by_the_probe(mn_key: KeyPair) -> None:
             deaf["now"] = deaf["now"] or isinstance(msg, UnknownMobility)
             return [] if deaf["now"] else super().on_message(msg, now)
 
-    outcomes = {o.case.id: o for o in _dar_run(mn_key, GoesDeaf, ["mh", "DAR-PHKT-00[12]"])}
+    return GoesDeaf
+
+
+def test_a_dar_that_goes_deaf_is_found_by_the_probe(mn_key: KeyPair) -> None:
+    """No exception, just silence from a point on (a hung process): the probe finds it."""
+    outcomes = {o.case.id: o for o in _dar_run(mn_key, _goes_deaf(), ["mh", "DAR-PHKT-00[12]"])}
     died = outcomes["DAR-MH-005"]
     assert died.verdict is Verdict.FAIL and "no RA to a Router Solicitation" in died.reason
     # ALIVE_TRIES rounds, the first within the wait and LATE
     assert "no BA to a valid CGA-signed BU, 6 times (within 7 s the first)" in died.reason
     assert "the case: expected a Binding Error" in died.reason
+    assert outcomes["DAR-PHKT-001"].reason == "the IUT stopped answering after DAR-MH-005"
+
+
+class DeafBehindALink(InprocDar):
+    """A DAR that goes deaf at DAR-MH-005, behind a link the tester cannot take for lossless
+    (as on an interface), so that a missing answer makes it probe the link."""
+
+    lossless = False
+
+    def __init__(self) -> None:
+        super().__init__(factory=_goes_deaf())
+
+
+def test_a_dead_dar_is_probed_once_then_left_to_the_liveness_check(mn_key: KeyPair) -> None:
+    """Each unanswered expectation probed the link with PROBES Router Solicitations, each
+    awaited LATE past the wait: a dead DAR cost minutes a case. The first probe unanswered now
+    runs the liveness check, which finds the DAR dead: no more probes, in this case or at its
+    end, and the verdicts stand (the case fails saying the IUT stopped answering)."""
+    tester = DarTester(DeafBehindALink(), mn_key, "2001:db8:1::1", "2001:db8:1::/64", wait=2.0)
+    outcomes = {o.case.id: o for o in run_all(select("dar", ["mh", "DAR-PHKT-00[12]"]), tester)}
+    died = outcomes["DAR-MH-005"]
+    assert died.verdict is Verdict.FAIL and died.reason.startswith("the IUT stopped answering during this case (no RA")
+    assert "the case: expected a Binding Error" in died.reason
+    rs = [f for f in died.frames if f.direction == TESTER and isinstance(decode(f.raw), RouterSolicitation)]
+    assert len(rs) == 1 + ALIVE_TRIES, len(rs)  # one probe, then the liveness check's rounds
     assert outcomes["DAR-PHKT-001"].reason == "the IUT stopped answering after DAR-MH-005"
 
 

@@ -1,0 +1,113 @@
+"""How long a tester waits, and when silence may decide a case: the judgement both testers share.
+
+Theory of operation
+-------------------
+No rule says how soon an IUT answers what the tester sent, and a real link may
+lose what either side sends. So neither a slow IUT nor a lossy link decides a
+case, DAR or MN alike::
+
+    an expected answer misses the run's wait --> awaited LATE s more: it came ->
+                                                 INCONCLUSIVE (the IUT is slower than the tester waits)
+    an answer never came, or a silence would  --> the link is probed (link_loss): up to PROBES probes,
+    pass a case                                  some answered and some not -> the link loses
+                                                 packets: INCONCLUSIVE; else the answer's absence
+                                                 (FAIL) or the silence (PASS) stands
+
+A wait set by a rule (a retransmission's time, RFC 4861's MAX_RA_DELAY_TIME)
+gets no grace: an answer after it breaks the rule. A probe is the role's (the
+tester's ``_probe``): a Router Solicitation, which a DAR answers with an RA
+(RFC 4861 §6.2.6); a Neighbour Solicitation for the MN's address, which the MN
+answers with an NA (RFC 4861 §7.2.4). The first probe waits LATE past the wait
+for a slow IUT; once a probe went unanswered, the others wait the wait alone
+(an answer one of them gets, however late, still shows the link losing), and
+LATE at the end lets a last late answer in. A first probe unanswered asks the
+role whether the IUT is known to answer nothing at all (``_unresponsive``: a
+DAR's liveness check): then no probe can change the outcome, the probing stops,
+and the runner's liveness check fails the case. What the IUT sends meanwhile
+goes back to the tester (``_heard``): the answer a case awaits may come then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from scapy_fama.conformance.case import Fail, Inconclusive
+from scapy_fama.conformance.executor import Executor, Frame
+
+# No rule says how soon an IUT answers: an expected answer that misses the run's wait is
+# awaited this much longer, so that a slow IUT is told from a silent one (INCONCLUSIVE, not FAIL).
+LATE = 5.0
+# Silence, or an answer that never came, is the IUT's only on a link that loses nothing: before
+# either decides a case, up to this many probes test the link (see link_loss).
+PROBES = 20
+
+Until = Callable[[Frame], bool]
+
+
+class Patience:
+    """The shared judgement of the DAR and MN testers (see the module doc); a tester supplies
+    ``x``, ``wait`` and the role's probe."""
+
+    x: Executor
+    wait: float  # the run's wait for an answer (seconds of the executor)
+    PROBE: str  # what the probes are, for a verdict ("Router Solicitations to the DAR")
+
+    def _probe(self) -> Until | None:
+        """Send one probe of the link; what its answer looks like (None: nothing to probe with)."""
+        raise NotImplementedError
+
+    def _unresponsive(self) -> bool:
+        """Whether the IUT is known to answer nothing at all (asked once a probe went unanswered)."""
+        return False
+
+    def _heard(self, frames: list[Frame]) -> None:
+        """The IUT's frames that came while the tester waited on its own account."""
+
+    def late(self, what: str, until: Until, window: float, asked: float) -> None:
+        """An answer that ``until`` accepts missed ``window`` (the run's wait, and what a case
+        adds to it): INCONCLUSIVE if it comes within LATE seconds more, saying what --wait
+        would take it (``asked``: when the tester sent what it answers, case time)."""
+        frames = self.x.wait(LATE, until)
+        if frames and until(frames[-1]):
+            after = frames[-1].time - asked
+            raise Inconclusive(
+                f"{what} came {after:.1f} s after the tester's packet, past the wait of {window:g} s: "
+                f"the IUT is slower than the tester waits (run again with a --wait above "
+                f"{after - window + self.wait:.1f})"
+            )
+        self._heard(frames)
+
+    def missing(self, why: str) -> Fail | Inconclusive:
+        """What to raise when an answer ``why`` names did not come: FAIL, unless the link is seen
+        to lose packets (then the answer may be lost: INCONCLUSIVE)."""
+        loss = self.link_loss()
+        return Fail(why) if loss is None else Inconclusive(f"{why}, but {loss}: the answer may be lost")
+
+    def link_loss(self) -> str | None:
+        """How the link is seen to lose packets: of up to PROBES probes, some were answered and
+        some not (see the module doc for how long each waits). None: every one was answered, or
+        none (an IUT that does not answer them, or none at all: loss cannot be told), or none
+        was sent (the executor's link is lossless, or the role has nothing to probe with)."""
+        if self.x.lossless:
+            return None
+        answered = lost = 0
+        until: Until | None = None
+        while answered + lost < PROBES and not (answered and lost):
+            until = self._probe()
+            if until is None:
+                return None
+            frames = self.x.wait(self.wait if lost else self.wait + LATE, until)
+            self._heard(frames)
+            if frames and until(frames[-1]):
+                answered += 1
+                continue
+            lost += 1
+            if lost == 1 and not answered and self._unresponsive():
+                return None
+        if until is not None and not answered:
+            frames = self.x.wait(LATE, until)
+            self._heard(frames)
+            answered = int(bool(frames and until(frames[-1])))
+        if answered and lost:
+            return f"{lost} of {answered + lost} {self.PROBE} went unanswered: the link loses packets"
+        return None
