@@ -26,10 +26,23 @@ CoT carried (secure mode, ``answer_coti``), so that its BAs carry a BAD the MN
 can check and the MN's later BUs can be checked (profile §4, §5).
 
 After each case the runner asks :meth:`MnTester.alive` whether the MN still
-answers: its link goes down and up, and an RS must follow (profile §2 step 1).
-Set-up steps that the MN does not complete (no RS, no BU to register with)
-make a case inconclusive; an expectation that is not met fails it, naming what
-arrived instead. ``applicable`` says beforehand why a case cannot run against
+answers: its link goes down and up, and an RS must follow (profile §2 step 1;
+on a link that may lose them, a second link-up gets its chance too). Set-up
+steps that the MN does not complete (no RS, no BU to register with) make a
+case inconclusive; an expectation that is not met fails it, naming what
+arrived instead. Neither a slow MN nor a lossy link decides a case, as for a
+DAR (:mod:`scapy_fama.conformance.patience`): what the MN sends at no time a
+rule sets (a BU after a move, the answer to a BA or a CoT) is awaited LATE
+seconds past the wait, and if it comes then the case is inconclusive; before
+a missing message fails a case or a silence passes one, Neighbour Solicitations
+for the MN's current address (the newest it used from the prefix last
+advertised) probe the link, each answered by an NA (RFC 4861 §7.2.4)::
+
+    tester (fe80::..)  -- NS(target CoA, to the CoA) -->  MN     answered and unanswered
+                       <-- NA(target CoA) --------------         probes: the link loses packets
+
+A message that a rule times (a retransmission, a refresh) gets no such grace.
+``applicable`` says beforehand why a case cannot run against
 this executor: an MN on an interface runs with the configuration it was
 started with (only its keep policy and whether it uses optimistic addresses are
 known, ``RunConfig.mn_keep`` and ``RunConfig.mn_optimistic``). A case that
@@ -64,7 +77,8 @@ from ipaddress import IPv6Address, IPv6Network
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.conformance.case import Case, Fail, Inconclusive
 from scapy_fama.conformance.config import RunConfig
-from scapy_fama.conformance.executor import Executor, Frame, InprocExecutor, Setup
+from scapy_fama.conformance.executor import IUT, TESTER, Executor, Frame, InprocExecutor, Setup
+from scapy_fama.conformance.patience import LATE, Patience, Until
 from scapy_fama.crypto import (
     CgaParams,
     cga_check,
@@ -89,6 +103,8 @@ from scapy_fama.proto.messages import (
     kind,
 )
 from scapy_fama.proto.messages import describe as label_of
+from scapy_fama.wire import icmpv6, parse
+from scapy_fama.wire.numbers import NA, NS
 
 RS_WAIT = 10.0  # seconds for the MN's RS after a (re)start or link-up (a real MN must start first)
 DAD_TIME = 1.0  # RFC 4862 §5.1: RetransTimer x DupAddrDetectTransmits, before the CoA is usable
@@ -97,6 +113,9 @@ LIFETIME = 600  # seconds a BA grants unless the case says
 SLACK = 0.3  # seconds of timing tolerance: an MN on an interface ticks, the reader thread queues
 CN = "2001:db8:cc::1"  # the correspondent a data case talks to
 CN_PORT = 50_862  # the CN's UDP port for echo requests: a dynamic one (RFC 6335 §6)
+# Link-ups before an MN is taken for dead: each brings up to MAX_RTR_SOLICITATIONS (3) RSs
+# (RFC 4861 §6.3.7), and a link that loses packets may lose them all.
+ALIVE_LINK_UPS = 2
 
 
 def describe(msg: Message, at: float | None = None) -> str:
@@ -133,8 +152,10 @@ class Sighting:
     bu: BindingUpdate
 
 
-class MnTester:
+class MnTester(Patience):
     """Plays the DARs towards a mobile node under test (see the module doc)."""
+
+    PROBE = "Neighbour Solicitations for the MN's address"
 
     def __init__(
         self,
@@ -153,6 +174,7 @@ class MnTester:
         self.backlog: list[tuple[Frame, Message]] = []
         self.public_key: bytes | None = None
         self.ra_at = 0.0  # when the last RA went out (case time)
+        self.advertised: PlayedDar | None = None  # the DAR of the last RA
         self._prefixes = 0x100  # run-wide: every played DAR gets a prefix of its own
 
     # ---------------------------------------------------------------- what can run here
@@ -194,18 +216,21 @@ class MnTester:
 
     def begin(self, setup: Setup) -> None:
         self.x.begin(setup)
-        self.dars, self.backlog, self.public_key = {}, [], None
+        self.dars, self.backlog, self.public_key, self.advertised = {}, [], None, None
 
     def alive(self) -> str | None:
-        """None while the MN solicits a router when its link comes up; otherwise what went
-        unanswered (or how it crashed, where that is known)."""
+        """None while the MN solicits a router when its link comes up (twice, on a link that
+        may lose packets: ALIVE_LINK_UPS); otherwise what went unanswered (or how it crashed,
+        where that is known)."""
         if self.x.crashed is not None:
             return f"it crashed: {self.x.crashed}"
-        self.x.link_down()
-        self.x.link_up()
-        if any(isinstance(decode(f.raw), RouterSolicitation) for f in self._solicited()):
-            return None
-        return f"no Router Solicitation within {RS_WAIT:g} s of link-up"
+        tries = 1 if self.x.lossless else ALIVE_LINK_UPS
+        for _ in range(tries):
+            self.x.link_down()
+            self.x.link_up()
+            if any(isinstance(decode(f.raw), RouterSolicitation) for f in self._solicited()):
+                return None
+        return f"no Router Solicitation within {RS_WAIT:g} s of link-up ({tries} times)"
 
     def _solicited(self) -> list[Frame]:
         """The MN's frames up to its first RS (within RS_WAIT)."""
@@ -238,7 +263,7 @@ class MnTester:
             dar.link_local, "ff02::1", dar.address, dar.prefix, valid, min(valid, preferred)
         )
         self.x.send(encode_bytes(ra))
-        self.ra_at = self.x.now()
+        self.ra_at, self.advertised = self.x.now(), dar
         return dar
 
     def move(self, i: int) -> PlayedDar:
@@ -287,32 +312,96 @@ class MnTester:
         return seen, hit
 
     def expect(
-        self, match: Callable[[Message], bool], what: str, seconds: float | None = None
+        self,
+        match: Callable[[Message], bool],
+        what: str,
+        seconds: float | None = None,
+        *,
+        rule: bool = False,
+        late: Callable[[Message], bool] | None = None,
     ) -> tuple[Frame, Message]:
-        """The first message ``match`` accepts within ``seconds`` (default: the run's wait)."""
+        """The first message ``match`` accepts within ``seconds`` (default: the run's wait).
+        Unless a ``rule`` sets that time, one that comes in the LATE seconds after it makes the
+        case INCONCLUSIVE (the MN is slower than the tester waits; ``late``: what a late one
+        must be to be taken for the answer, if not every one ``match`` accepts is); one that
+        never comes fails it, unless the link is seen to lose packets (INCONCLUSIVE), see the
+        module doc."""
         window = self.wait if seconds is None else seconds
-        seen, hit = self._take(match, window)
-        if hit is None:
-            raise Fail(f"expected {what} within {window:g} s, got {'; '.join(seen) or 'nothing'}")
-        return hit
+        asked = max((f.time for f in self.x.frames if f.direction == TESTER), default=0.0)
+        _, hit = self._take(match, window)
+        if hit is not None:
+            return hit
+        if not rule:
+            answer = late or match
+            self.late(what, lambda f: f.direction == IUT and answer(decode(f.raw)), window, asked)
+        seen = [describe(m, f.time) for f, m in self.backlog if not _noise(m)]
+        more = "" if rule else f" (and {LATE:g} s more for a slow MN)"
+        raise self.missing(f"expected {what} within {window:g} s{more}, got {'; '.join(seen) or 'nothing'}")
 
     def is_bu_to(self, i: int) -> Callable[[Message], bool]:
         address = self.dar(i).address
         return lambda m: isinstance(m, BindingUpdate) and m.dst == address
 
-    def expect_bu(self, i: int, seconds: float | None = None, what: str | None = None) -> Sighting:
-        """The next BU to DAR ``i``."""
-        frame, bu = self.expect(self.is_bu_to(i), what or f"a BU to DAR {i}", seconds)
+    def expect_bu(
+        self,
+        i: int,
+        seconds: float | None = None,
+        what: str | None = None,
+        *,
+        rule: bool = False,
+        late: Callable[[BindingUpdate], bool] | None = None,
+    ) -> Sighting:
+        """The next BU to DAR ``i`` (see :meth:`expect`; ``late``: what a late one must be)."""
+        is_bu = self.is_bu_to(i)
+        answer = None if late is None else (lambda m: isinstance(m, BindingUpdate) and is_bu(m) and late(m))
+        frame, bu = self.expect(is_bu, what or f"a BU to DAR {i}", seconds, rule=rule, late=answer)
         assert isinstance(bu, BindingUpdate)
         if bu.cga_params is not None and self.public_key is None:
             self.public_key = CgaParams.decode(bu.cga_params).public_key
         return Sighting(frame.time, bu)
 
     def expect_no_bu(self, i: int, seconds: float, why: str) -> None:
-        """No BU to DAR ``i`` for ``seconds``."""
+        """No BU to DAR ``i`` for ``seconds``, nor while the link is then probed (a BU that
+        comes then is a BU all the same); a silence on a link seen to lose packets proves
+        nothing: INCONCLUSIVE."""
         _, hit = self._take(self.is_bu_to(i), seconds)
+        loss = None
+        if hit is None:
+            loss = self.link_loss()
+            _, hit = self._take(self.is_bu_to(i), 0.0)
         if hit is not None:
             raise Fail(f"{why}, yet the MN sent {describe(hit[1], hit[0].time)}")
+        if loss is not None:
+            raise Inconclusive(f"{why}: no BU to DAR {i} came, but {loss}: the silence proves nothing")
+
+    # ---------------------------------------------------------------- the link probe (patience.py)
+
+    def _probe(self) -> Until | None:
+        """An NS for the MN's current address, to it (RFC 4861 §7.2.2); its answer, an NA for
+        that address. None before the MN is known to use an address of the DAR last advertised."""
+        address = self._current_address()
+        if address is None:
+            return None
+        self.x.send(icmpv6.neighbor_solicitation(self.x.link_local, address, address, None))
+        return lambda f: f.direction == IUT and _nd_target(f.raw, NA) == address
+
+    def _current_address(self) -> str | None:
+        """The newest address of the prefix last advertised that the MN used as a source, or
+        probed for with DAD (RFC 4862 §5.4.2)."""
+        if self.advertised is None:
+            return None
+        dar = self.advertised
+        for frame in reversed(self.x.frames):
+            info = parse(frame.raw) if frame.direction == IUT else None
+            if info is None:
+                continue
+            address = _nd_target(frame.raw, NS) if info.src == "::" else info.src
+            if dar.owns(address):
+                return address
+        return None
+
+    def _heard(self, frames: list[Frame]) -> None:
+        self.backlog += [(f, decode(f.raw)) for f in frames]
 
     def data_from(self, src: str, *, tunnel: tuple[int, str] | None = None) -> bytes:
         """Make the MN send a datagram from ``src`` to CN; returns its payload (see the module
@@ -420,6 +509,13 @@ class MnTester:
         if not check_authenticator(bu.bad, key, coa, bu.dst, bu.auth_data):
             return "its BAD does not verify with the Kbm of the tokens the DAR gave"
         return None
+
+
+def _nd_target(raw: bytes, kind: int) -> str | None:
+    """The target of the Neighbour Solicitation or Advertisement (``kind``) in ``raw``, if it is one."""
+    info = parse(raw)
+    msg = None if info is None else icmpv6.read(raw, info)
+    return msg.target if msg is not None and msg.type == kind and msg.invalid is None else None
 
 
 def make_tester(executor: Executor, run: RunConfig) -> MnTester:

@@ -75,29 +75,38 @@ class NoRaRateLimit(DarCore):
 SLOW = 1.5
 
 
-class SlowDar(DarCore):
-    """Sends everything it would send SLOW seconds later: held back, then let out by its timer."""
+class HeldBack:
+    """A core (DarCore or MnCore, mixed in before it) that sends everything it would send SLOW
+    seconds later: held back, then let out by its timer. An MN's other entry points hold what
+    they send through ``_hold`` too (see test_mn_patience.SlowMn)."""
+
+    slow = SLOW  # seconds
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held: list[tuple[float, Effect]] = []
 
     def _hold(self, effects: Effects, now: float) -> Effects:
-        self._held += [(now + SLOW, e) for e in effects if isinstance(e, (Send, Forward))]
+        self._held += [(now + self.slow, e) for e in effects if isinstance(e, (Send, Forward))]
         return [e for e in effects if not isinstance(e, (Send, Forward))]
 
     def on_message(self, msg: Message, now: float) -> Effects:
-        return self._hold(super().on_message(msg, now), now)
+        return self._hold(super().on_message(msg, now), now)  # type: ignore[misc]
 
     def next_deadline(self) -> float | None:
-        due = [t for t in (super().next_deadline(), *(at for at, _ in self._held)) if t is not None]
+        own = super().next_deadline()  # type: ignore[misc]
+        due = [t for t in (own, *(at for at, _ in self._held)) if t is not None]
         return min(due, default=None)
 
     def on_timer(self, now: float) -> Effects:
         out = [e for at, e in self._held if at <= now]
         self._held = [(at, e) for at, e in self._held if at > now]
-        own = super().next_deadline()
-        return out + (self._hold(super().on_timer(now), now) if own is not None and own <= now else [])
+        own = super().next_deadline()  # type: ignore[misc]
+        return out + (self._hold(super().on_timer(now), now) if own is not None and own <= now else [])  # type: ignore[misc]
+
+
+class SlowDar(HeldBack, DarCore):
+    """Sends everything it would send SLOW seconds later (HeldBack)."""
 
 
 class KeepsRefusedState(DarCore):
