@@ -77,7 +77,14 @@ from ipaddress import IPv6Address, IPv6Network
 from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.conformance.case import Case, Fail, Inconclusive
 from scapy_fama.conformance.config import RunConfig
-from scapy_fama.conformance.executor import IUT, TESTER, Executor, Frame, InprocExecutor, Setup
+from scapy_fama.conformance.executor import (
+    IUT,
+    TESTER,
+    Executor,
+    Frame,
+    InprocExecutor,
+    Setup,
+)
 from scapy_fama.conformance.patience import LATE, Patience, Until
 from scapy_fama.crypto import (
     CgaParams,
@@ -88,7 +95,6 @@ from scapy_fama.crypto import (
     new_phkt,
     verify_mh_signature,
 )
-from scapy_fama.proto.seqno import SEQ_MOD
 from scapy_fama.proto import KeepPolicy, MnConfig
 from scapy_fama.proto.messages import (
     BindingAck,
@@ -103,6 +109,7 @@ from scapy_fama.proto.messages import (
     kind,
 )
 from scapy_fama.proto.messages import describe as label_of
+from scapy_fama.proto.seqno import SEQ_MOD
 from scapy_fama.wire import icmpv6, parse
 from scapy_fama.wire.numbers import NA, NS
 
@@ -296,20 +303,17 @@ class MnTester(Patience):
 
     # ---------------------------------------------------------------- what the MN sends
 
-    def _take(
-        self, match: Callable[[Message], bool], seconds: float
-    ) -> tuple[list[str], tuple[Frame, Message] | None]:
+    def _take(self, match: Callable[[Message], bool], seconds: float) -> tuple[Frame, Message] | None:
         """The first message ``match`` accepts (the backlog first, then new ones within
-        ``seconds``); unmatched ones stay in the backlog. Also what was seen meanwhile."""
+        ``seconds``); unmatched ones stay in the backlog."""
         for item in self.backlog:
             if match(item[1]):
                 self.backlog.remove(item)
-                return [], item
+                return item
         fresh = [(f, decode(f.raw)) for f in self.x.wait(seconds, lambda f: match(decode(f.raw)))]
         hit = fresh.pop() if fresh and match(fresh[-1][1]) else None
         self.backlog += fresh
-        seen = [describe(m, f.time) for f, m in self.backlog if not _noise(m)]
-        return seen, hit
+        return hit
 
     def expect(
         self,
@@ -328,7 +332,7 @@ class MnTester(Patience):
         module doc."""
         window = self.wait if seconds is None else seconds
         asked = max((f.time for f in self.x.frames if f.direction == TESTER), default=0.0)
-        _, hit = self._take(match, window)
+        hit = self._take(match, window)
         if hit is not None:
             return hit
         if not rule:
@@ -364,11 +368,11 @@ class MnTester(Patience):
         """No BU to DAR ``i`` for ``seconds``, nor while the link is then probed (a BU that
         comes then is a BU all the same); a silence on a link seen to lose packets proves
         nothing: INCONCLUSIVE."""
-        _, hit = self._take(self.is_bu_to(i), seconds)
+        hit = self._take(self.is_bu_to(i), seconds)
         loss = None
         if hit is None:
             loss = self.link_loss()
-            _, hit = self._take(self.is_bu_to(i), 0.0)
+            hit = self._take(self.is_bu_to(i), 0.0)
         if hit is not None:
             raise Fail(f"{why}, yet the MN sent {describe(hit[1], hit[0].time)}")
         if loss is not None:
@@ -511,11 +515,12 @@ class MnTester(Patience):
         return None
 
 
-def _nd_target(raw: bytes, kind: int) -> str | None:
-    """The target of the Neighbour Solicitation or Advertisement (``kind``) in ``raw``, if it is one."""
+def _nd_target(raw: bytes, icmp_type: int) -> str | None:
+    """The target of the valid Neighbour Solicitation or Advertisement (``icmp_type``: NS or
+    NA) in ``raw``, if it is one (RFC 4861 §4.3, §4.4)."""
     info = parse(raw)
     msg = None if info is None else icmpv6.read(raw, info)
-    return msg.target if msg is not None and msg.type == kind and msg.invalid is None else None
+    return msg.target if msg is not None and msg.type == icmp_type and msg.invalid is None else None
 
 
 def make_tester(executor: Executor, run: RunConfig) -> MnTester:

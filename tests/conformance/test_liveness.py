@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from scapy_fama.codec import decode
 from scapy_fama.conformance import catalogue
 from scapy_fama.conformance.case import Verdict, select
-from scapy_fama.codec import decode
 from scapy_fama.conformance.dar_tester import ALIVE_TRIES, DarTester
 from scapy_fama.conformance.executor import IUT, TESTER, Executor, InprocDar
 from scapy_fama.conformance.inproc_mn import DrivenMn
@@ -16,7 +16,13 @@ from scapy_fama.conformance.runner import Outcome, run_all
 from scapy_fama.crypto import KeyPair
 from scapy_fama.proto import DarCore, MnCore
 from scapy_fama.proto.effects import Effects
-from scapy_fama.proto.messages import BindingAck, Datagram, Message, RouterSolicitation, UnknownMobility
+from scapy_fama.proto.messages import (
+    BindingAck,
+    Datagram,
+    Message,
+    RouterSolicitation,
+    UnknownMobility,
+)
 
 catalogue.load()
 
