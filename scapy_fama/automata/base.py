@@ -41,7 +41,9 @@ signalling the data plane hands it (a DAR's: what its kernel routed into a tunne
     frame in / upstream / hand-off --MH, RS, RA--> the core, as above  anything else: the kernel's
                                                                        (IPv6-in-IPv6: the data plane's)
     after every event   --> _sync_kernel: the kernel's addresses and routes follow the core,
-                            then the data plane's tunnels
+                            then the data plane's tunnels (a DAR's at once, after its BA left;
+                            an MN's in a thread of their own, automata/follower.py: the BAs
+                            that answer a move's BUs do not wait for its kernel work)
     NS for an address   --> the kernel's to answer where it holds the address on the link
                             (KernelPath.answers); the automaton answers the rest (a DAR's
                             proxied HoAs): one NA per NS (RFC 4861 §7.2.4)

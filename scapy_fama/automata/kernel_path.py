@@ -37,7 +37,10 @@ MN's own packets have all theirs.
 Kernel state, made to match the automaton's after every event (``sync``, by
 rtnetlink messages: microseconds, where an ``ip`` command took milliseconds in
 the automaton's thread) and removed on close; the data plane gets the new
-tunnels once the routes follow them:
+tunnels once the routes follow them. A DAR syncs in the automaton's thread, after
+its BA has left; an MN posts the state (``follow``) to a thread of its own
+(:mod:`scapy_fama.automata.follower`), since the RTM_NEWADDR of a move's new CoA
+takes milliseconds of waiting, in which the BAs for the move's BUs arrive:
 
 * DAR: its address on the access interface as a /128 (the lab routes the
   prefix there) and its link-local address (fe80:: and the same interface
@@ -108,11 +111,13 @@ import socket
 from collections import Counter
 from collections.abc import Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 
 from scapy.data import ETH_P_IPV6
 from scapy.utils6 import in6_mactoifaceid
 
 from scapy_fama.automata.dataplane import DAR, MN, DataPlane, Log, Side, TunnelTable
+from scapy_fama.automata.follower import Follower
 from scapy_fama.automata.ports import Handoff
 from scapy_fama.net import bpf, lwt
 from scapy_fama.net.iface import receive_buffer
@@ -330,8 +335,23 @@ class DarKernel(KernelPath):
             ipv6_conf(self.iface, self._conf)
 
 
+@dataclass(frozen=True)
+class MnState:
+    """What an MN's kernel holds (the arguments of :meth:`MnKernel.sync`)."""
+
+    native: str | None
+    gateway: str | None
+    kept: frozenset[str]
+    tunnels: Mapping[str, TunnelUp]
+    optimistic: bool = False
+
+
 class MnKernel(KernelPath):
-    """An MN's kernel state: the current address on the link, the kept ones on the TUN."""
+    """An MN's kernel state: the current address on the link, the kept ones on the TUN.
+
+    Once started, the automaton posts the state to reach (``follow``) and a thread of its own
+    applies it (:mod:`scapy_fama.automata.follower`), so that a BA is never kept waiting behind
+    the kernel's work for the move that sent its BU."""
 
     link = ETHER_HEADER
 
@@ -342,6 +362,7 @@ class MnKernel(KernelPath):
         self.kept: set[str] = set()
         self._kernel_dad = False  # the kernel's DAD on the current address may still run
         self._index = 0  # the interface index the data plane's socket is bound to, once started
+        self._follower: Follower[MnState] | None = None  # applies what follow() posts, once started
         self.rtnl.route(True, None, TUN_NAME, table=TABLE)
         self.link_local = self._link_local()
         self._conf = ipv6_conf(iface, ACCESS_CONF)  # what the interface had, for close
@@ -350,6 +371,21 @@ class MnKernel(KernelPath):
         """The interface's link-local address, or the one its MAC makes (RFC 4291 §2.5.1)."""
         held = [a for a in self.rtnl.addresses(self.iface) if ipaddress.IPv6Address(a).is_link_local]
         return held[0] if held else str(ipaddress.IPv6Address("fe80::" + in6_mactoifaceid(mac(self.iface))))
+
+    def start(self, log: Log, emulation: LinkEmulation | None = None) -> None:
+        super().start(log, emulation)
+        self._follower = Follower(self._reach, self._failed, f"{self.iface}-kernel")
+
+    def follow(self, state: MnState) -> None:
+        """Make the kernel reach ``state`` soon, in the follower's thread (see the class)."""
+        assert self._follower is not None, "start() first"
+        self._follower.post(state)
+
+    def _reach(self, state: MnState) -> None:
+        self.sync(state.native, state.gateway, set(state.kept), state.tunnels, state.optimistic)
+
+    def _failed(self, exc: Exception) -> None:
+        self._log("error", type(exc).__name__, why=str(exc))
 
     def answers(self, target: str) -> bool:
         return target in (self.native, self.link_local)  # a kept address is on the TUN, off the link
@@ -451,6 +487,11 @@ class MnKernel(KernelPath):
         self.kept.discard(address)
         self.rtnl.rule(False, address, TABLE, RULE_PRIORITY)
         self.rtnl.address(False, address, HOST, TUN_NAME)
+
+    def close(self) -> None:
+        if self._follower is not None:
+            self._follower.stop()  # what it was applying is done: the state is taken down from here
+        super().close()
 
     def _remove(self) -> None:
         try:

@@ -72,7 +72,7 @@ import threading
 from scapy.automaton import ATMT
 
 from scapy_fama.automata.base import COMMAND_TIMEOUT, FamaAutomaton
-from scapy_fama.automata.kernel_path import MnKernel
+from scapy_fama.automata.kernel_path import MnKernel, MnState
 from scapy_fama.automata.log import LogSink
 from scapy_fama.automata.nd import ALL_NODES, ALL_ROUTERS, announcement, solicitation
 from scapy_fama.automata.ports import AccessPort, Frame
@@ -237,12 +237,13 @@ class MnAutomaton(FamaAutomaton):
         usable = current if current is not None and current.usable else None
         native = None if usable is None else usable.address
         gateway = None if usable is None else self._routers.get(usable.prefix)
-        kept = {
+        kept = frozenset(
             r.address
             for r in self._records()
             if r.address != native and r is not current and not r.released
-        }
-        self.kernel.sync(native, gateway, kept, self.tunnels, usable is not None and usable.in_optimistic_state)
+        )
+        optimistic = usable is not None and usable.in_optimistic_state
+        self.kernel.follow(MnState(native, gateway, kept, dict(self.tunnels), optimistic))
 
     def _in_use(self, address: str, now: float) -> None:
         record = self.core.record(address)
