@@ -317,7 +317,7 @@ class FamaAutomaton(Automaton):
         handoff = None if kernel is None else kernel.handoff
         node = NodeSocket(self.access, upstream, priority, handoff)
         self._intake = node.intake  # the tunnels' remote ends are its bound sources (_tunnel)
-        super().__init__(sock=node, debug=debug, external_fd=fds)  # type: ignore[arg-type]  # type: ignore[arg-type]
+        super().__init__(sock=node, debug=debug, external_fd=fds)  # type: ignore[arg-type]
         if kernel is not None:
             kernel.start(lambda direction, what, **fields: self.log.write(name, direction, what, **fields), emulation)
 
