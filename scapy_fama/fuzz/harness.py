@@ -249,8 +249,10 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"fama-fuzz-harness: error: --seed-corpus={corpus_dir}: {exc.strerror or exc}") from None
         for line in broken:
             print(f"fama-fuzz-harness: warning: {line}", file=sys.stderr)
+        files = len(_captures(where))
         print(f"fama-fuzz-harness: {len(corpus)} inputs written to {corpus_dir} ({len(harness.seeds)} seed messages, "
-              f"{len(_captures(where))} captures, {len(broken)} of them damaged or cut short)", file=sys.stderr)
+              f"{files} capture file{'' if files == 1 else 's'}, {len(broken)} of them damaged, cut short or no capture)",
+              file=sys.stderr)
         return
     try:
         import atheris

@@ -84,9 +84,19 @@ def test_a_damaged_or_cut_capture_in_the_folder_is_one_warning_and_counted(tmp_p
         f"fama-fuzz-harness: warning: cut.pcap: cut short in the packet data of frame 16 at byte {len(whole) - 10}: "
         "15 packets up to the break kept",
         "fama-fuzz-harness: warning: junk.pcap: not a pcap or pcapng file (magic 6e6f7420): skipped",
-        f"fama-fuzz-harness: {len(names)} inputs written to {out} ({seeds} seed messages, 3 captures, "
-        "2 of them damaged or cut short)",
+        f"fama-fuzz-harness: {len(names)} inputs written to {out} ({seeds} seed messages, 3 capture files, "
+        "2 of them damaged, cut short or no capture)",
     ]
+
+
+def test_the_summary_counts_one_capture_file_in_the_singular(tmp_path: Path) -> None:
+    """--captures=FILE: the summary said "1 captures"."""
+    out = tmp_path / "corpus"
+    argv = [sys.executable, "-m", "scapy_fama.fuzz.harness", "--harness=dar", f"--seed-corpus={out}",
+            f"--captures={ROOT / 'pcaps' / 'fig1.pcapng'}"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0
+    assert done.stderr.splitlines()[-1].endswith(" 1 capture file, 0 of them damaged, cut short or no capture)")
 
 
 def test_a_failed_oracle_is_raised_for_libfuzzer() -> None:
