@@ -13,10 +13,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+from scapy.layers.inet6 import IPv6
+from scapy.packet import Packet
 
 from scapy_fama.analysis.analyze import analyze, analyze_frames
-from scapy_fama.craft import first_bu
+from scapy_fama.craft import first_bu, phkt_bu
 from scapy_fama.crypto import ZERO_TOKEN, Cga, KeyPair, kbm
+from scapy_fama.layers import BU, BindingAuthData, SignatureOpt
 from scapy_fama.wire import parse
 from scapy_fama.wire.write import finish_bytes
 from tests.analysis.test_analysis_third_party import PCAP_DIR
@@ -69,3 +72,30 @@ def test_a_verified_bu_with_padding_after_its_bad_is_counted_once(mn_key: KeyPai
         ("the BAD option is not last (padding after it)", 1, [(0, 1)])
     ]
     assert not [f for f in a.findings if f.kind == "verification-failed"]
+
+
+def _relaid(pkt: Packet, options: list[Packet]) -> bytes:
+    """``pkt`` with the BU's options laid out anew (lengths and checksum recomputed)."""
+    pkt[BU].options = options
+    del pkt[BU].len, pkt[BU].cksum, pkt[IPv6].plen
+    return bytes(pkt)
+
+
+def test_two_bads_and_a_signature_away_from_the_cga_parameters_are_placement_findings(
+    mn_key: KeyPair, cgas: tuple[Cga, Cga]
+) -> None:
+    """README: "options out of place (a BAD that is ... not the only one ...)", and the CGA options'
+    rules of RFC 4866 §5.1/§5.2 the kind names: each its own sentence, checked against the bytes."""
+    hoa, coa = cgas
+    refresh = phkt_bu(coa.address, hoa.address, DAR1, 2, 600, bytes(8))
+    doubled = _relaid(refresh.copy(), [*refresh[BU].options, refresh[BindingAuthData].copy()])
+    first = first_bu(coa.address, hoa.address, DAR1, seq=1, lifetime=600, keypair=mn_key, params=hoa.params)
+    cga, sig, pad = first[BU].options
+    assert isinstance(sig, SignatureOpt)
+    moved = _relaid(first.copy(), [cga, pad, sig])  # PadN between the CGA Parameters and the Signature
+    assert [t for t, _, _ in parse(doubled).mh.options].count(5) == 2  # type: ignore[union-attr]
+    a = analyze_frames([(1, 0.0, doubled, 0, 0), (2, 1.0, moved, 0, 0)])
+    assert sorted((f.message, f.packets) for f in a.findings if f.kind == "option-placement") == [
+        ("2 BAD options (exactly one allowed)", [(0, 1)]),
+        ("the Signature option does not directly follow the last CGA Parameters option", [(0, 2)]),
+    ]
