@@ -17,7 +17,9 @@ any machine, from ``(seed, i)``::
 
 The summary (:meth:`Summary.as_dict`, fama-fuzz/1) holds the numbers a tester
 needs to judge an empty result honestly: cases, execs/s, and the distinct
-(mutator, outcome) pairs reached per family.
+(mutator, outcome) pairs reached per family. Ctrl-C, or a SIGTERM (``kill``, a CI job's
+time limit: :func:`sigterm_raises`), ends the loop, not the summary: ``stopped`` is
+``interrupted`` or ``terminated``.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ import importlib
 import inspect
 import os
 import random
+import signal
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 from scapy_fama.fuzz import findings
@@ -315,7 +320,8 @@ class Campaign:
         seen: dict[str, Finding] = {}
         start, last = time.perf_counter(), 0.0  # last: seconds into the campaign, as summary.seconds
         i = lost = 0
-        with alarm_handler(), frozen_heap():  # SIGALRM ours for the whole campaign: each case only arms a timer
+        # SIGALRM ours for the whole campaign: each case only arms a timer; SIGTERM stops it as Ctrl-C does
+        with alarm_handler(), frozen_heap(), sigterm_raises():
             try:
                 while c.cases is None or i < c.cases:
                     if c.seconds is not None and time.perf_counter() - start >= c.seconds:
@@ -335,8 +341,8 @@ class Campaign:
                     if progress is not None and summary.seconds - last >= progress_every:
                         last = summary.seconds
                         progress(summary)
-            except KeyboardInterrupt:  # a tester's Ctrl-C ends the campaign, not its report
-                summary.stopped = "interrupted"
+            except KeyboardInterrupt as stop:  # a tester's Ctrl-C (or a SIGTERM) ends the campaign, not its report
+                summary.stopped = stopped_by(stop)
             finally:
                 summary.cases, summary.seconds = i, time.perf_counter() - start
                 self.target.close()
@@ -353,6 +359,35 @@ class Campaign:
         summary.findings.append(found)
         if self.config.out is not None:
             summary.paths[found.id] = findings.save(found, self.config.out)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM to fama-fuzz (``kill``, a CI job's time limit) during a campaign of either engine,
+    raised by the handler :func:`sigterm_raises` installs: it ends the campaign as Ctrl-C does,
+    with its summary (``stopped: terminated``)."""
+
+
+def stopped_by(stop: KeyboardInterrupt) -> str:
+    """The summary's ``stopped`` for a campaign that ``stop`` ended: Ctrl-C's or SIGTERM's."""
+    return "terminated" if isinstance(stop, Terminated) else "interrupted"
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` inside the block (the main thread only: elsewhere no
+    handler can be installed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
 
 
 @contextmanager

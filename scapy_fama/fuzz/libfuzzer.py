@@ -36,15 +36,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from scapy_fama.fuzz import findings
-from scapy_fama.fuzz.campaign import SUMMARY_FORMAT
+from scapy_fama.fuzz.campaign import SUMMARY_FORMAT, sigterm_raises, stopped_by
 from scapy_fama.fuzz.findings import Finding
 from scapy_fama.fuzz.harness import HARNESSES, SEED, Harness, write_corpus
 from scapy_fama.fuzz.oracles import Failure
@@ -155,36 +152,13 @@ def run(harness: str, out: Path, *, corpus: Path | None = None, keep_valid: bool
     return result
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM to fama-fuzz while libFuzzer runs (raised by the handler :func:`_watch` installs); one
-    that comes after libFuzzer's output has ended ends fama-fuzz as an interrupt does."""
-
-
-def _terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated
-
-
-STOPPED_BY = {KeyboardInterrupt: ("interrupted", signal.SIGINT), Terminated: ("terminated", signal.SIGTERM)}
-
-
-@contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """SIGTERM raises :class:`Terminated` inside the block (the main thread only: elsewhere no handler
-    can be installed), so that it reaches libFuzzer's group as a Ctrl-C does."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = signal.signal(signal.SIGTERM, _terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
+STOPPED_BY = {"interrupted": signal.SIGINT, "terminated": signal.SIGTERM}  # what libFuzzer's group is sent
 
 
 def _watch(command: list[str], log: Path, result: Run) -> tuple[float, int]:
     """Run libFuzzer, pass its lines on to stderr and the log, read its status lines."""
     start = time.monotonic()
-    with log.open("w") as keep, _sigterm_raises(), subprocess.Popen(
+    with log.open("w") as keep, sigterm_raises(), subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
             start_new_session=True) as proc:
         assert proc.stdout is not None
@@ -199,8 +173,8 @@ def _watch(command: list[str], log: Path, result: Run) -> tuple[float, int]:
                     break
                 except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated): the campaign ends, not its report
                     if kill_later is None:  # libFuzzer stops itself, with its final stats, or is killed
-                        result.stopped, signum = STOPPED_BY[type(stop)]
-                        _signal_group(proc, signum)
+                        result.stopped = stopped_by(stop)
+                        _signal_group(proc, STOPPED_BY[result.stopped])
                         kill_later = threading.Timer(INTERRUPT_GRACE, _signal_group, (proc, signal.SIGKILL))
                         kill_later.start()
                     else:  # a second Ctrl-C or SIGTERM: at once

@@ -33,7 +33,8 @@ cases), and the parent sleeps until a report comes or a worker ends (no polling)
 the workers inherit is frozen (:func:`frozen_heap`): their collector neither walks it nor
 writes to the pages they share with the parent.
 
-Ctrl-C (:class:`CtrlC`) only sets a flag and wakes the parent's wait; no exception is raised
+Ctrl-C or SIGTERM (:class:`CtrlC`; the workers ignore both, so a signal to the whole process
+group reaches the parent alone) only sets a flag and wakes the parent's wait; no exception is raised
 in the middle of reading a report, which would leave that pipe mid-message. The parent then
 says stop and reads each worker's last report (for at most :data:`STOP_WAIT` s).
 """
@@ -103,7 +104,8 @@ class _Share:
 
 
 def _worker(campaign: Campaign, counter: Synchronized, deadline: float | None, stop: Event, out: Connection) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and says stop
+    for signum in STOPS:  # the parent handles Ctrl-C and SIGTERM and says stop
+        signal.signal(signum, signal.SIG_IGN)
     limit, share = campaign.config.cases, _Share(campaign, out)
     error = None
     try:
@@ -158,20 +160,25 @@ class _Collector:
                 self.summary.paths[f.id] = findings.save(f, self.out)
 
 
+STOPS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}  # Ctrl-C, kill: the summary's stopped
+
+
 class CtrlC:
-    """While entered in the main thread, SIGINT sets ``pressed`` and makes ``wakeup`` readable
-    (signal.set_wakeup_fd) instead of raising KeyboardInterrupt; once pressed, SIGINT stays
-    ignored after it. Elsewhere it changes nothing."""
+    """While entered in the main thread, SIGINT or SIGTERM sets ``pressed`` (``stopped`` says
+    which) and makes ``wakeup`` readable (signal.set_wakeup_fd) instead of ending the run; once
+    pressed, both stay ignored after it. Elsewhere it changes nothing."""
 
     def __init__(self) -> None:
         self.pressed = False
+        self.stopped = "interrupted"
         self.wakeup, self._writer = socket.socketpair()
         for end in (self.wakeup, self._writer):
             end.setblocking(False)
-        self._restore: tuple[Callable[..., object] | int | None, int] | None = None
+        self._restore: tuple[dict[int, Callable[..., object] | int | None], int] | None = None
 
     def _press(self, signum: int, frame: FrameType | None) -> None:
-        self.pressed = True
+        if not self.pressed:
+            self.pressed, self.stopped = True, STOPS[signum]
 
     def drain(self) -> None:
         """Read away the signal numbers the wakeup wrote."""
@@ -183,17 +190,18 @@ class CtrlC:
 
     def __enter__(self) -> CtrlC:
         if threading.current_thread() is threading.main_thread():
-            handler = signal.signal(signal.SIGINT, self._press)
-            self._restore = (handler, signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False))
+            handlers = {signum: signal.signal(signum, self._press) for signum in STOPS}
+            self._restore = (handlers, signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False))
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         if self._restore is not None:
-            handler, fd = self._restore
+            handlers, fd = self._restore
             signal.set_wakeup_fd(fd)
             # pressed: the run is ending at the user's word, so more presses are ignored while
             # its summary is written (one would cut it short with a traceback)
-            signal.signal(signal.SIGINT, signal.SIG_IGN if self.pressed else handler)
+            for signum, handler in handlers.items():
+                signal.signal(signum, signal.SIG_IGN if self.pressed else handler)
         self.wakeup.close()
         self._writer.close()
 
@@ -226,7 +234,7 @@ def run_parallel(campaign: Campaign, jobs: int, progress: Callable[[Summary], No
             while pending:
                 ready = wait([*pending, ctrl_c.wakeup], None if until is None else max(0.0, until - time.monotonic()))
                 if ctrl_c.pressed and until is None:
-                    summary.stopped = "interrupted"
+                    summary.stopped = ctrl_c.stopped
                     stop.set()
                     until = time.monotonic() + STOP_WAIT
                 if not ready:
@@ -254,8 +262,8 @@ def run_parallel(campaign: Campaign, jobs: int, progress: Callable[[Summary], No
         finally:
             stop.set()
             for reader, worker in workers.items():
-                if reader in pending:  # it did not report its end: it is ended
-                    worker.terminate()
+                if reader in pending:  # it did not report its end: it is ended (it ignores SIGTERM)
+                    worker.kill()
                 worker.join()
                 reader.close()
             campaign.target.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -171,6 +172,42 @@ def test_a_burst_of_ctrl_c_under_jobs_ends_with_the_summary_not_a_traceback(tmp_
     assert fuzz.returncode == 0, (out, err)  # no findings: as a serial campaign Ctrl-C'd
     summary = json.loads(out[: out.rindex("}") + 1])
     assert summary["stopped"] == "interrupted" and summary["cases"] > 0
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler for ``signum`` (SigCgt of /proc/PID/status)."""
+    caught = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("SigCgt"))
+    return bool(int(caught.split()[1], 16) >> (signum - 1) & 1)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sigterm_ends_a_blind_campaign_with_its_summary(jobs: int, tmp_path: Path) -> None:
+    """A SIGTERM (kill, a CI job's time limit) to the process group of a blind campaign killed it,
+    exit 143 and no summary, while Ctrl-C ended it with one (as SIGTERM ends a libFuzzer one); with
+    --jobs the workers took it too and the parent found them dead. Now 'terminated', its summary."""
+    command = [sys.executable, "-m", "scapy_fama.cli.fuzz", "--target", "dissect", "--seconds", "120",
+               "--jobs", str(jobs), "--out", str(tmp_path), "--json"]  # fmt: skip
+    fuzz = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+
+        def running() -> bool:  # the serial loop catches SIGTERM; every worker forked
+            return _catches(fuzz.pid, signal.SIGTERM) if jobs == 1 else len(_children(fuzz.pid)) >= jobs
+
+        while not running():
+            assert fuzz.poll() is None and time.monotonic() < deadline, fuzz.communicate()
+            time.sleep(0.05)
+        os.killpg(fuzz.pid, signal.SIGTERM)
+        out, err = fuzz.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(fuzz.pid, signal.SIGKILL)
+    assert "Traceback" not in err, err
+    assert fuzz.returncode in (0, 1), (out, err)  # the campaign's exit: findings or none
+    summary = json.loads(out[: out.rindex("}") + 1])
+    assert summary["stopped"] == "terminated" and summary["cases"] > 0
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
 
 
 def test_without_out_only_findings_are_written(tmp_path: Path) -> None:
