@@ -242,6 +242,41 @@ def test_a_flood_of_unauthorised_short_bus_leaves_the_bound_mns_refreshes_answer
     assert lost == []
 
 
+def test_a_flood_of_one_source_waiting_in_the_kernel_is_shed_at_its_queue_and_counted(dar: Bed) -> None:
+    """README "Bounded state": the short BUs read from the priority socket wait in the intake,
+    256 a source at most, beyond which a source's oldest is dropped and counted in ``intake_shed``
+    of the status record. 600 unauthorised short BUs of one source reach the DAR's priority
+    socket while it is stopped, then a bound MN's refresh: once the DAR goes on, the refresh is
+    answered, at least 256 of the flood too, and every flood BU is answered or counted shed."""
+    wire = dar.wire
+    assert wire is not None
+    mn, coa = bind_eight(dar)[0]
+    shed_before = dar.status()["intake_shed"]
+    flood = unauthorised_bus(dar.role_mac, wire.mac, 600, 1)  # one care-of address: one queue
+    with stopped(dar):
+        for frame in flood:
+            wire.send(frame)
+        wire.to(dar.role_mac, mn.refresh(coa))
+        kernel_echo(dar)  # sent after them: they are in the DAR's sockets
+    flood_answers, refreshed = [0], [False]
+
+    def count(s: Seen) -> None:  # the wire's socket keeps what comes between two collects
+        if is_ba(s.ip):
+            flood_answers[0] += s.ip[24:29] == a16(FLOODER)[:5]
+            refreshed[0] |= dst_of(s) == coa and ba_fields(s.ip) == (0, mn.seq)
+
+    wire.hooks.append(count)
+    try:
+        wire.collect(lambda s: refreshed[0], timeout=REFRESH_WAIT)
+        until(lambda: dar.status()["intake"] == 0, "the intake emptied")
+        shed = dar.status()["intake_shed"] - shed_before
+        if flood_answers[0] + shed < len(flood):  # the BAs to the flood not all in yet
+            wire.collect(lambda s: flood_answers[0] + shed >= len(flood), timeout=REFRESH_WAIT)
+    finally:
+        wire.hooks.remove(count)
+    assert 0 < shed <= len(flood) - 256 and flood_answers[0] == len(flood) - shed
+
+
 @contextmanager
 def stopped(b: Bed) -> Iterator[None]:
     """The role's process stopped (every thread of it), then continued."""
