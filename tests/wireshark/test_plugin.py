@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,19 @@ def test_binding_error_statuses_show_by_name(tmp_path: Path) -> None:
     assert [(row[0], row[1], row[3]) for row in rows] == [("1", "1", ""), ("2", "2", ""), ("3", "3", "")]
     for status, _ours, info, _experts in rows:
         assert info.endswith(f"(status {status}: {BE_NAMES.get(int(status), 'Unassigned')})"), info
+
+
+def test_every_field_and_expert_the_readme_names_is_the_plugins(tmp_path: Path) -> None:
+    """README's "Display filter fields: ...; experts ..." list, the filters a user types: each name
+    is one the installed plugin registers (tshark -G fields), fama.be.status of 1.3.0 among them."""
+    text = (ROOT / "README.md").read_text()
+    listed = text[text.index("Display filter fields:") : text.index("- `fama-analyze --annotate")]
+    named = set(re.findall(r"`(fama\.[a-z_.]+)`", listed))
+    install(tmp_path / ".local" / "lib" / "wireshark" / "plugins")
+    out = tshark_home(tmp_path, "-G", "fields").stdout
+    registered = {line.split("\t")[2] for line in out.splitlines() if line.startswith("F\t")}
+    assert {"fama.be.status", "fama.ba.refused"} <= named and len(named) > 30
+    assert named - registered == set()
 
 
 # ---------------------------------------------------------------- fields against the layers
