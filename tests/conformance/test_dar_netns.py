@@ -298,3 +298,18 @@ def test_a_dar_slower_than_the_wait_is_inconclusive_not_failed(link: Link) -> No
     verdicts = _verdicts(report)
     assert {v for v, _ in verdicts.values()} == {"inconclusive"}, verdicts
     assert all("after" in why and "past the wait of 1 s" in why for _, why in verdicts.values()), verdicts
+
+
+def test_a_lossy_link_to_fama_dar_makes_cases_inconclusive_never_failed(link: Link) -> None:
+    """README: "Neither a slow IUT nor a lossy link decides a case" (in-process in
+    test_dar_inproc.py). fama-dar losing a fifth of what it sends and receives (--link-loss 0.2,
+    its own emulation): a missing answer or a silence the Router Solicitation probes show may be
+    the link's is inconclusive, saying so; no case fails."""
+    link.start_dar("--link-loss", "0.2", "--link-seed", "3")
+    done, report = link.conformance("lossy.json", "DAR-BU-00*", "DAR-MH-00*", "DAR-BE-*", "--wait", "1")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout[-3000:] + done.stderr
+    verdicts = _verdicts(report)
+    assert "fail" not in {v for v, _ in verdicts.values()}, verdicts
+    lossy = [why for v, why in verdicts.values() if v == "inconclusive"]
+    assert lossy and all("Router Solicitations from the tester's link-local address went unanswered: the link "
+                         "loses packets" in why for why in lossy), verdicts  # fmt: skip
