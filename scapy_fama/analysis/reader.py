@@ -5,7 +5,7 @@ Theory of operation
 A capture is read in blocks of :data:`BLOCK` bytes; records are cut from the
 block with precompiled :mod:`struct` formats and the link-layer header is
 stripped, so each record costs a few hundred nanoseconds and the file is never
-held in memory::
+held in memory; frames come out in time order (:func:`in_time_order`)::
 
     file --read(BLOCK)--> buffer --record header--> (time, frame bytes, interface)
                                                       |  link layer: Raw IP / IPv6 (101, 229, 12, 14),
@@ -24,6 +24,16 @@ Interface Description (link type, ``if_name``, ``if_tsresol``), Enhanced, Simple
 obsolete Packet blocks (tshark counts all three as frames), several sections and byte
 orders; other blocks are skipped. Each pcapng interface is its own capture point
 (vantage); a pcap file has one.
+
+A file is not always stored in time order: a pcapng of several interfaces is written as each
+interface's buffer is flushed, and a merge or a clock step leaves frames stamped earlier than
+those before them. Every step of the analysis pairs and times packets by their timestamps (a
+BA after its BU, a tunnel's first packet after a handover; fama-profile §7 and the handover
+breakdown), as tshark's ``frame.time_epoch`` orders them, so the frames are put in time order
+(file order on ties) through a window of :data:`REORDER` frames: memory stays flat, and only a
+frame stored more than that many places after a later-stamped one stays out of order (the
+batch's ``time_span`` then finds the file not in time order). Frame numbers stay file order,
+as tshark numbers them.
 
 :meth:`CaptureReader.records` gives the records as stored instead (link-layer bytes, the
 timestamp in the capture point's own units, the length on the wire, pcapng comments and flags),
@@ -48,6 +58,8 @@ from __future__ import annotations
 import io
 import resource
 import struct
+from bisect import insort
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +77,7 @@ BYTE_ORDER_MAGIC = 0x1A2B3C4D
 SHB, EPB, OBSOLETE_PB, SPB = 0x0A0D0D0A, 6, 2, 3  # pcapng block types: a section, and those that hold a frame
 PACKET_BLOCKS = (EPB, OBSOLETE_PB)  # with an interface, a timestamp and options
 FRAME_BLOCKS = (EPB, OBSOLETE_PB, SPB)
+REORDER = 4096  # frames held to put a file's frames in time order (several MB at most)
 MAX_CAPLEN = 262144  # the largest record libpcap and Wireshark read (WTAP_MAX_PACKET_SIZE_STANDARD)
 LINKTYPE_MASK = 0x03FFFFFF  # the upper bits carry the FCS length
 IPV6_RAW = {12, 14, 101, 229}  # Raw IP (two historical numbers), LINKTYPE_RAW, LINKTYPE_IPV6
@@ -187,7 +200,7 @@ class CaptureReader:
 
     def __iter__(self) -> Iterator[Frame]:
         frames = self._pcapng_frames() if self.pcapng else self._pcap_frames()
-        return self._tolerated(frames) if self.lenient else frames
+        return in_time_order(self._tolerated(frames) if self.lenient else frames, REORDER)
 
     def records(self) -> Iterator[Record]:
         """The records as stored, numbered as :meth:`__iter__` numbers frames (read one or the other)."""
@@ -317,6 +330,7 @@ class CaptureReader:
         buf, at, done, number, size = self._head, 0, 0, 0, self.size  # done: file offset of buf[0]
         header, u32, epb = _BLOCK_HEADER["<"], _U32["<"], _EPB_FIELDS["<"]
         order, interfaces, section, vantage, tag = "<", self.interfaces, self._section, self._vantage, self.file_index
+        when = 0.0  # the last frame's time
         while True:
             if len(buf) - at < 12:
                 buf, at, done = self._refill(buf, at, done, BLOCK)
@@ -363,7 +377,8 @@ class CaptureReader:
                         ip = buf[data + 14 : data + caplen]  # the common case, without a call
                     else:
                         ip = ipv6_of(info.linktype, buf[data : data + caplen])
-                    yield number, ((high << 32) | low) * info.resolution, ip, vantage + index, tag
+                    when = ((high << 32) | low) * info.resolution
+                    yield number, when, ip, vantage + index, tag
                     continue
             self.position = done + at
             record = self._record(btype, buf[start:end], order, number)
@@ -375,7 +390,9 @@ class CaptureReader:
                     yield record
                 else:
                     info = interfaces[index]
-                    yield number, ticks * info.resolution, ipv6_of(info.linktype, raw), vantage + index, tag
+                    if btype != SPB:  # a Simple Packet Block has no timestamp (tshark shows none): its place
+                        when = ticks * info.resolution  # in the file is its only time, the frame's before it
+                    yield number, when, ipv6_of(info.linktype, raw), vantage + index, tag
 
     def _record(self, btype: int, body: bytes, order: str, number: int) -> Record | None | object:
         """One pcapng block after ``number`` frames: its record when it holds a frame, None when
@@ -454,3 +471,24 @@ def _epb_options(options: bytes, order: str) -> tuple[tuple[str, ...], int | Non
         elif code == 2 and len(value) == 4:
             flags = struct.unpack(order + "I", value)[0]
     return tuple(comments), flags
+
+
+def in_time_order(frames: Iterator[Frame], window: int = REORDER) -> Iterator[Frame]:
+    """``frames`` by time, file order (number) on ties: a frame stored fewer than ``window``
+    places after frames stamped later comes out before them; ``window`` frames are held at most.
+    Frames in order cost an append (a frame stamped before those held, a bisection)."""
+    held: deque[Frame] = deque()
+    last = float("-inf")  # the latest time held
+    for frame in frames:
+        if frame[1] >= last:
+            held.append(frame)
+            last = frame[1]
+        else:
+            insort(held, frame, key=_time)
+        if len(held) > window:
+            yield held.popleft()
+    yield from held
+
+
+def _time(frame: Frame) -> float:
+    return frame[1]

@@ -1,4 +1,5 @@
-"""fama-analyze's handover breakdown (scapy_fama.latency) on a capture another tool made.
+"""fama-analyze's handover breakdown (scapy_fama.latency) on captures another tool made, and on
+awkward ones made here whose every moment is written by hand.
 
 ns-3's MIPv6 (../shared/pcaps/ns3mipv6_prefix4-n4-i1.pcap, SOURCES.md): the MN solicits,
 gets an RA, sends its BU from the new CoA, gets the BA, and a UDP flow goes through the
@@ -11,9 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scapy.layers.inet import UDP
+from scapy.layers.inet6 import HAO, ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptPrefixInfo, IPv6, IPv6ExtHdrDestOpt
+from scapy.packet import Packet, Raw
+from scapy.utils import wrpcap
 
 from scapy_fama.analysis.analyze import analyze
 from scapy_fama.latency import BA, BU, COA, DOWN, RA, RS, UP
+from scapy_fama.layers import BA as BAck
+from scapy_fama.layers import BU as BUpdate
+from scapy_fama.layers import RH2
 from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark
 
 PCAP = Path(__file__).resolve().parents[3] / "shared" / "pcaps" / "ns3mipv6_prefix4-n4-i1.pcap"
@@ -49,3 +57,51 @@ def test_an_ns3_handover_step_by_step_puts_every_step_where_tshark_sees_its_pack
     assert [s["what"] for s in steps] == [RS, RA, COA, BU, BA, DOWN, UP]
     assert {s["dar"] for s in steps if s["what"] == BA} == {ha}
     assert handover.breakdown.as_dict()["to_data_ms"] == expected[DOWN]  # the only binding's data is back
+
+
+HOA, COA1, DAR1, DAR2, CN = "2001:db8:1::a", "2001:db8:2::a", "2001:db8:1::1", "2001:db8:2::1", "2001:db8:ff::c"
+
+
+def _written(path: Path, frames: list[tuple[float, Packet]]) -> Path:
+    """A LINKTYPE_IPV6 pcap of ``frames`` stored in the order given, each stamped as given."""
+    out = []
+    for when, pkt in frames:
+        frame = IPv6(bytes(pkt))
+        frame.time = when
+        out.append(frame)
+    wrpcap(str(path), out, linktype=229)
+    return path
+
+
+def _tunnelled(outer: tuple[str, str], inner: tuple[str, str]) -> Packet:
+    return IPv6(src=outer[0], dst=outer[1]) / IPv6(src=inner[0], dst=inner[1]) / UDP(sport=7, dport=7) / Raw(bytes(20))
+
+
+def test_a_capture_stored_out_of_time_order_is_broken_down_by_its_timestamps(tmp_path: Path) -> None:
+    """The MN moves to DAR2's link and keeps HoA at DAR1. The file holds the BA before its BU and a
+    later tunnelled packet before the first one (as a pcapng of several interfaces flushed apart
+    holds them); tshark orders them by frame.time_epoch, and so must the breakdown. By hand, in ms
+    from the RS: RA 2, CoA usable and BU 10, BA 25, first packet DAR1 -> MN 30, MN -> DAR1 40."""
+    pcap = _written(tmp_path / "disorder.pcap", [
+        (100.000, IPv6(src="fe80::a", dst="ff02::2", hlim=255) / ICMPv6ND_RS()),
+        (100.002, IPv6(src="fe80::2", dst="ff02::1", hlim=255) / ICMPv6ND_RA()
+         / ICMPv6NDOptPrefixInfo(prefix=DAR2, prefixlen=64, L=1, A=1, R=1)),
+        (100.025, IPv6(src=DAR1, dst=COA1) / RH2(addresses=[HOA]) / BAck(seq=10, status=0, mhtime=100)),
+        (100.010, IPv6(src=COA1, dst=DAR1) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)]) / BUpdate(seq=10, mhtime=100)),
+        (100.060, _tunnelled((DAR1, COA1), (CN, HOA))),
+        (100.030, _tunnelled((DAR1, COA1), (CN, HOA))),
+        (100.040, _tunnelled((COA1, DAR1), (HOA, CN))),
+    ])  # fmt: skip
+    expected = {RS: 0.0, RA: 2.0, COA: 10.0, BU: 10.0, BA: 25.0, DOWN: 30.0, UP: 40.0}
+    if TSHARK is not None:  # the independent reading of the same frames
+        rows = [r.split("\t") for r in run_tshark(pcap, "-T", "fields", "-e", "frame.time_epoch").splitlines()]
+        assert [round((float(t) - 100) * 1e3, 3) for (t,) in rows] == [0.0, 2.0, 25.0, 10.0, 60.0, 30.0, 40.0]
+    analysis = analyze([pcap])
+    assert [f.kind for f in analysis.findings] == []  # the BA answers the BU stamped before it
+    (node,) = analysis.mns
+    (handover,) = node.handovers
+    assert handover.kept == [HOA] and handover.failed == []
+    assert handover.breakdown is not None
+    found = handover.breakdown.as_dict()
+    assert {s["what"]: s["at_ms"] for s in found["steps"]} == expected
+    assert (found["to_last_ba_ms"], found["to_data_ms"]) == (25.0, 30.0)

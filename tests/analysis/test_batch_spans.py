@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from scapy_fama.analysis import reader
 from scapy_fama.analysis.analyze import analyze
 from scapy_fama.analysis.batch import WHOLE, analyze_set, shard, shard_to_json, shared_spans, time_span
 from scapy_fama.analysis.classify import (
@@ -106,7 +107,17 @@ def test_a_binding_s_bu_and_ba_in_different_files(tmp_path: Path, shift: float) 
         assert counts == [(1, 1), (7, 1)]  # only the signalling: BU 18521 alone in bu.pcap
 
 
-def test_a_file_out_of_time_order_ships_every_file_whole(tmp_path: Path) -> None:
+def test_frames_stored_a_few_places_out_of_time_order_are_read_in_time_order(tmp_path: Path) -> None:
+    paths = [lab_part(tmp_path / "a.pcap", swap=40), lab_part(tmp_path / "b.pcap", 86_400)]
+    assert time_span(paths[0])[1]  # the reader's window puts frame 41 before frame 40
+    same_as_one_run(paths)
+    assert shipped(paths) == [(8, 1), (8, 1)]
+
+
+def test_a_file_out_of_time_order_past_the_reader_s_window_ships_every_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reader, "REORDER", 0)  # no frame held: the swapped pair stays as stored
     paths = [lab_part(tmp_path / "a.pcap", swap=40), lab_part(tmp_path / "b.pcap", 86_400)]
     assert not time_span(paths[0])[1]
     same_as_one_run(paths)
