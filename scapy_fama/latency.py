@@ -14,6 +14,7 @@ anchoring DAR at once::
     per binding (HoA_i at DAR_i), side by side:
         CoA usable --to signal--> [CoTI --care-of test--> CoT --to register-->] BU
         [--no answer--> the BU the BA answers, sent again]
+        [--registration--> BA refused (135, 147: profile §7) --to signal again--> the BU sent again]
         --registration--> BA --resumption--> first tunnelled packet DAR_i -> MN (down)
                              --resumption--> first tunnelled packet MN -> DAR_i (up)
 
@@ -23,7 +24,10 @@ sees no link event, a DAR's log no RA); :func:`breakdown` orders them into
 the first moment seen) and from the step before it in its chain, named by the
 phase that interval is. A first tunnelled packet may come before the BA: the
 DAR tunnels once it holds the binding, and its BA is still on its way; that
-step's interval is then negative, and says so. :func:`table` shows one. The feeders:
+step's interval is then negative, and says so. A BA's step carries its status: a
+refusal (128 and above, RFC 6275 §6.1.8) is no registration, so a handover with one has
+no time to its last BA (``to_last_ba``), as its own duration has none. :func:`table`
+shows one. The feeders:
 
     fama-analyze    a capture (scapy_fama.analysis.latency): packets on the wire
     SimNet          its event log (scapy_fama.net.sim_latency): the virtual clock
@@ -47,8 +51,11 @@ from typing import Any
 
 from rich.table import Table
 
+from scapy_fama.proto.status import REFUSED
+
 LINK_DOWN, LINK_UP, RS, RA, COA = "link-down", "link-up", "RS", "RA", "CoA"
 COTI, COT, BU, AGAIN, BA, DOWN, UP = "CoTI", "CoT", "BU", "BU-again", "BA", "down", "up"
+REFUSAL = "BA-refused"  # an error BA the MN answered by sending the BU again
 NEAR = 1.0  # seconds before a handover in which its loss run may start
 Echo = Sequence[Any]  # (number, send time, round trip in seconds or None: unanswered)
 Span = tuple[float, float, int]  # (start, end, echoes lost): a loss run, or a pause
@@ -62,6 +69,7 @@ LABELS = {
     COT: "CoT",
     BU: "BU",
     AGAIN: "BU sent again",
+    REFUSAL: "BA refused",
     BA: "BA",
     DOWN: "first packet DAR -> MN",
     UP: "first packet MN -> DAR",
@@ -75,10 +83,12 @@ PHASES = {  # the interval that ends at a step, by the step
     COT: "care-of test",
     BU: "to signal",  # "to register" after a care-of test
     AGAIN: "no answer",  # to the BUs before it: lost, or their answers were
+    REFUSAL: "registration",  # from the BU it answers
     BA: "registration",  # from the BU it answers
     DOWN: "resumption DAR -> MN",
     UP: "resumption MN -> DAR",
 }
+AFTER = {(COT, BU): "to register", (REFUSAL, AGAIN): "to signal again"}  # a phase named by the step before it
 
 
 @dataclass
@@ -91,6 +101,8 @@ class BindingMoments:
     cot: float | None = None
     bu: float | None = None  # the first BU of this handover's attempt (after the CoT, if any)
     again: float | None = None  # the BU the BA answers, when a later one (a retransmission)
+    refused: float | None = None  # the error BA before that BU, when it was sent again for one
+    refused_status: int | None = None
     ba: float | None = None  # the BA that ended it
     status: int | None = None
     bus: int = 0  # BUs sent in the attempt (retransmissions and retries included)
@@ -121,9 +133,10 @@ class Step:
     phase: str | None
     hoa: str | None = None
     dar: str | None = None
+    status: int | None = None  # a BA's
 
     def as_dict(self) -> dict[str, Any]:
-        return {"what": self.what, "hoa": self.hoa, "dar": self.dar, "phase": self.phase,
+        return {"what": self.what, "hoa": self.hoa, "dar": self.dar, "phase": self.phase, "status": self.status,
                 "at_ms": _ms(self.at), "since_ms": None if self.since is None else _ms(self.since)}  # fmt: skip
 
 
@@ -134,7 +147,7 @@ class Breakdown:
     origin: str  # the step the times count from
     steps: list[Step]
     link_down: float | None  # the link-layer handover: link down -> link up
-    to_last_ba: float | None  # origin -> the last BA
+    to_last_ba: float | None  # origin -> the last BA, when every binding's BU was accepted
     to_data: float | None  # origin -> the last binding's first downlink packet
 
     def as_dict(self) -> dict[str, Any]:
@@ -149,19 +162,32 @@ def again(first: float | None, answered: float | None) -> float | None:
     return answered if first is not None and answered is not None and answered > first else None
 
 
+def refusal(one: BindingMoments, answers: list[tuple[float, int]]) -> None:
+    """Set ``one.refused`` from the BAs (arrival, status) of the attempt: the last refusal between
+    its first BU and the BU sent again (profile §7: 135 resync the seq and resend, 147 resend
+    with CGA). A refusal before the first BU (137 before a care-of test) is none of its steps."""
+    if one.bu is None or one.again is None:
+        return
+    errors = [(t, status) for t, status in answers if status >= REFUSED and one.bu <= t <= one.again]
+    if errors:
+        one.refused, one.refused_status = errors[-1]
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1e3, 3)
 
 
 def _chain(origin: float, steps: list[Step], prior: tuple[str, float] | None,
-           moments: list[tuple[str, float | None]], hoa: str | None = None, dar: str | None = None) -> None:  # fmt: skip
+           moments: list[tuple[str, float | None]], b: BindingMoments | None = None) -> None:  # fmt: skip
     """Append the known ``moments`` as steps, each timed from the last known one before it."""
+    hoa, dar = (None, None) if b is None else (b.hoa, b.dar)
+    statuses = {} if b is None else {BA: b.status, REFUSAL: b.refused_status}
     for what, t in moments:
         if t is None:
             continue
-        phase = "to register" if what == BU and prior is not None and prior[0] == COT else PHASES.get(what)
+        phase = AFTER.get((prior[0], what), PHASES.get(what)) if prior is not None else None
         since = None if prior is None else t - prior[1]
-        steps.append(Step(what, t - origin, since, phase if prior is not None else None, hoa, dar))
+        steps.append(Step(what, t - origin, since, phase, hoa, dar, statuses.get(what)))
         if what not in (DOWN, UP):  # both resumptions count from the BA
             prior = (what, t)
 
@@ -169,7 +195,8 @@ def _chain(origin: float, steps: list[Step], prior: tuple[str, float] | None,
 def breakdown(m: Moments) -> Breakdown | None:
     """The steps of ``m`` in the profile's order (None: nothing was seen)."""
     seen = [t for t in (m.link_down, m.link_up, m.rs, m.ra, m.usable) if t is not None]
-    seen += [t for b in m.bindings for t in (b.coti, b.cot, b.bu, b.again, b.ba, b.down, b.up) if t is not None]
+    seen += [t for b in m.bindings for t in (b.coti, b.cot, b.bu, b.refused, b.again, b.ba, b.down, b.up)
+             if t is not None]
     if not seen:
         return None
     origin_name, origin = (LINK_UP, m.link_up) if m.link_up is not None else ("first moment", min(seen))
@@ -180,9 +207,9 @@ def breakdown(m: Moments) -> Breakdown | None:
     known = [(what, t) for what, t in attach if t is not None]
     for b in m.bindings:
         _chain(origin, steps, known[-1] if known else None,
-               [(COTI, b.coti), (COT, b.cot), (BU, b.bu), (AGAIN, b.again), (BA, b.ba), (DOWN, b.down), (UP, b.up)],
-               b.hoa, b.dar)  # fmt: skip
-    bas = [b.ba for b in m.bindings if b.ba is not None]
+               [(COTI, b.coti), (COT, b.cot), (BU, b.bu), (REFUSAL, b.refused), (AGAIN, b.again), (BA, b.ba),
+                (DOWN, b.down), (UP, b.up)], b)  # fmt: skip
+    bas = [b.ba for b in m.bindings if b.ba is not None and (b.status is None or b.status < REFUSED)]
     downs = [b.down for b in m.bindings if b.down is not None]
     complete = bool(m.bindings) and len(downs) == len(m.bindings)
     return Breakdown(
@@ -202,7 +229,9 @@ def table(found: dict[str, Any], title: str) -> Table:
         out.add_column(column, justify=justify)  # type: ignore[arg-type]
     for step in found["steps"]:
         since = "" if step["since_ms"] is None else f"{step['since_ms']:+.1f}"
-        out.add_row(LABELS[step["what"]], f"{step['hoa']} at {step['dar']}" if step["hoa"] else "",
+        status = step["status"]
+        label = f"BA refused ({status})" if status is not None and status >= REFUSED else LABELS[step["what"]]
+        out.add_row(label, f"{step['hoa']} at {step['dar']}" if step["hoa"] else "",
                     f"{step['at_ms']:.1f}", since, step["phase"] or "")  # fmt: skip
     return out
 

@@ -10,7 +10,7 @@ its packets crossed the capture point (one clock, whoever captured)::
     per binding   the care-of test with its DAR (CoTI, CoT), the first BU of the attempt (after
                   the CoT when there is one: a BU answered 137 came before it; retransmissions
                   and retries after 135, 137, 147 counted in ``bus``), the BU that BA answers when
-                  a later one, the BA that ended it
+                  a later one and the refusal it was sent again for, the BA that ended it
     down, up      the first IPv6-in-IPv6 packet DAR -> CoA for the HoA, and CoA -> DAR from it,
                   at or after the handover's start (a stream that starts again counts,
                   :meth:`TunnelCount.first_after`); up takes any inner source when none is the
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from scapy_fama.analysis.classify import TunnelCount
 from scapy_fama.analysis.reconstruct import Exchange, Handover, MobileNode
-from scapy_fama.latency import BindingMoments, Breakdown, Moments, again, breakdown
+from scapy_fama.latency import BindingMoments, Breakdown, Moments, again, breakdown, refusal
 
 Tunnels = dict[tuple[str, str, str, str], TunnelCount]
 
@@ -69,6 +69,7 @@ def moments(node: MobileNode, k: int, tunnels: Tunnels) -> Moments:
                 break
         one.bu = next((ex.time for ex in attempt if one.cot is None or ex.time >= one.cot), attempt[0].time)
         one.again = again(one.bu, last.time if last.ba_last_seen is not None else None)
+        refusal(one, [(ex.ba_last_seen, ex.status) for ex in attempt if ex.ba_last_seen is not None and ex.status is not None])
         if not (last.deregistration and b.hoa == h.coa):  # home again: no tunnel
             one.down = _first(tunnels, h.start, (b.dar, h.coa), (3, b.hoa))
             up = _first(tunnels, h.start, (h.coa, b.dar), (2, b.hoa))

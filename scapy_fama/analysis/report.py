@@ -25,8 +25,9 @@ file is ``scapy_fama/schemas/fama-analyze-1.json``)::
       attachments[]     time, prefix, dar, rs, ra            (an RS answered by an RA)
       handovers[]       time, start, end, duration, signalling, coa, previous, home,
                         kept[], released[], failed[], breakdown (scapy_fama.latency: origin,
-                        steps[] {what, hoa, dar, phase, at_ms, since_ms}, link_layer_ms,
-                        to_last_ba_ms, to_data_ms; null without a step)
+                        steps[] {what, hoa, dar, phase, status (a BA's), at_ms, since_ms},
+                        link_layer_ms, to_last_ba_ms (null when a BU was refused), to_data_ms;
+                        null without a step)
       bindings[]        hoa, dar, state (registered|refused|de-registered|pending|unknown), coa,
                         exchanges_total, retransmissions, statuses {status: count},
                         auth {cga|phkt|none: count}, phkt_issued[] {time, packet},

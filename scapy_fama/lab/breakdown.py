@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scapy_fama.latency import BindingMoments, Moments, again
+from scapy_fama.latency import BindingMoments, Moments, again, refusal
 from scapy_fama.proto.status import REFUSED
 
 Record = dict[str, Any]
@@ -67,6 +67,7 @@ def moments(records: list[Record]) -> Moments:
         one.bu = _time(_first(to_dar, one.cot) or to_dar[0])  # after the CoT: a BU answered 137 came first
         answered = None if ba is None or "seq" not in ba else _first(to_dar, None, seq=ba["seq"])
         one.again = again(one.bu, _time(answered))
+        refusal(one, [(arrival(r), r["status"]) for r in answers])
         one.down = _time(_first(records, after, dir="event", kind="first-packet", hoa=hoa, way="down"))
         one.up = _time(_first(records, after, dir="event", kind="first-packet", hoa=hoa, way="up"))
         seen.bindings.append(one)

@@ -14,12 +14,14 @@ changes to the next (the ``link-down`` just before it is the move's start)::
 
 Only messages that arrive count as received (a lost hop never does); a BU
 sent again counts once, the first (after the CoT when there is a care-of test:
-a BU answered 137 came before it), and ``bus`` says how many there were.
+a BU answered 137 came before it), and ``bus`` says how many there were; the
+BA that answers a later one is timed from it, after the refusal it was sent
+again for (135, 147), if any.
 """
 
 from __future__ import annotations
 
-from scapy_fama.latency import BindingMoments, Breakdown, Moments, again, breakdown
+from scapy_fama.latency import BindingMoments, Breakdown, Moments, again, breakdown, refusal
 from scapy_fama.net.sim_events import Change, Event, Hop, NodeEffect
 from scapy_fama.proto.effects import Notify
 from scapy_fama.proto.messages import (
@@ -61,6 +63,7 @@ def _binding(hops: list[Hop], mn: str, hoa: str, dar: str) -> BindingMoments:
     one.bu = next((h.time for h in bus if one.cot is None or h.time >= one.cot), bus[0].time if bus else None)
     if ba is not None:
         one.again = again(one.bu, next((h.time for h in bus if h.msg.seq == ba.msg.seq), None))  # type: ignore[union-attr]
+        refusal(one, [(h.arrival, h.msg.status) for h in bas])  # type: ignore[union-attr]
     one.down = next((h.arrival for h in arrived if isinstance(h.msg, Tunnelled) and h.msg.src == dar
                      and h.msg.inner.dst == hoa), None)  # fmt: skip
     one.up = next((h.time for h in sent if isinstance(h.msg, Tunnelled) and h.msg.dst == dar

@@ -18,7 +18,7 @@ from scapy.packet import Packet, Raw
 from scapy.utils import wrpcap
 
 from scapy_fama.analysis.analyze import analyze
-from scapy_fama.latency import BA, BU, COA, DOWN, RA, RS, UP
+from scapy_fama.latency import AGAIN, BA, BU, COA, DOWN, RA, REFUSAL, RS, UP
 from scapy_fama.layers import BA as BAck
 from scapy_fama.layers import BU as BUpdate
 from scapy_fama.layers import RH2
@@ -77,17 +77,30 @@ def _tunnelled(outer: tuple[str, str], inner: tuple[str, str]) -> Packet:
     return IPv6(src=outer[0], dst=outer[1]) / IPv6(src=inner[0], dst=inner[1]) / UDP(sport=7, dport=7) / Raw(bytes(20))
 
 
+def _attach(at: float) -> list[tuple[float, Packet]]:
+    """An RS at ``at`` and DAR2's RA (prefix 2001:db8:2::/64, R bit) 2 ms later."""
+    return [(at, IPv6(src="fe80::a", dst="ff02::2", hlim=255) / ICMPv6ND_RS()),
+            (at + 0.002, IPv6(src="fe80::2", dst="ff02::1", hlim=255) / ICMPv6ND_RA()
+             / ICMPv6NDOptPrefixInfo(prefix=DAR2, prefixlen=64, L=1, A=1, R=1))]  # fmt: skip
+
+
+def _bu(seq: int) -> Packet:
+    return IPv6(src=COA1, dst=DAR1) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)]) / BUpdate(seq=seq, mhtime=100)
+
+
+def _ba(seq: int, status: int = 0) -> Packet:
+    return IPv6(src=DAR1, dst=COA1) / RH2(addresses=[HOA]) / BAck(seq=seq, status=status, mhtime=100)
+
+
 def test_a_capture_stored_out_of_time_order_is_broken_down_by_its_timestamps(tmp_path: Path) -> None:
     """The MN moves to DAR2's link and keeps HoA at DAR1. The file holds the BA before its BU and a
     later tunnelled packet before the first one (as a pcapng of several interfaces flushed apart
     holds them); tshark orders them by frame.time_epoch, and so must the breakdown. By hand, in ms
     from the RS: RA 2, CoA usable and BU 10, BA 25, first packet DAR1 -> MN 30, MN -> DAR1 40."""
     pcap = _written(tmp_path / "disorder.pcap", [
-        (100.000, IPv6(src="fe80::a", dst="ff02::2", hlim=255) / ICMPv6ND_RS()),
-        (100.002, IPv6(src="fe80::2", dst="ff02::1", hlim=255) / ICMPv6ND_RA()
-         / ICMPv6NDOptPrefixInfo(prefix=DAR2, prefixlen=64, L=1, A=1, R=1)),
-        (100.025, IPv6(src=DAR1, dst=COA1) / RH2(addresses=[HOA]) / BAck(seq=10, status=0, mhtime=100)),
-        (100.010, IPv6(src=COA1, dst=DAR1) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)]) / BUpdate(seq=10, mhtime=100)),
+        *_attach(100.000),
+        (100.025, _ba(10)),
+        (100.010, _bu(10)),
         (100.060, _tunnelled((DAR1, COA1), (CN, HOA))),
         (100.030, _tunnelled((DAR1, COA1), (CN, HOA))),
         (100.040, _tunnelled((COA1, DAR1), (HOA, CN))),
@@ -105,3 +118,39 @@ def test_a_capture_stored_out_of_time_order_is_broken_down_by_its_timestamps(tmp
     found = handover.breakdown.as_dict()
     assert {s["what"]: s["at_ms"] for s in found["steps"]} == expected
     assert (found["to_last_ba_ms"], found["to_data_ms"]) == (25.0, 30.0)
+
+
+def test_a_bu_refused_135_and_sent_again_is_a_refusal_not_a_bu_without_answer(tmp_path: Path) -> None:
+    """DAR1 answers the MN's BU (seq 10) with 135, naming its last accepted seq 50; the MN sends
+    the BU again with seq 51 (profile §7), accepted. By hand, in ms from the RS: BU 10, BA 135 at
+    30 (20 of registration), the BU again at 31 (1 to signal again: it was answered, not lost),
+    BA 0 at 50 (19 of registration, from the second BU), the first packet DAR1 -> MN at 60."""
+    pcap = _written(tmp_path / "refused135.pcap", [
+        *_attach(100.000), (100.010, _bu(10)), (100.030, _ba(50, 135)), (100.031, _bu(51)), (100.050, _ba(51)),
+        (100.060, _tunnelled((DAR1, COA1), (CN, HOA))),
+    ])  # fmt: skip
+    (node,) = analyze([pcap]).mns
+    (handover,) = node.handovers
+    assert handover.kept == [HOA] and handover.breakdown is not None
+    found = handover.breakdown.as_dict()
+    table = [(s["what"], s["status"], s["at_ms"], s["since_ms"], s["phase"]) for s in found["steps"] if s["hoa"]]
+    assert table == [
+        (BU, None, 10.0, 0.0, "to signal"), (REFUSAL, 135, 30.0, 20.0, "registration"),
+        (AGAIN, None, 31.0, 1.0, "to signal again"), (BA, 0, 50.0, 19.0, "registration"),
+        (DOWN, None, 60.0, 10.0, "resumption DAR -> MN"),
+    ]  # fmt: skip
+    assert (found["to_last_ba_ms"], found["to_data_ms"]) == (50.0, 60.0)
+
+
+def test_a_handover_whose_bu_is_refused_148_has_no_time_to_its_last_ba(tmp_path: Path) -> None:
+    """The only BU of the handover is answered 148 (profile §7: reported, no retry): its BA step
+    says so, and the handover has no time to its last BA, as it has no duration (the registration
+    failed); by hand, the BA 148 comes 20 ms after the BU, 30 ms after the RS."""
+    pcap = _written(tmp_path / "refused148.pcap", [*_attach(100.000), (100.010, _bu(10)), (100.030, _ba(10, 148))])
+    (node,) = analyze([pcap]).mns
+    (handover,) = node.handovers
+    assert handover.failed == [HOA] and handover.duration is None and handover.breakdown is not None
+    found = handover.breakdown.as_dict()
+    assert [(s["what"], s["status"], s["at_ms"], s["since_ms"]) for s in found["steps"] if s["hoa"]] == [
+        (BU, None, 10.0, 0.0), (BA, 148, 30.0, 20.0)]  # fmt: skip
+    assert (found["to_last_ba_ms"], found["to_data_ms"]) == (None, None)

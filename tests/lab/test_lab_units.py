@@ -225,6 +225,30 @@ def test_a_lab_handover_with_a_bu_sent_again() -> None:
     assert breakdown.moments(records).bindings[0].bus == 2
 
 
+def test_a_lab_handover_with_a_bu_refused_147_and_sent_again_with_cga() -> None:
+    """The DAR restarted and forgot the PHKT: the MN's BU is answered 147 and sent again at once
+    with CGA (profile §7), answered 0. By hand, in ms from the link-up: BU 1.2, BA 147 at 2.5
+    (1.3 of registration), the BU again at 2.6 (0.1 to signal again: answered, not lost), BA 0
+    at 5.0 (2.4 of registration, from the second BU)."""
+    hoa, coa, dar1 = "2001:db8:1::5", "2001:db8:2::7", "2001:db8:1::1"
+    bu = {"dir": "out", "kind": "BU", "src": coa, "dst": dar1, "hoa": hoa}
+    ba = {"dir": "in", "kind": "BA", "src": dar1, "dst": coa}
+    records = [
+        *_moved_to(coa),
+        {"t": 10.0512, **bu, "seq": 5},
+        {"t": 10.0525, **ba, "status": 147, "seq": 5},
+        {"t": 10.0526, **bu, "seq": 6},
+        {"t": 10.0550, **ba, "status": 0, "seq": 6},
+    ]
+    found = steps(breakdown.moments(records))
+    assert found is not None
+    table = [(s["what"], s["status"], s["at_ms"], s["since_ms"], s["phase"]) for s in found.as_dict()["steps"]
+             if s["hoa"]]  # fmt: skip
+    assert table == [("BU", None, 1.2, 0.1, "to signal"), ("BA-refused", 147, 2.5, 1.3, "registration"),
+                     ("BU-again", None, 2.6, 0.1, "to signal again"), ("BA", 0, 5.0, 2.4, "registration")]  # fmt: skip
+    assert found.as_dict()["to_last_ba_ms"] == 5.0
+
+
 def test_the_mns_log_is_cut_at_each_link_down() -> None:
     """The first attachment (no link-down), then one part a move, each starting at its link-down."""
     log = [{"t": t, "dir": d, "kind": k} for t, d, k in [

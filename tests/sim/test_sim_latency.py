@@ -23,7 +23,7 @@ import pytest
 
 from scapy_fama.analysis.analyze import analyze
 from scapy_fama.crypto import KeyPair
-from scapy_fama.latency import AGAIN, BA, BU, COA, DOWN, LINK_UP, RA, RS, UP, Breakdown
+from scapy_fama.latency import AGAIN, BA, BU, COA, DOWN, LINK_UP, RA, REFUSAL, RS, UP, Breakdown
 from scapy_fama.net.sim_latency import breakdowns
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark
@@ -118,3 +118,53 @@ def test_a_bu_sent_again_is_a_step_of_its_own_in_the_log_and_in_the_capture(mn_k
                                               "-e", "ipv6.dst").splitlines()]  # fmt: skip
     bus = [float(t) for t, mh, dst in rows if mh == "5" and dar1.address in dst.split(",")]
     assert len(bus) >= 2 and round((bus[-1] - bus[-2]) * 1e3, 6) == seen[AGAIN] - seen[BU]
+
+
+def test_a_bu_refused_and_sent_again_is_a_refusal_then_a_bu_sent_again_in_the_log_and_in_the_capture(
+    mn_key: KeyPair, tmp_path: Path
+) -> None:
+    """DAR1 restarts while the MN is on DAR2's link and forgets the PHKT of HoA1: after the move to
+    DAR3 the MN's PHKT-authorised BU to DAR1 is answered 147, and the MN sends it again at once
+    with CGA (profile §7), answered 0. The BU was answered, so the time to the BU sent again is
+    no "no answer": the breakdown shows the refusal with its status ("registration" from the BU),
+    then the BU sent again ("to signal again"), then the BA ("registration" from the BU sent
+    again), on the MN's clock and in the capture of DAR3's link, whose times tshark gives."""
+    w = world(mn_key, wire=True)
+    w.visit(1)
+    w.net.flow(w.cn, w.mn, interval=0.01)  # HoA1 in use: kept
+    w.visit(2)
+    dar1 = w.dars[0]
+    w.net.restart(dar1)
+    t = w.net.now
+    w.visit(3)
+    sent = [h.time for h in w.net.hops(BindingUpdate, src=w.mn) if h.time >= t and h.msg.dst == dar1.address]
+    answers = [(h.arrival, h.msg.status) for h in w.net.hops(BindingAck, dst=w.mn) if h.time >= t
+               and h.msg.src == dar1.address]  # fmt: skip
+    assert len(sent) == 2 and [status for _, status in answers] == [147, 0]
+    third = breakdowns(w.net.events, "mn")[2]
+    assert third is not None
+    origin = next(e.time for e in w.net.events if getattr(e, "what", None) == "link-up" and e.time >= t)
+    mine = [s for s in third.steps if s.dar == dar1.address]
+    assert [(s.what, s.status, s.phase) for s in mine][:4] == [
+        (BU, None, "to signal"), (REFUSAL, 147, "registration"), (AGAIN, None, "to signal again"),
+        (BA, 0, "registration"),
+    ]  # fmt: skip
+    expected = [sent[0], answers[0][0], sent[1], answers[1][0]]
+    assert [round(s.at * 1e3, 6) for s in mine[:4]] == [round((x - origin) * 1e3, 6) for x in expected]
+    assert third.to_last_ba is not None and third.to_last_ba >= answers[1][0] - origin
+    pcap = w.net.pcaps(tmp_path)["dar3"]
+    (node,) = analyze([pcap]).mns
+    (handover,) = [h for h in node.handovers if h.breakdown is not None and h.coa == w.mn.current_address]
+    assert handover.breakdown is not None
+    seen = [s for s in handover.breakdown.steps if s.dar == dar1.address]
+    assert [(s.what, s.status, s.phase) for s in seen][:4] == [(s.what, s.status, s.phase) for s in mine[:4]]
+    assert round((seen[2].at - seen[0].at) * 1e3, 6) == round((sent[1] - sent[0]) * 1e3, 6)  # sent by the MN
+    if TSHARK is None:
+        pytest.skip(TSHARK_MISSING)
+    rows = [r.split("\t") for r in run_tshark(pcap, "-T", "fields", "-e", "frame.time_relative", "-e", "mip6.mhtype",
+                                              "-e", "ipv6.src", "-e", "ipv6.dst", "-e", "mip6.ba.status").splitlines()]  # fmt: skip
+    bus = [float(t) for t, mh, _, dst, _ in rows if mh == "5" and dar1.address in dst.split(",")]
+    bas = [(float(t), int(st)) for t, mh, src, _, st in rows if mh == "6" and dar1.address in src.split(",")]
+    assert len(bus) == 2 and [st for _, st in bas] == [147, 0]  # DAR3's link: this handover's only
+    truth = [round((x - bus[0]) * 1e3, 3) for x in (bus[0], bas[0][0], bus[1], bas[1][0])]
+    assert [round((s.at - seen[0].at) * 1e3, 3) for s in seen[:4]] == truth
