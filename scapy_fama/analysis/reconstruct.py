@@ -18,7 +18,10 @@ Online, packet by packet (time order), one state machine per binding, keyed by
                                    token and the care-of one (§5.2.6): auth "rr", not "phkt"
     PBU / PBA                  --> PMIPv6 (RFC 5213): a binding per mobile node at its LMA, kept
                                    apart from the FAMA MNs (:mod:`scapy_fama.analysis.pmip`)
-    RS -> RA (same capture point) --> an attachment to the RA's prefix and DAR
+    RS -> RA (same capture point) --> an attachment to the RA's prefix and DAR: a unicast RA
+                                   answers the RS from its destination, a multicast one every RS
+                                   still waiting (RFC 4861 §6.2.6: one RA may answer several; a
+                                   FAMA MN solicits from ::, profile §2, and gets a multicast RA)
 
 Verification runs online because keys come in order: every BU with CGA
 Parameters is checked (CGA, signature: no key needed, ``verify_bu``); a BA with
@@ -40,6 +43,10 @@ their addresses. Per MN, the CoA timeline of its BUs gives the handovers: a new
 CoA starts one; the bindings answered with success from that CoA are the kept
 addresses, de-registrations the released ones; it lasts from the attachment
 (RS) on the new link, or the first signalling, to the last BA that completed it.
+Each handover takes the latest attachment to its prefix before it that no later
+handover (of any MN) took: an RS from :: names no MN (RFC 4429 §3.3: no SLLAO
+either), so of several MNs soliciting at once the first to solicit is taken to
+be the first to signal, and no MN gets another's RS.
 """
 
 from __future__ import annotations
@@ -174,6 +181,7 @@ class Attachment:
     rs: PacketRef
     time: float
     vantage: int
+    source: str  # the RS's source: :: (a FAMA MN's, profile §2) or a link-local address
     ra: PacketRef | None = None
     ra_time: float | None = None
     prefix: str | None = None
@@ -185,6 +193,7 @@ class Handover:
     """A new CoA (or the return home) of one MN and what became of its addresses."""
 
     time: float  # first signalling from the new CoA
+    first: PacketRef  # its packet
     coa: str
     previous: str | None
     home: bool  # back on the link of the address itself (de-registration from home)
@@ -502,17 +511,23 @@ class Reconstruction:
         self.findings.add("error-status", f"Binding Error status {sig.status} from {sig.src}", ref, sig.dst)
 
     def _rs(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> Attachment:
-        self.attachments.append(Attachment(ref, now, vantage))
+        self.attachments.append(Attachment(ref, now, vantage, sig.src))
         return self.attachments[-1]
 
     def _ra(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> Attachment | None:
         if sig.prefix is not None and sig.dar is not None:
             self.dars[str(IPv6Network(sig.prefix, strict=False))] = sig.dar
-        for a in reversed(self.attachments):
-            if a.vantage == vantage and a.ra is None and now - a.time <= ATTACH_WINDOW:
-                a.ra, a.ra_time, a.prefix, a.dar = ref, now, sig.prefix, sig.dar or sig.src
-                return a
-        return None
+        waiting: list[Attachment] = []
+        for a in reversed(self.attachments):  # in time order: the RSs of the last ATTACH_WINDOW seconds
+            if now - a.time > ATTACH_WINDOW:
+                break
+            if a.vantage == vantage and a.ra is None:
+                waiting.insert(0, a)
+        if not IPv6Address(sig.dst).is_multicast:  # a solicited unicast RA: to the RS's source
+            waiting = [a for a in waiting if a.source == sig.dst][-1:] or waiting[-1:]
+        for a in waiting:
+            a.ra, a.ra_time, a.prefix, a.dar = ref, now, sig.prefix, sig.dar or sig.src
+        return waiting[-1] if waiting else None
 
     def _trim(self) -> None:
         """Forget the oldest half of the remembered packets (a copy arrives within a second)."""
@@ -610,7 +625,7 @@ class Reconstruction:
             if not out or ex.coa != out[-1].coa:
                 home = ex.coa == ex.hoa and ex.deregistration  # back on the address's own link
                 previous = out[-1].coa if out else (None if ex.hoa == ex.coa else ex.hoa)
-                out.append(Handover(ex.time, ex.coa, previous, home, ex.time))
+                out.append(Handover(ex.time, ex.bu, ex.coa, previous, home, ex.time))
                 attempts = {}
             tries = attempts.setdefault(ex.hoa, [])
             if tries and tries[-1].accepted:
@@ -632,28 +647,30 @@ class Reconstruction:
         return out
 
     def _attach(self, nodes: list[MobileNode], first_use: dict[str, float]) -> None:
-        """Each attachment goes to the MN that next uses an address of its prefix: a first use
-        (native traffic, a BU) or a handover to it soon after the RS."""
-        for a in self.attachments:
-            if a.prefix is None:
-                continue
-            net = IPv6Network(a.prefix, strict=False)
-            best: tuple[float, MobileNode] | None = None
-            for node in nodes:
-                times = [first_use[x] for x in node.addresses if IPv6Address(x) in net and first_use.get(x, -1) >= a.time]
-                times += [h.time for h in node.handovers
-                          if IPv6Address(h.coa) in net and 0 <= h.time - a.time <= HANDOVER_WINDOW]
-                if times and (best is None or min(times) < best[0]):
-                    best = (min(times), node)
-            if best is None:
-                continue
-            node = best[1]
-            node.attachments.append(a)
-            for h in node.handovers:
-                if IPv6Address(h.coa) in net and 0 <= h.time - a.time <= HANDOVER_WINDOW and (
-                        h.attachment is None or h.attachment.time < a.time):
-                    h.attachment = a
-                    h.start = a.time
+        """Each handover, latest first, takes the latest attachment to its new CoA's prefix within
+        HANDOVER_WINDOW before it that no later handover took (module docstring); an attachment no
+        handover took goes to the MN that next uses an address of its prefix (a first use: native
+        traffic, a BU)."""
+        answered = [(a, IPv6Network(a.prefix, strict=False)) for a in self.attachments if a.prefix is not None]
+        taken: set[int] = set()
+        owner: dict[int, MobileNode] = {}
+        moves = sorted(((h, node) for node in nodes for h in node.handovers), key=lambda m: (m[0].time, m[0].first))
+        for h, node in reversed(moves):
+            coa = IPv6Address(h.coa)
+            mine = [a for a, net in answered if id(a) not in taken and coa in net and 0 <= h.time - a.time <= HANDOVER_WINDOW]
+            if mine:
+                h.attachment = max(mine, key=lambda a: a.time)
+                h.start = h.attachment.time
+                taken.add(id(h.attachment))
+                owner[id(h.attachment)] = node
+        for a, net in answered:
+            if id(a) not in taken:
+                used = [(t, node) for node in nodes for x in node.addresses
+                        if IPv6Address(x) in net and (t := first_use.get(x, -1)) >= a.time]  # fmt: skip
+                if used:
+                    owner[id(a)] = min(used, key=lambda u: u[0])[1]
+            if id(a) in owner:
+                owner[id(a)].attachments.append(a)
 
 
 def _first_time(b: Binding) -> float:

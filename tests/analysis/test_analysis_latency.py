@@ -154,3 +154,34 @@ def test_a_handover_whose_bu_is_refused_148_has_no_time_to_its_last_ba(tmp_path:
     assert [(s["what"], s["status"], s["at_ms"], s["since_ms"]) for s in found["steps"] if s["hoa"]] == [
         (BU, None, 10.0, 0.0), (BA, 148, 30.0, 20.0)]  # fmt: skip
     assert (found["to_last_ba_ms"], found["to_data_ms"]) == (None, None)
+
+
+def test_two_mns_soliciting_from_link_local_addresses_get_the_ra_sent_to_each(tmp_path: Path) -> None:
+    """Two MNs (not FAMA's: they solicit from their link-local addresses) move to DAR2's link at
+    once; DAR2 answers each RS with a unicast RA to its source (RFC 4861 §6.2.6), the second
+    MN's first. By hand, in ms from each MN's own RS: A (RS 100.000, RA 100.003) RA 3, BU 10,
+    BA 25, down 30, up 40; B (RS 100.001, RA 100.002) RA 1, BU 11, BA 26, down 30, up 44."""
+    hoa_b, coa_b = "2001:db8:1::b", "2001:db8:2::b"
+
+    def exchange(hoa: str, coa: str, at: float) -> list[tuple[float, Packet]]:
+        return [(at, IPv6(src=coa, dst=DAR1) / IPv6ExtHdrDestOpt(options=[HAO(hoa=hoa)]) / BUpdate(seq=7, mhtime=100)),
+                (at + 0.015, IPv6(src=DAR1, dst=coa) / RH2(addresses=[hoa]) / BAck(seq=7, status=0, mhtime=100))]  # fmt: skip
+
+    def ra(to: str, at: float) -> tuple[float, Packet]:
+        return (at, IPv6(src="fe80::2", dst=to, hlim=255) / ICMPv6ND_RA()
+                / ICMPv6NDOptPrefixInfo(prefix=DAR2, prefixlen=64, L=1, A=1, R=1))  # fmt: skip
+
+    pcap = _written(tmp_path / "two.pcap", sorted([
+        (100.000, IPv6(src="fe80::a", dst="ff02::2", hlim=255) / ICMPv6ND_RS()),
+        (100.001, IPv6(src="fe80::b", dst="ff02::2", hlim=255) / ICMPv6ND_RS()),
+        ra("fe80::b", 100.002), ra("fe80::a", 100.003),
+        *exchange(HOA, COA1, 100.010), *exchange(hoa_b, coa_b, 100.012),
+        (100.030, _tunnelled((DAR1, COA1), (CN, HOA))), (100.031, _tunnelled((DAR1, coa_b), (CN, hoa_b))),
+        (100.040, _tunnelled((COA1, DAR1), (HOA, CN))), (100.045, _tunnelled((coa_b, DAR1), (hoa_b, CN))),
+    ], key=lambda frame: frame[0]))  # fmt: skip
+    found = {h.coa: h.breakdown.as_dict() for m in analyze([pcap]).mns for h in m.handovers if h.breakdown}
+    assert {coa: {s["what"]: s["at_ms"] for s in b["steps"]} for coa, b in found.items()} == {
+        COA1: {RS: 0.0, RA: 3.0, COA: 10.0, BU: 10.0, BA: 25.0, DOWN: 30.0, UP: 40.0},
+        coa_b: {RS: 0.0, RA: 1.0, COA: 11.0, BU: 11.0, BA: 26.0, DOWN: 30.0, UP: 44.0},
+    }
+

@@ -25,6 +25,7 @@ from scapy_fama.analysis.analyze import analyze
 from scapy_fama.crypto import KeyPair
 from scapy_fama.latency import AGAIN, BA, BU, COA, DOWN, LINK_UP, RA, REFUSAL, RS, UP, Breakdown
 from scapy_fama.net.sim_latency import breakdowns
+from scapy_fama.proto import MnConfig
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark
 from tests.sim.sim_world import World, world
@@ -168,3 +169,40 @@ def test_a_bu_refused_and_sent_again_is_a_refusal_then_a_bu_sent_again_in_the_lo
     assert len(bus) == 2 and [st for _, st in bas] == [147, 0]  # DAR3's link: this handover's only
     truth = [round((x - bus[0]) * 1e3, 3) for x in (bus[0], bas[0][0], bus[1], bas[1][0])]
     assert [round((s.at - seen[0].at) * 1e3, 3) for s in seen[:4]] == truth
+
+
+def test_two_mns_moving_at_once_each_count_from_their_own_rs_in_the_capture(mn_key: KeyPair, tmp_path: Path) -> None:
+    """Two MNs move to DAR2's link 1 ms apart. Each solicits from :: (profile §2), and DAR2's one
+    multicast RA answers both (RFC 4861 §6.2.6); neither RS names its MN, and the first to solicit
+    signals first. In the capture of DAR2's link each MN's breakdown counts from its own RS, at
+    the time tshark gives it, and has the steps of its own log (net.sim_latency), less one
+    access delay for what travels towards the MN: no MN is given the other's RS, or none."""
+    w = world(mn_key, wire=True)
+    other = w.net.add_mn("mn2", keypair=KeyPair.generate(1024), config=MnConfig(sec=0))
+    w.visit(1)
+    w.net.attach(other, w.dars[0])
+    w.net.run(3)
+    for mn in (w.mn, other):
+        w.net.flow(w.cn, mn, interval=0.01)  # the first address in use: kept
+    w.net.handover(w.mn, w.dars[1])
+    w.net.run(0.001)
+    w.net.handover(other, w.dars[1])
+    w.net.run(3)
+    pcap = w.net.pcaps(tmp_path)["dar2"]
+    nodes = analyze([pcap]).mns
+    starts = []
+    for mn in (w.mn, other):
+        sim = _at(breakdowns(w.net.events, mn.name)[1])  # type: ignore[arg-type]
+        (handover,) = [h for m in nodes for h in m.handovers if h.coa == mn.current_address]
+        assert handover.breakdown is not None and handover.breakdown.origin == "first moment"
+        seen = _at(handover.breakdown)
+        assert seen[RS] == 0 and seen[BU] == sim[BU] - sim[RS], mn.name  # sent by the MN: stamped as sent
+        for towards_mn in (RA, BA, DOWN):
+            assert seen[towards_mn] == sim[towards_mn] - sim[RS] - ACCESS, (mn.name, towards_mn)
+        starts.append(handover.start)
+    if TSHARK is None:
+        pytest.skip(TSHARK_MISSING)
+    rows = [r.split("\t") for r in run_tshark(pcap, "-T", "fields", "-e", "frame.time_epoch", "-e", "icmpv6.type")
+            .splitlines()]  # fmt: skip
+    rs = sorted(float(t) for t, icmp in rows if icmp == "133")[-2:]  # the two of the move
+    assert [round(x, 6) for x in starts] == [round(x, 6) for x in rs] and round((rs[1] - rs[0]) * 1e3, 6) == 1.0
