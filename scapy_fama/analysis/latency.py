@@ -7,7 +7,8 @@ its packets crossed the capture point (one clock, whoever captured)::
 
     RS, RA        the attachment the reconstruction paired with the handover
     CoA usable    the first signalling from the new CoA (its first BU or CoTI)
-    per binding   the care-of test with its DAR (CoTI, CoT), the first BU of the attempt (after
+    per binding   the care-of test with its DAR (the first CoTI, the first CoT: a CoTI may be sent
+                  again), the first BU of the attempt (after
                   the CoT when there is one: a BU answered 137 came before it; retransmissions
                   and retries after 135, 137, 147 counted in ``bus``), the BU that BA answers when
                   a later one and the refusal it was sent again for, the BA that ended it
@@ -63,10 +64,10 @@ def moments(node: MobileNode, k: int, tunnels: Tunnels) -> Moments:
         last = attempt[-1]
         one = BindingMoments(b.hoa, b.dar, ba=last.ba_last_seen, status=last.status,
                              bus=sum(1 + ex.retransmissions for ex in attempt))  # fmt: skip
-        for test in node.tests:
-            if not test.home and test.address == h.coa and test.peer == b.dar and h.start <= test.time < end:
-                one.coti, one.cot = test.time, test.reply_time
-                break
+        tests = [t for t in node.tests if not t.home and t.address == h.coa and t.peer == b.dar and h.start <= t.time < end]
+        if tests:  # a CoTI sent again (its CoT lost): the test runs from the first CoTI to the first CoT
+            one.coti = tests[0].time
+            one.cot = next((t.reply_time for t in tests if t.reply_time is not None), None)
         one.bu = next((ex.time for ex in attempt if one.cot is None or ex.time >= one.cot), attempt[0].time)
         one.again = again(one.bu, last.time if last.ba_last_seen is not None else None)
         refusal(one, [(ex.ba_last_seen, ex.status) for ex in attempt if ex.ba_last_seen is not None and ex.status is not None])

@@ -18,10 +18,10 @@ from scapy.packet import Packet, Raw
 from scapy.utils import wrpcap
 
 from scapy_fama.analysis.analyze import analyze
-from scapy_fama.latency import AGAIN, BA, BU, COA, DOWN, RA, REFUSAL, RS, UP
+from scapy_fama.latency import AGAIN, BA, BU, COA, COT, COTI, DOWN, RA, REFUSAL, RS, UP
 from scapy_fama.layers import BA as BAck
 from scapy_fama.layers import BU as BUpdate
-from scapy_fama.layers import RH2
+from scapy_fama.layers import RH2, CoT, CoTI
 from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark
 
 PCAP = Path(__file__).resolve().parents[3] / "shared" / "pcaps" / "ns3mipv6_prefix4-n4-i1.pcap"
@@ -185,3 +185,23 @@ def test_two_mns_soliciting_from_link_local_addresses_get_the_ra_sent_to_each(tm
         coa_b: {RS: 0.0, RA: 1.0, COA: 11.0, BU: 11.0, BA: 26.0, DOWN: 30.0, UP: 44.0},
     }
 
+
+def test_a_care_of_test_whose_first_cot_was_lost_runs_to_the_cot_of_the_coti_sent_again(tmp_path: Path) -> None:
+    """Secure mode (profile §5): the MN's first CoTI to DAR1 gets no CoT, it sends another a second
+    later, whose CoT comes, then the BU. By hand, in ms from the RS: CoTI 10, CoT 1025 (1015 of
+    care-of test), BU 1026 (1 to register), BA 1041 (15 of registration)."""
+    pcap = _written(tmp_path / "coti-again.pcap", [
+        *_attach(100.000),
+        (100.010, IPv6(src=COA1, dst=DAR1) / CoTI(cookie=b"cookie01")),
+        (101.010, IPv6(src=COA1, dst=DAR1) / CoTI(cookie=b"cookie02")),
+        (101.025, IPv6(src=DAR1, dst=COA1) / CoT(index=3, cookie=b"cookie02", token=b"tokentok")),
+        (101.026, _bu(10)), (101.041, _ba(10)),
+    ])  # fmt: skip
+    (node,) = analyze([pcap]).mns
+    (handover,) = node.handovers
+    assert handover.breakdown is not None
+    steps = handover.breakdown.as_dict()["steps"]
+    assert [(s["what"], s["at_ms"], s["since_ms"], s["phase"]) for s in steps if s["hoa"]] == [
+        (COTI, 10.0, 0.0, "to signal"), (COT, 1025.0, 1015.0, "care-of test"), (BU, 1026.0, 1.0, "to register"),
+        (BA, 1041.0, 15.0, "registration"),
+    ]  # fmt: skip
