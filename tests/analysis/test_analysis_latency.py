@@ -15,13 +15,13 @@ import pytest
 from scapy.layers.inet import UDP
 from scapy.layers.inet6 import HAO, ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptPrefixInfo, IPv6, IPv6ExtHdrDestOpt
 from scapy.packet import Packet, Raw
-from scapy.utils import wrpcap
 
 from scapy_fama.analysis.analyze import analyze
 from scapy_fama.latency import AGAIN, BA, BU, COA, COT, COTI, DOWN, RA, REFUSAL, RS, UP
 from scapy_fama.layers import BA as BAck
 from scapy_fama.layers import BU as BUpdate
 from scapy_fama.layers import RH2, CoT, CoTI
+from tests.analysis.test_analysis_pmip_rr import capture
 from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark
 
 PCAP = Path(__file__).resolve().parents[3] / "shared" / "pcaps" / "ns3mipv6_prefix4-n4-i1.pcap"
@@ -62,17 +62,6 @@ def test_an_ns3_handover_step_by_step_puts_every_step_where_tshark_sees_its_pack
 HOA, COA1, DAR1, DAR2, CN = "2001:db8:1::a", "2001:db8:2::a", "2001:db8:1::1", "2001:db8:2::1", "2001:db8:ff::c"
 
 
-def _written(path: Path, frames: list[tuple[float, Packet]]) -> Path:
-    """A LINKTYPE_IPV6 pcap of ``frames`` stored in the order given, each stamped as given."""
-    out = []
-    for when, pkt in frames:
-        frame = IPv6(bytes(pkt))
-        frame.time = when
-        out.append(frame)
-    wrpcap(str(path), out, linktype=229)
-    return path
-
-
 def _tunnelled(outer: tuple[str, str], inner: tuple[str, str]) -> Packet:
     return IPv6(src=outer[0], dst=outer[1]) / IPv6(src=inner[0], dst=inner[1]) / UDP(sport=7, dport=7) / Raw(bytes(20))
 
@@ -97,7 +86,7 @@ def test_a_capture_stored_out_of_time_order_is_broken_down_by_its_timestamps(tmp
     later tunnelled packet before the first one (as a pcapng of several interfaces flushed apart
     holds them); tshark orders them by frame.time_epoch, and so must the breakdown. By hand, in ms
     from the RS: RA 2, CoA usable and BU 10, BA 25, first packet DAR1 -> MN 30, MN -> DAR1 40."""
-    pcap = _written(tmp_path / "disorder.pcap", [
+    pcap = capture(tmp_path / "disorder.pcap", [
         *_attach(100.000),
         (100.025, _ba(10)),
         (100.010, _bu(10)),
@@ -125,7 +114,7 @@ def test_a_bu_refused_135_and_sent_again_is_a_refusal_not_a_bu_without_answer(tm
     the BU again with seq 51 (profile §7), accepted. By hand, in ms from the RS: BU 10, BA 135 at
     30 (20 of registration), the BU again at 31 (1 to signal again: it was answered, not lost),
     BA 0 at 50 (19 of registration, from the second BU), the first packet DAR1 -> MN at 60."""
-    pcap = _written(tmp_path / "refused135.pcap", [
+    pcap = capture(tmp_path / "refused135.pcap", [
         *_attach(100.000), (100.010, _bu(10)), (100.030, _ba(50, 135)), (100.031, _bu(51)), (100.050, _ba(51)),
         (100.060, _tunnelled((DAR1, COA1), (CN, HOA))),
     ])  # fmt: skip
@@ -146,7 +135,7 @@ def test_a_handover_whose_bu_is_refused_148_has_no_time_to_its_last_ba(tmp_path:
     """The only BU of the handover is answered 148 (profile §7: reported, no retry): its BA step
     says so, and the handover has no time to its last BA, as it has no duration (the registration
     failed); by hand, the BA 148 comes 20 ms after the BU, 30 ms after the RS."""
-    pcap = _written(tmp_path / "refused148.pcap", [*_attach(100.000), (100.010, _bu(10)), (100.030, _ba(10, 148))])
+    pcap = capture(tmp_path / "refused148.pcap", [*_attach(100.000), (100.010, _bu(10)), (100.030, _ba(10, 148))])
     (node,) = analyze([pcap]).mns
     (handover,) = node.handovers
     assert handover.failed == [HOA] and handover.duration is None and handover.breakdown is not None
@@ -171,7 +160,7 @@ def test_two_mns_soliciting_from_link_local_addresses_get_the_ra_sent_to_each(tm
         return (at, IPv6(src="fe80::2", dst=to, hlim=255) / ICMPv6ND_RA()
                 / ICMPv6NDOptPrefixInfo(prefix=DAR2, prefixlen=64, L=1, A=1, R=1))  # fmt: skip
 
-    pcap = _written(tmp_path / "two.pcap", sorted([
+    pcap = capture(tmp_path / "two.pcap", sorted([
         (100.000, IPv6(src="fe80::a", dst="ff02::2", hlim=255) / ICMPv6ND_RS()),
         (100.001, IPv6(src="fe80::b", dst="ff02::2", hlim=255) / ICMPv6ND_RS()),
         ra("fe80::b", 100.002), ra("fe80::a", 100.003),
@@ -190,7 +179,7 @@ def test_a_care_of_test_whose_first_cot_was_lost_runs_to_the_cot_of_the_coti_sen
     """Secure mode (profile §5): the MN's first CoTI to DAR1 gets no CoT, it sends another a second
     later, whose CoT comes, then the BU. By hand, in ms from the RS: CoTI 10, CoT 1025 (1015 of
     care-of test), BU 1026 (1 to register), BA 1041 (15 of registration)."""
-    pcap = _written(tmp_path / "coti-again.pcap", [
+    pcap = capture(tmp_path / "coti-again.pcap", [
         *_attach(100.000),
         (100.010, IPv6(src=COA1, dst=DAR1) / CoTI(cookie=b"cookie01")),
         (101.010, IPv6(src=COA1, dst=DAR1) / CoTI(cookie=b"cookie02")),
