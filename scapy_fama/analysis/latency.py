@@ -18,6 +18,12 @@ its packets crossed the capture point (one clock, whoever captured)::
                   HoA (ns-3's MIPv6 writes :: there)
 
 A de-registration from home has no tunnel after it: its data is native again.
+
+A capture that starts after a move (or during one, its BU missed) sees the MN's
+first BU from its CoA only at a refresh. The first handover of an MN whose
+binding's tunnel carried packets before that BU is such a refresh for that
+binding, and no step of it: the binding was registered before the capture began.
+A handover all of whose bindings are so has no breakdown.
 """
 
 from __future__ import annotations
@@ -36,6 +42,12 @@ def _first(tunnels: Tunnels, t: float, outer: tuple[str, str], inner: tuple[int,
              if key[:2] == outer and (inner is None or key[inner[0]] == inner[1])]  # fmt: skip
     times = [f for f in found if f is not None]
     return min(times) if times else None
+
+
+def _older(tunnels: Tunnels, h: Handover, dar: str, hoa: str) -> bool:
+    """Whether the tunnel of ``hoa`` between ``dar`` and ``h``'s CoA carried a packet before ``h``'s first signalling."""
+    return any(count.first < h.time for key, count in tunnels.items()
+               if (key[:2] == (dar, h.coa) and key[3] == hoa) or (key[:2] == (h.coa, dar) and key[2] == hoa))  # fmt: skip
 
 
 def _attempt(exchanges: list[Exchange], coa: str, start: float, end: float) -> list[Exchange]:
@@ -59,7 +71,7 @@ def moments(node: MobileNode, k: int, tunnels: Tunnels) -> Moments:
     involved = set(h.kept) | set(h.released) | set(h.failed)
     for b in node.bindings:
         attempt = _attempt(b.exchanges, h.coa, h.start, end) if b.hoa in involved else []
-        if not attempt:
+        if not attempt or (k == 0 and _older(tunnels, h, b.dar, b.hoa)):
             continue
         last = attempt[-1]
         one = BindingMoments(b.hoa, b.dar, ba=last.ba_last_seen, status=last.status,
@@ -80,5 +92,6 @@ def moments(node: MobileNode, k: int, tunnels: Tunnels) -> Moments:
 
 
 def breakdowns(node: MobileNode, tunnels: Tunnels) -> list[Breakdown | None]:
-    """The breakdown of each of ``node``'s handovers, in order."""
-    return [breakdown(moments(node, k, tunnels)) for k in range(len(node.handovers))]
+    """The breakdown of each of ``node``'s handovers, in order (None: the capture holds none of it)."""
+    seen = [moments(node, k, tunnels) for k in range(len(node.handovers))]
+    return [breakdown(m) if m.bindings else None for m in seen]

@@ -194,3 +194,18 @@ def test_a_care_of_test_whose_first_cot_was_lost_runs_to_the_cot_of_the_coti_sen
         (COTI, 10.0, 0.0, "to signal"), (COT, 1025.0, 1015.0, "care-of test"), (BU, 1026.0, 1.0, "to register"),
         (BA, 1041.0, 15.0, "registration"),
     ]  # fmt: skip
+
+
+def test_a_capture_that_starts_after_the_move_holds_no_handover_breakdown_at_the_first_refresh(tmp_path: Path) -> None:
+    """The capture starts as DAR1's BA reaches the MN (its BU was sent before): the tunnel of HoA
+    carries a datagram each way every 100 ms from 100.03 s on, and the first BU seen from the CoA
+    is the refresh at 110 s. That BU is no handover's: the binding was there 10 s before it, so
+    there is no step by step (the refresh is not 'CoA usable, BU, BA 20 ms later')."""
+    frames = [(100.025, _ba(10)), (110.000, _bu(11)), (110.020, _ba(11))]
+    for n in range(120):
+        at = 100.03 + n / 10
+        frames += [(at, _tunnelled((DAR1, COA1), (CN, HOA))), (at + 0.005, _tunnelled((COA1, DAR1), (HOA, CN)))]
+    pcap = capture(tmp_path / "late.pcap", sorted(frames, key=lambda frame: frame[0]))
+    (node,) = analyze([pcap]).mns
+    (handover,) = node.handovers
+    assert handover.coa == COA1 and handover.breakdown is None
