@@ -106,6 +106,7 @@ class BindingMoments:
     ba: float | None = None  # the BA that ended it
     status: int | None = None
     bus: int = 0  # BUs sent in the attempt (retransmissions and retries included)
+    released: bool = False  # a de-registration (profile §3): no tunnel after it, no data to wait for
     down: float | None = None  # first tunnelled packet DAR -> MN for the HoA
     up: float | None = None  # first tunnelled packet MN -> DAR from the HoA
 
@@ -148,7 +149,7 @@ class Breakdown:
     steps: list[Step]
     link_down: float | None  # the link-layer handover: link down -> link up
     to_last_ba: float | None  # origin -> the last BA, when every binding's BU was accepted
-    to_data: float | None  # origin -> the last binding's first downlink packet
+    to_data: float | None  # origin -> the last kept binding's first downlink packet
 
     def as_dict(self) -> dict[str, Any]:
         return {"origin": self.origin, "steps": [s.as_dict() for s in self.steps],
@@ -210,8 +211,9 @@ def breakdown(m: Moments) -> Breakdown | None:
                [(COTI, b.coti), (COT, b.cot), (BU, b.bu), (REFUSAL, b.refused), (AGAIN, b.again), (BA, b.ba),
                 (DOWN, b.down), (UP, b.up)], b)  # fmt: skip
     bas = [b.ba for b in m.bindings if b.ba is not None and (b.status is None or b.status < REFUSED)]
-    downs = [b.down for b in m.bindings if b.down is not None]
-    complete = bool(m.bindings) and len(downs) == len(m.bindings)
+    kept = [b for b in m.bindings if not b.released]
+    downs = [b.down for b in kept if b.down is not None]
+    complete = bool(kept) and len(downs) == len(kept)
     return Breakdown(
         origin_name,
         steps,

@@ -17,7 +17,8 @@ its packets crossed the capture point (one clock, whoever captured)::
                   :meth:`TunnelCount.first_after`); up takes any inner source when none is the
                   HoA (ns-3's MIPv6 writes :: there)
 
-A de-registration from home has no tunnel after it: its data is native again.
+A de-registration has no tunnel after it: from home its data is native again, and
+a released address has none.
 
 A capture that starts after a move (or during one, its BU missed) sees the MN's
 first BU from its CoA only at a refresh. The first handover of an MN whose
@@ -75,7 +76,7 @@ def moments(node: MobileNode, k: int, tunnels: Tunnels) -> Moments:
             continue
         last = attempt[-1]
         one = BindingMoments(b.hoa, b.dar, ba=last.ba_last_seen, status=last.status,
-                             bus=sum(1 + ex.retransmissions for ex in attempt))  # fmt: skip
+                             bus=sum(1 + ex.retransmissions for ex in attempt), released=last.deregistration)  # fmt: skip
         tests = [t for t in node.tests if not t.home and t.address == h.coa and t.peer == b.dar and h.start <= t.time < end]
         if tests:  # a CoTI sent again (its CoT lost): the test runs from the first CoTI to the first CoT
             one.coti = tests[0].time
@@ -83,7 +84,7 @@ def moments(node: MobileNode, k: int, tunnels: Tunnels) -> Moments:
         one.bu = next((ex.time for ex in attempt if one.cot is None or ex.time >= one.cot), attempt[0].time)
         one.again = again(one.bu, last.time if last.ba_last_seen is not None else None)
         refusal(one, [(ex.ba_last_seen, ex.status) for ex in attempt if ex.ba_last_seen is not None and ex.status is not None])
-        if not (last.deregistration and b.hoa == h.coa):  # home again: no tunnel
+        if not last.deregistration:  # released (from home, or from elsewhere): no tunnel after it
             one.down = _first(tunnels, h.start, (b.dar, h.coa), (3, b.hoa))
             up = _first(tunnels, h.start, (h.coa, b.dar), (2, b.hoa))
             one.up = up if up is not None else _first(tunnels, h.start, (h.coa, b.dar), None)

@@ -209,3 +209,25 @@ def test_a_capture_that_starts_after_the_move_holds_no_handover_breakdown_at_the
     (node,) = analyze([pcap]).mns
     (handover,) = node.handovers
     assert handover.coa == COA1 and handover.breakdown is None
+
+
+def test_data_is_back_when_every_kept_binding_s_tunnel_carried_a_packet_a_released_one_has_none(tmp_path: Path) -> None:
+    """On DAR3's link the MN keeps HoA at DAR1 and releases HoA2 at DAR2 (a de-registration from
+    the new CoA, profile §3: no tunnel after it). By hand, in ms from the RS: BA from DAR1 25, from
+    DAR2 26, the first packet DAR1 -> MN 30: data is back at 30 ms, the last BA at 26."""
+    hoa2, coa3, dar3 = "2001:db8:2::a", "2001:db8:3::a", "2001:db8:3::1"
+    pcap = capture(tmp_path / "release.pcap", [
+        (100.000, IPv6(src="fe80::a", dst="ff02::2", hlim=255) / ICMPv6ND_RS()),
+        (100.002, IPv6(src="fe80::3", dst="ff02::1", hlim=255) / ICMPv6ND_RA()
+         / ICMPv6NDOptPrefixInfo(prefix=dar3, prefixlen=64, L=1, A=1, R=1)),
+        (100.010, IPv6(src=coa3, dst=DAR1) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)]) / BUpdate(seq=10, mhtime=100)),
+        (100.010, IPv6(src=coa3, dst=DAR2) / IPv6ExtHdrDestOpt(options=[HAO(hoa=hoa2)]) / BUpdate(seq=20, mhtime=0)),
+        (100.025, IPv6(src=DAR1, dst=coa3) / RH2(addresses=[HOA]) / BAck(seq=10, status=0, mhtime=100)),
+        (100.026, IPv6(src=DAR2, dst=coa3) / RH2(addresses=[hoa2]) / BAck(seq=20, status=0, mhtime=0)),
+        (100.030, _tunnelled((DAR1, coa3), (CN, HOA))),
+    ])  # fmt: skip
+    (node,) = analyze([pcap]).mns
+    (handover,) = node.handovers
+    assert (handover.kept, handover.released) == ([HOA], [hoa2]) and handover.breakdown is not None
+    found = handover.breakdown.as_dict()
+    assert (found["to_last_ba_ms"], found["to_data_ms"]) == (26.0, 30.0)

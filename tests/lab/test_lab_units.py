@@ -172,7 +172,7 @@ def test_a_lab_handover_step_by_step_from_the_mns_log() -> None:
     the first packet of the new tunnel each way (the data plane's events). By hand, in ms from
     the link-up."""
     hoa, coa, dar1, dar2 = "2001:db8:1::5", "2001:db8:2::7", "2001:db8:1::1", "2001:db8:2::1"
-    bu = {"dir": "out", "kind": "BU", "src": coa, "dst": dar1, "hoa": hoa}
+    bu = {"dir": "out", "kind": "BU", "src": coa, "dst": dar1, "hoa": hoa, "lifetime": 400}
     records = [
         *_moved_to(coa),
         {"t": 10.0512, **bu},
@@ -210,7 +210,7 @@ def test_a_lab_handover_with_a_bu_sent_again() -> None:
     §7, a new seq) and the BA answers that one. By hand, in ms from the link-up: BU 1.2, the BU
     sent again 1001.2 (1000 with no answer), BA 1003.0 (1.8 of registration, from the second)."""
     hoa, coa, dar1 = "2001:db8:1::5", "2001:db8:2::7", "2001:db8:1::1"
-    bu = {"dir": "out", "kind": "BU", "src": coa, "dst": dar1, "hoa": hoa}
+    bu = {"dir": "out", "kind": "BU", "src": coa, "dst": dar1, "hoa": hoa, "lifetime": 400}
     records = [
         *_moved_to(coa),
         {"t": 10.0512, **bu, "seq": 5},
@@ -231,7 +231,7 @@ def test_a_lab_handover_with_a_bu_refused_147_and_sent_again_with_cga() -> None:
     (1.3 of registration), the BU again at 2.6 (0.1 to signal again: answered, not lost), BA 0
     at 5.0 (2.4 of registration, from the second BU)."""
     hoa, coa, dar1 = "2001:db8:1::5", "2001:db8:2::7", "2001:db8:1::1"
-    bu = {"dir": "out", "kind": "BU", "src": coa, "dst": dar1, "hoa": hoa}
+    bu = {"dir": "out", "kind": "BU", "src": coa, "dst": dar1, "hoa": hoa, "lifetime": 400}
     ba = {"dir": "in", "kind": "BA", "src": dar1, "dst": coa}
     records = [
         *_moved_to(coa),
@@ -247,6 +247,23 @@ def test_a_lab_handover_with_a_bu_refused_147_and_sent_again_with_cga() -> None:
     assert table == [("BU", None, 1.2, 0.1, "to signal"), ("BA-refused", 147, 2.5, 1.3, "registration"),
                      ("BU-again", None, 2.6, 0.1, "to signal again"), ("BA", 0, 5.0, 2.4, "registration")]  # fmt: skip
     assert found.as_dict()["to_last_ba_ms"] == 5.0
+
+
+def test_a_lab_handover_that_releases_an_address_has_its_data_back_with_the_kept_ones() -> None:
+    """The MN keeps HoA1 at DAR1 and releases HoA2 at DAR2 (lifetime 0, profile §3): no tunnel
+    of HoA2 comes after it. By hand, in ms from the link-up: data of HoA1 back at 4.0."""
+    hoa1, hoa2, coa, dar1, dar2 = "2001:db8:1::5", "2001:db8:2::5", "2001:db8:3::7", "2001:db8:1::1", "2001:db8:2::1"
+    records = [
+        *_moved_to(coa),
+        {"t": 10.0512, "dir": "out", "kind": "BU", "src": coa, "dst": dar1, "hoa": hoa1, "lifetime": 400},
+        {"t": 10.0512, "dir": "out", "kind": "BU", "src": coa, "dst": dar2, "hoa": hoa2, "lifetime": 0},
+        {"t": 10.0530, "dir": "in", "kind": "BA", "src": dar1, "dst": coa, "status": 0},
+        {"t": 10.0531, "dir": "in", "kind": "BA", "src": dar2, "dst": coa, "status": 0},
+        {"t": 10.0540, "dir": "event", "kind": "first-packet", "hoa": hoa1, "way": "down"},
+    ]
+    found = steps(breakdown.moments(records))
+    assert found is not None
+    assert (found.as_dict()["to_last_ba_ms"], found.as_dict()["to_data_ms"]) == (3.1, 4.0)
 
 
 def test_the_mns_log_is_cut_at_each_link_down() -> None:
