@@ -61,10 +61,10 @@ def moments(records: list[Record]) -> Moments:
         answers = [r for r in records if r["dir"] == "in" and r["kind"] == "BA" and r["src"] == dar
                    and r["t"] >= to_dar[0]["t"]]  # fmt: skip
         ba = next((r for r in answers if r["status"] < REFUSED), answers[-1] if answers else None)
-        last = to_dar[-1]
+        first = to_dar[0]  # the handover's: a later release in the same stay is not
         one = BindingMoments(hoa, dar, ba=_time(ba), status=None if ba is None else ba["status"],
                              bus=len([r for r in to_dar if ba is None or r["t"] <= ba["t"]]),
-                             released=is_deregistration(last["src"], last["hoa"], last["lifetime"]))  # fmt: skip
+                             released=is_deregistration(first["src"], first["hoa"], first["lifetime"]))  # fmt: skip
         one.coti = _time(_first(records, after, dir="out", kind="CoTI", dst=dar))
         one.cot = _time(_first(records, after, dir="in", kind="CoT", src=dar))
         one.bu = _time(_first(to_dar, one.cot) or to_dar[0])  # after the CoT: a BU answered 137 came first

@@ -59,7 +59,7 @@ def _binding(hops: list[Hop], mn: str, hoa: str, dar: str) -> BindingMoments:
     if ba is not None:
         one.ba, one.status = ba.arrival, ba.msg.status  # type: ignore[union-attr]
     one.bus = len([h for h in bus if ba is None or h.time <= ba.arrival])
-    one.released = bool(bus) and is_deregistration(bus[-1].msg.src, bus[-1].msg.hoa, bus[-1].msg.lifetime)  # type: ignore[union-attr]
+    one.released = is_deregistration(bus[0].msg.src, bus[0].msg.hoa, bus[0].msg.lifetime)  # type: ignore[union-attr]
     one.coti = next((h.time for h in sent if isinstance(h.msg, CareOfTestInit) and h.msg.dst == dar), None)
     one.cot = next((h.arrival for h in arrived if isinstance(h.msg, CareOfTest) and h.msg.src == dar), None)
     one.bu = next((h.time for h in bus if one.cot is None or h.time >= one.cot), bus[0].time if bus else None)
