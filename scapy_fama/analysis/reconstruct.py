@@ -647,22 +647,25 @@ class Reconstruction:
         return out
 
     def _attach(self, nodes: list[MobileNode], first_use: dict[str, float]) -> None:
-        """Each handover, latest first, takes the latest attachment to its new CoA's prefix within
-        HANDOVER_WINDOW before it that no later handover took (module docstring); an attachment no
-        handover took goes to the MN that next uses an address of its prefix (a first use: native
-        traffic, a BU)."""
+        """Each handover, latest first, takes the latest attachment to its new CoA's prefix before
+        it that no later handover took (module docstring): first within ATTACH_WINDOW (an MN
+        signals as soon as its RA came, profile §2), then within HANDOVER_WINDOW, so that a
+        handover whose RS the capture lacks takes no other MN's. An attachment no handover took
+        goes to the MN that next uses an address of its prefix (a first use: native traffic, a BU)."""
         answered = [(a, IPv6Network(a.prefix, strict=False)) for a in self.attachments if a.prefix is not None]
         taken: set[int] = set()
         owner: dict[int, MobileNode] = {}
         moves = sorted(((h, node) for node in nodes for h in node.handovers), key=lambda m: (m[0].time, m[0].first))
-        for h, node in reversed(moves):
-            coa = IPv6Address(h.coa)
-            mine = [a for a, net in answered if id(a) not in taken and coa in net and 0 <= h.time - a.time <= HANDOVER_WINDOW]
-            if mine:
-                h.attachment = max(mine, key=lambda a: a.time)
-                h.start = h.attachment.time
-                taken.add(id(h.attachment))
-                owner[id(h.attachment)] = node
+        for window in (ATTACH_WINDOW, HANDOVER_WINDOW):
+            for h, node in reversed(moves):
+                coa = IPv6Address(h.coa)
+                mine = [a for a, net in answered if h.attachment is None and id(a) not in taken and coa in net
+                        and 0 <= h.time - a.time <= window]  # fmt: skip
+                if mine:
+                    h.attachment = max(mine, key=lambda a: a.time)
+                    h.start = h.attachment.time
+                    taken.add(id(h.attachment))
+                    owner[id(h.attachment)] = node
         for a, net in answered:
             if id(a) not in taken:
                 used = [(t, node) for node in nodes for x in node.addresses

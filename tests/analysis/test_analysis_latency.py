@@ -231,3 +231,20 @@ def test_data_is_back_when_every_kept_binding_s_tunnel_carried_a_packet_a_releas
     assert (handover.kept, handover.released) == ([HOA], [hoa2]) and handover.breakdown is not None
     found = handover.breakdown.as_dict()
     assert (found["to_last_ba_ms"], found["to_data_ms"]) == (26.0, 30.0)
+
+
+def test_a_later_handover_whose_rs_the_capture_lacks_takes_no_other_mn_s_rs(tmp_path: Path) -> None:
+    """MN A solicits (RS 100.000, RA 100.002) and registers from its CoA at 100.010; MN B's first BU
+    from DAR2's prefix comes 20 s later, its RS not in the capture. By hand: A counts from its RS
+    (RA 2, BU 10 ms); B's breakdown has no RS and counts from its BU."""
+    hoa_b, coa_b = "2001:db8:1::b", "2001:db8:2::b"
+    pcap = capture(tmp_path / "late-b.pcap", [
+        *_attach(100.000), (100.010, _bu(10)), (100.025, _ba(10)),
+        (120.000, IPv6(src=coa_b, dst=DAR1) / IPv6ExtHdrDestOpt(options=[HAO(hoa=hoa_b)]) / BUpdate(seq=3, mhtime=100)),
+        (120.015, IPv6(src=DAR1, dst=coa_b) / RH2(addresses=[hoa_b]) / BAck(seq=3, status=0, mhtime=100)),
+    ])  # fmt: skip
+    found = {h.coa: h.breakdown.as_dict() for m in analyze([pcap]).mns for h in m.handovers if h.breakdown}
+    assert {coa: {s["what"]: s["at_ms"] for s in b["steps"]} for coa, b in found.items()} == {
+        COA1: {RS: 0.0, RA: 2.0, COA: 10.0, BU: 10.0, BA: 25.0},
+        coa_b: {COA: 0.0, BU: 0.0, BA: 15.0},
+    }
