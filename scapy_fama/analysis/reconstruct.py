@@ -651,16 +651,19 @@ class Reconstruction:
         it that no later handover took (module docstring): first within ATTACH_WINDOW (an MN
         signals as soon as its RA came, profile §2), then within HANDOVER_WINDOW, so that a
         handover whose RS the capture lacks takes no other MN's. An attachment no handover took
-        goes to the MN that next uses an address of its prefix (a first use: native traffic, a BU)."""
+        goes to the MN that next uses an address of its prefix (a first use: native traffic, a BU).
+        An RS before the MN's previous handover is none of this one's: the MN moved after it."""
         answered = [(a, IPv6Network(a.prefix, strict=False)) for a in self.attachments if a.prefix is not None]
         taken: set[int] = set()
         owner: dict[int, MobileNode] = {}
-        moves = sorted(((h, node) for node in nodes for h in node.handovers), key=lambda m: (m[0].time, m[0].first))
+        moves = sorted(((h, node, node.handovers[k - 1].time if k else float("-inf"))
+                        for node in nodes for k, h in enumerate(node.handovers)),
+                       key=lambda m: (m[0].time, m[0].first))  # fmt: skip
         for window in (ATTACH_WINDOW, HANDOVER_WINDOW):
-            for h, node in reversed(moves):
+            for h, node, moved in reversed(moves):
                 coa = IPv6Address(h.coa)
                 mine = [a for a, net in answered if h.attachment is None and id(a) not in taken and coa in net
-                        and 0 <= h.time - a.time <= window]  # fmt: skip
+                        and 0 <= h.time - a.time <= window and a.time > moved]  # fmt: skip
                 if mine:
                     h.attachment = max(mine, key=lambda a: a.time)
                     h.start = h.attachment.time

@@ -248,3 +248,25 @@ def test_a_later_handover_whose_rs_the_capture_lacks_takes_no_other_mn_s_rs(tmp_
         COA1: {RS: 0.0, RA: 2.0, COA: 10.0, BU: 10.0, BA: 25.0},
         coa_b: {COA: 0.0, BU: 0.0, BA: 15.0},
     }
+
+
+def test_a_return_to_an_earlier_coa_takes_no_rs_from_before_the_mn_left_it(tmp_path: Path) -> None:
+    """The MN solicits on DAR2's link (RS 100.000, RA 100.002) and registers from CoA1 at 100.010,
+    moves to DAR3's link (its BU from there at 102.000) and back to DAR2's at 104.000: the
+    capture holds no RS of either later move. The RS of 100.000 came before the MN left CoA1, so
+    by hand: the first handover counts from it (RA 2, BU 10, BA 25 ms), the return from its BU
+    (BA 15 ms), not 4 s after an RS of another stay."""
+    coa3 = "2001:db8:3::a"
+    pcap = capture(tmp_path / "return.pcap", [
+        *_attach(100.000), (100.010, _bu(10)), (100.025, _ba(10)),
+        (102.000, IPv6(src=coa3, dst=DAR1) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)]) / BUpdate(seq=11, mhtime=100)),
+        (102.015, IPv6(src=DAR1, dst=coa3) / RH2(addresses=[HOA]) / BAck(seq=11, status=0, mhtime=100)),
+        (104.000, _bu(12)), (104.015, _ba(12)),
+    ])  # fmt: skip
+    (node,) = analyze([pcap]).mns
+    steps = [(h.coa, {s.what: round(s.at * 1e3, 3) for s in h.breakdown.steps}) for h in node.handovers if h.breakdown]
+    assert steps == [
+        (COA1, {RS: 0.0, RA: 2.0, COA: 10.0, BU: 10.0, BA: 25.0}),
+        (coa3, {COA: 0.0, BU: 0.0, BA: 15.0}),
+        (COA1, {COA: 0.0, BU: 0.0, BA: 15.0}),
+    ]
