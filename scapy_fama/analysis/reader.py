@@ -33,7 +33,8 @@ breakdown), as tshark's ``frame.time_epoch`` orders them, so the frames are put 
 (file order on ties) through a window of :data:`REORDER` frames: memory stays flat, and only a
 frame stored more than that many places after a later-stamped one stays out of order (the
 batch's ``time_span`` then finds the file not in time order). Frame numbers stay file order,
-as tshark numbers them.
+as tshark numbers them. A Simple Packet Block has no timestamp (tshark shows none): its frame
+takes the time of the frame before it, and so keeps its place.
 
 :meth:`CaptureReader.records` gives the records as stored instead (link-layer bytes, the
 timestamp in the capture point's own units, the length on the wire, pcapng comments and flags),
