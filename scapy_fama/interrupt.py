@@ -18,6 +18,11 @@ raises the interrupt itself::
 A second Ctrl-C before the loop has looked (an action that does not end)
 raises at once, as Python would: a way out stays. Outside the main thread a
 handler cannot be installed, and nothing changes.
+
+:func:`noted` is the same for work whose every step is short and bounded
+(fama-fuzz filing libFuzzer's crash files, each run once under a time limit):
+SIGINT and SIGTERM alike are only listed, never raised, and the work looks at
+the list between two steps.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 
 @contextmanager
@@ -47,6 +53,30 @@ def deferred() -> Iterator[threading.Event]:
     try:
         yield note
     finally:
-        signal.signal(
-            signal.SIGINT, signal.default_int_handler if before is None else before
-        )
+        _restore(signal.SIGINT, before)
+
+
+@contextmanager
+def noted(*signums: signal.Signals) -> Iterator[list[signal.Signals]]:
+    """Each of ``signums`` only appended to the list inside the block, in the order they came,
+    nothing raised (the main thread only; see the module doc)."""
+    came: list[signal.Signals] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        came.append(signal.Signals(signum))
+
+    before = {signum: signal.signal(signum, note) for signum in signums}
+    try:
+        yield came
+    finally:
+        for signum, handler in before.items():
+            _restore(signum, handler)
+
+
+def _restore(signum: signal.Signals, handler: Any) -> None:
+    """``signum``'s handler as it was (None: one not installed from Python, so the default)."""
+    default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+    signal.signal(signum, default if handler is None else handler)

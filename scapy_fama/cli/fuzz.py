@@ -57,6 +57,7 @@ from scapy_fama.cli.common import (
 )
 from scapy_fama.fuzz import libfuzzer
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig, Summary, TargetError, replay
+from scapy_fama.fuzz.harness import Warnings
 from scapy_fama.fuzz.mutators import FAMILIES
 from scapy_fama.fuzz.parallel import run_parallel
 
@@ -245,7 +246,7 @@ def _libfuzzer(args: argparse.Namespace, console: Console) -> int:
         writable_folder("--corpus", corpus)
     done = libfuzzer.run(args.target, work, corpus=args.corpus[0] if args.corpus else None,
                          keep_valid=args.keep_valid, seconds=args.seconds, runs=args.cases, jobs=args.jobs,
-                         flags=args.libfuzzer_flags)
+                         flags=args.libfuzzer_flags, warn=Warnings(PROG))
     data = done.as_dict()
     _write_summary(args, data)
     console.print(f"libFuzzer on {done.harness}: {done.execs} inputs in {done.seconds:.1f} s "
@@ -255,6 +256,9 @@ def _libfuzzer(args: argparse.Namespace, console: Console) -> int:
     for f in done.findings:
         alone = "reproduced in process" if f.reproduced_alone else "did not come back in process"
         console.print(f"[red]finding[/] {f.id}: {f.failure.signature} ({alone}, {f.duplicates} duplicate(s))")
+    if done.unfiled:
+        console.print(f"{len(done.unfiled)} crash file(s) of libFuzzer left unfiled in {done.unfiled[0].parent}",
+                      markup=False, highlight=False, soft_wrap=True)
     if args.json:
         print(json.dumps(data, indent=1))
     return EXIT_NEGATIVE if done.findings else EXIT_OK

@@ -117,6 +117,18 @@ class Harness:
         return out
 
 
+class Warnings:
+    """A ``warn`` for :meth:`Harness.corpus`: each bad capture one line on stderr,
+    ``PROG: warning: FILE: why: what was kept``, and counted."""
+
+    def __init__(self, prog: str) -> None:
+        self.prog, self.count = prog, 0
+
+    def __call__(self, line: str) -> None:
+        self.count += 1
+        print(f"{self.prog}: warning: {line}", file=sys.stderr)
+
+
 def byte_mutation(rng: random.Random, data: bytes) -> bytes:
     """One blind byte-level change, as libFuzzer's own mutators make (atheris.Mutate ends the
     process when libFuzzer calls the custom mutator outside its fuzzing loop, so not that)."""
@@ -238,20 +250,18 @@ def main(argv: list[str] | None = None) -> None:
     corpus_dir = _option(argv, "seed-corpus")
     if corpus_dir is not None:
         captures = _option(argv, "captures")
-        broken: list[str] = []
+        broken = Warnings("fama-fuzz-harness")
         try:
             where = _given_captures(Path(captures)) if captures else REFERENCE_CAPTURES
-            corpus = harness.corpus(where, broken.append)
+            corpus = harness.corpus(where, broken)
             write_corpus(corpus, Path(corpus_dir))
         except CaptureError as exc:
             raise SystemExit(f"fama-fuzz-harness: error: --captures: {exc}") from None
         except OSError as exc:
             raise SystemExit(f"fama-fuzz-harness: error: --seed-corpus={corpus_dir}: {exc.strerror or exc}") from None
-        for line in broken:
-            print(f"fama-fuzz-harness: warning: {line}", file=sys.stderr)
         files = len(_captures(where))
         print(f"fama-fuzz-harness: {len(corpus)} inputs written to {corpus_dir} ({len(harness.seeds)} seed messages, "
-              f"{files} capture file{'' if files == 1 else 's'}, {len(broken)} of them damaged, cut short or no capture)",
+              f"{files} capture file{'' if files == 1 else 's'}, {broken.count} of them damaged, cut short or no capture)",
               file=sys.stderr)
         return
     try:

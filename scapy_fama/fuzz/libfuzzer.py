@@ -16,12 +16,17 @@ this module starts it, watches it and files what it finds::
 Ctrl-C stops libFuzzer and files what it wrote until then (the summary says
 ``stopped: interrupted``), as the blind engine ends with its report; a SIGTERM to fama-fuzz
 (``kill``, a CI job's time limit) does the same with SIGTERM, which libFuzzer takes as it takes
-SIGINT (``-handle_term``), and ``stopped: terminated``. libFuzzer runs in a
+SIGINT (``-handle_term``), and ``stopped: terminated``. One that comes while the crash files are
+filed (each run once, under :data:`TIME_LIMIT`) lets the filing finish and says so in ``stopped``;
+a second one leaves the files not yet filed where libFuzzer wrote them (``Run.unfiled``), and the
+summary still comes. libFuzzer runs in a
 process group of its own: a Ctrl-C or SIGTERM reaches it (and its ``-fork`` jobs) from us, and whatever
 of the group outlives libFuzzer (a job it started as it stopped) is killed, never left to
 run on alone. A crash that
 does not come back in process (a timeout under load, an out-of-memory of the whole
 process) is still filed, with the oracle libFuzzer named and ``reproduced_alone`` false.
+The seed corpus' captures that are damaged, cut short or no capture are told to ``warn``, one
+line each, as ``fama-fuzz-harness --seed-corpus`` tells them.
 ``--replay`` runs a filed finding's bytes against the harness's target like any other finding. ``merge`` runs libFuzzer's ``-merge=1``:
 the inputs of several corpora that add coverage, into one small corpus.
 """
@@ -36,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,8 +49,9 @@ from typing import Any
 from scapy_fama.fuzz import findings
 from scapy_fama.fuzz.campaign import SUMMARY_FORMAT, sigterm_raises, stopped_by
 from scapy_fama.fuzz.findings import Finding
-from scapy_fama.fuzz.harness import HARNESSES, SEED, Harness, write_corpus
+from scapy_fama.fuzz.harness import HARNESSES, REFERENCE_CAPTURES, SEED, Harness, write_corpus
 from scapy_fama.fuzz.oracles import Failure
+from scapy_fama.interrupt import noted
 from scapy_fama.schemas import document
 
 TIME_LIMIT = 2.0  # seconds an artifact may take when it is run again in process
@@ -71,6 +78,7 @@ class Run:
     stopped: str = "libfuzzer"  # libFuzzer ended by itself (runs, time, a crash), "interrupted" (Ctrl-C), "terminated"
     findings: list[Finding] = field(default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
+    unfiled: list[Path] = field(default_factory=list)  # crash files a second Ctrl-C or SIGTERM left unfiled
 
     @property
     def execs_per_second(self) -> float:
@@ -121,15 +129,16 @@ def _known(harness: str) -> None:
 
 def run(harness: str, out: Path, *, corpus: Path | None = None, keep_valid: bool = False,
         seconds: float | None = None, runs: int | None = None, jobs: int = 1, flags: list[str] | None = None,
-        captures: Path | None = None) -> Run:
-    """One libFuzzer campaign of ``harness`` (see the module docstring)."""
+        captures: Path | None = None, warn: Callable[[str], None] | None = None) -> Run:
+    """One libFuzzer campaign of ``harness`` (see the module docstring); an empty corpus is seeded
+    from ``captures`` (default: the reference captures), ``warn`` told of each bad one."""
     _known(harness)
     extra = _libfuzzer_flags(list(flags or []))
     exe = harness_command()
     h = Harness(harness, keep_valid)
     corpus = corpus or out / f"corpus-{harness}"
     if not corpus.is_dir() or not any(corpus.iterdir()):
-        write_corpus(h.corpus(captures) if captures else h.corpus(), corpus)
+        write_corpus(h.corpus(captures or REFERENCE_CAPTURES, warn), corpus)
     artifacts = out / f"libfuzzer-{harness}"
     artifacts.mkdir(parents=True, exist_ok=True)
     command = [exe, f"--harness={harness}", *(["--keep-valid"] if keep_valid else []),
@@ -145,8 +154,7 @@ def run(harness: str, out: Path, *, corpus: Path | None = None, keep_valid: bool
     before = set(artifacts.iterdir())
     log = out / f"libfuzzer-{harness}.log"
     result.seconds, result.returncode = _watch(command, log, result)
-    for path in sorted(set(artifacts.iterdir()) - before):
-        _file(path, h, out, result)
+    _file_all(sorted(set(artifacts.iterdir()) - before), h, out, result)
     if result.returncode != 0 and not result.findings and result.stopped == "libfuzzer":
         raise ValueError(f"libFuzzer stopped with exit {result.returncode} and no crash file (see {log})")
     return result
@@ -203,6 +211,20 @@ def _status(line: str, result: Run) -> None:
         result.cov, result.features, result.corpus = max(result.cov, cov), max(result.features, ft), corp
     elif line.startswith("stat::number_of_executed_units:"):
         result.execs = max(result.execs, int(line.split(":")[-1]))
+
+
+def _file_all(paths: list[Path], h: Harness, out: Path, result: Run) -> None:
+    """File every artifact; a Ctrl-C or SIGTERM meanwhile is noted, not raised (a SIGTERM killed
+    fama-fuzz here, its summary unprinted): the filing goes on, a second one stops it after the
+    file in hand (see the module docstring)."""
+    with noted(signal.SIGINT, signal.SIGTERM) as came:
+        for n, path in enumerate(paths):
+            if len(came) > 1:
+                result.unfiled = paths[n:]
+                break
+            _file(path, h, out, result)
+    if came and result.stopped == "libfuzzer":
+        result.stopped = next(name for name, signum in STOPPED_BY.items() if signum == came[0])
 
 
 def _file(path: Path, h: Harness, out: Path, result: Run) -> None:

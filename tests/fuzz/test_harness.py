@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from scapy_fama.cli.fuzz import main
-from scapy_fama.fuzz import findings
+from scapy_fama.fuzz import findings, libfuzzer
 from scapy_fama.fuzz.harness import HARNESSES, Harness, OracleFailure, capture_packets
 from scapy_fama.fuzz.libfuzzer import _file, Run
 
@@ -294,3 +294,78 @@ def test_atheris_reports_of_python_exceptions_reach_the_log(tmp_path: Path) -> N
     log = (out / "libfuzzer-decode.log").read_text()
     for shown in (log, err):
         assert "=== Uncaught Python exception: ===\nRuntimeError: planted in the stand-in" in shown
+
+
+def test_a_libfuzzer_campaign_warns_of_each_bad_capture_it_seeds_from_as_the_harness_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """fama-fuzz --engine libfuzzer seeded its corpus from the captures with no warn: a damaged,
+    cut or non-capture file was skipped, or read up to its break, without a word, where
+    fama-fuzz-harness --seed-corpus says one line each. Now the same lines, under fama-fuzz's name."""
+    captures = tmp_path / "caps"
+    captures.mkdir()
+    whole = (ROOT / "pcaps" / "lab.pcap").read_bytes()
+    (captures / "good.pcap").write_bytes(whole)
+    (captures / "cut.pcap").write_bytes(whole[:-10])
+    (captures / "junk.pcap").write_bytes(b"not a capture")
+    harness = subprocess.run([sys.executable, "-m", "scapy_fama.fuzz.harness", "--harness=dar",
+                              f"--seed-corpus={tmp_path / 'seeds'}", f"--captures={captures}"],
+                             capture_output=True, text=True, check=True, timeout=300)  # fmt: skip
+    told = [line.split(": warning: ", 1)[1] for line in harness.stderr.splitlines() if ": warning: " in line]
+    assert [t.split(":", 1)[0] for t in told] == ["cut.pcap", "junk.pcap"]
+    stand_in = tmp_path / "libfuzzer"  # libFuzzer that finds nothing and stops at once
+    stand_in.write_text(f"#!{sys.executable}\nimport sys\nsys.exit(0)\n")
+    stand_in.chmod(0o755)
+    monkeypatch.setattr(libfuzzer, "harness_command", lambda: str(stand_in))
+    monkeypatch.setattr(libfuzzer, "REFERENCE_CAPTURES", captures, raising=False)  # main had no such name
+    assert main(["--engine", "libfuzzer", "--target", "dar", "--cases", "1", "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if "warning" in line] == [f"fama-fuzz: warning: {t}" for t in told]
+    seeded = sorted(p.name for p in (tmp_path / "out" / "corpus-dar").iterdir())
+    assert seeded == sorted(p.name for p in (tmp_path / "seeds").iterdir())  # the same corpus, cut's packets kept
+
+
+# libFuzzer that wrote two crash files and stopped by itself, and fama-fuzz sent ``signals`` as it
+# starts to file them (a Ctrl-C, a CI job's time limit)
+FILING_STAND_IN = """#!{python}
+import pathlib, sys
+prefix = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("-artifact_prefix="))
+for name in ("crash-0001", "crash-0002"):
+    pathlib.Path(prefix, name).write_bytes({raw!r})
+print("#100\\tDONE   cov: 10 ft: 20 corp: 3/1Kb lim: 4096 exec/s: 50 rss: 90Mb", file=sys.stderr, flush=True)
+"""
+FILING_DRIVER = """import os, signal, sys
+from scapy_fama.fuzz import libfuzzer
+libfuzzer.harness_command = lambda: sys.argv[1]
+signals, file_one = [signal.Signals[s] for s in sys.argv[2].split(",")], libfuzzer._file
+def filing(*args):
+    while signals:
+        os.kill(os.getpid(), signals.pop(0))
+    file_one(*args)
+libfuzzer._file = filing
+from scapy_fama.cli.fuzz import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize(("signals", "stopped", "filed"),
+                         [("SIGTERM", "terminated", 2), ("SIGINT,SIGTERM", "interrupted", 1)])  # fmt: skip
+def test_a_signal_while_crash_files_are_filed_leaves_the_summary(signals: str, stopped: str, filed: int,
+                                                                 tmp_path: Path) -> None:
+    """A SIGTERM that came while libFuzzer's crash files were filed killed fama-fuzz (exit -15, no
+    summary, the files not yet filed never filed: the next run skips them). Now the filing goes on
+    and the summary comes; a second signal leaves the rest unfiled, and a line says where."""
+    raw = Harness("decode").seed.raw
+    stand_in = tmp_path / "libfuzzer"
+    stand_in.write_text(FILING_STAND_IN.format(python=sys.executable, raw=raw))
+    stand_in.chmod(0o755)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-c", FILING_DRIVER, str(stand_in), signals, "--engine", "libfuzzer",
+                           "--target", "decode", "--cases", "100", "--out", str(out), "--json"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr, (done.returncode, done.stderr[-2000:])
+    summary = json.loads(done.stdout)
+    assert summary["stopped"] == stopped and json.loads((out / "summary.json").read_text()) == summary
+    (found,) = summary["findings"]  # the same bytes twice: one finding, the other its duplicate
+    assert found["duplicates"] == filed - 1 and findings.load(Path(found["json"])).minimal_raw == raw
+    left = [line for line in done.stderr.splitlines() if "left unfiled" in line]
+    assert left == ([] if filed == 2 else [f"1 crash file(s) of libFuzzer left unfiled in {out / 'libfuzzer-decode'}"])
