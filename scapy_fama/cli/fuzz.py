@@ -19,9 +19,14 @@ harness to libFuzzer instead (:mod:`scapy_fama.fuzz.libfuzzer`; ``--seconds`` ->
     fama-fuzz --engine libfuzzer --target dar --seconds 600 --jobs 2 --keep-valid -- -max_len=2048
     fama-fuzz --replay fama-fuzz-findings/inproc-exception-1a2b3c4d.json
 
-Exit codes: 0 no findings (or: the finding did not reproduce), 1 findings (or: it
-reproduced), 2 bad input, 3 a ``module:Class`` target that cannot be fuzzed (not a
-Target, or raising NotImplementedError), 130 interrupted.
+Exit status (:data:`EXIT_STATUS`, the end of ``--help``): 0 no findings, 1 findings (for
+``--replay``: 0 it did not reproduce, 1 it did); a campaign that Ctrl-C or a SIGTERM ends exits the
+same way, after its summary (``stopped: interrupted`` or ``terminated``: :mod:`.campaign`,
+:mod:`scapy_fama.fuzz.libfuzzer`), never 130. 2 bad input, or libFuzzer failing without a
+crash file; 3 a ``module:Class`` target that cannot be fuzzed (not a Target, or raising
+NotImplementedError). 130 (:func:`~scapy_fama.cli.common.run`) only for a Ctrl-C before a campaign
+has started (its target or seed corpus still being made) or during ``--replay`` or ``--merge``:
+one line, no summary; a SIGTERM there ends fama-fuzz as it ends any program (143 in a shell).
 """
 
 from __future__ import annotations
@@ -65,10 +70,18 @@ PROG = "fama-fuzz"
 EXIT_TARGET = 3  # the target itself cannot be fuzzed: not a finding (1), not bad arguments (2)
 DEFAULT_CASES = 10_000
 DEFAULT_OUT = Path("fama-fuzz-findings")
+EXIT_STATUS = (
+    "exit status: 0 no findings, 1 findings (for --replay: 0 it did not reproduce, 1 it did); a campaign that "
+    "Ctrl-C or a SIGTERM ends exits the same way, after its summary (stopped: interrupted or terminated). "
+    "2 bad input, or libFuzzer failing without a crash file; 3 a module:Class target that cannot be fuzzed. "
+    "130 only for a Ctrl-C before a campaign has started (its target or seed corpus still being made) or during "
+    "--replay or --merge: one line, no summary; a SIGTERM there ends fama-fuzz as it ends any program (143 in a shell)."
+)
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = Parser(prog=PROG, description="Fuzz FAMA signalling: our dissector, our cores, or any implementation.")
+    ap = Parser(prog=PROG, description="Fuzz FAMA signalling: our dissector, our cores, or any implementation.",
+                epilog=EXIT_STATUS)
     ap.add_argument("--target", type=nonempty_text, default="inproc",
                     help="dissect, inproc, iface, or module:Class (default inproc)")
     ap.add_argument("--cases", type=positive_int, help=f"cases to run (default {DEFAULT_CASES} unless --seconds)")

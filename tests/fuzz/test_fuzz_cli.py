@@ -15,7 +15,8 @@ import jsonschema
 import pytest
 
 from scapy_fama import schemas
-from scapy_fama.cli.fuzz import main
+from scapy_fama.cli import fuzz as fuzz_cli
+from scapy_fama.cli.fuzz import EXIT_STATUS, main
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig
 
 
@@ -232,3 +233,49 @@ def test_without_out_only_findings_are_written(tmp_path: Path) -> None:
     again = [sys.executable, "-m", "scapy_fama.cli.fuzz", "--replay", str(folder / f"{finding['id']}.json")]
     replayed = subprocess.run(again, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert replayed.returncode == 1 and "reproduced" in replayed.stderr, replayed.stderr
+
+
+def test_help_and_readme_give_the_exit_status_the_code_returns(capsys: pytest.CaptureFixture[str]) -> None:
+    """The module's docstring said 130 for an interrupted campaign, README and --help nothing, while
+    a campaign Ctrl-C'd or SIGTERM'd ends with its summary and 0 or 1 (the tests above and
+    test_harness's filing test); 130 is only for a Ctrl-C before it starts (the test below)."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().replace("`", "").split())
+    claims = [c.strip().rstrip(".") for c in EXIT_STATUS.removeprefix("exit status: ").replace(". ", "; ").split("; ")]
+    assert len(claims) == 6 and "130 interrupted" not in (fuzz_cli.__doc__ or "")
+    for claim in claims:
+        assert claim in shown and claim in readme, claim
+
+
+SLOW_TARGET = """import os, pathlib, time
+from scapy_fama.fuzz.targets import DissectTarget
+
+
+class Slow(DissectTarget):
+    def __init__(self):
+        pathlib.Path("starting").touch()
+        time.sleep(300)  # a target that takes its time to start: the signal comes meanwhile
+"""
+
+
+@pytest.mark.parametrize(("signum", "code", "err"),
+                         [(signal.SIGINT, 130, "fama-fuzz: interrupted\n"), (signal.SIGTERM, -signal.SIGTERM, "")])
+def test_a_signal_before_the_campaign_starts_ends_as_the_help_says(signum: int, code: int, err: str,
+                                                                   tmp_path: Path) -> None:
+    (tmp_path / "slowtarget.py").write_text(SLOW_TARGET)
+    fuzz = subprocess.Popen([sys.executable, "-m", "scapy_fama.cli.fuzz", "--target", "slowtarget:Slow", "--json"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "starting").exists():
+            assert fuzz.poll() is None and time.monotonic() < deadline, fuzz.communicate()
+            time.sleep(0.05)
+        fuzz.send_signal(signum)
+        out, got = fuzz.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(fuzz.pid, signal.SIGKILL)
+    assert (fuzz.returncode, out, got) == (code, "", err)
