@@ -7,7 +7,9 @@ e.g. written by ``save()``, or another tool's), in time order, read as
 fama-analyze reads them: the same files of a folder, the same reader (IPv6 behind
 any link layer), and one rule for copies (:class:`scapy_fama.analysis.classify.Sightings`:
 a packet seen again at another capture point within a second is the same
-transmission, counted once; sent again, as in a replay attack, it is another). The *conversation* is one
+transmission, counted once; sent again, as in a replay attack, it is another; a file cut short
+or damaged is read up to the break, and one of a folder that is no capture skipped, each a warning
+line of the result). The *conversation* is one
 DAR's: the BUs sent to it and the BAs it sent (the DAR of the first BU unless
 ``dar=`` names another). Its chart is the original; the replay plays its BUs
 one by one against the target and charts what comes back::
@@ -140,14 +142,22 @@ def _proxy(raw: bytes) -> bool:
     return info is not None and info.mh is not None and read_proxy(raw, info) is not None
 
 
-def read_capture(path: str | Path) -> list[Captured]:
+def read_capture(path: str | Path, warn: Callable[[str], None] | None = None) -> list[Captured]:
     """The BUs and BAs of a capture (or of the captures of a folder), each transmission once,
-    in time order (see the module doc). ValueError for what is not a capture."""
+    in time order (see the module doc). ValueError for what is not a capture. A file cut short
+    or damaged gives what it holds up to the break, and so does a file of a folder that is no
+    capture (read leniently, as fama-analyze reads one): ``warn`` is told where each broke."""
     signalling: list[tuple[float, int, bytes]] = []
-    for index, file in enumerate(capture_set([Path(path)])[0]):
-        with CaptureReader(file, index) as reader:
-            signalling += [(when, vantage, ip) for _, when, ip, vantage, _ in reader
-                           if ip is not None and mh_type(ip) in (BU, BA)]
+    files, lenient = capture_set([Path(path)])
+    for index, file in enumerate(files):
+        frames = 0
+        with CaptureReader(file, index, lenient=file in lenient) as reader:
+            for _, when, ip, vantage, _ in reader:
+                frames += 1
+                if ip is not None and mh_type(ip) in (BU, BA):
+                    signalling.append((when, vantage, ip))
+        if reader.truncated is not None and warn is not None:
+            warn(f"{reader.truncated}: " + ("its frames up to the break are read" if frames else "skipped"))
     sightings, out = Sightings(), []
     for when, vantage, raw in sorted(signalling, key=lambda s: s[0]):
         if sightings.earlier(raw, when, vantage) is not None:
@@ -220,6 +230,7 @@ class ReplayResult(View):
     replayed: Msc
     outcome: list[str] = field(default_factory=list)
     elsewhere: str | None = None  # as-is: the capture's DAR, when its BUs are not the target's
+    cut: list[str] = field(default_factory=list)  # where the capture's files broke off (read_capture)
 
     @property
     def same(self) -> bool:
@@ -283,6 +294,8 @@ class ReplayResult(View):
             yield self.replayed
         for line in self.outcome:
             yield Text(f"  {line}")
+        for where in self.cut:
+            yield Text(f"warning: {where}", "yellow")
         yield Text(self.verdict, "bold green" if good else "bold red")
 
 
@@ -588,7 +601,12 @@ def replay(
     if coa and iface is None:  # SimNet makes the care-of addresses itself
         raise ValueError("replay(coa=...) is for a re-signed replay on a real interface (iface=)")
     dar = None if dar is None else _address(dar, "replay(dar=...)")  # as the capture's are written
-    dar_address, talk = conversation(read_capture(pcap), dar)
+    cut: list[str] = []
+    captured = read_capture(pcap, cut.append)
+    try:
+        dar_address, talk = conversation(captured, dar)
+    except ValueError as exc:  # nothing to replay: say too where the capture broke off, if it did
+        raise ValueError("; ".join([str(exc), *cut])) from None
     proxy = next((c for c in talk if mode == "re-sign" and _proxy(c.raw)), None)
     if proxy is not None:
         raise ValueError(
@@ -601,7 +619,7 @@ def replay(
         coas = [coa] if isinstance(coa, str) else list(coa)
         rows, lines = _on_iface(name, iface, mode, dar_address, talk, wait, coas)
         chart = Msc(f"replay on {iface} against {name}, {mode}", ["here", name], rows)
-        return ReplayResult(str(pcap), name, mode, original, chart, lines, _elsewhere(mode, dar_address, name))
+        return ReplayResult(str(pcap), name, mode, original, chart, lines, _elsewhere(mode, dar_address, name), cut)
     node = session.dar(target)
     start = session.net.now
     if mode == "as-is":
@@ -619,7 +637,7 @@ def replay(
             move=True,
         )
     )
-    return ReplayResult(str(pcap), node.name, mode, original, chart, lines, _elsewhere(mode, dar_address, node.address))
+    return ReplayResult(str(pcap), node.name, mode, original, chart, lines, _elsewhere(mode, dar_address, node.address), cut)
 
 
 def _elsewhere(mode: str, captured: str, target: str) -> str | None:

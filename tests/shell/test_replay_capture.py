@@ -164,3 +164,55 @@ def test_an_accepted_as_is_replay_does_not_claim_the_target_held_no_record(sessi
         "ACCEPTED: the target took 2 replayed BU(s): it held no record of the binding, "
         "or only an older sequence number (the one freshness check, RFC 6275 §9.5.1)"
     )
+
+
+def _records(pcap: bytes) -> list[int]:
+    """Where each record of a little-endian pcap file starts (its 24-byte file header, then a
+    16-byte header per record whose third word is the bytes stored: pcap's format, read by hand)."""
+    assert pcap[:4] == b"\xd4\xc3\xb2\xa1"
+    starts, at = [], 24
+    while at < len(pcap):
+        starts.append(at)
+        at += 16 + int.from_bytes(pcap[at + 8 : at + 12], "little")
+    return starts
+
+
+def test_a_capture_cut_short_is_replayed_up_to_the_break_and_says_so(session: Session, tmp_path: Path) -> None:
+    """A pcap cut in the middle of a frame was replayed up to the break without a word, as if the
+    handover had ended there: now one warning line says where it broke (as fama-analyze says)."""
+    whole = (PCAPS / "lab.pcap").read_bytes()
+    second_bu = 89  # lab.pcap's frames 31 and 32 are its first BU and BA, 89 the next BU (checked below)
+    start, end = _records(whole)[second_bu - 1 : second_bu + 1]
+    assert _sequence_of(whole[:end], tmp_path)[2:] == [("BU", None)]
+    (tmp_path / "cut.pcap").write_bytes(whole[: start + 16 + 30])  # 30 bytes of its 80-odd
+    result = session.replay(tmp_path / "cut.pcap", "dar1")
+    assert result.original.sequence() == _sequence_of(whole[:start], tmp_path) == [("BU", None), ("BA", 0)]
+    warned = [line for line in str(result).splitlines() if line.startswith("warning:")]
+    assert warned == [f"warning: cut.pcap: cut short in the packet data of frame {second_bu} at byte {start + 46}: "
+                      "its frames up to the break are read"]
+
+
+def _sequence_of(pcap: bytes, tmp_path: Path) -> list[tuple[str, int | None]]:
+    """The BU/BA sequence of a whole pcap file's bytes (no break in it)."""
+    (tmp_path / "whole.pcap").write_bytes(pcap)
+    return _sequence(tmp_path / "whole.pcap")
+
+
+def test_a_folder_with_a_file_that_is_no_capture_replays_the_rest(session: Session, tmp_path: Path) -> None:
+    """A file of a folder that is no capture stopped the replay with its error, where fama-analyze
+    (whose reading the replay follows) warns of it and reads the rest: now the same, one line."""
+    shutil.copy(PCAPS / "lab.pcap", tmp_path / "lab.pcap")
+    (tmp_path / "notes.pcap").write_bytes(b"not a capture")
+    result = session.replay(tmp_path, "dar1", mode="re-sign")
+    alone = Session.default().replay(PCAPS / "lab.pcap", "dar1", mode="re-sign")
+    assert result.original.sequence() == alone.original.sequence() and result.same and alone.cut == []
+    assert result.cut == ["notes.pcap: not a pcap or pcapng file (magic 6e6f7420): skipped"]
+
+
+def test_a_capture_cut_before_its_first_bu_is_one_line_naming_the_break(session: Session, tmp_path: Path) -> None:
+    whole = (PCAPS / "lab.pcap").read_bytes()
+    (tmp_path / "early.pcap").write_bytes(whole[:200])  # the first record whole, the second cut
+    with pytest.raises(ValueError) as error:
+        session.replay(tmp_path / "early.pcap", "dar1")
+    assert str(error.value) == ("the capture holds no Binding Update to replay; early.pcap: cut short in the packet "
+                                "data of frame 2 at byte 200: its frames up to the break are read")
