@@ -19,7 +19,8 @@ The summary (:meth:`Summary.as_dict`, fama-fuzz/1) holds the numbers a tester
 needs to judge an empty result honestly: cases, execs/s, and the distinct
 (mutator, outcome) pairs reached per family. Ctrl-C, or a SIGTERM (``kill``, a CI job's
 time limit: :func:`sigterm_raises`), ends the loop, not the summary: ``stopped`` is
-``interrupted`` or ``terminated``.
+``interrupted`` or ``terminated``, and a finding being minimised is filed as far as it got
+(:class:`Unfinished`).
 """
 
 from __future__ import annotations
@@ -303,11 +304,29 @@ class Campaign:
         return triggers
 
     def finding(self, case: Case, failure: Failure) -> Finding:
-        """Minimise ``case`` (when it replays alone) into a Finding."""
-        alone = not self.target.keeps_state and self._triggers(case, failure)(case.chain)
-        chain = case.chain
-        if alone and self.config.minimise:
-            chain = findings.minimise(case.chain, self._triggers(case, failure))
+        """Minimise ``case`` (when it replays alone) into a Finding. A Ctrl-C or SIGTERM meanwhile
+        (minimising tries up to 80 chains, each up to --time-limit) raises :class:`Unfinished`
+        with the finding as far as it got: the shortest chain that still triggered, or the case as
+        generated, and ``reproduced_alone`` only if that was seen."""
+        triggers = self._triggers(case, failure)
+        chain, alone = case.chain, False
+
+        def kept(candidate: Chain) -> bool:  # minimise goes on from each chain that triggers
+            nonlocal chain
+            if not triggers(candidate):
+                return False
+            chain = candidate
+            return True
+
+        try:
+            alone = not self.target.keeps_state and triggers(case.chain)
+            if alone and self.config.minimise:
+                chain = findings.minimise(case.chain, kept)
+        except KeyboardInterrupt as stop:
+            raise Unfinished(self._finding(case, failure, chain, alone), stop) from None
+        return self._finding(case, failure, chain, alone)
+
+    def _finding(self, case: Case, failure: Failure, chain: Chain, alone: bool) -> Finding:
         raw = self.render(case.seed, apply_chain(self.frame(case.seed), chain))
         return Finding(
             self.config.target, self.config.seed, case.index, case.family, self.config.keep_valid,
@@ -354,11 +373,26 @@ class Campaign:
             if self.config.out is not None:
                 findings.save(seen[failure.signature], self.config.out)
             return
-        found = self.finding(case, failure)
+        try:
+            found, stop = self.finding(case, failure), None
+        except Unfinished as cut:  # the campaign ends, the finding filed as far as it got first
+            found, stop = cut.finding, cut.stop
         seen[failure.signature] = found
         summary.findings.append(found)
         if self.config.out is not None:
             summary.paths[found.id] = findings.save(found, self.config.out)
+        if stop is not None:
+            raise stop
+
+
+class Unfinished(Exception):
+    """A Ctrl-C or SIGTERM (``stop``) while a finding was minimised, and the finding as far as it
+    got (:meth:`Campaign.finding`): the campaign files it, then ends as ``stop`` says (it was
+    lost, and the summary said "no findings")."""
+
+    def __init__(self, finding: Finding, stop: KeyboardInterrupt) -> None:
+        super().__init__(f"stopped while minimising {finding.id}")
+        self.finding, self.stop = finding, stop
 
 
 class Terminated(KeyboardInterrupt):

@@ -265,17 +265,60 @@ class Slow(DissectTarget):
 def test_a_signal_before_the_campaign_starts_ends_as_the_help_says(signum: int, code: int, err: str,
                                                                    tmp_path: Path) -> None:
     (tmp_path / "slowtarget.py").write_text(SLOW_TARGET)
-    fuzz = subprocess.Popen([sys.executable, "-m", "scapy_fama.cli.fuzz", "--target", "slowtarget:Slow", "--json"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert _signalled(tmp_path, ["--target", "slowtarget:Slow", "--json"], "starting", signum) == (code, "", err)
+
+
+def _signalled(folder: Path, argv: list[str], when: str, signum: int) -> tuple[int, str, str]:
+    """fama-fuzz ``argv`` run in ``folder``, sent ``signum`` once the file ``when`` is there: (exit, stdout, stderr)."""
+    fuzz = subprocess.Popen([sys.executable, "-m", "scapy_fama.cli.fuzz", *argv], cwd=folder, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            # a shell's background job ignores SIGINT, and so would it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while not (tmp_path / "starting").exists():
+        while not (folder / when).exists():
             assert fuzz.poll() is None and time.monotonic() < deadline, fuzz.communicate()
             time.sleep(0.05)
         fuzz.send_signal(signum)
-        out, got = fuzz.communicate(timeout=60)
+        out, err = fuzz.communicate(timeout=60)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(fuzz.pid, signal.SIGKILL)
-    assert (fuzz.returncode, out, got) == (code, "", err)
+    return fuzz.returncode, out, err
+
+
+HANGING_TARGET = """import pathlib, time
+from scapy_fama.fuzz.targets import DissectTarget
+from scapy_fama.wire import parse
+
+
+class HangsOnOddOptions(DissectTarget):
+    \"\"\"A dissector that hangs on an option of odd length among the even ones: a hang finding,
+    whose every minimising step takes the time limit. Each hang leaves a file hang-N.\"\"\"
+
+    hangs = 0
+
+    def run(self, raw, seed, now):
+        info = parse(raw)
+        if info is not None and info.mh is not None and any(n % 2 for t, _, n in info.mh.options if t in (4, 5, 13, 14)):
+            HangsOnOddOptions.hangs += 1
+            pathlib.Path(f"hang-{HangsOnOddOptions.hangs}").touch()
+            time.sleep(60)
+        return super().run(raw, seed, now)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_a_finding_is_minimised_files_it(signum: int, tmp_path: Path) -> None:
+    """Ctrl-C (or SIGTERM) while a hang was minimised, one time limit a step, lost the finding: the
+    summary said "no findings", exit 0. Now it is filed as far as it got, and the campaign ends."""
+    (tmp_path / "hanging.py").write_text(HANGING_TARGET)
+    argv = ["--target", "hanging:HangsOnOddOptions", "--time-limit", "0.5", "--cases", "100000", "--json", "--out", "out"]
+    # hang-3: the case, its run alone, then the first step of minimising
+    code, out, err = _signalled(tmp_path, argv, "hang-3", signum)
+    assert code == 1 and "Traceback" not in err, err  # 1: a finding
+    summary = json.loads(out)
+    assert summary["stopped"] == ("interrupted" if signum == signal.SIGINT else "terminated")
+    (found,) = summary["findings"]
+    assert found["oracle"] == "hang" and found["reproduced_alone"] is True
+    assert (tmp_path / found["json"]).is_file()  # the path as printed, from the campaign's folder
