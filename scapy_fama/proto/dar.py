@@ -292,7 +292,7 @@ class DarCore:
             self.address,
             self.prefix,
             c.valid_lifetime,
-            c.preferred_lifetime,
+            min(c.preferred_lifetime, c.valid_lifetime),  # RFC 4862 §5.5.3 c: hosts ignore more
             c.router_lifetime,
         )
 

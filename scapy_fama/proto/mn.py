@@ -126,7 +126,7 @@ from scapy_fama.crypto import (
     next_collision,
     verify_mh_signature,
 )
-from scapy_fama.proto.addresses import AddressRecord, CgaSource
+from scapy_fama.proto.addresses import AddressRecord, CgaSource, kept_lifetime, prefix_problem
 from scapy_fama.proto.authorise import key_refusal
 from scapy_fama.proto.bul import BulEntry, BulEvent, BulState, CareOfToken, Due, SentBu
 from scapy_fama.proto.config import MnConfig
@@ -150,6 +150,7 @@ from scapy_fama.proto.messages import (
 from scapy_fama.proto.retransmit import RateWindow, random_delay
 from scapy_fama.proto.seqno import HALF, seq_distance
 from scapy_fama.proto.status import REFUSED, BaStatus, BeStatus
+from scapy_fama.wire.numbers import LIFETIME_UNIT
 
 COOKIE_LEN = 8  # RFC 6275 §6.1.4
 HOME_RTTS = 2  # home round trips an exchange from the HoA gets after the home BA before it is sent again
@@ -295,10 +296,14 @@ class MnCore:
         return effects
 
     def _on_ra(self, ra: RouterAdvertisement, now: float) -> Effects:
+        held = next((r for r in self._records.values() if r.prefix == ra.prefix), None)
+        problem = prefix_problem(ra, new=held is None)  # RFC 4862 §5.5.3 (proto.addresses)
+        if problem is not None:
+            return [Drop(ra, f"ra-ignored: {problem}")]
         if self._attached:
             rec = self._records.get(self._current) if self._current else None
             if rec is not None and rec.prefix == ra.prefix:
-                rec.valid_lifetime = ra.valid_lifetime
+                rec.valid_lifetime = kept_lifetime(rec.valid_lifetime, ra.valid_lifetime)
                 return []
             return [
                 Drop(
@@ -308,9 +313,9 @@ class MnCore:
             ]
         self._attached = True
         self._rs_at = None
-        rec = next((r for r in self._records.values() if r.prefix == ra.prefix), None)
+        rec = held
         if rec is not None:  # back on an earlier DAR's link: the address is native again
-            rec.valid_lifetime = ra.valid_lifetime
+            rec.valid_lifetime = kept_lifetime(rec.valid_lifetime, ra.valid_lifetime)
             rec.released = False
             self._current = rec.address
             return self._home(rec, now) + self._apply_keep(now)
@@ -495,9 +500,9 @@ class MnCore:
         # RFC 4866 §4.9: renew the PHKT (a CGA-signed BU) well before the seq space wraps under it
         signed = e.phkt is None or seq_distance(seq, e.phkt_seq) >= HALF
         hoa = None if coa == rec.address else rec.address  # from home: no HAO (profile §4)
-        lifetime = (
-            0 if dereg else wire_lifetime(min(self.config.binding_lifetime, rec.valid_lifetime))
-        )
+        # a registration asks for one lifetime unit at least: 0 would de-register (RFC 6275 §6.1.7)
+        asked = max(min(self.config.binding_lifetime, rec.valid_lifetime), LIFETIME_UNIT)
+        lifetime = 0 if dereg else wire_lifetime(asked)
         if not dereg:
             e.registered = True
         auth_coa = rec.address if dereg else coa

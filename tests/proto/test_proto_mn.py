@@ -509,6 +509,48 @@ def test_an_ra_flood_of_new_prefixes_costs_one_address_per_link(
     assert made == ["2001:db8:1::/64", P2]
 
 
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"prefix": "2001:db8:1::/48"}, "is not a /64"),  # RFC 4862 §5.5.3: 48 + 64 != 128
+        ({"prefix": "fe80::/64"}, "is not a global unicast prefix"),  # §5.5.3 b
+        ({"prefix": "ff02::/64"}, "is not a global unicast prefix"),  # RFC 4291 §2.4
+        ({"src": "2001:db8:1::99"}, "is not link-local"),  # RFC 4861 §6.1.2
+        ({"valid_lifetime": 0, "preferred_lifetime": 0}, "valid lifetime 0 for a new prefix"),  # d
+        ({"preferred_lifetime": 2_592_001}, "preferred lifetime 2592001 above valid"),  # §5.5.3 c
+    ],
+)
+def test_an_ra_no_host_may_configure_from_is_ignored_and_the_next_good_one_taken(
+    mn_key: KeyPair, fields: dict[str, object], why: str
+) -> None:
+    """One rogue RA first after link-up: no address (a /48 made the core raise, and every RA
+    after it was dropped as another prefix until the next link-up), the RSs go on, the DAR's RA
+    is taken."""
+    mn = MnCore(mn_key, config=MnConfig(sec=0), rand=seeded())
+    mn.on_link_up(0.0)
+    (dropped,) = mn.on_message(replace(ra(), **fields), 0.01)
+    assert isinstance(dropped, Drop) and dropped.code == "ra-ignored" and why in dropped.reason
+    assert mn.addresses() == [] and mn.next_deadline() == 4.0  # the next RS
+    mn.on_message(ra(), 0.02)
+    assert mn.current_address is not None and mn.current_address.startswith("2001:db8:1:")
+
+
+def test_an_ra_cannot_bring_a_held_address_below_two_hours(world: World) -> None:
+    """RFC 4862 §5.5.3 e: a forged RA with valid lifetime 0 for the HoA's prefix leaves it two
+    hours. It set the lifetime to 0, so the BU after the move asked for lifetime 0, a
+    de-registration (RFC 6275 §6.1.7) the MN keyed as a registration: every BA failed its BAD
+    and the HoA was lost after the back-off."""
+    hoa = world.visit(0)
+    rogue = RouterAdvertisement("fe80::bad", "ff02::1", DAR1, P1, 0, 0)
+    assert world.feed(rogue) == []
+    coa = world.visit(1)
+    assert [bu.lifetime for _, bu in world.bus(hoa)] == [7200]  # 4 s units: 7200 is 1800 of them
+    assert world.mn.record(hoa).bul.state is BulState.BOUND
+    assert world.dars[0].binding(hoa).coa == coa
+    world.feed(RouterAdvertisement("fe80::bad", "ff02::1", DAR2, P2, 10_000, 0))
+    assert world.mn.record(coa).valid_lifetime == 10_000  # §5.5.3 e: a longer one is taken
+
+
 def test_binding_errors_never_drop_a_binding(world: World) -> None:
     """RFC 6275 §11.3.6: status 1 from the binding's DAR asks for a new registration (one, however
     many come), status 2 only says a message type is unknown; nothing removes the binding."""
