@@ -599,6 +599,10 @@ class MnCore:
     def _check_ba(self, ba: BindingAck, sent: SentBu) -> tuple[str | None, bytes | None]:
         """Profile §7: decrypt a PHKT, check the DAR's signature if asked for, then the BAD."""
         phkt = None
+        if ba.phkt_ciphertext is not None and (not sent.cga or ba.status >= REFUSED):
+            # a DAR issues a PHKT only accepting a CGA-signed BU (profile §4, §6 step 4): any
+            # other is forged, and dropped before the RSA decryption (profile §6 cost before trust)
+            return "phkt-unasked: a PHKT in a BA that does not accept a CGA-signed BU", None
         if ba.phkt_ciphertext is not None:
             try:
                 phkt = decrypt_phkt(self.keypair, ba.phkt_ciphertext)
