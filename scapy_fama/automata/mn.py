@@ -254,6 +254,12 @@ class MnAutomaton(FamaAutomaton):
         return self.core.addresses()
 
     def _accepts(self, dst_mac: bytes, info: WireInfo) -> bool:
+        if info.rh2 is not None and (info.rh2_segments_left != 1 or info.rh2 not in self.core.addresses()):
+            # RFC 6275 §6.4: a type 2 Routing header has Segments Left 1 and names one of the
+            # node's own addresses, or the packet is discarded (the codec reads the rest past it)
+            self.log.write(self.name, "drop", "RH2", src=info.src, dst=info.dst,
+                           why=f"rh2-not-mine: {info.rh2} with Segments Left {info.rh2_segments_left}")  # fmt: skip
+            return False
         return self._mine(info.dst)
 
     def _mine(self, dst: str) -> bool:

@@ -148,14 +148,15 @@ def router_solicitation(src: str, sllao: bytes | None = None, *, hlim: int = 255
     return ipv6(src, ALL_ROUTERS, 58, body, hlim)
 
 
-def router_advertisement(src: str, dst: str, sllao: bytes | None, dars: list[str], lifetime: int = 1800) -> bytes:
+def router_advertisement(src: str, dst: str, sllao: bytes | None, dars: list[str], lifetime: int = 1800,
+                         *, length: int = 64, valid: int = 86400) -> bytes:  # fmt: skip
     """RFC 4861 §4.2 (maybe with an SLLA option) and one Prefix Information option (§4.6.2)
-    per DAR address: /64, L=1 A=1 R=1 (RFC 6275 §7.2: the prefix field holds the router's
-    address), valid and preferred 1 day."""
+    per DAR address: ``length`` (a /64), L=1 A=1 R=1 (RFC 6275 §7.2: the prefix field holds
+    the router's address), valid and preferred ``valid`` (1 day)."""
     body = bytes((134, 0, 0, 0, 64, 0)) + lifetime.to_bytes(2, "big") + bytes(8)
     body += b"\x01\x01" + sllao if sllao else b""
     for dar in dars:
-        body += bytes((3, 4, 64, 0xE0)) + (86400).to_bytes(4, "big") * 2 + bytes(4) + a16(dar)
+        body += bytes((3, 4, length, 0xE0)) + valid.to_bytes(4, "big") * 2 + bytes(4) + a16(dar)
     return ipv6(src, dst, 58, with_checksum(src, dst, 58, body, 2), 255)
 
 

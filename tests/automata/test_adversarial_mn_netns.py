@@ -262,6 +262,30 @@ def test_ras_with_many_prefixes_or_a_flood_of_new_ones_cost_one_cga_per_link_up(
     assert len([r for r in mn.records() if r["kind"] == "address-optimistic"]) == 1
 
 
+def test_rogue_ras_neither_stall_the_attachment_nor_shorten_the_hoa(mn: Bed) -> None:
+    """RFC 4862 §5.5.3: a rogue router's RA for a /48 first after the link-up is ignored (it made
+    the MN raise and drop its DAR's RA as another prefix until the next link-up); one with
+    valid lifetime 0 for the HoA's prefix leaves it two hours (the BU after the move asked for
+    lifetime 0, a de-registration)."""
+    dars = Dars(mn)
+    rogue = "fe80::e1"
+    dars.wire.to(group_mac(ALL_NODES), router_advertisement(rogue, ALL_NODES, dars.wire.mac, [DAR1], length=48))
+    assert mn.wait(dir="drop", kind="RA")["why"] == "ra-ignored: 2001:db8:1::/48 is not a /64 (RFC 4862 §5.5.3, RFC 3972 §3)"
+    dars.advertise(ROUTER1, [DAR1])
+    hoa = mn.wait(kind="address-optimistic")["address"]
+    dars.wire.to(group_mac(ALL_NODES), router_advertisement(rogue, ALL_NODES, dars.wire.mac, [DAR1], valid=0))
+    group = solicited_node(hoa)  # a marker: the MN answered it, so it handled the RA before
+    dars.wire.to(group_mac(group), neighbour_solicitation(ROUTER1, group, hoa, dars.wire.mac))
+    dars.wire.collect(lambda s: icmp_type(s) == 136 and s.ip[48:64] == a16(hoa))
+    dars.move(ROUTER2, DAR2)
+    dars.wire.collect(lambda s: bool(dars.bus))
+    ip, bu = dars.bus[0]
+    assert bu.hoa == hoa and bu.lifetime == 7200
+    mh_at = 40 + 24  # IPv6, then the Destination Options header with the HAO (24 bytes)
+    assert ip[6] == 60 and ip[mh_at + 2] == 5  # MH type 5, a BU (RFC 6275 §6.1.7)
+    assert int.from_bytes(ip[mh_at + 10 : mh_at + 12], "big") * 4 == 7200  # Lifetime, 4 s units
+
+
 # ---------------------------------------------------------------- RFC 4429 §3.3 on the wire
 
 
@@ -308,6 +332,35 @@ def test_packets_from_the_mns_own_addresses_are_dropped_not_answered(mn: Bed) ->
     assert sorted(spoofed()) == sorted(f"own-address: {own} is this MN's" for own in (coa, hoa))
     assert not [s for s in dars.seen if s.ip[6] == 17 and s.ip.endswith(b"as the MN")]  # no echo
     assert not [r for r in mn.records()[since:] if r["dir"] == "in" and r["kind"] == "DATA" and r["src"] != FAR]
+
+
+@pytest.mark.parametrize("mn", [("--udp-echo",)], indirect=True)
+def test_a_type_2_routing_header_to_another_address_is_discarded(mn: Bed) -> None:
+    """RFC 6275 §6.4: a type 2 Routing header names one of the MN's own addresses with Segments
+    Left 1, or the packet is discarded: UDP Echo requests to the CoA behind one naming another
+    node, or with Segments Left 0, get no echo (they were echoed from the CoA); one naming the
+    HoA, and one without, are echoed."""
+    dars, hoa, coa, _bu = moved(mn)
+
+    def rh2(address: str, left: int = 1) -> bytes:
+        return bytes((17, 2, 2, left, 0, 0, 0, 0)) + a16(address)
+
+    since = len(mn.records())
+    for n, header in enumerate((rh2(FAR), rh2("2001:db8:2::77"), rh2(hoa, left=0))):
+        dars.send(udp(FAR, coa, b"refused %d" % n, before=header, first_nh=43))
+    dars.send(udp(FAR, coa, b"home", before=rh2(hoa), first_nh=43))
+    dars.send(udp(FAR, coa, b"marker"))
+    dars.wire.collect(lambda s: s.ip[6] == 17 and s.ip.endswith(b"marker"))
+
+    def refused() -> list[str]:
+        return [r["why"] for r in mn.records()[since:] if r["kind"] == "RH2"]
+
+    until(lambda: len(refused()) == 3, "three RH2 drops")
+    assert refused() == [f"rh2-not-mine: {FAR} with Segments Left 1", "rh2-not-mine: 2001:db8:2::77 with Segments Left 1",
+                         f"rh2-not-mine: {hoa} with Segments Left 0"]  # fmt: skip
+    echoed = [s.ip for s in dars.seen if s.ip[6] == 17]
+    assert not [ip for ip in echoed if b"refused" in ip]
+    assert [ip for ip in echoed if ip.endswith(b"home")]
 
 
 # ---------------------------------------------------------------- item 4: link events
