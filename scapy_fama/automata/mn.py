@@ -196,7 +196,8 @@ class MnAutomaton(FamaAutomaton):
             self._watch_link(now)  # would follow this message and throw away what it configured;
             return [Drop(msg, "before-link: arrived before the link state was read")]  # RS next
         effects = self.core.on_message(msg, now)
-        if isinstance(msg, RouterAdvertisement):  # kept for the prefixes the core took, only
+        # kept for the prefixes the core took, from RAs it did not drop (RFC 4861 §6.1.2, §6.3.4)
+        if isinstance(msg, RouterAdvertisement) and not any(isinstance(e, Drop) for e in effects):
             self._routers[msg.prefix] = msg.src
             prefixes = {r.prefix for r in self._records()}
             self._routers = {p: r for p, r in self._routers.items() if p in prefixes}

@@ -266,7 +266,8 @@ def test_rogue_ras_neither_stall_the_attachment_nor_shorten_the_hoa(mn: Bed) -> 
     """RFC 4862 §5.5.3: a rogue router's RA for a /48 first after the link-up is ignored (it made
     the MN raise and drop its DAR's RA as another prefix until the next link-up); one with
     valid lifetime 0 for the HoA's prefix leaves it two hours (the BU after the move asked for
-    lifetime 0, a de-registration)."""
+    lifetime 0, a de-registration); one from a global source does not make its sender the MN's
+    router."""
     dars = Dars(mn)
     rogue = "fe80::e1"
     dars.wire.to(group_mac(ALL_NODES), router_advertisement(rogue, ALL_NODES, dars.wire.mac, [DAR1], length=48))
@@ -284,6 +285,11 @@ def test_rogue_ras_neither_stall_the_attachment_nor_shorten_the_hoa(mn: Bed) -> 
     mh_at = 40 + 24  # IPv6, then the Destination Options header with the HAO (24 bytes)
     assert ip[6] == 60 and ip[mh_at + 2] == 5  # MH type 5, a BU (RFC 6275 §6.1.7)
     assert int.from_bytes(ip[mh_at + 10 : mh_at + 12], "big") * 4 == 7200  # Lifetime, 4 s units
+    off_link = "2001:db8:2::66"  # RFC 4861 §6.1.2: an RA from it is invalid, its router not taken
+    dars.wire.to(group_mac(ALL_NODES), router_advertisement(off_link, ALL_NODES, bytes.fromhex("020000000066"), [DAR2]))
+    mn.wait(dir="drop", kind="RA", why=f"ra-ignored: source {off_link} is not link-local (RFC 4861 §6.1.2)")
+    dars.wire.collect(lambda s: len(dars.bus) > 1)  # the BU's retransmission, 1.5 s after it
+    assert dars.seen[-1].frame[:6] == dars.wire.mac  # still to ROUTER2
 
 
 # ---------------------------------------------------------------- RFC 4429 §3.3 on the wire
