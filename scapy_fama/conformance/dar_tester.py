@@ -236,7 +236,6 @@ class DarTester(Patience):
         self.cn, self.wait, self.secure, self.sec = addr_text(cn), wait, secure, sec
         self._other: KeyPair | None = None
         self._cga_sent = 0.0
-        self._silent: tuple[int, str] | None = None  # the liveness check's finding in this case
 
     # ---------------------------------------------------------------- set-up
 
@@ -269,15 +268,10 @@ class DarTester(Patience):
         self._silent = None
         self.x.begin(setup)
 
-    def alive(self) -> str | None:
+    def _check_alive(self) -> str | None:
         """None while the DAR answers: an RA to a Router Solicitation, else any BA to a valid
         first BU, in one of ALIVE_TRIES tries (a lossy link is not a dead IUT: the first waits
-        LATE seconds more for a slow one, the others the wait); otherwise what went unanswered
-        (or how it crashed, where that is known)."""
-        if self.x.crashed is not None:
-            return f"it crashed: {self.x.crashed}"
-        if self._silent is not None and not self._heard_since(self._silent[0]):
-            return self._silent[1]  # found silent during the case, and silent ever since
+        LATE seconds more for a slow one, the others the wait); otherwise what went unanswered."""
         for tried in range(ALIVE_TRIES):
             seconds = self.wait + (0.0 if tried else LATE)
             self.x.send(encode_bytes(RouterSolicitation(self.x.link_local)))
@@ -287,25 +281,16 @@ class DarTester(Patience):
             self.send(mn.first_bu())
             if self._answered(_ba_to(mn.coa), seconds):
                 return None
-        why = (
+        return (
             f"no RA to a Router Solicitation from {self.x.link_local} and no BA to a valid "
             f"CGA-signed BU, {ALIVE_TRIES} times (within {self._window(self.wait + LATE)} the first)"
         )
-        self._silent = (len(self.x.frames), why)
-        return why
-
-    def _heard_since(self, mark: int) -> bool:
-        """Whether the IUT sent anything after the first ``mark`` frames of the case's log."""
-        return any(f.direction == IUT for f in self.x.frames[mark:])
 
     def _probe(self) -> Until:
         """A Router Solicitation from the tester's link-local address; its answer, an RA to it."""
         me = self.x.link_local
         self.x.send(encode_bytes(RouterSolicitation(me)))
         return _from_iut(lambda m: isinstance(m, RouterAdvertisement) and m.dst == me)
-
-    def _unresponsive(self) -> bool:
-        return self.alive() is not None
 
     def new_coa(self) -> str:
         iid = int.from_bytes(os.urandom(8), "big") | 1

@@ -182,6 +182,7 @@ class MnTester(Patience):
         self.public_key: bytes | None = None
         self.ra_at = 0.0  # when the last RA went out (case time)
         self.advertised: PlayedDar | None = None  # the DAR of the last RA
+        self.moved_at: float | None = None  # when a liveness check in the case moved the MN
         self._prefixes = 0x100  # run-wide: every played DAR gets a prefix of its own
 
     # ---------------------------------------------------------------- what can run here
@@ -224,20 +225,39 @@ class MnTester(Patience):
     def begin(self, setup: Setup) -> None:
         self.x.begin(setup)
         self.dars, self.backlog, self.public_key, self.advertised = {}, [], None, None
+        self._silent, self.moved_at = None, None
 
-    def alive(self) -> str | None:
+    def _check_alive(self) -> str | None:
         """None while the MN solicits a router when its link comes up (twice, on a link that
-        may lose packets: ALIVE_LINK_UPS); otherwise what went unanswered (or how it crashed,
-        where that is known)."""
-        if self.x.crashed is not None:
-            return f"it crashed: {self.x.crashed}"
+        may lose packets: ALIVE_LINK_UPS); otherwise what went unanswered, and that the IUT is
+        a router where it answers a Router Solicitation (the wrong kind of IUT)."""
         tries = 1 if self.x.lossless else ALIVE_LINK_UPS
         for _ in range(tries):
             self.x.link_down()
             self.x.link_up()
-            if any(isinstance(decode(f.raw), RouterSolicitation) for f in self._solicited()):
+            frames = self._solicited()
+            self._heard(frames)
+            if frames and isinstance(decode(frames[-1].raw), RouterSolicitation):
                 return None
-        return f"no Router Solicitation within {RS_WAIT:g} s of link-up ({tries} times)"
+        why = f"no Router Solicitation within {RS_WAIT:g} s of link-up ({tries} times)"
+        self.x.send(encode_bytes(RouterSolicitation(self.x.link_local)))
+        frames = self.x.wait(self.wait, lambda f: isinstance(decode(f.raw), RouterAdvertisement))
+        if frames and isinstance(decode(frames[-1].raw), RouterAdvertisement):
+            why += "; it answers a Router Solicitation with a Router Advertisement: a router, not an MN"
+        return why
+
+    def _unresponsive(self) -> bool:
+        """The liveness check after a first unanswered probe moves the MN (its link down and up);
+        a live one gets the RA of the DAR it was on at once, and DAD_TIME for its address there,
+        so that the probes go on. What it sends from then on follows the move, not the case
+        (``moved_at``)."""
+        dar, self.moved_at = self.advertised, self.x.now()
+        if super()._unresponsive():
+            return True
+        if dar is not None:
+            self._advertised_by(dar, VALID, PREFERRED)
+            self._heard(self.x.wait(DAD_TIME + SLACK))
+        return False
 
     def _solicited(self) -> list[Frame]:
         """The MN's frames up to its first RS (within RS_WAIT)."""
@@ -266,12 +286,16 @@ class MnTester(Patience):
         frames = self._solicited()
         if not frames or not isinstance(decode(frames[-1].raw), RouterSolicitation):
             raise Inconclusive(f"set-up: the MN sent no Router Solicitation within {RS_WAIT:g} s")
+        self._advertised_by(dar, valid, preferred)
+        return dar
+
+    def _advertised_by(self, dar: PlayedDar, valid: int, preferred: int) -> None:
+        """``dar``'s RA of its prefix, with R=1, to all nodes."""
         ra = RouterAdvertisement(
             dar.link_local, "ff02::1", dar.address, dar.prefix, valid, min(valid, preferred)
         )
         self.x.send(encode_bytes(ra))
         self.ra_at, self.advertised = self.x.now(), dar
-        return dar
 
     def move(self, i: int) -> PlayedDar:
         """A handover: the MN's link goes down and up, then DAR ``i`` advertises (the case
@@ -366,13 +390,15 @@ class MnTester(Patience):
 
     def expect_no_bu(self, i: int, seconds: float, why: str) -> None:
         """No BU to DAR ``i`` for ``seconds``, nor while the link is then probed (a BU that
-        comes then is a BU all the same); a silence on a link seen to lose packets proves
-        nothing: INCONCLUSIVE."""
+        comes then is a BU all the same, unless a liveness check moved the MN before it); a
+        silence on a link seen to lose packets proves nothing: INCONCLUSIVE."""
         hit = self._take(self.is_bu_to(i), seconds)
         loss = None
         if hit is None:
             loss = self.link_loss()
             hit = self._take(self.is_bu_to(i), 0.0)
+            if hit is not None and self.moved_at is not None and hit[0].time >= self.moved_at:
+                hit = None  # sent after the liveness check moved the MN
         if hit is not None:
             raise Fail(f"{why}, yet the MN sent {describe(hit[1], hit[0].time)}")
         if loss is not None:

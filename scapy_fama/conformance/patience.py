@@ -21,10 +21,13 @@ answers with an NA (RFC 4861 §7.2.4). The first probe waits LATE past the wait
 for a slow IUT; once a probe went unanswered, the others wait the wait alone
 (an answer one of them gets, however late, still shows the link losing), and
 LATE at the end lets a last late answer in. A first probe unanswered asks the
-role whether the IUT is known to answer nothing at all (``_unresponsive``: a
-DAR's liveness check): then no probe can change the outcome, the probing stops,
-and the runner's liveness check fails the case. What the IUT sends meanwhile
-goes back to the tester (``_heard``): the answer a case awaits may come then.
+role whether the IUT is known to answer nothing at all (``_unresponsive``: the
+role's liveness check, ``_check_alive``, a DAR's and an MN's alike): then no
+probe can change the outcome, the probing stops, and the runner's liveness
+check fails the case, the finding standing for it while the IUT stays silent
+(``alive`` sends nothing more), so that a dead IUT costs one probe and one
+check. What the IUT sends meanwhile goes back to the tester (``_heard``): the
+answer a case awaits may come then.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from scapy_fama.conformance.case import Fail, Inconclusive
-from scapy_fama.conformance.executor import Executor, Frame
+from scapy_fama.conformance.executor import IUT, Executor, Frame
 
 # No rule says how soon an IUT answers: an expected answer that misses the run's wait is
 # awaited this much longer, so that a slow IUT is told from a silent one (INCONCLUSIVE, not FAIL).
@@ -51,14 +54,31 @@ class Patience:
     x: Executor
     wait: float  # the run's wait for an answer (seconds of the executor)
     PROBE: str  # what the probes are, for a verdict ("Router Solicitations to the DAR")
+    _silent: tuple[int, str] | None = None  # the liveness check's finding in this case (begin clears it)
 
     def _probe(self) -> Until | None:
         """Send one probe of the link; what its answer looks like (None: nothing to probe with)."""
         raise NotImplementedError
 
+    def _check_alive(self) -> str | None:
+        """The role's liveness check: None if the IUT answers it, else what went unanswered."""
+        raise NotImplementedError
+
+    def alive(self) -> str | None:
+        """None while the IUT answers the role's liveness check; otherwise what went unanswered
+        (or how it crashed, where that is known). A silence found in this case stands, with
+        nothing sent, while the IUT has sent nothing since (see the module doc)."""
+        if self.x.crashed is not None:
+            return f"it crashed: {self.x.crashed}"
+        if self._silent is not None and not any(f.direction == IUT for f in self.x.frames[self._silent[0] :]):
+            return self._silent[1]
+        why = self._check_alive()
+        self._silent = None if why is None else (len(self.x.frames), why)
+        return why
+
     def _unresponsive(self) -> bool:
         """Whether the IUT is known to answer nothing at all (asked once a probe went unanswered)."""
-        return False
+        return self.alive() is not None
 
     def _heard(self, frames: list[Frame]) -> None:
         """The IUT's frames that came while the tester waited on its own account."""

@@ -13,11 +13,18 @@ them for the netns tests; the first argument names it:
 
 from __future__ import annotations
 
+import random
 import sys
+from collections.abc import Callable
 from typing import Any
 
+from scapy_fama.conformance.inproc_mn import DrivenMn
+from scapy_fama.crypto import KeyPair
 from scapy_fama.proto import MnCore
 from scapy_fama.proto.effects import Effects
+from scapy_fama.wire import parse
+from scapy_fama.wire.icmpv6 import neighbor_advertisement, read
+from scapy_fama.wire.numbers import NS
 from tests.conformance.planted_dar import HeldBack
 
 SLOW_MN = 1.2
@@ -37,6 +44,38 @@ class SlowMn(HeldBack, MnCore):
 
     def send(self, *args: Any) -> Effects:
         return self._hold(super().send(*args), args[-1])
+
+
+class MnBehindALink(DrivenMn):
+    """An in-process MN (``factory``: a planted one) behind a link the tester cannot take for
+    lossless, as on an interface, which loses ``loss`` of what the MN sends (seeded) and of the
+    Neighbour Solicitations that probe it, which the MN's host answers for its current address
+    while the MN runs (RFC 4861 §7.2.4; in-process the executor is that host, as fama-mn's
+    automaton is on a link). What else the tester sends arrives: a lost BA or RA makes the MN's
+    next message wrong, not missing, and a wrong message fails a case as it does at a DAR."""
+
+    lossless = False
+
+    def __init__(
+        self, key: KeyPair, *, loss: float = 0.0, seed: int = 0, factory: Callable[..., MnCore] = MnCore
+    ) -> None:
+        super().__init__(key, factory=factory)
+        self.loss, self.rng = loss, random.Random(seed)
+
+    def _deliver(self, raw: bytes) -> None:
+        info = parse(raw)
+        ns = None if info is None else read(raw, info)
+        if ns is None or ns.type != NS or info is None:
+            super()._deliver(raw)
+        elif self._kept() and self.crashed is None and ns.target == self.mn.current_address:
+            na = neighbor_advertisement(ns.target, info.src, ns.target, bytes(6), router=False, solicited=True)
+            self._received(na)
+
+    def _received(self, raw: bytes, at: float | None = None, mac: str = "") -> bool:
+        return self._kept() and super()._received(raw, at, mac)
+
+    def _kept(self) -> bool:
+        return self.rng.random() >= self.loss
 
 
 CORES: dict[str, type[MnCore]] = {"slow": SlowMn}

@@ -23,6 +23,10 @@ from scapy_fama.proto.messages import (
     RouterSolicitation,
     UnknownMobility,
 )
+from scapy_fama.wire import parse
+from scapy_fama.wire.icmpv6 import read
+from scapy_fama.wire.numbers import NS
+from tests.conformance.planted_mn import MnBehindALink
 
 catalogue.load()
 
@@ -137,6 +141,26 @@ def test_an_mn_that_crashes_fails_that_case_and_leaves_the_rest_inconclusive(mn_
     crashed = outcomes["MN-STATUS-003"]
     assert crashed.verdict is Verdict.FAIL and "KeyError: 'planted crash on BA 148'" in crashed.reason
     assert outcomes["MN-STATUS-004"].reason == "the IUT stopped answering after MN-STATUS-003"
+
+
+def test_a_dead_mn_is_probed_once_then_left_to_the_liveness_check(mn_key: KeyPair) -> None:
+    """As a DAR: an MN that crashed in MN-STATUS-003 (it expects silence after BA 148), behind a
+    link the tester cannot take for lossless, got all PROBES Neighbour Solicitations, each
+    unanswered, before its silence passed and the runner found it dead. Now the first
+    unanswered probe runs the liveness check: no more probes, and the verdicts stand."""
+    executor = MnBehindALink(mn_key, factory=CrashesOn148)
+    outcomes = {o.case.id: o for o in run_all(select("mn", ["MN-STATUS-00[34]"]), MnTester(executor))}
+    died = outcomes["MN-STATUS-003"]
+    assert died.verdict is Verdict.FAIL and "KeyError: 'planted crash on BA 148'" in died.reason
+    probes = [f for f in died.frames if f.direction == TESTER and _is_ns(f.raw)]
+    assert len(probes) == 1, len(probes)
+    assert outcomes["MN-STATUS-004"].reason == "the IUT stopped answering after MN-STATUS-003"
+
+
+def _is_ns(raw: bytes) -> bool:
+    info = parse(raw)
+    msg = None if info is None else read(raw, info)
+    return msg is not None and msg.type == NS
 
 
 def test_the_same_suite_twice_gives_the_same_verdicts(mn_key: KeyPair) -> None:
