@@ -25,8 +25,8 @@ run; its CGAs are Sec 0 unless ``--sec`` says otherwise.
 Exit codes: 0 no case failed (inconclusive ones allowed), 1 a case failed or
 the tester erred, 2 bad input (unknown interface, bad address, no such case,
 an output that cannot be written) or a broken test bed (the IUT does not
-answer at all, or its network does not route the tester's addresses back),
-130 interrupted.
+answer at all, is not of the role tested, or its network does not route the
+tester's addresses back), 130 interrupted.
 """
 
 from __future__ import annotations

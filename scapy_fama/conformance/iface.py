@@ -148,7 +148,13 @@ class IfaceDar(IfaceExecutor):
         self, iface: str, address: str, wait: float = 1.0, beyond: tuple[str, ...] = ()
     ) -> None:
         require_root()
-        self.dar_mac = resolve_mac(iface, address, wait, tries=RESOLVE_TRIES)  # before the reader
+        try:  # before the reader
+            self.dar_mac = resolve_mac(iface, address, wait, tries=RESOLVE_TRIES)
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc}: is {address} the DAR's address (--iut-address), and the IUT a DAR? "
+                "(--role mn tests a mobile node)"
+            ) from None
         self.beyond = [IPv6Network(net) for net in beyond]
         super().__init__(iface)
 

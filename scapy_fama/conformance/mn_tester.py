@@ -27,7 +27,14 @@ can check and the MN's later BUs can be checked (profile §4, §5).
 
 After each case the runner asks :meth:`MnTester.alive` whether the MN still
 answers: its link goes down and up, and an RS must follow (profile §2 step 1;
-on a link that may lose them, a second link-up gets its chance too). Set-up
+on a link that may lose them, a second link-up gets its chance too). Before the
+first case (a real MN, ``ready``) the IUT must also not be a router: one that
+answers the tester's RS with an RA (RFC 4861 §6.2.6; a host never sends one)
+is a DAR pointed at by mistake, and no case runs. The check also runs when a
+first link probe goes unanswered (patience.py): a dead MN is probed once, and
+a live one, moved by the check, gets the RA of the DAR it was on at once, so
+that the probes go on (what it sends after that move is not held against a
+silence, ``moved_at``). Set-up
 steps that the MN does not complete (no RS, no BU to register with) make a
 case inconclusive; an expectation that is not met fails it, naming what
 arrived instead. Neither a slow MN nor a lossy link decides a case, as for a
@@ -229,8 +236,7 @@ class MnTester(Patience):
 
     def _check_alive(self) -> str | None:
         """None while the MN solicits a router when its link comes up (twice, on a link that
-        may lose packets: ALIVE_LINK_UPS); otherwise what went unanswered, and that the IUT is
-        a router where it answers a Router Solicitation (the wrong kind of IUT)."""
+        may lose packets: ALIVE_LINK_UPS); otherwise what went unanswered."""
         tries = 1 if self.x.lossless else ALIVE_LINK_UPS
         for _ in range(tries):
             self.x.link_down()
@@ -239,12 +245,24 @@ class MnTester(Patience):
             self._heard(frames)
             if frames and isinstance(decode(frames[-1].raw), RouterSolicitation):
                 return None
-        why = f"no Router Solicitation within {RS_WAIT:g} s of link-up ({tries} times)"
+        return f"no Router Solicitation within {RS_WAIT:g} s of link-up ({tries} times)"
+
+    def ready(self) -> str | None:
+        """As for any IUT (patience.py), and the IUT is no router: a router answers a Router
+        Solicitation with an RA (RFC 4861 §6.2.6), a host never sends one (§6.3): a DAR, whose
+        node's kernel may well solicit on link-up, would fail the first case and leave the
+        rest inconclusive."""
+        why = super().ready()
+        if why is not None:
+            return why
         self.x.send(encode_bytes(RouterSolicitation(self.x.link_local)))
         frames = self.x.wait(self.wait, lambda f: isinstance(decode(f.raw), RouterAdvertisement))
         if frames and isinstance(decode(frames[-1].raw), RouterAdvertisement):
-            why += "; it answers a Router Solicitation with a Router Advertisement: a router, not an MN"
-        return why
+            return (
+                "the IUT answers a Router Solicitation with a Router Advertisement: a router, not a "
+                "mobile node (--role dar tests a DAR)"
+            )
+        return None
 
     def _unresponsive(self) -> bool:
         """The liveness check after a first unanswered probe moves the MN (its link down and up);
@@ -413,7 +431,7 @@ class MnTester(Patience):
         if address is None:
             return None
         self.x.send(icmpv6.neighbor_solicitation(self.x.link_local, address, address, None))
-        return lambda f: f.direction == IUT and _nd_target(f.raw, NA) == address
+        return lambda f: f.direction == IUT and nd_target(f.raw, NA) == address
 
     def _current_address(self) -> str | None:
         """The newest address of the prefix last advertised that the MN used as a source, or
@@ -425,7 +443,7 @@ class MnTester(Patience):
             info = parse(frame.raw) if frame.direction == IUT else None
             if info is None:
                 continue
-            address = _nd_target(frame.raw, NS) if info.src == "::" else info.src
+            address = nd_target(frame.raw, NS) if info.src == "::" else info.src
             if dar.owns(address):
                 return address
         return None
@@ -541,7 +559,7 @@ class MnTester(Patience):
         return None
 
 
-def _nd_target(raw: bytes, icmp_type: int) -> str | None:
+def nd_target(raw: bytes, icmp_type: int) -> str | None:
     """The target of the valid Neighbour Solicitation or Advertisement (``icmp_type``: NS or
     NA) in ``raw``, if it is one (RFC 4861 §4.3, §4.4)."""
     info = parse(raw)

@@ -7,7 +7,9 @@ lose what either side sends. So neither a slow IUT nor a lossy link decides a
 case, DAR or MN alike::
 
     an expected answer misses the run's wait --> awaited LATE s more: it came ->
-                                                 INCONCLUSIVE (the IUT is slower than the tester waits)
+                                                 INCONCLUSIVE (the IUT is slower than the tester waits,
+                                                 or, on a link that may lose packets, this answer
+                                                 retransmits a lost one)
     an answer never came, or a silence would  --> the link is probed (link_loss): up to PROBES probes,
     pass a case                                  some answered and some not -> the link loses
                                                  packets: INCONCLUSIVE; else the answer's absence
@@ -76,6 +78,12 @@ class Patience:
         self._silent = None if why is None else (len(self.x.frames), why)
         return why
 
+    def ready(self) -> str | None:
+        """Before the first case (an IUT that outlives the cases): None if the IUT answers the
+        liveness check, else why no case can run."""
+        why = self.alive()
+        return None if why is None else f"the IUT does not answer before the first case: {why}"
+
     def _unresponsive(self) -> bool:
         """Whether the IUT is known to answer nothing at all (asked once a probe went unanswered)."""
         return self.alive() is not None
@@ -90,10 +98,11 @@ class Patience:
         frames = self.x.wait(LATE, until)
         if frames and until(frames[-1]):
             after = frames[-1].time - asked
+            lost = "" if self.x.lossless else ", unless the link lost an earlier one and this is a retransmission"
             raise Inconclusive(
                 f"{what} came {after:.1f} s after the tester's packet, past the wait of {window:g} s: "
                 f"the IUT is slower than the tester waits (run again with a --wait above "
-                f"{after - window + self.wait:.1f})"
+                f"{after - window + self.wait:.1f}){lost}"
             )
         self._heard(frames)
 

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 ::
 
-    (probe_first: tester.alive() -> silent: TestBedError, nothing runs)
+    (probe_first: tester.ready() -> silent, or not of the role: TestBedError, nothing runs)
     for case in selection:     the IUT died after an earlier case -> INCONCLUSIVE, not run
                                tester.applicable(case)  -> a reason: INCONCLUSIVE, not run
                                tester.begin(case.setup) -> executor: fresh frame log (fresh IUT)
@@ -48,6 +48,8 @@ class Tester(Protocol):
     def begin(self, setup: Setup) -> None: ...
 
     def alive(self) -> str | None: ...
+
+    def ready(self) -> str | None: ...
 
 
 @dataclass
@@ -103,9 +105,9 @@ def run_all(
     probe_first: bool = False,
 ) -> list[Outcome]:
     """Every case's outcome (see the module doc). ``probe_first``: the IUT outlives the cases
-    (a real one): check that it answers before the first."""
-    if probe_first and (why := tester.alive()) is not None:
-        raise TestBedError(f"the IUT does not answer before the first case: {why}")
+    (a real one): check that it answers, as the role it is tested for, before the first."""
+    if probe_first and (why := tester.ready()) is not None:
+        raise TestBedError(why)
     outcomes: list[Outcome] = []
     dead_after: str | None = None
     for c in cases:

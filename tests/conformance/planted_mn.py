@@ -1,6 +1,8 @@
 """MNs with a planted defect: MnCore subclasses for the in-process tests, and fama-mn with one of
 them for the netns tests; the first argument names it:
 
+    crash   the process exits (code 3) the moment it is handed a BA with status 148 (MN-STATUS-003
+            sends one), as an MN with a fatal bug in that path would
     slow    its core sends everything SLOW_MN seconds late (1.2 s: past the tester's wait of
             1 s, within its wait for the BU after a move, DAD's 1 s and the wait; a round trip
             shorter than the 1.5 s a first BU waits for its BA, so that its retransmissions do
@@ -13,19 +15,22 @@ them for the netns tests; the first argument names it:
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from scapy_fama.conformance.inproc_mn import DrivenMn
+from scapy_fama.conformance.mn_tester import nd_target
 from scapy_fama.crypto import KeyPair
 from scapy_fama.proto import MnCore
 from scapy_fama.proto.effects import Effects
+from scapy_fama.proto.messages import BindingAck, Message
 from scapy_fama.wire import parse
-from scapy_fama.wire.icmpv6 import neighbor_advertisement, read
+from scapy_fama.wire.icmpv6 import neighbor_advertisement
 from scapy_fama.wire.numbers import NS
-from tests.conformance.planted_dar import HeldBack
+from tests.conformance.planted_dar import CRASH_EXIT, HeldBack
 
 SLOW_MN = 1.2
 
@@ -46,6 +51,13 @@ class SlowMn(HeldBack, MnCore):
         return self._hold(super().send(*args), args[-1])
 
 
+class CrashingMn(MnCore):
+    def on_message(self, msg: Message, now: float) -> Effects:
+        if isinstance(msg, BindingAck) and msg.status == 148:
+            os._exit(CRASH_EXIT)  # no clean-up, no log line: a crash
+        return super().on_message(msg, now)
+
+
 class MnBehindALink(DrivenMn):
     """An in-process MN (``factory``: a planted one) behind a link the tester cannot take for
     lossless, as on an interface, which loses ``loss`` of what the MN sends (seeded) and of the
@@ -63,12 +75,11 @@ class MnBehindALink(DrivenMn):
         self.loss, self.rng = loss, random.Random(seed)
 
     def _deliver(self, raw: bytes) -> None:
-        info = parse(raw)
-        ns = None if info is None else read(raw, info)
-        if ns is None or ns.type != NS or info is None:
+        target, info = nd_target(raw, NS), parse(raw)
+        if target is None or info is None:
             super()._deliver(raw)
-        elif self._kept() and self.crashed is None and ns.target == self.mn.current_address:
-            na = neighbor_advertisement(ns.target, info.src, ns.target, bytes(6), router=False, solicited=True)
+        elif self._kept() and self.crashed is None and target == self.mn.current_address:
+            na = neighbor_advertisement(target, info.src, target, bytes(6), router=False, solicited=True)
             self._received(na)
 
     def _received(self, raw: bytes, at: float | None = None, mac: str = "") -> bool:
@@ -78,7 +89,7 @@ class MnBehindALink(DrivenMn):
         return self.rng.random() >= self.loss
 
 
-CORES: dict[str, type[MnCore]] = {"slow": SlowMn}
+CORES: dict[str, type[MnCore]] = {"crash": CrashingMn, "slow": SlowMn}
 
 
 if __name__ == "__main__":

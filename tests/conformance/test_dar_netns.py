@@ -242,6 +242,17 @@ def test_a_second_role_on_the_dar_s_interface_is_refused_in_one_line(link: Link)
         other.wait(TIMEOUT)
 
 
+def test_the_mn_suite_pointed_at_a_dar_says_it_is_a_router_in_one_line(link: Link) -> None:
+    """fama-conformance --role mn on fama-dar's link: its namespace's kernel solicits when the link
+    comes up, as an MN would, but the DAR answers the tester's RS with an RA; the one line says
+    the IUT is a router, exit 2, no case run (it failed the first case, and left 28 inconclusive)."""
+    link.start_dar()
+    done = link.tester("--role", "mn")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stdout + done.stderr
+    assert done.stderr == ("fama-conformance: error: the IUT answers a Router Solicitation with a Router "
+                           "Advertisement: a router, not a mobile node (--role dar tests a DAR)\n")  # fmt: skip
+
+
 def test_a_dar_that_crashes_fails_that_case_and_the_rest_are_inconclusive(link: Link) -> None:
     link.start_dar(program=(str(PLANTED), "crash"))
     done, report = link.conformance("crash.json", "mh", "DAR-PHKT-00[12]")

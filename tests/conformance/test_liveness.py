@@ -11,7 +11,7 @@ from scapy_fama.conformance.case import Verdict, select
 from scapy_fama.conformance.dar_tester import ALIVE_TRIES, DarTester
 from scapy_fama.conformance.executor import IUT, TESTER, Executor, InprocDar
 from scapy_fama.conformance.inproc_mn import DrivenMn
-from scapy_fama.conformance.mn_tester import MnTester
+from scapy_fama.conformance.mn_tester import MnTester, nd_target
 from scapy_fama.conformance.runner import Outcome, run_all
 from scapy_fama.crypto import KeyPair
 from scapy_fama.proto import DarCore, MnCore
@@ -23,8 +23,6 @@ from scapy_fama.proto.messages import (
     RouterSolicitation,
     UnknownMobility,
 )
-from scapy_fama.wire import parse
-from scapy_fama.wire.icmpv6 import read
 from scapy_fama.wire.numbers import NS
 from tests.conformance.planted_mn import MnBehindALink
 
@@ -152,15 +150,9 @@ def test_a_dead_mn_is_probed_once_then_left_to_the_liveness_check(mn_key: KeyPai
     outcomes = {o.case.id: o for o in run_all(select("mn", ["MN-STATUS-00[34]"]), MnTester(executor))}
     died = outcomes["MN-STATUS-003"]
     assert died.verdict is Verdict.FAIL and "KeyError: 'planted crash on BA 148'" in died.reason
-    probes = [f for f in died.frames if f.direction == TESTER and _is_ns(f.raw)]
+    probes = [f for f in died.frames if f.direction == TESTER and nd_target(f.raw, NS)]
     assert len(probes) == 1, len(probes)
     assert outcomes["MN-STATUS-004"].reason == "the IUT stopped answering after MN-STATUS-003"
-
-
-def _is_ns(raw: bytes) -> bool:
-    info = parse(raw)
-    msg = None if info is None else read(raw, info)
-    return msg is not None and msg.type == NS
 
 
 def test_the_same_suite_twice_gives_the_same_verdicts(mn_key: KeyPair) -> None:

@@ -50,6 +50,7 @@ PATIENCE = 20.0  # seconds a case may take on the link
 SLOW = {"MN-RETX-004": 120.0}  # cases that need more, with their patience (the give-up: ~110 s)
 RUN_WAIT = 170.0  # seconds for one run of cases through the link
 ECHO = 7  # the UDP echo port of fama-mn (RFC 862)
+LOSS_SEED = "1"  # fama-mn --link-seed: its emulated loss takes one of MN-RS-001's RSs
 
 Run = tuple[str, str, bool, float]  # the case, fama-mn's keep policy and optimistic addresses for it, the patience
 
@@ -217,13 +218,67 @@ def test_an_mn_slower_than_the_wait_is_inconclusive_not_failed_on_a_veth(links: 
         assert o["verdict"] == "inconclusive" and "s after the tester's packet, past the wait of 1 s" in o["reason"], o
 
 
+def test_an_mn_that_crashes_is_probed_once_then_found_dead(links: tuple[Link, Link]) -> None:
+    """fama-mn that exits at a BA 148 (``planted_mn.py crash``): MN-STATUS-003 sends one and
+    expects silence, which the tester probes with a Neighbour Solicitation for the MN's CoA.
+    Unanswered, it moves the MN for the liveness check, which finds it dead: one probe, not
+    PROBES (20, and LATE after them), and the runner's check after the case sends nothing again.
+    The case fails, saying so; the next one is inconclusive, not run."""
+    link, cases = links[0], ("MN-STATUS-003", "MN-STATUS-004")
+    link.start_mn(cases[0], "all", True, "tests.conformance.planted_mn", "crash")
+    outcomes = {o["id"]: o for o in link.suite(cases[0], "all", True, PATIENCE, *cases[1:])}
+    died = outcomes["MN-STATUS-003"]
+    assert died["verdict"] == "fail", died
+    assert died["reason"].startswith("the IUT stopped answering during this case (no Router Solicitation within "
+                                     "10 s of link-up (2 times))"), died  # fmt: skip
+    assert died["probes"] == 1, died
+    assert outcomes["MN-STATUS-004"]["reason"] == "the IUT stopped answering after MN-STATUS-003"
+    assert link.process is not None and link.process.wait(START_WAIT) == 3  # it did crash, as planted
+
+
+def test_the_dar_suite_pointed_at_an_mn_says_so_in_one_line(links: tuple[Link, Link]) -> None:
+    """fama-conformance for a DAR (the default role) on fama-mn's link: nothing answers for the
+    DAR's address, and the one line says what to check (the address, and that the IUT is a DAR),
+    exit 2, no case run."""
+    link = links[0]
+    link.start_mn("dar-suite", "all", True)
+    command = ["ip", "netns", "exec", link.tester, sys.executable, "-m", "scapy_fama.cli.conformance",
+               "--target", "iface", "--iface", "fc-t"]  # fmt: skip
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=RUN_WAIT)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stdout + done.stderr
+    assert done.stderr.startswith("fama-conformance: error: 2001:db8:1::1 does not answer Neighbour Solicitations "
+                                  "on fc-t: is 2001:db8:1::1 the DAR's address (--iut-address), and the IUT a DAR? "
+                                  "(--role mn tests a mobile node)"), done.stderr  # fmt: skip
+
+
+def test_an_mn_on_a_lossy_link_fails_no_case(links: tuple[Link, Link]) -> None:
+    """README: "Neither a slow IUT nor a lossy link decides a case". fama-mn losing a fifth of
+    what it sends and receives (--link-loss 0.2, its own emulation, seeded): a lost RS makes
+    its next one late, which MN-RS-001 took for an RS not sent at once; a missing message or a
+    silence that the Neighbour Solicitation probes show may be the link's is inconclusive,
+    saying so, and so is a BU whose first copy was lost (its retransmission comes past the
+    wait). No case fails."""
+    link, cases = links[0], ("MN-RS-001", "MN-BU-001", "MN-STATUS-003")
+    link.start_mn(cases[0], "all", True, "scapy_fama.cli.mn", "--link-loss", "0.2", "--link-seed", LOSS_SEED)
+    outcomes = {o["id"]: o for o in link.suite(cases[0], "all", True, PATIENCE, *cases[1:])}
+    assert set(outcomes) == set(cases), outcomes
+    assert not [o for o in outcomes.values() if o["verdict"] == "fail"], outcomes
+    lossy = [o["reason"] for o in outcomes.values() if o["verdict"] == "inconclusive"]
+    assert "the link loses packets" in outcomes["MN-RS-001"]["reason"], outcomes  # the seed loses an RS
+    assert all("Neighbour Solicitations for the MN's address went unanswered: the link loses packets" in why
+               or why.endswith("unless the link lost an earlier one and this is a retransmission")
+               for why in lossy), outcomes  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Inside the tester's namespace: run the MN cases through IfaceMn, write the outcomes."""
     from scapy_fama.conformance import catalogue
     from scapy_fama.conformance.case import select
+    from scapy_fama.conformance.executor import TESTER
     from scapy_fama.conformance.iface_mn import IfaceMn
-    from scapy_fama.conformance.mn_tester import MnTester
+    from scapy_fama.conformance.mn_tester import MnTester, nd_target
     from scapy_fama.conformance.runner import run_all
+    from scapy_fama.wire.numbers import NS
 
     ap = argparse.ArgumentParser()
     ap.add_argument("cases", nargs="*")
@@ -243,9 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         executor.close()
     rows = [
-        {"id": o.case.id, "verdict": o.verdict.value, "reason": o.reason, "wall": round(o.wall, 2)}
+        {"id": o.case.id, "verdict": o.verdict.value, "reason": o.reason, "wall": round(o.wall, 2),
+         "probes": sum(1 for f in o.frames if f.direction == TESTER and nd_target(f.raw, NS))}
         for o in outcomes
-    ]
+    ]  # fmt: skip
     args.out.write_text(json.dumps(rows, indent=1))
     return 0
 
