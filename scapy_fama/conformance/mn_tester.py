@@ -424,6 +424,17 @@ class MnTester(Patience):
 
     # ---------------------------------------------------------------- the link probe (patience.py)
 
+    def link_loss(self) -> str | None:
+        """As patience.py's, but an MN never seen to use an address of the prefix last
+        advertised cannot be probed on a link that may lose packets: its RA may be lost, and
+        that is how the link is seen."""
+        if not self.x.lossless and self._current_address() is None:
+            return (
+                "the MN was never seen to use an address of the prefix last advertised, so the link "
+                "could not be probed (the RA may be lost)"
+            )
+        return super().link_loss()
+
     def _probe(self) -> Until | None:
         """An NS for the MN's current address, to it (RFC 4861 §7.2.2); its answer, an NA for
         that address. None before the MN is known to use an address of the DAR last advertised."""
@@ -432,6 +443,16 @@ class MnTester(Patience):
             return None
         self.x.send(icmpv6.neighbor_solicitation(self.x.link_local, address, address, None))
         return lambda f: f.direction == IUT and nd_target(f.raw, NA) == address
+
+    def doubt(self, fail: Fail) -> Fail | Inconclusive:
+        """An MN acts on what the tester sent: a BA lost on the link makes it retransmit, an RA
+        lost leaves it where it was, and the BU it then sends looks wrong, not missing (a BU
+        after BA 148, a refresh too early). So a FAIL on a link that may lose packets stands only
+        where the probes show the link losing nothing (patience.py)."""
+        loss = self.link_loss()
+        if loss is None:
+            return fail
+        return Inconclusive(f"{fail}, but {loss}: a packet of the tester's may have been lost")
 
     def _current_address(self) -> str | None:
         """The newest address of the prefix last advertised that the MN used as a source, or

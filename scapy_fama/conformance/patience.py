@@ -112,6 +112,11 @@ class Patience:
         loss = self.link_loss()
         return Fail(why) if loss is None else Inconclusive(f"{why}, but {loss}: the answer may be lost")
 
+    def doubt(self, fail: Fail) -> Fail | Inconclusive:
+        """What a case's FAIL stands as (the runner asks): FAIL, unless the role knows that a
+        packet of the tester's lost on the link could have made the IUT do what failed it."""
+        return fail
+
     def link_loss(self) -> str | None:
         """How the link is seen to lose packets: of up to PROBES probes, some were answered and
         some not (see the module doc for how long each waits). None: every one was answered, or

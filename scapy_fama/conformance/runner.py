@@ -9,6 +9,8 @@ Theory of operation
                                tester.applicable(case)  -> a reason: INCONCLUSIVE, not run
                                tester.begin(case.setup) -> executor: fresh frame log (fresh IUT)
                                case.run(tester)         -> PASS | Fail | Inconclusive | a bug of ours
+                               tester.doubt(Fail)       -> FAIL, or INCONCLUSIVE where the role says
+                                                           the failure may be the link's
                                executor.end()
                                executor.bed_problem()   -> the test bed is broken: TestBedError
                                tester.alive()           -> silent: this case FAILs ("stopped
@@ -51,6 +53,8 @@ class Tester(Protocol):
 
     def ready(self) -> str | None: ...
 
+    def doubt(self, fail: Fail) -> Fail | Inconclusive: ...
+
 
 @dataclass
 class Outcome:
@@ -72,7 +76,10 @@ def run_case(case: Case, tester: Any) -> Outcome:
     tester.begin(case.setup)
     verdict, reason = Verdict.PASS, ""
     try:
-        case.run(tester)
+        try:
+            case.run(tester)
+        except Fail as exc:
+            raise tester.doubt(exc) from None
     except Fail as exc:
         verdict, reason = Verdict.FAIL, str(exc)
     except Inconclusive as exc:

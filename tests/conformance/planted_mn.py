@@ -28,7 +28,8 @@ from scapy_fama.proto import MnCore
 from scapy_fama.proto.effects import Effects
 from scapy_fama.proto.messages import BindingAck, Message
 from scapy_fama.wire import parse
-from scapy_fama.wire.icmpv6 import neighbor_advertisement
+from scapy_fama.wire.icmpv6 import neighbor_advertisement, neighbor_solicitation
+from scapy_fama.wire.link import solicited_node
 from scapy_fama.wire.numbers import NS
 from tests.conformance.planted_dar import CRASH_EXIT, HeldBack
 
@@ -60,30 +61,48 @@ class CrashingMn(MnCore):
 
 class MnBehindALink(DrivenMn):
     """An in-process MN (``factory``: a planted one) behind a link the tester cannot take for
-    lossless, as on an interface, which loses ``loss`` of what the MN sends (seeded) and of the
-    Neighbour Solicitations that probe it, which the MN's host answers for its current address
-    while the MN runs (RFC 4861 §7.2.4; in-process the executor is that host, as fama-mn's
-    automaton is on a link). What else the tester sends arrives: a lost BA or RA makes the MN's
-    next message wrong, not missing, and a wrong message fails a case as it does at a DAR."""
+    lossless, as on an interface, which loses ``loss`` of what the MN sends and of what the
+    tester sends (seeded), as fama-mn --link-loss does: the Neighbour Solicitations that probe
+    the link, which the MN's host answers for its current address while the MN runs (RFC 4861
+    §7.2.4; in-process the executor is that host, as fama-mn's automaton is on a link), and
+    ``lose_sent`` the tester's other packets too (a lost BA or RA makes the MN's next message
+    wrong, not missing)."""
 
     lossless = False
 
     def __init__(
-        self, key: KeyPair, *, loss: float = 0.0, seed: int = 0, factory: Callable[..., MnCore] = MnCore
+        self,
+        key: KeyPair,
+        *,
+        loss: float = 0.0,
+        seed: int = 0,
+        lose_sent: bool = False,
+        factory: Callable[..., MnCore] = MnCore,
     ) -> None:
         super().__init__(key, factory=factory)
-        self.loss, self.rng = loss, random.Random(seed)
+        self.loss, self.rng, self.lose_sent = loss, random.Random(seed), lose_sent
+        self.probed: str | None = None  # the last address the host sent a DAD probe for
 
     def _deliver(self, raw: bytes) -> None:
         target, info = nd_target(raw, NS), parse(raw)
         if target is None or info is None:
-            super()._deliver(raw)
+            if not self.lose_sent or self._kept():
+                super()._deliver(raw)
+                self._probe_new_address()
         elif self._kept() and self.crashed is None and target == self.mn.current_address:
             na = neighbor_advertisement(target, info.src, target, bytes(6), router=False, solicited=True)
             self._received(na)
 
     def _received(self, raw: bytes, at: float | None = None, mac: str = "") -> bool:
         return self._kept() and super()._received(raw, at, mac)
+
+    def _probe_new_address(self) -> None:
+        """A new current address (an RA came) gets its DAD probe, from ``::`` (RFC 4862 §5.4.2),
+        as fama-mn's automaton sends it: the tester then knows the address to probe the link for."""
+        address = None if self.crashed is not None else self.mn.current_address
+        if address is not None and address != self.probed:
+            self.probed = address
+            self._received(neighbor_solicitation("::", solicited_node(address), address, None))
 
     def _kept(self) -> bool:
         return self.rng.random() >= self.loss
