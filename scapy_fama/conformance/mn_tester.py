@@ -49,6 +49,11 @@ advertised) probe the link, each answered by an NA (RFC 4861 §7.2.4)::
                        <-- NA(target CoA) --------------         probes: the link loses packets
 
 A message that a rule times (a retransmission, a refresh) gets no such grace.
+An MN acts on what the tester sent, so on such a link any FAIL stands only where
+the probes show the link losing nothing (``doubt``: a BA lost makes the MN
+retransmit where the case expects silence or a refresh), and an MN never seen
+to use an address of the prefix last advertised cannot be probed: its RA may
+be lost (``link_loss``).
 ``applicable`` says beforehand why a case cannot run against
 this executor: an MN on an interface runs with the configuration it was
 started with (only its keep policy and whether it uses optimistic addresses are
