@@ -74,7 +74,7 @@ def main() -> int:
             time.sleep(SETTLE)
             mark = len(roles.records(state.log_dir(), "mn"))
             control.handover(lab, to)
-            demo.wait_bindings(mark, [a for a in control.mn_addresses() if not demo.in_prefix(a, to)])
+            demo.wait_bindings(lab, mark, [a for a in control.mn_addresses() if not demo.in_prefix(a, to)])
         time.sleep(SETTLE)
         apps.finish(pinger, stop=True)
         capture.stop(watcher)

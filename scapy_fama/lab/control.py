@@ -116,6 +116,14 @@ def role_status(lab: LabState) -> list[RoleStatus]:
     ]
 
 
+def require_running(lab: LabState) -> None:
+    """A one-line :class:`LabError` naming each role that has exited, with its last stderr line."""
+    dead = [s for s in role_status(lab) if not s.running]
+    if dead:
+        exited = "; ".join(f"{s.node} exited: {s.last_error}" for s in dead)
+        raise LabError(f"{exited} (fama-lab status --restart)")
+
+
 def restart_dead(lab: LabState) -> list[str]:
     """Start again every role that is not running; their names."""
     dead = [s.node for s in role_status(lab) if not s.running]

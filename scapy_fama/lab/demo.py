@@ -14,7 +14,8 @@ Theory of operation
     stop ping and source; the sink reads to EOF; compare the SHA-256
 
 After each handover the demo waits for a BA from every DAR anchoring an
-address of another prefix (``--keep all``), then :data:`SETTLE` seconds. The
+address of another prefix (``--keep all``), then :data:`SETTLE` seconds; a
+role that exits meanwhile ends the demo at once, named with its last stderr line. The
 numbers come from the applications' own records and the MN's JSON log:
 
 - interruption of a handover: the longest run of unanswered echoes starting
@@ -86,19 +87,23 @@ def _from_move(records: list[Record]) -> list[Record]:
     return [] if moved is None else records[moved:]
 
 
-def wait_address(i: int) -> str:
-    """The MN's address from DAR ``i``'s prefix (configured now, or on an earlier visit)."""
+def wait_address(lab: LabState, i: int) -> str:
+    """The MN's address from DAR ``i``'s prefix (configured now, or on an earlier visit); a role
+    that exits meanwhile ends the wait at once, named."""
     deadline = time.monotonic() + BIND_WAIT
     while time.monotonic() < deadline:
         for address in control.mn_addresses():
             if in_prefix(address, i):
                 return address
+        control.require_running(lab)
         time.sleep(0.1)
     raise LabError(f"the MN configured no address from DAR {i}'s prefix within {BIND_WAIT:g} s")
 
 
-def wait_bindings(since: int, hoas: list[str]) -> list[Record]:
-    """The BAs with status 0 for every address in ``hoas`` after record ``since``."""
+def wait_bindings(lab: LabState, since: int, hoas: list[str]) -> list[Record]:
+    """The BAs with status 0 for every address in ``hoas`` after record ``since``; a role that
+    exits meanwhile ends the wait at once, named (it waited :data:`BIND_WAIT` for BAs that could
+    not come, then blamed them on the MN)."""
     deadline = time.monotonic() + BIND_WAIT
     while True:
         bas = [r for r in _mn_records(since) if r["dir"] == "in" and r["kind"] == "BA" and r["status"] == 0]
@@ -107,6 +112,7 @@ def wait_bindings(since: int, hoas: list[str]) -> list[Record]:
             return bas
         if time.monotonic() > deadline:
             raise LabError(f"no BA 0 for {', '.join(sorted(missing))} within {BIND_WAIT:g} s (see mn.log)")
+        control.require_running(lab)
         time.sleep(0.1)
 
 
@@ -178,9 +184,7 @@ def _check(lab: LabState, path: list[int]) -> None:
         lab.topology.check_dar(i)
     if lab.attached != 1 or path[0] == 1 or any(a == b for a, b in zip(path, path[1:])):
         raise ValueError("the demo starts on DAR 1 (fama-lab handover 1) and moves to another DAR each step")
-    dead = [s.node for s in control.role_status(lab) if not s.running]
-    if dead:
-        raise LabError(f"{', '.join(dead)} not running: see fama-lab status")
+    control.require_running(lab)
 
 
 def run(lab: LabState, path: list[int], say: Callable[[str], None], ping_interval: float = PING_INTERVAL) -> Record:
@@ -218,7 +222,7 @@ def _scenario(
             anchored = [a for a in control.mn_addresses() if not in_prefix(a, to)]
             at = time.time()
             moved = control.handover(lab, to)
-            wait_bindings(mark, anchored)
+            wait_bindings(lab, mark, anchored)
             bindings = _bindings(mark)
             handovers.append({"from": moved.left, "to": to, "at": at, "carrier_down": moved.carrier_down,
                               "bindings": bindings, "mark": mark})  # fmt: skip
@@ -226,7 +230,7 @@ def _scenario(
                 f"{b['hoa']} at {b['dar']} BA {b['status']} in {b['bu_ba_ms']} ms" for b in bindings))  # fmt: skip
             if second is None:
                 time.sleep(SETTLE)
-                address = wait_address(to)
+                address = wait_address(lab, to)
                 say(f"second connection to {address}")
                 second = _second_connection(address)
         time.sleep(SETTLE)

@@ -157,6 +157,26 @@ def test_a_handover_to_an_exited_role_says_so(lab_up: Lab) -> None:
         assert "MN moved from DAR" in moved.stdout and f"but {node} has exited:" in moved.stdout, moved.stdout
 
 
+def test_a_role_that_exits_during_the_demo_ends_it_naming_the_role(lab_up: Lab, lab_dir: Path) -> None:
+    """A DAR killed once the demo's stream had started: the demo waited 40 s for BAs that could not
+    come, then said "no BA 0 for <HoA> ... (see mn.log)", naming neither the DAR nor its exit."""
+    dar2 = next(r["pid"] for r in _status(lab_up)["roles"] if r["node"] == "dar2")
+    out = lab_dir / "demo.out"
+    with out.open("w") as stdout:
+        running = subprocess.Popen([*LAB, "demo"], stdout=stdout, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: "stream and ping" in out.read_text())  # printed before the first handover
+        os.kill(dar2, signal.SIGKILL)
+        _, err = running.communicate(timeout=3 * demo.BIND_WAIT)
+    finally:
+        running.kill()
+    assert running.returncode == 2 and err.splitlines() == [
+        "fama-lab: error: dar2 exited: no message on stderr (fama-lab status --restart)"
+    ], err
+    mn = next(r["pid"] for r in _status(lab_up)["roles"] if r["node"] == "mn")
+    _wait(lambda: links.namespace_pids("fama-lab-cn") == [] and links.namespace_pids("fama-lab-mn") == [mn])
+
+
 @pytest.mark.parametrize("lab_up", [("--dars", "2", "--rfc-timers")], indirect=True)
 def test_with_rfc_timers_the_new_coa_is_used_only_once_dad_is_over(lab_up: Lab, lab_dir: Path) -> None:
     """``up --rfc-timers``: after a handover the MN's BU from its new CoA leaves no sooner than DAD
