@@ -11,7 +11,8 @@ Theory of operation
     status:    the record, each role running or exited (with its last stderr line),
                the MN's addresses from its JSON log, the bridge its port is on: the document
                fama-lab-status/1 (scapy_fama/schemas/fama-lab-status-1.json)
-    handover:  the MN's port moves to DAR I's bridge; the record follows
+    handover:  the MN's port moves to DAR I's bridge; the record follows (interrupted: the port
+               comes up again, and the record names the bridge it is on)
 
 Every refusal is a :class:`~scapy_fama.lab.links.LabError` or a ``ValueError``
 with one sentence, which the command line prints on one line (exit 2).
@@ -174,7 +175,9 @@ def handover(lab: LabState, i: int) -> Moved:
     if i == lab.attached:
         raise ValueError(f"the MN is already attached to DAR {i}")
     left = lab.attached
-    down = links.move_mn(bridge(i))
-    lab.attached = i
-    lab.save()
+    try:
+        down = links.move_mn(bridge(i))
+    finally:  # interrupted or not, the record names the bridge the port is on ("already attached" else)
+        lab.attached = i if links.attached_bridge() == bridge(i) else left
+        lab.save()
     return Moved(left, down)

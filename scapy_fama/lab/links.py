@@ -10,7 +10,8 @@ root namespace never holds a lab link, not even for a moment, and deleting a
 namespace deletes its links::
 
     build(topology):  ip netns add fama-lab-*  ->  veths  ->  bridges  ->  sysctls  ->  addresses, routes
-    handover(dar):    ip -n fama-lab-sw link set fama-sw-mn down / master fama-brI / up
+    handover(dar):    ip -n fama-lab-sw link set fama-sw-mn down / master fama-brI / up (up also
+                      when interrupted: never a port left down)
 
 Lab namespaces are found by name (``ip netns list``), their processes with
 ``ip netns pids``: that is all ``down`` needs after a crash.
@@ -164,7 +165,9 @@ def move_mn(to_bridge: str, settle: float = 0.05) -> float:
     sw = namespace("sw")
     ip(sw, "link", "set", MN_PORT, "down")
     down = time.time()
-    ip(sw, "link", "set", MN_PORT, "master", to_bridge)
-    time.sleep(settle)  # the MN's driver sees the carrier go before it comes back
-    ip(sw, "link", "set", MN_PORT, "up")
+    try:
+        ip(sw, "link", "set", MN_PORT, "master", to_bridge)
+        time.sleep(settle)  # the MN's driver sees the carrier go before it comes back
+    finally:  # a Ctrl-C here left the MN's port down: the MN cut off until the next handover
+        ip(sw, "link", "set", MN_PORT, "up")
     return down

@@ -15,8 +15,10 @@ import pytest
 from scapy.layers.inet import UDP
 from scapy.utils import rdpcap
 
-from scapy_fama.lab import apps, capture, links, roles
-from scapy_fama.lab.topology import Topology, bridge, namespace, upstream_address, upstream_iface
+from scapy_fama.lab import apps, capture, control, links, roles
+from scapy_fama.lab.emulation import Emulation
+from scapy_fama.lab.state import LabState
+from scapy_fama.lab.topology import MN_PORT, Topology, bridge, namespace, upstream_address, upstream_iface
 
 pytestmark = pytest.mark.netns
 TOPOLOGY = Topology(3)
@@ -51,6 +53,29 @@ def test_a_handover_moves_the_mn_port_to_the_dar_bridge(lab_dir: Path) -> None:
     assert links.attached_bridge() == bridge(3)
     brief = links.ip(namespace("sw"), "-o", "link", "show", "master", bridge(1))
     assert "fama-sw-mn" not in brief and "fama-sw-d1" in brief
+
+
+def test_a_handover_interrupted_leaves_the_port_up_and_the_record_on_its_bridge(
+    lab_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C while the port was down (fama-lab handover, the demo) left it down, the MN cut
+    off, and the record on the old DAR: "handover 1" then said "already attached to DAR 1"."""
+    links.build(TOPOLOGY)
+    lab = LabState(TOPOLOGY.dars, Emulation("none", 0.0, 0.0), secure=False)
+    lab.save()
+
+    def interrupted(seconds: float) -> None:
+        monkeypatch.undo()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(links.time, "sleep", interrupted)  # the move's pause, the port down
+    with pytest.raises(KeyboardInterrupt):
+        control.handover(lab, 2)
+    port = links.ip(namespace("sw"), "-o", "link", "show", MN_PORT)
+    assert "UP" in port.split("<")[1].split(">")[0].split(",") and links.attached_bridge() == bridge(2), port
+    recorded = LabState.load()
+    assert recorded is not None and recorded.attached == 2
+    assert control.handover(recorded, 1).left == 2 and links.attached_bridge() == bridge(1)
 
 
 def test_down_after_a_crash_leaves_no_namespace_link_or_process(lab_dir: Path, fama_lab: Lab) -> None:
