@@ -159,11 +159,11 @@ def _tcp(address: str) -> Record:
 def tcp_runs(report: Report) -> Record | None:
     """Tunnelled TCP through DAR1 with the MN at DAR2, then native TCP to its DAR2 address."""
     lab_state = control.require_up()
-    hoa = demo.wait_address(1)
+    hoa = demo.wait_address(lab_state, 1)
     mark = len(roles.records(state.log_dir(), "mn"))
     control.handover(lab_state, 2)
-    demo.wait_bindings(mark, [hoa])
-    coa = demo.wait_address(2)
+    demo.wait_bindings(lab_state, mark, [hoa])
+    coa = demo.wait_address(lab_state, 2)
     pids = {node: lab_state.pids[node] for node in ("dar1", "mn")}
     cpu, packets, started = ({n: _cpu_seconds(p) for n, p in pids.items()},
                              {n: _tun_packets(n) for n in pids}, time.monotonic())  # fmt: skip
