@@ -64,6 +64,8 @@ from pathlib import Path
 
 import pytest
 
+import fama_launch
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SHARED = ROOT.parent / "shared"
@@ -298,9 +300,9 @@ def without_options(line: str) -> str:
 
 
 def parser_of(command: str) -> argparse.ArgumentParser | None:
-    target = SCRIPTS.get(command)
-    if target is None:
+    if command not in SCRIPTS:
         return None
+    target = fama_launch.COMMANDS[command]  # the scripts are its entry points
     module = importlib.import_module(target.split(":")[0])
     make = getattr(module, "parser", None)
     return make() if callable(make) else None

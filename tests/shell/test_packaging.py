@@ -8,6 +8,8 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import fama_launch
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -33,4 +35,5 @@ def test_every_package_directory_is_listed() -> None:
 
 def test_the_entry_point_is_declared() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["fama-shell"] == "fama_shell.cli:main"
+    assert scripts["fama-shell"] == "fama_launch:fama_shell"
+    assert fama_launch.COMMANDS["fama-shell"] == "fama_shell.cli:main"
