@@ -163,9 +163,9 @@ def move_mn(to_bridge: str, settle: float = 0.05) -> float:
     """Move the MN's port to ``to_bridge``: carrier down, new master, carrier up. The
     wall-clock time (``time.time()``) just after the carrier went down."""
     sw = namespace("sw")
-    ip(sw, "link", "set", MN_PORT, "down")
-    down = time.time()
-    try:
+    try:  # from the carrier going down: a Ctrl-C may land while ``ip`` still runs
+        ip(sw, "link", "set", MN_PORT, "down")
+        down = time.time()
         ip(sw, "link", "set", MN_PORT, "master", to_bridge)
         time.sleep(settle)  # the MN's driver sees the carrier go before it comes back
     finally:  # a Ctrl-C here left the MN's port down: the MN cut off until the next handover

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from scapy.layers.inet import UDP
@@ -55,27 +56,43 @@ def test_a_handover_moves_the_mn_port_to_the_dar_bridge(lab_dir: Path) -> None:
     assert "fama-sw-mn" not in brief and "fama-sw-d1" in brief
 
 
+@pytest.mark.parametrize("where", ["pause", "ip down"])
 def test_a_handover_interrupted_leaves_the_port_up_and_the_record_on_its_bridge(
-    lab_dir: Path, monkeypatch: pytest.MonkeyPatch
+    lab_dir: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     """A Ctrl-C while the port was down (fama-lab handover, the demo) left it down, the MN cut
-    off, and the record on the old DAR: "handover 1" then said "already attached to DAR 1"."""
+    off, and the record on the old DAR: "handover 1" then said "already attached to DAR 1".
+    It lands in the move's pause, or just after ``ip link set ... down`` ran (in the wait for
+    the command: subprocess's wait sleeps)."""
     links.build(TOPOLOGY)
     lab = LabState(TOPOLOGY.dars, Emulation("none", 0.0, 0.0), secure=False)
     lab.save()
+    ip = links.ip
 
-    def interrupted(seconds: float) -> None:
+    def pause(seconds: float) -> None:
         monkeypatch.undo()
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(links.time, "sleep", interrupted)  # the move's pause, the port down
+    def ip_down(ns: str, *argv: str) -> str:
+        out = ip(ns, *argv)
+        if argv[-1:] == ("down",):
+            monkeypatch.undo()
+            raise KeyboardInterrupt
+        return out
+
+    if where == "pause":  # links' own sleep only: subprocess sleeps too, in its wait
+        monkeypatch.setattr(links, "time", SimpleNamespace(time=time.time, sleep=pause))
+    else:
+        monkeypatch.setattr(links, "ip", ip_down)
     with pytest.raises(KeyboardInterrupt):
         control.handover(lab, 2)
     port = links.ip(namespace("sw"), "-o", "link", "show", MN_PORT)
-    assert "UP" in port.split("<")[1].split(">")[0].split(",") and links.attached_bridge() == bridge(2), port
+    moved = 2 if where == "pause" else 1  # the new master was set, or not yet
+    assert "UP" in port.split("<")[1].split(">")[0].split(",") and links.attached_bridge() == bridge(moved), port
     recorded = LabState.load()
-    assert recorded is not None and recorded.attached == 2
-    assert control.handover(recorded, 1).left == 2 and links.attached_bridge() == bridge(1)
+    assert recorded is not None and recorded.attached == moved
+    back = 3 - moved
+    assert control.handover(recorded, back).left == moved and links.attached_bridge() == bridge(back)
 
 
 def test_down_after_a_crash_leaves_no_namespace_link_or_process(lab_dir: Path, fama_lab: Lab) -> None:
