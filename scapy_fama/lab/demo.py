@@ -29,7 +29,7 @@ numbers come from the applications' own records and the MN's JSON log:
   link delay itself, when it read the BA), and from the first signalling
   message to that DAR after the handover (a CoTI in secure mode) to the BA;
 - native: the capture on the core side of the DAR of the second address holds
-  that connection's packets and no IPv6-in-IPv6 packet carrying it;
+  that connection's TCP segments and no IPv6-in-IPv6 packet carrying one;
 - step by step: each handover from the MN's log (:mod:`scapy_fama.lab.breakdown`,
   :mod:`scapy_fama.latency`): link down and up, RS, RA, CoA usable, each BU and
   BA, and each new tunnel's first packet each way, on the MN's clock.
@@ -140,9 +140,13 @@ def _ms(span: latency.Span | None) -> float:
     return round((span[1] - span[0]) * 1e3, 1) if span else 0.0
 
 
-def _native(pcap: Path, address: str) -> dict[str, int]:
-    """Packets of ``address`` in ``pcap``: native, and inside IPv6-in-IPv6."""
-    from scapy.layers.inet6 import IPv6  # Scapy only when the demo reads its capture
+def _native(pcap: Path, address: str, port: int = SECOND_PORT) -> dict[str, int]:
+    """The second connection's TCP segments (``address``, ``port``) in ``pcap``: native, and
+    inside IPv6-in-IPv6. Only the connection's own count: while the MN moves on, ``address``
+    is also the care-of address of another DAR's tunnel, and a packet of that tunnel can reach
+    this DAR after the MN left and go on in its tunnel to the new CoA (IPv6 in IPv6 in IPv6)."""
+    from scapy.layers.inet import TCP  # Scapy only when the demo reads its capture
+    from scapy.layers.inet6 import IPv6
     from scapy.utils import PcapReader
 
     counts = {"native_packets": 0, "tunnelled_packets": 0}
@@ -151,11 +155,11 @@ def _native(pcap: Path, address: str) -> dict[str, int]:
             ip = frame.getlayer(IPv6)
             if ip is None:
                 continue
-            inner = ip.payload if ip.nh == 41 else None
-            if isinstance(inner, IPv6) and address in (inner.src, inner.dst):
-                counts["tunnelled_packets"] += 1
-            elif address in (ip.src, ip.dst):
-                counts["native_packets"] += 1
+            tunnelled = ip.nh == 41 and isinstance(ip.payload, IPv6)
+            packet = ip.payload if tunnelled else ip
+            segment = packet.payload
+            if isinstance(segment, TCP) and address in (packet.src, packet.dst) and port in (segment.sport, segment.dport):
+                counts["tunnelled_packets" if tunnelled else "native_packets"] += 1
     return counts
 
 

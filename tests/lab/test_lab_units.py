@@ -305,3 +305,27 @@ def test_the_pinger_refuses_a_count_out_of_range(count: str) -> None:
                           capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.splitlines()[-1] == f"python -m scapy_fama.lab.apps ping: error: argument --count: must be 1 to 65535: {count}"
+
+
+def test_the_second_connection_counts_its_own_segments_only(tmp_path: Path) -> None:
+    """After the MN left DAR 2, DAR 1's tunnel to the second address (then the MN's CoA) can
+    still bring a ping there, which DAR 2 tunnels on to the new CoA: IPv6 in IPv6 in IPv6 with
+    the second address inside. That packet is not the connection's; a demo counted it as the
+    connection tunnelled ("NOT native") and, by its outer address, the tunnel's packets as native."""
+    from scapy.layers.inet import TCP
+    from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    second, cn, hoa1 = "2001:db8:2::77", "2001:db8:ff::1", "2001:db8:1::55"
+    connection = [IPv6(src=cn, dst=second) / TCP(sport=40000, dport=demo.SECOND_PORT),
+                  IPv6(src=second, dst=cn) / TCP(sport=demo.SECOND_PORT, dport=40000)] * 3  # fmt: skip
+    dar1_tunnel = IPv6(src="2001:db8:1::1", dst=second) / IPv6(src=cn, dst=hoa1) / ICMPv6EchoRequest()
+    onward = IPv6(src="2001:db8:2::1", dst="2001:db8:3::88") / dar1_tunnel
+    other_port = IPv6(src=cn, dst=second) / TCP(sport=40001, dport=demo.STREAM_PORT)
+    pcap = tmp_path / "core.pcap"
+    wrpcap(str(pcap), [Ether() / p for p in [*connection, dar1_tunnel, onward, other_port]])
+    assert demo._native(pcap, second) == {"native_packets": 6, "tunnelled_packets": 0}
+    tunnelled = IPv6(src="2001:db8:2::1", dst="2001:db8:3::88") / connection[0]
+    wrpcap(str(pcap), [Ether() / p for p in [*connection, tunnelled]])
+    assert demo._native(pcap, second) == {"native_packets": 6, "tunnelled_packets": 1}
