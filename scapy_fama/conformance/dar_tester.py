@@ -265,7 +265,7 @@ class DarTester(Patience):
     def begin(self, setup: Setup) -> None:
         if self.x.kind == "inproc":
             self.secure = setup.secure
-        self._silent = None
+        self._forget()
         self.x.begin(setup)
 
     def _check_alive(self) -> str | None:

@@ -34,7 +34,8 @@ is a DAR pointed at by mistake, and no case runs. The check also runs when a
 first link probe goes unanswered (patience.py): a dead MN is probed once, and
 a live one, moved by the check, gets the RA of the DAR it was on at once, so
 that the probes go on (what it sends after that move is not held against a
-silence, ``moved_at``). Set-up
+silence, ``moved_at``; if it answers no probe after the move, that RA may be
+lost, and the probes showed nothing). Set-up
 steps that the MN does not complete (no RS, no BU to register with) make a
 case inconclusive; an expectation that is not met fails it, naming what
 arrived instead. Neither a slow MN nor a lossy link decides a case, as for a
@@ -237,7 +238,8 @@ class MnTester(Patience):
     def begin(self, setup: Setup) -> None:
         self.x.begin(setup)
         self.dars, self.backlog, self.public_key, self.advertised = {}, [], None, None
-        self._silent, self.moved_at = None, None
+        self.moved_at = None
+        self._forget()
 
     def _check_alive(self) -> str | None:
         """None while the MN solicits a router when its link comes up (twice, on a link that
@@ -439,6 +441,21 @@ class MnTester(Patience):
                 "could not be probed (the RA may be lost)"
             )
         return super().link_loss()
+
+    def _probe_link(self) -> str | None:
+        """As patience.py's, but an MN that the liveness check moved and found alive, and that
+        answered no probe after the move, cannot be told from a link that lost the RA that gave
+        it its address back: the probes never reached it, and their silence shows nothing."""
+        loss = super()._probe_link()
+        if loss is not None or self.moved_at is None or self._silent is not None:
+            return loss
+        moved = self.moved_at
+        if any(f.time >= moved and f.direction == IUT and nd_target(f.raw, NA) for f in self.x.frames):
+            return None
+        return (
+            "the MN, moved by the liveness check, answered no Neighbour Solicitation for its address "
+            "after it, so the link could not be probed (the RA may be lost)"
+        )
 
     def _probe(self) -> Until | None:
         """An NS for the MN's current address, to it (RFC 4861 §7.2.2); its answer, an NA for

@@ -29,7 +29,10 @@ probe can change the outcome, the probing stops, and the runner's liveness
 check fails the case, the finding standing for it while the IUT stays silent
 (``alive`` sends nothing more), so that a dead IUT costs one probe and one
 check. What the IUT sends meanwhile goes back to the tester (``_heard``): the
-answer a case awaits may come then.
+answer a case awaits may come then. A case probes the link once: a later
+question (the role's ``doubt`` of a FAIL that the probes let stand) takes that
+finding, so a FAIL costs one round of probes, and its verdict is the one those
+probes reached.
 """
 
 from __future__ import annotations
@@ -57,6 +60,11 @@ class Patience:
     wait: float  # the run's wait for an answer (seconds of the executor)
     PROBE: str  # what the probes are, for a verdict ("Router Solicitations to the DAR")
     _silent: tuple[int, str] | None = None  # the liveness check's finding in this case (begin clears it)
+    _probed: tuple[str | None] | None = None  # link_loss's finding in this case, once probed (begin clears it)
+
+    def _forget(self) -> None:
+        """A new case: the liveness check's and the probes' findings were the last case's."""
+        self._silent = self._probed = None
 
     def _probe(self) -> Until | None:
         """Send one probe of the link; what its answer looks like (None: nothing to probe with)."""
@@ -121,9 +129,17 @@ class Patience:
         """How the link is seen to lose packets: of up to PROBES probes, some were answered and
         some not (see the module doc for how long each waits). None: every one was answered, or
         none (an IUT that does not answer them, or none at all: loss cannot be told), or none
-        was sent (the executor's link is lossless, or the role has nothing to probe with)."""
+        was sent (the executor's link is lossless, or the role has nothing to probe with). The
+        link is probed once a case: a later question (the runner's doubt of the FAIL the probes
+        let stand) takes that finding."""
         if self.x.lossless:
             return None
+        if self._probed is None:
+            self._probed = (self._probe_link(),)
+        return self._probed[0]
+
+    def _probe_link(self) -> str | None:
+        """link_loss's probes, and their finding."""
         answered = lost = 0
         until: Until | None = None
         while answered + lost < PROBES and not (answered and lost):

@@ -10,15 +10,26 @@ answer came; the probes that went unanswered).
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
+from scapy_fama.codec import decode
 from scapy_fama.conformance import catalogue
 from scapy_fama.conformance.case import Verdict, select
+from scapy_fama.conformance.executor import TESTER
 from scapy_fama.conformance.inproc_mn import DrivenMn
-from scapy_fama.conformance.mn_tester import MnTester
+from scapy_fama.conformance.mn_tester import MnTester, nd_target
+from scapy_fama.conformance.patience import PROBES
 from scapy_fama.conformance.runner import Outcome, run_all
 from scapy_fama.crypto import KeyPair
+from scapy_fama.proto import MnCore
+from scapy_fama.proto.messages import RouterAdvertisement
+from scapy_fama.wire.numbers import NS
 from tests.conformance.planted_mn import MnBehindALink, SlowMn
+from tests.conformance.test_mn_inproc import NeverRetransmits, RetriesAfter148
 
 catalogue.load()
 RULED_BY_TIME = {
@@ -75,9 +86,77 @@ def test_what_the_tester_sends_lost_on_the_link_fails_no_mn_case(mn_key: KeyPair
     retransmit its BU (MN-STATUS-003 then saw a BU after BA 148), a BA 0 lost makes it
     retransmit where a refresh was due (MN-REFRESH-*: refreshed too early). No message of the
     MN's can show that, so a FAIL on a link that may lose packets stands only where the probes
-    show it losing none; here they do, and the case is inconclusive, saying so."""
+    show it losing none; here they do, and the case is inconclusive, saying so. (Which cases
+    come to the doubt depends on what the link loses: a missing answer is judged by the probes
+    the case made, and what they find stands for the doubt too.)"""
     outcomes = run_all(select("mn"), MnTester(MnBehindALink(mn_key, loss=0.2, seed=seed, lose_sent=True)))
     assert not [(o.case.id, o.reason) for o in outcomes if o.verdict is Verdict.FAIL]
     doubted = [o.reason for o in outcomes if o.reason.endswith(": a packet of the tester's may have been lost")]
-    assert doubted and all("Neighbour Solicitations for the MN's address went unanswered" in why
+    assert all("Neighbour Solicitations for the MN's address went unanswered" in why
                            or "the link could not be probed (the RA may be lost)" in why for why in doubted)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("factory", "case_id", "why"),
+    [
+        (NeverRetransmits, "MN-RETX-001", "expected retransmission 1"),  # a missing answer
+        (RetriesAfter148, "MN-STATUS-003", "yet the MN sent"),  # a BU where silence was due
+    ],
+)
+def test_a_failing_case_probes_the_link_once(mn_key: KeyPair, factory: type[MnCore], case_id: str, why: str) -> None:
+    """A FAIL on a link the tester cannot take for lossless is judged by one round of probes:
+    the case probed the link before it failed (a missing answer, a silence), and the runner's
+    doubt of that FAIL takes the same finding instead of probing again (which took twice the
+    probes' time, and on a lossy link a second round could see a loss the first did not). Here
+    the link loses nothing, so all PROBES Neighbour Solicitations are answered, once."""
+    [outcome] = run_all(select("mn", [case_id]), MnTester(MnBehindALink(mn_key, factory=factory)))
+    assert outcome.verdict is Verdict.FAIL and why in outcome.reason, outcome.reason
+    probes = [f for f in outcome.frames if f.direction == TESTER and nd_target(f.raw, NS)]
+    assert len(probes) == PROBES, len(probes)
+
+
+class LosesByRule(MnBehindALink):
+    """Loses nothing but what the tester sends where ``rule`` says so: it is given the
+    packet's kind (an NS, the probes, or an RA) and its count of that kind so far."""
+
+    def __init__(self, key: KeyPair, rule: Callable[[str, int], bool], **options: Any) -> None:
+        super().__init__(key, **options)
+        self.rule, self.seen = rule, Counter[str]()
+
+    def _deliver(self, raw: bytes) -> None:
+        kind = "NS" if nd_target(raw, NS) else "RA" if isinstance(decode(raw), RouterAdvertisement) else ""
+        self.seen[kind] += 1
+        if not (kind and self.rule(kind, self.seen[kind])):
+            super()._deliver(raw)
+
+
+PROBES_SEE_LOSS = "1 of 2 Neighbour Solicitations for the MN's address went unanswered: the link loses packets"
+NEVER_REACHED = (
+    "the MN, moved by the liveness check, answered no Neighbour Solicitation for its address after it, so the "
+    "link could not be probed (the RA may be lost)"
+)
+
+
+@pytest.mark.parametrize(
+    ("factory", "case_id", "rule", "tail"),
+    [
+        # a BU after BA 148 fails MN-STATUS-003 without a probe (it came while the tester
+        # waited); the doubt probes the link and finds one of two probes unanswered: a BA 148
+        # lost on the way would have made the MN retransmit
+        (RetriesAfter148, "MN-STATUS-003", lambda kind, n: kind == "NS" and n % 2 == 0,
+         f"but {PROBES_SEE_LOSS}: a packet of the tester's may have been lost"),
+        # the retransmission MN-RETX-001 awaits does not come; the first probe is lost, the
+        # liveness check moves the MN and finds it alive, and the RA after that move (every
+        # one after the attachment and the handover) is lost, so the MN has no address to
+        # answer the later probes for: their silence says nothing about the link
+        (NeverRetransmits, "MN-RETX-001", lambda kind, n: (kind, n) == ("NS", 1) or (kind == "RA" and n > 2),
+         f"but {NEVER_REACHED}: the answer may be lost"),
+    ],
+)  # fmt: skip
+def test_a_fail_on_a_link_the_probes_cannot_clear_is_inconclusive(
+    mn_key: KeyPair, factory: type[MnCore], case_id: str, rule: Callable[[str, int], bool], tail: str
+) -> None:
+    """A FAIL stands only where the probes show the link losing nothing: here they see a loss,
+    or never reach the MN, and the case is inconclusive, saying why."""
+    [outcome] = run_all(select("mn", [case_id]), MnTester(LosesByRule(mn_key, rule, factory=factory)))
+    assert outcome.verdict is Verdict.INCONCLUSIVE and outcome.reason.endswith(tail), outcome.reason
