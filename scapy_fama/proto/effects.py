@@ -40,7 +40,8 @@ Events (``Notify.event``):
   ``binding-expired``, ``phkt-stored``, ``phkt-doubted`` (PHKT-authorised BUs
   went unanswered: the next ones are CGA-signed), ``coa-test-required``,
   ``bu-refused``, ``deregistration-failed``, ``address-released``, ``address-lost``,
-  ``binding-error``; at exit (:meth:`MnCore.shutdown`, proto/leaving.py)
+  ``binding-error``, ``router-lost`` (the DAR attached to advertised Router Lifetime 0,
+  RFC 4861 §6.3.4: the attachment ends); at exit (:meth:`MnCore.shutdown`, proto/leaving.py)
   ``deregistration-abandoned`` (one per binding that may stand at its DAR) and
   ``shutdown-done`` (the counts: the driver may stop).
 """

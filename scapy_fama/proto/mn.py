@@ -300,6 +300,8 @@ class MnCore:
         problem = prefix_problem(ra, new=held is None)  # RFC 4862 §5.5.3 (proto.addresses)
         if problem is not None:
             return [Drop(ra, f"ra-ignored: {problem}")]
+        if ra.router_lifetime == 0:
+            return self._not_a_router(ra)
         if self._attached:
             rec = self._records.get(self._current) if self._current else None
             if rec is not None and rec.prefix == ra.prefix:
@@ -325,6 +327,23 @@ class MnCore:
         return self._new_address(
             AddressRecord(cga, ra.prefix, ra.dar_address, ra.valid_lifetime, bul), now
         )
+
+    def _not_a_router(self, ra: RouterAdvertisement) -> Effects:
+        """An RA with Router Lifetime 0: its sender is not a default router (RFC 4861 §6.3.4:
+        one in the Default Router List is timed out at once). The profile is silent on it: its
+        DAR is the first-hop router of the link (§1), through which the CoA's new flows and
+        every BU and tunnel from it go (§1, §7, §8), and §9 lists no deviation here, so the
+        RFC's rule holds. Such a DAR is not one to attach to: the MN goes on soliciting (§6.3.7:
+        only an RA with a non-zero Router Lifetime ends the RSs). From the DAR it is attached
+        to, it ends the attachment as a link change does (the CoA's exchanges stop, its
+        tunnels go down; the address stays an earlier one for the keep policy) after the PIO
+        is taken, which the Router Lifetime does not cover (§6.3.4); the next RA with a
+        non-zero Router Lifetime attaches the MN again, to that DAR or another of the link."""
+        rec = self._records.get(self._current) if self._attached and self._current else None
+        if rec is None or rec.prefix != ra.prefix:
+            return [Drop(ra, f"ra-not-a-router: {ra.src} advertises Router Lifetime 0")]
+        rec.valid_lifetime = kept_lifetime(rec.valid_lifetime, ra.valid_lifetime)
+        return [Notify("router-lost", {**self._about(rec), "router": ra.src})] + self._detach()
 
     def _new_address(self, rec: AddressRecord, now: float) -> Effects:
         """Profile §2 step 3: DAD starts; an optimistic address is usable at once (RFC 4429)."""

@@ -560,6 +560,40 @@ def test_an_ra_no_host_may_configure_from_is_ignored_and_the_next_good_one_taken
     assert mn.current_address is not None and mn.current_address.startswith("2001:db8:1:")
 
 
+def test_a_dar_advertising_router_lifetime_0_is_not_attached_to_and_the_rss_go_on(mn_key: KeyPair) -> None:
+    """RFC 4861 §6.3.4: Router Lifetime 0, not a default router; §6.3.7: only an RA with a
+    non-zero Router Lifetime ends the RSs. DAR 1 advertises 0 (DarConfig.router_lifetime): the
+    MN takes no address from it and solicits all MAX_RTR_SOLICITATIONS (3) times; DAR 2, a
+    default router, is attached to as ever."""
+    world = World(mn_key, dars=[{"config": DarConfig(router_lifetime=0)}, {}, {}], sec=0, dad_delay=0.0)
+    world.attach(0)
+    world.run(10.0)
+    assert world.mn.current_address is None and world.mn.addresses() == []
+    assert len(world.sent(RouterSolicitation)) == 3
+    assert "ra-not-a-router" in world.drops() and "address-configured" not in world.events()
+    assert world.visit(1).startswith("2001:db8:2:")
+
+
+def test_the_dar_attached_to_advertising_router_lifetime_0_ends_the_attachment(world: World) -> None:
+    """RFC 4861 §6.3.4: the DAR attached to times out as a default router, so it is no longer the
+    MN's way out: the CoA's tunnels go down and no new flow leaves from it; the address is kept
+    (keep all), its PIO taken. The next RA with a non-zero Router Lifetime attaches the MN again
+    and the kept binding is registered from the CoA once more."""
+    hoa = world.visit(0)
+    coa = world.visit(1)
+    effects = world.feed(replace(ra(DAR2, P2), router_lifetime=0))
+    assert Notify("router-lost", {"address": coa, "dar": DAR2, "router": "fe80::1"}) in effects
+    assert TunnelDown(coa, DAR1, hoa) in effects
+    assert world.mn.current_address is None and set(world.mn.addresses()) == {hoa, coa}
+    assert [d.code for d in world.mn.send(coa, CN, 1, 2, b"x", world.now)] == ["no-address"]
+    lost_at = world.now
+    world.feed(ra(DAR2, P2))
+    world.run(2.0)
+    assert world.mn.current_address == coa
+    assert [bu.src for t, bu in world.bus(hoa) if t >= lost_at] == [coa]
+    assert world.dars[0].binding(hoa).coa == coa
+
+
 def test_an_ra_cannot_bring_a_held_address_below_two_hours(world: World) -> None:
     """RFC 4862 §5.5.3 e: a forged RA with valid lifetime 0 for the HoA's prefix leaves it two
     hours. It set the lifetime to 0, so the BU after the move asked for lifetime 0, a
