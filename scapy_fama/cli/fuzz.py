@@ -78,6 +78,9 @@ EXIT_STATUS = (
     "--replay or --merge: one line, no summary; a SIGTERM there ends fama-fuzz as it ends any program (143 in a shell)."
 )
 
+ALONE = {True: "replays alone", False: "needs the cases before it",
+         None: "not known whether it replays alone (its check was interrupted)"}
+
 
 def parser() -> argparse.ArgumentParser:
     ap = Parser(prog=PROG, description="Fuzz FAMA signalling: our dissector, our cores, or any implementation.",
@@ -160,7 +163,7 @@ def render_summary(summary: Summary, console: Console) -> None:
                       str(summary.pair_count(fam)), str(found))
     console.print(table)
     for f in summary.findings:
-        alone = "replays alone" if f.reproduced_alone else "needs the cases before it"
+        alone = ALONE[f.reproduced_alone]
         console.print(f"[red]finding[/] {f.id}: {f.failure.signature} (case {f.case}, {len(f.minimal_chain)} "
                       f"mutation(s) after minimising, {f.duplicates} duplicate(s), {alone})")
     if not summary.findings:

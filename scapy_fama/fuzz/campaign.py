@@ -307,9 +307,10 @@ class Campaign:
         """Minimise ``case`` (when it replays alone) into a Finding. A Ctrl-C or SIGTERM meanwhile
         (minimising tries up to 80 chains, each up to --time-limit) raises :class:`Unfinished`
         with the finding as far as it got: the shortest chain that still triggered, or the case as
-        generated, and ``reproduced_alone`` only if that was seen."""
+        generated, and ``reproduced_alone`` only if that was seen (None, not known, when the
+        signal came while the case was run alone to see it)."""
         triggers = self._triggers(case, failure)
-        chain, alone = case.chain, False
+        chain, alone = case.chain, None
 
         def kept(candidate: Chain) -> bool:  # minimise goes on from each chain that triggers
             nonlocal chain
@@ -326,7 +327,7 @@ class Campaign:
             raise Unfinished(self._finding(case, failure, chain, alone), stop) from None
         return self._finding(case, failure, chain, alone)
 
-    def _finding(self, case: Case, failure: Failure, chain: Chain, alone: bool) -> Finding:
+    def _finding(self, case: Case, failure: Failure, chain: Chain, alone: bool | None) -> Finding:
         raw = self.render(case.seed, apply_chain(self.frame(case.seed), chain))
         return Finding(
             self.config.target, self.config.seed, case.index, case.family, self.config.keep_valid,

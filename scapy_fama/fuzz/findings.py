@@ -8,7 +8,8 @@ of the failure's signature)::
     <id>.pcap   packet 1: the minimised mutant, packet 2: the case as generated
                 (raw IPv6, linktype 101: the exact bytes, also when truncated)
     <id>.json   fama-fuzz-finding/1: target, seed, case, family, --keep-valid,
-                seed message, mutation chain and minimal chain, the failure, and the
+                seed message, mutation chain and minimal chain, the failure, whether it
+                replays alone (null: a Ctrl-C or SIGTERM cut that check short), and the
                 engine ("blind", or "libfuzzer": the bytes of a harness input, no chain)
 
 ``fama-fuzz --replay <id>.json`` rebuilds the world from the seed, gives the
@@ -55,7 +56,7 @@ class Finding:
     failure: Failure
     raw: bytes
     minimal_raw: bytes
-    reproduced_alone: bool
+    reproduced_alone: bool | None  # None: not known, its check was interrupted (Campaign.finding)
     target_options: dict[str, Any] = field(default_factory=dict)
     duplicates: int = 0
     engine: str = "blind"  # or "libfuzzer": found by a harness, no mutation chain
@@ -124,9 +125,14 @@ def _finding(data: dict[str, Any]) -> Finding:
     return Finding(
         str(data["target"]), int(data["seed"]), int(data["case"]), str(data["family"]), bool(data["keep_valid"]),
         str(data["seed_message"]), [(n, a) for n, a in data["chain"]], [(n, a) for n, a in data["minimal_chain"]],
-        Failure.from_dict(data["failure"]), b"", b"", bool(data["reproduced_alone"]),
+        Failure.from_dict(data["failure"]), b"", b"", _known(data["reproduced_alone"]),
         dict(data.get("target_options", {})), int(data.get("duplicates", 0)), str(data.get("engine", "blind")),
     )
+
+
+def _known(alone: object) -> bool | None:
+    """``reproduced_alone`` as filed: true, false, or null (not known)."""
+    return None if alone is None else bool(alone)
 
 
 def _simpler(args: Args) -> Iterator[Args]:

@@ -17,6 +17,7 @@ import pytest
 from scapy_fama import schemas
 from scapy_fama.cli import fuzz as fuzz_cli
 from scapy_fama.cli.fuzz import EXIT_STATUS, main
+from scapy_fama.fuzz import findings
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig
 
 
@@ -322,3 +323,43 @@ def test_a_signal_while_a_finding_is_minimised_files_it(signum: int, tmp_path: P
     (found,) = summary["findings"]
     assert found["oracle"] == "hang" and found["reproduced_alone"] is True
     assert (tmp_path / found["json"]).is_file()  # the path as printed, from the campaign's folder
+
+
+STUBBORN_TARGET = HANGING_TARGET + """
+from scapy_fama.fuzz.oracles import CaseTimeout
+
+
+class HangsOnWhenAlone(HangsOnOddOptions):
+    \"\"\"Its second hang, the check that the finding replays alone, outlasts the time limit (it
+    leaves a file alone-check) until a signal comes.\"\"\"
+
+    def run(self, raw, seed, now):
+        try:
+            return super().run(raw, seed, now)
+        except CaseTimeout:
+            if HangsOnOddOptions.hangs == 2:
+                pathlib.Path("alone-check").touch()
+                time.sleep(300)
+            raise
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_a_finding_is_checked_alone_leaves_it_unknown(signum: int, tmp_path: Path) -> None:
+    """Ctrl-C (or SIGTERM) while fama-fuzz ran a finding's case alone, to see whether it needs the
+    cases before it, filed it as "needs the cases before it" (reproduced_alone: false), which
+    nothing had shown. Now the file, the summary and the line say it is not known (null)."""
+    (tmp_path / "stubborn.py").write_text(STUBBORN_TARGET)
+    argv = ["--target", "stubborn:HangsOnWhenAlone", "--time-limit", "0.5", "--cases", "100000", "--json",
+            "--out", "out"]
+    code, out, err = _signalled(tmp_path, argv, "alone-check", signum)
+    assert code == 1 and "Traceback" not in err, err  # 1: a finding
+    summary = json.loads(out)
+    jsonschema.Draft202012Validator(schemas.load("fama-fuzz/1")).validate(summary)
+    (found,) = summary["findings"]
+    assert found["oracle"] == "hang" and found["reproduced_alone"] is None
+    filed = json.loads((tmp_path / found["json"]).read_text())
+    jsonschema.Draft202012Validator(schemas.load("fama-fuzz-finding/1")).validate(filed)
+    assert filed["reproduced_alone"] is None and filed["minimal_chain"] == filed["chain"]
+    assert findings.load(tmp_path / found["json"]).reproduced_alone is None
+    assert "not known whether it replays alone (its check was interrupted)" in " ".join(err.split()), err
