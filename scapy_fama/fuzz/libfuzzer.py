@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from scapy_fama.fuzz import findings
-from scapy_fama.fuzz.campaign import SUMMARY_FORMAT, sigterm_raises, stopped_by
+from scapy_fama.fuzz.campaign import SUMMARY_FORMAT, Terminated, sigterm_raises, stopped_by
 from scapy_fama.fuzz.findings import Finding
 from scapy_fama.fuzz.harness import HARNESSES, REFERENCE_CAPTURES, SEED, Harness, write_corpus
 from scapy_fama.fuzz.oracles import Failure
@@ -258,8 +258,19 @@ def check_merge(harness: str, corpora: list[Path]) -> None:
 
 
 def merge(harness: str, into: Path, corpora: list[Path]) -> int:
-    """libFuzzer's ``-merge=1``: the inputs of ``corpora`` that add coverage, copied ``into``."""
+    """libFuzzer's ``-merge=1``: the inputs of ``corpora`` that add coverage, copied ``into``.
+    libFuzzer (and the inner merge process it starts) runs in a process group of its own, which a
+    Ctrl-C or SIGTERM to fama-fuzz kills whole before they end fama-fuzz as they end any program."""
     check_merge(harness, corpora)
     command = [harness_command(), f"--harness={harness}", "-merge=1", str(into), *map(str, corpora)]
     into.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(command, check=False).returncode
+    try:
+        with sigterm_raises(), subprocess.Popen(command, start_new_session=True) as proc:
+            try:
+                return proc.wait()
+            finally:  # what is left of the group: all of it after a Ctrl-C or SIGTERM
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+    except Terminated:
+        os.kill(os.getpid(), signal.SIGTERM)  # its handler as it was again: by default, the end of fama-fuzz
+        raise

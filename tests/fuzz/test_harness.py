@@ -16,7 +16,7 @@ import pytest
 
 from scapy_fama.cli.fuzz import main
 from scapy_fama.fuzz import findings, libfuzzer
-from scapy_fama.fuzz.harness import HARNESSES, Harness, OracleFailure, capture_packets
+from scapy_fama.fuzz.harness import HARNESSES, Harness, OracleFailure, capture_packets, write_corpus
 from scapy_fama.fuzz.libfuzzer import _file, Run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,24 +252,25 @@ time.sleep(300)
 
 
 def _gone(pid: int, seconds: float) -> bool:
-    """Whether process ``pid`` has ended (or is a zombie) within ``seconds``."""
+    """Whether process ``pid`` has ended (or is a zombie) within ``seconds`` (0: now)."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while True:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except (FileNotFoundError, ProcessLookupError):
             return True
         if state == "Z":
             return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
-    return False
 
 
 def _stop_job(tmp_path: Path) -> None:
     """Whatever the test found, the stand-in's job ends with it."""
     pidfile = tmp_path / "job.pid"
     if pidfile.exists() and not _gone(int(pidfile.read_text()), 0):
-        with contextlib.suppress(ProcessLookupError):  # _gone(pid, 0) looks no time: it may be gone
+        with contextlib.suppress(ProcessLookupError):  # it may have gone since
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
 
 
@@ -369,3 +370,47 @@ def test_a_signal_while_crash_files_are_filed_leaves_the_summary(signals: str, s
     assert found["duplicates"] == filed - 1 and findings.load(Path(found["json"])).minimal_raw == raw
     left = [line for line in done.stderr.splitlines() if "left unfiled" in line]
     assert left == ([] if filed == 2 else [f"1 crash file(s) of libFuzzer left unfiled in {out / 'libfuzzer-decode'}"])
+
+
+def _descendants(pid: int) -> list[int]:
+    """Process ``pid``'s children, then theirs (none of one that has gone meanwhile)."""
+    children: list[int] = []
+    with contextlib.suppress(FileNotFoundError):
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return children + [d for c in children for d in _descendants(c)]
+
+
+def _cmdline(pid: int) -> str:
+    with contextlib.suppress(FileNotFoundError):
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    return ""
+
+
+def test_sigterm_during_a_merge_leaves_no_libfuzzer_behind(tmp_path: Path) -> None:
+    """A SIGTERM to fama-fuzz --merge (kill, a CI job's time limit) ended fama-fuzz and left
+    libFuzzer's merge, and the inner merge process it starts, running on alone and writing into
+    the merged corpus. Now they are killed first, and fama-fuzz still ends as a SIGTERM ends it."""
+    pytest.importorskip("atheris", reason="atheris (the optional extra 'fuzz') is not installed")
+    write_corpus(Harness("dar").corpus(ROOT / "pcaps"), tmp_path / "corpus")
+    fuzz = subprocess.Popen([sys.executable, "-m", "scapy_fama.cli.fuzz", "--engine", "libfuzzer", "--target", "dar",
+                             "--merge", str(tmp_path / "merged"), "--corpus", str(tmp_path / "corpus")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    merging: list[int] = []
+    try:
+        deadline = time.monotonic() + 300
+        while not any("-merge_inner=1" in _cmdline(p) for p in merging):  # libFuzzer and its inner merge run
+            assert fuzz.poll() is None and time.monotonic() < deadline, "the merge ended before its inner process"
+            time.sleep(0.05)
+            merging = _descendants(fuzz.pid)
+        fuzz.send_signal(signal.SIGTERM)
+        assert fuzz.wait(timeout=60) == -signal.SIGTERM  # ended as a SIGTERM ends any program
+        outer, *inner = merging
+        assert _gone(outer, 0), f"libFuzzer's merge {_cmdline(outer)!r} outlived fama-fuzz"
+        assert all(_gone(pid, 30) for pid in inner), "libFuzzer's inner merge outlived fama-fuzz"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(fuzz.pid, signal.SIGKILL)
+        for pid in merging:
+            if "fama-fuzz-harness" in _cmdline(pid) and not _gone(pid, 0):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
