@@ -269,6 +269,10 @@ def _libfuzzer(args: argparse.Namespace, console: Console) -> int:
                   f"({done.execs_per_second:.0f} execs/s), coverage {done.cov} edges, {done.features} features, "
                   f"corpus {done.corpus} inputs; libFuzzer exit {done.returncode}"
                   + (f"; {done.stopped}" if done.stopped != "libfuzzer" else ""))
+    if done.seeds:
+        console.print(f"seed corpus: {done.seeded} inputs written" if done.seeded == done.seeds else
+                      f"seed corpus: {done.seeded} of its {done.seeds} inputs written; the rest were there "
+                      "from a seeding cut short")
     for f in done.findings:
         alone = "reproduced in process" if f.reproduced_alone else "did not come back in process"
         console.print(f"[red]finding[/] {f.id}: {f.failure.signature} ({alone}, {f.duplicates} duplicate(s))")

@@ -5,7 +5,8 @@ Theory of operation
 libFuzzer does the fuzzing (corpus, coverage, ``-fork``/``-jobs``, ``-merge``);
 this module starts it, watches it and files what it finds::
 
-    OUT/corpus-<harness>/  <- the seed corpus when empty (harness.Harness.corpus)
+    OUT/corpus-<harness>/  <- the seed corpus when empty (harness.Harness.corpus), or the seeds it
+                              lacks when its seeding was cut short (seed_corpus)
     fama-fuzz-harness --harness=NAME [--keep-valid] -artifact_prefix=OUT/libfuzzer-<harness>/
         [-max_total_time=S] [-runs=N] [-fork=J -ignore_crashes=1 ...] [your flags] CORPUS
         stderr and stdout -> our stderr and OUT/libfuzzer-<harness>.log (libFuzzer's status
@@ -60,6 +61,7 @@ ARTIFACTS = {"crash": ("exception", "crash"), "timeout": ("hang", "timeout"), "o
              "leak": ("bounds", "leak")}
 STATUS = re.compile(r"#(\d+)\s.*?cov: (\d+) ft: (\d+) corp: (\d+)(?:/\S+)?.*?exec/s: (\d+)")
 FORK_STATUS = re.compile(r"#(\d+): cov: (\d+) ft: (\d+) corp: (\d+) exec/s:? (\d+)")
+SEEDING = ".fama-fuzz-seeding"  # a folder in a corpus being seeded (libFuzzer reads no dot-folder)
 
 
 @dataclass
@@ -79,6 +81,8 @@ class Run:
     findings: list[Finding] = field(default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
     unfiled: list[Path] = field(default_factory=list)  # crash files a second Ctrl-C or SIGTERM left unfiled
+    seeded: int = 0  # seed inputs this run wrote into the corpus (seed_corpus), of
+    seeds: int = 0  # the seed corpus' inputs (0: the corpus was not seeded)
 
     @property
     def execs_per_second(self) -> float:
@@ -137,8 +141,7 @@ def run(harness: str, out: Path, *, corpus: Path | None = None, keep_valid: bool
     exe = harness_command()
     h = Harness(harness, keep_valid)
     corpus = corpus or out / f"corpus-{harness}"
-    if not corpus.is_dir() or not any(corpus.iterdir()):
-        write_corpus(h.corpus(captures or REFERENCE_CAPTURES, warn), corpus)
+    seeded, seeds = seed_corpus(corpus, lambda: h.corpus(captures or REFERENCE_CAPTURES, warn))
     artifacts = out / f"libfuzzer-{harness}"
     artifacts.mkdir(parents=True, exist_ok=True)
     command = [exe, f"--harness={harness}", *(["--keep-valid"] if keep_valid else []),
@@ -150,7 +153,7 @@ def run(harness: str, out: Path, *, corpus: Path | None = None, keep_valid: bool
     if jobs > 1:  # libFuzzer's fork mode: jobs in child processes, going on after a crash
         command += [f"-fork={jobs}", "-ignore_crashes=1", "-ignore_timeouts=1", "-ignore_ooms=1"]
     command += [*extra, str(corpus)]
-    result = Run(harness, keep_valid, command)
+    result = Run(harness, keep_valid, command, seeded=seeded, seeds=seeds)
     before = set(artifacts.iterdir())
     log = out / f"libfuzzer-{harness}.log"
     result.seconds, result.returncode = _watch(command, log, result)
@@ -158,6 +161,26 @@ def run(harness: str, out: Path, *, corpus: Path | None = None, keep_valid: bool
     if result.returncode != 0 and not result.findings and result.stopped == "libfuzzer":
         raise ValueError(f"libFuzzer stopped with exit {result.returncode} and no crash file (see {log})")
     return result
+
+
+def seed_corpus(corpus: Path, inputs: Callable[[], dict[str, bytes]]) -> tuple[int, int]:
+    """Seed ``corpus`` with ``inputs()`` when it is empty, or when its seeding was cut short (a
+    Ctrl-C, a SIGTERM: its :data:`SEEDING` folder is still there): each seed input not there whole
+    is written, and the folder removed once all are. A corpus of other inputs (libFuzzer's, a
+    merge's) is left as it is. (inputs written, seed inputs), (0, 0) when not seeded."""
+    seeding = corpus / SEEDING
+    if corpus.is_dir() and not seeding.is_dir() and any(corpus.iterdir()):
+        return 0, 0
+    seeding.mkdir(parents=True, exist_ok=True)
+    seeds = inputs()
+    missing = {name: raw for name, raw in seeds.items() if not _holds(corpus / name, raw)}
+    write_corpus(missing, corpus)
+    seeding.rmdir()
+    return len(missing), len(seeds)
+
+
+def _holds(path: Path, raw: bytes) -> bool:
+    return path.is_file() and path.read_bytes() == raw
 
 
 STOPPED_BY = {"interrupted": signal.SIGINT, "terminated": signal.SIGTERM}  # what libFuzzer's group is sent

@@ -414,3 +414,39 @@ def test_sigterm_during_a_merge_leaves_no_libfuzzer_behind(tmp_path: Path) -> No
             if "fama-fuzz-harness" in _cmdline(pid) and not _gone(pid, 0):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+
+
+def test_a_seed_corpus_cut_short_is_completed_by_the_next_campaign(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A campaign stopped while it wrote its seed corpus (a Ctrl-C, exit 130) left part of it, one
+    input cut short; every later campaign found the corpus not empty and fuzzed without the rest.
+    Now the next one writes what is missing or not whole, says so, and the one after writes nothing."""
+    stand_in = tmp_path / "libfuzzer"  # libFuzzer that finds nothing and stops at once
+    stand_in.write_text(f"#!{sys.executable}\nimport sys\nsys.exit(0)\n")
+    stand_in.chmod(0o755)
+    monkeypatch.setattr(libfuzzer, "harness_command", lambda: str(stand_in))
+    corpus, written = tmp_path / "out" / "corpus-dar", 99
+    write_bytes = Path.write_bytes
+
+    def ctrl_c_at_the_100th_input(path: Path, data: bytes) -> int:
+        nonlocal written
+        if path.parent == corpus:
+            written -= 1
+            if written < 0:
+                write_bytes(path, data[: len(data) // 2])
+                raise KeyboardInterrupt
+        return write_bytes(path, data)
+
+    argv = ["--engine", "libfuzzer", "--target", "dar", "--cases", "1", "--out", str(tmp_path / "out")]
+    with monkeypatch.context() as cut:
+        cut.setattr(Path, "write_bytes", ctrl_c_at_the_100th_input)
+        assert main(argv) == 130
+    seeds = Harness("dar").corpus()
+    inputs = [p for p in corpus.iterdir() if p.is_file()]
+    assert len(inputs) == 100 and sum(p.read_bytes() not in seeds.values() for p in inputs) == 1  # one cut short
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert {p.name: p.read_bytes() for p in corpus.iterdir() if p.is_file()} == seeds
+    assert f"seed corpus: {len(seeds) - 99} of its {len(seeds)} inputs written" in capsys.readouterr().err
+    assert main(argv) == 0
+    assert "seed corpus" not in capsys.readouterr().err
