@@ -40,6 +40,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -283,17 +284,21 @@ def check_merge(harness: str, corpora: list[Path]) -> None:
 def merge(harness: str, into: Path, corpora: list[Path]) -> int:
     """libFuzzer's ``-merge=1``: the inputs of ``corpora`` that add coverage, copied ``into``.
     libFuzzer (and the inner merge process it starts) runs in a process group of its own, which a
-    Ctrl-C or SIGTERM to fama-fuzz kills whole before they end fama-fuzz as they end any program."""
+    Ctrl-C or SIGTERM to fama-fuzz kills whole before they end fama-fuzz as they end any program;
+    its control file is in a temporary folder of ours, removed then too (libFuzzer's own stays in /tmp)."""
     check_merge(harness, corpora)
-    command = [harness_command(), f"--harness={harness}", "-merge=1", str(into), *map(str, corpora)]
+    exe = harness_command()
     into.mkdir(parents=True, exist_ok=True)
     try:
-        with sigterm_raises(), subprocess.Popen(command, start_new_session=True) as proc:
-            try:
-                return proc.wait()
-            finally:  # what is left of the group: all of it after a Ctrl-C or SIGTERM
-                _signal_group(proc, signal.SIGKILL)
-                proc.wait()
+        with sigterm_raises(), tempfile.TemporaryDirectory(prefix="fama-fuzz-merge-") as work:
+            command = [exe, f"--harness={harness}", "-merge=1", f"-merge_control_file={work}/control.txt", str(into),
+                       *map(str, corpora)]
+            with subprocess.Popen(command, start_new_session=True) as proc:
+                try:
+                    return proc.wait()
+                finally:  # what is left of the group: all of it after a Ctrl-C or SIGTERM
+                    _signal_group(proc, signal.SIGKILL)
+                    proc.wait()
     except Terminated:
         os.kill(os.getpid(), signal.SIGTERM)  # its handler as it was again: by default, the end of fama-fuzz
         raise

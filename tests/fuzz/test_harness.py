@@ -389,7 +389,8 @@ def _cmdline(pid: int) -> str:
 def test_sigterm_during_a_merge_leaves_no_libfuzzer_behind(tmp_path: Path) -> None:
     """A SIGTERM to fama-fuzz --merge (kill, a CI job's time limit) ended fama-fuzz and left
     libFuzzer's merge, and the inner merge process it starts, running on alone and writing into
-    the merged corpus. Now they are killed first, and fama-fuzz still ends as a SIGTERM ends it."""
+    the merged corpus. Now they are killed first (their control file removed), and fama-fuzz still
+    ends as a SIGTERM ends it."""
     pytest.importorskip("atheris", reason="atheris (the optional extra 'fuzz') is not installed")
     write_corpus(Harness("dar").corpus(ROOT / "pcaps"), tmp_path / "corpus")
     fuzz = subprocess.Popen([sys.executable, "-m", "scapy_fama.cli.fuzz", "--engine", "libfuzzer", "--target", "dar",
@@ -402,11 +403,15 @@ def test_sigterm_during_a_merge_leaves_no_libfuzzer_behind(tmp_path: Path) -> No
             assert fuzz.poll() is None and time.monotonic() < deadline, "the merge ended before its inner process"
             time.sleep(0.05)
             merging = _descendants(fuzz.pid)
+        outer, *inner = merging
+        flags = _cmdline(outer).split("\0")
         fuzz.send_signal(signal.SIGTERM)
         assert fuzz.wait(timeout=60) == -signal.SIGTERM  # ended as a SIGTERM ends any program
-        outer, *inner = merging
-        assert _gone(outer, 0), f"libFuzzer's merge {_cmdline(outer)!r} outlived fama-fuzz"
+        assert _gone(outer, 0), f"libFuzzer's merge {flags} outlived fama-fuzz"
         assert all(_gone(pid, 30) for pid in inner), "libFuzzer's inner merge outlived fama-fuzz"
+        # libFuzzer's own control file would stay in /tmp: fama-fuzz gives it one, and removes it
+        (control,) = [f.split("=", 1)[1] for f in flags if f.startswith("-merge_control_file=")]
+        assert not Path(control).exists()
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(fuzz.pid, signal.SIGKILL)
