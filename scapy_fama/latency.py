@@ -12,7 +12,8 @@ anchoring DAR at once::
     link down --L2 handover--> link up --trigger--> RS --router discovery--> RA
         --address configuration (optimistic: 0; RFC 4862: DAD)--> CoA usable
     per binding (HoA_i at DAR_i), side by side:
-        CoA usable --to signal--> [CoTI --care-of test--> CoT --to register-->] BU
+        CoA usable --to signal--> [BU --registration--> BA refused (137) --to test the CoA-->]
+            [CoTI --care-of test--> CoT --to register-->] BU
         [--no answer--> the BU the BA answers, sent again]
         [--registration--> BA refused (135, 147: profile §7) --to signal again--> the BU sent again]
         --registration--> BA --resumption--> first tunnelled packet DAR_i -> MN (down)
@@ -26,7 +27,10 @@ phase that interval is. A first tunnelled packet may come before the BA: the
 DAR tunnels once it holds the binding, and its BA is still on its way; that
 step's interval is then negative, and says so. A BA's step carries its status: a
 refusal (128 and above, RFC 6275 §6.1.8) is no registration, so a handover with one has
-no time to its last BA (``to_last_ba``), as its own duration has none. :func:`table`
+no time to its last BA (``to_last_ba``), as its own duration has none. A MN that learns of
+secure mode from a BA 137 (profile §5, §6 step 4: its first BU there carried no care-of
+token) shows that BU and that refusal before its care-of test: the test then starts from the
+refusal ("to test the CoA"), not from the CoA. :func:`table`
 shows one. The feeders:
 
     fama-analyze    a capture (scapy_fama.analysis.latency): packets on the wire
@@ -88,7 +92,7 @@ PHASES = {  # the interval that ends at a step, by the step
     DOWN: "resumption DAR -> MN",
     UP: "resumption MN -> DAR",
 }
-AFTER = {(COT, BU): "to register", (REFUSAL, AGAIN): "to signal again"}  # a phase named by the step before it
+AFTER = {(COT, BU): "to register", (REFUSAL, AGAIN): "to signal again", (REFUSAL, COTI): "to test the CoA"}  # a phase named by the step before it
 
 
 @dataclass
@@ -97,6 +101,9 @@ class BindingMoments:
 
     hoa: str
     dar: str
+    untested: float | None = None  # a BU before the care-of test, refused for lack of one (137, profile §5)
+    untested_refused: float | None = None  # the BA that refused it
+    untested_status: int | None = None
     coti: float | None = None
     cot: float | None = None
     bu: float | None = None  # the first BU of this handover's attempt (after the CoT, if any)
@@ -174,21 +181,34 @@ def refusal(one: BindingMoments, answers: list[tuple[float, int]]) -> None:
         one.refused, one.refused_status = errors[-1]
 
 
+def untested(one: BindingMoments, first: float | None, answers: list[tuple[float, int]]) -> None:
+    """Set ``one.untested`` (and its refusal) when the attempt's ``first`` BU came before the
+    care-of test: a MN that has not learnt a DAR's secure mode sends its BU without a care-of
+    token, is refused (137, profile §5 and §6 step 4) and tests the CoA then. ``answers`` are the
+    attempt's BAs (arrival, status); the refusal is the first between that BU and the CoTI."""
+    if one.coti is None or first is None or first >= one.coti:
+        return
+    one.untested = first
+    errors = [(t, status) for t, status in answers if status >= REFUSED and first <= t <= one.coti]
+    if errors:
+        one.untested_refused, one.untested_status = errors[0]
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1e3, 3)
 
 
 def _chain(origin: float, steps: list[Step], prior: tuple[str, float] | None,
-           moments: list[tuple[str, float | None]], b: BindingMoments | None = None) -> None:  # fmt: skip
-    """Append the known ``moments`` as steps, each timed from the last known one before it."""
+           moments: list[tuple[str, float | None, int | None]], b: BindingMoments | None = None) -> None:  # fmt: skip
+    """Append the known ``moments`` (step, time, a BA's status) as steps, each timed from the
+    last known one before it."""
     hoa, dar = (None, None) if b is None else (b.hoa, b.dar)
-    statuses = {} if b is None else {BA: b.status, REFUSAL: b.refused_status}
-    for what, t in moments:
+    for what, t, status in moments:
         if t is None:
             continue
         phase = AFTER.get((prior[0], what), PHASES.get(what)) if prior is not None else None
         since = None if prior is None else t - prior[1]
-        steps.append(Step(what, t - origin, since, phase, hoa, dar, statuses.get(what)))
+        steps.append(Step(what, t - origin, since, phase, hoa, dar, status))
         if what not in (DOWN, UP):  # both resumptions count from the BA
             prior = (what, t)
 
@@ -196,20 +216,22 @@ def _chain(origin: float, steps: list[Step], prior: tuple[str, float] | None,
 def breakdown(m: Moments) -> Breakdown | None:
     """The steps of ``m`` in the profile's order (None: nothing was seen)."""
     seen = [t for t in (m.link_down, m.link_up, m.rs, m.ra, m.usable) if t is not None]
-    seen += [t for b in m.bindings for t in (b.coti, b.cot, b.bu, b.refused, b.again, b.ba, b.down, b.up)
-             if t is not None]
+    seen += [t for b in m.bindings for t in (b.untested, b.untested_refused, b.coti, b.cot, b.bu, b.refused,
+                                             b.again, b.ba, b.down, b.up) if t is not None]
     if not seen:
         return None
     origin_name, origin = (LINK_UP, m.link_up) if m.link_up is not None else ("first moment", min(seen))
     assert origin is not None
     steps: list[Step] = []
-    attach = [(LINK_DOWN, m.link_down), (LINK_UP, m.link_up), (RS, m.rs), (RA, m.ra), (COA, m.usable)]
+    attach = [(LINK_DOWN, m.link_down, None), (LINK_UP, m.link_up, None), (RS, m.rs, None), (RA, m.ra, None),
+              (COA, m.usable, None)]  # fmt: skip
     _chain(origin, steps, None, attach)
-    known = [(what, t) for what, t in attach if t is not None]
+    known = [(what, t) for what, t, _ in attach if t is not None]
     for b in m.bindings:
         _chain(origin, steps, known[-1] if known else None,
-               [(COTI, b.coti), (COT, b.cot), (BU, b.bu), (REFUSAL, b.refused), (AGAIN, b.again), (BA, b.ba),
-                (DOWN, b.down), (UP, b.up)], b)  # fmt: skip
+               [(BU, b.untested, None), (REFUSAL, b.untested_refused, b.untested_status), (COTI, b.coti, None),
+                (COT, b.cot, None), (BU, b.bu, None), (REFUSAL, b.refused, b.refused_status), (AGAIN, b.again, None),
+                (BA, b.ba, b.status), (DOWN, b.down, None), (UP, b.up, None)], b)  # fmt: skip
     bas = [b.ba for b in m.bindings if b.ba is not None and (b.status is None or b.status < REFUSED)]
     kept = [b for b in m.bindings if not b.released]
     downs = [b.down for b in kept if b.down is not None]

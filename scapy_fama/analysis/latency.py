@@ -8,8 +8,9 @@ its packets crossed the capture point (one clock, whoever captured)::
     RS, RA        the attachment the reconstruction paired with the handover
     CoA usable    the first signalling from the new CoA (its first BU or CoTI)
     per binding   the care-of test with its DAR (the first CoTI, the first CoT: a CoTI may be sent
-                  again), the first BU of the attempt (after
-                  the CoT when there is one: a BU answered 137 came before it; retransmissions
+                  again), the first BU of the attempt (after the CoT when there is one; a BU
+                  before the test, refused 137, and that refusal are steps of their own, profile §5),
+                  retransmissions
                   and retries after 135, 137, 147 counted in ``bus``), the BU that BA answers when
                   a later one and the refusal it was sent again for, the BA that ended it
     down, up      the first IPv6-in-IPv6 packet DAR -> CoA for the HoA, and CoA -> DAR from it,
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 from scapy_fama.analysis.classify import TunnelCount
 from scapy_fama.analysis.reconstruct import Exchange, Handover, MobileNode
-from scapy_fama.latency import BindingMoments, Breakdown, Moments, again, breakdown, refusal
+from scapy_fama.latency import BindingMoments, Breakdown, Moments, again, breakdown, refusal, untested
 
 Tunnels = dict[tuple[str, str, str, str], TunnelCount]
 
@@ -83,7 +84,9 @@ def moments(node: MobileNode, k: int, tunnels: Tunnels) -> Moments:
             one.cot = next((t.reply_time for t in tests if t.reply_time is not None), None)
         one.bu = next((ex.time for ex in attempt if one.cot is None or ex.time >= one.cot), attempt[0].time)
         one.again = again(one.bu, last.time if last.ba_last_seen is not None else None)
-        refusal(one, [(ex.ba_last_seen, ex.status) for ex in attempt if ex.ba_last_seen is not None and ex.status is not None])
+        answers = [(ex.ba_last_seen, ex.status) for ex in attempt if ex.ba_last_seen is not None and ex.status is not None]
+        refusal(one, answers)
+        untested(one, attempt[0].time, answers)
         if not last.deregistration:  # released (from home, or from elsewhere): no tunnel after it
             one.down = _first(tunnels, h.start, (b.dar, h.coa), (3, b.hoa))
             up = _first(tunnels, h.start, (h.coa, b.dar), (2, b.hoa))

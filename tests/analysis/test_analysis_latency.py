@@ -9,15 +9,17 @@ where tshark sees the packet, counted from the RS (a capture sees no link event)
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from scapy.layers.inet import UDP
 from scapy.layers.inet6 import HAO, ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptPrefixInfo, IPv6, IPv6ExtHdrDestOpt
 from scapy.packet import Packet, Raw
 
 from scapy_fama.analysis.analyze import analyze
-from scapy_fama.latency import AGAIN, BA, BU, COA, COT, COTI, DOWN, RA, REFUSAL, RS, UP
+from scapy_fama.latency import AGAIN, BA, BU, COA, COT, COTI, DOWN, RA, REFUSAL, RS, UP, table
 from scapy_fama.layers import BA as BAck
 from scapy_fama.layers import BU as BUpdate
 from scapy_fama.layers import RH2, CoT, CoTI
@@ -270,3 +272,35 @@ def test_a_return_to_an_earlier_coa_takes_no_rs_from_before_the_mn_left_it(tmp_p
         (coa3, {COA: 0.0, BU: 0.0, BA: 15.0}),
         (COA1, {COA: 0.0, BU: 0.0, BA: 15.0}),
     ]
+
+
+def test_the_first_secure_mode_handover_shows_the_bu_refused_137_before_its_care_of_test(tmp_path: Path) -> None:
+    """DAR1 requires a care-of test (profile §5); the MN has not learnt it yet: its first BU (no
+    care-of token) is refused 137 (§6 step 4), it runs the CoTI/CoT exchange and sends the BU
+    again. The breakdown hid that BU and that refusal, and named the 16 ms from the CoA to the
+    CoTI "to signal". By hand, in ms from the RS: BU 10, BA 137 at 25 (15 of registration), CoTI
+    26 (1 to test the CoA), CoT 41 (15 of care-of test), BU 42 (1 to register), BA 57, data 60."""
+    pcap = capture(tmp_path / "secure-first.pcap", [
+        *_attach(100.000), (100.010, _bu(10)), (100.025, _ba(10, 137)),
+        (100.026, IPv6(src=COA1, dst=DAR1) / CoTI(cookie=b"cookie01")),
+        (100.041, IPv6(src=DAR1, dst=COA1) / CoT(index=3, cookie=b"cookie01", token=b"tokentok")),
+        (100.042, _bu(11)), (100.057, _ba(11)), (100.060, _tunnelled((DAR1, COA1), (CN, HOA))),
+    ])  # fmt: skip
+    if TSHARK is not None:  # MH types as tshark reads them: BU 5, BA 6 (its status), CoTI 2, CoT 4
+        rows = run_tshark(pcap, "-Y", "mipv6", "-T", "fields", "-e", "mip6.mhtype", "-e", "mip6.ba.status").split("\n")
+        assert [r.split("\t") for r in rows if r] == [["5", ""], ["6", "137"], ["2", ""], ["4", ""], ["5", ""], ["6", "0"]]
+    (node,) = analyze([pcap]).mns
+    (handover,) = node.handovers
+    assert handover.kept == [HOA] and handover.breakdown is not None
+    found = handover.breakdown.as_dict()
+    assert [(s["what"], s["status"], s["at_ms"], s["since_ms"], s["phase"]) for s in found["steps"] if s["hoa"]] == [
+        (BU, None, 10.0, 0.0, "to signal"), (REFUSAL, 137, 25.0, 15.0, "registration"),
+        (COTI, None, 26.0, 1.0, "to test the CoA"), (COT, None, 41.0, 15.0, "care-of test"),
+        (BU, None, 42.0, 1.0, "to register"), (BA, 0, 57.0, 15.0, "registration"),
+        (DOWN, None, 60.0, 3.0, "resumption DAR -> MN"),
+    ]  # fmt: skip
+    assert (found["to_last_ba_ms"], found["to_data_ms"]) == (57.0, 60.0)
+    shown = Console(width=200, record=True, file=io.StringIO())
+    shown.print(table(found, "handover"))  # what the user reads: the step by its message and status
+    assert [line.split("│")[1].strip() for line in shown.export_text().splitlines() if "2001:db8:1::a" in line][:3] == [
+        "BU", "BA refused (137)", "CoTI"]  # fmt: skip
