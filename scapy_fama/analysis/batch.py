@@ -71,7 +71,7 @@ from scapy_fama.analysis.classify import (
     PacketRef,
     Sightings,
     Totals,
-    TunnelCount,
+    Tunnels,
     count_native,
     count_tunnel,
     fold_native,
@@ -101,7 +101,7 @@ class Segment:
     """Stage 1's own count of a stretch of a file that no other file comes within the window of."""
 
     totals: Totals = field(default_factory=Totals)  # tunnelled, native, duplicates
-    tunnels: dict[tuple[str, str, str, str], TunnelCount] = field(default_factory=dict)
+    tunnels: Tunnels = field(default_factory=Tunnels)
     native: dict[str, NativeCount] = field(default_factory=dict)
 
 

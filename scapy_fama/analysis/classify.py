@@ -47,6 +47,7 @@ SILENT_BLOCK = 4096  # seconds per_second() tests at once for traffic
 
 # (file index, frame number): how findings and timelines name a packet
 PacketRef = tuple[int, int]
+Stream = tuple[str, str, str, str]  # outer source, outer destination, inner source, inner destination
 # (packet, time, IPv6 bytes, what wire.parse read, capture point, seen before elsewhere) -> True when
 # the packet was signalling (False: ICMPv6 that is data after all, counted as native)
 SignalHandler = Callable[[PacketRef, float, bytes, WireInfo, int, bool], bool]
@@ -144,16 +145,41 @@ class NativeCount:
     last: float = 0.0
 
 
-def count_tunnel(tunnels: dict[tuple[str, str, str, str], TunnelCount], key: tuple[str, str, str, str], now: float,
-                 size: int, overhead: int) -> None:
+class Tunnels(dict[Stream, TunnelCount]):
+    """The tunnelled streams by key, and per inner flow (inner source and destination) the stream
+    that carried its last packet from each outer source and to each outer destination.
+
+    A stream starts again (:attr:`TunnelCount.starts`) after RESUME_GAP seconds without a packet,
+    or when its flow went through another stream since its last packet: from the same outer source
+    to another outer destination (a DAR tunnelling a HoA's traffic to another CoA, and then back),
+    or to the same outer destination from another outer source (the MN sending from another CoA,
+    then from this one again). An MN back at an earlier CoA within RESUME_GAP resumes that CoA's
+    streams without a silence; the flow's detour is what says they started again.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.carrier: dict[tuple[bool, str, str, str], Stream] = {}  # (outward?, outer end, inner src, dst)
+
+
+def _flows(key: Stream) -> tuple[tuple[bool, str, str, str], tuple[bool, str, str, str]]:
+    """A stream's flow from its outer source and to its outer destination (:class:`Tunnels`)."""
+    return (True, key[0], key[2], key[3]), (False, key[1], key[2], key[3])
+
+
+def count_tunnel(tunnels: Tunnels, key: Stream, now: float, size: int, overhead: int) -> None:
     """One packet of ``size`` bytes (``overhead`` of them encapsulation) of the stream ``key``."""
     count = tunnels.get(key)
     if count is None:
         count = tunnels[key] = TunnelCount(first=now)
+    detour = False
+    for flow in _flows(key):
+        detour |= tunnels.carrier.get(flow, key) != key
+        tunnels.carrier[flow] = key
     count.packets += 1
     count.bytes += size
     count.overhead += overhead
-    if now - count.last > RESUME_GAP or count.packets == 1:
+    if now - count.last > RESUME_GAP or count.packets == 1 or detour:
         count.starts.append(now)
     count.last = now
     i = int(now) - count.base
@@ -178,22 +204,32 @@ def count_native(native: dict[str, NativeCount], src: str, dst: str, now: float,
         count.last = now
 
 
-def fold_tunnels(tunnels: dict[tuple[str, str, str, str], TunnelCount],
-                 later: dict[tuple[str, str, str, str], TunnelCount]) -> None:
+def fold_tunnels(tunnels: Tunnels, later: Tunnels) -> None:
     """Counts of a stretch of packets all later than those counted in ``tunnels``, folded in as
-    :func:`count_tunnel` would have counted them one by one (``later`` is taken over)."""
+    :func:`count_tunnel` would have counted them one by one (``later`` is taken over): a stream's
+    first packet in the stretch is a start after a silence, or when its flow went through another
+    stream in between (before the stretch: another carried its last packet; in it: another has
+    an earlier first packet)."""
+    before = dict(tunnels.carrier)
+    firsts: dict[tuple[bool, str, str, str], list[tuple[float, Stream]]] = {}
+    for key, part in later.items():
+        for flow in _flows(key):
+            firsts.setdefault(flow, []).append((part.first, key))
     for key, part in later.items():
         count = tunnels.get(key)
         if count is None:
             tunnels[key] = part
             continue
-        resumed = part.first - count.last > RESUME_GAP  # its first packet: a start only after a silence
+        detour = any(before.get(flow, key) != key or any(t < part.first for t, other in firsts[flow] if other != key)
+                     for flow in _flows(key))  # fmt: skip
+        resumed = part.first - count.last > RESUME_GAP or detour  # its first packet: a start only then
         count.starts.extend(part.starts if resumed else part.starts[1:])
         count.packets += part.packets
         count.bytes += part.bytes
         count.overhead += part.overhead
         count.last = part.last
         count.add_counts(part.base, part.counts)
+    tunnels.carrier.update(later.carrier)
 
 
 def fold_native(native: dict[str, NativeCount], later: dict[str, NativeCount]) -> None:
@@ -264,7 +300,7 @@ class FastPath:
     def __init__(self, handler: SignalHandler, *, vantages: int = 1, tap: Tap | None = None) -> None:
         self.handler = handler
         self.totals = Totals()
-        self.tunnels: dict[tuple[str, str, str, str], TunnelCount] = {}
+        self.tunnels = Tunnels()
         self.native: dict[str, NativeCount] = {}
         self.first_time: float | None = None
         self.last_time: float | None = None

@@ -274,6 +274,52 @@ def test_a_return_to_an_earlier_coa_takes_no_rs_from_before_the_mn_left_it(tmp_p
     ]
 
 
+def _tshark_times(pcap: Path, filters: dict[str, str]) -> dict[str, float]:
+    """Per name, the time (frame.time_epoch) of the first frame tshark's display filter selects."""
+    return {name: float(run_tshark(pcap, "-Y", f, "-T", "fields", "-e", "frame.time_epoch").split()[0])
+            for name, f in filters.items()}  # fmt: skip
+
+
+def test_a_quick_return_to_an_earlier_coa_finds_the_first_tunnelled_packets_of_the_return(tmp_path: Path) -> None:
+    """A -> B -> A within half a second: the MN registers CoA1 (DAR2's link), CoA3 (DAR3's) at
+    102.0, CoA1 again at 102.3, and a datagram crosses DAR1's tunnel each way every 20 ms, to and
+    from whichever CoA is registered. CoA1's streams pause only 0.3 s (less than a silence), so
+    their first packets after the return were taken for the old stay's: the return had no
+    first-packet steps. By hand, in ms from the return's RS: BA 25, DAR1 -> MN 30, MN -> DAR1 35."""
+    coa3, dar3 = "2001:db8:3::a", "2001:db8:3::1"
+    stays = [(100.0, COA1, DAR2, 10), (102.0, coa3, dar3, 11), (102.3, COA1, DAR2, 12)]
+    frames: list[tuple[float, Packet]] = []
+    for k, (at, coa, dar, seq) in enumerate(stays):
+        frames += [(at, IPv6(src="::", dst="ff02::2", hlim=255) / ICMPv6ND_RS()),
+                   (at + 0.002, IPv6(src="fe80::1", dst="ff02::1", hlim=255) / ICMPv6ND_RA()
+                    / ICMPv6NDOptPrefixInfo(prefix=dar, prefixlen=64, L=1, A=1, R=1)),
+                   (at + 0.010, IPv6(src=coa, dst=DAR1) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)])
+                    / BUpdate(seq=seq, mhtime=100)),
+                   (at + 0.025, IPv6(src=DAR1, dst=coa) / RH2(addresses=[HOA]) / BAck(seq=seq, status=0, mhtime=100))]
+        until = stays[k + 1][0] + 0.025 if k + 1 < len(stays) else 103.0  # the DAR tunnels to it until the next BA
+        frames += [(at + 0.030 + n * 0.02, _tunnelled((DAR1, coa), (CN, HOA)))
+                   for n in range(int((until - at - 0.030) / 0.02) + 1)]
+        mn_until = stays[k + 1][0] if k + 1 < len(stays) else 103.0  # the MN sends from it until it leaves
+        frames += [(at + 0.035 + n * 0.02, _tunnelled((coa, DAR1), (HOA, CN)))
+                   for n in range(int((mn_until - at - 0.035) / 0.02))]  # fmt: skip
+    pcap = capture(tmp_path / "aba.pcap", sorted(frames, key=lambda frame: frame[0]))
+    expected = {RS: 0.0, RA: 2.0, COA: 10.0, BU: 10.0, BA: 25.0, DOWN: 30.0, UP: 35.0}
+    if TSHARK is not None:  # the return's packets, read by tshark
+        t = _tshark_times(pcap, {
+            RS: "icmpv6.type == 133 && frame.time_epoch >= 102.3", RA: "icmpv6.type == 134 && frame.time_epoch >= 102.3",
+            BU: f"mip6.mhtype == 5 && ipv6.src == {COA1} && frame.time_epoch >= 102.3",
+            BA: f"mip6.mhtype == 6 && ipv6.dst == {COA1} && frame.time_epoch >= 102.3",
+            DOWN: f"ipv6.nxt == 41 && ipv6.dst == {COA1} && frame.time_epoch >= 102.3",
+            UP: f"ipv6.nxt == 41 && ipv6.src == {COA1} && frame.time_epoch >= 102.3",
+        })  # fmt: skip
+        assert {w: round((t[w] - t[RS]) * 1e3, 3) for w in t} == {w: v for w, v in expected.items() if w != COA}
+    (node,) = analyze([pcap]).mns
+    assert [h.coa for h in node.handovers] == [COA1, coa3, COA1]
+    found = [h.breakdown.as_dict() for h in node.handovers if h.breakdown is not None]
+    assert [{s["what"]: s["at_ms"] for s in b["steps"]} for b in found] == [expected] * 3
+    assert found[2]["to_data_ms"] == 30.0
+
+
 def test_the_first_secure_mode_handover_shows_the_bu_refused_137_before_its_care_of_test(tmp_path: Path) -> None:
     """DAR1 requires a care-of test (profile §5); the MN has not learnt it yet: its first BU (no
     care-of token) is refused 137 (§6 step 4), it runs the CoTI/CoT exchange and sends the BU

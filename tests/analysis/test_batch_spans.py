@@ -15,6 +15,7 @@ from scapy_fama.analysis import reader
 from scapy_fama.analysis.analyze import analyze
 from scapy_fama.analysis.batch import WHOLE, analyze_set, shard, shard_to_json, shared_spans, time_span
 from scapy_fama.analysis.classify import (
+    Tunnels,
     TunnelCount,
     count_native,
     count_tunnel,
@@ -157,14 +158,14 @@ def test_the_shared_captures_as_a_set() -> None:
 def test_folding_a_later_stretch_counts_as_packet_by_packet(gap: float) -> None:
     packets = [(0.1, ("a", "b", "c", "d")), (0.3, ("a", "b", "c", "e")), (1.9, ("a", "b", "c", "d")),
                (1.9 + gap, ("a", "b", "c", "d")), (2.0 + gap, ("a", "b", "c", "f")), (4.5 + gap, ("a", "b", "c", "d"))]
-    whole: dict = {}
+    whole = Tunnels()
     native_whole: dict = {}
     for now, key in packets:
         count_tunnel(whole, key, now, 100, 40)
         count_native(native_whole, key[2], key[3], now, 60)
-    earlier: dict = {}
+    earlier = Tunnels()
     native_earlier: dict = {}
-    later: dict = {}
+    later = Tunnels()
     native_later: dict = {}
     for now, key in packets:
         count_tunnel(earlier if now < 1.9 + gap else later, key, now, 100, 40)
@@ -173,6 +174,23 @@ def test_folding_a_later_stretch_counts_as_packet_by_packet(gap: float) -> None:
     fold_native(native_earlier, native_later)
     assert earlier == whole and list(earlier) == list(whole)
     assert native_earlier == native_whole and list(native_earlier) == list(native_whole)
+
+
+@pytest.mark.parametrize("cut", [1.05, 1.15, 1.25, 1.35])  # the stretch begins before, in or after the detour
+def test_folding_a_later_stretch_counts_a_flow_back_from_a_detour_as_packet_by_packet(cut: float) -> None:
+    """A DAR tunnels the flow c -> d to CoA b, to CoA x for 0.2 s, and to b again (an MN back at
+    its earlier CoA within RESUME_GAP): b's stream starts again at 1.3, however the packets are
+    cut into an earlier and a later stretch."""
+    packets = [(t / 10, ("a", "b", "c", "d")) for t in range(10)]
+    packets += [(1.1, ("a", "x", "c", "d")), (1.2, ("a", "x", "c", "d"))]
+    packets += [(1.3 + t / 10, ("a", "b", "c", "d")) for t in range(3)]
+    whole, earlier, later = Tunnels(), Tunnels(), Tunnels()
+    for now, key in packets:
+        count_tunnel(whole, key, now, 100, 40)
+        count_tunnel(earlier if now < cut else later, key, now, 100, 40)
+    fold_tunnels(earlier, later)
+    assert list(whole["a", "b", "c", "d"].starts) == [0.0, 1.3]
+    assert earlier == whole and earlier.carrier == whole.carrier
 
 
 @pytest.mark.parametrize("seconds", [[5, 9], [9, 10, 12], [2, 3], [30, 31], [7]])
