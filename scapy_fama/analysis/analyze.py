@@ -130,7 +130,7 @@ def analyze_frames(frames: Iterable[Frame], *, keys: list[KeyPair] | None = None
 class Sink(Protocol):
     """Where the signalling the fast path hands over goes: a reconstruction, or a shard's record."""
 
-    def sighting(self, key: bytes, now: float, ref: PacketRef) -> None: ...
+    def sighting(self, key: bytes, now: float, ref: PacketRef, vantage: int) -> None: ...
 
     def signal(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None: ...
 
@@ -156,7 +156,7 @@ def signal_handler(sink: Sink) -> SignalHandler:
     def on_signal(ref: PacketRef, now: float, ip: bytes, info: WireInfo, vantage: int, again: bool) -> bool:
         key = ip[:7] + ip[8:]  # as the fast path's duplicate key: the hop limit aside
         if again:
-            sink.sighting(key, now, ref)
+            sink.sighting(key, now, ref, vantage)
             return True
         try:
             sig = read_signal(ip, info)

@@ -186,7 +186,7 @@ class _Record:
             self._segment.totals.native += 1
             count_native(self._segment.native, src, dst, now, size)
 
-    def sighting(self, key: bytes, now: float, ref: PacketRef) -> None:
+    def sighting(self, key: bytes, now: float, ref: PacketRef, vantage: int) -> None:
         raise AssertionError("stage 1 does not look for copies: the merge does")
 
     def signal(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
@@ -300,7 +300,8 @@ def merge(shards: list[Shard], keys: list[KeyPair] | None = None, mn: str | None
         if copies.earlier_key(key, now, vantage) is not None:
             totals.duplicates += 1
             if signalling:
-                live.sighting(key, now)
+                ref = next(((index, e[1]) for e in islice(event, EFFECTS, None) if e[0] == "signal"), None)
+                live.sighting(key, now, ref, vantage)
             continue
         for effect in islice(event, EFFECTS, None):
             if effect[0] == "tunnel":

@@ -18,10 +18,21 @@ Online, packet by packet (time order), one state machine per binding, keyed by
                                    token and the care-of one (§5.2.6): auth "rr", not "phkt"
     PBU / PBA                  --> PMIPv6 (RFC 5213): a binding per mobile node at its LMA, kept
                                    apart from the FAMA MNs (:mod:`scapy_fama.analysis.pmip`)
-    RS -> RA (same capture point) --> an attachment to the RA's prefix and DAR: a unicast RA
+    RS -> RA (a capture point) --> an attachment to the RA's prefix and DAR: a unicast RA
                                    answers the RS from its destination, a multicast one every RS
                                    still waiting (RFC 4861 §6.2.6: one RA may answer several; a
                                    FAMA MN solicits from ::, profile §2, and gets a multicast RA)
+
+RSs and RAs are link-scoped (hop limit 255, never forwarded: RFC 4861 §6.1.1, §6.1.2), and every
+FAMA MN's RS has the same bytes (from ::, no option: RFC 4429 §3.3). So an RS "seen again" at
+another capture point within the copy window is the same transmission only if the two points
+are on one link, and may be another MN's RS on another link. The rule: every sighting of an RS
+is an attachment at its own capture point, and an RA answers those waiting at its capture point
+(where it was first seen); when the same RA is seen at another capture point too, that point is
+on its link, and the sighting of the RS there is the same transmission: one attachment, timed
+from the RS's first sighting. Two identical RSs answered by different RAs are two attachments.
+An RA at a capture point where no RS waits answers the latest RS waiting at a capture point
+that sees no RA (the RS captured only on the MN's side, the RA only on the DAR's).
 
 Verification runs online because keys come in order: every BU with CGA
 Parameters is checked (CGA, signature: no key needed, ``verify_bu``); a BA with
@@ -59,7 +70,7 @@ from ipaddress import IPv6Address, IPv6Network
 
 
 from scapy_fama.analysis.answer import Answered
-from scapy_fama.analysis.classify import CUT_INNER, NativeCount, PacketRef, TunnelCount
+from scapy_fama.analysis.classify import CUT_INNER, DUPLICATE_WINDOW, NativeCount, PacketRef, TunnelCount
 from scapy_fama.analysis.findings import Findings
 from scapy_fama.analysis.pmip import ProxyExchange, ProxyReconstruction
 from scapy_fama.analysis.signalling import Signal
@@ -182,6 +193,7 @@ class Attachment:
     time: float
     vantage: int
     source: str  # the RS's source: :: (a FAMA MN's, profile §2) or a link-local address
+    copy_of: Attachment | None = None  # a sighting of the same bytes at another capture point
     ra: PacketRef | None = None
     ra_time: float | None = None
     prefix: str | None = None
@@ -271,13 +283,16 @@ class Reconstruction:
         self.sightings: Counter[str] = Counter()  # every capture point's copy counted
         self._kinds: dict[bytes, str] = {}  # dedupe key -> kind, for sightings
         self._answers: dict[bytes, Exchange | ProxyExchange] = {}  # a BA's dedupe key -> the exchange it answered
+        self._solicits: dict[bytes, Attachment] = {}  # an RS's dedupe key -> its first sighting
+        self._adverts: dict[bytes, list[Attachment]] = {}  # an RA's dedupe key -> the attachments it answered
+        self._ra_points: set[int] = set()  # the capture points that saw an RA
         self._key_of: dict[str, KeyPair] = {}  # key id -> the MN's key pair from --keys
         self._outer: dict[tuple[str, str | None], list[Binding]] | None = None  # (DAR, CoA) -> bindings, at the end
 
     # ---------------------------------------------------------------- input
 
-    def sighting(self, key: bytes, now: float, ref: PacketRef | None = None) -> None:
-        """The same packet seen again at another capture point (as ``ref``)."""
+    def sighting(self, key: bytes, now: float, ref: PacketRef | None = None, vantage: int | None = None) -> None:
+        """The same packet seen again at another capture point (``vantage``, as ``ref``)."""
         first = self._refs.get(key)
         if self.packets is not None and ref is not None and first in self.packets:
             seen = self.packets[first]
@@ -288,6 +303,25 @@ class Reconstruction:
         answered = self._answers.get(key)
         if answered is not None:  # a BA seen again: its last sighting is the requester's view (answer.py)
             answered.ba_last_seen = now
+        if vantage is not None:
+            self._link_scoped(key, now, ref, vantage)
+
+    def _link_scoped(self, key: bytes, now: float, ref: PacketRef | None, vantage: int) -> None:
+        """An RS or RA seen again at capture point ``vantage`` (module docstring): the RS is an
+        attachment there too, until an RA shows that both points are on one link."""
+        solicited = self._solicits.get(key)
+        if solicited is not None:
+            self.attachments.append(Attachment(ref or solicited.rs, now, vantage, solicited.source, copy_of=solicited))
+        for a in self._adverts.get(key, []):
+            first = a.copy_of or a
+            same = [c for c in self._recent(now, ATTACH_WINDOW + 2 * DUPLICATE_WINDOW)
+                    if c.ra is None and c.vantage == vantage and (c is first or c.copy_of is first)]  # fmt: skip
+            for c in same:  # the RS at this capture point was the one this RA answered: one attachment
+                self.attachments.remove(c)
+            if same:
+                a.rs, a.time = first.rs, first.time
+        if key in self._adverts:
+            self._ra_points.add(vantage)
 
     def add(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
         self.counts[sig.kind] += 1
@@ -512,26 +546,36 @@ class Reconstruction:
 
     def _rs(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> Attachment:
         self.attachments.append(Attachment(ref, now, vantage, sig.src))
+        self._solicits[key] = self.attachments[-1]
         return self.attachments[-1]
 
     def _ra(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> Attachment | None:
         if sig.prefix is not None and sig.dar is not None:
             self.dars[str(IPv6Network(sig.prefix, strict=False))] = sig.dar
-        waiting: list[Attachment] = []
-        for a in reversed(self.attachments):  # in time order: the RSs of the last ATTACH_WINDOW seconds
-            if now - a.time > ATTACH_WINDOW:
-                break
-            if a.vantage == vantage and a.ra is None:
-                waiting.insert(0, a)
+        unanswered = [a for a in self._recent(now, ATTACH_WINDOW) if a.ra is None]
+        self._ra_points.add(vantage)
+        waiting = [a for a in unanswered if a.vantage == vantage]
+        if not waiting:  # the RS captured only where no RA is seen (the MN's side): the latest such
+            waiting = [a for a in unanswered if a.vantage not in self._ra_points][-1:]
         if not IPv6Address(sig.dst).is_multicast:  # a solicited unicast RA: to the RS's source
             waiting = [a for a in waiting if a.source == sig.dst][-1:] or waiting[-1:]
         for a in waiting:
             a.ra, a.ra_time, a.prefix, a.dar = ref, now, sig.prefix, sig.dar or sig.src
+        self._adverts[key] = waiting
         return waiting[-1] if waiting else None
+
+    def _recent(self, now: float, window: float) -> list[Attachment]:
+        """The attachments whose RS came at most ``window`` seconds before ``now``, in time order."""
+        recent: list[Attachment] = []
+        for a in reversed(self.attachments):
+            if now - a.time > window:
+                break
+            recent.append(a)
+        return recent[::-1]
 
     def _trim(self) -> None:
         """Forget the oldest half of the remembered packets (a copy arrives within a second)."""
-        for memo in (self._kinds, self._answers, self._refs):
+        for memo in (self._kinds, self._answers, self._refs, self._solicits, self._adverts):
             if len(memo) > MEMO_KEPT:
                 for old in list(memo)[: MEMO_KEPT // 2]:
                     del memo[old]

@@ -1,0 +1,118 @@
+"""Attachments (RS -> RA) across capture points: the interfaces of a pcapng, or files merged.
+
+RSs and RAs are link-scoped (RFC 4861 §6.1.1-6.1.2: hop limit 255, never forwarded) and every
+FAMA MN's RS has the same bytes (from ::, profile §2), so an identical RS at another capture
+point is one transmission only when both points are on one link, which the RA that answers
+shows (the same RA seen at both). Every capture is built here with Scapy; tshark, when
+installed, reads each frame's capture point and time independently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scapy.layers.inet6 import HAO, ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptPrefixInfo, IPv6, IPv6ExtHdrDestOpt
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet
+from scapy.utils import PcapNgWriter
+
+from scapy_fama.analysis.analyze import analyze
+from scapy_fama.analysis.batch import analyze_set
+from scapy_fama.latency import BA, BU, COA, RA, RS
+from scapy_fama.layers import BA as BAck
+from scapy_fama.layers import BU as BUpdate
+from scapy_fama.layers import RH2
+from tests.analysis.test_analysis_pmip_rr import capture
+from tests.corpus import TSHARK, run_tshark
+
+DAR1 = "2001:db8:1::1"
+Frame = tuple[float, Packet, str]  # time, packet, the interface that captured it
+
+
+def _rs() -> Packet:
+    return IPv6(src="::", dst="ff02::2", hlim=255) / ICMPv6ND_RS()
+
+
+def _ra(prefix: str) -> Packet:
+    return (IPv6(src="fe80::1", dst="ff02::1", hlim=255) / ICMPv6ND_RA()
+            / ICMPv6NDOptPrefixInfo(prefix=prefix, prefixlen=64, L=1, A=1, R=1))  # fmt: skip
+
+
+def _registration(hoa: str, coa: str, at: float, where: str) -> list[Frame]:
+    """A BU from ``coa`` for ``hoa`` at DAR1 and its BA 15 ms later."""
+    return [(at, IPv6(src=coa, dst=DAR1) / IPv6ExtHdrDestOpt(options=[HAO(hoa=hoa)]) / BUpdate(seq=5, mhtime=100), where),
+            (at + 0.015, IPv6(src=DAR1, dst=coa) / RH2(addresses=[hoa]) / BAck(seq=5, status=0, mhtime=100), where)]  # fmt: skip
+
+
+def _pcapng(path: Path, frames: list[Frame]) -> Path:
+    """Ethernet frames in time order, each on its interface (an Interface Description Block each)."""
+    writer = PcapNgWriter(str(path))
+    for at, pkt, where in sorted(frames, key=lambda f: f[0]):
+        frame = Ether(bytes(Ether(src="02:00:00:00:00:01", dst="33:33:00:00:00:01") / pkt))
+        frame.time, frame.sniffed_on = at, where
+        writer.write(frame)
+    writer.close()
+    return path
+
+
+def _tshark_points(path: Path) -> list[tuple[str, str, str]]:
+    """(capture point, ms, ICMPv6 type) of every RS and RA, as tshark reads them."""
+    rows = run_tshark(path, "-Y", "icmpv6.type == 133 || icmpv6.type == 134", "-T", "fields",
+                      "-e", "frame.interface_name", "-e", "frame.time_epoch", "-e", "icmpv6.type")  # fmt: skip
+    return [(w, f"{(float(t) - 100) * 1e3:.1f}", k) for w, t, k in (r.split("\t") for r in rows.splitlines())]
+
+
+def _steps(paths: list[Path]) -> dict[str, dict[str, float]]:
+    return {h.coa: {s.what: round(s.at * 1e3, 3) for s in h.breakdown.steps}
+            for m in analyze(paths).mns for h in m.handovers if h.breakdown is not None}  # fmt: skip
+
+
+def test_an_rs_and_its_ra_captured_on_different_interfaces_are_one_attachment(tmp_path: Path) -> None:
+    """The MN's RS is captured on "mn0" (the MN's side of its link) and only there, DAR2's RA on
+    "dar2" (the DAR's side) and only there. They were left unpaired: the handover counted from
+    its BU. By hand, in ms from the RS: RA 2, BU 10, BA 25."""
+    hoa, coa = "2001:db8:1::a", "2001:db8:2::a"
+    path = _pcapng(tmp_path / "split.pcapng", [
+        (100.000, _rs(), "mn0"), (100.002, _ra("2001:db8:2::1"), "dar2"), *_registration(hoa, coa, 100.010, "mn0")])
+    if TSHARK is not None:
+        assert _tshark_points(path) == [("mn0", "0.0", "133"), ("dar2", "2.0", "134")]
+    assert _steps([path]) == {coa: {RS: 0.0, RA: 2.0, COA: 10.0, BU: 10.0, BA: 25.0}}
+
+
+def test_the_same_rs_and_ra_on_both_sides_of_one_link_are_one_attachment_from_the_rs_s_first_sighting(
+        tmp_path: Path) -> None:  # fmt: skip
+    """Both interfaces capture the MN's link: "mn0" sees the RS first (0 ms) and the RA last, "dar2"
+    the RS at 0.5 ms and the RA first (2 ms, as the DAR sends it). One attachment, from the RS's
+    first sighting: RS 0, RA 2 (its first sighting), BU 10, BA 25; the MN has one attachment."""
+    hoa, coa = "2001:db8:1::a", "2001:db8:2::a"
+    path = _pcapng(tmp_path / "both.pcapng", [
+        (100.000, _rs(), "mn0"), (100.0005, _rs(), "dar2"), (100.002, _ra("2001:db8:2::1"), "dar2"),
+        (100.0025, _ra("2001:db8:2::1"), "mn0"), *_registration(hoa, coa, 100.010, "mn0")])  # fmt: skip
+    if TSHARK is not None:
+        assert _tshark_points(path) == [("mn0", "0.0", "133"), ("dar2", "0.5", "133"), ("dar2", "2.0", "134"),
+                                        ("mn0", "2.5", "134")]  # fmt: skip
+    analysis = analyze([path])
+    (node,) = analysis.mns
+    assert len(node.attachments) == 1
+    assert _steps([path]) == {coa: {RS: 0.0, RA: 2.0, COA: 10.0, BU: 10.0, BA: 25.0}}
+
+
+def test_identical_rss_of_two_mns_on_two_links_in_merged_files_are_two_attachments(tmp_path: Path) -> None:
+    """Two files, one per link: MN A solicits on DAR2's link at 100.000, MN B on DAR3's at 100.001,
+    both from :: (the same bytes); each DAR answers on its own link. B's RS was taken for a copy of
+    A's (one transmission at two capture points), so B's handover had no RS and no RA. By hand, in
+    ms from each MN's own RS: RA 2, BU 10, BA 25 (A); RA 2, BU 10, BA 25 (B)."""
+    hoa_a, coa_a, hoa_b, coa_b = "2001:db8:1::a", "2001:db8:2::a", "2001:db8:1::b", "2001:db8:3::b"
+    link2 = capture(tmp_path / "link2.pcap", [(t, p) for t, p, _ in [
+        (100.000, _rs(), ""), (100.002, _ra("2001:db8:2::1"), ""), *_registration(hoa_a, coa_a, 100.010, "")]])
+    link3 = capture(tmp_path / "link3.pcap", [(t, p) for t, p, _ in [
+        (100.001, _rs(), ""), (100.003, _ra("2001:db8:3::1"), ""), *_registration(hoa_b, coa_b, 100.011, "")]])
+    if TSHARK is not None:  # the same RS bytes in both files
+        raw = [run_tshark(p, "-Y", "icmpv6.type == 133", "-T", "fields", "-e", "ipv6.src", "-e", "data.data",
+                          "-e", "icmpv6.checksum") for p in (link2, link3)]  # fmt: skip
+        assert raw[0] == raw[1]
+    expected = {RS: 0.0, RA: 2.0, COA: 10.0, BU: 10.0, BA: 25.0}
+    assert _steps([link2, link3]) == {coa_a: expected, coa_b: expected}
+    merged = analyze_set([link2, link3], 2, None, None, ())  # one process per file, merged: the same
+    assert {h.coa: {s.what: round(s.at * 1e3, 3) for s in h.breakdown.steps}
+            for m in merged.mns for h in m.handovers if h.breakdown is not None} == {coa_a: expected, coa_b: expected}
