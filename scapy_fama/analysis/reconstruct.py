@@ -31,8 +31,10 @@ is an attachment at its own capture point, and an RA answers those waiting at it
 (where it was first seen); when the same RA is seen at another capture point too, that point is
 on its link, and the sighting of the RS there is the same transmission: one attachment, timed
 from the RS's first sighting. Two identical RSs answered by different RAs are two attachments.
-An RA at a capture point where no RS waits answers the latest RS waiting at a capture point
-that sees no RA (the RS captured only on the MN's side, the RA only on the DAR's).
+An RS that no RA answers at its own capture point by the end of the capture takes the first RA
+seen elsewhere while it waited, where no RS waited (the RS captured only on the MN's side of
+the link, the RA only on the DAR's). A handover takes no attachment whose RA came after its
+first signalling: its CoA came from an earlier RA.
 
 Verification runs online because keys come in order: every BU with CGA
 Parameters is checked (CGA, signature: no key needed, ``verify_bu``); a BA with
@@ -194,6 +196,7 @@ class Attachment:
     vantage: int
     source: str  # the RS's source: :: (a FAMA MN's, profile §2) or a link-local address
     copy_of: Attachment | None = None  # a sighting of the same bytes at another capture point
+    elsewhere: tuple[PacketRef, float, str | None, str] | None = None  # the first RA at another capture point
     ra: PacketRef | None = None
     ra_time: float | None = None
     prefix: str | None = None
@@ -285,7 +288,6 @@ class Reconstruction:
         self._answers: dict[bytes, Exchange | ProxyExchange] = {}  # a BA's dedupe key -> the exchange it answered
         self._solicits: dict[bytes, Attachment] = {}  # an RS's dedupe key -> its first sighting
         self._adverts: dict[bytes, list[Attachment]] = {}  # an RA's dedupe key -> the attachments it answered
-        self._ra_points: set[int] = set()  # the capture points that saw an RA
         self._key_of: dict[str, KeyPair] = {}  # key id -> the MN's key pair from --keys
         self._outer: dict[tuple[str, str | None], list[Binding]] | None = None  # (DAR, CoA) -> bindings, at the end
 
@@ -320,8 +322,6 @@ class Reconstruction:
                 self.attachments.remove(c)
             if same:
                 a.rs, a.time = first.rs, first.time
-        if key in self._adverts:
-            self._ra_points.add(vantage)
 
     def add(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
         self.counts[sig.kind] += 1
@@ -553,14 +553,17 @@ class Reconstruction:
         if sig.prefix is not None and sig.dar is not None:
             self.dars[str(IPv6Network(sig.prefix, strict=False))] = sig.dar
         unanswered = [a for a in self._recent(now, ATTACH_WINDOW) if a.ra is None]
-        self._ra_points.add(vantage)
         waiting = [a for a in unanswered if a.vantage == vantage]
-        if not waiting:  # the RS captured only where no RA is seen (the MN's side): the latest such
-            waiting = [a for a in unanswered if a.vantage not in self._ra_points][-1:]
-        if not IPv6Address(sig.dst).is_multicast:  # a solicited unicast RA: to the RS's source
+        multicast = IPv6Address(sig.dst).is_multicast
+        if not multicast:  # a solicited unicast RA: to the RS's source
             waiting = [a for a in waiting if a.source == sig.dst][-1:] or waiting[-1:]
+        answer = (ref, now, sig.prefix, sig.dar or sig.src)
         for a in waiting:
-            a.ra, a.ra_time, a.prefix, a.dar = ref, now, sig.prefix, sig.dar or sig.src
+            a.ra, a.ra_time, a.prefix, a.dar = answer
+        if not waiting:  # none here: the first RA elsewhere, should no RA come at the RS's own point
+            for a in unanswered:
+                if a.elsewhere is None and (multicast or a.source == sig.dst):
+                    a.elsewhere = answer
         self._adverts[key] = waiting
         return waiting[-1] if waiting else None
 
@@ -586,6 +589,9 @@ class Reconstruction:
         self, tunnels: dict[tuple[str, str, str, str], TunnelCount], native: dict[str, NativeCount]
     ) -> list[MobileNode]:
         """Unanswered BUs become findings; addresses are grouped into MNs; tunnels join bindings."""
+        for a in self.attachments:  # no RA at its own capture point: the one seen elsewhere (module docstring)
+            if a.ra is None and a.elsewhere is not None:
+                a.ra, a.ra_time, a.prefix, a.dar = a.elsewhere
         for b in self.bindings.values():
             for p in b.pending:
                 if p.ack and p.ba is None and p is b.pending[-1]:
@@ -707,7 +713,8 @@ class Reconstruction:
             for h, node, moved in reversed(moves):
                 coa = IPv6Address(h.coa)
                 mine = [a for a, net in answered if h.attachment is None and id(a) not in taken and coa in net
-                        and 0 <= h.time - a.time <= window and a.time > moved]  # fmt: skip
+                        and 0 <= h.time - a.time <= window and a.time > moved
+                        and a.ra_time is not None and a.ra_time <= h.time]  # fmt: skip
                 if mine:
                     h.attachment = max(mine, key=lambda a: a.time)
                     h.start = h.attachment.time

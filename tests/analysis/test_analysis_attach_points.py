@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from scapy.layers.inet6 import HAO, ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptPrefixInfo, IPv6, IPv6ExtHdrDestOpt
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
@@ -26,6 +28,8 @@ from tests.analysis.test_analysis_pmip_rr import capture
 from tests.corpus import TSHARK, run_tshark
 
 DAR1 = "2001:db8:1::1"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "pcaps"
+NS3 = [SHARED / "ns3mipv6_prefix1-n3-i1.pcap", SHARED / "ns3mipv6_prefix4-n4-i1.pcap"]
 Frame = tuple[float, Packet, str]  # time, packet, the interface that captured it
 
 
@@ -116,3 +120,14 @@ def test_identical_rss_of_two_mns_on_two_links_in_merged_files_are_two_attachmen
     merged = analyze_set([link2, link3], 2, None, None, ())  # one process per file, merged: the same
     assert {h.coa: {s.what: round(s.at * 1e3, 3) for s in h.breakdown.steps}
             for m in merged.mns for h in m.handovers if h.breakdown is not None} == {coa_a: expected, coa_b: expected}
+
+
+@pytest.mark.skipif(not all(p.exists() for p in NS3), reason="../shared/pcaps is missing")
+def test_two_unrelated_captures_merged_keep_each_its_own_attachments() -> None:
+    """Two ns-3 simulations (SOURCES.md), merged by time: each file is a capture point on its own
+    link. The second file's RS (1.009 s) waits until its RA (4.100 s) while the first file sends
+    RAs (3.372 s): an RA elsewhere must not answer an RS that gets its own, and no handover counts
+    from an RA after its BU. Each MN's steps are those of its file read alone."""
+    alone = {coa: steps for path in NS3 for coa, steps in _steps([path]).items()}
+    assert len(alone) == 2 and all(RA in steps for steps in alone.values())
+    assert _steps(NS3) == alone
