@@ -48,6 +48,7 @@ SILENT_BLOCK = 4096  # seconds per_second() tests at once for traffic
 # (file index, frame number): how findings and timelines name a packet
 PacketRef = tuple[int, int]
 Stream = tuple[str, str, str, str]  # outer source, outer destination, inner source, inner destination
+Flow = tuple[bool, str, str, str]  # an inner flow (source, destination) from (True) or to (False) an outer address
 # (packet, time, IPv6 bytes, what wire.parse read, capture point, seen before elsewhere) -> True when
 # the packet was signalling (False: ICMPv6 that is data after all, counted as native)
 SignalHandler = Callable[[PacketRef, float, bytes, WireInfo, int, bool], bool]
@@ -69,9 +70,11 @@ class TunnelCount:
     last: float = 0.0
     base: int = 0
     counts: array[int] = field(default_factory=lambda: array("I"))
-    # when the stream started again after RESUME_GAP seconds without a packet (the first
-    # packet too): a handover back to an earlier CoA resumes a stream seen before
+    # when the stream started again, after RESUME_GAP seconds without a packet or after its flow
+    # went through another stream (Tunnels), and the first packet: a handover back to an earlier
+    # CoA resumes a stream seen before
     starts: array[float] = field(default_factory=lambda: array("d"))
+    flows: tuple[Flow, ...] = field(default=(), compare=False, repr=False)  # its key's (Tunnels), once made
 
     def bump(self, second: int, n: int = 1) -> None:
         """Add ``n`` packets at ``second`` (the fast path does the in-range case itself)."""
@@ -118,7 +121,7 @@ class TunnelCount:
         return out
 
     def first_after(self, t: float) -> float | None:
-        """The first packet at or after ``t`` that followed a silence (or was the first)."""
+        """The first packet at or after ``t`` that started the stream again (:attr:`starts`)."""
         at = bisect_left(self.starts, t)
         return self.starts[at] if at < len(self.starts) else None
 
@@ -159,10 +162,10 @@ class Tunnels(dict[Stream, TunnelCount]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.carrier: dict[tuple[bool, str, str, str], Stream] = {}  # (outward?, outer end, inner src, dst)
+        self.carrier: dict[Flow, TunnelCount] = {}  # the flow's last packet's stream
 
 
-def _flows(key: Stream) -> tuple[tuple[bool, str, str, str], tuple[bool, str, str, str]]:
+def _flows(key: Stream) -> tuple[Flow, Flow]:
     """A stream's flow from its outer source and to its outer destination (:class:`Tunnels`)."""
     return (True, key[0], key[2], key[3]), (False, key[1], key[2], key[3])
 
@@ -171,11 +174,10 @@ def count_tunnel(tunnels: Tunnels, key: Stream, now: float, size: int, overhead:
     """One packet of ``size`` bytes (``overhead`` of them encapsulation) of the stream ``key``."""
     count = tunnels.get(key)
     if count is None:
-        count = tunnels[key] = TunnelCount(first=now)
-    detour = False
-    for flow in _flows(key):
-        detour |= tunnels.carrier.get(flow, key) != key
-        tunnels.carrier[flow] = key
+        count = tunnels[key] = TunnelCount(first=now, flows=_flows(key))
+    carrier, (outward, inward) = tunnels.carrier, count.flows
+    detour = carrier.get(outward, count) is not count or carrier.get(inward, count) is not count
+    carrier[outward] = carrier[inward] = count
     count.packets += 1
     count.bytes += size
     count.overhead += overhead
@@ -211,7 +213,7 @@ def fold_tunnels(tunnels: Tunnels, later: Tunnels) -> None:
     stream in between (before the stretch: another carried its last packet; in it: another has
     an earlier first packet)."""
     before = dict(tunnels.carrier)
-    firsts: dict[tuple[bool, str, str, str], list[tuple[float, Stream]]] = {}
+    firsts: dict[Flow, list[tuple[float, Stream]]] = {}
     for key, part in later.items():
         for flow in _flows(key):
             firsts.setdefault(flow, []).append((part.first, key))
@@ -220,8 +222,8 @@ def fold_tunnels(tunnels: Tunnels, later: Tunnels) -> None:
         if count is None:
             tunnels[key] = part
             continue
-        detour = any(before.get(flow, key) != key or any(t < part.first for t, other in firsts[flow] if other != key)
-                     for flow in _flows(key))  # fmt: skip
+        detour = any(before.get(flow, count) is not count
+                     or any(t < part.first for t, other in firsts[flow] if other != key) for flow in _flows(key))  # fmt: skip
         resumed = part.first - count.last > RESUME_GAP or detour  # its first packet: a start only then
         count.starts.extend(part.starts if resumed else part.starts[1:])
         count.packets += part.packets
@@ -229,7 +231,8 @@ def fold_tunnels(tunnels: Tunnels, later: Tunnels) -> None:
         count.overhead += part.overhead
         count.last = part.last
         count.add_counts(part.base, part.counts)
-    tunnels.carrier.update(later.carrier)
+    key_of = {id(part): key for key, part in later.items()}
+    tunnels.carrier.update((flow, tunnels[key_of[id(part)]]) for flow, part in later.carrier.items())
 
 
 def fold_native(native: dict[str, NativeCount], later: dict[str, NativeCount]) -> None:
