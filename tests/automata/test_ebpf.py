@@ -123,6 +123,25 @@ def test_a_program_the_verifier_refuses_is_one_line_with_the_errno_and_the_verif
     assert "R0" in str(refused.value)
 
 
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="loading a BPF program needs root (CAP_BPF)")
+def test_a_program_the_verifier_takes_is_loaded_once_without_asking_for_its_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verifier's log of every instruction made a tunnel's load four times slower; it is
+    asked for only to say why a program was refused (the test above)."""
+    logs: list[bool] = []
+    real = ebpf._prog_load
+
+    def spy(*args: object) -> int:
+        logs.append(args[-1] is not None)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ebpf, "_prog_load", spy)
+    os.close(lwt.load("2001:db8:1::1", "2001:db8:2::77"))
+    assert logs == [False]
+    with pytest.raises(OSError):
+        ebpf.load(lwt.PROG_TYPE_LWT_XMIT, ebpf.exit_insn(), "fama_bad")
+    assert logs == [False, False, True]
+
 def test_the_inner_packet_s_virtio_net_hdr_counts_from_the_inner_packet() -> None:
     # NEEDS_CSUM | DATA_VALID, GSO_TCPV6, hdr_len 134, gso_size 1300, csum_start 94 (14 + 40 + 40), offset 16
     outer = struct.pack("<BBHHHH", 0x03, 4, 134, 1300, 94, 16)
