@@ -14,7 +14,7 @@ import pytest
 
 from scapy_fama.cli import dar, mn
 from scapy_fama import latency
-from scapy_fama.lab import breakdown, capture, control, demo, roles
+from scapy_fama.lab import apps, breakdown, capture, control, demo, roles
 from scapy_fama.latency import breakdown as steps
 from scapy_fama.lab.emulation import Emulation
 from scapy_fama.lab.links import LabError
@@ -297,6 +297,29 @@ def test_the_pinger_stops_after_count_echoes() -> None:
                            "--count", "3"], capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
     echoes = json.loads(done.stdout.splitlines()[-1])["echoes"]
     assert [seq for seq, _, _ in echoes] == [1, 2, 3] and all(rtt is not None for _, _, rtt in echoes)  # ::1 answers
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a raw ICMPv6 socket needs root")
+def test_the_pinger_runs_ahead_of_the_roles_it_measures() -> None:
+    """The probe's send times make the interruption: it runs at nice PROBE_NICE, above the
+    roles' (an echo it sent late stretched a handover's interruption by as much)."""
+    done = subprocess.run([sys.executable, "-m", "scapy_fama.lab.apps", "ping", "--to", "::1", "--interval", "0.01",
+                           "--count", "2"], capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    assert json.loads(done.stdout.splitlines()[-1])["nice"] == apps.PROBE_NICE < roles.ROLE_NICE
+
+
+def test_the_pinger_keeps_a_fixed_schedule_and_never_catches_up_in_a_burst() -> None:
+    """The n-th echo is due n intervals after the first (a sleep of one interval after each
+    send drifted a 5 ms ping to 5.7 ms); one sent late is followed by one at once, and the
+    schedule goes on from there."""
+    due, dues = 0.0, []
+    for now in (0.0, 0.0051, 0.0102, 0.0231, 0.0232, 0.0282):  # sent at; a 13 ms wait for a core at the fourth
+        due = apps.next_due(due, 0.005, now)
+        dues.append(due)
+    assert dues == pytest.approx([0.005, 0.010, 0.015, 0.0231, 0.0281, 0.0331])
+    assert apps.next_due(0.0, 0.005, 0.0001) == 0.005  # on time: one interval on, whatever the send took
+    assert apps.next_due(0.010, 0.005, 0.0231) == 0.0231  # late: the next at once, not the three missed
+    assert apps.next_due(0.0231, 0.005, 0.0232) == 0.0281  # then the schedule again, from the late one
 
 
 @pytest.mark.parametrize("count", ["0", "-2", "65536"])
