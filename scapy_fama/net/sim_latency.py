@@ -13,15 +13,16 @@ changes to the next (the ``link-down`` just before it is the move's start)::
     Hop mn -> ... Tunnelled from HoA_i to DAR_i (sent): up
 
 Only messages that arrive count as received (a lost hop never does); a BU
-sent again counts once, the first (after the CoT when there is a care-of test:
-a BU answered 137 came before it), and ``bus`` says how many there were; the
-BA that answers a later one is timed from it, after the refusal it was sent
-again for (135, 147), if any.
+sent again counts once, the first (after the CoT when there is a care-of test),
+and ``bus`` says how many there were; the BA that answers a later one is timed
+from it, after the refusal it was sent again for (135, 147), if any. A BU sent
+before the care-of test and its BA 137 (a MN new to the DAR's secure mode,
+profile §5) are steps of their own (:func:`scapy_fama.latency.untested`).
 """
 
 from __future__ import annotations
 
-from scapy_fama.latency import BindingMoments, Breakdown, Moments, again, breakdown, refusal
+from scapy_fama.latency import BindingMoments, Breakdown, Moments, again, breakdown, refusal, untested
 from scapy_fama.net.sim_events import Change, Event, Hop, NodeEffect
 from scapy_fama.proto.effects import Notify
 from scapy_fama.proto.messages import (
@@ -63,9 +64,11 @@ def _binding(hops: list[Hop], mn: str, hoa: str, dar: str) -> BindingMoments:
     one.coti = next((h.time for h in sent if isinstance(h.msg, CareOfTestInit) and h.msg.dst == dar), None)
     one.cot = next((h.arrival for h in arrived if isinstance(h.msg, CareOfTest) and h.msg.src == dar), None)
     one.bu = next((h.time for h in bus if one.cot is None or h.time >= one.cot), bus[0].time if bus else None)
+    answers = [(h.arrival, h.msg.status) for h in bas]  # type: ignore[union-attr]
     if ba is not None:
         one.again = again(one.bu, next((h.time for h in bus if h.msg.seq == ba.msg.seq), None))  # type: ignore[union-attr]
-        refusal(one, [(h.arrival, h.msg.status) for h in bas])  # type: ignore[union-attr]
+        refusal(one, answers)
+    untested(one, bus[0].time, answers)
     one.down = next((h.arrival for h in arrived if isinstance(h.msg, Tunnelled) and h.msg.src == dar
                      and h.msg.inner.dst == hoa), None)  # fmt: skip
     one.up = next((h.time for h in sent if isinstance(h.msg, Tunnelled) and h.msg.dst == dar

@@ -23,9 +23,9 @@ import pytest
 
 from scapy_fama.analysis.analyze import analyze
 from scapy_fama.crypto import KeyPair
-from scapy_fama.latency import AGAIN, BA, BU, COA, DOWN, LINK_UP, RA, REFUSAL, RS, UP, Breakdown
+from scapy_fama.latency import AGAIN, BA, BU, COA, COT, COTI, DOWN, LINK_DOWN, LINK_UP, RA, REFUSAL, RS, UP, Breakdown
 from scapy_fama.net.sim_latency import breakdowns
-from scapy_fama.proto import MnConfig
+from scapy_fama.proto import DarConfig, MnConfig
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark
 from tests.sim.sim_world import World, world
@@ -62,26 +62,65 @@ def test_simnet_says_where_every_millisecond_of_a_handover_went(moved: World) ->
     assert second.to_data is not None and round(second.to_data * 1e3, 6) == at[DOWN]
 
 
+@pytest.fixture(scope="module")
+def secure_first(mn_key: KeyPair) -> World:
+    """As ``moved``, with DARs in secure mode (profile §5) and an MN without ``coa_test``: after
+    the move its first BU to DAR1 has no care-of token and is refused 137 (§6 step 4); it runs
+    the CoTI/CoT exchange and sends the BU again. By hand, in ms from the link-up: BU 10, BA 137
+    30, CoTI 30, CoT 50, BU 50, BA 70."""
+    w = world(mn_key, wire=True, dar_config=DarConfig(require_coa_test=True))
+    w.visit(1)
+    w.net.flow(w.cn, w.mn, interval=0.01)
+    w.visit(2)
+    return w
+
+
+TOWARDS_MN = (RA, REFUSAL, COT, BA, DOWN)  # put on the link by DAR2: one access delay before they arrive; the
+# others the MN sends: stamped as sent, in its log and in the capture
+MH_TYPES = {COTI: "2", COT: "4", BU: "5", AGAIN: "5", REFUSAL: "6", BA: "6"}  # as tshark reads them
+
+
+@pytest.mark.parametrize("run", ["moved", "secure_first"])
 def test_the_capture_of_the_access_link_gives_the_same_steps_one_link_earlier_towards_the_mn(
-    moved: World, tmp_path: Path
+    run: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    sim = _at(breakdowns(moved.net.events, "mn")[1])  # type: ignore[arg-type]
-    pcap = moved.net.pcaps(tmp_path)["dar2"]
+    """SimNet's breakdown of the move (its log) and fama-analyze's of its capture of DAR2's link
+    have the same steps in the same order, with the same statuses and phases; from the RS, those
+    the MN sends at the same times and those towards the MN one access delay earlier. The CoA is
+    usable when the MN configures it in the log and at its first signalling in the capture: a
+    step of both, timed by neither. A first secure-mode move has the BU refused 137 before the
+    care-of test in both (SimNet hid it, and had the CoTI "to signal")."""
+    w: World = request.getfixturevalue(run)
+    found = breakdowns(w.net.events, "mn")[1]
+    assert found is not None and found.origin == LINK_UP
+    sim = [s for s in found.steps if s.what not in (LINK_DOWN, LINK_UP)]
+    rs = next(s.at for s in sim if s.what == RS)
+    pcap = w.net.pcaps(tmp_path)["dar2"]
     (node,) = analyze([pcap]).mns
-    (handover,) = [h for h in node.handovers if h.breakdown is not None and h.coa == moved.mn.current_address]
+    (handover,) = [h for h in node.handovers if h.breakdown is not None and h.coa == w.mn.current_address]
     assert handover.breakdown is not None and handover.breakdown.origin == "first moment"
-    seen = _at(handover.breakdown)
-    assert seen[RS] == 0 and seen[BU] == sim[BU] and seen[UP] == sim[UP]  # sent by the MN: stamped as sent
-    for towards_mn in (RA, BA, DOWN):  # put on the link by DAR2: one access delay before they arrive
-        assert seen[towards_mn] == sim[towards_mn] - ACCESS, towards_mn
+    seen = handover.breakdown.steps
+    assert [(s.what, s.status, s.hoa, s.dar) for s in seen] == [(s.what, s.status, s.hoa, s.dar) for s in sim]
+    assert [s.phase for s in seen[1:]] == [s.phase for s in sim[1:]]  # the capture's first step has none
+    for mine, its in zip(sim, seen):
+        if mine.what != COA:
+            shift = ACCESS if mine.what in TOWARDS_MN else 0.0
+            assert round(its.at * 1e3, 6) == round((mine.at - rs) * 1e3 - shift, 6), mine.what
+    signalling = [s for s in seen if s.what in MH_TYPES]
+    if run == "secure_first":
+        assert [(s.what, s.status) for s in signalling] == [(BU, None), (REFUSAL, 137), (COTI, None), (COT, None),
+                                                            (BU, None), (BA, 0)]  # fmt: skip
     if TSHARK is None:
         pytest.skip(TSHARK_MISSING)
     rows = [r.split("\t") for r in run_tshark(pcap, "-T", "fields", "-e", "frame.time_relative", "-e", "icmpv6.type",
-                                              "-e", "mip6.mhtype").splitlines()]  # fmt: skip
-    rs = max(float(t) for t, icmp, _ in rows if icmp == "133")  # the RS of this handover: the last one
-    first = {name: min(float(t) for t, icmp, mh in rows if float(t) >= rs and (icmp, mh) == key)
-             for name, key in ((RA, ("134", "")), (BU, ("", "5")), (BA, ("", "6")))}  # fmt: skip
-    assert {k: round((t - rs) * 1e3, 6) for k, t in first.items()} == {k: seen[k] for k in first}
+                                              "-e", "mip6.mhtype", "-e", "mip6.ba.status").splitlines()]  # fmt: skip
+    start = max(float(t) for t, icmp, _, _ in rows if icmp == "133")  # the RS of this handover: the last one
+    ra = min(float(t) for t, icmp, _, _ in rows if float(t) >= start and icmp == "134")
+    assert round((ra - start) * 1e3, 6) == round(next(s.at for s in seen if s.what == RA) * 1e3, 6)
+    mobility = [(mh, status, round((float(t) - start) * 1e3, 6)) for t, _, mh, status in rows
+                if float(t) >= start and mh][: len(signalling)]  # fmt: skip
+    assert mobility == [(MH_TYPES[s.what], "" if s.status is None else str(s.status), round(s.at * 1e3, 6))
+                        for s in signalling]  # fmt: skip
 
 
 def test_a_bu_sent_again_is_a_step_of_its_own_in_the_log_and_in_the_capture(mn_key: KeyPair, tmp_path: Path) -> None:
