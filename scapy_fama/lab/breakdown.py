@@ -9,7 +9,9 @@ where the MIPv6 literature measures a handover too (at the MN)::
     out RS, in RA                  router discovery (an in-record's time is its ``rx``, the
                                    kernel's receive time, when it has one)
     address-configured event       the new CoA is usable (optimistic: as it is made)
-    out CoTI / in CoT, out BU / in BA, per DAR (the BU's destination, the BA's source)
+    out CoTI / in CoT, out BU / in BA, per DAR (the BU's destination, the BA's source); a
+                                   BU before the CoTI and its BA 137 (a MN new to the DAR's
+                                   secure mode, profile §5) are steps of their own
     first-packet events            the data plane's first packet of each new tunnel, each way
 
 :func:`moments` reads them from the records logged after a mark taken just
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scapy_fama.latency import BindingMoments, Moments, again, refusal
+from scapy_fama.latency import BindingMoments, Moments, again, refusal, untested
 from scapy_fama.proto.messages import is_deregistration
 from scapy_fama.proto.status import REFUSED
 
@@ -67,10 +69,12 @@ def moments(records: list[Record]) -> Moments:
                              released=is_deregistration(first["src"], first["hoa"], first["lifetime"]))  # fmt: skip
         one.coti = _time(_first(records, after, dir="out", kind="CoTI", dst=dar))
         one.cot = _time(_first(records, after, dir="in", kind="CoT", src=dar))
-        one.bu = _time(_first(to_dar, one.cot) or to_dar[0])  # after the CoT: a BU answered 137 came first
+        one.bu = _time(_first(to_dar, one.cot) or to_dar[0])  # after the CoT, if any
         answered = None if ba is None or "seq" not in ba else _first(to_dar, None, seq=ba["seq"])
         one.again = again(one.bu, _time(answered))
-        refusal(one, [(arrival(r), r["status"]) for r in answers])
+        statuses = [(arrival(r), r["status"]) for r in answers]
+        refusal(one, statuses)
+        untested(one, arrival(to_dar[0]), statuses)  # a BU before the care-of test, refused 137 (profile §5)
         one.down = _time(_first(records, after, dir="event", kind="first-packet", hoa=hoa, way="down"))
         one.up = _time(_first(records, after, dir="event", kind="first-packet", hoa=hoa, way="up"))
         seen.bindings.append(one)
