@@ -63,6 +63,7 @@ from scapy_fama.conformance.config import RunConfig
 from scapy_fama.conformance.dar_tester import DarTester
 from scapy_fama.conformance.executor import Executor, InprocDar
 from scapy_fama.conformance.inproc_mn import DrivenMn
+from scapy_fama.conformance.patience import LATE
 from scapy_fama.conformance.report import LiveTable, junit, matrix_table, pcaps, write_json
 from scapy_fama.conformance.requirements import matrix
 from scapy_fama.conformance.runner import Outcome, run_all
@@ -85,6 +86,11 @@ def parser() -> argparse.ArgumentParser:
                    help="the tester's CoAs (routed back here)")
     p.add_argument("--cn", type=ipv6_address, default="2001:db8:cc::1", help="the tester's correspondent address")
     p.add_argument("--wait", type=positive_float, default=1.0, help="seconds to wait for an answer (1)")
+    p.add_argument(
+        "--grace", type=positive_float, default=LATE, metavar="S",
+        help=f"an expected answer that misses --wait is awaited S seconds more: if it comes, the IUT is slow, "
+             f"and the case inconclusive, not failed ({LATE:g})",
+    )  # fmt: skip
     p.add_argument("--secure", action="store_true", help="the DAR IUT requires the care-of test")
     p.add_argument("--sec", type=int, choices=(0, 1), default=0, help="Sec of the tester's CGAs")
     p.add_argument("--mn-keep", choices=[k.value for k in KeepPolicy], default="all", help="the keep policy the MN IUT runs with (all)")
@@ -123,7 +129,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         args.role or "dar", args.target, args.iface, addr_text(args.iut_address), args.prefix,
         args.coa_prefix, addr_text(args.cn), args.wait, args.secure, args.sec, args.mn_keep,
-        args.max_case_time, args.mn_echo, not args.mn_no_optimistic,
+        args.max_case_time, args.mn_echo, not args.mn_no_optimistic, args.grace,
     )  # fmt: skip
 
 
@@ -178,7 +184,7 @@ def _tester(config: RunConfig, key: KeyPair) -> Any:
         )
         return DarTester(
             executor, key, config.iut, config.prefix, coa_prefix=config.coa_prefix,
-            cn=config.cn, wait=config.wait, secure=config.secure, sec=config.sec,
+            cn=config.cn, wait=config.wait, grace=config.grace, secure=config.secure, sec=config.sec,
         )  # fmt: skip
     mn_executor = DrivenMn(key) if config.target == "inproc" else catalogue.iface_mn(config)
     return catalogue.mn_tester(mn_executor, config)

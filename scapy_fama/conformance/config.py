@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scapy_fama.conformance.patience import LATE
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -21,3 +23,4 @@ class RunConfig:
     max_case_time: float | None = None  # a case needing more executor time is inconclusive
     mn_echo_port: int | None = None  # the UDP port of an MN IUT's echo service (RFC 862)
     mn_optimistic: bool = True  # an MN IUT on an interface uses a new address while DAD runs (RFC 4429)
+    grace: float = LATE  # seconds past ``wait`` an expected answer is still awaited (a slow IUT, not a silent one)

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from scapy_fama.codec import encode_bytes
 from scapy_fama.conformance.case import Fail, Inconclusive, case
 from scapy_fama.conformance.dar_tester import DarTester
-from scapy_fama.conformance.patience import LATE
 from scapy_fama.proto.messages import Message, RouterAdvertisement, RouterSolicitation
 
 MAX_RA_DELAY_TIME = 0.5  # RFC 4861 §6.2.6 / §10
@@ -95,10 +94,10 @@ def _ignored(t: DarTester, raw: bytes, what: str) -> None:
     a DAR slower than the wait leaves the case inconclusive, and so does a link seen to lose
     packets (:meth:`DarTester.link_loss`)."""
     sent = t.x.now()
-    answers = _solicit(t, _rs(t.x.link_local), t.wait + LATE)
+    answers = _solicit(t, _rs(t.x.link_local), t.wait + t.grace)
     if not answers:
         raise t.missing(
-            f"a valid RS got no RA within {t.wait + LATE:g} s, so the silence to an RS with {what} proves nothing"
+            f"a valid RS got no RA within {t.wait + t.grace:g} s, so the silence to an RS with {what} proves nothing"
         )
     delay = answers[0][0] - sent
     if delay > t.wait:

@@ -22,7 +22,7 @@ whether the DAR still answers: an RA to a Router Solicitation from the
 tester's link-local address (profile §2 step 1), or else any BA to a valid
 first BU. Neither a slow IUT nor a lossy link decides a case
 (:mod:`scapy_fama.conformance.patience`, shared with the MN tester): an
-expected answer is awaited LATE seconds past the wait (if it comes then, the
+expected answer is awaited the grace (LATE seconds, or --grace) past the wait (if it comes then, the
 case is inconclusive), and before a missing answer fails a case or a silence
 passes one, Router Solicitations from the tester's link-local address probe the
 link (some answered and some not, the case is inconclusive). A first probe
@@ -228,12 +228,13 @@ class DarTester(Patience):
         coa_prefix: str = "2001:db8:ca::/64",
         cn: str = "2001:db8:cc::1",
         wait: float = 1.0,
+        grace: float = LATE,
         secure: bool = False,
         sec: int = 0,
     ) -> None:
         self.x, self.key, self.iut, self.prefix = executor, key, addr_text(iut), prefix
         self.coa_net = IPv6Network(coa_prefix)
-        self.cn, self.wait, self.secure, self.sec = addr_text(cn), wait, secure, sec
+        self.cn, self.wait, self.grace, self.secure, self.sec = addr_text(cn), wait, grace, secure, sec
         self._other: KeyPair | None = None
         self._cga_sent = 0.0
 
@@ -271,9 +272,9 @@ class DarTester(Patience):
     def _check_alive(self) -> str | None:
         """None while the DAR answers: an RA to a Router Solicitation, else any BA to a valid
         first BU, in one of ALIVE_TRIES tries (a lossy link is not a dead IUT: the first waits
-        LATE seconds more for a slow one, the others the wait); otherwise what went unanswered."""
+        the grace more for a slow one, the others the wait); otherwise what went unanswered."""
         for tried in range(ALIVE_TRIES):
-            seconds = self.wait + (0.0 if tried else LATE)
+            seconds = self.wait + (0.0 if tried else self.grace)
             self.x.send(encode_bytes(RouterSolicitation(self.x.link_local)))
             if self._answered(lambda m: isinstance(m, RouterAdvertisement), seconds):
                 return None
@@ -283,7 +284,7 @@ class DarTester(Patience):
                 return None
         return (
             f"no RA to a Router Solicitation from {self.x.link_local} and no BA to a valid "
-            f"CGA-signed BU, {ALIVE_TRIES} times (within {self._window(self.wait + LATE)} the first)"
+            f"CGA-signed BU, {ALIVE_TRIES} times (within {self._window(self.wait + self.grace)} the first)"
         )
 
     def _probe(self) -> Until:
@@ -391,7 +392,7 @@ class DarTester(Patience):
     def expect(self, match: Callable[[Message], bool], what: str, seconds: float | None = None) -> Message:
         """The first IUT message ``match`` accepts within ``seconds`` (a rule's deadline) or the
         run's wait; FAIL naming what came. Within the run's wait, which no rule sets, an answer
-        that comes only in the LATE seconds after it makes the case INCONCLUSIVE: the IUT is
+        that comes only in the grace after it makes the case INCONCLUSIVE: the IUT is
         slower than the tester waits, and the silences the case relies on prove nothing."""
         mark, asked = len(self.x.frames), self._last_sent()
         seen = self.watch(seconds, match)
@@ -402,7 +403,7 @@ class DarTester(Patience):
             seen = [m for _, m in self.seen_since(mark, lambda m: True)]
         others = [describe(m, route=True) for m in seen if not _noise(m)]
         instead = "; ".join(others) if others else "nothing"
-        more = "" if seconds is not None else f" (and {LATE:g} s more for a slow IUT)"
+        more = "" if seconds is not None else f" (and {self.grace:g} s more for a slow IUT)"
         why = f"expected {what} within {self._window(seconds)}{more}, got {instead}"
         raise Fail(why) if others else self.missing(why)
 

@@ -40,8 +40,8 @@ steps that the MN does not complete (no RS, no BU to register with) make a
 case inconclusive; an expectation that is not met fails it, naming what
 arrived instead. Neither a slow MN nor a lossy link decides a case, as for a
 DAR (:mod:`scapy_fama.conformance.patience`): what the MN sends at no time a
-rule sets (a BU after a move, the answer to a BA or a CoT) is awaited LATE
-seconds past the wait, and if it comes then the case is inconclusive; before
+rule sets (a BU after a move, the answer to a BA or a CoT) is awaited the grace
+(LATE seconds, or --grace) past the wait, and if it comes then the case is inconclusive; before
 a missing message fails a case or a silence passes one, Neighbour Solicitations
 for the MN's current address (the newest it used from the prefix last
 advertised) probe the link, each answered by an NA (RFC 4861 §7.2.4)::
@@ -186,8 +186,10 @@ class MnTester(Patience):
         patience: float | None = None,
         echo: int | None = None,
         optimistic: bool = True,
+        grace: float = LATE,
     ) -> None:
         self.x, self.wait, self.keep, self.patience = executor, wait, KeepPolicy(keep), patience
+        self.grace = grace
         self.optimistic = optimistic  # a real MN's address policy (profile §2 step 3)
         self.echo = echo  # the UDP port the MN answers echo requests on (RFC 862), if it does
         self.dars: dict[int, PlayedDar] = {}
@@ -374,7 +376,7 @@ class MnTester(Patience):
         late: Callable[[Message], bool] | None = None,
     ) -> tuple[Frame, Message]:
         """The first message ``match`` accepts within ``seconds`` (default: the run's wait).
-        Unless a ``rule`` sets that time, one that comes in the LATE seconds after it makes the
+        Unless a ``rule`` sets that time, one that comes in the grace after it makes the
         case INCONCLUSIVE (the MN is slower than the tester waits; ``late``: what a late one
         must be to be taken for the answer, if not every one ``match`` accepts is); one that
         never comes fails it, unless the link is seen to lose packets (INCONCLUSIVE), see the
@@ -388,7 +390,7 @@ class MnTester(Patience):
             answer = late or match
             self.late(what, lambda f: f.direction == IUT and answer(decode(f.raw)), window, asked)
         seen = [describe(m, f.time) for f, m in self.backlog if not _noise(m)]
-        more = "" if rule else f" (and {LATE:g} s more for a slow MN)"
+        more = "" if rule else f" (and {self.grace:g} s more for a slow MN)"
         raise self.missing(f"expected {what} within {window:g} s{more}, got {'; '.join(seen) or 'nothing'}")
 
     def is_bu_to(self, i: int) -> Callable[[Message], bool]:
@@ -614,5 +616,5 @@ def make_tester(executor: Executor, run: RunConfig) -> MnTester:
     """The MN tester of one run (``run.wait``: the answer wait; ``run.mn_keep``: a real MN's)."""
     return MnTester(
         executor, wait=run.wait, keep=run.mn_keep, patience=run.max_case_time, echo=run.mn_echo_port,
-        optimistic=run.mn_optimistic,
+        optimistic=run.mn_optimistic, grace=run.grace,
     )

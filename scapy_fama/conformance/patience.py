@@ -6,7 +6,7 @@ No rule says how soon an IUT answers what the tester sent, and a real link may
 lose what either side sends. So neither a slow IUT nor a lossy link decides a
 case, DAR or MN alike::
 
-    an expected answer misses the run's wait --> awaited LATE s more: it came ->
+    an expected answer misses the run's wait --> awaited the grace more: it came ->
                                                  INCONCLUSIVE (the IUT is slower than the tester waits,
                                                  or, on a link that may lose packets, this answer
                                                  retransmits a lost one)
@@ -19,10 +19,10 @@ A wait set by a rule (a retransmission's time, RFC 4861's MAX_RA_DELAY_TIME)
 gets no grace: an answer after it breaks the rule. A probe is the role's (the
 tester's ``_probe``): a Router Solicitation, which a DAR answers with an RA
 (RFC 4861 §6.2.6); a Neighbour Solicitation for the MN's address, which the MN
-answers with an NA (RFC 4861 §7.2.4). The first probe waits LATE past the wait
-for a slow IUT; once a probe went unanswered, the others wait the wait alone
-(an answer one of them gets, however late, still shows the link losing), and
-LATE at the end lets a last late answer in. A first probe unanswered asks the
+answers with an NA (RFC 4861 §7.2.4). The first probe waits the grace (LATE,
+or ``--grace``) past the wait for a slow IUT; once a probe went unanswered, the
+others wait the wait alone (an answer one of them gets, however late, still
+shows the link losing), and the grace at the end lets a last late answer in. A first probe unanswered asks the
 role whether the IUT is known to answer nothing at all (``_unresponsive``: the
 role's liveness check, ``_check_alive``, a DAR's and an MN's alike): then no
 probe can change the outcome, the probing stops, and the runner's liveness
@@ -43,7 +43,8 @@ from scapy_fama.conformance.case import Fail, Inconclusive
 from scapy_fama.conformance.executor import IUT, Executor, Frame
 
 # No rule says how soon an IUT answers: an expected answer that misses the run's wait is
-# awaited this much longer, so that a slow IUT is told from a silent one (INCONCLUSIVE, not FAIL).
+# awaited this much longer by default (--grace), so that a slow IUT is told from a silent one
+# (INCONCLUSIVE, not FAIL).
 LATE = 5.0
 # Silence, or an answer that never came, is the IUT's only on a link that loses nothing: before
 # either decides a case, up to this many probes test the link (see link_loss).
@@ -58,6 +59,7 @@ class Patience:
 
     x: Executor
     wait: float  # the run's wait for an answer (seconds of the executor)
+    grace: float = LATE  # how much longer an expected answer is awaited (--grace)
     PROBE: str  # what the probes are, for a verdict ("Router Solicitations to the DAR")
     _silent: tuple[int, str] | None = None  # the liveness check's finding in this case (begin clears it)
     _probed: tuple[str | None] | None = None  # link_loss's finding in this case, once probed (begin clears it)
@@ -101,9 +103,10 @@ class Patience:
 
     def late(self, what: str, until: Until, window: float, asked: float) -> None:
         """An answer that ``until`` accepts missed ``window`` (the run's wait, and what a case
-        adds to it): INCONCLUSIVE if it comes within LATE seconds more, saying what --wait
-        would take it (``asked``: when the tester sent what it answers, case time)."""
-        frames = self.x.wait(LATE, until)
+        adds to it): INCONCLUSIVE if it comes within the grace (LATE seconds unless --grace
+        says otherwise), saying what --wait would take it (``asked``: when the tester sent what
+        it answers, case time)."""
+        frames = self.x.wait(self.grace, until)
         if frames and until(frames[-1]):
             after = frames[-1].time - asked
             lost = "" if self.x.lossless else ", unless the link lost an earlier one and this is a retransmission"
@@ -146,7 +149,7 @@ class Patience:
             until = self._probe()
             if until is None:
                 return None
-            frames = self.x.wait(self.wait if lost else self.wait + LATE, until)
+            frames = self.x.wait(self.wait if lost else self.wait + self.grace, until)
             self._heard(frames)
             if frames and until(frames[-1]):
                 answered += 1
@@ -155,7 +158,7 @@ class Patience:
             if lost == 1 and not answered and self._unresponsive():
                 return None
         if until is not None and not answered:
-            frames = self.x.wait(LATE, until)
+            frames = self.x.wait(self.grace, until)
             self._heard(frames)
             answered = int(bool(frames and until(frames[-1])))
         if answered and lost:

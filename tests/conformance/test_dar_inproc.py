@@ -291,6 +291,19 @@ def test_a_dar_slower_than_the_wait_is_inconclusive_never_failed(mn_key: KeyPair
         assert late[i].endswith(f"proves nothing (run again with a --wait above {SLOW})"), late[i]
 
 
+
+def test_the_grace_is_how_long_past_the_wait_a_slow_dar_is_told_from_a_silent_one(mn_key: KeyPair) -> None:
+    """--grace S: an expected answer that misses the wait is awaited S seconds more. The DAR
+    answering SLOW (1.5) s late, the wait 1 s: within a grace of 5 s (the default) its BA comes
+    and the case is inconclusive; past a grace of 0.25 s the BA is missing, and on a link that
+    loses nothing (in-process) that fails it, the verdict naming the grace."""
+    cases = select("dar", ["DAR-CGA-001"])
+    for grace, verdict in ((5.0, Verdict.INCONCLUSIVE), (0.25, Verdict.FAIL)):
+        tester = DarTester(InprocDar(factory=SlowDar), mn_key, "2001:db8:1::1", "2001:db8:1::/64", wait=1.0, grace=grace)
+        (outcome,) = run_all(cases, tester)
+        assert outcome.verdict is verdict, outcome.reason
+    assert outcome.reason.endswith("within 1 s (and 0.25 s more for a slow IUT), got nothing"), outcome.reason
+
 def test_a_slow_dar_that_answers_what_it_must_drop_fails_never_passes(mn_key: KeyPair) -> None:
     """A slow DAR that checks no framing answers a faulty BU after the silence the case waited:
     that answer comes while the case awaits the BA to the valid BU after it, and is told from it

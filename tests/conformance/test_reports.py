@@ -91,6 +91,16 @@ def test_junit_time_and_json_seconds_are_the_same_seconds(tmp_path: Path) -> Non
     assert times["DAR-DATA-005"] >= 9.0  # virtual seconds (the lifetime of 8 s and 1 s more)
 
 
+
+def test_the_grace_is_in_the_report_and_a_grace_of_zero_is_refused(tmp_path: Path) -> None:
+    done = _cli("DAR-BU-001", "--grace", "2.5", "--json", "r.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = json.loads((tmp_path / "r.json").read_text())["run"]
+    assert (run["wait"], run["grace"]) == (1.0, 2.5)
+    refused = _cli("DAR-BU-001", "--grace", "0", cwd=tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith("fama-conformance: error: argument --grace"), refused.stderr
+
 def test_the_matrix_is_in_the_json_the_junit_and_on_the_console(tmp_path: Path) -> None:
     done = _cli("DAR-BU-011", "DAR-BA-001", "--junit", "r.xml", "--json", "r.json", "--matrix", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
