@@ -16,6 +16,12 @@ to those defaults when it is not::
                                               --no tshark---------> the default for this OS
                             --> copy fama.lua there (an older copy of ours is replaced; a
                                 foreign file of that name is left alone)
+
+A ``fama.lua`` is ours when it has both the version line and the plugin-info line naming
+scapy-fama (``repository = "scapy-fama",``): a version line alone is a common Lua idiom that
+another plugin of that name may well have. A symbolic link is never written or removed through:
+a link to a copy of ours is replaced by a copy (or removed); a link to anything else, or to
+nothing, is left alone like a foreign file.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from pathlib import Path
 
 PLUGIN_NAME = "fama.lua"
 _VERSION_LINE = re.compile(r'^local VERSION = "([^"]+)"$', re.M)
+_OWNER_LINE = re.compile(r'^\s*repository = "scapy-fama",?$', re.M)  # in set_plugin_info
 TSHARK_TIMEOUT = 30.0  # seconds for ``tshark -G folders`` (it loads every dissector)
 
 
@@ -40,13 +47,19 @@ def plugin_file() -> Path:
 
 
 def plugin_version(path: Path | None = None) -> str | None:
-    """The version line of a plugin file (the packaged one by default); None if it has none."""
+    """The version of a FAMA plugin file (the packaged one by default); None if the file is not
+    ours (no version line, or no plugin-info line naming scapy-fama) or cannot be read."""
     try:
         text = (path or plugin_file()).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     found = _VERSION_LINE.search(text)
-    return found.group(1) if found else None
+    return found.group(1) if found and _OWNER_LINE.search(text) else None
+
+
+def _present(target: Path) -> bool:
+    """A file, a folder or a link (even one to nothing) is at ``target``."""
+    return target.exists() or target.is_symlink()
 
 
 @dataclass(frozen=True)
@@ -88,10 +101,12 @@ def install(folder: Path) -> tuple[Path, str | None]:
     """
     target = folder / PLUGIN_NAME
     previous = None
-    if target.exists():
+    if _present(target):
         previous = plugin_version(target)
         if previous is None:
             raise ValueError(f"{target} exists and is not the FAMA plugin: remove it first")
+        if target.is_symlink():  # a copy in its place, not one written through the link
+            target.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(plugin_file(), target)
     return target, previous
@@ -103,7 +118,7 @@ def uninstall(folder: Path) -> Path | None:
     Refuses (ValueError) to remove a ``fama.lua`` that is not this plugin.
     """
     target = folder / PLUGIN_NAME
-    if not target.exists():
+    if not _present(target):
         return None
     if plugin_version(target) is None:
         raise ValueError(f"{target} is not the FAMA plugin: left in place")

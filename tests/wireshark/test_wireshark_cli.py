@@ -84,14 +84,48 @@ def test_install_and_uninstall_in_a_chosen_folder(tmp_path: Path) -> None:
     assert missing.returncode == 1 and missing.stderr == f"fama-wireshark: no fama.lua in {folder}\n"
 
 
-def test_a_foreign_fama_lua_is_left_alone(tmp_path: Path) -> None:
+FOREIGN = (
+    "-- somebody else's plugin\n",
+    # a version line is a common Lua idiom: it does not make a plugin ours
+    'local VERSION = "2.1"\nset_plugin_info({ version = VERSION, description = "field-area mesh analyser" })\n',
+)
+
+
+@pytest.mark.parametrize("text", FOREIGN, ids=["no-version-line", "own-version-line"])
+def test_a_foreign_fama_lua_is_left_alone(tmp_path: Path, text: str) -> None:
     folder = tmp_path / "plugins"
     folder.mkdir()
-    (folder / PLUGIN_NAME).write_text("-- somebody else's plugin\n")
+    (folder / PLUGIN_NAME).write_text(text)
     for command in ("install", "uninstall"):
         out = fama_wireshark(tmp_path, command, "--dir", folder)
         assert out.returncode == 2 and len(out.stderr.splitlines()) == 1 and "not the FAMA plugin" in out.stderr
-    assert (folder / PLUGIN_NAME).read_text() == "-- somebody else's plugin\n"
+    assert (folder / PLUGIN_NAME).read_text() == text
+
+
+def test_a_link_to_nothing_is_left_alone_and_not_written_through(tmp_path: Path) -> None:
+    folder, elsewhere = tmp_path / "plugins", tmp_path / "elsewhere.lua"
+    folder.mkdir()
+    (folder / PLUGIN_NAME).symlink_to(elsewhere)
+    for command in ("install", "uninstall"):
+        out = fama_wireshark(tmp_path, command, "--dir", folder)
+        assert out.returncode == 2 and len(out.stderr.splitlines()) == 1 and "not the FAMA plugin" in out.stderr
+    assert (folder / PLUGIN_NAME).is_symlink() and not elsewhere.exists()
+
+
+def test_a_link_to_the_packaged_plugin_is_replaced_by_a_copy(tmp_path: Path) -> None:
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / PLUGIN_NAME).symlink_to(plugin_file())
+    packaged = plugin_file().read_bytes()
+    out = fama_wireshark(tmp_path, "install", "--dir", folder)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"installed fama.lua {plugin_version()} in {folder} (replaced {plugin_version()})")
+    target = folder / PLUGIN_NAME
+    assert not target.is_symlink() and target.read_bytes() == packaged == plugin_file().read_bytes()
+    target.unlink()
+    target.symlink_to(plugin_file())
+    out = fama_wireshark(tmp_path, "uninstall", "--dir", folder)
+    assert out.returncode == 0 and not os.path.lexists(target) and plugin_file().read_bytes() == packaged
 
 
 def test_a_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
