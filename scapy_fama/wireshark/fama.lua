@@ -38,6 +38,15 @@ The Status of every Binding Error gets its name (RFC 6275 §6.1.9: 1 unknown bin
 Address destination option, 2 unrecognized MH Type value) the same way, in the tree
 (fama.be.status) and the Info column; a Binding Error is a report, not a refusal: no expert info.
 
+The Care-of Test message (RFC 6275 §6.1.6: Care-of Nonce Index at MH offset 6, Care-of Init
+Cookie at 8, Care-of Keygen Token at 16) is the return-routability half a FAMA MN runs for its
+CoA; Wireshark 4.0 shows its token under the Home Test's field (mip6.hot.token, "Home Keygen
+Token"). The postdissector shows it again as what it is, the field the Care-of Test option's token
+has (fama.cot.token), wherever a token follows a Care-of Init Cookie (mip6.cot.cookie) directly:
+
+    mip6 --mip6.cot.cookie at N, mip6.hot.token at N+8--> "FAMA Care-of Test: Care-of Keygen
+                                                          Token ..."; fama.cot.token
+
 The placement rules of RFC 4866 §5.1/§5.2 and RFC 6275 §6.2.7 (back-to-back pieces, 255-byte
 pieces but the last, the Signature right after the last piece, the BAD last and at 8n+2) become
 expert infos with the same sentences as scapy-fama's layers. The plugin describes bytes only: it
@@ -51,7 +60,7 @@ fama.phkt.present, fama.bad.last, fama.ba.status, fama.be.status.
 ]]
 
 -- The plugin's own version (scapy-fama reads it from this line: fama-wireshark --version).
-local VERSION = "1.3.0"
+local VERSION = "1.4.0"
 
 set_plugin_info({
     version = VERSION,
@@ -186,6 +195,8 @@ fama.experts = { ex.malformed, ex.framing, ex.cut, ex.reassembled, ex.refused }
 local mipv6_field = Field.new("mipv6")
 local ba_status_field = Field.new("mip6.ba.status")
 local be_status_field = Field.new("mip6.be.status")
+local cot_cookie_field = Field.new("mip6.cot.cookie")
+local keygen_token_field = Field.new("mip6.hot.token") -- the HoT's, and Wireshark's for the CoT's too
 local options_table = DissectorTable.get("mip6.option")
 local wireshark_bad = options_table:get_dissector(BAD)
 
@@ -666,9 +677,9 @@ for otype = 11, 16 do
 end
 options_table:add(BAD, fama)
 
--- ---------------------------------------------------------------- BA and Binding Error statuses
+-- ---------------------------------------------------------------- BA and Binding Error statuses, the Care-of Test token
 
-local statuses = Proto("fama_status", "FAMA Binding Acknowledgement and Binding Error status")
+local statuses = Proto("fama_status", "FAMA message fields Wireshark names wrongly")
 
 -- One Status of the frame by its IANA name (the name Wireshark gives may be obsolete), in the tree
 -- (``field``) and the Info column; returns its item, the status and the name.
@@ -693,6 +704,20 @@ function statuses.dissector(_, pinfo, tree)
     end
     for _, fi in ipairs({ be_status_field() }) do
         named_status(fi, pinfo, tree, "Binding Error", BE_STATUS, "RFC 6275 §6.1.9", f.be_status)
+    end
+    -- RFC 6275 §6.1.6: in a Care-of Test, the 8 bytes after the Care-of Init Cookie are the
+    -- care-of keygen token (a Home Test's token follows a Home Init Cookie)
+    local after_cot_cookie = {}
+    for _, fi in ipairs({ cot_cookie_field() }) do
+        after_cot_cookie[fi.offset + fi.len] = true
+    end
+    for _, fi in ipairs({ keygen_token_field() }) do
+        if after_cot_cookie[fi.offset] then
+            local item = tree:add(fama, fi.range)
+            item:set_text("FAMA Care-of Test: Care-of Keygen Token (RFC 6275 §6.1.6; Wireshark 4.0 shows it as "
+                .. "Home Keygen Token)")
+            item:add(f.cot_token, fi.range)
+        end
     end
 end
 

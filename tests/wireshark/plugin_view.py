@@ -7,7 +7,8 @@ Two readings of one capture, packet by packet, as ``{field: [values in wire orde
     capture --tshark -X lua_script:fama.lua -T fields--> the plugin's fama.* fields
             --rdpcap (scapy_fama layers) --layer_view---> the same fields from the layers:
                 option spans (offsets, lengths, back-to-back pieces), CGAParams fields,
-                spki_info (key algorithm and size), framing_problems and bad_problem (placement sentences)
+                spki_info (key algorithm and size), framing_problems and bad_problem (placement sentences),
+                a Care-of Test message's token
 
 tshark runs with ``HOME`` pointing at an empty folder (:func:`tests.corpus.tshark_env`), so that
 a copy of the plugin installed in the user's personal plugin folder is not loaded a second time.
@@ -28,7 +29,7 @@ from scapy.utils import PcapReader
 
 import scapy_fama  # noqa: F401  (registers the layers)
 from scapy_fama.crypto.keys import spki_info
-from scapy_fama.layers import BA, BA_STATUS, MH_CLASSES, CGAParams, CGAParamsOpt
+from scapy_fama.layers import BA, BA_STATUS, MH_CLASSES, CGAParams, CGAParamsOpt, CoT
 from scapy_fama.layers.spans import option_spans
 from scapy_fama.wire.layout import bad_problem, framing_problems
 from scapy_fama.wireshark import plugin_file
@@ -171,6 +172,8 @@ def _mh_view(mh: Packet, view: FamaView) -> None:
     frames = [s.frame for s in spans]
     for problem in framing_problems(frames) + [p for p in [bad_problem(frames)] if p]:
         add("fama.framing", problem)
+    if isinstance(mh, CoT):  # RFC 6275 §6.1.6: the care-of keygen token
+        add("fama.cot.token", bytes(mh.token).hex())
     if isinstance(mh, BA):  # RFC 6275 §6.1.8: 128 and above refuse the BU
         add("fama.ba.status", mh.status)
         if mh.status >= 128:

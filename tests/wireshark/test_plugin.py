@@ -165,6 +165,26 @@ def test_binding_error_statuses_show_by_name(tmp_path: Path) -> None:
         assert info.endswith(f"(status {status}: {BE_NAMES.get(int(status), 'Unassigned')})"), info
 
 
+def test_a_care_of_tests_token_shows_as_the_care_of_keygen_token(shared_pcaps: Path) -> None:
+    """Wireshark 4.0 shows a Care-of Test's token as "Home Keygen Token" (mip6.hot.token, the Home
+    Test's field), so fama.cot.token, the care-of keygen token, was nowhere in a CoT. Now the CoT
+    message's bytes 16-23 (RFC 6275 §6.1.6), read here from the tcpdump capture by hand, are its
+    fama.cot.token; the Home Test's token at the same offset (§6.1.5) is not."""
+    pcap = shared_pcaps / "tcpdump_ipv6_mobility_1.pcap"
+    expected = []
+    for _, _, ip, _, _ in CaptureReader(pcap):
+        info = parse(ip)
+        assert info is not None and info.upper is not None
+        mh = ip[info.upper :]
+        expected.append(mh[16:24].hex() if mh[2] == 4 else "")
+    assert expected.count("") == len(expected) - 1  # one Care-of Test, a Home Test among the rest
+    out = tshark_plugin(pcap, "-T", "fields", "-e", "fama.cot.token")
+    assert out.returncode == 0, out.stderr
+    assert [line.replace(":", "") for line in out.stdout.splitlines()] == expected
+    tree = tshark_plugin(pcap, "-V", "-Y", "mip6.mhtype == 4").stdout
+    assert "FAMA Care-of Test: Care-of Keygen Token" in tree and "Lua Error" not in tree
+
+
 def test_every_field_and_expert_the_readme_names_is_the_plugins(tmp_path: Path) -> None:
     """README's "Display filter fields: ...; experts ..." list, the filters a user types: each name
     is one the installed plugin registers (tshark -G fields), fama.be.status of 1.3.0 among them."""
