@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from scapy_fama.cli.common import EXIT_NEGATIVE, EXIT_OK, Parser, nonempty_path, run, version, writable_folder
-from scapy_fama.wireshark import install, lua_folders, plugin_file, plugin_version, uninstall
+from scapy_fama.wireshark import NO_LUA, NO_TSHARK, install, lua_folders, plugin_file, plugin_version, uninstall
 
 PROG = "fama-wireshark"
 
@@ -40,28 +40,32 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _folder(args: argparse.Namespace) -> Path:
+def _folder(args: argparse.Namespace) -> tuple[Path, str]:
+    """Where the plugin goes, and what the install line says of it."""
+    loads = "Wireshark and tshark load it when they start (tshark -G plugins lists it)"
     if args.dir is not None:
-        return args.dir
+        return args.dir, "Wireshark loads it from there if it is one of its plugin folders (tshark -G folders)"
     folders = lua_folders()
     if args.system:
         if folders.system is None:
-            raise ValueError("no tshark on PATH to say where Wireshark's global plugin folder is: use --dir")
-        return folders.system
-    return folders.personal
+            why = "no tshark on PATH" if folders.source == NO_TSHARK else "no tshark with Lua on PATH"
+            raise ValueError(f"{why} to say where Wireshark's global plugin folder is: use --dir")
+        return folders.system, loads
+    if folders.source in (NO_TSHARK, NO_LUA):  # not asked: the default folder, and why
+        return folders.personal, f"Wireshark's default personal Lua plugin folder, taken as {folders.source}"
+    return folders.personal, loads
 
 
 def _main(args: argparse.Namespace) -> int:
     if args.command == "path":
         print(plugin_file())
         return EXIT_OK
-    folder = _folder(args)
+    folder, said = _folder(args)
     if args.command == "install":
         writable_folder("--dir" if args.dir is not None else "plugin folder", folder)
         target, previous = install(folder)
         replaced = f" (replaced {previous})" if previous else ""
-        print(f"installed fama.lua {plugin_version()} in {target.parent}{replaced}; "
-              f"Wireshark and tshark load it when they start (tshark -G plugins lists it)")
+        print(f"installed fama.lua {plugin_version()} in {target.parent}{replaced}; {said}")
         return EXIT_OK
     removed = uninstall(folder)
     if removed is None:

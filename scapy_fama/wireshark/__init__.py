@@ -68,7 +68,7 @@ class LuaFolders:
 
     personal: Path
     system: Path | None  # None when no tshark could say
-    source: str  # "tshark -G folders" or "default"
+    source: str  # "tshark -G folders", or why Wireshark's default folder is taken: NO_TSHARK, NO_LUA
 
 
 def _default_personal() -> Path:
@@ -77,8 +77,13 @@ def _default_personal() -> Path:
     return Path.home() / ".local" / "lib" / "wireshark" / "plugins"
 
 
+NO_TSHARK = "no tshark on PATH"
+NO_LUA = "tshark lists no Lua plugin folders: it is built without Lua (tshark -v)"
+
+
 def lua_folders(tshark: str | None = None) -> LuaFolders:
-    """Wireshark's personal and global Lua plugin folders (``tshark -G folders`` when found)."""
+    """Wireshark's personal and global Lua plugin folders (``tshark -G folders`` when found;
+    a Wireshark built without Lua lists none, and loads no Lua plugin)."""
     tshark = tshark or shutil.which("tshark")
     if tshark is not None:
         try:
@@ -91,7 +96,7 @@ def lua_folders(tshark: str | None = None) -> LuaFolders:
         system = folders.get("Global Lua Plugins", "").strip()
         if personal:
             return LuaFolders(Path(personal), Path(system) if system else None, "tshark -G folders")
-    return LuaFolders(_default_personal(), None, "default")
+    return LuaFolders(_default_personal(), None, NO_TSHARK if tshark is None else NO_LUA)
 
 
 def install(folder: Path) -> tuple[Path, str | None]:

@@ -68,11 +68,35 @@ def test_install_puts_it_where_wireshark_loads_it(tmp_path: Path) -> None:
 def test_without_tshark_the_default_personal_folder_is_used(tmp_path: Path) -> None:
     out = fama_wireshark(tmp_path, "install", path="/nonexistent")
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / ".local" / "lib" / "wireshark" / "plugins" / PLUGIN_NAME).is_file()
+    folder = tmp_path / ".local" / "lib" / "wireshark" / "plugins"
+    assert (folder / PLUGIN_NAME).is_file()
+    assert out.stdout == (f"installed fama.lua {plugin_version()} in {folder}; Wireshark's default personal "
+                          "Lua plugin folder, taken as no tshark on PATH\n")  # not "Wireshark loads it": unknown
     system = fama_wireshark(tmp_path, "install", "--system", path="/nonexistent")
     assert system.returncode == 2 and system.stdout == ""
     assert system.stderr == ("fama-wireshark: error: no tshark on PATH to say where Wireshark's global "
                              "plugin folder is: use --dir\n")
+
+
+def test_a_tshark_without_lua_is_not_taken_to_load_the_plugin(tmp_path: Path) -> None:
+    """A Wireshark built without Lua lists no Lua plugin folders in ``tshark -G folders`` (and
+    loads no Lua plugin): the install says so instead of "Wireshark and tshark load it"."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "tshark"
+    fake.write_text("#!/bin/sh\nprintf 'Temp:\\t\\t/tmp\\nPersonal configuration:\\t%s/.config/wireshark\\n"
+                    "Global configuration:\\t/usr/share/wireshark\\n' \"$HOME\"\n")
+    fake.chmod(0o755)
+    out = fama_wireshark(tmp_path, "install", path=f"{bin_dir}:/usr/bin:/bin")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.endswith("; Wireshark's default personal Lua plugin folder, taken as tshark lists no Lua "
+                               "plugin folders: it is built without Lua (tshark -v)\n"), out.stdout
+    system = fama_wireshark(tmp_path, "install", "--system", path=f"{bin_dir}:/usr/bin:/bin")
+    assert system.returncode == 2 and system.stderr == ("fama-wireshark: error: no tshark with Lua on PATH to say "
+                                                        "where Wireshark's global plugin folder is: use --dir\n")
+    chosen = fama_wireshark(tmp_path, "install", "--dir", tmp_path / "mine", path=f"{bin_dir}:/usr/bin:/bin")
+    assert chosen.stdout.endswith("; Wireshark loads it from there if it is one of its plugin folders "
+                                  "(tshark -G folders)\n"), chosen.stdout
 
 
 def test_install_and_uninstall_in_a_chosen_folder(tmp_path: Path) -> None:
