@@ -38,12 +38,13 @@ class Emulation:
     why: str = ""  # why netem is not used, when it was wanted
 
     def describe(self) -> str:
+        """One line for ``up`` and ``status``: what is emulated, and by what."""
         if self.method == "none":
             return "none (no --delay or --loss)"
-        what = f"{self.delay_ms:g} ms, {self.loss:g} % loss each way on the MN's access link"
+        what = f"{self.delay_ms:g} ms delay and {self.loss:g} % loss each way on the MN's access link"
         if self.method == "netem":
-            return f"tc netem: {what}"
-        return f"applied by fama-mn to signalling and tunnelled packets (no netem: {self.why}): {what}"
+            return f"{what}, by tc netem"
+        return f"{what}, applied by fama-mn to its signalling and tunnelled packets only (no tc netem: {self.why})"
 
     def mn_arguments(self) -> list[str]:
         if self.method != "roles":
@@ -65,6 +66,7 @@ def choose(delay_ms: float, loss: float) -> Emulation:
     try:
         _netem(namespace("mn"), MN_IFACE, delay_ms, loss)
     except LabError as exc:
-        return Emulation("roles", delay_ms, loss, why=str(exc).rsplit(": ", 1)[-1])
+        # tc's own reason, without its full stop: it is quoted inside a line (describe)
+        return Emulation("roles", delay_ms, loss, why=str(exc).rsplit(": ", 1)[-1].rstrip("."))
     _netem(namespace("sw"), MN_PORT, delay_ms, loss)
     return Emulation("netem", delay_ms, loss)

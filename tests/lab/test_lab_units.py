@@ -14,7 +14,7 @@ import pytest
 
 from scapy_fama.cli import dar, mn
 from scapy_fama import latency
-from scapy_fama.lab import apps, breakdown, capture, control, demo, roles
+from scapy_fama.lab import apps, breakdown, capture, control, demo, emulation, roles
 from scapy_fama.latency import breakdown as steps
 from scapy_fama.lab.emulation import Emulation
 from scapy_fama.lab.links import LabError
@@ -47,6 +47,22 @@ def test_only_role_emulation_passes_options_to_the_mn() -> None:
     assert Emulation("roles", 20, 1, why="unknown").mn_arguments() == ["--link-delay", "40", "--link-loss", "0.01"]
     assert Emulation("netem", 20, 1).mn_arguments() == Emulation("none", 0, 0).mn_arguments() == []
     assert "fama-mn" in Emulation("roles", 20, 0, why="unknown").describe()
+
+
+def test_up_says_in_one_sentence_which_mechanism_emulates_the_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tc's refusal ends with a full stop: quoted inside the line it made "unknown.): 10 ms"."""
+
+    def no_netem(*argv: str) -> str:
+        raise LabError(f"{' '.join(argv)}: Specified qdisc kind is unknown.")
+
+    monkeypatch.setattr(emulation, "run", no_netem)
+    assert emulation.choose(10, 1).describe() == (
+        "10 ms delay and 1 % loss each way on the MN's access link, applied by fama-mn to its "
+        "signalling and tunnelled packets only (no tc netem: Specified qdisc kind is unknown)")  # fmt: skip
+    applied: list[tuple[str, ...]] = []
+    monkeypatch.setattr(emulation, "run", lambda *argv: applied.append(argv) or "")
+    assert emulation.choose(10, 1).describe() == "10 ms delay and 1 % loss each way on the MN's access link, by tc netem"
+    assert [argv[2] for argv in applied] == ["fama-lab-mn", "fama-lab-sw"]  # both ends of the MN's veth
 
 
 @pytest.mark.parametrize("secure", [False, True])
