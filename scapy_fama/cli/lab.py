@@ -16,7 +16,8 @@ outlive the command; the others find the lab by its record and its names.
 Errors go through :func:`scapy_fama.cli.common.run`: one line, exit 2 (not
 root, a missing tool, a lab already up or none up, a bad node or DAR).
 ``status`` exits 1 when a role has exited; ``exec`` exits with the command's
-code; ``demo`` exits 1 when the stream did not survive (SHA-256 differ).
+code; ``demo`` exits 1 when the stream did not survive (SHA-256 differ), and 2 when a role
+exits or a ``down`` takes the lab away while it runs (one line, saying which).
 """
 
 from __future__ import annotations

@@ -118,7 +118,9 @@ def role_status(lab: LabState) -> list[RoleStatus]:
 
 
 def require_running(lab: LabState) -> None:
-    """A one-line :class:`LabError` naming each role that has exited, with its last stderr line."""
+    """A one-line :class:`LabError` naming each role that has exited, with its last stderr line;
+    :class:`~scapy_fama.lab.state.LabGone` when ``down`` stopped them."""
+    state.require_record()
     dead = [s for s in role_status(lab) if not s.running]
     if dead:
         exited = "; ".join(f"{s.node} exited: {s.last_error}" for s in dead)
@@ -130,7 +132,7 @@ def restart_dead(lab: LabState) -> list[str]:
     dead = [s.node for s in role_status(lab) if not s.running]
     for node in dead:
         lab.pids[node] = roles.start(lab.roles[node], state.log_dir())
-    lab.save()
+    lab.update()
     return dead
 
 
@@ -178,6 +180,7 @@ def handover(lab: LabState, i: int) -> Moved:
     try:
         down = links.move_mn(bridge(i))
     finally:  # interrupted or not, the record names the bridge the port is on ("already attached" else)
+        state.require_record()  # unless down has begun: then the ip's failures are its doing
         lab.attached = i if links.attached_bridge() == bridge(i) else left
-        lab.save()
+        lab.update()
     return Moved(left, down)

@@ -15,7 +15,8 @@ Theory of operation
 
 After each handover the demo waits for a BA from every DAR anchoring an
 address of another prefix (``--keep all``), then :data:`SETTLE` seconds; a
-role that exits meanwhile ends the demo at once, named with its last stderr line. The
+role that exits meanwhile ends the demo at once, named with its last stderr line, and a
+``fama-lab down`` meanwhile ends it too, said as such (:class:`~scapy_fama.lab.state.LabGone`). The
 numbers come from the applications' own records and the MN's JSON log:
 
 - interruption of a handover: the longest run of unanswered echoes starting
@@ -199,7 +200,11 @@ def run(lab: LabState, path: list[int], say: Callable[[str], None], ping_interva
         raise ValueError(f"bad ping interval {ping_interval * 1e3:g} ms: give {low * 1e3:g} to {high * 1e3:g} ms")
     first = [a for a in control.mn_addresses() if in_prefix(a, 1)][-1]
     pcap = state.log_dir() / f"demo-dar{path[0]}-core.pcap"
-    handovers, ping, stream, second = _scenario(lab, path, first, pcap, say, ping_interval)
+    try:
+        handovers, ping, stream, second = _scenario(lab, path, first, pcap, say, ping_interval)
+    except Exception:
+        state.require_record()  # a failure once down has begun is down's doing: said as such
+        raise
     return _summary(lab, first, pcap, handovers, ping, stream, second)
 
 

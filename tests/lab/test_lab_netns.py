@@ -69,14 +69,16 @@ def test_a_handover_interrupted_leaves_the_port_up_and_the_record_on_its_bridge(
     lab.save()
     ip = links.ip
 
+    # each puts back only what it patched: undo() also took back lab_dir's FAMA_LAB_DIR, and
+    # the handover then recorded its move in /run/fama-lab
     def pause(seconds: float) -> None:
-        monkeypatch.undo()
+        monkeypatch.setattr(links, "time", time)
         raise KeyboardInterrupt
 
     def ip_down(ns: str, *argv: str) -> str:
         out = ip(ns, *argv)
         if argv[-1:] == ("down",):
-            monkeypatch.undo()
+            monkeypatch.setattr(links, "ip", ip)
             raise KeyboardInterrupt
         return out
 

@@ -177,6 +177,41 @@ def test_a_role_that_exits_during_the_demo_ends_it_naming_the_role(lab_up: Lab, 
     _wait(lambda: links.namespace_pids("fama-lab-cn") == [] and links.namespace_pids("fama-lab-mn") == [mn])
 
 
+def _demo_processes(lab_dir: Path) -> list[str]:
+    """The command lines of the demo's applications and capture still running."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:  # not a process, or gone meanwhile
+            continue
+        if any(a in ("scapy_fama.lab.apps", "scapy_fama.lab.capture") or str(lab_dir) in a for a in argv):
+            found.append(" ".join(argv))
+    return found
+
+
+@pytest.mark.parametrize("moment", ["stream and ping", "second connection to"])
+def test_a_lab_taken_down_during_the_demo_is_said_so(lab_up: Lab, lab_dir: Path, moment: str) -> None:
+    """``fama-lab down`` from another terminal while the demo ran: the demo said "mn exited: no
+    message on stderr (fama-lab status --restart)", as if the MN had crashed, and a handover
+    under way wrote the record of the lab again after down had removed it."""
+    out = lab_dir / "demo.out"
+    with out.open("w") as stdout:
+        running = subprocess.Popen([*LAB, "demo"], stdout=stdout, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: moment in out.read_text())
+        down = lab_up("down")
+        _, err = running.communicate(timeout=3 * demo.BIND_WAIT)
+    finally:
+        running.kill()
+    assert down.returncode == 0, down.stderr
+    assert running.returncode == 2 and err.splitlines() == [
+        "fama-lab: error: the lab was taken down (fama-lab down) while this command ran"
+    ], err
+    assert links.lab_namespaces() == [] and not (lab_dir / "state.json").exists()
+    assert _demo_processes(lab_dir) == []
+
+
 @pytest.mark.parametrize("lab_up", [("--dars", "2", "--rfc-timers")], indirect=True)
 def test_with_rfc_timers_the_new_coa_is_used_only_once_dad_is_over(lab_up: Lab, lab_dir: Path) -> None:
     """``up --rfc-timers``: after a handover the MN's BU from its new CoA leaves no sooner than DAD
