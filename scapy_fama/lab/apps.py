@@ -53,7 +53,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from scapy_fama.lab.links import LabError, in_namespace
+from scapy_fama.lab.links import LabError, in_namespace, owned
 from scapy_fama.wire.icmpv6 import echo_reply, echo_request
 
 CHUNK = 1024
@@ -209,13 +209,14 @@ def start(ns: str, app: str, *options: str, timeout: float = 30.0) -> subprocess
     command = in_namespace(ns, [sys.executable, "-m", "scapy_fama.lab.apps", app, *options])
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
-    ready = threading.Thread(target=process.stdout.readline, daemon=True)
-    ready.start()
-    ready.join(timeout)
-    if ready.is_alive() or process.poll() is not None:
-        process.kill()
-        _, err = process.communicate()
-        raise LabError(f"{app} in {ns} did not start: {(err.strip().splitlines() or ['no message'])[-1]}")
+    with owned(process):
+        ready = threading.Thread(target=process.stdout.readline, daemon=True)
+        ready.start()
+        ready.join(timeout)
+        if ready.is_alive() or process.poll() is not None:
+            process.kill()
+            _, err = process.communicate()
+            raise LabError(f"{app} in {ns} did not start: {(err.strip().splitlines() or ['no message'])[-1]}")
     return process
 
 

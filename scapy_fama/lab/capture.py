@@ -28,7 +28,7 @@ import sys
 import threading
 from pathlib import Path
 
-from scapy_fama.lab.links import LabError, in_namespace
+from scapy_fama.lab.links import LabError, in_namespace, owned
 
 READY_WAIT = 30.0
 LINKTYPE_ETHERNET = 1
@@ -61,14 +61,13 @@ def start(ns: str, iface: str, file: Path) -> subprocess.Popen[str]:
                 return
             lines.append(line.strip())
 
-    waiter = threading.Thread(target=listen, daemon=True)
-    waiter.start()
-    waiter.join(READY_WAIT)
-    # its stderr may close (a capturer that gives up) before the process can be seen to exit
-    if not listening.is_set() or process.poll() is not None:
-        process.kill()
-        process.wait()
-        raise LabError(f"capture on {iface} in {ns} did not start: {(lines or ['no message'])[-1]}")
+    with owned(process):
+        waiter = threading.Thread(target=listen, daemon=True)
+        waiter.start()
+        waiter.join(READY_WAIT)
+        # its stderr may close (a capturer that gives up) before the process can be seen to exit
+        if not listening.is_set() or process.poll() is not None:
+            raise LabError(f"capture on {iface} in {ns} did not start: {(lines or ['no message'])[-1]}")
     return process
 
 

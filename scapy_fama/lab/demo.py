@@ -169,11 +169,15 @@ def _stream(sent: Record, received: Record) -> Record:
             "intact": sent["bytes"] == received["bytes"] > 0 and sent["sha256"] == received["sha256"]}  # fmt: skip
 
 
-def _second_connection(address: str) -> Record:
+def _second_connection(address: str, cleanup: ExitStack) -> Record:
+    """The second connection's stream; its apps are killed with ``cleanup`` (a Ctrl-C of the demo
+    alone left the sink listening in the MN's namespace, the next demo's sink refused its port)."""
     mn, cn = namespace("mn"), namespace("cn")
     sink = apps.start(mn, "sink", "--bind", address, "--port", str(SECOND_PORT))
+    cleanup.callback(sink.kill)
     source = apps.start(cn, "source", "--to", address, "--port", str(SECOND_PORT),
                         "--bytes", str(SECOND_BYTES), "--rate", str(SECOND_BYTES))  # fmt: skip
+    cleanup.callback(source.kill)
     return {"address": address, **_stream(apps.finish(source, stop=False), apps.finish(sink, stop=False))}
 
 
@@ -241,7 +245,7 @@ def _scenario(
                 time.sleep(SETTLE)
                 address = wait_address(lab, to)
                 say(f"second connection to {address}")
-                second = _second_connection(address)
+                second = _second_connection(address, cleanup)
         time.sleep(SETTLE)
         ping = apps.finish(pinger, stop=True)
         stream = _stream(apps.finish(source, stop=True), apps.finish(sink, stop=False))

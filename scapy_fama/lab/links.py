@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from scapy_fama.lab.topology import (
     CN_ADDRESS,
@@ -64,6 +66,18 @@ def ip(ns: str, *argv: str) -> str:
 def interfaces(ns: str) -> list[str]:
     """The names of namespace ``ns``'s network interfaces (a veth's without its ``@peer``)."""
     return [line.split(": ")[1].split("@")[0] for line in ip(ns, "-o", "link", "show").splitlines()]
+
+
+@contextmanager
+def owned(process: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """``process`` killed and reaped when the block does not complete (an error, a Ctrl-C while
+    waiting for it to start): the caller never got it to stop."""
+    try:
+        yield process
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
 
 
 def in_namespace(ns: str, argv: list[str]) -> list[str]:

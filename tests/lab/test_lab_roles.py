@@ -178,14 +178,16 @@ def test_a_role_that_exits_during_the_demo_ends_it_naming_the_role(lab_up: Lab, 
 
 
 def _demo_processes(lab_dir: Path) -> list[str]:
-    """The command lines of the demo's applications and capture still running."""
+    """The command lines of the demo's applications (on the lab's addresses: the units' run on
+    ::1) and capture (into the lab's logs) still running."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
             argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:  # not a process, or gone meanwhile
             continue
-        if any(a in ("scapy_fama.lab.apps", "scapy_fama.lab.capture") or str(lab_dir) in a for a in argv):
+        app = "scapy_fama.lab.apps" in argv and any(a.startswith("2001:db8:") for a in argv)
+        if app or any(a.startswith(str(lab_dir / "logs" / "demo-")) for a in argv):
             found.append(" ".join(argv))
     return found
 
@@ -207,9 +209,31 @@ def test_a_lab_taken_down_during_the_demo_is_said_so(lab_up: Lab, lab_dir: Path,
     assert down.returncode == 0, down.stderr
     assert running.returncode == 2 and err.splitlines() == [
         "fama-lab: error: the lab was taken down (fama-lab down) while this command ran"
-    ], err
+    ], out.read_text() + err
     assert links.lab_namespaces() == [] and not (lab_dir / "state.json").exists()
-    assert _demo_processes(lab_dir) == []
+    _wait(lambda: _demo_processes(lab_dir) == [], timeout=10.0)  # killed, maybe not yet reaped
+
+
+def test_a_demo_interrupted_in_its_second_connection_leaves_the_lab_usable(lab_up: Lab, lab_dir: Path) -> None:
+    """SIGINT to the demo alone (``kill -INT``, ``timeout -s INT``; a terminal's Ctrl-C reaches its
+    apps too) as its second connection starts: "interrupted", but the sink it had started stayed
+    listening on the second address in the MN's namespace."""
+    out = lab_dir / "demo.out"
+    with out.open("w") as stdout:
+        running = subprocess.Popen([*LAB, "demo"], stdout=stdout, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=partial(signal.signal, signal.SIGINT, signal.default_int_handler))  # fmt: skip
+    try:
+        _wait(lambda: "second connection to" in out.read_text())
+        running.send_signal(signal.SIGINT)
+        _, err = running.communicate(timeout=3 * demo.BIND_WAIT)
+    finally:
+        running.kill()
+    assert running.returncode == 130 and err.splitlines() == ["fama-lab: interrupted"], out.read_text() + err
+    _wait(lambda: _demo_processes(lab_dir) == [], timeout=10.0)  # killed, maybe not yet reaped
+    status = _status(lab_up)
+    assert all(r["running"] for r in status["roles"]) and status["bridge"] == bridge(2), status
+    port = links.ip("fama-lab-sw", "-o", "link", "show", "fama-sw-mn")
+    assert "UP" in port.split("<")[1].split(">")[0].split(","), port
 
 
 @pytest.mark.parametrize("lab_up", [("--dars", "2", "--rfc-timers")], indirect=True)
