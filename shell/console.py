@@ -31,8 +31,11 @@ import difflib
 import inspect
 import keyword
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import IPython
 import scapy
@@ -250,8 +253,43 @@ def typed_lines(code: str) -> list[str]:
     return ["\n".join(lines[first - 1 : last]) for first, last in spans]
 
 
+def _exit(code: object = None) -> NoReturn:
+    """``exit()`` and ``quit()`` of ``-c`` code and scripts, as Python's: IPython's ask a prompt
+    loop to end, which a run without one does not have ("no attribute 'ask_exit'")."""
+    raise SystemExit(code)
+
+
+def exit_status(value: SystemExit) -> int:
+    """The exit status Python gives ``sys.exit(code)``: None 0, a number itself, else the code
+    printed on stderr and 1."""
+    if value.code is None or isinstance(value.code, int):
+        return value.code or 0
+    print(value.code, file=sys.stderr)
+    return 1
+
+
+@contextmanager
+def _quiet_exit(shell: InteractiveShell) -> Iterator[None]:
+    """IPython shows a SystemExit of the code it runs ("An exception has occurred, use %tb ...")
+    and warns "To exit: use 'exit', 'quit', or Ctrl-D.": the run it ends says nothing more."""
+    show = shell.showtraceback
+
+    def showtraceback(*args: Any, **kwargs: Any) -> None:
+        if not isinstance(sys.exc_info()[1], SystemExit):
+            show(*args, **kwargs)
+
+    shell.showtraceback = showtraceback  # type: ignore[method-assign]
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "To exit: use", UserWarning)
+            yield
+    finally:
+        del shell.showtraceback  # the class's again
+
+
 def run_code(session: ShellSession, code: str, filename: str = "<fama-shell -c>", typed: bool = True) -> int:
-    """Run ``code`` in a non-interactive shell: 0, or 1 on an error (the first one ends it).
+    """Run ``code`` in a non-interactive shell: 0, or 1 on an error (the first one ends it);
+    ``sys.exit(code)``, ``exit()`` and ``quit()`` end it with Python's status for ``code``.
 
     ``typed``: as if typed at the prompt, line by line, each line's result drawn (``-c``);
     else as one script, as Python runs it."""
@@ -259,10 +297,13 @@ def run_code(session: ShellSession, code: str, filename: str = "<fama-shell -c>"
     config.HistoryManager.enabled = False  # in memory: a script leaves the user's history alone
     shell = InteractiveShell.instance(config=config)
     install(shell, session, rich_console())
-    shell.user_ns.update(__name__="__main__", __file__=filename)
+    shell.user_ns.update(__name__="__main__", __file__=filename, exit=_exit, quit=_exit)
     for chunk in typed_lines(code) if typed else [code]:
-        result = shell.run_cell(chunk, store_history=typed)
+        with _quiet_exit(shell):
+            result = shell.run_cell(chunk, store_history=typed)
         sys.stdout.flush()
+        if isinstance(result.error_in_exec, SystemExit):
+            return exit_status(result.error_in_exec)
         if not result.success or getattr(shell, "fama_errors", 0):
             return 1
     return 0

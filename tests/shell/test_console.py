@@ -107,6 +107,26 @@ def test_script_mode_runs_in_the_namespace(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("end", "status", "stderr"),
+    [
+        ("import sys; sys.exit(0)", 0, ""),  # was exit 1 and IPython's "UserWarning: To exit: use 'exit', ..."
+        ("raise SystemExit(4)", 4, ""),
+        ("exit()", 0, ""),  # was "AttributeError: 'InteractiveShell' object has no attribute 'ask_exit'"
+        ("quit(2)", 2, ""),  # was "error: ExitAutocall.__call__() takes 1 positional argument but 2 were given"
+        ("import sys; sys.exit('fama: gave up')", 1, "fama: gave up"),
+    ],
+)
+def test_a_script_ends_with_the_status_it_exits_with_as_in_python(tmp_path: Path, end: str, status: int,
+                                                                   stderr: str) -> None:
+    script = tmp_path / "story.py"
+    script.write_text(f"attach(mn, dar1)\nprint('before')\n{end}\nprint('not reached')\n")
+    for out in (fama_shell(str(script)), fama_shell("-c", script.read_text())):
+        assert (out.returncode, out.stderr.strip()) == (status, stderr)
+        assert "before" in out.stdout and "not reached" not in out.stdout
+        assert "SystemExit" not in out.stdout + out.stderr
+
+
 def test_bad_topology_and_missing_lab_are_one_line_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[[dar]]\nname = 'a'\n")
