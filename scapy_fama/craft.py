@@ -15,7 +15,9 @@ RFC 4866 order, Signature, BAD and checksum::
       | phkt_bu:   HAO=HoA, Nonce Indices(0, CNI), BAD     |
       |--------------------------------------------------->|
 
-Lifetimes are given in seconds and carried in 4-second units (RFC 6275 §6.1.7).
+Lifetimes are given in seconds and carried in 4-second units (RFC 6275 §6.1.7): rounded
+down and capped at the field's maximum, but 1 to 3 s, 0 there, a de-registration, is refused.
+Sequence numbers are taken modulo 2**16, as RFC 6275 §9.5.1 compares them (65536 + 7 is 7).
 A de-registration (lifetime 0, or CoA == HoA) authenticates with
 Kbm = SHA1(PHKT) and the HoA in place of the CoA (RFC 6275 §5.2.6, profile §4;
 :func:`scapy_fama.proto.messages.is_deregistration`).
@@ -37,6 +39,39 @@ from scapy_fama.proto.messages import (
     is_deregistration,
 )
 from scapy_fama.proto.status import REFUSED
+from scapy_fama.wire.numbers import LIFETIME_UNIT
+
+STATUS_MAX = 0xFF  # a BA's Status is 8 bits (RFC 6275 §6.1.8)
+
+
+def _whole(value: object, what: str) -> int:
+    """``value`` as a whole number; TypeError naming ``what`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} is a whole number, not {type(value).__name__} {value!r}")
+    return value
+
+
+def _status(value: object) -> int:
+    """A BA's Status: 8 bits (the encoder failed with "bytes must be in range(0, 256)")."""
+    status = _whole(value, "status")
+    if not 0 <= status <= STATUS_MAX:
+        raise ValueError(f"status is 8 bits, 0 to {STATUS_MAX} (RFC 6275 §6.1.8), not {status}")
+    return status
+
+
+def _lifetime(seconds: object) -> int:
+    """A lifetime in seconds for the Lifetime field: 1 to 3 s is 0 there, a de-registration
+    (4-second units, RFC 6275 §6.1.7); longer ones are rounded down and capped (module doc)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        raise TypeError(f"lifetime is a whole number of seconds, not {type(seconds).__name__} {seconds!r}")
+    if seconds < 0:
+        raise ValueError(f"lifetime must not be negative, got {seconds}")
+    if 0 < seconds < LIFETIME_UNIT:
+        raise ValueError(
+            f"lifetime {seconds} s is 0 in the field's {LIFETIME_UNIT}-second units (RFC 6275 §6.1.7), "
+            "a de-registration: give 0 for one, or 4 s or more"
+        )
+    return seconds
 
 
 def _hao(coa: str, hoa: str) -> str | None:
@@ -63,6 +98,7 @@ def first_bu(
     Indices (0, ``coni``) and a BAD keyed with the zero home token.
     """
     secure = care_of_token is not None
+    seq, lifetime = _whole(seq, "seq"), _lifetime(lifetime)
     return encode(
         BindingUpdate(
             coa, dar, _hao(coa, hoa), seq, lifetime, cga_params=params, cga_request=cga_request,
@@ -88,6 +124,7 @@ def phkt_bu(
     A de-registration (lifetime 0 or CoA == HoA) uses Kbm = SHA1(PHKT) and the
     HoA in the authenticator; sent from home it has no HAO.
     """
+    seq, lifetime = _whole(seq, "seq"), _lifetime(lifetime)
     dereg = is_deregistration(coa, hoa, lifetime)
     return encode(
         BindingUpdate(
@@ -127,12 +164,14 @@ def binding_ack(
         raise ValueError("binding_ack(): dar_keypair and dar_params go together (the DAR's key and its CGA Parameters)")
     if mn_public_key is not None and phkt is None:
         raise ValueError("binding_ack(): mn_public_key encrypts a phkt, and none was given")
+    status, lifetime = _status(status), _lifetime(lifetime)
+    seq = msg.seq if seq is None else _whole(seq, "seq")
     mn_der = None if mn_public_key is None else public_der(mn_public_key)
     dereg = msg.deregistration
     signed = dar_keypair is not None and dar_params is not None
     return encode(
         BindingAck(
-            msg.dst, msg.src, msg.hoa, status, msg.seq if seq is None else seq,
+            msg.dst, msg.src, msg.hoa, status, seq,
             0 if status >= REFUSED else lifetime,
             phkt_ciphertext=encrypt_phkt(mn_der, phkt) if phkt is not None and mn_der is not None else None,
             cga_params=dar_params if signed else None, sign_with=dar_keypair if signed else None,

@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from scapy_fama.craft import binding_ack, coti, cot, first_bu, phkt_bu
 from scapy_fama.proto.messages import lifetime_units
 from scapy_fama.crypto import Cga, KeyPair
+from scapy_fama.layers import BU
+from scapy_fama.verify import verify_bu
 
 DAR1, DAR2 = "2001:db8:1::1", "2001:db8:2::1"
 TAG = bytes.fromhex("5F2705868D6C4C56A2469EBB9B2A2E13")
@@ -151,3 +153,42 @@ def test_binding_ack_takes_the_mns_key_pair_as_first_bu_does_or_its_der(
         binding_ack(bu, 0, 400, phkt=PHKT, mn_public_key="mn.pem")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="exactly one DER SubjectPublicKeyInfo"):
         binding_ack(bu, 0, 400, phkt=PHKT, mn_public_key=mn_key.public_der + b"\0")
+
+
+def test_a_number_the_fields_cannot_carry_is_one_line_not_another_message(
+    cgas: tuple[Cga, Cga], mn_key: KeyPair
+) -> None:
+    """A lifetime of 1-3 s is 0 in 4-second units, a de-registration, so a phkt_bu of lifetime 3
+    was keyed as a registration and failed its own PHKT; BA status 300 was "bytes must be in
+    range(0, 256)", seq 1.5 "unsupported operand type(s) for &", lifetime 60.5 "'float' object
+    has no attribute 'to_bytes'". A seq is taken modulo 2**16 (RFC 6275 §9.5.1), as before."""
+    hoa, coa = cgas
+    bu = phkt_bu(coa.address, hoa.address, DAR1, 2, 600, PHKT)
+    bad = {
+        "lifetime 3 s is 0 in the field's 4-second units (RFC 6275 §6.1.7), a de-registration: "
+        "give 0 for one, or 4 s or more": [
+            lambda: first_bu(coa.address, hoa.address, DAR1, 1, 3, mn_key, hoa.params),
+            lambda: phkt_bu(coa.address, hoa.address, DAR1, 2, 3, PHKT),
+            lambda: binding_ack(bu, 0, 3),
+        ],
+        "lifetime must not be negative, got -4": [lambda: phkt_bu(coa.address, hoa.address, DAR1, 2, -4, PHKT)],
+        "status is 8 bits, 0 to 255 (RFC 6275 §6.1.8), not 300": [lambda: binding_ack(bu, 300, 400)],
+    }
+    for message, calls in bad.items():
+        for call in calls:
+            with pytest.raises(ValueError) as refused:
+                call()
+            assert str(refused.value) == message
+    wrong_type = {
+        "seq is a whole number, not float 1.5": lambda: phkt_bu(coa.address, hoa.address, DAR1, 1.5, 400, PHKT),
+        "lifetime is a whole number of seconds, not float 60.5": lambda: phkt_bu(coa.address, hoa.address, DAR1, 2,
+                                                                                 60.5, PHKT),
+        "status is a whole number, not str '0'": lambda: binding_ack(bu, "0", 400),
+    }
+    for message, call in wrong_type.items():
+        with pytest.raises(TypeError) as refused:
+            call()
+        assert str(refused.value) == message
+    edge = phkt_bu(coa.address, hoa.address, DAR1, 65536 + 7, 4, PHKT)  # seq wraps; the shortest lifetime
+    assert bytes(edge[BU])[6:8] == b"\x00\x07" and bytes(edge[BU])[10:12] == b"\x00\x01"  # RFC 6275 §6.1.7
+    assert verify_bu(edge, phkt=PHKT)
