@@ -194,6 +194,8 @@ def _check_collision_count(count: int) -> None:
 
 
 def _check_generation_sec(sec: int) -> None:
+    if isinstance(sec, bool) or not isinstance(sec, int):  # "1" failed in a comparison
+        raise TypeError(f"Sec is a whole number 0, 1 or 2, not {type(sec).__name__} {sec!r}")
     if sec in GENERATION_SECS:
         return
     if 3 <= sec <= 7:
@@ -258,6 +260,11 @@ def cga_with_prefix(
     _check_collision_count(collision_count)
     if isinstance(cga_or_params, Cga):
         old, sec = cga_or_params.parsed, cga_or_params.sec
+    elif not isinstance(cga_or_params, (CgaParams, bytes, bytearray, memoryview)):  # an address, say
+        raise TypeError(
+            "cga_with_prefix() takes a Cga (as cga_generate returns it), its CgaParams or their bytes, "
+            f"not {type(cga_or_params).__name__} {cga_or_params!r}"
+        )
     else:
         old = (
             cga_or_params

@@ -54,6 +54,8 @@ class KeyPair:
     @classmethod
     def generate(cls, bits: int = 1024) -> "KeyPair":
         """Generate a fresh key of 1024 or 1536 bits (public exponent 65537)."""
+        if isinstance(bits, bool) or not isinstance(bits, int):  # "x" failed in a comparison
+            raise TypeError(f"an RSA size is a whole number of bits (1024 or 1536), not {type(bits).__name__} {bits!r}")
         _check_fits(bits)
         if bits not in GENERATED_SIZES:
             raise ValueError(f"unsupported RSA size {bits}: supported sizes are 1024 and 1536 bits")

@@ -412,3 +412,18 @@ def test_a_killed_worker_breaks_one_search_only() -> None:
     killer.join()
     cga = cga_generate("fe80::", APPENDIX_A_PK, 1, modifier=bytes(16), workers=2)
     assert int.from_bytes(cga.modifier, "big") == _first_qualifying(0, APPENDIX_A_PK, 1)
+
+
+def test_a_sec_or_a_cga_of_the_wrong_type_is_one_clear_line(kp1024: KeyPair) -> None:
+    """sec="1" was "'<=' not supported between instances of 'int' and 'str'"; an address where
+    cga_with_prefix wants the CGA was "string argument without an encoding"."""
+    with pytest.raises(TypeError, match=r"^Sec is a whole number 0, 1 or 2, not str '1'$"):
+        cga_generate("fe80::", APPENDIX_A_PK, "1")  # type: ignore[arg-type]
+    cga = cga_generate("2001:db8:1::/64", kp1024, 0)
+    with pytest.raises(TypeError) as info:
+        cga_with_prefix(cga.address, "2001:db8:2::/64")  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "cga_with_prefix() takes a Cga (as cga_generate returns it), its CgaParams or their bytes, "
+        f"not str {cga.address!r}"
+    )
+    assert cga_with_prefix(bytearray(cga.params), "2001:db8:2::/64").address == cga_with_prefix(cga, "2001:db8:2::/64").address

@@ -189,3 +189,11 @@ def test_spki_length_refuses(bad: bytes) -> None:
 def test_spki_length_never_raises(buf: bytes) -> None:
     n = spki_length(buf)
     assert n is None or n >= 2
+
+
+@pytest.mark.parametrize("bits", ["1024", 1024.0, None, True])
+def test_generate_says_what_a_size_is(bits: object) -> None:
+    """KeyPair.generate("x") was "'>' not supported between instances of 'str' and 'int'"."""
+    with pytest.raises(TypeError) as info:
+        KeyPair.generate(bits)  # type: ignore[arg-type]
+    assert str(info.value) == f"an RSA size is a whole number of bits (1024 or 1536), not {type(bits).__name__} {bits!r}"
