@@ -31,6 +31,7 @@ import difflib
 import inspect
 import keyword
 import sys
+import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ import scapy
 from fama_shell import completion
 from fama_shell.base import ShellSession
 from fama_shell.views import View, table
+from IPython.core import formatters
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.terminal.interactiveshell import TerminalInteractiveShell
 from IPython.terminal.prompts import Prompts
@@ -180,17 +182,37 @@ def _unknown_name(shell: InteractiveShell, name: str) -> str:
 
 
 def _one_line(
-    shell: InteractiveShell, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
+    shell: InteractiveShell, etype: type, value: BaseException, tb: Any, tb_offset: Any = None, *, doing: str = ""
 ) -> list[str]:
     """The custom exception handler: one line, the session lives on (at the prompt, where %tb
-    can be typed next, the line says so; ``-c`` and scripts end at the error)."""
+    can be typed next, the line says so; ``-c`` and scripts end at the error). ``doing``: what
+    failed, when it was not the code itself."""
     what, text = _message(shell, value)
+    if doing:
+        what, text = "error", f"{doing}: {'' if what == 'error' else what + ': '}{text}"
     # where %tb (IPython's showtraceback) looks; IPython's own handler sets them, a custom one not
     sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb
     hint = "  (%tb shows the traceback)" if isinstance(shell, TerminalInteractiveShell) else ""
     print(f"{what}: {text}{hint}", file=sys.stderr)
     shell.fama_errors = getattr(shell, "fama_errors", 0) + 1
     return []
+
+
+def _drawing_errors(shell: InteractiveShell) -> None:
+    """A result whose drawing fails (``IPv6(dst=dar1)``: Scapy's repr of a field that holds no
+    address) as one line: IPython's formatters catch the error and show it themselves with
+    ``showtraceback(exc_info)``, a whole traceback, not through the custom exception handler."""
+    show = type(shell).showtraceback.__get__(shell)  # IPython's own: installing twice wraps it once
+
+    def showtraceback(exc_tuple: Any = None, *args: Any, **kwargs: Any) -> None:
+        tb = exc_tuple[2] if exc_tuple is not None else None
+        frame = next(traceback.walk_tb(tb), (None, 0))[0]
+        if frame is not None and frame.f_code.co_filename == formatters.__file__:
+            _one_line(shell, *exc_tuple, doing="cannot draw the result")
+        else:
+            show(exc_tuple, *args, **kwargs)
+
+    shell.showtraceback = showtraceback  # type: ignore[method-assign]
 
 
 def install(shell: InteractiveShell, session: ShellSession, console: Console) -> None:
@@ -201,6 +223,7 @@ def install(shell: InteractiveShell, session: ShellSession, console: Console) ->
         plain.for_type(view, _printer(console))
     plain.for_type(Flow, lambda flow, p, cycle: p.text(str(flow)))
     shell.set_custom_exc((Exception, KeyboardInterrupt), _one_line)
+    _drawing_errors(shell)
     shell.Completer.custom_matchers.append(completion.matcher(session))
 
 
@@ -284,7 +307,7 @@ def _quiet_exit(shell: InteractiveShell) -> Iterator[None]:
             warnings.filterwarnings("ignore", "To exit: use", UserWarning)
             yield
     finally:
-        del shell.showtraceback  # the class's again
+        shell.showtraceback = show  # type: ignore[method-assign]
 
 
 def run_code(session: ShellSession, code: str, filename: str = "<fama-shell -c>", typed: bool = True) -> int:

@@ -207,6 +207,24 @@ def test_completion_of_commands_and_node_names_in_process() -> None:
 
 
 
+def test_a_result_that_cannot_be_drawn_is_one_line_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """IPv6(dst=dar1), a node where Scapy wants an address, is made, but drawing it fails: IPython's
+    display printed a whole coloured traceback (its formatters show errors themselves, not through
+    the one-line handler), and -c exited 0 after it. %tb still shows that traceback."""
+    out = fama_shell("-c", "print('first')\nIPv6(dst=dar1)\nprint('not reached')")
+    assert out.returncode == 1 and "Traceback" not in out.stdout + out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "error: cannot draw the result: OSError: illegal IP address string passed to inet_pton"
+    ]
+    assert "not reached" not in out.stdout
+    shell = InteractiveShell.instance()
+    install(shell, Session.default(), Console())
+    shell.run_cell("IPv6(dst=dar1)")
+    assert "Traceback" not in capsys.readouterr().out
+    shell.run_cell("%tb")
+    assert "in6_isaddrTeredo" in capsys.readouterr().out
+
+
 def test_tb_shows_the_traceback_of_the_last_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
     """The line says "%tb shows the traceback"; %tb said "No traceback available to show."
     (the custom handler left sys.last_traceback unset, where IPython's %tb looks)."""
