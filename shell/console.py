@@ -30,6 +30,7 @@ import ast
 import difflib
 import inspect
 import keyword
+import socket
 import sys
 import traceback
 import warnings
@@ -161,6 +162,9 @@ def _message(shell: InteractiveShell, value: BaseException) -> tuple[str, str]:
         return "interrupted", str(value) or "Ctrl-C"
     if isinstance(value, NameError) and not isinstance(value, UnboundLocalError):
         return "error", _unknown_name(shell, getattr(value, "name", None) or str(value))
+    if isinstance(value, socket.gaierror):  # IPv6(dst="dar1"): Scapy resolves what is no address
+        return "error", (f"{value.strerror}: a host name Scapy looked up, where an address was wanted? "
+                         "an address is written '2001:db8::1', a node's is dar1.address")
     if isinstance(value, OSError) and value.strerror:
         where = f": {value.filename}" if value.filename else ""
         return "error", f"{value.strerror}{where}"

@@ -225,6 +225,19 @@ def test_a_result_that_cannot_be_drawn_is_one_line_too(capsys: pytest.CaptureFix
     assert "in6_isaddrTeredo" in capsys.readouterr().out
 
 
+def test_a_name_scapy_cannot_resolve_says_it_was_looked_up(capsys: pytest.CaptureFixture[str]) -> None:
+    """IPv6(dst="dar1") makes Scapy look "dar1" up as a host name: the line was only "error: Name
+    or service not known", naming neither the lookup nor how an address is written. (The lookup's
+    error is raised here: a test that asked the resolver would hang on a machine whose DNS does.)"""
+    shell = InteractiveShell.instance()
+    install(shell, Session.default(), Console())
+    shell.run_cell("import socket; raise socket.gaierror(socket.EAI_NONAME, 'Name or service not known')")
+    assert capsys.readouterr().err.splitlines() == [
+        "error: Name or service not known: a host name Scapy looked up, where an address was wanted? "
+        "an address is written '2001:db8::1', a node's is dar1.address"
+    ]
+
+
 def test_tb_shows_the_traceback_of_the_last_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
     """The line says "%tb shows the traceback"; %tb said "No traceback available to show."
     (the custom handler left sys.last_traceback unset, where IPython's %tb looks)."""
