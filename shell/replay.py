@@ -597,7 +597,8 @@ def replay(
         raise ValueError(f"mode is one of {', '.join(MODES)}, not {mode!r}")
     if not isinstance(pcap, (str, os.PathLike)):
         raise TypeError(f"replay(pcap=...) is a capture or a folder of them, not {type(pcap).__name__} {pcap!r}")
-    wait = duration(wait, "replay(wait=...)")
+    # on SimNet each BU runs the clock ``wait`` s: checked before the first is sent
+    wait = duration(wait, "replay(wait=...)") if iface is not None else session.runnable(wait, "replay(wait=...)")
     if coa and iface is None:  # SimNet makes the care-of addresses itself
         raise ValueError("replay(coa=...) is for a re-signed replay on a real interface (iface=)")
     dar = None if dar is None else _address(dar, "replay(dar=...)")  # as the capture's are written

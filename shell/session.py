@@ -232,10 +232,11 @@ class Session(ShellSession):
 
     # ---------------------------------------------------------------- time
 
-    def advance(self, seconds: float) -> None:
-        """Run ``seconds`` of virtual time, stopping at once when a breakpoint holds a message
-        (a hold that came before, in a command that does not run the clock, stops it at once)."""
-        seconds = duration(seconds, "the time to run", RUN_LIMIT)
+    def runnable(self, seconds: float, what: str = "the time to run") -> float:
+        """``seconds`` as a run of the clock the net can make (at most ``RUN_LIMIT``, the running
+        flows sending at most ``RUN_DATAGRAMS``); one line naming ``what`` otherwise. A command
+        checks its run before it sends or moves anything: a refusal leaves the net as it was."""
+        seconds = duration(seconds, what, RUN_LIMIT)
         running = [f for f in self.net.flows if f.stopped is None]
         if seconds > self._flow_budget():
             datagrams = sum(2 * seconds / f.interval for f in running)
@@ -243,6 +244,12 @@ class Session(ShellSession):
                 f"{len(running)} running flow(s) would send about {datagrams:,.0f} datagrams in {seconds:g} s, "
                 f"at most {RUN_DATAGRAMS:,} per command: run shorter pieces or stop() a flow"
             )
+        return seconds
+
+    def advance(self, seconds: float) -> None:
+        """Run ``seconds`` of virtual time, stopping at once when a breakpoint holds a message
+        (a hold that came before, in a command that does not run the clock, stops it at once)."""
+        seconds = self.runnable(seconds)
         if self.intercept.stop is None:
             with self._interruptible() as ctrl_c:
                 self.net.run_until(lambda: ctrl_c.is_set() or self.intercept.stop is not None, timeout=seconds)
@@ -338,7 +345,7 @@ class Session(ShellSession):
     def attach(self, mn: MnNode | str, dar: DarNode | str, settle: float | None = None) -> Msc:
         """Bring a detached MN up on ``dar``'s link and run ``settle`` seconds (default 3)."""
         node, target = self.mn(mn), self.dar(dar)
-        settle = duration(self.settle if settle is None else settle, "attach(settle=...)")
+        settle = self.runnable(self.settle if settle is None else settle, "attach(settle=...)")
         if node.link is not None:
             raise ValueError(
                 f"{node.name} is on {node.link.name} already: use handover({node.name}, {target.name})"
@@ -353,7 +360,7 @@ class Session(ShellSession):
     ) -> Msc:
         """Move the MN to ``dar``'s link (attach it if detached) and run ``settle`` seconds."""
         node, target = self.mn(mn), self.dar(dar)
-        settle = duration(self.settle if settle is None else settle, "handover(settle=...)")
+        settle = self.runnable(self.settle if settle is None else settle, "handover(settle=...)")
         gap = duration(gap, "handover(gap=...)")
         if node.link is None:
             return self.attach(node, target, settle)
@@ -658,7 +665,7 @@ class Session(ShellSession):
         """Deliver a crafted packet to ``dar`` (from a host on its link), run ``wait`` s, show the reply."""
         node = self.dar(dar)
         ip = self._ipv6(pkt)
-        wait = duration(wait, "send_to(wait=...)")
+        wait = self.runnable(wait, "send_to(wait=...)")
         start, seen = self.net.now, len(self.net.events)
         self.net.inject(self.probe(node), bytes(ip))
         self.advance(wait)
@@ -728,7 +735,7 @@ class Session(ShellSession):
     ) -> PacketView:
         """Send a held message (the latest unless given; re-signed and checksummed unless ``raw``);
         ``wait`` runs the net."""
-        wait = duration(wait, "release(wait=...)")
+        wait = self.runnable(wait, "release(wait=...)")
         sent = self.intercept.release(held, raw=flag(raw, "release(raw=...)"))
         if wait:
             self.advance(wait)

@@ -145,7 +145,7 @@ def test_replay_arguments_are_checked_before_anything_is_sent(session: Session) 
     for kwargs, error, text in [
         ({"dar": "garbage"}, ValueError, r"replay\(dar=\.\.\.\): not an IPv6 address: 'garbage'"),
         ({"coa": "2001:db8:2::7"}, ValueError, r"replay\(coa=\.\.\.\) is for a re-signed replay on a real interface \(iface=\)$"),
-        ({"wait": -1}, ValueError, r"replay\(wait=\.\.\.\): 0 or more seconds, not -1$"),
+        ({"wait": -1}, ValueError, r"replay\(wait=\.\.\.\): 0 to 86400 seconds, not -1$"),  # a run of the clock
         ({"pcap": None}, TypeError, r"replay\(pcap=\.\.\.\) is a capture or a folder of them, not NoneType None$"),
     ]:  # fmt: skip
         with pytest.raises(error, match=f"^{text}"):

@@ -555,3 +555,39 @@ def test_replay_reads_the_ns3_home_address_after_the_mh_as_fama_analyze_does(ses
     assert (binding.hoa, binding.state) == (bu.hoa, "registered")
     result = session.replay(pcap, "dar1", mode="re-sign")
     assert result.same and "de-reg" not in str(result.original)
+
+
+def test_a_wait_the_clock_cannot_run_is_refused_before_anything_is_sent(session: Session, tmp_path: Path) -> None:
+    """send_to(dar3, bu, wait=1e6) said "error: the time to run: 0 to 86400 seconds" after the BU
+    had been put on the net: the next run() delivered it and dar3 bound it. attach and handover
+    moved the MN, release() sent the held message, replay() its first BU, each before the same
+    refusal; so did a wait that the running flows would fill with more than 50,000 datagrams."""
+    key = KeyPair.generate(1024)
+    hoa = cga_generate("2001:db8:3::/64", key, sec=0)
+    coa = cga_with_prefix(hoa, "2001:db8:2::/64")
+    bu = first_bu(coa.address, hoa.address, "2001:db8:3::1", 1, 60, key, hoa.params)
+    with pytest.raises(ValueError, match=r"^send_to\(wait=\.\.\.\): 0 to 86400 seconds, not 1000000\.0$"):
+        session.send_to("dar3", bu, wait=1e6)
+    with pytest.raises(ValueError, match=r"^attach\(settle=\.\.\.\): 0 to 86400 seconds"):
+        session.attach("mn", "dar1", settle=1e6)
+    assert session.net.events == [] and session.net.nodes["mn"].link is None
+    session.attach("mn", "dar1")
+    session.save(tmp_path)
+    session.flow("cn", "mn", interval=0.001)  # 2,000 datagrams a second: 25 s at the most
+    session.brk("BU")
+    session.handover("mn", "dar2")
+    seen = len(session.net.events)
+    with pytest.raises(ValueError, match=r"^1 running flow\(s\) would send about 60,000 datagrams in 30 s"):
+        session.release(wait=30)
+    with pytest.raises(ValueError, match=r"would send about 60,000 datagrams in 30 s"):
+        session.send_to("dar3", bu, wait=30)
+    with pytest.raises(ValueError, match=r"would send about 60,000 datagrams in 30 s"):
+        session.replay(str(tmp_path), "dar1", wait=30)
+    with pytest.raises(ValueError, match=r"^handover\(settle=\.\.\.\): 0 to 86400 seconds"):
+        session.handover("mn", "dar3", settle=1e6)
+    assert len(session.net.events) == seen and session.held().number == 1  # nothing sent, still held
+    assert session.net.nodes["mn"].link.name == "dar2"
+    session.unbrk()
+    session.drop()
+    session.run(1)
+    assert session.bc("dar3").rows == []  # the refused send_to left no BU behind
