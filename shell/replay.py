@@ -318,17 +318,34 @@ def _replay_rows(session: Session, since: float, target: DarNode, hosts: set[str
     ]
 
 
+def _answered(session: Session, wait: float, done: int, total: int) -> None:
+    """The clock run ``wait`` after the replay's ``done``-th BU of ``total``. A Ctrl-C then stops
+    it there (the net is whole, run() goes on), and says the capture's later BUs were not sent."""
+    try:
+        session.advance(wait)
+    except KeyboardInterrupt as stop:
+        if done == total:
+            raise
+        raise KeyboardInterrupt(
+            f"{stop}; the replay stopped after BU {done} of {total}, {total - done} not sent"
+        ) from None
+
+
+def _bus(talk: list[Captured]) -> int:
+    return sum(isinstance(c.msg, BindingUpdate) for c in talk)
+
+
 def _as_is(
     session: Session, target: DarNode, talk: list[Captured], wait: float
 ) -> tuple[list[MscRow], list[str]]:
     probe = session.probe(target)
-    start, lines = session.net.now, []
+    start, lines, total = session.net.now, [], _bus(talk)
     for c in talk:
         if not isinstance(c.msg, BindingUpdate):
             continue
         seen = len(session.net.events)
         session.net.inject(probe, c.raw)
-        session.advance(wait)
+        _answered(session, wait, len(lines) + 1, total)
         reaction, _ = session.reaction(target, seen)
         lines.append(f"BU seq {c.msg.seq}: " + ("; ".join(reaction) or "no answer"))
     return _replay_rows(session, start, target, {probe.name}), lines
@@ -451,18 +468,19 @@ def _resigned(
 ) -> tuple[list[MscRow], list[str]]:
     hosts = _SimHosts(session, target)
     resign = _Resigner(dar, target.prefix, hosts.elsewhere)
-    start = session.net.now
+    start, total, done = session.net.now, _bus(talk), 0
     lines: list[str] = []
     for c in talk:
         if not isinstance(c.msg, BindingUpdate):
             continue
+        done += 1
         me = resign.identity(c.msg)
         session.alias.extra.setdefault(me.cga.address, f"replay{len(resign.identities)}@{target.name}")
         host = hosts(c.msg, me)
         pkt, what, _ = resign.bu(c, host.address, target.address)
         seen = len(session.net.events)
         session.net.inject(host, bytes(pkt))
-        session.advance(wait)
+        _answered(session, wait, done, total)
         reaction, replies = session.reaction(target, seen)
         resign.learn(me, replies)
         lines.append(f"{what} from {host.name}: " + ("; ".join(reaction) or "no answer"))

@@ -8,6 +8,7 @@ before it returns), exactly where a person's Ctrl-C lands: in the middle of SimN
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 from fama_shell.session import Session
@@ -84,3 +85,13 @@ def test_ctrl_c_in_a_step_stops_it_the_same_way(session: Session) -> None:
     ):
         session.step()
     assert session.now == at
+
+
+@pytest.mark.parametrize("mode", ["as-is", "re-sign"])
+def test_ctrl_c_in_a_replay_says_which_bus_were_not_sent(session: Session, mode: str) -> None:
+    """The clock stops as for run() (the net whole), and the replay with it: the line says how
+    many of the capture's BUs were never sent, where run()'s alone read as if they would be."""
+    pcap = Path(__file__).resolve().parents[2] / "pcaps" / "lab.pcap"  # two BUs for DAR 1
+    session.net.at(session.now + 0.001, lambda: signal.raise_signal(signal.SIGINT))  # in the first BU's wait
+    with pytest.raises(KeyboardInterrupt, match=r"run\(\) goes on from there; the replay stopped after BU 1 of 2, 1 not sent$"):
+        session.replay(pcap, "dar1", mode=mode)
