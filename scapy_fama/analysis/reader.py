@@ -83,6 +83,7 @@ MAX_CAPLEN = 262144  # the largest record libpcap and Wireshark read (WTAP_MAX_P
 LINKTYPE_MASK = 0x03FFFFFF  # the upper bits carry the FCS length
 IPV6_RAW = {12, 14, 101, 229}  # Raw IP (two historical numbers), LINKTYPE_RAW, LINKTYPE_IPV6
 ETHERNET, LINUX_SLL, LINUX_SLL2, NULL, LOOP = 1, 113, 276, 0, 108
+READABLE_LINKS = IPV6_RAW | {ETHERNET, LINUX_SLL, LINUX_SLL2, NULL, LOOP}  # the link types ipv6_of reads
 BSD_AF_INET6 = {24, 28, 30}  # AF_INET6 on the BSDs, macOS, FreeBSD
 ETH_IPV6 = b"\x86\xdd"
 ETH_TAGS = {b"\x81\x00", b"\x88\xa8", b"\x91\x00"}  # 802.1Q, 802.1ad (QinQ), the pre-802.1ad QinQ type

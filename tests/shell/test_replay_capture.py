@@ -216,3 +216,32 @@ def test_a_capture_cut_before_its_first_bu_is_one_line_naming_the_break(session:
         session.replay(tmp_path / "early.pcap", "dar1")
     assert str(error.value) == ("the capture holds no Binding Update to replay; early.pcap: cut short in the packet "
                                 "data of frame 2 at byte 200: its frames up to the break are read")
+
+
+def test_an_empty_path_is_one_line_not_the_current_folder(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """replay("", dar1): Path("") is ".", so an empty path replayed the captures of the folder the
+    shell ran in (or said that folder held none). Now one line, and nothing is sent."""
+    shutil.copy(PCAPS / "lab.pcap", tmp_path / "lab.pcap")
+    monkeypatch.chdir(tmp_path)
+    sent = len(session.net.events)
+    with pytest.raises(ValueError, match="^an empty path names no capture: name a capture or a folder of them$"):
+        session.replay("", "dar1")
+    assert len(session.net.events) == sent
+
+
+def test_a_capture_of_a_link_type_the_reader_does_not_know_says_which(session: Session, tmp_path: Path) -> None:
+    """lab.pcap with link type 106 in its file header (pcap's link type: bytes 20-23): its frames
+    are not read, and the error said only "holds no Binding Update", as if the capture had none."""
+    whole = bytearray((PCAPS / "lab.pcap").read_bytes())
+    assert whole[20:24] == (1).to_bytes(4, "little")  # Ethernet
+    whole[20:24] = (106).to_bytes(4, "little")
+    (tmp_path / "other-link.pcap").write_bytes(whole)
+    skipped = (f"other-link.pcap: link type 106 is not one this reader knows (IPv6 in raw IP, Ethernet, Linux "
+               f"SLL/SLL2, BSD loopback): its {len(_records(bytes(whole)))} frame(s) skipped, as fama-analyze's 'not IPv6'")
+    with pytest.raises(ValueError) as error:
+        session.replay(tmp_path / "other-link.pcap", "dar1")
+    assert str(error.value) == "the capture holds no Binding Update to replay; " + skipped
+    shutil.copy(PCAPS / "lab.pcap", tmp_path / "lab.pcap")  # in a folder with a capture it reads: a warning
+    assert session.replay(tmp_path, "dar1").cut == [skipped]
