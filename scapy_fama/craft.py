@@ -92,11 +92,19 @@ def first_bu(
     care_of_token: bytes | None = None,
     coni: int = 0,
 ) -> Packet:
-    """CGA-authorised BU to DAR_i (profile §4): CGA Parameters + Signature.
+    """CGA-authorised BU to DAR_i (profile §4): CGA Parameters + Signature, made with ``keypair``
+    and ``params`` (TypeError without them: an unsigned BU is no first BU a DAR takes).
 
     With ``care_of_token`` (secure mode, profile §5) it also carries Nonce
     Indices (0, ``coni``) and a BAD keyed with the zero home token.
     """
+    if not isinstance(keypair, KeyPair) or not isinstance(params, bytes):
+        # without them the BU went out unsigned, or with CGA Parameters and no Signature:
+        # no first BU a DAR takes (profile §6 step 4); phkt_bu crafts the PHKT-authorised one
+        raise TypeError(
+            "first_bu signs with the MN's key: keypair is its KeyPair and params its CGA Parameters "
+            f"(bytes, e.g. cga.params), not {type(keypair).__name__} and {type(params).__name__}"
+        )
     secure = care_of_token is not None
     seq, lifetime = _whole(seq, "seq"), _lifetime(lifetime)
     return encode(

@@ -192,3 +192,22 @@ def test_a_number_the_fields_cannot_carry_is_one_line_not_another_message(
     edge = phkt_bu(coa.address, hoa.address, DAR1, 65536 + 7, 4, PHKT)  # seq wraps; the shortest lifetime
     assert bytes(edge[BU])[6:8] == b"\x00\x07" and bytes(edge[BU])[10:12] == b"\x00\x01"  # RFC 6275 §6.1.7
     assert verify_bu(edge, phkt=PHKT)
+
+
+def test_first_bu_without_key_or_cga_parameters_is_one_error(mn_key: KeyPair, cgas: tuple[Cga, Cga]) -> None:
+    """first_bu is the CGA-authorised BU (profile §4): keypair=None, params=None built a BU with
+    neither CGA Parameters nor Signature without a word (a DAR answers it 148, profile §6 step 4),
+    and params=the Cga itself failed deep in the encoder."""
+    hoa, coa = cgas
+    for keypair, params, given in [
+        (None, None, "NoneType and NoneType"),
+        (mn_key, None, "KeyPair and NoneType"),
+        (None, hoa.params, "NoneType and bytes"),
+        (mn_key, hoa, "KeyPair and Cga"),
+    ]:
+        with pytest.raises(TypeError) as refused:
+            first_bu(coa.address, hoa.address, DAR1, 1, 600, keypair, params)  # type: ignore[arg-type]
+        assert str(refused.value) == (
+            "first_bu signs with the MN's key: keypair is its KeyPair and params its CGA Parameters "
+            f"(bytes, e.g. cga.params), not {given}"
+        )
