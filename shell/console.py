@@ -17,7 +17,8 @@ session's bound methods (so ``handover?`` shows the method's docstring)::
 formatter that draws any :class:`~fama_shell.views.View` with rich (colour on a
 terminal, plain text in a pipe), a custom exception handler that prints one
 line for every ``Exception`` and for Ctrl-C (the topology lives in the session,
-untouched; ``%tb`` still shows the traceback), a matcher that completes each command's
+untouched; ``%tb`` still shows the traceback; a result that fails to draw gets no ``Out[n]:``
+prompt either), a matcher that completes each command's
 arguments (:mod:`fama_shell.completion`), and a prompt that shows the virtual
 time. :func:`interact` runs the terminal shell; :func:`run_code` runs ``-c``
 code as if typed at the prompt, one line after the other (each line's result is
@@ -217,6 +218,25 @@ def _drawing_errors(shell: InteractiveShell) -> None:
             show(exc_tuple, *args, **kwargs)
 
     shell.showtraceback = showtraceback  # type: ignore[method-assign]
+    _prompt_after_drawing(shell)
+
+
+def _prompt_after_drawing(shell: InteractiveShell) -> None:
+    """``Out[n]: `` written once the result is drawn, not before: IPython's display hook writes it
+    first, so a drawing that failed left it in front of the error line. Its own two steps, in the
+    other order; one that draws nothing writes no prompt."""
+    hook = shell.displayhook
+    prompt = type(hook).write_output_prompt.__get__(hook)  # IPython's own: installing twice wraps once
+    draw = type(hook).compute_format_data.__get__(hook)
+
+    def compute_format_data(result: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        format_dict, md_dict = draw(result)
+        if format_dict:
+            prompt()
+        return format_dict, md_dict
+
+    hook.write_output_prompt = lambda: None  # type: ignore[method-assign]
+    hook.compute_format_data = compute_format_data  # type: ignore[method-assign]
 
 
 def install(shell: InteractiveShell, session: ShellSession, console: Console) -> None:

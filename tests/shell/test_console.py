@@ -225,6 +225,20 @@ def test_a_result_that_cannot_be_drawn_is_one_line_too(capsys: pytest.CaptureFix
     assert "in6_isaddrTeredo" in capsys.readouterr().out
 
 
+def test_a_result_that_cannot_be_drawn_leaves_no_output_prompt(capsys: pytest.CaptureFixture[str]) -> None:
+    """IPython wrote "Out[n]: " before drawing the result, so a drawing that failed left the
+    prompt with nothing after it, in front of the error line ("Out[1]: error: cannot draw ...").
+    A result that is drawn still has its prompt."""
+    shell = InteractiveShell.instance()
+    install(shell, Session.default(), Console())
+    capsys.readouterr()
+    shell.run_cell("IPv6(dst=dar1)", store_history=True)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.startswith("error: cannot draw the result: ")
+    shell.run_cell("6 * 7", store_history=True)
+    assert re.fullmatch(r"Out\[\d+\]: 42\n", capsys.readouterr().out)
+
+
 def test_a_name_scapy_cannot_resolve_says_it_was_looked_up(capsys: pytest.CaptureFixture[str]) -> None:
     """IPv6(dst="dar1") makes Scapy look "dar1" up as a host name: the line was only "error: Name
     or service not known", naming neither the lookup nor how an address is written. (The lookup's
