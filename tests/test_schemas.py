@@ -10,6 +10,7 @@ finer than a microsecond. The lab's documents (demo, status) are validated where
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from scapy_fama.cli.fuzz import main as fuzz_main
 from scapy_fama.conformance.report import SCHEMA as CONFORMANCE
 from scapy_fama.fuzz.campaign import SUMMARY_FORMAT as FUZZ
 from scapy_fama.fuzz.findings import FORMAT as FUZZ_FINDING
-from scapy_fama.fuzz.findings import Finding
+from scapy_fama.fuzz.findings import MINIMISED, Finding
+from scapy_fama.fuzz.findings import load as load_finding
 from scapy_fama.fuzz.libfuzzer import Run
 from scapy_fama.fuzz.oracles import Failure
 from scapy_fama.lab.control import STATUS_SCHEMA as LAB_STATUS
@@ -99,18 +101,29 @@ def test_fama_fuzz_summary_and_finding(tmp_path: Path, capsys: pytest.CaptureFix
     valid(FUZZ, summary)
     assert summary["findings"]
     for finding in summary["findings"]:
-        valid(FUZZ_FINDING, json.loads(Path(finding["json"]).read_text()))
+        filed = json.loads(Path(finding["json"]).read_text())
+        valid(FUZZ_FINDING, filed)
+        assert filed["minimised"] == finding["minimised"] == "done"
+        del filed["minimised"]  # a finding filed before fama-fuzz recorded it: still one, and still loads
+        valid(FUZZ_FINDING, filed)
+        Path(finding["json"]).write_text(json.dumps(filed))
+        assert load_finding(Path(finding["json"])).minimised is None
     valid(FUZZ, json.loads((tmp_path / "summary.json").read_text()))
+    minimised = schemas.load(FUZZ_FINDING)["properties"]["minimised"]["enum"]
+    assert minimised == [*MINIMISED, None] == schemas.load(FUZZ)["properties"]["findings"]["items"]["properties"][
+        "minimised"]["enum"]
 
 
 def test_fama_fuzz_libfuzzer_summary(tmp_path: Path) -> None:
     """--engine libfuzzer's summary (atheris is not needed to write one): the same document."""
     failure = Failure("exception", "TypeError", "odd length", "planted.py:30")
     finding = Finding("dissect", 0, 0, "libfuzzer", False, "", [], [], failure, b"\x60", b"\x60", True,
-                      engine="libfuzzer")
+                      engine="libfuzzer", minimised="no-chain")
     run = Run("dissect", False, ["fama-fuzz-harness", "-runs=10"], seconds=1.25, execs=10, cov=7, features=9,
-              corpus=3, findings=[finding], paths={finding.id: tmp_path / f"{finding.id}.json"})
+              corpus=3, findings=[finding], paths={finding.id: tmp_path / f"{finding.id}.json"}, seeded=4, seeds=9)
     valid(FUZZ, run.as_dict())
+    assert run.as_dict()["seed_corpus"] == {"written": 4, "inputs": 9}
+    valid(FUZZ, replace(run, seeded=0, seeds=0).as_dict())  # a corpus not seeded: null
     valid(FUZZ_FINDING, finding.as_dict())
 
 

@@ -80,6 +80,9 @@ EXIT_STATUS = (
 
 ALONE = {True: "replays alone", False: "needs the cases before it",
          None: "not known whether it replays alone (its check was interrupted)"}
+MINIMISED = {"done": " after minimising", "cut-short": ", minimising cut short",
+             "off": ", not minimised: --no-minimise", "not-alone": ", not minimised: only a case that replays alone is",
+             "alone-unknown": ", not minimised: stopped before", "no-chain": "", None: ""}  # Finding.minimised
 
 
 def parser() -> argparse.ArgumentParser:
@@ -165,7 +168,7 @@ def render_summary(summary: Summary, console: Console) -> None:
     for f in summary.findings:
         alone = ALONE[f.reproduced_alone]
         console.print(f"[red]finding[/] {f.id}: {f.failure.signature} (case {f.case}, {len(f.minimal_chain)} "
-                      f"mutation(s) after minimising, {f.duplicates} duplicate(s), {alone})")
+                      f"mutation(s){MINIMISED[f.minimised]}, {f.duplicates} duplicate(s), {alone})")
     if not summary.findings:
         console.print(f"no findings in {summary.cases} cases; coverage reached: {summary.pair_count()} distinct "
                       f"(mutator, outcome) pairs, stopped on {summary.stopped}")

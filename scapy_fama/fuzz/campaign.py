@@ -208,12 +208,7 @@ class Summary:
             "target": c.target, "seed": c.seed, "keep_valid": c.keep_valid, "families": list(c.families),
             "cases": self.cases, "seconds": round(self.seconds, 3),
             "execs_per_second": round(self.execs_per_second, 1), "stopped": self.stopped,
-            "findings": [
-                {"id": f.id, "signature": f.failure.signature, "oracle": f.failure.oracle, "kind": f.failure.kind,
-                 "case": f.case, "family": f.family, "duplicates": f.duplicates,
-                 "reproduced_alone": f.reproduced_alone, "json": str(self.paths[f.id]) if f.id in self.paths else None}
-                for f in self.findings
-            ],
+            "findings": [f.summary(self.paths.get(f.id)) for f in self.findings],
             "coverage": {
                 "pairs": self.pair_count(),
                 "by_family": {
@@ -308,7 +303,7 @@ class Campaign:
         (minimising tries up to 80 chains, each up to --time-limit) raises :class:`Unfinished`
         with the finding as far as it got: the shortest chain that still triggered, or the case as
         generated, and ``reproduced_alone`` only if that was seen (None, not known, when the
-        signal came while the case was run alone to see it)."""
+        signal came while the case was run alone to see it). Its ``minimised`` says which."""
         triggers = self._triggers(case, failure)
         chain, alone = case.chain, None
 
@@ -324,15 +319,26 @@ class Campaign:
             if alone and self.config.minimise:
                 chain = findings.minimise(case.chain, kept)
         except KeyboardInterrupt as stop:
-            raise Unfinished(self._finding(case, failure, chain, alone), stop) from None
-        return self._finding(case, failure, chain, alone)
+            raise Unfinished(self._finding(case, failure, chain, alone, cut=True), stop) from None
+        return self._finding(case, failure, chain, alone, cut=False)
 
-    def _finding(self, case: Case, failure: Failure, chain: Chain, alone: bool | None) -> Finding:
+    def _finding(self, case: Case, failure: Failure, chain: Chain, alone: bool | None, cut: bool) -> Finding:
         raw = self.render(case.seed, apply_chain(self.frame(case.seed), chain))
         return Finding(
             self.config.target, self.config.seed, case.index, case.family, self.config.keep_valid,
             case.seed.name, case.chain, chain, failure, case.raw, raw, alone, dict(self.config.target_options),
+            minimised=self._minimised(alone, cut),
         )
+
+    def _minimised(self, alone: bool | None, cut: bool) -> str:
+        """How far :meth:`finding` minimised (findings.MINIMISED), ``cut`` short by a signal or not."""
+        if not self.config.minimise:
+            return "off"
+        if alone is None:
+            return "alone-unknown"
+        if not alone:
+            return "not-alone"
+        return "cut-short" if cut else "done"
 
     def run(self, progress: Callable[[Summary], None] | None = None, progress_every: float = 0.25) -> Summary:
         """Run the campaign; ``progress(summary)`` every ``progress_every`` seconds of it."""

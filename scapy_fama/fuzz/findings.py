@@ -9,8 +9,9 @@ of the failure's signature)::
                 (raw IPv6, linktype 101: the exact bytes, also when truncated)
     <id>.json   fama-fuzz-finding/1: target, seed, case, family, --keep-valid,
                 seed message, mutation chain and minimal chain, the failure, whether it
-                replays alone (null: a Ctrl-C or SIGTERM cut that check short), and the
-                engine ("blind", or "libfuzzer": the bytes of a harness input, no chain)
+                replays alone (null: a Ctrl-C or SIGTERM cut that check short), how far
+                the chain was minimised (:data:`MINIMISED`), and the engine ("blind", or
+                "libfuzzer": the bytes of a harness input, no chain)
 
 ``fama-fuzz --replay <id>.json`` rebuilds the world from the seed, gives the
 target a fresh state, runs packet 1 and applies the oracles again: the finding
@@ -41,6 +42,15 @@ from scapy_fama.schemas import document
 FORMAT = "fama-fuzz-finding/1"
 MAX_FINDING = 16 << 20  # bytes: far above any saved finding (its reproducer is in the pcap)
 Chain = list[tuple[str, Args]]
+# Finding.minimised: how far its minimal chain was minimised (None: a file from before it was recorded)
+MINIMISED = (
+    "done",  # minimised to the end (as far as minimise's budget of tries goes)
+    "cut-short",  # a Ctrl-C or SIGTERM came while minimising: the shortest chain that triggered by then
+    "off",  # --no-minimise: the chain as generated
+    "not-alone",  # the case needs the cases before it, so no shorter chain can be tried alone
+    "alone-unknown",  # a Ctrl-C or SIGTERM came while the case was run alone, before any minimising
+    "no-chain",  # libFuzzer's input, no mutation chain to minimise
+)
 
 
 @dataclass
@@ -60,6 +70,11 @@ class Finding:
     target_options: dict[str, Any] = field(default_factory=dict)
     duplicates: int = 0
     engine: str = "blind"  # or "libfuzzer": found by a harness, no mutation chain
+    minimised: str | None = None  # one of MINIMISED
+
+    def __post_init__(self) -> None:
+        if self.minimised is not None and self.minimised not in MINIMISED:
+            raise ValueError(f"minimised must be one of {', '.join(MINIMISED)}, not {self.minimised!r}")
 
     @property
     def id(self) -> str:
@@ -74,6 +89,13 @@ class Finding:
             chain=[[n, a] for n, a in self.chain], minimal_chain=[[n, a] for n, a in self.minimal_chain],
         )
         return document(FORMAT, data)
+
+    def summary(self, path: Path | None) -> dict[str, Any]:
+        """Its entry in a fama-fuzz/1 summary; ``path``: its saved JSON (None: not saved)."""
+        f = self.failure
+        return {"id": self.id, "signature": f.signature, "oracle": f.oracle, "kind": f.kind, "case": self.case,
+                "family": self.family, "duplicates": self.duplicates, "reproduced_alone": self.reproduced_alone,
+                "minimised": self.minimised, "json": None if path is None else str(path)}
 
 
 def save(finding: Finding, out: Path) -> Path:
@@ -127,6 +149,7 @@ def _finding(data: dict[str, Any]) -> Finding:
         str(data["seed_message"]), [(n, a) for n, a in data["chain"]], [(n, a) for n, a in data["minimal_chain"]],
         Failure.from_dict(data["failure"]), b"", b"", _known(data["reproduced_alone"]),
         dict(data.get("target_options", {})), int(data.get("duplicates", 0)), str(data.get("engine", "blind")),
+        data.get("minimised"),
     )
 
 

@@ -96,13 +96,9 @@ class Run:
             "execs_per_second": round(self.execs_per_second, 1), "stopped": self.stopped,
             "libfuzzer_exit": self.returncode,
             "command": self.command,
-            "findings": [
-                {"id": f.id, "signature": f.failure.signature, "oracle": f.failure.oracle, "kind": f.failure.kind,
-                 "case": f.case, "family": f.family, "duplicates": f.duplicates,
-                 "reproduced_alone": f.reproduced_alone, "json": str(self.paths.get(f.id))}
-                for f in self.findings
-            ],
+            "findings": [f.summary(self.paths.get(f.id)) for f in self.findings],
             "coverage": {"cov": self.cov, "features": self.features, "corpus": self.corpus},
+            "seed_corpus": {"written": self.seeded, "inputs": self.seeds} if self.seeds else None,
         })
 
 
@@ -268,7 +264,7 @@ def _file(path: Path, h: Harness, out: Path, result: Run) -> None:
         result.paths[same.id] = findings.save(same, out)
         return
     found = Finding(h.name, SEED, 0, "libfuzzer", h.keep_valid, h.seed.name, [], [], failure, raw, raw, alone,
-                    engine="libfuzzer")
+                    engine="libfuzzer", minimised="no-chain")
     result.findings.append(found)
     result.paths[found.id] = findings.save(found, out)
 

@@ -9,8 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from scapy_fama.cli.fuzz import main
+from scapy_fama.cli.fuzz import main, render_summary
 from scapy_fama.fuzz import findings
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig, replay
 from scapy_fama.fuzz.mutators import FAMILIES
@@ -101,6 +102,30 @@ def test_a_stateful_target_that_stays_dead_ends_the_campaign() -> None:
     (found,) = summary.findings
     assert found.failure.oracle == "liveness" and found.duplicates == 2 and not found.reproduced_alone
     assert found.minimal_chain == found.chain  # nothing minimised: the failure needs the cases before it
+    assert found.minimised == "not-alone"
+
+
+def test_the_finding_line_says_whether_the_chain_was_minimised(tmp_path: Path) -> None:
+    """Every finding's line said "N mutation(s) after minimising", also one that nothing had
+    minimised (it needs the cases before it; --no-minimise): now the line, the finding's file and
+    the summary say which (Finding.minimised)."""
+    for config, target, minimised, says in (
+            (CampaignConfig(cases=1000), _Unplugged(), "not-alone", "mutation(s), not minimised: only a case that "
+             "replays alone is, 2 duplicate(s), needs the cases before it)"),
+            (CampaignConfig(target="tests.fuzz.planted:OddLengthDissect", families=("structure",), cases=200),
+             None, "done", "1 mutation(s) after minimising"),
+            (CampaignConfig(target="tests.fuzz.planted:OddLengthDissect", families=("structure",), cases=200,
+                            minimise=False), None, "off", "mutation(s), not minimised: --no-minimise")):
+        out = tmp_path / minimised
+        summary = Campaign(replace(config, out=out), target=target).run()
+        console = Console(record=True, width=400)
+        render_summary(summary, console)
+        found = summary.findings[0]
+        assert found.minimised == minimised and summary.as_dict()["findings"][0]["minimised"] == minimised
+        assert json.loads(summary.paths[found.id].read_text())["minimised"] == minimised
+        assert findings.load(summary.paths[found.id]).minimised == minimised
+        line = next(line for line in console.export_text().splitlines() if line.startswith(f"finding {found.id}"))
+        assert says in line and ("after minimising" in line) == (minimised == "done"), line
 
 
 def test_jobs_share_the_cases_out_and_give_the_results_of_one_process(tmp_path: Path) -> None:

@@ -323,6 +323,10 @@ def test_a_signal_while_a_finding_is_minimised_files_it(signum: int, tmp_path: P
     (found,) = summary["findings"]
     assert found["oracle"] == "hang" and found["reproduced_alone"] is True
     assert (tmp_path / found["json"]).is_file()  # the path as printed, from the campaign's folder
+    # and it says it was not minimised to the end (its line said "after minimising")
+    assert found["minimised"] == "cut-short" == json.loads((tmp_path / found["json"]).read_text())["minimised"]
+    line = " ".join(err.split())
+    assert "mutation(s), minimising cut short" in line and "after minimising" not in line, err
 
 
 STUBBORN_TARGET = HANGING_TARGET + """
@@ -362,4 +366,8 @@ def test_a_signal_while_a_finding_is_checked_alone_leaves_it_unknown(signum: int
     jsonschema.Draft202012Validator(schemas.load("fama-fuzz-finding/1")).validate(filed)
     assert filed["reproduced_alone"] is None and filed["minimal_chain"] == filed["chain"]
     assert findings.load(tmp_path / found["json"]).reproduced_alone is None
-    assert "not known whether it replays alone (its check was interrupted)" in " ".join(err.split()), err
+    line = " ".join(err.split())
+    assert "not known whether it replays alone (its check was interrupted)" in line, err
+    # nor was it minimised (its line said "after minimising")
+    assert found["minimised"] == "alone-unknown" == filed["minimised"]
+    assert "mutation(s), not minimised: stopped before" in line and "after minimising" not in line, err

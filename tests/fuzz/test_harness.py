@@ -12,8 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+from scapy_fama import schemas
 from scapy_fama.cli.fuzz import main
 from scapy_fama.fuzz import findings, libfuzzer
 from scapy_fama.fuzz.harness import HARNESSES, Harness, OracleFailure, capture_packets, write_corpus
@@ -442,7 +444,7 @@ def test_a_seed_corpus_cut_short_is_completed_by_the_next_campaign(
                 raise KeyboardInterrupt
         return write_bytes(path, data)
 
-    argv = ["--engine", "libfuzzer", "--target", "dar", "--cases", "1", "--out", str(tmp_path / "out")]
+    argv = ["--engine", "libfuzzer", "--target", "dar", "--cases", "1", "--out", str(tmp_path / "out"), "--json"]
     with monkeypatch.context() as cut:
         cut.setattr(Path, "write_bytes", ctrl_c_at_the_100th_input)
         assert main(argv) == 130
@@ -452,6 +454,13 @@ def test_a_seed_corpus_cut_short_is_completed_by_the_next_campaign(
     capsys.readouterr()
     assert main(argv) == 0
     assert {p.name: p.read_bytes() for p in corpus.iterdir() if p.is_file()} == seeds
-    assert f"seed corpus: {len(seeds) - 99} of its {len(seeds)} inputs written" in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert f"seed corpus: {len(seeds) - 99} of its {len(seeds)} inputs written" in printed.err
+    # the summary says so too (it said nothing of the seeding)
+    summary = json.loads(printed.out)
+    assert summary["seed_corpus"] == {"written": len(seeds) - 99, "inputs": len(seeds)}
+    assert summary == json.loads((tmp_path / "out" / "summary.json").read_text())
+    jsonschema.Draft202012Validator(schemas.load("fama-fuzz/1")).validate(summary)
     assert main(argv) == 0
-    assert "seed corpus" not in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert "seed corpus" not in printed.err and json.loads(printed.out)["seed_corpus"] is None
