@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -68,7 +68,7 @@ class Analysis:
     last_time: float | None
     mns: list[MobileNode]
     findings: Findings
-    signalling: dict[str, int]  # distinct packets per kind
+    signalling: dict[str, int]  # distinct packets per kind; RS: one per attachment (Reconstruction.counts)
     sightings: dict[str, int]  # with the copies seen at other capture points
     dars: dict[str, str]  # prefix -> DAR address (RAs with the R bit)
     native: dict[str, NativeCount]  # for the MNs' addresses
@@ -217,9 +217,11 @@ def finish(
         if not mns:
             warnings.append(f"no MN holds {mn} in this capture")
     addresses = {a for m in mns for a in m.addresses}
+    apart = recon.rs_apart  # identical RSs on other links: the copy test's duplicates, RSs of their own
+    totals = replace(fast.totals, signalling=fast.totals.signalling + apart, duplicates=fast.totals.duplicates - apart)
     return Analysis(
         files=files,
-        totals=fast.totals,
+        totals=totals,
         first_time=fast.first_time,
         last_time=fast.last_time,
         mns=mns,

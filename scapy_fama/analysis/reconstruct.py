@@ -31,6 +31,9 @@ is an attachment at its own capture point, and an RA answers those waiting at it
 (where it was first seen); when the same RA is seen at another capture point too, that point is
 on its link, and the sighting of the RS there is the same transmission: one attachment, timed
 from the RS's first sighting. Two identical RSs answered by different RAs are two attachments.
+So ``counts["RS"]`` counts RS transmissions, one per attachment, not distinct bytes: two identical
+RSs on two links are two, one RS seen from both ends of one link is one (``rs_apart``: those
+the copy test took for copies, which the analysis's totals count as signalling, not duplicates).
 An RS that no RA answers at its own capture point by the end of the capture takes the first RA
 seen elsewhere while it waited, where no RS waited (the RS captured only on the MN's side of
 the link, the RA only on the DAR's). A handover takes no attachment whose RA came after its
@@ -282,7 +285,10 @@ class Reconstruction:
         self.proxy = ProxyReconstruction(findings)
         self.attachments: list[Attachment] = []
         self.dars: dict[str, str] = {}  # prefix -> DAR address, from RAs with the R bit
-        self.counts: Counter[str] = Counter()  # distinct packets per kind
+        # distinct packets per kind, but RS: RS transmissions, one per attachment (module docstring):
+        # an identical RS at another capture point counts until the same RA there shows one link
+        self.counts: Counter[str] = Counter()
+        self.rs_apart = 0  # RS sightings the copy test took for copies that count as RSs of their own
         self.sightings: Counter[str] = Counter()  # every capture point's copy counted
         self._kinds: dict[bytes, str] = {}  # dedupe key -> kind, for sightings
         self._answers: dict[bytes, Exchange | ProxyExchange] = {}  # a BA's dedupe key -> the exchange it answered
@@ -314,14 +320,22 @@ class Reconstruction:
         solicited = self._solicits.get(key)
         if solicited is not None:
             self.attachments.append(Attachment(ref or solicited.rs, now, vantage, solicited.source, copy_of=solicited))
+            self._count_rs(1)
         for a in self._adverts.get(key, []):
             first = a.copy_of or a
             same = [c for c in self._recent(now, ATTACH_WINDOW + 2 * DUPLICATE_WINDOW)
                     if c.ra is None and c.vantage == vantage and (c is first or c.copy_of is first)]  # fmt: skip
             for c in same:  # the RS at this capture point was the one this RA answered: one attachment
                 self.attachments.remove(c)
+                self._count_rs(-1)
             if same:
                 a.rs, a.time = first.rs, first.time
+
+    def _count_rs(self, more: int) -> None:
+        """An RS sighting at another capture point is an RS of its own (``more`` 1), or no
+        longer (-1: it and another sighting are one transmission, one attachment)."""
+        self.counts["RS"] += more
+        self.rs_apart += more
 
     def add(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
         self.counts[sig.kind] += 1

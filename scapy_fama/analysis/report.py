@@ -17,7 +17,7 @@ file is ``scapy_fama/schemas/fama-analyze-1.json``)::
     capture             first, last, duration (seconds; null for an empty capture)
     totals              frames, ipv6, other, signalling, tunnelled, native, duplicates
     signalling          {message kind: distinct packets}: BU, BA, PBU, PBA, BE, HoTI, HoT, CoTI, CoT, RS,
-                        RA, DAD, ...
+                        RA, DAD, ... (RS: one per attachment; identical RSs on two links are two)
     sightings           {message kind: packets}, copies seen at other capture points included
     dars[]              prefix, address (from RAs with the R bit)
     keys                number of MN private keys given (--keys)

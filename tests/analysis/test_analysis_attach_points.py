@@ -9,17 +9,20 @@ installed, reads each frame's capture point and time independently.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from scapy.layers.inet6 import HAO, ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptPrefixInfo, IPv6, IPv6ExtHdrDestOpt
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.utils import PcapNgWriter
 
-from scapy_fama.analysis.analyze import analyze
+from scapy_fama.analysis.analyze import Analysis, analyze
 from scapy_fama.analysis.batch import analyze_set
+from scapy_fama.analysis.report import render
 from scapy_fama.latency import BA, BU, COA, RA, RS
 from scapy_fama.layers import BA as BAck
 from scapy_fama.layers import BU as BUpdate
@@ -131,3 +134,47 @@ def test_two_unrelated_captures_merged_keep_each_its_own_attachments() -> None:
     alone = {coa: steps for path in NS3 for coa, steps in _steps([path]).items()}
     assert len(alone) == 2 and all(RA in steps for steps in alone.values())
     assert _steps(NS3) == alone
+
+
+def _printed_counts(analysis: Analysis) -> tuple[str, list[str]]:
+    """The signalling line and the summary row (frames ... seen twice) fama-analyze prints."""
+    console = Console(width=200, record=True, file=io.StringIO())
+    render(analysis, console)
+    lines = console.export_text().splitlines()
+    row = next(line for line in lines if line.startswith("│"))
+    return next(line for line in lines if line.startswith("signalling: ")), row.strip("│ ").split()[::2]
+
+
+def test_identical_rss_on_two_links_count_as_two_rss_and_one_rs_seen_from_both_ends_as_one(tmp_path: Path) -> None:
+    """MN A solicits on DAR2's link, MN B on DAR3's, both from :: (the same bytes): two capture
+    points, as two pcapng interfaces and as two files merged. The breakdown counted two
+    attachments, but the signalling counts said "RS 1" and the summary one RS "seen twice". The
+    counts now say two RSs, as many as the attachments, and no copy; the RS of one MN seen from
+    both ends of its one link stays one RS, its second sighting a copy. By hand: 8 frames,
+    RS 2, RA 2, BU 2, BA 2; A's RS 0 ms, RA 2 ms; B's RS 1 ms, RA 3 ms (from 100 s)."""
+    hoa_a, coa_a, hoa_b, coa_b = "2001:db8:1::a", "2001:db8:2::a", "2001:db8:1::b", "2001:db8:3::b"
+    link2 = [(100.000, _rs(), "link2"), (100.002, _ra("2001:db8:2::1"), "link2"),
+             *_registration(hoa_a, coa_a, 100.010, "link2")]  # fmt: skip
+    link3 = [(100.001, _rs(), "link3"), (100.003, _ra("2001:db8:3::1"), "link3"),
+             *_registration(hoa_b, coa_b, 100.011, "link3")]  # fmt: skip
+    both = _pcapng(tmp_path / "two-links.pcapng", link2 + link3)
+    files = [capture(tmp_path / f"{name}.pcap", [(t, p) for t, p, _ in frames])
+             for name, frames in (("link2", link2), ("link3", link3))]  # fmt: skip
+    if TSHARK is not None:
+        assert _tshark_points(both) == [("link2", "0.0", "133"), ("link3", "1.0", "133"), ("link2", "2.0", "134"),
+                                        ("link3", "3.0", "134")]  # fmt: skip
+    for analysis in (analyze([both]), analyze(files), analyze_set(files, 2, None, None, ())):
+        attachments = [(round(a.time * 1e3 - 1e5, 3), round((a.ra_time or 0) * 1e3 - 1e5, 3))
+                       for m in analysis.mns for a in m.attachments]  # fmt: skip
+        assert sorted(attachments) == [(0.0, 2.0), (1.0, 3.0)]
+        assert analysis.signalling == {"RS": 2, "RA": 2, "BU": 2, "BA": 2} == analysis.sightings
+        assert (analysis.totals.signalling, analysis.totals.duplicates) == (8, 0)
+        assert _printed_counts(analysis) == ("signalling: BA 2, BU 2, RA 2, RS 2", ["8", "8", "8", "0", "0", "0", "0"])
+
+    one = _pcapng(tmp_path / "one-link.pcapng", [
+        (100.000, _rs(), "mn0"), (100.0005, _rs(), "dar2"), (100.002, _ra("2001:db8:2::1"), "dar2"),
+        (100.0025, _ra("2001:db8:2::1"), "mn0"), *_registration(hoa_a, coa_a, 100.010, "mn0")])  # fmt: skip
+    analysis = analyze([one])
+    assert [len(m.attachments) for m in analysis.mns] == [1]
+    assert analysis.signalling == {"RS": 1, "RA": 1, "BU": 1, "BA": 1}
+    assert (analysis.totals.signalling, analysis.totals.duplicates) == (4, 2)
