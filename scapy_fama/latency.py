@@ -30,8 +30,11 @@ refusal (128 and above, RFC 6275 §6.1.8) is no registration, so a handover with
 no time to its last BA (``to_last_ba``), as its own duration has none. A MN that learns of
 secure mode from a BA 137 (profile §5, §6 step 4: its first BU there carried no care-of
 token) shows that BU and that refusal before its care-of test: the test then starts from the
-refusal ("to test the CoA"), not from the CoA. :func:`table`
-shows one. The feeders:
+refusal ("to test the CoA"), not from the CoA; when the feeder did not see that refusal (a
+capture that lacks the BA), the CoTI is timed from that BU, and the interval holds both the
+registration the refusal ended and the MN's turn to the test: "registration, to test the CoA"
+(the MN tests the CoA only once a DAR refused it 137; it does not give up a BU that got no answer
+for a test, it sends it again, profile §7). :func:`table` shows one. The feeders:
 
     fama-analyze    a capture (scapy_fama.analysis.latency): packets on the wire
     SimNet          its event log (scapy_fama.net.sim_latency): the virtual clock
@@ -92,7 +95,12 @@ PHASES = {  # the interval that ends at a step, by the step
     DOWN: "resumption DAR -> MN",
     UP: "resumption MN -> DAR",
 }
-AFTER = {(COT, BU): "to register", (REFUSAL, AGAIN): "to signal again", (REFUSAL, COTI): "to test the CoA"}  # a phase named by the step before it
+AFTER = {  # a phase named by the step before it
+    (COT, BU): "to register",
+    (REFUSAL, AGAIN): "to signal again",
+    (REFUSAL, COTI): "to test the CoA",
+    (BU, COTI): "registration, to test the CoA",  # the BU before the test; its refusal (137) not seen
+}
 
 
 @dataclass

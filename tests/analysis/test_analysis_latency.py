@@ -350,3 +350,38 @@ def test_the_first_secure_mode_handover_shows_the_bu_refused_137_before_its_care
     shown.print(table(found, "handover"))  # what the user reads: the step by its message and status
     assert [line.split("│")[1].strip() for line in shown.export_text().splitlines() if "2001:db8:1::a" in line][:3] == [
         "BU", "BA refused (137)", "CoTI"]  # fmt: skip
+
+
+def test_a_first_secure_mode_handover_whose_ba_137_the_capture_lacks_times_its_coti_from_the_bu(
+        tmp_path: Path) -> None:  # fmt: skip
+    """As above, but the capture lacks the BA 137 (the MN got it: it tested the CoA, which it does
+    only after a 137, profile §5; a BU with no answer it sends again, §7). The CoTI was labelled
+    "to signal" from the refused BU: the 16 ms hold that BU's registration and the MN's turn to
+    the test. By hand, in ms from the RS: BU 10, CoTI 26 (16: registration, to test the CoA), CoT
+    41 (15), BU 42 (1 to register), BA 57 (15), data 60 (3); tshark gives each packet's time."""
+    pcap = capture(tmp_path / "secure-first-no-137.pcap", [
+        *_attach(100.000), (100.010, _bu(10)),
+        (100.026, IPv6(src=COA1, dst=DAR1) / CoTI(cookie=b"cookie01")),
+        (100.041, IPv6(src=DAR1, dst=COA1) / CoT(index=3, cookie=b"cookie01", token=b"tokentok")),
+        (100.042, _bu(11)), (100.057, _ba(11)), (100.060, _tunnelled((DAR1, COA1), (CN, HOA))),
+    ])  # fmt: skip
+    expected = [(BU, None, 10.0), (COTI, None, 26.0), (COT, None, 41.0), (BU, None, 42.0), (BA, 0, 57.0),
+                (DOWN, None, 60.0)]  # fmt: skip
+    if TSHARK is not None:  # the MH type (BU 5, BA 6, CoTI 2, CoT 4) and BA status of each packet, at its time
+        rows = run_tshark(pcap, "-T", "fields", "-e", "frame.time_epoch", "-e", "mip6.mhtype", "-e", "ipv6.nxt",
+                          "-e", "mip6.ba.status").splitlines()  # fmt: skip
+        t0 = float(rows[0].split("\t")[0])  # the RS
+        seen = [(round((float(t) - t0) * 1e3, 3), mh, nxt, status) for t, mh, nxt, status in (r.split("\t") for r in rows)]
+        assert [(at, mh, status or None) for at, mh, nxt, status in seen if mh] == [
+            (10.0, "5", None), (26.0, "2", None), (41.0, "4", None), (42.0, "5", None), (57.0, "6", "0")]  # fmt: skip
+        assert [at for at, _, nxt, _ in seen if nxt.startswith("41")] == [60.0]  # the first tunnelled packet
+    (node,) = analyze([pcap]).mns
+    (handover,) = node.handovers
+    assert handover.kept == [HOA] and handover.breakdown is not None
+    found = handover.breakdown.as_dict()
+    assert [(s["what"], s["status"], s["at_ms"]) for s in found["steps"] if s["hoa"]] == expected
+    assert [(s["since_ms"], s["phase"]) for s in found["steps"] if s["hoa"]] == [
+        (0.0, "to signal"), (16.0, "registration, to test the CoA"), (15.0, "care-of test"), (1.0, "to register"),
+        (15.0, "registration"), (3.0, "resumption DAR -> MN"),
+    ]  # fmt: skip
+    assert (found["to_last_ba_ms"], found["to_data_ms"]) == (57.0, 60.0)
