@@ -51,7 +51,8 @@ nonce indices it names: their keygen tokens make its Kbm.
 
 With ``index=True`` the reconstruction also keeps, per signalling packet, what it became
 (:class:`Sighting`: the exchange, address test or attachment it belongs to; a copy seen
-at another capture point points at its first sighting), for ``fama-analyze --annotate``.
+at another capture point points at its first sighting; an RS sighting follows the attachment
+it became, a copy only once an RA showed one link), for ``fama-analyze --annotate``.
 
 When the capture ends (:meth:`Reconstruction.finish`) addresses are grouped into
 MNs: a BU joins its CoA and its HoA, CGA Parameters with the same public key join
@@ -321,6 +322,7 @@ class Reconstruction:
         if solicited is not None:
             self.attachments.append(Attachment(ref or solicited.rs, now, vantage, solicited.source, copy_of=solicited))
             self._count_rs(1)
+            self._point({ref}, self.attachments[-1])
         for a in self._adverts.get(key, []):
             first = a.copy_of or a
             same = [c for c in self._recent(now, ATTACH_WINDOW + 2 * DUPLICATE_WINDOW)
@@ -329,13 +331,24 @@ class Reconstruction:
                 self.attachments.remove(c)
                 self._count_rs(-1)
             if same:
+                sightings = {a.rs, *(c.rs for c in same)}
                 a.rs, a.time = first.rs, first.time
+                self._point(sightings, a)
 
     def _count_rs(self, more: int) -> None:
         """An RS sighting at another capture point is an RS of its own (``more`` 1), or no
         longer (-1: it and another sighting are one transmission, one attachment)."""
         self.counts["RS"] += more
         self.rs_apart += more
+
+    def _point(self, refs: set[PacketRef | None], a: Attachment) -> None:
+        """With ``index``: the RS sightings ``refs`` became attachment ``a``; all but its RS's
+        first sighting (``a.rs``) are copies of that one."""
+        if self.packets is None:
+            return
+        for ref in refs:
+            if ref is not None and (seen := self.packets.get(ref)) is not None:
+                self.packets[ref] = Sighting(seen.signal, a, None if ref == a.rs else a.rs)
 
     def add(self, sig: Signal, ref: PacketRef, now: float, vantage: int, ip: bytes, key: bytes) -> None:
         self.counts[sig.kind] += 1

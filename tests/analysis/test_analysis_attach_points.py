@@ -21,6 +21,7 @@ from scapy.packet import Packet
 from scapy.utils import PcapNgWriter
 
 from scapy_fama.analysis.analyze import Analysis, analyze
+from scapy_fama.analysis.annotate import comments
 from scapy_fama.analysis.batch import analyze_set
 from scapy_fama.analysis.report import render
 from scapy_fama.latency import BA, BU, COA, RA, RS
@@ -178,3 +179,31 @@ def test_identical_rss_on_two_links_count_as_two_rss_and_one_rs_seen_from_both_e
     assert [len(m.attachments) for m in analysis.mns] == [1]
     assert analysis.signalling == {"RS": 1, "RA": 1, "BU": 1, "BA": 1}
     assert (analysis.totals.signalling, analysis.totals.duplicates) == (4, 2)
+
+
+def test_annotate_names_each_rs_by_the_attachment_it_became(tmp_path: Path) -> None:
+    """--annotate's comments follow the attachments. Two links merged (files): B's RS on link3 was
+    commented as "the same packet as" A's RS, answered by A's RA on link2; it is its own RS,
+    answered by link3's RA. One link seen from both ends, the RA first seen on the DAR's side: both
+    sightings of the RS said "no RA answered it", though its RA (#3) is seen at both points."""
+    hoa_a, coa_a, hoa_b, coa_b = "2001:db8:1::a", "2001:db8:2::a", "2001:db8:1::b", "2001:db8:3::b"
+    link2 = capture(tmp_path / "link2.pcap", [(t, p) for t, p, _ in [
+        (100.000, _rs(), ""), (100.002, _ra("2001:db8:2::1"), ""), *_registration(hoa_a, coa_a, 100.010, "")]])
+    link3 = capture(tmp_path / "link3.pcap", [(t, p) for t, p, _ in [
+        (100.001, _rs(), ""), (100.003, _ra("2001:db8:3::1"), ""), *_registration(hoa_b, coa_b, 100.011, "")]])
+    notes = comments(analyze([link2, link3], index=True))
+    assert notes[(0, 1)][:2] == ["fama-analyze: RS :: -> ff02::2",
+                                 "attachment: answered by RA 0#2, prefix 2001:db8:2::/64, DAR 2001:db8:2::1"]
+    assert notes[(1, 1)][:2] == ["fama-analyze: RS :: -> ff02::2",
+                                 "attachment: answered by RA 1#2, prefix 2001:db8:3::/64, DAR 2001:db8:3::1"]
+    one = _pcapng(tmp_path / "one-link.pcapng", [
+        (100.000, _rs(), "mn0"), (100.0005, _rs(), "dar2"), (100.002, _ra("2001:db8:2::1"), "dar2"),
+        (100.0025, _ra("2001:db8:2::1"), "mn0"), *_registration(hoa_a, coa_a, 100.010, "mn0")])  # fmt: skip
+    if TSHARK is not None:
+        assert _tshark_points(one) == [("mn0", "0.0", "133"), ("dar2", "0.5", "133"), ("dar2", "2.0", "134"),
+                                       ("mn0", "2.5", "134")]  # fmt: skip
+    notes = comments(analyze([one], index=True))
+    answered = "attachment: answered by RA #3, prefix 2001:db8:2::/64, DAR 2001:db8:2::1"
+    assert notes[(0, 1)][:2] == ["fama-analyze: RS :: -> ff02::2", answered]
+    assert notes[(0, 2)][:2] == ["fama-analyze: RS :: -> ff02::2 (the same packet as #1, at another capture point)",
+                                 answered]  # fmt: skip
