@@ -75,6 +75,31 @@ def _steps(paths: list[Path]) -> dict[str, dict[str, float]]:
             for m in analyze(paths).mns for h in m.handovers if h.breakdown is not None}  # fmt: skip
 
 
+HOA_A, COA_A, HOA_B, COA_B = "2001:db8:1::a", "2001:db8:2::a", "2001:db8:1::b", "2001:db8:3::b"
+# MN A attaches to DAR2's link, MN B to DAR3's, both RSs from :: (the same bytes)
+LINK2 = [(100.000, _rs(), "link2"), (100.002, _ra("2001:db8:2::1"), "link2"),
+         *_registration(HOA_A, COA_A, 100.010, "link2")]  # fmt: skip
+LINK3 = [(100.001, _rs(), "link3"), (100.003, _ra("2001:db8:3::1"), "link3"),
+         *_registration(HOA_B, COA_B, 100.011, "link3")]  # fmt: skip
+
+
+def _two_files(tmp_path: Path) -> list[Path]:
+    """LINK2 and LINK3, a file each."""
+    return [capture(tmp_path / f"{name}.pcap", [(t, p) for t, p, _ in frames])
+            for name, frames in (("link2", LINK2), ("link3", LINK3))]  # fmt: skip
+
+
+def _one_link(path: Path) -> Path:
+    """MN A's link seen from both ends: "mn0" sees the RS first (0 ms) and the RA last, "dar2" the
+    RS at 0.5 ms and the RA first (2 ms, as the DAR sends it); tshark checks where and when."""
+    _pcapng(path, [(100.000, _rs(), "mn0"), (100.0005, _rs(), "dar2"), (100.002, _ra("2001:db8:2::1"), "dar2"),
+                   (100.0025, _ra("2001:db8:2::1"), "mn0"), *_registration(HOA_A, COA_A, 100.010, "mn0")])  # fmt: skip
+    if TSHARK is not None:
+        assert _tshark_points(path) == [("mn0", "0.0", "133"), ("dar2", "0.5", "133"), ("dar2", "2.0", "134"),
+                                        ("mn0", "2.5", "134")]  # fmt: skip
+    return path
+
+
 def test_an_rs_and_its_ra_captured_on_different_interfaces_are_one_attachment(tmp_path: Path) -> None:
     """The MN's RS is captured on "mn0" (the MN's side of its link) and only there, DAR2's RA on
     "dar2" (the DAR's side) and only there. They were left unpaired: the handover counted from
@@ -92,17 +117,11 @@ def test_the_same_rs_and_ra_on_both_sides_of_one_link_are_one_attachment_from_th
     """Both interfaces capture the MN's link: "mn0" sees the RS first (0 ms) and the RA last, "dar2"
     the RS at 0.5 ms and the RA first (2 ms, as the DAR sends it). One attachment, from the RS's
     first sighting: RS 0, RA 2 (its first sighting), BU 10, BA 25; the MN has one attachment."""
-    hoa, coa = "2001:db8:1::a", "2001:db8:2::a"
-    path = _pcapng(tmp_path / "both.pcapng", [
-        (100.000, _rs(), "mn0"), (100.0005, _rs(), "dar2"), (100.002, _ra("2001:db8:2::1"), "dar2"),
-        (100.0025, _ra("2001:db8:2::1"), "mn0"), *_registration(hoa, coa, 100.010, "mn0")])  # fmt: skip
-    if TSHARK is not None:
-        assert _tshark_points(path) == [("mn0", "0.0", "133"), ("dar2", "0.5", "133"), ("dar2", "2.0", "134"),
-                                        ("mn0", "2.5", "134")]  # fmt: skip
+    path = _one_link(tmp_path / "both.pcapng")
     analysis = analyze([path])
     (node,) = analysis.mns
     assert len(node.attachments) == 1
-    assert _steps([path]) == {coa: {RS: 0.0, RA: 2.0, COA: 10.0, BU: 10.0, BA: 25.0}}
+    assert _steps([path]) == {COA_A: {RS: 0.0, RA: 2.0, COA: 10.0, BU: 10.0, BA: 25.0}}
 
 
 def test_identical_rss_of_two_mns_on_two_links_in_merged_files_are_two_attachments(tmp_path: Path) -> None:
@@ -110,20 +129,16 @@ def test_identical_rss_of_two_mns_on_two_links_in_merged_files_are_two_attachmen
     both from :: (the same bytes); each DAR answers on its own link. B's RS was taken for a copy of
     A's (one transmission at two capture points), so B's handover had no RS and no RA. By hand, in
     ms from each MN's own RS: RA 2, BU 10, BA 25 (A); RA 2, BU 10, BA 25 (B)."""
-    hoa_a, coa_a, hoa_b, coa_b = "2001:db8:1::a", "2001:db8:2::a", "2001:db8:1::b", "2001:db8:3::b"
-    link2 = capture(tmp_path / "link2.pcap", [(t, p) for t, p, _ in [
-        (100.000, _rs(), ""), (100.002, _ra("2001:db8:2::1"), ""), *_registration(hoa_a, coa_a, 100.010, "")]])
-    link3 = capture(tmp_path / "link3.pcap", [(t, p) for t, p, _ in [
-        (100.001, _rs(), ""), (100.003, _ra("2001:db8:3::1"), ""), *_registration(hoa_b, coa_b, 100.011, "")]])
+    link2, link3 = _two_files(tmp_path)
     if TSHARK is not None:  # the same RS bytes in both files
         raw = [run_tshark(p, "-Y", "icmpv6.type == 133", "-T", "fields", "-e", "ipv6.src", "-e", "data.data",
                           "-e", "icmpv6.checksum") for p in (link2, link3)]  # fmt: skip
         assert raw[0] == raw[1]
     expected = {RS: 0.0, RA: 2.0, COA: 10.0, BU: 10.0, BA: 25.0}
-    assert _steps([link2, link3]) == {coa_a: expected, coa_b: expected}
+    assert _steps([link2, link3]) == {COA_A: expected, COA_B: expected}
     merged = analyze_set([link2, link3], 2, None, None, ())  # one process per file, merged: the same
     assert {h.coa: {s.what: round(s.at * 1e3, 3) for s in h.breakdown.steps}
-            for m in merged.mns for h in m.handovers if h.breakdown is not None} == {coa_a: expected, coa_b: expected}
+            for m in merged.mns for h in m.handovers if h.breakdown is not None} == {COA_A: expected, COA_B: expected}
 
 
 @pytest.mark.skipif(not all(p.exists() for p in NS3), reason="../shared/pcaps is missing")
@@ -153,14 +168,7 @@ def test_identical_rss_on_two_links_count_as_two_rss_and_one_rs_seen_from_both_e
     counts now say two RSs, as many as the attachments, and no copy; the RS of one MN seen from
     both ends of its one link stays one RS, its second sighting a copy. By hand: 8 frames,
     RS 2, RA 2, BU 2, BA 2; A's RS 0 ms, RA 2 ms; B's RS 1 ms, RA 3 ms (from 100 s)."""
-    hoa_a, coa_a, hoa_b, coa_b = "2001:db8:1::a", "2001:db8:2::a", "2001:db8:1::b", "2001:db8:3::b"
-    link2 = [(100.000, _rs(), "link2"), (100.002, _ra("2001:db8:2::1"), "link2"),
-             *_registration(hoa_a, coa_a, 100.010, "link2")]  # fmt: skip
-    link3 = [(100.001, _rs(), "link3"), (100.003, _ra("2001:db8:3::1"), "link3"),
-             *_registration(hoa_b, coa_b, 100.011, "link3")]  # fmt: skip
-    both = _pcapng(tmp_path / "two-links.pcapng", link2 + link3)
-    files = [capture(tmp_path / f"{name}.pcap", [(t, p) for t, p, _ in frames])
-             for name, frames in (("link2", link2), ("link3", link3))]  # fmt: skip
+    both, files = _pcapng(tmp_path / "two-links.pcapng", LINK2 + LINK3), _two_files(tmp_path)
     if TSHARK is not None:
         assert _tshark_points(both) == [("link2", "0.0", "133"), ("link3", "1.0", "133"), ("link2", "2.0", "134"),
                                         ("link3", "3.0", "134")]  # fmt: skip
@@ -172,10 +180,7 @@ def test_identical_rss_on_two_links_count_as_two_rss_and_one_rs_seen_from_both_e
         assert (analysis.totals.signalling, analysis.totals.duplicates) == (8, 0)
         assert _printed_counts(analysis) == ("signalling: BA 2, BU 2, RA 2, RS 2", ["8", "8", "8", "0", "0", "0", "0"])
 
-    one = _pcapng(tmp_path / "one-link.pcapng", [
-        (100.000, _rs(), "mn0"), (100.0005, _rs(), "dar2"), (100.002, _ra("2001:db8:2::1"), "dar2"),
-        (100.0025, _ra("2001:db8:2::1"), "mn0"), *_registration(hoa_a, coa_a, 100.010, "mn0")])  # fmt: skip
-    analysis = analyze([one])
+    analysis = analyze([_one_link(tmp_path / "one-link.pcapng")])
     assert [len(m.attachments) for m in analysis.mns] == [1]
     assert analysis.signalling == {"RS": 1, "RA": 1, "BU": 1, "BA": 1}
     assert (analysis.totals.signalling, analysis.totals.duplicates) == (4, 2)
@@ -186,23 +191,12 @@ def test_annotate_names_each_rs_by_the_attachment_it_became(tmp_path: Path) -> N
     commented as "the same packet as" A's RS, answered by A's RA on link2; it is its own RS,
     answered by link3's RA. One link seen from both ends, the RA first seen on the DAR's side: both
     sightings of the RS said "no RA answered it", though its RA (#3) is seen at both points."""
-    hoa_a, coa_a, hoa_b, coa_b = "2001:db8:1::a", "2001:db8:2::a", "2001:db8:1::b", "2001:db8:3::b"
-    link2 = capture(tmp_path / "link2.pcap", [(t, p) for t, p, _ in [
-        (100.000, _rs(), ""), (100.002, _ra("2001:db8:2::1"), ""), *_registration(hoa_a, coa_a, 100.010, "")]])
-    link3 = capture(tmp_path / "link3.pcap", [(t, p) for t, p, _ in [
-        (100.001, _rs(), ""), (100.003, _ra("2001:db8:3::1"), ""), *_registration(hoa_b, coa_b, 100.011, "")]])
-    notes = comments(analyze([link2, link3], index=True))
+    notes = comments(analyze(_two_files(tmp_path), index=True))
     assert notes[(0, 1)][:2] == ["fama-analyze: RS :: -> ff02::2",
                                  "attachment: answered by RA 0#2, prefix 2001:db8:2::/64, DAR 2001:db8:2::1"]
     assert notes[(1, 1)][:2] == ["fama-analyze: RS :: -> ff02::2",
                                  "attachment: answered by RA 1#2, prefix 2001:db8:3::/64, DAR 2001:db8:3::1"]
-    one = _pcapng(tmp_path / "one-link.pcapng", [
-        (100.000, _rs(), "mn0"), (100.0005, _rs(), "dar2"), (100.002, _ra("2001:db8:2::1"), "dar2"),
-        (100.0025, _ra("2001:db8:2::1"), "mn0"), *_registration(hoa_a, coa_a, 100.010, "mn0")])  # fmt: skip
-    if TSHARK is not None:
-        assert _tshark_points(one) == [("mn0", "0.0", "133"), ("dar2", "0.5", "133"), ("dar2", "2.0", "134"),
-                                       ("mn0", "2.5", "134")]  # fmt: skip
-    notes = comments(analyze([one], index=True))
+    notes = comments(analyze([_one_link(tmp_path / "one-link.pcapng")], index=True))
     answered = "attachment: answered by RA #3, prefix 2001:db8:2::/64, DAR 2001:db8:2::1"
     assert notes[(0, 1)][:2] == ["fama-analyze: RS :: -> ff02::2", answered]
     assert notes[(0, 2)][:2] == ["fama-analyze: RS :: -> ff02::2 (the same packet as #1, at another capture point)",
