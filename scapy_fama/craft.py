@@ -44,10 +44,10 @@ from scapy_fama.wire.numbers import LIFETIME_UNIT
 STATUS_MAX = 0xFF  # a BA's Status is 8 bits (RFC 6275 §6.1.8)
 
 
-def _whole(value: object, what: str) -> int:
-    """``value`` as a whole number; TypeError naming ``what`` otherwise."""
+def _whole(value: object, what: str, unit: str = "") -> int:
+    """``value`` as a whole number; TypeError naming ``what`` (a whole number ``unit``) otherwise."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} is a whole number, not {type(value).__name__} {value!r}")
+        raise TypeError(f"{what} is a whole number{unit}, not {type(value).__name__} {value!r}")
     return value
 
 
@@ -62,10 +62,7 @@ def _status(value: object) -> int:
 def _lifetime(seconds: object) -> int:
     """A lifetime in seconds for the Lifetime field: 1 to 3 s is 0 there, a de-registration
     (4-second units, RFC 6275 §6.1.7); longer ones are rounded down and capped (module doc)."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int):
-        raise TypeError(f"lifetime is a whole number of seconds, not {type(seconds).__name__} {seconds!r}")
-    if seconds < 0:
-        raise ValueError(f"lifetime must not be negative, got {seconds}")
+    seconds = _whole(seconds, "lifetime", " of seconds")  # a negative one: lifetime_units refuses it
     if 0 < seconds < LIFETIME_UNIT:
         raise ValueError(
             f"lifetime {seconds} s is 0 in the field's {LIFETIME_UNIT}-second units (RFC 6275 §6.1.7), "

@@ -63,7 +63,6 @@ from scapy_fama.conformance.config import RunConfig
 from scapy_fama.conformance.dar_tester import DarTester
 from scapy_fama.conformance.executor import Executor, InprocDar
 from scapy_fama.conformance.inproc_mn import DrivenMn
-from scapy_fama.conformance.patience import LATE
 from scapy_fama.conformance.report import LiveTable, junit, matrix_table, pcaps, write_json
 from scapy_fama.conformance.requirements import matrix
 from scapy_fama.conformance.runner import Outcome, run_all
@@ -87,9 +86,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cn", type=ipv6_address, default="2001:db8:cc::1", help="the tester's correspondent address")
     p.add_argument("--wait", type=positive_float, default=1.0, help="seconds to wait for an answer (1)")
     p.add_argument(
-        "--grace", type=positive_float, default=LATE, metavar="S",
+        "--grace", type=positive_float, default=RunConfig.grace, metavar="S",
         help=f"an expected answer that misses --wait is awaited S seconds more: if it comes, the IUT is slow, "
-             f"and the case inconclusive, not failed ({LATE:g})",
+             f"and the case inconclusive, not failed ({RunConfig.grace:g})",
     )  # fmt: skip
     p.add_argument("--secure", action="store_true", help="the DAR IUT requires the care-of test")
     p.add_argument("--sec", type=int, choices=(0, 1), default=0, help="Sec of the tester's CGAs")
