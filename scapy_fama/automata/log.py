@@ -252,21 +252,23 @@ class LogSink:
     # ---------------------------------------------------------------- writing (any thread)
 
     def write(self, node: str, direction: str, kind: str, **fields: Any) -> None:
-        if self._admit((node, direction, kind, _code(fields.get("why")))) and self._read:
+        if self._admit(node, direction, kind, fields.get("why")):
             self._emit(node, direction, kind, fields)
 
     def message(self, node: str, direction: str, msg: Message, **extra: Any) -> None:
         name = kind(msg)
         # counted and limited before any formatting, formatted only for someone who reads it
-        if self._admit((node, direction, name, _code(extra.get("why")))) and self._read:
+        if self._admit(node, direction, name, extra.get("why")):
             self._emit(node, direction, name, {"src": msg.src, "dst": msg.dst, **fields(msg), **extra})
 
-    def _admit(self, key: Key) -> bool:
-        """Count the record; whether the limit lets it through (a token bucket per key)."""
-        now = time.monotonic()
-        limit = self.limit
+    def _admit(self, node: str, direction: str, kind: str, why: str | None) -> bool:
+        """Count the record; whether it goes anywhere and the limit lets it through (a token
+        bucket per node, direction, kind and drop code). Nobody reading: counted, nothing more."""
         with self._lock:
-            self.counts[key[1], key[2]] += 1
+            self.counts[direction, kind] += 1
+            if not self._read:
+                return False
+            now, limit, key = time.monotonic(), self.limit, (node, direction, kind, _code(why))
             bucket = self._buckets.get(key)
             if bucket is None:
                 if len(self._buckets) >= KEYS:

@@ -126,6 +126,17 @@ def test_a_flood_is_rate_limited_per_kind_and_summarised() -> None:
     assert sink.counts["drop", "??"] == 1000 and sink.suppressed == 995
 
 
+def test_a_sink_nobody_reads_counts_every_record_and_holds_no_limit_state() -> None:
+    """A role run without a log (a bench, a SimNet of thousands) pays for a count per record:
+    no rate-limit bucket is kept, nothing is suppressed or summarised."""
+    sink = LogSink(limit=Limit(burst=5, per_second=0.0, summary_every=3600))
+    for n in range(1000):
+        sink.write("dar", "drop", "??", why=f"undecodable: #{n}")
+    assert sink.counts["drop", "??"] == 1000 and sink.keys == 0 and sink.suppressed == 0
+    sink.close()
+    assert not sink.reading and sink.records is None
+
+
 def test_summaries_come_while_the_flood_lasts(tmp_path: Path) -> None:
     limit = Limit(burst=2, per_second=0.0, summary_every=0.05)
     sink = LogSink.open(tmp_path / "dar.log", tmp_path / "dar.json", limit=limit)
