@@ -37,8 +37,10 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
+from scapy_fama.crypto import kbm
 from scapy_fama.proto.config import MAX_CGA_BINDING_LIFETIME
 from scapy_fama.proto.messages import wire_lifetime
 
@@ -50,6 +52,7 @@ def key_hash(public_key: bytes) -> bytes:
     return hashlib.sha1(public_key).digest()
 
 
+@lru_cache(maxsize=64)  # a DAR's few policies and the few lifetimes MNs ask for, per BU
 def grant_lifetime(requested: int, prefix_valid: int, policy: int) -> int:
     """Profile §6 step 5: min(requested, 86 400 s, prefix valid lifetime, policy), in 4 s units."""
     return wire_lifetime(min(requested, MAX_CGA_BINDING_LIFETIME, prefix_valid, policy))
@@ -62,6 +65,10 @@ class SecurityRecord:
     key_hash: bytes
     last_seq: int | None  # None until a BU is accepted
     expires: float
+    early_kbm: bytes = field(init=False)  # Kbm of a BU without a care-of token: every refresh's key
+
+    def __post_init__(self) -> None:
+        self.early_kbm = kbm(self.phkt)  # RFC 4866 §4.1: the PHKT and 8 zero bytes
 
 
 @dataclass(slots=True)

@@ -473,7 +473,7 @@ class DarCore:
             return None
         if record.last_seq is not None and not seq_newer(seq, record.last_seq):  # step 3
             return None
-        key = kbm(record.phkt)  # step 4: the PHKT alone (no care-of token), as Authoriser.check
+        key = record.early_kbm  # step 4: the PHKT alone (no care-of token), as Authoriser.check
         if not check_authenticator(bad, key, coa, self.address, auth_data):
             forged = replace(bu, seq=seq, bad=bad, auth_data=auth_data)
             return [Drop(forged, BAD_WRONG)]  # cost before trust: one HMAC, nothing read again

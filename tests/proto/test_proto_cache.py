@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from scapy_fama.proto.cache import BindingCache, grant_lifetime, key_hash
@@ -18,6 +20,16 @@ def test_grant_is_the_minimum_in_4_second_units() -> None:
     assert grant_lifetime(4000, 1000, 86_400) == 1000
     assert grant_lifetime(4000, 5000, 302) == 300  # rounded down to 4 s units
     assert grant_lifetime(4000, 2, 86_400) == 0
+
+
+def test_a_record_keeps_the_kbm_of_every_refresh() -> None:
+    """RFC 4866 §4.1 with RFC 6275 §5.2.5: a BU without a care-of token is keyed with
+    Kbm = SHA1(PHKT | 8 zero bytes); the record keeps it, computed once per PHKT."""
+    cache = BindingCache(capacity=10, record_lifetime=1000, record_capacity=40)
+    record, _ = cache.new_phkt(HOA, PHKT, KEY, now=0)
+    assert record.early_kbm == hashlib.sha1(PHKT + bytes(8)).digest()
+    renewed, _ = cache.new_phkt(HOA, PHKT[::-1], KEY, now=1)  # a new PHKT: a new key (RFC 4866 §4.9)
+    assert renewed.early_kbm == hashlib.sha1(PHKT[::-1] + bytes(8)).digest()
 
 
 def test_binding_expires_and_the_record_outlives_it() -> None:
