@@ -636,6 +636,9 @@ class FamaAutomaton(Automaton):
                 case Send(msg=msg):
                     if not (isinstance(msg, Tunnelled) and self._expired(msg.inner, now)):
                         self._emit(msg, self._encode(msg), "out", now)
+                case Notify(event=event, data=data):
+                    self.log.write(self.name, "event", event, **data)
+                    self._notified(effect, now)
                 case Forward(msg=msg):
                     if not self._expired(msg, now):
                         self._emit(msg, self._as_received(msg) or encode_bytes(msg), "fwd", now)
@@ -647,9 +650,6 @@ class FamaAutomaton(Automaton):
                     self.log.write(self.name, "event", "tunnel-down", src=local, dst=remote, hoa=hoa)
                 case Deliver(datagram=datagram):
                     self._deliver(datagram)
-                case Notify(event=event, data=data):
-                    self.log.write(self.name, "event", event, **data)
-                    self._notified(effect, now)
                 case Drop(msg=msg, reason=reason):
                     self.log.message(self.name, "drop", msg, why=reason)
                     if effect.code == "hop-limit" and self._received_layer(msg, outer=True):
@@ -731,16 +731,15 @@ class FamaAutomaton(Automaton):
         self._route(packet, now)
 
     def _route(self, packet: bytes, now: float) -> None:
-        dst = addr(packet, 24)
-        if nd.is_multicast(dst):
-            self._frame(packet, nd.group_mac(dst))
+        if packet[24] == 0xFF:  # a multicast destination (RFC 4291 §2.7: ff00::/8)
+            self._frame(packet, nd.group_mac(addr(packet, 24)))
             return
-        hop = self._next_hop(dst)
+        hop = self._next_hop(packet[24:40])
         if hop is None:
             try:
                 self.send(Frame(packet, upstream=True))
             except OSError as exc:  # e.g. no route in the kernel
-                self.log.write(self.name, "drop", "upstream", src=addr(packet, 8), dst=dst, why=str(exc))
+                self.log.write(self.name, "drop", "upstream", src=addr(packet, 8), dst=addr(packet, 24), why=str(exc))
             return
         mac = self.neighbors.lookup(hop, now)
         if mac is not None:
@@ -755,8 +754,8 @@ class FamaAutomaton(Automaton):
     def _unresolved(self, packet: bytes, why: str) -> None:
         self.log.write(self.name, "drop", "unresolved", src=addr(packet, 8), dst=addr(packet, 24), why=why)
 
-    def _next_hop(self, dst: str) -> str | None:
-        """The on-link address to resolve for ``dst``; None: hand it upstream."""
+    def _next_hop(self, dst: bytes) -> str | None:
+        """The on-link address to resolve for ``dst`` (16 bytes, unicast); None: hand it upstream."""
         raise NotImplementedError
 
     def _frame(self, packet: bytes, mac: str) -> None:

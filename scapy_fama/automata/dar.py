@@ -51,7 +51,7 @@ from scapy_fama.automata.log import LogSink
 from scapy_fama.automata.nd import ALL_NODES, ALL_ROUTERS
 from scapy_fama.automata.ports import AccessPort, Frame
 from scapy_fama.automata.refreshes import Refreshes
-from scapy_fama.crypto import addr_bytes, prefix64
+from scapy_fama.crypto import addr_bytes, addr_text, prefix64
 from scapy_fama.net.iface import KernelRoute, KernelUpstream
 from scapy_fama.net.kernel import TUN_NAME
 from scapy_fama.net.linkemu import LinkEmulation
@@ -209,7 +209,6 @@ class DarAutomaton(FamaAutomaton):
     def _nd_source(self) -> str:
         return self.core.link_local
 
-    def _next_hop(self, dst: str) -> str | None:
-        a = addr_bytes(dst)
-        on_link = _link_local(a) or a[:8] == self._prefix
-        return dst if on_link or self.upstream is None else None
+    def _next_hop(self, dst: bytes) -> str | None:
+        on_link = _link_local(dst) or dst[:8] == self._prefix
+        return addr_text(dst) if on_link or self.upstream is None else None

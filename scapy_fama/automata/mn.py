@@ -76,6 +76,7 @@ from scapy_fama.automata.kernel_path import MnKernel, MnState
 from scapy_fama.automata.log import LogSink
 from scapy_fama.automata.nd import ALL_NODES, ALL_ROUTERS, announcement, solicitation
 from scapy_fama.automata.ports import AccessPort, Frame
+from scapy_fama.crypto import addr_text
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import MnCore
 from scapy_fama.proto.addresses import AddressRecord
@@ -284,9 +285,10 @@ class MnAutomaton(FamaAutomaton):
     def _nd_source(self) -> str:
         return self.core.current_address or "::"
 
-    def _next_hop(self, dst: str) -> str | None:
+    def _next_hop(self, dst: bytes) -> str | None:
         current = self._current()
-        return self._routers.get(current.prefix, dst) if current is not None else dst
+        router = self._routers.get(current.prefix) if current is not None else None
+        return router or addr_text(dst)
 
     # ---------------------------------------------------------------- leaving (any thread)
 

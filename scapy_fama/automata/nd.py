@@ -89,10 +89,6 @@ def group_mac(address: str) -> str:
     return mac_text(group_mac_bytes(address))
 
 
-def is_multicast(address: str) -> bool:
-    return address.lower().startswith("ff")
-
-
 def solicitation(src: str, target: str, mac: str, *, sllao: bool = True, dst_mac: str | None = None) -> bytes:
     """An NS frame for ``target``: to its solicited-node group, or (``dst_mac``, a probe of a
     known neighbour, RFC 4861 §7.3.3) to the target itself. It carries our SLLA unless it comes
