@@ -17,8 +17,9 @@ outside those fields without walking its headers again::
 :meth:`RefreshShape.read` checks the BU's checksum (RFC 6275 §9.2: a wrong one is
 dropped, by the general path here) and returns its sequence number, BAD and the
 data the BAD covers; :meth:`RefreshShape.answer` lays out the BA with a sequence
-number and finishes it with :func:`~scapy_fama.wire.write.finish` (the BAD keyed
-as the caller says, then the checksum). What the BU's fields *mean* stays the
+number and finishes it as :func:`~scapy_fama.wire.write.finish` would, with
+:func:`~scapy_fama.wire.write.seal` and the offsets the shape keeps (the BAD
+keyed as the caller says, then the checksum). What the BU's fields *mean* stays the
 protocol's: a shape is made only from a BU the general path read and the core
 accepted, and the core decides each foreseen BU again (``DarCore.refresh``).
 A shape takes only the layout this toolkit's MN writes: IPv6, a Destination
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scapy_fama.crypto import addr_bytes
 from scapy_fama.wire.checksum import internet_checksum, pseudo_header
 from scapy_fama.wire.numbers import (
     AUTHENTICATOR_LEN,
@@ -48,7 +50,7 @@ from scapy_fama.wire.numbers import (
     SIGNATURE,
 )
 from scapy_fama.wire.read import WireInfo
-from scapy_fama.wire.write import MhFrame, finish, frame_of, hao_header
+from scapy_fama.wire.write import MhFrame, frame_of, hao_header, seal
 
 _NEVER = frozenset((CGA_PARAMS, SIGNATURE, CGA_REQUEST, PHKT))  # what only a first BU or its BA carries
 CHECKSUM, BU_SEQ, BA_SEQ = 4, 6, 8  # MH offsets (RFC 6275 §6.1.1, §6.1.7, §6.1.8)
@@ -72,7 +74,9 @@ class RefreshShape:
     bad: int  # offset of the BU's BAD data, which ends the packet
     pseudo: bytes  # the BU checksum's pseudo-header (RFC 6275 §6.1.1)
     ba: MhFrame  # the BA, rewritten in place by each answer: seq, BAD and checksum, all that changes
-    ba_endpoints: tuple[str, str]  # (care-of address, correspondent) the BA's BAD covers
+    ba_pseudo: bytes  # the BA checksum's pseudo-header
+    ba_bad: int  # offset of the BA's BAD data in ``ba.data``
+    ba_endpoints: tuple[bytes, bytes]  # (care-of address, correspondent) the BA's BAD covers
 
     def read(self, ip: bytes) -> tuple[int, bytes, bytes] | None:
         """(sequence number, BAD, the MH data the BAD covers with the checksum zero) of ``ip`` if
@@ -90,8 +94,7 @@ class RefreshShape:
         """The BA again, for sequence number ``seq``, its BAD keyed with ``auth_key``."""
         frame = self.ba
         frame.data[frame.mh + BA_SEQ : frame.mh + BA_SEQ + 2] = seq.to_bytes(2, "big")
-        coa, correspondent = self.ba_endpoints
-        return finish(frame, coa=coa, correspondent=correspondent, auth_key=auth_key)
+        return seal(frame, self.ba_pseudo, self.ba_bad, auth_key, *self.ba_endpoints)
 
 
 def refresh_shape(bu: bytes, info: WireInfo, ba: bytes, ba_endpoints: tuple[str, str]) -> RefreshShape | None:
@@ -116,4 +119,7 @@ def refresh_shape(bu: bytes, info: WireInfo, ba: bytes, ba_endpoints: tuple[str,
     if mh.offset + mh.length != len(bu):
         return None
     pseudo = pseudo_header(info.pseudo_src, info.pseudo_dst, mh.length, MH)
-    return RefreshShape(bytes(bu), mh.offset, mh.offset + shapes[0] + 2, pseudo, answer, ba_endpoints)
+    ba_pseudo = pseudo_header(answer.pseudo_src, answer.pseudo_dst, answer.length, MH)
+    coa, correspondent = map(addr_bytes, ba_endpoints)
+    return RefreshShape(bytes(bu), mh.offset, mh.offset + shapes[0] + 2, pseudo, answer, ba_pseudo,
+                        answer.mh + shapes[1] + 2, (coa, correspondent))  # fmt: skip

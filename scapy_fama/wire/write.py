@@ -277,13 +277,33 @@ def finish(
             covered = bytes(out[off : off + cga_end])
             signature = sign(coa, correspondent, covered) if sign else sign_mh(keypair, coa, correspondent, covered)
             out[off + sig[1] + 2 : off + sig[1] + 2 + sig[2]] = signature
+    bad_at = None
     if auth_key is not None:
         bad = next((o for o in opts if o[0] == BAD), None)
         if bad is not None and bad[2] == AUTHENTICATOR_LEN and off + bad[1] + 2 + AUTHENTICATOR_LEN <= end:
-            covered = bytes(out[off : off + bad[1] + 2])
-            out[off + bad[1] + 2 : off + bad[1] + 14] = bad_authenticator(auth_key, coa, correspondent, covered)
-    # the checksum field is zero already: the sum runs over the MH as it is (RFC 6275 §6.1.1)
+            bad_at = off + bad[1] + 2
     pseudo = pseudo_header(frame.pseudo_src, frame.pseudo_dst, end - off, MH)
+    return seal(frame, pseudo, bad_at, auth_key, coa, correspondent)
+
+
+def seal(
+    frame: MhFrame,
+    pseudo: bytes,
+    bad_at: int | None,
+    auth_key: bytes | None,
+    coa: str | bytes,
+    correspondent: str | bytes,
+) -> bytes:
+    """:func:`finish` past the Signature, where the caller knows where things are: the BAD
+    whose data start at ``bad_at`` in ``frame.data`` (None: no BAD), keyed with ``auth_key``,
+    then the checksum over ``pseudo``, the MH's pseudo-header."""
+    out, off = frame.data, frame.mh
+    end = off + frame.length
+    out[off + 4 : off + 6] = b"\0\0"  # the BAD and the checksum each cover it as zero
+    if bad_at is not None and auth_key is not None:
+        covered = bytes(out[off:bad_at])
+        out[bad_at : bad_at + AUTHENTICATOR_LEN] = bad_authenticator(auth_key, coa, correspondent, covered)
+    # the sum runs over the MH as it is (RFC 6275 §6.1.1)
     out[off + 4 : off + 6] = internet_checksum(pseudo + out[off:end]).to_bytes(2, "big")
     return bytes(out)
 
