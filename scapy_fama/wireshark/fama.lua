@@ -49,22 +49,39 @@ has (fama.cot.token), wherever a token follows a Care-of Init Cookie (mip6.cot.c
 
 The placement rules of RFC 4866 §5.1/§5.2 and RFC 6275 §6.2.7 (back-to-back pieces, 255-byte
 pieces but the last, the Signature right after the last piece, the BAD last and at 8n+2) become
-expert infos with the same sentences as scapy-fama's layers. The plugin describes bytes only: it
-verifies nothing (no hash, no RSA); fama-analyze --annotate writes the verdicts as packet
+expert infos with the same sentences as scapy-fama's layers.
+
+A second postdissector verifies the checksum of every Mobility Header (RFC 6275 §6.1.1: the
+RFC 1071 sum over an IPv6 pseudo-header and the MH, checksum field zero; a receiver silently
+discards a MH whose checksum is wrong, §9.2). Wireshark 4.0 shows the checksum unverified. The
+pseudo-header's addresses are those the mobility layer sees: the source is the Home Address
+option's address when the MH's IPv6 header has one, the destination the type 2 Routing header's
+address while it has a segment left (Wireshark's IPv6 dissector makes the same swap for its own
+pseudo-headers). The frame's fields are walked in tree order, so each MH takes the addresses of
+the IPv6 header it follows, through extension headers, reassembled fragments, a tunnel or the
+packet an ICMPv6 error quotes:
+
+    ipv6.src CoA, ipv6.dst DAR, ipv6.opt.mipv6.home_address HoA, mipv6 BU
+        --> sum(HoA | DAR | MH length | 0 0 0 135 | BU, checksum 0) --> fama.mh.checksum.status
+            Good or Bad (with a fama.mh.checksum.bad expert info naming both values)
+
+A MH not wholly in the packet, or behind a routing header of another type with segments left
+(whose final destination is not read here), is Unverified. Beyond the checksum the plugin
+verifies nothing (no hash, no RSA); fama-analyze --annotate writes those verdicts as packet
 comments. Malformed bytes (a length that contradicts the option's definition, a block or key cut
 short, an extension field running past the block) show as Malformed expert infos; every read is
 bounded by the bytes captured, so no input raises a Lua error.
 
 Display filter fields are under "fama.", e.g. fama.cga.collision_count, fama.cga.key_bits,
-fama.phkt.present, fama.bad.last, fama.ba.status, fama.be.status.
+fama.phkt.present, fama.bad.last, fama.ba.status, fama.be.status, fama.mh.checksum.status.
 ]]
 
 -- The plugin's own version (scapy-fama reads it from this line: fama-wireshark --version).
-local VERSION = "1.4.0"
+local VERSION = "1.5.0"
 
 set_plugin_info({
     version = VERSION,
-    description = "FAMA signalling: RFC 4866 mobility options, CGA Parameters, PHKT, BAD position",
+    description = "FAMA signalling: RFC 4866 mobility options, CGA Parameters, PHKT, BAD position, MH checksum",
     repository = "scapy-fama",
 })
 
@@ -119,6 +136,11 @@ local BE_STATUS = {
     [1] = "Unknown binding for Home Address destination option", [2] = "Unrecognized MH Type value",
 }
 local REFUSED = 128 -- RFC 6275 §6.1.8: a Status of 128 or more rejects the Binding Update
+-- A checksum's status, numbered and named as Wireshark's own checksum status fields are (proto_checksum_vals).
+local BAD_SUM, GOOD_SUM, UNVERIFIED = 0, 1, 2
+local CHECKSUM_STATUS = { [BAD_SUM] = "Bad", [GOOD_SUM] = "Good", [UNVERIFIED] = "Unverified" }
+local MH_PROTOCOL = 135 -- the pseudo-header's Next Header (RFC 6275 §6.1.1)
+local DRAFT_MH_PROTOCOL = 62 -- the Mobility Header's number in the drafts before RFC 3775; Wireshark shows it too
 -- RFC 6275 §6.1: where the options start, by MH type (scapy_fama.wire holds the same table for
 -- Python; tests/wireshark compare this plugin with the layers on every capture).
 local OPTIONS_START = { [0] = 8, [1] = 16, [2] = 16, [3] = 24, [4] = 24, [5] = 12, [6] = 12, [7] = 24 }
@@ -169,13 +191,18 @@ local f = {
     bad_covers = ProtoField.uint16("fama.bad.covers", "Authenticated MH bytes", base.DEC),
     ba_status = ProtoField.uint8("fama.ba.status", "Status", base.DEC, BA_STATUS),
     be_status = ProtoField.uint8("fama.be.status", "Binding Error Status", base.DEC, BE_STATUS),
+    checksum_status = ProtoField.uint8("fama.mh.checksum.status", "MH Checksum Status", base.DEC, CHECKSUM_STATUS),
+    checksum_computed = ProtoField.uint16("fama.mh.checksum.computed", "Computed MH Checksum", base.HEX),
+    pseudo_src = ProtoField.ipv6("fama.mh.pseudo_src", "Pseudo-header Source"),
+    pseudo_dst = ProtoField.ipv6("fama.mh.pseudo_dst", "Pseudo-header Destination"),
 }
 fama.fields = {
     f.type, f.length, f.offset, f.data, f.piece, f.pieces, f.piece_lengths, f.block_offset,
     f.cga_length, f.modifier, f.prefix, f.collision_count, f.key, f.key_length, f.key_oid,
     f.key_algorithm, f.key_bits, f.ext, f.ext_type, f.ext_length, f.ext_data, f.requested, f.sig,
     f.sig_bits, f.sig_covers, f.phkt_present, f.phkt, f.phkt_bits, f.coti, f.cot_token,
-    f.bad_offset, f.bad_last, f.bad_covers, f.ba_status, f.be_status,
+    f.bad_offset, f.bad_last, f.bad_covers, f.ba_status, f.be_status, f.checksum_status, f.checksum_computed,
+    f.pseudo_src, f.pseudo_dst,
 }
 
 local ex = {
@@ -189,8 +216,10 @@ local ex = {
         expert.severity.CHAT),
     refused = ProtoExpert.new("fama.ba.refused", "Binding Update refused", expert.group.RESPONSE_CODE,
         expert.severity.WARN),
+    checksum = ProtoExpert.new("fama.mh.checksum.bad", "Bad Mobility Header checksum", expert.group.CHECKSUM,
+        expert.severity.ERROR),
 }
-fama.experts = { ex.malformed, ex.framing, ex.cut, ex.reassembled, ex.refused }
+fama.experts = { ex.malformed, ex.framing, ex.cut, ex.reassembled, ex.refused, ex.checksum }
 
 local mipv6_field = Field.new("mipv6")
 local ba_status_field = Field.new("mip6.ba.status")
@@ -722,3 +751,144 @@ function statuses.dissector(_, pinfo, tree)
 end
 
 register_postdissector(statuses)
+
+-- ---------------------------------------------------------------- the Mobility Header checksum
+
+local checksums = Proto("fama_checksum", "FAMA Mobility Header checksum")
+
+-- The fields that name the header after them.
+local NEXT_HEADER = {
+    ["ipv6.nxt"] = true, ["ipv6.hopopts.nxt"] = true, ["ipv6.dstopts.nxt"] = true, ["ipv6.routing.nxt"] = true,
+    ["ipv6.fraghdr.nxt"] = true, ["ah.next_header"] = true,
+}
+-- The fields the walk reads, primed so that a run without a full tree still has them.
+local WALKED = {
+    "ipv6.src", "ipv6.dst", "ipv6.opt.mipv6.home_address", "ipv6.routing.type", "ipv6.routing.segleft",
+    "ipv6.routing.mipv6.home_address", "mipv6",
+}
+for name in pairs(NEXT_HEADER) do
+    WALKED[#WALKED + 1] = name
+end
+for _, name in ipairs(WALKED) do
+    Field.new(name)
+end
+
+-- The bytes of ``fi`` (a Lua string), or nil when its range is not in the capture.
+local function raw_bytes(fi)
+    local ok, range = pcall(function() return fi.range end)
+    if not ok or range == nil then
+        return nil
+    end
+    return range:bytes():raw()
+end
+
+-- Every Mobility Header of the frame with the pseudo-header of the IPv6 header it follows:
+-- {mh (FieldInfo), src, dst (FieldInfos of the addresses), why (a reason not to verify, or nil)}.
+-- Walked in tree order: an IPv6 header starts afresh; its Home Address option replaces the
+-- source (RFC 6275 §6.3, §9.3.1); its type 2 Routing header with a segment left replaces the
+-- destination (§6.4, §9.4.5; RFC 8200 §8.1: the final destination).
+local function mobility_headers()
+    local out, src, dst, hoa, final, routing, rtype, segleft, named = {}
+    for _, fi in ipairs({ all_field_infos() }) do
+        local name = fi.name
+        if NEXT_HEADER[name] then
+            named = fi.value
+        elseif name == "ipv6.src" then
+            src, dst, hoa, final, routing = fi, nil, nil, nil, nil
+        elseif name == "ipv6.dst" then
+            dst = fi
+        elseif name == "ipv6.opt.mipv6.home_address" then
+            hoa = fi
+        elseif name == "ipv6.routing.type" then
+            rtype = fi.value
+        elseif name == "ipv6.routing.segleft" then
+            segleft = fi.value
+            if rtype ~= nil and rtype ~= 2 and segleft > 0 then
+                routing = string.format("a type %d routing header with %d segments left (its final destination "
+                    .. "is not read here)", rtype, segleft)
+            end
+        elseif name == "ipv6.routing.mipv6.home_address" and (segleft or 0) > 0 then
+            final = fi
+        elseif name == "mipv6" then
+            local why = routing
+            if src == nil or dst == nil then
+                why = "no IPv6 header before the Mobility Header"
+            elseif named == DRAFT_MH_PROTOCOL then
+                why = string.format("carried as protocol %d of the drafts, not %d (RFC 6275 §6.1)", named, MH_PROTOCOL)
+            end
+            out[#out + 1] = { mh = fi, src = hoa or src, dst = final or dst, why = why }
+        end
+    end
+    return out
+end
+
+-- RFC 1071: the one's complement of the one's complement sum of the 16-bit words of the
+-- pseudo-header (RFC 8200 §8.1: source, destination, upper-layer length, 3 zero bytes, next
+-- header) and the MH with its checksum field (bytes 4-5) zero.
+local function mh_checksum(src, dst, mh)
+    local n = #mh
+    local data = src .. dst .. string.char(0, 0, math.floor(n / 256), n % 256, 0, 0, 0, MH_PROTOCOL)
+        .. mh:sub(1, 4) .. "\0\0" .. mh:sub(7)
+    local sum = 0
+    for i = 1, #data - 1, 2 do -- every length here is even: 40 and a MH of 8n bytes
+        sum = sum + data:byte(i) * 256 + data:byte(i + 1)
+    end
+    while sum > 0xFFFF do
+        sum = sum % 0x10000 + math.floor(sum / 0x10000)
+    end
+    return 0xFFFF - sum
+end
+
+local function address_item(item, field, fi, what)
+    item:add(field, fi.range, fi.value):set_generated():append_text(" (" .. what .. ")")
+end
+
+local function verify(tree, header)
+    local mh = raw_bytes(header.mh)
+    if mh == nil or #mh < 6 then -- no checksum to read: Wireshark shows the MH cut short
+        return
+    end
+    local carried = mh:byte(5) * 256 + mh:byte(6)
+    local csum_range = header.mh.range:range(4, 2)
+    local item = tree:add(checksums, csum_range)
+    local size = 8 * (mh:byte(2) + 1) -- RFC 6275 §6.1: Header Len counts 8-octet units after the first 8
+    local src, dst = raw_bytes(header.src), raw_bytes(header.dst)
+    local why = header.why
+    if why == nil and #mh < size then
+        why = string.format("%d of the Mobility Header's %d bytes in the packet", #mh, size)
+    elseif why == nil and (src == nil or dst == nil or #src ~= 16 or #dst ~= 16) then
+        why = "a pseudo-header address not in the capture"
+    end
+    if why ~= nil then
+        item:set_text(string.format("FAMA Mobility Header checksum: 0x%04x [unverified: %s]", carried, why))
+        item:add(f.checksum_status, csum_range, UNVERIFIED):set_generated()
+        return
+    end
+    local computed = mh_checksum(src, dst, mh:sub(1, size))
+    local good = computed == carried
+    item:set_text(string.format("FAMA Mobility Header checksum: 0x%04x [%s] (RFC 6275 §6.1.1)", carried,
+        good and "correct" or string.format("incorrect, should be 0x%04x", computed)))
+    item:add(f.checksum_status, csum_range, good and GOOD_SUM or BAD_SUM):set_generated()
+    item:add(f.checksum_computed, csum_range, computed):set_generated()
+    address_item(item, f.pseudo_src, header.src,
+        header.src.name == "ipv6.src" and "IPv6 source" or "the Home Address option's")
+    address_item(item, f.pseudo_dst, header.dst,
+        header.dst.name == "ipv6.dst" and "IPv6 destination" or "the type 2 Routing header's")
+    if not good then
+        item:add_proto_expert_info(ex.checksum, string.format(
+            "MH checksum 0x%04x, computed 0x%04x over the pseudo-header %s -> %s: a receiver silently "
+                .. "discards the message (RFC 6275 §6.1.1, §9.2)", carried, computed, tostring(header.src.value),
+            tostring(header.dst.value)))
+    end
+end
+
+function checksums.dissector(_, _, tree)
+    if mipv6_field() == nil then
+        return
+    end
+    for _, header in ipairs(mobility_headers()) do
+        verify(tree, header)
+    end
+end
+
+register_postdissector(checksums)

@@ -8,7 +8,7 @@ Two readings of one capture, packet by packet, as ``{field: [values in wire orde
             --rdpcap (scapy_fama layers) --layer_view---> the same fields from the layers:
                 option spans (offsets, lengths, back-to-back pieces), CGAParams fields,
                 spki_info (key algorithm and size), framing_problems and bad_problem (placement sentences),
-                a Care-of Test message's token
+                a Care-of Test message's token, whether its checksum is right (checksum_ok)
 
 tshark runs with ``HOME`` pointing at an empty folder (:func:`tests.corpus.tshark_env`), so that
 a copy of the plugin installed in the user's personal plugin folder is not loaded a second time.
@@ -29,7 +29,15 @@ from scapy.utils import PcapReader
 
 import scapy_fama  # noqa: F401  (registers the layers)
 from scapy_fama.crypto.keys import spki_info
-from scapy_fama.layers import BA, BA_STATUS, MH_CLASSES, CGAParams, CGAParamsOpt, CoT
+from scapy_fama.layers import (
+    BA,
+    BA_STATUS,
+    MH_CLASSES,
+    CGAParams,
+    CGAParamsOpt,
+    CoT,
+    checksum_ok,
+)
 from scapy_fama.layers.spans import option_spans
 from scapy_fama.wire.layout import bad_problem, framing_problems
 from scapy_fama.wireshark import plugin_file
@@ -43,6 +51,7 @@ FIELDS = (
     "fama.cga.key_bits", "fama.cga.ext.type", "fama.cga.ext.length", "fama.cga.requested",
     "fama.sig.bits", "fama.sig.covers", "fama.phkt.present", "fama.phkt.bits", "fama.coti.present",
     "fama.cot.token", "fama.bad.offset", "fama.bad.last", "fama.bad.covers", "fama.ba.status",
+    "fama.mh.checksum.status",
 )  # fmt: skip
 FamaView = dict[str, list[str]]
 
@@ -73,7 +82,7 @@ def tshark_plugin(pcap: str | Path, *args: str, plugin: Path | None = None) -> s
                           text=True, timeout=600, env=tshark_env(), check=False)
 
 
-EXPERTS = ("fama.framing", "fama.malformed", "fama.cut", "fama.ba.refused")  # expert infos: their messages are the values
+EXPERTS = ("fama.framing", "fama.malformed", "fama.cut", "fama.ba.refused", "fama.mh.checksum.bad")  # messages are the values
 BYTES = ("fama.cga.modifier", "fama.cot.token")  # shown as "aa:bb:..." by -T json
 
 
@@ -174,6 +183,7 @@ def _mh_view(mh: Packet, view: FamaView) -> None:
         add("fama.framing", problem)
     if isinstance(mh, CoT):  # RFC 6275 §6.1.6: the care-of keygen token
         add("fama.cot.token", bytes(mh.token).hex())
+    add("fama.mh.checksum.status", int(checksum_ok(mh)))  # RFC 6275 §6.1.1: 1 Good, 0 Bad
     if isinstance(mh, BA):  # RFC 6275 §6.1.8: 128 and above refuse the BU
         add("fama.ba.status", mh.status)
         if mh.status >= 128:
