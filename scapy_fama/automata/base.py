@@ -32,6 +32,12 @@ the neighbour cache, the reassembly, the socket backlog, ``received``,
 ``history``, the log queue; ``status()`` (SIGUSR1 under ``serve``) says how full.
 Link events and log failures are counted and said once, never raised.
 
+``serve(realtime=P)`` runs the automaton's thread, and it alone, under SCHED_FIFO at
+priority P: it then runs as soon as a packet wakes it, ahead of every ordinary process
+on the machine, while the data plane and log threads keep the ordinary policy (a
+saturated tunnel cannot take the cores from the applications it serves, and the
+kernel's real-time throttling still leaves them 5 % of each second).
+
 Kernel mode (``kernel=`` a :class:`~scapy_fama.automata.kernel_path.KernelPath`):
 the kernel owns the addresses and carries the data; the automaton keeps the
 signalling, and a data plane thread of the kernel path the tunnels' bytes
@@ -93,6 +99,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import queue
 import signal
 import sys
@@ -950,20 +957,41 @@ class FamaAutomaton(Automaton):
         """The sizes of the core's tables."""
         raise NotImplementedError
 
+    def schedule_fifo(self, priority: int) -> None:
+        """Put the running automaton's thread, and no other, under SCHED_FIFO at ``priority``
+        (1 to 99; Linux applies a policy per thread), and log it as a ``scheduling`` record."""
+        thread = next((t for t in threading.enumerate() if t.ident == self.threadid), None)
+        if thread is None or thread.native_id is None:
+            raise RuntimeError(f"{self.name} is not running: no thread to schedule")
+        try:
+            os.sched_setscheduler(thread.native_id, os.SCHED_FIFO, os.sched_param(priority))
+        except PermissionError:
+            raise PermissionError(f"real-time scheduling (SCHED_FIFO {priority}) refused: it needs root or "
+                                  "CAP_SYS_NICE, and a container may forbid it") from None  # fmt: skip
+        self.log.write(self.name, "event", "scheduling", policy="fifo", priority=priority, thread=thread.native_id)
+
     def _leave(self, hurry: threading.Event) -> None:
         """What the node does after the signal to stop and before it stops (the MN de-registers
         its bindings); return at once when ``hurry`` is set (a second signal)."""
 
-    def serve(self) -> None:
+    def serve(self, realtime: int | None = None) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly (call from the main thread), after what
         the node does on its way out (:meth:`_leave`), which a second SIGINT or SIGTERM cuts
-        short; SIGUSR1 logs one ``status`` record with the size of every table."""
+        short; SIGUSR1 logs one ``status`` record with the size of every table. ``realtime``:
+        the automaton's thread under SCHED_FIFO at that priority (see the module's docstring);
+        refused (no CAP_SYS_NICE, a container's limit), a PermissionError, the node stopped."""
         stop, hurry, asked = threading.Event(), threading.Event(), threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: (hurry if stop.is_set() else stop).set())
         signal.signal(signal.SIGUSR1, lambda *_: asked.set())
         self.runbg()
         try:
+            if realtime is not None:
+                try:
+                    self.schedule_fifo(realtime)
+                except BaseException:
+                    self.stop()
+                    raise
             while not stop.wait(4 * TICK) and self.isrunning():
                 if asked.is_set():
                     asked.clear()

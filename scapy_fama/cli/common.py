@@ -159,6 +159,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def fifo_priority(text: str) -> int:
+    """An argparse type: a SCHED_FIFO priority, 1 to the kernel's maximum (99 on Linux)."""
+    value, top = positive_int(text), os.sched_get_priority_max(os.SCHED_FIFO)
+    if value > top:
+        raise argparse.ArgumentTypeError(f"at most {top}, the kernel's highest SCHED_FIFO priority, not {value}")
+    return value
+
+
 def jobs(text: str) -> int:
     """An argparse type: worker processes, 1 to the usable cores (more would only share them, each
     with its own memory; a huge number was a traceback from the process pool)."""

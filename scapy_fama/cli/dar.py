@@ -74,6 +74,7 @@ from scapy_fama.cli.common import (
     MAX_LINK_DELAY_MS,
     Parser,
     attachment_delay,
+    fifo_priority,
     interface,
     nonempty_path,
     nonempty_text,
@@ -87,7 +88,11 @@ from scapy_fama.net.iface import require_root
 from scapy_fama.net.kernel import NFT_COMMAND, nft_claim, nft_release
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import DarConfig, DarCore
-from scapy_fama.proto.config import MAX_RA_DELAY_TIME, MIN_DELAY_BETWEEN_RAS, MOBILE_MIN_DELAY_BETWEEN_RAS
+from scapy_fama.proto.config import (
+    MAX_RA_DELAY_TIME,
+    MIN_DELAY_BETWEEN_RAS,
+    MOBILE_MIN_DELAY_BETWEEN_RAS,
+)
 
 PROG = "fama-dar"
 
@@ -114,6 +119,10 @@ def node_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--link-loss", type=number_in(0, 1), default=0.0, metavar="P",
                     help="emulated loss of each frame (0 to 1)")
     ap.add_argument("--link-seed", type=int, default=0, metavar="N", help="seed of the emulated loss (default 0)")
+    ap.add_argument("--realtime", type=fifo_priority, metavar="PRIORITY",
+                    help="run the signalling thread under SCHED_FIFO at PRIORITY (1-99; root or CAP_SYS_NICE): "
+                    "it answers as soon as a packet wakes it, ahead of ordinary processes; the data plane and "
+                    "the log keep the ordinary policy")  # fmt: skip
 
 
 def emulation(args: argparse.Namespace) -> LinkEmulation | None:
@@ -144,7 +153,7 @@ def serve_node(prog: str, args: argparse.Namespace, build: Callable[[LogSink], F
                 log.write(node.name, "event", "warm-up", ms=round(seconds * 1e3, 3), started=round(log.started, 6))
                 if table:
                     log.write(node.name, "event", "nft-table", **table)
-                node.serve()
+                node.serve(realtime=args.realtime)
         finally:
             log.close()
     return EXIT_OK

@@ -11,11 +11,15 @@ outlives that command. Its files live in the lab's log directory::
     <node>.err    its stderr (a crash's traceback or one-line error)
 
 The roles run at nice :data:`ROLE_NICE` (``nice -n``, which every thread they start
-inherits). On this machine five nodes and the demo's applications (stream, sink, ping,
-each a Python process) share two cores, where real DARs and an MN would each have their
-own: at nice 0 a DAR read a BU up to 2.4 ms after its kernel received it, behind the
-applications, and over five fresh demos BU->BA had a median of 2.05 ms; at -10 it was
-1.46 ms.
+inherits), and each role's signalling thread under SCHED_FIFO at :data:`ROLE_PRIORITY`
+(``--realtime``; its data plane and log threads keep the ordinary policy). On this
+machine four roles and the demo's applications (stream, sink, ping, each a Python
+process) share two cores, where real DARs and an MN would each have their own: at nice 0
+a DAR read a BU up to 2.4 ms after its kernel received it, behind the applications, and
+over five fresh demos BU->BA had a median of 2.05 ms; at -10 it was 1.46 ms. With other
+work keeping both cores busy (load 4.5-6.9), ``fama-lab demo --ping-interval 5`` gave a
+BU->BA median of 3.90 and 4.12 ms (up to 9.9 ms) at -10 alone, and 1.16, 0.89 and 0.82 ms
+(up to 1.7 ms) with the signalling threads under SCHED_FIFO.
 
 A role is *ready* when its JSON log shows it serving (a DAR's first record, the
 MN's first ``address-configured``). A role that died is reported by ``status``
@@ -45,6 +49,7 @@ STOP_WAIT = 5.0
 READY_WAIT = 60.0  # seconds: a role imports Scapy in about a second, slower on a loaded machine
 POLL = 0.1
 ROLE_NICE = -10  # the roles before the applications that share the cores with them (see above)
+ROLE_PRIORITY = 10  # SCHED_FIFO of each role's signalling thread (--realtime; see above)
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ def start(role: Role, logdir: Path) -> int:
     command = in_namespace(
         namespace(role.node),
         ["nice", "-n", str(ROLE_NICE), sys.executable, "-m", f"scapy_fama.cli.{module}", *options, "--name", role.node,
-         "--log", str(files["log"]), "--json-log", str(files["json"])],
+         "--log", str(files["log"]), "--json-log", str(files["json"]), "--realtime", str(ROLE_PRIORITY)],
     )  # fmt: skip
     for path in files.values():
         path.unlink(missing_ok=True)

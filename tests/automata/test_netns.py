@@ -187,3 +187,27 @@ def test_handover_between_real_dars_gets_ba_0_and_a_phkt(lab: Lab) -> None:
     assert lab.stop("dar2", signal.SIGTERM) == 0
     for name in ("mn", "dar1", "dar2"):
         assert lab.records(name)[-1]["kind"] == "STOPPED", lab.diagnosis(name)
+
+
+def test_realtime_puts_the_signalling_thread_alone_under_sched_fifo(lab: Lab) -> None:
+    """fama-dar --realtime 7: the thread its ``scheduling`` record names runs under SCHED_FIFO
+    at 7 in the kernel's view (sched_getscheduler(2) per thread), every other thread of it under
+    the ordinary policy, and it answers the MN. Without CAP_SYS_NICE it is one line, exit 2."""
+    lab.start("dar1", "d1", "dar", "--prefix", "2001:db8:1::/64", "--address", "2001:db8:1::1", "--realtime", "7")
+    said = lab.wait("dar1", dir="event", kind="scheduling")
+    pid = lab.processes["dar1"].pid  # ip netns exec replaces itself with the role
+    policies = {int(t.name): os.sched_getscheduler(int(t.name)) for t in Path(f"/proc/{pid}/task").iterdir()}
+    assert len(policies) > 1 and {t for t, p in policies.items() if p == os.SCHED_FIFO} == {said["thread"]}, policies
+    assert os.sched_getparam(said["thread"]).sched_priority == 7 and set(policies.values()) == {os.SCHED_FIFO, os.SCHED_OTHER}
+    lab.start("mn", "mn", "mn", "--keep", "all", "--key", str(lab.tmp / "mn.pem"))
+    assert lab.wait("mn", dir="event", kind="address-configured")["address"].startswith("2001:db8:1:")
+
+    unprivileged = [
+        "ip", "netns", "exec", lab.ns("d2"), "setpriv", "--inh-caps=-sys_nice", "--bounding-set=-sys_nice",
+        sys.executable, "-m", "scapy_fama.cli.dar", "--iface", "fama-d2", "--prefix", "2001:db8:2::/64",
+        "--address", "2001:db8:2::1", "--realtime", "7", "--log", str(lab.tmp / "dar2.log"),
+    ]  # fmt: skip
+    refused = subprocess.run(unprivileged, capture_output=True, text=True, timeout=WAIT * 3)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert refused.stderr.startswith("fama-dar: error: real-time scheduling (SCHED_FIFO 7) refused: it needs root or "
+                                     "CAP_SYS_NICE"), refused.stderr  # fmt: skip

@@ -77,6 +77,9 @@ def outcome(main: Callable[[list[str]], int], argv: list[str], capsys: pytest.Ca
         (dar.main, [*DAR, "--link-delay", "nan"], "fama-dar: error: argument --link-delay: must be 0 to 10000: 'nan'"),
         (dar.main, [*DAR, "--link-delay", "1e12"], "fama-dar: error: argument --link-delay: must be 0 to 10000: '1e12'"),
         (mn.main, ["--iface", "nope0", "--link-loss", "inf"], "fama-mn: error: argument --link-loss: must be 0 to 1: 'inf'"),
+        (dar.main, [*DAR, "--realtime", "0"], "fama-dar: error: argument --realtime: must be at least 1: '0'"),
+        (mn.main, ["--iface", "nope0", "--realtime", "100"],  # sched_get_priority_max(2): 99 for SCHED_FIFO on Linux
+         "fama-mn: error: argument --realtime: at most 99, the kernel's highest SCHED_FIFO priority, not 100"),
         (mn.main, ["--iface", "nope0", "--exit-wait", "nan"], "fama-mn: error: argument --exit-wait: must be 0 to 60: 'nan'"),
         (mn.main, ["--iface", "nope0", "--exit-wait", "1e9"], "fama-mn: error: argument --exit-wait: must be 0 to 60: '1e9'"),
         (mn.main, ["--iface", "nope0", "--exit-wait", "2", "--keep-bindings-at-exit"],
