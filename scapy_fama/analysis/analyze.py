@@ -17,8 +17,13 @@ With ``index=True`` the Analysis also holds what every signalling packet became
 A file that is not a capture raises :class:`~scapy_fama.analysis.reader.CaptureError`
 before anything is analysed, unless it is ``lenient`` (found in a folder): then it is
 read as a file cut short before its first frame. A file cut short is analysed up to the break and
-gives a warning and a ``capture-truncated`` finding. A packet whose signalling
-cannot be read (the layers raised on a fuzzed packet) becomes a
+gives a warning and a ``capture-truncated`` finding. A capture point in a link type the reader
+does not read (802.11, Bluetooth, ...: outside ``READABLE_LINKS``) gives a warning and a
+``link-type-not-read`` finding that name it and its frames, which are not analysed (counted as
+``unread``, not as frames without IPv6); when there is such a capture point and no frame of the
+input was at one the reader reads, nothing was analysed, and an Analysis would be a false
+all-clear: :func:`finish` raises CaptureError, naming each capture point not read. A packet whose
+signalling cannot be read (the layers raised on a fuzzed packet) becomes a
 ``malformed-packet`` finding: one bad packet never stops the analysis.
 """
 
@@ -41,7 +46,14 @@ from scapy_fama.analysis.classify import (
 from scapy_fama.analysis.findings import Findings
 from scapy_fama.analysis.latency import breakdowns
 from scapy_fama.analysis.pmip import ProxyBinding
-from scapy_fama.analysis.reader import CaptureReader, Frame, Interface, open_at_once
+from scapy_fama.analysis.reader import (
+    CaptureError,
+    CaptureReader,
+    Frame,
+    Interface,
+    not_read,
+    open_at_once,
+)
 from scapy_fama.analysis.reconstruct import MobileNode, Reconstruction, Sighting
 from scapy_fama.analysis.signalling import Signal, read_signal
 from scapy_fama.crypto import KeyPair
@@ -50,12 +62,22 @@ from scapy_fama.wire import WireInfo
 
 @dataclass
 class CaptureFile:
-    """One input file: name, size, capture points, frames read, where it was cut short."""
+    """One input file: name, size, capture points (each with its frames), where it was cut short."""
 
     path: Path
     size: int
     interfaces: list[Interface]
     truncated: str | None = None
+    pcapng: bool = False  # its capture points are interfaces; a pcap file is its one capture point
+
+    def not_read(self) -> list[str]:
+        """A sentence for each capture point whose link type the reader does not read."""
+        return [not_read(self.path.name, p, self.pcapng) for p in self.interfaces if not p.read]
+
+    def warnings(self) -> list[str]:
+        """What of this file was not analysed: where it was cut short, the capture points not read."""
+        cut = [f"{self.truncated}: results up to the break"] if self.truncated is not None else []
+        return cut + self.not_read()
 
 
 @dataclass
@@ -78,6 +100,12 @@ class Analysis:
     warnings: list[str] = field(default_factory=list)
     keys: int = 0
     packets: dict[PacketRef, Sighting] | None = None  # with index=True: each signalling packet
+
+    @property
+    def partial(self) -> bool:
+        """Part of the input was not analysed: a file cut short (or, found in a folder, no capture),
+        or a capture point in a link type the reader does not read."""
+        return any(f.truncated is not None or f.not_read() for f in self.files)
 
 
 def load_keys(directory: Path) -> list[KeyPair]:
@@ -124,7 +152,7 @@ def analyze(
 
 def analyze_frames(frames: Iterable[Frame], *, keys: list[KeyPair] | None = None) -> Analysis:
     """Analyse frames that come from no file (``(number, time, IPv6 bytes, capture point, file)``)."""
-    return finish(*_consume(frames, keys or [], vantages=1), [], keys or [], None, [])
+    return finish(*_consume(frames, keys or [], vantages=1), [], keys or [], None)
 
 
 class Sink(Protocol):
@@ -192,19 +220,27 @@ def _run(
     fast, recon, findings = _consume(_merged(readers), keys, 2 if multi else 1, tick, index)
     if progress is not None:
         progress(total, total)
-    files = [CaptureFile(r.path, r.size, r.interfaces, r.truncated) for r in readers]
-    return finish(fast, recon, findings, files, keys, mn, [r.truncated for r in readers if r.truncated])
+    files = [CaptureFile(r.path, r.size, r.interfaces, r.truncated, r.pcapng) for r in readers]
+    return finish(fast, recon, findings, files, keys, mn)
 
 
 def finish(
     fast: FastPath, recon: Reconstruction, findings: Findings, files: list[CaptureFile], keys: list[KeyPair],
-    mn: str | None, truncated: list[str],
+    mn: str | None,
 ) -> Analysis:
-    """The reconstruction finished into the report's :class:`Analysis`."""
-    warnings = []
-    for cut in truncated:
-        warnings.append(f"{cut}: results up to the break")
-        findings.add("capture-truncated", cut, None, None)
+    """The reconstruction finished into the report's :class:`Analysis` of ``files``; CaptureError
+    when one of their capture points is in a link type the reader does not read and no frame was
+    at one it reads (nothing analysed)."""
+    unread = [line for f in files for line in f.not_read()]
+    if unread and not any(p.frames for f in files for p in f.interfaces if p.read):
+        raise CaptureError("nothing analysed: " + "; ".join(unread))
+    skipped = sum(p.frames for f in files for p in f.interfaces if not p.read)
+    warnings = [line for f in files for line in f.warnings()]
+    for f in files:
+        if f.truncated is not None:
+            findings.add("capture-truncated", f.truncated, None, None)
+    for line in unread:
+        findings.add("link-type-not-read", line, None, None)
     mns = recon.finish(fast.tunnels, fast.native)
     for node in mns:
         for handover, steps in zip(node.handovers, breakdowns(node, fast.tunnels)):
@@ -218,7 +254,8 @@ def finish(
             warnings.append(f"no MN holds {mn} in this capture")
     addresses = {a for m in mns for a in m.addresses}
     apart = recon.rs_apart  # identical RSs on other links: the copy test's duplicates, RSs of their own
-    totals = replace(fast.totals, signalling=fast.totals.signalling + apart, duplicates=fast.totals.duplicates - apart)
+    totals = replace(fast.totals, signalling=fast.totals.signalling + apart, duplicates=fast.totals.duplicates - apart,
+                     other=fast.totals.other - skipped, unread=skipped)
     return Analysis(
         files=files,
         totals=totals,

@@ -38,11 +38,13 @@ when one is not in time order (the copy test's window then depends on all files'
 shipped whole: the merge then is the one run, packet by packet.
 
 A shard is file-local (file index 0); stage 2 numbers packets ``(file, frame)`` and capture
-points by the file's place in the set. Shards travel as JSON (``fama-analyze-shard/2``,
+points by the file's place in the set. Shards travel as JSON (``fama-analyze-shard/3``,
 :func:`shard_to_json` / :func:`shard_from_json`), so a Slurm array, Dask or Spark can run
 ``fama-analyze --shard-out DIR FILE`` per file and one ``fama-analyze --merge DIR`` gives the
 report. Such a shard knows no other file, so it is shipped whole (an event per IPv6 packet,
-no segment): the format is unchanged, and ``--merge`` costs a copy test per packet.
+no segment): the format is unchanged, and ``--merge`` costs a copy test per packet. Version 3
+carries each capture point's frame count and whether the file is a pcapng (what the report says
+of a capture point in a link type the reader does not read); a /2 shard lacks them and is refused.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ from scapy_fama.analysis.reader import VANTAGES_PER_FILE, CaptureReader, Interfa
 from scapy_fama.analysis.signalling import Problem, Signal
 from scapy_fama.crypto import KeyPair
 
-SHARD_SCHEMA = "fama-analyze-shard/2"
+SHARD_SCHEMA = "fama-analyze-shard/3"
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 # [time, key, capture point, signalling, effect, ...]: an IPv6 packet, see the module docstring (a
 # list, which the effects are appended to; equal effects are one object, which pickle sends once);
@@ -269,7 +271,7 @@ def shard(path: Path, lenient: bool = False, shared: list[Span] = WHOLE, points:
         fast = FastPath(signal_handler(record), tap=record)
         fast.consume(reader)
         record.done()
-        info = CaptureFile(reader.path, reader.size, reader.interfaces, reader.truncated)
+        info = CaptureFile(reader.path, reader.size, reader.interfaces, reader.truncated, reader.pcapng)
     return Shard(info, fast.totals, fast.first_time, fast.last_time, record.events)
 
 
@@ -320,9 +322,8 @@ def merge(shards: list[Shard], keys: list[KeyPair] | None = None, mn: str | None
     fast.first_time = min(times) if times else None
     lasts = [s.last_time for s in shards if s.last_time is not None]
     fast.last_time = max(lasts) if lasts else None
-    files = [CaptureFile(s.file.path, s.file.size, s.file.interfaces, s.file.truncated) for s in shards]
-    cut = [s.file.truncated for s in shards if s.file.truncated]
-    return finish(fast, live.recon, live.findings, files, keys or [], mn, cut)
+    files = [CaptureFile(s.file.path, s.file.size, s.file.interfaces, s.file.truncated, s.file.pcapng) for s in shards]
+    return finish(fast, live.recon, live.findings, files, keys or [], mn)
 
 
 def _shards(paths: list[Path], jobs: int, lenient: Collection[Path]) -> list[Shard]:
@@ -381,13 +382,13 @@ def _effect(e: list[Any]) -> Effect:
 
 
 def shard_to_json(s: Shard) -> dict[str, Any]:
-    """``fama-analyze-shard/2``: a shard as plain JSON data (one shipped whole: no segment)."""
+    """``fama-analyze-shard/3``: a shard as plain JSON data (one shipped whole: no segment)."""
     if any(e[1] is None for e in s.events):
         raise ValueError(f"{s.file.path}: a shard with own stretches is made for one capture set, not to travel")
     return {
         "schema": SHARD_SCHEMA,
         "file": {"path": str(s.file.path), "size": s.file.size, "truncated": s.file.truncated,
-                 "interfaces": [asdict(i) for i in s.file.interfaces]},
+                 "pcapng": s.file.pcapng, "interfaces": [asdict(i) for i in s.file.interfaces]},
         "totals": asdict(s.totals), "first_time": s.first_time, "last_time": s.last_time,
         "events": [[now, key.hex(), vantage, signalling, *map(_effect_json, effects)]
                    for now, key, vantage, signalling, *effects in s.events],
@@ -395,12 +396,13 @@ def shard_to_json(s: Shard) -> dict[str, Any]:
 
 
 def shard_from_json(data: dict[str, Any], where: str = "shard") -> Shard:
-    """A shard read back; ValueError when ``data`` is not a fama-analyze-shard/2 document."""
+    """A shard read back; ValueError when ``data`` is not a fama-analyze-shard/3 document."""
     if not isinstance(data, dict) or data.get("schema") != SHARD_SCHEMA:
         raise ValueError(f"{where}: not a {SHARD_SCHEMA} document")
     try:
         f = data["file"]
-        info = CaptureFile(Path(f["path"]), f["size"], [Interface(**i) for i in f["interfaces"]], f["truncated"])
+        info = CaptureFile(Path(f["path"]), f["size"], [Interface(**i) for i in f["interfaces"]], f["truncated"],
+                           f["pcapng"])
         events: list[Event] = [[now, bytes.fromhex(key), vantage, bool(signalling), *map(_effect, effects)]
                                for now, key, vantage, signalling, *effects in data["events"]]
         return Shard(info, Totals(**data["totals"]), data["first_time"], data["last_time"], events)
@@ -409,15 +411,16 @@ def shard_from_json(data: dict[str, Any], where: str = "shard") -> Shard:
 
 
 def write_shards(paths: list[Path], out: Path, jobs: int = 1,
-                 lenient: Collection[Path] = ()) -> list[tuple[Path, str | None]]:
+                 lenient: Collection[Path] = ()) -> list[tuple[Path, list[str]]]:
     """Stage 1 of each file into ``out/<name>.shard.json`` (``jobs`` processes): each shard's path and
-    where its file was cut short (None: read whole), which the merge reports as capture-truncated."""
+    what of its file was not analysed (the report's warnings: cut short, capture points not read;
+    none: read whole), which the merge reports too."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for s in _shards(paths, jobs, lenient):
         target = out / f"{s.file.path.name}.shard.json"
         target.write_text(json.dumps(shard_to_json(s)) + "\n")
-        written.append((target, s.file.truncated))
+        written.append((target, s.file.warnings()))
     return written
 
 

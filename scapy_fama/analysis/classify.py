@@ -295,6 +295,8 @@ class Totals:
     tunnelled: int = 0
     native: int = 0
     duplicates: int = 0  # the same packet seen again at another capture point
+    unread: int = 0  # at a capture point in a link type the reader does not read: in none of the above (set by
+    # analyze.finish from the capture points' frames; the fast path counts them as other, not knowing link types)
 
 
 class FastPath:

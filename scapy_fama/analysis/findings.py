@@ -43,6 +43,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "malformed-packet": (ERROR, "an IPv6 extension-header chain cut short"),
     "capture-truncated": (WARNING, "the file ends in the middle of a record, has a damaged block or record header, or (found in a "
                           "folder) is no capture or cannot be read: results up to the break"),
+    "link-type-not-read": (WARNING, "a capture point in a link type fama-analyze does not read (802.11, Bluetooth, ...): "
+                           "its frames were not analysed"),
     "timestamp-regression": (ERROR, "a Proxy BU whose Timestamp is older than an accepted one's (RFC 5213 §5.5)"),
     "timestamp-window": (WARNING, "a Proxy BU whose Timestamp is far from the capture's clock (RFC 5213 §5.5)"),
     "pre-standard": (INFO, "PMIPv6 messages with the option numbers of drafts before RFC 5213"),

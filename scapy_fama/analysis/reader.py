@@ -18,6 +18,12 @@ and it reads only record framing and link-layer headers: the IPv6 content goes
 through ``wire.parse``. ``ip`` is None for a frame that carries no IPv6 (IPv4,
 ARP, an unknown link type).
 
+A frame of a link type outside :data:`READABLE_LINKS` (IEEE 802.11, radiotap, Bluetooth, ...)
+is not read, only counted: each capture point counts its frames (:attr:`Interface.frames`; a
+pcap file's once, at its end), so a tool can say which capture points it did not read and how
+many frames they held, in the one sentence every tool says (:func:`not_read`), and not take
+them for frames without IPv6.
+
 pcap: both byte orders, micro- and nanosecond magics; the link type's upper
 bits (FCS length, RFC draft "pcap" §8) are masked off. pcapng: Section Header,
 Interface Description (link type, ``if_name``, ``if_tsresol``), Enhanced, Simple and
@@ -84,6 +90,18 @@ LINKTYPE_MASK = 0x03FFFFFF  # the upper bits carry the FCS length
 IPV6_RAW = {12, 14, 101, 229}  # Raw IP (two historical numbers), LINKTYPE_RAW, LINKTYPE_IPV6
 ETHERNET, LINUX_SLL, LINUX_SLL2, NULL, LOOP = 1, 113, 276, 0, 108
 READABLE_LINKS = IPV6_RAW | {ETHERNET, LINUX_SLL, LINUX_SLL2, NULL, LOOP}  # the link types ipv6_of reads
+READABLE_NAMES = "raw IP, Ethernet, Linux SLL/SLL2 and BSD loopback"  # READABLE_LINKS, as a sentence says them
+# the names of link types (tcpdump.org's LINKTYPE_ list) a capture of a mobile node's links is often in that
+# the reader does not read: radio, Bluetooth, serial, USB; another is said by its number
+LINK_NAMES = {
+    6: "Token Ring", 8: "SLIP", 9: "PPP", 10: "FDDI", 50: "PPP in HDLC framing", 51: "PPPoE", 104: "Cisco HDLC",
+    105: "IEEE 802.11", 107: "Frame Relay", 119: "IEEE 802.11 with Prism header",
+    127: "IEEE 802.11 with radiotap header", 163: "IEEE 802.11 with AVS header", 187: "Bluetooth HCI H4",
+    189: "USB (Linux)", 192: "PPI", 195: "IEEE 802.15.4 with FCS", 201: "Bluetooth HCI H4 with pseudo-header",
+    204: "PPP with direction", 220: "USB (Linux, memory-mapped)", 227: "SocketCAN", 228: "raw IPv4",
+    230: "IEEE 802.15.4 without FCS", 249: "USBPcap", 251: "Bluetooth LE link layer", 253: "Linux netlink",
+    254: "Bluetooth Linux monitor", 256: "Bluetooth LE link layer with pseudo-header", 272: "Nordic BLE sniffer",
+}
 BSD_AF_INET6 = {24, 28, 30}  # AF_INET6 on the BSDs, macOS, FreeBSD
 ETH_IPV6 = b"\x86\xdd"
 ETH_TAGS = {b"\x81\x00", b"\x88\xa8", b"\x91\x00"}  # 802.1Q, 802.1ad (QinQ), the pre-802.1ad QinQ type
@@ -112,13 +130,35 @@ SPARE_FILES = 64  # open files besides the captures: the interpreter, its librar
 
 @dataclass
 class Interface:
-    """A capture point of a file: its name (pcapng ``if_name``) and link type."""
+    """A capture point of a file: its name (pcapng ``if_name``) and link type; the frames read at it."""
 
     name: str
     linktype: int
     resolution: float = 1e-6
     tsresol: int = 6  # pcapng if_tsresol as stored (10^-n, or 2^-n with the top bit); pcap: 6 or 9
     snaplen: int = 0
+    frames: int = 0  # counted as the frames are read (records() counts none)
+
+    @property
+    def read(self) -> bool:
+        """Its link type is one the reader reads (:data:`READABLE_LINKS`): its frames' IPv6 comes out."""
+        return self.linktype in READABLE_LINKS
+
+
+def link_name(linktype: int) -> str:
+    """``105 (IEEE 802.11)``: a link type's number, and its name when it is a common one."""
+    return f"{linktype} ({LINK_NAMES[linktype]})" if linktype in LINK_NAMES else str(linktype)
+
+
+def not_read(file: str, point: Interface, pcapng: bool) -> str:
+    """The one sentence every tool says of a capture point whose link type the reader does not read
+    (its frames come out with no IPv6): which file and interface, which link type, how many frames
+    were left unread. A pcap file is its one capture point, a pcapng interface is named."""
+    where = f"{file}: interface '{point.name}' has link type" if pcapng else f"{file}: link type"
+    frames = {0: "it holds no frame", 1: "its 1 frame was not analysed"}.get(
+        point.frames, f"its {point.frames} frames were not analysed")
+    return (f"{where} {link_name(point.linktype)}, which fama-analyze does not read (it reads IPv6 over "
+            f"{READABLE_NAMES}): {frames}")
 
 
 def ipv6_of(linktype: int, data: bytes) -> bytes | None:
@@ -261,34 +301,37 @@ class CaptureReader:
         buf, at, number, done = b"", 0, 0, 24  # done: file offset of buf[0]
         raw, ethernet = linktype in IPV6_RAW, linktype == ETHERNET
         vantage, tag = self._vantage, self.file_index
-        while True:
-            if len(buf) - at < 16:
-                buf, at, done = self._refill(buf, at, done, BLOCK)
-                if not buf:
+        try:
+            while True:
+                if len(buf) - at < 16:
+                    buf, at, done = self._refill(buf, at, done, BLOCK)
+                    if not buf:
+                        return
+                    if len(buf) < 16:
+                        self._cut("the record header", number + 1)
+                        return
+                sec, frac, caplen, _ = record(buf, at)
+                if caplen > MAX_CAPLEN and self._oversized(caplen, number + 1, done + at):
                     return
-                if len(buf) < 16:
-                    self._cut("the record header", number + 1)
-                    return
-            sec, frac, caplen, _ = record(buf, at)
-            if caplen > MAX_CAPLEN and self._oversized(caplen, number + 1, done + at):
-                return
-            end = at + 16 + caplen
-            if end > len(buf):
-                buf, at, done = self._refill(buf, at, done, max(BLOCK, caplen + 16))
-                end = 16 + caplen
+                end = at + 16 + caplen
                 if end > len(buf):
-                    self.position += len(buf)
-                    self._cut("the packet data", number + 1)
-                    return
-            number += 1
-            if raw:
-                ip = buf[at + 16 : end]
-            elif ethernet and buf[at + 28 : at + 30] == ETH_IPV6:  # the common case, without a call
-                ip = buf[at + 30 : end]
-            else:
-                ip = ipv6_of(linktype, buf[at + 16 : end])
-            at = end
-            yield number, sec + frac * unit, ip, vantage, tag
+                    buf, at, done = self._refill(buf, at, done, max(BLOCK, caplen + 16))
+                    end = 16 + caplen
+                    if end > len(buf):
+                        self.position += len(buf)
+                        self._cut("the packet data", number + 1)
+                        return
+                number += 1
+                if raw:
+                    ip = buf[at + 16 : end]
+                elif ethernet and buf[at + 28 : at + 30] == ETH_IPV6:  # the common case, without a call
+                    ip = buf[at + 30 : end]
+                else:
+                    ip = ipv6_of(linktype, buf[at + 16 : end])
+                at = end
+                yield number, sec + frac * unit, ip, vantage, tag
+        finally:  # the one capture point's frame count, set once, not counted frame by frame
+            self.interfaces[0].frames = number
 
     # ---------------------------------------------------------------- pcapng
 
@@ -375,6 +418,7 @@ class CaptureReader:
                     number += 1
                     index = section[iface]
                     info = interfaces[index]
+                    info.frames += 1
                     if info.linktype == ETHERNET and caplen >= 14 and buf[data + 12 : data + 14] == ETH_IPV6:
                         ip = buf[data + 14 : data + caplen]  # the common case, without a call
                     else:
@@ -392,6 +436,7 @@ class CaptureReader:
                     yield record
                 else:
                     info = interfaces[index]
+                    info.frames += 1
                     if btype != SPB:  # a Simple Packet Block has no timestamp (tshark shows none): its place
                         when = ticks * info.resolution  # in the file is its only time, the frame's before it
                     yield number, when, ipv6_of(info.linktype, raw), vantage + index, tag

@@ -13,9 +13,12 @@ version; new keys may be added; floats rounded to the microsecond; the JSON Sche
 file is ``scapy_fama/schemas/fama-analyze-1.json``)::
 
     schema              "fama-analyze/1"
-    files[]             path, size, capture_points[] {name, linktype}, truncated (str|null)
+    files[]             path, size, capture_points[] {name, linktype, read, skipped}, truncated (str|null)
+                        (read: false for a link type the reader does not read, e.g. 802.11, Bluetooth;
+                        skipped: the frames it holds that were therefore not analysed, 0 when read)
     capture             first, last, duration (seconds; null for an empty capture)
-    totals              frames, ipv6, other, signalling, tunnelled, native, duplicates
+    totals              frames, ipv6, other, signalling, tunnelled, native, duplicates, unread
+                        (frames = ipv6 + other + unread: other has no IPv6, unread is at a capture point not read)
     signalling          {message kind: distinct packets}: BU, BA, PBU, PBA, BE, HoTI, HoT, CoTI, CoT, RS,
                         RA, DAD, ... (RS: one per attachment; identical RSs on two links are two)
     sightings           {message kind: packets}, copies seen at other capture points included
@@ -54,7 +57,7 @@ file is ``scapy_fama/schemas/fama-analyze-1.json``)::
                         retransmissions, pba, pba_time, status, status_name, granted, latency
       tunnels[]         lma, mag, down {LMA -> MAG}, up {MAG -> LMA} (as a binding's tunnel)
     findings[]          kind, severity (error|warning|info), message, address, mn, count, packets[]
-    warnings[]          sentences (a file cut short, an --mn address not found)
+    warnings[]          sentences (a file cut short, a capture point not read, an --mn address not found)
 
 ``verified`` in an exchange is true (every check passed), false (one failed) or
 null (not verified: no CGA options, or the PHKT / key was not known).
@@ -67,6 +70,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from scapy_fama.analysis.analyze import Analysis
@@ -192,7 +196,8 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
     first, last = analysis.first_time, analysis.last_time
     return document(SCHEMA, {
         "files": [{"path": str(f.path), "size": f.size, "truncated": f.truncated,
-                   "capture_points": [{"name": i.name, "linktype": i.linktype} for i in f.interfaces]}
+                   "capture_points": [{"name": i.name, "linktype": i.linktype, "read": i.read,
+                                       "skipped": 0 if i.read else i.frames} for i in f.interfaces]}
                   for f in analysis.files],
         "capture": {"first": first, "last": last,
                     "duration": last - first if first is not None and last is not None else None},
@@ -258,9 +263,9 @@ def render(analysis: Analysis, console: Console) -> None:
         duration = (analysis.last_time or 0) - analysis.first_time
         console.print(f"first frame {start}, {duration:.3f} s; times below are seconds since the first frame")
     summary = Table(title="Summary", title_justify="left")
-    for column in ("frames", "IPv6", "signalling", "tunnelled", "native", "not IPv6", "seen twice"):
+    for column in ("frames", "IPv6", "signalling", "tunnelled", "native", "not IPv6", "seen twice", "not read"):
         summary.add_column(column, justify="right")
-    summary.add_row(*map(str, (t.frames, t.ipv6, t.signalling, t.tunnelled, t.native, t.other, t.duplicates)))
+    summary.add_row(*map(str, (t.frames, t.ipv6, t.signalling, t.tunnelled, t.native, t.other, t.duplicates, t.unread)))
     console.print(summary)
     if analysis.signalling:
         console.print("signalling: " + ", ".join(f"{k} {v}" for k, v in sorted(analysis.signalling.items())))
@@ -279,8 +284,8 @@ def render(analysis: Analysis, console: Console) -> None:
             table.add_row(f"{osrc} -> {odst}", inner, str(c.packets), _size(c.bytes), _size(c.overhead))
         console.print(table)
     _render_findings(analysis, console, files)
-    for warning in analysis.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+    for warning in analysis.warnings:  # one line each, whatever the width; a file or interface name is no markup
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True, highlight=False)
 
 
 def _render_mn(m: MobileNode, analysis: Analysis, console: Console, clock: _Clock, files: int) -> None:

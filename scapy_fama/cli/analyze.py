@@ -19,9 +19,12 @@ through :func:`scapy_fama.cli.common.run`: one line, an exit code.
     fama-analyze --merge shards/ --json             (... and the report of them all)
 
 Exit codes: 0 analysed; 1 analysed, but a file was cut short or damaged (results up
-to the break), or a file found in a folder is no capture or cannot be read (the rest analysed; with --shard-out:
-its shard is written, a warning printed, exit 1 too); 2 bad
-input (a named file that is not a capture, a missing file, a key that does not load);
+to the break), or a file found in a folder is no capture or cannot be read, or a capture point
+is in a link type the reader does not read (802.11, Bluetooth, ...: named, with its frames; the
+rest analysed; with --shard-out: its shard is written, a warning printed, exit 1 too); 2 bad
+input (a named file that is not a capture, a missing file, a key that does not load; captures
+with a capture point in a link type the reader does not read and no frame in one it reads:
+nothing analysed, each capture point not read named in the one line);
 130 interrupted.
 """
 
@@ -33,6 +36,7 @@ import sys
 from types import ModuleType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -120,7 +124,7 @@ def _plotter(args: argparse.Namespace) -> ModuleType | None:
 
 
 def _warn(err: Console, text: str) -> None:
-    err.print(f"[yellow]warning:[/] {text}", soft_wrap=True, highlight=False)
+    err.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True, highlight=False)  # a name is no markup
 
 
 def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -133,14 +137,13 @@ def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.shard_out is not None:
         writable_folder("--shard-out", args.shard_out)
         files, lenient = batch.capture_set(args.files)
-        cut = []
-        for path, truncated in batch.write_shards(files, args.shard_out, args.jobs, lenient):
+        unanalysed = []
+        for path, warnings in batch.write_shards(files, args.shard_out, args.jobs, lenient):
             err.print(f"shard written to {path}")
-            if truncated is not None:
-                cut.append(truncated)
-        for truncated in cut:  # as the report's warnings: the shard holds the frames up to the break
-            _warn(err, f"{truncated}: results up to the break")
-        return EXIT_NEGATIVE if cut else EXIT_OK
+            unanalysed += warnings
+        for warning in unanalysed:  # as the report's: the shard holds the frames up to a break
+            _warn(err, warning)
+        return EXIT_NEGATIVE if unanalysed else EXIT_OK
     plot = _plotter(args)
     analysis = _analyze(args, err)
     if args.json:
@@ -162,7 +165,7 @@ def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
         if not paths:
             others = "; its PMIPv6 nodes are in the report, not plotted" if analysis.proxy else ""
             err.print(f"[yellow]warning:[/] no FAMA MN in the capture: no plot written to {args.plot}{others}")
-    return EXIT_NEGATIVE if any(f.truncated for f in analysis.files) else EXIT_OK
+    return EXIT_NEGATIVE if analysis.partial else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -100,7 +100,7 @@ def test_a_folder_is_its_captures(capture_folder: Path) -> None:
     "argv, says",
     [
         (["{empty}"], "no .pcap, .pcapng or .cap file in this folder"),
-        (["--merge", "{bogus}"], "not a fama-analyze-shard/2 document"),
+        (["--merge", "{bogus}"], "not a fama-analyze-shard/3 document"),
         (["--jobs", "0", "x.pcap"], "argument --jobs: must be at least 1: '0'"),
         # an OverflowError traceback from the process pool; now fama-fuzz's rule: at most the cores
         (["--jobs", "99999999999", "x.pcap"], f"argument --jobs: at most {CORES}, the cores usable here, not 99999999999"),
