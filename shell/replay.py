@@ -8,9 +8,10 @@ fama-analyze reads them: the same files of a folder, the same reader (IPv6 behin
 any link layer), and one rule for copies (:class:`scapy_fama.analysis.classify.Sightings`:
 a packet seen again at another capture point within a second is the same
 transmission, counted once; sent again, as in a replay attack, it is another; a file cut short
-or damaged is read up to the break, one of a folder that is no capture skipped, and so are frames
-of a link type the reader does not know: each a warning line of the result, and of the error when
-nothing is left to replay). The *conversation* is one
+or damaged is read up to the break, one of a folder that is no capture skipped, and so are the
+capture points in a link type the reader does not read (named as fama-analyze names them, with
+their frames): each a warning line of the result, and of the error when nothing is left to
+replay). The *conversation* is one
 DAR's: the BUs sent to it and the BAs it sent (the DAR of the first BU unless
 ``dar=`` names another). Its chart is the original; the replay plays its BUs
 one by one against the target and charts what comes back::
@@ -55,7 +56,6 @@ there (this host would have to answer ND for the new HoA on the DAR's link).
 from __future__ import annotations
 
 import os
-from collections import Counter
 from itertools import zip_longest
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -77,7 +77,7 @@ from scapy.sendrecv import srp
 from scapy_fama.analysis.batch import capture_set
 from scapy_fama.analysis.classify import Sightings
 from scapy_fama.analysis.pmip import read_proxy
-from scapy_fama.analysis.reader import READABLE_LINKS, VANTAGES_PER_FILE, CaptureReader
+from scapy_fama.analysis.reader import CaptureReader, not_read
 from scapy_fama.analysis.signalling import read_signal
 from scapy_fama.codec import decode
 from scapy_fama.craft import first_bu, phkt_bu
@@ -149,29 +149,26 @@ def read_capture(path: str | Path, warn: Callable[[str], None] | None = None) ->
     in time order (see the module doc). ValueError for what is not a capture. A file cut short
     or damaged gives what it holds up to the break, and so does a file of a folder that is no
     capture (read leniently, as fama-analyze reads one): ``warn`` is told where each broke, and
-    of the frames of a link type the reader does not know (skipped). An empty path is no capture."""
+    of each capture point in a link type the reader does not read (its frames skipped). An empty
+    path is no capture."""
     if not os.fspath(path):  # Path("") is ".": the folder this shell runs in
         raise ValueError("an empty path names no capture: name a capture or a folder of them")
     signalling: list[tuple[float, int, bytes]] = []
     files, lenient = capture_set([Path(path)])
     for index, file in enumerate(files):
         frames = 0
-        no_ip = Counter[int]()  # frames that carry no IPv6, by capture point
         with CaptureReader(file, index, lenient=file in lenient) as reader:
             for _, when, ip, vantage, _ in reader:
                 frames += 1
-                if ip is None:
-                    no_ip[vantage - index * VANTAGES_PER_FILE] += 1
-                elif mh_type(ip) in (BU, BA):
+                if ip is not None and mh_type(ip) in (BU, BA):
                     signalling.append((when, vantage, ip))
         if warn is None:
             continue
         if reader.truncated is not None:
             warn(f"{reader.truncated}: " + ("its frames up to the break are read" if frames else "skipped"))
-        for point, count in sorted(no_ip.items()):
-            if (link := reader.interfaces[point].linktype) not in READABLE_LINKS:
-                warn(f"{file.name}: link type {link} is not one this reader knows (IPv6 in raw IP, Ethernet, "
-                     f"Linux SLL/SLL2, BSD loopback): its {count} frame(s) skipped, as fama-analyze's 'not IPv6'")
+        for point in reader.interfaces:
+            if not point.read:
+                warn(not_read(file.name, point, reader.pcapng))
     sightings, out = Sightings(), []
     for when, vantage, raw in sorted(signalling, key=lambda s: s[0]):
         if sightings.earlier(raw, when, vantage) is not None:

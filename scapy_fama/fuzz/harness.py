@@ -46,7 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scapy_fama import __version__
-from scapy_fama.analysis.reader import CaptureError, CaptureReader
+from scapy_fama.analysis.reader import CaptureError, CaptureReader, not_read
 from scapy_fama.fuzz.campaign import Campaign, CampaignConfig
 from scapy_fama.fuzz.frame import Frame, parse_frame, render
 from scapy_fama.fuzz.mutators import FAMILIES, mutate, mutators_of
@@ -106,12 +106,15 @@ class Harness:
         """The seed corpus: file name -> bytes (the world's seeds, then every distinct packet of
         the captures: the cores handle RSs, data and tunnels too, which no seed message is).
         A capture that is damaged, cut short or no capture at all gives its packets up to the
-        break (none: skipped), and ``warn`` is told which file and why."""
+        break (none: skipped), one with capture points in a link type the reader does not read
+        the packets of the others, and ``warn`` is told which file and why, in one line."""
         out = {s.name: s.raw for s in self.seeds}
         for path in _captures(captures):
-            packets, cut = capture_packets(path, mobility_only=False)
-            if cut is not None and warn is not None:
-                warn(f"{cut}: " + (f"{len(packets)} packets up to the break kept" if packets else "skipped"))
+            packets, cut, unread = capture_packets(path, mobility_only=False)
+            problems = unread if cut is None else [
+                f"{cut}: " + (f"{len(packets)} packets up to the break kept" if packets else "skipped"), *unread]
+            if problems and warn is not None:
+                warn("; ".join(problems))
             for raw in packets:
                 out.setdefault(f"{path.stem}-{hashlib.sha1(raw).hexdigest()[:12]}", raw)
         return out
@@ -164,9 +167,10 @@ def _captures(where: Path | None) -> list[Path]:
     return [where]
 
 
-def capture_packets(path: Path, mobility_only: bool) -> tuple[list[bytes], str | None]:
-    """The distinct IPv6 packets of a capture (with a Mobility Header only, if asked), and where and
-    why it broke off (a file found in a folder: read leniently, as fama-analyze reads one), or None."""
+def capture_packets(path: Path, mobility_only: bool) -> tuple[list[bytes], str | None, list[str]]:
+    """The distinct IPv6 packets of a capture (with a Mobility Header only, if asked), where and
+    why it broke off (a file found in a folder: read leniently, as fama-analyze reads one) or None,
+    and a sentence for each capture point in a link type the reader does not read (its frames skipped)."""
     seen: dict[bytes, None] = {}
     with CaptureReader(path, lenient=True) as reader:
         for _number, _time, ip, _vantage, _file in reader:
@@ -175,7 +179,8 @@ def capture_packets(path: Path, mobility_only: bool) -> tuple[list[bytes], str |
             info = parse(ip)
             if info is not None and (not mobility_only or info.mh is not None):
                 seen.setdefault(ip)
-    return list(seen), reader.truncated
+    unread = [not_read(path.name, point, reader.pcapng) for point in reader.interfaces if not point.read]
+    return list(seen), reader.truncated, unread
 
 
 def write_corpus(corpus: dict[str, bytes], where: Path) -> None:
@@ -261,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"fama-fuzz-harness: error: --seed-corpus={corpus_dir}: {exc.strerror or exc}") from None
         files = len(_captures(where))
         print(f"fama-fuzz-harness: {len(corpus)} inputs written to {corpus_dir} ({len(harness.seeds)} seed messages, "
-              f"{files} capture file{'' if files == 1 else 's'}, {broken.count} of them damaged, cut short or no capture)",
+              f"{files} capture file{'' if files == 1 else 's'}, {broken.count} of them damaged, cut short, no capture or not read)",
               file=sys.stderr)
         return
     try:

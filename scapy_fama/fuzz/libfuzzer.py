@@ -26,8 +26,9 @@ of the group outlives libFuzzer (a job it started as it stopped) is killed, neve
 run on alone. A crash that
 does not come back in process (a timeout under load, an out-of-memory of the whole
 process) is still filed, with the oracle libFuzzer named and ``reproduced_alone`` false.
-The seed corpus' captures that are damaged, cut short or no capture are told to ``warn``, one
-line each, as ``fama-fuzz-harness --seed-corpus`` tells them.
+The seed corpus' captures that are damaged, cut short, no capture or (a capture point of them)
+in a link type the reader does not read are told to ``warn``, one line each, as
+``fama-fuzz-harness --seed-corpus`` tells them.
 ``--replay`` runs a filed finding's bytes against the harness's target like any other finding. ``merge`` runs libFuzzer's ``-merge=1``:
 the inputs of several corpora that add coverage, into one small corpus.
 """

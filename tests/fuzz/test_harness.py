@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -38,9 +39,9 @@ def test_harnesses_take_their_corpus_and_junk(name: str) -> None:
 
 def test_the_seed_corpus_holds_the_reference_captures_mobility_headers() -> None:
     # lab.pcap (pcaps/lab.truth.json): BUs and BAs of DAR 1's core side, all with a Mobility Header
-    packets, cut = capture_packets(ROOT / "pcaps" / "lab.pcap", mobility_only=True)
-    assert packets and all(p[0] >> 4 == 6 for p in packets) and cut is None
-    everything, _ = capture_packets(ROOT / "pcaps" / "lab.pcap", mobility_only=False)
+    packets, cut, unread = capture_packets(ROOT / "pcaps" / "lab.pcap", mobility_only=True)
+    assert packets and all(p[0] >> 4 == 6 for p in packets) and cut is None and unread == []
+    everything, _, _ = capture_packets(ROOT / "pcaps" / "lab.pcap", mobility_only=False)
     assert len(everything) >= len(packets)
 
 
@@ -87,8 +88,24 @@ def test_a_damaged_or_cut_capture_in_the_folder_is_one_warning_and_counted(tmp_p
         "15 packets up to the break kept",
         "fama-fuzz-harness: warning: junk.pcap: not a pcap or pcapng file (magic 6e6f7420): skipped",
         f"fama-fuzz-harness: {len(names)} inputs written to {out} ({seeds} seed messages, 3 capture files, "
-        "2 of them damaged, cut short or no capture)",
+        "2 of them damaged, cut short, no capture or not read)",
     ]
+
+
+def test_a_capture_in_a_link_type_not_read_is_a_warning_not_a_silent_skip(tmp_path: Path) -> None:
+    """An IEEE 802.11 capture (link type 105) gave the corpus no packet and no word, as if it held
+    none; its frame carries an IPv6 packet behind LLC/SNAP, which the reader does not look for."""
+    captures = tmp_path / "caps"
+    captures.mkdir()
+    (captures / "lab.pcap").write_bytes((ROOT / "pcaps" / "lab.pcap").read_bytes())
+    frame = struct.pack("<HH18sH", 0x0208, 0, bytes(18), 0) + bytes.fromhex("aaaa03000000" "86dd") + b"\x60" + bytes(39)
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 105)  # pcap file header, link type 105
+    (captures / "wifi.pcap").write_bytes(header + struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame)
+    told: list[str] = []
+    corpus = Harness("dar").corpus(captures, told.append)
+    assert told == ["wifi.pcap: link type 105 (IEEE 802.11), which fama-analyze does not read (it reads IPv6 over raw "
+                    "IP, Ethernet, Linux SLL/SLL2 and BSD loopback): its 1 frame was not analysed"]
+    assert any(name.startswith("lab-") for name in corpus) and not any(name.startswith("wifi-") for name in corpus)
 
 
 def test_the_summary_counts_one_capture_file_in_the_singular(tmp_path: Path) -> None:
@@ -98,7 +115,7 @@ def test_the_summary_counts_one_capture_file_in_the_singular(tmp_path: Path) -> 
             f"--captures={ROOT / 'pcaps' / 'fig1.pcapng'}"]
     done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0
-    assert done.stderr.splitlines()[-1].endswith(" 1 capture file, 0 of them damaged, cut short or no capture)")
+    assert done.stderr.splitlines()[-1].endswith(" 1 capture file, 0 of them damaged, cut short, no capture or not read)")
 
 
 def test_a_failed_oracle_is_raised_for_libfuzzer() -> None:
