@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from scapy_fama import schemas
 from scapy_fama.analysis.reader import CaptureReader
 from scapy_fama.cli.analyze import main
 from tests.analysis.test_analysis_reader import block, pcap
@@ -168,8 +169,6 @@ def test_the_ethernet_interface_of_a_mixed_pcapng_is_analysed_and_the_802_11_one
     assert code == 1
     doc = json.loads(out)
     jsonschema = pytest.importorskip("jsonschema")
-    from scapy_fama import schemas
-
     jsonschema.Draft202012Validator(schemas.load("fama-analyze/1")).validate(doc)
     (f,) = doc["files"]
     assert f["capture_points"] == [{"name": "eth0", "linktype": 1, "read": True, "skipped": 0},
