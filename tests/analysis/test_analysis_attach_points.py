@@ -153,7 +153,7 @@ def test_two_unrelated_captures_merged_keep_each_its_own_attachments() -> None:
 
 
 def _printed_counts(analysis: Analysis) -> tuple[str, list[str]]:
-    """The signalling line and the summary row (frames ... seen twice) fama-analyze prints."""
+    """The signalling line and the summary row (frames ... seen twice, not read) fama-analyze prints."""
     console = Console(width=200, record=True, file=io.StringIO())
     render(analysis, console)
     lines = console.export_text().splitlines()
@@ -178,7 +178,7 @@ def test_identical_rss_on_two_links_count_as_two_rss_and_one_rs_seen_from_both_e
         assert sorted(attachments) == [(0.0, 2.0), (1.0, 3.0)]
         assert analysis.signalling == {"RS": 2, "RA": 2, "BU": 2, "BA": 2} == analysis.sightings
         assert (analysis.totals.signalling, analysis.totals.duplicates) == (8, 0)
-        assert _printed_counts(analysis) == ("signalling: BA 2, BU 2, RA 2, RS 2", ["8", "8", "8", "0", "0", "0", "0"])
+        assert _printed_counts(analysis) == ("signalling: BA 2, BU 2, RA 2, RS 2", ["8", "8", "8", "0", "0", "0", "0", "0"])
 
     analysis = analyze([_one_link(tmp_path / "one-link.pcapng")])
     assert [len(m.attachments) for m in analysis.mns] == [1]
