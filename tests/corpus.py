@@ -29,6 +29,7 @@ to check the layers without going through them.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import random
@@ -621,6 +622,7 @@ def tshark_env() -> dict[str, str]:
     folder, so a plugin in the user's personal plugin folder (``fama-wireshark install``) or
     personal preferences cannot change what tshark says."""
     home = tempfile.mkdtemp(prefix="fama-tshark-home-")
+    atexit.register(shutil.rmtree, home, ignore_errors=True)  # tshark may leave its profile folder there
     return dict(os.environ, HOME=home, XDG_CONFIG_HOME=home)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from scapy_fama.analysis.reader import BLOCK, CaptureError, CaptureReader, ipv6_of
+from tests.corpus import tshark_env
 
 IP = bytes([0x60]) + bytes(39) + b"payload"  # the reader does not look inside: any bytes do
 
@@ -166,7 +167,7 @@ def test_a_damaged_pcapng_block_is_a_break_not_lost_silently(tmp_path: Path, dam
     with CaptureReader(path) as again:
         assert [r[0] for r in again.records()] == [1] and again.truncated == reader.truncated
     if shutil.which("tshark"):  # the independent reading: one frame, then "damaged or corrupt"
-        done = subprocess.run(["tshark", "-r", str(path)], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(["tshark", "-r", str(path)], capture_output=True, text=True, timeout=60, env=tshark_env())
         assert "damaged or corrupt" in done.stderr and len(done.stdout.splitlines()) == 1
     cli = subprocess.run([sys.executable, "-m", "scapy_fama.cli.analyze", str(path), "--json"], capture_output=True,
                          text=True, timeout=120)
@@ -225,7 +226,7 @@ def test_a_length_beyond_the_file_is_not_read_in(tmp_path: Path, make: Callable[
     assert numbers == before and peak < GARBAGE // 8, peak
     assert truncated == f"{path.name}: " + says.format(at=at, size=path.stat().st_size)
     if tshark_says is not None and shutil.which("tshark"):
-        done = subprocess.run(["tshark", "-r", str(path)], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(["tshark", "-r", str(path)], capture_output=True, text=True, timeout=120, env=tshark_env())
         assert tshark_says in done.stderr and len(done.stdout.splitlines()) == len(before)
 
 
@@ -246,7 +247,7 @@ def test_an_obsolete_packet_block_is_a_frame_as_tshark_counts_it(tmp_path: Path)
                                                                  (3, 2_000_000, ECHO), (4, 3_000_000, ECHO)]
     if shutil.which("tshark"):
         done = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number", "-e",
-                               "frame.time_epoch", "-e", "frame.len"], capture_output=True, text=True, timeout=60)
+                               "frame.time_epoch", "-e", "frame.len"], capture_output=True, text=True, timeout=60, env=tshark_env())
         rows = [line.split("\t") for line in done.stdout.splitlines()]
         assert [(int(n), float(t), int(size)) for n, t, size in rows] == [(n, when, len(ECHO)) for n, when, _, _, _ in got]
 
@@ -264,7 +265,7 @@ def test_stacked_vlan_tags_are_read_through_as_tshark_does(tmp_path: Path) -> No
     assert ipv6_of(1, bytes(12) + b"\x88\xa8\x00\x64\x08\x00" + bytes(20)) is None  # IPv4 behind a tag
     if shutil.which("tshark"):
         done = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "ipv6.src"], capture_output=True,
-                              text=True, timeout=60)
+                              text=True, timeout=60, env=tshark_env())
         assert done.stdout.split() == ["2001:db8::1"] * len(tags)
 
 

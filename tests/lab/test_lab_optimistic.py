@@ -29,6 +29,7 @@ from scapy.utils import RawPcapReader
 from scapy_fama.lab import capture, roles
 from scapy_fama.lab.links import in_namespace
 from scapy_fama.lab.topology import CN_ADDRESS, MN_IFACE, access_iface, namespace
+from tests.corpus import tshark_env
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 Lab = Callable[..., subprocess.CompletedProcess[str]]  # the lab_up fixture
@@ -86,7 +87,7 @@ def _kernel_state(address: str) -> str | None:
     """How the MN's kernel holds ``address``: "optimistic" (its DAD runs), "nodad" (it ran none),
     "done" (its DAD is over), None (not at all)."""
     shown = subprocess.run(in_namespace(namespace("mn"), ["ip", "-j", "-6", "addr", "show", "dev", MN_IFACE]),
-                           capture_output=True, text=True, check=True)  # fmt: skip
+                           capture_output=True, text=True, check=True, env=tshark_env())  # fmt: skip
     found = [a for link in json.loads(shown.stdout) for a in link["addr_info"] if a["local"] == address]
     assert not any(a.get("dadfailed") for a in found), found
     return next((flag for flag in ("optimistic", "nodad") if found[0].get(flag)), "done") if found else None
