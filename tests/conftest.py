@@ -8,9 +8,7 @@ import pytest
 
 import scapy_fama  # noqa: F401  (registers the layers)
 from scapy_fama.crypto import Cga, KeyPair, cga_generate, cga_with_prefix
-
-# ../shared beside the clone, as laid out for developers and CI
-SHARED_PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps"
+from tests.corpus import SHARED_PCAPS
 
 
 @pytest.fixture(scope="session")

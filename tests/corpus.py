@@ -44,6 +44,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from scapy.layers.inet6 import (
     HAO,
@@ -614,6 +615,17 @@ class Node(list):  # type: ignore[type-arg]
     def find(self, key: str, default: Any = None) -> Any:
         """The first value of ``key`` anywhere below this node."""
         return next((v for k, v in self.walk() if k == key), default)
+
+
+SHARED_PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps"  # ../shared beside the clone, as in CI
+
+
+def shared_file(*parts: str) -> Path:
+    """A file of ../shared/pcaps; the test is skipped, saying so, in a clone without it beside."""
+    path = SHARED_PCAPS.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not found: no ../shared/pcaps beside the clone")
+    return path
 
 
 @cache

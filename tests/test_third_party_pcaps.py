@@ -35,6 +35,7 @@ import scapy_fama  # noqa: F401  (registers the layers)
 from scapy_fama.layers.headers import find_mh
 from scapy_fama.layers import BA, BU, checksum_ok
 from tests.corpus import (
+    SHARED_PCAPS,
     TSHARK,
     TSHARK_MISSING,
     our_options,
@@ -45,7 +46,7 @@ from tests.corpus import (
     tshark_options,
 )
 
-PCAP_DIR = Path(__file__).resolve().parents[2] / "shared" / "pcaps"
+PCAP_DIR = SHARED_PCAPS
 PCAPS = sorted(PCAP_DIR.glob("*.pcap"))
 OLD_MIP6_PROTO = 62  # draft-ietf-mobileip-ipv6 before RFC 3775; IANA: CFTP
 LINKTYPE_IPV6 = 229

@@ -23,7 +23,7 @@ from scapy_fama.layers import BU, BindingAuthData, SignatureOpt
 from scapy_fama.wire import parse
 from scapy_fama.wire.write import finish_bytes
 from tests.analysis.test_analysis_third_party import PCAP_DIR
-from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark
+from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark, shared_file
 
 CAPTURE = PCAP_DIR / "tcpdump_ipv6_mobility_1.pcap"
 PADDING = ("mip6.options.pad1", "mip6.options.padn")
@@ -47,6 +47,7 @@ def tshark_bad_not_last() -> dict[int, str]:
 @pytest.mark.tshark
 @pytest.mark.skipif(TSHARK is None, reason=TSHARK_MISSING)
 def test_return_routability_bads_followed_by_padding_are_found() -> None:
+    shared_file(CAPTURE.name)  # or skipped
     expected = tshark_bad_not_last()
     assert sorted(expected) == [9, 10, 13, 14]  # the bytes: BAD (5, length 12), then PadN
     found = [f for f in analyze([CAPTURE]).findings if f.kind == "option-placement"]

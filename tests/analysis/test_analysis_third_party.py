@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from scapy_fama.analysis.analyze import Analysis, analyze
-from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark
+from tests.corpus import SHARED_PCAPS, TSHARK, TSHARK_MISSING, run_tshark
 
-PCAP_DIR = Path(__file__).resolve().parents[3] / "shared" / "pcaps"
+PCAP_DIR = SHARED_PCAPS
 PCAPS = sorted(PCAP_DIR.glob("*.pcap"))
 pytestmark = pytest.mark.skipif(not PCAPS, reason=f"no captures in {PCAP_DIR}")
 

@@ -31,8 +31,8 @@ from scapy_fama.crypto import (
     hash2,
     next_collision,
 )
+from tests.corpus import shared_file
 
-VECTORS = Path("/work/shared/pcaps/cga")
 APPENDIX_A_PK = bytes.fromhex(
     "305c300d06092a864886f70d0101010500034b003048024100c2c2f137305454f10bd9cea36844b530"
     "e9211a4b262b16467cb7dfba1f595c0194f275be5a4d386f2c3c2382508773c7867f9b3b9e63a09c"
@@ -102,7 +102,7 @@ def test_appendix_a_generation(workers: int) -> None:
     assert hash2(cga.modifier, APPENDIX_A_PK).hex() == "000001ca680b83888d0912dffcce"
     assert hash1(cga.params).hex() == "fd4a5bf6ffb4ca6c"
     # The sendd file holds exactly modifier | prefix | collision count | public key.
-    assert cga.params == (VECTORS / "sendd_rfc3972_example.params").read_bytes()
+    assert cga.params == shared_file("cga", "sendd_rfc3972_example.params").read_bytes()
 
 
 # --- the parameter files and every verification step -------------------------------------
@@ -110,7 +110,7 @@ def test_appendix_a_generation(workers: int) -> None:
 
 @pytest.mark.parametrize(("name", "address"), sorted(DOCUMENTED.items()))
 def test_vectors_verify_to_their_documented_address(name: str, address: str) -> None:
-    params = (VECTORS / name).read_bytes()
+    params = shared_file("cga", name).read_bytes()
     result = cga_check(address, params)
     assert result and result.step is CgaStep.OK, result.reason
     assert cga_verify(address, params)
@@ -119,7 +119,7 @@ def test_vectors_verify_to_their_documented_address(name: str, address: str) -> 
 
 
 def _appendix_a() -> tuple[bytes, bytearray]:
-    params = (VECTORS / "sendd_rfc3972_example.params").read_bytes()
+    params = shared_file("cga", "sendd_rfc3972_example.params").read_bytes()
     return params, bytearray(params)
 
 

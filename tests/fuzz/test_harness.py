@@ -21,6 +21,7 @@ from scapy_fama.cli.fuzz import main
 from scapy_fama.fuzz import findings, libfuzzer
 from scapy_fama.fuzz.harness import HARNESSES, Harness, OracleFailure, capture_packets, write_corpus
 from scapy_fama.fuzz.libfuzzer import _file, Run
+from tests.corpus import shared_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,9 +67,7 @@ def test_a_seed_corpus_from_bad_paths_is_one_line(args: list[str], error: str, t
 def test_a_damaged_or_cut_capture_in_the_folder_is_one_warning_and_counted(tmp_path: Path) -> None:
     """Files of a --captures folder that are no capture or end in a record were skipped, or read up
     to the break, without a word (fama-analyze warns of them)."""
-    source = ROOT.parent / "shared" / "pcaps" / "tcpdump_ipv6_mobility_1.pcap"  # 16 distinct frames
-    if not source.is_file():
-        pytest.skip(f"{source} not found")
+    source = shared_file("tcpdump_ipv6_mobility_1.pcap")  # 16 distinct frames
     captures = tmp_path / "caps"
     captures.mkdir()
     whole = source.read_bytes()

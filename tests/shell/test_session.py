@@ -23,6 +23,7 @@ from scapy_fama.layers import BU, SignatureOpt
 from scapy_fama.proto.dar import DarCore
 from scapy_fama.proto.effects import Send
 from scapy_fama.proto.messages import BindingUpdate
+from tests.corpus import shared_file
 
 
 def test_default_topology_is_ready(session: Session) -> None:
@@ -546,9 +547,7 @@ def test_replay_reads_the_ns3_home_address_after_the_mh_as_fama_analyze_does(ses
     """ns-3 puts the HAO after the Mobility Header: the replay and fama-analyze both read it, so the
     BU registers 5001:db80::200:ff:fe00:9 (not a de-registration of its source), and re-signed
     the replay reproduces BU, BA 0."""
-    pcap = Path(__file__).resolve().parents[3] / "shared" / "pcaps" / "ns3mipv6_prefix2-n2-i1.pcap"
-    if not pcap.is_file():
-        pytest.skip("../shared/pcaps not found")
+    pcap = shared_file("ns3mipv6_prefix2-n2-i1.pcap")
     (bu,) = [c.msg for c in replay_module.read_capture(pcap) if isinstance(c.msg, BindingUpdate)]
     assert bu.hoa == "5001:db80::200:ff:fe00:9" and not bu.deregistration
     ((binding,),) = [m.bindings for m in analyze([pcap]).mns]
