@@ -89,9 +89,11 @@ def up(dars: int, delay_ms: float, loss: float, secure: bool, say: Callable[[str
             kernel.nft_install(namespace(node))  # the kernel's Parameter Problems dropped
         lab = LabState(dars, emulation.choose(delay_ms, loss), secure, rfc_timers)
         say(f"link emulation: {lab.emulation.describe()}")
+        refusal = roles.realtime_refusal()
+        say(roles.scheduling(refusal))
         for role in roles.roles(topology, lab.emulation, secure, rfc_timers):
             lab.roles[role.node] = role
-            lab.pids[role.node] = roles.start(role, state.log_dir())
+            lab.pids[role.node] = roles.start(role, state.log_dir(), realtime=refusal is None)
         lab.save()
         say(f"waiting for {', '.join(lab.pids)} (logs in {state.log_dir()}) ...")
         roles.wait_ready(state.log_dir(), lab.pids)
@@ -130,8 +132,9 @@ def require_running(lab: LabState) -> None:
 def restart_dead(lab: LabState) -> list[str]:
     """Start again every role that is not running; their names."""
     dead = [s.node for s in role_status(lab) if not s.running]
+    realtime = roles.realtime_refusal() is None
     for node in dead:
-        lab.pids[node] = roles.start(lab.roles[node], state.log_dir())
+        lab.pids[node] = roles.start(lab.roles[node], state.log_dir(), realtime)
     lab.update()
     return dead
 

@@ -12,7 +12,9 @@ outlives that command. Its files live in the lab's log directory::
 
 The roles run at nice :data:`ROLE_NICE` (``nice -n``, which every thread they start
 inherits), and each role's signalling thread under SCHED_FIFO at :data:`ROLE_PRIORITY`
-(``--realtime``; its data plane and log threads keep the ordinary policy). On this
+(``--realtime``; its data plane and log threads keep the ordinary policy) where the
+machine allows it (:func:`realtime_refusal`: a container without CAP_SYS_NICE does not,
+and the roles then run without it; ``up`` says which). On this
 machine four roles and the demo's applications (stream, sink, ping, each a Python
 process) share two cores, where real DARs and an MN would each have their own: at nice 0
 a DAR read a BU up to 2.4 ms after its kernel received it, behind the applications, and
@@ -35,6 +37,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,14 +86,40 @@ def roles(topology: Topology, emulation: Emulation, secure: bool, rfc_timers: bo
     return found + [Role("mn", tuple(mn))]
 
 
-def start(role: Role, logdir: Path) -> int:
-    """Start ``role`` in its namespace; its pid."""
+def realtime_refusal() -> str | None:
+    """Why this machine refuses SCHED_FIFO at ROLE_PRIORITY (a container without CAP_SYS_NICE, a
+    cgroup without real-time time), tried on a thread of this process that then ends; None where
+    it allows it."""
+    refused: list[str] = []
+
+    def attempt() -> None:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(ROLE_PRIORITY))  # this thread only
+        except OSError as exc:
+            refused.append(exc.strerror or str(exc))
+
+    trial = threading.Thread(target=attempt, name="fifo-trial")
+    trial.start()
+    trial.join()
+    return refused[0] if refused else None
+
+
+def scheduling(refusal: str | None) -> str:
+    """What ``up`` says of the roles' signalling threads."""
+    if refusal is None:
+        return f"signalling threads: SCHED_FIFO {ROLE_PRIORITY} (--realtime)"
+    return f"signalling threads: the ordinary policy (SCHED_FIFO refused here: {refusal})"
+
+
+def start(role: Role, logdir: Path, realtime: bool) -> int:
+    """Start ``role`` in its namespace, its signalling thread under SCHED_FIFO if ``realtime``; its pid."""
     files = role.files(logdir)
     module, *options = role.argv
     command = in_namespace(
         namespace(role.node),
         ["nice", "-n", str(ROLE_NICE), sys.executable, "-m", f"scapy_fama.cli.{module}", *options, "--name", role.node,
-         "--log", str(files["log"]), "--json-log", str(files["json"]), "--realtime", str(ROLE_PRIORITY)],
+         "--log", str(files["log"]), "--json-log", str(files["json"]),
+         *(["--realtime", str(ROLE_PRIORITY)] if realtime else [])],
     )  # fmt: skip
     for path in files.values():
         path.unlink(missing_ok=True)

@@ -371,3 +371,16 @@ def test_the_second_connection_counts_its_own_segments_only(tmp_path: Path) -> N
     tunnelled = IPv6(src="2001:db8:2::1", dst="2001:db8:3::88") / connection[0]
     wrpcap(str(pcap), [Ether() / p for p in [*connection, tunnelled]])
     assert demo._native(pcap, second) == {"native_packets": 6, "tunnelled_packets": 1}
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_the_lab_asks_for_sched_fifo_only_where_the_machine_allows_it() -> None:
+    """Root here may put a thread under SCHED_FIFO; a process without CAP_SYS_NICE (a container's
+    root) may not, and its lab starts the roles without --realtime instead of roles that fail."""
+    probe = [sys.executable, "-c", "from scapy_fama.lab import roles; print(roles.scheduling(roles.realtime_refusal()))"]
+    allowed = subprocess.run(probe, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    assert allowed == f"signalling threads: SCHED_FIFO {roles.ROLE_PRIORITY} (--realtime)"
+    contained = subprocess.run(["setpriv", "--inh-caps=-sys_nice", "--bounding-set=-sys_nice", *probe],
+                               capture_output=True, text=True, check=True, timeout=60).stdout.strip()  # fmt: skip
+    assert contained == "signalling threads: the ordinary policy (SCHED_FIFO refused here: Operation not permitted)"
+    assert roles.realtime_refusal() is None and os.sched_getscheduler(0) == os.SCHED_OTHER  # the trial thread's alone
