@@ -155,9 +155,9 @@ def not_read(file: str, point: Interface, pcapng: bool) -> str:
     (its frames come out with no IPv6): which file and interface, which link type, how many frames
     were left unread. A pcap file is its one capture point, a pcapng interface is named."""
     where = f"{file}: interface '{point.name}' has link type" if pcapng else f"{file}: link type"
-    frames = {0: "it holds no frame", 1: "its 1 frame was not analysed"}.get(
-        point.frames, f"its {point.frames} frames were not analysed")
-    return (f"{where} {link_name(point.linktype)}, which fama-analyze does not read (it reads IPv6 over "
+    frames = {0: "it holds no frame", 1: "its 1 frame was left unread"}.get(
+        point.frames, f"its {point.frames} frames were left unread")
+    return (f"{where} {link_name(point.linktype)}, which scapy-fama does not read (it reads IPv6 over "
             f"{READABLE_NAMES}): {frames}")
 
 

@@ -25,7 +25,7 @@ from tests.corpus import TSHARK, TSHARK_MISSING, run_tshark
 
 ROOT = Path(__file__).resolve().parents[2]
 NS3 = ROOT.parent / "shared" / "pcaps" / "ns3mipv6_prefix1-n3-i1.pcap"  # Raw IP: RS/RA, BU, BA, tunnelled UDP
-READS = "which fama-analyze does not read (it reads IPv6 over raw IP, Ethernet, Linux SLL/SLL2 and BSD loopback)"
+READS = "which scapy-fama does not read (it reads IPv6 over raw IP, Ethernet, Linux SLL/SLL2 and BSD loopback)"
 MAC_MN, MAC_AP = bytes.fromhex("020000000009"), bytes.fromhex("020000000007")
 
 
@@ -108,7 +108,7 @@ def test_a_capture_in_a_link_type_not_read_is_one_error_line_not_no_findings(
     path.write_bytes(pcap([(1.0 + i, dot11(ip, i)) for i in range(3)], linktype=linktype))
     code, out, err = run(capsys, path, *(["--json"] if json_out else []))
     assert (code, out) == (2, "")
-    assert err == f"fama-analyze: error: nothing analysed: radio.pcap: link type {said}, {READS}: its 3 frames were not analysed\n"
+    assert err == f"fama-analyze: error: nothing analysed: radio.pcap: link type {said}, {READS}: its 3 frames were left unread\n"
 
 
 def test_a_pcapng_of_interfaces_none_of_them_read_names_each(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -122,8 +122,8 @@ def test_a_pcapng_of_interfaces_none_of_them_read_names_each(capsys: pytest.Capt
     assert (code, out) == (2, "")
     assert err == (
         f"fama-analyze: error: nothing analysed: radios.pcapng: interface 'wlan0' has link type 105 (IEEE 802.11), "
-        f"{READS}: its 2 frames were not analysed; radios.pcapng: interface 'hci0' has link type 201 (Bluetooth HCI H4 "
-        f"with pseudo-header), {READS}: its 1 frame was not analysed; radios.pcapng: interface 'mon0' has link type "
+        f"{READS}: its 2 frames were left unread; radios.pcapng: interface 'hci0' has link type 201 (Bluetooth HCI H4 "
+        f"with pseudo-header), {READS}: its 1 frame was left unread; radios.pcapng: interface 'mon0' has link type "
         f"127 (IEEE 802.11 with radiotap header), {READS}: it holds no frame\n")
 
 
@@ -143,7 +143,7 @@ def test_an_ethernet_capture_beside_an_802_11_one_is_analysed_and_the_other_name
     assert code == 1
     assert [f["capture_points"] for f in doc["files"]] == [[{"name": "eth", "linktype": 1, "read": True, "skipped": 0}],
                                                          [{"name": "wifi", "linktype": 105, "read": False, "skipped": 1}]]
-    sentence = f"wifi.pcap: link type 105 (IEEE 802.11), {READS}: its 1 frame was not analysed"
+    sentence = f"wifi.pcap: link type 105 (IEEE 802.11), {READS}: its 1 frame was left unread"
     assert doc["warnings"] == [sentence] and err == f"warning: {sentence}\n"
     assert doc["signalling"]["BU"] == doc["signalling"]["BA"] == 1
 
@@ -163,7 +163,7 @@ def test_the_ethernet_interface_of_a_mixed_pcapng_is_analysed_and_the_802_11_one
     ba = [(int(f[0]), int(f[3])) for f in fields if f[2] == "6"]
     radio_bu = [f for f in fields if f[1] == "1" and f[2]]
     assert per_interface == {0: 11, 1: 3} and len(bu) == len(ba) == 1 and not radio_bu
-    sentence = f"mixed.pcapng: interface 'wlan0' has link type 105 (IEEE 802.11), {READS}: its 3 frames were not analysed"
+    sentence = f"mixed.pcapng: interface 'wlan0' has link type 105 (IEEE 802.11), {READS}: its 3 frames were left unread"
 
     code, out, err = run(capsys, mixed, "--json")
     assert code == 1

@@ -102,8 +102,8 @@ def test_a_capture_in_a_link_type_not_read_is_a_warning_not_a_silent_skip(tmp_pa
     (captures / "wifi.pcap").write_bytes(header + struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame)
     told: list[str] = []
     corpus = Harness("dar").corpus(captures, told.append)
-    assert told == ["wifi.pcap: link type 105 (IEEE 802.11), which fama-analyze does not read (it reads IPv6 over raw "
-                    "IP, Ethernet, Linux SLL/SLL2 and BSD loopback): its 1 frame was not analysed"]
+    assert told == ["wifi.pcap: link type 105 (IEEE 802.11), which scapy-fama does not read (it reads IPv6 over raw "
+                    "IP, Ethernet, Linux SLL/SLL2 and BSD loopback): its 1 frame was left unread"]
     assert any(name.startswith("lab-") for name in corpus) and not any(name.startswith("wifi-") for name in corpus)
 
 

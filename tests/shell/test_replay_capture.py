@@ -238,8 +238,8 @@ def test_a_capture_of_a_link_type_the_reader_does_not_know_says_which(session: S
     assert whole[20:24] == (1).to_bytes(4, "little")  # Ethernet
     whole[20:24] = (106).to_bytes(4, "little")
     (tmp_path / "other-link.pcap").write_bytes(whole)
-    skipped = (f"other-link.pcap: link type 106, which fama-analyze does not read (it reads IPv6 over raw IP, "
-               f"Ethernet, Linux SLL/SLL2 and BSD loopback): its {len(_records(bytes(whole)))} frames were not analysed")
+    skipped = (f"other-link.pcap: link type 106, which scapy-fama does not read (it reads IPv6 over raw IP, "
+               f"Ethernet, Linux SLL/SLL2 and BSD loopback): its {len(_records(bytes(whole)))} frames were left unread")
     with pytest.raises(ValueError) as error:
         session.replay(tmp_path / "other-link.pcap", "dar1")
     assert str(error.value) == "the capture holds no Binding Update to replay; " + skipped
