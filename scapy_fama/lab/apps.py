@@ -63,6 +63,7 @@ SOCKET_TIMEOUT = 60.0
 LATE = 1.0  # seconds to wait for the last echo replies
 PING_INTERVALS = (0.001, 1.0)  # seconds: the shortest and the longest --interval (0, or NaN, was a flood)
 MAX_ECHOES = 0xFFFF  # --count at most: the Echo sequence numbers before they come round again
+MODULE = "scapy_fama.lab.apps"  # what start() runs: python -m MODULE APP ...
 PROBE_NICE = -15  # the pinger's priority: ahead of the roles it measures (roles.ROLE_NICE, -10)
 
 
@@ -204,23 +205,34 @@ def ping(address: str, interval: float, stop: _Stop, count: int | None = None) -
     return {"interval": interval, "nice": nice, "echoes": [[s, t, rtts.get(s)] for s, t in sent.items()]}
 
 
-def start(ns: str, app: str, *options: str, timeout: float = 30.0) -> subprocess.Popen[str]:
+class App(subprocess.Popen[str]):
+    """An app running in a namespace, named in errors as ``called`` (``ping in fama-lab-cn``)."""
+
+    def __init__(self, ns: str, app: str, options: tuple[str, ...]) -> None:
+        self.called = f"{app} in {ns}"
+        command = in_namespace(ns, [sys.executable, "-m", MODULE, app, *options])
+        super().__init__(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def start(ns: str, app: str, *options: str, timeout: float = 30.0) -> App:
     """Run an app in namespace ``ns`` and wait for its ``ready``."""
-    command = in_namespace(ns, [sys.executable, "-m", "scapy_fama.lab.apps", app, *options])
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stdout is not None
+    process = App(ns, app, options)
+    out = process.stdout
+    assert out is not None
     with owned(process):
-        ready = threading.Thread(target=process.stdout.readline, daemon=True)
+        said: list[str] = []
+        ready = threading.Thread(target=lambda: said.append(out.readline()), daemon=True)
         ready.start()
         ready.join(timeout)
-        if ready.is_alive() or process.poll() is not None:
+        if said != ["ready\n"]:
             process.kill()
             _, err = process.communicate()
-            raise LabError(f"{app} in {ns} did not start: {(err.strip().splitlines() or ['no message'])[-1]}")
+            late = f"no ready within {timeout:g} s" if not said else _ending(process, err)
+            raise LabError(f"{process.called} did not start: {late}")
     return process
 
 
-def finish(process: subprocess.Popen[str], *, stop: bool, timeout: float = 60.0) -> dict[str, Any]:
+def finish(process: App, *, stop: bool, timeout: float = 60.0) -> dict[str, Any]:
     """The app's JSON result, after SIGTERM when ``stop`` (else it ends by itself)."""
     if stop:
         process.terminate()
@@ -228,15 +240,32 @@ def finish(process: subprocess.Popen[str], *, stop: bool, timeout: float = 60.0)
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
-        out, err = process.communicate()
+        process.communicate()
+        after = " of SIGTERM" if stop else ""
+        raise LabError(f"{process.called} gave no result within {timeout:g} s{after}: killed") from None
     try:
         return json.loads(out.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        raise LabError(f"an app gave no result: {(err.strip().splitlines() or ['no message'])[-1]}") from None
+        raise LabError(f"{process.called} gave no result: {_ending(process, err)}") from None
+
+
+def _ending(process: App, err: str) -> str:
+    """How an app that ended said nothing useful ended: its last line on stderr, else its exit."""
+    lines = err.strip().splitlines()
+    if lines:
+        return lines[-1]
+    code = process.wait()
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:  # a number Python has no name for (a real-time signal)
+            name = f"signal {-code}"
+        return f"ended by {name} with nothing on stderr"
+    return f"exit status {code} with nothing on stderr"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m scapy_fama.lab.apps")
+    ap = argparse.ArgumentParser(prog=f"python -m {MODULE}")
     low, high = PING_INTERVALS
     sub = ap.add_subparsers(dest="app", required=True)
     s = sub.add_parser("sink")

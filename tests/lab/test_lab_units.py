@@ -147,6 +147,34 @@ def test_the_pinger_refuses_an_interval_out_of_range(interval: str, shown: str) 
                                             f"must be 0.001 to 1 s: {shown}")  # fmt: skip
 
 
+@pytest.fixture
+def here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apps run in this namespace: what start() and finish() say needs no lab."""
+    monkeypatch.setattr(apps, "in_namespace", lambda ns, command: command)
+
+
+def test_an_app_that_exits_before_ready_says_why(here: None) -> None:
+    with pytest.raises(LabError, match=r"^ping in fama-lab-cn did not start: python -m scapy_fama.lab.apps ping: "
+                                       r"error: argument --interval: must be 0.001 to 1 s: 0.0$"):  # fmt: skip
+        apps.start("fama-lab-cn", "ping", "--to", "::1", "--interval", "0")
+
+
+def test_an_app_ended_by_a_signal_says_which(here: None) -> None:
+    """A pinger that died without a word under a full suite was reported as "an app gave no
+    result: no message": which app, and how it ended, were lost."""
+    sink = apps.start("fama-lab-mn", "sink", "--bind", "::1", "--port", "0")
+    sink.kill()
+    with pytest.raises(LabError, match="^sink in fama-lab-mn gave no result: ended by SIGKILL with nothing on stderr$"):
+        apps.finish(sink, stop=False)
+
+
+def test_an_app_that_does_not_end_is_killed_and_says_so(here: None) -> None:
+    sink = apps.start("fama-lab-mn", "sink", "--bind", "::1", "--port", "0")  # waits for a connection
+    with pytest.raises(LabError, match=r"^sink in fama-lab-mn gave no result within 0.5 s: killed$"):
+        apps.finish(sink, stop=False, timeout=0.5)
+    assert sink.returncode == -9
+
+
 def test_a_capturer_that_gives_up_is_refused_before_it_is_seen_to_exit(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
