@@ -23,16 +23,65 @@ handler cannot be installed, and nothing changes.
 (fama-fuzz filing libFuzzer's crash files, each run once under a time limit):
 SIGINT and SIGTERM alike are only listed, never raised, and the work looks at
 the list between two steps.
+
+:class:`Latch` is the flag for a handler that must wake a wait (an app's SIGTERM,
+a role's SIGTERM and SIGUSR1). ``threading.Event`` cannot be that flag: its
+``set()`` takes the lock that ``wait()`` holds around its sleep, and a handler
+runs in the main thread between two bytecodes, possibly inside that very
+``wait()``: the handler then waits for a lock its own thread holds, for ever (a
+pinger of fama-lab that never answered SIGTERM). ``Latch.set()`` takes no lock:
+it sets a flag and writes a byte to a pipe, and ``wait()`` sleeps in
+``select()`` on that pipe, which the handler's byte ends at once. A signal that
+the kernel hands to another thread is run by Python when the main thread next
+runs bytecode, as for any handler: give ``wait()`` a timeout.
 """
 
 from __future__ import annotations
 
+import os
+import select
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
+
+
+class Latch:
+    """A flag that a signal handler, or any thread, may set (see the module doc)."""
+
+    def __init__(self) -> None:
+        self._set = False
+        self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def set(self) -> None:
+        self._set = True
+        try:
+            os.write(self._write, b"\0")
+        except BlockingIOError:  # the pipe is full of earlier sets: a wait wakes all the same
+            pass
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def clear(self) -> None:
+        self._set = False  # before the pipe is emptied: a set() meanwhile stays seen
+        try:
+            while os.read(self._read, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the latch is set, after waiting at most ``timeout`` seconds for it."""
+        if not self._set:
+            select.select([self._read], [], [], timeout)
+        return self._set
+
+    def __del__(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
 
 
 @contextmanager

@@ -120,6 +120,7 @@ from scapy_fama.automata.drawing import draw
 from scapy_fama.automata.errors import IcmpErrors
 from scapy_fama.automata.kernel_path import KernelPath, signalling
 from scapy_fama.automata.log import LogSink
+from scapy_fama.interrupt import Latch
 from scapy_fama.automata.ports import AccessPort, Frame, NodeSocket
 from scapy_fama.automata.reassembly import Refused, Reassembly
 from scapy_fama.codec import decode, decode_parsed, encode_bytes
@@ -970,7 +971,7 @@ class FamaAutomaton(Automaton):
                                   "CAP_SYS_NICE, and a container may forbid it") from None  # fmt: skip
         self.log.write(self.name, "event", "scheduling", policy="fifo", priority=priority, thread=thread.native_id)
 
-    def _leave(self, hurry: threading.Event) -> None:
+    def _leave(self, hurry: Latch) -> None:
         """What the node does after the signal to stop and before it stops (the MN de-registers
         its bindings); return at once when ``hurry`` is set (a second signal)."""
 
@@ -980,7 +981,7 @@ class FamaAutomaton(Automaton):
         short; SIGUSR1 logs one ``status`` record with the size of every table. ``realtime``:
         the automaton's thread under SCHED_FIFO at that priority (see the module's docstring);
         refused (no CAP_SYS_NICE, a container's limit), a PermissionError, the node stopped."""
-        stop, hurry, asked = threading.Event(), threading.Event(), threading.Event()
+        stop, hurry, asked = Latch(), Latch(), Latch()  # set by the handlers: no Event (see interrupt.Latch)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: (hurry if stop.is_set() else stop).set())
         signal.signal(signal.SIGUSR1, lambda *_: asked.set())

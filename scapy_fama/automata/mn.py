@@ -67,8 +67,6 @@ link and the core after every event::
 
 from __future__ import annotations
 
-import threading
-
 from scapy.automaton import ATMT
 
 from scapy_fama.automata.base import COMMAND_TIMEOUT, FamaAutomaton
@@ -77,6 +75,7 @@ from scapy_fama.automata.log import LogSink
 from scapy_fama.automata.nd import ALL_NODES, ALL_ROUTERS, announcement, solicitation
 from scapy_fama.automata.ports import AccessPort, Frame
 from scapy_fama.crypto import addr_text
+from scapy_fama.interrupt import Latch
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import MnCore
 from scapy_fama.proto.addresses import AddressRecord
@@ -116,7 +115,7 @@ class MnAutomaton(FamaAutomaton):
         self._routers: dict[str, str] = {}  # prefix -> link-local address of its router
         self._announced: str | None = None  # the address announced on this attachment (RFC 9131)
         self.exit_within = exit_within  # serve(): de-register for this long at exit (None: do not)
-        self._gone: threading.Event | None = None  # set at the core's shutdown-done (leave())
+        self._gone: Latch | None = None  # set at the core's shutdown-done (leave())
         path = MnKernel(iface) if kernel and iface is not None else None
         super().__init__(
             core, link, iface, name=name, log=log, debug=debug, kernel=path, emulation=emulation
@@ -292,19 +291,19 @@ class MnAutomaton(FamaAutomaton):
 
     # ---------------------------------------------------------------- leaving (any thread)
 
-    def leave(self, within: float = EXIT_WITHIN, hurry: threading.Event | None = None) -> None:
+    def leave(self, within: float = EXIT_WITHIN, hurry: Latch | None = None) -> None:
         """De-register every binding the MN holds at a DAR (:meth:`MnCore.shutdown`) and return
         once their BAs came or ``within`` seconds passed, or at once when ``hurry`` is set
         meanwhile (what is left is then reported as at the deadline). The MN is LEAVING for good
         afterwards: stop() it. Called again: nothing more."""
         if self.core.leaving:
             return
-        gone = self._gone = hurry or threading.Event()
+        gone = self._gone = hurry or Latch()
         self._core_call(lambda now: self.core.shutdown(now, within))
         gone.wait(within + COMMAND_TIMEOUT)  # the core's deadline ends it; the margin: a stuck thread
         self._core_call(lambda now: self.core.hurry(now))
 
-    def _leave(self, hurry: threading.Event) -> None:
+    def _leave(self, hurry: Latch) -> None:
         if self.exit_within is not None:
             self.leave(self.exit_within, hurry)
 

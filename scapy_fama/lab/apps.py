@@ -53,6 +53,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from scapy_fama.interrupt import Latch
 from scapy_fama.lab.links import LabError, in_namespace, owned
 from scapy_fama.wire.icmpv6 import echo_reply, echo_request
 
@@ -67,16 +68,16 @@ MODULE = "scapy_fama.lab.apps"  # what start() runs: python -m MODULE APP ...
 PROBE_NICE = -15  # the pinger's priority: ahead of the roles it measures (roles.ROLE_NICE, -10)
 
 
-class _Stop:
+class _Stop(Latch):
     """Set by SIGTERM or SIGINT: the app ends its work and reports."""
 
     def __init__(self) -> None:
-        self.event = threading.Event()
+        super().__init__()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.event.set())
+            signal.signal(sig, lambda *_: self.set())
 
     def __bool__(self) -> bool:
-        return self.event.is_set()
+        return self.is_set()
 
 
 def _ready() -> None:
@@ -143,7 +144,7 @@ def source(
                 digest.update(data)
                 total += len(data)
                 if chunks is None:
-                    stop.event.wait(max(0.0, started + total / rate - time.monotonic()))
+                    stop.wait(max(0.0, started + total / rate - time.monotonic()))
             conn.shutdown(socket.SHUT_WR)
             while conn.recv(65536):
                 pass
@@ -199,7 +200,7 @@ def ping(address: str, interval: float, stop: _Stop, count: int | None = None) -
                 pass  # no route while the MN is away: a lost echo
             now = time.monotonic()
             due = next_due(due, interval, now)
-            stop.event.wait(due - now)
+            stop.wait(due - now)
         finished[0] = time.time() + LATE
         reader.join()
     return {"interval": interval, "nice": nice, "echoes": [[s, t, rtts.get(s)] for s, t in sent.items()]}

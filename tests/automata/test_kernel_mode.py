@@ -81,13 +81,12 @@ json.dump(result, open(out, "w"))
 
 # A capture on one interface until SIGTERM, then a pcap: `SNIFF IFACE PCAP`.
 SNIFF = """
-import signal, sys, threading
+import signal, sys
 from scapy.sendrecv import AsyncSniffer
 from scapy.utils import wrpcap
-stop = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: stop.set())
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])  # for sigwait, in the sniffer's thread too
 sniffer = AsyncSniffer(iface=sys.argv[1], store=True, started_callback=lambda: open(sys.argv[2] + ".ready", "w").close())
-sniffer.start(); stop.wait(); wrpcap(sys.argv[2], sniffer.stop())
+sniffer.start(); signal.sigwait([signal.SIGTERM]); wrpcap(sys.argv[2], sniffer.stop())
 """
 
 

@@ -7,6 +7,7 @@ import threading
 import time
 
 from memnet import DAR1, WAIT, Net
+from scapy_fama.interrupt import Latch
 from test_automata import handover
 
 
@@ -38,7 +39,7 @@ def test_a_silent_dar_is_reported_at_the_deadline(net: Net) -> None:
 def test_a_second_interrupt_ends_the_wait_at_once(net: Net) -> None:
     hoa, _ = handover(net)
     net.dar1.intercept("BA")
-    hurry = threading.Event()
+    hurry = Latch()
     threading.Timer(0.2, hurry.set).start()  # the second Ctrl-C, as serve() passes it on
     net.mn.leave(30.0, hurry)
     (left,) = net.log.find(node="mn", kind="deregistration-abandoned")
