@@ -57,11 +57,17 @@ from scapy_fama.net.kernel import TUN_NAME
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import DarCore
 from scapy_fama.proto.dar import foreseeable
-from scapy_fama.proto.effects import Effects, Send
-from scapy_fama.proto.messages import BindingAck, BindingUpdate, Datagram, Message
+from scapy_fama.proto.effects import Drop, Effects, Send
+from scapy_fama.proto.messages import KINDS, BindingAck, BindingUpdate, Datagram, Message
 from scapy_fama.proto.status import BaStatus
 from scapy_fama.wire import WireInfo
 from scapy_fama.wire.link import ipv6_in
+
+
+_BA = KINDS[BindingAck]
+# the records of a foreseen refresh answered (Refreshed.effects: the event, then the BA), by
+# (direction, kind) as the general path counts them
+_FORESEEN_RECORDS = (("in", KINDS[BindingUpdate]), ("event", "binding-updated"), ("out", _BA))
 
 
 def _link_local(a: bytes) -> bool:
@@ -123,7 +129,10 @@ class DarAutomaton(FamaAutomaton):
 
     def _foreseen(self, now: float, frame: Frame) -> bool:
         """A refresh like its binding's last one (refreshes.py), decided by the core: answered
-        when it accepts it, dropped when its BAD is wrong; False: the general path reads it."""
+        when it accepts it, dropped when its BAD is wrong; False: the general path reads it.
+        Answered, its BA's bytes come from the shape; the BU, its event and its BA are made as
+        objects only for someone who looks (a log that is read, a BA interception), and else
+        their records are counted: the records, held BAs and bytes are the general path's."""
         if not self.refreshes:
             return False
         data = frame.data
@@ -132,15 +141,23 @@ class DarAutomaton(FamaAutomaton):
         if found is None:
             return False
         shape, bu, seq, bad, covered = found
-        effects = self.core.refresh(bu, seq, bad, covered, now)
-        if effects is None:
+        result = self.core.refresh(bu, seq, bad, covered, now)
+        if result is None:
             return False
-        # formatted only for someone who reads it: else the record is counted, as the message's kind
-        self._log_in(replace(bu, seq=seq, bad=bad, auth_data=covered) if self.log.reading else bu, frame)
-        for effect in effects:
-            if isinstance(effect, Send) and isinstance(effect.msg, BindingAck) and effect.msg.auth_key:
-                self._emit(effect.msg, shape.answer(seq, effect.msg.auth_key), "out", now)
-                self.foreseen += 1
+        read = replace(bu, seq=seq, bad=bad, auth_data=covered) if self.log.reading else bu  # formatted if read
+        if isinstance(result, Drop):  # its BAD wrong (profile §6 step 4): one HMAC spent, nothing read again
+            self._log_in(read, frame)
+            self._apply([result], now)
+            return True
+        packet = shape.answer(seq, result.key)
+        self.foreseen += 1
+        if _BA not in self._intercepts and self.log.counted(*_FORESEEN_RECORDS):
+            self._route(packet, now)  # nobody looks: the records counted, the bytes routed
+            return True
+        self._log_in(read, frame)
+        for effect in result.effects():  # the BA goes as the shape wrote it
+            if isinstance(effect, Send):
+                self._emit(effect.msg, packet, "out", now)
             else:
                 self._apply([effect], now)
         return True

@@ -261,6 +261,18 @@ class LogSink:
         if self._admit(node, direction, name, extra.get("why")):
             self._emit(node, direction, name, {"src": msg.src, "dst": msg.dst, **fields(msg), **extra})
 
+    def counted(self, *keys: tuple[str, str]) -> bool:
+        """Records of each (direction, kind) in ``keys``, for a caller that makes them only for
+        someone who reads them: nobody reading, they are counted at once, as write() and
+        message() count them, and True; else nothing is counted, False (the caller writes them)."""
+        if self._read:
+            return False
+        with self._lock:
+            counts = self.counts
+            for key in keys:
+                counts[key] += 1
+        return True
+
     def _admit(self, node: str, direction: str, kind: str, why: str | None) -> bool:
         """Count the record; whether it goes anywhere and the limit lets it through (a token
         bucket per node, direction, kind and drop code). Nobody reading: counted, nothing more."""

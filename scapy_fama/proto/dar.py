@@ -64,6 +64,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import IPv6Address, IPv6Network
+from typing import NamedTuple
 
 from scapy_fama.crypto import (
     CgaParams,
@@ -156,6 +157,31 @@ def foreseeable(bu: BindingUpdate) -> bool:
         and not bu.deregistration
         and index == 0
     )
+
+
+def _updated(hoa: str, coa: str, lifetime: int) -> Notify:
+    """The event of a binding renewed from the CoA it had."""
+    return Notify("binding-updated", {"hoa": hoa, "coa": coa, "lifetime": lifetime})
+
+
+class Refreshed(NamedTuple):
+    """A foreseen refresh :meth:`DarCore.refresh` accepted: the binding of ``hoa`` renewed from
+    the CoA it had (profile §6 steps 5-6) and the BA it is owed (step 7), as the values they
+    differ in. A driver that writes the BA's bytes from a shape needs no more; :meth:`effects`
+    makes the objects :meth:`DarCore.on_message` returns for the BU, for one that shows or
+    holds them (a log that is read, an interception: DESIGN.md "bytes first")."""
+
+    dar: str
+    coa: str
+    hoa: str
+    seq: int
+    lifetime: int
+    key: bytes  # the Kbm of the BA's BAD: the BU's own (profile §4)
+
+    def effects(self) -> Effects:
+        """The event and the BA, in the order on_message returns them."""
+        ba = BindingAck(self.dar, self.coa, self.hoa, BaStatus.ACCEPTED, self.seq, self.lifetime, auth_key=self.key)
+        return [_updated(self.hoa, self.coa, self.lifetime), Send(ba)]
 
 
 class DarCore:
@@ -456,15 +482,15 @@ class DarCore:
 
     # ---------------------------------------------------------------- a foreseen refresh
 
-    def refresh(self, bu: BindingUpdate, seq: int, bad: bytes, auth_data: bytes, now: float) -> Effects | None:
+    def refresh(self, bu: BindingUpdate, seq: int, bad: bytes, auth_data: bytes, now: float) -> Refreshed | Drop | None:
         """Profile §6 for a BU a driver foresaw (:mod:`scapy_fama.wire.refresh`): byte for byte,
         but for ``seq``, ``bad`` (covering ``auth_data``) and the checksum, ``bu``, which this core
         accepted and :func:`foreseeable` allows. What its bytes decide stands as it was (steps 1
         and 2, the options step 4 reads, the H flag, step 5's kind); what the state decides is
-        decided again here. The effects are those :meth:`on_message` returns for it when it
-        accepts it or, its BAD wrong, drops it; None for anything else (a state that changed:
-        no binding there from that CoA, an old seq, expiry due, a care-of test required), which
-        :meth:`on_message` then decides from the start."""
+        decided again here. Accepted: :class:`Refreshed`, whose ``effects()`` are those
+        :meth:`on_message` returns for it; its BAD wrong: the Drop on_message returns; None for
+        anything else (a state that changed: no binding there from that CoA, an old seq, expiry
+        due, a care-of test required), which :meth:`on_message` then decides from the start."""
         hoa, coa = bu.home_address, bu.src
         if self.config.require_coa_test or self._cache.due(now):  # §5's care-of token; expiry first
             return None
@@ -476,13 +502,13 @@ class DarCore:
         key = record.early_kbm  # step 4: the PHKT alone (no care-of token), as Authoriser.check
         if not check_authenticator(bad, key, coa, self.address, auth_data):
             forged = replace(bu, seq=seq, bad=bad, auth_data=auth_data)
-            return [Drop(forged, BAD_WRONG)]  # cost before trust: one HMAC, nothing read again
+            return Drop(forged, BAD_WRONG)  # cost before trust: one HMAC, nothing read again
         c = self.config
         granted = grant_lifetime(bu.lifetime, c.valid_lifetime, c.max_binding_lifetime)  # step 5
-        old = self._cache.bind(hoa, coa, granted, now)  # step 6: the binding is there already
+        # step 6: the binding is there, from this CoA (checked above): renewed, no tunnel changes
+        self._cache.bind(hoa, coa, granted, now)
         self._cache.accepted(record, seq, now)
-        ba = BindingAck(self.address, coa, hoa, BaStatus.ACCEPTED, seq, granted, auth_key=key)  # step 7
-        return self._tunnel_change(old, hoa, coa, granted) + [Send(ba)]
+        return Refreshed(self.address, coa, hoa, seq, granted, key)  # step 7: the BA, every BU reaching it
 
     def _unbind(self, hoa: str, event: str) -> Effects:
         binding = self._cache.unbind(hoa)
@@ -498,11 +524,11 @@ class DarCore:
         if old is None:
             return [TunnelUp(self.address, coa, hoa), Notify("binding-created", data)]
         if old.coa == coa:
-            return [Notify("binding-updated", data)]
+            return [_updated(hoa, coa, lifetime)]
         return [
             TunnelDown(self.address, old.coa, hoa),
             TunnelUp(self.address, coa, hoa),
-            Notify("binding-updated", data),
+            _updated(hoa, coa, lifetime),
         ]
 
     def _reply(

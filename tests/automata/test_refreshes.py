@@ -137,8 +137,8 @@ class Dar:
     log: LogSink
 
     @classmethod
-    def make(cls, foresee: bool) -> Dar:
-        router, log = MemRouter("refreshes"), LogSink(keep=True)
+    def make(cls, foresee: bool, log: LogSink | None = None) -> Dar:
+        router, log = MemRouter("refreshes"), log or LogSink(keep=True)
         core = DarCore(DAR, PREFIX, rand=random.Random(5).randbytes)
         automaton = DarAutomaton(core, MemLink("access").port("dar"), upstream=router.port(PREFIX), name="dar", log=log)
         if not foresee:
@@ -277,3 +277,30 @@ def test_a_frame_at_a_bindings_place_makes_its_shape_once(hoa: Cga, mn_key: KeyP
     assert made == [1]
     assert decode(fast.receive(refresh(hoa, 3, phkt), 3.0, upstream=True)[0]).status == 0
     assert fast.automaton.foreseen == 1
+
+
+def test_what_nobody_looks_at_is_counted_and_what_someone_holds_is_made(hoa: Cga, mn_key: KeyPair) -> None:
+    """Bytes first (DESIGN.md): a DAR whose log nobody reads answers a foreseen refresh without
+    making its BU, event and BA as objects, yet counts the records a DAR that reads every BU
+    counts; with BAs intercepted, it holds the BA the other holds, the same message and packet."""
+    first = encode_bytes(BindingUpdate(COA, DAR, hoa.address, 1, LIFETIME, cga_params=hoa.params, sign_with=mn_key))
+    for log in (lambda: LogSink(None, None), lambda: LogSink(keep=True)):
+        fast, slow = Dar.make(foresee=True, log=log()), Dar.make(foresee=False, log=log())
+        phkt = b""
+        for dar in (fast, slow):
+            ack = decode(dar.receive(first, 1.0, upstream=True)[0])
+            assert isinstance(ack, BindingAck) and ack.phkt_ciphertext is not None
+            phkt = decrypt_phkt(mn_key, ack.phkt_ciphertext)
+        bus = [refresh(hoa, seq, phkt) for seq in range(2, 6)] + [refresh(hoa, 6, bytes(8))]  # the last forged
+        for n, bu in enumerate(bus):
+            assert fast.receive(bu, 2.0 + n, upstream=True) == slow.receive(bu, 2.0 + n, upstream=True)
+        assert fast.log.counts == slow.log.counts and fast.log.counts["event", "binding-updated"] == 4
+        assert fast.automaton.foreseen == 3 and fast.log.counts["drop", "BU"] == 1  # seq 3-5; 6 dropped
+        assert fast.log.reading == (fast.log.records is not None)
+    for dar in (fast, slow):
+        dar.automaton.intercept("BA")
+        assert dar.receive(refresh(hoa, 7, phkt), 7.0, upstream=True) == []
+    held = [dar.automaton.next_held(timeout=5.0) for dar in (fast, slow)]
+    assert held[0] is not None and held[1] is not None and fast.automaton.foreseen == 4
+    assert held[0].msg == held[1].msg and held[0].msg.seq == 7
+    assert bytes(held[0].packet) == bytes(held[1].packet) and fast.records() == slow.records()

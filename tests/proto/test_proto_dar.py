@@ -27,7 +27,7 @@ from scapy_fama.crypto import (
 from scapy_fama.net.sim_carry import received as carry
 from scapy_fama.net.sim_carry import signed_span
 from scapy_fama.proto import DarConfig, DarCore
-from scapy_fama.proto.dar import nesting
+from scapy_fama.proto.dar import Refreshed, nesting
 from scapy_fama.proto.effects import Deliver, Drop, Forward, Notify, Send, TunnelDown, TunnelUp
 from scapy_fama.proto.messages import (
     BindingAck,
@@ -259,6 +259,41 @@ def test_phkt_bu_refreshes_and_moves_the_binding(
     effects = dar.on_message(make_bu(COA2, hoa, 102, phkt=phkt), 20.0)
     assert effects[:2] == [TunnelDown(DAR1, coa, hoa), TunnelUp(DAR1, COA2, hoa)]
     assert dar.binding(hoa).coa == COA2
+
+
+def test_a_foreseen_refresh_is_decided_as_on_message_decides_it(
+    hoa_cga: Cga, coa_cga: Cga, mn_key: KeyPair
+) -> None:
+    """DarCore.refresh (a BU like an accepted one but for seq and BAD) against a twin core that
+    reads every BU with on_message: the same effects, BA key and state when it accepts, the same
+    Drop for a BAD of another key (one HMAC: cost before trust, profile §6), and None, left to
+    on_message, where the state decides otherwise."""
+    hoa, coa = hoa_cga.address, coa_cga.address
+    fast, slow = make_dar(), make_dar()
+    phkt = register(fast, hoa_cga, mn_key, coa)
+    assert register(slow, hoa_cga, mn_key, coa) == phkt  # the same seeded randomness
+    template = make_bu(coa, hoa, 101, phkt=phkt)
+    assert fast.on_message(template, 10.0) == slow.on_message(template, 10.0)
+    for seq, now in ((102, 20.0), (103, 20.0), (30000, 30.0)):  # twice at one instant
+        bu = make_bu(coa, hoa, seq, phkt=phkt)
+        done = fast.refresh(template, bu.seq, bu.bad, bu.auth_data, now)
+        expected = slow.on_message(bu, now)
+        assert isinstance(done, Refreshed) and done.effects() == expected
+        assert ba_of(done.effects()).auth_key == ba_of(expected).auth_key == kbm(phkt) == done.key
+        assert (fast.binding(hoa), fast.record(hoa)) == (slow.binding(hoa), slow.record(hoa))
+    forged = make_bu(coa, hoa, 30001, phkt=bytes(8))
+    dropped = fast.refresh(template, forged.seq, forged.bad, forged.auth_data, 31.0)
+    assert isinstance(dropped, Drop) and [dropped] == slow.on_message(forged, 31.0)
+    assert fast.record(hoa).last_seq == slow.record(hoa).last_seq == 30000
+    old = make_bu(coa, hoa, 30000, phkt=phkt)  # a replay: step 3 answers it with 135
+    assert fast.refresh(template, old.seq, old.bad, old.auth_data, 32.0) is None
+    moved = make_bu(COA2, hoa, 30001, phkt=phkt)  # the binding moves: its tunnels change
+    assert fast.on_message(moved, 33.0) == slow.on_message(moved, 33.0)
+    later = make_bu(coa, hoa, 30002, phkt=phkt)
+    assert fast.refresh(template, later.seq, later.bad, later.auth_data, 34.0) is None
+    assert fast.refresh(moved, later.seq, later.bad, later.auth_data, 1e6) is None  # expiry due first
+    secure = make_dar(require_coa_test=True)
+    assert secure.refresh(template, later.seq, later.bad, later.auth_data, 34.0) is None  # §5: a care-of token
 
 
 def test_every_bu_that_reaches_step_7_gets_a_ba_whatever_its_a_bit(
