@@ -11,13 +11,15 @@ but for the sequence number, the BAD and the checksum
 :class:`~scapy_fama.wire.refresh.RefreshShape` per binding and tries it first::
 
     frame --its HoA (at the one offset a shape allows)--> a shape? --read(): the same but seq, BAD, checksum-->
-        DarCore.refresh(): the state accepts it --> BA: shape.answer(seq, Kbm), the core's effects
+        DarCore.refresh(): the state accepts it (Refreshed) --> BA: shape.answer(seq, Kbm); records counted,
+        or, for a log that is read or a BA held, the objects of Refreshed.effects()
     anything else (no shape, other bytes, a wrong checksum, the core not accepting) --> the general path
     the general path accepts a BU ``foreseeable`` allows --> kept; its shape made when the next one comes
 
 The core decides every foreseen BU again (sequence number, BAD, binding, record,
-expiry: ``DarCore.refresh``) and returns the effects the general path would;
-only reading and writing the bytes is saved. One shape is kept per HoA, at most
+expiry: ``DarCore.refresh``), and what it returns makes the effects the general
+path would (``Refreshed.effects``), when someone looks at them; only reading and
+writing the bytes, and objects nobody looks at, are saved. One shape is kept per HoA, at most
 ``capacity`` (profile §6 "Bounded state": the binding cache's capacity), the one
 least recently used going first; a lookup is one slice and one dict probe, what
 ever the bindings sent. Tests hold both paths to the same bytes, records and state.

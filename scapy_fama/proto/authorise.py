@@ -138,8 +138,7 @@ class Authoriser:
         if bu.cga_params is not None:
             return self._cga(bu, record, care_of, now)
         assert record is not None and bu.bad is not None
-        early = care_of is None and not bu.deregistration
-        key = record.early_kbm if early else kbm(record.phkt, care_of, deregistration=bu.deregistration)
+        key = record.kbm(care_of, bu.deregistration)
         if not check_authenticator(bu.bad, key, bu.endpoints()[0], self._address, bu.auth_data):
             return Dropped(BAD_WRONG)
         return Authorised(record, care_of, kbm=key)

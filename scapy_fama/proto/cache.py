@@ -70,6 +70,13 @@ class SecurityRecord:
     def __post_init__(self) -> None:
         self.early_kbm = kbm(self.phkt)  # RFC 4866 §4.1: the PHKT and 8 zero bytes
 
+    def kbm(self, care_of: bytes | None, deregistration: bool) -> bytes:
+        """The Kbm of a BU (and of its BA) under this record's PHKT (RFC 6275 §5.2.5, profile
+        §4): the one kept for a BU without a care-of token, else computed."""
+        if care_of is None and not deregistration:
+            return self.early_kbm
+        return kbm(self.phkt, care_of, deregistration=deregistration)
+
 
 @dataclass(slots=True)
 class Binding:

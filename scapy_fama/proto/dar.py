@@ -74,7 +74,6 @@ from scapy_fama.crypto import (
     cga_check,
     check_authenticator,
     encrypt_phkt,
-    kbm,
     prefix64,
 )
 from scapy_fama.proto.adverts import ALL_NODES, RaSchedule
@@ -574,6 +573,6 @@ class DarCore:
             cga_params=self._cga_params if signs else None,
             for_deregistration=bu.deregistration,
             sign_with=self._keypair if signs else None,
-            auth_key=key or kbm(record.phkt, care_of, deregistration=bu.deregistration) if record else None,
+            auth_key=key or record.kbm(care_of, bu.deregistration) if record else None,
         )
         return [Send(ba)] + effects
