@@ -56,7 +56,7 @@ from scapy_fama.net.iface import KernelRoute, KernelUpstream
 from scapy_fama.net.kernel import TUN_NAME
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import DarCore
-from scapy_fama.proto.dar import foreseeable
+from scapy_fama.proto.dar import UPDATED, foreseeable
 from scapy_fama.proto.effects import Drop, Effects, Send
 from scapy_fama.proto.messages import KINDS, BindingAck, BindingUpdate, Datagram, Message
 from scapy_fama.proto.status import BaStatus
@@ -67,7 +67,7 @@ from scapy_fama.wire.link import ipv6_in
 _BA = KINDS[BindingAck]
 # the records of a foreseen refresh answered (Refreshed.effects: the event, then the BA), by
 # (direction, kind) as the general path counts them
-_FORESEEN_RECORDS = (("in", KINDS[BindingUpdate]), ("event", "binding-updated"), ("out", _BA))
+_FORESEEN_RECORDS = (("in", KINDS[BindingUpdate]), ("event", UPDATED), ("out", _BA))
 
 
 def _link_local(a: bytes) -> bool:

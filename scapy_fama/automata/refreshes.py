@@ -18,11 +18,11 @@ but for the sequence number, the BAD and the checksum
 
 The core decides every foreseen BU again (sequence number, BAD, binding, record,
 expiry: ``DarCore.refresh``), and what it returns makes the effects the general
-path would (``Refreshed.effects``), when someone looks at them; only reading and
-writing the bytes, and objects nobody looks at, are saved. One shape is kept per HoA, at most
-``capacity`` (profile §6 "Bounded state": the binding cache's capacity), the one
-least recently used going first; a lookup is one slice and one dict probe, what
-ever the bindings sent. Tests hold both paths to the same bytes, records and state.
+path would (``Refreshed.effects``) when someone looks at them; only reading and
+writing the bytes, and objects nobody looks at, are saved. One shape is kept per
+HoA, at most ``capacity`` (profile §6 "Bounded state": the binding cache's
+capacity), the one least recently used going first; a lookup is one slice and one
+dict probe, whatever the bindings sent. Tests hold both paths to the same bytes, records and state.
 """
 
 from __future__ import annotations

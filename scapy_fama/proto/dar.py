@@ -158,9 +158,11 @@ def foreseeable(bu: BindingUpdate) -> bool:
     )
 
 
+UPDATED = "binding-updated"  # the event of a binding renewed or moved (proto.effects)
+
+
 def _updated(hoa: str, coa: str, lifetime: int) -> Notify:
-    """The event of a binding renewed from the CoA it had."""
-    return Notify("binding-updated", {"hoa": hoa, "coa": coa, "lifetime": lifetime})
+    return Notify(UPDATED, {"hoa": hoa, "coa": coa, "lifetime": lifetime})
 
 
 class Refreshed(NamedTuple):
