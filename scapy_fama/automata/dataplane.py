@@ -38,7 +38,12 @@ link once the automaton has handled the home de-registration that came before
 it, not tunnelled to the CoA the MN has left (profile §7; :mod:`scapy_fama.net.lwt`
 sends the same packets here). A role with link emulation
 (:mod:`scapy_fama.net.linkemu`) puts what it sends and what it takes in
-through two delay lines, as its access port does for the signalling.
+through two delay lines, as its access port does for the signalling. A frame
+taken in is held as it came and decapsulated when it is due, with the tables of
+that moment, as if the link had delivered it then: a BA is held as long on the
+access port, so the tunnel it opens stands before the packets that followed it
+on the link are looked at (looked at on arrival, they found no tunnel for the
+delay's length after every handover).
 
 Drops are counted (``counts``) and logged at most once a second per reason;
 the kernel's own multicast into the TUN (MLD reports) is dropped silently. The
@@ -57,7 +62,7 @@ import select
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -169,6 +174,24 @@ class TunnelTable:
 Log = Callable[..., None]  # LogSink.write bound to the node's name
 
 
+class _Held:
+    """Frames a link-emulating data plane held for their delay, given back as its packet socket
+    gives frames (``recv_into``) once they are due."""
+
+    def __init__(self, frames: list[bytes]) -> None:
+        self._frames = deque(frames)
+
+    def recv_into(self, into: memoryview) -> int:
+        if not self._frames:
+            raise BlockingIOError
+        frame = self._frames.popleft()
+        into[: len(frame)] = frame
+        return len(frame)
+
+    def __bool__(self) -> bool:
+        return bool(self._frames)
+
+
 class Tables:
     """The tunnel table published last and the one the data plane's thread uses, which becomes
     the published one at the thread's next packet. The first packet of each new tunnel is
@@ -270,7 +293,7 @@ class DataPlane:
                 if self.tun in ready:
                     self._from_tun()
                 if self.receiver in ready:
-                    self._from_link()
+                    (self._from_link if self._in is None else self._hold)()
                 if self._out is not None:
                     self._release(time.monotonic())
             except Exception as exc:  # noqa: BLE001 -- the data plane must outlive one bad packet
@@ -328,18 +351,20 @@ class DataPlane:
             self._drop(f"handoff-full: {HANDOFF} signalling packets wait for the automaton", inner)
         return True
 
-    def _from_link(self) -> None:
-        """Up to BATCH tunnelled packets from the packet socket, decapsulated into the TUN (the
-        inner packet's virtio_net_hdr written over the outer header's last bytes)."""
-        buffer, into, at, link, table, tun, late = (self._rx, self._rx_into, self._outer_at, self.link, self.tables.current(),
-                                                    self.tun, self._in)  # fmt: skip
+    def _from_link(self, source: socket.socket | _Held | None = None) -> None:
+        """Up to BATCH tunnelled packets from the packet socket (or the frames held that are due),
+        decapsulated into the TUN (the inner packet's virtio_net_hdr written over the outer
+        header's last bytes)."""
+        buffer, into, at, link, table, tun = (self._rx, self._rx_into, self._outer_at, self.link, self.tables.current(),
+                                              self.tun)  # fmt: skip
+        recv_into = (source or self.receiver).recv_into
         fresh = table.fresh[table.side.out_way]
         end_of_read = len(buffer) - len(into)  # 0, or VNET_HEADER when the receiver gives none
         done = 0
         try:
             for _ in range(BATCH):
                 try:
-                    n = self.receiver.recv_into(into)
+                    n = recv_into(into)
                 except BlockingIOError:
                     return
                 except OSError as exc:
@@ -361,15 +386,27 @@ class DataPlane:
                 if fresh:
                     self._first(fresh, table.side.out_way, inner, table.side.out_of)
                 buffer[at + upper - VNET_HEADER : at + upper] = header
-                frame = buffer[at + upper - VNET_HEADER : at + upper + len(inner)]
-                if late is not None:
-                    late.push(bytes(frame), time.monotonic())
-                else:
-                    os.write(tun, frame)
-                    done += 1
+                os.write(tun, buffer[at + upper - VNET_HEADER : at + upper + len(inner)])
+                done += 1
         finally:
             if done:
                 self.counts["decapsulated"] += done
+
+    def _hold(self) -> None:
+        """Link emulation: up to BATCH frames from the packet socket into the delay line, as they
+        came (decapsulated when due: :meth:`_release`, see the module's docstring)."""
+        assert self._in is not None
+        into, held = self._rx_into, self._in
+        for _ in range(BATCH):
+            try:
+                n = self.receiver.recv_into(into)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in _LINK_GONE:
+                    return
+                raise
+            held.push(bytes(into[:n]), time.monotonic())
 
     def _first(self, fresh: set[bytes], way: str, inner: memoryview, at: int) -> None:
         """Report the first packet of a new tunnel that goes ``way`` (one event per tunnel and way)."""
@@ -394,9 +431,9 @@ class DataPlane:
                 self.sender.sendto(packet, to)
             except OSError as exc:
                 self._drop(f"unsent: {exc.strerror or exc}", packet)
-        for inner in self._in.due(now):
-            os.write(self.tun, inner)
-            self.counts["decapsulated"] += 1
+        held = _Held(self._in.due(now))
+        while held:
+            self._from_link(held)
 
     def _drop(self, why: str, packet: bytes | memoryview) -> None:
         reason = why.split(":", 1)[0]

@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import socket
 import subprocess
+import time
+from collections.abc import Callable
 
 import pytest
 from memnet import receive
@@ -15,12 +18,14 @@ from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6ND_RS, IPv6, IPv6ExtHdrDestOpt
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
+from scapy_fama.automata import dataplane
 from scapy_fama.automata.dataplane import DAR, MN, Tables, TunnelTable
 from scapy_fama.automata.kernel_path import signalling
 from scapy_fama.cli import dar, mn
 from scapy_fama.craft import coti
 from scapy_fama.net.kernel import NFT_TABLE, nft_install, nft_remove
 from scapy_fama.net.linkemu import DelayLine, EmulatedPort, LinkEmulation
+from scapy_fama.net.vnet import VNET_HEADER
 from scapy_fama.net.memlink import MemLink
 from scapy_fama.proto.effects import TunnelUp
 from scapy_fama.wire import parse
@@ -182,6 +187,52 @@ def test_a_delay_line_loses_the_same_items_for_the_same_seed() -> None:
 def test_link_emulation_refuses_a_negative_delay_or_a_loss_outside_0_1(delay: float, loss: float) -> None:
     with pytest.raises(ValueError):
         LinkEmulation(delay, loss)
+
+
+class _Clock:
+    """The data plane's clock (its module's ``time``), moved by the test alone."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def _until(done: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30.0
+    while not done():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
+
+
+def test_an_emulating_data_plane_looks_up_a_held_frame_s_tunnel_when_it_is_due(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a link that delays, the BA that opens a tunnel arrives before the packets sent into
+    it, and both are held as long by the role's emulation: the BA is handled before they are
+    due. The data plane looked them up on arrival instead, found no tunnel, and dropped
+    every packet of the delay's length after each handover (the lab with --delay 20)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the data plane sends on a raw socket")
+    clock = _Clock()
+    monkeypatch.setattr(dataplane, "time", clock)
+    tun, kernel = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)  # the TUN, and what the kernel reads of it
+    link, wire = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)  # the packet socket, and the link
+    logged: list[dict[str, object]] = []
+    plane = dataplane.DataPlane(tun.fileno(), link, TunnelTable({}, MN), lambda *a, **k: logged.append(k), 1500,
+                                LinkEmulation(delay_ms=40))  # fmt: skip
+    try:
+        inner = _tcp(CN, HOA)
+        wire.send(_tunnelled(DAR1, COA, inner))  # in flight when the BA came
+        _until(lambda: plane._in is not None and plane._in.next_at() is not None, "the frame held")
+        plane.publish(AT_MN)  # the BA handled, 20 ms before the frame is due
+        clock.now += 0.020
+        kernel.settimeout(30.0)
+        assert kernel.recv(4096)[VNET_HEADER:] == inner
+        assert plane.counts["decapsulated"] == 1 and not any(k.startswith("dropped") for k in plane.counts)
+    finally:
+        plane.stop()
+        for end in (tun, kernel, link, wire):
+            end.close()
 
 
 def _frame(port_mac: str, n: int) -> Ether:
