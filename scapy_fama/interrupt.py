@@ -31,9 +31,16 @@ runs in the main thread between two bytecodes, possibly inside that very
 ``wait()``: the handler then waits for a lock its own thread holds, for ever (a
 pinger of fama-lab that never answered SIGTERM). ``Latch.set()`` takes no lock:
 it sets a flag and writes a byte to a pipe, and ``wait()`` sleeps in
-``select()`` on that pipe, which the handler's byte ends at once. A signal that
-the kernel hands to another thread is run by Python when the main thread next
-runs bytecode, as for any handler: give ``wait()`` a timeout.
+``select()`` on that pipe, which the byte ends at once.
+
+Python runs a handler in the main thread at its next bytecode, so a signal
+that comes just before the main thread's ``select()`` (after the flag was
+looked at), or that the kernel hands to another thread, runs its handler only
+once ``select()`` has returned: by itself, at the timeout or never. So a
+``wait()`` in the main thread also makes the pipe the process's wakeup fd
+(``signal.set_wakeup_fd``), to which the C-level handler writes in whatever
+thread and at whatever moment it runs; the wait wakes, the handler runs, and a
+wakeup that was for another signal is read away and the wait goes on.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ import os
 import select
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -67,17 +75,33 @@ class Latch:
 
     def clear(self) -> None:
         self._set = False  # before the pipe is emptied: a set() meanwhile stays seen
+        self._drain()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the latch is set, after waiting at most ``timeout`` seconds for it."""
+        if self._set:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        main = threading.current_thread() is threading.main_thread()
+        before = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False) if main else -1
+        try:
+            while not self._set:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                if select.select([self._read], [], [], left)[0] and not self._set:
+                    self._drain()  # a wakeup byte, or a set() that a clear() overtook: wait on
+        finally:
+            if main:
+                signal.set_wakeup_fd(before)
+        return self._set
+
+    def _drain(self) -> None:
         try:
             while os.read(self._read, 4096):
                 pass
         except BlockingIOError:
             pass
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Whether the latch is set, after waiting at most ``timeout`` seconds for it."""
-        if not self._set:
-            select.select([self._read], [], [], timeout)
-        return self._set
 
     def __del__(self) -> None:
         os.close(self._read)

@@ -10,6 +10,7 @@ hung in each of three tries, within 3,000 rounds.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -35,6 +36,60 @@ print("woken", {ROUNDS})
 def test_a_handler_that_lands_inside_the_wait_it_ends_never_hangs() -> None:
     done = subprocess.run([sys.executable, "-c", INTERRUPTED_WAITS], capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout, done.stderr) == (0, f"woken {ROUNDS}\n", "")
+
+
+UNBOUNDED_WAITS = f"""
+import random, signal
+from scapy_fama.interrupt import Latch
+latch = Latch()
+signal.signal(signal.SIGALRM, lambda *_: latch.set())
+for _ in range({ROUNDS}):
+    signal.setitimer(signal.ITIMER_REAL, random.uniform(0.000001, 0.00003))  # often just before the select()
+    latch.wait()
+    latch.clear()
+print("woken", {ROUNDS})
+"""
+
+ANOTHER_THREAD_TAKES_IT = """
+import signal, threading
+from scapy_fama.interrupt import Latch
+latch = Latch()
+signal.signal(signal.SIGUSR1, lambda *_: latch.set())
+waiting = threading.Event()
+
+def taker():  # the kernel may hand a process's signal to any of its threads: this one takes it
+    waiting.wait(0.5)  # the main thread in its wait by then, most likely
+    while not latch.is_set():
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+        waiting.wait(0.01)
+
+threading.Thread(target=taker, daemon=True).start()
+print("woken", latch.wait())
+"""
+
+
+def test_a_signal_just_before_the_select_ends_a_wait_without_timeout() -> None:
+    """The handler runs only after the select() returns: with a plain select() the wait slept
+    on (about one round in fifty here), for ever without a timeout."""
+    done = subprocess.run([sys.executable, "-c", UNBOUNDED_WAITS], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"woken {ROUNDS}\n", "")
+
+
+def test_a_signal_another_thread_takes_ends_the_main_thread_s_wait() -> None:
+    """Python runs the handler in the main thread, at its next bytecode: a main thread asleep in
+    a plain select() never got there."""
+    done = subprocess.run([sys.executable, "-c", ANOTHER_THREAD_TAKES_IT], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "woken True\n", "")
+
+
+def test_a_wait_leaves_the_process_s_wakeup_fd_as_it_found_it() -> None:
+    theirs = Latch()  # any non-blocking fd: another latch's pipe
+    before = signal.set_wakeup_fd(theirs._write)
+    try:
+        assert not Latch().wait(0.01)
+        assert signal.set_wakeup_fd(before) == theirs._write
+    finally:
+        signal.set_wakeup_fd(before)
 
 
 def test_a_set_from_another_thread_ends_a_wait_at_once() -> None:
