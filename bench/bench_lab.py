@@ -82,6 +82,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,7 @@ import hostile  # noqa: E402
 from scapy_fama import latency  # noqa: E402
 from scapy_fama.crypto import KeyPair  # noqa: E402
 from scapy_fama.lab import apps, control, demo, roles, state  # noqa: E402
+from scapy_fama.net import bpf  # noqa: E402
 from scapy_fama.lab.topology import CN_ADDRESS, CN_MTU, default_iface, namespace  # noqa: E402
 from scapy_fama.net.sim import SimNet  # noqa: E402
 from scapy_fama.net.sim_events import Hop  # noqa: E402
@@ -110,8 +112,7 @@ THROUGHPUT_PORT = 5201
 SEGMENT = CN_MTU - 40 - 20 - 12  # TCP payload of one of the CN's packets (IPv6, TCP, timestamps)
 SHARE_TARGET = 0.15  # tunnelled / native TCP (issue 15)
 PROBE_BUS, PROBE_GAP, PROBE_WAIT = 12, 0.25, 2.0  # first BUs CN -> DAR1, seconds apart, seconds for the BA
-SOL_PACKET, PACKET_IGNORE_OUTGOING = 263, 23  # linux/socket.h, linux/if_packet.h: Python names neither
-PROBE_AFTER = 1.0  # seconds into the tunnelled run the probe starts (the stream at full speed)
+PROBE_AFTER = 1.0  # seconds after the tunnelled stream's source started that the probe starts (at full speed)
 PROBE_TARGET_MS = 2.0  # BU->BA median during the stream (issue 13's target)
 SIMNET_TARGET = 1.2  # measured / predicted interruption
 SLACK_MS = 20.0  # what the interruption may exceed the signalling round trips by (issue 15)
@@ -162,12 +163,18 @@ def _tun_packets(node: str) -> int:
     return int(stats["rx"]["packets"]) + int(stats["tx"]["packets"])
 
 
-def _tcp(address: str) -> Record:
-    """THROUGHPUT_S seconds of TCP as fast as it goes from the CN to ``address`` at the MN."""
+def _tcp(address: str, during: Callable[[], object] | None = None) -> Record:
+    """THROUGHPUT_S seconds of TCP as fast as it goes from the CN to ``address`` at the MN;
+    ``during`` run meanwhile in a thread, from when the source has started."""
     sink = apps.start(namespace("mn"), "sink", "--bind", address, "--port", str(THROUGHPUT_PORT))
     source = apps.start(namespace("cn"), "source", "--to", address, "--port", str(THROUGHPUT_PORT), "--rate", "0",
                         "--seconds", f"{THROUGHPUT_S:g}")  # fmt: skip
+    meanwhile = threading.Thread(target=during, daemon=True) if during is not None else None
+    if meanwhile is not None:
+        meanwhile.start()
     sent, received = apps.finish(source, stop=False), apps.finish(sink, stop=False)
+    if meanwhile is not None:
+        meanwhile.join()
     span = (received["last"] - received["first"]) if received["first"] is not None else 0.0
     return {"bytes": received["bytes"], "mbit_s": received["bytes"] * 8 / span / 1e6 if span > 0 else 0.0,
             "intact": sent["sha256"] == received["sha256"] and sent["bytes"] == received["bytes"] > 0,
@@ -179,8 +186,9 @@ def signalling_probe(key: KeyPair, after: float = 0.0) -> list[float | None]:
     (see the module's docstring); None for a BU that got no BA 0 within PROBE_WAIT s."""
     cn = namespace("cn")
     wire = hostile.Wire(cn, default_iface("cn"))
-    # the stream's own segments are not read: at gigabits a second they filled the socket's buffer
-    wire.sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+    # the signalling only, in the kernel: the stream's segments and ACKs filled the socket's
+    # buffer (two BAs of twelve lost there) and took the bench's Python from the stream
+    bpf.signalling().attach(wire.sock)
     sender = hostile.in_namespace(cn, lambda: socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW))
     times: list[float | None] = []
     try:
@@ -223,13 +231,10 @@ def tcp_runs(report: Report) -> Record | None:
     key = KeyPair.generate(1024)
     idle = signalling_probe(key)
     during: list[float | None] = []
-    probe = threading.Thread(target=lambda: during.extend(signalling_probe(key, PROBE_AFTER)), daemon=True)
     pids = {node: lab_state.pids[node] for node in ("dar1", "mn")}
     cpu, packets, started = ({n: _cpu_seconds(p) for n, p in pids.items()},
                              {n: _tun_packets(n) for n in pids}, time.monotonic())  # fmt: skip
-    probe.start()
-    tunnelled = _tcp(hoa)
-    probe.join()
+    tunnelled = _tcp(hoa, lambda: during.extend(signalling_probe(key, PROBE_AFTER)))
     tunnelled["cpu_us_per_packet"] = {
         n: (_cpu_seconds(p) - cpu[n]) * 1e6 / max(1, _tun_packets(n) - packets[n]) for n, p in pids.items()
     }

@@ -73,6 +73,11 @@ class Latch:
     def is_set(self) -> bool:
         return self._set
 
+    def fileno(self) -> int:
+        """Readable once set: a ``select()`` may wait for the latch beside sockets (the main
+        thread's only: a signal another thread takes wakes no such select)."""
+        return self._read
+
     def clear(self) -> None:
         self._set = False  # before the pipe is emptied: a set() meanwhile stays seen
         self._drain()

@@ -44,6 +44,7 @@ import argparse
 import hashlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -84,24 +85,36 @@ def _ready() -> None:
     print("ready", flush=True)
 
 
-def sink(address: str, port: int) -> dict[str, Any]:
+def _readable(sock: socket.socket, stop: _Stop, cut: str) -> None:
+    """Return once ``sock`` can be read; OSError saying ``cut`` short at SIGTERM/SIGINT,
+    TimeoutError after SOCKET_TIMEOUT with neither."""
+    ready, _, _ = select.select([sock, stop], [], [], SOCKET_TIMEOUT)
+    if stop:
+        raise OSError(f"stopped (SIGTERM or SIGINT) {cut}")
+    if not ready:
+        raise TimeoutError("timed out")
+
+
+def sink(address: str, port: int, stop: _Stop) -> dict[str, Any]:
     digest, total, stalls = hashlib.sha256(), 0, []
     with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as listener:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((address, port))
         listener.listen(1)
-        listener.settimeout(SOCKET_TIMEOUT)
         _ready()
         try:
+            _readable(listener, stop, "before a connection came")
             conn, _ = listener.accept()
         except OSError as exc:
             return {"bytes": 0, "sha256": digest.hexdigest(), "stalls": [], "error": str(exc)}
     error, first = None, None
     with conn:
-        conn.settimeout(SOCKET_TIMEOUT)
         last = time.time()
         try:
-            while data := conn.recv(65536):
+            while True:
+                _readable(conn, stop, "before the end of the stream")
+                if not (data := conn.recv(65536)):
+                    break
                 now = time.time()
                 if now - last > STALL:
                     stalls.append([last, now])
@@ -289,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"argument --count: must be 1 to {MAX_ECHOES}: {args.count}")
     stop = _Stop()
     if args.app == "sink":
-        result = sink(args.bind, args.port)
+        result = sink(args.bind, args.port, stop)
     elif args.app == "source":
         result = source(args.to, args.port, args.rate, args.bytes, args.seconds, stop)
     else:

@@ -168,6 +168,14 @@ def test_an_app_ended_by_a_signal_says_which(here: None) -> None:
         apps.finish(sink, stop=False)
 
 
+def test_a_sink_stopped_before_its_connection_reports_at_once(here: None) -> None:
+    """The sink took no notice of SIGTERM (its accept and reads blocked on sockets): it ran on
+    for its 60 s socket timeout, though every app is to report at SIGTERM."""
+    sink = apps.start("fama-lab-mn", "sink", "--bind", "::1", "--port", "0")
+    result = apps.finish(sink, stop=True, timeout=30.0)
+    assert (result["bytes"], result["error"]) == (0, "stopped (SIGTERM or SIGINT) before a connection came")
+
+
 def test_an_app_that_does_not_end_is_killed_and_says_so(here: None) -> None:
     sink = apps.start("fama-lab-mn", "sink", "--bind", "::1", "--port", "0")  # waits for a connection
     with pytest.raises(LabError, match=r"^sink in fama-lab-mn gave no result within 0.5 s: killed$"):
