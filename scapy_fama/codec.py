@@ -7,6 +7,7 @@ Theory of operation
     core (proto.messages)                codec                       wire (bytes)
     BindingUpdate(sign_with, auth_key) --encode_bytes--> wire.mobility: lay out, then wire.finish:
                                                          Signature, BAD, checksum
+    BindingAck(auth_key), nothing to sign --encode_bytes--> wire.sealed: the same in one pass
     BindingUpdate(signed_data, auth_data) <--decode-- wire.parse: MH checks, the signed spans cut
 
 Both directions work on bytes (:mod:`scapy_fama.wire`): a live path reads a
@@ -83,7 +84,7 @@ from scapy_fama.wire.numbers import (
     UDP,
 )
 from scapy_fama.wire.read import MHInfo, WireInfo, addr, parse, udp
-from scapy_fama.wire.write import MhFrame, ba_fixed, bu_fixed, finish, ipv6, mobility, pton, udp_packet
+from scapy_fama.wire.write import ba_fixed, bu_fixed, finish, ipv6, mobility, pton, sealed, udp_packet
 
 _HANDLED_MH = frozenset({COTI, COT, BU, BA, BE})
 CHECKSUM_WRONG = "MH checksum wrong"
@@ -103,11 +104,24 @@ def _bad(msg: BindingUpdate | BindingAck) -> list[tuple[int, bytes]]:
     return [(BAD, msg.bad or bytes(12))] if msg.bad is not None or msg.auth_key is not None else []
 
 
-def _finished(msg: BindingUpdate | BindingAck, frame: MhFrame) -> bytes:
+def _written(
+    msg: BindingUpdate | BindingAck,
+    mhtype: int,
+    fixed: bytes,
+    options: list[tuple[int, bytes]],
+    *,
+    hoa: str | None = None,
+    rh2: str | None = None,
+) -> bytes:
+    """The message laid out and finished: signed when it carries CGA Parameters to sign, its BAD
+    keyed when it has a key; without a Signature to make, in one pass (``wire.sealed``)."""
     coa, correspondent = msg.endpoints()
-    sign = msg.sign_with if msg.cga_params is not None and msg.signature is None else None
     auth = msg.auth_key if msg.bad is None else None
-    return finish(frame, coa=coa, correspondent=correspondent, keypair=sign, auth_key=auth)
+    if msg.cga_params is not None and msg.signature is None and msg.sign_with is not None:
+        frame = mobility(msg.src, msg.dst, mhtype, fixed, options, hoa=hoa, rh2=rh2)
+        return finish(frame, coa=coa, correspondent=correspondent, keypair=msg.sign_with, auth_key=auth)
+    return sealed(msg.src, msg.dst, mhtype, fixed, options, hoa=hoa, rh2=rh2, coa=coa, correspondent=correspondent,
+                  auth_key=auth)  # fmt: skip
 
 
 def _encode_bu(msg: BindingUpdate) -> bytes:
@@ -120,7 +134,7 @@ def _encode_bu(msg: BindingUpdate) -> bytes:
     flags = (BU_A if msg.ack else 0) | (BU_H if msg.home else 0)
     fixed = bu_fixed(msg.seq, flags, lifetime_units(msg.lifetime))
     hoa = msg.hoa if msg.hoa is not None and msg.hoa != msg.src else None
-    return _finished(msg, mobility(msg.src, msg.dst, BU, fixed, options + _bad(msg), hoa=hoa))
+    return _written(msg, BU, fixed, options + _bad(msg), hoa=hoa)
 
 
 def _encode_ba(msg: BindingAck) -> bytes:
@@ -131,12 +145,12 @@ def _encode_ba(msg: BindingAck) -> bytes:
         options.append((BRA, lifetime_units(msg.refresh_interval).to_bytes(2, "big")))
     fixed = ba_fixed(msg.status, 0, msg.seq, lifetime_units(msg.lifetime))
     rh2 = msg.hoa if msg.hoa is not None and msg.hoa != msg.dst else None  # RFC 6275 §9.5.4
-    return _finished(msg, mobility(msg.src, msg.dst, BA, fixed, options + _bad(msg), rh2=rh2))
+    return _written(msg, BA, fixed, options + _bad(msg), rh2=rh2)
 
 
 def _sealed(src: str, dst: str, mhtype: int, fixed: bytes, hoa: str | None = None) -> bytes:
     """A Mobility Header without authorisation: laid out and checksummed."""
-    return finish(mobility(src, dst, mhtype, fixed, hoa=hoa))
+    return sealed(src, dst, mhtype, fixed, hoa=hoa)
 
 
 def encode_bytes(msg: Message, *, lladdr: bytes | None = None) -> bytes:

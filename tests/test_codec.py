@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import socket
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,7 @@ from scapy_fama.layers import (
 )
 from scapy_fama.proto.messages import lifetime_units
 from scapy_fama.verify import verify_ba, verify_bu
+from scapy_fama.wire.write import finish, mobility, sealed
 from tests import layer_reader
 from tests.corpus import build_corpus
 
@@ -96,6 +99,54 @@ def test_ba_with_phkt_and_bad(mn_key: KeyPair, cgas: tuple[Cga, Cga]) -> None:
     got = decode(bytes(pkt))
     assert isinstance(got, BindingAck) and got.hoa == hoa.address and got.phkt_ciphertext == msg.phkt_ciphertext
     assert check_authenticator(got.bad, key, coa.address, DAR, got.auth_data)
+
+
+def _ones_complement(data: bytes) -> int:
+    """RFC 1071 by the letter: the one's complement of the one's complement sum of 16-bit words."""
+    data += bytes(len(data) % 2)
+    total = 0
+    for i in range(0, len(data), 2):
+        total += data[i] << 8 | data[i + 1]
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def test_a_first_bu_s_ba_is_the_rfcs_bytes(mn_key: KeyPair, cgas: tuple[Cga, Cga]) -> None:
+    """A DAR's BA for a first BU (written in one pass, wire.sealed), byte for byte as RFC 6275
+    §6.1.8, §6.2.7, §6.4 and RFC 4866 §5.3 lay it out, the BAD and checksum computed here with
+    hmac and by RFC 1071's word loop."""
+    hoa, coa = cgas
+    key, ciphertext = kbm(PHKT), encrypt_phkt(mn_key.public_der, PHKT)
+    raw = encode_bytes(BindingAck(DAR, coa.address, hoa.address, 0, 0x1234, 400, ciphertext, auth_key=key))
+    a = {name: socket.inet_pton(socket.AF_INET6, x) for name, x in (("dar", DAR), ("coa", coa.address), ("hoa", hoa.address))}
+    mh_len = 12 + 2 + 128 + 4 + 2 + 12  # fixed part, PHKT, PadN to 8n+2, BAD: 160 bytes
+    head = bytes((0x60, 0, 0, 0)) + (24 + mh_len).to_bytes(2, "big") + bytes((43, 64)) + a["dar"] + a["coa"]
+    rh2 = bytes((135, 2, 2, 1, 0, 0, 0, 0)) + a["hoa"]  # next header MH, Hdr Ext Len 2, type 2, Segments Left 1
+    mh = bytes((59, mh_len // 8 - 1, 6, 0, 0, 0, 0, 0, 0x12, 0x34, 0, 100))  # status 0, seq, 400 s in 4 s units
+    mh += bytes((14, 128)) + ciphertext + bytes((1, 2, 0, 0)) + bytes((5, 12))
+    mh += hmac.digest(key, a["coa"] + a["dar"] + mh, "sha1")[:12]
+    pseudo = a["dar"] + a["hoa"] + mh_len.to_bytes(4, "big") + bytes((0, 0, 0, 135))  # RFC 6275 §6.1.1: RH2's HoA
+    mh = mh[:4] + _ones_complement(pseudo + mh).to_bytes(2, "big") + mh[6:]
+    assert raw == head + rh2 + mh
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    mhtype=st.sampled_from([5, 6]),
+    fixed=st.binary(min_size=6, max_size=6),
+    options=st.lists(st.tuples(st.sampled_from([0, 1, 2, 4, 5, 12, 13, 14, 42]), st.binary(max_size=40)), max_size=6),
+    hoa=st.booleans(),
+    key=st.one_of(st.none(), st.binary(min_size=20, max_size=20)),
+)
+def test_a_message_sealed_in_one_pass_is_the_finished_frame(
+    mhtype: int, fixed: bytes, options: list[tuple[int, bytes]], hoa: bool, key: bytes | None
+) -> None:
+    """wire.sealed (no Signature to make) writes the bytes finish(mobility(...)) writes, whatever
+    the options: a BAD of another size or a second BAD left as laid out, as finish leaves them."""
+    where = {"hoa": "2001:db8:1::5"} if hoa and mhtype == 5 else {"rh2": "2001:db8:1::5"} if hoa else {}
+    ends = {"coa": "2001:db8:2::5", "correspondent": DAR, "auth_key": key}
+    frame = mobility("2001:db8:2::5", DAR, mhtype, fixed, options, **where)
+    assert sealed("2001:db8:2::5", DAR, mhtype, fixed, options, **where, **ends) == finish(frame, **ends)
 
 
 def test_deregistration_ba_authenticates_the_hoa(cgas: tuple[Cga, Cga]) -> None:

@@ -217,25 +217,74 @@ def mobility(
 
     ``fixed`` is the message's fixed part after the 6 common bytes, as long as
     RFC 6275 §6.1 says (:data:`~scapy_fama.wire.numbers.OPTIONS_START` - 6)."""
+    body, where, _ = _filled(mhtype, fixed, options)
+    packet = mh_packet(src, dst, body, hoa=hoa, rh2=rh2, hlim=hlim)
+    return MhFrame(bytearray(packet), len(packet) - len(body), len(body), list(where), hoa or src, rh2 or dst)
+
+
+def sealed(
+    src: str,
+    dst: str,
+    mhtype: int,
+    fixed: bytes,
+    options: Sequence[tuple[int, bytes]] = (),
+    *,
+    hoa: str | None = None,
+    rh2: str | None = None,
+    hlim: int = 64,
+    coa: str = "",
+    correspondent: str = "",
+    auth_key: bytes | None = None,
+) -> bytes:
+    """``finish(mobility(...), coa=coa, correspondent=correspondent, auth_key=auth_key)`` for a
+    message without a Signature to make (a BA, a PHKT BU, a Binding Error): the same bytes, the
+    MH laid out, its BAD keyed and its checksum made before the headers go in front of it,
+    without a frame in between (a DAR writes one of these for every BU it answers)."""
+    body, _, bad_at = _filled(mhtype, fixed, options)
+    pseudo = _pseudo_header(hoa or src, rh2 or dst, len(body))
+    _authenticate(body, 0, len(body), pseudo, bad_at, auth_key, coa, correspondent)
+    return _mh_headers(src, dst, hoa, rh2, hlim, len(body)) + body  # mh_packet's bytes
+
+
+def _filled(
+    mhtype: int, fixed: bytes, options: Sequence[tuple[int, bytes]]
+) -> tuple[bytearray, tuple[tuple[int, int, int], ...], int | None]:
+    """The MH of ``mhtype`` with ``fixed`` and ``options`` in place, checksum 0; where its options
+    sit; the MH offset of the data of its BAD as :func:`finish` fills it (None: no such BAD)."""
     start = OPTIONS_START.get(mhtype, 6 + len(fixed))
     assert 6 + len(fixed) == start, f"MH type {mhtype}: fixed part of {len(fixed)} bytes"
-    mh, where = _laid_out(mhtype, len(fixed), tuple((otype, len(data)) for otype, data in options))
+    mh, where, bad_at = _laid_out(mhtype, len(fixed), tuple((otype, len(data)) for otype, data in options))
     body = bytearray(mh)
     body[6:start] = fixed
     for (otype, data), (_, pos, size) in zip(options, where):
         if size and otype != PAD1:  # a Pad1 is its type byte alone, whatever data it was given
             body[pos + 2 : pos + 2 + size] = data
-    packet = mh_packet(src, dst, body, hoa=hoa, rh2=rh2, hlim=hlim)
-    return MhFrame(bytearray(packet), len(packet) - len(mh), len(mh), list(where), hoa or src, rh2 or dst)
+    return body, where, bad_at
 
 
 @lru_cache(maxsize=256)
-def _laid_out(mhtype: int, fixed: int, shape: tuple[tuple[int, int], ...]) -> tuple[bytes, tuple[tuple[int, int, int], ...]]:
+def _laid_out(
+    mhtype: int, fixed: int, shape: tuple[tuple[int, int], ...]
+) -> tuple[bytes, tuple[tuple[int, int, int], ...], int | None]:
     """The MH of one shape (type, fixed part's length, each option's type and data length),
-    laid out with every field zero, and where its options sit: a role sends the same few
-    shapes again and again, so each is laid out once and then filled in (:func:`mobility`)."""
+    laid out with every field zero, where its options sit and where the data of the BAD
+    :func:`finish` keys start (the first BAD, of 12 bytes): a role sends the same few shapes
+    again and again, so each is laid out once and then filled in (:func:`mobility`)."""
     body, where = place([(otype, bytes(size)) for otype, size in shape], 6 + fixed)
-    return mh_bytes(mhtype, bytes(fixed) + body), tuple(where)
+    return mh_bytes(mhtype, bytes(fixed) + body), tuple(where), _bad_at(where)
+
+
+def _bad_at(options: Sequence[tuple[int, int, int]]) -> int | None:
+    """The MH offset of the data of the BAD a sender keys (RFC 6275 §6.2.7): the first BAD
+    option, when it is of the authenticator's size; None otherwise."""
+    bad = next((o for o in options if o[0] == BAD), None)
+    return bad[1] + 2 if bad is not None and bad[2] == AUTHENTICATOR_LEN else None
+
+
+@lru_cache(maxsize=4096)  # the few peers a role writes to, at the few lengths of its messages
+def _pseudo_header(src: str, dst: str, length: int) -> bytes:
+    """The pseudo-header of an MH's checksum (RFC 6275 §6.1.1)."""
+    return pseudo_header(src, dst, length, MH)
 
 
 def frame_of(raw: bytes) -> MhFrame | None:
@@ -279,9 +328,9 @@ def finish(
             out[off + sig[1] + 2 : off + sig[1] + 2 + sig[2]] = signature
     bad_at = None
     if auth_key is not None:
-        bad = next((o for o in opts if o[0] == BAD), None)
-        if bad is not None and bad[2] == AUTHENTICATOR_LEN and off + bad[1] + 2 + AUTHENTICATOR_LEN <= end:
-            bad_at = off + bad[1] + 2
+        at = _bad_at(opts)
+        if at is not None and off + at + AUTHENTICATOR_LEN <= end:
+            bad_at = off + at
     pseudo = pseudo_header(frame.pseudo_src, frame.pseudo_dst, end - off, MH)
     return seal(frame, pseudo, bad_at, auth_key, coa, correspondent)
 
@@ -298,14 +347,27 @@ def seal(
     whose data start at ``bad_at`` in ``frame.data`` (None: no BAD), keyed with ``auth_key``,
     then the checksum over ``pseudo``, the MH's pseudo-header."""
     out, off = frame.data, frame.mh
-    end = off + frame.length
+    _authenticate(out, off, off + frame.length, pseudo, bad_at, auth_key, coa, correspondent)
+    return bytes(out)
+
+
+def _authenticate(
+    out: bytearray,
+    off: int,
+    end: int,
+    pseudo: bytes,
+    bad_at: int | None,
+    auth_key: bytes | None,
+    coa: str | bytes,
+    correspondent: str | bytes,
+) -> None:
+    """The BAD at ``bad_at`` (None: none) and the checksum of the MH ``out[off:end]``."""
     out[off + 4 : off + 6] = b"\0\0"  # the BAD and the checksum each cover it as zero
     if bad_at is not None and auth_key is not None:
         covered = bytes(out[off:bad_at])
         out[bad_at : bad_at + AUTHENTICATOR_LEN] = bad_authenticator(auth_key, coa, correspondent, covered)
     # the sum runs over the MH as it is (RFC 6275 §6.1.1)
     out[off + 4 : off + 6] = internet_checksum(pseudo + out[off:end]).to_bytes(2, "big")
-    return bytes(out)
 
 
 def finish_bytes(
