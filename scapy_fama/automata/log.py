@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from scapy_fama.proto.messages import Message, fields, kind
+from scapy_fama.proto.messages import KINDS, Message, fields
 
 Record = dict[str, Any]
 Key = tuple[str, str, str, str]  # node, direction, kind, drop code
@@ -252,13 +252,19 @@ class LogSink:
     # ---------------------------------------------------------------- writing (any thread)
 
     def write(self, node: str, direction: str, kind: str, **fields: Any) -> None:
-        if self._admit(node, direction, kind, fields.get("why")):
+        if not self._read:  # nobody reads it: counted, nothing more (a DAR writes five a first BU)
+            with self._lock:
+                self.counts[direction, kind] += 1
+        elif self._admit(node, direction, kind, fields.get("why")):
             self._emit(node, direction, kind, fields)
 
     def message(self, node: str, direction: str, msg: Message, **extra: Any) -> None:
-        name = kind(msg)
+        name = KINDS[type(msg)]
         # counted and limited before any formatting, formatted only for someone who reads it
-        if self._admit(node, direction, name, extra.get("why")):
+        if not self._read:
+            with self._lock:
+                self.counts[direction, name] += 1
+        elif self._admit(node, direction, name, extra.get("why")):
             self._emit(node, direction, name, {"src": msg.src, "dst": msg.dst, **fields(msg), **extra})
 
     def counted(self, *keys: tuple[str, str]) -> bool:
@@ -274,12 +280,10 @@ class LogSink:
         return True
 
     def _admit(self, node: str, direction: str, kind: str, why: str | None) -> bool:
-        """Count the record; whether it goes anywhere and the limit lets it through (a token
-        bucket per node, direction, kind and drop code). Nobody reading: counted, nothing more."""
+        """Count the record, which someone reads; whether the limit lets it through (a token
+        bucket per node, direction, kind and drop code)."""
         with self._lock:
             self.counts[direction, kind] += 1
-            if not self._read:
-                return False
             now, limit, key = time.monotonic(), self.limit, (node, direction, kind, _code(why))
             bucket = self._buckets.get(key)
             if bucket is None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from scapy_fama.crypto import (
     ZERO_TOKEN,
@@ -58,6 +59,7 @@ EXPONENT_LIMIT = 2**32  # exclusive: the largest exponents common implementation
 BAD_WRONG = "bad-authenticator: the BAD does not verify with the PHKT"  # profile §6 step 4: silent drop
 
 
+@lru_cache(maxsize=1024)  # per key, as its parsing (crypto.keys): an MN signs the first BU of each HoA with one
 def key_refusal(public_key: bytes) -> str | None:
     """Why an RSA public key (DER) is refused before any RSA operation, or None."""
     try:
