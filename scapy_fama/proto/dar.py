@@ -281,7 +281,7 @@ class DarCore:
         return dst in self._mine
 
     def _own(self, address: str) -> bool:
-        return prefix64(address) == self._prefix
+        return addr_bytes(address)[:8] == self._prefix  # its leftmost 64 bits (RFC 3972 §3, profile §1)
 
     def _dispatch(self, msg: Message, now: float) -> Effects:
         if not self._for_me(msg.dst):

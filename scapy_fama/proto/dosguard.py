@@ -26,7 +26,7 @@ SourceLimiter of their own, so that one sender cannot spend everyone's (profile
 
 from __future__ import annotations
 
-from scapy_fama.crypto import prefix64
+from scapy_fama.crypto import addr_bytes
 
 _SWEEP_AT = 1024  # per-prefix buckets held before the full ones are swept
 
@@ -73,7 +73,7 @@ class SourceLimiter:
 
     def admit(self, source: str, now: float) -> str | None:
         """Spend one token on ``source``; None if admitted, else which budget is spent."""
-        key = prefix64(source)
+        key = addr_bytes(source)[:8]  # its /64
         bucket = self._per_prefix.get(key)
         if bucket is not None and not bucket.available(now):
             return "per-prefix"
