@@ -48,7 +48,7 @@ from scapy_fama.crypto import (
 )
 from scapy_fama.proto.cache import SecurityRecord, key_hash
 from scapy_fama.proto.dosguard import SourceLimiter
-from scapy_fama.proto.messages import BindingUpdate
+from scapy_fama.proto.messages import BindingUpdate, filled_at_once
 from scapy_fama.proto.nonces import CareOfNonces
 from scapy_fama.proto.status import BaStatus
 
@@ -75,6 +75,7 @@ def key_refusal(public_key: bytes) -> str | None:
     return None
 
 
+@filled_at_once  # one for every BU that step 4 lets through
 @dataclass(frozen=True)
 class Authorised:
     """Step 4 passed: the record held before this BU (None before a first CGA BU), the
