@@ -148,11 +148,6 @@ def _encode_ba(msg: BindingAck) -> bytes:
     return _written(msg, BA, fixed, options + _bad(msg), rh2=rh2)
 
 
-def _sealed(src: str, dst: str, mhtype: int, fixed: bytes, hoa: str | None = None) -> bytes:
-    """A Mobility Header without authorisation: laid out and checksummed."""
-    return sealed(src, dst, mhtype, fixed, hoa=hoa)
-
-
 def encode_bytes(msg: Message, *, lladdr: bytes | None = None) -> bytes:
     """The IPv6 packet of ``msg``, finished (signature, BAD and checksums in place).
     ``lladdr`` is the sender's link-layer address, for an RA's Source Link-Layer Address
@@ -173,13 +168,13 @@ def encode_bytes(msg: Message, *, lladdr: bytes | None = None) -> bytes:
             pio = icmpv6.dar_prefix(msg.dar_address, length, msg.valid_lifetime, msg.preferred_lifetime)
             return icmpv6.router_advertisement(msg.src, msg.dst, pio, msg.router_lifetime, lladdr)
         case BindingError():
-            return _sealed(msg.src, msg.dst, BE, bytes((msg.status, 0)) + pton(msg.hoa))
+            return sealed(msg.src, msg.dst, BE, bytes((msg.status, 0)) + pton(msg.hoa))
         case CareOfTestInit():
-            return _sealed(msg.src, msg.dst, COTI, bytes(2) + msg.cookie)
+            return sealed(msg.src, msg.dst, COTI, bytes(2) + msg.cookie)
         case CareOfTest():
-            return _sealed(msg.src, msg.dst, COT, msg.index.to_bytes(2, "big") + msg.cookie + msg.token)
+            return sealed(msg.src, msg.dst, COT, msg.index.to_bytes(2, "big") + msg.cookie + msg.token)
         case UnknownMobility():
-            return _sealed(msg.src, msg.dst, msg.mhtype, bytes(2), hoa=msg.hoa)
+            return sealed(msg.src, msg.dst, msg.mhtype, bytes(2), hoa=msg.hoa)
     raise ValueError(f"cannot encode {type(msg).__name__}")
 
 

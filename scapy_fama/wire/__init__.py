@@ -9,7 +9,8 @@ nothing but :mod:`scapy_fama.crypto` and the standard library::
     numbers   every wire number: protocols, MH and option types, sizes, alignment
     read      parse(): the extension-header chain, the MH fixed fields and option TLVs
     layout    where options go (alignment, padding, CGA pieces) and the placement rules
-    write     IPv6 / HAO / RH2 / MH bytes, MhFrame and finish(): Signature, BAD, checksum
+    write     IPv6 / HAO / RH2 / MH bytes, MhFrame and finish(): Signature, BAD, checksum;
+              sealed(): the same in one pass for a message with nothing to sign
     refresh   a PHKT refresh foreseen: a BU and its BA as bytes, but for seq, BAD and checksum
     icmpv6    Neighbour Discovery and ICMPv6 errors, read and written
     link      Ethernet framing and link-layer addresses

@@ -16,6 +16,9 @@ then fills them in the order of RFC 4866 §4.5: Signature, BAD, checksum::
 each computed with the checksum field zero. Which CoA and correspondent a
 message is covered for is a protocol rule
 (:func:`scapy_fama.proto.messages.signing_endpoints`); the caller passes them.
+A message with no Signature to make (a DAR's BAs, PHKT BUs, Binding Errors) is
+written by :func:`sealed` in one pass instead: the MH filled, its BAD keyed and
+its checksum made before the headers go in front, the bytes ``finish`` would give.
 :func:`frame_of` gives the frame of bytes that were laid out elsewhere (an
 edited packet, a mutant), read as a receiver reads them.
 """
