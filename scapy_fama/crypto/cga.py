@@ -116,6 +116,16 @@ class CgaParams:
         return cls(buf[:16], buf[16:24], buf[24], buf[FIXED_LEN:end], buf[end:])
 
 
+def cga_public_key(params: bytes) -> bytes:
+    """The public key of CGA Parameters (RFC 3972 §3): ``CgaParams.decode(params).public_key``,
+    without the other fields' objects when the key is whole (a DAR reads it for every CGA
+    BU, before its budget is spent); ValueError as ``decode`` gives it otherwise."""
+    key_len = spki_length(params[FIXED_LEN:])
+    if key_len is not None and FIXED_LEN + key_len <= len(params):
+        return bytes(params[FIXED_LEN : FIXED_LEN + key_len])
+    return CgaParams.decode(params).public_key  # raises, saying why
+
+
 def ext_fields(extensions: bytes) -> list[tuple[int, bytes]]:
     """Parse the Extension Fields as RFC 4581 §2 TLVs: type (16), data length (16), data."""
     fields: list[tuple[int, bytes]] = []

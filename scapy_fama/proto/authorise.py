@@ -38,8 +38,8 @@ from functools import lru_cache
 
 from scapy_fama.crypto import (
     ZERO_TOKEN,
-    CgaParams,
     cga_check,
+    cga_public_key,
     check_authenticator,
     kbm,
     new_phkt,
@@ -164,7 +164,7 @@ class Authoriser:
         assert bu.cga_params is not None and bu.signature is not None
         coa, hoa = bu.endpoints()[0], bu.home_address
         try:
-            public_key = CgaParams.decode(bu.cga_params).public_key
+            public_key = cga_public_key(bu.cga_params)
         except ValueError as exc:
             return Refused(BaStatus.CGA_VERIFICATION_FAILED, str(exc))
         if record is not None and record.key_hash != key_hash(public_key):

@@ -24,6 +24,7 @@ from scapy_fama.crypto import (
     address_sec,
     cga_check,
     cga_generate,
+    cga_public_key,
     cga_verify,
     cga_with_prefix,
     ext_fields,
@@ -171,6 +172,23 @@ def test_decode_messages() -> None:
         CgaParams.decode(bytes(26))
     with pytest.raises(ValueError, match="claims 94 bytes, only 93 follow"):
         CgaParams.decode(bytes(25) + APPENDIX_A_PK[:-1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(head=st.binary(max_size=30), key=st.sampled_from([APPENDIX_A_PK, APPENDIX_A_PK[:-1], b"\x30\x80", b""]),
+       tail=st.binary(max_size=8))
+def test_cga_public_key_is_decode_s(head: bytes, key: bytes, tail: bytes) -> None:
+    """cga_public_key gives the key CgaParams.decode finds, or its ValueError, whatever the bytes."""
+    params = head + key + tail
+    try:
+        expected: bytes | str = CgaParams.decode(params).public_key
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        got: bytes | str = cga_public_key(params)
+    except ValueError as exc:
+        got = str(exc)
+    assert got == expected
 
 
 def test_a_foreign_prefix_fails_at_step_2() -> None:
