@@ -13,6 +13,7 @@ import pytest
 
 from scapy_fama.automata import log as logmod
 from scapy_fama.automata.log import Limit, LogSink
+from scapy_fama.proto.messages import BindingAck, BindingUpdate, kind
 
 WAIT = 10.0
 ENOSPC = f"OSError: [Errno {errno.ENOSPC}] {os.strerror(errno.ENOSPC)}"
@@ -135,6 +136,25 @@ def test_a_sink_nobody_reads_counts_every_record_and_holds_no_limit_state() -> N
     assert sink.counts["drop", "??"] == 1000 and sink.keys == 0 and sink.suppressed == 0
     sink.close()
     assert not sink.reading and sink.records is None
+
+
+def test_a_sink_nobody_reads_counts_what_a_kept_one_counts() -> None:
+    """write() and message() count a record by (direction, kind) the same whether or not anyone
+    reads it: a role's counts do not depend on its log (proto.messages.kind names a message)."""
+    bu = BindingUpdate("2001:db8:2::5", "2001:db8:1::1", "2001:db8:1::5", 1, 400)
+    ba = BindingAck("2001:db8:1::1", "2001:db8:2::5", "2001:db8:1::5", 0, 1, 400)
+    sinks = LogSink(), LogSink(keep=True)
+    for sink in sinks:
+        sink.message("dar", "in", bu)
+        sink.write("dar", "event", "tunnel-up", src="a", dst="b", hoa="c")
+        sink.message("dar", "out", ba)
+        sink.message("dar", "drop", bu, why="bad-authenticator: x")
+    unread, kept = sinks
+    assert unread.counts == kept.counts == {("in", kind(bu)): 1, ("event", "tunnel-up"): 1, ("out", kind(ba)): 1,
+                                           ("drop", "BU"): 1}  # fmt: skip
+    assert kept.records is not None and [r["kind"] for r in kept.records] == ["BU", "tunnel-up", "BA", "BU"]
+    for sink in sinks:
+        sink.close()
 
 
 def test_summaries_come_while_the_flood_lasts(tmp_path: Path) -> None:
