@@ -49,6 +49,7 @@ from scapy_fama.layers import (
 )
 from scapy_fama.proto.messages import lifetime_units
 from scapy_fama.verify import verify_ba, verify_bu
+from scapy_fama.wire import parse
 from scapy_fama.wire.write import finish, mobility, sealed
 from tests import layer_reader
 from tests.corpus import build_corpus
@@ -146,7 +147,28 @@ def test_a_message_sealed_in_one_pass_is_the_finished_frame(
     where = {"hoa": "2001:db8:1::5"} if hoa and mhtype == 5 else {"rh2": "2001:db8:1::5"} if hoa else {}
     ends = {"coa": "2001:db8:2::5", "correspondent": DAR, "auth_key": key}
     frame = mobility("2001:db8:2::5", DAR, mhtype, fixed, options, **where)
-    assert sealed("2001:db8:2::5", DAR, mhtype, fixed, options, **where, **ends) == finish(frame, **ends)
+    raw = sealed("2001:db8:2::5", DAR, mhtype, fixed, options, **where, **ends)
+    assert raw == finish(frame, **ends)
+    info = parse(raw)  # and the options sit where the frame says, as a receiver reads them
+    assert info is not None and info.mh is not None and info.mh.malformed is None
+    assert [o for o in info.mh.options if o[0] not in (0, 1)] == [o for o in frame.options if o[0] not in (0, 1)]
+
+
+@pytest.mark.parametrize("pad1", [b"", b"ab"])
+def test_a_pad1_option_is_one_byte_and_the_bad_after_it_is_keyed_where_it_is(pad1: bytes) -> None:
+    """RFC 6275 §6.2.1: a Pad1 is one octet, whatever data it was given; the BAD after it goes to
+    8n+2 (§6.2.7) and is keyed and checksummed where it lies, by hand: HMAC-SHA1 over CoA |
+    correspondent | the MH up to the authenticator, RFC 1071's sum over the pseudo-header."""
+    mn, fixed, key = "2001:db8:2::5", bytes((0, 7, 0xC0, 0, 0, 100)), bytes(range(20))
+    frame = mobility(mn, DAR, 5, fixed, [(0, pad1), (5, bytes(12))])
+    raw = finish(frame, coa=mn, correspondent=DAR, auth_key=key)
+    assert sealed(mn, DAR, 5, fixed, [(0, pad1), (5, bytes(12))], coa=mn, correspondent=DAR, auth_key=key) == raw
+    src, dst = socket.inet_pton(socket.AF_INET6, mn), socket.inet_pton(socket.AF_INET6, DAR)
+    mh = bytes((59, 3, 5, 0, 0, 0)) + fixed + b"\0" + bytes((1, 3, 0, 0, 0)) + bytes((5, 12))  # Pad1, PadN 5, BAD
+    mh += hmac.digest(key, src + dst + mh, "sha1")[:12]  # 32 bytes: Header Len 3
+    pseudo = src + dst + len(mh).to_bytes(4, "big") + bytes((0, 0, 0, 135))
+    mh = mh[:4] + _ones_complement(pseudo + mh).to_bytes(2, "big") + mh[6:]
+    assert raw == bytes((0x60, 0, 0, 0, 0, 32, 135, 64)) + src + dst + mh
 
 
 def test_deregistration_ba_authenticates_the_hoa(cgas: tuple[Cga, Cga]) -> None:

@@ -58,7 +58,8 @@ def cga_pieces(params: bytes) -> list[bytes]:
 def place(options: Sequence[tuple[int, bytes]], start: int) -> tuple[bytes, list[tuple[int, int, int]]]:
     """``options`` laid out from MH offset ``start``: each aligned, then the whole padded to 8n.
 
-    Returns the bytes and each option's (type, MH offset, data length).
+    Returns the bytes and each option's (type, MH offset, data length), as a receiver reads
+    them: a Pad1 is its one byte, of data length 0, whatever data it was given (RFC 6275 §6.2.1).
     """
     out: list[bytes] = []
     where: list[tuple[int, int, int]] = []
@@ -69,9 +70,10 @@ def place(options: Sequence[tuple[int, bytes]], start: int) -> tuple[bytes, list
             delta = (y - pos) % x
             out.append(pad(delta))
             pos += delta
-        out.append(tlv(otype, data))
-        where.append((otype, pos, len(data)))
-        pos += 2 + len(data)
+        option = tlv(otype, data)
+        out.append(option)
+        where.append((otype, pos, 0 if otype == PAD1 else len(data)))
+        pos += len(option)
     out.append(pad(-pos % 8))
     return b"".join(out), where
 

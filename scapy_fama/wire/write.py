@@ -46,7 +46,6 @@ from scapy_fama.wire.numbers import (
     NO_NEXT_HEADER,
     OPT_PADN,
     OPTIONS_START,
-    PAD1,
     ROUTING,
     ROUTING_TYPE_2,
     SIGNATURE,
@@ -260,7 +259,7 @@ def _filled(
     body = bytearray(mh)
     body[6:start] = fixed
     for (otype, data), (_, pos, size) in zip(options, where):
-        if size and otype != PAD1:  # a Pad1 is its type byte alone, whatever data it was given
+        if size:  # a Pad1 is its type byte alone, of data length 0 (layout.place)
             body[pos + 2 : pos + 2 + size] = data
     return body, where, bad_at
 
