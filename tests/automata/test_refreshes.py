@@ -304,3 +304,27 @@ def test_what_nobody_looks_at_is_counted_and_what_someone_holds_is_made(hoa: Cga
     assert held[0] is not None and held[1] is not None and fast.automaton.foreseen == 4
     assert held[0].msg == held[1].msg and held[0].msg.seq == 7
     assert bytes(held[0].packet) == bytes(held[1].packet) and fast.records() == slow.records()
+
+
+def test_a_ba_held_by_a_dar_whose_log_nobody_reads_is_counted_as_the_general_path_counts_it(
+    hoa: Cga, mn_key: KeyPair
+) -> None:
+    """With BAs intercepted and a log nobody reads, a foreseen refresh's BA is held (not routed)
+    and its records counted as a DAR that reads every BU counts them: "held", not "out"."""
+    first = encode_bytes(BindingUpdate(COA, DAR, hoa.address, 1, LIFETIME, cga_params=hoa.params, sign_with=mn_key))
+    fast, slow = Dar.make(foresee=True, log=LogSink(None, None)), Dar.make(foresee=False, log=LogSink(None, None))
+    phkt = b""
+    for dar in (fast, slow):
+        ack = decode(dar.receive(first, 1.0, upstream=True)[0])
+        assert isinstance(ack, BindingAck) and ack.phkt_ciphertext is not None
+        phkt = decrypt_phkt(mn_key, ack.phkt_ciphertext)
+        assert dar.receive(refresh(hoa, 2, phkt), 2.0, upstream=True)  # the shape's template, answered
+        dar.automaton.intercept("BA")
+    for seq in (3, 4):
+        assert fast.receive(refresh(hoa, seq, phkt), float(seq), upstream=True) == []
+        assert slow.receive(refresh(hoa, seq, phkt), float(seq), upstream=True) == []
+    held = [[dar.automaton.next_held(timeout=5.0) for _ in range(2)] for dar in (fast, slow)]
+    assert [[h.msg.seq for h in hs if h is not None] for hs in held] == [[3, 4], [3, 4]]
+    assert [bytes(h.packet) for h in held[0] if h] == [bytes(h.packet) for h in held[1] if h]
+    assert fast.automaton.foreseen == 2 and fast.log.counts == slow.log.counts
+    assert fast.log.counts["held", "BA"] == 2 and fast.log.counts["out", "BA"] == 2  # the first BU's and seq 2's
