@@ -120,10 +120,10 @@ from scapy_fama.automata.drawing import draw
 from scapy_fama.automata.errors import IcmpErrors
 from scapy_fama.automata.kernel_path import KernelPath, signalling
 from scapy_fama.automata.log import LogSink
-from scapy_fama.interrupt import Latch
 from scapy_fama.automata.ports import AccessPort, Frame, NodeSocket
 from scapy_fama.automata.reassembly import Refused, Reassembly
 from scapy_fama.codec import decode, decode_parsed, encode_bytes
+from scapy_fama.interrupt import Latch
 from scapy_fama.net import bpf
 from scapy_fama.net.iface import IfacePort
 from scapy_fama.net.linkemu import EmulatedPort, LinkEmulation
