@@ -54,10 +54,17 @@ from scapy_fama.proto.messages import (
     UnknownMobility,
     lifetime_seconds,
     lifetime_units,
+    signing_endpoints,
 )
+from scapy_fama.proto.status import BaStatus
 from scapy_fama.wire import icmpv6
 from scapy_fama.wire.checksum import internet_checksum, mh_checksum, pseudo_header
-from scapy_fama.wire.layout import bad_problem, cga_pieces, framing_problems, option_frames
+from scapy_fama.wire.layout import (
+    bad_problem,
+    cga_pieces,
+    framing_problems,
+    option_frames,
+)
 from scapy_fama.wire.numbers import (
     BA,
     BAD,
@@ -70,13 +77,18 @@ from scapy_fama.wire.numbers import (
     CGA_REQUEST,
     COT,
     COTI,
+    DEST_OPTS,
     ICMPV6,
     ICMPV6_ERRORS,
+    IPV6_HEADER,
     IPV6_IN_IPV6,
+    MAX_OPTIONS,
     MH,
     MIN_HEADER_LEN,
     NO_NEXT_HEADER,
     NONCE_INDICES,
+    OPT_PAD1,
+    OPT_PADN,
     PHKT,
     RA,
     RS,
@@ -84,10 +96,28 @@ from scapy_fama.wire.numbers import (
     UDP,
 )
 from scapy_fama.wire.read import MHInfo, WireInfo, addr, parse, udp
-from scapy_fama.wire.write import ba_fixed, bu_fixed, finish, ipv6, mobility, pton, sealed, udp_packet
+from scapy_fama.wire.write import (
+    MhFrame,
+    ba_fixed,
+    bu_fixed,
+    finish,
+    frame_of,
+    hao_header,
+    ipv6,
+    mobility,
+    pton,
+    seal,
+    sealed,
+    udp_packet,
+)
 
 _HANDLED_MH = frozenset({COTI, COT, BU, BA, BE})
+# the options of a CGA-signed BU as this toolkit's MN writes it (read_signed_bu); no BAD, no request
+_SIGNED_BU_OPTIONS = frozenset({OPT_PAD1, OPT_PADN, CGA_PARAMS, SIGNATURE, NONCE_INDICES})
+_HAO_HEAD = hao_header(MH, "::")[:-16]  # Destination Options: Next Header MH, PadN, the HAO's type and length
+SIGNED_BU_MH = IPV6_HEADER + len(_HAO_HEAD) + 16  # where the MH of such a BU starts
 CHECKSUM_WRONG = "MH checksum wrong"
+_MH_WORD = bytes((0, 0, 0, MH))  # the pseudo-header's zeros and Next Header (RFC 8200 §8.1)
 _SIGNATURE_PLACEHOLDER = 128  # RSA-1024 (profile §2) when the key is not known yet
 
 
@@ -100,28 +130,34 @@ def _cga_options(params: bytes, signature: bytes | None, sign_with: KeyPair | No
     return [(CGA_PARAMS, piece) for piece in cga_pieces(params)] + [(SIGNATURE, signature or bytes(size))]
 
 
-def _bad(msg: BindingUpdate | BindingAck) -> list[tuple[int, bytes]]:
-    return [(BAD, msg.bad or bytes(12))] if msg.bad is not None or msg.auth_key is not None else []
-
-
 def _written(
-    msg: BindingUpdate | BindingAck,
+    src: str,
+    dst: str,
     mhtype: int,
     fixed: bytes,
     options: list[tuple[int, bytes]],
+    endpoints: tuple[str, str],
     *,
+    cga_params: bytes | None,
+    signature: bytes | None,
+    sign_with: KeyPair | None,
+    bad: bytes | None,
+    auth_key: bytes | None,
     hoa: str | None = None,
     rh2: str | None = None,
 ) -> bytes:
-    """The message laid out and finished: signed when it carries CGA Parameters to sign, its BAD
-    keyed when it has a key; without a Signature to make, in one pass (``wire.sealed``)."""
-    coa, correspondent = msg.endpoints()
-    auth = msg.auth_key if msg.bad is None else None
-    if msg.cga_params is not None and msg.signature is None and msg.sign_with is not None:
-        frame = mobility(msg.src, msg.dst, mhtype, fixed, options, hoa=hoa, rh2=rh2)
-        return finish(frame, coa=coa, correspondent=correspondent, keypair=msg.sign_with, auth_key=auth)
-    return sealed(msg.src, msg.dst, mhtype, fixed, options, hoa=hoa, rh2=rh2, coa=coa, correspondent=correspondent,
-                  auth_key=auth)  # fmt: skip
+    """A BU or BA laid out and finished: signed when it carries CGA Parameters to sign, a BAD
+    (``bad``, or keyed with ``auth_key`` when it has none) last; without a Signature to make, in
+    one pass (``wire.sealed``)."""
+    if bad is not None or auth_key is not None:
+        options.append((BAD, bad or bytes(12)))
+    coa, correspondent = endpoints
+    key = auth_key if bad is None else None
+    if cga_params is not None and signature is None and sign_with is not None:
+        frame = mobility(src, dst, mhtype, fixed, options, hoa=hoa, rh2=rh2)
+        return finish(frame, coa=coa, correspondent=correspondent, keypair=sign_with, auth_key=key)
+    return sealed(src, dst, mhtype, fixed, options, hoa=hoa, rh2=rh2, coa=coa, correspondent=correspondent,
+                  auth_key=key)  # fmt: skip
 
 
 def _encode_bu(msg: BindingUpdate) -> bytes:
@@ -134,18 +170,74 @@ def _encode_bu(msg: BindingUpdate) -> bytes:
     flags = (BU_A if msg.ack else 0) | (BU_H if msg.home else 0)
     fixed = bu_fixed(msg.seq, flags, lifetime_units(msg.lifetime))
     hoa = msg.hoa if msg.hoa is not None and msg.hoa != msg.src else None
-    return _written(msg, BU, fixed, options + _bad(msg), hoa=hoa)
+    return _written(msg.src, msg.dst, BU, fixed, options, msg.endpoints(), cga_params=msg.cga_params,
+                    signature=msg.signature, sign_with=msg.sign_with, bad=msg.bad, auth_key=msg.auth_key,
+                    hoa=hoa)  # fmt: skip
+
+
+def ack_bytes(
+    src: str,
+    dst: str,
+    hoa: str | None,
+    status: int,
+    seq: int,
+    lifetime: int,
+    *,
+    phkt_ciphertext: bytes | None = None,
+    cga_params: bytes | None = None,
+    signature: bytes | None = None,
+    sign_with: KeyPair | None = None,
+    bad: bytes | None = None,
+    refresh_interval: int | None = None,
+    for_deregistration: bool = False,
+    auth_key: bytes | None = None,
+) -> bytes:
+    """The IPv6 packet of ``BindingAck(src, dst, hoa, status, seq, lifetime, ...)``, from the
+    values alone: what :func:`encode_bytes` writes for the object (a DAR that answers a BU
+    from its bytes makes no object nobody looks at)."""
+    options = [(PHKT, phkt_ciphertext)] if phkt_ciphertext is not None else []
+    if cga_params is not None:
+        options += _cga_options(cga_params, signature, sign_with)
+    if refresh_interval is not None:  # RFC 6275 §6.2.4
+        options.append((BRA, lifetime_units(refresh_interval).to_bytes(2, "big")))
+    fixed = ba_fixed(status, 0, seq, lifetime_units(lifetime))
+    rh2 = hoa if hoa is not None and hoa != dst else None  # RFC 6275 §9.5.4
+    endpoints = signing_endpoints(src, dst, hoa or dst, for_deregistration, from_mn=False)
+    return _written(src, dst, BA, fixed, options, endpoints, cga_params=cga_params, signature=signature,
+                    sign_with=sign_with, bad=bad, auth_key=auth_key, rh2=rh2)  # fmt: skip
+
+
+@lru_cache(maxsize=256)  # per DAR, CoA and PHKT size: the BAs of one MN's first BUs to a DAR share it
+def _issuing(src: str, dst: str, phkt_len: int) -> MhFrame:
+    """The BA :func:`issuing_ack` fills in, as :func:`ack_bytes` lays it out, every value zero."""
+    raw = ack_bytes(src, dst, "::", BaStatus.ACCEPTED, 0, 0, phkt_ciphertext=bytes(phkt_len), auth_key=bytes(20))
+    frame = frame_of(raw)
+    assert frame is not None and [o[0] for o in frame.options if o[0] not in (OPT_PAD1, OPT_PADN)] == [PHKT, BAD]
+    return frame
+
+
+def issuing_ack(src: str, dst: str, hoa: str, seq: int, lifetime: int, phkt_ciphertext: bytes, auth_key: bytes) -> bytes:
+    """``ack_bytes(src, dst, hoa, 0, seq, lifetime, phkt_ciphertext=..., auth_key=...)`` for a
+    ``hoa`` other than ``dst``: the BA accepting a CGA-signed BU from a care-of address, which
+    issues a PHKT (RFC 4866 §4.7), filled into its layout (made once per DAR, CoA and PHKT
+    size) and sealed: a DAR writes one for every address an MN keeps (DESIGN.md "bytes first")."""
+    layout = _issuing(src, dst, len(phkt_ciphertext))
+    data, mh, options = bytearray(layout.data), layout.mh, layout.options
+    home = pton(hoa)
+    data[mh - 16 : mh] = home  # the type 2 Routing header's address, which ends where the MH starts
+    data[mh + 8 : mh + 12] = (seq & 0xFFFF).to_bytes(2, "big") + lifetime_units(lifetime).to_bytes(2, "big")
+    phkt_at = mh + options[0][1] + 2 if options[0][0] == PHKT else mh + options[1][1] + 2
+    data[phkt_at : phkt_at + len(phkt_ciphertext)] = phkt_ciphertext
+    bad_at = mh + options[-1][1] + 2
+    pseudo = pton(src) + home + layout.length.to_bytes(4, "big") + _MH_WORD  # RFC 6275 §6.1.1: the RH2's address
+    return seal(MhFrame(data, mh, layout.length, options, src, hoa), pseudo, bad_at, auth_key, dst, src)
 
 
 def _encode_ba(msg: BindingAck) -> bytes:
-    options = [(PHKT, msg.phkt_ciphertext)] if msg.phkt_ciphertext is not None else []
-    if msg.cga_params is not None:
-        options += _cga_options(msg.cga_params, msg.signature, msg.sign_with)
-    if msg.refresh_interval is not None:  # RFC 6275 §6.2.4
-        options.append((BRA, lifetime_units(msg.refresh_interval).to_bytes(2, "big")))
-    fixed = ba_fixed(msg.status, 0, msg.seq, lifetime_units(msg.lifetime))
-    rh2 = msg.hoa if msg.hoa is not None and msg.hoa != msg.dst else None  # RFC 6275 §9.5.4
-    return _written(msg, BA, fixed, options + _bad(msg), rh2=rh2)
+    return ack_bytes(msg.src, msg.dst, msg.hoa, msg.status, msg.seq, msg.lifetime, phkt_ciphertext=msg.phkt_ciphertext,
+                     cga_params=msg.cga_params, signature=msg.signature, sign_with=msg.sign_with, bad=msg.bad,
+                     refresh_interval=msg.refresh_interval, for_deregistration=msg.for_deregistration,
+                     auth_key=msg.auth_key)  # fmt: skip
 
 
 def encode_bytes(msg: Message, *, lladdr: bytes | None = None) -> bytes:
@@ -223,6 +315,7 @@ class _Shape:
     nonce_indices: int | None  # the MH offset of the first Nonce Indices option of 4 bytes
     framing: tuple[str, ...]  # RFC 4866 §5.1/§5.2
     bad_rule: str | None  # profile §6: exactly one BAD, last
+    signature: tuple[int, int] | None  # (MH offset, length) of the Signature of a layout read_signed_bu takes
 
 
 @lru_cache(maxsize=1024)  # a role meets the same few layouts again and again
@@ -233,14 +326,17 @@ def _shape(options: tuple[tuple[int, int, int], ...]) -> _Shape:
     first: dict[int, tuple[int, int, int]] = {}
     for option in options:
         first.setdefault(option[0], option)
+    problems, bad_rule = tuple(framing_problems(frames)), bad_problem(frames)
+    signed = CGA_PARAMS in first and SIGNATURE in first and first.keys() <= _SIGNED_BU_OPTIONS
     return _Shape(
         first=tuple(first.values()),
         cga=tuple((start, size) for otype, start, size in options if otype == CGA_PARAMS),
         signed_end=cga[-1].end if cga else None,
         auth_end=bad.start + 2 if bad is not None else None,
         nonce_indices=next((start for otype, start, size in options if otype == NONCE_INDICES and size == 4), None),
-        framing=tuple(framing_problems(frames)),
-        bad_rule=bad_problem(frames),
+        framing=problems,
+        bad_rule=bad_rule,
+        signature=first[SIGNATURE][1:] if signed and not problems and bad_rule is None else None,
     )
 
 
@@ -347,6 +443,56 @@ def _decode(raw: bytes, info: WireInfo, lenient: bool) -> Message:
         if found is not None:
             return Datagram(src, dst, found[0], found[1], found[2], info.hlim, info.hoa)
     return Undecodable(src, dst, f"not a FAMA message: next header {info.proto}")
+
+
+def read_signed_bu(ip: bytes) -> BindingUpdate | None:
+    """``decode(ip)`` for a CGA-signed BU as this toolkit's MN writes it, read without the
+    general walk (a DAR answers one for every address an MN keeps: DESIGN.md "bytes first"):
+    IPv6 | Destination Options (PadN, HAO) | MH BU with CGA Parameters, a Signature and
+    perhaps Nonce Indices, padded, no BAD, whole and framed right (profile §6 step 1, the
+    checksum too). None for anything else, which :func:`decode` reads; tests hold the two
+    to the same message."""
+    n, mh = len(ip), SIGNED_BU_MH
+    if (
+        n < mh + 12
+        or ip[0] >> 4 != 6
+        or ip[6] != DEST_OPTS
+        or ip[IPV6_HEADER : mh - 16] != _HAO_HEAD
+        or ip[mh] != NO_NEXT_HEADER
+        or ip[mh + 2] != BU
+        or (ip[4] << 8 | ip[5]) + IPV6_HEADER != n
+        or mh + 8 * (ip[mh + 1] + 1) != n
+    ):
+        return None
+    options, pos = [], mh + 12
+    while pos < n and len(options) < MAX_OPTIONS:  # RFC 6275 §6.2.1; at most 64 (profile §6)
+        otype = ip[pos]
+        if otype == OPT_PAD1:
+            options.append((OPT_PAD1, pos - mh, 0))
+            pos += 1
+        elif pos + 1 < n:
+            options.append((otype, pos - mh, ip[pos + 1]))
+            pos += 2 + ip[pos + 1]
+        else:
+            return None
+    shape = _shape(tuple(options)) if pos == n else None
+    if shape is None or shape.signature is None or shape.signed_end is None:
+        return None
+    hoa = ip[mh - 16 : mh]
+    zeroed = ip[mh : mh + 4] + b"\0\0" + ip[mh + 6 :]
+    length = n - mh
+    if ip[mh + 4] << 8 | ip[mh + 5] != internet_checksum(hoa + ip[24:40] + length.to_bytes(4, "big") + _MH_WORD + zeroed):
+        return None  # RFC 6275 §6.1.1: the pseudo-header of the HAO's address
+    start, size = shape.signature
+    ni = shape.nonce_indices
+    return BindingUpdate(
+        src=addr(ip, 8), dst=addr(ip, 24), hoa=addr(ip, mh - 16), seq=ip[mh + 6] << 8 | ip[mh + 7],
+        lifetime=lifetime_seconds(ip[mh + 10] << 8 | ip[mh + 11]), ack=bool(ip[mh + 8] << 8 & BU_A),
+        home=bool(ip[mh + 8] << 8 & BU_H), cga_params=b"".join(zeroed[s + 2 : s + 2 + k] for s, k in shape.cga),
+        signature=zeroed[start + 2 : start + 2 + size], nonce_indices=None if ni is None else
+        (zeroed[ni + 2] << 8 | zeroed[ni + 3], zeroed[ni + 4] << 8 | zeroed[ni + 5]),
+        signed_data=zeroed[: shape.signed_end],
+    )  # fmt: skip
 
 
 def decode_parsed(raw: bytes, info: WireInfo, *, lenient: bool = False) -> Message:

@@ -56,8 +56,9 @@ from scapy_fama.net.iface import KernelRoute, KernelUpstream
 from scapy_fama.net.kernel import TUN_NAME
 from scapy_fama.net.linkemu import LinkEmulation
 from scapy_fama.proto import DarCore
-from scapy_fama.proto.dar import UPDATED, foreseeable
-from scapy_fama.proto.effects import Drop, Effects, Send
+from scapy_fama.codec import issuing_ack, read_signed_bu
+from scapy_fama.proto.dar import CREATED, ISSUED, UPDATED, Registered, foreseeable
+from scapy_fama.proto.effects import Drop, Effects, Send, TunnelUp
 from scapy_fama.proto.messages import KINDS, BindingAck, BindingUpdate, Datagram, Message
 from scapy_fama.proto.status import BaStatus
 from scapy_fama.wire import WireInfo
@@ -68,6 +69,10 @@ _BA = KINDS[BindingAck]
 # the records of a foreseen refresh answered (Refreshed.effects: the event, then the BA), by
 # (direction, kind) as the general path counts them
 _FORESEEN_RECORDS = (("in", KINDS[BindingUpdate]), ("event", UPDATED), ("out", _BA))
+# those of a plain registration (Registered.plain) issuing a PHKT, as the general path counts its
+# effects: TunnelUp, the binding created, the BA, the PHKT issued
+_REGISTERED_RECORDS = (("in", KINDS[BindingUpdate]), ("event", "tunnel-up"), ("event", CREATED), ("out", _BA),
+                       ("event", ISSUED))  # fmt: skip
 
 
 def _link_local(a: bytes) -> bool:
@@ -128,16 +133,22 @@ class DarAutomaton(FamaAutomaton):
     # ---------------------------------------------------------------- foreseen refreshes
 
     def _foreseen(self, now: float, frame: Frame) -> bool:
+        """A BU the DAR reads from its bytes alone (DESIGN.md "bytes first"): a refresh like its
+        binding's last (refreshes.py) or a CGA-signed BU as this toolkit's MN writes it
+        (``codec.read_signed_bu``); True once handled, False: the general path reads the frame."""
+        data = frame.data
+        ip = data if frame.upstream else ipv6_in(data) if data[:6] == self._mac else None
+        if ip is None:
+            return False
+        return self._foreseen_refresh(ip, frame, now) or self._signed_bu(ip, frame, now)
+
+    def _foreseen_refresh(self, ip: bytes, frame: Frame, now: float) -> bool:
         """A refresh like its binding's last one (refreshes.py), decided by the core: answered
         when it accepts it, dropped when its BAD is wrong; False: the general path reads it.
         Answered, its BA's bytes come from the shape; the BU, its event and its BA are made as
         objects only for someone who looks (a log that is read, a BA interception), and else
         their records are counted: the records, held BAs and bytes are the general path's."""
-        if not self.refreshes:
-            return False
-        data = frame.data
-        ip = data if frame.upstream else ipv6_in(data) if data[:6] == self._mac else None
-        found = None if ip is None else self.refreshes.find(ip)
+        found = self.refreshes.find(ip) if self.refreshes else None
         if found is None:
             return False
         shape, bu, seq, bad, covered = found
@@ -160,6 +171,37 @@ class DarAutomaton(FamaAutomaton):
                 self._emit(effect.msg, packet, "out", now)
             else:
                 self._apply([effect], now)
+        return True
+
+    def _signed_bu(self, ip: bytes, frame: Frame, now: float) -> bool:
+        """A CGA-signed BU to this DAR, read by ``codec.read_signed_bu`` (the message the general
+        path would read) and decided by ``DarCore.on_bu``. Accepted as a plain registration
+        (``Registered.plain``) with nobody looking, the tunnel goes up, the BA's bytes are
+        written from the values and the records counted; else the effects go as the general
+        path's. False (the general path reads it): another packet, a source that is this DAR's
+        own (ingress filtering drops it there, with its line), or not for this DAR itself."""
+        bu = read_signed_bu(ip)
+        core = self.core
+        if bu is None or bu.dst not in (core.address, core.link_local) or bu.src in self._own_addresses():
+            return False
+        looked_at = _BA in self._intercepts or self.log.reading
+        if looked_at:
+            self._log_in(bu, frame)  # before the effects' records, as the general path
+        outcome = core.on_bu(bu, now)
+        if not isinstance(outcome, Registered):
+            effects = outcome
+        elif looked_at or not outcome.plain or outcome.phkt_ciphertext is None:
+            effects = core.registered_effects(outcome)
+        else:  # from a CoA (the HAO read_signed_bu reads), so the BA has an RH2 (issuing_ack)
+            self.log.counted(*_REGISTERED_RECORDS)
+            hoa = bu.home_address
+            self._tunnel(hoa, TunnelUp(core.address, bu.src, hoa))
+            self._route(issuing_ack(core.address, bu.src, hoa, bu.seq, outcome.lifetime, outcome.phkt_ciphertext,
+                                    outcome.key), now)  # fmt: skip
+            return True
+        if not looked_at:
+            self._log_in(bu, frame)
+        self._apply(effects, now)
         return True
 
     def _on_message(self, msg: Message, now: float) -> Effects:

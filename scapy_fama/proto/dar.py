@@ -159,6 +159,8 @@ def foreseeable(bu: BindingUpdate) -> bool:
 
 
 UPDATED = "binding-updated"  # the event of a binding renewed or moved (proto.effects)
+CREATED = "binding-created"  # the event of a HoA's first binding
+ISSUED = "phkt-issued"  # the event of a PHKT sent in a BA
 
 
 def _updated(hoa: str, coa: str, lifetime: int) -> Notify:
@@ -183,6 +185,28 @@ class Refreshed(NamedTuple):
         """The event and the BA, in the order on_message returns them."""
         ba = BindingAck(self.dar, self.coa, self.hoa, BaStatus.ACCEPTED, self.seq, self.lifetime, auth_key=self.key)
         return [_updated(self.hoa, self.coa, self.lifetime), Send(ba)]
+
+
+class Registered(NamedTuple):
+    """A BU profile §6 accepted, steps 4-6 done and stored (profile §6: only now), as the values
+    step 7's BA and the events differ in. :meth:`DarCore.on_message` returns
+    :meth:`DarCore.registered_effects` of it; a driver that writes the BA's bytes from the values
+    needs no more (DESIGN.md "bytes first"), and makes the objects only for someone who looks."""
+
+    dar: str
+    bu: BindingUpdate
+    lifetime: int  # granted; 0 for a de-registration
+    old: Binding | None  # the binding this one replaced, or the one a de-registration removed
+    phkt_ciphertext: bytes | None  # a new PHKT, encrypted to the MN key (RFC 4866 §4.7)
+    key: bytes  # the Kbm of the BA's BAD: the BU's own (profile §4)
+    evicted: str | None  # the HoA whose record the new one displaced (profile §6 "Bounded state")
+    signs: bool  # the BA answers a CGA Parameters Request: the DAR's CGA and Signature go in
+
+    @property
+    def plain(self) -> bool:
+        """A first binding of its HoA, made without displacing a record or signing the BA:
+        effects TunnelUp, binding-created, the BA, phkt-issued when one is (in that order)."""
+        return self.old is None and self.evicted is None and not self.signs and not self.bu.deregistration
 
 
 class DarCore:
@@ -275,6 +299,14 @@ class DarCore:
     def on_message(self, msg: Message, now: float) -> Effects:
         return self._expire(now) + self._dispatch(msg, now)
 
+    def on_bu(self, bu: BindingUpdate, now: float) -> Registered | Effects:
+        """:meth:`on_message` for a BU, with an accepted one as :class:`Registered` (whose
+        :meth:`registered_effects` on_message returns), for a driver that writes its BA from
+        the values (DESIGN.md "bytes first")."""
+        if self._cache.due(now) or bu.dst not in self._mine[:2]:  # expiry first; a group, or routed on
+            return self.on_message(bu, now)
+        return self._on_bu(bu, now)
+
     # ---------------------------------------------------------------- dispatch
 
     def _for_me(self, dst: str) -> bool:
@@ -296,7 +328,8 @@ class DarCore:
         if isinstance(msg, RouterSolicitation):  # profile §2 step 1; RFC 4861 §6.2.6
             return [Send(self._ra(dst)) for dst in self._ras.solicited(msg.src, now)]
         if isinstance(msg, BindingUpdate):
-            return self._on_bu(msg, now)
+            outcome = self._on_bu(msg, now)
+            return self.registered_effects(outcome) if isinstance(outcome, Registered) else outcome
         if isinstance(msg, CareOfTestInit):
             return self._on_coti(msg, now)
         if isinstance(msg, Tunnelled):
@@ -409,7 +442,7 @@ class DarCore:
 
     # ---------------------------------------------------------------- BU processing (profile §6)
 
-    def _on_bu(self, bu: BindingUpdate, now: float) -> Effects:
+    def _on_bu(self, bu: BindingUpdate, now: float) -> Registered | Effects:
         has_cga = bu.cga_params is not None or bu.signature is not None
         # step 1: what the codec left to the core (option placement, RFC 6275 §6.2.7)
         if bu.framing and not has_cga:
@@ -445,41 +478,41 @@ class DarCore:
             )
         # step 5
         if bu.deregistration:
-            effects = self._unbind(hoa, "binding-deleted")
-            return effects + self._accept(bu, verdict, 0, now)
+            return self._accept(bu, verdict, 0, self._cache.unbind(hoa), now)
         c = self.config
         granted = grant_lifetime(bu.lifetime, c.valid_lifetime, c.max_binding_lifetime)
         # step 6, before anything of step 4 is stored (profile §6)
         if self._cache.full_for(hoa):
             return self._reply(bu, BaStatus.INSUFFICIENT_RESOURCES, record=record)
         old = self._cache.bind(hoa, bu.src, granted, now)
-        return self._tunnel_change(old, hoa, bu.src, granted) + self._accept(
-            bu, verdict, granted, now
-        )
+        return self._accept(bu, verdict, granted, old, now)
 
-    def _accept(self, bu: BindingUpdate, auth: Authorised, lifetime: int, now: float) -> Effects:
-        """The BU is accepted: store what step 4 proved (a new PHKT, the seq), then the BA."""
-        effects: Effects = []
-        record = auth.record
+    def _accept(self, bu: BindingUpdate, auth: Authorised, lifetime: int, old: Binding | None, now: float) -> Registered:
+        """The BU is accepted: store what step 4 proved (a new PHKT, the seq); the BA's values."""
+        record, evicted, ciphertext = auth.record, None, None
         if auth.new_phkt is not None:
             assert auth.mn_key is not None
             record, evicted = self._cache.new_phkt(bu.home_address, auth.new_phkt, auth.mn_key, now)
-            if evicted is not None:
-                effects.append(Notify("record-evicted", {"hoa": evicted.hoa}))
+            ciphertext = encrypt_phkt(auth.mn_key, record.phkt)  # RFC 4866 §4.7
         assert record is not None
         self._cache.accepted(record, bu.seq, now)
-        return (
-            self._reply(
-                bu,
-                BaStatus.ACCEPTED,
-                record=record,
-                care_of=auth.care_of,
-                issued_to=auth.mn_key,
-                lifetime=lifetime,
-                key=auth.kbm if auth.new_phkt is None else None,  # the BU's own Kbm is the BA's
-            )
-            + effects
-        )
+        key = auth.kbm or record.kbm(auth.care_of, bu.deregistration)  # the BU's own Kbm is the BA's
+        signs = ciphertext is not None and bu.cga_request and self._keypair is not None
+        return Registered(self.address, bu, lifetime, old, ciphertext, key, evicted and evicted.hoa, signs)
+
+    def registered_effects(self, registered: Registered) -> Effects:
+        """What :meth:`on_message` returns for the BU ``registered`` stands for: the binding's
+        and tunnel's change, the BA (step 7), the PHKT issued, the record displaced."""
+        bu, old = registered.bu, registered.old
+        if bu.deregistration:
+            effects = [] if old is None else self._unbound(old, "binding-deleted")
+        else:
+            effects = self._tunnel_change(old, bu.home_address, bu.src, registered.lifetime)
+        effects += self._reply(bu, BaStatus.ACCEPTED, lifetime=registered.lifetime, key=registered.key,
+                               phkt_ciphertext=registered.phkt_ciphertext, signs=registered.signs)  # fmt: skip
+        if registered.evicted is not None:
+            effects.append(Notify("record-evicted", {"hoa": registered.evicted}))
+        return effects
 
     # ---------------------------------------------------------------- a foreseen refresh
 
@@ -511,19 +544,16 @@ class DarCore:
         self._cache.accepted(record, seq, now)
         return Refreshed(self.address, coa, hoa, seq, granted, key)  # step 7: the BA, every BU reaching it
 
-    def _unbind(self, hoa: str, event: str) -> Effects:
-        binding = self._cache.unbind(hoa)
-        if binding is None:
-            return []
+    def _unbound(self, binding: Binding, event: str) -> Effects:
         return [
-            TunnelDown(self.address, binding.coa, hoa),
-            Notify(event, {"hoa": hoa, "coa": binding.coa}),
+            TunnelDown(self.address, binding.coa, binding.hoa),
+            Notify(event, {"hoa": binding.hoa, "coa": binding.coa}),
         ]
 
     def _tunnel_change(self, old: Binding | None, hoa: str, coa: str, lifetime: int) -> Effects:
         data = {"hoa": hoa, "coa": coa, "lifetime": lifetime}
         if old is None:
-            return [TunnelUp(self.address, coa, hoa), Notify("binding-created", data)]
+            return [TunnelUp(self.address, coa, hoa), Notify(CREATED, data)]
         if old.coa == coa:
             return [_updated(hoa, coa, lifetime)]
         return [
@@ -538,18 +568,19 @@ class DarCore:
         status: int,
         *,
         record: SecurityRecord | None = None,
-        care_of: bytes | None = None,
-        issued_to: bytes | None = None,
         seq: int | None = None,
         lifetime: int = 0,
         why: str = "",
         key: bytes | None = None,
+        phkt_ciphertext: bytes | None = None,
+        signs: bool = False,
     ) -> Effects:
         """Profile §6 step 7: every BU that reaches this step gets a BA, whatever its A bit: the
         DAR is the BU's home agent, and RFC 6275 §10.3.1 / §10.3.2 make a home agent answer every
-        registration and de-registration. ``record`` keys the BAD; ``issued_to`` is the MN key a
-        new PHKT (the record's) is encrypted to; ``care_of`` counts only when accepting; ``key``
-        is the Kbm of ``record`` and ``care_of`` when the caller holds it already."""
+        registration and de-registration. ``key`` is the Kbm of the BA's BAD (an accepted BU's
+        own); else ``record`` keys it with the zero care-of token (a refusal). ``phkt_ciphertext``
+        is a new PHKT, issued; ``signs``: the DAR's CGA and Signature answer a CGA Parameters
+        Request (only when issuing a PHKT, see the module docstring)."""
         effects: Effects = []
         if status >= REFUSED:
             effects.append(
@@ -558,12 +589,10 @@ class DarCore:
                     {"hoa": bu.home_address, "status": status} | ({"why": why} if why else {}),
                 )
             )
-        phkt_ciphertext = None
-        if issued_to is not None and record is not None:
-            phkt_ciphertext = encrypt_phkt(issued_to, record.phkt)  # RFC 4866 §4.7
-            effects.append(Notify("phkt-issued", {"hoa": bu.home_address}))
-        care_of = care_of if status < REFUSED else None
-        signs = phkt_ciphertext is not None and bu.cga_request and self._keypair is not None
+        if phkt_ciphertext is not None:
+            effects.append(Notify(ISSUED, {"hoa": bu.home_address}))
+        if key is None and record is not None:
+            key = record.kbm(None, bu.deregistration)
         ba = BindingAck(
             src=self.address,
             dst=bu.src,
@@ -575,6 +604,6 @@ class DarCore:
             cga_params=self._cga_params if signs else None,
             for_deregistration=bu.deregistration,
             sign_with=self._keypair if signs else None,
-            auth_key=key or record.kbm(care_of, bu.deregistration) if record else None,
+            auth_key=key,
         )
         return [Send(ba)] + effects

@@ -127,22 +127,29 @@ def fragments(packet: bytes, at: int, cuts: Sequence[int], identification: int) 
     return out
 
 
+_HAO_OPTIONS = bytes((OPT_PADN, 2, 0, 0, HAO, HAO_LEN))  # PadN, then the HAO at 8n+6 (RFC 6275 §6.3)
+_RH2_FIELDS = bytes((ROUTING_TYPE_2, 1, 0, 0, 0, 0))  # Routing Type 2, Segments Left 1, reserved (§6.4)
+_ADDRESS_HEADER_LEN = 2  # Hdr Ext Len of either header: 24 bytes, 8 * (2 + 1)
+
+
 def hao_body(hoa: str | bytes) -> bytes:
     """Destination Options data: a Home Address option at 8n+6 after a 4-byte PadN (RFC 6275 §6.3)."""
-    return bytes((OPT_PADN, 2, 0, 0, HAO, HAO_LEN)) + pton(hoa)
+    return _HAO_OPTIONS + pton(hoa)
 
 
 def rh2_body(hoa: str | bytes) -> bytes:
     """Type 2 Routing header data: Segments Left 1, reserved, the home address (RFC 6275 §6.4)."""
-    return bytes((ROUTING_TYPE_2, 1, 0, 0, 0, 0)) + pton(hoa)
+    return _RH2_FIELDS + pton(hoa)
 
 
-def hao_header(next_header: int, hoa: str) -> bytes:
-    return extension(next_header, hao_body(hoa))
+def hao_header(next_header: int, hoa: str | bytes) -> bytes:
+    """A Destination Options header holding :func:`hao_body` (24 bytes, no padding needed)."""
+    return bytes((next_header, _ADDRESS_HEADER_LEN)) + _HAO_OPTIONS + pton(hoa)
 
 
-def rh2_header(next_header: int, hoa: str) -> bytes:
-    return extension(next_header, rh2_body(hoa))
+def rh2_header(next_header: int, hoa: str | bytes) -> bytes:
+    """A type 2 Routing header holding :func:`rh2_body` (24 bytes)."""
+    return bytes((next_header, _ADDRESS_HEADER_LEN)) + _RH2_FIELDS + pton(hoa)
 
 
 def udp_packet(
@@ -193,7 +200,6 @@ def mh_packet(src: str, dst: str, mh: bytes, *, hoa: str | None = None, rh2: str
     return _mh_headers(src, dst, hoa, rh2, hlim, len(mh)) + mh
 
 
-@lru_cache(maxsize=4096)  # a role sends the same few messages again: to one peer, of one size
 def _mh_headers(src: str, dst: str, hoa: str | None, rh2: str | None, hlim: int, length: int) -> bytes:
     """The headers :func:`mh_packet` puts in front of an MH of ``length`` bytes."""
     ext, nh = b"", MH
@@ -201,7 +207,12 @@ def _mh_headers(src: str, dst: str, hoa: str | None, rh2: str | None, hlim: int,
         ext, nh = rh2_header(nh, rh2), ROUTING
     if hoa is not None:
         ext, nh = hao_header(nh, hoa) + ext, DEST_OPTS
-    return ipv6(src, dst, nh, ext, hlim, payload_length=len(ext) + length)
+    return _ipv6_header(src, dst, nh, hlim, len(ext) + length) + ext
+
+
+@lru_cache(maxsize=4096)  # a role writes to the same few peers, at the few lengths of its messages
+def _ipv6_header(src: str, dst: str, next_header: int, hlim: int, payload_length: int) -> bytes:
+    return ipv6(src, dst, next_header, b"", hlim, payload_length=payload_length)
 
 
 def mobility(
@@ -243,7 +254,7 @@ def sealed(
     MH laid out, its BAD keyed and its checksum made before the headers go in front of it,
     without a frame in between (a DAR writes one of these for every BU it answers)."""
     body, _, bad_at = _filled(mhtype, fixed, options)
-    pseudo = _pseudo_header(hoa or src, rh2 or dst, len(body))
+    pseudo = pseudo_header(hoa or src, rh2 or dst, len(body), MH)
     _authenticate(body, 0, len(body), pseudo, bad_at, auth_key, coa, correspondent)
     return _mh_headers(src, dst, hoa, rh2, hlim, len(body)) + body  # mh_packet's bytes
 
@@ -281,12 +292,6 @@ def _bad_at(options: Sequence[tuple[int, int, int]]) -> int | None:
     option, when it is of the authenticator's size; None otherwise."""
     bad = next((o for o in options if o[0] == BAD), None)
     return bad[1] + 2 if bad is not None and bad[2] == AUTHENTICATOR_LEN else None
-
-
-@lru_cache(maxsize=4096)  # the few peers a role writes to, at the few lengths of its messages
-def _pseudo_header(src: str, dst: str, length: int) -> bytes:
-    """The pseudo-header of an MH's checksum (RFC 6275 §6.1.1)."""
-    return pseudo_header(src, dst, length, MH)
 
 
 def frame_of(raw: bytes) -> MhFrame | None:

@@ -1,0 +1,263 @@
+"""CGA-signed BUs read from their bytes (codec.read_signed_bu, codec.issuing_ack, DarCore.on_bu,
+DarAutomaton._signed_bu): the DAR that answers a first BU without the general reader answers every
+BU with the same BA, the same records and the same state as a DAR that reads every BU the general way.
+
+The truth for the reader is ``codec.decode`` (itself held to the layers, tshark and the captures
+elsewhere) and the corpus' ground truth, built from the RFC 6275 §6.2 layout rules without the
+codec; for the BA's bytes, ``codec.ack_bytes`` (held to hand-computed bytes in test_codec)."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scapy.utils import rdpcap
+
+from scapy_fama.automata import LogSink
+from scapy_fama.codec import ack_bytes, decode, encode_bytes, issuing_ack, read_signed_bu
+from scapy_fama.crypto import Cga, KeyPair, cga_generate, check_authenticator, decrypt_phkt, kbm
+from scapy_fama.proto.config import DarConfig
+from scapy_fama.proto.dar import DarCore, Registered
+from scapy_fama.proto.effects import Effects, Send
+from scapy_fama.proto.messages import BindingAck, BindingUpdate
+from scapy_fama.wire.checksum import mh_checksum
+from scapy_fama.wire.numbers import BU
+from scapy_fama.wire.read import addr
+from tests.automata.test_refreshes import COA, COA2, DAR, PREFIX, Dar
+from tests.corpus import build_corpus
+
+LIFETIME = 600
+
+
+@pytest.fixture(scope="module")
+def hoas(mn_key: KeyPair) -> list[Cga]:
+    return [cga_generate(PREFIX, mn_key, sec=0) for _ in range(4)]
+
+
+def signed(hoa: Cga, key: KeyPair, seq: int = 1, *, coa: str = COA, lifetime: int = LIFETIME, **kw: object) -> bytes:
+    return encode_bytes(BindingUpdate(coa, DAR, hoa.address, seq, lifetime, cga_params=hoa.params, sign_with=key, **kw))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- the reader
+
+
+def test_the_reader_reads_what_the_codec_reads(hoas: list[Cga], mn_key: KeyPair) -> None:
+    variants: list[dict[str, object]] = [
+        {}, {"nonce_indices": (0, 0)}, {"nonce_indices": (3, 9)}, {"ack": False}, {"home": False},
+        {"lifetime": 0}, {"lifetime": 262140}, {"seq": 65535},
+    ]  # fmt: skip
+    for kw in variants:
+        raw = signed(hoas[0], mn_key, **kw)  # type: ignore[arg-type]
+        got = read_signed_bu(raw)
+        assert got is not None and got == decode(raw), kw
+        assert got.signed_data and got.cga_params == hoas[0].params and not got.framing
+
+
+def test_the_reader_takes_nothing_else(hoas: list[Cga], mn_key: KeyPair) -> None:
+    """What it leaves to the general reader: a BU with a CGA Parameters Request or a BAD (the
+    DAR signs or checks more), any other header chain, a wrong checksum or length, padding
+    bytes after the packet, a PHKT BU, other messages."""
+    raw = signed(hoas[0], mn_key)
+    wrong_checksum = bytearray(raw)
+    wrong_checksum[68] ^= 1
+    others = {
+        "CGA Parameters Request": signed(hoas[0], mn_key, cga_request=True),
+        "a BAD": signed(hoas[0], mn_key, auth_key=bytes(20)),
+        "checksum wrong": bytes(wrong_checksum),
+        "Ethernet padding after it": raw + bytes(6),
+        "cut short": raw[:-8],
+        "a PHKT BU": encode_bytes(BindingUpdate(COA, DAR, hoas[0].address, 2, 60, nonce_indices=(0, 0), auth_key=bytes(20))),
+        "sent from home": encode_bytes(BindingUpdate(hoas[0].address, DAR, None, 3, 0, cga_params=hoas[0].params, sign_with=mn_key)),
+        "a BA": ack_bytes(DAR, COA, hoas[0].address, 0, 1, 60, phkt_ciphertext=bytes(128), auth_key=bytes(20)),
+    }  # fmt: skip
+    for what, packet in others.items():
+        assert read_signed_bu(packet) is None, what
+        assert decode(packet) is not None  # the general reader still reads each
+
+
+def test_the_reader_agrees_with_the_codec_on_the_corpus_and_the_captures(shared_pcaps: Path) -> None:
+    """Every corpus packet and every captured frame: not taken, or read as decode reads it; the
+    corpus' signed BUs of the toolkit's layout are taken, with the fields they were built with."""
+    taken = 0
+    for entry in build_corpus():
+        got = read_signed_bu(entry.raw)
+        if got is None:
+            continue
+        taken += 1
+        assert got == decode(entry.raw), entry.kind
+        assert (entry.mhtype, got.seq, got.hoa, got.src) == (BU, entry.seq, entry.hao, entry.src), entry.kind
+        assert got.lifetime == 4 * (entry.lifetime or 0) and got.ack == ("A" in entry.flags), entry.kind
+    assert taken > 0
+    for path in sorted(shared_pcaps.glob("*.pcap")):
+        for pkt in rdpcap(str(path)):
+            raw = bytes(pkt.getlayer("IPv6") or b"")
+            got = read_signed_bu(raw) if raw else None
+            assert got is None or got == decode(raw), path.name
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_a_mutated_signed_bu_is_not_taken_or_read_as_the_codec_reads_it(data: st.DataObject) -> None:
+    raw = bytearray(_SAMPLE)
+    for _ in range(data.draw(st.integers(1, 4))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(raw)))
+    mutant = bytes(raw[:cut] if data.draw(st.booleans()) else raw)
+    got = read_signed_bu(mutant)
+    assert got is None or got == decode(mutant)
+
+
+_KEY = KeyPair.generate(1024)
+_CGA = cga_generate(PREFIX, _KEY, sec=0)
+_SAMPLE = encode_bytes(BindingUpdate(COA, DAR, _CGA.address, 7, 60, nonce_indices=(0, 0), cga_params=_CGA.params,
+                                     sign_with=_KEY))  # fmt: skip
+
+
+# ---------------------------------------------------------------- the BA
+
+
+def test_an_issuing_ba_is_what_the_codec_writes() -> None:
+    rng = random.Random(13)
+    for _ in range(200):
+        hoa = f"2001:db8:1::{rng.randrange(1, 1 << 16):x}"
+        seq, lifetime = rng.randrange(1 << 16), rng.choice([4, 600, 86400, 262140])
+        ciphertext, key = os.urandom(rng.choice([128, 192])), os.urandom(20)
+        for dar, coa in ((DAR, COA), ("2001:db8:9::1", COA2)):
+            assert issuing_ack(dar, coa, hoa, seq, lifetime, ciphertext, key) == ack_bytes(
+                dar, coa, hoa, 0, seq, lifetime, phkt_ciphertext=ciphertext, auth_key=key
+            )
+
+
+# ---------------------------------------------------------------- the core
+
+
+def test_on_bu_decides_as_on_message(hoas: list[Cga], mn_key: KeyPair) -> None:
+    """Two cores with the same randomness: on_bu's outcome is on_message's effects, an accepted
+    BU as Registered (plain only for a first binding made without more) unless expiry is due."""
+    cores = [DarCore(DAR, PREFIX, rand=random.Random(3).randbytes, config=DarConfig(cache_capacity=2)) for _ in range(2)]
+    steps = [
+        (signed(hoas[0], mn_key, 1), 1.0, True),
+        (signed(hoas[0], mn_key, 1), 2.0, None),  # seq not newer: 135
+        (signed(hoas[0], mn_key, 2, coa=COA2), 3.0, False),  # the binding moves
+        (signed(hoas[1], mn_key, 1, cga_request=True), 4.0, True),  # no DAR key to sign with: plain
+        (signed(hoas[2], mn_key, 1), 5.0, None),  # the cache full (capacity 2): 130
+        (signed(hoas[0], mn_key, 3, lifetime=0), 6.0, False),  # de-registration
+        (signed(hoas[2], mn_key, 2), 700.0, None),  # expiry due: on_message's effects, the expiry first
+    ]
+    for raw, now, plain in steps:
+        bu = decode(raw)
+        assert isinstance(bu, BindingUpdate)
+        outcome, effects = cores[0].on_bu(bu, now), cores[1].on_message(bu, now)
+        if plain is None:
+            assert not isinstance(outcome, Registered) and _comparable(outcome, mn_key) == _comparable(effects, mn_key)
+            continue
+        assert isinstance(outcome, Registered) and outcome.plain is plain
+        assert _comparable(cores[0].registered_effects(outcome), mn_key) == _comparable(effects, mn_key)
+    assert [repr(b) for b in cores[0].bindings()] == [repr(b) for b in cores[1].bindings()]
+
+
+def _comparable(effects: Effects, key: KeyPair) -> list[object]:
+    """Effects with each BA's PHKT ciphertext decrypted (RSA-OAEP pads at random)."""
+    out: list[object] = []
+    for effect in effects:
+        msg = effect.msg if isinstance(effect, Send) else None
+        if isinstance(msg, BindingAck) and msg.phkt_ciphertext is not None:
+            out.append(("BA", msg.status, msg.seq, msg.lifetime, msg.hoa, msg.auth_key, decrypt_phkt(key, msg.phkt_ciphertext)))
+        else:
+            out.append(effect)
+    return out
+
+
+# ---------------------------------------------------------------- two DARs, one reading signed BUs from bytes
+
+
+def general(dar: Dar) -> Dar:
+    """``dar``, reading every signed BU the general way."""
+    dar.automaton._signed_bu = lambda ip, frame, now: False  # type: ignore[method-assign]
+    return dar
+
+
+@pytest.mark.parametrize("log", [lambda: LogSink(None, None), lambda: LogSink(keep=True)], ids=["unread", "kept"])
+def test_a_dar_reading_signed_bus_from_bytes_answers_as_one_reading_them_all(
+    hoas: list[Cga], mn_key: KeyPair, log: Callable[[], LogSink]
+) -> None:
+    fast, slow = Dar.make(foresee=True, log=log()), general(Dar.make(foresee=True, log=log()))
+    bad_signature = bytearray(signed(hoas[3], mn_key))
+    bad_signature[300] ^= 1  # inside the Signature (the checksum made right again below)
+    bad_signature = _checksummed(bytes(bad_signature))
+    steps = [
+        ("first binding", signed(hoas[0], mn_key, 1), 1.0),
+        ("a second HoA", signed(hoas[1], mn_key, 1, nonce_indices=(0, 0)), 1.5),
+        ("again, seq not newer: 135", signed(hoas[1], mn_key, 1), 2.0),
+        ("the binding moves", signed(hoas[0], mn_key, 2, coa=COA2), 2.5),
+        ("Signature wrong: 148", bad_signature, 3.0),
+        ("not of the DAR's prefix: 132", _other_prefix(mn_key), 3.5),
+        ("a CGA Parameters Request", signed(hoas[2], mn_key, 1, cga_request=True), 4.0),
+        ("de-registration", signed(hoas[0], mn_key, 3, lifetime=0), 4.5),
+        ("after expiry", signed(hoas[3], mn_key, 1), 900.0),
+    ]
+    made: list[Registered] = []  # accepted BUs whose effects the fast DAR made as objects
+    core = fast.automaton.core
+    effects_of = core.registered_effects
+    core.registered_effects = lambda r: made.append(r) or effects_of(r)  # type: ignore[method-assign]
+    for n, (what, raw, now) in enumerate(steps):
+        upstream = n % 2 == 0
+        got = [_readable(decode(o), mn_key) for o in fast.receive(raw, now, upstream=upstream)]
+        assert got == [_readable(decode(o), mn_key) for o in slow.receive(raw, now, upstream=upstream)], what
+        assert fast.state() == slow.state(), what
+    assert fast.log.counts == slow.log.counts and fast.records() == slow.records()
+    assert fast.log.counts["event", "phkt-issued"] == 6 and fast.log.counts["out", "BA"] == 9
+    # nobody reading, the first two bindings went without objects; of the other accepted BUs the
+    # binding moved and the de-registration are no plain registrations, the CGA Parameters
+    # Request is read the general way and the last BU meets due expiry (on_message)
+    assert len(made) == (4 if fast.log.records is None else 6)
+
+
+def test_a_spoofed_source_or_a_group_destination_goes_the_general_way(hoas: list[Cga], mn_key: KeyPair) -> None:
+    """Ingress filtering (the DAR's own address as source) and a BU to a group are the general
+    path's: dropped there with their lines, as before."""
+    for raw in (signed(hoas[0], mn_key, coa=DAR), encode_bytes(BindingUpdate(COA, "ff02::2", hoas[0].address, 1, 60,
+                                                                            cga_params=hoas[0].params, sign_with=mn_key))):  # fmt: skip
+        fast, slow = Dar.make(foresee=True), general(Dar.make(foresee=True))
+        assert fast.receive(raw, 1.0, upstream=False) == slow.receive(raw, 1.0, upstream=False) == []
+        assert fast.records() == slow.records() and fast.log.counts["drop", "BU"] + fast.log.counts["drop", "spoofed-source"] == 1
+
+
+def test_a_held_ba_of_a_signed_bu_is_the_general_paths(hoas: list[Cga], mn_key: KeyPair) -> None:
+    fast, slow = Dar.make(foresee=True, log=LogSink(None, None)), general(Dar.make(foresee=True, log=LogSink(None, None)))
+    for dar in (fast, slow):
+        dar.automaton.intercept("BA")
+        assert dar.receive(signed(hoas[0], mn_key), 1.0, upstream=True) == []
+    held = [dar.automaton.next_held(timeout=5.0) for dar in (fast, slow)]
+    assert held[0] is not None and held[1] is not None
+    answers = [_readable(decode(bytes(h.packet)), mn_key) for h in held if h is not None]
+    assert answers[0] == answers[1] and held[0].msg.seq == 1 and fast.log.counts == slow.log.counts
+    assert fast.log.counts["held", "BA"] == 1 and fast.state() == slow.state()
+
+
+def _readable(msg: object, key: KeyPair) -> object:
+    """A BA with its PHKT decrypted, and its BAD checked against that PHKT's Kbm (profile §4: for
+    a de-registration, SHA1(PHKT) over the home address in the care-of address's place)."""
+    if not isinstance(msg, BindingAck) or msg.phkt_ciphertext is None:
+        return msg
+    phkt, deleted = decrypt_phkt(key, msg.phkt_ciphertext), msg.lifetime == 0
+    coa = msg.hoa if deleted and msg.hoa else msg.dst
+    assert msg.bad is not None and check_authenticator(msg.bad, kbm(phkt, deregistration=deleted), coa, msg.src, msg.auth_data)
+    return (msg.src, msg.dst, msg.hoa, msg.status, msg.seq, msg.lifetime, phkt)
+
+
+def _checksummed(raw: bytes) -> bytes:
+    """``raw`` with its MH checksum made right again (RFC 6275 §6.1.1: over the HAO's address)."""
+    fixed = bytearray(raw)
+    fixed[68:70] = mh_checksum(raw[64:], addr(raw, 48), DAR).to_bytes(2, "big")
+    return bytes(fixed)
+
+
+def _other_prefix(key: KeyPair) -> bytes:
+    other = cga_generate("2001:db8:5::/64", key, sec=0)
+    return encode_bytes(BindingUpdate(COA, DAR, other.address, 1, 60, cga_params=other.params, sign_with=key))
