@@ -95,7 +95,7 @@ from scapy_fama.wire.numbers import (
     SIGNATURE,
     UDP,
 )
-from scapy_fama.wire.read import MHInfo, WireInfo, addr, parse, udp
+from scapy_fama.wire.read import MHInfo, WireInfo, addr, parse, peer, udp
 from scapy_fama.wire.write import (
     MhFrame,
     ba_fixed,
@@ -106,7 +106,7 @@ from scapy_fama.wire.write import (
     ipv6,
     mobility,
     pton,
-    seal,
+    seal_at,
     sealed,
     udp_packet,
 )
@@ -230,7 +230,7 @@ def issuing_ack(src: str, dst: str, hoa: str, seq: int, lifetime: int, phkt_ciph
     data[phkt_at : phkt_at + len(phkt_ciphertext)] = phkt_ciphertext
     bad_at = mh + options[-1][1] + 2
     pseudo = pton(src) + home + layout.length.to_bytes(4, "big") + _MH_WORD  # RFC 6275 §6.1.1: the RH2's address
-    return seal(MhFrame(data, mh, layout.length, options, src, hoa), pseudo, bad_at, auth_key, dst, src)
+    return seal_at(data, mh, layout.length, pseudo, bad_at, auth_key, dst, src)
 
 
 def _encode_ba(msg: BindingAck) -> bytes:
@@ -484,11 +484,11 @@ def read_signed_bu(ip: bytes) -> BindingUpdate | None:
     if ip[mh + 4] << 8 | ip[mh + 5] != internet_checksum(hoa + ip[24:40] + length.to_bytes(4, "big") + _MH_WORD + zeroed):
         return None  # RFC 6275 §6.1.1: the pseudo-header of the HAO's address
     start, size = shape.signature
-    ni = shape.nonce_indices
+    ni, flags = shape.nonce_indices, ip[mh + 8] << 8
     return BindingUpdate(
-        src=addr(ip, 8), dst=addr(ip, 24), hoa=addr(ip, mh - 16), seq=ip[mh + 6] << 8 | ip[mh + 7],
-        lifetime=lifetime_seconds(ip[mh + 10] << 8 | ip[mh + 11]), ack=bool(ip[mh + 8] << 8 & BU_A),
-        home=bool(ip[mh + 8] << 8 & BU_H), cga_params=b"".join(zeroed[s + 2 : s + 2 + k] for s, k in shape.cga),
+        src=peer(ip[8:24]), dst=peer(ip[24:40]), hoa=addr(hoa, 0), seq=ip[mh + 6] << 8 | ip[mh + 7],
+        lifetime=lifetime_seconds(ip[mh + 10] << 8 | ip[mh + 11]), ack=bool(flags & BU_A), home=bool(flags & BU_H),
+        cga_params=b"".join([zeroed[s + 2 : s + 2 + k] for s, k in shape.cga]),
         signature=zeroed[start + 2 : start + 2 + size], nonce_indices=None if ni is None else
         (zeroed[ni + 2] << 8 | zeroed[ni + 3], zeroed[ni + 4] << 8 | zeroed[ni + 5]),
         signed_data=zeroed[: shape.signed_end],

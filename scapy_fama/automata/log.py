@@ -274,9 +274,7 @@ class LogSink:
         if self._read:
             return False
         with self._lock:
-            counts = self.counts
-            for key in keys:
-                counts[key] += 1
+            self.counts.update(keys)  # Counter.update counts an iterable's items in C
         return True
 
     def _admit(self, node: str, direction: str, kind: str, why: str | None) -> bool:

@@ -47,6 +47,7 @@ from scapy_fama.proto.messages import wire_lifetime
 _BINDING, _RECORD = 0, 1
 
 
+@lru_cache(maxsize=1024)  # per key: an MN signs the first BU of each of its HoAs with one
 def key_hash(public_key: bytes) -> bytes:
     """SHA-1 of the DER public key: what a record remembers of the CGA owner."""
     return hashlib.sha1(public_key).digest()

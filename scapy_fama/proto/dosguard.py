@@ -34,6 +34,8 @@ _SWEEP_AT = 1024  # per-prefix buckets held before the full ones are swept
 class TokenBucket:
     """``burst`` tokens, refilled at ``rate`` per second of the caller's clock."""
 
+    __slots__ = ("rate", "burst", "_tokens", "_stamp")
+
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = float(burst)
@@ -41,9 +43,12 @@ class TokenBucket:
         self._stamp: float | None = None
 
     def _refill(self, now: float) -> None:
-        if self._stamp is not None and now > self._stamp:
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now if self._stamp is None else max(self._stamp, now)
+        stamp = self._stamp
+        if stamp is None:
+            self._stamp = now
+        elif now > stamp:  # a clock that steps back refills nothing
+            self._tokens = min(self.burst, self._tokens + (now - stamp) * self.rate)
+            self._stamp = now
 
     def available(self, now: float) -> bool:
         self._refill(now)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from scapy_fama.wire.numbers import (
     BA,
@@ -59,6 +60,12 @@ _KNOWN_OPTIONS = {HOP_BY_HOP: {OPT_PAD1, OPT_PADN, 0x05, 0xC2}, DEST_OPTS: {OPT_
 def addr(buf: bytes, off: int) -> str:
     """The IPv6 address at ``buf[off:off + 16]``, as text."""
     return socket.inet_ntop(socket.AF_INET6, buf[off : off + 16])
+
+
+@lru_cache(maxsize=4096)  # a role hears the same few peers: its own addresses, its MNs' CoAs
+def peer(address: bytes) -> str:
+    """The text of 16 address bytes a role meets again and again (:func:`addr`, memoised)."""
+    return socket.inet_ntop(socket.AF_INET6, address)
 
 
 @dataclass

@@ -353,8 +353,21 @@ def seal(
     """:func:`finish` past the Signature, where the caller knows where things are: the BAD
     whose data start at ``bad_at`` in ``frame.data`` (None: no BAD), keyed with ``auth_key``,
     then the checksum over ``pseudo``, the MH's pseudo-header."""
-    out, off = frame.data, frame.mh
-    _authenticate(out, off, off + frame.length, pseudo, bad_at, auth_key, coa, correspondent)
+    return seal_at(frame.data, frame.mh, frame.length, pseudo, bad_at, auth_key, coa, correspondent)
+
+
+def seal_at(
+    out: bytearray,
+    mh: int,
+    length: int,
+    pseudo: bytes,
+    bad_at: int | None,
+    auth_key: bytes | None,
+    coa: str | bytes,
+    correspondent: str | bytes,
+) -> bytes:
+    """:func:`seal` of the ``length``-byte MH at ``mh`` in ``out``, without a frame."""
+    _authenticate(out, mh, mh + length, pseudo, bad_at, auth_key, coa, correspondent)
     return bytes(out)
 
 
