@@ -34,6 +34,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet
@@ -97,7 +98,6 @@ from scapy_fama.wire.numbers import (
 )
 from scapy_fama.wire.read import MHInfo, WireInfo, addr, parse, peer, udp
 from scapy_fama.wire.write import (
-    MhFrame,
     ba_fixed,
     bu_fixed,
     finish,
@@ -207,13 +207,26 @@ def ack_bytes(
                     sign_with=sign_with, bad=bad, auth_key=auth_key, rh2=rh2)  # fmt: skip
 
 
+class _Issuing(NamedTuple):
+    """The BA :func:`issuing_ack` fills in, as :func:`ack_bytes` lays it out with every value zero,
+    and where its values go."""
+
+    data: bytes
+    mh: int  # the MH's offset; the RH2's address ends there
+    length: int  # the MH's
+    phkt: int  # offset of the PHKT option's data
+    bad: int  # offset of the BAD's data
+    source: bytes  # the pseudo-header's first address (RFC 6275 §6.1.1): the DAR's
+    rest: bytes  # and what follows the second (the RH2's): the length, zeros, Next Header
+
+
 @lru_cache(maxsize=256)  # per DAR, CoA and PHKT size: the BAs of one MN's first BUs to a DAR share it
-def _issuing(src: str, dst: str, phkt_len: int) -> MhFrame:
-    """The BA :func:`issuing_ack` fills in, as :func:`ack_bytes` lays it out, every value zero."""
-    raw = ack_bytes(src, dst, "::", BaStatus.ACCEPTED, 0, 0, phkt_ciphertext=bytes(phkt_len), auth_key=bytes(20))
-    frame = frame_of(raw)
-    assert frame is not None and [o[0] for o in frame.options if o[0] not in (OPT_PAD1, OPT_PADN)] == [PHKT, BAD]
-    return frame
+def _issuing(src: str, dst: str, phkt_len: int) -> _Issuing:
+    frame = frame_of(ack_bytes(src, dst, "::", BaStatus.ACCEPTED, 0, 0, phkt_ciphertext=bytes(phkt_len), auth_key=bytes(20)))
+    assert frame is not None
+    at = {otype: frame.mh + start + 2 for otype, start, _ in frame.options}
+    return _Issuing(bytes(frame.data), frame.mh, frame.length, at[PHKT], at[BAD], pton(src),
+                    frame.length.to_bytes(4, "big") + _MH_WORD)  # fmt: skip
 
 
 def issuing_ack(src: str, dst: str, hoa: str, seq: int, lifetime: int, phkt_ciphertext: bytes, auth_key: bytes) -> bytes:
@@ -222,15 +235,11 @@ def issuing_ack(src: str, dst: str, hoa: str, seq: int, lifetime: int, phkt_ciph
     issues a PHKT (RFC 4866 §4.7), filled into its layout (made once per DAR, CoA and PHKT
     size) and sealed: a DAR writes one for every address an MN keeps (DESIGN.md "bytes first")."""
     layout = _issuing(src, dst, len(phkt_ciphertext))
-    data, mh, options = bytearray(layout.data), layout.mh, layout.options
-    home = pton(hoa)
-    data[mh - 16 : mh] = home  # the type 2 Routing header's address, which ends where the MH starts
-    data[mh + 8 : mh + 12] = (seq & 0xFFFF).to_bytes(2, "big") + lifetime_units(lifetime).to_bytes(2, "big")
-    phkt_at = mh + options[0][1] + 2 if options[0][0] == PHKT else mh + options[1][1] + 2
-    data[phkt_at : phkt_at + len(phkt_ciphertext)] = phkt_ciphertext
-    bad_at = mh + options[-1][1] + 2
-    pseudo = pton(src) + home + layout.length.to_bytes(4, "big") + _MH_WORD  # RFC 6275 §6.1.1: the RH2's address
-    return seal_at(data, mh, layout.length, pseudo, bad_at, auth_key, dst, src)
+    data, mh, home = bytearray(layout.data), layout.mh, pton(hoa)
+    data[mh - 16 : mh] = home  # the type 2 Routing header's address
+    data[mh + 8 : mh + 12] = ((seq & 0xFFFF) << 16 | lifetime_units(lifetime)).to_bytes(4, "big")  # RFC 6275 §6.1.8
+    data[layout.phkt : layout.phkt + len(phkt_ciphertext)] = phkt_ciphertext
+    return seal_at(data, mh, layout.length, layout.source + home + layout.rest, layout.bad, auth_key, dst, src)
 
 
 def _encode_ba(msg: BindingAck) -> bytes:
