@@ -6,10 +6,11 @@ busy with other work slows all three alike:
 
 * codec path: ``codec.decode(bytes)`` -> ``DarCore.on_message`` -> ``codec.encode_bytes``;
 * automaton path: an Ethernet frame handed to a ``DarAutomaton``'s receive path
-  (MAC check, ``wire.parse``, ND check, decode, core, encode, routing, the log
-  record) and the BA taken as bytes where the automaton hands it upstream: kept
-  in a list, no pipe, no socket and no thread switch (the codec path and the
-  crypto-only limit pay for no I/O either).
+  (MAC check, the read, the core, the BA's bytes, the tunnel, routing, the log
+  records; a first BU read by ``codec.read_signed_bu``, decided by
+  ``DarCore.on_bu`` and answered with ``codec.issuing_ack``) and the BA taken as
+  bytes where the automaton hands it upstream: kept in a list, no pipe, no socket
+  and no thread switch (the codec path and the crypto-only limit pay for no I/O either).
 
 First BUs (CGA + RSA signature; the DAR issues a PHKT encrypted to the MN key)
 and PHKT BUs (Nonce Indices + BAD) are measured separately; the automaton's PHKT

@@ -11,7 +11,11 @@ Theory of operation
     BindingUpdate(signed_data, auth_data) <--decode-- wire.parse: MH checks, the signed spans cut
 
 Both directions work on bytes (:mod:`scapy_fama.wire`): a live path reads a
-frame and answers it without a Scapy object. A Scapy packet given to
+frame and answers it without a Scapy object. A DAR's first BUs take a shorter
+way on each side: :func:`read_signed_bu` reads a CGA-signed BU of the toolkit's
+own layout without the general walk (the message :func:`decode` reads, or None),
+and :func:`issuing_ack` fills the BA that accepts it into a layout kept per DAR,
+CoA and PHKT size (the bytes :func:`ack_bytes` writes). A Scapy packet given to
 :func:`decode` is turned into its bytes first, and :func:`encode` dissects the
 finished bytes, so the shell, the tests and the live roles take the same path.
 
@@ -474,14 +478,17 @@ def read_signed_bu(ip: bytes) -> BindingUpdate | None:
     ):
         return None
     options, pos = [], mh + 12
-    while pos < n and len(options) < MAX_OPTIONS:  # RFC 6275 §6.2.1; at most 64 (profile §6)
+    while pos < n:  # RFC 6275 §6.2.1
+        if len(options) == MAX_OPTIONS:  # profile §6: at most 64
+            return None
         otype = ip[pos]
         if otype == OPT_PAD1:
             options.append((OPT_PAD1, pos - mh, 0))
             pos += 1
         elif pos + 1 < n:
-            options.append((otype, pos - mh, ip[pos + 1]))
-            pos += 2 + ip[pos + 1]
+            size = ip[pos + 1]
+            options.append((otype, pos - mh, size))
+            pos += 2 + size
         else:
             return None
     shape = _shape(tuple(options)) if pos == n else None
@@ -489,8 +496,7 @@ def read_signed_bu(ip: bytes) -> BindingUpdate | None:
         return None
     hoa = ip[mh - 16 : mh]
     zeroed = ip[mh : mh + 4] + b"\0\0" + ip[mh + 6 :]
-    length = n - mh
-    if ip[mh + 4] << 8 | ip[mh + 5] != internet_checksum(hoa + ip[24:40] + length.to_bytes(4, "big") + _MH_WORD + zeroed):
+    if ip[mh + 4] << 8 | ip[mh + 5] != internet_checksum(hoa + ip[24:40] + (n - mh).to_bytes(4, "big") + _MH_WORD + zeroed):
         return None  # RFC 6275 §6.1.1: the pseudo-header of the HAO's address
     start, size = shape.signature
     ni, flags = shape.nonce_indices, ip[mh + 8] << 8

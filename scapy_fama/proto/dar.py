@@ -303,7 +303,7 @@ class DarCore:
         """:meth:`on_message` for a BU, with an accepted one as :class:`Registered` (whose
         :meth:`registered_effects` on_message returns), for a driver that writes its BA from
         the values (DESIGN.md "bytes first")."""
-        if self._cache.due(now) or bu.dst not in self._mine[:2]:  # expiry first; a group, or routed on
+        if self._cache.due(now) or bu.dst not in (self.address, self.link_local):  # expiry first; a group, or routed on
             return self.on_message(bu, now)
         return self._on_bu(bu, now)
 
