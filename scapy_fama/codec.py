@@ -461,18 +461,19 @@ def _decode(raw: bytes, info: WireInfo, lenient: bool) -> Message:
 def read_signed_bu(ip: bytes) -> BindingUpdate | None:
     """``decode(ip)`` for a CGA-signed BU as this toolkit's MN writes it, read without the
     general walk (a DAR answers one for every address an MN keeps: DESIGN.md "bytes first"):
-    IPv6 | Destination Options (PadN, HAO) | MH BU with CGA Parameters, a Signature and
-    perhaps Nonce Indices, padded, no BAD, whole and framed right (profile §6 step 1, the
-    checksum too). None for anything else, which :func:`decode` reads; tests hold the two
+    IPv6 | Destination Options (PadN, HAO) | MH BU starting its options with CGA Parameters,
+    then a Signature and perhaps Nonce Indices, padded, no BAD, whole and framed right
+    (profile §6 step 1, the checksum too). None for anything else, which :func:`decode` reads; tests hold the two
     to the same message."""
     n, mh = len(ip), SIGNED_BU_MH
     if (
-        n < mh + 12
+        n < mh + 16  # the fixed part and two options' headers at least
         or ip[0] >> 4 != 6
         or ip[6] != DEST_OPTS
         or ip[IPV6_HEADER : mh - 16] != _HAO_HEAD
         or ip[mh] != NO_NEXT_HEADER
         or ip[mh + 2] != BU
+        or ip[mh + 12] != CGA_PARAMS  # first, as the toolkit's MN lays it out: a refresh stops here
         or (ip[4] << 8 | ip[5]) + IPV6_HEADER != n
         or mh + 8 * (ip[mh + 1] + 1) != n
     ):
