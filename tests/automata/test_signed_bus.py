@@ -26,7 +26,22 @@ from scapy_fama.proto.dar import DarCore, Registered
 from scapy_fama.proto.effects import Effects, Send
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.wire.checksum import mh_checksum
-from scapy_fama.wire.numbers import BU
+from scapy_fama.crypto import addr_bytes as a16
+from scapy_fama.wire.numbers import (
+    BAD,
+    BRA,
+    BU,
+    BU_A,
+    CGA_PARAMS,
+    CGA_REQUEST,
+    DEST_OPTS,
+    HAO,
+    MH,
+    NONCE_INDICES,
+    OPT_PAD1 as PAD1,
+    OPT_PADN as PADN,
+    SIGNATURE,
+)
 from scapy_fama.wire.read import addr
 from tests.automata.test_refreshes import COA, COA2, DAR, PREFIX, Dar
 from tests.corpus import build_corpus
@@ -111,6 +126,77 @@ def test_a_mutated_signed_bu_is_not_taken_or_read_as_the_codec_reads_it(data: st
     mutant = bytes(raw[:cut] if data.draw(st.booleans()) else raw)
     got = read_signed_bu(mutant)
     assert got is None or got == decode(mutant)
+
+
+# the options a BU may carry, each (type, data): Pad1 and PadN (RFC 6275 §6.2.1), Nonce Indices of
+# any size (§6.2.6: 4), and what makes a BU no signed one of the toolkit's layout (a CGA Parameters
+# Request, a BAD, a Binding Refresh Advice, an unknown type, a stray CGA option)
+_PADDING = st.one_of(
+    st.just((PAD1, b"")),
+    st.integers(0, 6).map(lambda n: (PADN, bytes(n))),
+    st.integers(0, 6).map(lambda n: (NONCE_INDICES, bytes(range(1, n + 1)))),
+)
+_STRAY = st.sampled_from(
+    [(CGA_REQUEST, b""), (BAD, bytes(12)), (BRA, bytes(2)), (0x42, b"x"), (SIGNATURE, b"s"), (CGA_PARAMS, b"c")]
+)
+
+
+def _hand_made(options: list[tuple[int, bytes]], seq: int, flags: int, checksum: int | None = None) -> bytes:
+    """IPv6 | Destination Options (PadN, HAO) | MH BU with ``options`` as given, padded to 8n with
+    a Pad1 or a PadN, checksum right (or ``checksum``): RFC 6275 §6.1.1, §6.1.7, §6.3, not the codec."""
+    body = b"".join(bytes((t,)) if t == PAD1 else bytes((t, len(d))) + d for t, d in options)
+    pad = -(12 + len(body)) % 8
+    body += b"\0" if pad == 1 else bytes((PADN, pad - 2)) + bytes(pad - 2) if pad else b""
+    mh = bytes((59, (12 + len(body)) // 8 - 1, BU, 0, 0, 0)) + seq.to_bytes(2, "big") + flags.to_bytes(2, "big")
+    mh += (150).to_bytes(2, "big") + body
+    right = mh_checksum(mh, _HOA, DAR) if checksum is None else checksum
+    mh = mh[:4] + right.to_bytes(2, "big") + mh[6:]
+    payload = bytes((MH, 2, PADN, 2, 0, 0, HAO, 16)) + a16(_HOA) + mh
+    return bytes((0x60, 0, 0, 0)) + len(payload).to_bytes(2, "big") + bytes((DEST_OPTS, 64)) + a16(COA) + a16(DAR) + payload
+
+
+_HOA = "2001:db8:1::abcd"
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_PADDING, max_size=40), st.lists(st.integers(0, 255), min_size=1, max_size=3), st.integers(0, 255),
+       st.lists(_PADDING, max_size=40), st.lists(_STRAY, max_size=2), st.integers(0, 90), st.integers(0, 0xFFFF),
+       st.integers(0, 0xFFFF))  # fmt: skip
+def test_a_signed_bu_of_any_option_layout_is_not_taken_or_read_as_the_codec_reads_it(
+    before: list[tuple[int, bytes]], pieces: list[int], signature: int, after: list[tuple[int, bytes]],
+    stray: list[tuple[int, bytes]], at: int, seq: int, flags: int,
+) -> None:  # fmt: skip
+    """Checksum right, whatever the options: pieces of CGA Parameters of any size and a Signature,
+    padding and Nonce Indices of any size around them (64 options and more), options the layout
+    does not have anywhere among them."""
+    options = before + [(CGA_PARAMS, bytes((n,)) * n) for n in pieces] + [(SIGNATURE, bytes(signature))] + after
+    for n, option in enumerate(stray):
+        options.insert(min(at + n, len(options)), option)
+    raw = _hand_made(options, seq, flags)
+    got = read_signed_bu(raw)
+    assert got is None or got == decode(raw)
+
+
+def test_the_reader_reads_64_options_and_takes_no_65th() -> None:
+    """Profile §6: a Mobility Header carries at most 64 options; the codec refuses a 65th."""
+    signed_part = [(CGA_PARAMS, bytes(200)), (SIGNATURE, bytes(128))]  # 12 + 202 + 130: 8n bytes so far
+    for count, taken in ((64, True), (65, False)):
+        padn = -(count - 3 + 2) % 8  # a last PadN that ends the MH at 8n: no padding added after it
+        raw = _hand_made(signed_part + [(PAD1, b"")] * (count - 3) + [(PADN, bytes(padn))], 1, BU_A)
+        assert (read_signed_bu(raw) is not None) is taken and (read_signed_bu(raw) or decode(raw)) == decode(raw)
+        assert isinstance(decode(raw), BindingUpdate) is taken
+
+
+def test_a_checksum_that_sums_to_zero_is_read_as_the_codec_reads_it() -> None:
+    """The one's complement sum has two zeros (RFC 1071): for a BU whose checksum comes to 0x0000,
+    the reader agrees with the codec on the field as 0x0000 and as 0xFFFF."""
+    options = [(CGA_PARAMS, bytes(200)), (SIGNATURE, bytes(128))]
+    seq = next(s for s in range(1 << 16) if _hand_made(options, s, BU_A)[68:70] == b"\0\0")
+    for field in (0, 0xFFFF):
+        raw = _hand_made(options, seq, BU_A, checksum=field)
+        got = read_signed_bu(raw)
+        assert got is None or got == decode(raw), field
+    assert read_signed_bu(_hand_made(options, seq, BU_A, checksum=0)) is not None  # as computed: taken
 
 
 _KEY = KeyPair.generate(1024)
