@@ -465,6 +465,7 @@ def read_signed_bu(ip: bytes) -> BindingUpdate | None:
     then a Signature and perhaps Nonce Indices, padded, no BAD, whole and framed right
     (profile §6 step 1, the checksum too). None for anything else, which :func:`decode` reads; tests hold the two
     to the same message."""
+    ip = bytes(ip)  # a bytearray or memoryview read as decode reads it (bytes are not copied)
     n, mh = len(ip), SIGNED_BU_MH
     if (
         n < mh + 16  # the fixed part and two options' headers at least

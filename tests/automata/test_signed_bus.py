@@ -128,6 +128,15 @@ def test_a_mutated_signed_bu_is_not_taken_or_read_as_the_codec_reads_it(data: st
     assert got is None or got == decode(mutant)
 
 
+def test_the_reader_takes_the_bytes_like_packets_the_codec_takes(hoas: list[Cga], mn_key: KeyPair) -> None:
+    """decode reads a bytearray or a memoryview of a packet as it reads the packet's bytes; so
+    does the reader (a buffer a socket filled, a slice of a larger one)."""
+    raw = signed(hoas[0], mn_key)
+    for buffer in (bytearray(raw), memoryview(raw), memoryview(bytearray(b"pad" + raw))[3:]):
+        assert decode(buffer) == decode(raw)
+        assert read_signed_bu(buffer) == decode(raw), type(buffer).__name__
+
+
 # the options a BU may carry, each (type, data): Pad1 and PadN (RFC 6275 §6.2.1), Nonce Indices of
 # any size (§6.2.6: 4), and what makes a BU no signed one of the toolkit's layout (a CGA Parameters
 # Request, a BAD, a Binding Refresh Advice, an unknown type, a stray CGA option)
