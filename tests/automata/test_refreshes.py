@@ -21,6 +21,7 @@ from scapy_fama.codec import decode, encode_bytes
 from scapy_fama.crypto import Cga, KeyPair, cga_generate, decrypt_phkt, kbm
 from scapy_fama.net.memlink import MemLink, MemRouter, RouterPort
 from scapy_fama.proto import DarCore
+from scapy_fama.proto.config import DarConfig
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.wire import finish_bytes, parse
 from scapy_fama.wire.link import ether, mac_bytes
@@ -137,17 +138,18 @@ class Dar:
     log: LogSink
 
     @classmethod
-    def make(cls, foresee: bool, log: LogSink | None = None) -> Dar:
+    def make(cls, foresee: bool, log: LogSink | None = None, config: DarConfig = DarConfig()) -> Dar:
         router, log = MemRouter("refreshes"), log or LogSink(keep=True)
-        core = DarCore(DAR, PREFIX, rand=random.Random(5).randbytes)
+        core = DarCore(DAR, PREFIX, rand=random.Random(5).randbytes, config=config)
         automaton = DarAutomaton(core, MemLink("access").port("dar"), upstream=router.port(PREFIX), name="dar", log=log)
         if not foresee:
             automaton.refreshes.capacity = 0
         return cls(automaton, router.port("2001:db8::/32"), log)
 
-    def receive(self, ip: bytes, now: float, *, upstream: bool) -> list[bytes]:
+    def receive(self, ip: bytes, now: float, *, upstream: bool, to: bytes | None = None) -> list[bytes]:
+        """``ip`` from upstream or, in a frame to ``to`` (the DAR's MAC unless given), the access link."""
         a = self.automaton
-        a._receive(now, Frame(ip, upstream=True) if upstream else Frame(ether(mac_bytes(a.mac), MN_MAC, ip)))
+        a._receive(now, Frame(ip, upstream=True) if upstream else Frame(ether(to or mac_bytes(a.mac), MN_MAC, ip)))
         a._phase()
         got = []
         while select_objects([self.sink], 0):

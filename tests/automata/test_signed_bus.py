@@ -22,7 +22,7 @@ from scapy_fama.automata import LogSink
 from scapy_fama.codec import ack_bytes, decode, encode_bytes, issuing_ack, read_signed_bu
 from scapy_fama.crypto import Cga, KeyPair, cga_generate, check_authenticator, decrypt_phkt, kbm
 from scapy_fama.proto.config import DarConfig
-from scapy_fama.proto.dar import DarCore, Registered
+from scapy_fama.proto.dar import ALL_ROUTERS, DarCore, Registered
 from scapy_fama.proto.effects import Effects, Send
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.wire.checksum import mh_checksum
@@ -32,6 +32,7 @@ from scapy_fama.wire.numbers import (
     BRA,
     BU,
     BU_A,
+    BU_H,
     CGA_PARAMS,
     CGA_REQUEST,
     DEST_OPTS,
@@ -42,8 +43,11 @@ from scapy_fama.wire.numbers import (
     OPT_PADN as PADN,
     SIGNATURE,
 )
+from scapy_fama.wire.layout import cga_pieces
+from scapy_fama.wire.link import group_mac
 from scapy_fama.wire.read import addr
-from tests.automata.test_refreshes import COA, COA2, DAR, PREFIX, Dar
+from scapy_fama.wire.write import bu_fixed, finish, mobility
+from tests.automata.test_refreshes import COA, COA2, DAR, PREFIX, Dar, refresh
 from tests.corpus import build_corpus
 
 LIFETIME = 600
@@ -336,6 +340,27 @@ def test_a_held_ba_of_a_signed_bu_is_the_general_paths(hoas: list[Cga], mn_key: 
     assert fast.log.counts["held", "BA"] == 1 and fast.state() == slow.state()
 
 
+def test_a_signed_bu_read_from_bytes_leaves_the_refresh_shapes_as_the_general_path_does(hoas: list[Cga], mn_key: KeyPair) -> None:
+    """A forged first refresh (dropped, profile §6 step 4) leaves the general path's note of a
+    foreseeable BU without its BA (DarAutomaton._asked); a signed BU answered from its bytes, its
+    BA held, makes no shape of it; the next refreshes make and use their shape as the general path's."""
+    fast, slow = Dar.make(foresee=True, log=LogSink(None, None)), general(Dar.make(foresee=True, log=LogSink(None, None)))
+    ack = decode(fast.receive(signed(hoas[0], mn_key), 1.0, upstream=True)[0])
+    assert isinstance(ack, BindingAck) and ack.phkt_ciphertext is not None and slow.receive(signed(hoas[0], mn_key), 1.0, upstream=True)
+    phkt = decrypt_phkt(mn_key, ack.phkt_ciphertext)
+    for dar in (fast, slow):
+        assert dar.receive(refresh(hoas[0], 2, bytes(8)), 2.0, upstream=True) == []  # BAD of another key
+        assert dar.automaton._asked is not None  # noted as foreseeable; no BA came to end the note
+        dar.automaton.intercept("BA")
+        assert dar.receive(signed(hoas[1], mn_key), 3.0, upstream=False) == []
+        for seq in (3, 4, 5):
+            assert dar.receive(refresh(hoas[0], seq, phkt), float(seq), upstream=seq % 2 == 0) == []
+    held = [[_readable(decode(bytes(h.packet)), mn_key) for h in iter(lambda: dar.automaton.next_held(timeout=0.5), None)]
+            for dar in (fast, slow)]  # fmt: skip
+    assert held[0] == held[1] and len(held[0]) == 4 and fast.log.counts == slow.log.counts
+    assert (fast.automaton.foreseen, len(fast.automaton.refreshes)) == (slow.automaton.foreseen, len(slow.automaton.refreshes)) == (2, 1)
+
+
 def _readable(msg: object, key: KeyPair) -> object:
     """A BA with its PHKT decrypted, and its BAD checked against that PHKT's Kbm (profile §4: for
     a de-registration, SHA1(PHKT) over the home address in the care-of address's place)."""
@@ -350,8 +375,83 @@ def _readable(msg: object, key: KeyPair) -> object:
 def _checksummed(raw: bytes) -> bytes:
     """``raw`` with its MH checksum made right again (RFC 6275 §6.1.1: over the HAO's address)."""
     fixed = bytearray(raw)
-    fixed[68:70] = mh_checksum(raw[64:], addr(raw, 48), DAR).to_bytes(2, "big")
+    fixed[68:70] = mh_checksum(raw[64:], addr(raw, 48), addr(raw, 24)).to_bytes(2, "big")
     return bytes(fixed)
+
+
+def _to(raw: bytes, dst: str) -> bytes:
+    """``raw`` sent to ``dst``, checksum right; its Signature still covers the DAR's global
+    address, the correspondent the DAR verifies it with (profile §6 step 4)."""
+    return _checksummed(raw[:24] + a16(dst) + raw[40:])
+
+
+def _from_home(hoa: Cga, key: KeyPair, seq: int) -> bytes:
+    """A signed BU from the home address that carries a HAO of that same address: a
+    de-registration whatever its lifetime (RFC 6275 §9.5.1), signed over the home address in the
+    care-of address's place (profile §4). The codec leaves such a HAO out; a hand-made BU may not."""
+    options = [(CGA_PARAMS, piece) for piece in cga_pieces(hoa.params)] + [(SIGNATURE, bytes(key.bits // 8))]
+    frame = mobility(hoa.address, DAR, BU, bu_fixed(seq, BU_A | BU_H, 15), options, hoa=hoa.address)
+    return finish(frame, coa=hoa.address, correspondent=DAR, keypair=key)
+
+
+class _KernelMode:
+    """What the receive path asks of kernel mode (DarKernel): a frame from the access link is
+    taken only when it is for the DAR itself, whatever its MAC (the kernel forwards the rest)."""
+
+    closed = True
+
+    def answers(self, target: str) -> bool:
+        return True
+
+
+_OTHER_MAC = bytes.fromhex("02000000bb02")
+
+
+@pytest.mark.parametrize("kernel", [False, True], ids=["user", "kernel"])
+@pytest.mark.parametrize("log", [lambda: LogSink(None, None), lambda: LogSink(keep=True)], ids=["unread", "kept"])
+def test_every_way_a_signed_bu_comes_and_every_answer_it_gets_is_the_general_paths(
+    hoas: list[Cga], mn_key: KeyPair, log: Callable[[], LogSink], kernel: bool
+) -> None:
+    """The frames of the access link the DAR takes (its MAC; a group's frame only in kernel mode;
+    never another node's), a BU to the link-local address, one from home with a HAO of its own
+    (RFC 6275 §9.5.1), the cache full (130, profile §6 step 6), a record displaced (profile §6
+    "Bounded state"), the DoS guard refusing (130) and expiry due: the same BAs, state, records."""
+    config = DarConfig(cache_capacity=2, record_capacity=2, cga_prefix_burst=3, cga_checks_per_prefix_per_second=0.001)
+    fast, slow = Dar.make(foresee=True, log=log(), config=config), general(Dar.make(foresee=True, log=log(), config=config))
+    if kernel:
+        for dar in (fast, slow):
+            dar.automaton.kernel = _KernelMode()  # type: ignore[assignment]
+    group = group_mac(ALL_ROUTERS)
+    up, own = "upstream", None  # own: a frame to the DAR's MAC
+
+    def bu(n: int, seq: int = 1, coa: str = COA) -> bytes:
+        return signed(hoas[n], mn_key, seq, coa=coa, lifetime=60)
+
+    steps = [
+        ("first binding", bu(0), 1.0, up),
+        ("to the link-local address", _to(bu(1), fast.automaton.core.link_local), 1.1, own),
+        ("in a group's frame: taken in kernel mode, the cache full: 130", bu(2, coa=COA2), 1.2, group),
+        ("in a frame to another node: not taken", bu(2), 1.3, _OTHER_MAC),
+        ("the cache full: 130", bu(2), 1.4, up),
+        ("from home with a HAO of its own: de-registration", _from_home(hoas[0], mn_key, 2), 1.5, own),
+        ("a record displaced", bu(2, coa=COA2), 1.6, own),
+        ("the DoS guard, per prefix: 130", bu(3), 1.7, up),
+        ("expiry due", bu(3, coa=COA2), 100.0, own),
+    ]
+    general_reads: list[str] = []  # the steps the fast DAR's core reads through on_message
+    core = fast.automaton.core
+    on_message = core.on_message
+    core.on_message = lambda msg, now: general_reads.append(what) or on_message(msg, now)  # type: ignore[method-assign]
+    for what, raw, now, way in steps:
+        assert read_signed_bu(raw) == decode(raw), what
+        answers = [dar.receive(raw, now, upstream=way == up, to=None if way == up else way) for dar in (fast, slow)]
+        assert [_readable(decode(o), mn_key) for o in answers[0]] == [_readable(decode(o), mn_key) for o in answers[1]], what
+        assert fast.state() == slow.state(), what
+    assert fast.log.counts == slow.log.counts and fast.records() == slow.records()
+    counts = fast.log.counts
+    assert (counts["out", "BA"], counts["event", "bu-refused"], counts["event", "record-evicted"]) == (7 + kernel, 2 + kernel, 2)
+    assert (counts["event", "binding-deleted"], counts["event", "binding-expired"]) == (1, 2)
+    assert general_reads == [steps[2][0]] * kernel + ["expiry due"]  # the group's frame, and on_bu's expiry first
 
 
 def _other_prefix(key: KeyPair) -> bytes:
