@@ -21,30 +21,16 @@ from scapy.utils import rdpcap
 from scapy_fama.automata import LogSink
 from scapy_fama.codec import ack_bytes, decode, encode_bytes, issuing_ack, read_signed_bu
 from scapy_fama.crypto import Cga, KeyPair, cga_generate, check_authenticator, decrypt_phkt, kbm
+from scapy_fama.crypto import addr_bytes as a16
 from scapy_fama.proto.config import DarConfig
 from scapy_fama.proto.dar import ALL_ROUTERS, DarCore, Registered
 from scapy_fama.proto.effects import Effects, Send
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 from scapy_fama.wire.checksum import mh_checksum
-from scapy_fama.crypto import addr_bytes as a16
-from scapy_fama.wire.numbers import (
-    BAD,
-    BRA,
-    BU,
-    BU_A,
-    BU_H,
-    CGA_PARAMS,
-    CGA_REQUEST,
-    DEST_OPTS,
-    HAO,
-    MH,
-    NONCE_INDICES,
-    OPT_PAD1 as PAD1,
-    OPT_PADN as PADN,
-    SIGNATURE,
-)
 from scapy_fama.wire.layout import cga_pieces
 from scapy_fama.wire.link import group_mac
+from scapy_fama.wire.numbers import BAD, BRA, BU, BU_A, BU_H, CGA_PARAMS, CGA_REQUEST, DEST_OPTS, HAO, MH, NONCE_INDICES, SIGNATURE
+from scapy_fama.wire.numbers import OPT_PAD1 as PAD1, OPT_PADN as PADN
 from scapy_fama.wire.read import addr
 from scapy_fama.wire.write import bu_fixed, finish, mobility
 from tests.automata.test_refreshes import COA, COA2, DAR, PREFIX, Dar, refresh
