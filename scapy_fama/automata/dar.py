@@ -135,7 +135,11 @@ class DarAutomaton(FamaAutomaton):
     def _foreseen(self, now: float, frame: Frame) -> bool:
         """A BU the DAR reads from its bytes alone (DESIGN.md "bytes first"): a refresh like its
         binding's last (refreshes.py) or a CGA-signed BU as this toolkit's MN writes it
-        (``codec.read_signed_bu``); True once handled, False: the general path reads the frame."""
+        (``codec.read_signed_bu``); True once handled, False: the general path reads the frame.
+        A core whose class redefines ``on_message`` (a planted defect, a researcher's variant)
+        is driven through it alone: the shortcuts' entry points would pass it by."""
+        if type(self.core).on_message is not DarCore.on_message:  # a core that redefines what it answers
+            return False
         data = frame.data
         ip = data if frame.upstream else ipv6_in(data) if data[:6] == self._mac else None
         if ip is None:

@@ -210,7 +210,12 @@ class Registered(NamedTuple):
 
 
 class DarCore:
-    """One DAR: RAs, BU processing, CoT, Binding Errors, tunnelling. No I/O, no clock."""
+    """One DAR: RAs, BU processing, CoT, Binding Errors, tunnelling. No I/O, no clock.
+
+    ``on_message`` and ``on_timer`` are the entry points. ``on_bu`` and ``refresh`` decide a BU
+    as ``on_message`` does, for a driver that works from bytes (automata/dar.py); it takes
+    them only while ``on_message`` is this class's own, so a subclass that redefines
+    ``on_message`` sees every message."""
 
     def __init__(
         self,

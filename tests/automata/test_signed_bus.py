@@ -25,7 +25,7 @@ from scapy_fama.crypto import addr_bytes as a16
 from scapy_fama.proto.config import DarConfig
 from scapy_fama.proto.dar import ALL_ROUTERS, DarCore, Registered
 from scapy_fama.proto.effects import Effects, Send
-from scapy_fama.proto.messages import BindingAck, BindingUpdate
+from scapy_fama.proto.messages import BindingAck, BindingUpdate, Message
 from scapy_fama.wire.checksum import mh_checksum
 from scapy_fama.wire.layout import cga_pieces
 from scapy_fama.wire.link import group_mac
@@ -443,3 +443,25 @@ def test_every_way_a_signed_bu_comes_and_every_answer_it_gets_is_the_general_pat
 def _other_prefix(key: KeyPair) -> bytes:
     other = cga_generate("2001:db8:5::/64", key, sec=0)
     return encode_bytes(BindingUpdate(COA, DAR, other.address, 1, 60, cga_params=other.params, sign_with=key))
+
+
+def test_a_core_that_redefines_on_message_sees_every_bu(hoas: list[Cga], mn_key: KeyPair) -> None:
+    """A DarCore subclass that redefines on_message (a planted defect, a researcher's variant) is
+    driven through it alone: no signed BU and no refresh passes it by way of on_bu or refresh."""
+    seen: list[int] = []
+
+    class Watching(DarCore):
+        def on_message(self, msg: Message, now: float) -> Effects:
+            if isinstance(msg, BindingUpdate):
+                seen.append(msg.seq)
+            return super().on_message(msg, now)
+
+    dar = Dar.make(foresee=True, log=LogSink(None, None))
+    dar.automaton.core = Watching(DAR, PREFIX, rand=random.Random(5).randbytes)
+    ack = decode(dar.receive(signed(hoas[0], mn_key, 1), 1.0, upstream=True)[0])
+    assert isinstance(ack, BindingAck) and ack.status == 0 and ack.phkt_ciphertext is not None
+    phkt = decrypt_phkt(mn_key, ack.phkt_ciphertext)
+    for seq in range(2, 6):  # refreshes like the last one: a DarCore's would be foreseen from seq 3 on
+        bu = encode_bytes(BindingUpdate(COA, DAR, hoas[0].address, seq, LIFETIME, nonce_indices=(0, 0), auth_key=kbm(phkt)))
+        assert decode(dar.receive(bu, float(seq), upstream=True)[0]).status == 0  # type: ignore[union-attr]
+    assert seen == [1, 2, 3, 4, 5] and dar.automaton.foreseen == 0
