@@ -75,6 +75,14 @@ _REGISTERED_RECORDS = (("in", KINDS[BindingUpdate]), ("event", "tunnel-up"), ("e
                        ("event", ISSUED))  # fmt: skip
 
 
+def issuing_ba(registered: Registered) -> bytes:
+    """The BA's bytes for a plain registration (``Registered.plain``) that issued a PHKT, from
+    a care-of address: what a DAR automaton sends for a signed BU it read from its bytes."""
+    bu, ciphertext = registered.bu, registered.phkt_ciphertext
+    assert ciphertext is not None and bu.hoa is not None
+    return issuing_ack(registered.dar, bu.src, bu.hoa, bu.seq, registered.lifetime, ciphertext, registered.key)
+
+
 def _link_local(a: bytes) -> bool:
     return a[0] == 0xFE and a[1] & 0xC0 == 0x80  # fe80::/10
 
@@ -200,8 +208,7 @@ class DarAutomaton(FamaAutomaton):
             self.log.counted(*_REGISTERED_RECORDS)
             hoa = bu.home_address
             self._tunnel(hoa, TunnelUp(core.address, bu.src, hoa))
-            self._route(issuing_ack(core.address, bu.src, hoa, bu.seq, outcome.lifetime, outcome.phkt_ciphertext,
-                                    outcome.key), now)  # fmt: skip
+            self._route(issuing_ba(outcome), now)
             return True
         if not looked_at:
             self._log_in(bu, frame)

@@ -18,6 +18,9 @@ carry ``ROUNDS`` complete exchanges through the codec::
         -> BA 0 (PHKT encrypted to the key, BAD)   -> PHKT decrypted
     PHKT BU (Nonce Indices + BAD)                  -> BA 0 (BAD)
 
+the first BU once the way a DAR automaton reads it from its bytes (``read_signed_bu``,
+``DarCore.on_bu``, ``issuing_ba``) and once for another home address the general way.
+
 Every answer is checked, so the warm-up is also a power-on self-test of the
 cryptography backend: a BA that is not status 0, a PHKT that does not decrypt,
 or anything the backend raises on the way raises :class:`WarmUpError` and the
@@ -29,9 +32,10 @@ from __future__ import annotations
 import os
 import time
 
-from scapy_fama.codec import decode, encode_bytes
+from scapy_fama.automata.dar import issuing_ba
+from scapy_fama.codec import decode, encode_bytes, read_signed_bu
 from scapy_fama.crypto import KeyPair, PhktError, cga_generate, decrypt_phkt, kbm
-from scapy_fama.proto.dar import DarCore
+from scapy_fama.proto.dar import DarCore, Registered
 from scapy_fama.proto.effects import Send
 from scapy_fama.proto.messages import BindingAck, BindingUpdate
 
@@ -54,6 +58,18 @@ def _answer(dar: DarCore, bu: BindingUpdate, now: float) -> BindingAck:
     return acks[0]
 
 
+def _answer_from_bytes(dar: DarCore, bu: BindingUpdate, now: float) -> BindingAck:
+    """:func:`_answer` for a first BU, the way a DAR automaton answers one from its bytes."""
+    read = read_signed_bu(encode_bytes(bu))
+    outcome = None if read is None else dar.on_bu(read, now)
+    if not isinstance(outcome, Registered) or not outcome.plain or outcome.phkt_ciphertext is None:
+        raise WarmUpError(f"warm-up: BU seq {bu.seq} read from its bytes was not a first binding: {outcome!r:.200}")
+    ack = decode(issuing_ba(outcome))
+    if not isinstance(ack, BindingAck) or ack.status != 0:
+        raise WarmUpError(f"warm-up: BU seq {bu.seq} read from its bytes got {ack!r:.200}, not BA 0")
+    return ack
+
+
 def warm_up(rounds: int = ROUNDS) -> float:
     """Run ``rounds`` first-BU and PHKT-BU exchanges in memory; the seconds it took."""
     start = time.monotonic()
@@ -70,9 +86,11 @@ def _exchanges(rounds: int) -> None:
     key = KeyPair.generate(1024)
     dar = DarCore(DAR, PREFIX, rand=os.urandom)
     for n in range(rounds):
+        other = cga_generate(PREFIX, key, sec=0)
+        _answer(dar, BindingUpdate(COA, DAR, other.address, 1, LIFETIME, cga_params=other.params, sign_with=key), float(n))
         hoa = cga_generate(PREFIX, key, sec=0)
         first = BindingUpdate(COA, DAR, hoa.address, 1, LIFETIME, cga_params=hoa.params, sign_with=key)
-        ack = _answer(dar, first, float(n))
+        ack = _answer_from_bytes(dar, first, float(n))
         try:
             phkt = decrypt_phkt(key, ack.phkt_ciphertext or b"")
         except PhktError as exc:

@@ -454,6 +454,8 @@ class DarCore:
             return [Drop(bu, "framing: " + "; ".join(bu.framing))]
         if not (routable(bu.src) and routable(bu.home_address)):  # RFC 6275 §9.5.1
             return [Drop(bu, f"not-unicast: BU from {bu.src} for {bu.home_address}")]
+        if bu.src in self._mine:  # profile §6 strictness, RFC 3704 §2: however it came, not from here
+            return [Drop(bu, f"own-address: {bu.src} is this DAR's")]
         # step 2
         hoa = bu.home_address
         if bu.hoa is None and not self._own(bu.src):

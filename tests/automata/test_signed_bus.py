@@ -465,3 +465,17 @@ def test_a_core_that_redefines_on_message_sees_every_bu(hoas: list[Cga], mn_key:
         bu = encode_bytes(BindingUpdate(COA, DAR, hoas[0].address, seq, LIFETIME, nonce_indices=(0, 0), auth_key=kbm(phkt)))
         assert decode(dar.receive(bu, float(seq), upstream=True)[0]).status == 0  # type: ignore[union-attr]
     assert seen == [1, 2, 3, 4, 5] and dar.automaton.foreseen == 0
+
+
+def test_a_bu_from_the_dars_own_address_is_dropped_however_it_comes(hoas: list[Cga], mn_key: KeyPair) -> None:
+    """Profile §6 strictness (RFC 3704 §2): a BU whose source is the DAR's own address makes no
+    binding, whether it comes on the access link (ingress filtering) or from upstream (the
+    core); before, from upstream, the DAR bound the HoA to itself and answered itself."""
+    for upstream in (False, True):
+        fast, slow = Dar.make(foresee=True), general(Dar.make(foresee=True))
+        for dar in (fast, slow):
+            assert dar.receive(signed(hoas[0], mn_key, coa=DAR), 1.0, upstream=upstream) == []
+            assert dar.automaton.core.bindings() == [] and dar.automaton.tunnels == {}
+        why = [str(r.get("why")) for r in fast.records() if r["dir"] == "drop"]
+        assert len(why) == 1 and why[0].startswith("own-address: 2001:db8:1::1"), why
+        assert fast.records() == slow.records()
