@@ -110,7 +110,7 @@ from scapy_fama.wire.write import (
     ipv6,
     mobility,
     pton,
-    seal_at,
+    seal,
     sealed,
     udp_packet,
 )
@@ -243,7 +243,7 @@ def issuing_ack(src: str, dst: str, hoa: str, seq: int, lifetime: int, phkt_ciph
     data[mh - 16 : mh] = home  # the type 2 Routing header's address
     data[mh + 8 : mh + 12] = ((seq & 0xFFFF) << 16 | lifetime_units(lifetime)).to_bytes(4, "big")  # RFC 6275 §6.1.8
     data[layout.phkt : layout.phkt + len(phkt_ciphertext)] = phkt_ciphertext
-    return seal_at(data, mh, layout.length, layout.source + home + layout.rest, layout.bad, auth_key, dst, src)
+    return seal(data, mh, layout.length, layout.source + home + layout.rest, layout.bad, auth_key, dst, src)
 
 
 def _encode_ba(msg: BindingAck) -> bytes:

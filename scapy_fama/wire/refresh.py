@@ -94,7 +94,7 @@ class RefreshShape:
         """The BA again, for sequence number ``seq``, its BAD keyed with ``auth_key``."""
         frame = self.ba
         frame.data[frame.mh + BA_SEQ : frame.mh + BA_SEQ + 2] = seq.to_bytes(2, "big")
-        return seal(frame, self.ba_pseudo, self.ba_bad, auth_key, *self.ba_endpoints)
+        return seal(frame.data, frame.mh, frame.length, self.ba_pseudo, self.ba_bad, auth_key, *self.ba_endpoints)
 
 
 def refresh_shape(bu: bytes, info: WireInfo, ba: bytes, ba_endpoints: tuple[str, str]) -> RefreshShape | None:

@@ -339,24 +339,10 @@ def finish(
         if at is not None and off + at + AUTHENTICATOR_LEN <= end:
             bad_at = off + at
     pseudo = pseudo_header(frame.pseudo_src, frame.pseudo_dst, end - off, MH)
-    return seal(frame, pseudo, bad_at, auth_key, coa, correspondent)
+    return seal(frame.data, frame.mh, frame.length, pseudo, bad_at, auth_key, coa, correspondent)
 
 
 def seal(
-    frame: MhFrame,
-    pseudo: bytes,
-    bad_at: int | None,
-    auth_key: bytes | None,
-    coa: str | bytes,
-    correspondent: str | bytes,
-) -> bytes:
-    """:func:`finish` past the Signature, where the caller knows where things are: the BAD
-    whose data start at ``bad_at`` in ``frame.data`` (None: no BAD), keyed with ``auth_key``,
-    then the checksum over ``pseudo``, the MH's pseudo-header."""
-    return seal_at(frame.data, frame.mh, frame.length, pseudo, bad_at, auth_key, coa, correspondent)
-
-
-def seal_at(
     out: bytearray,
     mh: int,
     length: int,
@@ -366,7 +352,9 @@ def seal_at(
     coa: str | bytes,
     correspondent: str | bytes,
 ) -> bytes:
-    """:func:`seal` of the ``length``-byte MH at ``mh`` in ``out``, without a frame."""
+    """:func:`finish` past the Signature, where the caller knows where things are: the BAD of
+    the ``length``-byte MH at ``mh`` in ``out`` whose data start at ``bad_at`` (None: no BAD),
+    keyed with ``auth_key``, then the checksum over ``pseudo``, the MH's pseudo-header."""
     _authenticate(out, mh, mh + length, pseudo, bad_at, auth_key, coa, correspondent)
     return bytes(out)
 
