@@ -458,16 +458,13 @@ def _decode(raw: bytes, info: WireInfo, lenient: bool) -> Message:
     return Undecodable(src, dst, f"not a FAMA message: next header {info.proto}")
 
 
-def read_signed_bu(ip: bytes) -> BindingUpdate | None:
-    """``decode(ip)`` for a CGA-signed BU as this toolkit's MN writes it, read without the
-    general walk (a DAR answers one for every address an MN keeps: DESIGN.md "bytes first"):
-    IPv6 | Destination Options (PadN, HAO) | MH BU starting its options with CGA Parameters,
-    then a Signature and perhaps Nonce Indices, padded, no BAD, whole and framed right
-    (profile §6 step 1, the checksum too). None for anything else, which :func:`decode` reads; tests hold the two
-    to the same message."""
-    ip = bytes(ip)  # a bytearray or memoryview read as decode reads it (bytes are not copied)
+def signed_bu_head(ip: bytes) -> bool:
+    """Whether ``ip`` starts as a CGA-signed BU of the toolkit's layout (:func:`read_signed_bu`):
+    IPv6 | Destination Options (PadN, HAO) | a whole MH of type BU whose first option is CGA
+    Parameters, its lengths agreeing with the bytes. Such a packet is a BU carrying a CGA
+    option, whatever follows; a socket's intake tells the costly frames by it (ports.py)."""
     n, mh = len(ip), SIGNED_BU_MH
-    if (
+    return not (
         n < mh + 16  # the fixed part and two options' headers at least
         or ip[0] >> 4 != 6
         or ip[6] != DEST_OPTS
@@ -477,8 +474,19 @@ def read_signed_bu(ip: bytes) -> BindingUpdate | None:
         or ip[mh + 12] != CGA_PARAMS  # first, as the toolkit's MN lays it out: a refresh stops here
         or (ip[4] << 8 | ip[5]) + IPV6_HEADER != n
         or mh + 8 * (ip[mh + 1] + 1) != n
-    ):
+    )
+
+
+def read_signed_bu(ip: bytes) -> BindingUpdate | None:
+    """``decode(ip)`` for a CGA-signed BU as this toolkit's MN writes it, read without the
+    general walk (a DAR answers one for every address an MN keeps: DESIGN.md "bytes first"):
+    :func:`signed_bu_head`, then a Signature and perhaps Nonce Indices, padded, no BAD, whole
+    and framed right (profile §6 step 1, the checksum too). None for anything else, which
+    :func:`decode` reads; tests hold the two to the same message."""
+    ip = bytes(ip)  # a bytearray or memoryview read as decode reads it (bytes are not copied)
+    if not signed_bu_head(ip):
         return None
+    n, mh = len(ip), SIGNED_BU_MH
     options, pos = [], mh + 12
     while pos < n:  # RFC 6275 §6.2.1
         if len(options) == MAX_OPTIONS:  # profile §6: at most 64

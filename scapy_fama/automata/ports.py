@@ -79,9 +79,17 @@ from scapy.packet import Packet
 from scapy.supersocket import SuperSocket
 
 from scapy_fama.automata.intake import FairIntake
+from scapy_fama.codec import signed_bu_head
 from scapy_fama.net.faults import Faults
 from scapy_fama.wire import WireInfo, parse
-from scapy_fama.wire.numbers import BU, CGA_PARAMS, ETHER_HEADER, ETHERTYPE_IPV6, IPV6_HEADER, SIGNATURE
+from scapy_fama.wire.numbers import (
+    BU,
+    CGA_PARAMS,
+    ETHER_HEADER,
+    ETHERTYPE_IPV6,
+    IPV6_HEADER,
+    SIGNATURE,
+)
 from scapy_fama.wire.read import addr
 
 HANDOFF = 256  # packets another thread may leave waiting for the automaton at most
@@ -148,7 +156,12 @@ class Frame:
         return self._parsed  # type: ignore[return-value]
 
     def costly(self) -> bool:
-        """A BU carrying CGA options: its authorisation may cost an RSA verification."""
+        """A BU carrying CGA options: its authorisation may cost an RSA verification. One laid
+        out as the toolkit's MN writes it is told by its head (``codec.signed_bu_head``) without
+        the walk a parse makes: a DAR reads it from its bytes (automata/dar.py), never parsed."""
+        if self._parsed is False and (self.upstream or self.data[12:14] == _ETHERTYPE):
+            if signed_bu_head(self.data if self.upstream else self.data[ETHER_HEADER:]):
+                return True
         found = self.parsed()
         mh = None if found is None else found[1].mh
         return mh is not None and mh.mhtype == BU and any(t in _CGA_OPTIONS for t, _, _ in mh.options)

@@ -9,6 +9,7 @@ laid out by the codec (``hostile.Identity``)."""
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Iterator
 
@@ -16,9 +17,12 @@ import pytest
 from hostile import Identity, unauthorised_bus
 
 from scapy_fama.automata import ports
-from scapy_fama.automata.ports import NodeSocket
+from scapy_fama.automata.ports import Frame, NodeSocket
 from scapy_fama.crypto import KeyPair
 from scapy_fama.net.memlink import MemLink, MemPort
+from scapy_fama.wire import parse
+from scapy_fama.wire.numbers import BU, CGA_PARAMS, SIGNATURE
+from tests.corpus import build_corpus
 
 BACKLOG = 8
 COA = "2001:db8:ca::5"
@@ -188,3 +192,25 @@ def test_a_revive_that_fails_after_opening_keeps_the_old_socket_and_closes_the_n
         assert opened[0].fileno() == -1 and old.fileno() != -1  # the new one closed, the old one open
         assert port.faults.take()[0] == 1
         assert port.revive() is False and len(opened) == 2  # tried again: the index still differs
+
+
+def test_a_frame_is_costly_exactly_when_it_is_a_bu_carrying_a_cga_option(frames: tuple[bytes, bytes]) -> None:
+    """Frame.costly tells a signed BU of the toolkit's layout by its head, without a parse; on
+    every frame (the corpus as Ethernet frames and as upstream packets, a signed BU and its
+    mutants) it says what the parse says: a BU with CGA Parameters or a Signature."""
+    rng = random.Random(11)
+    packets = [e.raw for e in build_corpus()] + [frames[0][14:], frames[1][14:]]
+    for _ in range(300):
+        raw = bytearray(frames[0][14:])
+        for _ in range(rng.randint(1, 3)):
+            raw[rng.randrange(len(raw))] = rng.randrange(256)
+        packets.append(bytes(raw[: rng.choice([len(raw), rng.randrange(len(raw))])]))
+    told = 0
+    for ip in packets:
+        info = parse(ip)
+        mh = None if info is None else info.mh
+        expected = mh is not None and mh.mhtype == BU and any(t in (CGA_PARAMS, SIGNATURE) for t, _, _ in mh.options)
+        for frame in (Frame(ip, upstream=True), Frame(bytes.fromhex("020000000001 02000000000a 86dd") + ip)):
+            assert frame.costly() == expected, ip.hex()
+            told += frame._parsed is False  # told by its head: never parsed
+    assert told > 0 and Frame(frames[0]).costly() and not Frame(frames[1]).costly()
