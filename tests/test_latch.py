@@ -120,3 +120,15 @@ def test_sets_beyond_what_the_pipe_holds_are_kept() -> None:
     assert latch.wait(0.0)
     latch.clear()
     assert not latch.wait(0.0)
+
+
+def test_a_set_whose_wakeup_is_lost_still_ends_a_wait_without_timeout() -> None:
+    """The flag set without the byte that wakes the select() (a wakeup lost in a window the
+    pipe and the wakeup fd leave open): the wait looks at the flag again within a SLICE and
+    ends; the waiter is waited for with a deadline, not timed."""
+    latch, woken = Latch(), []
+    waiter = threading.Thread(target=lambda: woken.append(latch.wait(None)), daemon=True)
+    waiter.start()
+    latch._set = True  # what set() does, less its write to the pipe
+    waiter.join(30.0)
+    assert woken == [True] and not waiter.is_alive()
